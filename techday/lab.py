@@ -1,0 +1,93 @@
+"""What a lab's first code cell calls: choose the tier and the scale, print the banner.
+
+```python
+import techday
+lab = techday.setup(tier=tier, scale=scale, title="00 GPU tour")
+```
+
+``tier`` and ``scale`` come from the lab's papermill parameters cell. ``None`` means "not given":
+then ``$TECHDAY_TIER`` / ``$TECHDAY_SCALE`` decide (the runner and the grader set them), and
+otherwise ``auto`` / ``full`` (what a trainee gets in JupyterLab).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .tier import TierError, TierInfo, banner, detect, enable_simulator
+
+SCALES = ("full", "ci")
+
+
+@dataclass
+class Lab:
+    """The context a lab works in. ``lab.tier`` is ``"gpu"`` or ``"cpu"``."""
+
+    info: TierInfo
+    scale: str
+    title: str | None = None
+
+    @property
+    def tier(self) -> str:
+        return self.info.tier
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.info.tier == "gpu"
+
+    @property
+    def simulator(self) -> bool:
+        return self.info.simulator
+
+    @property
+    def gpu(self):
+        return self.info.gpu
+
+    def size(self, full: int, ci: int, cpu: int | None = None) -> int:
+        """Problem size for this run: ``full`` on a GPU workshop run, ``ci`` for quick validation,
+        and ``cpu`` (default: ``ci``) whenever kernels run in the simulator, which is thousands of
+        times slower than a GPU."""
+        if self.scale == "ci":
+            return ci
+        if self.simulator:
+            return ci if cpu is None else cpu
+        return full
+
+    def gpu_only(self, what: str) -> bool:
+        """True on the GPU tier. Otherwise prints why ``what`` is skipped and returns False."""
+        if self.on_gpu:
+            return True
+        print(f"[GPU only] {what}: skipped on the CPU tier ({self.info.reason}).")
+        return False
+
+    def timing_label(self) -> str:
+        """How to label a timing taken in this lab."""
+        if self.on_gpu:
+            return f"GPU ({self.gpu.name})"
+        return "CPU/simulator (not a GPU figure)"
+
+
+def resolve(tier: str | None, scale: str | None) -> tuple[str, str]:
+    tier = tier or os.environ.get("TECHDAY_TIER") or "auto"
+    scale = scale or os.environ.get("TECHDAY_SCALE") or "full"
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+    return tier, scale
+
+
+def setup(tier: str | None = None, scale: str | None = None, title: str | None = None,
+          quiet: bool = False) -> Lab:
+    """Detect the tier (without importing Numba), switch the simulator on for the CPU tier,
+    print the banner, and return the :class:`Lab` context."""
+    tier, scale = resolve(tier, scale)
+    info = detect(tier)
+    if info.tier == "cpu":
+        enable_simulator()
+    elif os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        raise TierError("NUMBA_ENABLE_CUDASIM=1 is set but the GPU tier was chosen: unset it or ask for tier 'cpu'")
+    os.environ["TECHDAY_TIER_RESOLVED"] = info.tier
+    lab = Lab(info=info, scale=scale, title=title)
+    if not quiet:
+        print(banner(info, scale=scale, title=title))
+    return lab
