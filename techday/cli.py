@@ -1,0 +1,291 @@
+"""The ``techday`` command: one way in for trainees' machines, instructors and CI.
+
+    techday doctor                      which tier is this machine? (GPU, driver, CUDA runtime)
+    techday list                        tracks and labs from course/syllabus.toml
+    techday build [LAB ...]             lab sources -> nbgrader course root, source/ and release/
+    techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
+    techday grade selftest [LAB ...]    the grading contract with the real nbgrader
+    techday validate                    doctor, build, run and grade selftest: the main job
+    techday fmt [--fix]                 committed notebooks: canonical and output-free
+
+Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
+or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .course import CourseError, load_course
+from .tier import TIER_CHOICES, TierError, banner, detect
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashed": "red", "error": "red"}
+
+
+def _course(args):
+    return load_course(Path(args.root).resolve() if getattr(args, "root", None) else None)
+
+
+def _tier(requested: str):
+    info = detect(requested)
+    console.print(banner(info))
+    return info
+
+
+def _scale(requested: str, tier: str) -> str:
+    """``auto``: the workshop size on a GPU, the quick size elsewhere (the simulator is slow)."""
+    if requested != "auto":
+        return requested
+    return "full" if tier == "gpu" else "ci"
+
+
+def _labs(course, names):
+    labs, unknown = course.select(names)
+    for name in unknown:
+        err.print(f"[red]unknown lab {name!r}[/] (known: {', '.join(course.labs)})")
+    return labs, unknown
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args) -> int:
+    try:
+        info = detect(args.tier)
+    except TierError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    if args.json:
+        print(info.to_json())
+        return 0
+    console.print(banner(info))
+    if info.tier == "gpu":
+        t = Table(title="CUDA devices")
+        for col in ("#", "name", "cc", "memory", "SMs", "clock", "mem clock", "bus", "L2", "id"):
+            t.add_column(col)
+        for g in info.gpus:
+            t.add_row(str(g.index), g.name, g.cc, f"{g.memory_gib:.1f} GiB", str(g.multiprocessor_count),
+                      f"{g.clock_rate_khz / 1e3:.0f} MHz", f"{g.memory_clock_rate_khz / 1e3:.0f} MHz",
+                      f"{g.global_memory_bus_width_bits} bit", f"{g.l2_cache_bytes / 2**20:.0f} MiB", g.fingerprint())
+        console.print(t)
+    else:
+        console.print("Numba CUDA kernels will run in the simulator (NUMBA_ENABLE_CUDASIM=1): correct, not fast.")
+    return 0
+
+
+def cmd_list(args) -> int:
+    course = _course(args)
+    t = Table(title=course.title)
+    for col in ("track", "lab", "title", "slot", "minutes", "timeout ci/full"):
+        t.add_column(col)
+    for track in course.tracks.values():
+        for lab_id in track.labs:
+            lab = course.labs[lab_id]
+            t.add_row(track.id, lab.id, f"{lab.title}\n{lab.title_ko}".strip(), lab.slot, str(lab.minutes),
+                      f"{lab.timeout('ci')}/{lab.timeout('full')} s")
+    console.print(t)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build, course_root
+
+    course = _course(args)
+    labs, unknown = _labs(course, args.labs)
+    root = course_root(course)
+    t0 = time.monotonic()
+    result = build(course, labs, release=not args.no_release, root=root)
+    for lab in result.built:
+        console.print(f"[green]built[/] {lab}: {root / 'source' / lab}"
+                      + ("" if args.no_release else f" -> {root / 'release' / lab}"))
+    for lab, message in result.errors.items():
+        err.print(f"[red]build failed[/] {lab}: {message}")
+    console.print(f"course root: {root}  ({time.monotonic() - t0:.1f} s)")
+    return 1 if result.errors or unknown else 0
+
+
+def _results_table(summary) -> Table:
+    t = Table(title=f"labs at scale {summary.scale}")
+    for col in ("lab", "tier", "status", "seconds", "failing cell / reason"):
+        t.add_column(col)
+    for r in summary.labs:
+        style = STATUS_STYLE.get(r.status, "")
+        detail = "" if r.ok else " | ".join(x for x in (r.failing_cell, r.reason) if x)
+        t.add_row(r.lab, r.tier, f"[{style}]{r.status}[/]", f"{r.seconds:.1f}", detail)
+    return t
+
+
+def cmd_run(args) -> int:
+    from .runner import run_labs
+
+    course = _course(args)
+    try:
+        info = _tier(args.tier)
+    except TierError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    scale = _scale(args.scale, info.tier)
+    labs, unknown = _labs(course, args.labs)
+    out = Path(args.out).resolve() if args.out else course.build_dir / "run"
+    console.print(f"running {len(labs)} lab(s) at scale {scale} on the {info.tier} tier, {args.jobs} at a time -> {out}")
+    summary = run_labs(course, labs, unknown, info, scale, args.jobs, args.timeout, out, report=console.print)
+    console.print(_results_table(summary))
+    console.print(f"summary: {out / 'summary.json'}   junit: {out / 'junit.xml'}   ({summary.seconds:.0f} s)")
+    return 0 if summary.ok else 1
+
+
+def cmd_grade_selftest(args) -> int:
+    from .grading import selftest
+
+    course = _course(args)
+    try:
+        info = _tier(args.tier)
+    except TierError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    scale = _scale(args.scale, info.tier)
+    labs, unknown = _labs(course, args.labs)
+    t0 = time.monotonic()
+    contracts, csv = selftest(course, labs, info.tier, scale, report=console.print)
+    t = Table(title="grading contract: solution = full marks, release = zero")
+    for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
+        t.add_column(col)
+    for c in contracts:
+        sol = sum(x.solution_score or 0 for x in c.cells)
+        rel = sum(x.release_score or 0 for x in c.cells)
+        t.add_row(c.lab, str(len(c.cells)), f"{c.max_score:g}", str(c.hidden_tests), f"{sol:g}", f"{rel:g}",
+                  "[green]kept[/]" if c.ok else "[red]BROKEN[/]")
+    console.print(t)
+    for c in contracts:
+        for problem in c.problems:
+            err.print(f"[red]{c.lab}[/]: {problem}")
+    if csv:
+        console.print(f"grades CSV (nbgrader export): {csv}")
+    console.print(f"({time.monotonic() - t0:.0f} s)")
+    ok = contracts and all(c.ok for c in contracts) and not unknown and csv is not None
+    return 0 if ok else 1
+
+
+def cmd_validate(args) -> int:
+    """The main job: is this machine and this course ready for a Tech Day?"""
+    steps = [
+        ("doctor", cmd_doctor, argparse.Namespace(tier=args.tier, json=False)),
+        ("build", cmd_build, argparse.Namespace(root=args.root, labs=args.labs, no_release=False)),
+        ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
+                                            jobs=args.jobs, timeout=None, out=None)),
+        ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
+                                                                  scale=args.scale)),
+    ]
+    results = []
+    for name, fn, ns in steps:
+        console.rule(f"techday {name}")
+        code = fn(ns)
+        results.append((name, code))
+        if code == 2:
+            break
+    console.rule("validate")
+    for name, code in results:
+        console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
+    return max(code for _, code in results)
+
+
+def cmd_fmt(args) -> int:
+    from .hygiene import fix, problems, tracked_notebooks
+
+    course = _course(args)
+    paths = [Path(p).resolve() for p in args.paths] or tracked_notebooks(course.root)
+    bad = 0
+    for path in paths:
+        found = problems(path, course.root)
+        if found and args.fix:
+            fix(path, course.root)
+            found = problems(path, course.root)
+        for line in found:
+            err.print(line)
+        bad += bool(found)
+    console.print(f"{len(paths)} notebook(s) checked, {bad} with problems")
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="techday", description="Tech Day GPU Lab: build, run and grade the course.")
+    ap.add_argument("--version", action="version", version=f"techday {__version__}")
+    ap.add_argument("--root", help="repository root (default: found from the working directory)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def tier_scale(p, scale_default="auto"):
+        p.add_argument("--tier", choices=TIER_CHOICES, default="auto",
+                       help="auto: the GPU when there is one; cpu: simulator and NumPy; gpu: fail without one")
+        p.add_argument("--scale", choices=("auto", "ci", "full"), default=scale_default,
+                       help="ci: small and quick; full: the workshop sizes; auto: full on a GPU, ci elsewhere")
+
+    p = sub.add_parser("doctor", help="detect the tier and describe the GPU")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(fn=cmd_doctor)
+
+    p = sub.add_parser("list", help="tracks and labs")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("build", help="build the nbgrader course root (source/ and release/)")
+    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("--no-release", action="store_true", help="only write source/ (skip generate_assignment)")
+    p.set_defaults(fn=cmd_build)
+
+    p = sub.add_parser("run", help="execute labs headless with papermill")
+    p.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(p)
+    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
+                   help="labs at a time (default: half the cores, at most 4)")
+    p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
+    p.add_argument("--out", help="output folder (default: build/run)")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("grade", help="grading commands")
+    gsub = p.add_subparsers(dest="grade_command", required=True)
+    g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
+    g.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(g)
+    g.set_defaults(fn=cmd_grade_selftest)
+
+    p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
+    p.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(p)
+    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)))
+    p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
+    p.set_defaults(fn=cmd_fmt)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except CourseError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

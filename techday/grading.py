@@ -1,0 +1,172 @@
+"""``techday grade selftest``: the grading contract, checked with the real nbgrader.
+
+For every lab, two fake trainees submit:
+
+- ``selftest-solution`` hands in the release notebook with every solution region filled in from the
+  source (nbgrader's delimiters removed), as a perfect trainee would;
+- ``selftest-release`` hands in the release notebook untouched.
+
+nbgrader's own ``autograde`` grades both (hidden tests restored from its gradebook), and the contract
+is read back from the gradebook: the solution earns full marks on every autograded cell, the release
+earns zero on every one. ``nbgrader export`` writes the grades CSV. A lab that breaks the contract
+fails the command, naming the cell and the error nbgrader recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .build import build, nbgrader, nbgrader_error
+from .course import Course
+from .labsrc import hidden_test_count, strip_solution_markers, write_notebook
+
+SOLUTION_STUDENT = "selftest-solution"
+RELEASE_STUDENT = "selftest-release"
+
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    max_score: float
+    solution_score: float | None
+    release_score: float | None
+    solution_error: str = ""
+    release_error: str = ""
+
+
+@dataclass
+class LabContract:
+    lab: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    cells: list[CellGrade] = field(default_factory=list)
+    hidden_tests: int = 0
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.cells)
+
+
+def solution_notebook(source_nb: dict, release_nb: dict) -> dict:
+    """The release notebook with each solution cell replaced by the source's solution."""
+    solutions = {c["id"]: c["source"] for c in source_nb["cells"]
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    out = json.loads(json.dumps(release_nb))
+    for cell in out["cells"]:
+        if cell.get("id") in solutions:
+            src = solutions[cell["id"]]
+            cell["source"] = strip_solution_markers("".join(src) if isinstance(src, list) else src)
+    return out
+
+
+def _cell_errors(notebook: Path) -> dict[str, str]:
+    """grade_id -> the first error a graded cell raised in the autograded notebook."""
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    errors = {}
+    for cell in nb.get("cells", []):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors[gid] = f"{out.get('ename')}: {out.get('evalue')}".strip()[:300]
+                break
+    return errors
+
+
+def read_gradebook(root: Path, lab: str) -> dict[str, dict[str, float | None]]:
+    """student -> {grade_id: auto_score} for the autograded cells of ``lab``, plus max scores."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    scores: dict[str, dict] = {"max": {}}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for student in (SOLUTION_STUDENT, RELEASE_STUDENT):
+            scores[student] = {}
+            try:
+                sub = gb.find_submission_notebook(lab, lab, student)
+            except MissingEntry:
+                continue
+            for grade in sub.grades:
+                if grade.cell_type != "code" or not grade.max_score:
+                    continue
+                scores["max"][grade.name] = grade.max_score
+                scores[student][grade.name] = grade.auto_score
+    return scores
+
+
+def check_contract(root: Path, lab: str) -> LabContract:
+    scores = read_gradebook(root, lab)
+    sol_err = _cell_errors(root / "autograded" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
+    rel_err = _cell_errors(root / "autograded" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
+    contract = LabContract(lab=lab, ok=True)
+    if not scores["max"]:
+        contract.problems.append("no autograded cells found in the gradebook")
+    for gid, max_score in scores["max"].items():
+        cell = CellGrade(gid, max_score, scores[SOLUTION_STUDENT].get(gid), scores[RELEASE_STUDENT].get(gid),
+                         sol_err.get(gid, ""), rel_err.get(gid, ""))
+        contract.cells.append(cell)
+        if cell.solution_score != max_score:
+            why = f" ({cell.solution_error})" if cell.solution_error else ""
+            contract.problems.append(f"'{gid}': the solution earned {cell.solution_score} of {max_score}{why}")
+        if cell.release_score != 0:
+            contract.problems.append(
+                f"'{gid}': the untouched release earned {cell.release_score} of {max_score}: "
+                "this test passes without the trainee's code, so it cannot fail")
+    contract.ok = not contract.problems
+    return contract
+
+
+def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path | None = None,
+             report=print) -> tuple[list[LabContract], Path | None]:
+    """Build a throw-away course root, submit two fake trainees per lab, autograde, check."""
+    root = root or course.build_dir / "selftest"
+    if root.exists():
+        shutil.rmtree(root)
+    result = build(course, labs, root=root)
+    contracts = [LabContract(lab=lab, ok=False, problems=[message]) for lab, message in result.errors.items()]
+    env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root)}
+    if tier == "cpu":
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    for lab in result.built:
+        source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+        release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+        write_notebook(nbformat.from_dict(solution_notebook(source, release)),
+                       root / "submitted" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
+        write_notebook(nbformat.from_dict(release), root / "submitted" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
+        limit = 2 * (course.labs[lab].timeout(scale) + 60)
+        report(f"autograding {lab} for {SOLUTION_STUDENT} and {RELEASE_STUDENT} ...")
+        try:
+            proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit)
+        except Exception as exc:  # subprocess.TimeoutExpired and friends
+            contracts.append(LabContract(lab=lab, ok=False, problems=[f"nbgrader autograde: {exc}"]))
+            continue
+        contract = check_contract(root, lab)
+        contract.hidden_tests = hidden_test_count(nbformat.from_dict(source))
+        if proc.returncode != 0:
+            contract.problems.insert(0, f"nbgrader autograde exited {proc.returncode}: {nbgrader_error(proc)}")
+            contract.ok = False
+        if contract.hidden_tests == 0:
+            contract.problems.append("no hidden tests: the grader checks nothing the trainee has not seen")
+            contract.ok = False
+        contracts.append(contract)
+    csv = None
+    if result.built:
+        proc = nbgrader(root, "export", "--to", str(root / "grades.csv"))
+        if proc.returncode == 0 and (root / "grades.csv").is_file():
+            csv = root / "grades.csv"
+        else:
+            report(f"nbgrader export failed: {nbgrader_error(proc)}")
+    order = {lab: i for i, lab in enumerate(labs)}
+    contracts.sort(key=lambda c: order.get(c.lab, len(order)))
+    (root / "selftest.json").write_text(
+        json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
+                    "ok": bool(contracts) and all(c.ok for c in contracts),
+                    "labs": [asdict(c) for c in contracts]}, indent=2) + "\n", encoding="utf-8")
+    return contracts, csv
+

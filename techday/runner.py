@@ -1,0 +1,274 @@
+"""``techday run``: execute labs headless with papermill, several at a time, each with a time limit.
+
+Every lab runs in its own worker process (and so its own kernel), so a lab that hangs, raises or
+kills its kernel cannot take the others with it. Papermill saves the notebook after every cell, so
+whatever ran before a failure is kept in ``build/run/<lab>/<lab>.ipynb``.
+
+Outputs: one progress line per lab, a final table, ``build/run/summary.json`` (schema
+``techday.run/1``) and ``build/run/junit.xml`` for CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from .build import build_sources
+from .course import Course
+from .tier import TierInfo
+
+SCHEMA = "techday.run/1"
+STARTUP_GRACE_S = 30  # kernel start and imports, on top of the lab's own limit
+
+
+@dataclass
+class LabResult:
+    lab: str
+    tier: str
+    scale: str
+    status: str  # passed | failed | timeout | crashed | error
+    seconds: float = 0.0
+    reason: str = ""
+    failing_cell: str = ""
+    notebook: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass
+class RunSummary:
+    schema: str
+    started: str
+    scale: str
+    tier: dict
+    labs: list[LabResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.labs) and all(r.ok for r in self.labs)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: one lab, one process, one kernel.
+
+
+def _worker(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m techday.runner")
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--result", required=True)
+    ap.add_argument("--tier", required=True)
+    ap.add_argument("--scale", required=True)
+    ap.add_argument("--cell-timeout", type=int, required=True)
+    args = ap.parse_args(argv)
+
+    import papermill as pm
+
+    result = {"status": "passed", "reason": ""}
+    try:
+        pm.execute_notebook(
+            args.input, args.output,
+            parameters={"tier": args.tier, "scale": args.scale},
+            kernel_name="python3", progress_bar=False, log_output=False,
+            request_save_on_cell_execute=True, execution_timeout=args.cell_timeout,
+            cwd=str(Path(args.output).parent),
+        )
+    except pm.PapermillExecutionError as exc:
+        result = {"status": "failed", "reason": f"{exc.ename}: {exc.evalue}".strip()}
+    except Exception as exc:  # the kernel died, a cell timed out, the notebook was unreadable...
+        name = type(exc).__name__
+        status = "crashed" if "DeadKernel" in name else "timeout" if "Timeout" in name else "failed"
+        result = {"status": status, "reason": f"{name}: {exc}".strip().splitlines()[0]}
+    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: schedule workers, enforce the wall clock, read what they left.
+
+
+def _descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (Linux /proc); kernels run in their own session, so a process
+    group kill would miss them."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    pids = _descendants(proc.pid) + [proc.pid]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:
+            time.sleep(0.5)
+
+
+def failing_cell(notebook: Path, refs_by_id: dict) -> str:
+    """Name the cell where execution stopped: the one papermill marked as raising; otherwise (a
+    timeout, a dead kernel, a worker that was stopped) the last cell that started. '' if none."""
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    skip = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nb.get("cells", []) if not skip & set(c.get("metadata", {}).get("tags", []))]
+    meta = [c.get("metadata", {}).get("papermill", {}) for c in cells]
+    marked = [c for c, m in zip(cells, meta) if m.get("exception")]
+    started = [c for c, m in zip(cells, meta) if m.get("start_time")]
+    cell = marked[0] if marked else started[-1] if started else None
+    if cell is None:
+        return ""
+    ref = refs_by_id.get(cell.get("id"))
+    return ref.describe() if ref else f"cell id {cell.get('id')!r}"
+
+
+def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale: str, timeout: int,
+            refs_by_id: dict) -> LabResult:
+    work = out_dir / lab
+    work.mkdir(parents=True, exist_ok=True)
+    out_nb = work / f"{lab}.ipynb"
+    result_file = work / "result.json"
+    for stale in (out_nb, result_file):
+        stale.unlink(missing_ok=True)
+    env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "PYTHONUNBUFFERED": "1",
+           "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root)}
+    if tier == "cpu":
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    cmd = [sys.executable, "-m", "techday.runner", "--input", str(src), "--output", str(out_nb),
+           "--result", str(result_file), "--tier", tier, "--scale", scale, "--cell-timeout", str(timeout)]
+    t0 = time.monotonic()
+    log = open(work / "worker.log", "w", encoding="utf-8")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        proc.wait(timeout=timeout + STARTUP_GRACE_S)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc)
+        timed_out = True
+    finally:
+        log.close()
+    seconds = time.monotonic() - t0
+    res = LabResult(lab=lab, tier=tier, scale=scale, status="passed", seconds=round(seconds, 2),
+                    notebook=str(out_nb))
+    if timed_out:
+        res.status, res.reason = "timeout", f"no result after the lab's limit of {timeout} s"
+    else:
+        try:
+            data = json.loads(result_file.read_text(encoding="utf-8"))
+            res.status, res.reason = data["status"], data["reason"]
+        except (OSError, ValueError, KeyError):
+            tail = (work / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+            res.status = "crashed"
+            res.reason = f"worker exited with code {proc.returncode}" + (f": {tail[0]}" if tail else "")
+    if not res.ok:
+        res.failing_cell = failing_cell(out_nb, refs_by_id)
+    return res
+
+
+def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo, scale: str,
+             jobs: int, timeout: int | None, out_dir: Path, report=print) -> RunSummary:
+    """Run ``labs`` (already validated names) and account for ``unknown`` ones. Never raises for a
+    lab's own failure; the summary says what happened to each."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(schema=SCHEMA, started=started, scale=scale, tier=info.to_dict())
+    results: list[LabResult] = []
+    lock = threading.Lock()
+    total = len(labs) + len(unknown)
+
+    def done(res: LabResult) -> None:
+        with lock:
+            results.append(res)
+            where = f" at {res.failing_cell}" if res.failing_cell else ""
+            why = f": {res.reason}{where}" if not res.ok else ""
+            report(f"[{len(results)}/{total}] {res.lab:<28} {res.tier:<4} {res.status:<8} {res.seconds:7.1f}s{why}")
+
+    for name in unknown:
+        choices = ", ".join(course.labs)
+        done(LabResult(lab=name, tier=info.tier, scale=scale, status="error",
+                       reason=f"unknown lab (known: {choices})"))
+
+    built = build_sources(course, labs, out_dir)
+    for lab, message in built.errors.items():
+        done(LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"source does not build: {message}"))
+
+    def task(lab: str) -> LabResult:
+        src = out_dir / "source" / lab / f"{lab}.ipynb"
+        refs = built.refs[lab]
+        limit = timeout or course.labs[lab].timeout(scale)
+        try:
+            return run_one(course, lab, src, out_dir, info.tier, scale, limit, {r.cell_id: r for r in refs})
+        except Exception as exc:  # a bug here must not stop the other labs
+            return LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"runner: {exc!r}")
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for fut in [pool.submit(task, lab) for lab in built.built]:
+            done(fut.result())
+
+    order = {name: i for i, name in enumerate(list(course.labs) + unknown)}
+    summary.labs = sorted(results, key=lambda r: order.get(r.lab, len(order)))
+    summary.seconds = round(time.monotonic() - t0, 2)
+    (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (out_dir / "junit.xml").write_text(junit_xml(summary), encoding="utf-8")
+    return summary
+
+
+def junit_xml(summary: RunSummary) -> str:
+    failures = sum(1 for r in summary.labs if r.status in ("failed", "timeout"))
+    errors = sum(1 for r in summary.labs if r.status in ("crashed", "error"))
+    lines = ['<?xml version="1.0" encoding="utf-8"?>',
+             f'<testsuite name="techday-labs" tests="{len(summary.labs)}" failures="{failures}" '
+             f'errors="{errors}" time="{summary.seconds}" timestamp={quoteattr(summary.started)}>']
+    for r in summary.labs:
+        name = quoteattr(f"{r.lab}[{r.tier},{r.scale}]")
+        lines.append(f'  <testcase classname="labs" name={name} time="{r.seconds}">')
+        if not r.ok:
+            tag = "failure" if r.status in ("failed", "timeout") else "error"
+            msg = f"{r.status}: {r.reason}" + (f" at {r.failing_cell}" if r.failing_cell else "")
+            lines.append(f'    <{tag} type="{r.status}" message={quoteattr(msg)}>{escape(r.notebook)}</{tag}>')
+        lines.append("  </testcase>")
+    lines.append("</testsuite>")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
