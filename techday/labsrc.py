@@ -60,7 +60,7 @@ def _marker_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), 1) if _MARKER_RE.match(line)]
 
 
-def _check_python(source: str, where: str) -> None:
+def _check_python(source: str, where: str, first_line: int) -> None:
     """Compile a code cell (IPython magics transformed first) so syntax errors surface at build."""
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -68,7 +68,7 @@ def _check_python(source: str, where: str) -> None:
     try:
         ast.parse(code)
     except SyntaxError as exc:
-        raise LabSourceError(f"{where}: Python syntax error at cell line {exc.lineno}: {exc.msg}") from None
+        raise LabSourceError(f"{where}: Python syntax error at line {first_line + (exc.lineno or 1)}: {exc.msg}") from None
 
 
 def read_lab(path: Path, lab: str | None = None) -> tuple[nbformat.NotebookNode, list[CellRef]]:
@@ -142,7 +142,7 @@ def read_lab(path: Path, lab: str | None = None) -> tuple[nbformat.NotebookNode,
         if BEGIN_HIDDEN in cell.source and kind != "tests":
             raise LabSourceError(f"{where}: hidden tests outside a nbgrader=\"tests\" cell")
         if cell.cell_type == "code":
-            _check_python(cell.source, where)
+            _check_python(cell.source, where, line)
             if "parameters" in meta.get("tags", []):
                 has_params = True
         if kind is not None:

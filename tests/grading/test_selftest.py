@@ -1,0 +1,39 @@
+"""The grading contract with the real nbgrader: solution full marks, release zero, CSV exported."""
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import techday
+
+pytestmark = [pytest.mark.grading, pytest.mark.slow]
+
+
+def test_every_lab_keeps_the_contract(tmp_path):
+    out = techday("grade", "selftest", "--tier", "cpu", "--scale", "ci", env={"TECHDAY_BUILD": str(tmp_path)})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((tmp_path / "selftest" / "selftest.json").read_text())
+    assert report["ok"] and len(report["labs"]) >= 2
+    with open(tmp_path / "selftest" / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for lab in report["labs"]:
+        assert lab["hidden_tests"] > 0
+        for cell in lab["cells"]:
+            assert cell["solution_score"] == cell["max_score"] > 0, cell
+            assert cell["release_score"] == 0, cell
+        mine = {r["student_id"]: r for r in rows if r["assignment"] == lab["lab"]}
+        assert float(mine["selftest-solution"]["score"]) == float(mine["selftest-solution"]["max_score"]) > 0
+        assert float(mine["selftest-release"]["score"]) == 0
+
+
+def test_a_test_that_cannot_fail_breaks_the_contract(fixture_course):
+    out = techday("--root", str(fixture_course), "grade", "selftest", "ok-lab", "weak-lab", "--tier", "cpu")
+    assert out.returncode == 1
+    assert "weak-lab" in out.stderr and "'weak_tests'" in out.stderr and "cannot fail" in out.stderr
+    report = json.loads((fixture_course / "build" / "selftest" / "selftest.json").read_text())
+    by_lab = {lab["lab"]: lab for lab in report["labs"]}
+    assert by_lab["ok-lab"]["ok"] and not by_lab["weak-lab"]["ok"]
+    # The weak lab's real test still behaves: full marks for the solution, zero for the release.
+    answer = next(c for c in by_lab["weak-lab"]["cells"] if c["grade_id"] == "answer_tests")
+    assert (answer["solution_score"], answer["release_score"]) == (1.0, 0.0)

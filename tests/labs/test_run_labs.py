@@ -1,0 +1,57 @@
+"""Every lab runs headless through `techday run`, and bad labs fail alone with a reason."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import techday
+
+pytestmark = [pytest.mark.labs, pytest.mark.slow]
+
+
+def test_every_lab_runs_on_the_cpu_tier(tmp_path):
+    out = techday("run", "--tier", "cpu", "--scale", "ci", "--jobs", "2", env={"TECHDAY_BUILD": str(tmp_path)})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["schema"] == "techday.run/1" and summary["ok"] and summary["tier"]["tier"] == "cpu"
+    assert len(summary["labs"]) >= 2
+    for lab in summary["labs"]:
+        assert (lab["status"], lab["tier"], lab["scale"]) == ("passed", "cpu", "ci"), lab
+        assert lab["seconds"] < 120, f"{lab['lab']} took {lab['seconds']} s at scale ci"
+        executed = (tmp_path / "run" / lab["lab"] / f"{lab['lab']}.ipynb").read_text()
+        assert "TIER: CPU" in executed, "the tier banner is printed in the first cell"
+    junit = ET.parse(tmp_path / "run" / "junit.xml").getroot()
+    assert junit.get("failures") == "0" and junit.get("errors") == "0"
+
+
+def test_bad_labs_fail_alone_with_reasons(fixture_course):
+    out = techday("--root", str(fixture_course), "run", "ok", "raises", "hangs", "dies", "broken", "nope",
+                  "--jobs", "3", "--tier", "cpu")
+    assert out.returncode == 1
+    summary = json.loads((fixture_course / "build" / "run" / "summary.json").read_text())
+    by_lab = {r["lab"]: r for r in summary["labs"]}
+    assert by_lab["ok-lab"]["status"] == "passed"
+    assert by_lab["raises-lab"]["status"] == "failed"
+    assert "ValueError: scenario: this lab raises" in by_lab["raises-lab"]["reason"]
+    assert "line 12" in by_lab["raises-lab"]["failing_cell"]
+    assert by_lab["hangs-lab"]["status"] == "timeout" and "'forever'" in by_lab["hangs-lab"]["failing_cell"]
+    assert by_lab["hangs-lab"]["seconds"] < 60
+    assert by_lab["dies-lab"]["status"] == "crashed" and "'die'" in by_lab["dies-lab"]["failing_cell"]
+    assert by_lab["broken-lab"]["status"] == "error" and "syntax error" in by_lab["broken-lab"]["reason"]
+    assert by_lab["nope"]["status"] == "error" and "unknown lab" in by_lab["nope"]["reason"]
+    # Nothing already executed is lost: the raising lab keeps the cells that ran before it.
+    partial = json.loads((fixture_course / "build" / "run" / "raises-lab" / "raises-lab.ipynb").read_text())
+    assert "TIER: CPU" in json.dumps(partial["cells"])
+    # One progress line per lab, each naming it.
+    for lab in ("ok-lab", "raises-lab", "hangs-lab", "dies-lab", "broken-lab", "nope"):
+        assert any(line.startswith("[") and lab in line for line in out.stdout.splitlines()), lab
+
+
+def test_gpu_tier_without_gpu_is_a_clear_usage_error(fixture_course):
+    from techday.tier import detect
+
+    if detect("auto").tier == "gpu":
+        pytest.skip("this machine has a GPU: the no-GPU path cannot be shown here")
+    out = techday("--root", str(fixture_course), "run", "ok", "--tier", "gpu")
+    assert out.returncode == 2 and "tier 'gpu' was requested but" in out.stderr

@@ -1,0 +1,42 @@
+"""`techday build` on the scenario course: good labs are released by nbgrader, bad ones named."""
+
+import json
+
+import nbformat
+
+from tests.conftest import techday
+
+
+def test_build_releases_through_nbgrader(fixture_course):
+    out = techday("--root", str(fixture_course), "build", "ok-lab")
+    assert out.returncode == 0, out.stdout + out.stderr
+    root = fixture_course / "build" / "course"
+    release = json.loads((root / "release" / "ok-lab" / "ok-lab.ipynb").read_text())
+    source = json.loads((root / "source" / "ok-lab" / "ok-lab.ipynb").read_text())
+    for nb in (release, source):
+        nbformat.validate(nbformat.from_dict(nb))
+    text = json.dumps(release)
+    assert "raise NotImplementedError()" in text and "return 2 * x" not in text
+    assert "double(-7)" not in text, "hidden tests must not reach the trainee"
+    assert "double(-7)" in json.dumps(source)
+    assert (root / "gradebook.db").is_file()
+    config = (root / "nbgrader_config.py").read_text()
+    assert "load_subconfig" in config and str(root) in config
+
+
+def test_build_names_duplicate_ids_and_missing_points(fixture_course):
+    out = techday("--root", str(fixture_course), "build", "dup-lab", "nopoints-lab", "--no-release")
+    assert out.returncode == 1
+    assert "dup-lab" in out.stderr and "duplicate grade id 'answer'" in out.stderr and "line 18" in out.stderr
+    assert "nopoints-lab" in out.stderr and "'answer_tests'" in out.stderr and "no points" in out.stderr
+
+
+def test_build_unknown_lab(fixture_course):
+    out = techday("--root", str(fixture_course), "build", "no-such-lab", "--no-release")
+    assert out.returncode == 1 and "unknown lab 'no-such-lab'" in out.stderr
+
+
+def test_fmt_command_passes_on_repository():
+    out = techday("fmt")
+    assert out.returncode == 0, out.stderr
+    assert "notebook(s) checked, 0 with problems" in out.stdout

@@ -1,0 +1,41 @@
+"""The real course: syllabus and labs agree, and every lab source builds and is graded."""
+
+import pytest
+
+from techday.course import load_course
+from techday.labsrc import hidden_test_count, read_lab
+from tests.conftest import ROOT
+
+COURSE = load_course(ROOT)
+
+
+def test_syllabus_lists_exactly_the_lab_folders():
+    assert sorted(COURSE.labs) == COURSE.lab_dirs()
+
+
+def test_every_lab_is_in_one_track_in_order():
+    placed = [lab for track in COURSE.tracks.values() for lab in track.labs]
+    assert sorted(placed) == sorted(COURSE.labs) and len(placed) == len(set(placed))
+    for track in COURSE.tracks.values():
+        assert track.labs == sorted(track.labs), f"track {track.id}: labs out of numeric order"
+        assert 0 < track.pass_rule["min_fraction"] <= 1
+        for lab in track.labs:
+            assert COURSE.labs[lab].track == track.id
+
+
+@pytest.mark.parametrize("lab", sorted(COURSE.labs))
+def test_lab_source_builds_with_hidden_tests_and_points(lab):
+    nb, refs = read_lab(COURSE.lab_source(lab), lab)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(tests) >= 2, f"{lab}: a lab needs several graded test cells"
+    assert hidden_test_count(nb) >= len(tests) // 2, f"{lab}: too few hidden tests"
+    assert sum(c.metadata.nbgrader.points for c in tests) > 0
+    first_code = next(c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
+    assert "techday.setup(" in first_code.source, f"{lab}: the first code cell after the parameters must call techday.setup"
+    assert COURSE.labs[lab].timeout("ci") <= 600
+
+
+def test_select_by_prefix_and_unknown():
+    known, unknown = COURSE.select(["00", "labs/01-numba-first-steps/", "zz-nope"])
+    assert known == ["00-gpu-tour", "01-numba-first-steps"] and unknown == ["zz-nope"]
+    assert COURSE.select(None)[0] == list(COURSE.labs)

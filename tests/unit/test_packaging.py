@@ -1,0 +1,63 @@
+"""pyproject.toml and environment.yml install the same runtime set."""
+
+import re
+import tomllib
+
+from packaging.requirements import Requirement
+
+from tests.conftest import ROOT
+
+# conda-forge names that differ from PyPI's.
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _conda_deps():
+    """The conda-forge list of environment.yml (read as text: PyYAML is not a dependency)."""
+    deps, in_pip = {}, False
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("\ndependencies:"):].splitlines():
+        if re.match(r"^\s+- pip:\s*$", line):
+            in_pip = True
+            continue
+        m = re.match(r"^  - ([A-Za-z0-9_.-]+)\s*(\S*)\s*$", line)
+        if m and not in_pip:
+            name = CONDA_TO_PYPI.get(m.group(1), m.group(1))
+            deps[name] = m.group(2)
+    return deps
+
+
+def test_runtime_sets_agree():
+    pypi = {Requirement(r).name: str(Requirement(r).specifier) for r in _pyproject()["dependencies"]}
+    conda = {k: v for k, v in _conda_deps().items() if k not in ("python", "pip")}
+    assert set(pypi) == set(conda), f"only in pyproject: {set(pypi) - set(conda)}; only in environment.yml: {set(conda) - set(pypi)}"
+    for name, spec in pypi.items():
+        assert conda[name] == spec, f"{name}: pyproject wants {spec!r}, environment.yml {conda[name]!r}"
+
+
+def test_environment_installs_the_project_itself():
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^\s+- -e \.\s*$", text, re.M), "environment.yml must pip-install the project (-e .)"
+
+
+def test_extras_and_entry_point():
+    project = _pyproject()
+    extras = project["optional-dependencies"]
+    gpu = {Requirement(r).name for r in extras["gpu"]}
+    assert {"cupy-cuda12x", "numba-cuda"} <= gpu
+    assert any("cu12" in Requirement(r).extras for r in extras["gpu"] if Requirement(r).name == "numba-cuda")
+    assert "pytest" in {Requirement(r).name for r in extras["test"]}
+    assert project["scripts"]["techday"] == "techday.cli:main"
+
+
+def test_core_import_stays_light():
+    """Importing techday must not import Numba, CuPy or PyTorch (tier detection comes first)."""
+    import subprocess
+    import sys
+
+    code = "import sys, techday; print(sorted(m for m in ('numba', 'cupy', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
