@@ -249,8 +249,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="execute labs headless with papermill")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
-                   help="labs at a time (default: half the cores, at most 4)")
+    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   help="labs at a time (default: one per core, at most 4)")
     p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
     p.add_argument("--out", help="output folder (default: build/run)")
     p.set_defaults(fn=cmd_run)
@@ -265,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)))
+    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")

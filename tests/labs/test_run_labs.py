@@ -18,7 +18,6 @@ def test_every_lab_runs_on_the_cpu_tier(tmp_path):
     assert len(summary["labs"]) >= 2
     for lab in summary["labs"]:
         assert (lab["status"], lab["tier"], lab["scale"]) == ("passed", "cpu", "ci"), lab
-        assert lab["seconds"] < 120, f"{lab['lab']} took {lab['seconds']} s at scale ci"
         executed = (tmp_path / "run" / lab["lab"] / f"{lab['lab']}.ipynb").read_text()
         assert "TIER: CPU" in executed, "the tier banner is printed in the first cell"
     junit = ET.parse(tmp_path / "run" / "junit.xml").getroot()
