@@ -1,0 +1,139 @@
+"""Wrong-but-plausible solutions: proof that a lab's tests can fail.
+
+The grading contract shows that the empty release scores zero. That is not enough: a test that only
+checks "something was returned" passes an off-by-one kernel. So each lab keeps a few *wrong*
+solutions, written the way a trainee might get it wrong, in ``tests/wrong_solutions/<lab>.py``::
+
+    # %% wrong="no_grid_stride" cell="saxpy_kernel" fails=["saxpy_kernel_tests"]
+    @cuda.jit
+    def saxpy_kernel(a, x, y, out):
+        i = cuda.grid(1)
+        if i < out.size:
+            out[i] = a * x[i] + y[i]
+
+Each one replaces solution cell ``cell`` of the solution notebook (all other solutions stay right),
+the notebook is executed in a fresh kernel with errors allowed, exactly as nbgrader's autograde
+executes it, and every test cell named in ``fails`` must raise. Hidden tests are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .labsrc import LabSourceError, read_lab, strip_solution_markers
+
+
+@dataclass
+class WrongSolution:
+    name: str
+    cell: str
+    fails: list[str]
+    source: str
+    line: int
+
+
+@dataclass
+class VariantResult:
+    wrong: WrongSolution
+    failed_cells: dict[str, str]  # grade_id -> error of every graded cell that raised
+    error: str = ""
+
+    @property
+    def caught(self) -> bool:
+        return not self.error and all(cell in self.failed_cells for cell in self.wrong.fails)
+
+
+def read_wrong_solutions(path: Path) -> list[WrongSolution]:
+    import jupytext
+
+    text = path.read_text(encoding="utf-8")
+    nb = jupytext.reads(text, fmt="py:percent")
+    lines = [i for i, line in enumerate(text.splitlines(), 1) if line.startswith("# %%")]
+    nb.cells = nb.cells[len(nb.cells) - len(lines):]
+    out = []
+    for cell, line in zip(nb.cells, lines):
+        meta = cell.metadata
+        if not {"wrong", "cell", "fails"} <= set(meta):
+            raise LabSourceError(f"{path}: line {line}: a wrong solution needs wrong=, cell= and fails=[...]")
+        fails = meta["fails"] if isinstance(meta["fails"], list) else [meta["fails"]]
+        out.append(WrongSolution(meta["wrong"], meta["cell"], fails, cell.source, line))
+    return out
+
+
+def variant_notebook(lab_source: Path, lab: str, wrong: WrongSolution) -> dict:
+    """The lab as a perfect trainee would hand it in, but with one solution replaced by ``wrong``."""
+    nb, _ = read_lab(lab_source, lab)
+    ids = {c.id: c for c in nb.cells}
+    target = ids.get(wrong.cell)
+    if target is None or not target.metadata.get("nbgrader", {}).get("solution"):
+        raise LabSourceError(f"wrong solution {wrong.name!r}: {wrong.cell!r} is not a solution cell of {lab}")
+    for name in wrong.fails:
+        if name not in ids or not ids[name].metadata.get("nbgrader", {}).get("grade"):
+            raise LabSourceError(f"wrong solution {wrong.name!r}: {name!r} is not a test cell of {lab}")
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = wrong.source if cell is target else strip_solution_markers(cell.source)
+    return nb
+
+
+def _execute(argv: list[str]) -> int:
+    """Worker: execute a notebook with errors allowed; write {grade_id: error} for graded cells."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("notebook")
+    ap.add_argument("result")
+    ap.add_argument("--timeout", type=int, default=300)
+    args = ap.parse_args(argv)
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(args.notebook, as_version=4)
+    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(Path(args.notebook).parent)}})
+    client.execute()
+    failed = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade"):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                failed[meta["grade_id"]] = f"{out.get('ename')}: {out.get('evalue')}"[:300]
+                break
+    Path(args.result).write_text(json.dumps(failed), encoding="utf-8")
+    return 0
+
+
+def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier: str = "cpu", scale: str = "ci",
+                         timeout: int = 300) -> VariantResult:
+    """Execute the lab with ``wrong`` in place, in its own process and kernel."""
+    import nbformat
+
+    from .labsrc import write_notebook
+
+    with tempfile.TemporaryDirectory(prefix="techday-wrong-") as tmp:
+        nb_path = Path(tmp) / f"{lab}.ipynb"
+        result = Path(tmp) / "result.json"
+        nb = variant_notebook(lab_source, lab, wrong)
+        # The parameters cell keeps None: the kernel takes tier and scale from the environment.
+        write_notebook(nbformat.from_dict(nb), nb_path)
+        env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
+        if tier == "cpu":
+            env["NUMBA_ENABLE_CUDASIM"] = "1"
+        proc = subprocess.run([sys.executable, "-m", "techday.variants", str(nb_path), str(result),
+                               "--timeout", str(timeout)], env=env, capture_output=True, text=True,
+                              timeout=timeout * 2 + 60)
+        if proc.returncode != 0 or not result.is_file():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+            return VariantResult(wrong, {}, error=tail[0])
+        return VariantResult(wrong, json.loads(result.read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    sys.exit(_execute(sys.argv[1:]))
