@@ -1,0 +1,827 @@
+# %% [markdown]
+# # 01 CUDA Python with Numba: first steps
+# # 01 Numba로 시작하는 CUDA 파이썬
+#
+# In one hour you go from a slow Python loop to your first CUDA kernel, checked against NumPy.
+#
+# ## You will learn (학습 목표)
+# - what just-in-time (JIT) compilation is, and why the first call of an `@njit` function is slow;
+# - how to write your own NumPy ufuncs with `@vectorize`, for the CPU, for all CPU cores, and for the GPU;
+# - how data moves between the host (CPU memory) and the device (GPU memory), and what that costs;
+# - how to write, launch and check a CUDA kernel with `@cuda.jit`: thread indices, the bounds check,
+#   the grid-stride loop and the launch configuration `kernel[blocks, threads](...)`.
+#
+# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code
+# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
+# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# The grader also runs hidden tests, on sizes and dtypes you do not see here.
+#
+# Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
+# on Numba's CUDA **simulator**, which runs your kernels in Python threads: results are checked
+# exactly as on a GPU, but timings mean nothing there. That switch must happen before Numba is
+# imported, so always run this cell first (이 셀을 가장 먼저 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="01 CUDA Python with Numba: first steps")
+
+# %% nbgrader="locked" id="imports"
+import math
+import time
+import warnings
+
+import numpy as np
+import numba
+from numba import cuda, njit, vectorize
+
+from techday.labtools import assert_close, time_cpu
+
+print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
+      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+
+# %% [markdown]
+# ## 1. `@njit`: compile a Python function for the CPU (CPU용 JIT 컴파일)
+#
+# Python runs your code one bytecode at a time and checks every type on every step, so a loop over
+# ten million numbers takes seconds. **Numba** is a just-in-time (JIT) compiler: the first time you
+# call a function decorated with `@njit`, Numba looks at the *types* of the arguments (say, a 1-D
+# `float64` array), translates the function to machine code through LLVM, caches that code, and runs
+# it. Later calls with the same types skip straight to the machine code.
+#
+# - First call = compile + run (slow). 첫 호출은 컴파일 때문에 느립니다.
+# - Second call = run only (fast).
+# - A call with new types (say, `float32` instead of `float64`) compiles a new version.
+#
+# `njit` means "no Python objects allowed": the whole function must compile, or Numba raises an
+# error that says which line it could not type. That is the mode the GPU needs too.
+#
+# Timings in this section are **CPU** timings on every tier: `@njit` code runs on the CPU.
+
+# %%
+def sum_of_squares(x):
+    """Plain Python: a loop, one element at a time."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i] * x[i]
+    return total
+
+
+sum_of_squares_jit = njit(sum_of_squares)  # the same function, compiled by Numba on first call
+
+n = lab.size(full=10_000_000, ci=200_000, cpu=10_000_000)
+x = np.random.default_rng(0).random(n)
+
+t0 = time.perf_counter()
+first = sum_of_squares_jit(x)  # compiles for (float64[::1],), then runs
+t_first = time.perf_counter() - t0
+t0 = time.perf_counter()
+second = sum_of_squares_jit(x)  # runs the cached machine code
+t_second = time.perf_counter() - t0
+
+assert_close(first, np.sum(x * x), "sum_of_squares_jit", rtol=1e-9)
+print(f"n = {n:,}")
+print(f"first call  (compile + run): {t_first * 1e3:9.1f} ms  [CPU]")
+print(f"second call (run only)     : {t_second * 1e3:9.1f} ms  [CPU]")
+print("compiled versions so far:", sum_of_squares_jit.signatures)
+
+# %% [markdown]
+# Now time it properly: `time_cpu` makes one warm-up call (compilation happens there, outside the
+# timed region), repeats, and reports the median. We check before we time, always.
+# The pure-Python loop gets a smaller array so this cell stays quick; we compare time *per element*.
+
+# %%
+n_py = lab.size(full=1_000_000, ci=100_000, cpu=1_000_000)
+x_py = x[:n_py]
+assert_close(sum_of_squares(x_py), np.sum(x_py * x_py), "pure Python sum_of_squares", rtol=1e-9)
+
+t_py = time_cpu(sum_of_squares, x_py, repeat=3, what=f"pure Python loop, n={n_py:,}", label="CPU")
+t_jit = time_cpu(sum_of_squares_jit, x, what=f"@njit loop, n={n:,}", label="CPU")
+t_np = time_cpu(lambda v: np.sum(v * v), x, what=f"NumPy np.sum(x * x), n={n:,}", label="CPU")
+for t, size in ((t_py, n_py), (t_jit, n), (t_np, n)):
+    print(f"{t}  ->  {t.median / size * 1e9:7.2f} ns per element")
+print(f"@njit is about {(t_py.median / n_py) / (t_jit.median / n):,.0f}x faster than the Python loop per element.")
+
+# %% [markdown]
+# The compiled loop runs at the speed of compiled code, while the NumPy expression `np.sum(x * x)`
+# first builds a temporary array `x * x`, then reads it again to sum it. Numba shines where NumPy
+# needs several passes or temporary arrays, or cannot express the algorithm at all, such as a loop
+# in which each step depends on the one before. That is your first exercise.
+#
+# ## 연습 1 (Exercise 1): a numerically stable mean and variance with `@njit` (3 points)
+#
+# Write `mean_var(x)` that returns the tuple `(mean, variance)` of a 1-D array in **one pass** over
+# the data, with **Welford's** update. Start with `count = 0`, `mean = 0.0`, `m2 = 0.0`; then for
+# each value `v`:
+#
+# ```
+# count += 1
+# delta = v - mean
+# mean += delta / count
+# m2   += delta * (v - mean)     # uses the *updated* mean
+# ```
+#
+# and at the end the (population) variance is `m2 / count`, the same as `np.var(x)`.
+#
+# Why not the textbook formula $\overline{x^2} - \bar{x}^2$? For data far from zero (here
+# $10^8 \pm 1$) the two terms are both about $10^{16}$ and almost equal: their difference loses
+# every significant digit (catastrophic cancellation). The tests use exactly such data.
+# You may assume `x` has at least one element.
+
+# %% nbgrader="solution" id="mean_var"
+@njit
+def mean_var(x):
+    """Return (mean, population variance) of the 1-D array x, in one pass (Welford)."""
+    ### BEGIN SOLUTION
+    count = 0
+    mean = 0.0
+    m2 = 0.0
+    for i in range(x.shape[0]):
+        v = x[i]
+        count += 1
+        delta = v - mean
+        mean += delta / count
+        m2 += delta * (v - mean)
+    return mean, m2 / count
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="mean_var_tests" points=3
+"""mean_var is compiled with @njit and matches NumPy's mean and variance on 10_007 float64 values
+around 1e8 (a naive sum-of-squares formula loses every digit there); hidden: float32, tiny and odd sizes."""
+import numpy as np
+from techday.labtools import assert_close
+
+assert hasattr(mean_var, "py_func"), "mean_var must be compiled with @njit (keep the decorator)"
+rng = np.random.default_rng(2024)
+x = 1e8 + rng.standard_normal(10_007)
+result = mean_var(x)
+assert isinstance(result, tuple) and len(result) == 2, f"mean_var must return (mean, variance), got {result!r}"
+m, v = result
+assert_close(m, x.mean(), "mean of 1e8 + N(0, 1), n=10_007", rtol=1e-12)
+assert_close(v, x.var(), "variance of 1e8 + N(0, 1), n=10_007 (one pass, Welford's update?)", rtol=1e-6)
+### BEGIN HIDDEN TESTS
+for n_h, offset in ((1, 5.0), (2, -3.0), (3, 0.0), (1_001, 1e9), (7_919, -2.5e7)):
+    xh = offset + np.random.default_rng(n_h).standard_normal(n_h) * 3.0
+    mh, vh = mean_var(xh)
+    assert_close(mh, xh.mean(), f"hidden: mean, n={n_h}, offset={offset:g}", rtol=1e-12, atol=1e-12)
+    assert_close(vh, xh.var(), f"hidden: variance, n={n_h}, offset={offset:g}", rtol=1e-6, atol=1e-12)
+xf = (1000.0 + np.random.default_rng(7).standard_normal(4_099)).astype(np.float32)
+mf, vf = mean_var(xf)
+ref = xf.astype(np.float64)
+assert_close(mf, ref.mean(), "hidden: mean of float32 input", rtol=1e-6)
+assert_close(vf, ref.var(), "hidden: variance of float32 input", rtol=1e-3)
+### END HIDDEN TESTS
+print("mean_var: all visible tests passed.")
+
+# %% [markdown]
+# ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU (유니버설 함수)
+#
+# NumPy's `np.add`, `np.exp` and friends are **ufuncs** (universal functions): a function of
+# scalars that NumPy applies element by element, with broadcasting, `out=` and dtype handling for
+# free. With `numba.vectorize` you write the **scalar** function and Numba builds the ufunc. You give
+# a **signature list**, one entry per dtype loop, as `"return_type(arg_types)"`:
+#
+# ```python
+# @vectorize(["float32(float32, float32)", "float64(float64, float64)"])   # target="cpu"
+# ```
+#
+# The `target` picks where the loop runs:
+# - `"cpu"` (the default): one CPU core;
+# - `"parallel"`: all CPU cores (multi-threaded);
+# - `"cuda"`: the GPU. Numba compiles a CUDA kernel and launches one thread per element.
+#
+# Below, the same scalar function `bump` (a 2-D Gaussian bump) goes to every target.
+
+# %%
+INV_2PI = 1.0 / (2.0 * math.pi)
+BUMP_SIGNATURES = ["float32(float32, float32)", "float64(float64, float64)"]
+
+
+def bump(x, y):
+    """A smooth 2-D bump exp(-(x^2 + y^2) / 2) / (2 pi), for one pair of scalars."""
+    return math.exp(-0.5 * (x * x + y * y)) * INV_2PI
+
+
+bump_cpu = vectorize(BUMP_SIGNATURES)(bump)  # same as writing @vectorize(...) above `def bump`
+bump_par = vectorize(BUMP_SIGNATURES, target="parallel")(bump)
+
+# Broadcasting works as with any ufunc: a (3, 1) column and a (4,) row give a (3, 4) grid.
+gx = np.linspace(-1, 1, 3, dtype=np.float32).reshape(3, 1)
+gy = np.linspace(-1, 1, 4, dtype=np.float32)
+grid = bump_cpu(gx, gy)
+print("grid:", grid.shape, grid.dtype, "| dtype loops:", bump_cpu.types)
+
+
+def bump_numpy(x, y):
+    return np.exp(-0.5 * (x * x + y * y)) * INV_2PI
+
+
+n_u = lab.size(full=10_000_000, ci=200_000, cpu=10_000_000)
+rng = np.random.default_rng(1)
+ux = rng.standard_normal(n_u).astype(np.float32)
+uy = rng.standard_normal(n_u).astype(np.float32)
+reference = bump_numpy(ux.astype(np.float64), uy.astype(np.float64))
+assert_close(bump_cpu(ux, uy), reference, "bump_cpu", rtol=1e-5)
+assert_close(bump_par(ux, uy), reference, "bump_par", rtol=1e-5)
+
+for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target='cpu'"),
+                 (bump_par, f"@vectorize target='parallel' ({numba.get_num_threads()} threads)")):
+    print(time_cpu(fn, ux, uy, what=f"{what}, n={n_u:,} float32", label="CPU"))
+
+# %% [markdown]
+# Read these CPU timings with care: NumPy's own `exp` uses SIMD instructions, and the float
+# literals in `bump` (`0.5`, `INV_2PI`) make Numba compute in `float64`, so a one-core `@vectorize`
+# loop need not beat the NumPy expression. `target="parallel"` pays off with many cores and large
+# arrays. The bigger payoff of writing the scalar function once: it also runs on the GPU.
+#
+# ### The same ufunc on the GPU (GPU 전용)
+#
+# `@vectorize(..., target="cuda")` turns the scalar function into a CUDA kernel. Called with NumPy
+# arrays, a CUDA ufunc copies every input to the GPU, runs, and copies the result back, **on every
+# call**. Called with device arrays (section 3), it leaves the result on the GPU. Watch the
+# difference in the timings: for a cheap function like `bump`, the copies cost far more than the
+# arithmetic.
+#
+# The CUDA simulator has no CUDA ufuncs, so on the CPU tier this cell explains and skips (we do
+# not even decorate with `target="cuda"` there).
+
+# %%
+if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
+    from techday.labtools import time_cuda
+
+    bump_gpu = vectorize(BUMP_SIGNATURES, target="cuda")(bump)
+    assert_close(bump_gpu(ux, uy), reference, "bump_gpu on host arrays", rtol=1e-5)
+    d_ux, d_uy = cuda.to_device(ux), cuda.to_device(uy)
+    d_bump = cuda.device_array_like(d_ux)
+    bump_gpu(d_ux, d_uy, out=d_bump)
+    assert_close(d_bump.copy_to_host(), reference, "bump_gpu on device arrays", rtol=1e-5)
+
+    t_host = time_cuda(bump_gpu, ux, uy, what="CUDA ufunc, NumPy arrays in (copies included)",
+                       label=lab.timing_label())
+    t_dev = time_cuda(lambda: bump_gpu(d_ux, d_uy, out=d_bump), what="CUDA ufunc, device arrays in",
+                      label=lab.timing_label())
+    print(t_host)
+    print(t_dev)
+    # Bytes the kernel itself touches: two float32 inputs read, one float32 output written.
+    gbps = 3 * n_u * ux.itemsize / t_dev.median / 1e9
+    print(f"device-only ufunc: 3 * n * 4 B / {t_dev.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
+    print(f"the copies make the call {t_host.median / t_dev.median:.0f}x slower")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): your own ufunc with `@vectorize` (3 points)
+#
+# The **Huber loss** of a residual $r$ with threshold $\delta > 0$ is quadratic near zero and
+# linear far away (robust to outliers):
+#
+# $$\text{huber}(r, \delta) = \begin{cases} \tfrac12 r^2 & |r| \le \delta \\
+# \delta\,(|r| - \tfrac12 \delta) & \text{otherwise} \end{cases}$$
+#
+# Write `huber` as a CPU ufunc with `@vectorize` and a **signature list** with a `float32` loop and
+# a `float64` loop, so that `float32` inputs give a `float32` result (dtype을 유지하세요). Write
+# the scalar version with an `if`: that is the point of a ufunc (NumPy would need `np.where`, which
+# computes both branches for every element). `abs(r)` works on scalars in Numba.
+#
+# The tests call it on `float32` arrays, with a scalar `delta`, and with broadcasting
+# (`(3, 1)` against `(4,)`).
+
+# %% nbgrader="solution" id="huber"
+# Define `huber` here: @vectorize([...signatures...]) above `def huber(r, delta):`.
+### BEGIN SOLUTION
+@vectorize(["float32(float32, float32)", "float64(float64, float64)"])
+def huber(r, delta):
+    a = abs(r)
+    if a <= delta:
+        return 0.5 * r * r
+    return delta * (a - 0.5 * delta)
+### END SOLUTION
+
+# %% nbgrader="tests" id="huber_tests" points=3
+"""huber is a ufunc built with @vectorize: float32 in gives float32 out, it matches a NumPy reference
+on 10_007 values with a scalar delta, and it broadcasts (3, 1) against (4,); hidden: float64 and
+array-valued delta, values exactly at the threshold, 2-D inputs."""
+import numpy as np
+from techday.labtools import assert_close
+
+
+def huber_reference(r, delta):
+    r, delta = np.asarray(r, np.float64), np.asarray(delta, np.float64)
+    return np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+
+
+assert hasattr(huber, "nin") and hasattr(huber, "types"), \
+    f"huber must be a ufunc made with @vectorize, not a {type(huber).__name__}"
+assert huber.nin == 2, f"huber takes two inputs (r, delta), it has {huber.nin}"
+r32 = (3.0 * np.random.default_rng(11).standard_normal(10_007)).astype(np.float32)
+out32 = huber(r32, np.float32(1.5))
+assert out32.dtype == np.float32, \
+    f"float32 inputs gave {out32.dtype}: give huber a 'float32(float32, float32)' signature"
+assert_close(out32, huber_reference(r32, 1.5), "huber(r, 1.5) on 10_007 float32 values", rtol=1e-5, atol=1e-7)
+col = np.array([[-4.0], [0.25], [2.0]], np.float32)
+row = np.array([0.5, 1.0, 2.0, 3.0], np.float32)
+grid_out = huber(col, row)
+assert grid_out.shape == (3, 4), f"huber((3, 1), (4,)) should broadcast to (3, 4), got {grid_out.shape}"
+assert_close(grid_out, huber_reference(col, row), "huber broadcast (3, 1) x (4,)", rtol=1e-5)
+### BEGIN HIDDEN TESTS
+r64 = 5.0 * np.random.default_rng(12).standard_normal(1_003)
+d64 = np.abs(np.random.default_rng(13).standard_normal(1_003)) + 0.1
+out64 = huber(r64, d64)
+assert out64.dtype == np.float64, f"hidden: float64 inputs gave {out64.dtype}"
+assert_close(out64, huber_reference(r64, d64), "hidden: float64, array delta", rtol=1e-12)
+edge = np.array([-2.0, -1.0, -0.0, 0.0, 1.0, 2.0, 1e30, -1e30], np.float64)
+assert_close(huber(edge, 1.0), huber_reference(edge, 1.0), "hidden: threshold and extreme values", rtol=1e-12)
+m2 = np.random.default_rng(14).standard_normal((37, 29)).astype(np.float32)
+o2 = huber(m2, np.float32(0.7))
+assert o2.dtype == np.float32 and o2.shape == (37, 29), "hidden: 2-D float32 input"
+assert_close(o2, huber_reference(m2, np.float32(0.7)), "hidden: 2-D float32", rtol=1e-5, atol=1e-7)
+### END HIDDEN TESTS
+print("huber: all visible tests passed.")
+
+# %% [markdown]
+# ## 3. Host and device memory: moving data costs time (호스트와 디바이스 메모리)
+#
+# The CPU (the **host**) and the GPU (the **device**) have separate memories. A discrete GPU's
+# own memory moves one to several terabytes per second *inside* the GPU, but data crosses between
+# host and device over PCIe (or NVLink-C2C on Grace Hopper), one to two orders of magnitude slower.
+# Lab 00 compared these costs; here you learn the calls that move real arrays.
+# Rule of thumb: **move data to the device once, compute many times there, copy back only what
+# you need** (데이터는 디바이스에 두세요).
+#
+# Numba's tools:
+#
+# | call | what it does |
+# | --- | --- |
+# | `d = cuda.to_device(h)` | allocate on the device and copy host array `h` there (H2D) |
+# | `d = cuda.device_array(n, dtype=np.float32)` | allocate on the device, no copy (contents undefined) |
+# | `d = cuda.device_array_like(a)` | the same, with `a`'s shape and dtype |
+# | `h = d.copy_to_host()` | copy back into a new NumPy array (D2H) |
+# | `d.copy_to_host(h)` / `d.copy_to_device(h)` | copy into existing arrays, no allocation |
+#
+# A device array is **not** a NumPy array: it has `.shape`, `.dtype` and `.size`, and you can slice
+# it, but arithmetic on it happens in kernels, not in NumPy. If you pass a NumPy array straight to
+# a kernel, Numba copies it to the device and back again on *every* launch, even if the kernel only
+# reads it.
+
+# %%
+n_t = lab.size(full=2**26, ci=2**20)  # 2**26 float32 = 256 MiB, much larger than any L2 cache
+h_x = np.arange(n_t, dtype=np.float32)
+
+d_x = cuda.to_device(h_x)                           # H2D copy
+d_y = cuda.device_array(n_t, dtype=np.float32)      # allocation only
+d_z = cuda.device_array_like(d_x)                   # allocation only
+d_y.copy_to_device(d_x)                             # device -> device copy
+h_back = d_y.copy_to_host()                         # D2H copy into a new host array
+h_head = d_x[:5].copy_to_host()                     # a slice: copy back only what you need
+
+assert type(h_back) is np.ndarray and np.array_equal(h_back, h_x), "round trip host -> device -> host changed the data"
+assert np.array_equal(h_head, h_x[:5])
+print(f"d_x is a {type(d_x).__name__} (not a NumPy array): shape {d_x.shape}, dtype {d_x.dtype}, "
+      f"{d_x.nbytes / 2**20:.0f} MiB")
+print("round trip host -> device -> device -> host: data unchanged")
+
+# %% [markdown]
+# ### How fast are the copies? (GPU 전용)
+#
+# On a GPU we time each copy with **CUDA events**: markers the GPU stamps with its own clock, so the
+# host's Python overhead is not counted. `techday.labtools.time_cuda` warms up, records an event
+# before and after each call, repeats, and reports the median. Rate = bytes moved / seconds.
+#
+# Two kinds of host memory: ordinary (**pageable**) memory must first be staged by the driver
+# through a pinned buffer; **pinned** (page-locked) memory from `cuda.pinned_array` can be read by
+# the GPU's copy engine directly, so copies are faster. A device-to-device copy stays in HBM.
+#
+# The simulator's events always return -1 ms, so on the CPU tier there is nothing honest to time.
+
+# %%
+if lab.gpu_only("timing host<->device copies with CUDA events"):
+    from techday.labtools import time_cuda
+
+    label = lab.timing_label()
+    nbytes = h_x.nbytes
+    h_out = np.empty_like(h_x)
+    h_pinned = cuda.pinned_array(n_t, dtype=np.float32)
+    h_pinned[:] = h_x
+    copies = [
+        ("H2D pageable", d_x.copy_to_device, h_x, 1),
+        ("D2H pageable", d_x.copy_to_host, h_out, 1),
+        ("H2D pinned  ", d_x.copy_to_device, h_pinned, 1),
+        ("D2H pinned  ", d_x.copy_to_host, h_pinned, 1),
+        ("D2D (in HBM)", d_y.copy_to_device, d_x, 2),  # reads and writes device memory: 2x the bytes
+    ]
+    for what, fn, arg, passes in copies:
+        t = time_cuda(fn, arg, what=what, label=label)
+        gbps = passes * nbytes / t.median / 1e9  # bytes moved / seconds
+        print(f"{t}  ->  {passes} x {nbytes / 2**20:.0f} MiB / {t.median * 1e3:.3f} ms = {gbps:7.1f} GB/s")
+    g = lab.gpu
+    peak = 2 * g.memory_clock_rate_khz * 1e3 * g.global_memory_bus_width_bits / 8 / 1e9  # DDR: 2 per clock
+    if peak > 0:
+        print(f"device memory peak (2 x clock x bus width): {peak:.0f} GB/s")
+else:
+    print("On a GPU, expect pinned copies near the link's limit (PCIe 4.0 x16: about 25 GB/s, "
+          "PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies "
+          "around a terabyte per second or more.")
+
+# %% [markdown]
+# ## 4. Your first CUDA kernel (첫 번째 CUDA 커널)
+#
+# A **kernel** is a function that runs on the GPU, once per thread, in thousands of threads at once.
+# Threads are grouped in **blocks**, and the blocks form the **grid**. You choose both sizes when
+# you launch:
+#
+# ```python
+# kernel[blocks_per_grid, threads_per_block](arg1, arg2, ...)
+# ```
+#
+# Inside the kernel each thread asks who it is. For a 1-D launch,
+# `cuda.grid(1)` = `cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x`, a number from 0 to
+# `blocks * threads - 1`. The usual pattern is one thread per element, with enough blocks to cover
+# `n`: `blocks = ceil(n / threads)`. The last block usually has spare threads past the end of the
+# array, so every kernel needs a **bounds check** (경계 검사를 잊지 마세요).
+#
+# Kernels cannot return a value: they write into an output array you pass in. Threads per block:
+# a multiple of 32 (a *warp*), usually 128 to 512; 256 is a good default.
+#
+# We fill outputs with NaN ("poison") before a launch, so that any element the kernel forgot to
+# write shows up as NaN in the check.
+
+# %%
+@cuda.jit
+def double_kernel(x, out):
+    i = cuda.grid(1)         # this thread's global index
+    if i < x.shape[0]:       # bounds check: the last block has spare threads
+        out[i] = 2.0 * x[i]
+
+
+n_k = lab.size(full=10_000_003, ci=2_000)
+threads = 256
+blocks = math.ceil(n_k / threads)                   # enough blocks to cover every element
+h_k = np.random.default_rng(3).random(n_k).astype(np.float32)
+d_k = cuda.to_device(h_k)
+d_k_out = cuda.to_device(np.full(n_k, np.nan, np.float32))   # poisoned output
+double_kernel[blocks, threads](d_k, d_k_out)
+assert_close(d_k_out.copy_to_host(), 2 * h_k, "double_kernel")
+print(f"n = {n_k:,}: {blocks} blocks x {threads} threads = {blocks * threads:,} threads, "
+      f"{blocks * threads - n_k} of them idle in the last block")
+
+# %% [markdown]
+# Without the bounds check, the spare threads read and write past the end of the arrays. On a real
+# GPU that is undefined behaviour: it may corrupt other data, crash later, or seem to work. The
+# simulator checks every index, so there we can show the error safely.
+
+# %%
+@cuda.jit
+def double_kernel_unchecked(x, out):
+    i = cuda.grid(1)
+    out[i] = 2.0 * x[i]      # no bounds check: a bug
+
+
+if lab.simulator:
+    try:
+        double_kernel_unchecked[blocks, threads](d_k, d_k_out)
+        raise AssertionError("expected an IndexError from the simulator")
+    except IndexError as err:
+        print("The simulator caught the out-of-bounds access:", str(err).splitlines()[0][:120])
+else:
+    print("Not launched: on a real GPU an out-of-bounds access is undefined behaviour, "
+          "and the simulator (CPU tier) is the place to see it caught.")
+
+# %% [markdown]
+# ### The grid-stride loop (그리드 스트라이드 루프)
+#
+# One thread per element ties the grid size to `n`. A **grid-stride loop** frees you from that:
+# each thread starts at its global index and jumps ahead by the total number of threads in the
+# grid, `cuda.gridsize(1)` (= `blocks * threads`), until it passes the end:
+#
+# ```python
+# start = cuda.grid(1)
+# stride = cuda.gridsize(1)
+# for i in range(start, x.shape[0], stride):
+#     out[i] = ...
+# ```
+#
+# The `range` stops at `x.shape[0]`, so the bounds check is built in. The same kernel is now right
+# for any grid: one block or ten thousand. On a GPU, a grid of a few dozen blocks per
+# multiprocessor (SM) keeps every SM busy, and reusing threads saves the cost of starting new ones.
+# In the simulator, each CUDA thread is a Python thread, so there we keep the grid tiny.
+#
+# Numba warns when a grid has fewer than 128 blocks ("GPU under-utilization"): good advice for
+# real work, but in this lab we launch small grids on purpose, so we silence that one warning.
+
+# %% nbgrader="locked" id="launch_config"
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+
+THREADS_PER_BLOCK = 256
+# At most this many blocks for a grid-stride kernel: 32 per SM on a GPU, 4 in the simulator.
+MAX_BLOCKS = 32 * max(lab.gpu.multiprocessor_count, 1) if lab.on_gpu else 4
+print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
+
+
+# %%
+@cuda.jit
+def scale_kernel(x, factor, out):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = factor * x[i]
+
+
+@cuda.jit
+def add_scalar_kernel(x, shift, out):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = x[i] + shift
+
+
+blocks_gs = min(math.ceil(n_k / THREADS_PER_BLOCK), MAX_BLOCKS)
+d_k_out = cuda.to_device(np.full(n_k, np.nan, np.float32))
+scale_kernel[blocks_gs, THREADS_PER_BLOCK](d_k, np.float32(3.0), d_k_out)
+assert_close(d_k_out.copy_to_host(), 3 * h_k, "scale_kernel")
+print(f"grid-stride: {blocks_gs} blocks x {THREADS_PER_BLOCK} threads covered n = {n_k:,} "
+      f"(about {math.ceil(n_k / (blocks_gs * THREADS_PER_BLOCK))} elements per thread)")
+
+# Keep data on the device across kernels: one copy in, two kernels, one copy out.
+d_tmp = cuda.device_array_like(d_k)
+d_res = cuda.device_array_like(d_k)
+scale_kernel[blocks_gs, THREADS_PER_BLOCK](d_k, np.float32(2.0), d_tmp)
+add_scalar_kernel[blocks_gs, THREADS_PER_BLOCK](d_tmp, np.float32(1.0), d_res)
+assert_close(d_res.copy_to_host(), 2 * h_k + 1, "2 * x + 1 with two kernels on device data")
+print("2 * x + 1 computed by two kernels; the intermediate never left the device")
+
+# %% [markdown]
+# On a GPU, compare three ways to compute `2 * x + 1` with these two kernels: copying back to the
+# host between the kernels, copying in and out once, and data that already lives on the device.
+
+# %%
+if lab.gpu_only("timing round trips against device-resident data"):
+    from techday.labtools import time_cuda
+
+    label = lab.timing_label()
+    launch = (blocks_gs, THREADS_PER_BLOCK)
+
+    def round_trips():
+        tmp = cuda.device_array_like(h_k)
+        scale_kernel[launch](cuda.to_device(h_k), np.float32(2.0), tmp)
+        h_tmp = tmp.copy_to_host()          # back to the host for no reason ...
+        out = cuda.device_array_like(h_k)
+        add_scalar_kernel[launch](cuda.to_device(h_tmp), np.float32(1.0), out)   # ... and out again
+        return out.copy_to_host()
+
+    def copy_once():
+        d_in = cuda.to_device(h_k)
+        scale_kernel[launch](d_in, np.float32(2.0), d_tmp)
+        add_scalar_kernel[launch](d_tmp, np.float32(1.0), d_res)
+        return d_res.copy_to_host()
+
+    def resident():
+        scale_kernel[launch](d_k, np.float32(2.0), d_tmp)
+        add_scalar_kernel[launch](d_tmp, np.float32(1.0), d_res)
+
+    assert_close(round_trips(), 2 * h_k + 1, "round_trips")
+    assert_close(copy_once(), 2 * h_k + 1, "copy_once")
+    times = [time_cuda(fn, what=what, label=label) for fn, what in
+             ((round_trips, "4 copies + 2 kernels"), (copy_once, "2 copies + 2 kernels"), (resident, "2 kernels only"))]
+    for t in times:
+        print(f"{t}  ({t.median / times[-1].median:5.1f}x the kernels alone)")
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): a SAXPY kernel with a grid-stride loop (4 points)
+#
+# SAXPY ("single-precision a times x plus y") is the "hello world" of GPU computing:
+# `out[i] = a * x[i] + y[i]` for every `i`.
+#
+# Write the body of `saxpy_kernel(a, x, y, out)` with a **grid-stride loop** (`cuda.grid(1)` and
+# `cuda.gridsize(1)`), like `scale_kernel` above. The tests launch it with a deliberately small
+# grid, 2 blocks of 32 threads for 5,001 elements: only a real grid-stride loop writes every
+# element. Other tests launch more threads than there are elements. Write only to `out`, each
+# element exactly once: like BLAS's SAXPY, which updates `y` in place, your kernel must also be
+# right when called as `saxpy_kernel(a, x, y, y)`.
+
+# %% nbgrader="solution" id="saxpy_kernel"
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    """out[i] = a * x[i] + y[i] for every i, with a grid-stride loop."""
+    ### BEGIN SOLUTION
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = a * x[i] + y[i]
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="saxpy_kernel_tests" points=4
+"""saxpy_kernel writes a*x + y into every element of a NaN-poisoned output: on 5_001 float32 values
+with only 2 blocks x 32 threads (grid-stride loop), and with spare threads (bounds check); hidden:
+float64, n smaller than one block, n = 1, inputs left unchanged, in place (out is y)."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+
+
+def run_saxpy_kernel(a, x, y, blocks, threads):
+    """Launch on copies of x and y; out is the head of a NaN-poisoned buffer with a spare tail."""
+    n, pad = x.shape[0], 64
+    d_buf = cuda.to_device(np.full(n + pad, np.nan, x.dtype))  # poison: unwritten elements stay NaN
+    d_x, d_y = cuda.to_device(x), cuda.to_device(y)
+    saxpy_kernel[blocks, threads](a, d_x, d_y, d_buf[:n])
+    buf = d_buf.copy_to_host()
+    # A real GPU does not check indices; the tail past out's end shows a write out of bounds.
+    assert np.isnan(buf[n:]).all(), f"saxpy_kernel wrote past the end of out (n={n}): check the loop bound"
+    return buf[:n], d_x.copy_to_host(), d_y.copy_to_host()
+
+
+rng = np.random.default_rng(5)
+x = rng.random(5_001, dtype=np.float32)
+y = 1.0 + rng.random(5_001, dtype=np.float32)
+a = np.float32(2.5)
+expected = 2.5 * x.astype(np.float64) + y
+out, _, _ = run_saxpy_kernel(a, x, y, 2, 32)
+missing = int(np.isnan(out).sum())
+assert missing == 0, (f"{missing} of {out.size} elements were never written by 2 x 32 threads: "
+                      "each thread must loop over i = cuda.grid(1), +cuda.gridsize(1), ... up to x.shape[0]")
+assert_close(out, expected, "saxpy_kernel, n=5_001, 2 blocks x 32 threads", rtol=1e-5)
+x_small, y_small = x[:1_000].copy(), y[:1_000].copy()
+out, _, _ = run_saxpy_kernel(a, x_small, y_small, 4, 256)  # 1_024 threads for 1_000 elements
+assert_close(out, expected[:1_000], "saxpy_kernel, n=1_000, 4 blocks x 256 threads (spare threads)", rtol=1e-5)
+### BEGIN HIDDEN TESTS
+for n_h, blocks_h, threads_h in ((37, 1, 64), (1, 3, 32), (2_999, 5, 64), (777, 2, 128)):
+    rh = np.random.default_rng(n_h)
+    xh, yh = rh.random(n_h), 1.0 + rh.random(n_h)
+    ah = -0.75
+    oh, xh_after, yh_after = run_saxpy_kernel(ah, xh, yh, blocks_h, threads_h)
+    assert oh.dtype == np.float64
+    assert_close(oh, ah * xh + yh, f"hidden: float64, n={n_h}, {blocks_h} x {threads_h} threads", rtol=1e-12)
+    assert np.array_equal(xh_after, xh) and np.array_equal(yh_after, yh), "hidden: saxpy_kernel changed x or y"
+xi, yi = x[:777].copy(), y[:777].copy()
+d_yi = cuda.to_device(yi)
+saxpy_kernel[4, 32](a, cuda.to_device(xi), d_yi, d_yi)  # BLAS style: y <- a * x + y
+assert_close(d_yi.copy_to_host(), expected[:777], "hidden: in place, out is y (each element updated once?)", rtol=1e-5)
+### END HIDDEN TESTS
+print("saxpy_kernel: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 4 (Exercise 4): the host function `saxpy(a, x, y)` (4 points)
+#
+# A kernel alone is not a tool anyone can call. Write `saxpy(a, x, y)` that takes NumPy arrays and
+# returns a **host NumPy array** (not a device array) with `a * x + y`, in the dtype of `x`:
+#
+# 1. copy `x` and `y` to the device (`cuda.to_device`) and allocate the output there
+#    (`cuda.device_array_like`);
+# 2. choose a launch configuration: `THREADS_PER_BLOCK` threads per block and enough blocks to
+#    cover `n`, but at most `MAX_BLOCKS` (your grid-stride loop does the rest), and at least 1;
+# 3. launch `saxpy_kernel`, passing `a` in `x`'s dtype (`x.dtype.type(a)`): a Python float is
+#    `float64`, and `float64` arithmetic is much slower than `float32` on many GPUs;
+# 4. copy the result back with `copy_to_host()` and return it.
+#
+# Pass **device arrays** to the kernel: given NumPy arrays, Numba would copy each of them to the
+# device and back again on every launch. The tests check that too.
+
+# %% nbgrader="solution" id="saxpy"
+def saxpy(a, x, y):
+    """Return a * x + y as a host NumPy array of x's dtype, computed on the GPU by saxpy_kernel."""
+    ### BEGIN SOLUTION
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_y, d_out)
+    return d_out.copy_to_host()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="saxpy_tests" points=4
+"""saxpy(a, x, y) launches saxpy_kernel on device arrays and returns a host NumPy array of x's dtype
+and shape equal to a*x + y, on an awkward size (1_000_003 on a GPU, 3_001 in the simulator or at
+scale ci); hidden: float64, n = 1, n smaller than one block, inputs left unchanged."""
+import numpy as np
+from techday.labtools import assert_close
+
+
+class KernelSpy:
+    """Stands in for saxpy_kernel during a test: records each launch, then launches the real kernel."""
+
+    def __init__(self, kernel):
+        self.kernel, self.launches = kernel, []
+
+    def __getitem__(self, config):
+        launch = self.kernel[config]
+
+        def run(*args):
+            self.launches.append((config, args))
+            return launch(*args)
+        return run
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
+
+
+def spy_on_saxpy(a, x, y):
+    global saxpy_kernel
+    real_kernel, spy = saxpy_kernel, KernelSpy(saxpy_kernel)
+    saxpy_kernel = spy
+    try:
+        return saxpy(a, x, y), spy.launches
+    finally:
+        saxpy_kernel = real_kernel
+
+
+n = lab.size(full=1_000_003, ci=3_001)
+rng = np.random.default_rng(9)
+x = rng.random(n, dtype=np.float32)
+y = 1.0 + rng.random(n, dtype=np.float32)
+out, launches = spy_on_saxpy(2.0, x, y)
+assert launches, "saxpy must launch saxpy_kernel[blocks, threads](...)"
+host_args = [i for i, arg in enumerate(launches[0][1]) if isinstance(arg, np.ndarray)]
+assert not host_args, (f"saxpy_kernel got NumPy arrays as arguments {host_args}: copy them with cuda.to_device "
+                       "and allocate the output with cuda.device_array_like, or Numba copies them back and forth")
+assert isinstance(out, np.ndarray), \
+    f"saxpy returned a {type(out).__name__}: copy the result back to the host with .copy_to_host()"
+assert out.dtype == x.dtype, f"saxpy returned {out.dtype} for {x.dtype} inputs"
+assert out.shape == x.shape, f"saxpy returned shape {out.shape}, expected {x.shape}"
+assert_close(out, 2.0 * x.astype(np.float64) + y, f"saxpy(2.0, x, y), n={n:,} float32", rtol=1e-5)
+### BEGIN HIDDEN TESTS
+for n_h in (1, 100, 2_503):
+    rh = np.random.default_rng(100 + n_h)
+    xh, yh = rh.random(n_h), 1.0 + rh.random(n_h)
+    xh0, yh0 = xh.copy(), yh.copy()
+    oh, lh = spy_on_saxpy(-0.5, xh, yh)
+    assert lh, "hidden: saxpy did not launch saxpy_kernel"
+    assert isinstance(oh, np.ndarray) and oh.dtype == np.float64 and oh.shape == (n_h,), \
+        f"hidden: float64 n={n_h}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
+    assert_close(oh, -0.5 * xh0 + yh0, f"hidden: saxpy float64, n={n_h}", rtol=1e-12)
+    assert np.array_equal(xh, xh0) and np.array_equal(yh, yh0), "hidden: saxpy changed x or y"
+x3 = np.random.default_rng(3).random(1_237, dtype=np.float32)
+o3, _ = spy_on_saxpy(np.float32(0.0), x3, x3)
+assert o3.dtype == np.float32 and o3 is not x3, "hidden: saxpy must return a new array"
+assert_close(o3, x3, "hidden: saxpy(0, x, x) == x", rtol=1e-7)
+### END HIDDEN TESTS
+print("saxpy: all visible tests passed.")
+
+# %% [markdown]
+# ### Check, then time (GPU 전용)
+#
+# With the kernel checked, time it on device-resident data and report the **effective bandwidth**:
+# SAXPY reads `x` and `y` and writes `out`, so it moves `3 * n * itemsize` bytes and does almost no
+# arithmetic. Its speed is set by memory, and we compare it with the memory's peak. Then time your
+# whole `saxpy`, copies included.
+
+# %%
+if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
+    from techday.labtools import time_cuda
+
+    label = lab.timing_label()
+    n_s = lab.size(full=2**25 + 3, ci=2**20 + 3)  # 3 arrays of 128 MiB at full scale: far beyond L2
+    rng = np.random.default_rng(0)
+    h_sx, h_sy = rng.random(n_s, dtype=np.float32), rng.random(n_s, dtype=np.float32)
+    d_sx, d_sy = cuda.to_device(h_sx), cuda.to_device(h_sy)
+    d_sout = cuda.device_array_like(d_sx)
+    blocks_s = min(math.ceil(n_s / THREADS_PER_BLOCK), MAX_BLOCKS)
+    a32 = np.float32(2.0)
+
+    saxpy_kernel[blocks_s, THREADS_PER_BLOCK](a32, d_sx, d_sy, d_sout)
+    assert_close(d_sout.copy_to_host(), 2.0 * h_sx.astype(np.float64) + h_sy, "saxpy_kernel before timing", rtol=1e-5)
+
+    t_k = time_cuda(lambda: saxpy_kernel[blocks_s, THREADS_PER_BLOCK](a32, d_sx, d_sy, d_sout),
+                    what=f"saxpy_kernel, n={n_s:,}, {blocks_s} x {THREADS_PER_BLOCK}", label=label)
+    gbps = 3 * n_s * h_sx.itemsize / t_k.median / 1e9  # read x, read y, write out
+    g = lab.gpu
+    peak = 2 * g.memory_clock_rate_khz * 1e3 * g.global_memory_bus_width_bits / 8 / 1e9
+    print(t_k)
+    of_peak = f" = {gbps / peak:.0%} of the {peak:.0f} GB/s peak" if peak > 0 else " (peak unknown)"
+    print(f"  3 * n * 4 B / {t_k.median * 1e3:.3f} ms = {gbps:.0f} GB/s{of_peak}")
+
+    t_all = time_cuda(saxpy, a32, h_sx, h_sy, what="saxpy() incl. 2 copies in, 1 copy out", label=label)
+    print(t_all)
+    print(f"  the copies make SAXPY {t_all.median / t_k.median:.0f}x slower than the kernel alone")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - `@njit` compiles a Python function to machine code on its first call, once per argument type:
+#   time the second call, never the first.
+# - `@vectorize` turns a scalar function into a ufunc with broadcasting; the signature list fixes
+#   the dtype loops. `target="parallel"` uses every CPU core, `target="cuda"` the GPU.
+# - Host and device memories are separate. `cuda.to_device`, `cuda.device_array(_like)` and
+#   `copy_to_host` move data explicitly; copies over PCIe are far slower than the GPU's own memory,
+#   so keep data on the device across kernels.
+# - A CUDA kernel runs once per thread: `cuda.grid(1)` says which element, a bounds check guards the
+#   spare threads, and a grid-stride loop with `cuda.gridsize(1)` makes a kernel right for any grid.
+# - Check against NumPy on awkward sizes with a poisoned output, then time with CUDA events and
+#   report a rate (GB/s) next to its formula.
+#
+# ## Going further (더 알아보기)
+#
+# - Numba CUDA documentation: kernels, memory management and the simulator,
+#   https://nvidia.github.io/numba-cuda/ ; `@njit` options (`parallel=True` with `prange`,
+#   `cache=True`, `fastmath=True`): https://numba.readthedocs.io/
+# - Streams and asynchronous copies (`cuda.stream()`, `to_device(..., stream=s)`) let copies overlap
+#   with kernels; pinned memory is what makes that possible.
+# - `cuda.gridsize(2)` and `cuda.grid(2)` for images and matrices; device functions
+#   (`@cuda.jit(device=True)`) to share code between kernels.
+# - Next labs: shared memory and reductions, and measuring against the memory roofline.
