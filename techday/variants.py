@@ -80,6 +80,9 @@ def variant_notebook(lab_source: Path, lab: str, wrong: WrongSolution) -> dict:
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = wrong.source if cell is target else strip_solution_markers(cell.source)
+    # Nothing after the last test cell in question can change its outcome: stop there.
+    last = max(i for i, c in enumerate(nb.cells) if c.id in wrong.fails)
+    nb.cells = nb.cells[: last + 1]
     return nb
 
 

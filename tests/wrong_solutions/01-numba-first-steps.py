@@ -1,0 +1,90 @@
+# %% wrong="naive_sum_of_squares" cell="mean_var" fails=["mean_var_tests"]
+@njit
+def mean_var(x):
+    s = 0.0
+    s2 = 0.0
+    for i in range(x.shape[0]):
+        s += x[i]
+        s2 += x[i] * x[i]
+    m = s / x.shape[0]
+    return m, s2 / x.shape[0] - m * m
+
+# %% wrong="sample_variance" cell="mean_var" fails=["mean_var_tests"]
+@njit
+def mean_var(x):
+    count = 0
+    mean = 0.0
+    m2 = 0.0
+    for i in range(x.shape[0]):
+        count += 1
+        delta = x[i] - mean
+        mean += delta / count
+        m2 += delta * (x[i] - mean)
+    return mean, m2 / max(count - 1, 1)
+
+# %% wrong="float64_signature_only" cell="huber" fails=["huber_tests"]
+@vectorize(["float64(float64, float64)"])
+def huber(r, delta):
+    a = abs(r)
+    if a <= delta:
+        return 0.5 * r * r
+    return delta * (a - 0.5 * delta)
+
+# %% wrong="numpy_function_not_a_ufunc" cell="huber" fails=["huber_tests"]
+def huber(r, delta):
+    return np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+
+# %% wrong="forgot_abs" cell="huber" fails=["huber_tests"]
+@vectorize(["float32(float32, float32)", "float64(float64, float64)"])
+def huber(r, delta):
+    if r <= delta:
+        return 0.5 * r * r
+    return delta * (r - 0.5 * delta)
+
+# %% wrong="no_grid_stride" cell="saxpy_kernel" fails=["saxpy_kernel_tests"]
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        out[i] = a * x[i] + y[i]
+
+# %% wrong="off_by_one_bound" cell="saxpy_kernel" fails=["saxpy_kernel_tests"]
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    for i in range(cuda.grid(1), x.shape[0] + 1, cuda.gridsize(1)):
+        out[i] = a * x[i] + y[i]
+
+# %% wrong="stride_is_block_size" cell="saxpy_kernel" fails=["saxpy_kernel_tests"]
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    for i in range(cuda.grid(1), x.shape[0], cuda.blockDim.x):
+        out[i] = a * x[i] + y[i]
+
+# %% wrong="returns_device_array" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_y, d_out)
+    return d_out
+
+# %% wrong="numpy_arrays_to_kernel" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    out = np.empty_like(x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](a, x, y, out)
+    return out
+
+# %% wrong="float32_output_always" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array(x.shape[0], np.float32)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](a, d_x, d_y, d_out)
+    return d_out.copy_to_host()
+
+# %% wrong="numpy_instead_of_gpu" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    return a * x + y
