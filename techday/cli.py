@@ -30,6 +30,7 @@ from .tier import TIER_CHOICES, TierError, banner, detect
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashed": "red", "error": "red"}
 
 
@@ -157,7 +158,7 @@ def cmd_grade_selftest(args) -> int:
     scale = _scale(args.scale, info.tier)
     labs, unknown = _labs(course, args.labs)
     t0 = time.monotonic()
-    contracts, csv = selftest(course, labs, info.tier, scale, report=console.print)
+    contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print)
     t = Table(title="grading contract: solution = full marks, release = zero")
     for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
         t.add_column(col)
@@ -185,7 +186,7 @@ def cmd_validate(args) -> int:
         ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
                                             jobs=args.jobs, timeout=None, out=None)),
         ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
-                                                                  scale=args.scale)),
+                                                                  scale=args.scale, jobs=args.jobs)),
     ]
     results = []
     for name, fn, ns in steps:
@@ -249,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="execute labs headless with papermill")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS,
                    help="labs at a time (default: one per core, at most 4)")
     p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
     p.add_argument("--out", help="output folder (default: build/run)")
@@ -260,12 +261,13 @@ def parser() -> argparse.ArgumentParser:
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
+    g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
     g.set_defaults(fn=cmd_grade_selftest)
 
     p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS)
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")

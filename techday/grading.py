@@ -8,7 +8,9 @@ For every lab, two fake trainees submit:
 
 nbgrader's own ``autograde`` grades both (hidden tests restored from its gradebook), and the contract
 is read back from the gradebook: the solution earns full marks on every autograded cell, the release
-earns zero on every one. ``nbgrader export`` writes the grades CSV. A lab that breaks the contract
+earns zero on every one. ``nbgrader export`` writes the grades CSV. Each lab gets its own course root
+(``build/selftest/<lab>/``, its own gradebook), so labs are graded side by side without sharing a
+SQLite file; their CSVs are merged into ``build/selftest/grades.csv``. A lab that breaks the contract
 fails the command, naming the cell and the error nbgrader recorded.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -122,51 +125,66 @@ def check_contract(root: Path, lab: str) -> LabContract:
     return contract
 
 
+def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str) -> tuple[LabContract, Path | None]:
+    """One lab in its own course root (its own gradebook), so that labs can be graded side by side."""
+    result = build(course, [lab], root=root)
+    if lab in result.errors:
+        return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
+    source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    write_notebook(nbformat.from_dict(solution_notebook(source, release)),
+                   root / "submitted" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
+    write_notebook(nbformat.from_dict(release), root / "submitted" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
+    limit = 2 * (course.labs[lab].timeout(scale) + 60)
+    try:
+        proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit)
+    except Exception as exc:  # subprocess.TimeoutExpired and friends
+        return LabContract(lab=lab, ok=False, problems=[f"nbgrader autograde: {exc}"]), None
+    contract = check_contract(root, lab)
+    contract.hidden_tests = hidden_test_count(nbformat.from_dict(source))
+    if proc.returncode != 0:
+        contract.problems.insert(0, f"nbgrader autograde exited {proc.returncode}: {nbgrader_error(proc)}")
+    if contract.hidden_tests == 0:
+        contract.problems.append("no hidden tests: the grader checks nothing the trainee has not seen")
+    contract.ok = not contract.problems
+    csv = root / "grades.csv"
+    proc = nbgrader(root, "export", "--to", str(csv))
+    if proc.returncode != 0 or not csv.is_file():
+        contract.problems.append(f"nbgrader export failed: {nbgrader_error(proc)}")
+        contract.ok = False
+        csv = None
+    return contract, csv
+
+
 def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path | None = None,
-             report=print) -> tuple[list[LabContract], Path | None]:
-    """Build a throw-away course root, submit two fake trainees per lab, autograde, check."""
+             jobs: int = 1, report=print) -> tuple[list[LabContract], Path | None]:
+    """For each lab, a throw-away course root with two fake trainees, autograded by nbgrader and
+    checked; ``jobs`` labs at a time. Returns the contracts and the merged grades CSV."""
     root = root or course.build_dir / "selftest"
     if root.exists():
         shutil.rmtree(root)
-    result = build(course, labs, root=root)
-    contracts = [LabContract(lab=lab, ok=False, problems=[message]) for lab, message in result.errors.items()]
+    root.mkdir(parents=True)
     env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root)}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
-    for lab in result.built:
-        source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
-        release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
-        write_notebook(nbformat.from_dict(solution_notebook(source, release)),
-                       root / "submitted" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
-        write_notebook(nbformat.from_dict(release), root / "submitted" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
-        limit = 2 * (course.labs[lab].timeout(scale) + 60)
+
+    def one(lab: str):
         report(f"autograding {lab} for {SOLUTION_STUDENT} and {RELEASE_STUDENT} ...")
-        try:
-            proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit)
-        except Exception as exc:  # subprocess.TimeoutExpired and friends
-            contracts.append(LabContract(lab=lab, ok=False, problems=[f"nbgrader autograde: {exc}"]))
-            continue
-        contract = check_contract(root, lab)
-        contract.hidden_tests = hidden_test_count(nbformat.from_dict(source))
-        if proc.returncode != 0:
-            contract.problems.insert(0, f"nbgrader autograde exited {proc.returncode}: {nbgrader_error(proc)}")
-            contract.ok = False
-        if contract.hidden_tests == 0:
-            contract.problems.append("no hidden tests: the grader checks nothing the trainee has not seen")
-            contract.ok = False
-        contracts.append(contract)
-    csv = None
-    if result.built:
-        proc = nbgrader(root, "export", "--to", str(root / "grades.csv"))
-        if proc.returncode == 0 and (root / "grades.csv").is_file():
-            csv = root / "grades.csv"
-        else:
-            report(f"nbgrader export failed: {nbgrader_error(proc)}")
-    order = {lab: i for i, lab in enumerate(labs)}
-    contracts.sort(key=lambda c: order.get(c.lab, len(order)))
+        return _selftest_lab(course, lab, root / lab, env, scale)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(one, labs))
+    contracts = [contract for contract, _ in done]
+    csvs = [csv for _, csv in done if csv is not None]
+    merged = None
+    if csvs:
+        merged = root / "grades.csv"
+        lines = [csvs[0].read_text(encoding="utf-8").splitlines()[0]]
+        for csv in csvs:
+            lines += csv.read_text(encoding="utf-8").splitlines()[1:]
+        merged.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "selftest.json").write_text(
         json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
                     "ok": bool(contracts) and all(c.ok for c in contracts),
                     "labs": [asdict(c) for c in contracts]}, indent=2) + "\n", encoding="utf-8")
-    return contracts, csv
-
+    return contracts, merged
