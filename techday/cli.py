@@ -96,6 +96,13 @@ def cmd_list(args) -> int:
             t.add_row(track.id, lab.id, f"{lab.title}\n{lab.title_ko}".strip(), lab.slot, str(lab.minutes),
                       f"{lab.timeout('ci')}/{lab.timeout('full')} s")
     console.print(t)
+    for track in course.tracks.values():
+        rule = track.pass_rule
+        console.print(f"{track.id}: pass with {rule.get('min_fraction', 0):.0%} of the track's points and "
+                      f"{rule.get('min_lab_fraction', 0):.0%} in every lab")
+        for cut, labs in track.cuts.items():
+            minutes = sum(course.labs[lab].minutes for lab in labs)
+            console.print(f"  {cut} cut ({minutes} min): {', '.join(labs)}")
     return 0
 
 

@@ -52,6 +52,8 @@ class TrackSpec:
     labs: list[str]
     pass_rule: dict
     title_ko: str = ""
+    # Shorter deliveries of the track: name ("2h", "4h") -> the labs taught, in order.
+    cuts: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,5 +114,9 @@ def load_course(root: Path | None = None) -> Course:
         for lab in tracks[track_id].labs:
             if lab not in labs:
                 raise CourseError(f"{path}: track {track_id!r} lists unknown lab {lab!r}")
+        for cut, cut_labs in tracks[track_id].cuts.items():
+            stray = [lab for lab in cut_labs if lab not in tracks[track_id].labs]
+            if stray:
+                raise CourseError(f"{path}: track {track_id!r} cut {cut!r} lists labs outside the track: {stray}")
     return Course(root=root, id=meta.get("id", "techday"), title=meta.get("title", "Tech Day GPU Lab"),
                   labs=labs, tracks=tracks)

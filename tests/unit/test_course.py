@@ -35,6 +35,16 @@ def test_lab_source_builds_with_hidden_tests_and_points(lab):
     assert COURSE.labs[lab].timeout("ci") <= 600
 
 
+def test_cuts_fit_their_time():
+    """A "2h" cut must fit in 120 minutes of labs, in the track's own order."""
+    for track in COURSE.tracks.values():
+        for cut, labs in track.cuts.items():
+            hours = float(cut.removesuffix("h"))
+            minutes = sum(COURSE.labs[lab].minutes for lab in labs)
+            assert minutes <= hours * 60, f"{track.id} {cut}: {minutes} minutes of labs"
+            assert labs == [lab for lab in track.labs if lab in labs], f"{track.id} {cut}: out of order"
+
+
 def test_select_by_prefix_and_unknown():
     known, unknown = COURSE.select(["00", "labs/01-numba-first-steps/", "zz-nope"])
     assert known == ["00-gpu-tour", "01-numba-first-steps"] and unknown == ["zz-nope"]
