@@ -1,0 +1,875 @@
+# %% [markdown]
+# # 02 Custom kernels and the thread hierarchy
+# # 02 커스텀 커널과 스레드 계층
+#
+# Lab 01 launched its first kernels. This lab is about *who* runs your code: thousands of threads,
+# grouped in blocks, arranged in a grid. You will index in one and two dimensions, choose launch
+# configurations on purpose, find two classic kernel bugs with the simulator, and end by moving a
+# small neural-network layer to the GPU, the way NVIDIA's DLI course ends its first part.
+#
+# ## You will learn (학습 목표)
+# - the thread hierarchy: threads, blocks and the grid, and the built-in indices `cuda.threadIdx`,
+#   `cuda.blockIdx`, `cuda.blockDim`, `cuda.gridDim`, with the shortcuts `cuda.grid` and
+#   `cuda.gridsize`, in 1-D and 2-D;
+# - how to choose a launch configuration: threads per block a multiple of the warp size (32),
+#   enough blocks to fill every multiprocessor (SM), and why a grid-stride loop makes any grid right;
+# - how to split a kernel into `@cuda.jit(device=True)` **device functions**;
+# - how to find out-of-bounds accesses and race conditions with the CUDA simulator's checks;
+# - why the first call of a kernel is slow (JIT compilation), and how to time kernels with CUDA events.
+#
+# 이 실습에서는 스레드·블록·그리드의 1차원/2차원 인덱스, 실행 구성(launch configuration) 정하기,
+# 디바이스 함수, 시뮬레이터로 버그 찾기, 그리고 JIT 컴파일과 시간 측정을 배웁니다.
+#
+# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code
+# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
+# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# The grader also runs hidden tests, on sizes, shapes and dtypes you do not see here.
+#
+# Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
+# on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
+# checked exactly as on a GPU, and indices are checked even more strictly, but timings mean nothing
+# there. The switch must happen before Numba is imported, so always run this cell first
+# (이 셀을 가장 먼저 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="02 Custom kernels and the thread hierarchy")
+
+# %% nbgrader="locked" id="imports"
+import math
+import time
+import warnings
+
+import numpy as np
+import numba
+from numba import cuda
+
+from techday.labtools import assert_close
+
+# Numba warns when a grid has fewer than 128 blocks ("GPU under-utilization"): good advice for real
+# work, but this lab launches tiny grids on purpose, to show how they behave.
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+
+print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
+      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+
+# %% [markdown]
+# ## 1. Threads, blocks and the grid (스레드, 블록, 그리드)
+#
+# When you launch `kernel[blocks, threads](...)`, the GPU runs the kernel body once in every
+# **thread**. Threads come in three levels:
+#
+# | level | what it is | how a thread asks (1-D) |
+# | --- | --- | --- |
+# | thread | one execution of the kernel body | `cuda.threadIdx.x`: 0 ... `blockDim.x - 1` |
+# | block | up to 1,024 threads on **one** multiprocessor (SM), able to cooperate | `cuda.blockIdx.x`: 0 ... `gridDim.x - 1` |
+# | grid | all the blocks of one launch | `cuda.blockDim.x` threads per block, `cuda.gridDim.x` blocks |
+#
+# A thread's **global index** is its block's first index plus its place in the block:
+#
+# ```python
+# i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x    # the same as cuda.grid(1)
+# total = cuda.gridDim.x * cuda.blockDim.x                      # the same as cuda.gridsize(1)
+# ```
+#
+# The blocks run in any order, maybe at the same time, maybe one after another: a kernel must be
+# right whatever the order (블록의 실행 순서는 정해져 있지 않습니다).
+#
+# Below, a launch of 3 blocks of 4 threads for 10 elements: every thread writes down who it is.
+
+# %%
+@cuda.jit
+def whoami_kernel(block, thread, width, index):
+    i = cuda.grid(1)
+    if i < index.shape[0]:          # 12 threads, 10 elements: two threads have nothing to do
+        block[i] = cuda.blockIdx.x
+        thread[i] = cuda.threadIdx.x
+        width[i] = cuda.blockDim.x
+        index[i] = i
+
+
+n_who = 10
+d_who = [cuda.to_device(np.full(n_who, -1, np.int32)) for _ in range(4)]
+whoami_kernel[3, 4](*d_who)
+block_id, thread_id, block_dim, global_id = (d.copy_to_host() for d in d_who)
+assert np.array_equal(global_id, block_id * block_dim + thread_id), "cuda.grid(1) is blockIdx * blockDim + threadIdx"
+print("element       :", " ".join(f"{i:2d}" for i in range(n_who)))
+print("blockIdx.x    :", " ".join(f"{v:2d}" for v in block_id))
+print("threadIdx.x   :", " ".join(f"{v:2d}" for v in thread_id))
+print("cuda.grid(1)  :", " ".join(f"{v:2d}" for v in global_id))
+print("3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the bounds check and did nothing")
+
+# %% [markdown]
+# ## 2. Two dimensions: matrices and images (2차원 인덱싱)
+#
+# Blocks and grids can also be 2-D (or 3-D), which suits matrices and images. Give tuples:
+#
+# ```python
+# kernel[(blocks_x, blocks_y), (threads_x, threads_y)](...)
+# col, row = cuda.grid(2)              # x = blockIdx.x * blockDim.x + threadIdx.x, y likewise
+# col_stride, row_stride = cuda.gridsize(2)
+# ```
+#
+# **Watch the order** (순서에 주의하세요). A NumPy array's shape is `(rows, cols)`, but CUDA's
+# dimensions are `(x, y)`, and `x` is the one that varies fastest between neighbouring threads. We
+# map `x` to **columns**, the last axis, the one that is contiguous in memory: then neighbouring
+# threads touch neighbouring elements, which the memory system rewards (lab 04 shows by how much).
+# So the grid's `x` covers `out.shape[1]` and its `y` covers `out.shape[0]`
+# (x는 열(column), y는 행(row)입니다).
+#
+# Below, a 6 x 10 matrix covered by blocks of 4 x 3 threads (4 columns, 3 rows) in a 3 x 2 grid:
+# every element gets the number of the block that wrote it, `blockIdx.y * gridDim.x + blockIdx.x`.
+
+# %%
+@cuda.jit
+def block_map_kernel(out):
+    col, row = cuda.grid(2)
+    if row < out.shape[0] and col < out.shape[1]:       # rows against shape[0], columns against shape[1]
+        out[row, col] = cuda.blockIdx.y * cuda.gridDim.x + cuda.blockIdx.x
+
+
+d_map = cuda.to_device(np.full((6, 10), -1, np.int32))
+block_map_kernel[(3, 2), (4, 3)](d_map)                  # grid: 3 x 2 blocks; block: 4 x 3 threads
+block_map = d_map.copy_to_host()
+assert (block_map >= 0).all(), "a 3 x 2 grid of 4 x 3 blocks covers 12 columns and 6 rows"
+print("which block wrote each element of a 6 x 10 matrix:")
+print(block_map)
+print("grid (3, 2) x block (4, 3) = 12 columns x 6 rows of threads; the last 2 columns of threads are spare")
+
+# %% [markdown]
+# The grid-stride loop of lab 01 works in 2-D too: each thread starts at its `(row, col)` and
+# jumps by the grid's height and width, so a small grid covers any matrix:
+#
+# ```python
+# col0, row0 = cuda.grid(2)
+# col_stride, row_stride = cuda.gridsize(2)
+# for row in range(row0, out.shape[0], row_stride):
+#     for col in range(col0, out.shape[1], col_stride):
+#         out[row, col] = ...
+# ```
+#
+# ## 연습 1 (Exercise 1): a 2-D kernel with grid-stride loops (3 points)
+#
+# Write `fill_index_2d(out)` that sets every element of the 2-D array `out` to its **row-major
+# linear index**, `row * ncols + col` with `ncols = out.shape[1]`: that is the number of the element
+# if you read the matrix line by line, as `np.arange(rows * cols).reshape(rows, cols)` does.
+#
+# Use **2-D grid-stride loops** as above: the tests launch small grids on awkward shapes such as
+# 37 x 53 with 2 x 2 blocks of 16 x 8 threads, and also grids larger than the matrix. They also check
+# that nothing is written outside `out`, and they use non-square shapes, so a swapped row and
+# column shows. `out` may be float or integer: write the number, NumPy-style casting does the rest.
+
+# %% nbgrader="solution" id="fill_index_2d"
+@cuda.jit
+def fill_index_2d(out):
+    """out[row, col] = row * out.shape[1] + col for every element, with 2-D grid-stride loops."""
+    ### BEGIN SOLUTION
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, out.shape[0], row_stride):
+        for col in range(col0, out.shape[1], col_stride):
+            out[row, col] = row * out.shape[1] + col
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="fill_index_2d_tests" points=3
+"""fill_index_2d writes row * ncols + col into every element of a NaN-poisoned 37 x 53 matrix with a
+2 x 2 grid of 16 x 8 threads (grid-stride loops), and of 13 x 29 with spare threads, and never
+outside the matrix; hidden: 1 x 1, one row, one column, int64 and float32 outputs, tall blocks."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+
+
+def run_fill_index_2d(shape, grid, block, dtype=np.float64):
+    """Launch on a view into a larger poisoned buffer; the border catches writes outside out."""
+    rows, cols = shape
+    poison = np.nan if np.dtype(dtype).kind == "f" else -1
+    side = rows + cols  # room for any swapped (row, col) pair
+    d_buf = cuda.to_device(np.full((side, side), poison, dtype))
+    fill_index_2d[grid, block](d_buf[:rows, :cols])
+    buf = d_buf.copy_to_host()
+    border = buf.copy()
+    border[:rows, :cols] = poison
+    outside = int(np.count_nonzero(~np.isnan(border))) if np.isnan(poison) else int(np.count_nonzero(border != poison))
+    assert outside == 0, (f"fill_index_2d wrote {outside} elements outside a {rows} x {cols} out "
+                          f"(grid {grid}, block {block}): compare rows with out.shape[0] and columns with out.shape[1]")
+    return buf[:rows, :cols]
+
+
+def expected_index(rows, cols):
+    return np.arange(rows * cols, dtype=np.float64).reshape(rows, cols)
+
+
+out = run_fill_index_2d((37, 53), (2, 2), (16, 8))
+missing = int(np.isnan(out).sum())
+assert missing == 0, (f"{missing} of {out.size} elements of a 37 x 53 matrix were never written by a 2 x 2 grid of "
+                      "16 x 8 threads: loop with strides cuda.gridsize(2) in both directions")
+assert_close(out, expected_index(37, 53), "fill_index_2d, 37 x 53, grid (2, 2), block (16, 8)", rtol=0)
+out = run_fill_index_2d((13, 29), (2, 2), (16, 8))  # 32 x 16 threads for 29 columns x 13 rows
+assert_close(out, expected_index(13, 29), "fill_index_2d, 13 x 29 with spare threads", rtol=0)
+### BEGIN HIDDEN TESTS
+for shape_h, grid_h, block_h, dtype_h in (
+    ((1, 1), (1, 1), (32, 1), np.float64),
+    ((1, 300), (2, 1), (32, 4), np.float64),
+    ((300, 1), (1, 2), (4, 32), np.float64),
+    ((23, 61), (3, 2), (8, 8), np.int64),
+    ((37, 53), (1, 3), (4, 16), np.float32),
+    ((53, 37), (3, 1), (16, 4), np.float64),
+):
+    oh = run_fill_index_2d(shape_h, grid_h, block_h, dtype_h)
+    assert oh.dtype == dtype_h
+    assert_close(oh, expected_index(*shape_h), f"hidden: {shape_h} {np.dtype(dtype_h).name}, grid {grid_h}, "
+                 f"block {block_h}", rtol=0)
+### END HIDDEN TESTS
+print("fill_index_2d: all visible tests passed.")
+
+# %% [markdown]
+# ## 3. Bugs the simulator catches (시뮬레이터로 버그 찾기)
+#
+# Two bugs account for most wrong kernels. Neither raises an error on a real GPU: the kernel just
+# gives a wrong answer, sometimes, or corrupts other data.
+#
+# ### Out-of-bounds access (범위를 벗어난 접근)
+#
+# A GPU does not check indices. A thread that writes past the end of an array writes into whatever
+# lies there. The simulator checks every index and raises `IndexError`, naming the thread (`tid`)
+# and the block (`ctaid`, "cooperative thread array", CUDA's name for a block). Here is the classic
+# 2-D slip: the bounds check compares the row with the number of **columns**. On a 37 x 53 matrix
+# rows up to 52 pass that check.
+
+# %%
+@cuda.jit
+def fill_ones_swapped_check(out):
+    col, row = cuda.grid(2)
+    if row < out.shape[1] and col < out.shape[0]:   # BUG: rows against columns, columns against rows
+        out[row, col] = 1.0
+
+
+d_swapped = cuda.to_device(np.zeros((37, 53)))
+if lab.simulator:
+    try:
+        fill_ones_swapped_check[(4, 4), (16, 16)](d_swapped)
+        raise AssertionError("expected an IndexError from the simulator")
+    except IndexError as err:
+        print("The simulator caught the out-of-bounds access:")
+        print("   ", str(err).splitlines()[0][:160])
+else:
+    print("Not launched: on a real GPU this kernel writes outside the array, which is undefined behaviour "
+          "(it may corrupt other data, crash later, or seem to work). Run the lab with tier='cpu' to see the "
+          "simulator catch it, or run a GPU program under NVIDIA's `compute-sanitizer`.")
+
+# %% [markdown]
+# ### Race conditions (경쟁 상태)
+#
+# `out[0] += 1` looks like one step but is three: **read** `out[0]`, **add** 1, **write** it back.
+# When many threads do it at the same time, several read the same old value, and all but one of
+# their updates are lost. On a GPU the 32 threads of a warp execute each step together, so 64
+# threads that each "add 1" typically leave a count of 1 or 2, not 64.
+#
+# The simulator runs the threads as Python threads, which take turns, so a race that a GPU shows at
+# once may hide there. To see the race on every tier, `count_split` below makes the interleaving
+# explicit: every thread reads, then the block waits at a barrier (`cuda.syncthreads()`, "no thread
+# goes on until all threads of the block got here"), then every thread writes its `old + 1`. The
+# result is 1, on a GPU and in the simulator alike. The fix is an **atomic** operation, a
+# read-add-write that the hardware does as one indivisible step (lab 03 is about atomics).
+
+# %%
+@cuda.jit
+def count_naive(counter):
+    counter[0] += 1                  # read, add, write: three steps, and other threads in between
+
+
+@cuda.jit
+def count_split(counter):
+    old = counter[0]                 # 1. every thread of the block reads ...
+    cuda.syncthreads()               #    (the barrier: all reads happen before any write)
+    counter[0] = old + 1             # 2. ... then every thread writes its own old + 1
+
+
+@cuda.jit
+def count_atomic(counter):
+    cuda.atomic.add(counter, 0, 1)   # one indivisible read-add-write
+
+
+threads_race = 64
+results = {}
+for kernel in (count_naive, count_split, count_atomic):
+    d_count = cuda.to_device(np.zeros(1, np.int64))
+    kernel[1, threads_race](d_count)
+    results[kernel.__name__] = int(d_count.copy_to_host()[0])
+    print(f"{kernel.__name__:12s}: {threads_race} threads each added 1 -> counter = {results[kernel.__name__]}")
+
+assert results["count_split"] == 1, "every thread read 0 before any thread wrote: the count must be 1"
+assert results["count_atomic"] == threads_race, "atomic adds are never lost"
+if results["count_naive"] == threads_race:
+    print("count_naive happened to be right here: the race is still there, only hidden"
+          + (" by the simulator's Python threads taking turns." if lab.simulator else "."))
+
+# %% [markdown]
+# ## 4. Choosing a launch configuration (실행 구성 정하기)
+#
+# Two numbers, `kernel[blocks, threads_per_block]`, and a few rules of thumb:
+#
+# - **Threads per block: a multiple of 32.** The GPU runs threads in groups of 32, called **warps**:
+#   a block of 48 threads occupies two warps, one of them half empty. At most 1,024 threads per
+#   block; 128 to 512 is the usual range, 256 a good default (블록당 스레드 수는 32의 배수로).
+# - **Enough blocks to fill the GPU.** Each multiprocessor (SM) holds a limited number of resident
+#   threads at once (`max_threads_per_multiprocessor`: 2,048 on an A100 or H100, 1,536 on many
+#   gaming GPUs). The fraction of those slots that are filled is the **occupancy**. A GPU hides
+#   the long wait for memory by switching between resident warps, so it needs many of them: aim for
+#   at least several times `SMs x threads per SM` threads in a grid, or a grid-stride loop over a
+#   grid of a few dozen blocks per SM. Registers and shared memory per thread can lower the
+#   occupancy (lab 04).
+# - **Not more blocks than work.** One element per thread needs `ceil(n / threads_per_block)`
+#   blocks; with a grid-stride loop you may cap that number, and each thread does several elements.
+#
+# The cell below prints this machine's numbers.
+
+# %%
+if lab.on_gpu:
+    g = lab.gpu
+    resident = g.multiprocessor_count * g.max_threads_per_multiprocessor
+    print(f"{g.name}: {g.multiprocessor_count} SMs x {g.max_threads_per_multiprocessor:,} threads per SM "
+          f"= {resident:,} threads resident at once")
+    print(f"warp size {g.warp_size}, at most {g.max_threads_per_block:,} threads per block")
+    for n_example in (10_000, 1_000_000, 100_000_000):
+        blocks_example = math.ceil(n_example / 256)
+        print(f"n = {n_example:>11,}: one thread per element needs {blocks_example:>7,} blocks of 256 = "
+              f"{blocks_example * 256 / resident:8.2f} x the resident threads")
+else:
+    print("CPU tier: no SMs to fill. For scale, an H100 SXM has 132 SMs x 2,048 threads per SM = 270,336 threads "
+          "resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we "
+          "keep grids to a few thousand threads.")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): choose a launch configuration (3 points)
+#
+# Write `launch_config(n, threads_per_block, max_blocks)` that returns the tuple
+# `(blocks, threads_per_block)` for a grid-stride kernel over `n` elements, so that you can write
+# `kernel[launch_config(n, 256, 80)](...)`:
+#
+# 1. if `threads_per_block` is not a multiple of 32 between 32 and 1,024, raise `ValueError`;
+# 2. `blocks` is the number of blocks that covers `n` with one element per thread,
+#    ceil(`n / threads_per_block`), but at most `max_blocks` (the grid-stride loop does the rest) and
+#    at least 1 (a launch needs a block, even for `n = 0`).
+#
+# Use **integer** arithmetic for the ceiling: `(n + t - 1) // t` or `-(-n // t)`. `n / t` is a
+# float, and a float holds integers exactly only up to 2**53 (부동소수점이 아닌 정수 연산을 쓰세요).
+# Return plain integers.
+
+# %% nbgrader="solution" id="launch_config"
+def launch_config(n, threads_per_block, max_blocks):
+    """Return (blocks, threads_per_block) for a grid-stride kernel over n elements."""
+    ### BEGIN SOLUTION
+    if threads_per_block % 32 != 0 or not 32 <= threads_per_block <= 1024:
+        raise ValueError(f"threads_per_block must be a multiple of 32 from 32 to 1024, not {threads_per_block}")
+    blocks = (n + threads_per_block - 1) // threads_per_block
+    return max(1, min(blocks, max_blocks)), threads_per_block
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="launch_config_tests" points=3
+"""launch_config returns (blocks, threads_per_block) as integers: enough blocks to cover n, capped at
+max_blocks, at least 1, and raises ValueError for threads per block that are not a multiple of 32 in
+[32, 1024]; hidden: n = 0, exact multiples, one past, n beyond 2**53, more invalid block sizes."""
+cases = [  # (n, threads_per_block, max_blocks) -> blocks
+    ((1_000, 256, 4), 4),
+    ((1_000, 256, 1_000), 4),
+    ((1_000_000, 256, 80), 80),
+    ((5, 64, 10), 1),
+    ((4_099, 128, 1_000), 33),
+]
+for args, blocks in cases:
+    got = launch_config(*args)
+    assert isinstance(got, tuple) and len(got) == 2, f"launch_config{args} must return (blocks, threads), got {got!r}"
+    assert got == (blocks, args[1]), f"launch_config{args} returned {got}, expected {(blocks, args[1])}"
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), \
+        f"launch_config{args}: {got!r} are not integers"
+try:
+    launch_config(1_000, 100, 10)
+except ValueError:
+    pass
+else:
+    raise AssertionError("launch_config(1_000, 100, 10) must raise ValueError: 100 is not a multiple of 32")
+### BEGIN HIDDEN TESTS
+hidden_cases = [
+    ((0, 256, 10), 1),
+    ((1, 32, 10), 1),
+    ((256, 256, 10), 1),
+    ((257, 256, 10), 2),
+    ((2_560, 256, 10), 10),
+    ((2_561, 256, 10), 10),
+    ((1_000_003, 1024, 2**31 - 1), 977),
+    ((2**62 + 1, 1024, 2**62), 2**52 + 1),  # n / 1024 as a float rounds to 2**52 exactly
+    ((10**20, 32, 2**31 - 1), 2**31 - 1),
+]
+for args, blocks in hidden_cases:
+    got = launch_config(*args)
+    assert got == (blocks, args[1]), f"hidden: launch_config{args} returned {got}, expected {(blocks, args[1])}"
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), f"hidden: {got!r} are not integers"
+for bad in (16, 48, 1056, 2048, 0, -32):
+    try:
+        launch_config(1_000, bad, 10)
+    except ValueError:
+        continue
+    raise AssertionError(f"hidden: launch_config(1_000, {bad}, 10) must raise ValueError")
+### END HIDDEN TESTS
+print("launch_config: all visible tests passed.")
+
+# %% [markdown]
+# The rest of the lab launches with these settings: 256 threads per block, and at most 32 blocks
+# per SM on a GPU (enough to fill it several times over), 4 blocks in the simulator.
+
+# %% nbgrader="locked" id="launch_settings"
+THREADS_PER_BLOCK = 256
+MAX_BLOCKS = 32 * max(lab.gpu.multiprocessor_count, 1) if lab.on_gpu else 4
+print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
+
+# %% [markdown]
+# ## 5. Device functions (디바이스 함수)
+#
+# A kernel cannot return a value, but code called *from* a kernel can. Decorate it with
+# `@cuda.jit(device=True)`: it becomes a **device function**, compiled for the GPU, callable from
+# kernels and from other device functions (not from the host), and usually inlined by the compiler,
+# so splitting a kernel into small named pieces costs nothing at run time.
+#
+# ```python
+# @cuda.jit(device=True)
+# def clamp(v, lo, hi):
+#     return min(max(v, lo), hi)
+# ```
+#
+# Inside device functions and kernels use the `math` module (`math.exp`, `math.tanh`,
+# `math.sqrt`), not NumPy: `np.tanh` works on arrays on the host, `math.tanh` on one number in a
+# thread. Mind the literal types too: with a `float32` value `v`, `v * 0.5` is computed in
+# `float64`, which is much slower on many GPUs; a `float32` argument keeps it `float32`.
+#
+# A small example: clamp every element into `[lo, hi]`.
+
+# %%
+@cuda.jit(device=True)
+def clamp(v, lo, hi):
+    """One number in, one number out: callable from kernels only."""
+    return min(max(v, lo), hi)
+
+
+@cuda.jit
+def clamp_kernel(x, lo, hi, out):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = clamp(x[i], lo, hi)
+
+
+h_c = np.random.default_rng(4).standard_normal(1_001).astype(np.float32)
+d_c_out = cuda.to_device(np.full_like(h_c, np.nan))
+clamp_kernel[2, 64](cuda.to_device(h_c), np.float32(-1.0), np.float32(1.0), d_c_out)
+assert_close(d_c_out.copy_to_host(), np.clip(h_c, -1, 1), "clamp_kernel")
+print("clamp_kernel matches np.clip on 1,001 values with 2 blocks x 64 threads")
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): a neural-network layer as device functions and a kernel (4 points)
+#
+# One layer of a neural network, element by element, in three steps (as in DLI's assessment):
+#
+# 1. `normalise(v, mean, std)` returns `(v - mean) / std`;
+# 2. `weigh(v, w, b)` returns `v * w + b` (a weight, then a bias);
+# 3. `activate(v)` returns `tanh(v)` (use `math.tanh`).
+#
+# so that `out[i] = activate(weigh(normalise(x[i], mean, std), w[i], b))`, in this order, with a
+# weight `w[i]` per element and scalars `b`, `mean`, `std`. The NumPy version is
+#
+# ```python
+# np.tanh(w * ((x - mean) / std) + b)
+# ```
+#
+# Write the three **device functions** (`@cuda.jit(device=True)`) and the kernel
+# `layer_kernel(x, w, b, mean, std, out)` that uses them in a **grid-stride loop**. The tests launch
+# it with 2 blocks of 64 threads for 1,000 elements, in `float32` and `float64`, with outputs
+# poisoned with NaN, and check each device function on its own too. Write only into `out`.
+
+# %% nbgrader="solution" id="layer_kernel"
+@cuda.jit(device=True)
+def normalise(v, mean, std):
+    """(v - mean) / std"""
+    ### BEGIN SOLUTION
+    return (v - mean) / std
+    ### END SOLUTION
+
+
+@cuda.jit(device=True)
+def weigh(v, w, b):
+    """v * w + b"""
+    ### BEGIN SOLUTION
+    return v * w + b
+    ### END SOLUTION
+
+
+@cuda.jit(device=True)
+def activate(v):
+    """tanh(v)"""
+    ### BEGIN SOLUTION
+    return math.tanh(v)
+    ### END SOLUTION
+
+
+@cuda.jit
+def layer_kernel(x, w, b, mean, std, out):
+    """out[i] = activate(weigh(normalise(x[i], mean, std), w[i], b)) for every i, grid-stride loop."""
+    ### BEGIN SOLUTION
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = activate(weigh(normalise(x[i], mean, std), w[i], b))
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="layer_kernel_tests" points=4
+"""normalise, weigh and activate are device functions that match NumPy one by one; layer_kernel fills
+a NaN-poisoned output with tanh(w * (x - mean) / std + b) on 1_000 float32 values with 2 blocks x 64
+threads and never writes past its end; hidden: 4_099 values on 4 x 64 threads, float64, n = 1, spare
+threads, inputs left unchanged."""
+import math
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+
+
+def is_device_function(f):
+    options = getattr(f, "targetoptions", None)   # numba-cuda's dispatcher on a GPU
+    if options is not None:
+        return bool(options.get("device"))
+    return bool(getattr(f, "_device", False))     # the simulator's stand-in
+
+
+def layer_reference(x, w, b, mean, std):
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    return np.tanh(w * ((x - float(mean)) / float(std)) + float(b))
+
+
+def layer_data(n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (3.0 + 2.0 * rng.standard_normal(n)).astype(dtype)
+    w = (0.8 * rng.standard_normal(n)).astype(dtype)
+    return x, w
+
+
+def run_layer_kernel(x, w, b, mean, std, blocks, threads):
+    """Launch on copies; out is the head of a NaN-poisoned buffer with a spare tail."""
+    n, pad = x.shape[0], 64
+    d_buf = cuda.to_device(np.full(n + pad, np.nan, x.dtype))
+    d_x, d_w = cuda.to_device(x), cuda.to_device(w)
+    layer_kernel[blocks, threads](d_x, d_w, b, mean, std, d_buf[:n])
+    buf = d_buf.copy_to_host()
+    # A real GPU does not check indices; the tail past out's end shows a write out of bounds.
+    assert np.isnan(buf[n:]).all(), f"layer_kernel wrote past the end of out (n={n}): check the loop bound"
+    return buf[:n], d_x.copy_to_host(), d_w.copy_to_host()
+
+
+for name in ("normalise", "weigh", "activate"):
+    assert is_device_function(globals()[name]), \
+        f"{name} must be a device function: decorate it with @cuda.jit(device=True)"
+assert not is_device_function(layer_kernel), "layer_kernel must be a kernel: decorate it with @cuda.jit"
+
+
+@cuda.jit
+def probe_device_functions(v, out):
+    i = cuda.grid(1)
+    if i < v.shape[0]:
+        out[0, i] = normalise(v[i], v[0], v[1])
+        out[1, i] = weigh(v[i], v[2], v[3])
+        out[2, i] = activate(v[i])
+
+
+v = np.array([0.5, 2.0, -1.5, 0.25, 3.0, -7.0, 0.0, 1e-3, 20.0], np.float64)
+d_probe = cuda.to_device(np.full((3, v.size), np.nan))
+probe_device_functions[1, 32](cuda.to_device(v), d_probe)
+probe = d_probe.copy_to_host()
+assert_close(probe[0], (v - v[0]) / v[1], "normalise(v, mean=0.5, std=2.0)", rtol=1e-12)
+assert_close(probe[1], v * v[2] + v[3], "weigh(v, w=-1.5, b=0.25)", rtol=1e-12)
+assert_close(probe[2], np.tanh(v), "activate(v) = tanh(v)", rtol=1e-12, atol=1e-15)
+
+x, w = layer_data(1_000, np.float32, 21)
+b, mean, std = np.float32(0.1), np.float32(3.0), np.float32(2.0)
+out, _, _ = run_layer_kernel(x, w, b, mean, std, 2, 64)
+missing = int(np.isnan(out).sum())
+assert missing == 0, (f"{missing} of {out.size} elements were never written by 2 x 64 threads: loop over "
+                      "i = cuda.grid(1), + cuda.gridsize(1), ... up to x.shape[0]")
+assert out.dtype == np.float32
+assert_close(out, layer_reference(x, w, b, mean, std), "layer_kernel, n=1_000 float32, 2 x 64 threads",
+             rtol=1e-5, atol=2e-6)
+### BEGIN HIDDEN TESTS
+for n_h, dtype_h, blocks_h, threads_h in ((4_099, np.float32, 4, 64), (4_099, np.float64, 4, 64),
+                                          (1, np.float64, 1, 32), (37, np.float32, 2, 64), (333, np.float64, 3, 32)):
+    xh, wh = layer_data(n_h, dtype_h, n_h)
+    bh, mh, sh = dtype_h(-0.3), dtype_h(2.5), dtype_h(1.75)
+    oh, xh_after, wh_after = run_layer_kernel(xh, wh, bh, mh, sh, blocks_h, threads_h)
+    assert oh.dtype == dtype_h, f"hidden: {np.dtype(dtype_h).name} in, {oh.dtype} out"
+    tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    assert_close(oh, layer_reference(xh, wh, bh, mh, sh), f"hidden: layer_kernel n={n_h} {np.dtype(dtype_h).name}, "
+                 f"{blocks_h} x {threads_h} threads", **tol)
+    assert np.array_equal(xh_after, xh) and np.array_equal(wh_after, wh), "hidden: layer_kernel changed x or w"
+vh = np.array([-1.0, 4.0, 0.5, -2.0, 9.0], np.float32)
+d_probe32 = cuda.to_device(np.full((3, vh.size), np.nan, np.float32))
+probe_device_functions[1, 32](cuda.to_device(vh), d_probe32)
+probe32 = d_probe32.copy_to_host()
+v64 = vh.astype(np.float64)
+assert_close(probe32[0], (v64 + 1.0) / 4.0, "hidden: normalise float32", rtol=1e-6)
+assert_close(probe32[1], v64 * 0.5 - 2.0, "hidden: weigh float32", rtol=1e-6)
+assert_close(probe32[2], np.tanh(v64), "hidden: activate float32", rtol=1e-6, atol=1e-7)
+### END HIDDEN TESTS
+print("layer_kernel and its device functions: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 4 (Exercise 4): the host function `layer_gpu` (4 points)
+#
+# Wrap the kernel in a function that anyone can call with NumPy arrays. Write
+# `layer_gpu(x, w, b, mean, std)` that returns `tanh(w * (x - mean) / std + b)` as a **host NumPy
+# array** (호스트 NumPy 배열) of `x`'s dtype and shape:
+#
+# 1. copy `x` and `w` to the device and allocate the output there;
+# 2. launch `layer_kernel` with `launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)`;
+# 3. pass `b`, `mean` and `std` in `x`'s dtype (`x.dtype.type(b)`), so that `float32` data is
+#    computed in `float32`;
+# 4. copy the result back and return it.
+#
+# Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
+# launch). The tests check all of this, and leave `x` and `w` unchanged.
+
+# %% nbgrader="solution" id="layer_gpu"
+def layer_gpu(x, w, b, mean, std):
+    """Return tanh(w * (x - mean) / std + b) as a host NumPy array of x's dtype, computed by layer_kernel."""
+    ### BEGIN SOLUTION
+    d_x = cuda.to_device(x)
+    d_w = cuda.to_device(w)
+    d_out = cuda.device_array_like(d_x)
+    cast = x.dtype.type  # float32 data: float32 scalars, float32 arithmetic
+    config = launch_config(x.shape[0], THREADS_PER_BLOCK, MAX_BLOCKS)
+    layer_kernel[config](d_x, d_w, cast(b), cast(mean), cast(std), d_out)
+    return d_out.copy_to_host()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="layer_gpu_tests" points=4
+"""layer_gpu launches layer_kernel once, on device arrays, with THREADS_PER_BLOCK threads, at most
+MAX_BLOCKS blocks and scalars in x's dtype, and returns a host NumPy array of x's dtype and shape equal
+to tanh(w * (x - mean) / std + b) on 1_000 float32 values; hidden: 1_000_003 values on a GPU (4_099 in
+the simulator), float64, n = 1, inputs left unchanged."""
+import numpy as np
+from techday.labtools import assert_close
+
+
+class KernelSpy:
+    """Stands in for layer_kernel during a test: records each launch, then launches the real kernel."""
+
+    def __init__(self, kernel):
+        self.kernel, self.launches = kernel, []
+
+    def __getitem__(self, config):
+        launch = self.kernel[config]
+
+        def run(*args):
+            self.launches.append((config, args))
+            return launch(*args)
+        return run
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
+
+
+def spy_on_layer_gpu(x, w, b, mean, std):
+    global layer_kernel
+    real_kernel, spy = layer_kernel, KernelSpy(layer_kernel)
+    layer_kernel = spy
+    try:
+        return layer_gpu(x, w, b, mean, std), spy.launches
+    finally:
+        layer_kernel = real_kernel
+
+
+def threads_in(dim):
+    return int(np.prod(dim)) if isinstance(dim, tuple) else int(dim)
+
+
+def check_launches(launches, x, what):
+    assert len(launches) == 1, f"{what}: layer_gpu must launch layer_kernel once, it launched it {len(launches)} times"
+    config, args = launches[0]
+    assert isinstance(config, tuple) and len(config) == 2, f"{what}: launch as layer_kernel[blocks, threads](...)"
+    blocks, threads = threads_in(config[0]), threads_in(config[1])
+    assert threads == THREADS_PER_BLOCK, f"{what}: launched {threads} threads per block, not THREADS_PER_BLOCK"
+    assert 1 <= blocks <= MAX_BLOCKS, \
+        f"{what}: launched {blocks} blocks; use launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)"
+    host_args = [i for i, arg in enumerate(args) if isinstance(arg, np.ndarray)]
+    assert not host_args, (f"{what}: layer_kernel got NumPy arrays as arguments {host_args}: copy them with "
+                           "cuda.to_device and allocate the output with cuda.device_array_like")
+    wrong = [name for name, arg in zip(("b", "mean", "std"), args[2:5]) if np.asarray(arg).dtype != x.dtype]
+    assert not wrong, f"{what}: pass {', '.join(wrong)} in x's dtype {x.dtype} (x.dtype.type(value))"
+
+
+def layer_reference(x, w, b, mean, std):
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    return np.tanh(w * ((x - float(mean)) / float(std)) + float(b))
+
+
+rng = np.random.default_rng(31)
+x = (3.0 + 2.0 * rng.standard_normal(1_000)).astype(np.float32)
+w = (0.8 * rng.standard_normal(1_000)).astype(np.float32)
+out, launches = spy_on_layer_gpu(x, w, 0.1, 3.0, 2.0)
+check_launches(launches, x, "n=1_000 float32")
+assert isinstance(out, np.ndarray), \
+    f"layer_gpu returned a {type(out).__name__}: copy the result back to the host with .copy_to_host()"
+assert out.dtype == x.dtype, f"layer_gpu returned {out.dtype} for {x.dtype} inputs"
+assert out.shape == x.shape, f"layer_gpu returned shape {out.shape}, expected {x.shape}"
+assert_close(out, layer_reference(x, w, 0.1, 3.0, 2.0), "layer_gpu, n=1_000 float32", rtol=1e-5, atol=2e-6)
+### BEGIN HIDDEN TESTS
+n_big = lab.size(full=1_000_003, ci=4_099)
+for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), (2_503, np.float64)):
+    rh = np.random.default_rng(n_h)
+    xh = (-1.0 + 5.0 * rh.standard_normal(n_h)).astype(dtype_h)
+    wh = (0.5 * rh.standard_normal(n_h)).astype(dtype_h)
+    xh0, wh0 = xh.copy(), wh.copy()
+    what = f"hidden: n={n_h:,} {np.dtype(dtype_h).name}"
+    oh, lh = spy_on_layer_gpu(xh, wh, -0.25, -1.0, 5.0)
+    check_launches(lh, xh, what)
+    assert isinstance(oh, np.ndarray) and oh.dtype == dtype_h and oh.shape == (n_h,), \
+        f"{what}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
+    tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    assert_close(oh, layer_reference(xh0, wh0, -0.25, -1.0, 5.0), what, **tol)
+    assert np.array_equal(xh, xh0) and np.array_equal(wh, wh0), f"{what}: layer_gpu changed x or w"
+### END HIDDEN TESTS
+print("layer_gpu: all visible tests passed.")
+
+# %% [markdown]
+# ## 6. Timing: why the first call is slow (시간 측정: 첫 호출은 왜 느릴까요?)
+#
+# `@cuda.jit` compiles **lazily**: the first launch with a new combination of argument types
+# compiles the kernel (Python to Numba IR to LLVM to PTX, then the driver turns PTX into machine
+# code) and only then runs it. Later launches with the same types reuse the compiled code; a launch
+# with new types, say `float64` instead of `float32`, compiles again. So: warm up before you time,
+# and never report the first call (첫 호출은 측정에서 빼세요).
+#
+# Launches are also **asynchronous**: `kernel[...](...)` returns as soon as the work is queued. To
+# time a launch with the host's clock, wait with `cuda.synchronize()` before reading the clock.
+#
+# The kernel below is new, so it has not been compiled yet. In the simulator nothing is compiled,
+# and the numbers measure Python threads, not a GPU.
+
+# %%
+@cuda.jit
+def square_plus_kernel(x, out):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = x[i] * x[i] + x[i]
+
+
+n_j = lab.size(full=1_000_003, ci=2_000)
+h_j = np.random.default_rng(6).random(n_j)
+d_j = {np.float32: cuda.to_device(h_j.astype(np.float32)), np.float64: cuda.to_device(h_j)}
+d_j_out = {dt: cuda.device_array_like(d) for dt, d in d_j.items()}
+config_j = launch_config(n_j, THREADS_PER_BLOCK, MAX_BLOCKS)
+print(f"n = {n_j:,}, launch {config_j[0]} blocks x {config_j[1]} threads [{lab.timing_label()}, host clock]")
+calls = [("1st call, float32", "compile + run", np.float32), ("2nd call, float32", "run only", np.float32),
+         ("3rd call, float32", "run only", np.float32), ("1st call, float64", "compile again", np.float64)]
+for what, meaning, dt in calls:
+    t0 = time.perf_counter()
+    square_plus_kernel[config_j](d_j[dt], d_j_out[dt])
+    cuda.synchronize()  # wait for the kernel to finish before reading the clock
+    seconds = time.perf_counter() - t0
+    print(f"  {what:18s} {seconds * 1e3:9.2f} ms" + (f"  ({meaning})" if lab.on_gpu else ""))
+assert_close(d_j_out[np.float64].copy_to_host(), h_j * h_j + h_j, "square_plus_kernel float64")
+assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, "square_plus_kernel float32", rtol=1e-5)
+if lab.on_gpu:
+    print("compiled versions:", square_plus_kernel.signatures)  # one per combination of argument types
+else:
+    print("The simulator compiles nothing, so these calls cost about the same: they time Python threads. "
+          "On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next.")
+
+# %% [markdown]
+# ### Timing with CUDA events, and the launch configuration at work (GPU 전용)
+#
+# On a GPU, `time_cuda` records a CUDA **event** before and after each launch: time stamps taken by
+# the GPU's own clock, so neither Python nor the launch queue is counted. It warms up first (the
+# compile happens there), repeats, and reports the median.
+#
+# The layer reads `x` and `w` and writes `out`: `3 * n * itemsize` bytes, and a few dozen
+# arithmetic operations per element, so memory sets its speed. We report bandwidth in GB/s, then
+# sweep the launch configuration: threads per block at a fixed cap, then the number of blocks.
+# Watch what happens with too few blocks to fill the SMs. The simulator's events return -1 ms, so
+# the CPU tier skips this cell.
+
+# %%
+if lab.gpu_only("timing layer_kernel and layer_gpu with CUDA events, launch configuration sweep"):
+    from techday.labtools import time_cuda
+
+    label = lab.timing_label()
+    sms = lab.gpu.multiprocessor_count
+    n_t = lab.size(full=2**24 + 3, ci=2**20 + 3)  # at full scale 3 arrays of 64 MiB: beyond any L2 cache
+    rng = np.random.default_rng(0)
+    h_tx = (3.0 + 2.0 * rng.standard_normal(n_t)).astype(np.float32)
+    h_tw = (0.8 * rng.standard_normal(n_t)).astype(np.float32)
+    d_tx, d_tw = cuda.to_device(h_tx), cuda.to_device(h_tw)
+    d_tout = cuda.device_array_like(d_tx)
+    scalars = (np.float32(0.1), np.float32(3.0), np.float32(2.0))  # b, mean, std
+    nbytes = 3 * n_t * h_tx.itemsize  # read x, read w, write out
+
+    config_t = launch_config(n_t, THREADS_PER_BLOCK, MAX_BLOCKS)
+    layer_kernel[config_t](d_tx, d_tw, *scalars, d_tout)
+    assert_close(d_tout.copy_to_host(), np.tanh(h_tw * ((h_tx.astype(np.float64) - 3.0) / 2.0) + 0.1),
+                 "layer_kernel before timing", rtol=1e-5, atol=2e-6)
+
+    def time_layer(config, what):
+        t = time_cuda(lambda: layer_kernel[config](d_tx, d_tw, *scalars, d_tout), repeat=10, what=what, label=label)
+        return t, nbytes / t.median / 1e9
+
+    t_k, gbps = time_layer(config_t, f"layer_kernel, n={n_t:,}, {config_t[0]} x {config_t[1]}")
+    t_all = time_cuda(layer_gpu, h_tx, h_tw, 0.1, 3.0, 2.0, repeat=5, what="layer_gpu() incl. copies", label=label)
+    print(t_k)
+    print(f"  3 * n * 4 B / {t_k.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
+    print(t_all)
+    print(f"  the copies make the whole call {t_all.median / t_k.median:.0f}x slower than the kernel alone\n")
+
+    print(f"threads per block, at most {MAX_BLOCKS} blocks (32 per SM):")
+    for tpb in (32, 64, 128, 256, 512, 1024):
+        config = launch_config(n_t, tpb, MAX_BLOCKS)
+        t, rate = time_layer(config, f"{config[0]:6d} blocks x {tpb:4d} threads")
+        print(f"  {t}  ->  {rate:7.1f} GB/s")
+    print(f"number of blocks, {THREADS_PER_BLOCK} threads each ({sms} SMs):")
+    for blocks in sorted({1, max(sms // 2, 1), sms, 4 * sms, 32 * sms, math.ceil(n_t / THREADS_PER_BLOCK)}):
+        t, rate = time_layer((blocks, THREADS_PER_BLOCK), f"{blocks:6d} blocks x {THREADS_PER_BLOCK} threads")
+        print(f"  {t}  ->  {rate:7.1f} GB/s")
+else:
+    print("On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, "
+          "and far below it with a handful of blocks or with 32-thread blocks.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - A launch `kernel[blocks, threads]` runs the kernel in every thread; threads form blocks (at most
+#   1,024 threads, on one SM), blocks form the grid. `cuda.grid(n)` is a thread's global index and
+#   `cuda.gridsize(n)` the number of threads in the grid, in 1, 2 or 3 dimensions.
+# - In 2-D, CUDA counts `(x, y)` and NumPy `(rows, cols)`: map `x` to columns and check each index
+#   against its own axis. Grid-stride loops in both directions make a kernel right for any grid.
+# - Threads per block: a multiple of the warp size, 32; 256 is a good default. Blocks: enough to fill
+#   every SM several times, capped when a grid-stride loop does the rest. Compute the ceiling with
+#   integers.
+# - `@cuda.jit(device=True)` functions return values, are called from kernels, and cost nothing.
+# - The simulator raises `IndexError` where a GPU silently writes out of bounds. Unsynchronised
+#   read-modify-write loses updates: use atomics (lab 03).
+# - The first launch with new argument types compiles: warm up, then time with CUDA events, and
+#   report a rate.
+#
+# ## Going further (더 알아보기)
+#
+# - Numba CUDA: kernels, thread indexing, device functions, the simulator and its limits,
+#   https://nvidia.github.io/numba-cuda/
+# - `compute-sanitizer` (in the CUDA toolkit) finds out-of-bounds accesses and races on a real GPU:
+#   `compute-sanitizer --tool memcheck python script.py`, `--tool racecheck` for shared memory.
+# - The CUDA occupancy calculator (Nsight Compute's "Occupancy" section) shows how registers and shared
+#   memory per thread limit the number of resident blocks.
+# - `@cuda.jit("void(float32[::1], ...)")` with an explicit signature compiles eagerly, at definition
+#   time, and `cache=True` keeps the compiled code on disk between sessions.
+# - Next: lab 03, atomics and reductions (many threads, one result), and lab 04, the memory subsystem.
