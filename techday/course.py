@@ -55,6 +55,30 @@ class TrackSpec:
     # Shorter deliveries of the track: name ("2h", "4h") -> the labs taught, in order.
     cuts: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def assessment(self) -> str | None:
+        """The track's assessment lab (``pass_rule.assessment``), if it has one."""
+        return self.pass_rule.get("assessment")
+
+    def passes(self, scores: dict[str, tuple[float, float]]) -> bool:
+        """Whether ``scores`` (lab -> (earned, possible) autograded points) pass the track's rule:
+        ``min_fraction`` of the track's points, ``min_lab_fraction`` in every lab, and, when the
+        track has an assessment, ``min_assessment_fraction`` in it."""
+        missing = [lab for lab in self.labs if lab not in scores]
+        if missing:
+            raise CourseError(f"track {self.id!r}: no score for {', '.join(missing)}")
+
+        def fraction(earned: float, possible: float) -> float:
+            return earned / possible if possible > 0 else 0.0
+
+        rule = self.pass_rule
+        total = fraction(sum(scores[lab][0] for lab in self.labs), sum(scores[lab][1] for lab in self.labs))
+        ok = total >= rule.get("min_fraction", 0)
+        ok &= all(fraction(*scores[lab]) >= rule.get("min_lab_fraction", 0) for lab in self.labs)
+        if self.assessment:
+            ok &= fraction(*scores[self.assessment]) >= rule.get("min_assessment_fraction", 0)
+        return bool(ok)
+
 
 @dataclass
 class Course:
@@ -114,6 +138,14 @@ def load_course(root: Path | None = None) -> Course:
         for lab in tracks[track_id].labs:
             if lab not in labs:
                 raise CourseError(f"{path}: track {track_id!r} lists unknown lab {lab!r}")
+        rule = tracks[track_id].pass_rule
+        if "assessment" in rule:
+            fraction = rule.get("min_assessment_fraction")
+            if rule["assessment"] not in tracks[track_id].labs:
+                raise CourseError(f"{path}: track {track_id!r}: pass_rule.assessment {rule['assessment']!r} is not a lab of the track")
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+                raise CourseError(f"{path}: track {track_id!r}: pass_rule.min_assessment_fraction must be in (0, 1], "
+                                  f"not {fraction!r}")
         for cut, cut_labs in tracks[track_id].cuts.items():
             stray = [lab for lab in cut_labs if lab not in tracks[track_id].labs]
             if stray:

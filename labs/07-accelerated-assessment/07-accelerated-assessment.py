@@ -1,0 +1,668 @@
+# %% [markdown]
+# # 07 Track assessment: an image pipeline with CUDA kernels
+# # 07 트랙 평가: CUDA 커널로 만드는 이미지 파이프라인
+#
+# This notebook assesses the accelerated-computing track, in the spirit of the assessment that ends
+# NVIDIA DLI's "Fundamentals of Accelerated Computing with CUDA Python". You write a small, real
+# pipeline as Numba CUDA kernels: **blur** a grey picture, then **equalise its histogram** so that
+# its grey levels spread over the whole range 0..255. It uses everything the track taught: 2-D grids
+# and grid-stride loops (lab 02), atomics and a histogram privatised in shared memory (lab 03), and
+# memory that stays on the device between kernels (lab 04).
+#
+# 이 노트북은 가속 컴퓨팅 트랙의 평가입니다. 흑백 사진을 흐리게(blur) 한 뒤 히스토그램 평활화
+# (histogram equalisation)를 하는 파이프라인을 Numba CUDA 커널로 작성합니다.
+#
+# ## You will show (평가 항목)
+# - a 2-D **stencil** kernel with border handling: a 5 x 5 blur that reads the nearest edge pixel where
+#   the stencil leaves the image (경계 처리);
+# - a **histogram** kernel with atomic additions, privatised in shared memory, free of races (원자 연산);
+# - the **equalisation lookup table** from the cumulative histogram, including the case of an image
+#   with a single grey level (누적 분포와 룩업 테이블);
+# - a **pipeline** that keeps the data on the device from the first kernel to the last, and is fast
+#   enough on a GPU (디바이스 메모리에 머무는 파이프라인과 속도 기준).
+#
+# ## How it is graded (채점 방법)
+# Five graded cells, 18 points: blur 4, histogram 3, table 3, pipeline 4, speed 4. Every result is
+# compared pixel by pixel with a NumPy reference (`techday.imageref`): integer weights make the blur
+# exact, so the comparison is `==`, not "close". Hidden tests use other pictures and shapes that are
+# not multiples of any block size, other kernel sizes, launch configurations you did not try, and a
+# picture of one grey level. The track's pass rule (`course/syllabus.toml`) asks for at least 80 % of
+# this assessment's points.
+#
+# **The speed test** (속도 기준) times your pipeline on the device, on a 4001 x 5999 picture, with
+# CUDA events, and compares the median with a limit for your GPU model from
+# `course/assessment_thresholds.toml` (a GPU the table does not name gets a limit from its measured
+# memory bandwidth). On the **CPU tier** there is no GPU to time: the simulator runs each CUDA thread
+# as a Python thread, thousands of times slower than a GPU. There the speed cell still checks that the
+# timed function gives the right picture on every call and that a timing record, labelled with the
+# tier, was made, and it prints that the speed bar is applied on the GPU tier only
+# (CPU 계층에서는 속도 기준을 적용할 수 없으므로, 결과의 정확성과 측정 기록만 확인합니다).
+#
+# **How to work** (진행 방법): in each exercise cell, delete `raise NotImplementedError()` and write
+# your code (`raise NotImplementedError()`를 지우고 코드를 작성하세요). Run the test cell below it;
+# do not edit test cells (테스트 셀은 수정하지 마세요). You may add cells of your own to experiment.
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# Run this cell first: it chooses the tier and, without a GPU, switches on Numba's CUDA simulator
+# before Numba is imported (이 셀을 가장 먼저 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="07 Track assessment: an image pipeline")
+
+# %% nbgrader="locked" id="imports"
+import math
+import warnings
+
+import numpy as np
+import numba
+from numba import cuda
+
+from techday.imageref import (binomial_weights, blur_reference, equalization_lut_reference, histogram_reference,
+                              pipeline_reference, sample_image)
+from techday.labtools import time_cpu
+
+# Small grids are launched on purpose in the tests (and always in the simulator).
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+
+print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
+      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+
+# %% [markdown]
+# ## The launch settings (실행 구성)
+#
+# Every 2-D kernel of the pipeline runs with blocks of 16 x 16 threads, `x` along the **columns**
+# (the contiguous axis) and `y` along the rows, as in lab 02. `grid_2d(shape)` covers an image of
+# `shape = (rows, cols)` with such blocks, but caps each side of the grid: at 64 blocks on a GPU
+# (4,096 blocks of 256 threads, several per SM), at 1 in the simulator (one block of 256 Python threads). So **your kernels must use
+# grid-stride loops in both directions**; the tests also launch them with other grids and blocks.
+# `clear_kernel(a)` writes zeros into a 1-D device array: your pipeline needs it in exercise 4.
+
+# %% nbgrader="locked" id="launch_settings"
+BLOCK_2D = (16, 16)                       # (x: columns, y: rows), 256 threads
+MAX_SIDE = 64 if lab.on_gpu else 1        # blocks per side of the grid, at most
+
+
+def grid_2d(shape, block=BLOCK_2D, max_side=None):
+    """Blocks (x, y) that cover an image of shape (rows, cols), each side capped at max_side."""
+    max_side = MAX_SIDE if max_side is None else max_side
+    rows, cols = shape
+    return (max(1, min(-(-cols // block[0]), max_side)), max(1, min(-(-rows // block[1]), max_side)))
+
+
+@cuda.jit
+def clear_kernel(a):
+    """a[:] = 0 for a 1-D device array, on the device (grid-stride loop)."""
+    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
+        a[i] = 0
+
+
+print(f"BLOCK_2D = {BLOCK_2D}, MAX_SIDE = {MAX_SIDE}; a 512 x 512 picture gets grid {grid_2d((512, 512))}")
+
+# %% [markdown]
+# ## The picture and the reference (사진과 기준 구현)
+#
+# The picture is `skimage.data.camera()`, a 512 x 512 grey photograph that ships inside scikit-image
+# (nothing is downloaded). In the simulator we work on a small crop of it. `techday.imageref` holds
+# the NumPy version of every step; your kernels must give exactly the same numbers. Read it: it is
+# the specification.
+#
+# 1. **Blur** with integer weights `w` (an odd `k x k` array; the 5 x 5 binomial kernel
+#    `[1, 4, 6, 4, 1]` x `[1, 4, 6, 4, 1]`, sum 256, approximates a Gaussian):
+#
+#    `out[r, c] = (sum over i, j of w[i, j] * img[clamp(r + i - k//2), clamp(c + j - k//2)] + total // 2) // total`
+#
+#    where `total = w.sum()` and `clamp` keeps a row in `0 .. rows-1` and a column in
+#    `0 .. cols-1`: outside the picture, the stencil reads the **nearest edge pixel**
+#    (clamp-to-edge, `np.pad(mode="edge")`). Adding `total // 2` before the integer division rounds.
+# 2. **Histogram**: `hist[v]` = the number of pixels of grey level `v`, 256 bins.
+# 3. **Lookup table**: with `cdf` the running sum of `hist`, `n` the number of pixels, and `cdf_min`
+#    the value of `cdf` at the darkest level that occurs, `span = n - cdf_min` and
+#
+#    `lut[v] = ((cdf[v] - cdf_min) * 255 + span // 2) // span`, clipped to 0..255.
+#
+#    If `span == 0` (every pixel has the same level) there is nothing to stretch: `lut[v] = v`.
+# 4. **Lookup**: `out[r, c] = lut[blurred[r, c]]`, the histogram being that of the *blurred* picture.
+
+# %%
+WEIGHTS = binomial_weights(5)
+rows_demo, cols_demo = (512, 512) if lab.on_gpu else (45, 61)
+picture = sample_image("camera", (rows_demo, cols_demo), origin=(0, 0) if lab.on_gpu else (190, 200))
+expected_picture = pipeline_reference(picture, WEIGHTS)
+print("weights (sum", int(WEIGHTS.sum()), "):\n", WEIGHTS)
+print(f"picture {picture.shape} {picture.dtype}: grey levels {picture.min()}..{picture.max()}, "
+      f"{np.count_nonzero(histogram_reference(picture))} distinct")
+print(f"after blur + equalisation (reference): levels {expected_picture.min()}..{expected_picture.max()}, "
+      f"std {picture.std():.1f} -> {expected_picture.std():.1f}")
+t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what="NumPy reference pipeline",
+                 label="CPU (NumPy), not a GPU figure")
+print(t_ref)
+
+# %% [markdown]
+# ## 연습 1 (Exercise 1): the blur kernel (4 points)
+#
+# Write `blur_kernel(img, weights, out)`: `img` is a 2-D `uint8` device array, `weights` a square
+# `int32` array of odd size `k`, `out` a 2-D integer array of the same shape as `img`. Write the
+# blurred value of every pixel into `out`, as specified above, with 2-D grid-stride loops.
+#
+# - Border handling is the point of the exercise: clamp each row index into `0 .. rows-1` and each
+#   column index into `0 .. cols-1` (`min(max(y, 0), rows - 1)`). The simulator raises `IndexError`
+#   for a read outside the picture; a GPU would silently read a neighbour's memory.
+# - `weights[i, j]` multiplies the pixel `i - k//2` rows down and `j - k//2` columns right. Hidden
+#   tests use weights that are not symmetric, kernels of size 3 and 7, and pictures smaller than
+#   the kernel.
+# - Compute `total` from `weights` inside the kernel (a loop over `k * k` values), and add in
+#   integers: `uint8 * int32` sums are exact.
+
+# %% nbgrader="solution" id="blur_kernel"
+@cuda.jit
+def blur_kernel(img, weights, out):
+    """out[r, c] = rounded weighted sum of the clamped k x k neighbourhood of img[r, c]."""
+    ### BEGIN SOLUTION
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    rows, cols = img.shape
+    k = weights.shape[0]
+    r = k // 2
+    total = 0
+    for i in range(k):
+        for j in range(k):
+            total += weights[i, j]
+    for row in range(row0, rows, row_stride):
+        for col in range(col0, cols, col_stride):
+            acc = 0
+            for i in range(k):
+                y = min(max(row + i - r, 0), rows - 1)
+                for j in range(k):
+                    x = min(max(col + j - r, 0), cols - 1)
+                    acc += weights[i, j] * img[y, x]
+            out[row, col] = (acc + total // 2) // total
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="blur_kernel_tests" points=4
+"""blur_kernel equals blur_reference (clamp-to-edge, rounded) on a 45 x 61 crop of camera() with the
+5 x 5 binomial weights, 2 x 2 blocks of 16 x 16 threads (grid-stride loops), and leaves img unchanged;
+hidden: other pictures, odd shapes, 1 x n and n x 1, a picture smaller than the kernel, 3 x 3 and
+7 x 7 kernels, weights that are not symmetric, a constant picture, an int16 output poisoned with -1."""
+import numpy as np
+from numba import cuda
+from techday.imageref import binomial_weights, blur_reference, sample_image
+
+
+def run_blur(img, weights, grid, block, out_dtype=np.uint8):
+    d_img = cuda.to_device(img)
+    poison = -1 if np.dtype(out_dtype).kind == "i" else 0
+    d_out = cuda.to_device(np.full(img.shape, poison, out_dtype))
+    blur_kernel[grid, block](d_img, cuda.to_device(np.asarray(weights, np.int32)), d_out)
+    assert np.array_equal(d_img.copy_to_host(), img), "blur_kernel changed its input img: write only into out"
+    return d_out.copy_to_host()
+
+
+def check_blur(img, weights, grid, block, what, out_dtype=np.uint8):
+    got = run_blur(img, weights, grid, block, out_dtype)
+    want = blur_reference(img, weights)
+    bad = np.argwhere(got != want)
+    if bad.size:
+        r, c = (int(v) for v in bad[0])
+        rows, cols = img.shape
+        k = np.asarray(weights).shape[0]
+        edge = " (within k//2 of the edge: check the clamping)" if min(r, c, rows - 1 - r, cols - 1 - c) < k // 2 else ""
+        raise AssertionError(f"{what}: {len(bad)} of {img.size} pixels differ; first at (row {r}, col {c}){edge}: "
+                             f"got {got[r, c]}, expected {want[r, c]}")
+
+
+img_v = sample_image("camera", (45, 61), origin=(190, 200))
+check_blur(img_v, binomial_weights(5), (2, 2), (16, 16), "blur_kernel, camera 45 x 61, 5 x 5, grid (2, 2)")
+### BEGIN HIDDEN TESTS
+asym = np.array([[0, 1, 0], [2, 4, 1], [0, 3, 5]], np.int32)  # weights[i, j] is not weights[j, i]
+for name_h, shape_h, origin_h, weights_h, grid_h, block_h, dtype_h in (
+    ("coins", (23, 37), (100, 150), binomial_weights(3), (1, 1), (8, 8), np.uint8),
+    ("moon", (19, 26), (250, 250), binomial_weights(7), (3, 2), (8, 4), np.int16),
+    ("page", (31, 17), (40, 60), asym, (2, 3), (4, 8), np.int16),
+    ("camera", (1, 50), (300, 0), binomial_weights(5), (2, 1), (32, 2), np.uint8),
+    ("camera", (50, 1), (0, 300), binomial_weights(5), (1, 2), (2, 32), np.uint8),
+    ("text", (2, 3), (80, 80), binomial_weights(5), (1, 1), (4, 4), np.int16),
+    ("camera", (61, 45), (190, 200), binomial_weights(5), (2, 2), (16, 16), np.uint8),
+):
+    img_h = sample_image(name_h, shape_h, origin=origin_h)
+    check_blur(img_h, weights_h, grid_h, block_h, f"hidden: {name_h} {shape_h}, {weights_h.shape[0]} x "
+               f"{weights_h.shape[0]} weights, grid {grid_h}, block {block_h}, out {np.dtype(dtype_h).name}", dtype_h)
+check_blur(np.full((21, 34), 77, np.uint8), binomial_weights(5), (2, 2), (8, 8), "hidden: constant picture of 77")
+### END HIDDEN TESTS
+print("blur_kernel: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): the histogram kernel (3 points)
+#
+# Write `histogram_kernel(img, hist)`: **add** to `hist` (an `int32` device array of 256 zeros when
+# the tests call it) the number of pixels of each grey level of the 2-D `uint8` array `img`.
+#
+# Many threads update the same bins at once, so the additions must be **atomic**
+# (`cuda.atomic.add(array, index, value)`, lab 03). On a GPU, 256 global counters under the atomics
+# of a whole grid become a queue; do what lab 03 did: each block counts into its own 256 counters in
+# **shared memory** (`cuda.shared.array(256, numba.int32)`), then adds them to `hist` once.
+#
+# - Zero the shared counters first, with all threads of the block, however many they are (tests use
+#   blocks of 32 threads too); wait (`cuda.syncthreads()`) before counting, and again before the
+#   block adds its counters to `hist`. A missing barrier is a race: some counts are lost.
+# - Use 2-D grid-stride loops over the pixels.
+
+# %% nbgrader="solution" id="histogram_kernel"
+@cuda.jit
+def histogram_kernel(img, hist):
+    """hist[v] += number of pixels of img equal to v, for v in 0..255."""
+    ### BEGIN SOLUTION
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        if local[b] != 0:
+            cuda.atomic.add(hist, b, local[b])
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="histogram_kernel_tests" points=3
+"""histogram_kernel counts the grey levels of a 45 x 61 crop of camera() exactly like np.bincount with
+2 x 2 blocks of 16 x 16 threads, and adds to hist rather than overwriting it; hidden: other pictures and
+shapes, blocks of 32 and of 384 threads, more threads than pixels, a constant picture, a picture that
+uses every grey level."""
+import numpy as np
+from numba import cuda
+from techday.imageref import histogram_reference, sample_image
+
+
+def run_histogram(img, grid, block, start=None):
+    start = np.zeros(256, np.int32) if start is None else start
+    d_hist = cuda.to_device(start.astype(np.int32))
+    histogram_kernel[grid, block](cuda.to_device(img), d_hist)
+    return d_hist.copy_to_host()
+
+
+def check_histogram(img, grid, block, what):
+    got = run_histogram(img, grid, block)
+    want = histogram_reference(img)
+    counted = int(got.astype(np.int64).sum())
+    assert counted == img.size, (
+        f"{what}: counted {counted} of {img.size} pixels"
+        + (" (counts were lost: an addition that is not atomic, or a missing cuda.syncthreads())"
+           if counted < img.size else " (counters not zeroed, or pixels counted twice)"))
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, f"{what}: {bad.size} bins differ; first bin {bad[0]}: got {got[bad[0]]}, expected {want[bad[0]]}"
+
+
+img_v = sample_image("camera", (45, 61), origin=(190, 200))
+check_histogram(img_v, (2, 2), (16, 16), "histogram_kernel, camera 45 x 61, grid (2, 2), block (16, 16)")
+again = run_histogram(img_v, (2, 2), (16, 16), start=np.full(256, 5, np.int32))
+assert np.array_equal(again, histogram_reference(img_v) + 5), "histogram_kernel must add to hist, not overwrite it"
+### BEGIN HIDDEN TESTS
+for name_h, shape_h, origin_h, grid_h, block_h in (
+    ("coins", (37, 23), (120, 30), (3, 1), (32, 8)),
+    ("moon", (29, 41), (200, 260), (2, 2), (8, 4)),       # 32 threads a block: zero 256 counters in a loop
+    ("brick", (33, 64), (10, 10), (1, 1), (32, 12)),       # 384 threads a block: more threads than bins
+    ("gravel", (5, 7), (0, 0), (3, 2), (8, 8)),            # more threads than pixels
+    ("camera", (1, 77), (400, 100), (3, 1), (16, 2)),
+):
+    check_histogram(sample_image(name_h, shape_h, origin=origin_h), grid_h, block_h,
+                    f"hidden: {name_h} {shape_h}, grid {grid_h}, block {block_h}")
+check_histogram(np.full((26, 39), 200, np.uint8), (2, 2), (16, 16), "hidden: constant picture of 200")
+ramp = (np.arange(24 * 32) % 256).astype(np.uint8).reshape(24, 32)
+check_histogram(ramp, (2, 1), (16, 16), "hidden: every grey level")
+### END HIDDEN TESTS
+print("histogram_kernel: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): the equalisation lookup table (3 points)
+#
+# Write `lut_kernel(hist, lut)`, launched as `lut_kernel[1, 256](hist, lut)`: one block, thread `v`
+# computes `lut[v]` (a `uint8` array of 256) from the 256 counts of `hist` (`int32`), as specified
+# above. Each thread needs `n` (the sum of all counts), `cdf[v]` (the sum of the counts of levels
+# `0..v`, **including** `v`) and `cdf_min` (the count of the darkest level that occurs, the first
+# non-zero bin).
+#
+# - Copy `hist` into a shared array first and wait: 256 threads reading shared memory are cheap.
+# - Counts reach tens of millions at the speed test's size, and `(cdf - cdf_min) * 255` would
+#   overflow 32 bits: compute in 64-bit integers (for example a `numba.int64` shared array).
+# - A picture of one grey level has `span = n - cdf_min = 0`: then `lut[v] = v`.
+
+# %% nbgrader="solution" id="lut_kernel"
+@cuda.jit
+def lut_kernel(hist, lut):
+    """lut[v] for v = cuda.threadIdx.x: the equalisation table of the 256-bin histogram hist."""
+    ### BEGIN SOLUTION
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b <= v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    if span == 0:
+        lut[v] = v
+    else:
+        level = ((cdf - cdf_min) * 255 + span // 2) // span
+        lut[v] = min(max(level, 0), 255)
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="lut_kernel_tests" points=3
+"""lut_kernel[1, 256] gives equalization_lut_reference's table for the histogram of a blurred 45 x 61
+crop of camera(); hidden: one grey level (identity), two levels, empty bins at both ends, the extremes
+0 and 255 only, counts of a 4001 x 5999 picture (64-bit arithmetic), the uniform histogram."""
+import numpy as np
+from numba import cuda
+from techday.imageref import binomial_weights, blur_reference, equalization_lut_reference, histogram_reference, sample_image
+
+
+def check_lut(hist, what):
+    d_lut = cuda.to_device(np.full(256, 7, np.uint8))
+    lut_kernel[1, 256](cuda.to_device(np.asarray(hist, np.int32)), d_lut)
+    got = d_lut.copy_to_host()
+    want = equalization_lut_reference(hist)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, (f"{what}: {bad.size} of 256 entries differ; first lut[{bad[0]}] = {got[bad[0]]}, expected "
+                           f"{want[bad[0]]} (cdf includes level v itself; subtract cdf_min; round with span // 2)")
+
+
+blurred_v = blur_reference(sample_image("camera", (45, 61), origin=(190, 200)), binomial_weights(5))
+check_lut(histogram_reference(blurred_v), "lut_kernel, histogram of a blurred camera crop")
+### BEGIN HIDDEN TESTS
+one = np.zeros(256, np.int64)
+one[77] = 1_000
+check_lut(one, "hidden: one grey level (lut must be the identity)")
+two = np.zeros(256, np.int64)
+two[[40, 41]] = [3, 1_000]
+check_lut(two, "hidden: two neighbouring levels")
+ends = np.zeros(256, np.int64)
+ends[[0, 255]] = [10, 30]
+check_lut(ends, "hidden: levels 0 and 255 only")
+rng_h = np.random.default_rng(7)
+middle = np.zeros(256, np.int64)
+middle[30:200] = rng_h.integers(0, 50, 170)
+middle[30] = 5
+check_lut(middle, "hidden: empty bins below 30 and above 199")
+big = histogram_reference(sample_image("camera", (4001, 5999)))
+check_lut(big, "hidden: counts of a 4001 x 5999 picture (use 64-bit integers)")
+check_lut(np.full(256, 3, np.int64), "hidden: uniform histogram")
+### END HIDDEN TESTS
+print("lut_kernel: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 4 (Exercise 4): the pipeline on the device (4 points)
+#
+# Put it together. Write
+#
+# - `apply_lut_kernel(img, lut, out)`: `out[r, c] = lut[img[r, c]]`, 2-D grid-stride loops;
+# - `equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)`: the whole pipeline on
+#   **device arrays** that the caller allocated: blur `d_img` into `d_blurred`, count its histogram
+#   into `d_hist` (which holds the previous call's counts: clear it first, on the device), build
+#   `d_lut`, and write the equalised picture into `d_out`. No copies to or from the host in here: the
+#   speed test calls it many times in a row on the same buffers and times it with CUDA events;
+# - `equalize(img, weights)`: the host version, for a NumPy `uint8` picture: copy it and the
+#   weights to the device, allocate the other buffers (`d_hist`: 256 `int32`, `d_lut`: 256 `uint8`,
+#   `d_blurred` and `d_out`: `uint8` like the picture), call `equalize_device`, and return the
+#   result as a NumPy `uint8` array of the picture's shape.
+#
+# Launch the 2-D kernels with `grid_2d(shape)` and `BLOCK_2D`, and `lut_kernel` with `[1, 256]`.
+# To clear `d_hist`, launch `clear_kernel[1, 256](d_hist)` (defined with the launch settings above).
+
+# %% nbgrader="solution" id="pipeline"
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    """out[r, c] = lut[img[r, c]]"""
+    ### BEGIN SOLUTION
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+    ### END SOLUTION
+
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    """Blur d_img, equalise the blurred picture's histogram, write it into d_out: all on the device."""
+    ### BEGIN SOLUTION
+    grid = grid_2d(d_img.shape)
+    clear_kernel[1, 256](d_hist)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+    ### END SOLUTION
+
+
+def equalize(img, weights):
+    """Host in, host out: the blurred, equalised uint8 picture."""
+    ### BEGIN SOLUTION
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="pipeline_tests" points=4
+"""equalize returns a NumPy uint8 array equal to pipeline_reference (blur, then equalise the blurred
+picture) for the demo picture (a crop of camera() on the CPU tier, all of it on a GPU), and leaves its
+input unchanged; hidden: other pictures, shapes that are not multiples of 16, 1 x n, a constant
+picture, a second call of equalize_device on used buffers, and on a GPU a 1000 x 1500 picture."""
+import numpy as np
+from numba import cuda
+from techday.imageref import binomial_weights, pipeline_reference, sample_image
+
+
+def check_equalize(img, weights, what):
+    before = img.copy()
+    got = equalize(img, weights)
+    assert isinstance(got, np.ndarray), f"{what}: equalize must return a NumPy array (copy_to_host), not {type(got)}"
+    assert got.shape == img.shape and got.dtype == np.uint8, (
+        f"{what}: expected uint8 {img.shape}, got {got.dtype} {got.shape}")
+    assert np.array_equal(img, before), f"{what}: equalize changed its input"
+    want = pipeline_reference(img, weights)
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, (f"{what}: {len(bad)} of {img.size} pixels differ; first at {tuple(int(v) for v in bad[0])}: "
+                           f"got {got[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
+
+
+check_equalize(picture, WEIGHTS, f"equalize, camera {picture.shape}")
+### BEGIN HIDDEN TESTS
+for name_h, shape_h, origin_h, k_h in (("coins", (33, 47), (120, 160), 5), ("moon", (1, 90), (256, 0), 3),
+                                       ("clock", (40, 29), (100, 200), 7)):
+    check_equalize(sample_image(name_h, shape_h, origin=origin_h), binomial_weights(k_h),
+                   f"hidden: {name_h} {shape_h}, {k_h} x {k_h}")
+check_equalize(np.full((23, 35), 123, np.uint8), binomial_weights(5), "hidden: constant picture of 123")
+if lab.on_gpu:
+    check_equalize(sample_image("gravel", (1000, 1500)), binomial_weights(5), "hidden: gravel 1000 x 1500")
+img_h = sample_image("coins", (27, 38), origin=(50, 50))
+bufs_h = [cuda.to_device(img_h), cuda.to_device(binomial_weights(5)), cuda.device_array(img_h.shape, np.uint8),
+          cuda.to_device(np.full(256, 99, np.int32)), cuda.device_array(256, np.uint8),
+          cuda.device_array(img_h.shape, np.uint8)]
+for call in (1, 2):
+    equalize_device(*bufs_h)
+    got_h = bufs_h[-1].copy_to_host()
+    assert np.array_equal(got_h, pipeline_reference(img_h, binomial_weights(5))), (
+        f"hidden: equalize_device, call {call} on buffers whose d_hist held old counts: clear d_hist on the device first")
+### END HIDDEN TESTS
+print("equalize: all visible tests passed.")
+
+# %% [markdown]
+# What the pipeline does to the picture: the blur softens it, the equalisation spreads the grey
+# levels over the whole range, so that the histogram on the right is flat where the left one had
+# peaks (평활화 후 히스토그램이 넓게 퍼집니다).
+
+# %%
+import matplotlib.pyplot as plt
+
+result = equalize(picture, WEIGHTS)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+axes[0].imshow(picture, cmap="gray", vmin=0, vmax=255)
+axes[0].set_title(f"camera {picture.shape}")
+axes[1].imshow(result, cmap="gray", vmin=0, vmax=255)
+axes[1].set_title("blurred + equalised")
+axes[2].plot(np.cumsum(histogram_reference(picture)) / picture.size, label="before")
+axes[2].plot(np.cumsum(histogram_reference(result)) / result.size, label="after")
+axes[2].set_title("cumulative histogram")
+axes[2].legend()
+for ax in axes[:2]:
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## The speed test (속도 기준, 4 points)
+#
+# The last graded cell times `equalize_device` on buffers that stay on the device, so only your
+# kernels (and Numba's launch path) are measured. `speed_buffers` below makes those buffers for a
+# picture; the cell warms up first (the first calls compile your kernels), then takes the median.
+#
+# - **On a GPU** the hidden part times a 4001 x 5999 picture with CUDA events (20 calls) and compares
+#   the median with the limit for your GPU model in `course/assessment_thresholds.toml`. The limits
+#   follow one rule, written in that file: 50 times the time the pipeline's least memory traffic
+#   (5 bytes a pixel) takes at the GPU's memory bandwidth, plus 0.1 ms a launch. A pipeline that
+#   stays on the device and launches grid-stride kernels over the whole picture passes with room to
+#   spare; copies to the host inside `equalize_device`, NumPy on the host, or launches of a handful
+#   of threads do not. A GPU that the table does not name gets the same rule at the bandwidth this
+#   cell measures with a copy kernel.
+# - **On the CPU tier** a timing measures the simulator, not your kernels, so no speed bar can be
+#   judged. The cell still runs the timed function several times on the same buffers and checks the
+#   picture after the last call (so `d_hist` must be cleared on every call), makes the timing record
+#   with the tier's label ("CPU/simulator (not a GPU figure)"), and prints that the speed bar is
+#   applied on the GPU tier only. Graded on a GPU, the same cell also applies the bar.
+#
+# CPU 계층에서는 시뮬레이터의 시간만 측정되므로 속도 기준을 적용하지 않고, 반복 호출 후의 결과와
+# 계층이 표시된 측정 기록만 확인합니다. GPU에서 채점하면 속도 기준도 적용됩니다.
+
+# %% nbgrader="locked" id="speed_helpers"
+def speed_buffers(img_or_shape, weights=None):
+    """Device buffers for equalize_device: (d_img, d_weights, d_blurred, d_hist, d_lut, d_out).
+    Give a picture, or a shape (rows, cols) for camera() tiled to that shape."""
+    img = sample_image("camera", tuple(img_or_shape)) if np.ndim(img_or_shape) == 1 else img_or_shape
+    weights = binomial_weights(5) if weights is None else weights
+    return (cuda.to_device(img), cuda.to_device(np.asarray(weights, np.int32)), cuda.device_array(img.shape, np.uint8),
+            cuda.device_array(256, np.int32), cuda.device_array(256, np.uint8), cuda.device_array(img.shape, np.uint8))
+
+
+def time_pipeline(buffers, what):
+    """Median time of equalize_device on buffers: CUDA events on a GPU, the host clock on the CPU tier."""
+    if lab.on_gpu:
+        from techday.labtools import time_cuda
+        return time_cuda(equalize_device, *buffers, repeat=20, warmup=3, what=what, label=lab.timing_label())
+    return time_cpu(equalize_device, *buffers, repeat=1, warmup=1, what=what, label=lab.timing_label())
+
+
+def speed_record(timing, shape, bar=None):
+    """What the speed test reports: the tier, the label, the median, and the bar if one applied."""
+    return {"lab": "07-accelerated-assessment", "tier": lab.tier, "label": timing.label, "shape": list(shape),
+            "calls": len(timing.seconds), "median_ms": round(timing.median * 1e3, 4),
+            "limit_ms": None if bar is None else bar.limit_ms, "bar": "not applied (CPU tier)" if bar is None else bar.describe()}
+
+# %% nbgrader="tests" id="speed_tests" points=4
+"""equalize_device, timed on device buffers (CUDA events on a GPU, the host clock on the CPU tier),
+still gives pipeline_reference's picture after every timed call, and a timing record labelled with the
+tier is made; hidden, GPU tier: the median at 4001 x 5999 is within the limit for this GPU in
+course/assessment_thresholds.toml (its table row, else the rule at the measured bandwidth); CPU tier:
+the same checks on another picture, and a printed note that the speed bar is applied on GPU only."""
+import json
+import numpy as np
+from techday.imageref import binomial_weights, pipeline_reference, sample_image
+
+shape_s = (2048, 2048) if lab.on_gpu else (40, 52)
+img_s = sample_image("camera", shape_s, origin=(0, 0) if lab.on_gpu else (300, 150))
+buffers_s = speed_buffers(img_s)
+timing_s = time_pipeline(buffers_s, f"equalize_device {shape_s[0]} x {shape_s[1]}")
+out_s = buffers_s[-1].copy_to_host()
+assert np.array_equal(out_s, pipeline_reference(img_s, binomial_weights(5))), (
+    f"equalize_device gave a wrong picture after {len(timing_s.seconds) + 1} calls on the same buffers "
+    "(is d_hist cleared on the device at every call?)")
+record_s = speed_record(timing_s, shape_s)
+assert record_s["tier"] == lab.tier and record_s["label"] == lab.timing_label() and record_s["median_ms"] > 0
+print(timing_s)
+print(json.dumps(record_s))
+### BEGIN HIDDEN TESTS
+if lab.on_gpu:
+    from techday.assessment import load_thresholds, measure_copy_bandwidth_gbs, theoretical_bandwidth_gbs
+
+    limits_h = load_thresholds()
+    shape_h = limits_h.rule.shape
+    bandwidth_h = None
+    if limits_h.entry_for(lab.gpu.name) is None:
+        try:
+            bandwidth_h = measure_copy_bandwidth_gbs()
+        except Exception as exc:  # a failed measurement falls back to the driver's clock and bus width
+            print(f"copy bandwidth not measured ({exc}); using the theoretical figure")
+            bandwidth_h = theoretical_bandwidth_gbs(lab.gpu)
+    bar_h = limits_h.limit_for(lab.gpu.name, bandwidth_gbs=bandwidth_h)
+    img_h = sample_image("camera", shape_h)
+    buffers_h = speed_buffers(img_h)
+    timing_h = time_pipeline(buffers_h, f"equalize_device {shape_h[0]} x {shape_h[1]}")
+    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(5))), \
+        f"hidden: equalize_device gave a wrong {shape_h} picture after the timed calls"
+    record_h = speed_record(timing_h, shape_h, bar_h)
+    print(timing_h)
+    print(json.dumps(record_h))
+    assert timing_h.median * 1e3 <= bar_h.limit_ms, (
+        f"hidden: equalize_device takes {timing_h.median * 1e3:.3f} ms (median) at {shape_h[0]} x {shape_h[1]}, "
+        f"over the {bar_h.describe()}")
+else:
+    img_h = sample_image("coins", (31, 43), origin=(150, 200))
+    buffers_h = speed_buffers(img_h, binomial_weights(3))
+    timing_h = time_pipeline(buffers_h, "equalize_device 31 x 43, 3 x 3")
+    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(3))), \
+        "hidden: equalize_device gave a wrong coins 31 x 43 picture after two calls on the same buffers"
+    record_h = speed_record(timing_h, (31, 43))
+    assert record_h["tier"] == "cpu" and "not a GPU figure" in record_h["label"]
+    print(json.dumps(record_h))
+    print("Speed bar: applied on the GPU tier only; on the CPU tier this cell checks correctness and the record.")
+### END HIDDEN TESTS
+if not lab.on_gpu:
+    print("[GPU only] the speed bar (course/assessment_thresholds.toml) is applied on the GPU tier only: "
+          "this timing is a CPU/simulator figure and says nothing about GPU speed.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - A stencil reads neighbours: decide what happens at the border (here clamp-to-edge) and keep
+#   every index inside the array; integer weights make a blur exact and testable with `==`.
+# - A histogram is many threads updating few counters: atomics make it right, counters privatised in
+#   shared memory make it fast, and `cuda.syncthreads()` before and after counting keeps it right.
+# - Histogram equalisation maps each level through the normalised cumulative histogram; a picture of
+#   one level is the case that divides by zero if you forget it.
+# - A pipeline keeps its data on the device between kernels and clears its scratch buffers itself;
+#   only then does timing it with CUDA events measure the kernels.
+# - The speed bar comes from a stated rule (memory traffic at the device's bandwidth, with slack),
+#   per GPU model; on the CPU tier correctness is graded and speed is not.
+#
+# ## Going further (더 알아보기)
+#
+# - A 5 x 5 binomial blur is *separable*: a 1 x 5 pass then a 5 x 1 pass do 10 multiplications a
+#   pixel instead of 25. Tile the picture in shared memory (lab 04) so each pixel is read once.
+# - `cv2.equalizeHist` and `skimage.exposure.equalize_hist` use slightly different rounding; CLAHE
+#   (`skimage.exposure.equalize_adapthist`) equalises tiles separately.
+# - CuPy's `cupyx.scipy.ndimage.convolve` and `cupy.histogram` give a one-line GPU baseline to compare
+#   your kernels with (lab 05).
+# - Nsight Systems (`nsys profile python ...`) shows the five launches of the pipeline and the gaps
+#   between them; CUDA Graphs remove most of the launch cost.
