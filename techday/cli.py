@@ -100,6 +100,8 @@ def cmd_list(args) -> int:
         rule = track.pass_rule
         console.print(f"{track.id}: pass with {rule.get('min_fraction', 0):.0%} of the track's points and "
                       f"{rule.get('min_lab_fraction', 0):.0%} in every lab")
+        if track.assessment:
+            console.print(f"  and {rule.get('min_assessment_fraction', 0):.0%} in the assessment, {track.assessment}")
         for cut, labs in track.cuts.items():
             minutes = sum(course.labs[lab].minutes for lab in labs)
             console.print(f"  {cut} cut ({minutes} min): {', '.join(labs)}")

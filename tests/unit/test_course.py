@@ -2,7 +2,7 @@
 
 import pytest
 
-from techday.course import load_course
+from techday.course import CourseError, load_course
 from techday.labsrc import hidden_test_count, read_lab
 from tests.conftest import ROOT
 
@@ -49,3 +49,61 @@ def test_select_by_prefix_and_unknown():
     known, unknown = COURSE.select(["00", "labs/01-numba-first-steps/", "zz-nope"])
     assert known == ["00-gpu-tour", "01-numba-first-steps"] and unknown == ["zz-nope"]
     assert COURSE.select(None)[0] == list(COURSE.labs)
+
+
+def test_accelerated_track_ends_with_its_assessment():
+    track = COURSE.tracks["accelerated"]
+    assert track.assessment == "07-accelerated-assessment" == track.labs[-1]
+    assert 0 < track.pass_rule["min_assessment_fraction"] <= 1
+    assert track.cuts["4h"][-1] == track.assessment
+    assert COURSE.tracks["foundations"].assessment is None
+
+
+def test_pass_rule_with_an_assessment():
+    track = COURSE.tracks["accelerated"]
+    full = {lab: (10.0, 10.0) for lab in track.labs}
+    assert track.passes(full)
+    weak_assessment = {**full, track.assessment: (14.0, 18.0)}  # 78 % of the assessment, 97 % overall
+    assert not track.passes(weak_assessment)
+    assert track.passes({**full, track.assessment: (15.0, 18.0)})
+    weak_lab = {**full, track.labs[0]: (4.0, 10.0)}
+    assert not track.passes(weak_lab)
+    with pytest.raises(CourseError, match="no score"):
+        track.passes({track.assessment: (18.0, 18.0)})
+
+
+SYLLABUS = """
+[tracks.t]
+title = "T"
+labs = ["a-lab", "b-lab"]
+pass_rule = {{ min_fraction = 0.7, {rule} }}
+
+[labs.a-lab]
+title = "A"
+track = "t"
+minutes = 10
+
+[labs.b-lab]
+title = "B"
+track = "t"
+minutes = 10
+"""
+
+
+@pytest.mark.parametrize("rule, complaint", [
+    ('assessment = "c-lab", min_assessment_fraction = 0.8', "not a lab of the track"),
+    ('assessment = "b-lab"', "min_assessment_fraction"),
+    ('assessment = "b-lab", min_assessment_fraction = 1.5', "min_assessment_fraction"),
+])
+def test_bad_assessment_rule_is_named(tmp_path, rule, complaint):
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "syllabus.toml").write_text(SYLLABUS.format(rule=rule))
+    with pytest.raises(CourseError, match=complaint):
+        load_course(tmp_path)
+
+
+def test_good_assessment_rule_loads(tmp_path):
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "syllabus.toml").write_text(
+        SYLLABUS.format(rule='assessment = "b-lab", min_assessment_fraction = 0.8'))
+    assert load_course(tmp_path).tracks["t"].assessment == "b-lab"

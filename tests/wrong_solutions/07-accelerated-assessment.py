@@ -1,0 +1,266 @@
+# %% wrong="blur_zero_padding" cell="blur_kernel" fails=["blur_kernel_tests"]
+@cuda.jit
+def blur_kernel(img, weights, out):
+    # Taps outside the picture count as black instead of the nearest edge pixel: dark edges.
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    rows, cols = img.shape
+    k = weights.shape[0]
+    r = k // 2
+    total = 0
+    for i in range(k):
+        for j in range(k):
+            total += weights[i, j]
+    for row in range(row0, rows, row_stride):
+        for col in range(col0, cols, col_stride):
+            acc = 0
+            for i in range(k):
+                y = row + i - r
+                for j in range(k):
+                    x = col + j - r
+                    if 0 <= y < rows and 0 <= x < cols:
+                        acc += weights[i, j] * img[y, x]
+            out[row, col] = (acc + total // 2) // total
+
+# %% wrong="blur_interior_only" cell="blur_kernel" fails=["blur_kernel_tests"]
+@cuda.jit
+def blur_kernel(img, weights, out):
+    # No border handling: pixels whose stencil leaves the picture are never written.
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    rows, cols = img.shape
+    k = weights.shape[0]
+    r = k // 2
+    total = 0
+    for i in range(k):
+        for j in range(k):
+            total += weights[i, j]
+    for row in range(row0 + r, rows - r, row_stride):
+        for col in range(col0 + r, cols - r, col_stride):
+            acc = 0
+            for i in range(k):
+                for j in range(k):
+                    acc += weights[i, j] * img[row + i - r, col + j - r]
+            out[row, col] = (acc + total // 2) // total
+
+# %% wrong="blur_weights_transposed" cell="blur_kernel" fails=["blur_kernel_tests"]
+@cuda.jit
+def blur_kernel(img, weights, out):
+    # weights[j, i] instead of weights[i, j]: invisible with symmetric weights only.
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    rows, cols = img.shape
+    k = weights.shape[0]
+    r = k // 2
+    total = 0
+    for i in range(k):
+        for j in range(k):
+            total += weights[i, j]
+    for row in range(row0, rows, row_stride):
+        for col in range(col0, cols, col_stride):
+            acc = 0
+            for i in range(k):
+                y = min(max(row + i - r, 0), rows - 1)
+                for j in range(k):
+                    x = min(max(col + j - r, 0), cols - 1)
+                    acc += weights[j, i] * img[y, x]
+            out[row, col] = (acc + total // 2) // total
+
+# %% wrong="histogram_missing_syncthreads" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # A race: without the second barrier a thread adds the block's counters to hist while other
+    # threads of the block are still counting into them.
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    for b in range(t, 256, threads):
+        if local[b] != 0:
+            cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="histogram_zeroes_one_bin_per_thread" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # Assumes 256 threads a block: with fewer, some shared counters are never zeroed or flushed.
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    if t < 256:
+        local[t] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    if t < 256:
+        cuda.atomic.add(hist, t, local[t])
+
+# %% wrong="histogram_no_grid_stride" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # One pixel per thread: a grid smaller than the picture misses pixels.
+    col, row = cuda.grid(2)
+    if row < img.shape[0] and col < img.shape[1]:
+        cuda.atomic.add(hist, img[row, col], 1)
+
+# %% wrong="lut_exclusive_cdf" cell="lut_kernel" fails=["lut_kernel_tests"]
+@cuda.jit
+def lut_kernel(hist, lut):
+    # Off by one: the running sum stops before level v instead of including it.
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b < v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    if span == 0:
+        lut[v] = v
+    else:
+        level = ((cdf - cdf_min) * 255 + span // 2) // span
+        lut[v] = min(max(level, 0), 255)
+
+# %% wrong="lut_no_single_level_case" cell="lut_kernel" fails=["lut_kernel_tests"]
+@cuda.jit
+def lut_kernel(hist, lut):
+    # Forgets the picture of one grey level: span == 0 divides by zero.
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b <= v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    level = ((cdf - cdf_min) * 255 + span // 2) // max(span, 1)
+    lut[v] = min(max(level, 0), 255)
+
+# %% wrong="lut_divides_by_n" cell="lut_kernel" fails=["lut_kernel_tests"]
+@cuda.jit
+def lut_kernel(hist, lut):
+    # The textbook shortcut lut = cdf * 255 / n: the darkest level does not map to 0.
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    for b in range(256):
+        n += counts[b]
+        if b <= v:
+            cdf += counts[b]
+    lut[v] = min((cdf * 255 + n // 2) // n, 255)
+
+# %% wrong="pipeline_equalises_unblurred_histogram" cell="pipeline" fails=["pipeline_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    # Counts the histogram of the input picture, not of the blurred one.
+    grid = grid_2d(d_img.shape)
+    clear_kernel[1, 256](d_hist)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_img, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
+
+# %% wrong="pipeline_transposed" cell="pipeline" fails=["pipeline_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    grid = grid_2d(d_img.shape)
+    clear_kernel[1, 256](d_hist)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    # Works in (x, y) = (cols, rows) order throughout: the picture comes back transposed.
+    img_t = np.ascontiguousarray(np.asarray(img, np.uint8).T)
+    d_img = cuda.to_device(img_t)
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img_t.shape, np.uint8)
+    d_out = cuda.device_array(img_t.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
+
+# %% wrong="pipeline_histogram_not_cleared" cell="pipeline" fails=["speed_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    # Right on fresh buffers only: the counts of the previous call stay in d_hist.
+    grid = grid_2d(d_img.shape)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.to_device(np.zeros(256, np.int32))
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
