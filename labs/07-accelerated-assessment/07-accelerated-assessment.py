@@ -439,7 +439,6 @@ def apply_lut_kernel(img, lut, out):
     ### END SOLUTION
 
 
-
 def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
     """Blur d_img, equalise the blurred picture's histogram, write it into d_out: all on the device."""
     ### BEGIN SOLUTION
