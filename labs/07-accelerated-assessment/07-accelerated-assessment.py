@@ -541,11 +541,13 @@ plt.show()
 # - **On a GPU** the hidden part times a 4001 x 5999 picture with CUDA events (20 calls) and compares
 #   the median with the limit for your GPU model in `course/assessment_thresholds.toml`. The limits
 #   follow one rule, written in that file: 50 times the time the pipeline's least memory traffic
-#   (5 bytes a pixel) takes at the GPU's memory bandwidth, plus 0.1 ms a launch. A pipeline that
-#   stays on the device and launches grid-stride kernels over the whole picture passes with room to
-#   spare; copies to the host inside `equalize_device`, NumPy on the host, or launches of a handful
-#   of threads do not. A GPU that the table does not name gets the same rule at the bandwidth this
-#   cell measures with a copy kernel.
+#   (5 bytes a pixel) takes at the GPU's memory bandwidth, plus 0.1 ms a launch. The rule is meant
+#   to let any pipeline pass that stays on the device and launches grid-stride kernels over the
+#   whole picture (with the histogram privatised in shared memory, as in exercise 2), and to stop
+#   copies to the host inside `equalize_device`, NumPy on the host, or launches of a handful of
+#   threads. The limits are computed from published bandwidths, not yet measured on every model;
+#   the file says how an instructor recalibrates them. A GPU that the table does not name gets the
+#   same rule at the bandwidth this cell measures with a copy kernel.
 # - **On the CPU tier** a timing measures the simulator, not your kernels, so no speed bar can be
 #   judged. The cell still runs the timed function several times on the same buffers and checks the
 #   picture after the last call (so `d_hist` must be cleared on every call), makes the timing record
