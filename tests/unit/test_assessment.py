@@ -194,3 +194,42 @@ def test_pipeline_reference_spreads_the_levels():
     out = pipeline_reference(img, binomial_weights(5))
     assert out.dtype == np.uint8 and out.shape == img.shape
     assert out.min() == 0 and out.max() == 255 and out.std() > img.std()
+
+
+PTX_PROBE = r"""
+import os, sys
+os.environ.pop("NUMBA_ENABLE_CUDASIM", None)
+import numba
+from numba import cuda, types
+from numba.cuda import compile_ptx
+from techday.labsrc import read_lab, strip_solution_markers
+
+nb, _ = read_lab(sys.argv[1])
+ns = {"cuda": cuda, "numba": numba}
+for cell in nb.cells:
+    if cell.id in ("blur_kernel", "histogram_kernel", "lut_kernel", "pipeline"):
+        # Undecorated Python functions: compile_ptx compiles them for a GPU, no device needed.
+        exec(strip_solution_markers(cell.source).replace("@cuda.jit\n", ""), ns)
+u8, i16, i32 = (types.Array(t, 2, "C") for t in (types.uint8, types.int16, types.int32))
+h32, l8 = types.Array(types.int32, 1, "C"), types.Array(types.uint8, 1, "C")
+for name, sig in [("blur_kernel", (u8, i32, u8)), ("blur_kernel", (u8, i32, i16)), ("histogram_kernel", (u8, h32)),
+                  ("lut_kernel", (h32, l8)), ("apply_lut_kernel", (u8, l8, u8))]:
+    for cc in ((7, 5), (9, 0)):
+        compile_ptx(ns[name], sig, cc=cc)
+print("compiled")
+"""
+
+
+@pytest.mark.slow
+def test_assessment_solution_kernels_compile_for_a_real_gpu():
+    """The simulator runs Python; this checks that lab 07's solution kernels also type-check and compile
+    to PTX for sm_75 and sm_90 (NVVM from the CUDA 12 wheels, no GPU needed)."""
+    import os
+    import subprocess
+    import sys
+
+    lab = ROOT / "labs" / "07-accelerated-assessment" / "07-accelerated-assessment.py"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    out = subprocess.run([sys.executable, "-c", PTX_PROBE, str(lab)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]
