@@ -341,6 +341,7 @@ FILTER3_IN = "raw T x, T w0, T w1, T w2"
 FILTER3_OUT = "T y"
 
 # %% nbgrader="solution" id="filter3_operation"
+# FILTER3_OPERATION = "y = ..."   C code for one output element: y means y[i], x is raw (index it yourself)
 ### BEGIN SOLUTION
 FILTER3_OPERATION = "y = w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2]"
 ### END SOLUTION
