@@ -1,0 +1,602 @@
+# %% [markdown]
+# # 05 CuPy and interoperability
+# # 05 CuPy와 상호 운용성
+#
+# Labs 01 to 04 wrote every kernel by hand. Most GPU code is not written that way: it is NumPy-style
+# array code that a library runs on the GPU. **CuPy** copies NumPy's interface, function by function,
+# and runs it on the device. This lab shows how far array code goes, how CuPy lets you drop down to
+# your own CUDA C when it is not enough, and how CuPy, Numba and PyTorch hand each other GPU arrays
+# without copying a byte.
+#
+# ## You will learn (학습 목표)
+# - to write array code once for NumPy and CuPy, with one `xp` switch and `get_array_module`;
+# - what **kernel fusion** is and what `cupy.fuse` saves;
+# - to write your own kernels as CUDA C source: `ElementwiseKernel`, `ReductionKernel`, `RawKernel`,
+#   and how NVRTC, the runtime compiler, checks that source on any machine;
+# - zero-copy exchange of device arrays: Numba and CuPy through `__cuda_array_interface__`, PyTorch
+#   through **DLPack**.
+#
+# 이 실습에서는 NumPy와 CuPy 양쪽에서 동작하는 배열 코드, 커널 퓨전, CUDA C로 작성하는 사용자 정의 커널,
+# 그리고 복사 없이 CuPy·Numba·PyTorch 사이에서 GPU 배열을 주고받는 방법을 배웁니다.
+#
+# **How this lab works** (진행 방법): read, run the examples, then solve the three exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code
+# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
+# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# The grader also runs hidden tests, on sizes, shapes and dtypes you do not see here.
+#
+# Without a GPU (the CPU tier) the array code runs on NumPy, kernel source is still compiled by NVRTC,
+# and the cells that need a device say why they are skipped.
+#
+# Points: exercise 1: 3, exercise 2: 4, exercise 3: 3 (10 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# The first code cell chooses the **tier** and prints it. Always run it first (이 셀을 가장 먼저
+# 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="05 CuPy and interoperability")
+
+# %% nbgrader="locked" id="imports"
+import time
+
+import numpy as np
+import torch
+
+from techday import cudasrc
+from techday.labtools import assert_close, time_cpu
+from techday.xp import get_array_module, get_xp, strict_namespace
+
+xp = get_xp(lab)  # cupy on the GPU tier, numpy on the CPU tier: the one switch of this lab
+NVRTC_OK, NVRTC_WHY = cudasrc.nvrtc_status()
+# The architecture NVRTC compiles for: this GPU's, or a common data-centre one (A100) on the CPU tier.
+ARCH = f"compute_{lab.gpu.compute_capability[0]}{lab.gpu.compute_capability[1]}" if lab.on_gpu else "compute_80"
+TORCH_DEVICE = "cuda" if lab.on_gpu and torch.cuda.is_available() else "cpu"
+
+print(f"xp is {xp.__name__} {xp.__version__} | torch {torch.__version__} on {TORCH_DEVICE} | "
+      + (f"{NVRTC_WHY} compiles kernel source for {ARCH}" if NVRTC_OK else f"no NVRTC here: {NVRTC_WHY}"))
+if lab.on_gpu and TORCH_DEVICE == "cpu":
+    print("PyTorch here has no CUDA support: the PyTorch parts of this lab exchange host arrays instead.")
+
+# %% [markdown]
+# ## 1. NumPy code on the GPU (GPU에서 실행하는 NumPy 코드)
+#
+# `cupy.arange`, `cupy.sqrt`, `x.sum()`, slicing, broadcasting: CuPy has the names and the rules
+# of NumPy, and each call launches one or more kernels on the device. An array lives where it was
+# made: a `cupy.ndarray` in GPU memory, a `numpy.ndarray` in host memory. Moving data is explicit:
+#
+# ```python
+# d = cupy.asarray(h)        # host -> device (a copy over PCIe or NVLink)
+# h = d.get()                # device -> host (or cupy.asnumpy(d))
+# np.asarray(d)              # TypeError: CuPy never copies to the host behind your back
+# ```
+#
+# So one switch is enough to run the same code on both (같은 코드를 양쪽에서 실행하려면 모듈 하나만
+# 바꾸면 됩니다): this lab calls it `xp`. `techday.xp.get_xp(lab)` returns `cupy` on the GPU tier and
+# `numpy` on the CPU tier, and never imports CuPy there. Below, the same lines compute the
+# distance of a million random points from the origin, on whichever `xp` this machine has.
+
+# %%
+n_points = lab.size(full=10_000_000, ci=100_000)
+rng = xp.random.default_rng(0)
+pts = rng.random((n_points, 2), dtype=xp.float32)
+dist = xp.sqrt((pts ** 2).sum(axis=1))
+inside = int((dist <= 1.0).sum())          # int(...) copies one number back to the host
+pi_estimate = 4 * inside / n_points
+print(f"{n_points:,} points on {xp.__name__}: pi ~ {pi_estimate:.4f} ({type(dist).__module__}.{type(dist).__name__})")
+assert abs(pi_estimate - np.pi) < 0.05, "a quarter circle covers pi/4 of the unit square"
+
+if lab.gpu_only("timing the same array code with CuPy and NumPy"):
+    import cupyx.profiler
+
+    h_pts = pts.get()
+    t_cp = cupyx.profiler.benchmark(lambda p: xp.sqrt((p ** 2).sum(axis=1)), (pts,), n_repeat=20, n_warmup=3)
+    gpu_ms = float(np.median(t_cp.gpu_times)) * 1e3
+    t_np = time_cpu(lambda p: np.sqrt((p ** 2).sum(axis=1)), h_pts, repeat=5, what="NumPy", label="CPU")
+    print(f"CuPy: median {gpu_ms:.3f} ms [{lab.timing_label()}, CUDA events]")
+    print(t_np)
+    print(f"  both read {h_pts.nbytes / 1e6:.0f} MB: CuPy {h_pts.nbytes / (gpu_ms / 1e3) / 1e9:.0f} GB/s, "
+          f"NumPy {h_pts.nbytes / t_np.median / 1e9:.1f} GB/s")
+
+# %% [markdown]
+# ## 2. Code for both: `get_array_module` (양쪽에서 동작하는 코드)
+#
+# A library function does not know which array it will get. CuPy's answer is
+# `cupy.get_array_module(x)`: the module that owns `x`. Write the body with `xp.` functions and
+# array methods, and it runs on the host for NumPy input and on the device for CuPy input, with no
+# copy in between. `techday.xp.get_array_module` does the same and works where CuPy is not installed.
+#
+# ```python
+# def standardise(x):
+#     xp = get_array_module(x)
+#     return (x - x.mean(axis=0)) / xp.maximum(x.std(axis=0), 1e-12)
+# ```
+#
+# The classic mistake is a stray `np.`: `np.asarray(x)` on a CuPy array raises `TypeError`, and
+# `np.zeros(...)` makes a host array that then cannot meet a device array. To catch this on the
+# CPU tier, the tests also call your function with a **strict** stand-in for a device array: NumPy
+# underneath, but it refuses NumPy's functions outright, as a device array would refuse the copy
+# (`np.`을 섞어 쓰는 실수를 CPU에서도 잡기 위한 엄격한 대체 배열입니다).
+
+# %%
+def standardise(x):
+    xp = get_array_module(x)
+    return (x - x.mean(axis=0)) / xp.maximum(x.std(axis=0), 1e-12)
+
+
+strict = strict_namespace()
+h_demo = np.random.default_rng(1).normal(3.0, 2.0, (500, 3))
+s_demo = strict.asarray(h_demo)                       # a "device" array on any machine
+z = standardise(s_demo)
+print(type(z).__name__, "column means", np.round(z.get().mean(axis=0), 12), "stds", np.round(z.get().std(axis=0), 12))
+try:
+    np.exp(s_demo)
+except TypeError as err:
+    print(f"np.exp on it raises {type(err).__name__}, as np.asarray does on a CuPy array: write xp.exp")
+
+# %% [markdown]
+# ## 연습 1 (Exercise 1): a softmax for NumPy and CuPy (3 points)
+#
+# Write `softmax(x, axis=-1)` that returns `exp(x) / sum(exp(x))` along `axis`, for an array of
+# any number of dimensions, as an array of the same kind, shape and dtype as `x`:
+#
+# 1. get `xp` from the input with `get_array_module(x)`, and use only `xp.` functions and array
+#    methods (the tests pass NumPy arrays, strict stand-ins, and CuPy arrays on a GPU);
+# 2. subtract the maximum along `axis` first (`keepdims=True` keeps the axis for broadcasting):
+#    `exp(1000.0)` overflows to `inf`, while softmax(x) = softmax(x - max(x)) exactly;
+# 3. the tests use non-square shapes, `axis=0` and `float32` too.
+
+# %% nbgrader="solution" id="softmax"
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along axis, computed stably, with x's own array module."""
+    ### BEGIN SOLUTION
+    xp = get_array_module(x)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="softmax_tests" points=3
+"""softmax matches a float64 reference on a 37 x 53 NumPy array along the last axis, keeps the shape
+and the dtype, does not overflow on values near 1000, and works on a strict device-like array (no np.
+calls); hidden: axis=0 and 3-D input, float32, one column, CuPy arrays on a GPU."""
+import numpy as np
+from techday.labtools import assert_close
+from techday.xp import StrictArray, get_xp, strict_namespace
+
+
+def softmax_reference(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+strict = strict_namespace()
+rng = np.random.default_rng(5)
+x = rng.normal(0.0, 3.0, (37, 53))
+got = softmax(x)
+assert isinstance(got, np.ndarray), f"softmax returned {type(got).__name__} for a NumPy array"
+assert got.shape == x.shape and got.dtype == x.dtype, f"softmax returned {got.shape} {got.dtype} for {x.shape} {x.dtype}"
+assert_close(got.sum(axis=-1), np.ones(37), "softmax rows must sum to 1 (axis=-1)", rtol=1e-12)
+assert_close(got, softmax_reference(x), "softmax of a 37 x 53 array along axis -1", rtol=1e-12)
+big = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1000.5]])
+assert_close(softmax(big), softmax_reference(big), "softmax of values near +-1000 (subtract the maximum first)", rtol=1e-12)
+try:
+    got_s = softmax(strict.asarray(x))
+except TypeError as err:
+    raise AssertionError(f"softmax called NumPy on a device-like array ({err}): use xp = get_array_module(x) "
+                         "and xp.* functions or array methods, never np.*") from None
+assert isinstance(got_s, StrictArray), f"softmax returned {type(got_s).__name__} for a device-like array, not an array of its kind"
+assert_close(got_s.get(), softmax_reference(x), "softmax of a device-like array", rtol=1e-12)
+### BEGIN HIDDEN TESTS
+for shape_h, axis_h, dtype_h in (((53, 37), 0, np.float64), ((4, 7, 9), 1, np.float32), ((4, 7, 9), -1, np.float64),
+                                 ((101, 1), -1, np.float32), ((1, 1), 0, np.float64)):
+    xh = np.random.default_rng(len(shape_h)).normal(0.0, 4.0, shape_h).astype(dtype_h)
+    tol = 1e-5 if dtype_h == np.float32 else 1e-12
+    for module in (np, strict) + ((get_xp(lab),) if lab.on_gpu else ()):
+        arr = module.asarray(xh)
+        gh = softmax(arr, axis=axis_h)
+        assert type(gh) is type(arr), f"hidden: softmax returned {type(gh).__name__} for {type(arr).__name__}"
+        host = gh.get() if hasattr(gh, "get") else gh
+        assert host.shape == shape_h and host.dtype == dtype_h, f"hidden: {host.shape} {host.dtype} for {shape_h} {np.dtype(dtype_h)}"
+        assert_close(host, softmax_reference(xh, axis_h), f"hidden: softmax {shape_h} axis={axis_h} "
+                     f"{np.dtype(dtype_h).name} on {type(arr).__name__}", rtol=tol, atol=1e-7 if dtype_h == np.float32 else 0)
+hot = np.array([[710.0, 0.0], [0.0, 710.0]], np.float64)   # exp(710) overflows float64
+assert_close(softmax(hot, axis=0), softmax_reference(hot, 0), "hidden: softmax near the float64 overflow, axis=0", rtol=1e-12)
+### END HIDDEN TESTS
+print("softmax: all visible tests passed.")
+
+# %% [markdown]
+# ## 3. Kernel fusion (커널 퓨전)
+#
+# `xp.sqrt((p ** 2).sum(axis=1))` is three kernels on a GPU: square, sum, root. Each reads its
+# input from device memory and writes its output back, and for simple arithmetic that memory
+# traffic, not the arithmetic, sets the speed. **Fusion** makes one kernel of the whole expression:
+# each element is read once, every step happens in registers, one result is written.
+#
+# ```python
+# @cupy.fuse()
+# def gaussian(x, mu, sigma):
+#     return cupy.exp(-0.5 * ((x - mu) / sigma) ** 2)
+# ```
+#
+# Unfused, `gaussian` is five kernels (subtract, divide, square, multiply, exp: each a separate
+# pass over memory) and four temporary arrays; fused, one kernel. `cupy.fuse` traces the function on
+# its first call with new dtypes and compiles the fused kernel with NVRTC (lab 02's JIT rule: warm
+# up before timing). Reductions at the end (`.sum()`) can be fused too. A fused function also
+# accepts NumPy arrays, and then simply runs the Python code (퓨전 커널은 메모리 왕복을 줄입니다).
+
+# %%
+def gaussian(x, mu, sigma):
+    return xp.exp(-0.5 * ((x - mu) / sigma) ** 2)
+
+
+n_fuse = lab.size(full=2**24 + 3, ci=10_001)
+x_fuse = xp.linspace(-4.0, 4.0, n_fuse, dtype=xp.float32)
+g_plain = gaussian(x_fuse, xp.float32(0.5), xp.float32(1.5))
+if lab.gpu_only("cupy.fuse: one fused kernel against five unfused ones, timed with CUDA events"):
+    import cupy
+    import cupyx.profiler
+
+    gaussian_fused = cupy.fuse()(gaussian)
+    g_fused = gaussian_fused(x_fuse, xp.float32(0.5), xp.float32(1.5))
+    assert_close(g_fused.get(), g_plain.get(), "fused against unfused gaussian", rtol=1e-5, atol=1e-7)
+    nbytes = 2 * x_fuse.nbytes  # read x, write the result: the least any version must move
+    for what, fn in (("unfused", gaussian), ("cupy.fuse", gaussian_fused)):
+        res = cupyx.profiler.benchmark(fn, (x_fuse, xp.float32(0.5), xp.float32(1.5)), n_repeat=20, n_warmup=3)
+        ms = float(np.median(res.gpu_times)) * 1e3
+        print(f"{what:10s}: median {ms:.3f} ms [{lab.timing_label()}] = {nbytes / (ms / 1e3) / 1e9:.0f} GB/s "
+              "of useful traffic (2 * n * 4 B / time)")
+else:
+    print(f"On the CPU tier `gaussian` ran on NumPy ({n_fuse:,} values): NumPy too makes a temporary array per "
+          "operation, which is why the fused GPU version is several times faster than the unfused one.")
+
+# %% [markdown]
+# ## 4. Your own elementwise kernel: `ElementwiseKernel` (사용자 정의 원소별 커널)
+#
+# When no chain of library calls does what you need, CuPy compiles CUDA C that you write. The
+# simplest kind says what happens to **one element**, and CuPy writes the loop around it:
+#
+# ```python
+# axpb = cupy.ElementwiseKernel(
+#     "T x, T a, T b",        # inputs: type and name; T is a type placeholder, bound by the arguments
+#     "T y",                  # outputs
+#     "y = a * x + b",        # C code for element i: x means x[i], y means y[i]
+#     "axpb")                 # the kernel's name
+# y = axpb(x, cupy.float32(2), cupy.float32(1))   # the output is allocated for you
+# ```
+#
+# - **Type placeholders** (`T`) make one kernel work for every dtype: CuPy compiles one version per
+#   combination it meets. A fixed type (`float32 a`) works too.
+# - A `raw` parameter (`"raw T x"`) is not indexed for you: the code sees the whole array, indexes
+#   it itself (`x[i + 1]`), and may ask its length with `x.size()`. `i` is the element's index and
+#   `_ind.size()` the number of elements of the output.
+# - The operation is C: `;` between statements, `1.0f` for a float literal, `expf`, `fmaxf` from
+#   CUDA's math library.
+#
+# CuPy compiles the kernel with **NVRTC**, NVIDIA's runtime compiler, at its first call. NVRTC is a
+# library that needs no GPU, so here it checks kernel source on every tier: `techday.cudasrc` writes
+# the CUDA C kernel that an `ElementwiseKernel` stands for and compiles it to PTX, the GPU's virtual
+# assembly. On the CPU tier, `cudasrc.run_elementwise` then evaluates the same operation with NumPy
+# (for C that is also Python expression syntax: no `?:`) and checks every `raw` index: a GPU reads
+# whatever lies past the end of an array, silently (GPU는 배열 범위를 검사하지 않습니다).
+
+# %%
+AXPB = ("T x, T a, T b", "T y", "y = a * x + b")
+x_e = np.linspace(-1.0, 1.0, 1_001, dtype=np.float32)
+source = cudasrc.elementwise_source(*AXPB, "axpb", {"x": np.float32})
+print("The kernel that ElementwiseKernel(*AXPB) stands for:\n")
+print('extern "C"' + source.split('extern "C"')[1])
+if NVRTC_OK:
+    ptx = cudasrc.compile_ptx(source, "axpb.cu", arch=ARCH)
+    fma = [line.strip() for line in ptx.splitlines() if line.strip().startswith("fma.")]
+    print(f"NVRTC: {len(ptx.splitlines())} lines of PTX, kernels {cudasrc.ptx_entries(ptx)}; a * x + b became one "
+          f"fused multiply-add: {fma[0] if fma else '(no fma)'}")
+    try:
+        cudasrc.compile_ptx(cudasrc.elementwise_source("T x, T a, T b", "T y", "y = a * x + b c", "typo",
+                                                       {"x": np.float32}), "typo.cu", arch=ARCH)
+    except cudasrc.CompileError as err:
+        print("A typo in the operation, as NVRTC reports it:", next(l for l in err.log.splitlines() if "error" in l))
+else:
+    print(f"[NVRTC missing] compiling kernel source skipped: {NVRTC_WHY}")
+
+a_e, b_e = np.float32(2.0), np.float32(1.0)
+if lab.on_gpu:
+    import cupy
+
+    axpb = cupy.ElementwiseKernel(*AXPB, "axpb")
+    y_e = axpb(cupy.asarray(x_e), a_e, b_e).get()
+else:
+    y_e = cudasrc.run_elementwise(*AXPB, x_e, a_e, b_e)
+assert_close(y_e, 2 * x_e + 1, "axpb", rtol=1e-6)
+print(f"axpb ran on {'the GPU (CuPy)' if lab.on_gpu else 'the host (NumPy, the CPU tier)'}: y == 2 x + 1 for {x_e.size:,} values")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): a 3-tap filter as an `ElementwiseKernel` (4 points)
+#
+# A 3-tap filter (3탭 필터) replaces every element by a weighted sum of itself and its next two
+# neighbours. For an input `x` of `n` elements and weights `w0, w1, w2` it gives `n - 2` outputs
+#
+# ```
+# y[i] = w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2]        for i = 0 ... n - 3
+# ```
+#
+# (NumPy's `np.correlate(x, [w0, w1, w2], mode="valid")`). The parameters are given below:
+# `x` is `raw`, because element `i` of the output reads three elements of the input, and the
+# output `y` has `n - 2` elements, so `i` runs over the outputs. Write the **operation**, the C
+# code for one element, as the string `FILTER3_OPERATION`.
+#
+# The tests compile it with NVRTC (the GPU tier: with CuPy itself), run it on the GPU or, on the
+# CPU tier, with `cudasrc.run_elementwise`, and compare with NumPy on awkward lengths, in `float32`
+# and `float64`, with weights that tell `w0` from `w2`. Every read must stay inside `x`.
+
+# %% nbgrader="locked" id="filter3_params"
+FILTER3_IN = "raw T x, T w0, T w1, T w2"
+FILTER3_OUT = "T y"
+
+# %% nbgrader="solution" id="filter3_operation"
+# FILTER3_OPERATION = "y = ..."   C code for one output element: y means y[i], x is raw (index it yourself)
+### BEGIN SOLUTION
+FILTER3_OPERATION = "y = w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2]"
+### END SOLUTION
+
+# %% nbgrader="tests" id="filter3_tests" points=4
+"""FILTER3_OPERATION compiles with NVRTC (with CuPy on a GPU) and gives np.correlate(x, [w0, w1, w2],
+'valid') on 1_001 float32 values with asymmetric weights, never reading outside x; hidden: float64,
+n = 3 (one output), n = 4_099, other weights."""
+import numpy as np
+from techday import cudasrc
+from techday.labtools import assert_close
+
+assert isinstance(FILTER3_OPERATION, str) and FILTER3_OPERATION.strip(), "FILTER3_OPERATION must be a string of C code"
+
+
+def filter3(x, w0, w1, w2):
+    """Run the trainee's ElementwiseKernel: with CuPy on the GPU tier, with NumPy on the CPU tier."""
+    cast = x.dtype.type
+    w = (cast(w0), cast(w1), cast(w2))
+    if lab.on_gpu:
+        import cupy
+
+        kernel = cupy.ElementwiseKernel(FILTER3_IN, FILTER3_OUT, FILTER3_OPERATION, "filter3")
+        d_y = cupy.full(x.size - 2, cupy.nan, x.dtype)
+        kernel(cupy.asarray(x), *w, d_y)
+        return d_y.get()
+    if NVRTC_OK:
+        src = cudasrc.elementwise_source(FILTER3_IN, FILTER3_OUT, FILTER3_OPERATION, "filter3", {"x": x.dtype})
+        try:
+            cudasrc.compile_ptx(src, "filter3.cu", arch=ARCH)
+        except cudasrc.CompileError as err:
+            raise AssertionError(f"NVRTC rejects FILTER3_OPERATION, as CuPy would on a GPU:\n{err.log}") from None
+    else:
+        print(f"[NVRTC missing] FILTER3_OPERATION not compiled: {NVRTC_WHY}")
+    return cudasrc.run_elementwise(FILTER3_IN, FILTER3_OUT, FILTER3_OPERATION, x, *w, np.full(x.size - 2, np.nan, x.dtype))
+
+
+def filter3_reference(x, w0, w1, w2):
+    return np.correlate(np.asarray(x, np.float64), [w0, w1, w2], mode="valid")
+
+
+x = np.random.default_rng(8).normal(0.0, 1.0, 1_001).astype(np.float32)
+y = filter3(x, 0.25, 0.5, -1.0)
+assert y.shape == (999,) and y.dtype == np.float32, f"filter3 gave {y.shape} {y.dtype}"
+assert_close(y, filter3_reference(x, 0.25, 0.5, -1.0), "3-tap filter, 1_001 float32 values, w = (0.25, 0.5, -1)",
+             rtol=1e-5, atol=1e-6)
+### BEGIN HIDDEN TESTS
+for n_h, dtype_h, w_h in ((4_099, np.float64, (1.0, -2.0, 3.0)), (3, np.float32, (2.0, 0.0, -0.5)),
+                          (4, np.float64, (0.0, 0.0, 1.0)), (5_003, np.float32, (-1.5, 0.25, 0.0))):
+    xh = np.random.default_rng(n_h).normal(0.0, 2.0, n_h).astype(dtype_h)
+    yh = filter3(xh, *w_h)
+    assert yh.shape == (n_h - 2,) and yh.dtype == dtype_h, f"hidden: {yh.shape} {yh.dtype} for n={n_h} {np.dtype(dtype_h)}"
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert_close(yh, filter3_reference(xh, *w_h), f"hidden: 3-tap filter n={n_h} {np.dtype(dtype_h).name} w={w_h}", **tol)
+### END HIDDEN TESTS
+print("FILTER3_OPERATION: all visible tests passed.")
+
+# %% [markdown]
+# ## 5. Reductions and raw kernels (리덕션 커널과 RawKernel)
+#
+# A **`ReductionKernel`** folds many elements into one, in four parts (lab 03 wrote the tree by
+# hand; CuPy writes it for you):
+#
+# ```python
+# l2norm = cupy.ReductionKernel(
+#     "T x", "T y",
+#     "x * x",          # map: what each element contributes
+#     "a + b",          # reduce: how two partial results combine (associative!)
+#     "y = sqrt(a)",    # post-map: applied to the final result
+#     "0",              # identity: the starting value of the fold
+#     "l2norm")
+# l2norm(x)               # or l2norm(x, axis=1) along an axis
+# ```
+#
+# A **`RawKernel`** is a whole CUDA C kernel: you write the signature, the indexing and the loop,
+# as in a Numba kernel, and launch it with `kernel((blocks,), (threads,), (arguments, ...))`.
+# Scalars must be passed with the exact C type (`np.float32(a)` for a `float`, `np.int64(n)` for a
+# `long long`), because CuPy cannot see the C signature. The kernel below is a grid-stride SAXPY.
+# NVRTC compiles it on every tier; the GPU tier also runs it.
+
+# %%
+SAXPY_SOURCE = r'''
+extern "C" __global__ void saxpy(const float a, const float* __restrict__ x, const float* __restrict__ y,
+                                 float* __restrict__ out, const long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x) {
+        out[i] = a * x[i] + y[i];
+    }
+}
+'''
+if NVRTC_OK:
+    ptx = cudasrc.compile_ptx(SAXPY_SOURCE, "saxpy.cu", arch=ARCH)
+    body = [line.strip().split()[0] for line in ptx.splitlines() if line.strip()[:3] in ("ld.", "st.", "fma")]
+    count = {op: body.count(op) for op in ("ld.global.nc.f32", "fma.rn.f32", "st.global.f32")}
+    print(f"NVRTC compiled saxpy for {ARCH}: kernels {cudasrc.ptx_entries(ptx)}; in the PTX: {count}")
+    print("  two loads, one fused multiply-add and one store per element; the compiler unrolled the loop to "
+          f"{count['fma.rn.f32']} copies, and the loads go through the read-only cache (.nc) thanks to const __restrict__")
+else:
+    print(f"[NVRTC missing] compiling SAXPY_SOURCE skipped: {NVRTC_WHY}")
+
+x_r = np.random.default_rng(9).random(100_003, dtype=np.float32)
+y_r = np.random.default_rng(10).random(100_003, dtype=np.float32)
+if lab.gpu_only("running the RawKernel and a ReductionKernel with CuPy"):
+    import cupy
+
+    saxpy = cupy.RawKernel(SAXPY_SOURCE, "saxpy")
+    d_x, d_y = cupy.asarray(x_r), cupy.asarray(y_r)
+    d_out = cupy.empty_like(d_x)
+    saxpy((4 * lab.gpu.multiprocessor_count,), (256,), (np.float32(2.0), d_x, d_y, d_out, np.int64(x_r.size)))
+    assert_close(d_out.get(), 2 * x_r.astype(np.float64) + y_r, "RawKernel saxpy", rtol=1e-6)
+    l2norm = cupy.ReductionKernel("T x", "T y", "x * x", "a + b", "y = sqrt(a)", "0", "l2norm")
+    assert_close(float(l2norm(d_x)), np.linalg.norm(x_r.astype(np.float64)), "ReductionKernel l2norm", rtol=1e-5)
+    print("RawKernel saxpy and ReductionKernel l2norm agree with NumPy")
+else:
+    print(f"The same on the host: saxpy is 2 * x + y, l2norm is sqrt(sum(x * x)) = {np.sqrt((x_r.astype(np.float64) ** 2).sum()):.4f}")
+
+# %% [markdown]
+# ## 6. Handing arrays over without copies (복사 없이 배열 주고받기)
+#
+# A GPU array is a pointer, a shape, strides and a dtype. Two protocols let libraries hand each
+# other that description, so both see **the same memory** (zero-copy, 같은 메모리를 공유합니다):
+#
+# - **`__cuda_array_interface__`** (CUDA Array Interface): a dict with `data` (pointer, read-only
+#   flag), `shape`, `strides`, `typestr` and `stream`, the device twin of NumPy's
+#   `__array_interface__`. Numba, CuPy, PyTorch, JAX and cuDF read it: `cupy.asarray(numba_array)`
+#   and `numba.cuda.as_cuda_array(cupy_array)` wrap the other's memory.
+# - **DLPack**: a C struct plus the methods `x.__dlpack__()` and `x.__dlpack_device__()`; the
+#   importer is `from_dlpack` in every library (`torch.from_dlpack`, `cupy.from_dlpack`,
+#   `np.from_dlpack`). It also works for host memory, so here it runs on every tier.
+#
+# Zero-copy means a change through one name shows through the other, and the memory lives as long
+# as either holds it. It also means the streams must agree: work queued by one library on its
+# stream must be finished before the other reads (the `stream` key does that for
+# `__cuda_array_interface__`; lab 06 is about streams).
+
+# %%
+h_cai = np.arange(6, dtype=np.float32).reshape(2, 3)
+print("NumPy's __array_interface__:", {k: h_cai.__array_interface__[k] for k in ("shape", "strides", "typestr")})
+if lab.gpu_only("zero-copy exchange between CuPy and Numba through __cuda_array_interface__"):
+    import cupy
+    from numba import cuda
+
+    d_cp = cupy.asarray(h_cai)
+    d_nb = cuda.as_cuda_array(d_cp)                 # a Numba view of CuPy's memory
+    back = cupy.asarray(d_nb)                       # and a CuPy view of that
+    ptrs = {d_cp.__cuda_array_interface__["data"][0], d_nb.__cuda_array_interface__["data"][0],
+            back.__cuda_array_interface__["data"][0]}
+    assert len(ptrs) == 1, "all three names share one allocation"
+    d_cp[0, 0] = 42.0
+    cupy.cuda.get_current_stream().synchronize()
+    print("one pointer for CuPy, Numba and CuPy again:", hex(ptrs.pop()), "| d_nb[0, 0] after writing 42 via CuPy:",
+          d_nb[0:1, 0:1].copy_to_host()[0, 0])
+
+t_dl = torch.from_dlpack(h_cai)                    # a tensor over NumPy's memory (host on every tier)
+t_dl.mul_(10)                                      # in place: the NumPy array changes too
+print("after t.mul_(10) through DLPack:", h_cai.ravel().tolist(), "| shares memory:",
+      t_dl.data_ptr() == h_cai.__array_interface__["data"][0])
+assert h_cai[1, 2] == 50.0
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): a PyTorch function on an `xp` array, without copies (3 points)
+#
+# Write `apply_torch(fn, x)` that runs a PyTorch function `fn` (a tensor in, a tensor out) on an
+# array `x` of any `xp` kind and returns the result as an array of `x`'s kind: a NumPy array for a
+# NumPy input, a CuPy array (on the GPU) for a CuPy input. Use **DLPack** both ways, so that
+# nothing is copied: the tensor `fn` gets shares `x`'s memory (an in-place `fn` changes `x`), and the
+# array you return shares the memory of the tensor `fn` returned. Get `xp` from `x`.
+
+# %% nbgrader="solution" id="apply_torch"
+def apply_torch(fn, x):
+    """fn(tensor) on x's memory, returned as an array of x's kind; DLPack both ways, no copies."""
+    ### BEGIN SOLUTION
+    xp = get_array_module(x)
+    return xp.from_dlpack(fn(torch.from_dlpack(x)))
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="apply_torch_tests" points=3
+"""apply_torch gives torch.sin of 1_001 float32 values as an array of x's kind and dtype, hands fn a
+tensor on x's device that shares x's memory (an in-place fn changes x), and returns an array that shares
+the memory of fn's result; hidden: int64, a 2-D transposed view, a strided slice, CuPy arrays on a GPU."""
+import numpy as np
+import torch
+from techday.labtools import assert_close
+
+
+def data_ptr(a):
+    if isinstance(a, np.ndarray):
+        return a.__array_interface__["data"][0]
+    return a.__cuda_array_interface__["data"][0]
+
+
+def to_host(a):
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
+modules = [np] + ([xp] if lab.on_gpu and TORCH_DEVICE == "cuda" else [])
+for mod in modules:
+    x_host = np.random.default_rng(12).normal(0.0, 1.0, 1_001).astype(np.float32)
+    x = mod.asarray(x_host)
+    seen = {}
+
+    def sin_and_look(t):
+        seen["device"], seen["ptr"] = t.device.type, t.data_ptr()
+        return torch.sin(t)
+
+    y = apply_torch(sin_and_look, x)
+    assert type(y) is type(x), f"apply_torch returned a {type(y).__name__} for a {type(x).__name__}: convert back with xp.from_dlpack"
+    assert y.dtype == x.dtype and y.shape == x.shape, f"apply_torch returned {y.shape} {y.dtype} for {x.shape} {x.dtype}"
+    assert_close(to_host(y), np.sin(x_host.astype(np.float64)), f"apply_torch(torch.sin, x) on {mod.__name__}", rtol=1e-6, atol=1e-7)
+    want_device = "cpu" if mod is np else "cuda"
+    assert seen["device"] == want_device, f"fn got a tensor on {seen['device']}, x lives on {want_device}"
+    assert seen["ptr"] == data_ptr(x), "fn got a copy of x, not x's memory: use torch.from_dlpack(x)"
+    x_before = np.array(to_host(x))
+    apply_torch(lambda t: t.mul_(2.0), x)
+    assert_close(to_host(x), 2 * x_before, "an in-place fn must change x (zero-copy in)", rtol=0)
+    same = apply_torch(lambda t: t, x)
+    assert data_ptr(same) == data_ptr(x), "the result must share the memory of fn's tensor (zero-copy out): xp.from_dlpack"
+### BEGIN HIDDEN TESTS
+for mod in modules:
+    base = np.arange(60, dtype=np.int64).reshape(6, 10)
+    for view_h, what in ((base.T, "transposed int64 view"), (base[:, ::3], "strided int64 slice")):
+        xh = mod.asarray(view_h) if mod is not np else view_h
+        yh = apply_torch(lambda t: t * 3 + 1, xh)
+        assert type(yh) is type(xh) and yh.dtype == np.int64, f"hidden: {what}: {type(yh).__name__} {yh.dtype}"
+        assert np.array_equal(to_host(yh), to_host(xh) * 3 + 1), f"hidden: {what}: wrong values"
+        ident = apply_torch(lambda t: t, xh)
+        assert data_ptr(ident) == data_ptr(xh) and ident.strides == xh.strides, f"hidden: {what}: copied"
+    xf = mod.asarray(np.linspace(-2, 2, 7, dtype=np.float64))
+    apply_torch(lambda t: t.clamp_(min=0.0), xf)
+    assert (to_host(xf) >= 0).all(), "hidden: in-place clamp on float64 did not reach x"
+### END HIDDEN TESTS
+print("apply_torch: all visible tests passed.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - CuPy is NumPy on the device. Write array code against `xp`: `get_xp(lab)` for a whole program,
+#   `get_array_module(x)` inside a function, and only `xp.` functions and array methods in its body.
+#   Data moves only when you say so: `cupy.asarray(h)`, `d.get()`.
+# - Every unfused operation is a kernel and a round trip through device memory: `cupy.fuse` makes one
+#   kernel of an elementwise expression (and a final reduction).
+# - Custom kernels are CUDA C: `ElementwiseKernel` (one element; `raw` for free indexing),
+#   `ReductionKernel` (map, reduce, post-map, identity), `RawKernel` (all of it). CuPy compiles them
+#   with NVRTC at the first call; NVRTC needs no GPU, so source can be checked anywhere. A GPU does not
+#   check indices: every `raw` read must stay inside the array.
+# - `__cuda_array_interface__` (Numba, CuPy, PyTorch) and DLPack (`from_dlpack` everywhere) hand over
+#   memory, not copies: changes show on both sides.
+#
+# ## Going further (더 알아보기)
+#
+# - CuPy user guide: basics, kernels, interoperability, https://docs.cupy.dev/en/stable/user_guide/
+# - `cupyx.jit.rawkernel` writes raw kernels in Python syntax, much like Numba.
+# - `cupyx.profiler.benchmark` times GPU code with CUDA events (used above); `cupy.cuda.compiler` holds
+#   CuPy's NVRTC front end, `cupy.RawModule` loads several kernels and `name_expressions` instantiates
+#   C++ templates.
+# - The Python Array API standard (`x.__array_namespace__()`) is the cross-library successor of
+#   `get_array_module`; `array-api-compat` wraps NumPy, CuPy and PyTorch behind it.
+# - Next: lab 06, streams and concurrency: overlapping copies with kernels.

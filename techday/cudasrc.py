@@ -1,0 +1,370 @@
+"""CUDA C source on any machine: compile it with NVRTC, and run simple elementwise kernels on the host.
+
+CuPy's custom kernels (``ElementwiseKernel``, ``ReductionKernel``, ``RawKernel``) are CUDA C++ source
+that CuPy compiles with NVRTC, NVIDIA's runtime compiler, at the first launch. NVRTC itself needs no
+GPU and no driver: :func:`compile_ptx` calls it through ``cuda.bindings.nvrtc`` (installed with
+numba-cuda; the compiler library comes with the CUDA 12 toolkit wheels of the ``test`` and ``gpu``
+extras), so on the CPU tier a lab still finds every syntax and type error in kernel source.
+
+:func:`elementwise_source` writes the kernel that an ``ElementwiseKernel(in_params, out_params,
+operation)`` stands for (the same parameter types, ``i`` and ``_ind.size()``; CuPy's generated code
+differs in detail), and :func:`run_elementwise` evaluates such a kernel on the host with NumPy, one
+vector operation for all ``i`` at once, for operations written in the subset of C that is also Python
+expression syntax (assignments, arithmetic, comparisons, math calls, indexing ``raw`` inputs). Every
+index into a ``raw`` input is bounds-checked: a GPU would read whatever lies there.
+
+Introduced in lab 05 (CuPy and interoperability).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class NvrtcUnavailable(RuntimeError):
+    """NVRTC cannot be loaded on this machine; the message says what to install."""
+
+
+class CompileError(RuntimeError):
+    """NVRTC rejected the source; ``log`` holds its messages."""
+
+    def __init__(self, name: str, log: str):
+        super().__init__(f"NVRTC could not compile {name}:\n{log}")
+        self.log = log
+
+
+def _nvrtc():
+    try:
+        from cuda.bindings import nvrtc
+    except ImportError:  # older cuda-python
+        try:
+            from cuda import nvrtc  # type: ignore
+        except ImportError as exc:
+            raise NvrtcUnavailable("cuda.bindings is not installed (pip install numba-cuda)") from exc
+    try:
+        err, *_ = nvrtc.nvrtcVersion()
+    except Exception as exc:  # the library itself is missing
+        raise NvrtcUnavailable("the NVRTC library was not found: pip install -e \".[test]\" "
+                               f"(nvidia-cuda-nvrtc-cu12) ({exc})") from exc
+    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+        raise NvrtcUnavailable(f"NVRTC did not start: {err}")
+    return nvrtc
+
+
+def nvrtc_status() -> tuple[bool, str]:
+    """(True, "NVRTC 12.9") when kernel source can be compiled here, else (False, why not)."""
+    try:
+        nvrtc = _nvrtc()
+    except NvrtcUnavailable as exc:
+        return False, str(exc)
+    _, major, minor = nvrtc.nvrtcVersion()
+    return True, f"NVRTC {major}.{minor}"
+
+
+def compile_ptx(source: str, name: str = "kernel.cu", arch: str = "compute_80",
+                options: tuple[str, ...] = ("--std=c++17",)) -> str:
+    """Compile CUDA C++ ``source`` to PTX text with NVRTC, without a GPU. Raises :class:`CompileError`
+    with the compiler's log on an error, :class:`NvrtcUnavailable` if NVRTC is not installed."""
+    nvrtc = _nvrtc()
+    ok = nvrtc.nvrtcResult.NVRTC_SUCCESS
+    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], [])
+    if err != ok:
+        raise CompileError(name, str(err))
+    try:
+        opts = [f"--gpu-architecture={arch}".encode()] + [o.encode() for o in options]
+        (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+        _, log_size = nvrtc.nvrtcGetProgramLogSize(prog)
+        log = b" " * log_size
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        log = log.decode(errors="replace").rstrip("\x00").strip()
+        if result != ok:
+            raise CompileError(name, log)
+        _, size = nvrtc.nvrtcGetPTXSize(prog)
+        ptx = b" " * size
+        nvrtc.nvrtcGetPTX(prog, ptx)
+        return ptx.decode().rstrip("\x00")
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def ptx_entries(ptx: str) -> list[str]:
+    """The kernels (``.entry`` names) a PTX module defines."""
+    return re.findall(r"\.entry\s+([A-Za-z_][A-Za-z0-9_]*)", ptx)
+
+
+# --- ElementwiseKernel parameters ----------------------------------------------------------------
+
+_CTYPES = {"float16": "half", "float32": "float", "float64": "double", "int8": "signed char",
+           "int16": "short", "int32": "int", "int64": "long long", "uint8": "unsigned char",
+           "uint16": "unsigned short", "uint32": "unsigned int", "uint64": "unsigned long long",
+           "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an ``ElementwiseKernel``: ``"raw T x"`` is Param("x", "T", raw=True)."""
+
+    name: str
+    type: str
+    raw: bool = False
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.type not in _CTYPES
+
+
+def parse_params(spec: str) -> list[Param]:
+    """Parse CuPy's parameter list syntax, ``"raw T x, float32 a, T y"``."""
+    params = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        words = part.split()
+        raw = words[0] == "raw"
+        words = words[1:] if raw else words
+        if len(words) != 2 or not words[1].isidentifier():
+            raise ValueError(f"cannot parse parameter {part!r}: write '[raw] TYPE NAME', e.g. 'raw T x' or 'float32 a'")
+        params.append(Param(words[1], words[0], raw))
+    return params
+
+
+def _bind_types(params: list[Param], dtypes: dict[str, np.dtype]) -> dict[str, np.dtype]:
+    """Type placeholder -> dtype, from the dtypes of the named parameters."""
+    bound: dict[str, np.dtype] = {}
+    for p in params:
+        if p.is_placeholder and p.name in dtypes:
+            dt = np.dtype(dtypes[p.name])
+            if bound.setdefault(p.type, dt) != dt:
+                raise TypeError(f"type {p.type} is bound to both {bound[p.type]} and {dt} (parameter {p.name})")
+    return bound
+
+
+def elementwise_source(in_params: str, out_params: str, operation: str, name: str,
+                       dtypes: dict[str, object]) -> str:
+    """The CUDA C++ kernel that ``ElementwiseKernel(in_params, out_params, operation, name)`` stands for,
+    with every parameter's dtype given in ``dtypes`` (name -> dtype; one per type placeholder is
+    enough). Each thread handles the indices ``i`` of a grid-stride loop; a non-raw input ``x`` is
+    the value ``x[i]``, an output ``y`` is a reference to ``y[i]``, a ``raw`` one is the whole array
+    (``x[j]``, ``x.size()``), and ``_ind.size()`` is the number of elements."""
+    ins, outs = parse_params(in_params), parse_params(out_params)
+    params = ins + outs
+    bound = _bind_types(params, {k: np.dtype(v) for k, v in dtypes.items()})
+
+    def ctype(p: Param) -> str:
+        dt = bound.get(p.type) if p.is_placeholder else np.dtype(p.type)
+        if dt is None:
+            raise TypeError(f"no dtype for parameter {p.name} of type {p.type}: give one in dtypes")
+        return _CTYPES[dt.name]
+
+    lines = [
+        "#include <cuda_fp16.h>" if any(ctype(p) == "half" for p in params) else "",
+        "template <typename T> struct RawArray {",
+        "    T* data; long long n;",
+        "    __device__ T& operator[](long long j) const { return data[j]; }",
+        "    __device__ long long size() const { return n; }",
+        "};",
+        "struct Indexer { long long n; __device__ long long size() const { return n; } };",
+        "",
+    ]
+    for placeholder, dt in bound.items():
+        lines.append(f"typedef {_CTYPES[dt.name]} {placeholder};")
+    args = []
+    body = []
+    for p in params:
+        is_out = p in outs
+        if p.raw:
+            args.append(f"RawArray<{ctype(p)}> {p.name}")
+        else:
+            args.append(f"{'' if is_out else 'const '}{ctype(p)}* __restrict__ _{p.name}")
+            body.append(f"        {ctype(p)}& {p.name} = _{p.name}[i];" if is_out
+                        else f"        const {ctype(p)} {p.name} = _{p.name}[i];")
+    # CuPy passes a scalar argument by value; here every non-raw input is an array read at i (a
+    # broadcast scalar), which compiles the operation the same way.
+    lines += [
+        f'extern "C" __global__ void {name}({", ".join(args + ["long long _n"])}) {{',
+        "    Indexer _ind{_n}; (void)_ind;",
+        "    for (ptrdiff_t i = blockIdx.x * (ptrdiff_t)blockDim.x + threadIdx.x; i < _n;",
+        "         i += (ptrdiff_t)blockDim.x * gridDim.x) {",
+        *body,
+        "        " + operation.strip().rstrip(";") + ";",
+        "    }",
+        "}",
+    ]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+# --- host evaluation ------------------------------------------------------------------------------
+
+_FUNCS = {
+    "exp": np.exp, "expf": np.exp, "log": np.log, "logf": np.log, "sqrt": np.sqrt, "sqrtf": np.sqrt,
+    "tanh": np.tanh, "tanhf": np.tanh, "sin": np.sin, "sinf": np.sin, "cos": np.cos, "cosf": np.cos,
+    "fabs": np.abs, "fabsf": np.abs, "abs": np.abs, "fmax": np.fmax, "fmaxf": np.fmax, "fmin": np.fmin,
+    "fminf": np.fmin, "max": np.maximum, "min": np.minimum, "floor": np.floor, "floorf": np.floor,
+    "rsqrt": lambda v: 1 / np.sqrt(v), "rsqrtf": lambda v: 1 / np.sqrt(v), "pow": np.power, "powf": np.power,
+}
+_LITERAL_F = re.compile(r"(?<![A-Za-z_0-9.])(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)[fF]\b")
+
+
+class ElementwiseError(ValueError):
+    """The operation uses C the host evaluator does not cover, or reads outside a raw array."""
+
+
+def _c_div(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":  # C integer division truncates toward zero
+        return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(np.result_type(a, b))
+    return a / b
+
+
+class _Evaluator:
+    def __init__(self, env: dict, raw: dict, n: int):
+        self.env, self.raw, self.n = env, raw, n
+
+    def __call__(self, node):
+        method = getattr(self, type(node).__name__, None)
+        if method is None:
+            raise ElementwiseError(f"the host evaluator does not cover {type(node).__name__} "
+                                   f"({ast.unparse(node)!r}); NVRTC still checks it")
+        return method(node)
+
+    def Constant(self, node):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ElementwiseError(f"unsupported literal {node.value!r}")
+        return node.value
+
+    def Name(self, node):
+        if node.id not in self.env:
+            raise ElementwiseError(f"unknown name {node.id!r}: not a parameter, 'i' or a known function")
+        return self.env[node.id]
+
+    def BinOp(self, node):
+        a, b = self(node.left), self(node.right)
+        ops = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _c_div,
+               ast.Mod: np.fmod}
+        if type(node.op) not in ops:
+            raise ElementwiseError(f"unsupported operator in {ast.unparse(node)!r}")
+        return ops[type(node.op)](a, b)
+
+    def UnaryOp(self, node):
+        v = self(node.operand)
+        if isinstance(node.op, ast.USub):
+            return np.negative(v)
+        if isinstance(node.op, ast.UAdd):
+            return v
+        raise ElementwiseError(f"unsupported operator in {ast.unparse(node)!r}")
+
+    def Compare(self, node):
+        ops = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
+               ast.Eq: np.equal, ast.NotEq: np.not_equal}
+        if len(node.ops) != 1 or type(node.ops[0]) not in ops:
+            raise ElementwiseError(f"unsupported comparison {ast.unparse(node)!r}")
+        return ops[type(node.ops[0])](self(node.left), self(node.comparators[0]))
+
+    def Call(self, node):
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr == "size" and not node.args and isinstance(f.value, ast.Name):
+            if f.value.id == "_ind":
+                return np.int64(self.n)
+            if f.value.id in self.raw:
+                return np.int64(self.raw[f.value.id].size)
+        if isinstance(f, ast.Name) and f.id in _FUNCS and not node.keywords:
+            return _FUNCS[f.id](*(self(a) for a in node.args))
+        raise ElementwiseError(f"unsupported call {ast.unparse(node)!r}")
+
+    def Subscript(self, node):
+        if not isinstance(node.value, ast.Name) or node.value.id not in self.raw:
+            raise ElementwiseError(f"{ast.unparse(node)!r}: only raw parameters can be indexed")
+        arr = self.raw[node.value.id]
+        idx = np.asarray(self(node.slice))
+        if idx.dtype.kind not in "iu":
+            raise ElementwiseError(f"{ast.unparse(node)!r}: the index is not an integer")
+        idx = np.broadcast_to(idx, (self.n,))
+        bad = np.flatnonzero((idx < 0) | (idx >= arr.size))
+        if bad.size:
+            j = int(bad[0])
+            raise IndexError(f"{ast.unparse(node)} reads outside {node.value.id} (size {arr.size}): index "
+                             f"{int(idx[j])} at i = {j} ({bad.size} of {self.n} threads read out of bounds; "
+                             "a GPU would read whatever lies there)")
+        return arr.reshape(-1)[idx]
+
+
+def run_elementwise(in_params: str, out_params: str, operation: str, *args, size: int | None = None):
+    """Evaluate ``ElementwiseKernel(in_params, out_params, operation)(*args)`` on the host with NumPy.
+
+    ``args`` are the inputs (NumPy arrays or scalars), then optionally the outputs. Non-raw arguments
+    broadcast to one shape, as in CuPy; with only raw inputs give ``size``. Returns the output array,
+    or a tuple of them. Outputs take the dtype their type placeholder is bound to (or the first input's).
+    """
+    ins, outs = parse_params(in_params), parse_params(out_params)
+    if len(args) not in (len(ins), len(ins) + len(outs)):
+        raise TypeError(f"expected {len(ins)} inputs (and optionally {len(outs)} outputs), got {len(args)} arguments")
+    given = dict(zip([p.name for p in ins + outs], args))
+    dtypes = {k: np.asarray(v).dtype for k, v in given.items()}
+    for p in ins + outs:  # a Python scalar takes the placeholder's dtype from the arrays, as in CuPy
+        if p.name in given and np.ndim(given[p.name]) == 0 and not isinstance(given[p.name], np.generic):
+            dtypes.pop(p.name)
+    bound = _bind_types(ins + outs, dtypes)
+    for p in ins + outs:
+        if not p.is_placeholder:
+            bound.setdefault(p.type, np.dtype(p.type))
+    elementwise = [np.asarray(given[p.name]) for p in ins + outs if not p.raw and p.name in given]
+    shape = np.broadcast_shapes(*(a.shape for a in elementwise)) if elementwise else None
+    if shape is None or shape == ():
+        if size is None and shape is None:
+            raise ValueError("only raw inputs: give size= (the number of elements)")
+        shape = (size,) if size is not None else ()
+    n = int(np.prod(shape))
+    i = np.arange(n, dtype=np.int64)
+    env: dict = {"i": i}
+    raw = {}
+    for p in ins:
+        value = given[p.name]
+        dt = bound.get(p.type)
+        arr = np.asarray(value, dtype=dt) if dt is not None else np.asarray(value)
+        if p.raw:
+            raw[p.name] = arr
+            env[p.name] = arr
+        else:
+            env[p.name] = np.broadcast_to(arr, shape).reshape(-1)
+    results = []
+    for p in outs:
+        dt = bound.get(p.type) or np.asarray(args[0]).dtype
+        out = np.asarray(given[p.name]) if p.name in given else np.empty(shape, dt)
+        results.append((p, out))
+    # Assignments, one per statement: "y = expr; z = expr".
+    code = _LITERAL_F.sub(r"\1", operation.strip())
+    statements = [s.strip() for s in code.split(";") if s.strip()]
+    if not statements:
+        raise ElementwiseError("the operation is empty")
+    ev = _Evaluator(env, raw, n)
+    written = {}
+    for st in statements:
+        try:
+            tree = ast.parse(st, mode="exec").body
+        except SyntaxError as exc:
+            raise ElementwiseError(f"the host evaluator cannot read {st!r} ({exc.msg}): use C that is also Python "
+                                   "expression syntax (no ?:, no declarations); NVRTC checks the C") from None
+        if len(tree) != 1 or not isinstance(tree[0], (ast.Assign, ast.AugAssign)):
+            raise ElementwiseError(f"{st!r}: each statement must assign to an output (y = ...)")
+        node = tree[0]
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        if not isinstance(target, ast.Name) or target.id not in {p.name for p in outs}:
+            raise ElementwiseError(f"{st!r}: assign to an output parameter ({', '.join(p.name for p in outs)})")
+        value = np.broadcast_to(np.asarray(ev(node.value)), (n,))
+        if isinstance(node, ast.AugAssign):
+            prev = env.get(target.id)
+            if prev is None:
+                raise ElementwiseError(f"{st!r}: {target.id} is read before it is written")
+            value = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _c_div}[type(node.op)](prev, value)
+        env[target.id] = value
+        written[target.id] = value
+    for p, out in results:
+        if p.name not in written:
+            raise ElementwiseError(f"the operation never assigns the output {p.name}")
+        out.reshape(-1)[...] = written[p.name].astype(out.dtype, copy=False)
+    outs_only = [out for _, out in results]
+    return outs_only[0] if len(outs_only) == 1 else tuple(outs_only)
