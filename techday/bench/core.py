@@ -61,9 +61,9 @@ class Plan:
                        hist_n=2**26 if quick else 2**28, sweep=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
                        transfer_bytes=(64 if quick else 256) * 2**20, l2_bytes=l2_bytes, sm_count=sm_count)
         # CPU tier: arrays well past a typical L2 (and past most L3s at full size), runs in seconds.
-        return cls(tier, quick, n=2**22 if quick else 2**25, side=2048 if quick else 4096,
+        return cls(tier, quick, n=2**23 if quick else 2**25, side=2048 if quick else 4096,
                    mm=256, mm_cpu=256 if quick else 512, hist_n=2**23 if quick else 2**25,
-                   sweep=(1, 8, 64) if quick else (1, 2, 4, 8, 16, 32, 64, 128),
+                   sweep=(1, 4, 32) if quick else (1, 2, 4, 8, 16, 32, 64, 128),
                    transfer_bytes=0)
 
     @classmethod

@@ -8,6 +8,7 @@ timed), the seconds (median, spread), the rates and the fraction of the device's
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import traceback
@@ -186,7 +187,7 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
             return rec
     if impl.device == "gpu" and tier != "gpu":
         if impl.name == "numba-cuda" and sim_check:
-            return _simulator_check(module, kernel, impl, rec, tiny_cache)
+            return _simulator_check(module, kernel, impl, rec, tiny_cache, plan)
         rec["reason"] = "needs a GPU (CPU tier)"
         return rec
     if impl.device == "cpu" and tier == "gpu" and not with_cpu:
@@ -209,7 +210,8 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
         if on_gpu and kernel.timer == "device":
             sample = time_device(run, budget=budget, flush=flush if kernel.cold else None, calls=kernel.calls_per_run)
         else:
-            sample = time_host(run, budget=budget, sync=sync if on_gpu else None, calls=kernel.calls_per_run)
+            sample = time_host(run, budget=budget, sync=sync if on_gpu else None, calls=kernel.calls_per_run,
+                               lo=5 if on_gpu else 3)
     except Exception as exc:
         rec.update(status="error", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
                    traceback=traceback.format_exc(limit=3)[-1500:])
@@ -225,12 +227,13 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
     return rec
 
 
-def _simulator_check(module, kernel, impl, rec, tiny_cache) -> dict:
+def _simulator_check(module, kernel, impl, rec, tiny_cache, plan) -> dict:
     """Run a Numba CUDA implementation once in the simulator, at a tiny size, against the reference."""
     key = module.__name__
     if key not in tiny_cache:
         try:
-            tiny_cache[key] = {k.name: k for k in module.kernels(Plan.simulator())}
+            tiny = dataclasses.replace(Plan.simulator(), sweep=plan.sweep)
+            tiny_cache[key] = {k.name: k for k in module.kernels(tiny)}
         except Exception as exc:
             tiny_cache[key] = exc
     tiny = tiny_cache[key]
