@@ -52,7 +52,12 @@ class Plan:
     tiny: bool = False
 
     @classmethod
-    def for_device(cls, tier: str, quick: bool, l2_bytes: int = 0, sm_count: int = 0) -> Plan:
+    def for_device(cls, tier: str, quick: bool, l2_bytes: int = 0, sm_count: int = 0, ci: bool = False) -> Plan:
+        """Sizes for this device. ``ci`` (lab 08 at ``--scale ci``): on the CPU tier, arrays of a few MiB
+        so the lab runs in seconds; on a GPU the quick sizes."""
+        if ci and tier == "cpu":
+            return cls(tier, True, n=2**20, side=512, mm=192, mm_cpu=192, hist_n=2**20, sweep=(1, 4, 32),
+                       transfer_bytes=0)
         if tier == "gpu":
             # 2**25 doubles (256 MiB per array) is BabelStream's default; at least 8 x L2 either way.
             n = max(2**25 if quick else 2**26, 8 * l2_bytes // 8)

@@ -63,13 +63,14 @@ def _figures(kernel, seconds: float, limits: dict, timed_on_gpu: bool) -> dict:
 
 
 def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | None = None, with_cpu: bool = False,
-              sim_check: bool = True, progress: bool = True, report=print, console=None) -> dict:
+              sim_check: bool = True, progress: bool = True, report=print, console=None, ci: bool = False) -> dict:
     """Run the suite on this machine and return the results document.
 
     ``tier``: ``auto``, ``gpu`` or ``cpu``. On the CPU tier only the CPU implementations are timed;
     Numba CUDA kernels are checked in the simulator at a tiny size (``sim_check``) and never timed;
     CuPy and PyTorch GPU implementations are skipped with the reason. On the GPU tier the CPU
-    implementations are timed too only with ``with_cpu``.
+    implementations are timed too only with ``with_cpu``. ``ci``: the small CPU-tier sizes lab 08
+    uses at ``--scale ci``.
     """
     from techday.lab import setup
 
@@ -77,7 +78,8 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
     lab = setup(tier=tier if tier != "auto" else None, scale="ci" if quick else "full", quiet=True)
     info = lab.info
     gpu = info.gpu
-    plan = Plan.for_device(info.tier, quick, gpu.l2_cache_bytes if gpu else 0, gpu.multiprocessor_count if gpu else 0)
+    plan = Plan.for_device(info.tier, quick, gpu.l2_cache_bytes if gpu else 0, gpu.multiprocessor_count if gpu else 0,
+                           ci=ci)
     limits = device_limits(gpu)
     env = environment(info)
     names = fam.select(families)
@@ -85,7 +87,7 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
         "schema": SCHEMA,
         "run_id": uuid.uuid4().hex,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
+        "mode": "ci" if ci and info.tier == "cpu" else ("quick" if quick else "full"),
         "tier": info.tier,
         "label": f"GPU ({gpu.name})" if gpu else f"CPU ({env['cpu']}, {env['cpu_count']} cores): not a GPU figure",
         "environment": env,

@@ -6,7 +6,7 @@
       "schema": "techday.bench/1",
       "run_id": "<32 hex>",              # one per run: a copied file is a duplicate
       "started": "2026-11-22T02:00:00+00:00", "seconds": 41.2,
-      "mode": "quick" | "full", "tier": "gpu" | "cpu",
+      "mode": "quick" | "full" | "ci", "tier": "gpu" | "cpu",
       "label": "GPU (NVIDIA H100 80GB HBM3)" | "CPU (...): not a GPU figure",
       "fixture": true,                   # only in test fixtures: never a measurement
       "environment": {"tier", "device", "device_hash", "gpu": {...} | null, "driver_version",
