@@ -122,7 +122,8 @@ print("limits:", {k: v for k, v in results["limits"].items() if isinstance(v, (i
 #   enough resident warps;
 # - a CPU usually reads a cache line before writing it ("write allocate"), which STREAM's
 #   convention does not count, and NumPy's triad makes temporaries (`s * c`, then the sum), moving
-#   more bytes than it is credited for: that is why Numba's one-pass `prange` triad beats it.
+#   more bytes than it is credited for: that is why Numba's one-pass `prange` triad beats it on
+#   arrays much larger than the caches, given idle cores.
 #
 # Well-tuned CUDA C reaches about 90 % on an H100 (BabelStream); the course's target for Numba and
 # CuPy is 88 % or more. (잘 튜닝된 커널은 이론 대역폭의 약 90%에 도달합니다.)
@@ -319,7 +320,9 @@ print("best_implementation: all visible tests passed.")
 # Answer for yourself, with the cell below to help (not graded):
 #
 # 1. What fraction of its DRAM limit did your triad reach? Which implementation won, and by how much?
-#    On the CPU tier: why did Numba's parallel triad beat NumPy's?
+#    On the CPU tier: did Numba's parallel triad beat NumPy's? Why can it (one pass, no temporaries),
+#    and why may it not (arrays that fit in the cache, the start-up of its threads, cores busy with
+#    other work)?
 # 2. Where does the FP32 matrix product sit on your roofline, and what fraction of the FP32 peak did
 #    cuBLAS reach? Why is the tiled Numba kernel slower, though both are compute-bound?
 # 3. Which points sit far **below** their roof? Name one reason for each (atomics, latency, a poor

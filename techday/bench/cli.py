@@ -9,12 +9,14 @@ left a file out); 2 a machine that cannot do what was asked.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
+# Wide enough for the results table when the output is a file or a pipe (rich assumes 80 columns).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 130)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -33,7 +35,7 @@ def cmd_bench(args) -> int:
     from techday.tier import TierError, banner
 
     from .families import select
-    from .report import skipped_reasons, table, write_outputs
+    from .report import skipped_reasons, table, targets, write_outputs
     from .runner import run_suite
 
     try:
@@ -55,8 +57,12 @@ def cmd_bench(args) -> int:
     console.print(table(doc))
     for line in skipped_reasons(doc):
         console.print(f"[dim]{line}[/]")
+    for t in targets(doc):
+        console.print(f"target: {t['target']}: {t['measured']:.3g} "
+                      + ("[green]met[/]" if t["met"] else "[yellow]not met[/]"))
     for note in doc["limits"].get("notes", []):
         console.print(f"[yellow]limits:[/] {note}")
+    doc["notes"] += args.note
     out = Path(args.out).resolve() if args.out else _default_out("bench")
     paths = write_outputs(doc, out)
     bad = [r for r in doc["results"] if r["status"] in ("wrong", "error")]
@@ -103,6 +109,8 @@ def register(sub) -> None:
     p.add_argument("--no-sim-check", action="store_true",
                    help="on the CPU tier, do not check the Numba CUDA kernels in the simulator")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a note stored in the results file (for example, what else ran on the machine)")
     p.set_defaults(fn=cmd_bench)
     bsub = p.add_subparsers(dest="bench_command", metavar="leaderboard")
     lb = bsub.add_parser("leaderboard", help="merge many result files into ranked tables and one roofline")

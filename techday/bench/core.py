@@ -30,6 +30,7 @@ RTOL = {"float64": 1e-10, "float32": 1e-5, "tf32": 5e-3, "float16": 1e-2, "bfloa
         "int32": 0.0, "int64": 0.0, "uint8": 0.0}
 
 IMPL_ORDER = ("numba-cuda", "cupy", "torch", "numba-cpu", "numpy")
+SAMPLE_ABOVE = 2**22  # outputs larger than this (elements) are compared on a sample, scanned whole for poison
 
 
 @dataclass
@@ -145,11 +146,18 @@ def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
     if got.shape != expected.shape:
         return False, math.inf, f"shape {got.shape}, expected {expected.shape}"
     rtol = kernel.rtol if kernel.rtol is not None else RTOL.get(kernel.dtype, 1e-5)
+    finite = np.isfinite(got).all() if got.dtype.kind == "f" else (got != -1).all() if got.dtype.kind == "i" else True
+    if not finite:
+        bad = int((~np.isfinite(got)).sum()) if got.dtype.kind == "f" else int((got == -1).sum())
+        return False, math.inf, f"{bad} of {got.size} values are NaN or infinite (poisoned output not written?)"
+    if kernel.check == "elementwise" and got.size > SAMPLE_ABOVE:
+        # Every element was scanned for poison above; values are compared on a fixed sample: the first
+        # and last 64 Ki elements and an even stride through the rest (a few seconds saved per check).
+        idx = np.unique(np.r_[np.arange(65536), np.arange(got.size - 65536, got.size),
+                              np.linspace(0, got.size - 1, 2**20).astype(np.int64)])
+        got, expected = got.reshape(-1)[idx], expected.reshape(-1)[idx]
     g = got.astype(np.float64, copy=False)
     e = expected.astype(np.float64, copy=False)
-    if not np.isfinite(g).all():
-        bad = int((~np.isfinite(g)).sum())
-        return False, math.inf, f"{bad} of {g.size} values are NaN or infinite (poisoned output not written?)"
     if kernel.check == "normwise":
         denom = float(np.linalg.norm(e.ravel())) or 1.0
         err = float(np.linalg.norm((g - e).ravel())) / denom

@@ -31,6 +31,7 @@ def fmt_fraction(r: dict) -> str:
 
 def table(doc: dict, *, show_skipped: bool = False):
     """The final table as a ``rich.table.Table``."""
+    from rich.markup import escape
     from rich.table import Table
 
     env = doc["environment"]
@@ -44,7 +45,7 @@ def table(doc: dict, *, show_skipped: bool = False):
         s = r.get("seconds") or {}
         style = STATUS_STYLE.get(r["status"], "")
         on = r.get("label") or ("sim" if r["status"] == "checked" else r.get("device", "").upper())
-        t.add_row(f"{r['family']}.{r['kernel']} [{r['impl']}]", on, f"[{style}]{r['status']}[/]",
+        t.add_row(escape(f"{r['family']}.{r['kernel']} [{r['impl']}]"), on, f"[{style}]{r['status']}[/]",
                   f"{s['median'] * 1e3:.3f}" if s else "", fmt_value(r), fmt_fraction(r),
                   f"{s['spread']:.0%}" if s else "")
     del env
@@ -193,7 +194,7 @@ def html_report(doc: dict, png: bytes | None = None) -> str:
 <p class="banner{' cpu' if cpu else ''}">{banner}</p>
 <p>{e(doc['mode'])} run, {e(doc['started'])}, {doc.get('seconds', 0):.0f} s, run id <code>{e(doc['run_id'])}</code>,
 device hash <code>{e(env.get('device_hash', ''))}</code>.</p>
-<h2>Headline figures</h2><ul>{headline}</ul>
+<h2>Headline figures</h2><ul>{headline}</ul>{_targets_html(doc)}
 <h2>Roofline</h2>{img}
 <p>Points under the slanted roof are limited by memory bandwidth, points under the flat roof by arithmetic.
 A point far below its roof has another limit: latency, atomics, launch overhead, or a poor kernel.</p>
@@ -204,6 +205,17 @@ A point far below its roof has another limit: latency, atomics, launch overhead,
 <h2>Notes</h2><ul>{notes}</ul>
 <h2>Environment</h2><table>{env_rows}</table>
 </body></html>"""
+
+
+def _targets_html(doc: dict) -> str:
+    rows = targets(doc)
+    if not rows:
+        return ""
+    e = html.escape
+    body = "".join(f"<tr><td>{e(t['target'])}</td><td class='n'>{t['measured']:.3g}</td>"
+                   f"<td class='{'ok' if t['met'] else 'wrong'}'>{'met' if t['met'] else 'not met'}</td></tr>"
+                   for t in rows)
+    return f"<h2>Targets</h2><table><tr><th>target</th><th>measured</th><th></th></tr>{body}</table>"
 
 
 def _best(doc: dict, family: str, kernel: str):
@@ -238,3 +250,43 @@ def write_outputs(doc: dict, out: Path) -> dict[str, Path]:
 
 
 __all__ = ["table", "roofline_png", "html_report", "write_outputs", "limit_for", "skipped_reasons"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The issue's targets for an H100, evaluated on any GPU run (recorded, never asserted in tests).
+
+
+def _get(doc, family, kernel, impl):
+    return next((r for r in doc["results"] if (r["family"], r["kernel"], r["impl"]) == (family, kernel, impl)
+                 and r["status"] == "ok"), None)
+
+
+def targets(doc: dict) -> list[dict]:
+    """Each target with the measured figure and whether it was met (GPU tier only; [] elsewhere)."""
+    if doc.get("tier") != "gpu":
+        return []
+    out = []
+
+    def add(what, measured, goal, higher=True):
+        if measured is not None:
+            out.append({"target": what, "measured": measured, "goal": goal,
+                        "met": measured >= goal if higher else measured <= goal})
+
+    for impl in ("numba-cuda", "cupy"):
+        r = _get(doc, "stream", "triad", impl)
+        add(f"{impl} triad >= 88% of DRAM", r and r.get("fraction"), 0.88)
+    for fam, ker in (("stream", "dot"), ("reduction", "sum")):
+        for impl in ("numba-cuda", "cupy"):
+            r = _get(doc, fam, ker, impl)
+            add(f"{impl} {ker} >= 85% of DRAM", r and r.get("fraction"), 0.85)
+    padded, copy = _get(doc, "transpose", "padded", "numba-cuda"), _get(doc, "stream", "copy", "numba-cuda")
+    add("padded transpose >= 80% of copy", padded and copy and padded["value"] / copy["value"], 0.80)
+    bf16 = _get(doc, "matmul", "bf16", "torch")
+    add("BF16 matmul (cuBLAS) >= 80% of dense peak", bf16 and bf16.get("fraction"), 0.80)
+    mine, cublas = _get(doc, "matmul", "fp32", "numba-cuda"), _get(doc, "matmul", "fp32", "cupy")
+    add("Numba tiled FP32 >= 25% of cuBLAS FP32", mine and cublas and mine["value"] / cublas["value"], 0.25)
+    spreads = [r["seconds"]["spread"] for r in doc["results"] if r["status"] == "ok" and r["metric"] == "gbs"
+               and r["device"] == "gpu" and r["family"] in ("stream", "reduction", "transpose", "stencil")]
+    add("spread < 3% on memory-bound kernels (worst)", max(spreads) if spreads else None, 0.03, higher=False)
+    add("--quick under 30 s", doc.get("seconds") if doc.get("mode") == "quick" else None, 30.0, higher=False)
+    return out

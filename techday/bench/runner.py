@@ -22,7 +22,7 @@ from .limits import device_limits, limit_for
 from .schema import SCHEMA
 
 # Seconds of timed repetitions per implementation (a budget, not a limit: at least `lo` repetitions).
-BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.12, ("cpu", False): 0.5}
+BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.2, ("cpu", False): 0.5}
 
 
 def _have(module: str) -> str | None:
@@ -213,7 +213,7 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
             sample = time_device(run, budget=budget, flush=flush if kernel.cold else None, calls=kernel.calls_per_run)
         else:
             sample = time_host(run, budget=budget, sync=sync if on_gpu else None, calls=kernel.calls_per_run,
-                               lo=5 if on_gpu else 3)
+                               lo=5)
     except Exception as exc:
         rec.update(status="error", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
                    traceback=traceback.format_exc(limit=3)[-1500:])
