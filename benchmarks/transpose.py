@@ -18,6 +18,7 @@ from techday.bench.kit import cupy, cupy_poison, device_poison
 
 TILE = 32
 ROWS = 8  # a block is 32 x 8 threads; each thread moves TILE / ROWS = 4 elements
+PADDED = TILE + 1  # a module constant: shared-array shapes must be compile-time constants
 
 
 @cuda.jit
@@ -46,7 +47,7 @@ def transpose_shared(a, out):
 
 @cuda.jit
 def transpose_padded(a, out):
-    tile = cuda.shared.array((TILE, TILE + 1), float32)  # one spare column: no bank conflicts
+    tile = cuda.shared.array((TILE, PADDED), float32)  # one spare column: no bank conflicts
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     x = cuda.blockIdx.x * TILE + tx
     y = cuda.blockIdx.y * TILE + ty
