@@ -64,7 +64,8 @@ class Plan:
             n = max(2**25 if quick else 2**26, 8 * l2_bytes // 8)
             side = 8192 if quick else 16384
             return cls(tier, quick, n=n, side=side, mm=4096 if quick else 8192, mm_cpu=512,
-                       hist_n=2**26 if quick else 2**28, sweep=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                       hist_n=2**26 if quick else 2**28,
+                       sweep=(1, 4, 16, 64, 256) if quick else (1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
                        transfer_bytes=(64 if quick else 256) * 2**20, l2_bytes=l2_bytes, sm_count=sm_count)
         # CPU tier: arrays well past a typical L2 (and past most L3s at full size), runs in seconds.
         return cls(tier, quick, n=2**23 if quick else 2**25, side=2048 if quick else 4096,

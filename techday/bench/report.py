@@ -93,21 +93,26 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
     xs = [0.05, 2000.0]
     any_cpu = False
     seen_devices: dict[str, str] = {}
+    roofs_drawn: set[str] = set()
     for doc in docs:
         name = _device_name(doc)
+        new_device = name not in seen_devices
         color = seen_devices.setdefault(name, colors[len(seen_devices) % len(colors)])
         lim = doc.get("limits") or {}
-        tag = "GPU" if doc["tier"] == "gpu" else "CPU"
-        any_cpu |= tag == "CPU"
+        any_cpu |= doc["tier"] != "gpu"
         bw, peak = lim.get("dram_gbs"), lim.get("fp32_gflops")
-        if bw and peak and doc["tier"] == "gpu":
+        if bw and peak and doc["tier"] == "gpu" and name not in roofs_drawn:
+            roofs_drawn.add(name)
             grid = [10 ** (math.log10(xs[0]) + i * (math.log10(xs[1]) - math.log10(xs[0])) / 200) for i in range(201)]
             ax.plot(grid, [min(peak, x * bw) for x in grid], color=color, lw=1.5,
                     label=f"{name}: roof (DRAM {bw:.0f} GB/s, FP32 {peak / 1e3:.1f} TFLOP/s)")
             for key, ls in (("tf32_gflops", ":"), ("bf16_gflops", "--")):
                 if lim.get(key):
                     ax.axhline(lim[key], color=color, ls=ls, lw=0.8)
-                    ax.text(xs[1], lim[key], f" {key.split('_')[0].upper()} peak", color=color, fontsize=7, va="center")
+                    ax.text(xs[0], lim[key], f" {name}: {key.split('_')[0].upper()} peak", color=color, fontsize=6,
+                            va="bottom")
+        elif new_device and doc["tier"] != "gpu":
+            ax.plot([], [], color=color, marker="o", ls="", label=f"{name} (CPU figures, no roof)")
         for r in doc["results"]:
             if r.get("status") != "ok" or not r.get("gflops") or not r.get("intensity"):
                 continue
@@ -125,7 +130,7 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
         heading += "\nCPU tier: CPU figures, not GPU figures (no device roof)"
     ax.set_title(heading, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
