@@ -22,7 +22,7 @@ from .limits import device_limits, limit_for
 from .schema import SCHEMA
 
 # Seconds of timed repetitions per implementation (a budget, not a limit: at least `lo` repetitions).
-BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.2, ("cpu", False): 0.5}
+BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.1, ("cpu", False): 0.5}
 
 
 def _have(module: str) -> str | None:
