@@ -103,7 +103,7 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
                             "CUDA simulator at a tiny size and never timed; CuPy/PyTorch GPU code is skipped.")
     skip_lib = {lib: _gpu_library_reason(lib, info.tier) for lib in ("cupy", "torch")}
     for lib, why in skip_lib.items():
-        if why and info.tier == "gpu":
+        if why:
             report(f"[skip] {lib} implementations: {why}")
     flush = None
     sync = None
