@@ -7,6 +7,7 @@
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday validate                    doctor, build, run and grade selftest: the main job
     techday fmt [--fix]                 committed notebooks: canonical and output-free
+    techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
 
 Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
 or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).
@@ -283,6 +284,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
     p.set_defaults(fn=cmd_fmt)
+
+    from .bench.cli import register as register_bench  # techday bench, techday bench leaderboard
+
+    register_bench(sub)
     return ap
 
 

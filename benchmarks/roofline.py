@@ -1,0 +1,105 @@
+"""An arithmetic-intensity sweep that traces the roofline (after mixbench).
+
+Each element of a float32 vector is read once, put through a chain of ``k`` fused multiply-adds
+(``v = v * a + b``), and written once: 8 bytes and ``2 k`` FLOPs per element, an intensity of
+``k / 4`` FLOP per byte. Small ``k``: the kernel waits for memory and its GFLOP/s grow with
+``k`` along the slanted roof, ``intensity x DRAM bandwidth``. Past the ridge point
+(``fp32 peak / bandwidth``, about 20 FLOP/byte on an H100) it is compute-bound and flattens under
+the FP32 peak. Each result's limit is the roof at its intensity, ``min(peak, intensity x bandwidth)``.
+
+With ``a = b = 0.5`` every chain converges to 1 without overflow, and the compiler cannot fold it
+(``a`` and ``b`` are arguments). On the GPU ``k`` is a compile-time constant (one kernel per ``k``,
+fully unrolled); on the CPU a block of 1,024 elements stays in L1 while the chain runs over it, so
+the inner loop vectorises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, njit, prange
+
+from techday.bench.core import Impl, Kernel, poison
+from techday.bench.kit import cupy, cupy_poison, device_poison, grid, pattern
+
+A = np.float32(0.5)
+B = np.float32(0.5)
+_GPU = {}
+
+
+def fma_kernel(k: int):
+    """The GPU kernel for a chain of ``k`` FMAs (``k`` is a constant to the compiler)."""
+    if k not in _GPU:
+
+        @cuda.jit
+        def fma_chain(x, y, a, b):
+            i = cuda.grid(1)
+            if i < x.shape[0]:
+                v = x[i]
+                for _ in range(k):
+                    v = v * a + b
+                y[i] = v
+
+        _GPU[k] = fma_chain
+    return _GPU[k]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def fma_cpu(x, y, a, b, k):
+    block = 1024
+    for blk in prange((x.shape[0] + block - 1) // block):
+        lo = blk * block
+        hi = min(lo + block, x.shape[0])
+        yb = y[lo:hi]  # a view: with it the inner loop vectorises
+        yb[:] = x[lo:hi]
+        for _ in range(k):
+            for i in range(yb.shape[0]):
+                yb[i] = yb[i] * a + b
+
+
+def kernels(plan):
+    # float32: on a GPU twice STREAM's element count (the same bytes); on the CPU tier STREAM's count.
+    n = 300 if plan.tiny else (2 * plan.n if plan.tier == "gpu" else plan.n)
+
+    def inputs():
+        return {"x": pattern(n, 9, np.float32)}
+
+    def reference_for(k):
+        def reference(inp):
+            # k steps of v -> v / 2 + 1 / 2, in closed form: v_k = x / 2**k + (1 - 1 / 2**k).
+            return inp["x"].astype(np.float64) * 0.5**k + (1.0 - 0.5**k)
+
+        return reference
+
+    def numba_cuda(k):
+        def make(inp):
+            d_x = cuda.to_device(inp["x"])
+            d_y = device_poison(n, np.float32)
+            kernel = fma_kernel(k)
+            cfg = grid(n)
+            return (lambda: kernel[cfg](d_x, d_y, A, B)), d_y.copy_to_host
+
+        return make
+
+    def cupy_impl(k):
+        def make(inp):
+            cp = cupy()
+            kernel = cp.ElementwiseKernel("T x, T a, T b", "T y", f"T v = x; for (int j = 0; j < {k}; ++j) v = v * a + b; y = v;",
+                                          f"techday_fma_{k}")
+            d_x = cp.asarray(inp["x"])
+            d_y = cupy_poison(n, np.float32)
+            return (lambda: kernel(d_x, A, B, d_y)), d_y.get
+
+        return make
+
+    def numba_cpu(k):
+        def make(inp):
+            y = poison(n, np.float32)
+            return (lambda: fma_cpu(inp["x"], y, A, B, k)), (lambda: y)
+
+        return make
+
+    return [Kernel("roofline", f"fma-{k}", "float32", f"n={n:,}, k={k}", bytes=8 * n, flops=2 * k * n, inputs=inputs,
+                   reference=reference_for(k), metric="gflops", limit="roofline",
+                   impls=[Impl("numba-cuda", "gpu", numba_cuda(k)), Impl("cupy", "gpu", cupy_impl(k), ("cupy",)),
+                          Impl("numba-cpu", "cpu", numba_cpu(k))])
+            for k in plan.sweep]

@@ -1,0 +1,99 @@
+"""A 2-D five-point stencil (one Jacobi step) on a float32 grid.
+
+``out[i, j] = 0.25 * (a[i-1, j] + a[i+1, j] + a[i, j-1] + a[i, j+1])`` inside, ``out = a`` on the
+border. Bytes: ``2 * rows * cols * 4`` (each element read once from DRAM and written once, the
+neighbours coming from cache); FLOPs: 4 per inner point. Intensity 0.5 FLOP/byte: far below any
+GPU's ridge point, so the figure of merit is GB/s against DRAM bandwidth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, njit, prange
+
+from techday.bench.core import Impl, Kernel, poison
+from techday.bench.kit import cupy, cupy_poison, device_poison
+
+BLOCK = (32, 8)
+
+
+@cuda.jit
+def stencil_gpu(a, out):
+    j, i = cuda.grid(2)
+    rows, cols = a.shape
+    if i < rows and j < cols:
+        if i == 0 or j == 0 or i == rows - 1 or j == cols - 1:
+            out[i, j] = a[i, j]
+        else:
+            out[i, j] = 0.25 * (a[i - 1, j] + a[i + 1, j] + a[i, j - 1] + a[i, j + 1])
+
+
+@njit(parallel=True, cache=True)
+def stencil_cpu(a, out):
+    rows, cols = a.shape
+    out[0, :] = a[0, :]
+    out[rows - 1, :] = a[rows - 1, :]
+    for i in prange(1, rows - 1):
+        out[i, 0] = a[i, 0]
+        for j in range(1, cols - 1):
+            out[i, j] = np.float32(0.25) * (a[i - 1, j] + a[i + 1, j] + a[i, j - 1] + a[i, j + 1])
+        out[i, cols - 1] = a[i, cols - 1]
+
+
+def _numpy(a, out):
+    out[0, :], out[-1, :], out[:, 0], out[:, -1] = a[0, :], a[-1, :], a[:, 0], a[:, -1]
+    out[1:-1, 1:-1] = np.float32(0.25) * (a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:])
+
+
+_CUPY = []
+
+
+def _cupy_kernel():
+    if not _CUPY:
+        _CUPY.append(cupy().ElementwiseKernel(
+            "raw T a, int64 rows, int64 cols", "T out",
+            """
+            long long r = i / cols, c = i % cols;
+            if (r == 0 || c == 0 || r == rows - 1 || c == cols - 1) out = a[i];
+            else out = (T)0.25 * (a[i - cols] + a[i + cols] + a[i - 1] + a[i + 1]);
+            """, "techday_stencil5"))
+    return _CUPY[0]
+
+
+def kernels(plan):
+    rows, cols = (45, 50) if plan.tiny else (plan.side, plan.side + plan.side // 8 + 3)
+
+    def inputs():
+        return {"a": np.random.default_rng(4).random((rows, cols), dtype=np.float32)}
+
+    def reference(inp):
+        out = inp["a"].astype(np.float64)
+        _numpy(inp["a"].astype(np.float64), out)
+        return out
+
+    def numba_cuda(inp):
+        d_a = cuda.to_device(inp["a"])
+        d_out = device_poison((rows, cols), np.float32)
+        blocks = ((cols + BLOCK[0] - 1) // BLOCK[0], (rows + BLOCK[1] - 1) // BLOCK[1])
+        return (lambda: stencil_gpu[blocks, BLOCK](d_a, d_out)), d_out.copy_to_host
+
+    def cupy_impl(inp):
+        d_a = cupy().asarray(inp["a"])
+        d_out = cupy_poison((rows, cols), np.float32)
+        kernel = _cupy_kernel()
+        return (lambda: kernel(d_a, rows, cols, d_out)), d_out.get
+
+    def numba_cpu(inp):
+        out = poison((rows, cols), np.float32)
+        return (lambda: stencil_cpu(inp["a"], out)), (lambda: out)
+
+    def numpy_impl(inp):
+        out = poison((rows, cols), np.float32)
+        return (lambda: _numpy(inp["a"], out)), (lambda: out)
+
+    return [Kernel("stencil", "jacobi5", "float32", f"{rows}x{cols}", bytes=2 * rows * cols * 4,
+                   flops=4 * (rows - 2) * (cols - 2), inputs=inputs, reference=reference,
+                   impls=[Impl("numba-cuda", "gpu", numba_cuda),
+                          Impl("cupy", "gpu", cupy_impl, ("cupy",), note="ElementwiseKernel over a raw array"),
+                          Impl("numba-cpu", "cpu", numba_cpu),
+                          Impl("numpy", "cpu", numpy_impl, note="slices: temporaries for every sum")])]

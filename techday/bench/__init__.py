@@ -1,0 +1,37 @@
+"""The GPU benchmark suite behind ``techday bench``: check, time, compare with the device's limits.
+
+- :mod:`.core`: kernels, implementations, the plan of sizes, checking (poisoned outputs, per-dtype
+  bounds) and timing (CUDA events, ``perf_counter``, median and spread, L2 flush);
+- :mod:`.families`: loads the kernel families from ``benchmarks/`` (course content, one module each);
+- :mod:`.limits`: DRAM bandwidth and FLOP/s limits from device attributes, cross-checked with
+  :mod:`techday.gpuspecs`;
+- :mod:`.env`, :mod:`.schema`: the environment record and the results document (``techday.bench/1``);
+- :mod:`.runner`: :func:`run_suite`; :mod:`.report`: table, roofline PNG, HTML;
+- :mod:`.leaderboard`: merge many runs; :mod:`.cli`: the ``techday bench`` command.
+
+Lab 08 ("Measure your GPU") runs the quick suite through :func:`run_suite`. Importing this package
+imports neither Numba nor CuPy; the runner chooses the tier first.
+"""
+
+from .schema import SCHEMA, validate
+
+__all__ = ["SCHEMA", "validate", "run_suite", "load_results"]
+
+
+def run_suite(**kwargs):
+    """See :func:`techday.bench.runner.run_suite`."""
+    from .runner import run_suite as _run
+
+    return _run(**kwargs)
+
+
+def load_results(path) -> dict:
+    """Read a results file and validate it; raises ``ValueError`` naming every problem."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    problems = validate(doc)
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return doc

@@ -1,0 +1,122 @@
+"""``techday bench`` and ``techday bench leaderboard``: the command-line side of the suite.
+
+    techday bench [--quick] [--family F ...] [--out DIR] [--tier T] [--cpu]
+    techday bench leaderboard PATHS... [--out DIR] [--lab LAB]
+
+Exit codes: 0 every implementation that ran was right; 1 one was wrong or failed (or the leaderboard
+left a file out); 2 a machine that cannot do what was asked.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+# Wide enough for the results table when the output is a file or a pipe (rich assumes 80 columns).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 130)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _default_out(name: str) -> Path:
+    from techday.course import CourseError, load_course
+
+    try:
+        return load_course().build_dir / name
+    except CourseError:
+        return Path("build") / name
+
+
+def cmd_bench(args) -> int:
+    if getattr(args, "bench_command", None) == "leaderboard":
+        return cmd_leaderboard(args)
+    from techday.tier import TierError, banner
+
+    from .families import select
+    from .report import skipped_reasons, table, targets, write_outputs
+    from .runner import run_suite
+
+    try:
+        families = select(args.family)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    t0 = time.perf_counter()
+    try:
+        from techday.tier import detect
+
+        console.print(banner(detect(args.tier), title="bench"))
+        doc = run_suite(tier=args.tier, quick=args.quick, families=families, with_cpu=args.cpu,
+                        sim_check=not args.no_sim_check, progress=not args.no_progress,
+                        report=lambda line: console.print(line, markup=False), console=console)
+    except TierError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    console.print(table(doc))
+    for line in skipped_reasons(doc):
+        console.print(f"[dim]{line}[/]")
+    for t in targets(doc):
+        console.print(f"target: {t['target']}: {t['measured']:.3g} "
+                      + ("[green]met[/]" if t["met"] else "[yellow]not met[/]"))
+    for note in doc["limits"].get("notes", []):
+        console.print(f"[yellow]limits:[/] {note}")
+    doc["notes"] += args.note
+    out = Path(args.out).resolve() if args.out else _default_out("bench")
+    paths = write_outputs(doc, out)
+    bad = [r for r in doc["results"] if r["status"] in ("wrong", "error")]
+    for r in bad:
+        err.print(f"[red]{r['status']}[/] {r['family']}.{r['kernel']} [{r['impl']}]: {r['reason']}")
+    console.print(f"results: {paths['json']}   report: {paths['html']}   roofline: {paths['png']}   "
+                  f"({time.perf_counter() - t0:.1f} s)")
+    return 1 if bad else 0
+
+
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import build_leaderboard
+
+    out = Path(args.out).resolve() if args.out else _default_out("leaderboard")
+    board = build_leaderboard([Path(p) for p in args.paths], lab=args.lab)
+    for line in board.rejected_lines():
+        err.print(f"[yellow]left out[/] {line}")
+    for t in board.tables():
+        console.print(t)
+    paths = board.write(out)
+    console.print(f"{len(board.runs)} run(s) merged, {len(board.rejected)} file(s) left out -> "
+                  f"{paths['html']}  {paths['json']}  {paths['png']}")
+    if not board.runs:
+        err.print("[red]no usable result file[/]")
+        return 1
+    return 1 if board.rejected else 0
+
+
+def register(sub) -> None:
+    """Add ``bench`` (and ``bench leaderboard``) to the ``techday`` command's subparsers."""
+    from techday.tier import TIER_CHOICES
+
+    from .families import FAMILIES
+
+    p = sub.add_parser("bench", help="measure this machine's GPU (or CPU) against its limits",
+                       description="Check, then time, every kernel family; write results.json, roofline.png "
+                                   "and report.html.")
+    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions (a workshop room)")
+    p.add_argument("--family", action="append", metavar="F", help=f"only these families (repeat or comma-separate): "
+                                                                    f"{', '.join(FAMILIES)}")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: build/bench)")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--cpu", action="store_true", help="on the GPU tier, time the CPU implementations too")
+    p.add_argument("--no-sim-check", action="store_true",
+                   help="on the CPU tier, do not check the Numba CUDA kernels in the simulator")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a note stored in the results file (for example, what else ran on the machine)")
+    p.set_defaults(fn=cmd_bench)
+    bsub = p.add_subparsers(dest="bench_command", metavar="leaderboard")
+    lb = bsub.add_parser("leaderboard", help="merge many result files into ranked tables and one roofline")
+    lb.add_argument("paths", nargs="+", metavar="PATH",
+                    help="result files, folders of them, or an nbgrader course root / submitted/ tree")
+    lb.add_argument("--out", metavar="DIR", help="output folder (default: build/leaderboard)")
+    lb.add_argument("--lab", default="08-measure-your-gpu",
+                    help="in a submitted/ tree, the lab whose files to take (default: 08-measure-your-gpu)")
+    lb.set_defaults(fn=cmd_leaderboard)

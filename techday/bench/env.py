@@ -1,0 +1,66 @@
+"""The environment recorded with every run: where the figures were measured, and with what."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import platform
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    cupy = next((v for d in ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy") if (v := _version(d))), None)
+    return {"python": platform.python_version(), "numpy": _version("numpy"), "numba": _version("numba"),
+            "numba_cuda": _version("numba-cuda"), "cupy": cupy, "torch": _version("torch"),
+            "techday": _version("techday-gpu-lab")}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(info) -> dict:
+    """The environment of a :class:`~techday.tier.TierInfo`: tier, GPU, driver, runtime, versions."""
+    gpu = info.gpu
+    env = {
+        "tier": info.tier,
+        "simulator": info.simulator,
+        "driver_version": info.driver_version,
+        "cuda_driver_api": info.cuda_driver_api,
+        "cuda_runtime": info.cuda_runtime,
+        "host": hashlib.sha256(info.host.encode()).hexdigest()[:12],  # identifies, does not name, the machine
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count() or 1,
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": versions(),
+        "gpu": None,
+    }
+    if gpu is not None:
+        env["gpu"] = {
+            "name": gpu.name, "cc": gpu.cc, "memory_bytes": gpu.total_memory_bytes,
+            "sm_count": gpu.multiprocessor_count, "clock_mhz": gpu.clock_rate_khz / 1e3,
+            "memory_clock_mhz": gpu.memory_clock_rate_khz / 1e3,
+            "bus_width_bits": gpu.global_memory_bus_width_bits, "l2_bytes": gpu.l2_cache_bytes,
+            "ecc": gpu.ecc_enabled, "fingerprint": gpu.fingerprint(),
+        }
+        env["device"] = gpu.name
+        env["device_hash"] = gpu.fingerprint()
+    else:
+        env["device"] = f"CPU: {env['cpu']} ({env['cpu_count']} cores)"
+        env["device_hash"] = hashlib.sha256(f"{info.host}|{env['cpu']}|{env['cpu_count']}".encode()).hexdigest()[:12]
+    return env

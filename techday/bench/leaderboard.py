@@ -1,0 +1,278 @@
+"""``techday bench leaderboard``: merge a room's result files into ranked tables and one roofline.
+
+Input: result files, folders of them (searched recursively for ``*.json``), or an nbgrader course
+root / ``submitted/`` tree, where the files of one lab are taken from ``submitted/<student>/<lab>/``.
+
+Every file is validated before it is merged; a file that is malformed JSON, not a ``techday.bench``
+document, of another schema version, with a figure above 105 % of its device's limit, or a
+duplicate of a run already merged (same ``run_id``, or the same results under another id) gets one
+line naming it and the reason, and is left out. Nothing else is lost: every other file is merged.
+
+Output: per kernel, the runs ranked by their best implementation; per GPU model, the best and the
+median run; GPU runs and CPU-tier runs are never ranked together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from techday.gpuspecs import lookup
+
+from .report import UNITS, roofline_png
+from .schema import validate
+
+SCHEMA = "techday.leaderboard/1"
+
+
+@dataclass
+class Run:
+    path: Path
+    doc: dict
+    who: str
+
+    @property
+    def tier(self) -> str:
+        return self.doc["tier"]
+
+    @property
+    def device(self) -> str:
+        gpu = self.doc["environment"].get("gpu")
+        return gpu["name"] if gpu else self.doc["environment"].get("device", "CPU")
+
+    @property
+    def model(self) -> str:
+        """The published row's name when the table knows the GPU, else the driver's name."""
+        spec = lookup(self.device) if self.tier == "gpu" else None
+        return spec.name if spec else self.device
+
+    @property
+    def fixture(self) -> bool:
+        return bool(self.doc.get("fixture"))
+
+    def best(self) -> dict[str, dict]:
+        """kernel key -> the best ok result of this run (highest rate; lowest latency)."""
+        out: dict[str, dict] = {}
+        for r in self.doc["results"]:
+            if r.get("status") != "ok":
+                continue
+            key = f"{r['family']}.{r['kernel']}"
+            cur = out.get(key)
+            better = (cur is None or (r["value"] < cur["value"] if r["metric"] == "us" else r["value"] > cur["value"]))
+            if better:
+                out[key] = r
+        return out
+
+
+@dataclass
+class Rejected:
+    path: Path
+    reason: str
+
+
+@dataclass
+class Leaderboard:
+    runs: list[Run] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def rejected_lines(self) -> list[str]:
+        return [f"{r.path}: {r.reason}" for r in self.rejected]
+
+    # -----------------------------------------------------------------------------------------
+
+    def rankings(self, tier: str = "gpu") -> dict[str, list[dict]]:
+        """kernel key -> rows ranked best first: rank, who, device, impl, value, unit, fraction, file."""
+        table: dict[str, list[dict]] = {}
+        for run in self.runs:
+            if run.tier != tier:
+                continue
+            for key, r in run.best().items():
+                table.setdefault(key, []).append({
+                    "who": run.who, "device": run.device, "model": run.model, "impl": r["impl"],
+                    "value": r["value"], "metric": r["metric"], "fraction": r.get("fraction"),
+                    "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]})
+        for key, rows in table.items():
+            rows.sort(key=lambda x: x["value"], reverse=rows[0]["metric"] != "us")
+            for i, row in enumerate(rows, 1):
+                row["rank"] = i
+        return dict(sorted(table.items()))
+
+    def per_model(self, tier: str = "gpu") -> dict[str, dict[str, dict]]:
+        """model -> kernel key -> {best, median, runs, metric, best_who}."""
+        out: dict[str, dict[str, dict]] = {}
+        for key, rows in self.rankings(tier).items():
+            by_model: dict[str, list[dict]] = {}
+            for row in rows:
+                by_model.setdefault(row["model"], []).append(row)
+            for model, mrows in by_model.items():
+                values = [r["value"] for r in mrows]
+                best = mrows[0]  # rows are ranked already
+                out.setdefault(model, {})[key] = {
+                    "best": best["value"], "best_who": best["who"], "median": statistics.median(values),
+                    "runs": len(values), "metric": best["metric"],
+                    "best_fraction": best["fraction"]}
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA,
+                "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
+                          "device": r.device, "model": r.model, "fixture": r.fixture} for r in self.runs],
+                "rejected": [{"file": str(r.path), "reason": r.reason} for r in self.rejected],
+                "rankings": {"gpu": self.rankings("gpu"), "cpu": self.rankings("cpu")},
+                "per_model": {"gpu": self.per_model("gpu"), "cpu": self.per_model("cpu")}}
+
+    # -----------------------------------------------------------------------------------------
+
+    def tables(self, top: int = 10):
+        from rich.table import Table
+
+        out = []
+        for tier in ("gpu", "cpu"):
+            rankings = self.rankings(tier)
+            if not rankings:
+                continue
+            tag = "GPU" if tier == "gpu" else "CPU tier (CPU figures, not GPU figures)"
+            t = Table(title=f"leaderboard, {tag}: best implementation per run")
+            for col in ("kernel", "#", "who", "device", "impl", "figure", "of limit"):
+                t.add_column(col)
+            for key, rows in rankings.items():
+                for row in rows[:top]:
+                    t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
+                              row["who"] + (" (fixture)" if row["fixture"] else ""), row["device"], row["impl"],
+                              f"{row['value']:,.1f} {UNITS[row['metric']]}",
+                              "" if row["fraction"] is None else f"{row['fraction']:.0%}")
+            out.append(t)
+            m = Table(title=f"per model, {tag}: best and median run")
+            for col in ("model", "kernel", "runs", "best", "median", "best of limit"):
+                m.add_column(col)
+            for model, kernels in self.per_model(tier).items():
+                for i, (key, s) in enumerate(kernels.items()):
+                    m.add_row(model if i == 0 else "", key, str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
+                              f"{s['median']:,.1f}", "" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
+            out.append(m)
+        return out
+
+    def write(self, out: Path) -> dict[str, Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
+        paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        png = roofline_png([r.doc for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
+        paths["html"].write_text(self.html(png), encoding="utf-8")
+        return paths
+
+    def html(self, png: bytes) -> str:
+        import base64
+
+        from .report import _CSS
+
+        e = html.escape
+        parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>techday bench leaderboard</title>"
+                 f"<style>{_CSS}</style></head><body><h1>techday bench leaderboard</h1>",
+                 f"<p>{len(self.runs)} run(s) merged, {len(self.rejected)} file(s) left out.</p>"]
+        if png:
+            parts.append(f"<img alt='roofline' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+        for tier in ("gpu", "cpu"):
+            rankings = self.rankings(tier)
+            if not rankings:
+                continue
+            parts.append(f"<h2>{'GPU runs' if tier == 'gpu' else 'CPU-tier runs (CPU figures, not GPU figures)'}</h2>")
+            for key, rows in rankings.items():
+                parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>device</th><th>impl</th>"
+                             "<th>figure</th><th>of limit</th></tr>")
+                for row in rows:
+                    frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
+                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "")
+                    parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
+                                 f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
+                                 f"{e(UNITS[row['metric']])}</td><td>{frac}</td></tr>")
+                parts.append("</table>")
+            parts.append("<h3>Per model: best and median run</h3><table><tr><th>model</th><th>kernel</th><th>runs</th>"
+                         "<th>best</th><th>median</th></tr>")
+            for model, kernels in self.per_model(tier).items():
+                for key, s in kernels.items():
+                    parts.append(f"<tr><td>{e(model)}</td><td>{e(key)}</td><td>{s['runs']}</td>"
+                                 f"<td class='n'>{s['best']:,.1f} {e(UNITS[s['metric']])}</td>"
+                                 f"<td class='n'>{s['median']:,.1f}</td></tr>")
+            parts.append("</table>")
+        if self.rejected:
+            parts.append("<h2>Left out</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in self.rejected_lines())
+                         + "</ul>")
+        parts.append("</body></html>")
+        return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[Rejected]]:
+    """(file, who) pairs to read, and paths that hold nothing to read."""
+    found: list[tuple[Path, str]] = []
+    missing: list[Rejected] = []
+    for path in paths:
+        if path.is_file():
+            found.append((path, path.stem))
+            continue
+        if not path.is_dir():
+            missing.append(Rejected(path, "does not exist"))
+            continue
+        submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
+        if submitted is None:
+            files = sorted(p for p in path.rglob("*.json") if ".ipynb_checkpoints" not in p.parts)
+            if not files:
+                missing.append(Rejected(path, "no *.json result file in this folder"))
+            found += [(f, f.stem if f.parent == path else f.parent.name) for f in files]
+            continue
+        for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
+            lab_dir = student / lab
+            if not lab_dir.is_dir():
+                continue
+            files = sorted(lab_dir.glob("*.json"))
+            if not files:
+                missing.append(Rejected(lab_dir, f"{student.name} submitted {lab} without a results file"))
+            found += [(f, student.name) for f in files]
+    return found, missing
+
+
+def _digest(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc.get("results"), sort_keys=True).encode()).hexdigest()
+
+
+def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Leaderboard:
+    files, rejected = discover(paths, lab)
+    board = Leaderboard(rejected=rejected)
+    by_id: dict[str, Path] = {}
+    by_digest: dict[str, Path] = {}
+    for path, who in files:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            board.rejected.append(Rejected(path, "malformed: not UTF-8 text"))
+            continue
+        except json.JSONDecodeError as exc:
+            board.rejected.append(Rejected(path, f"malformed JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"))
+            continue
+        except OSError as exc:
+            board.rejected.append(Rejected(path, f"unreadable: {exc}"))
+            continue
+        problems = validate(doc)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            board.rejected.append(Rejected(path, "; ".join(problems[:3]) + more))
+            continue
+        first = by_id.get(doc["run_id"])
+        if first is not None:
+            board.rejected.append(Rejected(path, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first}"))
+            continue
+        digest = _digest(doc)
+        first = by_digest.get(digest)
+        if first is not None:
+            board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
+            continue
+        by_id[doc["run_id"]] = path
+        by_digest[digest] = path
+        board.runs.append(Run(path, doc, who))
+    return board

@@ -1,0 +1,120 @@
+"""The limits a measured figure is compared with: computed from the device, checked against the table.
+
+DRAM bandwidth and the FP32 rate come from the device attributes the driver reports
+(:class:`techday.tier.GpuInfo`), with the two formulas of :mod:`techday.gpuspecs`::
+
+    dram_gbs    = 2 * memory_clock_hz * bus_width_bits / 8 / 1e9
+    fp32_tflops = sm_count * cores_per_sm(cc) * 2 * clock_hz / 1e12
+
+and are cross-checked with the published row of :mod:`techday.gpuspecs` when the device's name
+matches one. Dense tensor-core peaks cannot be derived from attributes alone (the FLOPs per clock
+differ between data-centre and GeForce parts of one architecture), so they come from the published
+figures below, keyed by the rows of :data:`techday.gpuspecs.SPECS`. On the CPU tier there is no
+device limit: figures carry no fraction.
+"""
+
+from __future__ import annotations
+
+from techday.gpuspecs import GpuSpec, cores_per_sm, lookup
+
+# Dense (not 2:4 sparse) tensor-core peaks in TFLOP/s, FP32 accumulate, from NVIDIA's datasheets and
+# architecture whitepapers (a datasheet "with sparsity" figure is halved). GeForce parts run FP16/BF16
+# with FP32 accumulate at half their FP16-accumulate rate; that is what cuBLAS uses by default.
+# Parts without TF32 or BF16 units (Volta, Turing) have no entry for them.
+TENSOR_TFLOPS: dict[str, dict[str, float]] = {
+    "H100 SXM5": {"tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
+    "H100 PCIe": {"tf32": 378.0, "fp16": 756.0, "bf16": 756.0},
+    "H100 NVL": {"tf32": 417.5, "fp16": 835.5, "bf16": 835.5},
+    "H200 SXM": {"tf32": 494.7, "fp16": 989.4, "bf16": 989.4},
+    "H200 NVL": {"tf32": 417.5, "fp16": 835.5, "bf16": 835.5},
+    "A100 40GB SXM": {"tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "A100 40GB PCIe": {"tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "A100 80GB SXM": {"tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "A100 80GB PCIe": {"tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+    "A30": {"tf32": 82.0, "fp16": 165.0, "bf16": 165.0},
+    "A10": {"tf32": 62.5, "fp16": 125.0, "bf16": 125.0},
+    "L4": {"tf32": 60.0, "fp16": 121.0, "bf16": 121.0},
+    "L40S": {"tf32": 183.0, "fp16": 362.0, "bf16": 362.0},
+    "T4": {"fp16": 65.0},
+    "V100 SXM2": {"fp16": 125.0},
+    "V100 PCIe": {"fp16": 112.0},
+    "RTX 4090": {"tf32": 82.6, "fp16": 165.2, "bf16": 165.2},
+    "RTX 3090": {"tf32": 35.6, "fp16": 71.0, "bf16": 71.0},
+    "RTX A6000": {"tf32": 77.4, "fp16": 154.8, "bf16": 154.8},
+}
+
+# How far the attribute-derived limit may differ from the published one before the run says so.
+AGREEMENT = 0.05
+
+
+def dram_gbs(memory_clock_khz: float, bus_width_bits: int) -> float:
+    return 2 * memory_clock_khz * 1e3 * bus_width_bits / 8 / 1e9
+
+
+def fp32_tflops(sm_count: int, cc: tuple[int, int], clock_khz: float) -> float:
+    return sm_count * cores_per_sm(*cc) * 2 * clock_khz * 1e3 / 1e12
+
+
+def device_limits(gpu) -> dict:
+    """Limits of a :class:`~techday.tier.GpuInfo`, in GB/s and GFLOP/s, with the published row.
+
+    Returns ``{"source", "dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops",
+    "published": {...} | None, "notes": [...]}``.
+    """
+    if gpu is None:
+        return {"source": "none: CPU tier (no device limits; figures carry no fraction)", "dram_gbs": None,
+                "fp32_gflops": None, "tf32_gflops": None, "fp16_gflops": None, "bf16_gflops": None,
+                "published": None, "notes": []}
+    notes = []
+    bw = dram_gbs(gpu.memory_clock_rate_khz, gpu.global_memory_bus_width_bits) or None
+    try:
+        fp32 = fp32_tflops(gpu.multiprocessor_count, tuple(gpu.compute_capability), gpu.clock_rate_khz) * 1e3 or None
+    except ValueError as exc:
+        fp32 = None
+        notes.append(str(exc))
+    spec: GpuSpec | None = lookup(gpu.name)
+    published = None
+    limits = {"source": "device attributes", "dram_gbs": bw, "fp32_gflops": fp32,
+              "tf32_gflops": None, "fp16_gflops": None, "bf16_gflops": None}
+    if spec is not None:
+        tensor = TENSOR_TFLOPS.get(spec.name, {})
+        published = {"name": spec.name, "dram_gbs": spec.bandwidth_gbs, "fp32_gflops": spec.fp32_tflops * 1e3,
+                     **{f"{k}_gflops": v * 1e3 for k, v in tensor.items()}}
+        for key in ("dram_gbs", "fp32_gflops"):
+            mine, theirs = limits[key], published[key]
+            if mine is None:
+                limits[key] = theirs
+                notes.append(f"{key}: the device reported nothing usable; using the published {theirs:.0f}")
+            elif abs(mine / theirs - 1) > AGREEMENT:
+                notes.append(f"{key}: device attributes give {mine:.0f}, published {spec.name} {theirs:.0f} "
+                             f"({mine / theirs - 1:+.0%}); clocks may be capped, or the part differs")
+        for k in ("tf32", "fp16", "bf16"):
+            if f"{k}_gflops" in published:
+                # Scale the published tensor peak by the clock the device reports (a capped clock lowers it).
+                ratio = gpu.clock_rate_khz / spec.clock_khz if gpu.clock_rate_khz else 1.0
+                limits[f"{k}_gflops"] = published[f"{k}_gflops"] * min(ratio, 1.0)
+    else:
+        notes.append(f"{gpu.name!r} is not in techday.gpuspecs: limits from device attributes only, "
+                     "no tensor-core peak")
+    limits["published"] = published
+    limits["notes"] = notes
+    return limits
+
+
+def limit_for(limits: dict, key: str | None, intensity: float | None = None) -> float | None:
+    """The limit a figure is compared with: a named limit, or ``roofline``, the roof at the kernel's
+    intensity, ``min(fp32 peak, intensity x DRAM bandwidth)`` (in GFLOP/s)."""
+    if not key or not isinstance(limits, dict):
+        return None
+    if key == "roofline":
+        peak, bw = limits.get("fp32_gflops"), limits.get("dram_gbs")
+        if not peak or not bw or not intensity:
+            return None
+        return min(peak, intensity * bw)
+    value = limits.get(key)
+    return value if isinstance(value, (int, float)) and value > 0 else None
+
+
+# Which limit a kernel's figure is compared with, and its unit (matches the result's metric).
+LIMIT_UNITS = {"dram_gbs": "GB/s", "fp32_gflops": "GFLOP/s", "tf32_gflops": "GFLOP/s",
+               "fp16_gflops": "GFLOP/s", "bf16_gflops": "GFLOP/s"}

@@ -1,0 +1,297 @@
+"""What a person looks at: the final table, the roofline picture and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+from .limits import limit_for
+
+UNITS = {"gbs": "GB/s", "gflops": "GFLOP/s", "us": "µs/launch"}
+STATUS_STYLE = {"ok": "green", "checked": "cyan", "skipped": "dim", "wrong": "red", "error": "red"}
+FAMILY_MARKERS = {"stream": "o", "reduction": "s", "transpose": "^", "stencil": "D", "histogram": "v",
+                  "matmul": "*", "transfer": "x", "latency": "+", "roofline": "."}
+
+
+def fmt_value(r: dict) -> str:
+    v = r.get("value")
+    if v is None:
+        return ""
+    return f"{v:,.2f} {UNITS[r['metric']]}" if v < 100 else f"{v:,.0f} {UNITS[r['metric']]}"
+
+
+def fmt_fraction(r: dict) -> str:
+    f = r.get("fraction")
+    return "" if f is None else f"{f:.0%}"
+
+
+def table(doc: dict, *, show_skipped: bool = False):
+    """The final table as a ``rich.table.Table``."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    env = doc["environment"]
+    title = f"techday bench ({doc['mode']}) on {doc['label']}"
+    t = Table(title=title, caption=_caption(doc))
+    for col in ("kernel [impl]", "on", "status", "median ms", "figure", "limit", "±"):
+        t.add_column(col, justify="left" if col in ("kernel [impl]", "on", "status") else "right", no_wrap=True)
+    for r in doc["results"]:
+        if r["status"] == "skipped" and not show_skipped:
+            continue
+        s = r.get("seconds") or {}
+        style = STATUS_STYLE.get(r["status"], "")
+        on = r.get("label") or ("sim" if r["status"] == "checked" else r.get("device", "").upper())
+        t.add_row(escape(f"{r['family']}.{r['kernel']} [{r['impl']}]"), on, f"[{style}]{r['status']}[/]",
+                  f"{s['median'] * 1e3:.3f}" if s else "", fmt_value(r), fmt_fraction(r),
+                  f"{s['spread']:.0%}" if s else "")
+    del env
+    return t
+
+
+def _caption(doc: dict) -> str:
+    if doc["tier"] == "cpu":
+        return ("CPU tier: every figure is a CPU figure, not a GPU figure. Numba CUDA kernels were checked in the "
+                "simulator (status 'checked'), never timed.")
+    lim = doc["limits"]
+    parts = [f"limits from {lim['source']}: DRAM {lim['dram_gbs']:.0f} GB/s" if lim.get("dram_gbs") else "",
+             f"FP32 {lim['fp32_gflops'] / 1e3:.1f} TFLOP/s" if lim.get("fp32_gflops") else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def skipped_reasons(doc: dict) -> list[str]:
+    """One line per distinct reason something was skipped."""
+    seen: dict[str, list[str]] = {}
+    for r in doc["results"]:
+        if r["status"] == "skipped":
+            seen.setdefault(r["reason"], []).append(f"{r['family']}.{r['kernel']}[{r['impl']}]")
+    return [f"skipped {len(v)}: {reason}" for reason, v in seen.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Roofline
+
+
+def _device_name(doc: dict) -> str:
+    gpu = doc["environment"].get("gpu")
+    return gpu["name"] if gpu else f"CPU ({doc['environment'].get('cpu', '?')})"
+
+
+def roofline_png(docs: list[dict], path: Path | None = None, title: str | None = None) -> bytes:
+    """A log-log roofline: one roof per GPU (DRAM slope and FP32 flat, dashed tensor-core peaks), and
+    every result with FLOPs as a point at (intensity, GFLOP/s). CPU-tier runs have no roof and say so."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    xs = [0.05, 2000.0]
+    any_cpu = False
+    seen_devices: dict[str, str] = {}
+    roofs_drawn: set[str] = set()
+    for doc in docs:
+        name = _device_name(doc)
+        new_device = name not in seen_devices
+        color = seen_devices.setdefault(name, colors[len(seen_devices) % len(colors)])
+        lim = doc.get("limits") or {}
+        any_cpu |= doc["tier"] != "gpu"
+        bw, peak = lim.get("dram_gbs"), lim.get("fp32_gflops")
+        if bw and peak and doc["tier"] == "gpu" and name not in roofs_drawn:
+            roofs_drawn.add(name)
+            grid = [10 ** (math.log10(xs[0]) + i * (math.log10(xs[1]) - math.log10(xs[0])) / 200) for i in range(201)]
+            ax.plot(grid, [min(peak, x * bw) for x in grid], color=color, lw=1.5,
+                    label=f"{name}: roof (DRAM {bw:.0f} GB/s, FP32 {peak / 1e3:.1f} TFLOP/s)")
+            for key, ls in (("tf32_gflops", ":"), ("bf16_gflops", "--")):
+                if lim.get(key):
+                    ax.axhline(lim[key], color=color, ls=ls, lw=0.8)
+                    ax.text(xs[0], lim[key], f" {name}: {key.split('_')[0].upper()} peak", color=color, fontsize=6,
+                            va="bottom")
+        elif new_device and doc["tier"] != "gpu":
+            ax.plot([], [], color=color, marker="o", ls="", label=f"{name} (CPU figures, no roof)")
+        for r in doc["results"]:
+            if r.get("status") != "ok" or not r.get("gflops") or not r.get("intensity"):
+                continue
+            ax.scatter(r["intensity"], r["gflops"], color=color, marker=FAMILY_MARKERS.get(r["family"], "o"),
+                       s=28, edgecolors="black" if r["device"] == "gpu" else "none", linewidths=0.4, zorder=3)
+    for family, marker in FAMILY_MARKERS.items():
+        if any(r.get("family") == family and r.get("status") == "ok" and r.get("gflops") for d in docs for r in d["results"]):
+            ax.scatter([], [], marker=marker, color="gray", label=family)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of DRAM traffic)")
+    ax.set_ylabel("GFLOP/s")
+    heading = title or "Roofline"
+    if any_cpu:
+        heading += "\nCPU tier: CPU figures, not GPU figures (no device roof)"
+    ax.set_title(heading, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#176117}.wrong,.error{color:#b00020;font-weight:600}.checked{color:#0b5d7a}.skipped{color:#888}
+.banner{padding:.6rem 1rem;border-radius:6px;background:#eef5ff}.cpu{background:#fff4e0}
+.bar{display:inline-block;height:.7rem;background:#4a7bd0;vertical-align:middle}
+img{max-width:100%}
+"""
+
+
+def _bar(fraction) -> str:
+    if fraction is None:
+        return ""
+    width = max(0.0, min(fraction, 1.05)) * 120
+    return f'<span class="bar" style="width:{width:.0f}px"></span> {fraction:.0%}'
+
+
+def html_report(doc: dict, png: bytes | None = None) -> str:
+    """One self-contained page: banner, headline figures, results, roofline (embedded PNG), environment."""
+    e = html.escape
+    env = doc["environment"]
+    cpu = doc["tier"] == "cpu"
+    rows = []
+    for r in doc["results"]:
+        s = r.get("seconds") or {}
+        rows.append(
+            f"<tr><td>{e(r['family'])}.{e(r['kernel'])}</td><td>{e(r['impl'])}</td><td>{e(r.get('label') or '')}</td>"
+            f"<td>{e(r.get('size', ''))}</td><td class='{e(r['status'])}'>{e(r['status'])}</td>"
+            f"<td class='n'>{s['median'] * 1e3:.3f} ms</td>" if s else
+            f"<tr><td>{e(r['family'])}.{e(r['kernel'])}</td><td>{e(r['impl'])}</td><td></td>"
+            f"<td>{e(r.get('size', ''))}</td><td class='{e(r['status'])}'>{e(r['status'])}</td><td></td>")
+        rows[-1] += (f"<td class='n'>{e(fmt_value(r))}</td><td>{_bar(r.get('fraction'))}</td>"
+                     f"<td class='n'>{s['spread']:.1%}</td>" if s else "<td></td><td></td><td></td>")
+        rows[-1] += f"<td>{e(r.get('reason', '') if r['status'] != 'ok' else r.get('note', ''))}</td></tr>"
+    lim = doc["limits"]
+    limits_rows = "".join(f"<tr><td>{e(k)}</td><td class='n'>{v:,.0f}</td></tr>" for k, v in lim.items()
+                          if isinstance(v, (int, float)) and v)
+    env_rows = "".join(f"<tr><td>{e(str(k))}</td><td>{e(json.dumps(v) if isinstance(v, (dict, list)) else str(v))}</td></tr>"
+                       for k, v in env.items())
+    headline = _headline(doc)
+    img = (f'<img alt="roofline" src="data:image/png;base64,{base64.b64encode(png).decode()}">' if png else "")
+    banner = ("CPU tier: every figure on this page is a CPU figure, never a GPU figure. Numba CUDA kernels were "
+              "checked in the CUDA simulator at a tiny size and not timed." if cpu else
+              f"GPU tier: {e(env['gpu']['name'])}, compute capability {e(env['gpu']['cc'])}, "
+              f"driver {e(str(env.get('driver_version')))}, CUDA runtime {e(str(env.get('cuda_runtime')))}.")
+    notes = "".join(f"<li>{e(n)}</li>" for n in doc.get("notes", []) + lim.get("notes", []) + skipped_reasons(doc))
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>techday bench: {e(doc['label'])}</title><style>{_CSS}</style></head><body>
+<h1>techday bench: {e(doc['label'])}</h1>
+<p class="banner{' cpu' if cpu else ''}">{banner}</p>
+<p>{e(doc['mode'])} run, {e(doc['started'])}, {doc.get('seconds', 0):.0f} s, run id <code>{e(doc['run_id'])}</code>,
+device hash <code>{e(env.get('device_hash', ''))}</code>.</p>
+<h2>Headline figures</h2><ul>{headline}</ul>{_targets_html(doc)}
+<h2>Roofline</h2>{img}
+<p>Points under the slanted roof are limited by memory bandwidth, points under the flat roof by arithmetic.
+A point far below its roof has another limit: latency, atomics, launch overhead, or a poor kernel.</p>
+<h2>Results</h2>
+<table><tr><th>kernel</th><th>impl</th><th>on</th><th>size</th><th>status</th><th>median</th><th>figure</th>
+<th>of limit</th><th>spread</th><th>note</th></tr>{''.join(rows)}</table>
+<h2>Limits</h2><table>{limits_rows or '<tr><td>none (CPU tier)</td></tr>'}</table>
+<h2>Notes</h2><ul>{notes}</ul>
+<h2>Environment</h2><table>{env_rows}</table>
+</body></html>"""
+
+
+def _targets_html(doc: dict) -> str:
+    rows = targets(doc)
+    if not rows:
+        return ""
+    e = html.escape
+    body = "".join(f"<tr><td>{e(t['target'])}</td><td class='n'>{t['measured']:.3g}</td>"
+                   f"<td class='{'ok' if t['met'] else 'wrong'}'>{'met' if t['met'] else 'not met'}</td></tr>"
+                   for t in rows)
+    return f"<h2>Targets</h2><table><tr><th>target</th><th>measured</th><th></th></tr>{body}</table>"
+
+
+def _best(doc: dict, family: str, kernel: str):
+    ok = [r for r in doc["results"] if r["family"] == family and r["kernel"] == kernel and r["status"] == "ok"]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: r["value"]) if ok[0]["metric"] == "us" else max(ok, key=lambda r: r["value"])
+
+
+def _headline(doc: dict) -> str:
+    e = html.escape
+    out = []
+    for family, kernel, what in (("stream", "triad", "STREAM triad"), ("stream", "dot", "dot"),
+                                 ("reduction", "sum", "sum"), ("transpose", "padded", "padded transpose"),
+                                 ("matmul", "fp32", "FP32 matmul"), ("matmul", "bf16", "BF16 matmul"),
+                                 ("latency", "empty-launch", "launch latency")):
+        r = _best(doc, family, kernel)
+        if r:
+            frac = f", {r['fraction']:.0%} of the device limit" if r.get("fraction") is not None else ""
+            out.append(f"<li>{e(what)}: <b>{e(fmt_value(r))}</b> ({e(r['impl'])}, {e(r.get('label') or '')}{frac})</li>")
+    return "".join(out) or "<li>nothing was timed</li>"
+
+
+def write_outputs(doc: dict, out: Path) -> dict[str, Path]:
+    """results.json, roofline.png and report.html in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "results.json", "png": out / "roofline.png", "html": out / "report.html"}
+    paths["json"].write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    png = roofline_png([doc], paths["png"], title=f"Roofline: {doc['label']}")
+    paths["html"].write_text(html_report(doc, png), encoding="utf-8")
+    return paths
+
+
+__all__ = ["table", "roofline_png", "html_report", "write_outputs", "limit_for", "skipped_reasons"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The issue's targets for an H100, evaluated on any GPU run (recorded, never asserted in tests).
+
+
+def _get(doc, family, kernel, impl):
+    return next((r for r in doc["results"] if (r["family"], r["kernel"], r["impl"]) == (family, kernel, impl)
+                 and r["status"] == "ok"), None)
+
+
+def targets(doc: dict) -> list[dict]:
+    """Each target with the measured figure and whether it was met (GPU tier only; [] elsewhere)."""
+    if doc.get("tier") != "gpu":
+        return []
+    out = []
+
+    def add(what, measured, goal, higher=True):
+        if measured is not None:
+            out.append({"target": what, "measured": measured, "goal": goal,
+                        "met": measured >= goal if higher else measured <= goal})
+
+    for impl in ("numba-cuda", "cupy"):
+        r = _get(doc, "stream", "triad", impl)
+        add(f"{impl} triad >= 88% of DRAM", r and r.get("fraction"), 0.88)
+    for fam, ker in (("stream", "dot"), ("reduction", "sum")):
+        for impl in ("numba-cuda", "cupy"):
+            r = _get(doc, fam, ker, impl)
+            add(f"{impl} {ker} >= 85% of DRAM", r and r.get("fraction"), 0.85)
+    padded, copy = _get(doc, "transpose", "padded", "numba-cuda"), _get(doc, "stream", "copy", "numba-cuda")
+    add("padded transpose >= 80% of copy", padded and copy and padded["value"] / copy["value"], 0.80)
+    bf16 = _get(doc, "matmul", "bf16", "torch")
+    add("BF16 matmul (cuBLAS) >= 80% of dense peak", bf16 and bf16.get("fraction"), 0.80)
+    mine, cublas = _get(doc, "matmul", "fp32", "numba-cuda"), _get(doc, "matmul", "fp32", "cupy")
+    add("Numba tiled FP32 >= 25% of cuBLAS FP32", mine and cublas and mine["value"] / cublas["value"], 0.25)
+    spreads = [r["seconds"]["spread"] for r in doc["results"] if r["status"] == "ok" and r["metric"] == "gbs"
+               and r["device"] == "gpu" and r["family"] in ("stream", "reduction", "transpose", "stencil")]
+    add("spread < 3% on memory-bound kernels (worst)", max(spreads) if spreads else None, 0.03, higher=False)
+    add("--quick under 30 s", doc.get("seconds") if doc.get("mode") == "quick" else None, 30.0, higher=False)
+    return out

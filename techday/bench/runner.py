@@ -1,0 +1,265 @@
+"""Running the suite: check every implementation, then time it, and write one results document.
+
+The document (schema ``techday.bench/1``, see :mod:`techday.bench.schema`) holds the environment,
+the device limits and one record per (kernel, implementation): its status (``ok``, ``wrong``,
+``error``, ``skipped``, or ``checked`` for a Numba CUDA kernel checked in the simulator and not
+timed), the seconds (median, spread), the rates and the fraction of the device's limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+
+from . import families as fam
+from .core import Plan, check, time_device, time_host
+from .env import environment
+from .limits import device_limits, limit_for
+from .schema import SCHEMA
+
+# Seconds of timed repetitions per implementation (a budget, not a limit: at least `lo` repetitions).
+BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.1, ("cpu", False): 0.5}
+
+
+def _have(module: str) -> str | None:
+    """None when ``module`` imports, else why not."""
+    try:
+        __import__(module)
+    except Exception as exc:  # a broken CUDA install raises more than ImportError
+        return f"{module} is not usable here ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
+    return None
+
+
+def _gpu_library_reason(name: str, tier: str) -> str | None:
+    """Why a GPU library cannot run on this machine, or None."""
+    if tier != "gpu":
+        return f"{name} needs a GPU (CPU tier)"
+    if name == "cupy":
+        why = _have("cupy")
+        return why and f"{why}; install the GPU extras: pip install -e '.[gpu]'"
+    if name == "torch":
+        why = _have("torch")
+        if why:
+            return why
+        import torch
+
+        return None if torch.cuda.is_available() else "this PyTorch build has no CUDA (torch.cuda.is_available() is False)"
+    return None
+
+
+def _figures(kernel, seconds: float, limits: dict, timed_on_gpu: bool) -> dict:
+    """Rates from the formula beside each kernel: GB/s = bytes / s / 1e9, GFLOP/s = flops / s / 1e9."""
+    rec = {"gbs": kernel.bytes / seconds / 1e9 if kernel.bytes else None,
+           "gflops": kernel.flops / seconds / 1e9 if kernel.flops else None,
+           "us": seconds * 1e6}
+    value = rec[kernel.metric]
+    limit = limit_for(limits, kernel.limit, kernel.intensity) if timed_on_gpu else None
+    rec.update(value=value, limit=limit, fraction=(value / limit) if (limit and value is not None) else None)
+    return rec
+
+
+def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | None = None, with_cpu: bool = False,
+              sim_check: bool = True, progress: bool = True, report=print, console=None, ci: bool = False) -> dict:
+    """Run the suite on this machine and return the results document.
+
+    ``tier``: ``auto``, ``gpu`` or ``cpu``. On the CPU tier only the CPU implementations are timed;
+    Numba CUDA kernels are checked in the simulator at a tiny size (``sim_check``) and never timed;
+    CuPy and PyTorch GPU implementations are skipped with the reason. On the GPU tier the CPU
+    implementations are timed too only with ``with_cpu``. ``ci``: the small CPU-tier sizes lab 08
+    uses at ``--scale ci``.
+    """
+    from techday.lab import setup
+
+    t_start = time.perf_counter()
+    lab = setup(tier=tier if tier != "auto" else None, scale="ci" if quick else "full", quiet=True)
+    info = lab.info
+    gpu = info.gpu
+    plan = Plan.for_device(info.tier, quick, gpu.l2_cache_bytes if gpu else 0, gpu.multiprocessor_count if gpu else 0,
+                           ci=ci)
+    limits = device_limits(gpu)
+    env = environment(info)
+    names = fam.select(families)
+    doc = {
+        "schema": SCHEMA,
+        "run_id": uuid.uuid4().hex,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": "ci" if ci and info.tier == "cpu" else ("quick" if quick else "full"),
+        "tier": info.tier,
+        "label": f"GPU ({gpu.name})" if gpu else f"CPU ({env['cpu']}, {env['cpu_count']} cores): not a GPU figure",
+        "environment": env,
+        "limits": limits,
+        "plan": {"n": plan.n, "side": plan.side, "mm": plan.mm, "mm_cpu": plan.mm_cpu, "hist_n": plan.hist_n,
+                 "sweep": list(plan.sweep), "transfer_bytes": plan.transfer_bytes},
+        "families": names,
+        "results": [],
+        "notes": [],
+    }
+    if info.tier == "cpu":
+        doc["notes"].append("CPU tier: only CPU implementations are timed; Numba CUDA kernels are checked in the "
+                            "CUDA simulator at a tiny size and never timed; CuPy/PyTorch GPU code is skipped.")
+    skip_lib = {lib: _gpu_library_reason(lib, info.tier) for lib in ("cupy", "torch")}
+    for lib, why in skip_lib.items():
+        if why:
+            report(f"[skip] {lib} implementations: {why}")
+    flush = None
+    sync = None
+    if info.tier == "gpu":
+        from numba import cuda
+
+        from .core import L2Flush
+
+        flush = L2Flush(gpu.l2_cache_bytes)
+        sync = cuda.synchronize
+    budget = BUDGET[(info.tier, quick)]
+
+    work = []
+    for family in names:
+        try:
+            module = fam.load(family)
+            kernels = module.kernels(plan)
+        except Exception as exc:
+            doc["results"].append({"family": family, "kernel": "*", "impl": "*", "status": "error",
+                                   "reason": f"{type(exc).__name__}: {exc}"})
+            report(f"[error] family {family}: {type(exc).__name__}: {exc}")
+            continue
+        work += [(module, kernel) for kernel in kernels]
+
+    total = sum(len(k.impls) for _, k in work)
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console, transient=False)
+        task = bar.add_task("techday bench", total=total)
+        bar.start()
+    tiny_cache: dict = {}
+    try:
+        for module, kernel in work:
+            data = _lazy_data(kernel)
+            for impl in kernel.impls:
+                if bar is not None:
+                    bar.update(task, description=f"{kernel.key} [{impl.name}]")
+                rec = _run_one(module, kernel, impl, info.tier, plan, limits, budget, flush, sync, skip_lib,
+                               with_cpu, sim_check, tiny_cache, data)
+                doc["results"].append(rec)
+                if bar is not None:
+                    bar.advance(task)
+                if rec["status"] in ("wrong", "error"):
+                    report(f"[{rec['status']}] {kernel.key} {impl.name}: {rec['reason']}")
+            del data
+            gc.collect()
+    finally:
+        if bar is not None:
+            bar.stop()
+    doc["seconds"] = time.perf_counter() - t_start
+    return doc
+
+
+def _lazy_data(kernel):
+    """The kernel's inputs and reference, made on first use and shared by its implementations."""
+    cache = {}
+
+    def data():
+        if not cache:
+            cache["inputs"] = kernel.inputs()
+            cache["expected"] = kernel.reference(cache["inputs"]) if kernel.reference else None
+        return cache["inputs"], cache["expected"]
+
+    return data
+
+
+def _base(kernel, impl) -> dict:
+    return {"family": kernel.family, "kernel": kernel.name, "impl": impl.name, "device": impl.device,
+            "dtype": kernel.dtype, "size": kernel.size, "bytes": kernel.bytes, "flops": kernel.flops,
+            "intensity": kernel.intensity, "metric": kernel.metric, "limit_key": kernel.limit,
+            "status": "skipped", "reason": "", "note": impl.note or kernel.note}
+
+
+def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip_lib, with_cpu, sim_check,
+             tiny_cache, data) -> dict:
+    rec = _base(kernel, impl)
+    for lib in impl.requires:
+        if skip_lib.get(lib):
+            rec["reason"] = skip_lib[lib]
+            return rec
+    if impl.device == "gpu" and tier != "gpu":
+        if impl.name == "numba-cuda" and sim_check:
+            return _simulator_check(module, kernel, impl, rec, tiny_cache, plan)
+        rec["reason"] = "needs a GPU (CPU tier)"
+        return rec
+    if impl.device == "cpu" and tier == "gpu" and not with_cpu:
+        rec["reason"] = "GPU tier: CPU implementations are timed with --cpu"
+        return rec
+    inputs, expected = data()
+    on_gpu = impl.device == "gpu"
+    label = "GPU" if on_gpu else "CPU"
+    try:
+        run, fetch = impl.make(inputs)
+        run()  # the first call compiles (JIT): outside any timed region
+        if on_gpu:
+            sync()
+        got = fetch()
+        ok, err, message = check(kernel, kernel.view(got) if kernel.view else got, expected)
+        rec["error"] = err if err == err and err != float("inf") else None
+        if not ok:
+            rec.update(status="wrong", reason=f"wrong result, not timed: {message}")
+            return rec
+        if on_gpu and kernel.timer == "device":
+            sample = time_device(run, budget=budget, flush=flush if kernel.cold else None, calls=kernel.calls_per_run)
+        else:
+            sample = time_host(run, budget=budget, sync=sync if on_gpu else None, calls=kernel.calls_per_run,
+                               lo=5)
+    except Exception as exc:
+        rec.update(status="error", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
+                   traceback=traceback.format_exc(limit=3)[-1500:])
+        return rec
+    finally:
+        if on_gpu and sync is not None:
+            try:
+                sync()
+            except Exception:
+                pass
+    rec.update(status="ok", reason=message, label=label, seconds=sample.to_dict())
+    rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu"))
+    return rec
+
+
+def _simulator_check(module, kernel, impl, rec, tiny_cache, plan) -> dict:
+    """Run a Numba CUDA implementation once in the simulator, at a tiny size, against the reference."""
+    key = module.__name__
+    if key not in tiny_cache:
+        try:
+            tiny = dataclasses.replace(Plan.simulator(), sweep=plan.sweep)
+            tiny_cache[key] = {k.name: k for k in module.kernels(tiny)}
+        except Exception as exc:
+            tiny_cache[key] = exc
+    tiny = tiny_cache[key]
+    if isinstance(tiny, Exception):
+        rec.update(status="error", reason=f"simulator plan: {type(tiny).__name__}: {tiny}")
+        return rec
+    small = tiny.get(kernel.name)
+    small_impl = next((i for i in small.impls if i.name == impl.name), None) if small else None
+    if small_impl is None:
+        rec["reason"] = "needs a GPU (CPU tier); no simulator-sized variant"
+        return rec
+    try:
+        inputs = small.inputs()
+        expected = small.reference(inputs) if small.reference else None
+        run, fetch = small_impl.make(inputs)
+        run()
+        got = fetch()
+        ok, err, message = check(small, small.view(got) if small.view else got, expected)
+    except Exception as exc:
+        rec.update(status="error", reason=f"in the simulator: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        return rec
+    if not ok:
+        rec.update(status="wrong", reason=f"wrong in the simulator at {small.size}: {message}")
+        return rec
+    rec.update(status="checked", reason=f"correct in the CUDA simulator at {small.size} ({message}); not timed: "
+                                        "the simulator is not a GPU")
+    return rec

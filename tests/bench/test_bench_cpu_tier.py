@@ -1,0 +1,44 @@
+"""`techday bench --quick` on the CPU tier: every figure is a CPU figure, the simulator is never timed.
+
+Timings are recorded in the results file (and printed here), never asserted: speed targets belong in
+the benchmark, not in a timed test.
+"""
+
+import json
+
+import pytest
+
+from techday.bench.schema import validate
+from tests.conftest import techday
+
+pytestmark = [pytest.mark.slow]
+
+
+def test_quick_suite_on_the_cpu_tier(tmp_path):
+    out = techday("bench", "--quick", "--tier", "cpu", "--no-progress", "--out", str(tmp_path), timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert validate(doc) == [] and doc["tier"] == "cpu" and doc["mode"] == "quick"
+    assert "not a GPU figure" in doc["label"] and "TIER: CPU" in out.stdout
+    by = {(r["family"], r["kernel"], r["impl"]): r for r in doc["results"]}
+    timed = [r for r in doc["results"] if r["status"] == "ok"]
+    # Only CPU implementations were timed, each labelled CPU, with no fraction of a GPU limit.
+    assert timed and all(r["device"] == "cpu" and r["label"] == "CPU" and r["fraction"] is None for r in timed)
+    # Numba CUDA kernels were checked in the simulator (correct at a tiny size) and not timed.
+    sim = [r for r in doc["results"] if r["impl"] == "numba-cuda"]
+    assert sim and all(r["status"] == "checked" and "seconds" not in r for r in sim), [r["reason"] for r in sim]
+    # CuPy and PyTorch GPU code is skipped with the reason.
+    assert all(r["status"] == "skipped" and "needs a GPU" in r["reason"] for r in doc["results"] if r["impl"] == "cupy")
+    for family in ("stream", "reduction", "transpose", "stencil", "histogram", "matmul", "roofline"):
+        assert any(r["family"] == family and r["status"] == "ok" for r in timed), family
+    triad_numba, triad_numpy = by[("stream", "triad", "numba-cpu")], by[("stream", "triad", "numpy")]
+    print(f"\nCPU tier quick suite: {doc['seconds']:.1f} s; triad numba-cpu {triad_numba['value']:.2f} GB/s, "
+          f"numpy {triad_numpy['value']:.2f} GB/s (recorded, not asserted)")
+    page = (tmp_path / "report.html").read_text()
+    assert "CPU tier: every figure on this page is a CPU figure" in page and "data:image/png;base64," in page
+    assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_family_selection_and_unknown_family(tmp_path):
+    out = techday("bench", "--quick", "--tier", "cpu", "--family", "nope", "--out", str(tmp_path))
+    assert out.returncode == 2 and "unknown benchmark family" in out.stderr

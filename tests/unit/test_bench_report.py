@@ -1,0 +1,42 @@
+"""The report side of a GPU run (table, targets, HTML, roofline), exercised with a fixture document.
+
+The document is a fixture ("fixture": true), not a measurement: it stands in for a GPU run on a
+machine without a GPU.
+"""
+
+import json
+
+from rich.console import Console
+
+from techday.bench.report import html_report, roofline_png, table, targets
+from tests.conftest import ROOT
+
+H100 = json.loads((ROOT / "tests" / "fixtures" / "bench" / "gpu-h100-good.json").read_text())
+
+
+def test_targets_are_evaluated_for_a_gpu_run_only():
+    rows = {t["target"]: t for t in targets(H100)}
+    triad = rows["numba-cuda triad >= 88% of DRAM"]
+    assert triad["measured"] == H100["results"][0]["fraction"] and triad["met"] is (triad["measured"] >= 0.88)
+    assert rows["--quick under 30 s"]["met"] is True  # 28 s in the fixture
+    cpu = json.loads((ROOT / "benchmarks" / "results" / "cpu-tier-quick-2core-ci.json").read_text())
+    assert targets(cpu) == []
+
+
+def test_table_and_html_for_a_gpu_run():
+    console = Console(record=True, width=140)
+    console.print(table(H100))
+    text = console.export_text()
+    assert "stream.triad [numba-cuda]" in text and "88%" in text and "DRAM 3352 GB/s" in text
+    page = html_report(H100, roofline_png([H100]))
+    assert "GPU tier: NVIDIA H100 80GB HBM3" in page and "<h2>Targets</h2>" in page
+    assert "data:image/png;base64," in page and "CPU figure" not in page
+
+
+def test_committed_cpu_run_says_it_is_cpu():
+    """benchmarks/results/ holds no GPU figures from this machine: its run is labelled CPU throughout."""
+    for path in (ROOT / "benchmarks" / "results").glob("*.json"):
+        doc = json.loads(path.read_text())
+        if doc["tier"] == "cpu":
+            assert "not a GPU figure" in doc["label"] and doc["environment"]["gpu"] is None, path.name
+            assert all(r.get("label") in (None, "CPU") and r.get("fraction") is None for r in doc["results"]), path.name
