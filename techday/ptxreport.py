@@ -165,15 +165,17 @@ def ptx_shared_bytes(ptx: str) -> int:
     return sum(int(bits) // 8 * int(count) for bits, count in _SHARED_RE.findall(ptx))
 
 
-def ptxas_verbose(ptx: str, cc=DEFAULT_CC, ptxas: str | None = None, timeout: int = 120) -> str:
-    """Assemble PTX with ``ptxas -v`` and return its report (stderr)."""
+def ptxas_verbose(ptx: str, cc=DEFAULT_CC, ptxas: str | None = None, timeout: int = 120,
+                  options: tuple[str, ...] = ()) -> str:
+    """Assemble PTX with ``ptxas -v`` (plus ``options``, e.g. ``("-maxrregcount=32",)``) and return
+    its report (stderr)."""
     ptxas = ptxas or find_ptxas()[0]
     if not ptxas:
         raise FileNotFoundError(find_ptxas()[1])
     with tempfile.TemporaryDirectory(prefix="techday-ptxas-") as tmp:
         src, obj = Path(tmp) / "k.ptx", Path(tmp) / "k.cubin"
         src.write_text(ptx, encoding="utf-8")
-        proc = subprocess.run([ptxas, "-v", f"-arch=sm_{cc[0]}{cc[1]}", str(src), "-o", str(obj)],
+        proc = subprocess.run([ptxas, "-v", f"-arch=sm_{cc[0]}{cc[1]}", *options, str(src), "-o", str(obj)],
                               capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise PtxError(f"ptxas failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
@@ -195,7 +197,7 @@ def parse_ptxas(log: str) -> dict:
 
 
 def resource_reports(kernels: dict, constants: dict | None = None, cc=DEFAULT_CC, extra_source: str = "",
-                     use_ptxas: bool = True) -> dict[str, ResourceReport]:
+                     use_ptxas: bool = True, ptxas_options: tuple[str, ...] = ()) -> dict[str, ResourceReport]:
     """{label: ResourceReport} for kernels given as {label: (kernel, signature)}. Without ptxas
     (``use_ptxas=False`` or none found) only the PTX's shared-memory declarations are reported."""
     ptxs = compile_ptx_sources(kernels, constants, cc, extra_source)
@@ -204,7 +206,7 @@ def resource_reports(kernels: dict, constants: dict | None = None, cc=DEFAULT_CC
     for label, ptx in ptxs.items():
         rep = ResourceReport(label, tuple(cc), ptx_shared_bytes(ptx), ptx=ptx)
         if ptxas:
-            rep.ptxas_log = ptxas_verbose(ptx, cc, ptxas)
+            rep.ptxas_log = ptxas_verbose(ptx, cc, ptxas, options=ptxas_options)
             for key, value in parse_ptxas(rep.ptxas_log).items():
                 setattr(rep, key, value)
         out[label] = rep
