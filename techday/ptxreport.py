@@ -40,6 +40,21 @@ class PtxError(RuntimeError):
     """A kernel that could not be compiled to PTX; the message holds the compiler's last lines."""
 
 
+class ToolkitMissing(PtxError):
+    """The CUDA compiler libraries (NVVM, libdevice) are not installed, so nothing can be compiled:
+    ``pip install -e ".[test]"`` (or ``".[gpu]"``) installs them. Callers skip with this message."""
+
+
+# What numba-cuda says when NVVM or libdevice cannot be found (the kernel itself is not at fault).
+_TOOLKIT_MISSING = ("NvvmSupportError", "libNVVM", "libdevice", "No module named 'cuda.bindings'",
+                    "No module named 'cuda'")
+
+
+def toolkit_missing(log: str) -> bool:
+    """True when a compiler log says the CUDA toolkit libraries are missing, not that a kernel is wrong."""
+    return any(marker in log for marker in _TOOLKIT_MISSING)
+
+
 @dataclass
 class ResourceReport:
     """What one kernel needs per thread and per block, for one architecture."""
@@ -151,7 +166,11 @@ def compile_ptx_sources(kernels: dict, constants: dict | None = None, cc=DEFAULT
         proc = subprocess.run([sys.executable, "-c", _CHILD, str(spec_path), str(out_path)], env=env,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not out_path.is_file():
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
+            log = (proc.stderr or proc.stdout).strip()
+            tail = "\n".join(log.splitlines()[-6:])
+            if toolkit_missing(log):
+                raise ToolkitMissing("numba-cuda cannot compile to PTX here: the CUDA compiler libraries (NVVM) "
+                                     "are missing; pip install -e '.[test]' installs them. Last lines:\n" + tail)
             raise PtxError(f"compiling {', '.join(kernels)} to PTX failed:\n{tail}")
         ptx = json.loads(out_path.read_text(encoding="utf-8"))
     return {label: ptx[name] for label, (name, _) in names.items()}

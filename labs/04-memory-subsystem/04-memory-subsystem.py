@@ -315,7 +315,7 @@ multiples of TILE, one row, one column, TILE + 1 x TILE - 1, tall and wide shape
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close
-from techday.ptxreport import resource_reports
+from techday.ptxreport import ToolkitMissing, resource_reports
 
 
 def run_transpose(kernel, a):
@@ -336,11 +336,15 @@ def check_transpose(kernel, shape, what):
 
 
 check_transpose(transpose_padded, (37, 53), "transpose_padded")
-shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
-                                constants={"TILE": TILE, "TILE_PAD": TILE_PAD}, use_ptxas=False)["transpose_padded"].shared_bytes_ptx
-assert shared_bytes == TILE * TILE_PAD * 4, (
-    f"transpose_padded declares {shared_bytes} bytes of shared memory; one padded tile of TILE x TILE_PAD float32 is "
-    f"{TILE * TILE_PAD * 4} (an unpadded one {TILE * TILE * 4}): cuda.shared.array((TILE, TILE_PAD), float32)")
+try:
+    shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
+                                    constants={"TILE": TILE, "TILE_PAD": TILE_PAD}, use_ptxas=False)["transpose_padded"].shared_bytes_ptx
+except ToolkitMissing as missing:
+    print(f"[skipped] the padding check compiles the kernel to PTX, which needs the CUDA compiler libraries: {missing}")
+else:
+    assert shared_bytes == TILE * TILE_PAD * 4, (
+        f"transpose_padded declares {shared_bytes} bytes of shared memory; one padded tile of TILE x TILE_PAD float32 is "
+        f"{TILE * TILE_PAD * 4} (an unpadded one {TILE * TILE * 4}): cuda.shared.array((TILE, TILE_PAD), float32)")
 ### BEGIN HIDDEN TESTS
 for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 1), (TILE + 1, TILE - 1),
                 (70, 9), (9, 70)):
@@ -530,7 +534,8 @@ if lab.gpu_only("timing the naive and tiled matrix products with CUDA events"):
     grid_t = grid_for(d_ct.shape)
     for kernel in (matmul_naive, matmul_tiled):
         kernel[grid_t, (TILE, TILE)](d_at, d_bt, d_ct)
-        assert_close(d_ct.copy_to_host(), a_t.astype(np.float64) @ b_t, kernel.__name__, rtol=1e-3, atol=1e-3)
+        # float32 sums of 2,000 products: rounding errors reach ~1e-3 where the result is near 0
+        assert_close(d_ct.copy_to_host(), a_t.astype(np.float64) @ b_t, kernel.__name__, rtol=1e-3, atol=1e-2)
         t = time_cuda(lambda: kernel[grid_t, (TILE, TILE)](d_at, d_bt, d_ct), repeat=5,
                       what=f"{kernel.__name__:13s} ({m_t} x {m_t + 3}) @ ({m_t + 3} x {m_t - 5})", label=lab.timing_label())
         print(f"{t}  ->  {flops / t.median / 1e9:8.1f} GFLOP/s")
@@ -558,7 +563,7 @@ else:
 # ```
 
 # %%
-from techday.ptxreport import find_ptxas, parse_ptxas, ptxas_verbose, resource_reports
+from techday.ptxreport import ToolkitMissing, find_ptxas, parse_ptxas, ptxas_verbose, resource_reports
 
 ptxas_path, ptxas_how = find_ptxas()
 print(f"ptxas: {ptxas_path} ({ptxas_how})" if ptxas_path else f"[ptxas missing] {ptxas_how}: only the PTX's "
@@ -569,11 +574,16 @@ sig3 = "void(float32[:, ::1], float32[:, ::1], float32[:, ::1])"
 report_kernels = {"transpose_naive": (transpose_naive, sig2), "transpose_shared": (transpose_shared, sig2),
                   "transpose_padded": (transpose_padded, sig2), "matmul_naive": (matmul_naive, sig3),
                   "matmul_tiled": (matmul_tiled, sig3)}
-reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33}, cc=cc, use_ptxas=bool(ptxas_path))
+try:
+    reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33}, cc=cc, use_ptxas=bool(ptxas_path))
+except ToolkitMissing as missing:
+    reports = {}
+    print(f"[skipped] resource report: {missing}")
 for rep in reports.values():
     print(rep)
-assert reports["transpose_padded"].shared_bytes_ptx == 32 * 33 * 4
-assert reports["matmul_tiled"].shared_bytes_ptx == 2 * 32 * 32 * 4
+if reports:
+    assert reports["transpose_padded"].shared_bytes_ptx == 32 * 33 * 4
+    assert reports["matmul_tiled"].shared_bytes_ptx == 2 * 32 * 32 * 4
 
 # %% [markdown]
 # **Reading it** (읽는 법). For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
@@ -596,7 +606,7 @@ def blocks_per_sm(registers, shared_bytes, threads_per_block=1_024, sm_registers
     return min(by_regs, by_threads, by_shared), by_regs, by_threads, by_shared
 
 
-if ptxas_path:
+if ptxas_path and reports:
     print("blocks of 1,024 threads per SM (A100 limits): resident = min(registers, threads, shared memory)")
     for name, rep in reports.items():
         resident, by_regs, by_threads, by_shared = blocks_per_sm(rep.registers, rep.shared_bytes)
@@ -609,7 +619,7 @@ if ptxas_path:
     print(f"matmul_naive with -maxrregcount=24: {squeezed['registers']} registers, spill stores "
           f"{squeezed['spill_stores']} B, spill loads {squeezed['spill_loads']} B, stack {squeezed['stack_bytes']} B")
 else:
-    print("[ptxas missing] the occupancy limits need the register counts from ptxas; skipped.")
+    print("[skipped] the occupancy limits need the register counts from ptxas and the report above.")
 
 # %% [markdown]
 # ## Summary (요약)

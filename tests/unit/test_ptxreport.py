@@ -82,3 +82,10 @@ def test_expose_races_restores_the_switch_interval():
         inside = sys.getswitchinterval()
     assert sys.getswitchinterval() == before
     assert inside == (pytest.approx(1e-5) if simulator_on() else before)
+
+
+def test_a_missing_toolkit_is_told_apart_from_a_wrong_kernel():
+    assert ptxreport.toolkit_missing("numba.cuda.cudadrv.error.NvvmSupportError: libNVVM is not available")
+    assert ptxreport.toolkit_missing("FileNotFoundError: /x/nvvm/libdevice/libdevice.10.bc not found")
+    assert not ptxreport.toolkit_missing("numba.core.errors.TypingError: No implementation of function shared.array")
+    assert issubclass(ptxreport.ToolkitMissing, ptxreport.PtxError)
