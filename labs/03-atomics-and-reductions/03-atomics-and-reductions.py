@@ -54,10 +54,11 @@ import numba
 from numba import cuda, float64, int32
 
 from techday.labtools import assert_close, time_cpu
-from techday.simtools import expose_races
+from techday.simtools import expose_races, quicker_barriers
 
 # Numba warns when a grid has fewer than 128 blocks; this lab launches small grids on purpose.
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python threads; switch them more often
 
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
@@ -84,8 +85,10 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # **The race in the simulator.** The simulator runs each CUDA thread as a Python thread, and Python
 # lets one thread run for 5 ms before switching, so a simulated thread usually finishes before the
 # next starts and a race hides. `expose_races()` (from `techday.simtools`) makes Python switch
-# threads every microsecond, so unsynchronised updates collide as they do on a GPU. The tests of this
-# lab use it; on a GPU it does nothing.
+# threads every microsecond, so unsynchronised updates of device arrays collide as they do on a GPU.
+# The tests of this lab use it; on a GPU it does nothing. (It cannot do the same for shared arrays,
+# which the simulator keeps as plain NumPy arrays: a race there stays hidden on the CPU tier, and
+# `compute-sanitizer --tool racecheck` finds it on a GPU.)
 
 # %%
 @cuda.jit
