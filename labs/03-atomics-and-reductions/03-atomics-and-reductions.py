@@ -1,0 +1,681 @@
+# %% [markdown]
+# # 03 Atomics and reductions
+# # 03 원자 연산과 리덕션
+#
+# Lab 02 gave every thread its own element to write. Many useful kernels are the opposite: many
+# threads, **one** result, or a few results that many threads update: a count, a histogram, a sum,
+# a maximum. This lab shows the tools for that, from the simplest (atomic operations on global
+# memory) to the fastest (a block's threads cooperating in shared memory, then a warp's threads
+# exchanging registers).
+#
+# ## You will learn (학습 목표)
+# - why `a[i] += 1` from many threads loses updates, and how **atomic** operations
+#   (`cuda.atomic.add`, `max`, `min`, ...) make a read-modify-write indivisible;
+# - a **histogram** with global atomics, then **privatised** in **shared memory**
+#   (`cuda.shared.array`), one private copy per block, merged at the end;
+# - the **barrier** `cuda.syncthreads()`: when a block's threads must wait for each other, and what
+#   goes wrong without it;
+# - a **tree reduction** in shared memory, the two-pass sum over a whole array, and the
+#   **warp-level** reduction with shuffles (GPU only: the simulator has no `cuda.shfl_*`);
+# - how the result compares with `cuda.reduce` and NumPy, and why float sums differ in the last bits.
+#
+# 이 실습에서는 원자 연산(atomic), 공유 메모리(shared memory)를 이용한 히스토그램 사유화
+# (privatisation), 배리어 `cuda.syncthreads()`, 트리 리덕션과 워프 셔플 리덕션을 배웁니다.
+#
+# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code
+# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
+# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# The grader also runs hidden tests, on sizes and launch configurations you do not see here.
+#
+# Points: exercise 1: 3, exercise 2: 4, exercise 3: 4, exercise 4: 3 (14 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
+# run in Numba's CUDA **simulator**: results are checked as on a GPU, timings mean nothing there.
+# Run this cell first (이 셀을 가장 먼저 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="03 Atomics and reductions")
+
+# %% nbgrader="locked" id="imports"
+import math
+import warnings
+
+import numpy as np
+import numba
+from numba import cuda, float64, int32
+
+from techday.labtools import assert_close, time_cpu
+from techday.simtools import expose_races, quicker_barriers
+
+# Numba warns when a grid has fewer than 128 blocks; this lab launches small grids on purpose.
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python threads; switch them more often
+
+print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
+      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+
+# %% [markdown]
+# ## 1. Many threads, one counter: atomics (원자 연산)
+#
+# Lab 02 showed the race: `counter[0] += 1` is three steps (read, add, write), and threads that
+# read the same old value overwrite each other's updates. An **atomic** operation does the three
+# steps as one indivisible step in the memory system: no other thread can come in between
+# (다른 스레드가 끼어들 수 없는 하나의 연산).
+#
+# ```python
+# old = cuda.atomic.add(array, index, value)   # array[index] += value, returns the value before
+# cuda.atomic.max(array, index, value)         # array[index] = max(array[index], value)
+# cuda.atomic.min / sub / inc / dec / exch / compare_and_swap / and_ / or_ / xor
+# ```
+#
+# `array` is a device array (global memory) or a shared array; `add`, `max` and `min` work on
+# `int32`, `uint32`, `int64`, `uint64`, `float32` and `float64`. Atomics are correct but not free:
+# when many threads hit the **same** address the hardware serialises them. Keep that in mind for
+# the histogram below.
+#
+# **The race in the simulator.** The simulator runs each CUDA thread as a Python thread, and Python
+# lets one thread run for 5 ms before switching, so a simulated thread usually finishes before the
+# next starts and a race hides. `expose_races()` (from `techday.simtools`) makes Python switch
+# threads every microsecond, so unsynchronised updates of device arrays collide as they do on a GPU.
+# The tests of this lab use it; on a GPU it does nothing. (It cannot do the same for shared arrays,
+# which the simulator keeps as plain NumPy arrays: a race there stays hidden on the CPU tier, and
+# `compute-sanitizer --tool racecheck` finds it on a GPU.)
+
+# %%
+@cuda.jit
+def count_positive_naive(x, counter):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        if x[i] > 0:
+            counter[0] += 1                      # read, add, write: updates get lost
+
+
+@cuda.jit
+def count_positive_atomic(x, counter):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        if x[i] > 0:
+            cuda.atomic.add(counter, 0, 1)       # one indivisible read-add-write
+
+
+@cuda.jit
+def max_abs_atomic(x, result):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        cuda.atomic.max(result, 0, abs(x[i]))   # float max, also atomic
+
+
+h_x = np.random.default_rng(3).standard_normal(2_001)
+d_x = cuda.to_device(h_x)
+expected_positive = int((h_x > 0).sum())
+with expose_races():
+    for kernel in (count_positive_naive, count_positive_atomic):
+        d_counter = cuda.to_device(np.zeros(1, np.int64))
+        kernel[4, 64](d_x, d_counter)
+        got = int(d_counter.copy_to_host()[0])
+        print(f"{kernel.__name__:22s}: {got:5d} positives counted, {expected_positive} expected")
+assert got == expected_positive, "the atomic count must be exact"
+d_max = cuda.to_device(np.zeros(1))
+max_abs_atomic[4, 64](d_x, d_max)
+assert d_max.copy_to_host()[0] == np.abs(h_x).max()
+print(f"max_abs_atomic        : {d_max.copy_to_host()[0]:.6f} = np.abs(x).max()")
+
+# %% [markdown]
+# ## 2. A histogram with global atomics (전역 메모리 원자 연산 히스토그램)
+#
+# A **histogram** counts how often each value occurs: for an 8-bit grey image, 256 bins, one per
+# grey level. On the CPU, `np.bincount(values, minlength=256)`. On the GPU every thread takes pixels
+# (grid-stride loop) and adds 1 to the bin of each: many threads, few bins, so the adds must be
+# atomic. Our picture is scikit-image's `camera` (512 x 512 grey levels), at full size on a GPU and
+# at 1/8 resolution (64 x 64 = 4,096 pixels) in the simulator.
+
+# %%
+from skimage import data as skdata
+
+camera = skdata.camera()                               # uint8, 512 x 512, ships with scikit-image
+step = lab.size(full=1, ci=8)
+pixels = np.ascontiguousarray(camera[::step, ::step]).ravel()
+NBINS = 256
+reference_hist = np.bincount(pixels, minlength=NBINS)
+print(f"camera: {camera.shape} {camera.dtype}; using {pixels.size:,} pixels (every {step}. row and column)")
+print(f"grey levels used: {np.count_nonzero(reference_hist)} of {NBINS}; the fullest bin holds "
+      f"{reference_hist.max():,} pixels (level {reference_hist.argmax()}), {NBINS - np.count_nonzero(reference_hist)} bins are empty")
+
+# %% [markdown]
+# ## 연습 1 (Exercise 1): `histogram_atomic` (3 points)
+#
+# Write the kernel `histogram_atomic(values, hist)`: for every element `v` of `values` add 1 to
+# `hist[v]`, with `cuda.atomic.add`, in a **grid-stride loop** (any grid must count every element
+# exactly once). `hist` has one bin per possible value and is zero when the kernel starts (the
+# caller zeroes it); `values` holds integers from `0` to `hist.shape[0] - 1`. Do not assume 256
+# bins, or a number of elements that is a multiple of the block.
+#
+# The tests launch 4 blocks of 64 threads on the 4,096 camera pixels, on a picture where every pixel
+# has the same grey level (every thread hits one bin: a plain `+=` loses counts there), and with
+# a 10-bin histogram.
+
+# %% nbgrader="solution" id="histogram_atomic"
+@cuda.jit
+def histogram_atomic(values, hist):
+    """hist[v] += 1 for every v in values, atomically, with a grid-stride loop."""
+    ### BEGIN SOLUTION
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(hist, values[i], 1)
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="histogram_atomic_tests" points=3
+"""histogram_atomic equals np.bincount on the 4,096 camera pixels with 4 x 64 threads, on a picture of
+one grey level (every thread hits the same bin: races show) and with 10 bins; hidden: sizes that are
+not a multiple of the block, more threads than pixels, no pixels, one pixel, int32 bins, 1 or 7 bins."""
+import numpy as np
+from numba import cuda
+from techday.simtools import expose_races
+
+
+def run_histogram(kernel, values, nbins, blocks, threads, dtype=np.int64):
+    d_hist = cuda.to_device(np.zeros(nbins, dtype))
+    with expose_races():  # the simulator switches threads often, so lost updates show
+        kernel[blocks, threads](cuda.to_device(values), d_hist)
+    return d_hist.copy_to_host()
+
+
+def check_histogram(kernel, values, nbins, blocks, threads, what, dtype=np.int64):
+    got = run_histogram(kernel, values, nbins, blocks, threads, dtype)
+    want = np.bincount(values, minlength=nbins)
+    assert got.dtype == dtype
+    if not np.array_equal(got, want):
+        bad = np.flatnonzero(got != want)
+        raise AssertionError(f"{what}: {bad.size} of {nbins} bins are wrong; first bin {bad[0]}: counted "
+                             f"{got[bad[0]]}, expected {want[bad[0]]}; total counted {got.sum()}, expected "
+                             f"{values.size} ({blocks} blocks x {threads} threads)")
+
+
+check_histogram(histogram_atomic, pixels, 256, 4, 64, "camera pixels, 256 bins")
+check_histogram(histogram_atomic, np.full(2_000, 200, np.uint8), 256, 4, 64,
+                "2,000 pixels all at grey level 200 (a plain += loses counts here)")
+check_histogram(histogram_atomic, np.arange(1_001, dtype=np.int32) % 10, 10, 2, 64, "1,001 values, 10 bins")
+### BEGIN HIDDEN TESTS
+rh = np.random.default_rng(303)
+for vals_h, nb_h, bl_h, th_h, dt_h in (
+    (rh.integers(0, 256, 3_001).astype(np.uint8), 256, 3, 96, np.int64),
+    (rh.integers(0, 7, 777).astype(np.int64), 7, 1, 32, np.int32),
+    (np.zeros(0, np.uint8), 256, 2, 64, np.int64),
+    (np.array([255], np.uint8), 256, 1, 32, np.int64),
+    (np.zeros(1_500, np.int32), 1, 4, 64, np.int32),
+    (rh.integers(0, 256, 100).astype(np.uint8), 256, 8, 64, np.int64),
+):
+    check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
+                    f"hidden: {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
+### END HIDDEN TESTS
+print("histogram_atomic: all visible tests passed.")
+
+# %% [markdown]
+# ## 3. Shared memory and the barrier (공유 메모리와 배리어)
+#
+# Every block runs on one multiprocessor (SM), which has a small, fast on-chip memory: **shared
+# memory** (up to 48 KiB per block by default, 100 to 228 KiB per SM on recent GPUs). A block's
+# threads share it; other blocks cannot see it; it lives only as long as the block. It is about as
+# fast as the L1 cache, much faster than global memory, and atomics on it are much cheaper.
+#
+# ```python
+# local = cuda.shared.array(256, int32)        # one array per block; the shape is a constant
+# ```
+#
+# - The shape must be known when the kernel is compiled: a number or a global constant, not an
+#   argument (공유 메모리 배열의 크기는 컴파일 시점의 상수여야 합니다).
+# - It is **not initialised**: it holds whatever the previous block left there. Zero it yourself.
+# - Simulator limit: one `cuda.shared.array` call per source line (two on one line share a buffer).
+#
+# Threads of a block do not run in lock-step. Whenever a thread reads what **another** thread wrote
+# in shared memory, all threads must first reach a **barrier**, `cuda.syncthreads()`: no thread of
+# the block passes it until every thread of the block got there (블록의 모든 스레드가 도착할 때까지
+# 기다립니다). Two rules:
+#
+# 1. a barrier between writing shared memory and reading what other threads wrote, and between
+#    reading it and overwriting it;
+# 2. every thread of the block must reach the same barriers: never put `cuda.syncthreads()` inside
+#    an `if` that only some threads take (on a GPU that hangs or gives garbage).
+#
+# ### Privatisation (사유화)
+#
+# With global atomics, every pixel of the image is an atomic on one of 256 global counters, and on
+# a dark or bright image thousands of threads queue for the same few addresses. **Privatise**: each
+# block counts into its own histogram in shared memory (cheap atomics, contention among a block's
+# threads only), then adds its 256 counts to the global histogram: 256 global atomics per block
+# instead of one per pixel.
+#
+# ## 연습 2 (Exercise 2): `histogram_shared` (4 points)
+#
+# Write `histogram_shared(values, hist)`, the privatised histogram, for any number of bins
+# `nbins = hist.shape[0]` up to `MAX_BINS = 256` (the shared array always has `MAX_BINS` entries;
+# use the first `nbins`):
+#
+# 1. allocate `local = cuda.shared.array(MAX_BINS, int32)` and set `local[0:nbins]` to zero, the work
+#    shared by the block's threads: thread `t` zeroes bins `t, t + blockDim.x, ...` (a block may have
+#    fewer threads than bins);
+# 2. barrier: every bin is zero before anyone counts;
+# 3. grid-stride loop over `values`, `cuda.atomic.add(local, v, 1)`;
+# 4. barrier: every count of the block is in before anyone reads it;
+# 5. each thread adds its bins (the same split as in step 1) to `hist` with `cuda.atomic.add` (other
+#    blocks add to `hist` at the same time).
+#
+# The tests check the counts on several grids, block sizes and numbers of bins.
+
+# %% nbgrader="locked" id="max_bins"
+MAX_BINS = 256  # entries of the shared histogram: a compile-time constant
+
+# %% nbgrader="solution" id="histogram_shared"
+@cuda.jit
+def histogram_shared(values, hist):
+    """Privatised histogram: count in a shared-memory copy per block, then add it to hist."""
+    ### BEGIN SOLUTION
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    tid = cuda.threadIdx.x
+    for b in range(tid, nbins, cuda.blockDim.x):
+        local[b] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    cuda.syncthreads()
+    for b in range(tid, nbins, cuda.blockDim.x):
+        if local[b] != 0:  # empty bins need no global atomic
+            cuda.atomic.add(hist, b, local[b])
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="histogram_shared_tests" points=4
+"""histogram_shared equals np.bincount on the camera pixels with 4 x 64 threads (fewer threads than
+bins), on a one-grey-level picture and with 10 bins; hidden: 3 x 96 and 2 x 32 threads, 1 block,
+sizes not a multiple of the block, no values, 1 and 256 bins with few values (empty bins), int32 bins."""
+import numpy as np
+
+check_histogram(histogram_shared, pixels, 256, 4, 64, "histogram_shared, camera pixels, 256 bins, 4 x 64 threads")
+check_histogram(histogram_shared, np.full(2_000, 17, np.uint8), 256, 4, 64,
+                "histogram_shared, 2,000 pixels at grey level 17")
+check_histogram(histogram_shared, np.arange(1_001, dtype=np.int32) % 10, 10, 2, 64,
+                "histogram_shared, 1,001 values, 10 bins")
+### BEGIN HIDDEN TESTS
+rh = np.random.default_rng(404)
+for vals_h, nb_h, bl_h, th_h, dt_h in (
+    (rh.integers(0, 256, 3_001).astype(np.uint8), 256, 3, 96, np.int64),
+    (rh.integers(0, 256, 2_049).astype(np.uint8), 256, 2, 32, np.int32),
+    (rh.integers(0, 13, 999).astype(np.int64), 13, 1, 128, np.int64),
+    (np.zeros(0, np.uint8), 256, 2, 64, np.int64),
+    (np.zeros(1_000, np.int32), 1, 3, 64, np.int32),
+    (rh.integers(250, 256, 50).astype(np.uint8), 256, 4, 32, np.int64),
+):
+    check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
+                    f"hidden: histogram_shared, {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
+### END HIDDEN TESTS
+print("histogram_shared: all visible tests passed.")
+
+# %% [markdown]
+# ### Global against shared atomics, measured (GPU 전용)
+#
+# On a GPU we time both histograms with CUDA events on a large image (the camera picture repeated
+# to 64 Mpixels) and on the worst case for contention, a picture of one grey level. The rate is
+# pixels per second: one byte read per pixel, so bandwidth is `n / seconds` bytes per second. The
+# simulator's events return -1 ms, so the CPU tier skips this cell.
+
+# %%
+if lab.gpu_only("timing the global and the shared-memory histograms with CUDA events"):
+    from techday.labtools import time_cuda
+
+    reps = lab.size(full=256, ci=16)
+    big = np.tile(camera.ravel(), reps)
+    flat = np.full_like(big, 200)
+    blocks_h, threads_h = 32 * lab.gpu.multiprocessor_count, 256
+    for name, img in (("camera", big), ("one grey level", flat)):
+        d_img = cuda.to_device(img)
+        want = np.bincount(img, minlength=NBINS)
+        for kernel in (histogram_atomic, histogram_shared):
+            d_hist = cuda.to_device(np.zeros(NBINS, np.int64))
+            kernel[blocks_h, threads_h](d_img, d_hist)
+            assert np.array_equal(d_hist.copy_to_host(), want), f"{kernel.__name__} on {name}"
+            t = time_cuda(lambda: kernel[blocks_h, threads_h](d_img, d_hist), repeat=10,
+                          what=f"{kernel.__name__:17s} {name:15s} {img.size / 1e6:.0f} Mpixel", label=lab.timing_label())
+            print(f"{t}  ->  {img.size / t.median / 1e9:6.1f} Gpixel/s")
+else:
+    print("On a GPU, expect the shared-memory histogram to be several times faster than the global one, "
+          "and the gap to widen on the one-grey-level picture, where every global atomic hits one address.")
+
+# %% [markdown]
+# ## 4. Reductions: a tree in shared memory (공유 메모리 트리 리덕션)
+#
+# A **reduction** combines many values into one with an associative operation: sum, maximum,
+# minimum. One atomic add per element into one counter would serialise everything. A block does
+# better by cooperating:
+#
+# 1. each thread adds up its share of the input (grid-stride loop) into a local variable, and
+#    stores that partial sum in `cache[threadIdx.x]`, a shared array with one entry per thread;
+# 2. **tree**: with `s = blockDim.x // 2`, threads `t < s` add `cache[t + s]` to `cache[t]`; halve
+#    `s` and repeat until `s == 0`. After `log2(blockDim.x)` steps `cache[0]` holds the block's sum:
+#
+# ```
+# s = 4:  c0+c4  c1+c5  c2+c6  c3+c7  .  .  .  .        (8 threads)
+# s = 2:  c0+c4+c2+c6   c1+c5+c3+c7   .  .
+# s = 1:  the sum of all eight, in cache[0]
+# ```
+#
+# 3. thread 0 writes `cache[0]` to `partial[blockIdx.x]`.
+#
+# **The barriers** (배리어). Before the tree, all of the block's threads must have stored their
+# partial sums (rule 1: thread 0 reads `cache[s]`, written by thread `s`). And in the tree, every
+# step must finish before the next one reads its results, so `cuda.syncthreads()` comes after every
+# step, **outside** the `if t < s` (rule 2: all threads reach it). The simulator runs one thread to
+# its next barrier before starting the others, so a missing barrier shows there at once: thread 0
+# reads cache entries that nobody has written yet.
+#
+# The block size must be a power of two for this halving, and the shared array's size a constant:
+# we use `SUM_THREADS = 128` threads per block, and launch with exactly that many.
+
+# %% nbgrader="locked" id="sum_threads"
+SUM_THREADS = 128  # threads per block of block_sum_kernel: a power of two, the size of its shared cache
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): `block_sum_kernel` (4 points)
+#
+# Write `block_sum_kernel(x, partial)`: launched with `SUM_THREADS` threads per block, block `b`
+# writes into `partial[b]` the sum of the elements its threads visit in a grid-stride loop, with the
+# tree reduction above:
+#
+# - `cache = cuda.shared.array(SUM_THREADS, float64)`, accumulate in `float64` (start from `0.0`);
+# - the grid-stride loop, then `cache[threadIdx.x] = acc`;
+# - a barrier; the tree with a barrier after every step; thread 0 writes `partial[blockIdx.x]`.
+#
+# Together the blocks' partial sums add up to the sum of `x`. The tests check every block's partial
+# sum on its own.
+
+# %% nbgrader="solution" id="block_sum_kernel"
+@cuda.jit
+def block_sum_kernel(x, partial):
+    """partial[blockIdx.x] = the sum of the elements this block's threads visit (tree reduction)."""
+    ### BEGIN SOLUTION
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="block_sum_kernel_tests" points=4
+"""block_sum_kernel writes, for each of 4 blocks of SUM_THREADS threads, the sum of exactly the
+elements its threads visit in a grid-stride loop, for 3,001 random float64 values (a NaN-poisoned
+partial array); hidden: 1 and 7 blocks, one value, no values, fewer values than threads, float32
+input, integers whose sums are exact."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+
+
+def expected_partials(x, blocks):
+    """Block b's threads visit i with (i mod (blocks * SUM_THREADS)) // SUM_THREADS == b."""
+    owner = (np.arange(x.size) % (blocks * SUM_THREADS)) // SUM_THREADS
+    return np.array([x[owner == b].astype(np.float64).sum() for b in range(blocks)])
+
+
+def run_block_sum(x, blocks):
+    d_partial = cuda.to_device(np.full(blocks, np.nan))
+    block_sum_kernel[blocks, SUM_THREADS](cuda.to_device(x), d_partial)
+    return d_partial.copy_to_host()
+
+
+def check_block_sum(x, blocks, what):
+    got = run_block_sum(x, blocks)
+    missing = int(np.isnan(got).sum())
+    assert missing == 0, f"{what}: {missing} of {blocks} blocks wrote no partial sum (thread 0 writes partial[blockIdx.x])"
+    rtol = 1e-5 if x.dtype == np.float32 else 1e-12  # float32 input may be added up in float32
+    assert_close(got, expected_partials(x, blocks), f"{what}: partial sums per block", rtol=rtol, atol=1e-12)
+
+
+x_sum = np.random.default_rng(5).random(3_001)
+check_block_sum(x_sum, 4, "3,001 values, 4 blocks")
+### BEGIN HIDDEN TESTS
+rh = np.random.default_rng(505)
+check_block_sum(rh.random(1_000), 1, "hidden: 1,000 values, 1 block")
+check_block_sum(rh.standard_normal(2_500), 7, "hidden: 2,500 values, 7 blocks")
+check_block_sum(np.array([2.5]), 3, "hidden: one value, 3 blocks")
+check_block_sum(np.zeros(0), 2, "hidden: no values, 2 blocks")
+check_block_sum(rh.random(100), 2, "hidden: 100 values, fewer than the threads")
+check_block_sum(rh.random(1_234).astype(np.float32), 3, "hidden: float32 input")
+check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: integers")
+### END HIDDEN TESTS
+print("block_sum_kernel: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 4 (Exercise 4): `gpu_sum`, the two-pass sum (3 points)
+#
+# One launch leaves one partial sum per block. A second launch of the **same kernel** with **one**
+# block sums the partials (at most a few thousand numbers: one block's grid-stride loop handles
+# them). Write `gpu_sum(x)` that returns the sum of `x` as a Python `float`:
+#
+# 1. `x` is a NumPy array or already a device array: copy it to the device only if it is a NumPy
+#    array (`isinstance(x, np.ndarray)`), and use a device array as it is;
+# 2. first pass: `blocks = min(ceil(n / SUM_THREADS), MAX_SUM_BLOCKS)`, at least 1; launch
+#    `block_sum_kernel[blocks, SUM_THREADS]` into a device array of `blocks` partial sums;
+# 3. second pass: `block_sum_kernel[1, SUM_THREADS]` on the partials, into a device array of one;
+# 4. copy that one number back and return it as a `float`.
+
+# %% nbgrader="locked" id="max_sum_blocks"
+MAX_SUM_BLOCKS = 32 * lab.gpu.multiprocessor_count if lab.on_gpu else 4
+print(f"MAX_SUM_BLOCKS = {MAX_SUM_BLOCKS}")
+
+# %% nbgrader="solution" id="gpu_sum"
+def gpu_sum(x):
+    """The sum of x (NumPy or device array) as a float: two launches of block_sum_kernel."""
+    ### BEGIN SOLUTION
+    d_x = cuda.to_device(x) if isinstance(x, np.ndarray) else x
+    n = d_x.shape[0]
+    blocks = max(1, min((n + SUM_THREADS - 1) // SUM_THREADS, MAX_SUM_BLOCKS))
+    d_partial = cuda.device_array(blocks, np.float64)
+    block_sum_kernel[blocks, SUM_THREADS](d_x, d_partial)
+    d_total = cuda.device_array(1, np.float64)
+    block_sum_kernel[1, SUM_THREADS](d_partial, d_total)
+    return float(d_total.copy_to_host()[0])
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="gpu_sum_tests" points=3
+"""gpu_sum returns a float equal to math.fsum(x) for 3,001 values, launching block_sum_kernel twice:
+at most MAX_SUM_BLOCKS blocks of SUM_THREADS threads, then one block; hidden: a device array input (no
+copy of it), no values, one value, n = MAX_SUM_BLOCKS * SUM_THREADS + 1, float32 input."""
+import math
+import numpy as np
+from numba import cuda
+
+
+class LaunchSpy:
+    """Stands in for block_sum_kernel during a test: records each launch, then launches the real kernel."""
+
+    def __init__(self, kernel):
+        self.kernel, self.launches = kernel, []
+
+    def __getitem__(self, config):
+        launch = self.kernel[config]
+
+        def run(*args):
+            self.launches.append((config, args))
+            return launch(*args)
+        return run
+
+
+def spy_gpu_sum(x):
+    global block_sum_kernel
+    real, spy = block_sum_kernel, LaunchSpy(block_sum_kernel)
+    block_sum_kernel = spy
+    try:
+        return gpu_sum(x), spy.launches
+    finally:
+        block_sum_kernel = real
+
+
+def check_gpu_sum(x, what):
+    got, launches = spy_gpu_sum(x)
+    host = x if isinstance(x, np.ndarray) else x.copy_to_host()
+    want = math.fsum(np.asarray(host, np.float64))
+    assert isinstance(got, float), f"{what}: gpu_sum returned {type(got).__name__}, not a float"
+    assert len(launches) == 2, f"{what}: launch block_sum_kernel twice (partials, then one block), not {len(launches)} times"
+    (cfg1, args1), (cfg2, _) = launches
+    assert int(cfg1[1]) == SUM_THREADS and int(cfg2[1]) == SUM_THREADS, f"{what}: launch with SUM_THREADS threads per block"
+    n = host.shape[0]
+    blocks_want = max(1, min(-(-n // SUM_THREADS), MAX_SUM_BLOCKS))
+    assert int(cfg1[0]) == blocks_want, f"{what}: first pass with {cfg1[0]} blocks, expected {blocks_want}"
+    assert int(cfg2[0]) == 1, f"{what}: the second pass sums the partials in one block, not {cfg2[0]}"
+    assert not isinstance(args1[0], np.ndarray), f"{what}: pass a device array to the kernel, not a NumPy array"
+    rel = 1e-5 if host.dtype == np.float32 else 1e-12
+    assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), f"{what}: gpu_sum = {got!r}, expected {want!r}"
+    return launches
+
+
+check_gpu_sum(np.random.default_rng(6).random(3_001), "3,001 values")
+### BEGIN HIDDEN TESTS
+rh = np.random.default_rng(606)
+d_in = cuda.to_device(rh.standard_normal(2_000))
+launches_h = check_gpu_sum(d_in, "hidden: a device array")
+assert launches_h[0][1][0] is d_in, "hidden: a device array is passed to the kernel as it is, without a copy"
+check_gpu_sum(np.zeros(0), "hidden: no values")
+check_gpu_sum(np.array([-4.25]), "hidden: one value")
+check_gpu_sum(rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads")
+check_gpu_sum(rh.random(777).astype(np.float32), "hidden: float32")
+### END HIDDEN TESTS
+print("gpu_sum: all visible tests passed.")
+
+# %% [markdown]
+# ## 5. Warp-level reduction with shuffles (워프 셔플 리덕션, GPU 전용)
+#
+# The 32 threads of a **warp** execute together, and can read each other's registers directly,
+# without shared memory or a barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value`
+# from the thread `delta` lanes further on. Five shuffles (`delta` = 16, 8, 4, 2, 1) sum a warp's
+# 32 values into lane 0. A block then needs shared memory only for one value per warp, and one
+# barrier instead of `log2(blockDim)`; the block's result goes to the total with one atomic add.
+#
+# `mask = 0xFFFFFFFF` says all 32 lanes take part (the block size must be a multiple of 32). The
+# simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU only
+# (시뮬레이터에는 셔플 함수가 없어 GPU에서만 실행합니다).
+
+# %%
+FULL_MASK = 0xFFFFFFFF
+WARPS_MAX = 32  # 1,024 threads per block at most: 32 warps
+
+
+@cuda.jit(device=True)
+def warp_sum(value):
+    """Sum of value over the 32 lanes of the warp, in lane 0."""
+    delta = 16
+    while delta > 0:
+        value += cuda.shfl_down_sync(FULL_MASK, value, delta)
+        delta //= 2
+    return value
+
+
+@cuda.jit
+def sum_warp_shuffle(x, total):
+    warp_sums = cuda.shared.array(WARPS_MAX, float64)
+    lane = cuda.threadIdx.x % 32
+    warp = cuda.threadIdx.x // 32
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    acc = warp_sum(acc)                    # 1. each warp sums its lanes, no shared memory
+    if lane == 0:
+        warp_sums[warp] = acc
+    cuda.syncthreads()                     # 2. one barrier: every warp's sum is stored
+    if warp == 0:
+        n_warps = cuda.blockDim.x // 32
+        acc = warp_sums[lane] if lane < n_warps else 0.0
+        acc = warp_sum(acc)                # 3. the first warp sums the warps' sums
+        if lane == 0:
+            cuda.atomic.add(total, 0, acc)  # 4. one atomic per block
+
+
+if lab.gpu_only("warp-shuffle reduction (cuda.shfl_down_sync is missing from the simulator)"):
+    x_w = np.random.default_rng(7).random(lab.size(full=10_000_019, ci=100_003))
+    d_total = cuda.to_device(np.zeros(1))
+    sum_warp_shuffle[MAX_SUM_BLOCKS, 256](cuda.to_device(x_w), d_total)
+    got_w = float(d_total.copy_to_host()[0])
+    assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), f"warp-shuffle sum {got_w} != {math.fsum(x_w)}"
+    print(f"sum_warp_shuffle on {x_w.size:,} values: {got_w:.6f} (math.fsum: {math.fsum(x_w):.6f})")
+else:
+    print("The kernel above compiles for a GPU; run the lab on one to see it work.")
+
+# %% [markdown]
+# ## 6. Compared: your sum, `cuda.reduce` and NumPy (비교)
+#
+# Numba ships a ready-made reduction: `cuda.reduce(binary_function)` builds a reduction kernel
+# (tree and warp steps, two passes) from a binary function. All of them should agree with NumPy,
+# **up to rounding**: a float sum depends on the order of the additions, and each of these adds in
+# a different order. `math.fsum` gives the exactly rounded sum, the referee. We check first, then
+# time: on a GPU with CUDA events (copies excluded: the input is already on the device); on the
+# CPU tier only NumPy is timed, and that is a CPU figure.
+
+# %%
+sum_reduce = cuda.reduce(lambda a, b: a + b)
+
+n_cmp = lab.size(full=16_000_057, ci=2_003)
+h_cmp = np.random.default_rng(8).random(n_cmp)
+d_cmp = cuda.to_device(h_cmp)
+exact = math.fsum(h_cmp)
+results = {"math.fsum (exact)": exact, "np.sum": float(np.sum(h_cmp)),
+           "gpu_sum (yours)": gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
+for name, value in results.items():
+    print(f"{name:18s} {value:.10f}   relative error {abs(value - exact) / exact:.1e}")
+    assert math.isclose(value, exact, rel_tol=1e-10), f"{name} is off: {value} vs {exact}"
+
+if lab.on_gpu:
+    from techday.labtools import time_cuda
+
+    label = lab.timing_label()
+    nbytes = n_cmp * h_cmp.itemsize
+    for name, fn in (("gpu_sum (yours)", lambda: gpu_sum(d_cmp)), ("cuda.reduce", lambda: sum_reduce(d_cmp))):
+        t = time_cuda(fn, repeat=10, what=f"{name}, n={n_cmp:,}", label=label)
+        print(f"{t}  ->  {nbytes / t.median / 1e9:.0f} GB/s read")  # each value read once
+    t_np = time_cpu(np.sum, h_cmp, what=f"np.sum on the host, n={n_cmp:,}", label="CPU")
+    print(f"{t_np}  ->  {nbytes / t_np.median / 1e9:.1f} GB/s")
+    print("Both GPU timings include copying one float back to the host, which synchronises.")
+else:
+    t_np = time_cpu(np.sum, h_cmp, what=f"np.sum, n={n_cmp:,}", label=lab.timing_label())
+    print(t_np)
+    print("The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - `a[i] += v` from many threads loses updates. `cuda.atomic.add(a, i, v)` (and `max`, `min`, ...)
+#   is one indivisible read-modify-write, correct but serialised when threads hit one address.
+# - Shared memory (`cuda.shared.array(CONSTANT, dtype)`) is a block's fast scratchpad: uninitialised,
+#   private to the block, gone when it ends. Privatising a histogram there replaces one global atomic
+#   per element with one per bin per block.
+# - `cuda.syncthreads()` between writing shared memory and reading what others wrote, and between
+#   reading and overwriting; every thread of the block must reach it.
+# - Reductions: grid-stride partial sums per thread, a tree in shared memory per block, then a
+#   second pass (or one atomic per block). Warp shuffles replace the last steps of the tree with
+#   register exchanges (GPU only).
+# - A float sum depends on the order of the additions; compare with a tolerance, against an exact
+#   reference such as `math.fsum`.
+#
+# ## Going further (더 알아보기)
+#
+# - Mark Harris, "Optimizing Parallel Reduction in CUDA" (NVIDIA): seven versions of the tree, from
+#   divergent to fully unrolled.
+# - Numba CUDA: shared memory, atomics, `cuda.reduce` and warp intrinsics,
+#   https://nvidia.github.io/numba-cuda/
+# - `compute-sanitizer --tool racecheck python script.py` finds shared-memory races, and
+#   `--tool synccheck` misplaced barriers, on a real GPU.
+# - CUB's `BlockReduce` and `DeviceHistogram` (the CUDA C++ core libraries) do these jobs in
+#   production code; CuPy's `cupy.sum` and `cupy.histogram` call them (lab 05).
+# - Next: lab 04, the memory subsystem: coalescing, shared-memory tiles and bank conflicts.

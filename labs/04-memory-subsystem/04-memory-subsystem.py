@@ -1,0 +1,649 @@
+# %% [markdown]
+# # 04 The memory subsystem: coalescing, shared memory, tiling
+# # 04 메모리 계층: 병합 접근, 공유 메모리, 타일링
+#
+# Most kernels you will write are limited by memory, not arithmetic: a GPU can do dozens of
+# floating-point operations in the time it takes to fetch one value from global memory. This lab
+# is about feeding the GPU: how a warp's memory accesses are combined (coalescing), how 2-D blocks
+# and shared-memory **tiles** turn bad access patterns into good ones, how shared memory's **banks**
+# can serialise a warp, and how tiling makes a matrix product reuse every value it loads. It ends
+# by reading what the compiler says a kernel costs: registers, shared memory and spills.
+#
+# ## You will learn (학습 목표)
+# - the memory hierarchy (registers, shared memory and L1, L2, global memory) and what a **coalesced**
+#   access is: the 32 threads of a warp reading neighbouring addresses, in as few 32-byte sectors as
+#   possible; strided access measured against it;
+# - 2-D grids and blocks that cover a matrix with **tiles**;
+# - a matrix **transpose** three ways: naive, through a shared-memory tile, and with the tile
+#   **padded** by one column to remove shared-memory **bank conflicts**;
+# - a **tiled matrix multiply** that loads each value once per tile instead of once per product;
+# - reading the **resource report** of a kernel (registers per thread, shared memory per block,
+#   spills) from `compile_ptx` and `ptxas -v`, on any machine, and what it means for occupancy.
+#
+# 이 실습에서는 메모리 계층과 병합 접근(coalescing), 2차원 블록과 타일, 공유 메모리 전치와
+# 뱅크 충돌(bank conflict), 타일 행렬 곱, 그리고 `ptxas -v` 자원 보고서 읽는 법을 배웁니다.
+#
+# **How this lab works** (진행 방법): read, run the examples, then solve the three exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code
+# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
+# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# The grader also runs hidden tests, on shapes you do not see here: not square, not multiples of
+# the tile.
+#
+# Points: exercise 1: 2, exercise 2: 4, exercise 3: 5 (11 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
+# run in Numba's CUDA **simulator**: results are checked as on a GPU, but the simulator has no
+# caches, sectors or banks, so nothing about memory speed can be measured there. Run this cell first
+# (이 셀을 가장 먼저 실행하세요).
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="04 The memory subsystem")
+
+# %% nbgrader="locked" id="imports"
+import math
+import warnings
+
+import numpy as np
+import numba
+from numba import cuda, float32
+
+from techday.labtools import assert_close
+from techday.simtools import quicker_barriers
+
+# Numba warns when a grid has fewer than 128 blocks; this lab launches small grids on purpose.
+warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python threads; switch them more often
+
+print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
+      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+
+# %% [markdown]
+# ## 1. The memory hierarchy (메모리 계층)
+#
+# | memory | where | size (H100 SXM, for scale) | who sees it | latency |
+# | --- | --- | --- | --- | --- |
+# | registers | in each SM | 64 K x 32-bit per SM, up to 255 per thread | one thread | ~1 cycle |
+# | shared memory / L1 | in each SM | up to 228 KiB per SM (shared and L1 split it) | one block | ~30 cycles |
+# | L2 cache | on chip | 50 MiB | all SMs | ~200 cycles |
+# | global memory (HBM) | off chip | 80 GiB at ~3.35 TB/s | all threads, and the host | ~500 cycles |
+#
+# Global memory is read and written in **32-byte sectors**. When the 32 threads of a warp load one
+# 4-byte `float32` each, the hardware collects the addresses and fetches the sectors that hold them.
+# If thread `k` reads element `i + k`, the warp's 128 bytes sit in 4 sectors: every byte fetched is
+# used. That is a **coalesced** access (병합 접근). If thread `k` reads element `i + 8 * k`, every
+# thread needs its own sector: 32 sectors, 1,024 bytes fetched for 128 used.
+#
+# Rule: make `threadIdx.x`, the fastest-varying thread index, walk along the **last**, contiguous
+# axis of a C-ordered NumPy array (lab 02 mapped `x` to columns for this reason).
+#
+# ## 2. Coalesced against strided, measured (병합 접근과 스트라이드 접근 비교)
+#
+# `copy_strided` below copies `n` values; thread `i` writes `dst[i]` (coalesced) and reads
+# `src[(i * stride) % n]`: with `stride = 1` neighbouring threads read neighbouring values, with
+# `stride = 32` each reads 128 bytes away from its neighbour. (`n` is odd, so `(i * stride) % n` visits
+# every element exactly once.) The sector arithmetic first, then, on a GPU, the measurement.
+
+# %%
+@cuda.jit
+def copy_strided(src, dst, stride):
+    i = cuda.grid(1)
+    n = dst.shape[0]
+    if i < n:
+        dst[i] = src[(i * stride) % n]   # the read is strided, the write is coalesced
+
+
+print("one warp reading 32 float32 values, 4 bytes each:")
+print(" stride | sectors of 32 B | bytes fetched | bytes used | efficiency")
+for stride in (1, 2, 4, 8, 16, 32):
+    span = 32 * stride * 4                     # bytes between the warp's first and last value, roughly
+    sectors = min(32, math.ceil(span / 32))    # each value needs its sector; at most one sector per thread
+    print(f" {stride:6d} | {sectors:15d} | {sectors * 32:13d} | {128:10d} | {128 / (sectors * 32):9.0%}")
+
+n_c = lab.size(full=2**25 + 1, ci=1_025)       # odd n: (i * stride) % n is a permutation
+h_src = np.arange(n_c, dtype=np.float32)
+d_src = cuda.to_device(h_src)
+d_dst = cuda.device_array_like(d_src)
+threads_c = 256
+blocks_c = math.ceil(n_c / threads_c)
+for stride in (1, 32):                          # the same code path on every tier: check first
+    copy_strided[blocks_c, threads_c](d_src, d_dst, stride)
+    assert np.array_equal(d_dst.copy_to_host(), h_src[(np.arange(n_c) * stride) % n_c]), f"copy_strided stride {stride}"
+print(f"copy_strided checked for strides 1 and 32 on n = {n_c:,}")
+
+if lab.gpu_only("measuring coalesced and strided copies with CUDA events"):
+    from techday.labtools import time_cuda
+
+    nbytes = 2 * n_c * 4                        # read n floats, write n floats
+    base = None
+    for stride in (1, 2, 4, 8, 16, 32):
+        t = time_cuda(lambda: copy_strided[blocks_c, threads_c](d_src, d_dst, stride), repeat=10,
+                      what=f"copy_strided, stride {stride:2d}, n={n_c:,}", label=lab.timing_label())
+        gbps = nbytes / t.median / 1e9
+        base = base or gbps
+        print(f"{t}  ->  {gbps:7.1f} GB/s ({gbps / base:4.0%} of stride 1)")
+else:
+    print("Not timed: the simulator has no sectors or caches, and its times are Python threads, not GPU "
+          "figures. On a GPU, expect stride 2 at about half the bandwidth of stride 1, and strides of 8 or "
+          "more at a small fraction of it (L2 hides part of the waste).")
+
+# %% [markdown]
+# ## 3. Tiles: 2-D grids and blocks (타일: 2차원 그리드와 블록)
+#
+# Matrix kernels in this lab use square **tiles** of `TILE x TILE` elements: a block of
+# `(TILE, TILE)` threads handles one tile, `threadIdx.x` along the tile's columns, `threadIdx.y`
+# along its rows, and the grid has one block per tile. On a GPU `TILE = 32`: a tile row is one warp,
+# 128 bytes of `float32`, and a block has 32 x 32 = 1,024 threads, the maximum. The simulator runs a
+# Python thread per CUDA thread, so there we use 8 x 8 tiles; the code is the same.
+
+# %% nbgrader="locked" id="tile_constants"
+TILE = 32 if lab.on_gpu else 8  # tile side; threads per block: TILE x TILE
+TILE_PAD = TILE + 1             # a padded tile row (section 5); shared array shapes need constants
+print(f"TILE = {TILE}, TILE_PAD = {TILE_PAD}: blocks of {TILE} x {TILE} = {TILE * TILE} threads")
+
+# %% [markdown]
+# ## 연습 1 (Exercise 1): `tile_grid` (2 points)
+#
+# Write `tile_grid(shape)` that returns the grid `(blocks_x, blocks_y)` of tiles covering a matrix
+# of `shape = (rows, cols)`: `x` counts tiles along the **columns**, `y` along the **rows**, and a
+# partial tile at the edge still needs its block, so each is a ceiling, in **integer** arithmetic
+# (lab 02). Launch a tile kernel with `kernel[tile_grid(a.shape), (TILE, TILE)](...)`.
+# Return plain integers. (행은 y, 열은 x; 가장자리의 부분 타일에도 블록이 필요합니다.)
+
+# %% nbgrader="solution" id="tile_grid"
+def tile_grid(shape):
+    """(blocks_x, blocks_y): TILE x TILE tiles covering a (rows, cols) matrix, x along columns."""
+    ### BEGIN SOLUTION
+    rows, cols = shape
+    return (cols + TILE - 1) // TILE, (rows + TILE - 1) // TILE
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="tile_grid_tests" points=2
+"""tile_grid returns (ceil(cols / TILE), ceil(rows / TILE)) as integers for a 37 x 53 matrix and for
+exact multiples of TILE; hidden: 1 x 1, one row, one column, one past a multiple, huge shapes."""
+
+
+def expected_grid(rows, cols):
+    return -(-cols // TILE), -(-rows // TILE)
+
+
+for shape in ((37, 53), (2 * TILE, 3 * TILE), (TILE, 1)):
+    got = tile_grid(shape)
+    assert isinstance(got, tuple) and len(got) == 2, f"tile_grid{shape} must return (blocks_x, blocks_y), got {got!r}"
+    assert got == expected_grid(*shape), (f"tile_grid({shape}) = {got}, expected {expected_grid(*shape)} "
+                                          "(x along the columns, y along the rows, each a ceiling)")
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), f"tile_grid{shape}: {got!r} are not integers"
+### BEGIN HIDDEN TESTS
+for shape_h in ((1, 1), (1, 1_000), (1_000, 1), (TILE + 1, 2 * TILE + 1), (3 * TILE - 1, TILE - 1),
+                (2**40 + 1, 7), (5, 2**53 + 1)):
+    got_h = tile_grid(shape_h)
+    assert got_h == expected_grid(*shape_h), f"hidden: tile_grid({shape_h}) = {got_h}, expected {expected_grid(*shape_h)}"
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got_h), f"hidden: {got_h!r} are not integers"
+### END HIDDEN TESTS
+print("tile_grid: all visible tests passed.")
+
+# %% [markdown]
+# ## 4. The naive transpose (단순 전치)
+#
+# `out[c, r] = a[r, c]`: with `x` along `a`'s columns, a warp reads 32 neighbours in a row of `a`
+# (coalesced) and writes them down a **column** of `out`, each 4 bytes in a different row, a
+# different sector: the write is strided by the row length. Reading along columns instead would
+# just move the problem to the reads. One of the two sides of a transpose is always strided, unless
+# the data takes a detour.
+
+# %%
+@cuda.jit
+def transpose_naive(a, out):
+    col, row = cuda.grid(2)
+    if row < a.shape[0] and col < a.shape[1]:
+        out[col, row] = a[row, col]    # coalesced read, strided write
+
+
+def grid_for(shape):
+    """The tile grid of a (rows, cols) matrix (the answer to exercise 1, for the examples)."""
+    return -(-shape[1] // TILE), -(-shape[0] // TILE)
+
+
+h_t = np.random.default_rng(4).standard_normal((37, 53)).astype(np.float32)
+d_t_out = cuda.to_device(np.full((53, 37), np.nan, np.float32))
+transpose_naive[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out)
+assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_naive, 37 x 53", rtol=0)
+print(f"transpose_naive: 37 x 53 -> 53 x 37 with a {grid_for(h_t.shape)} grid of {TILE} x {TILE} blocks")
+
+# %% [markdown]
+# ## 5. Through shared memory, and bank conflicts (공유 메모리 전치와 뱅크 충돌)
+#
+# The detour: a block reads a tile of `a` row by row (coalesced) into a shared array, waits at a
+# barrier, then writes the **transposed** tile to `out`, again row by row (coalesced). The
+# transposition happens inside shared memory, where the access pattern costs little... almost.
+#
+# ```
+#  a (rows x cols)                 out (cols x rows)
+#  block (bx, by) reads tile  ──►  block (bx, by) writes tile at rows bx*TILE.., cols by*TILE..
+#  tile[ty, tx] = a[by*TILE+ty, bx*TILE+tx]     out[bx*TILE+ty, by*TILE+tx] = tile[tx, ty]
+# ```
+#
+# **Banks** (뱅크). Shared memory is split into 32 **banks**, 4 bytes wide: word `w` lives in bank
+# `w % 32`. A warp's 32 accesses are served in one step if they fall in 32 different banks (or on the
+# same word); `k` threads in one bank take `k` steps: a `k`-way **bank conflict**. The write phase
+# reads `tile[tx, ty]`: the 32 threads of a warp (same `ty`, `tx` = 0..31) read a **column** of the
+# tile, words `tx * 32 + ty`, all in bank `ty`: a 32-way conflict, the warp's read serialised.
+#
+# **Padding** (패딩) fixes it: declare the tile `TILE x (TILE + 1)`. Word `tx * 33 + ty` is in bank
+# `(tx + ty) % 32`: 32 different banks. One unused column, `TILE * 4` bytes, and no conflict.
+
+# %%
+def banks_of_column(width, warp=32, banks=32):
+    """The banks a warp touches when its threads read column 0 of a float32 tile with rows of `width` words."""
+    return sorted({(tx * width) % banks for tx in range(warp)})
+
+
+for width in (32, 33):
+    touched = banks_of_column(width)
+    print(f"tile rows of {width} words: a warp reading one column touches {len(touched):2d} bank(s) "
+          f"-> {32 // len(touched)}-way conflict" + (" (none)" if len(touched) == 32 else ""))
+
+
+@cuda.jit
+def transpose_shared(a, out):
+    tile = cuda.shared.array((TILE, TILE), float32)   # not padded: 32-way bank conflicts on a GPU
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]                     # coalesced read of a tile row
+    cuda.syncthreads()                                 # the whole tile is in before anyone reads it
+    out_row = cuda.blockIdx.x * TILE + ty              # the block's tile, transposed: x and y swap
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]           # coalesced write; reads a column of the tile
+
+
+d_t_out = cuda.to_device(np.full((53, 37), np.nan, np.float32))
+transpose_shared[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out)
+assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_shared, 37 x 53", rtol=0)
+print("transpose_shared: correct on 37 x 53")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): `transpose_padded` (4 points)
+#
+# Write `transpose_padded(a, out)`: the shared-memory transpose above with a **padded** tile,
+# `cuda.shared.array((TILE, TILE_PAD), float32)`. Write `TILE_PAD`, not `TILE + 1`: on a GPU the shape
+# must be a constant, and Numba does not fold `TILE + 1` (the simulator would accept it, the GPU would
+# not compile it). `a` is `rows x cols` `float32`, `out` is `cols x rows`; the launch is
+# `transpose_padded[tile_grid(a.shape), (TILE, TILE)](a, out)`.
+#
+# Mind the edges: the matrices are not multiples of `TILE`, so a thread loads only if its `(row,
+# col)` is inside `a`, and stores only if its `(out_row, out_col)` is inside `out`, and the two
+# checks use different shapes. All threads reach the barrier.
+#
+# The tests compare with `a.T` on non-square shapes, and compile your kernel to PTX to check that
+# its shared memory is one padded tile, `TILE * TILE_PAD * 4` bytes.
+
+# %% nbgrader="solution" id="transpose_padded"
+@cuda.jit
+def transpose_padded(a, out):
+    """out = a.T through a TILE x TILE_PAD shared tile (padded: no bank conflicts)."""
+    ### BEGIN SOLUTION
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    cuda.syncthreads()
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="transpose_padded_tests" points=4
+"""transpose_padded equals a.T on a NaN-poisoned 37 x 53 float32 output, leaves a unchanged, and its
+PTX declares one padded tile of TILE * TILE_PAD * 4 bytes of shared memory; hidden: 1 x 1, exact
+multiples of TILE, one row, one column, TILE + 1 x TILE - 1, tall and wide shapes."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+from techday.ptxreport import ToolkitMissing, resource_reports
+
+
+def run_transpose(kernel, a):
+    rows, cols = a.shape
+    d_a = cuda.to_device(a)
+    d_out = cuda.to_device(np.full((cols, rows), np.nan, np.float32))
+    kernel[(-(-cols // TILE), -(-rows // TILE)), (TILE, TILE)](d_a, d_out)
+    assert np.array_equal(d_a.copy_to_host(), a), "the kernel changed its input a"
+    return d_out.copy_to_host()
+
+
+def check_transpose(kernel, shape, what):
+    a = np.random.default_rng(shape[0] * 1_000 + shape[1]).standard_normal(shape).astype(np.float32)
+    got = run_transpose(kernel, a)
+    missing = int(np.isnan(got).sum())
+    assert missing == 0, f"{what}: {missing} of {got.size} elements of out were never written"
+    assert_close(got, a.T, f"{what}: transpose of {shape[0]} x {shape[1]}", rtol=0)
+
+
+check_transpose(transpose_padded, (37, 53), "transpose_padded")
+try:
+    shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
+                                    constants={"TILE": TILE, "TILE_PAD": TILE_PAD}, use_ptxas=False)["transpose_padded"].shared_bytes_ptx
+except ToolkitMissing as missing:
+    print(f"[skipped] the padding check compiles the kernel to PTX, which needs the CUDA compiler libraries: {missing}")
+else:
+    assert shared_bytes == TILE * TILE_PAD * 4, (
+        f"transpose_padded declares {shared_bytes} bytes of shared memory; one padded tile of TILE x TILE_PAD float32 is "
+        f"{TILE * TILE_PAD * 4} (an unpadded one {TILE * TILE * 4}): cuda.shared.array((TILE, TILE_PAD), float32)")
+### BEGIN HIDDEN TESTS
+for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 1), (TILE + 1, TILE - 1),
+                (70, 9), (9, 70)):
+    check_transpose(transpose_padded, shape_h, "hidden: transpose_padded")
+### END HIDDEN TESTS
+print("transpose_padded: all visible tests passed.")
+
+# %% [markdown]
+# ### Three transposes, measured (GPU 전용)
+#
+# A transpose reads and writes every element once, `2 * rows * cols * 4` bytes; a plain copy of
+# the same matrix is the ceiling. On a GPU, expect the naive transpose well below the copy (strided
+# writes), the shared-memory one better, and the padded one close to the copy.
+
+# %%
+@cuda.jit
+def copy_2d(a, out):
+    col, row = cuda.grid(2)
+    if row < a.shape[0] and col < a.shape[1]:
+        out[row, col] = a[row, col]
+
+
+if lab.gpu_only("timing the naive, shared and padded transposes with CUDA events"):
+    from techday.labtools import time_cuda
+
+    side = lab.size(full=8_192, ci=2_048)
+    h_big = np.random.default_rng(5).standard_normal((side, side + 7)).astype(np.float32)
+    d_big = cuda.to_device(h_big)
+    d_big_t = cuda.device_array((side + 7, side), np.float32)
+    d_big_c = cuda.device_array_like(d_big)
+    nbytes = 2 * h_big.size * 4
+    grid_big = grid_for(h_big.shape)
+    for kernel, d_out in ((copy_2d, d_big_c), (transpose_naive, d_big_t), (transpose_shared, d_big_t),
+                          (transpose_padded, d_big_t)):
+        kernel[grid_big, (TILE, TILE)](d_big, d_out)
+        want = h_big if kernel is copy_2d else h_big.T
+        assert np.array_equal(d_out.copy_to_host(), want), kernel.__name__
+        t = time_cuda(lambda: kernel[grid_big, (TILE, TILE)](d_big, d_out), repeat=10,
+                      what=f"{kernel.__name__:17s} {side} x {side + 7}", label=lab.timing_label())
+        print(f"{t}  ->  {nbytes / t.median / 1e9:7.1f} GB/s")
+else:
+    print("Not timed on the CPU tier: the simulator has no banks or sectors. The kernels above were checked.")
+
+# %% [markdown]
+# ## 6. A tiled matrix multiply (타일 행렬 곱)
+#
+# `C = A @ B` with `A` of `M x K` and `B` of `K x N`: `C[r, c] = sum_k A[r, k] * B[k, c]`. The naive
+# kernel below gives each thread one `C[r, c]` and reads a row of `A` and a column of `B` from global
+# memory: `2 K` loads for `2 K` flops. Every `A[r, k]` is loaded by all `N` threads of its row of `C`.
+#
+# **Tiling** (타일링): a block computes a `TILE x TILE` tile of `C`. It walks along `K` one tile at a
+# time: the block's threads load one `TILE x TILE` tile of `A` and one of `B` into shared memory
+# (each thread one element of each, coalesced), wait, then each thread does `TILE` multiply-adds from
+# shared memory, and waits again before the next tiles overwrite these. Global loads drop by a
+# factor of `TILE`: each loaded value is used `TILE` times.
+#
+# ```
+# for t in range(ceil(K / TILE)):
+#     sa[ty, tx] = A[row, t*TILE + tx]   or 0.0 outside A     # load  (coalesced)
+#     sb[ty, tx] = B[t*TILE + ty, col]   or 0.0 outside B
+#     cuda.syncthreads()                                        # 1. tiles complete
+#     for k in range(TILE): acc += sa[ty, k] * sb[k, tx]        # compute from shared memory
+#     cuda.syncthreads()                                        # 2. everyone done before the next load
+# C[row, col] = acc   if inside C
+# ```
+#
+# The zeros outside `A` and `B` make the partial tiles at the edges add nothing, so the inner loop
+# needs no bounds check. Both barriers are needed: without the first, a thread reads tile entries
+# nobody loaded yet; without the second, a fast thread loads the **next** tile over values a slow
+# thread still needs (두 번째 배리어가 없으면 다음 타일이 아직 쓰이는 값을 덮어씁니다).
+
+# %%
+@cuda.jit
+def matmul_naive(a, b, c):
+    col, row = cuda.grid(2)
+    if row < c.shape[0] and col < c.shape[1]:
+        acc = float32(0.0)
+        for k in range(a.shape[1]):
+            acc += a[row, k] * b[k, col]   # 2 global loads per multiply-add
+        c[row, col] = acc
+
+
+h_ma = np.random.default_rng(6).standard_normal((20, 13)).astype(np.float32)
+h_mb = np.random.default_rng(7).standard_normal((13, 11)).astype(np.float32)
+d_mc = cuda.to_device(np.full((20, 11), np.nan, np.float32))
+matmul_naive[grid_for((20, 11)), (TILE, TILE)](cuda.to_device(h_ma), cuda.to_device(h_mb), d_mc)
+assert_close(d_mc.copy_to_host(), h_ma.astype(np.float64) @ h_mb, "matmul_naive", rtol=1e-5, atol=1e-5)
+print("matmul_naive: correct on (20 x 13) @ (13 x 11)")
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): `matmul_tiled` (5 points)
+#
+# Write `matmul_tiled(a, b, c)`: `c = a @ b` for `float32` matrices of any compatible shapes, with
+# the tiled algorithm above, launched as `matmul_tiled[tile_grid(c.shape), (TILE, TILE)](a, b, c)`:
+#
+# - two shared tiles, **each on its own line** (simulator rule):
+#   `sa = cuda.shared.array((TILE, TILE), float32)` and the same for `sb`;
+# - `row = blockIdx.y * TILE + ty`, `col = blockIdx.x * TILE + tx`; accumulate in
+#   `acc = float32(0.0)` (a `float32` literal keeps the arithmetic in `float32`);
+# - the loop over `ceil(K / TILE)` tiles, loading zeros outside `a` and `b`, with both barriers;
+# - store `acc` only if `(row, col)` is inside `c`. Every thread, inside `c` or not, takes part in
+#   loading and in the barriers.
+#
+# The tests use shapes that are not multiples of `TILE`, including `K` smaller than a tile, and a
+# NaN-poisoned `c`.
+
+# %% nbgrader="solution" id="matmul_tiled"
+@cuda.jit
+def matmul_tiled(a, b, c):
+    """c = a @ b with TILE x TILE shared-memory tiles of a and b."""
+    ### BEGIN SOLUTION
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range((a.shape[1] + TILE - 1) // TILE):
+        k_a = t * TILE + tx  # the column of a this thread loads
+        k_b = t * TILE + ty  # the row of b this thread loads
+        if row < a.shape[0] and k_a < a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        else:
+            sa[ty, tx] = float32(0.0)
+        if k_b < b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        else:
+            sb[ty, tx] = float32(0.0)
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+        cuda.syncthreads()
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="matmul_tiled_tests" points=5
+"""matmul_tiled equals a @ b (float64 reference, float32 tolerance) for (23 x 37) @ (37 x 19) on a
+NaN-poisoned c, inputs unchanged; hidden: 1 x 1 x 1, exact multiples of TILE, K smaller than a tile,
+one row, one column, (17 x 41) @ (41 x 3)."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close
+
+
+def check_matmul(kernel, m, k, n, what, seed=0):
+    rng = np.random.default_rng(seed + 100 * m + 10 * k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    d_a, d_b = cuda.to_device(a), cuda.to_device(b)
+    d_c = cuda.to_device(np.full((m, n), np.nan, np.float32))
+    kernel[(-(-n // TILE), -(-m // TILE)), (TILE, TILE)](d_a, d_b, d_c)
+    c = d_c.copy_to_host()
+    assert np.array_equal(d_a.copy_to_host(), a) and np.array_equal(d_b.copy_to_host(), b), f"{what}: a or b changed"
+    missing = int(np.isnan(c).sum())
+    assert missing == 0, f"{what}: {missing} of {c.size} elements of c were never written"
+    assert c.dtype == np.float32
+    assert_close(c, a.astype(np.float64) @ b, f"{what}: ({m} x {k}) @ ({k} x {n})", rtol=1e-4, atol=1e-4)
+
+
+check_matmul(matmul_tiled, 23, 37, 19, "matmul_tiled")
+### BEGIN HIDDEN TESTS
+for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 * TILE + 3, 9), (9, 20, 1),
+                      (17, 41, 3)):
+    check_matmul(matmul_tiled, m_h, k_h, n_h, "hidden: matmul_tiled", seed=7)
+### END HIDDEN TESTS
+print("matmul_tiled: all visible tests passed.")
+
+# %% [markdown]
+# ### Naive against tiled, measured (GPU 전용)
+#
+# A matrix product does `2 * M * N * K` floating-point operations: multiply and add. We report
+# GFLOP/s. For reference, cuBLAS (through CuPy, lab 05) reaches a large fraction of the GPU's peak;
+# a simple tiled kernel gets a few times more than the naive one, far from cuBLAS.
+
+# %%
+if lab.gpu_only("timing the naive and tiled matrix products with CUDA events"):
+    from techday.labtools import time_cuda
+
+    m_t = lab.size(full=2_048, ci=512)
+    a_t = np.random.default_rng(8).standard_normal((m_t, m_t + 3)).astype(np.float32)
+    b_t = np.random.default_rng(9).standard_normal((m_t + 3, m_t - 5)).astype(np.float32)
+    d_at, d_bt = cuda.to_device(a_t), cuda.to_device(b_t)
+    d_ct = cuda.device_array((m_t, m_t - 5), np.float32)
+    flops = 2 * a_t.shape[0] * a_t.shape[1] * b_t.shape[1]
+    grid_t = grid_for(d_ct.shape)
+    for kernel in (matmul_naive, matmul_tiled):
+        kernel[grid_t, (TILE, TILE)](d_at, d_bt, d_ct)
+        # float32 sums of 2,000 products: rounding errors reach ~1e-3 where the result is near 0
+        assert_close(d_ct.copy_to_host(), a_t.astype(np.float64) @ b_t, kernel.__name__, rtol=1e-3, atol=1e-2)
+        t = time_cuda(lambda: kernel[grid_t, (TILE, TILE)](d_at, d_bt, d_ct), repeat=5,
+                      what=f"{kernel.__name__:13s} ({m_t} x {m_t + 3}) @ ({m_t + 3} x {m_t - 5})", label=lab.timing_label())
+        print(f"{t}  ->  {flops / t.median / 1e9:8.1f} GFLOP/s")
+else:
+    print("Not timed on the CPU tier. The kernels were checked above.")
+
+# %% [markdown]
+# ## 7. The resource report: registers, shared memory, spills (자원 보고서)
+#
+# How many blocks fit on an SM at once (the **occupancy**, lab 02) depends on what each thread and
+# block needs: **registers** per thread (the SM has 64 K), **shared memory** per block, and the
+# threads themselves (at most 2,048 per SM on an A100 or H100). A kernel that needs more registers
+# than the compiler allows **spills** them to local memory, which lives in global memory: slow.
+#
+# The compiler tells you. numba-cuda compiles a kernel to PTX (a portable assembly) with
+# `compile_ptx`, and NVIDIA's `ptxas` turns PTX into machine code for one architecture, and with
+# `-v` prints what it used. Neither needs a GPU: `techday.ptxreport` compiles the kernels' source in
+# a separate process (the simulator cannot compile) and runs the `ptxas` of the
+# `nvidia-cuda-nvcc-cu12` wheel (or of a CUDA toolkit). We report the workshop's 32 x 32 tiles, for
+# this GPU's architecture, or for an A100 (`sm_80`) without a GPU:
+#
+# ```
+# ptxas info : Used 22 registers, used 1 barriers, 4224 bytes smem, 496 bytes cmem[0]
+#     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+# ```
+
+# %%
+from techday.ptxreport import ToolkitMissing, find_ptxas, parse_ptxas, ptxas_verbose, resource_reports
+
+ptxas_path, ptxas_how = find_ptxas()
+print(f"ptxas: {ptxas_path} ({ptxas_how})" if ptxas_path else f"[ptxas missing] {ptxas_how}: only the PTX's "
+      "shared-memory declarations are shown; registers and spills need ptxas (pip install -e '.[test]').")
+cc = tuple(lab.gpu.compute_capability) if lab.on_gpu else (8, 0)
+sig2 = "void(float32[:, ::1], float32[:, ::1])"
+sig3 = "void(float32[:, ::1], float32[:, ::1], float32[:, ::1])"
+report_kernels = {"transpose_naive": (transpose_naive, sig2), "transpose_shared": (transpose_shared, sig2),
+                  "transpose_padded": (transpose_padded, sig2), "matmul_naive": (matmul_naive, sig3),
+                  "matmul_tiled": (matmul_tiled, sig3)}
+try:
+    reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33}, cc=cc, use_ptxas=bool(ptxas_path))
+except ToolkitMissing as missing:
+    reports = {}
+    print(f"[skipped] resource report: {missing}")
+for rep in reports.values():
+    print(rep)
+if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; none in the naive kernels
+    assert reports["transpose_shared"].shared_bytes_ptx == 32 * 32 * 4
+    assert reports["transpose_naive"].shared_bytes_ptx == reports["matmul_naive"].shared_bytes_ptx == 0
+
+# %% [markdown]
+# **Reading it** (읽는 법). For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
+# 2,048 thread slots and (A100) 164 KiB of shared memory, the resident blocks per SM are the smallest
+# of three limits. The cell below computes them from the report. With 2 blocks of 1,024 threads the
+# SM is full (100 % occupancy); a kernel needing more than 32 registers per thread fits only one.
+#
+# To see **spills**, ask `ptxas` for fewer registers than a kernel wants (`-maxrregcount`, the
+# same as `@cuda.jit(max_registers=...)`): the values that no longer fit go to local memory,
+# `spill stores` and `spill loads` in the report. Below, `matmul_naive` is squeezed from its 30 or so
+# registers to 24: occupancy could rise, but every spilled value now makes a trip to memory.
+
+# %%
+def blocks_per_sm(registers, shared_bytes, threads_per_block=1_024, sm_registers=65_536, sm_threads=2_048,
+                  sm_shared=164 * 1024):
+    """Resident blocks per SM: the smallest of the register, thread and shared-memory limits."""
+    by_regs = sm_registers // max(registers * threads_per_block, 1)
+    by_threads = sm_threads // threads_per_block
+    by_shared = sm_shared // shared_bytes if shared_bytes else by_threads
+    return min(by_regs, by_threads, by_shared), by_regs, by_threads, by_shared
+
+
+if ptxas_path and reports:
+    print("blocks of 1,024 threads per SM (A100 limits): resident = min(registers, threads, shared memory)")
+    for name, rep in reports.items():
+        resident, by_regs, by_threads, by_shared = blocks_per_sm(rep.registers, rep.shared_bytes)
+        print(f"  {name:17s} {rep.registers:3d} regs, {rep.shared_bytes:5d} B smem -> {resident} block(s) "
+              f"(limits: {by_regs} by registers, {by_threads} by threads, {by_shared} by shared memory)")
+    naive = reports["matmul_naive"]
+    squeezed = parse_ptxas(ptxas_verbose(naive.ptx, cc, ptxas_path, options=("-maxrregcount=24",)))
+    print(f"matmul_naive as compiled: {naive.registers} registers, spill stores {naive.spill_stores} B, "
+          f"spill loads {naive.spill_loads} B")
+    print(f"matmul_naive with -maxrregcount=24: {squeezed['registers']} registers, spill stores "
+          f"{squeezed['spill_stores']} B, spill loads {squeezed['spill_loads']} B, stack {squeezed['stack_bytes']} B")
+else:
+    print("[skipped] the occupancy limits need the register counts from ptxas and the report above.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - Global memory moves 32-byte sectors. A warp reading 32 neighbouring `float32` values uses every
+#   byte it fetches (coalesced); a stride of 8 or more fetches a sector per thread. Map `threadIdx.x`
+#   to the last, contiguous axis.
+# - Tiles: blocks of `(TILE, TILE)` threads, a grid of `(ceil(cols / TILE), ceil(rows / TILE))`
+#   blocks, `x` along columns; check every access against its own matrix's shape.
+# - A transpose through a shared-memory tile makes both the read and the write coalesced; padding the
+#   tile to `TILE + 1` columns spreads a column over the 32 banks and removes the bank conflicts.
+# - Tiling a matrix product loads every value once per tile instead of once per product; two barriers
+#   per step, zeros outside the matrices for the edge tiles.
+# - `compile_ptx` plus `ptxas -v` report registers, shared memory and spills on any machine; together
+#   with the SM's limits they give the occupancy.
+#
+# ## Going further (더 알아보기)
+#
+# - Mark Harris, "An Efficient Matrix Transpose in CUDA C/C++" and "Using Shared Memory in CUDA
+#   C/C++" (NVIDIA Technical Blog): the same transposes, with 32 x 8 blocks that do 4 elements per
+#   thread.
+# - CUDA C++ Best Practices Guide: "Coalesced Access to Global Memory" and "Shared Memory" (banks).
+# - Nsight Compute (`ncu`) measures sectors per request, bank conflicts and achieved occupancy of a
+#   real run: `ncu --section MemoryWorkloadAnalysis python script.py`.
+# - Register blocking (each thread computing 4 x 4 or 8 x 8 outputs) and tensor cores are the next
+#   steps of a fast matrix product; cuBLAS and CUTLASS do both.
+# - Next: lab 05, CuPy and interoperability.

@@ -1,0 +1,91 @@
+"""The resource report of techday.ptxreport: PTX from numba-cuda and ptxas -v, without a GPU."""
+
+import os
+
+import pytest
+
+from techday import ptxreport
+
+LOG = """ptxas info    : 8 bytes gmem, 8 bytes cmem[4]
+ptxas info    : Compiling entry function '_Z1k' for 'sm_80'
+ptxas info    : Function properties for _Z1k
+    16 bytes stack frame, 12 bytes spill stores, 8 bytes spill loads
+ptxas info    : Used 40 registers, used 1 barriers, 4224 bytes smem, 496 bytes cmem[0]
+"""
+
+KERNELS = '''
+from numba import cuda, float32
+
+@cuda.jit(device=True)
+def twice(v):
+    return 2 * v
+
+@cuda.jit
+def padded(a, out):
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    x, y = cuda.grid(2)
+    tile[cuda.threadIdx.y, cuda.threadIdx.x] = a[y, x]
+    cuda.syncthreads()
+    out[y, x] = twice(tile[cuda.threadIdx.x, cuda.threadIdx.y])
+'''
+
+
+def test_parse_ptxas_log():
+    assert ptxreport.parse_ptxas(LOG) == {"registers": 40, "shared_bytes": 4224, "spill_stores": 12,
+                                          "spill_loads": 8, "stack_bytes": 16}
+
+
+def test_ptx_shared_bytes_sums_declarations():
+    ptx = ".visible .shared .align 4 .b8 _cudapy_smem_38[4224];\n\t.shared .align 8 .b8 other[64];\n"
+    assert ptxreport.ptx_shared_bytes(ptx) == 4288
+
+
+def test_find_ptxas_names_a_path_or_a_reason(monkeypatch):
+    path, how = ptxreport.find_ptxas()
+    assert how
+    assert path is None or os.access(path, os.X_OK)
+    monkeypatch.setenv("PTXAS", "/nonexistent/ptxas")
+    path2, how2 = ptxreport.find_ptxas()
+    assert path2 != "/nonexistent/ptxas" and (path2 or "not executable" in how2)
+
+
+def test_report_of_a_kernel_calling_a_device_function(tmp_path, monkeypatch):
+    """Compiled in a child process with the simulator off, so it works with or without a GPU."""
+    src = tmp_path / "kern.py"
+    src.write_text(KERNELS.replace("TILE_PAD", "17").replace("TILE", "16"))
+    import importlib.util
+
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", os.environ.get("NUMBA_ENABLE_CUDASIM", "0"))
+    spec = importlib.util.spec_from_file_location("kern", src)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:  # numba-cuda without a usable simulator/driver import here
+        pytest.skip(f"cannot define a kernel in this process: {exc}")
+    reports = ptxreport.resource_reports({"padded": (mod.padded, "void(float32[:, ::1], float32[:, ::1])")},
+                                         extra_source="@cuda.jit(device=True)\ndef twice(v):\n    return 2 * v\n")
+    rep = reports["padded"]
+    assert rep.shared_bytes_ptx == 16 * 17 * 4
+    if ptxreport.find_ptxas()[0]:
+        assert rep.shared_bytes == 16 * 17 * 4 and rep.registers > 0 and rep.spill_stores == 0
+    else:
+        assert rep.registers is None
+
+
+def test_expose_races_restores_the_switch_interval():
+    import sys
+
+    from techday.simtools import expose_races, simulator_on
+
+    before = sys.getswitchinterval()
+    with expose_races(1e-5):
+        inside = sys.getswitchinterval()
+    assert sys.getswitchinterval() == before
+    assert inside == (pytest.approx(1e-5) if simulator_on() else before)
+
+
+def test_a_missing_toolkit_is_told_apart_from_a_wrong_kernel():
+    assert ptxreport.toolkit_missing("numba.cuda.cudadrv.error.NvvmSupportError: libNVVM is not available")
+    assert ptxreport.toolkit_missing("FileNotFoundError: /x/nvvm/libdevice/libdevice.10.bc not found")
+    assert not ptxreport.toolkit_missing("numba.core.errors.TypingError: No implementation of function shared.array")
+    assert issubclass(ptxreport.ToolkitMissing, ptxreport.PtxError)

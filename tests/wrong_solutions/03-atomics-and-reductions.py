@@ -1,0 +1,153 @@
+# %% wrong="plain_increment_race" cell="histogram_atomic" fails=["histogram_atomic_tests"]
+@cuda.jit
+def histogram_atomic(values, hist):
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        hist[values[i]] += 1  # read, add, write: threads on the same bin lose counts
+
+# %% wrong="no_grid_stride" cell="histogram_atomic" fails=["histogram_atomic_tests"]
+@cuda.jit
+def histogram_atomic(values, hist):
+    i = cuda.grid(1)
+    if i < values.shape[0]:
+        cuda.atomic.add(hist, values[i], 1)
+
+# %% wrong="grid_stride_off_by_one" cell="histogram_atomic" fails=["histogram_atomic_tests"]
+@cuda.jit
+def histogram_atomic(values, hist):
+    for i in range(cuda.grid(1), values.shape[0] - 1, cuda.gridsize(1)):
+        cuda.atomic.add(hist, values[i], 1)
+
+# %% wrong="missing_syncthreads_after_zeroing" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        local[b] = 0
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    cuda.syncthreads()
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="missing_syncthreads_before_merge" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        local[b] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="zero_only_own_bin" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    tid = cuda.threadIdx.x
+    if tid < nbins:
+        local[tid] = 0  # 64 threads zero 64 of 256 bins: the rest keep the last block's counts
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    cuda.syncthreads()
+    for b in range(tid, nbins, cuda.blockDim.x):
+        cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="missing_syncthreads_after_store" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="missing_syncthreads_in_tree" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="grid_stride_skips_last" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0] - 1, cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="block_stride_instead_of_grid_stride" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.blockDim.x):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="final_sum_on_host" cell="gpu_sum" fails=["gpu_sum_tests"]
+def gpu_sum(x):
+    d_x = cuda.to_device(x) if isinstance(x, np.ndarray) else x
+    n = d_x.shape[0]
+    blocks = max(1, min((n + SUM_THREADS - 1) // SUM_THREADS, MAX_SUM_BLOCKS))
+    d_partial = cuda.device_array(blocks, np.float64)
+    block_sum_kernel[blocks, SUM_THREADS](d_x, d_partial)
+    return float(d_partial.copy_to_host().sum())
+
+# %% wrong="floor_division_blocks" cell="gpu_sum" fails=["gpu_sum_tests"]
+def gpu_sum(x):
+    d_x = cuda.to_device(x) if isinstance(x, np.ndarray) else x
+    n = d_x.shape[0]
+    blocks = min(n // SUM_THREADS, MAX_SUM_BLOCKS)
+    d_partial = cuda.device_array(blocks, np.float64)
+    block_sum_kernel[blocks, SUM_THREADS](d_x, d_partial)
+    d_total = cuda.device_array(1, np.float64)
+    block_sum_kernel[1, SUM_THREADS](d_partial, d_total)
+    return float(d_total.copy_to_host()[0])

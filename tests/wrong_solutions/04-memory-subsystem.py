@@ -1,0 +1,211 @@
+# %% wrong="rows_and_columns_swapped" cell="tile_grid" fails=["tile_grid_tests"]
+def tile_grid(shape):
+    rows, cols = shape
+    return (rows + TILE - 1) // TILE, (cols + TILE - 1) // TILE
+
+# %% wrong="floor_instead_of_ceiling" cell="tile_grid" fails=["tile_grid_tests"]
+def tile_grid(shape):
+    rows, cols = shape
+    return max(cols // TILE, 1), max(rows // TILE, 1)
+
+# %% wrong="float_ceiling" cell="tile_grid" fails=["tile_grid_tests"]
+def tile_grid(shape):
+    rows, cols = shape
+    return math.ceil(cols / TILE), math.ceil(rows / TILE)
+
+# %% wrong="swapped_tile_indices" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    cuda.syncthreads()
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[ty, tx]
+
+# %% wrong="missing_syncthreads" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]
+
+# %% wrong="tile_not_padded" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    tile = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    cuda.syncthreads()
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]
+
+# %% wrong="store_checked_against_input_shape" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    cuda.syncthreads()
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < a.shape[0] and out_col < a.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]
+
+# %% wrong="missing_second_syncthreads" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+@cuda.jit
+def matmul_tiled(a, b, c):
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range((a.shape[1] + TILE - 1) // TILE):
+        k_a = t * TILE + tx
+        k_b = t * TILE + ty
+        if row < a.shape[0] and k_a < a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        else:
+            sa[ty, tx] = float32(0.0)
+        if k_b < b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        else:
+            sb[ty, tx] = float32(0.0)
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
+
+# %% wrong="missing_first_syncthreads" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+@cuda.jit
+def matmul_tiled(a, b, c):
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range((a.shape[1] + TILE - 1) // TILE):
+        k_a = t * TILE + tx
+        k_b = t * TILE + ty
+        if row < a.shape[0] and k_a < a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        else:
+            sa[ty, tx] = float32(0.0)
+        if k_b < b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        else:
+            sb[ty, tx] = float32(0.0)
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+        cuda.syncthreads()
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
+
+# %% wrong="tile_bounds_off_by_one" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+@cuda.jit
+def matmul_tiled(a, b, c):
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range((a.shape[1] + TILE - 1) // TILE):
+        k_a = t * TILE + tx
+        k_b = t * TILE + ty
+        if row < a.shape[0] and k_a <= a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        else:
+            sa[ty, tx] = float32(0.0)
+        if k_b <= b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        else:
+            sb[ty, tx] = float32(0.0)
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+        cuda.syncthreads()
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
+
+# %% wrong="no_zeros_outside_the_matrices" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+@cuda.jit
+def matmul_tiled(a, b, c):
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range((a.shape[1] + TILE - 1) // TILE):
+        k_a = t * TILE + tx
+        k_b = t * TILE + ty
+        if row < a.shape[0] and k_a < a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        if k_b < b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+        cuda.syncthreads()
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
+
+# %% wrong="last_partial_tile_skipped" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+@cuda.jit
+def matmul_tiled(a, b, c):
+    sa = cuda.shared.array((TILE, TILE), float32)
+    sb = cuda.shared.array((TILE, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    acc = float32(0.0)
+    for t in range(a.shape[1] // TILE):
+        k_a = t * TILE + tx
+        k_b = t * TILE + ty
+        if row < a.shape[0] and k_a < a.shape[1]:
+            sa[ty, tx] = a[row, k_a]
+        else:
+            sa[ty, tx] = float32(0.0)
+        if k_b < b.shape[0] and col < b.shape[1]:
+            sb[ty, tx] = b[k_b, col]
+        else:
+            sb[ty, tx] = float32(0.0)
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[k, tx]
+        cuda.syncthreads()
+    if row < c.shape[0] and col < c.shape[1]:
+        c[row, col] = acc
