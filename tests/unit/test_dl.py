@@ -184,3 +184,23 @@ def test_backbone_checkpoint_loads_and_is_documented():
     assert meta["script"] == "course/scripts/pretrain_backbone.py" and meta["source_val_accuracy"] > 0.95
     assert dl.BACKBONE_PATH.stat().st_size < 100_000, "keep the committed checkpoint small"
     assert sum(p.numel() for p in dl.make_backbone().parameters()) == sum(p.numel() for p in backbone.parameters())
+
+
+def test_pretrain_script_writes_a_loadable_checkpoint(tmp_path):
+    """course/scripts/pretrain_backbone.py, the way the committed checkpoint was made (one epoch here)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "backbone.pt"
+    proc = subprocess.run([sys.executable, str(ROOT / "course" / "scripts" / "pretrain_backbone.py"), "--out", str(out),
+                           "--epochs", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source validation accuracy" in proc.stdout
+    backbone, meta = dl.load_backbone(out)
+    assert meta["epochs"] == 1 and meta["seed"] == 0
+    committed, _ = dl.load_backbone()
+    assert backbone.state_dict().keys() == committed.state_dict().keys()
