@@ -1,0 +1,358 @@
+"""Deep-learning helpers the labs of the deep-learning track share (PyTorch, plain torch only).
+
+Each helper is taught in a lab first and used from here afterwards (STYLE.md 8):
+
+- lab 10 (first network): :func:`device` (the tier's device), :func:`seed_everything`, the digits
+  data (:func:`load_digits_split`: scikit-learn's bundled 8x8 digits as tensors, with a fixed
+  stratified train / validation / test split), :func:`evaluate` (eval mode, no gradients). The
+  trainee writes their own training loop in lab 10; :func:`fit` is that loop, kept here for later labs.
+- lab 11 (CNNs and augmentation): the transforms, written in plain torch because torchvision cannot
+  load with the CPU build of PyTorch: :func:`hflip`, :func:`random_hflip`, :func:`shift`,
+  :func:`random_shift` (a crop of a zero-padded image), :func:`gaussian_noise`, :func:`normalize`,
+  :class:`Compose`; :func:`shifted_noisy` (a fixed, seeded perturbed copy of a split).
+- lab 12 (transfer learning): :func:`select_classes`, :func:`few_shot`, :func:`make_backbone`,
+  :func:`pretrain_backbone` and :func:`load_backbone` (the course's own pre-trained backbone: a
+  small checkpoint in ``techday/data/``, written by ``course/scripts/pretrain_backbone.py``).
+
+Every random helper takes a ``torch.Generator`` so that a seed reproduces a run exactly. Nothing is
+downloaded: the digits ship inside scikit-learn. Importing :mod:`techday` does not import this module
+(nor PyTorch); labs import it after ``techday.setup``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
+    "load_backbone", "load_digits_split", "make_backbone", "normalize", "pretrain_backbone", "random_hflip", "random_shift",
+    "seed_everything", "select_classes", "shift", "shifted_noisy",
+]
+
+# Mean and standard deviation of the digits' pixels (scaled to [0, 1]) over the training split of
+# the default seed: the constants a lab passes to `normalize`.
+DIGITS_MEAN = 0.3051
+DIGITS_STD = 0.3760
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab 10: devices, seeds, data, evaluation
+# --------------------------------------------------------------------------------------------------
+def device(lab=None) -> torch.device:
+    """The device a lab's tensors and models live on: ``cuda`` on the GPU tier, ``cpu`` otherwise.
+
+    ``lab`` is what ``techday.setup`` returned; without it the tier the last ``setup`` chose (or
+    ``$TECHDAY_TIER``) decides. On the GPU tier a CPU-only PyTorch build is an error, not a silent
+    fallback: timings taken there would not be GPU figures.
+    """
+    tier = lab.tier if lab is not None else (os.environ.get("TECHDAY_TIER_RESOLVED") or os.environ.get("TECHDAY_TIER"))
+    if tier == "gpu":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"the GPU tier was chosen but this PyTorch ({torch.__version__}) cannot use CUDA: "
+                               "install a CUDA build of PyTorch, or run with tier='cpu'")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's random generators (CPU and every GPU), and return a fresh
+    ``torch.Generator`` seeded the same way, for shuffling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class Split:
+    """Images ``x`` (N, 1, 8, 8), float32 in [0, 1], and labels ``y`` (N,), int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def to(self, dev) -> "Split":
+        return Split(self.x.to(dev), self.y.to(dev))
+
+
+@dataclass
+class DigitsData:
+    """The digits, split three ways: fit on ``train``, choose on ``val``, report on ``test`` once."""
+
+    train: Split
+    val: Split
+    test: Split
+    n_classes: int = 10
+    # Which of scikit-learn's 1,797 images each split holds (row numbers into load_digits()).
+    indices: dict | None = None
+
+    def to(self, dev) -> "DigitsData":
+        return DigitsData(self.train.to(dev), self.val.to(dev), self.test.to(dev), self.n_classes, self.indices)
+
+
+def load_digits_split(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
+    """scikit-learn's bundled 8x8 digits (1,797 images, shipped with the package: no download) as
+    tensors, split into disjoint train / validation / test sets, stratified by label (each split holds
+    every digit in the same proportion), the same split for the same ``seed``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]  # 0..16 -> [0, 1]; one channel
+    y = digits.target.astype(np.int64)
+    index = np.arange(len(y))
+    rest, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=seed)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=y[rest],
+                                  random_state=seed + 1)
+
+    def split(idx):
+        idx = np.sort(idx)
+        return Split(torch.from_numpy(x[idx].copy()), torch.from_numpy(y[idx].copy()))
+
+    indices = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    return DigitsData(split(train), split(val), split(test), indices=indices)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Split, batch_size: int = 512) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` on ``data``, in eval mode (dropout off,
+    batch-norm uses its running statistics) and without building a graph. The model's mode is
+    restored afterwards. Introduced in lab 10, where the trainee writes it."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    loss_sum, correct = 0.0, 0
+    try:
+        for i in range(0, len(data), batch_size):
+            xb, yb = data.x[i:i + batch_size].to(dev), data.y[i:i + batch_size].to(dev)
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == yb).sum().item()
+    finally:
+        model.train(was_training)
+    n = max(len(data), 1)
+    return loss_sum / n, correct / n
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: Split, val: Split | None = None,
+        epochs: int = 10, batch_size: int = 64, transform=None, generator: torch.Generator | None = None,
+        keep_best: bool = False) -> dict:
+    """The training loop of lab 10: each epoch shuffles ``train`` (inputs and labels together), runs
+    mini-batch steps (``zero_grad``, forward, loss, ``backward``, ``step``) in train mode, then
+    evaluates on ``val`` in eval mode.
+
+    ``transform(x, generator)`` augments each training batch (lab 11). ``keep_best`` restores the
+    weights of the epoch with the best validation accuracy at the end (early stopping, chosen on
+    ``val``, never on the test split). Returns the history: ``train_loss``, ``val_loss``, ``val_acc``
+    per epoch, and ``best_epoch``.
+    """
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    dev = next(model.parameters()).device
+    history = {"train_loss": [], "val_loss": [], "val_acc": [], "best_epoch": None}
+    best_acc, best_state = -1.0, None
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(train), generator=generator)
+        total, seen = 0.0, 0
+        for i in range(0, len(train), batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = train.x[idx], train.y[idx]
+            if transform is not None:
+                xb = transform(xb, generator)
+            xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        history["train_loss"].append(total / seen)
+        if val is not None:
+            val_loss, val_acc = evaluate(model, val)
+            history["val_loss"].append(val_loss)
+            history["val_acc"].append(val_acc)
+            if keep_best and val_acc > best_acc:
+                best_acc, history["best_epoch"] = val_acc, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab 11: transforms in plain torch. Images are (N, C, H, W); every transform keeps shape and dtype.
+# --------------------------------------------------------------------------------------------------
+def hflip(x: torch.Tensor) -> torch.Tensor:
+    """Mirror left-right (the last axis)."""
+    return x.flip(-1)
+
+
+def random_hflip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability ``p``, independently. Not label-preserving for
+    digits (a mirrored 3 is not a 3): lab 11 shows why an augmentation must suit the task."""
+    flip = torch.rand(x.shape[0], generator=generator) < p
+    flip = flip.to(x.device).view(-1, *([1] * (x.dim() - 1)))
+    return torch.where(flip, x.flip(-1), x)
+
+
+def shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Move the content of every image ``dy`` pixels down and ``dx`` pixels right (negative: up,
+    left), filling with zeros: what a camera that moved a little sees."""
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
+    src_y, dst_y = slice(max(-dy, 0), h - max(dy, 0)), slice(max(dy, 0), h - max(-dy, 0))
+    src_x, dst_x = slice(max(-dx, 0), w - max(dx, 0)), slice(max(dx, 0), w - max(-dx, 0))
+    out[..., dst_y, dst_x] = x[..., src_y, src_x]
+    return out
+
+
+def random_shift(x: torch.Tensor, max_shift: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image by its own random (dy, dx) in [-max_shift, max_shift]: a random crop of the
+    image zero-padded by ``max_shift`` on every side, back to the original size."""
+    n = x.shape[0]
+    span = 2 * max_shift + 1
+    dys = torch.randint(0, span, (n,), generator=generator) - max_shift
+    dxs = torch.randint(0, span, (n,), generator=generator) - max_shift
+    out = torch.empty_like(x)
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            rows = ((dys == dy) & (dxs == dx)).nonzero().flatten().to(x.device)
+            if rows.numel():
+                out[rows] = shift(x[rows], dy, dx)
+    return out
+
+
+def gaussian_noise(x: torch.Tensor, std: float = 0.05, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add zero-mean Gaussian noise of standard deviation ``std`` to every pixel."""
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return x + std * noise
+
+
+def normalize(x: torch.Tensor, mean: float = DIGITS_MEAN, std: float = DIGITS_STD) -> torch.Tensor:
+    """``(x - mean) / std``: zero mean and unit variance over the training pixels."""
+    return (x - mean) / std
+
+
+class Compose:
+    """Apply transforms in order; each is called as ``t(x, generator)`` (or ``t(x)`` if it takes one
+    argument, like :func:`normalize`)."""
+
+    def __init__(self, *transforms):
+        self.transforms = transforms
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        import inspect
+
+        for t in self.transforms:
+            takes_generator = len(inspect.signature(t).parameters) > 1
+            x = t(x, generator=generator) if takes_generator else t(x)
+        return x
+
+
+def shifted_noisy(data: Split, max_shift: int = 1, noise_std: float = 0.1, seed: int = 1234) -> Split:
+    """A fixed perturbed copy of ``data``: every image moved by one pixel (never zero) in a seeded
+    random direction of up to ``max_shift`` and given Gaussian noise. The "camera moved" test set of lab 11."""
+    g = torch.Generator().manual_seed(seed)
+    moves = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)
+             if (dy, dx) != (0, 0)]
+    pick = torch.randint(0, len(moves), (len(data),), generator=g)
+    x = torch.empty_like(data.x)
+    for k, (dy, dx) in enumerate(moves):
+        rows = (pick == k).nonzero().flatten()
+        if rows.numel():
+            x[rows] = shift(data.x[rows], dy, dx)
+    return Split(gaussian_noise(x, noise_std, g), data.y.clone())
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab 12: tasks from the digits, and the course's pre-trained backbone
+# --------------------------------------------------------------------------------------------------
+def select_classes(data: Split, classes, relabel: bool = True) -> Split:
+    """The images of ``classes`` only; with ``relabel`` their labels become 0, 1, ... in the order
+    given (digits 5-9 become classes 0-4 of a new task)."""
+    classes = list(classes)
+    keep = torch.isin(data.y, torch.tensor(classes))
+    x, y = data.x[keep], data.y[keep]
+    if relabel:
+        lookup = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.int64)
+        lookup[torch.tensor(classes)] = torch.arange(len(classes))
+        y = lookup[y]
+    return Split(x.clone(), y.clone())
+
+
+def few_shot(data: Split, per_class: int, seed: int = 0) -> Split:
+    """``per_class`` labelled examples of each class, drawn with ``seed``: the few labels a new task has."""
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(data.y):
+        rows = (data.y == c).nonzero().flatten()
+        if len(rows) < per_class:
+            raise ValueError(f"class {int(c)} has {len(rows)} examples, fewer than {per_class}")
+        picks.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
+    idx = torch.cat(picks).sort().values
+    return Split(data.x[idx].clone(), data.y[idx].clone())
+
+
+class Backbone(nn.Module):
+    """Two convolution blocks (conv, batch-norm, ReLU) and a 2x2 max-pool, flattened:
+    (N, 1, 8, 8) -> (N, out_features) with ``out_features = 2 * width * 4 * 4`` (512 by default)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.width = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.out_features = 2 * width * 4 * 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def make_backbone(width: int = 16) -> Backbone:
+    """A fresh, untrained :class:`Backbone`."""
+    return Backbone(width)
+
+
+def pretrain_backbone(source: Split, n_classes: int = 10, epochs: int = 8, seed: int = 0, width: int = 16,
+                      dev=None) -> tuple[Backbone, nn.Linear]:
+    """Train a :class:`Backbone` and a linear head on the source task, with the augmentation of lab 11
+    (random one-pixel shifts, Gaussian noise), and return both in eval mode. Deterministic for a seed
+    on one machine with one CPU thread. ``course/scripts/pretrain_backbone.py`` calls it to make the
+    checkpoint that lab 12 loads."""
+    g = seed_everything(seed)
+    backbone = make_backbone(width)
+    head = nn.Linear(backbone.out_features, n_classes)
+    model = nn.Sequential(backbone, nn.Dropout(0.25), head).to(dev or "cpu")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    augment = Compose(random_shift, gaussian_noise)
+    fit(model, optimizer, source, None, epochs=epochs, batch_size=64, transform=augment, generator=g)
+    return backbone.eval(), head.eval()
+
+
+BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "digits_backbone.pt"
+
+
+def load_backbone(path: Path | str = BACKBONE_PATH, map_location="cpu") -> tuple[Backbone, dict]:
+    """The course's pre-trained backbone (lab 12): a checkpoint written by
+    ``course/scripts/pretrain_backbone.py``, a dictionary with the backbone's ``state_dict``, its
+    ``width`` and a ``meta`` record of how it was made. Returns the backbone (eval mode) and ``meta``."""
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    backbone = make_backbone(checkpoint["width"])
+    backbone.load_state_dict(checkpoint["state_dict"])
+    return backbone.eval(), checkpoint["meta"]

@@ -1,0 +1,206 @@
+"""techday.dl, the deep-learning track's shared helpers: data, transforms, seeds, loops, backbone."""
+
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: the deep-learning helpers need it")
+
+from torch import nn  # noqa: E402
+
+from techday import dl  # noqa: E402
+
+BATCH = torch.rand(12, 3, 5, 7)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return dl.load_digits_split()
+
+
+# ---- data --------------------------------------------------------------------------------------
+def test_split_is_disjoint_complete_and_fixed(digits):
+    idx = digits.indices
+    sets = [set(idx[k].tolist()) for k in ("train", "val", "test")]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert set().union(*sets) == set(range(1797))
+    again = dl.load_digits_split()
+    assert all(np.array_equal(idx[k], again.indices[k]) for k in idx)
+    assert torch.equal(digits.test.x, again.test.x) and torch.equal(digits.test.y, again.test.y)
+    other = dl.load_digits_split(seed=1)
+    assert not np.array_equal(idx["test"], other.indices["test"])
+
+
+def test_split_is_stratified(digits):
+    from sklearn.datasets import load_digits
+
+    total = np.bincount(load_digits().target, minlength=10)
+    for split, fraction in ((digits.train, 0.6), (digits.val, 0.2), (digits.test, 0.2)):
+        counts = torch.bincount(split.y, minlength=10).numpy()
+        assert np.all(np.abs(counts - fraction * total) <= 1.5), (counts, fraction * total)
+
+
+def test_split_tensors_shapes_and_ranges(digits):
+    assert tuple(digits.train.x.shape[1:]) == (1, 8, 8) and digits.train.x.dtype == torch.float32
+    assert digits.train.y.dtype == torch.int64 and len(digits.train) == digits.train.x.shape[0]
+    assert float(digits.train.x.min()) == 0.0 and float(digits.train.x.max()) == 1.0
+    # The normalisation constants are the training split's statistics.
+    assert abs(float(digits.train.x.mean()) - dl.DIGITS_MEAN) < 1e-3
+    assert abs(float(digits.train.x.std()) - dl.DIGITS_STD) < 1e-3
+
+
+def test_select_classes_and_few_shot(digits):
+    upper = dl.select_classes(digits.train, [5, 6, 7, 8, 9])
+    assert sorted(torch.unique(upper.y).tolist()) == [0, 1, 2, 3, 4]
+    assert len(upper) == int((digits.train.y >= 5).sum())
+    kept = dl.select_classes(digits.train, [3], relabel=False)
+    assert torch.unique(kept.y).tolist() == [3]
+    few = dl.few_shot(digits.val, per_class=4, seed=0)
+    assert torch.bincount(few.y).tolist() == [4] * 10
+    assert torch.equal(few.x, dl.few_shot(digits.val, per_class=4, seed=0).x)
+    assert not torch.equal(few.x, dl.few_shot(digits.val, per_class=4, seed=1).x)
+    with pytest.raises(ValueError, match="fewer than"):
+        dl.few_shot(digits.val, per_class=1000)
+
+
+# ---- transforms --------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_transforms_keep_shape_and_dtype(dtype):
+    x = BATCH.to(dtype)
+    g = torch.Generator().manual_seed(0)
+    for out in (dl.hflip(x), dl.random_hflip(x, 0.5, g), dl.shift(x, 1, -2), dl.random_shift(x, 2, g),
+                dl.gaussian_noise(x, 0.1, g), dl.normalize(x), dl.Compose(dl.random_shift, dl.gaussian_noise)(x, g)):
+        assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+
+
+def test_flips_are_flips():
+    x = BATCH
+    assert torch.equal(dl.hflip(x), torch.from_numpy(x.numpy()[..., ::-1].copy()))
+    assert torch.equal(dl.hflip(dl.hflip(x)), x)
+    assert torch.equal(dl.random_hflip(x, p=1.0), dl.hflip(x))
+    assert torch.equal(dl.random_hflip(x, p=0.0), x)
+    out = dl.random_hflip(x, p=0.5, generator=torch.Generator().manual_seed(3))
+    flipped = [bool(torch.equal(out[i], x[i].flip(-1))) for i in range(len(x))]
+    assert all(flipped[i] or torch.equal(out[i], x[i]) for i in range(len(x)))
+    assert 0 < sum(flipped) < len(x)
+
+
+def test_shift_moves_content_and_fills_zeros():
+    x = torch.arange(1, 17, dtype=torch.float32).reshape(1, 1, 4, 4)
+    down_right = dl.shift(x, 1, 1)
+    assert torch.equal(down_right[..., 1:, 1:], x[..., :-1, :-1])
+    assert float(down_right[..., 0, :].abs().sum()) == 0 and float(down_right[..., :, 0].abs().sum()) == 0
+    up_left = dl.shift(x, -1, -2)
+    assert torch.equal(up_left[..., :-1, :-2], x[..., 1:, 2:])
+    assert torch.equal(dl.shift(x, 0, 0), x)
+    assert float(dl.shift(x, 4, 0).abs().sum()) == 0
+
+
+def test_random_shift_is_a_per_image_shift_and_reproducible():
+    x = torch.rand(40, 1, 6, 6) + 0.5
+    out = dl.random_shift(x, 1, torch.Generator().manual_seed(0))
+    seen = set()
+    for i in range(len(x)):
+        matches = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if torch.equal(dl.shift(x[i:i + 1], dy, dx)[0], out[i])]
+        assert matches, f"image {i} is not a shift of its input"
+        seen.add(matches[0])
+    assert len(seen) >= 5
+    assert torch.equal(out, dl.random_shift(x, 1, torch.Generator().manual_seed(0)))
+    assert torch.equal(dl.random_shift(x, 0, torch.Generator().manual_seed(0)), x)
+
+
+def test_noise_normalize_and_shifted_noisy(digits):
+    x = torch.zeros(200, 1, 8, 8)
+    noisy = dl.gaussian_noise(x, 0.2, torch.Generator().manual_seed(0))
+    assert abs(float(noisy.std()) - 0.2) < 0.01 and abs(float(noisy.mean())) < 0.01
+    z = dl.normalize(digits.train.x)
+    assert abs(float(z.mean())) < 1e-2 and abs(float(z.std()) - 1) < 1e-2
+    moved = dl.shifted_noisy(digits.test)
+    assert torch.equal(moved.y, digits.test.y) and moved.x.shape == digits.test.x.shape
+    assert torch.equal(moved.x, dl.shifted_noisy(digits.test).x), "a fixed, seeded perturbation"
+    assert not torch.equal(moved.x, digits.test.x)
+
+
+# ---- seeds, devices, loops ---------------------------------------------------------------------
+def test_seed_everything_reproduces_every_generator():
+    def draw():
+        g = dl.seed_everything(123)
+        return random.random(), float(np.random.rand()), float(torch.rand(1)), float(torch.rand(1, generator=g))
+
+    first, second = draw(), draw()
+    assert first == second
+    dl.seed_everything(124)
+    assert float(torch.rand(1)) != first[2]
+
+
+def test_device_follows_the_tier(monkeypatch):
+    class FakeLab:
+        def __init__(self, tier):
+            self.tier = tier
+
+    assert dl.device(FakeLab("cpu")) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="cannot use CUDA"):
+            dl.device(FakeLab("gpu"))
+    monkeypatch.setenv("TECHDAY_TIER_RESOLVED", "cpu")
+    assert dl.device() == torch.device("cpu")
+
+
+def test_evaluate_uses_eval_mode_and_restores_it(digits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+    model.train()
+    first = dl.evaluate(model, digits.val)
+    assert first == dl.evaluate(model, digits.val) and model.training
+    model.eval()
+    with torch.no_grad():
+        logits = model(digits.val.x)
+    assert abs(first[1] - float((logits.argmax(1) == digits.val.y).float().mean())) < 1e-6
+
+
+def test_fit_trains_reproducibly_and_keeps_the_best_epoch(digits):
+    def run():
+        g = dl.seed_everything(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        history = dl.fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), digits.train, digits.val,
+                         epochs=3, batch_size=128, transform=dl.Compose(dl.random_shift), generator=g,
+                         keep_best=True)
+        return model, history
+
+    model, history = run()
+    assert len(history["train_loss"]) == len(history["val_acc"]) == 3
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert dl.evaluate(model, digits.val)[1] == max(history["val_acc"])
+    assert history["val_acc"][history["best_epoch"]] == max(history["val_acc"])
+    assert history == run()[1], "the same seed gives the same run"
+
+
+# ---- the course's pre-trained backbone ---------------------------------------------------------
+def test_backbone_checkpoint_loads_and_is_documented():
+    backbone, meta = dl.load_backbone()
+    assert not backbone.training and backbone.out_features == 512
+    assert tuple(backbone(torch.rand(3, 1, 8, 8)).shape) == (3, 512)
+    assert meta["script"] == "course/scripts/pretrain_backbone.py" and meta["source_val_accuracy"] > 0.95
+    assert dl.BACKBONE_PATH.stat().st_size < 100_000, "keep the committed checkpoint small"
+    assert sum(p.numel() for p in dl.make_backbone().parameters()) == sum(p.numel() for p in backbone.parameters())
+
+
+def test_pretrain_script_writes_a_loadable_checkpoint(tmp_path):
+    """course/scripts/pretrain_backbone.py, the way the committed checkpoint was made (one epoch here)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "backbone.pt"
+    proc = subprocess.run([sys.executable, str(ROOT / "course" / "scripts" / "pretrain_backbone.py"), "--out", str(out),
+                           "--epochs", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source validation accuracy" in proc.stdout
+    backbone, meta = dl.load_backbone(out)
+    assert meta["epochs"] == 1 and meta["seed"] == 0
+    committed, _ = dl.load_backbone()
+    assert backbone.state_dict().keys() == committed.state_dict().keys()

@@ -1,0 +1,104 @@
+# %% wrong="backbone_left_in_train_mode" cell="make_transfer_model" fails=["make_transfer_model_tests"]
+def make_transfer_model(backbone, n_classes):
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    return nn.Sequential(backbone, nn.Linear(backbone.out_features, n_classes))
+
+# %% wrong="freezes_only_conv_weights" cell="make_transfer_model" fails=["make_transfer_model_tests"]
+def make_transfer_model(backbone, n_classes):
+    for m in backbone.modules():
+        if isinstance(m, nn.Conv2d):
+            m.weight.requires_grad_(False)
+            m.bias.requires_grad_(False)
+    backbone.eval()
+    return nn.Sequential(backbone, nn.Linear(backbone.out_features, n_classes))
+
+# %% wrong="freezes_the_head_too" cell="make_transfer_model" fails=["make_transfer_model_tests"]
+def make_transfer_model(backbone, n_classes):
+    model = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_classes))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    backbone.eval()
+    return model
+
+# %% wrong="head_size_hard_coded" cell="make_transfer_model" fails=["make_transfer_model_tests"]
+def make_transfer_model(backbone, n_classes):
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    backbone.eval()
+    return nn.Sequential(backbone, nn.Linear(512, n_classes))
+
+# %% wrong="batchnorm_statistics_drift" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
+
+# %% wrong="missing_zero_grad" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
+
+# %% wrong="unfreezes_everything" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    for p in model.parameters():
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
+
+# %% wrong="labels_shuffled_apart_from_inputs" cell="fine_tune" fails=["fine_tune_tests", "bar_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[i:i + batch_size])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
