@@ -281,6 +281,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
     p.set_defaults(fn=cmd_fmt)
+
+    from .hub import register as register_hub  # techday hub check | users
+
+    register_hub(sub)
     return ap
 
 
