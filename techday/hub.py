@@ -337,6 +337,19 @@ def roles(course_id: str) -> list[dict]:
     ]
 
 
+def groups(users_file: Path, course_id: str) -> dict:
+    """``load_groups`` from the accounts file, read when the hub starts (after adding accounts, restart the
+    hub: trainees' servers keep running). A missing file gives empty groups; `techday hub check` says so."""
+    try:
+        accounts = read_accounts(Path(users_file)).values()
+    except UsersFileError:
+        accounts = []
+    return {
+        f"formgrade-{course_id}": {"users": sorted(a.name for a in accounts if a.role != "trainee")},
+        f"nbgrader-{course_id}": {"users": sorted(a.name for a in accounts if a.role == "trainee")},
+    }
+
+
 def configure(c, s: HubSettings) -> None:
     """Apply the Tech Day settings to a JupyterHub config object ``c``. The spawner is left to the caller
     (DockerSpawner in docker/jupyterhub_config.py, a local process spawner in the tests)."""
@@ -344,8 +357,7 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.authenticator_class = "techday.hubauth.PasswordListAuthenticator"
     c.PasswordListAuthenticator.users_file = str(s.users_file)
     c.PasswordListAuthenticator.course_id = course
-    c.Authenticator.manage_groups = True
-    c.JupyterHub.load_groups = {f"formgrade-{course}": {"users": []}, f"nbgrader-{course}": {"users": []}}
+    c.JupyterHub.load_groups = groups(s.users_file, course)
     c.JupyterHub.load_roles = roles(course)
     c.JupyterHub.template_vars = {
         "announcement_login": "Sign in with the username and password on your Tech Day card. "

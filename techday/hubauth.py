@@ -3,10 +3,12 @@
 ``techday hub users --trainees 300 --instructors kim,lee --out /srv/jupyterhub`` writes ``users.csv``
 (username, role, PBKDF2 hash: what the hub reads) and ``passwords.csv`` (the cards to print). Nobody
 signs up; an unknown name or a wrong password is refused with JupyterHub's "Invalid username or
-password". The file is re-read when it changes, so an account added mid-morning works at once.
+password". The file is re-read when it changes, so an account added mid-morning can sign in at once
+(its group follows at the next hub restart).
 
-Roles: ``trainee`` joins the group ``nbgrader-<course>``; ``instructor`` joins ``formgrade-<course>``
-(the shared formgrader service); ``admin`` is a hub admin and an instructor.
+Roles: ``trainee`` is in the group ``nbgrader-<course>``; ``instructor`` in ``formgrade-<course>`` (the
+shared formgrader service); ``admin`` is a hub admin and an instructor. :func:`techday.hub.configure`
+makes the groups from the same file when the hub starts.
 Needs JupyterHub (the ``hub`` extra).
 """
 
@@ -16,7 +18,7 @@ import asyncio
 from pathlib import Path
 
 from jupyterhub.auth import Authenticator
-from traitlets import Unicode
+from traitlets import Unicode, default
 
 from .hub import Account, UsersFileError, check_password, read_accounts
 
@@ -28,6 +30,10 @@ class PasswordListAuthenticator(Authenticator):
     course_id = Unicode("techday", help="nbgrader course id: names the formgrade-/nbgrader- groups").tag(config=True)
 
     _cache: tuple[float, dict[str, Account]] | None = None
+
+    @default("any_allow_config")
+    def _allow_by_file(self):
+        return True  # the accounts file is the allow list (check_allowed)
 
     def accounts(self) -> dict[str, Account]:
         path = Path(self.users_file)
@@ -53,6 +59,4 @@ class PasswordListAuthenticator(Authenticator):
         if not (account and ok):
             self.log.warning("refused sign-in for %r", name)
             return None
-        groups = [f"formgrade-{self.course_id}"] if account.role in ("instructor", "admin") else \
-            [f"nbgrader-{self.course_id}"]
-        return {"name": name, "admin": account.role == "admin", "groups": groups}
+        return {"name": name, "admin": account.role == "admin"}
