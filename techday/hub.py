@@ -387,7 +387,9 @@ def configure(c, s: HubSettings) -> None:
 
     url = s.course_service_url or f"http://127.0.0.1:{s.course_service_port}"
     course_env = {"JUPYTERHUB_DEFAULT_URL": "/formgrader", "TECHDAY_COURSE_ID": course,
-                  "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root)}
+                  "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root),
+                  # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
+                  "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
     c.JupyterHub.services = [
         {   # the shared formgrader: one notebook server in the course root, reached by formgrade-<course>
             "name": course,

@@ -107,6 +107,7 @@ class Hub:
         }
         self.gpus = gpus
         self.proc: subprocess.Popen | None = None
+        self.people: list[Person] = []  # their browser sessions close when the hub stops
 
     # -------------------------------------------------------------- course
     def build_course(self):
@@ -196,6 +197,8 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
         raise AssertionError(f"the hub did not answer in {timeout:.0f} s:\n{self.log_tail()}")
 
     def stop(self):
+        for person in self.people:
+            person.s.close()
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -253,6 +256,7 @@ class Person:
         self.password = hub.passwords.get(name, "") if password is None else password
         self.s = requests.Session()
         self.token: str | None = None
+        hub.people.append(self)
 
     def login(self):
         page = self.s.get(f"{self.hub.url}/hub/login", timeout=30)
@@ -288,8 +292,9 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
-    conn = await asyncio.wait_for(websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"})),
-                                  timeout)
+    request = HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, connect_timeout=timeout,
+                          request_timeout=timeout)
+    conn = await asyncio.wait_for(websocket_connect(request), timeout)
     msg_id = uuid.uuid4().hex
     conn.write_message(json.dumps({
         "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
@@ -320,7 +325,16 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
             elif kind == "execute_reply":
                 out["status"] = msg["content"]["status"]
     finally:
+        # Close the websocket fully before this event loop ends (no socket left for the collector).
         conn.close()
+        try:
+            while await asyncio.wait_for(conn.read_message(), 5) is not None:
+                pass
+        except Exception:  # noqa: BLE001 (closing: a timeout or a reset both end here)
+            pass
+        stream = getattr(getattr(conn, "protocol", None), "stream", None)
+        if stream is not None and not stream.closed():
+            stream.close()
     return out
 
 
