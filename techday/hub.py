@@ -369,7 +369,6 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
     # Trainee servers outlive a hub restart (a config fix mid-morning loses nobody's work).
     c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.default_url = "/hub/home"
 
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
     pre_spawn, post_stop = gpu_hooks(allocator, s.gpu_overflow)

@@ -1,7 +1,8 @@
 """The trainee's view in a real browser: headless Chromium (Debian's) driven by Playwright, on 127.0.0.1.
 
 Sign in on the hub's page, land in JupyterLab, open the released lab, run its first cells, read the
-tier banner, press nbgrader's Validate, and keep a screenshot: build/hub/browser/ok-lab-validate.png.
+tier banner, press nbgrader's Validate, and keep screenshots: build/hub/browser/ok-lab-banner.png, ok-lab-validate.png
+(failure.png when a step fails).
 """
 
 import shutil
@@ -49,6 +50,7 @@ def test_trainee_in_jupyterlab_runs_the_lab_and_validates(hub_factory, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(120_000)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "failure.png").unlink(missing_ok=True)
     try:
         page.goto(f"{hub.url}/hub/login")
         assert "Tech Day card" in page.content()
@@ -63,16 +65,30 @@ def test_trainee_in_jupyterlab_runs_the_lab_and_validates(hub_factory, browser):
         assert fetched.json()["success"], fetched.text
         page.goto(f"{hub.url}/user/{name}/lab/tree/{LAB}/{LAB}.ipynb")
         page.wait_for_selector(".jp-Notebook .jp-Cell")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        # JupyterLab may ask which kernel to start (the notebook names python3): take the one it offers.
+        try:
+            page.locator(".jp-Dialog", has_text="Select Kernel").wait_for(timeout=10_000)
+            page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True).click()
+        except Exception:  # noqa: BLE001 (no dialog: the kernel started on its own)
+            pass
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for(timeout=120_000)
+        news = page.get_by_role("button", name="No", exact=True)
+        if news.count():
+            news.first.click()  # JupyterLab's "official Jupyter news?" toast: out of the screenshot
 
-        # Run the first cells: title, parameters, setup (the tier banner).
-        page.locator(".jp-Notebook .jp-Cell").first.click()
-        for _ in range(3):
-            page.keyboard.press("Shift+Enter")
+        # Run the first cells, as a trainee does: Shift+Enter on the parameters cell, then on the setup
+        # cell (the tier banner), each once the one before has run.
+        code = page.locator(".jp-Notebook .jp-CodeCell")
+        code.nth(0).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        code.nth(0).locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
+        code.nth(1).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
         banner = page.locator(".jp-OutputArea-output", has_text="TIER:").first
         banner.wait_for(timeout=180_000)
         text = banner.inner_text()
         assert "Tech Day GPU Lab" in text and "TIER: CPU" in text, text
+        page.screenshot(path=str(SHOTS / f"{LAB}-banner.png"), full_page=True)
 
         # nbgrader's Validate button on the notebook toolbar: the untouched exercise does not pass.
         page.locator(".jp-ToolbarButtonComponent", has_text="Validate").click()
