@@ -58,9 +58,19 @@ def hub_missing() -> str | None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1 below Linux's ephemeral range (32768 and up), where outgoing connections
+    and the spawner's random ports cannot take it between now and the hub's bind."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port on 127.0.0.1 between 20000 and 32000")
 
 
 def _kill_marked(marker: str) -> int:
@@ -85,8 +95,7 @@ class Hub:
     def __init__(self, base: Path, trainees: int, gpus: list[str]):
         self.base = base
         self.marker = uuid.uuid4().hex
-        self.port, self.hub_port, self.api_port, self.service_port = (free_port() for _ in range(4))
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.pick_ports()
         self.token = secrets.token_hex(16)  # the test's own service token, for the hub's REST API
         self.exchange = base / "exchange"
         self.exchange.mkdir(mode=0o777)
@@ -108,6 +117,13 @@ class Hub:
         self.gpus = gpus
         self.proc: subprocess.Popen | None = None
         self.people: list[Person] = []  # their browser sessions close when the hub stops
+
+    def pick_ports(self):
+        ports = set()
+        while len(ports) < 4:
+            ports.add(free_port())
+        self.port, self.hub_port, self.api_port, self.service_port = sorted(ports)
+        self.url = f"http://127.0.0.1:{self.port}"
 
     # -------------------------------------------------------------- course
     def build_course(self):
@@ -175,7 +191,18 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
         path.write_text(text)
         return path
 
-    def start(self, timeout: float = 90):
+    def start(self, timeout: float = 90, attempts: int = 3):
+        """Start the hub; on a port taken meanwhile by another program, again on fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                if attempt == attempts - 1 or "Address already in use" not in self.log_tail(200):
+                    raise
+                self.stop()
+                self.pick_ports()
+
+    def _start(self, timeout: float):
         import requests
 
         config = self.write_config()

@@ -6,6 +6,7 @@ course/RUNBOOK.md for the figures that matter there.
 """
 
 import json
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +84,8 @@ def test_thirty_trainees_at_once(hub_factory):
         "login_s_median": round(statistics.median(r["login_s"] for r in results), 2) if results else None,
         "cell_s_median": round(statistics.median(r["cell_s"] for r in results), 2) if results else None,
         "spawner": "SimpleLocalProcessSpawner on loopback (a process per trainee, no Docker)",
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
     }
     out = ROOT / "build" / "hub"
     out.mkdir(parents=True, exist_ok=True)
