@@ -126,15 +126,12 @@ class Hub:
         self.url = f"http://127.0.0.1:{self.port}"
 
     # -------------------------------------------------------------- course
-    def build_course(self):
-        """The instructor's morning: build the fixture course and release ok-lab to the exchange."""
-        src = self.base / "repo"
-        shutil.copytree(FIXTURE_COURSE, src)
-        shutil.copytree(ROOT / "grading", src / "grading")
-        env = {**self.env, "TECHDAY_ROOT": str(src), "TECHDAY_BUILD": str(self.base / "build")}
-        out = subprocess.run([sys.executable, "-m", "techday", "build", LAB], env=env, capture_output=True,
-                             text=True, timeout=300)
-        assert out.returncode == 0, out.stdout + out.stderr
+    def build_course(self, built: Path):
+        """The instructor's morning: the fixture course built by `techday build` (once per session, in
+        ``built``), copied to this hub's course root; then ok-lab is released to the exchange."""
+        shutil.copytree(built, self.course_root)
+        config = self.course_root / "nbgrader_config.py"
+        config.write_text(config.read_text().replace(repr(str(built)), repr(str(self.course_root))))
         self.nbgrader("release_assignment", LAB, "--force")
 
     def nbgrader(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -365,8 +362,23 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
     return out
 
 
+@pytest.fixture(scope="session")
+def built_course(tmp_path_factory) -> Path:
+    """The fixture course's ok-lab, built with the real `techday build` (source/ and release/)."""
+    base = tmp_path_factory.mktemp("course-build")
+    src = base / "repo"
+    shutil.copytree(FIXTURE_COURSE, src)
+    shutil.copytree(ROOT / "grading", src / "grading")
+    env = {**os.environ, "TECHDAY_ROOT": str(src), "TECHDAY_BUILD": str(base / "build"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "techday", "build", LAB], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return base / "build" / "course"
+
+
 @pytest.fixture(scope="module")
-def hub_factory(tmp_path_factory):
+def hub_factory(tmp_path_factory, request):
     """Start hubs for a module; every one is stopped at the end, processes and all."""
     reason = hub_missing()
     if reason:
@@ -377,7 +389,7 @@ def hub_factory(tmp_path_factory):
         hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [])
         started.append(hub)
         if course:
-            hub.build_course()
+            hub.build_course(request.getfixturevalue("built_course"))
         else:
             (hub.course_root / "release").mkdir(parents=True)
         hub.start()
