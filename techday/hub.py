@@ -364,7 +364,6 @@ def configure(c, s: HubSettings) -> None:
                               "Tech Day 카드에 적힌 아이디와 비밀번호로 로그인하세요.",
     }
 
-    s.state_dir.mkdir(parents=True, exist_ok=True)
     c.JupyterHub.db_url = f"sqlite:///{s.state_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
     # Trainee servers outlive a hub restart (a config fix mid-morning loses nobody's work).
@@ -556,7 +555,6 @@ def register(sub) -> None:
 
 def cmd_check(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=True)
     if args.config:
@@ -566,12 +564,11 @@ def cmd_check(args) -> int:
 
         path = find_root() / "docker" / "jupyterhub_config.py"
     findings = check(path.resolve(), allow_cpu=args.allow_cpu)
-    t = Table(title="techday hub check")
-    for col in ("check", "status", "detail", "fix"):
-        t.add_column(col)
+    # One finding per line, never cut to a terminal's width: the fix is to be copied.
     for f in findings:
-        t.add_row(f.check, "[green]ok[/]" if f.ok else "[red]PROBLEM[/]", f.detail, f.fix)
-    console.print(t)
+        console.print(f"{'[green]ok     [/]' if f.ok else '[red]PROBLEM[/]'} {f.check}: {f.detail}", markup=True)
+        if f.fix:
+            console.print(f"        fix: {f.fix}", markup=False)
     bad = [f for f in findings if not f.ok]
     console.print(f"{len(findings) - len(bad)} ok, {len(bad)} problem(s)")
     return 1 if bad else 0

@@ -248,3 +248,12 @@ def test_shipped_hub_config_loads(tmp_path, monkeypatch):
     assert cfg.TechDayHub.settings["gpus"] == ["0", "1"]
     assert cfg.DockerSpawner.extra_host_config["shm_size"] == "2g"
     assert "/srv/nbgrader/exchange" in cfg.DockerSpawner.volumes.values()
+
+
+def test_cli_check_prints_each_problem_with_its_fix(tmp_path):
+    pytest.importorskip("jupyterhub", reason="the hub extra is not installed")
+    path = _config_file(tmp_path)
+    out = techday("hub", "check", "--config", str(path))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "PROBLEM exchange writable" in out.stdout and f"fix: mkdir -p {tmp_path / 'exchange'}" in out.stdout
+    assert "PROBLEM accounts" in out.stdout and "problem(s)" in out.stdout
