@@ -257,3 +257,56 @@ def test_cli_check_prints_each_problem_with_its_fix(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "PROBLEM exchange writable" in out.stdout and f"fix: mkdir -p {tmp_path / 'exchange'}" in out.stdout
     assert "PROBLEM accounts" in out.stdout and "problem(s)" in out.stdout
+
+
+def test_visible_gpus_reads_nvidia_smi_with_mig(tmp_path, monkeypatch):
+    """`nvidia-smi -L` as printed on a MIG-partitioned H100: indices, GPU UUIDs and MIG UUIDs."""
+    from techday.hub import visible_gpus
+
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\ncat <<'OUT'\n"
+                   "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5b1e2c3d-0000-1111-2222-333344445555)\n"
+                   f"  MIG 1g.10gb     Device  0: (UUID: {MIG[0]})\n"
+                   f"  MIG 1g.10gb     Device  1: (UUID: {MIG[1]})\n"
+                   "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-6c2f3d4e-0000-1111-2222-333344445555)\nOUT\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    ids, why = visible_gpus()
+    assert why == "" and ids == ["0", "GPU-5b1e2c3d-0000-1111-2222-333344445555", MIG[0], MIG[1], "1",
+                                 "GPU-6c2f3d4e-0000-1111-2222-333344445555"]
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver' >&2\nexit 9\n")
+    ids, why = visible_gpus()
+    assert ids == [] and "could not communicate" in why
+
+
+def test_password_list_authenticator(tmp_path):
+    """Right password in, wrong or unknown out; an account added to the file signs in without a restart."""
+    pytest.importorskip("jupyterhub", reason="the hub extra is not installed")
+    import asyncio
+    import os
+
+    from techday.hubauth import PasswordListAuthenticator
+
+    users, _ = write_accounts([("kim", "admin", "pw-kim"), ("trainee-001", "trainee", "pw-1")], tmp_path)
+    auth = PasswordListAuthenticator(users_file=str(users), course_id="c101")
+    login = lambda name, pw: asyncio.run(auth.authenticate(None, {"username": name, "password": pw}))  # noqa: E731
+    assert login("Trainee-001", "pw-1") == {"name": "trainee-001", "admin": False}
+    assert login("kim", "pw-kim") == {"name": "kim", "admin": True}
+    assert login("trainee-001", "pw-kim") is None and login("nobody", "pw-1") is None
+    assert auth.check_allowed("kim") and not auth.check_allowed("nobody")
+    with users.open("a") as f:
+        f.write(f"late,trainee,{hash_password('pw-late', iterations=1000)}\n")
+    os.utime(users, (users.stat().st_atime, users.stat().st_mtime + 5))
+    assert login("late", "pw-late") == {"name": "late", "admin": False}
+
+
+def test_hub_modules_need_only_jupyterhub():
+    """The Kubernetes hub image installs techday without dependencies: sign-in must import without them."""
+    pytest.importorskip("jupyterhub", reason="the hub extra is not installed")
+    import subprocess
+    import sys
+
+    code = ("import sys, techday.hub, techday.hubauth; "
+            "print(sorted(m for m in ('numpy', 'numba', 'torch', 'rich', 'nbgrader', 'cupy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
