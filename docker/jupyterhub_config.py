@@ -41,4 +41,3 @@ c.DockerSpawner.volumes = {
 c.DockerSpawner.mem_limit = os.environ.get("TECHDAY_MEM_LIMIT", "16G")
 # PyTorch DataLoader workers share tensors through /dev/shm; Docker's default of 64 MB is too small.
 c.DockerSpawner.extra_host_config = {"shm_size": "2g"}
-c.DockerSpawner.environment = {"TECHDAY_COURSE_ID": settings.course_id, "TECHDAY_EXCHANGE": str(settings.exchange)}
