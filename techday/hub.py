@@ -405,9 +405,9 @@ def configure(c, s: HubSettings) -> None:
                         "--cull-every=300", "--concurrency=10"],
         },
     ]
-    c.JupyterHub.extra_log_file = ""  # logs go to stdout (docker compose logs hub)
+    # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
-                                      "users_file": str(s.users_file), "course_root": str(s.course_root)}
+                             "users_file": str(s.users_file), "course_root": str(s.course_root)}
 
 
 # --------------------------------------------------------------------------------------------- check
