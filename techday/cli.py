@@ -288,6 +288,10 @@ def parser() -> argparse.ArgumentParser:
     from .bench.cli import register as register_bench  # techday bench, techday bench leaderboard
 
     register_bench(sub)
+
+    from .hub import register as register_hub  # techday hub check | users
+
+    register_hub(sub)
     return ap
 
 

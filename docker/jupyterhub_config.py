@@ -1,0 +1,43 @@
+# JupyterHub on one GPU server: one container per trainee, from the lab image (docker/Dockerfile).
+# Started by docker/compose.yaml; check it with `techday hub check --config docker/jupyterhub_config.py`.
+# The Tech Day settings (sign-in, nbgrader roles and course service, GPU hand-out, culling) come from
+# techday.hub.configure, the same function the integration tests start a real hub with.
+#
+# Settings, from the environment (docker/compose.yaml sets them):
+#   TECHDAY_COURSE_ID      nbgrader course id (default: course/syllabus.toml's id)
+#   TECHDAY_USERS_FILE     accounts CSV from `techday hub users` (default /srv/jupyterhub/users.csv)
+#   TECHDAY_GPUS           devices to hand out, one per trainee: "0,1,2,3" or MIG UUIDs from `nvidia-smi -L`
+#   TECHDAY_GPU_OVERFLOW   refuse (default) or cpu: what a trainee gets when every GPU is taken
+#   TECHDAY_EXCHANGE       nbgrader exchange, a volume shared by every container (/srv/nbgrader/exchange)
+#   TECHDAY_COURSE_ROOT    the grader's course root, built into the image (/srv/nbgrader/course)
+#   TECHDAY_CULL_TIMEOUT   seconds idle before a server is stopped (3600)
+#   TECHDAY_IMAGE          the lab image (techday-lab:latest)
+#   TECHDAY_MEM_LIMIT      memory per trainee container (16G)
+import os
+
+from techday.hub import HubSettings, configure
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+settings = HubSettings.from_env()
+configure(c, settings)
+
+# The hub and the course service run in the hub container; the proxy listens on every interface of
+# that container, and compose publishes port 8000 only.
+c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_connect_ip = "hub"
+
+c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+c.DockerSpawner.image = os.environ.get("TECHDAY_IMAGE", "techday-lab:latest")
+c.DockerSpawner.network_name = os.environ.get("TECHDAY_NETWORK", "techday")
+c.DockerSpawner.use_internal_ip = True
+c.DockerSpawner.remove = True  # the container goes, the home volume stays
+c.DockerSpawner.notebook_dir = "/home/jovyan/work"
+c.DockerSpawner.volumes = {
+    "techday-home-{username}": "/home/jovyan/work",            # a trainee's work survives restarts
+    os.environ.get("TECHDAY_EXCHANGE_VOLUME", "techday-exchange"): str(settings.exchange),
+}
+c.DockerSpawner.mem_limit = os.environ.get("TECHDAY_MEM_LIMIT", "16G")
+# PyTorch DataLoader workers share tensors through /dev/shm; Docker's default of 64 MB is too small.
+c.DockerSpawner.extra_host_config = {"shm_size": "2g"}

@@ -1,0 +1,590 @@
+"""JupyterHub for a Tech Day: the project's hub settings, the GPU allocator and ``techday hub``.
+
+One GPU server (docker/compose.yaml, docker/jupyterhub_config.py) and the integration tests share
+:func:`configure`, so the settings a test proves are the settings the room gets::
+
+    c = get_config()
+    from techday.hub import HubSettings, configure
+    configure(c, HubSettings.from_env())
+
+What it sets up:
+
+- **Sign-in**: :class:`techday.hubauth.PasswordListAuthenticator` reads a CSV of pre-issued accounts
+  (``techday hub users`` writes it, with hashed passwords; no open sign-up).
+- **nbgrader, several graders** (nbgrader's "Using nbgrader with JupyterHub", JupyterHub 2+ roles): a
+  course service named after the course runs the formgrader in the course root; the group and role
+  ``formgrade-<course>`` lets instructors reach it, ``nbgrader-<course>`` lets trainees see the course.
+- **GPUs by device id**: :class:`GpuAllocator` hands each trainee's server one whole GPU or one MIG
+  slice from a list, and never gives one device to two servers.
+- **Idle culling**: jupyterhub-idle-culler runs as a hub service.
+
+This module imports only the standard library, so ``techday`` stays light; JupyterHub is imported
+where it is needed (the ``hub`` extra: ``pip install -e ".[hub]"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
+ROLES = ("trainee", "instructor", "admin")
+
+
+# --------------------------------------------------------------------------------------------- GPUs
+
+
+class NoGpuFree(RuntimeError):
+    """Every listed device is in use: the spawn is refused rather than shared."""
+
+
+def parse_devices(text: str) -> list[str]:
+    """``"0,1,2"`` or MIG UUIDs (``"MIG-aaa,MIG-bbb"``), comma or space separated, in hand-out order.
+
+    A device listed twice would be shared by two trainees without anyone deciding it: refused.
+    """
+    devices = [d for d in re.split(r"[\s,]+", text.strip()) if d]
+    seen, dupes = set(), []
+    for d in devices:
+        if not re.fullmatch(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+", d):
+            raise ValueError(f"{d!r} is not a GPU index, GPU-<uuid> or MIG-<uuid> (see `nvidia-smi -L`)")
+        if d in seen:
+            dupes.append(d)
+        seen.add(d)
+    if dupes:
+        raise ValueError(f"device(s) listed twice, two trainees would share them: {', '.join(dupes)}")
+    return devices
+
+
+@dataclass
+class GpuAllocator:
+    """Deterministic GPU hand-out: the first free device in list order, one server per device.
+
+    ``state`` (a JSON file) keeps who holds what across hub restarts; a user who already holds a
+    device gets the same one back (a second login or a re-spawn keeps its GPU).
+    """
+
+    devices: list[str]
+    state: Path | None = None
+    holders: dict[str, str] = field(default_factory=dict)  # user -> device
+
+    def __post_init__(self):
+        if self.state and self.state.is_file():
+            saved = json.loads(self.state.read_text(encoding="utf-8")).get("holders", {})
+            # A device no longer listed is dropped; a device listed once is held by one user only.
+            taken = set()
+            for user, device in sorted(saved.items()):
+                if device in self.devices and device not in taken:
+                    self.holders[user] = device
+                    taken.add(device)
+
+    def free(self) -> list[str]:
+        taken = set(self.holders.values())
+        return [d for d in self.devices if d not in taken]
+
+    def assign(self, user: str) -> str:
+        if user in self.holders:
+            return self.holders[user]
+        free = self.free()
+        if not free:
+            raise NoGpuFree(f"all {len(self.devices)} GPU(s) are in use; no device for {user}")
+        self.holders[user] = free[0]
+        self._save()
+        return free[0]
+
+    def release(self, user: str) -> str | None:
+        device = self.holders.pop(user, None)
+        if device is not None:
+            self._save()
+        return device
+
+    def _save(self):
+        if not self.state:
+            return
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state.parent, prefix=".gpus-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"devices": self.devices, "holders": self.holders}, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.state)
+
+
+def apply_device(spawner, device: str | None) -> None:
+    """Give a spawner's server one device (or none: the CPU tier).
+
+    DockerSpawner: a Docker device request for exactly that id (the container sees it as device 0).
+    Any other spawner (a local process): ``CUDA_VISIBLE_DEVICES``, which takes indices and MIG UUIDs.
+    """
+    env = dict(spawner.environment or {})
+    env["TECHDAY_GPU"] = device or "none"
+    if device is None:
+        env["TECHDAY_TIER"] = "cpu"
+    if hasattr(spawner, "extra_host_config"):
+        host = dict(spawner.extra_host_config or {})
+        host["device_requests"] = ([{"driver": "nvidia", "device_ids": [device], "capabilities": [["gpu"]]}]
+                                   if device else [])
+        spawner.extra_host_config = host
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = device or ""
+    spawner.environment = env
+
+
+def gpu_hooks(allocator: GpuAllocator, overflow: str = "refuse"):
+    """``pre_spawn_hook`` and ``post_stop_hook`` for JupyterHub's Spawner.
+
+    ``overflow``: ``refuse`` (the spawn fails with a message to fetch an instructor) or ``cpu`` (the
+    server starts on the CPU tier and its banner says so). Never a silent share.
+    """
+    if overflow not in ("refuse", "cpu"):
+        raise ValueError(f"overflow must be 'refuse' or 'cpu', not {overflow!r}")
+
+    def pre_spawn(spawner):
+        if not allocator.devices:
+            apply_device(spawner, None)
+            return
+        try:
+            device = allocator.assign(spawner.user.name)
+        except NoGpuFree as exc:
+            if overflow == "cpu":
+                spawner.log.warning("%s: starting on the CPU tier", exc)
+                apply_device(spawner, None)
+                return
+            raise RuntimeError(f"{exc}. Ask an instructor: a GPU frees up when a server stops "
+                               "(모든 GPU가 사용 중입니다. 강사에게 문의하세요).") from None
+        spawner.log.info("GPU %s -> %s", device, spawner.user.name)
+        apply_device(spawner, device)
+
+    def post_stop(spawner):
+        device = allocator.release(spawner.user.name)
+        if device is not None:
+            spawner.log.info("GPU %s released by %s", device, spawner.user.name)
+
+    return pre_spawn, post_stop
+
+
+# --------------------------------------------------------------------------------------------- users
+
+
+@dataclass
+class Account:
+    name: str
+    role: str
+    password_hash: str
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = 120_000) -> str:
+    import base64
+    import hashlib
+
+    salt = salt or os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"pbkdf2_sha256${iterations}${b64(salt)}${b64(digest)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    import base64
+    import hashlib
+    import hmac
+
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    got = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+class UsersFileError(ValueError):
+    """The accounts CSV is missing or malformed; the message says where."""
+
+
+def read_accounts(path: Path) -> dict[str, Account]:
+    """The hub's accounts CSV: ``username,role,password_hash`` (``techday hub users`` writes it)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsersFileError(f"{path}: {exc.strerror}") from None
+    accounts = {}
+    for n, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+        name = (row.get("username") or "").strip().lower()
+        role = (row.get("role") or "").strip()
+        digest = (row.get("password_hash") or "").strip()
+        if not name or role not in ROLES or not digest.startswith("pbkdf2_sha256$"):
+            raise UsersFileError(f"{path}:{n}: want username,role,password_hash with role in {ROLES}")
+        if name in accounts:
+            raise UsersFileError(f"{path}:{n}: {name} listed twice")
+        accounts[name] = Account(name, role, digest)
+    return accounts
+
+
+def make_accounts(trainees: int, prefix: str, instructors: list[str], admins: list[str]) -> list[tuple[str, str, str]]:
+    """(username, role, password) rows: ``trainee-001`` ... and the named staff, with fresh passwords."""
+    import secrets
+
+    # No look-alike characters (0/O, 1/l/I): the password is typed from a printed card.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    width = max(3, len(str(trainees)))
+    rows = [(name, "admin", "") for name in admins] + [(name, "instructor", "") for name in instructors]
+    rows += [(f"{prefix}-{i:0{width}d}", "trainee", "") for i in range(1, trainees + 1)]
+    return [(name, role, "".join(secrets.choice(alphabet) for _ in range(10))) for name, role, _ in rows]
+
+
+def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
+    """``users.csv`` (hashes, for the hub) and ``passwords.csv`` (plain text, to print and hand out)."""
+    out.mkdir(parents=True, exist_ok=True)
+    users, slips = out / "users.csv", out / "passwords.csv"
+    if not force and (users.exists() or slips.exists()):
+        raise FileExistsError(f"{users} or {slips} exists: passwords already handed out would stop working "
+                              "(use --force to replace them)")
+    with open(users, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "role", "password_hash"])
+        for name, role, password in rows:
+            w.writerow([name, role, hash_password(password)])
+    old = os.umask(0o077)
+    try:
+        with open(slips, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["username", "role", "password"])
+            w.writerows(rows)
+    finally:
+        os.umask(old)
+    return users, slips
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def _env_list(name: str) -> list[str]:
+    return [x for x in re.split(r"[\s,]+", os.environ.get(name, "")) if x]
+
+
+@dataclass
+class HubSettings:
+    """Everything the hub needs to know about the day. :meth:`from_env` reads ``TECHDAY_*`` variables."""
+
+    course_id: str
+    users_file: Path
+    exchange: Path = Path(DEFAULT_EXCHANGE)
+    course_root: Path = Path("/srv/nbgrader/course")
+    gpus: list[str] = field(default_factory=list)
+    gpu_overflow: str = "refuse"
+    state_dir: Path = Path("/srv/jupyterhub")
+    cull_timeout_s: int = 3600
+    course_service_port: int = 9999
+    course_service_url: str = ""  # default http://127.0.0.1:<port>
+
+    @classmethod
+    def from_env(cls, **overrides) -> HubSettings:
+        e = os.environ.get
+        values = dict(
+            course_id=e("TECHDAY_COURSE_ID") or _course_id_from_syllabus(),
+            users_file=Path(e("TECHDAY_USERS_FILE", "/srv/jupyterhub/users.csv")),
+            exchange=Path(e("TECHDAY_EXCHANGE", DEFAULT_EXCHANGE)),
+            course_root=Path(e("TECHDAY_COURSE_ROOT", "/srv/nbgrader/course")),
+            gpus=parse_devices(e("TECHDAY_GPUS", "")),
+            gpu_overflow=e("TECHDAY_GPU_OVERFLOW", "refuse"),
+            state_dir=Path(e("TECHDAY_HUB_STATE", "/srv/jupyterhub")),
+            cull_timeout_s=int(e("TECHDAY_CULL_TIMEOUT", "3600")),
+            course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def _course_id_from_syllabus() -> str:
+    try:
+        from .course import load_course
+
+        return load_course().id
+    except Exception:  # noqa: BLE001 (outside a checkout: the image always sets TECHDAY_COURSE_ID)
+        return "techday"
+
+
+def roles(course_id: str) -> list[dict]:
+    """nbgrader's multi-grader roles for JupyterHub 2+ (nbgrader docs, "Using nbgrader with JupyterHub")."""
+    return [
+        {   # instructors and the grader account: the formgrader of this course
+            "name": f"formgrade-{course_id}",
+            "groups": [f"formgrade-{course_id}"],
+            "scopes": [f"access:services!service={course_id}", "list:services",
+                       f"read:services!service={course_id}"],
+        },
+        {   # trainees: the course shows up in their Assignments tab (course_list extension)
+            "name": f"nbgrader-{course_id}",
+            "groups": [f"nbgrader-{course_id}"],
+            "scopes": ["list:services", f"read:services!service={course_id}"],
+        },
+        {   # a user's server acts with its owner's permissions (course_list asks the hub for services)
+            "name": "server",
+            "scopes": ["inherit"],
+        },
+        {
+            "name": "idle-culler",
+            "services": ["idle-culler"],
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        },
+    ]
+
+
+def groups(users_file: Path, course_id: str) -> dict:
+    """``load_groups`` from the accounts file, read when the hub starts (after adding accounts, restart the
+    hub: trainees' servers keep running). A missing file gives empty groups; `techday hub check` says so."""
+    try:
+        accounts = read_accounts(Path(users_file)).values()
+    except UsersFileError:
+        accounts = []
+    return {
+        f"formgrade-{course_id}": {"users": sorted(a.name for a in accounts if a.role != "trainee")},
+        f"nbgrader-{course_id}": {"users": sorted(a.name for a in accounts if a.role == "trainee")},
+    }
+
+
+def configure(c, s: HubSettings) -> None:
+    """Apply the Tech Day settings to a JupyterHub config object ``c``. The spawner is left to the caller
+    (DockerSpawner in docker/jupyterhub_config.py, a local process spawner in the tests)."""
+    course = s.course_id
+    c.JupyterHub.authenticator_class = "techday.hubauth.PasswordListAuthenticator"
+    c.PasswordListAuthenticator.users_file = str(s.users_file)
+    c.PasswordListAuthenticator.course_id = course
+    c.JupyterHub.load_groups = groups(s.users_file, course)
+    c.JupyterHub.load_roles = roles(course)
+    c.JupyterHub.template_vars = {
+        "announcement_login": "Sign in with the username and password on your Tech Day card. "
+                              "Tech Day 카드에 적힌 아이디와 비밀번호로 로그인하세요.",
+    }
+
+    c.JupyterHub.db_url = f"sqlite:///{s.state_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
+    # Trainee servers outlive a hub restart (a config fix mid-morning loses nobody's work).
+    c.JupyterHub.cleanup_servers = False
+
+    allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
+    pre_spawn, post_stop = gpu_hooks(allocator, s.gpu_overflow)
+    c.Spawner.pre_spawn_hook = pre_spawn
+    c.Spawner.post_stop_hook = post_stop
+    c.Spawner.default_url = "/lab"
+    c.Spawner.environment = {
+        "TECHDAY_COURSE_ID": course,
+        "TECHDAY_EXCHANGE": str(s.exchange),
+    }
+    # 300 people arrive in the first ten minutes: let them queue rather than fail.
+    c.JupyterHub.concurrent_spawn_limit = 60
+    c.Spawner.start_timeout = 300
+    c.Spawner.http_timeout = 120
+
+    url = s.course_service_url or f"http://127.0.0.1:{s.course_service_port}"
+    course_env = {"JUPYTERHUB_DEFAULT_URL": "/formgrader", "TECHDAY_COURSE_ID": course,
+                  "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root),
+                  # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
+                  "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
+    c.JupyterHub.services = [
+        {   # the shared formgrader: one notebook server in the course root, reached by formgrade-<course>
+            "name": course,
+            "url": url,
+            "command": ["jupyterhub-singleuser", f"--ServerApp.root_dir={s.course_root}"]
+            # The hub container runs as root (it talks to Docker), and so does this service there.
+            + (["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+            "cwd": str(s.course_root),
+            "environment": course_env,
+            "oauth_no_confirm": True,
+        },
+        {
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s.cull_timeout_s}",
+                        "--cull-every=300", "--concurrency=10"],
+        },
+    ]
+    # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
+    c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
+                             "users_file": str(s.users_file), "course_root": str(s.course_root)}
+
+
+# --------------------------------------------------------------------------------------------- check
+
+
+@dataclass
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def visible_gpus() -> tuple[list[str], str]:
+    """Device ids this machine shows (indices, GPU and MIG UUIDs), from ``nvidia-smi -L``; and why none."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return [], "nvidia-smi not found (no NVIDIA driver on this machine)"
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [], f"nvidia-smi -L failed: {exc}"
+    if out.returncode != 0:
+        return [], f"nvidia-smi -L failed: {(out.stderr or out.stdout).strip()[:200]}"
+    ids = []
+    for line in out.stdout.splitlines():
+        m = re.match(r"\s*GPU (\d+):.*\(UUID: (GPU-[^)]+)\)", line)
+        if m:
+            ids += [m.group(1), m.group(2)]
+        m = re.search(r"\(UUID: (MIG-[^)]+)\)", line)
+        if m:
+            ids.append(m.group(1))
+    return ids, "" if ids else "nvidia-smi lists no GPU"
+
+
+def load_hub_config(path: Path):
+    """Load a jupyterhub_config.py the way JupyterHub does (nothing is started)."""
+    from jupyterhub.app import JupyterHub
+
+    app = JupyterHub()
+    app.load_config_file(str(path))
+    return app.config
+
+
+def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) -> list[Finding]:
+    """The rehearsal check: the config loads, accounts parse, GPUs are visible, the exchange is writable."""
+    found: list[Finding] = []
+    try:
+        cfg = load_hub_config(config_path)
+    except ModuleNotFoundError as exc:
+        return [Finding("config loads", False, f"{config_path}: {exc}",
+                        'install the hub extra: python -m pip install -e ".[hub]"')]
+    except Exception as exc:  # noqa: BLE001 (a person fixes whatever the config file raised)
+        return [Finding("config loads", False, f"{config_path}: {type(exc).__name__}: {exc}",
+                        "fix the line named above; the TECHDAY_* variables are listed in docker/compose.yaml")]
+    settings = cfg.TechDayHub.get("settings") if "TechDayHub" in cfg else None
+    if not settings:
+        return [Finding("config loads", False, f"{config_path} does not call techday.hub.configure(c, ...)",
+                        "start from docker/jupyterhub_config.py")]
+    auth = str(cfg.JupyterHub.get("authenticator_class", ""))
+    found.append(Finding("config loads", True, f"{config_path} (course {settings['course_id']}, sign-in {auth})"))
+    if "dummy" in auth.lower() or "null" in auth.lower():
+        found.append(Finding("sign-in", False, f"{auth} lets anyone in",
+                             "use techday.hubauth.PasswordListAuthenticator (configure() sets it)"))
+
+    users_file = Path(settings["users_file"])
+    try:
+        accounts = read_accounts(users_file)
+        staff = [a for a in accounts.values() if a.role != "trainee"]
+        trainees = len(accounts) - len(staff)
+        ok = bool(staff) and trainees > 0
+        found.append(Finding("accounts", ok, f"{users_file}: {trainees} trainee(s), {len(staff)} instructor/admin(s)",
+                             "" if ok else f"techday hub users --trainees N --instructors NAME --out {users_file.parent}"))
+    except UsersFileError as exc:
+        found.append(Finding("accounts", False, str(exc),
+                             f"techday hub users --trainees N --instructors NAME --out {users_file.parent}"))
+
+    gpus = list(settings["gpus"])
+    visible, why = gpu_probe()
+    if gpus:
+        missing = [g for g in gpus if g not in visible]
+        found.append(Finding("GPUs visible", not missing,
+                             f"listed {len(gpus)}: {', '.join(gpus)}" + (f"; not visible: {', '.join(missing)} ({why})"
+                                                                           if missing else ""),
+                             "" if not missing else "set TECHDAY_GPUS to ids that `nvidia-smi -L` shows (indices, "
+                             "GPU-/MIG- UUIDs); for MIG slices create them first (`nvidia-smi mig -cgi ... -C`)"))
+    elif allow_cpu:
+        found.append(Finding("GPUs visible", True, f"no GPU listed: servers start on the CPU tier ({why or 'by choice'})"))
+    else:
+        found.append(Finding("GPUs visible", False, "TECHDAY_GPUS lists no device" + (f"; {why}" if why else
+                             f"; visible: {', '.join(visible)}"),
+                             "set TECHDAY_GPUS=0,1,... (or MIG UUIDs) from `nvidia-smi -L`; install the NVIDIA "
+                             "driver and Container Toolkit if none is visible; --allow-cpu for a CPU-only rehearsal"))
+
+    exchange = Path(settings["exchange"])
+    fix = f"mkdir -p {exchange} && chmod 777 {exchange} (in compose: the exchange volume is mounted there)"
+    if not exchange.is_dir():
+        found.append(Finding("exchange writable", False, f"{exchange} does not exist", fix))
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(dir=exchange, prefix=".techday-check-"):
+                pass
+            mode = exchange.stat().st_mode & 0o777
+            world = mode & 0o003 == 0o003
+            found.append(Finding("exchange writable", world,
+                                 f"{exchange} (mode {mode:o})" + ("" if world else ": trainees cannot submit"),
+                                 "" if world else f"chmod 777 {exchange}"))
+        except OSError as exc:
+            found.append(Finding("exchange writable", False, f"{exchange}: {exc.strerror}", fix))
+
+    root = Path(settings["course_root"])
+    released = sorted(p.name for p in (root / "release").glob("*") if p.is_dir()) if (root / "release").is_dir() else []
+    found.append(Finding("course built", bool(released),
+                         f"{root}/release: {', '.join(released)}" if released else f"{root}/release has no lab",
+                         "" if released else f"TECHDAY_BUILD={root.parent} techday build (or rebuild the image)"))
+
+    proxy = shutil.which("configurable-http-proxy")
+    found.append(Finding("proxy", bool(proxy), proxy or "configurable-http-proxy not on PATH",
+                         "" if proxy else "npm install -g configurable-http-proxy@5"))
+    return found
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def register(sub) -> None:
+    """Add ``techday hub`` to the command line (techday/cli.py calls this)."""
+    p = sub.add_parser("hub", help="JupyterHub for the day: check the server, make accounts")
+    hsub = p.add_subparsers(dest="hub_command", required=True)
+
+    c = hsub.add_parser("check", help="rehearsal: config loads, GPUs visible, exchange writable")
+    c.add_argument("--config", default=None, help="jupyterhub_config.py (default: docker/jupyterhub_config.py)")
+    c.add_argument("--allow-cpu", action="store_true", help="no GPU listed is fine (a CPU-only rehearsal)")
+    c.set_defaults(fn=cmd_check)
+
+    u = hsub.add_parser("users", help="make the accounts CSV and the password cards")
+    u.add_argument("--trainees", type=int, required=True, help="how many trainee accounts")
+    u.add_argument("--prefix", default="trainee", help="trainee usernames: PREFIX-001, ...")
+    u.add_argument("--instructors", default="", help="comma-separated instructor usernames")
+    u.add_argument("--admins", default="", help="comma-separated hub admin usernames")
+    u.add_argument("--out", required=True, help="folder for users.csv (hub) and passwords.csv (cards)")
+    u.add_argument("--force", action="store_true", help="replace existing files (old passwords stop working)")
+    u.set_defaults(fn=cmd_users)
+
+
+def cmd_check(args) -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if args.config:
+        path = Path(args.config)
+    else:
+        from .course import find_root
+
+        path = find_root() / "docker" / "jupyterhub_config.py"
+    findings = check(path.resolve(), allow_cpu=args.allow_cpu)
+    # One finding per line, never cut to a terminal's width: the fix is to be copied.
+    for f in findings:
+        console.print(f"{'[green]ok     [/]' if f.ok else '[red]PROBLEM[/]'} {f.check}: {f.detail}", markup=True)
+        if f.fix:
+            console.print(f"        fix: {f.fix}", markup=False)
+    bad = [f for f in findings if not f.ok]
+    console.print(f"{len(findings) - len(bad)} ok, {len(bad)} problem(s)")
+    return 1 if bad else 0
+
+
+def cmd_users(args) -> int:
+    names = lambda s: [x.strip().lower() for x in s.split(",") if x.strip()]  # noqa: E731
+    if args.trainees < 0:
+        print("--trainees must be 0 or more", file=sys.stderr)
+        return 2
+    rows = make_accounts(args.trainees, args.prefix, names(args.instructors), names(args.admins))
+    try:
+        users, slips = write_accounts(rows, Path(args.out), force=args.force)
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{len(rows)} account(s): {users} (for the hub: TECHDAY_USERS_FILE)")
+    print(f"passwords: {slips} (print the cards, then keep this file off the server)")
+    return 0

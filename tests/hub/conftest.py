@@ -1,0 +1,400 @@
+"""A real JupyterHub on 127.0.0.1 for the hub tests (markers ``hub`` and ``browser``).
+
+The hub runs the project's settings (:func:`techday.hub.configure`: password-list sign-in, nbgrader
+roles, the course service, GPU hand-out, the idle culler) with configurable-http-proxy from npm. A local
+process spawner (JupyterHub's SimpleLocalProcessSpawner) stands in for DockerSpawner: every trainee's
+server is a process with its own home folder, and nbgrader knows it by its hub user name, as in the
+image (docker/etc-jupyter/nbgrader_config.py is the config both read).
+
+Loopback only, fixed ports picked free on 127.0.0.1, every process in a session of its own and killed
+at teardown (process group, then anything left carrying this hub's marker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from techday.hub import make_accounts, write_accounts
+from tests.conftest import FIXTURE_COURSE, ROOT
+
+LAB = "ok-lab"
+COURSE = "fixture"
+
+
+def proxy_command() -> str | None:
+    """configurable-http-proxy: on PATH, or where .ci/run installs it (npm --prefix build/node)."""
+    for candidate in (shutil.which("configurable-http-proxy"),
+                      ROOT / "build" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"):
+        if candidate and Path(candidate).is_file() and shutil.which("node"):
+            return str(candidate)
+    return None
+
+
+def hub_missing() -> str | None:
+    """Why the hub tests cannot run here, or None."""
+    for module in ("jupyterhub", "requests", "tornado"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f'{module} is not installed (python -m pip install -e ".[hub]")'
+    if not proxy_command():
+        return ("configurable-http-proxy not found (npm install --prefix build/node configurable-http-proxy@5, "
+                "as .ci/run does; node must be on PATH)")
+    return None
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 below Linux's ephemeral range (32768 and up), where outgoing connections
+    and the spawner's random ports cannot take it between now and the hub's bind."""
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port on 127.0.0.1 between 20000 and 32000")
+
+
+def _kill_marked(marker: str) -> int:
+    """SIGKILL every process whose environment carries this hub's marker (servers, kernels, services)."""
+    killed = 0
+    needle = f"TECHDAY_HUB_TEST={marker}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+class Hub:
+    """One running hub, its course root, exchange and accounts."""
+
+    def __init__(self, base: Path, trainees: int, gpus: list[str]):
+        self.base = base
+        self.marker = uuid.uuid4().hex
+        self.pick_ports()
+        self.token = secrets.token_hex(16)  # the test's own service token, for the hub's REST API
+        self.exchange = base / "exchange"
+        self.exchange.mkdir(mode=0o777)
+        self.exchange.chmod(0o777)
+        self.course_root = base / "build" / "course"
+        self.home = base / "home"
+        rows = make_accounts(trainees, "trainee", ["teacher"], [])
+        write_accounts(rows, base / "accounts")
+        self.passwords = {name: password for name, _, password in rows}
+        self.env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "JUPYTER_CONFIG_PATH": str(ROOT / "docker" / "etc-jupyter"),
+            "TECHDAY_COURSE_ID": COURSE,
+            "TECHDAY_EXCHANGE": str(self.exchange),
+            "TECHDAY_HUB_TEST": self.marker,
+        }
+        self.gpus = gpus
+        self.proc: subprocess.Popen | None = None
+        self.people: list[Person] = []  # their browser sessions close when the hub stops
+
+    def pick_ports(self):
+        ports = set()
+        while len(ports) < 4:
+            ports.add(free_port())
+        self.port, self.hub_port, self.api_port, self.service_port = sorted(ports)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # -------------------------------------------------------------- course
+    def build_course(self, built: Path):
+        """The instructor's morning: the fixture course built by `techday build` (once per session, in
+        ``built``), copied to this hub's course root; then ok-lab is released to the exchange."""
+        shutil.copytree(built, self.course_root)
+        config = self.course_root / "nbgrader_config.py"
+        config.write_text(config.read_text().replace(repr(str(built)), repr(str(self.course_root))))
+        self.nbgrader("release_assignment", LAB, "--force")
+
+    def nbgrader(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """The grader's command line, in the course root, with the hub's nbgrader settings."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("JUPYTERHUB_")}
+        out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.course_root, env=env,
+                             capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, f"nbgrader {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
+        return out
+
+    # -------------------------------------------------------------- hub
+    def write_config(self) -> Path:
+        proxy = proxy_command()
+        text = f"""
+import os, sys
+from pathlib import Path
+from techday.hub import HubSettings, configure
+
+c = get_config()
+configure(c, HubSettings(
+    course_id={COURSE!r}, users_file=Path({str(self.base / 'accounts' / 'users.csv')!r}),
+    exchange=Path({str(self.exchange)!r}), course_root=Path({str(self.course_root)!r}),
+    state_dir=Path({str(self.base / 'state')!r}), gpus={self.gpus!r}, gpu_overflow="refuse",
+    course_service_port={self.service_port}, cull_timeout_s=3600))
+
+# Loopback only.
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {self.port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {self.hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.ConfigurableHTTPProxy.debug = False
+
+# A local process per trainee stands in for DockerSpawner's container.
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {str(self.home / '{username}')!r}
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+if os.geteuid() == 0:
+    c.Spawner.args = ["--ServerApp.allow_root=True"]
+c.Spawner.environment.update({{k: os.environ[k] for k in ("JUPYTER_CONFIG_PATH", "TECHDAY_HUB_TEST", "PATH")}})
+c.Spawner.environment["TECHDAY_TIER"] = "cpu"
+c.Spawner.http_timeout = 240
+c.JupyterHub.cleanup_servers = True   # the test's hub takes its servers with it
+
+# The test's own service: reads users and servers, makes tokens for them.
+c.JupyterHub.services.append({{"name": "tester", "api_token": {self.token!r}}})
+c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
+    "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users", "access:servers",
+               "read:groups"]}})
+"""
+        path = self.base / "jupyterhub_config.py"
+        path.write_text(text)
+        return path
+
+    def start(self, timeout: float = 90, attempts: int = 3):
+        """Start the hub; on a port taken meanwhile by another program, again on fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except AssertionError:
+                if attempt == attempts - 1 or "Address already in use" not in self.log_tail(200):
+                    raise
+                self.stop()
+                self.pick_ports()
+
+    def _start(self, timeout: float):
+        import requests
+
+        config = self.write_config()
+        (self.base / "state").mkdir(exist_ok=True)
+        self.log = open(self.base / "hub.log", "w")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)],
+                                     cwd=self.base / "state", env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the hub exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"the hub did not answer in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self):
+        for person in self.people:
+            person.s.close()
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        _kill_marked(self.marker)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def log_tail(self, lines: int = 60) -> str:
+        path = self.base / "hub.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    # -------------------------------------------------------------- REST
+    def api(self, method: str, path: str, **kw):
+        import requests
+
+        r = requests.request(method, f"{self.url}/hub/api{path}", headers={"Authorization": f"token {self.token}"},
+                             timeout=30, **kw)
+        return r
+
+    def user_model(self, name: str) -> dict:
+        r = self.api("GET", f"/users/{name}")
+        r.raise_for_status()
+        return r.json()
+
+    def wait_ready(self, name: str, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            server = self.user_model(name).get("servers", {}).get("")
+            if server and server.get("ready"):
+                return server
+            time.sleep(0.25)
+        raise AssertionError(f"{name}'s server was not ready in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def user_token(self, name: str) -> str:
+        r = self.api("POST", f"/users/{name}/tokens", json={"note": "hub test", "expires_in": 3600})
+        assert r.status_code in (200, 201), r.text
+        return r.json()["token"]
+
+
+class Person:
+    """Someone at a browser: the hub's login form and cookies, then the server's REST API."""
+
+    def __init__(self, hub: Hub, name: str, password: str | None = None):
+        import requests
+
+        self.hub, self.name = hub, name
+        self.password = hub.passwords.get(name, "") if password is None else password
+        self.s = requests.Session()
+        self.token: str | None = None
+        hub.people.append(self)
+
+    def login(self):
+        page = self.s.get(f"{self.hub.url}/hub/login", timeout=30)
+        m = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        data = {"username": self.name, "password": self.password, **({"_xsrf": m.group(1)} if m else {})}
+        return self.s.post(f"{self.hub.url}/hub/login", data=data, allow_redirects=False, timeout=60)
+
+    def spawn(self):
+        """What the browser does after login: the hub's spawn page starts the server."""
+        return self.s.get(f"{self.hub.url}/hub/spawn/{self.name}", timeout=120)
+
+    @property
+    def base(self) -> str:
+        return f"{self.hub.url}/user/{self.name}"
+
+    def rest(self, method: str, path: str, **kw):
+        if self.token is None:
+            self.token = self.hub.user_token(self.name)
+        import requests
+
+        return requests.request(method, f"{self.base}{path}", headers={"Authorization": f"token {self.token}"},
+                                timeout=kw.pop("timeout", 120), **kw)
+
+    def run_cell(self, kernel_id: str, code: str, timeout: float = 120) -> dict:
+        if self.token is None:
+            self.token = self.hub.user_token(self.name)
+        return asyncio.run(_execute(f"{self.base}/api/kernels/{kernel_id}/channels".replace("http", "ws", 1),
+                                    self.token, code, timeout))
+
+
+async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
+    """One execute_request over the kernel's websocket: stdout, errors and the reply status."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    request = HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, connect_timeout=timeout,
+                          request_timeout=timeout)
+    conn = await asyncio.wait_for(websocket_connect(request), timeout)
+    msg_id = uuid.uuid4().hex
+    conn.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }))
+    out = {"stdout": "", "error": None, "status": None}
+    deadline = time.monotonic() + timeout
+    idle = False
+    try:
+        # The reply (shell) and the output (iopub) travel apart: done when both the reply and idle came.
+        while out["status"] is None or not idle:
+            raw = await asyncio.wait_for(conn.read_message(), max(0.1, deadline - time.monotonic()))
+            if raw is None:
+                raise AssertionError("the kernel's websocket closed")
+            msg = json.loads(raw)
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["header"]["msg_type"]
+            if kind == "stream":
+                out["stdout"] += msg["content"]["text"]
+            elif kind == "error":
+                out["error"] = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+            elif kind == "execute_reply":
+                out["status"] = msg["content"]["status"]
+    finally:
+        # Close the websocket fully before this event loop ends (no socket left for the collector).
+        conn.close()
+        try:
+            while await asyncio.wait_for(conn.read_message(), 5) is not None:
+                pass
+        except Exception:  # noqa: BLE001 (closing: a timeout or a reset both end here)
+            pass
+        stream = getattr(getattr(conn, "protocol", None), "stream", None)
+        if stream is not None and not stream.closed():
+            stream.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_course(tmp_path_factory) -> Path:
+    """The fixture course's ok-lab, built with the real `techday build` (source/ and release/)."""
+    base = tmp_path_factory.mktemp("course-build")
+    src = base / "repo"
+    shutil.copytree(FIXTURE_COURSE, src)
+    shutil.copytree(ROOT / "grading", src / "grading")
+    env = {**os.environ, "TECHDAY_ROOT": str(src), "TECHDAY_BUILD": str(base / "build"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "techday", "build", LAB], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return base / "build" / "course"
+
+
+@pytest.fixture(scope="module")
+def hub_factory(tmp_path_factory, request):
+    """Start hubs for a module; every one is stopped at the end, processes and all."""
+    reason = hub_missing()
+    if reason:
+        pytest.skip(f"cannot start a real JupyterHub: {reason}")
+    started: list[Hub] = []
+
+    def start(trainees: int = 2, gpus: list[str] | None = None, course: bool = True) -> Hub:
+        hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [])
+        started.append(hub)
+        if course:
+            hub.build_course(request.getfixturevalue("built_course"))
+        else:
+            (hub.course_root / "release").mkdir(parents=True)
+        hub.start()
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()

@@ -1,0 +1,130 @@
+"""A trainee's morning and an instructor's afternoon on a real JupyterHub (127.0.0.1 only).
+
+Sign in with the card's password (a wrong one is refused), the server spawns with its own GPU id, the
+released lab comes through nbgrader's exchange, a cell runs in a real kernel, the notebook is submitted;
+the instructor reaches the course's formgrader (a trainee cannot), collects, autogrades and exports the
+grade. A second sign-in, and a server restart, keep the trainee's work.
+"""
+
+import csv
+import json
+import time
+
+import pytest
+
+from tests.hub.conftest import COURSE, LAB, Person
+
+pytestmark = [pytest.mark.hub, pytest.mark.slow]
+
+SOLUTION = "def double(x):\n    return 2 * x\n"
+
+
+@pytest.fixture(scope="module")
+def hub(hub_factory):
+    return hub_factory(trainees=2, gpus=["0", "1"])
+
+
+def test_wrong_password_is_refused_clearly(hub):
+    r = Person(hub, "trainee-001", password="not-my-password").login()
+    assert r.status_code == 403
+    assert "Invalid username or password" in r.text
+    assert "Tech Day card" in r.text, "the login page says where the password comes from"
+    r = Person(hub, "stranger", password="anything").login()
+    assert r.status_code == 403, "no open sign-up: an unknown name is refused the same way"
+    assert hub.user_model("trainee-001").get("servers") in ({}, None)
+
+
+def test_trainee_fetches_runs_submits_and_the_instructor_grades(hub):
+    kim = Person(hub, "trainee-001")
+    r = kim.login()
+    assert r.status_code == 302, r.text[:500]
+    t0 = time.monotonic()
+    kim.spawn()
+    hub.wait_ready("trainee-001")
+    print(f"spawn to ready: {time.monotonic() - t0:.1f} s")
+    model = hub.user_model("trainee-001")
+    assert f"nbgrader-{COURSE}" in model["groups"]
+
+    # The released lab, through the Assignments tab's API (nbgrader's assignment_list extension).
+    listed = kim.rest("GET", "/assignments", params={"course_id": COURSE}).json()
+    assert listed["success"] and [a["assignment_id"] for a in listed["value"]] == [LAB], listed
+    fetched = kim.rest("POST", "/assignments/fetch", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert fetched["success"] and fetched["value"][0]["status"] == "fetched", fetched
+    nb = kim.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"]
+    assert "raise NotImplementedError()" in json.dumps(nb), "the trainee gets the release, not the solution"
+
+    # A real kernel in the trainee's server: the lab's setup cell, then the trainee's answer.
+    kernel = kim.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    setup = next(c for c in nb["cells"] if c["cell_type"] == "code" and "techday.setup" in "".join(c["source"]))
+    out = kim.run_cell(kernel, "tier, scale = 'cpu', 'ci'\n" + "".join(setup["source"])
+                       + "\nimport os; print('GPU handed out:', os.environ['TECHDAY_GPU'])")
+    assert out["status"] == "ok", out
+    assert "GPU handed out: 0" in out["stdout"], out["stdout"]
+    assert "cpu" in out["stdout"].lower(), "the tier banner says which tier ran"
+    out = kim.run_cell(kernel, SOLUTION + "print(double(21))")
+    assert out == {"stdout": "42\n", "error": None, "status": "ok"}
+
+    # The trainee writes the answer into the exercise cell, saves, submits.
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "double":
+            cell["source"] = SOLUTION
+    saved = kim.rest("PUT", f"/api/contents/{LAB}/{LAB}.ipynb", json={"type": "notebook", "content": nb})
+    assert saved.status_code == 200, saved.text
+    submitted = kim.rest("POST", "/assignments/submit", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert submitted["success"], submitted
+    assert any(s["status"] == "submitted" for s in submitted["value"]), submitted
+
+    # The instructor: the formgrader service is theirs, not the trainee's.
+    teacher = Person(hub, "teacher")
+    assert teacher.login().status_code == 302
+    assert f"formgrade-{COURSE}" in hub.user_model("teacher")["groups"]
+    page = teacher.s.get(f"{hub.url}/services/{COURSE}/formgrader", timeout=120)
+    assert page.status_code == 200 and "formgrader" in page.text.lower(), page.status_code
+    denied = kim.s.get(f"{hub.url}/services/{COURSE}/formgrader", timeout=120)
+    assert denied.status_code == 403, denied.status_code
+
+    # Collect, autograde and export, as the grader does in the course service's terminal.
+    hub.nbgrader("collect", LAB)
+    assert (hub.course_root / "submitted" / "trainee-001" / LAB / f"{LAB}.ipynb").is_file()
+    hub.nbgrader("autograde", LAB, "--force")
+    hub.nbgrader("export", "--to", str(hub.base / "grades.csv"))
+    rows = list(csv.DictReader((hub.base / "grades.csv").read_text().splitlines()))
+    grade = [r for r in rows if r["student_id"] == "trainee-001" and r["assignment"] == LAB]
+    assert grade and float(grade[0]["score"]) == float(grade[0]["max_score"]) == 2.0, rows
+
+
+def test_second_login_and_restart_keep_the_work(hub):
+    """After the submit test: same user, new browser; then the server stops and starts again."""
+    first = hub.user_model("trainee-001")["servers"][""]
+    again = Person(hub, "trainee-001")
+    assert again.login().status_code == 302
+    again.spawn()
+    server = hub.wait_ready("trainee-001")
+    assert server["started"] == first["started"], "a second login joins the running server"
+    nb = again.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"]
+    assert "return 2 * x" in json.dumps(nb)
+
+    assert hub.api("DELETE", "/users/trainee-001/server").status_code in (202, 204)
+    deadline = time.monotonic() + 60
+    while hub.user_model("trainee-001")["servers"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    again.spawn()
+    hub.wait_ready("trainee-001")
+    again.token = None
+    nb = again.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"]
+    assert "return 2 * x" in json.dumps(nb), "the home folder outlives the server"
+
+
+def test_gpus_are_not_shared(hub):
+    """Two GPUs listed, three servers asked for: the third is refused, not doubled up."""
+    lee = Person(hub, "trainee-002")
+    assert lee.login().status_code == 302
+    lee.spawn()
+    hub.wait_ready("trainee-002")
+    teacher = Person(hub, "teacher")
+    assert teacher.login().status_code == 302
+    r = teacher.spawn()
+    held = json.loads((hub.base / "state" / "gpus.json").read_text())["holders"]
+    assert sorted(held.values()) == ["0", "1"] and "teacher" not in held, held
+    assert "Ask an instructor" in r.text or "in use" in hub.log_tail(200), r.text[:300]
+    assert not hub.user_model("teacher")["servers"], "no server without a device of its own"

@@ -1,0 +1,97 @@
+"""30 trainees arrive at once (loopback only): each signs in, gets a server, runs a cell in a kernel.
+
+Reports the spawn time's median and 95th percentile and the errors (there must be none) in
+build/hub/load.json and on stdout. The room of 300 is this, ten times, on the real server: see
+course/RUNBOOK.md for the figures that matter there.
+"""
+
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.hub.conftest import Person
+
+pytestmark = [pytest.mark.hub, pytest.mark.slow]
+
+TRAINEES = 30
+BUDGET_S = 240  # the whole room, sign-in to cell output
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def one_trainee(hub, name, deadline):
+    t = {"user": name}
+    p = Person(hub, name)
+    t0 = time.monotonic()
+    r = p.login()
+    if r.status_code != 302:
+        raise AssertionError(f"{name}: sign-in answered {r.status_code}")
+    t["login_s"] = time.monotonic() - t0
+    t1 = time.monotonic()
+    p.spawn()
+    while True:
+        server = hub.user_model(name).get("servers", {}).get("")
+        if server and server.get("ready"):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: no server before the deadline")
+        time.sleep(1.0)
+    t["spawn_s"] = time.monotonic() - t1
+    t2 = time.monotonic()
+    kernel = p.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    out = p.run_cell(kernel, f"print(sum(range(1000)), {name!r})", timeout=max(5, deadline - time.monotonic()))
+    if out != {"stdout": f"499500 {name}\n", "error": None, "status": "ok"}:
+        raise AssertionError(f"{name}: the cell gave {out}")
+    t["cell_s"] = time.monotonic() - t2
+    p.rest("DELETE", f"/api/kernels/{kernel}")
+    t["total_s"] = time.monotonic() - t0
+    return t
+
+
+def test_thirty_trainees_at_once(hub_factory):
+    hub = hub_factory(trainees=TRAINEES, gpus=[], course=False)
+    names = [f"trainee-{i:03d}" for i in range(1, TRAINEES + 1)]
+    start = time.monotonic()
+    deadline = start + BUDGET_S
+    results, errors = [], []
+    with ThreadPoolExecutor(max_workers=TRAINEES) as pool:
+        futures = {pool.submit(one_trainee, hub, name, deadline): name for name in names}
+        for future, name in futures.items():
+            try:
+                results.append(future.result(timeout=BUDGET_S + 30))
+            except Exception as exc:  # noqa: BLE001 (every failure is counted and reported)
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    wall = time.monotonic() - start
+    spawn = [r["spawn_s"] for r in results]
+    report = {
+        "trainees": TRAINEES,
+        "ok": len(results),
+        "errors": errors,
+        "wall_s": round(wall, 1),
+        "spawn_s": {"median": round(statistics.median(spawn), 1) if spawn else None,
+                    "p95": round(percentile(spawn, 0.95), 1) if spawn else None,
+                    "max": round(max(spawn), 1) if spawn else None},
+        "login_s_median": round(statistics.median(r["login_s"] for r in results), 2) if results else None,
+        "cell_s_median": round(statistics.median(r["cell_s"] for r in results), 2) if results else None,
+        "spawner": "SimpleLocalProcessSpawner on loopback (a process per trainee, no Docker)",
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
+    }
+    out = ROOT / "build" / "hub"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "load.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"\nload: {report['ok']}/{TRAINEES} trainees in {report['wall_s']} s; spawn median "
+          f"{report['spawn_s']['median']} s, p95 {report['spawn_s']['p95']} s; errors {len(errors)} -> {out / 'load.json'}")
+    assert not errors, "\n".join(errors[:10]) + "\n" + hub.log_tail(40)
+    assert len(results) == TRAINEES and wall < BUDGET_S
+    assert len({r["user"] for r in results}) == TRAINEES
