@@ -141,10 +141,12 @@ def cmd_results(args, course) -> int:
 
     root = _root(args, course)
     out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
-    res = results(course, root, out, report=console.print)
+    res = results(course, root, out, issue_held=args.issue_held, report=console.print)
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
-        console.print(f"track {track}: {passed} of {len(rows)} trainee(s) passed")
+        held = sum(1 for r in rows if r["certificate"].startswith("held"))
+        console.print(f"track {track}: {passed} of {len(rows)} trainee(s) passed, {held} certificate(s) held "
+                      "for review" + (" (issued: --issue-held)" if args.issue_held and held else ""))
     console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}")
     for problem in res.problems:
         err.print(f"[red]{problem}[/]")
@@ -172,4 +174,6 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--out", help="output folder (default: build/grading)")
+    g.add_argument("--issue-held", action="store_true",
+                   help="issue the certificates held because a submission was flagged (after reviewing them)")
     g.set_defaults(fn=dispatch(cmd_results))

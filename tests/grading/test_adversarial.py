@@ -98,6 +98,23 @@ def test_adversarial_batch(fixture_course):
                     "--scale", "ci", timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert f"{len(corpus)} already graded before" in again.stdout, again.stdout[-2000:]
+
+    # Feedback without hidden tests, pass/fail from the track's rule, certificates for who passed.
+    res = techday("--root", str(fixture_course), "grade", "results", timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    feedback = root / "feedback" / "honest-partial" / LAB / f"{LAB}.html"
+    text = feedback.read_text(encoding="utf-8")
+    assert "assert double(2) == 4" in text  # visible tests are shown
+    for hidden in ("double(-7)", "linspace", "mean of 37 points", "BEGIN HIDDEN"):
+        assert hidden not in text, f"feedback shows the hidden test {hidden!r}"
+    with open(fixture_course / "build" / "grading" / "passfail.csv", newline="", encoding="utf-8") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f) if r["track"] == "g"}
+    assert rows["honest-full"]["certificate"] == "yes" and rows["김민준"]["certificate"] == "yes"
+    assert rows["honest-partial"]["passed"] == "False"  # 2 of 5 points < 70 %
+    assert rows["override-test-helper"]["certificate"].startswith("held")
+    certs = fixture_course / "build" / "grading" / "certificates" / "g"
+    assert (certs / "김민준.pdf").read_bytes().startswith(b"%PDF") and (certs / "김민준.html").is_file()
+    assert not (certs / "honest-partial.pdf").exists() and not (certs / "override-test-helper.pdf").exists()
     print(f"({time.monotonic() - t0:.0f} s)")
 
 
