@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         same = scores(root, args.lab) == reference
         rows.append({"config": f"techday grade autograde -w {workers}" + ("" if sandbox else " --no-sandbox"),
                      "workers": workers, "sandbox": sandbox, "seconds": round(seconds, 1),
-                     "ok": same and all(s.status == "graded" for s in run.submissions)})
+                     "ok": same and all(s.status == ("graded" if sandbox else "flagged") for s in run.submissions)})
     serial = rows[0]["seconds"]
     for row in rows:
         row["per_minute"] = round(60 * args.k / row["seconds"], 2)

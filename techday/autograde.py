@@ -44,7 +44,7 @@ from traitlets import Bool, Dict, Integer, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .sandbox import Limits, check_sandbox, rlimits, sandbox_command, sandbox_env
+from .sandbox import Limits, cgroup_prefix, check_sandbox, rlimits, sandbox_command, sandbox_env
 
 STATE_SCHEMA = "techday.grading/1"
 FINAL = ("graded", "flagged", "failed", "rejected")
@@ -139,6 +139,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
     senv = sandbox_env(env)
     if sandbox:
         argv = sandbox_command(check_sandbox(), work, senv, gpu) + executor
+        if gpu:  # no RLIMIT_AS with CUDA: a cgroup memory limit where systemd runs (untested without a GPU)
+            argv = cgroup_prefix(limits) + argv
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
