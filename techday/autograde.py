@@ -375,6 +375,26 @@ def _norm(student: str) -> str:
     return "".join(unicodedata.normalize("NFKC", student).casefold().split())
 
 
+def import_folder(source: Path, root: Path, lab: str) -> list[str]:
+    """Copy hand-ins from a plain folder into nbgrader's ``submitted/<student>/<lab>/``: either
+    ``<student>.ipynb`` or ``<student>/<any name>.ipynb`` (an exchange inbound, a download). Names are
+    kept, so a wrong notebook name is still caught by the checks; existing files are not overwritten.
+    Returns one line per file."""
+    lines = []
+    items = [(p.stem, p) for p in sorted(source.glob("*.ipynb"))]
+    items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() for p in sorted(d.glob("*.ipynb"))]
+    for student, path in items:
+        student = unicodedata.normalize("NFC", student).strip()
+        dest = root / "submitted" / student / lab / (path.name if path.parent != source else f"{lab}.ipynb")
+        if dest.exists():
+            lines.append(f"kept     {student}: {dest.name} already collected")
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+        lines.append(f"imported {student}: {path.name} -> {dest.relative_to(root)}")
+    return lines
+
+
 def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     """Every file under ``submitted/<student>/<lab>/``, checked; nothing runs."""
     subs: list[Submission] = []

@@ -1,6 +1,6 @@
 """``techday grade check | autograde | results``: the instructor's grading commands.
 
-    techday grade check LAB                 every submission checked; nothing runs
+    techday grade check LAB [--import DIR]  every submission checked; nothing runs
     techday grade autograde LAB -w 4        sandboxed, parallel, resumable; grades CSV
     techday grade results                   feedback, pass/fail per track, certificates
 
@@ -53,6 +53,11 @@ def cmd_check(args, course) -> int:
     if not release.is_file():
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2
+    if args.import_from:
+        from .autograde import import_folder
+
+        for line in import_folder(Path(args.import_from).resolve(), root, lab):
+            console.print(escape(line))
     subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
     for sub in subs:
         if sub.status == "pending":
@@ -158,6 +163,8 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g = gsub.add_parser("check", help="check every submission of a lab before grading (nothing runs)")
     g.add_argument("lab", metavar="LAB")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
+    g.add_argument("--import", dest="import_from", metavar="DIR",
+                   help="first copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into submitted/")
     g.set_defaults(fn=dispatch(cmd_check))
 
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")

@@ -93,3 +93,17 @@ def test_feedback_hides_hidden_tests_and_their_output():
     text = nbformat.writes(out)
     assert "-7" not in text and "BEGIN HIDDEN" not in text
     assert "assert f(1) == 1" in out.cells[0].source and "AssertionError" in out.cells[0].outputs[0].text
+
+
+def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
+    from techday.autograde import import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    (src / "kim").mkdir(parents=True)
+    (src / "lee.ipynb").write_text("{}")
+    (src / "kim" / "my-lab.ipynb").write_text("{}")
+    lines = import_folder(src, root, "lab")
+    assert (root / "submitted" / "lee" / "lab" / "lab.ipynb").is_file()
+    assert (root / "submitted" / "kim" / "lab" / "my-lab.ipynb").is_file()  # the checks will name it
+    assert len(lines) == 2 and all(line.startswith("imported") for line in lines)
+    assert all(line.startswith("kept") for line in import_folder(src, root, "lab"))
