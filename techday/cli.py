@@ -5,6 +5,7 @@
     techday build [LAB ...]             lab sources -> nbgrader course root, source/ and release/
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
+    techday grade check|autograde|results   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run and grade selftest: the main job
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
@@ -188,6 +189,21 @@ def cmd_grade_selftest(args) -> int:
     return 0 if ok else 1
 
 
+def _grade_dispatch(fn, tiered: bool = False):
+    """Wrap a techday.grade_cli handler: the course, and for grading the tier and scale."""
+    def run(args) -> int:
+        course = _course(args)
+        if not tiered:
+            return fn(args, course)
+        try:
+            info = _tier(args.tier)
+        except TierError as exc:
+            err.print(f"[red]{exc}[/]")
+            return 2
+        return fn(args, course, info.tier, _scale(args.scale, info.tier))
+    return run
+
+
 def cmd_validate(args) -> int:
     """The main job: is this machine and this course ready for a Tech Day?"""
     steps = [
@@ -273,6 +289,9 @@ def parser() -> argparse.ArgumentParser:
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
     g.set_defaults(fn=cmd_grade_selftest)
+    from .grade_cli import add_parsers as add_grade_parsers  # check, autograde, results
+
+    add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 
     p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")

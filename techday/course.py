@@ -40,9 +40,18 @@ class LabSpec:
     slot: str = ""
     title_ko: str = ""
     timeout_s: dict = field(default_factory=lambda: {"ci": 300, "full": 900})
+    # Autograding (techday grade autograde): seconds per cell, per scale (nbgrader's 30 s default is
+    # too short for a JIT compile on a GPU or a simulator run), and the memory limit of the sandbox.
+    cell_timeout_s: dict = field(default_factory=lambda: {"ci": 120, "full": 300})
+    memory_mb: int = 4096
 
     def timeout(self, scale: str) -> int:
         return int(self.timeout_s.get(scale, max(self.timeout_s.values())))
+
+    def cell_timeout(self, scale: str) -> int:
+        """Seconds one cell may run when graded; never more than the whole notebook's limit."""
+        value = int(self.cell_timeout_s.get(scale, max(self.cell_timeout_s.values())))
+        return min(value, self.timeout(scale))
 
 
 @dataclass

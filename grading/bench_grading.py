@@ -1,0 +1,127 @@
+"""Grading throughput: submissions per minute with ``techday grade autograde`` (1 and 2 workers, in
+the sandbox and without it) against nbgrader's own serial ``autograde``, on the same submissions.
+
+    python grading/bench_grading.py [--lab grade-lab] [--root tests/fixtures/course] [-k 6] [--scale ci]
+
+K trainees hand in the lab: the solution, the untouched release, in turn (so scores are checked
+too: every run must give the same scores as nbgrader's). Each configuration grades a fresh copy of
+the built course root. Writes build/bench/grading.json and prints a table. A measurement, not a test:
+run it on an otherwise idle machine and record the result in grading/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from techday.build import build, nbgrader  # noqa: E402
+from techday.course import load_course  # noqa: E402
+from techday.grading import solution_notebook  # noqa: E402
+
+
+def scores(root: Path, lab: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        return {s.student.id: float(s.score) for s in gb.assignment_submissions(lab)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=REPO / "tests" / "fixtures" / "course", help="course repository")
+    ap.add_argument("--lab", default="grade-lab")
+    ap.add_argument("-k", type=int, default=6, help="submissions")
+    ap.add_argument("--scale", default="ci")
+    ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    args = ap.parse_args(argv)
+
+    from techday.autograde import autograde
+
+    work = args.out / "grading-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    repo = work / "repo"
+    shutil.copytree(args.root, repo)
+    if not (repo / "grading").exists():
+        shutil.copytree(REPO / "grading", repo / "grading")
+    course = load_course(repo)
+    os.environ["TECHDAY_BUILD"] = str(work / "build")
+    base = work / "build" / "course"
+    result = build(course, [args.lab], root=base)
+    if args.lab in result.errors:
+        print(result.errors[args.lab])
+        return 1
+    src = json.loads((base / "source" / args.lab / f"{args.lab}.ipynb").read_text(encoding="utf-8"))
+    rel = json.loads((base / "release" / args.lab / f"{args.lab}.ipynb").read_text(encoding="utf-8"))
+    for i in range(args.k):
+        nb = solution_notebook(src, rel) if i % 2 == 0 else rel
+        folder = base / "submitted" / f"trainee-{i:03d}" / args.lab
+        folder.mkdir(parents=True)
+        (folder / f"{args.lab}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+
+    env = {"TECHDAY_TIER": "cpu", "TECHDAY_SCALE": args.scale, "NUMBA_ENABLE_CUDASIM": "1", "MPLBACKEND": "Agg",
+           "PYTHONPATH": str(REPO)}
+    spec = course.labs[args.lab]
+    rows = []
+
+    def fresh(name: str) -> Path:
+        root = work / name
+        shutil.copytree(base, root)
+        text = (root / "nbgrader_config.py").read_text(encoding="utf-8").replace(str(base), str(root))
+        (root / "nbgrader_config.py").write_text(text + f"c.Execute.timeout = {spec.cell_timeout(args.scale)}\n",
+                                                 encoding="utf-8")
+        return root
+
+    root = fresh("nbgrader-serial")
+    t0 = time.monotonic()
+    proc = nbgrader(root, "autograde", args.lab, "--force", env=env)
+    seconds = time.monotonic() - t0
+    reference = scores(root, args.lab)
+    rows.append({"config": "nbgrader autograde (serial, no sandbox)", "workers": 1, "sandbox": False,
+                 "seconds": round(seconds, 1), "ok": proc.returncode == 0})
+
+    for workers, sandbox in ((1, False), (1, True), (2, True)):
+        root = fresh(f"techday-w{workers}-{'sandbox' if sandbox else 'plain'}")
+        t0 = time.monotonic()
+        run = autograde(course, args.lab, root, "cpu", args.scale, workers=workers, sandbox=sandbox,
+                        out=root.parent / (root.name + "-out"), report=lambda *a: None)
+        seconds = time.monotonic() - t0
+        same = scores(root, args.lab) == reference
+        rows.append({"config": f"techday grade autograde -w {workers}" + ("" if sandbox else " --no-sandbox"),
+                     "workers": workers, "sandbox": sandbox, "seconds": round(seconds, 1),
+                     "ok": same and all(s.status == ("graded" if sandbox else "flagged") for s in run.submissions)})
+    serial = rows[0]["seconds"]
+    for row in rows:
+        row["per_minute"] = round(60 * args.k / row["seconds"], 2)
+        row["speedup_vs_nbgrader"] = round(serial / row["seconds"], 2)
+    plain = next(r for r in rows if r["workers"] == 1 and not r["sandbox"] and r["config"].startswith("techday"))
+    boxed = next(r for r in rows if r["workers"] == 1 and r["sandbox"])
+    overhead = (boxed["seconds"] - plain["seconds"]) / args.k
+    load = os.getloadavg()
+    out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale,
+           "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "rows": rows,
+           "sandbox_overhead_s_per_submission": round(overhead, 2)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "grading.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"{args.k} submissions of {args.lab} at scale {args.scale} on {os.cpu_count()} CPU(s), "
+          f"load average {load[0]:.1f}")
+    print("| configuration | seconds | submissions/min | vs nbgrader serial | scores as nbgrader |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['config']} | {row['seconds']} | {row['per_minute']} | {row['speedup_vs_nbgrader']}x | "
+              f"{'yes' if row['ok'] else 'NO'} |")
+    print(f"sandbox overhead: {overhead:+.2f} s per submission (techday -w 1, sandbox vs --no-sandbox)")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""``techday grade check | autograde | results``: the instructor's grading commands.
+
+    techday grade check LAB [--import DIR]  every submission checked; nothing runs
+    techday grade autograde LAB -w 4        sandboxed, parallel, resumable; grades CSV
+    techday grade results                   feedback, pass/fail per track, certificates
+
+They work on an nbgrader course root (``build/course`` by default, ``--course-root`` otherwise):
+``submitted/<student>/<lab>/<lab>.ipynb`` as ``nbgrader collect`` or the hub's exchange leaves it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+STYLE = {"graded": "green", "flagged": "yellow", "failed": "red", "rejected": "red", "pending": "white"}
+
+
+def _root(args, course) -> Path:
+    from .build import course_root
+
+    return Path(args.course_root).resolve() if args.course_root else course_root(course)
+
+
+def _one_lab(course, name: str) -> str | None:
+    labs, unknown = course.select([name])
+    if unknown or len(labs) != 1:
+        err.print(f"[red]unknown lab {name!r}[/] (known: {', '.join(course.labs)})")
+        return None
+    return labs[0]
+
+
+def _print(sub) -> None:
+    console.print(f"[{STYLE.get(sub.status, 'white')}]{sub.status:<8}[/] {escape(sub.line()[9:])}")
+
+
+def cmd_check(args, course) -> int:
+    import json
+
+    from .autograde import collect
+
+    lab = _one_lab(course, args.lab)
+    if not lab:
+        return 2
+    root = _root(args, course)
+    release = root / "release" / lab / f"{lab}.ipynb"
+    if not release.is_file():
+        err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
+        return 2
+    if args.import_from:
+        from .autograde import import_folder
+
+        for line in import_folder(Path(args.import_from).resolve(), root, lab):
+            console.print(escape(line))
+    subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
+    for sub in subs:
+        if sub.status == "pending":
+            sub.status = "flagged" if sub.notes and any(not n.startswith("non-ASCII") for n in sub.notes) else "ok"
+        _print(sub)
+    rejected = sum(1 for s in subs if s.status == "rejected")
+    flagged = sum(1 for s in subs if s.status == "flagged")
+    console.print(f"{len(subs)} submission(s) of {lab}: {len(subs) - rejected - flagged} ok, "
+                  f"{flagged} to review, {rejected} cannot be graded as they are")
+    return 1 if rejected else 0
+
+
+class RichProgress:
+    """A progress bar with counts of graded, flagged and failed submissions."""
+
+    def __init__(self, verbose: bool = True):
+        self.counts = {"graded": 0, "flagged": 0, "failed": 0}
+        self.verbose = verbose
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console)
+
+    def _counts(self) -> str:
+        c = self.counts
+        return f"[green]{c['graded']} graded[/]  [yellow]{c['flagged']} flagged[/]  [red]{c['failed']} failed[/]"
+
+    def start(self, subs, todo):
+        for sub in subs:
+            if sub not in todo:
+                self.counts["failed" if sub.status in ("failed", "rejected") else sub.status] = \
+                    self.counts.get("failed" if sub.status in ("failed", "rejected") else sub.status, 0) + 1
+        self.bar.start()
+        self.task = self.bar.add_task("grading", total=len(subs), completed=len(subs) - len(todo),
+                                      counts=self._counts())
+
+    def advance(self, sub):
+        key = "failed" if sub.status in ("failed", "rejected") else sub.status
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.verbose and sub.status != "graded":
+            self.bar.console.print(f"[{STYLE.get(sub.status, 'white')}]{sub.status:<8}[/] {escape(sub.line()[9:])}")
+        self.bar.update(self.task, advance=1, counts=self._counts())
+
+    def stop(self):
+        self.bar.stop()
+
+
+def cmd_autograde(args, course, tier: str, scale: str) -> int:
+    from .autograde import autograde
+    from .sandbox import SandboxUnavailable
+
+    lab = _one_lab(course, args.lab)
+    if not lab:
+        return 2
+    root = _root(args, course)
+    if args.no_sandbox:
+        err.print("[yellow]--no-sandbox: submissions run with your rights, your network and your files. "
+                  "Only for work you trust.[/]")
+    progress = RichProgress()
+    t0 = time.monotonic()
+    try:
+        run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
+                        retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,
+                        report=console.print)
+    except SandboxUnavailable as exc:
+        err.print(f"[red]refusing to run untrusted submissions: {exc}[/]")
+        return 2
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 2
+    finally:
+        if getattr(progress, "task", None) is not None:
+            progress.stop()
+    rejected = [s for s in run.submissions if s.status == "rejected"]
+    for sub in rejected:
+        _print(sub)
+    console.print(f"{lab}: {len(run.submissions)} submission(s): {run.count('graded')} graded, "
+                  f"{run.count('flagged')} flagged, {run.count('failed')} failed, {len(rejected)} rejected, "
+                  f"{run.skipped} already graded before ({time.monotonic() - t0:.0f} s, {args.workers} worker(s))")
+    console.print(f"state: {run.state}   report: {run.state.parent / 'report.json'}")
+    if run.csv:
+        console.print(f"grades CSV (nbgrader export): {run.csv}")
+    return 0 if run.csv and not run.count("failed") else 1
+
+
+def cmd_results(args, course) -> int:
+    from .results import results
+
+    root = _root(args, course)
+    out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
+    res = results(course, root, out, issue_held=args.issue_held, report=console.print)
+    for track, rows in res.tracks.items():
+        passed = sum(1 for r in rows if r["passed"])
+        held = sum(1 for r in rows if r["certificate"].startswith("held"))
+        console.print(f"track {track}: {passed} of {len(rows)} trainee(s) passed, {held} certificate(s) held "
+                      "for review" + (" (issued: --issue-held)" if args.issue_held and held else ""))
+    console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}")
+    for problem in res.problems:
+        err.print(f"[red]{problem}[/]")
+    return 1 if res.problems else 0
+
+
+def add_parsers(gsub, tier_scale, dispatch) -> None:
+    """Register the subcommands on ``techday grade``; ``dispatch(fn)`` wraps a handler."""
+    g = gsub.add_parser("check", help="check every submission of a lab before grading (nothing runs)")
+    g.add_argument("lab", metavar="LAB")
+    g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
+    g.add_argument("--import", dest="import_from", metavar="DIR",
+                   help="first copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into submitted/")
+    g.set_defaults(fn=dispatch(cmd_check))
+
+    g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
+    g.add_argument("lab", metavar="LAB")
+    tier_scale(g)
+    g.add_argument("--workers", "-w", type=int, default=1, help="submissions graded at a time")
+    g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
+    g.add_argument("--cell-timeout", type=int, help="seconds per cell (default: course/syllabus.toml)")
+    g.add_argument("--retry-failed", action="store_true", help="grade again the submissions that failed")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run submissions WITHOUT isolation (only for trusted work, e.g. a machine without bwrap)")
+    g.set_defaults(fn=dispatch(cmd_autograde, tiered=True))
+
+    g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")
+    g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
+    g.add_argument("--out", help="output folder (default: build/grading)")
+    g.add_argument("--issue-held", action="store_true",
+                   help="issue the certificates held because a submission was flagged (after reviewing them)")
+    g.set_defaults(fn=dispatch(cmd_results))

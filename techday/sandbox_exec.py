@@ -1,0 +1,138 @@
+"""Inside the sandbox: execute one notebook with nbgrader's own Execute preprocessor, and hand the
+outputs back on a private pipe.
+
+    python -m techday.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < notebook.json
+
+The notebook (hidden tests restored) arrives on standard input and is never written to disk inside
+the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
+user) cannot read its memory or its file descriptors through ``/proc``; the result pipe is
+close-on-exec, so the kernel never holds it. What comes back: for each cell, its outputs and
+execution count (the grader keeps its own copy of sources and metadata), plus events: cells that
+timed out, a dead kernel, output cut at the cap.
+
+A kernel that dies (``os._exit``, a segfault, the memory limit) ends the run: the cell gets a
+``KernelDied`` error and every later code cell a ``NotExecuted`` error, so that nbgrader scores
+them zero (nbgrader gives full marks to a test cell without an error output, even one never run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import sys
+
+PR_SET_DUMPABLE = 4
+
+
+def _error(ename: str, evalue: str):
+    from nbformat.notebooknode import NotebookNode
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _size(msg: dict) -> int:
+    content = msg.get("content", {})
+    if "text" in content:
+        return len(content["text"])
+    data = content.get("data") or {}
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+
+
+def make_executor(cell_timeout: int, output_bytes: int):
+    from nbclient.exceptions import DeadKernelError
+    from nbformat.notebooknode import NotebookNode
+    from nbgrader.preprocessors import Execute
+
+    class KernelGone(Exception):
+        pass
+
+    class SandboxedExecute(Execute):
+        """nbgrader's Execute, with an output cap and a clear record of a dead kernel."""
+
+        def preprocess(self, nb, resources=None, km=None):
+            self.events = []
+            self.executed = set()
+            self._printed = {}
+            try:
+                return super().preprocess(nb, resources, km)
+            except KernelGone:
+                return nb, resources
+
+        def preprocess_cell(self, cell, resources, index):
+            try:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                if cell.cell_type == "code":
+                    cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
+                                                             "(os._exit, a crash, or the memory limit)"))
+                self.executed.add(index)
+                self.events.append({"cell": index, "event": "kernel-died"})
+                raise KernelGone() from None
+            self.executed.add(index)
+            dropped = self._printed.get(index, 0) - output_bytes
+            if dropped > 0:
+                cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                                 text=f"\n[grader: {dropped} more bytes of output dropped]\n"))
+                self.events.append({"cell": index, "event": "output-truncated", "bytes": dropped})
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
+                    self.events.append({"cell": index, "event": "cell-timeout", "seconds": self.timeout})
+                    break
+                if out.get("output_type") == "error" and out.get("ename") == "MemoryError":
+                    self.events.append({"cell": index, "event": "memory-limit"})
+                    break
+            return cell, resources
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
+                seen = self._printed.get(cell_index, 0) + _size(msg)
+                self._printed[cell_index] = seen
+                if seen > output_bytes:
+                    return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return SandboxedExecute(timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
+                            extra_arguments=["--HistoryManager.hist_file=:memory:"])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--result-fd", type=int, required=True)
+    ap.add_argument("--cell-timeout", type=int, default=120)
+    ap.add_argument("--output-bytes", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+    os.set_inheritable(args.result_fd, False)
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    text = sys.stdin.read()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    import nbformat
+
+    nb = nbformat.reads(text, as_version=4)
+    del text
+    ex = make_executor(args.cell_timeout, args.output_bytes)
+    problem = ""
+    try:
+        ex.preprocess(nb, {"metadata": {"path": os.getcwd()}})
+    except Exception as exc:  # the kernel would not start, or nbclient gave up
+        problem = f"{type(exc).__name__}: {exc}"[:500]
+    events = getattr(ex, "events", [])
+    executed = getattr(ex, "executed", set())
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and index not in executed:
+            cell.outputs = [_error("NotExecuted", "not run: an earlier cell ended the kernel")]
+    cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
+             if c.cell_type == "code" else None for c in nb.cells]
+    data = json.dumps({"cells": cells, "events": events, "problem": problem,
+                       "language_info": nb.metadata.get("language_info")}).encode()
+    with os.fdopen(args.result_fd, "wb") as out:
+        out.write(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The autograde sandbox's pieces that need no kernel: bwrap's command line, the GPU binds, the refusal
+without a sandbox, the static tamper check, the graded copy, and feedback without hidden tests."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from techday import sandbox
+from techday.autograde import graded_copy, tamper_findings
+from techday.course import LabSpec
+from techday.results import HideHiddenTests
+
+
+def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTRUCTOR_TOKEN", "s3cret")
+    env = sandbox.sandbox_env({"TECHDAY_TIER": "cpu"})
+    argv = sandbox.sandbox_command("/usr/bin/bwrap", tmp_path, env, gpu=False)
+    joined = " ".join(argv)
+    assert "--unshare-all" in argv and "--clearenv" in argv and "--die-with-parent" in argv
+    assert "s3cret" not in joined and "INSTRUCTOR_TOKEN" not in joined
+    pkg = str(Path(sandbox.__file__).resolve().parent)
+    assert argv[argv.index(pkg) + 1] == f"{sandbox.PKG_MOUNT}/techday"
+    repo = str(Path(pkg).parent)
+    bound = {argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--dev-bind")}
+    assert repo not in bound and str(Path(repo) / "build") not in bound
+    assert argv[argv.index(str(tmp_path)) + 1] == sandbox.WORK
+    assert "--dev-bind" not in argv
+
+
+def test_gpu_tier_binds_the_nvidia_devices(monkeypatch):
+    monkeypatch.setattr(sandbox.glob, "glob", lambda pattern: ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"])
+    args = sandbox.gpu_binds()
+    assert args[:3] == ["--dev-bind", "/dev/nvidia-uvm", "/dev/nvidia-uvm"]
+    assert args.count("--dev-bind") == 3
+
+
+def test_no_bwrap_means_a_clear_refusal(monkeypatch):
+    monkeypatch.setenv("TECHDAY_BWRAP", "none")
+    assert sandbox.find_bwrap() is None
+    with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
+        sandbox.check_sandbox()
+
+
+def test_cell_timeout_defaults_and_cap():
+    spec = LabSpec(id="x", title="x", track="t", minutes=1, timeout_s={"ci": 60, "full": 600})
+    assert spec.cell_timeout("ci") == 60 and spec.cell_timeout("full") == 300 and spec.memory_mb == 4096
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    for source, meta in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if meta:
+            cell.metadata["nbgrader"] = meta
+        nb.cells.append(cell)
+    return nb
+
+
+def test_tamper_check_flags_reaching_into_the_kernel_not_honest_code():
+    release = json.loads(nbformat.writes(_nb(
+        ("from techday.labtools import assert_close", {"grade_id": "setup", "locked": True}),
+        ("raise NotImplementedError()", {"grade_id": "ans", "solution": True}))))
+    honest = _nb(("from techday.labtools import assert_close", {"grade_id": "setup", "locked": True}),
+                 ("def f(x):\n    return sum(x) / len(x)", {"grade_id": "ans", "solution": True}))
+    assert tamper_findings(honest, release) == []
+    cheat = _nb(("from techday.labtools import assert_close", {"grade_id": "setup", "locked": True}),
+                ("get_ipython().showtraceback = None\nassert_close = print", {"grade_id": "ans", "solution": True}))
+    (finding,) = tamper_findings(cheat, release)
+    assert "'ans'" in finding and "showtraceback" in finding and "rebinds assert_close" in finding
+
+
+def test_graded_copy_drops_grading_metadata_of_copies_only(tmp_path):
+    nb = _nb(("x = 1", {"grade_id": "setup", "locked": True}), ("x = 1", {"grade_id": "setup", "locked": True}))
+    path = tmp_path / "a.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    cells = json.loads(graded_copy(path))["cells"]
+    assert cells[0]["metadata"]["nbgrader"]["grade_id"] == "setup" and "nbgrader" not in cells[1]["metadata"]
+    single = tmp_path / "b.ipynb"
+    single.write_text(nbformat.writes(_nb(("x = 1", {"grade_id": "setup", "locked": True}))), encoding="utf-8")
+    assert graded_copy(single) == single.read_bytes()
+
+
+def test_feedback_hides_hidden_tests_and_their_output():
+    source = ('"""checks f."""\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(-7) == 7\n'
+              "### END HIDDEN TESTS\n")
+    nb = _nb((source, {"grade_id": "t", "grade": True, "points": 1}), ("assert f(1) == 1", {}))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="f called with -7\n"),
+                           nbformat.v4.new_output("error", ename="AssertionError", evalue="",
+                                                  traceback=["assert f(-7) == 7"])]
+    out, _ = HideHiddenTests().preprocess(nb, {})
+    text = nbformat.writes(out)
+    assert "-7" not in text and "BEGIN HIDDEN" not in text
+    assert "assert f(1) == 1" in out.cells[0].source and "AssertionError" in out.cells[0].outputs[0].text
+
+
+def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
+    from techday.autograde import import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    (src / "kim").mkdir(parents=True)
+    (src / "lee.ipynb").write_text("{}")
+    (src / "kim" / "my-lab.ipynb").write_text("{}")
+    lines = import_folder(src, root, "lab")
+    assert (root / "submitted" / "lee" / "lab" / "lab.ipynb").is_file()
+    assert (root / "submitted" / "kim" / "lab" / "my-lab.ipynb").is_file()  # the checks will name it
+    assert len(lines) == 2 and all(line.startswith("imported") for line in lines)
+    assert all(line.startswith("kept") for line in import_folder(src, root, "lab"))
