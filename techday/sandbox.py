@@ -2,8 +2,9 @@
 
 A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespaces:
 
-- **mount**: a new root holding only the Python install (read-only), the ``techday`` package
-  (read-only, without the repository around it: no lab sources, no solutions, no tests), a private
+- **mount**: a new root holding only the Python install (read-only), the ``techday`` package and
+  the course's public folders ``course/`` and ``benchmarks/`` (read-only, without the rest of the
+  repository: no lab sources, no solutions, no tests), a private
   ``/tmp`` and a minimal ``/dev``. Other submissions, ``source/``, ``release/``, ``autograded/``,
   the gradebook and the instructor's home are not in that tree at all.
 - **network**: a new, empty network namespace (only a loopback that nothing listens on): no
@@ -45,6 +46,7 @@ ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "NUMBA_ENABLE_CUDASIM", "MPLBA
                  "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG", "LC_ALL", "TZ")
 SANDBOX_UID = 1000
 PKG_MOUNT = "/opt/techday"  # the techday package, alone, read-only
+PUBLIC_DIRS = ("course", "benchmarks")  # read-only beside the package: what every trainee may read
 WORK = "/grading"           # the sandbox's only writable folder besides /tmp
 
 
@@ -157,6 +159,12 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
         args += ["--ro-bind", root, root]
     pkg = Path(techday.__file__).resolve().parent
     args += ["--ro-bind", str(pkg), f"{PKG_MOUNT}/techday"]
+    # The course's public folders, beside the package as in a checkout, so that a lab finds the
+    # syllabus (pass rules), the assessment's speed bars and the benchmark families. labs/ (the
+    # solutions), tests/ and build/ (submissions, gradebook) stay outside.
+    for public in PUBLIC_DIRS:
+        if (pkg.parent / public).is_dir():
+            args += ["--ro-bind", str(pkg.parent / public), f"{PKG_MOUNT}/{public}"]
     args += ["--bind", str(work), WORK, "--chdir", WORK]
     if gpu:
         args += gpu_binds()
