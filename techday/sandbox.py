@@ -80,6 +80,7 @@ class Limits:
     memory_mb: int = 4096
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
+    stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -179,6 +180,11 @@ def rlimits(limits: Limits, gpu: bool):
         if not gpu:
             mem = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            # glibc sizes every new thread's stack from RLIMIT_STACK (8 MiB by default), and RLIMIT_AS
+            # counts those reservations: the CUDA simulator runs a block's threads as Python threads,
+            # so 256 of them would reserve 2 GiB. A smaller stack keeps the limit about real memory.
+            stack = limits.stack_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
         fsize = limits.file_size_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
