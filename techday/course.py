@@ -54,6 +54,8 @@ class TrackSpec:
     title_ko: str = ""
     # Shorter deliveries of the track: name ("2h", "4h") -> the labs taught, in order.
     cuts: dict[str, list[str]] = field(default_factory=dict)
+    # A track's assessment lab and its pass rule (e.g. a mean accuracy bar over hidden data sets).
+    assessment: dict = field(default_factory=dict)
 
 
 @dataclass
