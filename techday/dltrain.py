@@ -42,7 +42,8 @@ def device_label(device) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return f"GPU ({torch.cuda.get_device_name(device)})"
-    return f"CPU, {torch.get_num_threads()} threads (not a GPU figure)"
+    n = torch.get_num_threads()
+    return f"CPU, {n} thread{'s' if n != 1 else ''} (not a GPU figure)"
 
 
 def write_functions(path: Path | str, functions, header: str = "") -> Path:
