@@ -1,0 +1,645 @@
+# %% [markdown]
+# # 13 Training fast on one GPU
+# # 13 GPU 한 대로 빠르게 학습하기
+#
+# A model that trains in an hour instead of four is a model you can iterate on four times as often.
+# This lab takes a plain PyTorch training loop and makes it faster one step at a time, measuring
+# samples per second before and after each step: mixed precision, the channels-last memory layout,
+# `torch.compile`, and a data pipeline that keeps the GPU fed. The profiler shows where the time goes.
+#
+# 같은 학습 루프를 한 단계씩 빠르게 만들고, 단계마다 초당 샘플 수(samples/s)를 측정합니다.
+#
+# ## You will learn (학습 목표)
+# - how to measure training throughput honestly: warm-up outside the timed region, and
+#   `torch.cuda.synchronize()` before reading the clock, because GPU work is asynchronous;
+# - mixed precision: `torch.autocast` with bfloat16 or float16, and `torch.amp.GradScaler`, which keeps
+#   float16 gradients from underflowing and skips steps whose gradients overflowed;
+# - the channels-last memory layout (`torch.channels_last`) that Tensor Cores prefer for convolutions;
+# - `torch.compile`: what it does, what the first call costs, and when it pays;
+# - a `DataLoader` with worker processes and pinned memory, and asynchronous copies;
+# - `torch.profiler`: which operators take the time.
+#
+# **Tier honesty** (계층 표시): on the GPU tier every figure is a GPU figure. On the CPU tier the same
+# code runs on the processor at a tiny size: it shows the code path, and its numbers are CPU numbers,
+# labelled so, never a prediction of what a GPU does (CPU 수치는 GPU 성능이 아닙니다).
+#
+# **How this lab works** (진행 방법): read, run the examples, solve the three exercises; the test
+# cell after each one checks it (테스트 셀은 수정하지 마세요). The grader also runs hidden tests.
+# Grading checks behaviour, never speed.
+#
+# Points: exercise 1: 3, exercise 2: 4, exercise 3: 3 (10 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="13 Training fast on one GPU")
+
+# %% nbgrader="locked" id="imports"
+import copy
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from techday.dltrain import device_label
+from techday.parts import make_parts
+
+device = torch.device("cuda" if lab.on_gpu else "cpu")
+if not lab.on_gpu:
+    torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
+LABEL = device_label(device)
+print(f"PyTorch {torch.__version__} | device {device} | figures in this lab: {LABEL}")
+if lab.on_gpu:
+    major, minor = torch.cuda.get_device_capability()
+    print(f"compute capability {major}.{minor}; bfloat16 supported: {torch.cuda.is_bf16_supported()}")
+
+# %% [markdown]
+# ## 1. The model, the data, the baseline (모델, 데이터, 기준선)
+#
+# The data are the course's synthetic *parts inspection* images (`techday.parts`): 1 x 32 x 32
+# photographs of machined parts, ok, scratched or dented. The model is a small CNN whose width we
+# choose by scale: wide on a GPU, so that the GPU has real work, narrow on the CPU tier.
+# The baseline step is the plain float32 loop every PyTorch tutorial starts with.
+
+# %% nbgrader="locked" id="model"
+WIDTH = lab.size(full=64, ci=8)
+BATCH = lab.size(full=256, ci=32)
+N_BATCHES = lab.size(full=60, ci=6)  # batches per measurement (the first WARMUP are not timed)
+WARMUP = 2
+
+
+def make_model(width=WIDTH):
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(*block(1, width), *block(width, width), nn.MaxPool2d(2),
+                         *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),
+                         *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 3))
+
+
+images, labels = make_parts(BATCH * N_BATCHES, seed=13, as_tensor=True)
+batches = [(images[i:i + BATCH].to(device), labels[i:i + BATCH].to(device)) for i in range(0, len(images), BATCH)]
+torch.manual_seed(0)
+base_model = make_model()
+print(f"{len(batches)} batches of {BATCH} parts; model width {WIDTH}, "
+      f"{sum(p.numel() for p in base_model.parameters()):,} parameters")
+
+
+def fresh(model=base_model):
+    """A copy of the same initial model and its optimizer: every variant starts from the same weights."""
+    m = copy.deepcopy(model).to(device)
+    return m, torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+
+def fp32_step(model, optimizer):
+    def step(x, y):
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return step
+
+# %% [markdown]
+# ## 2. Measuring throughput (처리량 측정)
+#
+# Throughput is samples processed per second: `samples_per_s = samples / seconds`. Two traps:
+#
+# - **Warm-up** (워밍업). The first steps are slow for reasons that have nothing to do with steady
+#   training: CUDA context creation, cuDNN choosing its algorithms, the caching allocator growing,
+#   `torch.compile` compiling. Run a few steps *before* starting the clock.
+# - **Asynchrony** (비동기 실행). On a GPU, `loss.backward()` and `optimizer.step()` only *queue*
+#   kernels and return at once. Read the clock without waiting and you time the queueing, not the
+#   work. `torch.cuda.synchronize()` waits until the GPU has finished everything queued: call it
+#   before starting the clock (so the warm-up is over) and before stopping it.
+#
+# ## 연습 1 (Exercise 1): `measure_throughput` (3 points)
+#
+# Write `measure_throughput(step, batches, warmup=2, device="cpu", label="")`:
+#
+# - iterate over `batches` **once** (it may be a generator), calling `step(x, y)` for each `(x, y)`;
+# - the first `warmup` batches are not timed and not counted;
+# - if `torch.device(device).type == "cuda"`, call `torch.cuda.synchronize(device)` just before starting
+#   the clock and just after the last step; never call it on the CPU;
+# - time with `time.perf_counter()`;
+# - return a dict with keys `"label"`, `"device"` (the string `str(torch.device(device))`),
+#   `"batches"` and `"samples"` (timed ones only; samples are `len(x)` summed), `"seconds"` and
+#   `"samples_per_s"`.
+
+# %% nbgrader="solution" id="measure_throughput"
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    """Samples per second of step(x, y) over batches, after `warmup` untimed batches."""
+    ### BEGIN SOLUTION
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="measure_throughput_tests" points=3
+"""measure_throughput leaves slow warm-up steps out of the timing and the counts, calls every step once
+in order, returns the labelled record, never synchronises on the CPU and, for a CUDA device,
+synchronises before the clock starts and after the last step (a spy stands in for
+torch.cuda.synchronize); hidden: warmup 0 and 3, batches given as a one-pass generator."""
+import time
+
+import torch
+
+
+def fake_batches(n, batch=8):
+    return [(torch.full((batch, 1), float(i)), torch.zeros(batch, dtype=torch.int64)) for i in range(n)]
+
+
+def run_fake(n=6, warmup=2, device="cpu", slow=0.25, fast=0.01, as_generator=False):
+    events = []
+
+    def step(x, y):
+        i = int(x[0, 0])
+        events.append(("step", i))
+        time.sleep(slow if i < warmup else fast)
+
+    data = fake_batches(n)
+    rec = measure_throughput(step, (b for b in data) if as_generator else data, warmup=warmup, device=device,
+                             label=f"fake {device}")
+    return rec, events
+
+
+real_sync = torch.cuda.synchronize
+sync_calls = []
+torch.cuda.synchronize = lambda *a, **k: sync_calls.append(a)
+try:
+    rec, events = run_fake(device="cpu")
+    assert not sync_calls, "do not call torch.cuda.synchronize() for a CPU device"
+    assert [e for e in events] == [("step", i) for i in range(6)], f"steps were called as {events}; call each once, in order"
+    assert isinstance(rec, dict) and {"label", "device", "batches", "samples", "seconds", "samples_per_s"} <= set(rec), \
+        f"the record needs label, device, batches, samples, seconds, samples_per_s; got {rec!r}"
+    assert rec["label"] == "fake cpu" and rec["device"] == "cpu", f"label/device: {rec['label']!r}, {rec['device']!r}"
+    assert rec["batches"] == 4 and rec["samples"] == 32, \
+        f"6 batches of 8 with warmup=2: time and count 4 batches, 32 samples; got {rec['batches']}, {rec['samples']}"
+    assert rec["seconds"] < 0.2, f"{rec['seconds']:.2f} s: the 2 warm-up steps (0.25 s each) must not be timed"
+    assert abs(rec["samples_per_s"] - rec["samples"] / rec["seconds"]) < 1e-6 * rec["samples_per_s"]
+
+    events_sync = []
+    torch.cuda.synchronize = lambda *a, **k: events_sync.append(("sync",))
+    rec, events = run_fake(device="cuda", slow=0.0)
+    assert rec["device"] == "cuda", f"device {rec['device']!r}"
+    assert len(events_sync) >= 2, "synchronise before starting the clock and after the last step on a CUDA device"
+finally:
+    torch.cuda.synchronize = real_sync
+### BEGIN HIDDEN TESTS
+order = []
+torch.cuda.synchronize = lambda *a, **k: order.append("sync")
+try:
+    def step_h(x, y):
+        order.append(f"step{int(x[0, 0])}")
+    measure_throughput(step_h, fake_batches(5), warmup=2, device="cuda:0", label="h")
+    assert order[-1] == "sync", f"hidden: the last thing before stopping the clock must be a sync, got {order}"
+    assert "sync" in order[order.index("step1") + 1:order.index("step2") + 1], \
+        f"hidden: synchronise after the warm-up, before the first timed step: {order}"
+finally:
+    torch.cuda.synchronize = real_sync
+rec0, ev0 = run_fake(n=5, warmup=0, slow=0.01)
+assert rec0["batches"] == 5 and rec0["samples"] == 40, "hidden: warmup=0 times every batch"
+rec3, ev3 = run_fake(n=7, warmup=3, as_generator=True)
+assert rec3["batches"] == 4 and rec3["samples"] == 32 and len(ev3) == 7, "hidden: a generator of 7 batches, warmup 3"
+assert rec3["seconds"] < 0.2, "hidden: warm-up steps of a generator were timed"
+### END HIDDEN TESTS
+print("measure_throughput: all visible tests passed.")
+
+# %% [markdown]
+# The baseline: float32, the default memory layout, eager execution.
+
+# %%
+results = []
+
+
+def record(rec, what):
+    results.append({**rec, "step": what})
+    print(f"{what:38s} {rec['samples_per_s']:10.1f} samples/s  ({rec['samples']} samples in {rec['seconds']:.3f} s) [{rec['label']}]")
+
+
+model, opt = fresh()
+record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), "1. float32 baseline")
+
+# %% [markdown]
+# ## 3. Mixed precision (혼합 정밀도)
+#
+# Tensor Cores multiply 16-bit numbers many times faster than 32-bit ones, and 16-bit activations
+# halve the memory traffic. `torch.autocast` runs each operator in the precision that suits it:
+# matrix multiplications and convolutions in 16 bits, reductions, softmax and losses in 32 bits. The
+# weights stay float32, so small updates are not lost.
+#
+# | format | exponent bits | mantissa bits | range | needs a GradScaler? |
+# | --- | --- | --- | --- | --- |
+# | float32 | 8 | 23 | 1e-38 ... 3e38 | no |
+# | bfloat16 | 8 | 7 | same as float32 | no |
+# | float16 | 5 | 10 | 6e-8 ... 65504 | **yes** |
+#
+# float16 has so little range that small gradients underflow to zero. `GradScaler` multiplies the
+# loss by a large factor (65536 to start) before `backward()`, so the gradients are large enough to
+# survive; `scaler.step(optimizer)` divides them back, and **skips the step** if any gradient is
+# inf or NaN (an overflow); `scaler.update()` then lowers the factor after an overflow, and raises it
+# after a run of good steps. bfloat16 has float32's range: on GPUs that support it (A100, H100,
+# L40S...) it needs no scaler. (float16은 범위가 좁아 GradScaler가 필요하고, bfloat16은 필요 없습니다.)
+#
+# ```python
+# scaler = torch.amp.GradScaler("cuda")          # enabled=False makes every call a pass-through
+# optimizer.zero_grad()
+# with torch.autocast("cuda", dtype=torch.float16):
+#     loss = F.cross_entropy(model(x), y)        # forward and loss under autocast
+# scaler.scale(loss).backward()                  # backward outside autocast, on the scaled loss
+# scaler.step(optimizer)                         # unscale, check for inf/NaN, step (or skip)
+# scaler.update()                                # adjust the scale for the next step
+# ```
+#
+# ## 연습 2 (Exercise 2): `amp_train_step` (4 points)
+#
+# Write `amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype)` that does one
+# training step as above, with `torch.autocast(device_type, dtype=amp_dtype)`, and returns the loss as
+# a Python float. Use the scaler for every step, whatever the dtype: with `enabled=False` it does
+# nothing, so one function serves float16, bfloat16 and float32.
+
+# %% nbgrader="solution" id="amp_train_step"
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    """One mixed-precision training step; returns the loss as a float."""
+    ### BEGIN SOLUTION
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type, dtype=amp_dtype):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="amp_train_step_tests" points=4
+"""amp_train_step runs the forward pass under autocast with the requested dtype (a hook records it),
+returns a finite float loss, goes through scale/step/update of the GradScaler, updates the weights,
+matches a reference over two float16 steps (so the gradients are cleared each step), and when the
+scaled gradients overflow leaves the weights unchanged and lowers the scale; hidden: bfloat16 with a
+disabled scaler, three steps with Adam, overflow with SGD momentum."""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+
+class SpyScaler(torch.amp.GradScaler):
+    """A real GradScaler that also records which of its methods were called."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+
+    def scale(self, outputs):
+        self.calls.append("scale")
+        return super().scale(outputs)
+
+    def step(self, optimizer, *args, **kwargs):
+        self.calls.append("step")
+        return super().step(optimizer, *args, **kwargs)
+
+    def update(self, new_scale=None):
+        self.calls.append("update")
+        return super().update(new_scale)
+
+
+def probe_model(seed=0):
+    torch.manual_seed(seed)
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                            torch.nn.Linear(4 * 6 * 6, 3))
+    seen = []
+    m[0].register_forward_hook(lambda mod, inp, out: seen.append(
+        (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None, out.dtype)))
+    return m, seen
+
+
+def reference(model, make_opt, batches, dtype, scaler_kwargs):
+    model = copy.deepcopy(model)
+    opt, scaler = make_opt(model.parameters()), torch.amp.GradScaler("cpu", **scaler_kwargs)
+    for x, y in batches:
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=dtype):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return model
+
+
+def check_amp(dtype, n_steps, make_opt, seed=0, **scaler_kwargs):
+    # A scale of 1 (or a disabled scaler): a large scale would divide leftover gradients of the previous
+    # step by itself, and hide a missing zero_grad.
+    model, seen = probe_model(seed)
+    g = torch.Generator().manual_seed(seed)
+    data = [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n_steps)]
+    expected = reference(model, make_opt, data, dtype, scaler_kwargs)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt, scaler = make_opt(model.parameters()), SpyScaler("cpu", **scaler_kwargs)
+    for x, y in data:
+        loss = amp_train_step(model, opt, scaler, x, y, "cpu", dtype)
+        assert isinstance(loss, float) and loss == loss and abs(loss) < float("inf"), f"loss {loss!r}: return a finite float"
+    assert seen and all(s[0] for s in seen), "the forward pass must run inside torch.autocast(device_type, dtype=...)"
+    assert all(s[1] == dtype and s[2] == dtype for s in seen), f"autocast ran with {seen[0][1]}, expected {dtype}"
+    assert scaler.calls == ["scale", "step", "update"] * n_steps, \
+        f"scaler calls {scaler.calls}: use scaler.scale(loss).backward(), scaler.step(optimizer), scaler.update() every step"
+    assert any(not torch.equal(p, b) for p, b in zip(model.parameters(), before)), "the weights did not change"
+    for (name, p), q in zip(model.named_parameters(), expected.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), \
+            f"after {n_steps} steps {name} differs from the reference: clear the gradients (zero_grad) every step"
+
+
+def check_overflow(make_opt):
+    model, _ = probe_model(3)
+    opt, scaler = make_opt(model.parameters()), SpyScaler("cpu", init_scale=1e38)
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = 50.0 * torch.randn(8, 1, 6, 6), torch.randint(0, 3, (8,))
+    amp_train_step(model, opt, scaler, x, y, "cpu", torch.float16)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before)), \
+        "the scaled gradients overflowed, so the step must be skipped: call scaler.step(optimizer), not optimizer.step()"
+    assert scaler.get_scale() < 1e38, "after an overflow scaler.update() must lower the scale"
+
+
+check_amp(torch.float16, 2, lambda p: torch.optim.SGD(p, lr=0.1), init_scale=1.0)
+check_overflow(lambda p: torch.optim.SGD(p, lr=0.1))
+### BEGIN HIDDEN TESTS
+check_amp(torch.bfloat16, 3, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=5, enabled=False)
+check_amp(torch.float16, 3, lambda p: torch.optim.Adam(p, lr=1e-2), seed=6, init_scale=1.0)
+check_overflow(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+### END HIDDEN TESTS
+print("amp_train_step: all visible tests passed.")
+
+# %% [markdown]
+# Now the same model with mixed precision. On a GPU: bfloat16 where the GPU supports it (no scaler),
+# float16 with a GradScaler otherwise. On the CPU tier: bfloat16 autocast on the CPU, which shows the
+# code path; whether a CPU gets faster with it depends on its instructions (AMX, AVX-512 BF16), so
+# read the CPU figure as a CPU figure.
+
+# %%
+if lab.on_gpu:
+    AMP_DTYPE = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+else:
+    AMP_DTYPE = torch.bfloat16
+
+
+def amp_step(model, optimizer):
+    scaler = torch.amp.GradScaler(device.type, enabled=(AMP_DTYPE == torch.float16))
+    return lambda x, y: amp_train_step(model, optimizer, scaler, x, y, device.type, AMP_DTYPE)
+
+
+model, opt = fresh()
+record(measure_throughput(amp_step(model, opt), batches, WARMUP, device, LABEL), f"2. + autocast {str(AMP_DTYPE)[6:]}")
+
+# %% [markdown]
+# ## 4. Channels last (채널 우선이 아닌 채널 마지막 배치)
+#
+# A batch of images is a 4-D tensor `(N, C, H, W)`. PyTorch's default layout stores it "NCHW": all
+# of channel 0, then all of channel 1. Tensor Core convolutions want "NHWC", the channels of one pixel
+# side by side; with NCHW tensors cuDNN converts back and forth around every convolution.
+# `model.to(memory_format=torch.channels_last)` and the same for the input keep the logical shape
+# `(N, C, H, W)` and change only the order in memory (the strides):
+
+# %%
+x_demo = batches[0][0]
+x_cl = x_demo.to(memory_format=torch.channels_last)
+print("shape", tuple(x_cl.shape), "| strides NCHW", x_demo.stride(), "-> channels_last", x_cl.stride())
+assert torch.equal(x_demo, x_cl), "same values, different layout"
+
+
+def channels_last_step(model, optimizer):
+    model.to(memory_format=torch.channels_last)
+    inner = amp_step(model, optimizer)
+    return lambda x, y: inner(x.to(memory_format=torch.channels_last), y)
+
+
+model, opt = fresh()
+record(measure_throughput(channels_last_step(model, opt), batches, WARMUP, device, LABEL), "3. + channels_last")
+
+# %% [markdown]
+# ## 5. `torch.compile` (컴파일)
+#
+# `torch.compile(model)` captures the Python code of the model into a graph (TorchDynamo), derives the
+# backward graph ahead of time (AOTAutograd), and generates fused kernels (TorchInductor: Triton on
+# GPUs, C++ on CPUs). Fusing a convolution's batch norm and ReLU saves memory round trips, and the
+# generated code launches fewer, larger kernels. The price is paid once, at the first call: tens of
+# seconds; later calls with the same shapes reuse the kernels. It pays for long training runs and for
+# small operators dominated by launch overhead.
+#
+# **CPU tier:** Inductor's C++ code generation takes about half a minute for this model on a CI
+# machine's two cores, too slow for a lab that runs in CI many times a day. So the CPU tier compiles
+# with `backend="aot_eager"`: the same graph capture and ahead-of-time backward, without code
+# generation. That shows the code path (and catches graph breaks), but it is not faster; the GPU tier
+# uses the default backend, Inductor. (CPU에서는 코드 생성 없이 그래프 캡처만 보여 줍니다.)
+
+# %%
+COMPILE_BACKEND = "inductor" if lab.on_gpu else "aot_eager"
+
+
+def compiled_step(model, optimizer):
+    model.to(memory_format=torch.channels_last)
+    compiled = torch.compile(model, backend=COMPILE_BACKEND)
+    scaler = torch.amp.GradScaler(device.type, enabled=(AMP_DTYPE == torch.float16))
+    return lambda x, y: amp_train_step(compiled, optimizer, scaler, x.to(memory_format=torch.channels_last), y,
+                                       device.type, AMP_DTYPE)
+
+
+torch._dynamo.reset()
+model, opt = fresh()
+step = compiled_step(model, opt)
+t0 = time.perf_counter()
+step(*batches[0])
+if lab.on_gpu:
+    torch.cuda.synchronize()
+print(f"first call with torch.compile(backend={COMPILE_BACKEND!r}): {time.perf_counter() - t0:.1f} s (compilation) [{LABEL}]")
+record(measure_throughput(step, batches, WARMUP, device, LABEL), f"4. + torch.compile ({COMPILE_BACKEND})")
+
+# %% [markdown]
+# ## 6. Feeding the GPU: DataLoader workers and pinned memory (데이터 로딩)
+#
+# So far the batches were already on the device. In real training they come from disk or from
+# augmentation on the CPU, and a GPU that waits for data is a GPU doing nothing. Three settings:
+#
+# - `num_workers=k`: `k` worker processes prepare the next batches while the GPU trains on this one;
+# - `pin_memory=True` (only with a CUDA device): batches land in page-locked host memory, from which
+#   the GPU copies by DMA; then `x.to("cuda", non_blocking=True)` returns at once and the copy
+#   overlaps the computation (고정 메모리와 비동기 복사);
+# - `persistent_workers=True`: keep the workers between epochs instead of starting them again.
+#
+# ## 연습 3 (Exercise 3): `make_loader` (3 points)
+#
+# Write `make_loader(dataset, batch_size, device_type, workers)` that returns a `DataLoader` over
+# `dataset` that shuffles every epoch, drops the last incomplete batch (`drop_last=True`, so every step
+# has the same shape, which `torch.compile` and cuDNN like), uses `workers` worker processes, keeps them
+# between epochs when there are any (`persistent_workers` must be False with 0 workers), and pins
+# memory only when `device_type == "cuda"`.
+
+# %% nbgrader="solution" id="make_loader"
+def make_loader(dataset, batch_size, device_type, workers):
+    """A shuffling DataLoader with worker processes, and pinned memory for CUDA."""
+    ### BEGIN SOLUTION
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                       num_workers=workers, persistent_workers=workers > 0,
+                                       pin_memory=device_type == "cuda")
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="make_loader_tests" points=3
+"""make_loader shuffles (two epochs differ, the first batch is not samples 0..B-1), keeps labels with
+their images, drops the last incomplete batch, pins memory only for CUDA and sets workers and
+persistent workers; hidden: one worker process, batch size 7, a CUDA device type (checked on the
+loader's settings)."""
+import torch
+from torch.utils.data import TensorDataset
+
+n_t = 50
+ds = TensorDataset(torch.arange(n_t, dtype=torch.float32).reshape(n_t, 1), 100 + torch.arange(n_t))
+torch.manual_seed(0)
+ld = make_loader(ds, 8, "cpu", 0)
+assert isinstance(ld, torch.utils.data.DataLoader), f"return a DataLoader, not a {type(ld).__name__}"
+assert ld.pin_memory is False, "pin memory only for CUDA: pinned pages are a scarce resource of the host"
+assert ld.num_workers == 0 and not ld.persistent_workers
+epoch1 = [(x.flatten().long(), y) for x, y in ld]
+epoch2 = [(x.flatten().long(), y) for x, y in ld]
+assert len(epoch1) == 6 and all(len(x) == 8 for x, _ in epoch1), \
+    f"50 samples in batches of 8: 6 full batches (drop_last=True), got {[len(x) for x, _ in epoch1]}"
+assert all(torch.equal(y, 100 + x) for x, y in epoch1 + epoch2), "labels no longer belong to their images"
+assert not torch.equal(epoch1[0][0], torch.arange(8)), "the first batch is samples 0..7: shuffle=True"
+assert not torch.equal(torch.cat([x for x, _ in epoch1]), torch.cat([x for x, _ in epoch2])), \
+    "two epochs came in the same order: shuffle every epoch"
+### BEGIN HIDDEN TESTS
+ld_w = make_loader(ds, 7, "cpu", 1)
+assert ld_w.num_workers == 1 and ld_w.persistent_workers, "hidden: 1 worker, kept between epochs"
+got = [(x.flatten().long(), y) for x, y in ld_w]
+assert len(got) == 7 and all(len(x) == 7 for x, _ in got), "hidden: batch size 7, drop_last"
+assert all(torch.equal(y, 100 + x) for x, y in got), "hidden: labels aligned with workers"
+del ld_w
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # a CPU-only build warns that pinning needs CUDA: only settings are checked
+    ld_c = make_loader(ds, 8, "cuda", 2)
+assert ld_c.pin_memory is True and ld_c.num_workers == 2 and ld_c.persistent_workers and ld_c.drop_last, \
+    "hidden: for CUDA pin memory, 2 persistent workers, drop_last"
+### END HIDDEN TESTS
+print("make_loader: all visible tests passed.")
+
+# %% [markdown]
+# Now the batches come from the host through a `DataLoader`, without and with workers and pinned
+# memory. The dataset adds light augmentation on the CPU (a random flip and noise), the work that
+# worker processes take off the training loop. On the GPU tier the copy to the device is
+# `non_blocking`. On the CPU tier there is no copy and the CI machine has two shared cores: workers
+# there show the code path, not a speed-up.
+
+# %%
+class AugmentedParts(torch.utils.data.Dataset):
+    """Parts images with a random horizontal flip and a little noise, made on the CPU per sample."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        x = self.images[i]
+        if torch.rand(()) < 0.5:
+            x = torch.flip(x, dims=[2])
+        return x + 0.02 * torch.randn_like(x), self.labels[i]
+
+
+def to_device(loader):
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+dataset = AugmentedParts(images, labels)
+workers = lab.size(full=4, ci=1)
+for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0), (f"5b. host data, {workers} workers" + (", pinned" if lab.on_gpu else ""), workers)):
+    model, opt = fresh()
+    loader = make_loader(dataset, BATCH, device.type, n_workers)
+    record(measure_throughput(channels_last_step(model, opt), to_device(loader), WARMUP, device, LABEL), what)
+    del loader
+
+# %% [markdown]
+# ### The table (결과 표)
+# Throughput of each step relative to the float32 baseline, on this tier. On a GPU with Tensor Cores
+# expect mixed precision to give the largest jump, channels_last a further gain for convolutions, and
+# compile a gain that grows as the operators get smaller; on the CPU tier the ratios say nothing about
+# a GPU.
+
+# %%
+base = results[0]["samples_per_s"]
+print(f"{'step':40s} {'samples/s':>12s} {'vs float32':>10s}   [{LABEL}]")
+for r in results:
+    print(f"{r['step']:40s} {r['samples_per_s']:12.1f} {r['samples_per_s'] / base:9.2f}x")
+if not lab.on_gpu:
+    print("CPU tier: these are CPU figures at a tiny size, not GPU figures; run the lab on a GPU for real numbers.")
+
+# %% [markdown]
+# ## 7. Where does the time go? `torch.profiler` (프로파일러)
+#
+# Before optimising further, measure. The profiler records every operator (and, on a GPU, every
+# kernel) of a few steps; `key_averages()` groups them by name. Sort by self time: the operators at
+# the top are where an optimisation pays. For a timeline, `prof.export_chrome_trace("trace.json")` and
+# open it in Perfetto (https://ui.perfetto.dev).
+
+# %%
+from torch.profiler import ProfilerActivity, profile
+
+model, opt = fresh()
+step = amp_step(model, opt)
+for x, y in batches[:WARMUP]:
+    step(x, y)
+activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if lab.on_gpu else [])
+with profile(activities=activities) as prof:
+    for x, y in batches[WARMUP:WARMUP + 3]:
+        step(x, y)
+    if lab.on_gpu:
+        torch.cuda.synchronize()
+sort_key = "self_cuda_time_total" if lab.on_gpu else "self_cpu_time_total"
+print(f"[{LABEL}] top operators of 3 steps by {sort_key}:")
+print(prof.key_averages().table(sort_by=sort_key, row_limit=8, max_name_column_width=40))
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - Measure throughput after a warm-up, with `torch.cuda.synchronize()` around the timed region, and
+#   label every figure with the device it was taken on.
+# - Mixed precision: `torch.autocast` for the forward pass and the loss; bfloat16 needs nothing more,
+#   float16 needs `GradScaler` (`scale(loss).backward()`, `step(optimizer)`, `update()`), which skips
+#   steps whose gradients overflowed.
+# - `channels_last` suits Tensor Core convolutions; `torch.compile` fuses operators at the price of
+#   a slow first call; a `DataLoader` with workers, pinned memory and `non_blocking` copies keeps the
+#   GPU fed.
+# - Profile before optimising further.
+#
+# ## Going further (더 알아보기)
+#
+# - PyTorch's performance tuning guide: https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html
+# - Automatic mixed precision: https://pytorch.org/docs/stable/amp.html
+# - `torch.compile(mode="max-autotune")` tries more kernel variants; `mode="reduce-overhead"` uses
+#   CUDA graphs to remove launch overhead for small models.
+# - `torch.backends.cudnn.benchmark = True` lets cuDNN time its algorithms for fixed input shapes.
+# - Next: lab 14, the same training on several GPUs.

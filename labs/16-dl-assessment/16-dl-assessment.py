@@ -1,0 +1,432 @@
+# %% [markdown]
+# # 16 Track assessment: parts inspection
+# # 16 트랙 평가: 부품 검사
+#
+# This is the deep-learning track's assessment, in the spirit of the one that ends NVIDIA DLI's
+# *Fundamentals of Deep Learning*: a task you have not seen, a model you build and train yourself,
+# and a grader that tests it on data you never get to see. A factory photographs every machined part
+# from above; your model decides whether the part is fine, scratched or dented.
+#
+# 이 실습은 딥러닝 트랙의 평가입니다. 처음 보는 과제에 대해 직접 모델을 만들고 학습시키면, 채점기가
+# 여러분이 보지 못한 데이터로 정확도를 측정합니다.
+#
+# ## You will show (평가 내용)
+# - a clean train / validation split that keeps every image with its own label;
+# - a convolutional network of your own design for 32 x 32 grayscale images;
+# - a correct training step (`zero_grad`, forward, loss, `backward`, `step`) and a correct
+#   prediction function (`eval()` mode, no gradients, in batches);
+# - a trained model that reaches the accuracy bar on **hidden** data sets.
+#
+# **How this lab works** (진행 방법): solve the five exercises in order; each test cell checks your
+# work (테스트 셀로 확인하세요; 테스트 셀은 수정하지 마세요). The grader also runs hidden tests.
+# The pass rule (the accuracy bar) is not written in this notebook: it lives in the course's
+# syllabus, `course/syllabus.toml`, and the notebook reads it from there.
+#
+# Points: exercise 1: 2, exercise 2: 2, exercise 3: 3, exercise 4: 3, exercise 5 (the assessment): 6
+# (16 in all).
+
+# %% tags=["parameters"]
+tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
+scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
+
+# %% [markdown]
+# ## Setup (설정)
+# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it. On the CPU tier
+# PyTorch runs on the processor; the training recipe is the same, only smaller and slower.
+
+# %% nbgrader="locked" id="setup"
+import techday
+
+lab = techday.setup(tier=tier, scale=scale, title="16 Track assessment: parts inspection")
+
+# %% nbgrader="locked" id="imports"
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from techday.dltrain import assessment_rule
+from techday.parts import CLASSES, CLASSES_KO, make_parts
+
+device = torch.device("cuda" if lab.on_gpu else "cpu")
+if not lab.on_gpu:
+    torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
+rule = assessment_rule()  # the pass rule, from course/syllabus.toml
+print(f"PyTorch {torch.__version__} on {device}")
+print(f"pass rule (from course/syllabus.toml): mean accuracy >= {rule['min_mean_accuracy']:.0%} over "
+      f"{rule['hidden_sets']} hidden data sets of {rule['samples_per_set']} parts, none below {rule['min_accuracy']:.0%}")
+
+# %% [markdown]
+# ## The task (과제)
+#
+# `techday.parts.make_parts(n, seed)` draws `n` photographs of parts, 1 x 32 x 32 float32 images, and
+# their labels: `0` ok (정상), `1` scratch (긁힘, a thin dark line), `2` dent (찍힘, a small dark pit
+# with a bright rim). Parts move, turn, change size and brightness, and carry faint machining marks and
+# sensor noise: the mean brightness of an image tells you nothing about its class, so a model has to
+# find the defect itself. The same `(n, seed)` always gives the same images.
+#
+# You get one training set (`TRAIN_SEED`). Use it as you like: split it, train on it, augment it.
+# The grader draws its own sets with seeds you do not know, the way a factory keeps photographing new
+# parts after the model is deployed.
+
+# %% nbgrader="locked" id="data"
+TRAIN_SEED = 2026
+N_TRAIN = lab.size(full=6_000, ci=2_400)
+images, labels = make_parts(N_TRAIN, seed=TRAIN_SEED, as_tensor=True)
+print(f"training data: images {tuple(images.shape)} {images.dtype}, labels {tuple(labels.shape)} {labels.dtype}")
+print("class counts:", {f"{c} ({k})": int((labels == i).sum()) for i, (c, k) in enumerate(zip(CLASSES, CLASSES_KO))})
+print("mean brightness per class:", {c: round(float(images[labels == i].mean()), 3) for i, c in enumerate(CLASSES)})
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(3, 8, figsize=(10, 4))
+for row, cls in enumerate(CLASSES):
+    for col, idx in enumerate(torch.nonzero(labels == row).flatten()[:8].tolist()):
+        axes[row, col].imshow(images[idx, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[row, col].axis("off")
+    axes[row, 0].set_title(cls, fontsize=9, loc="left")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 연습 1 (Exercise 1): a train / validation split (2 points)
+#
+# Write `split_train_val(images, labels, val_fraction, seed)` that shuffles the samples with **one**
+# random permutation from `torch.Generator().manual_seed(seed)` and returns
+# `(x_train, y_train, x_val, y_val)`, with `round(len(images) * val_fraction)` samples in the
+# validation part and the rest in the training part. Every image must keep its own label
+# (이미지와 레이블은 같은 순서로 섞어야 합니다), and no sample may be in both parts: a model scored on
+# images it was trained on looks better than it is (학습 데이터로 평가하면 안 됩니다).
+
+# %% nbgrader="solution" id="split_train_val"
+def split_train_val(images, labels, val_fraction, seed):
+    """Shuffle (images, labels) together and split off round(n * val_fraction) samples for validation."""
+    ### BEGIN SOLUTION
+    n = len(images)
+    n_val = round(n * val_fraction)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = perm[:n_val], perm[n_val:]
+    return images[train], labels[train], images[val], labels[val]
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="split_train_val_tests" points=2
+"""split_train_val returns parts of the right sizes, keeps every image with its label, shuffles
+(deterministically for a seed) and never puts a sample in both parts; hidden: odd sizes, fractions
+0.1 and 0.5, and a data set whose labels are unique so a misaligned pair shows at once."""
+import torch
+
+
+def check_split(n, frac, seed):
+    x = torch.arange(n, dtype=torch.float32).reshape(n, 1, 1, 1).repeat(1, 1, 2, 2)
+    y = 1000 + torch.arange(n)  # label = 1000 + the sample's number: pairs are checkable
+    xt, yt, xv, yv = split_train_val(x, y, frac, seed)
+    n_val = round(n * frac)
+    assert len(xv) == len(yv) == n_val, f"n={n}, val_fraction={frac}: {len(xv)} validation samples, expected {n_val}"
+    assert len(xt) == len(yt) == n - n_val, f"n={n}: {len(xt)} training samples, expected {n - n_val}"
+    assert xt.shape[1:] == x.shape[1:], "images keep their shape"
+    for xs, ys, part in ((xt, yt, "training"), (xv, yv, "validation")):
+        ids = xs[:, 0, 0, 0].long()
+        assert torch.equal(ys, 1000 + ids), f"{part} labels no longer belong to their images: shuffle both with one permutation"
+    ids_t, ids_v = set(xt[:, 0, 0, 0].long().tolist()), set(xv[:, 0, 0, 0].long().tolist())
+    assert not ids_t & ids_v, f"{len(ids_t & ids_v)} samples are in both parts: validation must be held out"
+    assert ids_t | ids_v == set(range(n)), "every sample goes to exactly one part"
+    return xt, xv
+
+
+xt1, xv1 = check_split(100, 0.2, seed=0)
+xt2, xv2 = check_split(100, 0.2, seed=0)
+assert torch.equal(xv1, xv2), "the same seed must give the same split"
+assert not torch.equal(xv1[:, 0, 0, 0], torch.arange(80, 100, dtype=torch.float32)), \
+    "the validation part is the last 20 samples: shuffle first"
+### BEGIN HIDDEN TESTS
+for n_h, frac_h, seed_h in ((37, 0.1, 3), (1001, 0.5, 7), (64, 0.25, 11)):
+    check_split(n_h, frac_h, seed_h)
+_, xv_a = check_split(50, 0.3, seed=1)
+_, xv_b = check_split(50, 0.3, seed=2)
+assert not torch.equal(xv_a, xv_b), "different seeds should give different splits"
+### END HIDDEN TESTS
+print("split_train_val: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 2 (Exercise 2): your model (2 points)
+#
+# Write `build_model()` that returns a fresh `nn.Module` taking a batch of images `(N, 1, 32, 32)` and
+# returning **logits** `(N, 3)`, one score per class (no softmax: `F.cross_entropy` applies it). A few
+# 3 x 3 convolutions with ReLU and pooling, then a linear layer, are plenty; keep it under 1 million
+# parameters so it trains in minutes on a CPU. Batch normalisation (`nn.BatchNorm2d`) after each
+# convolution makes training faster and steadier. (간단한 CNN이면 충분합니다.)
+
+# %% nbgrader="solution" id="build_model"
+def build_model():
+    """A small CNN: (N, 1, 32, 32) images -> (N, 3) logits."""
+    ### BEGIN SOLUTION
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(1, 8), nn.MaxPool2d(2),        # 32 -> 16
+        *block(8, 16), nn.MaxPool2d(2),       # 16 -> 8
+        *block(16, 16),
+        nn.AdaptiveMaxPool2d(1),              # the strongest response anywhere: a defect's position does not matter
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    )
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="build_model_tests" points=2
+"""build_model returns a fresh nn.Module mapping (N, 1, 32, 32) float32 images to finite (N, 3)
+logits with fewer than 1 million parameters; hidden: N = 1 in eval mode, two calls give two
+independent models."""
+import torch
+
+m = build_model()
+assert isinstance(m, torch.nn.Module), f"build_model returned a {type(m).__name__}, not an nn.Module"
+n_params = sum(p.numel() for p in m.parameters())
+assert 0 < n_params < 1_000_000, f"the model has {n_params:,} parameters; keep it under 1,000,000"
+out = m(torch.randn(5, 1, 32, 32))
+assert out.shape == (5, 3), f"the model maps (5, 1, 32, 32) to {tuple(out.shape)}, expected (5, 3)"
+assert torch.isfinite(out).all()
+### BEGIN HIDDEN TESTS
+m.eval()
+with torch.no_grad():
+    assert m(torch.randn(1, 1, 32, 32)).shape == (1, 3), "a single image (N = 1) must work in eval mode"
+m2 = build_model()
+assert all(p1.data_ptr() != p2.data_ptr() for p1, p2 in zip(m.parameters(), m2.parameters())), \
+    "build_model must build a new model each time"
+### END HIDDEN TESTS
+print(f"build_model: all visible tests passed ({n_params:,} parameters).")
+
+# %% [markdown]
+# ## 연습 3 (Exercise 3): one training step (3 points)
+#
+# Write `train_step(model, optimizer, x, y)` that does one step of gradient descent on the batch
+# `(x, y)` and returns the batch's loss as a Python `float`:
+#
+# 1. put the model in training mode, `model.train()` (batch norm and dropout behave as in training);
+# 2. clear the old gradients, `optimizer.zero_grad()` (otherwise PyTorch **adds** the new gradients to
+#    the old ones: 기울기를 초기화하지 않으면 누적됩니다);
+# 3. forward pass and loss, `F.cross_entropy(model(x), y)`;
+# 4. `loss.backward()`, then `optimizer.step()`.
+
+# %% nbgrader="solution" id="train_step"
+def train_step(model, optimizer, x, y):
+    """One optimisation step on (x, y); returns the loss as a float."""
+    ### BEGIN SOLUTION
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="train_step_tests" points=3
+"""train_step returns the loss as a float, sets training mode, and after two steps with SGD (momentum
+0) on two different batches leaves exactly the weights of a reference that clears the gradients
+every step; hidden: three steps with Adam, and a model handed over in eval mode."""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+
+def reference_steps(model, make_opt, batches):
+    model = copy.deepcopy(model)
+    opt = make_opt(model.parameters())
+    for x, y in batches:
+        model.train()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+def check_train_step(make_opt, n_steps, start_eval=False, seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.BatchNorm1d(8),
+                                torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    batches = [(torch.randn(6, 1, 4, 4), torch.randint(0, 3, (6,))) for _ in range(n_steps)]
+    expected = reference_steps(model, make_opt, batches)
+    if start_eval:
+        model.eval()
+    opt = make_opt(model.parameters())
+    for x, y in batches:
+        loss = train_step(model, opt, x, y)
+        assert isinstance(loss, float), f"train_step returned a {type(loss).__name__}; return loss.item()"
+        assert model.training, "train_step must leave the model in training mode (model.train())"
+    for (name, p), q in zip(model.named_parameters(), expected.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), (f"after {n_steps} steps parameter {name} differs from the reference: "
+                                                 "call optimizer.zero_grad() before backward()")
+    for b, c in zip(model.buffers(), expected.buffers()):
+        assert torch.allclose(b.float(), c.float(), atol=1e-6), "batch-norm statistics differ: was the model in train mode?"
+
+
+check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
+### BEGIN HIDDEN TESTS
+check_train_step(lambda p: torch.optim.Adam(p, lr=1e-2), n_steps=3, seed=1)
+check_train_step(lambda p: torch.optim.SGD(p, lr=0.05), n_steps=2, start_eval=True, seed=2)
+### END HIDDEN TESTS
+print("train_step: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 4 (Exercise 4): predictions (3 points)
+#
+# Write `predict(model, images, batch_size=512)` that returns the predicted class of every image as an
+# `int64` tensor of shape `(N,)`, on the CPU:
+#
+# - `model.eval()` first: batch normalisation then uses its running statistics and dropout is off,
+#   so a prediction does not depend on the other images in the batch, nor on chance
+#   (평가할 때는 반드시 `model.eval()`);
+# - no gradients: `with torch.no_grad():` (or `torch.inference_mode()`) saves memory and time;
+# - in batches of `batch_size`, so any number of images fits in memory; move each batch to the
+#   model's device (`next(model.parameters()).device`) and the answers back to the CPU.
+
+# %% nbgrader="solution" id="predict"
+def predict(model, images, batch_size=512):
+    """Predicted class (int64, shape (N,)) of every image, in eval mode, without gradients, in batches."""
+    ### BEGIN SOLUTION
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            out.append(model(images[i:i + batch_size].to(dev)).argmax(dim=1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="predict_tests" points=3
+"""predict returns int64 class indices of shape (N,) equal to the argmax of the model's eval-mode
+logits for a model with dropout and batch norm, the same on every call, without building a graph, and
+for N not a multiple of batch_size; hidden: N = 1, batch_size = 7, N = 1_001."""
+import torch
+
+
+def reference_predict(model, x):
+    model.eval()
+    with torch.no_grad():
+        return model(x).argmax(dim=1)
+
+
+torch.manual_seed(4)
+probe = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(),
+                            torch.nn.Dropout(0.5), torch.nn.Linear(32, 3))
+probe.train()
+for _ in range(3):  # give batch norm running statistics that differ from any one batch's
+    probe(3.0 + 2.0 * torch.randn(64, 1, 4, 4))
+x = torch.randn(300, 1, 4, 4)
+expected = reference_predict(probe, x)
+probe.train()  # handed over in training mode, as right after training
+got = predict(probe, x, batch_size=128)
+assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, "return an int64 tensor (argmax gives one)"
+assert got.shape == (300,), f"predict returned shape {tuple(got.shape)}, expected (300,)"
+assert not got.requires_grad, "predictions must not carry gradients: use torch.no_grad()"
+assert torch.equal(got, expected), (f"{int((got != expected).sum())} of 300 predictions differ from eval mode: "
+                                    "call model.eval() before predicting")
+assert torch.equal(predict(probe, x, batch_size=128), got), "two calls gave different answers (dropout still on?)"
+### BEGIN HIDDEN TESTS
+probe.train()
+for n_h, bs_h in ((1, 512), (1_001, 7), (64, 64)):
+    xh = torch.randn(n_h, 1, 4, 4)
+    probe.train()
+    gh = predict(probe, xh, batch_size=bs_h)
+    assert gh.shape == (n_h,) and gh.dtype == torch.int64, f"hidden: N={n_h}, batch_size={bs_h}: shape {tuple(gh.shape)}"
+    assert torch.equal(gh, reference_predict(probe, xh)), f"hidden: N={n_h}, batch_size={bs_h}: wrong predictions"
+### END HIDDEN TESTS
+print("predict: all visible tests passed.")
+
+# %% [markdown]
+# ## 연습 5 (Exercise 5): train your model (the assessment, 6 points)
+#
+# Train a model on the training data so that it reaches the bar on new parts, and leave it in the
+# variable `final_model`. Use your functions: split off a validation set, build the model, loop over
+# epochs, shuffle the training part every epoch, take mini-batches, call `train_step`, and watch the
+# validation accuracy with `predict`. At the workshop scale you have more data and time than here;
+# at the CI scale (`scale="ci"`) the cell must finish in well under a minute on a CPU.
+#
+# Ideas that help (도움이 되는 방법): `torch.optim.Adam` with a learning rate around 1e-2 and a
+# schedule that lowers it over time (`torch.optim.lr_scheduler.OneCycleLR`); mini-batches of 32 to
+# 128; augmentation in plain torch (flips `torch.flip(x, dims=[3])` and 90-degree turns `torch.rot90`
+# do not change a part's class). Fix your seeds (`torch.manual_seed`) so that a rerun gives the same
+# model. The test below measures accuracy on a fresh visible set; the grader does the same on hidden
+# sets, and the pass rule is printed above.
+
+# %% nbgrader="solution" id="train_model"
+### BEGIN SOLUTION
+torch.manual_seed(TRAIN_SEED)
+x_train, y_train, x_val, y_val = split_train_val(images, labels, val_fraction=0.15, seed=TRAIN_SEED)
+final_model = build_model().to(device)
+epochs = lab.size(full=20, ci=8)
+batch_size = 64
+optimizer = torch.optim.Adam(final_model.parameters(), lr=1e-2)
+steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=epochs * steps_per_epoch)
+t0 = time.perf_counter()
+for epoch in range(epochs):
+    order = torch.randperm(len(x_train))
+    losses = []
+    for i in range(0, len(x_train), batch_size):
+        idx = order[i:i + batch_size]
+        xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+        if lab.scale == "full":  # augmentation: a flipped part is still the same part
+            xb = torch.where(torch.rand(len(xb), 1, 1, 1, device=device) < 0.5, torch.flip(xb, dims=[3]), xb)
+        losses.append(train_step(final_model, optimizer, xb, yb))
+        schedule.step()
+    val_acc = (predict(final_model, x_val) == y_val).float().mean().item()
+    print(f"epoch {epoch + 1:2d}/{epochs}: train loss {np.mean(losses):.3f}, validation accuracy {val_acc:.3f} "
+          f"({time.perf_counter() - t0:.1f} s)")
+### END SOLUTION
+
+# %% nbgrader="tests" id="assessment_tests" points=6
+"""The assessment: final_model, in eval mode, reaches the pass rule of course/syllabus.toml on a fresh
+visible set of parts (seed 101); hidden: the grader's own data sets, the mean accuracy over them must
+reach min_mean_accuracy and none may fall below min_accuracy."""
+import numpy as np
+import torch
+
+from techday.dltrain import assessment_rule
+from techday.parts import make_parts
+
+bar = assessment_rule()
+
+
+def accuracy_on(seed):
+    x, y = make_parts(bar["samples_per_set"], seed=seed, as_tensor=True)
+    final_model.eval()
+    dev = next(final_model.parameters()).device
+    with torch.no_grad():
+        guess = torch.cat([final_model(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
+    return (guess == y).float().mean().item()
+
+
+visible = accuracy_on(101)
+print(f"accuracy on the visible test set: {visible:.3f} (bar: {bar['min_mean_accuracy']:.2f})")
+assert visible >= bar["min_mean_accuracy"], (f"accuracy {visible:.3f} on new parts is below the bar "
+                                             f"{bar['min_mean_accuracy']:.2f}: train longer or improve the model")
+### BEGIN HIDDEN TESTS
+assessment_accuracies = [accuracy_on(s) for s in (90_210, 31_337, 4_242)][: bar["hidden_sets"]]
+assert len(assessment_accuracies) == bar["hidden_sets"]
+mean_acc = float(np.mean(assessment_accuracies))
+assert mean_acc >= bar["min_mean_accuracy"], f"hidden: mean accuracy {mean_acc:.3f} below {bar['min_mean_accuracy']}"
+assert min(assessment_accuracies) >= bar["min_accuracy"], \
+    f"hidden: accuracy {min(assessment_accuracies):.3f} on one data set, below {bar['min_accuracy']}"
+### END HIDDEN TESTS
+print("assessment: the visible test passed; the grader also runs the hidden data sets.")
+
+# %% [markdown]
+# ## Summary (요약)
+#
+# - Hold data out before you train, shuffle images and labels with one permutation, and score a model
+#   only on data it never saw: otherwise the number you report is not the number you get in the factory.
+# - A training step is always: `model.train()`, `zero_grad`, forward, loss, `backward`, `step`.
+# - Prediction is always: `model.eval()`, `torch.no_grad()`, batches, `argmax`.
+# - A pass rule belongs to the course, not to the notebook: this one is read from `course/syllabus.toml`.
+#
+# ## Going further (더 알아보기)
+#
+# - Make the model faster with what lab 13 showed (mixed precision, `channels_last`, `torch.compile`),
+#   train it on several GPUs as in lab 14, and ship it with ONNX Runtime as in lab 15.
+# - Try harder data: `make_parts(n, seed, size=48)` draws larger images; does your network need to change?
+# - The confusion matrix (`sklearn.metrics.confusion_matrix`) shows which defects your model confuses.

@@ -1,0 +1,89 @@
+"""Small helpers for the deep-learning labs 13-16: the track's assessment rule, honest labels for
+throughput figures, and launching a script under ``torchrun`` on this machine only.
+
+The labs teach the training code itself; what lives here is plumbing a trainee would not write in a
+workshop. Importing this module does not import PyTorch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+TRACK = "deep-learning"
+
+
+def assessment_rule(track: str = TRACK, root: Path | None = None) -> dict:
+    """The pass rule of a track's assessment lab, as ``course/syllabus.toml`` states it
+    (``[tracks.<track>] assessment_bar = {...}``). Lab 16 reads its accuracy bar from here."""
+    from .course import CourseError, load_course
+
+    course = load_course(root)
+    if track not in course.tracks:
+        raise CourseError(f"course/syllabus.toml has no track {track!r}")
+    spec = course.tracks[track]
+    rule = {"lab": spec.assessment, **spec.assessment_bar}
+    if not rule["lab"]:
+        raise CourseError(f"course/syllabus.toml: [tracks.{track}] pass_rule names no assessment lab")
+    for key in ("min_mean_accuracy", "min_accuracy", "hidden_sets", "samples_per_set"):
+        if key not in rule:
+            raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar needs {key!r}")
+    if not 0 < rule["min_accuracy"] <= rule["min_mean_accuracy"] <= 1:
+        raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar: need 0 < min_accuracy <= "
+                          f"min_mean_accuracy <= 1, got {rule}")
+    return rule
+
+
+def device_label(device) -> str:
+    """How to label a figure measured on ``device``: GPU figures name the GPU, CPU ones say so."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"GPU ({torch.cuda.get_device_name(device)})"
+    n = torch.get_num_threads()
+    return f"CPU, {n} thread{'s' if n != 1 else ''} (not a GPU figure)"
+
+
+def write_functions(path: Path | str, functions, header: str = "") -> Path:
+    """Write the source of ``functions`` (defined in a notebook or a module) into a Python module,
+    after ``header`` (its imports), so that processes started by ``torchrun`` can import them.
+    Lab 14 ships the trainee's own functions to its worker processes this way."""
+    parts = [textwrap.dedent(header).strip(), ""]
+    for fn in functions:
+        parts.append(textwrap.dedent(inspect.getsource(fn)).rstrip())
+        parts.append("")
+    path = Path(path)
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+def torchrun(script: Path | str, args=(), nproc: int = 2, timeout: float = 180, cwd: Path | str | None = None,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m torch.distributed.run --standalone --nproc_per_node nproc script args`` on this
+    machine only (rendezvous and process group on the loopback address 127.0.0.1), with a timeout.
+
+    Returns the completed process; raises ``RuntimeError`` with the end of its output if it fails or
+    times out. One thread per process: the processes share the machine's cores.
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           str(script), *[str(a) for a in args]]
+    run_env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+               **(env or {})}
+    # Processes started here must import the same techday (and the notebook's folder) as the notebook.
+    paths = [str(Path(cwd or ".").resolve()), str(Path(__file__).resolve().parent.parent)]
+    run_env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [run_env.get("PYTHONPATH", "")] if p])
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"")[-2000:]
+        raise RuntimeError(f"torchrun did not finish within {timeout:.0f} s: {tail!r}") from None
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        errors = [line for line in out if "Error" in line or "error" in line][-5:]
+        raise RuntimeError(f"torchrun exited with {proc.returncode}:\n" + "\n".join(errors or out[-15:]))
+    return proc

@@ -1,0 +1,89 @@
+# %% wrong="warmup_inside_the_timing" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for i, (x, y) in enumerate(batches):
+        step(x, y)
+        if i >= warmup:
+            n_batches += 1
+            n_samples += len(x)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="no_synchronize" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    it = iter(batches)
+    for _ in range(warmup):
+        step(*next(it))
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(torch.device(device)), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="sync_only_at_the_end" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    it = iter(batches)
+    for _ in range(warmup):
+        step(*next(it))
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="optimizer_step_bypasses_scaler" cell="amp_train_step" fails=["amp_train_step_tests"]
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    optimizer.zero_grad()
+    with torch.autocast(device_type, dtype=amp_dtype):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    optimizer.step()
+    scaler.update()
+    return loss.item()
+
+# %% wrong="missing_zero_grad" cell="amp_train_step" fails=["amp_train_step_tests"]
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    with torch.autocast(device_type, dtype=amp_dtype):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
+
+# %% wrong="no_autocast" cell="amp_train_step" fails=["amp_train_step_tests"]
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
+
+# %% wrong="no_shuffle" cell="make_loader" fails=["make_loader_tests"]
+def make_loader(dataset, batch_size, device_type, workers):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=True,
+                                       num_workers=workers, persistent_workers=workers > 0,
+                                       pin_memory=device_type == "cuda")
+
+# %% wrong="pin_memory_always" cell="make_loader" fails=["make_loader_tests"]
+def make_loader(dataset, batch_size, device_type, workers):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                       num_workers=workers, persistent_workers=workers > 0, pin_memory=True)

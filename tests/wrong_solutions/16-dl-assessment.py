@@ -1,0 +1,56 @@
+# %% wrong="labels_shuffled_apart" cell="split_train_val" fails=["split_train_val_tests"]
+def split_train_val(images, labels, val_fraction, seed):
+    n = len(images)
+    n_val = round(n * val_fraction)
+    g = torch.Generator().manual_seed(seed)
+    perm_x, perm_y = torch.randperm(n, generator=g), torch.randperm(n, generator=g)
+    return images[perm_x[n_val:]], labels[perm_y[n_val:]], images[perm_x[:n_val]], labels[perm_y[:n_val]]
+
+# %% wrong="validation_is_training_data" cell="split_train_val" fails=["split_train_val_tests"]
+def split_train_val(images, labels, val_fraction, seed):
+    n = len(images)
+    n_val = round(n * val_fraction)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return images[perm], labels[perm], images[perm[:n_val]], labels[perm[:n_val]]
+
+# %% wrong="missing_zero_grad" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y):
+    model.train()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="left_in_eval_mode" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="predict_in_train_mode" cell="predict" fails=["predict_tests"]
+def predict(model, images, batch_size=512):
+    dev = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            out.append(model(images[i:i + batch_size].to(dev)).argmax(dim=1).cpu())
+    return torch.cat(out)
+
+# %% wrong="predict_drops_the_last_partial_batch" cell="predict" fails=["predict_tests"]
+def predict(model, images, batch_size=512):
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images) - batch_size + 1, batch_size):
+            out.append(model(images[i:i + batch_size]).argmax(dim=1))
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+
+# %% wrong="too_little_training" cell="train_model" fails=["assessment_tests"]
+torch.manual_seed(TRAIN_SEED)
+x_train, y_train, x_val, y_val = split_train_val(images, labels, val_fraction=0.15, seed=TRAIN_SEED)
+final_model = build_model().to(device)
+optimizer = torch.optim.SGD(final_model.parameters(), lr=1e-3)
+for i in range(0, 320, 32):
+    train_step(final_model, optimizer, x_train[i:i + 32], y_train[i:i + 32])
