@@ -142,6 +142,22 @@ def sandbox_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+SANDBOX_HOSTS = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def _hosts_file() -> Path:
+    """A read-only /etc/hosts for the sandbox: loopback names only."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"techday-sandbox-{os.getuid()}" / "hosts"
+    if not path.is_file() or path.read_text(encoding="utf-8") != SANDBOX_HOSTS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(SANDBOX_HOSTS, encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
 def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> list[str]:
     """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
@@ -156,6 +172,9 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
               "/etc/fonts", "/etc/ssl/certs", "/etc/nsswitch.conf", "/etc/mime.types"):
         if Path(f).exists():
             args += ["--ro-bind", f, f]
+    # Names for the sandbox's own loopback (torchrun's rendezvous asks for "localhost"); the host's
+    # /etc/hosts stays out.
+    args += ["--ro-bind", str(_hosts_file()), "/etc/hosts"]
     for root in python_roots():
         args += ["--ro-bind", root, root]
     pkg = Path(techday.__file__).resolve().parent

@@ -31,6 +31,9 @@ def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypat
     assert argv[argv.index(str(Path(repo) / "benchmarks")) + 1] == f"{sandbox.PKG_MOUNT}/benchmarks"
     assert argv[argv.index(str(tmp_path)) + 1] == sandbox.WORK
     assert "--dev-bind" not in argv
+    # Loopback names resolve inside (torchrun's rendezvous uses "localhost"); the host's hosts file stays out.
+    hosts = argv[argv.index("/etc/hosts") - 1]
+    assert hosts != "/etc/hosts" and "127.0.0.1\tlocalhost" in Path(hosts).read_text()
 
 
 def test_gpu_tier_binds_the_nvidia_devices(monkeypatch):
