@@ -9,6 +9,7 @@
     techday validate                    doctor, build, run and grade selftest: the main job
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
+    techday hub check|users             the JupyterHub for the day: check the server, make the accounts
 
 Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
 or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).

@@ -42,3 +42,19 @@ def test_readme_instructor_commands_exist():
     for sub in shown:
         out = techday(*sub.split(), "--help")
         assert out.returncode == 0, f"techday {sub}: {out.stderr}"
+
+
+def test_readme_course_table_matches_the_syllabus():
+    """The README's course table names every lab of every track, in the track's row."""
+    from techday.course import load_course
+
+    table = README.split("## The course", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(load_course(ROOT).tracks)
+    course = load_course(ROOT)
+    for track in course.tracks.values():
+        row = next((r for r in rows if track.title.lower().startswith(r.split("|")[1].strip())
+                    or track.id.replace("-", " ") == r.split("|")[1].strip()), None)
+        assert row is not None, f"track {track.id!r} has no row in the README's course table"
+        for lab in track.labs:
+            assert f" {lab.split('-')[0]} " in row, f"{lab} is missing from the README row of {track.id!r}"
