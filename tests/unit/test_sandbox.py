@@ -114,3 +114,22 @@ def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
     assert (root / "submitted" / "kim" / "lab" / "my-lab.ipynb").is_file()  # the checks will name it
     assert len(lines) == 2 and all(line.startswith("imported") for line in lines)
     assert all(line.startswith("kept") for line in import_folder(src, root, "lab"))
+
+
+def test_tamper_check_leaves_the_course_own_cells_alone():
+    """A demo cell as released (lab 00 rebinds its own `plt` when matplotlib is missing) is the
+    course's code, not the trainee's; the same cell edited to rebind a locked import is flagged."""
+    import copy
+
+    release_nb = _nb(
+        ("from techday.labtools import assert_close", {"grade_id": "setup", "locked": True}),
+        ("try:\n    import matplotlib.pyplot as plt\nexcept ImportError:\n    plt = None", None),
+        ("raise NotImplementedError()", {"grade_id": "ans", "solution": True}))
+    release = json.loads(nbformat.writes(release_nb))
+    honest = copy.deepcopy(release_nb)
+    honest.cells[2].source = "def f(x):\n    return sum(x) / len(x)"
+    assert tamper_findings(honest, release) == []
+    edited = copy.deepcopy(honest)
+    edited.cells[1].source += "\nassert_close = print"
+    (finding,) = tamper_findings(edited, release)
+    assert "cell 2" in finding and "rebinds assert_close" in finding
