@@ -15,6 +15,8 @@ import argparse
 import json
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from techday.build import build, nbgrader  # noqa: E402
+from techday.build import build  # noqa: E402
 from techday.course import load_course  # noqa: E402
 from techday.grading import solution_notebook  # noqa: E402
 
@@ -40,6 +42,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lab", default="grade-lab")
     ap.add_argument("-k", type=int, default=6, help="submissions")
     ap.add_argument("--scale", default="ci")
+    ap.add_argument("--repeat", type=int, default=7, help="runs of one notebook for the sandbox's own overhead")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = ap.parse_args(argv)
 
@@ -49,7 +52,8 @@ def main(argv=None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     repo = work / "repo"
-    shutil.copytree(args.root, repo)
+    shutil.copytree(args.root, repo, ignore=shutil.ignore_patterns("build", ".git", "node_modules", "__pycache__",
+                                                                 "*.egg-info"))
     if not (repo / "grading").exists():
         shutil.copytree(REPO / "grading", repo / "grading")
     course = load_course(repo)
@@ -82,7 +86,9 @@ def main(argv=None) -> int:
 
     root = fresh("nbgrader-serial")
     t0 = time.monotonic()
-    proc = nbgrader(root, "autograde", args.lab, "--force", env=env)
+    # nbgrader's own command line, as an instructor would run it (not techday.nbgrader_cli)
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", args.lab, "--force"], cwd=root,
+                          env={**os.environ, **env}, capture_output=True, text=True)
     seconds = time.monotonic() - t0
     reference = scores(root, args.lab)
     rows.append({"config": "nbgrader autograde (serial, no sandbox)", "workers": 1, "sandbox": False,
@@ -98,6 +104,25 @@ def main(argv=None) -> int:
         rows.append({"config": f"techday grade autograde -w {workers}" + ("" if sandbox else " --no-sandbox"),
                      "workers": workers, "sandbox": sandbox, "seconds": round(seconds, 1),
                      "ok": same and all(s.status == ("graded" if sandbox else "flagged") for s in run.submissions)})
+    # The sandbox alone: the same notebook (the solution) executed by the same executor, in bwrap and
+    # without it, alternately, --repeat times each; the difference of the medians.
+    from techday.autograde import lab_limits, run_notebook
+
+    payload = json.dumps(solution_notebook(src, rel))
+    limits = lab_limits(course, args.lab, args.scale)
+    plain_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    timing: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(2 * args.repeat):
+        boxed_run = bool(i % 2)
+        bench = work / f"overhead-{i}" / ".sandbox"
+        bench.mkdir(parents=True)
+        t0 = time.monotonic()
+        result = run_notebook(payload, bench, limits, plain_env, boxed_run, False, {})
+        timing[boxed_run].append(time.monotonic() - t0)
+        if not result or not result.get("cells"):
+            print(f"the overhead run {i} gave no result")
+            return 1
+    med = {k: statistics.median(v) for k, v in timing.items()}
     serial = rows[0]["seconds"]
     for row in rows:
         row["per_minute"] = round(60 * args.k / row["seconds"], 2)
@@ -105,10 +130,14 @@ def main(argv=None) -> int:
     plain = next(r for r in rows if r["workers"] == 1 and not r["sandbox"] and r["config"].startswith("techday"))
     boxed = next(r for r in rows if r["workers"] == 1 and r["sandbox"])
     overhead = (boxed["seconds"] - plain["seconds"]) / args.k
+    direct = med[True] - med[False]
     load = os.getloadavg()
     out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale,
            "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "rows": rows,
-           "sandbox_overhead_s_per_submission": round(overhead, 2)}
+           "sandbox_overhead_s_per_submission": round(overhead, 2),
+           "executor_seconds": {"plain": [round(x, 3) for x in timing[False]],
+                                "sandbox": [round(x, 3) for x in timing[True]]},
+           "sandbox_overhead_s_direct": round(direct, 3)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "grading.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(f"{args.k} submissions of {args.lab} at scale {args.scale} on {os.cpu_count()} CPU(s), "
@@ -119,6 +148,8 @@ def main(argv=None) -> int:
         print(f"| {row['config']} | {row['seconds']} | {row['per_minute']} | {row['speedup_vs_nbgrader']}x | "
               f"{'yes' if row['ok'] else 'NO'} |")
     print(f"sandbox overhead: {overhead:+.2f} s per submission (techday -w 1, sandbox vs --no-sandbox)")
+    print(f"sandbox overhead, direct: {direct:+.3f} s per notebook (executor + kernel + cells, median of "
+          f"{args.repeat}: {med[True]:.2f} s in bwrap, {med[False]:.2f} s without)")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r["ok"] for r in rows) else 1
 

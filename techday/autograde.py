@@ -8,7 +8,8 @@ The data path, for one lab of an nbgrader course root (``build/course`` by defau
         ▼
     build/grading/<lab>/work/<key>/                  a private course root for ONE submission:
         nbgrader_config.py, source/<lab>/, gradebook.db (a snapshot), submitted/<student>/<lab>/
-        │ nbgrader autograde (trusted, outside the sandbox): ClearOutput, DeduplicateIds,
+        │ nbgrader's Autograde (trusted, outside the sandbox, in a long-lived worker process per
+        │ grading worker: techday.grade_worker): ClearOutput, DeduplicateIds,
         │ OverwriteKernelspec, OverwriteCells (restores locked and test cells, hidden tests included,
         │ from the gradebook), CheckCellMetadata; then SandboxExecute in place of Execute:
         │   the notebook goes over a pipe into bwrap (techday.sandbox), runs there, outputs come back
@@ -25,9 +26,11 @@ checksum is in the state file is not graded again; one that changed is.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import sqlite3
@@ -55,7 +58,7 @@ SUSPECT_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "ast_t
                  "run_cell", "run_cell_async", "set_custom_exc", "register", "settrace", "setprofile",
                  "do_execute", "_showtraceback", "excepthook", "displayhook"}
 SUSPECT_NAMES = {"get_ipython", "__builtins__", "builtins", "ctypes", "socket", "urllib", "requests", "http",
-                 "subprocess", "sys.settrace", "_exit", "gc"}
+                 "subprocess", "sys.settrace", "_exit", "gc", "signal"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,6 +579,9 @@ def _event_notes(report: dict) -> list[str]:
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",
+            "kernel-stuck": f"{cell} ignored the interrupt after {ev.get('seconds')} s (timed out): the kernel "
+                            "was stopped, later cells scored 0",
+            "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
         }.get(ev["event"], f"{cell}: {ev['event']}"))
     return notes
 
@@ -602,11 +608,116 @@ def graded_copy(path: Path) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode("utf-8") if changed else raw
 
 
-def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSettings, merge_lock: threading.Lock,
-              template_db: Path) -> Submission:
-    """Autograde one checked submission in a private course root; merge its scores into ``root``."""
-    from .build import nbgrader, nbgrader_error
+class NbgraderWorker:
+    """One long-lived ``python -m techday.grade_worker``: nbgrader's Autograde, started once and
+    reused for many submissions (each still gets its own sandbox, executor and kernel).
 
+    A worker that dies or does not answer in time is killed, that submission is ``failed`` (and
+    ``--retry-failed`` tries it again), and the next submission gets a new worker. Every
+    ``max_jobs`` submissions the worker is replaced, so nothing accumulates in it."""
+
+    def __init__(self, env: dict, log: Path, max_jobs: int = 100, argv: list[str] | None = None):
+        self.env, self.log, self.max_jobs = env, log, max_jobs
+        self.argv = argv or [sys.executable, "-m", "techday.grade_worker"]
+        self.proc: subprocess.Popen | None = None
+        self.jobs = 0
+        self.lines: queue.Queue = queue.Queue()
+
+    def _start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        err = open(self.log, "ab")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=err, env=self.env, start_new_session=True)
+        err.close()
+        self.jobs = 0
+        self.lines = lines = queue.Queue()
+        out = self.proc.stdout
+
+        def read():
+            with out:
+                for raw in out:
+                    lines.put(raw)
+            lines.put(None)
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
+
+    def _answer(self, timeout: float) -> dict:
+        try:
+            raw = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.close(kill=True)
+            raise TimeoutError(f"no answer in {timeout:.0f} s") from None
+        if raw is None:
+            code = self.proc.wait() if self.proc else None
+            self.close()
+            raise RuntimeError(f"the nbgrader worker ended (exit {code}); see {self.log}")
+        return json.loads(raw)
+
+    def autograde(self, root: Path, lab: str, student: str, timeout: float) -> dict:
+        if self.proc is None or self.proc.poll() is not None or self.jobs >= self.max_jobs:
+            self.close()
+            self._start()
+            self._answer(120)  # {"ready": true}: imports done
+        self.jobs += 1
+        try:
+            self.proc.stdin.write((json.dumps({"root": str(root), "lab": lab, "student": student}) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError as exc:
+            self.close()
+            raise RuntimeError(f"the nbgrader worker is gone ({exc}); see {self.log}") from None
+        return self._answer(timeout)
+
+    def close(self, kill: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            if kill:
+                raise OSError("stalled")
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill_tree(proc.pid)
+            proc.wait()
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        self.reader.join(5)
+
+
+class WorkerPool:
+    """N nbgrader workers for N grading threads: a thread takes one, grades, gives it back."""
+
+    def __init__(self, n: int, env: dict, logs: Path):
+        self.all = [NbgraderWorker(env, logs / f"nbgrader-worker-{i}.log") for i in range(n)]
+        self.free: queue.Queue = queue.Queue()
+        for w in self.all:
+            self.free.put(w)
+
+    def autograde(self, root: Path, lab: str, student: str, timeout: float) -> dict:
+        worker = self.free.get()
+        try:
+            return worker.autograde(root, lab, student, timeout)
+        finally:
+            self.free.put(worker)
+
+    def close(self) -> None:
+        for w in self.all:
+            w.close()
+
+
+def _log_error(result: dict) -> str:
+    """The lines of nbgrader's captured log (or traceback) worth showing a person."""
+    lines = (result.get("log", "") + "\n" + result.get("error", "")).strip().splitlines()
+    picked = [line for line in lines if "ERROR" in line or "Error" in line or "rror:" in line]
+    return "; ".join((picked or lines[-3:])[:4]).strip() or "no log"
+
+
+def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSettings, merge_lock: threading.Lock,
+              template_db: Path, workers: WorkerPool) -> Submission:
+    """Autograde one checked submission in a private course root; merge its scores into ``root``."""
     t0 = time.monotonic()
     lab, student = sub.lab, sub.student
     private = work_root / hashlib.sha256(sub.key.encode()).hexdigest()[:16]
@@ -621,12 +732,10 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
         shutil.copyfile(src_dir / "timestamp.txt", dest.parent / "timestamp.txt")
     report_path = private / "sandbox-report.json"
     (private / "nbgrader_config.py").write_text(private_config(settings, private, report_path), encoding="utf-8")
-    env = {"PYTHONPATH": str(settings.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
-        proc = nbgrader(private, "autograde", lab, "--student", student, "--force",
-                        env=env, timeout=settings.limits.notebook_timeout_s + 180)
-    except subprocess.TimeoutExpired:
-        sub.status, sub.notes = "failed", sub.notes + ["nbgrader autograde did not finish in time"]
+        result = workers.autograde(private, lab, student, timeout=settings.limits.notebook_timeout_s + 180)
+    except (TimeoutError, RuntimeError, ValueError) as exc:
+        sub.status, sub.notes = "failed", sub.notes + [f"nbgrader autograde did not finish: {exc}"[:300]]
         sub.seconds = round(time.monotonic() - t0, 1)
         return sub
     report = {}
@@ -634,8 +743,8 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
         report = json.loads(report_path.read_text(encoding="utf-8"))
     try:
         scores = _read_scores(private / "gradebook.db", lab, student)
-        if proc.returncode != 0 or not (private / "autograded" / student / lab / f"{lab}.ipynb").is_file():
-            raise RuntimeError(f"nbgrader autograde exited {proc.returncode}: {nbgrader_error(proc)}")
+        if not result.get("success") or not (private / "autograded" / student / lab / f"{lab}.ipynb").is_file():
+            raise RuntimeError(f"nbgrader autograde failed: {_log_error(result)}")
     except Exception as exc:
         sub.status = "failed"
         sub.notes = sub.notes + [str(exc)[:300]]
@@ -727,8 +836,12 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     lock = threading.Lock()
     if progress:
         progress.start(subs, todo)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(grade_one, sub, root, work_root, settings, lock, template): sub for sub in todo}
+    n = max(1, min(workers, len(todo)))
+    env = {**os.environ, "PYTHONPATH": str(settings.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    nbgraders = WorkerPool(n, env, lab_out / "logs")
+    with contextlib.closing(nbgraders), ThreadPoolExecutor(max_workers=n) as pool:
+        futures = {pool.submit(grade_one, sub, root, work_root, settings, lock, template, nbgraders): sub
+                   for sub in todo}
         for fut in as_completed(futures):
             sub = futures[fut]
             try:

@@ -57,9 +57,10 @@ def write_config(course: Course, root: Path) -> Path:
 
 
 def nbgrader(root: Path, *args: str, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run the real nbgrader command line in a course root."""
+    """Run the real nbgrader command line in a course root (``techday.nbgrader_cli``: nbgrader's own
+    ``main``, without a slow import that nbgrader does not need)."""
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
+        [sys.executable, "-m", "techday.nbgrader_cli", *args],
         cwd=root, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
 

@@ -77,7 +77,7 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent) + os.pathsep
                + os.environ.get("PYTHONPATH", "")}
         for lab in labs:
-            proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", lab, "--force"], cwd=tmp,
+            proc = subprocess.run([sys.executable, "-m", "techday.nbgrader_cli", "generate_feedback", lab, "--force"], cwd=tmp,
                                   env=env, capture_output=True, text=True, timeout=1800)
             if proc.returncode != 0:
                 from .build import nbgrader_error

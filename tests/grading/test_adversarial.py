@@ -89,6 +89,7 @@ def test_adversarial_batch(fixture_course):
         if sc.score is not None:
             ok = ok and csv_scores.get(sc.student) == sc.score
         (clear if ok else wrong).append(line if ok else f"expected {sc.status} {sc.score} '{sc.says}', got {line}")
+        print(f"{sub['seconds'] or 0:6.1f} s  {line[:150]}")
     print(f"\nadversarial corpus: {len(corpus)} tried, {len(clear)} with the expected clear status; "
           f"honest submissions: {sum(s.honest for s in corpus)}")
     assert not wrong, "\n".join(wrong)

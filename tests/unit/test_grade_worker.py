@@ -1,0 +1,78 @@
+"""The long-lived nbgrader worker of ``techday grade autograde`` (techday/grade_worker.py) and how the
+grader survives a worker that fails: it answers, is reused, and is replaced when it dies or stalls."""
+
+import sys
+import textwrap
+
+import pytest
+
+from techday.autograde import NbgraderWorker, WorkerPool, _log_error
+
+
+def _fake(tmp_path, body: str) -> list[str]:
+    """A stand-in worker: says it is ready, then runs ``body`` for each job line."""
+    script = tmp_path / "fake_worker.py"
+    script.write_text(textwrap.dedent('''
+        import json, os, sys, time
+        print(json.dumps({"ready": True}), flush=True)
+        for n, line in enumerate(sys.stdin):
+            job = json.loads(line)
+    ''') + textwrap.indent(textwrap.dedent(body), " " * 4), encoding="utf-8")
+    return [sys.executable, str(script)]
+
+
+def test_real_worker_answers_and_is_reused(tmp_path):
+    w = NbgraderWorker({"PATH": "/usr/bin:/bin"}, tmp_path / "w.log")
+    try:
+        first = w.autograde(tmp_path / "no-such-root", "lab", "trainee", timeout=120)
+        pid = w.proc.pid
+        second = w.autograde(tmp_path / "no-such-root", "lab", "trainee", timeout=120)
+        assert w.proc.pid == pid, "the worker was not reused"
+    finally:
+        w.close()
+    for result in (first, second):
+        assert result["success"] is False
+        assert "nbgrader_config.py" in result["error"] or "No such file" in result["error"], result
+    assert "nbgrader_config.py" in _log_error(first) or "rror" in _log_error(first)
+
+
+def test_worker_that_dies_fails_one_job_and_is_replaced(tmp_path):
+    argv = _fake(tmp_path, '''
+        if job["student"] == "crash":
+            os._exit(3)
+        print(json.dumps({"success": True, "pid": os.getpid()}), flush=True)
+    ''')
+    w = NbgraderWorker({"PATH": "/usr/bin:/bin"}, tmp_path / "w.log", argv=argv)
+    try:
+        pid = w.autograde(tmp_path, "lab", "a", timeout=30)["pid"]
+        with pytest.raises(RuntimeError, match="exit 3"):
+            w.autograde(tmp_path, "lab", "crash", timeout=30)
+        assert w.proc is None
+        again = w.autograde(tmp_path, "lab", "b", timeout=30)["pid"]
+        assert again != pid, "a dead worker was not replaced"
+    finally:
+        w.close()
+
+
+def test_worker_that_stalls_is_killed(tmp_path):
+    argv = _fake(tmp_path, '''
+        time.sleep(600)
+    ''')
+    w = NbgraderWorker({"PATH": "/usr/bin:/bin"}, tmp_path / "w.log", argv=argv)
+    with pytest.raises(TimeoutError, match="no answer in 2 s"):
+        w.autograde(tmp_path, "lab", "a", timeout=2)
+    assert w.proc is None  # killed, not left running
+    w.close()
+
+
+def test_worker_is_recycled_after_max_jobs(tmp_path):
+    argv = _fake(tmp_path, '''
+        print(json.dumps({"success": True, "pid": os.getpid()}), flush=True)
+    ''')
+    pool = WorkerPool(1, {"PATH": "/usr/bin:/bin"}, tmp_path)
+    pool.all[0].argv, pool.all[0].max_jobs = argv, 2
+    try:
+        pids = [pool.autograde(tmp_path, "lab", f"t{i}", timeout=30)["pid"] for i in range(5)]
+    finally:
+        pool.close()
+    assert pids[0] == pids[1] and pids[2] == pids[3] and len(set(pids)) == 3, pids
