@@ -453,13 +453,21 @@ class State:
         self.path = path
         self.lock = threading.Lock()
         self.data = {"schema": STATE_SCHEMA, "lab": lab, "submissions": {}}
+        self.problem = ""
         if path.is_file():
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
-                if loaded.get("schema") == STATE_SCHEMA:
-                    self.data = loaded
-            except ValueError:
-                pass
+                if not (isinstance(loaded, dict) and loaded.get("schema") == STATE_SCHEMA
+                        and isinstance(loaded.get("submissions"), dict)):
+                    raise ValueError(f"not a {STATE_SCHEMA} file")
+                self.data = loaded
+            except (ValueError, UnicodeDecodeError) as exc:
+                # Never overwrite what we cannot read: keep it beside, start over (grading again
+                # loses nothing: the gradebook is updated, not appended to).
+                kept = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+                os.replace(path, kept)
+                self.problem = (f"{path} was not readable ({str(exc)[:120]}); kept as {kept.name}: "
+                                "every submission is graded again")
 
     def done(self, sub: Submission, retry_failed: bool = False) -> dict | None:
         entry = self.data["submissions"].get(sub.key)
@@ -707,6 +715,11 @@ class WorkerPool:
         for w in self.all:
             w.close()
 
+    def kill(self) -> None:
+        """Stop every worker now, with the sandboxes they are running."""
+        for w in self.all:
+            w.close(kill=True)
+
 
 def _log_error(result: dict) -> str:
     """The lines of nbgrader's captured log (or traceback) worth showing a person."""
@@ -784,6 +797,7 @@ class GradeRun:
     csv: Path | None
     seconds: float
     state: Path
+    interrupted: bool = False
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.submissions if s.status == status)
@@ -812,6 +826,8 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     release_nb = json.loads(release_path.read_text(encoding="utf-8"))
     subs = collect(root, lab, release_nb)
     state = State(lab_out / "state.json", lab)
+    if state.problem:
+        report(state.problem)
     env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
@@ -839,29 +855,46 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     n = max(1, min(workers, len(todo)))
     env = {**os.environ, "PYTHONPATH": str(settings.repo_root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     nbgraders = WorkerPool(n, env, lab_out / "logs")
+    checked = {id(sub): list(sub.notes) for sub in todo}
+    recorded: set[int] = set()
+    interrupted = False
     with contextlib.closing(nbgraders), ThreadPoolExecutor(max_workers=n) as pool:
         futures = {pool.submit(grade_one, sub, root, work_root, settings, lock, template, nbgraders): sub
                    for sub in todo}
-        for fut in as_completed(futures):
-            sub = futures[fut]
-            try:
-                fut.result()
-            except Exception as exc:  # a bug of ours: say so, keep grading the rest
-                sub.status, sub.notes = "failed", sub.notes + [f"grader error: {type(exc).__name__}: {exc}"[:300]]
-            state.record(sub)
-            if progress:
-                progress.advance(sub)
-            else:
-                report(sub.line())
+        try:
+            for fut in as_completed(futures):
+                sub = futures[fut]
+                try:
+                    fut.result()
+                except Exception as exc:  # a bug of ours: say so, keep grading the rest
+                    sub.status, sub.notes = "failed", sub.notes + [f"grader error: {type(exc).__name__}: {exc}"[:300]]
+                state.record(sub)
+                recorded.add(id(sub))
+                if progress:
+                    progress.advance(sub)
+                else:
+                    report(sub.line())
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing new starts, the running notebooks are stopped, and what was recorded
+            # stays recorded; the same command later grades the rest.
+            interrupted = True
+            pool.shutdown(wait=False, cancel_futures=True)
+            nbgraders.kill()
+    for sub in todo:
+        if id(sub) not in recorded:  # not graded (stopped in flight or never started): next run's work
+            sub.status, sub.score, sub.max_score, sub.seconds = "pending", None, None, None
+            sub.notes = checked[id(sub)] + ["interrupted before it was graded"]
     shutil.rmtree(work_root, ignore_errors=True)
-    csv = out / "grades.csv"
-    proc = nbgrader(root, "export", "--to", str(csv))
-    if proc.returncode != 0 or not csv.is_file():
-        report(f"nbgrader export failed: {nbgrader_error(proc)}")
-        csv = None
-    run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path)
+    csv = None
+    if not interrupted:
+        csv = out / "grades.csv"
+        proc = nbgrader(root, "export", "--to", str(csv))
+        if proc.returncode != 0 or not csv.is_file():
+            report(f"nbgrader export failed: {nbgrader_error(proc)}")
+            csv = None
+    run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     (lab_out / "report.json").write_text(json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
-         "sandbox": sandbox, "seconds": round(run.seconds, 1), "skipped": skipped,
+         "sandbox": sandbox, "seconds": round(run.seconds, 1), "skipped": skipped, "interrupted": interrupted,
          "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return run

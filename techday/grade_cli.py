@@ -129,6 +129,11 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     finally:
         if getattr(progress, "task", None) is not None:
             progress.stop()
+    if run.interrupted:
+        pending = sum(1 for s in run.submissions if s.status == "pending")
+        err.print(f"[yellow]{lab}: interrupted. {len(run.submissions) - pending} submission(s) have a status in "
+                  f"{run.state}; {pending} are not graded yet. Run the same command again to grade only those.[/]")
+        return 130
     rejected = [s for s in run.submissions if s.status == "rejected"]
     for sub in rejected:
         _print(sub)
