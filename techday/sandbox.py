@@ -210,9 +210,31 @@ def rlimits(limits: Limits, gpu: bool):
     return apply
 
 
+_SCOPES: dict[str, bool] = {}  # systemd-run mode -> it can make a scope here
+
+
+def _systemd_running() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
 def cgroup_prefix(limits: Limits) -> list[str]:
-    """On the GPU tier: a memory limit through a transient systemd scope, when systemd runs here."""
+    """On the GPU tier: a memory limit through a transient systemd scope, where one can be made.
+
+    The system manager's scopes need root (or polkit); a grader running as a user gets its own
+    manager's (``--user``, with memory delegated on current systemd). Each is tried once with
+    ``true``; where neither works, nothing is prefixed (memory is then not limited: see
+    grading/README.md) rather than every submission failing to start."""
     systemd_run = shutil.which("systemd-run")
-    if systemd_run and Path("/run/systemd/system").is_dir():
-        return [systemd_run, "--scope", "--quiet", "-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
+    if not systemd_run or not _systemd_running():
+        return []
+    for mode in ((), ("--user",)):
+        cmd = [systemd_run, *mode, "--scope", "--quiet", "-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
+        if cmd[0] + "".join(mode) not in _SCOPES:
+            try:
+                ok = subprocess.run(cmd + ["true"], capture_output=True, timeout=30).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            _SCOPES[cmd[0] + "".join(mode)] = ok
+        if _SCOPES[cmd[0] + "".join(mode)]:
+            return cmd
     return []

@@ -2,6 +2,7 @@
 without a sandbox, the static tamper check, the graded copy, and feedback without hidden tests."""
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -133,3 +134,27 @@ def test_tamper_check_leaves_the_course_own_cells_alone():
     edited.cells[1].source += "\nassert_close = print"
     (finding,) = tamper_findings(edited, release)
     assert "cell 2" in finding and "rebinds assert_close" in finding
+
+
+def _fake_systemd_run(tmp_path, monkeypatch, script: str):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemd-run"
+    fake.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(sandbox, "_SCOPES", {})
+    monkeypatch.setattr(sandbox, "_systemd_running", lambda: True)
+    return str(fake)
+
+
+def test_gpu_memory_scope_falls_back_to_the_user_manager(tmp_path, monkeypatch):
+    # Like a grader without root: the system manager refuses, the user's manager makes the scope.
+    fake = _fake_systemd_run(tmp_path, monkeypatch, 'case "$1" in --user) exit 0;; *) exit 1;; esac\n')
+    prefix = sandbox.cgroup_prefix(sandbox.Limits(memory_mb=512))
+    assert prefix[:3] == [fake, "--user", "--scope"] and "MemoryMax=512M" in prefix
+
+
+def test_gpu_memory_scope_is_left_out_where_none_can_be_made(tmp_path, monkeypatch):
+    _fake_systemd_run(tmp_path, monkeypatch, "echo 'Interactive authentication required.' >&2\nexit 1\n")
+    assert sandbox.cgroup_prefix(sandbox.Limits()) == []  # started without a limit, not failed
