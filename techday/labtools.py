@@ -43,6 +43,20 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
         )
 
 
+def relative_spread(seconds: list[float]) -> float:
+    """How much repeated timings disagree, relative to their median: the interquartile range from 4
+    samples on, the whole range below that (never 0 just because there were few runs)."""
+    if not seconds:
+        return 0.0
+    mid = statistics.median(seconds)
+    if not mid:
+        return 0.0
+    if len(seconds) < 4:
+        return (max(seconds) - min(seconds)) / mid
+    q = statistics.quantiles(seconds, n=4)
+    return (q[2] - q[0]) / mid
+
+
 @dataclass
 class Timing:
     """Repeated measurements of one thing, in seconds, with the tier they were taken on."""
@@ -57,11 +71,8 @@ class Timing:
 
     @property
     def spread(self) -> float:
-        """Interquartile range relative to the median (0.05 = 5 % spread)."""
-        if len(self.seconds) < 4:
-            return 0.0
-        q = statistics.quantiles(self.seconds, n=4)
-        return (q[2] - q[0]) / self.median if self.median else 0.0
+        """Interquartile range relative to the median (0.05 = 5 % spread); see :func:`relative_spread`."""
+        return relative_spread(self.seconds)
 
     def rate(self, amount: float) -> float:
         """``amount`` per second at the median time (bytes -> B/s, flops -> FLOP/s)."""

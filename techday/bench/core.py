@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..labtools import relative_spread
+
 # Relative error bounds per dtype: elementwise results are checked with np.isclose(rtol), reductions
 # and matrix products with the normwise error ||got - ref|| / ||ref||, which suits sums of many terms.
 RTOL = {"float64": 1e-10, "float32": 1e-5, "tf32": 5e-3, "float16": 1e-2, "bfloat16": 2e-2,
@@ -192,11 +194,8 @@ class Sample:
 
     @property
     def spread(self) -> float:
-        """Interquartile range over the median (0.02 = 2 %)."""
-        if len(self.seconds) < 4:
-            return (max(self.seconds) - min(self.seconds)) / self.median if self.median else 0.0
-        q = statistics.quantiles(self.seconds, n=4)
-        return (q[2] - q[0]) / self.median if self.median else 0.0
+        """Interquartile range over the median (0.02 = 2 %); the labs report theirs the same way."""
+        return relative_spread(self.seconds)
 
     def to_dict(self) -> dict:
         return {"median": self.median, "min": min(self.seconds), "max": max(self.seconds),

@@ -125,3 +125,15 @@ def test_a_wrong_implementation_is_reported_and_not_timed(monkeypatch):
     k.impls = [Impl("numpy", "cpu", right)]
     rec = runner._run_one(None, k, k.impls[0], "cpu", None, {}, 0.01, None, None, {}, False, False, {}, data)
     assert rec["status"] == "ok" and rec["seconds"]["reps"] >= 3 and rec["fraction"] is None and rec["label"] == "CPU"
+
+
+def test_spread_is_the_same_rule_for_labs_and_benchmarks():
+    from techday.bench.core import Sample
+    from techday.labtools import Timing, relative_spread
+
+    few = [1.0, 1.2]  # two runs that disagree by 20 %: never reported as 0 % spread
+    many = [1.0, 1.0, 1.1, 1.2, 1.4, 2.0]
+    assert relative_spread(few) == pytest.approx(0.2 / 1.1)
+    assert relative_spread([]) == 0.0 and relative_spread([1.0]) == 0.0
+    for xs in (few, many):
+        assert Sample(seconds=xs).spread == Timing("t", xs, "CPU").spread == relative_spread(xs) > 0
