@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lab", default="grade-lab")
     ap.add_argument("-k", type=int, default=6, help="submissions")
     ap.add_argument("--scale", default="ci")
+    ap.add_argument("--tier", choices=("cpu", "gpu"), default="cpu",
+                    help="gpu: the labs use the GPU, bound into the sandbox (a grading host with a GPU)")
     ap.add_argument("--repeat", type=int, default=7, help="runs of one notebook for the sandbox's own overhead")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = ap.parse_args(argv)
@@ -71,8 +73,10 @@ def main(argv=None) -> int:
         folder.mkdir(parents=True)
         (folder / f"{args.lab}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
 
-    env = {"TECHDAY_TIER": "cpu", "TECHDAY_SCALE": args.scale, "NUMBA_ENABLE_CUDASIM": "1", "MPLBACKEND": "Agg",
+    env = {"TECHDAY_TIER": args.tier, "TECHDAY_SCALE": args.scale, "MPLBACKEND": "Agg",
            "PYTHONPATH": str(REPO)}
+    if args.tier == "cpu":
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
     spec = course.labs[args.lab]
     rows = []
 
@@ -97,7 +101,7 @@ def main(argv=None) -> int:
     for workers, sandbox in ((1, False), (1, True), (2, True)):
         root = fresh(f"techday-w{workers}-{'sandbox' if sandbox else 'plain'}")
         t0 = time.monotonic()
-        run = autograde(course, args.lab, root, "cpu", args.scale, workers=workers, sandbox=sandbox,
+        run = autograde(course, args.lab, root, args.tier, args.scale, workers=workers, sandbox=sandbox,
                         out=root.parent / (root.name + "-out"), report=lambda *a: None)
         seconds = time.monotonic() - t0
         same = scores(root, args.lab) == reference
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
         bench = work / f"overhead-{i}" / ".sandbox"
         bench.mkdir(parents=True)
         t0 = time.monotonic()
-        result = run_notebook(payload, bench, limits, plain_env, boxed_run, False, {})
+        result = run_notebook(payload, bench, limits, plain_env, boxed_run, args.tier == "gpu", {})
         timing[boxed_run].append(time.monotonic() - t0)
         if not result or not result.get("cells"):
             print(f"the overhead run {i} gave no result")
@@ -132,7 +136,7 @@ def main(argv=None) -> int:
     overhead = (boxed["seconds"] - plain["seconds"]) / args.k
     direct = med[True] - med[False]
     load = os.getloadavg()
-    out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale,
+    out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale, "tier": args.tier,
            "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "rows": rows,
            "sandbox_overhead_s_per_submission": round(overhead, 2),
            "executor_seconds": {"plain": [round(x, 3) for x in timing[False]],
@@ -140,7 +144,7 @@ def main(argv=None) -> int:
            "sandbox_overhead_s_direct": round(direct, 3)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "grading.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"{args.k} submissions of {args.lab} at scale {args.scale} on {os.cpu_count()} CPU(s), "
+    print(f"{args.k} submissions of {args.lab} at scale {args.scale}, tier {args.tier}, on {os.cpu_count()} CPU(s), "
           f"load average {load[0]:.1f}")
     print("| configuration | seconds | submissions/min | vs nbgrader serial | scores as nbgrader |")
     print("|---|---|---|---|---|")
