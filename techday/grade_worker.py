@@ -23,7 +23,7 @@ import os
 import sys
 import traceback
 
-from .sandbox_exec import skip_iri_grammar
+from .fastimport import skip_iri_grammar
 
 
 def autograde(root: str, lab: str, student: str) -> dict:

@@ -24,6 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from .fastimport import skip_iri_grammar
+
+if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
+    skip_iri_grammar()
+
 from .build import build_sources
 from .course import Course
 from .tier import TierInfo

@@ -24,18 +24,9 @@ import os
 import sys
 import time
 
+from .fastimport import skip_iri_grammar
+
 PR_SET_DUMPABLE = 4
-
-
-def skip_iri_grammar() -> None:
-    """Keep jsonschema from building the ``rfc3987_syntax`` IRI grammar when nbformat imports it.
-
-    jsonschema's ``format-nongpl`` extra (which nbformat asks for) compiles some 35 Lark parsers at
-    import time, 1.3 s of CPU on the CI machine, for the ``iri`` formats that no notebook schema uses
-    (python-jsonschema/jsonschema#1428). Grading imports nbformat in two processes per submission;
-    with the module marked absent, jsonschema simply has no ``iri`` checker."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def _error(ename: str, evalue: str):

@@ -27,6 +27,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fastimport import skip_iri_grammar
+
+if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
+    skip_iri_grammar()
+
 from .labsrc import LabSourceError, read_lab, strip_solution_markers
 
 
