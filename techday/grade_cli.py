@@ -10,6 +10,7 @@ They work on an nbgrader course root (``build/course`` by default, ``--course-ro
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -103,6 +104,13 @@ class RichProgress:
         self.bar.stop()
 
 
+def default_workers(tier: str, cpus: int | None = None) -> int:
+    """One worker per CPU core (a worker is mostly one busy kernel); on the GPU tier at most 4, since
+    they share the GPU's memory: raise it with --workers where the lab is small."""
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(cpus, 4) if tier == "gpu" else cpus)
+
+
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
     from .autograde import autograde
     from .sandbox import SandboxUnavailable
@@ -114,6 +122,9 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     if args.no_sandbox:
         err.print("[yellow]--no-sandbox: submissions run with your rights, your network and your files. "
                   "Only for work you trust.[/]")
+    if not args.workers:
+        args.workers = default_workers(tier)
+        console.print(f"{args.workers} worker(s) (--workers to change)")
     progress = RichProgress()
     t0 = time.monotonic()
     try:
@@ -175,7 +186,8 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
     g.add_argument("lab", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--workers", "-w", type=int, default=1, help="submissions graded at a time")
+    g.add_argument("--workers", "-w", type=int, default=None,
+                   help="submissions graded at a time (default: one per CPU core; on the GPU tier at most 4)")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--cell-timeout", type=int, help="seconds per cell (default: course/syllabus.toml)")
     g.add_argument("--retry-failed", action="store_true", help="grade again the submissions that failed")

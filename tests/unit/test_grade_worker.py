@@ -76,3 +76,10 @@ def test_worker_is_recycled_after_max_jobs(tmp_path):
     finally:
         pool.close()
     assert pids[0] == pids[1] and pids[2] == pids[3] and len(set(pids)) == 3, pids
+
+
+def test_default_workers_follow_the_cores_and_spare_the_gpu():
+    from techday.grade_cli import default_workers
+
+    assert default_workers("cpu", cpus=8) == 8 and default_workers("sim", cpus=2) == 2
+    assert default_workers("gpu", cpus=16) == 4 and default_workers("gpu", cpus=2) == 2
