@@ -681,17 +681,17 @@ class NbgraderWorker:
         if proc is None:
             return
         try:
-            if kill:
-                raise OSError("stalled")
-            proc.stdin.close()
-            proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
+            proc.stdin.close()  # a worker that reads to the end of its input exits by itself
+        except OSError:
+            kill = True
+        if not kill:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                kill = True
+        if kill:
             _kill_tree(proc.pid)
             proc.wait()
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
         self.reader.join(5)
 
 
@@ -723,9 +723,9 @@ class WorkerPool:
 
 def _log_error(result: dict) -> str:
     """The lines of nbgrader's captured log (or traceback) worth showing a person."""
-    lines = (result.get("log", "") + "\n" + result.get("error", "")).strip().splitlines()
-    picked = [line for line in lines if "ERROR" in line or "Error" in line or "rror:" in line]
-    return "; ".join((picked or lines[-3:])[:4]).strip() or "no log"
+    from .build import error_lines
+
+    return error_lines(result.get("log", "") + "\n" + result.get("error", "")) or "no log"
 
 
 def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSettings, merge_lock: threading.Lock,

@@ -65,11 +65,16 @@ def nbgrader(root: Path, *args: str, env: dict | None = None, timeout: float | N
     )
 
 
+def error_lines(text: str) -> str:
+    """The lines of an nbgrader log worth showing a person: its errors, else its last lines."""
+    lines = text.strip().splitlines()
+    picked = [line for line in lines if "ERROR" in line or "Error" in line or "rror:" in line]
+    return "; ".join((picked or lines[-3:])[:4]).strip()
+
+
 def nbgrader_error(proc: subprocess.CompletedProcess) -> str:
     """The lines of nbgrader's log worth showing a person."""
-    lines = (proc.stdout + proc.stderr).splitlines()
-    picked = [line for line in lines if "ERROR" in line or "Error" in line or "rror:" in line]
-    return "; ".join((picked or lines[-3:])[:4]).strip() or f"exit code {proc.returncode}"
+    return error_lines(proc.stdout + proc.stderr) or f"exit code {proc.returncode}"
 
 
 def build_sources(course: Course, labs: list[str], root: Path) -> BuildResult:

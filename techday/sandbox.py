@@ -229,12 +229,12 @@ def cgroup_prefix(limits: Limits) -> list[str]:
         return []
     for mode in ((), ("--user",)):
         cmd = [systemd_run, *mode, "--scope", "--quiet", "-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
-        if cmd[0] + "".join(mode) not in _SCOPES:
+        key = " ".join([systemd_run, *mode])
+        if key not in _SCOPES:
             try:
-                ok = subprocess.run(cmd + ["true"], capture_output=True, timeout=30).returncode == 0
+                _SCOPES[key] = subprocess.run(cmd + ["true"], capture_output=True, timeout=30).returncode == 0
             except (OSError, subprocess.TimeoutExpired):
-                ok = False
-            _SCOPES[cmd[0] + "".join(mode)] = ok
-        if _SCOPES[cmd[0] + "".join(mode)]:
+                _SCOPES[key] = False
+        if _SCOPES[key]:
             return cmd
     return []

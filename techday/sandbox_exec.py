@@ -62,6 +62,14 @@ def make_executor(cell_timeout: int, output_bytes: int):
             except KernelGone:
                 return nb, resources
 
+        def _end_run(self, cell, index, ename, evalue, event):
+            """No later cell can run: record why on this one and stop the notebook here."""
+            if cell.cell_type == "code":
+                cell.outputs.append(_error(ename, evalue))
+            self.executed.add(index)
+            self.events.append({"cell": index, **event})
+            raise KernelGone() from None
+
         def preprocess_cell(self, cell, resources, index):
             started = time.monotonic()
             try:
@@ -73,19 +81,12 @@ def make_executor(cell_timeout: int, output_bytes: int):
                 stuck = time.monotonic() - started >= self.timeout
                 why = (f"the cell ran past its {self.timeout} s limit and ignored the interrupt" if stuck
                        else "the kernel stopped answering")
-                if cell.cell_type == "code":
-                    cell.outputs.append(_error("CellTimeoutError", why + "; the kernel was stopped"))
-                self.executed.add(index)
-                self.events.append({"cell": index, "event": "kernel-stuck" if stuck else "kernel-silent",
-                                    "seconds": self.timeout})
-                raise KernelGone() from None
+                self._end_run(cell, index, "CellTimeoutError", why + "; the kernel was stopped",
+                              {"event": "kernel-stuck" if stuck else "kernel-silent", "seconds": self.timeout})
             except DeadKernelError:
-                if cell.cell_type == "code":
-                    cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
-                                                             "(os._exit, a crash, or the memory limit)"))
-                self.executed.add(index)
-                self.events.append({"cell": index, "event": "kernel-died"})
-                raise KernelGone() from None
+                self._end_run(cell, index, "KernelDied", "the kernel died while running this cell "
+                                                         "(os._exit, a crash, or the memory limit)",
+                              {"event": "kernel-died"})
             self.executed.add(index)
             dropped = self._printed.get(index, 0) - output_bytes
             if dropped > 0:
