@@ -5,8 +5,9 @@ milliseconds (``sys.getswitchinterval()``, 5 ms by default), so a simulated thre
 whole kernel body before the next one starts. That exposes a missing ``cuda.syncthreads()`` (a thread
 reads shared memory before the others wrote it) but hides races: an unsynchronised ``a[i] += 1`` on a
 global array almost never loses an update, where a GPU, running thousands of threads at once, loses
-many. :func:`expose_races` makes Python switch threads every microsecond, so such read-modify-write
-updates collide in the simulator too. On a GPU it changes nothing. Introduced in lab 03 (atomics and
+many. :func:`expose_races` makes Python switch threads every microsecond and lets the other threads
+run before each store into a device array, so such read-modify-write updates collide in the
+simulator too, whatever the load on the host. On a GPU it changes nothing. Introduced in lab 03 (atomics and
 reductions)::
 
     with expose_races():
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from contextlib import contextmanager
 
@@ -76,20 +78,53 @@ def atomic_shared_arrays() -> bool:
     return True
 
 
+def _yielding_setitem(original, atomics_file: str):
+    """A device array's element store that first lets other threads run (see :func:`expose_races`);
+    not inside the simulator's atomics, which hold a lock there (yielding would only make the
+    waiting threads queue longer)."""
+
+    def __setitem__(self, idx, val):
+        if sys._getframe(1).f_code.co_filename != atomics_file:
+            time.sleep(0)  # releases the GIL: others read the old value before this thread writes
+        return original(self, idx, val)
+
+    __setitem__._techday_yields = True
+    return __setitem__
+
+
 @contextmanager
 def expose_races(interval: float = 1e-6):
-    """In the simulator, switch Python threads every ``interval`` seconds inside the block; elsewhere
-    do nothing. Correct kernels (atomics, barriers) give the same result either way."""
+    """In the simulator, make unsynchronised updates of device arrays collide as on a GPU; elsewhere
+    do nothing. Correct kernels (atomics, barriers) give the same result either way.
+
+    Inside the block Python switches threads every ``interval`` seconds, and every store into a
+    device array (global memory) inside a kernel first lets the other threads run. The switch
+    interval alone left it to the host's scheduler: on a loaded machine a thread could run its
+    whole ``hist[v] += 1`` loop without being interrupted, and a racy kernel sometimes counted
+    right (about 1 launch in 40 with the CPU busy). With the yield between a thread's read and its
+    write, the others read the same old value first, and the lost update happens every time the
+    threads share an address. Atomics stay correct: the simulator's ``cuda.atomic.*`` hold a lock
+    around their read and write. Shared arrays are plain NumPy arrays in the simulator and are
+    not affected."""
     if not simulator_on():
         yield
         return
+    from numba.cuda.simulator import kernelapi
+    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+
     atomic_shared_arrays()  # else the simulator's own race would show, not the kernel's
     old = sys.getswitchinterval()
+    old_setitem = Arr.__dict__.get("__setitem__")
+    patch = old_setitem is not None and not getattr(old_setitem, "_techday_yields", False)
+    if patch:
+        Arr.__setitem__ = _yielding_setitem(old_setitem, kernelapi.__file__)
     sys.setswitchinterval(interval)
     try:
         yield
     finally:
         sys.setswitchinterval(old)
+        if patch:
+            Arr.__setitem__ = old_setitem
 
 
 def quicker_barriers(interval: float = 5e-4) -> float:

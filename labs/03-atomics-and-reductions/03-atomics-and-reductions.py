@@ -85,7 +85,8 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # **The race in the simulator.** The simulator runs each CUDA thread as a Python thread, and Python
 # lets one thread run for 5 ms before switching, so a simulated thread usually finishes before the
 # next starts and a race hides. `expose_races()` (from `techday.simtools`) makes Python switch
-# threads every microsecond, so unsynchronised updates of device arrays collide as they do on a GPU.
+# threads every microsecond and lets the other threads run just before each store into a device
+# array, so unsynchronised updates of device arrays collide as they do on a GPU, every time.
 # The tests of this lab use it; on a GPU it does nothing. (It cannot do the same for shared arrays,
 # which the simulator keeps as plain NumPy arrays: a race there stays hidden on the CPU tier, and
 # `compute-sanitizer --tool racecheck` finds it on a GPU.)

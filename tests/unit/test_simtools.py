@@ -1,6 +1,7 @@
 """techday.simtools on the simulator: a correct shared-memory kernel gives the right answer every
 time, also with threads switched every microsecond (the simulator's own allocation race is fixed)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,43 @@ def test_simulator_shared_arrays_are_one_per_block_under_fast_switching():
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "trials with a split shared array: 0" in out.stdout and "histograms right: 8 of 8" in out.stdout
+
+
+RACE_SCRIPT = textwrap.dedent('''
+    import json
+    import numpy as np
+    from numba import cuda
+    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray
+    from techday.simtools import expose_races
+
+    @cuda.jit
+    def plain(counter):
+        counter[0] += 1                  # read, add, write: not atomic
+
+    @cuda.jit
+    def atomic(counter):
+        cuda.atomic.add(counter, 0, 1)
+
+    store = FakeWithinKernelCUDAArray.__setitem__
+    for kernel in (plain, atomic):
+        counts = []
+        for _ in range(10):
+            counter = np.zeros(1, np.int64)
+            with expose_races():
+                kernel[1, 32](counter)
+            counts.append(int(counter[0]))
+        print(kernel.__name__, json.dumps(counts))
+    assert FakeWithinKernelCUDAArray.__setitem__ is store, "expose_races left its store in place"
+''')
+
+
+def test_expose_races_loses_updates_in_every_launch_and_atomics_none():
+    """One unsynchronised increment per thread, 32 threads: with only a fast switch interval the
+    simulator counted all 32 in every launch (each thread finished before the next one started) and
+    a racy histogram sometimes passed on a busy host. Every launch must lose counts; atomics none."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", RACE_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    counts = dict((name, json.loads(values)) for name, values in (line.split(" ", 1) for line in out.stdout.splitlines()))
+    assert all(c < 32 for c in counts["plain"]), f"a racy launch counted every update: {counts['plain']}"
+    assert counts["atomic"] == [32] * 10, counts["atomic"]
