@@ -32,7 +32,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from traitlets import Bool, Dict, Integer, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .proctree import kill_tree
 from .sandbox import Limits, cgroup_prefix, check_sandbox, rlimits, sandbox_command, sandbox_env
 
 STATE_SCHEMA = "techday.grading/1"
@@ -114,24 +114,6 @@ class SandboxExecute(NbGraderPreprocessor):
         return nb, resources
 
 
-def _kill_tree(pid: int) -> None:
-    try:
-        import psutil
-
-        procs = psutil.Process(pid).children(recursive=True)
-    except Exception:
-        procs = []
-    for p in procs:
-        try:
-            p.kill()
-        except Exception:
-            pass
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
                  report: dict) -> dict | None:
     """Execute ``payload`` (notebook JSON) in the sandbox; the executor's result, or None (and
@@ -191,14 +173,14 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
     try:
         proc.wait(timeout=limits.notebook_timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_tree(proc.pid)
+        kill_tree(proc.pid)
         proc.wait()
         report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
         report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
         t.join(5)
         log.close()
         return None
-    _kill_tree(proc.pid)
+    kill_tree(proc.pid)
     t.join(30)
     log.close()
     data = b"".join(chunks)
@@ -690,7 +672,7 @@ class NbgraderWorker:
             except subprocess.TimeoutExpired:
                 kill = True
         if kill:
-            _kill_tree(proc.pid)
+            kill_tree(proc.pid)
             proc.wait()
         self.reader.join(5)
 

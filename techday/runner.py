@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ if __name__ == "__main__":  # a helper process: before nbformat arrives with the
 
 from .build import build_sources
 from .course import Course
+from .proctree import kill_tree
 from .tier import TierInfo
 
 SCHEMA = "techday.run/1"
@@ -111,39 +111,12 @@ def _worker(argv: list[str]) -> int:
 # The parent: schedule workers, enforce the wall clock, read what they left.
 
 
-def _descendants(pid: int) -> list[int]:
-    """All processes below ``pid`` (Linux /proc); kernels run in their own session, so a process
-    group kill would miss them."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def _kill_tree(proc: subprocess.Popen) -> None:
-    pids = _descendants(proc.pid) + [proc.pid]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            continue
-        if sig == signal.SIGTERM:
-            time.sleep(0.5)
+    kill_tree(proc.pid, grace_s=5, exited=lambda: proc.poll() is not None)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def failing_cell(notebook: Path, refs_by_id: dict) -> str:
