@@ -49,6 +49,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from techday.autograde import autograde
+    from techday.tier import TierError, detect
+
+    try:  # what the figures are figures of; no GPU, no GPU tier run
+        found = detect(args.tier)
+    except TierError as exc:
+        print(exc)
+        return 2
+    device = (f"{found.gpus[0].name}, driver {found.driver_version}" if found.tier == "gpu" and found.gpus
+              else f"CPU only ({found.cpu}), {found.reason}")
 
     work = args.out / "grading-work"
     shutil.rmtree(work, ignore_errors=True)
@@ -136,8 +145,12 @@ def main(argv=None) -> int:
     overhead = (boxed["seconds"] - plain["seconds"]) / args.k
     direct = med[True] - med[False]
     load = os.getloadavg()
+    from importlib.metadata import version
+
     out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale, "tier": args.tier,
-           "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in load], "rows": rows,
+           "cpus": os.cpu_count(), "device": device, "loadavg": [round(x, 2) for x in load],
+           "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "python": sys.version.split()[0],
+           "versions": {p: version(p) for p in ("nbgrader", "nbclient", "ipykernel")}, "rows": rows,
            "sandbox_overhead_s_per_submission": round(overhead, 2),
            "executor_seconds": {"plain": [round(x, 3) for x in timing[False]],
                                 "sandbox": [round(x, 3) for x in timing[True]]},
@@ -146,6 +159,7 @@ def main(argv=None) -> int:
     (args.out / "grading.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(f"{args.k} submissions of {args.lab} at scale {args.scale}, tier {args.tier}, on {os.cpu_count()} CPU(s), "
           f"load average {load[0]:.1f}")
+    print(f"device: {device}")
     print("| configuration | seconds | submissions/min | vs nbgrader serial | scores as nbgrader |")
     print("|---|---|---|---|---|")
     for row in rows:

@@ -47,7 +47,7 @@ from traitlets import Bool, Dict, Integer, Unicode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .proctree import kill_tree
-from .sandbox import Limits, cgroup_prefix, check_sandbox, rlimits, sandbox_command, sandbox_env
+from .sandbox import Limits, cgroup_prefix, check_sandbox, memory_limit, rlimits, sandbox_command, sandbox_env
 
 STATE_SCHEMA = "techday.grading/1"
 FINAL = ("graded", "flagged", "failed", "rejected")
@@ -816,6 +816,8 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     settings = GradeSettings(lab=lab, course_id=course.id, repo_root=course.root,
                              limits=lab_limits(course, lab, scale, cell_timeout), env=env, sandbox=sandbox,
                              gpu=(tier == "gpu"))
+    memory = memory_limit(settings.limits, settings.gpu, sandbox)
+    report(f"memory limit per submission: {memory}")
     todo, skipped = [], 0
     for sub in subs:
         previous = state.done(sub, retry_failed) if sub.sha256 else None
@@ -877,6 +879,6 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     (lab_out / "report.json").write_text(json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
-         "sandbox": sandbox, "seconds": round(run.seconds, 1), "skipped": skipped, "interrupted": interrupted,
+         "sandbox": sandbox, "memory_limit": memory, "seconds": round(run.seconds, 1), "skipped": skipped, "interrupted": interrupted,
          "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return run

@@ -217,6 +217,20 @@ def _systemd_running() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
+def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
+    """What limits a submission's memory, in words, for the run's first line and its report."""
+    if not sandbox:
+        return "none (--no-sandbox)"
+    if not gpu:
+        return f"{limits.memory_mb} MB of address space (RLIMIT_AS)"
+    prefix = cgroup_prefix(limits)
+    if not prefix:
+        return ("none on the GPU tier: no systemd scope can be made here (RLIMIT_AS is off for CUDA; "
+                "see grading/README.md)")
+    manager = "the grader's user manager" if "--user" in prefix else "the system manager"
+    return f"{limits.memory_mb} MB (MemoryMax, a systemd scope of {manager}); GPU memory is not limited"
+
+
 def cgroup_prefix(limits: Limits) -> list[str]:
     """On the GPU tier: a memory limit through a transient systemd scope, where one can be made.
 

@@ -1,4 +1,4 @@
-"""Inside the sandbox: execute one notebook with nbgrader's own Execute preprocessor, and hand the
+"""Inside the sandbox: execute one notebook as nbgrader's Execute preprocessor does, and hand the
 outputs back on a private pipe.
 
     python -m techday.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < notebook.json
@@ -13,6 +13,12 @@ timed out, a dead kernel, output cut at the cap.
 A kernel that dies (``os._exit``, a segfault, the memory limit) ends the run: the cell gets a
 ``KernelDied`` error and every later code cell a ``NotExecuted`` error, so that nbgrader scores
 them zero (nbgrader gives full marks to a test cell without an error output, even one never run).
+
+The executor is nbclient's ``NotebookClient`` with the settings and the error hook of nbgrader 0.9's
+``Execute`` (``nbgrader/preprocessors/execute.py``), not ``Execute`` itself: importing
+``nbgrader.preprocessors`` loads nbgrader's server extensions, Jupyter Server and SQLAlchemy, 1.3 s
+of CPU for every submission, while the sandbox needs only nbclient. tests/unit/test_sandbox_exec.py
+runs the same notebooks through both and requires the same outputs.
 """
 
 from __future__ import annotations
@@ -42,15 +48,67 @@ def _size(msg: dict) -> int:
     return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
 
 
+# nbgrader 0.9's Execute.error_on_timeout: what a cell that timed out records.
+ERROR_ON_TIMEOUT = {"ename": "CellTimeoutError", "evalue": "",
+                    "traceback": ["\x1b[0;31mCellTimeoutError\x1b[0m: No reply from kernel before timeout"]}
+
+
+def nbgrader_execute_class():
+    """nbgrader's ``Execute``, rebuilt on nbclient alone: the same settings (errors allowed, interrupt
+    on timeout, iopub timeouts raised, the same timeout error, an async kernel manager) and the same
+    ``on_cell_executed`` hook, which records the kernel's error reply when the cell's outputs do not
+    show it (a timeout, or ``showtraceback`` disabled by the trainee)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbformat.notebooknode import NotebookNode
+
+    class Execute(NotebookClient):
+        def __init__(self, **kw):
+            kw.setdefault("kernel_manager_class", AsyncKernelManager)
+            kw.setdefault("interrupt_on_timeout", True)
+            kw.setdefault("allow_errors", True)
+            kw.setdefault("raise_on_iopub_timeout", True)
+            kw.setdefault("error_on_timeout", dict(ERROR_ON_TIMEOUT))
+            super().__init__(NotebookNode(cells=[], metadata={}), **kw)
+
+        def on_cell_executed(self, **kwargs):  # nbgrader's hook, line for line
+            cell, reply = kwargs["cell"], kwargs["execute_reply"]
+            if reply["content"]["status"] != "error":
+                return
+            if any(o.output_type == "error" and o.ename == reply["content"]["ename"] for o in cell.outputs):
+                return
+            error = NotebookNode(output_type="error", ename=reply["content"]["ename"],
+                                 evalue=reply["content"]["evalue"], traceback=reply["content"]["traceback"])
+            if error.traceback == []:
+                error.traceback = ["ERROR: An error occurred while showtraceback was disabled"]
+            cell.outputs.append(error)
+
+        def preprocess(self, nb, resources=None, km=None):
+            """nbconvert's ExecutePreprocessor.preprocess: run every cell in one kernel, in order."""
+            self.nb, self.km, self.resources = nb, km, resources or {}
+            self.reset_execution_trackers()
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                for index, cell in enumerate(self.nb.cells):
+                    self.preprocess_cell(cell, self.resources, index)
+            self.set_widgets_metadata()
+            return self.nb, self.resources
+
+        def preprocess_cell(self, cell, resources, index):
+            return self.execute_cell(cell, index, store_history=True), resources
+
+    return Execute
+
+
 def make_executor(cell_timeout: int, output_bytes: int):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbformat.notebooknode import NotebookNode
-    from nbgrader.preprocessors import Execute
 
     class KernelGone(Exception):
         pass
 
-    class SandboxedExecute(Execute):
+    class SandboxedExecute(nbgrader_execute_class()):
         """nbgrader's Execute, with an output cap and a clear record of a dead kernel."""
 
         def preprocess(self, nb, resources=None, km=None):
@@ -111,8 +169,11 @@ def make_executor(cell_timeout: int, output_bytes: int):
             return super().output(outs, msg, display_id, cell_index)
 
     # iopub_timeout: how long to wait for a finished cell's last output (nbclient's 4 s is short on a
-    # loaded grading host, and running past it ends the notebook).
+    # loaded grading host, and running past it ends the notebook). shutdown_kernel: every output is in
+    # by then, and the sandbox is torn down next; a graceful shutdown waited 3 s more for the kernel
+    # to exit in 3 of 56 runs here.
     return SandboxedExecute(timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True, iopub_timeout=15,
+                            shutdown_kernel="immediate",
                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
 
 

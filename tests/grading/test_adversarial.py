@@ -65,12 +65,15 @@ def test_adversarial_batch(fixture_course):
     listener = Listener()
     private = [str(root / "submitted" / "honest-full" / LAB / f"{LAB}.ipynb"), str(root / "gradebook.db"),
                str(root / "source" / LAB / f"{LAB}.ipynb"), str(fixture_course / "labs" / LAB / f"{LAB}.py")]
-    corpus = scenarios(release, port=listener.port, private_paths=private)
+    secret = f"instructor-secret-{listener.port}"
+    corpus = scenarios(release, port=listener.port, private_paths=private, secret=secret)
     write(root, corpus)
     before = _digests(root)
     try:
+        # the grader's environment holds secrets, as an instructor's shell or the hub's service does
         out = techday("--root", str(fixture_course), "grade", "autograde", LAB, "--workers", "2",
-                      "--tier", "cpu", "--scale", "ci", timeout=600)
+                      "--tier", "cpu", "--scale", "ci", timeout=600,
+                      env={"JUPYTERHUB_API_TOKEN": secret, "AWS_SECRET_ACCESS_KEY": secret})
     finally:
         listener.close()
     log = out.stdout[-6000:] + out.stderr[-3000:]

@@ -138,7 +138,7 @@ def test_tamper_check_leaves_the_course_own_cells_alone():
 
 def _fake_systemd_run(tmp_path, monkeypatch, script: str):
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     fake = bin_dir / "systemd-run"
     fake.write_text("#!/bin/sh\n" + script, encoding="utf-8")
     fake.chmod(0o755)
@@ -158,3 +158,13 @@ def test_gpu_memory_scope_falls_back_to_the_user_manager(tmp_path, monkeypatch):
 def test_gpu_memory_scope_is_left_out_where_none_can_be_made(tmp_path, monkeypatch):
     _fake_systemd_run(tmp_path, monkeypatch, "echo 'Interactive authentication required.' >&2\nexit 1\n")
     assert sandbox.cgroup_prefix(sandbox.Limits()) == []  # started without a limit, not failed
+
+
+def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
+    limits = sandbox.Limits(memory_mb=2048)
+    assert sandbox.memory_limit(limits, gpu=False) == "2048 MB of address space (RLIMIT_AS)"
+    assert sandbox.memory_limit(limits, gpu=False, sandbox=False).startswith("none")
+    _fake_systemd_run(tmp_path / "user", monkeypatch, 'case "$1" in --user) exit 0;; *) exit 1;; esac\n')
+    assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
+    _fake_systemd_run(tmp_path / "none", monkeypatch, "exit 1\n")
+    assert sandbox.memory_limit(limits, gpu=True).startswith("none on the GPU tier")

@@ -1,0 +1,63 @@
+"""The sandbox's executor records what nbgrader's own Execute preprocessor records: the same outputs,
+errors and execution counts, cell for cell, for the cases grading depends on."""
+
+import re
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from techday.sandbox_exec import make_executor, nbgrader_execute_class
+
+CELLS = [
+    "x = 21\nprint('stdout', x)",
+    "import sys\nprint('stderr', file=sys.stderr)\nx * 2",
+    "from IPython.display import display, HTML\ndisplay(HTML('<b>shown</b>'))",
+    "assert x == 22, 'x is not 22'",                            # a failing test: an error output
+    "raise ValueError('plain error')",
+    "get_ipython().showtraceback = lambda *a, **k: None\nassert False, 'hidden traceback'",
+    "import time\ntime.sleep(30)",                             # past the cell limit: interrupted
+    "print('after the timeout', x)",
+]
+
+
+def _notebook():
+    nb = new_notebook(cells=[new_markdown_cell("# title")] + [new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _plain(nb):
+    """Outputs and counts, with the ANSI colours and kernel-specific paths taken out of tracebacks."""
+    def clean(o):
+        o = dict(o)
+        if "traceback" in o:
+            o["traceback"] = [re.sub(r"\x1b\[[0-9;]*m|/tmp/ipykernel_\d+/\d+\.py", "", t) for t in o["traceback"]]
+        return o
+
+    return [([clean(o) for o in c.outputs], c.execution_count) for c in nb.cells if c.cell_type == "code"]
+
+
+def test_executor_matches_nbgrader_execute(tmp_path):
+    from nbgrader.preprocessors import Execute
+
+    resources = {"metadata": {"path": str(tmp_path)}}
+    theirs, _ = Execute(timeout=3).preprocess(_notebook(), dict(resources))
+    ours, _ = nbgrader_execute_class()(timeout=3).preprocess(_notebook(), dict(resources))
+    want, got = _plain(theirs), _plain(ours)
+    assert got == want
+    # and the cases are what they claim: an error, the recorded reply of a disabled traceback, a timeout
+    names = [[o.get("ename") for o in outs if o["output_type"] == "error"] for outs, _ in got]
+    assert names[3] == ["AssertionError"] and names[4] == ["ValueError"]
+    assert names[5] == ["AssertionError"] and "showtraceback was disabled" in got[5][0][-1]["traceback"][0]
+    assert "CellTimeoutError" in names[6] and got[7][0][0]["text"] == "after the timeout 21\n"
+    assert ours.metadata["language_info"]["name"] == "python"
+
+
+def test_sandboxed_executor_reports_its_events(tmp_path):
+    ex = make_executor(cell_timeout=3, output_bytes=1000)
+    nb = _notebook()
+    nb.cells.insert(2, new_code_cell("print('y' * 5000)"))
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    events = {e["event"]: e["cell"] for e in ex.events}
+    assert events == {"output-truncated": 2, "cell-timeout": 8}
+    assert "4001 more bytes of output dropped" in nbformat.writes(nb)
