@@ -46,3 +46,35 @@ def techday(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 
     return subprocess.run([sys.executable, "-m", "techday", *args], cwd=cwd or ROOT, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "perfect-trainee"):
+    """Build ``lab``, hand in its solution as ``student`` and grade it with ``techday grade autograde``
+    (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
+    submission line, the grades CSV row, the autograded notebook's text)."""
+    import csv
+    import json
+
+    import nbformat
+
+    from techday.grading import solution_notebook
+    from techday.labsrc import write_notebook
+
+    env = {"TECHDAY_BUILD": str(tmp_path)}
+    out = techday("build", lab, env=env)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    root = tmp_path / "course"
+    source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    write_notebook(nbformat.from_dict(solution_notebook(source, release)),
+                   root / "submitted" / student / lab / f"{lab}.ipynb")
+
+    out = techday("grade", "autograde", lab, "--tier", tier, "--scale", "ci", "--workers", "1", env=env)
+    print(out.stdout[-1500:])
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    report = json.loads((tmp_path / "grading" / lab / "report.json").read_text(encoding="utf-8"))
+    (sub,) = report["submissions"]
+    with open(tmp_path / "grading" / "grades.csv", newline="", encoding="utf-8") as f:
+        (row,) = [r for r in csv.DictReader(f) if r["assignment"] == lab]
+    graded = (root / "autograded" / student / lab / f"{lab}.ipynb").read_text(encoding="utf-8")
+    return report, sub, row, graded
