@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,8 +146,6 @@ def main(argv=None) -> int:
     overhead = (boxed["seconds"] - plain["seconds"]) / args.k
     direct = med[True] - med[False]
     load = os.getloadavg()
-    from importlib.metadata import version
-
     out = {"schema": "techday.bench-grading/1", "lab": args.lab, "k": args.k, "scale": args.scale, "tier": args.tier,
            "cpus": os.cpu_count(), "device": device, "loadavg": [round(x, 2) for x in load],
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "python": sys.version.split()[0],

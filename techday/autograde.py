@@ -879,6 +879,7 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     (lab_out / "report.json").write_text(json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
-         "sandbox": sandbox, "memory_limit": memory, "seconds": round(run.seconds, 1), "skipped": skipped, "interrupted": interrupted,
+         "sandbox": sandbox, "memory_limit": memory, "seconds": round(run.seconds, 1), "skipped": skipped,
+         "interrupted": interrupted,
          "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return run

@@ -71,7 +71,7 @@ def nbgrader_execute_class():
             kw.setdefault("error_on_timeout", dict(ERROR_ON_TIMEOUT))
             super().__init__(NotebookNode(cells=[], metadata={}), **kw)
 
-        def on_cell_executed(self, **kwargs):  # nbgrader's hook, line for line
+        def on_cell_executed(self, **kwargs):  # nbgrader's hook, same conditions, same output
             cell, reply = kwargs["cell"], kwargs["execute_reply"]
             if reply["content"]["status"] != "error":
                 return
@@ -172,8 +172,7 @@ def make_executor(cell_timeout: int, output_bytes: int):
     # loaded grading host, and running past it ends the notebook). shutdown_kernel: every output is in
     # by then, and the sandbox is torn down next; a graceful shutdown waited 3 s more for the kernel
     # to exit in 3 of 56 runs here.
-    return SandboxedExecute(timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True, iopub_timeout=15,
-                            shutdown_kernel="immediate",
+    return SandboxedExecute(timeout=cell_timeout, iopub_timeout=15, shutdown_kernel="immediate",
                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
 
 
