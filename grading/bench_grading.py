@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from techday.build import build  # noqa: E402
 from techday.course import load_course  # noqa: E402
-from techday.grading import solution_notebook  # noqa: E402
+from techday.grading.contract import solution_notebook  # noqa: E402
 
 
 def scores(root: Path, lab: str) -> dict[str, float]:
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = ap.parse_args(argv)
 
-    from techday.autograde import autograde
+    from techday.grading.run import autograde
     from techday.tier import TierError, detect
 
     try:  # what the figures are figures of; no GPU, no GPU tier run
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
                      "ok": same and all(s.status == ("graded" if sandbox else "flagged") for s in run.submissions)})
     # The sandbox alone: the same notebook (the solution) executed by the same executor, in bwrap and
     # without it, alternately, --repeat times each; the difference of the medians.
-    from techday.autograde import lab_limits, run_notebook
+    from techday.grading.run import lab_limits
+    from techday.grading.executor import run_notebook
 
     payload = json.dumps(solution_notebook(src, rel))
     limits = lab_limits(course, args.lab, args.scale)

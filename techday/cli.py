@@ -159,7 +159,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_grade_selftest(args) -> int:
-    from .grading import selftest
+    from .grading.contract import selftest
 
     course = _course(args)
     try:
@@ -191,7 +191,7 @@ def cmd_grade_selftest(args) -> int:
 
 
 def _grade_dispatch(fn, tiered: bool = False):
-    """Wrap a techday.grade_cli handler: the course, and for grading the tier and scale."""
+    """Wrap a techday.grading.cli handler: the course, and for grading the tier and scale."""
     def run(args) -> int:
         course = _course(args)
         if not tiered:
@@ -290,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
     g.set_defaults(fn=cmd_grade_selftest)
-    from .grade_cli import add_parsers as add_grade_parsers  # check, autograde, results
+    from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results
 
     add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 

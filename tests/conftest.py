@@ -57,7 +57,7 @@ def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "
 
     import nbformat
 
-    from techday.grading import solution_notebook
+    from techday.grading.contract import solution_notebook
     from techday.labsrc import write_notebook
 
     env = {"TECHDAY_BUILD": str(tmp_path)}

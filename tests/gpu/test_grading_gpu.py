@@ -4,7 +4,7 @@ banner shows that the kernel inside the sandbox ran on the GPU."""
 
 import pytest
 
-from techday.sandbox import SandboxUnavailable, check_sandbox
+from techday.grading.sandbox import SandboxUnavailable, check_sandbox
 from tests.conftest import grade_solution
 
 pytestmark = [pytest.mark.gpu, pytest.mark.grading, pytest.mark.slow]

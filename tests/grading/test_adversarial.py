@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from techday.sandbox import find_bwrap
+from techday.grading.sandbox import find_bwrap
 from tests.conftest import techday
 from tests.fixtures.submissions.scenarios import LAB, scenarios, write
 

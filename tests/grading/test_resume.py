@@ -13,7 +13,7 @@ import uuid
 import psutil
 import pytest
 
-from techday.sandbox import find_bwrap
+from techday.grading.sandbox import find_bwrap
 from tests.conftest import ROOT, techday
 from tests.fixtures.submissions.scenarios import LAB, honest_copies, write
 
@@ -61,7 +61,7 @@ def test_interrupted_grading_resumes_without_grading_twice(fixture_course):
             time.sleep(0.2)
         assert proc.poll() is None, "grading ended before it could be interrupted"
         running = _ours(token)
-        assert any("techday.grade_worker" in c for c in running), running  # the check below can see them
+        assert any("techday.grading.worker" in c for c in running), running  # the check below can see them
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, out[-2000:] + err[-2000:]

@@ -9,7 +9,7 @@ syllabus and benchmark families, and torchrun's rendezvous on "localhost"."""
 import pytest
 
 from techday.course import load_course
-from techday.sandbox import SandboxUnavailable, check_sandbox
+from techday.grading.sandbox import SandboxUnavailable, check_sandbox
 from tests.conftest import ROOT, grade_solution
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""The long-lived nbgrader worker of ``techday grade autograde`` (techday/grade_worker.py) and how the
+"""The long-lived nbgrader worker of ``techday grade autograde`` (techday/grading/worker.py) and how the
 grader survives a worker that fails: it answers, is reused, and is replaced when it dies or stalls."""
 
 import sys
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from techday.autograde import NbgraderWorker, WorkerPool, _log_error
+from techday.grading.pool import NbgraderWorker, WorkerPool, _log_error
 
 
 def _fake(tmp_path, body: str) -> list[str]:
@@ -79,7 +79,7 @@ def test_worker_is_recycled_after_max_jobs(tmp_path):
 
 
 def test_default_workers_follow_the_cores_and_spare_the_gpu():
-    from techday.grade_cli import default_workers
+    from techday.grading.cli import default_workers
 
     assert default_workers("cpu", cpus=8) == 8 and default_workers("sim", cpus=2) == 2
     assert default_workers("gpu", cpus=16) == 4 and default_workers("gpu", cpus=2) == 2

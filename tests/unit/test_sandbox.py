@@ -8,10 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from techday import sandbox
-from techday.autograde import graded_copy, tamper_findings
+from techday.grading import sandbox
+from techday.grading.checks import graded_copy
+from techday.grading.review import review_findings as tamper_findings
 from techday.course import LabSpec
-from techday.results import HideHiddenTests
+from techday.grading.results import HideHiddenTests
 
 
 def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypatch):
@@ -21,7 +22,7 @@ def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypat
     joined = " ".join(argv)
     assert "--unshare-all" in argv and "--clearenv" in argv and "--die-with-parent" in argv
     assert "s3cret" not in joined and "INSTRUCTOR_TOKEN" not in joined
-    pkg = str(Path(sandbox.__file__).resolve().parent)
+    pkg = str(Path(sandbox.__file__).resolve().parents[1])
     assert argv[argv.index(pkg) + 1] == f"{sandbox.PKG_MOUNT}/techday"
     repo = str(Path(pkg).parent)
     bound = {argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--dev-bind")}
@@ -104,7 +105,7 @@ def test_feedback_hides_hidden_tests_and_their_output():
 
 
 def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
-    from techday.autograde import import_folder
+    from techday.grading.checks import import_folder
 
     src, root = tmp_path / "inbox", tmp_path / "course"
     (src / "kim").mkdir(parents=True)

@@ -6,7 +6,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from techday.sandbox_exec import make_executor, nbgrader_execute_class
+from techday.grading.sandbox_exec import make_executor, nbgrader_execute_class
 
 CELLS = [
     "x = 21\nprint('stdout', x)",

@@ -71,16 +71,16 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
             f"load_subconfig({str(root / 'nbgrader_config.py')!r})  # noqa: F821\n"
             "from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor\n"
             "from nbgrader.preprocessors import GetGrades\n"
-            "from techday.results import HideHiddenTests\n"
+            "from techday.grading.results import HideHiddenTests\n"
             "c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]\n",
             encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent) + os.pathsep
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep
                + os.environ.get("PYTHONPATH", "")}
         for lab in labs:
             proc = subprocess.run([sys.executable, "-m", "techday.nbgrader_cli", "generate_feedback", lab, "--force"], cwd=tmp,
                                   env=env, capture_output=True, text=True, timeout=1800)
             if proc.returncode != 0:
-                from .build import nbgrader_error
+                from ..build import nbgrader_error
 
                 problems.append(f"nbgrader generate_feedback {lab}: {nbgrader_error(proc)}")
     return problems
@@ -212,7 +212,7 @@ def _safe(name: str) -> str:
 
 
 def results(course, root: Path, out: Path, issue_held: bool = False, report=print) -> Results:
-    from .build import nbgrader
+    from ..build import nbgrader
 
     out.mkdir(parents=True, exist_ok=True)
     res = Results(passfail=out / "passfail.csv", feedback_dir=root / "feedback", cert_dir=out / "certificates")

@@ -25,7 +25,7 @@ STYLE = {"graded": "green", "flagged": "yellow", "failed": "red", "rejected": "r
 
 
 def _root(args, course) -> Path:
-    from .build import course_root
+    from ..build import course_root
 
     return Path(args.course_root).resolve() if args.course_root else course_root(course)
 
@@ -45,7 +45,7 @@ def _print(sub) -> None:
 def cmd_check(args, course) -> int:
     import json
 
-    from .autograde import collect
+    from .checks import collect
 
     lab = _one_lab(course, args.lab)
     if not lab:
@@ -56,7 +56,7 @@ def cmd_check(args, course) -> int:
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2
     if args.import_from:
-        from .autograde import import_folder
+        from .checks import import_folder
 
         for line in import_folder(Path(args.import_from).resolve(), root, lab):
             console.print(escape(line))
@@ -117,7 +117,7 @@ def default_workers(tier: str, cpus: int | None = None) -> int:
 
 
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
-    from .autograde import autograde
+    from .run import autograde
     from .sandbox import SandboxUnavailable
 
     lab = _one_lab(course, args.lab)

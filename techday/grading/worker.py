@@ -1,7 +1,7 @@
 """A long-lived nbgrader: ``techday grade autograde`` keeps one per worker and hands it one
 submission's private course root at a time.
 
-    python -m techday.grade_worker      # JSON lines: a job on stdin, its result on stdout
+    python -m techday.grading.worker      # JSON lines: a job on stdin, its result on stdout
 
 This process is the trusted part of grading, outside the sandbox, exactly as ``nbgrader autograde``
 was: it runs nbgrader's own ``Autograde`` converter (``ClearOutput`` ... ``OverwriteCells`` ...
@@ -23,7 +23,7 @@ import os
 import sys
 import traceback
 
-from .fastimport import skip_iri_grammar
+from ..fastimport import skip_iri_grammar
 
 
 def autograde(root: str, lab: str, student: str) -> dict:
@@ -52,7 +52,7 @@ def warm() -> None:
     import nbgrader.coursedir  # noqa: F401
     import nbgrader.utils  # noqa: F401
 
-    from . import autograde  # noqa: F401  (SandboxExecute, named in the private config)
+    from . import executor  # noqa: F401  (SandboxExecute, named in the private config)
 
 
 def main() -> int:

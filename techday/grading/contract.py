@@ -24,9 +24,9 @@ from pathlib import Path
 
 import nbformat
 
-from .build import build, nbgrader, nbgrader_error
-from .course import Course
-from .labsrc import hidden_test_count, strip_solution_markers, write_notebook
+from ..build import build, nbgrader, nbgrader_error
+from ..course import Course
+from ..labsrc import hidden_test_count, strip_solution_markers, write_notebook
 
 SOLUTION_STUDENT = "selftest-solution"
 RELEASE_STUDENT = "selftest-release"

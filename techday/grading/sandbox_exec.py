@@ -1,7 +1,7 @@
 """Inside the sandbox: execute one notebook as nbgrader's Execute preprocessor does, and hand the
 outputs back on a private pipe.
 
-    python -m techday.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < notebook.json
+    python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < notebook.json
 
 The notebook (hidden tests restored) arrives on standard input and is never written to disk inside
 the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
@@ -30,7 +30,7 @@ import os
 import sys
 import time
 
-from .fastimport import skip_iri_grammar
+from ..fastimport import skip_iri_grammar
 
 PR_SET_DUMPABLE = 4
 

@@ -1,0 +1,195 @@
+"""Checks before any code runs: one :class:`Submission` per file under ``submitted/<student>/<lab>/``,
+with a status line that says what is wrong and how to fix it.
+
+JSON and nbformat; every graded and locked cell of the release present, of the same type and
+unchanged (nbgrader's checksum); copies of graded cells; the file name as released; one trainee under
+two ids; and the review of the cells the trainee wrote (:mod:`techday.grading.review`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .review import _kind, _release_cells, review_findings
+
+
+@dataclass
+class Submission:
+    student: str
+    lab: str
+    path: str
+    sha256: str = ""
+    status: str = "pending"            # pending, graded, flagged, failed, rejected
+    notes: list[str] = field(default_factory=list)
+    gradable: bool = True
+    score: float | None = None
+    max_score: float | None = None
+    seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.sha256[:16]}"
+
+    def line(self) -> str:
+        score = f" {self.score:g}/{self.max_score:g}" if self.score is not None and self.max_score else ""
+        notes = "; ".join(self.notes)
+        return f"{self.status:<8} {self.student} {Path(self.path).name}{score}" + (f": {notes}" if notes else "")
+
+
+
+
+def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], bool, object]:
+    """(notes, gradable, notebook) for one file. Nothing is executed."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    notes: list[str] = []
+    raw = path.read_bytes()
+    if not raw.strip():
+        return ["empty file"], False, None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [f"not valid JSON ({str(exc)[:80]})"], False, None
+    if not isinstance(data, dict) or "cells" not in data:
+        return ["not a notebook (no cells)"], False, None
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        missing_ids = sum(1 for c in data["cells"] if isinstance(c, dict) and not c.get("id"))
+        if missing_ids:
+            notes.append(f"{missing_ids} cell(s) without an id (ids added in the graded copy)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(nb)
+    except Exception as exc:
+        return [f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"], False, None
+    release = _release_cells(release_nb)
+    seen: dict[str, list] = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid:
+            seen.setdefault(gid, []).append(cell)
+    for gid, rcell in release.items():
+        rmeta = rcell["metadata"]["nbgrader"]
+        kind = _kind(rmeta)
+        found = seen.get(gid, [])
+        if not found:
+            if kind == "test":
+                notes.append(f"deleted test cell '{gid}' (nbgrader adds it back)")
+            elif kind == "solution":
+                notes.append(f"deleted answer cell '{gid}' (its tests will fail)")
+            else:
+                notes.append(f"deleted locked cell '{gid}' (cannot be restored: later cells may fail)")
+            continue
+        if len(found) > 1:
+            notes.append(f"copied cell '{gid}' ({len(found)} copies: the first is graded, the copies run as "
+                         "plain cells)")
+        cell = found[0]
+        if cell.cell_type != rcell["cell_type"]:
+            notes.append(f"retyped cell '{gid}' ({rcell['cell_type']} -> {cell.cell_type}; nbgrader restores it)")
+        elif kind in ("test", "locked") and "checksum" in rmeta:
+            if compute_checksum(cell) != rmeta["checksum"]:
+                notes.append(f"edited {kind} cell '{gid}' (nbgrader restores it from the source)")
+    for gid in seen:
+        if gid not in release:
+            notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
+    notes += [f"review: {f}" for f in review_findings(nb, release_nb)]
+    return notes, True, nb
+
+
+def _norm(student: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", student).casefold().split())
+
+
+def import_folder(source: Path, root: Path, lab: str) -> list[str]:
+    """Copy hand-ins from a plain folder into nbgrader's ``submitted/<student>/<lab>/``: either
+    ``<student>.ipynb`` or ``<student>/<any name>.ipynb`` (an exchange inbound, a download). Names are
+    kept, so a wrong notebook name is still caught by the checks; existing files are not overwritten.
+    Returns one line per file."""
+    lines = []
+    items = [(p.stem, p) for p in sorted(source.glob("*.ipynb"))]
+    items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() for p in sorted(d.glob("*.ipynb"))]
+    for student, path in items:
+        student = unicodedata.normalize("NFC", student).strip()
+        dest = root / "submitted" / student / lab / (path.name if path.parent != source else f"{lab}.ipynb")
+        if dest.exists():
+            lines.append(f"kept     {student}: {dest.name} already collected")
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+        lines.append(f"imported {student}: {path.name} -> {dest.relative_to(root)}")
+    return lines
+
+
+def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
+    """Every file under ``submitted/<student>/<lab>/``, checked; nothing runs."""
+    subs: list[Submission] = []
+    base = root / "submitted"
+    students = sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.is_dir() else []
+    for student in students:
+        folder = base / student / lab
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".ipynb")
+        if not files:
+            subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False,
+                                   notes=["no notebook in the submission"]))
+            continue
+        for path in files:
+            sub = Submission(student, lab, str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+            if path.name != f"{lab}.ipynb":
+                others = [p.name for p in files if p.name == f"{lab}.ipynb"]
+                why = (f"second notebook in the submission: only {lab}.ipynb is graded" if others else
+                       f"wrong notebook name {path.name!r} (released as {lab}.ipynb): rename it to grade it")
+                if not path.name.isascii():
+                    why += " (non-ASCII file name)"
+                sub.notes, sub.gradable = [why], False
+            else:
+                sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
+                if not student.isascii():
+                    sub.notes.append("non-ASCII trainee id (kept as is)")
+            if not sub.gradable:
+                sub.status = "rejected"
+            subs.append(sub)
+    # One trainee under two ids that differ only in case, spacing or Unicode form.
+    by_norm: dict[str, list[Submission]] = {}
+    for sub in subs:
+        if sub.gradable:
+            by_norm.setdefault(_norm(sub.student), []).append(sub)
+    for group in by_norm.values():
+        ids = sorted({s.student for s in group})
+        if len(ids) > 1:
+            for sub in group:
+                sub.notes.append(f"same trainee as {[i for i in ids if i != sub.student]}? (ids differ only in "
+                                 "case, spacing or Unicode form): both graded, keep one")
+    return subs
+
+
+
+def graded_copy(path: Path) -> bytes:
+    """The bytes nbgrader grades: the submission, with what nbgrader itself would trip on undone.
+
+    A copied graded or locked cell keeps nbgrader's metadata, and nbgrader 0.9's DeduplicateIds then
+    leaves a cell that OverwriteCells cannot read (KeyError 'grade_id'): the copies lose their grading
+    metadata here, as DeduplicateIds intends (the first cell with an id is the graded one)."""
+    raw = path.read_bytes()
+    data = json.loads(raw.decode("utf-8"))
+    seen, changed = set(), False
+    for cell in data.get("cells", []):
+        meta = cell.get("metadata", {})
+        gid = meta.get("nbgrader", {}).get("grade_id")
+        if gid and gid in seen:
+            meta.pop("nbgrader")
+            meta.pop("editable", None)
+            meta.pop("deletable", None)
+            changed = True
+        elif gid:
+            seen.add(gid)
+    return json.dumps(data, ensure_ascii=False).encode("utf-8") if changed else raw
+
