@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     from techday.grading.run import lab_limits
     from techday.grading.executor import run_notebook
 
-    payload = json.dumps(solution_notebook(src, rel))
+    payload = json.dumps({"notebook": solution_notebook(src, rel), "course_cells": []})
     limits = lab_limits(course, args.lab, args.scale)
     plain_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
     timing: dict[bool, list[float]] = {False: [], True: []}

@@ -135,6 +135,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: stop as cleanly as on Ctrl-C
     try:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
+                        referee=not args.no_referee,
                         retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,
                         report=console.print)
     except SandboxUnavailable as exc:
@@ -199,6 +200,9 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g.add_argument("--retry-failed", action="store_true", help="grade again the submissions that failed")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run submissions WITHOUT isolation (only for trusted work, e.g. a machine without bwrap)")
+    g.add_argument("--no-referee", action="store_true",
+                   help="run test cells as plain cells, trusting the kernel's word (to measure what the referee "
+                        "catches; every submission is then flagged)")
     g.set_defaults(fn=dispatch(cmd_autograde, tiered=True))
 
     g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")

@@ -37,6 +37,8 @@ class SandboxExecute(NbGraderPreprocessor):
     gpu = Bool(False, help="bind the NVIDIA devices into the sandbox").tag(config=True)
     env = Dict({}, help="extra environment for the notebook (tier, scale)").tag(config=True)
     report_path = Unicode("", help="where to write what happened (JSON)").tag(config=True)
+    referee = Bool(True, help="run test and locked cells through the in-kernel referee "
+                              "(techday.grading.referee); False only for measurements").tag(config=True)
 
     def preprocess(self, nb, resources):
         import nbformat
@@ -48,9 +50,13 @@ class SandboxExecute(NbGraderPreprocessor):
         work = Path(resources.get("metadata", {}).get("path") or ".").resolve() / ".sandbox"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        result = run_notebook(nbformat.writes(nb), work, limits, self.env, self.sandbox, self.gpu, report)
+        job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee}
+        result = run_notebook(json.dumps(job), work, limits, self.env, self.sandbox, self.gpu, report)
         shutil.rmtree(work, ignore_errors=True)
         code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        if result and result.get("grader_error"):
+            report["grader_error"] = report["problem"] = result.get("problem", "")
+            result = None
         cells = (result or {}).get("cells")
         if cells is not None and len(cells) == len(nb.cells) and all(
                 (cells[i] is not None) for i in code_cells):
@@ -70,6 +76,35 @@ class SandboxExecute(NbGraderPreprocessor):
         if self.report_path:
             Path(self.report_path).write_text(json.dumps(report), encoding="utf-8")
         return nb, resources
+
+
+def course_cells(nb, resources: dict) -> list[dict]:
+    """The notebook's test and locked cells as nbgrader's gradebook knows them (the trusted sources,
+    hidden tests included): only these are run by the referee. A cell that merely carries nbgrader
+    metadata (a trainee can write any metadata) but is not in the gradebook is the trainee's."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    info = resources.get("nbgrader", {})
+    if not info.get("db_url"):
+        return []
+    trusted = {}
+    with Gradebook(info["db_url"]) as gb:
+        try:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        except MissingEntry:
+            return []
+        graded = {c.name for c in notebook.grade_cells}
+        solutions = {c.name for c in notebook.solution_cells}
+        for c in notebook.source_cells:
+            if c.cell_type == "code" and c.locked and c.name not in solutions:
+                trusted[c.name] = ("test" if c.name in graded else "locked", c.source)
+    out, seen = [], set()
+    for index, cell in enumerate(nb.cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and gid in trusted and gid not in seen and cell.source == trusted[gid][1]:
+            seen.add(gid)
+            out.append({"index": index, "key": gid, "kind": trusted[gid][0], "source": trusted[gid][1]})
+    return out
 
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,

@@ -53,6 +53,7 @@ class GradeSettings:
     sandbox: bool = True
     gpu: bool = False
     keep_work: bool = False
+    referee: bool = True
 
 
 def private_config(settings: GradeSettings, private: Path, report: Path) -> str:
@@ -75,6 +76,7 @@ def private_config(settings: GradeSettings, private: Path, report: Path) -> str:
         f"c.SandboxExecute.memory_mb = {lim.memory_mb}\n"
         f"c.SandboxExecute.output_bytes = {lim.output_bytes}\n"
         f"c.SandboxExecute.sandbox = {settings.sandbox}\n"
+        f"c.SandboxExecute.referee = {settings.referee}\n"
         f"c.SandboxExecute.gpu = {settings.gpu}\n"
         f"c.SandboxExecute.env = {settings.env!r}\n"
         f"c.SandboxExecute.report_path = {str(report)!r}\n"
@@ -95,6 +97,7 @@ def _event_notes(report: dict) -> list[str]:
             "kernel-stuck": f"{cell} ignored the interrupt after {ev.get('seconds')} s (timed out): the kernel "
                             "was stopped, later cells scored 0",
             "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
+            "referee": f"review: {ev.get('what', '')}" + (f" ({cell})" if "cell" in ev else ""),
         }.get(ev["event"], f"{cell}: {ev['event']}"))
     return notes
 
@@ -126,6 +129,10 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
     report = {}
     if report_path.is_file():
         report = json.loads(report_path.read_text(encoding="utf-8"))
+    if report.get("grader_error"):
+        sub.status, sub.notes = "failed", sub.notes + [report["grader_error"][:300]]
+        sub.seconds = round(time.monotonic() - t0, 1)
+        return sub
     try:
         scores = _read_scores(private / "gradebook.db", lab, student)
         if not result.get("success") or not (private / "autograded" / student / lab / f"{lab}.ipynb").is_file():
@@ -148,6 +155,8 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
         notes.append(report["problem"])
     if not report.get("sandbox", settings.sandbox):
         notes.append("graded WITHOUT the sandbox (--no-sandbox)")
+    if not settings.referee:
+        notes.append("review: graded WITHOUT the referee (--no-referee): test results are the kernel's word")
     sub.notes = sub.notes + notes
     flagged = [n for n in sub.notes if not n.startswith(("non-ASCII", "graded WITHOUT"))] or not settings.sandbox
     sub.status = "flagged" if flagged else "graded"
@@ -179,6 +188,7 @@ def lab_limits(course, lab: str, scale: str, cell_timeout: int | None = None) ->
 
 
 def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int = 1, sandbox: bool = True,
+              referee: bool = True,
               retry_failed: bool = False, out: Path | None = None, cell_timeout: int | None = None,
               progress=None, report=print) -> GradeRun:
     """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time."""
@@ -202,7 +212,7 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     settings = GradeSettings(lab=lab, course_id=course.id, repo_root=course.root,
                              limits=lab_limits(course, lab, scale, cell_timeout), env=env, sandbox=sandbox,
-                             gpu=(tier == "gpu"))
+                             gpu=(tier == "gpu"), referee=referee)
     memory = memory_limit(settings.limits, settings.gpu, sandbox)
     report(f"memory limit per submission: {memory}")
     todo, skipped = [], 0

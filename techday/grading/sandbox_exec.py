@@ -1,10 +1,13 @@
 """Inside the sandbox: execute one notebook as nbgrader's Execute preprocessor does, and hand the
 outputs back on a private pipe.
 
-    python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < notebook.json
+    python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < job.json
 
-The notebook (hidden tests restored) arrives on standard input and is never written to disk inside
-the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
+The job (``{"notebook": ..., "course_cells": [...]}``: the notebook with hidden tests restored, and
+which of its cells are the course's test and locked cells) arrives on standard input. The referee
+(:class:`Referee`, :mod:`techday.grading.referee`) is installed in the kernel before the first cell
+and runs those cells itself; its instructions are a file that the kernel deletes as it reads them,
+before any trainee code runs, and nothing else of the job is written to disk inside the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
 user) cannot read its memory or its file descriptors through ``/proc``; the result pipe is
 close-on-exec, so the kernel never holds it. What comes back: for each cell, its outputs and
 execution count (the grader keeps its own copy of sources and metadata), plus events: cells that
@@ -90,8 +93,12 @@ def nbgrader_execute_class():
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
+                if getattr(self, "install_referee", None):
+                    self.install_referee()
                 for index, cell in enumerate(self.nb.cells):
                     self.preprocess_cell(cell, self.resources, index)
+                if getattr(self, "install_referee", None):
+                    self.referee_last_word()
             self.set_widgets_metadata()
             return self.nb, self.resources
 
@@ -101,7 +108,119 @@ def nbgrader_execute_class():
     return Execute
 
 
-def make_executor(cell_timeout: int, output_bytes: int):
+class GraderError(RuntimeError):
+    """The grader itself could not run this notebook as it must: the submission is ``failed``
+    (``--retry-failed`` tries again), never scored."""
+
+
+class Referee:
+    """The executor's side of :mod:`techday.grading.referee`: writes the kernel's instructions, reads
+    its authenticated records after each cell, and decides which test cells ran to their end.
+
+    ``course`` maps a cell index to ``{"key": grade_id, "kind": "test"|"locked", "source": ...}``:
+    the cells nbgrader restored from its gradebook (trusted sources, hidden tests included)."""
+
+    def __init__(self, course: dict[int, dict], folder: str):
+        import secrets
+
+        self.course = course
+        self.key = secrets.token_bytes(32)
+        self.config = os.path.join(folder, f".referee-{secrets.token_hex(8)}.json")
+        self.records_path = os.path.join(folder, f".referee-{secrets.token_hex(8)}.log")
+        self.offset = 0
+        self.seq = 0
+        self.events: list[dict] = []
+        self.installed = False
+        self.records = None
+
+    def write_config(self) -> None:
+        """The kernel's instructions (deleted by the kernel as it reads them) and the record file,
+        kept open here, so that deleting or replacing it in the kernel changes nothing."""
+        fd = os.open(self.records_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self.records = os.fdopen(fd, "rb")
+        cells = {c["key"]: {"source": c["source"], "kind": c["kind"]} for c in self.course.values()}
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": self.key.hex(), "records": self.records_path, "cells": cells}, f)
+
+    def install_code(self) -> str:
+        return f"import techday.grading.referee as _r; _r.install({self.config!r}); del _r"
+
+    @staticmethod
+    def trigger(key: str) -> str:
+        return f'__import__("sys").audit("techday.referee.run", {key!r})'
+
+    def read(self) -> list[dict]:
+        """Records written since the last read; a forged, replayed or missing one becomes an event."""
+        from .referee import read_records
+
+        if self.records is None:
+            return []
+        f = self.records
+        size = os.fstat(f.fileno()).st_size
+        if size < self.offset:
+            self.events.append({"event": "referee", "what": "the referee's records were cut short"})
+            self.offset = 0
+        f.seek(self.offset)
+        data = f.read()
+        end = data.rfind(b"\n") + 1   # a line being written is read next time
+        self.offset += end
+        records, problems = read_records(data[:end], self.key)
+        for why in problems:
+            self.events.append({"event": "referee", "what": why})
+        good = []
+        for rec in records:
+            if rec["seq"] != self.seq + 1:
+                self.events.append({"event": "referee", "what": f"referee record {rec['seq']} out of order"})
+            self.seq = max(self.seq, rec["seq"])
+            good.append(rec)
+        return good
+
+    def judge(self, index: int, cell, records: list[dict]) -> None:
+        """After course cell ``index``: only a ``done`` record of its own, written while it ran,
+        lets a test cell's outputs stand; tripwires and changes become events."""
+        spec = self.course[index]
+        done = False
+        for rec in records:
+            if rec["kind"] == "done" and rec["cell"] == spec["key"]:
+                done = True
+            elif rec["kind"] == "done":
+                self.events.append({"cell": index, "event": "referee",
+                                    "what": f"course cell '{rec['cell']}' was run out of turn"})
+            elif rec["kind"] in ("tripwire", "changed", "nested", "unknown"):
+                self.events.append({"cell": index, "event": "referee", "what": _record_words(rec)})
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if spec["kind"] == "test" and not done and not errors:
+            cell.outputs.append(_error("GraderCheck", "this test cell did not run to its end under the "
+                                                      "grader's watch; it scores 0"))
+            self.events.append({"cell": index, "event": "referee",
+                                "what": f"test cell '{spec['key']}' reported success but did not run to its end"})
+
+    def between(self, records: list[dict]) -> None:
+        """Records written while a trainee's cell ran (tripwires, a course cell run out of turn)."""
+        for rec in records:
+            if rec["kind"] == "installed":
+                self.installed = True
+            elif rec["kind"] == "done":
+                self.events.append({"event": "referee", "what": f"course cell '{rec['cell']}' was run out of turn"})
+            else:
+                self.events.append({"event": "referee", "what": _record_words(rec)})
+
+
+def _record_words(rec: dict) -> str:
+    kind, detail = rec["kind"], rec["detail"]
+    if kind == "tripwire":
+        return f"refused {detail}"
+    if kind == "changed":
+        when, _, what = detail.partition(": ")
+        return (f"test '{rec['cell']}' did not count: "
+                f"{'the code it called' if when == 'during' else 'code in the notebook'} changed {what}")
+    if kind == "nested":
+        return f"course cell '{rec['cell']}' was started inside another ({detail})"
+    return f"{kind} {rec['cell']} {detail}".strip()
+
+
+def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbformat.notebooknode import NotebookNode
 
@@ -119,6 +238,27 @@ def make_executor(cell_timeout: int, output_bytes: int):
                 return super().preprocess(nb, resources, km)
             except KernelGone:
                 return nb, resources
+            finally:
+                if referee is not None:
+                    self.events += referee.events
+
+        def install_referee(self):
+            """Before the first cell: the referee, from the executor's file, before any trainee code."""
+            if referee is None:
+                return
+            referee.write_config()
+            reply = self.wait_for_reply(self.kc.execute(referee.install_code(), silent=True, store_history=False))
+            if reply is None or reply["content"]["status"] != "ok":
+                why = (reply or {}).get("content", {}).get("evalue", "no reply")
+                raise GraderError(f"the grader's referee could not be installed: {why}")
+            referee.between(referee.read())
+            if not referee.installed:
+                raise GraderError("the grader's referee did not confirm its installation")
+
+        def referee_last_word(self):
+            """Tripwires of the last cells, read before the kernel stops."""
+            if referee is not None:
+                referee.between(referee.read())
 
         def _end_run(self, cell, index, ename, evalue, event):
             """No later cell can run: record why on this one and stop the notebook here."""
@@ -130,8 +270,19 @@ def make_executor(cell_timeout: int, output_bytes: int):
 
         def preprocess_cell(self, cell, resources, index):
             started = time.monotonic()
+            course = referee.course.get(index) if referee is not None else None
+            if referee is not None:
+                referee.between(referee.read())
+            source = cell.source
+            if course is not None:
+                cell.source = referee.trigger(course["key"])  # the referee runs its own copy
             try:
-                cell, resources = super().preprocess_cell(cell, resources, index)
+                try:
+                    cell, resources = super().preprocess_cell(cell, resources, index)
+                finally:
+                    cell.source = source
+                if course is not None:
+                    referee.judge(index, cell, referee.read())
             except CellTimeoutError:
                 # nbclient interrupted the cell at its limit and the kernel never went idle: the
                 # code ignores SIGINT (or is stuck in C). The kernel is still busy, so no later cell
@@ -188,17 +339,23 @@ def main(argv=None) -> int:
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-    text = sys.stdin.read()
+    payload = json.loads(sys.stdin.read())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    import tempfile
+
     import nbformat
 
-    nb = nbformat.reads(text, as_version=4)
-    del text
-    ex = make_executor(args.cell_timeout, args.output_bytes)
-    problem = ""
+    nb = nbformat.from_dict(payload["notebook"])
+    course = {int(c["index"]): c for c in payload.get("course_cells", [])}
+    referee = Referee(course, tempfile.mkdtemp(prefix="grader-")) if payload.get("referee", True) else None
+    del payload
+    ex = make_executor(args.cell_timeout, args.output_bytes, referee)
+    problem, grader_error = "", False
     try:
         ex.preprocess(nb, {"metadata": {"path": os.getcwd()}})
+    except GraderError as exc:
+        problem, grader_error = str(exc)[:500], True
     except Exception as exc:  # the kernel would not start, or nbclient gave up
         problem = f"{type(exc).__name__}: {exc}"[:500]
     events = getattr(ex, "events", [])
@@ -208,7 +365,7 @@ def main(argv=None) -> int:
             cell.outputs = [_error("NotExecuted", "not run: an earlier cell ended the kernel")]
     cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
              if c.cell_type == "code" else None for c in nb.cells]
-    data = json.dumps({"cells": cells, "events": events, "problem": problem,
+    data = json.dumps({"cells": cells, "events": events, "problem": problem, "grader_error": grader_error,
                        "language_info": nb.metadata.get("language_info")}).encode()
     with os.fdopen(args.result_fd, "wb") as out:
         out.write(data)

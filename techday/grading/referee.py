@@ -1,0 +1,383 @@
+"""The referee: runs a lab's test and locked cells inside the trainee's kernel in a way the trainee's
+code cannot silently change, and tells the executor, outside the kernel, which test cells ran to their
+end.
+
+Why it exists. nbgrader scores a test cell by the absence of an error in its outputs, and the outputs
+come from the kernel, which runs the trainee's code too. A trainee's cell can rewire that kernel
+(IPython's input or AST transformers, ``run_cell``, a custom exception handler, a trace function)
+so that the restored test cells run as no-ops and report nothing: full marks for no work. Any list
+of forbidden names misses the next way to reach the same machinery. So the grade no longer rests on
+what the kernel says; it rests on this referee.
+
+How it works (:mod:`techday.grading.sandbox_exec` drives it):
+
+1. **Installed first.** Before the notebook's first cell, the executor runs ``install(path)`` in the
+   kernel. ``path`` is a file the executor wrote: the source of every test and locked cell of the lab
+   (as nbgrader restored them, hidden tests included), the path of a record file, and a random key.
+   ``install`` reads it and deletes it; from then on that data lives only in the closure of an
+   audit hook (:pep:`578`). Audit hooks cannot be removed, and nothing in Python refers to this one.
+2. **Course cells run from inside the hook.** The executor does not send a test cell's source to the
+   kernel; it sends ``__import__("sys").audit("techday.referee.run", KEY)``. The hook receives that
+   event, compiles the cell's source from its own copy (never from what the kernel's transformers,
+   compiler or ``run_cell`` handle) and runs it with ``exec`` in the notebook's namespace. If ``exec``
+   returns, every statement of the test ran and every assert held (a trace function, the only way to
+   jump over lines, is refused from the start); the hook then appends a record ``done KEY`` to the
+   record file, authenticated with HMAC-SHA256 under the key. An error propagates as usual.
+3. **The executor decides from outside.** After each test cell it reads the record file. A test cell
+   whose outputs show no error but that has no authentic ``done`` record of its own, made while that
+   cell ran, gets an error output (``GraderCheck``): nbgrader scores it 0, and the submission is
+   ``flagged``. Records written by anyone else fail the HMAC and are reported.
+4. **What a test relies on stays as the course left it.** Before and after each course cell, the hook
+   compares the builtins, every module loaded so far (each module's names, and the attributes of the
+   course's own classes and objects), the ``sys.modules`` entries, and every name a locked cell
+   bound that holds a function, class, module or course object, against snapshots taken when the
+   course's code had just run. A difference (``np.allclose`` or ``assert_close`` replaced, a builtin
+   swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
+5. **Tripwires.** The hook refuses and records, whatever the route to them: trace and profile
+   functions, new audit hooks, ``gc``'s object walks, replacing a function's code or defaults, and,
+   when a notebook cell (not a library) asks: setting attributes of a library's classes, frames
+   (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
+
+What it cannot see is listed in grading/README.md ("What the grade still trusts").
+"""
+
+import sys
+
+RUN_EVENT = "techday.referee.run"
+RECORD_SCHEMA = "techday.referee/1"
+
+
+# What the kernel itself replaces on every cell, so never a sign of the trainee's hand: the notebook's
+# own namespace (``__main__``: what the course's names there are is checked name by name), ``sys``
+# (IPython swaps its hooks and streams per cell; a test's exceptions do not pass through them), and
+# ipykernel's stdin forwarding (``input`` and ``getpass`` are replaced for every request).
+KERNEL_OWNED_MODULES = ("__main__", "sys")
+# Modules whose functions tests call directly: any of their code replaced counts.
+STRICT_MODULES = ("numpy", "numpy.testing", "math", "builtins")
+KERNEL_OWNED_BUILTINS = ("_", "__", "___", "input")
+KERNEL_OWNED_ATTRS = {"getpass": ("getpass",), "builtins": KERNEL_OWNED_BUILTINS}
+
+
+class GraderCheck(AssertionError):
+    """A test cell whose result the grader cannot trust: it scores 0."""
+
+
+def read_records(data: bytes, key: bytes) -> tuple[list[dict], list[str]]:
+    """The executor's side: parse and authenticate record lines. Returns (records, problems):
+    a line with a wrong MAC, a broken sequence or an unknown schema is a problem, never a record."""
+    import hashlib
+    import hmac
+
+    records, problems = [], []
+    for raw in data.split(b"\n"):
+        if not raw:
+            continue
+        text = raw.decode("utf-8", "replace")
+        body, _, mac = text.rpartition(" ")
+        good = hmac.new(key, body.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+        parts = body.split(" ", 4)
+        if not hmac.compare_digest(mac, good) or len(parts) < 4 or parts[0] != RECORD_SCHEMA:
+            problems.append(f"a forged or damaged referee record: {text[:80]!r}")
+            continue
+        records.append({"seq": int(parts[1]), "kind": parts[2], "cell": parts[3],
+                        "detail": parts[4] if len(parts) > 4 else ""})
+    return records, problems
+
+
+def bound_and_loaded(tree) -> tuple[list, list]:
+    """(names a cell binds, names it reads without binding them itself)."""
+    import ast
+
+    binds, loads = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)
+        elif isinstance(node, ast.Name):
+            (binds if isinstance(node.ctx, ast.Store) else loads).add(node.id)
+    return sorted(binds), sorted(loads - binds)
+
+
+def install(config_path: str) -> None:
+    """Read the executor's file, delete it, and install the referee's audit hook."""
+    import _hashlib
+    import ast
+    import builtins
+    import linecache
+    import os
+    import sysconfig
+    import types
+    from _thread import get_ident
+
+    with open(config_path, encoding="utf-8") as f:
+        import json
+
+        config = json.load(f)
+    os.unlink(config_path)
+    key = bytes.fromhex(config["key"])
+    record_fd = os.open(config["records"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    # Everything the hook uses is bound here, so that rebinding a module attribute or a builtin
+    # later cannot change what the hook does.
+    _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
+    _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
+    _modules = sys.modules
+    _Module, _Function, _Type = types.ModuleType, types.FunctionType, type
+    _Method, _Builtin = types.MethodType, types.BuiltinFunctionType
+    from functools import partial as _partial
+    _code_bearing = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+                     types.MethodDescriptorType, types.WrapperDescriptorType, classmethod, staticmethod, property)
+    _cache = linecache.cache
+    _RuntimeError, _GraderCheck = RuntimeError, GraderCheck
+    MISSING = object()
+
+    shell = get_ipython()  # noqa: F821  (the kernel's own shell; nothing of the trainee's has run)
+    user_ns = shell.user_ns
+    cell_dir = os.path.dirname(shell.compile.get_code_name("", "", 0)) + os.sep
+    if _len(cell_dir) < 3:  # not ipykernel's compiler (plain IPython): its cells are "<ipython-input-..."
+        cell_dir = "<ipython-input-"
+    paths = sysconfig.get_paths()
+    passers = {os.path.join(paths["stdlib"], f) for f in ("inspect.py", "traceback.py")}
+
+    cells = {}
+    for key_, spec in config["cells"].items():
+        filename = f"<course cell {key_}>"
+        tree = ast.parse(spec["source"], filename)
+        binds, relies = bound_and_loaded(tree)
+        cells[key_] = {"code": _compile(tree, filename, "exec", dont_inherit=True, optimize=0),
+                       "source": spec["source"], "kind": spec["kind"], "filename": filename,
+                       "binds": binds, "relies": relies}
+
+    state = {"seq": 0, "running": None}
+    getframe_busy = set()       # thread ids inside our own sys._getframe call
+    course_names = {}           # name -> object, as the last locked cell that bound it left it
+    objects = {}                # id -> (object, {attr: value}) for course objects (lab, spies, ...)
+    modules = {}                # id -> (module, {name: value}); a module seen once is watched
+    module_names = {}           # sys.modules name -> module, as first seen
+    classes = {}                # id -> (class, {name: value}) for classes of course modules
+    builtins_snapshot = dict(builtins.__dict__)
+    tainted = []                # module attributes found holding a cell's code when first seen
+
+    def record(kind: str, cell: str, detail: str = "") -> None:
+        state["seq"] += 1
+        detail = detail.replace("\n", " ")[:400]
+        line = f"{RECORD_SCHEMA} {state['seq']} {kind} {cell} {detail}"
+        mac = _hmac(key, line.encode("utf-8", "replace"), "sha256").hex()
+        _write(record_fd, f"{line} {mac}\n".encode("utf-8", "replace"))
+
+    def course_module(name: str) -> bool:
+        return name == "techday" or name.startswith("techday.")
+
+    def foreign(value) -> bool:
+        """Whether ``value`` looks put in place by a notebook rather than by a library."""
+        if _isinstance(value, _partial):
+            return True
+        if _isinstance(value, _Method):
+            value = value.__func__
+        if _isinstance(value, _Builtin):
+            return (getattr(value, "__module__", None) or "") == "builtins"
+        if _isinstance(value, _Function):
+            name = value.__code__.co_filename
+            return name.startswith(cell_dir) or name.startswith("<") and not name.startswith("<course cell")
+        return _isinstance(value, _Type) and value.__module__ == "__main__"
+
+    def from_a_cell(value) -> bool:
+        """Whether ``value`` is code that a notebook cell defined (a lambda, a def, a class)."""
+        code = getattr(value, "__code__", None) if _isinstance(value, _Function) else None
+        if code is not None:
+            return code.co_filename.startswith(cell_dir)
+        return _isinstance(value, _Type) and value.__module__ == "__main__"
+
+    def watch_new_modules() -> None:
+        """Snapshot modules not seen before. One that already holds code from a notebook cell was
+        patched before the referee first saw it: that is a change too."""
+        for name, mod in list(_modules.items()):
+            if _type(mod) is not _Module or name in KERNEL_OWNED_MODULES or mod.__dict__ is user_ns:
+                continue
+            module_names.setdefault(name, mod)
+            if _id(mod) in modules:
+                continue
+            try:
+                snap = dict(mod.__dict__)
+            except Exception:
+                continue
+            modules[_id(mod)] = (mod, snap)
+            if name != "__main__":
+                tainted.extend(f"{name}.{k}" for k, v in snap.items() if from_a_cell(v))
+            if course_module(name):
+                for value in snap.values():
+                    if _isinstance(value, _Type) and (value.__module__ or "").startswith("techday"):
+                        classes.setdefault(_id(value), (value, dict(value.__dict__)))
+
+    def watch_course_names(cell: dict) -> None:
+        for name in cell["binds"]:
+            value = user_ns.get(name, MISSING)
+            if value is MISSING:
+                course_names.pop(name, None)
+                continue
+            course_names[name] = value
+            if not _isinstance(value, _code_bearing) and (getattr(_type(value), "__module__", "") or "").startswith(
+                    "techday"):
+                try:
+                    objects[_id(value)] = (value, dict(value.__dict__))
+                except Exception:
+                    pass
+
+    def changes(relies) -> list:
+        """What differs from the snapshots (empty: nothing a test relies on was changed)."""
+        found = list(tainted)
+        bdict = builtins.__dict__
+        for name, value in builtins_snapshot.items():
+            if name not in KERNEL_OWNED_BUILTINS and bdict.get(name, MISSING) is not value:
+                found.append(f"builtin {name}")
+        for name, mod in module_names.items():
+            if _modules.get(name, MISSING) is not mod:
+                found.append(f"sys.modules[{name!r}]")
+        for mod, snap in modules.values():
+            md = mod.__dict__
+            mname = getattr(mod, "__name__", "") or ""
+            owned = KERNEL_OWNED_ATTRS.get(mname, ())
+            strict = course_module(mname) or mname in STRICT_MODULES
+            for name, value in snap.items():
+                if name in owned:
+                    continue
+                now = md.get(name, MISSING)
+                if now is value:
+                    continue
+                # The course's helpers and the modules tests call directly: any code swapped is a
+                # change. Elsewhere libraries replace their own attributes as they load lazily (torch
+                # does), so a change counts when the new value is code from a notebook cell, a
+                # builtin function or a partial: what a trainee's patch looks like.
+                if strict and (_isinstance(value, _code_bearing) or _isinstance(now, _code_bearing)) \
+                        or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
+                    found.append(f"{mname}.{name}")
+        for cls, snap in classes.values():
+            cd = cls.__dict__
+            for name, value in snap.items():
+                if cd.get(name, MISSING) is not value:
+                    found.append(f"{cls.__module__}.{cls.__qualname__}.{name}")
+        for obj, snap in objects.values():
+            od = getattr(obj, "__dict__", {})
+            for name, value in snap.items():
+                now = od.get(name, MISSING)
+                if now is not value and (_isinstance(value, _code_bearing) or _isinstance(now, _code_bearing)):
+                    found.append(f"{_type(obj).__name__}.{name}")
+        for name in relies:
+            value = course_names.get(name, MISSING)
+            if value is not MISSING and user_ns.get(name, MISSING) is not value \
+                    and _isinstance(value, _code_bearing):
+                found.append(f"{name} (bound by the course)")
+        return _sorted(set(found))
+
+    def caller_is_cell(depth: int) -> bool:
+        """Whether the code that caused the event is a notebook cell's (the trainee's), not a
+        library's or the course's: the nearest frame above the hook, looking through the frames that
+        only pass a request on (the import system, code run by ``exec``, ``inspect``, ``traceback``)."""
+        me = get_ident()
+        getframe_busy.add(me)
+        try:
+            frame = _getframe(depth)
+        except ValueError:
+            return False
+        finally:
+            getframe_busy.discard(me)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(cell_dir):
+                return True
+            if name.startswith("<") and not name.startswith("<course cell") or name in passers:
+                frame = frame.f_back
+                continue
+            return False
+        return False
+
+    def refuse(what: str) -> None:
+        cell = state["running"] or "-"
+        record("tripwire", cell, what)
+        raise _RuntimeError(f"the grader does not allow {what} while grading")
+
+    def run(key_: str) -> None:
+        cell = cells.get(key_)
+        if cell is None:
+            record("unknown", str(key_)[:80])
+            raise _RuntimeError("unknown course cell")
+        if state["running"] is not None:
+            record("nested", key_, f"inside {state['running']}")
+            raise _RuntimeError("a course cell cannot run inside another")
+        test = cell["kind"] == "test"
+        if test:
+            watch_new_modules()
+            before = changes(cell["relies"])
+            if before:
+                record("changed", key_, "before: " + ", ".join(before[:12]))
+                raise _GraderCheck("this test does not count: code in the notebook changed what it relies on: "
+                                   + ", ".join(before[:6]))
+        _cache[cell["filename"]] = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        state["running"] = key_
+        try:
+            _exec(cell["code"], user_ns)
+        finally:
+            state["running"] = None
+        if test:
+            after = changes(cell["relies"])
+            if after:
+                record("changed", key_, "during: " + ", ".join(after[:12]))
+                raise _GraderCheck("this test does not count: the code it called changed what it relies on: "
+                                   + ", ".join(after[:6]))
+        watch_course_names(cell)
+        watch_new_modules()
+        record("done", key_)
+
+    def tripwire(event: str, args: tuple):
+        """What the event would do that the grader refuses, or None. Never raises by itself: an
+        exception escaping an audit hook inside a C extension's initialisation aborts the process."""
+        if event in ("sys.settrace", "sys.setprofile"):
+            return f"{event} (a trace or profile function)" if args and args[0] is not None else None
+        if event == "sys.addaudithook":
+            return "a new audit hook"
+        if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+            return event
+        if event == "object.__setattr__":
+            target, name = args[0], args[1]
+            if _isinstance(target, _Function):
+                mod = getattr(target, "__module__", None) or ""
+                if name in ("__code__", "__defaults__", "__kwdefaults__") and (
+                        course_module(mod) or mod != "__main__" and caller_is_cell(3)):
+                    return f"replacing {mod}.{getattr(target, '__qualname__', '?')}.{name}"
+            elif _isinstance(target, _Type):
+                mod = getattr(target, "__module__", None) or ""
+                if mod not in ("__main__", "builtins") and _isinstance(mod, str) and caller_is_cell(3):
+                    return f"setting {mod}.{getattr(target, '__qualname__', '?')}.{name}"
+            return None
+        if _get_ident_busy(getframe_busy):
+            return None
+        if event in ("sys._getframe", "sys._current_frames"):
+            return "reading interpreter frames (sys._getframe)" if caller_is_cell(3) else None
+        if event == "object.__getattr__":
+            if args[1] in ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back") and caller_is_cell(3):
+                return f"reading interpreter frames ({args[1]})"
+            return None
+        if event in ("ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof", "ctypes.string_at",
+                     "ctypes.wstring_at", "ctypes.PyObj_FromPtr", "ctypes.dlsym", "ctypes.dlsym/handle"):
+            return f"raw memory access ({event})" if caller_is_cell(3) else None
+        return None
+
+    def hook(event: str, args: tuple) -> None:
+        if event == RUN_EVENT:
+            run(args[0] if _len(args) else "")
+            return
+        try:
+            why = tripwire(event, args)
+        except Exception:
+            return
+        if why:
+            refuse(why)
+
+    def _get_ident_busy(busy) -> bool:
+        return get_ident() in busy if busy else False
+
+    watch_new_modules()
+    sys.addaudithook(hook)
+    record("installed", "-", f"{_len(cells)} course cells")
+
