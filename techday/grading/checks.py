@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .review import _kind, _release_cells, review_findings
+from .review import _kind, _release_cells, review
 
 
 @dataclass
@@ -101,7 +101,8 @@ def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], b
     for gid in seen:
         if gid not in release:
             notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
-    notes += [f"review: {f}" for f in review_findings(nb, release_nb)]
+    unread, findings = review(nb, release_nb)
+    notes += [f"review: {f}" for f in findings] + unread
     return notes, True, nb
 
 
