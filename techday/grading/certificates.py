@@ -202,7 +202,7 @@ def certificate_stems(trainees, digits: int = 12) -> dict[str, str]:
 def display_name(first: str | None, last: str | None) -> str:
     """nbgrader's first and last name as a person writes them: family name first, no space, for
     Hangul (김 + 민준 -> 김민준); first name first otherwise."""
-    first, last = (first or "").strip(), (last or "").strip()
+    first, last = " ".join((first or "").split()), " ".join((last or "").split())
     if first and last and all(any("\uac00" <= c <= "\ud7a3" for c in part) for part in (first, last)):
         return unicodedata.normalize("NFC", last + first)
     return unicodedata.normalize("NFC", " ".join(p for p in (first, last) if p))
@@ -253,7 +253,7 @@ def read_roster(path: Path) -> Roster:
     if dupes:
         roster.problems.append(f"roster {label}: column(s) {', '.join(sorted(dupes))} twice: no names read from it")
         return roster
-    unknown = [h for h, c in zip(header, columns) if c not in ("id", "name")]
+    unknown = [h for h, c in zip(header, columns) if c and c not in ("id", "name")]
     if unknown:
         roster.notes.append(f"roster {label}: column(s) {', '.join(map(repr, unknown))} not used (only id and name are)")
     i_id, i_name = columns.index("id"), columns.index("name")
@@ -530,12 +530,14 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
     if not genuine(key, data, typed):
         what = "the certificate's data was edited, or it was made under another key" if file else \
             "the register entry was edited, or made under another key"
+        complete = all(isinstance(data.get(k), str) for k in FIELDS)
         return Verdict(False, [f"NOT GENUINE: the code {typed} does not match what it claims to certify: {what}",
-                               *(f"  claims {line}" for line in _describe(course, data, typed, None))])
+                               *(f"  claims {line}" for line in (_describe(course, data, typed, None) if complete
+                                                                  else [f"fields {data}"]))])
     if shown is not None:
         expected = visible_fields(course, data, typed)
         wrong = [f"{k} shows {', '.join(map(repr, shown.get(k, []))) or 'nothing'}, the code certifies {v!r}"
-                 for k, v in expected.items() if shown.get(k) != [v]]
+                 for k, v in expected.items() if shown.get(k) != [" ".join(v.split())]]
         if wrong:
             return Verdict(False, [f"NOT GENUINE: {file}: the code is genuine but the page was edited: "
                                    + "; ".join(wrong)], data)
