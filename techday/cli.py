@@ -5,7 +5,7 @@
     techday build [LAB ...]             lab sources -> nbgrader course root, source/ and release/
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
-    techday grade check|autograde|results   a room's submissions: checked, sandboxed, graded, certified
+    techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run and grade selftest: the main job
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
@@ -290,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
     g.set_defaults(fn=cmd_grade_selftest)
-    from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results
+    from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results, verify
 
     add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 

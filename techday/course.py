@@ -72,10 +72,10 @@ class TrackSpec:
         """The track's assessment lab (``pass_rule.assessment``), if it has one."""
         return self.pass_rule.get("assessment")
 
-    def passes(self, scores: dict[str, tuple[float, float]]) -> bool:
-        """Whether ``scores`` (lab -> (earned, possible) autograded points) pass the track's rule:
-        ``min_fraction`` of the track's points, ``min_lab_fraction`` in every lab, and, when the
-        track has an assessment, ``min_assessment_fraction`` in it."""
+    def fractions(self, scores: dict[str, tuple[float, float]]) -> dict:
+        """What the pass rule looks at, from ``scores`` (lab -> (earned, possible) autograded points):
+        ``track`` (the fraction of all the track's points), ``labs`` (lab -> fraction; a lab with no
+        possible points counts as 0) and ``assessment`` (the assessment lab's, or None)."""
         missing = [lab for lab in self.labs if lab not in scores]
         if missing:
             raise CourseError(f"track {self.id!r}: no score for {', '.join(missing)}")
@@ -83,12 +83,20 @@ class TrackSpec:
         def fraction(earned: float, possible: float) -> float:
             return earned / possible if possible > 0 else 0.0
 
+        labs = {lab: fraction(*scores[lab]) for lab in self.labs}
+        return {"track": fraction(sum(scores[lab][0] for lab in self.labs), sum(scores[lab][1] for lab in self.labs)),
+                "labs": labs, "assessment": labs[self.assessment] if self.assessment else None}
+
+    def passes(self, scores: dict[str, tuple[float, float]]) -> bool:
+        """Whether ``scores`` (lab -> (earned, possible) autograded points) pass the track's rule:
+        ``min_fraction`` of the track's points, ``min_lab_fraction`` in every lab, and, when the
+        track has an assessment, ``min_assessment_fraction`` in it."""
+        f = self.fractions(scores)
         rule = self.pass_rule
-        total = fraction(sum(scores[lab][0] for lab in self.labs), sum(scores[lab][1] for lab in self.labs))
-        ok = total >= rule.get("min_fraction", 0)
-        ok &= all(fraction(*scores[lab]) >= rule.get("min_lab_fraction", 0) for lab in self.labs)
+        ok = f["track"] >= rule.get("min_fraction", 0)
+        ok &= all(x >= rule.get("min_lab_fraction", 0) for x in f["labs"].values())
         if self.assessment:
-            ok &= fraction(*scores[self.assessment]) >= rule.get("min_assessment_fraction", 0)
+            ok &= f["assessment"] >= rule.get("min_assessment_fraction", 0)
         return bool(ok)
 
 

@@ -2,7 +2,8 @@
 
     techday grade check LAB [--import DIR]  every submission checked; nothing runs
     techday grade autograde LAB -w 4        sandboxed, parallel, resumable; grades CSV
-    techday grade results                   feedback, pass/fail per track, certificates
+    techday grade results [--roster FILE]   feedback, pass/fail per track, certificates with codes
+    techday grade verify CODE | --file F    is a certificate genuine, and what does it certify?
 
 They work on an nbgrader course root (``build/course`` by default, ``--course-root`` otherwise):
 ``submitted/<student>/<lab>/<lab>.ipynb`` as ``nbgrader collect`` or the hub's exchange leaves it.
@@ -169,16 +170,42 @@ def cmd_results(args, course) -> int:
 
     root = _root(args, course)
     out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
-    res = results(course, root, out, issue_held=args.issue_held, report=console.print)
+    roster = Path(args.roster).resolve() if args.roster else None
+    res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
+                  report=lambda line: console.print(escape(line)))
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
         console.print(f"track {track}: {passed} of {len(rows)} trainee(s) passed, {held} certificate(s) held "
                       "for review" + (" (issued: --issue-held)" if args.issue_held and held else ""))
-    console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}")
+    console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}   "
+                  f"codes: {res.register}")
     for problem in res.problems:
-        err.print(f"[red]{problem}[/]")
+        err.print(f"[red]{escape(problem)}[/]")
     return 1 if res.problems else 0
+
+
+def cmd_verify(args, course) -> int:
+    from .certificates import CertificateError, Register, load_key, verify
+
+    if not args.code and not args.file:
+        err.print("[red]give a code, or a certificate with --file[/]")
+        return 2
+    try:
+        key, _, notes = load_key(course)
+        for note in notes:
+            err.print(f"[yellow]{escape(note)}[/]")
+        out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
+        path = Path(args.register).resolve() if args.register else out / "certificates.json"
+        register = Register.load(path, keep_aside=False)[0] if path.is_file() else None
+    except CertificateError as exc:
+        err.print(f"[red]cannot verify here: {escape(str(exc))}[/]")
+        return 2
+    verdict = verify(course, key, register, code=args.code, file=Path(args.file) if args.file else None)
+    for i, line in enumerate(verdict.lines):
+        style = ("green" if verdict.ok else "red") if i == 0 else ("red" if line.startswith("WITHDRAWN") else "")
+        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
+    return 0 if verdict.ok else 1
 
 
 def add_parsers(gsub, tier_scale, dispatch) -> None:
@@ -210,4 +237,16 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g.add_argument("--out", help="output folder (default: build/grading)")
     g.add_argument("--issue-held", action="store_true",
                    help="issue the certificates held because a submission was flagged (after reviewing them)")
+    g.add_argument("--roster", metavar="FILE",
+                   help="CSV (UTF-8) with columns id,name: the names on the certificates (default: nbgrader's "
+                        "student table, else the id)")
+    g.add_argument("--run", help="this delivery of the course, bound into every code (default: the last run "
+                                 "recorded in certificates.json, else today's date)")
     g.set_defaults(fn=dispatch(cmd_results))
+
+    g = gsub.add_parser("verify", help="is a certificate's verification code genuine, and what does it certify?")
+    g.add_argument("code", nargs="?", metavar="CODE", help="the code printed on the certificate")
+    g.add_argument("--file", metavar="CERTIFICATE", help="a certificate (.html or .pdf) to check, code and fields")
+    g.add_argument("--out", help="the results folder with certificates.json (default: build/grading)")
+    g.add_argument("--register", metavar="FILE", help="the register to look codes up in (default: OUT/certificates.json)")
+    g.set_defaults(fn=dispatch(cmd_verify))

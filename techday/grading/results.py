@@ -5,13 +5,18 @@
   graded, and that notebook holds the hidden tests (restored from the gradebook) and tracebacks that
   quote them; so cells with hidden tests lose those regions, and their outputs are reduced to
   "passed" or the error's name.
-- **pass/fail per track** from ``pass_rule`` in ``course/syllabus.toml``: at least ``min_fraction``
-  of the track's autograded points and ``min_lab_fraction`` in every lab of it; written to
-  ``passfail.csv`` with the grading flags to review beside each trainee.
+- **pass/fail per track** by the track's own rule (:meth:`techday.course.TrackSpec.passes`, from
+  ``pass_rule`` in ``course/syllabus.toml``): at least ``min_fraction`` of the track's autograded
+  points, ``min_lab_fraction`` in every lab of it and, for a track with an assessment,
+  ``min_assessment_fraction`` in the assessment; written to ``passfail.csv`` with the name, the
+  certificate's code and file, and the grading flags to review beside each trainee.
 - **certificates** of completion for each trainee who passed a track (held, until ``--issue-held``,
   where the pass rests on a submission flagged for tampering or not graded): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
-  (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...).
+  (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
+  (``--roster`` CSV, else nbgrader's student table, else the id) and a verification code, recorded
+  in ``certificates.json``; names, codes, the course key and file names are
+  :mod:`techday.grading.certificates`'.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ class Results:
     feedback_dir: Path
     cert_dir: Path
     tracks: dict[str, list[dict]] = field(default_factory=dict)
+    register: Path | None = None
+    key: Path | None = None
+    run: str = ""
     certificates: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     font: str = ""
@@ -99,7 +107,8 @@ def _flags(out: Path) -> dict[tuple[str, str], list[str]]:
 
 
 def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], list[str]]:
-    """Per track, per trainee: points, fractions, passed, and what to review."""
+    """Per track, per trainee: points, fractions, passed (the track's own rule,
+    :meth:`techday.course.TrackSpec.passes`: overall, every lab, the assessment), and what to review."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -116,11 +125,9 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
             if missing:
                 notes.append(f"track {track.id}: not decided, labs not in the gradebook: {', '.join(missing)}")
                 continue
-            rule = track.pass_rule
             rows = []
             for student in students:
-                got = total = 0.0
-                worst = 1.0
+                scores = {}
                 review = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
@@ -129,21 +136,35 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                     except MissingEntry:
                         score = 0.0
                         review.append(f"{lab}: no submission")
-                    got += score
-                    total += maximum
-                    worst = min(worst, score / maximum if maximum else 1.0)
+                    scores[lab] = (score, maximum)
                     review += flags.get((lab, student), [])
-                fraction = got / total if total else 0.0
-                passed = fraction >= rule.get("min_fraction", 0.7) and worst >= rule.get("min_lab_fraction", 0.0)
+                f = track.fractions(scores)
+                passed = track.passes(scores)
                 # A pass that rests on a submission flagged for tampering waits for a person.
                 held = passed and any(": review: " in note or ": failed: " in note for note in review)
-                rows.append({"track": track.id, "student": student, "points": round(got, 3),
-                             "max_points": round(total, 3), "fraction": round(fraction, 4),
-                             "lowest_lab_fraction": round(worst, 4), "passed": passed,
+                rows.append({"track": track.id, "student": student,
+                             "points": round(sum(s for s, _ in scores.values()), 3),
+                             "max_points": round(sum(m for _, m in scores.values()), 3),
+                             "fraction": round(f["track"], 4), "lowest_lab_fraction": round(min(f["labs"].values()), 4),
+                             "assessment_fraction": "" if f["assessment"] is None else round(f["assessment"], 4),
+                             "passed": passed,
                              "certificate": "held: review the flags" if held else ("yes" if passed else "no"),
                              "review": " | ".join(review)})
             tracks[track.id] = rows
     return tracks, notes
+
+
+def gradebook_names(root: Path, course_id: str) -> dict[str, str]:
+    """Every trainee in nbgrader's student table -> the display name it holds ("" if none)."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    from .certificates import display_name
+
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
+        warnings.simplefilter("ignore")
+        return {s.id: display_name(s.first_name, s.last_name) for s in gb.students}
 
 
 def hangul_font() -> str | None:
@@ -162,91 +183,194 @@ def hangul_font() -> str | None:
     return None
 
 
-def certificate_html(course, track, row: dict, date: str) -> str:
+STYLE = """body{font-family:"Noto Sans KR","NanumGothic","Apple SD Gothic Neo","Malgun Gothic",sans-serif;
+text-align:center;margin:4em;border:6px double #76b900;padding:3em} h1{margin-bottom:0}
+.name{font-size:2.2em;margin:1em 0 .2em} .small{color:#555} .code{font-family:monospace;font-size:1.3em}"""
+
+
+def certificate_html(course, track, data: dict, code: str) -> str:
+    """The HTML certificate: each field it shows in an element with ``data-field`` (what ``verify
+    --file`` compares), and its payload and code in a JSON block."""
+    from .certificates import html_block, visible_fields
+
     e = html.escape
+    v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
     return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
-<style>body{{font-family:"Noto Sans KR","NanumGothic","Apple SD Gothic Neo","Malgun Gothic",sans-serif;
-text-align:center;margin:4em;border:6px double #76b900;padding:3em}} h1{{margin-bottom:0}}
-.name{{font-size:2.2em;margin:1em 0 .2em}} .small{{color:#555}}</style></head>
+<style>{STYLE}</style>
+{html_block(data, code)}</head>
 <body><h1>Certificate of completion</h1><p class="small">수료증</p>
-<p class="name">{e(row['student'])}</p>
+<p class="name" data-field="name">{v['name']}</p>
+<p class="small">trainee <span data-field="trainee">{v['trainee']}</span></p>
 <p>has completed the track / 다음 과정을 수료했습니다</p>
-<h2>{e(track.title)}</h2><p>{e(track.title_ko)}</p>
-<p>{e(course.title)}: {len(track.labs)} graded labs, {row['points']:g} of {row['max_points']:g} points
-({100 * row['fraction']:.0f}%)</p><p class="small">{e(date)}</p></body></html>
+<h2 data-field="track">{v['track']}</h2><p>{e(track.title_ko)}</p>
+<p>{e(course.title)}: {len(track.labs)} graded labs, <span data-field="score">{v['score']}</span></p>
+<p class="small">course run <span data-field="run">{v['run']}</span>, <span data-field="date">{v['date']}</span></p>
+<p>verification code <span class="code" data-field="code">{v['code']}</span></p>
+<p class="small">The course organiser checks it: <code>techday grade verify CODE</code></p></body></html>
 """
 
 
-def certificate_pdf(path: Path, course, track, row: dict, date: str, font: str | None) -> None:
+def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.font_manager import FontProperties
     from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
+    from .certificates import pdf_keywords, visible_fields
+
+    from matplotlib.font_manager import findfont
+    from matplotlib.ft2font import FT2Font
+
+    v = visible_fields(course, data, code)
     fp = FontProperties(fname=font) if font else FontProperties(family="DejaVu Sans")
+    mono = FontProperties(family="DejaVu Sans Mono")
+    glyphs = set(FT2Font(font or findfont(fp)).get_charmap())
+    missing = False
+
+    def drawable(text: str) -> str:
+        """What the font cannot draw becomes "?" (matplotlib would leave a blank and warn)."""
+        nonlocal missing
+        out = "".join(c if ord(c) in glyphs or c.isspace() else "?" for c in text)
+        missing |= out != text
+        return out
+
     fig = Figure(figsize=(11.69, 8.27))  # A4 landscape
     fig.patches.append(matplotlib.patches.Rectangle((0.03, 0.04), 0.94, 0.92, transform=fig.transFigure,
                                                     fill=False, linewidth=4, edgecolor="#76b900"))
-    name = row["student"]
-    if not font and not name.isascii():
-        name += "  (install a Hangul font, e.g. fonts-nanum, to print this name)"
-    lines = [(0.80, "Certificate of completion", 30), (0.73, "수료증" if font else "", 16),
-             (0.58, name, 34), (0.49, "has completed the track / 다음 과정을 수료했습니다" if font else
-                                "has completed the track", 14),
-             (0.40, track.title, 22), (0.34, track.title_ko if font else "", 16),
-             (0.24, f"{course.title}: {len(track.labs)} graded labs, {row['points']:g} of {row['max_points']:g} "
-                    f"points ({100 * row['fraction']:.0f}%)", 12), (0.12, date, 11)]
-    for y, text, size in lines:
+    lines = [(0.84, "Certificate of completion", 30, fp), (0.78, "수료증" if font else "", 16, fp),
+             (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"trainee {v['trainee']}"), 11, fp),
+             (0.52, "has completed the track / 다음 과정을 수료했습니다" if font else "has completed the track", 14, fp),
+             (0.44, drawable(v["track"]), 22, fp), (0.38, track.title_ko if font else "", 16, fp),
+             (0.30, drawable(f"{course.title}: {len(track.labs)} graded labs, {v['score']}"), 12, fp),
+             (0.24, drawable(f"course run {v['run']}, {v['date']}"), 11, fp),
+             (0.15, f"verification code  {code}", 15, mono),
+             (0.10, "The course organiser checks it: techday grade verify CODE", 9, fp)]
+    if missing:
+        lines.append((0.70, "(install a Hangul font, e.g. fonts-nanum, to print this name: the HTML certificate "
+                            "shows it)", 9, fp))
+    for y, text, size, prop in lines:
         if text:
-            fig.text(0.5, y, text, ha="center", va="center", fontproperties=fp, fontsize=size)
+            fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with PdfPages(path, metadata={"Title": f"{course.title}: {track.title}", "Subject": row["student"]}) as pdf:
+    with PdfPages(path, metadata={"Title": f"{course.title}: {track.title}", "Subject": data["name"],
+                                  "Keywords": pdf_keywords(data, code)}) as pdf:
         pdf.savefig(fig)
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "trainee"
+PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fraction", "lowest_lab_fraction",
+                    "assessment_fraction", "passed", "certificate", "code", "file", "review"]
 
 
-def results(course, root: Path, out: Path, issue_held: bool = False, report=print) -> Results:
+def results(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
+            run: str | None = None, report=print) -> Results:
     from ..build import nbgrader
 
     out.mkdir(parents=True, exist_ok=True)
-    res = Results(passfail=out / "passfail.csv", feedback_dir=root / "feedback", cert_dir=out / "certificates")
     graded = sorted({p.parent.name for p in root.glob("autograded/*/*/*.ipynb")})
     report(f"feedback for {', '.join(graded) or 'no lab'} (nbgrader generate_feedback, hidden tests removed) ...")
-    res.problems += generate_feedback(root, graded)
+    problems = generate_feedback(root, graded)
     proc = nbgrader(root, "export", "--to", str(out / "grades.csv"))
     if proc.returncode != 0:
-        res.problems.append("nbgrader export failed")
+        problems.append("nbgrader export failed")
+    res = certify(course, root, out, issue_held=issue_held, roster=roster, run=run, report=report)
+    res.problems[:0] = problems
+    return res
+
+
+def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
+            run: str | None = None, font: str | None = "auto", report=print) -> Results:
+    """From the gradebook: pass/fail per track, names, ``passfail.csv``, the certificates and the
+    register of their codes. ``font``: a font file, None for DejaVu Sans, "auto" to look for Hangul."""
+    import shutil
+
+    from . import certificates as cert
+
+    out.mkdir(parents=True, exist_ok=True)
+    res = Results(passfail=out / "passfail.csv", feedback_dir=root / "feedback", cert_dir=out / "certificates",
+                  register=out / "certificates.json")
     res.tracks, notes = pass_fail(course, root, out)
     for note in notes:
         report(note)
-    with open(res.passfail, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["track", "student", "points", "max_points", "fraction",
-                                          "lowest_lab_fraction", "passed", "certificate", "review"])
-        w.writeheader()
-        for rows in res.tracks.values():
-            w.writerows(rows)
-    font = hangul_font()
+
+    # Names: the roster CSV, else nbgrader's student table, else the id.
+    stored = gradebook_names(root, course.id)
+    students = sorted(stored)
+    listed = None
+    if roster is not None:
+        listed = cert.read_roster(roster)
+        res.problems += listed.problems
+        for note in listed.notes:
+            report(note)
+    names, notes = cert.resolve_names(students, stored, listed, label=f"roster {roster.name}" if roster else "roster")
+    for note in notes:
+        report(note)
+
+    # The key and the register.
+    key = None
+    try:
+        key, res.key, notes = cert.load_key(course, create=True)
+        for note in notes:
+            report(note)
+    except cert.CertificateError as exc:
+        res.problems.append(f"no certificates written: {exc}")
+    register, notes = cert.Register.load(res.register)
+    for note in notes:
+        report(note)
+    res.run = (run or "").strip() or register.last_run(course.id) or time.strftime("%Y-%m-%d")
+    today = time.strftime("%Y-%m-%d")
+
+    font = hangul_font() if font == "auto" else font
     res.font = font or ""
     if res.cert_dir.exists():
-        import shutil
-
         shutil.rmtree(res.cert_dir)
-    report(f"certificate font: {font or 'none with Hangul found (install fonts-nanum); PDFs use DejaVu Sans'}")
-    date = time.strftime("%Y-%m-%d")
+    if key is not None:
+        report(f"certificate font: {font or 'none with Hangul found (install fonts-nanum); PDFs use DejaVu Sans'}; "
+               f"course run {course.id} / {res.run}; key {res.key}")
+    issued: dict[str, dict] = {}
+    kept: set[str] = set()
+    unnamed = []
+    stems = cert.certificate_stems(students)
     for track_id, rows in res.tracks.items():
         track = course.tracks[track_id]
         for row in rows:
-            if not row["passed"] or (row["certificate"] != "yes" and not issue_held):
+            name, source = names.get(row["student"], (row["student"], "id"))
+            row.update(name=name, code="", file="")
+            if not row["passed"] or key is None:
                 continue
-            base = res.cert_dir / track_id / _safe(row["student"])
+            data = cert.payload(course.id, res.run, track_id, row["student"], name, row["points"], row["max_points"],
+                                today)
+            before = register.find(data)
+            data["date"] = before["date"] if before else today
+            code = cert.make_code(key, data)
+            if row["certificate"] != "yes" and not issue_held:
+                if before is not None:  # issued before with these very fields: it stands
+                    kept.add(code)
+                continue
+            base = res.cert_dir / track_id / stems[row["student"]]
             base.parent.mkdir(parents=True, exist_ok=True)
-            base.with_suffix(".html").write_text(certificate_html(course, track, row, date), encoding="utf-8")
-            certificate_pdf(base.with_suffix(".pdf"), course, track, row, date, font)
-            res.certificates.append(base.with_suffix(".pdf"))
+            html_path, pdf_path = base.parent / f"{base.name}.html", base.parent / f"{base.name}.pdf"
+            html_path.write_text(certificate_html(course, track, data, code), encoding="utf-8")
+            certificate_pdf(pdf_path, course, track, data, code, font)
+            res.certificates.append(pdf_path)
+            row.update(code=code, file=str(pdf_path.relative_to(out)))
+            issued[code] = {**data, "file": row["file"]}
+            if source == "id":
+                unnamed.append(row["student"])
+    if key is not None:
+        withdrawn = register.issue(course.id, res.run, issued, keep=kept, tracks=set(res.tracks))
+        if withdrawn:
+            report(f"withdrawn (issued before in run {res.run}, not certified now): {', '.join(withdrawn)}")
+        register.save()
+    if unnamed:
+        report(f"{len(set(unnamed))} certificate holder(s) without a name (not in the roster nor in nbgrader's "
+               f"student table): their certificates show the id: {', '.join(sorted(set(unnamed)))}")
+
+    with open(res.passfail, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=PASSFAIL_COLUMNS)
+        w.writeheader()
+        for rows in res.tracks.values():
+            w.writerows(rows)
     return res

@@ -1,0 +1,421 @@
+"""Certificates (techday/grading/results.py, certificates.py): the track's one pass rule, names from a
+roster, verification codes that cannot be forged, one file per trainee. A small nbgrader gradebook is
+written directly with nbgrader's API; no notebook runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import stat
+import unicodedata
+import warnings
+from pathlib import Path
+
+import pytest
+
+from techday.cli import main
+from techday.course import load_course
+from techday.grading import certificates as cert
+from techday.grading.results import PASSFAIL_COLUMNS, certify
+
+SYLLABUS = """
+[course]
+id = "cert-course"
+title = "Certificate course"
+
+[tracks.acc]
+title = "Accelerated"
+title_ko = "가속"
+labs = ["a-lab", "z-assess"]
+pass_rule = { min_fraction = 0.7, min_lab_fraction = 0.5, assessment = "z-assess", min_assessment_fraction = 0.8 }
+
+[labs.a-lab]
+title = "A lab"
+track = "acc"
+minutes = 1
+
+[labs.z-assess]
+title = "The assessment"
+track = "acc"
+minutes = 1
+"""
+
+# The columns passfail.csv had before codes and names: still there.
+OLD_COLUMNS = ["track", "student", "points", "max_points", "fraction", "lowest_lab_fraction", "passed",
+               "certificate", "review"]
+
+
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory) -> Path:
+    """A gradebook with a-lab and z-assess (10 points each), made once: nbgrader makes a new one with a
+    3-second `alembic heads` subprocess, so each test starts from a copy."""
+    from nbgrader.api import Gradebook
+
+    db = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}", "cert-course") as gb:
+        warnings.simplefilter("ignore")
+        for lab in ("a-lab", "z-assess"):
+            gb.add_assignment(lab)
+            gb.add_notebook(lab, lab)
+            gb.add_grade_cell("test", lab, lab, max_score=10, cell_type="code")
+    return db
+
+
+@pytest.fixture
+def make_course(tmp_path, monkeypatch, empty_gradebook):
+    """The course, its nbgrader root (with a copy of the empty gradebook) and the results folder."""
+    def make():
+        (tmp_path / "course").mkdir()
+        (tmp_path / "course" / "syllabus.toml").write_text(SYLLABUS, encoding="utf-8")
+        monkeypatch.delenv("TECHDAY_COURSE_KEY", raising=False)
+        monkeypatch.delenv("TECHDAY_BUILD", raising=False)
+        course = load_course(tmp_path)
+        root = tmp_path / "build" / "course"
+        root.mkdir(parents=True)
+        shutil.copyfile(empty_gradebook, root / "gradebook.db")
+        return course, root, tmp_path / "build" / "grading"
+    return make
+
+
+def gradebook(root: Path, course_id: str, scores: dict[str, dict[str, float]],
+              names: dict[str, tuple[str, str]] | None = None) -> None:
+    """These trainees' autograded scores (and names) in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    names = names or {}
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
+        warnings.simplefilter("ignore")
+        for student, labs in scores.items():
+            first, last = names.get(student, (None, None))
+            gb.update_or_create_student(student, first_name=first, last_name=last)
+            for lab, score in labs.items():
+                gb.update_or_create_submission(lab, student)
+                gb.find_grade("test", lab, lab, student).auto_score = score
+        gb.db.commit()
+
+
+def passing(*ids: str) -> dict[str, dict[str, float]]:
+    return {i: {"a-lab": 10, "z-assess": 9} for i in ids}
+
+
+def rows_of(out: Path) -> dict[str, dict]:
+    with open(out / "passfail.csv", newline="", encoding="utf-8") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def run(course, root, out, **kw):
+    lines: list[str] = []
+    res = certify(course, root, out, font=None, report=lines.append, **kw)
+    return res, lines
+
+
+# ------------------------------------------------------------------------------------------ pass rule
+
+
+def test_a_trainee_below_the_assessment_bar_is_not_certified(make_course):
+    """85 % of the track (above min_fraction 0.7) but 70 % of the assessment (below 0.8): not certified.
+    The old rule in results.py (overall and per lab only) certified this trainee."""
+    course, root, out = make_course()
+    gradebook(root, course.id, {"weak-assess": {"a-lab": 10, "z-assess": 7},
+                                "strong": {"a-lab": 8, "z-assess": 8},
+                                "weak-lab": {"a-lab": 4, "z-assess": 10}})
+    res, _ = run(course, root, out)
+    rows = rows_of(out)
+    assert set(OLD_COLUMNS) <= set(rows["strong"]) and list(rows["strong"]) == PASSFAIL_COLUMNS
+    weak = rows["weak-assess"]
+    assert float(weak["fraction"]) == 0.85 and float(weak["assessment_fraction"]) == 0.7
+    assert weak["passed"] == "False" and weak["certificate"] == "no" and weak["code"] == ""
+    assert rows["weak-lab"]["passed"] == "False"  # 70 % overall, but 40 % in a-lab < min_lab_fraction
+    assert rows["strong"]["passed"] == "True" and rows["strong"]["certificate"] == "yes"
+    files = sorted(p.name for p in (out / "certificates" / "acc").iterdir())
+    assert files == ["strong.html", "strong.pdf"], files
+    # The decision is the track's own rule, for each trainee.
+    track = course.tracks["acc"]
+    for student, scores in {"weak-assess": (10, 7), "strong": (8, 8), "weak-lab": (4, 10)}.items():
+        expected = track.passes({"a-lab": (scores[0], 10.0), "z-assess": (scores[1], 10.0)})
+        assert rows[student]["passed"] == str(expected)
+    assert [p.name for p in res.certificates] == ["strong.pdf"]
+
+
+def test_a_flagged_pass_is_held_and_issued_on_request(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("clean", "flagged"))
+    (out / "z-assess").mkdir(parents=True)
+    (out / "z-assess" / "state.json").write_text(json.dumps({"lab": "z-assess", "submissions": {
+        "x": {"student": "flagged", "status": "flagged", "notes": ["review: rebinds a test helper"]}}}))
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["flagged"]["certificate"].startswith("held") and rows["flagged"]["code"] == ""
+    assert not (out / "certificates" / "acc" / "flagged.pdf").exists()
+    run(course, root, out, issue_held=True)
+    assert (out / "certificates" / "acc" / "flagged.pdf").is_file() and rows_of(out)["flagged"]["code"]
+
+
+# ----------------------------------------------------------------------------------------- file names
+
+IDS = ["kim.minsu", "kim.jiwoo", "a/b", "..", "김민준", "Kim", "kim", "KIM", ".hidden", "con", "a b", "a  b", "x~y",
+       unicodedata.normalize("NFD", "김민준"), "trainee-007"]
+
+
+def folded(name: str) -> str:
+    return unicodedata.normalize("NFD", name).casefold()
+
+
+def test_certificate_file_names_are_one_per_trainee():
+    """The old _safe(name) + with_suffix wrote kim.minsu and kim.jiwoo to one kim.pdf, and a/b, a b to a_b."""
+    stems = cert.certificate_stems(IDS)
+    assert len({folded(s) for s in stems.values()}) == len(IDS), stems  # also case-insensitive, NFD file systems
+    for trainee, stem in stems.items():
+        assert "/" not in stem and "\\" not in stem and "\0" not in stem and not stem.startswith((".", "-")), stem
+        assert len(stem.encode("utf-8")) < 200 and stem.split(".")[0].lower() != "con"
+    # Readable ids stay as they are, Hangul included; the others keep a readable slug.
+    for kept in ("kim.minsu", "kim.jiwoo", "김민준", "kim", "trainee-007"):
+        assert stems[kept] == kept
+    assert stems["KIM"].startswith("kim~") and stems["a/b"].startswith("a_b~") and stems[".."].startswith("id~")
+    assert stems[unicodedata.normalize("NFD", "김민준")] != "김민준"
+
+
+def test_certificate_stems_survive_a_hash_prefix_clash():
+    ids = [f"Trainee {i}" for i in range(40)]  # one hex digit: clashes are certain
+    stems = cert.certificate_stems(ids, digits=1)
+    assert len({folded(s) for s in stems.values()}) == len(ids)
+
+
+def test_each_trainee_gets_their_own_certificate_files(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing(*IDS))
+    res, _ = run(course, root, out)
+    folder = out / "certificates" / "acc"
+    pdfs = sorted(folder.glob("*.pdf"))
+    assert len(pdfs) == len(IDS) and len(list(folder.glob("*.html"))) == len(IDS)
+    assert all(p.parent == folder for p in folder.rglob("*"))  # nothing written outside (a/b, ..)
+    assert (folder / "김민준.pdf").read_bytes().startswith(b"%PDF") and (folder / "kim.minsu.html").is_file()
+    # Each file is the certificate of the trainee passfail.csv names beside it.
+    rows = rows_of(out)
+    for trainee in IDS:
+        data, code, _ = cert.read_certificate(out / rows[trainee]["file"])
+        assert data["trainee"] == trainee and code == rows[trainee]["code"]
+        page = (out / rows[trainee]["file"]).with_suffix(".html")
+        html_data, _, shown = cert.read_certificate(page)
+        assert html_data == data
+        verdict = cert.verify(course, cert.load_key(course)[0], None, file=page)
+        assert verdict.ok, verdict.lines
+
+
+# -------------------------------------------------------------------------------------------- names
+
+
+def test_names_from_nbgrader_student_table_and_roster(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("trainee-001", "trainee-002", "trainee-003", "trainee-004"),
+              names={"trainee-001": ("민준", "김"), "trainee-002": ("Minsu", "Kim"), "trainee-003": ("Old", "Name")})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ntrainee-003,이서연\n", encoding="utf-8-sig")  # Excel's BOM
+    _, lines = run(course, root, out, roster=roster)
+    rows = rows_of(out)
+    assert [rows[f"trainee-00{i}"]["name"] for i in range(1, 5)] == ["김민준", "Minsu Kim", "이서연", "trainee-004"]
+    shown = cert.read_certificate(out / "certificates" / "acc" / "trainee-001.html")[2]
+    assert shown["name"] == ["김민준"]
+    assert any("'이서연'" in line and "'Old Name'" in line for line in lines), lines
+    assert [line for line in lines if "trainee-004" in line and "show the id" in line], lines
+
+
+def test_a_bad_roster_gets_one_line_each_and_loses_nothing(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2", "t-3", "t-4", "t-5"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email\n"
+                      "t-1,김민준,a@x\n"
+                      "t-2,,b@x\n"                  # no name
+                      "t-3,박지우,c@x\n"
+                      "t-3,박지우,c@x\n"             # again, same name
+                      "t-4,최유나,d@x\n"
+                      "t-4,정하은,d@x\n"             # again, another name
+                      ",Nobody,e@x\n"               # no id
+                      "t-99,Ghost,f@x\n",           # not in the gradebook
+                      encoding="utf-8")
+    res, lines = run(course, root, out, roster=roster)
+    assert not res.problems, res.problems
+    text = "\n".join(lines)
+    assert "'email' not used" in text
+    assert re.search(r"line 3: t-2 has no name", text)
+    assert re.search(r"lines 4, 5: t-3 listed 2 times \(same name\)", text)
+    assert re.search(r"lines 6, 7: t-4 listed with different names", text)
+    assert re.search(r"line 8: no id \(name 'Nobody'\)", text)
+    assert re.search(r"line 9: t-99 is not in the gradebook", text)
+    rows = rows_of(out)
+    assert {s: r["name"] for s, r in rows.items()} == {"t-1": "김민준", "t-2": "t-2", "t-3": "박지우", "t-4": "t-4",
+                                                      "t-5": "t-5"}
+    assert all(r["code"] for r in rows.values()) and len(res.certificates) == 5  # nobody lost
+
+
+@pytest.mark.parametrize("content, says", [
+    ("id,name\nt-1,김민준\n".encode("cp949"), "not UTF-8 (line 2, byte 0xb1) (it reads as CP949"),
+    (b"ident,fullname\nt-1,x\n", "no 'id' and no 'name' column"),
+    (b"", "empty"),
+    (None, "No such file"),
+])
+def test_a_roster_that_cannot_be_used_is_a_problem_not_a_crash(make_course, tmp_path, content, says):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1"), names={"t-1": ("민준", "김")})
+    roster = tmp_path / "roster.csv"
+    if content is not None:
+        roster.write_bytes(content)
+    res, _ = run(course, root, out, roster=roster)
+    assert len(res.problems) == 1 and says in res.problems[0], res.problems
+    assert rows_of(out)["t-1"]["name"] == "김민준" and len(res.certificates) == 1  # the gradebook's name stands
+
+
+# ------------------------------------------------------------------------------------------- codes
+
+
+@pytest.fixture
+def issued(make_course):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("kim.minsu", "trainee-002"), names={"kim.minsu": ("민수", "김")})
+    res, lines = run(course, root, out, run="2025-06-14-seoul")
+    return course, root, out, res, rows_of(out)
+
+
+def verify_cli(course, *args: str, capsys=None) -> tuple[int, str]:
+    code = main(["--root", str(course.root), "grade", "verify", *args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_course_key_is_made_once_private_and_outside_the_repository(issued, monkeypatch, tmp_path):
+    course, root, out, res, _ = issued
+    key = course.build_dir / "grading" / "course.key"
+    assert res.key == key and len(key.read_bytes()) == 32 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    before = key.read_bytes()
+    run(course, root, out)
+    assert key.read_bytes() == before  # not replaced: every code issued stays checkable
+    other = tmp_path / "elsewhere" / "k"
+    monkeypatch.setenv("TECHDAY_COURSE_KEY", str(other))
+    with pytest.raises(cert.CertificateError, match="no course key"):
+        cert.load_key(course)  # verifying never makes a key
+    assert not other.exists()
+
+
+def test_a_genuine_code_verifies_and_says_what_it_certifies(issued, capsys):
+    course, _, out, res, rows = issued
+    code = rows["kim.minsu"]["code"]
+    assert re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{5}-){3}[0-9A-HJKMNP-TV-Z]{5}", code)
+    rc, text = verify_cli(course, code, capsys=capsys)
+    assert rc == 0 and "GENUINE" in text and "NOT" not in text, text
+    for shown in ("kim.minsu", "김민수", "acc (Accelerated)", "19 of 20 points (95%)",
+                  "cert-course / 2025-06-14-seoul"):
+        assert shown in text, text
+    # Typed by a person: lower case, no hyphens, O for 0, I or L for 1.
+    typed = code.replace("-", "").lower().replace("0", "o").replace("1", "l")
+    assert verify_cli(course, typed, capsys=capsys)[0] == 0
+    for suffix in (".html", ".pdf"):
+        rc, text = verify_cli(course, "--file", str(out / rows["kim.minsu"]["file"].replace(".pdf", suffix)),
+                              capsys=capsys)
+        assert rc == 0 and "GENUINE" in text and "김민수" in text, text
+    assert verify_cli(course, capsys=capsys)[0] == 2  # nothing to verify
+
+
+def one_char_off(code: str) -> str:
+    i = code.index("-") + 1
+    return code[:i] + ("A" if code[i] != "A" else "B") + code[i + 1:]
+
+
+def test_a_changed_or_made_up_code_is_refused(issued, capsys):
+    course, _, out, _, rows = issued
+    code = rows["kim.minsu"]["code"]
+    rc, text = verify_cli(course, one_char_off(code), capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+    assert verify_cli(course, "ABCDE-FGHJK-MNPQR-STVWX", capsys=capsys)[0] == 1
+    assert verify_cli(course, "not-a-code", capsys=capsys)[0] == 1
+    # A certificate carrying a changed code.
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    page.write_text(page.read_text(encoding="utf-8").replace(code, one_char_off(code)), encoding="utf-8")
+    rc, text = verify_cli(course, "--file", str(page), capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+    # A register entry or a certificate with a field taken out: refused, not a crash.
+    register = out / "certificates.json"
+    doc = json.loads(register.read_text(encoding="utf-8"))
+    del doc["certificates"][code]["score"]
+    register.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    rc, text = verify_cli(course, code, capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+
+
+@pytest.mark.parametrize("field, old, new", [
+    ("score", '"score": "19/20"', '"score": "20/20"'),
+    ("name", '"name": "김민수"', '"name": "김민준"'),
+    ("track", '"track": "acc"', '"track": "acc2"'),
+    ("trainee", '"trainee": "kim.minsu"', '"trainee": "trainee-002"'),
+    ("run", '"run": "2025-06-14-seoul"', '"run": "2025-06-15-seoul"'),
+])
+def test_an_edited_field_is_refused(issued, capsys, field, old, new):
+    """In the certificate's data, in the page it shows, and in the register: each edit fails."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    original = page.read_text(encoding="utf-8")
+    assert old in original
+    page.write_text(original.replace(old, new), encoding="utf-8")
+    rc, text = verify_cli(course, "--file", str(page), capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+
+    # Only what the page shows edited (the data block left alone).
+    data, code, _ = cert.read_certificate(out / rows["kim.minsu"]["file"])
+    shown = cert.visible_fields(course, data, code)
+    forged = {**data, field: json.loads("{" + new + "}")[field]}
+    if field in ("name", "trainee", "run", "score"):
+        target = cert.visible_fields(course, forged, code)[field]
+        assert target != shown[field]
+        page.write_text(original.replace(f'data-field="{field}">{shown[field]}<', f'data-field="{field}">{target}<'),
+                        encoding="utf-8")
+        assert page.read_text(encoding="utf-8") != original
+        rc, text = verify_cli(course, "--file", str(page), capsys=capsys)
+        assert rc == 1 and "page was edited" in text, text
+
+    # The register entry edited: the typed code no longer verifies.
+    register = out / "certificates.json"
+    doc = json.loads(register.read_text(encoding="utf-8"))
+    doc["certificates"][code][field] = forged[field]
+    register.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    rc, text = verify_cli(course, code, capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+
+
+def test_a_code_made_under_another_key_is_refused(issued, capsys, tmp_path, monkeypatch):
+    course, _, out, _, rows = issued
+    data, code, _ = cert.read_certificate(out / rows["kim.minsu"]["file"])
+    forged = cert.make_code(os.urandom(32), {**data, "score": "20/20"})
+    assert not cert.genuine(cert.load_key(course)[0], {**data, "score": "20/20"}, forged)
+    # A whole results folder made under another key is refused by this host's key.
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(os.urandom(32))
+    monkeypatch.setenv("TECHDAY_COURSE_KEY", str(other_key))
+    rc, text = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 1 and "NOT GENUINE" in text, text
+    rc, _ = verify_cli(course, "--file", str(out / rows["kim.minsu"]["file"]), capsys=capsys)
+    assert rc == 1
+
+
+def test_codes_stay_the_same_on_a_rerun_and_a_regrade_withdraws_the_old_one(issued, capsys):
+    course, root, out, _, rows = issued
+    res, _ = run(course, root, out)  # no --run: the run recorded in certificates.json
+    again = rows_of(out)
+    assert res.run == "2025-06-14-seoul" and again["kim.minsu"]["code"] == rows["kim.minsu"]["code"]
+    gradebook(root, course.id, {"kim.minsu": {"a-lab": 10, "z-assess": 10}})  # regraded: 20/20
+    _, lines = run(course, root, out)
+    new = rows_of(out)["kim.minsu"]["code"]
+    assert new != rows["kim.minsu"]["code"] and any("withdrawn" in line and "acc/kim.minsu" in line for line in lines)
+    rc, text = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 1 and "WITHDRAWN" in text, text
+    assert verify_cli(course, new, capsys=capsys)[0] == 0
+    assert verify_cli(course, rows["trainee-002"]["code"], capsys=capsys)[0] == 0  # untouched
+
+
+def test_verify_without_the_key_cannot_decide(issued, capsys, monkeypatch, tmp_path):
+    course, _, _, _, rows = issued
+    monkeypatch.setenv("TECHDAY_COURSE_KEY", str(tmp_path / "missing.key"))
+    rc, text = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 2 and "no course key" in text, text
