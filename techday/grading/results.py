@@ -140,8 +140,9 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                     review += flags.get((lab, student), [])
                 f = track.fractions(scores)
                 passed = track.passes(scores)
-                # A pass that rests on a submission flagged for tampering waits for a person.
-                held = passed and any(": review: " in note or ": failed: " in note for note in review)
+                # A pass that rests on a flagged submission (the review, the referee, a dead kernel)
+                # or on one that could not be graded waits for a person.
+                held = passed and any(": flagged: " in note or ": failed: " in note for note in review)
                 rows.append({"track": track.id, "student": student,
                              "points": round(sum(s for s, _ in scores.values()), 3),
                              "max_points": round(sum(m for _, m in scores.values()), 3),
