@@ -163,6 +163,18 @@ def _root(node: ast.AST) -> ast.AST:
     return node
 
 
+def _targets(node: ast.AST) -> set[str]:
+    """Names bound by an assignment target (``a``, ``a, (b, *c)``), not names read inside one
+    (``d[k] = ...`` binds nothing)."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return set().union(*(_targets(e) for e in node.elts)) if node.elts else set()
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    return set()
+
+
 def _own_names(tree: ast.Module) -> set[str]:
     """Names the trainee's code makes itself: function parameters, loop and ``with`` targets,
     comprehension variables, and names assigned something new (a call, a literal, arithmetic), not
@@ -174,14 +186,14 @@ def _own_names(tree: ast.Module) -> set[str]:
             own |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
             own |= {x.arg for x in (a.vararg, a.kwarg) if x}
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            own |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+            own |= _targets(node.target)
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            own |= {n.id for n in ast.walk(node.optional_vars) if isinstance(n, ast.Name)}
+            own |= _targets(node.optional_vars)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             if isinstance(node.value, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            own |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            own |= set().union(*(_targets(t) for t in targets))
         elif isinstance(node, ast.ClassDef):
             own.add(node.name)
     return own
@@ -247,7 +259,7 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str]) -> tuple[lis
             hits |= _attribute_hits(node, parents)
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 root = _root(node)
-                if not (isinstance(root, ast.Name) and root.id in own - ctx.course_names):
+                if not (isinstance(root, ast.Name) and root.id in own - ctx.course_code_names):
                     hits.add(f"changes {ast.unparse(node)[:60]}")
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
             root = _root(node)

@@ -1,0 +1,118 @@
+"""The allow-list review of trainee cells (techday/grading/review.py): no honest solution of any lab
+is flagged, every cheat of the corpus is, honest code that looks unusual passes, and cells the review
+cannot read get a clear line instead of a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from techday.grading.referee import read_records
+from techday.grading.review import review
+from techday.labsrc import read_lab, strip_solution_markers
+from tests.fixtures.submissions.cheats import cheat_notebook, cheats
+
+ROOT = Path(__file__).resolve().parents[2]
+LABS = sorted(p.parent.name for p in ROOT.glob("labs/*/*.py"))
+
+
+def _release_and_solution(lab: str):
+    nb, _ = read_lab(ROOT / "labs" / lab / f"{lab}.py")
+    release = json.loads(nbformat.writes(nb))
+    solution = nbformat.reads(nbformat.writes(nb), as_version=4)
+    for cell in solution.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = strip_solution_markers(cell.source) + "\n# my answer\n"
+    return release, solution
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_no_solution_is_flagged(lab):
+    release, solution = _release_and_solution(lab)
+    notes, findings = review(solution, release)
+    assert findings == [] and notes == [], (findings, notes)
+
+
+@pytest.mark.parametrize("lab", ["00-gpu-tour", "01-numba-first-steps", "10-dl-first-network"])
+def test_every_cheat_is_flagged(lab):
+    release, _ = _release_and_solution(lab)
+    for cheat in cheats(release):
+        nb = nbformat.from_dict(cheat_notebook(release, cheat))
+        _, findings = review(nb, release)
+        assert findings, f"{cheat.name}: {cheat.route} passed the review"
+
+
+def _with_cell(lab: str, source: str):
+    release, solution = _release_and_solution(lab)
+    solution.cells.insert(3, nbformat.v4.new_code_cell(source))
+    return review(solution, release)
+
+
+HONEST = [
+    "import numpy as np\nimport torch.nn.functional as F\nimport math\n",
+    "import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc = torch.nn.Linear(4, 2)\n        self._cache = None\n    def forward(self, x):\n"
+    "        return self.fc(x)\nmodel = Net()\nfor p in model.parameters():\n    p.grad = None\n",
+    "%timeit sum(range(10))\n",
+    "%%time\nx = [i * i for i in range(100)]\n",
+    "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    print('no', exc)\nfor _ in range(2):\n    pass\n",
+    "result = {'a': 1}\nresult['b'] = 2\nclass Box:\n    def __len__(self):\n        return 1\n",
+]
+
+
+@pytest.mark.parametrize("source", HONEST)
+def test_honest_code_that_looks_unusual_is_not_flagged(source):
+    notes, findings = _with_cell("10-dl-first-network", source)
+    assert findings == [], findings
+
+
+CAUGHT = {
+    "getattr(np, 'al' + 'lclose')": "uses getattr",
+    "import sys": "imports sys",
+    "from techday.grading import referee": "imports techday.grading",
+    "x = np.ctypeslib": "uses .ctypeslib",
+    "np.allclose = lambda *a, **k: True": "changes np.allclose",
+    "t = np.testing\nt.assert_allclose = print": "changes t.assert_allclose",
+    "lab.size = lambda **k: 1": "changes lab.size",
+    "assert_close = print": "rebinds assert_close",
+    "def f():\n    global expected\n    expected = 1": "declares global",
+    "class A:\n    def __eq__(self, o):\n        return True": "defines __eq__",
+    "!ls /grading": "shell escape",
+    "%load_ext something": "uses %load_ext",
+    "%timeit getattr(np, 'x')": "uses getattr",
+    "f = (lambda: 0).__code__": "uses .__code__",
+    "In[-1]": "uses In",
+    "vars()['x'] = 1": "uses vars",
+    "class M(type):\n    pass\nclass A(metaclass=M):\n    pass": "metaclass",
+}
+
+
+@pytest.mark.parametrize("source,says", CAUGHT.items())
+def test_routes_outside_the_allow_list_are_named(source, says):
+    notes, findings = _with_cell("01-numba-first-steps", source)
+    assert findings and says in findings[0], findings
+
+
+def test_cells_the_review_cannot_read_get_a_line_not_a_crash():
+    notes, findings = _with_cell("01-numba-first-steps", "def f(:\n    pass\n")
+    assert findings == [] and "syntax error" in notes[0]
+    notes, findings = _with_cell("01-numba-first-steps", "review = 1\nreview_cell = review + 1\nContext = 2\n")
+    assert findings == [] and notes == []
+
+
+def test_referee_records_are_authenticated():
+    key, other = b"k" * 32, b"o" * 32
+    import hashlib
+    import hmac
+
+    def line(seq, kind, cell, k=key):
+        body = f"techday.referee/1 {seq} {kind} {cell} "
+        return (body + " " + hmac.new(k, body.encode(), hashlib.sha256).hexdigest() + "\n").encode()
+
+    data = line(1, "installed", "-") + line(2, "done", "t1") + line(3, "done", "t2", other) + b"garbage\n"
+    records, problems = read_records(data, key)
+    assert [(r["seq"], r["kind"], r["cell"]) for r in records] == [(1, "installed", "-"), (2, "done", "t1")]
+    assert len(problems) == 2 and all("forged" in p for p in problems)
