@@ -108,16 +108,19 @@ def main(argv=None) -> int:
     rows.append({"config": "nbgrader autograde (serial, no sandbox)", "workers": 1, "sandbox": False,
                  "seconds": round(seconds, 1), "ok": proc.returncode == 0})
 
-    for workers, sandbox in ((1, False), (1, True), (2, True)):
-        root = fresh(f"techday-w{workers}-{'sandbox' if sandbox else 'plain'}")
+    # --no-referee beside the same configuration: what the referee costs (its runs are all flagged).
+    for workers, sandbox, referee in ((1, False, True), (1, True, False), (1, True, True), (2, True, True)):
+        root = fresh(f"techday-w{workers}-{'sandbox' if sandbox else 'plain'}-{'referee' if referee else 'plain'}")
         t0 = time.monotonic()
         run = autograde(course, args.lab, root, args.tier, args.scale, workers=workers, sandbox=sandbox,
-                        out=root.parent / (root.name + "-out"), report=lambda *a: None)
+                        referee=referee, out=root.parent / (root.name + "-out"), report=lambda *a: None)
         seconds = time.monotonic() - t0
         same = scores(root, args.lab) == reference
-        rows.append({"config": f"techday grade autograde -w {workers}" + ("" if sandbox else " --no-sandbox"),
-                     "workers": workers, "sandbox": sandbox, "seconds": round(seconds, 1),
-                     "ok": same and all(s.status == ("graded" if sandbox else "flagged") for s in run.submissions)})
+        trusted = sandbox and referee
+        rows.append({"config": f"techday grade autograde -w {workers}" + ("" if sandbox else " --no-sandbox")
+                     + ("" if referee else " --no-referee"),
+                     "workers": workers, "sandbox": sandbox, "referee": referee, "seconds": round(seconds, 1),
+                     "ok": same and all(s.status == ("graded" if trusted else "flagged") for s in run.submissions)})
     # The sandbox alone: the same notebook (the solution) executed by the same executor, in bwrap and
     # without it, alternately, --repeat times each; the difference of the medians.
     from techday.grading.run import lab_limits

@@ -114,6 +114,7 @@ def test_cheats_on_the_fixture_lab_and_without_the_referee(bwrap, fixture_course
     earned = {c.name: plain[f"cheat-{c.name}"]["score"] for c in corpus if plain[f"cheat-{c.name}"]["score"]}
     print(f"without the referee, {len(earned)} of {len(corpus)} cheats earn points: {earned}")
     assert plain["honest-solution"]["score"] == 5.0
-    for route in ("transformer-via-strings", "ast-transformer", "wrap-run-cell", "custom-exc-and-reply",
-                  "patch-helpers-sys-modules", "rebind-helpers"):
+    # Those that silence whole cells earn everything even against a release whose answers raise;
+    # patched helpers need an answer that runs (it fools only the comparison).
+    for route in ("transformer-via-strings", "ast-transformer", "wrap-run-cell", "custom-exc-and-reply"):
         assert earned.get(route), f"{route} should earn points when the kernel's word is trusted: {plain[f'cheat-{route}']}"
