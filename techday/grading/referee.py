@@ -138,7 +138,7 @@ def install(config_path: str) -> None:
     if _len(cell_dir) < 3:  # not ipykernel's compiler (plain IPython): its cells are "<ipython-input-..."
         cell_dir = "<ipython-input-"
     paths = sysconfig.get_paths()
-    passers = {os.path.join(paths["stdlib"], f) for f in ("inspect.py", "traceback.py")}
+    passers = {os.path.join(paths["stdlib"], f) for f in ("inspect.py", "traceback.py", "ctypes/__init__.py")}
 
     cells = {}
     for key_, spec in config["cells"].items():
@@ -273,7 +273,8 @@ def install(config_path: str) -> None:
     def caller_is_cell(depth: int) -> bool:
         """Whether the code that caused the event is a notebook cell's (the trainee's), not a
         library's or the course's: the nearest frame above the hook, looking through the frames that
-        only pass a request on (the import system, code run by ``exec``, ``inspect``, ``traceback``)."""
+        only pass a request on (the import system, code run by ``exec``, ``inspect``, ``traceback``,
+        ctypes' Python wrappers such as ``string_at``)."""
         me = get_ident()
         getframe_busy.add(me)
         try:

@@ -196,15 +196,17 @@ class Referee:
             self.events.append({"cell": index, "event": "referee",
                                 "what": f"test cell '{spec['key']}' reported success but did not run to its end"})
 
-    def between(self, records: list[dict]) -> None:
+    def between(self, records: list[dict], index: int | None = None) -> None:
         """Records written while a trainee's cell ran (tripwires, a course cell run out of turn)."""
+        where = {} if index is None else {"cell": index}
         for rec in records:
             if rec["kind"] == "installed":
                 self.installed = True
             elif rec["kind"] == "done":
-                self.events.append({"event": "referee", "what": f"course cell '{rec['cell']}' was run out of turn"})
+                self.events.append({**where, "event": "referee",
+                                    "what": f"course cell '{rec['cell']}' was run out of turn"})
             else:
-                self.events.append({"event": "referee", "what": _record_words(rec)})
+                self.events.append({**where, "event": "referee", "what": _record_words(rec)})
 
 
 def _record_words(rec: dict) -> str:
@@ -283,6 +285,8 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                     cell.source = source
                 if course is not None:
                     referee.judge(index, cell, referee.read())
+                elif referee is not None:
+                    referee.between(referee.read(), index)
             except CellTimeoutError:
                 # nbclient interrupted the cell at its limit and the kernel never went idle: the
                 # code ignores SIGINT (or is stuck in C). The kernel is still busy, so no later cell
