@@ -665,7 +665,7 @@ def layer_gpu(x, w, b, mean, std):
 MAX_BLOCKS blocks and scalars in x's dtype, and returns a host NumPy array of x's dtype and shape equal
 to tanh(w * (x - mean) / std + b) on 1_000 float32 values; hidden: 1_000_003 values on a GPU (4_099 in
 the simulator), float64, n = 1, inputs left unchanged, and the result is what the kernel wrote into its
-NaN-poisoned output, all of it, with enough blocks to cover n (up to MAX_BLOCKS)."""
+NaN-poisoned output, all of it, launched with launch_config's number of blocks."""
 import numpy as np
 from techday.labtools import assert_close, watch_kernels
 
@@ -713,8 +713,13 @@ def check_from_kernel(out, launches, x, what):
     """The launch covers x (launch_config's blocks) and layer_gpu returns exactly what layer_kernel wrote."""
     launch = launches[0]
     blocks_want = max(1, min(-(-x.shape[0] // THREADS_PER_BLOCK), MAX_BLOCKS))
-    assert launch.blocks == blocks_want, (f"{what}: launched {launch.blocks} blocks for n = {x.shape[0]:,}, expected "
-                                          f"{blocks_want}: launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)")
+    try:  # exercise 2's own answer counts too: a wrong launch_config loses its points there, not twice
+        blocks_yours = launch_config(x.shape[0], THREADS_PER_BLOCK, MAX_BLOCKS)[0]
+    except Exception:
+        blocks_yours = blocks_want
+    assert launch.blocks in (blocks_want, blocks_yours), (
+        f"{what}: launched {launch.blocks} blocks for n = {x.shape[0]:,}, expected {blocks_want}: "
+        "launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)")
     written = launch.written[5]
     assert written.shape == x.shape, (f"{what}: layer_kernel wrote an output of shape {written.shape} for x of shape "
                                       f"{x.shape}: launch it on all of x and w")
