@@ -2,13 +2,25 @@
 
 Checks come before timings (a wrong kernel is never timed), and every timing carries the tier it was
 taken on. Introduced in lab 01 (first kernels); the benchmark suite uses the same rules.
+
+Tests of kernel exercises also check that a kernel did the work, on the GPU and in the simulator
+alike: :func:`is_cuda_kernel` tells a ``@cuda.jit`` kernel from a Python stand-in, and
+:func:`watch_kernels` swaps a notebook's kernels for :class:`KernelWatch` recorders while a host
+function runs, so that a test sees every launch (its grid, its block, its arguments) and what the
+kernel wrote into its outputs, which were filled with NaN ("poison") just before the launch::
+
+    with watch_kernels(globals(), {"saxpy_kernel": (3,)}) as watch:   # argument 3 is the output
+        out = saxpy(2.0, x, y)
+    (launch,) = watch["saxpy_kernel"].launches
+    assert launch.unwritten[3] == 0 and np.array_equal(out, launch.written[3])
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -116,3 +128,166 @@ def time_cuda(fn, *args, repeat: int = 20, warmup: int = 2, what: str = "", labe
         stop.synchronize()
         seconds.append(cuda.event_elapsed_time(start, stop) / 1e3)
     return Timing(what or getattr(fn, "__name__", "kernel"), seconds, label)
+
+
+def is_cuda_kernel(obj) -> bool:
+    """True for a kernel made with ``@cuda.jit``: numba-cuda's dispatcher on a GPU, the simulator's
+    ``FakeCUDAKernel`` on the CPU tier; False for a device function (``device=True``), a Python
+    function, or an object of another class that can be indexed and called like a kernel."""
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        from numba.cuda.simulator.kernel import FakeCUDAKernel as kernel_class
+
+        device = bool(getattr(obj, "_device", False))
+    else:
+        from numba.cuda.dispatcher import CUDADispatcher as kernel_class
+
+        device = bool(getattr(obj, "targetoptions", {}).get("device", False))
+    return isinstance(obj, kernel_class) and type(obj).__module__.startswith("numba") and not device
+
+
+def _kind(obj) -> str:
+    kind = type(obj).__name__
+    return f"a {kind} (a device function: a kernel needs @cuda.jit without device=True)" if \
+        getattr(obj, "_device", False) or getattr(obj, "targetoptions", {}).get("device", False) else f"a {kind}"
+
+
+def assert_cuda_kernel(obj, name: str) -> None:
+    """Fail with a message that names ``name`` unless ``obj`` is a ``@cuda.jit`` kernel (see
+    :func:`is_cuda_kernel`): a host function that computes the answer with NumPy is not one."""
+    if not is_cuda_kernel(obj):
+        raise AssertionError(f"{name} must be a CUDA kernel made with @cuda.jit, so that the GPU does the work; "
+                             f"it is {_kind(obj)}")
+
+
+def same_memory(a, b) -> bool:
+    """True when the arrays ``a`` and ``b`` (host or device, GPU or simulator) cover exactly the same
+    memory: the same array, or two views of it with the same extent."""
+    from .streamcheck import _extent
+
+    ea, eb = _extent(a), _extent(b)
+    return ea is not None and ea == eb
+
+
+def _threads_in(dim) -> int:
+    """Threads (or blocks) in a launch dimension: an int or a tuple (or list) of up to three ints."""
+    if isinstance(dim, (tuple, list)):
+        total = 1
+        for d in dim:
+            total *= int(d)
+        return total
+    return int(dim)
+
+
+def _is_array(obj) -> bool:
+    return isinstance(obj, np.ndarray) or (hasattr(obj, "copy_to_host") and hasattr(obj, "shape"))
+
+
+def _is_device_array(obj) -> bool:
+    return not isinstance(obj, np.ndarray) and _is_array(obj)
+
+
+def _to_host(arr, stream) -> np.ndarray:
+    if isinstance(arr, np.ndarray):
+        return arr.copy()
+    host = arr.copy_to_host(stream=stream) if stream else arr.copy_to_host()
+    if stream:
+        stream.synchronize()
+    return host
+
+
+@dataclass
+class Launch:
+    """One launch of a watched kernel: how it was launched, with what, and what it wrote."""
+
+    config: tuple                 # as written between the brackets: (grid, block[, stream[, shared]])
+    args: tuple                   # the arguments, as passed
+    blocks: int                   # blocks in the grid (the product of its dimensions)
+    threads: int                  # threads per block (the product of its dimensions)
+    written: dict = field(default_factory=dict)    # output argument index -> host copy after the launch
+    unwritten: dict = field(default_factory=dict)  # output argument index -> elements still NaN (poisoned)
+    #                                                 after the launch; only float outputs that are not
+    #                                                 also an input are poisoned
+
+    @property
+    def device_args(self) -> list[int]:
+        """Indices of the arguments that are device arrays."""
+        return [k for k, a in enumerate(self.args) if _is_device_array(a)]
+
+    @property
+    def host_args(self) -> list[int]:
+        """Indices of the arguments that are NumPy arrays (Numba copies those in and out on every launch)."""
+        return [k for k, a in enumerate(self.args) if isinstance(a, np.ndarray)]
+
+
+class KernelWatch:
+    """Stands in for a CUDA kernel during a test: launches the real kernel and records each launch.
+
+    ``writes`` names the arguments the kernel overwrites (indices, negative ones from the end). Before
+    each launch a float output is filled with NaN (on the launch's stream), unless it shares memory
+    with another argument (an in-place update reads it); after the launch a host copy of every output
+    is kept, with the count of elements still NaN: elements the kernel never wrote. Outputs the
+    kernel adds to (a histogram) belong in ``writes`` only to be copied, with ``poison=False``.
+    Raises ``AssertionError`` if ``kernel`` is not a ``@cuda.jit`` kernel."""
+
+    def __init__(self, kernel, name: str = "kernel", writes=(), poison: bool = True):
+        assert_cuda_kernel(kernel, name)
+        self.kernel, self.name, self.writes, self.poison = kernel, name, tuple(writes), poison
+        self.launches: list[Launch] = []
+
+    def __getitem__(self, config):
+        launch = self.kernel[config]
+        cfg = config if isinstance(config, tuple) else (config,)
+        stream = cfg[2] if len(cfg) > 2 else 0
+
+        def run(*args):
+            from .streamcheck import _extent, _overlap
+
+            outs = sorted({w % len(args) for w in self.writes}) if args else []
+            poisoned = set()
+            for k in outs:
+                arr = args[k]
+                if not (self.poison and _is_array(arr) and np.dtype(arr.dtype).kind == "f"):
+                    continue
+                ext = _extent(arr)
+                if any(_overlap(ext, _extent(a)) for j, a in enumerate(args) if j != k and _is_array(a)):
+                    continue  # in place: the kernel reads what it overwrites
+                if isinstance(arr, np.ndarray):
+                    arr[...] = np.nan
+                elif arr.is_c_contiguous():
+                    fill = np.full(arr.shape, np.nan, arr.dtype)
+                    arr.copy_to_device(fill, stream=stream) if stream else arr.copy_to_device(fill)
+                    if stream:
+                        stream.synchronize()
+                else:
+                    continue
+                poisoned.add(k)
+            result = launch(*args)
+            written = {k: _to_host(args[k], stream) for k in outs if _is_array(args[k])}
+            unwritten = {k: int(np.count_nonzero(np.isnan(written[k]))) for k in poisoned}
+            self.launches.append(Launch(cfg, args, _threads_in(cfg[0]), _threads_in(cfg[1]) if len(cfg) > 1 else 0,
+                                        written, unwritten))
+            return result
+        return run
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
+
+
+@contextmanager
+def watch_kernels(namespace: dict, kernels: dict, poison: bool = True):
+    """Swap the kernels named in ``kernels`` (name -> indices of the arguments they write) in
+    ``namespace`` (a notebook's globals) for :class:`KernelWatch` recorders while the block runs;
+    yields {name: watch}, and puts the real kernels back afterwards. A name that is not a
+    ``@cuda.jit`` kernel fails at once, with a message that says so."""
+    missing = [name for name in kernels if name not in namespace]
+    if missing:
+        raise AssertionError(f"{', '.join(missing)} is not defined: run the cell that defines it")
+    saved = {name: namespace[name] for name in kernels}
+    watches = {name: KernelWatch(saved[name], name, writes, poison) for name, writes in kernels.items()}
+    try:
+        namespace.update(watches)
+        yield watches
+    finally:
+        namespace.update(saved)

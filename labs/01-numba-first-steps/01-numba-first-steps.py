@@ -136,6 +136,11 @@ print(f"@njit is about {(t_py.median / n_py) / (t_jit.median / n):,.0f}x faster 
 # $10^8 \pm 1$) the two terms are both about $10^{16}$ and almost equal: their difference loses
 # every significant digit (catastrophic cancellation). The tests use exactly such data.
 # You may assume `x` has at least one element.
+#
+# One pass means one loop that reads `x[0]`, `x[1]`, ... in order and never goes back, as if the data
+# arrived as a stream (데이터를 앞에서부터 한 번만 읽습니다). The grader checks that: it also calls
+# the Python version of your function (`mean_var.py_func`) on data that can be read only that way, so
+# `x.mean()`, `np.var(x)` or a second loop over `x` fail there.
 
 # %% nbgrader="solution" id="mean_var"
 @njit
@@ -156,7 +161,8 @@ def mean_var(x):
 
 # %% nbgrader="tests" id="mean_var_tests" points=3
 """mean_var is compiled with @njit and matches NumPy's mean and variance on 10_007 float64 values
-around 1e8 (a naive sum-of-squares formula loses every digit there); hidden: float32, tiny and odd sizes."""
+around 1e8 (a naive sum-of-squares formula loses every digit there); hidden: float32, tiny and odd sizes,
+and one pass: mean_var.py_func on data that can only be read front to back, one element at a time."""
 import numpy as np
 from techday.labtools import assert_close
 
@@ -179,6 +185,50 @@ mf, vf = mean_var(xf)
 ref = xf.astype(np.float64)
 assert_close(mf, ref.mean(), "hidden: mean of float32 input", rtol=1e-6)
 assert_close(vf, ref.var(), "hidden: variance of float32 input", rtol=1e-3)
+
+
+class FrontToBack:
+    """A 1-D array that can be read only as a stream: x[i] one element at a time, i never going back."""
+
+    def __init__(self, values):
+        self._values, self.shape, self.size, self.ndim, self.dtype = values, values.shape, values.size, 1, values.dtype
+        self.last = -1
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise AssertionError(f"hidden: mean_var read x[{i!r}]: read one element at a time, x[i], in one pass")
+        i = int(i) + (self.size if i < 0 else 0)
+        if not 0 <= i < self.size:
+            raise IndexError(f"index {i} is out of bounds for a stream of {self.size} values")
+        if i < self.last:
+            raise AssertionError(f"hidden: mean_var read x[{i}] after x[{self.last}]: that is a second pass over the "
+                                 "data; update count, mean and m2 as each value arrives (Welford)")
+        self.last = i
+        return self._values[i]
+
+    def __iter__(self):
+        for i in range(self.size):
+            yield self[i]
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("hidden: mean_var turned x into an array (np.mean, np.var, np.asarray ...): compute the "
+                             "mean and variance yourself, in one pass over x[i] (Welford)")
+
+    def __getattr__(self, name):
+        raise AssertionError(f"hidden: mean_var used x.{name}: compute the mean and variance yourself, in one pass "
+                             "over x[i] (Welford)")
+
+
+for n_h, offset in ((1, 3.0), (2_003, 1e8)):
+    xs = offset + np.random.default_rng(n_h + 1).standard_normal(n_h)
+    stream = FrontToBack(xs)
+    ms, vs = mean_var.py_func(stream)
+    assert stream.last == n_h - 1, f"hidden: mean_var read x only up to x[{stream.last}] of {n_h} values"
+    assert_close(ms, xs.mean(), f"hidden: one pass, mean, n={n_h}", rtol=1e-12, atol=1e-12)
+    assert_close(vs, xs.var(), f"hidden: one pass, variance, n={n_h}", rtol=1e-6, atol=1e-12)
 ### END HIDDEN TESTS
 print("mean_var: all visible tests passed.")
 
@@ -617,12 +667,14 @@ def saxpy_kernel(a, x, y, out):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="saxpy_kernel_tests" points=4
-"""saxpy_kernel writes a*x + y into every element of a NaN-poisoned output: on 5_001 float32 values
-with only 2 blocks x 32 threads (grid-stride loop), and with spare threads (bounds check); hidden:
-float64, n smaller than one block, n = 1, inputs left unchanged, in place (out is y)."""
+"""saxpy_kernel is a @cuda.jit kernel and writes a*x + y into every element of a NaN-poisoned output: on
+5_001 float32 values with only 2 blocks x 32 threads (grid-stride loop), and with spare threads (bounds
+check); hidden: float64, n smaller than one block, n = 1, inputs left unchanged, in place (out is y)."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
+
+assert_cuda_kernel(saxpy_kernel, "saxpy_kernel")
 
 
 def run_saxpy_kernel(a, x, y, blocks, threads):
@@ -681,7 +733,9 @@ print("saxpy_kernel: all visible tests passed.")
 # 4. copy the result back with `copy_to_host()` and return it.
 #
 # Pass **device arrays** to the kernel: given NumPy arrays, Numba would copy each of them to the
-# device and back again on every launch. The tests check that too.
+# device and back again on every launch. The tests check that too, and the grader's hidden tests
+# check the launch itself: one launch, the number of blocks and threads of step 2, `a` in `x`'s
+# dtype, and that the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
 
 # %% nbgrader="solution" id="saxpy"
 def saxpy(a, x, y):
@@ -698,37 +752,18 @@ def saxpy(a, x, y):
 # %% nbgrader="tests" id="saxpy_tests" points=4
 """saxpy(a, x, y) launches saxpy_kernel on device arrays and returns a host NumPy array of x's dtype
 and shape equal to a*x + y, on an awkward size (1_000_003 on a GPU, 3_001 in the simulator or at
-scale ci); hidden: float64, n = 1, n smaller than one block, inputs left unchanged."""
+scale ci); hidden: one launch of THREADS_PER_BLOCK threads and max(1, min(ceil(n / THREADS_PER_BLOCK),
+MAX_BLOCKS)) blocks, a in x's dtype, the result is what the kernel wrote into its NaN-poisoned output;
+float64, n = 1, n smaller than one block, inputs left unchanged."""
 import numpy as np
-from techday.labtools import assert_close
-
-
-class KernelSpy:
-    """Stands in for saxpy_kernel during a test: records each launch, then launches the real kernel."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, []
-
-    def __getitem__(self, config):
-        launch = self.kernel[config]
-
-        def run(*args):
-            self.launches.append((config, args))
-            return launch(*args)
-        return run
-
-    def __getattr__(self, name):
-        return getattr(self.kernel, name)
+from techday.labtools import assert_close, watch_kernels
 
 
 def spy_on_saxpy(a, x, y):
-    global saxpy_kernel
-    real_kernel, spy = saxpy_kernel, KernelSpy(saxpy_kernel)
-    saxpy_kernel = spy
-    try:
-        return saxpy(a, x, y), spy.launches
-    finally:
-        saxpy_kernel = real_kernel
+    """Call saxpy with saxpy_kernel watched: every launch is recorded, its output (argument 3) poisoned first."""
+    with watch_kernels(globals(), {"saxpy_kernel": (3,)}) as watch:
+        out = saxpy(a, x, y)
+    return out, watch["saxpy_kernel"].launches
 
 
 n = lab.size(full=1_000_003, ci=3_001)
@@ -737,7 +772,7 @@ x = rng.random(n, dtype=np.float32)
 y = 1.0 + rng.random(n, dtype=np.float32)
 out, launches = spy_on_saxpy(2.0, x, y)
 assert launches, "saxpy must launch saxpy_kernel[blocks, threads](...)"
-host_args = [i for i, arg in enumerate(launches[0][1]) if isinstance(arg, np.ndarray)]
+host_args = launches[0].host_args
 assert not host_args, (f"saxpy_kernel got NumPy arrays as arguments {host_args}: copy them with cuda.to_device "
                        "and allocate the output with cuda.device_array_like, or Numba copies them back and forth")
 assert isinstance(out, np.ndarray), \
@@ -746,6 +781,35 @@ assert out.dtype == x.dtype, f"saxpy returned {out.dtype} for {x.dtype} inputs"
 assert out.shape == x.shape, f"saxpy returned shape {out.shape}, expected {x.shape}"
 assert_close(out, 2.0 * x.astype(np.float64) + y, f"saxpy(2.0, x, y), n={n:,} float32", rtol=1e-5)
 ### BEGIN HIDDEN TESTS
+
+
+def check_saxpy_launch(out, launches, x, what):
+    """One launch, configured as taught, whose output is every element of what saxpy returned."""
+    n_x = x.shape[0]
+    assert len(launches) == 1, f"{what}: saxpy must launch saxpy_kernel once, it launched it {len(launches)} times"
+    launch = launches[0]
+    assert not launch.host_args, f"{what}: saxpy_kernel got NumPy arrays as arguments {launch.host_args}"
+    assert launch.threads == THREADS_PER_BLOCK, \
+        f"{what}: launched {launch.threads} threads per block, not THREADS_PER_BLOCK = {THREADS_PER_BLOCK}"
+    assert 1 <= launch.blocks <= MAX_BLOCKS, f"{what}: launched {launch.blocks} blocks: at least 1, at most MAX_BLOCKS"
+    assert launch.blocks * launch.threads >= n_x or launch.blocks == MAX_BLOCKS, \
+        (f"{what}: {launch.blocks} blocks x {launch.threads} threads do not cover n = {n_x}: use enough blocks, "
+         "ceil(n / THREADS_PER_BLOCK), up to MAX_BLOCKS")
+    blocks_want = max(1, min(-(-n_x // THREADS_PER_BLOCK), MAX_BLOCKS))
+    assert launch.blocks == blocks_want, (f"{what}: launched {launch.blocks} blocks for n = {n_x}, expected "
+                                          f"{blocks_want} = max(1, min(ceil(n / THREADS_PER_BLOCK), MAX_BLOCKS))")
+    a_dtype = np.asarray(launch.args[0]).dtype
+    assert a_dtype == x.dtype, f"{what}: a was passed as {a_dtype}; pass it in x's dtype, x.dtype.type(a)"
+    written = launch.written[3]
+    assert written.shape == x.shape, (f"{what}: saxpy_kernel wrote an output of shape {written.shape} for x of shape "
+                                      f"{x.shape}: launch it on all of x and y")
+    unwritten = launch.unwritten.get(3, 0)
+    assert unwritten == 0, f"{what}: saxpy_kernel left {unwritten} of {n_x} elements of its output unwritten"
+    assert np.array_equal(out, written), (f"{what}: saxpy returned something else than saxpy_kernel wrote: return "
+                                          "the kernel's output, copied back with copy_to_host(), not a host result")
+
+
+check_saxpy_launch(out, launches, x, f"hidden: n={n:,} float32")
 for n_h in (1, 100, 2_503):
     rh = np.random.default_rng(100 + n_h)
     xh, yh = rh.random(n_h), 1.0 + rh.random(n_h)
@@ -756,10 +820,12 @@ for n_h in (1, 100, 2_503):
         f"hidden: float64 n={n_h}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
     assert_close(oh, -0.5 * xh0 + yh0, f"hidden: saxpy float64, n={n_h}", rtol=1e-12)
     assert np.array_equal(xh, xh0) and np.array_equal(yh, yh0), "hidden: saxpy changed x or y"
+    check_saxpy_launch(oh, lh, xh0, f"hidden: float64, n={n_h}")
 x3 = np.random.default_rng(3).random(1_237, dtype=np.float32)
-o3, _ = spy_on_saxpy(np.float32(0.0), x3, x3)
+o3, l3 = spy_on_saxpy(np.float32(0.0), x3, x3)
 assert o3.dtype == np.float32 and o3 is not x3, "hidden: saxpy must return a new array"
 assert_close(o3, x3, "hidden: saxpy(0, x, x) == x", rtol=1e-7)
+check_saxpy_launch(o3, l3, x3, "hidden: saxpy(0, x, x)")
 ### END HIDDEN TESTS
 print("saxpy: all visible tests passed.")
 

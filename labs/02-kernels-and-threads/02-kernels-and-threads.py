@@ -182,12 +182,15 @@ def fill_index_2d(out):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="fill_index_2d_tests" points=3
-"""fill_index_2d writes row * ncols + col into every element of a NaN-poisoned 37 x 53 matrix with a
-2 x 2 grid of 16 x 8 threads (grid-stride loops), and of 13 x 29 with spare threads, and never
-outside the matrix; hidden: 1 x 1, one row, one column, int64 and float32 outputs, tall blocks."""
+"""fill_index_2d is a @cuda.jit kernel and writes row * ncols + col into every element of a NaN-poisoned
+37 x 53 matrix with a 2 x 2 grid of 16 x 8 threads (grid-stride loops), and of 13 x 29 with spare
+threads, and never outside the matrix; hidden: 1 x 1, one row, one column, int64 and float32 outputs,
+tall blocks."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
+
+assert_cuda_kernel(fill_index_2d, "fill_index_2d")
 
 
 def run_fill_index_2d(shape, grid, block, dtype=np.float64):
@@ -531,14 +534,14 @@ def layer_kernel(x, w, b, mean, std, out):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="layer_kernel_tests" points=4
-"""normalise, weigh and activate are device functions that match NumPy one by one; layer_kernel fills
-a NaN-poisoned output with tanh(w * (x - mean) / std + b) on 1_000 float32 values with 2 blocks x 64
-threads and never writes past its end; hidden: 4_099 values on 4 x 64 threads, float64, n = 1, spare
-threads, inputs left unchanged."""
+"""normalise, weigh and activate are device functions that match NumPy one by one; layer_kernel is a
+@cuda.jit kernel that fills a NaN-poisoned output with tanh(w * (x - mean) / std + b) on 1_000 float32
+values with 2 blocks x 64 threads and never writes past its end; hidden: 4_099 values on 4 x 64
+threads, float64, n = 1, spare threads, inputs left unchanged."""
 import math
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
 
 
 def is_device_function(f):
@@ -576,6 +579,7 @@ for name in ("normalise", "weigh", "activate"):
     assert is_device_function(globals()[name]), \
         f"{name} must be a device function: decorate it with @cuda.jit(device=True)"
 assert not is_device_function(layer_kernel), "layer_kernel must be a kernel: decorate it with @cuda.jit"
+assert_cuda_kernel(layer_kernel, "layer_kernel")
 
 
 @cuda.jit
@@ -640,7 +644,8 @@ print("layer_kernel and its device functions: all visible tests passed.")
 # 4. copy the result back and return it.
 #
 # Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
-# launch). The tests check all of this, and leave `x` and `w` unchanged.
+# launch). The tests check all of this, and leave `x` and `w` unchanged; the grader also checks that
+# the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
 
 # %% nbgrader="solution" id="layer_gpu"
 def layer_gpu(x, w, b, mean, std):
@@ -659,55 +664,30 @@ def layer_gpu(x, w, b, mean, std):
 """layer_gpu launches layer_kernel once, on device arrays, with THREADS_PER_BLOCK threads, at most
 MAX_BLOCKS blocks and scalars in x's dtype, and returns a host NumPy array of x's dtype and shape equal
 to tanh(w * (x - mean) / std + b) on 1_000 float32 values; hidden: 1_000_003 values on a GPU (4_099 in
-the simulator), float64, n = 1, inputs left unchanged."""
+the simulator), float64, n = 1, inputs left unchanged, and the result is what the kernel wrote into its
+NaN-poisoned output, all of it, launched with launch_config's number of blocks."""
 import numpy as np
-from techday.labtools import assert_close
-
-
-class KernelSpy:
-    """Stands in for layer_kernel during a test: records each launch, then launches the real kernel."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, []
-
-    def __getitem__(self, config):
-        launch = self.kernel[config]
-
-        def run(*args):
-            self.launches.append((config, args))
-            return launch(*args)
-        return run
-
-    def __getattr__(self, name):
-        return getattr(self.kernel, name)
+from techday.labtools import assert_close, watch_kernels
 
 
 def spy_on_layer_gpu(x, w, b, mean, std):
-    global layer_kernel
-    real_kernel, spy = layer_kernel, KernelSpy(layer_kernel)
-    layer_kernel = spy
-    try:
-        return layer_gpu(x, w, b, mean, std), spy.launches
-    finally:
-        layer_kernel = real_kernel
-
-
-def threads_in(dim):
-    return int(np.prod(dim)) if isinstance(dim, tuple) else int(dim)
+    """Call layer_gpu with layer_kernel watched: every launch is recorded, its output (argument 5) poisoned first."""
+    with watch_kernels(globals(), {"layer_kernel": (5,)}) as watch:
+        out = layer_gpu(x, w, b, mean, std)
+    return out, watch["layer_kernel"].launches
 
 
 def check_launches(launches, x, what):
     assert len(launches) == 1, f"{what}: layer_gpu must launch layer_kernel once, it launched it {len(launches)} times"
-    config, args = launches[0]
-    assert isinstance(config, tuple) and len(config) == 2, f"{what}: launch as layer_kernel[blocks, threads](...)"
-    blocks, threads = threads_in(config[0]), threads_in(config[1])
-    assert threads == THREADS_PER_BLOCK, f"{what}: launched {threads} threads per block, not THREADS_PER_BLOCK"
-    assert 1 <= blocks <= MAX_BLOCKS, \
-        f"{what}: launched {blocks} blocks; use launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)"
-    host_args = [i for i, arg in enumerate(args) if isinstance(arg, np.ndarray)]
-    assert not host_args, (f"{what}: layer_kernel got NumPy arrays as arguments {host_args}: copy them with "
-                           "cuda.to_device and allocate the output with cuda.device_array_like")
-    wrong = [name for name, arg in zip(("b", "mean", "std"), args[2:5]) if np.asarray(arg).dtype != x.dtype]
+    launch = launches[0]
+    assert len(launch.config) == 2, f"{what}: launch as layer_kernel[blocks, threads](...)"
+    assert launch.threads == THREADS_PER_BLOCK, \
+        f"{what}: launched {launch.threads} threads per block, not THREADS_PER_BLOCK"
+    assert 1 <= launch.blocks <= MAX_BLOCKS, \
+        f"{what}: launched {launch.blocks} blocks; use launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)"
+    assert not launch.host_args, (f"{what}: layer_kernel got NumPy arrays as arguments {launch.host_args}: copy them "
+                                  "with cuda.to_device and allocate the output with cuda.device_array_like")
+    wrong = [name for name, arg in zip(("b", "mean", "std"), launch.args[2:5]) if np.asarray(arg).dtype != x.dtype]
     assert not wrong, f"{what}: pass {', '.join(wrong)} in x's dtype {x.dtype} (x.dtype.type(value))"
 
 
@@ -727,6 +707,29 @@ assert out.dtype == x.dtype, f"layer_gpu returned {out.dtype} for {x.dtype} inpu
 assert out.shape == x.shape, f"layer_gpu returned shape {out.shape}, expected {x.shape}"
 assert_close(out, layer_reference(x, w, 0.1, 3.0, 2.0), "layer_gpu, n=1_000 float32", rtol=1e-5, atol=2e-6)
 ### BEGIN HIDDEN TESTS
+
+
+def check_from_kernel(out, launches, x, what):
+    """The launch covers x (launch_config's blocks) and layer_gpu returns exactly what layer_kernel wrote."""
+    launch = launches[0]
+    blocks_want = max(1, min(-(-x.shape[0] // THREADS_PER_BLOCK), MAX_BLOCKS))
+    try:  # exercise 2's own answer counts too: a wrong launch_config loses its points there, not twice
+        blocks_yours = launch_config(x.shape[0], THREADS_PER_BLOCK, MAX_BLOCKS)[0]
+    except Exception:
+        blocks_yours = blocks_want
+    assert launch.blocks in (blocks_want, blocks_yours), (
+        f"{what}: launched {launch.blocks} blocks for n = {x.shape[0]:,}, expected {blocks_want}: "
+        "launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)")
+    written = launch.written[5]
+    assert written.shape == x.shape, (f"{what}: layer_kernel wrote an output of shape {written.shape} for x of shape "
+                                      f"{x.shape}: launch it on all of x and w")
+    unwritten = launch.unwritten.get(5, 0)
+    assert unwritten == 0, f"{what}: layer_kernel left {unwritten} of {x.shape[0]:,} elements of its output unwritten"
+    assert np.array_equal(out, written), (f"{what}: layer_gpu returned something else than layer_kernel wrote: return "
+                                          "the kernel's output, copied back with copy_to_host(), not a host result")
+
+
+check_from_kernel(out, launches, x, "hidden: n=1_000 float32")
 n_big = lab.size(full=1_000_003, ci=4_099)
 for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), (2_503, np.float64)):
     rh = np.random.default_rng(n_h)
@@ -740,6 +743,7 @@ for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), 
         f"{what}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
     tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
     assert_close(oh, layer_reference(xh0, wh0, -0.25, -1.0, 5.0), what, **tol)
+    check_from_kernel(oh, lh, xh0, what)
     assert np.array_equal(xh, xh0) and np.array_equal(wh, wh0), f"{what}: layer_gpu changed x or w"
 ### END HIDDEN TESTS
 print("layer_gpu: all visible tests passed.")

@@ -171,11 +171,13 @@ def histogram_atomic(values, hist):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="histogram_atomic_tests" points=3
-"""histogram_atomic equals np.bincount on the 4,096 camera pixels with 4 x 64 threads, on a picture of
-one grey level (every thread hits the same bin: races show) and with 10 bins; hidden: sizes that are
-not a multiple of the block, more threads than pixels, no pixels, one pixel, int32 bins, 1 or 7 bins."""
+"""histogram_atomic is a @cuda.jit kernel and equals np.bincount on the 4,096 camera pixels with 4 x 64
+threads, on a picture of one grey level (every thread hits the same bin: races show) and with 10 bins;
+hidden: sizes that are not a multiple of the block, more threads than pixels, no pixels, one pixel,
+int32 bins, 1 or 7 bins."""
 import numpy as np
 from numba import cuda
+from techday.labtools import assert_cuda_kernel
 from techday.simtools import expose_races
 
 
@@ -197,6 +199,7 @@ def check_histogram(kernel, values, nbins, blocks, threads, what, dtype=np.int64
                              f"{values.size} ({blocks} blocks x {threads} threads)")
 
 
+assert_cuda_kernel(histogram_atomic, "histogram_atomic")
 check_histogram(histogram_atomic, pixels, 256, 4, 64, "camera pixels, 256 bins")
 check_histogram(histogram_atomic, np.full(2_000, 200, np.uint8), 256, 4, 64,
                 "2,000 pixels all at grey level 200 (a plain += loses counts here)")
@@ -291,11 +294,14 @@ def histogram_shared(values, hist):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="histogram_shared_tests" points=4
-"""histogram_shared equals np.bincount on the camera pixels with 4 x 64 threads (fewer threads than
-bins), on a one-grey-level picture and with 10 bins; hidden: 3 x 96 and 2 x 32 threads, 1 block,
-sizes not a multiple of the block, no values, 1 and 256 bins with few values (empty bins), int32 bins."""
+"""histogram_shared is a @cuda.jit kernel and equals np.bincount on the camera pixels with 4 x 64
+threads (fewer threads than bins), on a one-grey-level picture and with 10 bins; hidden: 3 x 96 and
+2 x 32 threads, 1 block, sizes not a multiple of the block, no values, 1 and 256 bins with few values
+(empty bins), int32 bins."""
 import numpy as np
+from techday.labtools import assert_cuda_kernel
 
+assert_cuda_kernel(histogram_shared, "histogram_shared")
 check_histogram(histogram_shared, pixels, 256, 4, 64, "histogram_shared, camera pixels, 256 bins, 4 x 64 threads")
 check_histogram(histogram_shared, np.full(2_000, 17, np.uint8), 256, 4, 64,
                 "histogram_shared, 2,000 pixels at grey level 17")
@@ -416,13 +422,13 @@ def block_sum_kernel(x, partial):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="block_sum_kernel_tests" points=4
-"""block_sum_kernel writes, for each of 4 blocks of SUM_THREADS threads, the sum of exactly the
-elements its threads visit in a grid-stride loop, for 3,001 random float64 values (a NaN-poisoned
-partial array); hidden: 1 and 7 blocks, one value, no values, fewer values than threads, float32
-input, integers whose sums are exact."""
+"""block_sum_kernel is a @cuda.jit kernel that writes, for each of 4 blocks of SUM_THREADS threads, the
+sum of exactly the elements its threads visit in a grid-stride loop, for 3,001 random float64 values (a
+NaN-poisoned partial array); hidden: 1 and 7 blocks, one value, no values, fewer values than threads,
+float32 input, integers whose sums are exact."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
 
 
 def expected_partials(x, blocks):
@@ -445,6 +451,7 @@ def check_block_sum(x, blocks, what):
     assert_close(got, expected_partials(x, blocks), f"{what}: partial sums per block", rtol=rtol, atol=1e-12)
 
 
+assert_cuda_kernel(block_sum_kernel, "block_sum_kernel")
 x_sum = np.random.default_rng(5).random(3_001)
 check_block_sum(x_sum, 4, "3,001 values, 4 blocks")
 ### BEGIN HIDDEN TESTS
@@ -494,35 +501,20 @@ def gpu_sum(x):
 # %% nbgrader="tests" id="gpu_sum_tests" points=3
 """gpu_sum returns a float equal to math.fsum(x) for 3,001 values, launching block_sum_kernel twice:
 at most MAX_SUM_BLOCKS blocks of SUM_THREADS threads, then one block; hidden: a device array input (no
-copy of it), no values, one value, n = MAX_SUM_BLOCKS * SUM_THREADS + 1, float32 input."""
+copy of it), no values, one value, n = MAX_SUM_BLOCKS * SUM_THREADS + 1, float32 input, and the sum is
+the kernel's: the first pass reads all of x into NaN-poisoned partials, the second sums those partials,
+and gpu_sum returns the number the second pass wrote."""
 import math
 import numpy as np
 from numba import cuda
-
-
-class LaunchSpy:
-    """Stands in for block_sum_kernel during a test: records each launch, then launches the real kernel."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, []
-
-    def __getitem__(self, config):
-        launch = self.kernel[config]
-
-        def run(*args):
-            self.launches.append((config, args))
-            return launch(*args)
-        return run
+from techday.labtools import same_memory, watch_kernels
 
 
 def spy_gpu_sum(x):
-    global block_sum_kernel
-    real, spy = block_sum_kernel, LaunchSpy(block_sum_kernel)
-    block_sum_kernel = spy
-    try:
-        return gpu_sum(x), spy.launches
-    finally:
-        block_sum_kernel = real
+    """Call gpu_sum with block_sum_kernel watched: every launch recorded, its output (argument 1) poisoned first."""
+    with watch_kernels(globals(), {"block_sum_kernel": (1,)}) as watch:
+        got = gpu_sum(x)
+    return got, watch["block_sum_kernel"].launches
 
 
 def check_gpu_sum(x, what):
@@ -531,28 +523,50 @@ def check_gpu_sum(x, what):
     want = math.fsum(np.asarray(host, np.float64))
     assert isinstance(got, float), f"{what}: gpu_sum returned {type(got).__name__}, not a float"
     assert len(launches) == 2, f"{what}: launch block_sum_kernel twice (partials, then one block), not {len(launches)} times"
-    (cfg1, args1), (cfg2, _) = launches
-    assert int(cfg1[1]) == SUM_THREADS and int(cfg2[1]) == SUM_THREADS, f"{what}: launch with SUM_THREADS threads per block"
+    first, second = launches
+    assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, f"{what}: launch with SUM_THREADS threads per block"
     n = host.shape[0]
     blocks_want = max(1, min(-(-n // SUM_THREADS), MAX_SUM_BLOCKS))
-    assert int(cfg1[0]) == blocks_want, f"{what}: first pass with {cfg1[0]} blocks, expected {blocks_want}"
-    assert int(cfg2[0]) == 1, f"{what}: the second pass sums the partials in one block, not {cfg2[0]}"
-    assert not isinstance(args1[0], np.ndarray), f"{what}: pass a device array to the kernel, not a NumPy array"
+    assert first.blocks == blocks_want, f"{what}: first pass with {first.blocks} blocks, expected {blocks_want}"
+    assert second.blocks == 1, f"{what}: the second pass sums the partials in one block, not {second.blocks}"
+    assert not isinstance(first.args[0], np.ndarray), f"{what}: pass a device array to the kernel, not a NumPy array"
     rel = 1e-5 if host.dtype == np.float32 else 1e-12
     assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), f"{what}: gpu_sum = {got!r}, expected {want!r}"
-    return launches
+    return got, launches
 
 
-check_gpu_sum(np.random.default_rng(6).random(3_001), "3,001 values")
+got_v, launches_v = check_gpu_sum(np.random.default_rng(6).random(3_001), "3,001 values")
 ### BEGIN HIDDEN TESTS
+
+
+def check_sum_from_kernel(got, launches, n, what):
+    """The first pass reads all n values and writes every partial sum; the second pass reads those partials;
+    gpu_sum returns exactly the number the second pass wrote."""
+    first, second = launches
+    assert tuple(first.args[0].shape) == (n,), (f"{what}: the first pass read an array of shape {tuple(first.args[0].shape)}, "
+                                                f"not all {n} values of x")
+    partials = first.written[1]
+    assert partials.shape == (first.blocks,), (f"{what}: the first pass wrote {partials.shape[0]} partial sums for "
+                                               f"{first.blocks} blocks: one per block")
+    assert first.unwritten.get(1, 0) == 0, f"{what}: {first.unwritten[1]} of {first.blocks} partial sums were never written"
+    assert same_memory(second.args[0], first.args[1]), f"{what}: the second pass must sum the first pass's partials"
+    total = second.written[1]
+    assert total.shape == (1,) and second.unwritten.get(1, 0) == 0, f"{what}: the second pass writes one number"
+    assert got == float(total[0]), (f"{what}: gpu_sum returned {got!r}, the kernel's sum is {float(total[0])!r}: return "
+                                    "the number the second pass wrote, not a sum computed on the host")
+
+
+check_sum_from_kernel(got_v, launches_v, 3_001, "hidden: 3,001 values")
 rh = np.random.default_rng(606)
 d_in = cuda.to_device(rh.standard_normal(2_000))
-launches_h = check_gpu_sum(d_in, "hidden: a device array")
-assert launches_h[0][1][0] is d_in, "hidden: a device array is passed to the kernel as it is, without a copy"
-check_gpu_sum(np.zeros(0), "hidden: no values")
-check_gpu_sum(np.array([-4.25]), "hidden: one value")
-check_gpu_sum(rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads")
-check_gpu_sum(rh.random(777).astype(np.float32), "hidden: float32")
+got_h, launches_h = check_gpu_sum(d_in, "hidden: a device array")
+assert launches_h[0].args[0] is d_in, "hidden: a device array is passed to the kernel as it is, without a copy"
+check_sum_from_kernel(got_h, launches_h, 2_000, "hidden: a device array")
+for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hidden: one value"),
+                    (rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads"),
+                    (rh.random(777).astype(np.float32), "hidden: float32")):
+    got_h, launches_h = check_gpu_sum(x_h, what_h)
+    check_sum_from_kernel(got_h, launches_h, x_h.size, what_h)
 ### END HIDDEN TESTS
 print("gpu_sum: all visible tests passed.")
 

@@ -309,12 +309,12 @@ def transpose_padded(a, out):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="transpose_padded_tests" points=4
-"""transpose_padded equals a.T on a NaN-poisoned 37 x 53 float32 output, leaves a unchanged, and its
-PTX declares one padded tile of TILE * TILE_PAD * 4 bytes of shared memory; hidden: 1 x 1, exact
-multiples of TILE, one row, one column, TILE + 1 x TILE - 1, tall and wide shapes."""
+"""transpose_padded is a @cuda.jit kernel, equals a.T on a NaN-poisoned 37 x 53 float32 output, leaves a
+unchanged, and its PTX declares one padded tile of TILE * TILE_PAD * 4 bytes of shared memory; hidden:
+1 x 1, exact multiples of TILE, one row, one column, TILE + 1 x TILE - 1, tall and wide shapes."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
 from techday.ptxreport import ToolkitMissing, resource_reports
 
 
@@ -335,6 +335,7 @@ def check_transpose(kernel, shape, what):
     assert_close(got, a.T, f"{what}: transpose of {shape[0]} x {shape[1]}", rtol=0)
 
 
+assert_cuda_kernel(transpose_padded, "transpose_padded")
 check_transpose(transpose_padded, (37, 53), "transpose_padded")
 try:
     shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
@@ -483,12 +484,12 @@ def matmul_tiled(a, b, c):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="matmul_tiled_tests" points=5
-"""matmul_tiled equals a @ b (float64 reference, float32 tolerance) for (23 x 37) @ (37 x 19) on a
-NaN-poisoned c, inputs unchanged; hidden: 1 x 1 x 1, exact multiples of TILE, K smaller than a tile,
-one row, one column, (17 x 41) @ (41 x 3)."""
+"""matmul_tiled is a @cuda.jit kernel and equals a @ b (float64 reference, float32 tolerance) for
+(23 x 37) @ (37 x 19) on a NaN-poisoned c, inputs unchanged; hidden: 1 x 1 x 1, exact multiples of
+TILE, K smaller than a tile, one row, one column, (17 x 41) @ (41 x 3)."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, assert_cuda_kernel
 
 
 def check_matmul(kernel, m, k, n, what, seed=0):
@@ -506,6 +507,7 @@ def check_matmul(kernel, m, k, n, what, seed=0):
     assert_close(c, a.astype(np.float64) @ b, f"{what}: ({m} x {k}) @ ({k} x {n})", rtol=1e-4, atol=1e-4)
 
 
+assert_cuda_kernel(matmul_tiled, "matmul_tiled")
 check_matmul(matmul_tiled, 23, 37, 19, "matmul_tiled")
 ### BEGIN HIDDEN TESTS
 for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 * TILE + 3, 9), (9, 20, 1),

@@ -309,10 +309,11 @@ def pipeline(x, n_streams):
 """pipeline returns sqrt(x) * 2 + 1 in pinned memory for 10_001 float64 values on 4 streams and 1_000
 float32 values on 3 streams, with every copy and launch on its chunk's own stream, one launch per chunk,
 every stream synchronised before the result is read, and x unchanged; hidden: n = 7 on 3 streams, 2
-values on 4 streams, 1 stream, 5_003 values on 8 streams."""
+values on 4 streams, 1 stream, 5_003 values on 8 streams, and the result is what transform_kernel
+wrote: its launches fill NaN-poisoned outputs that add up to all n values, and nothing else."""
 import numpy as np
 from numba import cuda
-from techday.labtools import assert_close
+from techday.labtools import assert_close, watch_kernels
 from techday.streamcheck import LEGACY, StreamTrace
 
 
@@ -320,7 +321,8 @@ def run_pipeline(n, n_streams, dtype, seed):
     x = np.random.default_rng(seed).random(n).astype(dtype) * 100
     x0 = x.copy()
     trace = StreamTrace(cuda)
-    with trace.patch(globals(), kernels={"transform_kernel": (1,)}):
+    with watch_kernels(globals(), {"transform_kernel": (1,)}) as watch, \
+            trace.patch(globals(), kernels={"transform_kernel": (1,)}):
         out = pipeline(x, n_streams)
     what = f"pipeline(n={n:,} {np.dtype(dtype).name}, {n_streams} streams)"
     assert isinstance(out, np.ndarray), f"{what} returned {type(out).__name__}, not a host NumPy array"
@@ -338,13 +340,29 @@ def run_pipeline(n, n_streams, dtype, seed):
     assert not problems, f"{what}: the order of the stream work is not guaranteed:\n  " + "\n  ".join(problems[:4])
     tol = dict(rtol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
     assert_close(out, transform_reference(x0), what, **tol)
+    return what, out, watch["transform_kernel"].launches
 
 
-run_pipeline(10_001, 4, np.float64, 1)
-run_pipeline(1_000, 3, np.float32, 2)
+runs = [run_pipeline(10_001, 4, np.float64, 1), run_pipeline(1_000, 3, np.float32, 2)]
 ### BEGIN HIDDEN TESTS
+
+
+def check_from_kernel(what, out, launches):
+    """The kernel wrote every element of its outputs, they hold n values in all, and out is made of them."""
+    unwritten = sum(launch.unwritten.get(1, 0) for launch in launches)
+    assert unwritten == 0, f"hidden: {what}: transform_kernel left {unwritten} elements of its outputs unwritten"
+    written = np.concatenate([launch.written[1].ravel() for launch in launches]) if launches else np.zeros(0)
+    assert written.size == out.size, (f"hidden: {what}: transform_kernel's launches wrote {written.size} values for "
+                                      f"{out.size} elements: launch it on every chunk, all of it")
+    assert np.array_equal(np.sort(out), np.sort(written.astype(out.dtype))), (
+        f"hidden: {what}: the result is not what transform_kernel wrote: copy each chunk's kernel output into the "
+        "pinned result (copy_to_host), do not compute it on the host")
+
+
+for what_v, out_v, launches_v in runs:
+    check_from_kernel(what_v, out_v, launches_v)
 for n_h, s_h, dt_h in ((7, 3, np.float64), (2, 4, np.float32), (4_099, 1, np.float64), (5_003, 8, np.float32)):
-    run_pipeline(n_h, s_h, dt_h, n_h)
+    check_from_kernel(*run_pipeline(n_h, s_h, dt_h, n_h))
 ### END HIDDEN TESTS
 print("pipeline: all visible tests passed.")
 

@@ -186,13 +186,15 @@ def blur_kernel(img, weights, out):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="blur_kernel_tests" points=4
-"""blur_kernel equals blur_reference (clamp-to-edge, rounded) on a 45 x 61 crop of camera() with the
-5 x 5 binomial weights, 2 x 2 blocks of 16 x 16 threads (grid-stride loops), and leaves img unchanged;
-hidden: other pictures, odd shapes, 1 x n and n x 1, a picture smaller than the kernel, 3 x 3 and
-7 x 7 kernels, weights that are not symmetric, a constant picture, an int16 output poisoned with -1."""
+"""blur_kernel is a @cuda.jit kernel and equals blur_reference (clamp-to-edge, rounded) on a 45 x 61 crop
+of camera() with the 5 x 5 binomial weights, 2 x 2 blocks of 16 x 16 threads (grid-stride loops), and
+leaves img unchanged; hidden: other pictures, odd shapes, 1 x n and n x 1, a picture smaller than the
+kernel, 3 x 3 and 7 x 7 kernels, weights that are not symmetric, a constant picture, an int16 output
+poisoned with -1."""
 import numpy as np
 from numba import cuda
 from techday.imageref import binomial_weights, blur_reference, sample_image
+from techday.labtools import assert_cuda_kernel
 
 
 def run_blur(img, weights, grid, block, out_dtype=np.uint8):
@@ -217,6 +219,7 @@ def check_blur(img, weights, grid, block, what, out_dtype=np.uint8):
                              f"got {got[r, c]}, expected {want[r, c]}")
 
 
+assert_cuda_kernel(blur_kernel, "blur_kernel")
 img_v = sample_image("camera", (45, 61), origin=(190, 200))
 check_blur(img_v, binomial_weights(5), (2, 2), (16, 16), "blur_kernel, camera 45 x 61, 5 x 5, grid (2, 2)")
 ### BEGIN HIDDEN TESTS
@@ -276,13 +279,14 @@ def histogram_kernel(img, hist):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="histogram_kernel_tests" points=3
-"""histogram_kernel counts the grey levels of a 45 x 61 crop of camera() exactly like np.bincount with
-2 x 2 blocks of 16 x 16 threads, and adds to hist rather than overwriting it; hidden: other pictures and
-shapes, blocks of 32 and of 384 threads, more threads than pixels, a constant picture, a picture that
-uses every grey level."""
+"""histogram_kernel is a @cuda.jit kernel, counts the grey levels of a 45 x 61 crop of camera() exactly
+like np.bincount with 2 x 2 blocks of 16 x 16 threads, and adds to hist rather than overwriting it;
+hidden: other pictures and shapes, blocks of 32 and of 384 threads, more threads than pixels, a constant
+picture, a picture that uses every grey level."""
 import numpy as np
 from numba import cuda
 from techday.imageref import histogram_reference, sample_image
+from techday.labtools import assert_cuda_kernel
 
 
 def run_histogram(img, grid, block, start=None):
@@ -304,6 +308,7 @@ def check_histogram(img, grid, block, what):
     assert bad.size == 0, f"{what}: {bad.size} bins differ; first bin {bad[0]}: got {got[bad[0]]}, expected {want[bad[0]]}"
 
 
+assert_cuda_kernel(histogram_kernel, "histogram_kernel")
 img_v = sample_image("camera", (45, 61), origin=(190, 200))
 check_histogram(img_v, (2, 2), (16, 16), "histogram_kernel, camera 45 x 61, grid (2, 2), block (16, 16)")
 again = run_histogram(img_v, (2, 2), (16, 16), start=np.full(256, 5, np.int32))
@@ -366,12 +371,14 @@ def lut_kernel(hist, lut):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="lut_kernel_tests" points=3
-"""lut_kernel[1, 256] gives equalization_lut_reference's table for the histogram of a blurred 45 x 61
-crop of camera(); hidden: one grey level (identity), two levels, empty bins at both ends, the extremes
-0 and 255 only, counts of a 4001 x 5999 picture (64-bit arithmetic), the uniform histogram."""
+"""lut_kernel is a @cuda.jit kernel, and lut_kernel[1, 256] gives equalization_lut_reference's table for
+the histogram of a blurred 45 x 61 crop of camera(); hidden: one grey level (identity), two levels, empty
+bins at both ends, the extremes 0 and 255 only, counts of a 4001 x 5999 picture (64-bit arithmetic), the
+uniform histogram."""
 import numpy as np
 from numba import cuda
 from techday.imageref import binomial_weights, blur_reference, equalization_lut_reference, histogram_reference, sample_image
+from techday.labtools import assert_cuda_kernel
 
 
 def check_lut(hist, what):
@@ -384,6 +391,7 @@ def check_lut(hist, what):
                            f"{want[bad[0]]} (cdf includes level v itself; subtract cdf_min; round with span // 2)")
 
 
+assert_cuda_kernel(lut_kernel, "lut_kernel")
 blurred_v = blur_reference(sample_image("camera", (45, 61), origin=(190, 200)), binomial_weights(5))
 check_lut(histogram_reference(blurred_v), "lut_kernel, histogram of a blurred camera crop")
 ### BEGIN HIDDEN TESTS
@@ -425,6 +433,8 @@ print("lut_kernel: all visible tests passed.")
 #
 # Launch the 2-D kernels with `grid_2d(shape)` and `BLOCK_2D`, and `lut_kernel` with `[1, 256]`.
 # To clear `d_hist`, launch `clear_kernel[1, 256](d_hist)` (defined with the launch settings above).
+# The grader checks that every step ran as its kernel, on the previous step's output, and that the
+# picture you return is what `apply_lut_kernel` wrote (모든 단계는 커널이 디바이스에서 수행해야 합니다).
 
 # %% nbgrader="solution" id="pipeline"
 @cuda.jit
@@ -467,16 +477,43 @@ def equalize(img, weights):
 # %% nbgrader="tests" id="pipeline_tests" points=4
 """equalize returns a NumPy uint8 array equal to pipeline_reference (blur, then equalise the blurred
 picture) for the demo picture (a crop of camera() on the CPU tier, all of it on a GPU), and leaves its
-input unchanged; hidden: other pictures, shapes that are not multiples of 16, 1 x n, a constant
-picture, a second call of equalize_device on used buffers, and on a GPU a 1000 x 1500 picture."""
+input unchanged; apply_lut_kernel and the kernels of exercises 1 to 3 are @cuda.jit kernels; hidden:
+other pictures, shapes that are not multiples of 16, 1 x n, a constant picture, a second call of
+equalize_device on used buffers, on a GPU a 1000 x 1500 picture, and the kernels did the work: blur,
+histogram, table and lookup each launched on the previous one's output, over the whole picture, and the
+result is what apply_lut_kernel wrote."""
 import numpy as np
 from numba import cuda
 from techday.imageref import binomial_weights, pipeline_reference, sample_image
+from techday.labtools import same_memory, watch_kernels
+
+# The pipeline's kernels, with the argument each one writes.
+PIPELINE_KERNELS = {"blur_kernel": (2,), "histogram_kernel": (1,), "lut_kernel": (1,), "apply_lut_kernel": (2,)}
+
+
+def check_pipeline_launches(watch, shape, out, what):
+    """Each step ran as its kernel, on the previous step's output, over the whole picture; out is the last one's."""
+    for name in PIPELINE_KERNELS:
+        assert watch[name].launches, f"{what}: {name} was never launched: every step runs on the device, as its kernel"
+    blur, hist, lut, lookup = (watch[name].launches[-1] for name in PIPELINE_KERNELS)
+    assert tuple(blur.args[0].shape) == tuple(shape), \
+        f"{what}: blur_kernel read a picture of shape {tuple(blur.args[0].shape)}, not the whole {tuple(shape)} picture"
+    assert same_memory(hist.args[0], blur.args[2]), f"{what}: histogram_kernel must count the picture blur_kernel wrote"
+    counted = int(hist.written[1].astype(np.int64).sum())
+    assert counted == int(np.prod(shape)), (f"{what}: after histogram_kernel, d_hist holds {counted} counts for "
+                                            f"{int(np.prod(shape))} pixels: clear it on the device, then count every pixel")
+    assert same_memory(lut.args[0], hist.args[1]), f"{what}: lut_kernel must read the histogram histogram_kernel counted"
+    assert same_memory(lookup.args[0], blur.args[2]) and same_memory(lookup.args[1], lut.args[1]), \
+        f"{what}: apply_lut_kernel must look the blurred picture up in the table lut_kernel wrote"
+    written = lookup.written[2]
+    assert written.shape == tuple(shape) and np.array_equal(out, written), (
+        f"{what}: the result is not what apply_lut_kernel wrote: keep the kernels' output, do not compute it on the host")
 
 
 def check_equalize(img, weights, what):
     before = img.copy()
-    got = equalize(img, weights)
+    with watch_kernels(globals(), PIPELINE_KERNELS) as watch:
+        got = equalize(img, weights)
     assert isinstance(got, np.ndarray), f"{what}: equalize must return a NumPy array (copy_to_host), not {type(got)}"
     assert got.shape == img.shape and got.dtype == np.uint8, (
         f"{what}: expected uint8 {img.shape}, got {got.dtype} {got.shape}")
@@ -485,14 +522,17 @@ def check_equalize(img, weights, what):
     bad = np.argwhere(got != want)
     assert bad.size == 0, (f"{what}: {len(bad)} of {img.size} pixels differ; first at {tuple(int(v) for v in bad[0])}: "
                            f"got {got[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
+    return watch, got
 
 
-check_equalize(picture, WEIGHTS, f"equalize, camera {picture.shape}")
+watch_v, got_v = check_equalize(picture, WEIGHTS, f"equalize, camera {picture.shape}")
 ### BEGIN HIDDEN TESTS
+check_pipeline_launches(watch_v, picture.shape, got_v, f"hidden: equalize, camera {picture.shape}")
 for name_h, shape_h, origin_h, k_h in (("coins", (33, 47), (120, 160), 5), ("moon", (1, 90), (256, 0), 3),
                                        ("clock", (40, 29), (100, 200), 7)):
-    check_equalize(sample_image(name_h, shape_h, origin=origin_h), binomial_weights(k_h),
-                   f"hidden: {name_h} {shape_h}, {k_h} x {k_h}")
+    what_h = f"hidden: {name_h} {shape_h}, {k_h} x {k_h}"
+    watch_h, got_h = check_equalize(sample_image(name_h, shape_h, origin=origin_h), binomial_weights(k_h), what_h)
+    check_pipeline_launches(watch_h, shape_h, got_h, what_h)
 check_equalize(np.full((23, 35), 123, np.uint8), binomial_weights(5), "hidden: constant picture of 123")
 if lab.on_gpu:
     check_equalize(sample_image("gravel", (1000, 1500)), binomial_weights(5), "hidden: gravel 1000 x 1500")
@@ -501,10 +541,14 @@ bufs_h = [cuda.to_device(img_h), cuda.to_device(binomial_weights(5)), cuda.devic
           cuda.to_device(np.full(256, 99, np.int32)), cuda.device_array(256, np.uint8),
           cuda.device_array(img_h.shape, np.uint8)]
 for call in (1, 2):
-    equalize_device(*bufs_h)
+    with watch_kernels(globals(), PIPELINE_KERNELS) as watch_h:
+        equalize_device(*bufs_h)
     got_h = bufs_h[-1].copy_to_host()
     assert np.array_equal(got_h, pipeline_reference(img_h, binomial_weights(5))), (
         f"hidden: equalize_device, call {call} on buffers whose d_hist held old counts: clear d_hist on the device first")
+    check_pipeline_launches(watch_h, img_h.shape, got_h, f"hidden: equalize_device, call {call}")
+    assert same_memory(watch_h["apply_lut_kernel"].launches[-1].args[2], bufs_h[-1]), \
+        f"hidden: equalize_device, call {call}: apply_lut_kernel must write into d_out"
 ### END HIDDEN TESTS
 print("equalize: all visible tests passed.")
 
@@ -584,7 +628,7 @@ def speed_record(timing, shape, bar=None):
 # %% nbgrader="tests" id="speed_tests" points=4
 """equalize_device, timed on device buffers (CUDA events on a GPU, the host clock on the CPU tier),
 still gives pipeline_reference's picture after every timed call, and a timing record labelled with the
-tier is made; hidden, GPU tier: the median at 4001 x 5999 is within the limit for this GPU in
+tier is made; hidden: one untimed call whose work the kernels did (as in the pipeline tests); GPU tier: the median at 4001 x 5999 is within the limit for this GPU in
 course/assessment_thresholds.toml (its table row, else the rule at the measured bandwidth); CPU tier:
 the same checks on another picture, and a printed note that the speed bar is applied on GPU only."""
 import json
@@ -604,6 +648,16 @@ assert record_s["tier"] == lab.tier and record_s["label"] == lab.timing_label() 
 print(timing_s)
 print(json.dumps(record_s))
 ### BEGIN HIDDEN TESTS
+# The timed function does its work in kernels: one call, watched and not timed, on a small picture.
+from techday.labtools import watch_kernels
+
+img_k = sample_image("coins", (21, 30), origin=(60, 90))
+buffers_k = speed_buffers(img_k)
+with watch_kernels(globals(), PIPELINE_KERNELS) as watch_k:
+    equalize_device(*buffers_k)
+out_k = buffers_k[-1].copy_to_host()
+assert np.array_equal(out_k, pipeline_reference(img_k, binomial_weights(5))), "hidden: equalize_device, coins 21 x 30"
+check_pipeline_launches(watch_k, img_k.shape, out_k, "hidden: the timed equalize_device")
 if lab.on_gpu:
     from techday.assessment import load_thresholds, measure_copy_bandwidth_gbs, theoretical_bandwidth_gbs
 

@@ -88,3 +88,82 @@ def saxpy(a, x, y):
 # %% wrong="numpy_instead_of_gpu" cell="saxpy" fails=["saxpy_tests"]
 def saxpy(a, x, y):
     return a * x + y
+
+# %% wrong="numpy_mean_and_var" cell="mean_var" fails=["mean_var_tests"]
+@njit
+def mean_var(x):
+    return x.mean(), x.var()  # right numbers (Numba's var takes two passes), but not Welford's single pass
+
+# %% wrong="two_passes" cell="mean_var" fails=["mean_var_tests"]
+@njit
+def mean_var(x):
+    mean = 0.0
+    for i in range(x.shape[0]):
+        mean += x[i]
+    mean /= x.shape[0]
+    m2 = 0.0
+    for i in range(x.shape[0]):  # a second pass over the data: exact, but not what a stream allows
+        m2 += (x[i] - mean) * (x[i] - mean)
+    return mean, m2 / x.shape[0]
+
+# %% wrong="host_numpy_object_as_saxpy_kernel" cell="saxpy_kernel" fails=["saxpy_kernel_tests", "saxpy_tests"]
+class HostSaxpy:
+    """Indexes and calls like a kernel, but computes on the host with NumPy."""
+
+    def __getitem__(self, config):
+        def run(a, x, y, out):
+            out.copy_to_device((a * x.copy_to_host() + y.copy_to_host()).astype(out.dtype))
+        return run
+
+
+saxpy_kernel = HostSaxpy()
+
+# %% wrong="token_launch_then_numpy" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x[:1])
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_x, d_out)  # a launch as taught, on 1 element
+    return (x.dtype.type(a) * x + y).astype(x.dtype)
+
+# %% wrong="one_block" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    saxpy_kernel[1, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_y, d_out)  # right numbers, one block does it all
+    return d_out.copy_to_host()
+
+# %% wrong="always_max_blocks" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    saxpy_kernel[MAX_BLOCKS, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_y, d_out)  # more blocks than work
+    return d_out.copy_to_host()
+
+# %% wrong="warp_sized_blocks" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / 32), MAX_BLOCKS))
+    saxpy_kernel[blocks, 32](x.dtype.type(a), d_x, d_y, d_out)  # not THREADS_PER_BLOCK
+    return d_out.copy_to_host()
+
+# %% wrong="python_float_a" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](a, d_x, d_y, d_out)  # float64 arithmetic on float32 data
+    return d_out.copy_to_host()
+
+# %% wrong="kernel_for_show_numpy_result" cell="saxpy" fails=["saxpy_tests"]
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_out = cuda.device_array_like(d_x)
+    blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
+    saxpy_kernel[blocks, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_x, d_out)  # launched, result ignored
+    return (x.dtype.type(a) * x + y).astype(x.dtype)

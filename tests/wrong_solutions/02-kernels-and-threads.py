@@ -227,3 +227,71 @@ def layer_gpu(x, w, b, mean, std):
 # %% wrong="numpy_instead_of_gpu" cell="layer_gpu" fails=["layer_gpu_tests"]
 def layer_gpu(x, w, b, mean, std):
     return np.tanh(w * ((x - mean) / std) + b).astype(x.dtype)
+
+# %% wrong="host_numpy_object_as_fill_kernel" cell="fill_index_2d" fails=["fill_index_2d_tests"]
+class HostFill:
+    """Indexes and calls like a kernel, but fills the matrix from the host with NumPy."""
+
+    def __getitem__(self, config):
+        def run(out):
+            rows, cols = out.shape
+            out[:, :] = np.arange(rows * cols).reshape(rows, cols)
+        return run
+
+
+fill_index_2d = HostFill()
+
+# %% wrong="host_numpy_object_as_layer_kernel" cell="layer_kernel" fails=["layer_kernel_tests"]
+@cuda.jit(device=True)
+def normalise(v, mean, std):
+    return (v - mean) / std
+
+
+@cuda.jit(device=True)
+def weigh(v, w, b):
+    return v * w + b
+
+
+@cuda.jit(device=True)
+def activate(v):
+    return math.tanh(v)
+
+
+class HostLayer:
+    """Indexes and calls like a kernel, but computes the layer on the host with NumPy."""
+
+    def __getitem__(self, config):
+        def run(x, w, b, mean, std, out):
+            h_x, h_w = x.copy_to_host(), w.copy_to_host()
+            out.copy_to_device(np.tanh(h_w * ((h_x - mean) / std) + b).astype(h_x.dtype))
+        return run
+
+
+layer_kernel = HostLayer()
+
+# %% wrong="token_launch_then_numpy" cell="layer_gpu" fails=["layer_gpu_tests"]
+def layer_gpu(x, w, b, mean, std):
+    cast = x.dtype.type
+    d_x = cuda.to_device(x[:1])
+    d_out = cuda.device_array_like(d_x)
+    layer_kernel[launch_config(x.shape[0], THREADS_PER_BLOCK, MAX_BLOCKS)](  # as taught, but on 1 element
+        d_x, cuda.to_device(w[:1]), cast(b), cast(mean), cast(std), d_out)
+    return np.tanh(w * ((x - mean) / std) + b).astype(x.dtype)
+
+# %% wrong="kernel_for_show_numpy_result" cell="layer_gpu" fails=["layer_gpu_tests"]
+def layer_gpu(x, w, b, mean, std):
+    cast = x.dtype.type
+    d_x = cuda.to_device(x)
+    d_out = cuda.device_array_like(d_x)
+    layer_kernel[launch_config(x.shape[0], THREADS_PER_BLOCK, MAX_BLOCKS)](  # launched, result ignored
+        d_x, cuda.to_device(w), cast(0.0), cast(0.0), cast(1.0), d_out)
+    return np.tanh(w * ((x - mean) / std) + b).astype(x.dtype)
+
+# %% wrong="one_block_launch" cell="layer_gpu" fails=["layer_gpu_tests"]
+def layer_gpu(x, w, b, mean, std):
+    d_x = cuda.to_device(x)
+    d_w = cuda.to_device(w)
+    d_out = cuda.device_array_like(d_x)
+    cast = x.dtype.type
+    layer_kernel[1, THREADS_PER_BLOCK](d_x, d_w, cast(b), cast(mean), cast(std), d_out)  # right numbers, 1 block
+    return d_out.copy_to_host()

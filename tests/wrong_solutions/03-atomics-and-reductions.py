@@ -151,3 +151,67 @@ def gpu_sum(x):
     d_total = cuda.device_array(1, np.float64)
     block_sum_kernel[1, SUM_THREADS](d_partial, d_total)
     return float(d_total.copy_to_host()[0])
+
+# %% wrong="host_numpy_object_as_histogram_atomic" cell="histogram_atomic" fails=["histogram_atomic_tests"]
+class HostHistogram:
+    """Indexes and calls like a kernel, but counts on the host with np.bincount."""
+
+    def __getitem__(self, config):
+        def run(values, hist):
+            counts = np.bincount(values.copy_to_host(), minlength=hist.shape[0])
+            hist.copy_to_device((hist.copy_to_host() + counts).astype(hist.dtype))
+        return run
+
+
+histogram_atomic = HostHistogram()
+
+# %% wrong="host_numpy_object_as_histogram_shared" cell="histogram_shared" fails=["histogram_shared_tests"]
+class HostHistogram:
+    """Indexes and calls like a kernel, but counts on the host with np.bincount."""
+
+    def __getitem__(self, config):
+        def run(values, hist):
+            counts = np.bincount(values.copy_to_host(), minlength=hist.shape[0])
+            hist.copy_to_device((hist.copy_to_host() + counts).astype(hist.dtype))
+        return run
+
+
+histogram_shared = HostHistogram()
+
+# %% wrong="host_numpy_object_as_block_sum_kernel" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+class HostBlockSum:
+    """Indexes and calls like a kernel, but adds up each block's elements on the host with NumPy."""
+
+    def __getitem__(self, config):
+        blocks, threads = config
+
+        def run(x, partial):
+            h_x = x.copy_to_host()
+            owner = (np.arange(h_x.size) % (blocks * threads)) // threads
+            partial.copy_to_device(np.array([h_x[owner == b].astype(np.float64).sum() for b in range(blocks)]))
+        return run
+
+
+block_sum_kernel = HostBlockSum()
+
+# %% wrong="launches_on_nothing_sum_on_host" cell="gpu_sum" fails=["gpu_sum_tests"]
+def gpu_sum(x):
+    d_x = cuda.to_device(x) if isinstance(x, np.ndarray) else x
+    n = d_x.shape[0]
+    blocks = max(1, min((n + SUM_THREADS - 1) // SUM_THREADS, MAX_SUM_BLOCKS))
+    d_partial = cuda.device_array(blocks, np.float64)
+    block_sum_kernel[blocks, SUM_THREADS](d_x[:0], d_partial)  # both passes launched as taught, on no data
+    d_total = cuda.device_array(1, np.float64)
+    block_sum_kernel[1, SUM_THREADS](d_partial, d_total)
+    return math.fsum(d_x.copy_to_host())
+
+# %% wrong="kernel_for_show_sum_on_host" cell="gpu_sum" fails=["gpu_sum_tests"]
+def gpu_sum(x):
+    d_x = cuda.to_device(x) if isinstance(x, np.ndarray) else x
+    n = d_x.shape[0]
+    blocks = max(1, min((n + SUM_THREADS - 1) // SUM_THREADS, MAX_SUM_BLOCKS))
+    d_partial = cuda.device_array(blocks, np.float64)
+    block_sum_kernel[blocks, SUM_THREADS](d_x, d_partial)
+    d_total = cuda.device_array(1, np.float64)
+    block_sum_kernel[1, SUM_THREADS](d_partial, d_total)  # the kernel's sum is never read
+    return float(np.sum(d_x.copy_to_host(), dtype=np.float64))

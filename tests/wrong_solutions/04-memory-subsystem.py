@@ -209,3 +209,27 @@ def matmul_tiled(a, b, c):
         cuda.syncthreads()
     if row < c.shape[0] and col < c.shape[1]:
         c[row, col] = acc
+
+# %% wrong="host_numpy_object_as_transpose_kernel" cell="transpose_padded" fails=["transpose_padded_tests"]
+class HostTranspose:
+    """Indexes and calls like a kernel, but transposes on the host with NumPy."""
+
+    def __getitem__(self, config):
+        def run(a, out):
+            out.copy_to_device(np.ascontiguousarray(a.copy_to_host().T))
+        return run
+
+
+transpose_padded = HostTranspose()
+
+# %% wrong="host_numpy_object_as_matmul_kernel" cell="matmul_tiled" fails=["matmul_tiled_tests"]
+class HostMatmul:
+    """Indexes and calls like a kernel, but multiplies on the host with NumPy."""
+
+    def __getitem__(self, config):
+        def run(a, b, c):
+            c.copy_to_device((a.copy_to_host() @ b.copy_to_host()).astype(np.float32))
+        return run
+
+
+matmul_tiled = HostMatmul()

@@ -172,3 +172,16 @@ def measure(fn, repeat=5, warmup=1):
         times.append(time.perf_counter() - t0)
     return {"tier": lab.tier, "clock": "host", "median_ms": float(np.median(times)), "runs": repeat,
             "label": lab.timing_label()}
+
+# %% wrong="token_launches_then_numpy" cell="pipeline" fails=["pipeline_tests"]
+def pipeline(x, n_streams):
+    out = cuda.pinned_array(x.shape, dtype=x.dtype)
+    streams = [cuda.stream() for _ in range(n_streams)]
+    for (a, b), s in zip(chunk_bounds(x.size, n_streams), streams):
+        d_x = cuda.to_device(x[a:a + 1], stream=s)
+        d_y = cuda.device_array(1, dtype=x.dtype, stream=s)
+        transform_kernel[BLOCKS, THREADS, s](d_x, d_y)  # one launch per chunk on its stream, on one element
+    for s in streams:
+        s.synchronize()
+    out[:] = np.sqrt(x) * 2 + 1  # the answer comes from the host
+    return out

@@ -264,3 +264,114 @@ def equalize(img, weights):
     d_lut = cuda.device_array(256, np.uint8)
     equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
     return d_out.copy_to_host()
+
+# %% wrong="host_numpy_object_as_blur_kernel" cell="blur_kernel" fails=["blur_kernel_tests"]
+class HostBlur:
+    """Indexes and calls like a kernel, but blurs on the host with the NumPy reference."""
+
+    def __getitem__(self, config):
+        def run(img, weights, out):
+            out.copy_to_device(blur_reference(img.copy_to_host(), weights.copy_to_host()).astype(out.dtype))
+        return run
+
+
+blur_kernel = HostBlur()
+
+# %% wrong="host_numpy_object_as_histogram_kernel" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+class HostHistogram:
+    """Indexes and calls like a kernel, but counts on the host with the NumPy reference."""
+
+    def __getitem__(self, config):
+        def run(img, hist):
+            hist.copy_to_device((hist.copy_to_host() + histogram_reference(img.copy_to_host())).astype(np.int32))
+        return run
+
+
+histogram_kernel = HostHistogram()
+
+# %% wrong="host_numpy_object_as_lut_kernel" cell="lut_kernel" fails=["lut_kernel_tests"]
+class HostLut:
+    """Indexes and calls like a kernel, but builds the table on the host with the NumPy reference."""
+
+    def __getitem__(self, config):
+        def run(hist, lut):
+            lut.copy_to_device(equalization_lut_reference(hist.copy_to_host()).astype(np.uint8))
+        return run
+
+
+lut_kernel = HostLut()
+
+# %% wrong="equalize_on_the_host" cell="pipeline" fails=["pipeline_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    grid = grid_2d(d_img.shape)
+    clear_kernel[1, 256](d_hist)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    return pipeline_reference(img, weights)  # the host version skips the device altogether
+
+# %% wrong="equalize_device_on_the_host" cell="pipeline" fails=["pipeline_tests", "speed_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    # A round trip to NumPy: right pictures, no kernel does the work.
+    d_out.copy_to_device(pipeline_reference(d_img.copy_to_host(), d_weights.copy_to_host()))
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
+
+# %% wrong="lookup_table_on_the_host" cell="pipeline" fails=["pipeline_tests", "speed_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    grid = grid_2d(d_img.shape)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    # The histogram and the table on the host; the kernels of exercises 2 and 3 are left out.
+    d_lut.copy_to_device(equalization_lut_reference(histogram_reference(d_blurred.copy_to_host())).astype(np.uint8))
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
