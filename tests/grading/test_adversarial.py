@@ -117,10 +117,12 @@ def test_adversarial_batch(fixture_course):
         rows = {r["student"]: r for r in csv.DictReader(f) if r["track"] == "g"}
     assert rows["honest-full"]["certificate"] == "yes" and rows["김민준"]["certificate"] == "yes"
     assert rows["honest-partial"]["passed"] == "False"  # 2 of 5 points < 70 %
-    assert rows["override-test-helper"]["certificate"].startswith("held")
+    assert rows["network-connect"]["certificate"].startswith("held")  # full marks, flagged: a person looks
+    assert rows["override-test-helper"]["certificate"] == "no"  # the rebound helper did not fool the tests
     certs = fixture_course / "build" / "grading" / "certificates" / "g"
     assert (certs / "김민준.pdf").read_bytes().startswith(b"%PDF") and (certs / "김민준.html").is_file()
     assert not (certs / "honest-partial.pdf").exists() and not (certs / "override-test-helper.pdf").exists()
+    assert not (certs / "network-connect.pdf").exists()
     print(f"({time.monotonic() - t0:.0f} s)")
 
 
