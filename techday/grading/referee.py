@@ -34,9 +34,9 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    course's code had just run. A difference (``np.allclose`` or ``assert_close`` replaced, a builtin
    swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
 5. **Tripwires.** The hook refuses and records, whatever the route to them: trace and profile
-   functions, new audit hooks, ``gc``'s object walks, replacing a function's code or defaults, and,
-   when a notebook cell (not a library) asks: setting attributes of a library's classes, frames
-   (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
+   functions, ``gc``'s object walks, replacing a function's code or defaults in a course module, and,
+   when a notebook cell (not a library) asks: a new audit hook, setting attributes of a library's
+   classes, frames (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
@@ -335,8 +335,8 @@ def install(config_path: str) -> None:
         exception escaping an audit hook inside a C extension's initialisation aborts the process."""
         if event in ("sys.settrace", "sys.setprofile"):
             return f"{event} (a trace or profile function)" if args and args[0] is not None else None
-        if event == "sys.addaudithook":
-            return "a new audit hook"
+        if event == "sys.addaudithook":  # a library may add one (lab 13 on the GPU tier); it runs after ours
+            return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
         if event == "object.__setattr__":
