@@ -171,3 +171,85 @@ def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
     assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
     _fake_systemd_run(tmp_path / "none", monkeypatch, "exit 1\n")
     assert sandbox.memory_limit(limits, gpu=True).startswith("none on the GPU tier")
+
+
+def test_the_process_limit_follows_who_grades(monkeypatch):
+    """RLIMIT_NPROC (set inside the sandbox) for a grader that is not root, on a kernel that counts it per
+    user namespace; a cgroup for root, whom the kernel does not count; and the run says which."""
+    limits = sandbox.Limits(max_processes=300)
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda *a, **k: [])
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (6, 1))
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    got = sandbox.process_limit(limits, gpu=False)
+    assert got.how == "rlimit" and got.text.startswith("300 processes and threads (RLIMIT_NPROC")
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (5, 10))  # counted per user: not per sandbox
+    assert sandbox.process_limit(limits, gpu=False).text.startswith("none: Linux 5.10 counts RLIMIT_NPROC per user")
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: Path("/sys/fs/cgroup/pids"))
+    assert sandbox.process_limit(limits, gpu=False).how == "cgroup"
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: None)
+    assert "the grader runs as root" in sandbox.process_limit(limits, gpu=False).text
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda limits, memory=True, tasks=False: ["systemd-run"] if tasks else [])
+    assert sandbox.process_limit(limits, gpu=False).how == "scope"
+    assert sandbox.process_limit(limits, gpu=False, sandbox=False).text == "none (--no-sandbox)"
+
+
+def test_tasks_max_joins_the_memory_scope(tmp_path, monkeypatch):
+    _fake_systemd_run(tmp_path, monkeypatch, "exit 0\n")
+    prefix = sandbox.cgroup_prefix(sandbox.Limits(memory_mb=512, max_processes=99), memory=True, tasks=True)
+    assert "MemoryMax=512M" in prefix and "TasksMax=99" in prefix
+    assert "MemoryMax=512M" not in sandbox.cgroup_prefix(sandbox.Limits(), memory=False, tasks=True)
+
+
+def test_the_executor_sets_rlimit_nproc_only_where_it_counts(tmp_path, monkeypatch):
+    """In rlimit mode the executor inside the sandbox gets --max-processes; never without the sandbox."""
+    from techday.grading import executor
+
+    seen = []
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup):
+        seen.append(argv)
+        os.close(r)
+        os.close(w)
+
+    monkeypatch.setattr(executor, "_run", fake_run)
+    monkeypatch.setattr(executor, "check_sandbox", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(executor, "process_limit", lambda *a, **k: sandbox.ProcessLimit("rlimit", ""))
+    limits = sandbox.Limits(max_processes=77)
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=True, gpu=False, report={})
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=False, gpu=False, report={})
+    boxed, plain = seen
+    assert boxed[0] == "/usr/bin/bwrap" and boxed[boxed.index("--max-processes") + 1] == "77"
+    assert "--max-processes" not in plain
+
+
+def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
+    """The course root `techday build` writes and a private root of `techday grade autograde` name the
+    same preprocessors, and SandboxExecute reads the lab's limits from the syllabus as autograde does."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from techday.course import load_course
+    from techday.build import write_config
+    from techday.grading.config import AUTOGRADE_PREPROCESSORS, FEEDBACK_PREPROCESSORS, grade_settings
+    from techday.grading.executor import SandboxExecute
+    from techday.grading.run import private_config
+
+    repo = Path(__file__).resolve().parents[1] / "fixtures" / "course"
+    (tmp_path / "grading").mkdir()
+    (tmp_path / "grading" / "nbgrader_config.py").write_text("c = get_config()\n")
+    course = load_course(repo)
+    course.root = tmp_path  # where grading/nbgrader_config.py is
+    settings = grade_settings(course, "grade-lab", "cpu", "ci")
+    roots = {"course": tmp_path / "course", "private": tmp_path / "private"}
+    write_config(course, roots["course"])
+    roots["private"].mkdir()
+    (roots["private"] / "nbgrader_config.py").write_text(
+        private_config(settings, roots["private"], tmp_path / "r.json"))
+    for name, root in roots.items():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        assert list(config.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS, name
+        assert list(config.GenerateFeedback.preprocessors) == FEEDBACK_PREPROCESSORS, name
+        config.SandboxExecute.course_dir = str(repo)
+        config.SandboxExecute.tier, config.SandboxExecute.scale = "cpu", "ci"
+        got = SandboxExecute(config=config).settings("grade-lab")
+        assert (got.limits, got.env, got.sandbox, got.gpu) == (settings.limits, settings.env, True, False), name
+    assert settings.limits.cell_timeout_s == 10 and settings.limits.memory_mb == 2048  # grade-lab's syllabus
