@@ -3,7 +3,12 @@
 the sandbox (:mod:`techday.grading.sandbox`), where :mod:`techday.grading.sandbox_exec` runs it.
 
 Only outputs, execution counts and the executor's events come back; sources and nbgrader metadata
-(what ``SaveAutoGrades`` trusts) stay nbgrader's restored copies, outside the sandbox."""
+(what ``SaveAutoGrades`` trusts) stay nbgrader's restored copies, outside the sandbox.
+
+Every course root that grades trainees names it (:mod:`techday.grading.config`): the private roots of
+``techday grade autograde`` and the course root of ``techday build``, so that the formgrader and plain
+``nbgrader autograde`` run submissions here too, with the lab's limits from the syllabus; without a
+working sandbox it refuses to run them."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
   preprocessor, :class:`HideHiddenTests`. nbgrader 0.9's feedback shows the autograded notebook as
   graded, and that notebook holds the hidden tests (restored from the gradebook) and tracebacks that
   quote them; so cells with hidden tests lose those regions, and their outputs are reduced to
-  "passed" or the error's name.
+  "passed", a visible test's own error message, or "failed: a hidden test"; other outputs that
+  quote a hidden test are removed. The course root's own config has it too (formgrader feedback).
 - **pass/fail per track** from ``pass_rule`` in ``course/syllabus.toml``: at least ``min_fraction``
   of the track's autograded points and ``min_lab_fraction`` in every lab of it; written to
   ``passfail.csv`` with the grading flags to review beside each trainee.

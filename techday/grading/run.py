@@ -15,7 +15,8 @@ The data path, for one lab of an nbgrader course root (``build/course`` by defau
         │   the notebook goes over a pipe into bwrap (techday.grading.sandbox), runs there, outputs come back
         │ then LimitOutput, SaveAutoGrades (into the private gradebook), CheckCellMetadata
         ▼
-    course root: autograded/<student>/<lab>/ and gradebook.db   (scores merged under a lock)
+    course root: autograded/<student>/<lab>/ and gradebook.db   (scores merged under a lock; manual
+                                                                 grades kept: techday.grading.gradebook)
     build/grading/<lab>/state.json                     submission checksum -> status (resumable)
 
 Each submission gets its own private course root, so N of them are graded side by side without
