@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
 from ..proctree import kill_tree
-from .sandbox import (Limits, PidsCgroup, SandboxUnavailable, cgroup_prefix, check_sandbox, event_notes,
+from .sandbox import (NOBODY, Limits, PidsCgroup, SandboxUnavailable, cgroup_prefix, check_sandbox, event_notes,
                       memory_limit, pids_cgroup_parent, process_limit, rlimits, sandbox_command, sandbox_env)
 
 
@@ -103,6 +104,9 @@ class SandboxExecute(NbGraderPreprocessor):
         return nb, resources
 
 
+MALLOC_ARENAS = 4
+
+
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
                  report: dict) -> dict | None:
     """Execute ``payload`` (notebook JSON) in the sandbox; the executor's result, or None (and
@@ -111,12 +115,22 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
     executor = [sys.executable, "-m", "techday.grading.sandbox_exec", "--result-fd", str(w),
                 "--cell-timeout", str(limits.cell_timeout_s), "--output-bytes", str(limits.output_bytes)]
     senv = sandbox_env(env)
-    cgroup = None
+    if not gpu:
+        # RLIMIT_AS counts address space, and glibc reserves 64 MB of it for each malloc arena, up to 8 per
+        # core: 128 arenas (8 GB) on a 16-core host once Numba's CUDA simulator starts a block's 1024
+        # threads, and the kernel dies of MemoryError far below the memory it uses. A few arenas suffice.
+        senv["MALLOC_ARENA_MAX"] = str(MALLOC_ARENAS)
+    cgroup = user = scratch = None
     if sandbox:
         how = process_limit(limits, gpu).how
-        if how == "rlimit":  # set by the executor itself, inside the sandbox's user namespace
+        if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
             executor += ["--max-processes", str(limits.max_processes)]
-        argv = sandbox_command(check_sandbox(), work, senv, gpu) + executor
+        bound = work
+        if how == "nobody":  # root starts the sandbox as the host's nobody, in a folder that user can reach
+            user = NOBODY
+            bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
+            os.chown(scratch, *NOBODY)
+        argv = sandbox_command(check_sandbox(), bound, senv, gpu) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
@@ -137,13 +151,15 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
-        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup)
+        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user)
     finally:
         if cgroup is not None:
             cgroup.remove()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup) -> dict | None:
+def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -161,7 +177,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup)
 
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w,),
-                                preexec_fn=rlimits(limits, gpu, cgroup), start_new_session=True, env=popen_env, cwd=cwd)
+                                preexec_fn=rlimits(limits, gpu, cgroup, user), start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)
         os.close(r)

@@ -16,8 +16,9 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
 - **resources**: a wall-clock limit per cell (nbgrader's Execute timeout) and per notebook (the
   sandbox is killed), an address-space limit (``RLIMIT_AS``) on the CPU tier, a cap on file size
   and on the output a cell may print, and a cap on processes and threads (:func:`process_limit`:
-  ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root, else a
-  cgroup's ``pids.max``), so that a fork bomb stops at the sandbox's limit.
+  ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root; for root a
+  systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as the host's
+  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit.
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
@@ -196,11 +197,16 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
     return args
 
 
-def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None):
-    """preexec_fn: resource limits inherited by everything in the sandbox (and its pids cgroup)."""
+def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
+    """preexec_fn: resource limits inherited by everything in the sandbox (and its pids cgroup, or the
+    unprivileged host user it runs as)."""
     def apply():
         if cgroup is not None:
             cgroup.enter()
+        if user is not None:
+            os.setgroups([])
+            os.setresgid(user[1], user[1], user[1])
+            os.setresuid(user[0], user[0], user[0])
         if not gpu:
             mem = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -291,9 +297,13 @@ def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> l
 # root, though: the kernel exempts the host's uid 0, and a sandbox started by root runs as uid 0 of the
 # host (bwrap maps the sandbox's uid to the caller's). A grader running as root gets a pids cgroup
 # instead: a systemd scope's TasksMax where systemd runs, else a cgroup of its own made directly in
-# the pids hierarchy (cgroup v1) or the unified one (v2).
+# the pids hierarchy (cgroup v1) or the unified one (v2) where the pids controller is delegated to
+# the grader's cgroup. Where neither can be had (a container), root starts the sandbox as the host's
+# unprivileged ``nobody`` instead, if bwrap can run as that user and read the Python install there:
+# then RLIMIT_NPROC counts, as for any user.
 
 NPROC_PER_USERNS = (5, 14)
+NOBODY = (65534, 65534)  # the host's uid and gid of a sandbox that root starts as an unprivileged user
 
 
 def _kernel() -> tuple[int, int]:
@@ -424,9 +434,44 @@ class PidsCgroup:
                 time.sleep(0.05)
 
 
+_NOBODY_OK: dict[bool, str | None] = {}
+
+
+def nobody_sandbox_problem(gpu: bool = False) -> str | None:
+    """None if root can start the sandbox as ``nobody`` here (bwrap runs as that user, the Python
+    install, techday and its course folders are readable to it, and on the GPU tier it finds the
+    GPU), else why not; tried once per tier."""
+    if gpu in _NOBODY_OK:
+        return _NOBODY_OK[gpu]
+    import tempfile
+
+    problem = None
+    try:
+        bwrap = check_sandbox()
+        work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))
+        try:
+            os.chown(work, *NOBODY)
+            check = "import nbclient, ipykernel, techday\n"
+            if gpu:
+                check += "from techday.tier import probe_gpus\nassert probe_gpus()[0], probe_gpus()[2]\n"
+            argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=gpu) + [
+                sys.executable, "-c", check + "open('/grading/ok', 'w').write('1')"]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+                                  preexec_fn=rlimits(Limits(), gpu=True, user=NOBODY))
+            if proc.returncode != 0 or not (work / "ok").is_file():
+                problem = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
+        problem = str(exc)[:200]
+    _NOBODY_OK[gpu] = problem
+    return problem
+
+
 @dataclass
 class ProcessLimit:
-    how: str    # "rlimit" (set by the executor in the sandbox), "scope", "cgroup" or "none"
+    how: str    # "rlimit" (set by the executor in the sandbox), "nobody" (the same, the sandbox started
+                # as the host's nobody by root), "scope", "cgroup" or "none"
     text: str   # for the run's first lines and report.json
 
 
@@ -444,7 +489,11 @@ def process_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> ProcessLim
         return ProcessLimit("scope", f"{n} processes and threads (TasksMax, a systemd scope of {manager})")
     if os.geteuid() == 0 and pids_cgroup_parent():
         return ProcessLimit("cgroup", f"{n} processes and threads (pids.max of a cgroup of its own)")
-    why = ("the grader runs as root, for whom the kernel does not count RLIMIT_NPROC, and no cgroup can be made here"
+    if os.geteuid() == 0 and kernel >= NPROC_PER_USERNS and not nobody_sandbox_problem(gpu):
+        return ProcessLimit("nobody", f"{n} processes and threads (RLIMIT_NPROC in the sandbox's own user namespace; "
+                                      "the sandbox runs as the host's unprivileged nobody)")
+    why = ("the grader runs as root, for whom the kernel does not count RLIMIT_NPROC, no cgroup can be made here, "
+           f"and the sandbox cannot run as nobody ({nobody_sandbox_problem(gpu)})"
            if os.geteuid() == 0 else
            f"Linux {kernel[0]}.{kernel[1]} counts RLIMIT_NPROC per user, not per sandbox (5.14 and later do), "
            "and no systemd scope can be made here")

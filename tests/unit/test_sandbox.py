@@ -206,7 +206,7 @@ def test_the_executor_sets_rlimit_nproc_only_where_it_counts(tmp_path, monkeypat
     from techday.grading import executor
 
     seen = []
-    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup):
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
         seen.append(argv)
         os.close(r)
         os.close(w)
@@ -253,3 +253,36 @@ def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
         got = SandboxExecute(config=config).settings("grade-lab")
         assert (got.limits, got.env, got.sandbox, got.gpu) == (settings.limits, settings.env, True, False), name
     assert settings.limits.cell_timeout_s == 10 and settings.limits.memory_mb == 2048  # grade-lab's syllabus
+
+
+def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch):
+    """Where root can have neither a scope nor a cgroup (a container), the sandbox runs as the host's
+    nobody, so that RLIMIT_NPROC counts; in a scratch folder that user can reach, removed after."""
+    from techday.grading import executor
+
+    limits = sandbox.Limits(max_processes=55)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (6, 1))
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda *a, **k: [])
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: None)
+    monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
+    assert sandbox.process_limit(limits, gpu=False).how == "nobody"
+    monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: "Permission denied")
+    assert "cannot run as nobody (Permission denied)" in sandbox.process_limit(limits, gpu=False).text
+
+    seen = []
+
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+        seen.append((argv, user, Path(argv[argv.index(sandbox.WORK) - 1])))
+        os.close(r)
+        os.close(w)
+
+    monkeypatch.setattr(executor, "_run", fake_run)
+    monkeypatch.setattr(executor, "check_sandbox", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(executor, "process_limit", lambda *a, **k: sandbox.ProcessLimit("nobody", ""))
+    monkeypatch.setattr(executor.os, "chown", lambda path, uid, gid: seen.append((path, uid, gid)))
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=True, gpu=False, report={})
+    (chowned, uid, gid), (argv, user, bound) = seen
+    assert user == sandbox.NOBODY == (uid, gid) and bound == chowned != tmp_path
+    assert argv[argv.index("--max-processes") + 1] == "55"
+    assert not bound.exists()  # the scratch folder is removed after the run
