@@ -30,6 +30,22 @@ from .sandbox import (NOBODY, Limits, PidsCgroup, SandboxUnavailable, cgroup_pre
                       memory_limit, pids_cgroup_parent, process_limit, rlimits, sandbox_command, sandbox_env)
 
 
+def process_limit_events(nb, code_cells: list[int]) -> list[dict]:
+    """Cells that could not start a process or a thread: the sandbox's process limit (``fork`` fails
+    with EAGAIN, ``threading`` cannot start a thread)."""
+    events = []
+    for i in code_cells:
+        for out in nb.cells[i].outputs:
+            if out.get("output_type") != "error":
+                continue
+            ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+            if (ename == "BlockingIOError" and "Resource temporarily unavailable" in evalue) or (
+                    ename == "RuntimeError" and "can't start new thread" in evalue):
+                events.append({"cell": i, "event": "process-limit", "error": f"{ename}: {evalue}"[:120]})
+                break
+    return events
+
+
 class SandboxExecute(NbGraderPreprocessor):
     """Runs the notebook in ``techday.grading.sandbox`` instead of in this process's kernel.
 
@@ -87,7 +103,7 @@ class SandboxExecute(NbGraderPreprocessor):
             for i in code_cells:
                 nb.cells[i].outputs = [nbformat.from_dict(o) for o in cells[i].get("outputs", [])]
                 nb.cells[i].execution_count = cells[i].get("execution_count")
-            report["events"] = result.get("events", [])
+            report["events"] = result.get("events", []) + process_limit_events(nb, code_cells)
             report["problem"] = result.get("problem", "")
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]

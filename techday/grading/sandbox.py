@@ -232,6 +232,7 @@ def event_notes(report: dict) -> list[str]:
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",
+            "process-limit": f"{cell} could not start a process or thread: the process limit ({ev.get('error')})",
             "kernel-stuck": f"{cell} ignored the interrupt after {ev.get('seconds')} s (timed out): the kernel "
                             "was stopped, later cells scored 0",
             "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",

@@ -286,3 +286,19 @@ def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch
     assert user == sandbox.NOBODY == (uid, gid) and bound == chowned != tmp_path
     assert argv[argv.index("--max-processes") + 1] == "55"
     assert not bound.exists()  # the scratch folder is removed after the run
+
+
+def test_a_cell_stopped_by_the_process_limit_is_named_on_the_status_line():
+    from techday.grading.executor import process_limit_events
+
+    nb = _nb(("import os\nos.fork()", None), ("import threading", None), ("open('x')", None))
+    nb.cells[0].outputs = [nbformat.v4.new_output("error", ename="BlockingIOError",
+                                                  evalue="[Errno 11] Resource temporarily unavailable", traceback=[])]
+    nb.cells[1].outputs = [nbformat.v4.new_output("error", ename="RuntimeError", evalue="can't start new thread",
+                                                  traceback=[])]
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="FileNotFoundError", evalue="x", traceback=[])]
+    events = process_limit_events(nb, [0, 1, 2])
+    assert [e["cell"] for e in events] == [0, 1]
+    (note, _) = sandbox.event_notes({"events": events})
+    assert note == ("cell 1 could not start a process or thread: the process limit "
+                    "(BlockingIOError: [Errno 11] Resource temporarily unavailable)")
