@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     course = load_course(repo)
     os.environ["TECHDAY_BUILD"] = str(work / "build")
     base = work / "build" / "course"
-    result = build(course, [args.lab], root=base)
+    result = build(course, [args.lab], root=base, sandboxed=False)  # the baseline: nbgrader's own Execute
     if args.lab in result.errors:
         print(result.errors[args.lab])
         return 1
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
                      "ok": same and all(s.status == ("graded" if trusted else "flagged") for s in run.submissions)})
     # The sandbox alone: the same notebook (the solution) executed by the same executor, in bwrap and
     # without it, alternately, --repeat times each; the difference of the medians.
-    from techday.grading.run import lab_limits
+    from techday.grading.config import lab_limits
     from techday.grading.executor import run_notebook
 
     payload = json.dumps({"notebook": solution_notebook(src, rel), "course_cells": []})

@@ -44,6 +44,10 @@ class LabSpec:
     # too short for a JIT compile on a GPU or a simulator run), and the memory limit of the sandbox.
     cell_timeout_s: dict = field(default_factory=lambda: {"ci": 120, "full": 300})
     memory_mb: int = 4096
+    # Processes and threads of everything in the sandbox (a fork bomb stops there): Numba's CUDA
+    # simulator runs a block's threads as Python threads (up to 1024), and NumPy, Numba and PyTorch
+    # start a pool of threads per core.
+    max_processes: int = 2048
 
     def timeout(self, scale: str) -> int:
         return int(self.timeout_s.get(scale, max(self.timeout_s.values())))

@@ -32,7 +32,11 @@ class Submission:
 
     @property
     def key(self) -> str:
-        return f"{self.student}/{self.sha256[:16]}"
+        """The submission in ``state.json``: trainee and checksum, and the file name when it is not the
+        lab's (a file rejected for its name is another entry than the same bytes renamed)."""
+        name = Path(self.path).name
+        own = f"{self.student}/{self.sha256[:16]}"
+        return own if name == f"{self.lab}.ipynb" or not self.sha256 else f"{own}/{name}"
 
     def line(self) -> str:
         score = f" {self.score:g}/{self.max_score:g}" if self.score is not None and self.max_score else ""

@@ -127,7 +127,9 @@ def check_contract(root: Path, lab: str) -> LabContract:
 
 def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str) -> tuple[LabContract, Path | None]:
     """One lab in its own course root (its own gradebook), so that labs can be graded side by side."""
-    result = build(course, [lab], root=root)
+    # nbgrader's own Execute: the course's solution and release only, no trainee's code (and no sandbox
+    # needed where the course is checked)
+    result = build(course, [lab], root=root, sandboxed=False)
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
     source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))

@@ -3,7 +3,12 @@
 the sandbox (:mod:`techday.grading.sandbox`), where :mod:`techday.grading.sandbox_exec` runs it.
 
 Only outputs, execution counts and the executor's events come back; sources and nbgrader metadata
-(what ``SaveAutoGrades`` trusts) stay nbgrader's restored copies, outside the sandbox."""
+(what ``SaveAutoGrades`` trusts) stay nbgrader's restored copies, outside the sandbox.
+
+Every course root that grades trainees names it (:mod:`techday.grading.config`): the private roots of
+``techday grade autograde`` and the course root of ``techday build``, so that the formgrader and plain
+``nbgrader autograde`` run submissions here too, with the lab's limits from the syllabus; without a
+working sandbox it refuses to run them."""
 
 from __future__ import annotations
 
@@ -12,46 +17,87 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Dict, Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 from ..proctree import kill_tree
-from .sandbox import Limits, cgroup_prefix, check_sandbox, rlimits, sandbox_command, sandbox_env
+from .sandbox import (NOBODY, Limits, PidsCgroup, SandboxUnavailable, cgroup_prefix, check_sandbox, event_notes,
+                      memory_limit, pids_cgroup_parent, process_limit, rlimits, sandbox_command, sandbox_env)
+
+
+def process_limit_events(nb, code_cells: list[int]) -> list[dict]:
+    """Cells that could not start a process or a thread: the sandbox's process limit (``fork`` fails
+    with EAGAIN, ``threading`` cannot start a thread)."""
+    events = []
+    for i in code_cells:
+        for out in nb.cells[i].outputs:
+            if out.get("output_type") != "error":
+                continue
+            ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+            if (ename == "BlockingIOError" and "Resource temporarily unavailable" in evalue) or (
+                    ename == "RuntimeError" and "can't start new thread" in evalue):
+                events.append({"cell": i, "event": "process-limit", "error": f"{ename}: {evalue}"[:120]})
+                break
+    return events
 
 
 class SandboxExecute(NbGraderPreprocessor):
     """Runs the notebook in ``techday.grading.sandbox`` instead of in this process's kernel.
 
+    The limits, tier and environment are those of the lab being graded (nbgrader's assignment id),
+    from :func:`techday.grading.config.grade_settings`: the course's syllabus under ``course_dir``,
+    the tier and the scale. Without a working sandbox it refuses to run the notebook (nbgrader then
+    grades nothing) unless ``sandbox`` is False.
+
     Only outputs and execution counts come back from the sandbox; sources and nbgrader metadata
     (what SaveAutoGrades trusts) stay the ones nbgrader restored outside it."""
 
-    cell_timeout = Integer(120, help="seconds per cell").tag(config=True)
-    notebook_timeout = Integer(600, help="seconds for the whole notebook; the sandbox is killed after").tag(config=True)
-    memory_mb = Integer(4096, help="address-space limit of everything in the sandbox (CPU tier)").tag(config=True)
-    output_bytes = Integer(1_000_000, help="output kept per cell").tag(config=True)
+    course_dir = Unicode("", help="the folder with course/syllabus.toml (default: techday's own)").tag(config=True)
+    tier = Unicode("auto", help="cpu, gpu, or auto ($TECHDAY_TIER, else the GPU when there is one)").tag(config=True)
+    scale = Unicode("auto", help="ci, full, or auto ($TECHDAY_SCALE, else full on a GPU, ci elsewhere)").tag(config=True)
+    cell_timeout = Integer(0, help="seconds per cell; 0: the lab's cell_timeout_s in the syllabus").tag(config=True)
     sandbox = Bool(True, help="False: no isolation (trusted work only)").tag(config=True)
-    gpu = Bool(False, help="bind the NVIDIA devices into the sandbox").tag(config=True)
-    env = Dict({}, help="extra environment for the notebook (tier, scale)").tag(config=True)
     report_path = Unicode("", help="where to write what happened (JSON)").tag(config=True)
     referee = Bool(True, help="run test and locked cells through the in-kernel referee "
                               "(techday.grading.referee); False only for measurements").tag(config=True)
+
+    def settings(self, lab: str):
+        from ..course import load_course
+        from .config import grade_settings
+
+        course = load_course(Path(self.course_dir) if self.course_dir else None)
+        return grade_settings(course, lab, self.tier, self.scale, self.sandbox, self.cell_timeout or None)
 
     def preprocess(self, nb, resources):
         import nbformat
 
         t0 = time.monotonic()
-        limits = Limits(cell_timeout_s=self.cell_timeout, notebook_timeout_s=self.notebook_timeout,
-                        memory_mb=self.memory_mb, output_bytes=self.output_bytes)
-        report = {"sandbox": self.sandbox, "events": [], "problem": ""}
+        lab = resources.get("nbgrader", {}).get("assignment", "")
+        settings = self.settings(lab)
+        limits = settings.limits
+        if settings.sandbox:
+            try:
+                check_sandbox()
+            except SandboxUnavailable as exc:
+                msg = f"refusing to run untrusted submissions: {exc}"
+                self.log.error(msg)
+                raise SandboxUnavailable(msg) from None
+        self.log.info("%s, tier %s, scale %s: %s s per cell, %s s per notebook; memory: %s; processes: %s",
+                      "sandboxed" if settings.sandbox else "NOT sandboxed", settings.tier, settings.scale,
+                      limits.cell_timeout_s, limits.notebook_timeout_s,
+                      memory_limit(limits, settings.gpu, settings.sandbox),
+                      process_limit(limits, settings.gpu, settings.sandbox).text)
+        report = {"sandbox": settings.sandbox, "events": [], "problem": ""}
         work = Path(resources.get("metadata", {}).get("path") or ".").resolve() / ".sandbox"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee}
-        result = run_notebook(json.dumps(job), work, limits, self.env, self.sandbox, self.gpu, report)
+        result = run_notebook(json.dumps(job), work, limits, settings.env, settings.sandbox, settings.gpu, report)
         shutil.rmtree(work, ignore_errors=True)
         code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         if result and result.get("grader_error"):
@@ -63,7 +109,7 @@ class SandboxExecute(NbGraderPreprocessor):
             for i in code_cells:
                 nb.cells[i].outputs = [nbformat.from_dict(o) for o in cells[i].get("outputs", [])]
                 nb.cells[i].execution_count = cells[i].get("execution_count")
-            report["events"] = result.get("events", [])
+            report["events"] = result.get("events", []) + process_limit_events(nb, code_cells)
             report["problem"] = result.get("problem", "")
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
@@ -73,6 +119,8 @@ class SandboxExecute(NbGraderPreprocessor):
                 nb.cells[i].outputs = [nbformat.from_dict({"output_type": "error", "ename": "NotGraded",
                                                            "evalue": why, "traceback": [f"NotGraded: {why}"]})]
         report["seconds"] = round(time.monotonic() - t0, 2)
+        for note in event_notes(report) + ([report["problem"]] if report["problem"] else []):
+            self.log.warning("%s: %s", resources.get("nbgrader", {}).get("student", "?"), note)
         if self.report_path:
             Path(self.report_path).write_text(json.dumps(report), encoding="utf-8")
         return nb, resources
@@ -107,6 +155,9 @@ def course_cells(nb, resources: dict) -> list[dict]:
     return out
 
 
+MALLOC_ARENAS = 4
+
+
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
                  report: dict) -> dict | None:
     """Execute ``payload`` (notebook JSON) in the sandbox; the executor's result, or None (and
@@ -115,10 +166,33 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
     executor = [sys.executable, "-m", "techday.grading.sandbox_exec", "--result-fd", str(w),
                 "--cell-timeout", str(limits.cell_timeout_s), "--output-bytes", str(limits.output_bytes)]
     senv = sandbox_env(env)
+    if not gpu:
+        # RLIMIT_AS counts address space, and glibc reserves 64 MB of it for each malloc arena, up to 8 per
+        # core: 128 arenas (8 GB) on a 16-core host once Numba's CUDA simulator starts a block's 1024
+        # threads, and the kernel dies of MemoryError far below the memory it uses. A few arenas suffice.
+        senv["MALLOC_ARENA_MAX"] = str(MALLOC_ARENAS)
+    cgroup = user = scratch = None
     if sandbox:
-        argv = sandbox_command(check_sandbox(), work, senv, gpu) + executor
-        if gpu:  # no RLIMIT_AS with CUDA: a cgroup memory limit where systemd runs (untested without a GPU)
-            argv = cgroup_prefix(limits) + argv
+        how = process_limit(limits, gpu).how
+        if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
+            executor += ["--max-processes", str(limits.max_processes)]
+        bound = work
+        if how == "nobody":  # root starts the sandbox as the host's nobody, in a folder that user can reach
+            user = NOBODY
+            bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
+            os.chown(scratch, *NOBODY)
+        argv = sandbox_command(check_sandbox(), bound, senv, gpu) + executor
+        # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
+        # without a GPU); the process limit in the same scope when that is how this host limits them.
+        argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
+        if how == "cgroup":
+            try:
+                cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes)
+            except (OSError, TypeError) as exc:
+                os.close(w)
+                os.close(r)
+                report["problem"] = f"could not make the sandbox's pids cgroup: {exc}"
+                return None
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
@@ -127,6 +201,16 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                      "HOME": str(work), "MPLCONFIGDIR": str(work / "mpl"), "NUMBA_CACHE_DIR": str(work / "numba"),
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
+    try:
+        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user)
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -144,7 +228,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
 
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w,),
-                                preexec_fn=rlimits(limits, gpu), start_new_session=True, env=popen_env, cwd=cwd)
+                                preexec_fn=rlimits(limits, gpu, cgroup, user), start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)
         os.close(r)

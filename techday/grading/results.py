@@ -4,7 +4,8 @@
   preprocessor, :class:`HideHiddenTests`. nbgrader 0.9's feedback shows the autograded notebook as
   graded, and that notebook holds the hidden tests (restored from the gradebook) and tracebacks that
   quote them; so cells with hidden tests lose those regions, and their outputs are reduced to
-  "passed" or the error's name.
+  "passed", a visible test's own error message, or "failed: a hidden test"; other outputs that
+  quote a hidden test are removed. The course root's own config has it too (formgrader feedback).
 - **pass/fail per track** by the track's own rule (:meth:`techday.course.TrackSpec.passes`, from
   ``pass_rule`` in ``course/syllabus.toml``): at least ``min_fraction`` of the track's autograded
   points, ``min_lab_fraction`` in every lab of it and, for a track with an assessment,
@@ -35,25 +36,118 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .config import FEEDBACK_PREPROCESSORS
+
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# IPython's name for a cell's code in a traceback frame: "Cell In[4], line 3" (IPython 8.5 and later),
+# "Input In [4], in <cell line: 3>()" (8.0 to 8.4).
+FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\].*?<cell line: (\d+)>")
+# A test or locked cell run by the grader's referee (techday.grading.referee) from its own copy:
+# "File <course cell double_tests>:3"; the line is the cell's own.
+COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")
+# Errors the grader itself writes (techday.grading.sandbox_exec and executor, nbgrader's timeout): no
+# trainee's or test's text in them.
+GRADER_ERRORS = {"KernelDied", "NotExecuted", "NotGraded", "CellTimeoutError", "GraderCheck"}
+REMOVED = "[output removed from the feedback: it quotes a hidden test]\n"
+
+
+def hidden_lines(source: str) -> set[int]:
+    """1-based numbers of the lines inside hidden-test regions (markers included)."""
+    lines: set[int] = set()
+    for m in HIDDEN.finditer(source):
+        first = source.count("\n", 0, m.start()) + 1
+        lines.update(range(first, first + m.group(0).rstrip("\n").count("\n") + 1))
+    return lines
+
+
+def _hidden_texts(cells) -> list[str]:
+    """The hidden tests' lines worth looking for in outputs (long enough not to match by chance)."""
+    texts = set()
+    for cell in cells:
+        for m in HIDDEN.finditer(cell.source):
+            for line in m.group(0).splitlines():
+                line = line.strip()
+                if len(line) >= 10 and "HIDDEN TESTS" not in line:
+                    texts.add(line)
+    return sorted(texts)
+
+
+def _text(out) -> str:
+    """Everything an output shows, colours taken out."""
+    parts = [out.get("text") or "", out.get("ename") or "", out.get("evalue") or ""]
+    parts += list(out.get("traceback") or [])
+    for value in (out.get("data") or {}).values():
+        parts.append(value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value))
+    return ANSI.sub("", "\n".join(str(p) for p in parts))
 
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Feedback never shows a hidden test: not its code, not a traceback quoting it, not what the
-    trainee's code printed while it ran."""
+    """Feedback never shows a hidden test: not its code, not a traceback quoting it, not its message,
+    not what the trainee's code printed while it ran; a visible test keeps its own message.
 
-    def preprocess_cell(self, cell, resources, index):
-        if "### BEGIN HIDDEN TESTS" not in cell.source:
-            return cell, resources
-        cell.source = HIDDEN.sub("# (hidden tests: not shown)\n", cell.source)
-        if cell.cell_type == "code":
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            from nbformat.notebooknode import NotebookNode
+    In a cell with hidden tests, the hidden regions become one comment line and the outputs one line:
+    ``passed``; ``failed: <error>: <message> (at <the failing line>)`` when the error was raised on a
+    visible line (every frame of the traceback that is a notebook cell points at a visible line of
+    it); ``failed: a hidden test`` otherwise, also when the traceback cannot be read. Any other
+    output of the notebook that quotes a line of a hidden test (a trainee's ``print(In)``, a
+    traceback) is removed too."""
 
-            text = (f"failed: {errors[0].get('ename')} (a visible or a hidden test; hidden tests are not shown)\n"
-                    if errors else "passed\n")
-            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
-        return cell, resources
+    def preprocess(self, nb, resources):
+        from nbformat.notebooknode import NotebookNode
+
+        hidden = _hidden_texts(nb.cells)
+        by_count = {c.get("execution_count"): c for c in nb.cells
+                    if c.cell_type == "code" and c.get("execution_count") is not None}
+        by_count.update({c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+                         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")})
+        for cell in nb.cells:
+            if "### BEGIN HIDDEN TESTS" in cell.source and cell.cell_type == "code":
+                text = self._verdict(cell, by_count, hidden)
+                cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+            elif cell.cell_type == "code":
+                cell.outputs = [o if not any(h in _text(o) for h in hidden) else
+                                NotebookNode(output_type="stream", name="stdout", text=REMOVED)
+                                for o in cell.get("outputs", [])]
+        for cell in nb.cells:
+            if "### BEGIN HIDDEN TESTS" in cell.source:
+                cell.source = HIDDEN.sub("# (hidden tests: not shown)\n", cell.source)
+        return nb, resources
+
+    @staticmethod
+    def _verdict(cell, by_count: dict, hidden: list[str]) -> str:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors:
+            return "passed\n"
+        shown = []
+        for err in errors:
+            ename, evalue = str(err.get("ename") or ""), ANSI.sub("", str(err.get("evalue") or ""))
+            traceback = [ANSI.sub("", str(t)) for t in err.get("traceback") or []]
+            if ename in GRADER_ERRORS and not FRAME.search("\n".join(traceback)) or ename == "GraderCheck":
+                shown.append(f"{ename}: {evalue}".rstrip(": "))
+                continue
+            frames = [(int(a or c), int(b or d)) for a, b, c, d in FRAME.findall("\n".join(traceback))]
+            course = [(gid, int(line)) for gid, line in COURSE_FRAME.findall("\n".join(traceback))]
+            if course:  # run by the referee: its frames are the cell's own lines (the Cell In frame is
+                # the one-line trigger)
+                frames = course
+                mine = [line for gid, line in course if gid == cell.get("metadata", {}).get("nbgrader", {}).get(
+                    "grade_id")]
+            else:
+                mine = [line for count, line in frames if count == cell.get("execution_count")]
+            if not mine:  # no frame of this cell: not something we can place
+                return "failed: a hidden test (hidden tests are not shown)\n"
+            for count, line in frames:
+                other = by_count.get(count)
+                if other is not None and line in hidden_lines(other.source):
+                    return "failed: a hidden test (hidden tests are not shown)\n"
+            message = f"{ename}: {evalue}" if evalue else ename
+            if any(h in message for h in hidden):
+                return "failed: a hidden test (hidden tests are not shown)\n"
+            lines = cell.source.splitlines()
+            at = lines[mine[0] - 1].strip() if 0 < mine[0] <= len(lines) else ""
+            shown.append(message + (f" (at `{at}`)" if at else ""))
+        return "".join(f"failed: {m}\n" for m in shown)
 
 
 @dataclass
@@ -74,13 +168,12 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
     """nbgrader generate_feedback for each lab, with HideHiddenTests added; the problems met."""
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
+        # The course root's config has these preprocessors already (techday.grading.config); set
+        # again for a root built before it did.
         Path(tmp, "nbgrader_config.py").write_text(
             "c = get_config()  # noqa: F821\n"
             f"load_subconfig({str(root / 'nbgrader_config.py')!r})  # noqa: F821\n"
-            "from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor\n"
-            "from nbgrader.preprocessors import GetGrades\n"
-            "from techday.grading.results import HideHiddenTests\n"
-            "c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]\n",
+            f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}\n",
             encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep
                + os.environ.get("PYTHONPATH", "")}

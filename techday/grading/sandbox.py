@@ -15,7 +15,10 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
 - **environment**: cleared, then a short whitelist (tier, scale, paths); no instructor variables.
 - **resources**: a wall-clock limit per cell (nbgrader's Execute timeout) and per notebook (the
   sandbox is killed), an address-space limit (``RLIMIT_AS``) on the CPU tier, a cap on file size
-  and on the output a cell may print.
+  and on the output a cell may print, and a cap on processes and threads (:func:`process_limit`:
+  ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root; for root a
+  systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as the host's
+  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit.
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
@@ -81,6 +84,7 @@ class Limits:
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
+    max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -193,9 +197,16 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
     return args
 
 
-def rlimits(limits: Limits, gpu: bool):
-    """preexec_fn: resource limits inherited by everything in the sandbox."""
+def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
+    """preexec_fn: resource limits inherited by everything in the sandbox (and its pids cgroup, or the
+    unprivileged host user it runs as)."""
     def apply():
+        if cgroup is not None:
+            cgroup.enter()
+        if user is not None:
+            os.setgroups([])
+            os.setresgid(user[1], user[1], user[1])
+            os.setresuid(user[0], user[0], user[0])
         if not gpu:
             mem = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -210,7 +221,27 @@ def rlimits(limits: Limits, gpu: bool):
     return apply
 
 
-_SCOPES: dict[str, bool] = {}  # systemd-run mode -> it can make a scope here
+def event_notes(report: dict) -> list[str]:
+    """What the executor's events mean, one line each (a submission's status line, the nbgrader log)."""
+    notes = []
+    for ev in report.get("events", []):
+        cell = f"cell {ev['cell'] + 1}" if "cell" in ev else "notebook"
+        notes.append({
+            "cell-timeout": f"{cell} timed out after {ev.get('seconds')} s",
+            "notebook-timeout": f"stopped after {ev.get('seconds')} s (whole notebook): every test scored 0",
+            "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
+            "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
+            "memory-limit": f"{cell} hit the memory limit (MemoryError)",
+            "process-limit": f"{cell} could not start a process or thread: the process limit ({ev.get('error')})",
+            "kernel-stuck": f"{cell} ignored the interrupt after {ev.get('seconds')} s (timed out): the kernel "
+                            "was stopped, later cells scored 0",
+            "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
+            "referee": f"review: {ev.get('what', '')}" + (f" ({cell})" if "cell" in ev else ""),
+        }.get(ev["event"], f"{cell}: {ev['event']}"))
+    return notes
+
+
+_SCOPES: dict[str, bool] = {}  # systemd-run command -> it can make a scope here
 
 
 def _systemd_running() -> bool:
@@ -231,19 +262,25 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
     return f"{limits.memory_mb} MB (MemoryMax, a systemd scope of {manager}); GPU memory is not limited"
 
 
-def cgroup_prefix(limits: Limits) -> list[str]:
-    """On the GPU tier: a memory limit through a transient systemd scope, where one can be made.
+def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> list[str]:
+    """A transient systemd scope, where one can be made: ``memory`` (the GPU tier's memory limit,
+    ``MemoryMax``) and ``tasks`` (the process limit, ``TasksMax``).
 
     The system manager's scopes need root (or polkit); a grader running as a user gets its own
-    manager's (``--user``, with memory delegated on current systemd). Each is tried once with
-    ``true``; where neither works, nothing is prefixed (memory is then not limited: see
+    manager's (``--user``, with memory and pids delegated on current systemd). Each is tried once with
+    ``true``; where neither works, nothing is prefixed (the limit is then not set: see
     grading/README.md) rather than every submission failing to start."""
     systemd_run = shutil.which("systemd-run")
-    if not systemd_run or not _systemd_running():
+    if not systemd_run or not _systemd_running() or not (memory or tasks):
         return []
+    props = []
+    if memory:
+        props += ["-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
+    if tasks:
+        props += ["-p", f"TasksMax={limits.max_processes}"]
     for mode in ((), ("--user",)):
-        cmd = [systemd_run, *mode, "--scope", "--quiet", "-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
-        key = " ".join([systemd_run, *mode])
+        cmd = [systemd_run, *mode, "--scope", "--quiet", *props]
+        key = " ".join([systemd_run, *mode, "memory" if memory else "", "tasks" if tasks else ""])
         if key not in _SCOPES:
             try:
                 _SCOPES[key] = subprocess.run(cmd + ["true"], capture_output=True, timeout=30).returncode == 0
@@ -252,3 +289,214 @@ def cgroup_prefix(limits: Limits) -> list[str]:
         if _SCOPES[key]:
             return cmd
     return []
+
+
+# ------------------------------------------------------------------------------------ processes
+#
+# RLIMIT_NPROC counts the processes and threads of one user. Since Linux 5.14 the count is kept per
+# user namespace, and bwrap gives every sandbox a user namespace of its own: the limit, set inside by
+# the executor, counts that sandbox's processes only, not the grader's others. It does not hold for
+# root, though: the kernel exempts the host's uid 0, and a sandbox started by root runs as uid 0 of the
+# host (bwrap maps the sandbox's uid to the caller's). A grader running as root gets a pids cgroup
+# instead: a systemd scope's TasksMax where systemd runs, else a cgroup of its own made directly in
+# the pids hierarchy (cgroup v1) or the unified one (v2) where the pids controller is delegated to
+# the grader's cgroup. Where neither can be had (a container), root starts the sandbox as the host's
+# unprivileged ``nobody`` instead, if bwrap can run as that user and read the Python install there:
+# then RLIMIT_NPROC counts, as for any user.
+
+NPROC_PER_USERNS = (5, 14)
+NOBODY = (65534, 65534)  # the host's uid and gid of a sandbox that root starts as an unprivileged user
+
+
+def _kernel() -> tuple[int, int]:
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _mountinfo() -> list[tuple[str, str, str, set[str]]]:
+    """(root, mount point, fs type, super options) of every mount."""
+    out = []
+    try:
+        text = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if len(fields) >= 5 and len(rest) >= 3:
+            out.append((fields[3], fields[4], rest[0], set(rest[2].split(","))))
+    return out
+
+
+def _own_pids_cgroup() -> tuple[Path, bool] | None:
+    """This process's cgroup folder in the hierarchy that has the pids controller, and whether that
+    is cgroup v2; None where there is none."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    paths = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(","):
+            paths[name] = path
+    mounts = _mountinfo()
+    for mroot, point, fstype, opts in mounts:  # v1: a hierarchy of its own for pids
+        if fstype == "cgroup" and "pids" in opts and "pids" in paths:
+            return Path(point) / os.path.relpath(paths["pids"], mroot), False
+    for mroot, point, fstype, _ in mounts:
+        if fstype == "cgroup2" and "" in paths:
+            own = Path(point) / os.path.relpath(paths[""], mroot)
+            try:
+                if "pids" in (own / "cgroup.controllers").read_text().split():
+                    return own, True
+            except OSError:
+                return None
+    return None
+
+
+_CGROUP_PARENT: dict[str, Path | None] = {}
+
+
+def pids_cgroup_parent() -> Path | None:
+    """Where a pids cgroup for a sandbox can be made (root, a writable cgroup file system); probed once."""
+    if "parent" in _CGROUP_PARENT:
+        return _CGROUP_PARENT["parent"]
+    parent = None
+    found = _own_pids_cgroup() if os.geteuid() == 0 else None
+    if found:
+        own, v2 = found
+        try:
+            if v2 and "pids" not in (own / "cgroup.subtree_control").read_text().split():
+                (own / "cgroup.subtree_control").write_text("+pids")
+            probe = own / f"techday-probe-{os.getpid()}"
+            probe.mkdir()
+            ok = (probe / "pids.max").is_file()
+            probe.rmdir()
+            parent = own if ok else None
+        except OSError:
+            parent = None
+    _CGROUP_PARENT["parent"] = parent
+    return parent
+
+
+class PidsCgroup:
+    """A cgroup of one sandbox with ``pids.max``: everything started in it counts, threads included."""
+
+    _count = 0
+
+    def __init__(self, parent: Path, limit: int):
+        PidsCgroup._count += 1
+        self.path = parent / f"techday-sandbox-{os.getpid()}-{PidsCgroup._count}"
+        self.path.mkdir()
+        (self.path / "pids.max").write_text(str(limit))
+        self.procs = str(self.path / "cgroup.procs")
+
+    def enter(self) -> None:
+        """In the child, before bwrap starts (a preexec function: plain system calls only)."""
+        fd = os.open(self.procs, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+    def peak(self) -> int | None:
+        """The most tasks it held at once, where the kernel keeps that (``pids.peak``, Linux 6.13+)."""
+        try:
+            return int((self.path / "pids.peak").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        """Kill whatever is left in it, then remove it (retried while the last tasks are reaped)."""
+        import signal
+        import time
+
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                pids = [int(p) for p in Path(self.procs).read_text().split()]
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+
+
+_NOBODY_OK: dict[bool, str | None] = {}
+
+
+def nobody_sandbox_problem(gpu: bool = False) -> str | None:
+    """None if root can start the sandbox as ``nobody`` here (bwrap runs as that user, the Python
+    install, techday and its course folders are readable to it, and on the GPU tier it finds the
+    GPU), else why not; tried once per tier."""
+    if gpu in _NOBODY_OK:
+        return _NOBODY_OK[gpu]
+    import tempfile
+
+    problem = None
+    try:
+        bwrap = check_sandbox()
+        work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))
+        try:
+            os.chown(work, *NOBODY)
+            check = "import nbclient, ipykernel, techday\n"
+            if gpu:
+                check += "from techday.tier import probe_gpus\nassert probe_gpus()[0], probe_gpus()[2]\n"
+            argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=gpu) + [
+                sys.executable, "-c", check + "open('/grading/ok', 'w').write('1')"]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+                                  preexec_fn=rlimits(Limits(), gpu=True, user=NOBODY))
+            if proc.returncode != 0 or not (work / "ok").is_file():
+                problem = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
+        problem = str(exc)[:200]
+    _NOBODY_OK[gpu] = problem
+    return problem
+
+
+@dataclass
+class ProcessLimit:
+    how: str    # "rlimit" (set by the executor in the sandbox), "nobody" (the same, the sandbox started
+                # as the host's nobody by root), "scope", "cgroup" or "none"
+    text: str   # for the run's first lines and report.json
+
+
+def process_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> ProcessLimit:
+    """How this host bounds the processes and threads of one sandbox, and the words for it."""
+    n = limits.max_processes
+    if not sandbox:
+        return ProcessLimit("none", "none (--no-sandbox)")
+    kernel = _kernel()
+    if os.geteuid() != 0 and kernel >= NPROC_PER_USERNS:
+        return ProcessLimit("rlimit", f"{n} processes and threads (RLIMIT_NPROC in the sandbox's own user namespace)")
+    scope = cgroup_prefix(limits, memory=gpu, tasks=True)
+    if scope:
+        manager = "the grader's user manager" if "--user" in scope else "the system manager"
+        return ProcessLimit("scope", f"{n} processes and threads (TasksMax, a systemd scope of {manager})")
+    if os.geteuid() == 0 and pids_cgroup_parent():
+        return ProcessLimit("cgroup", f"{n} processes and threads (pids.max of a cgroup of its own)")
+    if os.geteuid() == 0 and kernel >= NPROC_PER_USERNS and not nobody_sandbox_problem(gpu):
+        return ProcessLimit("nobody", f"{n} processes and threads (RLIMIT_NPROC in the sandbox's own user namespace; "
+                                      "the sandbox runs as the host's unprivileged nobody)")
+    why = ("the grader runs as root, for whom the kernel does not count RLIMIT_NPROC, no cgroup can be made here, "
+           f"and the sandbox cannot run as nobody ({nobody_sandbox_problem(gpu)})"
+           if os.geteuid() == 0 else
+           f"Linux {kernel[0]}.{kernel[1]} counts RLIMIT_NPROC per user, not per sandbox (5.14 and later do), "
+           "and no systemd scope can be made here")
+    return ProcessLimit("none", f"none: {why} (see grading/README.md)")

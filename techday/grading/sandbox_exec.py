@@ -1,7 +1,8 @@
 """Inside the sandbox: execute one notebook as nbgrader's Execute preprocessor does, and hand the
 outputs back on a private pipe.
 
-    python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B  < job.json
+    python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B [--max-processes P]
+                                           < job.json
 
 The job (``{"notebook": ..., "course_cells": [...]}``: the notebook with hidden tests restored, and
 which of its cells are the course's test and locked cells) arrives on standard input. The referee
@@ -336,7 +337,13 @@ def main(argv=None) -> int:
     ap.add_argument("--result-fd", type=int, required=True)
     ap.add_argument("--cell-timeout", type=int, default=120)
     ap.add_argument("--output-bytes", type=int, default=1_000_000)
+    ap.add_argument("--max-processes", type=int, default=0, help="RLIMIT_NPROC, set here: inside the sandbox's "
+                    "own user namespace it counts this sandbox's processes and threads only")
     args = ap.parse_args(argv)
+    if args.max_processes:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (args.max_processes, args.max_processes))
     skip_iri_grammar()
     os.set_inheritable(args.result_fd, False)
     try:

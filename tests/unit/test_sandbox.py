@@ -95,13 +95,15 @@ def test_feedback_hides_hidden_tests_and_their_output():
     source = ('"""checks f."""\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(-7) == 7\n'
               "### END HIDDEN TESTS\n")
     nb = _nb((source, {"grade_id": "t", "grade": True, "points": 1}), ("assert f(1) == 1", {}))
+    nb.cells[0].execution_count = 2
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="f called with -7\n"),
                            nbformat.v4.new_output("error", ename="AssertionError", evalue="",
-                                                  traceback=["assert f(-7) == 7"])]
+                                                  traceback=["Cell In[2], line 4\n----> 4 assert f(-7) == 7"])]
     out, _ = HideHiddenTests().preprocess(nb, {})
     text = nbformat.writes(out)
     assert "-7" not in text and "BEGIN HIDDEN" not in text
-    assert "assert f(1) == 1" in out.cells[0].source and "AssertionError" in out.cells[0].outputs[0].text
+    assert "assert f(1) == 1" in out.cells[0].source and out.cells[0].outputs[0].text.startswith("failed")
+    # (tests/unit/test_feedback.py: visible messages, tracebacks as IPython writes them)
 
 
 def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
@@ -169,3 +171,134 @@ def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
     assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
     _fake_systemd_run(tmp_path / "none", monkeypatch, "exit 1\n")
     assert sandbox.memory_limit(limits, gpu=True).startswith("none on the GPU tier")
+
+
+def test_the_process_limit_follows_who_grades(monkeypatch):
+    """RLIMIT_NPROC (set inside the sandbox) for a grader that is not root, on a kernel that counts it per
+    user namespace; a cgroup for root, whom the kernel does not count; and the run says which."""
+    limits = sandbox.Limits(max_processes=300)
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda *a, **k: [])
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (6, 1))
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    got = sandbox.process_limit(limits, gpu=False)
+    assert got.how == "rlimit" and got.text.startswith("300 processes and threads (RLIMIT_NPROC")
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (5, 10))  # counted per user: not per sandbox
+    assert sandbox.process_limit(limits, gpu=False).text.startswith("none: Linux 5.10 counts RLIMIT_NPROC per user")
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: Path("/sys/fs/cgroup/pids"))
+    assert sandbox.process_limit(limits, gpu=False).how == "cgroup"
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: None)
+    assert "the grader runs as root" in sandbox.process_limit(limits, gpu=False).text
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda limits, memory=True, tasks=False: ["systemd-run"] if tasks else [])
+    assert sandbox.process_limit(limits, gpu=False).how == "scope"
+    assert sandbox.process_limit(limits, gpu=False, sandbox=False).text == "none (--no-sandbox)"
+
+
+def test_tasks_max_joins_the_memory_scope(tmp_path, monkeypatch):
+    _fake_systemd_run(tmp_path, monkeypatch, "exit 0\n")
+    prefix = sandbox.cgroup_prefix(sandbox.Limits(memory_mb=512, max_processes=99), memory=True, tasks=True)
+    assert "MemoryMax=512M" in prefix and "TasksMax=99" in prefix
+    assert "MemoryMax=512M" not in sandbox.cgroup_prefix(sandbox.Limits(), memory=False, tasks=True)
+
+
+def test_the_executor_sets_rlimit_nproc_only_where_it_counts(tmp_path, monkeypatch):
+    """In rlimit mode the executor inside the sandbox gets --max-processes; never without the sandbox."""
+    from techday.grading import executor
+
+    seen = []
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+        seen.append(argv)
+        os.close(r)
+        os.close(w)
+
+    monkeypatch.setattr(executor, "_run", fake_run)
+    monkeypatch.setattr(executor, "check_sandbox", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(executor, "process_limit", lambda *a, **k: sandbox.ProcessLimit("rlimit", ""))
+    limits = sandbox.Limits(max_processes=77)
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=True, gpu=False, report={})
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=False, gpu=False, report={})
+    boxed, plain = seen
+    assert boxed[0] == "/usr/bin/bwrap" and boxed[boxed.index("--max-processes") + 1] == "77"
+    assert "--max-processes" not in plain
+
+
+def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
+    """The course root `techday build` writes and a private root of `techday grade autograde` name the
+    same preprocessors, and SandboxExecute reads the lab's limits from the syllabus as autograde does."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from techday.course import load_course
+    from techday.build import write_config
+    from techday.grading.config import AUTOGRADE_PREPROCESSORS, FEEDBACK_PREPROCESSORS, grade_settings
+    from techday.grading.executor import SandboxExecute
+    from techday.grading.run import private_config
+
+    repo = Path(__file__).resolve().parents[1] / "fixtures" / "course"
+    (tmp_path / "grading").mkdir()
+    (tmp_path / "grading" / "nbgrader_config.py").write_text("c = get_config()\n")
+    course = load_course(repo)
+    course.root = tmp_path  # where grading/nbgrader_config.py is
+    settings = grade_settings(course, "grade-lab", "cpu", "ci")
+    roots = {"course": tmp_path / "course", "private": tmp_path / "private"}
+    write_config(course, roots["course"])
+    roots["private"].mkdir()
+    (roots["private"] / "nbgrader_config.py").write_text(
+        private_config(settings, roots["private"], tmp_path / "r.json"))
+    for name, root in roots.items():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        assert list(config.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS, name
+        assert list(config.GenerateFeedback.preprocessors) == FEEDBACK_PREPROCESSORS, name
+        config.SandboxExecute.course_dir = str(repo)
+        config.SandboxExecute.tier, config.SandboxExecute.scale = "cpu", "ci"
+        got = SandboxExecute(config=config).settings("grade-lab")
+        assert (got.limits, got.env, got.sandbox, got.gpu) == (settings.limits, settings.env, True, False), name
+    assert settings.limits.cell_timeout_s == 10 and settings.limits.memory_mb == 2048  # grade-lab's syllabus
+
+
+def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch):
+    """Where root can have neither a scope nor a cgroup (a container), the sandbox runs as the host's
+    nobody, so that RLIMIT_NPROC counts; in a scratch folder that user can reach, removed after."""
+    from techday.grading import executor
+
+    limits = sandbox.Limits(max_processes=55)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sandbox, "_kernel", lambda: (6, 1))
+    monkeypatch.setattr(sandbox, "cgroup_prefix", lambda *a, **k: [])
+    monkeypatch.setattr(sandbox, "pids_cgroup_parent", lambda: None)
+    monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
+    assert sandbox.process_limit(limits, gpu=False).how == "nobody"
+    monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: "Permission denied")
+    assert "cannot run as nobody (Permission denied)" in sandbox.process_limit(limits, gpu=False).text
+
+    seen = []
+
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+        seen.append((argv, user, Path(argv[argv.index(sandbox.WORK) - 1])))
+        os.close(r)
+        os.close(w)
+
+    monkeypatch.setattr(executor, "_run", fake_run)
+    monkeypatch.setattr(executor, "check_sandbox", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(executor, "process_limit", lambda *a, **k: sandbox.ProcessLimit("nobody", ""))
+    monkeypatch.setattr(executor.os, "chown", lambda path, uid, gid: seen.append((path, uid, gid)))
+    executor.run_notebook("{}", tmp_path, limits, {}, sandbox=True, gpu=False, report={})
+    (chowned, uid, gid), (argv, user, bound) = seen
+    assert user == sandbox.NOBODY == (uid, gid) and bound == chowned != tmp_path
+    assert argv[argv.index("--max-processes") + 1] == "55"
+    assert not bound.exists()  # the scratch folder is removed after the run
+
+
+def test_a_cell_stopped_by_the_process_limit_is_named_on_the_status_line():
+    from techday.grading.executor import process_limit_events
+
+    nb = _nb(("import os\nos.fork()", None), ("import threading", None), ("open('x')", None))
+    nb.cells[0].outputs = [nbformat.v4.new_output("error", ename="BlockingIOError",
+                                                  evalue="[Errno 11] Resource temporarily unavailable", traceback=[])]
+    nb.cells[1].outputs = [nbformat.v4.new_output("error", ename="RuntimeError", evalue="can't start new thread",
+                                                  traceback=[])]
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="FileNotFoundError", evalue="x", traceback=[])]
+    events = process_limit_events(nb, [0, 1, 2])
+    assert [e["cell"] for e in events] == [0, 1]
+    (note, _) = sandbox.event_notes({"events": events})
+    assert note == ("cell 1 could not start a process or thread: the process limit "
+                    "(BlockingIOError: [Errno 11] Resource temporarily unavailable)")

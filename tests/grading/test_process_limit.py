@@ -1,0 +1,152 @@
+"""A fork loop in a trainee's cell stops at the sandbox's process limit (techday.grading.sandbox.process_limit):
+the grading host never sees more of the sandbox's processes and threads than the limit, and the cell
+gets the error. The loop is bounded on its own too (2000 tries, 20 s; every child exits after 5 s), so
+a broken limit cannot load the machine that runs this test."""
+
+import json
+import re
+import threading
+import time
+
+import psutil
+import pytest
+
+from techday.grading.config import grade_env
+from techday.grading.executor import run_notebook
+from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, process_limit
+
+pytestmark = [pytest.mark.grading]
+
+FORK_LOOP = """\
+import os, time
+children, error = [], None
+deadline = time.monotonic() + 20
+for attempt in range(2000):
+    if time.monotonic() > deadline:
+        break
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        error = exc
+        break
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+print('forked', len(children))
+if error:
+    raise error
+"""
+LIMIT = 64
+
+
+def _notebook(cells: list[str]) -> str:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.writes(nb)
+
+
+class TaskCounter:
+    """Samples, from the host, the processes and threads below this test process (the sandbox's)."""
+
+    def __init__(self):
+        self.peak, self.samples, self.stop = 0, 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        me = psutil.Process()
+        while not self.stop.is_set():
+            tasks = 0
+            for proc in me.children(recursive=True):
+                try:
+                    tasks += proc.num_threads()
+                except psutil.Error:
+                    continue
+            self.peak, self.samples = max(self.peak, tasks), self.samples + 1
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("tier", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_a_fork_loop_stops_at_the_process_limit(tmp_path, tier):
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    limits = Limits(cell_timeout_s=60, notebook_timeout_s=120, max_processes=LIMIT)
+    gpu = tier == "gpu"
+    how = process_limit(limits, gpu=gpu)
+    if how.how == "none":
+        pytest.skip(f"no process limit can be set on this host: {how.text}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    with TaskCounter() as host:
+        # the next cell reaps the children (zombies count until then), then the kernel goes on
+        cells = [FORK_LOOP, "for pid in children:\n    os.waitpid(pid, 0)\nprint('after')"]
+        if gpu:  # and the GPU is still there, whatever limits the processes
+            cells.append("from techday.tier import probe_gpus\nprint('gpus', len(probe_gpus()[0]))")
+        result = run_notebook(_notebook(cells), work, limits, grade_env(tier, "ci"),
+                              sandbox=True, gpu=gpu, report=report)
+    assert result is not None, report
+    loop, after = result["cells"][:2]
+    errors = [o for o in loop["outputs"] if o["output_type"] == "error"]
+    printed = "".join(o.get("text", "") for o in loop["outputs"] if o.get("name") == "stdout")
+    print(f"{how.text}: the host saw at most {host.peak} tasks in {host.samples} samples; the cell printed "
+          f"{printed.strip()!r} and raised {[e['ename'] for e in errors]}")
+    assert errors and errors[0]["ename"] == "BlockingIOError", json.dumps(loop)[:2000]  # EAGAIN from fork()
+    forked = int(re.search(r"forked (\d+)", printed).group(1))  # (Python 3.12 also warns of fork on stderr)
+    assert 0 < forked < LIMIT, printed  # stopped by the limit, long before the loop's own 2000
+    assert host.samples > 10
+    # Everything in the sandbox counts (bwrap's two processes, the executor, the kernel, their threads);
+    # with RLIMIT_NPROC the outer bwrap process is outside the sandbox's user namespace: one more.
+    assert host.peak <= LIMIT + (1 if how.how in ("rlimit", "nobody") else 0), host.peak
+    assert "after" in "".join(o.get("text", "") for o in after["outputs"])  # the kernel lived on
+    if gpu:
+        seen = "".join(o.get("text", "") for o in result["cells"][2]["outputs"])
+        assert "gpus 0" not in seen and "gpus" in seen, seen
+
+
+SIMULATOR_BLOCK = """\
+import numpy as np
+from numba import cuda
+
+@cuda.jit
+def add_one(a):
+    i = cuda.grid(1)
+    cuda.syncthreads()  # every thread of the block alive at once
+    if i < a.size:
+        a[i] += 1
+
+d = cuda.to_device(np.zeros(2048))
+add_one[2, 1024](d)
+print('sum', d.copy_to_host().sum())
+"""
+
+
+def test_a_1024_thread_simulator_block_fits_the_cpu_tiers_limits(tmp_path):
+    """Numba's CUDA simulator runs a block's 1024 threads as Python threads: within the process limit,
+    and within RLIMIT_AS also on a many-core host, where glibc would reserve up to 8 malloc arenas of 64 MB
+    per core (the environment asks for 128 here, as a 16-core host gets by default; the sandbox caps it)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    env = {**grade_env("cpu", "ci"), "MALLOC_ARENA_MAX": "128"}
+    report: dict = {}
+    result = run_notebook(_notebook([SIMULATOR_BLOCK]), work, Limits(cell_timeout_s=120, notebook_timeout_s=180),
+                          env, sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    outputs = result["cells"][0]["outputs"]
+    assert [o.get("text") for o in outputs] == ["sum 2048.0\n"], json.dumps(outputs)[:2000]
