@@ -81,6 +81,7 @@ _UNREACHABLE = ("NewConnectionError", "Failed to establish a new connection", "T
                 "ProxyError", "Max retries exceeded", "ReadTimeoutError", "SSLError", "dns error",
                 "error sending request", "Could not connect", "tcp connect error")
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9_.\-]+)==([^\s;]+)")
+_EXCLUDED = re.compile(r"Cannot install ([A-Za-z0-9_.\-]+)==(\S+) because these package versions have conflicting")
 
 
 @dataclass(frozen=True)
@@ -93,23 +94,30 @@ class LockSet:
     why: tuple = ()        # one line per replacement/addition, written into the lock's header
 
 
+# numba-cuda 0.30.4 registers np.row_stack, which NumPy 2.5 removed: with NumPy 2.5 (which needs Python
+# 3.12, so CI on 3.11 never sees it) no kernel compiles. Seen on an H200 with the cuda13 set's packages.
+NUMPY_CAP = "numpy<2.5"
+NUMPY_WHY = "numpy<2.5: numba-cuda 0.30.4 uses np.row_stack, which NumPy 2.5 removed (no kernel compiles)"
+
 SETS = {
     "cuda13": LockSet(
         name="cuda13", cuda="13",
         serves="NVIDIA driver >= 580; compute capability 7.5 (Turing) and newer",
         replace={"numba-cuda": "numba-cuda[cu13]", "cupy-cuda12x": "cupy-cuda13x[ctk]"},
-        add=("torch==2.13.0", "cuda-toolkit[nvcc]==13.*"),
+        add=("torch==2.13.0", "cuda-toolkit[nvcc]==13.*", NUMPY_CAP),
         why=("numba-cuda[cu13] and cupy-cuda13x[ctk] in place of the CUDA 12 packages: their CUDA 13 libraries come as wheels",
              "torch==2.13.0: the release CI tests (.ci/run); on Linux it needs cuda-bindings 13",
-             "cuda-toolkit[nvcc]: ptxas for lab 04's register reports (numba-cuda's cu13 extra has no ptxas)"),
+             "cuda-toolkit[nvcc]: ptxas for lab 04's register reports (numba-cuda's cu13 extra has no ptxas)",
+             NUMPY_WHY),
     ),
     "cuda12": LockSet(
         name="cuda12", cuda="12",
         serves="NVIDIA driver >= 525; compute capability 7.0 (Volta) and newer",
         replace={"cupy-cuda12x": "cupy-cuda12x[ctk]"},
-        add=("torch>=2.5,<2.11",),
+        add=("torch>=2.5,<2.11", NUMPY_CAP),
         why=("cupy-cuda12x[ctk]: CuPy's CUDA 12 libraries as wheels, for a host with only the driver",
-             "torch<2.11: 2.10 is the last release whose Linux wheels use CUDA 12 (2.11 and later need cuda-bindings 13)"),
+             "torch<2.11: 2.10 is the last release whose Linux wheels use CUDA 12 (2.11 and later need cuda-bindings 13)",
+             NUMPY_WHY),
     ),
 }
 DEFAULT_SET = "cuda13"
@@ -358,6 +366,7 @@ def _pip_metadata(pins: dict, tmp: Path, cache: Path | None = None, jobs: int = 
     chunks = [names[i::jobs] for i in range(jobs) if names[i::jobs]]
     missing = []
     if chunks:
+        _probe(pins[names[0]], tmp / "probe")
         with ThreadPoolExecutor(len(chunks)) as pool:
             results = list(pool.map(lambda ic: _pip_chunk({n: pins[n] for n in ic[1]}, tmp / f"chunk{ic[0]}"),
                                     enumerate(chunks)))
@@ -393,6 +402,30 @@ def _save_cache(cache: Path | None, known: dict) -> None:
     os.replace(part, cache)
 
 
+def _pip_cmd(reqfile: Path, report: Path, tmp: Path, retries: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps",
+           "--disable-pip-version-check", "--use-feature=fast-deps", "--only-binary=:all:", "--python-version", PYTHON,
+           "--implementation", "cp", "--target", str(tmp / "target"), "--report", str(report),
+           "--timeout", os.environ.get("TECHDAY_LOCKS_TIMEOUT", "30"), "-r", str(reqfile)]
+    if retries is not None:
+        cmd += ["--retries", str(retries)]
+    for platform in PIP_PLATFORMS:
+        cmd += ["--platform", platform]
+    return cmd
+
+
+def _probe(pin: Pin, tmp: Path) -> None:
+    """One pin with one retry: an unreachable index is told apart quickly (pip names the connection
+    error only when it retries), before six pip processes try every pin."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "pins.txt").write_text(f"{pin.name}=={pin.version}\n", encoding="utf-8")
+    out = subprocess.run(_pip_cmd(tmp / "pins.txt", tmp / "report.json", tmp, retries=1),
+                         capture_output=True, text=True)
+    log = out.stdout + out.stderr
+    if out.returncode != 0 and any(marker in log for marker in _UNREACHABLE):
+        raise RegistryUnreachable(_last_lines(log))
+
+
 def _pip_chunk(todo: dict, tmp: Path) -> tuple[dict, list[str]]:
     tmp.mkdir(parents=True, exist_ok=True)
     missing: list[str] = []
@@ -401,19 +434,14 @@ def _pip_chunk(todo: dict, tmp: Path) -> tuple[dict, list[str]]:
         reqfile = tmp / "pins.txt"
         reqfile.write_text("".join(f"{p.name}=={p.version}\n" for p in todo.values()), encoding="utf-8")
         report.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps",
-               "--disable-pip-version-check", "--use-feature=fast-deps", "--only-binary=:all:", "--python-version", PYTHON,
-               "--implementation", "cp", "--target", str(tmp / "target"), "--report", str(report),
-               "--timeout", os.environ.get("TECHDAY_LOCKS_TIMEOUT", "30"), "-r", str(reqfile)]
-        for platform in PIP_PLATFORMS:
-            cmd += ["--platform", platform]
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(_pip_cmd(reqfile, report, tmp), capture_output=True, text=True)
         log = out.stdout + out.stderr
         if out.returncode == 0:
             break
         if any(marker in log for marker in _UNREACHABLE):
             raise RegistryUnreachable(_last_lines(log))
-        m = _NO_MATCH.search(log)
+        # With --no-deps a pin can fail only for want of a wheel, or by a pip constraint of this machine.
+        m = _NO_MATCH.search(log) or _EXCLUDED.search(log)
         if m and canonicalize_name(m.group(1)) in todo:
             name = canonicalize_name(m.group(1))
             missing.append(f"{name}=={todo.pop(name).version}")
@@ -497,8 +525,9 @@ def check(root: Path, lockset: LockSet, path: Path | None = None, use_uv: bool =
         metas, missing = _pip_metadata(lock.pins, Path(tmp), cache)
         res.seconds["metadata"] = round(time.monotonic() - t0, 1)
         for item in missing:
-            res.unchecked.append(f"{item}: the registry has no wheel of it for CPython {PYTHON} on manylinux x86-64; "
-                                 "its own requirements and its hash were not checked (what requires it was)")
+            res.unchecked.append(f"{item}: the registry has no wheel of it for CPython {PYTHON} on manylinux x86-64 "
+                                 "(or a pip constraint of this machine excludes it); its own requirements and "
+                                 "its hash were not checked (what requires it was)")
         for name, meta in metas.items():
             pin = lock.pins[name]
             if Version(meta.version) != Version(pin.version):
