@@ -23,8 +23,9 @@ The rule ``check`` enforces (a lock need not be the newest solution, only a corr
    exactly the lock's set (a second, independent resolver).
 
 Newer releases on the registry are allowed drift: ``compile --upgrade`` takes them deliberately.
-Wheel METADATA comes from pip's ``--dry-run --report`` with ``--no-deps`` (the index's metadata
-files; no wheel is downloaded). pip's own full resolve is not used for the check: it evaluates
+Wheel METADATA comes from pip's ``--dry-run --no-deps --report`` with fast-deps, which reads it out
+of each wheel with HTTP range requests (no wheel is downloaded), and is cached in
+``build/locks/metadata.json``. pip's own full resolve is not used for the check: it evaluates
 environment markers for the running interpreter, not for ``--python-version``.
 """
 
@@ -128,7 +129,7 @@ class LockError(Exception):
 
 
 class RegistryUnreachable(Exception):
-    """The package index could not be reached: nothing was checked."""
+    """The package index could not be reached: the check could not finish."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -717,7 +718,7 @@ def cmd_check(args) -> int:
             status = max(status, 1 if failed else 0)
         return status
     except RegistryUnreachable as exc:
-        print(f"locks: the package registry is unreachable, nothing was checked:\n{exc}", file=sys.stderr)
+        print(f"locks: the package registry is unreachable, so the check could not finish:\n{exc}", file=sys.stderr)
         return 3
     except LockError as exc:
         print(f"locks: {exc}", file=sys.stderr)
