@@ -10,6 +10,7 @@
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
+    techday locks check|compile         the image's locked install sets (docker/locks/), one per CUDA major
 
 Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
 or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).
@@ -312,6 +313,10 @@ def parser() -> argparse.ArgumentParser:
     from .hub import register as register_hub  # techday hub check | users
 
     register_hub(sub)
+
+    from .locks import register as register_locks  # techday locks check | compile
+
+    register_locks(sub)
     return ap
 
 

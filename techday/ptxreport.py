@@ -82,7 +82,7 @@ def find_ptxas() -> tuple[str | None, str]:
     """Return (path to ptxas or None, how it was found or why it is missing).
 
     Looked for in order: ``$PTXAS``, the ``nvidia-cuda-nvcc-cu12`` wheel (``nvidia/cuda_nvcc/bin``),
-    ``$CUDA_HOME`` / ``$CUDA_PATH``, then ``PATH``."""
+    CUDA 13's ``nvidia-cuda-nvcc`` wheel (``nvidia/cu13/bin``), ``$CUDA_HOME`` / ``$CUDA_PATH``, then ``PATH``."""
     tried = []
     env = os.environ.get("PTXAS")
     if env:
@@ -100,6 +100,15 @@ def find_ptxas() -> tuple[str | None, str]:
         tried.append("the nvidia-cuda-nvcc-cu12 wheel (no bin/ptxas in it)")
     except ImportError:
         tried.append("the nvidia-cuda-nvcc-cu12 wheel (not installed: pip install -e '.[test]')")
+    try:
+        import nvidia  # the namespace package of NVIDIA's wheels
+
+        found = ptxas_in_cuda13_wheels(list(getattr(nvidia, "__path__", [])))
+        if found:
+            return found, "the nvidia-cuda-nvcc wheel of CUDA 13"
+        tried.append("the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)")
+    except ImportError:
+        tried.append("the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)")
     for var in ("CUDA_HOME", "CUDA_PATH"):
         home = os.environ.get(var)
         if home:
@@ -112,6 +121,15 @@ def find_ptxas() -> tuple[str | None, str]:
         return which, "PATH"
     tried.append("PATH")
     return None, "ptxas not found; looked in " + ", ".join(tried)
+
+
+def ptxas_in_cuda13_wheels(nvidia_paths: list[str]) -> str | None:
+    """ptxas of CUDA 13's ``nvidia-cuda-nvcc`` wheel (the image's cuda13 set): ``nvidia/cu13/bin/ptxas``."""
+    for root in nvidia_paths:
+        cand = Path(root) / "cu13" / "bin" / "ptxas"
+        if os.access(cand, os.X_OK):
+            return str(cand)
+    return None
 
 
 def kernel_source(kernel) -> str:

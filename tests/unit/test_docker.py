@@ -1,12 +1,11 @@
-"""docker/: the lab image's Dockerfile parses, pins what pyproject.toml asks for, installs as CI does;
-the compose file and the hub config agree. (No Docker engine is needed: these read the files.)"""
+"""docker/: the lab image's Dockerfile parses and installs a locked set (docker/locks/, checked in
+tests/unit/test_locks.py); the compose file and the hub config agree. (No Docker engine is needed:
+these read the files.)"""
 
 import re
 import shlex
-import tomllib
 
 import pytest
-from packaging.requirements import Requirement
 
 from tests.conftest import ROOT
 
@@ -43,25 +42,6 @@ def dockerfile():
     return parse_dockerfile((DOCKER / "Dockerfile").read_text())
 
 
-def _pins():
-    pins = {}
-    for line in (DOCKER / "constraints.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            assert version, f"constraints.txt: {line!r} is not pinned with =="
-            pins[name.strip().lower()] = version.strip()
-    return pins
-
-
-def _requirements(*extras):
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = [Requirement(r) for r in project["dependencies"]]
-    for extra in extras:
-        reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
-    return reqs
-
-
 def test_parser_reads_continuations_and_rejects_a_dangling_one():
     parsed = parse_dockerfile("# c\nFROM a AS b\nRUN x \\\n  # note\n  && y\n")
     assert parsed == [(2, "FROM", "a AS b"), (3, "RUN", "x && y")]
@@ -91,38 +71,36 @@ def test_dockerfile_base_is_cuda_12(dockerfile):
     assert re.match(r"nvidia/cuda:12\.\d+\.\d+-", args["CUDA_IMAGE"]), args["CUDA_IMAGE"]
 
 
-def test_every_pin_matches_pyproject():
-    pins = _pins()
-    reqs = _requirements("gpu", "hub")
-    names = {r.name.lower() for r in reqs}
-    assert not set(pins) - names, f"pinned but not required by pyproject.toml: {set(pins) - names}"
-    for req in reqs:
-        assert req.name.lower() in pins, f"{req.name} is required but not pinned in docker/constraints.txt"
-        assert req.specifier.contains(pins[req.name.lower()], prereleases=True), \
-            f"{req.name}=={pins[req.name.lower()]} does not satisfy pyproject.toml's {req}"
+def test_image_installs_a_locked_set(dockerfile):
+    """The image's Python packages are one lock of docker/locks/ (CUDA 13 unless CUDA_SET says
+    otherwise), installed by hash, then the project without dependencies: catches an install step
+    that resolves on its own again (`pip install torch==...`, `-e ".[gpu,hub]"`), the ResolutionImpossible
+    of CUDA 13 PyTorch beside CUDA 12 numba-cuda, or a default set that has no lock."""
+    from techday import locks
+
+    args = dict(a.split("=", 1) for _, w, a in dockerfile if w == "ARG" and "=" in a)
+    assert args["CUDA_SET"] == locks.DEFAULT_SET == "cuda13"
+    for name in locks.SETS:
+        assert (DOCKER / "locks" / f"{name}.txt").is_file(), f"set {name} has no docker/locks/{name}.txt"
+    installs = [re.sub(r"\s+", " ", cmd).strip() for _, w, a in dockerfile if w == "RUN"
+                for cmd in re.findall(r"python -m pip install [^&;]*", a)]
+    assert installs == ["python -m pip install --upgrade pip",
+                        "python -m pip install --require-hashes --only-binary=:all: -r docker/locks/${CUDA_SET}.txt",
+                        "python -m pip install --no-deps -e ."], installs
+    env = " ".join(a for _, w, a in dockerfile if w == "ENV")
+    assert "PIP_CONSTRAINT" not in env, "a hashed lock as PIP_CONSTRAINT turns hash checking on for every later install"
 
 
-def _pip_installs(lines):
-    """pip install commands, normalised: quiet flags dropped, the project's extras folded into `-e .`."""
-    found = set()
-    for line in lines:
-        for cmd in re.findall(r"python -m pip install [^&;\n]*", line):
-            words = [w for w in shlex.split(cmd) if w not in ("--quiet", "-q")]
-            words = ["." if w.startswith(".[") else w for w in words]
-            found.add(" ".join(words).strip())
-    return found
+def test_image_python_is_the_locks_target(dockerfile):
+    """The locks hold wheels for one Python (locks.PYTHON): catches a base image moved to another
+    Ubuntu release, whose python3 differs, without re-locking."""
+    from techday import locks
 
-
-def test_install_steps_are_the_ones_ci_runs(dockerfile):
-    docker = _pip_installs(args for _, word, args in dockerfile if word == "RUN")
-    ci = _pip_installs((ROOT / ".ci" / "run").read_text().splitlines())
-    assert docker and docker <= ci, f"steps CI does not run: {docker - ci}"
-    runs = " ".join(args for _, word, args in dockerfile if word == "RUN")
-    assert re.search(r'pip install -e "\.\[gpu,hub\]"', runs), "the image installs the gpu and hub extras"
-    env = " ".join(args for _, word, args in dockerfile if word == "ENV")
-    assert "PIP_CONSTRAINT=/srv/techday/docker/constraints.txt" in env
-    torch_ci = re.search(r"torch==([\w.+]+)", (ROOT / ".ci" / "run").read_text()).group(1)
-    assert _pins()["torch"] == torch_ci, "the image and CI take the same PyTorch version"
+    ubuntu_python = {"22.04": "3.10", "24.04": "3.12"}   # python3 of each Ubuntu LTS
+    args = dict(a.split("=", 1) for _, w, a in dockerfile if w == "ARG" and "=" in a)
+    release = re.search(r"ubuntu:?(\d+\.\d+)$", args["CUDA_IMAGE"]).group(1)
+    assert ubuntu_python[release] == locks.PYTHON, \
+        f"{args['CUDA_IMAGE']}: python3 {ubuntu_python[release]}, the locks are for {locks.PYTHON}"
 
 
 def test_image_enables_nbgrader_and_releases_the_course(dockerfile):

@@ -1,4 +1,4 @@
-"""pyproject.toml and environment.yml install the same runtime set."""
+"""pyproject.toml and environment.yml install the same runtime set, for the same Pythons."""
 
 import re
 import tomllib
@@ -61,3 +61,27 @@ def test_core_import_stays_light():
     code = "import sys, techday; print(sorted(m for m in ('numba', 'cupy', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_supported_python_is_the_same_everywhere():
+    """requires-python, the README's quickstart and environment.yml name the same oldest Python, the
+    code's own imports need no newer one, and this interpreter (CI's) and the image's (docker/locks)
+    satisfy it. Catches "Python 3.10+" left in the README, or python>=3.10 in environment.yml, after
+    requires-python moved to 3.11 (tomllib, nbgrader, ipykernel and NumPy need 3.11)."""
+    import sys
+
+    from packaging.specifiers import SpecifierSet
+
+    from techday import locks
+
+    spec = SpecifierSet(_pyproject()["requires-python"])
+    (oldest,) = [s.version for s in spec if s.operator == ">="]
+    readme = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    stated = re.findall(r"Python (3\.\d+)(?:\+| or later)", readme)
+    assert stated == [oldest], f"the quickstart says Python {stated}, requires-python {spec}"
+    assert _conda_deps()["python"] == f">={oldest}", f"environment.yml: python{_conda_deps()['python']}"
+    uses_tomllib = any("import tomllib" in p.read_text() for p in (ROOT / "techday").rglob("*.py"))
+    assert not (uses_tomllib and spec.contains("3.10")), "techday imports tomllib (3.11+), requires-python allows 3.10"
+    running = ".".join(map(str, sys.version_info[:3]))
+    assert spec.contains(running), f"this Python {running} is outside requires-python {spec}"
+    assert spec.contains(locks.PYTHON_FULL), f"the image's Python {locks.PYTHON_FULL} is outside {spec}"

@@ -89,3 +89,15 @@ def test_a_missing_toolkit_is_told_apart_from_a_wrong_kernel():
     assert ptxreport.toolkit_missing("FileNotFoundError: /x/nvvm/libdevice/libdevice.10.bc not found")
     assert not ptxreport.toolkit_missing("numba.core.errors.TypingError: No implementation of function shared.array")
     assert issubclass(ptxreport.ToolkitMissing, ptxreport.PtxError)
+
+
+def test_ptxas_of_the_cuda13_wheel_is_found(tmp_path):
+    """The image's cuda13 set brings ptxas in CUDA 13's nvidia-cuda-nvcc wheel, at nvidia/cu13/bin
+    (not nvidia/cuda_nvcc/bin as in CUDA 12's): catches a lookup that only knows the CUDA 12 layout,
+    and one that takes a ptxas that is not executable."""
+    ptxas = tmp_path / "nvidia" / "cu13" / "bin" / "ptxas"
+    ptxas.parent.mkdir(parents=True)
+    ptxas.write_text("#!/bin/sh\n")
+    assert ptxreport.ptxas_in_cuda13_wheels([str(tmp_path / "nvidia")]) is None
+    ptxas.chmod(0o755)
+    assert ptxreport.ptxas_in_cuda13_wheels([str(tmp_path / "elsewhere"), str(tmp_path / "nvidia")]) == str(ptxas)
