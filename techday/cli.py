@@ -7,10 +7,10 @@
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run and grade selftest: the main job
+    techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
-    techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
 
 Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
 or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).

@@ -324,7 +324,7 @@ class ImageBuilder:
         "apt-get": "system packages", "npm": "node packages", "userdel": "users", "useradd": "users",
         "chown": "ownership", "chmod": "modes", "mkdir": "empty folders", "true": "nothing", "grep": "nothing",
         "rm": "removal (a lower layer keeps the bytes: every file ever copied is scanned)",
-        "jupyter": "extension settings",
+        "jupyter": "extension settings", "pip": "third-party packages", "pip3": "third-party packages",
     }
 
     def _run(self, result: StageResult, n: int, args: str) -> None:
