@@ -275,7 +275,7 @@ class ImageBuilder:
             flags[key] = value
         *sources, dest = words
         dest_abs = self._abs(result, dest)
-        as_dir = dest.endswith("/") or len(sources) > 1
+        as_dir = dest.endswith("/") or len(sources) > 1 or self._disk(result.rootfs, dest_abs).is_dir()
         copied = 0
         if "from" in flags:
             if flags["from"] not in self.stages:
