@@ -1,4 +1,5 @@
-# JupyterHub on one GPU server: one container per trainee, from the lab image (docker/Dockerfile).
+# JupyterHub on one GPU server, in the grader image; one container per trainee, from the lab image
+# (docker/Dockerfile, target lab: released notebooks only, no solution).
 # Started by docker/compose.yaml; check it with `techday hub check --config docker/jupyterhub_config.py`.
 # The Tech Day settings (sign-in, nbgrader roles and course service, GPU hand-out, culling) come from
 # techday.hub.configure, the same function the integration tests start a real hub with.
@@ -9,9 +10,9 @@
 #   TECHDAY_GPUS           devices to hand out, one per trainee: "0,1,2,3" or MIG UUIDs from `nvidia-smi -L`
 #   TECHDAY_GPU_OVERFLOW   refuse (default) or cpu: what a trainee gets when every GPU is taken
 #   TECHDAY_EXCHANGE       nbgrader exchange, a volume shared by every container (/srv/nbgrader/exchange)
-#   TECHDAY_COURSE_ROOT    the grader's course root, built into the image (/srv/nbgrader/course)
+#   TECHDAY_COURSE_ROOT    the grader's course root, built into the grader image (/srv/nbgrader/course)
 #   TECHDAY_CULL_TIMEOUT   seconds idle before a server is stopped (3600)
-#   TECHDAY_IMAGE          the lab image (techday-lab:latest)
+#   TECHDAY_IMAGE          the trainees' image, target lab (techday-lab:latest); never the grader image
 #   TECHDAY_MEM_LIMIT      memory per trainee container (16G)
 import os
 

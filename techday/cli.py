@@ -7,6 +7,7 @@
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run and grade selftest: the main job
+    techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
@@ -247,6 +248,31 @@ def cmd_fmt(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_lab(args) -> int:
+    from .locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
+
+    course = _course(args)
+    labs, unknown = _labs(course, args.labs)
+    if unknown:
+        return 2
+    try:
+        local = prepare(course, labs, home=Path(args.dir) if args.dir else None, rebuild=args.rebuild,
+                        no_browser=args.no_browser, port=args.port, report=console.print)
+    except LocalLabError as exc:
+        err.print(f"[red]{exc}[/]")
+        return 1
+    console.print(f"released labs: {local.release}" + (f" (built {', '.join(local.built)})" if local.built else ""))
+    console.print(f"your notebooks: {local.work} ({len(local.copied)} copied"
+                  + (f"; kept your copies of {', '.join(local.kept)}" if local.kept else "") + ")")
+    console.print(f"jupyter config: {local.config_dir} (off: {', '.join(p.split(':')[1] for p in LAB_PLUGINS_OFF)}; "
+                  "Validate on)")
+    if args.dry_run:
+        console.print(f"would run: {local.shell()}", markup=False)
+        return 0
+    console.print("starting JupyterLab (Ctrl-C stops it; your notebooks stay in the folder above)")
+    return start(local)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -305,6 +331,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
     p.set_defaults(fn=cmd_fmt)
+
+    p = sub.add_parser("lab", help="a trainee's JupyterLab on this machine: the released labs, no instructor panels")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="labs to open (default: every lab)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (open the printed URL)")
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")
+    p.add_argument("--dir", help="folder for your notebooks and the trainee config (default: build/trainee)")
+    p.add_argument("--rebuild", action="store_true", help="build the release again even if it is up to date")
+    p.add_argument("--dry-run", action="store_true",
+                   help="prepare the folder and print the command, without starting JupyterLab")
+    p.set_defaults(fn=cmd_lab)
 
     from .bench.cli import register as register_bench  # techday bench, techday bench leaderboard
 

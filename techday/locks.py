@@ -100,25 +100,30 @@ class LockSet:
 NUMPY_CAP = "numpy<2.5"
 NUMPY_WHY = "numpy<2.5: numba-cuda 0.30.4 uses np.row_stack, which NumPy 2.5 removed (no kernel compiles)"
 
+# The Kubernetes chart's hub (z2jh 4.4.0) runs JupyterHub 5.5; a trainee's server from this image talks to
+# it, and JupyterHub warns that another major version can fail sign-ins (tests/unit/test_delivery_refs.py).
+HUB_CAP = "jupyterhub>=5.5,<6"
+HUB_WHY = "jupyterhub<6: the same major version as the Kubernetes chart's hub (JupyterHub 5.5)"
+
 SETS = {
     "cuda13": LockSet(
         name="cuda13", cuda="13",
         serves="NVIDIA driver >= 580; compute capability 7.5 (Turing) and newer",
         replace={"numba-cuda": "numba-cuda[cu13]", "cupy-cuda12x": "cupy-cuda13x[ctk]"},
-        add=("torch==2.13.0", "cuda-toolkit[nvcc]==13.*", NUMPY_CAP),
+        add=("torch==2.13.0", "cuda-toolkit[nvcc]==13.*", NUMPY_CAP, HUB_CAP),
         why=("numba-cuda[cu13] and cupy-cuda13x[ctk] in place of the CUDA 12 packages: their CUDA 13 libraries come as wheels",
              "torch==2.13.0: the release CI tests (.ci/run); on Linux it needs cuda-bindings 13",
              "cuda-toolkit[nvcc]: ptxas for lab 04's register reports (numba-cuda's cu13 extra has no ptxas)",
-             NUMPY_WHY),
+             NUMPY_WHY, HUB_WHY),
     ),
     "cuda12": LockSet(
         name="cuda12", cuda="12",
         serves="NVIDIA driver >= 525; compute capability 7.0 (Volta) and newer",
         replace={"cupy-cuda12x": "cupy-cuda12x[ctk]"},
-        add=("torch>=2.5,<2.11", NUMPY_CAP),
+        add=("torch>=2.5,<2.11", NUMPY_CAP, HUB_CAP),
         why=("cupy-cuda12x[ctk]: CuPy's CUDA 12 libraries as wheels, for a host with only the driver",
              "torch<2.11: 2.10 is the last release whose Linux wheels use CUDA 12 (2.11 and later need cuda-bindings 13)",
-             NUMPY_WHY),
+             NUMPY_WHY, HUB_WHY),
     ),
 }
 DEFAULT_SET = "cuda13"

@@ -359,7 +359,7 @@ def main(argv=None) -> int:
 
     import nbformat
 
-    nb = nbformat.from_dict(payload["notebook"])
+    nb = nbformat.reads(json.dumps(payload["notebook"]), as_version=4)  # multi-line sources as lists, too
     course = {int(c["index"]): c for c in payload.get("course_cells", [])}
     referee = Referee(course, tempfile.mkdtemp(prefix="grader-")) if payload.get("referee", True) else None
     del payload

@@ -8,33 +8,9 @@ import shlex
 import pytest
 
 from tests.conftest import ROOT
+from tests.dockerbuild import INSTRUCTIONS, parse_dockerfile
 
 DOCKER = ROOT / "docker"
-INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",
-                "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "MAINTAINER"}
-
-
-def parse_dockerfile(text: str) -> list[tuple[int, str, str]]:
-    """(line, INSTRUCTION, arguments) with continuations joined and comments dropped, as the builder reads it."""
-    out, buf, start = [], "", 0
-    for n, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not buf and (not stripped or stripped.startswith("#")):
-            continue
-        if buf and stripped.startswith("#"):
-            continue  # a comment inside a continued instruction is skipped
-        if not buf:
-            start = n
-        if stripped.endswith("\\"):
-            buf += stripped[:-1].rstrip() + " "
-            continue
-        buf += stripped
-        word, _, args = buf.partition(" ")
-        out.append((start, word.upper(), args.strip()))
-        buf = ""
-    if buf:
-        raise ValueError(f"line {start}: the file ends inside a continued instruction")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +31,7 @@ def test_dockerfile_parses(dockerfile):
     first = next(word for _, word, _ in dockerfile if word != "ARG")
     assert first == "FROM", "only ARG may come before the first FROM"
     stages = [args.split()[-1] for _, word, args in dockerfile if word == "FROM"]
-    assert stages == ["lab", "k8s-hub"]
+    assert stages == ["base", "grader", "k8s-hub", "lab"], "the trainee image (lab) is the last stage: the default"
     for n, word, args in dockerfile:
         if word in ("CMD", "ENTRYPOINT") and args.startswith("["):
             import json
@@ -109,6 +85,7 @@ def test_image_enables_nbgrader_and_releases_the_course(dockerfile):
     assert "chmod 777 /srv/nbgrader/exchange" in runs
     env = " ".join(args for _, word, args in dockerfile if word == "ENV")
     assert "TECHDAY_BUILD=/srv/nbgrader" in env, "the course root lands in /srv/nbgrader/course"
+    assert "TECHDAY_RELEASE=/srv/techday/release" in env, "the trainee image says where its released labs are"
 
 
 def test_compose_matches_the_hub_config():

@@ -1,0 +1,139 @@
+"""``techday lab``: the labs on a trainee's own machine, as a trainee sees them in the hub.
+
+JupyterLab started by hand in a checkout shows nbgrader's instructor panels (Formgrader, Create
+Assignment) and the Assignments and Courses panels, which need a hub and an exchange ("Error fetching
+courses", "exchange directory does not exist"). ``techday lab`` starts a trainee's JupyterLab instead:
+
+- the released notebooks: ``release/`` of ``techday build`` (built for the labs whose release is
+  missing or older than the lab source), or ``$TECHDAY_RELEASE`` when it is set (the lab image sets it);
+- copied into a work folder once: later builds never overwrite a trainee's notebook;
+- a Jupyter config folder (``JUPYTER_CONFIG_DIR``) that switches off nbgrader's formgrader, course list
+  and assignment list server extensions and their JupyterLab plugins, Create Assignment and the
+  Nbgrader menu, and keeps Validate; an nbgrader config whose exchange is a local folder that exists;
+- JupyterLab, started in the work folder (``--dry-run`` prepares all this and prints the command).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import Course
+
+# nbgrader's instructor and hub-only parts: off in a trainee's local JupyterLab. Validate stays on.
+SERVER_EXTENSIONS_OFF = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.course_list",
+    "nbgrader.server_extensions.assignment_list",
+)
+SERVER_EXTENSIONS_ON = ("nbgrader.server_extensions.validate_assignment",)
+LAB_PLUGINS_OFF = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:menu",  # its items open the four panels above
+)
+
+
+class LocalLabError(RuntimeError):
+    """The labs could not be made ready; the message says which and why."""
+
+
+@dataclass
+class LocalLab:
+    home: Path
+    release: Path
+    work: Path
+    config_dir: Path
+    exchange: Path
+    labs: list[str]
+    built: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # added to the caller's environment
+
+    def shell(self) -> str:
+        """The command as one line a person could paste."""
+        return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in self.env.items()), shlex.join(self.command)])
+
+
+def _stale(course: Course, release: Path, lab: str) -> bool:
+    notebook = release / lab / f"{lab}.ipynb"
+    if not notebook.is_file():
+        return True
+    source = course.lab_source(lab)
+    return source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime
+
+
+def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
+    """The trainee's Jupyter config folder: server extensions, lab plugins and nbgrader settings."""
+    (config_dir / "labconfig").mkdir(parents=True, exist_ok=True)
+    exchange.mkdir(parents=True, exist_ok=True)
+    extensions = {name: False for name in SERVER_EXTENSIONS_OFF} | {name: True for name in SERVER_EXTENSIONS_ON}
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": extensions}}, indent=2) + "\n", encoding="utf-8")
+    (config_dir / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {name: True for name in LAB_PLUGINS_OFF}}, indent=2) + "\n", encoding="utf-8")
+    timeout = max([spec.timeout("full") for spec in course.labs.values()] or [300])
+    (config_dir / "nbgrader_config.py").write_text(
+        "# Written by `techday lab`: a trainee's nbgrader settings on their own machine (Validate).\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {course.id!r}\n"
+        f"c.Exchange.root = {str(exchange)!r}  # a local folder: there is no hub to fetch from or submit to\n"
+        f"c.Execute.timeout = {timeout}  # the longest lab's limit: a JIT compile or the simulator is slow\n"
+        "c.Execute.interrupt_on_timeout = True\n",
+        encoding="utf-8")
+
+
+def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: bool = False,
+            no_browser: bool = False, port: int | None = None, report=print) -> LocalLab:
+    """Release (build or reuse), copy into the work folder, write the configs; return what to run."""
+    from .build import build, course_root
+
+    home = (home or course.build_dir / "trainee").resolve()
+    given = os.environ.get("TECHDAY_RELEASE")
+    release = Path(given).resolve() if given else course_root(course) / "release"
+    local = LocalLab(home=home, release=release, work=home / "work", config_dir=home / "jupyter",
+                     exchange=home / "exchange", labs=labs)
+    if given:
+        missing = [lab for lab in labs if not (release / lab / f"{lab}.ipynb").is_file()]
+        if missing:
+            raise LocalLabError(f"TECHDAY_RELEASE={given} has no {', '.join(missing)}")
+    else:
+        todo = list(labs) if rebuild else [lab for lab in labs if _stale(course, release, lab)]
+        if todo:
+            report(f"building {len(todo)} lab(s) with techday build: {', '.join(todo)}")
+            result = build(course, todo, release=True)
+            if result.errors:
+                raise LocalLabError("; ".join(f"{lab}: {msg}" for lab, msg in result.errors.items()))
+            local.built = result.built
+    for lab in labs:
+        target = local.work / lab
+        if target.exists():
+            local.kept.append(lab)
+            continue
+        shutil.copytree(release / lab, target)
+        local.copied.append(lab)
+    write_configs(local.config_dir, local.exchange, course)
+    local.env = {"JUPYTER_CONFIG_DIR": str(local.config_dir), "TECHDAY_ROOT": str(course.root)}
+    local.command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={local.work}"]
+    if no_browser:
+        local.command.append("--no-browser")
+    if port:
+        local.command.append(f"--port={port}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        local.command.append("--allow-root")  # a container's root; JupyterLab refuses root otherwise
+    return local
+
+
+def start(local: LocalLab) -> int:
+    """Run JupyterLab in the work folder until the trainee stops it (Ctrl-C)."""
+    return subprocess.run(local.command, cwd=local.work, env={**os.environ, **local.env}).returncode
