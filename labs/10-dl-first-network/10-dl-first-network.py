@@ -296,7 +296,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
+torch.manual_seed(0)
+x_v, y_v = torch.randn(96, 1, 8, 8), torch.randint(0, 10, (96,))
+net_v = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
+before = [p.detach().clone() for p in net_v.parameters()]
+net_v.eval()
+mean_v = train_epoch(net_v, torch.optim.SGD(net_v.parameters(), lr=0.5), x_v, y_v, 32, torch.Generator().manual_seed(0))
+assert net_v.training, "train_epoch must put the model in train mode (model.train())"
+assert isinstance(mean_v, float), f"return the mean loss as a float, not {type(mean_v)}"
+assert all(not torch.equal(b, p) for b, p in zip(before, net_v.parameters())), (
+    "one epoch should change every parameter: call optimizer.step() after loss.backward()")
+torch.manual_seed(1)
+mlp_t = make_mlp(hidden=32, dropout=0.0)
+opt_t = torch.optim.Adam(mlp_t.parameters(), lr=1e-2)
+g_t = torch.Generator().manual_seed(1)
+x_cpu, y_cpu = train.x[:256].cpu(), train.y[:256].cpu()
+losses = [train_epoch(mlp_t, opt_t, x_cpu, y_cpu, 32, g_t) for _ in range(4)]
+assert losses[-1] < 0.6 * losses[0], f"four epochs should lower the loss clearly: {losses}"
+### BEGIN HIDDEN TESTS
 def reference_epoch(model, optimizer, x, y, batch_size, generator):
     model.train()
     order = torch.randperm(len(y), generator=generator)
@@ -335,14 +352,6 @@ def compare_epoch(n, batch_size, seed, stale=False):
 
 
 compare_epoch(n=96, batch_size=32, seed=0)
-torch.manual_seed(1)
-mlp_t = make_mlp(hidden=32, dropout=0.0)
-opt_t = torch.optim.Adam(mlp_t.parameters(), lr=1e-2)
-g_t = torch.Generator().manual_seed(1)
-x_cpu, y_cpu = train.x[:256].cpu(), train.y[:256].cpu()
-losses = [train_epoch(mlp_t, opt_t, x_cpu, y_cpu, 32, g_t) for _ in range(4)]
-assert losses[-1] < 0.6 * losses[0], f"four epochs should lower the loss clearly: {losses}"
-### BEGIN HIDDEN TESTS
 compare_epoch(n=50, batch_size=7, seed=2, stale=True)
 compare_epoch(n=40, batch_size=64, seed=3, stale=True)
 compare_epoch(n=33, batch_size=1, seed=4)

@@ -70,8 +70,11 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
     src_dir = Path(sub.path).parent
     dest = private / "submitted" / student / lab / f"{lab}.ipynb"
     dest.write_bytes(graded_copy(Path(sub.path)))
-    if (src_dir / "timestamp.txt").is_file():
-        shutil.copyfile(src_dir / "timestamp.txt", dest.parent / "timestamp.txt")
+    # nbgrader's own files beside the notebook: the time it was handed in, and the secret that
+    # `nbgrader release_feedback` needs to find the trainee's feedback in the exchange.
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        if (src_dir / name).is_file():
+            shutil.copyfile(src_dir / name, dest.parent / name)
     report_path = private / "sandbox-report.json"
     (private / "nbgrader_config.py").write_text(private_config(settings, private, report_path), encoding="utf-8")
     try:

@@ -30,13 +30,7 @@ RUN = {"techday", "nbgrader", "python", "cd"}
 COMMAND_TIMEOUT_S = 600
 # Runbook commands that fail today for a reason outside the runbook: (what the failure prints, why). The
 # test runs them and wants that failure; once it is gone, the test fails until the entry is removed.
-KNOWN_BROKEN = {
-    'nbgrader release_feedback "$LAB"': (
-        "submission_secret.txt",
-        "`techday grade autograde` leaves no submission_secret.txt in autograded/, so the feedback that "
-        "`techday grade results` writes has none, and nbgrader release_feedback stops on the first trainee "
-        "(techday/grading: copy the file from submitted/ as nbgrader autograde does)"),
-}
+KNOWN_BROKEN: dict[str, tuple[str, str]] = {}
 
 
 def blocks(text: str) -> list[tuple[int, str]]:
