@@ -1,5 +1,6 @@
 """Small helpers for the deep-learning labs 13-16: the track's assessment rule, honest labels for
-throughput figures, and launching a script under ``torchrun`` on this machine only.
+throughput figures, the layout of a DDP run on the GPUs this machine has, and launching a script
+under ``torchrun`` on this machine only.
 
 The labs teach the training code itself; what lives here is plumbing a trainee would not write in a
 workshop. Importing this module does not import PyTorch.
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 TRACK = "deep-learning"
@@ -47,6 +49,48 @@ def device_label(device) -> str:
         return f"GPU ({torch.cuda.get_device_name(device)})"
     n = torch.get_num_threads()
     return f"CPU, {n} thread{'s' if n != 1 else ''} (not a GPU figure)"
+
+
+@dataclass(frozen=True)
+class DDPPlan:
+    """How to lay out a DDP run on this machine: how many processes, which backend, and each rank's
+    device (``"cuda:<i>"`` or ``"cpu"``), rank 0 first."""
+
+    world_size: int
+    backend: str                 # "nccl" or "gloo"
+    devices: tuple[str, ...]
+    reason: str
+
+    @property
+    def use_cuda(self) -> bool:
+        return self.backend == "nccl"
+
+
+def ddp_plan(visible_gpus: int, nproc: int | None = None) -> DDPPlan:
+    """Choose the layout of a DDP run from the number of GPUs this process can see.
+
+    ``nproc`` processes (default: one per visible GPU, and 2 when fewer than 2 are visible). When
+    there is a GPU for every process, rank ``r`` gets ``cuda:r`` and the backend is ``nccl``: the
+    layout DDP is built for. Otherwise every rank runs on the CPU with ``gloo``: NCCL refuses two
+    ranks on one GPU, and 2 processes sharing one GPU (or one MIG slice) would only take turns on it,
+    with every all-reduce through host memory, so their timings would say nothing about DDP. No rank
+    is ever given a GPU ordinal that is not visible.
+    """
+    if isinstance(visible_gpus, bool) or not isinstance(visible_gpus, int) or visible_gpus < 0:
+        raise ValueError(f"visible_gpus must be a whole number >= 0, not {visible_gpus!r}")
+    if nproc is None:
+        nproc = visible_gpus if visible_gpus >= 2 else 2
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a whole number >= 1, not {nproc!r}")
+    gpus = f"{visible_gpus} GPU{'s' if visible_gpus != 1 else ''} visible"
+    if visible_gpus >= nproc:
+        return DDPPlan(nproc, "nccl", tuple(f"cuda:{r}" for r in range(nproc)),
+                       f"{gpus}: one process per GPU, nccl")
+    if visible_gpus == 0:
+        why = f"{gpus}: CPU processes, gloo"
+    else:
+        why = f"{gpus} for {nproc} processes: CPU processes, gloo (nccl needs a GPU of its own for every process)"
+    return DDPPlan(nproc, "gloo", ("cpu",) * nproc, why)
 
 
 def write_functions(path: Path | str, functions, header: str = "") -> Path:

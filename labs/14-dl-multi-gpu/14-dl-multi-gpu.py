@@ -19,9 +19,12 @@
 # - checkpointing from rank 0 only, and loading the checkpoint anywhere;
 # - scaling efficiency: what limits the speed-up from N GPUs.
 #
-# **Tiers** (실행 계층): on a GPU server the script runs one process per GPU with `nccl`. On the CPU
-# tier it runs 2 CPU processes with `gloo` on this machine (loopback only, 127.0.0.1): the same code
-# path, the same checks, no GPU figures.
+# **Tiers** (실행 계층): with 2 or more GPUs the script runs one process per GPU with `nccl`. With one
+# GPU (or one MIG slice), and on the CPU tier, it runs 2 CPU processes with `gloo` on this machine
+# (loopback only, 127.0.0.1): the same code path, the same checks, no GPU figures. DDP needs a GPU of
+# its own for every process; section 5 says why one GPU is not shared.
+# GPU가 2개 이상이면 GPU마다 프로세스 하나(`nccl`), GPU가 하나(또는 MIG 조각 하나)이거나 CPU 계층이면
+# CPU 프로세스 2개(`gloo`)로 실행합니다.
 #
 # **How this lab works** (진행 방법): you write four functions; the notebook ships them into a training
 # script and launches it with `torchrun`. The grader runs your functions in 2 processes, on data
@@ -56,13 +59,13 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from techday.dltrain import torchrun, write_functions
+from techday.dltrain import ddp_plan, torchrun, write_functions
 
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores: one thread per process
 N_GPUS = torch.cuda.device_count() if lab.on_gpu else 0
 print(f"PyTorch {torch.__version__} | gloo available: {dist.is_gloo_available()} | nccl available: {dist.is_nccl_available()}"
-      f" | GPUs: {N_GPUS}")
+      f" | GPUs: {N_GPUS} | 2-process runs here: {ddp_plan(N_GPUS, 2).reason}")
 
 # %% [markdown]
 # ## 1. How DDP works (DDP의 동작 방식)
@@ -98,11 +101,13 @@ print(f"PyTorch {torch.__version__} | gloo available: {dist.is_gloo_available()}
 DDP_SCRIPT = r'''
 """Train a small CNN on parts-inspection images with DDP. Launch with:
     python -m torch.distributed.run --standalone --nproc_per_node N ddp_train.py --out DIR
-gloo on CPU processes, nccl (one GPU per process) with --cuda."""
+With --cuda: nccl, one GPU per process, when every process has a GPU of its own; otherwise gloo on
+CPU processes (techday.dltrain.ddp_plan chooses)."""
 import argparse, json, os, time
 import torch, torch.distributed as dist, torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from ddp_exercises import make_loader, train_one_epoch, all_reduce_mean, save_checkpoint
+from techday.dltrain import ddp_plan
 from techday.parts import make_parts
 
 
@@ -135,19 +140,20 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    use_cuda = args.cuda and torch.cuda.is_available()
-    dist.init_process_group("nccl" if use_cuda else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    local_rank = int(os.environ["LOCAL_RANK"])
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    local_rank, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
+    plan = ddp_plan(torch.cuda.device_count() if args.cuda else 0, local_world)
+    device = torch.device(plan.devices[local_rank])
+    use_cuda = device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(device)
+    dist.init_process_group(plan.backend)
+    rank, world = dist.get_rank(), dist.get_world_size()
 
     images, labels = make_parts(args.samples, seed=args.seed, size=args.size, as_tensor=True)
     dataset = LoggedParts(images, labels)
     loader, sampler = make_loader(dataset, args.batch, rank, world, args.seed)
     torch.manual_seed(args.seed + rank)  # different on purpose: DDP must broadcast rank 0's weights
-    model = DDP(make_model(args.width).to(device), device_ids=[local_rank] if use_cuda else None)
+    model = DDP(make_model(args.width).to(device), device_ids=[device.index] if use_cuda else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     checkpoint = os.path.join(args.out, "checkpoint.pt")
 
@@ -181,7 +187,7 @@ def main():
     own = model.module.state_dict()
     same_keys = set(state.get("model", {})) == set(own)
     matches = same_keys and all(torch.equal(state["model"][k].to(device), v) for k, v in own.items())
-    result = {"rank": rank, "world": world, "backend": dist.get_backend(), "history": history,
+    result = {"rank": rank, "world": world, "backend": dist.get_backend(), "device": str(device), "history": history,
               "saves": saves, "checkpoint_matches": bool(matches), "checkpoint_keys_match": same_keys,
               "checkpoint_epoch": state.get("epoch"),
               "weights_sum": float(sum(p.double().sum() for p in own.values() if p.is_floating_point()))}
@@ -205,13 +211,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
     """Write your functions and the script to a fresh folder, launch them with torchrun, and return
-    the per-rank results (a list of dicts, rank 0 first)."""
+    the per-rank results (a list of dicts, rank 0 first). ddp_plan chooses the backend and devices from
+    the GPUs visible here; the script makes the same choice in every process."""
+    plan = ddp_plan(N_GPUS, nproc)
     work = Path(tempfile.mkdtemp(prefix="techday-ddp-"))
     write_functions(work / "ddp_exercises.py", [make_loader, train_one_epoch, all_reduce_mean, save_checkpoint],
                     header=EXERCISES_HEADER)
     (work / "ddp_train.py").write_text(DDP_SCRIPT, encoding="utf-8")
     args = ["--samples", n, "--epochs", epochs, "--batch", batch, "--seed", seed, "--width", width, "--out", work]
-    if lab.on_gpu:
+    if plan.use_cuda:
         args.append("--cuda")
     t0 = time.perf_counter()
     proc = torchrun(work / "ddp_train.py", args, nproc=nproc, timeout=timeout, cwd=work)
@@ -220,7 +228,9 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
     for line in proc.stdout.splitlines():
         if line.startswith("epoch"):
             print("  [rank 0]", line)
-    print(f"  {nproc} processes ({results[0]['backend']}), {n} samples, {epochs} epochs: {wall:.1f} s with start-up")
+    devices = ", ".join(r["device"] for r in results)
+    print(f"  {nproc} processes ({results[0]['backend']}; {devices}), {n} samples, {epochs} epochs: "
+          f"{wall:.1f} s with start-up")
     return results
 
 # %% [markdown]
@@ -453,6 +463,19 @@ def save_checkpoint(model, optimizer, epoch, path):
 # `--standalone` starts a rendezvous on this machine; `MASTER_ADDR=127.0.0.1` keeps every connection
 # on the loopback interface. Each process writes what it saw to `rank<r>.json`. On several servers you
 # would run the same command on each, with `--nnodes`, `--node_rank` and a shared `--rdzv_endpoint`.
+#
+# **Which devices** (어떤 장치에서 실행되나): `techday.dltrain.ddp_plan(visible GPUs, processes)` chooses,
+# in the notebook and in every process alike. With a GPU for every process, rank `r` uses `cuda:r` and
+# `nccl`. With fewer GPUs than processes (one GPU, or one MIG slice, as most of you have) all ranks
+# run on the CPU with `gloo`: asking for `cuda:1` where only `cuda:0` exists fails ("invalid device
+# ordinal"), NCCL refuses two ranks on one GPU, and two processes sharing one GPU only take turns on
+# it, with every all-reduce through host memory, so what they measure is not DDP. On the CPU the
+# ranks, the sharding, the all-reduce and the checkpoint behave exactly as on N GPUs; only the speed
+# differs.
+# 프로세스마다 GPU가 하나씩 있으면 rank `r`은 `cuda:r`과 `nccl`을 씁니다. GPU가 프로세스보다 적으면
+# (GPU 하나 또는 MIG 조각 하나) 모든 rank가 CPU에서 `gloo`로 실행합니다: 없는 `cuda:1`을 요청하면 실패하고,
+# NCCL은 한 GPU에 두 rank를 허용하지 않으며, 한 GPU를 나눠 쓰는 두 프로세스는 번갈아 실행될 뿐이라
+# DDP를 측정하지 못합니다. rank, 데이터 나누기, all-reduce, 체크포인트는 GPU N개에서와 똑같이 동작합니다.
 
 # %%
 N_DDP = lab.size(full=4_096, ci=256)
