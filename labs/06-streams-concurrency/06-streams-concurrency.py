@@ -164,29 +164,46 @@ print(f"transform_kernel launches {BLOCKS} blocks x {THREADS} threads per chunk"
 # because the simulator does everything at once, in order. So on every tier the tests also run your
 # code through `techday.streamcheck.StreamTrace`, which records each copy, launch and
 # synchronisation with its stream and memory, and checks them against the rules above. Here it
-# checks two versions of one chunk's work: right, and with the copy back queued on another stream.
+# checks three versions of one chunk's work: the copy back on the kernel's stream; on another stream
+# that first waits for an event recorded after the kernel; and on another stream with nothing to
+# order it. The first two give right values on every tier, every run, so the cell asserts them. The
+# third is a race: the simulator gives right values, a GPU may copy `d_y` back before the kernel has
+# written it, so the cell only reports what it got.
+# 세 가지 버전을 확인합니다: 커널과 같은 스트림에서 복사, 이벤트를 기다린 뒤 다른 스트림에서 복사, 순서 없이
+# 다른 스트림에서 복사(경쟁 상태: GPU에서는 값이 틀릴 수 있으므로 값을 검사하지 않고 보고만 합니다).
 
 # %%
-def one_chunk(h_x, copy_back_stream_index):
+def one_chunk(h_x, copy_back):
+    """One chunk's work; copy_back: "same stream", "event" (another stream, ordered) or "unordered"."""
     streams = [cuda.stream(), cuda.stream()]
     h_y = cuda.pinned_array(h_x.shape, h_x.dtype)
     d_x = cuda.to_device(h_x, stream=streams[0])
     d_y = cuda.device_array_like(d_x, stream=streams[0])
     transform_kernel[BLOCKS, THREADS, streams[0]](d_x, d_y)
-    d_y.copy_to_host(h_y, stream=streams[copy_back_stream_index])
-    for s in streams:
-        s.synchronize()
+    copy_stream = streams[0] if copy_back == "same stream" else streams[1]
+    if copy_back == "event":
+        kernel_done = cuda.event()
+        kernel_done.record(streams[0])       # marks the end of the work queued on stream 0 so far
+        kernel_done.wait(copy_stream)        # later work on the copy stream waits for it
+    d_y.copy_to_host(h_y, stream=copy_stream)
+    copy_stream.synchronize()                # the host waits for the copy: only now is h_y complete
     return h_y
 
 
 h_demo = np.random.default_rng(1).random(1_000)
-for index, what in ((0, "copy back on the kernel's stream"), (1, "copy back on another stream")):
+for copy_back, what in (("same stream", "copy back on the kernel's stream"),
+                        ("event", "copy back on another stream, after an event"),
+                        ("unordered", "copy back on another stream, unordered")):
     trace = StreamTrace(cuda)
     with trace.patch(globals(), kernels={"transform_kernel": (1,)}):   # argument 1 is written
-        h_out = one_chunk(h_demo, index)
-    assert_close(h_out, transform_reference(h_demo), what)    # right values either way here ...
-    problems = trace.problems(read_on_host=[h_out])          # ... but is the order guaranteed?
-    print(f"{what}: values right; order {'OK' if not problems else 'NOT guaranteed'}")
+        h_out = one_chunk(h_demo, copy_back)
+    problems = trace.problems(read_on_host=[h_out])
+    assert bool(problems) == (copy_back == "unordered"), problems
+    if not problems:
+        assert_close(h_out, transform_reference(h_demo), what)    # ordered: right on every tier
+    right = np.allclose(h_out, transform_reference(h_demo))
+    print(f"{what}: order {'OK' if not problems else 'NOT guaranteed'}; values "
+          + ("right" if right else "WRONG") + (" this time (a race: on a GPU any run may differ)" if problems else ""))
     for p in problems:
         print("   ", p)
 print("recorded work of the last run:\n" + trace.summary())
