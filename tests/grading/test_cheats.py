@@ -18,7 +18,6 @@ import nbformat
 import pytest
 
 from techday.grading.contract import solution_notebook
-from techday.grading.sandbox import SandboxUnavailable, check_sandbox
 from techday.labsrc import write_notebook
 from tests.conftest import techday
 from tests.fixtures.submissions.cheats import cheat_bytes, cheats
@@ -26,14 +25,6 @@ from tests.fixtures.submissions.cheats import cheat_bytes, cheats
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 REAL_LABS = ["00-gpu-tour", "01-numba-first-steps", "03-atomics-and-reductions", "10-dl-first-network"]
-
-
-@pytest.fixture(scope="module")
-def bwrap():
-    try:
-        return check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
 
 
 def _corpus(root, lab):

@@ -9,20 +9,11 @@ syllabus and benchmark families, and torchrun's rendezvous on "localhost"."""
 import pytest
 
 from techday.course import load_course
-from techday.grading.sandbox import SandboxUnavailable, check_sandbox
 from tests.conftest import ROOT, grade_solution
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 LABS = list(load_course(ROOT).labs)
-
-
-@pytest.fixture(scope="module")
-def bwrap():
-    try:
-        return check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
 
 
 @pytest.mark.parametrize("lab", LABS)
