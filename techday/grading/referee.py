@@ -351,7 +351,7 @@ def install(config_path: str) -> None:
                 if mod not in ("__main__", "builtins") and _isinstance(mod, str) and caller_is_cell(3):
                     return f"setting {mod}.{getattr(target, '__qualname__', '?')}.{name}"
             return None
-        if _get_ident_busy(getframe_busy):
+        if getframe_busy and get_ident() in getframe_busy:  # our own sys._getframe, from caller_is_cell
             return None
         if event in ("sys._getframe", "sys._current_frames"):
             return "reading interpreter frames (sys._getframe)" if caller_is_cell(3) else None
@@ -374,9 +374,6 @@ def install(config_path: str) -> None:
             return
         if why:
             refuse(why)
-
-    def _get_ident_busy(busy) -> bool:
-        return get_ident() in busy if busy else False
 
     watch_new_modules()
     sys.addaudithook(hook)
