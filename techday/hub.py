@@ -38,6 +38,13 @@ from pathlib import Path
 DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
 ROLES = ("trainee", "instructor", "admin")
 
+# Who owns what on the day (docker/README.md, "Who can read what"). Every account's server runs as a
+# Unix user of its own, so nbgrader's exchange keeps one trainee's submission from another by the
+# kernel's permission checks; the course service (formgrader, collect, release) runs as the grader.
+GRADER_UID = GRADER_GID = 1500     # the grader image's `grader` user: owns the course root and inbound
+TRAINEE_GID = 100                  # every account's server: group `users`, never the grader's group
+UID_FIRST, UID_LAST = 20001, 65533 # account uids: `techday hub users` numbers them from UID_FIRST
+
 
 # --------------------------------------------------------------------------------------------- GPUs
 
@@ -169,6 +176,91 @@ def gpu_hooks(allocator: GpuAllocator, overflow: str = "refuse"):
     return pre_spawn, post_stop
 
 
+# ------------------------------------------------------------------------------------------ identity
+
+
+class AccountsCache:
+    """The accounts file, re-read when it changes (the spawn hook asks for every server)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._seen: tuple[float, dict] | None = None
+
+    def get(self) -> dict:
+        mtime = self.path.stat().st_mtime
+        if self._seen is None or self._seen[0] != mtime:
+            self._seen = (mtime, read_accounts(self.path))
+        return self._seen[1]
+
+
+def account_uid(accounts: dict, name: str) -> int:
+    """The uid ``name``'s server runs as; a clear refusal when the file gives none."""
+    account = accounts.get(name)
+    if account is None:
+        raise RuntimeError(f"{name} is not in the accounts file: no server for an unknown account")
+    if account.uid is None:
+        raise RuntimeError(f"the accounts file gives {name} no uid: remake it with `techday hub users` "
+                           "(each server runs as a Unix user of its own, so trainees cannot read each "
+                           "other's submissions)")
+    return account.uid
+
+
+def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
+    """Run a spawner's server as ``uid:gid``, whatever the spawner.
+
+    DockerSpawner: the container's user (the lab image's home and work folders are open to any uid);
+    KubeSpawner: the pod's ``runAsUser``/``runAsGroup``; a local process spawner (the hub tests): the
+    ``techday_uid``/``techday_gid`` attributes its ``make_preexec_fn`` reads. No passwd entry exists for
+    these uids, so ``USER`` and ``LOGNAME`` are set for the libraries that ask.
+    """
+    env = dict(spawner.environment or {})
+    env["USER"] = env["LOGNAME"] = spawner.user.name
+    if hasattr(spawner, "extra_create_kwargs"):                     # DockerSpawner
+        spawner.extra_create_kwargs = {**(spawner.extra_create_kwargs or {}), "user": f"{uid}:{gid}"}
+        env["HOME"] = "/home/jovyan"
+    elif hasattr(spawner, "fs_gid") and hasattr(spawner, "uid"):    # KubeSpawner
+        spawner.uid, spawner.gid = uid, gid
+    else:
+        spawner.techday_uid, spawner.techday_gid = uid, gid
+    spawner.environment = env
+
+
+def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse"):
+    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, then its GPU."""
+    gpu_pre, gpu_post = gpu_hooks(allocator, overflow)
+
+    def pre_spawn(spawner):
+        try:
+            accounts_now = accounts.get()
+        except (OSError, UsersFileError) as exc:
+            raise RuntimeError(f"cannot read the accounts file: {exc}") from None
+        apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
+        gpu_pre(spawner)
+
+    return pre_spawn, gpu_post
+
+
+def drop_missing_gpus(devices: list[str], log, probe=None) -> list[str]:
+    """The listed devices that this machine shows, logging each one that it does not.
+
+    Handing out a device that is not there fails that trainee's spawn with Docker's "could not select
+    device" at the worst moment; dropping it keeps everyone else working, and ``techday hub check``
+    reports it. Without ``nvidia-smi`` nothing can be told apart: the list is kept, with a warning.
+    """
+    if not devices:
+        return devices
+    visible, why = (probe or visible_gpus)()
+    if not visible:
+        log(f"TECHDAY_GPUS lists {', '.join(devices)}, but no GPU can be seen from here ({why}); "
+            "handing them out unchecked")
+        return devices
+    missing = [d for d in devices if d not in visible]
+    for d in missing:
+        log(f"TECHDAY_GPUS names GPU {d}, which this machine does not show (nvidia-smi -L lists "
+            f"{', '.join(visible)}): it is not handed out; fix TECHDAY_GPUS and restart the hub")
+    return [d for d in devices if d not in missing]
+
+
 # --------------------------------------------------------------------------------------------- users
 
 
@@ -177,6 +269,7 @@ class Account:
     name: str
     role: str
     password_hash: str
+    uid: int | None = None  # the Unix user its server runs as (None: an accounts file without uids)
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = 120_000) -> str:
@@ -209,21 +302,43 @@ class UsersFileError(ValueError):
 
 
 def read_accounts(path: Path) -> dict[str, Account]:
-    """The hub's accounts CSV: ``username,role,password_hash`` (``techday hub users`` writes it)."""
+    """The hub's accounts CSV: ``username,role,password_hash,uid`` (``techday hub users`` writes it).
+
+    A name listed twice, or two accounts with one uid, would let one person act as another: refused,
+    naming both lines. (An account without a uid, such as a line added by hand, still signs in; its
+    server does not start, and says why.)
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsersFileError(f"{path}: {exc.strerror}") from None
-    accounts = {}
+    except UnicodeDecodeError as exc:
+        raise UsersFileError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    accounts: dict[str, Account] = {}
+    lines: dict[str, int] = {}
+    uids: dict[int, str] = {}
     for n, row in enumerate(csv.DictReader(text.splitlines()), start=2):
         name = (row.get("username") or "").strip().lower()
         role = (row.get("role") or "").strip()
         digest = (row.get("password_hash") or "").strip()
         if not name or role not in ROLES or not digest.startswith("pbkdf2_sha256$"):
-            raise UsersFileError(f"{path}:{n}: want username,role,password_hash with role in {ROLES}")
+            raise UsersFileError(f"{path}:{n}: want username,role,password_hash,uid with role in {ROLES}")
         if name in accounts:
-            raise UsersFileError(f"{path}:{n}: {name} listed twice")
-        accounts[name] = Account(name, role, digest)
+            raise UsersFileError(f"{path}:{n}: {name} listed twice (first on line {lines[name]}): "
+                                 "two people would share one account; remove one line")
+        uid = None
+        raw = (row.get("uid") or "").strip()
+        if raw:
+            if not raw.isdigit() or not UID_FIRST <= int(raw) <= UID_LAST:
+                raise UsersFileError(f"{path}:{n}: uid {raw!r} of {name} is not a number from {UID_FIRST} "
+                                     f"to {UID_LAST}")
+            uid = int(raw)
+            if uid in uids:
+                raise UsersFileError(f"{path}:{n}: uid {uid} of {name} is also {uids[uid]}'s: they could "
+                                     "read each other's work; give each account its own uid")
+            uids[uid] = name
+        accounts[name] = Account(name, role, digest, uid)
+        lines[name] = n
     return accounts
 
 
@@ -236,11 +351,21 @@ def make_accounts(trainees: int, prefix: str, instructors: list[str], admins: li
     width = max(3, len(str(trainees)))
     rows = [(name, "admin", "") for name in admins] + [(name, "instructor", "") for name in instructors]
     rows += [(f"{prefix}-{i:0{width}d}", "trainee", "") for i in range(1, trainees + 1)]
+    seen: dict[str, str] = {}
+    for name, role, _ in rows:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name):
+            raise ValueError(f"{name!r} is not a username (lower-case letters, digits, . _ -; up to 64)")
+        if name in seen:
+            raise ValueError(f"{name} is listed twice ({seen[name]} and {role}): one account per person")
+        seen[name] = role
+    if len(rows) > UID_LAST - UID_FIRST + 1:
+        raise ValueError(f"{len(rows)} accounts: more than the {UID_LAST - UID_FIRST + 1} uids available")
     return [(name, role, "".join(secrets.choice(alphabet) for _ in range(10))) for name, role, _ in rows]
 
 
 def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
-    """``users.csv`` (hashes, for the hub) and ``passwords.csv`` (plain text, to print and hand out)."""
+    """``users.csv`` (hashes and uids, for the hub) and ``passwords.csv`` (plain text, to print and hand
+    out). Uids are numbered from :data:`UID_FIRST` in row order, so the same roster gets the same uids."""
     out.mkdir(parents=True, exist_ok=True)
     users, slips = out / "users.csv", out / "passwords.csv"
     if not force and (users.exists() or slips.exists()):
@@ -248,9 +373,9 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
                               "(use --force to replace them)")
     with open(users, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["username", "role", "password_hash"])
-        for name, role, password in rows:
-            w.writerow([name, role, hash_password(password)])
+        w.writerow(["username", "role", "password_hash", "uid"])
+        for i, (name, role, password) in enumerate(rows):
+            w.writerow([name, role, hash_password(password), UID_FIRST + i])
     old = os.umask(0o077)
     try:
         with open(slips, "w", newline="", encoding="utf-8") as f:
@@ -283,6 +408,10 @@ class HubSettings:
     cull_timeout_s: int = 3600
     course_service_port: int = 9999
     course_service_url: str = ""  # default http://127.0.0.1:<port>
+    # Set: the course service runs elsewhere (compose's `course` container, the chart's grader
+    # deployment) and signs in to the hub with this token. Empty: the hub starts it itself, as the
+    # grader user (never as root) when the hub runs as root.
+    course_service_token: str = ""
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -297,6 +426,8 @@ class HubSettings:
             state_dir=Path(e("TECHDAY_HUB_STATE", "/srv/jupyterhub")),
             cull_timeout_s=int(e("TECHDAY_CULL_TIMEOUT", "3600")),
             course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
+            course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
+            course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
         )
         values.update(overrides)
         return cls(**values)
@@ -370,7 +501,7 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.cleanup_servers = False
 
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
-    pre_spawn, post_stop = gpu_hooks(allocator, s.gpu_overflow)
+    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow)
     c.Spawner.pre_spawn_hook = pre_spawn
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
@@ -388,17 +519,26 @@ def configure(c, s: HubSettings) -> None:
                   "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root),
                   # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
                   "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
-    c.JupyterHub.services = [
-        {   # the shared formgrader: one notebook server in the course root, reached by formgrade-<course>
+    if s.course_service_token:
+        # Run elsewhere, as the grader, next to no Docker socket (docker/compose.yaml's `course`).
+        service = {"name": course, "url": url, "api_token": s.course_service_token, "oauth_no_confirm": True}
+    else:
+        command = ["jupyterhub-singleuser", f"--ServerApp.root_dir={s.course_root}"]
+        if os.geteuid() == 0:
+            # A hub running as root starts the formgrader as the grader user, never as root: the
+            # grader's notebooks, terminals and autograding then hold no power over the machine.
+            command = [sys.executable, "-m", "techday.runas", str(GRADER_UID), str(GRADER_GID),
+                       "--home", str(s.state_dir / "grader-home"), "--", *command]
+        service = {   # the shared formgrader: one notebook server in the course root, reached by formgrade-<course>
             "name": course,
             "url": url,
-            "command": ["jupyterhub-singleuser", f"--ServerApp.root_dir={s.course_root}"]
-            # The hub container runs as root (it talks to Docker), and so does this service there.
-            + (["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+            "command": command,
             "cwd": str(s.course_root),
             "environment": course_env,
             "oauth_no_confirm": True,
-        },
+        }
+    c.JupyterHub.services = [
+        service,
         {
             "name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s.cull_timeout_s}",
@@ -478,8 +618,13 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
         accounts = read_accounts(users_file)
         staff = [a for a in accounts.values() if a.role != "trainee"]
         trainees = len(accounts) - len(staff)
-        ok = bool(staff) and trainees > 0
-        found.append(Finding("accounts", ok, f"{users_file}: {trainees} trainee(s), {len(staff)} instructor/admin(s)",
+        no_uid = sorted(a.name for a in accounts.values() if a.uid is None)
+        ok = bool(staff) and trainees > 0 and not no_uid
+        detail = f"{users_file}: {trainees} trainee(s), {len(staff)} instructor/admin(s)"
+        if no_uid:
+            detail += (f"; no uid for {', '.join(no_uid[:5])}{' ...' if len(no_uid) > 5 else ''}: "
+                       "their servers will not start")
+        found.append(Finding("accounts", ok, detail,
                              "" if ok else f"techday hub users --trainees N --instructors NAME --out {users_file.parent}"))
     except UsersFileError as exc:
         found.append(Finding("accounts", False, str(exc),
@@ -503,20 +648,33 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
                              "driver and Container Toolkit if none is visible; --allow-cpu for a CPU-only rehearsal"))
 
     exchange = Path(settings["exchange"])
-    fix = f"mkdir -p {exchange} && chmod 777 {exchange} (in compose: the exchange volume is mounted there)"
+    fix = f"mkdir -p {exchange} && chmod 1777 {exchange} (in compose: the exchange volume is mounted there)"
     if not exchange.is_dir():
         found.append(Finding("exchange writable", False, f"{exchange} does not exist", fix))
     else:
         try:
             with tempfile.NamedTemporaryFile(dir=exchange, prefix=".techday-check-"):
                 pass
-            mode = exchange.stat().st_mode & 0o777
-            world = mode & 0o003 == 0o003
-            found.append(Finding("exchange writable", world,
-                                 f"{exchange} (mode {mode:o})" + ("" if world else ": trainees cannot submit"),
-                                 "" if world else f"chmod 777 {exchange}"))
+            mode = exchange.stat().st_mode & 0o7777
+            world, sticky = mode & 0o003 == 0o003, bool(mode & 0o1000)
+            found.append(Finding("exchange writable", world and sticky,
+                                 f"{exchange} (mode {mode:o})" + ("" if world else ": trainees cannot submit")
+                                 + ("" if sticky or not world else ": not sticky, any trainee can rename the "
+                                    "course's folder and hand the room other notebooks"),
+                                 "" if world and sticky else f"chmod 1777 {exchange}"))
         except OSError as exc:
             found.append(Finding("exchange writable", False, f"{exchange}: {exc.strerror}", fix))
+
+    inbound = exchange / settings["course_id"] / "inbound"
+    if inbound.is_dir():
+        st = inbound.stat()
+        closed = (not st.st_mode & 0o044 and st.st_mode & 0o1000 and st.st_gid != TRAINEE_GID
+                  and not UID_FIRST <= st.st_uid <= UID_LAST)
+        found.append(Finding("submissions closed", bool(closed),
+                             f"{inbound} (mode {st.st_mode & 0o7777:o}, owner {st.st_uid}:{st.st_gid})"
+                             + ("" if closed else ": trainees could list, read or move each other's submissions"),
+                             "" if closed else "release again from the course service (as the grader, with "
+                             "docker/etc-jupyter/nbgrader_config.py): it sets inbound to 3733 in the grader's group"))
 
     root = Path(settings["course_root"])
     released = sorted(p.name for p in (root / "release").glob("*") if p.is_dir()) if (root / "release").is_dir() else []
@@ -579,7 +737,11 @@ def cmd_users(args) -> int:
     if args.trainees < 0:
         print("--trainees must be 0 or more", file=sys.stderr)
         return 2
-    rows = make_accounts(args.trainees, args.prefix, names(args.instructors), names(args.admins))
+    try:
+        rows = make_accounts(args.trainees, args.prefix, names(args.instructors), names(args.admins))
+    except ValueError as exc:
+        print(f"techday hub users: {exc}", file=sys.stderr)
+        return 2
     try:
         users, slips = write_accounts(rows, Path(args.out), force=args.force)
     except FileExistsError as exc:

@@ -42,7 +42,15 @@ class PasswordListAuthenticator(Authenticator):
         except OSError as exc:
             raise UsersFileError(f"{path}: {exc.strerror}") from None
         if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, read_accounts(path))
+            try:
+                self._cache = (mtime, read_accounts(path))
+            except UsersFileError as exc:
+                if self._cache is None:
+                    raise
+                # A bad edit mid-morning must not sign the whole room out: keep the last good file.
+                self.log.error("accounts file not reloaded, the previous one stays in use: %s", exc)
+                self._cache = (mtime, self._cache[1])
+                return self._cache[1]
             self.log.info("accounts: %d from %s", len(self._cache[1]), path)
         return self._cache[1]
 

@@ -1,6 +1,6 @@
-# nbgrader settings for every server the hub starts (copied to /etc/jupyter/ in the lab image; the
-# integration tests point JUPYTER_CONFIG_PATH here). The course root's own nbgrader_config.py, read
-# after this one, adds the grader's settings for the course service.
+# nbgrader settings for every server the hub starts (copied to /etc/jupyter/ in the lab and grader
+# images; the integration tests point JUPYTER_CONFIG_PATH here). The course root's own
+# nbgrader_config.py, read after this one, adds the grader's settings for the course service.
 import os
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the file)
@@ -8,7 +8,13 @@ c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the fi
 c.CourseDirectory.course_id = os.environ.get("TECHDAY_COURSE_ID", "techday")
 c.Exchange.root = os.environ.get("TECHDAY_EXCHANGE", "/srv/nbgrader/exchange")
 
-# Every trainee container runs as the same Unix user (jovyan): the hub's user name is the trainee's
-# nbgrader identity. Not for the course service, whose collect must gather every student.
+# Every account's server runs as a Unix user of its own (techday.hub.apply_identity), and the course
+# service as the grader: these two steps close each submission to everyone but its owner and the
+# grader, and keep the course's folder in the exchange from being renamed (techday/hubexchange.py).
+c.ExchangeFactory.release_assignment = "techday.hubexchange.ExchangeReleaseAssignment"
+c.ExchangeFactory.submit = "techday.hubexchange.ExchangeSubmit"
+
+# The hub's user name is the trainee's nbgrader identity. Not for the course service, whose collect
+# must gather every student.
 if os.environ.get("JUPYTERHUB_USER") and not os.environ.get("JUPYTERHUB_SERVICE_NAME"):
     c.CourseDirectory.student_id = os.environ["JUPYTERHUB_USER"]

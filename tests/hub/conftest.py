@@ -6,6 +6,12 @@ process spawner (JupyterHub's SimpleLocalProcessSpawner) stands in for DockerSpa
 server is a process with its own home folder, and nbgrader knows it by its hub user name, as in the
 image (docker/etc-jupyter/nbgrader_config.py is the config both read).
 
+Run as root where other users can reach this Python (tests/uids.py), every account's server runs as
+that account's own uid from the accounts file and the course service as the grader, as
+:func:`techday.hub.apply_identity` does in the containers: the exchange then holds each submission by
+Unix permissions, as on the day. Elsewhere every process is the test's own user, and the tests that
+need separate users skip with the reason.
+
 Loopback only, fixed ports picked free on 127.0.0.1, every process in a session of its own and killed
 at teardown (process group, then anything left carrying this hub's marker).
 """
@@ -28,8 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from techday.hub import make_accounts, write_accounts
+from techday.hub import GRADER_GID, GRADER_UID, make_accounts, write_accounts
 from tests.conftest import FIXTURE_COURSE, ROOT
+from tests.uids import child_env, runas, shared_dir, why_not
 
 LAB = "ok-lab"
 COURSE = "fixture"
@@ -93,13 +100,15 @@ class Hub:
     """One running hub, its course root, exchange and accounts."""
 
     def __init__(self, base: Path, trainees: int, gpus: list[str]):
-        self.base = base
+        # Separate users need a base they can pass through (pytest's own folders are 0700).
+        self.isolated = why_not() is None
+        self.base = base = shared_dir("techday-hub-") if self.isolated else base
         self.marker = uuid.uuid4().hex
         self.pick_ports()
         self.token = secrets.token_hex(16)  # the test's own service token, for the hub's REST API
         self.exchange = base / "exchange"
-        self.exchange.mkdir(mode=0o777)
-        self.exchange.chmod(0o777)
+        self.exchange.mkdir()
+        self.exchange.chmod(0o1777)  # as the image makes it (docker/Dockerfile)
         self.course_root = base / "build" / "course"
         self.home = base / "home"
         rows = make_accounts(trainees, "trainee", ["teacher"], [])
@@ -132,12 +141,23 @@ class Hub:
         shutil.copytree(built, self.course_root)
         config = self.course_root / "nbgrader_config.py"
         config.write_text(config.read_text().replace(repr(str(built)), repr(str(self.course_root))))
+        if self.isolated:  # the grader image's course root belongs to the grader user
+            for dirpath, _, files in os.walk(self.course_root.parent):
+                os.chown(dirpath, GRADER_UID, GRADER_GID)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), GRADER_UID, GRADER_GID)
         self.nbgrader("release_assignment", LAB, "--force")
 
     def nbgrader(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        """The grader's command line, in the course root, with the hub's nbgrader settings."""
+        """The grader's command line, in the course root, with the hub's nbgrader settings (as the
+        grader user where users are separate)."""
         env = {k: v for k, v in self.env.items() if not k.startswith("JUPYTERHUB_")}
-        out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.course_root, env=env,
+        cmd = [sys.executable, "-m", "nbgrader", *args]
+        if self.isolated:
+            env = {**child_env(), **{k: env[k] for k in ("JUPYTER_CONFIG_PATH", "TECHDAY_COURSE_ID",
+                                                          "TECHDAY_EXCHANGE", "TECHDAY_HUB_TEST")}}
+            cmd = runas(GRADER_UID, GRADER_GID, *cmd, home=str(self.base / "grader-cli-home"))
+        out = subprocess.run(cmd, cwd=self.course_root, env=env,
                              capture_output=True, text=True, timeout=timeout)
         assert out.returncode == 0, f"nbgrader {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
         return out
@@ -166,8 +186,26 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
 c.ConfigurableHTTPProxy.command = [{proxy!r}]
 c.ConfigurableHTTPProxy.debug = False
 
-# A local process per trainee stands in for DockerSpawner's container.
-c.JupyterHub.spawner_class = "simple"
+# A local process per trainee stands in for DockerSpawner's container; where the test runs as root it
+# runs as the uid techday.hub.apply_identity gave the account, in a home of its own.
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+class AccountSpawner(SimpleLocalProcessSpawner):
+    def make_preexec_fn(self, name):
+        uid, gid, home = getattr(self, "techday_uid", None), getattr(self, "techday_gid", None), self.home_dir
+        if uid is None or os.geteuid() != 0:
+            return super().make_preexec_fn(name)
+
+        def preexec():
+            os.makedirs(home, 0o700, exist_ok=True)
+            os.chown(home, uid, gid)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.chdir(home)
+        return preexec
+
+c.JupyterHub.spawner_class = AccountSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = {str(self.home / '{username}')!r}
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
@@ -177,6 +215,10 @@ c.Spawner.environment.update({{k: os.environ[k] for k in ("JUPYTER_CONFIG_PATH",
 c.Spawner.environment["TECHDAY_TIER"] = "cpu"
 c.Spawner.http_timeout = 240
 c.JupyterHub.cleanup_servers = True   # the test's hub takes its servers with it
+
+# Every process the hub starts carries this hub's marker (found and stopped at teardown).
+for service in c.JupyterHub.services:
+    service.setdefault("environment", {{}})["TECHDAY_HUB_TEST"] = os.environ["TECHDAY_HUB_TEST"]
 
 # The test's own service: reads users and servers, makes tokens for them.
 c.JupyterHub.services.append({{"name": "tester", "api_token": {self.token!r}}})
@@ -237,6 +279,24 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
         _kill_marked(self.marker)
         if getattr(self, "log", None):
             self.log.close()
+
+    def processes(self, **env: str) -> list[tuple[int, int]]:
+        """(pid, real uid) of this hub's processes whose environment holds every ``env`` item, read
+        from /proc: from outside the processes, as an admin would look."""
+        found = []
+        want = [f"{k}={v}".encode() for k, v in {"TECHDAY_HUB_TEST": self.marker, **env}.items()]
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            if all(item in environ for item in want):
+                uid = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+                found.append((int(proc.name), uid))
+        return found
 
     def log_tail(self, lines: int = 60) -> str:
         path = self.base / "hub.log"
@@ -363,9 +423,11 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
 
 
 @pytest.fixture(scope="session")
-def built_course(tmp_path_factory) -> Path:
-    """The fixture course's ok-lab, built with the real `techday build` (source/ and release/)."""
-    base = tmp_path_factory.mktemp("course-build")
+def built_course(tmp_path_factory):
+    """The fixture course's ok-lab, built with the real `techday build` (source/ and release/); where
+    users are separate, in a folder the grader user can read (the course root's settings point here)."""
+    isolated = why_not() is None
+    base = shared_dir("techday-course-") if isolated else tmp_path_factory.mktemp("course-build")
     src = base / "repo"
     shutil.copytree(FIXTURE_COURSE, src)
     shutil.copytree(ROOT / "grading", src / "grading")
@@ -374,7 +436,9 @@ def built_course(tmp_path_factory) -> Path:
     out = subprocess.run([sys.executable, "-m", "techday", "build", LAB], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    return base / "build" / "course"
+    yield base / "build" / "course"
+    if isolated:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -398,3 +462,5 @@ def hub_factory(tmp_path_factory, request):
     yield start
     for hub in started:
         hub.stop()
+        if hub.isolated:  # a folder of its own outside pytest's (other users must reach it)
+            shutil.rmtree(hub.base, ignore_errors=True)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.hub.conftest import COURSE, LAB, Person
+from tests.uids import GRADER_UID, why_not
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow]
 
@@ -82,13 +83,17 @@ def test_trainee_fetches_runs_submits_and_the_instructor_grades(hub):
     assert page.status_code == 200 and "formgrader" in page.text.lower(), page.status_code
     denied = kim.s.get(f"{hub.url}/services/{COURSE}/formgrader", timeout=120)
     assert denied.status_code == 403, denied.status_code
+    service = hub.processes(JUPYTERHUB_SERVICE_NAME=COURSE)
+    assert service, "the course service runs"
+    if hub.isolated:  # the hub runs as root here: the formgrader must not
+        assert {uid for _, uid in service} == {GRADER_UID}, f"course service (pid, uid): {service}"
 
     # Collect, autograde and export, as the grader does in the course service's terminal.
     hub.nbgrader("collect", LAB)
     assert (hub.course_root / "submitted" / "trainee-001" / LAB / f"{LAB}.ipynb").is_file()
     hub.nbgrader("autograde", LAB, "--force")
-    hub.nbgrader("export", "--to", str(hub.base / "grades.csv"))
-    rows = list(csv.DictReader((hub.base / "grades.csv").read_text().splitlines()))
+    hub.nbgrader("export", "--to", str(hub.course_root / "grades.csv"))
+    rows = list(csv.DictReader((hub.course_root / "grades.csv").read_text().splitlines()))
     grade = [r for r in rows if r["student_id"] == "trainee-001" and r["assignment"] == LAB]
     assert grade and float(grade[0]["score"]) == float(grade[0]["max_score"]) == 2.0, rows
 
@@ -113,6 +118,56 @@ def test_second_login_and_restart_keep_the_work(hub):
     again.token = None
     nb = again.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"]
     assert "return 2 * x" in json.dumps(nb), "the home folder outlives the server"
+
+
+ATTACK = """
+import json, os, shutil
+done = {"uid": os.getuid()}
+def attempt(name, fn):
+    try:
+        fn()
+        done[name] = "done"
+    except OSError as exc:
+        done[name] = type(exc).__name__
+attempt("list inbound", lambda: os.listdir(INBOUND))
+attempt("read", lambda: open(os.path.join(THEIRS, LAB + ".ipynb")).read())
+attempt("overwrite", lambda: open(os.path.join(THEIRS, LAB + ".ipynb"), "w").write("{}"))
+attempt("rename", lambda: os.rename(THEIRS, THEIRS + "-x"))
+attempt("delete", lambda: shutil.rmtree(THEIRS))
+print(json.dumps(done))
+"""
+
+
+def test_trainees_cannot_reach_each_others_submissions(hub):
+    """After the submit test: trainee-002, told where trainee-001's submission lies, tries to list, read,
+    overwrite, rename and delete it from a kernel of its own server; the instructor collects both."""
+    if not hub.isolated:
+        pytest.skip(f"every server runs as the test's own user here: {why_not()}")
+    uids = {r["username"]: int(r["uid"]) for r in csv.DictReader(
+        (hub.base / "accounts" / "users.csv").read_text().splitlines())}
+    inbound = hub.exchange / COURSE / "inbound"
+    (theirs,) = sorted(inbound.glob(f"trainee-001+{LAB}+*"))
+    assert theirs.stat().st_uid == uids["trainee-001"], "the submission belongs to its trainee's own uid"
+
+    lee = Person(hub, "trainee-002")
+    assert lee.login().status_code == 302
+    lee.spawn()
+    hub.wait_ready("trainee-002")
+    kernel = lee.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    out = lee.run_cell(kernel, f"INBOUND, THEIRS, LAB = {str(inbound)!r}, {str(theirs)!r}, {LAB!r}\n" + ATTACK)
+    assert out["status"] == "ok", out
+    done = json.loads(out["stdout"].strip().splitlines()[-1])
+    print("trainee-002 against trainee-001:", done)
+    assert done.pop("uid") == uids["trainee-002"], "each server runs as its own account's uid"
+    assert done and all(result != "done" for result in done.values()), done
+
+    fetched = lee.rest("POST", "/assignments/fetch", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert fetched["success"], fetched
+    submitted = lee.rest("POST", "/assignments/submit", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert submitted["success"], submitted
+    hub.nbgrader("collect", LAB)
+    for name in ("trainee-001", "trainee-002"):
+        assert (hub.course_root / "submitted" / name / LAB / f"{LAB}.ipynb").is_file(), f"{name} collected"
 
 
 def test_gpus_are_not_shared(hub):

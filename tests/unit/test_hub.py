@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from techday.hub import (GpuAllocator, HubSettings, NoGpuFree, UsersFileError, apply_device, check, check_password,
-                         configure, gpu_hooks, hash_password, make_accounts, parse_devices, read_accounts, roles,
-                         write_accounts)
+from techday.hub import (GRADER_UID, TRAINEE_GID, UID_FIRST, AccountsCache, GpuAllocator, HubSettings, NoGpuFree,
+                         UsersFileError, apply_device, apply_identity, check, check_password, configure,
+                         drop_missing_gpus, gpu_hooks, hash_password, make_accounts, parse_devices, read_accounts,
+                         roles, spawn_hooks, write_accounts)
 from tests.conftest import ROOT, techday
 
 MIG = ["MIG-4f1c2a1e-0b7a-5a1d-9f43-2e7b1b5c0d11", "MIG-7a0e9d3b-1c2d-5e6f-8a9b-0c1d2e3f4a5b"]
@@ -205,8 +206,8 @@ def test_check_reports_each_problem_with_its_fix(tmp_path):
 def test_check_passes_on_a_ready_server(tmp_path):
     pytest.importorskip("jupyterhub", reason="the hub extra is not installed")
     write_accounts(make_accounts(2, "trainee", ["kim"], []), tmp_path)
-    (tmp_path / "exchange").mkdir(mode=0o777)
-    (tmp_path / "exchange").chmod(0o777)
+    (tmp_path / "exchange").mkdir()
+    (tmp_path / "exchange").chmod(0o1777)
     (tmp_path / "course" / "release" / "ok-lab").mkdir(parents=True)
     path = _config_file(tmp_path, f", gpus=[{MIG[0]!r}]")
     found = _by_check(check(path, gpu_probe=lambda: (["0", "GPU-x", MIG[0]], "")))
@@ -216,7 +217,19 @@ def test_check_passes_on_a_ready_server(tmp_path):
     # An exchange trainees cannot write to, and no GPU listed without --allow-cpu.
     (tmp_path / "exchange").chmod(0o755)
     found = _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))
-    assert not found["exchange writable"].ok and found["exchange writable"].fix == f"chmod 777 {tmp_path / 'exchange'}"
+    assert not found["exchange writable"].ok and found["exchange writable"].fix == f"chmod 1777 {tmp_path / 'exchange'}"
+    # Writable by all but not sticky (nbgrader's own 777): any trainee could rename the course's folder.
+    (tmp_path / "exchange").chmod(0o777)
+    found = _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))
+    assert not found["exchange writable"].ok and "not sticky" in found["exchange writable"].detail
+    # An inbound folder others may list (nbgrader's groupshared mode, or made by hand) is reported.
+    inbound = tmp_path / "exchange" / "c101" / "inbound"
+    inbound.mkdir(parents=True)
+    inbound.chmod(0o777)
+    found = _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))
+    assert not found["submissions closed"].ok and "3733" in found["submissions closed"].fix
+    inbound.chmod(0o3733)
+    assert _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))["submissions closed"].ok
     assert not found["GPUs visible"].ok and "TECHDAY_GPUS" in found["GPUs visible"].fix
     assert _by_check(check(_config_file(tmp_path), allow_cpu=True, gpu_probe=lambda: ([], "none")))["GPUs visible"].ok
 
@@ -298,6 +311,11 @@ def test_password_list_authenticator(tmp_path):
         f.write(f"late,trainee,{hash_password('pw-late', iterations=1000)}\n")
     os.utime(users, (users.stat().st_atime, users.stat().st_mtime + 5))
     assert login("late", "pw-late") == {"name": "late", "admin": False}
+    # A bad edit (the same name again) must not sign the room out: the last good file stays in use.
+    with users.open("a") as f:
+        f.write(f"kim,trainee,{hash_password('other', iterations=1000)},{UID_FIRST + 50}\n")
+    os.utime(users, (users.stat().st_atime, users.stat().st_mtime + 10))
+    assert login("kim", "pw-kim") == {"name": "kim", "admin": True} and login("kim", "other") is None
 
 
 def test_hub_modules_need_only_jupyterhub():
@@ -310,3 +328,144 @@ def test_hub_modules_need_only_jupyterhub():
             "print(sorted(m for m in ('numpy', 'numba', 'torch', 'rich', 'nbgrader', 'cupy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# ------------------------------------------------------------------ one Unix user per account
+
+
+def test_accounts_get_their_own_uids_stable_for_the_same_roster(tmp_path):
+    rows = make_accounts(3, "trainee", ["kim"], [])
+    users, _ = write_accounts(rows, tmp_path / "a")
+    first = {a.name: a.uid for a in read_accounts(users).values()}
+    assert sorted(first.values()) == list(range(UID_FIRST, UID_FIRST + 4)), first
+    again, _ = write_accounts(rows, tmp_path / "b")
+    assert {a.name: a.uid for a in read_accounts(again).values()} == first, "same roster, same uids"
+
+
+@pytest.mark.parametrize("instructors, admins, words", [
+    (["kim", "kim"], [], "kim is listed twice"),
+    (["trainee-001"], [], "trainee-001 is listed twice"),   # an instructor named like a generated trainee
+    (["kim"], ["kim"], "kim is listed twice"),
+    (["Kim Lee"], [], "is not a username"),
+])
+def test_a_roster_with_a_duplicate_login_is_refused_before_any_card_is_printed(tmp_path, instructors, admins, words):
+    with pytest.raises(ValueError, match=words):
+        make_accounts(2, "trainee", instructors, admins)
+    out = techday("hub", "users", "--trainees", "2", "--instructors", ",".join(instructors),
+                  "--admins", ",".join(admins), "--out", str(tmp_path))
+    assert out.returncode == 2 and words in out.stderr, out.stderr
+    assert not list(tmp_path.iterdir()), "no file written"
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([("kim", "instructor", 20001), ("lee", "trainee", 20001)], "uid 20001 of lee is also kim's"),
+    ([("kim", "instructor", 0)], "not a number from"),       # root
+    ([("kim", "instructor", GRADER_UID)], "not a number from"),  # the grader's uid
+    ([("kim", "instructor", "x1")], "not a number from"),
+])
+def test_an_accounts_file_sharing_or_borrowing_a_uid_is_refused(tmp_path, rows, words):
+    h = hash_password("pw", iterations=1000)
+    path = tmp_path / "users.csv"
+    path.write_text("username,role,password_hash,uid\n" + "".join(f"{n},{r},{h},{u}\n" for n, r, u in rows))
+    with pytest.raises(UsersFileError, match=words):
+        read_accounts(path)
+
+
+class IdentitySpawner:
+    def __init__(self, name, kind):
+        self.user = SimpleNamespace(name=name)
+        self.environment = {}
+        self.log = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
+        if kind == "docker":
+            self.extra_create_kwargs, self.extra_host_config = {"keep": 1}, {}
+        elif kind == "kube":
+            self.uid = self.gid = None
+            self.fs_gid = 100
+
+
+def test_identity_reaches_every_spawner():
+    docker, kube, local = (IdentitySpawner("kim", k) for k in ("docker", "kube", "local"))
+    for s in (docker, kube, local):
+        apply_identity(s, 20007)
+        assert s.environment["USER"] == s.environment["LOGNAME"] == "kim"
+    assert docker.extra_create_kwargs == {"keep": 1, "user": f"20007:{TRAINEE_GID}"}
+    assert docker.environment["HOME"] == "/home/jovyan"
+    assert (kube.uid, kube.gid) == (20007, TRAINEE_GID)
+    assert (local.techday_uid, local.techday_gid) == (20007, TRAINEE_GID)
+
+
+def test_spawn_hook_runs_each_account_as_its_uid_and_refuses_one_without(tmp_path):
+    users, _ = write_accounts(make_accounts(1, "trainee", ["kim"], []), tmp_path)
+    pre, post = spawn_hooks(AccountsCache(users), GpuAllocator(["0"]))
+    s = IdentitySpawner("trainee-001", "docker")
+    pre(s)
+    assert s.extra_create_kwargs["user"] == f"{UID_FIRST + 1}:{TRAINEE_GID}"
+    assert s.extra_host_config["device_requests"][0]["device_ids"] == ["0"]
+    with users.open("a") as f:   # added by hand, without a uid: signs in, but no server as root or as 1000
+        f.write(f"late,trainee,{hash_password('pw', iterations=1000)},\n")
+    with pytest.raises(RuntimeError, match="gives late no uid.*techday hub users"):
+        pre(IdentitySpawner("late", "docker"))
+    with pytest.raises(RuntimeError, match="not in the accounts file"):
+        pre(IdentitySpawner("stranger", "docker"))
+
+
+def test_a_listed_gpu_that_is_not_there_is_named_and_not_handed_out():
+    said = []
+    kept = drop_missing_gpus(["0", "3", MIG[0]], said.append, probe=lambda: (["0", "1", MIG[0]], ""))
+    assert kept == ["0", MIG[0]]
+    assert len(said) == 1 and "GPU 3" in said[0] and "nvidia-smi -L lists 0, 1" in said[0]
+    said.clear()
+    assert drop_missing_gpus(["0"], said.append, probe=lambda: ([], "nvidia-smi not found")) == ["0"]
+    assert "unchecked" in said[0] and "nvidia-smi not found" in said[0]
+
+
+def test_the_course_service_never_runs_as_root(tmp_path, monkeypatch):
+    pytest.importorskip("traitlets")
+    from traitlets.config import Config
+
+    import techday.hub as hub
+
+    monkeypatch.setattr(hub.os, "geteuid", lambda: 0)
+    c = Config()
+    configure(c, _settings(tmp_path))
+    service = next(s for s in c.JupyterHub.services if s["name"] == "c101")
+    assert service["command"][1:5] == ["-m", "techday.runas", str(GRADER_UID), str(hub.GRADER_GID)]
+    assert "--ServerApp.allow_root=True" not in service["command"]
+    # Run elsewhere (compose's course container): no command at all, a token instead.
+    c = Config()
+    configure(c, _settings(tmp_path, course_service_token="t0k", course_service_url="http://course:9999"))
+    service = next(s for s in c.JupyterHub.services if s["name"] == "c101")
+    assert "command" not in service and service["api_token"] == "t0k" and service["url"] == "http://course:9999"
+
+
+def test_runas_refuses_root_and_refuses_to_pretend(monkeypatch, capsys):
+    import techday.runas as runas
+
+    assert runas.main(["0", "0", "--", "true"]) == 2 and "refusing to run as root" in capsys.readouterr().err
+    assert runas.main(["20001", "100"]) == 2
+    monkeypatch.setattr(runas.os, "geteuid", lambda: 1000)
+    with pytest.raises(PermissionError, match="only root"):
+        runas.drop(20001, 100)
+
+
+def test_lock_down_closes_what_the_grader_cannot_be_given(tmp_path):
+    """A file outside the grader's group (an inbound folder set up by hand, without setgid) is closed to
+    everyone rather than left readable by the trainees' shared group."""
+    import os
+
+    from techday.hubexchange import lock_down
+
+    if os.geteuid() != 0:
+        pytest.skip("giving a file another group needs root")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "nb.ipynb").write_text("{}")
+    (sub / "timestamp.txt").write_text("t")
+    os.chown(sub, -1, 1500)
+    os.chown(sub / "nb.ipynb", -1, 1500)
+    os.chown(sub / "timestamp.txt", -1, TRAINEE_GID)
+    strays = lock_down(str(sub), 1500)
+    assert strays == [str(sub / "timestamp.txt")]
+    assert (sub / "nb.ipynb").stat().st_mode & 0o777 == 0o440
+    assert (sub / "timestamp.txt").stat().st_mode & 0o777 == 0o600
+    assert sub.stat().st_mode & 0o777 == 0o750

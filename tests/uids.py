@@ -1,0 +1,66 @@
+"""Run test processes as other Unix users, as the hub runs each account's server (tests/hub).
+
+Only root can switch users, and the other user must be able to read this checkout and its Python
+environment: :func:`why_not` says when either is missing, so the tests that need it skip with that
+reason printed instead of proving nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from techday.hub import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNAS = [sys.executable, "-m", "techday.runas"]
+
+
+def runas(uid: int, gid: int, *command: str, home: str | None = None) -> list[str]:
+    """The command line that runs ``command`` as ``uid:gid`` (through the product's own ``techday.runas``)."""
+    return [*RUNAS, str(uid), str(gid), *(["--home", home] if home else []), "--", *command]
+
+
+def child_env(**extra: str) -> dict:
+    """An environment another user's Python can import this checkout with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "JUPYTER_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    # nbgrader runs `alembic` from PATH when it opens a gradebook: this environment's tools come first.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env.update(extra)
+    return env
+
+
+@functools.cache
+def why_not() -> str | None:
+    """Why processes cannot run as other users here, or None."""
+    if os.geteuid() != 0:
+        return f"switching Unix users needs root (this is uid {os.geteuid()})"
+    probe = runas(UID_FIRST, TRAINEE_GID, sys.executable, "-c", "import techday.hubexchange, nbgrader, jupyterhub")
+    try:
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=120, env=child_env(),
+                             cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        return "importing techday as another user took over 2 minutes"
+    if out.returncode != 0:
+        closed = sorted({str(p) for path in (ROOT, Path(sys.executable).resolve(), Path(sys.prefix))
+                         for p in (path, *path.parents) if p.is_dir() and not os.stat(p).st_mode & 0o001})
+        return (f"uid {UID_FIRST} cannot run this Python or import this checkout"
+                + (f" (not open to other users: {', '.join(closed)}; `chmod o+x` them, as .ci/run does)"
+                   if closed else "")
+                + f": {' '.join((out.stderr or out.stdout).strip().splitlines()[-1:])}")
+    return None
+
+
+def shared_dir(prefix: str) -> Path:
+    """A fresh folder other users can pass through (pytest's tmp_path is closed to them: 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+__all__ = ["GRADER_GID", "GRADER_UID", "TRAINEE_GID", "UID_FIRST", "child_env", "runas", "shared_dir", "why_not"]
