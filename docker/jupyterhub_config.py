@@ -7,24 +7,30 @@
 # Settings, from the environment (docker/compose.yaml sets them):
 #   TECHDAY_COURSE_ID      nbgrader course id (default: course/syllabus.toml's id)
 #   TECHDAY_USERS_FILE     accounts CSV from `techday hub users` (default /srv/jupyterhub/users.csv)
-#   TECHDAY_GPUS           devices to hand out, one per trainee: "0,1,2,3" or MIG UUIDs from `nvidia-smi -L`
+#   TECHDAY_GPUS           devices to hand out, one per trainee: "0,1,2,3" or MIG UUIDs from `nvidia-smi -L`;
+#                          one this machine does not show is named in the log and not handed out
 #   TECHDAY_GPU_OVERFLOW   refuse (default) or cpu: what a trainee gets when every GPU is taken
 #   TECHDAY_EXCHANGE       nbgrader exchange, a volume shared by every container (/srv/nbgrader/exchange)
 #   TECHDAY_COURSE_ROOT    the grader's course root, built into the grader image (/srv/nbgrader/course)
 #   TECHDAY_CULL_TIMEOUT   seconds idle before a server is stopped (3600)
 #   TECHDAY_IMAGE          the trainees' image, target lab (techday-lab:latest); never the grader image
 #   TECHDAY_MEM_LIMIT      memory per trainee container (16G)
+#   TECHDAY_COURSE_SERVICE_URL, TECHDAY_COURSE_SERVICE_TOKEN
+#                          the course service (formgrader) in compose's `course` container, as the grader
+#
+# Each trainee's container runs as the uid users.csv gives the account (techday.hub.apply_identity).
+import logging
 import os
 
-from techday.hub import HubSettings, configure
+from techday.hub import HubSettings, configure, drop_missing_gpus
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
 settings = HubSettings.from_env()
+settings.gpus = drop_missing_gpus(settings.gpus, logging.getLogger("techday").error)
 configure(c, settings)
 
-# The hub and the course service run in the hub container; the proxy listens on every interface of
-# that container, and compose publishes port 8000 only.
+# The proxy listens on every interface of the hub container, and compose publishes port 8000 only.
 c.JupyterHub.bind_url = "http://:8000"
 c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_connect_ip = "hub"

@@ -138,6 +138,10 @@ def apply_device(spawner, device: str | None) -> None:
         host["device_requests"] = ([{"driver": "nvidia", "device_ids": [device], "capabilities": [["gpu"]]}]
                                    if device else [])
         spawner.extra_host_config = host
+        if device is None:
+            # Where the daemon's default runtime is NVIDIA's, an image's NVIDIA_VISIBLE_DEVICES would
+            # still show GPUs to a container that asked for none: say none.
+            env["NVIDIA_VISIBLE_DEVICES"] = "void"
     else:
         env["CUDA_VISIBLE_DEVICES"] = device or ""
     spawner.environment = env

@@ -322,6 +322,7 @@ class ImageBuilder:
 
     NO_COURSE_FILES = {
         "apt-get": "system packages", "npm": "node packages", "userdel": "users", "useradd": "users",
+        "groupadd": "groups",
         "chown": "ownership", "chmod": "modes", "mkdir": "empty folders", "true": "nothing", "grep": "nothing",
         "rm": "removal (a lower layer keeps the bytes: every file ever copied is scanned)",
         "jupyter": "extension settings", "pip": "third-party packages", "pip3": "third-party packages",

@@ -61,7 +61,10 @@ if lab.on_gpu:
           f"CUDA runtime {lab.info.cuda_runtime or 'not found'}")
 
 print("\npackages:")
-for package in ("numpy", "numba", "numba-cuda", "torch", "cupy-cuda12x"):
+# CuPy comes as one wheel per CUDA major (cupy-cuda13x in the CUDA 13 set, cupy-cuda12x in the CUDA 12 set).
+installed = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
+cupy_wheels = [d for d in ("cupy-cuda13x", "cupy-cuda12x", "cupy") if d in installed] or ["cupy-cuda13x"]
+for package in ("numpy", "numba", "numba-cuda", "torch", *cupy_wheels):
     try:
         version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

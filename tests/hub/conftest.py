@@ -99,7 +99,7 @@ def _kill_marked(marker: str) -> int:
 class Hub:
     """One running hub, its course root, exchange and accounts."""
 
-    def __init__(self, base: Path, trainees: int, gpus: list[str]):
+    def __init__(self, base: Path, trainees: int, gpus: list[str], external_service: bool = False):
         # Separate users need a base they can pass through (pytest's own folders are 0700).
         self.isolated = why_not() is None
         self.base = base = shared_dir("techday-hub-") if self.isolated else base
@@ -124,6 +124,9 @@ class Hub:
             "TECHDAY_HUB_TEST": self.marker,
         }
         self.gpus = gpus
+        # The course service started by the test, as compose's `course` container (not by the hub).
+        self.service_token = secrets.token_hex(16) if external_service else ""
+        self.service_proc: subprocess.Popen | None = None
         self.proc: subprocess.Popen | None = None
         self.people: list[Person] = []  # their browser sessions close when the hub stops
 
@@ -175,7 +178,9 @@ configure(c, HubSettings(
     course_id={COURSE!r}, users_file=Path({str(self.base / 'accounts' / 'users.csv')!r}),
     exchange=Path({str(self.exchange)!r}), course_root=Path({str(self.course_root)!r}),
     state_dir=Path({str(self.base / 'state')!r}), gpus={self.gpus!r}, gpu_overflow="refuse",
-    course_service_port={self.service_port}, cull_timeout_s=3600))
+    course_service_port={self.service_port}, cull_timeout_s=3600,
+    course_service_token={self.service_token!r},
+    course_service_url={f"http://127.0.0.1:{self.service_port}" if self.service_token else ""!r}))
 
 # Loopback only.
 c.JupyterHub.ip = "127.0.0.1"
@@ -262,9 +267,23 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
             time.sleep(0.3)
         raise AssertionError(f"the hub did not answer in {timeout:.0f} s:\n{self.log_tail()}")
 
+    def start_course_service(self, command: list[str], env: dict[str, str]):
+        """Start the course service beside the hub, as the grader where users are separate."""
+        env = {**child_env(), **env, "TECHDAY_HUB_TEST": self.marker,
+               "JUPYTER_CONFIG_PATH": self.env["JUPYTER_CONFIG_PATH"]}
+        if self.isolated:
+            command = runas(GRADER_UID, GRADER_GID, *command, home=str(self.base / "grader-home"))
+        self.service_log = open(self.base / "course-service.log", "w")  # noqa: SIM115 (closed in stop)
+        self.service_proc = subprocess.Popen(command, cwd=self.course_root, env=env, stdout=self.service_log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+
     def stop(self):
         for person in self.people:
             person.s.close()
+        if self.service_proc and self.service_proc.poll() is None:
+            os.killpg(self.service_proc.pid, signal.SIGKILL)
+            self.service_proc.wait(timeout=30)
+            self.service_log.close()
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -449,8 +468,9 @@ def hub_factory(tmp_path_factory, request):
         pytest.skip(f"cannot start a real JupyterHub: {reason}")
     started: list[Hub] = []
 
-    def start(trainees: int = 2, gpus: list[str] | None = None, course: bool = True) -> Hub:
-        hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [])
+    def start(trainees: int = 2, gpus: list[str] | None = None, course: bool = True,
+              external_service: bool = False) -> Hub:
+        hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [], external_service)
         started.append(hub)
         if course:
             hub.build_course(request.getfixturevalue("built_course"))

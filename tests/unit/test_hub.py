@@ -84,6 +84,7 @@ def test_overflow_to_cpu_says_so():
     late = FakeSpawner("lee", docker=True)
     pre(late)
     assert late.environment["TECHDAY_TIER"] == "cpu" and late.extra_host_config["device_requests"] == []
+    assert late.environment["NVIDIA_VISIBLE_DEVICES"] == "void", "no GPU by the runtime's default either"
     with pytest.raises(ValueError):
         gpu_hooks(GpuAllocator([]), overflow="share")
 
