@@ -356,7 +356,18 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def tools_on_path() -> None:
+    """Put this Python's own folder first on PATH, for the tools its packages run as programs
+    (nbgrader runs ``alembic`` when it makes a gradebook): ``techday`` started by a virtual
+    environment's full path, without activating it, then finds them as an activated one would."""
+    here = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [here]:
+        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
+
+
 def main(argv: list[str] | None = None) -> int:
+    tools_on_path()
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
