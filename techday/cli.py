@@ -8,6 +8,7 @@
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run and grade selftest: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
+    techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
@@ -230,6 +231,32 @@ def cmd_validate(args) -> int:
     return max(code for _, code in results)
 
 
+def cmd_kernels(args) -> int:
+    """Record the kernels the CPU tier launches, compile them for the target GPUs, check the launches."""
+    from . import kernels
+
+    course = _course(args)
+    out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
+    labs = args.labs or None
+    families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
+    if labs is not None and families is None:
+        families = []
+    if families is not None and labs is None:
+        labs = []
+    t0 = time.monotonic()
+    rep = kernels.run(course.root, out, jobs=args.jobs, labs=labs, families=families, report=console.print)
+    if rep.tool_missing:
+        err.print(f"[red]techday kernels: {rep.tool_missing}[/]")
+        return 2
+    console.print(kernels.table(rep), width=max(console.width, 160))
+    for line in rep.problems:
+        err.print(f"[red]FAILED[/] {line}")
+    console.print(kernels.summary_line(rep))
+    console.print(f"report: {out / 'kernels.json'}  ({time.monotonic() - t0:.0f} s: record {rep.seconds.get('record', 0)} s, "
+                  f"compile {rep.seconds.get('compile', 0)} s)")
+    return 0 if rep.ok else 1
+
+
 def cmd_fmt(args) -> int:
     from .hygiene import fix, problems, tracked_notebooks
 
@@ -326,6 +353,13 @@ def parser() -> argparse.ArgumentParser:
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS)
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="only these labs (default: every lab and benchmark family)")
+    p.add_argument("--bench", action="append", metavar="FAMILY", help="only these benchmark families")
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs recorded at a time")
+    p.add_argument("--out", help="output folder (default: build/kernels)")
+    p.set_defaults(fn=cmd_kernels)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")
     p.add_argument("paths", nargs="*")
