@@ -6,7 +6,7 @@
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
-    techday validate                    doctor, build, run and grade selftest: the main job
+    techday validate                    doctor, build, run, grade selftest and kernels: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
     techday fmt [--fix]                 committed notebooks: canonical and output-free
@@ -217,6 +217,9 @@ def cmd_validate(args) -> int:
                                             jobs=args.jobs, timeout=None, out=None)),
         ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
                                                                   scale=args.scale, jobs=args.jobs)),
+        # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
+        ("kernels", cmd_kernels, argparse.Namespace(root=args.root, labs=args.labs, bench=None, jobs=args.jobs,
+                                                    out=None)),
     ]
     results = []
     for name, fn, ns in steps:
@@ -348,7 +351,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 
-    p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
+    p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS)

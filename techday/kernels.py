@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,12 +287,11 @@ def _record_child(kind: str, path: str, log: str, root: str) -> int:
         ns = ns or {}
         status = 1
     for value in list(ns.values()):
-        fn = getattr(value, "fn", None)
-        if kernelrec._is_sim_kernel(value) and os.path.abspath(fn.__code__.co_filename) == file:
+        if kernelrec._is_sim_kernel(value) and os.path.abspath(value.fn.__code__.co_filename) == file:
             kernelrec.define(value)
     for item in listed:
         value = ns.get(item.name)
-        if callable(value) and hasattr(value, "__code__"):  # a plain function: a CUDA ufunc's scalar code
+        if isinstance(value, types.FunctionType):  # a plain function: a CUDA ufunc's scalar code
             kernelrec.define(value)
     return status
 
