@@ -238,6 +238,8 @@ def record_launch(kernel, args) -> None:
     _state["launches"].add(key)
     record = {"kind": "launch", "def": def_id, "signature": sig, "block": block, "grid": grid,
               "dynamic_shared": dyn, "origin": os.environ.get("TECHDAY_KERNEL_ORIGIN", "")}
+    if TIER_CONSTANTS:  # a block of (TILE, TILE) threads is checked at the GPU tier's TILE too
+        record["tier_constants"] = {k: [v["cpu"], v["gpu"]] for k, v in TIER_CONSTANTS.items()}
     if error:
         record["error"] = error
     _write(record)

@@ -553,7 +553,8 @@ def warp_registers(registers: int) -> int:
 
 
 def gpu_block(block: list[int], constants: dict) -> list[int]:
-    """The block of a GPU-tier launch: a dimension equal to a declared constant's CPU value takes its GPU value."""
+    """The block of a GPU-tier launch: a dimension equal to a declared constant's CPU value takes its
+    GPU value (an over-approximation when another dimension happens to equal it: a larger block is checked)."""
     swap = {cpu: gpu for cpu, gpu in constants.values() if isinstance(cpu, int)}
     return [swap.get(d, d) for d in block]
 
@@ -636,12 +637,22 @@ def check(defs: dict, jobs: list[Job], root: Path, report: Report) -> None:
                 regs.append(str(res["registers"]))
                 spills.append(str(res["spill_stores"] + res["spill_loads"]))
                 shared.append(str(res["shared_bytes"]))
+            reads_constants = bool(_tier_constants(job.def_id, defs))
             for launch in job.launches:
-                block = gpu_block(launch["block"], constants) if job.variant == "gpu" else launch["block"]
-                for why in launch_problems(res, launch, cc, block):
-                    loc = where(rel(rec["file"], root), rec["line"], root)
-                    problems.append(f"{name} {job.signature} [{job.variant} tier, sm_{cc[0]}{cc[1]}] launched with "
-                                    f"block {tuple(block)} does not fit at {loc}: {why}")
+                declared = {**{k: tuple(v) for k, v in launch.get("tier_constants", {}).items()}, **constants}
+                gpu = gpu_block(launch["block"], declared)
+                if job.variant == "gpu":
+                    blocks = [gpu]
+                elif not reads_constants and gpu != launch["block"]:
+                    blocks = [launch["block"], gpu]  # same code, the GPU tier's block
+                else:
+                    blocks = [launch["block"]]
+                for block in blocks:
+                    tier = "gpu" if block is gpu and gpu != launch["block"] else job.variant
+                    for why in launch_problems(res, launch, cc, block):
+                        loc = where(rel(rec["file"], root), rec["line"], root)
+                        problems.append(f"{name} {job.signature} [{tier} tier, sm_{cc[0]}{cc[1]}] launched with "
+                                        f"block {tuple(block)} does not fit at {loc}: {why}")
         problems = list(dict.fromkeys(problems))
         variant = job.variant + (f" ({', '.join(f'{k}={v[1]}' for k, v in constants.items())})" if constants else "")
         row = Row(name, where(rel(rec["file"], root), rec["line"], root), job.signature, variant,
