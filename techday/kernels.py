@@ -606,6 +606,9 @@ class Report:
     not_covered: list[str] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     tool_missing: str = ""
+    cupy_sources: int = 0  # CuPy kernel sources (call site x argument set x placeholder dtype)
+    cupy_compiled: dict = field(default_factory=dict)  # "sm_80" -> compiled by NVRTC
+    cupy_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -752,9 +755,34 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
     if labs is None and families is None:  # coverage needs every lab and family
         rep.not_covered = coverage(scan(root), defs, launches, listed, root)
         rep.problems += rep.not_covered
+        t2 = time.monotonic()
+        cupy_check(root, out_dir, rep)
+        rep.seconds["cupy"] = round(time.monotonic() - t2, 1)
+    else:
+        rep.cupy_note = "CuPy kernel sources: checked only when every lab and family is (no LAB or --bench given)"
     rep.seconds["total"] = round(time.monotonic() - t0, 1)
     (out_dir / "kernels.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
     return rep
+
+
+def cupy_check(root: Path, out_dir: Path, rep: Report) -> None:
+    """Every CuPy kernel source compiled by NVRTC for sm_80 and sm_90 (see :mod:`techday.cupysources`)."""
+    from . import cupysources
+    from .cudasrc import NvrtcUnavailable
+
+    sites, problems = cupysources.find_all(root, out_dir)
+    rep.problems += problems
+    try:
+        results = cupysources.compile_all(sites)
+    except NvrtcUnavailable as exc:
+        rep.problems.append(f"CuPy kernel sources: NVRTC is missing: {exc}")
+        return
+    rep.cupy_sources = len({(r.site.file, r.site.line, r.label) for r in results})
+    for r in results:
+        if r.ok:
+            rep.cupy_compiled[r.arch] = rep.cupy_compiled.get(r.arch, 0) + 1
+        else:
+            rep.problems.append(cupysources.failure_line(r))
 
 
 def table(rep: Report):
@@ -774,7 +802,10 @@ def summary_line(rep: Report) -> str:
     compiled = ", ".join(f"cc {k}: {v}" for k, v in sorted(rep.compiled.items()))
     return (f"kernels recorded: {rep.recorded_kernels} ({rep.recorded_signatures} signatures); compiled "
             f"({len(rep.rows)} kernel x signature x tier): {compiled or 'none'}; failed: {rep.failed}; "
-            f"listed GPU-only: {rep.listed}; not covered: {len(rep.not_covered)}")
+            f"listed GPU-only: {rep.listed}; not covered: {len(rep.not_covered)}"
+            + (f"; CuPy kernel sources: {rep.cupy_sources}, compiled by NVRTC "
+               + ", ".join(f"{k}: {v}" for k, v in sorted(rep.cupy_compiled.items())) if rep.cupy_sources else "")
+            + (f"; {rep.cupy_note}" if rep.cupy_note else ""))
 
 
 def _main(argv: list[str]) -> int:
