@@ -249,11 +249,14 @@ def cmd_kernels(args) -> int:
     t0 = time.monotonic()
     rep = kernels.run(course.root, out, jobs=args.jobs, labs=labs, families=families, report=console.print)
     if rep.tool_missing:
-        err.print(f"[red]techday kernels: {rep.tool_missing}[/]")
+        err.print(f"techday kernels: {rep.tool_missing}", style="red", markup=False)
         return 2
-    console.print(kernels.table(rep), width=max(console.width, 160))
+    # Wide enough for a kernel's name and signature on one line, also in a CI log.
+    Console(highlight=False, width=max(console.width, 200)).print(kernels.table(rep))
+    from rich.markup import escape
+
     for line in rep.problems:
-        err.print(f"[red]FAILED[/] {line}")
+        err.print(f"[red]FAILED[/] {escape(line)}")
     console.print(kernels.summary_line(rep))
     console.print(f"report: {out / 'kernels.json'}  ({time.monotonic() - t0:.0f} s: record {rep.seconds.get('record', 0)} s, "
                   f"compile {rep.seconds.get('compile', 0)} s)")

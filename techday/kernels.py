@@ -368,8 +368,10 @@ class Job:
         return f"{self.def_id}|{self.signature}|{self.variant}"
 
 
-def plan_jobs(defs: dict, launches: list[dict], listed: list[Listed], root: Path) -> tuple[list[Job], list[str]]:
-    """Jobs for every recorded launch signature (and GPU-tier variant) and every listed signature."""
+def plan_jobs(defs: dict, launches: list[dict], listed: list[Listed], root: Path,
+              files: set[str] | None = None) -> tuple[list[Job], list[str]]:
+    """Jobs for every recorded launch signature (and GPU-tier variant) and every listed signature
+    (only those of ``files`` when given: the labs and families this run recorded)."""
     jobs: dict[str, Job] = {}
     problems = []
 
@@ -386,6 +388,8 @@ def plan_jobs(defs: dict, launches: list[dict], listed: list[Listed], root: Path
             continue
         add(launch["def"], launch["signature"], launch)
     for item in listed:
+        if files is not None and item.file not in files:
+            continue  # its lab or family was not recorded in this run
         file = str((root / item.file).resolve())
         matches = [d for d in defs.values() if d["file"] == file and d["name"] == item.name]
         if not matches:
@@ -742,7 +746,8 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
     rep.recorded_kernels = len({x["def"] for x in launches})
     rep.recorded_signatures = len({(x["def"], x["signature"]) for x in launches})
     rep.listed = len(listed)
-    work, planning = plan_jobs(defs, launches, listed, root)
+    full = labs is None and families is None
+    work, planning = plan_jobs(defs, launches, listed, root, None if full else {rel(t.path, root) for t in todo})
     rep.problems += planning
     t1 = time.monotonic()
     try:
@@ -786,15 +791,16 @@ def cupy_check(root: Path, out_dir: Path, rep: Report) -> None:
 
 
 def table(rep: Report):
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="kernels compiled for sm_80 / sm_90 (registers, spills and shared bytes: sm_80/sm_90)")
     for col in ("kernel", "signature", "tier", "registers", "spills", "shared bytes", "status"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col != "signature")
     for r in rep.rows:
         style = "green" if r.status == "ok" else "red"
-        t.add_row(r.kernel + (" (listed)" if r.listed else ""), r.signature, r.variant, r.registers, r.spills,
-                  r.shared, f"[{style}]{r.status}[/]")
+        t.add_row(escape(r.kernel + (" (listed)" if r.listed else "")), escape(r.signature), escape(r.variant),
+                  r.registers, r.spills, r.shared, f"[{style}]{r.status}[/]")
     return t
 
 
