@@ -152,12 +152,10 @@ def main(argv=None) -> int:
     step("bench", [*techday, "bench", "--quick", "--tier", tier, "--no-progress", "--out", str(out / "bench")], 100,
          env)
     lab07 = ROOT / "labs" / "07-accelerated-assessment" / "07-accelerated-assessment.py"
-    if args.rehearse:
-        steps.append({"step": "calibrate", "status": "skipped", "seconds": 0,
-                      "last_line": "calibrate measures a GPU: skipped on the CPU tier"})
-        print("calibrate    skipped: calibrate measures a GPU")
-    else:
-        step("calibrate", [python, "-c", CALIBRATE, tier, str(lab07)], 60, {**env, "MPLBACKEND": "Agg"})
+    rec = step("calibrate", [python, "-c", CALIBRATE, tier, str(lab07)], 60, {**env, "MPLBACKEND": "Agg"})
+    if args.rehearse and rec["status"] == "failed" and "GPU tier only" in rec["last_line"]:
+        # Lab 07 ran and calibrate was reached; only the GPU can measure.
+        rec["status"] = "rehearsed"
     if left() > 60 and not args.rehearse:
         step("labs-full", [*techday, "run", *CUDA_LABS, "--tier", tier, "--scale", "full", "--jobs", "1",
                            "--timeout", str(int(left() - 20)), "--out", str(out / "labs-full")], left() - 10, env)
@@ -165,7 +163,7 @@ def main(argv=None) -> int:
         why = "rehearsal: full scale is for the GPU" if args.rehearse else f"only {left():.0f} s left"
         steps.append({"step": "labs-full", "status": "skipped", "seconds": 0, "last_line": why})
         print(f"labs-full    skipped: {why}")
-    failed = any(s["status"] not in ("passed", "skipped") for s in steps)
+    failed = any(s["status"] not in ("passed", "skipped", "rehearsed") for s in steps)
     return finish(out, summary, 1 if failed else 0, t0)
 
 
