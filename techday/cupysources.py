@@ -187,8 +187,8 @@ def sources(kind: str, args: list, kwargs: dict) -> list[tuple[str, str, str]]:
         out = []
         for dt in PLACEHOLDER_DTYPES if places else ("",):
             dtypes = {pname: dt for pname, _ in places}
-            out.append((f"{name}[{dt}]" if dt else name,
-                        elementwise_source(vals["in_params"], vals["out_params"], vals["operation"], name, dtypes), name))
+            src = elementwise_source(vals["in_params"], vals["out_params"], vals["operation"], name, dtypes)
+            out.append((f"{name}[{dt}]" if dt else name, src, name))
         return out
     names = ("in_params", "out_params", "map_expr", "reduce_expr", "post_map_expr", "identity", "name", "reduce_type")
     vals = dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}

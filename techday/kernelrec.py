@@ -120,8 +120,8 @@ def _importable(obj) -> dict | None:
 
 def _global_spec(name: str, value, deps: list) -> dict:
     """How the compiling process rebuilds one global a kernel reads."""
-    from numba.core import types as nbtypes
     import numpy as np
+    from numba.core import types as nbtypes
 
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
         spec = {"const": value.item() if isinstance(value, np.generic) else value}

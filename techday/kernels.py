@@ -37,7 +37,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 import types
@@ -246,7 +245,8 @@ def record(target: Target, out_dir: Path, root: Path) -> tuple[Path, str, float]
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         last = [x for x in (proc.stderr or proc.stdout).strip().splitlines() if x.strip()]
-        return log, f"{target.label}: failed on the CPU tier: {last[-1] if last else f'exit {proc.returncode}'}", seconds
+        why = last[-1] if last else f"exit {proc.returncode}"
+        return log, f"{target.label}: failed on the CPU tier: {why}", seconds
     return log, "", seconds
 
 
@@ -477,17 +477,19 @@ for job in jobs:
     rec = defs[job["def"]]
     res = {}
     try:
+        if not rec["source"]:
+            raise RuntimeError(rec.get("error", "the recorder found no source for this kernel"))
         fn = build(job["def"], job["variant"])
         device = rec["device"]
         func = fn.py_func if hasattr(fn, "py_func") else fn
         fastmath = bool(rec["options"].get("fastmath"))
         ptx, _ = cuda.compile_ptx(func, job["signature"], cc=cc, device=device, fastmath=fastmath)
         res["ptx_bytes"] = len(ptx)
-        if ptxas:
+        if ptxas and not device:  # a device function alone has no entry to report on (its kernels do)
             opts = []
             if rec["options"].get("max_registers"):
                 opts.append(f"-maxrregcount={rec['options']['max_registers']}")
-            log = ptxas_verbose(ptx, cc, ptxas, options=tuple(opts) + (("-c",) if device else ()))
+            log = ptxas_verbose(ptx, cc, ptxas, options=tuple(opts))
             entry = log[log.find("Compiling entry function"):] if "Compiling entry function" in log else log
             res.update(parse_ptxas(entry))
         res["status"] = "ok"
@@ -576,8 +578,8 @@ def launch_problems(res: dict, launch: dict, cc: tuple[int, int], block: list[in
         warps = -(-threads // 32)
         need = warps * warp_registers(regs)
         if need > limits["registers_per_block"]:
-            out.append(f"{regs} registers x {threads} threads needs {need} registers > the {limits['registers_per_block']} "
-                       "a block may use")
+            out.append(f"{regs} registers x {threads} threads needs {need} registers > the "
+                       f"{limits['registers_per_block']} a block may use")
     shared = (res.get("shared_bytes") or 0) + int(launch.get("dynamic_shared") or 0)
     if shared > limits["shared"]:
         out.append(f"{shared} B shared memory per block > {limits['shared']} B")
@@ -670,7 +672,8 @@ def check(defs: dict, jobs: list[Job], root: Path, report: Report) -> None:
         report.failed += bool(problems)
 
 
-def coverage(defined: list[Definition], defs: dict, launches: list[dict], listed: list[Listed], root: Path) -> list[str]:
+def coverage(defined: list[Definition], defs: dict, launches: list[dict], listed: list[Listed],
+             root: Path) -> list[str]:
     """Kernels defined in the source that the CPU tier never launches and the GPU-only list omits.
     Device functions count as covered when a compiled kernel calls them."""
     launched_ids = {x["def"] for x in launches}

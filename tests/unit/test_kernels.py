@@ -141,7 +141,7 @@ def _row(rep, kernel: str, variant: str = "cpu"):
 
 
 def test_a_correct_kernel_compiles_for_both_architectures(checked):
-    root, rep = checked
+    _, rep = checked
     row = _row(rep, "good")
     assert row.status == "ok" and not row.problems
     assert row.signature == "void(float32[::1], float32[::1])"
@@ -159,21 +159,21 @@ def test_a_call_to_a_python_function_is_caught(checked):
 
 
 def test_a_variable_that_cannot_unify_is_caught(checked):
-    root, rep = checked
+    _, rep = checked
     msg = _problem(rep, "bad_unify")
     assert "does not compile" in msg and "unify" in msg.lower(), msg
     assert "cell 5 'unify'" in msg
 
 
 def test_too_much_shared_memory_is_caught(checked):
-    root, rep = checked
+    _, rep = checked
     msg = _problem(rep, "too_much_shared")
     assert "cell 6 'shared'" in msg
     assert "shared" in msg and ("80000 B shared memory per block > 49152" in msg or "too much shared data" in msg), msg
 
 
 def test_too_many_threads_at_the_gpu_tier_value_is_caught(checked):
-    root, rep = checked
+    _, rep = checked
     row = _row(rep, "square_block")  # 4 x 4 threads in the simulator, (SIDE, SIDE) = 64 x 64 on a GPU
     assert row.status == "FAILED"
     assert not any("block (4, 4, 1)" in p for p in row.problems), row.problems
@@ -182,7 +182,7 @@ def test_too_many_threads_at_the_gpu_tier_value_is_caught(checked):
 
 
 def test_a_constant_declared_per_tier_is_compiled_with_both_values(checked):
-    root, rep = checked
+    _, rep = checked
     cpu, gpu = _row(rep, "sized_shared", "cpu"), _row(rep, "sized_shared", "gpu")
     assert cpu.status == gpu.status == "ok", cpu.problems + gpu.problems
     assert gpu.variant == "gpu (SIDE=64)"
@@ -190,12 +190,12 @@ def test_a_constant_declared_per_tier_is_compiled_with_both_values(checked):
 
 
 def test_a_lab_whose_recorder_sees_no_launch_is_named(checked):
-    root, rep = checked
+    _, rep = checked
     assert any(p.startswith("lab 99-silent: the recorder saw no kernel launch") for p in rep.problems), rep.problems
 
 
 def test_a_kernel_neither_launched_nor_listed_fails_coverage(checked):
-    root, rep = checked
+    root, _ = checked
     defs, launches = kernels.load_records(sorted((root / "build" / "kernels").glob("lab-*.jsonl")))
     missing = kernels.coverage(kernels.scan(root), defs, launches, [], root)
     assert [m.split(" ")[0] for m in missing] == ["never_launched"], missing
@@ -205,7 +205,7 @@ def test_a_kernel_neither_launched_nor_listed_fails_coverage(checked):
 
 
 def test_the_report_counts_what_it_checked(checked):
-    root, rep = checked
+    root, _ = checked
     data = json.loads((root / "build" / "kernels" / "kernels.json").read_text(encoding="utf-8"))
     assert data["ok"] is False
     assert data["recorded_kernels"] == 6  # good, the three that do not compile, square_block, sized_shared
@@ -214,7 +214,7 @@ def test_the_report_counts_what_it_checked(checked):
 
 
 def test_a_missing_ptxas_is_one_line_and_exit_2(monkeypatch, capsys):
-    import techday.ptxreport as ptxreport
+    from techday import ptxreport
     from techday.cli import main
 
     monkeypatch.setattr(ptxreport, "find_ptxas", lambda: (None, "ptxas not found; looked in PATH"))
@@ -225,6 +225,7 @@ def test_a_missing_ptxas_is_one_line_and_exit_2(monkeypatch, capsys):
     shutil.rmtree(ROOT / "build" / "kernels-test", ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_every_course_kernel_is_launched_or_listed():
     """The whole course (labs and benchmark families, about a minute and a half on 2 cores)."""
     pytest.importorskip("numba")
@@ -235,5 +236,3 @@ def test_every_course_kernel_is_launched_or_listed():
     assert rep.ok, rep.problems
     assert rep.compiled["8.0"] == rep.compiled["9.0"] == len(rep.rows)
 
-
-test_every_course_kernel_is_launched_or_listed = pytest.mark.slow(test_every_course_kernel_is_launched_or_listed)
