@@ -2,17 +2,23 @@
 """One prepared GPU run: everything the course can only learn on a GPU, in one go, in about 8 minutes.
 
 For a bare GPU machine (an H100 or H200 with PyTorch, Numba, numba-cuda and CuPy, no Jupyter packages,
-no network) and a checkout with a folder of wheels beside it::
+no network) and a checkout with a folder of wheels inside it (ignored by git, carried with the run)::
 
-    python3 benchmarks/gpu_run.py                      # wheels from ../wheels (or --wheels DIR)
+    python3 benchmarks/gpu_run.py --fetch-wheels       # here, with the registry: .gpu-wheels/ (<= 62 MB)
+    python3 benchmarks/gpu_run.py                      # there: wheels from .gpu-wheels/ (or --wheels DIR)
     python3 benchmarks/gpu_run.py --rehearse --no-install   # the same steps on the CPU tier, here
+
+The device tool carries the folder: ``run(command="python3 benchmarks/gpu_run.py", carry=[".gpu-wheels"])``
+(the working tree and what it carries must stay under 64 MiB together, hence the cap).
 
 Steps, each with its own time limit inside the 480 s budget, each recorded with its status and seconds:
 
 1. ``preflight``: a GPU (``nvidia-smi -L``) and the wheels folder; without either, one line and exit 2.
 2. ``install``: a virtual environment that sees the machine's packages (``--system-site-packages``)
-   gets papermill, nbformat, jupytext, ipykernel, rich, pytest and the rest from the wheels, with
-   ``--no-index``, and NumPy 2.4.6 (NumPy 2.5 stops numba-cuda 0.30 compiling kernels).
+   gets the core set (papermill, nbformat, jupytext, ipykernel, rich, pytest, NumPy 2.4.6: NumPy 2.5
+   stops numba-cuda 0.30 compiling kernels) from the wheels with ``--no-index``, which must install;
+   then each optional package (matplotlib, scikit-image, ...) that the machine lacks and the wheels
+   hold, one by one: a missing one is recorded, and the labs that need it fail on their own.
 3. ``environment``: device, driver, CUDA and package versions, the checkout's commit.
 4. ``labs-ci``: ``techday run --tier gpu --scale ci`` for every lab.
 5. ``gpu-tests``: ``pytest tests/gpu``.
@@ -44,8 +50,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 480
 # What the bare GPU machine lacks, installed from the wheels folder (their dependencies come from
 # there too). NumPy is pinned: numba-cuda 0.30 fails with NumPy 2.5.
-PACKAGES = ["numpy==2.4.6", "papermill", "nbformat", "nbclient", "jupytext", "ipykernel", "rich", "matplotlib",
-            "scikit-image", "scikit-learn", "onnx", "onnxscript", "onnxruntime", "pytest", "pytest-xdist", "packaging"]
+CORE = ["numpy==2.4.6", "papermill", "nbformat", "nbclient", "jupytext", "ipykernel", "rich", "pytest", "pytest-xdist",
+        "packaging"]
+# In the order they are fetched while room is left under --max-mb (the labs that need each say so).
+OPTIONAL = ["matplotlib", "scikit-learn", "scikit-image", "onnx", "onnxscript", "onnxruntime"]
+PACKAGES = CORE + OPTIONAL
+WHEELS = ROOT / ".gpu-wheels"
+# The device machine's Python and platform (an x86-64 Linux with CPython 3.12).
+TARGET = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp", "--platform",
+          "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+          "--platform", "any"]
 CUDA_LABS = ["01-numba-first-steps", "02-kernels-and-threads", "03-atomics-and-reductions", "04-memory-subsystem",
              "05-cupy-interop", "06-streams-concurrency", "07-accelerated-assessment", "08-measure-your-gpu"]
 CALIBRATE = r"""
@@ -63,13 +77,18 @@ class Missing(SystemExit):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_WHEELS", str(ROOT.parent / "wheels")),
-                    help="folder of wheels to install from (default: ../wheels beside the checkout)")
+    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_WHEELS", str(WHEELS)),
+                    help="folder of wheels to install from (default: .gpu-wheels in the checkout)")
+    ap.add_argument("--fetch-wheels", action="store_true",
+                    help="download the wheels for the GPU machine into --wheels (needs the registry), then stop")
+    ap.add_argument("--max-mb", type=float, default=62, help="cap on the fetched wheels (default 62 MB: the tree and its carried paths travel under 64 MiB)")
     ap.add_argument("--rehearse", action="store_true", help="run every step on the CPU tier (no GPU needed)")
     ap.add_argument("--no-install", action="store_true", help="use this Python as it is (no venv, no wheels)")
     ap.add_argument("--budget", type=int, default=BUDGET_S, help="seconds for the whole run (default 480)")
     ap.add_argument("--out", help="output folder (default: build/gpu-run/<stamp>)")
     args = ap.parse_args(argv)
+    if args.fetch_wheels:
+        return fetch_wheels(Path(args.wheels), args.max_mb)
     t0 = time.monotonic()
     tier = "cpu" if args.rehearse else "gpu"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -125,11 +144,22 @@ def main(argv=None) -> int:
         venv = ROOT / "build" / "gpu-run" / "venv"
         rec = step("venv", [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], 60)
         python = str(venv / "bin" / "python")
-        rec = step("install", [python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
-                               "--disable-pip-version-check", *PACKAGES], 150)
+        pip = [python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--disable-pip-version-check"]
+        rec = step("install", [*pip, *CORE], 150)
         if rec["status"] != "passed":
             print(f"gpu_run: the wheels in {wheels} do not install: {rec['last_line']}")
             return finish(out, summary, 2)
+        summary["optional"] = {}
+        for name in OPTIONAL:
+            present = subprocess.run([python, "-c", f"import importlib.metadata as m; m.version({name!r})"],
+                                     capture_output=True).returncode == 0
+            if present:
+                summary["optional"][name] = "present"
+                continue
+            got = subprocess.run([*pip, CORE[0], name], capture_output=True, text=True,
+                                 timeout=max(1, min(120, left())))
+            summary["optional"][name] = "installed" if got.returncode == 0 else "missing"
+        print(f"{'optional':<12} {summary['optional']}", flush=True)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "TECHDAY_BUILD": str(out / "build")}
     techday = [python, "-m", "techday"]
@@ -170,6 +200,34 @@ def main(argv=None) -> int:
 def _git(*args) -> str:
     proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def fetch_wheels(folder: Path, max_mb: float) -> int:
+    """The core set, then each optional package while the folder stays under ``max_mb``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", *TARGET, "-d", str(folder)]
+
+    def size_mb() -> float:
+        return sum(p.stat().st_size for p in folder.glob("*.whl")) / 1e6
+
+    got = subprocess.run([*pip, *CORE], capture_output=True, text=True)
+    if got.returncode != 0:
+        print(f"gpu_run: cannot fetch the core wheels: {(got.stderr or got.stdout).strip().splitlines()[-1:]}")
+        return 2
+    kept = []
+    for name in OPTIONAL:
+        before = {p.name for p in folder.glob("*.whl")}
+        got = subprocess.run([*pip, CORE[0], name], capture_output=True, text=True)  # with the NumPy pin
+        added = [folder / n for n in {p.name for p in folder.glob("*.whl")} - before]
+        if got.returncode != 0 or size_mb() > max_mb:
+            for p in added:
+                p.unlink()
+            print(f"gpu_run: {name} left out ({'does not fetch' if got.returncode else f'over {max_mb:g} MB'})")
+            continue
+        kept.append(name)
+    print(f"gpu_run: {len(list(folder.glob('*.whl')))} wheels, {size_mb():.1f} MB in {folder}; optional kept: "
+          f"{', '.join(kept) or 'none'}")
+    return 0
 
 
 def finish(out: Path, summary: dict, code: int, t0: float | None = None) -> int:
