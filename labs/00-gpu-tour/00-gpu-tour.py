@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="gpu-environment-tour"
 # # 00 GPU and environment tour
 # # 00 GPU와 실행 환경 둘러보기
 #
@@ -33,7 +33,7 @@ import techday
 
 lab = techday.setup(tier=tier, scale=scale, title="00 GPU and environment tour")
 
-# %% [markdown]
+# %% [markdown] key="notebook-run"
 # ## 1. Where does this notebook run? (어디에서 실행되나요?)
 #
 # `techday.setup` asked the NVIDIA driver for CUDA devices *before* Numba was imported, and chose
@@ -77,7 +77,7 @@ print(f"\nNumba's view (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDAS
       "on the CPU tier it lists one SIMULATOR device):")
 cuda.detect()
 
-# %% [markdown]
+# %% [markdown] key="device-properties"
 # ## 2. The device's properties (장치 속성)
 #
 # The CUDA driver describes a device with a few dozen attributes. The ones that set the speed limits:
@@ -140,7 +140,7 @@ if lab.on_gpu:
     print(f"  ECC:                   {'on' if g.ecc_enabled else 'off'}")
     print(f"  table row:             {published.name if published else 'not in techday.gpuspecs'}")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # For comparison, some GPUs you may meet in data centres and on desks (published figures):
 
 # %%
@@ -150,7 +150,7 @@ for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 
     print(f"{s.name:16s} {s.cc[0]}.{s.cc[1]:<2d} {s.sm_count:4d} {s.boost_clock_mhz:6d} {s.memory_clock_mhz:8d} "
           f"{s.bus_width_bits:5d} {s.bandwidth_gbs:6.0f} {s.fp32_tflops:8.1f} {s.l2_mib:7d}")
 
-# %% [markdown]
+# %% [markdown] key="memory-bandwidth-numbers"
 # ## 3. Memory bandwidth from two numbers (이론 메모리 대역폭)
 #
 # Device memory is **double data rate**: each pin moves two bits per memory clock (one on the rising
@@ -201,7 +201,7 @@ for _s in _specs.SPECS:
         f"{_s.name}: got {_got:.1f} GB/s, published {_s.bandwidth_gbs} GB/s")
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Now on the device above, next to the published figure:
 
 # %%
@@ -214,7 +214,7 @@ if published:
           f"({bandwidth_gbs / published.bandwidth_gbs - 1:+.1%})")
 print("A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchmarks measure it.")
 
-# %% [markdown]
+# %% [markdown] key="peak-fp32-arithmetic"
 # ## 4. Peak FP32 arithmetic (FP32 최대 성능)
 #
 # Each SM has a fixed number of FP32 lanes ("CUDA cores") that depends on the compute capability:
@@ -275,7 +275,7 @@ print(f"{dev.name}: {dev.sm_count} SMs x {lanes} lanes x 2 x {dev.clock_khz / 1e
 if published:
     print(f"published ({published.name}): {published.fp32_tflops} TFLOP/s ({peak_tflops / published.fp32_tflops - 1:+.1%})")
 
-# %% [markdown]
+# %% [markdown] key="arithmetic-intensity-roofline"
 # ## 5. Arithmetic intensity and the roofline (산술 강도와 루프라인)
 #
 # A kernel does some FLOPs and moves some bytes to or from device memory. Its **arithmetic
@@ -354,7 +354,7 @@ for _i in (0.01, 0.3, 7.0, 19.9, 20.1, 333.0):
     assert _a <= 66_900 * (1 + 1e-12) and _a <= _i * 3352 * (1 + 1e-12), f"I = {_i}: {_a} is above a roof"
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-3"
 # Where do common kernels sit on the roofline of the device above?
 
 # %%
@@ -409,7 +409,7 @@ if plt is not None:
     plt.close(fig)
     display(Image(buf.getvalue()))
 
-# %% [markdown]
+# %% [markdown] key="host-memory-device-memory"
 # ## 6. Host memory and device memory (호스트 메모리와 디바이스 메모리)
 #
 # The CPU's memory (the **host**) and the GPU's memory (the **device**) are separate. Data crosses
@@ -465,7 +465,7 @@ assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what="
              rtol=1e-9)
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-4"
 # What does that mean for one gigabyte of data?
 
 # %%
@@ -478,7 +478,7 @@ ratio = copy_time_ms(GiB, 25) / copy_time_ms(GiB, bandwidth_gbs)
 print(f"\nOne trip over PCIe 4.0 costs as much time as reading the array {ratio:.0f} times from device memory.")
 print("A kernel that reads its input only once is rarely worth a round trip over PCIe: keep data on the GPU.")
 
-# %% [markdown]
+# %% [markdown] key="measuring-copies"
 # ### Measuring copies (복사 측정)
 #
 # Timing follows the course's rules: check the result first, warm up outside the timed region, repeat,
@@ -540,7 +540,7 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
     print(f"device memory is {d2d_gbs / (nbytes / t_pinned.median / 1e9):.0f}x faster than the host link")
     del d_a, d_b, host_pinned
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Every lab says which tier it runs on; only GPU-tier timings are GPU figures.

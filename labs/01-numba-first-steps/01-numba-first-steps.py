@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="cuda-python-numba-first"
 # # 01 CUDA Python with Numba: first steps
 # # 01 Numba로 시작하는 CUDA 파이썬
 #
@@ -23,7 +23,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs your kernels in Python threads: results are checked
@@ -49,7 +49,7 @@ from techday.labtools import assert_close, time_cpu
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
+# %% [markdown] key="njit-compile-python-function"
 # ## 1. `@njit`: compile a Python function for the CPU (CPU용 JIT 컴파일)
 #
 # Python runs your code one bytecode at a time and checks every type on every step, so a loop over
@@ -94,7 +94,7 @@ print(f"first call  (compile + run): {t_first * 1e3:9.1f} ms  [CPU]")
 print(f"second call (run only)     : {t_second * 1e3:9.1f} ms  [CPU]")
 print("compiled versions so far:", sum_of_squares_jit.signatures)
 
-# %% [markdown]
+# %% [markdown] key="note"
 # Now time it properly: `time_cpu` makes one warm-up call (compilation happens there, outside the
 # timed region), repeats, and reports the median. We check before we time, always.
 # The pure-Python loop gets a smaller array so this cell stays quick; we compare time *per element*.
@@ -111,7 +111,7 @@ for t, size in ((t_py, n_py), (t_jit, n), (t_np, n)):
     print(f"{t}  ->  {t.median / size * 1e9:7.2f} ns per element")
 print(f"@njit is about {(t_py.median / n_py) / (t_jit.median / n):,.0f}x faster than the Python loop per element.")
 
-# %% [markdown]
+# %% [markdown] key="numerically-stable-mean-variance"
 # The compiled loop runs at the speed of compiled code, while the NumPy expression `np.sum(x * x)`
 # first builds a temporary array `x * x`, then reads it again to sum it. Numba shines where NumPy
 # needs several passes or temporary arrays, or cannot express the algorithm at all, such as a loop
@@ -232,7 +232,7 @@ for n_h, offset in ((1, 3.0), (2_003, 1e8)):
 ### END HIDDEN TESTS
 print("mean_var: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="ufuncs-scalar-function-applied"
 # ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU (유니버설 함수)
 #
 # NumPy's `np.add`, `np.exp` and friends are **ufuncs** (universal functions): a function of
@@ -287,7 +287,7 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
                  (bump_par, f"@vectorize target='parallel' ({numba.get_num_threads()} threads)")):
     print(time_cpu(fn, ux, uy, what=f"{what}, n={n_u:,} float32", label="CPU"))
 
-# %% [markdown]
+# %% [markdown] key="same-ufunc-gpu"
 # Read these CPU timings with care: NumPy's own `exp` uses SIMD instructions, and the float
 # literals in `bump` (`0.5`, `INV_2PI`) make Numba compute in `float64`, so a one-core `@vectorize`
 # loop need not beat the NumPy expression. `target="parallel"` pays off with many cores and large
@@ -326,7 +326,7 @@ if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
     print(f"device-only ufunc: 3 * n * 4 B / {t_dev.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
     print(f"the copies make the call {t_host.median / t_dev.median:.0f}x slower")
 
-# %% [markdown]
+# %% [markdown] key="own-ufunc-vectorize"
 # ## 연습 2 (Exercise 2): your own ufunc with `@vectorize` (3 points)
 #
 # The **Huber loss** of a residual $r$ with threshold $\delta > 0$ is quadratic near zero and
@@ -395,7 +395,7 @@ assert_close(o2, huber_reference(m2, np.float32(0.7)), "hidden: 2-D float32", rt
 ### END HIDDEN TESTS
 print("huber: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="host-device-memory-moving"
 # ## 3. Host and device memory: moving data costs time (호스트와 디바이스 메모리)
 #
 # The CPU (the **host**) and the GPU (the **device**) have separate memories. A discrete GPU's
@@ -437,7 +437,7 @@ print(f"d_x is a {type(d_x).__name__} (not a NumPy array): shape {d_x.shape}, dt
       f"{d_x.nbytes / 2**20:.0f} MiB")
 print("round trip host -> device -> device -> host: data unchanged")
 
-# %% [markdown]
+# %% [markdown] key="fast-copies"
 # ### How fast are the copies? (GPU 전용)
 #
 # On a GPU we time each copy with **CUDA events**: markers the GPU stamps with its own clock, so the
@@ -479,7 +479,7 @@ else:
           "PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies "
           "around a terabyte per second or more.")
 
-# %% [markdown]
+# %% [markdown] key="first-cuda-kernel"
 # ## 4. Your first CUDA kernel (첫 번째 CUDA 커널)
 #
 # A **kernel** is a function that runs on the GPU, once per thread, in thousands of threads at once.
@@ -521,7 +521,7 @@ assert_close(d_k_out.copy_to_host(), 2 * h_k, "double_kernel")
 print(f"n = {n_k:,}: {blocks} blocks x {threads} threads = {blocks * threads:,} threads, "
       f"{blocks * threads - n_k} of them idle in the last block")
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Without the bounds check, the spare threads read and write past the end of the arrays. On a real
 # GPU that is undefined behaviour: it may corrupt other data, crash later, or seem to work. The
 # simulator checks every index, so there we can show the error safely.
@@ -543,7 +543,7 @@ else:
     print("Not launched: on a real GPU an out-of-bounds access is undefined behaviour, "
           "and the simulator (CPU tier) is the place to see it caught.")
 
-# %% [markdown]
+# %% [markdown] key="grid-stride-loop"
 # ### The grid-stride loop (그리드 스트라이드 루프)
 #
 # One thread per element ties the grid size to `n`. A **grid-stride loop** frees you from that:
@@ -606,7 +606,7 @@ add_scalar_kernel[blocks_gs, THREADS_PER_BLOCK](d_tmp, np.float32(1.0), d_res)
 assert_close(d_res.copy_to_host(), 2 * h_k + 1, "2 * x + 1 with two kernels on device data")
 print("2 * x + 1 computed by two kernels; the intermediate never left the device")
 
-# %% [markdown]
+# %% [markdown] key="note-3"
 # On a GPU, compare three ways to compute `2 * x + 1` with these two kernels: copying back to the
 # host between the kernels, copying in and out once, and data that already lives on the device.
 
@@ -642,7 +642,7 @@ if lab.gpu_only("timing round trips against device-resident data"):
     for t in times:
         print(f"{t}  ({t.median / times[-1].median:5.1f}x the kernels alone)")
 
-# %% [markdown]
+# %% [markdown] key="saxpy-kernel-grid-stride"
 # ## 연습 3 (Exercise 3): a SAXPY kernel with a grid-stride loop (4 points)
 #
 # SAXPY ("single-precision a times x plus y") is the "hello world" of GPU computing:
@@ -718,7 +718,7 @@ assert_close(d_yi.copy_to_host(), expected[:777], "hidden: in place, out is y (e
 ### END HIDDEN TESTS
 print("saxpy_kernel: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="host-function-saxpy"
 # ## 연습 4 (Exercise 4): the host function `saxpy(a, x, y)` (4 points)
 #
 # A kernel alone is not a tool anyone can call. Write `saxpy(a, x, y)` that takes NumPy arrays and
@@ -829,7 +829,7 @@ check_saxpy_launch(o3, l3, x3, "hidden: saxpy(0, x, x)")
 ### END HIDDEN TESTS
 print("saxpy: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="check-then-time"
 # ### Check, then time (GPU 전용)
 #
 # With the kernel checked, time it on device-resident data and report the **effective bandwidth**:
@@ -866,7 +866,7 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
     print(t_all)
     print(f"  the copies make SAXPY {t_all.median / t_k.median:.0f}x slower than the kernel alone")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - `@njit` compiles a Python function to machine code on its first call, once per argument type:

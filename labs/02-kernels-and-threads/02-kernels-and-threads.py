@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="custom-kernels-thread-hierarchy"
 # # 02 Custom kernels and the thread hierarchy
 # # 02 커스텀 커널과 스레드 계층
 #
@@ -32,7 +32,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
@@ -63,7 +63,7 @@ warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in 
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
+# %% [markdown] key="threads-blocks-grid"
 # ## 1. Threads, blocks and the grid (스레드, 블록, 그리드)
 #
 # When you launch `kernel[blocks, threads](...)`, the GPU runs the kernel body once in every
@@ -109,7 +109,7 @@ print("threadIdx.x   :", " ".join(f"{v:2d}" for v in thread_id))
 print("cuda.grid(1)  :", " ".join(f"{v:2d}" for v in global_id))
 print("3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the bounds check and did nothing")
 
-# %% [markdown]
+# %% [markdown] key="dimensions-matrices-images"
 # ## 2. Two dimensions: matrices and images (2차원 인덱싱)
 #
 # Blocks and grids can also be 2-D (or 3-D), which suits matrices and images. Give tuples:
@@ -146,7 +146,7 @@ print("which block wrote each element of a 6 x 10 matrix:")
 print(block_map)
 print("grid (3, 2) x block (4, 3) = 12 columns x 6 rows of threads; the last 2 columns of threads are spare")
 
-# %% [markdown]
+# %% [markdown] key="d-kernel-grid-stride"
 # The grid-stride loop of lab 01 works in 2-D too: each thread starts at its `(row, col)` and
 # jumps by the grid's height and width, so a small grid covers any matrix:
 #
@@ -236,7 +236,7 @@ for shape_h, grid_h, block_h, dtype_h in (
 ### END HIDDEN TESTS
 print("fill_index_2d: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="bugs-simulator-catches"
 # ## 3. Bugs the simulator catches (시뮬레이터로 버그 찾기)
 #
 # Two bugs account for most wrong kernels. Neither raises an error on a real GPU: the kernel just
@@ -271,7 +271,7 @@ else:
           "(it may corrupt other data, crash later, or seem to work). Run the lab with tier='cpu' to see the "
           "simulator catch it, or run a GPU program under NVIDIA's `compute-sanitizer`.")
 
-# %% [markdown]
+# %% [markdown] key="race-conditions"
 # ### Race conditions (경쟁 상태)
 #
 # `out[0] += 1` looks like one step but is three: **read** `out[0]`, **add** 1, **write** it back.
@@ -318,7 +318,7 @@ if results["count_naive"] == threads_race:
     print("count_naive happened to be right here: the race is still there, only hidden"
           + (" by the simulator's Python threads taking turns." if lab.simulator else "."))
 
-# %% [markdown]
+# %% [markdown] key="choosing-launch-configuration"
 # ## 4. Choosing a launch configuration (실행 구성 정하기)
 #
 # Two numbers, `kernel[blocks, threads_per_block]`, and a few rules of thumb:
@@ -354,7 +354,7 @@ else:
           "resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we "
           "keep grids to a few thousand threads.")
 
-# %% [markdown]
+# %% [markdown] key="choose-launch-configuration"
 # ## 연습 2 (Exercise 2): choose a launch configuration (3 points)
 #
 # Write `launch_config(n, threads_per_block, max_blocks)` that returns the tuple
@@ -428,7 +428,7 @@ for bad in (16, 48, 1056, 2048, 0, -32):
 ### END HIDDEN TESTS
 print("launch_config: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # The rest of the lab launches with these settings: 256 threads per block, and at most 32 blocks
 # per SM on a GPU (enough to fill it several times over), 4 blocks in the simulator.
 
@@ -437,7 +437,7 @@ THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 32 * max(lab.gpu.multiprocessor_count, 1) if lab.on_gpu else 4
 print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 
-# %% [markdown]
+# %% [markdown] key="device-functions"
 # ## 5. Device functions (디바이스 함수)
 #
 # A kernel cannot return a value, but code called *from* a kernel can. Decorate it with
@@ -477,7 +477,7 @@ clamp_kernel[2, 64](cuda.to_device(h_c), np.float32(-1.0), np.float32(1.0), d_c_
 assert_close(d_c_out.copy_to_host(), np.clip(h_c, -1, 1), "clamp_kernel")
 print("clamp_kernel matches np.clip on 1,001 values with 2 blocks x 64 threads")
 
-# %% [markdown]
+# %% [markdown] key="neural-network-layer-as"
 # ## 연습 3 (Exercise 3): a neural-network layer as device functions and a kernel (4 points)
 #
 # One layer of a neural network, element by element, in three steps (as in DLI's assessment):
@@ -630,7 +630,7 @@ assert_close(probe32[2], np.tanh(v64), "hidden: activate float32", rtol=1e-6, at
 ### END HIDDEN TESTS
 print("layer_kernel and its device functions: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="host-function-layer-gpu"
 # ## 연습 4 (Exercise 4): the host function `layer_gpu` (4 points)
 #
 # Wrap the kernel in a function that anyone can call with NumPy arrays. Write
@@ -748,7 +748,7 @@ for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), 
 ### END HIDDEN TESTS
 print("layer_gpu: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="timing-first-call-slow"
 # ## 6. Timing: why the first call is slow (시간 측정: 첫 호출은 왜 느릴까요?)
 #
 # `@cuda.jit` compiles **lazily**: the first launch with a new combination of argument types
@@ -792,7 +792,7 @@ else:
     print("The simulator compiles nothing, so these calls cost about the same: they time Python threads. "
           "On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next.")
 
-# %% [markdown]
+# %% [markdown] key="timing-cuda-events-launch"
 # ### Timing with CUDA events, and the launch configuration at work (GPU 전용)
 #
 # On a GPU, `time_cuda` records a CUDA **event** before and after each launch: time stamps taken by
@@ -849,7 +849,7 @@ else:
     print("On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, "
           "and far below it with a handful of blocks or with 32-thread blocks.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - A launch `kernel[blocks, threads]` runs the kernel in every thread; threads form blocks (at most

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="atomics-reductions"
 # # 03 Atomics and reductions
 # # 03 원자 연산과 리덕션
 #
@@ -34,7 +34,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, timings mean nothing there.
@@ -63,7 +63,7 @@ quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python thread
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
+# %% [markdown] key="many-threads-counter-atomics"
 # ## 1. Many threads, one counter: atomics (원자 연산)
 #
 # Lab 02 showed the race: `counter[0] += 1` is three steps (read, add, write), and threads that
@@ -127,7 +127,7 @@ max_abs_atomic[4, 64](d_x, d_max)
 assert d_max.copy_to_host()[0] == np.abs(h_x).max()
 print(f"max_abs_atomic        : {d_max.copy_to_host()[0]:.6f} = np.abs(x).max()")
 
-# %% [markdown]
+# %% [markdown] key="histogram-global-atomics"
 # ## 2. A histogram with global atomics (전역 메모리 원자 연산 히스토그램)
 #
 # A **histogram** counts how often each value occurs: for an 8-bit grey image, 256 bins, one per
@@ -148,7 +148,7 @@ print(f"camera: {camera.shape} {camera.dtype}; using {pixels.size:,} pixels (eve
 print(f"grey levels used: {np.count_nonzero(reference_hist)} of {NBINS}; the fullest bin holds "
       f"{reference_hist.max():,} pixels (level {reference_hist.argmax()}), {NBINS - np.count_nonzero(reference_hist)} bins are empty")
 
-# %% [markdown]
+# %% [markdown] key="histogram-atomic"
 # ## 연습 1 (Exercise 1): `histogram_atomic` (3 points)
 #
 # Write the kernel `histogram_atomic(values, hist)`: for every element `v` of `values` add 1 to
@@ -219,7 +219,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
 ### END HIDDEN TESTS
 print("histogram_atomic: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="shared-memory-barrier"
 # ## 3. Shared memory and the barrier (공유 메모리와 배리어)
 #
 # Every block runs on one multiprocessor (SM), which has a small, fast on-chip memory: **shared
@@ -322,7 +322,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
 ### END HIDDEN TESTS
 print("histogram_shared: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="global-against-shared-atomics"
 # ### Global against shared atomics, measured (GPU 전용)
 #
 # On a GPU we time both histograms with CUDA events on a large image (the camera picture repeated
@@ -352,7 +352,7 @@ else:
     print("On a GPU, expect the shared-memory histogram to be several times faster than the global one, "
           "and the gap to widen on the one-grey-level picture, where every global atomic hits one address.")
 
-# %% [markdown]
+# %% [markdown] key="reductions-tree-shared-memory"
 # ## 4. Reductions: a tree in shared memory (공유 메모리 트리 리덕션)
 #
 # A **reduction** combines many values into one with an associative operation: sum, maximum,
@@ -385,7 +385,7 @@ else:
 # %% nbgrader="locked" id="sum_threads"
 SUM_THREADS = 128  # threads per block of block_sum_kernel: a power of two, the size of its shared cache
 
-# %% [markdown]
+# %% [markdown] key="block-sum-kernel"
 # ## 연습 3 (Exercise 3): `block_sum_kernel` (4 points)
 #
 # Write `block_sum_kernel(x, partial)`: launched with `SUM_THREADS` threads per block, block `b`
@@ -466,7 +466,7 @@ check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: 
 ### END HIDDEN TESTS
 print("block_sum_kernel: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="gpu-sum-pass-sum"
 # ## 연습 4 (Exercise 4): `gpu_sum`, the two-pass sum (3 points)
 #
 # One launch leaves one partial sum per block. A second launch of the **same kernel** with **one**
@@ -570,7 +570,7 @@ for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hid
 ### END HIDDEN TESTS
 print("gpu_sum: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="warp-level-reduction-shuffles"
 # ## 5. Warp-level reduction with shuffles (워프 셔플 리덕션, GPU 전용)
 #
 # The 32 threads of a **warp** execute together, and can read each other's registers directly,
@@ -628,7 +628,7 @@ if lab.gpu_only("warp-shuffle reduction (cuda.shfl_down_sync is missing from the
 else:
     print("The kernel above compiles for a GPU; run the lab on one to see it work.")
 
-# %% [markdown]
+# %% [markdown] key="compared-sum-cuda-reduce"
 # ## 6. Compared: your sum, `cuda.reduce` and NumPy (비교)
 #
 # Numba ships a ready-made reduction: `cuda.reduce(binary_function)` builds a reduction kernel
@@ -667,7 +667,7 @@ else:
     print(t_np)
     print("The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - `a[i] += v` from many threads loses updates. `cuda.atomic.add(a, i, v)` (and `max`, `min`, ...)
