@@ -45,7 +45,7 @@ from pathlib import Path
 import techday
 
 # Variables that reach the sandbox; everything else (tokens, cloud keys, JUPYTERHUB_*, ...) stays out.
-ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
+ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "TECHDAY_LANG", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
                  "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG", "LC_ALL", "TZ")
 SANDBOX_UID = 1000
 PKG_MOUNT = "/opt/techday"  # the techday package, alone, read-only
