@@ -207,6 +207,7 @@ for _s in _specs.SPECS:
 
 # %%
 from techday.i18n import msg
+
 bandwidth_gbs = theoretical_bandwidth_gbs(dev.memory_clock_khz, dev.bus_width_bits)
 # bandwidth = 2 * memory_clock_hz * bus_width_bits / 8 / 1e9
 print(f"{dev.name}: 2 x {dev.memory_clock_khz / 1e3:.0f} MHz x {dev.bus_width_bits} bit / 8 "
@@ -385,6 +386,7 @@ for name, flops, nbytes in kernels:
 
 # %%
 from techday.i18n import msg
+
 try:
     import matplotlib
 
@@ -477,6 +479,7 @@ assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what=m
 
 # %%
 from techday.i18n import msg
+
 GiB = 2**30
 print(f"Moving 1 GiB ({GiB:,} bytes):")
 for path, gbs in [("PCIe 4.0 x16 (~25 GB/s)", 25), ("PCIe 5.0 x16 (~50 GB/s)", 50),
@@ -517,6 +520,7 @@ print(f"  the same bytes over PCIe 4.0 at ~25 GB/s would take about {copy_time_m
 
 # %%
 from techday.i18n import msg
+
 if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA events"):
     from techday.labtools import time_cuda
 

@@ -101,6 +101,7 @@ print("compiled versions so far:", sum_of_squares_jit.signatures)
 
 # %%
 from techday.i18n import msg
+
 n_py = lab.size(full=1_000_000, ci=100_000, cpu=1_000_000)
 x_py = x[:n_py]
 assert_close(sum_of_squares(x_py), np.sum(x_py * x_py), msg("01.pure_python_sum_squares", "pure Python sum_of_squares"), rtol=1e-9)
@@ -305,6 +306,7 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
 
 # %%
 from techday.i18n import msg
+
 if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
     from techday.labtools import time_cuda
 
@@ -423,6 +425,7 @@ print(msg("01.huber_all_visible_tests", "huber: all visible tests passed."))
 
 # %%
 from techday.i18n import msg
+
 n_t = lab.size(full=2**26, ci=2**20)  # 2**26 float32 = 256 MiB, much larger than any L2 cache
 h_x = np.arange(n_t, dtype=np.float32)
 
@@ -460,6 +463,7 @@ print(msg("01.round_trip_host_device_2", "round trip host -> device -> device ->
 
 # %%
 from techday.i18n import msg
+
 if lab.gpu_only("timing host<->device copies with CUDA events"):
     from techday.labtools import time_cuda
 
@@ -513,6 +517,8 @@ else:
 
 # %%
 from techday.i18n import msg
+
+
 @cuda.jit
 def double_kernel(x, out):
     i = cuda.grid(1)         # this thread's global index
@@ -537,6 +543,8 @@ print(msg("01.k_blocks_blocks_threads", "n = {n_k:,}: {blocks} blocks x {threads
 
 # %%
 from techday.i18n import msg
+
+
 @cuda.jit
 def double_kernel_unchecked(x, out):
     i = cuda.grid(1)
@@ -585,6 +593,8 @@ print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 
 # %%
 from techday.i18n import msg
+
+
 @cuda.jit
 def scale_kernel(x, factor, out):
     start = cuda.grid(1)
@@ -844,6 +854,7 @@ print(msg("01.saxpy_all_visible_tests", "saxpy: all visible tests passed."))
 
 # %%
 from techday.i18n import msg
+
 if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
     from techday.labtools import time_cuda
 
