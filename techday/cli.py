@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -127,7 +128,7 @@ def cmd_build(args) -> int:
         console.print(f"[green]built[/] {lab}: {root / 'source' / lab}"
                       + ("" if args.no_release else f" -> {root / 'release' / lab}"))
     for lab, message in result.errors.items():
-        err.print(f"[red]build failed[/] {lab}: {message}")
+        err.print(f"[red]build failed[/] {lab}: {escape(message)}")
     console.print(f"course root: {root}  (language {lang}, {time.monotonic() - t0:.1f} s)")
     return 1 if result.errors or unknown else 0
 
