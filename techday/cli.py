@@ -2,7 +2,7 @@
 
     techday doctor                      which tier is this machine? (GPU, driver, CUDA runtime)
     techday list                        tracks and labs from course/syllabus.toml
-    techday build [LAB ...]             lab sources -> nbgrader course root, source/ and release/
+    techday build [LAB ...] [--lang L]  lab sources -> nbgrader course root, source/ and release/
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified

@@ -16,7 +16,7 @@ A lab's translation lives beside its source, one file per language, ``labs/<lab>
 Code cells are never translated: the same bytes in every language (grade ids, points and nbgrader's
 checksums too), so one gradebook grades a room that mixes languages. A message a trainee reads
 (an assert's message, a printed explanation) goes through :func:`msg`, which picks the language
-from ``$TECHDAY_LANG`` when it runs::
+from ``$TECHDAY_LANG`` (else the syllabus' ``default_language``) when it runs::
 
     from techday.i18n import msg
     assert ok, msg("01.saxpy_wrong", "SAXPY differs at n = {n}", n=n)
@@ -56,8 +56,24 @@ class TranslationError(ValueError):
 
 
 def current_language() -> str:
-    """The language of trainee-facing messages: ``$TECHDAY_LANG``, else English."""
-    return (os.environ.get(ENV) or SOURCE_LANGUAGE).strip().lower() or SOURCE_LANGUAGE
+    """The language of trainee-facing messages: ``$TECHDAY_LANG``, else the syllabus'
+    ``default_language`` (the trainee image and the grading sandbox hold ``course/syllabus.toml``
+    beside the package), else English."""
+    env = (os.environ.get(ENV) or "").strip().lower()
+    if env:
+        return env
+    root = _course_root("course/syllabus.toml")
+    if root is not None:
+        import tomllib
+
+        try:
+            meta = tomllib.loads((root / "course" / "syllabus.toml").read_text(encoding="utf-8")).get("course", {})
+            lang = meta.get("default_language")
+            if isinstance(lang, str) and lang:
+                return lang
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass
+    return SOURCE_LANGUAGE
 
 
 def en_hash(text: str) -> str:
@@ -73,12 +89,13 @@ def fields(template: str) -> set[str]:
         return {"<malformed>"}
 
 
-def _course_root() -> Path | None:
+def _course_root(holding: str = "labs") -> Path | None:
+    """``$TECHDAY_ROOT``, else the folder above the package, if it holds ``holding``."""
     env = os.environ.get("TECHDAY_ROOT")
     candidates = [Path(env)] if env else []
     candidates.append(Path(__file__).resolve().parent.parent)
     for root in candidates:
-        if (root / "labs").is_dir():
+        if (root / holding).exists():
             return root
     return None
 
