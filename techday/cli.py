@@ -176,7 +176,8 @@ def cmd_grade_selftest(args) -> int:
     scale = _scale(args.scale, info.tier)
     labs, unknown = _labs(course, args.labs)
     t0 = time.monotonic()
-    contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print)
+    contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print,
+                              lang=course.language(getattr(args, "lang", None)))
     t = Table(title="grading contract: solution = full marks, release = zero")
     for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
         t.add_column(col)
@@ -385,6 +386,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
+    g.add_argument("--lang", help="the language of markdown and messages (default: the syllabus' default_language)")
     g.set_defaults(fn=cmd_grade_selftest)
     from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results, verify
 

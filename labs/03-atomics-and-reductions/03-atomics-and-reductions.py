@@ -92,6 +92,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # `compute-sanitizer --tool racecheck` finds it on a GPU.)
 
 # %%
+from techday.i18n import msg
 @cuda.jit
 def count_positive_naive(x, counter):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -121,7 +122,7 @@ with expose_races():
         kernel[4, 64](d_x, d_counter)
         got = int(d_counter.copy_to_host()[0])
         print(f"{kernel.__name__:22s}: {got:5d} positives counted, {expected_positive} expected")
-assert got == expected_positive, "the atomic count must be exact"
+assert got == expected_positive, msg("03.atomic_count_exact", "the atomic count must be exact")
 d_max = cuda.to_device(np.zeros(1))
 max_abs_atomic[4, 64](d_x, d_max)
 assert d_max.copy_to_host()[0] == np.abs(h_x).max()
@@ -178,6 +179,7 @@ int32 bins, 1 or 7 bins."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_cuda_kernel
+from techday.i18n import msg
 from techday.simtools import expose_races
 
 
@@ -194,9 +196,7 @@ def check_histogram(kernel, values, nbins, blocks, threads, what, dtype=np.int64
     assert got.dtype == dtype
     if not np.array_equal(got, want):
         bad = np.flatnonzero(got != want)
-        raise AssertionError(f"{what}: {bad.size} of {nbins} bins are wrong; first bin {bad[0]}: counted "
-                             f"{got[bad[0]]}, expected {want[bad[0]]}; total counted {got.sum()}, expected "
-                             f"{values.size} ({blocks} blocks x {threads} threads)")
+        raise AssertionError(msg("03.what_bad_size_nbins", "{what}: {bad_size} of {nbins} bins are wrong; first bin {bad_0}: counted {got_bad_0}, expected {want_bad_0}; total counted {got_sum}, expected {values_size} ({blocks} blocks x {threads} threads)", what=what, bad_size=bad.size, nbins=nbins, bad_0=bad[0], got_bad_0=got[bad[0]], want_bad_0=want[bad[0]], got_sum=got.sum(), values_size=values.size, blocks=blocks, threads=threads))
 
 
 assert_cuda_kernel(histogram_atomic, "histogram_atomic")
@@ -217,7 +217,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
                     f"hidden: {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
 ### END HIDDEN TESTS
-print("histogram_atomic: all visible tests passed.")
+print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible tests passed."))
 
 # %% [markdown] key="shared-memory-barrier"
 # ## 3. Shared memory and the barrier (공유 메모리와 배리어)
@@ -234,7 +234,8 @@ print("histogram_atomic: all visible tests passed.")
 # - The shape must be known when the kernel is compiled: a number or a global constant, not an
 #   argument (공유 메모리 배열의 크기는 컴파일 시점의 상수여야 합니다).
 # - It is **not initialised**: it holds whatever the previous block left there. Zero it yourself.
-# - Simulator limit: one `cuda.shared.array` call per source line (two on one line share a buffer).
+# - A quirk of Numba's simulator, not a CUDA rule: two `cuda.shared.array` calls on one source line
+#   share one buffer there, so write one call per line.
 #
 # Threads of a block do not run in lock-step. Whenever a thread reads what **another** thread wrote
 # in shared memory, all threads must first reach a **barrier**, `cuda.syncthreads()`: no thread of
@@ -300,6 +301,7 @@ threads (fewer threads than bins), on a one-grey-level picture and with 10 bins;
 (empty bins), int32 bins."""
 import numpy as np
 from techday.labtools import assert_cuda_kernel
+from techday.i18n import msg
 
 assert_cuda_kernel(histogram_shared, "histogram_shared")
 check_histogram(histogram_shared, pixels, 256, 4, 64, "histogram_shared, camera pixels, 256 bins, 4 x 64 threads")
@@ -320,7 +322,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
                     f"hidden: histogram_shared, {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
 ### END HIDDEN TESTS
-print("histogram_shared: all visible tests passed.")
+print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
 # %% [markdown] key="global-against-shared-atomics"
 # ### Global against shared atomics, measured (GPU 전용)
@@ -331,6 +333,7 @@ print("histogram_shared: all visible tests passed.")
 # simulator's events return -1 ms, so the CPU tier skips this cell.
 
 # %%
+from techday.i18n import msg
 if lab.gpu_only("timing the global and the shared-memory histograms with CUDA events"):
     from techday.labtools import time_cuda
 
@@ -344,13 +347,12 @@ if lab.gpu_only("timing the global and the shared-memory histograms with CUDA ev
         for kernel in (histogram_atomic, histogram_shared):
             d_hist = cuda.to_device(np.zeros(NBINS, np.int64))
             kernel[blocks_h, threads_h](d_img, d_hist)
-            assert np.array_equal(d_hist.copy_to_host(), want), f"{kernel.__name__} on {name}"
+            assert np.array_equal(d_hist.copy_to_host(), want), msg("03.kernel_name_name", "{kernel___name} on {name}", kernel___name=kernel.__name__, name=name)
             t = time_cuda(lambda: kernel[blocks_h, threads_h](d_img, d_hist), repeat=10,
                           what=f"{kernel.__name__:17s} {name:15s} {img.size / 1e6:.0f} Mpixel", label=lab.timing_label())
             print(f"{t}  ->  {img.size / t.median / 1e9:6.1f} Gpixel/s")
 else:
-    print("On a GPU, expect the shared-memory histogram to be several times faster than the global one, "
-          "and the gap to widen on the one-grey-level picture, where every global atomic hits one address.")
+    print(msg("03.gpu_expect_shared_memory", "On a GPU, expect the shared-memory histogram to be several times faster than the global one, and the gap to widen on the one-grey-level picture, where every global atomic hits one address."))
 
 # %% [markdown] key="reductions-tree-shared-memory"
 # ## 4. Reductions: a tree in shared memory (공유 메모리 트리 리덕션)
@@ -429,6 +431,7 @@ float32 input, integers whose sums are exact."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 
 def expected_partials(x, blocks):
@@ -446,9 +449,9 @@ def run_block_sum(x, blocks):
 def check_block_sum(x, blocks, what):
     got = run_block_sum(x, blocks)
     missing = int(np.isnan(got).sum())
-    assert missing == 0, f"{what}: {missing} of {blocks} blocks wrote no partial sum (thread 0 writes partial[blockIdx.x])"
+    assert missing == 0, msg("03.what_missing_blocks_blocks", "{what}: {missing} of {blocks} blocks wrote no partial sum (thread 0 writes partial[blockIdx.x])", what=what, missing=missing, blocks=blocks)
     rtol = 1e-5 if x.dtype == np.float32 else 1e-12  # float32 input may be added up in float32
-    assert_close(got, expected_partials(x, blocks), f"{what}: partial sums per block", rtol=rtol, atol=1e-12)
+    assert_close(got, expected_partials(x, blocks), msg("03.what_partial_sums_per", "{what}: partial sums per block", what=what), rtol=rtol, atol=1e-12)
 
 
 assert_cuda_kernel(block_sum_kernel, "block_sum_kernel")
@@ -464,7 +467,7 @@ check_block_sum(rh.random(100), 2, "hidden: 100 values, fewer than the threads")
 check_block_sum(rh.random(1_234).astype(np.float32), 3, "hidden: float32 input")
 check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: integers")
 ### END HIDDEN TESTS
-print("block_sum_kernel: all visible tests passed.")
+print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 
 # %% [markdown] key="gpu-sum-pass-sum"
 # ## 연습 4 (Exercise 4): `gpu_sum`, the two-pass sum (3 points)
@@ -508,6 +511,7 @@ import math
 import numpy as np
 from numba import cuda
 from techday.labtools import same_memory, watch_kernels
+from techday.i18n import msg
 
 
 def spy_gpu_sum(x):
@@ -521,17 +525,17 @@ def check_gpu_sum(x, what):
     got, launches = spy_gpu_sum(x)
     host = x if isinstance(x, np.ndarray) else x.copy_to_host()
     want = math.fsum(np.asarray(host, np.float64))
-    assert isinstance(got, float), f"{what}: gpu_sum returned {type(got).__name__}, not a float"
-    assert len(launches) == 2, f"{what}: launch block_sum_kernel twice (partials, then one block), not {len(launches)} times"
+    assert isinstance(got, float), msg("03.what_gpu_sum_returned", "{what}: gpu_sum returned {type_got___name}, not a float", what=what, type_got___name=type(got).__name__)
+    assert len(launches) == 2, msg("03.what_launch_block_sum", "{what}: launch block_sum_kernel twice (partials, then one block), not {len_launches} times", what=what, len_launches=len(launches))
     first, second = launches
-    assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, f"{what}: launch with SUM_THREADS threads per block"
+    assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, msg("03.what_launch_sum_threads", "{what}: launch with SUM_THREADS threads per block", what=what)
     n = host.shape[0]
     blocks_want = max(1, min(-(-n // SUM_THREADS), MAX_SUM_BLOCKS))
-    assert first.blocks == blocks_want, f"{what}: first pass with {first.blocks} blocks, expected {blocks_want}"
-    assert second.blocks == 1, f"{what}: the second pass sums the partials in one block, not {second.blocks}"
-    assert not isinstance(first.args[0], np.ndarray), f"{what}: pass a device array to the kernel, not a NumPy array"
+    assert first.blocks == blocks_want, msg("03.what_first_pass_first", "{what}: first pass with {first_blocks} blocks, expected {blocks_want}", what=what, first_blocks=first.blocks, blocks_want=blocks_want)
+    assert second.blocks == 1, msg("03.what_second_pass_sums", "{what}: the second pass sums the partials in one block, not {second_blocks}", what=what, second_blocks=second.blocks)
+    assert not isinstance(first.args[0], np.ndarray), msg("03.what_pass_device_array", "{what}: pass a device array to the kernel, not a NumPy array", what=what)
     rel = 1e-5 if host.dtype == np.float32 else 1e-12
-    assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), f"{what}: gpu_sum = {got!r}, expected {want!r}"
+    assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), msg("03.what_gpu_sum_r", "{what}: gpu_sum = {got!r}, expected {want!r}", what=what, got=got, want=want)
     return got, launches
 
 
@@ -543,24 +547,21 @@ def check_sum_from_kernel(got, launches, n, what):
     """The first pass reads all n values and writes every partial sum; the second pass reads those partials;
     gpu_sum returns exactly the number the second pass wrote."""
     first, second = launches
-    assert tuple(first.args[0].shape) == (n,), (f"{what}: the first pass read an array of shape {tuple(first.args[0].shape)}, "
-                                                f"not all {n} values of x")
+    assert tuple(first.args[0].shape) == (n,), (msg("03.what_first_pass_read", "{what}: the first pass read an array of shape {tuple_first_args_0_shape}, not all {n} values of x", what=what, tuple_first_args_0_shape=tuple(first.args[0].shape), n=n))
     partials = first.written[1]
-    assert partials.shape == (first.blocks,), (f"{what}: the first pass wrote {partials.shape[0]} partial sums for "
-                                               f"{first.blocks} blocks: one per block")
-    assert first.unwritten.get(1, 0) == 0, f"{what}: {first.unwritten[1]} of {first.blocks} partial sums were never written"
-    assert same_memory(second.args[0], first.args[1]), f"{what}: the second pass must sum the first pass's partials"
+    assert partials.shape == (first.blocks,), (msg("03.what_first_pass_wrote", "{what}: the first pass wrote {partials_shape_0} partial sums for {first_blocks} blocks: one per block", what=what, partials_shape_0=partials.shape[0], first_blocks=first.blocks))
+    assert first.unwritten.get(1, 0) == 0, msg("03.what_first_unwritten_first", "{what}: {first_unwritten_1} of {first_blocks} partial sums were never written", what=what, first_unwritten_1=first.unwritten[1], first_blocks=first.blocks)
+    assert same_memory(second.args[0], first.args[1]), msg("03.what_second_pass_sum", "{what}: the second pass must sum the first pass's partials", what=what)
     total = second.written[1]
-    assert total.shape == (1,) and second.unwritten.get(1, 0) == 0, f"{what}: the second pass writes one number"
-    assert got == float(total[0]), (f"{what}: gpu_sum returned {got!r}, the kernel's sum is {float(total[0])!r}: return "
-                                    "the number the second pass wrote, not a sum computed on the host")
+    assert total.shape == (1,) and second.unwritten.get(1, 0) == 0, msg("03.what_second_pass_writes", "{what}: the second pass writes one number", what=what)
+    assert got == float(total[0]), (msg("03.what_gpu_sum_returned_2", "{what}: gpu_sum returned {got!r}, the kernel's sum is {float_total_0!r}: return the number the second pass wrote, not a sum computed on the host", what=what, got=got, float_total_0=float(total[0])))
 
 
 check_sum_from_kernel(got_v, launches_v, 3_001, "hidden: 3,001 values")
 rh = np.random.default_rng(606)
 d_in = cuda.to_device(rh.standard_normal(2_000))
 got_h, launches_h = check_gpu_sum(d_in, "hidden: a device array")
-assert launches_h[0].args[0] is d_in, "hidden: a device array is passed to the kernel as it is, without a copy"
+assert launches_h[0].args[0] is d_in, msg("03.hidden_device_array_passed", "hidden: a device array is passed to the kernel as it is, without a copy")
 check_sum_from_kernel(got_h, launches_h, 2_000, "hidden: a device array")
 for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hidden: one value"),
                     (rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads"),
@@ -568,22 +569,31 @@ for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hid
     got_h, launches_h = check_gpu_sum(x_h, what_h)
     check_sum_from_kernel(got_h, launches_h, x_h.size, what_h)
 ### END HIDDEN TESTS
-print("gpu_sum: all visible tests passed.")
+print(msg("03.gpu_sum_all_visible", "gpu_sum: all visible tests passed."))
 
 # %% [markdown] key="warp-level-reduction-shuffles"
 # ## 5. Warp-level reduction with shuffles (워프 셔플 리덕션, GPU 전용)
 #
-# The 32 threads of a **warp** execute together, and can read each other's registers directly,
-# without shared memory or a barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value`
-# from the thread `delta` lanes further on. Five shuffles (`delta` = 16, 8, 4, 2, 1) sum a warp's
-# 32 values into lane 0. A block then needs shared memory only for one value per warp, and one
-# barrier instead of `log2(blockDim)`; the block's result goes to the total with one atomic add.
+# The threads of a **warp** can read each other's registers directly, without shared memory or a
+# block barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value` from the thread `delta`
+# lanes further on. Five shuffles (`delta` = 16, 8, 4, 2, 1) sum a warp's 32 values into lane 0. A
+# block then needs shared memory only for one value per warp, and one barrier instead of
+# `log2(blockDim)`; the block's result goes to the total with one atomic add.
 #
-# `mask = 0xFFFFFFFF` says all 32 lanes take part (the block size must be a multiple of 32). The
-# simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU only
-# (시뮬레이터에는 셔플 함수가 없어 GPU에서만 실행합니다).
+# **Why the mask.** Since Volta (compute capability 7.0), **independent thread scheduling** lets the
+# threads of a warp run apart: after a branch, the hardware may execute some lanes while others wait,
+# and nothing promises that they meet again on their own. A shuffle reads another lane's register,
+# so that lane must be at the same shuffle at the same time. The `_sync` functions take a **mask**
+# of the lanes that take part: each of them waits there until all lanes of the mask arrive, then they
+# exchange values. `mask = 0xFFFFFFFF` names all 32 lanes, so every lane of the warp must reach the
+# call (the block size must be a multiple of 32, and no lane may skip it in a branch). Code that
+# relied on a warp running in lock-step, as pre-Volta examples did, is wrong on today's GPUs.
+#
+# The simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU
+# only (시뮬레이터에는 셔플 함수가 없어 GPU에서만 실행합니다).
 
 # %%
+from techday.i18n import msg
 FULL_MASK = 0xFFFFFFFF
 WARPS_MAX = 32  # 1,024 threads per block at most: 32 warps
 
@@ -623,10 +633,10 @@ if lab.gpu_only("warp-shuffle reduction (cuda.shfl_down_sync is missing from the
     d_total = cuda.to_device(np.zeros(1))
     sum_warp_shuffle[MAX_SUM_BLOCKS, 256](cuda.to_device(x_w), d_total)
     got_w = float(d_total.copy_to_host()[0])
-    assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), f"warp-shuffle sum {got_w} != {math.fsum(x_w)}"
+    assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), msg("03.warp_shuffle_sum_w", "warp-shuffle sum {got_w} != {math_fsum_x_w}", got_w=got_w, math_fsum_x_w=math.fsum(x_w))
     print(f"sum_warp_shuffle on {x_w.size:,} values: {got_w:.6f} (math.fsum: {math.fsum(x_w):.6f})")
 else:
-    print("The kernel above compiles for a GPU; run the lab on one to see it work.")
+    print(msg("03.kernel_above_compiles_gpu", "The kernel above compiles for a GPU; run the lab on one to see it work."))
 
 # %% [markdown] key="compared-sum-cuda-reduce"
 # ## 6. Compared: your sum, `cuda.reduce` and NumPy (비교)
@@ -639,6 +649,7 @@ else:
 # CPU tier only NumPy is timed, and that is a CPU figure.
 
 # %%
+from techday.i18n import msg
 sum_reduce = cuda.reduce(lambda a, b: a + b)
 
 n_cmp = lab.size(full=16_000_057, ci=2_003)
@@ -649,7 +660,7 @@ results = {"math.fsum (exact)": exact, "np.sum": float(np.sum(h_cmp)),
            "gpu_sum (yours)": gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
 for name, value in results.items():
     print(f"{name:18s} {value:.10f}   relative error {abs(value - exact) / exact:.1e}")
-    assert math.isclose(value, exact, rel_tol=1e-10), f"{name} is off: {value} vs {exact}"
+    assert math.isclose(value, exact, rel_tol=1e-10), msg("03.name_off_value_vs", "{name} is off: {value} vs {exact}", name=name, value=value, exact=exact)
 
 if lab.on_gpu:
     from techday.labtools import time_cuda
@@ -661,11 +672,11 @@ if lab.on_gpu:
         print(f"{t}  ->  {nbytes / t.median / 1e9:.0f} GB/s read")  # each value read once
     t_np = time_cpu(np.sum, h_cmp, what=f"np.sum on the host, n={n_cmp:,}", label="CPU")
     print(f"{t_np}  ->  {nbytes / t_np.median / 1e9:.1f} GB/s")
-    print("Both GPU timings include copying one float back to the host, which synchronises.")
+    print(msg("03.both_gpu_timings_include", "Both GPU timings include copying one float back to the host, which synchronises."))
 else:
     t_np = time_cpu(np.sum, h_cmp, what=f"np.sum, n={n_cmp:,}", label=lab.timing_label())
     print(t_np)
-    print("The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU.")
+    print(msg("03.simulated_kernels_are_timed", "The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU."))
 
 # %% [markdown] key="summary"
 # ## Summary (요약)
@@ -679,7 +690,8 @@ else:
 #   reading and overwriting; every thread of the block must reach it.
 # - Reductions: grid-stride partial sums per thread, a tree in shared memory per block, then a
 #   second pass (or one atomic per block). Warp shuffles replace the last steps of the tree with
-#   register exchanges (GPU only).
+#   register exchanges (GPU only); their `_sync` mask names the lanes that must meet there, since a
+#   warp's threads are scheduled independently (Volta and later).
 # - A float sum depends on the order of the additions; compare with a tolerance, against an exact
 #   reference such as `math.fsum`.
 #
