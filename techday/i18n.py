@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +320,33 @@ def released_messages(source: Path, lab: str, catalogue: dict, lang: str, hidden
         if entry is not None:
             texts[m.key] = entry["text"]
     return {"lab": lab, "lang": lang, "messages": dict(sorted(texts.items()))}
+
+
+def read_released(path: Path, limit: int = 1 << 20) -> dict | None:
+    """A released message catalogue found beside a submission (data from a stranger): a regular
+    file, not a link, at most ``limit`` bytes, holding only text messages; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    messages = parsed.get("messages") if isinstance(parsed, dict) else None
+    if not isinstance(messages, dict):
+        return None
+    return {"lab": str(parsed.get("lab", "")), "lang": str(parsed.get("lang", "")),
+            "messages": {k: v for k, v in messages.items() if isinstance(k, str) and isinstance(v, str)
+                         and _KEY_RE.match(k)}}
 
 
 def stamp(path: Path, source: Path, lab: str) -> int:

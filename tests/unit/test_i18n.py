@@ -303,3 +303,20 @@ def test_a_translated_lab_uses_the_glossary_renderings(lang, lab):
             problems.append(f"{name}: first use '...{text[max(0, at - 20):at + len(term['ko']) + 20]}...' "
                             f"needs the English in parentheses: {term['ko']}({term['en']})")
     assert not problems, f"{lab} [{lang}]:\n" + "\n".join(problems)
+
+
+def test_a_released_catalogue_from_a_submission_is_read_as_a_strangers_data(tmp_path):
+    good = tmp_path / "techday-messages.ko.json"
+    good.write_text(json.dumps({"lab": "01-x", "lang": "ko", "messages": {"01.a": "가 {x}", "01.b": 3, "bad key": "x"}}),
+                    encoding="utf-8")
+    assert i18n.read_released(good)["messages"] == {"01.a": "가 {x}"}
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"messages": {"01.a": "grader's secret"}}), encoding="utf-8")
+    link = tmp_path / "techday-messages.en.json"
+    link.symlink_to(secret)
+    assert i18n.read_released(link) is None, "a link planted in a submission must not be followed"
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"messages": {"01.a": "x" * 2048}}), encoding="utf-8")
+    assert i18n.read_released(big, limit=1024) is None
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    assert i18n.read_released(tmp_path / "bad.json") is None
