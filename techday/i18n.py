@@ -175,6 +175,11 @@ class Message:
     default: str   # the English template
     line: int
     hidden: bool   # only inside ### BEGIN/END HIDDEN TESTS
+    names: frozenset = frozenset()  # the keyword arguments passed (None in it: a **mapping)
+
+    def unfilled(self) -> set[str]:
+        """Placeholders of the English text that the call does not pass (a KeyError when shown)."""
+        return set() if None in self.names else fields(self.default) - set(self.names)
 
 
 def lab_number(lab: str) -> str:
@@ -205,7 +210,8 @@ def messages_in(source_text: str) -> list[Message]:
         key, default = node.args[0], node.args[1]
         if isinstance(key, ast.Constant) and isinstance(default, ast.Constant) \
                 and isinstance(key.value, str) and isinstance(default.value, str):
-            found.append(Message(key.value, default.value, node.lineno, node.lineno in hidden_lines))
+            found.append(Message(key.value, default.value, node.lineno, node.lineno in hidden_lines,
+                                 frozenset(k.arg for k in node.keywords)))
         else:
             found.append(Message("<not a literal>", "", node.lineno, node.lineno in hidden_lines))
     return found
@@ -271,6 +277,8 @@ def examine(source: Path, lab: str, lang: str) -> tuple[LabTranslation, dict]:
             report.problems.append(f"{where}: line {m.line}: msg key {m.key!r} must be '{lab_number(lab)}.<name>' "
                                    "with string literals for key and English text")
             continue
+        if m.unfilled():
+            report.problems.append(f"{where}: line {m.line}: msg {m.key!r} does not pass {sorted(m.unfilled())}")
         first = defaults.setdefault(m.key, m)
         if first.default != m.default:
             report.problems.append(f"{where}: line {m.line}: msg {m.key!r} has another English text than line {first.line}")

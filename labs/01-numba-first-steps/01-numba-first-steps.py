@@ -371,7 +371,7 @@ def huber_reference(r, delta):
 
 
 assert hasattr(huber, "nin") and hasattr(huber, "types"), \
-    msg("01.huber_ufunc_made_vectorize", "huber must be a ufunc made with @vectorize, not a {type_huber___name}", type_huber___name=type(huber).__name__)
+    msg("01.huber_ufunc_made_vectorize", "huber must be a ufunc made with @vectorize, not a {type_huber_name}", type_huber_name=type(huber).__name__)
 assert huber.nin == 2, msg("01.huber_takes_two_inputs", "huber takes two inputs (r, delta), it has {huber_nin}", huber_nin=huber.nin)
 r32 = (3.0 * np.random.default_rng(11).standard_normal(10_007)).astype(np.float32)
 out32 = huber(r32, np.float32(1.5))
@@ -795,7 +795,7 @@ assert launches, msg("01.saxpy_launch_saxpy_kernel", "saxpy must launch saxpy_ke
 host_args = launches[0].host_args
 assert not host_args, (msg("01.saxpy_kernel_numpy_arrays", "saxpy_kernel got NumPy arrays as arguments {host_args}: copy them with cuda.to_device and allocate the output with cuda.device_array_like, or Numba copies them back and forth", host_args=host_args))
 assert isinstance(out, np.ndarray), \
-    msg("01.saxpy_returned_type_out", "saxpy returned a {type_out___name}: copy the result back to the host with .copy_to_host()", type_out___name=type(out).__name__)
+    msg("01.saxpy_returned_type_out", "saxpy returned a {type_out_name}: copy the result back to the host with .copy_to_host()", type_out_name=type(out).__name__)
 assert out.dtype == x.dtype, msg("01.saxpy_returned_out_dtype", "saxpy returned {out_dtype} for {x_dtype} inputs", out_dtype=out.dtype, x_dtype=x.dtype)
 assert out.shape == x.shape, msg("01.saxpy_returned_shape_out", "saxpy returned shape {out_shape}, expected {x_shape}", out_shape=out.shape, x_shape=x.shape)
 assert_close(out, 2.0 * x.astype(np.float64) + y, msg("01.saxpy_y_float32", "saxpy(2.0, x, y), n={n:,} float32", n=n), rtol=1e-5)
@@ -832,7 +832,7 @@ for n_h in (1, 100, 2_503):
     oh, lh = spy_on_saxpy(-0.5, xh, yh)
     assert lh, msg("01.hidden_saxpy_did_launch", "hidden: saxpy did not launch saxpy_kernel")
     assert isinstance(oh, np.ndarray) and oh.dtype == np.float64 and oh.shape == (n_h,), \
-        msg("01.hidden_float64_h_type", "hidden: float64 n={n_h}: got {type_oh___name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", n_h=n_h, type_oh___name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
+        msg("01.hidden_float64_h_type", "hidden: float64 n={n_h}: got {type_oh_name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", n_h=n_h, type_oh_name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
     assert_close(oh, -0.5 * xh0 + yh0, msg("01.hidden_saxpy_float64_h", "hidden: saxpy float64, n={n_h}", n_h=n_h), rtol=1e-12)
     assert np.array_equal(xh, xh0) and np.array_equal(yh, yh0), msg("01.hidden_saxpy_changed_or", "hidden: saxpy changed x or y")
     check_saxpy_launch(oh, lh, xh0, f"hidden: float64, n={n_h}")

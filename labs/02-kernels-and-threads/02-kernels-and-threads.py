@@ -728,7 +728,7 @@ w = (0.8 * rng.standard_normal(1_000)).astype(np.float32)
 out, launches = spy_on_layer_gpu(x, w, 0.1, 3.0, 2.0)
 check_launches(launches, x, "n=1_000 float32")
 assert isinstance(out, np.ndarray), \
-    msg("02.layer_gpu_returned_type", "layer_gpu returned a {type_out___name}: copy the result back to the host with .copy_to_host()", type_out___name=type(out).__name__)
+    msg("02.layer_gpu_returned_type", "layer_gpu returned a {type_out_name}: copy the result back to the host with .copy_to_host()", type_out_name=type(out).__name__)
 assert out.dtype == x.dtype, msg("02.layer_gpu_returned_out", "layer_gpu returned {out_dtype} for {x_dtype} inputs", out_dtype=out.dtype, x_dtype=x.dtype)
 assert out.shape == x.shape, msg("02.layer_gpu_returned_shape", "layer_gpu returned shape {out_shape}, expected {x_shape}", out_shape=out.shape, x_shape=x.shape)
 assert_close(out, layer_reference(x, w, 0.1, 3.0, 2.0), msg("02.layer_gpu_float32", "layer_gpu, n=1_000 float32"), rtol=1e-5, atol=2e-6)
@@ -763,7 +763,7 @@ for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), 
     oh, lh = spy_on_layer_gpu(xh, wh, -0.25, -1.0, 5.0)
     check_launches(lh, xh, what)
     assert isinstance(oh, np.ndarray) and oh.dtype == dtype_h and oh.shape == (n_h,), \
-        msg("02.what_type_oh_name", "{what}: got {type_oh___name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", what=what, type_oh___name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
+        msg("02.what_type_oh_name", "{what}: got {type_oh_name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", what=what, type_oh_name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
     tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
     assert_close(oh, layer_reference(xh0, wh0, -0.25, -1.0, 5.0), what, **tol)
     check_from_kernel(oh, lh, xh0, what)

@@ -347,7 +347,7 @@ if lab.gpu_only("timing the global and the shared-memory histograms with CUDA ev
         for kernel in (histogram_atomic, histogram_shared):
             d_hist = cuda.to_device(np.zeros(NBINS, np.int64))
             kernel[blocks_h, threads_h](d_img, d_hist)
-            assert np.array_equal(d_hist.copy_to_host(), want), msg("03.kernel_name_name", "{kernel___name} on {name}", kernel___name=kernel.__name__, name=name)
+            assert np.array_equal(d_hist.copy_to_host(), want), msg("03.kernel_name_name", "{kernel_name} on {name}", kernel_name=kernel.__name__, name=name)
             t = time_cuda(lambda: kernel[blocks_h, threads_h](d_img, d_hist), repeat=10,
                           what=f"{kernel.__name__:17s} {name:15s} {img.size / 1e6:.0f} Mpixel", label=lab.timing_label())
             print(f"{t}  ->  {img.size / t.median / 1e9:6.1f} Gpixel/s")
@@ -525,7 +525,7 @@ def check_gpu_sum(x, what):
     got, launches = spy_gpu_sum(x)
     host = x if isinstance(x, np.ndarray) else x.copy_to_host()
     want = math.fsum(np.asarray(host, np.float64))
-    assert isinstance(got, float), msg("03.what_gpu_sum_returned", "{what}: gpu_sum returned {type_got___name}, not a float", what=what, type_got___name=type(got).__name__)
+    assert isinstance(got, float), msg("03.what_gpu_sum_returned", "{what}: gpu_sum returned {type_got_name}, not a float", what=what, type_got_name=type(got).__name__)
     assert len(launches) == 2, msg("03.what_launch_block_sum", "{what}: launch block_sum_kernel twice (partials, then one block), not {len_launches} times", what=what, len_launches=len(launches))
     first, second = launches
     assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, msg("03.what_launch_sum_threads", "{what}: launch with SUM_THREADS threads per block", what=what)

@@ -34,8 +34,9 @@ def test_every_markdown_cell_has_a_key_and_every_message_a_literal_key_of_its_la
     nb, refs = read_lab(source, lab)
     unkeyed = [r.describe() for c, r in zip(nb.cells, refs) if c.cell_type == "markdown" and not r.key]
     assert not unkeyed, f"{lab}: markdown cells without key=\"...\": {unkeyed}"
-    bad = [f"line {m.line}: {m.key}" for m in messages_in(source.read_text(encoding="utf-8"))
-           if not m.key.startswith(f"{i18n.lab_number(lab)}.")]
+    found = messages_in(source.read_text(encoding="utf-8"))
+    bad = [f"line {m.line}: {m.key}" for m in found if not m.key.startswith(f"{i18n.lab_number(lab)}.")]
+    bad += [f"line {m.line}: {m.key} does not pass {sorted(m.unfilled())}" for m in found if m.unfilled()]
     assert not bad, f"{lab}: msg() keys must be string literals starting with '{i18n.lab_number(lab)}.': {bad}"
 
 
@@ -320,3 +321,11 @@ def test_a_released_catalogue_from_a_submission_is_read_as_a_strangers_data(tmp_
     assert i18n.read_released(big, limit=1024) is None
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     assert i18n.read_released(tmp_path / "bad.json") is None
+
+
+def test_a_msg_call_that_does_not_fill_its_placeholders_is_named(tmp_path):
+    source = write_lab(tmp_path)
+    source.write_text(LAB_TEXT.replace('msg("99.visible", "value {v} is wrong", v=1)',
+                                       'msg("99.visible", "value {v} is wrong")'), encoding="utf-8")
+    report, _ = examine(source, "99-demo", "ko")
+    assert any("'99.visible' does not pass ['v']" in p for p in report.problems), report.problems
