@@ -267,7 +267,8 @@ def cmd_i18n_report(args) -> int:
     labs, unknown = _labs(course, args.labs)
     listed = set(course.translated.get(lang, []))
     t = Table(title=f"{lang} edition: share of markdown words in Korean (computed from labs/)")
-    for col in ("lab", "listed", "words", "source", lang, "cells", "messages", "stale", "problems"):
+    for col in ("lab", "listed", "words", "source", lang, "cells", "messages", "English-only msgs", "stale",
+                "problems"):
         t.add_column(col)
     totals = [0, 0, 0, 0]
     bad = False
@@ -287,12 +288,12 @@ def cmd_i18n_report(args) -> int:
             state, bad = "[red]yes, incomplete[/]", True
         t.add_row(lab, state, str(src_n), f"{src_ko / max(src_n, 1):.1%}", f"{ed_ko / max(ed_n, 1):.1%}",
                   f"{report.cells_done}/{report.cells_total}", f"{report.messages_done}/{report.messages_total}",
-                  str(len(report.stale)), str(len(report.problems)))
+                  str(report.raw), str(len(report.stale)), str(len(report.problems)))
         if args.verbose:
             for line in report.problems + report.stale:
                 console.print(f"  {line}", markup=False)
     t.add_row("all", "", str(totals[1]), f"{totals[0] / max(totals[1], 1):.1%}", f"{totals[2] / max(totals[3], 1):.1%}",
-              "", "", "", "")
+              "", "", "", "", "")
     console.print(t)
     console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
                   "(course/syllabus.toml, \\[course] translated)")

@@ -217,6 +217,36 @@ def messages_in(source_text: str) -> list[Message]:
     return found
 
 
+def raw_messages(source_text: str) -> list[int]:
+    """Lines of trainee-facing English that bypass :func:`msg`: an assert's message, an
+    ``AssertionError``'s, or ``assert_close``'s ``what``, written as a string with words in it
+    (a bare name such as ``"saxpy_kernel"`` is not prose)."""
+    import ast
+
+    def prose(node) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        else:
+            return False
+        return sum(1 for word in text.split() if re.search(r"[A-Za-z]{2,}", word)) >= 2
+
+    lines = []
+    for node in ast.walk(ast.parse(source_text)):
+        if isinstance(node, ast.Assert) and node.msg is not None and prose(node.msg):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if name == "AssertionError" and node.args and prose(node.args[0]):
+                lines.append(node.lineno)
+            elif name == "assert_close":
+                what = next((k.value for k in node.keywords if k.arg == "what"), node.args[2] if len(node.args) > 2 else None)
+                if what is not None and prose(what):
+                    lines.append(node.lineno)
+    return sorted(lines)
+
+
 @dataclass
 class LabTranslation:
     """How one lab stands in one language."""
@@ -229,6 +259,7 @@ class LabTranslation:
     cells_done: int = 0
     messages_total: int = 0
     messages_done: int = 0
+    raw: int = 0           # trainee-facing messages still written in English only (see raw_messages)
     problems: list[str] = field(default_factory=list)   # anything that makes the lab's edition wrong
     stale: list[str] = field(default_factory=list)      # translated from an English text that changed since
 
@@ -295,6 +326,11 @@ def examine(source: Path, lab: str, lang: str) -> tuple[LabTranslation, dict]:
         if entry["en_sha"] != en_hash(m.default):
             report.stale.append(f"{where}: message {key!r} (line {m.line}) changed in English since its {lang} "
                                 f"twin was reviewed (en_sha {entry['en_sha']} != {en_hash(m.default)})")
+    raw = raw_messages(source.read_text(encoding="utf-8"))
+    report.raw = len(raw)
+    if raw:
+        report.problems.append(f"{where}: {len(raw)} test message(s) in English only, not routed through "
+                               f"techday.i18n.msg(): lines {', '.join(map(str, raw[:12]))}")
     names = {key.split(".", 1)[1] for key in defaults}
     for key in sorted(set(entries) - names):
         report.problems.append(f"{where}: {path.name} [messages.{key}] names no msg() call of the lab")

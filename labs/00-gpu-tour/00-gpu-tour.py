@@ -1,28 +1,21 @@
 # %% [markdown] key="gpu-environment-tour"
 # # 00 GPU and environment tour
-# # 00 GPU와 실행 환경 둘러보기
 #
 # Before writing a kernel, find out what you are running on and how fast it can possibly go.
 # Two numbers from the driver give the memory bandwidth, three give the peak arithmetic rate, and
 # their ratio tells you, before you write a line of CUDA, whether a kernel will wait on memory or
 # on arithmetic.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - which tier this notebook runs on (GPU, or CPU with Numba's CUDA simulator), and why
 # - how to read a GPU's properties: SMs, clocks, memory bus, L2 cache, memory size
 # - how theoretical memory bandwidth and peak FP32 FLOP/s follow from those properties
 # - arithmetic intensity and the roofline: is a kernel memory-bound or compute-bound?
 # - what a host→device copy costs next to a read from device memory, and why pinned memory helps
 #
-# 이 실습에서는 GPU 사양으로 이론 메모리 대역폭과 FP32 최대 성능을 계산하고, 루프라인(roofline)
-# 모델로 메모리 병목과 연산 병목을 구분하며, 호스트→디바이스 복사 비용을 알아봅니다.
-#
-# **How to work (진행 방법):** run the cells in order. In each exercise, replace
+# **How to work:** run the cells in order. In each exercise, replace
 # `raise NotImplementedError()` with your code, run the cell, then run the test cell below it.
 # A test cell that finishes without an error means the visible checks pass; the grader runs more.
-#
-# 각 연습에서 `raise NotImplementedError()`를 지우고 코드를 작성한 뒤 실행하고, 바로 아래의
-# 테스트 셀을 실행하세요.
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -34,7 +27,7 @@ import techday
 lab = techday.setup(tier=tier, scale=scale, title="00 GPU and environment tour")
 
 # %% [markdown] key="notebook-run"
-# ## 1. Where does this notebook run? (어디에서 실행되나요?)
+# ## 1. Where does this notebook run?
 #
 # `techday.setup` asked the NVIDIA driver for CUDA devices *before* Numba was imported, and chose
 # a **tier**:
@@ -78,7 +71,7 @@ print(f"\nNumba's view (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDAS
 cuda.detect()
 
 # %% [markdown] key="device-properties"
-# ## 2. The device's properties (장치 속성)
+# ## 2. The device's properties
 #
 # The CUDA driver describes a device with a few dozen attributes. The ones that set the speed limits:
 #
@@ -151,7 +144,7 @@ for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 
           f"{s.bus_width_bits:5d} {s.bandwidth_gbs:6.0f} {s.fp32_tflops:8.1f} {s.l2_mib:7d}")
 
 # %% [markdown] key="memory-bandwidth-numbers"
-# ## 3. Memory bandwidth from two numbers (이론 메모리 대역폭)
+# ## 3. Memory bandwidth from two numbers
 #
 # Device memory is **double data rate**: each pin moves two bits per memory clock (one on the rising
 # edge, one on the falling edge, as the driver counts the clock). A bus of `bus_width_bits` pins
@@ -163,12 +156,10 @@ for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 
 # same formula gives the published figure). Mind the units: the driver gives kHz; 8 bits make a byte;
 # bandwidth is quoted in **GB/s = 10⁹ bytes/s**, not GiB/s (2³⁰).
 #
-# ## 연습 1 (Exercise 1): 이론 메모리 대역폭
+# ## Exercise 1: theoretical memory bandwidth
 #
 # Write `theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits)`: the memory clock in kHz as
 # the driver reports it, the bus width in bits; return GB/s as a float.
-#
-# GB/s(10⁹ 바이트/초) 단위의 실수로 반환하세요. 클럭은 kHz 단위입니다.
 
 # %% nbgrader="solution" id="bandwidth"
 def theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits):
@@ -218,7 +209,7 @@ if published:
 print(msg("00.real_kernel_reaches_about", "A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchmarks measure it."))
 
 # %% [markdown] key="peak-fp32-arithmetic"
-# ## 4. Peak FP32 arithmetic (FP32 최대 성능)
+# ## 4. Peak FP32 arithmetic
 #
 # Each SM has a fixed number of FP32 lanes ("CUDA cores") that depends on the compute capability:
 # 64 on V100 (7.0) and A100 (8.0), 128 on Ada (8.9) and Hopper (9.0). `techday.gpuspecs.cores_per_sm`
@@ -230,11 +221,9 @@ print(msg("00.real_kernel_reaches_about", "A real kernel reaches about 80-90 % o
 # Quote it in **TFLOP/s = 10¹² FLOP/s**. (Tensor cores reach far more for matrix products in lower
 # precision; this is the plain FP32 rate that ordinary kernels use.)
 #
-# ## 연습 2 (Exercise 2): FP32 최대 성능
+# ## Exercise 2: peak FP32 rate
 #
 # Write `peak_fp32_tflops(sm_count, cores_per_sm, clock_khz)`: return TFLOP/s as a float.
-#
-# TFLOP/s(10¹² FLOP/초) 단위로 반환하세요. FMA 한 번은 2 FLOP입니다.
 
 # %% nbgrader="solution" id="peak_fp32"
 def peak_fp32_tflops(sm_count, cores_per_sm, clock_khz):
@@ -280,7 +269,7 @@ if published:
     print(f"published ({published.name}): {published.fp32_tflops} TFLOP/s ({peak_tflops / published.fp32_tflops - 1:+.1%})")
 
 # %% [markdown] key="arithmetic-intensity-roofline"
-# ## 5. Arithmetic intensity and the roofline (산술 강도와 루프라인)
+# ## 5. Arithmetic intensity and the roofline
 #
 # A kernel does some FLOPs and moves some bytes to or from device memory. Its **arithmetic
 # intensity** is the ratio:
@@ -300,13 +289,11 @@ if published:
 # read b, write c): I = 1/12. SAXPY `y = a*x + y` does 2 FLOPs per 12 bytes. An `n × n` matrix
 # product does `2n³` FLOPs; if each matrix crosses memory once it moves `3 × 4n²` bytes: I = n/6.
 #
-# ## 연습 3 (Exercise 3): 산술 강도와 루프라인
+# ## Exercise 3: arithmetic intensity and the roofline
 #
 # Write `arithmetic_intensity(flops, bytes_moved)` (FLOP/byte, a float) and
 # `attainable_gflops(intensity, peak_gflops, bandwidth_gbs)` (GFLOP/s): note that GB/s × FLOP/byte
 # is GFLOP/s.
-#
-# 두 함수를 완성하세요. 달성 가능 성능은 최대 성능과 (산술 강도 × 대역폭) 중 **작은 값**입니다.
 
 # %% nbgrader="solution" id="roofline"
 def arithmetic_intensity(flops, bytes_moved):
@@ -418,7 +405,7 @@ if plt is not None:
     display(Image(buf.getvalue()))
 
 # %% [markdown] key="host-memory-device-memory"
-# ## 6. Host memory and device memory (호스트 메모리와 디바이스 메모리)
+# ## 6. Host memory and device memory
 #
 # The CPU's memory (the **host**) and the GPU's memory (the **device**) are separate. Data crosses
 # between them over a link that is far narrower than the GPU's own memory:
@@ -437,12 +424,10 @@ if plt is not None:
 # into a *pinned* (page-locked) staging buffer. An array allocated pinned (`cuda.pinned_array`)
 # skips that step: the copy is faster, and it can overlap with kernels.
 #
-# ## 연습 4 (Exercise 4): 복사 시간
+# ## Exercise 4: copy time
 #
 # Write `copy_time_ms(nbytes, bandwidth_gbs)`: how long moving `nbytes` bytes takes at
 # `bandwidth_gbs` GB/s (10⁹ bytes/s), in **milliseconds**. Careful: 1 GiB is 2³⁰ bytes.
-#
-# 밀리초(ms) 단위로 반환하세요. 1 GiB = 2³⁰ 바이트, 1 GB/s = 10⁹ 바이트/초입니다.
 
 # %% nbgrader="solution" id="copy_time"
 def copy_time_ms(nbytes, bandwidth_gbs):
@@ -490,7 +475,7 @@ print(msg("00.one_trip_over_pcie", "\nOne trip over PCIe 4.0 costs as much time 
 print(msg("00.kernel_that_reads_its", "A kernel that reads its input only once is rarely worth a round trip over PCIe: keep data on the GPU."))
 
 # %% [markdown] key="measuring-copies"
-# ### Measuring copies (복사 측정)
+# ### Measuring copies
 #
 # Timing follows the course's rules: check the result first, warm up outside the timed region, repeat,
 # report the median, and label the tier. The host copy is a **CPU** figure on every tier: it measures
@@ -555,7 +540,7 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
     del d_a, d_b, host_pinned
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Every lab says which tier it runs on; only GPU-tier timings are GPU figures.
 # - Bandwidth = 2 × memory clock × bus width / 8 (double data rate; GB/s = 10⁹ bytes/s).
@@ -565,10 +550,7 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
 # - Host↔device copies cross PCIe or NVLink at a small fraction of device-memory bandwidth: copy once,
 #   keep data on the GPU, and use pinned memory for the copies you must make.
 #
-# 요약: 대역폭과 FP32 최대 성능은 장치 사양으로 계산할 수 있고, 산술 강도로 메모리 병목과 연산
-# 병목을 구분합니다. 데이터는 GPU에 두고, 꼭 필요한 복사에는 pinned 메모리를 사용하세요.
-#
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model for
 #   multicore architectures", Communications of the ACM 52(4), 2009.

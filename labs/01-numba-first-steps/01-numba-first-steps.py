@@ -1,20 +1,18 @@
 # %% [markdown] key="cuda-python-numba-first"
 # # 01 CUDA Python with Numba: first steps
-# # 01 Numba로 시작하는 CUDA 파이썬
 #
 # In one hour you go from a slow Python loop to your first CUDA kernel, checked against NumPy.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - what just-in-time (JIT) compilation is, and why the first call of an `@njit` function is slow;
 # - how to write your own NumPy ufuncs with `@vectorize`, for the CPU, for all CPU cores, and for the GPU;
 # - how data moves between the host (CPU memory) and the device (GPU memory), and what that costs;
 # - how to write, launch and check a CUDA kernel with `@cuda.jit`: thread indices, the bounds check,
 #   the grid-stride loop and the launch configuration `kernel[blocks, threads](...)`.
 #
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes and dtypes you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
@@ -24,11 +22,11 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs your kernels in Python threads: results are checked
 # exactly as on a GPU, but timings mean nothing there. That switch must happen before Numba is
-# imported, so always run this cell first (이 셀을 가장 먼저 실행하세요).
+# imported, so always run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -50,7 +48,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
 # %% [markdown] key="njit-compile-python-function"
-# ## 1. `@njit`: compile a Python function for the CPU (CPU용 JIT 컴파일)
+# ## 1. `@njit`: compile a Python function for the CPU
 #
 # Python runs your code one bytecode at a time and checks every type on every step, so a loop over
 # ten million numbers takes seconds. **Numba** is a just-in-time (JIT) compiler: the first time you
@@ -58,7 +56,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # `float64` array), translates the function to machine code through LLVM, caches that code, and runs
 # it. Later calls with the same types skip straight to the machine code.
 #
-# - First call = compile + run (slow). 첫 호출은 컴파일 때문에 느립니다.
+# - First call = compile + run (slow).
 # - Second call = run only (fast).
 # - A call with new types (say, `float32` instead of `float64`) compiles a new version.
 #
@@ -119,7 +117,7 @@ print(msg("01.njit_about_t_py", "@njit is about {t_py_median_n_py_t_jit_median:,
 # needs several passes or temporary arrays, or cannot express the algorithm at all, such as a loop
 # in which each step depends on the one before. That is your first exercise.
 #
-# ## 연습 1 (Exercise 1): a numerically stable mean and variance with `@njit` (3 points)
+# ## Exercise 1: a numerically stable mean and variance with `@njit` (3 points)
 #
 # Write `mean_var(x)` that returns the tuple `(mean, variance)` of a 1-D array in **one pass** over
 # the data, with **Welford's** update. Start with `count = 0`, `mean = 0.0`, `m2 = 0.0`; then for
@@ -140,7 +138,7 @@ print(msg("01.njit_about_t_py", "@njit is about {t_py_median_n_py_t_jit_median:,
 # You may assume `x` has at least one element.
 #
 # One pass means one loop that reads `x[0]`, `x[1]`, ... in order and never goes back, as if the data
-# arrived as a stream (데이터를 앞에서부터 한 번만 읽습니다). The grader checks that: it also calls
+# arrived as a stream. The grader checks that: it also calls
 # the Python version of your function (`mean_var.py_func`) on data that can be read only that way, so
 # `x.mean()`, `np.var(x)` or a second loop over `x` fail there.
 
@@ -233,7 +231,7 @@ for n_h, offset in ((1, 3.0), (2_003, 1e8)):
 print(msg("01.mean_var_all_visible", "mean_var: all visible tests passed."))
 
 # %% [markdown] key="ufuncs-scalar-function-applied"
-# ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU (유니버설 함수)
+# ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU
 #
 # NumPy's `np.add`, `np.exp` and friends are **ufuncs** (universal functions): a function of
 # scalars that NumPy applies element by element, with broadcasting, `out=` and dtype handling for
@@ -293,7 +291,7 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
 # loop need not beat the NumPy expression. `target="parallel"` pays off with many cores and large
 # arrays. The bigger payoff of writing the scalar function once: it also runs on the GPU.
 #
-# ### The same ufunc on the GPU (GPU 전용)
+# ### The same ufunc on the GPU (GPU only)
 #
 # `@vectorize(..., target="cuda")` turns the scalar function into a CUDA kernel. Called with NumPy
 # arrays, a CUDA ufunc copies every input to the GPU, runs, and copies the result back, **on every
@@ -329,7 +327,7 @@ if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
     print(msg("01.copies_make_call_t", "the copies make the call {t_host_median_t_dev_median:.0f}x slower", t_host_median_t_dev_median=t_host.median / t_dev.median))
 
 # %% [markdown] key="own-ufunc-vectorize"
-# ## 연습 2 (Exercise 2): your own ufunc with `@vectorize` (3 points)
+# ## Exercise 2: your own ufunc with `@vectorize` (3 points)
 #
 # The **Huber loss** of a residual $r$ with threshold $\delta > 0$ is quadratic near zero and
 # linear far away (robust to outliers):
@@ -338,7 +336,7 @@ if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
 # \delta\,(|r| - \tfrac12 \delta) & \text{otherwise} \end{cases}$$
 #
 # Write `huber` as a CPU ufunc with `@vectorize` and a **signature list** with a `float32` loop and
-# a `float64` loop, so that `float32` inputs give a `float32` result (dtype을 유지하세요). Write
+# a `float64` loop, so that `float32` inputs give a `float32` result. Write
 # the scalar version with an `if`: that is the point of a ufunc (NumPy would need `np.where`, which
 # computes both branches for every element). `abs(r)` works on scalars in Numba.
 #
@@ -399,14 +397,14 @@ assert_close(o2, huber_reference(m2, np.float32(0.7)), msg("01.hidden_d_float32"
 print(msg("01.huber_all_visible_tests", "huber: all visible tests passed."))
 
 # %% [markdown] key="host-device-memory-moving"
-# ## 3. Host and device memory: moving data costs time (호스트와 디바이스 메모리)
+# ## 3. Host and device memory: moving data costs time
 #
 # The CPU (the **host**) and the GPU (the **device**) have separate memories. A discrete GPU's
 # own memory moves one to several terabytes per second *inside* the GPU, but data crosses between
 # host and device over PCIe (or NVLink-C2C on Grace Hopper), one to two orders of magnitude slower.
 # Lab 00 compared these costs; here you learn the calls that move real arrays.
 # Rule of thumb: **move data to the device once, compute many times there, copy back only what
-# you need** (데이터는 디바이스에 두세요).
+# you need**.
 #
 # Numba's tools:
 #
@@ -443,7 +441,7 @@ print(f"d_x is a {type(d_x).__name__} (not a NumPy array): shape {d_x.shape}, dt
 print(msg("01.round_trip_host_device_2", "round trip host -> device -> device -> host: data unchanged"))
 
 # %% [markdown] key="fast-copies"
-# ### How fast are the copies? (GPU 전용)
+# ### How fast are the copies? (GPU only)
 #
 # On a GPU we time each copy with **CUDA events**: markers the GPU stamps with its own clock when it
 # reaches them in its queue. `techday.labtools.time_cuda` warms up, records an event before and
@@ -491,7 +489,7 @@ else:
     print(msg("01.gpu_expect_pinned_copies", "On a GPU, expect pinned copies near the link's limit (PCIe 4.0 x16: about 25 GB/s, PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies around a terabyte per second or more."))
 
 # %% [markdown] key="first-cuda-kernel"
-# ## 4. Your first CUDA kernel (첫 번째 CUDA 커널)
+# ## 4. Your first CUDA kernel
 #
 # A **kernel** is a function that runs on the GPU, once per thread, in thousands of threads at once.
 # Threads are grouped in **blocks**, and the blocks form the **grid**. You choose both sizes when
@@ -505,7 +503,7 @@ else:
 # `cuda.grid(1)` = `cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x`, a number from 0 to
 # `blocks * threads - 1`. The usual pattern is one thread per element, with enough blocks to cover
 # `n`: `blocks = ceil(n / threads)`. The last block usually has spare threads past the end of the
-# array, so every kernel needs a **bounds check** (경계 검사를 잊지 마세요).
+# array, so every kernel needs a **bounds check**.
 #
 # Kernels cannot return a value: they write into an output array you pass in. Threads per block:
 # CUDA accepts any number from 1 to 1024, but the hardware runs threads in *warps* of 32, so a block
@@ -561,7 +559,7 @@ else:
     print(msg("01.launched_real_gpu_out", "Not launched: on a real GPU an out-of-bounds access is undefined behaviour, and the simulator (CPU tier) is the place to see it caught."))
 
 # %% [markdown] key="grid-stride-loop"
-# ### The grid-stride loop (그리드 스트라이드 루프)
+# ### The grid-stride loop
 #
 # One thread per element ties the grid size to `n`. A **grid-stride loop** frees you from that:
 # each thread starts at its global index and jumps ahead by the total number of threads in the
@@ -662,7 +660,7 @@ if lab.gpu_only("timing round trips against device-resident data"):
         print(f"{t}  ({t.median / times[-1].median:5.1f}x the kernels alone)")
 
 # %% [markdown] key="saxpy-kernel-grid-stride"
-# ## 연습 3 (Exercise 3): a SAXPY kernel with a grid-stride loop (4 points)
+# ## Exercise 3: a SAXPY kernel with a grid-stride loop (4 points)
 #
 # SAXPY ("single-precision a times x plus y") is the "hello world" of GPU computing:
 # `out[i] = a * x[i] + y[i]` for every `i`.
@@ -738,7 +736,7 @@ assert_close(d_yi.copy_to_host(), expected[:777], msg("01.hidden_place_out_y", "
 print(msg("01.saxpy_kernel_all_visible", "saxpy_kernel: all visible tests passed."))
 
 # %% [markdown] key="host-function-saxpy"
-# ## 연습 4 (Exercise 4): the host function `saxpy(a, x, y)` (4 points)
+# ## Exercise 4: the host function `saxpy(a, x, y)` (4 points)
 #
 # A kernel alone is not a tool anyone can call. Write `saxpy(a, x, y)` that takes NumPy arrays and
 # returns a **host NumPy array** (not a device array) with `a * x + y`, in the dtype of `x`:
@@ -754,7 +752,7 @@ print(msg("01.saxpy_kernel_all_visible", "saxpy_kernel: all visible tests passed
 # Pass **device arrays** to the kernel: given NumPy arrays, Numba would copy each of them to the
 # device and back again on every launch. The tests check that too, and the grader's hidden tests
 # check the launch itself: one launch, the number of blocks and threads of step 2, `a` in `x`'s
-# dtype, and that the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
+# dtype, and that the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="saxpy"
 def saxpy(a, x, y):
@@ -845,7 +843,7 @@ check_saxpy_launch(o3, l3, x3, "hidden: saxpy(0, x, x)")
 print(msg("01.saxpy_all_visible_tests", "saxpy: all visible tests passed."))
 
 # %% [markdown] key="check-then-time"
-# ### Check, then time (GPU 전용)
+# ### Check, then time (GPU only)
 #
 # With the kernel checked, time it on device-resident data and report the **effective bandwidth**:
 # SAXPY reads `x` and `y` and writes `out`, so it moves `3 * n * itemsize` bytes and does almost no
@@ -884,7 +882,7 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
     print(msg("01.copies_make_saxpy_t", "  the copies make SAXPY {t_all_median_t_k_median:.0f}x slower than the kernel alone", t_all_median_t_k_median=t_all.median / t_k.median))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - `@njit` compiles a Python function to machine code on its first call, once per argument type:
 #   time the second call, never the first.
@@ -899,7 +897,7 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
 #   report a rate (GB/s) next to its formula. Remember that an event timing includes any time the
 #   GPU spent waiting for the host.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Numba CUDA documentation: kernels, memory management and the simulator,
 #   https://nvidia.github.io/numba-cuda/ ; `@njit` options (`parallel=True` with `prange`,

@@ -1,13 +1,12 @@
 # %% [markdown] key="custom-kernels-thread-hierarchy"
 # # 02 Custom kernels and the thread hierarchy
-# # 02 커스텀 커널과 스레드 계층
 #
 # Lab 01 launched its first kernels. This lab is about *who* runs your code: thousands of threads,
 # grouped in blocks, arranged in a grid. You will index in one and two dimensions, choose launch
 # configurations on purpose, find two classic kernel bugs with the simulator, and end by moving a
 # small neural-network layer to the GPU, the way NVIDIA's DLI course ends its first part.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - the thread hierarchy: threads, blocks and the grid, and the built-in indices `cuda.threadIdx`,
 #   `cuda.blockIdx`, `cuda.blockDim`, `cuda.gridDim`, with the shortcuts `cuda.grid` and
 #   `cuda.gridsize`, in 1-D and 2-D;
@@ -17,13 +16,9 @@
 # - how to find out-of-bounds accesses and race conditions with the CUDA simulator's checks;
 # - why the first call of a kernel is slow (JIT compilation), and how to time kernels with CUDA events.
 #
-# 이 실습에서는 스레드·블록·그리드의 1차원/2차원 인덱스, 실행 구성(launch configuration) 정하기,
-# 디바이스 함수, 시뮬레이터로 버그 찾기, 그리고 JIT 컴파일과 시간 측정을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes, shapes and dtypes you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
@@ -33,12 +28,11 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
 # checked exactly as on a GPU, and indices are checked even more strictly, but timings mean nothing
-# there. The switch must happen before Numba is imported, so always run this cell first
-# (이 셀을 가장 먼저 실행하세요).
+# there. The switch must happen before Numba is imported, so always run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -64,7 +58,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
 # %% [markdown] key="threads-blocks-grid"
-# ## 1. Threads, blocks and the grid (스레드, 블록, 그리드)
+# ## 1. Threads, blocks and the grid
 #
 # When you launch `kernel[blocks, threads](...)`, the GPU runs the kernel body once in every
 # **thread**. Threads come in three levels:
@@ -83,7 +77,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # ```
 #
 # The blocks run in any order, maybe at the same time, maybe one after another: a kernel must be
-# right whatever the order (블록의 실행 순서는 정해져 있지 않습니다).
+# right whatever the order.
 #
 # Below, a launch of 3 blocks of 4 threads for 10 elements: every thread writes down who it is.
 
@@ -113,7 +107,7 @@ print("cuda.grid(1)  :", " ".join(f"{v:2d}" for v in global_id))
 print(msg("02.blocks_threads_threads_threads", "3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the bounds check and did nothing"))
 
 # %% [markdown] key="dimensions-matrices-images"
-# ## 2. Two dimensions: matrices and images (2차원 인덱싱)
+# ## 2. Two dimensions: matrices and images
 #
 # Blocks and grids can also be 2-D (or 3-D), which suits matrices and images. Give tuples:
 #
@@ -123,12 +117,11 @@ print(msg("02.blocks_threads_threads_threads", "3 blocks x 4 threads = 12 thread
 # col_stride, row_stride = cuda.gridsize(2)
 # ```
 #
-# **Watch the order** (순서에 주의하세요). A NumPy array's shape is `(rows, cols)`, but CUDA's
+# **Watch the order**. A NumPy array's shape is `(rows, cols)`, but CUDA's
 # dimensions are `(x, y)`, and `x` is the one that varies fastest between neighbouring threads. We
 # map `x` to **columns**, the last axis, the one that is contiguous in memory: then neighbouring
 # threads touch neighbouring elements, which the memory system rewards (lab 04 shows by how much).
-# So the grid's `x` covers `out.shape[1]` and its `y` covers `out.shape[0]`
-# (x는 열(column), y는 행(row)입니다).
+# So the grid's `x` covers `out.shape[1]` and its `y` covers `out.shape[0]`.
 #
 # Below, a 6 x 10 matrix covered by blocks of 4 x 3 threads (4 columns, 3 rows) in a 3 x 2 grid:
 # every element gets the number of the block that wrote it, `blockIdx.y * gridDim.x + blockIdx.x`.
@@ -164,7 +157,7 @@ print(msg("02.grid_block_columns_rows", "grid (3, 2) x block (4, 3) = 12 columns
 #         out[row, col] = ...
 # ```
 #
-# ## 연습 1 (Exercise 1): a 2-D kernel with grid-stride loops (3 points)
+# ## Exercise 1: a 2-D kernel with grid-stride loops (3 points)
 #
 # Write `fill_index_2d(out)` that sets every element of the 2-D array `out` to its **row-major
 # linear index**, `row * ncols + col` with `ncols = out.shape[1]`: that is the number of the element
@@ -241,12 +234,12 @@ for shape_h, grid_h, block_h, dtype_h in (
 print(msg("02.fill_index_d_all", "fill_index_2d: all visible tests passed."))
 
 # %% [markdown] key="bugs-simulator-catches"
-# ## 3. Bugs the simulator catches (시뮬레이터로 버그 찾기)
+# ## 3. Bugs the simulator catches
 #
 # Two bugs account for most wrong kernels. Neither raises an error on a real GPU: the kernel just
 # gives a wrong answer, sometimes, or corrupts other data.
 #
-# ### Out-of-bounds access (범위를 벗어난 접근)
+# ### Out-of-bounds access
 #
 # A GPU does not check indices. A thread that writes past the end of an array writes into whatever
 # lies there. The simulator checks every index and raises `IndexError`, naming the thread (`tid`)
@@ -277,7 +270,7 @@ else:
     print(msg("02.launched_real_gpu_this", "Not launched: on a real GPU this kernel writes outside the array, which is undefined behaviour (it may corrupt other data, crash later, or seem to work). Run the lab with tier='cpu' to see the simulator catch it, or run a GPU program under NVIDIA's `compute-sanitizer`."))
 
 # %% [markdown] key="race-conditions"
-# ### Race conditions (경쟁 상태)
+# ### Race conditions
 #
 # `out[0] += 1` looks like one step but is three: **read** `out[0]`, **add** 1, **write** it back.
 # When many threads do it at the same time, several read the same old value, and all but one of
@@ -330,14 +323,14 @@ if results["count_naive"] == threads_race:
         print(msg("02.race_hidden", "count_naive happened to be right here: the race is still there, only hidden."))
 
 # %% [markdown] key="choosing-launch-configuration"
-# ## 4. Choosing a launch configuration (실행 구성 정하기)
+# ## 4. Choosing a launch configuration
 #
 # Two numbers, `kernel[blocks, threads_per_block]`, and a few rules of thumb:
 #
 # - **Threads per block: a multiple of 32.** CUDA accepts any block size from 1 to 1,024 threads;
 #   a multiple of 32 is advice for speed, and this course's rule. The GPU schedules threads in
 #   groups of 32, called **warps**: a block of 48 threads occupies two warps, one of them half
-#   empty. 128 to 512 is the usual range, 256 a good default (블록당 스레드 수는 32의 배수로).
+#   empty. 128 to 512 is the usual range, 256 a good default.
 # - **A warp is not a lock-step unit.** Before Volta (compute capability 7.0) the 32 threads of a
 #   warp shared one program counter and ran every instruction together. Since Volta, **independent
 #   thread scheduling** gives each thread its own program counter: the threads of a warp usually
@@ -375,7 +368,7 @@ else:
     print(msg("02.cpu_tier_no_sms", "CPU tier: no SMs to fill. For scale, an H100 SXM has 132 SMs x 2,048 threads per SM = 270,336 threads resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we keep grids to a few thousand threads."))
 
 # %% [markdown] key="choose-launch-configuration"
-# ## 연습 2 (Exercise 2): choose a launch configuration (3 points)
+# ## Exercise 2: choose a launch configuration (3 points)
 #
 # Write `launch_config(n, threads_per_block, max_blocks)` that returns the tuple
 # `(blocks, threads_per_block)` for a grid-stride kernel over `n` elements, so that you can write
@@ -389,7 +382,7 @@ else:
 #    at least 1 (a launch needs a block, even for `n = 0`).
 #
 # Use **integer** arithmetic for the ceiling: `(n + t - 1) // t` or `-(-n // t)`. `n / t` is a
-# float, and a float holds integers exactly only up to 2**53 (부동소수점이 아닌 정수 연산을 쓰세요).
+# float, and a float holds integers exactly only up to 2**53.
 # Return plain integers.
 
 # %% nbgrader="solution" id="launch_config"
@@ -462,7 +455,7 @@ MAX_BLOCKS = 32 * max(lab.gpu.multiprocessor_count, 1) if lab.on_gpu else 4
 print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 
 # %% [markdown] key="device-functions"
-# ## 5. Device functions (디바이스 함수)
+# ## 5. Device functions
 #
 # A kernel cannot return a value, but code called *from* a kernel can. Decorate it with
 # `@cuda.jit(device=True)`: it becomes a **device function**, compiled for the GPU, callable from
@@ -505,7 +498,7 @@ assert_close(d_c_out.copy_to_host(), np.clip(h_c, -1, 1), "clamp_kernel")
 print(msg("02.clamp_kernel_matches_np", "clamp_kernel matches np.clip on 1,001 values with 2 blocks x 64 threads"))
 
 # %% [markdown] key="neural-network-layer-as"
-# ## 연습 3 (Exercise 3): a neural-network layer as device functions and a kernel (4 points)
+# ## Exercise 3: a neural-network layer as device functions and a kernel (4 points)
 #
 # One layer of a neural network, element by element, in three steps (as in DLI's assessment):
 #
@@ -657,11 +650,11 @@ assert_close(probe32[2], np.tanh(v64), msg("02.hidden_activate_float32", "hidden
 print(msg("02.layer_kernel_its_device", "layer_kernel and its device functions: all visible tests passed."))
 
 # %% [markdown] key="host-function-layer-gpu"
-# ## 연습 4 (Exercise 4): the host function `layer_gpu` (4 points)
+# ## Exercise 4: the host function `layer_gpu` (4 points)
 #
 # Wrap the kernel in a function that anyone can call with NumPy arrays. Write
 # `layer_gpu(x, w, b, mean, std)` that returns `tanh(w * (x - mean) / std + b)` as a **host NumPy
-# array** (호스트 NumPy 배열) of `x`'s dtype and shape:
+# array** of `x`'s dtype and shape:
 #
 # 1. copy `x` and `w` to the device and allocate the output there;
 # 2. launch `layer_kernel` with `launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)`;
@@ -671,7 +664,7 @@ print(msg("02.layer_kernel_its_device", "layer_kernel and its device functions: 
 #
 # Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
 # launch). The tests check all of this, and leave `x` and `w` unchanged; the grader also checks that
-# the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
+# the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="layer_gpu"
 def layer_gpu(x, w, b, mean, std):
@@ -772,13 +765,13 @@ for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), 
 print(msg("02.layer_gpu_all_visible", "layer_gpu: all visible tests passed."))
 
 # %% [markdown] key="timing-first-call-slow"
-# ## 6. Timing: why the first call is slow (시간 측정: 첫 호출은 왜 느릴까요?)
+# ## 6. Timing: why the first call is slow
 #
 # `@cuda.jit` compiles **lazily**: the first launch with a new combination of argument types
 # compiles the kernel (Python to Numba IR to LLVM to PTX, then the driver turns PTX into machine
 # code) and only then runs it. Later launches with the same types reuse the compiled code; a launch
 # with new types, say `float64` instead of `float32`, compiles again. So: warm up before you time,
-# and never report the first call (첫 호출은 측정에서 빼세요).
+# and never report the first call.
 #
 # Launches are also **asynchronous**: `kernel[...](...)` returns as soon as the work is queued. To
 # time a launch with the host's clock, wait with `cuda.synchronize()` before reading the clock.
@@ -820,7 +813,7 @@ else:
     print(msg("02.simulator_compiles_nothing_so", "The simulator compiles nothing, so these calls cost about the same: they time Python threads. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
 
 # %% [markdown] key="timing-cuda-events-launch"
-# ### Timing with CUDA events, and the launch configuration at work (GPU 전용)
+# ### Timing with CUDA events, and the launch configuration at work (GPU only)
 #
 # On a GPU, `time_cuda` records a CUDA **event** before and after each launch: time stamps the GPU
 # takes with its own clock when it reaches them in its queue. It warms up first (the compile happens
@@ -881,7 +874,7 @@ else:
     print(msg("02.gpu_expect_layer_kernel", "On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, and far below it with a handful of blocks or with 32-thread blocks."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - A launch `kernel[blocks, threads]` runs the kernel in every thread; threads form blocks (at most
 #   1,024 threads, on one SM), blocks form the grid. `cuda.grid(n)` is a thread's global index and
@@ -899,7 +892,7 @@ else:
 # - The first launch with new argument types compiles: warm up, then time with CUDA events, and
 #   report a rate.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Numba CUDA: kernels, thread indexing, device functions, the simulator and its limits,
 #   https://nvidia.github.io/numba-cuda/

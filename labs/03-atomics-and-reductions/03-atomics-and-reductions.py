@@ -1,6 +1,5 @@
 # %% [markdown] key="atomics-reductions"
 # # 03 Atomics and reductions
-# # 03 원자 연산과 리덕션
 #
 # Lab 02 gave every thread its own element to write. Many useful kernels are the opposite: many
 # threads, **one** result, or a few results that many threads update: a count, a histogram, a sum,
@@ -8,7 +7,7 @@
 # memory) to the fastest (a block's threads cooperating in shared memory, then a warp's threads
 # exchanging registers).
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - why `a[i] += 1` from many threads loses updates, and how **atomic** operations
 #   (`cuda.atomic.add`, `max`, `min`, ...) make a read-modify-write indivisible;
 # - a **histogram** with global atomics, then **privatised** in **shared memory**
@@ -19,13 +18,9 @@
 #   **warp-level** reduction with shuffles (GPU only: the simulator has no `cuda.shfl_*`);
 # - how the result compares with `cuda.reduce` and NumPy, and why float sums differ in the last bits.
 #
-# 이 실습에서는 원자 연산(atomic), 공유 메모리(shared memory)를 이용한 히스토그램 사유화
-# (privatisation), 배리어 `cuda.syncthreads()`, 트리 리덕션과 워프 셔플 리덕션을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes and launch configurations you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 4, exercise 3: 4, exercise 4: 3 (14 in all).
@@ -35,10 +30,10 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, timings mean nothing there.
-# Run this cell first (이 셀을 가장 먼저 실행하세요).
+# Run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -64,12 +59,11 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
 # %% [markdown] key="many-threads-counter-atomics"
-# ## 1. Many threads, one counter: atomics (원자 연산)
+# ## 1. Many threads, one counter: atomics
 #
 # Lab 02 showed the race: `counter[0] += 1` is three steps (read, add, write), and threads that
 # read the same old value overwrite each other's updates. An **atomic** operation does the three
-# steps as one indivisible step in the memory system: no other thread can come in between
-# (다른 스레드가 끼어들 수 없는 하나의 연산).
+# steps as one indivisible step in the memory system: no other thread can come in between.
 #
 # ```python
 # old = cuda.atomic.add(array, index, value)   # array[index] += value, returns the value before
@@ -129,7 +123,7 @@ assert d_max.copy_to_host()[0] == np.abs(h_x).max()
 print(f"max_abs_atomic        : {d_max.copy_to_host()[0]:.6f} = np.abs(x).max()")
 
 # %% [markdown] key="histogram-global-atomics"
-# ## 2. A histogram with global atomics (전역 메모리 원자 연산 히스토그램)
+# ## 2. A histogram with global atomics
 #
 # A **histogram** counts how often each value occurs: for an 8-bit grey image, 256 bins, one per
 # grey level. On the CPU, `np.bincount(values, minlength=256)`. On the GPU every thread takes pixels
@@ -150,7 +144,7 @@ print(f"grey levels used: {np.count_nonzero(reference_hist)} of {NBINS}; the ful
       f"{reference_hist.max():,} pixels (level {reference_hist.argmax()}), {NBINS - np.count_nonzero(reference_hist)} bins are empty")
 
 # %% [markdown] key="histogram-atomic"
-# ## 연습 1 (Exercise 1): `histogram_atomic` (3 points)
+# ## Exercise 1: `histogram_atomic` (3 points)
 #
 # Write the kernel `histogram_atomic(values, hist)`: for every element `v` of `values` add 1 to
 # `hist[v]`, with `cuda.atomic.add`, in a **grid-stride loop** (any grid must count every element
@@ -220,7 +214,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
 print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible tests passed."))
 
 # %% [markdown] key="shared-memory-barrier"
-# ## 3. Shared memory and the barrier (공유 메모리와 배리어)
+# ## 3. Shared memory and the barrier
 #
 # Every block runs on one multiprocessor (SM), which has a small, fast on-chip memory: **shared
 # memory** (up to 48 KiB per block by default, 100 to 228 KiB per SM on recent GPUs). A block's
@@ -232,22 +226,21 @@ print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible test
 # ```
 #
 # - The shape must be known when the kernel is compiled: a number or a global constant, not an
-#   argument (공유 메모리 배열의 크기는 컴파일 시점의 상수여야 합니다).
+#   argument.
 # - It is **not initialised**: it holds whatever the previous block left there. Zero it yourself.
 # - A quirk of Numba's simulator, not a CUDA rule: two `cuda.shared.array` calls on one source line
 #   share one buffer there, so write one call per line.
 #
 # Threads of a block do not run in lock-step. Whenever a thread reads what **another** thread wrote
 # in shared memory, all threads must first reach a **barrier**, `cuda.syncthreads()`: no thread of
-# the block passes it until every thread of the block got there (블록의 모든 스레드가 도착할 때까지
-# 기다립니다). Two rules:
+# the block passes it until every thread of the block got there. Two rules:
 #
 # 1. a barrier between writing shared memory and reading what other threads wrote, and between
 #    reading it and overwriting it;
 # 2. every thread of the block must reach the same barriers: never put `cuda.syncthreads()` inside
 #    an `if` that only some threads take (on a GPU that hangs or gives garbage).
 #
-# ### Privatisation (사유화)
+# ### Privatisation
 #
 # With global atomics, every pixel of the image is an atomic on one of 256 global counters, and on
 # a dark or bright image thousands of threads queue for the same few addresses. **Privatise**: each
@@ -255,7 +248,7 @@ print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible test
 # threads only), then adds its 256 counts to the global histogram: 256 global atomics per block
 # instead of one per pixel.
 #
-# ## 연습 2 (Exercise 2): `histogram_shared` (4 points)
+# ## Exercise 2: `histogram_shared` (4 points)
 #
 # Write `histogram_shared(values, hist)`, the privatised histogram, for any number of bins
 # `nbins = hist.shape[0]` up to `MAX_BINS = 256` (the shared array always has `MAX_BINS` entries;
@@ -325,7 +318,7 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
 print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
 # %% [markdown] key="global-against-shared-atomics"
-# ### Global against shared atomics, measured (GPU 전용)
+# ### Global against shared atomics, measured (GPU only)
 #
 # On a GPU we time both histograms with CUDA events on a large image (the camera picture repeated
 # to 64 Mpixels) and on the worst case for contention, a picture of one grey level. The rate is
@@ -355,7 +348,7 @@ else:
     print(msg("03.gpu_expect_shared_memory", "On a GPU, expect the shared-memory histogram to be several times faster than the global one, and the gap to widen on the one-grey-level picture, where every global atomic hits one address."))
 
 # %% [markdown] key="reductions-tree-shared-memory"
-# ## 4. Reductions: a tree in shared memory (공유 메모리 트리 리덕션)
+# ## 4. Reductions: a tree in shared memory
 #
 # A **reduction** combines many values into one with an associative operation: sum, maximum,
 # minimum. One atomic add per element into one counter would serialise everything. A block does
@@ -374,7 +367,7 @@ else:
 #
 # 3. thread 0 writes `cache[0]` to `partial[blockIdx.x]`.
 #
-# **The barriers** (배리어). Before the tree, all of the block's threads must have stored their
+# **The barriers**. Before the tree, all of the block's threads must have stored their
 # partial sums (rule 1: thread 0 reads `cache[s]`, written by thread `s`). And in the tree, every
 # step must finish before the next one reads its results, so `cuda.syncthreads()` comes after every
 # step, **outside** the `if t < s` (rule 2: all threads reach it). The simulator runs one thread to
@@ -388,7 +381,7 @@ else:
 SUM_THREADS = 128  # threads per block of block_sum_kernel: a power of two, the size of its shared cache
 
 # %% [markdown] key="block-sum-kernel"
-# ## 연습 3 (Exercise 3): `block_sum_kernel` (4 points)
+# ## Exercise 3: `block_sum_kernel` (4 points)
 #
 # Write `block_sum_kernel(x, partial)`: launched with `SUM_THREADS` threads per block, block `b`
 # writes into `partial[b]` the sum of the elements its threads visit in a grid-stride loop, with the
@@ -470,7 +463,7 @@ check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: 
 print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 
 # %% [markdown] key="gpu-sum-pass-sum"
-# ## 연습 4 (Exercise 4): `gpu_sum`, the two-pass sum (3 points)
+# ## Exercise 4: `gpu_sum`, the two-pass sum (3 points)
 #
 # One launch leaves one partial sum per block. A second launch of the **same kernel** with **one**
 # block sums the partials (at most a few thousand numbers: one block's grid-stride loop handles
@@ -572,7 +565,7 @@ for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hid
 print(msg("03.gpu_sum_all_visible", "gpu_sum: all visible tests passed."))
 
 # %% [markdown] key="warp-level-reduction-shuffles"
-# ## 5. Warp-level reduction with shuffles (워프 셔플 리덕션, GPU 전용)
+# ## 5. Warp-level reduction with shuffles (GPU only)
 #
 # The threads of a **warp** can read each other's registers directly, without shared memory or a
 # block barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value` from the thread `delta`
@@ -590,7 +583,7 @@ print(msg("03.gpu_sum_all_visible", "gpu_sum: all visible tests passed."))
 # relied on a warp running in lock-step, as pre-Volta examples did, is wrong on today's GPUs.
 #
 # The simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU
-# only (시뮬레이터에는 셔플 함수가 없어 GPU에서만 실행합니다).
+# only.
 
 # %%
 from techday.i18n import msg
@@ -639,7 +632,7 @@ else:
     print(msg("03.kernel_above_compiles_gpu", "The kernel above compiles for a GPU; run the lab on one to see it work."))
 
 # %% [markdown] key="compared-sum-cuda-reduce"
-# ## 6. Compared: your sum, `cuda.reduce` and NumPy (비교)
+# ## 6. Compared: your sum, `cuda.reduce` and NumPy
 #
 # Numba ships a ready-made reduction: `cuda.reduce(binary_function)` builds a reduction kernel
 # (tree and warp steps, two passes) from a binary function. All of them should agree with NumPy,
@@ -679,7 +672,7 @@ else:
     print(msg("03.simulated_kernels_are_timed", "The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - `a[i] += v` from many threads loses updates. `cuda.atomic.add(a, i, v)` (and `max`, `min`, ...)
 #   is one indivisible read-modify-write, correct but serialised when threads hit one address.
@@ -695,7 +688,7 @@ else:
 # - A float sum depends on the order of the additions; compare with a tolerance, against an exact
 #   reference such as `math.fsum`.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Mark Harris, "Optimizing Parallel Reduction in CUDA" (NVIDIA): seven versions of the tree, from
 #   divergent to fully unrolled.

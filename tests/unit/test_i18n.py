@@ -329,3 +329,13 @@ def test_a_msg_call_that_does_not_fill_its_placeholders_is_named(tmp_path):
                                        'msg("99.visible", "value {v} is wrong")'), encoding="utf-8")
     report, _ = examine(source, "99-demo", "ko")
     assert any("'99.visible' does not pass ['v']" in p for p in report.problems), report.problems
+
+
+def test_an_english_only_test_message_in_a_lab_is_named(tmp_path):
+    source = write_lab(tmp_path)
+    source.write_text(LAB_TEXT.replace('assert True, msg("99.visible", "value {v} is wrong", v=1)',
+                                       'assert True, msg("99.visible", "value {v} is wrong", v=1)\n'
+                                       'assert True, "this stays in English"\n'
+                                       'assert_close(1, 1, "bump_cpu")'), encoding="utf-8")
+    report, _ = examine(source, "99-demo", "ko")
+    assert report.raw == 1 and any("English only" in p and "lines 13" in p for p in report.problems), report.problems
