@@ -305,8 +305,15 @@ def cmd_i18n_stamp(args) -> int:
     checking the translation against the changed English, never instead."""
     from .i18n import catalogue_path, stamp
 
+    from .i18n import stamp_package
+
     course = _course(args)
     lang = course.language(args.lang)
+    if "techday" in args.labs:  # the package's own messages (techday/data/messages.<lang>.toml)
+        console.print(f"techday: {stamp_package(lang)} entr(ies) restamped")
+        args.labs = [name for name in args.labs if name != "techday"]
+        if not args.labs:
+            return 0
     labs, unknown = _labs(course, args.labs)
     for lab in labs:
         path = catalogue_path(course.lab_source(lab), lang)
@@ -407,7 +414,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
     g.set_defaults(fn=cmd_i18n_report)
     g = isub.add_parser("stamp", help="after review: store the hash of the current English beside each translation")
-    g.add_argument("labs", nargs="+", metavar="LAB")
+    g.add_argument("labs", nargs="+", metavar="LAB", help="labs, or 'techday' for the package's own messages")
     g.add_argument("--lang", default="ko")
     g.set_defaults(fn=cmd_i18n_stamp)
 

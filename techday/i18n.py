@@ -22,6 +22,8 @@ from ``$TECHDAY_LANG`` (else the syllabus' ``default_language``) when it runs::
     assert ok, msg("01.saxpy_wrong", "SAXPY differs at n = {n}", n=n)
 
 The key's part before the dot is the lab's number; the rest names the message in that lab's file.
+Messages of the package itself (``techday.lab``'s banner lines) use ``techday.<name>`` keys, with
+their translations in ``techday/data/messages.<lang>.toml``.
 English is the text in the code, so an English run reads no catalogue at all. Missing translations
 fall back to English at run time; the build and ``tests/unit/test_i18n.py`` refuse them for every
 lab the syllabus lists as translated (``[course] translated``).
@@ -48,6 +50,8 @@ SOURCE_LANGUAGE = "en"
 # language, without those only hidden tests use.
 RELEASED_CATALOGUE = "techday-messages.{lang}.json"
 _KEY_RE = re.compile(r"^(\d{2})\.([A-Za-z0-9_-]{1,64})$")
+_PACKAGE_KEY_RE = re.compile(r"^techday\.([A-Za-z0-9_-]{1,64})$")
+PACKAGE_CATALOGUE = "data/messages.{lang}.toml"  # beside this module
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
 _WORD_HAS_LETTER = re.compile(r"[A-Za-z\uac00-\ud7a3\u3131-\u318e]")
 
@@ -113,6 +117,14 @@ def _lookup(lang: str, key: str) -> str | None:
                 return text
     except (OSError, ValueError):
         pass
+    pm = _PACKAGE_KEY_RE.match(key)
+    if pm:
+        path = Path(__file__).resolve().parent / PACKAGE_CATALOGUE.format(lang=lang)
+        try:
+            entry = load_catalogue(path).get("messages", {}).get(pm.group(1)) if path.is_file() else None
+        except TranslationError:
+            return None
+        return entry["text"] if isinstance(entry, dict) else None
     m = _KEY_RE.match(key)
     root = _course_root()
     if not m or root is None:
@@ -393,6 +405,47 @@ def read_released(path: Path, limit: int = 1 << 20) -> dict | None:
                          and _KEY_RE.match(k)}}
 
 
+def package_messages() -> list[Message]:
+    """Every ``msg("techday.<name>", ...)`` call in the package's own modules."""
+    found = []
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        for m in messages_in(path.read_text(encoding="utf-8")):
+            if m.key.startswith("techday."):
+                found.append(m)
+    return found
+
+
+def examine_package(lang: str) -> list[str]:
+    """What the package's own ``lang`` catalogue lacks or has in excess, and what is stale."""
+    path = Path(__file__).resolve().parent / PACKAGE_CATALOGUE.format(lang=lang)
+    entries = load_catalogue(path).get("messages", {}) if path.is_file() else {}
+    problems, seen = [], {}
+    for m in package_messages():
+        pm = _PACKAGE_KEY_RE.match(m.key)
+        if not pm:
+            problems.append(f"techday [{lang}]: msg key {m.key!r} must be 'techday.<name>'")
+            continue
+        if m.unfilled():
+            problems.append(f"techday [{lang}]: msg {m.key!r} does not pass {sorted(m.unfilled())}")
+        seen[pm.group(1)] = m
+        entry = entries.get(pm.group(1))
+        if entry is None or not entry["text"].strip():
+            problems.append(f"techday [{lang}]: message {m.key!r} has no {lang} twin in {path.name}")
+        elif fields(entry["text"]) != fields(m.default):
+            problems.append(f"techday [{lang}]: message {m.key!r}: placeholders differ from the English")
+        elif entry["en_sha"] != en_hash(m.default):
+            problems.append(f"techday [{lang}]: message {m.key!r} changed in English since its {lang} twin was reviewed")
+    problems += [f"techday [{lang}]: {path.name} [messages.{k}] names no msg() call" for k in sorted(set(entries) - set(seen))]
+    return problems
+
+
+def stamp_package(lang: str) -> int:
+    """:func:`stamp` for the package's own catalogue."""
+    path = Path(__file__).resolve().parent / PACKAGE_CATALOGUE.format(lang=lang)
+    hashes = {("messages", m.key.split(".", 1)[1]): en_hash(m.default) for m in package_messages()}
+    return _restamp(path, hashes)
+
+
 def stamp(path: Path, source: Path, lab: str) -> int:
     """After a reviewer has checked the translation against the English: store the hash of the
     English each entry now stands beside. Returns how many entries changed."""
@@ -403,6 +456,10 @@ def stamp(path: Path, source: Path, lab: str) -> int:
     for m in messages_in(source.read_text(encoding="utf-8")):
         if _KEY_RE.match(m.key):
             hashes[("messages", m.key.split(".", 1)[1])] = en_hash(m.default)
+    return _restamp(path, hashes)
+
+
+def _restamp(path: Path, hashes: dict) -> int:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     section, changed = None, 0
     for i, line in enumerate(lines):

@@ -506,7 +506,7 @@ print(f"  the same bytes over PCIe 4.0 at ~25 GB/s would take about {copy_time_m
 # %%
 from techday.i18n import msg
 
-if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA events"):
+if lab.gpu_only(msg("00.gpu_only_h2d_copies", "host-to-device copy, pageable vs pinned memory, timed with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()

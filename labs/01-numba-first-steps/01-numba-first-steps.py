@@ -305,7 +305,7 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
 # %%
 from techday.i18n import msg
 
-if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
+if lab.gpu_only(msg("01.gpu_only_cuda_ufuncs", "CUDA ufuncs (@vectorize target='cuda')")):
     from techday.labtools import time_cuda
 
     bump_gpu = vectorize(BUMP_SIGNATURES, target="cuda")(bump)
@@ -462,7 +462,7 @@ print(msg("01.round_trip_host_device_2", "round trip host -> device -> device ->
 # %%
 from techday.i18n import msg
 
-if lab.gpu_only("timing host<->device copies with CUDA events"):
+if lab.gpu_only(msg("01.gpu_only_copy_timing", "timing host<->device copies with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -628,7 +628,9 @@ print(msg("01.computed_two_kernels_intermediate", "2 * x + 1 computed by two ker
 # host between the kernels, copying in and out once, and data that already lives on the device.
 
 # %%
-if lab.gpu_only("timing round trips against device-resident data"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("01.gpu_only_round_trips", "timing round trips against device-resident data")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -853,7 +855,7 @@ print(msg("01.saxpy_all_visible_tests", "saxpy: all visible tests passed."))
 # %%
 from techday.i18n import msg
 
-if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
+if lab.gpu_only(msg("01.gpu_only_saxpy_timing", "timing saxpy_kernel and saxpy with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()

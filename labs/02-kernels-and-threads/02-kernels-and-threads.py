@@ -831,7 +831,7 @@ else:
 # %%
 from techday.i18n import msg
 
-if lab.gpu_only("timing layer_kernel and layer_gpu with CUDA events, launch configuration sweep"):
+if lab.gpu_only(msg("02.gpu_only_layer_timing", "timing layer_kernel and layer_gpu with CUDA events, launch configuration sweep")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()

@@ -327,7 +327,7 @@ print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible test
 
 # %%
 from techday.i18n import msg
-if lab.gpu_only("timing the global and the shared-memory histograms with CUDA events"):
+if lab.gpu_only(msg("03.gpu_only_histogram_timing", "timing the global and the shared-memory histograms with CUDA events")):
     from techday.labtools import time_cuda
 
     reps = lab.size(full=256, ci=16)
@@ -621,7 +621,7 @@ def sum_warp_shuffle(x, total):
             cuda.atomic.add(total, 0, acc)  # 4. one atomic per block
 
 
-if lab.gpu_only("warp-shuffle reduction (cuda.shfl_down_sync is missing from the simulator)"):
+if lab.gpu_only(msg("03.gpu_only_warp_shuffle", "warp-shuffle reduction (cuda.shfl_down_sync is missing from the simulator)")):
     x_w = np.random.default_rng(7).random(lab.size(full=10_000_019, ci=100_003))
     d_total = cuda.to_device(np.zeros(1))
     sum_warp_shuffle[MAX_SUM_BLOCKS, 256](cuda.to_device(x_w), d_total)

@@ -339,3 +339,19 @@ def test_an_english_only_test_message_in_a_lab_is_named(tmp_path):
                                        'assert_close(1, 1, "bump_cpu")'), encoding="utf-8")
     report, _ = examine(source, "99-demo", "ko")
     assert report.raw == 1 and any("English only" in p and "lines 13" in p for p in report.problems), report.problems
+
+
+@pytest.mark.parametrize("lang", sorted(COURSE.translated))
+def test_the_packages_own_messages_have_their_twins(lang, monkeypatch, capsys):
+    """techday.lab's GPU-only notice in every language labs are translated to, through
+    techday/data/messages.<lang>.toml; the timing label, stored in labs' records, stays one text."""
+    assert i18n.package_messages(), "no msg('techday.<name>', ...) call found in the package"
+    assert not i18n.examine_package(lang), "\n".join(i18n.examine_package(lang))
+    monkeypatch.setenv("TECHDAY_LANG", lang)
+    from techday.lab import Lab
+    from techday.tier import detect
+
+    lab = Lab(info=detect("cpu"), scale="ci")
+    assert lab.gpu_only("a GPU-only step") is False
+    assert "[GPU only]" not in capsys.readouterr().out or lang == "en"
+    assert lab.timing_label() == "CPU/simulator (not a GPU figure)"
