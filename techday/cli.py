@@ -6,8 +6,9 @@
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
-    techday validate                    doctor, build, run and grade selftest: the main job
+    techday validate                    doctor, build, run, grade selftest and kernels: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
+    techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
     techday i18n report|stamp           translations: Korean share per lab, what is missing or stale; store reviews
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
@@ -221,6 +222,9 @@ def cmd_validate(args) -> int:
                                             jobs=args.jobs, timeout=None, out=None)),
         ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
                                                                   scale=args.scale, jobs=args.jobs)),
+        # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
+        ("kernels", cmd_kernels, argparse.Namespace(root=args.root, labs=args.labs, bench=None, jobs=args.jobs,
+                                                    out=None)),
     ]
     results = []
     for name, fn, ns in steps:
@@ -233,6 +237,35 @@ def cmd_validate(args) -> int:
     for name, code in results:
         console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
     return max(code for _, code in results)
+
+
+def cmd_kernels(args) -> int:
+    """Record the kernels the CPU tier launches, compile them for the target GPUs, check the launches."""
+    from . import kernels
+
+    course = _course(args)
+    out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
+    labs = args.labs or None
+    families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
+    if labs is not None and families is None:
+        families = []
+    if families is not None and labs is None:
+        labs = []
+    t0 = time.monotonic()
+    rep = kernels.run(course.root, out, jobs=args.jobs, labs=labs, families=families, report=console.print)
+    if rep.tool_missing:
+        err.print(f"techday kernels: {rep.tool_missing}", style="red", markup=False)
+        return 2
+    # Wide enough for a kernel's name and signature on one line, also in a CI log.
+    Console(highlight=False, width=max(console.width, 200)).print(kernels.table(rep))
+    from rich.markup import escape
+
+    for line in rep.problems:
+        err.print(f"[red]FAILED[/] {escape(line)}")
+    console.print(kernels.summary_line(rep))
+    console.print(f"report: {out / 'kernels.json'}  ({time.monotonic() - t0:.0f} s: record {rep.seconds.get('record', 0)} s, "
+                  f"compile {rep.seconds.get('compile', 0)} s)")
+    return 0 if rep.ok else 1
 
 
 def cmd_fmt(args) -> int:
@@ -400,11 +433,18 @@ def parser() -> argparse.ArgumentParser:
 
     add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 
-    p = sub.add_parser("validate", help="doctor, build, run and grade selftest (the main job)")
+    p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS)
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="only these labs (default: every lab and benchmark family)")
+    p.add_argument("--bench", action="append", metavar="FAMILY", help="only these benchmark families")
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs recorded at a time")
+    p.add_argument("--out", help="output folder (default: build/kernels)")
+    p.set_defaults(fn=cmd_kernels)
 
     p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
     isub = p.add_subparsers(dest="i18n_command", required=True)
@@ -447,7 +487,18 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def tools_on_path() -> None:
+    """Put this Python's own folder first on PATH, for the tools its packages run as programs
+    (nbgrader runs ``alembic`` when it makes a gradebook): ``techday`` started by a virtual
+    environment's full path, without activating it, then finds them as an activated one would."""
+    here = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [here]:
+        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
+
+
 def main(argv: list[str] | None = None) -> int:
+    tools_on_path()
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

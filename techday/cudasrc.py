@@ -91,6 +91,77 @@ def compile_ptx(source: str, name: str = "kernel.cu", arch: str = "compute_80",
         nvrtc.nvrtcDestroyProgram(prog)
 
 
+def compile_cubin(source: str, name: str = "kernel.cu", arch: str = "sm_90", std: str = "c++17") -> bytes:
+    """Compile CUDA C++ ``source`` to a cubin (SASS for ``arch``, e.g. ``sm_80``) with NVRTC through
+    ``cuda.core``'s :class:`Program`, without a GPU or a driver: the whole compilation, assembly
+    included. This is the one helper that checks every CuPy kernel source of the course
+    (:mod:`techday.cupysources`). Raises :class:`CompileError` with NVRTC's log on an error and
+    :class:`NvrtcUnavailable` when ``cuda.core`` or NVRTC is missing.
+
+    :func:`compile_ptx` stays on the NVRTC bindings: ``cuda.core`` 1.2 asks the driver, before it
+    returns PTX, whether the driver can load it, and a machine without a GPU has no driver."""
+    try:
+        from cuda.core import Program, ProgramOptions
+    except ImportError:
+        try:
+            from cuda.core.experimental import Program, ProgramOptions  # cuda.core before 0.4
+        except ImportError as exc:
+            raise NvrtcUnavailable("cuda.core is not installed (pip install numba-cuda)") from exc
+    try:
+        program = Program(source, "c++", options=ProgramOptions(arch=arch, std=std, name=name))
+        return bytes(program.compile("cubin").code)
+    except Exception as exc:
+        text = str(exc).replace("\x00", "").strip()
+        if "NVRTC_ERROR_COMPILATION" in text:
+            raise CompileError(name, text.split("compilation log:", 1)[-1].strip()) from None
+        if "nvrtc" in text.lower() and ("not found" in text.lower() or "load" in text.lower()):
+            raise NvrtcUnavailable(f"the NVRTC library was not found: pip install -e \".[test]\" ({text})") from exc
+        raise CompileError(name, text) from None
+
+
+def reduction_source(in_params: str, out_params: str, map_expr: str, reduce_expr: str, post_map_expr: str,
+                     identity: str, name: str, dtypes: dict[str, object], reduce_type: str | None = None) -> str:
+    """A CUDA C++ kernel that holds the four parts of ``ReductionKernel(in_params, out_params, map_expr,
+    reduce_expr, post_map_expr, identity, name)`` in the places CuPy puts them, so NVRTC checks them:
+    ``map_expr`` sees every input as a value, ``reduce_expr`` combines ``a`` and ``b`` of type
+    ``_type_reduce`` (``reduce_type``, by default the first output's type), ``post_map_expr`` reads
+    ``a`` and writes the outputs. Each thread folds a grid-stride share and writes its own result (CuPy
+    adds the tree across threads; this kernel exists to be compiled, not run)."""
+    ins, outs = parse_params(in_params), parse_params(out_params)
+    bound = _bind_types(ins + outs, {k: np.dtype(v) for k, v in dtypes.items()})
+
+    def ctype(p: Param) -> str:
+        dt = bound.get(p.type) if p.is_placeholder else np.dtype(p.type)
+        if dt is None:
+            raise TypeError(f"no dtype for parameter {p.name} of type {p.type}: give one in dtypes")
+        return _CTYPES[dt.name]
+
+    lines = ["#include <cuda_fp16.h>" if any(ctype(p) == "half" for p in ins + outs) else ""]
+    for placeholder, dt in bound.items():
+        lines.append(f"typedef {_CTYPES[dt.name]} {placeholder};")
+    red = reduce_type if reduce_type else ctype(outs[0])
+    lines.append(f"typedef {_CTYPES.get(red, red)} _type_reduce;")
+    args = [f"const {ctype(p)}* __restrict__ _{p.name}" for p in ins] + [f"{ctype(p)}* _{p.name}" for p in outs]
+    lines += [
+        f'extern "C" __global__ void {name}({", ".join(args + ["long long _n"])}) {{',
+        f"    _type_reduce _acc = _type_reduce({identity});",
+        "    for (long long _i = blockIdx.x * (long long)blockDim.x + threadIdx.x; _i < _n;",
+        "         _i += (long long)blockDim.x * gridDim.x) {",
+        *[f"        const {ctype(p)} {p.name} = _{p.name}[_i];" for p in ins],
+        f"        _type_reduce a = _acc, b = ({map_expr});",
+        f"        _acc = ({reduce_expr});",
+        "    }",
+        "    {",
+        "        const long long _t = blockIdx.x * (long long)blockDim.x + threadIdx.x;",
+        "        _type_reduce a = _acc; (void)_t;",
+        *[f"        {ctype(p)}& {p.name} = _{p.name}[_t];" for p in outs],
+        "        " + post_map_expr.strip().rstrip(";") + ";",
+        "    }",
+        "}",
+    ]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
 def ptx_entries(ptx: str) -> list[str]:
     """The kernels (``.entry`` names) a PTX module defines."""
     return re.findall(r"\.entry\s+([A-Za-z_][A-Za-z0-9_]*)", ptx)

@@ -1,6 +1,6 @@
 """Deep-learning helpers the labs of the deep-learning track share (PyTorch, plain torch only).
 
-Each helper is taught in a lab first and used from here afterwards (STYLE.md 8):
+Each helper is taught in a lab first and used from here afterwards:
 
 - lab 10 (first network): :func:`device` (the tier's device), :func:`seed_everything`, the digits
   data (:func:`load_digits_split`: scikit-learn's bundled 8x8 digits as tensors, with a fixed

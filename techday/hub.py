@@ -394,10 +394,6 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------------------------- config
 
 
-def _env_list(name: str) -> list[str]:
-    return [x for x in re.split(r"[\s,]+", os.environ.get(name, "")) if x]
-
-
 @dataclass
 class HubSettings:
     """Everything the hub needs to know about the day. :meth:`from_env` reads ``TECHDAY_*`` variables."""

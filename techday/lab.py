@@ -64,6 +64,15 @@ class Lab:
                   reason=self.info.reason))
         return False
 
+    def per_tier(self, name: str, gpu, cpu):
+        """A constant whose value depends on the tier, such as a tile size: ``gpu`` on the GPU tier,
+        ``cpu`` in the simulator. ``name`` is the global the lab assigns it to; ``techday kernels``
+        compiles the kernels that read it with both values (see :mod:`techday.kernelrec`)."""
+        from .kernelrec import TIER_CONSTANTS
+
+        TIER_CONSTANTS[name] = {"cpu": cpu, "gpu": gpu}
+        return gpu if self.on_gpu else cpu
+
     def timing_label(self) -> str:
         """How to label a timing taken in this lab."""
         if self.on_gpu:
@@ -89,6 +98,10 @@ def setup(tier: str | None = None, scale: str | None = None, title: str | None =
     info = detect(tier)
     if info.tier == "cpu":
         enable_simulator()
+        if os.environ.get("TECHDAY_KERNEL_LOG"):  # techday kernels: record every launch
+            from .kernelrec import install
+
+            install()
     elif os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         raise TierError("NUMBA_ENABLE_CUDASIM=1 is set but the GPU tier was chosen: unset it or ask for tier 'cpu'")
     os.environ["TECHDAY_TIER_RESOLVED"] = info.tier

@@ -215,7 +215,9 @@ def ptxas_verbose(ptx: str, cc=DEFAULT_CC, ptxas: str | None = None, timeout: in
         proc = subprocess.run([ptxas, "-v", f"-arch=sm_{cc[0]}{cc[1]}", *options, str(src), "-o", str(obj)],
                               capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise PtxError(f"ptxas failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        # Mangled entry names run to hundreds of characters: shorten them so the reason stays readable.
+        log = re.sub(r"_Z\w{40,}", lambda m: m.group(0)[:24] + "...", (proc.stderr or proc.stdout).strip())
+        raise PtxError(f"ptxas failed: {log[-600:]}")
     return proc.stderr + proc.stdout
 
 

@@ -1,6 +1,6 @@
 """Tier detection: which machine is this lab or benchmark running on?
 
-Three tiers, one rule: every result says where it was produced.
+Two tiers, one rule: every result says where it was produced.
 
 - ``gpu``: a CUDA device is visible through the NVIDIA driver. Numba kernels, CuPy and PyTorch
   run on it; this is the only tier whose timings are GPU figures.

@@ -14,6 +14,14 @@ solutions, written the way a trainee might get it wrong, in ``tests/wrong_soluti
 Each one replaces solution cell ``cell`` of the solution notebook (all other solutions stay right),
 the notebook is executed in a fresh kernel with errors allowed, exactly as nbgrader's autograde
 executes it, and every test cell named in ``fails`` must raise. Hidden tests are included.
+
+A lab's wrong solutions are checked together first (:func:`check_wrong_solutions`): one kernel runs the
+solution notebook once, then for each wrong solution re-runs only the cells from its solution cell to
+its last test cell, twice: with the right source (the control: those tests must pass from this state)
+and with the wrong one (they must fail), then the right solution cell once more. A failure is counted only when the control passed from the
+same state, so leftovers of earlier runs cannot pass for a catch. A wrong solution not settled that
+way (its tests passed, as when it leaves out a definition that the earlier right run made; its
+control failed; the kernel died or hung) is run alone, as above: that result is the verdict.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ class VariantResult:
     wrong: WrongSolution
     failed_cells: dict[str, str]  # grade_id -> error of every graded cell that raised
     error: str = ""
+    how: str = "alone"            # "alone": its own kernel; "together": settled in the lab's shared kernel
 
     @property
     def caught(self) -> bool:
@@ -89,6 +98,122 @@ def variant_notebook(lab_source: Path, lab: str, wrong: WrongSolution) -> dict:
     last = max(i for i, c in enumerate(nb.cells) if c.id in wrong.fails)
     nb.cells = nb.cells[: last + 1]
     return nb
+
+
+def solution_cells(lab_source: Path, lab: str) -> dict:
+    """The lab as a perfect trainee hands it in (every solution right, markers removed)."""
+    nb, _ = read_lab(lab_source, lab)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = strip_solution_markers(cell.source)
+    return nb
+
+
+def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution], tier: str = "cpu",
+                          scale: str = "ci", timeout: int = 300) -> list[VariantResult]:
+    """Every wrong solution of one lab: together in one kernel where that settles it, else alone."""
+    import nbformat
+
+    from .labsrc import write_notebook
+
+    settled: dict[str, dict] = {}
+    if wrongs:
+        nb = solution_cells(lab_source, lab)
+        index = {c.id: i for i, c in enumerate(nb.cells)}
+        plans = []
+        for wrong in wrongs:
+            variant_notebook(lab_source, lab, wrong)  # names a wrong cell or test id as a LabSourceError
+            plans.append({"name": wrong.name, "start": index[wrong.cell], "source": wrong.source,
+                          "end": max(index[f] for f in wrong.fails), "fails": wrong.fails})
+        with tempfile.TemporaryDirectory(prefix="techday-wrong-") as tmp:
+            nb_path, plan, result = Path(tmp) / f"{lab}.ipynb", Path(tmp) / "plan.json", Path(tmp) / "result.json"
+            write_notebook(nbformat.from_dict(nb), nb_path)
+            plan.write_text(json.dumps(plans), encoding="utf-8")
+            env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
+            if tier == "cpu":
+                env["NUMBA_ENABLE_CUDASIM"] = "1"
+            try:
+                subprocess.run([sys.executable, "-m", "techday.variants", "--together", str(plan), str(nb_path),
+                                str(result), "--timeout", str(timeout)], env=env, capture_output=True, text=True,
+                               timeout=timeout * (2 + 3 * len(wrongs)) + 120)
+            except subprocess.TimeoutExpired:
+                pass  # whatever it wrote stands; the rest runs alone
+            if result.is_file():
+                settled = json.loads(result.read_text(encoding="utf-8"))
+    out = []
+    for wrong in wrongs:
+        got = settled.get(wrong.name) or {}
+        control_ok = got.get("control_failed") == {}
+        failed = got.get("failed") or {}
+        if not got.get("error") and control_ok and all(cell in failed for cell in wrong.fails):
+            out.append(VariantResult(wrong, failed, how="together"))
+        else:
+            out.append(check_wrong_solution(lab_source, lab, wrong, tier, scale, timeout))
+    return out
+
+
+def _run_cells(client, cells: list, start: int, end: int, replace: tuple[int, str] | None = None) -> dict[str, str]:
+    """Execute cells ``start..end`` (fresh copies of ``cells``, one source replaced); {grade_id: error} of
+    graded cells. nbclient stores each executed cell back into its notebook, so ``cells`` is a copy
+    taken before anything ran: the right sources stay right."""
+    import copy
+
+    failed = {}
+    for i in range(start, end + 1):
+        cell = copy.deepcopy(cells[i])
+        if cell.cell_type != "code":
+            continue
+        if replace and replace[0] == i:
+            cell.source = replace[1]
+        cell.outputs = []
+        client.execute_cell(cell, i)
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    failed[meta["grade_id"]] = f"{out.get('ename')}: {out.get('evalue')}"[:300]
+                    break
+    return failed
+
+
+def _together(argv: list[str]) -> int:
+    """Worker: the solution notebook once, then each planned wrong solution against its control.
+    Writes {name: {"failed": ..., "control_failed": ...}} or {name: {"error": ...}} after each one."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("plan")
+    ap.add_argument("notebook")
+    ap.add_argument("result")
+    ap.add_argument("--timeout", type=int, default=300)
+    args = ap.parse_args(argv)
+    import nbformat
+    from nbclient import NotebookClient
+
+    plans = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+    nb = nbformat.read(args.notebook, as_version=4)
+    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(Path(args.notebook).parent)}})
+    out: dict[str, dict] = {}
+    import copy
+
+    cells = copy.deepcopy(nb.cells)
+    with client.setup_kernel():
+        if _run_cells(client, cells, 0, len(cells) - 1):
+            return 0  # the solution itself fails somewhere: nothing can be settled here
+        for plan in plans:
+            try:
+                control = _run_cells(client, cells, plan["start"], plan["end"])
+                failed = _run_cells(client, cells, plan["start"], plan["end"], (plan["start"], plan["source"]))
+                # The right solution cell again; whatever else the wrong one left behind, the next
+                # control finds (and that wrong solution then runs alone).
+                _run_cells(client, cells, plan["start"], plan["start"])
+            except Exception as exc:  # noqa: BLE001 (a hang or a dead kernel: the rest runs alone)
+                out[plan["name"]] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                break
+            out[plan["name"]] = {"failed": failed,
+                                 "control_failed": {k: v for k, v in control.items() if k in plan["fails"]}}
+            Path(args.result).write_text(json.dumps(out), encoding="utf-8")
+    Path(args.result).write_text(json.dumps(out), encoding="utf-8")
+    return 0
 
 
 def _execute(argv: list[str]) -> int:
@@ -144,4 +269,6 @@ def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--together"]:
+        sys.exit(_together(sys.argv[2:]))
     sys.exit(_execute(sys.argv[1:]))

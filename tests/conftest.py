@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests are split by what they need (STYLE.md 6):
+"""Shared fixtures. Tests are split by what they need:
 
 - tests/unit      fast, no kernels started
 - tests/labs      papermill executes the real labs (marker ``labs``)

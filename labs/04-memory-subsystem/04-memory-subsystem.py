@@ -145,8 +145,11 @@ else:
 # Python thread per CUDA thread, so there we use 8 x 8 tiles; the code is the same.
 
 # %% nbgrader="locked" id="tile_constants"
-TILE = 32 if lab.on_gpu else 8  # tile side; threads per block: TILE x TILE
-TILE_PAD = TILE + 1             # a padded tile row (section 5); shared array shapes need constants
+# lab.per_tier(name, gpu=..., cpu=...) is the GPU value on the GPU tier and the CPU value in the simulator;
+# `techday kernels` compiles the kernels that read it with both values.
+TILE = lab.per_tier("TILE", gpu=32, cpu=8)              # tile side; threads per block: TILE x TILE
+TILE_PAD = lab.per_tier("TILE_PAD", gpu=33, cpu=9)      # TILE + 1: a padded tile row (section 5)
+assert TILE_PAD == TILE + 1                             # shared array shapes need constants
 print(f"TILE = {TILE}, TILE_PAD = {TILE_PAD}: blocks of {TILE} x {TILE} = {TILE * TILE} threads")
 
 # %% [markdown] key="tile-grid"

@@ -3,7 +3,7 @@
 import pytest
 
 from techday.course import load_course
-from techday.variants import WrongSolution, check_wrong_solution, read_wrong_solutions
+from techday.variants import WrongSolution, check_wrong_solution, check_wrong_solutions, read_wrong_solutions
 from tests.conftest import FIXTURE_COURSE, ROOT
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
@@ -19,12 +19,18 @@ def test_every_lab_keeps_wrong_solutions():
         assert len([w for name, w in CASES if name == lab]) >= 2, f"{lab}: keep at least two wrong solutions"
 
 
-@pytest.mark.parametrize("lab, wrong", CASES, ids=[f"{lab}:{w.name}" for lab, w in CASES])
-def test_wrong_solution_is_caught(lab, wrong):
-    result = check_wrong_solution(COURSE.lab_source(lab), lab, wrong)
-    assert not result.error, result.error
-    missed = [cell for cell in wrong.fails if cell not in result.failed_cells]
-    assert not missed, f"{lab}: wrong solution {wrong.name!r} passes {missed}"
+@pytest.mark.parametrize("lab", sorted({lab for lab, _ in CASES}))
+def test_wrong_solutions_are_caught(lab):
+    """Every wrong solution of the lab fails the tests it names (together in one kernel where that
+    settles it, alone otherwise: techday/variants.py)."""
+    wrongs = [w for name, w in CASES if name == lab]
+    results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs)
+    together = sum(r.how == "together" for r in results)
+    print(f"{lab}: {len(results)} wrong solutions, {together} settled in one kernel, {len(results) - together} alone")
+    problems = [f"{r.wrong.name}: {r.error}" for r in results if r.error]
+    problems += [f"{r.wrong.name} passes {[c for c in r.wrong.fails if c not in r.failed_cells]}"
+                 for r in results if not r.error and not r.caught]
+    assert not problems, f"{lab}: " + "; ".join(problems)
 
 
 def test_a_right_answer_is_not_reported_as_caught():
@@ -34,3 +40,17 @@ def test_a_right_answer_is_not_reported_as_caught():
     assert not check_wrong_solution(source, "ok-lab", right).caught
     wrong = WrongSolution("squares", "double", ["double_tests"], "def double(x):\n    return x * x", 1)
     assert check_wrong_solution(source, "ok-lab", wrong).caught  # 2*2 == 2**2, but the hidden -7 is not
+
+
+def test_together_settles_only_what_its_control_proves():
+    """In one kernel: a plainly wrong answer is settled there; a right rewrite is never counted as
+    caught; an answer that leaves out the definition passes in the shared kernel (the earlier right
+    run defined it), so it is run alone, where its NameError catches it."""
+    source = FIXTURE_COURSE / "labs" / "ok-lab" / "ok-lab.py"
+    cases = [WrongSolution("squares", "double", ["double_tests"], "def double(x):\n    return x * x", 1),
+             WrongSolution("actually_right", "double", ["double_tests"], "def double(x):\n    return x + x", 1),
+             WrongSolution("forgot_it", "double", ["double_tests"], "pass", 1)]
+    squares, right, forgot = check_wrong_solutions(source, "ok-lab", cases)
+    assert squares.caught and squares.how == "together"
+    assert not right.caught and right.how == "alone"
+    assert forgot.caught and forgot.how == "alone" and "NameError" in forgot.failed_cells["double_tests"]

@@ -24,6 +24,23 @@ def test_build_releases_through_nbgrader(fixture_course):
     assert "load_subconfig" in config and str(root) in config
 
 
+def test_build_by_the_environments_full_path_without_activating_it(fixture_course):
+    """A virtual environment's `techday` run by its full path, with a PATH that does not hold that
+    environment (not activated): nbgrader runs `alembic` from PATH when it makes the gradebook.
+    Catches the "No such file or directory: 'alembic'" of a fresh build."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    here = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != here)
+    assert shutil.which("alembic", path=path) is None or Path(shutil.which("alembic", path=path)).parent != here
+    out = techday("--root", str(fixture_course), "build", "ok-lab", env={"PATH": path or "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (fixture_course / "build" / "course" / "gradebook.db").is_file()
+
+
 def test_build_names_duplicate_ids_and_missing_points(fixture_course):
     out = techday("--root", str(fixture_course), "build", "dup-lab", "nopoints-lab", "--no-release")
     assert out.returncode == 1

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""One prepared GPU run: everything the course can only learn on a GPU, in one go, in about 8 minutes.
+
+For a bare GPU machine (an H100 or H200 with PyTorch, Numba, numba-cuda and CuPy, no Jupyter packages,
+no network) and a checkout with a folder of wheels beside it::
+
+    python3 benchmarks/gpu_run.py                      # wheels from ../wheels (or --wheels DIR)
+    python3 benchmarks/gpu_run.py --rehearse --no-install   # the same steps on the CPU tier, here
+
+Steps, each with its own time limit inside the 480 s budget, each recorded with its status and seconds:
+
+1. ``preflight``: a GPU (``nvidia-smi -L``) and the wheels folder; without either, one line and exit 2.
+2. ``install``: a virtual environment that sees the machine's packages (``--system-site-packages``)
+   gets papermill, nbformat, jupytext, ipykernel, rich, pytest and the rest from the wheels, with
+   ``--no-index``, and NumPy 2.4.6 (NumPy 2.5 stops numba-cuda 0.30 compiling kernels).
+3. ``environment``: device, driver, CUDA and package versions, the checkout's commit.
+4. ``labs-ci``: ``techday run --tier gpu --scale ci`` for every lab.
+5. ``gpu-tests``: ``pytest tests/gpu``.
+6. ``bench``: ``techday bench --quick --tier gpu`` (results.json, report.html).
+7. ``calibrate``: lab 07's speed bar, measured on this GPU (``techday.assessment.calibrate``).
+8. ``labs-full``: the CUDA labs at ``--scale full``, as many as the time left allows.
+
+Everything goes to ``build/gpu-run/<stamp>/`` and one archive ``build/gpu-run/<stamp>.tar.gz`` with
+``summary.json`` (steps, seconds, device, versions, commit, and the last commit that touched the
+benchmark timing code, so a reader knows which timing fixes the results include). Exit 0 when every
+step passed, 1 when a step failed (later steps still run), 2 when the machine lacks a piece.
+Standard library only: it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 480
+# What the bare GPU machine lacks, installed from the wheels folder (their dependencies come from
+# there too). NumPy is pinned: numba-cuda 0.30 fails with NumPy 2.5.
+PACKAGES = ["numpy==2.4.6", "papermill", "nbformat", "nbclient", "jupytext", "ipykernel", "rich", "matplotlib",
+            "scikit-image", "scikit-learn", "onnx", "onnxscript", "onnxruntime", "pytest", "pytest-xdist", "packaging"]
+CUDA_LABS = ["01-numba-first-steps", "02-kernels-and-threads", "03-atomics-and-reductions", "04-memory-subsystem",
+             "05-cupy-interop", "06-streams-concurrency", "07-accelerated-assessment", "08-measure-your-gpu"]
+CALIBRATE = r"""
+import os, runpy, sys
+os.environ.setdefault("TECHDAY_TIER", sys.argv[1]); os.environ.setdefault("TECHDAY_SCALE", "ci")
+ns = runpy.run_path(sys.argv[2], run_name="__main__")
+from techday.assessment import calibrate
+print(calibrate(ns["equalize_device"], ns["speed_buffers"]))
+"""
+
+
+class Missing(SystemExit):
+    """A piece the machine lacks: one line, exit 2."""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_WHEELS", str(ROOT.parent / "wheels")),
+                    help="folder of wheels to install from (default: ../wheels beside the checkout)")
+    ap.add_argument("--rehearse", action="store_true", help="run every step on the CPU tier (no GPU needed)")
+    ap.add_argument("--no-install", action="store_true", help="use this Python as it is (no venv, no wheels)")
+    ap.add_argument("--budget", type=int, default=BUDGET_S, help="seconds for the whole run (default 480)")
+    ap.add_argument("--out", help="output folder (default: build/gpu-run/<stamp>)")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    tier = "cpu" if args.rehearse else "gpu"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out).resolve() if args.out else ROOT / "build" / "gpu-run" / stamp
+    steps: list[dict] = []
+    summary = {"schema": "techday.gpu-run/1", "started": stamp, "tier": tier, "budget_s": args.budget,
+               "rehearsal": args.rehearse, "steps": steps}
+
+    def left() -> float:
+        return args.budget - (time.monotonic() - t0)
+
+    scale = args.budget / BUDGET_S  # a longer --budget (a CPU-tier rehearsal) stretches every step's limit
+
+    def step(name: str, cmd: list[str], limit: float, env: dict | None = None) -> dict:
+        limit = max(1, min(limit * scale, left()))
+        log = out / f"{name}.log"
+        t = time.monotonic()
+        rec = {"step": name, "command": " ".join(cmd), "limit_s": round(limit)}
+        try:
+            with open(log, "w", encoding="utf-8") as fh:
+                proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=fh,
+                                      stderr=subprocess.STDOUT, timeout=limit, start_new_session=True)
+            rec["status"] = "passed" if proc.returncode == 0 else "failed"
+            rec["exit"] = proc.returncode
+        except subprocess.TimeoutExpired:
+            rec["status"] = "timeout"
+        rec["seconds"] = round(time.monotonic() - t, 1)
+        tail = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()][-1:]
+        rec["last_line"] = tail[0][:300] if tail else ""
+        steps.append(rec)
+        print(f"{name:<12} {rec['status']:<8} {rec['seconds']:6.1f} s  {rec['last_line'][:120]}", flush=True)
+        return rec
+
+    # 1. preflight: one line and exit 2 for a missing piece.
+    if not args.rehearse:
+        smi = shutil.which("nvidia-smi")
+        if not smi:
+            print("gpu_run: no GPU: nvidia-smi is not on PATH (run with --rehearse to rehearse on the CPU tier)")
+            return 2
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True)
+        if listed.returncode != 0 or "GPU" not in listed.stdout:
+            print(f"gpu_run: no GPU: nvidia-smi -L lists none ({(listed.stderr or listed.stdout).strip()[:200]})")
+            return 2
+    wheels = Path(args.wheels)
+    if not args.no_install and not (wheels.is_dir() and any(wheels.glob("*.whl"))):
+        print(f"gpu_run: no wheels: {wheels} holds no .whl files (carry them beside the checkout or pass --wheels)")
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 2. install into a venv that sees the machine's PyTorch, Numba, numba-cuda and CuPy.
+    python = sys.executable
+    if not args.no_install:
+        venv = ROOT / "build" / "gpu-run" / "venv"
+        rec = step("venv", [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], 60)
+        python = str(venv / "bin" / "python")
+        rec = step("install", [python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
+                               "--disable-pip-version-check", *PACKAGES], 150)
+        if rec["status"] != "passed":
+            print(f"gpu_run: the wheels in {wheels} do not install: {rec['last_line']}")
+            return finish(out, summary, 2)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TECHDAY_BUILD": str(out / "build")}
+    techday = [python, "-m", "techday"]
+
+    # 3. environment.
+    step("environment", [python, "-c", "import json, sys; from techday.tier import detect; from techday.bench.env "
+                         "import versions; info = detect('auto'); print(json.dumps({'tier': info.to_dict(), "
+                         "'versions': versions(), 'python': sys.version}))"], 60, env)
+    if shutil.which("nvidia-smi"):
+        step("nvidia-smi", ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
+                            "clocks.max.mem,mig.mode.current", "--format=csv"], 20)
+    summary["commit"] = _git("rev-parse", "HEAD")
+    summary["bench_code_commit"] = _git("log", "-1", "--format=%h %cs %s", "--", "techday/bench", "benchmarks")
+
+    # 4-8. the run.
+    step("labs-ci", [*techday, "run", "--tier", tier, "--scale", "ci", "--jobs", "2", "--out", str(out / "labs-ci")],
+         220, env)
+    step("gpu-tests", [python, "-m", "pytest", "tests/gpu", "-p", "no:cacheprovider", "-n", "0", "-q",
+                       f"--junitxml={out / 'gpu-tests.xml'}"], 90, env)
+    step("bench", [*techday, "bench", "--quick", "--tier", tier, "--no-progress", "--out", str(out / "bench")], 100,
+         env)
+    lab07 = ROOT / "labs" / "07-accelerated-assessment" / "07-accelerated-assessment.py"
+    rec = step("calibrate", [python, "-c", CALIBRATE, tier, str(lab07)], 60, {**env, "MPLBACKEND": "Agg"})
+    if args.rehearse and rec["status"] == "failed" and "GPU tier only" in rec["last_line"]:
+        # Lab 07 ran and calibrate was reached; only the GPU can measure.
+        rec["status"] = "rehearsed"
+    if left() > 60 and not args.rehearse:
+        step("labs-full", [*techday, "run", *CUDA_LABS, "--tier", tier, "--scale", "full", "--jobs", "1",
+                           "--timeout", str(int(left() - 20)), "--out", str(out / "labs-full")], left() - 10, env)
+    else:
+        why = "rehearsal: full scale is for the GPU" if args.rehearse else f"only {left():.0f} s left"
+        steps.append({"step": "labs-full", "status": "skipped", "seconds": 0, "last_line": why})
+        print(f"labs-full    skipped: {why}")
+    failed = any(s["status"] not in ("passed", "skipped", "rehearsed") for s in steps)
+    return finish(out, summary, 1 if failed else 0, t0)
+
+
+def _git(*args) -> str:
+    proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def finish(out: Path, summary: dict, code: int, t0: float | None = None) -> int:
+    summary["seconds"] = round(time.monotonic() - t0, 1) if t0 else None
+    summary["exit"] = code
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    archive = out.with_suffix(".tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(out, arcname=out.name, filter=lambda ti: None if "/build/" in ti.name and "/run/" not in ti.name
+                and ti.name.endswith((".so", ".whl")) else ti)
+    print(f"gpu_run: {'ok' if code == 0 else 'FAILED'} in {summary['seconds']} s; results: {archive}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

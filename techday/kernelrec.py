@@ -1,0 +1,268 @@
+"""The kernel recorder: what the CPU tier launches, written down so that the real compiler can check it.
+
+On the CPU tier every ``@cuda.jit`` kernel runs in Numba's CUDA simulator, which executes the Python
+function and never compiles it. The simulator proves results; it cannot prove that the kernel is
+CUDA that numba-cuda's compiler accepts. With ``$TECHDAY_KERNEL_LOG`` set to a file,
+:func:`techday.setup` switches this recorder on (CPU tier only): every kernel launch appends, once
+per distinct kernel, signature and launch configuration, a JSON line to that file:
+
+- ``{"kind": "def", ...}``: a kernel or device function, with its source (decorators removed), the
+  file and line of its ``def``, its ``@cuda.jit`` options, and the globals and closure variables it
+  reads, each as a value the compiling process can rebuild (a number, a module, an importable
+  object, a device function, a small array) or, for anything else, the name of its type;
+- ``{"kind": "launch", ...}``: the kernel's definition id, the argument types as a numba signature
+  (``void(float32[::1], float32)``), the grid, the block and the dynamic shared memory in bytes.
+
+``techday kernels`` (:mod:`techday.kernels`) reads these files in a process without the simulator,
+compiles every definition and signature for the target GPUs and checks each launch against their
+limits. Constants that differ between tiers are declared with :meth:`techday.Lab.per_tier`; their
+GPU-tier value travels with the definition so that both values are compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import hashlib
+import inspect
+import json
+import os
+import sys
+import textwrap
+import threading
+import types as pytypes
+
+ENV = "TECHDAY_KERNEL_LOG"
+
+# Constants declared with Lab.per_tier: name -> {"cpu": value, "gpu": value}.
+TIER_CONSTANTS: dict[str, dict] = {}
+
+_lock = threading.Lock()
+_state: dict = {"path": None, "defs": {}, "launches": set(), "installed": False}
+
+_ARRAY_LIMIT = 4096  # elements of a global array that are written down (the compiler freezes them)
+
+
+def _write(record: dict) -> None:
+    path = _state["path"]
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+# --- argument types -----------------------------------------------------------------------------
+
+def _array_spec(dtype: str, ndim: int, layout: str) -> str:
+    if ndim == 0:
+        return dtype
+    dims = [":"] * ndim
+    if layout == "C":
+        dims[-1] = "::1"
+    elif layout == "F":
+        dims[0] = "::1"
+    return f"{dtype}[{', '.join(dims)}]"
+
+
+def _scalar_name(ty) -> str:
+    name = str(ty)
+    return {"bool": "boolean"}.get(name, name)
+
+
+def type_string(value) -> str:
+    """The numba signature text of one kernel argument as the GPU would see it: an array (host or
+    device) becomes ``dtype[:, ::1]`` with its layout, a scalar its numba type (``int64``, ``float32``)."""
+    from numba import typeof
+    from numba.core import types
+
+    hint = getattr(value, "value", None) if type(value).__name__ in ("In", "Out", "InOut") else None
+    if hint is not None:
+        value = hint
+    ty = getattr(value, "_numba_type_", None)  # a simulator device array
+    if ty is None:
+        ty = typeof(value)
+    if isinstance(ty, types.Array):
+        return _array_spec(_scalar_name(ty.dtype), ty.ndim, ty.layout)
+    if isinstance(ty, types.UniTuple):
+        return f"UniTuple({_scalar_name(ty.dtype)}, {ty.count})"
+    if isinstance(ty, types.Tuple):
+        return f"Tuple(({', '.join(_scalar_name(t) for t in ty.types)},))"
+    return _scalar_name(ty)
+
+
+# --- definitions --------------------------------------------------------------------------------
+
+def _code_names(code) -> set[str]:
+    """Globals and closure variables the code reads (not attribute names such as ``cuda.grid``)."""
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLOSURE")}
+    for const in code.co_consts:
+        if isinstance(const, pytypes.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _is_sim_kernel(obj) -> bool:
+    # Look at the type and the instance dict only: a lab's test doubles raise on any other attribute.
+    return type(obj).__name__ == "FakeCUDAKernel" and "fn" in getattr(obj, "__dict__", {})
+
+
+def _importable(obj) -> dict | None:
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    mod = sys.modules.get(module)
+    target = mod
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return {"import": module, "attr": qualname} if target is obj else None
+
+
+def _global_spec(name: str, value, deps: list) -> dict:
+    """How the compiling process rebuilds one global a kernel reads."""
+    import numpy as np
+    from numba.core import types as nbtypes
+
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        spec = {"const": value.item() if isinstance(value, np.generic) else value}
+        if isinstance(value, np.generic):
+            spec["numpy"] = type(value).__name__
+        declared = TIER_CONSTANTS.get(name)
+        if declared is not None and declared.get("cpu") == value:
+            spec["gpu"] = declared["gpu"]
+        return spec
+    if isinstance(value, complex):
+        return {"complex": [value.real, value.imag]}
+    if isinstance(value, tuple) and all(isinstance(v, (int, float, bool)) for v in value):
+        return {"tuple": list(value)}
+    if isinstance(value, pytypes.ModuleType):
+        return {"module": value.__name__}
+    if _is_sim_kernel(value):
+        dep = define(value)
+        deps.append(dep)
+        return {"function": dep}
+    if isinstance(value, nbtypes.Type):
+        return {"numba_type": str(value)}
+    if isinstance(value, np.ndarray) and value.size <= _ARRAY_LIMIT and value.dtype.kind in "biuf":
+        return {"array": value.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, np.dtype):
+        return {"dtype": str(value)}
+    found = _importable(value)
+    if found is not None:
+        return found
+    return {"opaque": type(value).__name__}
+
+
+def _def_source(fn) -> tuple[str, int, dict]:
+    """(source of the ``def`` without decorators, dedented; line of the ``def``; literal jit options)."""
+    lines, first = inspect.getsourcelines(fn)
+    text = textwrap.dedent("".join(lines))
+    tree = ast.parse(text)
+    node = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    options = {}
+    for deco in node.decorator_list:
+        if isinstance(deco, ast.Call):
+            for kw in deco.keywords:
+                if kw.arg in ("device", "fastmath", "max_registers", "lineinfo", "opt", "inline", "cache"):
+                    try:
+                        value = eval(compile(ast.Expression(kw.value), "<option>", "eval"), fn.__globals__)
+                    except Exception:  # an option the recorder cannot evaluate: leave it out
+                        continue
+                    if isinstance(value, (bool, int, str)):
+                        options[kw.arg] = value
+    body = text.splitlines(keepends=True)[node.lineno - 1:]
+    return "".join(body), first + node.lineno - 1, options
+
+
+def define(kernel) -> str:
+    """Write the definition of a simulator kernel or device function (once); return its id."""
+    key = id(kernel)
+    known = _state["defs"].get(key)
+    if known is not None and known[0] is kernel:
+        return known[1]
+    fn = getattr(kernel, "fn", kernel)  # a simulator kernel, or a plain function (a CUDA ufunc's scalar code)
+    record = {"kind": "def", "name": fn.__name__, "file": os.path.abspath(fn.__code__.co_filename),
+              "device": bool(getattr(kernel, "_device", True))}
+    try:
+        source, line, options = _def_source(fn)
+    except (OSError, TypeError, StopIteration, SyntaxError) as exc:
+        source, line, options = "", fn.__code__.co_firstlineno, {}
+        record["error"] = f"source not available: {exc}"
+    if getattr(kernel, "_fastmath", False):
+        options["fastmath"] = True
+    record.update(source=source, line=line, options=options)
+    deps: list = []
+    scope = dict(fn.__globals__)
+    if fn.__closure__:
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+            try:
+                scope[var] = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+    glob = {}
+    for name in sorted(_code_names(fn.__code__) | set(fn.__code__.co_freevars)):
+        if name in scope and name != fn.__name__:
+            glob[name] = _global_spec(name, scope[name], deps)
+    record["globals"] = glob
+    record["deps"] = sorted(set(deps))
+    digest = hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]
+    record["id"] = f"{fn.__name__}-{digest}"
+    _state["defs"][key] = (kernel, record["id"])
+    if record["id"] not in _state.setdefault("written", set()):
+        _state["written"].add(record["id"])
+        _write(record)
+    return record["id"]
+
+
+def _dims(dim) -> list[int]:
+    if dim is None:
+        return []
+    if isinstance(dim, int):
+        return [dim]
+    return [int(getattr(dim, a)) for a in ("x", "y", "z")] if hasattr(dim, "x") else [int(d) for d in dim]
+
+
+def record_launch(kernel, args) -> None:
+    """Write one launch (first time for this kernel, signature and configuration)."""
+    try:
+        def_id = define(kernel)
+        sig = f"void({', '.join(type_string(a) for a in args)})"
+        error = ""
+    except Exception as exc:  # the recorder must never break a lab
+        def_id, sig, error = getattr(kernel, "__name__", "?"), "", f"{type(exc).__name__}: {exc}"
+    block, grid = _dims(kernel.block_dim), _dims(kernel.grid_dim)
+    dyn = int(kernel.dynshared_size or 0)
+    key = (def_id, sig, tuple(block), dyn)
+    if key in _state["launches"]:
+        return
+    _state["launches"].add(key)
+    record = {"kind": "launch", "def": def_id, "signature": sig, "block": block, "grid": grid,
+              "dynamic_shared": dyn, "origin": os.environ.get("TECHDAY_KERNEL_ORIGIN", "")}
+    if TIER_CONSTANTS:  # a block of (TILE, TILE) threads is checked at the GPU tier's TILE too
+        record["tier_constants"] = {k: [v["cpu"], v["gpu"]] for k, v in TIER_CONSTANTS.items()}
+    if error:
+        record["error"] = error
+    _write(record)
+
+
+def install(path: str | None = None) -> bool:
+    """Switch the recorder on (simulator only). Idempotent; returns True when recording."""
+    path = path or os.environ.get(ENV)
+    if not path or os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        return False
+    _state["path"] = path
+    if _state["installed"]:
+        return True
+    from numba.cuda.simulator import kernel as simkernel
+
+    original = simkernel.FakeCUDAKernel.__call__
+
+    def __call__(self, *args):
+        if not self._device and not simkernel._kernel_context:
+            with _lock:
+                record_launch(self, args)
+        return original(self, *args)
+
+    simkernel.FakeCUDAKernel.__call__ = __call__
+    _state["installed"] = True
+    return True
