@@ -6,12 +6,18 @@ The course root is an ordinary nbgrader course directory under the build folder:
       nbgrader_config.py     generated; loads grading/nbgrader_config.py, then grades in the sandbox
                              (techday.grading.config: nbgrader autograde and the formgrader too)
       source/<lab>/<lab>.ipynb
+      source/<lab>/techday-messages.<lang>.json   a translated build only: the lab's messages
       release/<lab>/<lab>.ipynb   written by nbgrader's own generate_assignment
       gradebook.db
+
+``lang`` (``techday build --lang``; default: the syllabus' ``default_language``) changes the markdown
+and the messages only: code cells, grade ids, points and checksums are the same in every language
+(:mod:`techday.i18n`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import Course
+from .i18n import RELEASED_CATALOGUE, SOURCE_LANGUAGE, TranslationError, examine, released_messages, translate
 from .labsrc import LabSourceError, read_lab, write_notebook
 
 
@@ -33,6 +40,7 @@ class BuildResult:
     built: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     refs: dict[str, list] = field(default_factory=dict)  # lab -> [CellRef], where each cell came from
+    lang: str = SOURCE_LANGUAGE
 
 
 def course_root(course: Course) -> Path:
@@ -79,33 +87,57 @@ def nbgrader_error(proc: subprocess.CompletedProcess) -> str:
     return error_lines(proc.stdout + proc.stderr) or f"exit code {proc.returncode}"
 
 
-def build_sources(course: Course, labs: list[str], root: Path) -> BuildResult:
-    """Parse and check each lab source and write its notebook to ``source/``."""
-    result = BuildResult(root=root)
+def localize(path: Path, lab: str, lang: str, nb, refs) -> dict:
+    """Put a built notebook into ``lang``; return the messages to write beside it. Raises
+    :class:`TranslationError` naming the lab, the cell or message and the language."""
+    report, catalogue = examine(path, lab, lang)
+    if not report.exists:
+        raise TranslationError(f"{report.path}: lab {lab} has no {lang} translation (markdown cells "
+                               f"{report.cells_total}, messages {report.messages_total})")
+    found = report.problems + [f"{line} (after checking it, run: techday i18n stamp {lab} --lang {lang})"
+                               for line in report.stale]
+    if found:
+        more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+        raise TranslationError("; ".join(found[:5]) + more)
+    translate(nb, refs, catalogue, lab, lang, report.path)
+    return released_messages(path, lab, catalogue, lang, hidden=False)
+
+
+def build_sources(course: Course, labs: list[str], root: Path, lang: str | None = None) -> BuildResult:
+    """Parse and check each lab source and write its notebook to ``source/``, in ``lang`` (default:
+    the syllabus' default language; a translation changes markdown and messages, never code)."""
+    lang = course.language(lang)
+    result = BuildResult(root=root, lang=lang)
     for lab in labs:
         path = course.lab_source(lab)
+        messages = None
         try:
             if not path.is_file():
                 raise LabSourceError(f"{path}: lab source not found")
             nb, result.refs[lab] = read_lab(path, lab)
-        except LabSourceError as exc:
+            if lang != SOURCE_LANGUAGE:
+                messages = localize(path, lab, lang, nb, result.refs[lab])
+        except (LabSourceError, TranslationError) as exc:
             result.errors[lab] = str(exc)
             continue
         out_dir = root / "source" / lab
         if out_dir.exists():
             shutil.rmtree(out_dir)
         write_notebook(nb, out_dir / f"{lab}.ipynb")
+        if messages is not None:
+            (out_dir / RELEASED_CATALOGUE.format(lang=lang)).write_text(
+                json.dumps(messages, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         result.built.append(lab)
     return result
 
 
 def build(course: Course, labs: list[str], release: bool = True, root: Path | None = None,
-          sandboxed: bool = True) -> BuildResult:
+          sandboxed: bool = True, lang: str | None = None) -> BuildResult:
     """Build the course root for ``labs``; with ``release``, run nbgrader's generate_assignment.
-    ``sandboxed``: see :func:`write_config`."""
+    ``sandboxed``: see :func:`write_config`; ``lang``: see :func:`build_sources`."""
     root = root or course_root(course)
     write_config(course, root, sandboxed)
-    result = build_sources(course, labs, root)
+    result = build_sources(course, labs, root, lang)
     if release:
         for lab in list(result.built):
             proc = nbgrader(root, "generate_assignment", lab, "--force")

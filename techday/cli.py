@@ -2,13 +2,14 @@
 
     techday doctor                      which tier is this machine? (GPU, driver, CUDA runtime)
     techday list                        tracks and labs from course/syllabus.toml
-    techday build [LAB ...]             lab sources -> nbgrader course root, source/ and release/
+    techday build [LAB ...] [--lang L]  lab sources -> nbgrader course root, source/ and release/
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
     techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run, grade selftest and kernels: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
+    techday i18n report|stamp           translations: Korean share per lab, what is missing or stale; store reviews
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -121,13 +123,14 @@ def cmd_build(args) -> int:
     labs, unknown = _labs(course, args.labs)
     root = course_root(course)
     t0 = time.monotonic()
-    result = build(course, labs, release=not args.no_release, root=root)
+    lang = course.language(getattr(args, "lang", None))
+    result = build(course, labs, release=not args.no_release, root=root, lang=lang)
     for lab in result.built:
         console.print(f"[green]built[/] {lab}: {root / 'source' / lab}"
                       + ("" if args.no_release else f" -> {root / 'release' / lab}"))
     for lab, message in result.errors.items():
-        err.print(f"[red]build failed[/] {lab}: {message}")
-    console.print(f"course root: {root}  ({time.monotonic() - t0:.1f} s)")
+        err.print(f"[red]build failed[/] {lab}: {escape(message)}")
+    console.print(f"course root: {root}  (language {lang}, {time.monotonic() - t0:.1f} s)")
     return 1 if result.errors or unknown else 0
 
 
@@ -155,7 +158,8 @@ def cmd_run(args) -> int:
     labs, unknown = _labs(course, args.labs)
     out = Path(args.out).resolve() if args.out else course.build_dir / "run"
     console.print(f"running {len(labs)} lab(s) at scale {scale} on the {info.tier} tier, {args.jobs} at a time -> {out}")
-    summary = run_labs(course, labs, unknown, info, scale, args.jobs, args.timeout, out, report=console.print)
+    summary = run_labs(course, labs, unknown, info, scale, args.jobs, args.timeout, out, report=console.print,
+                       lang=course.language(getattr(args, "lang", None)))
     console.print(_results_table(summary))
     console.print(f"summary: {out / 'summary.json'}   junit: {out / 'junit.xml'}   ({summary.seconds:.0f} s)")
     return 0 if summary.ok else 1
@@ -173,7 +177,8 @@ def cmd_grade_selftest(args) -> int:
     scale = _scale(args.scale, info.tier)
     labs, unknown = _labs(course, args.labs)
     t0 = time.monotonic()
-    contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print)
+    contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print,
+                              lang=course.language(getattr(args, "lang", None)))
     t = Table(title="grading contract: solution = full marks, release = zero")
     for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
         t.add_column(col)
@@ -281,6 +286,77 @@ def cmd_fmt(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_i18n_report(args) -> int:
+    """Per lab: the share of markdown words in the target language, in the English source and in
+    the translated edition, and what the translation lacks. Computed from the sources."""
+    from .i18n import examine, korean_share
+    from .labsrc import read_lab
+
+    course = _course(args)
+    lang = course.language(args.lang)
+    if lang == "en":
+        err.print("report on a translation: --lang names a language other than English")
+        return 2
+    labs, unknown = _labs(course, args.labs)
+    listed = set(course.translated.get(lang, []))
+    t = Table(title=f"{lang} edition: share of markdown words in Korean (computed from labs/)")
+    for col in ("lab", "listed", "words", "source", lang, "cells", "messages", "English-only msgs", "stale",
+                "problems"):
+        t.add_column(col)
+    totals = [0, 0, 0, 0]
+    bad = False
+    for lab in labs:
+        path = course.lab_source(lab)
+        nb, refs = read_lab(path, lab)
+        english = [c.source for c in nb.cells if c.cell_type == "markdown"]
+        report, catalogue = examine(path, lab, lang)
+        cells = catalogue.get("cells", {})
+        edition = [cells[r.key]["text"] if r.key in cells and cells[r.key]["text"].strip() else c.source
+                   for c, r in zip(nb.cells, refs) if c.cell_type == "markdown"]
+        src_ko, src_n = korean_share(english)
+        ed_ko, ed_n = korean_share(edition)
+        totals = [totals[0] + src_ko, totals[1] + src_n, totals[2] + ed_ko, totals[3] + ed_n]
+        state = "[green]yes[/]" if lab in listed else "no"
+        if lab in listed and not report.complete:
+            state, bad = "[red]yes, incomplete[/]", True
+        t.add_row(lab, state, str(src_n), f"{src_ko / max(src_n, 1):.1%}", f"{ed_ko / max(ed_n, 1):.1%}",
+                  f"{report.cells_done}/{report.cells_total}", f"{report.messages_done}/{report.messages_total}",
+                  str(report.raw), str(len(report.stale)), str(len(report.problems)))
+        if args.verbose:
+            for line in report.problems + report.stale:
+                console.print(f"  {line}", markup=False)
+    t.add_row("all", "", str(totals[1]), f"{totals[0] / max(totals[1], 1):.1%}", f"{totals[2] / max(totals[3], 1):.1%}",
+              "", "", "", "", "")
+    console.print(t)
+    console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
+                  "(course/syllabus.toml, \\[course] translated)")
+    return 1 if bad or unknown else 0
+
+
+def cmd_i18n_stamp(args) -> int:
+    """Store, beside each translated entry, the hash of the English it now matches: run it after
+    checking the translation against the changed English, never instead."""
+    from .i18n import catalogue_path, stamp
+
+    from .i18n import stamp_package
+
+    course = _course(args)
+    lang = course.language(args.lang)
+    if "techday" in args.labs:  # the package's own messages (techday/data/messages.<lang>.toml)
+        console.print(f"techday: {stamp_package(lang)} entr(ies) restamped")
+        args.labs = [name for name in args.labs if name != "techday"]
+        if not args.labs:
+            return 0
+    labs, unknown = _labs(course, args.labs)
+    for lab in labs:
+        path = catalogue_path(course.lab_source(lab), lang)
+        if not path.is_file():
+            err.print(f"{lab}: no {path.name}")
+            continue
+        console.print(f"{lab}: {stamp(path, course.lab_source(lab), lab)} entr(ies) restamped in {path.name}")
+    return 1 if unknown else 0
+
+
 def cmd_lab(args) -> int:
     from .locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
 
@@ -332,6 +408,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the nbgrader course root (source/ and release/)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     p.add_argument("--no-release", action="store_true", help="only write source/ (skip generate_assignment)")
+    p.add_argument("--lang", help="the language of markdown and messages (default: the syllabus' default_language)")
     p.set_defaults(fn=cmd_build)
 
     p = sub.add_parser("run", help="execute labs headless with papermill")
@@ -341,6 +418,7 @@ def parser() -> argparse.ArgumentParser:
                    help="labs at a time (default: one per core, at most 4)")
     p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
     p.add_argument("--out", help="output folder (default: build/run)")
+    p.add_argument("--lang", help="the language of markdown and messages (default: the syllabus' default_language)")
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("grade", help="grading commands")
@@ -349,6 +427,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
+    g.add_argument("--lang", help="the language of markdown and messages (default: the syllabus' default_language)")
     g.set_defaults(fn=cmd_grade_selftest)
     from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results, verify
 
@@ -366,6 +445,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs recorded at a time")
     p.add_argument("--out", help="output folder (default: build/kernels)")
     p.set_defaults(fn=cmd_kernels)
+
+    p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
+    isub = p.add_subparsers(dest="i18n_command", required=True)
+    g = isub.add_parser("report", help="per lab: share of Korean words in the markdown, missing and stale twins")
+    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("--lang", default="ko", help="the translation to report on (default: ko)")
+    g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
+    g.set_defaults(fn=cmd_i18n_report)
+    g = isub.add_parser("stamp", help="after review: store the hash of the current English beside each translation")
+    g.add_argument("labs", nargs="+", metavar="LAB", help="labs, or 'techday' for the package's own messages")
+    g.add_argument("--lang", default="ko")
+    g.set_defaults(fn=cmd_i18n_stamp)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")
     p.add_argument("paths", nargs="*")

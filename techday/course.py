@@ -111,6 +111,19 @@ class Course:
     title: str
     labs: dict[str, LabSpec]
     tracks: dict[str, TrackSpec]
+    # Languages the course is delivered in; the one `techday build`, `run`, the image and the hub
+    # use unless told otherwise; and, per language, the labs whose translation is complete and kept
+    # complete by the build and the tests (techday.i18n).
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    default_language: str = "en"
+    translated: dict[str, list[str]] = field(default_factory=dict)
+
+    def language(self, requested: str | None) -> str:
+        """``requested`` checked against the syllabus' languages; None means the default."""
+        lang = requested or self.default_language
+        if lang not in self.languages:
+            raise CourseError(f"unknown language {lang!r}: the syllabus offers {', '.join(self.languages)}")
+        return lang
 
     @property
     def build_dir(self) -> Path:
@@ -174,5 +187,17 @@ def load_course(root: Path | None = None) -> Course:
             stray = [lab for lab in cut_labs if lab not in tracks[track_id].labs]
             if stray:
                 raise CourseError(f"{path}: track {track_id!r} cut {cut!r} lists labs outside the track: {stray}")
+    languages = list(meta.get("languages", ["en"]))
+    default_language = meta.get("default_language", "en")
+    if default_language not in languages:
+        raise CourseError(f"{path}: [course] default_language {default_language!r} is not one of languages {languages}")
+    translated = meta.get("translated", {})
+    for lang, done in translated.items():
+        if lang not in languages:
+            raise CourseError(f"{path}: [course] translated lists language {lang!r}, not one of languages {languages}")
+        stray = [lab for lab in done if lab not in labs]
+        if stray:
+            raise CourseError(f"{path}: [course] translated.{lang} lists unknown labs {stray}")
     return Course(root=root, id=meta.get("id", "techday"), title=meta.get("title", "Tech Day GPU Lab"),
-                  labs=labs, tracks=tracks)
+                  labs=labs, tracks=tracks, languages=languages, default_language=default_language,
+                  translated={lang: list(done) for lang, done in translated.items()})

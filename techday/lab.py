@@ -58,7 +58,10 @@ class Lab:
         """True on the GPU tier. Otherwise prints why ``what`` is skipped and returns False."""
         if self.on_gpu:
             return True
-        print(f"[GPU only] {what}: skipped on the CPU tier ({self.info.reason}).")
+        from .i18n import msg
+
+        print(msg("techday.gpu_only", "[GPU only] {what}: skipped on the CPU tier ({reason}).", what=what,
+                  reason=self.info.reason))
         return False
 
     def per_tier(self, name: str, gpu, cpu):
@@ -74,6 +77,8 @@ class Lab:
         """How to label a timing taken in this lab."""
         if self.on_gpu:
             return f"GPU ({self.gpu.name})"
+        # Not translated: labs store this label in their timing records (labs 06, 07), which must
+        # read the same in every language.
         return "CPU/simulator (not a GPU figure)"
 
 

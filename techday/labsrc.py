@@ -10,6 +10,9 @@ as in Triton's tutorials. A cell that takes part in grading says so on its marke
                                                     are only seen by the grader
     # %% nbgrader="locked" id="setup"              read-only for the trainee
     # %% tags=["parameters"]                       papermill parameters (tier, scale)
+    # %% [markdown] key="intro"                    prose; the key names the cell's translations
+                                                    (``labs/<lab>/<lab>.<lang>.toml``, see
+                                                    :mod:`techday.i18n`)
 
 Why jupytext text rather than ``.ipynb`` sources: diffs are reviewable, no outputs can sneak in,
 and the same file runs as a plain Python script. The markup is ours (short, checked at build time)
@@ -49,6 +52,7 @@ class CellRef:
     cell_id: str
     line: int
     kind: str | None
+    key: str | None = None  # a markdown cell's translation key (``key="..."`` on its marker line)
 
     def describe(self) -> str:
         what = f" {self.kind}" if self.kind else ""
@@ -97,12 +101,14 @@ def read_lab(path: Path, lab: str | None = None) -> tuple[nbformat.NotebookNode,
 
     refs: list[CellRef] = []
     seen: dict[str, CellRef] = {}
+    seen_keys: dict[str, CellRef] = {}
     has_params = False
     for index, (cell, line) in enumerate(zip(nb.cells, markers)):
         meta = {k: v for k, v in cell.metadata.items() if k not in _JUPYTEXT_KEYS}
         kind = meta.pop("nbgrader", None)
         grade_id = meta.pop("id", None)
         points = meta.pop("points", None)
+        key = meta.pop("key", None)
         where_base = f"{path}: cell {index + 1} (line {line})"
         if kind is not None and kind not in KINDS:
             raise LabSourceError(f"{where_base}: unknown nbgrader kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -111,8 +117,16 @@ def read_lab(path: Path, lab: str | None = None) -> tuple[nbformat.NotebookNode,
         if grade_id is not None and (not isinstance(grade_id, str) or not _ID_RE.match(grade_id)):
             raise LabSourceError(f"{where_base}: id {grade_id!r} must be 1-64 letters, digits, '_' or '-'")
         cell_id = grade_id or f"{re.sub(r'[^A-Za-z0-9_-]', '-', lab)[:50]}-{index:03d}"
-        ref = CellRef(index=index, cell_id=cell_id, line=line, kind=kind)
+        ref = CellRef(index=index, cell_id=cell_id, line=line, kind=kind, key=key)
         where = f"{path}: {ref.describe()}"
+        if key is not None:
+            if cell.cell_type != "markdown":
+                raise LabSourceError(f"{where}: key=\"...\" is only for markdown cells")
+            if not isinstance(key, str) or not _ID_RE.match(key):
+                raise LabSourceError(f"{where}: key {key!r} must be 1-64 letters, digits, '_' or '-'")
+            if key in seen_keys:
+                raise LabSourceError(f"{where}: duplicate markdown key {key!r} (first used by {seen_keys[key].describe()})")
+            seen_keys[key] = ref
         if grade_id is not None:
             if grade_id in seen:
                 raise LabSourceError(f"{where}: duplicate grade id {grade_id!r} (first used by {seen[grade_id].describe()})")

@@ -139,7 +139,7 @@ def failing_cell(notebook: Path, refs_by_id: dict) -> str:
 
 
 def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale: str, timeout: int,
-            refs_by_id: dict) -> LabResult:
+            refs_by_id: dict, lang: str | None = None) -> LabResult:
     work = out_dir / lab
     work.mkdir(parents=True, exist_ok=True)
     out_nb = work / f"{lab}.ipynb"
@@ -147,7 +147,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     for stale in (out_nb, result_file):
         stale.unlink(missing_ok=True)
     env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "PYTHONUNBUFFERED": "1",
-           "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root)}
+           "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root), "TECHDAY_LANG": lang or course.default_language}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     cmd = [sys.executable, "-m", "techday.runner", "--input", str(src), "--output", str(out_nb),
@@ -182,7 +182,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
 
 
 def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo, scale: str,
-             jobs: int, timeout: int | None, out_dir: Path, report=print) -> RunSummary:
+             jobs: int, timeout: int | None, out_dir: Path, report=print, lang: str | None = None) -> RunSummary:
     """Run ``labs`` (already validated names) and account for ``unknown`` ones. Never raises for a
     lab's own failure; the summary says what happened to each."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -205,7 +205,8 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
         done(LabResult(lab=name, tier=info.tier, scale=scale, status="error",
                        reason=f"unknown lab (known: {choices})"))
 
-    built = build_sources(course, labs, out_dir)
+    lang = course.language(lang)
+    built = build_sources(course, labs, out_dir, lang)
     for lab, message in built.errors.items():
         done(LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"source does not build: {message}"))
 
@@ -214,7 +215,7 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
         refs = built.refs[lab]
         limit = timeout or course.labs[lab].timeout(scale)
         try:
-            return run_one(course, lab, src, out_dir, info.tier, scale, limit, {r.cell_id: r for r in refs})
+            return run_one(course, lab, src, out_dir, info.tier, scale, limit, {r.cell_id: r for r in refs}, lang)
         except Exception as exc:  # a bug here must not stop the other labs
             return LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"runner: {exc!r}")
 

@@ -1,28 +1,21 @@
-# %% [markdown]
+# %% [markdown] key="gpu-environment-tour"
 # # 00 GPU and environment tour
-# # 00 GPU와 실행 환경 둘러보기
 #
 # Before writing a kernel, find out what you are running on and how fast it can possibly go.
 # Two numbers from the driver give the memory bandwidth, three give the peak arithmetic rate, and
 # their ratio tells you, before you write a line of CUDA, whether a kernel will wait on memory or
 # on arithmetic.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - which tier this notebook runs on (GPU, or CPU with Numba's CUDA simulator), and why
 # - how to read a GPU's properties: SMs, clocks, memory bus, L2 cache, memory size
 # - how theoretical memory bandwidth and peak FP32 FLOP/s follow from those properties
 # - arithmetic intensity and the roofline: is a kernel memory-bound or compute-bound?
 # - what a host→device copy costs next to a read from device memory, and why pinned memory helps
 #
-# 이 실습에서는 GPU 사양으로 이론 메모리 대역폭과 FP32 최대 성능을 계산하고, 루프라인(roofline)
-# 모델로 메모리 병목과 연산 병목을 구분하며, 호스트→디바이스 복사 비용을 알아봅니다.
-#
-# **How to work (진행 방법):** run the cells in order. In each exercise, replace
+# **How to work:** run the cells in order. In each exercise, replace
 # `raise NotImplementedError()` with your code, run the cell, then run the test cell below it.
 # A test cell that finishes without an error means the visible checks pass; the grader runs more.
-#
-# 각 연습에서 `raise NotImplementedError()`를 지우고 코드를 작성한 뒤 실행하고, 바로 아래의
-# 테스트 셀을 실행하세요.
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -33,8 +26,8 @@ import techday
 
 lab = techday.setup(tier=tier, scale=scale, title="00 GPU and environment tour")
 
-# %% [markdown]
-# ## 1. Where does this notebook run? (어디에서 실행되나요?)
+# %% [markdown] key="notebook-run"
+# ## 1. Where does this notebook run?
 #
 # `techday.setup` asked the NVIDIA driver for CUDA devices *before* Numba was imported, and chose
 # a **tier**:
@@ -77,8 +70,8 @@ print(f"\nNumba's view (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDAS
       "on the CPU tier it lists one SIMULATOR device):")
 cuda.detect()
 
-# %% [markdown]
-# ## 2. The device's properties (장치 속성)
+# %% [markdown] key="device-properties"
+# ## 2. The device's properties
 #
 # The CUDA driver describes a device with a few dozen attributes. The ones that set the speed limits:
 #
@@ -140,7 +133,7 @@ if lab.on_gpu:
     print(f"  ECC:                   {'on' if g.ecc_enabled else 'off'}")
     print(f"  table row:             {published.name if published else 'not in techday.gpuspecs'}")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # For comparison, some GPUs you may meet in data centres and on desks (published figures):
 
 # %%
@@ -150,8 +143,8 @@ for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 
     print(f"{s.name:16s} {s.cc[0]}.{s.cc[1]:<2d} {s.sm_count:4d} {s.boost_clock_mhz:6d} {s.memory_clock_mhz:8d} "
           f"{s.bus_width_bits:5d} {s.bandwidth_gbs:6.0f} {s.fp32_tflops:8.1f} {s.l2_mib:7d}")
 
-# %% [markdown]
-# ## 3. Memory bandwidth from two numbers (이론 메모리 대역폭)
+# %% [markdown] key="memory-bandwidth-numbers"
+# ## 3. Memory bandwidth from two numbers
 #
 # Device memory is **double data rate**: each pin moves two bits per memory clock (one on the rising
 # edge, one on the falling edge, as the driver counts the clock). A bus of `bus_width_bits` pins
@@ -163,12 +156,10 @@ for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 
 # same formula gives the published figure). Mind the units: the driver gives kHz; 8 bits make a byte;
 # bandwidth is quoted in **GB/s = 10⁹ bytes/s**, not GiB/s (2³⁰).
 #
-# ## 연습 1 (Exercise 1): 이론 메모리 대역폭
+# ## Exercise 1: theoretical memory bandwidth
 #
 # Write `theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits)`: the memory clock in kHz as
 # the driver reports it, the bus width in bits; return GB/s as a float.
-#
-# GB/s(10⁹ 바이트/초) 단위의 실수로 반환하세요. 클럭은 kHz 단위입니다.
 
 # %% nbgrader="solution" id="bandwidth"
 def theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits):
@@ -182,29 +173,32 @@ def theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits):
 # %% nbgrader="tests" id="bandwidth_tests" points=2
 """theoretical_bandwidth_gbs: 2 x memory clock x bus width / 8, in GB/s (10^9 bytes/s), from kHz and bits."""
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 # H100 SXM5 as the driver reports it: 2 619 000 kHz on a 5120-bit bus.
-assert_close(theoretical_bandwidth_gbs(2_619_000, 5120), 3352.32, what="H100 SXM5 bandwidth (GB/s)", rtol=1e-6)
+assert_close(theoretical_bandwidth_gbs(2_619_000, 5120), 3352.32, what=msg("00.h100_sxm5_bandwidth_gb", "H100 SXM5 bandwidth (GB/s)"), rtol=1e-6)
 # T4: 5 001 000 kHz on a 256-bit bus.
-assert_close(theoretical_bandwidth_gbs(5_001_000, 256), 320.064, what="T4 bandwidth (GB/s)", rtol=1e-6)
+assert_close(theoretical_bandwidth_gbs(5_001_000, 256), 320.064, what=msg("00.t4_bandwidth_gb_s", "T4 bandwidth (GB/s)"), rtol=1e-6)
 ### BEGIN HIDDEN TESTS
 from techday import gpuspecs as _specs
 
 # By hand: 1 GHz double data rate on a 64-bit bus moves 2e9 x 8 bytes/s = 16 GB/s.
-assert_close(theoretical_bandwidth_gbs(1_000_000, 64), 16.0, what="1 GHz x 64 bit (GB/s)", rtol=1e-9)
+assert_close(theoretical_bandwidth_gbs(1_000_000, 64), 16.0, what=msg("00.ghz_bit_gb_s", "1 GHz x 64 bit (GB/s)"), rtol=1e-9)
 # An odd clock on a narrow bus: nothing may be rounded to an integer on the way.
-assert_close(theoretical_bandwidth_gbs(1_234_567, 96), 29.629608, what="1 234 567 kHz x 96 bit (GB/s)", rtol=1e-9)
+assert_close(theoretical_bandwidth_gbs(1_234_567, 96), 29.629608, what=msg("00.khz_bit_gb_s", "1 234 567 kHz x 96 bit (GB/s)"), rtol=1e-9)
 # Every GPU in the table lands within 2 % of its published bandwidth.
 for _s in _specs.SPECS:
     _got = theoretical_bandwidth_gbs(_s.memory_clock_mhz * 1000, _s.bus_width_bits)
     assert abs(_got / _s.bandwidth_gbs - 1) <= 0.02, (
-        f"{_s.name}: got {_got:.1f} GB/s, published {_s.bandwidth_gbs} GB/s")
+        msg("00.s_name_f_gb", "{s_name}: got {got:.1f} GB/s, published {s_bandwidth_gbs} GB/s", s_name=_s.name, got=_got, s_bandwidth_gbs=_s.bandwidth_gbs))
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Now on the device above, next to the published figure:
 
 # %%
+from techday.i18n import msg
+
 bandwidth_gbs = theoretical_bandwidth_gbs(dev.memory_clock_khz, dev.bus_width_bits)
 # bandwidth = 2 * memory_clock_hz * bus_width_bits / 8 / 1e9
 print(f"{dev.name}: 2 x {dev.memory_clock_khz / 1e3:.0f} MHz x {dev.bus_width_bits} bit / 8 "
@@ -212,10 +206,10 @@ print(f"{dev.name}: 2 x {dev.memory_clock_khz / 1e3:.0f} MHz x {dev.bus_width_bi
 if published:
     print(f"published ({published.name}): {published.bandwidth_gbs:.0f} GB/s "
           f"({bandwidth_gbs / published.bandwidth_gbs - 1:+.1%})")
-print("A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchmarks measure it.")
+print(msg("00.real_kernel_reaches_about", "A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchmarks measure it."))
 
-# %% [markdown]
-# ## 4. Peak FP32 arithmetic (FP32 최대 성능)
+# %% [markdown] key="peak-fp32-arithmetic"
+# ## 4. Peak FP32 arithmetic
 #
 # Each SM has a fixed number of FP32 lanes ("CUDA cores") that depends on the compute capability:
 # 64 on V100 (7.0) and A100 (8.0), 128 on Ada (8.9) and Hopper (9.0). `techday.gpuspecs.cores_per_sm`
@@ -227,11 +221,9 @@ print("A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchm
 # Quote it in **TFLOP/s = 10¹² FLOP/s**. (Tensor cores reach far more for matrix products in lower
 # precision; this is the plain FP32 rate that ordinary kernels use.)
 #
-# ## 연습 2 (Exercise 2): FP32 최대 성능
+# ## Exercise 2: peak FP32 rate
 #
 # Write `peak_fp32_tflops(sm_count, cores_per_sm, clock_khz)`: return TFLOP/s as a float.
-#
-# TFLOP/s(10¹² FLOP/초) 단위로 반환하세요. FMA 한 번은 2 FLOP입니다.
 
 # %% nbgrader="solution" id="peak_fp32"
 def peak_fp32_tflops(sm_count, cores_per_sm, clock_khz):
@@ -245,21 +237,22 @@ def peak_fp32_tflops(sm_count, cores_per_sm, clock_khz):
 # %% nbgrader="tests" id="peak_fp32_tests" points=2
 """peak_fp32_tflops: SMs x FP32 lanes x 2 FLOP per FMA x clock, in TFLOP/s (10^12 FLOP/s), from kHz."""
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 # H100 SXM5: 132 SMs x 128 lanes x 2 x 1.98 GHz.
-assert_close(peak_fp32_tflops(132, 128, 1_980_000), 66.90816, what="H100 SXM5 peak FP32 (TFLOP/s)", rtol=1e-6)
+assert_close(peak_fp32_tflops(132, 128, 1_980_000), 66.90816, what=msg("00.h100_sxm5_peak_fp32", "H100 SXM5 peak FP32 (TFLOP/s)"), rtol=1e-6)
 ### BEGIN HIDDEN TESTS
 from techday import gpuspecs as _specs
 
 # By hand: one lane at 1 GHz does 2e9 FLOP/s = 0.002 TFLOP/s.
-assert_close(peak_fp32_tflops(1, 1, 1_000_000), 0.002, what="one lane at 1 GHz (TFLOP/s)", rtol=1e-9)
+assert_close(peak_fp32_tflops(1, 1, 1_000_000), 0.002, what=msg("00.one_lane_ghz_tflop", "one lane at 1 GHz (TFLOP/s)"), rtol=1e-9)
 # T4 (cc 7.5, 64 lanes per SM) and A100 (cc 8.0, 64 lanes per SM).
-assert_close(peak_fp32_tflops(40, 64, 1_590_000), 8.1408, what="T4 peak FP32 (TFLOP/s)", rtol=1e-6)
-assert_close(peak_fp32_tflops(108, 64, 1_410_000), 19.49184, what="A100 peak FP32 (TFLOP/s)", rtol=1e-6)
+assert_close(peak_fp32_tflops(40, 64, 1_590_000), 8.1408, what=msg("00.t4_peak_fp32_tflop", "T4 peak FP32 (TFLOP/s)"), rtol=1e-6)
+assert_close(peak_fp32_tflops(108, 64, 1_410_000), 19.49184, what=msg("00.a100_peak_fp32_tflop", "A100 peak FP32 (TFLOP/s)"), rtol=1e-6)
 # Every GPU in the table lands within 3 % of its published FP32 rate.
 for _s in _specs.SPECS:
     _got = peak_fp32_tflops(_s.sm_count, _specs.cores_per_sm(*_s.cc), _s.boost_clock_mhz * 1000)
-    assert abs(_got / _s.fp32_tflops - 1) <= 0.03, f"{_s.name}: got {_got:.2f} TFLOP/s, published {_s.fp32_tflops}"
+    assert abs(_got / _s.fp32_tflops - 1) <= 0.03, msg("00.s_name_f_tflop", "{s_name}: got {got:.2f} TFLOP/s, published {s_fp32_tflops}", s_name=_s.name, got=_got, s_fp32_tflops=_s.fp32_tflops)
 ### END HIDDEN TESTS
 
 # %%
@@ -275,8 +268,8 @@ print(f"{dev.name}: {dev.sm_count} SMs x {lanes} lanes x 2 x {dev.clock_khz / 1e
 if published:
     print(f"published ({published.name}): {published.fp32_tflops} TFLOP/s ({peak_tflops / published.fp32_tflops - 1:+.1%})")
 
-# %% [markdown]
-# ## 5. Arithmetic intensity and the roofline (산술 강도와 루프라인)
+# %% [markdown] key="arithmetic-intensity-roofline"
+# ## 5. Arithmetic intensity and the roofline
 #
 # A kernel does some FLOPs and moves some bytes to or from device memory. Its **arithmetic
 # intensity** is the ratio:
@@ -296,13 +289,11 @@ if published:
 # read b, write c): I = 1/12. SAXPY `y = a*x + y` does 2 FLOPs per 12 bytes. An `n × n` matrix
 # product does `2n³` FLOPs; if each matrix crosses memory once it moves `3 × 4n²` bytes: I = n/6.
 #
-# ## 연습 3 (Exercise 3): 산술 강도와 루프라인
+# ## Exercise 3: arithmetic intensity and the roofline
 #
 # Write `arithmetic_intensity(flops, bytes_moved)` (FLOP/byte, a float) and
 # `attainable_gflops(intensity, peak_gflops, bandwidth_gbs)` (GFLOP/s): note that GB/s × FLOP/byte
 # is GFLOP/s.
-#
-# 두 함수를 완성하세요. 달성 가능 성능은 최대 성능과 (산술 강도 × 대역폭) 중 **작은 값**입니다.
 
 # %% nbgrader="solution" id="roofline"
 def arithmetic_intensity(flops, bytes_moved):
@@ -322,39 +313,41 @@ def attainable_gflops(intensity, peak_gflops, bandwidth_gbs):
 # %% nbgrader="tests" id="intensity_tests" points=1
 """arithmetic_intensity: FLOPs divided by bytes moved, as a float (not an integer division, not inverted)."""
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 _n = 1_000_003  # SAXPY on _n float32 elements: 2 FLOPs and 12 bytes per element
-assert_close(arithmetic_intensity(2 * _n, 12 * _n), 1 / 6, what="SAXPY intensity (FLOP/byte)", rtol=1e-12)
+assert_close(arithmetic_intensity(2 * _n, 12 * _n), 1 / 6, what=msg("00.saxpy_intensity_flop_byte", "SAXPY intensity (FLOP/byte)"), rtol=1e-12)
 ### BEGIN HIDDEN TESTS
 # Vector add, one element: 1 FLOP per 12 bytes is 0.083, not 0.
-assert_close(arithmetic_intensity(1, 12), 1 / 12, what="vector add intensity (FLOP/byte)", rtol=1e-12)
+assert_close(arithmetic_intensity(1, 12), 1 / 12, what=msg("00.vector_add_intensity_flop", "vector add intensity (FLOP/byte)"), rtol=1e-12)
 # Matrix product, n = 4097, each float32 matrix moved once: 2n^3 / (3 * 4 n^2) = n / 6.
 _m = 4097
-assert_close(arithmetic_intensity(2 * _m**3, 3 * 4 * _m**2), _m / 6, what="matmul intensity (FLOP/byte)", rtol=1e-12)
-assert_close(arithmetic_intensity(0, 8), 0.0, what="no FLOPs", atol=0.0)
+assert_close(arithmetic_intensity(2 * _m**3, 3 * 4 * _m**2), _m / 6, what=msg("00.matmul_intensity_flop_byte", "matmul intensity (FLOP/byte)"), rtol=1e-12)
+assert_close(arithmetic_intensity(0, 8), 0.0, what=msg("00.no_flops", "no FLOPs"), atol=0.0)
 ### END HIDDEN TESTS
 
 # %% nbgrader="tests" id="roofline_tests" points=2
 """attainable_gflops: min(peak, intensity x bandwidth) in GFLOP/s, on both sides of the ridge point."""
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 # H100 SXM5: peak 66 900 GFLOP/s, 3352 GB/s; the ridge is at 66 900 / 3352 = 20 FLOP/byte.
-assert_close(attainable_gflops(0.25, 66_900, 3352), 838.0, what="memory-bound point, I = 0.25 (GFLOP/s)", rtol=1e-9)
-assert_close(attainable_gflops(100, 66_900, 3352), 66_900, what="compute-bound point, I = 100 (GFLOP/s)", rtol=1e-9)
+assert_close(attainable_gflops(0.25, 66_900, 3352), 838.0, what=msg("00.memory_bound_point_i", "memory-bound point, I = 0.25 (GFLOP/s)"), rtol=1e-9)
+assert_close(attainable_gflops(100, 66_900, 3352), 66_900, what=msg("00.compute_bound_point_i", "compute-bound point, I = 100 (GFLOP/s)"), rtol=1e-9)
 ### BEGIN HIDDEN TESTS
 # T4: peak 8100 GFLOP/s, 320 GB/s, ridge at 25.3125 FLOP/byte.
-assert_close(attainable_gflops(8100 / 320, 8100, 320), 8100.0, what="T4 at the ridge point", rtol=1e-9)
-assert_close(attainable_gflops(25.0, 8100, 320), 8000.0, what="T4 just below the ridge", rtol=1e-9)
-assert_close(attainable_gflops(25.5, 8100, 320), 8100.0, what="T4 just above the ridge", rtol=1e-9)
+assert_close(attainable_gflops(8100 / 320, 8100, 320), 8100.0, what=msg("00.t4_ridge_point", "T4 at the ridge point"), rtol=1e-9)
+assert_close(attainable_gflops(25.0, 8100, 320), 8000.0, what=msg("00.t4_just_below_ridge", "T4 just below the ridge"), rtol=1e-9)
+assert_close(attainable_gflops(25.5, 8100, 320), 8100.0, what=msg("00.t4_just_above_ridge", "T4 just above the ridge"), rtol=1e-9)
 # A100, vector add (I = 1/12): far below the ridge, bandwidth decides.
-assert_close(attainable_gflops(1 / 12, 19_500, 1555), 1555 / 12, what="A100 vector add", rtol=1e-9)
+assert_close(attainable_gflops(1 / 12, 19_500, 1555), 1555 / 12, what=msg("00.a100_vector_add", "A100 vector add"), rtol=1e-9)
 # Never above either roof.
 for _i in (0.01, 0.3, 7.0, 19.9, 20.1, 333.0):
     _a = attainable_gflops(_i, 66_900, 3352)
-    assert _a <= 66_900 * (1 + 1e-12) and _a <= _i * 3352 * (1 + 1e-12), f"I = {_i}: {_a} is above a roof"
+    assert _a <= 66_900 * (1 + 1e-12) and _a <= _i * 3352 * (1 + 1e-12), msg("00.i_i_above_roof", "I = {i}: {a} is above a roof", i=_i, a=_a)
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-3"
 # Where do common kernels sit on the roofline of the device above?
 
 # %%
@@ -379,6 +372,8 @@ for name, flops, nbytes in kernels:
     print(f"{name:32s} {intensity:10.3f} {attainable:19,.0f} {attainable / peak_gflops:8.1%}  {bound}")
 
 # %%
+from techday.i18n import msg
+
 try:
     import matplotlib
 
@@ -386,7 +381,7 @@ try:
     import matplotlib.pyplot as plt
 except ImportError:
     plt = None
-    print("matplotlib is not installed: the table above is the roofline.")
+    print(msg("00.matplotlib_installed_table_above", "matplotlib is not installed: the table above is the roofline."))
 
 if plt is not None:
     import io
@@ -409,8 +404,8 @@ if plt is not None:
     plt.close(fig)
     display(Image(buf.getvalue()))
 
-# %% [markdown]
-# ## 6. Host memory and device memory (호스트 메모리와 디바이스 메모리)
+# %% [markdown] key="host-memory-device-memory"
+# ## 6. Host memory and device memory
 #
 # The CPU's memory (the **host**) and the GPU's memory (the **device**) are separate. Data crosses
 # between them over a link that is far narrower than the GPU's own memory:
@@ -429,12 +424,10 @@ if plt is not None:
 # into a *pinned* (page-locked) staging buffer. An array allocated pinned (`cuda.pinned_array`)
 # skips that step: the copy is faster, and it can overlap with kernels.
 #
-# ## 연습 4 (Exercise 4): 복사 시간
+# ## Exercise 4: copy time
 #
 # Write `copy_time_ms(nbytes, bandwidth_gbs)`: how long moving `nbytes` bytes takes at
 # `bandwidth_gbs` GB/s (10⁹ bytes/s), in **milliseconds**. Careful: 1 GiB is 2³⁰ bytes.
-#
-# 밀리초(ms) 단위로 반환하세요. 1 GiB = 2³⁰ 바이트, 1 GB/s = 10⁹ 바이트/초입니다.
 
 # %% nbgrader="solution" id="copy_time"
 def copy_time_ms(nbytes, bandwidth_gbs):
@@ -447,39 +440,42 @@ def copy_time_ms(nbytes, bandwidth_gbs):
 # %% nbgrader="tests" id="copy_time_tests" points=2
 """copy_time_ms: bytes / (GB/s x 10^9), in milliseconds; 1 GiB is 2^30 bytes and 1 GB/s is 10^9 bytes/s."""
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 GiB = 2**30
 # 1 GiB over PCIe 4.0 x16 at about 25 GB/s, then read once from an H100's HBM at 3352 GB/s.
-assert_close(copy_time_ms(GiB, 25), 42.94967296, what="1 GiB at 25 GB/s (ms)", rtol=1e-9)
-assert_close(copy_time_ms(GiB, 3352), 0.3203287064, what="1 GiB at 3352 GB/s (ms)", rtol=1e-9)
+assert_close(copy_time_ms(GiB, 25), 42.94967296, what=msg("00.gib_gb_s_ms", "1 GiB at 25 GB/s (ms)"), rtol=1e-9)
+assert_close(copy_time_ms(GiB, 3352), 0.3203287064, what=msg("00.gib_gb_s_ms_2", "1 GiB at 3352 GB/s (ms)"), rtol=1e-9)
 ### BEGIN HIDDEN TESTS
 # 1 GB at 1 GB/s is one second.
-assert_close(copy_time_ms(10**9, 1), 1000.0, what="1 GB at 1 GB/s (ms)", rtol=1e-12)
+assert_close(copy_time_ms(10**9, 1), 1000.0, what=msg("00.gb_gb_s_ms", "1 GB at 1 GB/s (ms)"), rtol=1e-12)
 # An awkward size and rate.
-assert_close(copy_time_ms(123_456_789, 12.3), 123_456_789 / 12.3e9 * 1e3, what="123 456 789 B at 12.3 GB/s (ms)",
+assert_close(copy_time_ms(123_456_789, 12.3), 123_456_789 / 12.3e9 * 1e3, what=msg("00.b_gb_s_ms", "123 456 789 B at 12.3 GB/s (ms)"),
              rtol=1e-9)
-assert_close(copy_time_ms(0, 25), 0.0, what="nothing to copy", atol=0.0)
+assert_close(copy_time_ms(0, 25), 0.0, what=msg("00.nothing_copy", "nothing to copy"), atol=0.0)
 # Twice the bytes take twice as long; twice the bandwidth half as long.
-assert_close(copy_time_ms(6 * GiB, 50) / copy_time_ms(3 * GiB, 50), 2.0, what="time grows with size", rtol=1e-9)
-assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what="time shrinks with bandwidth",
+assert_close(copy_time_ms(6 * GiB, 50) / copy_time_ms(3 * GiB, 50), 2.0, what=msg("00.time_grows_size", "time grows with size"), rtol=1e-9)
+assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what=msg("00.time_shrinks_bandwidth", "time shrinks with bandwidth"),
              rtol=1e-9)
 ### END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] key="note-4"
 # What does that mean for one gigabyte of data?
 
 # %%
+from techday.i18n import msg
+
 GiB = 2**30
 print(f"Moving 1 GiB ({GiB:,} bytes):")
 for path, gbs in [("PCIe 4.0 x16 (~25 GB/s)", 25), ("PCIe 5.0 x16 (~50 GB/s)", 50),
                   ("NVLink-C2C, GH200 (450 GB/s)", 450), (f"device memory, {dev.name} (theoretical)", bandwidth_gbs)]:
     print(f"  {path:52s} {copy_time_ms(GiB, gbs):8.2f} ms")  # ms = bytes / (GB/s * 1e9) * 1e3
 ratio = copy_time_ms(GiB, 25) / copy_time_ms(GiB, bandwidth_gbs)
-print(f"\nOne trip over PCIe 4.0 costs as much time as reading the array {ratio:.0f} times from device memory.")
-print("A kernel that reads its input only once is rarely worth a round trip over PCIe: keep data on the GPU.")
+print(msg("00.one_trip_over_pcie", "\nOne trip over PCIe 4.0 costs as much time as reading the array {ratio:.0f} times from device memory.", ratio=ratio))
+print(msg("00.kernel_that_reads_its", "A kernel that reads its input only once is rarely worth a round trip over PCIe: keep data on the GPU."))
 
-# %% [markdown]
-# ### Measuring copies (복사 측정)
+# %% [markdown] key="measuring-copies"
+# ### Measuring copies
 #
 # Timing follows the course's rules: check the result first, warm up outside the timed region, repeat,
 # report the median, and label the tier. The host copy is a **CPU** figure on every tier: it measures
@@ -490,13 +486,14 @@ print("A kernel that reads its input only once is rarely worth a round trip over
 import numpy as np
 
 from techday.labtools import time_cpu
+from techday.i18n import msg
 
 n = lab.size(full=64_000_003, ci=12_000_007, cpu=32_000_011)  # float32 elements, not a power of two
 src = np.arange(n, dtype=np.float32)
 dst = np.empty_like(src)
 nbytes = src.nbytes
 np.copyto(dst, src)
-assert np.array_equal(dst, src), "host copy: the destination differs from the source"
+assert np.array_equal(dst, src), msg("00.host_copy_destination_differs", "host copy: the destination differs from the source")
 
 t_host = time_cpu(np.copyto, dst, src, repeat=5, warmup=1, what=f"host memcpy of {nbytes / 1e6:.0f} MB",
                   label="CPU (host RAM, not a GPU figure)")
@@ -507,7 +504,9 @@ print(f"  copy rate {nbytes / t_host.median / 1e9:.1f} GB/s = nbytes / t;  "
 print(f"  the same bytes over PCIe 4.0 at ~25 GB/s would take about {copy_time_ms(nbytes, 25):.1f} ms")
 
 # %%
-if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA events"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("00.gpu_only_h2d_copies", "host-to-device copy, pageable vs pinned memory, timed with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -519,11 +518,11 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
 
     # Check before timing: each copy must deliver the data.
     d_a.copy_to_device(host_pageable)
-    assert np.array_equal(d_a.copy_to_host(), src), "pageable host-to-device copy delivered different data"
+    assert np.array_equal(d_a.copy_to_host(), src), msg("00.pageable_host_device_copy", "pageable host-to-device copy delivered different data")
     d_a.copy_to_device(host_pinned)
-    assert np.array_equal(d_a.copy_to_host(), src), "pinned host-to-device copy delivered different data"
+    assert np.array_equal(d_a.copy_to_host(), src), msg("00.pinned_host_device_copy", "pinned host-to-device copy delivered different data")
     d_b.copy_to_device(d_a)
-    assert np.array_equal(d_b.copy_to_host(), src), "device-to-device copy delivered different data"
+    assert np.array_equal(d_b.copy_to_host(), src), msg("00.device_device_copy_delivered", "device-to-device copy delivered different data")
 
     t_pageable = time_cuda(d_a.copy_to_device, host_pageable, repeat=10, what="H2D from pageable memory", label=label)
     t_pinned = time_cuda(d_a.copy_to_device, host_pinned, repeat=10, what="H2D from pinned memory", label=label)
@@ -540,8 +539,8 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
     print(f"device memory is {d2d_gbs / (nbytes / t_pinned.median / 1e9):.0f}x faster than the host link")
     del d_a, d_b, host_pinned
 
-# %% [markdown]
-# ## Summary (요약)
+# %% [markdown] key="summary"
+# ## Summary
 #
 # - Every lab says which tier it runs on; only GPU-tier timings are GPU figures.
 # - Bandwidth = 2 × memory clock × bus width / 8 (double data rate; GB/s = 10⁹ bytes/s).
@@ -551,10 +550,7 @@ if lab.gpu_only("host-to-device copy, pageable vs pinned memory, timed with CUDA
 # - Host↔device copies cross PCIe or NVLink at a small fraction of device-memory bandwidth: copy once,
 #   keep data on the GPU, and use pinned memory for the copies you must make.
 #
-# 요약: 대역폭과 FP32 최대 성능은 장치 사양으로 계산할 수 있고, 산술 강도로 메모리 병목과 연산
-# 병목을 구분합니다. 데이터는 GPU에 두고, 꼭 필요한 복사에는 pinned 메모리를 사용하세요.
-#
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - S. Williams, A. Waterman, D. Patterson, "Roofline: an insightful visual performance model for
 #   multicore architectures", Communications of the ACM 52(4), 2009.

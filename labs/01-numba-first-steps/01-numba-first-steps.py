@@ -1,20 +1,18 @@
-# %% [markdown]
+# %% [markdown] key="cuda-python-numba-first"
 # # 01 CUDA Python with Numba: first steps
-# # 01 Numba로 시작하는 CUDA 파이썬
 #
 # In one hour you go from a slow Python loop to your first CUDA kernel, checked against NumPy.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - what just-in-time (JIT) compilation is, and why the first call of an `@njit` function is slow;
 # - how to write your own NumPy ufuncs with `@vectorize`, for the CPU, for all CPU cores, and for the GPU;
 # - how data moves between the host (CPU memory) and the device (GPU memory), and what that costs;
 # - how to write, launch and check a CUDA kernel with `@cuda.jit`: thread indices, the bounds check,
 #   the grid-stride loop and the launch configuration `kernel[blocks, threads](...)`.
 #
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes and dtypes you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
@@ -23,12 +21,12 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
-# ## Setup (설정)
+# %% [markdown] key="setup"
+# ## Setup
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs your kernels in Python threads: results are checked
 # exactly as on a GPU, but timings mean nothing there. That switch must happen before Numba is
-# imported, so always run this cell first (이 셀을 가장 먼저 실행하세요).
+# imported, so always run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -49,8 +47,8 @@ from techday.labtools import assert_close, time_cpu
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
-# ## 1. `@njit`: compile a Python function for the CPU (CPU용 JIT 컴파일)
+# %% [markdown] key="njit-compile-python-function"
+# ## 1. `@njit`: compile a Python function for the CPU
 #
 # Python runs your code one bytecode at a time and checks every type on every step, so a loop over
 # ten million numbers takes seconds. **Numba** is a just-in-time (JIT) compiler: the first time you
@@ -58,7 +56,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # `float64` array), translates the function to machine code through LLVM, caches that code, and runs
 # it. Later calls with the same types skip straight to the machine code.
 #
-# - First call = compile + run (slow). 첫 호출은 컴파일 때문에 느립니다.
+# - First call = compile + run (slow).
 # - Second call = run only (fast).
 # - A call with new types (say, `float32` instead of `float64`) compiles a new version.
 #
@@ -94,30 +92,32 @@ print(f"first call  (compile + run): {t_first * 1e3:9.1f} ms  [CPU]")
 print(f"second call (run only)     : {t_second * 1e3:9.1f} ms  [CPU]")
 print("compiled versions so far:", sum_of_squares_jit.signatures)
 
-# %% [markdown]
+# %% [markdown] key="note"
 # Now time it properly: `time_cpu` makes one warm-up call (compilation happens there, outside the
 # timed region), repeats, and reports the median. We check before we time, always.
 # The pure-Python loop gets a smaller array so this cell stays quick; we compare time *per element*.
 
 # %%
+from techday.i18n import msg
+
 n_py = lab.size(full=1_000_000, ci=100_000, cpu=1_000_000)
 x_py = x[:n_py]
-assert_close(sum_of_squares(x_py), np.sum(x_py * x_py), "pure Python sum_of_squares", rtol=1e-9)
+assert_close(sum_of_squares(x_py), np.sum(x_py * x_py), msg("01.pure_python_sum_squares", "pure Python sum_of_squares"), rtol=1e-9)
 
 t_py = time_cpu(sum_of_squares, x_py, repeat=3, what=f"pure Python loop, n={n_py:,}", label="CPU")
 t_jit = time_cpu(sum_of_squares_jit, x, what=f"@njit loop, n={n:,}", label="CPU")
 t_np = time_cpu(lambda v: np.sum(v * v), x, what=f"NumPy np.sum(x * x), n={n:,}", label="CPU")
 for t, size in ((t_py, n_py), (t_jit, n), (t_np, n)):
     print(f"{t}  ->  {t.median / size * 1e9:7.2f} ns per element")
-print(f"@njit is about {(t_py.median / n_py) / (t_jit.median / n):,.0f}x faster than the Python loop per element.")
+print(msg("01.njit_about_t_py", "@njit is about {t_py_median_n_py_t_jit_median:,.0f}x faster than the Python loop per element.", t_py_median_n_py_t_jit_median=(t_py.median / n_py) / (t_jit.median / n)))
 
-# %% [markdown]
+# %% [markdown] key="numerically-stable-mean-variance"
 # The compiled loop runs at the speed of compiled code, while the NumPy expression `np.sum(x * x)`
 # first builds a temporary array `x * x`, then reads it again to sum it. Numba shines where NumPy
 # needs several passes or temporary arrays, or cannot express the algorithm at all, such as a loop
 # in which each step depends on the one before. That is your first exercise.
 #
-# ## 연습 1 (Exercise 1): a numerically stable mean and variance with `@njit` (3 points)
+# ## Exercise 1: a numerically stable mean and variance with `@njit` (3 points)
 #
 # Write `mean_var(x)` that returns the tuple `(mean, variance)` of a 1-D array in **one pass** over
 # the data, with **Welford's** update. Start with `count = 0`, `mean = 0.0`, `m2 = 0.0`; then for
@@ -138,7 +138,7 @@ print(f"@njit is about {(t_py.median / n_py) / (t_jit.median / n):,.0f}x faster 
 # You may assume `x` has at least one element.
 #
 # One pass means one loop that reads `x[0]`, `x[1]`, ... in order and never goes back, as if the data
-# arrived as a stream (데이터를 앞에서부터 한 번만 읽습니다). The grader checks that: it also calls
+# arrived as a stream. The grader checks that: it also calls
 # the Python version of your function (`mean_var.py_func`) on data that can be read only that way, so
 # `x.mean()`, `np.var(x)` or a second loop over `x` fail there.
 
@@ -165,26 +165,27 @@ around 1e8 (a naive sum-of-squares formula loses every digit there); hidden: flo
 and one pass: mean_var.py_func on data that can only be read front to back, one element at a time."""
 import numpy as np
 from techday.labtools import assert_close
+from techday.i18n import msg
 
-assert hasattr(mean_var, "py_func"), "mean_var must be compiled with @njit (keep the decorator)"
+assert hasattr(mean_var, "py_func"), msg("01.mean_var_compiled_njit", "mean_var must be compiled with @njit (keep the decorator)")
 rng = np.random.default_rng(2024)
 x = 1e8 + rng.standard_normal(10_007)
 result = mean_var(x)
-assert isinstance(result, tuple) and len(result) == 2, f"mean_var must return (mean, variance), got {result!r}"
+assert isinstance(result, tuple) and len(result) == 2, msg("01.mean_var_return_mean", "mean_var must return (mean, variance), got {result!r}", result=result)
 m, v = result
-assert_close(m, x.mean(), "mean of 1e8 + N(0, 1), n=10_007", rtol=1e-12)
-assert_close(v, x.var(), "variance of 1e8 + N(0, 1), n=10_007 (one pass, Welford's update?)", rtol=1e-6)
+assert_close(m, x.mean(), msg("01.mean_e8", "mean of 1e8 + N(0, 1), n=10_007"), rtol=1e-12)
+assert_close(v, x.var(), msg("01.variance_e8_one_pass", "variance of 1e8 + N(0, 1), n=10_007 (one pass, Welford's update?)"), rtol=1e-6)
 ### BEGIN HIDDEN TESTS
 for n_h, offset in ((1, 5.0), (2, -3.0), (3, 0.0), (1_001, 1e9), (7_919, -2.5e7)):
     xh = offset + np.random.default_rng(n_h).standard_normal(n_h) * 3.0
     mh, vh = mean_var(xh)
-    assert_close(mh, xh.mean(), f"hidden: mean, n={n_h}, offset={offset:g}", rtol=1e-12, atol=1e-12)
-    assert_close(vh, xh.var(), f"hidden: variance, n={n_h}, offset={offset:g}", rtol=1e-6, atol=1e-12)
+    assert_close(mh, xh.mean(), msg("01.hidden_mean_h_offset", "hidden: mean, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-12, atol=1e-12)
+    assert_close(vh, xh.var(), msg("01.hidden_variance_h_offset", "hidden: variance, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-6, atol=1e-12)
 xf = (1000.0 + np.random.default_rng(7).standard_normal(4_099)).astype(np.float32)
 mf, vf = mean_var(xf)
 ref = xf.astype(np.float64)
-assert_close(mf, ref.mean(), "hidden: mean of float32 input", rtol=1e-6)
-assert_close(vf, ref.var(), "hidden: variance of float32 input", rtol=1e-3)
+assert_close(mf, ref.mean(), msg("01.hidden_mean_float32_input", "hidden: mean of float32 input"), rtol=1e-6)
+assert_close(vf, ref.var(), msg("01.hidden_variance_float32_input", "hidden: variance of float32 input"), rtol=1e-3)
 
 
 class FrontToBack:
@@ -199,13 +200,12 @@ class FrontToBack:
 
     def __getitem__(self, i):
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
-            raise AssertionError(f"hidden: mean_var read x[{i!r}]: read one element at a time, x[i], in one pass")
+            raise AssertionError(msg("01.hidden_mean_var_read_2", "hidden: mean_var read x[{i!r}]: read one element at a time, x[i], in one pass", i=i))
         i = int(i) + (self.size if i < 0 else 0)
         if not 0 <= i < self.size:
-            raise IndexError(f"index {i} is out of bounds for a stream of {self.size} values")
+            raise IndexError(msg("01.index_i_out_bounds", "index {i} is out of bounds for a stream of {self_size} values", i=i, self_size=self.size))
         if i < self.last:
-            raise AssertionError(f"hidden: mean_var read x[{i}] after x[{self.last}]: that is a second pass over the "
-                                 "data; update count, mean and m2 as each value arrives (Welford)")
+            raise AssertionError(msg("01.hidden_mean_var_read_3", "hidden: mean_var read x[{i}] after x[{self_last}]: that is a second pass over the data; update count, mean and m2 as each value arrives (Welford)", i=i, self_last=self.last))
         self.last = i
         return self._values[i]
 
@@ -214,26 +214,24 @@ class FrontToBack:
             yield self[i]
 
     def __array__(self, *args, **kwargs):
-        raise AssertionError("hidden: mean_var turned x into an array (np.mean, np.var, np.asarray ...): compute the "
-                             "mean and variance yourself, in one pass over x[i] (Welford)")
+        raise AssertionError(msg("01.hidden_mean_var_turned", "hidden: mean_var turned x into an array (np.mean, np.var, np.asarray ...): compute the mean and variance yourself, in one pass over x[i] (Welford)"))
 
     def __getattr__(self, name):
-        raise AssertionError(f"hidden: mean_var used x.{name}: compute the mean and variance yourself, in one pass "
-                             "over x[i] (Welford)")
+        raise AssertionError(msg("01.hidden_mean_var_used", "hidden: mean_var used x.{name}: compute the mean and variance yourself, in one pass over x[i] (Welford)", name=name))
 
 
 for n_h, offset in ((1, 3.0), (2_003, 1e8)):
     xs = offset + np.random.default_rng(n_h + 1).standard_normal(n_h)
     stream = FrontToBack(xs)
     ms, vs = mean_var.py_func(stream)
-    assert stream.last == n_h - 1, f"hidden: mean_var read x only up to x[{stream.last}] of {n_h} values"
-    assert_close(ms, xs.mean(), f"hidden: one pass, mean, n={n_h}", rtol=1e-12, atol=1e-12)
-    assert_close(vs, xs.var(), f"hidden: one pass, variance, n={n_h}", rtol=1e-6, atol=1e-12)
+    assert stream.last == n_h - 1, msg("01.hidden_mean_var_read", "hidden: mean_var read x only up to x[{stream_last}] of {n_h} values", stream_last=stream.last, n_h=n_h)
+    assert_close(ms, xs.mean(), msg("01.hidden_one_pass_mean", "hidden: one pass, mean, n={n_h}", n_h=n_h), rtol=1e-12, atol=1e-12)
+    assert_close(vs, xs.var(), msg("01.hidden_one_pass_variance", "hidden: one pass, variance, n={n_h}", n_h=n_h), rtol=1e-6, atol=1e-12)
 ### END HIDDEN TESTS
-print("mean_var: all visible tests passed.")
+print(msg("01.mean_var_all_visible", "mean_var: all visible tests passed."))
 
-# %% [markdown]
-# ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU (유니버설 함수)
+# %% [markdown] key="ufuncs-scalar-function-applied"
+# ## 2. Ufuncs: one scalar function, applied to whole arrays, on CPU or GPU
 #
 # NumPy's `np.add`, `np.exp` and friends are **ufuncs** (universal functions): a function of
 # scalars that NumPy applies element by element, with broadcasting, `out=` and dtype handling for
@@ -287,13 +285,13 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
                  (bump_par, f"@vectorize target='parallel' ({numba.get_num_threads()} threads)")):
     print(time_cpu(fn, ux, uy, what=f"{what}, n={n_u:,} float32", label="CPU"))
 
-# %% [markdown]
+# %% [markdown] key="same-ufunc-gpu"
 # Read these CPU timings with care: NumPy's own `exp` uses SIMD instructions, and the float
 # literals in `bump` (`0.5`, `INV_2PI`) make Numba compute in `float64`, so a one-core `@vectorize`
 # loop need not beat the NumPy expression. `target="parallel"` pays off with many cores and large
 # arrays. The bigger payoff of writing the scalar function once: it also runs on the GPU.
 #
-# ### The same ufunc on the GPU (GPU 전용)
+# ### The same ufunc on the GPU (GPU only)
 #
 # `@vectorize(..., target="cuda")` turns the scalar function into a CUDA kernel. Called with NumPy
 # arrays, a CUDA ufunc copies every input to the GPU, runs, and copies the result back, **on every
@@ -305,15 +303,17 @@ for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target
 # not even decorate with `target="cuda"` there).
 
 # %%
-if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("01.gpu_only_cuda_ufuncs", "CUDA ufuncs (@vectorize target='cuda')")):
     from techday.labtools import time_cuda
 
     bump_gpu = vectorize(BUMP_SIGNATURES, target="cuda")(bump)
-    assert_close(bump_gpu(ux, uy), reference, "bump_gpu on host arrays", rtol=1e-5)
+    assert_close(bump_gpu(ux, uy), reference, msg("01.bump_gpu_host_arrays", "bump_gpu on host arrays"), rtol=1e-5)
     d_ux, d_uy = cuda.to_device(ux), cuda.to_device(uy)
     d_bump = cuda.device_array_like(d_ux)
     bump_gpu(d_ux, d_uy, out=d_bump)
-    assert_close(d_bump.copy_to_host(), reference, "bump_gpu on device arrays", rtol=1e-5)
+    assert_close(d_bump.copy_to_host(), reference, msg("01.bump_gpu_device_arrays", "bump_gpu on device arrays"), rtol=1e-5)
 
     t_host = time_cuda(bump_gpu, ux, uy, what="CUDA ufunc, NumPy arrays in (copies included)",
                        label=lab.timing_label())
@@ -324,10 +324,10 @@ if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
     # Bytes the kernel itself touches: two float32 inputs read, one float32 output written.
     gbps = 3 * n_u * ux.itemsize / t_dev.median / 1e9
     print(f"device-only ufunc: 3 * n * 4 B / {t_dev.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
-    print(f"the copies make the call {t_host.median / t_dev.median:.0f}x slower")
+    print(msg("01.copies_make_call_t", "the copies make the call {t_host_median_t_dev_median:.0f}x slower", t_host_median_t_dev_median=t_host.median / t_dev.median))
 
-# %% [markdown]
-# ## 연습 2 (Exercise 2): your own ufunc with `@vectorize` (3 points)
+# %% [markdown] key="own-ufunc-vectorize"
+# ## Exercise 2: your own ufunc with `@vectorize` (3 points)
 #
 # The **Huber loss** of a residual $r$ with threshold $\delta > 0$ is quadratic near zero and
 # linear far away (robust to outliers):
@@ -336,7 +336,7 @@ if lab.gpu_only("CUDA ufuncs (@vectorize target='cuda')"):
 # \delta\,(|r| - \tfrac12 \delta) & \text{otherwise} \end{cases}$$
 #
 # Write `huber` as a CPU ufunc with `@vectorize` and a **signature list** with a `float32` loop and
-# a `float64` loop, so that `float32` inputs give a `float32` result (dtype을 유지하세요). Write
+# a `float64` loop, so that `float32` inputs give a `float32` result. Write
 # the scalar version with an `if`: that is the point of a ufunc (NumPy would need `np.where`, which
 # computes both branches for every element). `abs(r)` works on scalars in Numba.
 #
@@ -360,6 +360,7 @@ on 10_007 values with a scalar delta, and it broadcasts (3, 1) against (4,); hid
 array-valued delta, values exactly at the threshold, 2-D inputs."""
 import numpy as np
 from techday.labtools import assert_close
+from techday.i18n import msg
 
 
 def huber_reference(r, delta):
@@ -368,42 +369,42 @@ def huber_reference(r, delta):
 
 
 assert hasattr(huber, "nin") and hasattr(huber, "types"), \
-    f"huber must be a ufunc made with @vectorize, not a {type(huber).__name__}"
-assert huber.nin == 2, f"huber takes two inputs (r, delta), it has {huber.nin}"
+    msg("01.huber_ufunc_made_vectorize", "huber must be a ufunc made with @vectorize, not a {type_huber_name}", type_huber_name=type(huber).__name__)
+assert huber.nin == 2, msg("01.huber_takes_two_inputs", "huber takes two inputs (r, delta), it has {huber_nin}", huber_nin=huber.nin)
 r32 = (3.0 * np.random.default_rng(11).standard_normal(10_007)).astype(np.float32)
 out32 = huber(r32, np.float32(1.5))
 assert out32.dtype == np.float32, \
-    f"float32 inputs gave {out32.dtype}: give huber a 'float32(float32, float32)' signature"
-assert_close(out32, huber_reference(r32, 1.5), "huber(r, 1.5) on 10_007 float32 values", rtol=1e-5, atol=1e-7)
+    msg("01.float32_inputs_gave_out32", "float32 inputs gave {out32_dtype}: give huber a 'float32(float32, float32)' signature", out32_dtype=out32.dtype)
+assert_close(out32, huber_reference(r32, 1.5), msg("01.huber_r_float32_values", "huber(r, 1.5) on 10_007 float32 values"), rtol=1e-5, atol=1e-7)
 col = np.array([[-4.0], [0.25], [2.0]], np.float32)
 row = np.array([0.5, 1.0, 2.0, 3.0], np.float32)
 grid_out = huber(col, row)
-assert grid_out.shape == (3, 4), f"huber((3, 1), (4,)) should broadcast to (3, 4), got {grid_out.shape}"
-assert_close(grid_out, huber_reference(col, row), "huber broadcast (3, 1) x (4,)", rtol=1e-5)
+assert grid_out.shape == (3, 4), msg("01.huber_should_broadcast_grid", "huber((3, 1), (4,)) should broadcast to (3, 4), got {grid_out_shape}", grid_out_shape=grid_out.shape)
+assert_close(grid_out, huber_reference(col, row), msg("01.huber_broadcast", "huber broadcast (3, 1) x (4,)"), rtol=1e-5)
 ### BEGIN HIDDEN TESTS
 r64 = 5.0 * np.random.default_rng(12).standard_normal(1_003)
 d64 = np.abs(np.random.default_rng(13).standard_normal(1_003)) + 0.1
 out64 = huber(r64, d64)
-assert out64.dtype == np.float64, f"hidden: float64 inputs gave {out64.dtype}"
-assert_close(out64, huber_reference(r64, d64), "hidden: float64, array delta", rtol=1e-12)
+assert out64.dtype == np.float64, msg("01.hidden_float64_inputs_gave", "hidden: float64 inputs gave {out64_dtype}", out64_dtype=out64.dtype)
+assert_close(out64, huber_reference(r64, d64), msg("01.hidden_float64_array_delta", "hidden: float64, array delta"), rtol=1e-12)
 edge = np.array([-2.0, -1.0, -0.0, 0.0, 1.0, 2.0, 1e30, -1e30], np.float64)
-assert_close(huber(edge, 1.0), huber_reference(edge, 1.0), "hidden: threshold and extreme values", rtol=1e-12)
+assert_close(huber(edge, 1.0), huber_reference(edge, 1.0), msg("01.hidden_threshold_extreme_values", "hidden: threshold and extreme values"), rtol=1e-12)
 m2 = np.random.default_rng(14).standard_normal((37, 29)).astype(np.float32)
 o2 = huber(m2, np.float32(0.7))
-assert o2.dtype == np.float32 and o2.shape == (37, 29), "hidden: 2-D float32 input"
-assert_close(o2, huber_reference(m2, np.float32(0.7)), "hidden: 2-D float32", rtol=1e-5, atol=1e-7)
+assert o2.dtype == np.float32 and o2.shape == (37, 29), msg("01.hidden_d_float32_input", "hidden: 2-D float32 input")
+assert_close(o2, huber_reference(m2, np.float32(0.7)), msg("01.hidden_d_float32", "hidden: 2-D float32"), rtol=1e-5, atol=1e-7)
 ### END HIDDEN TESTS
-print("huber: all visible tests passed.")
+print(msg("01.huber_all_visible_tests", "huber: all visible tests passed."))
 
-# %% [markdown]
-# ## 3. Host and device memory: moving data costs time (호스트와 디바이스 메모리)
+# %% [markdown] key="host-device-memory-moving"
+# ## 3. Host and device memory: moving data costs time
 #
 # The CPU (the **host**) and the GPU (the **device**) have separate memories. A discrete GPU's
 # own memory moves one to several terabytes per second *inside* the GPU, but data crosses between
 # host and device over PCIe (or NVLink-C2C on Grace Hopper), one to two orders of magnitude slower.
 # Lab 00 compared these costs; here you learn the calls that move real arrays.
 # Rule of thumb: **move data to the device once, compute many times there, copy back only what
-# you need** (데이터는 디바이스에 두세요).
+# you need**.
 #
 # Numba's tools:
 #
@@ -421,6 +422,8 @@ print("huber: all visible tests passed.")
 # reads it.
 
 # %%
+from techday.i18n import msg
+
 n_t = lab.size(full=2**26, ci=2**20)  # 2**26 float32 = 256 MiB, much larger than any L2 cache
 h_x = np.arange(n_t, dtype=np.float32)
 
@@ -431,18 +434,24 @@ d_y.copy_to_device(d_x)                             # device -> device copy
 h_back = d_y.copy_to_host()                         # D2H copy into a new host array
 h_head = d_x[:5].copy_to_host()                     # a slice: copy back only what you need
 
-assert type(h_back) is np.ndarray and np.array_equal(h_back, h_x), "round trip host -> device -> host changed the data"
+assert type(h_back) is np.ndarray and np.array_equal(h_back, h_x), msg("01.round_trip_host_device", "round trip host -> device -> host changed the data")
 assert np.array_equal(h_head, h_x[:5])
 print(f"d_x is a {type(d_x).__name__} (not a NumPy array): shape {d_x.shape}, dtype {d_x.dtype}, "
       f"{d_x.nbytes / 2**20:.0f} MiB")
-print("round trip host -> device -> device -> host: data unchanged")
+print(msg("01.round_trip_host_device_2", "round trip host -> device -> device -> host: data unchanged"))
 
-# %% [markdown]
-# ### How fast are the copies? (GPU 전용)
+# %% [markdown] key="fast-copies"
+# ### How fast are the copies? (GPU only)
 #
-# On a GPU we time each copy with **CUDA events**: markers the GPU stamps with its own clock, so the
-# host's Python overhead is not counted. `techday.labtools.time_cuda` warms up, records an event
-# before and after each call, repeats, and reports the median. Rate = bytes moved / seconds.
+# On a GPU we time each copy with **CUDA events**: markers the GPU stamps with its own clock when it
+# reaches them in its queue. `techday.labtools.time_cuda` warms up, records an event before and
+# after each call, repeats, and reports the median. Rate = bytes moved / seconds.
+#
+# Events measure the GPU's time between the two markers, and that includes any time the GPU sits
+# idle waiting for the host to hand it the next piece of work. A large copy or a long kernel keeps
+# the GPU busy, so the figure is the device's own time; for short operations, the Python and launch
+# overhead between the markers shows up in the measurement. Events do not remove host overhead;
+# they only leave it out when the GPU never has to wait for the host.
 #
 # Two kinds of host memory: ordinary (**pageable**) memory must first be staged by the driver
 # through a pinned buffer; **pinned** (page-locked) memory from `cuda.pinned_array` can be read by
@@ -451,7 +460,9 @@ print("round trip host -> device -> device -> host: data unchanged")
 # The simulator's events always return -1 ms, so on the CPU tier there is nothing honest to time.
 
 # %%
-if lab.gpu_only("timing host<->device copies with CUDA events"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("01.gpu_only_copy_timing", "timing host<->device copies with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -475,12 +486,10 @@ if lab.gpu_only("timing host<->device copies with CUDA events"):
     if peak > 0:
         print(f"device memory peak (2 x clock x bus width): {peak:.0f} GB/s")
 else:
-    print("On a GPU, expect pinned copies near the link's limit (PCIe 4.0 x16: about 25 GB/s, "
-          "PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies "
-          "around a terabyte per second or more.")
+    print(msg("01.gpu_expect_pinned_copies", "On a GPU, expect pinned copies near the link's limit (PCIe 4.0 x16: about 25 GB/s, PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies around a terabyte per second or more."))
 
-# %% [markdown]
-# ## 4. Your first CUDA kernel (첫 번째 CUDA 커널)
+# %% [markdown] key="first-cuda-kernel"
+# ## 4. Your first CUDA kernel
 #
 # A **kernel** is a function that runs on the GPU, once per thread, in thousands of threads at once.
 # Threads are grouped in **blocks**, and the blocks form the **grid**. You choose both sizes when
@@ -494,15 +503,20 @@ else:
 # `cuda.grid(1)` = `cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x`, a number from 0 to
 # `blocks * threads - 1`. The usual pattern is one thread per element, with enough blocks to cover
 # `n`: `blocks = ceil(n / threads)`. The last block usually has spare threads past the end of the
-# array, so every kernel needs a **bounds check** (경계 검사를 잊지 마세요).
+# array, so every kernel needs a **bounds check**.
 #
 # Kernels cannot return a value: they write into an output array you pass in. Threads per block:
-# a multiple of 32 (a *warp*), usually 128 to 512; 256 is a good default.
+# CUDA accepts any number from 1 to 1024, but the hardware runs threads in *warps* of 32, so a block
+# whose size is not a multiple of 32 leaves lanes of its last warp idle. Use a multiple of 32,
+# usually 128 to 512; 256 is a good default.
 #
 # We fill outputs with NaN ("poison") before a launch, so that any element the kernel forgot to
 # write shows up as NaN in the check.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def double_kernel(x, out):
     i = cuda.grid(1)         # this thread's global index
@@ -518,15 +532,17 @@ d_k = cuda.to_device(h_k)
 d_k_out = cuda.to_device(np.full(n_k, np.nan, np.float32))   # poisoned output
 double_kernel[blocks, threads](d_k, d_k_out)
 assert_close(d_k_out.copy_to_host(), 2 * h_k, "double_kernel")
-print(f"n = {n_k:,}: {blocks} blocks x {threads} threads = {blocks * threads:,} threads, "
-      f"{blocks * threads - n_k} of them idle in the last block")
+print(msg("01.k_blocks_blocks_threads", "n = {n_k:,}: {blocks} blocks x {threads} threads = {blocks_threads:,} threads, {blocks_threads_n_k} of them idle in the last block", n_k=n_k, blocks=blocks, threads=threads, blocks_threads=blocks * threads, blocks_threads_n_k=blocks * threads - n_k))
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Without the bounds check, the spare threads read and write past the end of the arrays. On a real
 # GPU that is undefined behaviour: it may corrupt other data, crash later, or seem to work. The
 # simulator checks every index, so there we can show the error safely.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def double_kernel_unchecked(x, out):
     i = cuda.grid(1)
@@ -536,15 +552,14 @@ def double_kernel_unchecked(x, out):
 if lab.simulator:
     try:
         double_kernel_unchecked[blocks, threads](d_k, d_k_out)
-        raise AssertionError("expected an IndexError from the simulator")
+        raise AssertionError(msg("01.expected_indexerror_simulator", "expected an IndexError from the simulator"))
     except IndexError as err:
-        print("The simulator caught the out-of-bounds access:", str(err).splitlines()[0][:120])
+        print(msg("01.simulator_caught_out_bounds", "The simulator caught the out-of-bounds access:"), str(err).splitlines()[0][:120])
 else:
-    print("Not launched: on a real GPU an out-of-bounds access is undefined behaviour, "
-          "and the simulator (CPU tier) is the place to see it caught.")
+    print(msg("01.launched_real_gpu_out", "Not launched: on a real GPU an out-of-bounds access is undefined behaviour, and the simulator (CPU tier) is the place to see it caught."))
 
-# %% [markdown]
-# ### The grid-stride loop (그리드 스트라이드 루프)
+# %% [markdown] key="grid-stride-loop"
+# ### The grid-stride loop
 #
 # One thread per element ties the grid size to `n`. A **grid-stride loop** frees you from that:
 # each thread starts at its global index and jumps ahead by the total number of threads in the
@@ -575,6 +590,9 @@ print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def scale_kernel(x, factor, out):
     start = cuda.grid(1)
@@ -595,23 +613,24 @@ blocks_gs = min(math.ceil(n_k / THREADS_PER_BLOCK), MAX_BLOCKS)
 d_k_out = cuda.to_device(np.full(n_k, np.nan, np.float32))
 scale_kernel[blocks_gs, THREADS_PER_BLOCK](d_k, np.float32(3.0), d_k_out)
 assert_close(d_k_out.copy_to_host(), 3 * h_k, "scale_kernel")
-print(f"grid-stride: {blocks_gs} blocks x {THREADS_PER_BLOCK} threads covered n = {n_k:,} "
-      f"(about {math.ceil(n_k / (blocks_gs * THREADS_PER_BLOCK))} elements per thread)")
+print(msg("01.grid_stride_blocks_gs", "grid-stride: {blocks_gs} blocks x {threads_per_block} threads covered n = {n_k:,} (about {math_ceil_n_k_blocks_gs_thread} elements per thread)", blocks_gs=blocks_gs, threads_per_block=THREADS_PER_BLOCK, n_k=n_k, math_ceil_n_k_blocks_gs_thread=math.ceil(n_k / (blocks_gs * THREADS_PER_BLOCK))))
 
 # Keep data on the device across kernels: one copy in, two kernels, one copy out.
 d_tmp = cuda.device_array_like(d_k)
 d_res = cuda.device_array_like(d_k)
 scale_kernel[blocks_gs, THREADS_PER_BLOCK](d_k, np.float32(2.0), d_tmp)
 add_scalar_kernel[blocks_gs, THREADS_PER_BLOCK](d_tmp, np.float32(1.0), d_res)
-assert_close(d_res.copy_to_host(), 2 * h_k + 1, "2 * x + 1 with two kernels on device data")
-print("2 * x + 1 computed by two kernels; the intermediate never left the device")
+assert_close(d_res.copy_to_host(), 2 * h_k + 1, msg("01.two_kernels_device_data", "2 * x + 1 with two kernels on device data"))
+print(msg("01.computed_two_kernels_intermediate", "2 * x + 1 computed by two kernels; the intermediate never left the device"))
 
-# %% [markdown]
+# %% [markdown] key="note-3"
 # On a GPU, compare three ways to compute `2 * x + 1` with these two kernels: copying back to the
 # host between the kernels, copying in and out once, and data that already lives on the device.
 
 # %%
-if lab.gpu_only("timing round trips against device-resident data"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("01.gpu_only_round_trips", "timing round trips against device-resident data")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -642,8 +661,8 @@ if lab.gpu_only("timing round trips against device-resident data"):
     for t in times:
         print(f"{t}  ({t.median / times[-1].median:5.1f}x the kernels alone)")
 
-# %% [markdown]
-# ## 연습 3 (Exercise 3): a SAXPY kernel with a grid-stride loop (4 points)
+# %% [markdown] key="saxpy-kernel-grid-stride"
+# ## Exercise 3: a SAXPY kernel with a grid-stride loop (4 points)
 #
 # SAXPY ("single-precision a times x plus y") is the "hello world" of GPU computing:
 # `out[i] = a * x[i] + y[i]` for every `i`.
@@ -673,6 +692,7 @@ check); hidden: float64, n smaller than one block, n = 1, inputs left unchanged,
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 assert_cuda_kernel(saxpy_kernel, "saxpy_kernel")
 
@@ -685,7 +705,7 @@ def run_saxpy_kernel(a, x, y, blocks, threads):
     saxpy_kernel[blocks, threads](a, d_x, d_y, d_buf[:n])
     buf = d_buf.copy_to_host()
     # A real GPU does not check indices; the tail past out's end shows a write out of bounds.
-    assert np.isnan(buf[n:]).all(), f"saxpy_kernel wrote past the end of out (n={n}): check the loop bound"
+    assert np.isnan(buf[n:]).all(), msg("01.saxpy_kernel_wrote_past", "saxpy_kernel wrote past the end of out (n={n}): check the loop bound", n=n)
     return buf[:n], d_x.copy_to_host(), d_y.copy_to_host()
 
 
@@ -696,12 +716,11 @@ a = np.float32(2.5)
 expected = 2.5 * x.astype(np.float64) + y
 out, _, _ = run_saxpy_kernel(a, x, y, 2, 32)
 missing = int(np.isnan(out).sum())
-assert missing == 0, (f"{missing} of {out.size} elements were never written by 2 x 32 threads: "
-                      "each thread must loop over i = cuda.grid(1), +cuda.gridsize(1), ... up to x.shape[0]")
-assert_close(out, expected, "saxpy_kernel, n=5_001, 2 blocks x 32 threads", rtol=1e-5)
+assert missing == 0, (msg("01.missing_out_size_elements", "{missing} of {out_size} elements were never written by 2 x 32 threads: each thread must loop over i = cuda.grid(1), +cuda.gridsize(1), ... up to x.shape[0]", missing=missing, out_size=out.size))
+assert_close(out, expected, msg("01.saxpy_kernel_blocks_threads", "saxpy_kernel, n=5_001, 2 blocks x 32 threads"), rtol=1e-5)
 x_small, y_small = x[:1_000].copy(), y[:1_000].copy()
 out, _, _ = run_saxpy_kernel(a, x_small, y_small, 4, 256)  # 1_024 threads for 1_000 elements
-assert_close(out, expected[:1_000], "saxpy_kernel, n=1_000, 4 blocks x 256 threads (spare threads)", rtol=1e-5)
+assert_close(out, expected[:1_000], msg("01.saxpy_kernel_blocks_threads_2", "saxpy_kernel, n=1_000, 4 blocks x 256 threads (spare threads)"), rtol=1e-5)
 ### BEGIN HIDDEN TESTS
 for n_h, blocks_h, threads_h in ((37, 1, 64), (1, 3, 32), (2_999, 5, 64), (777, 2, 128)):
     rh = np.random.default_rng(n_h)
@@ -709,17 +728,17 @@ for n_h, blocks_h, threads_h in ((37, 1, 64), (1, 3, 32), (2_999, 5, 64), (777, 
     ah = -0.75
     oh, xh_after, yh_after = run_saxpy_kernel(ah, xh, yh, blocks_h, threads_h)
     assert oh.dtype == np.float64
-    assert_close(oh, ah * xh + yh, f"hidden: float64, n={n_h}, {blocks_h} x {threads_h} threads", rtol=1e-12)
-    assert np.array_equal(xh_after, xh) and np.array_equal(yh_after, yh), "hidden: saxpy_kernel changed x or y"
+    assert_close(oh, ah * xh + yh, msg("01.hidden_float64_h_blocks", "hidden: float64, n={n_h}, {blocks_h} x {threads_h} threads", n_h=n_h, blocks_h=blocks_h, threads_h=threads_h), rtol=1e-12)
+    assert np.array_equal(xh_after, xh) and np.array_equal(yh_after, yh), msg("01.hidden_saxpy_kernel_changed", "hidden: saxpy_kernel changed x or y")
 xi, yi = x[:777].copy(), y[:777].copy()
 d_yi = cuda.to_device(yi)
 saxpy_kernel[4, 32](a, cuda.to_device(xi), d_yi, d_yi)  # BLAS style: y <- a * x + y
-assert_close(d_yi.copy_to_host(), expected[:777], "hidden: in place, out is y (each element updated once?)", rtol=1e-5)
+assert_close(d_yi.copy_to_host(), expected[:777], msg("01.hidden_place_out_y", "hidden: in place, out is y (each element updated once?)"), rtol=1e-5)
 ### END HIDDEN TESTS
-print("saxpy_kernel: all visible tests passed.")
+print(msg("01.saxpy_kernel_all_visible", "saxpy_kernel: all visible tests passed."))
 
-# %% [markdown]
-# ## 연습 4 (Exercise 4): the host function `saxpy(a, x, y)` (4 points)
+# %% [markdown] key="host-function-saxpy"
+# ## Exercise 4: the host function `saxpy(a, x, y)` (4 points)
 #
 # A kernel alone is not a tool anyone can call. Write `saxpy(a, x, y)` that takes NumPy arrays and
 # returns a **host NumPy array** (not a device array) with `a * x + y`, in the dtype of `x`:
@@ -735,7 +754,7 @@ print("saxpy_kernel: all visible tests passed.")
 # Pass **device arrays** to the kernel: given NumPy arrays, Numba would copy each of them to the
 # device and back again on every launch. The tests check that too, and the grader's hidden tests
 # check the launch itself: one launch, the number of blocks and threads of step 2, `a` in `x`'s
-# dtype, and that the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
+# dtype, and that the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="saxpy"
 def saxpy(a, x, y):
@@ -757,6 +776,7 @@ MAX_BLOCKS)) blocks, a in x's dtype, the result is what the kernel wrote into it
 float64, n = 1, n smaller than one block, inputs left unchanged."""
 import numpy as np
 from techday.labtools import assert_close, watch_kernels
+from techday.i18n import msg
 
 
 def spy_on_saxpy(a, x, y):
@@ -771,42 +791,37 @@ rng = np.random.default_rng(9)
 x = rng.random(n, dtype=np.float32)
 y = 1.0 + rng.random(n, dtype=np.float32)
 out, launches = spy_on_saxpy(2.0, x, y)
-assert launches, "saxpy must launch saxpy_kernel[blocks, threads](...)"
+assert launches, msg("01.saxpy_launch_saxpy_kernel", "saxpy must launch saxpy_kernel[blocks, threads](...)")
 host_args = launches[0].host_args
-assert not host_args, (f"saxpy_kernel got NumPy arrays as arguments {host_args}: copy them with cuda.to_device "
-                       "and allocate the output with cuda.device_array_like, or Numba copies them back and forth")
+assert not host_args, (msg("01.saxpy_kernel_numpy_arrays", "saxpy_kernel got NumPy arrays as arguments {host_args}: copy them with cuda.to_device and allocate the output with cuda.device_array_like, or Numba copies them back and forth", host_args=host_args))
 assert isinstance(out, np.ndarray), \
-    f"saxpy returned a {type(out).__name__}: copy the result back to the host with .copy_to_host()"
-assert out.dtype == x.dtype, f"saxpy returned {out.dtype} for {x.dtype} inputs"
-assert out.shape == x.shape, f"saxpy returned shape {out.shape}, expected {x.shape}"
-assert_close(out, 2.0 * x.astype(np.float64) + y, f"saxpy(2.0, x, y), n={n:,} float32", rtol=1e-5)
+    msg("01.saxpy_returned_type_out", "saxpy returned a {type_out_name}: copy the result back to the host with .copy_to_host()", type_out_name=type(out).__name__)
+assert out.dtype == x.dtype, msg("01.saxpy_returned_out_dtype", "saxpy returned {out_dtype} for {x_dtype} inputs", out_dtype=out.dtype, x_dtype=x.dtype)
+assert out.shape == x.shape, msg("01.saxpy_returned_shape_out", "saxpy returned shape {out_shape}, expected {x_shape}", out_shape=out.shape, x_shape=x.shape)
+assert_close(out, 2.0 * x.astype(np.float64) + y, msg("01.saxpy_y_float32", "saxpy(2.0, x, y), n={n:,} float32", n=n), rtol=1e-5)
 ### BEGIN HIDDEN TESTS
 
 
 def check_saxpy_launch(out, launches, x, what):
     """One launch, configured as taught, whose output is every element of what saxpy returned."""
     n_x = x.shape[0]
-    assert len(launches) == 1, f"{what}: saxpy must launch saxpy_kernel once, it launched it {len(launches)} times"
+    assert len(launches) == 1, msg("01.what_saxpy_launch_saxpy", "{what}: saxpy must launch saxpy_kernel once, it launched it {len_launches} times", what=what, len_launches=len(launches))
     launch = launches[0]
-    assert not launch.host_args, f"{what}: saxpy_kernel got NumPy arrays as arguments {launch.host_args}"
+    assert not launch.host_args, msg("01.what_saxpy_kernel_numpy", "{what}: saxpy_kernel got NumPy arrays as arguments {launch_host_args}", what=what, launch_host_args=launch.host_args)
     assert launch.threads == THREADS_PER_BLOCK, \
-        f"{what}: launched {launch.threads} threads per block, not THREADS_PER_BLOCK = {THREADS_PER_BLOCK}"
-    assert 1 <= launch.blocks <= MAX_BLOCKS, f"{what}: launched {launch.blocks} blocks: at least 1, at most MAX_BLOCKS"
+        msg("01.what_launched_launch_threads", "{what}: launched {launch_threads} threads per block, not THREADS_PER_BLOCK = {threads_per_block}", what=what, launch_threads=launch.threads, threads_per_block=THREADS_PER_BLOCK)
+    assert 1 <= launch.blocks <= MAX_BLOCKS, msg("01.what_launched_launch_blocks", "{what}: launched {launch_blocks} blocks: at least 1, at most MAX_BLOCKS", what=what, launch_blocks=launch.blocks)
     assert launch.blocks * launch.threads >= n_x or launch.blocks == MAX_BLOCKS, \
-        (f"{what}: {launch.blocks} blocks x {launch.threads} threads do not cover n = {n_x}: use enough blocks, "
-         "ceil(n / THREADS_PER_BLOCK), up to MAX_BLOCKS")
+        (msg("01.what_launch_blocks_blocks", "{what}: {launch_blocks} blocks x {launch_threads} threads do not cover n = {n_x}: use enough blocks, ceil(n / THREADS_PER_BLOCK), up to MAX_BLOCKS", what=what, launch_blocks=launch.blocks, launch_threads=launch.threads, n_x=n_x))
     blocks_want = max(1, min(-(-n_x // THREADS_PER_BLOCK), MAX_BLOCKS))
-    assert launch.blocks == blocks_want, (f"{what}: launched {launch.blocks} blocks for n = {n_x}, expected "
-                                          f"{blocks_want} = max(1, min(ceil(n / THREADS_PER_BLOCK), MAX_BLOCKS))")
+    assert launch.blocks == blocks_want, (msg("01.what_launched_launch_blocks_2", "{what}: launched {launch_blocks} blocks for n = {n_x}, expected {blocks_want} = max(1, min(ceil(n / THREADS_PER_BLOCK), MAX_BLOCKS))", what=what, launch_blocks=launch.blocks, n_x=n_x, blocks_want=blocks_want))
     a_dtype = np.asarray(launch.args[0]).dtype
-    assert a_dtype == x.dtype, f"{what}: a was passed as {a_dtype}; pass it in x's dtype, x.dtype.type(a)"
+    assert a_dtype == x.dtype, msg("01.what_was_passed_as", "{what}: a was passed as {a_dtype}; pass it in x's dtype, x.dtype.type(a)", what=what, a_dtype=a_dtype)
     written = launch.written[3]
-    assert written.shape == x.shape, (f"{what}: saxpy_kernel wrote an output of shape {written.shape} for x of shape "
-                                      f"{x.shape}: launch it on all of x and y")
+    assert written.shape == x.shape, (msg("01.what_saxpy_kernel_wrote", "{what}: saxpy_kernel wrote an output of shape {written_shape} for x of shape {x_shape}: launch it on all of x and y", what=what, written_shape=written.shape, x_shape=x.shape))
     unwritten = launch.unwritten.get(3, 0)
-    assert unwritten == 0, f"{what}: saxpy_kernel left {unwritten} of {n_x} elements of its output unwritten"
-    assert np.array_equal(out, written), (f"{what}: saxpy returned something else than saxpy_kernel wrote: return "
-                                          "the kernel's output, copied back with copy_to_host(), not a host result")
+    assert unwritten == 0, msg("01.what_saxpy_kernel_left", "{what}: saxpy_kernel left {unwritten} of {n_x} elements of its output unwritten", what=what, unwritten=unwritten, n_x=n_x)
+    assert np.array_equal(out, written), (msg("01.what_saxpy_returned_something", "{what}: saxpy returned something else than saxpy_kernel wrote: return the kernel's output, copied back with copy_to_host(), not a host result", what=what))
 
 
 check_saxpy_launch(out, launches, x, f"hidden: n={n:,} float32")
@@ -815,22 +830,22 @@ for n_h in (1, 100, 2_503):
     xh, yh = rh.random(n_h), 1.0 + rh.random(n_h)
     xh0, yh0 = xh.copy(), yh.copy()
     oh, lh = spy_on_saxpy(-0.5, xh, yh)
-    assert lh, "hidden: saxpy did not launch saxpy_kernel"
+    assert lh, msg("01.hidden_saxpy_did_launch", "hidden: saxpy did not launch saxpy_kernel")
     assert isinstance(oh, np.ndarray) and oh.dtype == np.float64 and oh.shape == (n_h,), \
-        f"hidden: float64 n={n_h}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
-    assert_close(oh, -0.5 * xh0 + yh0, f"hidden: saxpy float64, n={n_h}", rtol=1e-12)
-    assert np.array_equal(xh, xh0) and np.array_equal(yh, yh0), "hidden: saxpy changed x or y"
+        msg("01.hidden_float64_h_type", "hidden: float64 n={n_h}: got {type_oh_name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", n_h=n_h, type_oh_name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
+    assert_close(oh, -0.5 * xh0 + yh0, msg("01.hidden_saxpy_float64_h", "hidden: saxpy float64, n={n_h}", n_h=n_h), rtol=1e-12)
+    assert np.array_equal(xh, xh0) and np.array_equal(yh, yh0), msg("01.hidden_saxpy_changed_or", "hidden: saxpy changed x or y")
     check_saxpy_launch(oh, lh, xh0, f"hidden: float64, n={n_h}")
 x3 = np.random.default_rng(3).random(1_237, dtype=np.float32)
 o3, l3 = spy_on_saxpy(np.float32(0.0), x3, x3)
-assert o3.dtype == np.float32 and o3 is not x3, "hidden: saxpy must return a new array"
-assert_close(o3, x3, "hidden: saxpy(0, x, x) == x", rtol=1e-7)
+assert o3.dtype == np.float32 and o3 is not x3, msg("01.hidden_saxpy_return_new", "hidden: saxpy must return a new array")
+assert_close(o3, x3, msg("01.hidden_saxpy", "hidden: saxpy(0, x, x) == x"), rtol=1e-7)
 check_saxpy_launch(o3, l3, x3, "hidden: saxpy(0, x, x)")
 ### END HIDDEN TESTS
-print("saxpy: all visible tests passed.")
+print(msg("01.saxpy_all_visible_tests", "saxpy: all visible tests passed."))
 
-# %% [markdown]
-# ### Check, then time (GPU 전용)
+# %% [markdown] key="check-then-time"
+# ### Check, then time (GPU only)
 #
 # With the kernel checked, time it on device-resident data and report the **effective bandwidth**:
 # SAXPY reads `x` and `y` and writes `out`, so it moves `3 * n * itemsize` bytes and does almost no
@@ -838,7 +853,9 @@ print("saxpy: all visible tests passed.")
 # whole `saxpy`, copies included.
 
 # %%
-if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("01.gpu_only_saxpy_timing", "timing saxpy_kernel and saxpy with CUDA events")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -851,7 +868,7 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
     a32 = np.float32(2.0)
 
     saxpy_kernel[blocks_s, THREADS_PER_BLOCK](a32, d_sx, d_sy, d_sout)
-    assert_close(d_sout.copy_to_host(), 2.0 * h_sx.astype(np.float64) + h_sy, "saxpy_kernel before timing", rtol=1e-5)
+    assert_close(d_sout.copy_to_host(), 2.0 * h_sx.astype(np.float64) + h_sy, msg("01.saxpy_kernel_before_timing", "saxpy_kernel before timing"), rtol=1e-5)
 
     t_k = time_cuda(lambda: saxpy_kernel[blocks_s, THREADS_PER_BLOCK](a32, d_sx, d_sy, d_sout),
                     what=f"saxpy_kernel, n={n_s:,}, {blocks_s} x {THREADS_PER_BLOCK}", label=label)
@@ -864,10 +881,10 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
 
     t_all = time_cuda(saxpy, a32, h_sx, h_sy, what="saxpy() incl. 2 copies in, 1 copy out", label=label)
     print(t_all)
-    print(f"  the copies make SAXPY {t_all.median / t_k.median:.0f}x slower than the kernel alone")
+    print(msg("01.copies_make_saxpy_t", "  the copies make SAXPY {t_all_median_t_k_median:.0f}x slower than the kernel alone", t_all_median_t_k_median=t_all.median / t_k.median))
 
-# %% [markdown]
-# ## Summary (요약)
+# %% [markdown] key="summary"
+# ## Summary
 #
 # - `@njit` compiles a Python function to machine code on its first call, once per argument type:
 #   time the second call, never the first.
@@ -879,9 +896,10 @@ if lab.gpu_only("timing saxpy_kernel and saxpy with CUDA events"):
 # - A CUDA kernel runs once per thread: `cuda.grid(1)` says which element, a bounds check guards the
 #   spare threads, and a grid-stride loop with `cuda.gridsize(1)` makes a kernel right for any grid.
 # - Check against NumPy on awkward sizes with a poisoned output, then time with CUDA events and
-#   report a rate (GB/s) next to its formula.
+#   report a rate (GB/s) next to its formula. Remember that an event timing includes any time the
+#   GPU spent waiting for the host.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Numba CUDA documentation: kernels, memory management and the simulator,
 #   https://nvidia.github.io/numba-cuda/ ; `@njit` options (`parallel=True` with `prange`,

@@ -1,13 +1,12 @@
-# %% [markdown]
+# %% [markdown] key="custom-kernels-thread-hierarchy"
 # # 02 Custom kernels and the thread hierarchy
-# # 02 커스텀 커널과 스레드 계층
 #
 # Lab 01 launched its first kernels. This lab is about *who* runs your code: thousands of threads,
 # grouped in blocks, arranged in a grid. You will index in one and two dimensions, choose launch
 # configurations on purpose, find two classic kernel bugs with the simulator, and end by moving a
 # small neural-network layer to the GPU, the way NVIDIA's DLI course ends its first part.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - the thread hierarchy: threads, blocks and the grid, and the built-in indices `cuda.threadIdx`,
 #   `cuda.blockIdx`, `cuda.blockDim`, `cuda.gridDim`, with the shortcuts `cuda.grid` and
 #   `cuda.gridsize`, in 1-D and 2-D;
@@ -17,13 +16,9 @@
 # - how to find out-of-bounds accesses and race conditions with the CUDA simulator's checks;
 # - why the first call of a kernel is slow (JIT compilation), and how to time kernels with CUDA events.
 #
-# 이 실습에서는 스레드·블록·그리드의 1차원/2차원 인덱스, 실행 구성(launch configuration) 정하기,
-# 디바이스 함수, 시뮬레이터로 버그 찾기, 그리고 JIT 컴파일과 시간 측정을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes, shapes and dtypes you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
@@ -32,13 +27,12 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
-# ## Setup (설정)
+# %% [markdown] key="setup"
+# ## Setup
 # The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
 # checked exactly as on a GPU, and indices are checked even more strictly, but timings mean nothing
-# there. The switch must happen before Numba is imported, so always run this cell first
-# (이 셀을 가장 먼저 실행하세요).
+# there. The switch must happen before Numba is imported, so always run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -63,8 +57,8 @@ warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in 
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
-# ## 1. Threads, blocks and the grid (스레드, 블록, 그리드)
+# %% [markdown] key="threads-blocks-grid"
+# ## 1. Threads, blocks and the grid
 #
 # When you launch `kernel[blocks, threads](...)`, the GPU runs the kernel body once in every
 # **thread**. Threads come in three levels:
@@ -83,11 +77,14 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # ```
 #
 # The blocks run in any order, maybe at the same time, maybe one after another: a kernel must be
-# right whatever the order (블록의 실행 순서는 정해져 있지 않습니다).
+# right whatever the order.
 #
 # Below, a launch of 3 blocks of 4 threads for 10 elements: every thread writes down who it is.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def whoami_kernel(block, thread, width, index):
     i = cuda.grid(1)
@@ -102,15 +99,15 @@ n_who = 10
 d_who = [cuda.to_device(np.full(n_who, -1, np.int32)) for _ in range(4)]
 whoami_kernel[3, 4](*d_who)
 block_id, thread_id, block_dim, global_id = (d.copy_to_host() for d in d_who)
-assert np.array_equal(global_id, block_id * block_dim + thread_id), "cuda.grid(1) is blockIdx * blockDim + threadIdx"
+assert np.array_equal(global_id, block_id * block_dim + thread_id), msg("02.cuda_grid_blockidx_blockdim", "cuda.grid(1) is blockIdx * blockDim + threadIdx")
 print("element       :", " ".join(f"{i:2d}" for i in range(n_who)))
 print("blockIdx.x    :", " ".join(f"{v:2d}" for v in block_id))
 print("threadIdx.x   :", " ".join(f"{v:2d}" for v in thread_id))
 print("cuda.grid(1)  :", " ".join(f"{v:2d}" for v in global_id))
-print("3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the bounds check and did nothing")
+print(msg("02.blocks_threads_threads_threads", "3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the bounds check and did nothing"))
 
-# %% [markdown]
-# ## 2. Two dimensions: matrices and images (2차원 인덱싱)
+# %% [markdown] key="dimensions-matrices-images"
+# ## 2. Two dimensions: matrices and images
 #
 # Blocks and grids can also be 2-D (or 3-D), which suits matrices and images. Give tuples:
 #
@@ -120,17 +117,19 @@ print("3 blocks x 4 threads = 12 threads; threads 10 and 11 (block 2) failed the
 # col_stride, row_stride = cuda.gridsize(2)
 # ```
 #
-# **Watch the order** (순서에 주의하세요). A NumPy array's shape is `(rows, cols)`, but CUDA's
+# **Watch the order**. A NumPy array's shape is `(rows, cols)`, but CUDA's
 # dimensions are `(x, y)`, and `x` is the one that varies fastest between neighbouring threads. We
 # map `x` to **columns**, the last axis, the one that is contiguous in memory: then neighbouring
 # threads touch neighbouring elements, which the memory system rewards (lab 04 shows by how much).
-# So the grid's `x` covers `out.shape[1]` and its `y` covers `out.shape[0]`
-# (x는 열(column), y는 행(row)입니다).
+# So the grid's `x` covers `out.shape[1]` and its `y` covers `out.shape[0]`.
 #
 # Below, a 6 x 10 matrix covered by blocks of 4 x 3 threads (4 columns, 3 rows) in a 3 x 2 grid:
 # every element gets the number of the block that wrote it, `blockIdx.y * gridDim.x + blockIdx.x`.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def block_map_kernel(out):
     col, row = cuda.grid(2)
@@ -141,12 +140,12 @@ def block_map_kernel(out):
 d_map = cuda.to_device(np.full((6, 10), -1, np.int32))
 block_map_kernel[(3, 2), (4, 3)](d_map)                  # grid: 3 x 2 blocks; block: 4 x 3 threads
 block_map = d_map.copy_to_host()
-assert (block_map >= 0).all(), "a 3 x 2 grid of 4 x 3 blocks covers 12 columns and 6 rows"
-print("which block wrote each element of a 6 x 10 matrix:")
+assert (block_map >= 0).all(), msg("02.grid_blocks_covers_columns", "a 3 x 2 grid of 4 x 3 blocks covers 12 columns and 6 rows")
+print(msg("02.which_block_wrote_each", "which block wrote each element of a 6 x 10 matrix:"))
 print(block_map)
-print("grid (3, 2) x block (4, 3) = 12 columns x 6 rows of threads; the last 2 columns of threads are spare")
+print(msg("02.grid_block_columns_rows", "grid (3, 2) x block (4, 3) = 12 columns x 6 rows of threads; the last 2 columns of threads are spare"))
 
-# %% [markdown]
+# %% [markdown] key="d-kernel-grid-stride"
 # The grid-stride loop of lab 01 works in 2-D too: each thread starts at its `(row, col)` and
 # jumps by the grid's height and width, so a small grid covers any matrix:
 #
@@ -158,7 +157,7 @@ print("grid (3, 2) x block (4, 3) = 12 columns x 6 rows of threads; the last 2 c
 #         out[row, col] = ...
 # ```
 #
-# ## 연습 1 (Exercise 1): a 2-D kernel with grid-stride loops (3 points)
+# ## Exercise 1: a 2-D kernel with grid-stride loops (3 points)
 #
 # Write `fill_index_2d(out)` that sets every element of the 2-D array `out` to its **row-major
 # linear index**, `row * ncols + col` with `ncols = out.shape[1]`: that is the number of the element
@@ -189,6 +188,7 @@ tall blocks."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 assert_cuda_kernel(fill_index_2d, "fill_index_2d")
 
@@ -204,8 +204,7 @@ def run_fill_index_2d(shape, grid, block, dtype=np.float64):
     border = buf.copy()
     border[:rows, :cols] = poison
     outside = int(np.count_nonzero(~np.isnan(border))) if np.isnan(poison) else int(np.count_nonzero(border != poison))
-    assert outside == 0, (f"fill_index_2d wrote {outside} elements outside a {rows} x {cols} out "
-                          f"(grid {grid}, block {block}): compare rows with out.shape[0] and columns with out.shape[1]")
+    assert outside == 0, (msg("02.fill_index_d_wrote", "fill_index_2d wrote {outside} elements outside a {rows} x {cols} out (grid {grid}, block {block}): compare rows with out.shape[0] and columns with out.shape[1]", outside=outside, rows=rows, cols=cols, grid=grid, block=block))
     return buf[:rows, :cols]
 
 
@@ -215,11 +214,10 @@ def expected_index(rows, cols):
 
 out = run_fill_index_2d((37, 53), (2, 2), (16, 8))
 missing = int(np.isnan(out).sum())
-assert missing == 0, (f"{missing} of {out.size} elements of a 37 x 53 matrix were never written by a 2 x 2 grid of "
-                      "16 x 8 threads: loop with strides cuda.gridsize(2) in both directions")
-assert_close(out, expected_index(37, 53), "fill_index_2d, 37 x 53, grid (2, 2), block (16, 8)", rtol=0)
+assert missing == 0, (msg("02.missing_out_size_elements", "{missing} of {out_size} elements of a 37 x 53 matrix were never written by a 2 x 2 grid of 16 x 8 threads: loop with strides cuda.gridsize(2) in both directions", missing=missing, out_size=out.size))
+assert_close(out, expected_index(37, 53), msg("02.fill_index_d_grid", "fill_index_2d, 37 x 53, grid (2, 2), block (16, 8)"), rtol=0)
 out = run_fill_index_2d((13, 29), (2, 2), (16, 8))  # 32 x 16 threads for 29 columns x 13 rows
-assert_close(out, expected_index(13, 29), "fill_index_2d, 13 x 29 with spare threads", rtol=0)
+assert_close(out, expected_index(13, 29), msg("02.fill_index_d_spare", "fill_index_2d, 13 x 29 with spare threads"), rtol=0)
 ### BEGIN HIDDEN TESTS
 for shape_h, grid_h, block_h, dtype_h in (
     ((1, 1), (1, 1), (32, 1), np.float64),
@@ -231,18 +229,17 @@ for shape_h, grid_h, block_h, dtype_h in (
 ):
     oh = run_fill_index_2d(shape_h, grid_h, block_h, dtype_h)
     assert oh.dtype == dtype_h
-    assert_close(oh, expected_index(*shape_h), f"hidden: {shape_h} {np.dtype(dtype_h).name}, grid {grid_h}, "
-                 f"block {block_h}", rtol=0)
+    assert_close(oh, expected_index(*shape_h), msg("02.hidden_shape_h_np", "hidden: {shape_h} {np_dtype_dtype_h_name}, grid {grid_h}, block {block_h}", shape_h=shape_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, grid_h=grid_h, block_h=block_h), rtol=0)
 ### END HIDDEN TESTS
-print("fill_index_2d: all visible tests passed.")
+print(msg("02.fill_index_d_all", "fill_index_2d: all visible tests passed."))
 
-# %% [markdown]
-# ## 3. Bugs the simulator catches (시뮬레이터로 버그 찾기)
+# %% [markdown] key="bugs-simulator-catches"
+# ## 3. Bugs the simulator catches
 #
 # Two bugs account for most wrong kernels. Neither raises an error on a real GPU: the kernel just
 # gives a wrong answer, sometimes, or corrupts other data.
 #
-# ### Out-of-bounds access (범위를 벗어난 접근)
+# ### Out-of-bounds access
 #
 # A GPU does not check indices. A thread that writes past the end of an array writes into whatever
 # lies there. The simulator checks every index and raises `IndexError`, naming the thread (`tid`)
@@ -251,6 +248,9 @@ print("fill_index_2d: all visible tests passed.")
 # rows up to 52 pass that check.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def fill_ones_swapped_check(out):
     col, row = cuda.grid(2)
@@ -262,22 +262,20 @@ d_swapped = cuda.to_device(np.zeros((37, 53)))
 if lab.simulator:
     try:
         fill_ones_swapped_check[(4, 4), (16, 16)](d_swapped)
-        raise AssertionError("expected an IndexError from the simulator")
+        raise AssertionError(msg("02.expected_indexerror_simulator", "expected an IndexError from the simulator"))
     except IndexError as err:
-        print("The simulator caught the out-of-bounds access:")
+        print(msg("02.simulator_caught_out_bounds", "The simulator caught the out-of-bounds access:"))
         print("   ", str(err).splitlines()[0][:160])
 else:
-    print("Not launched: on a real GPU this kernel writes outside the array, which is undefined behaviour "
-          "(it may corrupt other data, crash later, or seem to work). Run the lab with tier='cpu' to see the "
-          "simulator catch it, or run a GPU program under NVIDIA's `compute-sanitizer`.")
+    print(msg("02.launched_real_gpu_this", "Not launched: on a real GPU this kernel writes outside the array, which is undefined behaviour (it may corrupt other data, crash later, or seem to work). Run the lab with tier='cpu' to see the simulator catch it, or run a GPU program under NVIDIA's `compute-sanitizer`."))
 
-# %% [markdown]
-# ### Race conditions (경쟁 상태)
+# %% [markdown] key="race-conditions"
+# ### Race conditions
 #
 # `out[0] += 1` looks like one step but is three: **read** `out[0]`, **add** 1, **write** it back.
 # When many threads do it at the same time, several read the same old value, and all but one of
-# their updates are lost. On a GPU the 32 threads of a warp execute each step together, so 64
-# threads that each "add 1" typically leave a count of 1 or 2, not 64.
+# their updates are lost. On a GPU, 64 threads that each "add 1" typically leave a count far below
+# 64, and not the same count on every run.
 #
 # The simulator runs the threads as Python threads, which take turns, so a race that a GPU shows at
 # once may hide there. To see the race on every tier, `count_split` below makes the interleaving
@@ -287,6 +285,9 @@ else:
 # read-add-write that the hardware does as one indivisible step (lab 03 is about atomics).
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def count_naive(counter):
     counter[0] += 1                  # read, add, write: three steps, and other threads in between
@@ -312,20 +313,32 @@ for kernel in (count_naive, count_split, count_atomic):
     results[kernel.__name__] = int(d_count.copy_to_host()[0])
     print(f"{kernel.__name__:12s}: {threads_race} threads each added 1 -> counter = {results[kernel.__name__]}")
 
-assert results["count_split"] == 1, "every thread read 0 before any thread wrote: the count must be 1"
-assert results["count_atomic"] == threads_race, "atomic adds are never lost"
+assert results["count_split"] == 1, msg("02.every_thread_read_before", "every thread read 0 before any thread wrote: the count must be 1")
+assert results["count_atomic"] == threads_race, msg("02.atomic_adds_are_never", "atomic adds are never lost")
 if results["count_naive"] == threads_race:
-    print("count_naive happened to be right here: the race is still there, only hidden"
-          + (" by the simulator's Python threads taking turns." if lab.simulator else "."))
+    if lab.simulator:
+        print(msg("02.race_hidden_simulator", "count_naive happened to be right here: the race is still there, "
+                  "only hidden by the simulator's Python threads taking turns."))
+    else:
+        print(msg("02.race_hidden", "count_naive happened to be right here: the race is still there, only hidden."))
 
-# %% [markdown]
-# ## 4. Choosing a launch configuration (실행 구성 정하기)
+# %% [markdown] key="choosing-launch-configuration"
+# ## 4. Choosing a launch configuration
 #
 # Two numbers, `kernel[blocks, threads_per_block]`, and a few rules of thumb:
 #
-# - **Threads per block: a multiple of 32.** The GPU runs threads in groups of 32, called **warps**:
-#   a block of 48 threads occupies two warps, one of them half empty. At most 1,024 threads per
-#   block; 128 to 512 is the usual range, 256 a good default (블록당 스레드 수는 32의 배수로).
+# - **Threads per block: a multiple of 32.** CUDA accepts any block size from 1 to 1,024 threads;
+#   a multiple of 32 is advice for speed, and this course's rule. The GPU schedules threads in
+#   groups of 32, called **warps**: a block of 48 threads occupies two warps, one of them half
+#   empty. 128 to 512 is the usual range, 256 a good default.
+# - **A warp is not a lock-step unit.** Before Volta (compute capability 7.0) the 32 threads of a
+#   warp shared one program counter and ran every instruction together. Since Volta, **independent
+#   thread scheduling** gives each thread its own program counter: the threads of a warp usually
+#   run together, but after a branch the hardware may interleave them, and it does not promise
+#   that they meet again at any point. Code must not rely on warp-synchronous execution; that is
+#   why the warp-level functions (`cuda.shfl_down_sync`, `cuda.syncwarp`, lab 03) take a `_sync`
+#   **mask** naming the threads that must take part together, and why a block needs
+#   `cuda.syncthreads()`.
 # - **Enough blocks to fill the GPU.** Each multiprocessor (SM) holds a limited number of resident
 #   threads at once (`max_threads_per_multiprocessor`: 2,048 on an A100 or H100, 1,536 on many
 #   gaming GPUs). The fraction of those slots that are filled is the **occupancy**. A GPU hides
@@ -339,6 +352,8 @@ if results["count_naive"] == threads_race:
 # The cell below prints this machine's numbers.
 
 # %%
+from techday.i18n import msg
+
 if lab.on_gpu:
     g = lab.gpu
     resident = g.multiprocessor_count * g.max_threads_per_multiprocessor
@@ -350,24 +365,24 @@ if lab.on_gpu:
         print(f"n = {n_example:>11,}: one thread per element needs {blocks_example:>7,} blocks of 256 = "
               f"{blocks_example * 256 / resident:8.2f} x the resident threads")
 else:
-    print("CPU tier: no SMs to fill. For scale, an H100 SXM has 132 SMs x 2,048 threads per SM = 270,336 threads "
-          "resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we "
-          "keep grids to a few thousand threads.")
+    print(msg("02.cpu_tier_no_sms", "CPU tier: no SMs to fill. For scale, an H100 SXM has 132 SMs x 2,048 threads per SM = 270,336 threads resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we keep grids to a few thousand threads."))
 
-# %% [markdown]
-# ## 연습 2 (Exercise 2): choose a launch configuration (3 points)
+# %% [markdown] key="choose-launch-configuration"
+# ## Exercise 2: choose a launch configuration (3 points)
 #
 # Write `launch_config(n, threads_per_block, max_blocks)` that returns the tuple
 # `(blocks, threads_per_block)` for a grid-stride kernel over `n` elements, so that you can write
 # `kernel[launch_config(n, 256, 80)](...)`:
 #
-# 1. if `threads_per_block` is not a multiple of 32 between 32 and 1,024, raise `ValueError`;
+# 1. if `threads_per_block` is not a multiple of 32 between 32 and 1,024, raise `ValueError`. This is
+#    the course's rule, not CUDA's: CUDA launches any block of 1 to 1,024 threads, but a block that
+#    is not a whole number of warps wastes lanes, so this helper refuses it;
 # 2. `blocks` is the number of blocks that covers `n` with one element per thread,
 #    ceil(`n / threads_per_block`), but at most `max_blocks` (the grid-stride loop does the rest) and
 #    at least 1 (a launch needs a block, even for `n = 0`).
 #
 # Use **integer** arithmetic for the ceiling: `(n + t - 1) // t` or `-(-n // t)`. `n / t` is a
-# float, and a float holds integers exactly only up to 2**53 (부동소수점이 아닌 정수 연산을 쓰세요).
+# float, and a float holds integers exactly only up to 2**53.
 # Return plain integers.
 
 # %% nbgrader="solution" id="launch_config"
@@ -384,6 +399,8 @@ def launch_config(n, threads_per_block, max_blocks):
 """launch_config returns (blocks, threads_per_block) as integers: enough blocks to cover n, capped at
 max_blocks, at least 1, and raises ValueError for threads per block that are not a multiple of 32 in
 [32, 1024]; hidden: n = 0, exact multiples, one past, n beyond 2**53, more invalid block sizes."""
+from techday.i18n import msg
+
 cases = [  # (n, threads_per_block, max_blocks) -> blocks
     ((1_000, 256, 4), 4),
     ((1_000, 256, 1_000), 4),
@@ -393,16 +410,16 @@ cases = [  # (n, threads_per_block, max_blocks) -> blocks
 ]
 for args, blocks in cases:
     got = launch_config(*args)
-    assert isinstance(got, tuple) and len(got) == 2, f"launch_config{args} must return (blocks, threads), got {got!r}"
-    assert got == (blocks, args[1]), f"launch_config{args} returned {got}, expected {(blocks, args[1])}"
+    assert isinstance(got, tuple) and len(got) == 2, msg("02.launch_config_args_return", "launch_config{args} must return (blocks, threads), got {got!r}", args=args, got=got)
+    assert got == (blocks, args[1]), msg("02.launch_config_args_returned", "launch_config{args} returned {got}, expected {blocks_args_1}", args=args, got=got, blocks_args_1=(blocks, args[1]))
     assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), \
-        f"launch_config{args}: {got!r} are not integers"
+        msg("02.launch_config_args_r", "launch_config{args}: {got!r} are not integers", args=args, got=got)
 try:
     launch_config(1_000, 100, 10)
 except ValueError:
     pass
 else:
-    raise AssertionError("launch_config(1_000, 100, 10) must raise ValueError: 100 is not a multiple of 32")
+    raise AssertionError(msg("02.launch_config_raise_valueerror", "launch_config(1_000, 100, 10) must raise ValueError: 100 is not a multiple of 32"))
 ### BEGIN HIDDEN TESTS
 hidden_cases = [
     ((0, 256, 10), 1),
@@ -417,18 +434,18 @@ hidden_cases = [
 ]
 for args, blocks in hidden_cases:
     got = launch_config(*args)
-    assert got == (blocks, args[1]), f"hidden: launch_config{args} returned {got}, expected {(blocks, args[1])}"
-    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), f"hidden: {got!r} are not integers"
+    assert got == (blocks, args[1]), msg("02.hidden_launch_config_args", "hidden: launch_config{args} returned {got}, expected {blocks_args_1}", args=args, got=got, blocks_args_1=(blocks, args[1]))
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), msg("02.hidden_r_are_integers", "hidden: {got!r} are not integers", got=got)
 for bad in (16, 48, 1056, 2048, 0, -32):
     try:
         launch_config(1_000, bad, 10)
     except ValueError:
         continue
-    raise AssertionError(f"hidden: launch_config(1_000, {bad}, 10) must raise ValueError")
+    raise AssertionError(msg("02.hidden_launch_config_bad", "hidden: launch_config(1_000, {bad}, 10) must raise ValueError", bad=bad))
 ### END HIDDEN TESTS
-print("launch_config: all visible tests passed.")
+print(msg("02.launch_config_all_visible", "launch_config: all visible tests passed."))
 
-# %% [markdown]
+# %% [markdown] key="note"
 # The rest of the lab launches with these settings: 256 threads per block, and at most 32 blocks
 # per SM on a GPU (enough to fill it several times over), 4 blocks in the simulator.
 
@@ -437,8 +454,8 @@ THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 32 * max(lab.gpu.multiprocessor_count, 1) if lab.on_gpu else 4
 print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 
-# %% [markdown]
-# ## 5. Device functions (디바이스 함수)
+# %% [markdown] key="device-functions"
+# ## 5. Device functions
 #
 # A kernel cannot return a value, but code called *from* a kernel can. Decorate it with
 # `@cuda.jit(device=True)`: it becomes a **device function**, compiled for the GPU, callable from
@@ -459,6 +476,9 @@ print(f"THREADS_PER_BLOCK = {THREADS_PER_BLOCK}, MAX_BLOCKS = {MAX_BLOCKS}")
 # A small example: clamp every element into `[lo, hi]`.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit(device=True)
 def clamp(v, lo, hi):
     """One number in, one number out: callable from kernels only."""
@@ -475,10 +495,10 @@ h_c = np.random.default_rng(4).standard_normal(1_001).astype(np.float32)
 d_c_out = cuda.to_device(np.full_like(h_c, np.nan))
 clamp_kernel[2, 64](cuda.to_device(h_c), np.float32(-1.0), np.float32(1.0), d_c_out)
 assert_close(d_c_out.copy_to_host(), np.clip(h_c, -1, 1), "clamp_kernel")
-print("clamp_kernel matches np.clip on 1,001 values with 2 blocks x 64 threads")
+print(msg("02.clamp_kernel_matches_np", "clamp_kernel matches np.clip on 1,001 values with 2 blocks x 64 threads"))
 
-# %% [markdown]
-# ## 연습 3 (Exercise 3): a neural-network layer as device functions and a kernel (4 points)
+# %% [markdown] key="neural-network-layer-as"
+# ## Exercise 3: a neural-network layer as device functions and a kernel (4 points)
 #
 # One layer of a neural network, element by element, in three steps (as in DLI's assessment):
 #
@@ -542,6 +562,7 @@ import math
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 
 def is_device_function(f):
@@ -571,14 +592,14 @@ def run_layer_kernel(x, w, b, mean, std, blocks, threads):
     layer_kernel[blocks, threads](d_x, d_w, b, mean, std, d_buf[:n])
     buf = d_buf.copy_to_host()
     # A real GPU does not check indices; the tail past out's end shows a write out of bounds.
-    assert np.isnan(buf[n:]).all(), f"layer_kernel wrote past the end of out (n={n}): check the loop bound"
+    assert np.isnan(buf[n:]).all(), msg("02.layer_kernel_wrote_past", "layer_kernel wrote past the end of out (n={n}): check the loop bound", n=n)
     return buf[:n], d_x.copy_to_host(), d_w.copy_to_host()
 
 
 for name in ("normalise", "weigh", "activate"):
     assert is_device_function(globals()[name]), \
-        f"{name} must be a device function: decorate it with @cuda.jit(device=True)"
-assert not is_device_function(layer_kernel), "layer_kernel must be a kernel: decorate it with @cuda.jit"
+        msg("02.name_device_function_decorate", "{name} must be a device function: decorate it with @cuda.jit(device=True)", name=name)
+assert not is_device_function(layer_kernel), msg("02.layer_kernel_kernel_decorate", "layer_kernel must be a kernel: decorate it with @cuda.jit")
 assert_cuda_kernel(layer_kernel, "layer_kernel")
 
 
@@ -595,18 +616,17 @@ v = np.array([0.5, 2.0, -1.5, 0.25, 3.0, -7.0, 0.0, 1e-3, 20.0], np.float64)
 d_probe = cuda.to_device(np.full((3, v.size), np.nan))
 probe_device_functions[1, 32](cuda.to_device(v), d_probe)
 probe = d_probe.copy_to_host()
-assert_close(probe[0], (v - v[0]) / v[1], "normalise(v, mean=0.5, std=2.0)", rtol=1e-12)
-assert_close(probe[1], v * v[2] + v[3], "weigh(v, w=-1.5, b=0.25)", rtol=1e-12)
-assert_close(probe[2], np.tanh(v), "activate(v) = tanh(v)", rtol=1e-12, atol=1e-15)
+assert_close(probe[0], (v - v[0]) / v[1], msg("02.normalise_v_mean_std", "normalise(v, mean=0.5, std=2.0)"), rtol=1e-12)
+assert_close(probe[1], v * v[2] + v[3], msg("02.weigh_v_w_b", "weigh(v, w=-1.5, b=0.25)"), rtol=1e-12)
+assert_close(probe[2], np.tanh(v), msg("02.activate_v_tanh_v", "activate(v) = tanh(v)"), rtol=1e-12, atol=1e-15)
 
 x, w = layer_data(1_000, np.float32, 21)
 b, mean, std = np.float32(0.1), np.float32(3.0), np.float32(2.0)
 out, _, _ = run_layer_kernel(x, w, b, mean, std, 2, 64)
 missing = int(np.isnan(out).sum())
-assert missing == 0, (f"{missing} of {out.size} elements were never written by 2 x 64 threads: loop over "
-                      "i = cuda.grid(1), + cuda.gridsize(1), ... up to x.shape[0]")
+assert missing == 0, (msg("02.missing_out_size_elements_2", "{missing} of {out_size} elements were never written by 2 x 64 threads: loop over i = cuda.grid(1), + cuda.gridsize(1), ... up to x.shape[0]", missing=missing, out_size=out.size))
 assert out.dtype == np.float32
-assert_close(out, layer_reference(x, w, b, mean, std), "layer_kernel, n=1_000 float32, 2 x 64 threads",
+assert_close(out, layer_reference(x, w, b, mean, std), msg("02.layer_kernel_float32_threads", "layer_kernel, n=1_000 float32, 2 x 64 threads"),
              rtol=1e-5, atol=2e-6)
 ### BEGIN HIDDEN TESTS
 for n_h, dtype_h, blocks_h, threads_h in ((4_099, np.float32, 4, 64), (4_099, np.float64, 4, 64),
@@ -614,28 +634,27 @@ for n_h, dtype_h, blocks_h, threads_h in ((4_099, np.float32, 4, 64), (4_099, np
     xh, wh = layer_data(n_h, dtype_h, n_h)
     bh, mh, sh = dtype_h(-0.3), dtype_h(2.5), dtype_h(1.75)
     oh, xh_after, wh_after = run_layer_kernel(xh, wh, bh, mh, sh, blocks_h, threads_h)
-    assert oh.dtype == dtype_h, f"hidden: {np.dtype(dtype_h).name} in, {oh.dtype} out"
+    assert oh.dtype == dtype_h, msg("02.hidden_np_dtype_dtype", "hidden: {np_dtype_dtype_h_name} in, {oh_dtype} out", np_dtype_dtype_h_name=np.dtype(dtype_h).name, oh_dtype=oh.dtype)
     tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
-    assert_close(oh, layer_reference(xh, wh, bh, mh, sh), f"hidden: layer_kernel n={n_h} {np.dtype(dtype_h).name}, "
-                 f"{blocks_h} x {threads_h} threads", **tol)
-    assert np.array_equal(xh_after, xh) and np.array_equal(wh_after, wh), "hidden: layer_kernel changed x or w"
+    assert_close(oh, layer_reference(xh, wh, bh, mh, sh), msg("02.hidden_layer_kernel_h", "hidden: layer_kernel n={n_h} {np_dtype_dtype_h_name}, {blocks_h} x {threads_h} threads", n_h=n_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, blocks_h=blocks_h, threads_h=threads_h), **tol)
+    assert np.array_equal(xh_after, xh) and np.array_equal(wh_after, wh), msg("02.hidden_layer_kernel_changed", "hidden: layer_kernel changed x or w")
 vh = np.array([-1.0, 4.0, 0.5, -2.0, 9.0], np.float32)
 d_probe32 = cuda.to_device(np.full((3, vh.size), np.nan, np.float32))
 probe_device_functions[1, 32](cuda.to_device(vh), d_probe32)
 probe32 = d_probe32.copy_to_host()
 v64 = vh.astype(np.float64)
-assert_close(probe32[0], (v64 + 1.0) / 4.0, "hidden: normalise float32", rtol=1e-6)
-assert_close(probe32[1], v64 * 0.5 - 2.0, "hidden: weigh float32", rtol=1e-6)
-assert_close(probe32[2], np.tanh(v64), "hidden: activate float32", rtol=1e-6, atol=1e-7)
+assert_close(probe32[0], (v64 + 1.0) / 4.0, msg("02.hidden_normalise_float32", "hidden: normalise float32"), rtol=1e-6)
+assert_close(probe32[1], v64 * 0.5 - 2.0, msg("02.hidden_weigh_float32", "hidden: weigh float32"), rtol=1e-6)
+assert_close(probe32[2], np.tanh(v64), msg("02.hidden_activate_float32", "hidden: activate float32"), rtol=1e-6, atol=1e-7)
 ### END HIDDEN TESTS
-print("layer_kernel and its device functions: all visible tests passed.")
+print(msg("02.layer_kernel_its_device", "layer_kernel and its device functions: all visible tests passed."))
 
-# %% [markdown]
-# ## 연습 4 (Exercise 4): the host function `layer_gpu` (4 points)
+# %% [markdown] key="host-function-layer-gpu"
+# ## Exercise 4: the host function `layer_gpu` (4 points)
 #
 # Wrap the kernel in a function that anyone can call with NumPy arrays. Write
 # `layer_gpu(x, w, b, mean, std)` that returns `tanh(w * (x - mean) / std + b)` as a **host NumPy
-# array** (호스트 NumPy 배열) of `x`'s dtype and shape:
+# array** of `x`'s dtype and shape:
 #
 # 1. copy `x` and `w` to the device and allocate the output there;
 # 2. launch `layer_kernel` with `launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)`;
@@ -645,7 +664,7 @@ print("layer_kernel and its device functions: all visible tests passed.")
 #
 # Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
 # launch). The tests check all of this, and leave `x` and `w` unchanged; the grader also checks that
-# the array you return is what the kernel wrote (커널이 쓴 결과를 반환해야 합니다).
+# the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="layer_gpu"
 def layer_gpu(x, w, b, mean, std):
@@ -668,6 +687,7 @@ the simulator), float64, n = 1, inputs left unchanged, and the result is what th
 NaN-poisoned output, all of it, launched with launch_config's number of blocks."""
 import numpy as np
 from techday.labtools import assert_close, watch_kernels
+from techday.i18n import msg
 
 
 def spy_on_layer_gpu(x, w, b, mean, std):
@@ -678,17 +698,16 @@ def spy_on_layer_gpu(x, w, b, mean, std):
 
 
 def check_launches(launches, x, what):
-    assert len(launches) == 1, f"{what}: layer_gpu must launch layer_kernel once, it launched it {len(launches)} times"
+    assert len(launches) == 1, msg("02.what_layer_gpu_launch", "{what}: layer_gpu must launch layer_kernel once, it launched it {len_launches} times", what=what, len_launches=len(launches))
     launch = launches[0]
-    assert len(launch.config) == 2, f"{what}: launch as layer_kernel[blocks, threads](...)"
+    assert len(launch.config) == 2, msg("02.what_launch_as_layer", "{what}: launch as layer_kernel[blocks, threads](...)", what=what)
     assert launch.threads == THREADS_PER_BLOCK, \
-        f"{what}: launched {launch.threads} threads per block, not THREADS_PER_BLOCK"
+        msg("02.what_launched_launch_threads", "{what}: launched {launch_threads} threads per block, not THREADS_PER_BLOCK", what=what, launch_threads=launch.threads)
     assert 1 <= launch.blocks <= MAX_BLOCKS, \
-        f"{what}: launched {launch.blocks} blocks; use launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)"
-    assert not launch.host_args, (f"{what}: layer_kernel got NumPy arrays as arguments {launch.host_args}: copy them "
-                                  "with cuda.to_device and allocate the output with cuda.device_array_like")
+        msg("02.what_launched_launch_blocks", "{what}: launched {launch_blocks} blocks; use launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)", what=what, launch_blocks=launch.blocks)
+    assert not launch.host_args, (msg("02.what_layer_kernel_numpy", "{what}: layer_kernel got NumPy arrays as arguments {launch_host_args}: copy them with cuda.to_device and allocate the output with cuda.device_array_like", what=what, launch_host_args=launch.host_args))
     wrong = [name for name, arg in zip(("b", "mean", "std"), launch.args[2:5]) if np.asarray(arg).dtype != x.dtype]
-    assert not wrong, f"{what}: pass {', '.join(wrong)} in x's dtype {x.dtype} (x.dtype.type(value))"
+    assert not wrong, msg("02.what_pass_join_wrong", "{what}: pass {join_wrong} in x's dtype {x_dtype} (x.dtype.type(value))", what=what, join_wrong=', '.join(wrong), x_dtype=x.dtype)
 
 
 def layer_reference(x, w, b, mean, std):
@@ -702,10 +721,10 @@ w = (0.8 * rng.standard_normal(1_000)).astype(np.float32)
 out, launches = spy_on_layer_gpu(x, w, 0.1, 3.0, 2.0)
 check_launches(launches, x, "n=1_000 float32")
 assert isinstance(out, np.ndarray), \
-    f"layer_gpu returned a {type(out).__name__}: copy the result back to the host with .copy_to_host()"
-assert out.dtype == x.dtype, f"layer_gpu returned {out.dtype} for {x.dtype} inputs"
-assert out.shape == x.shape, f"layer_gpu returned shape {out.shape}, expected {x.shape}"
-assert_close(out, layer_reference(x, w, 0.1, 3.0, 2.0), "layer_gpu, n=1_000 float32", rtol=1e-5, atol=2e-6)
+    msg("02.layer_gpu_returned_type", "layer_gpu returned a {type_out_name}: copy the result back to the host with .copy_to_host()", type_out_name=type(out).__name__)
+assert out.dtype == x.dtype, msg("02.layer_gpu_returned_out", "layer_gpu returned {out_dtype} for {x_dtype} inputs", out_dtype=out.dtype, x_dtype=x.dtype)
+assert out.shape == x.shape, msg("02.layer_gpu_returned_shape", "layer_gpu returned shape {out_shape}, expected {x_shape}", out_shape=out.shape, x_shape=x.shape)
+assert_close(out, layer_reference(x, w, 0.1, 3.0, 2.0), msg("02.layer_gpu_float32", "layer_gpu, n=1_000 float32"), rtol=1e-5, atol=2e-6)
 ### BEGIN HIDDEN TESTS
 
 
@@ -718,15 +737,12 @@ def check_from_kernel(out, launches, x, what):
     except Exception:
         blocks_yours = blocks_want
     assert launch.blocks in (blocks_want, blocks_yours), (
-        f"{what}: launched {launch.blocks} blocks for n = {x.shape[0]:,}, expected {blocks_want}: "
-        "launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)")
+        msg("02.what_launched_launch_blocks_2", "{what}: launched {launch_blocks} blocks for n = {x_shape_0:,}, expected {blocks_want}: launch_config(n, THREADS_PER_BLOCK, MAX_BLOCKS)", what=what, launch_blocks=launch.blocks, x_shape_0=x.shape[0], blocks_want=blocks_want))
     written = launch.written[5]
-    assert written.shape == x.shape, (f"{what}: layer_kernel wrote an output of shape {written.shape} for x of shape "
-                                      f"{x.shape}: launch it on all of x and w")
+    assert written.shape == x.shape, (msg("02.what_layer_kernel_wrote", "{what}: layer_kernel wrote an output of shape {written_shape} for x of shape {x_shape}: launch it on all of x and w", what=what, written_shape=written.shape, x_shape=x.shape))
     unwritten = launch.unwritten.get(5, 0)
-    assert unwritten == 0, f"{what}: layer_kernel left {unwritten} of {x.shape[0]:,} elements of its output unwritten"
-    assert np.array_equal(out, written), (f"{what}: layer_gpu returned something else than layer_kernel wrote: return "
-                                          "the kernel's output, copied back with copy_to_host(), not a host result")
+    assert unwritten == 0, msg("02.what_layer_kernel_left", "{what}: layer_kernel left {unwritten} of {x_shape_0:,} elements of its output unwritten", what=what, unwritten=unwritten, x_shape_0=x.shape[0])
+    assert np.array_equal(out, written), (msg("02.what_layer_gpu_returned", "{what}: layer_gpu returned something else than layer_kernel wrote: return the kernel's output, copied back with copy_to_host(), not a host result", what=what))
 
 
 check_from_kernel(out, launches, x, "hidden: n=1_000 float32")
@@ -740,22 +756,22 @@ for n_h, dtype_h in ((n_big, np.float32), (n_big, np.float64), (1, np.float32), 
     oh, lh = spy_on_layer_gpu(xh, wh, -0.25, -1.0, 5.0)
     check_launches(lh, xh, what)
     assert isinstance(oh, np.ndarray) and oh.dtype == dtype_h and oh.shape == (n_h,), \
-        f"{what}: got {type(oh).__name__} {getattr(oh, 'dtype', None)} {getattr(oh, 'shape', None)}"
+        msg("02.what_type_oh_name", "{what}: got {type_oh_name} {getattr_oh_dtype_none} {getattr_oh_shape_none}", what=what, type_oh_name=type(oh).__name__, getattr_oh_dtype_none=getattr(oh, 'dtype', None), getattr_oh_shape_none=getattr(oh, 'shape', None))
     tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
     assert_close(oh, layer_reference(xh0, wh0, -0.25, -1.0, 5.0), what, **tol)
     check_from_kernel(oh, lh, xh0, what)
-    assert np.array_equal(xh, xh0) and np.array_equal(wh, wh0), f"{what}: layer_gpu changed x or w"
+    assert np.array_equal(xh, xh0) and np.array_equal(wh, wh0), msg("02.what_layer_gpu_changed", "{what}: layer_gpu changed x or w", what=what)
 ### END HIDDEN TESTS
-print("layer_gpu: all visible tests passed.")
+print(msg("02.layer_gpu_all_visible", "layer_gpu: all visible tests passed."))
 
-# %% [markdown]
-# ## 6. Timing: why the first call is slow (시간 측정: 첫 호출은 왜 느릴까요?)
+# %% [markdown] key="timing-first-call-slow"
+# ## 6. Timing: why the first call is slow
 #
 # `@cuda.jit` compiles **lazily**: the first launch with a new combination of argument types
 # compiles the kernel (Python to Numba IR to LLVM to PTX, then the driver turns PTX into machine
 # code) and only then runs it. Later launches with the same types reuse the compiled code; a launch
 # with new types, say `float64` instead of `float32`, compiles again. So: warm up before you time,
-# and never report the first call (첫 호출은 측정에서 빼세요).
+# and never report the first call.
 #
 # Launches are also **asynchronous**: `kernel[...](...)` returns as soon as the work is queued. To
 # time a launch with the host's clock, wait with `cuda.synchronize()` before reading the clock.
@@ -764,6 +780,9 @@ print("layer_gpu: all visible tests passed.")
 # and the numbers measure Python threads, not a GPU.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def square_plus_kernel(x, out):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -776,28 +795,32 @@ d_j = {np.float32: cuda.to_device(h_j.astype(np.float32)), np.float64: cuda.to_d
 d_j_out = {dt: cuda.device_array_like(d) for dt, d in d_j.items()}
 config_j = launch_config(n_j, THREADS_PER_BLOCK, MAX_BLOCKS)
 print(f"n = {n_j:,}, launch {config_j[0]} blocks x {config_j[1]} threads [{lab.timing_label()}, host clock]")
-calls = [("1st call, float32", "compile + run", np.float32), ("2nd call, float32", "run only", np.float32),
-         ("3rd call, float32", "run only", np.float32), ("1st call, float64", "compile again", np.float64)]
+calls = [(msg("02.call_1_f32", "1st call, float32"), msg("02.compile_run", "compile + run"), np.float32),
+         (msg("02.call_2_f32", "2nd call, float32"), msg("02.run_only", "run only"), np.float32),
+         (msg("02.call_3_f32", "3rd call, float32"), msg("02.run_only", "run only"), np.float32),
+         (msg("02.call_1_f64", "1st call, float64"), msg("02.compile_again", "compile again"), np.float64)]
 for what, meaning, dt in calls:
     t0 = time.perf_counter()
     square_plus_kernel[config_j](d_j[dt], d_j_out[dt])
     cuda.synchronize()  # wait for the kernel to finish before reading the clock
     seconds = time.perf_counter() - t0
     print(f"  {what:18s} {seconds * 1e3:9.2f} ms" + (f"  ({meaning})" if lab.on_gpu else ""))
-assert_close(d_j_out[np.float64].copy_to_host(), h_j * h_j + h_j, "square_plus_kernel float64")
-assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, "square_plus_kernel float32", rtol=1e-5)
+assert_close(d_j_out[np.float64].copy_to_host(), h_j * h_j + h_j, msg("02.square_plus_kernel_float64", "square_plus_kernel float64"))
+assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, msg("02.square_plus_kernel_float32", "square_plus_kernel float32"), rtol=1e-5)
 if lab.on_gpu:
     print("compiled versions:", square_plus_kernel.signatures)  # one per combination of argument types
 else:
-    print("The simulator compiles nothing, so these calls cost about the same: they time Python threads. "
-          "On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next.")
+    print(msg("02.simulator_compiles_nothing_so", "The simulator compiles nothing, so these calls cost about the same: they time Python threads. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
 
-# %% [markdown]
-# ### Timing with CUDA events, and the launch configuration at work (GPU 전용)
+# %% [markdown] key="timing-cuda-events-launch"
+# ### Timing with CUDA events, and the launch configuration at work (GPU only)
 #
-# On a GPU, `time_cuda` records a CUDA **event** before and after each launch: time stamps taken by
-# the GPU's own clock, so neither Python nor the launch queue is counted. It warms up first (the
-# compile happens there), repeats, and reports the median.
+# On a GPU, `time_cuda` records a CUDA **event** before and after each launch: time stamps the GPU
+# takes with its own clock when it reaches them in its queue. It warms up first (the compile happens
+# there), repeats, and reports the median. Events measure the GPU's time between the two stamps,
+# including any time it sat idle waiting for the host to queue the launch: when a kernel is short
+# next to Python's and the launch's overhead, that overhead is in the figure. A long kernel, or
+# several launches queued back to back, keeps the GPU busy and the figure close to the kernel's own.
 #
 # The layer reads `x` and `w` and writes `out`: `3 * n * itemsize` bytes, and a few dozen
 # arithmetic operations per element, so memory sets its speed. We report bandwidth in GB/s, then
@@ -806,7 +829,9 @@ else:
 # the CPU tier skips this cell.
 
 # %%
-if lab.gpu_only("timing layer_kernel and layer_gpu with CUDA events, launch configuration sweep"):
+from techday.i18n import msg
+
+if lab.gpu_only(msg("02.gpu_only_layer_timing", "timing layer_kernel and layer_gpu with CUDA events, launch configuration sweep")):
     from techday.labtools import time_cuda
 
     label = lab.timing_label()
@@ -823,7 +848,7 @@ if lab.gpu_only("timing layer_kernel and layer_gpu with CUDA events, launch conf
     config_t = launch_config(n_t, THREADS_PER_BLOCK, MAX_BLOCKS)
     layer_kernel[config_t](d_tx, d_tw, *scalars, d_tout)
     assert_close(d_tout.copy_to_host(), np.tanh(h_tw * ((h_tx.astype(np.float64) - 3.0) / 2.0) + 0.1),
-                 "layer_kernel before timing", rtol=1e-5, atol=2e-6)
+                 msg("02.layer_kernel_before_timing", "layer_kernel before timing"), rtol=1e-5, atol=2e-6)
 
     def time_layer(config, what):
         t = time_cuda(lambda: layer_kernel[config](d_tx, d_tw, *scalars, d_tout), repeat=10, what=what, label=label)
@@ -834,30 +859,31 @@ if lab.gpu_only("timing layer_kernel and layer_gpu with CUDA events, launch conf
     print(t_k)
     print(f"  3 * n * 4 B / {t_k.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
     print(t_all)
-    print(f"  the copies make the whole call {t_all.median / t_k.median:.0f}x slower than the kernel alone\n")
+    print(msg("02.copies_make_whole_call", "  the copies make the whole call {t_all_median_t_k_median:.0f}x slower than the kernel alone\n", t_all_median_t_k_median=t_all.median / t_k.median))
 
-    print(f"threads per block, at most {MAX_BLOCKS} blocks (32 per SM):")
+    print(msg("02.threads_per_block_most", "threads per block, at most {max_blocks} blocks (32 per SM):", max_blocks=MAX_BLOCKS))
     for tpb in (32, 64, 128, 256, 512, 1024):
         config = launch_config(n_t, tpb, MAX_BLOCKS)
         t, rate = time_layer(config, f"{config[0]:6d} blocks x {tpb:4d} threads")
         print(f"  {t}  ->  {rate:7.1f} GB/s")
-    print(f"number of blocks, {THREADS_PER_BLOCK} threads each ({sms} SMs):")
+    print(msg("02.number_blocks_threads_per", "number of blocks, {threads_per_block} threads each ({sms} SMs):", threads_per_block=THREADS_PER_BLOCK, sms=sms))
     for blocks in sorted({1, max(sms // 2, 1), sms, 4 * sms, 32 * sms, math.ceil(n_t / THREADS_PER_BLOCK)}):
         t, rate = time_layer((blocks, THREADS_PER_BLOCK), f"{blocks:6d} blocks x {THREADS_PER_BLOCK} threads")
         print(f"  {t}  ->  {rate:7.1f} GB/s")
 else:
-    print("On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, "
-          "and far below it with a handful of blocks or with 32-thread blocks.")
+    print(msg("02.gpu_expect_layer_kernel", "On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, and far below it with a handful of blocks or with 32-thread blocks."))
 
-# %% [markdown]
-# ## Summary (요약)
+# %% [markdown] key="summary"
+# ## Summary
 #
 # - A launch `kernel[blocks, threads]` runs the kernel in every thread; threads form blocks (at most
 #   1,024 threads, on one SM), blocks form the grid. `cuda.grid(n)` is a thread's global index and
 #   `cuda.gridsize(n)` the number of threads in the grid, in 1, 2 or 3 dimensions.
 # - In 2-D, CUDA counts `(x, y)` and NumPy `(rows, cols)`: map `x` to columns and check each index
 #   against its own axis. Grid-stride loops in both directions make a kernel right for any grid.
-# - Threads per block: a multiple of the warp size, 32; 256 is a good default. Blocks: enough to fill
+# - Threads per block: a multiple of the warp size, 32 (advice for speed; CUDA accepts 1 to 1,024);
+#   256 is a good default. Since Volta a warp's threads are scheduled independently: never rely on
+#   them running in lock-step. Blocks: enough to fill
 #   every SM several times, capped when a grid-stride loop does the rest. Compute the ceiling with
 #   integers.
 # - `@cuda.jit(device=True)` functions return values, are called from kernels, and cost nothing.
@@ -866,7 +892,7 @@ else:
 # - The first launch with new argument types compiles: warm up, then time with CUDA events, and
 #   report a rate.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Numba CUDA: kernels, thread indexing, device functions, the simulator and its limits,
 #   https://nvidia.github.io/numba-cuda/

@@ -1,6 +1,5 @@
-# %% [markdown]
+# %% [markdown] key="atomics-reductions"
 # # 03 Atomics and reductions
-# # 03 원자 연산과 리덕션
 #
 # Lab 02 gave every thread its own element to write. Many useful kernels are the opposite: many
 # threads, **one** result, or a few results that many threads update: a count, a histogram, a sum,
@@ -8,7 +7,7 @@
 # memory) to the fastest (a block's threads cooperating in shared memory, then a warp's threads
 # exchanging registers).
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - why `a[i] += 1` from many threads loses updates, and how **atomic** operations
 #   (`cuda.atomic.add`, `max`, `min`, ...) make a read-modify-write indivisible;
 # - a **histogram** with global atomics, then **privatised** in **shared memory**
@@ -19,13 +18,9 @@
 #   **warp-level** reduction with shuffles (GPU only: the simulator has no `cuda.shfl_*`);
 # - how the result compares with `cuda.reduce` and NumPy, and why float sums differ in the last bits.
 #
-# 이 실습에서는 원자 연산(atomic), 공유 메모리(shared memory)를 이용한 히스토그램 사유화
-# (privatisation), 배리어 `cuda.syncthreads()`, 트리 리덕션과 워프 셔플 리덕션을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the four exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the four exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes and launch configurations you do not see here.
 #
 # Points: exercise 1: 3, exercise 2: 4, exercise 3: 4, exercise 4: 3 (14 in all).
@@ -34,11 +29,11 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
-# ## Setup (설정)
+# %% [markdown] key="setup"
+# ## Setup
 # As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, timings mean nothing there.
-# Run this cell first (이 셀을 가장 먼저 실행하세요).
+# Run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -63,13 +58,12 @@ quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python thread
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
-# ## 1. Many threads, one counter: atomics (원자 연산)
+# %% [markdown] key="many-threads-counter-atomics"
+# ## 1. Many threads, one counter: atomics
 #
 # Lab 02 showed the race: `counter[0] += 1` is three steps (read, add, write), and threads that
 # read the same old value overwrite each other's updates. An **atomic** operation does the three
-# steps as one indivisible step in the memory system: no other thread can come in between
-# (다른 스레드가 끼어들 수 없는 하나의 연산).
+# steps as one indivisible step in the memory system: no other thread can come in between.
 #
 # ```python
 # old = cuda.atomic.add(array, index, value)   # array[index] += value, returns the value before
@@ -92,6 +86,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # `compute-sanitizer --tool racecheck` finds it on a GPU.)
 
 # %%
+from techday.i18n import msg
 @cuda.jit
 def count_positive_naive(x, counter):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -121,14 +116,14 @@ with expose_races():
         kernel[4, 64](d_x, d_counter)
         got = int(d_counter.copy_to_host()[0])
         print(f"{kernel.__name__:22s}: {got:5d} positives counted, {expected_positive} expected")
-assert got == expected_positive, "the atomic count must be exact"
+assert got == expected_positive, msg("03.atomic_count_exact", "the atomic count must be exact")
 d_max = cuda.to_device(np.zeros(1))
 max_abs_atomic[4, 64](d_x, d_max)
 assert d_max.copy_to_host()[0] == np.abs(h_x).max()
 print(f"max_abs_atomic        : {d_max.copy_to_host()[0]:.6f} = np.abs(x).max()")
 
-# %% [markdown]
-# ## 2. A histogram with global atomics (전역 메모리 원자 연산 히스토그램)
+# %% [markdown] key="histogram-global-atomics"
+# ## 2. A histogram with global atomics
 #
 # A **histogram** counts how often each value occurs: for an 8-bit grey image, 256 bins, one per
 # grey level. On the CPU, `np.bincount(values, minlength=256)`. On the GPU every thread takes pixels
@@ -148,8 +143,8 @@ print(f"camera: {camera.shape} {camera.dtype}; using {pixels.size:,} pixels (eve
 print(f"grey levels used: {np.count_nonzero(reference_hist)} of {NBINS}; the fullest bin holds "
       f"{reference_hist.max():,} pixels (level {reference_hist.argmax()}), {NBINS - np.count_nonzero(reference_hist)} bins are empty")
 
-# %% [markdown]
-# ## 연습 1 (Exercise 1): `histogram_atomic` (3 points)
+# %% [markdown] key="histogram-atomic"
+# ## Exercise 1: `histogram_atomic` (3 points)
 #
 # Write the kernel `histogram_atomic(values, hist)`: for every element `v` of `values` add 1 to
 # `hist[v]`, with `cuda.atomic.add`, in a **grid-stride loop** (any grid must count every element
@@ -178,6 +173,7 @@ int32 bins, 1 or 7 bins."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_cuda_kernel
+from techday.i18n import msg
 from techday.simtools import expose_races
 
 
@@ -194,9 +190,7 @@ def check_histogram(kernel, values, nbins, blocks, threads, what, dtype=np.int64
     assert got.dtype == dtype
     if not np.array_equal(got, want):
         bad = np.flatnonzero(got != want)
-        raise AssertionError(f"{what}: {bad.size} of {nbins} bins are wrong; first bin {bad[0]}: counted "
-                             f"{got[bad[0]]}, expected {want[bad[0]]}; total counted {got.sum()}, expected "
-                             f"{values.size} ({blocks} blocks x {threads} threads)")
+        raise AssertionError(msg("03.what_bad_size_nbins", "{what}: {bad_size} of {nbins} bins are wrong; first bin {bad_0}: counted {got_bad_0}, expected {want_bad_0}; total counted {got_sum}, expected {values_size} ({blocks} blocks x {threads} threads)", what=what, bad_size=bad.size, nbins=nbins, bad_0=bad[0], got_bad_0=got[bad[0]], want_bad_0=want[bad[0]], got_sum=got.sum(), values_size=values.size, blocks=blocks, threads=threads))
 
 
 assert_cuda_kernel(histogram_atomic, "histogram_atomic")
@@ -217,10 +211,10 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
                     f"hidden: {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
 ### END HIDDEN TESTS
-print("histogram_atomic: all visible tests passed.")
+print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible tests passed."))
 
-# %% [markdown]
-# ## 3. Shared memory and the barrier (공유 메모리와 배리어)
+# %% [markdown] key="shared-memory-barrier"
+# ## 3. Shared memory and the barrier
 #
 # Every block runs on one multiprocessor (SM), which has a small, fast on-chip memory: **shared
 # memory** (up to 48 KiB per block by default, 100 to 228 KiB per SM on recent GPUs). A block's
@@ -232,21 +226,21 @@ print("histogram_atomic: all visible tests passed.")
 # ```
 #
 # - The shape must be known when the kernel is compiled: a number or a global constant, not an
-#   argument (공유 메모리 배열의 크기는 컴파일 시점의 상수여야 합니다).
+#   argument.
 # - It is **not initialised**: it holds whatever the previous block left there. Zero it yourself.
-# - Simulator limit: one `cuda.shared.array` call per source line (two on one line share a buffer).
+# - A quirk of Numba's simulator, not a CUDA rule: two `cuda.shared.array` calls on one source line
+#   share one buffer there, so write one call per line.
 #
 # Threads of a block do not run in lock-step. Whenever a thread reads what **another** thread wrote
 # in shared memory, all threads must first reach a **barrier**, `cuda.syncthreads()`: no thread of
-# the block passes it until every thread of the block got there (블록의 모든 스레드가 도착할 때까지
-# 기다립니다). Two rules:
+# the block passes it until every thread of the block got there. Two rules:
 #
 # 1. a barrier between writing shared memory and reading what other threads wrote, and between
 #    reading it and overwriting it;
 # 2. every thread of the block must reach the same barriers: never put `cuda.syncthreads()` inside
 #    an `if` that only some threads take (on a GPU that hangs or gives garbage).
 #
-# ### Privatisation (사유화)
+# ### Privatisation
 #
 # With global atomics, every pixel of the image is an atomic on one of 256 global counters, and on
 # a dark or bright image thousands of threads queue for the same few addresses. **Privatise**: each
@@ -254,7 +248,7 @@ print("histogram_atomic: all visible tests passed.")
 # threads only), then adds its 256 counts to the global histogram: 256 global atomics per block
 # instead of one per pixel.
 #
-# ## 연습 2 (Exercise 2): `histogram_shared` (4 points)
+# ## Exercise 2: `histogram_shared` (4 points)
 #
 # Write `histogram_shared(values, hist)`, the privatised histogram, for any number of bins
 # `nbins = hist.shape[0]` up to `MAX_BINS = 256` (the shared array always has `MAX_BINS` entries;
@@ -300,6 +294,7 @@ threads (fewer threads than bins), on a one-grey-level picture and with 10 bins;
 (empty bins), int32 bins."""
 import numpy as np
 from techday.labtools import assert_cuda_kernel
+from techday.i18n import msg
 
 assert_cuda_kernel(histogram_shared, "histogram_shared")
 check_histogram(histogram_shared, pixels, 256, 4, 64, "histogram_shared, camera pixels, 256 bins, 4 x 64 threads")
@@ -320,10 +315,10 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
                     f"hidden: histogram_shared, {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
 ### END HIDDEN TESTS
-print("histogram_shared: all visible tests passed.")
+print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
-# %% [markdown]
-# ### Global against shared atomics, measured (GPU 전용)
+# %% [markdown] key="global-against-shared-atomics"
+# ### Global against shared atomics, measured (GPU only)
 #
 # On a GPU we time both histograms with CUDA events on a large image (the camera picture repeated
 # to 64 Mpixels) and on the worst case for contention, a picture of one grey level. The rate is
@@ -331,7 +326,8 @@ print("histogram_shared: all visible tests passed.")
 # simulator's events return -1 ms, so the CPU tier skips this cell.
 
 # %%
-if lab.gpu_only("timing the global and the shared-memory histograms with CUDA events"):
+from techday.i18n import msg
+if lab.gpu_only(msg("03.gpu_only_histogram_timing", "timing the global and the shared-memory histograms with CUDA events")):
     from techday.labtools import time_cuda
 
     reps = lab.size(full=256, ci=16)
@@ -344,16 +340,15 @@ if lab.gpu_only("timing the global and the shared-memory histograms with CUDA ev
         for kernel in (histogram_atomic, histogram_shared):
             d_hist = cuda.to_device(np.zeros(NBINS, np.int64))
             kernel[blocks_h, threads_h](d_img, d_hist)
-            assert np.array_equal(d_hist.copy_to_host(), want), f"{kernel.__name__} on {name}"
+            assert np.array_equal(d_hist.copy_to_host(), want), msg("03.kernel_name_name", "{kernel_name} on {name}", kernel_name=kernel.__name__, name=name)
             t = time_cuda(lambda: kernel[blocks_h, threads_h](d_img, d_hist), repeat=10,
                           what=f"{kernel.__name__:17s} {name:15s} {img.size / 1e6:.0f} Mpixel", label=lab.timing_label())
             print(f"{t}  ->  {img.size / t.median / 1e9:6.1f} Gpixel/s")
 else:
-    print("On a GPU, expect the shared-memory histogram to be several times faster than the global one, "
-          "and the gap to widen on the one-grey-level picture, where every global atomic hits one address.")
+    print(msg("03.gpu_expect_shared_memory", "On a GPU, expect the shared-memory histogram to be several times faster than the global one, and the gap to widen on the one-grey-level picture, where every global atomic hits one address."))
 
-# %% [markdown]
-# ## 4. Reductions: a tree in shared memory (공유 메모리 트리 리덕션)
+# %% [markdown] key="reductions-tree-shared-memory"
+# ## 4. Reductions: a tree in shared memory
 #
 # A **reduction** combines many values into one with an associative operation: sum, maximum,
 # minimum. One atomic add per element into one counter would serialise everything. A block does
@@ -372,7 +367,7 @@ else:
 #
 # 3. thread 0 writes `cache[0]` to `partial[blockIdx.x]`.
 #
-# **The barriers** (배리어). Before the tree, all of the block's threads must have stored their
+# **The barriers**. Before the tree, all of the block's threads must have stored their
 # partial sums (rule 1: thread 0 reads `cache[s]`, written by thread `s`). And in the tree, every
 # step must finish before the next one reads its results, so `cuda.syncthreads()` comes after every
 # step, **outside** the `if t < s` (rule 2: all threads reach it). The simulator runs one thread to
@@ -385,8 +380,8 @@ else:
 # %% nbgrader="locked" id="sum_threads"
 SUM_THREADS = 128  # threads per block of block_sum_kernel: a power of two, the size of its shared cache
 
-# %% [markdown]
-# ## 연습 3 (Exercise 3): `block_sum_kernel` (4 points)
+# %% [markdown] key="block-sum-kernel"
+# ## Exercise 3: `block_sum_kernel` (4 points)
 #
 # Write `block_sum_kernel(x, partial)`: launched with `SUM_THREADS` threads per block, block `b`
 # writes into `partial[b]` the sum of the elements its threads visit in a grid-stride loop, with the
@@ -429,6 +424,7 @@ float32 input, integers whose sums are exact."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 
 def expected_partials(x, blocks):
@@ -446,9 +442,9 @@ def run_block_sum(x, blocks):
 def check_block_sum(x, blocks, what):
     got = run_block_sum(x, blocks)
     missing = int(np.isnan(got).sum())
-    assert missing == 0, f"{what}: {missing} of {blocks} blocks wrote no partial sum (thread 0 writes partial[blockIdx.x])"
+    assert missing == 0, msg("03.what_missing_blocks_blocks", "{what}: {missing} of {blocks} blocks wrote no partial sum (thread 0 writes partial[blockIdx.x])", what=what, missing=missing, blocks=blocks)
     rtol = 1e-5 if x.dtype == np.float32 else 1e-12  # float32 input may be added up in float32
-    assert_close(got, expected_partials(x, blocks), f"{what}: partial sums per block", rtol=rtol, atol=1e-12)
+    assert_close(got, expected_partials(x, blocks), msg("03.what_partial_sums_per", "{what}: partial sums per block", what=what), rtol=rtol, atol=1e-12)
 
 
 assert_cuda_kernel(block_sum_kernel, "block_sum_kernel")
@@ -464,10 +460,10 @@ check_block_sum(rh.random(100), 2, "hidden: 100 values, fewer than the threads")
 check_block_sum(rh.random(1_234).astype(np.float32), 3, "hidden: float32 input")
 check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: integers")
 ### END HIDDEN TESTS
-print("block_sum_kernel: all visible tests passed.")
+print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 
-# %% [markdown]
-# ## 연습 4 (Exercise 4): `gpu_sum`, the two-pass sum (3 points)
+# %% [markdown] key="gpu-sum-pass-sum"
+# ## Exercise 4: `gpu_sum`, the two-pass sum (3 points)
 #
 # One launch leaves one partial sum per block. A second launch of the **same kernel** with **one**
 # block sums the partials (at most a few thousand numbers: one block's grid-stride loop handles
@@ -508,6 +504,7 @@ import math
 import numpy as np
 from numba import cuda
 from techday.labtools import same_memory, watch_kernels
+from techday.i18n import msg
 
 
 def spy_gpu_sum(x):
@@ -521,17 +518,17 @@ def check_gpu_sum(x, what):
     got, launches = spy_gpu_sum(x)
     host = x if isinstance(x, np.ndarray) else x.copy_to_host()
     want = math.fsum(np.asarray(host, np.float64))
-    assert isinstance(got, float), f"{what}: gpu_sum returned {type(got).__name__}, not a float"
-    assert len(launches) == 2, f"{what}: launch block_sum_kernel twice (partials, then one block), not {len(launches)} times"
+    assert isinstance(got, float), msg("03.what_gpu_sum_returned", "{what}: gpu_sum returned {type_got_name}, not a float", what=what, type_got_name=type(got).__name__)
+    assert len(launches) == 2, msg("03.what_launch_block_sum", "{what}: launch block_sum_kernel twice (partials, then one block), not {len_launches} times", what=what, len_launches=len(launches))
     first, second = launches
-    assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, f"{what}: launch with SUM_THREADS threads per block"
+    assert first.threads == SUM_THREADS and second.threads == SUM_THREADS, msg("03.what_launch_sum_threads", "{what}: launch with SUM_THREADS threads per block", what=what)
     n = host.shape[0]
     blocks_want = max(1, min(-(-n // SUM_THREADS), MAX_SUM_BLOCKS))
-    assert first.blocks == blocks_want, f"{what}: first pass with {first.blocks} blocks, expected {blocks_want}"
-    assert second.blocks == 1, f"{what}: the second pass sums the partials in one block, not {second.blocks}"
-    assert not isinstance(first.args[0], np.ndarray), f"{what}: pass a device array to the kernel, not a NumPy array"
+    assert first.blocks == blocks_want, msg("03.what_first_pass_first", "{what}: first pass with {first_blocks} blocks, expected {blocks_want}", what=what, first_blocks=first.blocks, blocks_want=blocks_want)
+    assert second.blocks == 1, msg("03.what_second_pass_sums", "{what}: the second pass sums the partials in one block, not {second_blocks}", what=what, second_blocks=second.blocks)
+    assert not isinstance(first.args[0], np.ndarray), msg("03.what_pass_device_array", "{what}: pass a device array to the kernel, not a NumPy array", what=what)
     rel = 1e-5 if host.dtype == np.float32 else 1e-12
-    assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), f"{what}: gpu_sum = {got!r}, expected {want!r}"
+    assert math.isclose(got, want, rel_tol=rel, abs_tol=1e-9), msg("03.what_gpu_sum_r", "{what}: gpu_sum = {got!r}, expected {want!r}", what=what, got=got, want=want)
     return got, launches
 
 
@@ -543,24 +540,21 @@ def check_sum_from_kernel(got, launches, n, what):
     """The first pass reads all n values and writes every partial sum; the second pass reads those partials;
     gpu_sum returns exactly the number the second pass wrote."""
     first, second = launches
-    assert tuple(first.args[0].shape) == (n,), (f"{what}: the first pass read an array of shape {tuple(first.args[0].shape)}, "
-                                                f"not all {n} values of x")
+    assert tuple(first.args[0].shape) == (n,), (msg("03.what_first_pass_read", "{what}: the first pass read an array of shape {tuple_first_args_0_shape}, not all {n} values of x", what=what, tuple_first_args_0_shape=tuple(first.args[0].shape), n=n))
     partials = first.written[1]
-    assert partials.shape == (first.blocks,), (f"{what}: the first pass wrote {partials.shape[0]} partial sums for "
-                                               f"{first.blocks} blocks: one per block")
-    assert first.unwritten.get(1, 0) == 0, f"{what}: {first.unwritten[1]} of {first.blocks} partial sums were never written"
-    assert same_memory(second.args[0], first.args[1]), f"{what}: the second pass must sum the first pass's partials"
+    assert partials.shape == (first.blocks,), (msg("03.what_first_pass_wrote", "{what}: the first pass wrote {partials_shape_0} partial sums for {first_blocks} blocks: one per block", what=what, partials_shape_0=partials.shape[0], first_blocks=first.blocks))
+    assert first.unwritten.get(1, 0) == 0, msg("03.what_first_unwritten_first", "{what}: {first_unwritten_1} of {first_blocks} partial sums were never written", what=what, first_unwritten_1=first.unwritten[1], first_blocks=first.blocks)
+    assert same_memory(second.args[0], first.args[1]), msg("03.what_second_pass_sum", "{what}: the second pass must sum the first pass's partials", what=what)
     total = second.written[1]
-    assert total.shape == (1,) and second.unwritten.get(1, 0) == 0, f"{what}: the second pass writes one number"
-    assert got == float(total[0]), (f"{what}: gpu_sum returned {got!r}, the kernel's sum is {float(total[0])!r}: return "
-                                    "the number the second pass wrote, not a sum computed on the host")
+    assert total.shape == (1,) and second.unwritten.get(1, 0) == 0, msg("03.what_second_pass_writes", "{what}: the second pass writes one number", what=what)
+    assert got == float(total[0]), (msg("03.what_gpu_sum_returned_2", "{what}: gpu_sum returned {got!r}, the kernel's sum is {float_total_0!r}: return the number the second pass wrote, not a sum computed on the host", what=what, got=got, float_total_0=float(total[0])))
 
 
 check_sum_from_kernel(got_v, launches_v, 3_001, "hidden: 3,001 values")
 rh = np.random.default_rng(606)
 d_in = cuda.to_device(rh.standard_normal(2_000))
 got_h, launches_h = check_gpu_sum(d_in, "hidden: a device array")
-assert launches_h[0].args[0] is d_in, "hidden: a device array is passed to the kernel as it is, without a copy"
+assert launches_h[0].args[0] is d_in, msg("03.hidden_device_array_passed", "hidden: a device array is passed to the kernel as it is, without a copy")
 check_sum_from_kernel(got_h, launches_h, 2_000, "hidden: a device array")
 for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hidden: one value"),
                     (rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads"),
@@ -568,22 +562,31 @@ for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hid
     got_h, launches_h = check_gpu_sum(x_h, what_h)
     check_sum_from_kernel(got_h, launches_h, x_h.size, what_h)
 ### END HIDDEN TESTS
-print("gpu_sum: all visible tests passed.")
+print(msg("03.gpu_sum_all_visible", "gpu_sum: all visible tests passed."))
 
-# %% [markdown]
-# ## 5. Warp-level reduction with shuffles (워프 셔플 리덕션, GPU 전용)
+# %% [markdown] key="warp-level-reduction-shuffles"
+# ## 5. Warp-level reduction with shuffles (GPU only)
 #
-# The 32 threads of a **warp** execute together, and can read each other's registers directly,
-# without shared memory or a barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value`
-# from the thread `delta` lanes further on. Five shuffles (`delta` = 16, 8, 4, 2, 1) sum a warp's
-# 32 values into lane 0. A block then needs shared memory only for one value per warp, and one
-# barrier instead of `log2(blockDim)`; the block's result goes to the total with one atomic add.
+# The threads of a **warp** can read each other's registers directly, without shared memory or a
+# block barrier: `cuda.shfl_down_sync(mask, value, delta)` returns `value` from the thread `delta`
+# lanes further on. Five shuffles (`delta` = 16, 8, 4, 2, 1) sum a warp's 32 values into lane 0. A
+# block then needs shared memory only for one value per warp, and one barrier instead of
+# `log2(blockDim)`; the block's result goes to the total with one atomic add.
 #
-# `mask = 0xFFFFFFFF` says all 32 lanes take part (the block size must be a multiple of 32). The
-# simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU only
-# (시뮬레이터에는 셔플 함수가 없어 GPU에서만 실행합니다).
+# **Why the mask.** Since Volta (compute capability 7.0), **independent thread scheduling** lets the
+# threads of a warp run apart: after a branch, the hardware may execute some lanes while others wait,
+# and nothing promises that they meet again on their own. A shuffle reads another lane's register,
+# so that lane must be at the same shuffle at the same time. The `_sync` functions take a **mask**
+# of the lanes that take part: each of them waits there until all lanes of the mask arrive, then they
+# exchange values. `mask = 0xFFFFFFFF` names all 32 lanes, so every lane of the warp must reach the
+# call (the block size must be a multiple of 32, and no lane may skip it in a branch). Code that
+# relied on a warp running in lock-step, as pre-Volta examples did, is wrong on today's GPUs.
+#
+# The simulator has no `cuda.shfl_*` functions, so the kernel is defined here and launched on a GPU
+# only.
 
 # %%
+from techday.i18n import msg
 FULL_MASK = 0xFFFFFFFF
 WARPS_MAX = 32  # 1,024 threads per block at most: 32 warps
 
@@ -618,18 +621,18 @@ def sum_warp_shuffle(x, total):
             cuda.atomic.add(total, 0, acc)  # 4. one atomic per block
 
 
-if lab.gpu_only("warp-shuffle reduction (cuda.shfl_down_sync is missing from the simulator)"):
+if lab.gpu_only(msg("03.gpu_only_warp_shuffle", "warp-shuffle reduction (cuda.shfl_down_sync is missing from the simulator)")):
     x_w = np.random.default_rng(7).random(lab.size(full=10_000_019, ci=100_003))
     d_total = cuda.to_device(np.zeros(1))
     sum_warp_shuffle[MAX_SUM_BLOCKS, 256](cuda.to_device(x_w), d_total)
     got_w = float(d_total.copy_to_host()[0])
-    assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), f"warp-shuffle sum {got_w} != {math.fsum(x_w)}"
+    assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), msg("03.warp_shuffle_sum_w", "warp-shuffle sum {got_w} != {math_fsum_x_w}", got_w=got_w, math_fsum_x_w=math.fsum(x_w))
     print(f"sum_warp_shuffle on {x_w.size:,} values: {got_w:.6f} (math.fsum: {math.fsum(x_w):.6f})")
 else:
-    print("The kernel above compiles for a GPU; run the lab on one to see it work.")
+    print(msg("03.kernel_above_compiles_gpu", "The kernel above compiles for a GPU; run the lab on one to see it work."))
 
-# %% [markdown]
-# ## 6. Compared: your sum, `cuda.reduce` and NumPy (비교)
+# %% [markdown] key="compared-sum-cuda-reduce"
+# ## 6. Compared: your sum, `cuda.reduce` and NumPy
 #
 # Numba ships a ready-made reduction: `cuda.reduce(binary_function)` builds a reduction kernel
 # (tree and warp steps, two passes) from a binary function. All of them should agree with NumPy,
@@ -639,6 +642,7 @@ else:
 # CPU tier only NumPy is timed, and that is a CPU figure.
 
 # %%
+from techday.i18n import msg
 sum_reduce = cuda.reduce(lambda a, b: a + b)
 
 n_cmp = lab.size(full=16_000_057, ci=2_003)
@@ -649,7 +653,7 @@ results = {"math.fsum (exact)": exact, "np.sum": float(np.sum(h_cmp)),
            "gpu_sum (yours)": gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
 for name, value in results.items():
     print(f"{name:18s} {value:.10f}   relative error {abs(value - exact) / exact:.1e}")
-    assert math.isclose(value, exact, rel_tol=1e-10), f"{name} is off: {value} vs {exact}"
+    assert math.isclose(value, exact, rel_tol=1e-10), msg("03.name_off_value_vs", "{name} is off: {value} vs {exact}", name=name, value=value, exact=exact)
 
 if lab.on_gpu:
     from techday.labtools import time_cuda
@@ -661,14 +665,14 @@ if lab.on_gpu:
         print(f"{t}  ->  {nbytes / t.median / 1e9:.0f} GB/s read")  # each value read once
     t_np = time_cpu(np.sum, h_cmp, what=f"np.sum on the host, n={n_cmp:,}", label="CPU")
     print(f"{t_np}  ->  {nbytes / t_np.median / 1e9:.1f} GB/s")
-    print("Both GPU timings include copying one float back to the host, which synchronises.")
+    print(msg("03.both_gpu_timings_include", "Both GPU timings include copying one float back to the host, which synchronises."))
 else:
     t_np = time_cpu(np.sum, h_cmp, what=f"np.sum, n={n_cmp:,}", label=lab.timing_label())
     print(t_np)
-    print("The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU.")
+    print(msg("03.simulated_kernels_are_timed", "The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU."))
 
-# %% [markdown]
-# ## Summary (요약)
+# %% [markdown] key="summary"
+# ## Summary
 #
 # - `a[i] += v` from many threads loses updates. `cuda.atomic.add(a, i, v)` (and `max`, `min`, ...)
 #   is one indivisible read-modify-write, correct but serialised when threads hit one address.
@@ -679,11 +683,12 @@ else:
 #   reading and overwriting; every thread of the block must reach it.
 # - Reductions: grid-stride partial sums per thread, a tree in shared memory per block, then a
 #   second pass (or one atomic per block). Warp shuffles replace the last steps of the tree with
-#   register exchanges (GPU only).
+#   register exchanges (GPU only); their `_sync` mask names the lanes that must meet there, since a
+#   warp's threads are scheduled independently (Volta and later).
 # - A float sum depends on the order of the additions; compare with a tolerance, against an exact
 #   reference such as `math.fsum`.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Mark Harris, "Optimizing Parallel Reduction in CUDA" (NVIDIA): seven versions of the tree, from
 #   divergent to fully unrolled.

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="memory-subsystem-coalescing-shared"
 # # 04 The memory subsystem: coalescing, shared memory, tiling
 # # 04 메모리 계층: 병합 접근, 공유 메모리, 타일링
 #
@@ -36,7 +36,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, but the simulator has no
@@ -66,7 +66,7 @@ quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python thread
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
+# %% [markdown] key="memory-hierarchy"
 # ## 1. The memory hierarchy (메모리 계층)
 #
 # | memory | where | size (H100 SXM, for scale) | who sees it | latency |
@@ -135,7 +135,7 @@ else:
           "figures. On a GPU, expect stride 2 at about half the bandwidth of stride 1, and strides of 8 or "
           "more at a small fraction of it (L2 hides part of the waste).")
 
-# %% [markdown]
+# %% [markdown] key="tiles-d-grids-blocks"
 # ## 3. Tiles: 2-D grids and blocks (타일: 2차원 그리드와 블록)
 #
 # Matrix kernels in this lab use square **tiles** of `TILE x TILE` elements: a block of
@@ -152,7 +152,7 @@ TILE_PAD = lab.per_tier("TILE_PAD", gpu=33, cpu=9)      # TILE + 1: a padded til
 assert TILE_PAD == TILE + 1                             # shared array shapes need constants
 print(f"TILE = {TILE}, TILE_PAD = {TILE_PAD}: blocks of {TILE} x {TILE} = {TILE * TILE} threads")
 
-# %% [markdown]
+# %% [markdown] key="tile-grid"
 # ## 연습 1 (Exercise 1): `tile_grid` (2 points)
 #
 # Write `tile_grid(shape)` that returns the grid `(blocks_x, blocks_y)` of tiles covering a matrix
@@ -193,7 +193,7 @@ for shape_h in ((1, 1), (1, 1_000), (1_000, 1), (TILE + 1, 2 * TILE + 1), (3 * T
 ### END HIDDEN TESTS
 print("tile_grid: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="naive-transpose"
 # ## 4. The naive transpose (단순 전치)
 #
 # `out[c, r] = a[r, c]`: with `x` along `a`'s columns, a warp reads 32 neighbours in a row of `a`
@@ -221,7 +221,7 @@ transpose_naive[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out)
 assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_naive, 37 x 53", rtol=0)
 print(f"transpose_naive: 37 x 53 -> 53 x 37 with a {grid_for(h_t.shape)} grid of {TILE} x {TILE} blocks")
 
-# %% [markdown]
+# %% [markdown] key="through-shared-memory-bank"
 # ## 5. Through shared memory, and bank conflicts (공유 메모리 전치와 뱅크 충돌)
 #
 # The detour: a block reads a tile of `a` row by row (coalesced) into a shared array, waits at a
@@ -276,7 +276,7 @@ transpose_shared[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out
 assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_shared, 37 x 53", rtol=0)
 print("transpose_shared: correct on 37 x 53")
 
-# %% [markdown]
+# %% [markdown] key="transpose-padded"
 # ## 연습 2 (Exercise 2): `transpose_padded` (4 points)
 #
 # Write `transpose_padded(a, out)`: the shared-memory transpose above with a **padded** tile,
@@ -356,7 +356,7 @@ for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 
 ### END HIDDEN TESTS
 print("transpose_padded: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="three-transposes-measured"
 # ### Three transposes, measured (GPU 전용)
 #
 # A transpose reads and writes every element once, `2 * rows * cols * 4` bytes; a plain copy of
@@ -392,7 +392,7 @@ if lab.gpu_only("timing the naive, shared and padded transposes with CUDA events
 else:
     print("Not timed on the CPU tier: the simulator has no banks or sectors. The kernels above were checked.")
 
-# %% [markdown]
+# %% [markdown] key="tiled-matrix-multiply"
 # ## 6. A tiled matrix multiply (타일 행렬 곱)
 #
 # `C = A @ B` with `A` of `M x K` and `B` of `K x N`: `C[r, c] = sum_k A[r, k] * B[k, c]`. The naive
@@ -438,7 +438,7 @@ matmul_naive[grid_for((20, 11)), (TILE, TILE)](cuda.to_device(h_ma), cuda.to_dev
 assert_close(d_mc.copy_to_host(), h_ma.astype(np.float64) @ h_mb, "matmul_naive", rtol=1e-5, atol=1e-5)
 print("matmul_naive: correct on (20 x 13) @ (13 x 11)")
 
-# %% [markdown]
+# %% [markdown] key="matmul-tiled"
 # ## 연습 3 (Exercise 3): `matmul_tiled` (5 points)
 #
 # Write `matmul_tiled(a, b, c)`: `c = a @ b` for `float32` matrices of any compatible shapes, with
@@ -519,7 +519,7 @@ for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 *
 ### END HIDDEN TESTS
 print("matmul_tiled: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="naive-against-tiled-measured"
 # ### Naive against tiled, measured (GPU 전용)
 #
 # A matrix product does `2 * M * N * K` floating-point operations: multiply and add. We report
@@ -547,7 +547,7 @@ if lab.gpu_only("timing the naive and tiled matrix products with CUDA events"):
 else:
     print("Not timed on the CPU tier. The kernels were checked above.")
 
-# %% [markdown]
+# %% [markdown] key="resource-report-registers-shared"
 # ## 7. The resource report: registers, shared memory, spills (자원 보고서)
 #
 # How many blocks fit on an SM at once (the **occupancy**, lab 02) depends on what each thread and
@@ -590,7 +590,7 @@ if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; 
     assert reports["transpose_shared"].shared_bytes_ptx == 32 * 32 * 4
     assert reports["transpose_naive"].shared_bytes_ptx == reports["matmul_naive"].shared_bytes_ptx == 0
 
-# %% [markdown]
+# %% [markdown] key="note"
 # **Reading it** (읽는 법). For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
 # 2,048 thread slots and (A100) 164 KiB of shared memory, the resident blocks per SM are the smallest
 # of three limits. The cell below computes them from the report. With 2 blocks of 1,024 threads the
@@ -626,7 +626,7 @@ if ptxas_path and reports:
 else:
     print("[skipped] the occupancy limits need the register counts from ptxas and the report above.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Global memory moves 32-byte sectors. A warp reading 32 neighbouring `float32` values uses every

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="cupy-interoperability"
 # # 05 CuPy and interoperability
 # # 05 CuPy와 상호 운용성
 #
@@ -34,7 +34,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first code cell chooses the **tier** and prints it. Always run it first (이 셀을 가장 먼저
 # 실행하세요).
@@ -65,7 +65,7 @@ print(f"xp is {xp.__name__} {xp.__version__} | torch {torch.__version__} on {TOR
 if lab.on_gpu and TORCH_DEVICE == "cpu":
     print("PyTorch here has no CUDA support: the PyTorch parts of this lab exchange host arrays instead.")
 
-# %% [markdown]
+# %% [markdown] key="numpy-code-gpu"
 # ## 1. NumPy code on the GPU (GPU에서 실행하는 NumPy 코드)
 #
 # `cupy.arange`, `cupy.sqrt`, `x.sum()`, slicing, broadcasting: CuPy has the names and the rules
@@ -105,7 +105,7 @@ if lab.gpu_only("timing the same array code with CuPy and NumPy"):
     print(f"  both read {h_pts.nbytes / 1e6:.0f} MB: CuPy {h_pts.nbytes / (gpu_ms / 1e3) / 1e9:.0f} GB/s, "
           f"NumPy {h_pts.nbytes / t_np.median / 1e9:.1f} GB/s")
 
-# %% [markdown]
+# %% [markdown] key="code-both-get-array"
 # ## 2. Code for both: `get_array_module` (양쪽에서 동작하는 코드)
 #
 # A library function does not know which array it will get. CuPy's answer is
@@ -141,7 +141,7 @@ try:
 except TypeError as err:
     print(f"np.exp on it raises {type(err).__name__}, as np.asarray does on a CuPy array: write xp.exp")
 
-# %% [markdown]
+# %% [markdown] key="softmax-numpy-cupy"
 # ## 연습 1 (Exercise 1): a softmax for NumPy and CuPy (3 points)
 #
 # Write `softmax(x, axis=-1)` that returns `exp(x) / sum(exp(x))` along `axis`, for an array of
@@ -212,7 +212,7 @@ assert_close(softmax(hot, axis=0), softmax_reference(hot, 0), "hidden: softmax n
 ### END HIDDEN TESTS
 print("softmax: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="kernel-fusion"
 # ## 3. Kernel fusion (커널 퓨전)
 #
 # `xp.sqrt((p ** 2).sum(axis=1))` is three kernels on a GPU: square, sum, root. Each reads its
@@ -257,7 +257,7 @@ else:
     print(f"On the CPU tier `gaussian` ran on NumPy ({n_fuse:,} values): NumPy too makes a temporary array per "
           "operation, which is why the fused GPU version is several times faster than the unfused one.")
 
-# %% [markdown]
+# %% [markdown] key="own-elementwise-kernel-elementwisekernel"
 # ## 4. Your own elementwise kernel: `ElementwiseKernel` (사용자 정의 원소별 커널)
 #
 # When no chain of library calls does what you need, CuPy compiles CUDA C that you write. The
@@ -317,7 +317,7 @@ else:
 assert_close(y_e, 2 * x_e + 1, "axpb", rtol=1e-6)
 print(f"axpb ran on {'the GPU (CuPy)' if lab.on_gpu else 'the host (NumPy, the CPU tier)'}: y == 2 x + 1 for {x_e.size:,} values")
 
-# %% [markdown]
+# %% [markdown] key="tap-filter-as-elementwisekernel"
 # ## 연습 2 (Exercise 2): a 3-tap filter as an `ElementwiseKernel` (4 points)
 #
 # A 3-tap filter (3탭 필터) replaces every element by a weighted sum of itself and its next two
@@ -399,7 +399,7 @@ for n_h, dtype_h, w_h in ((4_099, np.float64, (1.0, -2.0, 3.0)), (3, np.float32,
 ### END HIDDEN TESTS
 print("FILTER3_OPERATION: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="reductions-raw-kernels"
 # ## 5. Reductions and raw kernels (리덕션 커널과 RawKernel)
 #
 # A **`ReductionKernel`** folds many elements into one, in four parts (lab 03 wrote the tree by
@@ -458,7 +458,7 @@ if lab.gpu_only("running the RawKernel and a ReductionKernel with CuPy"):
 else:
     print(f"The same on the host: saxpy is 2 * x + y, l2norm is sqrt(sum(x * x)) = {np.sqrt((x_r.astype(np.float64) ** 2).sum()):.4f}")
 
-# %% [markdown]
+# %% [markdown] key="handing-arrays-over-without"
 # ## 6. Handing arrays over without copies (복사 없이 배열 주고받기)
 #
 # A GPU array is a pointer, a shape, strides and a dtype. Two protocols let libraries hand each
@@ -501,7 +501,7 @@ print("after t.mul_(10) through DLPack:", h_cai.ravel().tolist(), "| shares memo
       t_dl.data_ptr() == h_cai.__array_interface__["data"][0])
 assert h_cai[1, 2] == 50.0
 
-# %% [markdown]
+# %% [markdown] key="pytorch-function-xp-array"
 # ## 연습 3 (Exercise 3): a PyTorch function on an `xp` array, without copies (3 points)
 #
 # Write `apply_torch(fn, x)` that runs a PyTorch function `fn` (a tensor in, a tensor out) on an
@@ -575,7 +575,7 @@ for mod in modules:
 ### END HIDDEN TESTS
 print("apply_torch: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - CuPy is NumPy on the device. Write array code against `xp`: `get_xp(lab)` for a whole program,

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="streams-concurrency"
 # # 06 Streams and concurrency
 # # 06 스트림과 동시성
 #
@@ -32,7 +32,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first code cell chooses the **tier** and prints it. On the CPU tier Numba's CUDA simulator
 # accepts every stream call (streams, pinned arrays, events, asynchronous copies), but it does each
@@ -70,7 +70,7 @@ print("kernels and streams run " + ("on the GPU" if lab.on_gpu else "in the CUDA
       "everything happens at once and in order, so the timings below are not GPU figures")
       + ("" if nvtx else f" | NVTX ranges off: {NVTX_WHY}"))
 
-# %% [markdown]
+# %% [markdown] key="pinned-memory"
 # ## 1. Pinned memory (고정 메모리)
 #
 # An ordinary NumPy array lives in **pageable** memory: the operating system may move its pages or
@@ -105,7 +105,7 @@ else:
     print(f"pinned_array here: {type(h_pinned).__module__}.{type(h_pinned).__name__} of {h_pinned.nbytes:,} bytes. "
           "On a PCIe 4.0 x16 GPU, expect about 25 GB/s from pinned memory and often half that from pageable memory.")
 
-# %% [markdown]
+# %% [markdown] key="streams"
 # ## 2. Streams (스트림)
 #
 # A **stream** is a queue of GPU work. The rules, which the rest of this lab relies on:
@@ -156,7 +156,7 @@ THREADS = 128
 BLOCKS = 32 * lab.gpu.multiprocessor_count if lab.on_gpu else 4   # the simulator: small grids
 print(f"transform_kernel launches {BLOCKS} blocks x {THREADS} threads per chunk")
 
-# %% [markdown]
+# %% [markdown] key="stream-bugs-lab-finds"
 # ### Stream bugs, and how this lab finds them (스트림 버그 찾기)
 #
 # A stream bug is a **race**: two pieces of work that touch the same memory, with nothing to order
@@ -208,7 +208,7 @@ for copy_back, what in (("same stream", "copy back on the kernel's stream"),
         print("   ", p)
 print("recorded work of the last run:\n" + trace.summary())
 
-# %% [markdown]
+# %% [markdown] key="split-n-elements-into"
 # ## 연습 1 (Exercise 1): split `n` elements into chunks (2 points)
 #
 # Write `chunk_bounds(n, chunks)` that splits the indices `0 ... n - 1` into contiguous chunks and
@@ -287,7 +287,7 @@ for bad in (-1, -8):
 ### END HIDDEN TESTS
 print("chunk_bounds: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="pipeline-over-several-streams"
 # ## 연습 2 (Exercise 2): a pipeline over several streams (4 points)
 #
 # Write `pipeline(x, n_streams)` that returns `transform(x)` (that is `sqrt(x) * 2 + 1`, element by
@@ -383,7 +383,7 @@ for n_h, s_h, dt_h in ((7, 3, np.float64), (2, 4, np.float32), (4_099, 1, np.flo
 ### END HIDDEN TESTS
 print("pipeline: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="events-timing-ordering"
 # ## 3. Events: timing and ordering (이벤트: 시간 측정과 순서 지정)
 #
 # An **event** is a marker in a stream. `event.record(s)` queues it; when the GPU reaches it, it
@@ -421,7 +421,7 @@ if lab.on_gpu:
 else:
     print(f"start.elapsed_time(stop) in the simulator: {ms} ms. Not a time: events measure nothing here.")
 
-# %% [markdown]
+# %% [markdown] key="measurement-that-says-was"
 # ## 연습 3 (Exercise 3): a measurement that says where it was taken (3 points)
 #
 # Write `measure(fn, repeat=5, warmup=1)` that calls `fn()` `warmup` times untimed, then `repeat`
@@ -532,7 +532,7 @@ else:
 ### END HIDDEN TESTS
 print("measure: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="overlap"
 # ## 4. Does it overlap? (정말 겹쳐서 실행될까요?)
 #
 # On a GPU, the cell below runs your pipeline with 1, 2, 4 and 8 streams and reports the rate
@@ -557,7 +557,7 @@ else:
     print("Not timed on the CPU tier: the simulator runs the chunks one after another, so more streams change "
           "nothing but the bookkeeping. On a GPU expect the rate to rise from 1 to 2 to 4 streams, then level off.")
 
-# %% [markdown]
+# %% [markdown] key="seeing-nvtx-nsight-systems"
 # ## 5. Seeing it: NVTX and Nsight Systems (NVTX와 Nsight Systems로 확인하기)
 #
 # **Nsight Systems** (`nsys`) records a timeline of everything: the host's threads, CUDA API calls,
@@ -606,7 +606,7 @@ print(t_nvtx)
 print("Profile it: save the pipeline as pipeline.py and run\n"
       "  nsys profile -t cuda,nvtx -o pipeline --force-overwrite true python pipeline.py")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Copies are asynchronous and run at full speed only from **pinned** host memory

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="track-assessment-image-pipeline"
 # # 07 Track assessment: an image pipeline with CUDA kernels
 # # 07 트랙 평가: CUDA 커널로 만드는 이미지 파이프라인
 #
@@ -46,7 +46,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # Run this cell first: it chooses the tier and, without a GPU, switches on Numba's CUDA simulator
 # before Numba is imported (이 셀을 가장 먼저 실행하세요).
@@ -74,7 +74,7 @@ warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in 
 print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
-# %% [markdown]
+# %% [markdown] key="launch-settings"
 # ## The launch settings (실행 구성)
 #
 # Every 2-D kernel of the pipeline runs with blocks of 16 x 16 threads, `x` along the **columns**
@@ -105,7 +105,7 @@ def clear_kernel(a):
 
 print(f"BLOCK_2D = {BLOCK_2D}, MAX_SIDE = {MAX_SIDE}; a 512 x 512 picture gets grid {grid_2d((512, 512))}")
 
-# %% [markdown]
+# %% [markdown] key="picture-reference"
 # ## The picture and the reference (사진과 기준 구현)
 #
 # The picture is `skimage.data.camera()`, a 512 x 512 grey photograph that ships inside scikit-image
@@ -144,7 +144,7 @@ t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what="NumPy ref
                  label="CPU (NumPy), not a GPU figure")
 print(t_ref)
 
-# %% [markdown]
+# %% [markdown] key="blur-kernel"
 # ## 연습 1 (Exercise 1): the blur kernel (4 points)
 #
 # Write `blur_kernel(img, weights, out)`: `img` is a 2-D `uint8` device array, `weights` a square
@@ -240,7 +240,7 @@ check_blur(np.full((21, 34), 77, np.uint8), binomial_weights(5), (2, 2), (8, 8),
 ### END HIDDEN TESTS
 print("blur_kernel: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="histogram-kernel"
 # ## 연습 2 (Exercise 2): the histogram kernel (3 points)
 #
 # Write `histogram_kernel(img, hist)`: **add** to `hist` (an `int32` device array of 256 zeros when
@@ -329,7 +329,7 @@ check_histogram(ramp, (2, 1), (16, 16), "hidden: every grey level")
 ### END HIDDEN TESTS
 print("histogram_kernel: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="equalisation-lookup-table"
 # ## 연습 3 (Exercise 3): the equalisation lookup table (3 points)
 #
 # Write `lut_kernel(hist, lut)`, launched as `lut_kernel[1, 256](hist, lut)`: one block, thread `v`
@@ -415,7 +415,7 @@ check_lut(np.full(256, 3, np.int64), "hidden: uniform histogram")
 ### END HIDDEN TESTS
 print("lut_kernel: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="pipeline-device"
 # ## 연습 4 (Exercise 4): the pipeline on the device (4 points)
 #
 # Put it together. Write
@@ -552,7 +552,7 @@ for call in (1, 2):
 ### END HIDDEN TESTS
 print("equalize: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # What the pipeline does to the picture: the blur softens it, the equalisation spreads the grey
 # levels over the whole range, so that the histogram on the right is flat where the left one had
 # peaks (평활화 후 히스토그램이 넓게 퍼집니다).
@@ -575,7 +575,7 @@ for ax in axes[:2]:
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] key="speed-test"
 # ## The speed test (속도 기준, 4 points)
 #
 # The last graded cell times `equalize_device` on buffers that stay on the device, so only your
@@ -697,7 +697,7 @@ if not lab.on_gpu:
     print("[GPU only] the speed bar (course/assessment_thresholds.toml) is applied on the GPU tier only: "
           "this timing is a CPU/simulator figure and says nothing about GPU speed.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - A stencil reads neighbours: decide what happens at the border (here clamp-to-edge) and keep

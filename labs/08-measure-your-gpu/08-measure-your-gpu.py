@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="measure-gpu"
 # # 08 Measure your GPU
 # # 08 내 GPU 측정하기
 #
@@ -29,7 +29,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first cell chooses the tier and prints it. On a machine without a GPU the suite times only
 # its CPU implementations (Numba parallel and NumPy) and labels every figure CPU: those are never GPU
@@ -53,7 +53,7 @@ from techday.gpuspecs import by_name
 
 RESULTS_FILE = Path("bench-results.json")  # saved next to this notebook: hand it in with it
 
-# %% [markdown]
+# %% [markdown] key="run-suite"
 # ## 1. Run the suite (벤치마크 실행)
 #
 # The cell below runs the quick suite through the package (`techday.bench.run_suite`). For every
@@ -82,7 +82,7 @@ assert validate(json.loads(RESULTS_FILE.read_text())) == [], "the results file m
 Console(width=110, force_jupyter=False).print(table(results))
 print(f"saved {RESULTS_FILE.resolve()} ({results['seconds']:.0f} s): hand it in with this notebook")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # Each line of the file is a dictionary; for example the triad of the fastest implementation:
 #
 # ```python
@@ -109,7 +109,7 @@ show("stream", "triad")
 show("stream", "copy")
 print("limits:", {k: v for k, v in results["limits"].items() if isinstance(v, (int, float))} or "none (CPU tier)")
 
-# %% [markdown]
+# %% [markdown] key="triad-reaches-reaches"
 # ### Why triad reaches what it reaches (triad 가 도달하는 수치의 이유)
 #
 # Triad, `a[i] = b[i] + s * c[i]`, reads two arrays and writes one: **3 x 8 bytes** per float64
@@ -128,7 +128,7 @@ print("limits:", {k: v for k, v in results["limits"].items() if isinstance(v, (i
 # Well-tuned CUDA C reaches about 90 % on an H100 (BabelStream); the course's target for Numba and
 # CuPy is 88 % or more. (잘 튜닝된 커널은 이론 대역폭의 약 90%에 도달합니다.)
 
-# %% [markdown]
+# %% [markdown] key="rate-fraction-limit"
 # ## 연습 1 (Exercise 1): a rate and its fraction of the limit (3 points)
 #
 # Write `achieved_gbs(result)` that computes the rate of one result from its `bytes` and its median
@@ -199,7 +199,7 @@ assert math.isclose(achieved_gbs({"bytes": 10**9, "seconds": {"median": 0.5, "mi
 ### END HIDDEN TESTS
 print("achieved_gbs, fraction_of_limit: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="roofline"
 # ## 2. The roofline (루프라인)
 #
 # A kernel that does `F` FLOPs while moving `B` bytes from DRAM has an **arithmetic intensity**
@@ -218,7 +218,7 @@ print("achieved_gbs, fraction_of_limit: all visible tests passed.")
 # %%
 display(Image(data=roofline_png([results], title=f"Roofline: {results['label']}")))
 
-# %% [markdown]
+# %% [markdown] key="intensity-bound"
 # ## 연습 2 (Exercise 2): intensity and the bound (3 points)
 #
 # Write `intensity(result)`, the arithmetic intensity of a result in FLOP per byte from its `flops`
@@ -271,7 +271,7 @@ for k in (1, 8, 128):
 ### END HIDDEN TESTS
 print("intensity, bound: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="which-implementation-won"
 # ## 연습 3 (Exercise 3): which implementation won? (2 points)
 #
 # Write `best_implementation(doc, family, kernel)` that returns the `impl` name of the best result for
@@ -319,7 +319,7 @@ assert best_implementation(fixture, "matmul", "bf16") is None, "hidden: nothing 
 ### END HIDDEN TESTS
 print("best_implementation: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="questions-about-own-numbers"
 # ## 3. Questions about your own numbers (내 수치에 대한 질문)
 #
 # Answer for yourself, with the cell below to help (not graded):
@@ -346,7 +346,7 @@ for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), 
           + (f", {frac:.0%} of the limit" if frac is not None else ", no device limit on this tier")
           + f"; {where}-bound on an H100")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - A benchmark is a count and a clock: bytes and FLOPs per call, the median of many timed

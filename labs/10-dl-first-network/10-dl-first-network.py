@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="first-neural-network-tensors"
 # # 10 Your first neural network: tensors, autograd and the training loop
 # # 10 첫 신경망: 텐서, 자동 미분, 학습 루프
 #
@@ -28,7 +28,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # The first cell chooses the **tier** and prints it: on the GPU tier PyTorch works on the CUDA device,
 # on the CPU tier on the processor. The code is the same on both; only `device` differs.
@@ -51,7 +51,7 @@ if not lab.on_gpu:
 dev = dl.device(lab)  # cuda on the GPU tier, cpu otherwise
 print(f"PyTorch {torch.__version__} | device: {dev} | timings here: {lab.timing_label()}")
 
-# %% [markdown]
+# %% [markdown] key="tensors-devices"
 # ## 1. Tensors and devices (텐서와 디바이스)
 #
 # A **tensor** is PyTorch's array: like a NumPy array, with a `shape` and a `dtype`, plus a
@@ -70,7 +70,7 @@ a_dev = a.to(dev)
 print("a.to(dev) lives on", a_dev.device, "| a is still on", a.device)
 print("back to NumPy (from the CPU only):", (a_dev * 2).cpu().numpy().tolist())
 
-# %% [markdown]
+# %% [markdown] key="autograd-gradients-free"
 # ## 2. Autograd: gradients for free (자동 미분)
 #
 # Mark a tensor with `requires_grad=True` and PyTorch records every operation on it. `backward()` on
@@ -90,7 +90,7 @@ print("after a second backward   :", w.grad.tolist(), "(twice as large: accumula
 w.grad.zero_()
 print("after w.grad.zero_()      :", w.grad.tolist())
 
-# %% [markdown]
+# %% [markdown] key="gradient-descent-step-hand"
 # To *change* a tensor that requires grad, do it inside `with torch.no_grad():` (the update itself
 # must not be recorded), and in place (`w -= lr * w.grad`), so that `w` stays the same leaf tensor.
 #
@@ -156,7 +156,7 @@ check_sgd_steps(n=31, d=1, lr=0.3, steps=3, seed=2)
 ### END HIDDEN TESTS
 print("sgd_step: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="data-handwritten-digits-split"
 # ## 3. The data: handwritten digits, split three ways (데이터: 세 갈래로 나눈 손글씨 숫자)
 #
 # `dl.load_digits_split()` returns scikit-learn's 1,797 digit images (8 x 8 pixels, scaled to [0, 1],
@@ -183,7 +183,7 @@ for row in train.x[0, 0].cpu():
     print("   ", " ".join(str(int(v * 9.99)) for v in row), end="\n")
 print("its label:", int(train.y[0]))
 
-# %% [markdown]
+# %% [markdown] key="multi-layer-perceptron"
 # ## 4. A multi-layer perceptron (다층 퍼셉트론)
 #
 # An MLP is a stack of linear layers with a non-linearity between them. `nn.Sequential` chains
@@ -244,7 +244,7 @@ assert torch.equal(mlp_h(x_h), mlp_h(x_h)), "eval mode must be deterministic"
 ### END HIDDEN TESTS
 print("make_mlp: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="training-loop"
 # ## 5. The training loop (학습 루프)
 #
 # One **epoch** is one pass over the training data, in **mini-batches**. For each batch:
@@ -358,7 +358,7 @@ compare_epoch(n=33, batch_size=1, seed=4)
 ### END HIDDEN TESTS
 print("train_epoch: all visible tests passed; losses over four epochs:", [round(v, 3) for v in losses])
 
-# %% [markdown]
+# %% [markdown] key="evaluation-eval-mode-no"
 # ## 6. Evaluation: eval mode, no gradients (평가: eval 모드, 기울기 없이)
 #
 # To measure a model: `model.eval()` (dropout off; in lab 11 also batch-norm's running statistics),
@@ -430,7 +430,7 @@ assert evaluate(Oracle(y_h), x_h, y_h)[1] == 1.0, "a perfect classifier has accu
 ### END HIDDEN TESTS
 print("evaluate: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="training-validation-split"
 # ## 7. Training with a validation split (검증 데이터와 함께 학습하기)
 #
 # Put the pieces together: for each epoch, train on `train`, then evaluate on `val`, and keep the
@@ -491,7 +491,7 @@ assert abs(hist_h["val_acc"][-1] - dl.evaluate(mlp_fh, shuffled_val)[1]) < 1e-6
 ### END HIDDEN TESTS
 print("fit: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="overfitting-seen"
 # ## 8. Overfitting, seen (과적합을 눈으로 확인하기)
 #
 # Give a wide network, without dropout, only 150 training images and many epochs. It can memorise
@@ -520,7 +520,7 @@ ax.set_title("A wide MLP on 150 digits: overfitting")
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] key="accuracy-bar"
 # Remedies, from the cheapest: more data (lab 11 makes more from what you have, with augmentation),
 # stopping early, dropout, weight decay (`torch.optim.AdamW(..., weight_decay=...)`), a smaller model.
 #
@@ -558,7 +558,7 @@ assert acc_h >= BAR, f"held-out accuracy {acc_h:.3f} with the grader's seed is b
 ### END HIDDEN TESTS
 print(f"accuracy bar: passed ({acc0:.3f} >= {BAR}).")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Tensors have a shape, a dtype and a device; `.to(device)` moves tensors and models, and the same

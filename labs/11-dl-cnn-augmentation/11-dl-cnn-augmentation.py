@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="convolutional-networks-data-augmentation"
 # # 11 Convolutional networks and data augmentation
 # # 11 합성곱 신경망과 데이터 증강
 #
@@ -27,7 +27,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 
 # %% nbgrader="locked" id="setup"
@@ -51,7 +51,7 @@ dev = dl.device(lab)
 data = dl.load_digits_split().to(dev)  # the split of lab 10: train, val, and the grader's test
 print(f"PyTorch {torch.__version__} | device: {dev} | train {len(data.train)}, val {len(data.val)} images")
 
-# %% [markdown]
+# %% [markdown] key="convolution-padding-pooling"
 # ## 1. Convolution, padding, pooling (합성곱, 패딩, 풀링)
 #
 # `nn.Conv2d(c_in, c_out, 3, padding=1)` slides `c_out` small 3 x 3 filters over the image; each
@@ -92,7 +92,7 @@ print(f"train mode: image 0 alone vs in a batch of 64, largest logit difference 
 demo.eval()
 print(f"eval mode : the same comparison gives {(demo(data.val.x[:1]) - demo(data.val.x[:64])[:1]).abs().max().item():.3f}")
 
-# %% [markdown]
+# %% [markdown] key="cnn"
 # ## 연습 1 (Exercise 1): your CNN (3 points)
 #
 # Write `make_cnn(width=16, dropout=0.25)` returning an `nn.Sequential` that maps `(N, 1, 8, 8)`
@@ -153,7 +153,7 @@ assert torch.allclose(cnn_h(x_h[:1]), cnn_h(x_h)[:1], atol=1e-5), "in eval mode 
 ### END HIDDEN TESTS
 print("make_cnn: all visible tests passed;", n_cnn, "parameters")
 
-# %% [markdown]
+# %% [markdown] key="transforms-plain-pytorch"
 # ## 2. Transforms in plain PyTorch (순수 PyTorch로 쓰는 이미지 변환)
 #
 # torchvision's transforms do not load with the CPU build of PyTorch this course uses, and they are
@@ -190,7 +190,7 @@ for r, (name, imgs) in enumerate(rows.items()):
 fig.suptitle(f"labels: {data.val.y[:6].tolist()}", fontsize=9)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] key="random-shift-cropping-padded"
 # ## 연습 2 (Exercise 2): a random shift, by cropping a padded image (3 points)
 #
 # Write `random_shift(x, max_shift, generator)` for a batch `x` of shape `(N, C, H, W)`:
@@ -264,7 +264,7 @@ assert torch.equal(random_shift(x_h, 0, torch.Generator().manual_seed(0)), x_h),
 ### END HIDDEN TESTS
 print("random_shift: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="augmentation"
 # ## 연습 3 (Exercise 3): the augmentation (3 points)
 #
 # Write `augment(x, generator)`, the augmentation for digits: your `random_shift` by at most **1**
@@ -312,7 +312,7 @@ check_augment(data.train.x[100:300].cpu(), seed=77)
 ### END HIDDEN TESTS
 print("augment: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="augmentation-buys-measured"
 # ## 3. What augmentation buys, measured (증강의 효과 측정)
 #
 # Train the same CNN twice with the training loop of lab 10 (`dl.fit`, which applies a `transform` to
@@ -355,7 +355,7 @@ for name, transform in (("plain", None), ("augmented", augment)):
           f"{results[name]['shifted']:.3f}  ({CNN_EPOCHS} epochs in {seconds:.1f} s [{lab.timing_label()}])")
 acc0 = results["augmented"]
 
-# %% [markdown]
+# %% [markdown] key="accuracy-bars"
 # On clean digits both networks do well. On the moved camera the plain network loses much of its
 # accuracy: it learned where strokes *are* in a centred digit. The augmented one saw moved, noisy
 # digits during training and keeps most of it (증강한 모델은 이동된 이미지에서도 정확도를 유지합니다).
@@ -378,7 +378,7 @@ assert acc_h["shifted"] >= BAR_SHIFTED, f"grader's seed: moved-camera accuracy {
 ### END HIDDEN TESTS
 print(f"accuracy bars: passed (clean {acc0['clean']:.3f} >= {BAR_CLEAN}, moved {acc0['shifted']:.3f} >= {BAR_SHIFTED}).")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - A CNN keeps the image's layout: convolutions find local patterns anywhere, padding keeps the size,

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="transfer-learning-pre-trained"
 # # 12 Transfer learning: a pre-trained backbone, a few labels
 # # 12 전이 학습: 사전 학습된 백본과 적은 레이블
 #
@@ -28,7 +28,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 
 # %% nbgrader="locked" id="setup"
@@ -51,7 +51,7 @@ if not lab.on_gpu:
 dev = dl.device(lab)
 print(f"PyTorch {torch.__version__} | device: {dev}")
 
-# %% [markdown]
+# %% [markdown] key="pre-trained-backbone"
 # ## 1. The pre-trained backbone (사전 학습된 백본)
 #
 # The course pre-trained a backbone for you, the way a model zoo publishes one:
@@ -76,7 +76,7 @@ print("  ...", len(checkpoint["state_dict"]), "entries, including batch-norm run
 pretrained, meta = dl.load_backbone()  # builds dl.Backbone(width) and loads the state_dict
 print("backbone output:", tuple(pretrained(torch.rand(2, 1, 8, 8)).shape), "features per image")
 
-# %% [markdown]
+# %% [markdown] key="target-task-new-camera"
 # ## 2. The target task: a new camera, ten labels per digit (목표 과제: 새 카메라, 숫자당 10개의 레이블)
 #
 # The target task reads digits through a different camera: the images come shifted by a pixel and
@@ -91,7 +91,7 @@ target_test = dl.shifted_noisy(data.test, seed=200).to(dev)
 print(f"target task: {len(target_train)} labelled images ({torch.bincount(target_train.y.cpu()).tolist()} per digit), "
       f"{len(target_test)} held-out images")
 
-# %% [markdown]
+# %% [markdown] key="freezing"
 # ## 3. Freezing (고정하기)
 #
 # Freezing a backbone takes **two** things:
@@ -150,7 +150,7 @@ assert tuple(model_h(torch.rand(1, 1, 8, 8)).shape) == (1, 4)
 ### END HIDDEN TESTS
 print("make_transfer_model: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="training-head"
 # ## 4. Training the head (헤드 학습)
 #
 # The loop is lab 10's, with two changes: the optimiser receives only the trainable parameters
@@ -246,7 +246,7 @@ check_fine_tune(n=20, epochs=2, batch_size=64, seed=2, stale=True)
 ### END HIDDEN TESTS
 print("fine_tune: all visible tests passed; losses:", [round(v, 3) for v in losses_t])
 
-# %% [markdown]
+# %% [markdown] key="transfer-against-training-scratch"
 # ## 5. Transfer against training from scratch (전이 학습 대 처음부터 학습)
 #
 # A fair comparison changes one thing only. The **from-scratch** model is the same architecture, a
@@ -293,7 +293,7 @@ assert acc_h["fine_tuned"] >= acc_h["scratch"] + MARGIN, f"grader's seed: {acc_h
 ### END HIDDEN TESTS
 print(f"transfer bar: passed ({acc0['fine_tuned']:.3f} >= {BAR}, and {acc0['fine_tuned'] - acc0['scratch']:+.3f} over scratch).")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # With 100 labels the new head on pre-trained features is far ahead: the backbone brought features and
 # a robustness to moved, noisy images that 100 examples cannot teach a fresh network. With thousands of
 # target labels the gap closes, and full fine-tuning (unfreezing everything) usually wins.

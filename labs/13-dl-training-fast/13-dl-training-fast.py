@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="training-fast-gpu"
 # # 13 Training fast on one GPU
 # # 13 GPU 한 대로 빠르게 학습하기
 #
@@ -33,7 +33,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
 
@@ -64,7 +64,7 @@ if lab.on_gpu:
     major, minor = torch.cuda.get_device_capability()
     print(f"compute capability {major}.{minor}; bfloat16 supported: {torch.cuda.is_bf16_supported()}")
 
-# %% [markdown]
+# %% [markdown] key="model-data-baseline"
 # ## 1. The model, the data, the baseline (모델, 데이터, 기준선)
 #
 # The data are the course's synthetic *parts inspection* images (`techday.parts`): 1 x 32 x 32
@@ -110,7 +110,7 @@ def fp32_step(model, optimizer):
         optimizer.step()
     return step
 
-# %% [markdown]
+# %% [markdown] key="measuring-throughput"
 # ## 2. Measuring throughput (처리량 측정)
 #
 # Throughput is samples processed per second: `samples_per_s = samples / seconds`. Two traps:
@@ -231,7 +231,7 @@ assert rec3["seconds"] < 0.2, "hidden: warm-up steps of a generator were timed"
 ### END HIDDEN TESTS
 print("measure_throughput: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # The baseline: float32, the default memory layout, eager execution.
 
 # %%
@@ -246,7 +246,7 @@ def record(rec, what):
 model, opt = fresh()
 record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), "1. float32 baseline")
 
-# %% [markdown]
+# %% [markdown] key="mixed-precision"
 # ## 3. Mixed precision (혼합 정밀도)
 #
 # Tensor Cores multiply 16-bit numbers many times faster than 32-bit ones, and 16-bit activations
@@ -394,7 +394,7 @@ check_overflow(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
 ### END HIDDEN TESTS
 print("amp_train_step: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Now the same model with mixed precision. On a GPU: bfloat16 where the GPU supports it (no scaler),
 # float16 with a GradScaler otherwise. On the CPU tier: bfloat16 autocast on the CPU, which shows the
 # code path; whether a CPU gets faster with it depends on its instructions (AMX, AVX-512 BF16), so
@@ -415,7 +415,7 @@ def amp_step(model, optimizer):
 model, opt = fresh()
 record(measure_throughput(amp_step(model, opt), batches, WARMUP, device, LABEL), f"2. + autocast {str(AMP_DTYPE)[6:]}")
 
-# %% [markdown]
+# %% [markdown] key="channels-last"
 # ## 4. Channels last (채널 우선이 아닌 채널 마지막 배치)
 #
 # A batch of images is a 4-D tensor `(N, C, H, W)`. PyTorch's default layout stores it "NCHW": all
@@ -440,7 +440,7 @@ def channels_last_step(model, optimizer):
 model, opt = fresh()
 record(measure_throughput(channels_last_step(model, opt), batches, WARMUP, device, LABEL), "3. + channels_last")
 
-# %% [markdown]
+# %% [markdown] key="torch-compile"
 # ## 5. `torch.compile` (컴파일)
 #
 # `torch.compile(model)` captures the Python code of the model into a graph (TorchDynamo), derives the
@@ -478,7 +478,7 @@ if lab.on_gpu:
 print(f"first call with torch.compile(backend={COMPILE_BACKEND!r}): {time.perf_counter() - t0:.1f} s (compilation) [{LABEL}]")
 record(measure_throughput(step, batches, WARMUP, device, LABEL), f"4. + torch.compile ({COMPILE_BACKEND})")
 
-# %% [markdown]
+# %% [markdown] key="feeding-gpu-dataloader-workers"
 # ## 6. Feeding the GPU: DataLoader workers and pinned memory (데이터 로딩)
 #
 # So far the batches were already on the device. In real training they come from disk or from
@@ -545,7 +545,7 @@ assert ld_c.pin_memory is True and ld_c.num_workers == 2 and ld_c.persistent_wor
 ### END HIDDEN TESTS
 print("make_loader: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note-3"
 # Now the batches come from the host through a `DataLoader`, without and with workers and pinned
 # memory. The dataset adds light augmentation on the CPU (a random flip and noise), the work that
 # worker processes take off the training loop. On the GPU tier the copy to the device is
@@ -582,7 +582,7 @@ for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0), (f"5b. host
     record(measure_throughput(channels_last_step(model, opt), to_device(loader), WARMUP, device, LABEL), what)
     del loader
 
-# %% [markdown]
+# %% [markdown] key="table"
 # ### The table (결과 표)
 # Throughput of each step relative to the float32 baseline, on this tier. On a GPU with Tensor Cores
 # expect mixed precision to give the largest jump, channels_last a further gain for convolutions, and
@@ -597,7 +597,7 @@ for r in results:
 if not lab.on_gpu:
     print("CPU tier: these are CPU figures at a tiny size, not GPU figures; run the lab on a GPU for real numbers.")
 
-# %% [markdown]
+# %% [markdown] key="time-go-torch-profiler"
 # ## 7. Where does the time go? `torch.profiler` (프로파일러)
 #
 # Before optimising further, measure. The profiler records every operator (and, on a GPU, every
@@ -622,7 +622,7 @@ sort_key = "self_cuda_time_total" if lab.on_gpu else "self_cpu_time_total"
 print(f"[{LABEL}] top operators of 3 steps by {sort_key}:")
 print(prof.key_averages().table(sort_by=sort_key, row_limit=8, max_name_column_width=40))
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Measure throughput after a warm-up, with `torch.cuda.synchronize()` around the timed region, and

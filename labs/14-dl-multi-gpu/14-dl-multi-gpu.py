@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="several-gpus-distributeddataparallel-torchrun"
 # # 14 Several GPUs: DistributedDataParallel with torchrun
 # # 14 여러 GPU로 학습하기: torchrun과 DistributedDataParallel
 #
@@ -36,7 +36,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
 
@@ -67,7 +67,7 @@ N_GPUS = torch.cuda.device_count() if lab.on_gpu else 0
 print(f"PyTorch {torch.__version__} | gloo available: {dist.is_gloo_available()} | nccl available: {dist.is_nccl_available()}"
       f" | GPUs: {N_GPUS} | 2-process runs here: {ddp_plan(N_GPUS, 2).reason}")
 
-# %% [markdown]
+# %% [markdown] key="ddp-works"
 # ## 1. How DDP works (DDP의 동작 방식)
 #
 # ```
@@ -233,7 +233,7 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
           f"{wall:.1f} s with start-up")
     return results
 
-# %% [markdown]
+# %% [markdown] key="sharding-data"
 # ## 2. Sharding the data (데이터 나누기)
 #
 # `DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)` shuffles
@@ -298,7 +298,7 @@ assert shards(40, 2, 8, seed=4)[0] != s0, "hidden: the seed must be passed to th
 ### END HIDDEN TESTS
 print("make_loader: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="epoch-set-epoch"
 # ## 3. One epoch, and `set_epoch` (에폭 하나와 `set_epoch`)
 #
 # The sampler shuffles with `seed + epoch`. It does not know the epoch unless you tell it: without
@@ -401,7 +401,7 @@ assert sp_h.orders[0] != sp_h.orders[1], "hidden: epochs 5 and 6 in the same ord
 ### END HIDDEN TESTS
 print("train_one_epoch: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="all-reduce-checkpoints"
 # ## 4. All-reduce and checkpoints (올리듀스와 체크포인트)
 #
 # After an epoch each rank knows the loss **of its own shard** only. An **all-reduce** combines one
@@ -451,7 +451,7 @@ def save_checkpoint(model, optimizer, epoch, path):
     dist.barrier()
     ### END SOLUTION
 
-# %% [markdown]
+# %% [markdown] key="launch"
 # ## 5. Launch (실행)
 #
 # `run_ddp` writes your four functions to `ddp_exercises.py`, the script to `ddp_train.py`, and runs
@@ -524,7 +524,7 @@ check_ddp(run_ddp(200, epochs=3, batch=12, seed=7), 200, 3)
 ### END HIDDEN TESTS
 print("DDP under torchrun: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="scaling-efficiency"
 # ## 6. Scaling efficiency (확장 효율)
 #
 # With N GPUs the ideal is N times the samples per second of one GPU. The **scaling efficiency** is
@@ -563,7 +563,7 @@ if lab.gpu_only("scaling efficiency with 1 and N GPUs under torchrun (nccl)") an
 elif lab.on_gpu:
     print(f"[GPU only] scaling efficiency needs 2 or more GPUs; this machine has {N_GPUS}.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - DDP: one process per GPU, the same model on each, a different shard of the data on each, gradients

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="deployment-onnx-export-onnx"
 # # 15 Deployment: ONNX export and ONNX Runtime serving
 # # 15 배포: ONNX 내보내기와 ONNX Runtime 서빙
 #
@@ -33,7 +33,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
 
@@ -76,7 +76,7 @@ if not lab.on_gpu:
 print(f"PyTorch {torch.__version__} | onnx {onnx.__version__} | onnxruntime {ort.__version__} "
       f"| ONNX Runtime providers here: {ORT_PROVIDERS}")
 
-# %% [markdown]
+# %% [markdown] key="model-deploy"
 # ## 1. The model to deploy (배포할 모델)
 #
 # The parts-inspection CNN of the track (labs 13 and 16), with batch normalisation and dropout, trained
@@ -115,7 +115,7 @@ with torch.no_grad():
 print(f"trained for {epochs} epochs on {len(x_train)} parts: accuracy {acc:.2f} on 300 new parts"
       + (" (a short training at the CI scale: the deployment steps below do not depend on it)" if lab.scale == "ci" else ""))
 
-# %% [markdown]
+# %% [markdown] key="export-onnx"
 # ## 2. Export to ONNX (ONNX로 내보내기)
 #
 # An ONNX file holds the graph (operators such as `Conv`, `Relu`, `MaxPool`, `Gemm`) and the weights.
@@ -200,7 +200,7 @@ check_export(other, 3, (2, 129), "hidden.onnx")
 ### END HIDDEN TESTS
 print("export_onnx: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note"
 # What is in the file: the opset (the version of the operator set), the inputs with their symbolic
 # batch dimension, and the operators. Batch normalisation has been folded into the convolutions
 # where the exporter could, and dropout is gone: both are what inference needs.
@@ -217,7 +217,7 @@ print(f"{onnx_path.name}: {onnx_path.stat().st_size / 1024:.1f} KiB, opset {prot
       f"input {proto.graph.input[0].name} {dims}, output {proto.graph.output[0].name}")
 print("operators:", ", ".join(f"{k} x{v}" for k, v in sorted(ops.items())))
 
-# %% [markdown]
+# %% [markdown] key="serving-onnx-runtime"
 # ## 3. Serving with ONNX Runtime (ONNX Runtime으로 서빙)
 #
 # An `InferenceSession` loads the file once, optimises the graph for the machine (constant folding,
@@ -237,7 +237,7 @@ logits = session.run(None, {"images": x_test[:6].numpy()})[0]
 print("predictions for 6 parts:", [CLASSES[i] for i in logits.argmax(1)])
 print("true classes:           ", [CLASSES[i] for i in y_test[:6]])
 
-# %% [markdown]
+# %% [markdown] key="numeric-parity"
 # ## 4. Numeric parity (수치 일치 확인)
 #
 # Never ship an exported model without comparing it with the original on real inputs. The two engines
@@ -333,7 +333,7 @@ assert 9e-4 < d_loose < 1.1e-3, f"hidden: expected the largest difference near 1
 ### END HIDDEN TESTS
 print("check_parity: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="latency-throughput"
 # ## 5. Latency and throughput (지연 시간과 처리량)
 #
 # A service is judged by two numbers:
@@ -410,7 +410,7 @@ assert rec_h["p90_ms"] > 100, f"hidden: the 90th percentile must see the 300 ms 
 ### END HIDDEN TESTS
 print("measure_latency: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="note-2"
 # Now the real thing: PyTorch (eager, `no_grad`, eval mode) and ONNX Runtime at several batch sizes,
 # on the same inputs, after a parity check at each size.
 
@@ -447,7 +447,7 @@ if not lab.on_gpu:
     print("CPU tier: CPU figures on a shared machine, not GPU figures. The shape of the trade-off "
           "(throughput up, latency up with the batch) carries over; the numbers do not.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Export with `torch.onnx.export(..., dynamo=True, dynamic_shapes=...)` from eval mode; name the

@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] key="track-assessment-parts-inspection"
 # # 16 Track assessment: parts inspection
 # # 16 트랙 평가: 부품 검사
 #
@@ -29,7 +29,7 @@
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
-# %% [markdown]
+# %% [markdown] key="setup"
 # ## Setup (설정)
 # Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it. On the CPU tier
 # PyTorch runs on the processor; the training recipe is the same, only smaller and slower.
@@ -58,7 +58,7 @@ print(f"PyTorch {torch.__version__} on {device}")
 print(f"pass rule (from course/syllabus.toml): mean accuracy >= {rule['min_mean_accuracy']:.0%} over "
       f"{rule['hidden_sets']} hidden data sets of {rule['samples_per_set']} parts, none below {rule['min_accuracy']:.0%}")
 
-# %% [markdown]
+# %% [markdown] key="task"
 # ## The task (과제)
 #
 # `techday.parts.make_parts(n, seed)` draws `n` photographs of parts, 1 x 32 x 32 float32 images, and
@@ -91,7 +91,7 @@ for row, cls in enumerate(CLASSES):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] key="train-validation-split"
 # ## 연습 1 (Exercise 1): a train / validation split (2 points)
 #
 # Write `split_train_val(images, labels, val_fraction, seed)` that shuffles the samples with **one**
@@ -150,7 +150,7 @@ assert not torch.equal(xv_a, xv_b), "different seeds should give different split
 ### END HIDDEN TESTS
 print("split_train_val: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="model"
 # ## 연습 2 (Exercise 2): your model (2 points)
 #
 # Write `build_model()` that returns a fresh `nn.Module` taking a batch of images `(N, 1, 32, 32)` and
@@ -199,7 +199,7 @@ assert all(p1.data_ptr() != p2.data_ptr() for p1, p2 in zip(m.parameters(), m2.p
 ### END HIDDEN TESTS
 print(f"build_model: all visible tests passed ({n_params:,} parameters).")
 
-# %% [markdown]
+# %% [markdown] key="training-step"
 # ## 연습 3 (Exercise 3): one training step (3 points)
 #
 # Write `train_step(model, optimizer, x, y)` that does one step of gradient descent on the batch
@@ -271,7 +271,7 @@ check_train_step(lambda p: torch.optim.SGD(p, lr=0.05), n_steps=2, start_eval=Tr
 ### END HIDDEN TESTS
 print("train_step: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="predictions"
 # ## 연습 4 (Exercise 4): predictions (3 points)
 #
 # Write `predict(model, images, batch_size=512)` that returns the predicted class of every image as an
@@ -337,7 +337,7 @@ for n_h, bs_h in ((1, 512), (1_001, 7), (64, 64)):
 ### END HIDDEN TESTS
 print("predict: all visible tests passed.")
 
-# %% [markdown]
+# %% [markdown] key="train-model"
 # ## 연습 5 (Exercise 5): train your model (the assessment, 6 points)
 #
 # Train a model on the training data so that it reaches the bar on new parts, and leave it in the
@@ -415,7 +415,7 @@ assert min(assessment_accuracies) >= bar["min_accuracy"], \
 ### END HIDDEN TESTS
 print("assessment: the visible test passed; the grader also runs the hidden data sets.")
 
-# %% [markdown]
+# %% [markdown] key="summary"
 # ## Summary (요약)
 #
 # - Hold data out before you train, shuffle images and labels with one permutation, and score a model

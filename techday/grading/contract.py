@@ -125,11 +125,12 @@ def check_contract(root: Path, lab: str) -> LabContract:
     return contract
 
 
-def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str) -> tuple[LabContract, Path | None]:
+def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
+                  lang: str | None = None) -> tuple[LabContract, Path | None]:
     """One lab in its own course root (its own gradebook), so that labs can be graded side by side."""
     # nbgrader's own Execute: the course's solution and release only, no trainee's code (and no sandbox
     # needed where the course is checked)
-    result = build(course, [lab], root=root, sandboxed=False)
+    result = build(course, [lab], root=root, sandboxed=False, lang=lang)
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
     source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
@@ -159,20 +160,23 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str) -
 
 
 def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path | None = None,
-             jobs: int = 1, report=print) -> tuple[list[LabContract], Path | None]:
+             jobs: int = 1, report=print, lang: str | None = None) -> tuple[list[LabContract], Path | None]:
     """For each lab, a throw-away course root with two fake trainees, autograded by nbgrader and
-    checked; ``jobs`` labs at a time. Returns the contracts and the merged grades CSV."""
+    checked; ``jobs`` labs at a time, in ``lang`` (default: the syllabus' default language). Returns
+    the contracts and the merged grades CSV."""
+    lang = course.language(lang)
     root = root or course.build_dir / "selftest"
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root)}
+    env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root),
+           "TECHDAY_LANG": lang}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
 
     def one(lab: str):
         report(f"autograding {lab} for {SOLUTION_STUDENT} and {RELEASE_STUDENT} ...")
-        return _selftest_lab(course, lab, root / lab, env, scale)
+        return _selftest_lab(course, lab, root / lab, env, scale, lang)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = list(pool.map(one, labs))

@@ -45,8 +45,9 @@ from pathlib import Path
 import techday
 
 # Variables that reach the sandbox; everything else (tokens, cloud keys, JUPYTERHUB_*, ...) stays out.
-ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND", "CUDA_VISIBLE_DEVICES",
-                 "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG", "LC_ALL", "TZ")
+ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "TECHDAY_LANG", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND",
+                 "MATPLOTLIBRC", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG",
+                 "LC_ALL", "TZ")
 SANDBOX_UID = 1000
 PKG_MOUNT = "/opt/techday"  # the techday package, alone, read-only
 PUBLIC_DIRS = ("course", "benchmarks")  # read-only beside the package: what every trainee may read
@@ -173,7 +174,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
                 ["--symlink", os.readlink(sysdir), sysdir]
     # /etc: only what libraries look up (no passwd secrets, no instructor config).
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
-              "/etc/fonts", "/etc/ssl/certs", "/etc/nsswitch.conf", "/etc/mime.types"):
+              "/etc/fonts", "/etc/ssl/certs", "/etc/nsswitch.conf", "/etc/mime.types", "/etc/matplotlibrc"):
         if Path(f).exists():
             args += ["--ro-bind", f, f]
     # Names for the sandbox's own loopback (torchrun's rendezvous asks for "localhost"); the host's
