@@ -147,12 +147,27 @@ def msg(key: str, default: str, /, **fmt) -> str:
     lang = current_language()
     if lang != SOURCE_LANGUAGE:
         text = _lookup(lang, key)
-        if text is not None:
+        # A translation is data that may come with a submission: it may name the values the English
+        # names and nothing else (no attribute or index access through a field, which would let the
+        # text reach into the test's objects), or the English is shown.
+        if text is not None and _fields_within(text, default):
             try:
                 return text.format(**fmt)
             except (KeyError, IndexError, ValueError):
                 pass
     return default.format(**fmt)
+
+
+def _fields_within(text: str, default: str) -> bool:
+    """Every replacement field of ``text`` is a plain name that ``default`` also uses."""
+    try:
+        names = {f for _, f, spec, _ in string.Formatter().parse(text) if f is not None}
+        allowed = {f for _, f, _, _ in string.Formatter().parse(default) if f is not None}
+        specs = [spec for _, f, spec, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError:
+        return False
+    return all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names) and names <= allowed \
+        and not any("{" in (spec or "") for spec in specs)
 
 
 # --- build and check time -----------------------------------------------------------------------

@@ -173,6 +173,12 @@ def test_msg_speaks_the_language_of_the_run_and_changes_no_module_state(monkeypa
     (tmp_path / "techday-messages.ko.json").write_text(json.dumps({"messages": {"00.no_such_message": "대체 {x}"}}),
                                                        encoding="utf-8")
     assert i18n.msg("00.no_such_message", "fallback {x}", x=1) == "대체 1"
+    # A planted text that reaches through a field into the test's objects, or names a value the English
+    # does not, is not used: the English is shown.
+    for planted in ("{x.__class__.__mro__}", "{x[0]}", "{secret}", "{x:{x}}"):
+        (tmp_path / "techday-messages.ko.json").write_text(
+            json.dumps({"messages": {"00.no_such_message": planted}}), encoding="utf-8")
+        assert i18n.msg("00.no_such_message", "fallback {x}", x=[1]) == "fallback [1]", planted
     after = dict(vars(i18n))
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before), \
         "msg() must not bind or rebind anything in techday.i18n (the grading referee snapshots it)"
