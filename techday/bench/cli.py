@@ -77,9 +77,11 @@ def cmd_leaderboard(args) -> int:
     from .leaderboard import build_leaderboard
 
     out = Path(args.out).resolve() if args.out else _default_out("leaderboard")
+    from rich.markup import escape
+
     board = build_leaderboard([Path(p) for p in args.paths], lab=args.lab)
     for line in board.rejected_lines():
-        err.print(f"[yellow]left out[/] {line}")
+        err.print(f"[yellow]left out[/] {escape(line)}")
     for t in board.tables():
         console.print(t)
     paths = board.write(out)
