@@ -255,6 +255,7 @@ def _digest(doc: dict) -> str:
 NEAR = 0.005        # every common figure within 0.5 %: a copy with its values nudged
 SCALED = 0.0005     # or every figure off by the same factor (log-ratio spread under 0.05 %): a rescaled copy
 MIN_COMMON = 3      # figures two runs must share before they are compared
+MIN_SCALED = 4      # and before a common factor means anything
 
 
 def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
@@ -272,7 +273,7 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
         return f"near-duplicate: all {len(common)} timed figures within {worst:.2%} of"
     mean = sum(logs) / len(logs)
     spread = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
-    if len(common) >= 2 * MIN_COMMON and spread <= SCALED:
+    if len(common) >= MIN_SCALED and spread <= SCALED:
         return f"rescaled copy: all {len(common)} timed figures differ by the same factor ({math.exp(mean):.4f}) from"
     return None
 
