@@ -62,6 +62,13 @@ def cmd_bench(args) -> int:
                       + ("[green]met[/]" if t["met"] else "[yellow]not met[/]"))
     for note in doc["limits"].get("notes", []):
         console.print(f"[yellow]limits:[/] {note}")
+    from rich.markup import escape
+
+    for line in doc.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(line)}")
+    for r in doc["results"]:
+        for line in r.get("warnings", []):
+            console.print(f"[yellow]warning:[/] {escape(r['family'] + '.' + r['kernel'] + ' [' + r['impl'] + ']: ' + line)}")
     doc["notes"] += args.note
     out = Path(args.out).resolve() if args.out else _default_out("bench")
     paths = write_outputs(doc, out)
