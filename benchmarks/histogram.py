@@ -58,6 +58,10 @@ def hist_cpu(x, hist):
         hist[b] = total
 
 
+# The CuPy histogram (in, out, operation, name): one atomic add per element on global counters.
+CUPY_SPEC = ("uint8 x", "raw int32 hist", "atomicAdd(&hist[x], 1)", "techday_hist_global")
+
+
 def kernels(plan):
     n = plan.hist_n
 
@@ -87,7 +91,7 @@ def kernels(plan):
         cp = cupy()
         d_x = cp.asarray(inp["x"])
         d_hist = cupy_poison(BINS, np.int32)
-        count = cp.ElementwiseKernel("uint8 x", "raw int32 hist", "atomicAdd(&hist[x], 1)", "techday_hist_global")
+        count = cp.ElementwiseKernel(*CUPY_SPEC)
 
         def run():
             d_hist.fill(0)

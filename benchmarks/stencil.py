@@ -46,17 +46,19 @@ def _numpy(a, out):
 
 
 _CUPY = []
+# The CuPy kernel (in, out, operation, name); indexes with 32-bit integers (a 64-bit division per
+# point costs more than the point's arithmetic), so rows * cols must stay below 2**31.
+CUPY_SPEC = ("raw T a, int32 rows, int32 cols", "T out",
+             """
+             const int k = (int)i, r = k / cols, c = k - r * cols;
+             if (r == 0 || c == 0 || r == rows - 1 || c == cols - 1) out = a[k];
+             else out = (T)0.25 * (a[k - cols] + a[k + cols] + a[k - 1] + a[k + 1]);
+             """, "techday_stencil5")
 
 
 def _cupy_kernel():
     if not _CUPY:
-        _CUPY.append(cupy().ElementwiseKernel(
-            "raw T a, int32 rows, int32 cols", "T out",
-            """
-            const int k = (int)i, r = k / cols, c = k - r * cols;  // 32-bit division: rows * cols < 2**31
-            if (r == 0 || c == 0 || r == rows - 1 || c == cols - 1) out = a[i];
-            else out = (T)0.25 * (a[i - cols] + a[i + cols] + a[i - 1] + a[i + 1]);
-            """, "techday_stencil5"))
+        _CUPY.append(cupy().ElementwiseKernel(*CUPY_SPEC))
     return _CUPY[0]
 
 

@@ -356,17 +356,21 @@ class Busy:
     (nvbench's blocking kernel, without the host flag)."""
 
     def __init__(self, us: int = 200):
-        from numba import cuda
-
-        @cuda.jit
-        def sleep(n):
-            for _ in range(n):
-                cuda.nanosleep(1000)
-
-        self.kernel, self.n = sleep, max(1, int(us))
+        self.kernel, self.n = _sleep_kernel(), max(1, int(us))
 
     def __call__(self):
         self.kernel[1, 1](self.n)
+
+
+def _sleep_kernel():
+    from numba import cuda
+
+    @cuda.jit
+    def sleep(n):
+        for _ in range(n):
+            cuda.nanosleep(1000)  # about 1 us each (the hardware sleeps between 0 and 2x the request)
+
+    return sleep
 
 
 WARM_KERNEL_SPAN = 1e-3  # a warm kernel is called back to back until one event pair spans 1 ms

@@ -157,3 +157,29 @@ def test_load_and_spread_warnings():
 
     rec = _run(_kernel(1000, jittery))
     assert rec["status"] == "ok" and any("spread" in w and "noisy" in w for w in rec["warnings"])
+
+
+def test_the_cupy_stencil_and_histogram_compile_and_the_stencil_divides_in_32_bits():
+    # Wrong answer caught: a 64-bit integer division per stencil point (slow on every GPU), and CuPy
+    # sources that only a GPU would have found not to compile. NVRTC compiles them here, without one.
+    import pytest
+
+    import ast
+
+    from techday import cudasrc
+    from techday.bench.families import benchmarks_dir
+
+    def spec(family):  # read from the source: importing a family here would import Numba's CUDA target
+        tree = ast.parse((benchmarks_dir() / f"{family}.py").read_text())
+        node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CUPY_SPEC")
+        return ast.literal_eval(node.value)
+
+    ok, why = cudasrc.nvrtc_status()
+    if not ok:
+        pytest.skip(f"NVRTC is not installed: {why}")
+    stencil = spec("stencil")
+    ptx = cudasrc.compile_ptx(cudasrc.elementwise_source(*stencil, {"a": np.float32, "out": np.float32}), "s.cu")
+    assert "div.s32" in ptx and "div.s64" not in ptx and "rem.s64" not in ptx
+    hist = spec("histogram")
+    ptx = cudasrc.compile_ptx(cudasrc.elementwise_source(*hist, {}), "h.cu")
+    assert "atom.global.add" in ptx or "red.global.add" in ptx
