@@ -22,6 +22,7 @@ import hashlib
 import html
 import json
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,16 @@ class Run:
             if cur is None or (f.value < cur.value if f.metric == "us" else f.value > cur.value):
                 out[f.key] = f
         return out
+
+    def plot_doc(self) -> dict:
+        """What the roofline draws for this run: only recomputed figures and the project's limits, under
+        a name with no characters a plot would interpret (matplotlib reads ``$...$`` as maths)."""
+        name = re.sub(r"[^A-Za-z0-9 ._()+,:/@-]", "?", self.model)[:80]
+        env = {"gpu": {"name": name}} if self.tier == "gpu" else {"gpu": None, "cpu": name}
+        results = [{"family": f.family, "kernel": f.kernel, "impl": f.impl, "status": "ok", "device": f.device,
+                    "metric": f.metric, "value": f.value, "gflops": f.gflops, "intensity": f.intensity}
+                   for f in self.verified.figures]
+        return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
 
     def signature(self) -> dict[str, float]:
         """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
@@ -171,7 +182,7 @@ class Leaderboard:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
         paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        png = roofline_png([r.doc for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
+        png = roofline_png([r.plot_doc() for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
         paths["html"].write_text(self.html(png), encoding="utf-8")
         return paths
 

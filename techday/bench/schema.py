@@ -165,6 +165,7 @@ class _T:
 NUM = (int, float)
 S = _T(str)
 TEXT = _T(str, cap=MAX_TEXT)
+LABEL = _T(str, cap=2 * MAX_NAME)  # descriptions built from names: label, CPU model, OS
 OPT_S = _T(str, null=True)
 OPT_NUM = _T(*NUM, null=True)
 N = _T(*NUM)
@@ -175,9 +176,9 @@ GPU = {"name": S, "cc": S, "memory_bytes": I, "sm_count": I, "clock_mhz": N, "me
        "bus_width_bits": I, "l2_bytes": I, "ecc": _T(bool, null=True), "fingerprint": S}
 LOAD = {"before": OPT_NUM, "after": OPT_NUM, "cpu_count": _T(int, null=True)}
 ENVIRONMENT = {"tier": S, "simulator": _T(bool), "driver_version": VERSION, "cuda_driver_api": VERSION,
-               "cuda_runtime": VERSION, "host": S, "cpu": S, "cpu_count": I, "os": S,
+               "cuda_runtime": VERSION, "host": S, "cpu": LABEL, "cpu_count": I, "os": LABEL,
                "versions": _T(dict, values=_T(str, null=True)), "gpu": _T(dict, null=True, fields=GPU),
-               "device": S, "device_hash": S, "load": _T(dict, fields=LOAD)}
+               "device": LABEL, "device_hash": S, "load": _T(dict, fields=LOAD)}
 PUBLISHED = {"name": S, "dram_gbs": N, "fp32_gflops": N, "tf32_gflops": N, "fp16_gflops": N, "bf16_gflops": N}
 LIMITS = {"source": TEXT, "dram_gbs": OPT_NUM, "fp32_gflops": OPT_NUM, "tf32_gflops": OPT_NUM,
           "fp16_gflops": OPT_NUM, "bf16_gflops": OPT_NUM, "published": _T(dict, null=True, fields=PUBLISHED),
@@ -191,7 +192,7 @@ RESULT = {"family": S, "kernel": S, "impl": S, "device": _T(str, enum=("gpu", "c
           "fraction": OPT_NUM, "label": S, "note": TEXT, "error": OPT_NUM, "traceback": _T(str, cap=MAX_TEXT),
           "warnings": _T(list, items=TEXT), "recheck": TEXT}
 TOP = {"schema": S, "run_id": S, "started": S, "seconds": N, "mode": _T(str, enum=("quick", "full", "ci")),
-       "tier": _T(str, enum=("gpu", "cpu")), "label": S, "fixture": _T(bool),
+       "tier": _T(str, enum=("gpu", "cpu")), "label": LABEL, "fixture": _T(bool),
        "environment": _T(dict, fields=ENVIRONMENT), "limits": _T(dict, fields=LIMITS), "plan": _T(dict, fields=PLAN),
        "families": _T(list, items=S), "results": _T(list, items=_T(dict, fields=RESULT)),
        "notes": _T(list, items=TEXT), "warnings": _T(list, items=TEXT)}

@@ -55,6 +55,8 @@ class Figure:
     limit: float | None
     fraction: float | None
     median_s: float
+    gflops: float | None = None      # FLOP rate at the median time (for the roofline), from the plan's FLOPs
+    intensity: float | None = None   # the plan's FLOPs per byte
 
 
 @dataclass
@@ -209,8 +211,10 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
         raise Refused(f"{where}: the file's fraction {r['fraction']:.4g} is not the recomputed "
                       f"{'none' if fraction is None else f'{fraction:.4g}'}")
     _bound(where, metric, value, best, limit, limits, on_gpu, k)
+    intensity = k["flops"] / k["bytes"] if k["bytes"] and k["flops"] else None
+    gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
     return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
-                   sec["median"])]
+                   sec["median"], gflops, intensity)]
 
 
 def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:

@@ -298,3 +298,45 @@ def test_the_honest_fixture_is_not_refused_for_the_cases_own_reasons():
     # would prove nothing).
     board = build_leaderboard([FIX / "gpu-h100-good.json"])
     assert board.rejected == [] and len(board.runs) == 1
+
+
+def _jitter(doc, seed, rel=0.02):
+    """Each timed figure moved by its own noise, as two honest runs differ."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for r in doc["results"]:
+        if r["status"] == "ok":
+            amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
+            new = r["seconds"]["median"] * float(1 + rng.uniform(-rel, rel))
+            retime(r, amount / new / 1e9 if amount else new * 1e6)
+    return doc
+
+
+def test_an_honest_second_run_is_not_taken_for_a_copy(tmp_path):
+    # Wrong answer caught the other way: the near-duplicate rule refusing a real second run.
+    (tmp_path / "a.json").write_bytes(CPU_RUN.read_bytes())
+    (tmp_path / "b.json").write_text(json.dumps(_jitter(new_id(cpu_base(), "7"), 1)))
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [] and len(board.runs) == 2
+
+
+def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
+    # Wrong answer caught: a CPU name with rich markup or matplotlib maths crashing the table or the PNG
+    # after every file was accepted.
+    from rich.console import Console
+
+    doc = _jitter(new_id(cpu_base(), "6"), 2)
+    doc["environment"]["cpu"] = doc["environment"]["device"] = r"$\frac{[bold red]x[/]"
+    (tmp_path / "odd.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "odd.json"])
+    assert len(board.runs) == 1
+    import io
+
+    console = Console(file=io.StringIO(), width=200)
+    for table in board.tables():
+        console.print(table)
+    assert "[bold red]x[/]" in console.file.getvalue()  # printed as text, not applied as markup
+    paths = board.write(tmp_path / "out")
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    assert r"$\frac{[bold red]x[/]" in paths["html"].read_text()  # escaped as text, not markup
