@@ -155,7 +155,14 @@ def verify(doc) -> Verified:
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
+    seen: dict[tuple[str, str, str], int] = {}
     for i, r in enumerate(doc["results"]):
+        if r["kernel"] == "*" and r["impl"] == "*" and r["status"] == "error":
+            continue  # a family that failed to load: nothing of it is ranked
+        first = seen.setdefault((r["family"], r["kernel"], r["impl"]), i)
+        if first != i:  # two timings of one implementation: the file could offer the board its pick
+            raise Refused(f"results[{i}] ({short(r['family'] + '.' + r['kernel'], 50)} {short(r['impl'], 30)}) "
+                          f"repeats results[{first}]")
         out.figures += _result(i, r, tier, table, limits)
     return out
 

@@ -183,3 +183,28 @@ def test_the_cupy_stencil_and_histogram_compile_and_the_stencil_divides_in_32_bi
     hist = spec("histogram")
     ptx = cudasrc.compile_ptx(cudasrc.elementwise_source(*hist, {}), "h.cu")
     assert "atom.global.add" in ptx or "red.global.add" in ptx
+
+
+def test_device_timing_mechanics_in_the_simulator():
+    # Wrong answers caught: a flush that writes (dirty lines drain inside the next timed kernel), and the
+    # poison placed anywhere but before the last timed group of calls. The simulator's events return
+    # -1 ms, so only the mechanics are checked here, never a time; the sleeping kernel uses
+    # cuda.nanosleep, which the simulator lacks (it is compiled for sm_80 and sm_90 in test_bench_ptx).
+    code = r"""
+import os; os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+import numpy as np
+from numba import cuda
+from techday.bench.core import _flush_kernel, time_device
+buf = cuda.to_device(np.zeros(1000, dtype=np.int32)); out = cuda.to_device(np.full(1, 7, np.int64))
+_flush_kernel()[4, 256](buf, out)
+assert out.copy_to_host()[0] == 7 and not buf.copy_to_host().any(), "the flush wrote"
+calls = []
+s = time_device(lambda: calls.append("run"), budget=0.0, lo=3, hi=3, before_last=lambda: calls.append("poison"),
+                warmup=0.0)
+k = s.calls
+assert k > 1 and len(s.seconds) == 3, (k, len(s.seconds))  # a warm kernel: K calls per event pair
+assert calls[-k - 1] == "poison" and calls.count("poison") == 1, calls[-k - 2:]
+print("ok", k)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]

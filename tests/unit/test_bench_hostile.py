@@ -6,6 +6,7 @@ not committed: the 50 MB and 200,000-result files would not belong in the reposi
 the attack and the words of the reason that answers it.
 """
 
+import copy
 import json
 import math
 import os
@@ -209,6 +210,8 @@ CASES = {
     "result-not-an-object": (edit(lambda d: d["results"].append("ok")), "results[6] is 'ok', expected an object"),
     "empty-file": (lambda: b"", "malformed JSON"),
     "not-utf8": (lambda: b"\xff\xfe{\x00", "not UTF-8"),
+    "repeated-result": (edit(lambda d: d["results"].append(retime(copy.deepcopy(triad_result(d)), 3100.0))),
+                        "repeats results[0]"),
     "run-id-not-hex": (edit(lambda d: new_id(d, "z")), "is not a hex id"),
     "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/2")), "schema mismatch"),
 }
