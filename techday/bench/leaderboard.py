@@ -289,10 +289,10 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
     return None
 
 
-def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict) -> None:
+def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict, plans: set) -> None:
     try:
         doc = read_document(path)
-        run = Run(path, verify(doc), who)
+        run = Run(path, verify(doc, plans), who)
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
@@ -325,9 +325,10 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     board = Leaderboard(rejected=rejected)
     by_id: dict[str, Path] = {}
     by_digest: dict[str, Path] = {}
+    plans: set = set()
     for path, who in files:
         try:
-            _admit(board, path, who, by_id, by_digest)
+            _admit(board, path, who, by_id, by_digest, plans)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))

@@ -34,6 +34,7 @@ from .schema import MAX_FRACTION, short, validate
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
 AGREE = 0.02             # a stated limit, fraction or figure may differ from the recomputed one by 2 % (rounding)
 MIN_REPS = 5             # fewer timed repetitions than the harness ever takes
+MAX_PLANS = 16           # distinct plans one board counts (each costs a child process): a room has a few
 LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond (C++ back-to-back: ~2 us)
 CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
 CPU_MAX_GFLOPS = 100e3   # nor computes 100 TFLOP/s in FP32
@@ -100,7 +101,9 @@ def _check_attributes(g: dict, spec) -> None:
         claims.append(f"memory clock {g['memory_clock_mhz']:.0f} MHz (the {spec.name}: {spec.memory_clock_mhz})")
     if g["clock_mhz"] > ATTR_SLACK * spec.boost_clock_mhz:
         claims.append(f"SM clock {g['clock_mhz']:.0f} MHz (the {spec.name}: {spec.boost_clock_mhz})")
-    if g["l2_bytes"] > ATTR_SLACK * spec.l2_mib * 2**20:
+    l2 = spec.l2_mib * 2**20
+    if g["l2_bytes"] > ATTR_SLACK * l2 or (not mig and abs(g["l2_bytes"] - l2) > 0.01 * l2):
+        # The L2 size sets the plan (arrays of at least 8 x L2): a whole GPU reports its row's L2.
         claims.append(f"{g['l2_bytes']:,} bytes of L2 (the {spec.name}: {spec.l2_mib} MiB)")
     if claims:
         raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
@@ -124,9 +127,11 @@ def _close(a: float, b: float, tol: float = AGREE) -> bool:
     return abs(a - b) <= tol * max(abs(a), abs(b))
 
 
-def verify(doc) -> Verified:
+def verify(doc, plans: set | None = None) -> Verified:
     """The figures of ``doc`` recomputed from the plan and the project's limits; :class:`Refused`
-    names the first reason the file cannot be ranked."""
+    names the first reason the file cannot be ranked. ``plans``: the plans a board has counted so far
+    (shared across its files), capped at :data:`MAX_PLANS` so that files cannot make it count plan
+    after plan."""
     problems = validate(doc)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -153,6 +158,11 @@ def verify(doc) -> Verified:
         if ours is None or not _close(stated, ours):
             raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
+    if plans is not None:
+        key = (plan.tier, plan.quick, plan.n, plan.side, plan.mm, plan.hist_n, plan.l2_bytes, plan.sm_count)
+        if key not in plans and len(plans) >= MAX_PLANS:
+            raise Refused(f"this board already counted {MAX_PLANS} distinct plans; a room has a few")
+        plans.add(key)
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
     seen: dict[tuple[str, str, str], int] = {}

@@ -196,6 +196,7 @@ CASES = {
     "unknown-gpu": (edit(lambda d: d["environment"]["gpu"].update(name="NVIDIA Mystery 9000")),
                     "'NVIDIA Mystery 9000' is not in the project's table"),
     "raised-memory-clock": (edit(raised_clocks), "device attributes do not match"),
+    "shrunk-l2": (edit(lambda d: d["environment"]["gpu"].update(l2_bytes=40 * 2**20)), "bytes of L2"),
     "smaller-plan": (edit(smaller_plan), "plan differs"),
     "one-repetition": (edit(lambda d: triad_result(d)["seconds"].update(reps=1)), "1 timed repetitions"),
     "wrong-clock": (edit(lambda d: triad_result(d)["seconds"].update(clock="perf_counter")),
@@ -343,3 +344,14 @@ def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
     paths = board.write(tmp_path / "out")
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     assert r"$\frac{[bold red]x[/]" in paths["html"].read_text()  # escaped as text, not markup
+
+
+def test_a_board_counts_a_bounded_number_of_plans():
+    # Wrong answer caught: a folder of files, each with its own plan, making the board start a counting
+    # process for every one of them.
+    from techday.bench.verify import MAX_PLANS, Refused, verify
+
+    plans = {("gpu", True, i) for i in range(MAX_PLANS)}
+    with pytest.raises(Refused, match=f"already counted {MAX_PLANS} distinct plans"):
+        verify(base(), plans)
+    assert len(verify(base(), set()).figures) == 5
