@@ -187,11 +187,13 @@ def repoison(buffers) -> int:
     """Fill every buffer with poison again (outside any timed region); returns how many were filled."""
     done = 0
     for buf in buffers:
-        value = poison_value(np.dtype(str(buf.dtype).replace("torch.", ""))) if hasattr(buf, "dtype") else np.nan
+        if hasattr(buf, "fill_"):  # a torch tensor (bfloat16 has no NumPy dtype)
+            buf.fill_(float("nan") if buf.is_floating_point() else -1)
+            done += 1
+            continue
+        value = poison_value(buf.dtype)
         if hasattr(buf, "copy_to_device"):  # a Numba device array
             buf.copy_to_device(np.full(buf.shape, value, dtype=buf.dtype))
-        elif hasattr(buf, "fill_"):  # a torch tensor
-            buf.fill_(float(value))
         elif isinstance(buf, np.ndarray) and not buf.flags.writeable:
             continue
         else:  # NumPy or CuPy

@@ -330,10 +330,10 @@ def validate(doc) -> list[str]:
         key = r.get("limit_key")
         intensity = r.get("intensity") if _num(r.get("intensity")) else None
         limit = limit_for(limits, key, intensity) if isinstance(key, str) else None
-        if doc["tier"] == "gpu" and r.get("device") == "gpu" and _num(limit) and limit > 0 and r["metric"] != "us":
-            if value > MAX_FRACTION * limit:
-                problems.append(f"{where}: {value:.4g} is {value / limit:.0%} of the device's {key} limit "
-                                f"{limit:.4g}, above {MAX_FRACTION:.0%}")
+        on_gpu = doc["tier"] == "gpu" and r.get("device") == "gpu" and r["metric"] != "us"
+        if on_gpu and _num(limit) and limit > 0 and value > MAX_FRACTION * limit:
+            problems.append(f"{where}: {value:.4g} is {value / limit:.0%} of the device's {key} limit "
+                            f"{limit:.4g}, above {MAX_FRACTION:.0%}")
     published = limits.get("published") if isinstance(limits.get("published"), dict) else None
     if doc["tier"] == "gpu" and published:
         for key in ("dram_gbs", "fp32_gflops"):
