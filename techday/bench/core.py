@@ -371,20 +371,25 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
                 busy=None, warmup: float = 0.05) -> Sample:
     """CUDA events recorded on the default stream; per repetition: the read-only L2 flush (cold
     kernels), the busy kernel, the start event, the call (K back-to-back calls for a warm kernel), the
-    stop event. Warm-up runs for ``warmup`` seconds first, so clocks have ramped up."""
+    stop event. Warm-up runs for ``warmup`` seconds and until three calls in a row agree within 2 %
+    (at most ten times ``warmup``), so clocks have ramped up."""
     from numba import cuda
 
     cuda.synchronize()
     start, stop = cuda.event(), cuda.event()
-    end = time.perf_counter() + warmup
-    while True:
+    t0 = time.perf_counter()
+    recent: list[float] = []
+    while True:  # warm-up: at least `warmup` seconds, then until three calls in a row agree within 2 %
         start.record()
         run()
         stop.record()
         stop.synchronize()
-        if time.perf_counter() >= end:
+        recent = (recent + [start.elapsed_time(stop)])[-3:]
+        elapsed = time.perf_counter() - t0
+        settled = len(recent) == 3 and max(recent) <= 1.02 * min(recent)
+        if elapsed >= warmup and (settled or elapsed >= 10 * warmup):
             break
-    estimate = start.elapsed_time(stop) / 1e3
+    estimate = recent[-1] / 1e3
     k = 1 if flush is not None else max(1, min(1000, math.ceil(WARM_KERNEL_SPAN / max(estimate, 1e-7))))
     out = []
     reps = _reps(estimate * k, budget, lo, hi)
