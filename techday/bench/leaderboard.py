@@ -159,13 +159,13 @@ class Leaderboard:
                 continue
             tag = "GPU" if tier == "gpu" else "CPU tier (CPU figures, not GPU figures)"
             t = Table(title=f"leaderboard, {tag}: best implementation per run")
-            for col in ("kernel", "#", "who", "device", "impl", "figure", "of limit"):
+            for col in ("kernel", "#", "who", "device", "impl", "figure (median)", "best", "of limit"):
                 t.add_column(col)
             for key, rows in rankings.items():
                 for row in rows[:top]:
                     t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
                               x(row["who"]) + (" (fixture)" if row["fixture"] else ""), x(row["device"]), x(row["impl"]),
-                              f"{row['value']:,.1f} {UNITS[row['metric']]}",
+                              f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
             m = Table(title=f"per model, {tag}: best and median run")
@@ -204,13 +204,13 @@ class Leaderboard:
             parts.append(f"<h2>{'GPU runs' if tier == 'gpu' else 'CPU-tier runs (CPU figures, not GPU figures)'}</h2>")
             for key, rows in rankings.items():
                 parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>device</th><th>impl</th>"
-                             "<th>figure</th><th>of limit</th></tr>")
+                             "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
                     who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "")
                     parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
-                                 f"{e(UNITS[row['metric']])}</td><td>{frac}</td></tr>")
+                                 f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
                 parts.append("</table>")
             parts.append("<h3>Per model: best and median run</h3><table><tr><th>model</th><th>kernel</th><th>runs</th>"
                          "<th>best</th><th>median</th></tr>")
