@@ -52,3 +52,18 @@ def test_quick_suite_on_the_cpu_tier(tmp_path):
 def test_family_selection_and_unknown_family(tmp_path):
     out = techday("bench", "--quick", "--tier", "cpu", "--family", "nope", "--out", str(tmp_path))
     assert out.returncode == 2 and "unknown benchmark family" in out.stderr
+
+
+def test_c_stream_comparison_runs_and_labels_cpu_figures():
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) on this machine: the C STREAM comparison needs one")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "c_stream.py"), "--n", "200003", "--rounds", "1",
+                          "--reps", "2"], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CPU figures, not GPU figures" in out.stdout and "triad: numba / C = " in out.stdout
