@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float32, njit, prange
 
-from techday.bench.core import Impl, Kernel, poison
+from techday.bench.core import Impl, Kernel, poison, register_output
 from techday.bench.kit import cupy, cupy_poison, device_poison
 
 BM = BN = 64  # a block computes a 64 x 64 tile of C ...
@@ -99,7 +99,7 @@ PRECISIONS = {
 
 def _dims(plan):
     if plan.tiny:
-        return 37, 45, 29  # M, N, K: none a multiple of the tile
+        return 67, 73, 29  # M, N, K: none a multiple of the tile, M and N past one 64 x 64 tile, K past 16
     n = plan.mm if plan.tier == "gpu" else plan.mm_cpu
     return n, n, n
 
@@ -147,15 +147,18 @@ def kernels(plan):
             d_a = torch.from_numpy(inp["a"]).to("cuda", dtype)
             d_b = torch.from_numpy(inp["b"]).to("cuda", dtype)
             d_c = torch.full((M, N), float("nan"), device="cuda", dtype=dtype)
-            tf32 = precision == "tf32"
+            register_output(d_c)
+            if precision == "tf32":
+                # Set once, here, outside the timed call, with the current API (PyTorch 2.9+:
+                # fp32_precision; older releases: allow_tf32). FP32 matmuls after this one run in TF32
+                # too until a caller sets it back; the suite's other FP32 products go through CuPy.
+                if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+                    torch.backends.cuda.matmul.fp32_precision = "tf32"
+                else:
+                    torch.backends.cuda.matmul.allow_tf32 = True
 
             def run():
-                old = torch.backends.cuda.matmul.allow_tf32
-                torch.backends.cuda.matmul.allow_tf32 = tf32
-                try:
-                    torch.matmul(d_a, d_b, out=d_c)
-                finally:
-                    torch.backends.cuda.matmul.allow_tf32 = old
+                torch.matmul(d_a, d_b, out=d_c)
 
             return run, lambda: d_c.float().cpu().numpy()
 

@@ -58,7 +58,7 @@ def fma_cpu(x, y, a, b, k):
 
 def kernels(plan):
     # float32: on a GPU twice STREAM's element count (the same bytes); on the CPU tier STREAM's count.
-    n = 300 if plan.tiny else (2 * plan.n if plan.tier == "gpu" else plan.n)
+    n = plan.n if plan.tiny else (2 * plan.n if plan.tier == "gpu" else plan.n)
 
     def inputs():
         return {"x": pattern(n, 9, np.float32)}

@@ -46,17 +46,19 @@ def _numpy(a, out):
 
 
 _CUPY = []
+# The CuPy kernel (in, out, operation, name); indexes with 32-bit integers (a 64-bit division per
+# point costs more than the point's arithmetic), so rows * cols must stay below 2**31.
+CUPY_SPEC = ("raw T a, int32 rows, int32 cols", "T out",
+             """
+             const int k = (int)i, r = k / cols, c = k - r * cols;
+             if (r == 0 || c == 0 || r == rows - 1 || c == cols - 1) out = a[k];
+             else out = (T)0.25 * (a[k - cols] + a[k + cols] + a[k - 1] + a[k + 1]);
+             """, "techday_stencil5")
 
 
 def _cupy_kernel():
     if not _CUPY:
-        _CUPY.append(cupy().ElementwiseKernel(
-            "raw T a, int64 rows, int64 cols", "T out",
-            """
-            long long r = i / cols, c = i % cols;
-            if (r == 0 || c == 0 || r == rows - 1 || c == cols - 1) out = a[i];
-            else out = (T)0.25 * (a[i - cols] + a[i + cols] + a[i - 1] + a[i + 1]);
-            """, "techday_stencil5"))
+        _CUPY.append(cupy().ElementwiseKernel(*CUPY_SPEC))
     return _CUPY[0]
 
 
@@ -78,10 +80,12 @@ def kernels(plan):
         return (lambda: stencil_gpu[blocks, BLOCK](d_a, d_out)), d_out.copy_to_host
 
     def cupy_impl(inp):
+        assert rows * cols < 2**31, "the CuPy stencil indexes with 32-bit integers"
         d_a = cupy().asarray(inp["a"])
         d_out = cupy_poison((rows, cols), np.float32)
         kernel = _cupy_kernel()
-        return (lambda: kernel(d_a, rows, cols, d_out)), d_out.get
+        r32, c32 = np.int32(rows), np.int32(cols)
+        return (lambda: kernel(d_a, r32, c32, d_out)), d_out.get
 
     def numba_cpu(inp):
         out = poison((rows, cols), np.float32)

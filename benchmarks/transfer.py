@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from techday.bench.core import Impl, Kernel, poison
-from techday.bench.kit import pattern
+from techday.bench.core import Impl, Kernel, poison, register_output
+from techday.bench.kit import device_poison, pattern
 
 
 def kernels(plan):
@@ -31,25 +31,31 @@ def kernels(plan):
         p[:] = h
         return p
 
+    # Pinned copies are enqueued asynchronously on the default stream, so the host returns at once and
+    # the copy runs between the events like a kernel; a pageable copy is synchronous by nature (the
+    # driver stages it through a pinned buffer), which is what it measures.
     def h2d(pinned):
         def make(inp):
             h = pinned_copy(inp["h"]) if pinned else inp["h"]
-            d = cuda.to_device(poison(n, np.float32))
-            return (lambda: d.copy_to_device(h)), d.copy_to_host
+            d = device_poison(n, np.float32)
+            stream = cuda.default_stream() if pinned else 0
+            return (lambda: d.copy_to_device(h, stream=stream)), d.copy_to_host
 
         return make
 
     def d2h(pinned):
         def make(inp):
             d = cuda.to_device(inp["h"])
-            h = pinned_copy(poison(n, np.float32)) if pinned else poison(n, np.float32)
-            return (lambda: d.copy_to_host(h)), (lambda: np.array(h))
+            h = pinned_copy(poison(n, np.float32, register=False)) if pinned else poison(n, np.float32, register=False)
+            register_output(h)
+            stream = cuda.default_stream() if pinned else 0
+            return (lambda: d.copy_to_host(h, stream=stream)), (lambda: np.array(h))
 
         return make
 
     def d2d(inp):
         src = cuda.to_device(inp["h"])
-        dst = cuda.to_device(poison(n, np.float32))
+        dst = device_poison(n, np.float32)
         return (lambda: dst.copy_to_device(src)), dst.copy_to_host
 
     size = f"{nbytes / 2**20:.0f} MiB"

@@ -5,8 +5,11 @@
 - :mod:`.families`: loads the kernel families from ``benchmarks/`` (course content, one module each);
 - :mod:`.limits`: DRAM bandwidth and FLOP/s limits from device attributes, cross-checked with
   :mod:`techday.gpuspecs`;
-- :mod:`.env`, :mod:`.schema`: the environment record and the results document (``techday.bench/1``);
+- :mod:`.env`, :mod:`.schema`: the environment record and the results document (``techday.bench/1``),
+  read within size caps and checked against an allow-list;
 - :mod:`.runner`: :func:`run_suite`; :mod:`.report`: table, roofline PNG, HTML;
+- :mod:`.counts`, :mod:`.verify`: what each kernel counts under a plan, and a results file's figures
+  recomputed from that and the project's limits (the leaderboard trusts nothing else);
 - :mod:`.leaderboard`: merge many runs; :mod:`.cli`: the ``techday bench`` command.
 
 Lab 08 ("Measure your GPU") runs the quick suite through :func:`run_suite`. Importing this package
@@ -26,11 +29,11 @@ def run_suite(**kwargs):
 
 
 def load_results(path) -> dict:
-    """Read a results file and validate it; raises ``ValueError`` naming every problem."""
-    import json
-    from pathlib import Path
+    """Read a results file within the size caps and validate it; raises ``ValueError`` naming every
+    problem (:class:`techday.bench.schema.ReadError` when it cannot be read within the caps)."""
+    from .schema import read_document
 
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc = read_document(path)
     problems = validate(doc)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))

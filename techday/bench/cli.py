@@ -62,6 +62,13 @@ def cmd_bench(args) -> int:
                       + ("[green]met[/]" if t["met"] else "[yellow]not met[/]"))
     for note in doc["limits"].get("notes", []):
         console.print(f"[yellow]limits:[/] {note}")
+    from rich.markup import escape
+
+    for line in doc.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(line)}")
+    for r in doc["results"]:
+        for line in r.get("warnings", []):
+            console.print(f"[yellow]warning:[/] {escape(r['family'] + '.' + r['kernel'] + ' [' + r['impl'] + ']: ' + line)}")
     doc["notes"] += args.note
     out = Path(args.out).resolve() if args.out else _default_out("bench")
     paths = write_outputs(doc, out)
@@ -77,9 +84,11 @@ def cmd_leaderboard(args) -> int:
     from .leaderboard import build_leaderboard
 
     out = Path(args.out).resolve() if args.out else _default_out("leaderboard")
+    from rich.markup import escape
+
     board = build_leaderboard([Path(p) for p in args.paths], lab=args.lab)
     for line in board.rejected_lines():
-        err.print(f"[yellow]left out[/] {line}")
+        err.print(f"[yellow]left out[/] {escape(line)}")
     for t in board.tables():
         console.print(t)
     paths = board.write(out)

@@ -4,14 +4,22 @@ A kernel family (``benchmarks/<family>.py``) defines ``kernels(plan)``, which re
 :class:`Kernel` objects. A kernel owns its seeded inputs, its NumPy reference, the bytes and FLOPs
 one call moves and computes (the formula sits beside the kernel), and its implementations
 (:class:`Impl`). An implementation's ``make(inputs)`` allocates its outputs **poisoned** (NaN, or -1
-for integers) and returns ``(run, fetch)``: ``run()`` is the timed call, ``fetch()`` copies the
-result to the host. The harness checks ``fetch()`` against the reference after the first ``run()``
-(which is also the JIT warm-up); a wrong implementation is reported as wrong and never timed.
+for integers, through :func:`poison` or :func:`techday.bench.kit.device_poison`, which register the
+buffer with the harness) and returns ``(run, fetch)``: ``run()`` is the timed call, ``fetch()``
+copies the result to the host. The harness checks ``fetch()`` against the reference after the first
+``run()`` (which is also the JIT warm-up); a wrong implementation is reported as wrong and never
+timed. Then, so that a kernel cannot compute once and skip its work on later calls, the registered
+outputs are poisoned again before the **last timed repetition** and the whole output is checked
+once more after timing.
 
-Timing follows ``triton.testing.do_bench`` and ``cupyx.profiler.benchmark``: warm-up outside the
-timed region, CUDA events on the device (the legacy default stream, which Numba, CuPy and PyTorch
-all launch on by default), ``perf_counter`` on the CPU, many repetitions, the median and the
-spread, and the L2 cache flushed before each repetition of a "cold" kernel.
+Timing follows nvbench, BabelStream, ``triton.testing.do_bench`` and ``cupyx.profiler.benchmark``:
+warm-up outside the timed region until the clocks settle, CUDA events on the device (the legacy
+default stream, which Numba, CuPy and PyTorch all launch on by default), the GPU kept busy by a
+short sleeping kernel while the host enqueues the start event, the call and the stop event (so host
+dispatch time never falls between the events), a **read-only** L2 flush before each repetition of a
+"cold" kernel (a flush that wrote would leave dirty lines to drain during the timed kernel), K
+back-to-back calls between one pair of events for a warm kernel, ``perf_counter`` on the CPU, many
+repetitions, the median, the best and the spread.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ RTOL = {"float64": 1e-10, "float32": 1e-5, "tf32": 5e-3, "float16": 1e-2, "bfloa
         "int32": 0.0, "int64": 0.0, "uint8": 0.0}
 
 IMPL_ORDER = ("numba-cuda", "cupy", "torch", "numba-cpu", "numpy")
-SAMPLE_ABOVE = 2**22  # outputs larger than this (elements) are compared on a sample, scanned whole for poison
+CHUNK = 2**22  # outputs are compared whole, this many elements at a time (bounded temporaries)
 
 
 @dataclass
@@ -53,6 +61,7 @@ class Plan:
     l2_bytes: int = 0
     sm_count: int = 0
     tiny: bool = False
+    threads_per_sm: int = 2048  # the device's max resident threads per SM (1536 on cc 8.6 / 8.9)
 
     @classmethod
     def for_device(cls, tier: str, quick: bool, l2_bytes: int = 0, sm_count: int = 0, ci: bool = False) -> Plan:
@@ -77,8 +86,12 @@ class Plan:
 
     @classmethod
     def simulator(cls) -> Plan:
-        """Awkward small sizes for a correctness check of Numba CUDA kernels in the simulator."""
-        return cls("cpu", True, n=300, side=45, mm=37, mm_cpu=37, hist_n=3001, sweep=(1, 3),
+        """Awkward small sizes for a correctness check of Numba CUDA kernels in the simulator, each past
+        one block's worth of work in every dimension: 1,237 elements is past 4 blocks of 256 threads and
+        past the 2 x 256 threads of a simulator grid-stride loop (a kernel wrong only past 1,000
+        elements is caught); 2-D sizes (45 x 50, matrix products 67 x 73 x 29) are past one 32 x 8
+        block, one 32 x 32 transpose tile and one 64 x 64 x 16 matmul tile in each dimension."""
+        return cls("cpu", True, n=1237, side=45, mm=67, mm_cpu=67, hist_n=3001, sweep=(1, 3),
                    transfer_bytes=0, tiny=True)
 
 
@@ -134,10 +147,59 @@ class Kernel:
 # Checking
 
 
-def poison(shape, dtype, xp=np):
-    """An output buffer that a kernel must overwrite: NaN for floats, -1 for integers."""
+_made: list | None = None  # outputs registered while an implementation's make() runs
+
+
+def poison_value(dtype):
+    return np.nan if np.dtype(dtype).kind == "f" else -1
+
+
+def poison(shape, dtype, xp=np, register: bool = True):
+    """An output buffer that a kernel must overwrite: NaN for floats, -1 for integers. The buffer is
+    registered with the harness, which poisons it again before the last timed repetition."""
     dtype = np.dtype(dtype)
-    return xp.full(shape, np.nan if dtype.kind == "f" else -1, dtype=dtype)
+    out = xp.full(shape, poison_value(dtype), dtype=dtype)
+    if register:
+        register_output(out)
+    return out
+
+
+def register_output(buf) -> None:
+    """Mark ``buf`` (NumPy, CuPy, Numba device array or torch tensor) as an output to re-poison."""
+    if _made is not None:
+        _made.append(buf)
+
+
+class outputs:
+    """``with outputs() as made: run, fetch = impl.make(inputs)``: collects the registered outputs."""
+
+    def __enter__(self) -> list:
+        global _made
+        self._outer, _made = _made, []
+        return _made
+
+    def __exit__(self, *exc) -> None:
+        global _made
+        _made = self._outer
+
+
+def repoison(buffers) -> int:
+    """Fill every buffer with poison again (outside any timed region); returns how many were filled."""
+    done = 0
+    for buf in buffers:
+        if hasattr(buf, "fill_"):  # a torch tensor (bfloat16 has no NumPy dtype)
+            buf.fill_(float("nan") if buf.is_floating_point() else -1)
+            done += 1
+            continue
+        value = poison_value(buf.dtype)
+        if hasattr(buf, "copy_to_device"):  # a Numba device array
+            buf.copy_to_device(np.full(buf.shape, value, dtype=buf.dtype))
+        elif isinstance(buf, np.ndarray) and not buf.flags.writeable:
+            continue
+        else:  # NumPy or CuPy
+            buf.fill(value)
+        done += 1
+    return done
 
 
 def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
@@ -153,12 +215,8 @@ def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
     if not finite:
         bad = int((~np.isfinite(got)).sum()) if got.dtype.kind == "f" else int((got == -1).sum())
         return False, math.inf, f"{bad} of {got.size} values are NaN or infinite (poisoned output not written?)"
-    if kernel.check == "elementwise" and got.size > SAMPLE_ABOVE:
-        # Every element was scanned for poison above; values are compared on a fixed sample: the first
-        # and last 64 Ki elements and an even stride through the rest (a few seconds saved per check).
-        idx = np.unique(np.r_[np.arange(65536), np.arange(got.size - 65536, got.size),
-                              np.linspace(0, got.size - 1, 2**20).astype(np.int64)])
-        got, expected = got.reshape(-1)[idx], expected.reshape(-1)[idx]
+    if kernel.check == "elementwise" and got.size > CHUNK:
+        return _check_chunked(got, expected, rtol)
     g = got.astype(np.float64, copy=False)
     e = expected.astype(np.float64, copy=False)
     if kernel.check == "normwise":
@@ -177,6 +235,32 @@ def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
                         f"{tuple(int(i) for i in idx)}: got {g[idx]!r}, expected {e[idx]!r}")
 
 
+def _check_chunked(got, expected, rtol) -> tuple[bool, float, str]:
+    """The elementwise check over every element of a large output, a chunk at a time: one wrong
+    element anywhere is found (a fixed sample could be learned and dodged)."""
+    g, e = got.reshape(-1), expected.reshape(-1)
+    top = max(float(np.abs(e[i:i + CHUNK]).max()) for i in range(0, e.size, CHUNK))
+    atol = rtol * 1e-2 * top
+    worst, bad, first = 0.0, 0, None
+    for i in range(0, g.size, CHUNK):
+        gg = g[i:i + CHUNK].astype(np.float64)
+        ee = e[i:i + CHUNK].astype(np.float64)
+        diff = np.abs(gg - ee)
+        scale = np.abs(ee)
+        wrong = diff > rtol * scale + atol
+        worst = max(worst, float(np.max(diff / np.maximum(scale, atol or 1e-300))))
+        if wrong.any():
+            bad += int(wrong.sum())
+            if first is None:
+                j = int(np.flatnonzero(wrong)[0])
+                first = (i + j, gg[j], ee[j])
+    if not bad:
+        return True, worst, f"max relative error {worst:.2e} (bound {rtol:.0e}), every element compared"
+    idx = np.unravel_index(first[0], got.shape)
+    return False, worst, (f"{bad} of {g.size} values differ (bound {rtol:.0e}); first at "
+                          f"{tuple(int(i) for i in idx)}: got {first[1]!r}, expected {first[2]!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Timing
 
@@ -187,6 +271,7 @@ class Sample:
 
     seconds: list[float] = field(default_factory=list)
     clock: str = "perf_counter"
+    calls: int = 1  # back-to-back calls between one pair of events (or perf_counter readings)
 
     @property
     def median(self) -> float:
@@ -199,22 +284,34 @@ class Sample:
 
     def to_dict(self) -> dict:
         return {"median": self.median, "min": min(self.seconds), "max": max(self.seconds),
-                "spread": self.spread, "reps": len(self.seconds), "clock": self.clock}
+                "spread": self.spread, "reps": len(self.seconds), "clock": self.clock, "calls": self.calls}
 
 
 def _reps(estimate: float, budget: float, lo: int, hi: int) -> int:
     return int(min(hi, max(lo, budget / max(estimate, 1e-9))))
 
 
-def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, calls: int = 1) -> Sample:
-    """``perf_counter`` around each call (after a synchronize when ``sync`` is given)."""
+def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, calls: int = 1, before_last=None,
+              warmup: float = 0.0) -> Sample:
+    """``perf_counter`` around each call (after a synchronize when ``sync`` is given). ``before_last``
+    runs before the last repetition, outside the timed region (the harness re-poisons outputs there)."""
     t0 = time.perf_counter()
     run()
     if sync:
         sync()
     estimate = time.perf_counter() - t0
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:  # warm-up until caches, page tables and clocks settle
+        run()
+    if sync:
+        sync()
     out = []
-    for _ in range(_reps(estimate, budget, lo, hi)):
+    reps = _reps(estimate, budget, lo, hi)
+    for i in range(reps):
+        if before_last is not None and i == reps - 1:
+            before_last()
+            if sync:
+                sync()
         t0 = time.perf_counter()
         run()
         if sync:
@@ -224,50 +321,96 @@ def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, call
 
 
 class L2Flush:
-    """Writes a buffer twice the size of the L2 cache, so the next kernel starts cold."""
+    """Reads a buffer twice the size of the L2 cache, so the next kernel starts cold.
+
+    The flush only reads (it writes one word only if the buffer's sum is impossible), so it leaves no
+    dirty lines behind to be written back while the timed kernel runs; the previous repetition's
+    dirty output lines are evicted, and written back, during the flush, outside the timed region."""
 
     def __init__(self, l2_bytes: int):
         from numba import cuda
 
-        self.buf = cuda.device_array(max(2 * l2_bytes, 2**20) // 4, dtype=np.int32)
+        self.buf = cuda.to_device(np.zeros(max(2 * l2_bytes, 2**20) // 4, dtype=np.int32))
+        self.out = cuda.to_device(np.zeros(1, dtype=np.int64))
         self.kernel = _flush_kernel()
 
     def __call__(self):
         n = self.buf.shape[0]
-        self.kernel[(n + 255) // 256, 256](self.buf)
+        self.kernel[(n + 255) // 256, 256](self.buf, self.out)
 
 
 def _flush_kernel():
-    from numba import cuda
-
-    @cuda.jit
-    def flush(buf):
-        i = cuda.grid(1)
-        if i < buf.shape[0]:
-            buf[i] = i
+    from .devkernels import flush
 
     return flush
 
 
-def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, calls: int = 1) -> Sample:
-    """CUDA events recorded on the default stream around each call; the L2 flush (if any) runs
-    before the start event."""
+class Busy:
+    """A one-thread kernel that sleeps for ``us`` microseconds on the device. Enqueued just before the
+    start event, it keeps the GPU busy while the host enqueues the start event, the timed call and the
+    stop event, so the GPU runs them back to back and host dispatch time stays outside the events
+    (nvbench's blocking kernel, without the host flag)."""
+
+    def __init__(self, us: int = 200):
+        import warnings
+
+        self.n = max(1, int(us))
+        with warnings.catch_warnings():  # one thread on purpose: numba-cuda's low-occupancy warning says otherwise
+            warnings.simplefilter("ignore")
+            self.launch = _sleep_kernel()[1, 1]  # configured once, outside every timed loop
+
+    def __call__(self):
+        self.launch(self.n)
+
+
+def _sleep_kernel():
+    from .devkernels import sleep
+
+    return sleep
+
+
+WARM_KERNEL_SPAN = 1e-3  # a warm kernel is called back to back until one event pair spans 1 ms
+
+
+def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, calls: int = 1, before_last=None,
+                busy=None, warmup: float = 0.05) -> Sample:
+    """CUDA events recorded on the default stream; per repetition: the read-only L2 flush (cold
+    kernels), the busy kernel, the start event, the call (K back-to-back calls for a warm kernel), the
+    stop event. Warm-up runs for ``warmup`` seconds and until three calls in a row agree within 2 %
+    (at most ten times ``warmup``), so clocks have ramped up."""
     from numba import cuda
 
     cuda.synchronize()
     start, stop = cuda.event(), cuda.event()
-    start.record()
-    run()
-    stop.record()
-    stop.synchronize()
-    estimate = cuda.event_elapsed_time(start, stop) / 1e3
-    out = []
-    for _ in range(_reps(estimate, budget, lo, hi)):
-        if flush is not None:
-            flush()
+    t0 = time.perf_counter()
+    recent: list[float] = []
+    while True:  # warm-up: at least `warmup` seconds, then until three calls in a row agree within 2 %
         start.record()
         run()
         stop.record()
         stop.synchronize()
-        out.append(cuda.event_elapsed_time(start, stop) / 1e3 / calls)
-    return Sample(out, "cuda-event")
+        recent = (recent + [start.elapsed_time(stop)])[-3:]
+        elapsed = time.perf_counter() - t0
+        settled = len(recent) == 3 and max(recent) <= 1.02 * min(recent)
+        if elapsed >= warmup and (settled or elapsed >= 10 * warmup):
+            break
+    estimate = recent[-1] / 1e3
+    k = 1 if flush is not None else max(1, min(1000, math.ceil(WARM_KERNEL_SPAN / max(estimate, 1e-7))))
+    out = []
+    reps = _reps(estimate * k, budget, lo, hi)
+    for i in range(reps):
+        if before_last is not None and i == reps - 1:
+            before_last()
+        if flush is not None:
+            flush()
+        if busy is not None:
+            busy()
+        start.record()
+        for _ in range(k):
+            run()
+        stop.record()
+        stop.synchronize()
+        out.append(start.elapsed_time(stop) / 1e3 / calls / k)
+    sample = Sample(out, "cuda-event")
+    sample.calls = k
+    return sample

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import poison
+from .core import poison, register_output
 
 TPB = 256  # threads per block for 1-D kernels: a multiple of the warp size, a good default
 
@@ -27,15 +27,20 @@ def grid(n: int, tpb: int = TPB) -> tuple[int, int]:
 
 
 def reduction_blocks(plan) -> int:
-    """Blocks for a grid-stride reduction: enough to fill every SM (8 blocks of 256 threads each)."""
-    return 8 * plan.sm_count if plan.sm_count else 2
+    """Blocks for a grid-stride reduction: as many 256-thread blocks as every SM holds at once, from the
+    device's resident-thread limit (2048 per SM on cc 7.0 / 8.0 / 9.0: 8 blocks; 1536 on cc 8.6 / 8.9:
+    6 blocks, where a fixed 8 would leave a partial second wave)."""
+    per_sm = max(1, getattr(plan, "threads_per_sm", 2048) // TPB)
+    return per_sm * plan.sm_count if plan.sm_count else 2
 
 
 def device_poison(shape, dtype):
     """A Numba device array filled with NaN (or -1): a kernel that skips elements shows."""
     from numba import cuda
 
-    return cuda.to_device(poison(shape, dtype))
+    out = cuda.to_device(poison(shape, dtype, register=False))
+    register_output(out)
+    return out
 
 
 def cupy():

@@ -3,10 +3,14 @@
 Input: result files, folders of them (searched recursively for ``*.json``), or an nbgrader course
 root / ``submitted/`` tree, where the files of one lab are taken from ``submitted/<student>/<lab>/``.
 
-Every file is validated before it is merged; a file that is malformed JSON, not a ``techday.bench``
-document, of another schema version, with a figure above 105 % of its device's limit, or a
-duplicate of a run already merged (same ``run_id``, or the same results under another id) gets one
-line naming it and the reason, and is left out. Nothing else is lost: every other file is merged.
+Every file is data from a stranger. It is read within size caps (:func:`.schema.read_document`),
+checked against an allow-list schema (:func:`.schema.validate`), and every figure is recomputed from
+the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
+fractions and limits are never shown. A file that fails any of that, or that duplicates a run
+already merged (same ``run_id``, the same results under another id, or every timed figure within
+0.5 % of another run's or off by one common factor), gets one line naming it and the reason, and is
+left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
+leaves that file out rather than stopping the board.
 
 Output: per kernel, the runs ranked by their best implementation; per GPU model, the best and the
 median run; GPU runs and CPU-tier runs are never ranked together.
@@ -17,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from techday.gpuspecs import lookup
-
 from .report import UNITS, roofline_png
-from .schema import validate
+from .schema import ReadError, read_document
+from .verify import Figure, Refused, Verified, verify
 
 SCHEMA = "techday.leaderboard/1"
 
@@ -32,8 +37,12 @@ SCHEMA = "techday.leaderboard/1"
 @dataclass
 class Run:
     path: Path
-    doc: dict
+    verified: Verified
     who: str
+
+    @property
+    def doc(self) -> dict:
+        return self.verified.doc
 
     @property
     def tier(self) -> str:
@@ -46,26 +55,38 @@ class Run:
 
     @property
     def model(self) -> str:
-        """The published row's name when the table knows the GPU, else the driver's name."""
-        spec = lookup(self.device) if self.tier == "gpu" else None
-        return spec.name if spec else self.device
+        """The published row's name (with its MIG profile) on the GPU tier, else the device's name."""
+        return self.verified.model
 
     @property
     def fixture(self) -> bool:
         return bool(self.doc.get("fixture"))
 
-    def best(self) -> dict[str, dict]:
-        """kernel key -> the best ok result of this run (highest rate; lowest latency)."""
-        out: dict[str, dict] = {}
-        for r in self.doc["results"]:
-            if r.get("status") != "ok":
+    def best(self) -> dict[str, Figure]:
+        """kernel key -> the best recomputed figure of this run (highest rate; lowest latency), among the
+        implementations that run on the run's own tier (CPU implementations of a GPU run are not ranked)."""
+        out: dict[str, Figure] = {}
+        for f in self.verified.figures:
+            if f.device != self.tier:
                 continue
-            key = f"{r['family']}.{r['kernel']}"
-            cur = out.get(key)
-            better = (cur is None or (r["value"] < cur["value"] if r["metric"] == "us" else r["value"] > cur["value"]))
-            if better:
-                out[key] = r
+            cur = out.get(f.key)
+            if cur is None or (f.value < cur.value if f.metric == "us" else f.value > cur.value):
+                out[f.key] = f
         return out
+
+    def plot_doc(self) -> dict:
+        """What the roofline draws for this run: only recomputed figures and the project's limits, under
+        a name with no characters a plot would interpret (matplotlib reads ``$...$`` as maths)."""
+        name = re.sub(r"[^A-Za-z0-9 ._()+,:/@-]", "?", self.model)[:80]
+        env = {"gpu": {"name": name}} if self.tier == "gpu" else {"gpu": None, "cpu": name}
+        results = [{"family": f.family, "kernel": f.kernel, "impl": f.impl, "status": "ok", "device": f.device,
+                    "metric": f.metric, "value": f.value, "gflops": f.gflops, "intensity": f.intensity}
+                   for f in self.verified.figures]
+        return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
+
+    def signature(self) -> dict[str, float]:
+        """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
+        return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
 
 
 @dataclass
@@ -92,8 +113,8 @@ class Leaderboard:
                 continue
             for key, r in run.best().items():
                 table.setdefault(key, []).append({
-                    "who": run.who, "device": run.device, "model": run.model, "impl": r["impl"],
-                    "value": r["value"], "metric": r["metric"], "fraction": r.get("fraction"),
+                    "who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
+                    "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
                     "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]})
         for key, rows in table.items():
             rows.sort(key=lambda x: x["value"], reverse=rows[0]["metric"] != "us")
@@ -128,6 +149,7 @@ class Leaderboard:
     # -----------------------------------------------------------------------------------------
 
     def tables(self, top: int = 10):
+        from rich.markup import escape as x
         from rich.table import Table
 
         out = []
@@ -137,13 +159,13 @@ class Leaderboard:
                 continue
             tag = "GPU" if tier == "gpu" else "CPU tier (CPU figures, not GPU figures)"
             t = Table(title=f"leaderboard, {tag}: best implementation per run")
-            for col in ("kernel", "#", "who", "device", "impl", "figure", "of limit"):
+            for col in ("kernel", "#", "who", "device", "impl", "figure (median)", "best", "of limit"):
                 t.add_column(col)
             for key, rows in rankings.items():
                 for row in rows[:top]:
                     t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
-                              row["who"] + (" (fixture)" if row["fixture"] else ""), row["device"], row["impl"],
-                              f"{row['value']:,.1f} {UNITS[row['metric']]}",
+                              x(row["who"]) + (" (fixture)" if row["fixture"] else ""), x(row["device"]), x(row["impl"]),
+                              f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
             m = Table(title=f"per model, {tag}: best and median run")
@@ -151,7 +173,7 @@ class Leaderboard:
                 m.add_column(col)
             for model, kernels in self.per_model(tier).items():
                 for i, (key, s) in enumerate(kernels.items()):
-                    m.add_row(model if i == 0 else "", key, str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
+                    m.add_row(x(model) if i == 0 else "", key, str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
                               f"{s['median']:,.1f}", "" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
             out.append(m)
         return out
@@ -160,7 +182,7 @@ class Leaderboard:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
         paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        png = roofline_png([r.doc for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
+        png = roofline_png([r.plot_doc() for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
         paths["html"].write_text(self.html(png), encoding="utf-8")
         return paths
 
@@ -182,13 +204,13 @@ class Leaderboard:
             parts.append(f"<h2>{'GPU runs' if tier == 'gpu' else 'CPU-tier runs (CPU figures, not GPU figures)'}</h2>")
             for key, rows in rankings.items():
                 parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>device</th><th>impl</th>"
-                             "<th>figure</th><th>of limit</th></tr>")
+                             "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
                     who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "")
                     parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
-                                 f"{e(UNITS[row['metric']])}</td><td>{frac}</td></tr>")
+                                 f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
                 parts.append("</table>")
             parts.append("<h3>Per model: best and median run</h3><table><tr><th>model</th><th>kernel</th><th>runs</th>"
                          "<th>best</th><th>median</th></tr>")
@@ -241,38 +263,73 @@ def _digest(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc.get("results"), sort_keys=True).encode()).hexdigest()
 
 
+NEAR = 0.005        # every common figure within 0.5 %: a copy with its values nudged
+SCALED = 0.0005     # or every figure off by the same factor (log-ratio spread under 0.05 %): a rescaled copy
+MIN_COMMON = 3      # figures two runs must share before they are compared
+MIN_SCALED = 4      # and before a common factor means anything
+
+
+def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
+    """Why run signature ``a`` looks like a copy of ``b`` (None when it does not).
+
+    Two honest runs time every kernel independently, so their ratios scatter by the run-to-run noise
+    (about 0.5 % to several % per kernel, and far more for launch latency and transfers). A copy keeps
+    them all, nudged within a fraction of a percent or scaled by one factor."""
+    common = sorted(set(a) & set(b))
+    if len(common) < MIN_COMMON:
+        return None
+    logs = [math.log(a[k] / b[k]) for k in common]
+    worst = max(abs(x) for x in logs)
+    if worst <= NEAR:
+        return f"near-duplicate: all {len(common)} timed figures within {worst:.2%} of"
+    mean = sum(logs) / len(logs)
+    spread = math.sqrt(sum((x - mean) ** 2 for x in logs) / len(logs))
+    if len(common) >= MIN_SCALED and spread <= SCALED:
+        return f"rescaled copy: all {len(common)} timed figures differ by the same factor ({math.exp(mean):.4f}) from"
+    return None
+
+
+def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict, plans: set) -> None:
+    try:
+        doc = read_document(path)
+        run = Run(path, verify(doc, plans), who)
+    except (ReadError, Refused) as exc:
+        board.rejected.append(Rejected(path, str(exc)))
+        return
+    first = by_id.get(doc["run_id"])
+    if first is not None:
+        board.rejected.append(Rejected(path, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first}"))
+        return
+    digest = _digest(doc)
+    first = by_digest.get(digest)
+    if first is not None:
+        board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
+        return
+    sig = run.signature()
+    for other in board.runs:
+        if other.tier == run.tier:
+            why = near_duplicate(sig, other.signature())
+            if why:
+                board.rejected.append(Rejected(path, f"duplicate run: {why} {other.path}"))
+                return
+    by_id[doc["run_id"]] = path
+    by_digest[digest] = path
+    board.runs.append(run)
+
+
 def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Leaderboard:
+    """Merge result files. Each file is read within caps, validated, recomputed and compared with the
+    runs already merged; any problem (or any failure at all while doing so) leaves that file out with
+    its reason and the board goes on."""
     files, rejected = discover(paths, lab)
     board = Leaderboard(rejected=rejected)
     by_id: dict[str, Path] = {}
     by_digest: dict[str, Path] = {}
+    plans: set = set()
     for path, who in files:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            board.rejected.append(Rejected(path, "malformed: not UTF-8 text"))
-            continue
-        except json.JSONDecodeError as exc:
-            board.rejected.append(Rejected(path, f"malformed JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"))
-            continue
-        except OSError as exc:
-            board.rejected.append(Rejected(path, f"unreadable: {exc}"))
-            continue
-        problems = validate(doc)
-        if problems:
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            board.rejected.append(Rejected(path, "; ".join(problems[:3]) + more))
-            continue
-        first = by_id.get(doc["run_id"])
-        if first is not None:
-            board.rejected.append(Rejected(path, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first}"))
-            continue
-        digest = _digest(doc)
-        first = by_digest.get(digest)
-        if first is not None:
-            board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
-            continue
-        by_id[doc["run_id"]] = path
-        by_digest[digest] = path
-        board.runs.append(Run(path, doc, who))
+            _admit(board, path, who, by_id, by_digest, plans)
+        except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
+            board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
+                                                 "left out"))
     return board

@@ -15,6 +15,8 @@ device limit: figures carry no fraction.
 
 from __future__ import annotations
 
+import re
+
 from techday.gpuspecs import GpuSpec, cores_per_sm, lookup
 
 # Dense (not 2:4 sparse) tensor-core peaks in TFLOP/s, FP32 accumulate, from NVIDIA's datasheets and
@@ -42,6 +44,41 @@ TENSOR_TFLOPS: dict[str, dict[str, float]] = {
     "RTX 3090": {"tf32": 35.6, "fp16": 71.0, "bf16": 71.0},
     "RTX A6000": {"tf32": 77.4, "fp16": 154.8, "bf16": 154.8},
 }
+
+# The SM clock (MHz) at which NVIDIA's datasheet quotes a row's tensor-core peak, where it is not the
+# row's boost clock. H100 SXM5 / H200 SXM: 989.4 TFLOP/s = 132 SMs x 4096 dense FP16 FLOP/clock x 1830 MHz;
+# H100 PCIe: 756 TFLOP/s = 114 x 4096 x 1620 MHz. Scaling those peaks from the 1980 MHz boost clock would
+# lower every limit by 8 % and overstate every fraction. Rows not listed quote the peak at the boost clock.
+TENSOR_CLOCK_MHZ: dict[str, float] = {"H100 SXM5": 1830.0, "H200 SXM": 1830.0, "H100 PCIe": 1620.0}
+
+# A MIG slice ("NVIDIA A100-SXM4-40GB MIG 3g.20gb"): g compute slices of 7, and memory in eighths.
+_MIG = re.compile(r"\bMIG\s+(\d+)g\.(\d+)gb\b", re.IGNORECASE)
+
+
+def mig_profile(name: str) -> tuple[int, int] | None:
+    """``(compute slices, memory GB)`` of a MIG device name, or None for a whole GPU."""
+    m = _MIG.search(name or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def parent_spec(name: str) -> GpuSpec | None:
+    """The published row of a device, or of the whole GPU a MIG slice is cut from."""
+    if mig_profile(name):
+        return lookup(_MIG.sub("", name).strip())
+    return lookup(name)
+
+
+def mig_shares(name: str, spec: GpuSpec | None) -> tuple[float, float] | None:
+    """``(memory share, compute share)`` of a MIG slice: its memory slices of 8 (each owns an eighth
+    of the memory controllers, so an eighth of the bandwidth) and its compute slices of 7."""
+    prof = mig_profile(name)
+    if prof is None:
+        return None
+    g, mem_gb = prof
+    total = spec.memory_gb if spec else None
+    eighths = max(1, min(8, round(8 * mem_gb / total))) if total else 8
+    return eighths / 8, max(1, min(7, g)) / 7
+
 
 # How far the attribute-derived limit may differ from the published one before the run says so.
 AGREEMENT = 0.05
@@ -72,7 +109,11 @@ def device_limits(gpu) -> dict:
     except ValueError as exc:
         fp32 = None
         notes.append(str(exc))
-    spec: GpuSpec | None = lookup(gpu.name)
+    spec: GpuSpec | None = parent_spec(gpu.name)
+    shares = mig_shares(gpu.name, spec)
+    mem_share, sm_share = shares if shares else (1.0, 1.0)
+    if shares and spec and gpu.multiprocessor_count:
+        sm_share = min(1.0, gpu.multiprocessor_count / spec.sm_count)
     published = None
     limits = {"source": "device attributes", "dram_gbs": bw, "fp32_gflops": fp32,
               "tf32_gflops": None, "fp16_gflops": None, "bf16_gflops": None}
@@ -88,14 +129,23 @@ def device_limits(gpu) -> dict:
             elif abs(mine / theirs - 1) > AGREEMENT:
                 notes.append(f"{key}: device attributes give {mine:.0f}, published {spec.name} {theirs:.0f} "
                              f"({mine / theirs - 1:+.0%}); clocks may be capped, or the part differs")
+        tensor_clock_khz = TENSOR_CLOCK_MHZ.get(spec.name, spec.boost_clock_mhz) * 1e3
         for k in ("tf32", "fp16", "bf16"):
             if f"{k}_gflops" in published:
-                # Scale the published tensor peak by the clock the device reports (a capped clock lowers it).
-                ratio = gpu.clock_rate_khz / spec.clock_khz if gpu.clock_rate_khz else 1.0
-                limits[f"{k}_gflops"] = published[f"{k}_gflops"] * min(ratio, 1.0)
+                # Scale the published tensor peak by the clock the device reports, relative to the clock
+                # the datasheet quotes it at (a capped clock lowers it; a higher boost does not raise it).
+                ratio = gpu.clock_rate_khz / tensor_clock_khz if gpu.clock_rate_khz else 1.0
+                limits[f"{k}_gflops"] = published[f"{k}_gflops"] * min(ratio, 1.0) * sm_share
     else:
         notes.append(f"{gpu.name!r} is not in techday.gpuspecs: limits from device attributes only, "
                      "no tensor-core peak")
+    if shares:
+        # The driver reports the whole GPU's memory clock and bus width to a MIG slice; the slice owns
+        # only its eighths of the memory controllers, so only that share of the bandwidth.
+        if limits["dram_gbs"]:
+            limits["dram_gbs"] *= mem_share
+        notes.append(f"MIG slice: {mem_share:.3g} of the GPU's DRAM bandwidth, {sm_share:.3g} of its SMs")
+        limits["mig"] = {"memory_share": mem_share, "sm_share": sm_share}
     limits["published"] = published
     limits["notes"] = notes
     return limits

@@ -17,8 +17,8 @@ FAMILY_MARKERS = {"stream": "o", "reduction": "s", "transpose": "^", "stencil": 
                   "matmul": "*", "transfer": "x", "latency": "+", "roofline": "."}
 
 
-def fmt_value(r: dict) -> str:
-    v = r.get("value")
+def fmt_value(r: dict, key: str = "value") -> str:
+    v = r.get(key)
     if v is None:
         return ""
     return f"{v:,.2f} {UNITS[r['metric']]}" if v < 100 else f"{v:,.0f} {UNITS[r['metric']]}"
@@ -37,7 +37,7 @@ def table(doc: dict, *, show_skipped: bool = False):
     env = doc["environment"]
     title = f"techday bench ({doc['mode']}) on {doc['label']}"
     t = Table(title=title, caption=_caption(doc))
-    for col in ("kernel [impl]", "on", "status", "median ms", "figure", "limit", "±"):
+    for col in ("kernel [impl]", "on", "status", "median ms", "figure", "best", "limit", "±"):
         t.add_column(col, justify="left" if col in ("kernel [impl]", "on", "status") else "right", no_wrap=True)
     for r in doc["results"]:
         if r["status"] == "skipped" and not show_skipped:
@@ -46,7 +46,7 @@ def table(doc: dict, *, show_skipped: bool = False):
         style = STATUS_STYLE.get(r["status"], "")
         on = r.get("label") or ("sim" if r["status"] == "checked" else r.get("device", "").upper())
         t.add_row(escape(f"{r['family']}.{r['kernel']} [{r['impl']}]"), on, f"[{style}]{r['status']}[/]",
-                  f"{s['median'] * 1e3:.3f}" if s else "", fmt_value(r), fmt_fraction(r),
+                  f"{s['median'] * 1e3:.3f}" if s else "", fmt_value(r), fmt_value(r, "best"), fmt_fraction(r),
                   f"{s['spread']:.0%}" if s else "")
     del env
     return t
@@ -78,6 +78,15 @@ def skipped_reasons(doc: dict) -> list[str]:
 def _device_name(doc: dict) -> str:
     gpu = doc["environment"].get("gpu")
     return gpu["name"] if gpu else f"CPU ({doc['environment'].get('cpu', '?')})"
+
+
+def measured_cpu_roof(doc: dict) -> dict:
+    """The CPU tier's roof, measured on the machine itself: the best STREAM triad (GB/s) of its CPU
+    implementations and the best FP32 matrix product (GFLOP/s). ``None`` where the run has neither."""
+    ok = [r for r in doc.get("results", []) if r.get("status") == "ok" and r.get("device") == "cpu"]
+    triad = [r["value"] for r in ok if r.get("family") == "stream" and r.get("kernel") == "triad"]
+    mm = [r["value"] for r in ok if r.get("family") == "matmul" and r.get("metric") == "gflops"]
+    return {"gbs": max(triad) if triad else None, "gflops": max(mm) if mm else None}
 
 
 def roofline_png(docs: list[dict], path: Path | None = None, title: str | None = None) -> bytes:
@@ -112,7 +121,19 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
                     ax.text(xs[0], lim[key], f" {name}: {key.split('_')[0].upper()} peak", color=color, fontsize=6,
                             va="bottom")
         elif new_device and doc["tier"] != "gpu":
-            ax.plot([], [], color=color, marker="o", ls="", label=f"{name} (CPU figures, no roof)")
+            roof = measured_cpu_roof(doc)
+            if roof["gbs"]:
+                # The CPU has no device limit in the table: its roof is what this machine measured,
+                # the best STREAM triad (and the best matrix product as the flat part, if any).
+                bw, top = roof["gbs"], roof["gflops"] or float("inf")
+                grid = [10 ** (math.log10(xs[0]) + i * (math.log10(xs[1]) - math.log10(xs[0])) / 200)
+                        for i in range(201)]
+                ax.plot(grid, [min(top, x * bw) for x in grid], color=color, lw=1.2, ls="-.",
+                        label=f"{name}: measured roof (STREAM triad {bw:.1f} GB/s"
+                              + (f", matmul {roof['gflops']:.0f} GFLOP/s)" if roof["gflops"] else ")")
+                              + ": CPU figures")
+            else:
+                ax.plot([], [], color=color, marker="o", ls="", label=f"{name} (CPU figures, no roof)")
         for r in doc["results"]:
             if r.get("status") != "ok" or not r.get("gflops") or not r.get("intensity"):
                 continue
@@ -123,11 +144,15 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
             ax.scatter([], [], marker=marker, color="gray", label=family)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if not any(len(line.get_xdata()) for line in ax.get_lines()) and not any(
+            len(c.get_offsets()) for c in ax.collections):  # nothing to plot: an empty frame, not an error
+        ax.set_xlim(*xs)
+        ax.set_ylim(0.1, 1e5)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of DRAM traffic)")
     ax.set_ylabel("GFLOP/s")
     heading = title or "Roofline"
     if any_cpu:
-        heading += "\nCPU tier: CPU figures, not GPU figures (no device roof)"
+        heading += "\nCPU tier: CPU figures, not GPU figures (no device roof; any roof drawn was measured here)"
     ax.set_title(heading, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
@@ -178,8 +203,13 @@ def html_report(doc: dict, png: bytes | None = None) -> str:
             f"<td class='n'>{s['median'] * 1e3:.3f} ms</td>" if s else
             f"<tr><td>{e(r['family'])}.{e(r['kernel'])}</td><td>{e(r['impl'])}</td><td></td>"
             f"<td>{e(r.get('size', ''))}</td><td class='{e(r['status'])}'>{e(r['status'])}</td><td></td>")
-        rows[-1] += (f"<td class='n'>{e(fmt_value(r))}</td><td>{_bar(r.get('fraction'))}</td>"
-                     f"<td class='n'>{s['spread']:.1%}</td>" if s else "<td></td><td></td><td></td>")
+        rows[-1] += (f"<td class='n'>{e(fmt_value(r))}</td><td class='n'>{e(fmt_value(r, 'best'))}</td>"
+                     f"<td>{_bar(r.get('fraction'))}</td><td class='n'>{s['spread']:.1%}</td>" if s else
+                     "<td></td><td></td><td></td><td></td>")
+        warn = " ".join(r.get("warnings") or [])
+        if warn:
+            rows[-1] += f"<td class='wrong'>{e(warn)}</td></tr>"
+            continue
         rows[-1] += f"<td>{e(r.get('reason', '') if r['status'] != 'ok' else r.get('note', ''))}</td></tr>"
     lim = doc["limits"]
     limits_rows = "".join(f"<tr><td>{e(k)}</td><td class='n'>{v:,.0f}</td></tr>" for k, v in lim.items()
@@ -192,7 +222,8 @@ def html_report(doc: dict, png: bytes | None = None) -> str:
               "checked in the CUDA simulator at a tiny size and not timed." if cpu else
               f"GPU tier: {e(env['gpu']['name'])}, compute capability {e(env['gpu']['cc'])}, "
               f"driver {e(str(env.get('driver_version')))}, CUDA runtime {e(str(env.get('cuda_runtime')))}.")
-    notes = "".join(f"<li>{e(n)}</li>" for n in doc.get("notes", []) + lim.get("notes", []) + skipped_reasons(doc))
+    notes = "".join(f"<li>{e(n)}</li>" for n in doc.get("warnings", []) + doc.get("notes", []) + lim.get("notes", [])
+                    + skipped_reasons(doc))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>techday bench: {e(doc['label'])}</title><style>{_CSS}</style></head><body>
 <h1>techday bench: {e(doc['label'])}</h1>
@@ -205,7 +236,7 @@ device hash <code>{e(env.get('device_hash', ''))}</code>.</p>
 A point far below its roof has another limit: latency, atomics, launch overhead, or a poor kernel.</p>
 <h2>Results</h2>
 <table><tr><th>kernel</th><th>impl</th><th>on</th><th>size</th><th>status</th><th>median</th><th>figure</th>
-<th>of limit</th><th>spread</th><th>note</th></tr>{''.join(rows)}</table>
+<th>best</th><th>of limit</th><th>spread</th><th>note</th></tr>{''.join(rows)}</table>
 <h2>Limits</h2><table>{limits_rows or '<tr><td>none (CPU tier)</td></tr>'}</table>
 <h2>Notes</h2><ul>{notes}</ul>
 <h2>Environment</h2><table>{env_rows}</table>

@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import time
 import traceback
 import uuid
 from datetime import datetime, timezone
 
 from . import families as fam
-from .core import Plan, check, time_device, time_host
+from .core import Plan, check, outputs, repoison, time_device, time_host
 from .env import environment
 from .limits import device_limits, limit_for
-from .schema import SCHEMA
+from .schema import MAX_FRACTION, SCHEMA
 
 # Seconds of timed repetitions per implementation (a budget, not a limit: at least `lo` repetitions).
-BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.1, ("cpu", False): 0.5}
+BUDGET = {("gpu", True): 0.15, ("gpu", False): 0.6, ("cpu", True): 0.2, ("cpu", False): 0.8}
+# At least this many timed repetitions: the CPU tier shares its cores, so it takes more.
+MIN_REPS = {"gpu": 10, "cpu": 10}
+# Spread (interquartile range over the median) above which a figure carries a warning.
+SPREAD_WARN = {"gpu": 0.05, "cpu": 0.10}
+# One-minute load average per core above which the run warns that other work shared the machine.
+LOAD_WARN = 0.5
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
 
 
 def _have(module: str) -> str | None:
@@ -51,14 +65,19 @@ def _gpu_library_reason(name: str, tier: str) -> str | None:
     return None
 
 
-def _figures(kernel, seconds: float, limits: dict, timed_on_gpu: bool) -> dict:
-    """Rates from the formula beside each kernel: GB/s = bytes / s / 1e9, GFLOP/s = flops / s / 1e9."""
-    rec = {"gbs": kernel.bytes / seconds / 1e9 if kernel.bytes else None,
-           "gflops": kernel.flops / seconds / 1e9 if kernel.flops else None,
-           "us": seconds * 1e6}
+def _figures(kernel, seconds: float, limits: dict, timed_on_gpu: bool, best_seconds: float | None = None) -> dict:
+    """Rates from the formula beside each kernel: GB/s = bytes / s / 1e9, GFLOP/s = flops / s / 1e9.
+    ``value`` is from the median time, ``best`` from the fastest repetition (BabelStream quotes it)."""
+    def rates(t):
+        return {"gbs": kernel.bytes / t / 1e9 if kernel.bytes else None,
+                "gflops": kernel.flops / t / 1e9 if kernel.flops else None, "us": t * 1e6}
+
+    rec = rates(seconds)
     value = rec[kernel.metric]
+    best = rates(best_seconds)[kernel.metric] if best_seconds else value
     limit = limit_for(limits, kernel.limit, kernel.intensity) if timed_on_gpu else None
-    rec.update(value=value, limit=limit, fraction=(value / limit) if (limit and value is not None) else None)
+    rec.update(value=value, best=best, limit=limit,
+               fraction=(value / limit) if (limit and value is not None) else None)
     return rec
 
 
@@ -80,8 +99,11 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
     gpu = info.gpu
     plan = Plan.for_device(info.tier, quick, gpu.l2_cache_bytes if gpu else 0, gpu.multiprocessor_count if gpu else 0,
                            ci=ci)
+    if gpu is not None and gpu.max_threads_per_multiprocessor:
+        plan = dataclasses.replace(plan, threads_per_sm=gpu.max_threads_per_multiprocessor)
     limits = device_limits(gpu)
     env = environment(info)
+    env["load"] = {"before": load_average(), "after": None, "cpu_count": os.cpu_count()}
     names = fam.select(families)
     doc = {
         "schema": SCHEMA,
@@ -97,6 +119,7 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
         "families": names,
         "results": [],
         "notes": [],
+        "warnings": [],
     }
     if info.tier == "cpu":
         doc["notes"].append("CPU tier: only CPU implementations are timed; Numba CUDA kernels are checked in the "
@@ -107,13 +130,15 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
             report(f"[skip] {lib} implementations: {why}")
     flush = None
     sync = None
+    busy = None
     if info.tier == "gpu":
         from numba import cuda
 
-        from .core import L2Flush
+        from .core import Busy, L2Flush
 
         flush = L2Flush(gpu.l2_cache_bytes)
         sync = cuda.synchronize
+        busy = Busy()
     budget = BUDGET[(info.tier, quick)]
 
     work = []
@@ -145,7 +170,7 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
                 if bar is not None:
                     bar.update(task, description=f"{kernel.key} [{impl.name}]")
                 rec = _run_one(module, kernel, impl, info.tier, plan, limits, budget, flush, sync, skip_lib,
-                               with_cpu, sim_check, tiny_cache, data)
+                               with_cpu, sim_check, tiny_cache, data, busy=busy)
                 doc["results"].append(rec)
                 if bar is not None:
                     bar.advance(task)
@@ -157,7 +182,19 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
         if bar is not None:
             bar.stop()
     doc["seconds"] = time.perf_counter() - t_start
+    env["load"]["after"] = load_average()
+    doc["warnings"] += load_warnings(env["load"])
     return doc
+
+
+def load_warnings(load: dict) -> list[str]:
+    """A warning when other work shared the machine while it was measured (figures read low, spread high)."""
+    cores = load.get("cpu_count") or 1
+    worst = max((x for x in (load.get("before"), load.get("after")) if x is not None), default=None)
+    if worst is not None and worst / cores > LOAD_WARN:
+        return [f"machine load {worst:.2f} on {cores} cores (one-minute average) while measuring: other work shared "
+                "the machine; figures may read low and spread high"]
+    return []
 
 
 def _lazy_data(kernel):
@@ -181,7 +218,7 @@ def _base(kernel, impl) -> dict:
 
 
 def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip_lib, with_cpu, sim_check,
-             tiny_cache, data) -> dict:
+             tiny_cache, data, busy=None) -> dict:
     rec = _base(kernel, impl)
     for lib in impl.requires:
         if skip_lib.get(lib):
@@ -199,7 +236,8 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
     on_gpu = impl.device == "gpu"
     label = "GPU" if on_gpu else "CPU"
     try:
-        run, fetch = impl.make(inputs)
+        with outputs() as made:
+            run, fetch = impl.make(inputs)
         run()  # the first call compiles (JIT): outside any timed region
         if on_gpu:
             sync()
@@ -209,11 +247,28 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
         if not ok:
             rec.update(status="wrong", reason=f"wrong result, not timed: {message}")
             return rec
+
+        def before_last():  # outside the timed region: the last timed repetition must write every output
+            repoison(made)
+
         if on_gpu and kernel.timer == "device":
-            sample = time_device(run, budget=budget, flush=flush if kernel.cold else None, calls=kernel.calls_per_run)
+            sample = time_device(run, budget=budget, flush=flush if kernel.cold else None, calls=kernel.calls_per_run,
+                                 before_last=before_last, busy=busy, lo=MIN_REPS[tier])
         else:
             sample = time_host(run, budget=budget, sync=sync if on_gpu else None, calls=kernel.calls_per_run,
-                               lo=5)
+                               lo=MIN_REPS[tier], before_last=before_last, warmup=0.02 if on_gpu else 0.0)
+        if on_gpu:
+            sync()
+        # The check again, on what the last timed repetition wrote into freshly poisoned outputs: a kernel
+        # that computed once and returns early on later calls leaves NaN behind and is wrong.
+        got = fetch()
+        ok, _, again = check(kernel, kernel.view(got) if kernel.view else got, expected)
+        if not ok:
+            rec.update(status="wrong", reason=f"wrong after timing (outputs poisoned again before the last timed "
+                                              f"repetition): {again}")
+            return rec
+        rec["recheck"] = (f"{len(made)} output(s) poisoned before the last timed repetition and checked after it"
+                          if made else "no registered output to poison again: checked once, before timing")
     except Exception as exc:
         rec.update(status="error", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}",
                    traceback=traceback.format_exc(limit=3)[-1500:])
@@ -225,7 +280,18 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
             except Exception:
                 pass
     rec.update(status="ok", reason=message, label=label, seconds=sample.to_dict())
-    rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu"))
+    rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu", min(sample.seconds)))
+    rec["warnings"] = []
+    if sample.spread > SPREAD_WARN[tier]:
+        rec["warnings"].append(f"spread {sample.spread:.0%} over {len(sample.seconds)} repetitions, above "
+                               f"{SPREAD_WARN[tier]:.0%}: a noisy figure (other work on the machine, or clocks moving)")
+    limit = rec.get("limit")
+    if limit and max(rec["value"], rec["best"]) > MAX_FRACTION * limit:
+        # Above what the hardware can do: the timing or the check is broken, so the figure is wrong.
+        top = max(rec["value"], rec["best"])
+        rec.update(status="wrong", reason=f"{top:.4g} is {top / limit:.0%} of the device's {kernel.limit} limit "
+                                          f"{limit:.4g}: above the physical limit, so the timing or the check is "
+                                          "broken; not a figure")
     return rec
 
 

@@ -1,4 +1,4 @@
-"""The results document, schema ``techday.bench/1``, and its validation.
+"""The results document, schema ``techday.bench/1``: bounded reading, an allow-list schema, consistency.
 
 ::
 
@@ -10,24 +10,36 @@
       "label": "GPU (NVIDIA H100 80GB HBM3)" | "CPU (...): not a GPU figure",
       "fixture": true,                   # only in test fixtures: never a measurement
       "environment": {"tier", "device", "device_hash", "gpu": {...} | null, "driver_version",
-                      "cuda_runtime", "versions": {"numba", "numba_cuda", "cupy", "torch", "numpy", ...}, ...},
+                      "cuda_runtime", "versions": {...}, "load": {"before", "after", "cpu_count"}, ...},
       "limits": {"source", "dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops",
-                 "published": {...} | null, "notes": [...]},
+                 "published": {...} | null, "mig": {...}, "notes": [...]},
+      "plan": {"n", "side", "mm", "mm_cpu", "hist_n", "sweep", "transfer_bytes"},
       "results": [{"family", "kernel", "impl", "device", "dtype", "size", "status", "reason",
                    "bytes", "flops", "intensity", "metric": "gbs" | "gflops" | "us",
-                   "seconds": {"median", "min", "max", "spread", "reps", "clock"},
-                   "gbs", "gflops", "us", "value", "limit_key", "limit", "fraction", "label"}, ...]
+                   "seconds": {"median", "min", "max", "spread", "reps", "clock", "calls"},
+                   "gbs", "gflops", "us", "value", "best", "limit_key", "limit", "fraction", "label",
+                   "warnings": [...]}, ...],
+      "warnings": [...], "notes": [...]
     }
 
-Rates: ``gbs = bytes / seconds / 1e9``, ``gflops = flops / seconds / 1e9``; ``fraction = value / limit``
-(GPU tier only). :func:`validate` lists every problem of a document; the leaderboard leaves out a
-file with any.
+Rates: ``gbs = bytes / seconds / 1e9``, ``gflops = flops / seconds / 1e9``; ``value`` from the median
+time, ``best`` from the fastest repetition (BabelStream quotes the best); ``fraction = value / limit``
+(GPU tier only).
+
+Reading a stranger's file (:func:`read_document`) checks the size caps before any parsing work: the
+file's size, then its nesting depth (scanned without parsing), then the parse itself refuses NaN,
+Infinity, over-long numbers and repeated keys. :func:`validate` then walks an allow-list: every key
+must be known and of its type, every string within its length, every list within its count; an
+unknown key is a problem, not something to ignore. Only then are the figures checked against each
+other. The leaderboard goes further and recomputes every figure (:mod:`techday.bench.verify`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 
 from .limits import limit_for
 
@@ -35,82 +47,293 @@ SCHEMA = "techday.bench/1"
 SCHEMA_FAMILY = "techday.bench/"
 STATUSES = ("ok", "wrong", "error", "skipped", "checked")
 METRICS = ("gbs", "gflops", "us")
+CLOCKS = ("cuda-event", "perf_counter")
 MAX_FRACTION = 1.05  # a figure above 105 % of its device's limit is not believable
 
-_TOP = {"schema": str, "run_id": str, "started": str, "mode": str, "tier": str, "environment": dict,
-        "limits": dict, "results": list}
-_RESULT = {"family": str, "kernel": str, "impl": str, "status": str}
-_TIMED = {"device": str, "dtype": str, "bytes": int, "flops": int, "metric": str, "seconds": dict, "value": (int, float)}
+# Caps, checked before anything else. A full GPU run is about 70 results and 60 KB.
+MAX_FILE_BYTES = 2 * 2**20
+MAX_DEPTH = 8           # the deepest real path is results[i].seconds.median: depth 4
+MAX_RESULTS = 1000
+MAX_LIST = 64           # notes, warnings, families, sweep
+MAX_NAME = 128          # identifiers and names: GPU name, family, kernel, impl, versions
+MAX_TEXT = 2000         # reasons, notes, tracebacks
+MAX_INT_DIGITS = 20     # any integer in a results file fits in 64 bits
+
+# Characters no name or reason needs: C0/C1 controls (terminal escapes) and bidirectional overrides.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+class ReadError(ValueError):
+    """A results file that cannot be read within the caps; the message is the reason."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded reading
+
+
+def nesting_depth(raw: bytes) -> int:
+    """The deepest ``[``/``{`` nesting of a JSON text, without parsing it (string contents skipped)."""
+    import numpy as np
+
+    bare = _STRINGS.sub(b'""', raw)
+    a = np.frombuffer(bare, dtype=np.uint8)
+    step = (a == ord("[")).astype(np.int32) + (a == ord("{")) - (a == ord("]")) - (a == ord("}"))
+    return int(np.cumsum(step).max()) if step.size else 0
+
+
+def _no_constants(name):
+    raise ReadError(f"{name} is not a number a results file may hold")
+
+
+def _float(text: str) -> float:
+    if len(text) > 40:
+        raise ReadError(f"a number of {len(text)} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ReadError(f"number {text[:20]} overflows to infinity")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ReadError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _pairs(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ReadError(f"key {short(key)} appears twice in one object (which one counts is ambiguous)")
+        out[key] = value
+    return out
+
+
+def parse(raw: bytes):
+    """Parse a results file's bytes within the caps; raises :class:`ReadError` with the reason."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise ReadError(f"file of {len(raw):,} bytes, above the cap of {MAX_FILE_BYTES:,}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReadError("malformed: not UTF-8 text") from None
+    depth = nesting_depth(raw)
+    if depth > MAX_DEPTH:
+        raise ReadError(f"nested {depth} levels deep, above the cap of {MAX_DEPTH}")
+    try:
+        return json.loads(text, parse_constant=_no_constants, parse_float=_float, parse_int=_int,
+                          object_pairs_hook=_pairs)
+    except json.JSONDecodeError as exc:
+        raise ReadError(f"malformed JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise ReadError("nested too deeply") from None
+
+
+def read_document(path) -> dict:
+    """Read one results file within the caps: the size is checked before a byte is parsed."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ReadError(f"file of {size:,} bytes, above the cap of {MAX_FILE_BYTES:,}")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ReadError(f"unreadable: {exc.strerror or exc}") from None
+    return parse(raw)
+
+
+def short(x, n: int = 40) -> str:
+    """A stranger's value quoted in a reason: its repr, cut to ``n`` characters."""
+    text = repr(x) if not isinstance(x, (dict, list)) else f"a JSON {'object' if isinstance(x, dict) else 'array'}"
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# The allow-list
+
+
+class _T:
+    """A type rule: accepted Python types (``bool`` is never a number), nullable, string cap, enum."""
+
+    def __init__(self, *kinds, null=False, cap=MAX_NAME, enum=None, items=None, fields=None, values=None):
+        self.kinds, self.null, self.cap, self.enum = kinds, null, cap, enum
+        self.items, self.fields, self.values = items, fields, values
+
+
+NUM = (int, float)
+S = _T(str)
+TEXT = _T(str, cap=MAX_TEXT)
+LABEL = _T(str, cap=2 * MAX_NAME)  # descriptions built from names: label, CPU model, OS
+OPT_S = _T(str, null=True)
+OPT_NUM = _T(*NUM, null=True)
+N = _T(*NUM)
+I = _T(int)
+VERSION = _T(str, int, float, null=True)
+
+GPU = {"name": S, "cc": S, "memory_bytes": I, "sm_count": I, "clock_mhz": N, "memory_clock_mhz": N,
+       "bus_width_bits": I, "l2_bytes": I, "ecc": _T(bool, null=True), "fingerprint": S}
+LOAD = {"before": OPT_NUM, "after": OPT_NUM, "cpu_count": _T(int, null=True)}
+ENVIRONMENT = {"tier": S, "simulator": _T(bool), "driver_version": VERSION, "cuda_driver_api": VERSION,
+               "cuda_runtime": VERSION, "host": S, "cpu": LABEL, "cpu_count": I, "os": LABEL,
+               "versions": _T(dict, values=_T(str, null=True)), "gpu": _T(dict, null=True, fields=GPU),
+               "device": LABEL, "device_hash": S, "load": _T(dict, fields=LOAD)}
+PUBLISHED = {"name": S, "dram_gbs": N, "fp32_gflops": N, "tf32_gflops": N, "fp16_gflops": N, "bf16_gflops": N}
+LIMITS = {"source": TEXT, "dram_gbs": OPT_NUM, "fp32_gflops": OPT_NUM, "tf32_gflops": OPT_NUM,
+          "fp16_gflops": OPT_NUM, "bf16_gflops": OPT_NUM, "published": _T(dict, null=True, fields=PUBLISHED),
+          "mig": _T(dict, fields={"memory_share": N, "sm_share": N}), "notes": _T(list, items=TEXT)}
+PLAN = {"n": I, "side": I, "mm": I, "mm_cpu": I, "hist_n": I, "sweep": _T(list, items=I), "transfer_bytes": I}
+SECONDS = {"median": N, "min": N, "max": N, "spread": N, "reps": I, "clock": _T(str, enum=CLOCKS), "calls": I}
+RESULT = {"family": S, "kernel": S, "impl": S, "device": _T(str, enum=("gpu", "cpu")), "dtype": S, "size": S,
+          "status": _T(str, enum=STATUSES), "reason": TEXT, "bytes": I, "flops": I, "intensity": OPT_NUM,
+          "metric": _T(str, enum=METRICS), "limit_key": OPT_S, "seconds": _T(dict, fields=SECONDS),
+          "gbs": OPT_NUM, "gflops": OPT_NUM, "us": OPT_NUM, "value": OPT_NUM, "best": OPT_NUM, "limit": OPT_NUM,
+          "fraction": OPT_NUM, "label": S, "note": TEXT, "error": OPT_NUM, "traceback": _T(str, cap=MAX_TEXT),
+          "warnings": _T(list, items=TEXT), "recheck": TEXT}
+TOP = {"schema": S, "run_id": S, "started": S, "seconds": N, "mode": _T(str, enum=("quick", "full", "ci")),
+       "tier": _T(str, enum=("gpu", "cpu")), "label": LABEL, "fixture": _T(bool),
+       "environment": _T(dict, fields=ENVIRONMENT), "limits": _T(dict, fields=LIMITS), "plan": _T(dict, fields=PLAN),
+       "families": _T(list, items=S), "results": _T(list, items=_T(dict, fields=RESULT)),
+       "notes": _T(list, items=TEXT), "warnings": _T(list, items=TEXT)}
+REQUIRED_TOP = ("schema", "run_id", "started", "mode", "tier", "environment", "limits", "plan", "results")
+REQUIRED_RESULT = ("family", "kernel", "impl", "status")
+REQUIRED_TIMED = ("device", "dtype", "bytes", "flops", "metric", "seconds", "value")
+REQUIRED_SECONDS = ("median", "min", "max", "reps", "clock")
+
+
+def _kind_name(rule: _T) -> str:
+    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false", "dict": "an object",
+             "list": "an array"}
+    return " or ".join(dict.fromkeys(names[k.__name__] for k in rule.kinds)) + (" or null" if rule.null else "")
+
+
+
+def _check(value, rule: _T, where: str, problems: list[str]) -> None:
+    if len(problems) > 20:
+        return
+    if value is None:
+        if not rule.null:
+            problems.append(f"{where} is null, expected {_kind_name(rule)}")
+        return
+    if isinstance(value, bool) and bool not in rule.kinds:
+        problems.append(f"{where} is {short(value)}, expected {_kind_name(rule)}")
+        return
+    if not isinstance(value, rule.kinds):
+        problems.append(f"{where} is {short(value)}, expected {_kind_name(rule)}")
+        return
+    if isinstance(value, str):
+        if len(value) > rule.cap:
+            problems.append(f"{where} is a string of {len(value):,} characters, above the cap of {rule.cap:,}")
+        elif _BAD_CHARS.search(value):
+            problems.append(f"{where} holds control or direction-override characters")
+        elif rule.enum and value not in rule.enum:
+            problems.append(f"{where} is {short(value)}, not one of {', '.join(rule.enum)}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        problems.append(f"{where} is not a finite number")
+    elif isinstance(value, list):
+        cap = MAX_RESULTS if where == "results" else MAX_LIST
+        if len(value) > cap:
+            problems.append(f"{where} has {len(value):,} entries, above the cap of {cap:,}")
+            return
+        for i, item in enumerate(value):
+            _check(item, rule.items, f"{where}[{i}]", problems)
+    elif isinstance(value, dict):
+        if rule.fields is not None:
+            for key in value:
+                if key not in rule.fields:
+                    problems.append(f"{where}: unknown key {short(key)}")
+            for key, sub in rule.fields.items():
+                if key in value:
+                    _check(value[key], sub, f"{where}.{key}", problems)
+        elif rule.values is not None:
+            if len(value) > MAX_LIST:
+                problems.append(f"{where} has {len(value):,} keys, above the cap of {MAX_LIST}")
+                return
+            for key, item in value.items():
+                if len(key) > MAX_NAME or _BAD_CHARS.search(key):
+                    problems.append(f"{where}: key {short(key)} is too long or holds control characters")
+                else:
+                    _check(item, rule.values, f"{where}.{key}", problems)
 
 
 def _num(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def validate(doc) -> list[str]:
-    """Every reason ``doc`` is not a usable ``techday.bench/1`` document (empty when it is)."""
+def structure(doc) -> list[str]:
+    """Allow-list problems of ``doc``: unknown keys, wrong types, strings and lists past their caps."""
     if not isinstance(doc, dict):
         return [f"not a results document (a JSON {type(doc).__name__}, expected an object)"]
     schema = doc.get("schema")
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
-        return [f"not a techday.bench results file (schema {schema!r})"]
+        return [f"not a techday.bench results file (schema {short(schema)})"]
     if schema != SCHEMA:
-        return [f"schema mismatch: {schema!r}, this version reads {SCHEMA!r}"]
-    problems = []
-    for key, kind in _TOP.items():
-        if not isinstance(doc.get(key), kind):
-            problems.append(f"field {key!r} missing or not a {kind.__name__}")
+        return [f"schema mismatch: {short(schema)}, this version reads {SCHEMA!r}"]
+    problems = [f"field {key!r} missing" for key in REQUIRED_TOP if key not in doc]
+    top = [f"unknown key {short(k)}" for k in doc if k not in TOP]
+    if problems or top:
+        return problems + top
+    for key, rule in TOP.items():
+        if key in doc:
+            _check(doc[key], rule, key, problems)
+    if problems:
+        return problems
+    for i, r in enumerate(doc["results"]):
+        missing = [k for k in REQUIRED_RESULT if k not in r]
+        if r.get("status") == "ok":
+            missing += [k for k in REQUIRED_TIMED if k not in r]
+            missing += [f"seconds.{k}" for k in REQUIRED_SECONDS if k not in r.get("seconds", {})]
+        if missing:
+            problems.append(f"results[{i}]: missing {', '.join(missing)}")
+    return problems
+
+
+def validate(doc) -> list[str]:
+    """Every reason ``doc`` is not a usable ``techday.bench/1`` document (empty when it is): the
+    allow-list, then the figures against their own counts and times, then against the file's limits."""
+    problems = structure(doc)
     if problems:
         return problems
     if not re.fullmatch(r"[0-9a-f]{8,64}", doc["run_id"]):
-        problems.append(f"run_id {doc['run_id']!r} is not a hex id")
-    if doc["tier"] not in ("gpu", "cpu"):
-        problems.append(f"tier {doc['tier']!r} is neither 'gpu' nor 'cpu'")
+        problems.append(f"run_id {short(doc['run_id'])} is not a hex id")
     if doc["tier"] == "gpu" and not isinstance(doc["environment"].get("gpu"), dict):
         problems.append("tier 'gpu' but the environment names no GPU")
+    if doc["tier"] == "cpu" and doc["environment"].get("gpu") is not None:
+        problems.append("tier 'cpu' but the environment names a GPU")
     limits = doc["limits"]
     for i, r in enumerate(doc["results"]):
-        where = f"results[{i}]"
-        if not isinstance(r, dict):
-            problems.append(f"{where} is not an object")
-            continue
-        for key, kind in _RESULT.items():
-            if not isinstance(r.get(key), kind):
-                problems.append(f"{where}: field {key!r} missing or not a {kind.__name__}")
-        if r.get("status") not in STATUSES:
-            problems.append(f"{where}: status {r.get('status')!r} is not one of {', '.join(STATUSES)}")
         if r.get("status") != "ok":
             continue
-        where = f"{where} ({r.get('family')}.{r.get('kernel')} {r.get('impl')})"
-        for key, kind in _TIMED.items():
-            if not isinstance(r.get(key), kind) or isinstance(r.get(key), bool):
-                problems.append(f"{where}: field {key!r} missing or of the wrong type")
-        if r.get("metric") not in METRICS:
-            problems.append(f"{where}: metric {r.get('metric')!r} is not one of {', '.join(METRICS)}")
+        where = f"results[{i}] ({r['family']}.{r['kernel']} {r['impl']})"
+        sec = r["seconds"]
+        if not all(_num(sec[k]) and sec[k] > 0 for k in ("median", "min", "max")):
+            problems.append(f"{where}: seconds are not all positive numbers")
             continue
-        value = r.get("value")
+        if not sec["min"] <= sec["median"] <= sec["max"]:
+            problems.append(f"{where}: seconds min {sec['min']:.4g} <= median {sec['median']:.4g} <= max "
+                            f"{sec['max']:.4g} does not hold")
+        if sec["reps"] < 1:
+            problems.append(f"{where}: {sec['reps']} repetitions")
+        value = r["value"]
         if not _num(value) or value <= 0:
-            problems.append(f"{where}: value {value!r} is not a positive number")
+            problems.append(f"{where}: value {short(value)} is not a positive number")
             continue
-        median = (r.get("seconds") or {}).get("median")
-        if not _num(median) or median <= 0:
-            problems.append(f"{where}: seconds.median {median!r} is not a positive number")
-            continue
+        median = sec["median"]
         # The figure must follow from the counts and the time (formula beside the kernel).
-        amount = {"gbs": r.get("bytes"), "gflops": r.get("flops")}.get(r["metric"])
-        if amount is not None and _num(amount):
-            implied = amount / median / 1e9
-            if abs(implied / value - 1) > 0.01:
-                problems.append(f"{where}: {r['metric']} {value:.4g} does not follow from {amount} / "
-                                f"{median:.4g} s ({implied:.4g})")
+        amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
+        implied = amount / median / 1e9 if amount is not None else median * 1e6
+        if abs(implied / value - 1) > 0.01:
+            problems.append(f"{where}: {r['metric']} {value:.4g} does not follow from the counts and the median "
+                            f"time ({implied:.4g})")
         # Against the device's own limit, as the file states it (GPU figures only).
         key = r.get("limit_key")
         intensity = r.get("intensity") if _num(r.get("intensity")) else None
         limit = limit_for(limits, key, intensity) if isinstance(key, str) else None
-        if doc["tier"] == "gpu" and r.get("device") == "gpu" and _num(limit) and limit > 0 and r["metric"] != "us":
-            if value > MAX_FRACTION * limit:
-                problems.append(f"{where}: {value:.4g} is {value / limit:.0%} of the device's {key} limit "
-                                f"{limit:.4g}, above {MAX_FRACTION:.0%}")
+        on_gpu = doc["tier"] == "gpu" and r.get("device") == "gpu" and r["metric"] != "us"
+        if on_gpu and _num(limit) and limit > 0 and value > MAX_FRACTION * limit:
+            problems.append(f"{where}: {value:.4g} is {value / limit:.0%} of the device's {key} limit "
+                            f"{limit:.4g}, above {MAX_FRACTION:.0%}")
     published = limits.get("published") if isinstance(limits.get("published"), dict) else None
     if doc["tier"] == "gpu" and published:
         for key in ("dram_gbs", "fp32_gflops"):

@@ -34,6 +34,16 @@ def test_quick_suite_on_the_cpu_tier(tmp_path):
     triad_numba, triad_numpy = by[("stream", "triad", "numba-cpu")], by[("stream", "triad", "numpy")]
     print(f"\nCPU tier quick suite: {doc['seconds']:.1f} s; triad numba-cpu {triad_numba['value']:.2f} GB/s, "
           f"numpy {triad_numpy['value']:.2f} GB/s (recorded, not asserted)")
+    # Every timed figure was checked again after timing, carries its best beside its median, and the
+    # machine's load was recorded.
+    assert all("checked after it" in r["recheck"] and r["best"] >= r["value"] for r in timed if r["metric"] != "us")
+    assert doc["environment"]["load"]["cpu_count"] >= 1
+    # What the runner writes, the leaderboard accepts: it recomputes every figure and agrees (catches the
+    # schema, the plan or the counts drifting apart between the two).
+    from techday.bench.leaderboard import build_leaderboard
+
+    board = build_leaderboard([tmp_path / "results.json"])
+    assert board.rejected == [] and len(board.runs) == 1, board.rejected_lines()
     page = (tmp_path / "report.html").read_text()
     assert "CPU tier: every figure on this page is a CPU figure" in page and "data:image/png;base64," in page
     assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
@@ -42,3 +52,18 @@ def test_quick_suite_on_the_cpu_tier(tmp_path):
 def test_family_selection_and_unknown_family(tmp_path):
     out = techday("bench", "--quick", "--tier", "cpu", "--family", "nope", "--out", str(tmp_path))
     assert out.returncode == 2 and "unknown benchmark family" in out.stderr
+
+
+def test_c_stream_comparison_runs_and_labels_cpu_figures():
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) on this machine: the C STREAM comparison needs one")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "c_stream.py"), "--n", "200003", "--rounds", "1",
+                          "--reps", "2"], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CPU figures, not GPU figures" in out.stdout and "triad: numba / C = " in out.stdout

@@ -49,7 +49,9 @@ def test_limits_from_attributes_match_the_published_row():
     assert lim["published"]["name"] == "H100 SXM5" and lim["bf16_gflops"] == pytest.approx(989400)
     assert lim["notes"] == []
     capped = device_limits(_gpu(spec, clock=spec.clock_khz // 2))
-    assert capped["bf16_gflops"] == pytest.approx(989400 / 2) and "clocks may be capped" in capped["notes"][0]
+    # NVIDIA quotes the H100 SXM5's 989.4 TFLOP/s at 1830 MHz, not the 1980 MHz boost clock: a device held
+    # at 990 MHz has 990/1830 of it (scaling from 1980 would give half, and overstate every fraction).
+    assert capped["bf16_gflops"] == pytest.approx(989400 * 990 / 1830) and "clocks may be capped" in capped["notes"][0]
     assert device_limits(None)["dram_gbs"] is None
     unknown = device_limits(_gpu(spec, name="NVIDIA Mystery 9000"))
     assert unknown["published"] is None and unknown["bf16_gflops"] is None and unknown["dram_gbs"] > 0

@@ -57,12 +57,13 @@ def test_folder_merge_leaves_out_each_bad_file_with_its_reason():
 def test_rankings_and_per_model_best_and_median():
     board = build_leaderboard([FIX / name for name in GOOD])
     triad = board.rankings("gpu")["stream.triad"]
-    assert [r["value"] for r in triad] == [2950.0, 2900.0, 1370.0] and triad[0]["rank"] == 1
+    # Figures are recomputed from the plan's bytes and the recorded times, not read from the file.
+    assert [r["value"] for r in triad] == pytest.approx([2950.0, 2900.0, 1370.0]) and triad[0]["rank"] == 1
     assert triad[0]["impl"] == "numba-cuda"  # the run's best implementation
     latency = board.rankings("gpu")["latency.empty-launch"]
-    assert [r["value"] for r in latency] == [4.1, 4.4, 5.2]  # microseconds: lower ranks first
+    assert [r["value"] for r in latency] == pytest.approx([4.1, 4.4, 5.2])  # microseconds: lower ranks first
     h100 = board.per_model("gpu")["H100 SXM5"]["stream.triad"]
-    assert h100["runs"] == 2 and h100["best"] == 2950.0 and h100["median"] == pytest.approx(2925.0)
+    assert h100["runs"] == 2 and h100["best"] == pytest.approx(2950.0) and h100["median"] == pytest.approx(2925.0)
     assert board.per_model("gpu")["A100 40GB SXM"]["stream.triad"]["runs"] == 1
     assert board.rankings("cpu") == {}
 

@@ -18,7 +18,7 @@ CODE = r'''
 from types import SimpleNamespace
 import numba.cuda.dispatcher as dispatcher
 from numba import cuda, types as t
-from techday.bench.core import _flush_kernel
+from techday.bench.core import _flush_kernel, _sleep_kernel
 from techday.bench.families import load
 
 # Device functions called from a kernel ask the current device for its compute capability; there is
@@ -36,7 +36,8 @@ cases = [
     (tr.transpose_shared, (f32_2, f32_2)), (tr.transpose_padded, (f32_2, f32_2)), (sten.stencil_gpu, (f32_2, f32_2)),
     (hist.zero, (i32,)), (hist.hist_global, (u8, i32)), (hist.hist_shared, (u8, i32)),
     (mm.matmul_tiled, (f32_2, f32_2, f32_2)), (lat.empty, (f32,)),
-    (roof.fma_kernel(64), (f32, f32, t.float32, t.float32)), (_flush_kernel(), (i32,)),
+    (roof.fma_kernel(64), (f32, f32, t.float32, t.float32)), (_flush_kernel(), (i32, t.int64[::1])),
+    (_sleep_kernel(), (t.int64,)),
 ]
 for kernel, sig in cases:
     ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=CC)
@@ -58,7 +59,7 @@ def test_gpu_kernels_compile_for_real_architectures(cc, tmp_path):
     proc = subprocess.run([sys.executable, "-c", CODE.replace("{cc}", cc).replace("{out}", str(out))], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "compiled 18" in proc.stdout
+    assert "compiled 19" in proc.stdout
     ptxas = next((p for p in (os.path.join(b, "nvidia", "cuda_nvcc", "bin", "ptxas") for b in sys.path)
                   if os.path.isfile(p)), None)
     if ptxas is None:

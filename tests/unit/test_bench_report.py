@@ -40,3 +40,20 @@ def test_committed_cpu_run_says_it_is_cpu():
         if doc["tier"] == "cpu":
             assert "not a GPU figure" in doc["label"] and doc["environment"]["gpu"] is None, path.name
             assert all(r.get("label") in (None, "CPU") and r.get("fraction") is None for r in doc["results"]), path.name
+
+
+def test_the_cpu_roofline_has_a_measured_roof_and_an_empty_run_still_draws():
+    # Wrong answers caught: a CPU-tier roofline with no roof at all; a run with no FLOP figures (only
+    # transfers, say) crashing the report on a log scale with nothing on it.
+    from techday.bench.report import measured_cpu_roof, roofline_png
+
+    def ok(family, kernel, value, metric="gbs"):
+        return {"family": family, "kernel": kernel, "status": "ok", "device": "cpu", "metric": metric, "value": value}
+
+    doc = {"tier": "cpu", "limits": {}, "environment": {"device": "CPU"},
+           "results": [ok("stream", "triad", 12.0), ok("stream", "triad", 15.5), ok("stream", "copy", 40.0),
+                       ok("matmul", "fp32", 90.0, "gflops"), {"family": "stream", "kernel": "triad", "status": "wrong",
+                                                              "device": "cpu", "value": 999.0}]}
+    assert measured_cpu_roof(doc) == {"gbs": 15.5, "gflops": 90.0}
+    assert measured_cpu_roof({"results": []}) == {"gbs": None, "gflops": None}
+    assert roofline_png([{**doc, "results": []}])[:4] == b"\x89PNG"

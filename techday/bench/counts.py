@@ -1,0 +1,76 @@
+"""What each kernel of the suite moves and computes under a plan, from the kernel families themselves.
+
+The leaderboard never takes a file's word for bytes, FLOPs, metric, limit or which device an
+implementation runs on: it derives the plan from the run's tier, mode and recorded device
+attributes (:func:`plan_for`), and asks the families (``benchmarks/*.py``) what their kernels count
+under that plan (:func:`kernel_table`). The families are the one place those formulas live.
+
+The table is built in a child process with the CUDA simulator on, so the board's own process never
+imports Numba's CUDA target (a leaderboard runs on any machine, and choosing the tier stays with the
+process that measures). Nothing from a results file reaches the child but the plan's integers,
+which :func:`plan_for` computes itself within caps.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .core import Plan
+
+# Device attributes a plan is derived from, capped so a file cannot ask for an absurd plan.
+MAX_L2_BYTES = 2**30
+MAX_SM_COUNT = 1024
+PLAN_KEYS = ("n", "side", "mm", "mm_cpu", "hist_n", "sweep", "transfer_bytes")
+
+_CHILD = r"""
+import json, sys
+from techday.bench import families
+from techday.bench.core import Plan
+args = json.loads(sys.argv[1])
+plan = Plan(**{**args, "sweep": tuple(args["sweep"])})
+out = {}
+for f in families.FAMILIES:
+    for k in families.load(f).kernels(plan):
+        out[k.key] = {"family": k.family, "kernel": k.name, "dtype": k.dtype, "bytes": int(k.bytes),
+                      "flops": int(k.flops), "metric": k.metric, "limit_key": k.limit, "timer": k.timer,
+                      "cold": bool(k.cold), "impls": {i.name: i.device for i in k.impls}}
+print(json.dumps(out))
+"""
+
+
+def plan_for(tier: str, mode: str, l2_bytes: int = 0, sm_count: int = 0) -> Plan:
+    """The plan ``techday bench`` uses for this tier and mode on a device with these attributes."""
+    if tier == "cpu":
+        l2_bytes, sm_count = 0, 0
+    return Plan.for_device(tier, mode != "full", l2_bytes, sm_count, ci=(mode == "ci"))
+
+
+def plan_dict(plan: Plan) -> dict:
+    """The plan as a run records it in its results file."""
+    return {"n": plan.n, "side": plan.side, "mm": plan.mm, "mm_cpu": plan.mm_cpu, "hist_n": plan.hist_n,
+            "sweep": list(plan.sweep), "transfer_bytes": plan.transfer_bytes}
+
+
+def kernel_table(plan: Plan) -> dict[str, dict]:
+    """kernel key -> {bytes, flops, metric, limit_key, dtype, timer, cold, impls: {name: device}}."""
+    args = {"tier": plan.tier, "quick": plan.quick, "n": plan.n, "side": plan.side, "mm": plan.mm,
+            "mm_cpu": plan.mm_cpu, "hist_n": plan.hist_n, "sweep": list(plan.sweep),
+            "transfer_bytes": plan.transfer_bytes, "l2_bytes": plan.l2_bytes, "sm_count": plan.sm_count}
+    return json.loads(_table(json.dumps(args, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _table(args: str) -> str:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+    out = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True, text=True, timeout=300, env=env,
+                         check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the kernel families could not be counted: {out.stderr.strip()[-500:]}")
+    return out.stdout.strip().splitlines()[-1]

@@ -1,0 +1,254 @@
+"""Recompute, never trust: turn a stranger's results file into figures the leaderboard can rank.
+
+After :func:`techday.bench.schema.validate`, a file's figures are rebuilt from things it does not
+control:
+
+- the **plan** is derived from the run's tier and mode and the device's recorded L2 size and SM
+  count (:func:`techday.bench.counts.plan_for`); a file whose plan differs is not a run of this suite;
+- **bytes, FLOPs, metric, limit, dtype, and which device each implementation runs on** come from the
+  kernel families under that plan (:func:`techday.bench.counts.kernel_table`), never from the file;
+- **limits** come from the project's own table (:mod:`techday.gpuspecs`, :mod:`.limits`) applied
+  to the recorded device attributes, which must not claim more than the published row of the named
+  GPU; a GPU the table does not know cannot be checked and is not ranked;
+- **figures** (median and best) are recomputed from the counts and the recorded times, the fraction
+  from the figure and the project's limit; every timed result of a GPU file is checked against its
+  limit (a bound for the kernels without one: a host link cannot outrun the device's DRAM, a launch
+  cannot take under :data:`LATENCY_FLOOR_US`), CPU implementations against coarse CPU ceilings.
+
+Any disagreement between what the file states and what the board recomputes is a reason to leave
+the file out, named in one line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from techday.tier import GpuInfo
+
+from .counts import MAX_L2_BYTES, MAX_SM_COUNT, kernel_table, plan_dict, plan_for
+from .limits import device_limits, limit_for, mig_profile, parent_spec
+from .schema import MAX_FRACTION, short, validate
+
+LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
+AGREE = 0.02             # a stated limit, fraction or figure may differ from the recomputed one by 2 % (rounding)
+MIN_REPS = 5             # fewer timed repetitions than the harness ever takes
+MAX_PLANS = 16           # distinct plans one board counts (each costs a child process): a room has a few
+LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond (C++ back-to-back: ~2 us)
+CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
+CPU_MAX_GFLOPS = 100e3   # nor computes 100 TFLOP/s in FP32
+ATTR_SLACK = 1.02        # recorded clocks may exceed the published row by 2 % (driver rounding)
+
+
+@dataclass
+class Figure:
+    """One timed result, recomputed: what the board ranks and shows."""
+
+    key: str
+    family: str
+    kernel: str
+    impl: str
+    device: str
+    metric: str
+    value: float
+    best: float
+    limit: float | None
+    fraction: float | None
+    median_s: float
+    gflops: float | None = None      # FLOP rate at the median time (for the roofline), from the plan's FLOPs
+    intensity: float | None = None   # the plan's FLOPs per byte
+
+
+@dataclass
+class Verified:
+    doc: dict
+    figures: list[Figure] = field(default_factory=list)
+    model: str = ""
+    limits: dict = field(default_factory=dict)
+
+
+class Refused(ValueError):
+    """The file cannot be ranked; the message is the reason."""
+
+
+def _gpu_info(g: dict) -> GpuInfo:
+    m = re.fullmatch(r"(\d{1,2})\.(\d{1,2})", g["cc"])
+    if not m:
+        raise Refused(f"environment.gpu.cc {short(g['cc'])} is not a compute capability")
+    ints = {k: g[k] for k in ("memory_bytes", "sm_count", "bus_width_bits", "l2_bytes")}
+    if any(v <= 0 for v in ints.values()) or g["clock_mhz"] <= 0 or g["memory_clock_mhz"] <= 0:
+        raise Refused("environment.gpu: device attributes must be positive")
+    if g["l2_bytes"] > MAX_L2_BYTES or g["sm_count"] > MAX_SM_COUNT:
+        raise Refused("environment.gpu: L2 size or SM count beyond any GPU")
+    return GpuInfo(0, g["name"], (int(m.group(1)), int(m.group(2))), g["memory_bytes"], g["sm_count"],
+                   int(g["clock_mhz"] * 1e3), int(g["memory_clock_mhz"] * 1e3), g["bus_width_bits"], g["l2_bytes"],
+                   1024, 2048, 32, 0, bool(g.get("ecc")), 0)
+
+
+def _check_attributes(g: dict, spec) -> None:
+    """The recorded attributes must not claim more than the published row of the GPU they name
+    (catches a file that raises its clocks or bus to raise its own limit)."""
+    mig = mig_profile(g["name"]) is not None
+    claims = []
+    if f"{spec.cc[0]}.{spec.cc[1]}" != g["cc"]:
+        claims.append(f"compute capability {g['cc']} (the {spec.name} is {spec.cc[0]}.{spec.cc[1]})")
+    if g["sm_count"] > spec.sm_count or (not mig and g["sm_count"] != spec.sm_count):
+        claims.append(f"{g['sm_count']} SMs (the {spec.name} has {spec.sm_count})")
+    if g["bus_width_bits"] != spec.bus_width_bits:
+        claims.append(f"a {g['bus_width_bits']}-bit bus (the {spec.name} has {spec.bus_width_bits})")
+    if g["memory_clock_mhz"] > ATTR_SLACK * spec.memory_clock_mhz:
+        claims.append(f"memory clock {g['memory_clock_mhz']:.0f} MHz (the {spec.name}: {spec.memory_clock_mhz})")
+    if g["clock_mhz"] > ATTR_SLACK * spec.boost_clock_mhz:
+        claims.append(f"SM clock {g['clock_mhz']:.0f} MHz (the {spec.name}: {spec.boost_clock_mhz})")
+    l2 = spec.l2_mib * 2**20
+    if g["l2_bytes"] > ATTR_SLACK * l2 or (not mig and abs(g["l2_bytes"] - l2) > 0.01 * l2):
+        # The L2 size sets the plan (arrays of at least 8 x L2): a whole GPU reports its row's L2.
+        claims.append(f"{g['l2_bytes']:,} bytes of L2 (the {spec.name}: {spec.l2_mib} MiB)")
+    if claims:
+        raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
+
+
+def project_limits(doc: dict) -> tuple[dict, str]:
+    """The project's limits for the run's device, and its model name (CPU tier: no limits)."""
+    if doc["tier"] == "cpu":
+        return device_limits(None), doc["environment"]["device"]
+    g = doc["environment"]["gpu"]
+    spec = parent_spec(g["name"])
+    if spec is None:
+        raise Refused(f"GPU {short(g['name'])} is not in the project's table (techday.gpuspecs): its limits "
+                      "cannot be checked, so its figures cannot be ranked")
+    _check_attributes(g, spec)
+    model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
+    return device_limits(_gpu_info(g)), model
+
+
+def _close(a: float, b: float, tol: float = AGREE) -> bool:
+    return abs(a - b) <= tol * max(abs(a), abs(b))
+
+
+def verify(doc, plans: set | None = None) -> Verified:
+    """The figures of ``doc`` recomputed from the plan and the project's limits; :class:`Refused`
+    names the first reason the file cannot be ranked. ``plans``: the plans a board has counted so far
+    (shared across its files), capped at :data:`MAX_PLANS` so that files cannot make it count plan
+    after plan."""
+    problems = validate(doc)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise Refused("; ".join(problems[:3]) + more)
+    tier, mode, env = doc["tier"], doc["mode"], doc["environment"]
+    if env.get("tier", tier) != tier:
+        raise Refused(f"tier {tier!r} but the environment says {short(env.get('tier'))}")
+    if tier == "gpu" and mode == "ci":
+        raise Refused("mode 'ci' is a CPU-tier mode; a GPU run is 'quick' or 'full'")
+    limits, model = project_limits(doc)
+    g = env.get("gpu") or {}
+    plan = plan_for(tier, mode, g.get("l2_bytes", 0), g.get("sm_count", 0))
+    expected_plan = plan_dict(plan)
+    if doc["plan"] != expected_plan:
+        diff = [k for k in expected_plan if doc["plan"].get(k) != expected_plan[k]] or list(doc["plan"])
+        raise Refused(f"plan differs from the one techday bench uses for a {tier} run in mode {mode!r} on this "
+                      f"device ({', '.join(diff[:4])}): not a run of this suite")
+    # The file's stated limits: ignored for every figure, but a file that states other limits than the
+    # project's table gives was edited (or made by another version): it is not ranked.
+    for key in LIMIT_KEYS:
+        stated, ours = doc["limits"].get(key), limits.get(key)
+        if stated is None:
+            continue
+        if ours is None or not _close(stated, ours):
+            raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
+                          f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
+    if plans is not None:
+        key = (plan.tier, plan.quick, plan.n, plan.side, plan.mm, plan.hist_n, plan.l2_bytes, plan.sm_count)
+        if key not in plans and len(plans) >= MAX_PLANS:
+            raise Refused(f"this board already counted {MAX_PLANS} distinct plans; a room has a few")
+        plans.add(key)
+    table = kernel_table(plan)
+    out = Verified(doc, model=model, limits=limits)
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, r in enumerate(doc["results"]):
+        if r["kernel"] == "*" and r["impl"] == "*" and r["status"] == "error":
+            continue  # a family that failed to load: nothing of it is ranked
+        first = seen.setdefault((r["family"], r["kernel"], r["impl"]), i)
+        if first != i:  # two timings of one implementation: the file could offer the board its pick
+            raise Refused(f"results[{i}] ({short(r['family'] + '.' + r['kernel'], 50)} {short(r['impl'], 30)}) "
+                          f"repeats results[{first}]")
+        out.figures += _result(i, r, tier, table, limits)
+    return out
+
+
+def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figure]:
+    key = f"{r['family']}.{r['kernel']}"
+    where = f"results[{i}] ({short(key, 50)} {short(r['impl'], 30)})"
+    k = table.get(key)
+    if k is None:
+        raise Refused(f"{where}: no benchmark {short(key, 50)} in this suite")
+    device = k["impls"].get(r["impl"])
+    if device is None:
+        raise Refused(f"{where}: the suite has no implementation {short(r['impl'])} of {key}")
+    if "device" in r and r["device"] != device:
+        raise Refused(f"{where}: marked device {short(r['device'])}, but {r['impl']} runs on the {device}")
+    status = r["status"]
+    if status == "checked" and not (tier == "cpu" and device == "gpu"):
+        raise Refused(f"{where}: 'checked' (simulator only) is a CPU-tier status of a GPU implementation")
+    if status != "ok":
+        return []
+    if tier == "cpu" and device == "gpu":
+        raise Refused(f"{where}: a GPU implementation timed on the CPU tier")
+    for name in ("bytes", "flops", "metric", "limit_key", "dtype"):
+        if name in r and r[name] != k[name]:
+            raise Refused(f"{where}: {name} {short(r[name])}, but the plan gives {k[name]!r}")
+    sec = r["seconds"]
+    if sec["reps"] < MIN_REPS:
+        raise Refused(f"{where}: {sec['reps']} timed repetitions, fewer than the {MIN_REPS} the harness takes")
+    if not 0 <= sec.get("spread", 0) <= 1000:
+        raise Refused(f"{where}: spread {short(sec.get('spread'))} is not a spread")
+    clock = "cuda-event" if device == "gpu" and tier == "gpu" and k["timer"] == "device" else "perf_counter"
+    if sec["clock"] != clock:
+        raise Refused(f"{where}: timed with {sec['clock']}, but the harness times it with {clock}")
+    metric = k["metric"]
+    amount = {"gbs": k["bytes"], "gflops": k["flops"]}.get(metric)
+
+    def rate(seconds: float) -> float:
+        return amount / seconds / 1e9 if amount is not None else seconds * 1e6
+
+    value, best = rate(sec["median"]), rate(sec["min"])
+    if not (math.isfinite(value) and math.isfinite(best)):
+        raise Refused(f"{where}: the recorded times give no finite figure")
+    if not _close(r["value"], value, 0.01):
+        raise Refused(f"{where}: value {r['value']:.6g} does not follow from the plan's counts and the median time "
+                      f"({value:.6g})")
+    if r.get("best") is not None and not _close(r["best"], best, 0.01):
+        raise Refused(f"{where}: best {r['best']:.6g} does not follow from the fastest time ({best:.6g})")
+    on_gpu = tier == "gpu" and device == "gpu"
+    limit = limit_for(limits, k["limit_key"], (k["flops"] / k["bytes"]) if k["bytes"] and k["flops"] else None) \
+        if on_gpu else None
+    fraction = value / limit if limit else None
+    if r.get("fraction") is not None and (fraction is None or not _close(r["fraction"], fraction)):
+        raise Refused(f"{where}: the file's fraction {r['fraction']:.4g} is not the recomputed "
+                      f"{'none' if fraction is None else f'{fraction:.4g}'}")
+    _bound(where, metric, value, best, limit, limits, on_gpu, k)
+    intensity = k["flops"] / k["bytes"] if k["bytes"] and k["flops"] else None
+    gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
+    return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
+                   sec["median"], gflops, intensity)]
+
+
+def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
+    """Every timed figure against a physical bound (the fastest repetition too, not only the median)."""
+    if metric == "us":
+        if best < LATENCY_FLOOR_US:
+            raise Refused(f"{where}: {best:.3g} us per launch, below the {LATENCY_FLOOR_US} us no GPU launch beats")
+        return
+    if on_gpu:
+        bound, name = limit, k["limit_key"]
+        if bound is None and metric == "gbs":
+            bound, name = limits.get("dram_gbs"), "dram_gbs (no host link outruns the device's DRAM)"
+        if bound is None:
+            raise Refused(f"{where}: no limit to check a GPU figure against")
+    else:
+        bound, name = (CPU_MAX_GBS, "CPU ceiling") if metric == "gbs" else (CPU_MAX_GFLOPS, "CPU ceiling")
+    top = max(value, best)
+    if top > MAX_FRACTION * bound:
+        raise Refused(f"{where}: {top:.4g} is {top / bound:.0%} of the {name} limit {bound:.4g}, above "
+                      f"{MAX_FRACTION:.0%}: not physically possible")

@@ -1,0 +1,210 @@
+"""Correctness that cannot be skipped, and noise that is said out loud.
+
+Each test names the wrong answer it catches. No GPU here: the GPU-only paths (CUDA events, the busy
+kernel, the read-only flush) are exercised by tests/gpu; the checks below run on the CPU tier and in
+the CUDA simulator, and nothing here is reported as a GPU figure.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+
+from techday.bench import runner
+from techday.bench.core import CHUNK, Impl, Kernel, Plan, check, poison, time_host
+from techday.bench.kit import TPB, reduction_blocks
+
+
+def _kernel(n, make, **kw):
+    base = dict(family="t", name="k", dtype="float64", size=f"n={n}", bytes=16 * n, flops=0,
+                inputs=lambda: {"a": np.arange(n, dtype=np.float64)}, reference=lambda inp: inp["a"].copy(),
+                impls=[Impl("numpy", "cpu", make)])
+    return Kernel(**{**base, **kw})
+
+
+def _run(k, tier="cpu", limits=None, sync=None):
+    return runner._run_one(None, k, k.impls[0], tier, None, limits or {}, 0.01, None, sync, {}, False, False, {},
+                           runner._lazy_data(k))
+
+
+def test_a_kernel_that_computes_once_and_returns_early_is_wrong_after_timing():
+    # Wrong answer caught: "computed once, then timed doing nothing" ranked at 311,410 GB/s.
+    def lazy(inp):
+        out = poison(1000, np.float64)
+        done = []
+
+        def run():
+            if not done:
+                np.copyto(out, inp["a"])
+                done.append(1)
+
+        return run, lambda: out
+
+    rec = _run(_kernel(1000, lazy))
+    assert rec["status"] == "wrong" and "wrong after timing" in rec["reason"] and "NaN" in rec["reason"]
+
+
+def test_an_honest_kernel_passes_the_check_after_timing_and_reports_best_and_median():
+    def honest(inp):
+        out = poison(1000, np.float64)
+        return (lambda: np.copyto(out, inp["a"])), (lambda: out)
+
+    rec = _run(_kernel(1000, honest))
+    assert rec["status"] == "ok" and "poisoned before the last timed repetition" in rec["recheck"]
+    assert rec["best"] >= rec["value"] > 0  # the fastest repetition's figure, beside the median's
+    assert rec["seconds"]["reps"] >= runner.MIN_REPS["cpu"]
+
+
+def test_one_wrong_element_anywhere_in_a_large_output_is_found():
+    # Wrong answer caught: one wrong element at an index a fixed sample never looked at reported "ok".
+    n = 2 * CHUNK + 12345
+    ref = np.linspace(1.0, 2.0, n)
+    got = ref.copy()
+    where = int(np.random.default_rng().integers(CHUNK, n))
+    got[where] *= 1.001
+    ok, _, message = check(_kernel(n, None, dtype="float64"), got, ref)
+    assert not ok and f"first at ({where},)" in message and "1 of" in message
+
+
+def test_a_figure_above_the_physical_limit_is_wrong_not_a_record():
+    # Wrong answer caught: a broken timer (or check) printed as a record figure. The "GPU" here is a
+    # host function with a fake limit of 1e-6 GB/s: only the flagging logic is under test.
+    def honest(inp):
+        out = poison(1000, np.float64)
+        return (lambda: np.copyto(out, inp["a"])), (lambda: out)
+
+    k = _kernel(1000, honest, timer="host")
+    k.impls = [Impl("fake-gpu", "gpu", honest)]
+    rec = _run(k, tier="gpu", limits={"dram_gbs": 1e-6}, sync=lambda: None)
+    assert rec["status"] == "wrong" and "above the physical limit" in rec["reason"]
+
+
+def test_poison_goes_back_in_before_the_last_timed_repetition_only():
+    calls = []
+    sample = time_host(lambda: calls.append("run"), budget=0.0, lo=4, hi=4, before_last=lambda: calls.append("poison"))
+    # One estimate call, then 4 timed repetitions with the poison before the last one.
+    assert calls == ["run", "run", "run", "run", "poison", "run"] and len(sample.seconds) == 4
+
+
+def test_the_simulator_plan_is_past_one_block_in_every_dimension():
+    # Wrong answer caught: a kernel wrong only past 1,000 elements (or past its first block or tile)
+    # reported "checked".
+    plan = Plan.simulator()
+    assert plan.n > 1000 and plan.n > 4 * TPB and plan.n > reduction_blocks(plan) * TPB
+    assert plan.side > 32 and plan.mm > 64 and plan.hist_n > reduction_blocks(plan) * TPB
+
+
+def test_a_cuda_kernel_wrong_past_1000_elements_is_caught_in_the_simulator():
+    code = r"""
+import os; os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+import types
+import numpy as np
+from numba import cuda
+from techday.bench import runner
+from techday.bench.core import Impl, Kernel, Plan
+from techday.bench.kit import device_poison, grid
+
+@cuda.jit
+def copy_first_1000(a, c):
+    i = cuda.grid(1)
+    if i < c.shape[0] and i < 1000:
+        c[i] = a[i]
+
+def kernels(plan):
+    n = plan.n
+    def make(inp):
+        d_a, d_c = cuda.to_device(inp["a"]), device_poison(n, np.float64)
+        return (lambda: copy_first_1000[grid(n)](d_a, d_c)), d_c.copy_to_host
+    return [Kernel("t", "copy", "float64", f"n={n}", 16 * n, 0, lambda: {"a": np.arange(n, dtype=np.float64)},
+                   lambda inp: inp["a"].copy(), [Impl("numba-cuda", "gpu", make)])]
+
+module = types.SimpleNamespace(__name__="t", kernels=kernels)
+big = Plan.for_device("cpu", True)
+k = kernels(big)[0]
+rec = runner._simulator_check(module, k, k.impls[0], runner._base(k, k.impls[0]), {}, big)
+print(rec["status"], rec["reason"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("wrong") and "wrong in the simulator at n=1237" in out.stdout, out.stdout
+
+
+def test_reduction_grids_follow_the_resident_threads_per_sm():
+    # Wrong answer caught: 8 blocks of 256 threads per SM on a cc 8.6 / 8.9 part, which holds 6.
+    ada = Plan.for_device("gpu", True, l2_bytes=72 * 2**20, sm_count=128)
+    assert reduction_blocks(ada) == 8 * 128
+    ada.threads_per_sm = 1536
+    assert reduction_blocks(ada) == 6 * 128
+
+
+def test_load_and_spread_warnings():
+    # Wrong answer caught: spreads of 26 % to 6,122 % printed as if they were figures to trust.
+    assert "machine load 6.00 on 2 cores" in runner.load_warnings({"before": 5.0, "after": 6.0, "cpu_count": 2})[0]
+    assert runner.load_warnings({"before": 0.2, "after": 0.3, "cpu_count": 2}) == []
+    assert runner.load_warnings({"before": None, "after": None, "cpu_count": 2}) == []
+
+    def jittery(inp):
+        out = poison(1000, np.float64)
+        state = {"i": 0}
+
+        def run():
+            state["i"] += 1
+            if state["i"] % 2:
+                sum(range(200_000))  # every other call is slow: a spread far above 10 %
+            np.copyto(out, inp["a"])
+
+        return run, lambda: out
+
+    rec = _run(_kernel(1000, jittery))
+    assert rec["status"] == "ok" and any("spread" in w and "noisy" in w for w in rec["warnings"])
+
+
+def test_the_cupy_stencil_and_histogram_compile_and_the_stencil_divides_in_32_bits():
+    # Wrong answer caught: a 64-bit integer division per stencil point (slow on every GPU), and CuPy
+    # sources that only a GPU would have found not to compile. NVRTC compiles them here, without one.
+    import ast
+
+    import pytest
+
+    from techday import cudasrc
+    from techday.bench.families import benchmarks_dir
+
+    def spec(family):  # read from the source: importing a family here would import Numba's CUDA target
+        tree = ast.parse((benchmarks_dir() / f"{family}.py").read_text())
+        node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CUPY_SPEC")
+        return ast.literal_eval(node.value)
+
+    ok, why = cudasrc.nvrtc_status()
+    if not ok:
+        pytest.skip(f"NVRTC is not installed: {why}")
+    stencil = spec("stencil")
+    ptx = cudasrc.compile_ptx(cudasrc.elementwise_source(*stencil, {"a": np.float32, "out": np.float32}), "s.cu")
+    assert "div.s32" in ptx and "div.s64" not in ptx and "rem.s64" not in ptx
+    hist = spec("histogram")
+    ptx = cudasrc.compile_ptx(cudasrc.elementwise_source(*hist, {}), "h.cu")
+    assert "atom.global.add" in ptx or "red.global.add" in ptx
+
+
+def test_device_timing_mechanics_in_the_simulator():
+    # Wrong answers caught: a flush that writes (dirty lines drain inside the next timed kernel), and the
+    # poison placed anywhere but before the last timed group of calls. The simulator's events return
+    # -1 ms, so only the mechanics are checked here, never a time; the sleeping kernel uses
+    # cuda.nanosleep, which the simulator lacks (it is compiled for sm_80 and sm_90 in test_bench_ptx).
+    code = r"""
+import os; os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+import numpy as np
+from numba import cuda
+from techday.bench.core import _flush_kernel, time_device
+buf = cuda.to_device(np.zeros(1000, dtype=np.int32)); out = cuda.to_device(np.full(1, 7, np.int64))
+_flush_kernel()[4, 256](buf, out)
+assert out.copy_to_host()[0] == 7 and not buf.copy_to_host().any(), "the flush wrote"
+calls = []
+s = time_device(lambda: calls.append("run"), budget=0.0, lo=3, hi=3, before_last=lambda: calls.append("poison"),
+                warmup=0.0)
+k = s.calls
+assert k > 1 and len(s.seconds) == 3, (k, len(s.seconds))  # a warm kernel: K calls per event pair
+assert calls[-k - 1] == "poison" and calls.count("poison") == 1, calls[-k - 2:]
+print("ok", k)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]

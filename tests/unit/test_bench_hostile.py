@@ -1,0 +1,357 @@
+"""A hostile-results corpus: every file here tries to reach the leaderboard's ranking, crash it, or
+exhaust it, and each must be left out with its own reason while the honest runs beside it are ranked.
+
+The files are generated from the honest fixtures (tests/fixtures/bench, "fixture": true) in the test,
+not committed: the 50 MB and 200,000-result files would not belong in the repository. Each case names
+the attack and the words of the reason that answers it.
+"""
+
+import copy
+import json
+import math
+import os
+
+import pytest
+
+from techday.bench.leaderboard import build_leaderboard
+from techday.bench.schema import MAX_FILE_BYTES, ReadError, read_document
+from tests.conftest import ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "bench"
+HONEST = ["gpu-h100-good.json", "gpu-h100-second-run.json", "gpu-a100-good.json"]
+CPU_RUN = ROOT / "benchmarks" / "results" / "cpu-tier-quick-2core-ci.json"
+
+
+def base():
+    return json.loads((FIX / "gpu-h100-good.json").read_text())
+
+
+def cpu_base():
+    return json.loads(CPU_RUN.read_text())
+
+
+def find(doc, key, impl):
+    return next(r for r in doc["results"] if f"{r['family']}.{r['kernel']}" == key and r["impl"] == impl)
+
+
+def retime(r, value):
+    """Set a result's figure and make every recorded field agree with it (an attacker who does the maths)."""
+    amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
+    sec = amount / value / 1e9 if amount else value / 1e6
+    r["seconds"].update(median=sec, min=sec, max=sec * 1.01)
+    r.update(value=value, best=value, us=sec * 1e6)
+    if r["metric"] in ("gbs", "gflops"):
+        r[r["metric"]] = value
+    if r.get("limit"):
+        r["fraction"] = value / r["limit"]
+    return r
+
+
+def new_id(doc, c):
+    doc["run_id"] = c * 32
+    return doc
+
+
+def scale_times(doc, factor):
+    """Every timed result's times multiplied by ``factor``, its figures made to agree."""
+    for r in doc["results"]:
+        if r["status"] == "ok":
+            amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
+            new = r["seconds"]["median"] * factor
+            retime(r, amount / new / 1e9 if amount else new * 1e6)
+    return doc
+
+
+def edit(fn, source=base):
+    def make():
+        doc = source()
+        out = fn(doc)
+        return doc if out is None else out
+
+    return make
+
+
+def lower_limit(d):
+    d["limits"]["dram_gbs"] = 3000.0  # every fraction made to agree with the limit it wrote itself: 98 %
+    for r in d["results"]:
+        if r.get("limit_key") == "dram_gbs" and r["status"] == "ok":
+            r.update(limit=3000.0, fraction=r["value"] / 3000.0)
+
+
+def double_bytes(d):
+    for r in d["results"]:
+        if r["status"] == "ok" and r["metric"] == "gbs":
+            retime(r, 1500.0)  # a slow run, doubled to 3,000 GB/s: inside the H100's limit
+            r["bytes"] *= 2
+            r["value"] *= 2
+            r["gbs"] *= 2
+            r["best"] *= 2
+
+
+def cpu_device_in_gpu_run(d):
+    r = retime(find(d, "stream.triad", "numba-cuda"), 9000.0)  # above any limit, claimed as a CPU figure
+    r.update(device="cpu", label="CPU", limit=None, fraction=None)
+
+
+def tiny_latency(d):
+    retime(find(d, "latency.empty-launch", "cupy"), 0.001)
+
+
+def own_fraction(d):
+    find(d, "stream.triad", "numba-cuda")["fraction"] = 0.99
+
+
+def fast_best(d):
+    find(d, "stream.triad", "numba-cuda")["seconds"]["min"] /= 10  # median believable, best 29 TB/s
+    find(d, "stream.triad", "numba-cuda")["best"] *= 10
+
+
+def triad_result(d):
+    return find(d, "stream.triad", "numba-cuda")
+
+
+def mig_slice(d):
+    g = d["environment"]["gpu"]
+    g.update(name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", sm_count=16)
+    d["environment"]["device"] = g["name"]
+    for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
+        d["limits"][key] = None
+    for r in d["results"]:
+        if r["status"] == "ok":
+            r.update(limit=None, fraction=None)
+
+
+def raised_clocks(d):
+    d["environment"]["gpu"]["memory_clock_mhz"] = 5238.0  # twice the H100's: a limit of 6.7 TB/s
+    d["limits"]["dram_gbs"] = d["limits"]["published"]["dram_gbs"] = 6704.6
+    retime(find(d, "stream.triad", "numba-cuda"), 6000.0)["limit"] = 6704.6
+    find(d, "stream.triad", "numba-cuda")["fraction"] = 6000.0 / 6704.6
+
+
+def smaller_plan(d):
+    d["plan"]["n"] //= 2
+    for r in d["results"]:
+        if r.get("family") == "stream" and r["status"] == "ok":
+            r["bytes"] //= 2
+            r["flops"] //= 2
+            r["seconds"].update({k: v / 2 for k, v in r["seconds"].items() if k in ("median", "min", "max")})
+
+
+def gpu_timed_on_cpu_tier(d):
+    r = find(d, "stream.triad", "numba-cuda")
+    r.update(status="ok", device="gpu", dtype="float64", bytes=3 * 8 * d["plan"]["n"], flops=2 * d["plan"]["n"],
+             metric="gbs", limit_key="dram_gbs", value=10.0, seconds={"median": 3 * 8 * d["plan"]["n"] / 1e10,
+             "min": 3 * 8 * d["plan"]["n"] / 1e10, "max": 3 * 8 * d["plan"]["n"] / 1e10, "spread": 0.0, "reps": 20,
+             "clock": "perf_counter"})
+
+
+def cpu_above_ceiling(d):
+    retime(find(d, "stream.triad", "numba-cpu"), 5000.0)
+
+
+# name -> (how the file is made, words of the reason that must answer it)
+CASES = {
+    # The attacks of the issue.
+    "lowered-limit": (edit(lower_limit), "limits.dram_gbs: the file states 3000"),
+    "doubled-bytes": (edit(double_bytes), "but the plan gives"),
+    "cpu-device-in-gpu-run": (edit(cpu_device_in_gpu_run), "marked device 'cpu', but numba-cuda runs on the gpu"),
+    "latency-0.001us": (edit(tiny_latency), "below the 0.5 us"),
+    "own-fraction": (edit(own_fraction), "the file's fraction 0.99 is not the recomputed"),
+    "nudged-copy-new-run-id": (edit(lambda d: scale_times(new_id(d, "9"), 1.001)), "near-duplicate"),
+    "deeply-nested": (lambda: b'{"schema": "techday.bench/1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                      "levels deep, above the cap"),
+    "string-for-number": (edit(lambda d: triad_result(d).update(value="2950")), "results[0].value is '2950'"),
+    "non-string-gpu-name": (edit(lambda d: d["environment"]["gpu"].update(name=12345)),
+                            "environment.gpu.name is 12345, expected a string"),
+    "200k-results": (lambda: json.dumps({**base(), "results": [{"family": "stream", "kernel": "copy", "impl": "numpy",
+                                                                "status": "skipped"}] * 200_000}).encode(),
+                     "above the cap"),
+    "200k-empty-results": (lambda: json.dumps({**base(), "results": [{}] * 200_000}).encode(),
+                           "results has 200,000 entries, above the cap"),
+    "50MB-gpu-name": (lambda: json.dumps({**base(), "label": "x" * 50_000_000}).encode(), "above the cap of"),
+    "nan": (lambda: json.dumps(edit(lambda d: triad_result(d).update(value=float("nan")))()).encode(),
+            "NaN is not a number"),
+    "infinity": (lambda: json.dumps(edit(lambda d: triad_result(d).update(value=float("inf")))()).encode(),
+                 "Infinity is not a number"),
+    "negative-times": (edit(lambda d: triad_result(d)["seconds"].update(median=-1e-4, min=-1e-4)),
+                       "seconds are not all positive"),
+    "unknown-benchmark": (edit(lambda d: triad_result(d).update(kernel="triad-fast")), "no benchmark 'stream.triad-fast' in this suite"),
+    # More of our own.
+    "scaled-copy-new-run-id": (edit(lambda d: scale_times(new_id(d, "8"), 0.97)), "rescaled copy"),
+    "unknown-top-key": (edit(lambda d: d.update(boost=2.0)), "unknown key 'boost'"),
+    "unknown-result-key": (edit(lambda d: triad_result(d).update(fraction_override=0.5)),
+                           "unknown key 'fraction_override'"),
+    "unknown-implementation": (edit(lambda d: triad_result(d).update(impl="hand-tuned")),
+                               "no implementation 'hand-tuned'"),
+    "duplicate-key": (lambda: json.dumps(base()).replace('"value": 2950.0', '"value": 2950.0, "value": 99999.0', 1)
+                      .encode(), "appears twice"),
+    "1e999": (lambda: json.dumps(base()).replace('"value": 2950.0', '"value": 1e999', 1).encode(),
+              "overflows to infinity"),
+    "huge-integer": (lambda: json.dumps(base()).replace('"reps": 20', '"reps": ' + "9" * 5000, 1).encode(),
+                     "an integer of 5000 digits"),
+    "bool-for-number": (edit(lambda d: triad_result(d).update(value=True)), "results[0].value is True"),
+    "terminal-escape": (edit(lambda d: d["notes"].append("\x1b[2J\x1b[31mranked first")), "control"),
+    "rich-markup-gpu-name": (edit(lambda d: d["environment"]["gpu"].update(name="[bold red]H100[/]")),
+                             "not in the project's table"),
+    "unknown-gpu": (edit(lambda d: d["environment"]["gpu"].update(name="NVIDIA Mystery 9000")),
+                    "'NVIDIA Mystery 9000' is not in the project's table"),
+    "raised-memory-clock": (edit(raised_clocks), "device attributes do not match"),
+    "shrunk-l2": (edit(lambda d: d["environment"]["gpu"].update(l2_bytes=40 * 2**20)), "bytes of L2"),
+    "smaller-plan": (edit(smaller_plan), "plan differs"),
+    "one-repetition": (edit(lambda d: triad_result(d)["seconds"].update(reps=1)), "1 timed repetitions"),
+    "wrong-clock": (edit(lambda d: triad_result(d)["seconds"].update(clock="perf_counter")),
+                    "timed with perf_counter, but the harness times it with cuda-event"),
+    "best-beyond-limit": (edit(fast_best), "not physically possible"),
+    "simulator-status-on-gpu": (edit(lambda d: triad_result(d).update(status="checked")), "'checked' (simulator"),
+    "mig-slice-whole-gpu-figure": (edit(mig_slice), "above 105%"),
+    "gpu-timed-on-cpu-tier": (edit(gpu_timed_on_cpu_tier, cpu_base), "a GPU implementation timed on the CPU tier"),
+    "cpu-above-ceiling": (edit(cpu_above_ceiling, cpu_base), "CPU ceiling"),
+    "cpu-tier-claims-gpu": (edit(lambda d: d.update(tier="cpu")), "tier 'cpu' but the environment names a GPU"),
+    "not-an-object": (lambda: b"[1, 2, 3]", "not a results document"),
+    "result-not-an-object": (edit(lambda d: d["results"].append("ok")), "results[6] is 'ok', expected an object"),
+    "empty-file": (lambda: b"", "malformed JSON"),
+    "not-utf8": (lambda: b"\xff\xfe{\x00", "not UTF-8"),
+    "repeated-result": (edit(lambda d: d["results"].append(retime(copy.deepcopy(triad_result(d)), 3100.0))),
+                        "repeats results[0]"),
+    "run-id-not-hex": (edit(lambda d: new_id(d, "z")), "is not a hex id"),
+    "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/2")), "schema mismatch"),
+}
+
+
+def _write(folder, name, payload):
+    path = folder / f"{name}.json"
+    if isinstance(payload, (bytes, bytearray)):
+        path.write_bytes(payload)
+    else:
+        path.write_text(json.dumps(payload), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    honest = tmp_path_factory.mktemp("honest")
+    for name in HONEST:
+        (honest / name).write_bytes((FIX / name).read_bytes())
+    (honest / "cpu-run.json").write_bytes(CPU_RUN.read_bytes())
+    paths = {name: _write(folder, name, make()) for name, (make, _) in CASES.items()}
+    os.symlink("/dev/zero", folder / "dev-zero.json")  # an endless file behind an innocent name
+    (folder / "a-folder.json").mkdir()
+    board = build_leaderboard([honest, folder])
+    return board, paths
+
+
+def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_ranked(corpus):
+    board, paths = corpus
+    reasons = {r.path.name: r.reason for r in board.rejected}
+    tried = len(paths) + 2
+    crashed = [n for n, why in reasons.items() if "internal error" in why]
+    ranked = [r.path.name for r in board.runs if r.path.parent == paths["nan"].parent]
+    wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in CASES.items()
+             if words not in (reasons.get(f"{name}.json") or "")}
+    assert not wrong, wrong
+    assert "above the cap" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
+    assert crashed == [] and ranked == []
+    assert sorted(r.path.name for r in board.runs) == sorted(HONEST + ["cpu-run.json"])
+    print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
+          f"{len(crashed)} crashed the board, {len(ranked)} ranked")
+    assert len(board.rejected) == tried
+
+
+def test_honest_figures_are_recomputed_and_a_cpu_run_is_never_ranked_with_gpus(corpus):
+    board, _ = corpus
+    gpu = board.rankings("gpu")["stream.triad"]
+    assert [row["file"].rsplit("/", 1)[-1] for row in gpu] == HONEST  # 2950, 2900, 1370 GB/s
+    assert all(row["fraction"] == pytest.approx(row["value"] / 3352.3, rel=1e-3) for row in gpu[:2])
+    cpu = board.rankings("cpu")["stream.triad"]
+    assert len(cpu) == 1 and cpu[0]["fraction"] is None
+
+
+def test_size_caps_answer_before_any_parse(tmp_path):
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:  # a sparse file: 50 MB on paper, nothing to read
+        f.truncate(50_000_000)
+    with pytest.raises(ReadError, match="50,000,000 bytes, above the cap"):
+        read_document(big)
+    assert MAX_FILE_BYTES < 50_000_000
+
+
+def test_the_mig_slice_limit_is_its_share_of_the_bandwidth():
+    from techday.bench.limits import device_limits
+    from techday.gpuspecs import by_name
+    from techday.tier import GpuInfo
+
+    spec = by_name("A100 40GB SXM")
+
+    def info(name, sms):
+        return GpuInfo(0, name, spec.cc, 10 * 2**30, sms, spec.clock_khz, spec.memory_clock_khz, spec.bus_width_bits,
+                       spec.l2_mib * 2**20, 1024, 2048, 32, 0, True, 0)
+
+    whole = device_limits(info("NVIDIA A100-SXM4-40GB", 108))
+    half = device_limits(info("NVIDIA A100-SXM4-40GB MIG 3g.20gb", 42))
+    eighth = device_limits(info("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 14))
+    # Wrong answer caught: a MIG slice given the whole GPU's 1,555 GB/s.
+    assert half["dram_gbs"] == pytest.approx(whole["dram_gbs"] / 2)
+    assert eighth["dram_gbs"] == pytest.approx(whole["dram_gbs"] / 8)
+    assert eighth["bf16_gflops"] == pytest.approx(whole["bf16_gflops"] * 14 / 108)
+    assert math.isclose(half["mig"]["memory_share"], 0.5) and "MIG slice" in half["notes"][-1]
+
+
+def test_the_honest_fixture_is_not_refused_for_the_cases_own_reasons():
+    # Each case's words must not already describe the honest file (a reason that matches anything
+    # would prove nothing).
+    board = build_leaderboard([FIX / "gpu-h100-good.json"])
+    assert board.rejected == [] and len(board.runs) == 1
+
+
+def _jitter(doc, seed, rel=0.02):
+    """Each timed figure moved by its own noise, as two honest runs differ."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for r in doc["results"]:
+        if r["status"] == "ok":
+            amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
+            new = r["seconds"]["median"] * float(1 + rng.uniform(-rel, rel))
+            retime(r, amount / new / 1e9 if amount else new * 1e6)
+    return doc
+
+
+def test_an_honest_second_run_is_not_taken_for_a_copy(tmp_path):
+    # Wrong answer caught the other way: the near-duplicate rule refusing a real second run.
+    (tmp_path / "a.json").write_bytes(CPU_RUN.read_bytes())
+    (tmp_path / "b.json").write_text(json.dumps(_jitter(new_id(cpu_base(), "7"), 1)))
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [] and len(board.runs) == 2
+
+
+def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
+    # Wrong answer caught: a CPU name with rich markup or matplotlib maths crashing the table or the PNG
+    # after every file was accepted.
+    from rich.console import Console
+
+    doc = _jitter(new_id(cpu_base(), "6"), 2)
+    doc["environment"]["cpu"] = doc["environment"]["device"] = r"$\frac{[bold red]x[/]"
+    (tmp_path / "odd.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "odd.json"])
+    assert len(board.runs) == 1
+    import io
+
+    console = Console(file=io.StringIO(), width=200)
+    for table in board.tables():
+        console.print(table)
+    assert "[bold red]x[/]" in console.file.getvalue()  # printed as text, not applied as markup
+    paths = board.write(tmp_path / "out")
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    assert r"$\frac{[bold red]x[/]" in paths["html"].read_text()  # escaped as text, not markup
+
+
+def test_a_board_counts_a_bounded_number_of_plans():
+    # Wrong answer caught: a folder of files, each with its own plan, making the board start a counting
+    # process for every one of them.
+    from techday.bench.verify import MAX_PLANS, Refused, verify
+
+    plans = {("gpu", True, i) for i in range(MAX_PLANS)}
+    with pytest.raises(Refused, match=f"already counted {MAX_PLANS} distinct plans"):
+        verify(base(), plans)
+    assert len(verify(base(), set()).figures) == 5
