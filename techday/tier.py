@@ -274,14 +274,14 @@ def banner(info: TierInfo, scale: str | None = None, title: str | None = None) -
             f"{g.multiprocessor_count} SMs)",
             f"driver {info.driver_version or '?'} | CUDA driver API {info.cuda_driver_api or '?'} | "
             f"CUDA runtime {info.cuda_runtime or 'not found'}",
-            "Timings from this tier are GPU figures.  (GPU 계층: 측정값은 GPU 성능입니다)",
+            "Timings from this tier are GPU figures.  (GPU 티어: 측정값은 GPU 성능입니다)",
         ]
     else:
         lines += [
             "TIER: CPU  (Numba CUDA simulator for kernels, NumPy for arrays, PyTorch on CPU)",
             f"why: {info.reason}",
             "Results are checked; timings here are CPU/simulator figures, never GPU figures.",
-            "(CPU 계층: 결과는 검증되지만 시간 측정값은 GPU 성능이 아닙니다)",
+            "(CPU 티어: 결과는 검증되지만 시간 측정값은 GPU 성능이 아닙니다)",
         ]
     if scale:
         lines.append(f"scale: {scale}")
