@@ -180,16 +180,25 @@ def sources(kind: str, args: list, kwargs: dict) -> list[tuple[str, str, str]]:
         name = kwargs.get("name", args[1] if len(args) > 1 else "")
         return [(name or kind, code, name)]
     if kind == "ElementwiseKernel":
-        names = ("in_params", "out_params", "operation", "name")
-        vals = dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
-        name = vals.get("name", "kernel")
-        places = _placeholders(vals["in_params"] + ", " + vals["out_params"])
-        out = []
-        for dt in PLACEHOLDER_DTYPES if places else ("",):
-            dtypes = {pname: dt for pname, _ in places}
-            src = elementwise_source(vals["in_params"], vals["out_params"], vals["operation"], name, dtypes)
-            out.append((f"{name}[{dt}]" if dt else name, src, name))
-        return out
+        names, default = ("in_params", "out_params", "operation", "name"), "kernel"
+
+        def build(v, name, dtypes):
+            return elementwise_source(v["in_params"], v["out_params"], v["operation"], name, dtypes)
+    else:  # ReductionKernel
+        names = ("in_params", "out_params", "map_expr", "reduce_expr", "post_map_expr", "identity", "name",
+                 "reduce_type")
+        default = "reduce_kernel"
+
+        def build(v, name, dtypes):
+            return reduction_source(v["in_params"], v["out_params"], v["map_expr"], v["reduce_expr"],
+                                    v["post_map_expr"], v["identity"], name, dtypes, v.get("reduce_type"))
+    vals = dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
+    name = vals.get("name", default)
+    places = _placeholders(vals["in_params"] + ", " + vals["out_params"])
+    out = []
+    for dt in PLACEHOLDER_DTYPES if places else ("",):
+        out.append((f"{name}[{dt}]" if dt else name, build(vals, name, {pname: dt for pname, _ in places}), name))
+    return out
     names = ("in_params", "out_params", "map_expr", "reduce_expr", "post_map_expr", "identity", "name", "reduce_type")
     vals = dict(zip(names, args)) | {k: v for k, v in kwargs.items() if k in names}
     name = vals.get("name", "reduce_kernel")

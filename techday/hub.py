@@ -184,16 +184,35 @@ def gpu_hooks(allocator: GpuAllocator, overflow: str = "refuse"):
 
 
 class AccountsCache:
-    """The accounts file, re-read when it changes (the spawn hook asks for every server)."""
+    """The accounts file, re-read when it changes (sign-in and the spawn hook ask on every use).
 
-    def __init__(self, path: Path):
+    A bad edit mid-morning must not sign the room out or stop every spawn: once a file has been read,
+    a later one that does not parse is logged as an error and the last good accounts stay in use.
+    """
+
+    def __init__(self, path: Path, log=None):
+        import logging
+
         self.path = Path(path)
+        self.log = log or logging.getLogger("techday.hub")
         self._seen: tuple[float, dict] | None = None
 
     def get(self) -> dict:
-        mtime = self.path.stat().st_mtime
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            raise UsersFileError(f"{self.path}: {exc.strerror}") from None
         if self._seen is None or self._seen[0] != mtime:
-            self._seen = (mtime, read_accounts(self.path))
+            try:
+                accounts = read_accounts(self.path)
+            except UsersFileError as exc:
+                if self._seen is None:
+                    raise
+                self.log.error("accounts file not reloaded, the previous one stays in use: %s", exc)
+                accounts = self._seen[1]
+            else:
+                self.log.info("accounts: %d from %s", len(accounts), self.path)
+            self._seen = (mtime, accounts)
         return self._seen[1]
 
 

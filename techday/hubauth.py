@@ -20,7 +20,7 @@ from pathlib import Path
 from jupyterhub.auth import Authenticator
 from traitlets import Unicode, default
 
-from .hub import Account, UsersFileError, check_password, read_accounts
+from .hub import Account, AccountsCache, check_password
 
 
 class PasswordListAuthenticator(Authenticator):
@@ -29,30 +29,16 @@ class PasswordListAuthenticator(Authenticator):
     users_file = Unicode(help="CSV of username,role,password_hash (techday hub users writes it)").tag(config=True)
     course_id = Unicode("techday", help="nbgrader course id: names the formgrade-/nbgrader- groups").tag(config=True)
 
-    _cache: tuple[float, dict[str, Account]] | None = None
+    _cache: AccountsCache | None = None
 
     @default("any_allow_config")
     def _allow_by_file(self):
         return True  # the accounts file is the allow list (check_allowed)
 
     def accounts(self) -> dict[str, Account]:
-        path = Path(self.users_file)
-        try:
-            mtime = path.stat().st_mtime
-        except OSError as exc:
-            raise UsersFileError(f"{path}: {exc.strerror}") from None
-        if self._cache is None or self._cache[0] != mtime:
-            try:
-                self._cache = (mtime, read_accounts(path))
-            except UsersFileError as exc:
-                if self._cache is None:
-                    raise
-                # A bad edit mid-morning must not sign the whole room out: keep the last good file.
-                self.log.error("accounts file not reloaded, the previous one stays in use: %s", exc)
-                self._cache = (mtime, self._cache[1])
-                return self._cache[1]
-            self.log.info("accounts: %d from %s", len(self._cache[1]), path)
-        return self._cache[1]
+        if self._cache is None or self._cache.path != Path(self.users_file):
+            self._cache = AccountsCache(Path(self.users_file), log=self.log)
+        return self._cache.get()
 
     def check_allowed(self, username, authentication=None):
         return username in self.accounts()

@@ -56,6 +56,45 @@ def why_not() -> str | None:
     return None
 
 
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give ``path`` and everything under it to ``uid:gid`` (a course root to the grader user)."""
+    for dirpath, _, files in os.walk(path):
+        os.chown(dirpath, uid, gid)
+        for f in files:
+            os.chown(os.path.join(dirpath, f), uid, gid)
+
+
+# What trainee B tries on trainee A's submission, told its path (as if it had leaked), from a process of
+# its own (tests/hub/test_exchange_isolation.py) or a kernel of its own server (test_hub_integration.py).
+# INBOUND, THEIRS, COURSE (the course's folder in the exchange) and NOTEBOOK are set before it runs;
+# it prints {attempt: "done" or the error's name, "uid": B's uid} as JSON.
+ATTACK = r"""
+import json, os, shutil
+done = {"uid": os.getuid()}
+def attempt(name, fn):
+    try:
+        fn()
+        done[name] = "done"
+    except OSError as exc:
+        done[name] = type(exc).__name__
+attempt("list inbound", lambda: os.listdir(INBOUND))
+attempt("read their notebook", lambda: open(os.path.join(THEIRS, NOTEBOOK)).read())
+attempt("read their secret", lambda: open(os.path.join(THEIRS, "submission_secret.txt")).read())
+attempt("overwrite their notebook", lambda: open(os.path.join(THEIRS, NOTEBOOK), "w").write("{}"))
+attempt("add a file to theirs", lambda: open(os.path.join(THEIRS, "planted.txt"), "w").write("x"))
+attempt("rename theirs", lambda: os.rename(THEIRS, THEIRS + "-moved"))
+attempt("delete theirs", lambda: shutil.rmtree(THEIRS))
+attempt("rename the course folder", lambda: os.rename(COURSE, COURSE + "-gone"))
+print(json.dumps(done))
+"""
+
+
+def attack_code(inbound: Path, theirs: Path, course: Path, notebook: str) -> str:
+    """:data:`ATTACK` with its four names set."""
+    return (f"INBOUND, THEIRS, COURSE, NOTEBOOK = {str(inbound)!r}, {str(theirs)!r}, {str(course)!r}, {notebook!r}\n"
+            + ATTACK)
+
+
 def shared_dir(prefix: str) -> Path:
     """A fresh folder other users can pass through (pytest's tmp_path is closed to them: 0700)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -63,4 +102,5 @@ def shared_dir(prefix: str) -> Path:
     return path
 
 
-__all__ = ["GRADER_GID", "GRADER_UID", "TRAINEE_GID", "UID_FIRST", "child_env", "runas", "shared_dir", "why_not"]
+__all__ = ["ATTACK", "GRADER_GID", "GRADER_UID", "TRAINEE_GID", "UID_FIRST", "attack_code", "child_env", "chown_tree",
+           "runas", "shared_dir", "why_not"]

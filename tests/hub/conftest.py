@@ -36,7 +36,7 @@ import pytest
 
 from techday.hub import GRADER_GID, GRADER_UID, make_accounts, write_accounts
 from tests.conftest import FIXTURE_COURSE, ROOT
-from tests.uids import child_env, runas, shared_dir, why_not
+from tests.uids import child_env, chown_tree, runas, shared_dir, why_not
 
 LAB = "ok-lab"
 COURSE = "fixture"
@@ -145,10 +145,7 @@ class Hub:
         config = self.course_root / "nbgrader_config.py"
         config.write_text(config.read_text().replace(repr(str(built)), repr(str(self.course_root))))
         if self.isolated:  # the grader image's course root belongs to the grader user
-            for dirpath, _, files in os.walk(self.course_root.parent):
-                os.chown(dirpath, GRADER_UID, GRADER_GID)
-                for f in files:
-                    os.chown(os.path.join(dirpath, f), GRADER_UID, GRADER_GID)
+            chown_tree(self.course_root.parent, GRADER_UID, GRADER_GID)
         self.nbgrader("release_assignment", LAB, "--force")
 
     def nbgrader(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -20,7 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.uids import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, child_env, runas, shared_dir, why_not
+from tests.uids import (GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, attack_code, child_env, chown_tree, runas,
+                        shared_dir, why_not)
 
 pytestmark = pytest.mark.slow
 
@@ -28,27 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
 COURSE, LAB = "fixture", "lab1"
 A, B = ("trainee-a", UID_FIRST + 10), ("trainee-b", UID_FIRST + 11)
-
-ATTACK = r'''
-import json, os, shutil, sys
-inbound, theirs, course = sys.argv[1:4]
-done = {}
-def attempt(name, fn):
-    try:
-        fn()
-        done[name] = "done"
-    except OSError as exc:
-        done[name] = type(exc).__name__
-attempt("list inbound", lambda: os.listdir(inbound))
-attempt("read their notebook", lambda: open(os.path.join(theirs, "lab1.ipynb")).read())
-attempt("read their secret", lambda: open(os.path.join(theirs, "submission_secret.txt")).read())
-attempt("add a file to theirs", lambda: open(os.path.join(theirs, "planted.txt"), "w").write("x"))
-attempt("rename theirs", lambda: os.rename(theirs, theirs + "-moved"))
-attempt("delete theirs", lambda: shutil.rmtree(theirs))
-attempt("rename the course folder", lambda: os.rename(course, course + "-gone"))
-print(json.dumps(done))
-'''
-
 
 @pytest.fixture(scope="module")
 def base():
@@ -84,10 +64,7 @@ class Day:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = 42")])
         nbformat.write(nb, self.course_root / "release" / LAB / f"{LAB}.ipynb")
         (self.course_root / "nbgrader_config.py").write_text("c = get_config()\n")
-        for dirpath, _, files in os.walk(self.course_root):
-            os.chown(dirpath, GRADER_UID, GRADER_GID)
-            for f in files:
-                os.chown(os.path.join(dirpath, f), GRADER_UID, GRADER_GID)
+        chown_tree(self.course_root, GRADER_UID, GRADER_GID)
 
     def nbgrader(self, who: tuple[str, int] | None, *args: str, wait: bool = True):
         """``nbgrader ARGS`` as the grader (``who`` None, in the course root) or as a trainee (in their home)."""
@@ -118,11 +95,13 @@ class Day:
         return sorted(p for p in self.inbound().iterdir() if p.name.startswith(f"{name}+{LAB}+"))
 
     def attack(self, theirs: Path) -> dict:
-        cmd = runas(B[1], TRAINEE_GID, sys.executable, "-c", ATTACK, str(self.inbound()), str(theirs),
-                    str(self.exchange / COURSE), home=str(self.base / "home" / B[0]))
+        code = attack_code(self.inbound(), theirs, self.exchange / COURSE, f"{LAB}.ipynb")
+        cmd = runas(B[1], TRAINEE_GID, sys.executable, "-c", code, home=str(self.base / "home" / B[0]))
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=child_env(), cwd=self.base)
         assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
+        done = json.loads(out.stdout)
+        assert done.pop("uid") == B[1], "the attempts run as trainee B"
+        return done
 
     def morning(self, twice: bool = False):
         self.nbgrader(None, "release_assignment", LAB, "--force")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.hub.conftest import COURSE, LAB, Person
-from tests.uids import GRADER_UID, why_not
+from tests.uids import GRADER_UID, attack_code, why_not
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow]
 
@@ -120,24 +120,6 @@ def test_second_login_and_restart_keep_the_work(hub):
     assert "return 2 * x" in json.dumps(nb), "the home folder outlives the server"
 
 
-ATTACK = """
-import json, os, shutil
-done = {"uid": os.getuid()}
-def attempt(name, fn):
-    try:
-        fn()
-        done[name] = "done"
-    except OSError as exc:
-        done[name] = type(exc).__name__
-attempt("list inbound", lambda: os.listdir(INBOUND))
-attempt("read", lambda: open(os.path.join(THEIRS, LAB + ".ipynb")).read())
-attempt("overwrite", lambda: open(os.path.join(THEIRS, LAB + ".ipynb"), "w").write("{}"))
-attempt("rename", lambda: os.rename(THEIRS, THEIRS + "-x"))
-attempt("delete", lambda: shutil.rmtree(THEIRS))
-print(json.dumps(done))
-"""
-
-
 def test_trainees_cannot_reach_each_others_submissions(hub):
     """After the submit test: trainee-002, told where trainee-001's submission lies, tries to list, read,
     overwrite, rename and delete it from a kernel of its own server; the instructor collects both."""
@@ -154,7 +136,7 @@ def test_trainees_cannot_reach_each_others_submissions(hub):
     lee.spawn()
     hub.wait_ready("trainee-002")
     kernel = lee.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
-    out = lee.run_cell(kernel, f"INBOUND, THEIRS, LAB = {str(inbound)!r}, {str(theirs)!r}, {LAB!r}\n" + ATTACK)
+    out = lee.run_cell(kernel, attack_code(inbound, theirs, hub.exchange / COURSE, f"{LAB}.ipynb"))
     assert out["status"] == "ok", out
     done = json.loads(out["stdout"].strip().splitlines()[-1])
     print("trainee-002 against trainee-001:", done)

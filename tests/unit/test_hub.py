@@ -408,6 +408,15 @@ def test_spawn_hook_runs_each_account_as_its_uid_and_refuses_one_without(tmp_pat
         pre(IdentitySpawner("late", "docker"))
     with pytest.raises(RuntimeError, match="not in the accounts file"):
         pre(IdentitySpawner("stranger", "docker"))
+    # A later bad edit (the same name twice) leaves the last good accounts in use for spawns too.
+    import os
+
+    with users.open("a") as f:
+        f.write(f"kim,trainee,{hash_password('pw', iterations=1000)},{UID_FIRST + 90}\n")
+    os.utime(users, (users.stat().st_atime, users.stat().st_mtime + 10))
+    again = IdentitySpawner("trainee-001", "docker")
+    pre(again)
+    assert again.extra_create_kwargs["user"] == f"{UID_FIRST + 1}:{TRAINEE_GID}"
 
 
 def test_a_listed_gpu_that_is_not_there_is_named_and_not_handed_out():
