@@ -536,6 +536,8 @@ def configure(c, s: HubSettings) -> None:
     url = s.course_service_url or f"http://127.0.0.1:{s.course_service_port}"
     course_env = {"JUPYTERHUB_DEFAULT_URL": "/formgrader", "TECHDAY_COURSE_ID": course,
                   "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root),
+                  # collect takes from each student only what their own uid submitted (techday.hubexchange)
+                  "TECHDAY_USERS_FILE": str(s.users_file),
                   # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
                   "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
     if s.course_service_token:
@@ -684,7 +686,17 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
         except OSError as exc:
             found.append(Finding("exchange writable", False, f"{exchange}: {exc.strerror}", fix))
 
-    inbound = exchange / settings["course_id"] / "inbound"
+    course_dir = exchange / settings["course_id"]
+    if course_dir.exists() or course_dir.is_symlink():
+        st = course_dir.lstat()
+        ours = course_dir.is_dir() and not course_dir.is_symlink() and not UID_FIRST <= st.st_uid <= UID_LAST
+        found.append(Finding("course folder the grader's", ours,
+                             f"{course_dir} (owner {st.st_uid})" + ("" if ours else
+                             ": made by a trainee's account (or a link): its owner controls what the room fetches"),
+                             "" if ours else f"remove it (rm -rf {course_dir}) and release again from the course "
+                             "service; release refuses it until then"))
+
+    inbound = course_dir / "inbound"
     if inbound.is_dir():
         st = inbound.stat()
         closed = (not st.st_mode & 0o044 and st.st_mode & 0o1000 and st.st_gid != TRAINEE_GID

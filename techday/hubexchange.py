@@ -13,25 +13,39 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
 - **submit** (the trainee): the new submission is closed to everyone but its owner and the grader's
   group: folders 0750, files 0440. Another trainee who learns the name can still neither read, change,
   remove nor rename it.
+- **collect** (the grader): ``inbound`` is open for anyone to add to, so an entry's name proves nothing:
+  trainee B can add ``trainee-a+lab+<a later time>+x``, and nbgrader takes the newest entry of each
+  name. Only entries whose owner is the uid the accounts file gives that student are collected (an
+  allow-list: no uid, another uid, a link or a plain file in place of a folder: left where it is and
+  named in the log). And an entry stays its owner's to change after submitting, so it is copied as a
+  stranger's data: folders and regular files only, read through file descriptors that never follow a
+  link (a link to the course's solutions would otherwise be copied as the trainee's notebook), pipes
+  and devices left out, size and count capped.
+- **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
+  all, so a trainee who creates it before the first release would own what every trainee fetches.
 
 What this does not cover: a trainee who runs as the grader's uid or group, or as root (the images and
 ``techday.hub`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
 feedback files, which stay readable by anyone who knows their name (a hash keyed by the submission's
 secret, which only its owner and the grader hold); the moment between nbgrader's own ``chmod 0777`` of a
-fresh submission and the lock-down here (its name is random and unlistable during that moment).
-Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
+fresh submission and the lock-down here (its name is random and unlistable during that moment); a
+trainee who adds many entries under their own name (each is theirs: the newest is graded, as with
+nbgrader). Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 
 import shutil
 
+from nbgrader.exchange.default import ExchangeCollect as _Collect
 from nbgrader.exchange.default import ExchangeReleaseAssignment as _Release
 from nbgrader.exchange.default import ExchangeSubmit as _Submit
-from nbgrader.utils import ignore_patterns
+from nbgrader.utils import ignore_patterns, parse_utc
+from traitlets import Bool
 
 ROOT_MODE = 0o1777      # anyone may create (trainees' caches of the course need it); only owners remove
 INBOUND_MODE = 0o3733   # setgid + sticky; owner rwx, group and others -wx (submit without listing)
@@ -54,6 +68,14 @@ class ExchangeReleaseAssignment(_Release):
                                  self.root, mode, self.root)
 
     def init_dest(self):
+        course = os.path.join(self.root, self.coursedir.course_id) if self.coursedir.course_id else None
+        for path in ([course] + [os.path.join(course, d) for d in ("outbound", "inbound", "feedback")]
+                     if course else []):
+            why = not_mine(path)
+            if why:
+                self.fail(f"{path} {why}: whoever made it would control what every trainee fetches or who can "
+                          "read submissions. Nothing was released. Remove it (as root: rm -rf "
+                          f"{course}) and release again; `techday hub check` looks for this.")
         super().init_dest()
         inbound = self.inbound_path
         if os.stat(inbound).st_gid != os.getgid():
@@ -91,6 +113,186 @@ class ExchangeSubmit(_Submit):
                 self.fail(f"The submission could not be handed to the grader ({len(strays)} file(s) outside the "
                           f"grader's group, e.g. {strays[0]}); it is closed to everyone and your notebook is "
                           "unchanged. Ask an instructor: `techday hub check` shows the exchange's set-up.")
+
+
+class ExchangeCollect(_Collect):
+    """nbgrader's collect, taking from each student only what that student's own uid put in ``inbound``
+    (see the module docstring). The accounts file is ``$TECHDAY_USERS_FILE`` (the hub's users.csv);
+    without it, the system's user of the same name (a plain multi-user server)."""
+
+    # nbgrader's own owner check compares names from the passwd file, which the hub's uids are not in:
+    # it would warn about every entry and stop none. The uid check in init_src replaces it.
+    check_owner = Bool(False).tag(config=True)
+
+    refused: list[tuple[str, str]]
+
+    def expected_uids(self) -> dict[str, int] | None:
+        path = os.environ.get("TECHDAY_USERS_FILE")
+        if not path:
+            return None
+        from techday.hub import UsersFileError, read_accounts
+
+        try:
+            accounts = read_accounts(path)
+        except UsersFileError as exc:
+            self.fail(f"cannot tell whose submissions are whose: {exc}. Nothing was collected.")
+        return {name: a.uid for name, a in accounts.items() if a.uid is not None}
+
+    def init_src(self):
+        if self.coursedir.course_id == "":
+            self.fail("No course id specified. Re-run with --course flag.")
+        self.course_path = os.path.join(self.root, self.coursedir.course_id)
+        self.inbound_path = os.path.join(self.course_path, "inbound")
+        if not os.path.isdir(self.inbound_path):
+            self.fail(f"Course not found: {self.inbound_path}")
+        uids = self.expected_uids()
+        wanted = self.coursedir.student_id or "*"
+        self.refused, groups = [], {}
+        with os.scandir(self.inbound_path) as entries:
+            for entry in entries:
+                parts = entry.name.rsplit("+", 3)
+                if len(parts) != 4 or parts[1] != self.coursedir.assignment_id:
+                    continue
+                student = parts[0]
+                if not fnmatch.fnmatchcase(student, wanted):
+                    continue
+                why = entry_refusal(entry, student, parts[2], uids)
+                if why:
+                    self.refused.append((entry.name, why))
+                    self.log.warning("Not collecting %s: %s", entry.name, why)
+                    continue
+                groups.setdefault(student, []).append(
+                    {"username": student, "filename": entry.name, "timestamp": parse_utc(parts[2])})
+        self.duedate = None
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            try:
+                self.duedate = gb.find_assignment(self.coursedir.assignment_id).duedate
+            except MissingEntry:
+                pass
+        self.src_records = []
+        for records in groups.values():
+            records = self._sort_by_timestamp(records)
+            if self.duedate is not None and self.before_duedate:
+                on_time = [r for r in records if r["timestamp"] <= self.duedate]
+                records = on_time or records
+            self.src_records.append(records[0])
+
+    def do_copy(self, src, dest, log=None):
+        skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
+                                 max_bytes=1000 * self.coursedir.max_dir_size)
+        for what in skipped:
+            self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
+
+
+def not_mine(path: str) -> str | None:
+    """Why ``path`` is not a folder of this process's own user (None: it is, or it does not exist)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder (a link or a file)"
+    if st.st_uid != os.getuid():
+        return f"belongs to uid {st.st_uid}, not to this grader (uid {os.getuid()})"
+    return None
+
+
+def entry_refusal(entry: os.DirEntry, student: str, stamp: str, uids: dict[str, int] | None) -> str | None:
+    """Why an ``inbound`` entry named for ``student`` must not be collected as theirs (None: collect)."""
+    try:
+        parse_utc(stamp)
+    except (ValueError, OverflowError, TypeError):
+        return "no submission time in its name"
+    st = entry.stat(follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a folder (a link or a file)"
+    if uids is not None:
+        want = uids.get(student)
+        if want is None:
+            return f"{student!r} has no uid in the accounts file"
+    else:
+        import pwd
+
+        try:
+            want = pwd.getpwnam(student).pw_uid
+        except KeyError:
+            return f"{student!r} is no user of this system (set TECHDAY_USERS_FILE to the hub's users.csv)"
+    if st.st_uid != want:
+        return f"made by uid {st.st_uid}, not by {student} (uid {want})"
+    return None
+
+
+MAX_ENTRIES = 10_000   # files and folders in one submission
+MAX_DEPTH = 32
+
+
+def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000) -> list[str]:
+    """Copy a folder that someone else owns and may change while it is read: folders and regular files
+    only, each opened relative to its parent's descriptor without following a link (a link swapped in
+    mid-copy is refused too), pipes and devices left out without waiting on them, names matching
+    ``ignore`` left out, at most ``max_bytes`` in all. Returns what was left out and why."""
+    skipped: list[str] = []
+    budget = {"bytes": max_bytes, "entries": MAX_ENTRIES}
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+    def walk(dir_fd: int, to: str, rel: str, depth: int) -> None:
+        os.mkdir(to, 0o755)
+        for name in sorted(os.listdir(dir_fd)):
+            if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
+                continue
+            shown = rel + name
+            budget["entries"] -= 1
+            if budget["entries"] < 0:
+                skipped.append(f"{shown} (more than {MAX_ENTRIES} files)")
+                continue
+            try:
+                fd = os.open(name, flags, dir_fd=dir_fd)
+            except OSError as exc:
+                skipped.append(f"{shown} ({'a link' if os.path.islink(os.path.join(src, shown)) else exc.strerror})")
+                continue
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    if depth >= MAX_DEPTH:
+                        skipped.append(f"{shown} (folders nested deeper than {MAX_DEPTH})")
+                    else:
+                        walk(fd, os.path.join(to, name), shown + "/", depth + 1)
+                elif stat.S_ISREG(st.st_mode):
+                    os.set_blocking(fd, True)
+                    size = _copy_capped(fd, os.path.join(to, name), budget["bytes"])
+                    if size is None:
+                        skipped.append(f"{shown} (over the submission's size limit of {max_bytes} bytes)")
+                    else:
+                        budget["bytes"] -= size
+                else:
+                    skipped.append(f"{shown} (not a regular file)")
+            finally:
+                os.close(fd)
+
+    top = os.open(src, flags | getattr(os, "O_DIRECTORY", 0))
+    try:
+        walk(top, dest, "", 0)
+    finally:
+        os.close(top)
+    return skipped
+
+
+def _copy_capped(fd: int, path: str, limit: int) -> int | None:
+    """Copy what ``fd`` reads into a new file ``path``: its size, or None (and no file) past ``limit``
+    bytes, however the file changes while it is read."""
+    written = 0
+    with open(path, "xb") as out:
+        while chunk := os.read(fd, min(1 << 20, limit - written + 1)):
+            written += len(chunk)
+            if written > limit:
+                break
+            out.write(chunk)
+    if written > limit:
+        os.unlink(path)
+        return None
+    return written
 
 
 def copy_keeping_group(src: str, dest: str, ignore, log) -> None:

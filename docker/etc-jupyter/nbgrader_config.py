@@ -10,9 +10,12 @@ c.Exchange.root = os.environ.get("TECHDAY_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Every account's server runs as a Unix user of its own (techday.hub.apply_identity), and the course
 # service as the grader: these two steps close each submission to everyone but its owner and the
-# grader, and keep the course's folder in the exchange from being renamed (techday/hubexchange.py).
+# grader, keep the course's folder in the exchange from being renamed or made by a trainee, and
+# collect from each student only what their own uid submitted (techday/hubexchange.py). Collect
+# reads the hub's accounts file ($TECHDAY_USERS_FILE) to know each student's uid.
 c.ExchangeFactory.release_assignment = "techday.hubexchange.ExchangeReleaseAssignment"
 c.ExchangeFactory.submit = "techday.hubexchange.ExchangeSubmit"
+c.ExchangeFactory.collect = "techday.hubexchange.ExchangeCollect"
 
 # The hub's user name is the trainee's nbgrader identity. Not for the course service, whose collect
 # must gather every student.

@@ -118,12 +118,16 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
     """Copy hand-ins from a plain folder into nbgrader's ``submitted/<student>/<lab>/``: either
     ``<student>.ipynb`` or ``<student>/<any name>.ipynb`` (an exchange inbound, a download). Names are
     kept, so a wrong notebook name is still caught by the checks; existing files are not overwritten.
-    Returns one line per file."""
+    Returns one line per file. A link is never followed (it could point at the course's solutions)."""
     lines = []
     items = [(p.stem, p) for p in sorted(source.glob("*.ipynb"))]
-    items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() for p in sorted(d.glob("*.ipynb"))]
+    items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() and not d.is_symlink()
+              for p in sorted(d.glob("*.ipynb"))]
     for student, path in items:
         student = unicodedata.normalize("NFC", student).strip()
+        if path.is_symlink() or not path.is_file():
+            lines.append(f"skipped  {student}: {path.name} is a link or not a file")
+            continue
         dest = root / "submitted" / student / lab / (path.name if path.parent != source else f"{lab}.ipynb")
         if dest.exists():
             lines.append(f"kept     {student}: {dest.name} already collected")
@@ -141,7 +145,13 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     students = sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.is_dir() else []
     for student in students:
         folder = base / student / lab
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".ipynb")
+        links = sorted(p for p in folder.iterdir() if p.is_symlink() and p.suffix == ".ipynb")
+        for path in links:   # never read through a link: it could point at the course's solutions
+            subs.append(Submission(student, lab, str(path), status="rejected", gradable=False,
+                                   notes=[f"{path.name} is a link, not a notebook: not graded"]))
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink() and p.suffix == ".ipynb")
+        if links and not files:
+            continue
         if not files:
             subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False,
                                    notes=["no notebook in the submission"]))

@@ -113,6 +113,10 @@ class Hub:
         self.home = base / "home"
         rows = make_accounts(trainees, "trainee", ["teacher"], [])
         write_accounts(rows, base / "accounts")
+        self.users_file = base / "accounts" / "users.csv"
+        if self.isolated:  # the course service reads the uids (collect), as compose mounts the file
+            (base / "accounts").chmod(0o711)
+            self.users_file.chmod(0o644)
         self.passwords = {name: password for name, _, password in rows}
         self.env = {
             **os.environ,
@@ -122,13 +126,29 @@ class Hub:
             "TECHDAY_COURSE_ID": COURSE,
             "TECHDAY_EXCHANGE": str(self.exchange),
             "TECHDAY_HUB_TEST": self.marker,
+            "TECHDAY_USERS_FILE": str(self.users_file),
         }
+        if not self.isolated:
+            # One Unix user runs everyone here, so no entry is owned by its student's uid: collect by
+            # name, as nbgrader does (the uid check is tested where users are separate, as root).
+            self.env["JUPYTER_CONFIG_PATH"] = self.single_user_config(base)
         self.gpus = gpus
         # The course service started by the test, as compose's `course` container (not by the hub).
         self.service_token = secrets.token_hex(16) if external_service else ""
         self.service_proc: subprocess.Popen | None = None
         self.proc: subprocess.Popen | None = None
         self.people: list[Person] = []  # their browser sessions close when the hub stops
+
+    @staticmethod
+    def single_user_config(base: Path) -> str:
+        folder = base / "single-user-config"
+        folder.mkdir()
+        shipped = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
+        (folder / "nbgrader_config.py").write_text(
+            f"exec(compile(open({str(shipped)!r}).read(), {str(shipped)!r}, 'exec'))\n"
+            'c.ExchangeFactory.collect = "nbgrader.exchange.default.ExchangeCollect"\n')
+        print("hub tests: not root, every process is one Unix user: collect by name (nbgrader's own)")
+        return os.pathsep.join([str(folder), str(ROOT / "docker" / "etc-jupyter")])
 
     def pick_ports(self):
         ports = set()
@@ -155,7 +175,8 @@ class Hub:
         cmd = [sys.executable, "-m", "nbgrader", *args]
         if self.isolated:
             env = {**child_env(), **{k: env[k] for k in ("JUPYTER_CONFIG_PATH", "TECHDAY_COURSE_ID",
-                                                          "TECHDAY_EXCHANGE", "TECHDAY_HUB_TEST")}}
+                                                          "TECHDAY_EXCHANGE", "TECHDAY_HUB_TEST",
+                                                          "TECHDAY_USERS_FILE")}}
             cmd = runas(GRADER_UID, GRADER_GID, *cmd, home=str(self.base / "grader-cli-home"))
         out = subprocess.run(cmd, cwd=self.course_root, env=env,
                              capture_output=True, text=True, timeout=timeout)

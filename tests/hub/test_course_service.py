@@ -39,7 +39,8 @@ def compose_course(hub) -> tuple[list[str], dict[str, str]]:
     variables = {"TECHDAY_COURSE_ID": COURSE, "TECHDAY_COURSE_SERVICE_TOKEN": hub.service_token}
     moves = [("http://hub:8081", f"http://127.0.0.1:{hub.hub_port}"), ("0.0.0.0", "127.0.0.1"),
              ("9999", str(hub.service_port)), ("/srv/nbgrader/course", str(hub.course_root)),
-             ("/srv/nbgrader/exchange", str(hub.exchange)), ("/home/grader", str(hub.base / "grader-home"))]
+             ("/srv/nbgrader/exchange", str(hub.exchange)), ("/home/grader", str(hub.base / "grader-home")),
+             ("/srv/jupyterhub/users/users.csv", str(hub.users_file))]
 
     def move(text: str) -> str:
         text = interpolate(str(text), variables)
@@ -51,6 +52,7 @@ def compose_course(hub) -> tuple[list[str], dict[str, str]]:
     env = {name: move(value) for name, value in service["environment"].items()}
     assert service["user"] == f"{GRADER_UID}:{GRADER_UID}", "compose runs the course service as the grader"
     assert "docker.sock" not in str(service.get("volumes")), "no Docker socket next to the course service"
+    assert env["TECHDAY_USERS_FILE"] == str(hub.users_file), "collect knows each student's uid"
     return command, env
 
 

@@ -6,6 +6,13 @@ knowing A's submission's name (as if it had leaked). With the project's exchange
 (docker/etc-jupyter/nbgrader_config.py selects techday.hubexchange) every attempt is refused and the
 grader still collects both; with nbgrader's defaults the same attempts succeed, so the test can fail.
 A trainee who submits twice at once keeps both submissions; the grader collects the later.
+
+Two attacks go through ``inbound`` itself, which anyone may add to: B plants an entry in A's name with
+a later time (nbgrader collects the newest entry of each name, so A would be graded on B's file), and
+B, who still owns their own entry after submitting, adds a link to a file only the grader may read (a
+collect that follows links hands B the grader's file as their work). The project's collect takes only
+entries owned by the uid the accounts file gives each student, and copies no link; nbgrader's collects
+B's entry for A and copies the grader's file.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from techday.hub import hash_password
+
 from tests.uids import (GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, attack_code, child_env, chown_tree, runas,
                         shared_dir, why_not)
 
@@ -29,6 +38,33 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
 COURSE, LAB = "fixture", "lab1"
 A, B = ("trainee-a", UID_FIRST + 10), ("trainee-b", UID_FIRST + 11)
+LATER = "2099-01-01 00:00:00.000000 UTC"   # a submission time after any real one
+PLANTED = "answer = 'planted by trainee-b'"
+GRADERS_ONLY = "the grader's eyes only: solutions"
+
+# Run as B: an entry in A's name, later than any of A's, in nbgrader's layout.
+PLANT = r"""
+import json, os, sys
+inbound, name, lab, later, code = sys.argv[1:6]
+entry = os.path.join(inbound, f"{name}+{lab}+{later}+planted")
+os.mkdir(entry)
+nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "x", "metadata": {}, "outputs": [],
+                 "source": code}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+open(os.path.join(entry, lab + ".ipynb"), "w").write(json.dumps(nb))
+open(os.path.join(entry, "timestamp.txt"), "w").write(later)
+print(entry)
+"""
+
+# Run as B, on B's own entry after submitting: a link to a file only the grader can read, and a pipe
+# (a copy that opens it for reading waits forever).
+LINK = r"""
+import os, sys
+entry, target, pipe = sys.argv[1:4]
+os.chmod(entry, 0o750)
+os.symlink(target, os.path.join(entry, "solution.ipynb"))
+if pipe == "yes":
+    os.mkfifo(os.path.join(entry, "stall.fifo"))
+"""
 
 @pytest.fixture(scope="module")
 def base():
@@ -43,8 +79,8 @@ def base():
 class Day:
     """One exchange, one course root, three people; ``shipped`` picks the project's config or nbgrader's."""
 
-    def __init__(self, base: Path, shipped: bool):
-        self.base = base / ("techday" if shipped else "nbgrader-default")
+    def __init__(self, base: Path, shipped: bool, name: str = ""):
+        self.base = base / (name or ("techday" if shipped else "nbgrader-default"))
         self.exchange = self.base / "exchange"
         self.course_root = self.base / "course"
         self.config = self.base / "config"
@@ -59,8 +95,19 @@ class Day:
         if not shipped:
             text += ('c.ExchangeFactory.release_assignment = "nbgrader.exchange.default.ExchangeReleaseAssignment"\n'
                      'c.ExchangeFactory.submit = "nbgrader.exchange.default.ExchangeSubmit"\n')
+        if not shipped:
+            text += 'c.ExchangeFactory.collect = "nbgrader.exchange.default.ExchangeCollect"\n'
         (self.config / "nbgrader_config.py").write_text(text)
         (self.config / "nbgrader_config.py").chmod(0o644)
+        # The hub's accounts file: each trainee's uid (techday hub users writes it).
+        self.users = self.config / "users.csv"
+        self.users.write_text("username,role,password_hash,uid\n" + "".join(
+            f"{name},trainee,{hash_password('x', iterations=1000)},{uid}\n" for name, uid in (A, B)))
+        self.users.chmod(0o644)
+        # A file only the grader may read, as the course's sources with their solutions are.
+        self.secret = self.course_root / "source-solutions.txt"
+        self.secret.write_text(GRADERS_ONLY)
+        self.secret.chmod(0o600)
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = 42")])
         nbformat.write(nb, self.course_root / "release" / LAB / f"{LAB}.ipynb")
         (self.course_root / "nbgrader_config.py").write_text("c = get_config()\n")
@@ -71,7 +118,7 @@ class Day:
         name, uid, gid = ("grader", GRADER_UID, GRADER_GID) if who is None else (who[0], who[1], TRAINEE_GID)
         home = self.base / "home" / name
         env = child_env(JUPYTER_CONFIG_PATH=str(self.config), TECHDAY_EXCHANGE=str(self.exchange),
-                        TECHDAY_COURSE_ID=COURSE, HOME=str(home))
+                        TECHDAY_COURSE_ID=COURSE, HOME=str(home), TECHDAY_USERS_FILE=str(self.users))
         if who is not None:
             env["JUPYTERHUB_USER"] = name
         cmd = runas(uid, gid, sys.executable, "-m", "nbgrader", *args, home=str(home))
@@ -103,6 +150,23 @@ class Day:
         assert done.pop("uid") == B[1], "the attempts run as trainee B"
         return done
 
+    def run_as(self, who: tuple[str, int], code: str, *args: str) -> str:
+        cmd = runas(who[1], TRAINEE_GID, sys.executable, "-c", code, *args, home=str(self.base / "home" / who[0]))
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=child_env(), cwd=self.base)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def attacks_through_inbound(self, pipe: bool) -> Path:
+        """B plants an entry in A's name and links the grader's file into B's own entry."""
+        planted = Path(self.run_as(B, PLANT, str(self.inbound()), A[0], LAB, LATER, PLANTED))
+        assert planted.stat().st_uid == B[1], "B could add an entry in A's name"
+        (own,) = self.entries(B[0])
+        self.run_as(B, LINK, str(own), str(self.secret), "yes" if pipe else "no")
+        return planted
+
+    def collected(self, name: str, file: str = f"{LAB}.ipynb") -> Path:
+        return self.course_root / "submitted" / name / LAB / file
+
     def morning(self, twice: bool = False):
         self.nbgrader(None, "release_assignment", LAB, "--force")
         for who in (A, B):
@@ -133,13 +197,19 @@ def test_a_neighbour_can_do_nothing_to_a_submission_and_the_grader_collects_both
     assert all(result != "done" for result in refused.values()), refused
     print("B against A:", refused)
 
-    day.nbgrader(None, "collect", LAB)
+    planted = day.attacks_through_inbound(pipe=True)
+    log = day.nbgrader(None, "collect", LAB)
     for name, _ in (A, B):
-        assert (day.course_root / "submitted" / name / LAB / f"{LAB}.ipynb").is_file(), f"{name} collected"
+        assert day.collected(name).is_file(), f"{name} collected"
     stamps = sorted((e / "timestamp.txt").read_text().strip() for e in mine)
-    collected = (day.course_root / "submitted" / A[0] / LAB / "timestamp.txt").read_text().strip()
-    assert collected == stamps[-1], "the later of two submissions is the one graded"
-    assert len(day.entries(A[0])) == 2, "collecting removes nothing from the exchange"
+    collected = day.collected(A[0], "timestamp.txt").read_text().strip()
+    assert collected == stamps[-1], "the later of A's own two submissions is the one graded, not B's plant"
+    assert PLANTED not in day.collected(A[0]).read_text(), "B's file is not graded as A's"
+    assert f"Not collecting {planted.name}: made by uid {B[1]}, not by {A[0]} (uid {A[1]})" in log, log
+    assert not day.collected(B[0], "solution.ipynb").exists(), "no link is followed into the grader's files"
+    assert not day.collected(B[0], "stall.fifo").exists()
+    assert "left out solution.ipynb (a link)" in log and "left out stall.fifo (not a regular file)" in log, log
+    assert len(day.entries(A[0])) == 3, "collecting removes nothing from the exchange"
 
 
 def test_the_same_attempts_succeed_with_nbgraders_defaults(base):
@@ -153,3 +223,30 @@ def test_the_same_attempts_succeed_with_nbgraders_defaults(base):
     for attack in ("read their notebook", "read their secret", "add a file to theirs", "rename theirs",
                    "rename the course folder"):
         assert done[attack] == "done", (attack, done)
+
+
+def test_nbgraders_collect_grades_a_plant_and_copies_a_link(base):
+    """The comparison for the attacks through ``inbound``: nbgrader's own collect is fooled by both."""
+    day = Day(base, shipped=False, name="nbgrader-default-collect")
+    day.morning()
+    day.attacks_through_inbound(pipe=False)   # nbgrader's copy would fail on a pipe, not be fooled
+    day.nbgrader(None, "collect", LAB)
+    assert PLANTED in day.collected(A[0]).read_text(), "nbgrader grades B's plant as A's work"
+    assert day.collected(B[0], "solution.ipynb").read_text() == GRADERS_ONLY, "and copies the linked file"
+
+
+def test_release_refuses_a_course_folder_a_trainee_made_first(base):
+    """The exchange root is open to all: a trainee who makes the course's folder before the first
+    release would own what the room fetches. Release stops and says so; nbgrader's would go on."""
+    day = Day(base, shipped=True, name="early-trainee")
+    made = day.run_as(B, "import os, sys; p = os.path.join(sys.argv[1], sys.argv[2]); os.mkdir(p, 0o777); "
+                         "os.chmod(p, 0o777); print(p)", str(day.exchange), COURSE)
+    name, uid, gid = "grader", GRADER_UID, GRADER_GID
+    cmd = runas(uid, gid, sys.executable, "-m", "nbgrader", "release_assignment", LAB, "--force",
+                home=str(day.base / "home" / name))
+    out = subprocess.run(cmd, cwd=day.course_root, capture_output=True, text=True, timeout=240,
+                         env=child_env(JUPYTER_CONFIG_PATH=str(day.config), TECHDAY_EXCHANGE=str(day.exchange),
+                                       TECHDAY_COURSE_ID=COURSE, HOME=str(day.base / "home" / name)))
+    assert out.returncode != 0, "release into a trainee's folder must fail"
+    assert f"{made} belongs to uid {B[1]}, not to this grader" in out.stdout + out.stderr, out.stdout + out.stderr
+    assert not (Path(made) / "outbound").exists(), "nothing was released into it"

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -231,6 +232,15 @@ def test_check_passes_on_a_ready_server(tmp_path):
     assert not found["submissions closed"].ok and "3733" in found["submissions closed"].fix
     inbound.chmod(0o3733)
     assert _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))["submissions closed"].ok
+    assert _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))["course folder the grader's"].ok
+    # A course folder a trainee's account made before the first release (root only: chown).
+    if os.geteuid() == 0:
+        os.chown(inbound.parent, UID_FIRST + 3, 100)
+        found = _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))
+        assert not found["course folder the grader's"].ok and "rm -rf" in found["course folder the grader's"].fix
+        os.chown(inbound.parent, 0, 0)
+    else:
+        print("skipped the trainee-owned course folder case: chown needs root")
     assert not found["GPUs visible"].ok and "TECHDAY_GPUS" in found["GPUs visible"].fix
     assert _by_check(check(_config_file(tmp_path), allow_cpu=True, gpu_probe=lambda: ([], "none")))["GPUs visible"].ok
 

@@ -120,6 +120,26 @@ def test_import_folder_keeps_names_and_never_overwrites(tmp_path):
     assert all(line.startswith("kept") for line in import_folder(src, root, "lab"))
 
 
+def test_a_link_is_never_imported_nor_graded(tmp_path):
+    """Caught: a hand-in that is a link to the course's solutions, read as the trainee's notebook."""
+    from techday.grading.checks import collect, import_folder
+
+    solutions = tmp_path / "source.ipynb"
+    solutions.write_text('{"solutions": true}')
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    (src / "kim").mkdir(parents=True)
+    os.symlink(solutions, src / "lee.ipynb")
+    os.symlink(solutions, src / "kim" / "lab.ipynb")
+    lines = import_folder(src, root, "lab")
+    assert lines == ["skipped  lee: lee.ipynb is a link or not a file", "skipped  kim: lab.ipynb is a link or not a file"]
+    assert not (root / "submitted" / "lee").exists()
+    folder = root / "submitted" / "park" / "lab"
+    folder.mkdir(parents=True)
+    os.symlink(solutions, folder / "lab.ipynb")
+    (sub,) = collect(root, "lab", {"cells": []})
+    assert not sub.gradable and sub.status == "rejected" and "is a link" in sub.notes[0]
+
+
 def test_tamper_check_leaves_the_course_own_cells_alone():
     """A demo cell as released (lab 00 rebinds its own `plt` when matplotlib is missing) is the
     course's code, not the trainee's; the same cell edited to rebind a locked import is flagged."""

@@ -1,0 +1,85 @@
+"""The grader's copy of a trainee's submission (techday.hubexchange.copy_untrusted), without root.
+
+A submission stays its owner's after it is submitted, so whatever it holds when the grader collects it
+is a stranger's data: each case here is a file a hostile owner can put there, and what a plain copy
+(nbgrader's copytree) would do with it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from techday.hubexchange import MAX_DEPTH, copy_untrusted, not_mine
+
+
+@pytest.fixture
+def entry(tmp_path):
+    src = tmp_path / "trainee-a+lab+2026-12-04 10:00:00.000000 UTC+abc"
+    src.mkdir()
+    (src / "lab.ipynb").write_text("{}")
+    (src / "timestamp.txt").write_text("2026-12-04 10:00:00.000000 UTC")
+    return src
+
+
+def test_folders_and_regular_files_are_copied(entry, tmp_path):
+    (entry / "data").mkdir()
+    (entry / "data" / "x.csv").write_text("1,2")
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert skipped == []
+    assert (tmp_path / "out" / "lab.ipynb").read_text() == "{}"
+    assert (tmp_path / "out" / "data" / "x.csv").read_text() == "1,2"
+
+
+def test_links_are_never_followed(entry, tmp_path):
+    """Caught: a link to the grader's solutions copied as the trainee's notebook (copytree follows it)."""
+    secret = tmp_path / "solutions.ipynb"
+    secret.write_text("solutions")
+    os.symlink(secret, entry / "solution.ipynb")
+    os.symlink(tmp_path, entry / "folder-link")
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert sorted(skipped) == ["folder-link (a link)", "solution.ipynb (a link)"]
+    assert not (tmp_path / "out" / "solution.ipynb").exists() and not (tmp_path / "out" / "folder-link").exists()
+
+
+def test_a_top_folder_that_is_a_link_is_refused(entry, tmp_path):
+    os.symlink(entry, tmp_path / "link")
+    with pytest.raises(OSError):
+        copy_untrusted(str(tmp_path / "link"), str(tmp_path / "out"))
+
+
+def test_a_pipe_is_left_out_without_waiting(entry, tmp_path):
+    """Caught: a collect that opens a pipe for reading and waits for a writer forever."""
+    os.mkfifo(entry / "stall.fifo")
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(s=copy_untrusted(str(entry), str(tmp_path / "out"))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the copy waited on a pipe"
+    assert done["s"] == ["stall.fifo (not a regular file)"]
+
+
+def test_size_depth_and_ignored_names_are_capped(entry, tmp_path):
+    (entry / "big.bin").write_bytes(b"x" * 5000)
+    (entry / ".ipynb_checkpoints").mkdir()
+    (entry / ".ipynb_checkpoints" / "lab-checkpoint.ipynb").write_text("{}")
+    deep = entry
+    for _ in range(MAX_DEPTH + 2):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"), ignore=[".ipynb_checkpoints"], max_bytes=1000)
+    assert "big.bin (over the submission's size limit of 1000 bytes)" in skipped
+    assert any(s.endswith(f"(folders nested deeper than {MAX_DEPTH})") for s in skipped), skipped
+    assert not (tmp_path / "out" / "big.bin").exists(), "no partial file is left behind"
+    assert not (tmp_path / "out" / ".ipynb_checkpoints").exists()
+    assert (tmp_path / "out" / "lab.ipynb").is_file()
+
+
+def test_not_mine_names_a_link_or_a_file(tmp_path):
+    assert not_mine(str(tmp_path / "absent")) is None
+    assert not_mine(str(tmp_path)) is None
+    os.symlink(tmp_path, tmp_path / "link")
+    assert not_mine(str(tmp_path / "link")) == "is not a folder (a link or a file)"
