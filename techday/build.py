@@ -132,16 +132,22 @@ def build_sources(course: Course, labs: list[str], root: Path, lang: str | None 
 
 
 def build(course: Course, labs: list[str], release: bool = True, root: Path | None = None,
-          sandboxed: bool = True, lang: str | None = None) -> BuildResult:
+          sandboxed: bool = True, lang: str | None = None, report=None) -> BuildResult:
     """Build the course root for ``labs``; with ``release``, run nbgrader's generate_assignment.
-    ``sandboxed``: see :func:`write_config`; ``lang``: see :func:`build_sources`."""
+    ``sandboxed``: see :func:`write_config`; ``lang``: see :func:`build_sources`. ``report(lab,
+    error)`` is called as each lab is done (``error`` None when it built), for progress."""
     root = root or course_root(course)
     write_config(course, root, sandboxed)
     result = build_sources(course, labs, root, lang)
-    if release:
-        for lab in list(result.built):
+    for lab, message in result.errors.items():
+        if report:
+            report(lab, message)
+    for lab in list(result.built):
+        if release:
             proc = nbgrader(root, "generate_assignment", lab, "--force")
             if proc.returncode != 0 or not (root / "release" / lab / f"{lab}.ipynb").is_file():
                 result.errors[lab] = f"nbgrader generate_assignment failed: {nbgrader_error(proc)}"
                 result.built.remove(lab)
+        if report:
+            report(lab, result.errors.get(lab))
     return result

@@ -35,11 +35,23 @@ from . import __version__
 from .course import CourseError, load_course
 from .tier import TIER_CHOICES, TierError, banner, detect
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Not a terminal (CI logs, a file): wide enough that tables keep lab names and reasons whole.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
-STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashed": "red", "error": "red"}
+STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashed": "red", "error": "red",
+                "interrupted": "yellow", "not started": "dim"}
+
+
+def _print_table(t: Table) -> None:
+    """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
+    other columns wrap instead."""
+    for i, col in enumerate(t.columns):
+        if i == 0 or str(col.header) in ("lab", "device"):
+            col.no_wrap = True
+            col.min_width = max((len(str(c)) for c in col.cells), default=0)
+    console.print(t)
 
 
 def _course(args):
@@ -59,10 +71,17 @@ def _scale(requested: str, tier: str) -> str:
     return "full" if tier == "gpu" else "ci"
 
 
+class UnknownLab(CourseError):
+    """A lab name the syllabus does not have: bad usage (exit 2), before anything runs."""
+
+
 def _labs(course, names):
+    """The labs ``names`` select; any unknown name stops the command before it does anything (exit 2,
+    the known labs listed once). The second value stays for the callers' shape: always empty."""
     labs, unknown = course.select(names)
-    for name in unknown:
-        err.print(f"[red]unknown lab {name!r}[/] (known: {', '.join(course.labs)})")
+    if unknown:
+        raise UnknownLab(f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(course.labs)})")
     return labs, unknown
 
 
@@ -87,7 +106,7 @@ def cmd_doctor(args) -> int:
             t.add_row(str(g.index), g.name, g.cc, f"{g.memory_gib:.1f} GiB", str(g.multiprocessor_count),
                       f"{g.clock_rate_khz / 1e3:.0f} MHz", f"{g.memory_clock_rate_khz / 1e3:.0f} MHz",
                       f"{g.global_memory_bus_width_bits} bit", f"{g.l2_cache_bytes / 2**20:.0f} MiB", g.fingerprint())
-        console.print(t)
+        _print_table(t)
     else:
         console.print("Numba CUDA kernels will run in the simulator (NUMBA_ENABLE_CUDASIM=1): correct, not fast.")
     return 0
@@ -103,7 +122,7 @@ def cmd_list(args) -> int:
             lab = course.labs[lab_id]
             t.add_row(track.id, lab.id, f"{lab.title}\n{lab.title_ko}".strip(), lab.slot, str(lab.minutes),
                       f"{lab.timeout('ci')}/{lab.timeout('full')} s")
-    console.print(t)
+    _print_table(t)
     for track in course.tracks.values():
         rule = track.pass_rule
         console.print(f"{track.id}: pass with {rule.get('min_fraction', 0):.0%} of the track's points and "
@@ -124,12 +143,18 @@ def cmd_build(args) -> int:
     root = course_root(course)
     t0 = time.monotonic()
     lang = course.language(getattr(args, "lang", None))
-    result = build(course, labs, release=not args.no_release, root=root, lang=lang)
-    for lab in result.built:
-        console.print(f"[green]built[/] {lab}: {root / 'source' / lab}"
-                      + ("" if args.no_release else f" -> {root / 'release' / lab}"))
-    for lab, message in result.errors.items():
-        err.print(f"[red]build failed[/] {lab}: {escape(message)}")
+    count = iter(range(1, len(labs) + 1))
+
+    def progress(lab: str, error: str | None) -> None:
+        n = f"[{next(count)}/{len(labs)}]"
+        if error:
+            err.print(f"{n} [red]build failed[/] {lab}: {escape(error)}")
+        else:
+            console.print(f"{n} [green]built[/] {lab}: {root / 'source' / lab}"
+                          + ("" if args.no_release else f" -> {root / 'release' / lab}")
+                          + f"  ({time.monotonic() - t0:.1f} s)")
+
+    result = build(course, labs, release=not args.no_release, root=root, lang=lang, report=progress)
     console.print(f"course root: {root}  (language {lang}, {time.monotonic() - t0:.1f} s)")
     return 1 if result.errors or unknown else 0
 
@@ -149,19 +174,22 @@ def cmd_run(args) -> int:
     from .runner import run_labs
 
     course = _course(args)
+    labs, unknown = _labs(course, args.labs)
     try:
         info = _tier(args.tier)
     except TierError as exc:
         err.print(f"[red]{exc}[/]")
         return 2
     scale = _scale(args.scale, info.tier)
-    labs, unknown = _labs(course, args.labs)
     out = Path(args.out).resolve() if args.out else course.build_dir / "run"
     console.print(f"running {len(labs)} lab(s) at scale {scale} on the {info.tier} tier, {args.jobs} at a time -> {out}")
     summary = run_labs(course, labs, unknown, info, scale, args.jobs, args.timeout, out, report=console.print,
                        lang=course.language(getattr(args, "lang", None)))
-    console.print(_results_table(summary))
+    _print_table(_results_table(summary))
     console.print(f"summary: {out / 'summary.json'}   junit: {out / 'junit.xml'}   ({summary.seconds:.0f} s)")
+    if summary.interrupted:
+        err.print("interrupted: the table and the summary hold what finished")
+        return 130
     return 0 if summary.ok else 1
 
 
@@ -169,13 +197,13 @@ def cmd_grade_selftest(args) -> int:
     from .grading.contract import selftest
 
     course = _course(args)
+    labs, unknown = _labs(course, args.labs)
     try:
         info = _tier(args.tier)
     except TierError as exc:
         err.print(f"[red]{exc}[/]")
         return 2
     scale = _scale(args.scale, info.tier)
-    labs, unknown = _labs(course, args.labs)
     t0 = time.monotonic()
     contracts, csv = selftest(course, labs, info.tier, scale, jobs=args.jobs, report=console.print,
                               lang=course.language(getattr(args, "lang", None)))
@@ -187,7 +215,7 @@ def cmd_grade_selftest(args) -> int:
         rel = sum(x.release_score or 0 for x in c.cells)
         t.add_row(c.lab, str(len(c.cells)), f"{c.max_score:g}", str(c.hidden_tests), f"{sol:g}", f"{rel:g}",
                   "[green]kept[/]" if c.ok else "[red]BROKEN[/]")
-    console.print(t)
+    _print_table(t)
     for c in contracts:
         for problem in c.problems:
             err.print(f"[red]{c.lab}[/]: {problem}")

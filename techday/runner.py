@@ -6,6 +6,10 @@ whatever ran before a failure is kept in ``build/run/<lab>/<lab>.ipynb``.
 
 Outputs: one progress line per lab, a final table, ``build/run/summary.json`` (schema
 ``techday.run/1``) and ``build/run/junit.xml`` for CI.
+
+Ctrl-C starts no further lab, stops the running ones (their whole process trees), and still writes the
+table, the summary and JUnit: finished labs as they ended, stopped ones ``interrupted``, the rest
+``not started``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +46,7 @@ class LabResult:
     lab: str
     tier: str
     scale: str
-    status: str  # passed | failed | timeout | crashed | error
+    status: str  # passed | failed | timeout | crashed | error | interrupted | not started
     seconds: float = 0.0
     reason: str = ""
     failing_cell: str = ""
@@ -61,6 +65,7 @@ class RunSummary:
     tier: dict
     labs: list[LabResult] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -138,8 +143,38 @@ def failing_cell(notebook: Path, refs_by_id: dict) -> str:
     return ref.describe() if ref else f"cell id {cell.get('id')!r}"
 
 
+class Stop:
+    """Ctrl-C, shared by the scheduler and the labs it runs: once set, no lab starts and every
+    running worker's process tree is killed."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen] = set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def started(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.add(proc)
+        if self.is_set():  # Ctrl-C came between the check and the start
+            _kill_tree(proc)
+
+    def ended(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def set(self) -> None:
+        self.event.set()
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            _kill_tree(proc)
+
+
 def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale: str, timeout: int,
-            refs_by_id: dict, lang: str | None = None) -> LabResult:
+            refs_by_id: dict, lang: str | None = None, stop: Stop | None = None) -> LabResult:
     work = out_dir / lab
     work.mkdir(parents=True, exist_ok=True)
     out_nb = work / f"{lab}.ipynb"
@@ -155,6 +190,8 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     t0 = time.monotonic()
     log = open(work / "worker.log", "w", encoding="utf-8")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    if stop:
+        stop.started(proc)
     try:
         proc.wait(timeout=timeout + STARTUP_GRACE_S)
         timed_out = False
@@ -163,10 +200,14 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
         timed_out = True
     finally:
         log.close()
+        if stop:
+            stop.ended(proc)
     seconds = time.monotonic() - t0
     res = LabResult(lab=lab, tier=tier, scale=scale, status="passed", seconds=round(seconds, 2),
                     notebook=str(out_nb))
-    if timed_out:
+    if stop and stop.is_set() and not result_file.is_file():
+        res.status, res.reason = "interrupted", "stopped by Ctrl-C"
+    elif timed_out:
         res.status, res.reason = "timeout", f"no result after the lab's limit of {timeout} s"
     else:
         try:
@@ -210,18 +251,41 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
     for lab, message in built.errors.items():
         done(LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"source does not build: {message}"))
 
+    stop = Stop()
+
+    def not_started(lab: str) -> LabResult:
+        return LabResult(lab=lab, tier=info.tier, scale=scale, status="not started", reason="Ctrl-C came first")
+
     def task(lab: str) -> LabResult:
+        if stop.is_set():
+            return not_started(lab)
         src = out_dir / "source" / lab / f"{lab}.ipynb"
         refs = built.refs[lab]
         limit = timeout or course.labs[lab].timeout(scale)
         try:
-            return run_one(course, lab, src, out_dir, info.tier, scale, limit, {r.cell_id: r for r in refs}, lang)
+            return run_one(course, lab, src, out_dir, info.tier, scale, limit, {r.cell_id: r for r in refs}, lang,
+                           stop)
         except Exception as exc:  # a bug here must not stop the other labs
             return LabResult(lab=lab, tier=info.tier, scale=scale, status="error", reason=f"runner: {exc!r}")
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for fut in [pool.submit(task, lab) for lab in built.built]:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    futures = {pool.submit(task, lab): lab for lab in built.built}
+    try:
+        for fut in as_completed(futures):
             done(fut.result())
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        report("interrupted: no further lab starts; stopping the running ones")
+        stop.set()
+        for fut, lab in futures.items():
+            if fut.cancel():
+                done(not_started(lab))
+        finished = {r.lab for r in results}
+        for fut, lab in futures.items():
+            if not fut.cancelled() and lab not in finished:
+                done(fut.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
     order = {name: i for i, name in enumerate(list(course.labs) + unknown)}
     summary.labs = sorted(results, key=lambda r: order.get(r.lab, len(order)))
@@ -233,14 +297,17 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
 
 def junit_xml(summary: RunSummary) -> str:
     failures = sum(1 for r in summary.labs if r.status in ("failed", "timeout"))
-    errors = sum(1 for r in summary.labs if r.status in ("crashed", "error"))
+    errors = sum(1 for r in summary.labs if r.status in ("crashed", "error", "interrupted"))
+    skipped = sum(1 for r in summary.labs if r.status == "not started")
     lines = ['<?xml version="1.0" encoding="utf-8"?>',
              f'<testsuite name="techday-labs" tests="{len(summary.labs)}" failures="{failures}" '
-             f'errors="{errors}" time="{summary.seconds}" timestamp={quoteattr(summary.started)}>']
+             f'errors="{errors}" skipped="{skipped}" time="{summary.seconds}" timestamp={quoteattr(summary.started)}>']
     for r in summary.labs:
         name = quoteattr(f"{r.lab}[{r.tier},{r.scale}]")
         lines.append(f'  <testcase classname="labs" name={name} time="{r.seconds}">')
-        if not r.ok:
+        if r.status == "not started":
+            lines.append(f'    <skipped message={quoteattr(r.reason)}/>')
+        elif not r.ok:
             tag = "failure" if r.status in ("failed", "timeout") else "error"
             msg = f"{r.status}: {r.reason}" + (f" at {r.failing_cell}" if r.failing_cell else "")
             lines.append(f'    <{tag} type="{r.status}" message={quoteattr(msg)}>{escape(r.notebook)}</{tag}>')

@@ -50,7 +50,8 @@ def test_build_names_duplicate_ids_and_missing_points(fixture_course):
 
 def test_build_unknown_lab(fixture_course):
     out = techday("--root", str(fixture_course), "build", "no-such-lab", "--no-release")
-    assert out.returncode == 1 and "unknown lab 'no-such-lab'" in out.stderr
+    assert out.returncode == 2 and "unknown lab 'no-such-lab'" in out.stderr
+    assert out.stderr.count("known:") == 1 and "built" not in out.stdout, "said once, nothing built"
 
 
 def test_fmt_command_passes_on_repository():
