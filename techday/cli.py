@@ -246,8 +246,10 @@ def cmd_validate(args) -> int:
     steps = [
         ("doctor", cmd_doctor, argparse.Namespace(tier=args.tier, json=False)),
         ("build", cmd_build, argparse.Namespace(root=args.root, labs=args.labs, no_release=False)),
+        # Its own folder: a later `techday run` of one lab must not replace the record of the whole course.
         ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
-                                            jobs=args.jobs, timeout=None, out=None)),
+                                            jobs=args.jobs, timeout=None,
+                                            out=str(_course(args).build_dir / "validate" / "run"))),
         ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
                                                                   scale=args.scale, jobs=args.jobs)),
         # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
