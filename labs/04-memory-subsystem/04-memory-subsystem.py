@@ -1,6 +1,5 @@
 # %% [markdown] key="memory-subsystem-coalescing-shared"
 # # 04 The memory subsystem: coalescing, shared memory, tiling
-# # 04 메모리 계층: 병합 접근, 공유 메모리, 타일링
 #
 # Most kernels you will write are limited by memory, not arithmetic: a GPU can do dozens of
 # floating-point operations in the time it takes to fetch one value from global memory. This lab
@@ -9,7 +8,7 @@
 # can serialise a warp, and how tiling makes a matrix product reuse every value it loads. It ends
 # by reading what the compiler says a kernel costs: registers, shared memory and spills.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - the memory hierarchy (registers, shared memory and L1, L2, global memory) and what a **coalesced**
 #   access is: the 32 threads of a warp reading neighbouring addresses, in as few 32-byte sectors as
 #   possible; strided access measured against it;
@@ -20,13 +19,9 @@
 # - reading the **resource report** of a kernel (registers per thread, shared memory per block,
 #   spills) from `compile_ptx` and `ptxas -v`, on any machine, and what it means for occupancy.
 #
-# 이 실습에서는 메모리 계층과 병합 접근(coalescing), 2차원 블록과 타일, 공유 메모리 전치와
-# 뱅크 충돌(bank conflict), 타일 행렬 곱, 그리고 `ptxas -v` 자원 보고서 읽는 법을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the three exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the three exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on shapes you do not see here: not square, not multiples of
 # the tile.
 #
@@ -37,11 +32,10 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, but the simulator has no
-# caches, sectors or banks, so nothing about memory speed can be measured there. Run this cell first
-# (이 셀을 가장 먼저 실행하세요).
+# caches, sectors or banks, so nothing about memory speed can be measured there. Run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -67,7 +61,7 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
 # %% [markdown] key="memory-hierarchy"
-# ## 1. The memory hierarchy (메모리 계층)
+# ## 1. The memory hierarchy
 #
 # | memory | where | size (H100 SXM, for scale) | who sees it | latency |
 # | --- | --- | --- | --- | --- |
@@ -79,20 +73,33 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # Global memory is read and written in **32-byte sectors**. When the 32 threads of a warp load one
 # 4-byte `float32` each, the hardware collects the addresses and fetches the sectors that hold them.
 # If thread `k` reads element `i + k`, the warp's 128 bytes sit in 4 sectors: every byte fetched is
-# used. That is a **coalesced** access (병합 접근). If thread `k` reads element `i + 8 * k`, every
+# used. That is a **coalesced** access. If thread `k` reads element `i + 8 * k`, every
 # thread needs its own sector: 32 sectors, 1,024 bytes fetched for 128 used.
 #
 # Rule: make `threadIdx.x`, the fastest-varying thread index, walk along the **last**, contiguous
 # axis of a C-ordered NumPy array (lab 02 mapped `x` to columns for this reason).
 #
-# ## 2. Coalesced against strided, measured (병합 접근과 스트라이드 접근 비교)
+# ## 2. Coalesced against strided, measured
 #
 # `copy_strided` below copies `n` values; thread `i` writes `dst[i]` (coalesced) and reads
 # `src[(i * stride) % n]`: with `stride = 1` neighbouring threads read neighbouring values, with
-# `stride = 32` each reads 128 bytes away from its neighbour. (`n` is odd, so `(i * stride) % n` visits
-# every element exactly once.) The sector arithmetic first, then, on a GPU, the measurement.
+# `stride = 32` each reads 128 bytes away from its neighbour. (`n` is odd and the strides are powers of
+# two, so `(i * stride) % n` visits every element exactly once.) The sector arithmetic first, then, on a
+# GPU, the measurement. With a stride of 2 the reads fetch twice the bytes they use but the writes stay
+# coalesced: 3 units of traffic (2 read, 1 written) for the 2 of stride 1, so expect about two thirds of
+# its bandwidth, not half. From a stride of 8 on, every thread's read fetches a sector of its own, 8 times
+# what it uses.
+#
+# `time_cuda` records a CUDA event, launches the kernel and records a second event. Events measure on
+# the GPU's clock, but they do not exclude the host: the GPU reaches the first event, then waits while
+# Python and Numba launch the kernel, and that wait is counted. With copies of 2 x 128 MiB (about 0.1 ms on
+# an H100) the launch overhead, some microseconds, is small; on short kernels it dominates. Lab 08's
+# harness keeps it out.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def copy_strided(src, dst, stride):
     i = cuda.grid(1)
@@ -101,8 +108,8 @@ def copy_strided(src, dst, stride):
         dst[i] = src[(i * stride) % n]   # the read is strided, the write is coalesced
 
 
-print("one warp reading 32 float32 values, 4 bytes each:")
-print(" stride | sectors of 32 B | bytes fetched | bytes used | efficiency")
+print(msg("04.warp_reading_header", "one warp reading 32 float32 values, 4 bytes each:"))
+print(msg("04.stride_table_header", " stride | sectors of 32 B | bytes fetched | bytes used | efficiency"))
 for stride in (1, 2, 4, 8, 16, 32):
     span = 32 * stride * 4                     # bytes between the warp's first and last value, roughly
     sectors = min(32, math.ceil(span / 32))    # each value needs its sector; at most one sector per thread
@@ -116,10 +123,11 @@ threads_c = 256
 blocks_c = math.ceil(n_c / threads_c)
 for stride in (1, 32):                          # the same code path on every tier: check first
     copy_strided[blocks_c, threads_c](d_src, d_dst, stride)
-    assert np.array_equal(d_dst.copy_to_host(), h_src[(np.arange(n_c) * stride) % n_c]), f"copy_strided stride {stride}"
-print(f"copy_strided checked for strides 1 and 32 on n = {n_c:,}")
+    assert np.array_equal(d_dst.copy_to_host(), h_src[(np.arange(n_c) * stride) % n_c]), \
+        msg("04.copy_strided_wrong", "copy_strided stride {stride}", stride=stride)
+print(msg("04.copy_strided_checked", "copy_strided checked for strides 1 and 32 on n = {n:,}", n=n_c))
 
-if lab.gpu_only("measuring coalesced and strided copies with CUDA events"):
+if lab.gpu_only(msg("04.gpu_only_strided", "measuring coalesced and strided copies with CUDA events")):
     from techday.labtools import time_cuda
 
     nbytes = 2 * n_c * 4                        # read n floats, write n floats
@@ -129,14 +137,16 @@ if lab.gpu_only("measuring coalesced and strided copies with CUDA events"):
                       what=f"copy_strided, stride {stride:2d}, n={n_c:,}", label=lab.timing_label())
         gbps = nbytes / t.median / 1e9
         base = base or gbps
-        print(f"{t}  ->  {gbps:7.1f} GB/s ({gbps / base:4.0%} of stride 1)")
+        print(msg("04.strided_rate", "{t}  ->  {gbps:7.1f} GB/s ({ratio:4.0%} of stride 1)", t=t, gbps=gbps,
+                  ratio=gbps / base))
 else:
-    print("Not timed: the simulator has no sectors or caches, and its times are Python threads, not GPU "
-          "figures. On a GPU, expect stride 2 at about half the bandwidth of stride 1, and strides of 8 or "
-          "more at a small fraction of it (L2 hides part of the waste).")
+    print(msg("04.strided_not_timed", "Not timed: the simulator has no sectors or caches, and its times are Python "
+              "threads, not GPU figures. On a GPU, expect stride 2 at about two thirds of the bandwidth of stride 1 "
+              "(its reads fetch twice the bytes they use, its writes stay coalesced), and strides of 8 or more at "
+              "about a fifth of it or less (every read fetches a 32-byte sector for 4 bytes used)."))
 
 # %% [markdown] key="tiles-d-grids-blocks"
-# ## 3. Tiles: 2-D grids and blocks (타일: 2차원 그리드와 블록)
+# ## 3. Tiles: 2-D grids and blocks
 #
 # Matrix kernels in this lab use square **tiles** of `TILE x TILE` elements: a block of
 # `(TILE, TILE)` threads handles one tile, `threadIdx.x` along the tile's columns, `threadIdx.y`
@@ -145,21 +155,24 @@ else:
 # Python thread per CUDA thread, so there we use 8 x 8 tiles; the code is the same.
 
 # %% nbgrader="locked" id="tile_constants"
+from techday.i18n import msg
+
 # lab.per_tier(name, gpu=..., cpu=...) is the GPU value on the GPU tier and the CPU value in the simulator;
 # `techday kernels` compiles the kernels that read it with both values.
 TILE = lab.per_tier("TILE", gpu=32, cpu=8)              # tile side; threads per block: TILE x TILE
 TILE_PAD = lab.per_tier("TILE_PAD", gpu=33, cpu=9)      # TILE + 1: a padded tile row (section 5)
 assert TILE_PAD == TILE + 1                             # shared array shapes need constants
-print(f"TILE = {TILE}, TILE_PAD = {TILE_PAD}: blocks of {TILE} x {TILE} = {TILE * TILE} threads")
+print(msg("04.tile_constants", "TILE = {tile}, TILE_PAD = {tile_pad}: blocks of {tile} x {tile} = {threads} threads",
+          tile=TILE, tile_pad=TILE_PAD, threads=TILE * TILE))
 
 # %% [markdown] key="tile-grid"
-# ## 연습 1 (Exercise 1): `tile_grid` (2 points)
+# ## Exercise 1: `tile_grid` (2 points)
 #
 # Write `tile_grid(shape)` that returns the grid `(blocks_x, blocks_y)` of tiles covering a matrix
 # of `shape = (rows, cols)`: `x` counts tiles along the **columns**, `y` along the **rows**, and a
 # partial tile at the edge still needs its block, so each is a ceiling, in **integer** arithmetic
 # (lab 02). Launch a tile kernel with `kernel[tile_grid(a.shape), (TILE, TILE)](...)`.
-# Return plain integers. (행은 y, 열은 x; 가장자리의 부분 타일에도 블록이 필요합니다.)
+# Return plain integers.
 
 # %% nbgrader="solution" id="tile_grid"
 def tile_grid(shape):
@@ -172,6 +185,7 @@ def tile_grid(shape):
 # %% nbgrader="tests" id="tile_grid_tests" points=2
 """tile_grid returns (ceil(cols / TILE), ceil(rows / TILE)) as integers for a 37 x 53 matrix and for
 exact multiples of TILE; hidden: 1 x 1, one row, one column, one past a multiple, huge shapes."""
+from techday.i18n import msg
 
 
 def expected_grid(rows, cols):
@@ -180,21 +194,26 @@ def expected_grid(rows, cols):
 
 for shape in ((37, 53), (2 * TILE, 3 * TILE), (TILE, 1)):
     got = tile_grid(shape)
-    assert isinstance(got, tuple) and len(got) == 2, f"tile_grid{shape} must return (blocks_x, blocks_y), got {got!r}"
-    assert got == expected_grid(*shape), (f"tile_grid({shape}) = {got}, expected {expected_grid(*shape)} "
-                                          "(x along the columns, y along the rows, each a ceiling)")
-    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), f"tile_grid{shape}: {got!r} are not integers"
+    assert isinstance(got, tuple) and len(got) == 2, \
+        msg("04.tile_grid_not_pair", "tile_grid{shape} must return (blocks_x, blocks_y), got {got!r}", shape=shape, got=got)
+    assert got == expected_grid(*shape), msg("04.tile_grid_wrong", "tile_grid({shape}) = {got}, expected {want} "
+                                             "(x along the columns, y along the rows, each a ceiling)",
+                                             shape=shape, got=got, want=expected_grid(*shape))
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got), \
+        msg("04.tile_grid_not_integers", "tile_grid{shape}: {got!r} are not integers", shape=shape, got=got)
 ### BEGIN HIDDEN TESTS
 for shape_h in ((1, 1), (1, 1_000), (1_000, 1), (TILE + 1, 2 * TILE + 1), (3 * TILE - 1, TILE - 1),
                 (2**40 + 1, 7), (5, 2**53 + 1)):
     got_h = tile_grid(shape_h)
-    assert got_h == expected_grid(*shape_h), f"hidden: tile_grid({shape_h}) = {got_h}, expected {expected_grid(*shape_h)}"
-    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got_h), f"hidden: {got_h!r} are not integers"
+    assert got_h == expected_grid(*shape_h), msg("04.hidden_tile_grid_wrong", "hidden: tile_grid({shape}) = {got}, expected {want}",
+                                                 shape=shape_h, got=got_h, want=expected_grid(*shape_h))
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got_h), \
+        msg("04.hidden_not_integers", "hidden: {got!r} are not integers", got=got_h)
 ### END HIDDEN TESTS
-print("tile_grid: all visible tests passed.")
+print(msg("04.tile_grid_all_visible", "tile_grid: all visible tests passed."))
 
 # %% [markdown] key="naive-transpose"
-# ## 4. The naive transpose (단순 전치)
+# ## 4. The naive transpose
 #
 # `out[c, r] = a[r, c]`: with `x` along `a`'s columns, a warp reads 32 neighbours in a row of `a`
 # (coalesced) and writes them down a **column** of `out`, each 4 bytes in a different row, a
@@ -203,6 +222,9 @@ print("tile_grid: all visible tests passed.")
 # the data takes a detour.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def transpose_naive(a, out):
     col, row = cuda.grid(2)
@@ -219,10 +241,11 @@ h_t = np.random.default_rng(4).standard_normal((37, 53)).astype(np.float32)
 d_t_out = cuda.to_device(np.full((53, 37), np.nan, np.float32))
 transpose_naive[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out)
 assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_naive, 37 x 53", rtol=0)
-print(f"transpose_naive: 37 x 53 -> 53 x 37 with a {grid_for(h_t.shape)} grid of {TILE} x {TILE} blocks")
+print(msg("04.transpose_naive_grid", "transpose_naive: 37 x 53 -> 53 x 37 with a {grid} grid of {tile} x {tile} blocks",
+          grid=grid_for(h_t.shape), tile=TILE))
 
 # %% [markdown] key="through-shared-memory-bank"
-# ## 5. Through shared memory, and bank conflicts (공유 메모리 전치와 뱅크 충돌)
+# ## 5. Through shared memory, and bank conflicts
 #
 # The detour: a block reads a tile of `a` row by row (coalesced) into a shared array, waits at a
 # barrier, then writes the **transposed** tile to `out`, again row by row (coalesced). The
@@ -234,16 +257,20 @@ print(f"transpose_naive: 37 x 53 -> 53 x 37 with a {grid_for(h_t.shape)} grid of
 #  tile[ty, tx] = a[by*TILE+ty, bx*TILE+tx]     out[bx*TILE+ty, by*TILE+tx] = tile[tx, ty]
 # ```
 #
-# **Banks** (뱅크). Shared memory is split into 32 **banks**, 4 bytes wide: word `w` lives in bank
-# `w % 32`. A warp's 32 accesses are served in one step if they fall in 32 different banks (or on the
-# same word); `k` threads in one bank take `k` steps: a `k`-way **bank conflict**. The write phase
-# reads `tile[tx, ty]`: the 32 threads of a warp (same `ty`, `tx` = 0..31) read a **column** of the
-# tile, words `tx * 32 + ty`, all in bank `ty`: a 32-way conflict, the warp's read serialised.
+# **Banks**. Shared memory is split into 32 **banks**, 4 bytes wide: word `w` lives in bank
+# `w % 32`. A warp's 32 accesses are served in one step if they fall in 32 different banks (threads
+# reading the same word share it: a broadcast); `k` different words in one bank take `k` steps: a
+# `k`-way **bank conflict**. The write phase reads `tile[tx, ty]`: the 32 threads of a warp (same
+# `ty`, `tx` = 0..31) read a **column** of the tile, words `tx * 32 + ty`, all in bank `ty`: a 32-way
+# conflict, the warp's read serialised.
 #
-# **Padding** (패딩) fixes it: declare the tile `TILE x (TILE + 1)`. Word `tx * 33 + ty` is in bank
+# **Padding** fixes it: declare the tile `TILE x (TILE + 1)`. Word `tx * 33 + ty` is in bank
 # `(tx + ty) % 32`: 32 different banks. One unused column, `TILE * 4` bytes, and no conflict.
 
 # %%
+from techday.i18n import msg
+
+
 def banks_of_column(width, warp=32, banks=32):
     """The banks a warp touches when its threads read column 0 of a float32 tile with rows of `width` words."""
     return sorted({(tx * width) % banks for tx in range(warp)})
@@ -251,8 +278,9 @@ def banks_of_column(width, warp=32, banks=32):
 
 for width in (32, 33):
     touched = banks_of_column(width)
-    print(f"tile rows of {width} words: a warp reading one column touches {len(touched):2d} bank(s) "
-          f"-> {32 // len(touched)}-way conflict" + (" (none)" if len(touched) == 32 else ""))
+    print(msg("04.banks_touched", "tile rows of {width} words: a warp reading one column touches {banks:2d} bank(s) "
+              "-> {ways}-way conflict", width=width, banks=len(touched), ways=32 // len(touched))
+          + (msg("04.banks_no_conflict", " (none)") if len(touched) == 32 else ""))
 
 
 @cuda.jit
@@ -274,10 +302,10 @@ def transpose_shared(a, out):
 d_t_out = cuda.to_device(np.full((53, 37), np.nan, np.float32))
 transpose_shared[grid_for(h_t.shape), (TILE, TILE)](cuda.to_device(h_t), d_t_out)
 assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_shared, 37 x 53", rtol=0)
-print("transpose_shared: correct on 37 x 53")
+print(msg("04.transpose_shared_correct", "transpose_shared: correct on 37 x 53"))
 
 # %% [markdown] key="transpose-padded"
-# ## 연습 2 (Exercise 2): `transpose_padded` (4 points)
+# ## Exercise 2: `transpose_padded` (4 points)
 #
 # Write `transpose_padded(a, out)`: the shared-memory transpose above with a **padded** tile,
 # `cuda.shared.array((TILE, TILE_PAD), float32)`. Write `TILE_PAD`, not `TILE + 1`: on a GPU the shape
@@ -319,6 +347,7 @@ import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
 from techday.ptxreport import ToolkitMissing, resource_reports
+from techday.i18n import msg
 
 
 def run_transpose(kernel, a):
@@ -326,7 +355,7 @@ def run_transpose(kernel, a):
     d_a = cuda.to_device(a)
     d_out = cuda.to_device(np.full((cols, rows), np.nan, np.float32))
     kernel[(-(-cols // TILE), -(-rows // TILE)), (TILE, TILE)](d_a, d_out)
-    assert np.array_equal(d_a.copy_to_host(), a), "the kernel changed its input a"
+    assert np.array_equal(d_a.copy_to_host(), a), msg("04.input_changed", "the kernel changed its input a")
     return d_out.copy_to_host()
 
 
@@ -334,8 +363,10 @@ def check_transpose(kernel, shape, what):
     a = np.random.default_rng(shape[0] * 1_000 + shape[1]).standard_normal(shape).astype(np.float32)
     got = run_transpose(kernel, a)
     missing = int(np.isnan(got).sum())
-    assert missing == 0, f"{what}: {missing} of {got.size} elements of out were never written"
-    assert_close(got, a.T, f"{what}: transpose of {shape[0]} x {shape[1]}", rtol=0)
+    assert missing == 0, msg("04.out_never_written", "{what}: {missing} of {size} elements of out were never written",
+                             what=what, missing=missing, size=got.size)
+    assert_close(got, a.T, msg("04.transpose_of", "{what}: transpose of {rows} x {cols}", what=what, rows=shape[0],
+                               cols=shape[1]), rtol=0)
 
 
 assert_cuda_kernel(transpose_padded, "transpose_padded")
@@ -344,24 +375,27 @@ try:
     shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
                                     constants={"TILE": TILE, "TILE_PAD": TILE_PAD}, use_ptxas=False)["transpose_padded"].shared_bytes_ptx
 except ToolkitMissing as missing:
-    print(f"[skipped] the padding check compiles the kernel to PTX, which needs the CUDA compiler libraries: {missing}")
+    print(msg("04.padding_check_skipped", "[skipped] the padding check compiles the kernel to PTX, which needs the CUDA "
+              "compiler libraries: {missing}", missing=missing))
 else:
-    assert shared_bytes == TILE * TILE_PAD * 4, (
-        f"transpose_padded declares {shared_bytes} bytes of shared memory; one padded tile of TILE x TILE_PAD float32 is "
-        f"{TILE * TILE_PAD * 4} (an unpadded one {TILE * TILE * 4}): cuda.shared.array((TILE, TILE_PAD), float32)")
+    assert shared_bytes == TILE * TILE_PAD * 4, msg(
+        "04.padded_shared_bytes", "transpose_padded declares {shared_bytes} bytes of shared memory; one padded tile of "
+        "TILE x TILE_PAD float32 is {padded} (an unpadded one {unpadded}): cuda.shared.array((TILE, TILE_PAD), float32)",
+        shared_bytes=shared_bytes, padded=TILE * TILE_PAD * 4, unpadded=TILE * TILE * 4)
 ### BEGIN HIDDEN TESTS
 for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 1), (TILE + 1, TILE - 1),
                 (70, 9), (9, 70)):
     check_transpose(transpose_padded, shape_h, "hidden: transpose_padded")
 ### END HIDDEN TESTS
-print("transpose_padded: all visible tests passed.")
+print(msg("04.transpose_padded_all_visible", "transpose_padded: all visible tests passed."))
 
 # %% [markdown] key="three-transposes-measured"
-# ### Three transposes, measured (GPU 전용)
+# ### Three transposes, measured (GPU only)
 #
 # A transpose reads and writes every element once, `2 * rows * cols * 4` bytes; a plain copy of
 # the same matrix is the ceiling. On a GPU, expect the naive transpose well below the copy (strided
-# writes), the shared-memory one better, and the padded one close to the copy.
+# writes), the shared-memory one better, and the padded one close to the copy. (Timed with CUDA events
+# around each launch, as in section 2: the launch overhead is inside, small at this size.)
 
 # %%
 @cuda.jit
@@ -371,7 +405,8 @@ def copy_2d(a, out):
         out[row, col] = a[row, col]
 
 
-if lab.gpu_only("timing the naive, shared and padded transposes with CUDA events"):
+from techday.i18n import msg
+if lab.gpu_only(msg("04.gpu_only_transposes", "timing the naive, shared and padded transposes with CUDA events")):
     from techday.labtools import time_cuda
 
     side = lab.size(full=8_192, ci=2_048)
@@ -390,16 +425,16 @@ if lab.gpu_only("timing the naive, shared and padded transposes with CUDA events
                       what=f"{kernel.__name__:17s} {side} x {side + 7}", label=lab.timing_label())
         print(f"{t}  ->  {nbytes / t.median / 1e9:7.1f} GB/s")
 else:
-    print("Not timed on the CPU tier: the simulator has no banks or sectors. The kernels above were checked.")
+    print(msg("04.transposes_not_timed", "Not timed on the CPU tier: the simulator has no banks or sectors. The kernels above were checked."))
 
 # %% [markdown] key="tiled-matrix-multiply"
-# ## 6. A tiled matrix multiply (타일 행렬 곱)
+# ## 6. A tiled matrix multiply
 #
 # `C = A @ B` with `A` of `M x K` and `B` of `K x N`: `C[r, c] = sum_k A[r, k] * B[k, c]`. The naive
 # kernel below gives each thread one `C[r, c]` and reads a row of `A` and a column of `B` from global
 # memory: `2 K` loads for `2 K` flops. Every `A[r, k]` is loaded by all `N` threads of its row of `C`.
 #
-# **Tiling** (타일링): a block computes a `TILE x TILE` tile of `C`. It walks along `K` one tile at a
+# **Tiling**: a block computes a `TILE x TILE` tile of `C`. It walks along `K` one tile at a
 # time: the block's threads load one `TILE x TILE` tile of `A` and one of `B` into shared memory
 # (each thread one element of each, coalesced), wait, then each thread does `TILE` multiply-adds from
 # shared memory, and waits again before the next tiles overwrite these. Global loads drop by a
@@ -418,9 +453,12 @@ else:
 # The zeros outside `A` and `B` make the partial tiles at the edges add nothing, so the inner loop
 # needs no bounds check. Both barriers are needed: without the first, a thread reads tile entries
 # nobody loaded yet; without the second, a fast thread loads the **next** tile over values a slow
-# thread still needs (두 번째 배리어가 없으면 다음 타일이 아직 쓰이는 값을 덮어씁니다).
+# thread still needs.
 
 # %%
+from techday.i18n import msg
+
+
 @cuda.jit
 def matmul_naive(a, b, c):
     col, row = cuda.grid(2)
@@ -436,15 +474,16 @@ h_mb = np.random.default_rng(7).standard_normal((13, 11)).astype(np.float32)
 d_mc = cuda.to_device(np.full((20, 11), np.nan, np.float32))
 matmul_naive[grid_for((20, 11)), (TILE, TILE)](cuda.to_device(h_ma), cuda.to_device(h_mb), d_mc)
 assert_close(d_mc.copy_to_host(), h_ma.astype(np.float64) @ h_mb, "matmul_naive", rtol=1e-5, atol=1e-5)
-print("matmul_naive: correct on (20 x 13) @ (13 x 11)")
+print(msg("04.matmul_naive_correct", "matmul_naive: correct on (20 x 13) @ (13 x 11)"))
 
 # %% [markdown] key="matmul-tiled"
-# ## 연습 3 (Exercise 3): `matmul_tiled` (5 points)
+# ## Exercise 3: `matmul_tiled` (5 points)
 #
 # Write `matmul_tiled(a, b, c)`: `c = a @ b` for `float32` matrices of any compatible shapes, with
 # the tiled algorithm above, launched as `matmul_tiled[tile_grid(c.shape), (TILE, TILE)](a, b, c)`:
 #
-# - two shared tiles, **each on its own line** (simulator rule):
+# - two shared tiles, **each on its own line** (a quirk of Numba's simulator, not a CUDA rule: there two
+#   `cuda.shared.array` calls on one line share one buffer):
 #   `sa = cuda.shared.array((TILE, TILE), float32)` and the same for `sb`;
 # - `row = blockIdx.y * TILE + ty`, `col = blockIdx.x * TILE + tx`; accumulate in
 #   `acc = float32(0.0)` (a `float32` literal keeps the arithmetic in `float32`);
@@ -493,6 +532,7 @@ TILE, K smaller than a tile, one row, one column, (17 x 41) @ (41 x 3)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
 
 
 def check_matmul(kernel, m, k, n, what, seed=0):
@@ -503,9 +543,11 @@ def check_matmul(kernel, m, k, n, what, seed=0):
     d_c = cuda.to_device(np.full((m, n), np.nan, np.float32))
     kernel[(-(-n // TILE), -(-m // TILE)), (TILE, TILE)](d_a, d_b, d_c)
     c = d_c.copy_to_host()
-    assert np.array_equal(d_a.copy_to_host(), a) and np.array_equal(d_b.copy_to_host(), b), f"{what}: a or b changed"
+    assert np.array_equal(d_a.copy_to_host(), a) and np.array_equal(d_b.copy_to_host(), b), \
+        msg("04.a_or_b_changed", "{what}: a or b changed", what=what)
     missing = int(np.isnan(c).sum())
-    assert missing == 0, f"{what}: {missing} of {c.size} elements of c were never written"
+    assert missing == 0, msg("04.c_never_written", "{what}: {missing} of {size} elements of c were never written",
+                             what=what, missing=missing, size=c.size)
     assert c.dtype == np.float32
     assert_close(c, a.astype(np.float64) @ b, f"{what}: ({m} x {k}) @ ({k} x {n})", rtol=1e-4, atol=1e-4)
 
@@ -517,17 +559,18 @@ for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 *
                       (17, 41, 3)):
     check_matmul(matmul_tiled, m_h, k_h, n_h, "hidden: matmul_tiled", seed=7)
 ### END HIDDEN TESTS
-print("matmul_tiled: all visible tests passed.")
+print(msg("04.matmul_tiled_all_visible", "matmul_tiled: all visible tests passed."))
 
 # %% [markdown] key="naive-against-tiled-measured"
-# ### Naive against tiled, measured (GPU 전용)
+# ### Naive against tiled, measured (GPU only)
 #
 # A matrix product does `2 * M * N * K` floating-point operations: multiply and add. We report
 # GFLOP/s. For reference, cuBLAS (through CuPy, lab 05) reaches a large fraction of the GPU's peak;
 # a simple tiled kernel gets a few times more than the naive one, far from cuBLAS.
 
 # %%
-if lab.gpu_only("timing the naive and tiled matrix products with CUDA events"):
+from techday.i18n import msg
+if lab.gpu_only(msg("04.gpu_only_matmul", "timing the naive and tiled matrix products with CUDA events")):
     from techday.labtools import time_cuda
 
     m_t = lab.size(full=2_048, ci=512)
@@ -545,15 +588,17 @@ if lab.gpu_only("timing the naive and tiled matrix products with CUDA events"):
                       what=f"{kernel.__name__:13s} ({m_t} x {m_t + 3}) @ ({m_t + 3} x {m_t - 5})", label=lab.timing_label())
         print(f"{t}  ->  {flops / t.median / 1e9:8.1f} GFLOP/s")
 else:
-    print("Not timed on the CPU tier. The kernels were checked above.")
+    print(msg("04.matmul_not_timed", "Not timed on the CPU tier. The kernels were checked above."))
 
 # %% [markdown] key="resource-report-registers-shared"
-# ## 7. The resource report: registers, shared memory, spills (자원 보고서)
+# ## 7. The resource report: registers, shared memory, spills
 #
-# How many blocks fit on an SM at once (the **occupancy**, lab 02) depends on what each thread and
-# block needs: **registers** per thread (the SM has 64 K), **shared memory** per block, and the
-# threads themselves (at most 2,048 per SM on an A100 or H100). A kernel that needs more registers
-# than the compiler allows **spills** them to local memory, which lives in global memory: slow.
+# How many blocks fit on an SM at once, and so the **occupancy** (the SM's resident warps over the most
+# it can hold, lab 02), depends on what each thread and block needs: **registers** per thread (the SM
+# has 64 K), **shared memory** per block, and the threads themselves (at most 2,048 per SM on an A100
+# or H100). A kernel that needs more registers
+# than the compiler allows **spills** them to local memory, which lives in global memory (cached in L1
+# and L2, but far slower than a register).
 #
 # The compiler tells you. numba-cuda compiles a kernel to PTX (a portable assembly) with
 # `compile_ptx`, and NVIDIA's `ptxas` turns PTX into machine code for one architecture, and with
@@ -563,16 +608,18 @@ else:
 # this GPU's architecture, or for an A100 (`sm_80`) without a GPU:
 #
 # ```
-# ptxas info : Used 22 registers, used 1 barriers, 4224 bytes smem, 496 bytes cmem[0]
+# ptxas info : Used 24 registers, used 1 barriers, 4224 bytes smem, 496 bytes cmem[0]
 #     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 # ```
 
 # %%
 from techday.ptxreport import ToolkitMissing, find_ptxas, parse_ptxas, ptxas_verbose, resource_reports
+from techday.i18n import msg
 
 ptxas_path, ptxas_how = find_ptxas()
-print(f"ptxas: {ptxas_path} ({ptxas_how})" if ptxas_path else f"[ptxas missing] {ptxas_how}: only the PTX's "
-      "shared-memory declarations are shown; registers and spills need ptxas (pip install -e '.[test]').")
+print(f"ptxas: {ptxas_path} ({ptxas_how})" if ptxas_path else msg(
+    "04.ptxas_missing", "[ptxas missing] {how}: only the PTX's shared-memory declarations are shown; registers and "
+    "spills need ptxas (pip install -e '.[test]').", how=ptxas_how))
 cc = tuple(lab.gpu.compute_capability) if lab.on_gpu else (8, 0)
 sig2 = "void(float32[:, ::1], float32[:, ::1])"
 sig3 = "void(float32[:, ::1], float32[:, ::1], float32[:, ::1])"
@@ -583,7 +630,7 @@ try:
     reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33}, cc=cc, use_ptxas=bool(ptxas_path))
 except ToolkitMissing as missing:
     reports = {}
-    print(f"[skipped] resource report: {missing}")
+    print(msg("04.resource_report_skipped", "[skipped] resource report: {missing}", missing=missing))
 for rep in reports.values():
     print(rep)
 if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; none in the naive kernels
@@ -591,7 +638,7 @@ if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; 
     assert reports["transpose_naive"].shared_bytes_ptx == reports["matmul_naive"].shared_bytes_ptx == 0
 
 # %% [markdown] key="note"
-# **Reading it** (읽는 법). For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
+# **Reading it**. For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
 # 2,048 thread slots and (A100) 164 KiB of shared memory, the resident blocks per SM are the smallest
 # of three limits. The cell below computes them from the report. With 2 blocks of 1,024 threads the
 # SM is full (100 % occupancy); a kernel needing more than 32 registers per thread fits only one.
@@ -599,9 +646,16 @@ if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; 
 # To see **spills**, ask `ptxas` for fewer registers than a kernel wants (`-maxrregcount`, the
 # same as `@cuda.jit(max_registers=...)`): the values that no longer fit go to local memory,
 # `spill stores` and `spill loads` in the report. Below, `matmul_naive` is squeezed from its 30 or so
-# registers to 24: occupancy could rise, but every spilled value now makes a trip to memory.
+# registers to 24. That cannot raise its occupancy: with 32 registers or fewer per thread it already
+# fits two blocks of 1,024 threads, a full SM (the table above shows it), so the spills are pure cost:
+# every spilled value now makes a trip to memory. A register cap pays off only for a kernel whose
+# register count is what limits its blocks per SM, and even then only if the extra warps hide more
+# latency than the spills add.
 
 # %%
+from techday.i18n import msg
+
+
 def blocks_per_sm(registers, shared_bytes, threads_per_block=1_024, sm_registers=65_536, sm_threads=2_048,
                   sm_shared=164 * 1024):
     """Resident blocks per SM: the smallest of the register, thread and shared-memory limits."""
@@ -612,22 +666,26 @@ def blocks_per_sm(registers, shared_bytes, threads_per_block=1_024, sm_registers
 
 
 if ptxas_path and reports:
-    print("blocks of 1,024 threads per SM (A100 limits): resident = min(registers, threads, shared memory)")
+    print(msg("04.blocks_per_sm_header", "blocks of 1,024 threads per SM (A100 limits): resident = min(registers, threads, "
+              "shared memory)"))
     for name, rep in reports.items():
         resident, by_regs, by_threads, by_shared = blocks_per_sm(rep.registers, rep.shared_bytes)
-        print(f"  {name:17s} {rep.registers:3d} regs, {rep.shared_bytes:5d} B smem -> {resident} block(s) "
-              f"(limits: {by_regs} by registers, {by_threads} by threads, {by_shared} by shared memory)")
+        print(msg("04.blocks_per_sm_row", "  {name:17s} {registers:3d} regs, {shared:5d} B smem -> {resident} block(s) "
+                  "(limits: {by_regs} by registers, {by_threads} by threads, {by_shared} by shared memory)",
+                  name=name, registers=rep.registers, shared=rep.shared_bytes, resident=resident, by_regs=by_regs,
+                  by_threads=by_threads, by_shared=by_shared))
     naive = reports["matmul_naive"]
     squeezed = parse_ptxas(ptxas_verbose(naive.ptx, cc, ptxas_path, options=("-maxrregcount=24",)))
-    print(f"matmul_naive as compiled: {naive.registers} registers, spill stores {naive.spill_stores} B, "
-          f"spill loads {naive.spill_loads} B")
-    print(f"matmul_naive with -maxrregcount=24: {squeezed['registers']} registers, spill stores "
-          f"{squeezed['spill_stores']} B, spill loads {squeezed['spill_loads']} B, stack {squeezed['stack_bytes']} B")
+    print(msg("04.naive_as_compiled", "matmul_naive as compiled: {registers} registers, spill stores {stores} B, "
+              "spill loads {loads} B", registers=naive.registers, stores=naive.spill_stores, loads=naive.spill_loads))
+    print(msg("04.naive_squeezed", "matmul_naive with -maxrregcount=24: {registers} registers, spill stores {stores} B, "
+              "spill loads {loads} B, stack {stack} B", registers=squeezed["registers"], stores=squeezed["spill_stores"],
+              loads=squeezed["spill_loads"], stack=squeezed["stack_bytes"]))
 else:
-    print("[skipped] the occupancy limits need the register counts from ptxas and the report above.")
+    print(msg("04.occupancy_skipped", "[skipped] the occupancy limits need the register counts from ptxas and the report above."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Global memory moves 32-byte sectors. A warp reading 32 neighbouring `float32` values uses every
 #   byte it fetches (coalesced); a stride of 8 or more fetches a sector per thread. Map `threadIdx.x`
@@ -641,7 +699,7 @@ else:
 # - `compile_ptx` plus `ptxas -v` report registers, shared memory and spills on any machine; together
 #   with the SM's limits they give the occupancy.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Mark Harris, "An Efficient Matrix Transpose in CUDA C/C++" and "Using Shared Memory in CUDA
 #   C/C++" (NVIDIA Technical Blog): the same transposes, with 32 x 8 blocks that do 4 elements per

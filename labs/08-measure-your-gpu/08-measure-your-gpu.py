@@ -1,6 +1,5 @@
 # %% [markdown] key="measure-gpu"
 # # 08 Measure your GPU
-# # 08 내 GPU 측정하기
 #
 # Every earlier lab timed one kernel at a time. This lab runs the course's benchmark suite, the same
 # one `techday bench --quick` runs, on your machine: it checks each kernel against a NumPy reference,
@@ -9,18 +8,17 @@
 # by arithmetic, and which implementation won. Your results file is part of your submission; the
 # instructor merges the room's files into one leaderboard.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - how a benchmark counts: bytes and FLOPs per kernel, rates from the median time, and the
-#   **fraction of the device's limit** (측정값을 장치 한계 대비 비율로 읽기);
+#   **fraction of the device's limit**;
 # - why STREAM triad reaches what it reaches, and what the **roofline** says about a kernel;
 # - **arithmetic intensity** (FLOPs per byte) and the **ridge point** that separates memory-bound from
-#   compute-bound kernels (산술 강도와 리지 포인트);
+#   compute-bound kernels;
 # - how to read a results file (`techday.bench/1` JSON) with a few lines of Python.
 #
-# **How this lab works** (진행 방법): run the suite, read the explanations, then solve the three
-# exercises. In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). Do not edit test cells (테스트 셀은
-# 수정하지 마세요). The grader computes the expected answers from **your** results file, and hidden tests
+# **How this lab works**: run the suite, read the explanations, then solve the three exercises. In
+# each exercise cell, delete `raise NotImplementedError()` and write your code. Do not edit test
+# cells. The grader computes the expected answers from **your** results file, and hidden tests
 # use results files you have not seen.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercise 3: 2 (8 in all).
@@ -30,10 +28,10 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
-# The first cell chooses the tier and prints it. On a machine without a GPU the suite times only
+# ## Setup
+# The first cell chooses the **tier** and prints it. On a machine without a GPU the suite times only
 # its CPU implementations (Numba parallel and NumPy) and labels every figure CPU: those are never GPU
-# figures (CPU 계층의 수치는 GPU 성능이 아닙니다).
+# figures.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -54,7 +52,7 @@ from techday.gpuspecs import by_name
 RESULTS_FILE = Path("bench-results.json")  # saved next to this notebook: hand it in with it
 
 # %% [markdown] key="run-suite"
-# ## 1. Run the suite (벤치마크 실행)
+# ## 1. Run the suite
 #
 # The cell below runs the quick suite through the package (`techday.bench.run_suite`). For every
 # kernel and implementation it:
@@ -63,27 +61,35 @@ RESULTS_FILE = Path("bench-results.json")  # saved next to this notebook: hand i
 #    the result with a NumPy reference; a wrong kernel is reported as wrong and **never timed**;
 # 2. times many repetitions: CUDA events on a GPU (the device's clock), `perf_counter` on a CPU, with
 #    the L2 cache flushed before each repetition of a memory-bound kernel and arrays several times
-#    larger than L2, so the figure is DRAM bandwidth, not cache bandwidth;
+#    larger than L2, so the figure is DRAM bandwidth, not cache bandwidth. Events alone do not keep
+#    the host out: when the GPU is idle, it reaches the start event and then waits while Python
+#    launches the kernel, and that wait is counted. So the suite first queues a short sleeping
+#    kernel that keeps the GPU busy while the host queues the start event, the call and the stop
+#    event; the GPU then runs them back to back. (Launches are asynchronous: the host queues work
+#    and moves on, and only a synchronisation, here on the stop event, waits for the GPU.)
 # 3. reports the median and the spread, the rate, and the fraction of the device's limit.
 #
 # On a GPU this takes about half a minute. At `scale="ci"` on a CPU it runs a few families at small
 # sizes.
 
 # %% nbgrader="locked" id="run_suite"
+from techday.i18n import msg
+
 if lab.scale == "ci" and not lab.on_gpu:
     families = ["stream", "reduction", "matmul", "roofline"]
-    print("scale ci on the CPU tier: four families at small sizes; Numba CUDA kernels are not run here")
+    print(msg("08.ci_four_families", "scale ci on the CPU tier: four families at small sizes; Numba CUDA kernels are not run here"))
 else:
     families = None  # every family of the quick suite
 results = run_suite(tier=lab.tier, quick=True, families=families, progress=False, ci=lab.scale == "ci",
                     sim_check=not (lab.scale == "ci" and not lab.on_gpu))
 RESULTS_FILE.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-assert validate(json.loads(RESULTS_FILE.read_text())) == [], "the results file must validate"
+assert validate(json.loads(RESULTS_FILE.read_text())) == [], msg("08.results_must_validate", "the results file must validate")
 Console(width=110, force_jupyter=False).print(table(results))
-print(f"saved {RESULTS_FILE.resolve()} ({results['seconds']:.0f} s): hand it in with this notebook")
+print(msg("08.saved_hand_in", "saved {path} ({seconds:.0f} s): hand it in with this notebook", path=RESULTS_FILE.resolve(),
+          seconds=results["seconds"]))
 
 # %% [markdown] key="note"
-# Each line of the file is a dictionary; for example the triad of the fastest implementation:
+# Each entry of `results["results"]` is a dictionary; for example the triad of the fastest implementation:
 #
 # ```python
 # {"family": "stream", "kernel": "triad", "impl": "numba-cuda", "status": "ok", "device": "gpu",
@@ -97,20 +103,24 @@ print(f"saved {RESULTS_FILE.resolve()} ({results['seconds']:.0f} s): hand it in 
 # `limit` and `fraction` are `None`.
 
 # %%
+from techday.i18n import msg
+
+
 def show(family, kernel):
     for r in results["results"]:
         if r["family"] == family and r["kernel"] == kernel and r["status"] == "ok":
-            frac = f", {r['fraction']:.0%} of the limit" if r["fraction"] is not None else ""
+            frac = msg("08.of_the_limit", ", {fraction:.0%} of the limit", fraction=r["fraction"]) if r["fraction"] is not None else ""
             print(f"{family}.{kernel:6s} {r['impl']:11s} {r['value']:10.2f} {'GB/s' if r['metric'] == 'gbs' else 'GFLOP/s'}"
                   f" [{r['label']}]{frac}")
 
 
 show("stream", "triad")
 show("stream", "copy")
-print("limits:", {k: v for k, v in results["limits"].items() if isinstance(v, (int, float))} or "none (CPU tier)")
+print(msg("08.limits", "limits: {limits}", limits={k: v for k, v in results["limits"].items() if isinstance(v, (int, float))}
+          or msg("08.no_limits_cpu", "none (CPU tier)")))
 
 # %% [markdown] key="triad-reaches-reaches"
-# ### Why triad reaches what it reaches (triad 가 도달하는 수치의 이유)
+# ### Why triad reaches what it reaches
 #
 # Triad, `a[i] = b[i] + s * c[i]`, reads two arrays and writes one: **3 x 8 bytes** per float64
 # element, 2 FLOPs. At 0.08 FLOP per byte nothing but memory can limit it, so its GB/s is the best
@@ -126,10 +136,10 @@ print("limits:", {k: v for k, v in results["limits"].items() if isinstance(v, (i
 #   arrays much larger than the caches, given idle cores.
 #
 # Well-tuned CUDA C reaches about 90 % on an H100 (BabelStream); the course's target for Numba and
-# CuPy is 88 % or more. (잘 튜닝된 커널은 이론 대역폭의 약 90%에 도달합니다.)
+# CuPy is 88 % or more.
 
 # %% [markdown] key="rate-fraction-limit"
-# ## 연습 1 (Exercise 1): a rate and its fraction of the limit (3 points)
+# ## Exercise 1: a rate and its fraction of the limit (3 points)
 #
 # Write `achieved_gbs(result)` that computes the rate of one result from its `bytes` and its median
 # time, `result["seconds"]["median"]`, in **GB/s** (10**9 bytes per second, the unit of every
@@ -163,44 +173,50 @@ fixture file (not a measurement) with limits, and a result that names no limit."
 import json
 import math
 from pathlib import Path
+from techday.i18n import msg
 
 mine = json.loads(Path("bench-results.json").read_text())
 memory_bound = [r for r in mine["results"] if r["status"] == "ok" and r["metric"] == "gbs"]
-assert memory_bound, "your results file has no timed memory-bound kernel"
+assert memory_bound, msg("08.no_memory_bound", "your results file has no timed memory-bound kernel")
 for r in memory_bound:
     got = achieved_gbs(r)
     expected = r["bytes"] / r["seconds"]["median"] / 1e9
-    assert math.isclose(got, expected, rel_tol=1e-9), (f"{r['family']}.{r['kernel']} {r['impl']}: {got!r} GB/s, "
-                                                       f"expected {expected:.6g} (bytes / median seconds / 1e9)")
+    assert math.isclose(got, expected, rel_tol=1e-9), msg(
+        "08.gbs_wrong", "{family}.{kernel} {impl}: {got!r} GB/s, expected {want:.6g} (bytes / median seconds / 1e9)",
+        family=r["family"], kernel=r["kernel"], impl=r["impl"], got=got, want=expected)
 for r in memory_bound:
     got = fraction_of_limit(mine, r)
     if mine["tier"] == "cpu":
-        assert got is None, f"the CPU tier has no device limit: fraction_of_limit must return None, not {got!r}"
+        assert got is None, msg("08.cpu_no_limit", "the CPU tier has no device limit: fraction_of_limit must return None, "
+                                "not {got!r}", got=got)
     else:
         limit = mine["limits"].get(r["limit_key"]) if r["limit_key"] else None
         if limit:
-            assert got is not None and math.isclose(got, r["value"] / limit, rel_tol=1e-9), \
-                f"{r['family']}.{r['kernel']} {r['impl']}: {got!r}, expected value / limit = {r['value'] / limit:.6g}"
+            assert got is not None and math.isclose(got, r["value"] / limit, rel_tol=1e-9), msg(
+                "08.fraction_wrong", "{family}.{kernel} {impl}: {got!r}, expected value / limit = {want:.6g}",
+                family=r["family"], kernel=r["kernel"], impl=r["impl"], got=got, want=r["value"] / limit)
         else:
-            assert got is None, f"{r['family']}.{r['kernel']} names no device limit: expected None, got {got!r}"
+            assert got is None, msg("08.names_no_limit", "{family}.{kernel} names no device limit: expected None, got {got!r}",
+                                    family=r["family"], kernel=r["kernel"], got=got)
 ### BEGIN HIDDEN TESTS
 fixture = {"fixture": True, "tier": "gpu", "limits": {"dram_gbs": 3352.0, "fp32_gflops": 66900.0, "bf16_gflops": None},
            "results": []}
 triad = {"family": "stream", "kernel": "triad", "bytes": 3 * 8 * 2**25, "seconds": {"median": 2.7e-4},
          "value": 2982.6, "limit_key": "dram_gbs", "metric": "gbs"}
-assert math.isclose(achieved_gbs(triad), 3 * 8 * 2**25 / 2.7e-4 / 1e9, rel_tol=1e-9), "hidden: GB/s, not GiB/s"
+assert math.isclose(achieved_gbs(triad), 3 * 8 * 2**25 / 2.7e-4 / 1e9, rel_tol=1e-9), msg("08.hidden_gb_not_gib", "hidden: GB/s, not GiB/s")
 assert math.isclose(fraction_of_limit(fixture, triad), 2982.6 / 3352.0, rel_tol=1e-9)
 mm = {"value": 50000.0, "limit_key": "fp32_gflops", "bytes": 1, "seconds": {"median": 1.0}}
-assert math.isclose(fraction_of_limit(fixture, mm), 50000.0 / 66900.0, rel_tol=1e-9), "hidden: use the result's limit_key"
-assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": None}) is None, "hidden: no limit_key, no fraction"
-assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": "bf16_gflops"}) is None, "hidden: a limit of None"
+assert math.isclose(fraction_of_limit(fixture, mm), 50000.0 / 66900.0, rel_tol=1e-9), \
+    msg("08.hidden_use_limit_key", "hidden: use the result's limit_key")
+assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": None}) is None, msg("08.hidden_no_limit_key", "hidden: no limit_key, no fraction")
+assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": "bf16_gflops"}) is None, msg("08.hidden_limit_none", "hidden: a limit of None")
 assert math.isclose(achieved_gbs({"bytes": 10**9, "seconds": {"median": 0.5, "min": 0.1}}), 2.0), \
-    "hidden: use the median time"
+    msg("08.hidden_use_median", "hidden: use the median time")
 ### END HIDDEN TESTS
-print("achieved_gbs, fraction_of_limit: all visible tests passed.")
+print(msg("08.rates_all_visible", "achieved_gbs, fraction_of_limit: all visible tests passed."))
 
 # %% [markdown] key="roofline"
-# ## 2. The roofline (루프라인)
+# ## 2. The roofline
 #
 # A kernel that does `F` FLOPs while moving `B` bytes from DRAM has an **arithmetic intensity**
 # `I = F / B` FLOP per byte. In time `t` it cannot beat either limit:
@@ -213,13 +229,12 @@ print("achieved_gbs, fraction_of_limit: all visible tests passed.")
 # far left of it: they can only go as fast as memory. A large matrix product (hundreds of FLOP per
 # byte) sits right of it. The suite's sweep of FMA chains (`roofline.fma-k`: 8 bytes and `2k` FLOPs per
 # element) traces the roof itself: its points climb the slant and flatten under the peak.
-# (리지 포인트보다 왼쪽은 메모리 한계, 오른쪽은 연산 한계입니다.)
 
 # %%
 display(Image(data=roofline_png([results], title=f"Roofline: {results['label']}")))
 
 # %% [markdown] key="intensity-bound"
-# ## 연습 2 (Exercise 2): intensity and the bound (3 points)
+# ## Exercise 2: intensity and the bound (3 points)
 #
 # Write `intensity(result)`, the arithmetic intensity of a result in FLOP per byte from its `flops`
 # and `bytes`, and `bound(intensity_value, peak_gflops, bandwidth_gbs)` that returns `"memory"` when
@@ -247,32 +262,35 @@ A100 rows, a point exactly at the ridge, the sweep's intensities k / 4."""
 import math
 
 from techday.gpuspecs import by_name
+from techday.i18n import msg
 
 mine = json.loads(Path("bench-results.json").read_text())
 with_flops = [r for r in mine["results"] if r.get("flops") and r.get("bytes")]
-assert with_flops, "your results file has no kernel with FLOPs"
+assert with_flops, msg("08.no_flops", "your results file has no kernel with FLOPs")
 for r in with_flops:
     assert math.isclose(intensity(r), r["flops"] / r["bytes"], rel_tol=1e-12), f"{r['family']}.{r['kernel']}"
 h100 = by_name("H100 SXM5")
 triad_r = next(r for r in mine["results"] if (r["family"], r["kernel"]) == ("stream", "triad"))
 mm_r = next(r for r in mine["results"] if (r["family"], r["kernel"]) == ("matmul", "fp32"))
-assert bound(intensity(triad_r), h100.fp32_tflops * 1e3, h100.bandwidth_gbs) == "memory", "triad on an H100"
-assert bound(intensity(mm_r), h100.fp32_tflops * 1e3, h100.bandwidth_gbs) == "compute", "FP32 matmul on an H100"
+assert bound(intensity(triad_r), h100.fp32_tflops * 1e3, h100.bandwidth_gbs) == "memory", msg("08.triad_h100", "triad on an H100")
+assert bound(intensity(mm_r), h100.fp32_tflops * 1e3, h100.bandwidth_gbs) == "compute", \
+    msg("08.matmul_h100", "FP32 matmul on an H100")
 ### BEGIN HIDDEN TESTS
 t4, a100 = by_name("T4"), by_name("A100 40GB SXM")
 ridge_t4 = t4.fp32_tflops * 1e3 / t4.bandwidth_gbs  # about 25 FLOP/byte
 assert bound(ridge_t4 * 0.99, t4.fp32_tflops * 1e3, t4.bandwidth_gbs) == "memory"
 assert bound(ridge_t4 * 1.01, t4.fp32_tflops * 1e3, t4.bandwidth_gbs) == "compute"
-assert bound(4.0, 4000.0, 1000.0) == "compute", "hidden: exactly at the ridge point is 'compute'"
-assert bound(0.5, a100.fp32_tflops * 1e3, a100.bandwidth_gbs) == "memory", "hidden: a stencil on an A100"
+assert bound(4.0, 4000.0, 1000.0) == "compute", msg("08.hidden_at_ridge", "hidden: exactly at the ridge point is 'compute'")
+assert bound(0.5, a100.fp32_tflops * 1e3, a100.bandwidth_gbs) == "memory", msg("08.hidden_stencil_a100", "hidden: a stencil on an A100")
 assert bound(64.0, a100.fp32_tflops * 1e3, a100.bandwidth_gbs) == "compute"
 for k in (1, 8, 128):
-    assert math.isclose(intensity({"flops": 2 * k * 1000, "bytes": 8 * 1000}), k / 4), f"hidden: fma-{k} has k / 4"
+    assert math.isclose(intensity({"flops": 2 * k * 1000, "bytes": 8 * 1000}), k / 4), \
+        msg("08.hidden_fma_intensity", "hidden: fma-{k} has k / 4", k=k)
 ### END HIDDEN TESTS
-print("intensity, bound: all visible tests passed.")
+print(msg("08.roofline_all_visible", "intensity, bound: all visible tests passed."))
 
 # %% [markdown] key="which-implementation-won"
-# ## 연습 3 (Exercise 3): which implementation won? (2 points)
+# ## Exercise 3: which implementation won? (2 points)
 #
 # Write `best_implementation(doc, family, kernel)` that returns the `impl` name of the best result for
 # that kernel among those with status `"ok"` (a wrong or skipped implementation has no figure, or one
@@ -295,6 +313,8 @@ def best_implementation(doc, family, kernel):
 """best_implementation agrees with your results file for triad and for every kernel timed in it; hidden:
 a fixture file where a wrong implementation claims the largest figure, a latency (lower is better),
 and a kernel that was never timed."""
+from techday.i18n import msg
+
 mine = json.loads(Path("bench-results.json").read_text())
 timed = {(r["family"], r["kernel"]) for r in mine["results"] if r["status"] == "ok"}
 assert ("stream", "triad") in timed
@@ -302,7 +322,8 @@ for fam, ker in sorted(timed):
     rows = [r for r in mine["results"] if (r["family"], r["kernel"]) == (fam, ker) and r["status"] == "ok"]
     best = (min if rows[0]["metric"] == "us" else max)(rows, key=lambda r: r["value"])["impl"]
     got = best_implementation(mine, fam, ker)
-    assert got == best, f"{fam}.{ker}: {got!r}, expected {best!r}"
+    assert got == best, msg("08.best_wrong", "{family}.{kernel}: {got!r}, expected {want!r}", family=fam, kernel=ker, got=got,
+                            want=best)
 ### BEGIN HIDDEN TESTS
 fixture = {"fixture": True, "results": [
     {"family": "stream", "kernel": "triad", "impl": "numba-cuda", "status": "ok", "metric": "gbs", "value": 2900.0},
@@ -313,14 +334,14 @@ fixture = {"fixture": True, "results": [
     {"family": "latency", "kernel": "empty-launch", "impl": "torch", "status": "skipped", "metric": "us"},
     {"family": "matmul", "kernel": "bf16", "impl": "torch", "status": "skipped", "reason": "no GPU"},
 ]}
-assert best_implementation(fixture, "stream", "triad") == "cupy", "hidden: a wrong implementation must not win"
-assert best_implementation(fixture, "latency", "empty-launch") == "cupy", "hidden: lower latency is better"
-assert best_implementation(fixture, "matmul", "bf16") is None, "hidden: nothing timed, None"
+assert best_implementation(fixture, "stream", "triad") == "cupy", msg("08.hidden_wrong_must_not_win", "hidden: a wrong implementation must not win")
+assert best_implementation(fixture, "latency", "empty-launch") == "cupy", msg("08.hidden_lower_latency", "hidden: lower latency is better")
+assert best_implementation(fixture, "matmul", "bf16") is None, msg("08.hidden_nothing_timed", "hidden: nothing timed, None")
 ### END HIDDEN TESTS
-print("best_implementation: all visible tests passed.")
+print(msg("08.best_all_visible", "best_implementation: all visible tests passed."))
 
 # %% [markdown] key="questions-about-own-numbers"
-# ## 3. Questions about your own numbers (내 수치에 대한 질문)
+# ## 3. Questions about your own numbers
 #
 # Answer for yourself, with the cell below to help (not graded):
 #
@@ -329,11 +350,14 @@ print("best_implementation: all visible tests passed.")
 #    and why may it not (arrays that fit in the cache, the start-up of its threads, cores busy with
 #    other work)?
 # 2. Where does the FP32 matrix product sit on your roofline, and what fraction of the FP32 peak did
-#    cuBLAS reach? Why is the tiled Numba kernel slower, though both are compute-bound?
+#    cuBLAS reach? Why is the tiled Numba kernel slower, though both sit right of the ridge point,
+#    where DRAM is not what limits them?
 # 3. Which points sit far **below** their roof? Name one reason for each (atomics, latency, a poor
 #    access pattern, launch overhead).
 
 # %%
+from techday.i18n import msg
+
 for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), ("transpose", "padded")):
     impl = best_implementation(results, fam, ker)
     if impl is None:
@@ -342,12 +366,14 @@ for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), 
     frac = fraction_of_limit(results, r)
     where = bound(intensity(r), *(by_name("H100 SXM5").fp32_tflops * 1e3, by_name("H100 SXM5").bandwidth_gbs)) \
         if r["flops"] else "memory"
-    print(f"{fam}.{ker}: best {impl} at {r['value']:.2f} {r['metric']} [{r['label']}]"
-          + (f", {frac:.0%} of the limit" if frac is not None else ", no device limit on this tier")
-          + f"; {where}-bound on an H100")
+    print(msg("08.best_line", "{family}.{kernel}: best {impl} at {value:.2f} {metric} [{label}]", family=fam, kernel=ker,
+              impl=impl, value=r["value"], metric=r["metric"], label=r["label"])
+          + (msg("08.of_the_limit", ", {fraction:.0%} of the limit", fraction=frac) if frac is not None
+             else msg("08.no_device_limit", ", no device limit on this tier"))
+          + msg("08.bound_on_h100", "; {where}-bound on an H100", where=where))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - A benchmark is a count and a clock: bytes and FLOPs per call, the median of many timed
 #   repetitions (warm-up and compilation outside), and the rate `amount / seconds / 1e9`.
@@ -357,7 +383,7 @@ for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), 
 #   memory-bound, and only fewer bytes make it faster; right of it, only better arithmetic does.
 # - Check before you time: a wrong kernel's speed is no figure at all.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - `techday bench --quick` runs the same suite from a terminal and writes `results.json`,
 #   `roofline.png` and `report.html`; without `--quick` it runs the full sizes.
