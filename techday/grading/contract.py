@@ -130,7 +130,10 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
     """One lab in its own course root (its own gradebook), so that labs can be graded side by side."""
     # nbgrader's own Execute: the course's solution and release only, no trainee's code (and no sandbox
     # needed where the course is checked)
-    result = build(course, [lab], root=root, sandboxed=False, lang=lang)
+    # Each cell under the per-cell limit a room is graded with (grading/config.py's lab_limits), so a
+    # solution that only passes with more time than trainees get breaks the contract here.
+    result = build(course, [lab], root=root, sandboxed=False, lang=lang,
+                   cell_timeout=course.labs[lab].cell_timeout(scale))
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
     source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))

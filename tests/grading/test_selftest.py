@@ -37,3 +37,20 @@ def test_a_test_that_cannot_fail_breaks_the_contract(fixture_course):
     # The weak lab's real test still behaves: full marks for the solution, zero for the release.
     answer = next(c for c in by_lab["weak-lab"]["cells"] if c["grade_id"] == "answer_tests")
     assert (answer["solution_score"], answer["release_score"]) == (1.0, 0.0)
+
+
+def test_the_contract_is_proven_under_the_per_cell_limit_a_room_is_graded_with(fixture_course):
+    """Caught: a solution whose cell needs more time than a trainee's cell gets when the room is graded
+    (the self-test once ran every cell under the longest lab's whole-notebook limit)."""
+    syllabus = fixture_course / "course" / "syllabus.toml"
+    syllabus.write_text(syllabus.read_text().replace(
+        '[labs.ok-lab]\ntitle = "Passes"\ntrack = "t"\nminutes = 1\ntimeout_s = { ci = 60, full = 60 }',
+        '[labs.ok-lab]\ntitle = "Passes"\ntrack = "t"\nminutes = 1\ntimeout_s = { ci = 60, full = 60 }\n'
+        'cell_timeout_s = { ci = 2, full = 2 }'))
+    source = fixture_course / "labs" / "ok-lab" / "ok-lab.py"
+    source.write_text(source.read_text().replace("    return 2 * x\n", "    import time; time.sleep(4)\n    return 2 * x\n"))
+    out = techday("--root", str(fixture_course), "grade", "selftest", "ok-lab", "--tier", "cpu")
+    assert out.returncode == 1, out.stdout[-2000:]
+    report = json.loads((fixture_course / "build" / "selftest" / "selftest.json").read_text())
+    (lab,) = report["labs"]
+    assert not lab["ok"], "a 4-second solution cell under a 2-second cell limit must break the contract"
