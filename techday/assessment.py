@@ -176,7 +176,9 @@ def load_thresholds(path: Path | str | None = None) -> Thresholds:
 def theoretical_bandwidth_gbs(gpu) -> float:
     """``2 * memory_clock * bus_width / 8`` from what the driver reports (a :class:`techday.tier.GpuInfo`),
     in GB/s: the formula :mod:`techday.gpuspecs` checks every published row against."""
-    return 2 * gpu.memory_clock_rate_khz * 1e3 * gpu.global_memory_bus_width_bits / 8 / 1e9
+    from .gpuspecs import dram_gbs
+
+    return dram_gbs(gpu.memory_clock_rate_khz, gpu.global_memory_bus_width_bits)
 
 
 def computed_rows(rule: Rule) -> dict[str, dict]:

@@ -25,13 +25,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import proctree
 from .course import Course
 from .i18n import RELEASED_CATALOGUE, SOURCE_LANGUAGE, TranslationError, examine, released_messages, translate
 from .labsrc import LabSourceError, read_lab, write_notebook
-
-
-class BuildError(RuntimeError):
-    """Building failed; the message says which lab and why."""
+from .layout import notebook, notebook_name
 
 
 @dataclass
@@ -73,10 +71,8 @@ def write_config(course: Course, root: Path, sandboxed: bool = True, cell_timeou
 def nbgrader(root: Path, *args: str, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run the real nbgrader command line in a course root (``techday.nbgrader_cli``: nbgrader's own
     ``main``, without a slow import that nbgrader does not need)."""
-    return subprocess.run(
-        [sys.executable, "-m", "techday.nbgrader_cli", *args],
-        cwd=root, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-    )
+    return proctree.run([sys.executable, "-m", "techday.nbgrader_cli", *args], timeout,
+                        env={**os.environ, **(env or {})}, cwd=root)
 
 
 def error_lines(text: str) -> str:
@@ -127,7 +123,7 @@ def build_sources(course: Course, labs: list[str], root: Path, lang: str | None 
         out_dir = root / "source" / lab
         if out_dir.exists():
             shutil.rmtree(out_dir)
-        write_notebook(nb, out_dir / f"{lab}.ipynb")
+        write_notebook(nb, out_dir / notebook_name(lab))
         if messages is not None:
             (out_dir / RELEASED_CATALOGUE.format(lang=lang)).write_text(
                 json.dumps(messages, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -151,7 +147,7 @@ def build(course: Course, labs: list[str], release: bool = True, root: Path | No
     for lab in list(result.built):
         if release:
             proc = nbgrader(root, "generate_assignment", lab, "--force")
-            if proc.returncode != 0 or not (root / "release" / lab / f"{lab}.ipynb").is_file():
+            if proc.returncode != 0 or not notebook(root, "release", lab).is_file():
                 result.errors[lab] = f"nbgrader generate_assignment failed: {nbgrader_error(proc)}"
                 result.built.remove(lab)
         if report:

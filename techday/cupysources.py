@@ -28,10 +28,11 @@ from __future__ import annotations
 import ast
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import proctree
 
 KINDS = ("RawKernel", "ElementwiseKernel", "ReductionKernel", "RawModule")
 ARCHS = ("sm_80", "sm_90")
@@ -151,8 +152,7 @@ def record_benchmarks(root: Path, out: Path, timeout: int = 300) -> tuple[list[d
     env = {**os.environ, "TECHDAY_BENCHMARKS": str(root / "benchmarks"), "NUMBA_ENABLE_CUDASIM": "1",
            "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-c", _RECORD_CHILD, str(root), str(out)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = proctree.run([sys.executable, "-c", _RECORD_CHILD, str(root), str(out)], timeout, env=env)
     if proc.returncode != 0 or not out.is_file():
         last = (proc.stderr or proc.stdout).strip().splitlines()
         return [], [f"recording the benchmarks' CuPy kernels failed: {last[-1] if last else proc.returncode}"]

@@ -16,6 +16,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import proctree
+
 TRACK = "deep-learning"
 
 
@@ -44,11 +46,13 @@ def device_label(device) -> str:
     """How to label a figure measured on ``device``: GPU figures name the GPU, CPU ones say so."""
     import torch
 
+    from .tier import figure_label
+
     device = torch.device(device)
     if device.type == "cuda":
-        return f"GPU ({torch.cuda.get_device_name(device)})"
+        return figure_label(torch.cuda.get_device_name(device))
     n = torch.get_num_threads()
-    return f"CPU, {n} thread{'s' if n != 1 else ''} (not a GPU figure)"
+    return figure_label(None, f"CPU, {n} thread{'s' if n != 1 else ''}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def torchrun(script: Path | str, args=(), nproc: int = 2, timeout: float = 180, 
     paths = [str(Path(cwd or ".").resolve()), str(Path(__file__).resolve().parent.parent)]
     run_env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [run_env.get("PYTHONPATH", "")] if p])
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=timeout)
+        proc = proctree.run(cmd, timeout, cwd=cwd, env=run_env)
     except subprocess.TimeoutExpired as exc:
         tail = (exc.stdout or b"")[-2000:]
         raise RuntimeError(f"torchrun did not finish within {timeout:.0f} s: {tail!r}") from None

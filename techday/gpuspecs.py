@@ -51,6 +51,18 @@ _CORES_BY_CC = {(6, 0): 64, (6, 1): 128, (6, 2): 128, (8, 0): 64, (8, 6): 128, (
                 (8, 9): 128, (9, 0): 128}
 
 
+def dram_gbs(memory_clock_khz: float, bus_width_bits: int) -> float:
+    """Theoretical DRAM bandwidth in GB/s (10^9 B/s) from the driver's memory clock (kHz, one clock per
+    two transfers) and bus width: ``2 * memory_clock * bus_width / 8``. The one place this formula
+    lives (the published rows, the benchmark limits and lab 07's speed bars all use it)."""
+    return 2 * memory_clock_khz * 1e3 * bus_width_bits / 8 / 1e9
+
+
+def fp32_tflops(sm_count: int, cc: tuple[int, int], clock_khz: float) -> float:
+    """Theoretical FP32 peak in TFLOP/s: ``sm_count * cores_per_sm(cc) * 2 (an FMA) * clock``."""
+    return sm_count * cores_per_sm(*cc) * 2 * clock_khz * 1e3 / 1e12
+
+
 def cores_per_sm(cc_major: int, cc_minor: int) -> int:
     """FP32 lanes per streaming multiprocessor for compute capability ``cc_major.cc_minor``.
 
@@ -103,13 +115,13 @@ class GpuSpec:
 
     @property
     def derived_bandwidth_gbs(self) -> float:
-        """``2 * memory_clock * bus_width / 8`` in GB/s (10^9 bytes/s)."""
-        return 2 * self.memory_clock_mhz * 1e6 * self.bus_width_bits / 8 / 1e9
+        """:func:`dram_gbs` of this row's memory clock and bus width."""
+        return dram_gbs(self.memory_clock_khz, self.bus_width_bits)
 
     @property
     def derived_fp32_tflops(self) -> float:
-        """``sm_count * cores_per_sm * 2 * boost_clock`` in TFLOP/s (10^12 FLOP/s)."""
-        return self.sm_count * self.cores_per_sm * 2 * self.boost_clock_mhz * 1e6 / 1e12
+        """:func:`fp32_tflops` at this row's boost clock."""
+        return fp32_tflops(self.sm_count, self.cc, self.boost_clock_mhz * 1000)
 
     @property
     def ridge_flop_per_byte(self) -> float:

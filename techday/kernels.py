@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import proctree
+
 TARGETS = ((8, 0), (9, 0))
 # Per-block limits of compute capability 8.0 and 9.0 (CUDA C++ Programming Guide, "Technical
 # Specifications per Compute Capability").
@@ -237,9 +239,8 @@ def record(target: Target, out_dir: Path, root: Path) -> tuple[Path, str, float]
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-m", "techday.kernels", "_record", target.kind, str(target.path),
-                               str(log), str(root)], cwd=work, env=_record_env(log, root), capture_output=True,
-                              text=True, timeout=RECORD_TIMEOUT_S)
+        proc = proctree.run([sys.executable, "-m", "techday.kernels", "_record", target.kind, str(target.path),
+                             str(log), str(root)], RECORD_TIMEOUT_S, cwd=work, env=_record_env(log, root))
     except subprocess.TimeoutExpired:
         return log, f"{target.label}: no end after {RECORD_TIMEOUT_S} s on the CPU tier", time.monotonic() - t0
     seconds = time.monotonic() - t0
@@ -511,8 +512,8 @@ def compile_all(defs: dict, jobs: list[Job], out_dir: Path, root: Path) -> None:
         spec, result = out_dir / f"compile-{cc[0]}{cc[1]}.json", out_dir / f"compiled-{cc[0]}{cc[1]}.json"
         spec.write_text(json.dumps([defs, payload, list(cc)]), encoding="utf-8")
         result.unlink(missing_ok=True)
-        proc = subprocess.run([sys.executable, "-c", _COMPILE_CHILD, str(spec), str(result)], env=env,
-                              capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        proc = proctree.run([sys.executable, "-c", _COMPILE_CHILD, str(spec), str(result)], COMPILE_TIMEOUT_S,
+                            env=env)
         if proc.returncode != 0 or not result.is_file():
             from .ptxreport import toolkit_missing
 

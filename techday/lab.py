@@ -75,11 +75,10 @@ class Lab:
 
     def timing_label(self) -> str:
         """How to label a timing taken in this lab."""
-        if self.on_gpu:
-            return f"GPU ({self.gpu.name})"
-        # Not translated: labs store this label in their timing records (labs 06, 07), which must
-        # read the same in every language.
-        return "CPU/simulator (not a GPU figure)"
+        from .tier import figure_label
+
+        # Not translated: labs store this label in their timing records (labs 06, 07).
+        return figure_label(self.gpu.name if self.on_gpu else None)
 
 
 def resolve(tier: str | None, scale: str | None) -> tuple[str, str]:

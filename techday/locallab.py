@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import Course
+from .layout import notebook_name
 
 # nbgrader's instructor and hub-only parts: off in a trainee's local JupyterLab. Validate stays on.
 SERVER_EXTENSIONS_OFF = (
@@ -66,7 +67,7 @@ class LocalLab:
 
 
 def _stale(course: Course, release: Path, lab: str) -> bool:
-    notebook = release / lab / f"{lab}.ipynb"
+    notebook = release / lab / notebook_name(lab)
     if not notebook.is_file():
         return True
     source = course.lab_source(lab)
@@ -104,7 +105,7 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
     local = LocalLab(home=home, release=release, work=home / "work", config_dir=home / "jupyter",
                      exchange=home / "exchange", labs=labs)
     if given:
-        missing = [lab for lab in labs if not (release / lab / f"{lab}.ipynb").is_file()]
+        missing = [lab for lab in labs if not (release / lab / notebook_name(lab)).is_file()]
         if missing:
             raise LocalLabError(f"TECHDAY_RELEASE={given} has no {', '.join(missing)}")
     else:

@@ -1,13 +1,69 @@
-"""Stopping a process with everything it started (the lab runner's workers, the grader's sandboxes
-and nbgrader workers)."""
+"""Child processes: started one way, stopped with everything they started.
+
+:func:`run` is the one way the package runs a helper process with a time limit (nbgrader, the
+wrong-solution runs, the kernel recorder and compiler, torchrun): the child leads its own session, and
+on a timeout or Ctrl-C its whole tree is killed, Jupyter kernels included (they run in sessions of
+their own, which ``subprocess.run``'s timeout never reaches). :func:`child_env` builds the environment
+of a child that runs lab code, once. :func:`kill_tree` also serves the lab runner's workers, the
+grader's sandboxes and nbgrader workers.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(tier: str | None = None, scale: str | None = None, base: dict | None = None,
+              **extra: str) -> dict:
+    """The environment of a child that runs lab or package code: ``base`` (default: this process's),
+    this checkout's ``techday`` importable first, plots off-screen, output unbuffered; with ``tier`` and
+    ``scale``, the lab's settings, and the CUDA simulator on for the CPU tier (off otherwise, so a GPU
+    child never inherits it). ``extra`` last."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONUNBUFFERED"] = "1"
+    if tier is not None:
+        env["TECHDAY_TIER"] = tier
+        if tier == "cpu":
+            env["NUMBA_ENABLE_CUDASIM"] = "1"
+        else:
+            env.pop("NUMBA_ENABLE_CUDASIM", None)
+    if scale is not None:
+        env["TECHDAY_SCALE"] = scale
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], timeout: float | None = None, *, env: dict | None = None, cwd=None,
+        check_output: bool = True) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, timeout=...)``, except that on a timeout
+    or Ctrl-C the child and everything it started are killed before ``TimeoutExpired`` (with the output
+    so far) or ``KeyboardInterrupt`` is raised. ``check_output=False`` sends the output to this
+    process's own (no capture)."""
+    pipe = subprocess.PIPE if check_output else None
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=pipe, stderr=pipe, text=True, start_new_session=True)
+    try:
+        out, errs = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid, grace_s=2, exited=lambda: proc.poll() is not None)
+        try:
+            out, errs = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # a process that left the tree still holds the pipes
+            out = errs = None
+        raise subprocess.TimeoutExpired(cmd, timeout, output=out, stderr=errs) from None
+    except BaseException:
+        kill_tree(proc.pid)
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, errs)
 
 
 def descendants(pid: int) -> list[int]:

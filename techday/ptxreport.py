@@ -31,6 +31,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import proctree
+
 # What the kernel sources may use without importing it themselves.
 PREAMBLE = "import math\nimport numpy as np\nfrom numba import cuda, float32, float64, int32, int64, uint8, uint32\n"
 DEFAULT_CC = (8, 0)
@@ -181,8 +183,7 @@ def compile_ptx_sources(kernels: dict, constants: dict | None = None, cc=DEFAULT
                 "kernels": {name: sig for name, sig in names.values()}, "cc": list(cc)}
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(spec_path), str(out_path)], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = proctree.run([sys.executable, "-c", _CHILD, str(spec_path), str(out_path)], timeout, env=env)
         if proc.returncode != 0 or not out_path.is_file():
             log = (proc.stderr or proc.stdout).strip()
             tail = "\n".join(log.splitlines()[-6:])

@@ -34,6 +34,7 @@ if __name__ == "__main__":  # a helper process: before nbformat arrives with the
 
 from .build import build_sources
 from .course import Course
+from .layout import notebook, notebook_name
 from .proctree import kill_tree
 from .tier import TierInfo
 
@@ -177,7 +178,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
             refs_by_id: dict, lang: str | None = None, stop: Stop | None = None) -> LabResult:
     work = out_dir / lab
     work.mkdir(parents=True, exist_ok=True)
-    out_nb = work / f"{lab}.ipynb"
+    out_nb = work / notebook_name(lab)
     result_file = work / "result.json"
     for stale in (out_nb, result_file):
         stale.unlink(missing_ok=True)
@@ -259,7 +260,7 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
     def task(lab: str) -> LabResult:
         if stop.is_set():
             return not_started(lab)
-        src = out_dir / "source" / lab / f"{lab}.ipynb"
+        src = notebook(out_dir, "source", lab)
         refs = built.refs[lab]
         limit = timeout or course.labs[lab].timeout(scale)
         try:

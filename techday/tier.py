@@ -262,6 +262,13 @@ def enable_simulator() -> None:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 
+def figure_label(gpu_name: str | None, cpu_what: str = "CPU/simulator") -> str:
+    """How every timing and benchmark figure is labelled, in one place: ``GPU (<name>)`` for a figure
+    measured on that GPU, else ``<cpu_what> (not a GPU figure)``. Not translated: records store it and
+    must read the same in every language."""
+    return f"GPU ({gpu_name})" if gpu_name else f"{cpu_what} (not a GPU figure)"
+
+
 def banner(info: TierInfo, scale: str | None = None, title: str | None = None) -> str:
     """The text every lab and the CLI print: one glance says where this runs."""
     rule = "=" * 72

@@ -28,19 +28,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import proctree
 from .fastimport import skip_iri_grammar
+from .proctree import child_env
 
 if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
     skip_iri_grammar()
 
 from .labsrc import LabSourceError, read_lab, strip_solution_markers
+from .layout import notebook_name
 
 
 @dataclass
@@ -126,16 +128,13 @@ def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution
             plans.append({"name": wrong.name, "start": index[wrong.cell], "source": wrong.source,
                           "end": max(index[f] for f in wrong.fails), "fails": wrong.fails})
         with tempfile.TemporaryDirectory(prefix="techday-wrong-") as tmp:
-            nb_path, plan, result = Path(tmp) / f"{lab}.ipynb", Path(tmp) / "plan.json", Path(tmp) / "result.json"
+            nb_path, plan, result = Path(tmp) / notebook_name(lab), Path(tmp) / "plan.json", Path(tmp) / "result.json"
             write_notebook(nbformat.from_dict(nb), nb_path)
             plan.write_text(json.dumps(plans), encoding="utf-8")
-            env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
-            if tier == "cpu":
-                env["NUMBA_ENABLE_CUDASIM"] = "1"
             try:
-                subprocess.run([sys.executable, "-m", "techday.variants", "--together", str(plan), str(nb_path),
-                                str(result), "--timeout", str(timeout)], env=env, capture_output=True, text=True,
-                               timeout=timeout * (2 + 3 * len(wrongs)) + 120)
+                proctree.run([sys.executable, "-m", "techday.variants", "--together", str(plan), str(nb_path),
+                              str(result), "--timeout", str(timeout)], timeout * (2 + 3 * len(wrongs)) + 120,
+                             env=child_env(tier, scale))
             except subprocess.TimeoutExpired:
                 pass  # whatever it wrote stands; the rest runs alone
             if result.is_file():
@@ -251,17 +250,16 @@ def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier:
     from .labsrc import write_notebook
 
     with tempfile.TemporaryDirectory(prefix="techday-wrong-") as tmp:
-        nb_path = Path(tmp) / f"{lab}.ipynb"
+        nb_path = Path(tmp) / notebook_name(lab)
         result = Path(tmp) / "result.json"
         nb = variant_notebook(lab_source, lab, wrong)
         # The parameters cell keeps None: the kernel takes tier and scale from the environment.
         write_notebook(nbformat.from_dict(nb), nb_path)
-        env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
-        if tier == "cpu":
-            env["NUMBA_ENABLE_CUDASIM"] = "1"
-        proc = subprocess.run([sys.executable, "-m", "techday.variants", str(nb_path), str(result),
-                               "--timeout", str(timeout)], env=env, capture_output=True, text=True,
-                              timeout=timeout * 2 + 60)
+        try:
+            proc = proctree.run([sys.executable, "-m", "techday.variants", str(nb_path), str(result),
+                                 "--timeout", str(timeout)], timeout * 2 + 60, env=child_env(tier, scale))
+        except subprocess.TimeoutExpired:
+            return VariantResult(wrong, {}, error=f"no end within {timeout * 2 + 60} s")
         if proc.returncode != 0 or not result.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
             return VariantResult(wrong, {}, error=tail[0])

@@ -18,7 +18,7 @@ imports neither Numba nor CuPy; the runner chooses the tier first.
 
 from .schema import SCHEMA, validate
 
-__all__ = ["SCHEMA", "validate", "run_suite", "load_results"]
+__all__ = ["SCHEMA", "validate", "run_suite"]
 
 
 def run_suite(**kwargs):
@@ -27,14 +27,3 @@ def run_suite(**kwargs):
 
     return _run(**kwargs)
 
-
-def load_results(path) -> dict:
-    """Read a results file within the size caps and validate it; raises ``ValueError`` naming every
-    problem (:class:`techday.bench.schema.ReadError` when it cannot be read within the caps)."""
-    from .schema import read_document
-
-    doc = read_document(path)
-    problems = validate(doc)
-    if problems:
-        raise ValueError(f"{path}: " + "; ".join(problems))
-    return doc

@@ -16,10 +16,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+from .. import proctree
 from .core import Plan
 
 # Device attributes a plan is derived from, capped so a file cannot ask for an absurd plan.
@@ -69,8 +69,7 @@ def _table(args: str) -> str:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
-    out = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True, text=True, timeout=300, env=env,
-                         check=False)
+    out = proctree.run([sys.executable, "-c", _CHILD, args], 300, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"the kernel families could not be counted: {out.stderr.strip()[-500:]}")
     return out.stdout.strip().splitlines()[-1]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from techday.gpuspecs import GpuSpec, cores_per_sm, lookup
+from techday.gpuspecs import GpuSpec, dram_gbs, fp32_tflops, lookup
 
 # Dense (not 2:4 sparse) tensor-core peaks in TFLOP/s, FP32 accumulate, from NVIDIA's datasheets and
 # architecture whitepapers (a datasheet "with sparsity" figure is halved). GeForce parts run FP16/BF16
@@ -82,14 +82,6 @@ def mig_shares(name: str, spec: GpuSpec | None) -> tuple[float, float] | None:
 
 # How far the attribute-derived limit may differ from the published one before the run says so.
 AGREEMENT = 0.05
-
-
-def dram_gbs(memory_clock_khz: float, bus_width_bits: int) -> float:
-    return 2 * memory_clock_khz * 1e3 * bus_width_bits / 8 / 1e9
-
-
-def fp32_tflops(sm_count: int, cc: tuple[int, int], clock_khz: float) -> float:
-    return sm_count * cores_per_sm(*cc) * 2 * clock_khz * 1e3 / 1e12
 
 
 def device_limits(gpu) -> dict:
@@ -163,8 +155,3 @@ def limit_for(limits: dict, key: str | None, intensity: float | None = None) -> 
         return min(peak, intensity * bw)
     value = limits.get(key)
     return value if isinstance(value, (int, float)) and value > 0 else None
-
-
-# Which limit a kernel's figure is compared with, and its unit (matches the result's metric).
-LIMIT_UNITS = {"dram_gbs": "GB/s", "fp32_gflops": "GFLOP/s", "tf32_gflops": "GFLOP/s",
-               "fp16_gflops": "GFLOP/s", "bf16_gflops": "GFLOP/s"}

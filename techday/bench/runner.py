@@ -16,6 +16,7 @@ import traceback
 import uuid
 from datetime import datetime, timezone
 
+from ..tier import figure_label
 from . import families as fam
 from .core import Plan, check, outputs, repoison, time_device, time_host
 from .env import environment
@@ -111,7 +112,7 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "mode": "ci" if ci and info.tier == "cpu" else ("quick" if quick else "full"),
         "tier": info.tier,
-        "label": f"GPU ({gpu.name})" if gpu else f"CPU ({env['cpu']}, {env['cpu_count']} cores): not a GPU figure",
+        "label": figure_label(gpu.name if gpu else None, f"CPU: {env['cpu']}, {env['cpu_count']} cores"),
         "environment": env,
         "limits": limits,
         "plan": {"n": plan.n, "side": plan.side, "mm": plan.mm, "mm_cpu": plan.mm_cpu, "hist_n": plan.hist_n,
@@ -156,7 +157,13 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
     total = sum(len(k.impls) for _, k in work)
     bar = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         bar = Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        console=console, transient=False)

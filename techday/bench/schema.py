@@ -7,7 +7,7 @@
       "run_id": "<32 hex>",              # one per run: a copied file is a duplicate
       "started": "2026-11-22T02:00:00+00:00", "seconds": 41.2,
       "mode": "quick" | "full" | "ci", "tier": "gpu" | "cpu",
-      "label": "GPU (NVIDIA H100 80GB HBM3)" | "CPU (...): not a GPU figure",
+      "label": "GPU (NVIDIA H100 80GB HBM3)" | "CPU: ... (not a GPU figure)" (techday.tier.figure_label),
       "fixture": true,                   # only in test fixtures: never a measurement
       "environment": {"tier", "device", "device_hash", "gpu": {...} | null, "driver_version",
                       "cuda_runtime", "versions": {...}, "load": {"before", "after", "cpu_count"}, ...},

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..layout import lab_folder, notebook_name
 from .review import _kind, _release_cells, review
 
 
@@ -36,7 +37,7 @@ class Submission:
         lab's (a file rejected for its name is another entry than the same bytes renamed)."""
         name = Path(self.path).name
         own = f"{self.student}/{self.sha256[:16]}"
-        return own if name == f"{self.lab}.ipynb" or not self.sha256 else f"{own}/{name}"
+        return own if name == notebook_name(self.lab) or not self.sha256 else f"{own}/{name}"
 
     def line(self) -> str:
         score = f" {self.score:g}/{self.max_score:g}" if self.score is not None and self.max_score else ""
@@ -128,7 +129,7 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
         if path.is_symlink() or not path.is_file():
             lines.append(f"skipped  {student}: {path.name} is a link or not a file")
             continue
-        dest = root / "submitted" / student / lab / (path.name if path.parent != source else f"{lab}.ipynb")
+        dest = lab_folder(root, "submitted", lab, student) / (path.name if path.parent != source else notebook_name(lab))
         if dest.exists():
             lines.append(f"kept     {student}: {dest.name} already collected")
             continue
@@ -158,8 +159,8 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
             continue
         for path in files:
             sub = Submission(student, lab, str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-            if path.name != f"{lab}.ipynb":
-                others = [p.name for p in files if p.name == f"{lab}.ipynb"]
+            if path.name != notebook_name(lab):
+                others = [p.name for p in files if p.name == notebook_name(lab)]
                 why = (f"second notebook in the submission: only {lab}.ipynb is graded" if others else
                        f"wrong notebook name {path.name!r} (released as {lab}.ipynb): rename it to grade it")
                 if not path.name.isascii():

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..layout import notebook
+
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 STYLE = {"graded": "green", "flagged": "yellow", "failed": "red", "rejected": "red", "pending": "white"}
@@ -52,7 +54,7 @@ def cmd_check(args, course) -> int:
     if not lab:
         return 2
     root = _root(args, course)
-    release = root / "release" / lab / f"{lab}.ipynb"
+    release = notebook(root, "release", lab)
     if not release.is_file():
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2

@@ -27,6 +27,7 @@ import nbformat
 from ..build import build, nbgrader, nbgrader_error
 from ..course import Course
 from ..labsrc import hidden_test_count, strip_solution_markers, write_notebook
+from ..layout import notebook
 
 SOLUTION_STUDENT = "selftest-solution"
 RELEASE_STUDENT = "selftest-release"
@@ -105,8 +106,8 @@ def read_gradebook(root: Path, lab: str) -> dict[str, dict[str, float | None]]:
 
 def check_contract(root: Path, lab: str) -> LabContract:
     scores = read_gradebook(root, lab)
-    sol_err = _cell_errors(root / "autograded" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
-    rel_err = _cell_errors(root / "autograded" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
+    sol_err = _cell_errors(notebook(root, "autograded", lab, SOLUTION_STUDENT))
+    rel_err = _cell_errors(notebook(root, "autograded", lab, RELEASE_STUDENT))
     contract = LabContract(lab=lab, ok=True)
     if not scores["max"]:
         contract.problems.append("no autograded cells found in the gradebook")
@@ -136,11 +137,11 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
                    cell_timeout=course.labs[lab].cell_timeout(scale))
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
-    source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
-    release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    source = json.loads(notebook(root, "source", lab).read_text(encoding="utf-8"))
+    release = json.loads(notebook(root, "release", lab).read_text(encoding="utf-8"))
     write_notebook(nbformat.from_dict(solution_notebook(source, release)),
-                   root / "submitted" / SOLUTION_STUDENT / lab / f"{lab}.ipynb")
-    write_notebook(nbformat.from_dict(release), root / "submitted" / RELEASE_STUDENT / lab / f"{lab}.ipynb")
+                   notebook(root, "submitted", lab, SOLUTION_STUDENT))
+    write_notebook(nbformat.from_dict(release), notebook(root, "submitted", lab, RELEASE_STUDENT))
     limit = 2 * (course.labs[lab].timeout(scale) + 60)
     try:
         proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit)

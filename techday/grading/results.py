@@ -27,7 +27,6 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .. import proctree
 from .config import FEEDBACK_PREPROCESSORS
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -178,8 +178,8 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep
                + os.environ.get("PYTHONPATH", "")}
         for lab in labs:
-            proc = subprocess.run([sys.executable, "-m", "techday.nbgrader_cli", "generate_feedback", lab, "--force"], cwd=tmp,
-                                  env=env, capture_output=True, text=True, timeout=1800)
+            proc = proctree.run([sys.executable, "-m", "techday.nbgrader_cli", "generate_feedback", lab, "--force"],
+                                1800, cwd=tmp, env=env)
             if proc.returncode != 0:
                 from ..build import nbgrader_error
 

@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..layout import notebook
 from .checks import Submission, collect, graded_copy
 from .config import GradeSettings, grade_settings, lab_limits, nbgrader_config
 from .gradebook import GradebookLocked, _read_scores, _snapshot, graded_sources, merge_scores
@@ -68,7 +69,7 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
     shutil.copytree(root / "source" / lab, private / "source" / lab)
     shutil.copy2(template_db, private / "gradebook.db")
     src_dir = Path(sub.path).parent
-    dest = private / "submitted" / student / lab / f"{lab}.ipynb"
+    dest = notebook(private, "submitted", lab, student)
     dest.write_bytes(graded_copy(Path(sub.path)))
     # nbgrader's own files beside the notebook: the time it was handed in, and the secret that
     # `nbgrader release_feedback` needs to find the trainee's feedback in the exchange.
@@ -92,7 +93,7 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
         return sub
     try:
         scores = _read_scores(private / "gradebook.db", lab, student)
-        if not result.get("success") or not (private / "autograded" / student / lab / f"{lab}.ipynb").is_file():
+        if not result.get("success") or not notebook(private, "autograded", lab, student).is_file():
             raise RuntimeError(f"nbgrader autograde failed: {_log_error(result)}")
     except Exception as exc:
         sub.status = "failed"
@@ -158,7 +159,7 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     lab_out = out / lab
     if sandbox:
         check_sandbox()
-    release_path = root / "release" / lab / f"{lab}.ipynb"
+    release_path = notebook(root, "release", lab)
     if not release_path.is_file() or not (root / "gradebook.db").is_file():
         raise FileNotFoundError(f"{root}: no release or gradebook for {lab}: run `techday build {lab}` first")
     release_nb = json.loads(release_path.read_text(encoding="utf-8"))

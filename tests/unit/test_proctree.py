@@ -58,3 +58,33 @@ def test_kill_tree_with_grace_terms_first_then_kills_what_ignores_it():
     proc.stdout.close()
     assert time.monotonic() - t0 < 5
     assert _gone([child, grand]) == []  # the child ignored SIGTERM: the SIGKILL after the grace got it
+
+
+def test_run_kills_the_whole_tree_on_a_timeout():
+    """Caught: subprocess.run's timeout, which kills the child and leaves the kernel it started running
+    (the wrong-solution runs and nbgrader once used it)."""
+    import pytest
+
+    from techday.proctree import run
+
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired) as caught:
+        run([sys.executable, "-c", TREE], 3)
+    assert time.monotonic() - t0 < 30
+    pids = [int(p) for p in (caught.value.output or "").split()]
+    assert len(pids) == 2, f"the tree started before the limit: {caught.value.output!r}"
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "a process of the tree outlived the timeout"
+
+
+def test_run_returns_like_subprocess_run():
+    from techday.proctree import child_env, run
+
+    out = run([sys.executable, "-c", "import os, sys; print(os.environ['TECHDAY_TIER'], os.environ.get('NUMBA_ENABLE_CUDASIM')); sys.exit(3)"],
+              30, env=child_env("cpu", "ci"))
+    assert (out.returncode, out.stdout.split()) == (3, ["cpu", "1"])
+    gpu = run([sys.executable, "-c", "import os; print(os.environ.get('NUMBA_ENABLE_CUDASIM'))"], 30,
+              env=child_env("gpu", "full", base={**child_env("cpu", "ci")}))
+    assert gpu.stdout.strip() == "None", "a GPU child never inherits the simulator"
