@@ -1,6 +1,5 @@
 # %% [markdown] key="streams-concurrency"
 # # 06 Streams and concurrency
-# # 06 스트림과 동시성
 #
 # Until now every lab did one thing at a time: copy the input to the GPU, run a kernel, copy the
 # result back, and wait. Meanwhile most of the GPU sat idle: while data crosses the PCIe bus the
@@ -9,21 +8,17 @@
 # work on several **streams**. This lab builds such a pipeline, checks that it is right (the hard
 # part), measures it honestly, and shows how to look at it in a profiler timeline.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - why host memory must be **pinned** (page-locked) for fast, asynchronous copies: `cuda.pinned_array`;
-# - CUDA **streams**: queues of work that run in order inside a stream and concurrently across
-#   streams; asynchronous copies and launches with `stream=`;
+# - CUDA **streams**: queues of work that run in order inside a stream and may run concurrently
+#   across streams; asynchronous copies with `stream=`, launches on a stream;
 # - to split work into chunks and overlap copies with compute on several streams, without races;
 # - **events**: time stamps on a stream, for timing and for ordering one stream after another;
 # - to mark code with **NVTX** ranges and read the timeline of Nsight Systems.
 #
-# 이 실습에서는 고정(pinned) 메모리, 스트림과 비동기 복사, 여러 스트림으로 복사와 계산을 겹치는 파이프라인,
-# 이벤트를 이용한 시간 측정과 순서 지정, NVTX 구간과 Nsight Systems 타임라인 읽기를 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the three exercises.
-# In each exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests
-# (다음 셀의 테스트로 확인하세요); do not edit test cells (테스트 셀은 수정하지 마세요).
+# **How this lab works**: read, run the examples, then solve the three exercises.
+# In each exercise cell, delete `raise NotImplementedError()` and write your code.
+# The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes you do not see here.
 #
 # Points: exercise 1: 2, exercise 2: 4, exercise 3: 3 (9 in all).
@@ -33,12 +28,12 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # The first code cell chooses the **tier** and prints it. On the CPU tier Numba's CUDA simulator
 # accepts every stream call (streams, pinned arrays, events, asynchronous copies), but it does each
 # piece of work at once, in the order it is asked for: nothing overlaps, nothing races, and events
 # measure nothing. This lab therefore also checks the *order* of your stream work with a recorder
-# that applies CUDA's rules (이 셀을 가장 먼저 실행하세요).
+# that applies CUDA's rules. Run this cell first.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -54,6 +49,7 @@ import warnings
 import numpy as np
 from numba import cuda
 
+from techday.i18n import msg
 from techday.labtools import assert_close, time_cpu
 from techday.streamcheck import StreamTrace
 
@@ -64,19 +60,23 @@ try:
     NVTX_WHY = ""
 except ImportError:  # the ranges are only marks for a profiler: the code runs the same without them
     nvtx = None
-    NVTX_WHY = "the nvtx package is not installed (pip install nvtx)"
+    NVTX_WHY = msg("06.nvtx_not_installed", "the nvtx package is not installed (pip install nvtx)")
 
-print("kernels and streams run " + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier): "
-      "everything happens at once and in order, so the timings below are not GPU figures")
-      + ("" if nvtx else f" | NVTX ranges off: {NVTX_WHY}"))
+if lab.on_gpu:
+    where = msg("06.run_on_gpu", "kernels and streams run on the GPU")
+else:
+    where = msg("06.run_in_simulator", "kernels and streams run in the CUDA simulator (CPU tier): "
+                "everything happens at once and in order, so the timings below are not GPU figures")
+print(where + ("" if nvtx else msg("06.nvtx_ranges_off", " | NVTX ranges off: {why}", why=NVTX_WHY)))
 
 # %% [markdown] key="pinned-memory"
-# ## 1. Pinned memory (고정 메모리)
+# ## 1. Pinned memory
 #
 # An ordinary NumPy array lives in **pageable** memory: the operating system may move its pages or
 # swap them out. The GPU's copy engine reads host memory directly (DMA) and needs pages that stay
 # put, so a copy from pageable memory goes in two steps: the driver copies into a hidden pinned
-# buffer, then the engine copies that to the device, and the call waits for both. From **pinned**
+# staging buffer, then the engine copies that to the device, and the call does not return before the
+# driver has staged all of the data, even when it is given a stream. From **pinned**
 # (page-locked) memory the engine copies in one step, at the bus's full speed, and the copy can be
 # **asynchronous**: the call only queues it and returns.
 #
@@ -87,7 +87,7 @@ print("kernels and streams run " + ("on the GPU" if lab.on_gpu else "in the CUDA
 # ```
 #
 # Pinned memory is a scarce resource of the operating system: allocate it once and reuse it, do not
-# pin gigabytes (고정 메모리는 한 번 할당해 재사용하세요). On the GPU tier the cell below measures
+# pin gigabytes. On the GPU tier the cell below measures
 # both kinds of copy; the simulator has no bus, and its `pinned_array` is an ordinary NumPy array.
 
 # %%
@@ -95,27 +95,29 @@ n_copy = lab.size(full=2**25, ci=2**14)   # 128 MiB of float32 at full scale
 h_pageable = np.random.default_rng(0).random(n_copy, dtype=np.float32)
 h_pinned = cuda.pinned_array(n_copy, dtype=np.float32)
 h_pinned[:] = h_pageable
-if lab.gpu_only("measuring host-to-device bandwidth from pageable and from pinned memory"):
+if lab.gpu_only(msg("06.gpu_only_bandwidth", "measuring host-to-device bandwidth from pageable and from pinned memory")):
     d_copy = cuda.device_array(n_copy, np.float32)
     for what, host in (("pageable", h_pageable), ("pinned", h_pinned)):
         t = time_cpu(lambda h: (d_copy.copy_to_device(h), cuda.synchronize()), host, repeat=5,
                      what=f"host -> device from {what} memory", label=lab.timing_label() + ", host clock")
         print(f"{t}  ->  {host.nbytes / t.median / 1e9:.1f} GB/s  (n * 4 B / time)")
 else:
-    print(f"pinned_array here: {type(h_pinned).__module__}.{type(h_pinned).__name__} of {h_pinned.nbytes:,} bytes. "
-          "On a PCIe 4.0 x16 GPU, expect about 25 GB/s from pinned memory and often half that from pageable memory.")
+    print(msg("06.pinned_array_here", "pinned_array here: {kind} of {nbytes:,} bytes. "
+              "On a PCIe 4.0 x16 GPU, expect about 25 GB/s from pinned memory and often half that from pageable memory.",
+              kind=f"{type(h_pinned).__module__}.{type(h_pinned).__name__}", nbytes=h_pinned.nbytes))
 
 # %% [markdown] key="streams"
-# ## 2. Streams (스트림)
+# ## 2. Streams
 #
 # A **stream** is a queue of GPU work. The rules, which the rest of this lab relies on:
 #
 # 1. work in **one** stream runs in the order it was queued, each piece after the previous one ends;
 # 2. work in **different** streams may run in any order, or at the same time;
-# 3. every call without a stream uses the **default stream** (`stream=0`), which waits for all other
-#    streams and makes them wait for it: it serialises everything (기본 스트림은 모든 작업을 직렬화합니다);
-# 4. with a stream, copies from pinned memory and kernel launches are **asynchronous**: the call
-#    returns at once, and the host must wait, `stream.synchronize()`, before it reads the result.
+# 3. every call without a stream uses the **default stream** (`stream=0`, the legacy default
+#    stream), which waits for all other streams and makes them wait for it: it serialises everything;
+# 4. kernel launches are **asynchronous**, always, with or without a stream: the call queues the
+#    kernel and returns. Copies are asynchronous when they are given a stream and the host memory is
+#    pinned. Either way the host must wait, `stream.synchronize()`, before it reads the result.
 #
 # ```python
 # s = cuda.stream()
@@ -154,10 +156,11 @@ def transform_reference(x):
 
 THREADS = 128
 BLOCKS = 32 * lab.gpu.multiprocessor_count if lab.on_gpu else 4   # the simulator: small grids
-print(f"transform_kernel launches {BLOCKS} blocks x {THREADS} threads per chunk")
+print(msg("06.launch_configuration", "transform_kernel launches {blocks} blocks x {threads} threads per chunk",
+          blocks=BLOCKS, threads=THREADS))
 
 # %% [markdown] key="stream-bugs-lab-finds"
-# ### Stream bugs, and how this lab finds them (스트림 버그 찾기)
+# ### Stream bugs, and how this lab finds them
 #
 # A stream bug is a **race**: two pieces of work that touch the same memory, with nothing to order
 # them. On a GPU it gives a wrong answer sometimes, depending on timing; in the simulator never,
@@ -169,8 +172,6 @@ print(f"transform_kernel launches {BLOCKS} blocks x {THREADS} threads per chunk"
 # order it. The first two give right values on every tier, every run, so the cell asserts them. The
 # third is a race: the simulator gives right values, a GPU may copy `d_y` back before the kernel has
 # written it, so the cell only reports what it got.
-# 세 가지 버전을 확인합니다: 커널과 같은 스트림에서 복사, 이벤트를 기다린 뒤 다른 스트림에서 복사, 순서 없이
-# 다른 스트림에서 복사(경쟁 상태: GPU에서는 값이 틀릴 수 있으므로 값을 검사하지 않고 보고만 합니다).
 
 # %%
 def one_chunk(h_x, copy_back):
@@ -191,9 +192,9 @@ def one_chunk(h_x, copy_back):
 
 
 h_demo = np.random.default_rng(1).random(1_000)
-for copy_back, what in (("same stream", "copy back on the kernel's stream"),
-                        ("event", "copy back on another stream, after an event"),
-                        ("unordered", "copy back on another stream, unordered")):
+for copy_back, what in (("same stream", msg("06.copy_back_same_stream", "copy back on the kernel's stream")),
+                        ("event", msg("06.copy_back_after_event", "copy back on another stream, after an event")),
+                        ("unordered", msg("06.copy_back_unordered", "copy back on another stream, unordered"))):
     trace = StreamTrace(cuda)
     with trace.patch(globals(), kernels={"transform_kernel": (1,)}):   # argument 1 is written
         h_out = one_chunk(h_demo, copy_back)
@@ -202,14 +203,16 @@ for copy_back, what in (("same stream", "copy back on the kernel's stream"),
     if not problems:
         assert_close(h_out, transform_reference(h_demo), what)    # ordered: right on every tier
     right = np.allclose(h_out, transform_reference(h_demo))
-    print(f"{what}: order {'OK' if not problems else 'NOT guaranteed'}; values "
-          + ("right" if right else "WRONG") + (" this time (a race: on a GPU any run may differ)" if problems else ""))
+    order = msg("06.order_ok", "order OK") if not problems else msg("06.order_not_guaranteed", "order NOT guaranteed")
+    values = msg("06.values_right", "values right") if right else msg("06.values_wrong", "values WRONG")
+    race = msg("06.race_this_time", " this time (a race: on a GPU any run may differ)") if problems else ""
+    print(f"{what}: {order}; {values}{race}")
     for p in problems:
         print("   ", p)
-print("recorded work of the last run:\n" + trace.summary())
+print(msg("06.recorded_work", "recorded work of the last run:\n{summary}", summary=trace.summary()))
 
 # %% [markdown] key="split-n-elements-into"
-# ## 연습 1 (Exercise 1): split `n` elements into chunks (2 points)
+# ## Exercise 1: split `n` elements into chunks (2 points)
 #
 # Write `chunk_bounds(n, chunks)` that splits the indices `0 ... n - 1` into contiguous chunks and
 # returns a list of `(start, stop)` pairs, in order, such that:
@@ -221,8 +224,7 @@ print("recorded work of the last run:\n" + trace.summary())
 #    `[(0, 4), (4, 7), (7, 10)]`;
 # 3. `chunks < 1` raises `ValueError`.
 #
-# Use integers only (`divmod`). The classic bug drops the last `n % chunks` elements
-# (나머지 원소를 빠뜨리지 마세요).
+# Use integers only (`divmod`). The classic bug drops the last `n % chunks` elements.
 
 # %% nbgrader="solution" id="chunk_bounds"
 def chunk_bounds(n, chunks):
@@ -246,25 +248,32 @@ def chunk_bounds(n, chunks):
 """chunk_bounds covers range(n) with min(chunks, n) contiguous chunks whose sizes differ by at most one,
 larger first, for n = 10, 12, 2, 0 and 1_000_003, and raises ValueError for chunks = 0; hidden: n beyond
 2**53, one chunk, more chunks than elements, negative chunks."""
+from techday.i18n import msg
 
 
 def check_chunks(n, chunks, got):
-    assert isinstance(got, list), f"chunk_bounds({n}, {chunks}) must return a list, not {type(got).__name__}"
-    assert len(got) == min(chunks, n), f"chunk_bounds({n}, {chunks}) gave {len(got)} chunks, expected {min(chunks, n)}"
+    assert isinstance(got, list), msg("06.chunks_not_list", "chunk_bounds({n}, {chunks}) must return a list, not {kind}",
+                                   n=n, chunks=chunks, kind=type(got).__name__)
+    assert len(got) == min(chunks, n), msg("06.chunks_count", "chunk_bounds({n}, {chunks}) gave {count} chunks, expected {want}",
+                                         n=n, chunks=chunks, count=len(got), want=min(chunks, n))
     start = 0
     for a, b in got:
-        assert a == start, f"chunk_bounds({n}, {chunks}): a chunk starts at {a}, expected {start}: {got[:5]}"
-        assert b > a, f"chunk_bounds({n}, {chunks}): empty chunk ({a}, {b})"
-        assert all(int(v) == v and not isinstance(v, float) for v in (a, b)), f"({a!r}, {b!r}) are not integers"
+        assert a == start, msg("06.chunk_start", "chunk_bounds({n}, {chunks}): a chunk starts at {a}, expected {start}: {head}",
+                                 n=n, chunks=chunks, a=a, start=start, head=got[:5])
+        assert b > a, msg("06.chunk_empty", "chunk_bounds({n}, {chunks}): empty chunk ({a}, {b})", n=n, chunks=chunks, a=a, b=b)
+        assert all(int(v) == v and not isinstance(v, float) for v in (a, b)), msg("06.chunk_not_integers", "({a!r}, {b!r}) are not integers", a=a, b=b)
         start = b
-    assert start == n, f"chunk_bounds({n}, {chunks}) stops at {start}, not n = {n}: elements dropped"
+    assert start == n, msg("06.chunks_drop_elements", "chunk_bounds({n}, {chunks}) stops at {start}, not n = {n}: elements dropped",
+                                  n=n, chunks=chunks, start=start)
     sizes = [b - a for a, b in got]
     if sizes:
-        assert max(sizes) - min(sizes) <= 1, f"chunk_bounds({n}, {chunks}): sizes {sizes[:8]} differ by more than 1"
-        assert sizes == sorted(sizes, reverse=True), f"chunk_bounds({n}, {chunks}): put the larger chunks first"
+        assert max(sizes) - min(sizes) <= 1, msg("06.chunk_sizes_differ", "chunk_bounds({n}, {chunks}): sizes {sizes} differ by more than 1",
+                                                     n=n, chunks=chunks, sizes=sizes[:8])
+        assert sizes == sorted(sizes, reverse=True), msg("06.chunks_larger_first", "chunk_bounds({n}, {chunks}): put the larger chunks first",
+                                                          n=n, chunks=chunks)
 
 
-assert chunk_bounds(10, 3) == [(0, 4), (4, 7), (7, 10)], f"chunk_bounds(10, 3) gave {chunk_bounds(10, 3)}"
+assert chunk_bounds(10, 3) == [(0, 4), (4, 7), (7, 10)], msg("06.chunks_10_3", "chunk_bounds(10, 3) gave {got}", got=chunk_bounds(10, 3))
 for n_c, c_c in ((12, 4), (2, 5), (0, 3), (1_000_003, 8), (7, 7)):
     check_chunks(n_c, c_c, chunk_bounds(n_c, c_c))
 try:
@@ -272,23 +281,23 @@ try:
 except ValueError:
     pass
 else:
-    raise AssertionError("chunk_bounds(10, 0) must raise ValueError")
+    raise AssertionError(msg("06.chunks_zero_must_raise", "chunk_bounds(10, 0) must raise ValueError"))
 ### BEGIN HIDDEN TESTS
 for n_c, c_c in ((2**60 + 7, 3), (1, 1), (5, 1), (3, 1_000), (4_099, 64), (65, 64), (63, 64)):
     check_chunks(n_c, c_c, chunk_bounds(n_c, c_c))
 n_big = 2**60 + 7  # 2**60 + 7 = 3 * base + 2: sizes base + 1, base + 1, base
-assert chunk_bounds(n_big, 3)[-1] == (n_big - n_big // 3, n_big), "hidden: integer arithmetic beyond 2**53"
+assert chunk_bounds(n_big, 3)[-1] == (n_big - n_big // 3, n_big), msg("06.hidden_chunks_beyond_2_53", "hidden: integer arithmetic beyond 2**53")
 for bad in (-1, -8):
     try:
         chunk_bounds(10, bad)
     except ValueError:
         continue
-    raise AssertionError(f"hidden: chunk_bounds(10, {bad}) must raise ValueError")
+    raise AssertionError(msg("06.hidden_chunks_negative_must_raise", "hidden: chunk_bounds(10, {bad}) must raise ValueError", bad=bad))
 ### END HIDDEN TESTS
-print("chunk_bounds: all visible tests passed.")
+print(msg("06.chunk_bounds_passed", "chunk_bounds: all visible tests passed."))
 
 # %% [markdown] key="pipeline-over-several-streams"
-# ## 연습 2 (Exercise 2): a pipeline over several streams (4 points)
+# ## Exercise 2: a pipeline over several streams (4 points)
 #
 # Write `pipeline(x, n_streams)` that returns `transform(x)` (that is `sqrt(x) * 2 + 1`, element by
 # element) for a 1-D host array `x`, computed in chunks that overlap on the GPU:
@@ -330,6 +339,7 @@ values on 4 streams, 1 stream, 5_003 values on 8 streams, and the result is what
 wrote: its launches fill NaN-poisoned outputs that add up to all n values, and nothing else."""
 import numpy as np
 from numba import cuda
+from techday.i18n import msg
 from techday.labtools import assert_close, watch_kernels
 from techday.streamcheck import LEGACY, StreamTrace
 
@@ -341,20 +351,24 @@ def run_pipeline(n, n_streams, dtype, seed):
     with watch_kernels(globals(), {"transform_kernel": (1,)}) as watch, \
             trace.patch(globals(), kernels={"transform_kernel": (1,)}):
         out = pipeline(x, n_streams)
-    what = f"pipeline(n={n:,} {np.dtype(dtype).name}, {n_streams} streams)"
-    assert isinstance(out, np.ndarray), f"{what} returned {type(out).__name__}, not a host NumPy array"
-    assert out.shape == x.shape and out.dtype == x.dtype, f"{what} returned {out.shape} {out.dtype}"
-    assert np.array_equal(x, x0), f"{what} changed x"
-    assert trace.is_pinned(out), f"{what}: return the pinned array from cuda.pinned_array (asynchronous copies need it)"
+    what = msg("06.pipeline_what", "pipeline(n={n:,} {dtype}, {streams} streams)", n=n, dtype=np.dtype(dtype).name, streams=n_streams)
+    assert isinstance(out, np.ndarray), msg("06.pipeline_not_array", "{what} returned {kind}, not a host NumPy array", what=what, kind=type(out).__name__)
+    assert out.shape == x.shape and out.dtype == x.dtype, msg("06.pipeline_shape_dtype", "{what} returned {shape} {dtype}", what=what, shape=out.shape, dtype=out.dtype)
+    assert np.array_equal(x, x0), msg("06.pipeline_changed_x", "{what} changed x", what=what)
+    assert trace.is_pinned(out), msg("06.pipeline_not_pinned", "{what}: return the pinned array from cuda.pinned_array (asynchronous copies need it)", what=what)
     launches = [op for op in trace.ops if op.kind == "kernel"]
     chunks = min(n_streams, n)
-    assert len(launches) == chunks, f"{what}: {len(launches)} launches of transform_kernel, expected one per chunk ({chunks})"
+    assert len(launches) == chunks, msg("06.pipeline_launch_count", "{what}: {count} launches of transform_kernel, expected one per chunk ({chunks})",
+                                           what=what, count=len(launches), chunks=chunks)
     on_default = [op.describe() for op in trace.ops if op.stream == LEGACY]
-    assert not on_default, f"{what}: work on the default stream serialises every stream: {on_default[:3]}"
+    assert not on_default, msg("06.pipeline_default_stream", "{what}: work on the default stream serialises every stream: {ops}",
+                               what=what, ops=on_default[:3])
     assert len(trace.streams_used("kernel")) == chunks, \
-        f"{what}: the chunks' kernels ran on {len(trace.streams_used('kernel'))} streams, expected {chunks}, one each"
+        msg("06.pipeline_kernel_streams", "{what}: the chunks' kernels ran on {used} streams, expected {chunks}, one each",
+            what=what, used=len(trace.streams_used("kernel")), chunks=chunks)
     problems = trace.problems(read_on_host=[out])
-    assert not problems, f"{what}: the order of the stream work is not guaranteed:\n  " + "\n  ".join(problems[:4])
+    assert not problems, msg("06.pipeline_order_not_guaranteed", "{what}: the order of the stream work is not guaranteed:\n  {problems}",
+                             what=what, problems="\n  ".join(problems[:4]))
     tol = dict(rtol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
     assert_close(out, transform_reference(x0), what, **tol)
     return what, out, watch["transform_kernel"].launches
@@ -367,13 +381,14 @@ runs = [run_pipeline(10_001, 4, np.float64, 1), run_pipeline(1_000, 3, np.float3
 def check_from_kernel(what, out, launches):
     """The kernel wrote every element of its outputs, they hold n values in all, and out is made of them."""
     unwritten = sum(launch.unwritten.get(1, 0) for launch in launches)
-    assert unwritten == 0, f"hidden: {what}: transform_kernel left {unwritten} elements of its outputs unwritten"
+    assert unwritten == 0, msg("06.hidden_pipeline_unwritten", "hidden: {what}: transform_kernel left {unwritten} elements of its outputs unwritten",
+                               what=what, unwritten=unwritten)
     written = np.concatenate([launch.written[1].ravel() for launch in launches]) if launches else np.zeros(0)
-    assert written.size == out.size, (f"hidden: {what}: transform_kernel's launches wrote {written.size} values for "
-                                      f"{out.size} elements: launch it on every chunk, all of it")
-    assert np.array_equal(np.sort(out), np.sort(written.astype(out.dtype))), (
-        f"hidden: {what}: the result is not what transform_kernel wrote: copy each chunk's kernel output into the "
-        "pinned result (copy_to_host), do not compute it on the host")
+    assert written.size == out.size, msg("06.hidden_pipeline_written_count", "hidden: {what}: transform_kernel's launches wrote {written} values for "
+                                      "{n} elements: launch it on every chunk, all of it", what=what, written=written.size, n=out.size)
+    assert np.array_equal(np.sort(out), np.sort(written.astype(out.dtype))), msg(
+        "06.hidden_pipeline_not_from_kernel", "hidden: {what}: the result is not what transform_kernel wrote: copy each "
+        "chunk's kernel output into the pinned result (copy_to_host), do not compute it on the host", what=what)
 
 
 for what_v, out_v, launches_v in runs:
@@ -381,17 +396,22 @@ for what_v, out_v, launches_v in runs:
 for n_h, s_h, dt_h in ((7, 3, np.float64), (2, 4, np.float32), (4_099, 1, np.float64), (5_003, 8, np.float32)):
     check_from_kernel(*run_pipeline(n_h, s_h, dt_h, n_h))
 ### END HIDDEN TESTS
-print("pipeline: all visible tests passed.")
+print(msg("06.pipeline_passed", "pipeline: all visible tests passed."))
 
 # %% [markdown] key="events-timing-ordering"
-# ## 3. Events: timing and ordering (이벤트: 시간 측정과 순서 지정)
+# ## 3. Events: timing and ordering
 #
 # An **event** is a marker in a stream. `event.record(s)` queues it; when the GPU reaches it, it
 # takes a time stamp with the GPU's own clock. Then:
 #
 # - `stop.synchronize()` makes the host wait until the GPU has passed `stop`;
-# - `start.elapsed_time(stop)` is the time between two recorded events, in milliseconds: the
-#   device's clock, so host delays and the launch queue are not counted (lab 02's `time_cuda`);
+# - `start.elapsed_time(stop)` is the time between the GPU reaching the two events, in
+#   milliseconds, on the device's clock (lab 02's `time_cuda`). It leaves out host delays only while
+#   the GPU has queued work to do: if the GPU runs out of work between the events and waits for the
+#   host (Python between the launches, a launch that takes longer than the kernel before it), that
+#   wait is counted too. Events around one short kernel on an idle GPU therefore measure its launch
+#   overhead as well (the cell below first queues one untimed launch, so that the GPU is busy while
+#   the host queues the timed one);
 # - `event.wait(s2)` makes all later work on stream `s2` wait until the event is reached, which
 #   orders one stream after another without stopping the host:
 #
@@ -403,29 +423,33 @@ print("pipeline: all visible tests passed.")
 # kernel_b[blocks, threads, s2](d_a, d_b)
 # ```
 #
-# In the simulator events exist but measure nothing: `elapsed_time` returns -1 ms. A timing shown
-# on the CPU tier must come from the host's clock and say so (CPU 계층의 시간은 GPU 수치가 아닙니다).
+# In Numba's simulator (a quirk of the simulator, not a CUDA rule) events exist but measure nothing:
+# `elapsed_time` returns -1 ms. A timing shown on the CPU tier must come from the host's clock and
+# say so.
 
 # %%
 start, stop = cuda.event(), cuda.event()
 d_ev = cuda.to_device(np.random.default_rng(2).random(lab.size(full=2**24, ci=2_000)))
 d_ev_out = cuda.device_array_like(d_ev)
+transform_kernel[BLOCKS, THREADS](d_ev, d_ev_out)   # keeps the GPU busy while the host queues what is timed
 start.record()
 transform_kernel[BLOCKS, THREADS](d_ev, d_ev_out)
 stop.record()
 stop.synchronize()
 ms = start.elapsed_time(stop)
 if lab.on_gpu:
-    print(f"transform_kernel on {d_ev.size:,} values: {ms:.3f} ms [{lab.timing_label()}, CUDA events] = "
-          f"{2 * d_ev.nbytes / (ms / 1e3) / 1e9:.0f} GB/s (2 * n * 8 B / time)")
+    print(msg("06.event_timing", "transform_kernel on {n:,} values: {ms:.3f} ms [{label}, CUDA events] = "
+              "{rate:.0f} GB/s (2 * n * 8 B / time)", n=d_ev.size, ms=ms, label=lab.timing_label(),
+              rate=2 * d_ev.nbytes / (ms / 1e3) / 1e9))
 else:
-    print(f"start.elapsed_time(stop) in the simulator: {ms} ms. Not a time: events measure nothing here.")
+    print(msg("06.event_in_simulator", "start.elapsed_time(stop) in the simulator: {ms} ms. Not a time: events measure "
+              "nothing here.", ms=ms))
 
 # %% [markdown] key="measurement-that-says-was"
-# ## 연습 3 (Exercise 3): a measurement that says where it was taken (3 points)
+# ## Exercise 3: a measurement that says where it was taken (3 points)
 #
 # Write `measure(fn, repeat=5, warmup=1)` that calls `fn()` `warmup` times untimed, then `repeat`
-# times timed, and returns a dict (측정 기록):
+# times timed, and returns a dict:
 #
 # | key | value |
 # | --- | --- |
@@ -437,8 +461,10 @@ else:
 #
 # On the GPU tier time each call with two events recorded on the default stream around it
 # (`stop.synchronize()`, then `start.elapsed_time(stop)`); on the CPU tier with `time.perf_counter()`
-# around it. Use the median, not the mean: one slow run (another process, a page fault) would move
-# a mean far away.
+# around it. The events time from the moment the GPU reaches `start`: if it is idle then, the time
+# includes launching `fn`'s work from Python, so for work shorter than its launch the figure is the
+# launch, not the kernel (queue several launches in `fn` to time a short kernel). Use the median, not
+# the mean: one slow run (another process, a page fault) would move a mean far away.
 
 # %% nbgrader="solution" id="measure"
 def measure(fn, repeat=5, warmup=1):
@@ -468,6 +494,7 @@ def measure(fn, repeat=5, warmup=1):
 (a 20 ms sleep measures about 20 ms, never -1), labels the figure as not a GPU figure, skips warm-up
 calls and takes the median; on a GPU it uses CUDA events; hidden: other repeat and warm-up counts, an
 outlier run."""
+from techday.i18n import msg
 import time
 import numpy as np
 from numba import cuda
@@ -486,15 +513,17 @@ class Calls:
 
 
 def check_record(rec, repeat):
-    assert isinstance(rec, dict), f"measure must return a dict, not {type(rec).__name__}"
+    assert isinstance(rec, dict), msg("06.measure_not_dict", "measure must return a dict, not {kind}", kind=type(rec).__name__)
     missing = {"tier", "clock", "median_ms", "runs", "label"} - set(rec)
-    assert not missing, f"measure's record lacks {sorted(missing)}"
-    assert rec["tier"] == lab.tier, f"tier {rec['tier']!r}, this run is on {lab.tier!r}"
-    assert rec["label"] == lab.timing_label(), f"label {rec['label']!r}: use lab.timing_label()"
-    assert rec["clock"] == ("cuda-events" if lab.on_gpu else "host"), f"clock {rec['clock']!r} on the {lab.tier} tier"
-    assert rec["runs"] == repeat, f"runs {rec['runs']!r}, expected {repeat}"
+    assert not missing, msg("06.measure_record_lacks", "measure's record lacks {missing}", missing=sorted(missing))
+    assert rec["tier"] == lab.tier, msg("06.measure_tier", "tier {got!r}, this run is on {tier!r}", got=rec["tier"], tier=lab.tier)
+    assert rec["label"] == lab.timing_label(), msg("06.measure_label", "label {got!r}: use lab.timing_label()", got=rec["label"])
+    assert rec["clock"] == ("cuda-events" if lab.on_gpu else "host"), msg("06.measure_clock", "clock {got!r} on the {tier} tier",
+                                                                                    got=rec["clock"], tier=lab.tier)
+    assert rec["runs"] == repeat, msg("06.measure_runs", "runs {got!r}, expected {repeat}", got=rec["runs"], repeat=repeat)
     assert isinstance(rec["median_ms"], float) and rec["median_ms"] > 0, \
-        f"median_ms {rec['median_ms']!r}: a time is a positive float (the simulator's events give -1)"
+        msg("06.measure_positive_float", "median_ms {got!r}: a time is a positive float (the simulator's events give -1)",
+            got=rec["median_ms"])
 
 
 if lab.on_gpu:
@@ -504,17 +533,18 @@ if lab.on_gpu:
     rec = measure(launch, repeat=5)
     check_record(rec, 5)
     host = time_cpu(lambda: (launch(), cuda.synchronize()), repeat=5)
-    assert rec["median_ms"] <= host.median * 1e3 * 1.5 + 0.05, "event times cannot exceed the host's time by much"
+    assert rec["median_ms"] <= host.median * 1e3 * 1.5 + 0.05, msg("06.measure_events_exceed_host", "event times cannot exceed the host's time by much")
 else:
     fn = Calls(20)
     rec = measure(fn, repeat=3, warmup=1)
     check_record(rec, 3)
-    assert fn.count == 4, f"fn was called {fn.count} times for warmup=1, repeat=3"
-    assert 18 <= rec["median_ms"] < 80, f"a 20 ms sleep measured {rec['median_ms']:.2f} ms: time in milliseconds"
-    assert "not a GPU figure" in rec["label"]
+    assert fn.count == 4, msg("06.measure_call_count", "fn was called {count} times for warmup=1, repeat=3", count=fn.count)
+    assert 18 <= rec["median_ms"] < 80, msg("06.measure_sleep_ms", "a 20 ms sleep measured {ms:.2f} ms: time in milliseconds",
+                                              ms=rec["median_ms"])
+    assert "not a GPU figure" in rec["label"], msg("06.measure_label_not_gpu", "label {got!r} must say that the figure is not a GPU figure: use lab.timing_label()", got=rec["label"])
     fn = Calls(300, 10, 10, 10)
     rec = measure(fn, repeat=3, warmup=1)
-    assert rec["median_ms"] < 100, f"{rec['median_ms']:.1f} ms: the 300 ms warm-up call must not be timed"
+    assert rec["median_ms"] < 100, msg("06.measure_warmup_timed", "{ms:.1f} ms: the 300 ms warm-up call must not be timed", ms=rec["median_ms"])
 ### BEGIN HIDDEN TESTS
 if lab.on_gpu:
     rec = measure(launch, repeat=7, warmup=2)
@@ -523,42 +553,71 @@ else:
     fn = Calls(5, 10, 10, 400, 10, 10)        # one outlier among five timed runs: the mean is about 90 ms
     rec = measure(fn, repeat=5, warmup=1)
     check_record(rec, 5)
-    assert fn.count == 6, f"hidden: fn was called {fn.count} times for warmup=1, repeat=5"
-    assert rec["median_ms"] < 50, f"hidden: {rec['median_ms']:.1f} ms: report the median, not the mean"
+    assert fn.count == 6, msg("06.hidden_measure_call_count", "hidden: fn was called {count} times for warmup=1, repeat=5", count=fn.count)
+    assert rec["median_ms"] < 50, msg("06.hidden_measure_median", "hidden: {ms:.1f} ms: report the median, not the mean", ms=rec["median_ms"])
     fn = Calls(200, 200, 15)
     rec = measure(fn, repeat=2, warmup=2)
     check_record(rec, 2)
-    assert rec["median_ms"] < 100, "hidden: both warm-up calls must be untimed"
+    assert rec["median_ms"] < 100, msg("06.hidden_measure_warmups_untimed", "hidden: both warm-up calls must be untimed")
 ### END HIDDEN TESTS
-print("measure: all visible tests passed.")
+print(msg("06.measure_passed", "measure: all visible tests passed."))
 
 # %% [markdown] key="overlap"
-# ## 4. Does it overlap? (정말 겹쳐서 실행될까요?)
+# ## 4. Does it overlap?
 #
-# On a GPU, the cell below runs your pipeline with 1, 2, 4 and 8 streams and reports the rate
+# Your `pipeline` allocates its pinned output and its device buffers on every call. Allocation is
+# slow and can synchronise the device (pinning memory costs far more than copying it), so timing
+# `pipeline` would mostly time allocations and hide the overlap. A production pipeline allocates
+# once and reuses: `make_pipeline` below does exactly what your `pipeline` does, chunk by chunk on
+# its own stream, but creates the streams, the pinned output and the device buffers once, outside
+# the timed region; the timed call only queues copies and launches and waits.
+#
+# On a GPU, the cell runs it with 1, 2, 4 and 8 streams and reports the rate
 # `2 * n * itemsize / time` (copy in plus copy out). With one stream nothing overlaps. With more,
 # copies in one direction overlap kernels and copies in the other direction (GPUs with two copy
 # engines do host-to-device and device-to-host at once), up to the point where the bus is the
-# limit. Too many small chunks cost more in launches and copy set-up than they gain. Each call also
-# allocates its pinned output and device buffers, and that is in the time too: a production pipeline
-# allocates them once and reuses them (할당은 한 번만 하고 재사용하세요).
+# limit. Too many small chunks cost more in launches and copy set-up than they gain.
 
 # %%
 n_pipe = lab.size(full=2**25, ci=4_001)
 x_pipe = cuda.pinned_array(n_pipe, np.float32)
 x_pipe[:] = np.random.default_rng(4).random(n_pipe, dtype=np.float32)
-assert_close(pipeline(x_pipe, 4), transform_reference(x_pipe), "pipeline before timing", rtol=1e-6)
-if lab.gpu_only("timing the pipeline with 1 to 8 streams"):
+assert_close(pipeline(x_pipe, 4), transform_reference(x_pipe), msg("06.pipeline_before_timing", "pipeline before timing"), rtol=1e-6)
+
+
+def make_pipeline(n, dtype, n_streams):
+    """Your pipeline's steps, with streams, pinned output and device buffers allocated once: run(x) only queues and waits."""
+    bounds = chunk_bounds(n, n_streams)
+    streams = [cuda.stream() for _ in bounds]
+    out = cuda.pinned_array(n, dtype=dtype)
+    d_xs = [cuda.device_array(b - a, dtype=dtype) for a, b in bounds]
+    d_ys = [cuda.device_array(b - a, dtype=dtype) for a, b in bounds]
+
+    def run(x):
+        for (a, b), s, d_x, d_y in zip(bounds, streams, d_xs, d_ys):
+            d_x.copy_to_device(x[a:b], stream=s)
+            transform_kernel[BLOCKS, THREADS, s](d_x, d_y)
+            d_y.copy_to_host(out[a:b], stream=s)
+        for s in streams:
+            s.synchronize()
+        return out
+    return run
+
+
+assert_close(make_pipeline(n_pipe, x_pipe.dtype, 4)(x_pipe), transform_reference(x_pipe),
+             msg("06.reusing_pipeline_before_timing", "pipeline with buffers allocated once, before timing"), rtol=1e-6)
+if lab.gpu_only(msg("06.gpu_only_timing_pipeline", "timing the pipeline with 1 to 8 streams")):
     for streams_t in (1, 2, 4, 8):
-        t = time_cpu(pipeline, x_pipe, streams_t, repeat=5, what=f"pipeline, {streams_t} stream(s)",
+        run_t = make_pipeline(n_pipe, x_pipe.dtype, streams_t)   # allocated here, outside the timed calls
+        t = time_cpu(run_t, x_pipe, repeat=5, what=f"pipeline, {streams_t} stream(s), buffers reused",
                      label=lab.timing_label() + ", host clock around a synchronised pipeline")
         print(f"{t}  ->  {2 * x_pipe.nbytes / t.median / 1e9:.1f} GB/s")
 else:
-    print("Not timed on the CPU tier: the simulator runs the chunks one after another, so more streams change "
-          "nothing but the bookkeeping. On a GPU expect the rate to rise from 1 to 2 to 4 streams, then level off.")
+    print(msg("06.not_timed_cpu_tier", "Not timed on the CPU tier: the simulator runs the chunks one after another, so more streams change "
+          "nothing but the bookkeeping. On a GPU expect the rate to rise from 1 to 2 to 4 streams, then level off."))
 
 # %% [markdown] key="seeing-nvtx-nsight-systems"
-# ## 5. Seeing it: NVTX and Nsight Systems (NVTX와 Nsight Systems로 확인하기)
+# ## 5. Seeing it: NVTX and Nsight Systems
 #
 # **Nsight Systems** (`nsys`) records a timeline of everything: the host's threads, CUDA API calls,
 # each copy and kernel on each stream. **NVTX** ranges add your own labels to it: a range opened with
@@ -572,7 +631,7 @@ else:
 # nsys-ui pipeline.nsys-rep             # the timeline, on a machine with a display
 # ```
 #
-# How to read the timeline (타임라인 읽는 법):
+# How to read the timeline:
 #
 # - Rows, top to bottom: the **NVTX** row of your Python thread (your ranges, `pipeline` with its
 #   `chunk 0` ... `chunk 3`), the **CUDA API** row (`cuMemcpyHtoDAsync`, `cuLaunchKernel`,
@@ -598,16 +657,17 @@ def pipeline_with_ranges(x, n_streams):
 
 
 if nvtx is None:
-    print(f"[NVTX off] {NVTX_WHY}: the pipeline runs without ranges")
+    print(msg("06.nvtx_off_no_ranges", "[NVTX off] {why}: the pipeline runs without ranges", why=NVTX_WHY))
 t_nvtx = time_cpu(pipeline_with_ranges, x_pipe, 4, repeat=lab.size(full=5, ci=2), warmup=1,
                   what="pipeline inside an NVTX range", label=lab.timing_label())
-assert_close(pipeline_with_ranges(x_pipe, 4), transform_reference(x_pipe), "pipeline inside NVTX ranges", rtol=1e-6)
+assert_close(pipeline_with_ranges(x_pipe, 4), transform_reference(x_pipe),
+             msg("06.pipeline_in_nvtx_ranges", "pipeline inside NVTX ranges"), rtol=1e-6)
 print(t_nvtx)
-print("Profile it: save the pipeline as pipeline.py and run\n"
-      "  nsys profile -t cuda,nvtx -o pipeline --force-overwrite true python pipeline.py")
+print(msg("06.profile_it", "Profile it: save the pipeline as pipeline.py and run\n"
+          "  nsys profile -t cuda,nvtx -o pipeline --force-overwrite true python pipeline.py"))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Copies are asynchronous and run at full speed only from **pinned** host memory
 #   (`cuda.pinned_array`); allocate it once and reuse it.
@@ -617,12 +677,14 @@ print("Profile it: save the pipeline as pipeline.py and run\n"
 # - Split work with integer arithmetic so that no element is dropped: `divmod(n, chunks)`.
 # - A race between streams hides on a quiet GPU and always in the simulator: check the order, not only
 #   the values.
-# - **Events** time GPU work with the GPU's clock and order streams (`event.wait(stream)`); in the
-#   simulator they return -1: label host timings as such.
+# - **Events** time GPU work with the GPU's clock and order streams (`event.wait(stream)`); they
+#   count the time the GPU waits for the host between them; in the simulator they return -1: label
+#   host timings as such.
+# - Allocate pinned and device buffers once, outside the timed region, and reuse them.
 # - NVTX ranges name your code in Nsight Systems' timeline; overlap looks like a staircase across the
 #   stream rows.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Numba CUDA: streams, events, pinned and mapped memory, https://nvidia.github.io/numba-cuda/
 # - CUDA C++ Best Practices Guide, "Asynchronous and Overlapping Transfers with Computation".

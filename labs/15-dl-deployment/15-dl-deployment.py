@@ -1,6 +1,5 @@
 # %% [markdown] key="deployment-onnx-export-onnx"
 # # 15 Deployment: ONNX export and ONNX Runtime serving
-# # 15 배포: ONNX 내보내기와 ONNX Runtime 서빙
 #
 # A trained model earns money only when it answers requests. This lab takes the parts-inspection CNN
 # out of PyTorch: it exports it to **ONNX**, the open exchange format for neural networks, checks that
@@ -8,10 +7,7 @@
 # engine without PyTorch), and measures latency and throughput across batch sizes, the two numbers
 # that size a deployment.
 #
-# 학습된 모델을 ONNX로 내보내고, 결과가 같은지 확인한 뒤, ONNX Runtime으로 서빙하며 배치 크기별 지연
-# 시간과 처리량을 측정합니다.
-#
-# ## You will learn (학습 목표)
+# ## You will learn
 # - `torch.onnx.export` with the `torch.export`-based exporter (`dynamo=True`), and a **dynamic batch
 #   axis** so one file serves any batch size;
 # - checking an exported model: `onnx.checker`, the graph's inputs and outputs, and numeric parity with
@@ -20,12 +16,12 @@
 # - measuring latency (median and 90th percentile, after a warm-up) and throughput, and the trade-off
 #   between them as the batch grows.
 #
-# **Tiers** (실행 계층): the `onnxruntime` package used here runs on the CPU, on every tier. With the
+# **Tiers**: the `onnxruntime` package used here runs on the CPU, on every tier. With the
 # `onnxruntime-gpu` package the same session runs on a GPU through the CUDA execution provider; the
 # lab uses it when it is installed. All figures are labelled with where they were measured.
 #
-# **How this lab works** (진행 방법): solve the three exercises; each test cell checks your work
-# (테스트 셀은 수정하지 마세요). The grader also runs hidden tests. Grading checks behaviour, never speed.
+# **How this lab works**: solve the three exercises; each test cell checks your work (do not edit
+# test cells). The grader also runs hidden tests. Grading checks behaviour, never speed.
 #
 # Points: exercise 1: 4, exercise 2: 3, exercise 3: 3 (10 in all).
 
@@ -34,8 +30,8 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
-# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
+# ## Setup
+# Run this cell first: it chooses the tier and prints it.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -60,6 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from techday.dltrain import device_label
+from techday.i18n import msg
 from techday.parts import CLASSES, make_parts
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
@@ -73,11 +70,11 @@ WORK = Path(tempfile.mkdtemp(prefix="techday-onnx-"))
 ORT_PROVIDERS = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
 if not lab.on_gpu:
     ORT_PROVIDERS = ["CPUExecutionProvider"]
-print(f"PyTorch {torch.__version__} | onnx {onnx.__version__} | onnxruntime {ort.__version__} "
-      f"| ONNX Runtime providers here: {ORT_PROVIDERS}")
+print(msg("15.versions", "PyTorch {torch_v} | onnx {onnx_v} | onnxruntime {ort_v} | ONNX Runtime providers here: {providers}",
+          torch_v=torch.__version__, onnx_v=onnx.__version__, ort_v=ort.__version__, providers=ORT_PROVIDERS))
 
 # %% [markdown] key="model-deploy"
-# ## 1. The model to deploy (배포할 모델)
+# ## 1. The model to deploy
 #
 # The parts-inspection CNN of the track (labs 13 and 16), with batch normalisation and dropout, trained
 # for a short while. Batch norm and dropout behave differently in training and in inference, which is
@@ -112,11 +109,13 @@ model.eval()
 x_test, y_test = make_parts(300, seed=16, as_tensor=True)
 with torch.no_grad():
     acc = (model(x_test).argmax(1) == y_test).float().mean().item()
-print(f"trained for {epochs} epochs on {len(x_train)} parts: accuracy {acc:.2f} on 300 new parts"
-      + (" (a short training at the CI scale: the deployment steps below do not depend on it)" if lab.scale == "ci" else ""))
+print(msg("15.trained", "trained for {epochs} epochs on {n} parts: accuracy {acc:.2f} on 300 new parts",
+          epochs=epochs, n=len(x_train), acc=acc)
+      + (msg("15.short_training_ci", " (a short training at the CI scale: the deployment steps below do not depend on it)")
+         if lab.scale == "ci" else ""))
 
 # %% [markdown] key="export-onnx"
-# ## 2. Export to ONNX (ONNX로 내보내기)
+# ## 2. Export to ONNX
 #
 # An ONNX file holds the graph (operators such as `Conv`, `Relu`, `MaxPool`, `Gemm`) and the weights.
 # PyTorch 2 has two exporters:
@@ -135,7 +134,7 @@ print(f"trained for {epochs} epochs on {len(x_train)} parts: accuracy {acc:.2f} 
 #                   dynamic_shapes=({0: torch.export.Dim("batch")},))   # axis 0 of the first input
 # ```
 #
-# ## 연습 1 (Exercise 1): `export_onnx` (4 points)
+# ## Exercise 1: `export_onnx` (4 points)
 #
 # Write `export_onnx(model, example, path)` that puts the model in eval mode and exports it with
 # `dynamo=True` to `path`, with input name `"images"`, output name `"logits"`, and a dynamic batch axis
@@ -159,6 +158,7 @@ and fixed (1, 32, 32) image axes and whose output is "logits"; ONNX Runtime runs
 1, 5 and 64 (the example had 4), matching the eval-mode PyTorch model within 1e-4, for a model handed
 over in training mode; hidden: another width, batch sizes 2 and 129, an example batch of 3."""
 import numpy as np
+from techday.i18n import msg
 import onnx
 import onnxruntime as ort
 import torch
@@ -168,16 +168,19 @@ def check_export(m, example_batch, batches, name):
     torch.manual_seed(example_batch)
     m.train()
     path = export_onnx(m, torch.randn(example_batch, 1, 32, 32), WORK / name)
-    assert Path(path).is_file(), f"export_onnx returned {path!r}, which is not a file"
+    assert Path(path).is_file(), msg("15.export_not_file", "export_onnx returned {path!r}, which is not a file", path=path)
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
     inputs, outputs = proto.graph.input, proto.graph.output
-    assert [i.name for i in inputs] == ["images"], f"input names {[i.name for i in inputs]}, expected ['images']"
-    assert [o.name for o in outputs] == ["logits"], f"output names {[o.name for o in outputs]}, expected ['logits']"
+    assert [i.name for i in inputs] == ["images"], msg("15.input_names", "input names {names}, expected ['images']",
+                                                      names=[i.name for i in inputs])
+    assert [o.name for o in outputs] == ["logits"], msg("15.output_names", "output names {names}, expected ['logits']",
+                                                       names=[o.name for o in outputs])
     dims = inputs[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and not dims[0].HasField("dim_value"), \
-        f"the batch axis is fixed to {dims[0].dim_value}: export with dynamic_shapes for axis 0"
-    assert [d.dim_value for d in dims[1:]] == [1, 32, 32], "only the batch axis may be dynamic"
+        msg("15.batch_axis_fixed", "the batch axis is fixed to {size}: export with dynamic_shapes for axis 0",
+            size=dims[0].dim_value)
+    assert [d.dim_value for d in dims[1:]] == [1, 32, 32], msg("15.only_batch_dynamic", "only the batch axis may be dynamic")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     m.eval()
     for b in batches:
@@ -185,9 +188,9 @@ def check_export(m, example_batch, batches, name):
         with torch.no_grad():
             expected = m(xb).numpy()
         got = session.run(None, {"images": xb.numpy()})[0]
-        assert got.shape == (b, 3), f"batch {b}: ONNX output shape {got.shape}"
+        assert got.shape == (b, 3), msg("15.onnx_output_shape", "batch {b}: ONNX output shape {shape}", b=b, shape=got.shape)
         err = float(np.abs(got - expected).max())
-        assert err < 1e-4, f"batch {b}: ONNX Runtime differs from PyTorch (eval mode) by {err:.2e}"
+        assert err < 1e-4, msg("15.export_differs", "batch {b}: ONNX Runtime differs from PyTorch (eval mode) by {err:.2e}", b=b, err=err)
 
 
 check_export(model, 4, (1, 5, 64), "visible.onnx")
@@ -198,7 +201,7 @@ with torch.no_grad():
     other(torch.randn(32, 1, 32, 32))  # move batch-norm statistics away from their initial values
 check_export(other, 3, (2, 129), "hidden.onnx")
 ### END HIDDEN TESTS
-print("export_onnx: all visible tests passed.")
+print(msg("15.export_onnx_passed", "export_onnx: all visible tests passed."))
 
 # %% [markdown] key="note"
 # What is in the file: the opset (the version of the operator set), the inputs with their symbolic
@@ -213,12 +216,13 @@ dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_typ
 ops = {}
 for node in proto.graph.node:
     ops[node.op_type] = ops.get(node.op_type, 0) + 1
-print(f"{onnx_path.name}: {onnx_path.stat().st_size / 1024:.1f} KiB, opset {proto.opset_import[0].version}, "
-      f"input {proto.graph.input[0].name} {dims}, output {proto.graph.output[0].name}")
-print("operators:", ", ".join(f"{k} x{v}" for k, v in sorted(ops.items())))
+print(msg("15.onnx_file", "{name}: {kib:.1f} KiB, opset {opset}, input {input} {dims}, output {output}",
+          name=onnx_path.name, kib=onnx_path.stat().st_size / 1024, opset=proto.opset_import[0].version,
+          input=proto.graph.input[0].name, dims=dims, output=proto.graph.output[0].name))
+print(msg("15.operators", "operators: {ops}", ops=", ".join(f"{k} x{v}" for k, v in sorted(ops.items()))))
 
 # %% [markdown] key="serving-onnx-runtime"
-# ## 3. Serving with ONNX Runtime (ONNX Runtime으로 서빙)
+# ## 3. Serving with ONNX Runtime
 #
 # An `InferenceSession` loads the file once, optimises the graph for the machine (constant folding,
 # operator fusion) and then answers `run` calls. `providers` lists the execution providers in order of
@@ -230,22 +234,24 @@ print("operators:", ", ".join(f"{k} x{v}" for k, v in sorted(ops.items())))
 options = ort.SessionOptions()
 options.intra_op_num_threads = 1 if not lab.on_gpu else 0  # 0: ONNX Runtime's default, all cores
 session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=ORT_PROVIDERS)
-ORT_LABEL = ("GPU" if session.get_providers()[0] == "CUDAExecutionProvider" else "CPU, not a GPU figure")
-print("session providers:", session.get_providers(), "| input:", session.get_inputs()[0].name,
-      session.get_inputs()[0].shape, "| output:", session.get_outputs()[0].name)
+ORT_LABEL = ("GPU" if session.get_providers()[0] == "CUDAExecutionProvider"
+             else msg("15.cpu_not_gpu_figure", "CPU, not a GPU figure"))
+print(msg("15.session_summary", "session providers: {providers} | input: {input} {shape} | output: {output}",
+          providers=session.get_providers(), input=session.get_inputs()[0].name, shape=session.get_inputs()[0].shape,
+          output=session.get_outputs()[0].name))
 logits = session.run(None, {"images": x_test[:6].numpy()})[0]
-print("predictions for 6 parts:", [CLASSES[i] for i in logits.argmax(1)])
-print("true classes:           ", [CLASSES[i] for i in y_test[:6]])
+print(msg("15.predictions", "predictions for 6 parts: {classes}", classes=[CLASSES[i] for i in logits.argmax(1)]))
+print(msg("15.true_classes", "true classes:            {classes}", classes=[CLASSES[i] for i in y_test[:6]]))
 
 # %% [markdown] key="numeric-parity"
-# ## 4. Numeric parity (수치 일치 확인)
+# ## 4. Numeric parity
 #
 # Never ship an exported model without comparing it with the original on real inputs. The two engines
 # use different kernels and summation orders, so the outputs differ in the last bits: compare with a
 # tolerance, `|onnx - torch| <= atol + rtol * |torch|` element by element, and say by how much they
 # differ. Comparing only the predicted classes (`argmax`) would hide a model whose scores have drifted.
 #
-# ## 연습 2 (Exercise 2): `check_parity` (3 points)
+# ## Exercise 2: `check_parity` (3 points)
 #
 # Write `check_parity(model, session, x, rtol=1e-4, atol=1e-5)`:
 # compute the PyTorch logits for the tensor `x` in eval mode without gradients, the ONNX Runtime logits
@@ -265,8 +271,8 @@ def check_parity(model, session, x, rtol=1e-4, atol=1e-5):
     got = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0]
     max_abs = float(np.abs(got - expected).max())
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=rtol, atol=atol):
-        raise AssertionError(f"ONNX Runtime differs from PyTorch: max |difference| {max_abs:.3e} "
-                             f"(rtol={rtol}, atol={atol})")
+        raise AssertionError(msg("15.parity_differs", "ONNX Runtime differs from PyTorch: max |difference| {max_abs:.3e} "
+                                 "(rtol={rtol}, atol={atol})", max_abs=max_abs, rtol=rtol, atol=atol))
     return max_abs
     ### END SOLUTION
 
@@ -276,6 +282,7 @@ over in training mode), and raises AssertionError for a session whose logits dri
 predicted class stays the same; hidden: a session whose input has another name, a drift of 1e-3 on one
 element only, and a looser tolerance that accepts it."""
 import numpy as np
+from techday.i18n import msg
 import torch
 
 
@@ -294,7 +301,8 @@ class DriftingSession:
         return [FakeInput(self.input_name)]
 
     def run(self, names, feed):
-        assert list(feed) == [self.input_name], f"fed {list(feed)}, the session's input is {self.input_name!r}"
+        assert list(feed) == [self.input_name], msg("15.fed_wrong_input", "fed {fed}, the session's input is {name!r}",
+                                                       fed=list(feed), name=self.input_name)
         out = self.session.run(names, {"images": feed[self.input_name]})[0].copy()
         if self.only is None:
             out += self.drift
@@ -306,35 +314,35 @@ class DriftingSession:
 x_par = x_test[:50]
 model.train()
 diff = check_parity(model, session, x_par)
-assert isinstance(diff, float) and 0 <= diff < 1e-4, f"check_parity returned {diff!r} for a faithful export"
+assert isinstance(diff, float) and 0 <= diff < 1e-4, msg("15.parity_faithful", "check_parity returned {diff!r} for a faithful export", diff=diff)
 drifted = DriftingSession(session, 1e-2)
 with torch.no_grad():
     model.eval()
     same_classes = np.array_equal(drifted.run(None, {"images": x_par.numpy()})[0].argmax(1), model(x_par).argmax(1).numpy())
-assert same_classes  # the drift changes no prediction: only the scores tell
+assert same_classes, msg("15.drift_changed_class", "the test's drift changed a predicted class")  # the drift changes no prediction: only the scores tell
 try:
     check_parity(model, drifted, x_par)
 except AssertionError:
     pass
 else:
-    raise AssertionError("logits that drift by 1e-2 passed the parity check: compare the values, not the classes")
+    raise AssertionError(msg("15.drift_passed", "logits that drift by 1e-2 passed the parity check: compare the values, not the classes"))
 ### BEGIN HIDDEN TESTS
 renamed = DriftingSession(session, 0.0, input_name="pixels")
-assert check_parity(model, renamed, x_par) < 1e-4, "hidden: use session.get_inputs()[0].name"
+assert check_parity(model, renamed, x_par) < 1e-4, msg("15.hidden_input_name", "hidden: use session.get_inputs()[0].name")
 one = DriftingSession(session, 1e-3, only=(7, 1))
 try:
     check_parity(model, one, x_par)
 except AssertionError:
     pass
 else:
-    raise AssertionError("hidden: a drift of 1e-3 on one element passed with rtol=1e-4, atol=1e-5")
+    raise AssertionError(msg("15.hidden_one_element_drift", "hidden: a drift of 1e-3 on one element passed with rtol=1e-4, atol=1e-5"))
 d_loose = check_parity(model, one, x_par, rtol=1e-2, atol=1e-2)
-assert 9e-4 < d_loose < 1.1e-3, f"hidden: expected the largest difference near 1e-3, got {d_loose}"
+assert 9e-4 < d_loose < 1.1e-3, msg("15.hidden_loose_difference", "hidden: expected the largest difference near 1e-3, got {got}", got=d_loose)
 ### END HIDDEN TESTS
-print("check_parity: all visible tests passed.")
+print(msg("15.check_parity_passed", "check_parity: all visible tests passed."))
 
 # %% [markdown] key="latency-throughput"
-# ## 5. Latency and throughput (지연 시간과 처리량)
+# ## 5. Latency and throughput
 #
 # A service is judged by two numbers:
 #
@@ -345,9 +353,8 @@ print("check_parity: all visible tests passed.")
 #
 # Larger batches raise throughput (the engine uses the hardware better) and raise latency (a request
 # waits for its whole batch). A server picks the largest batch whose latency fits the service's budget.
-# (배치를 키우면 처리량은 늘지만 지연 시간도 늘어납니다.)
 #
-# ## 연습 3 (Exercise 3): `measure_latency` (3 points)
+# ## Exercise 3: `measure_latency` (3 points)
 #
 # Write `measure_latency(run, batch, warmup=3, repeat=20)`: call `run()` `warmup` times untimed, then
 # `repeat` times, timing each call alone with `time.perf_counter()`. Return a dict with `"batch"`,
@@ -375,6 +382,7 @@ def measure_latency(run, batch, warmup=3, repeat=20):
 median (one 0.25 s outlier among 10 ms calls does not move it, nor do 5 slow warm-up calls before 4
 timed ones), the 90th percentile, and batch / median as the throughput; hidden: warmup 0, repeat 5, another batch size."""
 import time
+from techday.i18n import msg
 
 
 def fake_run(schedule):
@@ -389,30 +397,36 @@ def fake_run(schedule):
 sched = [0.2] * 3 + [0.01] * 9 + [0.25] + [0.01] * 10  # warm-up, 9 fast, one outlier, 10 fast
 run, calls = fake_run(sched)
 rec = measure_latency(run, batch=16, warmup=3, repeat=20)
-assert len(calls) == 23, f"run() was called {len(calls)} times; expected warmup + repeat = 23"
-assert {"batch", "median_ms", "p90_ms", "samples_per_s"} <= set(rec), f"record keys: {sorted(rec)}"
-assert rec["batch"] == 16
+assert len(calls) == 23, msg("15.run_call_count", "run() was called {count} times; expected warmup + repeat = 23", count=len(calls))
+assert {"batch", "median_ms", "p90_ms", "samples_per_s"} <= set(rec), msg("15.record_keys", "record keys: {keys}", keys=sorted(rec))
+assert rec["batch"] == 16, msg("15.record_batch", "the record's batch is {got!r}, expected 16", got=rec["batch"])
 assert 9 <= rec["median_ms"] < 40, \
-    f"median {rec['median_ms']:.1f} ms for calls of 10 ms: use the median, and leave the warm-up out"
-assert rec["p90_ms"] >= rec["median_ms"]
+    msg("15.median_10ms", "median {ms:.1f} ms for calls of 10 ms: use the median, and leave the warm-up out", ms=rec["median_ms"])
+assert rec["p90_ms"] >= rec["median_ms"], msg("15.p90_below_median", "p90_ms {p90:.1f} is below median_ms {median:.1f}",
+                                               p90=rec["p90_ms"], median=rec["median_ms"])
 assert abs(rec["samples_per_s"] - 16 / (rec["median_ms"] / 1e3)) < 1e-6 * rec["samples_per_s"], \
-    "samples_per_s must be batch / median seconds"
+    msg("15.samples_per_s", "samples_per_s must be batch / median seconds")
 run_w, calls_w = fake_run([0.1] * 5 + [0.005] * 4)  # more warm-up calls than timed ones
 rec_w = measure_latency(run_w, batch=2, warmup=5, repeat=4)
 assert len(calls_w) == 9 and rec_w["median_ms"] < 50, \
-    f"median {rec_w['median_ms']:.1f} ms for calls of 5 ms after 5 slow warm-up calls: do not time the warm-up"
+    msg("15.warmup_timed", "median {ms:.1f} ms for calls of 5 ms after 5 slow warm-up calls: do not time the warm-up",
+        ms=rec_w["median_ms"])
 ### BEGIN HIDDEN TESTS
 run_h, calls_h = fake_run([0.01, 0.01, 0.01, 0.01, 0.3])
 rec_h = measure_latency(run_h, batch=3, warmup=0, repeat=5)
-assert len(calls_h) == 5 and rec_h["batch"] == 3, "hidden: warmup=0, repeat=5"
-assert rec_h["median_ms"] < 60, "hidden: the median of [10, 10, 10, 10, 300] ms is about 10 ms"
-assert rec_h["p90_ms"] > 100, f"hidden: the 90th percentile must see the 300 ms call, got {rec_h['p90_ms']:.1f} ms"
+assert len(calls_h) == 5 and rec_h["batch"] == 3, msg("15.hidden_warmup0", "hidden: warmup=0, repeat=5")
+assert rec_h["median_ms"] < 60, msg("15.hidden_median_300", "hidden: the median of [10, 10, 10, 10, 300] ms is about 10 ms")
+assert rec_h["p90_ms"] > 100, msg("15.hidden_p90_300", "hidden: the 90th percentile must see the 300 ms call, got {ms:.1f} ms", ms=rec_h["p90_ms"])
 ### END HIDDEN TESTS
-print("measure_latency: all visible tests passed.")
+print(msg("15.measure_latency_passed", "measure_latency: all visible tests passed."))
 
 # %% [markdown] key="note-2"
 # Now the real thing: PyTorch (eager, `no_grad`, eval mode) and ONNX Runtime at several batch sizes,
-# on the same inputs, after a parity check at each size.
+# on the same inputs, after a parity check at each size. Both are timed the way a server answers:
+# from a batch in host memory to logits in host memory. `session.run` with NumPy arrays copies the
+# input to the GPU and the logits back on every call when it runs on the CUDA execution provider, so
+# the PyTorch call does the same (`xb.to(device)`, then `.cpu()`, which also waits for the GPU);
+# timing PyTorch on inputs already on the GPU would leave out copies that ONNX Runtime pays.
 
 # %%
 batch_sizes = [1, 8, 32, 128] if lab.scale == "full" else [1, 8, 32]
@@ -424,13 +438,10 @@ for b in batch_sizes:
     xb = make_parts(b, seed=1000 + b, as_tensor=True)[0]
     check_parity(model.cpu(), session, xb)
     torch_model = model.to(device)
-    xb_dev = xb.to(device)
 
     def run_torch():
-        with torch.no_grad():
-            torch_model(xb_dev)
-        if lab.on_gpu:
-            torch.cuda.synchronize()
+        with torch.no_grad():   # host in, host out, as session.run with NumPy arrays; .cpu() waits for the GPU
+            return torch_model(xb.to(device)).cpu()
 
     feed = {"images": xb.numpy()}
     t_rec = measure_latency(run_torch, b, warmup=3, repeat=repeat)
@@ -444,11 +455,11 @@ for b, t_rec, o_rec in rows:
           f"{o_rec['median_ms']:7.3f} ms {o_rec['p90_ms']:8.3f} {o_rec['samples_per_s']:10.0f}")
 print(f"PyTorch: {device_label(device)}; ONNX Runtime: {ORT_LABEL}")
 if not lab.on_gpu:
-    print("CPU tier: CPU figures on a shared machine, not GPU figures. The shape of the trade-off "
-          "(throughput up, latency up with the batch) carries over; the numbers do not.")
+    print(msg("15.cpu_tier_figures", "CPU tier: CPU figures on a shared machine, not GPU figures. The shape of the trade-off "
+              "(throughput up, latency up with the batch) carries over; the numbers do not."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Export with `torch.onnx.export(..., dynamo=True, dynamic_shapes=...)` from eval mode; name the
 #   inputs and outputs; check the file with `onnx.checker`.
@@ -457,7 +468,7 @@ if not lab.on_gpu:
 # - Report latency as median and p90 after a warm-up, throughput as batch / median, and choose the
 #   batch size against a latency budget.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - ONNX Runtime's performance tuning: https://onnxruntime.ai/docs/performance/ (graph optimisation
 #   levels, threading, the CUDA and TensorRT execution providers, float16 and int8 quantisation with

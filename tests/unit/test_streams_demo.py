@@ -15,6 +15,7 @@ import pytest
 
 from techday.labsrc import read_lab
 from techday.labtools import assert_close
+from techday.i18n import msg
 from techday.streamcheck import StreamTrace
 
 LAB = Path(__file__).resolve().parents[2] / "labs" / "06-streams-concurrency" / "06-streams-concurrency.py"
@@ -125,7 +126,7 @@ def _demo_cell() -> str:
 def _namespace():
     return {"cuda": WorstCaseGPU(), "transform_kernel": _Transform(), "BLOCKS": 4, "THREADS": 128,
             "np": np, "math": math, "StreamTrace": StreamTrace, "assert_close": assert_close,
-            "transform_reference": _reference}
+            "transform_reference": _reference, "msg": msg}
 
 
 def test_the_demo_cell_asserts_only_what_is_ordered(capsys):
