@@ -6,8 +6,9 @@ Each helper is taught in a lab first and used from here afterwards:
   data (:func:`load_digits_split`: scikit-learn's bundled 8x8 digits as tensors, with a fixed
   stratified train / validation / test split), :func:`evaluate` (eval mode, no gradients). The
   trainee writes their own training loop in lab 10; :func:`fit` is that loop, kept here for later labs.
-- lab 11 (CNNs and augmentation): the transforms, written in plain torch because torchvision cannot
-  load with the CPU build of PyTorch: :func:`hflip`, :func:`random_hflip`, :func:`shift`,
+- lab 11 (CNNs and augmentation): the transforms, written in plain torch (torchvision would load with
+  CPU PyTorch too, but its random transforms use the global random state and one draw per batch,
+  while these give each image its own draw from a ``torch.Generator``): :func:`hflip`, :func:`random_hflip`, :func:`shift`,
   :func:`random_shift` (a crop of a zero-padded image), :func:`gaussian_noise`, :func:`normalize`,
   :class:`Compose`; :func:`shifted_noisy` (a fixed, seeded perturbed copy of a split).
 - lab 12 (transfer learning): :func:`select_classes`, :func:`few_shot`, :func:`make_backbone`,

@@ -1,25 +1,20 @@
 # %% [markdown] key="first-neural-network-tensors"
 # # 10 Your first neural network: tensors, autograd and the training loop
-# # 10 첫 신경망: 텐서, 자동 미분, 학습 루프
 #
 # The deep-learning track starts here. You will build, train and evaluate a small neural network on
 # real data, the 8x8 handwritten digits that ship with scikit-learn, with nothing but PyTorch, and
 # write every line of the training loop yourself. Later labs reuse that loop from `techday.dl`.
 #
-# ## You will learn (학습 목표)
+# ## You will learn
 # - **tensors and devices**: shapes, dtypes, and moving data and models with `.to(device)`;
 # - **autograd**: how `loss.backward()` fills `.grad`, why gradients *accumulate*, and `zero_grad`;
 # - a **multi-layer perceptron** (MLP) with `nn.Sequential`, and **dropout**;
 # - the **training loop**: shuffle, mini-batches, forward, loss, backward, step;
 # - **evaluation** in eval mode on a **validation split**, and **overfitting** seen in a plot.
 #
-# 이 실습에서는 텐서와 디바이스, 자동 미분(autograd), 다층 퍼셉트론(MLP), 학습 루프, 검증 데이터로
-# 평가하기, 그리고 과적합(overfitting)을 그래프로 확인하는 방법을 배웁니다.
-#
-# **How this lab works** (진행 방법): read, run the examples, then solve the five exercises. In each
-# exercise cell, delete `raise NotImplementedError()` and write your code
-# (`raise NotImplementedError()`를 지우고 코드를 작성하세요). The cell after it runs the tests; do not
-# edit test cells (테스트 셀은 수정하지 마세요). The grader also runs hidden tests, and at the end it
+# **How this lab works**: read, run the examples, then solve the five exercises. In each
+# exercise cell, delete `raise NotImplementedError()` and write your code. The cell after it runs the
+# tests; do not edit test cells. The grader also runs hidden tests, and at the end it
 # trains *your* network with *your* loop and measures its accuracy on held-out digits it never trained on.
 #
 # Points: exercise 1: 2, exercise 2: 2, exercise 3: 3, exercise 4: 2, exercise 5: 2, accuracy bar: 4 (15 in all).
@@ -29,7 +24,7 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # The first cell chooses the **tier** and prints it: on the GPU tier PyTorch works on the CUDA device,
 # on the CPU tier on the processor. The code is the same on both; only `device` differs.
 
@@ -45,19 +40,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from techday import dl
+from techday.i18n import msg
 
 if not lab.on_gpu:
     torch.set_num_threads(1)  # tiny models: one CPU thread is fastest, and shares a busy machine well
 dev = dl.device(lab)  # cuda on the GPU tier, cpu otherwise
-print(f"PyTorch {torch.__version__} | device: {dev} | timings here: {lab.timing_label()}")
+print(msg("10.banner", "PyTorch {version} | device: {dev} | timings here: {timing}",
+          version=torch.__version__, dev=dev, timing=lab.timing_label()))
 
 # %% [markdown] key="tensors-devices"
-# ## 1. Tensors and devices (텐서와 디바이스)
+# ## 1. Tensors and devices
 #
 # A **tensor** is PyTorch's array: like a NumPy array, with a `shape` and a `dtype`, plus a
 # **device** where its memory lives (`cpu` or `cuda`). Operations run where their operands are, and
-# all operands of one operation must be on the same device (연산의 모든 텐서는 같은 디바이스에 있어야
-# 합니다). `.to(device)` returns a copy on that device; for a model, `.to(device)` moves its weights.
+# all operands of one operation must be on the same device. `.to(device)` returns a copy on that
+# device (or the tensor itself if it is already there); for a model, `.to(device)` moves its weights
+# in place and returns the same model.
 #
 # Neural networks use `float32` for values and `int64` ("long") for class labels.
 
@@ -67,34 +65,35 @@ b = torch.ones(3, 4)
 c = a @ b  # matrix product: (2, 3) @ (3, 4) -> (2, 4)
 print("a:", tuple(a.shape), a.dtype, a.device, "| c = a @ b:", tuple(c.shape))
 a_dev = a.to(dev)
-print("a.to(dev) lives on", a_dev.device, "| a is still on", a.device)
-print("back to NumPy (from the CPU only):", (a_dev * 2).cpu().numpy().tolist())
+print(msg("10.a_to_dev", "a.to(dev) lives on {dev_new} | a is still on {dev_old}", dev_new=a_dev.device, dev_old=a.device))
+print(msg("10.back_to_numpy", "back to NumPy (from the CPU only): {values}", values=(a_dev * 2).cpu().numpy().tolist()))
 
 # %% [markdown] key="autograd-gradients-free"
-# ## 2. Autograd: gradients for free (자동 미분)
+# ## 2. Autograd: gradients for free
 #
 # Mark a tensor with `requires_grad=True` and PyTorch records every operation on it. `backward()` on
 # a scalar result then computes the derivative of that result with respect to every marked tensor and
-# **adds** it to its `.grad`. Adds, not stores: call `backward()` twice and the gradients sum up
-# (기울기는 덮어쓰지 않고 **누적**됩니다). That is why every training step starts by zeroing them.
+# **adds** it to its `.grad`. Adds, not stores: call `backward()` twice and the gradients sum up.
+# That is why every training step starts by zeroing them.
 
 # %%
 w = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
 x = torch.tensor([3.0, 1.0, 2.0])
 loss = ((w * x).sum() - 1.0) ** 2  # (w . x - 1)^2 ; d loss / d w = 2 (w . x - 1) x
 loss.backward()
-print("w.grad after one backward :", w.grad.tolist(), "| by hand:", (2 * ((w * x).sum() - 1) * x).tolist())
+print(msg("10.grad_once", "w.grad after one backward : {grad} | by hand: {by_hand}",
+          grad=w.grad.tolist(), by_hand=(2 * ((w * x).sum() - 1) * x).tolist()))
 loss = ((w * x).sum() - 1.0) ** 2
 loss.backward()
-print("after a second backward   :", w.grad.tolist(), "(twice as large: accumulated)")
+print(msg("10.grad_twice", "after a second backward   : {grad} (twice as large: accumulated)", grad=w.grad.tolist()))
 w.grad.zero_()
-print("after w.grad.zero_()      :", w.grad.tolist())
+print(msg("10.grad_zeroed", "after w.grad.zero_()      : {grad}", grad=w.grad.tolist()))
 
 # %% [markdown] key="gradient-descent-step-hand"
 # To *change* a tensor that requires grad, do it inside `with torch.no_grad():` (the update itself
 # must not be recorded), and in place (`w -= lr * w.grad`), so that `w` stays the same leaf tensor.
 #
-# ## 연습 1 (Exercise 1): one gradient-descent step by hand (2 points)
+# ## Exercise 1: one gradient-descent step by hand (2 points)
 #
 # Write `sgd_step(w, b, x, y, lr)` for a linear model `pred = x @ w + b` with the mean squared error
 # `loss = ((pred - y) ** 2).mean()`. `w` (shape `(d,)`) and `b` (shape `()`) require grad; `x` is
@@ -122,6 +121,7 @@ def sgd_step(w, b, x, y, lr):
 """sgd_step returns the loss as a float and moves w and b by -lr times the analytic gradient of the mean
 squared error, two steps in a row (the second step is wrong if the gradients were not zeroed); hidden:
 other sizes and learning rates, gradients left at zero."""
+from techday.i18n import msg
 import torch
 
 
@@ -137,27 +137,31 @@ def check_sgd_steps(n, d, lr, steps, seed):
         loss_ref = float((r ** 2).mean())
         grad_w, grad_b = 2 * x.T @ r / n, 2 * r.mean()
         loss = sgd_step(w, b, x, y, lr)
-        assert isinstance(loss, float), f"sgd_step must return a Python float (loss.item()), got {type(loss)}"
-        assert abs(loss - loss_ref) < 1e-9, f"step {step + 1}: loss {loss} differs from {loss_ref}"
+        assert isinstance(loss, float), msg("10.sgd_float", "sgd_step must return a Python float (loss.item()), got {kind}",
+                                            kind=type(loss))
+        assert abs(loss - loss_ref) < 1e-9, msg("10.sgd_loss", "step {step}: loss {loss} differs from {want}",
+                                                step=step + 1, loss=loss, want=loss_ref)
         w_ref, b_ref = w_ref - lr * grad_w, b_ref - lr * grad_b
-        assert torch.allclose(w.detach(), w_ref, atol=1e-9), (f"step {step + 1}: w is not w - lr * grad "
-                                                              "(were the gradients of the last step zeroed?)")
-        assert torch.allclose(b.detach(), b_ref, atol=1e-9), f"step {step + 1}: b is not b - lr * grad"
-        assert w.requires_grad and w.is_leaf, "update w in place inside torch.no_grad(): w must stay a leaf"
+        assert torch.allclose(w.detach(), w_ref, atol=1e-9), msg(
+            "10.sgd_w", "step {step}: w is not w - lr * grad (were the gradients of the last step zeroed?)", step=step + 1)
+        assert torch.allclose(b.detach(), b_ref, atol=1e-9), msg("10.sgd_b", "step {step}: b is not b - lr * grad",
+                                                                 step=step + 1)
+        assert w.requires_grad and w.is_leaf, msg("10.sgd_leaf",
+                                                  "update w in place inside torch.no_grad(): w must stay a leaf")
     return w, b
 
 
 check_sgd_steps(n=20, d=3, lr=0.1, steps=2, seed=0)
 ### BEGIN HIDDEN TESTS
 w_h, b_h = check_sgd_steps(n=7, d=5, lr=0.05, steps=4, seed=1)
-assert w_h.grad is not None and float(w_h.grad.abs().sum()) == 0.0, "zero w.grad after the update"
-assert b_h.grad is not None and float(b_h.grad.abs()) == 0.0, "zero b.grad after the update"
+assert w_h.grad is not None and float(w_h.grad.abs().sum()) == 0.0, msg("10.sgd_zero_w", "zero w.grad after the update")
+assert b_h.grad is not None and float(b_h.grad.abs()) == 0.0, msg("10.sgd_zero_b", "zero b.grad after the update")
 check_sgd_steps(n=31, d=1, lr=0.3, steps=3, seed=2)
 ### END HIDDEN TESTS
-print("sgd_step: all visible tests passed.")
+print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
 
 # %% [markdown] key="data-handwritten-digits-split"
-# ## 3. The data: handwritten digits, split three ways (데이터: 세 갈래로 나눈 손글씨 숫자)
+# ## 3. The data: handwritten digits, split three ways
 #
 # `dl.load_digits_split()` returns scikit-learn's 1,797 digit images (8 x 8 pixels, scaled to [0, 1],
 # shape `(N, 1, 8, 8)`: one colour channel) with their labels 0-9, split into three disjoint sets,
@@ -165,9 +169,9 @@ print("sgd_step: all visible tests passed.")
 #
 # | split | used for |
 # | --- | --- |
-# | `train` | fitting the weights (가중치 학습) |
-# | `val` | choosing: epochs, sizes, learning rate; watching for overfitting (모델 선택) |
-# | `test` | the final, honest measurement, once; the grader keeps it (최종 평가, 채점용) |
+# | `train` | fitting the weights |
+# | `val` | choosing: epochs, sizes, learning rate; watching for overfitting |
+# | `test` | the final, honest measurement, once; the grader keeps it |
 #
 # Choosing anything by the test split's accuracy makes that accuracy optimistic: it is no longer a
 # measurement on unseen data. In this lab you use `train` and `val`; the grader uses `test`.
@@ -176,15 +180,15 @@ print("sgd_step: all visible tests passed.")
 data = dl.load_digits_split().to(dev)
 train, val = data.train, data.val
 print(f"train {tuple(train.x.shape)} {train.x.dtype} | val {tuple(val.x.shape)} | labels {train.y.dtype}")
-print("images per digit in train:", torch.bincount(train.y.cpu()).tolist())
-print("images per digit in val  :", torch.bincount(val.y.cpu()).tolist())
-print("the first training image, as ink levels 0-9:")
+print(msg("10.per_digit_train", "images per digit in train: {counts}", counts=torch.bincount(train.y.cpu()).tolist()))
+print(msg("10.per_digit_val", "images per digit in val  : {counts}", counts=torch.bincount(val.y.cpu()).tolist()))
+print(msg("10.first_image", "the first training image, as ink levels 0-9:"))
 for row in train.x[0, 0].cpu():
     print("   ", " ".join(str(int(v * 9.99)) for v in row), end="\n")
-print("its label:", int(train.y[0]))
+print(msg("10.its_label", "its label: {label}", label=int(train.y[0])))
 
 # %% [markdown] key="multi-layer-perceptron"
-# ## 4. A multi-layer perceptron (다층 퍼셉트론)
+# ## 4. A multi-layer perceptron
 #
 # An MLP is a stack of linear layers with a non-linearity between them. `nn.Sequential` chains
 # layers; each `nn.Linear(n_in, n_out)` holds a weight matrix and a bias. The network outputs 10
@@ -193,10 +197,9 @@ print("its label:", int(train.y[0]))
 #
 # **Dropout** (`nn.Dropout(p)`) zeroes each activation with probability `p` during training (and
 # scales the rest by `1 / (1 - p)`), which discourages the network from relying on any single
-# feature. It must be **off** when you evaluate: `model.train()` switches it on, `model.eval()` off
-# (평가할 때는 반드시 `model.eval()`).
+# feature. It must be **off** when you evaluate: `model.train()` switches it on, `model.eval()` off.
 #
-# ## 연습 2 (Exercise 2): build the MLP (2 points)
+# ## Exercise 2: build the MLP (2 points)
 #
 # Write `make_mlp(hidden=128, dropout=0.2)` returning an `nn.Sequential` of, in order: `nn.Flatten()`
 # (`(N, 1, 8, 8)` -> `(N, 64)`), `nn.Linear(64, hidden)`, `nn.ReLU()`, `nn.Dropout(dropout)`,
@@ -219,16 +222,19 @@ def make_mlp(hidden=128, dropout=0.2):
 """make_mlp maps (N, 1, 8, 8) images to (N, 10) float32 logits with 64 * h + h + h * 10 + 10 parameters
 and a dropout layer with the given p; hidden: other hidden sizes, N = 1, dropout active in train mode
 and off in eval mode."""
+from techday.i18n import msg
 import torch
 from torch import nn
 
 mlp = make_mlp()
 out = mlp(torch.rand(5, 1, 8, 8))
-assert tuple(out.shape) == (5, 10) and out.dtype == torch.float32, f"expected (5, 10) float32 logits, got {tuple(out.shape)} {out.dtype}"
+assert tuple(out.shape) == (5, 10) and out.dtype == torch.float32, msg(
+    "10.mlp_shape", "expected (5, 10) float32 logits, got {shape} {dtype}", shape=tuple(out.shape), dtype=out.dtype)
 n_params = sum(p.numel() for p in mlp.parameters())
-assert n_params == 64 * 128 + 128 + 128 * 10 + 10, f"{n_params} parameters: expected two linear layers 64 -> 128 -> 10"
+assert n_params == 64 * 128 + 128 + 128 * 10 + 10, msg(
+    "10.mlp_params", "{n_params} parameters: expected two linear layers 64 -> 128 -> 10", n_params=n_params)
 drops = [m for m in mlp.modules() if isinstance(m, nn.Dropout)]
-assert len(drops) == 1 and drops[0].p == 0.2, "one nn.Dropout(dropout) between the two linear layers"
+assert len(drops) == 1 and drops[0].p == 0.2, msg("10.mlp_dropout", "one nn.Dropout(dropout) between the two linear layers")
 ### BEGIN HIDDEN TESTS
 for hidden_h, p_h in ((7, 0.5), (33, 0.0), (256, 0.3)):
     mlp_h = make_mlp(hidden=hidden_h, dropout=p_h)
@@ -238,14 +244,14 @@ for hidden_h, p_h in ((7, 0.5), (33, 0.0), (256, 0.3)):
 mlp_h = make_mlp(hidden=64, dropout=0.5)
 x_h = torch.rand(16, 1, 8, 8)
 mlp_h.train()
-assert not torch.equal(mlp_h(x_h), mlp_h(x_h)), "dropout must be active in train mode"
+assert not torch.equal(mlp_h(x_h), mlp_h(x_h)), msg("10.mlp_train_mode", "dropout must be active in train mode")
 mlp_h.eval()
-assert torch.equal(mlp_h(x_h), mlp_h(x_h)), "eval mode must be deterministic"
+assert torch.equal(mlp_h(x_h), mlp_h(x_h)), msg("10.mlp_eval_mode", "eval mode must be deterministic")
 ### END HIDDEN TESTS
-print("make_mlp: all visible tests passed.")
+print(msg("10.mlp_passed", "make_mlp: all visible tests passed."))
 
 # %% [markdown] key="training-loop"
-# ## 5. The training loop (학습 루프)
+# ## 5. The training loop
 #
 # One **epoch** is one pass over the training data, in **mini-batches**. For each batch:
 #
@@ -257,10 +263,10 @@ print("make_mlp: all visible tests passed.")
 # ```
 #
 # Shuffle the data every epoch, so that batches differ from epoch to epoch: draw one permutation
-# `order` and index inputs **and** labels with it, `x[idx]` and `y[idx]` (입력과 레이블을 같은 순서로
-# 섞어야 합니다). Call `model.train()` first: dropout on.
+# `order` and index inputs **and** labels with it, `x[idx]` and `y[idx]`. Call `model.train()` first:
+# dropout on.
 #
-# ## 연습 3 (Exercise 3): one epoch of training (3 points)
+# ## Exercise 3: one epoch of training (3 points)
 #
 # Write `train_epoch(model, optimizer, x, y, batch_size, generator)` that:
 # 1. puts the model in train mode;
@@ -290,6 +296,7 @@ def train_epoch(model, optimizer, x, y, batch_size, generator):
 """train_epoch reproduces a reference epoch of SGD exactly (same shuffle, zero_grad every batch, inputs and
 labels shuffled together), returns the mean loss, leaves the model in train mode, and a few epochs lower
 the loss; hidden: stale gradients before the epoch, batch sizes that do not divide N, one big batch."""
+from techday.i18n import msg
 import copy
 
 import torch
@@ -302,17 +309,17 @@ net_v = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 
 before = [p.detach().clone() for p in net_v.parameters()]
 net_v.eval()
 mean_v = train_epoch(net_v, torch.optim.SGD(net_v.parameters(), lr=0.5), x_v, y_v, 32, torch.Generator().manual_seed(0))
-assert net_v.training, "train_epoch must put the model in train mode (model.train())"
-assert isinstance(mean_v, float), f"return the mean loss as a float, not {type(mean_v)}"
-assert all(not torch.equal(b, p) for b, p in zip(before, net_v.parameters())), (
-    "one epoch should change every parameter: call optimizer.step() after loss.backward()")
+assert net_v.training, msg("10.epoch_train_mode", "train_epoch must put the model in train mode (model.train())")
+assert isinstance(mean_v, float), msg("10.epoch_float", "return the mean loss as a float, not {kind}", kind=type(mean_v))
+assert all(not torch.equal(b, p) for b, p in zip(before, net_v.parameters())), msg(
+    "10.epoch_step", "one epoch should change every parameter: call optimizer.step() after loss.backward()")
 torch.manual_seed(1)
 mlp_t = make_mlp(hidden=32, dropout=0.0)
 opt_t = torch.optim.Adam(mlp_t.parameters(), lr=1e-2)
 g_t = torch.Generator().manual_seed(1)
 x_cpu, y_cpu = train.x[:256].cpu(), train.y[:256].cpu()
 losses = [train_epoch(mlp_t, opt_t, x_cpu, y_cpu, 32, g_t) for _ in range(4)]
-assert losses[-1] < 0.6 * losses[0], f"four epochs should lower the loss clearly: {losses}"
+assert losses[-1] < 0.6 * losses[0], msg("10.epoch_lower", "four epochs should lower the loss clearly: {losses}", losses=losses)
 ### BEGIN HIDDEN TESTS
 def reference_epoch(model, optimizer, x, y, batch_size, generator):
     model.train()
@@ -342,13 +349,15 @@ def compare_epoch(n, batch_size, seed, stale=False):
                        torch.Generator().manual_seed(seed))
     mean_ref = reference_epoch(ref, torch.optim.SGD(ref.parameters(), lr=0.5), x, y, batch_size,
                                torch.Generator().manual_seed(seed))
-    assert net.training, "train_epoch must put the model in train mode (model.train())"
-    assert isinstance(mean, float), f"return the mean loss as a float, not {type(mean)}"
-    assert abs(mean - mean_ref) < 1e-5, f"mean loss {mean:.6f}, expected {mean_ref:.6f} (n={n}, batch {batch_size})"
+    assert net.training, msg("10.epoch_train_mode", "train_epoch must put the model in train mode (model.train())")
+    assert isinstance(mean, float), msg("10.epoch_float", "return the mean loss as a float, not {kind}", kind=type(mean))
+    assert abs(mean - mean_ref) < 1e-5, msg("10.epoch_mean", "mean loss {mean:.6f}, expected {want:.6f} (n={n}, batch {batch_size})",
+                                            mean=mean, want=mean_ref, n=n, batch_size=batch_size)
     for (name, p), p_ref in zip(net.named_parameters(), ref.parameters()):
-        assert torch.allclose(p, p_ref, atol=1e-5), (
-            f"after one epoch (n={n}, batch {batch_size}) parameter {name} differs from the reference: "
-            "zero the gradients before every backward, and shuffle inputs and labels with the same order")
+        assert torch.allclose(p, p_ref, atol=1e-5), msg(
+            "10.epoch_reference", "after one epoch (n={n}, batch {batch_size}) parameter {name} differs from the reference: "
+            "zero the gradients before every backward, and shuffle inputs and labels with the same order",
+            n=n, batch_size=batch_size, name=name)
 
 
 compare_epoch(n=96, batch_size=32, seed=0)
@@ -356,16 +365,17 @@ compare_epoch(n=50, batch_size=7, seed=2, stale=True)
 compare_epoch(n=40, batch_size=64, seed=3, stale=True)
 compare_epoch(n=33, batch_size=1, seed=4)
 ### END HIDDEN TESTS
-print("train_epoch: all visible tests passed; losses over four epochs:", [round(v, 3) for v in losses])
+print(msg("10.epoch_passed", "train_epoch: all visible tests passed; losses over four epochs: {losses}",
+          losses=[round(v, 3) for v in losses]))
 
 # %% [markdown] key="evaluation-eval-mode-no"
-# ## 6. Evaluation: eval mode, no gradients (평가: eval 모드, 기울기 없이)
+# ## 6. Evaluation: eval mode, no gradients
 #
 # To measure a model: `model.eval()` (dropout off; in lab 11 also batch-norm's running statistics),
 # and `with torch.no_grad():` (no graph is recorded: faster, less memory). Accuracy is the fraction
 # of images whose `argmax` logit is the true label.
 #
-# ## 연습 4 (Exercise 4): evaluate (2 points)
+# ## Exercise 4: evaluate (2 points)
 #
 # Write `evaluate(model, x, y)` returning `(loss, accuracy)` as Python floats: the mean cross-entropy
 # and the fraction of correct predictions, in eval mode and without gradients.
@@ -386,6 +396,7 @@ def evaluate(model, x, y):
 """evaluate returns (loss, accuracy) floats equal to an eval-mode, no-grad reference for a network with
 strong dropout, the same on every call, with no graph attached; hidden: a model handed over in train
 mode, other sizes, a perfect and a hopeless classifier."""
+from techday.i18n import msg
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -396,24 +407,26 @@ torch.manual_seed(0)
 net_e = make_mlp(hidden=64, dropout=0.5)
 x_e, y_e = val.x[:120].cpu(), val.y[:120].cpu()
 result = evaluate(net_e, x_e, y_e)
-assert isinstance(result, tuple) and len(result) == 2, f"return (loss, accuracy), got {result!r}"
-assert all(isinstance(v, float) for v in result), f"return Python floats (.item()), got {result!r}"
+assert isinstance(result, tuple) and len(result) == 2, msg("10.eval_tuple", "return (loss, accuracy), got {result!r}", result=result)
+assert all(isinstance(v, float) for v in result), msg("10.eval_floats", "return Python floats (.item()), got {result!r}", result=result)
 ref_loss, ref_acc = dl.evaluate(net_e, dl.Split(x_e, y_e))
-assert abs(result[0] - ref_loss) < 1e-5 and abs(result[1] - ref_acc) < 1e-6, (
-    f"evaluate gave {result}, the eval-mode reference {(ref_loss, ref_acc)}: is dropout still on? (model.eval())")
-assert evaluate(net_e, x_e, y_e) == result, "two evaluations of the same model must agree"
+assert abs(result[0] - ref_loss) < 1e-5 and abs(result[1] - ref_acc) < 1e-6, msg(
+    "10.eval_reference", "evaluate gave {result}, the eval-mode reference {want}: is dropout still on? (model.eval())",
+    result=result, want=(ref_loss, ref_acc))
+assert evaluate(net_e, x_e, y_e) == result, msg("10.eval_agree", "two evaluations of the same model must agree")
 ### BEGIN HIDDEN TESTS
 net_e.train()
 again = evaluate(net_e, x_e, y_e)
-assert abs(again[0] - ref_loss) < 1e-5 and abs(again[1] - ref_acc) < 1e-6, "evaluate must switch to eval mode itself"
+assert abs(again[0] - ref_loss) < 1e-5 and abs(again[1] - ref_acc) < 1e-6, msg(
+    "10.eval_switch", "evaluate must switch to eval mode itself")
 x_h, y_h = val.x[:37].cpu(), val.y[:37].cpu()
 onehot = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
 with torch.no_grad():
     onehot[1].weight.zero_()
     onehot[1].bias.zero_()
 loss_h, acc_h = evaluate(onehot, x_h, y_h)
-assert abs(loss_h - torch.log(torch.tensor(10.0)).item()) < 1e-5, "uniform logits: loss is log(10)"
-assert abs(acc_h - float((y_h == 0).float().mean())) < 1e-9, "uniform logits: argmax is class 0"
+assert abs(loss_h - torch.log(torch.tensor(10.0)).item()) < 1e-5, msg("10.eval_uniform_loss", "uniform logits: loss is log(10)")
+assert abs(acc_h - float((y_h == 0).float().mean())) < 1e-9, msg("10.eval_uniform_acc", "uniform logits: argmax is class 0")
 
 
 class Oracle(nn.Module):
@@ -426,18 +439,18 @@ class Oracle(nn.Module):
         return F.one_hot(self.labels[: len(x)], 10).float() * 50 + self.dummy
 
 
-assert evaluate(Oracle(y_h), x_h, y_h)[1] == 1.0, "a perfect classifier has accuracy 1.0"
+assert evaluate(Oracle(y_h), x_h, y_h)[1] == 1.0, msg("10.eval_perfect", "a perfect classifier has accuracy 1.0")
 ### END HIDDEN TESTS
-print("evaluate: all visible tests passed.")
+print(msg("10.eval_passed", "evaluate: all visible tests passed."))
 
 # %% [markdown] key="training-validation-split"
-# ## 7. Training with a validation split (검증 데이터와 함께 학습하기)
+# ## 7. Training with a validation split
 #
 # Put the pieces together: for each epoch, train on `train`, then evaluate on `val`, and keep the
 # numbers. The history tells you when to stop: training loss keeps falling, but when validation loss
 # starts to rise the network is memorising the training images instead of learning digits.
 #
-# ## 연습 5 (Exercise 5): fit (2 points)
+# ## Exercise 5: fit (2 points)
 #
 # Write `fit(model, optimizer, train, val, epochs, batch_size, generator)` where `train` and `val`
 # have `.x` and `.y`. For each epoch call your `train_epoch` on `train`, then your `evaluate` on
@@ -461,6 +474,7 @@ def fit(model, optimizer, train, val, epochs, batch_size, generator):
 """fit returns one train_loss, val_loss and val_acc per epoch, and the last val_loss and val_acc are the
 model's loss and accuracy on the validation split (not on the training data); hidden: other epoch
 counts, a validation set the model cannot fit."""
+from techday.i18n import msg
 import torch
 
 from techday import dl
@@ -471,11 +485,12 @@ train_small = dl.Split(train.x[:200].cpu(), train.y[:200].cpu())
 val_cpu = dl.Split(val.x.cpu(), val.y.cpu())
 hist = fit(mlp_f, torch.optim.Adam(mlp_f.parameters(), lr=1e-2), train_small, val_cpu, 3, 32,
            torch.Generator().manual_seed(0))
-assert set(hist) >= {"train_loss", "val_loss", "val_acc"}, f"history keys: {sorted(hist)}"
-assert all(len(hist[k]) == 3 for k in ("train_loss", "val_loss", "val_acc")), "one entry per epoch"
+assert set(hist) >= {"train_loss", "val_loss", "val_acc"}, msg("10.fit_keys", "history keys: {keys}", keys=sorted(hist))
+assert all(len(hist[k]) == 3 for k in ("train_loss", "val_loss", "val_acc")), msg("10.fit_per_epoch", "one entry per epoch")
 v_loss, v_acc = dl.evaluate(mlp_f, val_cpu)
-assert abs(hist["val_acc"][-1] - v_acc) < 1e-6 and abs(hist["val_loss"][-1] - v_loss) < 1e-5, (
-    f"the last val_acc {hist['val_acc'][-1]:.4f} is not the accuracy on the validation split ({v_acc:.4f})")
+assert abs(hist["val_acc"][-1] - v_acc) < 1e-6 and abs(hist["val_loss"][-1] - v_loss) < 1e-5, msg(
+    "10.fit_val", "the last val_acc {got:.4f} is not the accuracy on the validation split ({want:.4f})",
+    got=hist["val_acc"][-1], want=v_acc)
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(1)
 mlp_fh = make_mlp(hidden=128, dropout=0.0)
@@ -485,18 +500,18 @@ hist_h = fit(mlp_fh, torch.optim.Adam(mlp_fh.parameters(), lr=1e-2), tiny, shuff
              torch.Generator().manual_seed(1))
 assert len(hist_h["val_acc"]) == 25 and len(hist_h["train_loss"]) == 25
 tl, ta = dl.evaluate(mlp_fh, tiny)
-assert ta > 0.95, "a wide MLP memorises 40 images in 25 epochs"
-assert hist_h["val_acc"][-1] < 0.5, "accuracy on unrelated labels stays low: val_acc must come from val, not train"
+assert ta > 0.95, msg("10.fit_memorise", "a wide MLP memorises 40 images in 25 epochs")
+assert hist_h["val_acc"][-1] < 0.5, msg("10.fit_from_val", "accuracy on unrelated labels stays low: val_acc must come from val, not train")
 assert abs(hist_h["val_acc"][-1] - dl.evaluate(mlp_fh, shuffled_val)[1]) < 1e-6
 ### END HIDDEN TESTS
-print("fit: all visible tests passed.")
+print(msg("10.fit_passed", "fit: all visible tests passed."))
 
 # %% [markdown] key="overfitting-seen"
-# ## 8. Overfitting, seen (과적합을 눈으로 확인하기)
+# ## 8. Overfitting, seen
 #
 # Give a wide network, without dropout, only 150 training images and many epochs. It can memorise
-# them: the training loss goes to zero, while the validation loss, after a first fall, climbs again.
-# The best moment to stop was where the validation loss was lowest (early stopping, 조기 종료).
+# them: the training loss falls towards zero, while the validation loss, after a first fall, climbs
+# again. The best moment to stop was where the validation loss was lowest (early stopping).
 
 # %%
 g_o = dl.seed_everything(0)
@@ -505,9 +520,10 @@ wide = make_mlp(hidden=512, dropout=0.0).to(dev)
 epochs_o = lab.size(full=150, ci=60)
 hist_o = fit(wide, torch.optim.Adam(wide.parameters(), lr=3e-3), small, val, epochs_o, 32, g_o)
 best = min(range(epochs_o), key=lambda e: hist_o["val_loss"][e])
-print(f"150 training images, {epochs_o} epochs: training loss {hist_o['train_loss'][-1]:.4f} at the end; "
-      f"validation loss lowest at epoch {best + 1} ({hist_o['val_loss'][best]:.3f}), "
-      f"{hist_o['val_loss'][-1]:.3f} at the end")
+print(msg("10.overfit_summary", "150 training images, {epochs} epochs: training loss {train_last:.4f} at the end; "
+          "validation loss lowest at epoch {best} ({val_best:.3f}), {val_last:.3f} at the end",
+          epochs=epochs_o, train_last=hist_o["train_loss"][-1], best=best + 1, val_best=hist_o["val_loss"][best],
+          val_last=hist_o["val_loss"][-1]))
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(range(1, epochs_o + 1), hist_o["train_loss"], label="training loss")
@@ -524,7 +540,7 @@ plt.show()
 # Remedies, from the cheapest: more data (lab 11 makes more from what you have, with augmentation),
 # stopping early, dropout, weight decay (`torch.optim.AdamW(..., weight_decay=...)`), a smaller model.
 #
-# ## 9. The accuracy bar (정확도 기준)
+# ## 9. The accuracy bar
 #
 # The grader runs the cell below: it seeds everything, builds **your** `make_mlp()`, trains it with
 # **your** `fit` (Adam, learning rate 1e-3, batches of 32) on the training split, and measures the
@@ -532,7 +548,7 @@ plt.show()
 # with the seed the grader chooses. Run it to see where you stand.
 
 # %% nbgrader="locked" id="bar"
-BAR = 0.90  # accuracy on the held-out test digits (채점 기준: 테스트 정확도)
+BAR = 0.90  # accuracy on the held-out test digits
 BAR_EPOCHS = lab.size(full=40, ci=15)
 
 
@@ -546,20 +562,23 @@ def bar_accuracy(seed):
 
 
 acc0 = bar_accuracy(seed=0)
-print(f"held-out accuracy with seed 0: {acc0:.3f} (bar {BAR}, {BAR_EPOCHS} epochs)")
+print(msg("10.bar_seed0", "held-out accuracy with seed 0: {acc:.3f} (bar {bar}, {epochs} epochs)", acc=acc0, bar=BAR,
+          epochs=BAR_EPOCHS))
 
 # %% nbgrader="tests" id="bar_tests" points=4
 """The trainee's make_mlp trained with the trainee's fit reaches the accuracy bar on the held-out test
 digits, with seed 0; hidden: with the grader's own seed."""
-assert acc0 >= BAR, f"held-out accuracy {acc0:.3f} is below the bar {BAR}"
+from techday.i18n import msg
+assert acc0 >= BAR, msg("10.bar_below", "held-out accuracy {acc:.3f} is below the bar {bar}", acc=acc0, bar=BAR)
 ### BEGIN HIDDEN TESTS
 acc_h = bar_accuracy(seed=20261122)
-assert acc_h >= BAR, f"held-out accuracy {acc_h:.3f} with the grader's seed is below the bar {BAR}"
+assert acc_h >= BAR, msg("10.bar_below_hidden", "held-out accuracy {acc:.3f} with the grader's seed is below the bar {bar}",
+                         acc=acc_h, bar=BAR)
 ### END HIDDEN TESTS
-print(f"accuracy bar: passed ({acc0:.3f} >= {BAR}).")
+print(msg("10.bar_passed", "accuracy bar: passed ({acc:.3f} >= {bar}).", acc=acc0, bar=BAR))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Tensors have a shape, a dtype and a device; `.to(device)` moves tensors and models, and the same
 #   code runs on the CPU and the GPU.
@@ -570,7 +589,7 @@ print(f"accuracy bar: passed ({acc0:.3f} >= {BAR}).")
 #   test split once.
 # - Overfitting shows as a validation loss that rises while the training loss falls.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - PyTorch's "Learn the Basics" tutorials: tensors, autograd, `nn.Module`, optimisation loops,
 #   https://pytorch.org/tutorials/beginner/basics/intro.html
