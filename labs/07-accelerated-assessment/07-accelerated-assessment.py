@@ -1,6 +1,5 @@
 # %% [markdown] key="track-assessment-image-pipeline"
 # # 07 Track assessment: an image pipeline with CUDA kernels
-# # 07 트랙 평가: CUDA 커널로 만드는 이미지 파이프라인
 #
 # This notebook assesses the accelerated-computing track, in the spirit of the assessment that ends
 # NVIDIA DLI's "Fundamentals of Accelerated Computing with CUDA Python". You write a small, real
@@ -9,19 +8,16 @@
 # and grid-stride loops (lab 02), atomics and a histogram privatised in shared memory (lab 03), and
 # memory that stays on the device between kernels (lab 04).
 #
-# 이 노트북은 가속 컴퓨팅 트랙의 평가입니다. 흑백 사진을 흐리게(blur) 한 뒤 히스토그램 평활화
-# (histogram equalisation)를 하는 파이프라인을 Numba CUDA 커널로 작성합니다.
-#
-# ## You will show (평가 항목)
+# ## You will show
 # - a 2-D **stencil** kernel with border handling: a 5 x 5 blur that reads the nearest edge pixel where
-#   the stencil leaves the image (경계 처리);
-# - a **histogram** kernel with atomic additions, privatised in shared memory, free of races (원자 연산);
+#   the stencil leaves the image;
+# - a **histogram** kernel with atomic additions, privatised in shared memory, free of races;
 # - the **equalisation lookup table** from the cumulative histogram, including the case of an image
-#   with a single grey level (누적 분포와 룩업 테이블);
+#   with a single grey level;
 # - a **pipeline** that keeps the data on the device from the first kernel to the last, and is fast
-#   enough on a GPU (디바이스 메모리에 머무는 파이프라인과 속도 기준).
+#   enough on a GPU.
 #
-# ## How it is graded (채점 방법)
+# ## How it is graded
 # Five graded cells, 18 points: blur 4, histogram 3, table 3, pipeline 4, speed 4. Every result is
 # compared pixel by pixel with a NumPy reference (`techday.imageref`): integer weights make the blur
 # exact, so the comparison is `==`, not "close". Hidden tests use other pictures and shapes that are
@@ -29,27 +25,26 @@
 # picture of one grey level. The track's pass rule (`course/syllabus.toml`) asks for at least 80 % of
 # this assessment's points.
 #
-# **The speed test** (속도 기준) times your pipeline on the device, on a 4001 x 5999 picture, with
-# CUDA events, and compares the median with a limit for your GPU model from
-# `course/assessment_thresholds.toml` (a GPU the table does not name gets a limit from its measured
-# memory bandwidth). On the **CPU tier** there is no GPU to time: the simulator runs each CUDA thread
-# as a Python thread, thousands of times slower than a GPU. There the speed cell still checks that the
-# timed function gives the right picture on every call and that a timing record, labelled with the
-# tier, was made, and it prints that the speed bar is applied on the GPU tier only
-# (CPU 계층에서는 속도 기준을 적용할 수 없으므로, 결과의 정확성과 측정 기록만 확인합니다).
+# **The speed test** times your pipeline on the device, on a 4001 x 5999 picture, with CUDA events
+# (they measure the GPU's time between two points of the stream, including the gaps in which the GPU
+# waits for Python to launch the next kernel), and compares the median with a limit for your GPU
+# model from `course/assessment_thresholds.toml` (a GPU the table does not name gets a limit from its measured
+# memory bandwidth). On the **CPU tier** there is no GPU to time: Numba's CUDA simulator runs each
+# CUDA thread as a Python thread, thousands of times slower than a GPU. There the speed cell still
+# checks that the timed function gives the right picture on every call and that a timing record,
+# labelled with the tier, was made, and it prints that the speed bar is applied on the GPU tier only.
 #
-# **How to work** (진행 방법): in each exercise cell, delete `raise NotImplementedError()` and write
-# your code (`raise NotImplementedError()`를 지우고 코드를 작성하세요). Run the test cell below it;
-# do not edit test cells (테스트 셀은 수정하지 마세요). You may add cells of your own to experiment.
+# **How to work**: in each exercise cell, delete `raise NotImplementedError()` and write your code.
+# Run the test cell below it; do not edit test cells. You may add cells of your own to experiment.
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
+# ## Setup
 # Run this cell first: it chooses the tier and, without a GPU, switches on Numba's CUDA simulator
-# before Numba is imported (이 셀을 가장 먼저 실행하세요).
+# before Numba is imported.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -66,6 +61,7 @@ from numba import cuda
 
 from techday.imageref import (binomial_weights, blur_reference, equalization_lut_reference, histogram_reference,
                               pipeline_reference, sample_image)
+from techday.i18n import msg
 from techday.labtools import time_cpu
 
 # Small grids are launched on purpose in the tests (and always in the simulator).
@@ -75,13 +71,15 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
       + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
 
 # %% [markdown] key="launch-settings"
-# ## The launch settings (실행 구성)
+# ## The launch settings
 #
 # Every 2-D kernel of the pipeline runs with blocks of 16 x 16 threads, `x` along the **columns**
 # (the contiguous axis) and `y` along the rows, as in lab 02. `grid_2d(shape)` covers an image of
 # `shape = (rows, cols)` with such blocks, but caps each side of the grid: at 64 blocks on a GPU
-# (4,096 blocks of 256 threads, several per SM), at 1 in the simulator (one block of 256 Python threads). So **your kernels must use
-# grid-stride loops in both directions**; the tests also launch them with other grids and blocks.
+# (4,096 blocks of 256 threads, several per SM), at 1 in the simulator (one block of 256 Python
+# threads; a choice of this lab, to keep the simulator quick, not a CUDA rule). So **your kernels
+# must use grid-stride loops in both directions**; the tests also launch them with other grids and
+# blocks.
 # `clear_kernel(a)` writes zeros into a 1-D device array: your pipeline needs it in exercise 4.
 
 # %% nbgrader="locked" id="launch_settings"
@@ -106,7 +104,7 @@ def clear_kernel(a):
 print(f"BLOCK_2D = {BLOCK_2D}, MAX_SIDE = {MAX_SIDE}; a 512 x 512 picture gets grid {grid_2d((512, 512))}")
 
 # %% [markdown] key="picture-reference"
-# ## The picture and the reference (사진과 기준 구현)
+# ## The picture and the reference
 #
 # The picture is `skimage.data.camera()`, a 512 x 512 grey photograph that ships inside scikit-image
 # (nothing is downloaded). In the simulator we work on a small crop of it. `techday.imageref` holds
@@ -145,15 +143,16 @@ t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what="NumPy ref
 print(t_ref)
 
 # %% [markdown] key="blur-kernel"
-# ## 연습 1 (Exercise 1): the blur kernel (4 points)
+# ## Exercise 1: the blur kernel (4 points)
 #
 # Write `blur_kernel(img, weights, out)`: `img` is a 2-D `uint8` device array, `weights` a square
 # `int32` array of odd size `k`, `out` a 2-D integer array of the same shape as `img`. Write the
 # blurred value of every pixel into `out`, as specified above, with 2-D grid-stride loops.
 #
 # - Border handling is the point of the exercise: clamp each row index into `0 .. rows-1` and each
-#   column index into `0 .. cols-1` (`min(max(y, 0), rows - 1)`). The simulator raises `IndexError`
-#   for a read outside the picture; a GPU would silently read a neighbour's memory.
+#   column index into `0 .. cols-1` (`min(max(y, 0), rows - 1)`). Numba's simulator raises
+#   `IndexError` for a read outside the picture; on a GPU such a read is not checked: it may silently
+#   return other data or stop the kernel with an illegal-address error.
 # - `weights[i, j]` multiplies the pixel `i - k//2` rows down and `j - k//2` columns right. Hidden
 #   tests use weights that are not symmetric, kernels of size 3 and 7, and pictures smaller than
 #   the kernel.
@@ -193,6 +192,7 @@ kernel, 3 x 3 and 7 x 7 kernels, weights that are not symmetric, a constant pict
 poisoned with -1."""
 import numpy as np
 from numba import cuda
+from techday.i18n import msg
 from techday.imageref import binomial_weights, blur_reference, sample_image
 from techday.labtools import assert_cuda_kernel
 
@@ -202,7 +202,8 @@ def run_blur(img, weights, grid, block, out_dtype=np.uint8):
     poison = -1 if np.dtype(out_dtype).kind == "i" else 0
     d_out = cuda.to_device(np.full(img.shape, poison, out_dtype))
     blur_kernel[grid, block](d_img, cuda.to_device(np.asarray(weights, np.int32)), d_out)
-    assert np.array_equal(d_img.copy_to_host(), img), "blur_kernel changed its input img: write only into out"
+    assert np.array_equal(d_img.copy_to_host(), img), msg("07.blur_changed_input",
+                                                          "blur_kernel changed its input img: write only into out")
     return d_out.copy_to_host()
 
 
@@ -214,14 +215,19 @@ def check_blur(img, weights, grid, block, what, out_dtype=np.uint8):
         r, c = (int(v) for v in bad[0])
         rows, cols = img.shape
         k = np.asarray(weights).shape[0]
-        edge = " (within k//2 of the edge: check the clamping)" if min(r, c, rows - 1 - r, cols - 1 - c) < k // 2 else ""
-        raise AssertionError(f"{what}: {len(bad)} of {img.size} pixels differ; first at (row {r}, col {c}){edge}: "
-                             f"got {got[r, c]}, expected {want[r, c]}")
+        fields = dict(what=what, bad=len(bad), size=img.size, r=r, c=c, got=got[r, c], want=want[r, c])
+        if min(r, c, rows - 1 - r, cols - 1 - c) < k // 2:
+            raise AssertionError(msg("07.blur_differ_edge", "{what}: {bad} of {size} pixels differ; first at (row {r}, "
+                                     "col {c}) (within k//2 of the edge: check the clamping): got {got}, expected {want}",
+                                     **fields))
+        raise AssertionError(msg("07.blur_differ", "{what}: {bad} of {size} pixels differ; first at (row {r}, col {c}): "
+                                 "got {got}, expected {want}", **fields))
 
 
 assert_cuda_kernel(blur_kernel, "blur_kernel")
 img_v = sample_image("camera", (45, 61), origin=(190, 200))
-check_blur(img_v, binomial_weights(5), (2, 2), (16, 16), "blur_kernel, camera 45 x 61, 5 x 5, grid (2, 2)")
+check_blur(img_v, binomial_weights(5), (2, 2), (16, 16),
+           msg("07.blur_what_visible", "blur_kernel, camera 45 x 61, 5 x 5, grid (2, 2)"))
 ### BEGIN HIDDEN TESTS
 asym = np.array([[0, 1, 0], [2, 4, 1], [0, 3, 5]], np.int32)  # weights[i, j] is not weights[j, i]
 for name_h, shape_h, origin_h, weights_h, grid_h, block_h, dtype_h in (
@@ -234,14 +240,17 @@ for name_h, shape_h, origin_h, weights_h, grid_h, block_h, dtype_h in (
     ("camera", (61, 45), (190, 200), binomial_weights(5), (2, 2), (16, 16), np.uint8),
 ):
     img_h = sample_image(name_h, shape_h, origin=origin_h)
-    check_blur(img_h, weights_h, grid_h, block_h, f"hidden: {name_h} {shape_h}, {weights_h.shape[0]} x "
-               f"{weights_h.shape[0]} weights, grid {grid_h}, block {block_h}, out {np.dtype(dtype_h).name}", dtype_h)
-check_blur(np.full((21, 34), 77, np.uint8), binomial_weights(5), (2, 2), (8, 8), "hidden: constant picture of 77")
+    check_blur(img_h, weights_h, grid_h, block_h,
+               msg("07.blur_what_hidden", "hidden: {name} {shape}, {k} x {k} weights, grid {grid}, block {block}, "
+                   "out {dtype}", name=name_h, shape=shape_h, k=weights_h.shape[0], grid=grid_h, block=block_h,
+                   dtype=np.dtype(dtype_h).name), dtype_h)
+check_blur(np.full((21, 34), 77, np.uint8), binomial_weights(5), (2, 2), (8, 8),
+           msg("07.blur_what_constant", "hidden: constant picture of 77"))
 ### END HIDDEN TESTS
-print("blur_kernel: all visible tests passed.")
+print(msg("07.blur_all_visible", "blur_kernel: all visible tests passed."))
 
 # %% [markdown] key="histogram-kernel"
-# ## 연습 2 (Exercise 2): the histogram kernel (3 points)
+# ## Exercise 2: the histogram kernel (3 points)
 #
 # Write `histogram_kernel(img, hist)`: **add** to `hist` (an `int32` device array of 256 zeros when
 # the tests call it) the number of pixels of each grey level of the 2-D `uint8` array `img`.
@@ -285,6 +294,7 @@ hidden: other pictures and shapes, blocks of 32 and of 384 threads, more threads
 picture, a picture that uses every grey level."""
 import numpy as np
 from numba import cuda
+from techday.i18n import msg
 from techday.imageref import histogram_reference, sample_image
 from techday.labtools import assert_cuda_kernel
 
@@ -300,19 +310,25 @@ def check_histogram(img, grid, block, what):
     got = run_histogram(img, grid, block)
     want = histogram_reference(img)
     counted = int(got.astype(np.int64).sum())
-    assert counted == img.size, (
-        f"{what}: counted {counted} of {img.size} pixels"
-        + (" (counts were lost: an addition that is not atomic, or a missing cuda.syncthreads())"
-           if counted < img.size else " (counters not zeroed, or pixels counted twice)"))
+    assert counted >= img.size, msg(
+        "07.hist_lost", "{what}: counted {counted} of {size} pixels (counts were lost: an addition that is not "
+        "atomic, or a missing cuda.syncthreads())", what=what, counted=counted, size=img.size)
+    assert counted == img.size, msg(
+        "07.hist_extra", "{what}: counted {counted} of {size} pixels (counters not zeroed, or pixels counted twice)",
+        what=what, counted=counted, size=img.size)
     bad = np.flatnonzero(got != want)
-    assert bad.size == 0, f"{what}: {bad.size} bins differ; first bin {bad[0]}: got {got[bad[0]]}, expected {want[bad[0]]}"
+    assert bad.size == 0, msg("07.hist_bins_differ", "{what}: {bad} bins differ; first bin {bin}: got {got}, expected {want}",
+                              what=what, bad=bad.size, bin=bad[0] if bad.size else -1,
+                              got=got[bad[0]] if bad.size else None, want=want[bad[0]] if bad.size else None)
 
 
 assert_cuda_kernel(histogram_kernel, "histogram_kernel")
 img_v = sample_image("camera", (45, 61), origin=(190, 200))
-check_histogram(img_v, (2, 2), (16, 16), "histogram_kernel, camera 45 x 61, grid (2, 2), block (16, 16)")
+check_histogram(img_v, (2, 2), (16, 16),
+                msg("07.hist_what_visible", "histogram_kernel, camera 45 x 61, grid (2, 2), block (16, 16)"))
 again = run_histogram(img_v, (2, 2), (16, 16), start=np.full(256, 5, np.int32))
-assert np.array_equal(again, histogram_reference(img_v) + 5), "histogram_kernel must add to hist, not overwrite it"
+assert np.array_equal(again, histogram_reference(img_v) + 5), msg("07.hist_must_add",
+                                                                  "histogram_kernel must add to hist, not overwrite it")
 ### BEGIN HIDDEN TESTS
 for name_h, shape_h, origin_h, grid_h, block_h in (
     ("coins", (37, 23), (120, 30), (3, 1), (32, 8)),
@@ -322,15 +338,17 @@ for name_h, shape_h, origin_h, grid_h, block_h in (
     ("camera", (1, 77), (400, 100), (3, 1), (16, 2)),
 ):
     check_histogram(sample_image(name_h, shape_h, origin=origin_h), grid_h, block_h,
-                    f"hidden: {name_h} {shape_h}, grid {grid_h}, block {block_h}")
-check_histogram(np.full((26, 39), 200, np.uint8), (2, 2), (16, 16), "hidden: constant picture of 200")
+                    msg("07.hist_what_hidden", "hidden: {name} {shape}, grid {grid}, block {block}",
+                        name=name_h, shape=shape_h, grid=grid_h, block=block_h))
+check_histogram(np.full((26, 39), 200, np.uint8), (2, 2), (16, 16), msg("07.hist_what_constant",
+                                                                        "hidden: constant picture of 200"))
 ramp = (np.arange(24 * 32) % 256).astype(np.uint8).reshape(24, 32)
-check_histogram(ramp, (2, 1), (16, 16), "hidden: every grey level")
+check_histogram(ramp, (2, 1), (16, 16), msg("07.hist_what_every_level", "hidden: every grey level"))
 ### END HIDDEN TESTS
-print("histogram_kernel: all visible tests passed.")
+print(msg("07.hist_all_visible", "histogram_kernel: all visible tests passed."))
 
 # %% [markdown] key="equalisation-lookup-table"
-# ## 연습 3 (Exercise 3): the equalisation lookup table (3 points)
+# ## Exercise 3: the equalisation lookup table (3 points)
 #
 # Write `lut_kernel(hist, lut)`, launched as `lut_kernel[1, 256](hist, lut)`: one block, thread `v`
 # computes `lut[v]` (a `uint8` array of 256) from the 256 counts of `hist` (`int32`), as specified
@@ -377,6 +395,7 @@ bins at both ends, the extremes 0 and 255 only, counts of a 4001 x 5999 picture 
 uniform histogram."""
 import numpy as np
 from numba import cuda
+from techday.i18n import msg
 from techday.imageref import binomial_weights, blur_reference, equalization_lut_reference, histogram_reference, sample_image
 from techday.labtools import assert_cuda_kernel
 
@@ -387,36 +406,38 @@ def check_lut(hist, what):
     got = d_lut.copy_to_host()
     want = equalization_lut_reference(hist)
     bad = np.flatnonzero(got != want)
-    assert bad.size == 0, (f"{what}: {bad.size} of 256 entries differ; first lut[{bad[0]}] = {got[bad[0]]}, expected "
-                           f"{want[bad[0]]} (cdf includes level v itself; subtract cdf_min; round with span // 2)")
+    assert bad.size == 0, msg("07.lut_differ", "{what}: {bad} of 256 entries differ; first lut[{v}] = {got}, expected "
+                              "{want} (cdf includes level v itself; subtract cdf_min; round with span // 2)",
+                              what=what, bad=bad.size, v=bad[0] if bad.size else -1,
+                              got=got[bad[0]] if bad.size else None, want=want[bad[0]] if bad.size else None)
 
 
 assert_cuda_kernel(lut_kernel, "lut_kernel")
 blurred_v = blur_reference(sample_image("camera", (45, 61), origin=(190, 200)), binomial_weights(5))
-check_lut(histogram_reference(blurred_v), "lut_kernel, histogram of a blurred camera crop")
+check_lut(histogram_reference(blurred_v), msg("07.lut_what_visible", "lut_kernel, histogram of a blurred camera crop"))
 ### BEGIN HIDDEN TESTS
 one = np.zeros(256, np.int64)
 one[77] = 1_000
-check_lut(one, "hidden: one grey level (lut must be the identity)")
+check_lut(one, msg("07.lut_what_one", "hidden: one grey level (lut must be the identity)"))
 two = np.zeros(256, np.int64)
 two[[40, 41]] = [3, 1_000]
-check_lut(two, "hidden: two neighbouring levels")
+check_lut(two, msg("07.lut_what_two", "hidden: two neighbouring levels"))
 ends = np.zeros(256, np.int64)
 ends[[0, 255]] = [10, 30]
-check_lut(ends, "hidden: levels 0 and 255 only")
+check_lut(ends, msg("07.lut_what_ends", "hidden: levels 0 and 255 only"))
 rng_h = np.random.default_rng(7)
 middle = np.zeros(256, np.int64)
 middle[30:200] = rng_h.integers(0, 50, 170)
 middle[30] = 5
-check_lut(middle, "hidden: empty bins below 30 and above 199")
+check_lut(middle, msg("07.lut_what_middle", "hidden: empty bins below 30 and above 199"))
 big = histogram_reference(sample_image("camera", (4001, 5999)))
-check_lut(big, "hidden: counts of a 4001 x 5999 picture (use 64-bit integers)")
-check_lut(np.full(256, 3, np.int64), "hidden: uniform histogram")
+check_lut(big, msg("07.lut_what_big", "hidden: counts of a 4001 x 5999 picture (use 64-bit integers)"))
+check_lut(np.full(256, 3, np.int64), msg("07.lut_what_uniform", "hidden: uniform histogram"))
 ### END HIDDEN TESTS
-print("lut_kernel: all visible tests passed.")
+print(msg("07.lut_all_visible", "lut_kernel: all visible tests passed."))
 
 # %% [markdown] key="pipeline-device"
-# ## 연습 4 (Exercise 4): the pipeline on the device (4 points)
+# ## Exercise 4: the pipeline on the device (4 points)
 #
 # Put it together. Write
 #
@@ -434,7 +455,7 @@ print("lut_kernel: all visible tests passed.")
 # Launch the 2-D kernels with `grid_2d(shape)` and `BLOCK_2D`, and `lut_kernel` with `[1, 256]`.
 # To clear `d_hist`, launch `clear_kernel[1, 256](d_hist)` (defined with the launch settings above).
 # The grader checks that every step ran as its kernel, on the previous step's output, and that the
-# picture you return is what `apply_lut_kernel` wrote (모든 단계는 커널이 디바이스에서 수행해야 합니다).
+# picture you return is what `apply_lut_kernel` wrote.
 
 # %% nbgrader="solution" id="pipeline"
 @cuda.jit
@@ -484,6 +505,7 @@ histogram, table and lookup each launched on the previous one's output, over the
 result is what apply_lut_kernel wrote."""
 import numpy as np
 from numba import cuda
+from techday.i18n import msg
 from techday.imageref import binomial_weights, pipeline_reference, sample_image
 from techday.labtools import same_memory, watch_kernels
 
@@ -494,48 +516,64 @@ PIPELINE_KERNELS = {"blur_kernel": (2,), "histogram_kernel": (1,), "lut_kernel":
 def check_pipeline_launches(watch, shape, out, what):
     """Each step ran as its kernel, on the previous step's output, over the whole picture; out is the last one's."""
     for name in PIPELINE_KERNELS:
-        assert watch[name].launches, f"{what}: {name} was never launched: every step runs on the device, as its kernel"
+        assert watch[name].launches, msg("07.pipe_never_launched", "{what}: {name} was never launched: every step runs "
+                                         "on the device, as its kernel", what=what, name=name)
     blur, hist, lut, lookup = (watch[name].launches[-1] for name in PIPELINE_KERNELS)
-    assert tuple(blur.args[0].shape) == tuple(shape), \
-        f"{what}: blur_kernel read a picture of shape {tuple(blur.args[0].shape)}, not the whole {tuple(shape)} picture"
-    assert same_memory(hist.args[0], blur.args[2]), f"{what}: histogram_kernel must count the picture blur_kernel wrote"
+    assert tuple(blur.args[0].shape) == tuple(shape), msg(
+        "07.pipe_blur_shape", "{what}: blur_kernel read a picture of shape {got}, not the whole {want} picture",
+        what=what, got=tuple(blur.args[0].shape), want=tuple(shape))
+    assert same_memory(hist.args[0], blur.args[2]), msg("07.pipe_hist_input",
+                                                        "{what}: histogram_kernel must count the picture blur_kernel wrote",
+                                                        what=what)
     counted = int(hist.written[1].astype(np.int64).sum())
-    assert counted == int(np.prod(shape)), (f"{what}: after histogram_kernel, d_hist holds {counted} counts for "
-                                            f"{int(np.prod(shape))} pixels: clear it on the device, then count every pixel")
-    assert same_memory(lut.args[0], hist.args[1]), f"{what}: lut_kernel must read the histogram histogram_kernel counted"
-    assert same_memory(lookup.args[0], blur.args[2]) and same_memory(lookup.args[1], lut.args[1]), \
-        f"{what}: apply_lut_kernel must look the blurred picture up in the table lut_kernel wrote"
+    assert counted == int(np.prod(shape)), msg(
+        "07.pipe_hist_counts", "{what}: after histogram_kernel, d_hist holds {counted} counts for {pixels} pixels: "
+        "clear it on the device, then count every pixel", what=what, counted=counted, pixels=int(np.prod(shape)))
+    assert same_memory(lut.args[0], hist.args[1]), msg("07.pipe_lut_input",
+                                                       "{what}: lut_kernel must read the histogram histogram_kernel counted",
+                                                       what=what)
+    assert same_memory(lookup.args[0], blur.args[2]) and same_memory(lookup.args[1], lut.args[1]), msg(
+        "07.pipe_lookup_input", "{what}: apply_lut_kernel must look the blurred picture up in the table lut_kernel wrote",
+        what=what)
     written = lookup.written[2]
-    assert written.shape == tuple(shape) and np.array_equal(out, written), (
-        f"{what}: the result is not what apply_lut_kernel wrote: keep the kernels' output, do not compute it on the host")
+    assert written.shape == tuple(shape) and np.array_equal(out, written), msg(
+        "07.pipe_result_not_kernel", "{what}: the result is not what apply_lut_kernel wrote: keep the kernels' output, "
+        "do not compute it on the host", what=what)
 
 
 def check_equalize(img, weights, what):
     before = img.copy()
     with watch_kernels(globals(), PIPELINE_KERNELS) as watch:
         got = equalize(img, weights)
-    assert isinstance(got, np.ndarray), f"{what}: equalize must return a NumPy array (copy_to_host), not {type(got)}"
-    assert got.shape == img.shape and got.dtype == np.uint8, (
-        f"{what}: expected uint8 {img.shape}, got {got.dtype} {got.shape}")
-    assert np.array_equal(img, before), f"{what}: equalize changed its input"
+    assert isinstance(got, np.ndarray), msg("07.pipe_not_numpy", "{what}: equalize must return a NumPy array "
+                                            "(copy_to_host), not {type}", what=what, type=type(got))
+    assert got.shape == img.shape and got.dtype == np.uint8, msg(
+        "07.pipe_dtype_shape", "{what}: expected uint8 {shape}, got {dtype} {got_shape}",
+        what=what, shape=img.shape, dtype=got.dtype, got_shape=got.shape)
+    assert np.array_equal(img, before), msg("07.pipe_changed_input", "{what}: equalize changed its input", what=what)
     want = pipeline_reference(img, weights)
     bad = np.argwhere(got != want)
-    assert bad.size == 0, (f"{what}: {len(bad)} of {img.size} pixels differ; first at {tuple(int(v) for v in bad[0])}: "
-                           f"got {got[tuple(bad[0])]}, expected {want[tuple(bad[0])]}")
+    assert bad.size == 0, msg("07.pipe_differ", "{what}: {bad} of {size} pixels differ; first at {at}: got {got}, "
+                              "expected {want}", what=what, bad=len(bad), size=img.size,
+                              at=tuple(int(v) for v in bad[0]), got=got[tuple(bad[0])], want=want[tuple(bad[0])])
     return watch, got
 
 
-watch_v, got_v = check_equalize(picture, WEIGHTS, f"equalize, camera {picture.shape}")
+watch_v, got_v = check_equalize(picture, WEIGHTS, msg("07.pipe_what_visible", "equalize, camera {shape}",
+                                                      shape=picture.shape))
 ### BEGIN HIDDEN TESTS
-check_pipeline_launches(watch_v, picture.shape, got_v, f"hidden: equalize, camera {picture.shape}")
+check_pipeline_launches(watch_v, picture.shape, got_v, msg("07.pipe_what_hidden_camera", "hidden: equalize, camera {shape}",
+                                                           shape=picture.shape))
 for name_h, shape_h, origin_h, k_h in (("coins", (33, 47), (120, 160), 5), ("moon", (1, 90), (256, 0), 3),
                                        ("clock", (40, 29), (100, 200), 7)):
-    what_h = f"hidden: {name_h} {shape_h}, {k_h} x {k_h}"
+    what_h = msg("07.pipe_what_hidden", "hidden: {name} {shape}, {k} x {k}", name=name_h, shape=shape_h, k=k_h)
     watch_h, got_h = check_equalize(sample_image(name_h, shape_h, origin=origin_h), binomial_weights(k_h), what_h)
     check_pipeline_launches(watch_h, shape_h, got_h, what_h)
-check_equalize(np.full((23, 35), 123, np.uint8), binomial_weights(5), "hidden: constant picture of 123")
+check_equalize(np.full((23, 35), 123, np.uint8), binomial_weights(5),
+               msg("07.pipe_what_constant", "hidden: constant picture of 123"))
 if lab.on_gpu:
-    check_equalize(sample_image("gravel", (1000, 1500)), binomial_weights(5), "hidden: gravel 1000 x 1500")
+    check_equalize(sample_image("gravel", (1000, 1500)), binomial_weights(5),
+                   msg("07.pipe_what_gravel", "hidden: gravel 1000 x 1500"))
 img_h = sample_image("coins", (27, 38), origin=(50, 50))
 bufs_h = [cuda.to_device(img_h), cuda.to_device(binomial_weights(5)), cuda.device_array(img_h.shape, np.uint8),
           cuda.to_device(np.full(256, 99, np.int32)), cuda.device_array(256, np.uint8),
@@ -544,18 +582,21 @@ for call in (1, 2):
     with watch_kernels(globals(), PIPELINE_KERNELS) as watch_h:
         equalize_device(*bufs_h)
     got_h = bufs_h[-1].copy_to_host()
-    assert np.array_equal(got_h, pipeline_reference(img_h, binomial_weights(5))), (
-        f"hidden: equalize_device, call {call} on buffers whose d_hist held old counts: clear d_hist on the device first")
-    check_pipeline_launches(watch_h, img_h.shape, got_h, f"hidden: equalize_device, call {call}")
-    assert same_memory(watch_h["apply_lut_kernel"].launches[-1].args[2], bufs_h[-1]), \
-        f"hidden: equalize_device, call {call}: apply_lut_kernel must write into d_out"
+    assert np.array_equal(got_h, pipeline_reference(img_h, binomial_weights(5))), msg(
+        "07.pipe_old_counts", "hidden: equalize_device, call {call} on buffers whose d_hist held old counts: "
+        "clear d_hist on the device first", call=call)
+    check_pipeline_launches(watch_h, img_h.shape, got_h, msg("07.pipe_what_call", "hidden: equalize_device, call {call}",
+                                                             call=call))
+    assert same_memory(watch_h["apply_lut_kernel"].launches[-1].args[2], bufs_h[-1]), msg(
+        "07.pipe_write_d_out", "hidden: equalize_device, call {call}: apply_lut_kernel must write into d_out", call=call)
 ### END HIDDEN TESTS
-print("equalize: all visible tests passed.")
+print(msg("07.pipe_all_visible", "equalize: all visible tests passed."))
 
 # %% [markdown] key="note"
 # What the pipeline does to the picture: the blur softens it, the equalisation spreads the grey
-# levels over the whole range, so that the histogram on the right is flat where the left one had
-# peaks (평활화 후 히스토그램이 넓게 퍼집니다).
+# levels over the whole range. On the right, the cumulative histogram of the result ("after") comes
+# close to a straight line from 0 to 1: each level holds about the same share of the pixels, where
+# the original ("before") climbs in steep steps at its crowded levels.
 
 # %%
 import matplotlib.pyplot as plt
@@ -576,11 +617,14 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown] key="speed-test"
-# ## The speed test (속도 기준, 4 points)
+# ## The speed test (4 points)
 #
-# The last graded cell times `equalize_device` on buffers that stay on the device, so only your
-# kernels (and Numba's launch path) are measured. `speed_buffers` below makes those buffers for a
-# picture; the cell warms up first (the first calls compile your kernels), then takes the median.
+# The last graded cell times `equalize_device` on buffers that stay on the device, so no copy between
+# host and device is timed. Kernel launches are asynchronous: each returns to Python before its
+# kernel has run, and CUDA events time the span on the GPU between two recorded points. That span
+# includes Numba's launch path whenever the GPU runs out of work and waits for Python to launch the
+# next kernel, which is why the limit below allows time for each launch. `speed_buffers` below makes
+# those buffers for a picture; the cell warms up first (the first calls compile your kernels), then takes the median.
 #
 # - **On a GPU** the hidden part times a 4001 x 5999 picture with CUDA events (20 calls) and compares
 #   the median with the limit for your GPU model in `course/assessment_thresholds.toml`. The limits
@@ -597,9 +641,6 @@ plt.show()
 #   picture after the last call (so `d_hist` must be cleared on every call), makes the timing record
 #   with the tier's label ("CPU/simulator (not a GPU figure)"), and prints that the speed bar is
 #   applied on the GPU tier only. Graded on a GPU, the same cell also applies the bar.
-#
-# CPU 계층에서는 시뮬레이터의 시간만 측정되므로 속도 기준을 적용하지 않고, 반복 호출 후의 결과와
-# 계층이 표시된 측정 기록만 확인합니다. GPU에서 채점하면 속도 기준도 적용됩니다.
 
 # %% nbgrader="locked" id="speed_helpers"
 def speed_buffers(img_or_shape, weights=None):
@@ -633,6 +674,7 @@ course/assessment_thresholds.toml (its table row, else the rule at the measured 
 the same checks on another picture, and a printed note that the speed bar is applied on GPU only."""
 import json
 import numpy as np
+from techday.i18n import msg
 from techday.imageref import binomial_weights, pipeline_reference, sample_image
 
 shape_s = (2048, 2048) if lab.on_gpu else (40, 52)
@@ -640,9 +682,9 @@ img_s = sample_image("camera", shape_s, origin=(0, 0) if lab.on_gpu else (300, 1
 buffers_s = speed_buffers(img_s)
 timing_s = time_pipeline(buffers_s, f"equalize_device {shape_s[0]} x {shape_s[1]}")
 out_s = buffers_s[-1].copy_to_host()
-assert np.array_equal(out_s, pipeline_reference(img_s, binomial_weights(5))), (
-    f"equalize_device gave a wrong picture after {len(timing_s.seconds) + 1} calls on the same buffers "
-    "(is d_hist cleared on the device at every call?)")
+assert np.array_equal(out_s, pipeline_reference(img_s, binomial_weights(5))), msg(
+    "07.speed_wrong_after_calls", "equalize_device gave a wrong picture after {calls} calls on the same buffers "
+    "(is d_hist cleared on the device at every call?)", calls=len(timing_s.seconds) + 1)
 record_s = speed_record(timing_s, shape_s)
 assert record_s["tier"] == lab.tier and record_s["label"] == lab.timing_label() and record_s["median_ms"] > 0
 print(timing_s)
@@ -656,8 +698,9 @@ buffers_k = speed_buffers(img_k)
 with watch_kernels(globals(), PIPELINE_KERNELS) as watch_k:
     equalize_device(*buffers_k)
 out_k = buffers_k[-1].copy_to_host()
-assert np.array_equal(out_k, pipeline_reference(img_k, binomial_weights(5))), "hidden: equalize_device, coins 21 x 30"
-check_pipeline_launches(watch_k, img_k.shape, out_k, "hidden: the timed equalize_device")
+assert np.array_equal(out_k, pipeline_reference(img_k, binomial_weights(5))), msg(
+    "07.speed_wrong_coins", "hidden: equalize_device gave a wrong coins 21 x 30 picture")
+check_pipeline_launches(watch_k, img_k.shape, out_k, msg("07.speed_what_timed", "hidden: the timed equalize_device"))
 if lab.on_gpu:
     from techday.assessment import load_thresholds, measure_copy_bandwidth_gbs, theoretical_bandwidth_gbs
 
@@ -668,37 +711,41 @@ if lab.on_gpu:
         try:
             bandwidth_h = measure_copy_bandwidth_gbs()
         except Exception as exc:  # a failed measurement falls back to the driver's clock and bus width
-            print(f"copy bandwidth not measured ({exc}); using the theoretical figure")
+            print(msg("07.speed_bandwidth_not_measured", "copy bandwidth not measured ({exc}); using the theoretical "
+                      "figure", exc=exc))
             bandwidth_h = theoretical_bandwidth_gbs(lab.gpu)
     bar_h = limits_h.limit_for(lab.gpu.name, bandwidth_gbs=bandwidth_h)
     img_h = sample_image("camera", shape_h)
     buffers_h = speed_buffers(img_h)
     timing_h = time_pipeline(buffers_h, f"equalize_device {shape_h[0]} x {shape_h[1]}")
-    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(5))), \
-        f"hidden: equalize_device gave a wrong {shape_h} picture after the timed calls"
+    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(5))), msg(
+        "07.speed_wrong_after_timed", "hidden: equalize_device gave a wrong {shape} picture after the timed calls",
+        shape=shape_h)
     record_h = speed_record(timing_h, shape_h, bar_h)
     print(timing_h)
     print(json.dumps(record_h))
-    assert timing_h.median * 1e3 <= bar_h.limit_ms, (
-        f"hidden: equalize_device takes {timing_h.median * 1e3:.3f} ms (median) at {shape_h[0]} x {shape_h[1]}, "
-        f"over the {bar_h.describe()}")
+    assert timing_h.median * 1e3 <= bar_h.limit_ms, msg(
+        "07.speed_over_bar", "hidden: equalize_device takes {ms:.3f} ms (median) at {rows} x {cols}, over the {bar}",
+        ms=timing_h.median * 1e3, rows=shape_h[0], cols=shape_h[1], bar=bar_h.describe())
 else:
     img_h = sample_image("coins", (31, 43), origin=(150, 200))
     buffers_h = speed_buffers(img_h, binomial_weights(3))
     timing_h = time_pipeline(buffers_h, "equalize_device 31 x 43, 3 x 3")
-    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(3))), \
-        "hidden: equalize_device gave a wrong coins 31 x 43 picture after two calls on the same buffers"
+    assert np.array_equal(buffers_h[-1].copy_to_host(), pipeline_reference(img_h, binomial_weights(3))), msg(
+        "07.speed_wrong_two_calls", "hidden: equalize_device gave a wrong coins 31 x 43 picture after two calls on the "
+        "same buffers")
     record_h = speed_record(timing_h, (31, 43))
     assert record_h["tier"] == "cpu" and "not a GPU figure" in record_h["label"]
     print(json.dumps(record_h))
-    print("Speed bar: applied on the GPU tier only; on the CPU tier this cell checks correctness and the record.")
+    print(msg("07.speed_bar_gpu_only_hidden", "Speed bar: applied on the GPU tier only; on the CPU tier this cell "
+              "checks correctness and the record."))
 ### END HIDDEN TESTS
 if not lab.on_gpu:
-    print("[GPU only] the speed bar (course/assessment_thresholds.toml) is applied on the GPU tier only: "
-          "this timing is a CPU/simulator figure and says nothing about GPU speed.")
+    print(msg("07.speed_bar_gpu_only", "[GPU only] the speed bar (course/assessment_thresholds.toml) is applied on "
+              "the GPU tier only: this timing is a CPU/simulator figure and says nothing about GPU speed."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - A stencil reads neighbours: decide what happens at the border (here clamp-to-edge) and keep
 #   every index inside the array; integer weights make a blur exact and testable with `==`.
@@ -707,17 +754,21 @@ if not lab.on_gpu:
 # - Histogram equalisation maps each level through the normalised cumulative histogram; a picture of
 #   one level is the case that divides by zero if you forget it.
 # - A pipeline keeps its data on the device between kernels and clears its scratch buffers itself;
-#   only then does timing it with CUDA events measure the kernels.
+#   only then does timing it with CUDA events measure the device's work (plus any gaps in which the
+#   GPU waits for the next launch from Python).
 # - The speed bar comes from a stated rule (memory traffic at the device's bandwidth, with slack),
 #   per GPU model; on the CPU tier correctness is graded and speed is not.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - A 5 x 5 binomial blur is *separable*: a 1 x 5 pass then a 5 x 1 pass do 10 multiplications a
-#   pixel instead of 25. Tile the picture in shared memory (lab 04) so each pixel is read once.
-# - `cv2.equalizeHist` and `skimage.exposure.equalize_hist` use slightly different rounding; CLAHE
-#   (`skimage.exposure.equalize_adapthist`) equalises tiles separately.
+#   pixel instead of 25; keep the first pass's sums unrounded (16-bit) so that the result stays
+#   exact. Tile the picture in shared memory (lab 04) so each block reads each pixel once.
+# - `cv2.equalizeHist` and `skimage.exposure.equalize_hist` use slightly different formulas
+#   (skimage returns floats in 0..1); CLAHE (`skimage.exposure.equalize_adapthist`) equalises
+#   tiles separately.
 # - CuPy's `cupyx.scipy.ndimage.convolve` and `cupy.histogram` give a one-line GPU baseline to compare
 #   your kernels with (lab 05).
 # - Nsight Systems (`nsys profile python ...`) shows the five launches of the pipeline and the gaps
-#   between them; CUDA Graphs remove most of the launch cost.
+#   between them; CUDA Graphs replay a recorded sequence of launches and remove most of the launch
+#   cost.

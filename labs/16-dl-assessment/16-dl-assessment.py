@@ -1,24 +1,20 @@
 # %% [markdown] key="track-assessment-parts-inspection"
 # # 16 Track assessment: parts inspection
-# # 16 트랙 평가: 부품 검사
 #
 # This is the deep-learning track's assessment, in the spirit of the one that ends NVIDIA DLI's
 # *Fundamentals of Deep Learning*: a task you have not seen, a model you build and train yourself,
 # and a grader that tests it on data you never get to see. A factory photographs every machined part
 # from above; your model decides whether the part is fine, scratched or dented.
 #
-# 이 실습은 딥러닝 트랙의 평가입니다. 처음 보는 과제에 대해 직접 모델을 만들고 학습시키면, 채점기가
-# 여러분이 보지 못한 데이터로 정확도를 측정합니다.
-#
-# ## You will show (평가 내용)
+# ## You will show
 # - a clean train / validation split that keeps every image with its own label;
 # - a convolutional network of your own design for 32 x 32 grayscale images;
 # - a correct training step (`zero_grad`, forward, loss, `backward`, `step`) and a correct
 #   prediction function (`eval()` mode, no gradients, in batches);
 # - a trained model that reaches the accuracy bar on **hidden** data sets.
 #
-# **How this lab works** (진행 방법): solve the five exercises in order; each test cell checks your
-# work (테스트 셀로 확인하세요; 테스트 셀은 수정하지 마세요). The grader also runs hidden tests.
+# **How this lab works**: solve the five exercises in order; each test cell checks your work (do not
+# edit test cells). The grader also runs hidden tests.
 # The pass rule (the accuracy bar) is not written in this notebook: it lives in the course's
 # syllabus, `course/syllabus.toml`, and the notebook reads it from there.
 #
@@ -30,9 +26,9 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
-# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it. On the CPU tier
-# PyTorch runs on the processor; the training recipe is the same, only smaller and slower.
+# ## Setup
+# Run this cell first: it chooses the tier and prints it. On the CPU tier PyTorch runs on the
+# processor; the training recipe is the same, only smaller and slower.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -48,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from techday.dltrain import assessment_rule
+from techday.i18n import msg
 from techday.parts import CLASSES, CLASSES_KO, make_parts
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
@@ -55,15 +52,16 @@ if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
 rule = assessment_rule()  # the pass rule, from course/syllabus.toml
 print(f"PyTorch {torch.__version__} on {device}")
-print(f"pass rule (from course/syllabus.toml): mean accuracy >= {rule['min_mean_accuracy']:.0%} over "
-      f"{rule['hidden_sets']} hidden data sets of {rule['samples_per_set']} parts, none below {rule['min_accuracy']:.0%}")
+print(msg("16.pass_rule", "pass rule (from course/syllabus.toml): mean accuracy >= {mean:.0%} over {sets} hidden data "
+          "sets of {samples} parts, none below {low:.0%}", mean=rule["min_mean_accuracy"], sets=rule["hidden_sets"],
+          samples=rule["samples_per_set"], low=rule["min_accuracy"]))
 
 # %% [markdown] key="task"
-# ## The task (과제)
+# ## The task
 #
 # `techday.parts.make_parts(n, seed)` draws `n` photographs of parts, 1 x 32 x 32 float32 images, and
-# their labels: `0` ok (정상), `1` scratch (긁힘, a thin dark line), `2` dent (찍힘, a small dark pit
-# with a bright rim). Parts move, turn, change size and brightness, and carry faint machining marks and
+# their labels: `0` ok, `1` scratch (a thin dark line), `2` dent (a small dark pit with a bright
+# rim). Parts move, turn, change size and brightness, and carry faint machining marks and
 # sensor noise: the mean brightness of an image tells you nothing about its class, so a model has to
 # find the defect itself. The same `(n, seed)` always gives the same images.
 #
@@ -92,14 +90,13 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown] key="train-validation-split"
-# ## 연습 1 (Exercise 1): a train / validation split (2 points)
+# ## Exercise 1: a train / validation split (2 points)
 #
 # Write `split_train_val(images, labels, val_fraction, seed)` that shuffles the samples with **one**
 # random permutation from `torch.Generator().manual_seed(seed)` and returns
 # `(x_train, y_train, x_val, y_val)`, with `round(len(images) * val_fraction)` samples in the
-# validation part and the rest in the training part. Every image must keep its own label
-# (이미지와 레이블은 같은 순서로 섞어야 합니다), and no sample may be in both parts: a model scored on
-# images it was trained on looks better than it is (학습 데이터로 평가하면 안 됩니다).
+# validation part and the rest in the training part. Every image must keep its own label, and no
+# sample may be in both parts: a model scored on images it was trained on looks better than it is.
 
 # %% nbgrader="solution" id="split_train_val"
 def split_train_val(images, labels, val_fraction, seed):
@@ -117,6 +114,7 @@ def split_train_val(images, labels, val_fraction, seed):
 (deterministically for a seed) and never puts a sample in both parts; hidden: odd sizes, fractions
 0.1 and 0.5, and a data set whose labels are unique so a misaligned pair shows at once."""
 import torch
+from techday.i18n import msg
 
 
 def check_split(n, frac, seed):
@@ -124,40 +122,48 @@ def check_split(n, frac, seed):
     y = 1000 + torch.arange(n)  # label = 1000 + the sample's number: pairs are checkable
     xt, yt, xv, yv = split_train_val(x, y, frac, seed)
     n_val = round(n * frac)
-    assert len(xv) == len(yv) == n_val, f"n={n}, val_fraction={frac}: {len(xv)} validation samples, expected {n_val}"
-    assert len(xt) == len(yt) == n - n_val, f"n={n}: {len(xt)} training samples, expected {n - n_val}"
-    assert xt.shape[1:] == x.shape[1:], "images keep their shape"
+    assert len(xv) == len(yv) == n_val, msg("16.split_val_size", "n={n}, val_fraction={frac}: {got} validation "
+                                            "samples, expected {want}", n=n, frac=frac, got=len(xv), want=n_val)
+    assert len(xt) == len(yt) == n - n_val, msg("16.split_train_size", "n={n}: {got} training samples, expected {want}",
+                                                n=n, got=len(xt), want=n - n_val)
+    assert xt.shape[1:] == x.shape[1:], msg("16.split_keep_shape", "images keep their shape")
     for xs, ys, part in ((xt, yt, "training"), (xv, yv, "validation")):
         ids = xs[:, 0, 0, 0].long()
-        assert torch.equal(ys, 1000 + ids), f"{part} labels no longer belong to their images: shuffle both with one permutation"
+        if part == "training":
+            assert torch.equal(ys, 1000 + ids), msg("16.split_train_labels", "training labels no longer belong to their "
+                                                    "images: shuffle both with one permutation")
+        else:
+            assert torch.equal(ys, 1000 + ids), msg("16.split_val_labels", "validation labels no longer belong to their "
+                                                    "images: shuffle both with one permutation")
     ids_t, ids_v = set(xt[:, 0, 0, 0].long().tolist()), set(xv[:, 0, 0, 0].long().tolist())
-    assert not ids_t & ids_v, f"{len(ids_t & ids_v)} samples are in both parts: validation must be held out"
-    assert ids_t | ids_v == set(range(n)), "every sample goes to exactly one part"
+    assert not ids_t & ids_v, msg("16.split_overlap", "{count} samples are in both parts: validation must be held out",
+                                  count=len(ids_t & ids_v))
+    assert ids_t | ids_v == set(range(n)), msg("16.split_every_sample", "every sample goes to exactly one part")
     return xt, xv
 
 
 xt1, xv1 = check_split(100, 0.2, seed=0)
 xt2, xv2 = check_split(100, 0.2, seed=0)
-assert torch.equal(xv1, xv2), "the same seed must give the same split"
+assert torch.equal(xv1, xv2), msg("16.split_same_seed", "the same seed must give the same split")
 assert not torch.equal(xv1[:, 0, 0, 0], torch.arange(80, 100, dtype=torch.float32)), \
-    "the validation part is the last 20 samples: shuffle first"
+    msg("16.split_not_shuffled", "the validation part is the last 20 samples: shuffle first")
 ### BEGIN HIDDEN TESTS
 for n_h, frac_h, seed_h in ((37, 0.1, 3), (1001, 0.5, 7), (64, 0.25, 11)):
     check_split(n_h, frac_h, seed_h)
 _, xv_a = check_split(50, 0.3, seed=1)
 _, xv_b = check_split(50, 0.3, seed=2)
-assert not torch.equal(xv_a, xv_b), "different seeds should give different splits"
+assert not torch.equal(xv_a, xv_b), msg("16.split_other_seed", "hidden: different seeds should give different splits")
 ### END HIDDEN TESTS
-print("split_train_val: all visible tests passed.")
+print(msg("16.split_all_visible", "split_train_val: all visible tests passed."))
 
 # %% [markdown] key="model"
-# ## 연습 2 (Exercise 2): your model (2 points)
+# ## Exercise 2: your model (2 points)
 #
 # Write `build_model()` that returns a fresh `nn.Module` taking a batch of images `(N, 1, 32, 32)` and
-# returning **logits** `(N, 3)`, one score per class (no softmax: `F.cross_entropy` applies it). A few
-# 3 x 3 convolutions with ReLU and pooling, then a linear layer, are plenty; keep it under 1 million
-# parameters so it trains in minutes on a CPU. Batch normalisation (`nn.BatchNorm2d`) after each
-# convolution makes training faster and steadier. (간단한 CNN이면 충분합니다.)
+# returning **logits** `(N, 3)`, one score per class (no softmax: `F.cross_entropy` applies
+# log-softmax itself). A few 3 x 3 convolutions with ReLU and pooling, then a linear layer, are
+# plenty; keep it under 1 million parameters so it trains in minutes on a CPU. Batch normalisation (`nn.BatchNorm2d`) after each
+# convolution makes training faster and steadier.
 
 # %% nbgrader="solution" id="build_model"
 def build_model():
@@ -181,33 +187,38 @@ def build_model():
 logits with fewer than 1 million parameters; hidden: N = 1 in eval mode, two calls give two
 independent models."""
 import torch
+from techday.i18n import msg
 
 m = build_model()
-assert isinstance(m, torch.nn.Module), f"build_model returned a {type(m).__name__}, not an nn.Module"
+assert isinstance(m, torch.nn.Module), msg("16.model_not_module", "build_model returned a {type}, not an nn.Module",
+                                           type=type(m).__name__)
 n_params = sum(p.numel() for p in m.parameters())
-assert 0 < n_params < 1_000_000, f"the model has {n_params:,} parameters; keep it under 1,000,000"
+assert 0 < n_params < 1_000_000, msg("16.model_too_big", "the model has {n_params:,} parameters; keep it under 1,000,000",
+                                     n_params=n_params)
 out = m(torch.randn(5, 1, 32, 32))
-assert out.shape == (5, 3), f"the model maps (5, 1, 32, 32) to {tuple(out.shape)}, expected (5, 3)"
-assert torch.isfinite(out).all()
+assert out.shape == (5, 3), msg("16.model_out_shape", "the model maps (5, 1, 32, 32) to {shape}, expected (5, 3)",
+                                shape=tuple(out.shape))
+assert torch.isfinite(out).all(), msg("16.model_not_finite", "the model's logits must be finite numbers (no NaN or inf)")
 ### BEGIN HIDDEN TESTS
 m.eval()
 with torch.no_grad():
-    assert m(torch.randn(1, 1, 32, 32)).shape == (1, 3), "a single image (N = 1) must work in eval mode"
+    assert m(torch.randn(1, 1, 32, 32)).shape == (1, 3), msg("16.model_single_image",
+                                                             "hidden: a single image (N = 1) must work in eval mode")
 m2 = build_model()
 assert all(p1.data_ptr() != p2.data_ptr() for p1, p2 in zip(m.parameters(), m2.parameters())), \
-    "build_model must build a new model each time"
+    msg("16.model_new_each_time", "hidden: build_model must build a new model each time")
 ### END HIDDEN TESTS
-print(f"build_model: all visible tests passed ({n_params:,} parameters).")
+print(msg("16.model_all_visible", "build_model: all visible tests passed ({n_params:,} parameters).", n_params=n_params))
 
 # %% [markdown] key="training-step"
-# ## 연습 3 (Exercise 3): one training step (3 points)
+# ## Exercise 3: one training step (3 points)
 #
 # Write `train_step(model, optimizer, x, y)` that does one step of gradient descent on the batch
 # `(x, y)` and returns the batch's loss as a Python `float`:
 #
 # 1. put the model in training mode, `model.train()` (batch norm and dropout behave as in training);
 # 2. clear the old gradients, `optimizer.zero_grad()` (otherwise PyTorch **adds** the new gradients to
-#    the old ones: 기울기를 초기화하지 않으면 누적됩니다);
+#    the old ones);
 # 3. forward pass and loss, `F.cross_entropy(model(x), y)`;
 # 4. `loss.backward()`, then `optimizer.step()`.
 
@@ -231,6 +242,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from techday.i18n import msg
 
 
 def reference_steps(model, make_opt, batches):
@@ -255,13 +267,16 @@ def check_train_step(make_opt, n_steps, start_eval=False, seed=0):
     opt = make_opt(model.parameters())
     for x, y in batches:
         loss = train_step(model, opt, x, y)
-        assert isinstance(loss, float), f"train_step returned a {type(loss).__name__}; return loss.item()"
-        assert model.training, "train_step must leave the model in training mode (model.train())"
+        assert isinstance(loss, float), msg("16.step_not_float", "train_step returned a {type}; return loss.item()",
+                                            type=type(loss).__name__)
+        assert model.training, msg("16.step_train_mode", "train_step must leave the model in training mode (model.train())")
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
-        assert torch.allclose(p, q, atol=1e-6), (f"after {n_steps} steps parameter {name} differs from the reference: "
-                                                 "call optimizer.zero_grad() before backward()")
+        assert torch.allclose(p, q, atol=1e-6), msg("16.step_param_differs", "after {n_steps} steps parameter {name} "
+                                                    "differs from the reference: call optimizer.zero_grad() before "
+                                                    "backward()", n_steps=n_steps, name=name)
     for b, c in zip(model.buffers(), expected.buffers()):
-        assert torch.allclose(b.float(), c.float(), atol=1e-6), "batch-norm statistics differ: was the model in train mode?"
+        assert torch.allclose(b.float(), c.float(), atol=1e-6), msg(
+            "16.step_bn_stats", "batch-norm statistics differ: was the model in train mode?")
 
 
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
@@ -269,17 +284,16 @@ check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
 check_train_step(lambda p: torch.optim.Adam(p, lr=1e-2), n_steps=3, seed=1)
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.05), n_steps=2, start_eval=True, seed=2)
 ### END HIDDEN TESTS
-print("train_step: all visible tests passed.")
+print(msg("16.step_all_visible", "train_step: all visible tests passed."))
 
 # %% [markdown] key="predictions"
-# ## 연습 4 (Exercise 4): predictions (3 points)
+# ## Exercise 4: predictions (3 points)
 #
 # Write `predict(model, images, batch_size=512)` that returns the predicted class of every image as an
 # `int64` tensor of shape `(N,)`, on the CPU:
 #
 # - `model.eval()` first: batch normalisation then uses its running statistics and dropout is off,
-#   so a prediction does not depend on the other images in the batch, nor on chance
-#   (평가할 때는 반드시 `model.eval()`);
+#   so a prediction does not depend on the other images in the batch, nor on chance;
 # - no gradients: `with torch.no_grad():` (or `torch.inference_mode()`) saves memory and time;
 # - in batches of `batch_size`, so any number of images fits in memory; move each batch to the
 #   model's device (`next(model.parameters()).device`) and the answers back to the CPU.
@@ -302,6 +316,7 @@ def predict(model, images, batch_size=512):
 logits for a model with dropout and batch norm, the same on every call, without building a graph, and
 for N not a multiple of batch_size; hidden: N = 1, batch_size = 7, N = 1_001."""
 import torch
+from techday.i18n import msg
 
 
 def reference_predict(model, x):
@@ -320,25 +335,31 @@ x = torch.randn(300, 1, 4, 4)
 expected = reference_predict(probe, x)
 probe.train()  # handed over in training mode, as right after training
 got = predict(probe, x, batch_size=128)
-assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, "return an int64 tensor (argmax gives one)"
-assert got.shape == (300,), f"predict returned shape {tuple(got.shape)}, expected (300,)"
-assert not got.requires_grad, "predictions must not carry gradients: use torch.no_grad()"
-assert torch.equal(got, expected), (f"{int((got != expected).sum())} of 300 predictions differ from eval mode: "
-                                    "call model.eval() before predicting")
-assert torch.equal(predict(probe, x, batch_size=128), got), "two calls gave different answers (dropout still on?)"
+assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, msg("16.pred_int64",
+                                                                      "return an int64 tensor (argmax gives one)")
+assert got.shape == (300,), msg("16.pred_shape", "predict returned shape {shape}, expected (300,)", shape=tuple(got.shape))
+assert not got.requires_grad, msg("16.pred_no_grad", "predictions must not carry gradients: use torch.no_grad()")
+assert torch.equal(got, expected), msg("16.pred_not_eval", "{count} of 300 predictions differ from eval mode: call "
+                                       "model.eval() before predicting", count=int((got != expected).sum()))
+assert torch.equal(predict(probe, x, batch_size=128), got), msg("16.pred_two_calls",
+                                                                "two calls gave different answers (dropout still on?)")
 ### BEGIN HIDDEN TESTS
 probe.train()
 for n_h, bs_h in ((1, 512), (1_001, 7), (64, 64)):
     xh = torch.randn(n_h, 1, 4, 4)
     probe.train()
     gh = predict(probe, xh, batch_size=bs_h)
-    assert gh.shape == (n_h,) and gh.dtype == torch.int64, f"hidden: N={n_h}, batch_size={bs_h}: shape {tuple(gh.shape)}"
-    assert torch.equal(gh, reference_predict(probe, xh)), f"hidden: N={n_h}, batch_size={bs_h}: wrong predictions"
+    assert gh.shape == (n_h,) and gh.dtype == torch.int64, msg(
+        "16.pred_hidden_shape", "hidden: N={n}, batch_size={bs}: shape {shape} and dtype {dtype}, expected ({n},) int64",
+        n=n_h, bs=bs_h, shape=tuple(gh.shape), dtype=gh.dtype)
+    assert torch.equal(gh, reference_predict(probe, xh)), msg("16.pred_hidden_wrong",
+                                                              "hidden: N={n}, batch_size={bs}: wrong predictions",
+                                                              n=n_h, bs=bs_h)
 ### END HIDDEN TESTS
-print("predict: all visible tests passed.")
+print(msg("16.pred_all_visible", "predict: all visible tests passed."))
 
 # %% [markdown] key="train-model"
-# ## 연습 5 (Exercise 5): train your model (the assessment, 6 points)
+# ## Exercise 5: train your model (the assessment, 6 points)
 #
 # Train a model on the training data so that it reaches the bar on new parts, and leave it in the
 # variable `final_model`. Use your functions: split off a validation set, build the model, loop over
@@ -346,12 +367,13 @@ print("predict: all visible tests passed.")
 # validation accuracy with `predict`. At the workshop scale you have more data and time than here;
 # at the CI scale (`scale="ci"`) the cell must finish in well under a minute on a CPU.
 #
-# Ideas that help (도움이 되는 방법): `torch.optim.Adam` with a learning rate around 1e-2 and a
+# Ideas that help: `torch.optim.Adam` with a learning rate around 1e-2 and a
 # schedule that lowers it over time (`torch.optim.lr_scheduler.OneCycleLR`); mini-batches of 32 to
 # 128; augmentation in plain torch (flips `torch.flip(x, dims=[3])` and 90-degree turns `torch.rot90`
-# do not change a part's class). Fix your seeds (`torch.manual_seed`) so that a rerun gives the same
-# model. The test below measures accuracy on a fresh visible set; the grader does the same on hidden
-# sets, and the pass rule is printed above.
+# do not change a part's class). Fix your seeds (`torch.manual_seed`) so that a rerun on the CPU gives
+# the same model; on a GPU some cuDNN kernels are not deterministic, so a rerun may differ slightly
+# unless you ask for `torch.use_deterministic_algorithms(True)`. The test below measures accuracy on
+# a fresh visible set; the grader does the same on hidden sets, and the pass rule is printed above.
 
 # %% nbgrader="solution" id="train_model"
 ### BEGIN SOLUTION
@@ -387,6 +409,7 @@ import numpy as np
 import torch
 
 from techday.dltrain import assessment_rule
+from techday.i18n import msg
 from techday.parts import make_parts
 
 bar = assessment_rule()
@@ -402,21 +425,27 @@ def accuracy_on(seed):
 
 
 visible = accuracy_on(101)
-print(f"accuracy on the visible test set: {visible:.3f} (bar: {bar['min_mean_accuracy']:.2f})")
-assert visible >= bar["min_mean_accuracy"], (f"accuracy {visible:.3f} on new parts is below the bar "
-                                             f"{bar['min_mean_accuracy']:.2f}: train longer or improve the model")
+print(msg("16.assess_visible", "accuracy on the visible test set: {acc:.3f} (bar: {bar:.2f})", acc=visible,
+          bar=bar["min_mean_accuracy"]))
+assert visible >= bar["min_mean_accuracy"], msg("16.assess_below_bar", "accuracy {acc:.3f} on new parts is below the "
+                                                "bar {bar:.2f}: train longer or improve the model", acc=visible,
+                                                bar=bar["min_mean_accuracy"])
 ### BEGIN HIDDEN TESTS
 assessment_accuracies = [accuracy_on(s) for s in (90_210, 31_337, 4_242)][: bar["hidden_sets"]]
-assert len(assessment_accuracies) == bar["hidden_sets"]
+assert len(assessment_accuracies) == bar["hidden_sets"], msg(
+    "16.assess_sets", "hidden: the pass rule asks for {want} hidden data sets; this test has {got}",
+    want=bar["hidden_sets"], got=len(assessment_accuracies))
 mean_acc = float(np.mean(assessment_accuracies))
-assert mean_acc >= bar["min_mean_accuracy"], f"hidden: mean accuracy {mean_acc:.3f} below {bar['min_mean_accuracy']}"
+assert mean_acc >= bar["min_mean_accuracy"], msg("16.assess_mean_below", "hidden: mean accuracy {acc:.3f} below {bar}",
+                                                 acc=mean_acc, bar=bar["min_mean_accuracy"])
 assert min(assessment_accuracies) >= bar["min_accuracy"], \
-    f"hidden: accuracy {min(assessment_accuracies):.3f} on one data set, below {bar['min_accuracy']}"
+    msg("16.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
+        acc=min(assessment_accuracies), bar=bar["min_accuracy"])
 ### END HIDDEN TESTS
-print("assessment: the visible test passed; the grader also runs the hidden data sets.")
+print(msg("16.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Hold data out before you train, shuffle images and labels with one permutation, and score a model
 #   only on data it never saw: otherwise the number you report is not the number you get in the factory.
@@ -424,7 +453,7 @@ print("assessment: the visible test passed; the grader also runs the hidden data
 # - Prediction is always: `model.eval()`, `torch.no_grad()`, batches, `argmax`.
 # - A pass rule belongs to the course, not to the notebook: this one is read from `course/syllabus.toml`.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - Make the model faster with what lab 13 showed (mixed precision, `channels_last`, `torch.compile`),
 #   train it on several GPUs as in lab 14, and ship it with ONNX Runtime as in lab 15.
