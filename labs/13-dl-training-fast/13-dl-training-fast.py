@@ -1,30 +1,28 @@
 # %% [markdown] key="training-fast-gpu"
 # # 13 Training fast on one GPU
-# # 13 GPU 한 대로 빠르게 학습하기
 #
 # A model that trains in an hour instead of four is a model you can iterate on four times as often.
 # This lab takes a plain PyTorch training loop and makes it faster one step at a time, measuring
 # samples per second before and after each step: mixed precision, the channels-last memory layout,
 # `torch.compile`, and a data pipeline that keeps the GPU fed. The profiler shows where the time goes.
 #
-# 같은 학습 루프를 한 단계씩 빠르게 만들고, 단계마다 초당 샘플 수(samples/s)를 측정합니다.
-#
-# ## You will learn (학습 목표)
+# ## You will learn
 # - how to measure training throughput honestly: warm-up outside the timed region, and
 #   `torch.cuda.synchronize()` before reading the clock, because GPU work is asynchronous;
 # - mixed precision: `torch.autocast` with bfloat16 or float16, and `torch.amp.GradScaler`, which keeps
-#   float16 gradients from underflowing and skips steps whose gradients overflowed;
+#   float16 gradients from underflowing and skips steps whose gradients overflowed; and TF32, with which
+#   float32 convolutions and matrix multiplications may already run on Tensor Cores (Ampere and later);
 # - the channels-last memory layout (`torch.channels_last`) that Tensor Cores prefer for convolutions;
 # - `torch.compile`: what it does, what the first call costs, and when it pays;
 # - a `DataLoader` with worker processes and pinned memory, and asynchronous copies;
 # - `torch.profiler`: which operators take the time.
 #
-# **Tier honesty** (계층 표시): on the GPU tier every figure is a GPU figure. On the CPU tier the same
+# **Tier honesty**: on the GPU tier every figure is a GPU figure. On the CPU tier the same
 # code runs on the processor at a tiny size: it shows the code path, and its numbers are CPU numbers,
-# labelled so, never a prediction of what a GPU does (CPU 수치는 GPU 성능이 아닙니다).
+# labelled so, never a prediction of what a GPU does.
 #
-# **How this lab works** (진행 방법): read, run the examples, solve the three exercises; the test
-# cell after each one checks it (테스트 셀은 수정하지 마세요). The grader also runs hidden tests.
+# **How this lab works**: read, run the examples, solve the three exercises; the test
+# cell after each one checks it (do not edit test cells). The grader also runs hidden tests.
 # Grading checks behaviour, never speed.
 #
 # Points: exercise 1: 3, exercise 2: 4, exercise 3: 3 (10 in all).
@@ -34,8 +32,8 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
-# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
+# ## Setup
+# Run this cell first: it chooses the tier and prints it.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -53,24 +51,33 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from techday.dltrain import device_label
+from techday.i18n import msg
 from techday.parts import make_parts
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
 LABEL = device_label(device)
-print(f"PyTorch {torch.__version__} | device {device} | figures in this lab: {LABEL}")
+print(msg("13.banner", "PyTorch {version} | device {device} | figures in this lab: {label}",
+          version=torch.__version__, device=device, label=LABEL))
 if lab.on_gpu:
     major, minor = torch.cuda.get_device_capability()
-    print(f"compute capability {major}.{minor}; bfloat16 supported: {torch.cuda.is_bf16_supported()}")
+    print(msg("13.capability", "compute capability {major}.{minor}; bfloat16 supported: {bf16}",
+              major=major, minor=minor, bf16=torch.cuda.is_bf16_supported()))
+    print(msg("13.tf32", "TF32 for float32 (Tensor Cores, compute capability 8.0 and later): cuDNN convolutions {conv}, "
+                         "matrix multiplications {matmul} (float32 matmul precision {precision!r})",
+              conv=torch.backends.cudnn.allow_tf32, matmul=torch.backends.cuda.matmul.allow_tf32,
+              precision=torch.get_float32_matmul_precision()))
 
 # %% [markdown] key="model-data-baseline"
-# ## 1. The model, the data, the baseline (모델, 데이터, 기준선)
+# ## 1. The model, the data, the baseline
 #
 # The data are the course's synthetic *parts inspection* images (`techday.parts`): 1 x 32 x 32
 # photographs of machined parts, ok, scratched or dented. The model is a small CNN whose width we
 # choose by scale: wide on a GPU, so that the GPU has real work, narrow on the CPU tier.
-# The baseline step is the plain float32 loop every PyTorch tutorial starts with.
+# The baseline step is the plain float32 loop every PyTorch tutorial starts with. ("float32" on a GPU
+# of the Ampere generation or later does not quite mean FP32 arithmetic everywhere: see TF32 in
+# section 3; the imports cell above prints what this machine's PyTorch does.)
 
 # %% nbgrader="locked" id="model"
 WIDTH = lab.size(full=64, ci=8)
@@ -92,8 +99,8 @@ images, labels = make_parts(BATCH * N_BATCHES, seed=13, as_tensor=True)
 batches = [(images[i:i + BATCH].to(device), labels[i:i + BATCH].to(device)) for i in range(0, len(images), BATCH)]
 torch.manual_seed(0)
 base_model = make_model()
-print(f"{len(batches)} batches of {BATCH} parts; model width {WIDTH}, "
-      f"{sum(p.numel() for p in base_model.parameters()):,} parameters")
+print(msg("13.batches", "{n_batches} batches of {batch} parts; model width {width}, {n_params:,} parameters",
+          n_batches=len(batches), batch=BATCH, width=WIDTH, n_params=sum(p.numel() for p in base_model.parameters())))
 
 
 def fresh(model=base_model):
@@ -111,19 +118,25 @@ def fp32_step(model, optimizer):
     return step
 
 # %% [markdown] key="measuring-throughput"
-# ## 2. Measuring throughput (처리량 측정)
+# ## 2. Measuring throughput
 #
 # Throughput is samples processed per second: `samples_per_s = samples / seconds`. Two traps:
 #
-# - **Warm-up** (워밍업). The first steps are slow for reasons that have nothing to do with steady
-#   training: CUDA context creation, cuDNN choosing its algorithms, the caching allocator growing,
+# - **Warm-up**. The first steps are slow for reasons that have nothing to do with steady
+#   training: CUDA context creation, loading kernels and initialising cuDNN (and, with
+#   `torch.backends.cudnn.benchmark = True`, timing its algorithms), the caching allocator growing,
 #   `torch.compile` compiling. Run a few steps *before* starting the clock.
-# - **Asynchrony** (비동기 실행). On a GPU, `loss.backward()` and `optimizer.step()` only *queue*
-#   kernels and return at once. Read the clock without waiting and you time the queueing, not the
-#   work. `torch.cuda.synchronize()` waits until the GPU has finished everything queued: call it
-#   before starting the clock (so the warm-up is over) and before stopping it.
+# - **Asynchrony**. On a GPU, kernel launches are asynchronous: `loss.backward()` and
+#   `optimizer.step()` only *queue* kernels and return (unless something in them copies a value back
+#   to the host). Read the clock without waiting and you time the queueing, not the work.
+#   `torch.cuda.synchronize()` waits until the GPU has finished everything queued: call it before
+#   starting the clock (so the warm-up is over) and before stopping it.
 #
-# ## 연습 1 (Exercise 1): `measure_throughput` (3 points)
+# The host clock around the whole loop measures what training throughput is: GPU work *and* the Python
+# and launch overhead between steps. CUDA events would not leave that overhead out either: when the GPU
+# sits idle waiting for the host to queue the next kernel, the idle time lies between the events too.
+#
+# ## Exercise 1: `measure_throughput` (3 points)
 #
 # Write `measure_throughput(step, batches, warmup=2, device="cpu", label="")`:
 #
@@ -169,6 +182,7 @@ torch.cuda.synchronize); hidden: warmup 0 and 3, batches given as a one-pass gen
 import time
 
 import torch
+from techday.i18n import msg
 
 
 def fake_batches(n, batch=8):
@@ -194,21 +208,26 @@ sync_calls = []
 torch.cuda.synchronize = lambda *a, **k: sync_calls.append(a)
 try:
     rec, events = run_fake(device="cpu")
-    assert not sync_calls, "do not call torch.cuda.synchronize() for a CPU device"
-    assert [e for e in events] == [("step", i) for i in range(6)], f"steps were called as {events}; call each once, in order"
+    assert not sync_calls, msg("13.no_sync_on_cpu", "do not call torch.cuda.synchronize() for a CPU device")
+    assert [e for e in events] == [("step", i) for i in range(6)], \
+        msg("13.steps_order", "steps were called as {events}; call each once, in order", events=events)
     assert isinstance(rec, dict) and {"label", "device", "batches", "samples", "seconds", "samples_per_s"} <= set(rec), \
-        f"the record needs label, device, batches, samples, seconds, samples_per_s; got {rec!r}"
-    assert rec["label"] == "fake cpu" and rec["device"] == "cpu", f"label/device: {rec['label']!r}, {rec['device']!r}"
+        msg("13.record_keys", "the record needs label, device, batches, samples, seconds, samples_per_s; got {rec!r}", rec=rec)
+    assert rec["label"] == "fake cpu" and rec["device"] == "cpu", \
+        msg("13.label_device", "label/device: {label!r}, {device!r}", label=rec["label"], device=rec["device"])
     assert rec["batches"] == 4 and rec["samples"] == 32, \
-        f"6 batches of 8 with warmup=2: time and count 4 batches, 32 samples; got {rec['batches']}, {rec['samples']}"
-    assert rec["seconds"] < 0.2, f"{rec['seconds']:.2f} s: the 2 warm-up steps (0.25 s each) must not be timed"
-    assert abs(rec["samples_per_s"] - rec["samples"] / rec["seconds"]) < 1e-6 * rec["samples_per_s"]
+        msg("13.counts", "6 batches of 8 with warmup=2: time and count 4 batches, 32 samples; got {batches}, {samples}",
+            batches=rec["batches"], samples=rec["samples"])
+    assert rec["seconds"] < 0.2, \
+        msg("13.warmup_timed", "{seconds:.2f} s: the 2 warm-up steps (0.25 s each) must not be timed", seconds=rec["seconds"])
+    assert abs(rec["samples_per_s"] - rec["samples"] / rec["seconds"]) < 1e-6 * rec["samples_per_s"], \
+        msg("13.rate", "samples_per_s must be samples / seconds")
 
     events_sync = []
     torch.cuda.synchronize = lambda *a, **k: events_sync.append(("sync",))
     rec, events = run_fake(device="cuda", slow=0.0)
-    assert rec["device"] == "cuda", f"device {rec['device']!r}"
-    assert len(events_sync) >= 2, "synchronise before starting the clock and after the last step on a CUDA device"
+    assert rec["device"] == "cuda", msg("13.device_str", "device {device!r}: return str(torch.device(device))", device=rec["device"])
+    assert len(events_sync) >= 2, msg("13.sync_twice", "synchronise before starting the clock and after the last step on a CUDA device")
 finally:
     torch.cuda.synchronize = real_sync
 ### BEGIN HIDDEN TESTS
@@ -218,18 +237,19 @@ try:
     def step_h(x, y):
         order.append(f"step{int(x[0, 0])}")
     measure_throughput(step_h, fake_batches(5), warmup=2, device="cuda:0", label="h")
-    assert order[-1] == "sync", f"hidden: the last thing before stopping the clock must be a sync, got {order}"
+    assert order[-1] == "sync", msg("13.hidden_last_sync", "hidden: the last thing before stopping the clock must be a sync, got {order}", order=order)
     assert "sync" in order[order.index("step1") + 1:order.index("step2") + 1], \
-        f"hidden: synchronise after the warm-up, before the first timed step: {order}"
+        msg("13.hidden_sync_after_warmup", "hidden: synchronise after the warm-up, before the first timed step: {order}", order=order)
 finally:
     torch.cuda.synchronize = real_sync
 rec0, ev0 = run_fake(n=5, warmup=0, slow=0.01)
-assert rec0["batches"] == 5 and rec0["samples"] == 40, "hidden: warmup=0 times every batch"
+assert rec0["batches"] == 5 and rec0["samples"] == 40, msg("13.hidden_warmup0", "hidden: warmup=0 times every batch")
 rec3, ev3 = run_fake(n=7, warmup=3, as_generator=True)
-assert rec3["batches"] == 4 and rec3["samples"] == 32 and len(ev3) == 7, "hidden: a generator of 7 batches, warmup 3"
-assert rec3["seconds"] < 0.2, "hidden: warm-up steps of a generator were timed"
+assert rec3["batches"] == 4 and rec3["samples"] == 32 and len(ev3) == 7, \
+    msg("13.hidden_generator", "hidden: a generator of 7 batches, warmup 3")
+assert rec3["seconds"] < 0.2, msg("13.hidden_generator_warmup", "hidden: warm-up steps of a generator were timed")
 ### END HIDDEN TESTS
-print("measure_throughput: all visible tests passed.")
+print(msg("13.measure_passed", "measure_throughput: all visible tests passed."))
 
 # %% [markdown] key="note"
 # The baseline: float32, the default memory layout, eager execution.
@@ -240,17 +260,19 @@ results = []
 
 def record(rec, what):
     results.append({**rec, "step": what})
-    print(f"{what:38s} {rec['samples_per_s']:10.1f} samples/s  ({rec['samples']} samples in {rec['seconds']:.3f} s) [{rec['label']}]")
+    print(msg("13.record", "{what:38s} {rate:10.1f} samples/s  ({samples} samples in {seconds:.3f} s) [{label}]",
+              what=what, rate=rec["samples_per_s"], samples=rec["samples"], seconds=rec["seconds"], label=rec["label"]))
 
 
 model, opt = fresh()
 record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), "1. float32 baseline")
 
 # %% [markdown] key="mixed-precision"
-# ## 3. Mixed precision (혼합 정밀도)
+# ## 3. Mixed precision
 #
-# Tensor Cores multiply 16-bit numbers many times faster than 32-bit ones, and 16-bit activations
-# halve the memory traffic. `torch.autocast` runs each operator in the precision that suits it:
+# Tensor Cores multiply 16-bit numbers (float16, bfloat16) many times faster than the ordinary FP32
+# units, and 16-bit activations halve the memory traffic. `torch.autocast` runs each operator in the
+# precision that suits it:
 # matrix multiplications and convolutions in 16 bits, reductions, softmax and losses in 32 bits. The
 # weights stay float32, so small updates are not lost.
 #
@@ -265,7 +287,18 @@ record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL)
 # survive; `scaler.step(optimizer)` divides them back, and **skips the step** if any gradient is
 # inf or NaN (an overflow); `scaler.update()` then lowers the factor after an overflow, and raises it
 # after a run of good steps. bfloat16 has float32's range: on GPUs that support it (A100, H100,
-# L40S...) it needs no scaler. (float16은 범위가 좁아 GradScaler가 필요하고, bfloat16은 필요 없습니다.)
+# L40S...) it needs no scaler.
+#
+# **TF32.** Since Ampere (A100, compute capability 8.0), Tensor Cores also take *TensorFloat-32*: float32
+# inputs rounded to a 10-bit mantissa (float16's precision, float32's range), products summed in
+# float32. When it is enabled, a "float32" model runs its convolutions or matrix multiplications on
+# Tensor Cores with no change to the code. PyTorch's defaults: `torch.backends.cudnn.allow_tf32 = True`
+# (cuDNN convolutions use TF32), `torch.backends.cuda.matmul.allow_tf32 = False` (matrix
+# multiplications stay FP32, unless you call `torch.set_float32_matmul_precision("high")`). So on an
+# Ampere or later GPU this lab's float32 baseline already runs its convolutions, nearly all of its
+# work, on Tensor Cores in TF32, and 16-bit mixed precision gains over it about 2x in Tensor Core rate
+# plus the halved memory traffic, not the 10x or more that FP32-versus-FP16 peak figures suggest. On
+# older GPUs (Volta, Turing) there is no TF32 and float32 runs on the ordinary FP32 units.
 #
 # ```python
 # scaler = torch.amp.GradScaler("cuda")          # enabled=False makes every call a pass-through
@@ -277,12 +310,16 @@ record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL)
 # scaler.update()                                # adjust the scale for the next step
 # ```
 #
-# ## 연습 2 (Exercise 2): `amp_train_step` (4 points)
+# ## Exercise 2: `amp_train_step` (4 points)
 #
 # Write `amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype)` that does one
 # training step as above, with `torch.autocast(device_type, dtype=amp_dtype)`, and returns the loss as
 # a Python float. Use the scaler for every step, whatever the dtype: with `enabled=False` it does
 # nothing, so one function serves float16, bfloat16 and float32.
+#
+# (`loss.item()` copies the loss to the host, so it waits for the GPU at every step; the exercise asks
+# for it so the tests can read the loss. A production loop keeps the loss on the device and reads it
+# every few hundred steps.)
 
 # %% nbgrader="solution" id="amp_train_step"
 def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
@@ -307,6 +344,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from techday.i18n import msg
 
 
 class SpyScaler(torch.amp.GradScaler):
@@ -363,15 +401,20 @@ def check_amp(dtype, n_steps, make_opt, seed=0, **scaler_kwargs):
     opt, scaler = make_opt(model.parameters()), SpyScaler("cpu", **scaler_kwargs)
     for x, y in data:
         loss = amp_train_step(model, opt, scaler, x, y, "cpu", dtype)
-        assert isinstance(loss, float) and loss == loss and abs(loss) < float("inf"), f"loss {loss!r}: return a finite float"
-    assert seen and all(s[0] for s in seen), "the forward pass must run inside torch.autocast(device_type, dtype=...)"
-    assert all(s[1] == dtype and s[2] == dtype for s in seen), f"autocast ran with {seen[0][1]}, expected {dtype}"
+        assert isinstance(loss, float) and loss == loss and abs(loss) < float("inf"), \
+            msg("13.loss_float", "loss {loss!r}: return a finite float", loss=loss)
+    assert seen and all(s[0] for s in seen), \
+        msg("13.autocast_missing", "the forward pass must run inside torch.autocast(device_type, dtype=...)")
+    assert all(s[1] == dtype and s[2] == dtype for s in seen), \
+        msg("13.autocast_dtype", "autocast ran with {got}, expected {dtype}", got=seen[0][1], dtype=dtype)
     assert scaler.calls == ["scale", "step", "update"] * n_steps, \
-        f"scaler calls {scaler.calls}: use scaler.scale(loss).backward(), scaler.step(optimizer), scaler.update() every step"
-    assert any(not torch.equal(p, b) for p, b in zip(model.parameters(), before)), "the weights did not change"
+        msg("13.scaler_calls", "scaler calls {calls}: use scaler.scale(loss).backward(), scaler.step(optimizer), scaler.update() every step",
+            calls=scaler.calls)
+    assert any(not torch.equal(p, b) for p, b in zip(model.parameters(), before)), msg("13.weights_unchanged", "the weights did not change")
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), \
-            f"after {n_steps} steps {name} differs from the reference: clear the gradients (zero_grad) every step"
+            msg("13.differs_from_reference", "after {n_steps} steps {name} differs from the reference: clear the gradients (zero_grad) every step",
+                n_steps=n_steps, name=name)
 
 
 def check_overflow(make_opt):
@@ -381,8 +424,8 @@ def check_overflow(make_opt):
     x, y = 50.0 * torch.randn(8, 1, 6, 6), torch.randint(0, 3, (8,))
     amp_train_step(model, opt, scaler, x, y, "cpu", torch.float16)
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before)), \
-        "the scaled gradients overflowed, so the step must be skipped: call scaler.step(optimizer), not optimizer.step()"
-    assert scaler.get_scale() < 1e38, "after an overflow scaler.update() must lower the scale"
+        msg("13.overflow_not_skipped", "the scaled gradients overflowed, so the step must be skipped: call scaler.step(optimizer), not optimizer.step()")
+    assert scaler.get_scale() < 1e38, msg("13.scale_not_lowered", "after an overflow scaler.update() must lower the scale")
 
 
 check_amp(torch.float16, 2, lambda p: torch.optim.SGD(p, lr=0.1), init_scale=1.0)
@@ -392,7 +435,7 @@ check_amp(torch.bfloat16, 3, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)
 check_amp(torch.float16, 3, lambda p: torch.optim.Adam(p, lr=1e-2), seed=6, init_scale=1.0)
 check_overflow(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
 ### END HIDDEN TESTS
-print("amp_train_step: all visible tests passed.")
+print(msg("13.amp_passed", "amp_train_step: all visible tests passed."))
 
 # %% [markdown] key="note-2"
 # Now the same model with mixed precision. On a GPU: bfloat16 where the GPU supports it (no scaler),
@@ -416,11 +459,12 @@ model, opt = fresh()
 record(measure_throughput(amp_step(model, opt), batches, WARMUP, device, LABEL), f"2. + autocast {str(AMP_DTYPE)[6:]}")
 
 # %% [markdown] key="channels-last"
-# ## 4. Channels last (채널 우선이 아닌 채널 마지막 배치)
+# ## 4. Channels last
 #
 # A batch of images is a 4-D tensor `(N, C, H, W)`. PyTorch's default layout stores it "NCHW": all
-# of channel 0, then all of channel 1. Tensor Core convolutions want "NHWC", the channels of one pixel
-# side by side; with NCHW tensors cuDNN converts back and forth around every convolution.
+# of channel 0, then all of channel 1. Tensor Core convolutions prefer "NHWC", the channels of one pixel
+# side by side; with NCHW tensors cuDNN often has to transpose the data before and after a
+# convolution, or pick a slower kernel.
 # `model.to(memory_format=torch.channels_last)` and the same for the input keep the logical shape
 # `(N, C, H, W)` and change only the order in memory (the strides):
 
@@ -428,7 +472,7 @@ record(measure_throughput(amp_step(model, opt), batches, WARMUP, device, LABEL),
 x_demo = batches[0][0]
 x_cl = x_demo.to(memory_format=torch.channels_last)
 print("shape", tuple(x_cl.shape), "| strides NCHW", x_demo.stride(), "-> channels_last", x_cl.stride())
-assert torch.equal(x_demo, x_cl), "same values, different layout"
+assert torch.equal(x_demo, x_cl), msg("13.same_values", "same values, different layout")
 
 
 def channels_last_step(model, optimizer):
@@ -441,12 +485,13 @@ model, opt = fresh()
 record(measure_throughput(channels_last_step(model, opt), batches, WARMUP, device, LABEL), "3. + channels_last")
 
 # %% [markdown] key="torch-compile"
-# ## 5. `torch.compile` (컴파일)
+# ## 5. `torch.compile`
 #
 # `torch.compile(model)` captures the Python code of the model into a graph (TorchDynamo), derives the
 # backward graph ahead of time (AOTAutograd), and generates fused kernels (TorchInductor: Triton on
-# GPUs, C++ on CPUs). Fusing a convolution's batch norm and ReLU saves memory round trips, and the
-# generated code launches fewer, larger kernels. The price is paid once, at the first call: tens of
+# GPUs, C++ on CPUs). Fusing the batch norm and ReLU that follow a convolution into one kernel saves
+# memory round trips (the convolution itself stays a cuDNN call), and the generated code launches
+# fewer, larger kernels. The price is paid once, at the first call: tens of
 # seconds; later calls with the same shapes reuse the kernels. It pays for long training runs and for
 # small operators dominated by launch overhead.
 #
@@ -454,7 +499,7 @@ record(measure_throughput(channels_last_step(model, opt), batches, WARMUP, devic
 # machine's two cores, too slow for a lab that runs in CI many times a day. So the CPU tier compiles
 # with `backend="aot_eager"`: the same graph capture and ahead-of-time backward, without code
 # generation. That shows the code path (and catches graph breaks), but it is not faster; the GPU tier
-# uses the default backend, Inductor. (CPU에서는 코드 생성 없이 그래프 캡처만 보여 줍니다.)
+# uses the default backend, Inductor.
 
 # %%
 COMPILE_BACKEND = "inductor" if lab.on_gpu else "aot_eager"
@@ -475,22 +520,25 @@ t0 = time.perf_counter()
 step(*batches[0])
 if lab.on_gpu:
     torch.cuda.synchronize()
-print(f"first call with torch.compile(backend={COMPILE_BACKEND!r}): {time.perf_counter() - t0:.1f} s (compilation) [{LABEL}]")
+print(msg("13.first_compile_call", "first call with torch.compile(backend={backend!r}): {seconds:.1f} s (compilation) [{label}]",
+          backend=COMPILE_BACKEND, seconds=time.perf_counter() - t0, label=LABEL))
 record(measure_throughput(step, batches, WARMUP, device, LABEL), f"4. + torch.compile ({COMPILE_BACKEND})")
 
 # %% [markdown] key="feeding-gpu-dataloader-workers"
-# ## 6. Feeding the GPU: DataLoader workers and pinned memory (데이터 로딩)
+# ## 6. Feeding the GPU: DataLoader workers and pinned memory
 #
 # So far the batches were already on the device. In real training they come from disk or from
 # augmentation on the CPU, and a GPU that waits for data is a GPU doing nothing. Three settings:
 #
 # - `num_workers=k`: `k` worker processes prepare the next batches while the GPU trains on this one;
-# - `pin_memory=True` (only with a CUDA device): batches land in page-locked host memory, from which
-#   the GPU copies by DMA; then `x.to("cuda", non_blocking=True)` returns at once and the copy
-#   overlaps the computation (고정 메모리와 비동기 복사);
+# - `pin_memory=True` (only with a CUDA device): batches land in page-locked (pinned) host memory,
+#   from which the GPU copies by DMA; then `x.to("cuda", non_blocking=True)` is asynchronous: it
+#   returns at once and the host goes on preparing and queueing work while the copy runs. The copy is
+#   queued on the current stream, so it still runs in order with that stream's kernels; to overlap it
+#   with GPU computation, issue it on another CUDA stream (as prefetching loaders do);
 # - `persistent_workers=True`: keep the workers between epochs instead of starting them again.
 #
-# ## 연습 3 (Exercise 3): `make_loader` (3 points)
+# ## Exercise 3: `make_loader` (3 points)
 #
 # Write `make_loader(dataset, batch_size, device_type, workers)` that returns a `DataLoader` over
 # `dataset` that shuffles every epoch, drops the last incomplete batch (`drop_last=True`, so every step
@@ -515,35 +563,38 @@ loader's settings)."""
 import torch
 from torch.utils.data import TensorDataset
 
+from techday.i18n import msg
+
 n_t = 50
 ds = TensorDataset(torch.arange(n_t, dtype=torch.float32).reshape(n_t, 1), 100 + torch.arange(n_t))
 torch.manual_seed(0)
 ld = make_loader(ds, 8, "cpu", 0)
-assert isinstance(ld, torch.utils.data.DataLoader), f"return a DataLoader, not a {type(ld).__name__}"
-assert ld.pin_memory is False, "pin memory only for CUDA: pinned pages are a scarce resource of the host"
-assert ld.num_workers == 0 and not ld.persistent_workers
+assert isinstance(ld, torch.utils.data.DataLoader), msg("13.not_a_loader", "return a DataLoader, not a {type_name}", type_name=type(ld).__name__)
+assert ld.pin_memory is False, msg("13.pin_cpu", "pin memory only for CUDA: pinned pages are a scarce resource of the host")
+assert ld.num_workers == 0 and not ld.persistent_workers, \
+    msg("13.zero_workers", "with 0 workers: num_workers=0 and persistent_workers=False")
 epoch1 = [(x.flatten().long(), y) for x, y in ld]
 epoch2 = [(x.flatten().long(), y) for x, y in ld]
 assert len(epoch1) == 6 and all(len(x) == 8 for x, _ in epoch1), \
-    f"50 samples in batches of 8: 6 full batches (drop_last=True), got {[len(x) for x, _ in epoch1]}"
-assert all(torch.equal(y, 100 + x) for x, y in epoch1 + epoch2), "labels no longer belong to their images"
-assert not torch.equal(epoch1[0][0], torch.arange(8)), "the first batch is samples 0..7: shuffle=True"
+    msg("13.drop_last", "50 samples in batches of 8: 6 full batches (drop_last=True), got {sizes}", sizes=[len(x) for x, _ in epoch1])
+assert all(torch.equal(y, 100 + x) for x, y in epoch1 + epoch2), msg("13.labels_misaligned", "labels no longer belong to their images")
+assert not torch.equal(epoch1[0][0], torch.arange(8)), msg("13.not_shuffled", "the first batch is samples 0..7: shuffle=True")
 assert not torch.equal(torch.cat([x for x, _ in epoch1]), torch.cat([x for x, _ in epoch2])), \
-    "two epochs came in the same order: shuffle every epoch"
+    msg("13.same_order", "two epochs came in the same order: shuffle every epoch")
 ### BEGIN HIDDEN TESTS
 ld_w = make_loader(ds, 7, "cpu", 1)
-assert ld_w.num_workers == 1 and ld_w.persistent_workers, "hidden: 1 worker, kept between epochs"
+assert ld_w.num_workers == 1 and ld_w.persistent_workers, msg("13.hidden_one_worker", "hidden: 1 worker, kept between epochs")
 got = [(x.flatten().long(), y) for x, y in ld_w]
-assert len(got) == 7 and all(len(x) == 7 for x, _ in got), "hidden: batch size 7, drop_last"
-assert all(torch.equal(y, 100 + x) for x, y in got), "hidden: labels aligned with workers"
+assert len(got) == 7 and all(len(x) == 7 for x, _ in got), msg("13.hidden_batch7", "hidden: batch size 7, drop_last")
+assert all(torch.equal(y, 100 + x) for x, y in got), msg("13.hidden_labels_workers", "hidden: labels aligned with workers")
 del ld_w
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # a CPU-only build warns that pinning needs CUDA: only settings are checked
     ld_c = make_loader(ds, 8, "cuda", 2)
 assert ld_c.pin_memory is True and ld_c.num_workers == 2 and ld_c.persistent_workers and ld_c.drop_last, \
-    "hidden: for CUDA pin memory, 2 persistent workers, drop_last"
+    msg("13.hidden_cuda_loader", "hidden: for CUDA pin memory, 2 persistent workers, drop_last")
 ### END HIDDEN TESTS
-print("make_loader: all visible tests passed.")
+print(msg("13.loader_passed", "make_loader: all visible tests passed."))
 
 # %% [markdown] key="note-3"
 # Now the batches come from the host through a `DataLoader`, without and with workers and pinned
@@ -583,9 +634,10 @@ for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0), (f"5b. host
     del loader
 
 # %% [markdown] key="table"
-# ### The table (결과 표)
+# ### The table
 # Throughput of each step relative to the float32 baseline, on this tier. On a GPU with Tensor Cores
-# expect mixed precision to give the largest jump, channels_last a further gain for convolutions, and
+# expect mixed precision to give the largest jump (a smaller one on Ampere and later, where the float32
+# baseline already uses TF32 for its convolutions), channels_last a further gain for convolutions, and
 # compile a gain that grows as the operators get smaller; on the CPU tier the ratios say nothing about
 # a GPU.
 
@@ -595,10 +647,10 @@ print(f"{'step':40s} {'samples/s':>12s} {'vs float32':>10s}   [{LABEL}]")
 for r in results:
     print(f"{r['step']:40s} {r['samples_per_s']:12.1f} {r['samples_per_s'] / base:9.2f}x")
 if not lab.on_gpu:
-    print("CPU tier: these are CPU figures at a tiny size, not GPU figures; run the lab on a GPU for real numbers.")
+    print(msg("13.cpu_figures", "CPU tier: these are CPU figures at a tiny size, not GPU figures; run the lab on a GPU for real numbers."))
 
 # %% [markdown] key="time-go-torch-profiler"
-# ## 7. Where does the time go? `torch.profiler` (프로파일러)
+# ## 7. Where does the time go? `torch.profiler`
 #
 # Before optimising further, measure. The profiler records every operator (and, on a GPU, every
 # kernel) of a few steps; `key_averages()` groups them by name. Sort by self time: the operators at
@@ -619,27 +671,30 @@ with profile(activities=activities) as prof:
     if lab.on_gpu:
         torch.cuda.synchronize()
 sort_key = "self_cuda_time_total" if lab.on_gpu else "self_cpu_time_total"
-print(f"[{LABEL}] top operators of 3 steps by {sort_key}:")
+print(msg("13.top_operators", "[{label}] top operators of 3 steps by {sort_key}:", label=LABEL, sort_key=sort_key))
 print(prof.key_averages().table(sort_by=sort_key, row_limit=8, max_name_column_width=40))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - Measure throughput after a warm-up, with `torch.cuda.synchronize()` around the timed region, and
 #   label every figure with the device it was taken on.
 # - Mixed precision: `torch.autocast` for the forward pass and the loss; bfloat16 needs nothing more,
 #   float16 needs `GradScaler` (`scale(loss).backward()`, `step(optimizer)`, `update()`), which skips
-#   steps whose gradients overflowed.
+#   steps whose gradients overflowed. On Ampere and later, float32 convolutions already use TF32 Tensor
+#   Cores by default (`torch.backends.cudnn.allow_tf32`), matrix multiplications only after
+#   `torch.set_float32_matmul_precision("high")`: know what your float32 baseline runs.
 # - `channels_last` suits Tensor Core convolutions; `torch.compile` fuses operators at the price of
 #   a slow first call; a `DataLoader` with workers, pinned memory and `non_blocking` copies keeps the
 #   GPU fed.
 # - Profile before optimising further.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - PyTorch's performance tuning guide: https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html
 # - Automatic mixed precision: https://pytorch.org/docs/stable/amp.html
 # - `torch.compile(mode="max-autotune")` tries more kernel variants; `mode="reduce-overhead"` uses
 #   CUDA graphs to remove launch overhead for small models.
 # - `torch.backends.cudnn.benchmark = True` lets cuDNN time its algorithms for fixed input shapes.
+# - TF32 and its settings: https://pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices
 # - Next: lab 14, the same training on several GPUs.

@@ -1,17 +1,14 @@
 # %% [markdown] key="several-gpus-distributeddataparallel-torchrun"
 # # 14 Several GPUs: DistributedDataParallel with torchrun
-# # 14 여러 GPU로 학습하기: torchrun과 DistributedDataParallel
 #
-# One GPU trains your model; eight GPUs in one server should train it about eight times faster.
+# One GPU trains your model; eight GPUs in one server can train it up to about eight times faster.
 # PyTorch's own engine for that is **DistributedDataParallel** (DDP): one process per GPU, each with a
 # full copy of the model and its own share of the data, and the gradients averaged across processes
 # at every step, so that all copies stay identical. `torchrun` starts the processes.
 #
-# 모델을 여러 GPU에서 학습시키는 PyTorch의 기본 방법은 DDP입니다: GPU마다 프로세스 하나, 데이터는
-# 나누어 처리하고, 매 단계 기울기를 평균해 모든 복사본을 똑같이 유지합니다.
-#
-# ## You will learn (학습 목표)
-# - the DDP model: ranks, world size, process groups, and the `nccl` (GPUs) and `gloo` (CPUs) backends;
+# ## You will learn
+# - the DDP model: ranks, world size, process groups, and the `nccl` (the fast path for GPU tensors) and
+#   `gloo` (CPU tensors) backends;
 # - how `torchrun` launches processes and what it tells each of them (`RANK`, `LOCAL_RANK`,
 #   `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`);
 # - sharding the data with `DistributedSampler`, and why `sampler.set_epoch(epoch)` matters;
@@ -19,16 +16,14 @@
 # - checkpointing from rank 0 only, and loading the checkpoint anywhere;
 # - scaling efficiency: what limits the speed-up from N GPUs.
 #
-# **Tiers** (실행 계층): with 2 or more GPUs the script runs one process per GPU with `nccl`. With one
+# **Tiers**: with 2 or more GPUs the script runs one process per GPU with `nccl`. With one
 # GPU (or one MIG slice), and on the CPU tier, it runs 2 CPU processes with `gloo` on this machine
 # (loopback only, 127.0.0.1): the same code path, the same checks, no GPU figures. DDP needs a GPU of
 # its own for every process; section 5 says why one GPU is not shared.
-# GPU가 2개 이상이면 GPU마다 프로세스 하나(`nccl`), GPU가 하나(또는 MIG 조각 하나)이거나 CPU 계층이면
-# CPU 프로세스 2개(`gloo`)로 실행합니다.
 #
-# **How this lab works** (진행 방법): you write four functions; the notebook ships them into a training
+# **How this lab works**: you write four functions; the notebook ships them into a training
 # script and launches it with `torchrun`. The grader runs your functions in 2 processes, on data
-# sizes you have not tried (테스트 셀은 수정하지 마세요).
+# sizes you have not tried. Do not edit test cells.
 #
 # Points: exercise 1: 3, exercise 2: 3, exercises 3 and 4 (tested together under torchrun): 6 (12 in all).
 
@@ -37,8 +32,8 @@ tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
 scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
-# ## Setup (설정)
-# Run this cell first (이 셀을 가장 먼저 실행하세요): it chooses the tier and prints it.
+# ## Setup
+# Run this cell first: it chooses the tier and prints it.
 
 # %% nbgrader="locked" id="setup"
 import techday
@@ -60,15 +55,17 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from techday.dltrain import ddp_plan, torchrun, write_functions
+from techday.i18n import msg
 
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores: one thread per process
 N_GPUS = torch.cuda.device_count() if lab.on_gpu else 0
-print(f"PyTorch {torch.__version__} | gloo available: {dist.is_gloo_available()} | nccl available: {dist.is_nccl_available()}"
-      f" | GPUs: {N_GPUS} | 2-process runs here: {ddp_plan(N_GPUS, 2).reason}")
+print(msg("14.banner", "PyTorch {version} | gloo available: {gloo} | nccl available: {nccl} | GPUs: {n_gpus} | "
+                       "2-process runs here: {plan}", version=torch.__version__, gloo=dist.is_gloo_available(),
+          nccl=dist.is_nccl_available(), n_gpus=N_GPUS, plan=ddp_plan(N_GPUS, 2).reason))
 
 # %% [markdown] key="ddp-works"
-# ## 1. How DDP works (DDP의 동작 방식)
+# ## 1. How DDP works
 #
 # ```
 #            torchrun --nproc_per_node 4 train.py
@@ -85,8 +82,10 @@ print(f"PyTorch {torch.__version__} | gloo available: {dist.is_gloo_available()}
 # - **rank**: the number of a process, `0 ... world_size - 1`; **local rank**: its number on its own
 #   machine, which picks its GPU. `torchrun` sets `RANK`, `LOCAL_RANK`, `WORLD_SIZE`, and the address
 #   of the rendezvous, `MASTER_ADDR:MASTER_PORT`, in each process's environment.
-# - `dist.init_process_group(backend)` connects the processes: `nccl` moves GPU tensors over NVLink or
-#   the network; `gloo` moves CPU tensors over TCP. Here everything stays on 127.0.0.1.
+# - `dist.init_process_group(backend)` connects the processes: `nccl` moves GPU tensors over NVLink,
+#   PCIe or the network, and is the fast path on GPUs; `gloo` moves tensors over TCP: CPU tensors, and
+#   for some collectives (all-reduce, broadcast) CUDA tensors too, which it stages through host memory,
+#   far more slowly than NCCL. Here everything stays on 127.0.0.1.
 # - `DDP(model)` broadcasts rank 0's weights to every rank once, then, during `backward()`, averages
 #   each bucket of gradients across ranks as soon as it is ready, overlapping communication with the
 #   rest of the backward pass.
@@ -229,23 +228,23 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
         if line.startswith("epoch"):
             print("  [rank 0]", line)
     devices = ", ".join(r["device"] for r in results)
-    print(f"  {nproc} processes ({results[0]['backend']}; {devices}), {n} samples, {epochs} epochs: "
-          f"{wall:.1f} s with start-up")
+    print(msg("14.run_summary", "  {nproc} processes ({backend}; {devices}), {n} samples, {epochs} epochs: {wall:.1f} s with start-up",
+              nproc=nproc, backend=results[0]["backend"], devices=devices, n=n, epochs=epochs, wall=wall))
     return results
 
 # %% [markdown] key="sharding-data"
-# ## 2. Sharding the data (데이터 나누기)
+# ## 2. Sharding the data
 #
 # `DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)` shuffles
 # the indices `0 ... n-1` with a generator seeded by `seed + epoch` (the same order on every rank), pads
 # the list by repeating a few indices until its length divides by `world_size`, and gives rank `r` the
-# indices `r, r + world_size, r + 2 world_size, ...`. Every rank gets the same number of samples, so
-# every rank does the same number of steps (a rank with one step more would wait for the others'
-# all-reduce forever).
+# entries at positions `r, r + world_size, r + 2 world_size, ...` of that list. Every rank gets the same
+# number of samples, so every rank does the same number of steps (a rank with one step more would wait
+# in its all-reduce for the others until the process group's timeout).
 #
 # The DataLoader then takes the sampler **instead of** `shuffle=True` (the two exclude each other).
 #
-# ## 연습 1 (Exercise 1): `make_loader` (3 points)
+# ## Exercise 1: `make_loader` (3 points)
 #
 # Write `make_loader(dataset, batch_size, rank, world_size, seed)` that returns `(loader, sampler)`:
 # a `DistributedSampler` over `dataset` for this `rank` of `world_size`, shuffling with `seed`, and a
@@ -269,43 +268,49 @@ of the given batch size; hidden: 3 ranks on 31 samples (padding), batch size 4, 
 import torch
 from torch.utils.data import DistributedSampler, TensorDataset
 
+from techday.i18n import msg
+
 
 def shards(n, world, batch, seed, epoch=0):
     ds = TensorDataset(torch.arange(n), torch.arange(n))
     out = []
     for r in range(world):
         loader, sampler = make_loader(ds, batch, r, world, seed)
-        assert isinstance(sampler, DistributedSampler), f"rank {r}: use a DistributedSampler, got {type(sampler).__name__}"
-        assert loader.sampler is sampler, "pass the sampler to the DataLoader (sampler=...)"
-        assert loader.batch_size == batch, f"batch size {loader.batch_size}, expected {batch}"
-        assert sampler.num_replicas == world and sampler.rank == r and sampler.seed == seed and sampler.shuffle
+        assert isinstance(sampler, DistributedSampler), \
+            msg("14.not_distributed_sampler", "rank {r}: use a DistributedSampler, got {type_name}", r=r, type_name=type(sampler).__name__)
+        assert loader.sampler is sampler, msg("14.sampler_not_passed", "pass the sampler to the DataLoader (sampler=...)")
+        assert loader.batch_size == batch, msg("14.batch_size", "batch size {got}, expected {batch}", got=loader.batch_size, batch=batch)
+        assert sampler.num_replicas == world and sampler.rank == r and sampler.seed == seed and sampler.shuffle, \
+            msg("14.sampler_args", "rank {r}: the sampler needs num_replicas={world}, rank={r}, seed={seed}, shuffle=True",
+                r=r, world=world, seed=seed)
         sampler.set_epoch(epoch)
         out.append(torch.cat([x for x, _ in loader]).tolist())
     return out
 
 
 s0, s1 = shards(40, 2, 8, seed=3)
-assert len(s0) == len(s1) == 20, f"40 samples on 2 ranks: 20 each, got {len(s0)} and {len(s1)}"
-assert not set(s0) & set(s1), "the two ranks share samples: each rank must get its own shard"
-assert sorted(s0 + s1) == list(range(40)), "together the ranks must see every sample exactly once"
-assert s0 != list(range(0, 40, 2)), "the shard is not shuffled (shuffle=True)"
+assert len(s0) == len(s1) == 20, msg("14.shard_sizes", "40 samples on 2 ranks: 20 each, got {n0} and {n1}", n0=len(s0), n1=len(s1))
+assert not set(s0) & set(s1), msg("14.shards_overlap", "the two ranks share samples: each rank must get its own shard")
+assert sorted(s0 + s1) == list(range(40)), msg("14.every_sample_once", "together the ranks must see every sample exactly once")
+assert s0 != list(range(0, 40, 2)), msg("14.not_shuffled", "the shard is not shuffled (shuffle=True)")
 ### BEGIN HIDDEN TESTS
 sh = shards(31, 3, 4, seed=11)
-assert all(len(s) == 11 for s in sh), f"hidden: 31 samples on 3 ranks, 11 each (padded), got {[len(s) for s in sh]}"
-assert set(sum(sh, [])) == set(range(31)), "hidden: every sample is in some shard"
-assert shards(31, 3, 4, seed=11, epoch=1) != sh, "hidden: set_epoch(1) must reshuffle"
-assert shards(40, 2, 8, seed=4)[0] != s0, "hidden: the seed must be passed to the sampler"
+assert all(len(s) == 11 for s in sh), \
+    msg("14.hidden_padded", "hidden: 31 samples on 3 ranks, 11 each (padded), got {sizes}", sizes=[len(s) for s in sh])
+assert set(sum(sh, [])) == set(range(31)), msg("14.hidden_every_sample", "hidden: every sample is in some shard")
+assert shards(31, 3, 4, seed=11, epoch=1) != sh, msg("14.hidden_reshuffle", "hidden: set_epoch(1) must reshuffle")
+assert shards(40, 2, 8, seed=4)[0] != s0, msg("14.hidden_seed", "hidden: the seed must be passed to the sampler")
 ### END HIDDEN TESTS
-print("make_loader: all visible tests passed.")
+print(msg("14.loader_passed", "make_loader: all visible tests passed."))
 
 # %% [markdown] key="epoch-set-epoch"
-# ## 3. One epoch, and `set_epoch` (에폭 하나와 `set_epoch`)
+# ## 3. One epoch, and `set_epoch`
 #
 # The sampler shuffles with `seed + epoch`. It does not know the epoch unless you tell it: without
 # `sampler.set_epoch(epoch)` at the start of every epoch, every epoch uses the order of epoch 0, the
-# same batches in the same order, which costs accuracy (매 에폭마다 `set_epoch`를 호출해야 순서가 바뀝니다).
+# same batches in the same order, which costs accuracy.
 #
-# ## 연습 2 (Exercise 2): `train_one_epoch` (3 points)
+# ## Exercise 2: `train_one_epoch` (3 points)
 #
 # Write `train_one_epoch(model, loader, sampler, optimizer, epoch, device)`:
 # call `sampler.set_epoch(epoch)`, put the model in training mode, and for each batch `(x, y)` move it
@@ -343,6 +348,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from techday.i18n import msg
+
 
 class SpySampler(DistributedSampler):
     def __init__(self, *args, **kwargs):
@@ -374,10 +381,11 @@ def check_epochs(world, rank, epochs, make_opt, seed=0):
         n_before = len(sampler.orders)
         loss_sum, n = train_one_epoch(model, loader, sampler, opt, epoch, torch.device("cpu"))
         assert sampler.epochs and sampler.epochs[-1] == epoch, \
-            f"epoch {epoch}: call sampler.set_epoch(epoch) at the start of every epoch (calls seen: {sampler.epochs})"
-        assert len(sampler.orders) == n_before + 1, "iterate over the loader once per epoch"
+            msg("14.set_epoch_missing", "epoch {epoch}: call sampler.set_epoch(epoch) at the start of every epoch (calls seen: {calls})",
+                epoch=epoch, calls=sampler.epochs)
+        assert len(sampler.orders) == n_before + 1, msg("14.loader_once", "iterate over the loader once per epoch")
         order = sampler.orders[-1]
-        assert n == len(order) == 24 // world, f"returned n={n}, this rank's shard has {len(order)} samples"
+        assert n == len(order) == 24 // world, msg("14.n_samples", "returned n={n}, this rank's shard has {shard} samples", n=n, shard=len(order))
         ref_sum = 0.0
         ref_model.train()
         for i in range(0, len(order), 4):
@@ -387,28 +395,29 @@ def check_epochs(world, rank, epochs, make_opt, seed=0):
             loss.backward()
             ref_opt.step()
             ref_sum += loss.item() * len(idx)
-        assert abs(loss_sum - ref_sum) < 1e-4 * max(1.0, abs(ref_sum)), f"loss sum {loss_sum:.5f}, expected {ref_sum:.5f}"
+        assert abs(loss_sum - ref_sum) < 1e-4 * max(1.0, abs(ref_sum)), \
+            msg("14.loss_sum", "loss sum {got:.5f}, expected {want:.5f}", got=loss_sum, want=ref_sum)
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters()):
-        assert torch.allclose(p, q, atol=1e-6), f"{name} differs from the reference: zero the gradients every step"
+        assert torch.allclose(p, q, atol=1e-6), msg("14.differs_from_reference", "{name} differs from the reference: zero the gradients every step", name=name)
     return sampler
 
 
 sp = check_epochs(1, 0, [0, 1], lambda p: torch.optim.SGD(p, lr=0.1))
-assert sp.orders[0] != sp.orders[1], "epochs 0 and 1 came in the same order: sampler.set_epoch(epoch)"
+assert sp.orders[0] != sp.orders[1], msg("14.same_order", "epochs 0 and 1 came in the same order: sampler.set_epoch(epoch)")
 ### BEGIN HIDDEN TESTS
 sp_h = check_epochs(2, 1, [5, 6], lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=3)
-assert sp_h.orders[0] != sp_h.orders[1], "hidden: epochs 5 and 6 in the same order"
+assert sp_h.orders[0] != sp_h.orders[1], msg("14.hidden_same_order", "hidden: epochs 5 and 6 in the same order")
 ### END HIDDEN TESTS
-print("train_one_epoch: all visible tests passed.")
+print(msg("14.train_passed", "train_one_epoch: all visible tests passed."))
 
 # %% [markdown] key="all-reduce-checkpoints"
-# ## 4. All-reduce and checkpoints (올리듀스와 체크포인트)
+# ## 4. All-reduce and checkpoints
 #
 # After an epoch each rank knows the loss **of its own shard** only. An **all-reduce** combines one
 # tensor from every rank and hands the result to every rank:
 #
 # ```python
-# t = torch.tensor([value], dtype=torch.float64, device=device)   # nccl needs GPU tensors, gloo CPU ones
+# t = torch.tensor([value], dtype=torch.float64, device=device)   # GPU tensor for nccl, CPU tensor for gloo here
 # dist.all_reduce(t, op=dist.ReduceOp.SUM)                          # now every rank holds the sum
 # mean = t.item() / dist.get_world_size()
 # ```
@@ -420,9 +429,9 @@ print("train_one_epoch: all visible tests passed.")
 # multiply the traffic by N. Save the plain model, `model.module.state_dict()` (a DDP model's own keys
 # all start with `module.`), so that the checkpoint loads into a model without DDP, for example for
 # deployment (lab 15). Then `dist.barrier()`: no rank goes on, and perhaps reads the file, before
-# rank 0 has finished writing it. (체크포인트는 rank 0만 저장하고, 다른 rank는 barrier에서 기다립니다.)
+# rank 0 has finished writing it.
 #
-# ## 연습 3 (Exercise 3): `all_reduce_mean` and 연습 4 (Exercise 4): `save_checkpoint` (6 points together)
+# ## Exercise 3: `all_reduce_mean` and Exercise 4: `save_checkpoint` (6 points together)
 #
 # - `all_reduce_mean(value, device)`: the mean of the Python float `value` over all ranks, as a float,
 #   on every rank.
@@ -452,7 +461,7 @@ def save_checkpoint(model, optimizer, epoch, path):
     ### END SOLUTION
 
 # %% [markdown] key="launch"
-# ## 5. Launch (실행)
+# ## 5. Launch
 #
 # `run_ddp` writes your four functions to `ddp_exercises.py`, the script to `ddp_train.py`, and runs
 #
@@ -464,27 +473,24 @@ def save_checkpoint(model, optimizer, epoch, path):
 # on the loopback interface. Each process writes what it saw to `rank<r>.json`. On several servers you
 # would run the same command on each, with `--nnodes`, `--node_rank` and a shared `--rdzv_endpoint`.
 #
-# **Which devices** (어떤 장치에서 실행되나): `techday.dltrain.ddp_plan(visible GPUs, processes)` chooses,
+# **Which devices**: `techday.dltrain.ddp_plan(visible GPUs, processes)` chooses,
 # in the notebook and in every process alike. With a GPU for every process, rank `r` uses `cuda:r` and
 # `nccl`. With fewer GPUs than processes (one GPU, or one MIG slice, as most of you have) all ranks
 # run on the CPU with `gloo`: asking for `cuda:1` where only `cuda:0` exists fails ("invalid device
 # ordinal"), NCCL refuses two ranks on one GPU, and two processes sharing one GPU only take turns on
-# it, with every all-reduce through host memory, so what they measure is not DDP. On the CPU the
+# it, with every all-reduce through host memory (gloo), so what they measure is not DDP. On the CPU the
 # ranks, the sharding, the all-reduce and the checkpoint behave exactly as on N GPUs; only the speed
 # differs.
-# 프로세스마다 GPU가 하나씩 있으면 rank `r`은 `cuda:r`과 `nccl`을 씁니다. GPU가 프로세스보다 적으면
-# (GPU 하나 또는 MIG 조각 하나) 모든 rank가 CPU에서 `gloo`로 실행합니다: 없는 `cuda:1`을 요청하면 실패하고,
-# NCCL은 한 GPU에 두 rank를 허용하지 않으며, 한 GPU를 나눠 쓰는 두 프로세스는 번갈아 실행될 뿐이라
-# DDP를 측정하지 못합니다. rank, 데이터 나누기, all-reduce, 체크포인트는 GPU N개에서와 똑같이 동작합니다.
 
 # %%
 N_DDP = lab.size(full=4_096, ci=256)
 ddp_results = run_ddp(N_DDP, epochs=2, batch=16, seed=0)
 for r in ddp_results:
     h = r["history"][-1]
-    print(f"rank {r['rank']}: {h['samples']} samples per epoch, local loss {h['local_loss']:.4f}, "
-          f"all-reduced mean {h['mean_loss']:.4f}, torch.save calls {len(r['saves'])}, "
-          f"checkpoint matches its weights: {r['checkpoint_matches']}")
+    print(msg("14.rank_summary", "rank {rank}: {samples} samples per epoch, local loss {local:.4f}, all-reduced mean {mean:.4f}, "
+                                 "torch.save calls {saves}, checkpoint matches its weights: {matches}",
+              rank=r["rank"], samples=h["samples"], local=h["local_loss"], mean=h["mean_loss"], saves=len(r["saves"]),
+              matches=r["checkpoint_matches"]))
 
 # %% nbgrader="tests" id="ddp_tests" points=6
 """Under torchrun with 2 processes: in every epoch the ranks together load each sample exactly once, in
@@ -494,38 +500,49 @@ which equal every rank's weights, and the last epoch; hidden: a second launch wi
 samples (not a multiple of the batch), batch size 12 and another seed."""
 import math
 
+from techday.i18n import msg
+
 
 def check_ddp(results, n, epochs):
-    assert [r["rank"] for r in results] == [0, 1] and all(r["world"] == 2 for r in results)
+    assert [r["rank"] for r in results] == [0, 1] and all(r["world"] == 2 for r in results), \
+        msg("14.two_ranks", "expected ranks 0 and 1 of a world of 2")
     for e in range(epochs):
         seen = [r["history"][e]["seen"] for r in results]
-        assert not set(seen[0]) & set(seen[1]), f"epoch {e}: both ranks loaded the same samples: shard with DistributedSampler"
-        assert sorted(seen[0] + seen[1]) == list(range(n)), f"epoch {e}: the ranks together must load every sample once"
+        assert not set(seen[0]) & set(seen[1]), \
+            msg("14.ddp_overlap", "epoch {e}: both ranks loaded the same samples: shard with DistributedSampler", e=e)
+        assert sorted(seen[0] + seen[1]) == list(range(n)), \
+            msg("14.ddp_every_sample", "epoch {e}: the ranks together must load every sample once", e=e)
         if e:
             prev = [r["history"][e - 1]["seen"] for r in results]
-            assert seen[0] != prev[0], f"epoch {e} repeats the order of epoch {e - 1}: call sampler.set_epoch(epoch)"
+            assert seen[0] != prev[0], \
+                msg("14.ddp_repeats_order", "epoch {e} repeats the order of epoch {prev}: call sampler.set_epoch(epoch)", e=e, prev=e - 1)
         local = [r["history"][e]["local_loss"] for r in results]
         mean = [r["history"][e]["mean_loss"] for r in results]
-        assert math.isclose(mean[0], mean[1], rel_tol=1e-9), f"epoch {e}: ranks disagree on the mean loss {mean}: all-reduce"
+        assert math.isclose(mean[0], mean[1], rel_tol=1e-9), \
+            msg("14.ddp_disagree", "epoch {e}: ranks disagree on the mean loss {mean}: all-reduce", e=e, mean=mean)
         assert math.isclose(mean[0], sum(local) / 2, rel_tol=1e-6), \
-            f"epoch {e}: mean {mean[0]:.6f} is not the average of the local losses {local}: divide the sum by the world size"
-    assert len(results[0]["saves"]) == epochs, f"rank 0 saved {len(results[0]['saves'])} times in {epochs} epochs"
-    assert not results[1]["saves"], "rank 1 called torch.save: save the checkpoint from rank 0 only"
+            msg("14.ddp_not_mean", "epoch {e}: mean {mean:.6f} is not the average of the local losses {local}: divide the sum by the world size",
+                e=e, mean=mean[0], local=local)
+    assert len(results[0]["saves"]) == epochs, \
+        msg("14.rank0_saves", "rank 0 saved {saves} times in {epochs} epochs: save once per epoch", saves=len(results[0]["saves"]), epochs=epochs)
+    assert not results[1]["saves"], msg("14.rank1_saved", "rank 1 called torch.save: save the checkpoint from rank 0 only")
     assert all(r["checkpoint_keys_match"] for r in results), \
-        "the checkpoint's keys are not the plain model's: save model.module.state_dict() (no 'module.' prefix)"
-    assert all(r["checkpoint_matches"] for r in results), "the checkpoint differs from the ranks' weights"
-    assert results[0]["checkpoint_epoch"] == epochs - 1
-    assert math.isclose(results[0]["weights_sum"], results[1]["weights_sum"], rel_tol=1e-9), "the ranks' weights differ"
+        msg("14.checkpoint_keys", "the checkpoint's keys are not the plain model's: save model.module.state_dict() (no 'module.' prefix)")
+    assert all(r["checkpoint_matches"] for r in results), msg("14.checkpoint_differs", "the checkpoint differs from the ranks' weights")
+    assert results[0]["checkpoint_epoch"] == epochs - 1, \
+        msg("14.checkpoint_epoch", "the checkpoint's epoch is {got}, expected the last epoch, {want}",
+            got=results[0]["checkpoint_epoch"], want=epochs - 1)
+    assert math.isclose(results[0]["weights_sum"], results[1]["weights_sum"], rel_tol=1e-9), msg("14.weights_differ", "the ranks' weights differ")
 
 
 check_ddp(ddp_results, N_DDP, 2)
 ### BEGIN HIDDEN TESTS
 check_ddp(run_ddp(200, epochs=3, batch=12, seed=7), 200, 3)
 ### END HIDDEN TESTS
-print("DDP under torchrun: all visible tests passed.")
+print(msg("14.ddp_passed", "DDP under torchrun: all visible tests passed."))
 
 # %% [markdown] key="scaling-efficiency"
-# ## 6. Scaling efficiency (확장 효율)
+# ## 6. Scaling efficiency
 #
 # With N GPUs the ideal is N times the samples per second of one GPU. The **scaling efficiency** is
 #
@@ -535,7 +552,7 @@ print("DDP under torchrun: all visible tests passed.")
 #
 # - **communication**: every step all-reduces the whole gradient, `2 (N - 1) / N * model bytes` per GPU
 #   with a ring all-reduce. DDP overlaps it with the backward pass; a small model with short steps has
-#   little to overlap with, so the communication shows (작은 모델일수록 통신 비용이 드러납니다);
+#   little to overlap with, so the communication shows;
 # - **the slowest rank**: every step waits for the last rank to finish its backward pass (stragglers,
 #   uneven data loading);
 # - **the input pipeline**: N GPUs need N times the data, from the same CPUs and disks.
@@ -549,7 +566,7 @@ print("DDP under torchrun: all visible tests passed.")
 # the machine's load, not DDP, and it is not printed.
 
 # %%
-if lab.gpu_only("scaling efficiency with 1 and N GPUs under torchrun (nccl)") and N_GPUS >= 2:
+if lab.gpu_only(msg("14.gpu_only_scaling", "scaling efficiency with 1 and N GPUs under torchrun (nccl)")) and N_GPUS >= 2:
     n_scale = 32_768
 
     def throughput(results):
@@ -558,13 +575,13 @@ if lab.gpu_only("scaling efficiency with 1 and N GPUs under torchrun (nccl)") an
 
     one = throughput(run_ddp(n_scale, epochs=2, batch=256, nproc=1, width=64))
     many = throughput(run_ddp(n_scale, epochs=2, batch=256, nproc=N_GPUS, width=64))
-    print(f"1 GPU: {one:,.0f} samples/s | {N_GPUS} GPUs: {many:,.0f} samples/s | "
-          f"efficiency {many / (N_GPUS * one):.0%} [GPU ({torch.cuda.get_device_name()}), nccl]")
+    print(msg("14.scaling", "1 GPU: {one:,.0f} samples/s | {n_gpus} GPUs: {many:,.0f} samples/s | efficiency {eff:.0%} [GPU ({name}), nccl]",
+              one=one, n_gpus=N_GPUS, many=many, eff=many / (N_GPUS * one), name=torch.cuda.get_device_name()))
 elif lab.on_gpu:
-    print(f"[GPU only] scaling efficiency needs 2 or more GPUs; this machine has {N_GPUS}.")
+    print(msg("14.needs_two_gpus", "[GPU only] scaling efficiency needs 2 or more GPUs; this machine has {n_gpus}.", n_gpus=N_GPUS))
 
 # %% [markdown] key="summary"
-# ## Summary (요약)
+# ## Summary
 #
 # - DDP: one process per GPU, the same model on each, a different shard of the data on each, gradients
 #   averaged in `backward()`. `torchrun` starts the processes and tells each its rank.
@@ -574,7 +591,7 @@ elif lab.on_gpu:
 # - Save checkpoints from rank 0 only, unwrap `model.module`, then `dist.barrier()`.
 # - Scaling efficiency is lost to communication, stragglers and input pipelines.
 #
-# ## Going further (더 알아보기)
+# ## Going further
 #
 # - PyTorch's DDP tutorial: https://pytorch.org/tutorials/intermediate/ddp_tutorial.html and torchrun:
 #   https://pytorch.org/docs/stable/elastic/run.html
