@@ -127,3 +127,21 @@ def test_a_section_in_one_language_only_or_a_missing_twin_is_named(tmp_path):
 def test_a_command_changed_in_one_language_is_named(tmp_path):
     path = write(tmp_path, ko=KO.replace("techday run 01", "techday run 02"))
     assert any("section 1" in p and "code blocks differ" in p for p in i18n.examine_doc(path, "ko"))
+
+
+def test_assert_close_speaks_korean_with_the_same_facts(monkeypatch):
+    import numpy as np
+
+    from techday.labtools import assert_close
+
+    def failure(lang, *args):
+        monkeypatch.setenv("TECHDAY_LANG", lang)
+        with pytest.raises(AssertionError) as e:
+            assert_close(*args)
+        return str(e.value)
+
+    a, b = np.zeros(4, np.float32), np.array([0, 0, 1, 1], np.float32)
+    en, ko = failure("en", a, b, "out"), failure("ko", a, b, "out")
+    assert "2 of 4 elements differ" in en and "first at index (2,)" in en
+    assert "원소 4개 중 2개가 다릅니다" in ko and "(2,)" in ko and "rtol=1e-05" in ko and ko.startswith("out: ")
+    assert "모양(shape)" in failure("ko", a, b[:3], "out") and "(3,)" in failure("ko", a, b[:3], "out")
