@@ -155,8 +155,10 @@ def is_cuda_kernel(obj) -> bool:
 
 def _kind(obj) -> str:
     kind = type(obj).__name__
-    return f"a {kind} (a device function: a kernel needs @cuda.jit without device=True)" if \
-        getattr(obj, "_device", False) or getattr(obj, "targetoptions", {}).get("device", False) else f"a {kind}"
+    if getattr(obj, "_device", False) or getattr(obj, "targetoptions", {}).get("device", False):
+        return msg("techday.kind_device_function",
+                   "a {kind} (a device function: a kernel needs @cuda.jit without device=True)", kind=kind)
+    return msg("techday.kind_other", "a {kind}", kind=kind)
 
 
 def assert_cuda_kernel(obj, name: str) -> None:
