@@ -9,7 +9,7 @@
     techday validate                    doctor, build, run, grade selftest and kernels: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
-    techday i18n report|stamp           translations: Korean share per lab, what is missing or stale; store reviews
+    techday i18n report|stamp           translations (labs, course documents): Korean share, what is missing or stale; store reviews
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
     techday hub check|users             the JupyterHub for the day: check the server, make the accounts
@@ -360,6 +360,22 @@ def cmd_i18n_report(args) -> int:
     console.print(t)
     console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
                   "(course/syllabus.toml, \\[course] translated)")
+    from .i18n import DOCUMENTS, doc_sections, doc_twin_path, examine_doc
+
+    d = Table(title=f"{lang} edition of the course documents (section by section)")
+    for col in ("document", "sections", "problems"):
+        d.add_column(col)
+    for doc in DOCUMENTS:
+        path = course.root / doc
+        if not path.exists():
+            continue
+        problems = examine_doc(path, lang)
+        bad = bad or bool(problems)
+        d.add_row(doc, f"{len(doc_sections(path.read_text(encoding='utf-8')))}", str(len(problems)))
+        if args.verbose:
+            for line in problems:
+                console.print(f"  {line}", markup=False)
+    console.print(d)
     return 1 if bad or unknown else 0
 
 
@@ -377,6 +393,15 @@ def cmd_i18n_stamp(args) -> int:
         args.labs = [name for name in args.labs if name != "techday"]
         if not args.labs:
             return 0
+    from .i18n import DOCUMENTS, doc_twin_path, stamp_doc
+
+    docs = [d for d in DOCUMENTS if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
+    for doc in docs:  # the course's documents (course/<NAME>.<lang>.md beside each)
+        if doc_twin_path(course.root / doc, lang).exists():
+            console.print(f"{doc}: {stamp_doc(course.root / doc, lang)} section(s) restamped")
+    args.labs = [n for n in args.labs if n != "docs" and n not in DOCUMENTS and n not in {Path(d).name for d in DOCUMENTS}]
+    if docs and not args.labs:
+        return 0
     labs, unknown = _labs(course, args.labs)
     for lab in labs:
         path = catalogue_path(course.lab_source(lab), lang)
@@ -484,7 +509,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
     g.set_defaults(fn=cmd_i18n_report)
     g = isub.add_parser("stamp", help="after review: store the hash of the current English beside each translation")
-    g.add_argument("labs", nargs="+", metavar="LAB", help="labs, or 'techday' for the package's own messages")
+    g.add_argument("labs", nargs="+", metavar="LAB", help="labs, 'techday' for the package's own messages, "
+                   "'docs' (or a document's name) for course/TRAINEES.md, INSTRUCTORS.md, RUNBOOK.md")
     g.add_argument("--lang", default="ko")
     g.set_defaults(fn=cmd_i18n_stamp)
 

@@ -57,8 +57,11 @@ def device(lab=None) -> torch.device:
     tier = lab.tier if lab is not None else (os.environ.get("TECHDAY_TIER_RESOLVED") or os.environ.get("TECHDAY_TIER"))
     if tier == "gpu":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"the GPU tier was chosen but this PyTorch ({torch.__version__}) cannot use CUDA: "
-                               "install a CUDA build of PyTorch, or run with tier='cpu'")
+            from .i18n import msg
+
+            raise RuntimeError(msg("techday.torch_without_cuda",
+                                   "the GPU tier was chosen but this PyTorch ({version}) cannot use CUDA: "
+                                   "install a CUDA build of PyTorch, or run with tier='cpu'", version=torch.__version__))
         return torch.device("cuda")
     return torch.device("cpu")
 

@@ -498,3 +498,115 @@ def korean_share(texts: list[str]) -> tuple[int, int]:
     letter in it; it is Korean when it holds Hangul."""
     words = [w for t in texts for w in t.split() if _WORD_HAS_LETTER.search(w)]
     return sum(1 for w in words if _HANGUL.search(w)), len(words)
+
+
+# --- the course's documents (course/TRAINEES.md, INSTRUCTORS.md, RUNBOOK.md) --------------------
+#
+# A document's Korean twin is <name>.<lang>.md beside it, section for section: a section starts at a
+# heading line (``#`` outside a fenced block; the text before the first heading is section 0), and
+# each section of the twin is preceded by ``<!-- en_sha: <hash> -->``, the en_hash of the English
+# section it was translated from. Fenced code blocks are byte-identical in both languages (the
+# runbook's blocks are executed by tests/grading/test_runbook.py).
+
+DOCUMENTS = ("course/TRAINEES.md", "course/INSTRUCTORS.md", "course/RUNBOOK.md")
+_DOC_SHA_RE = re.compile(r"^<!-- en_sha: ([0-9a-f]*) -->\s*$")
+_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+
+
+def doc_twin_path(path: Path, lang: str) -> Path:
+    return path.with_name(f"{path.stem}.{lang}{path.suffix}")
+
+
+def doc_sections(text: str) -> list[str]:
+    """The sections of a markdown document: split before every heading outside a fenced block."""
+    sections, current, fenced = [], [], False
+    for line in text.splitlines(keepends=True):
+        if _FENCE_RE.match(line):
+            fenced = not fenced
+        if not fenced and line.startswith("#") and any(s.strip() for s in current):
+            sections.append("".join(current))
+            current = []
+        current.append(line)
+    sections.append("".join(current))
+    return [s for s in sections if s.strip()]
+
+
+def doc_code_blocks(text: str) -> list[str]:
+    """The fenced code blocks of ``text``, fences included, in order."""
+    blocks, current = [], None
+    for line in text.splitlines(keepends=True):
+        if current is None and _FENCE_RE.match(line):
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if _FENCE_RE.match(line):
+                blocks.append("".join(current))
+                current = None
+    return blocks
+
+
+def twin_sections(text: str) -> list[tuple[str, str]]:
+    """(stored en_sha, section text) for each section of a twin: a marker line starts a section."""
+    out, sha, current = [], None, []
+    for line in text.splitlines(keepends=True):
+        m = _DOC_SHA_RE.match(line)
+        if m:
+            if sha is not None:
+                out.append((sha, "".join(current)))
+            sha, current = m.group(1), []
+        elif sha is not None:
+            current.append(line)
+    if sha is not None:
+        out.append((sha, "".join(current)))
+    return out
+
+
+def examine_doc(path: Path, lang: str) -> list[str]:
+    """What keeps ``path``'s twin in ``lang`` from standing for it: a missing twin, a section in
+    one language only, a stale section (the English changed since the twin was stamped), code
+    blocks that differ, a heading level that differs."""
+    twin = doc_twin_path(path, lang)
+    name = path.name
+    if not twin.exists():
+        return [f"{name}: no {lang} twin ({twin.name})"]
+    english = doc_sections(path.read_text(encoding="utf-8"))
+    text = twin.read_text(encoding="utf-8")
+    translated = twin_sections(text)
+    problems = []
+    if text.split("<!-- en_sha:", 1)[0].strip() and not text.lstrip().startswith("<!--"):
+        problems.append(f"{twin.name}: text before the first en_sha marker")
+    if len(translated) != len(english):
+        problems.append(f"{twin.name}: {len(translated)} sections, the English has {len(english)} "
+                        "(a section exists in one language only)")
+    for i, (en, (sha, ko)) in enumerate(zip(english, translated)):
+        head = en.strip().splitlines()[0][:60]
+        if not ko.strip():
+            problems.append(f"{twin.name} section {i} ({head}): empty")
+            continue
+        if sha != en_hash(en):
+            problems.append(f"{twin.name} section {i} ({head}): the English changed since its {lang} twin "
+                            f"was reviewed (en_sha {sha} != {en_hash(en)})")
+        if doc_code_blocks(en) != doc_code_blocks(ko):
+            problems.append(f"{twin.name} section {i} ({head}): code blocks differ from the English")
+        level = lambda s: re.match(r"#*", s.strip()).group(0)  # noqa: E731
+        if level(en) != level(ko):
+            problems.append(f"{twin.name} section {i} ({head}): heading level differs from the English")
+    return problems
+
+
+def stamp_doc(path: Path, lang: str) -> int:
+    """After review: store, above each section of the twin, the hash of the English section at
+    the same place. Returns how many markers changed."""
+    twin = doc_twin_path(path, lang)
+    english = doc_sections(path.read_text(encoding="utf-8"))
+    lines = twin.read_text(encoding="utf-8").splitlines(keepends=True)
+    i, changed = 0, 0
+    for n, line in enumerate(lines):
+        m = _DOC_SHA_RE.match(line)
+        if m:
+            if i < len(english) and m.group(1) != en_hash(english[i]):
+                lines[n] = f"<!-- en_sha: {en_hash(english[i])} -->\n"
+                changed += 1
+            i += 1
+    twin.write_text("".join(lines), encoding="utf-8")
+    return changed

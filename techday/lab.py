@@ -102,7 +102,10 @@ def setup(tier: str | None = None, scale: str | None = None, title: str | None =
 
             install()
     elif os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        raise TierError("NUMBA_ENABLE_CUDASIM=1 is set but the GPU tier was chosen: unset it or ask for tier 'cpu'")
+        from .i18n import msg
+
+        raise TierError(msg("techday.simulator_on_gpu_tier",
+                            "NUMBA_ENABLE_CUDASIM=1 is set but the GPU tier was chosen: unset it or ask for tier 'cpu'"))
     os.environ["TECHDAY_TIER_RESOLVED"] = info.tier
     lab = Lab(info=info, scale=scale, title=title)
     if not quiet:

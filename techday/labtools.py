@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .i18n import msg
+
 
 def assert_close(actual, expected, what: str = "result", rtol: float | None = None, atol: float = 0.0) -> None:
     """Fail with an ``AssertionError`` that says what differed, where, and by how much.
@@ -35,7 +37,8 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     if actual.shape != expected.shape:
-        raise AssertionError(f"{what}: shape {actual.shape} differs from the expected {expected.shape}")
+        raise AssertionError(msg("techday.close_shape", "{what}: shape {actual} differs from the expected {expected}",
+                                 what=what, actual=actual.shape, expected=expected.shape))
     if rtol is None:
         kind = np.result_type(actual.dtype, expected.dtype)
         rtol = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-5}.get(np.dtype(kind), 1e-12)
@@ -49,10 +52,12 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
     if not ok.all():
         bad = np.flatnonzero(~ok.ravel())
         first = np.unravel_index(bad[0], actual.shape)
-        raise AssertionError(
-            f"{what}: {bad.size} of {actual.size} elements differ (rtol={rtol:g}, atol={atol:g}); "
-            f"first at index {tuple(int(i) for i in first)}: got {actual[first]!r}, expected {expected[first]!r}"
-        )
+        raise AssertionError(msg(
+            "techday.close_differ",
+            "{what}: {bad} of {total} elements differ (rtol={rtol:g}, atol={atol:g}); "
+            "first at index {index}: got {got}, expected {expected}",
+            what=what, bad=bad.size, total=actual.size, rtol=rtol, atol=atol,
+            index=tuple(int(i) for i in first), got=repr(actual[first]), expected=repr(expected[first])))
 
 
 def relative_spread(seconds: list[float]) -> float:
@@ -115,7 +120,8 @@ def time_cuda(fn, *args, repeat: int = 20, warmup: int = 2, what: str = "", labe
     from numba import config, cuda
 
     if config.ENABLE_CUDASIM:
-        raise RuntimeError("CUDA events do not time anything in the simulator; use time_cpu and label it CPU")
+        raise RuntimeError(msg("techday.events_in_simulator",
+                               "CUDA events do not time anything in the simulator; use time_cpu and label it CPU"))
     for _ in range(warmup):
         fn(*args)
     cuda.synchronize()
@@ -149,16 +155,19 @@ def is_cuda_kernel(obj) -> bool:
 
 def _kind(obj) -> str:
     kind = type(obj).__name__
-    return f"a {kind} (a device function: a kernel needs @cuda.jit without device=True)" if \
-        getattr(obj, "_device", False) or getattr(obj, "targetoptions", {}).get("device", False) else f"a {kind}"
+    if getattr(obj, "_device", False) or getattr(obj, "targetoptions", {}).get("device", False):
+        return msg("techday.kind_device_function",
+                   "a {kind} (a device function: a kernel needs @cuda.jit without device=True)", kind=kind)
+    return msg("techday.kind_other", "a {kind}", kind=kind)
 
 
 def assert_cuda_kernel(obj, name: str) -> None:
     """Fail with a message that names ``name`` unless ``obj`` is a ``@cuda.jit`` kernel (see
     :func:`is_cuda_kernel`): a host function that computes the answer with NumPy is not one."""
     if not is_cuda_kernel(obj):
-        raise AssertionError(f"{name} must be a CUDA kernel made with @cuda.jit, so that the GPU does the work; "
-                             f"it is {_kind(obj)}")
+        raise AssertionError(msg("techday.not_a_kernel",
+                                 "{name} must be a CUDA kernel made with @cuda.jit, so that the GPU does the work; "
+                                 "it is {kind}", name=name, kind=_kind(obj)))
 
 
 def same_memory(a, b) -> bool:
@@ -283,7 +292,8 @@ def watch_kernels(namespace: dict, kernels: dict, poison: bool = True):
     ``@cuda.jit`` kernel fails at once, with a message that says so."""
     missing = [name for name in kernels if name not in namespace]
     if missing:
-        raise AssertionError(f"{', '.join(missing)} is not defined: run the cell that defines it")
+        raise AssertionError(msg("techday.not_defined", "{names} is not defined: run the cell that defines it",
+                                 names=", ".join(missing)))
     saved = {name: namespace[name] for name in kernels}
     watches = {name: KernelWatch(saved[name], name, writes, poison) for name, writes in kernels.items()}
     try:

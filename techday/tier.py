@@ -255,10 +255,12 @@ def enable_simulator() -> None:
     """Switch Numba's CUDA target to the simulator. Must happen before ``numba.cuda`` is imported."""
     loaded = "numba.cuda" in sys.modules or "numba_cuda" in sys.modules
     if loaded and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        raise TierError(
+        from .i18n import msg
+
+        raise TierError(msg(
+            "techday.simulator_too_late",
             "numba.cuda was imported before the tier was chosen, so the CUDA simulator cannot be switched on. "
-            "Restart the kernel and run the setup cell first."
-        )
+            "Restart the kernel and run the setup cell first."))
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 

@@ -41,8 +41,11 @@ def get_xp(lab=None):
     try:
         import cupy
     except ImportError as exc:
-        raise ImportError("the GPU tier needs CuPy: the image's locked set (cupy-cuda13x, docker/locks/), or "
-                          "pip install -e \".[gpu]\" (cupy-cuda12x)") from exc
+        from .i18n import msg
+
+        raise ImportError(msg("techday.cupy_missing",
+                              "the GPU tier needs CuPy: the image's locked set (cupy-cuda13x, docker/locks/), or "
+                              "pip install -e \".[gpu]\" (cupy-cuda12x)")) from exc
     return cupy
 
 

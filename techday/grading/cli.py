@@ -170,6 +170,9 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
 def cmd_results(args, course) -> int:
     from .results import results
 
+    if getattr(args, "lang", None):  # the language of the certificates and feedback pages
+        os.environ["TECHDAY_LANG"] = course.language(args.lang)
+
     root = _root(args, course)
     out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
     roster = Path(args.roster).resolve() if args.roster else None
@@ -237,6 +240,8 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--out", help="output folder (default: build/grading)")
+    g.add_argument("--lang", help="language of the certificates and feedback pages (default: $TECHDAY_LANG, "
+                                  "else the syllabus' default_language)")
     g.add_argument("--issue-held", action="store_true",
                    help="issue the certificates held because a submission was flagged (after reviewing them)")
     g.add_argument("--roster", metavar="FILE",

@@ -36,6 +36,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .. import proctree
+from ..i18n import current_language, msg
 from .config import FEEDBACK_PREPROCESSORS
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -49,7 +50,23 @@ COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")
 # Errors the grader itself writes (techday.grading.sandbox_exec and executor, nbgrader's timeout): no
 # trainee's or test's text in them.
 GRADER_ERRORS = {"KernelDied", "NotExecuted", "NotGraded", "CellTimeoutError", "GraderCheck"}
-REMOVED = "[output removed from the feedback: it quotes a hidden test]\n"
+
+
+def removed_text() -> str:
+    return msg("techday.feedback_removed", "[output removed from the feedback: it quotes a hidden test]") + "\n"
+
+
+def hidden_failed() -> str:
+    return msg("techday.feedback_hidden_failed", "failed: a hidden test (hidden tests are not shown)") + "\n"
+
+
+def failed_line(message: str) -> str:
+    return msg("techday.feedback_failed", "failed: {message}", message=message) + "\n"
+
+
+def passed_line() -> str:
+    return msg("techday.feedback_passed", "passed") + "\n"
+
 
 
 def hidden_lines(source: str) -> set[int]:
@@ -107,18 +124,19 @@ class HideHiddenTests(NbGraderPreprocessor):
                 cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
             elif cell.cell_type == "code":
                 cell.outputs = [o if not any(h in _text(o) for h in hidden) else
-                                NotebookNode(output_type="stream", name="stdout", text=REMOVED)
+                                NotebookNode(output_type="stream", name="stdout", text=removed_text())
                                 for o in cell.get("outputs", [])]
         for cell in nb.cells:
             if "### BEGIN HIDDEN TESTS" in cell.source:
-                cell.source = HIDDEN.sub("# (hidden tests: not shown)\n", cell.source)
+                cell.source = HIDDEN.sub(msg("techday.feedback_hidden_source", "# (hidden tests: not shown)") + "\n",
+                                         cell.source)
         return nb, resources
 
     @staticmethod
     def _verdict(cell, by_count: dict, hidden: list[str]) -> str:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if not errors:
-            return "passed\n"
+            return passed_line()
         shown = []
         for err in errors:
             ename, evalue = str(err.get("ename") or ""), ANSI.sub("", str(err.get("evalue") or ""))
@@ -136,18 +154,18 @@ class HideHiddenTests(NbGraderPreprocessor):
             else:
                 mine = [line for count, line in frames if count == cell.get("execution_count")]
             if not mine:  # no frame of this cell: not something we can place
-                return "failed: a hidden test (hidden tests are not shown)\n"
+                return hidden_failed()
             for count, line in frames:
                 other = by_count.get(count)
                 if other is not None and line in hidden_lines(other.source):
-                    return "failed: a hidden test (hidden tests are not shown)\n"
+                    return hidden_failed()
             message = f"{ename}: {evalue}" if evalue else ename
             if any(h in message for h in hidden):
-                return "failed: a hidden test (hidden tests are not shown)\n"
+                return hidden_failed()
             lines = cell.source.splitlines()
             at = lines[mine[0] - 1].strip() if 0 < mine[0] <= len(lines) else ""
             shown.append(message + (f" (at `{at}`)" if at else ""))
-        return "".join(f"failed: {m}\n" for m in shown)
+        return "".join(failed_line(m) for m in shown)
 
 
 @dataclass
@@ -282,26 +300,56 @@ text-align:center;margin:4em;border:6px double #76b900;padding:3em} h1{margin-bo
 .name{font-size:2.2em;margin:1em 0 .2em} .small{color:#555} .code{font-family:monospace;font-size:1.3em}"""
 
 
+def certificate_texts(korean: bool) -> dict[str, str]:
+    """The labels of a certificate: in the course's language (``$TECHDAY_LANG``, else the syllabus'
+    ``default_language``) when ``korean`` may be drawn, else English. The facts (name, score, track,
+    code) come from :func:`visible_fields` and are the same in every language."""
+    def say(_: str, default: str, text: str) -> str:
+        return text if korean else default
+
+    return {
+        "lang": "ko" if korean else "en",
+        "title": say("title", "Certificate of completion",
+                     msg("techday.cert_title", "Certificate of completion")),
+        "other": "Certificate of completion" if korean else "수료증",
+        "trainee": say("trainee", "trainee", msg("techday.cert_trainee", "trainee")),
+        "completed": say("completed", "has completed the track / 다음 과정을 수료했습니다",
+                         msg("techday.cert_completed", "has completed the track")),
+        "labs": say("labs", "graded labs", msg("techday.cert_labs", "graded labs")),
+        "run": say("run", "course run", msg("techday.cert_run", "course run")),
+        "code": say("code", "verification code", msg("techday.cert_code", "verification code")),
+        "check": say("check", "The course organiser checks it:",
+                     msg("techday.cert_check", "The course organiser checks it:")),
+    }
+
+
+def certificate_korean() -> bool:
+    """Korean certificates when the course's language is Korean (``$TECHDAY_LANG``, set by
+    ``techday grade results --lang``, else the syllabus' ``default_language``)."""
+    return current_language() == "ko"
+
+
 def certificate_html(course, track, data: dict, code: str) -> str:
     """The HTML certificate: each field it shows in an element with ``data-field`` (what ``verify
-    --file`` compares), and its payload and code in a JSON block."""
+    --file`` compares), and its payload and code in a JSON block; its labels in the course's language."""
     from .certificates import html_block, visible_fields
 
     e = html.escape
     v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
+    s = {k: e(x) for k, x in certificate_texts(certificate_korean()).items()}
     return f"""<!doctype html>
-<html lang="ko"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
+<html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
 <style>{STYLE}</style>
 {html_block(data, code)}</head>
-<body><h1>Certificate of completion</h1><p class="small">수료증</p>
+<body><h1>{s['title']}</h1><p class="small">{s['other']}</p>
 <p class="name" data-field="name">{v['name']}</p>
-<p class="small">trainee <span data-field="trainee">{v['trainee']}</span></p>
-<p>has completed the track / 다음 과정을 수료했습니다</p>
+<p class="small">{s['trainee']} <span data-field="trainee">{v['trainee']}</span></p>
+<p>{s['completed']}</p>
 <h2 data-field="track">{v['track']}</h2><p>{e(track.title_ko)}</p>
-<p>{e(course.title)}: {len(track.labs)} graded labs, <span data-field="score">{v['score']}</span></p>
-<p class="small">course run <span data-field="run">{v['run']}</span>, <span data-field="date">{v['date']}</span></p>
-<p>verification code <span class="code" data-field="code">{v['code']}</span></p>
-<p class="small">The course organiser checks it: <code>techday grade verify CODE</code></p></body></html>
+<p>{e(course.title)}: {len(track.labs)} {s['labs']}, <span data-field="score">{v['score']}</span></p>
+<p class="small">{s['run']} <span data-field="run">{v['run']}</span>, <span data-field="date">{v['date']}</span></p>
+<p>{s['code']} <span class="code" data-field="code">{v['code']}</span></p>
+<p class="small">{s['check']} <code>techday grade verify CODE</code></p></body></html>
 """
 
 
@@ -334,14 +382,16 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
     fig = Figure(figsize=(11.69, 8.27))  # A4 landscape
     fig.patches.append(matplotlib.patches.Rectangle((0.03, 0.04), 0.94, 0.92, transform=fig.transFigure,
                                                     fill=False, linewidth=4, edgecolor="#76b900"))
-    lines = [(0.84, "Certificate of completion", 30, fp), (0.78, "수료증" if font else "", 16, fp),
-             (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"trainee {v['trainee']}"), 11, fp),
-             (0.52, "has completed the track / 다음 과정을 수료했습니다" if font else "has completed the track", 14, fp),
+    # Korean labels only with a Hangul font: without one they would print as "?" (tofu).
+    s = certificate_texts(certificate_korean() and font is not None)
+    lines = [(0.84, s["title"], 30, fp), (0.78, s["other"] if font else "", 16, fp),
+             (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"{s['trainee']} {v['trainee']}"), 11, fp),
+             (0.52, s["completed"] if font else "has completed the track", 14, fp),
              (0.44, drawable(v["track"]), 22, fp), (0.38, track.title_ko if font else "", 16, fp),
-             (0.30, drawable(f"{course.title}: {len(track.labs)} graded labs, {v['score']}"), 12, fp),
-             (0.24, drawable(f"course run {v['run']}, {v['date']}"), 11, fp),
-             (0.15, f"verification code  {code}", 15, mono),
-             (0.10, "The course organiser checks it: techday grade verify CODE", 9, fp)]
+             (0.30, drawable(f"{course.title}: {len(track.labs)} {s['labs']}, {v['score']}"), 12, fp),
+             (0.24, drawable(f"{s['run']} {v['run']}, {v['date']}"), 11, fp),
+             (0.15, f"{s['code']}  {code}", 15, fp if s["lang"] == "ko" else mono),
+             (0.10, f"{s['check']} techday grade verify CODE", 9, fp)]
     if missing:
         lines.append((0.70, "(install a Hangul font, e.g. fonts-nanum, to print this name: the HTML certificate "
                             "shows it)", 9, fp))
