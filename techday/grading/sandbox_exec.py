@@ -223,6 +223,11 @@ def _record_words(rec: dict) -> str:
     return f"{kind} {rec['cell']} {detail}".strip()
 
 
+# What an allocation past the memory limit raises: Python's own, NumPy's (``np.empty`` of too many
+# bytes; a subclass whose name IPython shows), PyTorch's on a device.
+MEMORY_ERRORS = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
+
+
 def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbformat.notebooknode import NotebookNode
@@ -311,7 +316,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                 if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
                     self.events.append({"cell": index, "event": "cell-timeout", "seconds": self.timeout})
                     break
-                if out.get("output_type") == "error" and out.get("ename") == "MemoryError":
+                if out.get("output_type") == "error" and out.get("ename") in MEMORY_ERRORS:
                     self.events.append({"cell": index, "event": "memory-limit"})
                     break
             return cell, resources
