@@ -95,6 +95,17 @@ def attack_code(inbound: Path, theirs: Path, course: Path, notebook: str) -> str
             + ATTACK)
 
 
+def collect_by_name_config(folder: Path) -> Path:
+    """A Jupyter config folder with the shipped nbgrader settings and nbgrader's own collect (by name):
+    for tests where every process is one Unix user, so no entry is owned by its student's uid."""
+    folder.mkdir()
+    shipped = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
+    (folder / "nbgrader_config.py").write_text(
+        f"exec(compile(open({str(shipped)!r}).read(), {str(shipped)!r}, 'exec'))\n"
+        'c.ExchangeFactory.collect = "nbgrader.exchange.default.ExchangeCollect"\n')
+    return folder
+
+
 def shared_dir(prefix: str) -> Path:
     """A fresh folder other users can pass through (pytest's tmp_path is closed to them: 0700)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -103,4 +114,5 @@ def shared_dir(prefix: str) -> Path:
 
 
 __all__ = ["ATTACK", "GRADER_GID", "GRADER_UID", "TRAINEE_GID", "UID_FIRST", "attack_code", "child_env", "chown_tree",
+           "collect_by_name_config",
            "runas", "shared_dir", "why_not"]

@@ -221,6 +221,7 @@ def _as_the_hub_runs_servers(env: dict, tmp_path, operator) -> str:
     given the accounts file the runbook made, as compose mounts it. Without root: nbgrader's own collect
     by name, said in the report."""
     from techday.hub import read_accounts
+    from tests.uids import chown_tree, collect_by_name_config
 
     users = operator / "docker" / "hub-users" / "users.csv"
     inbound = tmp_path / "srv-nbgrader" / "exchange" / env["TECHDAY_COURSE_ID"] / "inbound"
@@ -228,19 +229,10 @@ def _as_the_hub_runs_servers(env: dict, tmp_path, operator) -> str:
         uid = read_accounts(users)["trainee-001"].uid
         for entry in inbound.iterdir():
             if entry.name.startswith("trainee-001+"):
-                for dirpath, _, files in os.walk(entry):
-                    os.chown(dirpath, uid, -1)
-                    for name in files:
-                        os.chown(os.path.join(dirpath, name), uid, -1)
+                chown_tree(entry, uid, -1)
         env["TECHDAY_USERS_FILE"] = str(users)
         return f"[setup]  trainee-001's submissions given to uid {uid} (users.csv), as their server would make them"
-    config = tmp_path / "collect-by-name"
-    config.mkdir()
-    shipped = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
-    (config / "nbgrader_config.py").write_text(
-        f"exec(compile(open({str(shipped)!r}).read(), {str(shipped)!r}, 'exec'))\n"
-        'c.ExchangeFactory.collect = "nbgrader.exchange.default.ExchangeCollect"\n')
-    env["JUPYTER_CONFIG_PATH"] = str(config)
+    env["JUPYTER_CONFIG_PATH"] = str(collect_by_name_config(tmp_path / "collect-by-name"))
     return "[setup]  not root: collect by name (nbgrader's own); the uid check is tests/hub's"
 
 

@@ -36,7 +36,7 @@ import pytest
 
 from techday.hub import GRADER_GID, GRADER_UID, make_accounts, write_accounts
 from tests.conftest import FIXTURE_COURSE, ROOT
-from tests.uids import child_env, chown_tree, runas, shared_dir, why_not
+from tests.uids import child_env, chown_tree, collect_by_name_config, runas, shared_dir, why_not
 
 LAB = "ok-lab"
 COURSE = "fixture"
@@ -141,12 +141,7 @@ class Hub:
 
     @staticmethod
     def single_user_config(base: Path) -> str:
-        folder = base / "single-user-config"
-        folder.mkdir()
-        shipped = ROOT / "docker" / "etc-jupyter" / "nbgrader_config.py"
-        (folder / "nbgrader_config.py").write_text(
-            f"exec(compile(open({str(shipped)!r}).read(), {str(shipped)!r}, 'exec'))\n"
-            'c.ExchangeFactory.collect = "nbgrader.exchange.default.ExchangeCollect"\n')
+        folder = collect_by_name_config(base / "single-user-config")
         print("hub tests: not root, every process is one Unix user: collect by name (nbgrader's own)")
         return os.pathsep.join([str(folder), str(ROOT / "docker" / "etc-jupyter")])
 
