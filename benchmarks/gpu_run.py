@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -49,8 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 480
 # What the bare GPU machine lacks, installed from the wheels folder (their dependencies come from
-# there too). NumPy is pinned: numba-cuda 0.30 fails with NumPy 2.5.
-CORE = ["numpy==2.4.6", "papermill", "nbformat", "nbclient", "jupytext", "ipykernel", "rich", "pytest", "pytest-xdist",
+# there too). NumPy is pinned: numba-cuda 0.30 fails with NumPy 2.5. aiohttp is named because papermill
+# needs it on Python 3.12 by a marker that ``pip download --python-version`` does not follow.
+CORE = ["numpy==2.4.6", "papermill", "aiohttp", "nbformat", "nbclient", "jupytext", "ipykernel", "rich", "pytest", "pytest-xdist",
         "packaging"]
 # In the order they are fetched while room is left under --max-mb (the labs that need each say so).
 OPTIONAL = ["matplotlib", "scikit-learn", "scikit-image", "onnx", "onnxscript", "onnxruntime"]
@@ -60,6 +62,8 @@ WHEELS = ROOT / ".gpu-wheels"
 TARGET = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp", "--platform",
           "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
           "--platform", "any"]
+STEPS = ("labs-ci", "gpu-tests", "bench", "calibrate", "labs-full")
+GPU_TESTS = "doctor_reports_the_device or copy_bandwidth_and_speed_bar"
 CUDA_LABS = ["01-numba-first-steps", "02-kernels-and-threads", "03-atomics-and-reductions", "04-memory-subsystem",
              "05-cupy-interop", "06-streams-concurrency", "07-accelerated-assessment", "08-measure-your-gpu"]
 CALIBRATE = r"""
@@ -68,6 +72,21 @@ os.environ.setdefault("TECHDAY_TIER", sys.argv[1]); os.environ.setdefault("TECHD
 ns = runpy.run_path(sys.argv[2], run_name="__main__")
 from techday.assessment import calibrate
 print(calibrate(ns["equalize_device"], ns["speed_buffers"]))
+"""
+
+
+# Device, versions, and which code `numba.cuda` is: with numba-cuda installed, numba's built-in CUDA
+# target in its place means every kernel figure would describe the wrong compiler (exit 3).
+ENVIRONMENT = r"""
+import json, sys
+from techday.tier import detect
+from techday.bench.env import versions
+info = detect("auto")
+v = versions()
+print(json.dumps({"tier": info.to_dict(), "versions": v, "python": sys.version}))
+if v["numba_cuda"] and v["cuda_target"] != "numba-cuda":
+    sys.exit(f"numba-cuda {v['numba_cuda']} is installed but numba.cuda is {v['cuda_target']} "
+             f"({sys.modules['numba.cuda'].__file__}): its start-up hook did not run")
 """
 
 
@@ -84,6 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-mb", type=float, default=62, help="cap on the fetched wheels (default 62 MB: the tree and its carried paths travel under 64 MiB)")
     ap.add_argument("--rehearse", action="store_true", help="run every step on the CPU tier (no GPU needed)")
     ap.add_argument("--no-install", action="store_true", help="use this Python as it is (no venv, no wheels)")
+    ap.add_argument("--labs", help="comma-separated labs for the labs-ci step (default: every lab), for a rerun "
+                                   "of what an earlier run found")
+    ap.add_argument("--skip", default="", help=f"comma-separated steps to leave out ({', '.join(STEPS)})")
     ap.add_argument("--budget", type=int, default=BUDGET_S, help="seconds for the whole run (default 480)")
     ap.add_argument("--out", help="output folder (default: build/gpu-run/<stamp>)")
     args = ap.parse_args(argv)
@@ -100,7 +122,8 @@ def main(argv=None) -> int:
     def left() -> float:
         return args.budget - (time.monotonic() - t0)
 
-    scale = args.budget / BUDGET_S  # a longer --budget (a CPU-tier rehearsal) stretches every step's limit
+    # A longer --budget (a CPU-tier rehearsal) stretches every step's limit; a shorter one only ends sooner.
+    scale = max(1.0, args.budget / BUDGET_S)
 
     def step(name: str, cmd: list[str], limit: float, env: dict | None = None) -> dict:
         limit = max(1, min(limit * scale, left()))
@@ -144,11 +167,22 @@ def main(argv=None) -> int:
         venv = ROOT / "build" / "gpu-run" / "venv"
         rec = step("venv", [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], 60)
         python = str(venv / "bin" / "python")
+        # The machine's python3 may itself be a venv (its PyTorch lives there, not in the base
+        # interpreter's site-packages, which is all --system-site-packages shows): a .pth file adds this
+        # interpreter's package folders after the new venv's own, so the pinned wheels still come first.
+        # site.addsitedir, not a bare path line: their own .pth files must run too (numba-cuda's hook
+        # that makes `numba.cuda` numba-cuda; without it numba's older built-in CUDA target loads).
+        parent = [p for p in site.getsitepackages() if Path(p).is_dir()]
+        child = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
+                               capture_output=True, text=True).stdout.strip()
+        if child and parent:
+            (Path(child) / "_techday_machine.pth").write_text(
+                f"import site; [site.addsitedir(p) for p in {parent!r}]\n", encoding="utf-8")
         pip = [python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--disable-pip-version-check"]
         rec = step("install", [*pip, *CORE], 150)
         if rec["status"] != "passed":
             print(f"gpu_run: the wheels in {wheels} do not install: {rec['last_line']}")
-            return finish(out, summary, 2)
+            return finish(out, summary, 2, t0)
         summary["optional"] = {}
         for name in OPTIONAL:
             present = subprocess.run([python, "-c", f"import importlib.metadata as m; m.version({name!r})"],
@@ -165,9 +199,10 @@ def main(argv=None) -> int:
     techday = [python, "-m", "techday"]
 
     # 3. environment.
-    step("environment", [python, "-c", "import json, sys; from techday.tier import detect; from techday.bench.env "
-                         "import versions; info = detect('auto'); print(json.dumps({'tier': info.to_dict(), "
-                         "'versions': versions(), 'python': sys.version}))"], 60, env)
+    rec = step("environment", [python, "-c", ENVIRONMENT], 60, env)
+    if rec["status"] != "passed":
+        print(f"gpu_run: the environment is not the course's: {rec['last_line']}")
+        return finish(out, summary, 2, t0)
     if shutil.which("nvidia-smi"):
         step("nvidia-smi", ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
                             "clocks.max.mem,mig.mode.current", "--format=csv"], 20)
@@ -175,24 +210,50 @@ def main(argv=None) -> int:
     summary["bench_code_commit"] = _git("log", "-1", "--format=%h %cs %s", "--", "techday/bench", "benchmarks")
 
     # 4-8. the run.
-    step("labs-ci", [*techday, "run", "--tier", tier, "--scale", "ci", "--jobs", "2", "--out", str(out / "labs-ci")],
-         220, env)
-    step("gpu-tests", [python, "-m", "pytest", "tests/gpu", "-p", "no:cacheprovider", "-n", "0", "-q",
-                       f"--junitxml={out / 'gpu-tests.xml'}"], 90, env)
-    step("bench", [*techday, "bench", "--quick", "--tier", tier, "--no-progress", "--out", str(out / "bench")], 100,
-         env)
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    unknown = skip - set(STEPS)
+    if unknown:
+        print(f"gpu_run: no step named {', '.join(sorted(unknown))} (steps: {', '.join(STEPS)})")
+        return finish(out, summary, 2, t0)
+
+    def skipped(name: str, why: str) -> None:
+        steps.append({"step": name, "status": "skipped", "seconds": 0, "last_line": why})
+        print(f"{name:<12} skipped: {why}", flush=True)
+
+    jobs = "4" if (os.cpu_count() or 2) >= 8 else "2"  # labs share the one GPU; the CPUs start kernels
+    labs = [x.strip() for x in (args.labs or "").split(",") if x.strip()]
+    if "labs-ci" in skip:
+        skipped("labs-ci", "--skip")
+    else:
+        step("labs-ci", [*techday, "run", *labs, "--tier", tier, "--scale", "ci", "--jobs", jobs, "--out",
+                         str(out / "labs-ci")], 220, env)
+    # The GPU tests that no other step repeats: the quick suite is the bench step, every lab at full scale
+    # is labs-full (the CUDA labs, as time allows), grading in the sandbox needs nbgrader and bubblewrap.
+    if "gpu-tests" in skip:
+        skipped("gpu-tests", "--skip")
+    else:
+        step("gpu-tests", [python, "-m", "pytest", "tests/gpu", "-p", "no:cacheprovider", "-n", "0", "-q", "-k",
+                           GPU_TESTS, f"--junitxml={out / 'gpu-tests.xml'}"], 90, env)
+    if "bench" in skip:
+        skipped("bench", "--skip")
+    else:
+        step("bench", [*techday, "bench", "--quick", "--tier", tier, "--no-progress", "--out", str(out / "bench")],
+             120, env)
     lab07 = ROOT / "labs" / "07-accelerated-assessment" / "07-accelerated-assessment.py"
-    rec = step("calibrate", [python, "-c", CALIBRATE, tier, str(lab07)], 60, {**env, "MPLBACKEND": "Agg"})
-    if args.rehearse and rec["status"] == "failed" and "GPU tier only" in rec["last_line"]:
-        # Lab 07 ran and calibrate was reached; only the GPU can measure.
-        rec["status"] = "rehearsed"
-    if left() > 60 and not args.rehearse:
+    if "calibrate" in skip:
+        skipped("calibrate", "--skip")
+    else:
+        rec = step("calibrate", [python, "-c", CALIBRATE, tier, str(lab07)], 60, {**env, "MPLBACKEND": "Agg"})
+        if args.rehearse and rec["status"] == "failed" and "GPU tier only" in rec["last_line"]:
+            # Lab 07 ran and calibrate was reached; only the GPU can measure.
+            rec["status"] = "rehearsed"
+    if "labs-full" in skip:
+        skipped("labs-full", "--skip")
+    elif left() > 60 and not args.rehearse:
         step("labs-full", [*techday, "run", *CUDA_LABS, "--tier", tier, "--scale", "full", "--jobs", "1",
                            "--timeout", str(int(left() - 20)), "--out", str(out / "labs-full")], left() - 10, env)
     else:
-        why = "rehearsal: full scale is for the GPU" if args.rehearse else f"only {left():.0f} s left"
-        steps.append({"step": "labs-full", "status": "skipped", "seconds": 0, "last_line": why})
-        print(f"labs-full    skipped: {why}")
+        skipped("labs-full", "rehearsal: full scale is for the GPU" if args.rehearse else f"only {left():.0f} s left")
     failed = any(s["status"] not in ("passed", "skipped", "rehearsed") for s in steps)
     return finish(out, summary, 1 if failed else 0, t0)
 

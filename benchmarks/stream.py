@@ -123,10 +123,15 @@ _CUPY_KERNELS = {}
 
 
 def _cupy_dot():
+    """Two reductions: ``x * y`` summed along each row of a (blocks, n / blocks) view, one block per row,
+    then the row sums summed. A ReductionKernel that reduces straight to one value runs in one block
+    (19 GB/s measured on an H200 at n = 62.9 M, 0.4 % of the bandwidth)."""
     if "dot" not in _CUPY_KERNELS:
-        _CUPY_KERNELS["dot"] = cupy().ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0",
-                                                      "techday_stream_dot")
-    return _CUPY_KERNELS["dot"]
+        cp = cupy()
+        _CUPY_KERNELS["dot"] = cp.ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0",
+                                                  "techday_stream_dot")
+        _CUPY_KERNELS["sum"] = cp.ReductionKernel("T x", "T z", "x", "a + b", "z = a", "0", "techday_stream_sum")
+    return _CUPY_KERNELS["dot"], _CUPY_KERNELS["sum"]
 
 
 def _cupy_kernel(name):
@@ -230,12 +235,21 @@ def _dot(n, plan):
         d_a, d_b = cp.asarray(inp["a"]), cp.asarray(inp["b"])
         d_out = cupy_poison(1, np.float64)
         out0 = d_out.reshape(())  # a 0-d view of the output: the reduction writes it directly
-        kernel = _cupy_dot()
+        dot, total = _cupy_dot()
+        rows = reduction_blocks(plan)
+        m = n // rows
+        views = [(d_a[: rows * m].reshape(rows, m), d_b[: rows * m].reshape(rows, m))]
+        if n > rows * m:  # the tail past the last whole row: one more row of its own
+            views.append((d_a[rows * m:].reshape(1, -1), d_b[rows * m:].reshape(1, -1)))
+        d_partial = cupy_poison(rows + 1, np.float64)[: rows + len(views) - 1]
+        parts = [d_partial[:rows], d_partial[rows:]]
 
         def run():
             # One pass reading a and b (16 bytes per element, as credited): cupy.dot on 1-D arrays may
             # form the product a * b in memory and sum it, moving twice the bytes.
-            kernel(d_a, d_b, out=out0)
+            for (x, y), part in zip(views, parts):
+                dot(x, y, axis=1, out=part)
+            total(d_partial, out=out0)
 
         return run, d_out.get
 

@@ -81,12 +81,20 @@ print(msg("15.versions", "PyTorch {torch_v} | onnx {onnx_v} | onnxruntime {ort_v
 # why every step below starts from `model.eval()`.
 
 # %% nbgrader="locked" id="model"
+class GlobalMaxPool(nn.Module):
+    """The strongest response of each channel anywhere in the picture: ``AdaptiveMaxPool2d(1)``, written
+    as a reduction that every ONNX exporter translates (PyTorch 2.11's has no rule for the pool)."""
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3), keepdim=True)
+
+
 def make_model(width=8):
     def block(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
 
     return nn.Sequential(*block(1, width), nn.MaxPool2d(2), *block(width, 2 * width), nn.MaxPool2d(2),
-                         *block(2 * width, 2 * width), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+                         *block(2 * width, 2 * width), GlobalMaxPool(), nn.Flatten(), nn.Dropout(0.2),
                          nn.Linear(2 * width, 3))
 
 

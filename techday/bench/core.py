@@ -40,7 +40,7 @@ RTOL = {"float64": 1e-10, "float32": 1e-5, "tf32": 5e-3, "float16": 1e-2, "bfloa
         "int32": 0.0, "int64": 0.0, "uint8": 0.0}
 
 IMPL_ORDER = ("numba-cuda", "cupy", "torch", "numba-cpu", "numpy")
-CHUNK = 2**22  # outputs are compared whole, this many elements at a time (bounded temporaries)
+CHUNK = 2**16  # outputs are compared whole, this many elements at a time (in cache, bounded temporaries)
 
 
 @dataclass
@@ -237,23 +237,40 @@ def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
 
 def _check_chunked(got, expected, rtol) -> tuple[bool, float, str]:
     """The elementwise check over every element of a large output, a chunk at a time: one wrong
-    element anywhere is found (a fixed sample could be learned and dodged)."""
+    element anywhere is found (a fixed sample could be learned and dodged). Chunks small enough to stay
+    in cache and ufuncs writing into four reused buffers keep it to about two passes over memory (a
+    62.9 M-element float64 output: 2.3 s with a temporary per step, 0.26 s so, on a 2-core CPU)."""
     g, e = got.reshape(-1), expected.reshape(-1)
-    top = max(float(np.abs(e[i:i + CHUNK]).max()) for i in range(0, e.size, CHUNK))
+    step = min(CHUNK, max(1, g.size))
+    diff, scale, limit, conv = (np.empty(step) for _ in range(4))
+    wrong = np.empty(step, dtype=bool)
+    top = 0.0
+    for i in range(0, e.size, step):
+        ee = e[i:i + step]
+        top = max(top, float(np.abs(ee, out=scale[:ee.size], casting="unsafe").max()))
     atol = rtol * 1e-2 * top
+    floor = atol or 1e-300
     worst, bad, first = 0.0, 0, None
-    for i in range(0, g.size, CHUNK):
-        gg = g[i:i + CHUNK].astype(np.float64)
-        ee = e[i:i + CHUNK].astype(np.float64)
-        diff = np.abs(gg - ee)
-        scale = np.abs(ee)
-        wrong = diff > rtol * scale + atol
-        worst = max(worst, float(np.max(diff / np.maximum(scale, atol or 1e-300))))
-        if wrong.any():
-            bad += int(wrong.sum())
+    for i in range(0, g.size, step):
+        k = min(step, g.size - i)
+        gg, ee = g[i:i + k], e[i:i + k]
+        if gg.dtype != np.float64:
+            np.copyto(conv[:k], gg, casting="unsafe")
+            gg = conv[:k]
+        d = np.subtract(gg, ee, out=diff[:k], casting="unsafe")
+        np.abs(d, out=d)
+        sc = np.abs(ee, out=scale[:k], casting="unsafe")
+        lim = np.multiply(sc, rtol, out=limit[:k])
+        lim += atol
+        w = np.greater(d, lim, out=wrong[:k])
+        if w.any():
+            bad += int(w.sum())
             if first is None:
-                j = int(np.flatnonzero(wrong)[0])
-                first = (i + j, gg[j], ee[j])
+                j = int(np.flatnonzero(w)[0])
+                first = (i + j, g[i + j].astype(np.float64), e[i + j].astype(np.float64))
+        np.maximum(sc, floor, out=sc)
+        np.divide(d, sc, out=d)
+        worst = max(worst, float(d.max()))
     if not bad:
         return True, worst, f"max relative error {worst:.2e} (bound {rtol:.0e}), every element compared"
     idx = np.unravel_index(first[0], got.shape)

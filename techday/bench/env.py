@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata as md
 import os
 import platform
+import sys
 
 
 def _version(dist: str) -> str | None:
@@ -20,7 +21,17 @@ def versions() -> dict:
     cupy = next((v for d in ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy") if (v := _version(d))), None)
     return {"python": platform.python_version(), "numpy": _version("numpy"), "numba": _version("numba"),
             "numba_cuda": _version("numba-cuda"), "cupy": cupy, "torch": _version("torch"),
-            "techday": _version("techday-gpu-lab")}
+            "techday": _version("techday-gpu-lab"), "cuda_target": cuda_target()}
+
+
+def cuda_target() -> str | None:
+    """Which code ``numba.cuda`` is, once imported: ``numba-cuda`` (the package the course installs) or
+    numba's own older, deprecated CUDA target, which a Python that skips numba-cuda's start-up hook
+    (a ``.pth`` file) gets even with numba-cuda installed; kernels compile and run differently there."""
+    mod = sys.modules.get("numba.cuda")
+    if mod is None:
+        return None
+    return "numba-cuda" if "numba_cuda" in (getattr(mod, "__file__", None) or "") else "numba built-in"
 
 
 def _cpu_model() -> str:
