@@ -79,6 +79,7 @@ print(calibrate(ns["equalize_device"], ns["speed_buffers"]))
 # target in its place means every kernel figure would describe the wrong compiler (exit 3).
 ENVIRONMENT = r"""
 import json, sys
+import numba.cuda
 from techday.tier import detect
 from techday.bench.env import versions
 info = detect("auto")
@@ -207,6 +208,7 @@ def main(argv=None) -> int:
         step("nvidia-smi", ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
                             "clocks.max.mem,mig.mode.current", "--format=csv"], 20)
     summary["commit"] = _git("rev-parse", "HEAD")
+    summary["changed"] = _git("status", "--porcelain", "--untracked-files=no").splitlines()  # edits past it
     summary["bench_code_commit"] = _git("log", "-1", "--format=%h %cs %s", "--", "techday/bench", "benchmarks")
 
     # 4-8. the run.

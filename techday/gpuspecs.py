@@ -30,7 +30,9 @@ match driver output (``nvidia-smi -q -d CLOCK``, nvbench's device summary) for H
 40GB, A30, T4, V100 and RTX 4090. For the other rows they follow from the published per-pin data rate
 the way drivers report it (L4: 12.5 Gb/s per pin, so 6250 MHz, reported as 6251) and from the enabled
 bus width (H100 NVL and H200 enable 6016 of 6144 bits): check them against a real device when you
-meet one.
+meet one. Checked on an H200 SXM (2026-12-04, driver 580.159.04): 132 SMs, 1980 / 3201 MHz, 6016 bits,
+and 60 MiB of L2 (62,914,560 bytes; the table had said 50, the H100's, and the leaderboard refused the
+real device as one whose attributes do not match its name).
 
 A MIG slice, a "D", "Ti" or "Super" variant, or any name the table does not hold, is not matched:
 :func:`lookup` returns ``None`` rather than another GPU's numbers.
@@ -141,8 +143,8 @@ SPECS: tuple[GpuSpec, ...] = (
     _row("H100 SXM5", (9, 0), 132, 1980, 2619, 5120, 3352, 66.9, 80, "HBM3", 50, "h100", "sxm"),
     _row("H100 PCIe", (9, 0), 114, 1755, 1593, 5120, 2039, 51.2, 80, "HBM2e", 50, "h100", "pcie"),
     _row("H100 NVL", (9, 0), 132, 1785, 2619, 6016, 3900, 60.0, 94, "HBM3", 50, "h100", "nvl"),
-    _row("H200 SXM", (9, 0), 132, 1980, 3201, 6016, 4800, 66.9, 141, "HBM3e", 50, "h200", "sxm"),
-    _row("H200 NVL", (9, 0), 132, 1785, 3201, 6016, 4800, 60.0, 141, "HBM3e", 50, "h200", "nvl"),
+    _row("H200 SXM", (9, 0), 132, 1980, 3201, 6016, 4800, 66.9, 141, "HBM3e", 60, "h200", "sxm"),
+    _row("H200 NVL", (9, 0), 132, 1785, 3201, 6016, 4800, 60.0, 141, "HBM3e", 60, "h200", "nvl"),
     # Ampere (data centre)
     _row("A100 40GB SXM", (8, 0), 108, 1410, 1215, 5120, 1555, 19.5, 40, "HBM2", 40, "a100", "sxm"),
     _row("A100 40GB PCIe", (8, 0), 108, 1410, 1215, 5120, 1555, 19.5, 40, "HBM2", 40, "a100", "pcie"),

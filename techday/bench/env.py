@@ -24,11 +24,17 @@ def versions() -> dict:
             "techday": _version("techday-gpu-lab"), "cuda_target": cuda_target()}
 
 
-def cuda_target() -> str | None:
-    """Which code ``numba.cuda`` is, once imported: ``numba-cuda`` (the package the course installs) or
-    numba's own older, deprecated CUDA target, which a Python that skips numba-cuda's start-up hook
-    (a ``.pth`` file) gets even with numba-cuda installed; kernels compile and run differently there."""
+def cuda_target(load: bool = False) -> str | None:
+    """Which code ``numba.cuda`` is (once imported, or imported here with ``load``): ``numba-cuda`` (the
+    package the course installs) or numba's own older, deprecated CUDA target, which a Python that skips
+    numba-cuda's start-up hook (a ``.pth`` file) gets even with numba-cuda installed; kernels compile and
+    run differently there (an H200 run so failed a lab that numba-cuda passes)."""
     mod = sys.modules.get("numba.cuda")
+    if mod is None and load:
+        try:
+            import numba.cuda as mod
+        except Exception:  # a broken CUDA install: the run says so elsewhere
+            return None
     if mod is None:
         return None
     return "numba-cuda" if "numba_cuda" in (getattr(mod, "__file__", None) or "") else "numba built-in"
@@ -58,7 +64,7 @@ def environment(info) -> dict:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count() or 1,
         "os": f"{platform.system()} {platform.release()}",
-        "versions": versions(),
+        "versions": {**versions(), "cuda_target": cuda_target(load=True)},
         "gpu": None,
     }
     if gpu is not None:

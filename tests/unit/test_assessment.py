@@ -54,7 +54,8 @@ def test_computed_rows_follow_the_rule_and_the_published_bandwidth(limits):
 
 def test_the_file_says_its_limits_are_computed_and_states_the_rule():
     text = THRESHOLDS.read_text(encoding="utf-8")
-    assert "COMPUTED, NOT MEASURED" in text
+    # Wrong answer caught: a table that claims measured limits, or hides which GPU set the slack.
+    assert "COMPUTED FROM ONE MEASUREMENT" in text and "H200 (2026-12-04" in text and "1.955 ms" in text
     assert "limit_ms = slack * pixels * bytes_per_pixel / bandwidth + launches * launch_overhead_ms" in text
     assert "Recalibrate" in text and "calibrate(" in text
 

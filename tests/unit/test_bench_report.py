@@ -5,7 +5,9 @@ machine without a GPU.
 """
 
 import json
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from techday.bench.report import html_report, roofline_png, table, targets
@@ -57,3 +59,30 @@ def test_the_cpu_roofline_has_a_measured_roof_and_an_empty_run_still_draws():
     assert measured_cpu_roof(doc) == {"gbs": 15.5, "gflops": 90.0}
     assert measured_cpu_roof({"results": []}) == {"gbs": None, "gflops": None}
     assert roofline_png([{**doc, "results": []}])[:4] == b"\x89PNG"
+
+
+def test_committed_gpu_runs_are_admitted_with_recomputed_figures():
+    """Every GPU run under benchmarks/results/ (measured on a real device) validates, names its GPU, and
+    is admitted by the leaderboard, whose recomputed fractions agree with the file's own. Wrong answers
+    caught: a GPU table row that disagrees with a real device (the H200's L2 was 50 MiB in the table,
+    60 MiB on the device, and the board refused the real run); a committed figure that does not recompute."""
+    from techday.bench.leaderboard import build_leaderboard
+    from techday.bench.schema import validate
+
+    runs = [p for p in sorted((ROOT / "benchmarks" / "results").rglob("*.json"))
+            if json.loads(p.read_text()).get("schema") == "techday.bench/1" and json.loads(p.read_text())["tier"] == "gpu"]
+    assert runs, "no GPU run is committed under benchmarks/results/"
+    board = build_leaderboard(runs)
+    assert board.rejected_lines() == []
+    for p in runs:
+        doc = json.loads(p.read_text())
+        assert validate(doc) == [] and doc["environment"]["gpu"]["name"], p.name
+    ranked = [row for rows in board.rankings("gpu").values() for row in rows]
+    assert {row["file"] for row in ranked} == {str(p) for p in runs}
+    for row in ranked:
+        doc = json.loads(Path(row["file"]).read_text())
+        own = [r for r in doc["results"] if r["status"] == "ok" and r.get("impl") == row["impl"]
+               and abs(r["value"] - row["value"]) < 1e-9 * max(1.0, abs(r["value"]))]
+        assert own, row
+        if own[0].get("fraction") is not None:
+            assert row["fraction"] == pytest.approx(own[0]["fraction"], rel=1e-6), row
