@@ -75,8 +75,10 @@ def cmd_bench(args) -> int:
     bad = [r for r in doc["results"] if r["status"] in ("wrong", "error")]
     for r in bad:
         err.print(f"[red]{r['status']}[/] {r['family']}.{r['kernel']} [{r['impl']}]: {r['reason']}")
+    parts = {k: sum(r.get("wall", {}).get(k, 0.0) for r in doc["results"]) for k in ("setup", "check", "timing")}
     console.print(f"results: {paths['json']}   report: {paths['html']}   roofline: {paths['png']}   "
-                  f"({time.perf_counter() - t0:.1f} s)")
+                  f"({time.perf_counter() - t0:.1f} s: set-up {parts['setup']:.1f} s, checks {parts['check']:.1f} s, "
+                  f"timing {parts['timing']:.1f} s)")
     return 1 if bad else 0
 
 

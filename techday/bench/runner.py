@@ -239,6 +239,15 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
     if impl.device == "cpu" and tier == "gpu" and not with_cpu:
         rec["reason"] = "GPU tier: CPU implementations are timed with --cpu"
         return rec
+    wall = {"setup": 0.0, "check": 0.0, "timing": 0.0}
+    t_start = t = time.perf_counter()
+
+    def lap(part):  # host seconds per part of this figure (results' "wall"): where a run's time goes
+        nonlocal t
+        now = time.perf_counter()
+        wall[part] += now - t
+        t = now
+
     inputs, expected = data()
     on_gpu = impl.device == "gpu"
     label = "GPU" if on_gpu else "CPU"
@@ -248,8 +257,10 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
         run()  # the first call compiles (JIT): outside any timed region
         if on_gpu:
             sync()
+        lap("setup")
         got = fetch()
         ok, err, message = check(kernel, kernel.view(got) if kernel.view else got, expected)
+        lap("check")
         rec["error"] = err if err == err and err != float("inf") else None
         if not ok:
             rec.update(status="wrong", reason=f"wrong result, not timed: {message}")
@@ -266,10 +277,12 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
                                lo=MIN_REPS[tier], before_last=before_last, warmup=0.02 if on_gpu else 0.0)
         if on_gpu:
             sync()
+        lap("timing")
         # The check again, on what the last timed repetition wrote into freshly poisoned outputs: a kernel
         # that computed once and returns early on later calls leaves NaN behind and is wrong.
         got = fetch()
         ok, _, again = check(kernel, kernel.view(got) if kernel.view else got, expected)
+        lap("check")
         if not ok:
             rec.update(status="wrong", reason=f"wrong after timing (outputs poisoned again before the last timed "
                                               f"repetition): {again}")
@@ -286,7 +299,8 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
                 sync()
             except Exception:
                 pass
-    rec.update(status="ok", reason=message, label=label, seconds=sample.to_dict())
+    rec.update(status="ok", reason=message, label=label, seconds=sample.to_dict(),
+               wall={**{k: round(v, 3) for k, v in wall.items()}, "total": round(time.perf_counter() - t_start, 3)})
     rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu", min(sample.seconds)))
     rec["warnings"] = []
     if sample.spread > SPREAD_WARN[tier]:

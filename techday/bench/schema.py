@@ -185,12 +185,14 @@ LIMITS = {"source": TEXT, "dram_gbs": OPT_NUM, "fp32_gflops": OPT_NUM, "tf32_gfl
           "mig": _T(dict, fields={"memory_share": N, "sm_share": N}), "notes": _T(list, items=TEXT)}
 PLAN = {"n": I, "side": I, "mm": I, "mm_cpu": I, "hist_n": I, "sweep": _T(list, items=I), "transfer_bytes": I}
 SECONDS = {"median": N, "min": N, "max": N, "spread": N, "reps": I, "clock": _T(str, enum=CLOCKS), "calls": I}
+# Host seconds spent on one figure, outside and inside the timed region: where a run's time goes.
+WALL = {"setup": N, "check": N, "timing": N, "total": N}
 RESULT = {"family": S, "kernel": S, "impl": S, "device": _T(str, enum=("gpu", "cpu")), "dtype": S, "size": S,
           "status": _T(str, enum=STATUSES), "reason": TEXT, "bytes": I, "flops": I, "intensity": OPT_NUM,
           "metric": _T(str, enum=METRICS), "limit_key": OPT_S, "seconds": _T(dict, fields=SECONDS),
           "gbs": OPT_NUM, "gflops": OPT_NUM, "us": OPT_NUM, "value": OPT_NUM, "best": OPT_NUM, "limit": OPT_NUM,
           "fraction": OPT_NUM, "label": S, "note": TEXT, "error": OPT_NUM, "traceback": _T(str, cap=MAX_TEXT),
-          "warnings": _T(list, items=TEXT), "recheck": TEXT}
+          "warnings": _T(list, items=TEXT), "recheck": TEXT, "wall": _T(dict, fields=WALL)}
 TOP = {"schema": S, "run_id": S, "started": S, "seconds": N, "mode": _T(str, enum=("quick", "full", "ci")),
        "tier": _T(str, enum=("gpu", "cpu")), "label": LABEL, "fixture": _T(bool),
        "environment": _T(dict, fields=ENVIRONMENT), "limits": _T(dict, fields=LIMITS), "plan": _T(dict, fields=PLAN),
