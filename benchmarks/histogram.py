@@ -12,7 +12,7 @@ import numpy as np
 from numba import cuda, int32, njit, prange
 
 from techday.bench.core import Impl, Kernel, poison
-from techday.bench.kit import TPB, cupy, cupy_poison, device_poison, reduction_blocks
+from techday.bench.kit import TPB, cupy, cupy_poison, device_poison, resident_blocks
 
 BINS = 256
 
@@ -75,7 +75,7 @@ def kernels(plan):
         def make(inp):
             d_x = cuda.to_device(inp["x"])
             d_hist = device_poison(BINS, np.int32)
-            blocks = reduction_blocks(plan)
+            blocks = resident_blocks(kernel, (d_x, d_hist), plan)
 
             def run():
                 zero[1, BINS](d_hist)

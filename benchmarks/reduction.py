@@ -16,7 +16,7 @@ import numpy as np
 from numba import cuda, float64, njit, prange
 
 from techday.bench.core import Impl, Kernel, poison
-from techday.bench.kit import TPB, cupy, cupy_poison, device_poison, pattern, reduction_blocks
+from techday.bench.kit import TPB, cupy, cupy_poison, device_poison, pattern, resident_blocks
 
 
 @cuda.jit(device=True)
@@ -88,8 +88,8 @@ def kernels(plan):
         return np.array([np.sum(inp["a"], dtype=np.float64)])
 
     def numba_cuda(inp):
-        blocks = reduction_blocks(plan)
         d_a = cuda.to_device(inp["a"])
+        blocks = resident_blocks(sum_partials, (d_a, d_a), plan)  # the types of (a, partial)
         d_partial = device_poison(blocks, np.float64)
         d_out = device_poison(1, np.float64)
 

@@ -31,7 +31,8 @@ from numba import cuda, njit, prange
 
 from techday.bench.core import Impl, Kernel, poison
 from techday.bench.families import load
-from techday.bench.kit import TPB, cupy, cupy_poison, device_poison, grid, pattern, reduction_blocks
+from techday.bench.kit import (TPB, cupy, cupy_poison, device_poison, grid, pattern, reduction_blocks,
+                               resident_blocks)
 
 SCALAR = 0.4
 
@@ -219,8 +220,8 @@ def _dot(n, plan):
         return np.array([np.dot(inp["a"].astype(np.float64), inp["b"].astype(np.float64))])
 
     def numba_cuda(inp):
-        blocks = reduction_blocks(plan)
         d_a, d_b = cuda.to_device(inp["a"]), cuda.to_device(inp["b"])
+        blocks = resident_blocks(red.block_partials, (d_a, d_b, d_a), plan)  # the types of (a, b, partial)
         d_partial = device_poison(blocks, np.float64)
         d_out = device_poison(1, np.float64)
 

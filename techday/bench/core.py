@@ -289,6 +289,7 @@ class Sample:
     seconds: list[float] = field(default_factory=list)
     clock: str = "perf_counter"
     calls: int = 1  # back-to-back calls between one pair of events (or perf_counter readings)
+    uncovered: int = 0  # repetitions whose enqueueing outlasted the busy kernel (see Busy.cover)
 
     @property
     def median(self) -> float:
@@ -368,16 +369,27 @@ class Busy:
     stop event, so the GPU runs them back to back and host dispatch time stays outside the events
     (nvbench's blocking kernel, without the host flag)."""
 
+    MAX_US = 50_000
+
     def __init__(self, us: int = 200):
         import warnings
 
-        self.n = max(1, int(us))
+        self.n = self.floor = max(1, int(us))
         with warnings.catch_warnings():  # one thread on purpose: numba-cuda's low-occupancy warning says otherwise
             warnings.simplefilter("ignore")
             self.launch = _sleep_kernel()[1, 1]  # configured once, outside every timed loop
 
     def __call__(self):
         self.launch(self.n)
+
+    def cover(self, enqueue_s: float) -> None:
+        """Sleep long enough to cover ``enqueue_s`` of host time (three times it, as the hardware may
+        sleep less than asked), at least the floor and at most 50 ms: a Python launch path of tens of
+        microseconds a call, K calls between the events, must not leave the GPU idle inside them."""
+        self.n = int(min(self.MAX_US, max(self.floor, math.ceil(round(3 * enqueue_s * 1e6, 3)))))
+
+    def covers(self, enqueue_s: float) -> bool:
+        return enqueue_s * 1e6 <= self.n
 
 
 def _sleep_kernel():
@@ -401,10 +413,13 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
     start, stop = cuda.event(), cuda.event()
     t0 = time.perf_counter()
     recent: list[float] = []
+    enqueue = math.inf
     while True:  # warm-up: at least `warmup` seconds, then until three calls in a row agree within 2 %
+        t_enqueue = time.perf_counter()
         start.record()
         run()
         stop.record()
+        enqueue = min(enqueue, time.perf_counter() - t_enqueue)  # host time to enqueue one call
         stop.synchronize()
         recent = (recent + [start.elapsed_time(stop)])[-3:]
         elapsed = time.perf_counter() - t0
@@ -413,7 +428,10 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
             break
     estimate = recent[-1] / 1e3
     k = 1 if flush is not None else max(1, min(1000, math.ceil(WARM_KERNEL_SPAN / max(estimate, 1e-7))))
+    if busy is not None:
+        busy.cover(k * enqueue)
     out = []
+    uncovered = 0
     reps = _reps(estimate * k, budget, lo, hi)
     for i in range(reps):
         if before_last is not None and i == reps - 1:
@@ -422,12 +440,16 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
             flush()
         if busy is not None:
             busy()
+        t_enqueue = time.perf_counter()
         start.record()
         for _ in range(k):
             run()
         stop.record()
+        if busy is not None and not busy.covers(time.perf_counter() - t_enqueue):
+            uncovered += 1  # the host took longer than the busy kernel slept: host time may be inside
         stop.synchronize()
         out.append(start.elapsed_time(stop) / 1e3 / calls / k)
     sample = Sample(out, "cuda-event")
     sample.calls = k
+    sample.uncovered = uncovered
     return sample

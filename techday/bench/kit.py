@@ -34,6 +34,25 @@ def reduction_blocks(plan) -> int:
     return per_sm * plan.sm_count if plan.sm_count else 2
 
 
+def resident_blocks(kernel, args, plan, tpb: int = TPB) -> int:
+    """Blocks for a grid-stride Numba CUDA kernel: one full wave, from the CUDA occupancy API for this
+    kernel as compiled for the types of ``args`` (its registers and shared memory count, which the
+    resident-thread estimate of :func:`reduction_blocks` ignores) times the SM count. Where that API
+    is not there (the simulator, a kernel that does not compile here), the estimate. The compilation
+    happens here, outside any timed region, and the first timed launch finds it cached."""
+    from numba import config
+
+    if not config.ENABLE_CUDASIM:
+        try:
+            compiled = kernel.compile(tuple(kernel.typeof_pyval(a) for a in args))
+            blocks = int(compiled.max_cooperative_grid_blocks(tpb))
+            if blocks > 0:
+                return blocks
+        except Exception:  # no occupancy API here: fall back to the estimate, which every device has
+            pass
+    return reduction_blocks(plan)
+
+
 def device_poison(shape, dtype):
     """A Numba device array filled with NaN (or -1): a kernel that skips elements shows."""
     from numba import cuda

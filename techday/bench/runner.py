@@ -306,6 +306,9 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
     if sample.spread > SPREAD_WARN[tier]:
         rec["warnings"].append(f"spread {sample.spread:.0%} over {len(sample.seconds)} repetitions, above "
                                f"{SPREAD_WARN[tier]:.0%}: a noisy figure (other work on the machine, or clocks moving)")
+    if sample.uncovered > len(sample.seconds) // 10:
+        rec["warnings"].append(f"in {sample.uncovered} of {len(sample.seconds)} repetitions the host took longer to "
+                               "enqueue the call than the busy kernel slept: host time may be inside the events")
     limit = rec.get("limit")
     if limit and max(rec["value"], rec["best"]) > MAX_FRACTION * limit:
         # Above what the hardware can do: the timing or the check is broken, so the figure is wrong.

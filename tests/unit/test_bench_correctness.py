@@ -137,6 +137,42 @@ def test_reduction_grids_follow_the_resident_threads_per_sm():
     assert reduction_blocks(ada) == 6 * 128
 
 
+def test_grid_stride_grids_come_from_the_occupancy_api(monkeypatch):
+    # Wrong answers caught: a grid that ignores what the occupancy API says for the compiled kernel (a
+    # kernel whose registers or shared memory allow 3 blocks of 256 per SM, not 8), and a failing or
+    # missing API (the simulator) that breaks the run instead of falling back to the estimate.
+    from numba import config
+
+    from techday.bench.kit import resident_blocks
+
+    plan = Plan.for_device("gpu", True, l2_bytes=50 * 2**20, sm_count=132)
+    asked = []
+
+    class Compiled:
+        def max_cooperative_grid_blocks(self, tpb):
+            asked.append(tpb)
+            return 3 * 132
+
+    class Kernel:
+        def typeof_pyval(self, value):
+            return type(value).__name__
+
+        def compile(self, sig):
+            assert sig == ("ndarray", "ndarray")
+            return Compiled()
+
+    class Broken(Kernel):
+        def compile(self, sig):
+            raise RuntimeError("no CUDA context")
+
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
+    args = (np.zeros(4), np.zeros(1))
+    assert resident_blocks(Kernel(), args, plan) == 3 * 132 and asked == [TPB]
+    assert resident_blocks(Broken(), args, plan) == reduction_blocks(plan) == 8 * 132
+    monkeypatch.setattr(config, "ENABLE_CUDASIM", 1)
+    assert resident_blocks(Kernel(), args, plan) == 8 * 132 and asked == [TPB], "the simulator has no occupancy API"
+
+
 def test_load_and_spread_warnings():
     # Wrong answer caught: spreads of 26 % to 6,122 % printed as if they were figures to trust.
     assert "machine load 6.00 on 2 cores" in runner.load_warnings({"before": 5.0, "after": 6.0, "cpu_count": 2})[0]
@@ -185,6 +221,22 @@ def test_the_cupy_stencil_and_histogram_compile_and_the_stencil_divides_in_32_bi
     assert "atom.global.add" in ptx or "red.global.add" in ptx
 
 
+def test_the_busy_kernel_covers_the_hosts_enqueueing():
+    # Wrong answer caught: a fixed 200 us sleep ahead of K back-to-back Python launches of ~30 us each
+    # (numba-cuda's measured launch cost on an H200): the GPU idles inside the events and the host's
+    # time is counted as the kernel's.
+    from techday.bench.core import Busy
+
+    busy = Busy.__new__(Busy)
+    busy.n = busy.floor = 200
+    busy.cover(100 * 30e-6)  # 100 calls of 30 us
+    assert busy.n == 9000 and busy.covers(0.003) and not busy.covers(0.0095)
+    busy.cover(0.0)
+    assert busy.n == 200, "never below the floor"
+    busy.cover(5.0)
+    assert busy.n == Busy.MAX_US, "never a sleep of seconds"
+
+
 def test_device_timing_mechanics_in_the_simulator():
     # Wrong answers caught: a flush that writes (dirty lines drain inside the next timed kernel), and the
     # poison placed anywhere but before the last timed group of calls. The simulator's events return
@@ -204,6 +256,18 @@ s = time_device(lambda: calls.append("run"), budget=0.0, lo=3, hi=3, before_last
 k = s.calls
 assert k > 1 and len(s.seconds) == 3, (k, len(s.seconds))  # a warm kernel: K calls per event pair
 assert calls[-k - 1] == "poison" and calls.count("poison") == 1, calls[-k - 2:]
+# The busy kernel sleeps long enough to cover the host's enqueueing of all K calls (Busy.cover).
+from techday.bench.core import Busy
+class FakeBusy(Busy):
+    def __init__(self):
+        self.n = self.floor = 200
+        self.launched = []
+    def __call__(self):
+        self.launched.append(self.n)
+b = FakeBusy()
+s2 = time_device(lambda: None, budget=0.0, lo=3, hi=3, busy=b, warmup=0.0)
+assert len(b.launched) == 3 and s2.calls > 100, (b.launched, s2.calls)
+assert 200 < b.launched[0] <= Busy.MAX_US and s2.uncovered <= 3, (b.launched, s2.calls, s2.uncovered)
 print("ok", k)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
