@@ -25,6 +25,44 @@ def hub(hub_factory):
     return hub_factory(trainees=2, gpus=["0", "1"])
 
 
+def signed_in(hub, name: str) -> Person:
+    """``name`` signed in, with a running server (a running one is joined, not restarted)."""
+    person = Person(hub, name)
+    assert person.login().status_code == 302
+    person.spawn()
+    hub.wait_ready(name)
+    return person
+
+
+def fetch_lab(person: Person) -> dict:
+    fetched = person.rest("POST", "/assignments/fetch", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert fetched["success"], fetched
+    return fetched
+
+
+def submit_solution(person: Person, nb: dict) -> dict:
+    """The trainee writes the answer into the exercise cell, saves, submits."""
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "double":
+            cell["source"] = SOLUTION
+    saved = person.rest("PUT", f"/api/contents/{LAB}/{LAB}.ipynb", json={"type": "notebook", "content": nb})
+    assert saved.status_code == 200, saved.text
+    submitted = person.rest("POST", "/assignments/submit", data={"course_id": COURSE, "assignment_id": LAB}).json()
+    assert submitted["success"], submitted
+    return submitted
+
+
+def kims_submission(hub) -> Person:
+    """trainee-001 signed in, the solved lab in the home folder and submitted: what the submit test leaves
+    behind, made here when a later test runs without it (alone, with -k, or on another xdist worker,
+    which starts a hub of its own), so that no test depends on which tests ran before it."""
+    kim = signed_in(hub, "trainee-001")
+    if not sorted((hub.exchange / COURSE / "inbound").glob(f"trainee-001+{LAB}+*")):
+        fetch_lab(kim)
+        submit_solution(kim, kim.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"])
+    return kim
+
+
 def test_wrong_password_is_refused_clearly(hub):
     r = Person(hub, "trainee-001", password="not-my-password").login()
     assert r.status_code == 403
@@ -49,8 +87,8 @@ def test_trainee_fetches_runs_submits_and_the_instructor_grades(hub):
     # The released lab, through the Assignments tab's API (nbgrader's assignment_list extension).
     listed = kim.rest("GET", "/assignments", params={"course_id": COURSE}).json()
     assert listed["success"] and [a["assignment_id"] for a in listed["value"]] == [LAB], listed
-    fetched = kim.rest("POST", "/assignments/fetch", data={"course_id": COURSE, "assignment_id": LAB}).json()
-    assert fetched["success"] and fetched["value"][0]["status"] == "fetched", fetched
+    fetched = fetch_lab(kim)
+    assert fetched["value"][0]["status"] == "fetched", fetched
     nb = kim.rest("GET", f"/api/contents/{LAB}/{LAB}.ipynb").json()["content"]
     assert "raise NotImplementedError()" in json.dumps(nb), "the trainee gets the release, not the solution"
 
@@ -65,14 +103,7 @@ def test_trainee_fetches_runs_submits_and_the_instructor_grades(hub):
     out = kim.run_cell(kernel, SOLUTION + "print(double(21))")
     assert out == {"stdout": "42\n", "error": None, "status": "ok"}
 
-    # The trainee writes the answer into the exercise cell, saves, submits.
-    for cell in nb["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "double":
-            cell["source"] = SOLUTION
-    saved = kim.rest("PUT", f"/api/contents/{LAB}/{LAB}.ipynb", json={"type": "notebook", "content": nb})
-    assert saved.status_code == 200, saved.text
-    submitted = kim.rest("POST", "/assignments/submit", data={"course_id": COURSE, "assignment_id": LAB}).json()
-    assert submitted["success"], submitted
+    submitted = submit_solution(kim, nb)
     assert any(s["status"] == "submitted" for s in submitted["value"]), submitted
 
     # The instructor: the formgrader service is theirs, not the trainee's.
@@ -99,7 +130,8 @@ def test_trainee_fetches_runs_submits_and_the_instructor_grades(hub):
 
 
 def test_second_login_and_restart_keep_the_work(hub):
-    """After the submit test: same user, new browser; then the server stops and starts again."""
+    """Same user, new browser; then the server stops and starts again."""
+    kims_submission(hub)
     first = hub.user_model("trainee-001")["servers"][""]
     again = Person(hub, "trainee-001")
     assert again.login().status_code == 302
@@ -121,20 +153,18 @@ def test_second_login_and_restart_keep_the_work(hub):
 
 
 def test_trainees_cannot_reach_each_others_submissions(hub):
-    """After the submit test: trainee-002, told where trainee-001's submission lies, tries to list, read,
-    overwrite, rename and delete it from a kernel of its own server; the instructor collects both."""
+    """trainee-002, told where trainee-001's submission lies, tries to list, read, overwrite, rename and
+    delete it from a kernel of its own server; the instructor collects both."""
     if not hub.isolated:
         pytest.skip(f"every server runs as the test's own user here: {why_not()}")
+    kims_submission(hub)
     uids = {r["username"]: int(r["uid"]) for r in csv.DictReader(
         (hub.base / "accounts" / "users.csv").read_text().splitlines())}
     inbound = hub.exchange / COURSE / "inbound"
     (theirs,) = sorted(inbound.glob(f"trainee-001+{LAB}+*"))
     assert theirs.stat().st_uid == uids["trainee-001"], "the submission belongs to its trainee's own uid"
 
-    lee = Person(hub, "trainee-002")
-    assert lee.login().status_code == 302
-    lee.spawn()
-    hub.wait_ready("trainee-002")
+    lee = signed_in(hub, "trainee-002")
     kernel = lee.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
     out = lee.run_cell(kernel, attack_code(inbound, theirs, hub.exchange / COURSE, f"{LAB}.ipynb"))
     assert out["status"] == "ok", out
@@ -143,8 +173,7 @@ def test_trainees_cannot_reach_each_others_submissions(hub):
     assert done.pop("uid") == uids["trainee-002"], "each server runs as its own account's uid"
     assert done and all(result != "done" for result in done.values()), done
 
-    fetched = lee.rest("POST", "/assignments/fetch", data={"course_id": COURSE, "assignment_id": LAB}).json()
-    assert fetched["success"], fetched
+    fetch_lab(lee)
     submitted = lee.rest("POST", "/assignments/submit", data={"course_id": COURSE, "assignment_id": LAB}).json()
     assert submitted["success"], submitted
     hub.nbgrader("collect", LAB)
@@ -154,10 +183,8 @@ def test_trainees_cannot_reach_each_others_submissions(hub):
 
 def test_gpus_are_not_shared(hub):
     """Two GPUs listed, three servers asked for: the third is refused, not doubled up."""
-    lee = Person(hub, "trainee-002")
-    assert lee.login().status_code == 302
-    lee.spawn()
-    hub.wait_ready("trainee-002")
+    signed_in(hub, "trainee-001")
+    signed_in(hub, "trainee-002")
     teacher = Person(hub, "teacher")
     assert teacher.login().status_code == 302
     r = teacher.spawn()
