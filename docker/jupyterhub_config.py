@@ -2,7 +2,7 @@
 # (docker/Dockerfile, target lab: released notebooks only, no solution).
 # Started by docker/compose.yaml; check it with `techday hub check --config docker/jupyterhub_config.py`.
 # The Tech Day settings (sign-in, nbgrader roles and course service, GPU hand-out, culling) come from
-# techday.hub.configure, the same function the integration tests start a real hub with.
+# techday.hub.config.configure, the same function the integration tests start a real hub with.
 #
 # Settings, from the environment (docker/compose.yaml sets them):
 #   TECHDAY_COURSE_ID      nbgrader course id (default: course/syllabus.toml's id)
@@ -18,11 +18,11 @@
 #   TECHDAY_COURSE_SERVICE_URL, TECHDAY_COURSE_SERVICE_TOKEN
 #                          the course service (formgrader) in compose's `course` container, as the grader
 #
-# Each trainee's container runs as the uid users.csv gives the account (techday.hub.apply_identity).
+# Each trainee's container runs as the uid users.csv gives the account (techday.hub.config.apply_identity).
 import logging
 import os
 
-from techday.hub import HubSettings, configure, drop_missing_gpus
+from techday.hub.config import HubSettings, configure, drop_missing_gpus
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from techday.build import build  # noqa: E402
-from techday.course import load_course  # noqa: E402
+from techday.course.build import build  # noqa: E402
+from techday.course.syllabus import load_course  # noqa: E402
 from techday.grading.contract import solution_notebook  # noqa: E402
 
 

@@ -124,7 +124,7 @@ class Thresholds:
 
 
 def default_path() -> Path:
-    from .course import find_root
+    from .course.syllabus import find_root
 
     return find_root() / "course" / "assessment_thresholds.toml"
 

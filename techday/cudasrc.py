@@ -95,7 +95,7 @@ def compile_cubin(source: str, name: str = "kernel.cu", arch: str = "sm_90", std
     """Compile CUDA C++ ``source`` to a cubin (SASS for ``arch``, e.g. ``sm_80``) with NVRTC through
     ``cuda.core``'s :class:`Program`, without a GPU or a driver: the whole compilation, assembly
     included. This is the one helper that checks every CuPy kernel source of the course
-    (:mod:`techday.cupysources`). Raises :class:`CompileError` with NVRTC's log on an error and
+    (:mod:`techday.validate.cupysources`). Raises :class:`CompileError` with NVRTC's log on an error and
     :class:`NvrtcUnavailable` when ``cuda.core`` or NVRTC is missing.
 
     :func:`compile_ptx` stays on the NVRTC bindings: ``cuda.core`` 1.2 asks the driver, before it
@@ -104,7 +104,10 @@ def compile_cubin(source: str, name: str = "kernel.cu", arch: str = "sm_90", std
         from cuda.core import Program, ProgramOptions
     except ImportError:
         try:
-            from cuda.core.experimental import Program, ProgramOptions  # cuda.core before 0.4
+            from cuda.core.experimental import (  # cuda.core before 0.4
+                Program,
+                ProgramOptions,
+            )
         except ImportError as exc:
             raise NvrtcUnavailable("cuda.core is not installed (pip install numba-cuda)") from exc
     try:

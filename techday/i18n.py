@@ -298,7 +298,7 @@ class LabTranslation:
 
 def examine(source: Path, lab: str, lang: str) -> tuple[LabTranslation, dict]:
     """Compare a lab's source with its ``lang`` catalogue; return the findings and the catalogue."""
-    from .labsrc import read_lab
+    from .course.labsrc import read_lab
 
     path = catalogue_path(source, lang)
     report = LabTranslation(lab=lab, lang=lang, path=path, exists=path.is_file())
@@ -464,7 +464,7 @@ def stamp_package(lang: str) -> int:
 def stamp(path: Path, source: Path, lab: str) -> int:
     """After a reviewer has checked the translation against the English: store the hash of the
     English each entry now stands beside. Returns how many entries changed."""
-    from .labsrc import read_lab
+    from .course.labsrc import read_lab
 
     nb, refs = read_lab(source, lab)
     hashes = {("cells", r.key): en_hash(c.source) for c, r in zip(nb.cells, refs) if c.cell_type == "markdown" and r.key}

@@ -13,7 +13,7 @@ per distinct kernel, signature and launch configuration, a JSON line to that fil
 - ``{"kind": "launch", ...}``: the kernel's definition id, the argument types as a numba signature
   (``void(float32[::1], float32)``), the grid, the block and the dynamic shared memory in bytes.
 
-``techday kernels`` (:mod:`techday.kernels`) reads these files in a process without the simulator,
+``techday kernels`` (:mod:`techday.validate.kernels`) reads these files in a process without the simulator,
 compiles every definition and signature for the target GPUs and checks each launch against their
 limits. Constants that differ between tiers are declared with :meth:`techday.Lab.per_tier`; their
 GPU-tier value travels with the definition so that both values are compiled.

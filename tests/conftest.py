@@ -57,8 +57,8 @@ def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "
 
     import nbformat
 
+    from techday.course.labsrc import write_notebook
     from techday.grading.contract import solution_notebook
-    from techday.labsrc import write_notebook
 
     env = {"TECHDAY_BUILD": str(tmp_path)}
     out = techday("build", lab, env=env)

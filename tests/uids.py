@@ -14,14 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from techday.hub import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST
+from techday.hub.config import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNAS = [sys.executable, "-m", "techday.runas"]
+RUNAS = [sys.executable, "-m", "techday.hub.runas"]
 
 
 def runas(uid: int, gid: int, *command: str, home: str | None = None) -> list[str]:
-    """The command line that runs ``command`` as ``uid:gid`` (through the product's own ``techday.runas``)."""
+    """The command line that runs ``command`` as ``uid:gid`` (through the product's own ``techday.hub.runas``)."""
     return [*RUNAS, str(uid), str(gid), *(["--home", home] if home else []), "--", *command]
 
 
@@ -40,7 +40,7 @@ def why_not() -> str | None:
     """Why processes cannot run as other users here, or None."""
     if os.geteuid() != 0:
         return f"switching Unix users needs root (this is uid {os.geteuid()})"
-    probe = runas(UID_FIRST, TRAINEE_GID, sys.executable, "-c", "import techday.hubexchange, nbgrader, jupyterhub")
+    probe = runas(UID_FIRST, TRAINEE_GID, sys.executable, "-c", "import techday.hub.exchange, nbgrader, jupyterhub")
     try:
         out = subprocess.run(probe, capture_output=True, text=True, timeout=120, env=child_env(),
                              cwd=tempfile.gettempdir())

@@ -8,14 +8,14 @@ c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads the fi
 c.CourseDirectory.course_id = os.environ.get("TECHDAY_COURSE_ID", "techday")
 c.Exchange.root = os.environ.get("TECHDAY_EXCHANGE", "/srv/nbgrader/exchange")
 
-# Every account's server runs as a Unix user of its own (techday.hub.apply_identity), and the course
+# Every account's server runs as a Unix user of its own (techday.hub.config.apply_identity), and the course
 # service as the grader: these two steps close each submission to everyone but its owner and the
 # grader, keep the course's folder in the exchange from being renamed or made by a trainee, and
-# collect from each student only what their own uid submitted (techday/hubexchange.py). Collect
+# collect from each student only what their own uid submitted (techday/hub/exchange.py). Collect
 # reads the hub's accounts file ($TECHDAY_USERS_FILE) to know each student's uid.
-c.ExchangeFactory.release_assignment = "techday.hubexchange.ExchangeReleaseAssignment"
-c.ExchangeFactory.submit = "techday.hubexchange.ExchangeSubmit"
-c.ExchangeFactory.collect = "techday.hubexchange.ExchangeCollect"
+c.ExchangeFactory.release_assignment = "techday.hub.exchange.ExchangeReleaseAssignment"
+c.ExchangeFactory.submit = "techday.hub.exchange.ExchangeSubmit"
+c.ExchangeFactory.collect = "techday.hub.exchange.ExchangeCollect"
 
 # The hub's user name is the trainee's nbgrader identity. Not for the course service, whose collect
 # must gather every student.

@@ -6,8 +6,10 @@ run_labs.py on a GPU machine that has no Jupyter packages (no nbformat, no nbgra
 import json
 import sys
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from techday.labsrc import read_lab, strip_solution_markers
+from techday.course.labsrc import read_lab, strip_solution_markers
+
 out = {}
 for lab in sys.argv[1:]:
     nb, _ = read_lab(Path(__file__).resolve().parents[2] / "labs" / lab / f"{lab}.py")

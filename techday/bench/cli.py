@@ -21,7 +21,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _default_out(name: str) -> Path:
-    from techday.course import CourseError, load_course
+    from techday.course.syllabus import CourseError, load_course
 
     try:
         return load_course().build_dir / name

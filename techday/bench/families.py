@@ -20,7 +20,7 @@ def benchmarks_dir() -> Path:
     env = os.environ.get("TECHDAY_BENCHMARKS")
     if env:
         return Path(env).resolve()
-    from techday.course import CourseError, find_root
+    from techday.course.syllabus import CourseError, find_root
 
     try:
         root = find_root()

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..layout import lab_folder, notebook_name
+from ..course.layout import lab_folder, notebook_name
 from .review import _kind, _release_cells, review
 
 

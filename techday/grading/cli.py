@@ -18,9 +18,15 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from ..layout import notebook
+from ..course.layout import notebook
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,7 +34,7 @@ STYLE = {"graded": "green", "flagged": "yellow", "failed": "red", "rejected": "r
 
 
 def _root(args, course) -> Path:
-    from ..build import course_root
+    from ..course.build import course_root
 
     return Path(args.course_root).resolve() if args.course_root else course_root(course)
 

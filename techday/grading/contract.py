@@ -24,10 +24,10 @@ from pathlib import Path
 
 import nbformat
 
-from ..build import build, nbgrader, nbgrader_error
-from ..course import Course
-from ..labsrc import hidden_test_count, strip_solution_markers, write_notebook
-from ..layout import notebook
+from ..course.build import build, nbgrader, nbgrader_error
+from ..course.labsrc import hidden_test_count, strip_solution_markers, write_notebook
+from ..course.layout import notebook
+from ..course.syllabus import Course
 
 SOLUTION_STUDENT = "selftest-solution"
 RELEASE_STUDENT = "selftest-release"

@@ -27,8 +27,21 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import kill_tree
-from .sandbox import (NOBODY, Limits, PidsCgroup, SandboxUnavailable, cgroup_prefix, check_sandbox, event_notes,
-                      memory_limit, pids_cgroup_parent, process_limit, rlimits, sandbox_command, sandbox_env)
+from .sandbox import (
+    NOBODY,
+    Limits,
+    PidsCgroup,
+    SandboxUnavailable,
+    cgroup_prefix,
+    check_sandbox,
+    event_notes,
+    memory_limit,
+    pids_cgroup_parent,
+    process_limit,
+    rlimits,
+    sandbox_command,
+    sandbox_env,
+)
 
 
 def process_limit_events(nb, code_cells: list[int]) -> list[dict]:
@@ -68,7 +81,7 @@ class SandboxExecute(NbGraderPreprocessor):
                               "(techday.grading.referee); False only for measurements").tag(config=True)
 
     def settings(self, lab: str):
-        from ..course import load_course
+        from ..course.syllabus import load_course
         from .config import grade_settings
 
         course = load_course(Path(self.course_dir) if self.course_dir else None)

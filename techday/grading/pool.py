@@ -120,7 +120,7 @@ class WorkerPool:
 
 def _log_error(result: dict) -> str:
     """The lines of nbgrader's captured log (or traceback) worth showing a person."""
-    from ..build import error_lines
+    from ..course.build import error_lines
 
     return error_lines(result.get("log", "") + "\n" + result.get("error", "")) or "no log"
 

@@ -6,7 +6,7 @@
   quote them; so cells with hidden tests lose those regions, and their outputs are reduced to
   "passed", a visible test's own error message, or "failed: a hidden test"; other outputs that
   quote a hidden test are removed. The course root's own config has it too (formgrader feedback).
-- **pass/fail per track** by the track's own rule (:meth:`techday.course.TrackSpec.passes`, from
+- **pass/fail per track** by the track's own rule (:meth:`techday.course.syllabus.TrackSpec.passes`, from
   ``pass_rule`` in ``course/syllabus.toml``): at least ``min_fraction`` of the track's autograded
   points, ``min_lab_fraction`` in every lab of it and, for a track with an assessment,
   ``min_assessment_fraction`` in the assessment; written to ``passfail.csv`` with the name, the
@@ -199,7 +199,7 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
             proc = proctree.run([sys.executable, "-m", "techday.nbgrader_cli", "generate_feedback", lab, "--force"],
                                 1800, cwd=tmp, env=env)
             if proc.returncode != 0:
-                from ..build import nbgrader_error
+                from ..course.build import nbgrader_error
 
                 problems.append(f"nbgrader generate_feedback {lab}: {nbgrader_error(proc)}")
     return problems
@@ -219,7 +219,7 @@ def _flags(out: Path) -> dict[tuple[str, str], list[str]]:
 
 def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], list[str]]:
     """Per track, per trainee: points, fractions, passed (the track's own rule,
-    :meth:`techday.course.TrackSpec.passes`: overall, every lab, the assessment), and what to review."""
+    :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -359,12 +359,10 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
     matplotlib.use("Agg")
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
 
     from .certificates import pdf_keywords, visible_fields
-
-    from matplotlib.font_manager import findfont
-    from matplotlib.ft2font import FT2Font
 
     v = visible_fields(course, data, code)
     fp = FontProperties(fname=font) if font else FontProperties(family="DejaVu Sans")
@@ -410,7 +408,7 @@ PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fractio
 
 def results(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
             run: str | None = None, report=print) -> Results:
-    from ..build import nbgrader
+    from ..course.build import nbgrader
 
     out.mkdir(parents=True, exist_ok=True)
     graded = sorted({p.parent.name for p in root.glob("autograded/*/*/*.ipynb")})

@@ -37,10 +37,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..layout import notebook
+from ..course.layout import notebook
 from .checks import Submission, collect, graded_copy
 from .config import GradeSettings, grade_settings, lab_limits, nbgrader_config
-from .gradebook import GradebookLocked, _read_scores, _snapshot, graded_sources, merge_scores
+from .gradebook import (
+    GradebookLocked,
+    _read_scores,
+    _snapshot,
+    graded_sources,
+    merge_scores,
+)
 from .pool import WorkerPool, _log_error
 from .sandbox import check_sandbox, event_notes, memory_limit, process_limit
 from .state import State
@@ -152,7 +158,7 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
               retry_failed: bool = False, out: Path | None = None, cell_timeout: int | None = None,
               progress=None, report=print) -> GradeRun:
     """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time."""
-    from ..build import nbgrader, nbgrader_error
+    from ..course.build import nbgrader, nbgrader_error
 
     t0 = time.monotonic()
     out = out or course.build_dir / "grading"

@@ -17,8 +17,8 @@ import json
 import nbformat
 import pytest
 
+from techday.course.labsrc import write_notebook
 from techday.grading.contract import solution_notebook
-from techday.labsrc import write_notebook
 from tests.conftest import techday
 from tests.fixtures.submissions.cheats import cheat_bytes, cheats
 

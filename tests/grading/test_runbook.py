@@ -156,7 +156,7 @@ def _env(tmp_path) -> dict:
     (srv / "exchange").chmod(0o777)
     home = tmp_path / "home"
     home.mkdir()
-    from techday.course import load_course
+    from techday.course.syllabus import load_course
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TECHDAY_", "JUPYTER"))}
     env.update(
@@ -216,11 +216,11 @@ def _trainee_submits(lab: str, env: dict, tmp_path, user: str = "trainee-001") -
 
 def _as_the_hub_runs_servers(env: dict, tmp_path, operator) -> str:
     """The course service's collect takes an entry only from the uid the accounts file gives its student
-    (techday.hubexchange). On the day the trainee's server runs as that uid; here the trainee's steps ran
+    (techday.hub.exchange). On the day the trainee's server runs as that uid; here the trainee's steps ran
     as this test's user, so the entries are handed to that uid (root only), and the course service is
     given the accounts file the runbook made, as compose mounts it. Without root: nbgrader's own collect
     by name, said in the report."""
-    from techday.hub import read_accounts
+    from techday.hub.config import read_accounts
     from tests.uids import chown_tree, collect_by_name_config
 
     users = operator / "docker" / "hub-users" / "users.csv"

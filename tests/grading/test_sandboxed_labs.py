@@ -8,7 +8,7 @@ syllabus and benchmark families, and torchrun's rendezvous on "localhost"."""
 
 import pytest
 
-from techday.course import load_course
+from techday.course.syllabus import load_course
 from tests.conftest import ROOT, grade_solution
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]

@@ -2,8 +2,13 @@
 
 import pytest
 
-from techday.course import load_course
-from techday.variants import WrongSolution, check_wrong_solution, check_wrong_solutions, read_wrong_solutions
+from techday.course.syllabus import load_course
+from techday.validate.variants import (
+    WrongSolution,
+    check_wrong_solution,
+    check_wrong_solutions,
+    read_wrong_solutions,
+)
 from tests.conftest import FIXTURE_COURSE, ROOT
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
@@ -22,7 +27,7 @@ def test_every_lab_keeps_wrong_solutions():
 @pytest.mark.parametrize("lab", sorted({lab for lab, _ in CASES}))
 def test_wrong_solutions_are_caught(lab):
     """Every wrong solution of the lab fails the tests it names (together in one kernel where that
-    settles it, alone otherwise: techday/variants.py)."""
+    settles it, alone otherwise: techday/validate/variants.py)."""
     wrongs = [w for name, w in CASES if name == lab]
     results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs)
     together = sum(r.how == "together" for r in results)

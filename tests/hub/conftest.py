@@ -1,6 +1,6 @@
 """A real JupyterHub on 127.0.0.1 for the hub tests (markers ``hub`` and ``browser``).
 
-The hub runs the project's settings (:func:`techday.hub.configure`: password-list sign-in, nbgrader
+The hub runs the project's settings (:func:`techday.hub.config.configure`: password-list sign-in, nbgrader
 roles, the course service, GPU hand-out, the idle culler) with configurable-http-proxy from npm. A local
 process spawner (JupyterHub's SimpleLocalProcessSpawner) stands in for DockerSpawner: every trainee's
 server is a process with its own home folder, and nbgrader knows it by its hub user name, as in the
@@ -8,7 +8,7 @@ image (docker/etc-jupyter/nbgrader_config.py is the config both read).
 
 Run as root where other users can reach this Python (tests/uids.py), every account's server runs as
 that account's own uid from the accounts file and the course service as the grader, as
-:func:`techday.hub.apply_identity` does in the containers: the exchange then holds each submission by
+:func:`techday.hub.config.apply_identity` does in the containers: the exchange then holds each submission by
 Unix permissions, as on the day. Elsewhere every process is the test's own user, and the tests that
 need separate users skip with the reason.
 
@@ -34,9 +34,16 @@ from pathlib import Path
 
 import pytest
 
-from techday.hub import GRADER_GID, GRADER_UID, make_accounts, write_accounts
+from techday.hub.config import GRADER_GID, GRADER_UID, make_accounts, write_accounts
 from tests.conftest import FIXTURE_COURSE, ROOT
-from tests.uids import child_env, chown_tree, collect_by_name_config, runas, shared_dir, why_not
+from tests.uids import (
+    child_env,
+    chown_tree,
+    collect_by_name_config,
+    runas,
+    shared_dir,
+    why_not,
+)
 
 LAB = "ok-lab"
 COURSE = "fixture"
@@ -184,7 +191,7 @@ class Hub:
         text = f"""
 import os, sys
 from pathlib import Path
-from techday.hub import HubSettings, configure
+from techday.hub.config import HubSettings, configure
 
 c = get_config()
 configure(c, HubSettings(
@@ -205,7 +212,7 @@ c.ConfigurableHTTPProxy.command = [{proxy!r}]
 c.ConfigurableHTTPProxy.debug = False
 
 # A local process per trainee stands in for DockerSpawner's container; where the test runs as root it
-# runs as the uid techday.hub.apply_identity gave the account, in a home of its own.
+# runs as the uid techday.hub.config.apply_identity gave the account, in a home of its own.
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
 class AccountSpawner(SimpleLocalProcessSpawner):

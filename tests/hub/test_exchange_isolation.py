@@ -3,7 +3,7 @@
 The grader (uid 1500) releases, trainees A and B (their own uids) fetch and submit, then B tries
 everything a curious or hostile neighbour would try on A's submission and on the course's folder,
 knowing A's submission's name (as if it had leaked). With the project's exchange steps
-(docker/etc-jupyter/nbgrader_config.py selects techday.hubexchange) every attempt is refused and the
+(docker/etc-jupyter/nbgrader_config.py selects techday.hub.exchange) every attempt is refused and the
 grader still collects both; with nbgrader's defaults the same attempts succeed, so the test can fail.
 A trainee who submits twice at once keeps both submissions; the grader collects the later.
 
@@ -27,10 +27,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from techday.hub import hash_password
-
-from tests.uids import (GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, attack_code, child_env, chown_tree, runas,
-                        shared_dir, why_not)
+from techday.hub.config import hash_password
+from tests.uids import (
+    GRADER_GID,
+    GRADER_UID,
+    TRAINEE_GID,
+    UID_FIRST,
+    attack_code,
+    child_env,
+    chown_tree,
+    runas,
+    shared_dir,
+    why_not,
+)
 
 pytestmark = pytest.mark.slow
 

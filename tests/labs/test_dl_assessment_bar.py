@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 
-from techday.course import load_course
+from techday.course.labsrc import read_lab, strip_solution_markers
+from techday.course.syllabus import load_course
 from techday.dltrain import assessment_rule
-from techday.labsrc import read_lab, strip_solution_markers
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.labs, pytest.mark.slow]

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from techday.course import load_course
+from techday.course.syllabus import load_course
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.labs, pytest.mark.slow]
@@ -32,7 +32,7 @@ BARS = {
 DRIVER = r"""
 import json, sys
 from pathlib import Path
-from techday.labsrc import read_lab, strip_solution_markers
+from techday.course.labsrc import read_lab, strip_solution_markers
 
 source, expression, checks, seeds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 nb, refs = read_lab(Path(source))

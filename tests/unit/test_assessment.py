@@ -8,11 +8,23 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from techday.assessment import (Rule, ThresholdError, computed_rows, load_thresholds, theoretical_bandwidth_gbs,
-                                _main)
+from techday.assessment import (
+    Rule,
+    ThresholdError,
+    _main,
+    computed_rows,
+    load_thresholds,
+    theoretical_bandwidth_gbs,
+)
 from techday.gpuspecs import SPECS, by_name
-from techday.imageref import (binomial_weights, blur_reference, equalization_lut_reference, histogram_reference,
-                              pipeline_reference, sample_image)
+from techday.imageref import (
+    binomial_weights,
+    blur_reference,
+    equalization_lut_reference,
+    histogram_reference,
+    pipeline_reference,
+    sample_image,
+)
 from tests.conftest import ROOT
 
 THRESHOLDS = ROOT / "course" / "assessment_thresholds.toml"
@@ -203,7 +215,7 @@ os.environ.pop("NUMBA_ENABLE_CUDASIM", None)
 import numba
 from numba import cuda, types
 from numba.cuda import compile_ptx
-from techday.labsrc import read_lab, strip_solution_markers
+from techday.course.labsrc import read_lab, strip_solution_markers
 
 nb, _ = read_lab(sys.argv[1])
 ns = {"cuda": cuda, "numba": numba}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from techday.cli import main
-from techday.course import load_course
+from techday.cli.main import main
+from techday.course.syllabus import load_course
 from techday.grading import certificates as cert
 from techday.grading.results import PASSFAIL_COLUMNS, certify
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from techday.course import CourseError, load_course
-from techday.labsrc import hidden_test_count, read_lab
+from techday.course.labsrc import hidden_test_count, read_lab
+from techday.course.syllabus import CourseError, load_course
 from tests.conftest import ROOT
 
 COURSE = load_course(ROOT)

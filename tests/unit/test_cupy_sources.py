@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from techday import cudasrc, cupysources
+from techday import cudasrc
+from techday.validate import cupysources
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -58,7 +58,7 @@ def test_image_installs_a_locked_set(dockerfile):
     otherwise), installed by hash, then the project without dependencies: catches an install step
     that resolves on its own again (`pip install torch==...`, `-e ".[gpu,hub]"`), the ResolutionImpossible
     of CUDA 13 PyTorch beside CUDA 12 numba-cuda, or a default set that has no lock."""
-    from techday import locks
+    from techday.hub import locks
 
     args = dict(a.split("=", 1) for _, w, a in dockerfile if w == "ARG" and "=" in a)
     assert args["CUDA_SET"] == locks.DEFAULT_SET == "cuda13"
@@ -76,7 +76,7 @@ def test_image_installs_a_locked_set(dockerfile):
 def test_image_python_is_the_locks_target(dockerfile):
     """The locks hold wheels for one Python (locks.PYTHON): catches a base image moved to another
     Ubuntu release, whose python3 differs, without re-locking."""
-    from techday import locks
+    from techday.hub import locks
 
     ubuntu_python = {"22.04": "3.10", "24.04": "3.12"}   # python3 of each Ubuntu LTS
     args = dict(a.split("=", 1) for _, w, a in dockerfile if w == "ARG" and "=" in a)

@@ -1,4 +1,4 @@
-"""techday.hub: the GPU hand-out, the accounts file, the hub settings and `techday hub check`."""
+"""techday.hub.config: the GPU hand-out, the accounts file, the hub settings and `techday hub check`."""
 
 import csv
 import json
@@ -7,10 +7,30 @@ from types import SimpleNamespace
 
 import pytest
 
-from techday.hub import (GRADER_UID, TRAINEE_GID, UID_FIRST, AccountsCache, GpuAllocator, HubSettings, NoGpuFree,
-                         UsersFileError, apply_device, apply_identity, check, check_password, configure,
-                         drop_missing_gpus, gpu_hooks, hash_password, make_accounts, parse_devices, read_accounts,
-                         roles, spawn_hooks, write_accounts)
+from techday.hub.config import (
+    GRADER_UID,
+    TRAINEE_GID,
+    UID_FIRST,
+    AccountsCache,
+    GpuAllocator,
+    HubSettings,
+    NoGpuFree,
+    UsersFileError,
+    apply_device,
+    apply_identity,
+    check,
+    check_password,
+    configure,
+    drop_missing_gpus,
+    gpu_hooks,
+    hash_password,
+    make_accounts,
+    parse_devices,
+    read_accounts,
+    roles,
+    spawn_hooks,
+    write_accounts,
+)
 from tests.conftest import ROOT, techday
 
 MIG = ["MIG-4f1c2a1e-0b7a-5a1d-9f43-2e7b1b5c0d11", "MIG-7a0e9d3b-1c2d-5e6f-8a9b-0c1d2e3f4a5b"]
@@ -169,7 +189,7 @@ def test_configure_sets_sign_in_services_and_hooks(tmp_path):
 
     c = Config()
     configure(c, _settings(tmp_path, gpus=["0"]))
-    assert c.JupyterHub.authenticator_class == "techday.hubauth.PasswordListAuthenticator"
+    assert c.JupyterHub.authenticator_class == "techday.hub.auth.PasswordListAuthenticator"
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert set(services) == {"c101", "idle-culler"}
     assert services["c101"]["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
@@ -181,7 +201,7 @@ def test_configure_sets_sign_in_services_and_hooks(tmp_path):
 def _config_file(tmp_path, settings_kwargs="", extra=""):
     path = tmp_path / "jupyterhub_config.py"
     path.write_text(
-        "from pathlib import Path\nfrom techday.hub import HubSettings, configure\nc = get_config()\n"
+        "from pathlib import Path\nfrom techday.hub.config import HubSettings, configure\nc = get_config()\n"
         f"configure(c, HubSettings(course_id='c101', users_file=Path({str(tmp_path / 'users.csv')!r}), "
         f"exchange=Path({str(tmp_path / 'exchange')!r}), course_root=Path({str(tmp_path / 'course')!r}), "
         f"state_dir=Path({str(tmp_path / 'state')!r}){settings_kwargs}))\n{extra}")
@@ -256,13 +276,13 @@ def test_check_reports_a_broken_config(tmp_path):
     assert not only.ok and "ValueError" in only.detail
     plain = tmp_path / "plain.py"
     plain.write_text("c = get_config()\n")
-    assert "techday.hub.configure" in check(plain)[0].detail
+    assert "techday.hub.config.configure" in check(plain)[0].detail
 
 
 def test_shipped_hub_config_loads(tmp_path, monkeypatch):
     """docker/jupyterhub_config.py loads with the variables compose sets (DockerSpawner, the GPU list)."""
     pytest.importorskip("dockerspawner", reason="the hub extra is not installed")
-    from techday.hub import load_hub_config
+    from techday.hub.config import load_hub_config
 
     monkeypatch.setenv("TECHDAY_HUB_STATE", str(tmp_path))
     monkeypatch.setenv("TECHDAY_GPUS", "0,1")
@@ -285,7 +305,7 @@ def test_cli_check_prints_each_problem_with_its_fix(tmp_path):
 
 def test_visible_gpus_reads_nvidia_smi_with_mig(tmp_path, monkeypatch):
     """`nvidia-smi -L` as printed on a MIG-partitioned H100: indices, GPU UUIDs and MIG UUIDs."""
-    from techday.hub import visible_gpus
+    from techday.hub.config import visible_gpus
 
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\ncat <<'OUT'\n"
@@ -309,7 +329,7 @@ def test_password_list_authenticator(tmp_path):
     import asyncio
     import os
 
-    from techday.hubauth import PasswordListAuthenticator
+    from techday.hub.auth import PasswordListAuthenticator
 
     users, _ = write_accounts([("kim", "admin", "pw-kim"), ("trainee-001", "trainee", "pw-1")], tmp_path)
     auth = PasswordListAuthenticator(users_file=str(users), course_id="c101")
@@ -335,7 +355,7 @@ def test_hub_modules_need_only_jupyterhub():
     import subprocess
     import sys
 
-    code = ("import sys, techday.hub, techday.hubauth; "
+    code = ("import sys, techday.hub.config, techday.hub.auth; "
             "print(sorted(m for m in ('numpy', 'numba', 'torch', 'rich', 'nbgrader', 'cupy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
@@ -443,13 +463,13 @@ def test_the_course_service_never_runs_as_root(tmp_path, monkeypatch):
     pytest.importorskip("traitlets")
     from traitlets.config import Config
 
-    import techday.hub as hub
+    import techday.hub.config as hub
 
     monkeypatch.setattr(hub.os, "geteuid", lambda: 0)
     c = Config()
     configure(c, _settings(tmp_path))
     service = next(s for s in c.JupyterHub.services if s["name"] == "c101")
-    assert service["command"][1:5] == ["-m", "techday.runas", str(GRADER_UID), str(hub.GRADER_GID)]
+    assert service["command"][1:5] == ["-m", "techday.hub.runas", str(GRADER_UID), str(hub.GRADER_GID)]
     assert "--ServerApp.allow_root=True" not in service["command"]
     # Run elsewhere (compose's course container): no command at all, a token instead.
     c = Config()
@@ -459,7 +479,7 @@ def test_the_course_service_never_runs_as_root(tmp_path, monkeypatch):
 
 
 def test_runas_refuses_root_and_refuses_to_pretend(monkeypatch, capsys):
-    import techday.runas as runas
+    import techday.hub.runas as runas
 
     assert runas.main(["0", "0", "--", "true"]) == 2 and "refusing to run as root" in capsys.readouterr().err
     assert runas.main(["20001", "100"]) == 2
@@ -473,7 +493,7 @@ def test_lock_down_closes_what_the_grader_cannot_be_given(tmp_path):
     everyone rather than left readable by the trainees' shared group."""
     import os
 
-    from techday.hubexchange import lock_down
+    from techday.hub.exchange import lock_down
 
     if os.geteuid() != 0:
         pytest.skip("giving a file another group needs root")

@@ -1,4 +1,4 @@
-"""The grader's copy of a trainee's submission (techday.hubexchange.copy_untrusted), without root.
+"""The grader's copy of a trainee's submission (techday.hub.exchange.copy_untrusted), without root.
 
 A submission stays its owner's after it is submitted, so whatever it holds when the grader collects it
 is a stranger's data: each case here is a file a hostile owner can put there, and what a plain copy
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from techday.hubexchange import MAX_DEPTH, copy_untrusted, not_mine
+from techday.hub.exchange import MAX_DEPTH, copy_untrusted, not_mine
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 
 import nbformat
 
-from techday.hygiene import fix, problems, tracked_notebooks
+from techday.course.hygiene import fix, problems, tracked_notebooks
 from tests.conftest import ROOT
 
 

@@ -11,11 +11,18 @@ import tomllib
 import pytest
 
 from techday import i18n
-from techday.build import build_sources
-from techday.course import load_course
-from techday.i18n import (catalogue_path, en_hash, examine, korean_share, load_catalogue, messages_in,
-                          released_messages)
-from techday.labsrc import read_lab
+from techday.course.build import build_sources
+from techday.course.labsrc import read_lab
+from techday.course.syllabus import load_course
+from techday.i18n import (
+    catalogue_path,
+    en_hash,
+    examine,
+    korean_share,
+    load_catalogue,
+    messages_in,
+    released_messages,
+)
 from tests.conftest import ROOT, techday
 
 COURSE = load_course(ROOT)

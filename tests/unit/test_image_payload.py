@@ -8,7 +8,14 @@ The grader target holds all of that on purpose: scanning it proves the scan sees
 import pytest
 
 from tests.conftest import ROOT
-from tests.dockerbuild import DockerIgnore, ImageBuilder, SecretScanner, UnknownStep, image_target, insert_after_from
+from tests.dockerbuild import (
+    DockerIgnore,
+    ImageBuilder,
+    SecretScanner,
+    UnknownStep,
+    image_target,
+    insert_after_from,
+)
 
 pytestmark = [pytest.mark.slow]  # one `techday build` of every lab (about a minute on 2 cores)
 
@@ -57,7 +64,7 @@ def test_trainee_image_holds_no_solution(builder, scanner):
 
 
 def test_trainee_image_holds_what_a_trainee_needs(builder):
-    from techday.course import load_course
+    from techday.course.syllabus import load_course
 
     lab = builder.build(TRAINEE)
     for lab_id in load_course(ROOT).labs:
@@ -132,7 +139,7 @@ def test_dockerignore_keeps_accounts_and_local_state_out(tmp_path):
     for path in ("docker/hub-users/passwords.csv", "docker/hub-users/users.csv", "passwords.csv",
                  "techday/__pycache__/cli.cpython-311.pyc", "build/course/gradebook.db", ".venv/bin/python"):
         assert ignore.ignored(path), path
-    for path in ("techday/cli.py", "docker/jupyterhub_config.py", "course/syllabus.toml"):
+    for path in ("techday/cli/main.py", "docker/jupyterhub_config.py", "course/syllabus.toml"):
         assert not ignore.ignored(path), path
     # The emulation honours it as Docker does: a `COPY docker docker` leaves the accounts behind.
     (tmp_path / "docker" / "hub-users").mkdir(parents=True)
@@ -250,7 +257,7 @@ def trainee_container_problems(cfg) -> list[str]:
 
 def test_compose_trainee_container_gets_the_trainee_image_and_no_course(monkeypatch, tmp_path):
     pytest.importorskip("dockerspawner", reason="the hub extra is not installed")
-    from techday.hub import load_hub_config
+    from techday.hub.config import load_hub_config
 
     monkeypatch.setenv("TECHDAY_HUB_STATE", str(tmp_path))
     monkeypatch.delenv("TECHDAY_IMAGE", raising=False)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from techday import kernels
 from techday.ptxreport import find_ptxas
+from techday.validate import kernels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -215,7 +215,7 @@ def test_the_report_counts_what_it_checked(checked):
 
 def test_a_missing_ptxas_is_one_line_and_exit_2(monkeypatch, capsys):
     from techday import ptxreport
-    from techday.cli import main
+    from techday.cli.main import main
 
     monkeypatch.setattr(ptxreport, "find_ptxas", lambda: (None, "ptxas not found; looked in PATH"))
     code = main(["--root", str(ROOT), "kernels", "--out", str(ROOT / "build" / "kernels-test")])

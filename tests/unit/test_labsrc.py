@@ -5,7 +5,7 @@ import textwrap
 import nbformat
 import pytest
 
-from techday.labsrc import LabSourceError, read_lab, strip_solution_markers
+from techday.course.labsrc import LabSourceError, read_lab, strip_solution_markers
 
 HEAD = '''\
 # %% [markdown]

@@ -13,7 +13,11 @@ import urllib.request
 
 import pytest
 
-from techday.locallab import LAB_PLUGINS_OFF, SERVER_EXTENSIONS_OFF, SERVER_EXTENSIONS_ON
+from techday.hub.locallab import (
+    LAB_PLUGINS_OFF,
+    SERVER_EXTENSIONS_OFF,
+    SERVER_EXTENSIONS_ON,
+)
 from tests.conftest import techday
 
 LAB = "grade-lab"  # a lab of the fixture course (tests/fixtures/course): quick to build

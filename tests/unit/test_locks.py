@@ -1,4 +1,4 @@
-"""docker/locks/: the lab image's locked install sets, one per CUDA major (techday/locks.py).
+"""docker/locks/: the lab image's locked install sets, one per CUDA major (techday/hub/locks.py).
 
 Offline: the sets swap the right CUDA packages, the committed locks pin every requirement, and the
 rule (a conflict, a missing or stale pin, markers for the target) on metadata made up here. Online
@@ -16,8 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from techday import locks
-from techday.locks import Meta, Pin
+from techday.hub import locks
+from techday.hub.locks import Meta, Pin
 from tests.conftest import ROOT
 
 LOCKS = ROOT / "docker" / "locks"

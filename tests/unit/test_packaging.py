@@ -52,7 +52,7 @@ def test_extras_and_entry_point():
     assert {"cupy-cuda12x", "numba-cuda"} <= gpu
     assert any("cu12" in Requirement(r).extras for r in extras["gpu"] if Requirement(r).name == "numba-cuda")
     assert "pytest" in {Requirement(r).name for r in extras["test"]}
-    assert project["scripts"]["techday"] == "techday.cli:main"
+    assert project["scripts"]["techday"] == "techday.cli.main:main"
 
 
 def test_core_import_stays_light():
@@ -74,7 +74,7 @@ def test_supported_python_is_the_same_everywhere():
 
     from packaging.specifiers import SpecifierSet
 
-    from techday import locks
+    from techday.hub import locks
 
     spec = SpecifierSet(_pyproject()["requires-python"])
     (oldest,) = [s.version for s in spec if s.operator == ">="]

@@ -2,7 +2,7 @@
 
 import re
 
-from techday.labsrc import read_lab
+from techday.course.labsrc import read_lab
 from tests.conftest import ROOT, techday
 
 README = (ROOT / "README.md").read_text()
@@ -46,7 +46,7 @@ def test_readme_instructor_commands_exist():
 
 def test_readme_course_table_matches_the_syllabus():
     """The README's course table names every lab of every track, in the track's row."""
-    from techday.course import load_course
+    from techday.course.syllabus import load_course
 
     table = README.split("## The course", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]

@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from techday.course.labsrc import read_lab, strip_solution_markers
 from techday.grading.referee import read_records
 from techday.grading.review import review
-from techday.labsrc import read_lab, strip_solution_markers
 from tests.fixtures.submissions.cheats import cheat_notebook, cheats
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from techday.labsrc import CellRef
-from techday.runner import LabResult, RunSummary, failing_cell, junit_xml
+from techday.course.labsrc import CellRef
+from techday.validate.runner import LabResult, RunSummary, failing_cell, junit_xml
 
 
 def test_junit_counts_failures_and_errors():

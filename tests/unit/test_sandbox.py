@@ -8,11 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from techday.course.syllabus import LabSpec
 from techday.grading import sandbox
 from techday.grading.checks import graded_copy
-from techday.grading.review import review_findings as tamper_findings
-from techday.course import LabSpec
 from techday.grading.results import HideHiddenTests
+from techday.grading.review import review_findings as tamper_findings
 
 
 def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypatch):
@@ -247,9 +247,13 @@ def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
     same preprocessors, and SandboxExecute reads the lab's limits from the syllabus as autograde does."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    from techday.course import load_course
-    from techday.build import write_config
-    from techday.grading.config import AUTOGRADE_PREPROCESSORS, FEEDBACK_PREPROCESSORS, grade_settings
+    from techday.course.build import write_config
+    from techday.course.syllabus import load_course
+    from techday.grading.config import (
+        AUTOGRADE_PREPROCESSORS,
+        FEEDBACK_PREPROCESSORS,
+        grade_settings,
+    )
     from techday.grading.executor import SandboxExecute
     from techday.grading.run import private_config
 

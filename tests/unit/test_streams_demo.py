@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from techday.labsrc import read_lab
-from techday.labtools import assert_close
+from techday.course.labsrc import read_lab
 from techday.i18n import msg
+from techday.labtools import assert_close
 from techday.streamcheck import StreamTrace
 
 LAB = Path(__file__).resolve().parents[2] / "labs" / "06-streams-concurrency" / "06-streams-concurrency.py"

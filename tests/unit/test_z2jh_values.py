@@ -113,7 +113,7 @@ def test_exchange_is_shared_and_shm_is_memory(ours):
 
 def test_roles_match_the_one_server_hub(ours):
     """Kubernetes and the one-server hub give the same nbgrader roles."""
-    from techday.hub import roles
+    from techday.hub.config import roles
 
     course = ours["hub"]["config"]["PasswordListAuthenticator"]["course_id"]
     one_server = {r["name"]: r for r in roles(course)}

@@ -31,9 +31,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .course import CourseError, load_course
-from .tier import TIER_CHOICES, TierError, banner, detect
+from .. import __version__
+from ..course.syllabus import CourseError, load_course
+from ..tier import TIER_CHOICES, TierError, banner, detect
 
 # Not a terminal (CI logs, a file): wide enough that tables keep lab names and reasons whole.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -136,7 +136,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import build, course_root
+    from ..course.build import build, course_root
 
     course = _course(args)
     labs, unknown = _labs(course, args.labs)
@@ -171,7 +171,7 @@ def _results_table(summary) -> Table:
 
 
 def cmd_run(args) -> int:
-    from .runner import run_labs
+    from ..validate.runner import run_labs
 
     course = _course(args)
     labs, unknown = _labs(course, args.labs)
@@ -194,7 +194,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_grade_selftest(args) -> int:
-    from .grading.contract import selftest
+    from ..grading.contract import selftest
 
     course = _course(args)
     labs, unknown = _labs(course, args.labs)
@@ -271,7 +271,7 @@ def cmd_validate(args) -> int:
 
 def cmd_kernels(args) -> int:
     """Record the kernels the CPU tier launches, compile them for the target GPUs, check the launches."""
-    from . import kernels
+    from ..validate import kernels
 
     course = _course(args)
     out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
@@ -299,7 +299,7 @@ def cmd_kernels(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from .hygiene import fix, problems, tracked_notebooks
+    from ..course.hygiene import fix, problems, tracked_notebooks
 
     course = _course(args)
     paths = [Path(p).resolve() for p in args.paths] or tracked_notebooks(course.root)
@@ -319,8 +319,8 @@ def cmd_fmt(args) -> int:
 def cmd_i18n_report(args) -> int:
     """Per lab: the share of markdown words in the target language, in the English source and in
     the translated edition, and what the translation lacks. Computed from the sources."""
-    from .i18n import examine, korean_share
-    from .labsrc import read_lab
+    from ..course.labsrc import read_lab
+    from ..i18n import examine, korean_share
 
     course = _course(args)
     lang = course.language(args.lang)
@@ -360,7 +360,7 @@ def cmd_i18n_report(args) -> int:
     console.print(t)
     console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
                   "(course/syllabus.toml, \\[course] translated)")
-    from .i18n import DOCUMENTS, doc_sections, doc_twin_path, examine_doc
+    from ..i18n import DOCUMENTS, doc_sections, doc_twin_path, examine_doc
 
     d = Table(title=f"{lang} edition of the course documents (section by section)")
     for col in ("document", "sections", "problems"):
@@ -382,9 +382,7 @@ def cmd_i18n_report(args) -> int:
 def cmd_i18n_stamp(args) -> int:
     """Store, beside each translated entry, the hash of the English it now matches: run it after
     checking the translation against the changed English, never instead."""
-    from .i18n import catalogue_path, stamp
-
-    from .i18n import stamp_package
+    from ..i18n import catalogue_path, stamp, stamp_package
 
     course = _course(args)
     lang = course.language(args.lang)
@@ -393,7 +391,7 @@ def cmd_i18n_stamp(args) -> int:
         args.labs = [name for name in args.labs if name != "techday"]
         if not args.labs:
             return 0
-    from .i18n import DOCUMENTS, doc_twin_path, stamp_doc
+    from ..i18n import DOCUMENTS, doc_twin_path, stamp_doc
 
     docs = [d for d in DOCUMENTS if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
     for doc in docs:  # the course's documents (course/<NAME>.<lang>.md beside each)
@@ -413,7 +411,7 @@ def cmd_i18n_stamp(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from .locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
+    from ..hub.locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
 
     course = _course(args)
     labs, unknown = _labs(course, args.labs)
@@ -484,7 +482,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
     g.add_argument("--lang", help="the language of markdown and messages (default: the syllabus' default_language)")
     g.set_defaults(fn=cmd_grade_selftest)
-    from .grading.cli import add_parsers as add_grade_parsers  # check, autograde, results, verify
+    from ..grading.cli import (
+        add_parsers as add_grade_parsers,  # check, autograde, results, verify
+    )
 
     add_grade_parsers(gsub, tier_scale, _grade_dispatch)
 
@@ -529,15 +529,17 @@ def parser() -> argparse.ArgumentParser:
                    help="prepare the folder and print the command, without starting JupyterLab")
     p.set_defaults(fn=cmd_lab)
 
-    from .bench.cli import register as register_bench  # techday bench, techday bench leaderboard
+    from ..bench.cli import (
+        register as register_bench,  # techday bench, techday bench leaderboard
+    )
 
     register_bench(sub)
 
-    from .hub import register as register_hub  # techday hub check | users
+    from ..hub.config import register as register_hub  # techday hub check | users
 
     register_hub(sub)
 
-    from .locks import register as register_locks  # techday locks check | compile
+    from ..hub.locks import register as register_locks  # techday locks check | compile
 
     register_locks(sub)
     return ap

@@ -4,12 +4,12 @@ One GPU server (docker/compose.yaml, docker/jupyterhub_config.py) and the integr
 :func:`configure`, so the settings a test proves are the settings the room gets::
 
     c = get_config()
-    from techday.hub import HubSettings, configure
+    from techday.hub.config import HubSettings, configure
     configure(c, HubSettings.from_env())
 
 What it sets up:
 
-- **Sign-in**: :class:`techday.hubauth.PasswordListAuthenticator` reads a CSV of pre-issued accounts
+- **Sign-in**: :class:`techday.hub.auth.PasswordListAuthenticator` reads a CSV of pre-issued accounts
   (``techday hub users`` writes it, with hashed passwords; no open sign-up).
 - **nbgrader, several graders** (nbgrader's "Using nbgrader with JupyterHub", JupyterHub 2+ roles): a
   course service named after the course runs the formgrader in the course root; the group and role
@@ -194,7 +194,7 @@ class AccountsCache:
         import logging
 
         self.path = Path(path)
-        self.log = log or logging.getLogger("techday.hub")
+        self.log = log or logging.getLogger("techday.hub.config")
         self._seen: tuple[float, dict] | None = None
 
     def get(self) -> dict:
@@ -454,7 +454,7 @@ class HubSettings:
 
 def _course_id_from_syllabus() -> str:
     try:
-        from .course import load_course
+        from ..course.syllabus import load_course
 
         return load_course().id
     except Exception:  # noqa: BLE001 (outside a checkout: the image always sets TECHDAY_COURSE_ID)
@@ -504,7 +504,7 @@ def configure(c, s: HubSettings) -> None:
     """Apply the Tech Day settings to a JupyterHub config object ``c``. The spawner is left to the caller
     (DockerSpawner in docker/jupyterhub_config.py, a local process spawner in the tests)."""
     course = s.course_id
-    c.JupyterHub.authenticator_class = "techday.hubauth.PasswordListAuthenticator"
+    c.JupyterHub.authenticator_class = "techday.hub.auth.PasswordListAuthenticator"
     c.PasswordListAuthenticator.users_file = str(s.users_file)
     c.PasswordListAuthenticator.course_id = course
     c.JupyterHub.load_groups = groups(s.users_file, course)
@@ -536,7 +536,7 @@ def configure(c, s: HubSettings) -> None:
     url = s.course_service_url or f"http://127.0.0.1:{s.course_service_port}"
     course_env = {"JUPYTERHUB_DEFAULT_URL": "/formgrader", "TECHDAY_COURSE_ID": course,
                   "TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ROOT": str(s.course_root),
-                  # collect takes from each student only what their own uid submitted (techday.hubexchange)
+                  # collect takes from each student only what their own uid submitted (techday.hub.exchange)
                   "TECHDAY_USERS_FILE": str(s.users_file),
                   # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
                   "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
@@ -548,7 +548,7 @@ def configure(c, s: HubSettings) -> None:
         if os.geteuid() == 0:
             # A hub running as root starts the formgrader as the grader user, never as root: the
             # grader's notebooks, terminals and autograding then hold no power over the machine.
-            command = [sys.executable, "-m", "techday.runas", str(GRADER_UID), str(GRADER_GID),
+            command = [sys.executable, "-m", "techday.hub.runas", str(GRADER_UID), str(GRADER_GID),
                        "--home", str(s.state_dir / "grader-home"), "--", *command]
         service = {   # the shared formgrader: one notebook server in the course root, reached by formgrade-<course>
             "name": course,
@@ -626,13 +626,13 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
                         "fix the line named above; the TECHDAY_* variables are listed in docker/compose.yaml")]
     settings = cfg.TechDayHub.get("settings") if "TechDayHub" in cfg else None
     if not settings:
-        return [Finding("config loads", False, f"{config_path} does not call techday.hub.configure(c, ...)",
+        return [Finding("config loads", False, f"{config_path} does not call techday.hub.config.configure(c, ...)",
                         "start from docker/jupyterhub_config.py")]
     auth = str(cfg.JupyterHub.get("authenticator_class", ""))
     found.append(Finding("config loads", True, f"{config_path} (course {settings['course_id']}, sign-in {auth})"))
     if "dummy" in auth.lower() or "null" in auth.lower():
         found.append(Finding("sign-in", False, f"{auth} lets anyone in",
-                             "use techday.hubauth.PasswordListAuthenticator (configure() sets it)"))
+                             "use techday.hub.auth.PasswordListAuthenticator (configure() sets it)"))
 
     users_file = Path(settings["users_file"])
     try:
@@ -723,7 +723,7 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
 
 
 def register(sub) -> None:
-    """Add ``techday hub`` to the command line (techday/cli.py calls this)."""
+    """Add ``techday hub`` to the command line (techday/cli/main.py calls this)."""
     p = sub.add_parser("hub", help="JupyterHub for the day: check the server, make accounts")
     hsub = p.add_subparsers(dest="hub_command", required=True)
 
@@ -749,7 +749,7 @@ def cmd_check(args) -> int:
     if args.config:
         path = Path(args.config)
     else:
-        from .course import find_root
+        from ..course.syllabus import find_root
 
         path = find_root() / "docker" / "jupyterhub_config.py"
     findings = check(path.resolve(), allow_cpu=args.allow_cpu)

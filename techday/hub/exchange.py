@@ -2,7 +2,7 @@
 
 nbgrader's default exchange keeps submissions apart by a random name in a folder others cannot list,
 and leaves each submission open to everyone (mode 0777, files 0444) so that the instructor can read and
-delete it. With a Unix user per account (:func:`techday.hub.apply_identity`) the kernel can do better,
+delete it. With a Unix user per account (:func:`techday.hub.config.apply_identity`) the kernel can do better,
 and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects them):
 
 - **release** (the grader): the exchange root gets the sticky bit (1777: nobody removes or renames a
@@ -25,7 +25,7 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   all, so a trainee who creates it before the first release would own what every trainee fetches.
 
 What this does not cover: a trainee who runs as the grader's uid or group, or as root (the images and
-``techday.hub`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
+``techday.hub.config`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
 feedback files, which stay readable by anyone who knows their name (a hash keyed by the submission's
 secret, which only its owner and the grader hold); the moment between nbgrader's own ``chmod 0777`` of a
 fresh submission and the lock-down here (its name is random and unlistable during that moment); a
@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat
-
 import shutil
+import stat
 
 from nbgrader.exchange.default import ExchangeCollect as _Collect
 from nbgrader.exchange.default import ExchangeReleaseAssignment as _Release
@@ -130,7 +129,7 @@ class ExchangeCollect(_Collect):
         path = os.environ.get("TECHDAY_USERS_FILE")
         if not path:
             return None
-        from techday.hub import UsersFileError, read_accounts
+        from techday.hub.config import UsersFileError, read_accounts
 
         try:
             accounts = read_accounts(path)

@@ -27,16 +27,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from .fastimport import skip_iri_grammar
+from ..fastimport import skip_iri_grammar
 
 if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
     skip_iri_grammar()
 
-from .build import build_sources
-from .course import Course
-from .layout import notebook, notebook_name
-from .proctree import kill_tree
-from .tier import TierInfo
+from ..course.build import build_sources
+from ..course.layout import notebook, notebook_name
+from ..course.syllabus import Course
+from ..proctree import kill_tree
+from ..tier import TierInfo
 
 SCHEMA = "techday.run/1"
 STARTUP_GRACE_S = 30  # kernel start and imports, on top of the lab's own limit
@@ -83,7 +83,7 @@ class RunSummary:
 
 
 def _worker(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m techday.runner")
+    ap = argparse.ArgumentParser(prog="python -m techday.validate.runner")
     ap.add_argument("--input", required=True)
     ap.add_argument("--output", required=True)
     ap.add_argument("--result", required=True)
@@ -186,7 +186,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
            "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root), "TECHDAY_LANG": lang or course.default_language}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
-    cmd = [sys.executable, "-m", "techday.runner", "--input", str(src), "--output", str(out_nb),
+    cmd = [sys.executable, "-m", "techday.validate.runner", "--input", str(src), "--output", str(out_nb),
            "--result", str(result_file), "--tier", tier, "--scale", scale, "--cell-timeout", str(timeout)]
     t0 = time.monotonic()
     log = open(work / "worker.log", "w", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Run a command as another Unix user: ``python -m techday.runas UID GID [--home DIR] -- COMMAND...``.
+"""Run a command as another Unix user: ``python -m techday.hub.runas UID GID [--home DIR] -- COMMAND...``.
 
 The hub runs as root where it starts containers; the course service it starts itself (the formgrader,
 when the hub manages it) must not. This drops to ``UID:GID`` with no supplementary group, gives the
@@ -32,30 +32,30 @@ def drop(uid: int, gid: int, home: str | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
-        print("usage: python -m techday.runas UID GID [--home DIR] -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m techday.hub.runas UID GID [--home DIR] -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     cut = argv.index("--")
-    p = argparse.ArgumentParser(prog="python -m techday.runas")
+    p = argparse.ArgumentParser(prog="python -m techday.hub.runas")
     p.add_argument("uid", type=int)
     p.add_argument("gid", type=int)
     p.add_argument("--home", default=None)
     args = p.parse_args(argv[:cut])
     command = argv[cut + 1:]
     if not command:
-        print("techday.runas: no command after --", file=sys.stderr)
+        print("techday.hub.runas: no command after --", file=sys.stderr)
         return 2
     if args.uid == 0 or args.gid == 0:
-        print("techday.runas: refusing to run as root (uid or gid 0)", file=sys.stderr)
+        print("techday.hub.runas: refusing to run as root (uid or gid 0)", file=sys.stderr)
         return 2
     try:
         drop(args.uid, args.gid, args.home)
     except (PermissionError, OSError) as exc:
-        print(f"techday.runas: {exc}", file=sys.stderr)
+        print(f"techday.hub.runas: {exc}", file=sys.stderr)
         return 1
     try:
         os.execvp(command[0], command)
     except OSError as exc:
-        print(f"techday.runas: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
+        print(f"techday.hub.runas: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
         return 127
     return 0  # not reached
 

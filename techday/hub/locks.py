@@ -577,9 +577,10 @@ def check(root: Path, lockset: LockSet, path: Path | None = None, use_uv: bool =
 
 def _pick_wheel(wheels: list[dict]) -> dict:
     """The wheel pip would take on the target: the most specific tag the target supports."""
+    from urllib.parse import unquote
+
     from packaging.tags import compatible_tags, cpython_tags
     from packaging.utils import parse_wheel_filename
-    from urllib.parse import unquote
 
     interp = (int(PYTHON.split(".")[0]), int(PYTHON.split(".")[1]))
     platforms = PIP_PLATFORMS + ["linux_x86_64"]
@@ -666,7 +667,7 @@ def compile_lock(root: Path, lockset: LockSet, upgrade: bool = False, out: Path 
 
 
 def register(sub) -> None:
-    """Add ``techday locks`` to the command line (techday/cli.py calls this)."""
+    """Add ``techday locks`` to the command line (techday/cli/main.py calls this)."""
     p = sub.add_parser("locks", help="the image's locked install sets: check or re-resolve them")
     lsub = p.add_subparsers(dest="locks_command", required=True)
     c = lsub.add_parser("check", help="every pin against the requirements and the other pins' metadata")

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proctree
+from .. import proctree
 
 TARGETS = ((8, 0), (9, 0))
 # Per-block limits of compute capability 8.0 and 9.0 (CUDA C++ Programming Guide, "Technical
@@ -212,7 +212,7 @@ def targets(root: Path, labs: list[str] | None = None, families: list[str] | Non
         if labs is None and not definitions_in(path, root):
             continue
         out.append(Target("lab", name, path))
-    from .bench.families import FAMILIES
+    from ..bench.families import FAMILIES
 
     for fam in FAMILIES:
         if families is not None and fam not in families:
@@ -239,7 +239,7 @@ def record(target: Target, out_dir: Path, root: Path) -> tuple[Path, str, float]
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     try:
-        proc = proctree.run([sys.executable, "-m", "techday.kernels", "_record", target.kind, str(target.path),
+        proc = proctree.run([sys.executable, "-m", "techday.validate.kernels", "_record", target.kind, str(target.path),
                              str(log), str(root)], RECORD_TIMEOUT_S, cwd=work, env=_record_env(log, root))
     except subprocess.TimeoutExpired:
         return log, f"{target.label}: no end after {RECORD_TIMEOUT_S} s on the CPU tier", time.monotonic() - t0
@@ -256,8 +256,8 @@ def _record_child(kind: str, path: str, log: str, root: str) -> int:
     import runpy
     import traceback
 
-    from . import kernelrec
-    from .lab import setup
+    from .. import kernelrec
+    from ..lab import setup
 
     setup(tier="cpu", scale="ci", quiet=True)
     kernelrec.install(log)
@@ -269,8 +269,8 @@ def _record_child(kind: str, path: str, log: str, root: str) -> int:
         if kind == "lab":
             ns = runpy.run_path(file, run_name="__main__")
         else:
-            from .bench import families as fam
-            from .bench.core import Plan
+            from ..bench import families as fam
+            from ..bench.core import Plan
 
             module = fam.load(Path(path).stem)
             ns = vars(module)
@@ -515,7 +515,7 @@ def compile_all(defs: dict, jobs: list[Job], out_dir: Path, root: Path) -> None:
         proc = proctree.run([sys.executable, "-c", _COMPILE_CHILD, str(spec), str(result)], COMPILE_TIMEOUT_S,
                             env=env)
         if proc.returncode != 0 or not result.is_file():
-            from .ptxreport import toolkit_missing
+            from ..ptxreport import toolkit_missing
 
             log = (proc.stderr or proc.stdout).strip()
             if toolkit_missing(log):
@@ -713,7 +713,7 @@ def coverage(defined: list[Definition], defs: dict, launches: list[dict], listed
 def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
         families: list[str] | None = None, report=print) -> Report:
     """Record, compile and check; never raises for one kernel's or one lab's failure."""
-    from .ptxreport import find_ptxas
+    from ..ptxreport import find_ptxas
 
     rep = Report()
     t0 = time.monotonic()
@@ -775,9 +775,9 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
 
 
 def cupy_check(root: Path, out_dir: Path, rep: Report) -> None:
-    """Every CuPy kernel source compiled by NVRTC for sm_80 and sm_90 (see :mod:`techday.cupysources`)."""
+    """Every CuPy kernel source compiled by NVRTC for sm_80 and sm_90 (see :mod:`techday.validate.cupysources`)."""
+    from ..cudasrc import NvrtcUnavailable
     from . import cupysources
-    from .cudasrc import NvrtcUnavailable
 
     sites, problems = cupysources.find_all(root, out_dir)
     rep.problems += problems
@@ -821,7 +821,7 @@ def summary_line(rep: Report) -> str:
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["_record"]:
         return _record_child(*argv[1:5])
-    ap = argparse.ArgumentParser(prog="python -m techday.kernels")
+    ap = argparse.ArgumentParser(prog="python -m techday.validate.kernels")
     ap.parse_args(argv)
     return 2
 

@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proctree
+from .. import proctree
 
 KINDS = ("RawKernel", "ElementwiseKernel", "ReductionKernel", "RawModule")
 ARCHS = ("sm_80", "sm_90")
@@ -161,7 +161,7 @@ def record_benchmarks(root: Path, out: Path, timeout: int = 300) -> tuple[list[d
 
 
 def _placeholders(params: str) -> list[tuple[str, str]]:
-    from .cudasrc import parse_params
+    from ..cudasrc import parse_params
 
     seen, out = set(), []
     for p in parse_params(params):
@@ -173,7 +173,7 @@ def _placeholders(params: str) -> list[tuple[str, str]]:
 
 def sources(kind: str, args: list, kwargs: dict) -> list[tuple[str, str, str]]:
     """(label, CUDA C++ source, kernel name) for one constructor call: one per placeholder dtype."""
-    from .cudasrc import elementwise_source, reduction_source
+    from ..cudasrc import elementwise_source, reduction_source
 
     if kind in ("RawKernel", "RawModule"):
         code = kwargs.get("code", args[0] if args else "")
@@ -244,7 +244,7 @@ def find_all(root: Path, work: Path) -> tuple[list[Site], list[str]]:
 
 
 def compile_all(sites: list[Site], archs=ARCHS) -> list[Result]:
-    from .cudasrc import CompileError, compile_cubin
+    from ..cudasrc import CompileError, compile_cubin
 
     results = []
     for site in sites:

@@ -7,7 +7,7 @@ password". The file is re-read when it changes, so an account added mid-morning 
 (its group follows at the next hub restart).
 
 Roles: ``trainee`` is in the group ``nbgrader-<course>``; ``instructor`` in ``formgrade-<course>`` (the
-shared formgrader service); ``admin`` is a hub admin and an instructor. :func:`techday.hub.configure`
+shared formgrader service); ``admin`` is a hub admin and an instructor. :func:`techday.hub.config.configure`
 makes the groups from the same file when the hub starts.
 Needs JupyterHub (the ``hub`` extra).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from jupyterhub.auth import Authenticator
 from traitlets import Unicode, default
 
-from .hub import Account, AccountsCache, check_password
+from .config import Account, AccountsCache, check_password
 
 
 class PasswordListAuthenticator(Authenticator):

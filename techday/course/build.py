@@ -25,11 +25,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proctree
-from .course import Course
-from .i18n import RELEASED_CATALOGUE, SOURCE_LANGUAGE, TranslationError, examine, released_messages, translate
+from .. import proctree
+from ..i18n import (
+    RELEASED_CATALOGUE,
+    SOURCE_LANGUAGE,
+    TranslationError,
+    examine,
+    released_messages,
+    translate,
+)
 from .labsrc import LabSourceError, read_lab, write_notebook
 from .layout import notebook, notebook_name
+from .syllabus import Course
 
 
 @dataclass
@@ -53,7 +60,7 @@ def write_config(course: Course, root: Path, sandboxed: bool = True, cell_timeou
     lab's own ``cell_timeout``: the contract is proven under the per-cell limit a room is graded with.
     Without it (a whole course root), nbgrader's own executor (``nbgrader validate``) gets the longest
     lab's limit."""
-    from .grading.config import nbgrader_config
+    from ..grading.config import nbgrader_config
 
     root.mkdir(parents=True, exist_ok=True)
     if cell_timeout is None:

@@ -34,15 +34,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import proctree
-from .fastimport import skip_iri_grammar
-from .proctree import child_env
+from .. import proctree
+from ..fastimport import skip_iri_grammar
+from ..proctree import child_env
 
 if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
     skip_iri_grammar()
 
-from .labsrc import LabSourceError, read_lab, strip_solution_markers
-from .layout import notebook_name
+from ..course.labsrc import LabSourceError, read_lab, strip_solution_markers
+from ..course.layout import notebook_name
 
 
 @dataclass
@@ -116,7 +116,7 @@ def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution
     """Every wrong solution of one lab: together in one kernel where that settles it, else alone."""
     import nbformat
 
-    from .labsrc import write_notebook
+    from ..course.labsrc import write_notebook
 
     settled: dict[str, dict] = {}
     if wrongs:
@@ -132,7 +132,7 @@ def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution
             write_notebook(nbformat.from_dict(nb), nb_path)
             plan.write_text(json.dumps(plans), encoding="utf-8")
             try:
-                proctree.run([sys.executable, "-m", "techday.variants", "--together", str(plan), str(nb_path),
+                proctree.run([sys.executable, "-m", "techday.validate.variants", "--together", str(plan), str(nb_path),
                               str(result), "--timeout", str(timeout)], timeout * (2 + 3 * len(wrongs)) + 120,
                              env=child_env(tier, scale))
             except subprocess.TimeoutExpired:
@@ -247,7 +247,7 @@ def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier:
     """Execute the lab with ``wrong`` in place, in its own process and kernel."""
     import nbformat
 
-    from .labsrc import write_notebook
+    from ..course.labsrc import write_notebook
 
     with tempfile.TemporaryDirectory(prefix="techday-wrong-") as tmp:
         nb_path = Path(tmp) / notebook_name(lab)
@@ -256,7 +256,7 @@ def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier:
         # The parameters cell keeps None: the kernel takes tier and scale from the environment.
         write_notebook(nbformat.from_dict(nb), nb_path)
         try:
-            proc = proctree.run([sys.executable, "-m", "techday.variants", str(nb_path), str(result),
+            proc = proctree.run([sys.executable, "-m", "techday.validate.variants", str(nb_path), str(result),
                                  "--timeout", str(timeout)], timeout * 2 + 60, env=child_env(tier, scale))
         except subprocess.TimeoutExpired:
             return VariantResult(wrong, {}, error=f"no end within {timeout * 2 + 60} s")

@@ -24,8 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import Course
-from .layout import notebook_name
+from ..course.layout import notebook_name
+from ..course.syllabus import Course
 
 # nbgrader's instructor and hub-only parts: off in a trainee's local JupyterLab. Validate stays on.
 SERVER_EXTENSIONS_OFF = (
@@ -97,7 +97,7 @@ def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
 def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: bool = False,
             no_browser: bool = False, port: int | None = None, report=print) -> LocalLab:
     """Release (build or reuse), copy into the work folder, write the configs; return what to run."""
-    from .build import build, course_root
+    from ..course.build import build, course_root
 
     home = (home or course.build_dir / "trainee").resolve()
     given = os.environ.get("TECHDAY_RELEASE")
