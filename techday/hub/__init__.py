@@ -5,3 +5,5 @@ single-machine lab (``locallab``) and the dependency locks of the images (``lock
 A deployment's ``jupyterhub_config.py`` names ``techday.hub.config.configure``,
 ``techday.hub.auth.PasswordListAuthenticator`` and ``techday.hub.exchange`` (until 0.1 these were
 ``techday.hub``, ``techday.hubauth`` and ``techday.hubexchange``). Standard library only at import."""
+
+from .config import *  # noqa: F401,F403  (`from techday.hub import HubSettings, configure`: configs before 0.1)
