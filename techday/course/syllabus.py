@@ -25,7 +25,7 @@ def find_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / "course" / "syllabus.toml").is_file():
             return candidate
-    pkg_root = Path(__file__).resolve().parent.parent
+    pkg_root = Path(__file__).resolve().parents[2]  # techday/<subpackage>/<module>.py
     if (pkg_root / "course" / "syllabus.toml").is_file():
         return pkg_root
     raise CourseError("cannot find the course: run inside the repository or set TECHDAY_ROOT")

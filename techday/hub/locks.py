@@ -146,7 +146,7 @@ def repo_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / "pyproject.toml").is_file() and (candidate / "docker").is_dir():
             return candidate
-    pkg_root = Path(__file__).resolve().parent.parent
+    pkg_root = Path(__file__).resolve().parents[2]  # techday/<subpackage>/<module>.py
     if (pkg_root / "pyproject.toml").is_file():
         return pkg_root
     raise LockError("cannot find the repository (pyproject.toml and docker/): run inside it or pass --root")

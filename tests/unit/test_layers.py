@@ -102,3 +102,22 @@ def test_configs_written_before_the_move_keep_working():
         for name in ("PasswordListAuthenticator",) if old.endswith("auth") else (
                 "ExchangeCollect", "ExchangeSubmit", "ExchangeReleaseAssignment"):
             assert import_item(f"{old}.{name}") is import_item(f"{new}.{name}"), (old, name)
+
+
+def test_the_checkout_is_found_from_outside_it(monkeypatch, tmp_path):
+    # Wrong answer caught: a module moved one folder deeper that still climbs one level from its own
+    # file to find the checkout: in the grading sandbox (working directory /grading, no TECHDAY_ROOT)
+    # every lab that reads the syllabus failed with "cannot find the course" (lab 16 lost 6 of 16).
+    from techday.course.syllabus import find_root
+    from techday.hub.locks import repo_root
+
+    monkeypatch.delenv("TECHDAY_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert find_root() == ROOT.resolve() and find_root(tmp_path) == ROOT.resolve()
+    assert repo_root() == ROOT.resolve()
+    offenders = []
+    for path in sorted((ROOT / "techday").glob("*/*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "__file__" in line and ".parent.parent" in line:
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == [], "a subpackage module climbing to the checkout: use parents[2]\n" + "\n".join(offenders)
