@@ -17,7 +17,6 @@ kernel wrote into its outputs, which were filled with NaN ("poison") just before
 
 from __future__ import annotations
 
-import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .i18n import msg
+from .measure import Timing, relative_spread, rtol_for  # noqa: F401  (lab-facing names)
 
 
 def assert_close(actual, expected, what: str = "result", rtol: float | None = None, atol: float = 0.0) -> None:
     """Fail with an ``AssertionError`` that says what differed, where, and by how much.
 
-    ``rtol`` defaults to a bound suited to the dtype (float16: 1e-2, float32: 1e-5, float64: 1e-12).
+    ``rtol`` defaults to the dtype's elementwise bound in :data:`techday.measure.RTOL` (float16: 1e-2,
+    float32: 1e-5, float64: 1e-12), the one the benchmark suite holds its kernels to.
     Shapes must match exactly; NaNs in ``actual`` where ``expected`` has numbers always fail, which is
     why tests fill outputs with NaN ("poison") before a kernel writes them.
     """
@@ -41,9 +42,7 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
                                  what=what, actual=actual.shape, expected=expected.shape))
     if rtol is None:
         kind = np.result_type(actual.dtype, expected.dtype)
-        rtol = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-5}.get(np.dtype(kind), 1e-12)
-        if not np.issubdtype(kind, np.floating):
-            rtol = 0.0
+        rtol = rtol_for(kind) if np.issubdtype(kind, np.floating) else 0.0
     if actual.size == 0:
         return
     a = actual.astype(np.float64, copy=False) if actual.dtype.kind in "fiub" else actual
@@ -58,46 +57,6 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
             "first at index {index}: got {got}, expected {expected}",
             what=what, bad=bad.size, total=actual.size, rtol=rtol, atol=atol,
             index=tuple(int(i) for i in first), got=repr(actual[first]), expected=repr(expected[first])))
-
-
-def relative_spread(seconds: list[float]) -> float:
-    """How much repeated timings disagree, relative to their median: the interquartile range from 4
-    samples on, the whole range below that (never 0 just because there were few runs)."""
-    if not seconds:
-        return 0.0
-    mid = statistics.median(seconds)
-    if not mid:
-        return 0.0
-    if len(seconds) < 4:
-        return (max(seconds) - min(seconds)) / mid
-    q = statistics.quantiles(seconds, n=4)
-    return (q[2] - q[0]) / mid
-
-
-@dataclass
-class Timing:
-    """Repeated measurements of one thing, in seconds, with the tier they were taken on."""
-
-    what: str
-    seconds: list[float]
-    label: str
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-    @property
-    def spread(self) -> float:
-        """Interquartile range relative to the median (0.05 = 5 % spread); see :func:`relative_spread`."""
-        return relative_spread(self.seconds)
-
-    def rate(self, amount: float) -> float:
-        """``amount`` per second at the median time (bytes -> B/s, flops -> FLOP/s)."""
-        return amount / self.median
-
-    def __str__(self) -> str:
-        return (f"{self.what}: median {self.median * 1e3:.3f} ms over {len(self.seconds)} runs "
-                f"(spread {self.spread:.0%}) [{self.label}]")
 
 
 def time_cpu(fn, *args, repeat: int = 7, warmup: int = 1, what: str = "", label: str = "CPU") -> Timing:

@@ -25,19 +25,13 @@ repetitions, the median, the best and the spread.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ..labtools import relative_spread
-
-# Relative error bounds per dtype: elementwise results are checked with np.isclose(rtol), reductions
-# and matrix products with the normwise error ||got - ref|| / ||ref||, which suits sums of many terms.
-RTOL = {"float64": 1e-10, "float32": 1e-5, "tf32": 5e-3, "float16": 1e-2, "bfloat16": 2e-2,
-        "int32": 0.0, "int64": 0.0, "uint8": 0.0}
+from ..measure import Timing, rtol_for
 
 IMPL_ORDER = ("numba-cuda", "cupy", "torch", "numba-cpu", "numpy")
 CHUNK = 2**16  # outputs are compared whole, this many elements at a time (in cache, bounded temporaries)
@@ -210,7 +204,7 @@ def check(kernel: Kernel, got, expected) -> tuple[bool, float, str]:
     expected = np.asarray(expected)
     if got.shape != expected.shape:
         return False, math.inf, f"shape {got.shape}, expected {expected.shape}"
-    rtol = kernel.rtol if kernel.rtol is not None else RTOL.get(kernel.dtype, 1e-5)
+    rtol = kernel.rtol if kernel.rtol is not None else rtol_for(kernel.dtype, normwise=kernel.check == "normwise")
     finite = np.isfinite(got).all() if got.dtype.kind == "f" else (got != -1).all() if got.dtype.kind == "i" else True
     if not finite:
         bad = int((~np.isfinite(got)).sum()) if got.dtype.kind == "f" else int((got == -1).sum())
@@ -283,25 +277,19 @@ def _check_chunked(got, expected, rtol) -> tuple[bool, float, str]:
 
 
 @dataclass
-class Sample:
-    """Seconds per call, with how they were taken."""
+class Sample(Timing):
+    """Seconds per call (the core of :class:`techday.measure.Timing`: median, best, spread, as the labs
+    report theirs), with how they were taken."""
 
+    what: str = ""
     seconds: list[float] = field(default_factory=list)
+    label: str = ""
     clock: str = "perf_counter"
     calls: int = 1  # back-to-back calls between one pair of events (or perf_counter readings)
     uncovered: int = 0  # repetitions whose enqueueing outlasted the busy kernel (see Busy.cover)
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-    @property
-    def spread(self) -> float:
-        """Interquartile range over the median (0.02 = 2 %); the labs report theirs the same way."""
-        return relative_spread(self.seconds)
-
     def to_dict(self) -> dict:
-        return {"median": self.median, "min": min(self.seconds), "max": max(self.seconds),
+        return {"median": self.median, "min": self.best, "max": max(self.seconds),
                 "spread": self.spread, "reps": len(self.seconds), "clock": self.clock, "calls": self.calls}
 
 
@@ -335,7 +323,7 @@ def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, call
         if sync:
             sync()
         out.append((time.perf_counter() - t0) / calls)
-    return Sample(out, "perf_counter")
+    return Sample(seconds=out, clock="perf_counter")
 
 
 class L2Flush:
@@ -449,7 +437,7 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
             uncovered += 1  # the host took longer than the busy kernel slept: host time may be inside
         stop.synchronize()
         out.append(start.elapsed_time(stop) / 1e3 / calls / k)
-    sample = Sample(out, "cuda-event")
+    sample = Sample(seconds=out, clock="cuda-event")
     sample.calls = k
     sample.uncovered = uncovered
     return sample

@@ -301,7 +301,7 @@ def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip
                 pass
     rec.update(status="ok", reason=message, label=label, seconds=sample.to_dict(),
                wall={**{k: round(v, 3) for k, v in wall.items()}, "total": round(time.perf_counter() - t_start, 3)})
-    rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu", min(sample.seconds)))
+    rec.update(_figures(kernel, sample.median, limits, on_gpu and tier == "gpu", sample.best))
     rec["warnings"] = []
     if sample.spread > SPREAD_WARN[tier]:
         rec["warnings"].append(f"spread {sample.spread:.0%} over {len(sample.seconds)} repetitions, above "

@@ -139,3 +139,38 @@ def test_spread_is_the_same_rule_for_labs_and_benchmarks():
     assert relative_spread([]) == 0.0 and relative_spread([1.0]) == 0.0
     for xs in (few, many):
         assert Sample(seconds=xs).spread == Timing("t", xs, "CPU").spread == relative_spread(xs) > 0
+
+
+def test_labs_and_benchmarks_hold_results_to_one_table_of_bounds():
+    """One timing type and one table of error bounds (techday/measure.py) for both. Wrong answers
+    caught: a float64 result computed in float32 (both refuse it), an error three times the dtype's
+    bound passing, or an error of a third of it failing, in the labs' check, and a copy of the table
+    drifting apart in either place."""
+    from techday import labtools, measure
+    from techday.bench import core
+
+    assert labtools.Timing is measure.Timing and issubclass(core.Sample, measure.Timing)
+    assert labtools.relative_spread is measure.relative_spread
+    rng = np.random.default_rng(0)
+    exact = rng.random(4096) * 3.0 + 1.0
+    in_float32 = exact.astype(np.float32).astype(np.float64)
+    with pytest.raises(AssertionError, match="elements differ"):
+        labtools.assert_close(in_float32, exact)
+    ok, err, _ = check(_kernel(dtype="float64"), in_float32, exact)
+    assert not ok and 1e-12 < err < 1e-6
+    # The same dtype, the same bound, whichever side asks.
+    for dtype in ("float64", "float32", "float16"):
+        assert measure.rtol_for(np.dtype(dtype)) == measure.RTOL[dtype]
+        with pytest.raises(AssertionError):
+            labtools.assert_close(exact.astype(dtype) * (1 + 3 * measure.RTOL[dtype]), exact.astype(dtype))
+        labtools.assert_close(exact.astype(dtype) * (1 + 0.3 * measure.RTOL[dtype]), exact.astype(dtype))
+    # A float64 sum of many terms in another order is held to the normwise bound, and passes.
+    terms = rng.random((1024, 1024))
+    by_rows = terms.sum(axis=1).sum()
+    in_order = np.float64(0.0)
+    for x in terms.ravel()[:200_000]:
+        in_order += x
+    in_order += terms.ravel()[200_000:].sum()
+    ok, err, _ = check(_kernel(dtype="float64", check="normwise"), np.array([in_order]), np.array([by_rows]))
+    assert ok and err <= measure.NORMWISE_RTOL["float64"]
+    assert measure.rtol_for("tf32", normwise=True) == 5e-3 and measure.rtol_for(np.int32) == 0.0
