@@ -1,2 +1,3 @@
-"""The ``techday`` command: parsing and printing only (``main``); the grading and bench command groups
-live beside their packages (``techday.grading.cli``, ``techday.bench.cli``)."""
+"""The ``techday`` command: parsing and printing only. One module per command group (``course``,
+``run``, ``grade``, ``i18n``, ``bench``, ``hub``), each with one ``register(sub)``; ``main`` puts
+them together, ``common`` holds what they share."""

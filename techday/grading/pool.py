@@ -4,6 +4,7 @@ threads. No trainee code runs in them; each submission still gets its own sandbo
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -11,6 +12,13 @@ import threading
 from pathlib import Path
 
 from ..proctree import kill_tree
+
+
+def default_workers(tier: str, cpus: int | None = None) -> int:
+    """One worker per CPU core (a worker is mostly one busy kernel); on the GPU tier at most 4, since
+    they share the GPU's memory: raise it with --workers where the lab is small."""
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(cpus, 4) if tier == "gpu" else cpus)
 
 
 class NbgraderWorker:

@@ -223,17 +223,17 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     return res
 
 
-def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo, scale: str,
-             jobs: int, timeout: int | None, out_dir: Path, report=print, lang: str | None = None) -> RunSummary:
-    """Run ``labs`` (already validated names) and account for ``unknown`` ones. Never raises for a
-    lab's own failure; the summary says what happened to each."""
+def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: int, timeout: int | None,
+             out_dir: Path, report=print, lang: str | None = None) -> RunSummary:
+    """Run ``labs`` (names the course has: the command line refuses others before anything runs).
+    Never raises for a lab's own failure; the summary says what happened to each."""
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(schema=SCHEMA, started=started, scale=scale, tier=info.to_dict())
     results: list[LabResult] = []
     lock = threading.Lock()
-    total = len(labs) + len(unknown)
+    total = len(labs)
 
     def done(res: LabResult) -> None:
         with lock:
@@ -241,11 +241,6 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
             where = f" at {res.failing_cell}" if res.failing_cell else ""
             why = f": {res.reason}{where}" if not res.ok else ""
             report(f"[{len(results)}/{total}] {res.lab:<28} {res.tier:<4} {res.status:<8} {res.seconds:7.1f}s{why}")
-
-    for name in unknown:
-        choices = ", ".join(course.labs)
-        done(LabResult(lab=name, tier=info.tier, scale=scale, status="error",
-                       reason=f"unknown lab (known: {choices})"))
 
     lang = course.language(lang)
     built = build_sources(course, labs, out_dir, lang)
@@ -288,7 +283,7 @@ def run_labs(course: Course, labs: list[str], unknown: list[str], info: TierInfo
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
-    order = {name: i for i, name in enumerate(list(course.labs) + unknown)}
+    order = {name: i for i, name in enumerate(course.labs)}
     summary.labs = sorted(results, key=lambda r: order.get(r.lab, len(order)))
     summary.seconds = round(time.monotonic() - t0, 2)
     (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -58,3 +58,38 @@ def test_fmt_command_passes_on_repository():
     out = techday("fmt")
     assert out.returncode == 0, out.stderr
     assert "notebook(s) checked, 0 with problems" in out.stdout
+
+
+def test_validate_and_run_refuse_an_unknown_lab_before_any_step(fixture_course):
+    """Wrong answers caught: `validate` running the doctor and failing in its build step (a summary of
+    steps for a typo), and `run` starting labs when one name of several is wrong."""
+    for command in (["validate", "ok-lab", "no-such-lab"], ["run", "ok-lab", "no-such-lab"],
+                    ["grade", "selftest", "no-such-lab"]):
+        out = techday("--root", str(fixture_course), *command, "--tier", "cpu")
+        assert out.returncode == 2, (command, out.stdout[-800:], out.stderr[-800:])
+        assert out.stderr.count("unknown lab 'no-such-lab'") == 1 and out.stderr.count("known:") == 1, out.stderr
+        assert "TIER" not in out.stdout and "techday doctor" not in out.stdout, (command, out.stdout[-800:])
+
+
+def test_every_command_group_is_one_module_registered_one_way():
+    """techday/cli/: one module per command group, each with one register(sub) that main calls.
+    Wrong answers caught: a group module main forgets (its commands vanish from `techday`), a command
+    added to main by hand, two groups claiming one command name."""
+    import argparse
+    import importlib
+
+    from techday.cli import main
+    from tests.conftest import ROOT
+
+    modules = {p.stem for p in (ROOT / "techday" / "cli").glob("*.py")} - {"__init__", "main", "common"}
+    assert {g.__name__.rsplit(".", 1)[1] for g in main.GROUPS} == modules
+    seen = {}
+    for name in sorted(modules):
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"techday.cli.{name}").register(sub)
+        for command in sub.choices:
+            assert command not in seen, f"{command} registered by {seen[command]} and {name}"
+            seen[command] = name
+    top = main.parser()._subparsers._group_actions[0].choices
+    assert set(top) == set(seen), "every command comes from a group's register(sub), and only from there"
+    assert {"doctor", "build", "run", "validate", "kernels", "grade", "i18n", "bench", "hub", "locks", "lab"} <= set(top)

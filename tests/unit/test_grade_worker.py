@@ -79,7 +79,7 @@ def test_worker_is_recycled_after_max_jobs(tmp_path):
 
 
 def test_default_workers_follow_the_cores_and_spare_the_gpu():
-    from techday.grading.cli import default_workers
+    from techday.grading.pool import default_workers
 
     assert default_workers("cpu", cpus=8) == 8 and default_workers("sim", cpus=2) == 2
     assert default_workers("gpu", cpus=16) == 4 and default_workers("gpu", cpus=2) == 2

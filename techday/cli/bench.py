@@ -21,7 +21,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _default_out(name: str) -> Path:
-    from techday.course.syllabus import CourseError, load_course
+    from ..course.syllabus import CourseError, load_course
 
     try:
         return load_course().build_dir / name
@@ -32,11 +32,10 @@ def _default_out(name: str) -> Path:
 def cmd_bench(args) -> int:
     if getattr(args, "bench_command", None) == "leaderboard":
         return cmd_leaderboard(args)
-    from techday.tier import TierError, banner
-
-    from .families import select
-    from .report import skipped_reasons, table, targets, write_outputs
-    from .runner import run_suite
+    from ..bench.families import select
+    from ..bench.report import skipped_reasons, table, targets, write_outputs
+    from ..bench.runner import run_suite
+    from ..tier import TierError, banner
 
     try:
         families = select(args.family)
@@ -45,7 +44,7 @@ def cmd_bench(args) -> int:
         return 2
     t0 = time.perf_counter()
     try:
-        from techday.tier import detect
+        from ..tier import detect
 
         console.print(banner(detect(args.tier), title="bench"))
         doc = run_suite(tier=args.tier, quick=args.quick, families=families, with_cpu=args.cpu,
@@ -83,7 +82,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from .leaderboard import build_leaderboard
+    from ..bench.leaderboard import build_leaderboard
 
     out = Path(args.out).resolve() if args.out else _default_out("leaderboard")
     from rich.markup import escape
@@ -104,9 +103,8 @@ def cmd_leaderboard(args) -> int:
 
 def register(sub) -> None:
     """Add ``bench`` (and ``bench leaderboard``) to the ``techday`` command's subparsers."""
-    from techday.tier import TIER_CHOICES
-
-    from .families import FAMILIES
+    from ..bench.families import FAMILIES
+    from ..tier import TIER_CHOICES
 
     p = sub.add_parser("bench", help="measure this machine's GPU (or CPU) against its limits",
                        description="Check, then time, every kernel family; write results.json, roofline.png "

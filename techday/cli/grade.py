@@ -1,11 +1,12 @@
-"""``techday grade check | autograde | results``: the instructor's grading commands.
+"""``techday grade``: the grading contract, and the instructor's grading commands.
 
+    techday grade selftest [LAB ...]        solution = full marks, release = zero, with the real nbgrader
     techday grade check LAB [--import DIR]  every submission checked; nothing runs
     techday grade autograde LAB -w 4        sandboxed, parallel, resumable; grades CSV
     techday grade results [--roster FILE]   feedback, pass/fail per track, certificates with codes
     techday grade verify CODE | --file F    is a certificate genuine, and what does it certify?
 
-They work on an nbgrader course root (``build/course`` by default, ``--course-root`` otherwise):
+The room's commands work on an nbgrader course root (``build/course`` by default, ``--course-root`` otherwise):
 ``submitted/<student>/<lab>/<lab>.ipynb`` as ``nbgrader collect`` or the hub's exchange leaves it.
 """
 
@@ -16,7 +17,6 @@ import signal
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -25,12 +25,50 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from ..course.layout import notebook
+from ..grading.pool import default_workers
+from .common import (
+    DEFAULT_JOBS,
+    LANG_HELP,
+    Setup,
+    console,
+    course_of,
+    err,
+    print_table,
+    scale_for,
+    tier_banner,
+    tier_scale,
+)
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 STYLE = {"graded": "green", "flagged": "yellow", "failed": "red", "rejected": "red", "pending": "white"}
+
+
+def cmd_grade_selftest(args) -> int:
+    from ..grading.contract import selftest
+
+    s = Setup.of(args)
+    t0 = time.monotonic()
+    contracts, csv = selftest(s.course, s.labs, s.info.tier, s.scale, jobs=args.jobs, report=console.print,
+                              lang=s.course.language(getattr(args, "lang", None)))
+    t = Table(title="grading contract: solution = full marks, release = zero")
+    for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
+        t.add_column(col)
+    for c in contracts:
+        sol = sum(x.solution_score or 0 for x in c.cells)
+        rel = sum(x.release_score or 0 for x in c.cells)
+        t.add_row(c.lab, str(len(c.cells)), f"{c.max_score:g}", str(c.hidden_tests), f"{sol:g}", f"{rel:g}",
+                  "[green]kept[/]" if c.ok else "[red]BROKEN[/]")
+    print_table(t)
+    for c in contracts:
+        for problem in c.problems:
+            err.print(f"[red]{c.lab}[/]: {problem}")
+    if csv:
+        console.print(f"grades CSV (nbgrader export): {csv}")
+    console.print(f"({time.monotonic() - t0:.0f} s)")
+    ok = contracts and all(c.ok for c in contracts) and csv is not None
+    return 0 if ok else 1
 
 
 def _root(args, course) -> Path:
@@ -54,7 +92,7 @@ def _print(sub) -> None:
 def cmd_check(args, course) -> int:
     import json
 
-    from .checks import collect
+    from ..grading.checks import collect
 
     lab = _one_lab(course, args.lab)
     if not lab:
@@ -65,7 +103,7 @@ def cmd_check(args, course) -> int:
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2
     if args.import_from:
-        from .checks import import_folder
+        from ..grading.checks import import_folder
 
         for line in import_folder(Path(args.import_from).resolve(), root, lab):
             console.print(escape(line))
@@ -118,16 +156,9 @@ def _stop(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def default_workers(tier: str, cpus: int | None = None) -> int:
-    """One worker per CPU core (a worker is mostly one busy kernel); on the GPU tier at most 4, since
-    they share the GPU's memory: raise it with --workers where the lab is small."""
-    cpus = cpus or os.cpu_count() or 1
-    return max(1, min(cpus, 4) if tier == "gpu" else cpus)
-
-
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
-    from .run import autograde
-    from .sandbox import SandboxUnavailable
+    from ..grading.run import autograde
+    from ..grading.sandbox import SandboxUnavailable
 
     lab = _one_lab(course, args.lab)
     if not lab:
@@ -174,7 +205,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
 
 
 def cmd_results(args, course) -> int:
-    from .results import results
+    from ..grading.results import results
 
     if getattr(args, "lang", None):  # the language of the certificates and feedback pages
         os.environ["TECHDAY_LANG"] = course.language(args.lang)
@@ -197,7 +228,7 @@ def cmd_results(args, course) -> int:
 
 
 def cmd_verify(args, course) -> int:
-    from .certificates import CertificateError, Register, load_key, verify
+    from ..grading.certificates import CertificateError, Register, load_key, verify
 
     if not args.code and not args.file:
         err.print("[red]give a code, or a certificate with --file[/]")
@@ -219,14 +250,33 @@ def cmd_verify(args, course) -> int:
     return 0 if verdict.ok else 1
 
 
-def add_parsers(gsub, tier_scale, dispatch) -> None:
-    """Register the subcommands on ``techday grade``; ``dispatch(fn)`` wraps a handler."""
+def _on_course(fn, tiered: bool = False):
+    """A room command's handler called with the course (and, for grading, the tier and scale)."""
+    def run(args) -> int:
+        course = course_of(args)
+        if not tiered:
+            return fn(args, course)
+        info = tier_banner(args.tier)
+        return fn(args, course, info.tier, scale_for(args.scale, info.tier))
+    return run
+
+
+def register(sub) -> None:
+    p = sub.add_parser("grade", help="grading commands")
+    gsub = p.add_subparsers(dest="grade_command", required=True)
+    g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
+    g.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(g)
+    g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
+    g.add_argument("--lang", help=LANG_HELP)
+    g.set_defaults(fn=cmd_grade_selftest)
+
     g = gsub.add_parser("check", help="check every submission of a lab before grading (nothing runs)")
     g.add_argument("lab", metavar="LAB")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--import", dest="import_from", metavar="DIR",
                    help="first copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into submitted/")
-    g.set_defaults(fn=dispatch(cmd_check))
+    g.set_defaults(fn=_on_course(cmd_check))
 
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
     g.add_argument("lab", metavar="LAB")
@@ -241,7 +291,7 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
     g.add_argument("--no-referee", action="store_true",
                    help="run test cells as plain cells, trusting the kernel's word (to measure what the referee "
                         "catches; every submission is then flagged)")
-    g.set_defaults(fn=dispatch(cmd_autograde, tiered=True))
+    g.set_defaults(fn=_on_course(cmd_autograde, tiered=True))
 
     g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
@@ -255,11 +305,11 @@ def add_parsers(gsub, tier_scale, dispatch) -> None:
                         "student table, else the id)")
     g.add_argument("--run", help="this delivery of the course, bound into every code (default: the last run "
                                  "recorded in certificates.json, else today's date)")
-    g.set_defaults(fn=dispatch(cmd_results))
+    g.set_defaults(fn=_on_course(cmd_results))
 
     g = gsub.add_parser("verify", help="is a certificate's verification code genuine, and what does it certify?")
     g.add_argument("code", nargs="?", metavar="CODE", help="the code printed on the certificate")
     g.add_argument("--file", metavar="CERTIFICATE", help="a certificate (.html or .pdf) to check, code and fields")
     g.add_argument("--out", help="the results folder with certificates.json (default: build/grading)")
     g.add_argument("--register", metavar="FILE", help="the register to look codes up in (default: OUT/certificates.json)")
-    g.set_defaults(fn=dispatch(cmd_verify))
+    g.set_defaults(fn=_on_course(cmd_verify))

@@ -1,0 +1,108 @@
+"""What every command group of ``techday`` shares: the consoles, the course, the labs a command was
+given, the tier and scale it runs at, and the ``--tier``/``--scale`` options.
+
+Each group (``techday/cli/<group>.py``) has one ``register(sub)`` that adds its commands to the
+``techday`` parser, each command's handler set as ``fn``; :mod:`techday.cli.main` calls them in order.
+Handlers parse nothing themselves and print through :data:`console` and :data:`err`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..course.syllabus import Course, CourseError, load_course
+from ..tier import TIER_CHOICES, TierError, TierInfo, banner, detect
+
+# Not a terminal (CI logs, a file): wide enough that tables keep lab names and reasons whole.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+LANG_HELP = "the language of markdown and messages (default: the syllabus' default_language)"
+
+
+class UnknownLab(CourseError):
+    """A lab name the syllabus does not have: bad usage (exit 2), before anything runs."""
+
+
+def print_table(t: Table) -> None:
+    """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
+    other columns wrap instead."""
+    for i, col in enumerate(t.columns):
+        if i == 0 or str(col.header) in ("lab", "device"):
+            col.no_wrap = True
+            col.min_width = max((len(str(c)) for c in col.cells), default=0)
+    console.print(t)
+
+
+def course_of(args) -> Course:
+    """The course at ``--root``, else the checkout found from the working directory."""
+    return load_course(Path(args.root).resolve() if getattr(args, "root", None) else None)
+
+
+def labs_of(course: Course, names: list[str]) -> list[str]:
+    """The labs ``names`` select (all of them for none); any unknown name stops the command before it
+    does anything (:class:`UnknownLab`: exit 2, the known labs listed once)."""
+    labs, unknown = course.select(names)
+    if unknown:
+        raise UnknownLab(f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(course.labs)})")
+    return labs
+
+
+def tier_banner(requested: str) -> TierInfo:
+    """Detect the tier (``TierError`` when ``requested`` cannot be had here) and print its banner."""
+    info = detect(requested)
+    console.print(banner(info))
+    return info
+
+
+def scale_for(requested: str, tier: str) -> str:
+    """``auto``: the workshop size on a GPU, the quick size elsewhere (the simulator is slow)."""
+    if requested != "auto":
+        return requested
+    return "full" if tier == "gpu" else "ci"
+
+
+@dataclass
+class Setup:
+    """What a command that runs lab code starts from: the course, the labs asked for, the machine's
+    tier (its banner printed) and the scale used."""
+
+    course: Course
+    labs: list[str]
+    info: TierInfo
+    scale: str
+
+    @classmethod
+    def of(cls, args) -> Setup:
+        """From ``args.root``, ``args.labs``, ``args.tier``, ``args.scale``. Raises :class:`UnknownLab`
+        and :class:`TierError` (both exit 2)."""
+        course = course_of(args)
+        labs = labs_of(course, args.labs)
+        info = tier_banner(args.tier)
+        return cls(course, labs, info, scale_for(args.scale, info.tier))
+
+
+def tier_scale(p, scale_default: str = "auto") -> None:
+    """The ``--tier`` and ``--scale`` options, the same on every command that runs lab code."""
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto",
+                   help="auto: the GPU when there is one; cpu: simulator and NumPy; gpu: fail without one")
+    p.add_argument("--scale", choices=("auto", "ci", "full"), default=scale_default,
+                   help="ci: small and quick; full: the workshop sizes; auto: full on a GPU, ci elsewhere")
+
+
+def bad_usage(exc: Exception) -> int:
+    """Print why the command cannot run as asked; exit 2."""
+    err.print(f"[red]{exc}[/]")
+    return 2
+
+
+__all__ = ["DEFAULT_JOBS", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "bad_usage", "console",
+           "course_of", "err", "labs_of", "print_table", "scale_for", "tier_banner", "tier_scale"]

@@ -1,0 +1,176 @@
+"""``techday hub | locks``: delivery. The JupyterHub for the day, and the image's locked install sets.
+
+    techday hub check [--config F]      rehearsal: the hub config loads, GPUs visible, exchange writable
+    techday hub users --trainees N      the accounts CSV and the password cards
+    techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..hub.config import check, make_accounts, write_accounts
+from ..hub.locks import (
+    SETS,
+    LockError,
+    LockSet,
+    RegistryUnreachable,
+    compile_lock,
+    default_cache,
+    repo_root,
+)
+from ..hub.locks import check as check_lock
+
+
+def register(sub) -> None:
+    _register_hub(sub)
+    _register_locks(sub)
+
+
+def _register_hub(sub) -> None:
+    p = sub.add_parser("hub", help="JupyterHub for the day: check the server, make accounts")
+    hsub = p.add_subparsers(dest="hub_command", required=True)
+
+    c = hsub.add_parser("check", help="rehearsal: config loads, GPUs visible, exchange writable")
+    c.add_argument("--config", default=None, help="jupyterhub_config.py (default: docker/jupyterhub_config.py)")
+    c.add_argument("--allow-cpu", action="store_true", help="no GPU listed is fine (a CPU-only rehearsal)")
+    c.set_defaults(fn=cmd_hub_check)
+
+    u = hsub.add_parser("users", help="make the accounts CSV and the password cards")
+    u.add_argument("--trainees", type=int, required=True, help="how many trainee accounts")
+    u.add_argument("--prefix", default="trainee", help="trainee usernames: PREFIX-001, ...")
+    u.add_argument("--instructors", default="", help="comma-separated instructor usernames")
+    u.add_argument("--admins", default="", help="comma-separated hub admin usernames")
+    u.add_argument("--out", required=True, help="folder for users.csv (hub) and passwords.csv (cards)")
+    u.add_argument("--force", action="store_true", help="replace existing files (old passwords stop working)")
+    u.set_defaults(fn=cmd_hub_users)
+
+
+def cmd_hub_check(args) -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if args.config:
+        path = Path(args.config)
+    else:
+        from ..course.syllabus import find_root
+
+        path = find_root() / "docker" / "jupyterhub_config.py"
+    findings = check(path.resolve(), allow_cpu=args.allow_cpu)
+    # One finding per line, never cut to a terminal's width: the fix is to be copied.
+    for f in findings:
+        console.print(f"{'[green]ok     [/]' if f.ok else '[red]PROBLEM[/]'} {f.check}: {f.detail}", markup=True)
+        if f.fix:
+            console.print(f"        fix: {f.fix}", markup=False)
+    bad = [f for f in findings if not f.ok]
+    console.print(f"{len(findings) - len(bad)} ok, {len(bad)} problem(s)")
+    return 1 if bad else 0
+
+
+def cmd_hub_users(args) -> int:
+    names = lambda s: [x.strip().lower() for x in s.split(",") if x.strip()]  # noqa: E731
+    if args.trainees < 0:
+        print("--trainees must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        rows = make_accounts(args.trainees, args.prefix, names(args.instructors), names(args.admins))
+    except ValueError as exc:
+        print(f"techday hub users: {exc}", file=sys.stderr)
+        return 2
+    try:
+        users, slips = write_accounts(rows, Path(args.out), force=args.force)
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{len(rows)} account(s): {users} (for the hub: TECHDAY_USERS_FILE)")
+    print(f"passwords: {slips} (print the cards, then keep this file off the server)")
+    return 0
+
+
+def _register_locks(sub) -> None:
+    p = sub.add_parser("locks", help="the image's locked install sets: check or re-resolve them")
+    lsub = p.add_subparsers(dest="locks_command", required=True)
+    c = lsub.add_parser("check", help="every pin against the requirements and the other pins' metadata")
+    c.add_argument("sets", nargs="*", metavar="SET", help=f"default: all ({', '.join(SETS)})")
+    c.add_argument("--lock", help="check this file instead of docker/locks/SET.txt (one SET)")
+    c.add_argument("--allow-missing", action="store_true",
+                   help="a pin the registry has no wheel of is reported as unchecked, not as a failure")
+    c.add_argument("--no-uv", action="store_true", help="skip the second resolve with uv")
+    c.add_argument("--no-cache", action="store_true",
+                   help="read every wheel's metadata from the registry again (default: build/locks/metadata.json)")
+    c.set_defaults(fn=cmd_locks_check)
+    m = lsub.add_parser("compile", help="resolve the sets again with uv (nothing installed) and rewrite the locks")
+    m.add_argument("sets", nargs="*", metavar="SET", help=f"default: all ({', '.join(SETS)})")
+    m.add_argument("--upgrade", action="store_true", help="take the newest releases, not the current pins")
+    m.set_defaults(fn=cmd_locks_compile)
+
+
+def _sets(names: list[str]) -> list[LockSet]:
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        raise LockError(f"unknown set(s) {', '.join(unknown)}; the sets are {', '.join(SETS)}")
+    return [SETS[n] for n in (names or SETS)]
+
+
+def _root(args) -> Path:
+    return Path(args.root).resolve() if getattr(args, "root", None) else repo_root()
+
+
+def cmd_locks_check(args) -> int:
+    try:
+        root = _root(args)
+        sets = _sets(args.sets)
+        if args.lock and len(sets) != 1:
+            raise LockError("--lock needs exactly one SET")
+        status = 0
+        for lockset in sets:
+            path = Path(args.lock).resolve() if args.lock else None
+            t0 = time.monotonic()
+            res = check_lock(root, lockset, path, use_uv=not args.no_uv,
+                        cache=None if args.no_cache else default_cache(root))
+            took = time.monotonic() - t0
+            rel = _rel(res.path, root)
+            failed = bool(res.problems) or (bool(res.unchecked) and not args.allow_missing)
+            for line in res.problems:
+                print(f"{rel}: {line}", file=sys.stderr)
+            for line in res.unchecked:
+                print(f"{rel}: unchecked: {line}", file=sys.stderr if failed else sys.stdout)
+            for line in res.notes:
+                print(f"{rel}: note: {line}")
+            parts = ", ".join(f"{k} {v} s" for k, v in res.seconds.items())
+            verdict = "FAILED" if failed else "ok"
+            print(f"{rel}: {verdict}: {res.pins} pins, {len(res.problems)} problem(s), "
+                  f"{len(res.unchecked)} unchecked; {took:.1f} s ({parts})")
+            status = max(status, 1 if failed else 0)
+        return status
+    except RegistryUnreachable as exc:
+        print(f"locks: the package registry is unreachable, so the check could not finish:\n{exc}", file=sys.stderr)
+        return 3
+    except LockError as exc:
+        print(f"locks: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_locks_compile(args) -> int:
+    try:
+        root = _root(args)
+        for lockset in _sets(args.sets):
+            path, stats = compile_lock(root, lockset, upgrade=args.upgrade)
+            print(f"{_rel(path, root)}: {stats['wheels']} wheels, {stats['mb']} MB; resolved in {stats['resolve_s']} s, "
+                  f"{stats['seconds']} s with the wheel list")
+        return 0
+    except RegistryUnreachable as exc:
+        print(f"locks: the package registry is unreachable:\n{exc}", file=sys.stderr)
+        return 3
+    except LockError as exc:
+        print(f"locks: {exc}", file=sys.stderr)
+        return 1
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)

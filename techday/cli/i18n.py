@@ -1,0 +1,122 @@
+"""``techday i18n report | stamp``: the Korean (or any other) edition of the labs and course documents.
+
+    techday i18n report [LAB ...] [--lang ko] [-v]   per lab: share of Korean words, missing and stale entries
+    techday i18n stamp LAB|techday|docs ...          after review: the English each translation now matches
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from .common import console, course_of, err, labs_of
+
+
+def cmd_i18n_report(args) -> int:
+    """Per lab: the share of markdown words in the target language, in the English source and in
+    the translated edition, and what the translation lacks. Computed from the sources."""
+    from ..course.labsrc import read_lab
+    from ..i18n import examine, korean_share
+
+    course = course_of(args)
+    lang = course.language(args.lang)
+    if lang == "en":
+        err.print("report on a translation: --lang names a language other than English")
+        return 2
+    labs = labs_of(course, args.labs)
+    listed = set(course.translated.get(lang, []))
+    t = Table(title=f"{lang} edition: share of markdown words in Korean (computed from labs/)")
+    for col in ("lab", "listed", "words", "source", lang, "cells", "messages", "English-only msgs", "stale",
+                "problems"):
+        t.add_column(col)
+    totals = [0, 0, 0, 0]
+    bad = False
+    for lab in labs:
+        path = course.lab_source(lab)
+        nb, refs = read_lab(path, lab)
+        english = [c.source for c in nb.cells if c.cell_type == "markdown"]
+        report, catalogue = examine(path, lab, lang)
+        cells = catalogue.get("cells", {})
+        edition = [cells[r.key]["text"] if r.key in cells and cells[r.key]["text"].strip() else c.source
+                   for c, r in zip(nb.cells, refs) if c.cell_type == "markdown"]
+        src_ko, src_n = korean_share(english)
+        ed_ko, ed_n = korean_share(edition)
+        totals = [totals[0] + src_ko, totals[1] + src_n, totals[2] + ed_ko, totals[3] + ed_n]
+        state = "[green]yes[/]" if lab in listed else "no"
+        if lab in listed and not report.complete:
+            state, bad = "[red]yes, incomplete[/]", True
+        t.add_row(lab, state, str(src_n), f"{src_ko / max(src_n, 1):.1%}", f"{ed_ko / max(ed_n, 1):.1%}",
+                  f"{report.cells_done}/{report.cells_total}", f"{report.messages_done}/{report.messages_total}",
+                  str(report.raw), str(len(report.stale)), str(len(report.problems)))
+        if args.verbose:
+            for line in report.problems + report.stale:
+                console.print(f"  {line}", markup=False)
+    t.add_row("all", "", str(totals[1]), f"{totals[0] / max(totals[1], 1):.1%}", f"{totals[2] / max(totals[3], 1):.1%}",
+              "", "", "", "", "")
+    console.print(t)
+    console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
+                  "(course/syllabus.toml, \\[course] translated)")
+    from ..i18n import DOCUMENTS, doc_sections, examine_doc
+
+    d = Table(title=f"{lang} edition of the course documents (section by section)")
+    for col in ("document", "sections", "problems"):
+        d.add_column(col)
+    for doc in DOCUMENTS:
+        path = course.root / doc
+        if not path.exists():
+            continue
+        problems = examine_doc(path, lang)
+        bad = bad or bool(problems)
+        d.add_row(doc, f"{len(doc_sections(path.read_text(encoding='utf-8')))}", str(len(problems)))
+        if args.verbose:
+            for line in problems:
+                console.print(f"  {line}", markup=False)
+    console.print(d)
+    return 1 if bad else 0
+
+
+def cmd_i18n_stamp(args) -> int:
+    """Store, beside each translated entry, the hash of the English it now matches: run it after
+    checking the translation against the changed English, never instead."""
+    from ..i18n import catalogue_path, stamp, stamp_package
+
+    course = course_of(args)
+    lang = course.language(args.lang)
+    if "techday" in args.labs:  # the package's own messages (techday/data/messages.<lang>.toml)
+        console.print(f"techday: {stamp_package(lang)} entr(ies) restamped")
+        args.labs = [name for name in args.labs if name != "techday"]
+        if not args.labs:
+            return 0
+    from ..i18n import DOCUMENTS, doc_twin_path, stamp_doc
+
+    docs = [d for d in DOCUMENTS if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
+    for doc in docs:  # the course's documents (course/<NAME>.<lang>.md beside each)
+        if doc_twin_path(course.root / doc, lang).exists():
+            console.print(f"{doc}: {stamp_doc(course.root / doc, lang)} section(s) restamped")
+    args.labs = [n for n in args.labs if n != "docs" and n not in DOCUMENTS and n not in {Path(d).name for d in DOCUMENTS}]
+    if docs and not args.labs:
+        return 0
+    labs = labs_of(course, args.labs)
+    for lab in labs:
+        path = catalogue_path(course.lab_source(lab), lang)
+        if not path.is_file():
+            err.print(f"{lab}: no {path.name}")
+            continue
+        console.print(f"{lab}: {stamp(path, course.lab_source(lab), lab)} entr(ies) restamped in {path.name}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
+    isub = p.add_subparsers(dest="i18n_command", required=True)
+    g = isub.add_parser("report", help="per lab: share of Korean words in the markdown, missing and stale twins")
+    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("--lang", default="ko", help="the translation to report on (default: ko)")
+    g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
+    g.set_defaults(fn=cmd_i18n_report)
+    g = isub.add_parser("stamp", help="after review: store the hash of the current English beside each translation")
+    g.add_argument("labs", nargs="+", metavar="LAB", help="labs, 'techday' for the package's own messages, "
+                   "'docs' (or a document's name) for course/TRAINEES.md, INSTRUCTORS.md, RUNBOOK.md")
+    g.add_argument("--lang", default="ko")
+    g.set_defaults(fn=cmd_i18n_stamp)

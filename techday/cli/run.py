@@ -1,0 +1,151 @@
+"""``techday run | kernels | validate``: the labs run headless, their kernels compiled, the main job.
+
+    techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
+    techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
+    techday validate                    doctor, build, run, grade selftest and kernels: the main job
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .common import (
+    DEFAULT_JOBS,
+    LANG_HELP,
+    CourseError,
+    Setup,
+    TierError,
+    bad_usage,
+    console,
+    course_of,
+    err,
+    labs_of,
+    print_table,
+    tier_scale,
+)
+
+STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashed": "red", "error": "red",
+                "interrupted": "yellow", "not started": "dim"}
+
+
+def _results_table(summary) -> Table:
+    t = Table(title=f"labs at scale {summary.scale}")
+    for col in ("lab", "tier", "status", "seconds", "failing cell / reason"):
+        t.add_column(col)
+    for r in summary.labs:
+        style = STATUS_STYLE.get(r.status, "")
+        detail = "" if r.ok else " | ".join(x for x in (r.failing_cell, r.reason) if x)
+        t.add_row(r.lab, r.tier, f"[{style}]{r.status}[/]", f"{r.seconds:.1f}", detail)
+    return t
+
+
+def cmd_run(args) -> int:
+    from ..validate.runner import run_labs
+
+    s = Setup.of(args)
+    out = Path(args.out).resolve() if args.out else s.course.build_dir / "run"
+    console.print(f"running {len(s.labs)} lab(s) at scale {s.scale} on the {s.info.tier} tier, {args.jobs} at a time "
+                  f"-> {out}")
+    summary = run_labs(s.course, s.labs, s.info, s.scale, args.jobs, args.timeout, out, report=console.print,
+                       lang=s.course.language(getattr(args, "lang", None)))
+    print_table(_results_table(summary))
+    console.print(f"summary: {out / 'summary.json'}   junit: {out / 'junit.xml'}   ({summary.seconds:.0f} s)")
+    if summary.interrupted:
+        err.print("interrupted: the table and the summary hold what finished")
+        return 130
+    return 0 if summary.ok else 1
+
+
+def cmd_kernels(args) -> int:
+    """Record the kernels the CPU tier launches, compile them for the target GPUs, check the launches."""
+    from ..validate import kernels
+
+    course = course_of(args)
+    out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
+    labs = args.labs or None
+    families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
+    if labs is not None and families is None:
+        families = []
+    if families is not None and labs is None:
+        labs = []
+    t0 = time.monotonic()
+    rep = kernels.run(course.root, out, jobs=args.jobs, labs=labs, families=families, report=console.print)
+    if rep.tool_missing:
+        err.print(f"techday kernels: {rep.tool_missing}", style="red", markup=False)
+        return 2
+    # Wide enough for a kernel's name and signature on one line, also in a CI log.
+    Console(highlight=False, width=max(console.width, 200)).print(kernels.table(rep))
+    for line in rep.problems:
+        err.print(f"[red]FAILED[/] {escape(line)}")
+    console.print(kernels.summary_line(rep))
+    console.print(f"report: {out / 'kernels.json'}  ({time.monotonic() - t0:.0f} s: record {rep.seconds.get('record', 0)} s, "
+                  f"compile {rep.seconds.get('compile', 0)} s)")
+    return 0 if rep.ok else 1
+
+
+def cmd_validate(args) -> int:
+    """The main job: is this machine and this course ready for a Tech Day? Each step as its own
+    command would run it; a step that cannot run here (exit 2) stops the rest, and the summary of
+    the steps is printed either way."""
+    from .course import cmd_build, cmd_doctor
+    from .grade import cmd_grade_selftest
+
+    labs_of(course_of(args), args.labs)  # an unknown lab is bad usage before any step starts
+    steps = [
+        ("doctor", cmd_doctor, argparse.Namespace(tier=args.tier, json=False)),
+        ("build", cmd_build, argparse.Namespace(root=args.root, labs=args.labs, no_release=False)),
+        # Its own folder: a later `techday run` of one lab must not replace the record of the whole course.
+        ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
+                                            jobs=args.jobs, timeout=None,
+                                            out=str(course_of(args).build_dir / "validate" / "run"))),
+        ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
+                                                                  scale=args.scale, jobs=args.jobs)),
+        # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
+        ("kernels", cmd_kernels, argparse.Namespace(root=args.root, labs=args.labs, bench=None, jobs=args.jobs,
+                                                    out=None)),
+    ]
+    results = []
+    for name, fn, ns in steps:
+        console.rule(f"techday {name}")
+        try:
+            code = fn(ns)
+        except (CourseError, TierError) as exc:
+            code = bad_usage(exc)
+        results.append((name, code))
+        if code == 2:
+            break
+    console.rule("validate")
+    for name, code in results:
+        console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
+    return max(code for _, code in results)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="execute labs headless with papermill")
+    p.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(p)
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS,
+                   help="labs at a time (default: one per core, at most 4)")
+    p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
+    p.add_argument("--out", help="output folder (default: build/run)")
+    p.add_argument("--lang", help=LANG_HELP)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
+    p.add_argument("labs", nargs="*", metavar="LAB")
+    tier_scale(p)
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS)
+    p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="only these labs (default: every lab and benchmark family)")
+    p.add_argument("--bench", action="append", metavar="FAMILY", help="only these benchmark families")
+    p.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs recorded at a time")
+    p.add_argument("--out", help="output folder (default: build/kernels)")
+    p.set_defaults(fn=cmd_kernels)
