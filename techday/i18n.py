@@ -509,6 +509,14 @@ def korean_share(texts: list[str]) -> tuple[int, int]:
 # runbook's blocks are executed by tests/grading/test_runbook.py).
 
 DOCUMENTS = ("course/TRAINEES.md", "course/INSTRUCTORS.md", "course/RUNBOOK.md")
+NOTES_DIR = "course/notes"  # the instructor notes, one per lab: course/notes/<lab>.md
+
+
+def documents(root: Path) -> list[str]:
+    """Every course document with a Korean twin, relative to ``root``: the three guides, then each
+    lab's instructor notes (the English ``<lab>.md``; its twin is ``<lab>.ko.md``)."""
+    notes = sorted(p for p in (Path(root) / NOTES_DIR).glob("*.md") if len(p.suffixes) == 1)
+    return [*DOCUMENTS, *(f"{NOTES_DIR}/{p.name}" for p in notes)]
 _DOC_SHA_RE = re.compile(r"^<!-- en_sha: ([0-9a-f]*) -->\s*$")
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 

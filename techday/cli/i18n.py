@@ -57,12 +57,12 @@ def cmd_i18n_report(args) -> int:
     console.print(t)
     console.print(f"listed as translated ({lang}): {', '.join(sorted(listed)) or 'none'}  "
                   "(course/syllabus.toml, \\[course] translated)")
-    from ..i18n import DOCUMENTS, doc_sections, examine_doc
+    from ..i18n import doc_sections, documents, examine_doc
 
     d = Table(title=f"{lang} edition of the course documents (section by section)")
     for col in ("document", "sections", "problems"):
         d.add_column(col)
-    for doc in DOCUMENTS:
+    for doc in documents(course.root):
         path = course.root / doc
         if not path.exists():
             continue
@@ -88,13 +88,15 @@ def cmd_i18n_stamp(args) -> int:
         args.labs = [name for name in args.labs if name != "techday"]
         if not args.labs:
             return 0
-    from ..i18n import DOCUMENTS, doc_twin_path, stamp_doc
+    from ..i18n import doc_twin_path, documents, stamp_doc
 
-    docs = [d for d in DOCUMENTS if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
+    docs_all = documents(course.root)
+
+    docs = [d for d in docs_all if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
     for doc in docs:  # the course's documents (course/<NAME>.<lang>.md beside each)
         if doc_twin_path(course.root / doc, lang).exists():
             console.print(f"{doc}: {stamp_doc(course.root / doc, lang)} section(s) restamped")
-    args.labs = [n for n in args.labs if n != "docs" and n not in DOCUMENTS and n not in {Path(d).name for d in DOCUMENTS}]
+    args.labs = [n for n in args.labs if n != "docs" and n not in docs_all and n not in {Path(d).name for d in docs_all}]
     if docs and not args.labs:
         return 0
     labs = labs_of(course, args.labs)

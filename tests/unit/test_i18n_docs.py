@@ -1,6 +1,6 @@
-"""The course's documents in Korean: course/TRAINEES.md, INSTRUCTORS.md and RUNBOOK.md each have a
-twin <NAME>.ko.md, section for section, with the hash of the English section each Korean section was
-made from (techday.i18n.examine_doc / stamp_doc; `techday i18n report` and `techday i18n stamp docs`).
+"""The course's documents in Korean: course/TRAINEES.md, INSTRUCTORS.md, RUNBOOK.md and each lab's
+instructor notes (course/notes/<lab>.md) have a twin <NAME>.ko.md, section for section, with the hash
+of the English section each Korean section was made from (techday.i18n.examine_doc / stamp_doc; `techday i18n report` and `techday i18n stamp docs`).
 A section in one language only, an English section changed since its twin was stamped, or a code block
 that differs (the runbook's commands are executed by tests/grading/test_runbook.py) fails here."""
 
@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 GLOSSARY = tomllib.loads((ROOT / "course" / "glossary.toml").read_text(encoding="utf-8"))["terms"]
 
 
-@pytest.mark.parametrize("doc", i18n.DOCUMENTS)
+@pytest.mark.parametrize("doc", i18n.documents(ROOT))
 def test_every_course_document_has_a_current_korean_twin(doc):
     problems = i18n.examine_doc(ROOT / doc, "ko")
     assert not problems, "\n".join(problems) + "\n(review, then: python -m techday i18n stamp docs)"
@@ -30,7 +30,7 @@ def test_the_korean_runbook_runs_the_same_commands():
     assert len(blocks(ko)) >= 8
 
 
-@pytest.mark.parametrize("doc", i18n.DOCUMENTS)
+@pytest.mark.parametrize("doc", i18n.documents(ROOT))
 def test_the_english_and_korean_documents_name_each_other(doc):
     path = ROOT / doc
     twin = i18n.doc_twin_path(path, "ko")
@@ -38,7 +38,7 @@ def test_the_english_and_korean_documents_name_each_other(doc):
     assert path.name in twin.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("doc", i18n.DOCUMENTS)
+@pytest.mark.parametrize("doc", i18n.documents(ROOT))
 def test_a_korean_document_uses_the_glossary_renderings(doc):
     text = i18n.doc_twin_path(ROOT / doc, "ko").read_text(encoding="utf-8")
     prose = re.sub(r"```.*?```", " ", text, flags=re.S)
