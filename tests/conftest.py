@@ -40,6 +40,18 @@ def fixture_course(tmp_path) -> Path:
     return root
 
 
+def validated(step: str, tier: str = "cpu", scale: str = "ci") -> Path | None:
+    """The output folder of `techday validate`'s ``step`` when validate checked this very tree (every
+    lab, this tier and scale; techday/validate/record.py) and the step passed; else None, and the test
+    runs the check itself. Either way it says which, so a log shows where a result came from."""
+    from techday.course.syllabus import load_course
+    from techday.validate.record import reusable
+
+    out, why = reusable(load_course(ROOT).build_dir, ROOT, step, tier=tier, scale=scale)
+    print(f"{step}: {'reusing ' + str(out) + ': ' if out else 'running it here: '}{why}")
+    return out
+
+
 def techday(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900):
     """Run the real command line, as a person or CI would."""
     import os

@@ -27,6 +27,7 @@ from .common import (
     err,
     labs_of,
     print_table,
+    scale_for,
     tier_scale,
 )
 
@@ -93,22 +94,27 @@ def cmd_validate(args) -> int:
     """The main job: is this machine and this course ready for a Tech Day? Each step as its own
     command would run it; a step that cannot run here (exit 2) stops the rest, and the summary of
     the steps is printed either way."""
+    from ..validate import record
     from .course import cmd_build, cmd_doctor
     from .grade import cmd_grade_selftest
 
-    labs_of(course_of(args), args.labs)  # an unknown lab is bad usage before any step starts
+    course = course_of(args)
+    labs = labs_of(course, args.labs)  # an unknown lab is bad usage before any step starts
+    before = record.fingerprint(course.root)
+    outputs = {"run": course.build_dir / "validate" / "run", "grade selftest": course.build_dir / "selftest",
+               "kernels": course.build_dir / "kernels"}
     steps = [
         ("doctor", cmd_doctor, argparse.Namespace(tier=args.tier, json=False)),
         ("build", cmd_build, argparse.Namespace(root=args.root, labs=args.labs, no_release=False)),
         # Its own folder: a later `techday run` of one lab must not replace the record of the whole course.
         ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
                                             jobs=args.jobs, timeout=None,
-                                            out=str(course_of(args).build_dir / "validate" / "run"))),
+                                            out=str(outputs["run"]))),
         ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
                                                                   scale=args.scale, jobs=args.jobs)),
         # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
         ("kernels", cmd_kernels, argparse.Namespace(root=args.root, labs=args.labs, bench=None, jobs=args.jobs,
-                                                    out=None)),
+                                                    out=str(outputs["kernels"]))),
     ]
     results = []
     for name, fn, ns in steps:
@@ -123,6 +129,16 @@ def cmd_validate(args) -> int:
     console.rule("validate")
     for name, code in results:
         console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
+    if len(results) == len(steps):
+        # What was checked, on exactly this tree: the test suite reads it instead of checking twice.
+        from ..tier import detect
+
+        tier = detect(args.tier).tier
+        written = record.write(course.build_dir, before, course.root, labs=labs, all_labs=labs == list(course.labs),
+                               tier=tier, scale=scale_for(args.scale, tier), steps=dict(results),
+                               outputs={k: str(v) for k, v in outputs.items()})
+        console.print(f"record: {written}" if written else
+                      "record: none (files changed while validate ran; the tests will run their checks themselves)")
     return max(code for _, code in results)
 
 
