@@ -1,5 +1,6 @@
 """The cheat corpus (tests/fixtures/submissions/cheats.py) on real labs and on the fixture lab, graded
-as on the day: `techday grade autograde` in the sandbox, with the referee.
+as on the day: `techday grade autograde` in the sandbox, with the referee (on the real labs under a
+shorter per-cell limit, said where it is set).
 
 Every cheat solves nothing; each must end with 0 points or flagged with a review note (its
 certificate held), and all of them are flagged. Only one route can still earn points: an answer that
@@ -73,7 +74,11 @@ def test_cheats_earn_nothing_on_real_labs(lab, bwrap, tmp_path):
     out = techday("build", lab, env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     corpus = _corpus(tmp_path / "course", lab)
-    got = _grade(lab, tmp_path, env=env)
+    # A per-cell limit of 30 s where the syllabus gives 120: the honest solution's slowest cell takes a
+    # few seconds here, and one cheat (a trace function handed to new threads, which the referee
+    # refuses there) leaves the simulator's threads waiting until the cell limit stops them. The limit
+    # changes how long that takes, not what is graded.
+    got = _grade(lab, tmp_path, "--cell-timeout", "30", env=env)
     honest, release = got["honest-solution"], got["honest-release"]
     print(f"\n{lab}: honest solution {honest['status']} {honest['score']}/{honest['max_score']}, "
           f"release {release['status']} {release['score']}")
