@@ -10,7 +10,9 @@ them.
 The fingerprint is SHA-256 over:
 
 - the content and path of every file under ``techday/``, ``labs/``, ``course/``, ``grading/`` and of
-  ``pyproject.toml`` (what decides a lab's run, its grading and its kernels; ``build/`` is output);
+  ``pyproject.toml`` (what decides a lab's run, its grading and its kernels; ``build/`` is output),
+  but the course's documents for people (``course/**/*.md``: guides and instructor notes, which no
+  check of validate reads);
 - the Python version, and the name and version of every installed distribution that ``techday``
   requires, followed through their own requirements (installing the test extras afterwards, as CI
   does, does not change it; upgrading NumPy or nbgrader does);
@@ -52,7 +54,8 @@ def _files(root: Path):
         base = root / folder
         if base.is_dir():
             for path in sorted(base.rglob("*")):
-                if path.is_file() and not SKIP_PARTS & set(path.relative_to(root).parts):
+                if path.is_file() and not SKIP_PARTS & set(path.relative_to(root).parts) and not (
+                        folder == "course" and path.suffix == ".md"):
                     yield path
     for name in FILES:
         if (root / name).is_file():

@@ -71,3 +71,15 @@ def test_the_fingerprint_covers_the_installed_requirements():
     names = {line.split("==")[0] for line in record.runtime_distributions()}
     assert {"techday-gpu-lab", "numpy", "nbgrader", "numba"} <= names
     assert "pytest" not in names, "the test extras, installed after validate in CI, are not part of it"
+
+
+def test_documents_for_people_do_not_change_the_fingerprint(tmp_path):
+    """Instructor notes and guides are not read by any check: editing one keeps the record; editing
+    the syllabus beside them does not."""
+    root, _ = _tree(tmp_path)
+    before = record.fingerprint(root)
+    (root / "course" / "notes").mkdir()
+    (root / "course" / "notes" / "a.md").write_text("# notes\n")
+    assert record.fingerprint(root) == before
+    (root / "course" / "syllabus.toml").write_text("[course]\ntitle = 'x'\n")
+    assert record.fingerprint(root) != before
