@@ -100,7 +100,7 @@ def cmd_validate(args) -> int:
 
     course = course_of(args)
     labs = labs_of(course, args.labs)  # an unknown lab is bad usage before any step starts
-    before = record.fingerprint(course.root)
+    before = record.snapshot(course.root)
     outputs = {"run": course.build_dir / "validate" / "run", "grade selftest": course.build_dir / "selftest",
                "kernels": course.build_dir / "kernels"}
     steps = [
@@ -134,11 +134,12 @@ def cmd_validate(args) -> int:
         from ..tier import detect
 
         tier = detect(args.tier).tier
-        written = record.write(course.build_dir, before, course.root, labs=labs, all_labs=labs == list(course.labs),
-                               tier=tier, scale=scale_for(args.scale, tier), steps=dict(results),
-                               outputs={k: str(v) for k, v in outputs.items()})
+        written, changed = record.write(course.build_dir, before, course.root, labs=labs,
+                                        all_labs=labs == list(course.labs), tier=tier, scale=scale_for(args.scale, tier),
+                                        steps=dict(results), outputs={k: str(v) for k, v in outputs.items()})
         console.print(f"record: {written}" if written else
-                      "record: none (files changed while validate ran; the tests will run their checks themselves)")
+                      f"record: none: changed while validate ran: {', '.join(changed)} (the tests will run "
+                      "their checks themselves)", markup=False)
     return max(code for _, code in results)
 
 

@@ -94,41 +94,57 @@ def runtime_distributions(top: str = "techday-gpu-lab") -> list[str]:
     return sorted(f"{n}=={installed[n].version}" for n in seen)
 
 
+def snapshot(root: Path) -> dict[str, str]:
+    """What the fingerprint is made of, one entry per input: ``file:<path>`` -> content hash, then the
+    Python version, each required distribution and each variable (see the module docstring)."""
+    root = Path(root).resolve()
+    items = {f"file:{path.relative_to(root)}": hashlib.sha256(path.read_bytes()).hexdigest() for path in _files(root)}
+    items["python"] = sys.version
+    items.update({f"dist:{line.split('==')[0]}": line for line in runtime_distributions()})
+    items.update({f"env:{key}": os.environ[key] for key in sorted(os.environ)
+                  if key.startswith(ENV_PREFIXES) and key not in ENV_IGNORED})
+    return items
+
+
+def digest(items: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(items):
+        h.update(f"{key}\0{items[key]}\0".encode())
+    return h.hexdigest()
+
+
 def fingerprint(root: Path) -> str:
     """The fingerprint of the checkout at ``root`` in this environment (see the module docstring)."""
-    root = Path(root).resolve()
-    h = hashlib.sha256()
-    for path in _files(root):
-        h.update(str(path.relative_to(root)).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    h.update(sys.version.encode() + b"\0")
-    for line in runtime_distributions():
-        h.update(line.encode() + b"\0")
-    for key in sorted(os.environ):
-        if key.startswith(ENV_PREFIXES) and key not in ENV_IGNORED:
-            h.update(f"{key}={os.environ[key]}\0".encode())
-    return h.hexdigest()
+    return digest(snapshot(root))
+
+
+def differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The inputs that differ between two snapshots, named (at most 10)."""
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return keys[:10] + ([f"... and {len(keys) - 10} more"] if len(keys) > 10 else [])
 
 
 def record_path(build_dir: Path) -> Path:
     return Path(build_dir) / "validate" / "record.json"
 
 
-def write(build_dir: Path, before: str, root: Path, *, labs: list[str], all_labs: bool, tier: str, scale: str,
-          steps: dict[str, int], outputs: dict[str, str]) -> Path | None:
-    """Write the record when the tree's fingerprint now equals ``before``; else remove any old one.
-    Returns the path written, or None."""
+def write(build_dir: Path, before: dict[str, str], root: Path, *, labs: list[str], all_labs: bool, tier: str,
+          scale: str, steps: dict[str, int], outputs: dict[str, str]) -> tuple[Path | None, list[str]]:
+    """Write the record when the tree's snapshot now equals ``before`` (taken before the first step);
+    else remove any old record. Returns the path written (or None) and the inputs that changed."""
     path = record_path(build_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fingerprint(root) != before:
+    changed = differences(before, snapshot(root))
+    if changed:
         path.unlink(missing_ok=True)
-        return None
-    doc = {"schema": SCHEMA, "fingerprint": before, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        return None, changed
+    doc = {"schema": SCHEMA, "fingerprint": digest(before),
+           "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "tier": tier, "scale": scale, "labs": labs, "all_labs": all_labs, "steps": steps, "outputs": outputs}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-    return path
+    return path, []
 
 
 def reusable(build_dir: Path, root: Path, step: str, *, tier: str, scale: str) -> tuple[Path | None, str]:

@@ -93,7 +93,8 @@ def test_gpu_figures_in_the_notes_were_measured_on_a_gpu(lab):
 
 
 def _measured_on_a_gpu(path) -> bool:
-    files = [path] if path.is_file() else sorted(path.glob("*.json"))
+    """A results file (or folder) that records a GPU run; a README stands for the files beside it."""
+    files = [path] if path.suffix == ".json" else sorted((path if path.is_dir() else path.parent).glob("*.json"))
     for f in files:
         doc = json.loads(f.read_text(encoding="utf-8"))
         text = json.dumps(doc)[:200_000]

@@ -21,7 +21,7 @@ def _write(root, out, before=None, **kw):
     args = dict(labs=["a"], all_labs=True, tier="cpu", scale="ci", steps={"grade selftest": 0, "run": 1},
                 outputs={"grade selftest": str(out), "run": str(out)})
     args.update(kw)
-    return record.write(root / "build", before or record.fingerprint(root), root, **args)
+    return record.write(root / "build", before or record.snapshot(root), root, **args)[0]
 
 
 def test_a_record_is_used_only_for_the_tree_it_was_made_on(tmp_path, monkeypatch):
@@ -52,9 +52,11 @@ def test_a_record_is_used_only_for_the_tree_it_was_made_on(tmp_path, monkeypatch
     _write(root, out, labs=["a"], all_labs=False)
     assert record.reusable(root / "build", root, "grade selftest", tier="cpu", scale="ci")[0] is None
 
-    before = record.fingerprint(root)
+    before = record.snapshot(root)
     (root / "techday" / "x.py").write_text("A = 2\n")  # changed while validate ran
-    assert _write(root, out, before=before) is None and not record.record_path(root / "build").exists()
+    written, changed = record.write(root / "build", before, root, labs=["a"], all_labs=True, tier="cpu", scale="ci",
+                                    steps={}, outputs={})
+    assert written is None and changed == ["file:techday/x.py"] and not record.record_path(root / "build").exists()
 
 
 def test_a_broken_or_foreign_record_is_never_used(tmp_path):
