@@ -36,7 +36,9 @@ import hashlib
 import json
 import os
 import re
+import site
 import sys
+import sysconfig
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -80,7 +82,11 @@ def _norm(name: str) -> str:
 def runtime_distributions(top: str = "techday-gpu-lab") -> list[str]:
     """``name==version`` of ``top`` and everything it requires, transitively, as installed here."""
     installed = {}
-    for dist in metadata.distributions():
+    # The installation's own folders, not sys.path: a process that imported setuptools has its vendored
+    # copies (importlib-metadata, zipp, tomli) on sys.path too, and validate's steps import it.
+    folders = list(dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"],
+                                  sysconfig.get_paths()["platlib"]]))
+    for dist in metadata.distributions(path=folders):
         name = dist.metadata.get("Name")
         if name:
             installed.setdefault(_norm(name), dist)

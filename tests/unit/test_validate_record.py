@@ -85,3 +85,13 @@ def test_documents_for_people_do_not_change_the_fingerprint(tmp_path):
     assert record.fingerprint(root) == before
     (root / "course" / "syllabus.toml").write_text("[course]\ntitle = 'x'\n")
     assert record.fingerprint(root) != before
+
+
+def test_importing_setuptools_does_not_change_the_fingerprint(monkeypatch):
+    """Caught on a real validate: its steps import setuptools, whose vendored packages then appeared
+    as installed distributions and the record was never written."""
+    import sys
+
+    before = record.runtime_distributions()
+    monkeypatch.syspath_prepend(str(next(p for p in sys.path if p.endswith("site-packages")) + "/setuptools/_vendor"))
+    assert record.runtime_distributions() == before
