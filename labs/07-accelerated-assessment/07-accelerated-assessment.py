@@ -312,7 +312,8 @@ def check_histogram(img, grid, block, what):
     counted = int(got.astype(np.int64).sum())
     assert counted >= img.size, msg(
         "07.hist_lost", "{what}: counted {counted} of {size} pixels (counts were lost: an addition that is not "
-        "atomic, or a missing cuda.syncthreads())", what=what, counted=counted, size=img.size)
+        "atomic, a missing cuda.syncthreads(), or threads that do not cover every pixel: a grid-stride loop?)",
+        what=what, counted=counted, size=img.size)
     assert counted == img.size, msg(
         "07.hist_extra", "{what}: counted {counted} of {size} pixels (counters not zeroed, or pixels counted twice)",
         what=what, counted=counted, size=img.size)
@@ -628,12 +629,15 @@ plt.show()
 #
 # - **On a GPU** the hidden part times a 4001 x 5999 picture with CUDA events (20 calls) and compares
 #   the median with the limit for your GPU model in `course/assessment_thresholds.toml`. The limits
-#   follow one rule, written in that file: 50 times the time the pipeline's least memory traffic
-#   (5 bytes a pixel) takes at the GPU's memory bandwidth, plus 0.1 ms a launch. The rule is meant
+#   follow one rule, written in that file: 300 times the time the pipeline's least memory traffic
+#   (5 bytes a pixel) takes at the GPU's memory bandwidth, plus 0.1 ms a launch. The slack of 300 comes
+#   from the one GPU the reference solution has been timed on, an H200, where the histogram's atomics
+#   and not memory traffic bound it: there the bar is about 4 times the reference. The rule is meant
 #   to let any pipeline pass that stays on the device and launches grid-stride kernels over the
 #   whole picture (with the histogram privatised in shared memory, as in exercise 2), and to stop
 #   copies to the host inside `equalize_device`, NumPy on the host, or launches of a handful of
-#   threads. The limits are computed from published bandwidths, not yet measured on every model;
+#   threads. The limits are computed from published bandwidths and that one measurement, not yet
+#   measured on every model;
 #   the file says how an instructor recalibrates them. A GPU that the table does not name gets the
 #   same rule at the bandwidth this cell measures with a copy kernel.
 # - **On the CPU tier** a timing measures the simulator, not your kernels, so no speed bar can be
@@ -664,7 +668,8 @@ def speed_record(timing, shape, bar=None):
     """What the speed test reports: the tier, the label, the median, and the bar if one applied."""
     return {"lab": "07-accelerated-assessment", "tier": lab.tier, "label": timing.label, "shape": list(shape),
             "calls": len(timing.seconds), "median_ms": round(timing.median * 1e3, 4),
-            "limit_ms": None if bar is None else bar.limit_ms, "bar": "not applied (CPU tier)" if bar is None else bar.describe()}
+            "limit_ms": None if bar is None else bar.limit_ms,
+            "bar": bar.describe() if bar is not None else "applied by the hidden test" if lab.on_gpu else "not applied (CPU tier)"}
 
 # %% nbgrader="tests" id="speed_tests" points=4
 """equalize_device, timed on device buffers (CUDA events on a GPU, the host clock on the CPU tier),
