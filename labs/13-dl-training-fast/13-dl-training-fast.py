@@ -627,7 +627,9 @@ def to_device(loader):
 
 dataset = AugmentedParts(images, labels)
 workers = lab.size(full=4, ci=1)
-for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0), (f"5b. host data, {workers} workers" + (", pinned" if lab.on_gpu else ""), workers)):
+# The two rows differ only in worker processes (on a GPU, make_loader pins memory for both).
+for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0),
+                        (f"5b. host data, {workers} worker{'s' if workers != 1 else ''}", workers)):
     model, opt = fresh()
     loader = make_loader(dataset, BATCH, device.type, n_workers)
     record(measure_throughput(channels_last_step(model, opt), to_device(loader), WARMUP, device, LABEL), what)

@@ -484,4 +484,4 @@ if not lab.on_gpu:
 # - The PyTorch exporter: https://pytorch.org/docs/stable/onnx.html
 # - Serving many requests: batch them on the server side (NVIDIA Triton Inference Server's dynamic
 #   batcher, or a small queue in front of `session.run`).
-# - Back to lab 16: deploy your assessment model this way.
+# - Next, lab 16 (the assessment): a model trained there deploys the same way.
