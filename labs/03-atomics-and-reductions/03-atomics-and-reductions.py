@@ -194,10 +194,11 @@ def check_histogram(kernel, values, nbins, blocks, threads, what, dtype=np.int64
 
 
 assert_cuda_kernel(histogram_atomic, "histogram_atomic")
-check_histogram(histogram_atomic, pixels, 256, 4, 64, "camera pixels, 256 bins")
+check_histogram(histogram_atomic, pixels, 256, 4, 64, msg("03.what_camera", "camera pixels, 256 bins"))
 check_histogram(histogram_atomic, np.full(2_000, 200, np.uint8), 256, 4, 64,
-                "2,000 pixels all at grey level 200 (a plain += loses counts here)")
-check_histogram(histogram_atomic, np.arange(1_001, dtype=np.int32) % 10, 10, 2, 64, "1,001 values, 10 bins")
+                msg("03.what_one_level", "2,000 pixels all at grey level 200 (a plain += loses counts here)"))
+check_histogram(histogram_atomic, np.arange(1_001, dtype=np.int32) % 10, 10, 2, 64,
+                msg("03.what_ten_bins", "1,001 values, 10 bins"))
 ### BEGIN HIDDEN TESTS
 rh = np.random.default_rng(303)
 for vals_h, nb_h, bl_h, th_h, dt_h in (
@@ -209,7 +210,8 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     (rh.integers(0, 256, 100).astype(np.uint8), 256, 8, 64, np.int64),
 ):
     check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
-                    f"hidden: {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
+                    msg("03.what_hidden_hist", "hidden: {n} values, {bins} bins, {blocks} x {threads} threads",
+                        n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
 ### END HIDDEN TESTS
 print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible tests passed."))
 
@@ -297,11 +299,12 @@ from techday.labtools import assert_cuda_kernel
 from techday.i18n import msg
 
 assert_cuda_kernel(histogram_shared, "histogram_shared")
-check_histogram(histogram_shared, pixels, 256, 4, 64, "histogram_shared, camera pixels, 256 bins, 4 x 64 threads")
+check_histogram(histogram_shared, pixels, 256, 4, 64,
+                msg("03.what_shared_camera", "histogram_shared, camera pixels, 256 bins, 4 x 64 threads"))
 check_histogram(histogram_shared, np.full(2_000, 17, np.uint8), 256, 4, 64,
-                "histogram_shared, 2,000 pixels at grey level 17")
+                msg("03.what_shared_one_level", "histogram_shared, 2,000 pixels at grey level 17"))
 check_histogram(histogram_shared, np.arange(1_001, dtype=np.int32) % 10, 10, 2, 64,
-                "histogram_shared, 1,001 values, 10 bins")
+                msg("03.what_shared_ten_bins", "histogram_shared, 1,001 values, 10 bins"))
 ### BEGIN HIDDEN TESTS
 rh = np.random.default_rng(404)
 for vals_h, nb_h, bl_h, th_h, dt_h in (
@@ -313,7 +316,8 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     (rh.integers(250, 256, 50).astype(np.uint8), 256, 4, 32, np.int64),
 ):
     check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
-                    f"hidden: histogram_shared, {vals_h.size} values, {nb_h} bins, {bl_h} x {th_h} threads", dt_h)
+                    msg("03.what_hidden_hist_shared", "hidden: histogram_shared, {n} values, {bins} bins, "
+                        "{blocks} x {threads} threads", n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
 ### END HIDDEN TESTS
 print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
@@ -449,16 +453,16 @@ def check_block_sum(x, blocks, what):
 
 assert_cuda_kernel(block_sum_kernel, "block_sum_kernel")
 x_sum = np.random.default_rng(5).random(3_001)
-check_block_sum(x_sum, 4, "3,001 values, 4 blocks")
+check_block_sum(x_sum, 4, msg("03.what_sum_3001", "3,001 values, 4 blocks"))
 ### BEGIN HIDDEN TESTS
 rh = np.random.default_rng(505)
-check_block_sum(rh.random(1_000), 1, "hidden: 1,000 values, 1 block")
-check_block_sum(rh.standard_normal(2_500), 7, "hidden: 2,500 values, 7 blocks")
-check_block_sum(np.array([2.5]), 3, "hidden: one value, 3 blocks")
-check_block_sum(np.zeros(0), 2, "hidden: no values, 2 blocks")
-check_block_sum(rh.random(100), 2, "hidden: 100 values, fewer than the threads")
-check_block_sum(rh.random(1_234).astype(np.float32), 3, "hidden: float32 input")
-check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, "hidden: integers")
+check_block_sum(rh.random(1_000), 1, msg("03.what_hidden_1000", "hidden: 1,000 values, 1 block"))
+check_block_sum(rh.standard_normal(2_500), 7, msg("03.what_hidden_2500", "hidden: 2,500 values, 7 blocks"))
+check_block_sum(np.array([2.5]), 3, msg("03.what_hidden_one_3", "hidden: one value, 3 blocks"))
+check_block_sum(np.zeros(0), 2, msg("03.what_hidden_none_2", "hidden: no values, 2 blocks"))
+check_block_sum(rh.random(100), 2, msg("03.what_hidden_100", "hidden: 100 values, fewer than the threads"))
+check_block_sum(rh.random(1_234).astype(np.float32), 3, msg("03.what_hidden_float32_input", "hidden: float32 input"))
+check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, msg("03.what_hidden_integers", "hidden: integers"))
 ### END HIDDEN TESTS
 print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 
@@ -532,7 +536,7 @@ def check_gpu_sum(x, what):
     return got, launches
 
 
-got_v, launches_v = check_gpu_sum(np.random.default_rng(6).random(3_001), "3,001 values")
+got_v, launches_v = check_gpu_sum(np.random.default_rng(6).random(3_001), msg("03.what_gpu_sum_3001", "3,001 values"))
 ### BEGIN HIDDEN TESTS
 
 
@@ -550,15 +554,15 @@ def check_sum_from_kernel(got, launches, n, what):
     assert got == float(total[0]), (msg("03.what_gpu_sum_returned_2", "{what}: gpu_sum returned {got!r}, the kernel's sum is {float_total_0!r}: return the number the second pass wrote, not a sum computed on the host", what=what, got=got, float_total_0=float(total[0])))
 
 
-check_sum_from_kernel(got_v, launches_v, 3_001, "hidden: 3,001 values")
+check_sum_from_kernel(got_v, launches_v, 3_001, msg("03.what_hidden_3001", "hidden: 3,001 values"))
 rh = np.random.default_rng(606)
 d_in = cuda.to_device(rh.standard_normal(2_000))
-got_h, launches_h = check_gpu_sum(d_in, "hidden: a device array")
+got_h, launches_h = check_gpu_sum(d_in, msg("03.what_hidden_device_array", "hidden: a device array"))
 assert launches_h[0].args[0] is d_in, msg("03.hidden_device_array_passed", "hidden: a device array is passed to the kernel as it is, without a copy")
-check_sum_from_kernel(got_h, launches_h, 2_000, "hidden: a device array")
-for x_h, what_h in ((np.zeros(0), "hidden: no values"), (np.array([-4.25]), "hidden: one value"),
-                    (rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), "hidden: one more value than threads"),
-                    (rh.random(777).astype(np.float32), "hidden: float32")):
+check_sum_from_kernel(got_h, launches_h, 2_000, msg("03.what_hidden_device_array_sum", "hidden: a device array"))
+for x_h, what_h in ((np.zeros(0), msg("03.what_hidden_no_values", "hidden: no values")), (np.array([-4.25]), msg("03.what_hidden_one_value", "hidden: one value")),
+                    (rh.random(MAX_SUM_BLOCKS * SUM_THREADS + 1), msg("03.what_hidden_one_more", "hidden: one more value than threads")),
+                    (rh.random(777).astype(np.float32), msg("03.what_hidden_float32", "hidden: float32"))):
     got_h, launches_h = check_gpu_sum(x_h, what_h)
     check_sum_from_kernel(got_h, launches_h, x_h.size, what_h)
 ### END HIDDEN TESTS
