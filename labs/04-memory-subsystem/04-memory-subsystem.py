@@ -318,7 +318,9 @@ print(msg("04.transpose_shared_correct", "transpose_shared: correct on 37 x 53")
 # checks use different shapes. All threads reach the barrier.
 #
 # The tests compare with `a.T` on non-square shapes, and compile your kernel to PTX to check that
-# its shared memory is one padded tile, `TILE * TILE_PAD * 4` bytes.
+# its shared memory is one padded tile, `TILE * TILE_PAD * 4` bytes. On the CPU tier the hidden tests
+# also trace which 32-byte sectors each warp's loads and stores touch (`techday.simtrace`): both must
+# be coalesced, as in `transpose_shared` above.
 
 # %% nbgrader="solution" id="transpose_padded"
 @cuda.jit
@@ -386,6 +388,30 @@ else:
 for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 1), (TILE + 1, TILE - 1),
                 (70, 9), (9, 70)):
     check_transpose(transpose_padded, shape_h, "hidden: transpose_padded")
+# How the kernel touches global memory (CPU tier: the simulator's accesses, traced): on a shape of whole
+# tiles, a warp's loads of a and stores to out each fill 32-byte sectors as a coalesced access does.
+if lab.on_gpu:
+    print(msg("04.hidden_coalescing_cpu_only", "hidden: the coalescing check traces memory accesses in the "
+              "simulator, on the CPU tier only"))
+else:
+    from techday.simtrace import trace_global
+
+    a_c = np.random.default_rng(404).standard_normal((8 * TILE, 6 * TILE)).astype(np.float32)
+    d_a_c, d_out_c = cuda.to_device(a_c), cuda.to_device(np.full(a_c.shape[::-1], np.nan, np.float32))
+    with trace_global(d_a_c, d_out_c) as trace_c:
+        transpose_padded[(6, 8), (TILE, TILE)](d_a_c, d_out_c)
+    assert np.array_equal(d_out_c.copy_to_host(), a_c.T), msg("04.hidden_traced_wrong", "hidden: transpose_padded, "
+                                                               "traced on {rows} x {cols}: wrong result", rows=8 * TILE,
+                                                               cols=6 * TILE)
+    stores_c, _ = trace_c.sectors(d_out_c, "store")
+    loads_c, _ = trace_c.sectors(d_a_c, "load")
+    assert stores_c <= 1.25, msg(
+        "04.hidden_stores_not_coalesced", "hidden: transpose_padded's stores to out touch {ratio:.1f} times the "
+        "32-byte sectors a coalesced store needs: the threads of a warp write down a column of out. Write "
+        "out[out_row, out_col] with out_col following threadIdx.x, from the tile read across", ratio=stores_c)
+    assert loads_c <= 1.25, msg(
+        "04.hidden_loads_not_coalesced", "hidden: transpose_padded's loads of a touch {ratio:.1f} times the 32-byte "
+        "sectors a coalesced load needs: read a[row, col] with col following threadIdx.x", ratio=loads_c)
 ### END HIDDEN TESTS
 print(msg("04.transpose_padded_all_visible", "transpose_padded: all visible tests passed."))
 

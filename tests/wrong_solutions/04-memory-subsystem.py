@@ -233,3 +233,17 @@ class HostMatmul:
 
 
 matmul_tiled = HostMatmul()
+
+# %% wrong="stores_down_a_column" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    if row < a.shape[0] and col < a.shape[1]:
+        tile[ty, tx] = a[row, col]
+    cuda.syncthreads()
+    if row < a.shape[0] and col < a.shape[1]:
+        out[col, row] = tile[ty, tx]

@@ -1,0 +1,151 @@
+"""How a kernel touches global memory, seen in the CUDA simulator: the tests of a lab can then check
+*how* a kernel works (are a warp's loads and stores coalesced?), not only what it computes.
+
+The simulator runs every CUDA thread as a Python thread and every read or write of a device array
+inside a kernel goes through one Python method. :func:`trace_global` wraps those methods for the
+arrays it is given and records, per access, the block, the thread's linear index in its block (which
+sets its warp: 32 consecutive indices, x fastest, as on the GPU), the thread's own count of accesses
+so far to that array (the "instruction": the k-th store of every thread of a warp is one request),
+and the byte offset from the array's start. A GPU serves a warp's request in 32-byte sectors;
+:meth:`MemoryTrace.sectors` counts the sectors each request touches and the fewest it could touch
+(its bytes, packed), offsets taken from the array's start as if it were allocated at a 256-byte
+boundary, as ``cudaMalloc`` allocates. Introduced in lab 04 (coalescing)::
+
+    with trace_global(d_out) as trace:
+        transpose[grid, block](d_a, d_out)
+    used, fewest = trace.sectors(d_out, "store")   # 2.0 = twice the sectors a coalesced store needs
+
+What it does not see: shared memory (plain NumPy arrays in the simulator), caches (a sector read
+twice counts twice), and warps that diverge (the k-th access of a thread that skipped a branch is
+grouped with the k-th of one that took it; the course's tests use kernels without such branches
+around the accesses they check, or shapes where every thread takes the same path). On the GPU tier
+there is nothing to trace: :func:`trace_global` raises, and a test says the check runs on the CPU tier.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SECTOR = 32  # bytes a GPU moves per sector of a memory request
+WARP = 32
+
+
+class TraceUnavailable(RuntimeError):
+    """Not in the simulator: on a GPU a kernel's accesses are not Python calls."""
+
+
+def _base(ary: np.ndarray) -> int:
+    return ary.__array_interface__["data"][0]
+
+
+def _host_array(device_array) -> np.ndarray:
+    ary = getattr(device_array, "_ary", None)
+    if ary is None:
+        raise TypeError(f"not a simulator device array: {type(device_array).__name__}")
+    return ary
+
+
+@dataclass
+class MemoryTrace:
+    """The accesses recorded: ``records[(array, op)]`` is a list of (block, thread, seq, offset, nbytes)."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    records: dict = field(default_factory=lambda: defaultdict(list))
+
+    def _key(self, device_array) -> int:
+        return _base(_host_array(device_array))
+
+    def count(self, device_array, op: str) -> int:
+        """How many accesses of kind ``op`` ("load" or "store") the kernel made to ``device_array``."""
+        return len(self.records[(self._key(device_array), op)])
+
+    def sectors(self, device_array, op: str) -> tuple[float, int]:
+        """(sectors used / fewest possible, requests) over every warp request of kind ``op`` to
+        ``device_array``: 1.0 is perfectly coalesced; a warp of 32 float32 stores scattered over 32
+        sectors gives 8.0. (0.0, 0) when there was no such access."""
+        requests: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
+        for block, thread, seq, offset, nbytes in self.records[(self._key(device_array), op)]:
+            requests[(block, thread // WARP, seq)].append((offset, nbytes))
+        used = fewest = 0
+        for accesses in requests.values():
+            touched = set()
+            for offset, nbytes in accesses:
+                touched.update(range(offset // SECTOR, (offset + nbytes - 1) // SECTOR + 1))
+            used += len(touched)
+            fewest += -(-sum(n for _, n in accesses) // SECTOR)
+        return (used / fewest if fewest else 0.0), len(requests)
+
+
+def _offset(ary: np.ndarray, idx) -> int | None:
+    """The byte offset of element ``idx`` of ``ary`` from its start; None for anything but integers."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    if len(idx) != ary.ndim:
+        return None
+    offset = 0
+    for i, n, stride in zip(idx, ary.shape, ary.strides):
+        try:
+            i = int(i)
+        except (TypeError, ValueError):
+            return None
+        if i < 0:
+            i += n
+        offset += i * stride
+    return offset
+
+
+@contextmanager
+def trace_global(*device_arrays):
+    """Record every load and store that kernels launched inside the block make to ``device_arrays``
+    (simulator device arrays: ``cuda.to_device(...)`` on the CPU tier). Yields a :class:`MemoryTrace`."""
+    from numba import config
+
+    if not config.ENABLE_CUDASIM:
+        raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
+    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+    from numba.cuda.simulator.kernel import BlockThread
+
+    trace = MemoryTrace()
+    watched = {}
+    for d in device_arrays:
+        ary = _host_array(d)
+        watched[_base(ary)] = ary
+    lock = threading.Lock()
+    counters = threading.local()
+    old_get, old_set = Arr.__dict__["__getitem__"], Arr.__dict__["__setitem__"]
+
+    def note(self, idx, op):
+        ary = self.__dict__["_item"]._ary
+        base = _base(ary)
+        if base not in watched:
+            return
+        me = threading.current_thread()
+        if not isinstance(me, BlockThread):
+            return
+        offset = _offset(ary, idx)
+        if offset is None:
+            return
+        seen = counters.__dict__.setdefault("seq", {})
+        seq = seen.get((base, op), 0)
+        seen[(base, op)] = seq + 1
+        with lock:
+            trace.records[(base, op)].append((tuple(me.blockIdx), me.thread_id, seq, offset, ary.itemsize))
+
+    def getitem(self, idx):
+        note(self, idx, "load")
+        return old_get(self, idx)
+
+    def setitem(self, idx, val):
+        note(self, idx, "store")
+        return old_set(self, idx, val)
+
+    Arr.__getitem__, Arr.__setitem__ = getitem, setitem
+    try:
+        yield trace
+    finally:
+        Arr.__getitem__, Arr.__setitem__ = old_get, old_set
