@@ -14,8 +14,8 @@ The fingerprint is SHA-256 over:
   but the course's documents for people (``course/**/*.md``: guides and instructor notes, which no
   check of validate reads);
 - the Python version, and the name and version of every installed distribution that ``techday``
-  requires, followed through their own requirements (installing the test extras afterwards, as CI
-  does, does not change it; upgrading NumPy or nbgrader does);
+  requires, followed through their own requirements whose markers hold here (installing the test
+  and hub extras afterwards, as CI does, does not change it; upgrading NumPy or nbgrader does);
 - the environment variables that change how labs run (``TECHDAY_*`` but the build folder, ``NUMBA_*``,
   ``CUDA_*``).
 
@@ -65,13 +65,21 @@ def _files(root: Path):
 
 
 def _requirement_names(dist) -> list[str]:
+    """The distributions ``dist`` requires here: its markers evaluated for this interpreter with no
+    extra asked for (``aiohttp; extra == "http"`` and ``tomli; python_version < "3.11"`` drop out)."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # packaging comes with Jupyter; without it, every requirement but an extra's
+        return [m.group(1) for line in dist.requires or [] if not re.search(r"\bextra\s*==", line)
+                if (m := re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line))]
     names = []
-    for req in dist.requires or []:
-        if "extra ==" in req.replace('"', "'").replace("'", ""):  # an extra's, not installed with the base
+    for line in dist.requires or []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
             continue
-        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-        if m:
-            names.append(m.group(1))
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            names.append(req.name)
     return names
 
 

@@ -75,6 +75,18 @@ def test_the_fingerprint_covers_the_installed_requirements():
     assert "pytest" not in names, "the test extras, installed after validate in CI, are not part of it"
 
 
+def test_requirements_behind_an_extra_or_a_false_marker_are_not_followed():
+    """Caught in a clean-clone CI run: a runtime dependency's `aiohttp; extra=="..."` (no spaces)
+    was followed, so installing the hub extras after validate changed the fingerprint and the record
+    was never used."""
+
+    class Dist:
+        requires = ['aiohttp>=3; extra=="http"', 'tomli; python_version < "3.0"', "numpy>=1", 'zipp; extra == "x"',
+                    'idna; python_version >= "3.0"']
+
+    assert record._requirement_names(Dist()) == ["numpy", "idna"]
+
+
 def test_documents_for_people_do_not_change_the_fingerprint(tmp_path):
     """Instructor notes and guides are not read by any check: editing one keeps the record; editing
     the syllabus beside them does not."""
