@@ -16,12 +16,13 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def versions() -> dict:
-    """Installed versions, read from package metadata (nothing is imported)."""
+def versions(load_cuda: bool = False) -> dict:
+    """Installed versions, read from package metadata, and which CUDA target ``numba.cuda`` is (see
+    :func:`cuda_target`: imported here only with ``load_cuda``; else None until something imported it)."""
     cupy = next((v for d in ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy") if (v := _version(d))), None)
     return {"python": platform.python_version(), "numpy": _version("numpy"), "numba": _version("numba"),
             "numba_cuda": _version("numba-cuda"), "cupy": cupy, "torch": _version("torch"),
-            "techday": _version("techday-gpu-lab"), "cuda_target": cuda_target()}
+            "techday": _version("techday-gpu-lab"), "cuda_target": cuda_target(load=load_cuda)}
 
 
 def cuda_target(load: bool = False) -> str | None:
@@ -64,7 +65,7 @@ def environment(info) -> dict:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count() or 1,
         "os": f"{platform.system()} {platform.release()}",
-        "versions": {**versions(), "cuda_target": cuda_target(load=True)},
+        "versions": versions(load_cuda=True),
         "gpu": None,
     }
     if gpu is not None:
