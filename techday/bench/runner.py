@@ -91,6 +91,10 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
     CuPy and PyTorch GPU implementations are skipped with the reason. On the GPU tier the CPU
     implementations are timed too only with ``with_cpu``. ``ci``: the small CPU-tier sizes lab 08
     uses at ``--scale ci``.
+
+    Long (about 110 lines): it writes the results document in the order the schema lists its parts
+    (environment, limits, plan, then each family's results), and keeps the GPU's one flush buffer,
+    busy kernel and library checks alive across the families; each family's work is in ``_run_one``.
     """
     from techday.lab import setup
 
@@ -226,6 +230,10 @@ def _base(kernel, impl) -> dict:
 
 def _run_one(module, kernel, impl, tier, plan, limits, budget, flush, sync, skip_lib, with_cpu, sim_check,
              tiny_cache, data, busy=None) -> dict:
+    """One kernel x implementation: skipped (with why), checked in the simulator, or checked, timed
+    and checked again. Long (about 90 lines) because the record it returns is filled step by step and
+    every early return must leave it complete; the steps' order is the harness's rule (check before
+    timing, poison before the last repetition, check after it)."""
     rec = _base(kernel, impl)
     for lib in impl.requires:
         if skip_lib.get(lib):

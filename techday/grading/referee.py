@@ -100,7 +100,12 @@ def bound_and_loaded(tree) -> tuple[list, list]:
 
 
 def install(config_path: str) -> None:
-    """Read the executor's file, delete it, and install the referee's audit hook."""
+    """Read the executor's file, delete it, and install the referee's audit hook.
+
+    Long on purpose (about 280 lines): everything the hook uses is bound to local names of this one
+    closure before any trainee code runs, so nothing the trainee's cells can reach (a module's
+    globals, ``sys.modules``) refers to it or can replace a piece of it. Helpers at module level
+    would be such a reach."""
     import _hashlib
     import ast
     import builtins

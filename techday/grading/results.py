@@ -425,7 +425,11 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
 def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
             run: str | None = None, font: str | None = "auto", report=print) -> Results:
     """From the gradebook: pass/fail per track, names, ``passfail.csv``, the certificates and the
-    register of their codes. ``font``: a font file, None for DejaVu Sans, "auto" to look for Hangul."""
+    register of their codes. ``font``: a font file, None for DejaVu Sans, "auto" to look for Hangul.
+
+    Long (about 95 lines): the register of codes is loaded once, consulted for every trainee (a
+    certificate already issued keeps its code), updated with this run's certificates and withdrawals,
+    and saved once; the steps share it and the run's name."""
     import shutil
 
     from . import certificates as cert

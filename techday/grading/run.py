@@ -157,7 +157,10 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
               referee: bool = True,
               retry_failed: bool = False, out: Path | None = None, cell_timeout: int | None = None,
               progress=None, report=print) -> GradeRun:
-    """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time."""
+    """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time.
+
+    Long (about 95 lines): one run's state (the resumable state file, the worker pool, Ctrl-C, the
+    report and the CSV export) is set up and torn down here around :func:`grade_one` per submission."""
     from ..course.build import nbgrader, nbgrader_error
 
     t0 = time.monotonic()

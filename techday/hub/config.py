@@ -614,7 +614,10 @@ def load_hub_config(path: Path):
 
 
 def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) -> list[Finding]:
-    """The rehearsal check: the config loads, accounts parse, GPUs are visible, the exchange is writable."""
+    """The rehearsal check: the config loads, accounts parse, GPUs are visible, the exchange is writable.
+
+    Long (about 100 lines): a flat list of independent checks, each appending its finding with the fix
+    to paste, in the order an admin works through them; none depends on another but the first."""
     found: list[Finding] = []
     try:
         cfg = load_hub_config(config_path)
