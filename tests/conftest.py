@@ -22,10 +22,6 @@ FIXTURE_COURSE = ROOT / "tests" / "fixtures" / "course"
 
 
 def pytest_collection_modifyitems(config, items):
-    # The slow tests first (a stable sort: the same order in every xdist worker), so that the long
-    # ones do not end the run with one worker busy and the other idle; `--dist worksteal` (pyproject)
-    # lets an idle worker take queued tests from a busy one.
-    items.sort(key=lambda item: 0 if "slow" in item.keywords else 1)
     info = detect("auto")
     if info.tier == "gpu":
         return

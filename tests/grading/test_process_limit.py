@@ -60,14 +60,16 @@ class TaskCounter:
         while not self.stop.is_set():
             tasks = 0
             for proc in me.children(recursive=True):
-                try:
-                    tasks += proc.num_threads()
+                try:  # started by this test: a process an earlier test in this worker left is not counted
+                    if proc.create_time() >= self.started - 1:
+                        tasks += proc.num_threads()
                 except psutil.Error:
                     continue
             self.peak, self.samples = max(self.peak, tasks), self.samples + 1
             time.sleep(0.05)
 
     def __enter__(self):
+        self.started = time.time()
         self.thread.start()
         return self
 

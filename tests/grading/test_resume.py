@@ -65,7 +65,12 @@ def test_interrupted_grading_resumes_without_grading_twice(fixture_course):
         # The signal goes at once: scanning processes first could outlast the remaining grading.
         proc.send_signal(sig)
         assert any("techday.grading.worker" in c for c in seen), seen
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()  # reaped, pipes closed
+            raise
         assert proc.returncode == 130, out[-2000:] + err[-2000:]
         assert "interrupted" in err and "Run the same command again" in err, err[-2000:]
         recorded = _recorded(state)

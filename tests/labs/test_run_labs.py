@@ -86,6 +86,7 @@ def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixtu
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reaped, pipes closed: nothing left for a later test to trip over
     assert proc.returncode == 130, out[-2000:] + errs[-2000:]
     summary = json.loads((out_dir / "summary.json").read_text())
     by_lab = {r["lab"]: r["status"] for r in summary["labs"]}
