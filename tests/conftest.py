@@ -52,6 +52,15 @@ def validated(step: str, tier: str = "cpu", scale: str = "ci") -> Path | None:
     return out
 
 
+def ctrl_c_works() -> None:
+    """``preexec_fn`` for a child a test sends Ctrl-C (SIGINT) to: SIGINT's default disposition, as a
+    process started from a terminal has. A test run started in the background by a non-interactive
+    shell inherits SIGINT ignored, and so would every child: Ctrl-C would then prove nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def techday(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900):
     """Run the real command line, as a person or CI would."""
     import os

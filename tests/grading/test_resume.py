@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from techday.grading.sandbox import find_bwrap
-from tests.conftest import ROOT, techday
+from tests.conftest import ROOT, ctrl_c_works, techday
 from tests.fixtures.submissions.scenarios import LAB, honest_copies, write
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow,
@@ -55,7 +55,8 @@ def test_interrupted_grading_resumes_without_grading_twice(fixture_course):
 
     def interrupt(sig, at: int) -> dict:
         """Start grading, send ``sig`` once ``at`` submissions have a status; what was recorded."""
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=ctrl_c_works)
         deadline = time.monotonic() + 300
         seen = []  # the workers, seen while grading runs: the check after the signal can see them
         while len(_recorded(state)) < at and proc.poll() is None and time.monotonic() < deadline:

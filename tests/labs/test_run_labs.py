@@ -68,12 +68,13 @@ def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixtu
     import sys
     import time
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, ctrl_c_works
 
     out_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "techday", "--root", str(fixture_course), "run", "ok", "hangs",
                              "dies", "--jobs", "1", "--tier", "cpu", "--timeout", "300", "--out", str(out_dir)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_works)
     try:
         deadline = time.monotonic() + 240
         hanging = out_dir / "hangs-lab" / "hangs-lab.ipynb"   # papermill saves it once cells start
