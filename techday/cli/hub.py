@@ -3,6 +3,9 @@
     techday hub check [--config F]      rehearsal: the hub config loads, GPUs visible, exchange writable
     techday hub users --trainees N      the accounts CSV and the password cards
     techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
+
+Both locks commands end the same way (:func:`_locks_exit`): 0 done, 1 a lock or a resolve that fails,
+2 bad usage (an unknown set, ``--lock`` with more than one), 3 the registry could not be reached.
 """
 
 from __future__ import annotations
@@ -107,66 +110,79 @@ def _register_locks(sub) -> None:
     m.set_defaults(fn=cmd_locks_compile)
 
 
+class LockUsage(LockError):
+    """The command line asks for something that does not exist (exit 2), not a lock that fails."""
+
+
 def _sets(names: list[str]) -> list[LockSet]:
     unknown = [n for n in names if n not in SETS]
     if unknown:
-        raise LockError(f"unknown set(s) {', '.join(unknown)}; the sets are {', '.join(SETS)}")
+        raise LockUsage(f"unknown set(s) {', '.join(unknown)}; the sets are {', '.join(SETS)}")
     return [SETS[n] for n in (names or SETS)]
+
+
+def _locks_exit(fn):
+    """One ending for both locks commands: the exit codes of the module docstring."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(args) -> int:
+        try:
+            return fn(args)
+        except RegistryUnreachable as exc:
+            print(f"locks: the package registry is unreachable, so the {args.locks_command} could not finish:\n{exc}",
+                  file=sys.stderr)
+            return 3
+        except LockUsage as exc:
+            print(f"locks: {exc}", file=sys.stderr)
+            return 2
+        except LockError as exc:
+            print(f"locks: {exc}", file=sys.stderr)
+            return 1
+    return run
 
 
 def _root(args) -> Path:
     return Path(args.root).resolve() if getattr(args, "root", None) else repo_root()
 
 
+@_locks_exit
 def cmd_locks_check(args) -> int:
-    try:
-        root = _root(args)
-        sets = _sets(args.sets)
-        if args.lock and len(sets) != 1:
-            raise LockError("--lock needs exactly one SET")
-        status = 0
-        for lockset in sets:
-            path = Path(args.lock).resolve() if args.lock else None
-            t0 = time.monotonic()
-            res = check_lock(root, lockset, path, use_uv=not args.no_uv,
-                        cache=None if args.no_cache else default_cache(root))
-            took = time.monotonic() - t0
-            rel = _rel(res.path, root)
-            failed = bool(res.problems) or (bool(res.unchecked) and not args.allow_missing)
-            for line in res.problems:
-                print(f"{rel}: {line}", file=sys.stderr)
-            for line in res.unchecked:
-                print(f"{rel}: unchecked: {line}", file=sys.stderr if failed else sys.stdout)
-            for line in res.notes:
-                print(f"{rel}: note: {line}")
-            parts = ", ".join(f"{k} {v} s" for k, v in res.seconds.items())
-            verdict = "FAILED" if failed else "ok"
-            print(f"{rel}: {verdict}: {res.pins} pins, {len(res.problems)} problem(s), "
-                  f"{len(res.unchecked)} unchecked; {took:.1f} s ({parts})")
-            status = max(status, 1 if failed else 0)
-        return status
-    except RegistryUnreachable as exc:
-        print(f"locks: the package registry is unreachable, so the check could not finish:\n{exc}", file=sys.stderr)
-        return 3
-    except LockError as exc:
-        print(f"locks: {exc}", file=sys.stderr)
-        return 2
+    root = _root(args)
+    sets = _sets(args.sets)
+    if args.lock and len(sets) != 1:
+        raise LockUsage("--lock needs exactly one SET")
+    status = 0
+    for lockset in sets:
+        path = Path(args.lock).resolve() if args.lock else None
+        t0 = time.monotonic()
+        res = check_lock(root, lockset, path, use_uv=not args.no_uv,
+                         cache=None if args.no_cache else default_cache(root))
+        took = time.monotonic() - t0
+        rel = _rel(res.path, root)
+        failed = bool(res.problems) or (bool(res.unchecked) and not args.allow_missing)
+        for line in res.problems:
+            print(f"{rel}: {line}", file=sys.stderr)
+        for line in res.unchecked:
+            print(f"{rel}: unchecked: {line}", file=sys.stderr if failed else sys.stdout)
+        for line in res.notes:
+            print(f"{rel}: note: {line}")
+        parts = ", ".join(f"{k} {v} s" for k, v in res.seconds.items())
+        verdict = "FAILED" if failed else "ok"
+        print(f"{rel}: {verdict}: {res.pins} pins, {len(res.problems)} problem(s), "
+              f"{len(res.unchecked)} unchecked; {took:.1f} s ({parts})")
+        status = max(status, 1 if failed else 0)
+    return status
 
 
+@_locks_exit
 def cmd_locks_compile(args) -> int:
-    try:
-        root = _root(args)
-        for lockset in _sets(args.sets):
-            path, stats = compile_lock(root, lockset, upgrade=args.upgrade)
-            print(f"{_rel(path, root)}: {stats['wheels']} wheels, {stats['mb']} MB; resolved in {stats['resolve_s']} s, "
-                  f"{stats['seconds']} s with the wheel list")
-        return 0
-    except RegistryUnreachable as exc:
-        print(f"locks: the package registry is unreachable:\n{exc}", file=sys.stderr)
-        return 3
-    except LockError as exc:
-        print(f"locks: {exc}", file=sys.stderr)
-        return 1
+    root = _root(args)
+    for lockset in _sets(args.sets):
+        path, stats = compile_lock(root, lockset, upgrade=args.upgrade)
+        print(f"{_rel(path, root)}: {stats['wheels']} wheels, {stats['mb']} MB; resolved in {stats['resolve_s']} s, "
+              f"{stats['seconds']} s with the wheel list")
+    return 0
 
 
 def _rel(path: Path, root: Path) -> str:

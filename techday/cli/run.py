@@ -94,6 +94,7 @@ def cmd_validate(args) -> int:
     """The main job: is this machine and this course ready for a Tech Day? Each step as its own
     command would run it; a step that cannot run here (exit 2) stops the rest, and the summary of
     the steps is printed either way."""
+    from ..tier import detect
     from ..validate import record
     from .course import cmd_build, cmd_doctor
     from .grade import cmd_grade_selftest
@@ -103,14 +104,21 @@ def cmd_validate(args) -> int:
     before = record.snapshot(course.root)
     outputs = {"run": course.build_dir / "validate" / "run", "grade selftest": course.build_dir / "selftest",
                "kernels": course.build_dir / "kernels"}
+    # The tier is detected once, here, and every step and the record get the one answer (a step that
+    # detected again could disagree with the others, say a GPU lost between steps). Where it cannot
+    # be had, the doctor step says why and validate stops there.
+    try:
+        tier = detect(args.tier).tier
+    except TierError:
+        tier = args.tier
     steps = [
-        ("doctor", cmd_doctor, argparse.Namespace(tier=args.tier, json=False)),
+        ("doctor", cmd_doctor, argparse.Namespace(tier=tier, json=False)),
         ("build", cmd_build, argparse.Namespace(root=args.root, labs=args.labs, no_release=False)),
         # Its own folder: a later `techday run` of one lab must not replace the record of the whole course.
-        ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier, scale=args.scale,
+        ("run", cmd_run, argparse.Namespace(root=args.root, labs=args.labs, tier=tier, scale=args.scale,
                                             jobs=args.jobs, timeout=None,
                                             out=str(outputs["run"]))),
-        ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=args.tier,
+        ("grade selftest", cmd_grade_selftest, argparse.Namespace(root=args.root, labs=args.labs, tier=tier,
                                                                   scale=args.scale, jobs=args.jobs)),
         # Every kernel the CPU tier launches, compiled for the GPUs the course targets (no GPU needed).
         ("kernels", cmd_kernels, argparse.Namespace(root=args.root, labs=args.labs, bench=None, jobs=args.jobs,
@@ -131,9 +139,6 @@ def cmd_validate(args) -> int:
         console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
     if len(results) == len(steps):
         # What was checked, on exactly this tree: the test suite reads it instead of checking twice.
-        from ..tier import detect
-
-        tier = detect(args.tier).tier
         written, changed = record.write(course.build_dir, before, course.root, labs=labs,
                                         all_labs=labs == list(course.labs), tier=tier, scale=scale_for(args.scale, tier),
                                         steps=dict(results), outputs={k: str(v) for k, v in outputs.items()})

@@ -203,6 +203,23 @@ def test_readme_states_each_locks_size():
         assert f"{wheels} wheels" in row and f"{mb:,.0f} MB" in row, (row, wheels, mb)
 
 
+def test_the_locks_commands_end_with_the_same_codes(tmp_path, capsys):
+    """Catches the two locks commands disagreeing on what an exit code means (compile used to give 1
+    for an unknown set, check 2): an unknown set or ``--lock`` with two sets is bad usage (2) in both;
+    a lock that cannot be read is a failed check (1). Nothing here reaches the registry."""
+    from techday.cli.main import main
+
+    assert main(["locks", "check", "cuda99"]) == 2
+    assert main(["locks", "compile", "cuda99"]) == 2
+    assert "unknown set(s) cuda99" in capsys.readouterr().err
+    assert main(["locks", "check", "cuda12", "cuda13", "--lock", str(tmp_path / "x.txt")]) == 2
+    assert "--lock needs exactly one SET" in capsys.readouterr().err
+    bad = tmp_path / "cuda13.txt"
+    bad.write_text("torch>=2\n")
+    assert main(["locks", "check", "cuda13", "--lock", str(bad), "--no-uv"]) == 1
+    assert "is not a pin" in capsys.readouterr().err
+
+
 def test_an_unreachable_registry_is_reported_as_such(tmp_path):
     """Catches a check that passes (or blames the lock) when nothing could be fetched: an index on a
     closed port of this machine gives exit 3 and says the registry is unreachable."""
