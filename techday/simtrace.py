@@ -15,17 +15,34 @@ boundary, as ``cudaMalloc`` allocates. Introduced in lab 04 (coalescing)::
         transpose[grid, block](d_a, d_out)
     used, fewest = trace.sectors(d_out, "store")   # 2.0 = twice the sectors a coalesced store needs
 
-What it does not see: shared memory (plain NumPy arrays in the simulator), caches (a sector read
-twice counts twice), and warps that diverge (the k-th access of a thread that skipped a branch is
-grouped with the k-th of one that took it; the course's tests use kernels without such branches
-around the accesses they check, or shapes where every thread takes the same path). On the GPU tier
-there is nothing to trace: :func:`trace_global` raises, and a test says the check runs on the CPU tier.
+Shared memory is traced the same way by :func:`trace_shared` (labs 03 and 04): the simulator keeps a
+shared array as a plain NumPy array, so inside the block every ``cuda.shared.array`` a kernel
+allocates is handed out as a NumPy view that records its element reads and writes. A GPU serves a
+warp's shared-memory request from 32 banks of 4-byte words; threads that touch *different* words of
+one bank are served one after another (a bank conflict), the same word is broadcast.
+:meth:`SharedTrace.bank_conflicts` counts the passes ("wavefronts") each request needs against the
+fewest its bytes need, and :meth:`SharedTrace.per_thread` how many accesses each thread made (the
+shape of a reduction: a tree gives each thread a handful, one thread summing the array alone gives it
+all of them)::
+
+    with trace_shared() as shared:
+        transpose[grid, block](d_a, d_out)
+    passes, requests = shared.bank_conflicts("load")   # 32.0: every load of an unpadded 32 x 32 column
+
+What neither sees: caches (a sector read twice counts twice); accesses through slices (``a[0:n] = 0``
+is one NumPy call, not per-element accesses; it is not recorded); atomics are seen as the load and
+store the simulator makes of them, not as one atomic operation; and warps that diverge (the k-th
+access of a thread that skipped a branch is grouped with the k-th of one that took it; the course's
+tests use kernels without such branches around the accesses they check, or shapes where every
+thread takes the same path). On the GPU tier there is nothing to trace: both raise
+:class:`TraceUnavailable`, and a test says the check runs on the CPU tier.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -33,6 +50,7 @@ import numpy as np
 
 SECTOR = 32  # bytes a GPU moves per sector of a memory request
 WARP = 32
+BANKS, BANK_BYTES = 32, 4  # shared memory: 32 banks of 4-byte words, one word per bank per pass
 
 
 class TraceUnavailable(RuntimeError):
@@ -63,6 +81,10 @@ class MemoryTrace:
     def count(self, device_array, op: str) -> int:
         """How many accesses of kind ``op`` ("load" or "store") the kernel made to ``device_array``."""
         return len(self.records[(self._key(device_array), op)])
+
+    def per_thread(self, device_array, op: str) -> Counter:
+        """{(block, thread): accesses of kind ``op`` to ``device_array``}: who did the work."""
+        return Counter((block, thread) for block, thread, *_ in self.records[(self._key(device_array), op)])
 
     def sectors(self, device_array, op: str) -> tuple[float, int]:
         """(sectors used / fewest possible, requests) over every warp request of kind ``op`` to
@@ -149,3 +171,110 @@ def trace_global(*device_arrays):
         yield trace
     finally:
         Arr.__getitem__, Arr.__setitem__ = old_get, old_set
+
+
+@dataclass
+class SharedTrace:
+    """Shared-memory accesses: ``records[(site, op)]`` is a list of (block, thread, seq, offset, nbytes);
+    ``sites[site]`` the (shape, dtype) allocated there. A site is the kernel source line of the
+    ``cuda.shared.array`` call ("file:line"); ``site=None`` in the methods means every shared array."""
+
+    sites: dict[str, tuple] = field(default_factory=dict)
+    records: dict = field(default_factory=lambda: defaultdict(list))
+
+    def _rows(self, op: str, site: str | None):
+        for (s, o), rows in self.records.items():
+            if o == op and (site is None or s == site):
+                for row in rows:
+                    yield s, row
+
+    def count(self, op: str, site: str | None = None) -> int:
+        """How many shared-memory accesses of kind ``op`` ("load" or "store") the kernels made."""
+        return sum(1 for _ in self._rows(op, site))
+
+    def per_thread(self, op: str, site: str | None = None) -> Counter:
+        """{(block, thread): shared accesses of kind ``op``}: a tree reduction spreads them, a serial
+        sum gives one thread almost all of them."""
+        return Counter((block, thread) for _, (block, thread, *_rest) in self._rows(op, site))
+
+    def bank_conflicts(self, op: str, site: str | None = None) -> tuple[float, int]:
+        """(passes needed / fewest possible, requests) over every warp request of kind ``op``: 1.0 has
+        no bank conflict; 32 threads reading one column of an unpadded 32 x 32 float32 tile give 32.0.
+        A request needs, per bank, one pass for each distinct 4-byte word it touches there (one word
+        read by many threads is broadcast), the most over the banks; it could do with its distinct
+        words / 32. (0.0, 0) when there was no such access."""
+        requests: dict[tuple, set] = defaultdict(set)
+        for site, (block, thread, seq, offset, nbytes) in self._rows(op, site):
+            words = requests[(site, block, thread // WARP, seq)]
+            words.update(range(offset // BANK_BYTES, (offset + nbytes - 1) // BANK_BYTES + 1))
+        passes = fewest = 0
+        for words in requests.values():
+            per_bank = Counter(w % BANKS for w in words)
+            passes += max(per_bank.values())
+            fewest += -(-len(words) // BANKS)
+        return (passes / fewest if fewest else 0.0), len(requests)
+
+
+@contextmanager
+def trace_shared():
+    """Record every load and store to the shared arrays of kernels launched inside the block (the
+    simulator: the CPU tier). Yields a :class:`SharedTrace`."""
+    from numba import config
+
+    if not config.ENABLE_CUDASIM:
+        raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
+    from numba.cuda.simulator.kernel import BlockThread
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    trace = SharedTrace()
+    lock = threading.Lock()
+    counters = threading.local()
+
+    class Traced(np.ndarray):
+        """A view of one shared array that records integer-indexed element accesses."""
+
+        def _note(self, idx, op):
+            site = getattr(self, "_site", None)
+            me = threading.current_thread()
+            if site is None or not isinstance(me, BlockThread):
+                return
+            offset = _offset(self, idx)
+            if offset is None:
+                return
+            seen = counters.__dict__.setdefault("seq", {})
+            seq = seen.get((site, op), 0)
+            seen[(site, op)] = seq + 1
+            with lock:
+                trace.records[(site, op)].append((tuple(me.blockIdx), me.thread_id, seq, offset, self.itemsize))
+
+        def __getitem__(self, idx):
+            self._note(idx, "load")
+            got = np.ndarray.__getitem__(self, idx)
+            return got.view(np.ndarray) if isinstance(got, np.ndarray) else got
+
+        def __setitem__(self, idx, val):
+            self._note(idx, "store")
+            np.ndarray.__setitem__(self, idx, val)
+
+    old_array = FakeCUDAShared.__dict__["array"]
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0:  # dynamic shared memory: one buffer, no allocation site
+            return old_array(self, shape, dtype, alignment)
+        frame = sys._getframe(1)
+        site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        with lock:  # every thread of the block asks; exactly one array per site and launch
+            allocations = self.__dict__.setdefault("_techday_traced", {})
+            if site not in allocations:
+                plain = old_array(self, shape, dtype, alignment)  # the simulator's checks of shape and dtype
+                view = np.empty_like(plain).view(Traced)  # uninitialised, as the simulator leaves it
+                view._site = site
+                allocations[site] = view
+                trace.sites[site] = (view.shape, str(view.dtype))
+            return allocations[site]
+
+    FakeCUDAShared.array = array
+    try:
+        yield trace
+    finally:
+        FakeCUDAShared.array = old_array

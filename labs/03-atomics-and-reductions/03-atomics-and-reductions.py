@@ -265,7 +265,9 @@ print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible test
 # 5. each thread adds its bins (the same split as in step 1) to `hist` with `cuda.atomic.add` (other
 #    blocks add to `hist` at the same time).
 #
-# The tests check the counts on several grids, block sizes and numbers of bins.
+# The tests check the counts on several grids, block sizes and numbers of bins. On the CPU tier the
+# hidden tests also trace the kernel (`techday.simtrace`, as in lab 04): every value counted in the
+# shared array, and `hist` updated at most once per bin and block.
 
 # %% nbgrader="locked" id="max_bins"
 MAX_BINS = 256  # entries of the shared histogram: a compile-time constant
@@ -318,6 +320,29 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
                     msg("03.what_hidden_hist_shared", "hidden: histogram_shared, {n} values, {bins} bins, "
                         "{blocks} x {threads} threads", n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
+# Where the counting happens (CPU tier: the simulator's accesses, traced): privatised, every value is
+# counted in shared memory and each block adds each bin to hist at most once.
+if lab.on_gpu:
+    print(msg("03.hidden_privatised_cpu_only", "hidden: the privatisation check traces memory accesses in the "
+              "simulator, on the CPU tier only"))
+else:
+    from techday.simtrace import trace_global, trace_shared
+
+    vals_p = rh.integers(0, 16, 3_000).astype(np.int64)
+    d_vals_p, d_hist_p = cuda.to_device(vals_p), cuda.to_device(np.zeros(16, np.int64))
+    with trace_global(d_hist_p) as global_p, trace_shared() as shared_p:
+        histogram_shared[2, 64](d_vals_p, d_hist_p)
+    assert np.array_equal(d_hist_p.copy_to_host(), np.bincount(vals_p, minlength=16)), msg(
+        "03.hidden_traced_hist_wrong", "hidden: histogram_shared, traced on 3,000 values: wrong counts")
+    updates_p = global_p.count(d_hist_p, "store")
+    assert updates_p <= 16 * 2, msg(
+        "03.hidden_not_privatised", "hidden: histogram_shared updated hist {updates} times for 3,000 values in 16 "
+        "bins on 2 blocks; privatised, each block adds each of its bins once (at most {bound}): count with "
+        "cuda.atomic.add(local, v, 1) in the shared array, then add local to hist after the barrier",
+        updates=updates_p, bound=16 * 2)
+    assert shared_p.count("store") >= vals_p.size, msg(
+        "03.hidden_not_counted_in_shared", "hidden: histogram_shared wrote shared memory {stores} times for {n} "
+        "values: count each value in the block's shared array", stores=shared_p.count("store"), n=vals_p.size)
 ### END HIDDEN TESTS
 print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
@@ -396,7 +421,8 @@ SUM_THREADS = 128  # threads per block of block_sum_kernel: a power of two, the 
 # - a barrier; the tree with a barrier after every step; thread 0 writes `partial[blockIdx.x]`.
 #
 # Together the blocks' partial sums add up to the sum of `x`. The tests check every block's partial
-# sum on its own.
+# sum on its own; on the CPU tier the hidden tests also trace the tree's shape: no thread reads the
+# shared cache more than twice per level.
 
 # %% nbgrader="solution" id="block_sum_kernel"
 @cuda.jit
@@ -463,6 +489,27 @@ check_block_sum(np.zeros(0), 2, msg("03.what_hidden_none_2", "hidden: no values,
 check_block_sum(rh.random(100), 2, msg("03.what_hidden_100", "hidden: 100 values, fewer than the threads"))
 check_block_sum(rh.random(1_234).astype(np.float32), 3, msg("03.what_hidden_float32_input", "hidden: float32 input"))
 check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, msg("03.what_hidden_integers", "hidden: integers"))
+# How a block adds up (CPU tier: shared-memory accesses, traced): the tree gives each thread at most two
+# loads per level; one thread adding the cache up alone loads every entry of it.
+if lab.on_gpu:
+    print(msg("03.hidden_tree_cpu_only", "hidden: the tree-shape check traces shared memory in the simulator, on "
+              "the CPU tier only"))
+else:
+    from techday.simtrace import trace_shared
+
+    x_t = rh.random(2 * SUM_THREADS)
+    d_partial_t = cuda.to_device(np.full(2, np.nan))
+    with trace_shared() as shared_t:
+        block_sum_kernel[2, SUM_THREADS](cuda.to_device(x_t), d_partial_t)
+    assert_close(d_partial_t.copy_to_host(), expected_partials(x_t, 2),
+                 msg("03.hidden_traced_sum", "hidden: block_sum_kernel, traced: partial sums per block"), rtol=1e-12)
+    levels_t = SUM_THREADS.bit_length() - 1
+    most_t = max(shared_t.per_thread("load").values(), default=0)
+    assert most_t <= 2 * levels_t + 2, msg(
+        "03.hidden_not_a_tree", "hidden: block_sum_kernel: one thread read shared memory {most} times in its block; "
+        "a tree reads at most {bound} (two per level, {levels} levels). Let threads t < s add cache[t + s] to "
+        "cache[t], halving s, rather than one thread adding up the cache", most=most_t, bound=2 * levels_t + 2,
+        levels=levels_t)
 ### END HIDDEN TESTS
 print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 

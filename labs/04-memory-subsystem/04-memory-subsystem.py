@@ -161,7 +161,9 @@ from techday.i18n import msg
 # `techday kernels` compiles the kernels that read it with both values.
 TILE = lab.per_tier("TILE", gpu=32, cpu=8)              # tile side; threads per block: TILE x TILE
 TILE_PAD = lab.per_tier("TILE_PAD", gpu=33, cpu=9)      # TILE + 1: a padded tile row (section 5)
+TILE_ROWS = lab.per_tier("TILE_ROWS", gpu=8, cpu=2)     # rows of threads in a block of exercise 2
 assert TILE_PAD == TILE + 1                             # shared array shapes need constants
+assert TILE % TILE_ROWS == 0
 print(msg("04.tile_constants", "TILE = {tile}, TILE_PAD = {tile_pad}: blocks of {tile} x {tile} = {threads} threads",
           tile=TILE, tile_pad=TILE_PAD, threads=TILE * TILE))
 
@@ -305,46 +307,64 @@ assert_close(d_t_out.copy_to_host(), h_t.T, "transpose_shared, 37 x 53", rtol=0)
 print(msg("04.transpose_shared_correct", "transpose_shared: correct on 37 x 53"))
 
 # %% [markdown] key="transpose-padded"
-# ## Exercise 2: `transpose_padded` (4 points)
+# ## Exercise 2: `transpose_padded`, a quarter of the threads (4 points)
 #
-# Write `transpose_padded(a, out)`: the shared-memory transpose above with a **padded** tile,
-# `cuda.shared.array((TILE, TILE_PAD), float32)`. Write `TILE_PAD`, not `TILE + 1`: on a GPU the shape
-# must be a constant, and Numba does not fold `TILE + 1` (the simulator would accept it, the GPU would
-# not compile it). `a` is `rows x cols` `float32`, `out` is `cols x rows`; the launch is
-# `transpose_padded[tile_grid(a.shape), (TILE, TILE)](a, out)`.
+# `transpose_shared` gives every element of a tile its own thread: `TILE x TILE` threads a block,
+# 1,024 on a GPU, the most a block may have, each doing one load and one store. The fastest
+# transposes use a quarter of that: a block of `TILE x TILE_ROWS` threads (`TILE_ROWS = 8` on a GPU,
+# 2 in the simulator) still moves a whole `TILE x TILE` tile, so each thread moves
+# `TILE // TILE_ROWS` elements of it, and its loads are in flight together. Smaller blocks also
+# leave the SM room for more of them at once.
 #
-# Mind the edges: the matrices are not multiples of `TILE`, so a thread loads only if its `(row,
-# col)` is inside `a`, and stores only if its `(out_row, out_col)` is inside `out`, and the two
-# checks use different shapes. All threads reach the barrier.
+# Write `transpose_padded(a, out)`, launched as
+# `transpose_padded[tile_grid(a.shape), (TILE, TILE_ROWS)](a, out)`. `a` is `rows x cols`
+# `float32`, `out` is `cols x rows`. It must
 #
-# The tests compare with `a.T` on non-square shapes, and compile your kernel to PTX to check that
-# its shared memory is one padded tile, `TILE * TILE_PAD * 4` bytes. On the CPU tier the hidden tests
-# also trace which 32-byte sectors each warp's loads and stores touch (`techday.simtrace`): both must
-# be coalesced, as in `transpose_shared` above.
+# - stage the block's tile in a **padded** shared array, `cuda.shared.array((TILE, TILE_PAD), float32)`.
+#   Write `TILE_PAD`, not `TILE + 1`: on a GPU the shape must be a constant, and Numba does not fold
+#   `TILE + 1` (the simulator would accept it, the GPU would not compile it);
+# - cover all `TILE` rows of the tile with `TILE_ROWS` rows of threads: thread row `ty` takes tile
+#   rows `ty`, `ty + TILE_ROWS`, `ty + 2 * TILE_ROWS`, ..., on the way in and on the way out;
+# - keep `threadIdx.x` along a **row** of the matrix it touches, in `a` and in `out`: every load
+#   and every store coalesced;
+# - load only inside `a` and store only inside `out` (the matrices are not multiples of `TILE`, and
+#   the two checks use different shapes), with every thread reaching the one barrier between.
+#
+# Work out on paper which tile element a thread loads and which it stores, for `TILE = 4`,
+# `TILE_ROWS = 2`, before you write the loops.
+#
+# The tests compare with `a.T` on shapes that are not multiples of `TILE`, and compile the kernel to
+# PTX to check that its shared memory is one padded tile, `TILE * TILE_PAD * 4` bytes. On the CPU tier
+# the hidden tests also trace the kernel (`techday.simtrace`): its warps' loads and stores must be
+# coalesced, and with the GPU's block of 32 x 8 threads its reads of the tile free of bank conflicts.
 
 # %% nbgrader="solution" id="transpose_padded"
 @cuda.jit
 def transpose_padded(a, out):
-    """out = a.T through a TILE x TILE_PAD shared tile (padded: no bank conflicts)."""
+    """out = a.T through a TILE x TILE_PAD shared tile, blocks of TILE x TILE_ROWS threads."""
     ### BEGIN SOLUTION
     tile = cuda.shared.array((TILE, TILE_PAD), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
     col = cuda.blockIdx.x * TILE + tx
-    if row < a.shape[0] and col < a.shape[1]:
-        tile[ty, tx] = a[row, col]
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
     cuda.syncthreads()
-    out_row = cuda.blockIdx.x * TILE + ty
     out_col = cuda.blockIdx.y * TILE + tx
-    if out_row < out.shape[0] and out_col < out.shape[1]:
-        out[out_row, out_col] = tile[tx, ty]
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < out.shape[0] and out_col < out.shape[1]:
+            out[first_out_row + j, out_col] = tile[tx, j]
     ### END SOLUTION
 
 # %% nbgrader="tests" id="transpose_padded_tests" points=4
-"""transpose_padded is a @cuda.jit kernel, equals a.T on a NaN-poisoned 37 x 53 float32 output, leaves a
-unchanged, and its PTX declares one padded tile of TILE * TILE_PAD * 4 bytes of shared memory; hidden:
-1 x 1, exact multiples of TILE, one row, one column, TILE + 1 x TILE - 1, tall and wide shapes."""
+"""transpose_padded is a @cuda.jit kernel that, launched with blocks of TILE x TILE_ROWS threads, equals a.T
+on a NaN-poisoned 37 x 53 float32 output, leaves a unchanged, and its PTX declares one padded tile of
+TILE * TILE_PAD * 4 bytes of shared memory; hidden: 1 x 1, exact multiples of TILE, one row, one column,
+TILE + 1 x TILE - 1, tall and wide shapes, and on the CPU tier (traced in the simulator) coalesced loads
+and stores, and no bank conflicts reading the tile with the GPU's 32 x 8 block."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -356,7 +376,7 @@ def run_transpose(kernel, a):
     rows, cols = a.shape
     d_a = cuda.to_device(a)
     d_out = cuda.to_device(np.full((cols, rows), np.nan, np.float32))
-    kernel[(-(-cols // TILE), -(-rows // TILE)), (TILE, TILE)](d_a, d_out)
+    kernel[(-(-cols // TILE), -(-rows // TILE)), (TILE, TILE_ROWS)](d_a, d_out)
     assert np.array_equal(d_a.copy_to_host(), a), msg("04.input_changed", "the kernel changed its input a")
     return d_out.copy_to_host()
 
@@ -365,8 +385,10 @@ def check_transpose(kernel, shape, what):
     a = np.random.default_rng(shape[0] * 1_000 + shape[1]).standard_normal(shape).astype(np.float32)
     got = run_transpose(kernel, a)
     missing = int(np.isnan(got).sum())
-    assert missing == 0, msg("04.out_never_written", "{what}: {missing} of {size} elements of out were never written",
-                             what=what, missing=missing, size=got.size)
+    assert missing == 0, msg("04.out_never_written_rows", "{what}: {missing} of {size} elements of out were never "
+                             "written. A block has TILE_ROWS = {rows} rows of threads for a tile of TILE = {tile} "
+                             "rows: each thread covers rows ty, ty + TILE_ROWS, ... of the tile", what=what,
+                             missing=missing, size=got.size, rows=TILE_ROWS, tile=TILE)
     assert_close(got, a.T, msg("04.transpose_of", "{what}: transpose of {rows} x {cols}", what=what, rows=shape[0],
                                cols=shape[1]), rtol=0)
 
@@ -375,7 +397,8 @@ assert_cuda_kernel(transpose_padded, "transpose_padded")
 check_transpose(transpose_padded, (37, 53), "transpose_padded")
 try:
     shared_bytes = resource_reports({"transpose_padded": (transpose_padded, "void(float32[:, ::1], float32[:, ::1])")},
-                                    constants={"TILE": TILE, "TILE_PAD": TILE_PAD}, use_ptxas=False)["transpose_padded"].shared_bytes_ptx
+                                    constants={"TILE": TILE, "TILE_PAD": TILE_PAD, "TILE_ROWS": TILE_ROWS},
+                                    use_ptxas=False)["transpose_padded"].shared_bytes_ptx
 except ToolkitMissing as missing:
     print(msg("04.padding_check_skipped", "[skipped] the padding check compiles the kernel to PTX, which needs the CUDA "
               "compiler libraries: {missing}", missing=missing))
@@ -399,7 +422,7 @@ else:
     a_c = np.random.default_rng(404).standard_normal((8 * TILE, 6 * TILE)).astype(np.float32)
     d_a_c, d_out_c = cuda.to_device(a_c), cuda.to_device(np.full(a_c.shape[::-1], np.nan, np.float32))
     with trace_global(d_a_c, d_out_c) as trace_c:
-        transpose_padded[(6, 8), (TILE, TILE)](d_a_c, d_out_c)
+        transpose_padded[(6, 8), (TILE, TILE_ROWS)](d_a_c, d_out_c)
     assert np.array_equal(d_out_c.copy_to_host(), a_c.T), msg("04.hidden_traced_wrong", "hidden: transpose_padded, "
                                                                "traced on {rows} x {cols}: wrong result", rows=8 * TILE,
                                                                cols=6 * TILE)
@@ -412,6 +435,28 @@ else:
     assert loads_c <= 1.25, msg(
         "04.hidden_loads_not_coalesced", "hidden: transpose_padded's loads of a touch {ratio:.1f} times the 32-byte "
         "sectors a coalesced load needs: read a[row, col] with col following threadIdx.x", ratio=loads_c)
+    # Bank conflicts are a matter of 32 banks against a 32-wide tile: the traced launch uses the GPU's
+    # constants (one 32 x 32 tile, a block of 32 x 8 threads). The simulator reads TILE, TILE_PAD and
+    # TILE_ROWS when the kernel runs, so they are set for this launch and put back after it.
+    from techday.simtrace import trace_shared
+
+    tile_constants_c = (TILE, TILE_PAD, TILE_ROWS)
+    TILE, TILE_PAD, TILE_ROWS = 32, 33, 8
+    try:
+        a_b = np.random.default_rng(405).standard_normal((32, 32)).astype(np.float32)
+        d_out_b = cuda.to_device(np.full((32, 32), np.nan, np.float32))
+        with trace_shared() as shared_b:
+            transpose_padded[(1, 1), (32, 8)](cuda.to_device(a_b), d_out_b)
+    finally:
+        TILE, TILE_PAD, TILE_ROWS = tile_constants_c
+    assert np.array_equal(d_out_b.copy_to_host(), a_b.T), msg(
+        "04.hidden_gpu_tile_wrong", "hidden: transpose_padded with the GPU's TILE = 32, TILE_ROWS = 8 (a 32 x 32 "
+        "matrix, one block of 32 x 8 threads): wrong result")
+    passes_b = max(shared_b.bank_conflicts("load")[0], shared_b.bank_conflicts("store")[0])
+    assert passes_b <= 1.0, msg(
+        "04.hidden_bank_conflicts", "hidden: transpose_padded's accesses to its tile take {passes:.1f} times the "
+        "passes a conflict-free access needs, with the GPU's 32 x 32 tile: the threads of a warp read words in the same bank. "
+        "Pad the tile, cuda.shared.array((TILE, TILE_PAD), float32), and index it tile[row, column]", passes=passes_b)
 ### END HIDDEN TESTS
 print(msg("04.transpose_padded_all_visible", "transpose_padded: all visible tests passed."))
 
@@ -442,12 +487,12 @@ if lab.gpu_only(msg("04.gpu_only_transposes", "timing the naive, shared and padd
     d_big_c = cuda.device_array_like(d_big)
     nbytes = 2 * h_big.size * 4
     grid_big = grid_for(h_big.shape)
-    for kernel, d_out in ((copy_2d, d_big_c), (transpose_naive, d_big_t), (transpose_shared, d_big_t),
-                          (transpose_padded, d_big_t)):
-        kernel[grid_big, (TILE, TILE)](d_big, d_out)
+    for kernel, d_out, block in ((copy_2d, d_big_c, (TILE, TILE)), (transpose_naive, d_big_t, (TILE, TILE)),
+                                 (transpose_shared, d_big_t, (TILE, TILE)), (transpose_padded, d_big_t, (TILE, TILE_ROWS))):
+        kernel[grid_big, block](d_big, d_out)
         want = h_big if kernel is copy_2d else h_big.T
         assert np.array_equal(d_out.copy_to_host(), want), kernel.__name__
-        t = time_cuda(lambda: kernel[grid_big, (TILE, TILE)](d_big, d_out), repeat=10,
+        t = time_cuda(lambda: kernel[grid_big, block](d_big, d_out), repeat=10,
                       what=f"{kernel.__name__:17s} {side} x {side + 7}", label=lab.timing_label())
         print(f"{t}  ->  {nbytes / t.median / 1e9:7.1f} GB/s")
 else:
@@ -653,7 +698,8 @@ report_kernels = {"transpose_naive": (transpose_naive, sig2), "transpose_shared"
                   "transpose_padded": (transpose_padded, sig2), "matmul_naive": (matmul_naive, sig3),
                   "matmul_tiled": (matmul_tiled, sig3)}
 try:
-    reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33}, cc=cc, use_ptxas=bool(ptxas_path))
+    reports = resource_reports(report_kernels, constants={"TILE": 32, "TILE_PAD": 33, "TILE_ROWS": 8}, cc=cc,
+                               use_ptxas=bool(ptxas_path))
 except ToolkitMissing as missing:
     reports = {}
     print(msg("04.resource_report_skipped", "[skipped] resource report: {missing}", missing=missing))

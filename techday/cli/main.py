@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except (CourseError, TierError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
         return bad_usage(exc)
+    except ValueError as exc:  # a lab source or a translation that cannot be read: its message, no traceback
+        from rich.markup import escape
+
+        from ..course.labsrc import LabSourceError  # here: nbformat comes with it, a second at start-up
+        from ..i18n import TranslationError
+
+        if not isinstance(exc, (LabSourceError, TranslationError)):
+            raise
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 1
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

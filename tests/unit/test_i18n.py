@@ -368,3 +368,19 @@ def test_the_packages_own_messages_have_their_twins(lang, monkeypatch, capsys):
     assert lab.gpu_only("a GPU-only step") is False
     assert "[GPU only]" not in capsys.readouterr().out or lang == "en"
     assert lab.timing_label() == "CPU/simulator (not a GPU figure)"
+
+
+def test_a_broken_translation_file_is_named_without_a_traceback(fixture_course):
+    """Catches a Korean file with an entry that lacks its hash ending `i18n report` and `build --lang ko`
+    in a Python traceback: both exit 1 and name the file and the entry."""
+    syllabus = fixture_course / "course" / "syllabus.toml"
+    text = syllabus.read_text(encoding="utf-8")
+    if "languages" not in text:
+        syllabus.write_text(text.replace('title = "Fixture course"\n', 'title = "Fixture course"\nlanguages = ["en", "ko"]\n', 1),
+                            encoding="utf-8")
+    twin = fixture_course / "labs" / "ok-lab" / "ok-lab.ko.toml"
+    twin.write_text('[messages.oops]\ntext = "번역"\n', encoding="utf-8")
+    for command in (["i18n", "report", "ok-lab"], ["build", "ok-lab", "--lang", "ko", "--no-release"]):
+        out = techday("--root", str(fixture_course), *command)
+        assert out.returncode == 1, (command, out.stdout[-1000:], out.stderr[-2000:])
+        assert "[messages.oops] needs text" in out.stderr and "Traceback" not in out.stderr, (command, out.stderr)

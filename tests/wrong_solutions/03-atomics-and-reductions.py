@@ -215,3 +215,34 @@ def gpu_sum(x):
     d_total = cuda.device_array(1, np.float64)
     block_sum_kernel[1, SUM_THREADS](d_partial, d_total)  # the kernel's sum is never read
     return float(np.sum(d_x.copy_to_host(), dtype=np.float64))
+
+# %% wrong="global_atomics_behind_a_shared_array" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    # Right counts, no privatisation: the shared array is zeroed and then never used; every value is
+    # one global atomic, as in histogram_atomic (caught on behaviour: hist updated once per value).
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        local[b] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(hist, values[i], 1)
+
+# %% wrong="thread_zero_adds_the_cache_alone" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    # Right partial sums, no tree: after one barrier thread 0 adds the whole cache while the other
+    # threads wait (caught on behaviour: one thread reads all SUM_THREADS entries).
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    if tid == 0:
+        total = 0.0
+        for t in range(cuda.blockDim.x):
+            total += cache[t]
+        partial[cuda.blockIdx.x] = total

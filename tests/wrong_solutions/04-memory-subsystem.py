@@ -16,65 +16,78 @@ def tile_grid(shape):
 # %% wrong="swapped_tile_indices" cell="transpose_padded" fails=["transpose_padded_tests"]
 @cuda.jit
 def transpose_padded(a, out):
+    # The tile read back as it was written: a copy of each tile, not its transpose.
     tile = cuda.shared.array((TILE, TILE_PAD), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
     col = cuda.blockIdx.x * TILE + tx
-    if row < a.shape[0] and col < a.shape[1]:
-        tile[ty, tx] = a[row, col]
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
     cuda.syncthreads()
-    out_row = cuda.blockIdx.x * TILE + ty
     out_col = cuda.blockIdx.y * TILE + tx
-    if out_row < out.shape[0] and out_col < out.shape[1]:
-        out[out_row, out_col] = tile[ty, tx]
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < out.shape[0] and out_col < out.shape[1]:
+            out[first_out_row + j, out_col] = tile[j, tx]
 
 # %% wrong="missing_syncthreads" cell="transpose_padded" fails=["transpose_padded_tests"]
 @cuda.jit
 def transpose_padded(a, out):
+    # No barrier: a thread reads tile entries other threads have not written yet.
     tile = cuda.shared.array((TILE, TILE_PAD), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
     col = cuda.blockIdx.x * TILE + tx
-    if row < a.shape[0] and col < a.shape[1]:
-        tile[ty, tx] = a[row, col]
-    out_row = cuda.blockIdx.x * TILE + ty
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
     out_col = cuda.blockIdx.y * TILE + tx
-    if out_row < out.shape[0] and out_col < out.shape[1]:
-        out[out_row, out_col] = tile[tx, ty]
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < out.shape[0] and out_col < out.shape[1]:
+            out[first_out_row + j, out_col] = tile[tx, j]
 
 # %% wrong="tile_not_padded" cell="transpose_padded" fails=["transpose_padded_tests"]
 @cuda.jit
 def transpose_padded(a, out):
+    # Right result, unpadded tile: its column reads are 32-way bank conflicts on a GPU
+    # (caught by the PTX byte count and, on behaviour, by the traced bank conflicts).
     tile = cuda.shared.array((TILE, TILE), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
     col = cuda.blockIdx.x * TILE + tx
-    if row < a.shape[0] and col < a.shape[1]:
-        tile[ty, tx] = a[row, col]
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
     cuda.syncthreads()
-    out_row = cuda.blockIdx.x * TILE + ty
     out_col = cuda.blockIdx.y * TILE + tx
-    if out_row < out.shape[0] and out_col < out.shape[1]:
-        out[out_row, out_col] = tile[tx, ty]
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < out.shape[0] and out_col < out.shape[1]:
+            out[first_out_row + j, out_col] = tile[tx, j]
 
 # %% wrong="store_checked_against_input_shape" cell="transpose_padded" fails=["transpose_padded_tests"]
 @cuda.jit
 def transpose_padded(a, out):
+    # The store checked against a's shape, not out's: wrong on every non-square shape.
     tile = cuda.shared.array((TILE, TILE_PAD), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row = cuda.blockIdx.y * TILE + ty
     col = cuda.blockIdx.x * TILE + tx
-    if row < a.shape[0] and col < a.shape[1]:
-        tile[ty, tx] = a[row, col]
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
     cuda.syncthreads()
-    out_row = cuda.blockIdx.x * TILE + ty
     out_col = cuda.blockIdx.y * TILE + tx
-    if out_row < a.shape[0] and out_col < a.shape[1]:
-        out[out_row, out_col] = tile[tx, ty]
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < a.shape[0] and out_col < a.shape[1]:
+            out[first_out_row + j, out_col] = tile[tx, j]
 
 # %% wrong="missing_second_syncthreads" cell="matmul_tiled" fails=["matmul_tiled_tests"]
 @cuda.jit
@@ -237,6 +250,26 @@ matmul_tiled = HostMatmul()
 # %% wrong="stores_down_a_column" cell="transpose_padded" fails=["transpose_padded_tests"]
 @cuda.jit
 def transpose_padded(a, out):
+    # Right result, strided stores: each thread writes back the elements it loaded, transposed, so the
+    # threads of a warp (threadIdx.x) write down a column of out (caught on behaviour: traced sectors).
+    tile = cuda.shared.array((TILE, TILE_PAD), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    col = cuda.blockIdx.x * TILE + tx
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
+    cuda.syncthreads()
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            out[col, first_row + j] = tile[j, tx]
+
+# %% wrong="one_row_of_the_tile_per_thread" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    # transpose_shared with a padded tile, as if the block had TILE x TILE threads: with TILE_ROWS rows
+    # of threads only rows 0..TILE_ROWS-1 of each tile are loaded and stored.
     tile = cuda.shared.array((TILE, TILE_PAD), float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
@@ -245,5 +278,28 @@ def transpose_padded(a, out):
     if row < a.shape[0] and col < a.shape[1]:
         tile[ty, tx] = a[row, col]
     cuda.syncthreads()
-    if row < a.shape[0] and col < a.shape[1]:
-        out[col, row] = tile[ty, tx]
+    out_row = cuda.blockIdx.x * TILE + ty
+    out_col = cuda.blockIdx.y * TILE + tx
+    if out_row < out.shape[0] and out_col < out.shape[1]:
+        out[out_row, out_col] = tile[tx, ty]
+
+# %% wrong="padded_on_the_wrong_axis" cell="transpose_padded" fails=["transpose_padded_tests"]
+@cuda.jit
+def transpose_padded(a, out):
+    # Right result and the padded tile's bytes (the PTX check passes), but the extra row, not the extra
+    # column: rows of TILE words, so a warp reading a column of the tile hits one bank (caught on
+    # behaviour: traced bank conflicts with the GPU's 32 x 32 tile).
+    tile = cuda.shared.array((TILE_PAD, TILE), float32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    col = cuda.blockIdx.x * TILE + tx
+    first_row = cuda.blockIdx.y * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_row + j < a.shape[0] and col < a.shape[1]:
+            tile[j, tx] = a[first_row + j, col]
+    cuda.syncthreads()
+    out_col = cuda.blockIdx.y * TILE + tx
+    first_out_row = cuda.blockIdx.x * TILE
+    for j in range(ty, TILE, TILE_ROWS):
+        if first_out_row + j < out.shape[0] and out_col < out.shape[1]:
+            out[first_out_row + j, out_col] = tile[tx, j]
