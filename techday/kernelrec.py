@@ -81,6 +81,13 @@ def type_string(value) -> str:
     ty = getattr(value, "_numba_type_", None)  # a simulator device array
     if ty is None:
         ty = typeof(value)
+    if isinstance(ty, types.Array) and isinstance(ty.dtype, types.Record):
+        # A structured dtype (numba.cuda.random's generator states): an expression the compile step
+        # evaluates with NumPy's dtype and Numba's from_dtype, since a Record's own text is not one.
+        d = ty.dtype.dtype
+        spec = {"names": list(d.names), "formats": [d.fields[n][0].str for n in d.names],
+                "offsets": [d.fields[n][1] for n in d.names], "itemsize": d.itemsize}
+        return f"Array(from_dtype(dtype({spec!r}, align={bool(d.isalignedstruct)})), {ty.ndim}, {ty.layout!r})"
     if isinstance(ty, types.Array):
         return _array_spec(_scalar_name(ty.dtype), ty.ndim, ty.layout)
     if isinstance(ty, types.UniTuple):

@@ -16,14 +16,16 @@
 #   goes wrong without it;
 # - a **tree reduction** in shared memory, the two-pass sum over a whole array, and the
 #   **warp-level** reduction with shuffles (GPU only: the simulator has no `cuda.shfl_*`);
-# - how the result compares with `cuda.reduce` and NumPy, and why float sums differ in the last bits.
+# - how the result compares with `cuda.reduce` and NumPy, and why float sums differ in the last bits;
+# - **random numbers on the GPU**: one xoroshiro128+ generator state per thread, and a Monte Carlo
+#   estimate of pi whose error shrinks as `1 / sqrt(n)`.
 #
-# **How this lab works**: read, run the examples, then solve the four exercises.
+# **How this lab works**: read, run the examples, then solve the five exercises.
 # In each exercise cell, delete `raise NotImplementedError()` and write your code.
 # The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes and launch configurations you do not see here.
 #
-# Points: exercise 1: 3, exercise 2: 4, exercise 3: 4, exercise 4: 3 (14 in all).
+# Points: exercise 1: 3, exercise 2: 4, exercise 3: 4, exercise 4: 3, exercise 5: 3 (17 in all).
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -722,6 +724,165 @@ else:
     print(t_np)
     print(msg("03.simulated_kernels_are_timed", "The simulated kernels are not timed: they run Python threads, and their times say nothing about a GPU."))
 
+# %% [markdown] key="random-numbers-monte-carlo"
+# ## 7. Random numbers on the GPU: Monte Carlo
+#
+# A **Monte Carlo** method estimates a number from many random samples: option prices, particle
+# transport, the integral of a function nobody can integrate by hand. Every sample is independent,
+# which suits a GPU, provided each thread has random numbers of its own.
+#
+# `numba.cuda.random` gives each thread a **generator state** of its own: 16 bytes of a
+# xoroshiro128+ generator, one entry per thread in a device array.
+#
+# ```python
+# from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_uniform_float32
+# states = create_xoroshiro128p_states(n_threads, seed=7)   # one state per thread, on the device
+# x = xoroshiro128p_uniform_float32(states, i)               # in a kernel: uniform in [0, 1), advances states[i]
+# ```
+#
+# The states are one long sequence cut into pieces `2**64` numbers apart, so no two threads ever draw
+# the same numbers, and the same seed gives the same numbers on every run. The rule: **thread `i`
+# draws only from `states[i]`** with its global index. Two threads sharing a state race on it
+# (lab 02's race, on the 16 bytes of the state): both draw the same numbers or skip some, and the
+# statistics go quietly wrong. Taking `cuda.threadIdx.x` as the index does that: thread 5 of every
+# block shares state 5.
+#
+# **pi from darts.** A point `(x, y)` uniform in the unit square lands inside the quarter circle
+# `x * x + y * y <= 1` with probability `pi / 4`. Throw `n` darts, count the hits `h`: `4 * h / n`
+# estimates pi, with a standard error of about `1.6 / sqrt(n)`: a hundred times more darts for each
+# extra digit.
+#
+# (In the simulator the generator's 64-bit arithmetic runs in NumPy, which warns on the wrap-around
+# the generator is built on; `quiet_generator()` from `techday.simtools` hides those warnings around a
+# launch and nothing else.)
+#
+# ## Exercise 5: `pi_darts_kernel` (3 points)
+#
+# Write `pi_darts_kernel(states, darts_per_thread, hits)`: thread `i` (its index in the grid) throws
+# `darts_per_thread` darts, drawing `x` then `y` for each one from `states[i]` with
+# `xoroshiro128p_uniform_float32`, and writes into `hits[i]` how many landed inside the quarter circle.
+# Count in a local variable and write once. The grid may have more threads than `hits` has entries:
+# those threads do nothing.
+#
+# The tests replay every thread's darts on the host from a copy of the states, so they check each
+# thread's count and that each state was advanced by exactly its own thread's draws.
+
+# %% nbgrader="locked" id="random_imports"
+from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_uniform_float32
+
+from techday.simtools import quiet_generator
+
+# %% nbgrader="solution" id="pi_darts_kernel"
+@cuda.jit
+def pi_darts_kernel(states, darts_per_thread, hits):
+    """hits[i] = how many of thread i's darts, drawn from states[i], land in the quarter circle."""
+    ### BEGIN SOLUTION
+    i = cuda.grid(1)
+    if i < hits.shape[0]:
+        inside = 0
+        for _ in range(darts_per_thread):
+            x = xoroshiro128p_uniform_float32(states, i)
+            y = xoroshiro128p_uniform_float32(states, i)
+            if x * x + y * y <= 1.0:
+                inside += 1
+        hits[i] = inside
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="pi_darts_kernel_tests" points=3
+"""pi_darts_kernel is a @cuda.jit kernel; with 2 x 32 threads, 25 darts each and seed 7, every thread's count
+equals a replay of its own darts on the host (x then y from states[i]), every state is advanced by exactly
+its thread's draws, and the estimate of pi is within 5 standard errors; hidden: more threads than entries
+of hits (the extra threads write nothing), one block of 96 threads with another seed, one dart a thread."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_cuda_kernel
+from techday.i18n import msg
+
+
+def replay_darts(h_states, threads, darts):
+    """(hits per thread, darts near the circle per thread) from a host copy of the states, advanced here."""
+    hits_r, near_r = np.zeros(threads, np.int64), np.zeros(threads, np.int64)
+    for t in range(threads):
+        for _ in range(darts):
+            x = xoroshiro128p_uniform_float32(h_states, t)
+            y = xoroshiro128p_uniform_float32(h_states, t)
+            r = float(x) * float(x) + float(y) * float(y)
+            hits_r[t] += r <= 1.0
+            near_r[t] += abs(r - 1.0) < 1e-5  # a GPU may round x * x + y * y differently (a fused multiply-add)
+    return hits_r, near_r
+
+
+def check_darts(blocks, threads, entries, darts, seed, what):
+    n_states = blocks * threads
+    with quiet_generator():
+        d_states = create_xoroshiro128p_states(n_states, seed=seed)
+        h_states = d_states.copy_to_host()
+        d_hits = cuda.to_device(np.full(entries + 1, -1, np.int64))  # one guard entry past the end
+        pi_darts_kernel[blocks, threads](d_states, darts, d_hits[:entries])
+        want, near = replay_darts(h_states, entries, darts)
+    got = d_hits.copy_to_host()
+    assert got[entries] == -1, msg("03.darts_past_the_end", "{what}: a thread wrote past the end of hits", what=what)
+    off = np.flatnonzero(np.abs(got[:entries] - want) > near)
+    assert off.size == 0, msg(
+        "03.darts_counts_differ", "{what}: {count} of {entries} threads counted differently from a replay of their "
+        "own darts; first thread {first}: got {got}, replay {want}. Thread i draws x, then y, from states[i], "
+        "with i = cuda.grid(1)", what=what, count=off.size, entries=entries, first=int(off[0]) if off.size else -1,
+        got=int(got[off[0]]) if off.size else 0, want=int(want[off[0]]) if off.size else 0)
+    advanced = d_states.copy_to_host()  # the replay advanced the host copy of the first `entries` states
+    assert np.array_equal(advanced[:entries], h_states[:entries]), msg(
+        "03.darts_states_not_advanced", "{what}: the generator states are not where {darts} darts of their own "
+        "thread leave them: each thread draws 2 numbers per dart from its own state only", what=what, darts=darts)
+    assert np.array_equal(advanced[entries:], h_states[entries:]), msg(
+        "03.darts_extra_threads_drew", "{what}: threads past the end of hits drew numbers: they should do nothing",
+        what=what)
+    return got[:entries]
+
+
+assert_cuda_kernel(pi_darts_kernel, "pi_darts_kernel")
+counts = check_darts(2, 32, 64, 25, 7, msg("03.what_darts_visible", "2 x 32 threads, 25 darts each"))
+n_darts = counts.size * 25
+pi_hat = 4 * counts.sum() / n_darts
+assert abs(pi_hat - np.pi) < 5 * 1.7 / np.sqrt(n_darts), msg(
+    "03.darts_pi_far", "pi estimated as {pi_hat:.4f} from {n:,} darts: too far from pi", pi_hat=pi_hat, n=n_darts)
+### BEGIN HIDDEN TESTS
+check_darts(2, 32, 50, 10, 11, msg("03.what_hidden_darts_extra", "hidden: 2 x 32 threads for 50 entries of hits"))
+check_darts(1, 96, 96, 8, 2026, msg("03.what_hidden_darts_block", "hidden: one block of 96 threads, seed 2026"))
+check_darts(3, 32, 96, 1, 5, msg("03.what_hidden_darts_one", "hidden: one dart a thread"))
+### END HIDDEN TESTS
+print(msg("03.pi_darts_kernel_all_visible", "pi_darts_kernel: all visible tests passed."))
+
+# %% [markdown] key="darts-error-shrinks"
+# ### The error shrinks as 1 / sqrt(n)
+#
+# More darts, a better pi: each line below throws ten times more darts than the one before (the
+# same kernel, more darts per thread) and prints the error against `math.pi` beside the standard error
+# `1.64 / sqrt(n)`. On a GPU each launch is timed with CUDA events (the states stay on the device; each
+# repeat draws new darts); the CPU tier runs the kernel in the simulator and does not time it.
+
+# %%
+from techday.i18n import msg
+from techday.labtools import time_cuda
+
+threads_mc = lab.size(full=256 * 1_024, ci=2 * 32)
+blocks_mc = threads_mc // (256 if lab.on_gpu else 32)
+with quiet_generator():
+    d_states_mc = create_xoroshiro128p_states(threads_mc, seed=2026)
+    d_hits_mc = cuda.device_array(threads_mc, np.int64)
+    for darts_mc in lab.size(full=[4, 40, 400], ci=[1, 4, 16]):
+        n_mc = threads_mc * darts_mc
+        launch = lambda: pi_darts_kernel[blocks_mc, threads_mc // blocks_mc](d_states_mc, darts_mc, d_hits_mc)
+        if lab.on_gpu:
+            t_mc = time_cuda(launch, repeat=5, what=f"{n_mc:,} darts", label=lab.timing_label())
+            rate = msg("03.darts_rate_gpu", "{rate:.2f} G darts/s on the GPU", rate=n_mc / t_mc.median / 1e9)
+        else:
+            launch()
+            rate = msg("03.darts_not_timed", "not timed (simulator)")
+        pi_mc = 4 * int(d_hits_mc.copy_to_host().sum()) / n_mc
+        print(msg("03.darts_error_line", "{n:>13,} darts: pi ~ {pi:.6f}, error {err:.1e}, standard error {se:.1e}; {rate}",
+                  n=n_mc, pi=pi_mc, err=abs(pi_mc - math.pi), se=1.64 / math.sqrt(n_mc), rate=rate))
+        assert abs(pi_mc - math.pi) < 6 * 1.64 / math.sqrt(n_mc), msg(
+            "03.darts_pi_far", "pi estimated as {pi_hat:.4f} from {n:,} darts: too far from pi", pi_hat=pi_mc, n=n_mc)
+
 # %% [markdown] key="summary"
 # ## Summary
 #
@@ -738,6 +899,8 @@ else:
 #   warp's threads are scheduled independently (Volta and later).
 # - A float sum depends on the order of the additions; compare with a tolerance, against an exact
 #   reference such as `math.fsum`.
+# - GPU random numbers: one generator state per thread (`create_xoroshiro128p_states(n, seed)`), and
+#   thread `i` draws from `states[i]` only. A Monte Carlo estimate's error shrinks as `1 / sqrt(n)`.
 #
 # ## Going further
 #

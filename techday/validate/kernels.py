@@ -484,7 +484,10 @@ for job in jobs:
         device = rec["device"]
         func = fn.py_func if hasattr(fn, "py_func") else fn
         fastmath = bool(rec["options"].get("fastmath"))
-        ptx, _ = cuda.compile_ptx(func, job["signature"], cc=cc, device=device, fastmath=fastmath)
+        # The recorder's signature text, read as Numba reads one, plus record dtypes (a generator's states).
+        from numba.np.numpy_support import from_dtype
+        signature = eval(job["signature"], {"from_dtype": from_dtype, "dtype": np.dtype}, vars(numba.types))
+        ptx, _ = cuda.compile_ptx(func, signature, cc=cc, device=device, fastmath=fastmath)
         res["ptx_bytes"] = len(ptx)
         if ptxas and not device:  # a device function alone has no entry to report on (its kernels do)
             opts = []

@@ -242,3 +242,20 @@ def test_every_course_kernel_is_launched_or_listed():
     assert rep["ok"] and not rep["problems"] and not rep["tool_missing"], rep["problems"]
     assert rep["compiled"]["8.0"] == rep["compiled"]["9.0"] == len(rep["rows"]) > 0
 
+
+
+def test_a_structured_dtype_argument_is_recorded_as_text_the_compile_step_reads_back():
+    """Catches the recorder writing a Record's own text (``Record(s0[type=uint64;offset=0],...)``), which
+    no compile step can read: lab 03's generator states failed `techday kernels` that way. The text
+    evaluates, with NumPy's dtype and Numba's from_dtype, to the very type Numba gives the array."""
+    import numpy as np
+    from numba import typeof, types
+    from numba.np.numpy_support import from_dtype
+
+    from techday.kernelrec import type_string
+
+    states = np.zeros(8, dtype=np.dtype([("s0", np.uint64), ("s1", np.uint64)], align=True))
+    text = type_string(states)
+    assert not text.startswith("Record(")
+    assert eval(text, {"from_dtype": from_dtype, "dtype": np.dtype}, vars(types)) == typeof(states)
+    assert type_string(np.zeros((3, 4), np.float32)) == "float32[:, ::1]"  # plain arrays keep their short text

@@ -246,3 +246,56 @@ def block_sum_kernel(x, partial):
         for t in range(cuda.blockDim.x):
             total += cache[t]
         partial[cuda.blockIdx.x] = total
+
+# %% wrong="state_of_the_thread_in_its_block" cell="pi_darts_kernel" fails=["pi_darts_kernel_tests"]
+@cuda.jit
+def pi_darts_kernel(states, darts_per_thread, hits):
+    # cuda.threadIdx.x as the state's index: thread 5 of every block shares state 5 (a race on it).
+    i = cuda.grid(1)
+    if i < hits.shape[0]:
+        inside = 0
+        for _ in range(darts_per_thread):
+            x = xoroshiro128p_uniform_float32(states, cuda.threadIdx.x)
+            y = xoroshiro128p_uniform_float32(states, cuda.threadIdx.x)
+            if x * x + y * y <= 1.0:
+                inside += 1
+        hits[i] = inside
+
+# %% wrong="one_state_for_every_thread" cell="pi_darts_kernel" fails=["pi_darts_kernel_tests"]
+@cuda.jit
+def pi_darts_kernel(states, darts_per_thread, hits):
+    i = cuda.grid(1)
+    if i < hits.shape[0]:
+        inside = 0
+        for _ in range(darts_per_thread):
+            x = xoroshiro128p_uniform_float32(states, 0)
+            y = xoroshiro128p_uniform_float32(states, 0)
+            if x * x + y * y <= 1.0:
+                inside += 1
+        hits[i] = inside
+
+# %% wrong="one_number_for_x_and_y" cell="pi_darts_kernel" fails=["pi_darts_kernel_tests"]
+@cuda.jit
+def pi_darts_kernel(states, darts_per_thread, hits):
+    # Darts on the diagonal: x == y, inside when x < 1 / sqrt(2), so "pi" comes out near 2.83.
+    i = cuda.grid(1)
+    if i < hits.shape[0]:
+        inside = 0
+        for _ in range(darts_per_thread):
+            x = xoroshiro128p_uniform_float32(states, i)
+            if x * x + x * x <= 1.0:
+                inside += 1
+        hits[i] = inside
+
+# %% wrong="every_thread_writes" cell="pi_darts_kernel" fails=["pi_darts_kernel_tests"]
+@cuda.jit
+def pi_darts_kernel(states, darts_per_thread, hits):
+    # No bounds check: with more threads than entries, the extra threads draw and write past hits.
+    i = cuda.grid(1)
+    inside = 0
+    for _ in range(darts_per_thread):
+        x = xoroshiro128p_uniform_float32(states, i)
+        y = xoroshiro128p_uniform_float32(states, i)
+        if x * x + y * y <= 1.0:
+            inside += 1
+    hits[i] = inside
