@@ -26,6 +26,7 @@ import os
 import sys
 
 from .. import __version__
+from ..fastimport import skip_iri_grammar
 from . import bench, course, grade, hub, i18n, run
 from .common import CourseError, TierError, bad_usage, err
 
@@ -54,6 +55,7 @@ def tools_on_path() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_iri_grammar()  # most commands read notebooks: nbformat without the IRI grammar, a second less a call
     tools_on_path()
     args = parser().parse_args(argv)
     try:
