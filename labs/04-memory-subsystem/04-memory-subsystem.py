@@ -710,10 +710,11 @@ if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; 
     assert reports["transpose_naive"].shared_bytes_ptx == reports["matmul_naive"].shared_bytes_ptx == 0
 
 # %% [markdown] key="note"
-# **Reading it**. For a block of 32 x 32 = 1,024 threads on an SM with 65,536 registers,
-# 2,048 thread slots and (A100) 164 KiB of shared memory, the resident blocks per SM are the smallest
-# of three limits. The cell below computes them from the report. With 2 blocks of 1,024 threads the
-# SM is full (100 % occupancy); a kernel needing more than 32 registers per thread fits only one.
+# **Reading it**. On an SM with 65,536 registers, 2,048 thread slots and 164 KiB of shared memory
+# (an A100; an H100 has 228 KiB), the resident blocks per SM are the smallest of three limits. The
+# cell below computes them from the report, with this GPU's own limits on the GPU tier. With 2 blocks
+# of 1,024 threads the SM is full (100 % occupancy); a kernel needing more than 32 registers per
+# thread fits only one. `transpose_padded`'s blocks of 32 x 8 = 256 threads fit up to eight.
 #
 # To see **spills**, ask `ptxas` for fewer registers than a kernel wants (`-maxrregcount`, the
 # same as `@cuda.jit(max_registers=...)`): the values that no longer fit go to local memory,
@@ -728,24 +729,45 @@ if reports:  # the examples' tiles, as declared: 32 x 32 float32 = 4,096 bytes; 
 from techday.i18n import msg
 
 
-def blocks_per_sm(registers, shared_bytes, threads_per_block=1_024, sm_registers=65_536, sm_threads=2_048,
-                  sm_shared=164 * 1024):
-    """Resident blocks per SM: the smallest of the register, thread and shared-memory limits."""
+def sm_limits():
+    """(registers, thread slots, shared bytes, shared bytes reserved per block) of one SM: this GPU's own
+    attributes on the GPU tier, an A100's (sm_80) on the CPU tier, which the report above targets."""
+    if lab.on_gpu:
+        dev = cuda.get_current_device()
+        try:
+            return (dev.MAX_REGISTERS_PER_MULTIPROCESSOR, dev.MAX_THREADS_PER_MULTIPROCESSOR,
+                    dev.MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, dev.RESERVED_SHARED_MEMORY_PER_BLOCK), lab.gpu.name
+        except AttributeError as missing:  # an older driver binding without one of the attributes
+            print(msg("04.sm_attributes_missing", "[A100 limits] this driver binding lacks an SM attribute: {missing}",
+                      missing=missing))
+    return (65_536, 2_048, 164 * 1024, 1024), "A100"
+
+
+def blocks_per_sm(registers, shared_bytes, threads_per_block, limits):
+    """Resident blocks per SM: the smallest of the register, thread and shared-memory limits (each block
+    also takes the shared memory the system reserves per block)."""
+    sm_registers, sm_threads, sm_shared, reserved = limits
     by_regs = sm_registers // max(registers * threads_per_block, 1)
     by_threads = sm_threads // threads_per_block
-    by_shared = sm_shared // shared_bytes if shared_bytes else by_threads
+    by_shared = sm_shared // (shared_bytes + reserved) if shared_bytes else by_threads
     return min(by_regs, by_threads, by_shared), by_regs, by_threads, by_shared
 
 
 if ptxas_path and reports:
-    print(msg("04.blocks_per_sm_header", "blocks of 1,024 threads per SM (A100 limits): resident = min(registers, threads, "
-              "shared memory)"))
+    limits, limits_of = sm_limits()
+    block_threads = {"transpose_padded": 32 * 8}  # its blocks are TILE x TILE_ROWS; the others TILE x TILE
+    print(msg("04.blocks_per_sm_header_of", "resident blocks per SM ({of} limits: {registers:,} registers, {threads:,} "
+              "threads, {shared:,} B of shared memory): the smallest of three", of=limits_of, registers=limits[0],
+              threads=limits[1], shared=limits[2]))
     for name, rep in reports.items():
-        resident, by_regs, by_threads, by_shared = blocks_per_sm(rep.registers, rep.shared_bytes)
-        print(msg("04.blocks_per_sm_row", "  {name:17s} {registers:3d} regs, {shared:5d} B smem -> {resident} block(s) "
-                  "(limits: {by_regs} by registers, {by_threads} by threads, {by_shared} by shared memory)",
-                  name=name, registers=rep.registers, shared=rep.shared_bytes, resident=resident, by_regs=by_regs,
-                  by_threads=by_threads, by_shared=by_shared))
+        threads_b = block_threads.get(name, 1_024)
+        resident, by_regs, by_threads, by_shared = blocks_per_sm(rep.registers, rep.shared_bytes, threads_b, limits)
+        print(msg("04.blocks_per_sm_row_threads", "  {name:17s} {registers:3d} regs, {shared:5d} B smem, {threads:4d} "
+                  "threads -> {resident} block(s), {occupancy:.0%} occupancy (limits: {by_regs} by registers, "
+                  "{by_threads} by threads, {by_shared} by shared memory)", name=name, registers=rep.registers,
+                  shared=rep.shared_bytes, threads=threads_b, resident=resident,
+                  occupancy=resident * threads_b / limits[1], by_regs=by_regs, by_threads=by_threads,
+                  by_shared=by_shared))
     naive = reports["matmul_naive"]
     squeezed = parse_ptxas(ptxas_verbose(naive.ptx, cc, ptxas_path, options=("-maxrregcount=24",)))
     print(msg("04.naive_as_compiled", "matmul_naive as compiled: {registers} registers, spill stores {stores} B, "
