@@ -11,15 +11,16 @@
 # - a convolutional network of your own design for 32 x 32 grayscale images;
 # - a correct training step (`zero_grad`, forward, loss, `backward`, `step`) and a correct
 #   prediction function (`eval()` mode, no gradients, in batches);
-# - a trained model that reaches the accuracy bar on **hidden** data sets.
+# - a trained model that reaches the accuracy bar on **hidden** data sets;
+# - the same model shipped: exported to ONNX and served by ONNX Runtime (lab 15), still above the bar.
 #
-# **How this lab works**: solve the five exercises in order; each test cell checks your work (do not
+# **How this lab works**: solve the six exercises in order; each test cell checks your work (do not
 # edit test cells). The grader also runs hidden tests.
 # The pass rule (the accuracy bar) is not written in this notebook: it lives in the course's
 # syllabus, `course/syllabus.toml`, and the notebook reads it from there.
 #
-# Points: exercise 1: 2, exercise 2: 2, exercise 3: 3, exercise 4: 3, exercise 5 (the assessment): 6
-# (16 in all).
+# Points: exercise 1: 2, exercise 2: 2, exercise 3: 3, exercise 4: 3, exercise 5 (the assessment): 6,
+# exercise 6: 3 (19 in all).
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -163,7 +164,9 @@ print(msg("16.split_all_visible", "split_train_val: all visible tests passed."))
 # returning **logits** `(N, 3)`, one score per class (no softmax: `F.cross_entropy` applies
 # log-softmax itself). A few 3 x 3 convolutions with ReLU and pooling, then a linear layer, are
 # plenty; keep it under 1 million parameters so it trains in minutes on a CPU. Batch normalisation (`nn.BatchNorm2d`) after each
-# convolution makes training faster and steadier.
+# convolution makes training faster and steadier. Exercise 6 exports the model to ONNX: keep to layers
+# every exporter knows (for a maximum over the whole last feature map, `nn.MaxPool2d` with the map's
+# size rather than `nn.AdaptiveMaxPool2d`, which some PyTorch releases cannot export).
 
 # %% nbgrader="solution" id="build_model"
 def build_model():
@@ -176,7 +179,7 @@ def build_model():
         *block(1, 8), nn.MaxPool2d(2),        # 32 -> 16
         *block(8, 16), nn.MaxPool2d(2),       # 16 -> 8
         *block(16, 16),
-        nn.AdaptiveMaxPool2d(1),              # the strongest response anywhere: a defect's position does not matter
+        nn.MaxPool2d(8),                      # 8 x 8 -> 1: the strongest response anywhere; a defect's position does not matter
         nn.Flatten(),
         nn.Linear(16, 3),
     )
@@ -444,6 +447,112 @@ assert min(assessment_accuracies) >= bar["min_accuracy"], \
 ### END HIDDEN TESTS
 print(msg("16.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
 
+# %% [markdown] key="ship-it-onnx"
+# ## Exercise 6: ship it (3 points)
+#
+# The factory does not run your notebook: it runs the model in ONNX Runtime next to the camera
+# (lab 15). Write `export_for_serving(model, path)` that exports the model for that:
+#
+# - in **eval mode** (batch normalisation with its running statistics, as `predict` uses it);
+# - with `torch.onnx.export(..., dynamo=True)`, input name `"images"`, output name `"logits"`, and a
+#   **dynamic batch axis**: the camera sends one part at a time, the night shift's re-check thousands;
+# - return `path`.
+#
+# The test hands it your `final_model` (in training mode, as a model often is after its last epoch),
+# loads the file in ONNX Runtime on the CPU, and scores new parts through it at two batch sizes: the
+# served model must agree with your PyTorch model on at least 99.5 % of the parts and clear the pass
+# rule; the grader does the same on its hidden sets.
+
+# %% nbgrader="locked" id="serving_imports"
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter reports each stage; keep the notebook readable
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+SERVING_DIR = Path(tempfile.mkdtemp(prefix="techday-serving-"))
+
+# %% nbgrader="solution" id="export_for_serving"
+def export_for_serving(model, path):
+    """Export model (eval mode) to ONNX at path: input "images" with a dynamic batch axis, output "logits"."""
+    ### BEGIN SOLUTION
+    model.eval()
+    example = torch.zeros(4, 1, 32, 32, device=next(model.parameters()).device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="serving_tests" points=3
+"""export_for_serving, handed final_model in training mode, writes a valid ONNX file (onnx.checker) with input
+"images"; ONNX Runtime on the CPU serves new parts (seed 101) in batches of 500 and of 7, agreeing with the
+PyTorch model in eval mode on at least 99.5 % of them and clearing the pass rule's mean accuracy; hidden:
+the grader's data sets served the same way, the mean over them and each of them as the pass rule asks."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from techday.dltrain import assessment_rule
+from techday.i18n import msg
+from techday.parts import make_parts
+
+bar = assessment_rule()
+final_model.train()
+served_path = export_for_serving(final_model, SERVING_DIR / "parts.onnx")
+onnx.checker.check_model(str(served_path))
+session = ort.InferenceSession(str(served_path), providers=["CPUExecutionProvider"])
+names = [i.name for i in session.get_inputs()]
+assert names == ["images"], msg("16.serve_input_names", "the served model's inputs are {names}, expected ['images']",
+                                names=names)
+
+
+def served_and_torch(seed, batch):
+    """(ONNX Runtime's predictions, the eval-mode PyTorch model's, the labels) for one set of new parts."""
+    x, y = make_parts(bar["samples_per_set"], seed=seed, as_tensor=True)
+    served = np.concatenate([session.run(None, {"images": x[i:i + batch].numpy()})[0].argmax(1)
+                             for i in range(0, len(x), batch)])
+    final_model.eval()
+    dev = next(final_model.parameters()).device
+    with torch.no_grad():
+        direct = torch.cat([final_model(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
+    return served, direct.numpy(), y.numpy()
+
+
+def served_accuracy(seed, batch, what):
+    served, direct, y = served_and_torch(seed, batch)
+    agree = float((served == direct).mean())
+    assert agree >= 0.995, msg("16.serve_disagrees", "{what}: the served model agrees with the PyTorch model (eval mode) "
+                               "on {agree:.1%} of the parts, below 99.5 %: export the trained model you are given, in eval mode",
+                               what=what, agree=agree)
+    return float((served == y).mean())
+
+
+for batch_v in (500, 7):
+    acc_v = served_accuracy(101, batch_v, msg("16.what_serve_visible", "new parts, batches of {batch}", batch=batch_v))
+    assert acc_v >= bar["min_mean_accuracy"], msg(
+        "16.serve_below_bar", "served in batches of {batch}: accuracy {acc:.3f} on new parts is below the bar {bar:.2f}",
+        batch=batch_v, acc=acc_v, bar=bar["min_mean_accuracy"])
+### BEGIN HIDDEN TESTS
+served_accuracies = [served_accuracy(s, 250, msg("16.what_serve_hidden", "hidden: the grader's data set {n}", n=n))
+                     for n, s in enumerate((90_210, 31_337, 4_242)[: bar["hidden_sets"]], 1)]
+assert float(np.mean(served_accuracies)) >= bar["min_mean_accuracy"], msg(
+    "16.serve_mean_below", "hidden: served, the mean accuracy {acc:.3f} is below {bar}", acc=float(np.mean(served_accuracies)),
+    bar=bar["min_mean_accuracy"])
+assert min(served_accuracies) >= bar["min_accuracy"], msg(
+    "16.serve_one_below", "hidden: served, accuracy {acc:.3f} on one data set, below {bar}", acc=min(served_accuracies),
+    bar=bar["min_accuracy"])
+### END HIDDEN TESTS
+print(msg("16.serve_all_visible", "export_for_serving: all visible tests passed; ONNX Runtime serves your model "
+          "above the bar."))
+
 # %% [markdown] key="summary"
 # ## Summary
 #
@@ -452,10 +561,12 @@ print(msg("16.assess_passed", "assessment: the visible test passed; the grader a
 # - A training step is always: `model.train()`, `zero_grad`, forward, loss, `backward`, `step`.
 # - Prediction is always: `model.eval()`, `torch.no_grad()`, batches, `argmax`.
 # - A pass rule belongs to the course, not to the notebook: this one is read from `course/syllabus.toml`.
+# - A model is done when it is served: exported in eval mode with a dynamic batch, and checked again
+#   where it runs (ONNX Runtime), against the same bar.
 #
 # ## Going further
 #
 # - Make the model faster with what lab 13 showed (mixed precision, `channels_last`, `torch.compile`),
-#   train it on several GPUs as in lab 14, and ship it with ONNX Runtime as in lab 15.
+#   train it on several GPUs as in lab 14, and measure the served model's latency as in lab 15.
 # - Try harder data: `make_parts(n, seed, size=48)` draws larger images; does your network need to change?
 # - The confusion matrix (`sklearn.metrics.confusion_matrix`) shows which defects your model confuses.

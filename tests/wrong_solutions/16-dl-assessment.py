@@ -54,3 +54,31 @@ final_model = build_model().to(device)
 optimizer = torch.optim.SGD(final_model.parameters(), lr=1e-3)
 for i in range(0, 320, 32):
     train_step(final_model, optimizer, x_train[i:i + 32], y_train[i:i + 32])
+
+# %% wrong="exports_a_fresh_model" cell="export_for_serving" fails=["serving_tests"]
+def export_for_serving(model, path):
+    # Exports build_model() instead of the trained model handed in: untrained weights ship.
+    fresh = build_model().eval()
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(fresh, (torch.zeros(4, 1, 32, 32),), str(path), dynamo=True, input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
+
+# %% wrong="batch_size_baked_in" cell="export_for_serving" fails=["serving_tests"]
+def export_for_serving(model, path):
+    # No dynamic batch axis: the file accepts batches of 4 only, the camera's single parts fail.
+    model.eval()
+    example = torch.zeros(4, 1, 32, 32, device=next(model.parameters()).device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["images"],
+                          output_names=["logits"])
+    return path
+
+# %% wrong="input_named_otherwise" cell="export_for_serving" fails=["serving_tests"]
+def export_for_serving(model, path):
+    model.eval()
+    example = torch.zeros(4, 1, 32, 32, device=next(model.parameters()).device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["input"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
