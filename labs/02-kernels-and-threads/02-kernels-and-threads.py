@@ -14,14 +14,16 @@
 #   enough blocks to fill every multiprocessor (SM), and why a grid-stride loop makes any grid right;
 # - how to split a kernel into `@cuda.jit(device=True)` **device functions**;
 # - how to find out-of-bounds accesses and race conditions with the CUDA simulator's checks;
-# - why the first call of a kernel is slow (JIT compilation), and how to time kernels with CUDA events.
+# - why the first call of a kernel is slow (JIT compilation), and how to time kernels with CUDA events;
+# - **warp divergence**: why threads of one warp on different sides of a branch cost both sides, and how
+#   to arrange work so each warp takes one side.
 #
-# **How this lab works**: read, run the examples, then solve the four exercises.
+# **How this lab works**: read, run the examples, then solve the five exercises.
 # In each exercise cell, delete `raise NotImplementedError()` and write your code.
 # The cell after it runs the tests; do not edit test cells.
 # The grader also runs hidden tests, on sizes, shapes and dtypes you do not see here.
 #
-# Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4 (14 in all).
+# Points: exercise 1: 3, exercise 2: 3, exercise 3: 4, exercise 4: 4, exercise 5: 2 (16 in all).
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -873,6 +875,180 @@ if lab.gpu_only(msg("02.gpu_only_layer_timing", "timing layer_kernel and layer_g
 else:
     print(msg("02.gpu_expect_layer_kernel", "On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, and far below it with a handful of blocks or with 32-thread blocks."))
 
+# %% [markdown] key="warps-branch-divergence"
+# ## 7. Warps and branch divergence
+#
+# A block's threads run in **warps** of 32 that share one instruction stream. When the threads of one
+# warp disagree at an `if`, the warp runs both sides, one after the other, each time with the threads
+# that took that side and the others masked off: **divergence**. A branch on `i % 2` splits every warp
+# in half, and every warp pays for both sides; the same two kinds of work split by warp (all 32
+# threads of a warp on one side) cost each warp one side only. Divergence wastes time, never
+# correctness: the results are the same.
+#
+# On the GPU tier the cell below times both arrangements of the same work. The simulator runs every
+# thread on its own, so there is nothing to time on the CPU tier; there `techday.simtrace` shows the
+# divergence instead: traced, a warp's stores say which elements its threads wrote, so which side of
+# the branch each one took.
+
+# %% nbgrader="locked" id="two_kinds"
+from techday.i18n import msg
+
+
+@cuda.jit(device=True)
+def even_work(v):
+    """The work an even-indexed element needs (a few multiply-adds)."""
+    for _ in range(WORK_STEPS):
+        v = v * 0.5 + 1.0
+    return v
+
+
+@cuda.jit(device=True)
+def odd_work(v):
+    """The other kind of work, for odd-indexed elements."""
+    for _ in range(WORK_STEPS):
+        v = v * 0.25 - 1.0
+    return v
+
+
+WORK_STEPS = lab.size(full=400, ci=4)
+
+
+@cuda.jit
+def by_parity(x, out):
+    """One element per thread, in order: the threads of every warp take both sides of the branch."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        if i % 2 == 0:
+            out[i] = even_work(x[i])
+        else:
+            out[i] = odd_work(x[i])
+
+
+def expected_two_kinds(x):
+    """even_work on even indices, odd_work on odd ones, on the host (float32, as the kernels compute)."""
+    out = x.astype(np.float32).copy()
+    for _ in range(WORK_STEPS):
+        out[0::2] = out[0::2] * np.float32(0.5) + np.float32(1.0)
+        out[1::2] = out[1::2] * np.float32(0.25) - np.float32(1.0)
+    return out
+
+
+h_k = np.random.default_rng(7).standard_normal(1_000).astype(np.float32)
+d_k_out = cuda.to_device(np.full(1_000, np.nan, np.float32))
+by_parity[4, 256](cuda.to_device(h_k), d_k_out)
+assert_close(d_k_out.copy_to_host(), expected_two_kinds(h_k), msg("02.what_by_parity_1000", "by_parity, 1,000 elements"),
+             rtol=1e-6)
+print(msg("02.by_parity_correct", "by_parity: correct on 1,000 elements"))
+
+# %% [markdown] key="warp-uniform"
+# ## Exercise 5: one kind of work per warp (2 points)
+#
+# Write `by_kind(x, out)` that computes the same `out` as `by_parity` (`even_work` for every even
+# index, `odd_work` for every odd one) but gives each thread an element such that the threads of a warp
+# all do the same kind of work: the first `n_even = (n + 1) // 2` threads of the grid take the even
+# elements in order, the next `n // 2` threads the odd ones. Only the warp that straddles the boundary
+# may hold both kinds. Threads past `n` do nothing; the launch has at least `n` threads.
+#
+# Work out, for `n = 7`, which element threads 0 to 6 take, before you write it. The tests check the
+# results; on the CPU tier the hidden tests also trace the kernel's stores, warp by warp.
+
+# %% nbgrader="solution" id="by_kind"
+@cuda.jit
+def by_kind(x, out):
+    """out as by_parity computes it, with the even elements on the first threads and the odd ones after."""
+    ### BEGIN SOLUTION
+    t = cuda.grid(1)
+    n = x.shape[0]
+    n_even = (n + 1) // 2
+    if t < n_even:
+        j = 2 * t
+        out[j] = even_work(x[j])
+    elif t < n:
+        j = 2 * (t - n_even) + 1
+        out[j] = odd_work(x[j])
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="by_kind_tests" points=2
+"""by_kind is a @cuda.jit kernel and equals by_parity's results (NaN-poisoned output) on 1,000 and 999 elements
+with 4 x 256 threads; hidden: 1, 2 and 33 elements, more threads than elements, and on the CPU tier (traced
+in the simulator) at most one warp whose threads write both even and odd elements."""
+import numpy as np
+from numba import cuda
+from techday.labtools import assert_close, assert_cuda_kernel
+from techday.i18n import msg
+
+
+def check_by_kind(n, blocks, threads, what):
+    h = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    d_out = cuda.to_device(np.full(n, np.nan, np.float32))
+    by_kind[blocks, threads](cuda.to_device(h), d_out)
+    got = d_out.copy_to_host()
+    missing = int(np.isnan(got).sum())
+    assert missing == 0, msg("02.by_kind_missing", "{what}: {missing} of {n} elements were never written", what=what,
+                             missing=missing, n=n)
+    assert_close(got, expected_two_kinds(h), msg("02.by_kind_values", "{what}: even_work on even indices, odd_work on "
+                                                 "odd ones", what=what), rtol=1e-6)
+
+
+assert_cuda_kernel(by_kind, "by_kind")
+check_by_kind(1_000, 4, 256, msg("02.what_by_kind_1000", "1,000 elements, 4 x 256 threads"))
+check_by_kind(999, 4, 256, msg("02.what_by_kind_999", "999 elements, 4 x 256 threads"))
+### BEGIN HIDDEN TESTS
+for n_h, blocks_h, threads_h in ((1, 1, 32), (2, 1, 32), (33, 2, 32), (100, 3, 64)):
+    check_by_kind(n_h, blocks_h, threads_h, msg("02.what_hidden_by_kind", "hidden: {n} elements, {blocks} x {threads} "
+                                                "threads", n=n_h, blocks=blocks_h, threads=threads_h))
+if lab.on_gpu:
+    print(msg("02.hidden_divergence_cpu_only", "hidden: the divergence check traces stores in the simulator, on the "
+              "CPU tier only"))
+else:
+    from techday.simtrace import trace_global
+
+    h_d = np.random.default_rng(11).standard_normal(256).astype(np.float32)
+    d_out_d = cuda.to_device(np.full(256, np.nan, np.float32))
+    with trace_global(d_out_d) as trace_d:
+        by_kind[2, 128](cuda.to_device(h_d), d_out_d)
+    kinds = {}
+    for block_d, thread_d, seq_d, offset_d, _ in trace_d.records[(trace_d._key(d_out_d), "store")]:
+        kinds.setdefault((block_d, thread_d // 32), set()).add((offset_d // 4) % 2)
+    mixed = sum(len(k) > 1 for k in kinds.values())
+    assert mixed <= 1, msg("02.hidden_divergent_warps", "hidden: by_kind, traced on 256 elements: {mixed} of {warps} "
+                           "warps hold threads writing even and odd elements (both sides of the branch run in each "
+                           "of them); give the first n_even threads the even elements, the rest the odd ones",
+                           mixed=mixed, warps=len(kinds))
+### END HIDDEN TESTS
+print(msg("02.by_kind_all_visible", "by_kind: all visible tests passed."))
+
+# %% [markdown] key="divergence-measured"
+# ### Divergence, measured (GPU only)
+#
+# The same work, the same data, two arrangements: `by_parity` (both sides in every warp) and your
+# `by_kind` (one side per warp). With `WORK_STEPS` multiply-adds per element the arithmetic dominates,
+# so expect `by_parity` to take about twice as long. Timed with CUDA events, after a warm-up.
+
+# %%
+from techday.i18n import msg
+
+if lab.gpu_only(msg("02.gpu_only_divergence", "timing by_parity against by_kind with CUDA events")):
+    from techday.labtools import time_cuda
+
+    n_dv = lab.size(full=2**24, ci=2**20)
+    d_dv = cuda.to_device(np.random.default_rng(3).standard_normal(n_dv).astype(np.float32))
+    d_dv_out = cuda.device_array_like(d_dv)
+    blocks_dv = -(-n_dv // 256)
+    times = {}
+    for kernel in (by_parity, by_kind):
+        kernel[blocks_dv, 256](d_dv, d_dv_out)
+        assert_close(d_dv_out.copy_to_host()[:4096], expected_two_kinds(d_dv.copy_to_host()[:4096]), kernel.__name__,
+                     rtol=1e-5)
+        times[kernel.__name__] = time_cuda(lambda: kernel[blocks_dv, 256](d_dv, d_dv_out), repeat=10,
+                                           what=f"{kernel.__name__:9s} n={n_dv:,}", label=lab.timing_label())
+        print(times[kernel.__name__])
+    print(msg("02.divergence_ratio", "by_parity / by_kind: {ratio:.2f} (divergent warps run both sides)",
+              ratio=times["by_parity"].median / times["by_kind"].median))
+else:
+    print(msg("02.divergence_not_timed", "Not timed on the CPU tier: the simulator runs each thread alone, so a warp "
+              "never waits for its other side. The traced check above is what the CPU tier can show."))
+
 # %% [markdown] key="summary"
 # ## Summary
 #
@@ -891,6 +1067,8 @@ else:
 #   read-modify-write loses updates: use atomics (lab 03).
 # - The first launch with new argument types compiles: warm up, then time with CUDA events, and
 #   report a rate.
+# - The 32 threads of a warp share one instruction stream: when they disagree at a branch, the warp
+#   runs both sides. Arrange the work so that a warp's threads take the same side.
 #
 # ## Going further
 #

@@ -295,3 +295,39 @@ def layer_gpu(x, w, b, mean, std):
     cast = x.dtype.type
     layer_kernel[1, THREADS_PER_BLOCK](d_x, d_w, cast(b), cast(mean), cast(std), d_out)  # right numbers, 1 block
     return d_out.copy_to_host()
+
+# %% wrong="in_order_like_by_parity" cell="by_kind" fails=["by_kind_tests"]
+@cuda.jit
+def by_kind(x, out):
+    # Right results, by_parity's arrangement: every warp holds even and odd elements (caught on
+    # behaviour: the traced stores show both kinds in every warp).
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        if i % 2 == 0:
+            out[i] = even_work(x[i])
+        else:
+            out[i] = odd_work(x[i])
+
+# %% wrong="odd_elements_shifted_by_one" cell="by_kind" fails=["by_kind_tests"]
+@cuda.jit
+def by_kind(x, out):
+    t = cuda.grid(1)
+    n = x.shape[0]
+    n_even = (n + 1) // 2
+    if t < n_even:
+        out[2 * t] = even_work(x[2 * t])
+    elif t < n:
+        j = 2 * (t - n_even)  # forgets the + 1: the odd threads overwrite even elements
+        out[j] = odd_work(x[j])
+
+# %% wrong="even_count_rounded_down" cell="by_kind" fails=["by_kind_tests"]
+@cuda.jit
+def by_kind(x, out):
+    t = cuda.grid(1)
+    n = x.shape[0]
+    n_even = n // 2  # for odd n the last even element is left out
+    if t < n_even:
+        out[2 * t] = even_work(x[2 * t])
+    elif t < 2 * n_even:
+        j = 2 * (t - n_even) + 1
+        out[j] = odd_work(x[j])
