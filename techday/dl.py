@@ -11,7 +11,8 @@ Each helper is taught in a lab first and used from here afterwards:
   while these give each image its own draw from a ``torch.Generator``): :func:`hflip`, :func:`random_hflip`, :func:`shift`,
   :func:`random_shift` (a crop of a zero-padded image), :func:`gaussian_noise`, :func:`normalize`,
   :class:`Compose`; :func:`shifted_noisy` (a fixed, seeded perturbed copy of a split).
-- lab 12 (transfer learning): :func:`select_classes`, :func:`few_shot`, :func:`make_backbone`,
+- lab 12 (transfer learning): :func:`select_classes`, :func:`few_shot`, :func:`make_strokes` (the
+  source domain: generated pen strokes, no digit among them), :func:`make_backbone`,
   :func:`pretrain_backbone` and :func:`load_backbone` (the course's own pre-trained backbone: a
   small checkpoint in ``techday/data/``, written by ``course/scripts/pretrain_backbone.py``).
 
@@ -34,7 +35,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
-    "load_backbone", "load_digits_split", "make_backbone", "normalize", "pretrain_backbone", "random_hflip", "random_shift",
+    "load_backbone", "load_digits_split", "make_backbone", "make_strokes", "normalize", "pretrain_backbone", "random_hflip", "random_shift",
     "seed_everything", "select_classes", "shift", "shifted_noisy",
 ]
 
@@ -309,6 +310,51 @@ def few_shot(data: Split, per_class: int, seed: int = 0) -> Split:
     return Split(data.x[idx].clone(), data.y[idx].clone())
 
 
+STROKE_SHAPES_SEED = 7  # the shapes of the source task; the images are drawn with each call's own seed
+
+
+def _stroke_shapes(classes: int, seed: int) -> list[list[tuple[float, float, float, float]]]:
+    """``classes`` shapes, each a pen path of 2 or 3 straight strokes between random points of the
+    unit square (row, column), away from the border."""
+    g = np.random.default_rng(seed)
+    shapes = []
+    for _ in range(classes):
+        pts = g.uniform(0.15, 0.85, (int(g.integers(2, 4)) + 1, 2))
+        shapes.append([(*pts[i], *pts[i + 1]) for i in range(len(pts) - 1)])
+    return shapes
+
+
+def _draw_strokes(strokes, width: float, size: int = 8) -> np.ndarray:
+    """Anti-aliased strokes on a ``size`` x ``size`` image: a pixel's value falls off with its distance
+    from the nearest stroke (``width`` in pixels sets how fast)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    img = np.zeros((size, size), np.float32)
+    for r0, c0, r1, c1 in strokes:
+        p0, d = np.array([r0, c0]) * size, np.array([r1 - r0, c1 - c0]) * size
+        t = np.clip(((yy - p0[0]) * d[0] + (xx - p0[1]) * d[1]) / max(float(d @ d), 1e-6), 0, 1)
+        dist = np.hypot(yy - (p0[0] + t * d[0]), xx - (p0[1] + t * d[1]))
+        img = np.maximum(img, np.clip(1.2 - dist / width, 0, 1))
+    return img
+
+
+def make_strokes(n: int, seed: int = 0, classes: int = 40) -> Split:
+    """Lab 12's **source** domain: ``n`` 8 x 8 images of pen strokes, ``classes`` shapes (label = shape),
+    each drawn with its own jitter of the stroke ends, pen width, one-pixel shift, contrast and noise.
+    The shapes are the same for every call (:data:`STROKE_SHAPES_SEED`); ``seed`` draws the images.
+    No digit is among them: a backbone trained here and reused on the digits is a transfer between
+    two domains, as a model zoo's backbone trained on photographs is reused on a factory's parts."""
+    g = np.random.default_rng(seed)
+    shapes = _stroke_shapes(classes, STROKE_SHAPES_SEED)
+    y = g.integers(0, classes, n)
+    x = np.zeros((n, 1, 8, 8), np.float32)
+    for i in range(n):
+        strokes = [tuple(v + g.normal(0, 0.03) for v in stroke) for stroke in shapes[y[i]]]
+        img = _draw_strokes(strokes, width=float(g.uniform(0.55, 1.0)))
+        img = np.roll(img, tuple(int(v) for v in g.integers(-1, 2, 2)), axis=(0, 1))
+        x[i, 0] = np.clip(img * g.uniform(0.7, 1.0) + g.normal(0, 0.05, img.shape), 0, 1)
+    return Split(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)))
+
+
 class Backbone(nn.Module):
     """Two convolution blocks (conv, batch-norm, ReLU) and a 2x2 max-pool, flattened:
     (N, 1, 8, 8) -> (N, out_features) with ``out_features = 2 * width * 4 * 4`` (512 by default)."""
@@ -349,7 +395,7 @@ def pretrain_backbone(source: Split, n_classes: int = 10, epochs: int = 8, seed:
     return backbone.eval(), head.eval()
 
 
-BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "digits_backbone.pt"
+BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "strokes_backbone.pt"
 
 
 def load_backbone(path: Path | str = BACKBONE_PATH, map_location="cpu") -> tuple[Backbone, dict]:

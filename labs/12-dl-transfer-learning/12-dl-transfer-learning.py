@@ -53,10 +53,13 @@ print(msg("12.versions", "PyTorch {version} | device: {device}", version=torch._
 #
 # The course pre-trained a backbone for you, the way a model zoo publishes one:
 # `course/scripts/pretrain_backbone.py` trained the CNN body of lab 11 (`dl.Backbone`: two conv-BN-ReLU
-# blocks and a pooling step, 512 features per image) with a 10-class head on the **source task**,
-# the clean digit scans of the training split, with lab 11's augmentation, and saved the backbone's
+# blocks and a pooling step, 512 features per image) with a 40-class head on the **source task**:
+# 8,000 generated images of pen strokes in 40 shapes (`dl.make_strokes`; not one digit among them),
+# with lab 11's augmentation. The features it learned there (strokes, their ends and crossings, their
+# directions) are what digits are made of, and the lab finds out whether they carry over to a domain
+# the backbone never saw: digits through a new camera. It saved the backbone's
 # `state_dict` (a dictionary from parameter and buffer names to tensors) to a 26 KB file. The script is
-# deterministic and runs in about ten seconds; the file is committed so that the lab starts at once.
+# deterministic and runs in about fifteen seconds; the file is committed so that the lab starts at once.
 #
 # `torch.load(..., weights_only=True)` reads tensors and plain data only, never code: always use it for
 # files you did not write yourself. It has been the default since PyTorch 2.6; write it anyway: older
@@ -79,8 +82,8 @@ print(msg("12.backbone_output", "backbone output: {shape}: {n} features per imag
 # ## 2. The target task: a new camera, ten labels per digit
 #
 # The target task reads digits through a different camera: the images come shifted by a pixel and
-# noisier (`dl.shifted_noisy`). Someone labelled **10 images per digit**, 100 in all (from the
-# validation split, which the backbone never trained on). The held-out target images, from the test
+# noisier (`dl.shifted_noisy`). Someone labelled **10 images per digit**, 100 in all (the backbone
+# has never seen a digit, labelled or not). The held-out target images, from the test
 # split, are for measuring only.
 
 # %%
@@ -304,8 +307,9 @@ print(msg("12.bar_passed", "transfer bar: passed ({acc:.3f} >= {bar}, and {gain:
           acc=acc0["fine_tuned"], bar=BAR, gain=acc0["fine_tuned"] - acc0["scratch"]))
 
 # %% [markdown] key="summary"
-# With 100 labels the new head on pre-trained features is far ahead: the backbone brought features and
-# a robustness to moved, noisy images that 100 examples cannot teach a fresh network. With thousands of
+# With 100 labels the new head on pre-trained features is well ahead, though the backbone never saw a
+# digit: it brought stroke features and a robustness to moved, noisy images that 100 examples cannot
+# teach a fresh network. With thousands of
 # target labels the gap closes, and full fine-tuning (unfreezing everything) usually wins.
 #
 # ## Summary
@@ -323,5 +327,7 @@ print(msg("12.bar_passed", "transfer bar: passed ({acc:.3f} >= {bar}, and {gain:
 #   frozen backbone with 100 labels? With 10?
 # - Vary the labels per digit (1, 3, 10, 30) and plot both accuracies: where do the curves meet?
 # - Re-run `python course/scripts/pretrain_backbone.py --out /tmp/bb.pt --epochs 2` and load that
-#   backbone instead: how much does the quality of the source training matter?
+#   backbone instead: how much does the quality of the source training matter? And a source closer to
+#   the target: pre-train on the digits' own training split (`dl.load_digits_split().train`) and
+#   compare the two transfers.
 # - Next: lab 13, training fast on one GPU.

@@ -182,6 +182,7 @@ def test_backbone_checkpoint_loads_and_is_documented():
     assert not backbone.training and backbone.out_features == 512
     assert tuple(backbone(torch.rand(3, 1, 8, 8)).shape) == (3, 512)
     assert meta["script"] == "course/scripts/pretrain_backbone.py" and meta["source_val_accuracy"] > 0.95
+    assert "make_strokes" in meta["source_task"], "the committed backbone is trained on the stroke domain, not on digits"
     assert dl.BACKBONE_PATH.stat().st_size < 100_000, "keep the committed checkpoint small"
     assert sum(p.numel() for p in dl.make_backbone().parameters()) == sum(p.numel() for p in backbone.parameters())
 
@@ -204,3 +205,17 @@ def test_pretrain_script_writes_a_loadable_checkpoint(tmp_path):
     assert meta["epochs"] == 1 and meta["seed"] == 0
     committed, _ = dl.load_backbone()
     assert backbone.state_dict().keys() == committed.state_dict().keys()
+
+
+def test_the_source_domain_is_strokes_not_digits():
+    """Catches a "transfer" whose source is the target's own data (lab 12's backbone used to be trained on
+    the training digits): the stroke images are deterministic per seed, cover their 40 shapes, and no
+    digit scan is among them; the digits' nearest stroke image is far from each digit."""
+    a, b = dl.make_strokes(400, seed=3), dl.make_strokes(400, seed=3)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y), "the same seed draws the same images"
+    assert tuple(a.x.shape) == (400, 1, 8, 8) and a.x.dtype == torch.float32 and 0 <= a.x.min() and a.x.max() <= 1
+    assert set(a.y.tolist()) == set(range(40))
+    assert not torch.equal(dl.make_strokes(50, seed=4).x, dl.make_strokes(50, seed=5).x)
+    digits = dl.load_digits_split().train.x[:200].flatten(1)
+    nearest = torch.cdist(digits, a.x.flatten(1)).min(dim=1).values
+    assert float(nearest.min()) > 0.5, "a stroke image equal (or nearly) to a digit scan"
