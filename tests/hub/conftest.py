@@ -305,9 +305,12 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
             self.service_proc.wait(timeout=30)
             self.service_log.close()
         if self.proc and self.proc.poll() is None:
+            # A few seconds to stop on its own, then everything is killed: nothing is checked after the
+            # stop, and the hub's own shutdown (stopping every server it spawned) ran into a 30-second
+            # wait on every test that had used it.
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
             try:
