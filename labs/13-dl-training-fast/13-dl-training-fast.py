@@ -657,7 +657,7 @@ if not lab.on_gpu:
 # Before optimising further, measure. The profiler records every operator (and, on a GPU, every
 # kernel) of a few steps; `key_averages()` groups them by name. Sort by self time: the operators at
 # the top are where an optimisation pays. For a timeline, `prof.export_chrome_trace("trace.json")` and
-# open it in Perfetto (https://ui.perfetto.dev).
+# open it in Perfetto (https://ui.perfetto.dev): the second cell below writes one, on every tier.
 
 # %%
 from torch.profiler import ProfilerActivity, profile
@@ -675,6 +675,84 @@ with profile(activities=activities) as prof:
 sort_key = "self_cuda_time_total" if lab.on_gpu else "self_cpu_time_total"
 print(msg("13.top_operators", "[{label}] top operators of 3 steps by {sort_key}:", label=LABEL, sort_key=sort_key))
 print(prof.key_averages().table(sort_by=sort_key, row_limit=8, max_name_column_width=40))
+
+# %%
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+trace_path = Path(tempfile.mkdtemp(prefix="techday-trace-")) / "trace.json"
+prof.export_chrome_trace(str(trace_path))
+spans = [e for e in json.loads(trace_path.read_text(encoding="utf-8"))["traceEvents"] if e.get("ph") == "X"]
+kinds = Counter(e.get("cat", "?") for e in spans)
+print(msg("13.trace_written", "[{label}] timeline written: {path} ({kib:,} KiB, {n:,} spans: {kinds}). Open it in "
+          "https://ui.perfetto.dev: one row per thread (and, on a GPU, per stream).", label=LABEL, path=trace_path,
+          kib=trace_path.stat().st_size // 1024, n=len(spans), kinds=", ".join(f"{k} {v}" for k, v in kinds.most_common(5))))
+
+# %% [markdown] key="nsight-gpu-tier"
+# ### Nsight Systems and Nsight Compute (GPU tier)
+#
+# `torch.profiler` sees PyTorch's operators. NVIDIA's profilers see everything the GPU does, whoever
+# launched it:
+#
+# - **Nsight Systems** (`nsys profile --stats=true python script.py`) records a timeline of the whole
+#   process (CUDA API calls, kernels, copies, gaps where the GPU waits) and prints summaries; the
+#   kernel summary (`cuda_gpu_kern_sum`) ranks kernels by their share of GPU time;
+# - **Nsight Compute** (`ncu --launch-count 1 --section SpeedOfLight python script.py`) replays one
+#   kernel many times and reports how close it comes to the GPU's compute and memory limits.
+#
+# The cell below profiles a small standalone training script, a few steps of the lab's model shape on
+# random data, with whichever of the two is installed (they come with the CUDA toolkit, or as
+# `nsight-systems` and `nsight-compute` packages), and prints the top of their summaries. On the CPU
+# tier there is no GPU to profile, and the cell says so.
+
+# %%
+import shutil
+import subprocess
+import sys
+
+PROFILE_ME = """
+import torch, torch.nn as nn, torch.nn.functional as F
+model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 3)).cuda()
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+x, y = torch.randn(256, 1, 32, 32, device="cuda"), torch.randint(0, 3, (256,), device="cuda")
+for _ in range(20):
+    opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
+torch.cuda.synchronize()
+"""
+
+
+def run_profiler(commands, lines=12, timeout=300):
+    """Run ``commands`` (lists of arguments; PROFILE_ME is profile_me.py in their folder) one after the
+    other; the last ``lines`` lines of the last one's output, or why there is none."""
+    work = Path(tempfile.mkdtemp(prefix="techday-nsight-"))
+    (work / "profile_me.py").write_text(PROFILE_ME, encoding="utf-8")
+    for command in commands:
+        try:
+            out = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return msg("13.nsight_timeout", "no report within {timeout} s", timeout=timeout)
+        report = (out.stdout + out.stderr).strip().splitlines()
+        if out.returncode != 0:
+            return msg("13.nsight_failed", "exit {code}: {tail}", code=out.returncode, tail=" | ".join(report[-3:]))
+    return "\n".join(report[-lines:])
+
+
+if lab.gpu_only(msg("13.gpu_only_nsight", "Nsight Systems and Nsight Compute profile what a GPU runs")):
+    nsys, ncu = shutil.which("nsys"), shutil.which("ncu")
+    if not (nsys or ncu):
+        print(msg("13.nsight_missing", "Neither nsys nor ncu is on PATH here: install the CUDA toolkit's Nsight Systems "
+                  "and Nsight Compute (or ask the hub's admin) to see the GPU's own view."))
+    if nsys:
+        print(msg("13.nsys_report", "Nsight Systems, kernel summary (cuda_gpu_kern_sum):"))
+        print(run_profiler([[nsys, "profile", "--force-overwrite=true", "-o", "nsys-report", sys.executable, "profile_me.py"],
+                            [nsys, "stats", "--report", "cuda_gpu_kern_sum", "nsys-report.nsys-rep"]], lines=14))
+    if ncu:
+        print(msg("13.ncu_report", "Nsight Compute, one kernel against the GPU's limits (SpeedOfLight):"))
+        print(run_profiler([[ncu, "--launch-count", "1", "--section", "SpeedOfLight", sys.executable, "profile_me.py"]],
+                           lines=16))
 
 # %% [markdown] key="summary"
 # ## Summary
