@@ -79,6 +79,8 @@ def test_cheats_earn_nothing_on_real_labs(lab, bwrap, tmp_path):
     # refuses there) leaves the simulator's threads waiting until the cell limit stops them. The limit
     # changes how long that takes, not what is graded.
     got = _grade(lab, tmp_path, "--cell-timeout", "30", env=env)
+    report = json.loads((tmp_path / "grading" / lab / "report.json").read_text(encoding="utf-8"))
+    assert report["sandbox"] is True, "graded in the sandbox (test_sandboxed_labs.py leaves these labs to this test)"
     honest, release = got["honest-solution"], got["honest-release"]
     print(f"\n{lab}: honest solution {honest['status']} {honest['score']}/{honest['max_score']}, "
           f"release {release['status']} {release['score']}")
