@@ -86,6 +86,14 @@ class MemoryTrace:
         """{(block, thread): accesses of kind ``op`` to ``device_array``}: who did the work."""
         return Counter((block, thread) for block, thread, *_ in self.records[(self._key(device_array), op)])
 
+    def warps(self, device_array, op: str) -> dict[tuple, list[int]]:
+        """{(block, warp): the element indices (flat, from the array's start) its threads accessed with
+        ``op``}: which data each warp touched, so which side of a branch its threads took (lab 02)."""
+        out: dict[tuple, list[int]] = defaultdict(list)
+        for block, thread, _seq, offset, nbytes in self.records[(self._key(device_array), op)]:
+            out[(block, thread // WARP)].append(offset // nbytes)
+        return dict(out)
+
     def sectors(self, device_array, op: str) -> tuple[float, int]:
         """(sectors used / fewest possible, requests) over every warp request of kind ``op`` to
         ``device_array``: 1.0 is perfectly coalesced; a warp of 32 float32 stores scattered over 32
@@ -121,6 +129,31 @@ def _offset(ary: np.ndarray, idx) -> int | None:
     return offset
 
 
+class _Recorder:
+    """The access log both traces keep: for each simulated thread, its k-th access of a kind to an array
+    (its "instruction"), the byte offset and the element size, under ``key`` (an array or a site)."""
+
+    def __init__(self, records):
+        from numba.cuda.simulator.kernel import BlockThread
+
+        self.records, self.thread_type = records, BlockThread
+        self.lock = threading.Lock()
+        self.counters = threading.local()
+
+    def __call__(self, key, ary: np.ndarray, idx, op: str) -> None:
+        me = threading.current_thread()
+        if not isinstance(me, self.thread_type):
+            return
+        offset = _offset(ary, idx)
+        if offset is None:
+            return
+        seen = self.counters.__dict__.setdefault("seq", {})
+        seq = seen.get((key, op), 0)
+        seen[(key, op)] = seq + 1
+        with self.lock:
+            self.records[(key, op)].append((tuple(me.blockIdx), me.thread_id, seq, offset, ary.itemsize))
+
+
 @contextmanager
 def trace_global(*device_arrays):
     """Record every load and store that kernels launched inside the block make to ``device_arrays``
@@ -130,33 +163,17 @@ def trace_global(*device_arrays):
     if not config.ENABLE_CUDASIM:
         raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
     from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
-    from numba.cuda.simulator.kernel import BlockThread
 
     trace = MemoryTrace()
-    watched = {}
-    for d in device_arrays:
-        ary = _host_array(d)
-        watched[_base(ary)] = ary
-    lock = threading.Lock()
-    counters = threading.local()
+    watched = {_base(_host_array(d)) for d in device_arrays}
+    record = _Recorder(trace.records)
     old_get, old_set = Arr.__dict__["__getitem__"], Arr.__dict__["__setitem__"]
 
     def note(self, idx, op):
         ary = self.__dict__["_item"]._ary
         base = _base(ary)
-        if base not in watched:
-            return
-        me = threading.current_thread()
-        if not isinstance(me, BlockThread):
-            return
-        offset = _offset(ary, idx)
-        if offset is None:
-            return
-        seen = counters.__dict__.setdefault("seq", {})
-        seq = seen.get((base, op), 0)
-        seen[(base, op)] = seq + 1
-        with lock:
-            trace.records[(base, op)].append((tuple(me.blockIdx), me.thread_id, seq, offset, ary.itemsize))
+        if base in watched:
+            record(base, ary, idx, op)
 
     def getitem(self, idx):
         note(self, idx, "load")
@@ -223,29 +240,19 @@ def trace_shared():
 
     if not config.ENABLE_CUDASIM:
         raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
-    from numba.cuda.simulator.kernel import BlockThread
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
 
     trace = SharedTrace()
+    record = _Recorder(trace.records)
     lock = threading.Lock()
-    counters = threading.local()
 
     class Traced(np.ndarray):
         """A view of one shared array that records integer-indexed element accesses."""
 
         def _note(self, idx, op):
-            site = getattr(self, "_site", None)
-            me = threading.current_thread()
-            if site is None or not isinstance(me, BlockThread):
-                return
-            offset = _offset(self, idx)
-            if offset is None:
-                return
-            seen = counters.__dict__.setdefault("seq", {})
-            seq = seen.get((site, op), 0)
-            seen[(site, op)] = seq + 1
-            with lock:
-                trace.records[(site, op)].append((tuple(me.blockIdx), me.thread_id, seq, offset, self.itemsize))
+            site = getattr(self, "_site", None)  # None on slices of it: not recorded
+            if site is not None:
+                record(site, self, idx, op)
 
         def __getitem__(self, idx):
             self._note(idx, "load")

@@ -1007,9 +1007,7 @@ else:
     d_out_d = cuda.to_device(np.full(256, np.nan, np.float32))
     with trace_global(d_out_d) as trace_d:
         by_kind[2, 128](cuda.to_device(h_d), d_out_d)
-    kinds = {}
-    for block_d, thread_d, seq_d, offset_d, _ in trace_d.records[(trace_d._key(d_out_d), "store")]:
-        kinds.setdefault((block_d, thread_d // 32), set()).add((offset_d // 4) % 2)
+    kinds = {warp: {j % 2 for j in written} for warp, written in trace_d.warps(d_out_d, "store").items()}
     mixed = sum(len(k) > 1 for k in kinds.values())
     assert mixed <= 1, msg("02.hidden_divergent_warps", "hidden: by_kind, traced on 256 elements: {mixed} of {warps} "
                            "warps hold threads writing even and odd elements (both sides of the branch run in each "

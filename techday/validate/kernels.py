@@ -423,6 +423,7 @@ if not cuda.is_available():
     # without a GPU, answer with the architecture the PTX is for.
     import numba.cuda.dispatcher as dispatcher
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+from numba.np.numpy_support import from_dtype
 from techday.ptxreport import find_ptxas, ptxas_verbose, parse_ptxas
 
 built = {}
@@ -485,7 +486,6 @@ for job in jobs:
         func = fn.py_func if hasattr(fn, "py_func") else fn
         fastmath = bool(rec["options"].get("fastmath"))
         # The recorder's signature text, read as Numba reads one, plus record dtypes (a generator's states).
-        from numba.np.numpy_support import from_dtype
         signature = eval(job["signature"], {"from_dtype": from_dtype, "dtype": np.dtype}, vars(numba.types))
         ptx, _ = cuda.compile_ptx(func, signature, cc=cc, device=device, fastmath=fastmath)
         res["ptx_bytes"] = len(ptx)
