@@ -15,6 +15,9 @@ Each helper is taught in a lab first and used from here afterwards:
   source domain: generated pen strokes, no digit among them), :func:`make_backbone`,
   :func:`pretrain_backbone` and :func:`load_backbone` (the course's own pre-trained backbone: a
   small checkpoint in ``techday/data/``, written by ``course/scripts/pretrain_backbone.py``).
+- lab 16 (attention and transformers): :func:`sort_sequences` (the generated sequence task: a
+  prompt of symbols, a separator, the same symbols sorted) and :data:`IGNORE` (the target of a
+  position the loss leaves out).
 
 Every random helper takes a ``torch.Generator`` so that a seed reproduces a run exactly. Nothing is
 downloaded: the digits ship inside scikit-learn. Importing :mod:`techday` does not import this module
@@ -36,7 +39,7 @@ from torch.nn import functional as F
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
     "load_backbone", "load_digits_split", "make_backbone", "make_strokes", "normalize", "pretrain_backbone", "random_hflip", "random_shift",
-    "seed_everything", "select_classes", "shift", "shifted_noisy",
+    "seed_everything", "select_classes", "shift", "shifted_noisy", "sort_sequences", "IGNORE",
 ]
 
 # Mean and standard deviation of the digits' pixels (scaled to [0, 1]) over the training split of
@@ -406,3 +409,29 @@ def load_backbone(path: Path | str = BACKBONE_PATH, map_location="cpu") -> tuple
     backbone = make_backbone(checkpoint["width"])
     backbone.load_state_dict(checkpoint["state_dict"])
     return backbone.eval(), checkpoint["meta"]
+
+
+IGNORE = -100  # the target of a position the loss leaves out (F.cross_entropy's default ignore_index)
+
+
+def sort_sequences(n: int, length: int = 8, symbols: int = 10, seed: int = 0) -> Split:
+    """Lab 16's generated sequence task, for a causal (next-token) transformer.
+
+    Each of the ``n`` rows is ``a_1 .. a_L, SEP, s_1 .. s_L`` with ``a`` drawn uniformly from
+    ``range(symbols)`` (``L = length``), ``SEP = symbols`` and ``s`` the prompt sorted. ``x`` holds every
+    token but the last (N, 2L) and ``y`` the token that follows each position (N, 2L): the next-token
+    targets of the model that reads ``x``. The first L targets (inside the prompt, where the next
+    symbol is random) are :data:`IGNORE`, so the loss counts only the sorted answer, whose first
+    symbol follows SEP. Token ids run from 0 to ``symbols`` (vocabulary ``symbols + 1``).
+
+    Sorting needs attention: every output position must find, among all the prompt's positions, the
+    symbol that belongs there, which no fixed window of neighbours can see."""
+    if n < 0 or length < 1 or symbols < 2:
+        raise ValueError(f"sort_sequences: n={n}, length={length}, symbols={symbols}: need n >= 0, length >= 1, symbols >= 2")
+    g = torch.Generator().manual_seed(seed)
+    prompt = torch.randint(0, symbols, (n, length), generator=g)
+    rows = torch.cat([prompt, torch.full((n, 1), symbols), prompt.sort(dim=1).values], dim=1)
+    y = rows[:, 1:].clone()
+    y[:, :length - 1] = IGNORE
+    y[:, length - 1] = IGNORE  # the target at the last prompt position is SEP: always known, not learned
+    return Split(rows[:, :-1].clone(), y)

@@ -23,7 +23,7 @@ TRACK = "deep-learning"
 
 def assessment_rule(track: str = TRACK, root: Path | None = None) -> dict:
     """The pass rule of a track's assessment lab, as ``course/syllabus.toml`` states it
-    (``[tracks.<track>] assessment_bar = {...}``). Lab 16 reads its accuracy bar from here."""
+    (``[tracks.<track>] assessment_bar = {...}``). Lab 17 reads its accuracy bar from here."""
     from .course.syllabus import CourseError, load_course
 
     course = load_course(root)

@@ -13,7 +13,7 @@ covers a few dozen pixels at most, so the mean brightness of an image says almos
 class (tests/unit/test_parts.py checks that). Everything is drawn from ``numpy.random.default_rng
 (seed)``: the same ``(n, seed, size)`` gives the same bytes on every machine.
 
-Introduced in lab 13 (training fast) and used by labs 14-16; lab 16's grader evaluates on seeds the
+Introduced in lab 13 (training fast) and used by labs 14-17; lab 17's grader evaluates on seeds the
 trainee never sees. Importing this module does not import PyTorch.
 """
 

@@ -484,4 +484,4 @@ if not lab.on_gpu:
 # - The PyTorch exporter: https://pytorch.org/docs/stable/onnx.html
 # - Serving many requests: batch them on the server side (NVIDIA Triton Inference Server's dynamic
 #   batcher, or a small queue in front of `session.run`).
-# - Next, lab 16 (the assessment): a model trained there deploys the same way.
+# - Next, lab 16: attention and transformers; then lab 17, the assessment, whose model deploys the same way.

@@ -67,7 +67,7 @@ class TrackSpec:
     title_ko: str = ""
     # Shorter deliveries of the track: name ("2h", "4h") -> the labs taught, in order.
     cuts: dict[str, list[str]] = field(default_factory=dict)
-    # What the assessment lab itself checks, when the syllabus sets it (lab 16: a mean accuracy bar
+    # What the assessment lab itself checks, when the syllabus sets it (lab 17: a mean accuracy bar
     # over hidden data sets). Which lab is the assessment, and the points it needs, is ``pass_rule``'s.
     assessment_bar: dict = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""Lab 16's solution clears the track's assessment bar with margin, for three training seeds at
+"""Lab 17's solution clears the track's assessment bar with margin, for three training seeds at
 --scale ci on the CPU tier: the bar in course/syllabus.toml is reachable, not luck.
 
 The lab's own cells run (solutions with their markers stripped), with TRAIN_SEED changed; then the
@@ -20,11 +20,11 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.labs, pytest.mark.slow]
 
-LAB = "16-dl-assessment"
+LAB = "17-dl-assessment"
 MARGIN = 0.03  # the solution's mean accuracy must clear the bar by this much on every training seed
 
 
-def _run_lab16(train_seed: int) -> list[float]:
+def _run_lab17(train_seed: int) -> list[float]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     nb, _ = read_lab(load_course(ROOT).lab_source(LAB), LAB)
     ns: dict = {}
@@ -45,7 +45,7 @@ def _run_lab16(train_seed: int) -> list[float]:
         exec(compile(source, f"<{LAB}:{cell.id}>", "exec"), ns)
         if meta.get("grade_id") == "assessment_tests":
             return ns["assessment_accuracies"]
-    raise AssertionError("lab 16 has no assessment_tests cell")
+    raise AssertionError("lab 17 has no assessment_tests cell")
 
 
 @pytest.mark.parametrize("train_seed", [2026, 7, 31])
@@ -53,8 +53,8 @@ def test_solution_clears_the_bar_with_margin(train_seed):
     """In a fresh interpreter, as a trainee's kernel is: the lab's setup cell chooses the tier before
     Numba's CUDA module is imported, which another test in this worker may already have done."""
     rule = assessment_rule(root=ROOT)
-    script = ("import json\nfrom tests.labs.test_dl_assessment_bar import _run_lab16\n"
-              f"print('ACCURACIES', json.dumps(_run_lab16({train_seed})))\n")
+    script = ("import json\nfrom tests.labs.test_dl_assessment_bar import _run_lab17\n"
+              f"print('ACCURACIES', json.dumps(_run_lab17({train_seed})))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=900)

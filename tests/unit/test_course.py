@@ -45,6 +45,14 @@ def test_cuts_fit_their_time():
             assert labs == [lab for lab in track.labs if lab in labs], f"{track.id} {cut}: out of order"
 
 
+def test_deep_learning_day_is_the_whole_track_with_transformers():
+    """The 8-hour cut of the deep-learning track is every lab of it, the transformer lab included, and
+    ends with the assessment; the 4-hour cut ends with the assessment too."""
+    track = COURSE.tracks["deep-learning"]
+    assert track.cuts["8h"] == track.labs and "16-dl-transformers" in track.labs
+    assert track.labs[-1] == track.cuts["4h"][-1] == track.assessment == "17-dl-assessment"
+
+
 def test_select_by_prefix_and_unknown():
     known, unknown = COURSE.select(["00", "labs/01-numba-first-steps/", "zz-nope"])
     assert known == ["00-gpu-tour", "01-numba-first-steps"] and unknown == ["zz-nope"]

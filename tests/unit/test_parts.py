@@ -81,5 +81,5 @@ def test_not_separable_by_brightness_but_by_defect_features():
     best = thresholds[np.argmax([((f_train > t) == (y_train > 0)).mean() for t in thresholds])]
     acc_defect = float(((f_test > best) == (y_test > 0)).mean())
     # Always answering "defect" scores 2/3; one hand-made feature does better, a CNN far better
-    # (lab 16's solution clears its bar: tests/labs/test_dl_assessment_bar.py).
+    # (lab 17's solution clears its bar: tests/labs/test_dl_assessment_bar.py).
     assert acc_defect > 0.70, f"a local-dip feature tells defective from good parts only {acc_defect:.2f} of the time"

@@ -1,5 +1,5 @@
 # %% [markdown] key="track-assessment-parts-inspection"
-# # 16 Track assessment: parts inspection
+# # 17 Track assessment: parts inspection
 #
 # This is the deep-learning track's assessment, in the spirit of the one that ends NVIDIA DLI's
 # *Fundamentals of Deep Learning*: a task you have not seen, a model you build and train yourself,
@@ -34,7 +34,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 # %% nbgrader="locked" id="setup"
 import techday
 
-lab = techday.setup(tier=tier, scale=scale, title="16 Track assessment: parts inspection")
+lab = techday.setup(tier=tier, scale=scale, title="17 Track assessment: parts inspection")
 
 # %% nbgrader="locked" id="imports"
 import time
@@ -53,7 +53,7 @@ if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
 rule = assessment_rule()  # the pass rule, from course/syllabus.toml
 print(f"PyTorch {torch.__version__} on {device}")
-print(msg("16.pass_rule", "pass rule (from course/syllabus.toml): mean accuracy >= {mean:.0%} over {sets} hidden data "
+print(msg("17.pass_rule", "pass rule (from course/syllabus.toml): mean accuracy >= {mean:.0%} over {sets} hidden data "
           "sets of {samples} parts, none below {low:.0%}", mean=rule["min_mean_accuracy"], sets=rule["hidden_sets"],
           samples=rule["samples_per_set"], low=rule["min_accuracy"]))
 
@@ -123,39 +123,39 @@ def check_split(n, frac, seed):
     y = 1000 + torch.arange(n)  # label = 1000 + the sample's number: pairs are checkable
     xt, yt, xv, yv = split_train_val(x, y, frac, seed)
     n_val = round(n * frac)
-    assert len(xv) == len(yv) == n_val, msg("16.split_val_size", "n={n}, val_fraction={frac}: {got} validation "
+    assert len(xv) == len(yv) == n_val, msg("17.split_val_size", "n={n}, val_fraction={frac}: {got} validation "
                                             "samples, expected {want}", n=n, frac=frac, got=len(xv), want=n_val)
-    assert len(xt) == len(yt) == n - n_val, msg("16.split_train_size", "n={n}: {got} training samples, expected {want}",
+    assert len(xt) == len(yt) == n - n_val, msg("17.split_train_size", "n={n}: {got} training samples, expected {want}",
                                                 n=n, got=len(xt), want=n - n_val)
-    assert xt.shape[1:] == x.shape[1:], msg("16.split_keep_shape", "images keep their shape")
+    assert xt.shape[1:] == x.shape[1:], msg("17.split_keep_shape", "images keep their shape")
     for xs, ys, part in ((xt, yt, "training"), (xv, yv, "validation")):
         ids = xs[:, 0, 0, 0].long()
         if part == "training":
-            assert torch.equal(ys, 1000 + ids), msg("16.split_train_labels", "training labels no longer belong to their "
+            assert torch.equal(ys, 1000 + ids), msg("17.split_train_labels", "training labels no longer belong to their "
                                                     "images: shuffle both with one permutation")
         else:
-            assert torch.equal(ys, 1000 + ids), msg("16.split_val_labels", "validation labels no longer belong to their "
+            assert torch.equal(ys, 1000 + ids), msg("17.split_val_labels", "validation labels no longer belong to their "
                                                     "images: shuffle both with one permutation")
     ids_t, ids_v = set(xt[:, 0, 0, 0].long().tolist()), set(xv[:, 0, 0, 0].long().tolist())
-    assert not ids_t & ids_v, msg("16.split_overlap", "{count} samples are in both parts: validation must be held out",
+    assert not ids_t & ids_v, msg("17.split_overlap", "{count} samples are in both parts: validation must be held out",
                                   count=len(ids_t & ids_v))
-    assert ids_t | ids_v == set(range(n)), msg("16.split_every_sample", "every sample goes to exactly one part")
+    assert ids_t | ids_v == set(range(n)), msg("17.split_every_sample", "every sample goes to exactly one part")
     return xt, xv
 
 
 xt1, xv1 = check_split(100, 0.2, seed=0)
 xt2, xv2 = check_split(100, 0.2, seed=0)
-assert torch.equal(xv1, xv2), msg("16.split_same_seed", "the same seed must give the same split")
+assert torch.equal(xv1, xv2), msg("17.split_same_seed", "the same seed must give the same split")
 assert not torch.equal(xv1[:, 0, 0, 0], torch.arange(80, 100, dtype=torch.float32)), \
-    msg("16.split_not_shuffled", "the validation part is the last 20 samples: shuffle first")
+    msg("17.split_not_shuffled", "the validation part is the last 20 samples: shuffle first")
 ### BEGIN HIDDEN TESTS
 for n_h, frac_h, seed_h in ((37, 0.1, 3), (1001, 0.5, 7), (64, 0.25, 11)):
     check_split(n_h, frac_h, seed_h)
 _, xv_a = check_split(50, 0.3, seed=1)
 _, xv_b = check_split(50, 0.3, seed=2)
-assert not torch.equal(xv_a, xv_b), msg("16.split_other_seed", "hidden: different seeds should give different splits")
+assert not torch.equal(xv_a, xv_b), msg("17.split_other_seed", "hidden: different seeds should give different splits")
 ### END HIDDEN TESTS
-print(msg("16.split_all_visible", "split_train_val: all visible tests passed."))
+print(msg("17.split_all_visible", "split_train_val: all visible tests passed."))
 
 # %% [markdown] key="model"
 # ## Exercise 2: your model (2 points)
@@ -193,25 +193,25 @@ import torch
 from techday.i18n import msg
 
 m = build_model()
-assert isinstance(m, torch.nn.Module), msg("16.model_not_module", "build_model returned a {type}, not an nn.Module",
+assert isinstance(m, torch.nn.Module), msg("17.model_not_module", "build_model returned a {type}, not an nn.Module",
                                            type=type(m).__name__)
 n_params = sum(p.numel() for p in m.parameters())
-assert 0 < n_params < 1_000_000, msg("16.model_too_big", "the model has {n_params:,} parameters; keep it under 1,000,000",
+assert 0 < n_params < 1_000_000, msg("17.model_too_big", "the model has {n_params:,} parameters; keep it under 1,000,000",
                                      n_params=n_params)
 out = m(torch.randn(5, 1, 32, 32))
-assert out.shape == (5, 3), msg("16.model_out_shape", "the model maps (5, 1, 32, 32) to {shape}, expected (5, 3)",
+assert out.shape == (5, 3), msg("17.model_out_shape", "the model maps (5, 1, 32, 32) to {shape}, expected (5, 3)",
                                 shape=tuple(out.shape))
-assert torch.isfinite(out).all(), msg("16.model_not_finite", "the model's logits must be finite numbers (no NaN or inf)")
+assert torch.isfinite(out).all(), msg("17.model_not_finite", "the model's logits must be finite numbers (no NaN or inf)")
 ### BEGIN HIDDEN TESTS
 m.eval()
 with torch.no_grad():
-    assert m(torch.randn(1, 1, 32, 32)).shape == (1, 3), msg("16.model_single_image",
+    assert m(torch.randn(1, 1, 32, 32)).shape == (1, 3), msg("17.model_single_image",
                                                              "hidden: a single image (N = 1) must work in eval mode")
 m2 = build_model()
 assert all(p1.data_ptr() != p2.data_ptr() for p1, p2 in zip(m.parameters(), m2.parameters())), \
-    msg("16.model_new_each_time", "hidden: build_model must build a new model each time")
+    msg("17.model_new_each_time", "hidden: build_model must build a new model each time")
 ### END HIDDEN TESTS
-print(msg("16.model_all_visible", "build_model: all visible tests passed ({n_params:,} parameters).", n_params=n_params))
+print(msg("17.model_all_visible", "build_model: all visible tests passed ({n_params:,} parameters).", n_params=n_params))
 
 # %% [markdown] key="training-step"
 # ## Exercise 3: one training step (3 points)
@@ -270,16 +270,16 @@ def check_train_step(make_opt, n_steps, start_eval=False, seed=0):
     opt = make_opt(model.parameters())
     for x, y in batches:
         loss = train_step(model, opt, x, y)
-        assert isinstance(loss, float), msg("16.step_not_float", "train_step returned a {type}; return loss.item()",
+        assert isinstance(loss, float), msg("17.step_not_float", "train_step returned a {type}; return loss.item()",
                                             type=type(loss).__name__)
-        assert model.training, msg("16.step_train_mode", "train_step must leave the model in training mode (model.train())")
+        assert model.training, msg("17.step_train_mode", "train_step must leave the model in training mode (model.train())")
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
-        assert torch.allclose(p, q, atol=1e-6), msg("16.step_param_differs", "after {n_steps} steps parameter {name} "
+        assert torch.allclose(p, q, atol=1e-6), msg("17.step_param_differs", "after {n_steps} steps parameter {name} "
                                                     "differs from the reference: call optimizer.zero_grad() before "
                                                     "backward()", n_steps=n_steps, name=name)
     for b, c in zip(model.buffers(), expected.buffers()):
         assert torch.allclose(b.float(), c.float(), atol=1e-6), msg(
-            "16.step_bn_stats", "batch-norm statistics differ: was the model in train mode?")
+            "17.step_bn_stats", "batch-norm statistics differ: was the model in train mode?")
 
 
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
@@ -287,7 +287,7 @@ check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
 check_train_step(lambda p: torch.optim.Adam(p, lr=1e-2), n_steps=3, seed=1)
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.05), n_steps=2, start_eval=True, seed=2)
 ### END HIDDEN TESTS
-print(msg("16.step_all_visible", "train_step: all visible tests passed."))
+print(msg("17.step_all_visible", "train_step: all visible tests passed."))
 
 # %% [markdown] key="predictions"
 # ## Exercise 4: predictions (3 points)
@@ -338,13 +338,13 @@ x = torch.randn(300, 1, 4, 4)
 expected = reference_predict(probe, x)
 probe.train()  # handed over in training mode, as right after training
 got = predict(probe, x, batch_size=128)
-assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, msg("16.pred_int64",
+assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, msg("17.pred_int64",
                                                                       "return an int64 tensor (argmax gives one)")
-assert got.shape == (300,), msg("16.pred_shape", "predict returned shape {shape}, expected (300,)", shape=tuple(got.shape))
-assert not got.requires_grad, msg("16.pred_no_grad", "predictions must not carry gradients: use torch.no_grad()")
-assert torch.equal(got, expected), msg("16.pred_not_eval", "{count} of 300 predictions differ from eval mode: call "
+assert got.shape == (300,), msg("17.pred_shape", "predict returned shape {shape}, expected (300,)", shape=tuple(got.shape))
+assert not got.requires_grad, msg("17.pred_no_grad", "predictions must not carry gradients: use torch.no_grad()")
+assert torch.equal(got, expected), msg("17.pred_not_eval", "{count} of 300 predictions differ from eval mode: call "
                                        "model.eval() before predicting", count=int((got != expected).sum()))
-assert torch.equal(predict(probe, x, batch_size=128), got), msg("16.pred_two_calls",
+assert torch.equal(predict(probe, x, batch_size=128), got), msg("17.pred_two_calls",
                                                                 "two calls gave different answers (dropout still on?)")
 ### BEGIN HIDDEN TESTS
 probe.train()
@@ -353,13 +353,13 @@ for n_h, bs_h in ((1, 512), (1_001, 7), (64, 64)):
     probe.train()
     gh = predict(probe, xh, batch_size=bs_h)
     assert gh.shape == (n_h,) and gh.dtype == torch.int64, msg(
-        "16.pred_hidden_shape", "hidden: N={n}, batch_size={bs}: shape {shape} and dtype {dtype}, expected ({n},) int64",
+        "17.pred_hidden_shape", "hidden: N={n}, batch_size={bs}: shape {shape} and dtype {dtype}, expected ({n},) int64",
         n=n_h, bs=bs_h, shape=tuple(gh.shape), dtype=gh.dtype)
-    assert torch.equal(gh, reference_predict(probe, xh)), msg("16.pred_hidden_wrong",
+    assert torch.equal(gh, reference_predict(probe, xh)), msg("17.pred_hidden_wrong",
                                                               "hidden: N={n}, batch_size={bs}: wrong predictions",
                                                               n=n_h, bs=bs_h)
 ### END HIDDEN TESTS
-print(msg("16.pred_all_visible", "predict: all visible tests passed."))
+print(msg("17.pred_all_visible", "predict: all visible tests passed."))
 
 # %% [markdown] key="train-model"
 # ## Exercise 5: train your model (the assessment, 6 points)
@@ -428,24 +428,24 @@ def accuracy_on(seed):
 
 
 visible = accuracy_on(101)
-print(msg("16.assess_visible", "accuracy on the visible test set: {acc:.3f} (bar: {bar:.2f})", acc=visible,
+print(msg("17.assess_visible", "accuracy on the visible test set: {acc:.3f} (bar: {bar:.2f})", acc=visible,
           bar=bar["min_mean_accuracy"]))
-assert visible >= bar["min_mean_accuracy"], msg("16.assess_below_bar", "accuracy {acc:.3f} on new parts is below the "
+assert visible >= bar["min_mean_accuracy"], msg("17.assess_below_bar", "accuracy {acc:.3f} on new parts is below the "
                                                 "bar {bar:.2f}: train longer or improve the model", acc=visible,
                                                 bar=bar["min_mean_accuracy"])
 ### BEGIN HIDDEN TESTS
 assessment_accuracies = [accuracy_on(s) for s in (90_210, 31_337, 4_242)][: bar["hidden_sets"]]
 assert len(assessment_accuracies) == bar["hidden_sets"], msg(
-    "16.assess_sets", "hidden: the pass rule asks for {want} hidden data sets; this test has {got}",
+    "17.assess_sets", "hidden: the pass rule asks for {want} hidden data sets; this test has {got}",
     want=bar["hidden_sets"], got=len(assessment_accuracies))
 mean_acc = float(np.mean(assessment_accuracies))
-assert mean_acc >= bar["min_mean_accuracy"], msg("16.assess_mean_below", "hidden: mean accuracy {acc:.3f} below {bar}",
+assert mean_acc >= bar["min_mean_accuracy"], msg("17.assess_mean_below", "hidden: mean accuracy {acc:.3f} below {bar}",
                                                  acc=mean_acc, bar=bar["min_mean_accuracy"])
 assert min(assessment_accuracies) >= bar["min_accuracy"], \
-    msg("16.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
+    msg("17.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
         acc=min(assessment_accuracies), bar=bar["min_accuracy"])
 ### END HIDDEN TESTS
-print(msg("16.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
+print(msg("17.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
 
 # %% [markdown] key="ship-it-onnx"
 # ## Exercise 6: ship it (3 points)
@@ -510,7 +510,7 @@ served_path = export_for_serving(final_model, SERVING_DIR / "parts.onnx")
 onnx.checker.check_model(str(served_path))
 session = ort.InferenceSession(str(served_path), providers=["CPUExecutionProvider"])
 names = [i.name for i in session.get_inputs()]
-assert names == ["images"], msg("16.serve_input_names", "the served model's inputs are {names}, expected ['images']",
+assert names == ["images"], msg("17.serve_input_names", "the served model's inputs are {names}, expected ['images']",
                                 names=names)
 
 
@@ -529,28 +529,28 @@ def served_and_torch(seed, batch):
 def served_accuracy(seed, batch, what):
     served, direct, y = served_and_torch(seed, batch)
     agree = float((served == direct).mean())
-    assert agree >= 0.995, msg("16.serve_disagrees", "{what}: the served model agrees with the PyTorch model (eval mode) "
+    assert agree >= 0.995, msg("17.serve_disagrees", "{what}: the served model agrees with the PyTorch model (eval mode) "
                                "on {agree:.1%} of the parts, below 99.5 %: export the trained model you are given, in eval mode",
                                what=what, agree=agree)
     return float((served == y).mean())
 
 
 for batch_v in (500, 7):
-    acc_v = served_accuracy(101, batch_v, msg("16.what_serve_visible", "new parts, batches of {batch}", batch=batch_v))
+    acc_v = served_accuracy(101, batch_v, msg("17.what_serve_visible", "new parts, batches of {batch}", batch=batch_v))
     assert acc_v >= bar["min_mean_accuracy"], msg(
-        "16.serve_below_bar", "served in batches of {batch}: accuracy {acc:.3f} on new parts is below the bar {bar:.2f}",
+        "17.serve_below_bar", "served in batches of {batch}: accuracy {acc:.3f} on new parts is below the bar {bar:.2f}",
         batch=batch_v, acc=acc_v, bar=bar["min_mean_accuracy"])
 ### BEGIN HIDDEN TESTS
-served_accuracies = [served_accuracy(s, 250, msg("16.what_serve_hidden", "hidden: the grader's data set {n}", n=n))
+served_accuracies = [served_accuracy(s, 250, msg("17.what_serve_hidden", "hidden: the grader's data set {n}", n=n))
                      for n, s in enumerate((90_210, 31_337, 4_242)[: bar["hidden_sets"]], 1)]
 assert float(np.mean(served_accuracies)) >= bar["min_mean_accuracy"], msg(
-    "16.serve_mean_below", "hidden: served, the mean accuracy {acc:.3f} is below {bar}", acc=float(np.mean(served_accuracies)),
+    "17.serve_mean_below", "hidden: served, the mean accuracy {acc:.3f} is below {bar}", acc=float(np.mean(served_accuracies)),
     bar=bar["min_mean_accuracy"])
 assert min(served_accuracies) >= bar["min_accuracy"], msg(
-    "16.serve_one_below", "hidden: served, accuracy {acc:.3f} on one data set, below {bar}", acc=min(served_accuracies),
+    "17.serve_one_below", "hidden: served, accuracy {acc:.3f} on one data set, below {bar}", acc=min(served_accuracies),
     bar=bar["min_accuracy"])
 ### END HIDDEN TESTS
-print(msg("16.serve_all_visible", "export_for_serving: all visible tests passed; ONNX Runtime serves your model "
+print(msg("17.serve_all_visible", "export_for_serving: all visible tests passed; ONNX Runtime serves your model "
           "above the bar."))
 
 # %% [markdown] key="summary"
