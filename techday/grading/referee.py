@@ -33,8 +33,9 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    bound that holds a function, class, module or course object, against snapshots taken when the
    course's code had just run. A difference (``np.allclose`` or ``assert_close`` replaced, a builtin
    swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
-5. **Tripwires.** The hook refuses and records, whatever the route to them: trace and profile
-   functions, ``gc``'s object walks, replacing a function's code or defaults in a course module, and,
+5. **Tripwires.** The hook refuses and records, whatever the route to them: trace functions (every
+   ``sys.settrace``, which CPython audits without showing the function) and profile functions (every
+   ``sys.setprofile`` except PyTorch's profiler's own, recognised by its code objects), ``gc``'s object walks, replacing a function's code or defaults in a course module, and,
    when a notebook cell (not a library) asks: a new audit hook, setting attributes of a library's
    classes, frames (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
 
@@ -56,6 +57,9 @@ KERNEL_OWNED_MODULES = ("__main__", "sys")
 STRICT_MODULES = ("numpy", "numpy.testing", "math", "builtins")
 KERNEL_OWNED_BUILTINS = ("_", "__", "___", "input")
 KERNEL_OWNED_ATTRS = {"getpass": ("getpass",), "builtins": KERNEL_OWNED_BUILTINS}
+# The only callers allowed to set a profile function while grading: PyTorch's profiler (lab 13), whose
+# C++ side installs its own when a profiler starts and removes it when it stops.
+PROFILER_MODULES = ("torch.autograd.profiler", "torch.profiler.profiler")
 
 
 class GraderCheck(AssertionError):
@@ -126,6 +130,8 @@ def install(config_path: str) -> None:
     # Everything the hook uses is bound here, so that rebinding a module attribute or a builtin
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
+    _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
+    _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
     _Module, _Function, _Type = types.ModuleType, types.FunctionType, type
@@ -298,6 +304,51 @@ def install(config_path: str) -> None:
             return False
         return False
 
+    profiler_codes = {}  # id(module) -> (module, the code objects of its functions and methods)
+
+    def module_codes(mod) -> set:
+        """Every code object defined in ``mod``'s own functions and classes, nested ones included."""
+        todo = []
+        for value in _list(_vars(mod).values()):
+            members = _list(_vars(value).values()) if _isinstance(value, _Type) and value.__module__ == mod.__name__ else [value]
+            for member in members:
+                if _isinstance(member, (_classmethod, _staticmethod)):
+                    member = member.__func__
+                if _isinstance(member, _property):
+                    todo.extend(f.__code__ for f in (member.fget, member.fset, member.fdel) if _isinstance(f, _Function))
+                if _isinstance(member, _Function) and member.__module__ == mod.__name__:
+                    todo.append(member.__code__)
+        codes = _set()
+        while todo:
+            code = todo.pop()
+            if code not in codes:
+                codes.add(code)
+                todo.extend(c for c in code.co_consts if _type(c) is _type(code))
+        return codes
+
+    def profiler_caller() -> bool:
+        """Whether ``sys.setprofile`` was called by PyTorch's profiler itself (its C++ side sets a
+        profile function of its own when a profiler starts and clears it when it stops): the calling
+        frame runs one of the code objects of ``torch.autograd.profiler`` or ``torch.profiler.profiler``,
+        in that module's own namespace. Code compiled under PyTorch's file name, or run in its
+        namespace by ``exec``, has other code objects."""
+        me = get_ident()
+        getframe_busy.add(me)
+        try:
+            frame = _getframe(3)
+            name = frame.f_globals.get("__name__")
+            mod = _modules.get(name) if name in _profiler_modules else None
+            if mod is None or _vars(mod) is not frame.f_globals:
+                return False
+            known = profiler_codes.get(_id(mod))
+            if known is None or known[0] is not mod:
+                known = profiler_codes[_id(mod)] = (mod, module_codes(mod))
+            return frame.f_code in known[1]
+        except Exception:
+            return False
+        finally:
+            getframe_busy.discard(me)
+
     def refuse(what: str) -> None:
         cell = state["running"] or "-"
         record("tripwire", cell, what)
@@ -338,8 +389,12 @@ def install(config_path: str) -> None:
     def tripwire(event: str, args: tuple):
         """What the event would do that the grader refuses, or None. Never raises by itself: an
         exception escaping an audit hook inside a C extension's initialisation aborts the process."""
-        if event in ("sys.settrace", "sys.setprofile"):
-            return f"{event} (a trace or profile function)" if args and args[0] is not None else None
+        if event == "sys.settrace":
+            # CPython raises this event without arguments: whether a function is being set or cleared
+            # cannot be seen, so every call is refused (nothing the course runs while grading sets one).
+            return "sys.settrace (a trace function)"
+        if event == "sys.setprofile":
+            return None if profiler_caller() else "sys.setprofile (a profile function)"
         if event == "sys.addaudithook":  # a library may add one (lab 13 on the GPU tier); it runs after ours
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):

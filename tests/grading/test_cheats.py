@@ -75,9 +75,9 @@ def test_cheats_earn_nothing_on_real_labs(lab, bwrap, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     corpus = _corpus(tmp_path / "course", lab)
     # A per-cell limit of 30 s where the syllabus gives 120: the honest solution's slowest cell takes a
-    # few seconds here, and one cheat (a trace function handed to new threads, which the referee
-    # refuses there) leaves the simulator's threads waiting until the cell limit stops them. The limit
-    # changes how long that takes, not what is graded.
+    # few seconds here, so full marks under the shorter limit is the stronger proof, and a cheat that
+    # made a cell loop would cost 30 s instead of 120. The limit changes how long that takes, not what
+    # is graded.
     got = _grade(lab, tmp_path, "--cell-timeout", "30", env=env)
     report = json.loads((tmp_path / "grading" / lab / "report.json").read_text(encoding="utf-8"))
     assert report["sandbox"] is True, "graded in the sandbox (test_sandboxed_labs.py leaves these labs to this test)"
