@@ -9,8 +9,8 @@
 # ## You will show
 # - a clean train / validation split that keeps every image with its own label;
 # - a convolutional network of your own design for 32 x 32 grayscale images;
-# - a correct training step (`zero_grad`, forward, loss, `backward`, `step`) and a correct
-#   prediction function (`eval()` mode, no gradients, in batches);
+# - a correct training step (`zero_grad`, forward, loss, `backward`, `step`), in mixed precision when
+#   asked (lab 13), and a correct prediction function (`eval()` mode, no gradients, in batches);
 # - a trained model that reaches the accuracy bar on **hidden** data sets;
 # - the same model shipped: exported to ONNX and served by ONNX Runtime (lab 15), still above the bar.
 #
@@ -214,24 +214,30 @@ assert all(p1.data_ptr() != p2.data_ptr() for p1, p2 in zip(m.parameters(), m2.p
 print(msg("17.model_all_visible", "build_model: all visible tests passed ({n_params:,} parameters).", n_params=n_params))
 
 # %% [markdown] key="training-step"
-# ## Exercise 3: one training step (3 points)
+# ## Exercise 3: one training step, in mixed precision when asked (3 points)
 #
-# Write `train_step(model, optimizer, x, y)` that does one step of gradient descent on the batch
-# `(x, y)` and returns the batch's loss as a Python `float`:
+# Write `train_step(model, optimizer, x, y, amp_dtype=None)` that does one step of gradient descent on
+# the batch `(x, y)` and returns the batch's loss as a Python `float`:
 #
 # 1. put the model in training mode, `model.train()` (batch norm and dropout behave as in training);
 # 2. clear the old gradients, `optimizer.zero_grad()` (otherwise PyTorch **adds** the new gradients to
 #    the old ones);
-# 3. forward pass and loss, `F.cross_entropy(model(x), y)`;
+# 3. forward pass and loss, `F.cross_entropy(model(x), y)`, under
+#    `torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None)`: with
+#    `amp_dtype=torch.bfloat16` the convolutions and matrix multiplications run in bfloat16 while the
+#    weights stay float32 (lab 13; bfloat16 needs no `GradScaler`), with `None` everything is float32;
 # 4. `loss.backward()`, then `optimizer.step()`.
+#
+# Exercise 5 trains with `amp_dtype=torch.bfloat16` on a GPU that supports it.
 
 # %% nbgrader="solution" id="train_step"
-def train_step(model, optimizer, x, y):
-    """One optimisation step on (x, y); returns the loss as a float."""
+def train_step(model, optimizer, x, y, amp_dtype=None):
+    """One optimisation step on (x, y), under autocast to amp_dtype if given; returns the loss as a float."""
     ### BEGIN SOLUTION
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.item()
@@ -240,7 +246,9 @@ def train_step(model, optimizer, x, y):
 # %% nbgrader="tests" id="train_step_tests" points=3
 """train_step returns the loss as a float, sets training mode, and after two steps with SGD (momentum
 0) on two different batches leaves exactly the weights of a reference that clears the gradients
-every step; hidden: three steps with Adam, and a model handed over in eval mode."""
+every step; with amp_dtype=bfloat16 its convolutions and linear layers compute in bfloat16, without it
+in float32; hidden: three steps with Adam, a model handed over in eval mode, the weights still float32
+and learning after a bfloat16 step."""
 import copy
 
 import torch
@@ -282,10 +290,39 @@ def check_train_step(make_opt, n_steps, start_eval=False, seed=0):
             "17.step_bn_stats", "batch-norm statistics differ: was the model in train mode?")
 
 
+def amp_step(amp_dtype, seed=3):
+    """One train_step on a small CNN: the dtypes its conv and linear layers computed in, the model, and its
+    last layer's weight before the step."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    seen, before = set(), model[4].weight.detach().clone()
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.add(out.dtype)) for m in model
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    loss = train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.randn(5, 1, 4, 4),
+                      torch.randint(0, 3, (5,)), amp_dtype=amp_dtype)
+    for h in hooks:
+        h.remove()
+    assert isinstance(loss, float) and loss == loss, msg("17.step_amp_loss", "with amp_dtype={amp}: the loss must be a float "
+                                                         "number, got {loss!r}", amp=amp_dtype, loss=loss)
+    return seen, model, before
+
+
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.1), n_steps=2)
+seen_bf16, _, _ = amp_step(torch.bfloat16)
+assert seen_bf16 == {torch.bfloat16}, msg("17.step_autocast", "with amp_dtype=torch.bfloat16 the conv and linear layers "
+                                          "computed in {dtypes}: run the forward pass and the loss under torch.autocast",
+                                          dtypes=sorted(map(str, seen_bf16)))
+seen_fp32, _, _ = amp_step(None)
+assert seen_fp32 == {torch.float32}, msg("17.step_no_autocast", "with amp_dtype=None the layers computed in {dtypes}: "
+                                         "autocast only when amp_dtype is given", dtypes=sorted(map(str, seen_fp32)))
 ### BEGIN HIDDEN TESTS
 check_train_step(lambda p: torch.optim.Adam(p, lr=1e-2), n_steps=3, seed=1)
 check_train_step(lambda p: torch.optim.SGD(p, lr=0.05), n_steps=2, start_eval=True, seed=2)
+_, amp_model, amp_before = amp_step(torch.bfloat16, seed=4)
+assert all(p.dtype == torch.float32 for p in amp_model.parameters()), msg(
+    "17.hidden_amp_weights", "the weights must stay float32: autocast, not model.to(torch.bfloat16)")
+assert not torch.equal(amp_model[4].weight, amp_before), msg("17.hidden_amp_learns", "a bfloat16 step must update the weights")
 ### END HIDDEN TESTS
 print(msg("17.step_all_visible", "train_step: all visible tests passed."))
 
@@ -388,6 +425,7 @@ batch_size = 64
 optimizer = torch.optim.Adam(final_model.parameters(), lr=1e-2)
 steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
 schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=epochs * steps_per_epoch)
+amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None  # mixed precision on a GPU
 t0 = time.perf_counter()
 for epoch in range(epochs):
     order = torch.randperm(len(x_train))
@@ -397,7 +435,7 @@ for epoch in range(epochs):
         xb, yb = x_train[idx].to(device), y_train[idx].to(device)
         if lab.scale == "full":  # augmentation: a flipped part is still the same part
             xb = torch.where(torch.rand(len(xb), 1, 1, 1, device=device) < 0.5, torch.flip(xb, dims=[3]), xb)
-        losses.append(train_step(final_model, optimizer, xb, yb))
+        losses.append(train_step(final_model, optimizer, xb, yb, amp_dtype=amp))
         schedule.step()
     val_acc = (predict(final_model, x_val) == y_val).float().mean().item()
     print(f"epoch {epoch + 1:2d}/{epochs}: train loss {np.mean(losses):.3f}, validation accuracy {val_acc:.3f} "

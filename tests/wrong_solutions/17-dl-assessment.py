@@ -14,17 +14,19 @@ def split_train_val(images, labels, val_fraction, seed):
     return images[perm], labels[perm], images[perm[:n_val]], labels[perm[:n_val]]
 
 # %% wrong="missing_zero_grad" cell="train_step" fails=["train_step_tests"]
-def train_step(model, optimizer, x, y):
+def train_step(model, optimizer, x, y, amp_dtype=None):
     model.train()
-    loss = F.cross_entropy(model(x), y)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.item()
 
 # %% wrong="left_in_eval_mode" cell="train_step" fails=["train_step_tests"]
-def train_step(model, optimizer, x, y):
+def train_step(model, optimizer, x, y, amp_dtype=None):
     optimizer.zero_grad()
-    loss = F.cross_entropy(model(x), y)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.item()
@@ -82,3 +84,36 @@ def export_for_serving(model, path):
         torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["input"],
                           output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
     return path
+
+# %% wrong="autocast_ignored" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="model_cast_to_bfloat16" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None):
+    # the whole model and batch cast to bfloat16: the layers compute in bfloat16, but the weights (and the
+    # optimizer's updates) lose float32's precision (caught by the hidden test on the weights' dtype)
+    model.train()
+    if amp_dtype is not None:
+        model.to(amp_dtype)
+        x = x.to(amp_dtype)
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x).float(), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="autocast_always_on" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype or torch.bfloat16):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
