@@ -19,7 +19,7 @@
 #
 # **Tier honesty**: on the GPU tier every figure is a GPU figure. On the CPU tier the same code runs
 # on the processor at a small size, and timings are CPU figures, labelled so. The activation memory of
-# section 6 is counted from the tensors autograd keeps, the same on every tier.
+# section 8 is counted from the tensors autograd keeps, the same on every tier.
 #
 # **How this lab works**: read, run the examples, solve the five exercises (delete
 # `raise NotImplementedError()` and write your code); the test cell after each one checks it (do not
@@ -160,6 +160,13 @@ check_attention((2, 2, 2, 9, 3), causal=True, seed=4)   # more leading axes
 check_attention((1, 2, 8, 8), causal=False, scale=40.0, seed=5)  # scores in the thousands
 check_attention((1, 2, 8, 8), causal=True, scale=40.0, seed=6)
 check_attention((2, 4, 6, 8), causal=True, dtype=torch.float64, seed=7)
+q_m = torch.empty(1, 2, 5, 4, device="meta")  # a device other than the CPU: the mask must follow q
+try:
+    out_m, w_m = attention(q_m, q_m, q_m, causal=True)
+except RuntimeError as exc:
+    raise AssertionError(msg("16.hidden_mask_device", "the causal mask must be made on q's device "
+                             "(device=q.device), or it fails on a GPU: {why}", why=str(exc)[:120])) from None
+assert w_m.device == q_m.device and tuple(out_m.shape) == (1, 2, 5, 4)
 ### END HIDDEN TESTS
 print(msg("16.attention_passed", "attention: all visible tests passed."))
 
@@ -193,7 +200,7 @@ for i, row in enumerate(w_demo[0, 0].tolist()):
 # %%
 B_SDPA, H_SDPA, D_SDPA = 4, 8, 64
 L_SDPA = lab.size(full=2048, ci=256)
-sdpa_dtype = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported() else torch.float32
+sdpa_dtype = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else torch.float32
 q_s, k_s, v_s = (torch.randn(B_SDPA, H_SDPA, L_SDPA, D_SDPA, device=dev, dtype=sdpa_dtype) for _ in range(3))
 mine_out, _ = attention(q_s, k_s, v_s, causal=True)
 fused_out = F.scaled_dot_product_attention(q_s, k_s, v_s, is_causal=True)
@@ -250,7 +257,8 @@ del q_s, k_s, v_s, mine_out, fused_out
 #
 # `(B, L, C) -> view (B, L, H, C/H) -> transpose (B, H, L, C/H)`
 #
-# After attention the heads go back, `transpose(1, 2)` then `reshape(B, L, C)`, and an output projection
+# After attention the heads go back, `transpose(1, 2)` then `reshape(B, L, C)` (`reshape`, not `view`: the
+# transposed tensor is not contiguous in memory, and `view` fails on it with some kernels), and an output projection
 # `proj = nn.Linear(C, C)` mixes them. The order of the axes matters: heads must be split from the
 # *feature* axis, never from positions.
 #
@@ -622,7 +630,7 @@ print(msg("16.gen_passed", "generate: all visible tests passed."))
 STEPS = lab.size(full=1500, ci=600)
 BATCH = lab.size(full=256, ci=64)
 BAR = 0.90  # fraction of held-out rows sorted exactly (the grading bar)
-AMP = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported() else None
+AMP = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else None
 
 
 def train_sorter(seed, steps=STEPS):
@@ -683,12 +691,13 @@ with torch.no_grad():
     q, k, v = block.attn.qkv(h).split(D_MODEL, dim=-1)
     heads = lambda t: t.view(1, -1, N_HEADS, D_MODEL // N_HEADS).transpose(1, 2)  # noqa: E731
     _, w_map = attention(heads(q), heads(k), heads(v), causal=True)
-tokens, targets = row.x[0].tolist(), row.y[0].tolist()
+tokens = row.x[0].tolist()
+writes = generate(sorter, row.x[:, :LENGTH + 1], LENGTH)[0].tolist()  # what the model writes after each position
 print(msg("16.map_tokens", "tokens: {tokens}", tokens=tokens))
 for i in range(LENGTH, 2 * LENGTH):
     top = w_map[0, :, i, :LENGTH].sum(0).argmax().item()  # the prompt position with the most weight, all heads
     print(msg("16.map_row", "  position {i} writes {w}: most weight on prompt position {j} (symbol {s})",
-              i=i, w=targets[i], j=top, s=tokens[top]))
+              i=i, w=writes[i - LENGTH], j=top, s=tokens[top]))
 
 # %% [markdown] key="memory"
 # ## 8. Memory: what training keeps
@@ -699,7 +708,7 @@ for i in range(LENGTH, 2 * LENGTH):
 # | --- | --- |
 # | weights | parameters x 4 bytes (float32) |
 # | gradients | the same |
-# | optimizer state | AdamW keeps two numbers per parameter: 8 bytes each |
+# | optimizer state | AdamW keeps two float32 numbers per parameter: 8 bytes per parameter |
 # | **activations** | every tensor the forward pass keeps for the backward pass |
 #
 # The first three depend on the model only. The activations grow with the batch size, the sequence
@@ -781,6 +790,18 @@ class SavesTwice(nn.Module):
 
 assert activation_bytes(SavesTwice(), torch.randn(5, 4)) == 2 * 5 * 4 * 4, msg(
     "16.act_dedup", "x and h: 160 bytes; a storage saved twice counts once, and the parameter not at all")
+
+
+class SavesAView(nn.Module):
+    def forward(self, x):
+        big = x * 2.0          # saves nothing that needs a gradient: x has none, 2.0 is a number
+        return big[:, 2:].sin()  # sin saves its input: a view of big, whose whole storage stays alive
+
+
+got_view = activation_bytes(SavesAView(), torch.randn(5, 4, requires_grad=True))
+assert got_view == 5 * 4 * 4, msg(
+    "16.act_view", "a saved view keeps its whole storage alive: {want} bytes (the storage of x * 2.0), got {got}; "
+    "count t.untyped_storage().nbytes(), not the view's own bytes", want=5 * 4 * 4, got=got_view)
 ### BEGIN HIDDEN TESTS
 net = small_net(1).eval()
 with torch.no_grad():
@@ -844,7 +865,7 @@ def with_math_attention(model):
 torch.manual_seed(0)
 m_sdpa = TinyTransformer(max_len=1024).to(dev)
 m_math = with_math_attention(TinyTransformer(max_len=1024).to(dev))
-MEM_AMP = torch.bfloat16 if not lab.on_gpu or torch.cuda.is_bf16_supported() else None
+MEM_AMP = torch.bfloat16 if not lab.on_gpu or torch.cuda.is_bf16_supported(including_emulation=False) else None
 rows = []
 for batch, length in ((8, 64), (16, 64), (8, 128), (8, 256)):
     xb = torch.randint(0, VOCAB, (batch, length), device=dev)
@@ -886,6 +907,7 @@ if lab.on_gpu:
     opt_b = torch.optim.AdamW(model_b.parameters(), lr=1e-3)
     batch_b = dl.sort_sequences(trial, LENGTH, SYMBOLS, seed=5).to(dev)
     train_step(model_b, opt_b, batch_b.x, batch_b.y, amp_dtype=AMP)  # AdamW creates its states on the first step
+    opt_b.zero_grad(set_to_none=True)  # the resident model: weights and AdamW states, no gradients
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()

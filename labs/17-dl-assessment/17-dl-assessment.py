@@ -425,7 +425,7 @@ batch_size = 64
 optimizer = torch.optim.Adam(final_model.parameters(), lr=1e-2)
 steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
 schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=epochs * steps_per_epoch)
-amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None  # mixed precision on a GPU
+amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False) else None  # mixed precision on a GPU
 t0 = time.perf_counter()
 for epoch in range(epochs):
     order = torch.randperm(len(x_train))

@@ -358,3 +358,30 @@ def activation_bytes(model, x, amp_dtype=None):
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(remember, lambda t: t):
         model(x)
     return int(sum(saved.values()))
+
+# %% wrong="mask_made_on_the_cpu" cell="attention" fails=["attention_tests"]
+def attention(q, k, v, causal=False):
+    # the mask is made on the CPU whatever q's device: right on the CPU tier, a device error on a GPU
+    # (caught by the hidden test on another device)
+    length = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if causal:
+        scores = scores.masked_fill(torch.ones(length, length, dtype=torch.bool).triu(1), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+# %% wrong="counts_view_bytes_not_storages" cell="activation_bytes" fails=["activation_bytes_tests"]
+def activation_bytes(model, x, amp_dtype=None):
+    params = {p.data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def remember(t):
+        if t.data_ptr() not in params:
+            saved[t.data_ptr()] = t.numel() * t.element_size()
+        return t
+
+    model.train()
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(remember, lambda t: t):
+        with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            model(x)
+    return int(sum(saved.values()))
