@@ -63,7 +63,7 @@ print(msg("13.banner", "PyTorch {version} | device {device} | figures in this la
 if lab.on_gpu:
     major, minor = torch.cuda.get_device_capability()
     print(msg("13.capability", "compute capability {major}.{minor}; bfloat16 supported: {bf16}",
-              major=major, minor=minor, bf16=torch.cuda.is_bf16_supported()))
+              major=major, minor=minor, bf16=torch.cuda.is_bf16_supported(including_emulation=False)))
     print(msg("13.tf32", "TF32 for float32 (Tensor Cores, compute capability 8.0 and later): cuDNN convolutions {conv}, "
                          "matrix multiplications {matmul} (float32 matmul precision {precision!r})",
               conv=torch.backends.cudnn.allow_tf32, matmul=torch.backends.cuda.matmul.allow_tf32,
@@ -445,7 +445,7 @@ print(msg("13.amp_passed", "amp_train_step: all visible tests passed."))
 
 # %%
 if lab.on_gpu:
-    AMP_DTYPE = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    AMP_DTYPE = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 else:
     AMP_DTYPE = torch.bfloat16
 
