@@ -16,7 +16,7 @@ from tests.grading.test_cheats import REAL_LABS
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 # The labs of the cheat corpus are proven there: their honest solution is graded by the same command in
-# the sandbox, with the referee and a shorter per-cell limit, and must earn exactly full marks
+# the sandbox, with the referee and the syllabus' per-cell limits, and must earn exactly full marks
 # (tests/grading/test_cheats.py), so grading it a second time here would prove nothing more.
 LABS = [lab for lab in load_course(ROOT).labs if lab not in REAL_LABS]
 
