@@ -432,6 +432,6 @@ def sort_sequences(n: int, length: int = 8, symbols: int = 10, seed: int = 0) ->
     prompt = torch.randint(0, symbols, (n, length), generator=g)
     rows = torch.cat([prompt, torch.full((n, 1), symbols), prompt.sort(dim=1).values], dim=1)
     y = rows[:, 1:].clone()
-    y[:, :length - 1] = IGNORE
-    y[:, length - 1] = IGNORE  # the target at the last prompt position is SEP: always known, not learned
+    # Inside the prompt the next symbol is random, and after its last symbol comes SEP, always known.
+    y[:, :length] = IGNORE
     return Split(rows[:, :-1].clone(), y)

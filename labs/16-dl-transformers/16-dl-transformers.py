@@ -53,11 +53,13 @@ from torch.nn import functional as F
 from techday import dl
 from techday.dltrain import device_label
 from techday.i18n import msg
+from techday.labtools import time_cpu, time_cuda
 
 if not lab.on_gpu:
     torch.set_num_threads(1)  # small models: one CPU thread each, no oversubscription of a shared machine
 dev = dl.device(lab)
 LABEL = device_label(dev)
+GPU_BF16 = lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False)  # native, not emulated
 print(msg("16.versions", "PyTorch {version} | device {device} | figures in this lab: {label}",
           version=torch.__version__, device=dev, label=LABEL))
 
@@ -200,7 +202,7 @@ for i, row in enumerate(w_demo[0, 0].tolist()):
 # %%
 B_SDPA, H_SDPA, D_SDPA = 4, 8, 64
 L_SDPA = lab.size(full=2048, ci=256)
-sdpa_dtype = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else torch.float32
+sdpa_dtype = torch.bfloat16 if GPU_BF16 else torch.float32
 q_s, k_s, v_s = (torch.randn(B_SDPA, H_SDPA, L_SDPA, D_SDPA, device=dev, dtype=sdpa_dtype) for _ in range(3))
 mine_out, _ = attention(q_s, k_s, v_s, causal=True)
 fused_out = F.scaled_dot_product_attention(q_s, k_s, v_s, is_causal=True)
@@ -210,23 +212,10 @@ print(msg("16.sdpa_agree", "batch {b}, {h} heads, L = {l}, d = {d}, {dtype}: lar
 assert torch.allclose(mine_out.float(), fused_out.float(), atol=tol, rtol=tol)
 
 
-def time_ms(fn, repeat=5):
-    """Median milliseconds of fn() after one warm-up call: CUDA events on a GPU, the host clock on the CPU."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if lab.on_gpu:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return sorted(times)[len(times) // 2]
+def time_ms(fn):
+    """Median milliseconds of 5 calls of fn() after a warm-up: the course's timers (techday.labtools), CUDA
+    events on the GPU tier, the host clock on the CPU tier."""
+    return (time_cuda if lab.on_gpu else time_cpu)(fn, repeat=5, label=LABEL).median * 1e3
 
 
 t_mine = time_ms(lambda: attention(q_s, k_s, v_s, causal=True))
@@ -630,7 +619,7 @@ print(msg("16.gen_passed", "generate: all visible tests passed."))
 STEPS = lab.size(full=1500, ci=600)
 BATCH = lab.size(full=256, ci=64)
 BAR = 0.90  # fraction of held-out rows sorted exactly (the grading bar)
-AMP = torch.bfloat16 if lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else None
+AMP = torch.bfloat16 if GPU_BF16 else None
 
 
 def train_sorter(seed, steps=STEPS):
@@ -865,7 +854,7 @@ def with_math_attention(model):
 torch.manual_seed(0)
 m_sdpa = TinyTransformer(max_len=1024).to(dev)
 m_math = with_math_attention(TinyTransformer(max_len=1024).to(dev))
-MEM_AMP = torch.bfloat16 if not lab.on_gpu or torch.cuda.is_bf16_supported(including_emulation=False) else None
+MEM_AMP = torch.bfloat16 if GPU_BF16 or not lab.on_gpu else None  # autocast runs bfloat16 on every CPU
 rows = []
 for batch, length in ((8, 64), (16, 64), (8, 128), (8, 256)):
     xb = torch.randint(0, VOCAB, (batch, length), device=dev)

@@ -35,9 +35,10 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
 5. **Tripwires.** The hook refuses and records, whatever the route to them: trace functions (every
    ``sys.settrace``, which CPython audits without showing the function) and profile functions (every
-   ``sys.setprofile`` except PyTorch's profiler's own, recognised by its code objects), ``gc``'s object walks, replacing a function's code or defaults in a course module, and,
-   when a notebook cell (not a library) asks: a new audit hook, setting attributes of a library's
-   classes, frames (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
+   ``sys.setprofile`` except PyTorch's profiler's own, recognised by its code objects), ``gc``'s object
+   walks, replacing a function's code or defaults in a course module, and, when a notebook cell (not
+   a library) asks: a new audit hook, setting attributes of a library's classes, frames
+   (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
@@ -310,7 +311,8 @@ def install(config_path: str) -> None:
         """Every code object defined in ``mod``'s own functions and classes, nested ones included."""
         todo = []
         for value in _list(_vars(mod).values()):
-            members = _list(_vars(value).values()) if _isinstance(value, _Type) and value.__module__ == mod.__name__ else [value]
+            own_class = _isinstance(value, _Type) and value.__module__ == mod.__name__
+            members = _list(_vars(value).values()) if own_class else [value]
             for member in members:
                 if _isinstance(member, (_classmethod, _staticmethod)):
                     member = member.__func__
