@@ -15,13 +15,21 @@ Each one replaces solution cell ``cell`` of the solution notebook (all other sol
 the notebook is executed in a fresh kernel with errors allowed, exactly as nbgrader's autograde
 executes it, and every test cell named in ``fails`` must raise. Hidden tests are included.
 
-A lab's wrong solutions are checked together first (:func:`check_wrong_solutions`): one kernel runs the
-solution notebook once, then for each wrong solution re-runs only the cells from its solution cell to
-its last test cell, twice: with the right source (the control: those tests must pass from this state)
-and with the wrong one (they must fail), then the right solution cell once more. A failure is counted only when the control passed from the
-same state, so leftovers of earlier runs cannot pass for a catch. A wrong solution not settled that
-way (its tests passed, as when it leaves out a definition that the earlier right run made; its
-control failed; the kernel died or hung) is run alone, as above: that result is the verdict.
+A lab's wrong solutions are checked in one kernel first (:func:`check_wrong_solutions`): the kernel
+runs the solution notebook from the top, and where a wrong solution's cell comes, it forks
+(:mod:`techday.validate.forkcell`), once per wrong solution of that cell: the copy runs the wrong source and the cells after it up to its
+last test cell, exactly as the notebook with that one cell replaced would run them, reports which test
+cells raised and exits; the kernel goes on with the right cell. Each wrong solution thus runs once,
+from the very state the right cells before it leave, and nothing of another wrong solution's kernel
+state can reach it. Two controls guard what a fork does not isolate. After a cell's wrong solutions,
+one more fork runs that cell's right source over the same range: a test failed there (by files the
+wrong solutions left on the shared disk, or by the fork's quiet output) sends that cell's wrong
+solutions alone. And the kernel's own run goes on after each cell's forks with the right cells: the
+solution must pass every test there, or nothing is settled in this kernel.
+
+A wrong solution not settled in the shared kernel (the fork could not be made, as where CUDA is in
+use; it died or ran past its time; the solution failed a test in the kernel's run) is run alone, as above: that result is
+the verdict.
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ class VariantResult:
     wrong: WrongSolution
     failed_cells: dict[str, str]  # grade_id -> error of every graded cell that raised
     error: str = ""
-    how: str = "alone"            # "alone": its own kernel; "together": settled in the lab's shared kernel
+    how: str = "alone"            # "alone": its own kernel; "forked": settled in a fork of the lab's shared kernel
 
     @property
     def caught(self) -> bool:
@@ -113,7 +121,7 @@ def solution_cells(lab_source: Path, lab: str) -> dict:
 
 def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution], tier: str = "cpu",
                           scale: str = "ci", timeout: int = 300) -> list[VariantResult]:
-    """Every wrong solution of one lab: together in one kernel where that settles it, else alone."""
+    """Every wrong solution of one lab: in forks of one kernel where that settles it, else alone."""
     import nbformat
 
     from ..course.labsrc import write_notebook
@@ -132,29 +140,27 @@ def check_wrong_solutions(lab_source: Path, lab: str, wrongs: list[WrongSolution
             write_notebook(nbformat.from_dict(nb), nb_path)
             plan.write_text(json.dumps(plans), encoding="utf-8")
             try:
-                proctree.run([sys.executable, "-m", "techday.validate.variants", "--together", str(plan), str(nb_path),
-                              str(result), "--timeout", str(timeout)], timeout * (2 + 3 * len(wrongs)) + 120,
+                proctree.run([sys.executable, "-m", "techday.validate.variants", "--forked", str(plan), str(nb_path),
+                              str(result), "--timeout", str(timeout)], timeout * (2 + 2 * len(wrongs)) + 120,
                              env=child_env(tier, scale))
             except subprocess.TimeoutExpired:
-                pass  # whatever it wrote stands; the rest runs alone
+                pass  # nothing is settled: the solution's own run never finished; all run alone
             if result.is_file():
                 settled = json.loads(result.read_text(encoding="utf-8"))
     out = []
     for wrong in wrongs:
         got = settled.get(wrong.name) or {}
-        control_ok = got.get("control_failed") == {}
-        failed = got.get("failed") or {}
-        if not got.get("error") and control_ok and all(cell in failed for cell in wrong.fails):
-            out.append(VariantResult(wrong, failed, how="together"))
+        if "failed" in got and not got.get("error"):
+            out.append(VariantResult(wrong, got["failed"], how="forked"))
         else:
             out.append(check_wrong_solution(lab_source, lab, wrong, tier, scale, timeout))
     return out
 
 
-def _run_cells(client, cells: list, start: int, end: int, replace: tuple[int, str] | None = None) -> dict[str, str]:
-    """Execute cells ``start..end`` (fresh copies of ``cells``, one source replaced); {grade_id: error} of
-    graded cells. nbclient stores each executed cell back into its notebook, so ``cells`` is a copy
-    taken before anything ran: the right sources stay right."""
+def _run_cells(client, cells: list, start: int, end: int) -> dict[str, str]:
+    """Execute cells ``start..end`` (fresh copies of ``cells``); {grade_id: error} of graded cells.
+    nbclient stores each executed cell back into its notebook, so ``cells`` is a copy taken before
+    anything ran."""
     import copy
 
     failed = {}
@@ -162,8 +168,6 @@ def _run_cells(client, cells: list, start: int, end: int, replace: tuple[int, st
         cell = copy.deepcopy(cells[i])
         if cell.cell_type != "code":
             continue
-        if replace and replace[0] == i:
-            cell.source = replace[1]
         cell.outputs = []
         client.execute_cell(cell, i)
         meta = cell.metadata.get("nbgrader", {})
@@ -175,42 +179,79 @@ def _run_cells(client, cells: list, start: int, end: int, replace: tuple[int, st
     return failed
 
 
-def _together(argv: list[str]) -> int:
-    """Worker: the solution notebook once, then each planned wrong solution against its control.
-    Writes {name: {"failed": ..., "control_failed": ...}} or {name: {"error": ...}} after each one."""
+def _fork(client, folder: Path, n: int, start: int, end: int, source: str, timeout: int) -> dict:
+    """One fork of the kernel (techday.validate.forkcell) running cells start..end with ``source`` at
+    ``start``: {"failed": {...}} or {"error": why}."""
+    import nbformat
+
+    result = folder / f"fork-{n}.json"
+    args = (str(folder / "cells.json"), start, end, source, str(result), timeout)
+    call = f"__import__('techday.validate.forkcell', fromlist=['run']).run(*{args!r})"
+    cell = nbformat.v4.new_code_cell(call)
+    client.execute_cell(cell, start, store_history=False)
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        return {"error": f"{errors[0].get('ename')}: {errors[0].get('evalue')}"[:300]}
+    if not result.is_file():
+        return {"error": "the fork left no result"}
+    return json.loads(result.read_text(encoding="utf-8"))
+
+
+def _forked(argv: list[str]) -> int:
+    """Worker: the solution notebook from the top in one kernel; at each planned wrong solution's cell,
+    one fork per wrong solution and one control fork (the right source), then the right cell and on.
+    Writes {name: {"failed": ...}} or {name: {"error": ...}}; nothing when the solution fails a test
+    in this run."""
     ap = argparse.ArgumentParser()
     ap.add_argument("plan")
     ap.add_argument("notebook")
     ap.add_argument("result")
     ap.add_argument("--timeout", type=int, default=300)
     args = ap.parse_args(argv)
+    import copy
+
     import nbformat
     from nbclient import NotebookClient
 
     plans = json.loads(Path(args.plan).read_text(encoding="utf-8"))
     nb = nbformat.read(args.notebook, as_version=4)
-    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(Path(args.notebook).parent)}})
-    out: dict[str, dict] = {}
-    import copy
-
+    folder = Path(args.notebook).parent
     cells = copy.deepcopy(nb.cells)
+    (folder / "cells.json").write_text(json.dumps([
+        {"code": c.cell_type == "code", "source": c.source,
+         "grade_id": c.metadata.get("nbgrader", {}).get("grade_id") if c.metadata.get("nbgrader", {}).get("grade") else None}
+        for c in cells]), encoding="utf-8")
+    groups: dict[int, list[dict]] = {}
+    for plan in plans:
+        groups.setdefault(plan["start"], []).append(plan)
+    client = NotebookClient(nb, timeout=args.timeout * 2 + 30, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})
+    out: dict[str, dict] = {}
+    forks = 0
     with client.setup_kernel():
-        if _run_cells(client, cells, 0, len(cells) - 1):
-            return 0  # the solution itself fails somewhere: nothing can be settled here
-        for plan in plans:
-            try:
-                control = _run_cells(client, cells, plan["start"], plan["end"])
-                failed = _run_cells(client, cells, plan["start"], plan["end"], (plan["start"], plan["source"]))
-                # The right solution cell again; whatever else the wrong one left behind, the next
-                # control finds (and that wrong solution then runs alone).
-                _run_cells(client, cells, plan["start"], plan["start"])
-            except Exception as exc:  # noqa: BLE001 (a hang or a dead kernel: the rest runs alone)
-                out[plan["name"]] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                break
-            out[plan["name"]] = {"failed": failed,
-                                 "control_failed": {k: v for k, v in control.items() if k in plan["fails"]}}
-            Path(args.result).write_text(json.dumps(out), encoding="utf-8")
+        client.timeout = args.timeout
+        pos = 0
+        for start in sorted(groups):
+            if _run_cells(client, cells, pos, start - 1):
+                return 0  # the solution itself fails: nothing is settled here
+            pos = start
+            client.timeout = args.timeout * 2 + 30
+            got = {}
+            for plan in groups[start]:
+                got[plan["name"]] = _fork(client, folder, forks, start, plan["end"], plan["source"], args.timeout * 2)
+                forks += 1
+            # The control: the right source in a fork too, after the wrong ones. A test it fails (the
+            # fork's quiet output, files the wrong solutions left) sends this cell's wrong solutions alone.
+            end = max(plan["end"] for plan in groups[start])
+            control = _fork(client, folder, forks, start, end, cells[start].source, args.timeout * 2)
+            forks += 1
+            client.timeout = args.timeout
+            if control.get("failed") == {}:
+                out.update(got)
+            else:
+                out.update({name: {"error": f"the control fork failed: {control}"[:300]} for name in got})
+        if _run_cells(client, cells, pos, len(cells) - 1):
+            return 0
     Path(args.result).write_text(json.dumps(out), encoding="utf-8")
     return 0
 
@@ -267,6 +308,6 @@ def check_wrong_solution(lab_source: Path, lab: str, wrong: WrongSolution, tier:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--together"]:
-        sys.exit(_together(sys.argv[2:]))
+    if sys.argv[1:2] == ["--forked"]:
+        sys.exit(_forked(sys.argv[2:]))
     sys.exit(_execute(sys.argv[1:]))

@@ -38,6 +38,10 @@ def _outputs(root, student) -> dict:
 def _scores(root) -> dict:
     from nbgrader.api import Gradebook
 
+    from techday.fastimport import alembic_head_in_process
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         return {s.student.id: float(s.score) for s in gb.assignment_submissions(LAB)}
 

@@ -20,6 +20,10 @@ def _gradebook(root):
 
     from nbgrader.api import Gradebook
 
+    from techday.fastimport import alembic_head_in_process
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+
     warnings.filterwarnings("ignore", module="sqlalchemy")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     return Gradebook(f"sqlite:///{root / 'gradebook.db'}")

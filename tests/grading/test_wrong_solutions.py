@@ -26,12 +26,12 @@ def test_every_lab_keeps_wrong_solutions():
 
 @pytest.mark.parametrize("lab", sorted({lab for lab, _ in CASES}))
 def test_wrong_solutions_are_caught(lab):
-    """Every wrong solution of the lab fails the tests it names (together in one kernel where that
+    """Every wrong solution of the lab fails the tests it names (in a fork of one kernel where that
     settles it, alone otherwise: techday/validate/variants.py)."""
     wrongs = [w for name, w in CASES if name == lab]
     results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs)
-    together = sum(r.how == "together" for r in results)
-    print(f"{lab}: {len(results)} wrong solutions, {together} settled in one kernel, {len(results) - together} alone")
+    forked = sum(r.how == "forked" for r in results)
+    print(f"{lab}: {len(results)} wrong solutions, {forked} settled in forks of one kernel, {len(results) - forked} alone")
     problems = [f"{r.wrong.name}: {r.error}" for r in results if r.error]
     problems += [f"{r.wrong.name} passes {[c for c in r.wrong.fails if c not in r.failed_cells]}"
                  for r in results if not r.error and not r.caught]
@@ -47,15 +47,35 @@ def test_a_right_answer_is_not_reported_as_caught():
     assert check_wrong_solution(source, "ok-lab", wrong).caught  # 2*2 == 2**2, but the hidden -7 is not
 
 
-def test_together_settles_only_what_its_control_proves():
-    """In one kernel: a plainly wrong answer is settled there; a right rewrite is never counted as
-    caught; an answer that leaves out the definition passes in the shared kernel (the earlier right
-    run defined it), so it is run alone, where its NameError catches it."""
+def test_forks_settle_as_a_notebook_run_from_the_top_would():
+    """In forks of one kernel: a plainly wrong answer is caught; a right rewrite is not; an answer that
+    leaves out the definition is caught by its NameError (the fork starts from the state before the
+    cell, where the right definition was never made), all three without a kernel of their own."""
     source = FIXTURE_COURSE / "labs" / "ok-lab" / "ok-lab.py"
     cases = [WrongSolution("squares", "double", ["double_tests"], "def double(x):\n    return x * x", 1),
              WrongSolution("actually_right", "double", ["double_tests"], "def double(x):\n    return x + x", 1),
              WrongSolution("forgot_it", "double", ["double_tests"], "pass", 1)]
     squares, right, forgot = check_wrong_solutions(source, "ok-lab", cases)
-    assert squares.caught and squares.how == "together"
+    assert squares.caught and squares.how == "forked"
+    assert not right.caught and right.how == "forked"
+    assert forgot.caught and forgot.how == "forked" and "NameError" in forgot.failed_cells["double_tests"]
+
+
+def test_files_left_by_a_fork_send_its_cell_alone(tmp_path):
+    """Forks share the disk: a wrong solution that leaves a file which fails right code (here a marker
+    the test refuses) fails the cell's control fork, and that cell's wrong solutions run alone, where
+    no file of another run exists. The marker's wrong solution is still caught alone; the one after
+    it, right but for the file, is not counted as caught."""
+    lab_dir = tmp_path / "labs" / "ok-lab"
+    lab_dir.mkdir(parents=True)
+    text = (FIXTURE_COURSE / "labs" / "ok-lab" / "ok-lab.py").read_text(encoding="utf-8")
+    guard = "import os\nassert not os.path.exists('left-behind'), 'a file left by another run'\n"
+    marker = "assert double(2) == 4\n"
+    assert marker in text
+    lab_dir.joinpath("ok-lab.py").write_text(text.replace(marker, guard + marker, 1), encoding="utf-8")
+    cases = [WrongSolution("leaves_a_file", "double", ["double_tests"],
+                           "open('left-behind', 'w').close()\ndef double(x):\n    return x * x", 1),
+             WrongSolution("right_after_it", "double", ["double_tests"], "def double(x):\n    return x + x", 1)]
+    leaves, right = check_wrong_solutions(lab_dir / "ok-lab.py", "ok-lab", cases)
+    assert leaves.caught and leaves.how == "alone"
     assert not right.caught and right.how == "alone"
-    assert forgot.caught and forgot.how == "alone" and "NameError" in forgot.failed_cells["double_tests"]

@@ -54,6 +54,10 @@ def empty_gradebook(tmp_path_factory) -> Path:
     3-second `alembic heads` subprocess, so each test starts from a copy."""
     from nbgrader.api import Gradebook
 
+    from techday.fastimport import alembic_head_in_process
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+
     db = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}", "cert-course") as gb:
         warnings.simplefilter("ignore")
@@ -84,6 +88,10 @@ def gradebook(root: Path, course_id: str, scores: dict[str, dict[str, float]],
               names: dict[str, tuple[str, str]] | None = None) -> None:
     """These trainees' autograded scores (and names) in the gradebook."""
     from nbgrader.api import Gradebook
+
+    from techday.fastimport import alembic_head_in_process
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
 
     names = names or {}
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:

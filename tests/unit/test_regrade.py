@@ -22,6 +22,10 @@ def _gb(db):
     """nbgrader's Gradebook, without the SQLAlchemy notes nbgrader's own API causes (as in production)."""
     from nbgrader.api import Gradebook
 
+    from techday.fastimport import alembic_head_in_process
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+
     warnings.filterwarnings("ignore", module="sqlalchemy")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     return Gradebook(f"sqlite:///{db}", "course")
