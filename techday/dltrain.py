@@ -12,6 +12,7 @@ import inspect
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +126,15 @@ def torchrun(script: Path | str, args=(), nproc: int = 2, timeout: float = 180, 
     # Processes started here must import the same techday (and the notebook's folder) as the notebook.
     paths = [str(Path(cwd or ".").resolve()), str(Path(__file__).resolve().parent.parent)]
     run_env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [run_env.get("PYTHONPATH", "")] if p])
-    try:
-        proc = proctree.run(cmd, timeout, cwd=cwd, env=run_env)
-    except subprocess.TimeoutExpired as exc:
-        tail = (exc.stdout or b"")[-2000:]
-        raise RuntimeError(f"torchrun did not finish within {timeout:.0f} s: {tail!r}") from None
+    # torchrun's agent makes a log folder per run in the temporary folder and leaves it there: give the
+    # run a temporary folder of its own and remove it with everything in it afterwards.
+    with tempfile.TemporaryDirectory(prefix="techday-torchrun-") as tmp:
+        run_env["TMPDIR"] = tmp
+        try:
+            proc = proctree.run(cmd, timeout, cwd=cwd, env=run_env)
+        except subprocess.TimeoutExpired as exc:
+            tail = (exc.stdout or b"")[-2000:]
+            raise RuntimeError(f"torchrun did not finish within {timeout:.0f} s: {tail!r}") from None
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip().splitlines()
         errors = [line for line in out if "Error" in line or "error" in line][-5:]

@@ -13,7 +13,9 @@ otherwise ``auto`` / ``full`` (what a trainee gets in JupyterLab).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .tier import TierError, TierInfo, banner, detect, enable_simulator
 
@@ -27,6 +29,7 @@ class Lab:
     info: TierInfo
     scale: str
     title: str | None = None
+    _scratch: list = field(default_factory=list, repr=False)
 
     @property
     def tier(self) -> str:
@@ -72,6 +75,15 @@ class Lab:
 
         TIER_CONSTANTS[name] = {"cpu": cpu, "gpu": gpu}
         return gpu if self.on_gpu else cpu
+
+    def scratch(self, prefix: str) -> Path:
+        """A new empty folder for files a lab writes and reads back (a script for torchrun, an exported
+        model), in the system's temporary folder and removed when the kernel exits: on a shared
+        server, 300 trainees running a lab several times leave nothing behind. Files a trainee should
+        keep (a profiler trace to open elsewhere) belong in the notebook's own folder instead."""
+        folder = tempfile.TemporaryDirectory(prefix=prefix)  # its finalizer removes it at exit
+        self._scratch.append(folder)
+        return Path(folder.name)
 
     def timing_label(self) -> str:
         """How to label a timing taken in this lab."""

@@ -678,11 +678,10 @@ print(prof.key_averages().table(sort_by=sort_key, row_limit=8, max_name_column_w
 
 # %%
 import json
-import tempfile
 from collections import Counter
 from pathlib import Path
 
-trace_path = Path(tempfile.mkdtemp(prefix="techday-trace-")) / "trace.json"
+trace_path = Path("13-profile-trace.json").resolve()  # beside the notebook: download it from JupyterLab
 prof.export_chrome_trace(str(trace_path))
 spans = [e for e in json.loads(trace_path.read_text(encoding="utf-8"))["traceEvents"] if e.get("ph") == "X"]
 kinds = Counter(e.get("cat", "?") for e in spans)
@@ -727,7 +726,7 @@ torch.cuda.synchronize()
 def run_profiler(commands, lines=12, timeout=300):
     """Run ``commands`` (lists of arguments; PROFILE_ME is profile_me.py in their folder) one after the
     other; the last ``lines`` lines of the last one's output, or why there is none."""
-    work = Path(tempfile.mkdtemp(prefix="techday-nsight-"))
+    work = lab.scratch("techday-nsight-")
     (work / "profile_me.py").write_text(PROFILE_ME, encoding="utf-8")
     for command in commands:
         try:

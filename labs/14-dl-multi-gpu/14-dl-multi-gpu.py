@@ -213,17 +213,18 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
     the per-rank results (a list of dicts, rank 0 first). ddp_plan chooses the backend and devices from
     the GPUs visible here; the script makes the same choice in every process."""
     plan = ddp_plan(N_GPUS, nproc)
-    work = Path(tempfile.mkdtemp(prefix="techday-ddp-"))
-    write_functions(work / "ddp_exercises.py", [make_loader, train_one_epoch, all_reduce_mean, save_checkpoint],
-                    header=EXERCISES_HEADER)
-    (work / "ddp_train.py").write_text(DDP_SCRIPT, encoding="utf-8")
-    args = ["--samples", n, "--epochs", epochs, "--batch", batch, "--seed", seed, "--width", width, "--out", work]
-    if plan.use_cuda:
-        args.append("--cuda")
-    t0 = time.perf_counter()
-    proc = torchrun(work / "ddp_train.py", args, nproc=nproc, timeout=timeout, cwd=work)
-    wall = time.perf_counter() - t0
-    results = [json.loads((work / f"rank{r}.json").read_text()) for r in range(nproc)]
+    with tempfile.TemporaryDirectory(prefix="techday-ddp-") as tmp:  # removed when the run is over
+        work = Path(tmp)
+        write_functions(work / "ddp_exercises.py", [make_loader, train_one_epoch, all_reduce_mean, save_checkpoint],
+                        header=EXERCISES_HEADER)
+        (work / "ddp_train.py").write_text(DDP_SCRIPT, encoding="utf-8")
+        args = ["--samples", n, "--epochs", epochs, "--batch", batch, "--seed", seed, "--width", width, "--out", work]
+        if plan.use_cuda:
+            args.append("--cuda")
+        t0 = time.perf_counter()
+        proc = torchrun(work / "ddp_train.py", args, nproc=nproc, timeout=timeout, cwd=work)
+        wall = time.perf_counter() - t0
+        results = [json.loads((work / f"rank{r}.json").read_text()) for r in range(nproc)]
     for line in proc.stdout.splitlines():
         if line.startswith("epoch"):
             print("  [rank 0]", line)

@@ -43,7 +43,6 @@ import contextlib
 import io
 import logging
 import statistics
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -66,7 +65,7 @@ if not lab.on_gpu:
 # keep the notebook readable.
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-WORK = Path(tempfile.mkdtemp(prefix="techday-onnx-"))
+WORK = lab.scratch("techday-onnx-")  # removed when the kernel exits
 ORT_PROVIDERS = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
 if not lab.on_gpu:
     ORT_PROVIDERS = ["CPUExecutionProvider"]

@@ -505,7 +505,6 @@ print(msg("17.assess_passed", "assessment: the visible test passed; the grader a
 import contextlib
 import io
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -514,7 +513,7 @@ import onnxruntime as ort
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter reports each stage; keep the notebook readable
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-SERVING_DIR = Path(tempfile.mkdtemp(prefix="techday-serving-"))
+SERVING_DIR = lab.scratch("techday-serving-")  # removed when the kernel exits
 
 # %% nbgrader="solution" id="export_for_serving"
 def export_for_serving(model, path):

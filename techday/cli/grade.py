@@ -30,11 +30,12 @@ from rich.table import Table
 from ..course.layout import notebook
 from ..grading.pool import default_workers
 from .common import (
-    DEFAULT_JOBS,
+    JOBS_HELP,
     LANG_HELP,
     Setup,
     console,
     course_of,
+    default_jobs,
     err,
     print_table,
     scale_for,
@@ -50,7 +51,7 @@ def cmd_grade_selftest(args) -> int:
 
     s = Setup.of(args)
     t0 = time.monotonic()
-    contracts, csv = selftest(s.course, s.labs, s.info.tier, s.scale, jobs=args.jobs, report=console.print,
+    contracts, csv = selftest(s.course, s.labs, s.info.tier, s.scale, jobs=default_jobs(s.info.tier, args.jobs), report=console.print,
                               lang=s.course.language(getattr(args, "lang", None)))
     t = Table(title="grading contract: solution = full marks, release = zero")
     for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
@@ -267,7 +268,7 @@ def register(sub) -> None:
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS, help="labs graded at a time")
+    g.add_argument("--jobs", "-j", type=int, help=f"labs graded {JOBS_HELP}")
     g.add_argument("--lang", help=LANG_HELP)
     g.set_defaults(fn=cmd_grade_selftest)
 

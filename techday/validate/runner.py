@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -182,8 +183,14 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     result_file = work / "result.json"
     for stale in (out_nb, result_file):
         stale.unlink(missing_ok=True)
+    # The lab's own temporary folder: whatever it leaves there after its kernel has exited is reported
+    # (on a shared server every trainee's run would leave it in the one /tmp).
+    tmp = work / "tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "PYTHONUNBUFFERED": "1",
-           "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root), "TECHDAY_LANG": lang or course.default_language}
+           "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root), "TECHDAY_LANG": lang or course.default_language,
+           "TMPDIR": str(tmp)}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     cmd = [sys.executable, "-m", "techday.validate.runner", "--input", str(src), "--output", str(out_nb),
@@ -220,7 +227,38 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
             res.reason = f"worker exited with code {proc.returncode}" + (f": {tail[0]}" if tail else "")
     if not res.ok:
         res.failing_cell = failing_cell(out_nb, refs_by_id)
+    elif left := left_behind(tmp):
+        res.status = "failed"
+        res.reason = (f"left {len(left)} file(s) in its temporary folder after its kernel exited (remove them "
+                      f"when done: tempfile.TemporaryDirectory, lab.scratch): " + ", ".join(left[:5])
+                      + (" ..." if len(left) > 5 else ""))
+    shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def kept_by_libraries() -> dict[str, str]:
+    """What libraries keep in the temporary folder under one fixed name, rewritten rather than added to
+    on every run (so nothing piles up): the only names :func:`left_behind` lets stay."""
+    return {f"torchinductor_{_user()}": "PyTorch's compile cache for this user, made when torch is imported",
+            ".ses": "ONNX Runtime's session id, one small file"}
+
+
+def left_behind(tmp: Path) -> list[str]:
+    """The names left directly in ``tmp`` (sorted), but for :func:`kept_by_libraries`."""
+    allowed = kept_by_libraries()
+    try:
+        return sorted(p.name for p in tmp.iterdir() if p.name not in allowed)
+    except OSError:
+        return []
 
 
 def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: int, timeout: int | None,

@@ -30,7 +30,7 @@ def test_every_lab_runs_on_the_cpu_tier(tmp_path):
 
 
 def test_bad_labs_fail_alone_with_reasons(fixture_course):
-    out = techday("--root", str(fixture_course), "run", "ok", "raises", "hangs", "dies", "broken",
+    out = techday("--root", str(fixture_course), "run", "ok", "raises", "hangs", "dies", "broken", "litters",
                   "--jobs", "3", "--tier", "cpu")
     assert out.returncode == 1
     summary = json.loads((fixture_course / "build" / "run" / "summary.json").read_text())
@@ -43,11 +43,16 @@ def test_bad_labs_fail_alone_with_reasons(fixture_course):
     assert by_lab["hangs-lab"]["seconds"] < 60
     assert by_lab["dies-lab"]["status"] == "crashed" and "'die'" in by_lab["dies-lab"]["failing_cell"]
     assert by_lab["broken-lab"]["status"] == "error" and "syntax error" in by_lab["broken-lab"]["reason"]
+    # Ran to the end but left a file in its temporary folder (lab.scratch's folder is gone at exit).
+    litter = by_lab["litters-lab"]
+    assert litter["status"] == "failed" and "left 1 file(s) in its temporary folder" in litter["reason"], litter
+    assert "scenario-left-" in litter["reason"] and "techday-scenario-" not in litter["reason"], litter
+    assert not (fixture_course / "build" / "run" / "litters-lab" / "tmp").exists(), "the lab's temporary folder is removed"
     # Nothing already executed is lost: the raising lab keeps the cells that ran before it.
     partial = json.loads((fixture_course / "build" / "run" / "raises-lab" / "raises-lab.ipynb").read_text())
     assert "TIER: CPU" in json.dumps(partial["cells"])
     # One progress line per lab, each naming it.
-    for lab in ("ok-lab", "raises-lab", "hangs-lab", "dies-lab", "broken-lab"):
+    for lab in ("ok-lab", "raises-lab", "hangs-lab", "dies-lab", "broken-lab", "litters-lab"):
         assert any(line.startswith("[") and lab in line for line in out.stdout.splitlines()), lab
 
 

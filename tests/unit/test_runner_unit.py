@@ -39,3 +39,18 @@ def test_failing_cell_is_last_started_when_nothing_raised(tmp_path):
     path.write_text(json.dumps(nb))
     assert failing_cell(path, {}) == "cell id 'b'"
     assert failing_cell(tmp_path / "missing.ipynb", {}) == ""
+
+
+def test_left_behind_names_what_a_lab_leaves_but_not_the_libraries_fixed_caches(tmp_path):
+    """Caught: a lab's uniquely named temporary file reported as nothing; PyTorch's per-user compile
+    cache or ONNX Runtime's session file (one fixed name each, nothing piles up) failing every lab."""
+    from techday.validate.runner import kept_by_libraries, left_behind
+
+    assert left_behind(tmp_path) == []
+    for name in kept_by_libraries():
+        (tmp_path / name).mkdir()
+    assert left_behind(tmp_path) == []
+    (tmp_path / "tmpa1b2c3.onnx").write_text("x")
+    (tmp_path / "techday-ddp-x1").mkdir()
+    assert left_behind(tmp_path) == ["techday-ddp-x1", "tmpa1b2c3.onnx"]
+    assert left_behind(tmp_path / "missing") == []
