@@ -15,6 +15,10 @@ Each helper is taught in a lab first and used from here afterwards:
   source domain: generated pen strokes, no digit among them), :func:`make_backbone`,
   :func:`pretrain_backbone` and :func:`load_backbone` (the course's own pre-trained backbone: a
   small checkpoint in ``techday/data/``, written by ``course/scripts/pretrain_backbone.py``).
+- lab 17 (the track's assessment): :class:`PartsBackbone`, :func:`pretrain_parts_backbone` and
+  :func:`load_parts_backbone`: the course's backbone pre-trained on many labelled plates
+  (``techday.parts``), which the assessment adapts to a new product, flanges, from a few labels
+  (``techday/data/parts_backbone.pt``, written by ``course/scripts/pretrain_parts_backbone.py``).
 - lab 16 (attention and transformers): :func:`sort_sequences` (the generated sequence task: a
   prompt of symbols, a separator, the same symbols sorted) and :data:`IGNORE` (the target of a
   position the loss leaves out).
@@ -38,7 +42,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
-    "load_backbone", "load_digits_split", "make_backbone", "make_strokes", "normalize", "pretrain_backbone", "random_hflip", "random_shift",
+    "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift",
     "seed_everything", "select_classes", "shift", "shifted_noisy", "sort_sequences", "IGNORE",
 ]
 
@@ -407,6 +411,84 @@ def load_backbone(path: Path | str = BACKBONE_PATH, map_location="cpu") -> tuple
     ``width`` and a ``meta`` record of how it was made. Returns the backbone (eval mode) and ``meta``."""
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     backbone = make_backbone(checkpoint["width"])
+    backbone.load_state_dict(checkpoint["state_dict"])
+    return backbone.eval(), checkpoint["meta"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab 17: the course's parts backbone (plates), adapted to a new product in the assessment
+# --------------------------------------------------------------------------------------------------
+class PartsBackbone(nn.Module):
+    """Three convolution blocks (conv, batch-norm, ReLU; 2x2 max-pools after the first two) and a
+    global max-pool over the 8 x 8 map (``nn.MaxPool2d(8)``: it exports to ONNX, and a defect
+    anywhere in the picture lights up the same feature): (N, 1, 32, 32) -> (N, out_features) with
+    ``out_features = 4 * width`` (64 by default)."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.width = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(),
+            nn.MaxPool2d(8), nn.Flatten(),
+        )
+        self.out_features = 4 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def flips(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right and, independently, top-bottom, each with probability 1/2: a
+    flipped part is still the same part (not so for digits)."""
+    lr = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    ud = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    x = torch.where(lr, x.flip(-1), x)
+    return torch.where(ud, x.flip(-2), x)
+
+
+def pretrain_parts_backbone(n: int = 12_000, epochs: int = 8, seed: int = 0, width: int = 16,
+                            data_seed: int = 101) -> tuple[PartsBackbone, nn.Linear, dict]:
+    """Train a :class:`PartsBackbone` and a 3-class head on ``n`` labelled plates
+    (``make_parts(n, data_seed)``) with flips, Adam and a one-cycle schedule, and return both in eval
+    mode and a record (the validation accuracy on 1,500 other plates). Deterministic for a seed on
+    one machine with one CPU thread. ``course/scripts/pretrain_parts_backbone.py`` calls it."""
+    from .parts import make_parts
+
+    g = seed_everything(seed)
+    x, y = make_parts(n, seed=data_seed, as_tensor=True)
+    backbone = PartsBackbone(width)
+    head = nn.Linear(backbone.out_features, 3)
+    model = nn.Sequential(backbone, head)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = 128
+    steps = epochs * ((n + batch - 1) // batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=g)
+        for i in range(0, n, batch):
+            idx = order[i:i + batch]
+            optimizer.zero_grad()
+            F.cross_entropy(model(flips(x[idx], g)), y[idx]).backward()
+            optimizer.step()
+            schedule.step()
+    xv, yv = make_parts(1_500, seed=data_seed + 1, as_tensor=True)
+    _, val_acc = evaluate(model, Split(xv, yv))
+    return backbone.eval(), head.eval(), {"source_val_accuracy": round(val_acc, 4)}
+
+
+PARTS_BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "parts_backbone.pt"
+
+
+def load_parts_backbone(path: Path | str = PARTS_BACKBONE_PATH, map_location="cpu") -> tuple[PartsBackbone, dict]:
+    """The course's parts backbone (lab 17): a checkpoint written by
+    ``course/scripts/pretrain_parts_backbone.py`` (``state_dict``, ``width``, ``meta``). Returns a
+    fresh :class:`PartsBackbone` holding those weights (eval mode) and ``meta``; each call gives a
+    new copy, so adapting one leaves the next untouched."""
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    backbone = PartsBackbone(checkpoint["width"])
     backbone.load_state_dict(checkpoint["state_dict"])
     return backbone.eval(), checkpoint["meta"]
 

@@ -24,7 +24,8 @@ TRACK = "deep-learning"
 
 def assessment_rule(track: str = TRACK, root: Path | None = None) -> dict:
     """The pass rule of a track's assessment lab, as ``course/syllabus.toml`` states it
-    (``[tracks.<track>] assessment_bar = {...}``). Lab 17 reads its accuracy bar from here."""
+    (``[tracks.<track>] assessment_bar = {...}``). Lab 17 reads its accuracy bars from here: the
+    trained model's on plates, and the transfer exercise's on flanges (``transfer_*``)."""
     from .course.syllabus import CourseError, load_course
 
     course = load_course(root)
@@ -34,12 +35,17 @@ def assessment_rule(track: str = TRACK, root: Path | None = None) -> dict:
     rule = {"lab": spec.assessment, **spec.assessment_bar}
     if not rule["lab"]:
         raise CourseError(f"course/syllabus.toml: [tracks.{track}] pass_rule names no assessment lab")
-    for key in ("min_mean_accuracy", "min_accuracy", "hidden_sets", "samples_per_set"):
+    for key in ("min_mean_accuracy", "min_accuracy", "hidden_sets", "samples_per_set", "transfer_labels_per_class",
+                "transfer_min_mean_accuracy", "transfer_min_accuracy"):
         if key not in rule:
             raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar needs {key!r}")
-    if not 0 < rule["min_accuracy"] <= rule["min_mean_accuracy"] <= 1:
-        raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar: need 0 < min_accuracy <= "
-                          f"min_mean_accuracy <= 1, got {rule}")
+    for prefix in ("", "transfer_"):
+        if not 0 < rule[f"{prefix}min_accuracy"] <= rule[f"{prefix}min_mean_accuracy"] <= 1:
+            raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar: need 0 < {prefix}min_accuracy <= "
+                              f"{prefix}min_mean_accuracy <= 1, got {rule}")
+    if not (isinstance(rule["transfer_labels_per_class"], int) and rule["transfer_labels_per_class"] > 0):
+        raise CourseError(f"course/syllabus.toml: [tracks.{track}] assessment_bar: transfer_labels_per_class must be "
+                          f"a positive whole number, got {rule['transfer_labels_per_class']!r}")
     return rule
 
 

@@ -12,15 +12,16 @@
 # - a correct training step (`zero_grad`, forward, loss, `backward`, `step`), in mixed precision when
 #   asked (lab 13), and a correct prediction function (`eval()` mode, no gradients, in batches);
 # - a trained model that reaches the accuracy bar on **hidden** data sets;
-# - the same model shipped: exported to ONNX and served by ONNX Runtime (lab 15), still above the bar.
+# - the same model shipped: exported to ONNX and served by ONNX Runtime (lab 15), still above the bar;
+# - a pre-trained backbone adapted to a new product from a few labels (lab 12).
 #
-# **How this lab works**: solve the six exercises in order; each test cell checks your work (do not
+# **How this lab works**: solve the seven exercises in order; each test cell checks your work (do not
 # edit test cells). The grader also runs hidden tests.
 # The pass rule (the accuracy bar) is not written in this notebook: it lives in the course's
 # syllabus, `course/syllabus.toml`, and the notebook reads it from there.
 #
 # Points: exercise 1: 2, exercise 2: 2, exercise 3: 3, exercise 4: 3, exercise 5 (the assessment): 6,
-# exercise 6: 3 (19 in all).
+# exercise 6: 3, exercise 7: 3 (22 in all).
 
 # %% tags=["parameters"]
 tier = None  # "auto", "gpu" or "cpu"; None: $TECHDAY_TIER, else auto
@@ -590,6 +591,155 @@ assert min(served_accuracies) >= bar["min_accuracy"], msg(
 print(msg("17.serve_all_visible", "export_for_serving: all visible tests passed; ONNX Runtime serves your model "
           "above the bar."))
 
+# %% [markdown] key="new-product-transfer"
+# ## Exercise 7: a new product from 90 labels (3 points)
+#
+# The factory puts a new part on the line: round **flanges** with a centre bore, turned on a lathe
+# and photographed by another camera line (`make_parts(n, seed, product="flange")`: a lighter tray,
+# less contrast, more noise; the same three classes). Nobody has time to label thousands of them: you
+# get **30 labelled photographs per class**. A network trained from scratch on 90 images does not get
+# far. The course ships a backbone pre-trained on 12,000 labelled plates
+# (`techday.dl.load_parts_backbone()`, made by `course/scripts/pretrain_parts_backbone.py`): its
+# filters already answer to thin dark lines and small pits. Transfer it (lab 12).
+#
+# Write `adapt_backbone(backbone, images, labels, seed)` that returns a model on `device` mapping
+# (N, 1, 32, 32) images to (N, 3) logits for the flanges:
+#
+# - a **new linear head** on the backbone's features (`backbone.out_features` of them);
+# - **fine-tune** the backbone and the head together, the backbone with a smaller learning rate than
+#   the new head (parameter groups: `torch.optim.Adam([{"params": ..., "lr": ...}, {...}])`). Training
+#   only the head with the backbone frozen is the cheapest transfer and gets close; fine-tuning goes
+#   further. A learning rate as high for the backbone as for the head wipes out what it learned;
+# - a few dozen epochs of small mini-batches with flips, each step through your `train_step`;
+# - `torch.manual_seed(seed)` first, and learn **only from the `images` and `labels` given**: the
+#   grader calls your function with its own 90 labelled flanges and a fresh copy of the backbone, and
+#   checks that it draws no flanges of its own.
+
+# %% nbgrader="locked" id="flange_data"
+from techday.dl import PartsBackbone, load_parts_backbone
+
+FLANGE_SEED = 77
+per_class = rule["transfer_labels_per_class"]
+flange_images, flange_labels = make_parts(3 * per_class, seed=FLANGE_SEED, as_tensor=True, product="flange")
+_, backbone_meta = load_parts_backbone()
+print(msg("17.flange_data", "labelled flanges: {n} ({per} per class); the shipped backbone was pre-trained on "
+          "{source} (validation accuracy on plates {acc:.3f})", n=len(flange_labels), per=per_class,
+          source=backbone_meta["source_task"], acc=backbone_meta["source_val_accuracy"]))
+print(msg("17.transfer_rule", "transfer bar (from course/syllabus.toml): mean accuracy >= {mean:.0%} over 2 hidden "
+          "sets of {samples} flanges, none below {low:.0%}", mean=rule["transfer_min_mean_accuracy"],
+          samples=rule["samples_per_set"], low=rule["transfer_min_accuracy"]))
+
+fig, axes = plt.subplots(3, 8, figsize=(10, 4))
+for row, cls in enumerate(CLASSES):
+    for col, idx in enumerate(torch.nonzero(flange_labels == row).flatten()[:8].tolist()):
+        axes[row, col].imshow(flange_images[idx, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[row, col].axis("off")
+    axes[row, 0].set_title(cls, fontsize=9, loc="left")
+plt.tight_layout()
+plt.show()
+
+# %% nbgrader="solution" id="adapt_backbone"
+def adapt_backbone(backbone, images, labels, seed):
+    """The pre-trained backbone with a new 3-class head, fine-tuned on (images, labels); returned on device."""
+    ### BEGIN SOLUTION
+    torch.manual_seed(seed)
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam([{"params": backbone.parameters(), "lr": 1e-3},
+                                  {"params": head.parameters(), "lr": 1e-2}])
+    batch_size = 30
+    for epoch in range(40):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = images[idx].to(device), labels[idx].to(device)
+            xb = torch.where(torch.rand(len(xb), 1, 1, 1, device=device) < 0.5, torch.flip(xb, dims=[3]), xb)
+            xb = torch.where(torch.rand(len(xb), 1, 1, 1, device=device) < 0.5, torch.flip(xb, dims=[2]), xb)
+            train_step(model, optimizer, xb, yb)
+    return model.eval()
+    ### END SOLUTION
+
+# %% nbgrader="tests" id="transfer_tests" points=3
+"""adapt_backbone, handed a fresh copy of the shipped backbone and the 90 labelled flanges, returns a model that
+clears the transfer bar of course/syllabus.toml on a fresh visible set of flanges (seed 202) and draws no flanges
+of its own; hidden: called with the grader's own 90 labelled flanges, the model clears the bar on the grader's two
+sets (the mean, and each set), again without drawing flanges."""
+import numpy as np
+import torch
+
+import techday.parts as parts_module
+from techday.dl import load_parts_backbone
+from techday.dltrain import assessment_rule
+from techday.i18n import msg
+from techday.parts import make_parts
+
+bar = assessment_rule()
+
+
+def flange_accuracy(model, seed):
+    """The model's accuracy, in eval mode, on a fresh set of flanges."""
+    x, y = make_parts(bar["samples_per_set"], seed=seed, as_tensor=True, product="flange")
+    model.eval()
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        guess = torch.cat([model(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
+    return (guess == y).float().mean().item()
+
+
+def adapted(images, labels, seed):
+    """adapt_backbone on a fresh copy of the shipped backbone, counting the flanges it draws itself."""
+    drawn, draw = [], parts_module._draw_flange
+
+    def counted(*args, **kwargs):
+        drawn.append(1)
+        return draw(*args, **kwargs)
+
+    parts_module._draw_flange = counted
+    try:
+        model = adapt_backbone(load_parts_backbone()[0], images, labels, seed)
+    finally:
+        parts_module._draw_flange = draw
+    assert not drawn, msg("17.transfer_drew", "adapt_backbone drew {n} flanges of its own: learn only from the "
+                          "labelled flanges it is given", n=len(drawn))
+    assert isinstance(model, torch.nn.Module), msg("17.transfer_not_module", "adapt_backbone must return the model "
+                                                   "(a torch.nn.Module), got {type_name}", type_name=type(model).__name__)
+    return model
+
+
+visible = flange_accuracy(adapted(flange_images, flange_labels, seed=0), 202)
+print(msg("17.transfer_visible", "flanges: accuracy {acc:.3f} on the visible test set (bar: {bar:.2f})", acc=visible,
+          bar=bar["transfer_min_mean_accuracy"]))
+assert visible >= bar["transfer_min_mean_accuracy"], msg(
+    "17.transfer_below_bar", "accuracy {acc:.3f} on new flanges is below the bar {bar:.2f}: start from the backbone "
+    "you are given, under a new head, and fine-tune it with a smaller learning rate than the head's", acc=visible,
+    bar=bar["transfer_min_mean_accuracy"])
+### BEGIN HIDDEN TESTS
+grader_images, grader_labels = make_parts(3 * bar["transfer_labels_per_class"], seed=8_675, as_tensor=True,
+                                          product="flange")
+grader_model = adapted(grader_images, grader_labels, seed=1)
+transfer_accuracies = [flange_accuracy(grader_model, s) for s in (5_150, 6_161)]
+assert float(np.mean(transfer_accuracies)) >= bar["transfer_min_mean_accuracy"], msg(
+    "17.transfer_mean_below", "hidden: on the grader's flanges, the mean accuracy {acc:.3f} is below {bar}",
+    acc=float(np.mean(transfer_accuracies)), bar=bar["transfer_min_mean_accuracy"])
+assert min(transfer_accuracies) >= bar["transfer_min_accuracy"], msg(
+    "17.transfer_one_below", "hidden: on the grader's flanges, accuracy {acc:.3f} on one set, below {bar}",
+    acc=min(transfer_accuracies), bar=bar["transfer_min_accuracy"])
+### END HIDDEN TESTS
+print(msg("17.transfer_passed", "adapt_backbone: the visible test passed; the grader also adapts a fresh backbone "
+          "with its own labelled flanges."))
+
+# %% [markdown] key="transfer-what-it-bought"
+# What did the pre-training buy? The cell below runs your `adapt_backbone` once more, on a backbone
+# that has learned nothing (`PartsBackbone()`), with the same 90 labelled flanges: the same recipe
+# from scratch.
+
+# %%
+scratch_model = adapt_backbone(PartsBackbone(), flange_images, flange_labels, seed=0)
+transferred_model = adapt_backbone(load_parts_backbone()[0], flange_images, flange_labels, seed=0)
+print(msg("17.transfer_compare", "90 labelled flanges, the same recipe: from scratch {scratch:.3f}, from the "
+          "shipped backbone {transfer:.3f} (visible test set)", scratch=flange_accuracy(scratch_model, 202),
+          transfer=flange_accuracy(transferred_model, 202)))
+
 # %% [markdown] key="summary"
 # ## Summary
 #
@@ -600,6 +750,8 @@ print(msg("17.serve_all_visible", "export_for_serving: all visible tests passed;
 # - A pass rule belongs to the course, not to the notebook: this one is read from `course/syllabus.toml`.
 # - A model is done when it is served: exported in eval mode with a dynamic batch, and checked again
 #   where it runs (ONNX Runtime), against the same bar.
+# - A new product rarely comes with thousands of labels: start from a backbone trained on a related
+#   task, give it a new head, and fine-tune it gently (a smaller learning rate for what was learned).
 #
 # ## Going further
 #

@@ -87,6 +87,10 @@ def read_wrong_solutions(path: Path) -> list[WrongSolution]:
         if not {"wrong", "cell", "fails"} <= set(meta):
             raise LabSourceError(f"{path}: line {line}: a wrong solution needs wrong=, cell= and fails=[...]")
         fails = meta["fails"] if isinstance(meta["fails"], list) else [meta["fails"]]
+        twin = next((w for w in out if w.name == meta["wrong"]), None)
+        if twin is not None:  # results are keyed by name: a second one would hide the first's outcome
+            raise LabSourceError(f"{path}: line {line}: wrong solution {meta['wrong']!r} is already named at line "
+                                 f"{twin.line}: give each its own name")
         out.append(WrongSolution(meta["wrong"], meta["cell"], fails, cell.source, line))
     return out
 

@@ -19,6 +19,18 @@ CASES = [(lab, wrong) for lab in COURSE.labs if (WRONG / f"{lab}.py").is_file()
          for wrong in read_wrong_solutions(WRONG / f"{lab}.py")]
 
 
+def test_two_wrong_solutions_of_one_name_are_refused(tmp_path):
+    """Caught: a second wrong solution named like an earlier one, whose outcome the first's would hide
+    (results are keyed by name)."""
+    from techday.course.labsrc import LabSourceError
+
+    path = tmp_path / "lab.py"
+    path.write_text('# %% wrong="same" cell="a" fails=["a_tests"]\nx = 1\n\n'
+                    '# %% wrong="same" cell="b" fails=["b_tests"]\nx = 2\n', encoding="utf-8")
+    with pytest.raises(LabSourceError, match="'same' is already named at line 1"):
+        read_wrong_solutions(path)
+
+
 def test_every_lab_keeps_wrong_solutions():
     for lab in COURSE.labs:
         assert len([w for name, w in CASES if name == lab]) >= 2, f"{lab}: keep at least two wrong solutions"

@@ -64,3 +64,64 @@ def test_solution_clears_the_bar_with_margin(train_seed):
     assert len(accuracies) == rule["hidden_sets"]
     assert np.mean(accuracies) >= rule["min_mean_accuracy"] + MARGIN, accuracies
     assert min(accuracies) >= rule["min_accuracy"] + MARGIN, accuracies
+
+
+TRANSFER_CELLS = ("setup", "imports", "train_step", "flange_data", "adapt_backbone")
+
+
+def _run_transfer(labelled_seeds: list[int], test_seeds: list[int]) -> dict:
+    """Lab 17's transfer exercise as the grader runs it: the solution's adapt_backbone on a fresh copy of
+    the shipped backbone with 90 labelled flanges drawn with each of ``labelled_seeds``; the accuracy
+    on each set of ``test_seeds``."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    nb, _ = read_lab(load_course(ROOT).lab_source(LAB), LAB)
+    ns: dict = {"plt": plt}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if "parameters" in cell.metadata.get("tags", []):
+            source = 'tier = "cpu"\nscale = "ci"'
+        elif meta.get("grade_id") in TRANSFER_CELLS:
+            source = strip_solution_markers(cell.source) if meta.get("solution") else cell.source
+        else:
+            continue
+        exec(compile(source, f"<{LAB}:{cell.id}>", "exec"), ns)
+    import torch
+
+    from techday.dl import load_parts_backbone
+    from techday.parts import make_parts
+
+    rule = ns["rule"]
+    out = {}
+    for labelled in labelled_seeds:
+        x, y = make_parts(3 * rule["transfer_labels_per_class"], seed=labelled, as_tensor=True, product="flange")
+        model = ns["adapt_backbone"](load_parts_backbone()[0], x, y, labelled).eval()
+        accs = []
+        for seed in test_seeds:
+            xt, yt = make_parts(rule["samples_per_set"], seed=seed, as_tensor=True, product="flange")
+            with torch.no_grad():
+                accs.append(float((model(xt).argmax(1) == yt).float().mean()))
+        out[labelled] = accs
+    return out
+
+
+def test_transfer_solution_clears_its_bar_with_margin():
+    """Lab 17's exercise 7: the solution clears the transfer bar with margin for the grader's labelled
+    flanges (seed 8,675) and three other labelled sets, on the grader's two sets: the bar is reachable
+    from 90 labels, not luck. (The same recipe from an untrained backbone, a frozen backbone, one high
+    learning rate: tests/wrong_solutions/17-dl-assessment.py, each caught.)"""
+    rule = assessment_rule(root=ROOT)
+    script = ("import json\nfrom tests.labs.test_dl_assessment_bar import _run_transfer\n"
+              "print('ACCURACIES', json.dumps(_run_transfer([8675, 11, 12, 13], [5150, 6161])))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    runs = json.loads(out.stdout.split("ACCURACIES", 1)[1])
+    for labelled, accuracies in runs.items():
+        print(f"labelled flanges seed {labelled}: accuracies {[round(a, 3) for a in accuracies]}")
+        assert np.mean(accuracies) >= rule["transfer_min_mean_accuracy"] + MARGIN, (labelled, accuracies)
+        assert min(accuracies) >= rule["transfer_min_accuracy"] + MARGIN, (labelled, accuracies)

@@ -207,6 +207,54 @@ def test_pretrain_script_writes_a_loadable_checkpoint(tmp_path):
     assert backbone.state_dict().keys() == committed.state_dict().keys()
 
 
+def test_parts_backbone_checkpoint_loads_and_is_documented():
+    """Lab 17's shipped backbone. Caught: a checkpoint trained on flanges (the target) or barely trained,
+    one call's adaptation leaking into the next copy, a file grown past what a repository should hold."""
+    backbone, meta = dl.load_parts_backbone()
+    assert not backbone.training and backbone.out_features == 64
+    assert tuple(backbone(torch.rand(3, 1, 32, 32)).shape) == (3, 64)
+    assert meta["script"] == "course/scripts/pretrain_parts_backbone.py" and meta["source_val_accuracy"] > 0.95
+    assert "plates" in meta["source_task"] and "no flange" in meta["source_task"]
+    assert dl.PARTS_BACKBONE_PATH.stat().st_size < 200_000, "keep the committed checkpoint small"
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.zero_()
+    fresh, _ = dl.load_parts_backbone()
+    assert any(p.abs().sum() > 0 for p in fresh.parameters()), "each call gives its own copy"
+
+
+def test_parts_pretrain_script_writes_a_loadable_checkpoint(tmp_path):
+    """course/scripts/pretrain_parts_backbone.py, the way the committed checkpoint was made (small here)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "parts.pt"
+    proc = subprocess.run([sys.executable, str(ROOT / "course" / "scripts" / "pretrain_parts_backbone.py"), "--out",
+                           str(out), "--epochs", "1", "--n", "300"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "source validation accuracy" in proc.stdout
+    backbone, meta = dl.load_parts_backbone(out)
+    assert meta["epochs"] == 1 and "300 plates" in meta["source_task"]
+    committed, _ = dl.load_parts_backbone()
+    assert backbone.state_dict().keys() == committed.state_dict().keys()
+
+
+def test_flips_keep_each_image_or_mirror_it():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 16, dtype=torch.float32).reshape(2, 1, 4, 4).repeat(8, 1, 1, 1)
+    y = dl.flips(x, g)
+    seen = set()
+    for a, b in zip(x, y):
+        match = [k for k, f in enumerate((a, a.flip(-1), a.flip(-2), a.flip(-1).flip(-2))) if torch.equal(b, f)]
+        assert match, "each image is itself, mirrored, flipped, or both"
+        seen.add(match[0])
+    assert len(seen) > 1, "not every image gets the same draw"
+
+
 def test_the_source_domain_is_strokes_not_digits():
     """Catches a "transfer" whose source is the target's own data (lab 12's backbone used to be trained on
     the training digits): the stroke images are deterministic per seed, cover their 40 shapes, and no

@@ -46,6 +46,38 @@ def test_bad_arguments():
         make_parts(-1, seed=0)
     with pytest.raises(ValueError):
         make_parts(3, seed=0, size=8)
+    with pytest.raises(ValueError, match="product must be one of"):
+        make_parts(3, seed=0, product="gear")
+
+
+def test_flanges_are_their_own_seeded_balanced_product():
+    """Lab 17's transfer target. Caught: flanges drawn from the plates' stream (the same seed giving
+    the plates' labels or pixels), a product argument ignored, unbalanced classes."""
+    a, la = make_parts(90, seed=77, product="flange")
+    b, lb = make_parts(90, seed=77, product="flange")
+    plates, lp = make_parts(90, seed=77)
+    assert np.array_equal(a, b) and np.array_equal(la, lb)
+    assert np.bincount(la, minlength=3).tolist() == [30, 30, 30]
+    assert not np.array_equal(la, lp) and not np.allclose(a, plates)
+    assert a.shape == (90, 1, 32, 32) and a.dtype == np.float32 and np.isfinite(a).all()
+    # The plates stay what every earlier lab and bar was measured on: drawing flanges changes nothing.
+    again, _ = make_parts(90, seed=77)
+    assert np.array_equal(plates, again)
+    # The other camera line: a lighter tray around the part (the corners), less contrast.
+    assert a[:, 0, :3, :3].mean() > plates[:, 0, :3, :3].mean() + 0.1
+
+
+def test_flanges_are_not_separable_by_brightness():
+    """As for the plates, the brightness of a flange says next to nothing about its class (the bore, a
+    dark round hole in every flange, also defeats the plates' local-dip feature: a model must learn it)."""
+    x_train, y_train = make_parts(600, seed=11, product="flange")
+    x_test, y_test = make_parts(600, seed=12, product="flange")
+
+    def brightness(x):
+        return np.stack([x.mean(axis=(1, 2, 3)), x.std(axis=(1, 2, 3))], axis=1)
+
+    acc = _nearest_centroid_accuracy(brightness(x_train), y_train, brightness(x_test), y_test)
+    assert acc < 0.45, f"brightness alone classifies flanges {acc:.2f}: the task is too easy"
 
 
 def _nearest_centroid_accuracy(train_features, train_labels, test_features, test_labels):

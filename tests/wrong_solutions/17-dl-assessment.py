@@ -117,3 +117,78 @@ def train_step(model, optimizer, x, y, amp_dtype=None):
     loss.backward()
     optimizer.step()
     return loss.item()
+
+# %% wrong="from_scratch" cell="adapt_backbone" fails=["transfer_tests"]
+def adapt_backbone(backbone, images, labels, seed):
+    # the backbone it is given is ignored: the same network from scratch on 90 images
+    torch.manual_seed(seed)
+    fresh = PartsBackbone()
+    model = nn.Sequential(fresh, nn.Linear(fresh.out_features, len(CLASSES))).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for epoch in range(40):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            idx = order[i:i + 30]
+            xb, yb = images[idx].to(device), labels[idx].to(device)
+            xb = torch.where(torch.rand(len(xb), 1, 1, 1, device=device) < 0.5, torch.flip(xb, dims=[3]), xb)
+            train_step(model, optimizer, xb, yb)
+    return model.eval()
+
+# %% wrong="one_high_learning_rate" cell="adapt_backbone" fails=["transfer_tests"]
+def adapt_backbone(backbone, images, labels, seed):
+    # the head's learning rate for the backbone too: what the backbone learned is wiped out
+    torch.manual_seed(seed)
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for epoch in range(40):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            idx = order[i:i + 30]
+            xb, yb = images[idx].to(device), labels[idx].to(device)
+            train_step(model, optimizer, xb, yb)
+    return model.eval()
+
+# %% wrong="head_left_out_of_the_optimizer" cell="adapt_backbone" fails=["transfer_tests"]
+def adapt_backbone(backbone, images, labels, seed):
+    # only the backbone's parameters are handed to the optimizer: the new head keeps its random weights
+    torch.manual_seed(seed)
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam(backbone.parameters(), lr=1e-3)
+    for epoch in range(40):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            idx = order[i:i + 30]
+            xb, yb = images[idx].to(device), labels[idx].to(device)
+            train_step(model, optimizer, xb, yb)
+    return model.eval()
+
+# %% wrong="draws_its_own_flanges" cell="adapt_backbone" fails=["transfer_tests"]
+def adapt_backbone(backbone, images, labels, seed):
+    # trains on 900 flanges it draws itself instead of the 90 labelled ones (the grader counts them)
+    torch.manual_seed(seed)
+    images, labels = make_parts(900, seed=seed + 12_345, as_tensor=True, product="flange")
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam([{"params": backbone.parameters(), "lr": 1e-3}, {"params": head.parameters(), "lr": 1e-2}])
+    for epoch in range(5):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            idx = order[i:i + 30]
+            train_step(model, optimizer, images[idx].to(device), labels[idx].to(device))
+    return model.eval()
+
+# %% wrong="flange_labels_shuffled_apart" cell="adapt_backbone" fails=["transfer_tests"]
+def adapt_backbone(backbone, images, labels, seed):
+    # images and labels shuffled with two different permutations: every image gets another's label
+    torch.manual_seed(seed)
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam([{"params": backbone.parameters(), "lr": 1e-3}, {"params": head.parameters(), "lr": 1e-2}])
+    for epoch in range(40):
+        order, other = torch.randperm(len(images)), torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            xb, yb = images[order[i:i + 30]].to(device), labels[other[i:i + 30]].to(device)
+            train_step(model, optimizer, xb, yb)
+    return model.eval()
