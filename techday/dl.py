@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
-    "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift",
+    "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
     "seed_everything", "select_classes", "shift", "shifted_noisy", "sort_sequences", "IGNORE",
 ]
 
@@ -400,6 +400,18 @@ def pretrain_backbone(source: Split, n_classes: int = 10, epochs: int = 8, seed:
     augment = Compose(random_shift, gaussian_noise)
     fit(model, optimizer, source, None, epochs=epochs, batch_size=64, transform=augment, generator=g)
     return backbone.eval(), head.eval()
+
+
+def save_backbone(path: Path | str, backbone: nn.Module, meta: dict) -> str:
+    """Write a course backbone checkpoint (``state_dict``, ``width``, ``meta`` with the PyTorch version)
+    as the ``course/scripts/pretrain_*.py`` scripts do; returns the first 16 hex digits of its SHA-256."""
+    import hashlib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": backbone.state_dict(), "width": backbone.width,
+                "meta": {**meta, "torch": str(torch.__version__)}}, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "strokes_backbone.pt"

@@ -31,6 +31,18 @@ CLASSES = ("ok", "scratch", "dent")
 CLASSES_KO = ("정상", "긁힘", "찍힘")
 PRODUCTS = ("plate", "flange")
 
+# Every (n, seed, size) asked of make_parts in this process, per product: lab 17's transfer test reads it
+# to check that a notebook learned from its 90 labelled flanges and drew no others (see requests()).
+_REQUESTS: dict[str, set[tuple[int, int, int]]] = {product: set() for product in PRODUCTS}
+
+
+def requests(product: str) -> set[tuple[int, int, int]]:
+    """The ``(n, seed, size)`` of every :func:`make_parts` call for ``product`` in this process so far
+    (a copy). Lab 17's transfer test allows the labelled flanges and its own test sets and nothing
+    else: the exercise is learning from few labels. It sees calls of :func:`make_parts` only, not a
+    copy of the generator."""
+    return set(_REQUESTS[product])
+
 
 def _draw_part(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
     s = size / 32.0  # every length below is given for 32 x 32 and scaled
@@ -148,6 +160,7 @@ def make_parts(n: int, seed: int, size: int = 32, as_tensor: bool = False, produ
         raise ValueError(f"size must be at least 16 pixels, not {size}")
     if product not in PRODUCTS:
         raise ValueError(f"product must be one of {PRODUCTS}, not {product!r}")
+    _REQUESTS[product].add((int(n), int(seed), int(size)))
     key = [int(seed), int(size), 0x9A275] + ([0xF1A9E] if product == "flange" else [])
     rng = np.random.default_rng(key)
     draw = _draw_part if product == "plate" else _draw_flange
@@ -160,3 +173,22 @@ def make_parts(n: int, seed: int, size: int = 32, as_tensor: bool = False, produ
 
         return torch.from_numpy(images), torch.from_numpy(labels)
     return images, labels
+
+
+def show(images, labels, per_class: int = 8):
+    """A grid of ``per_class`` images of each class, one row per class (matplotlib, imported here), for
+    the labs' first look at a data set; ``images`` and ``labels`` as :func:`make_parts` returns them."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images, labels = np.asarray(images), np.asarray(labels)
+    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(1.25 * per_class, 4), squeeze=False)
+    for row, cls in enumerate(CLASSES):
+        picks = np.flatnonzero(labels == row)[:per_class]
+        for col in range(per_class):
+            axes[row, col].axis("off")
+            if col < len(picks):
+                axes[row, col].imshow(images[picks[col], 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_title(cls, fontsize=9, loc="left")
+    plt.tight_layout()
+    plt.show()

@@ -32,7 +32,38 @@ def pytest_xdist_auto_num_workers(config):
     return cores + 1
 
 
+# The longest tests of the grading and lab checks, measured on a clean clone (the 25 slowest in every
+# run's log), in the order they should start: see pytest_collection_modifyitems. The hub's tests keep
+# their place: started together they compete for one machine's spawns (the load test took 248 s
+# instead of 83) and the integration module's tests build on each other.
+LONGEST_FIRST = (
+    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught[14-dl-multi-gpu]",
+    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught[17-dl-assessment]",
+    "tests/grading/test_adversarial.py::test_adversarial_batch",
+    "tests/grading/test_cheats.py",
+    "tests/grading/test_regrade.py",
+    "tests/grading/test_wrong_solutions.py",
+    "tests/grading/test_resume.py",
+    "tests/labs/test_dl_assessment_bar.py",
+    "tests/grading/test_sandboxed_labs.py",
+)
+
+
+def _start_rank(item) -> tuple[int, int]:
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return 0, rank
+    if item.nodeid.startswith("tests/hub/"):
+        return 2, 0
+    return (1, 0) if "slow" in item.keywords else (2, 0)
+
+
 def pytest_collection_modifyitems(config, items):
+    """The longest grading and lab tests first, then the other slow ones, then the rest (the hub's
+    tests among them, in their order), each in collection order (a stable sort). Measured on a clean
+    clone here: pytest 908 s -> 876 s; in collection order the deep-learning bar tests and the last
+    wrong solutions started near the end. Then GPU tests are skipped without a GPU."""
+    items.sort(key=_start_rank)
     info = detect("auto")
     if info.tier == "gpu":
         return

@@ -15,7 +15,6 @@ and is committed, so the lab starts from it at once, as it would from published 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -45,12 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation": "random_shift(max_shift=1) + gaussian_noise(std=0.05)",
         "epochs": args.epochs, "seed": args.seed, "width": args.width,
         "source_val_accuracy": round(source_acc, 4),
-        "torch": str(torch.__version__),
         "script": "course/scripts/pretrain_backbone.py",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": backbone.state_dict(), "width": args.width, "meta": meta}, args.out)
-    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:16]
+    digest = dl.save_backbone(args.out, backbone, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, sha256 {digest}...): "
           f"source validation accuracy {source_acc:.3f}")
     return 0

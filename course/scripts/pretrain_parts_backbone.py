@@ -15,7 +15,6 @@ Deterministic: fixed seeds, one CPU thread. About a minute on one core. The file
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -41,12 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation": "flips (left-right, top-bottom)",
         "epochs": args.epochs, "seed": args.seed, "width": args.width,
         **record,
-        "torch": str(torch.__version__),
         "script": "course/scripts/pretrain_parts_backbone.py",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": backbone.state_dict(), "width": args.width, "meta": meta}, args.out)
-    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:16]
+    digest = dl.save_backbone(args.out, backbone, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, sha256 {digest}...): "
           f"source validation accuracy {record['source_val_accuracy']:.3f}")
     return 0

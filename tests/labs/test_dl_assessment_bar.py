@@ -74,10 +74,8 @@ def _run_transfer(labelled_seeds: list[int], test_seeds: list[int]) -> dict:
     the shipped backbone with 90 labelled flanges drawn with each of ``labelled_seeds``; the accuracy
     on each set of ``test_seeds``."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib.pyplot as plt
-
     nb, _ = read_lab(load_course(ROOT).lab_source(LAB), LAB)
-    ns: dict = {"plt": plt}
+    ns: dict = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code":

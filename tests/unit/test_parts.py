@@ -115,3 +115,43 @@ def test_not_separable_by_brightness_but_by_defect_features():
     # Always answering "defect" scores 2/3; one hand-made feature does better, a CNN far better
     # (lab 17's solution clears its bar: tests/labs/test_dl_assessment_bar.py).
     assert acc_defect > 0.70, f"a local-dip feature tells defective from good parts only {acc_defect:.2f} of the time"
+
+
+def test_requests_lists_each_draw_of_a_product_once():
+    """What lab 17's transfer test reads. Caught: a draw left out of the list (extra labelled flanges
+    unseen), plates listed as flanges, the caller able to change the record through the returned set."""
+    from techday import parts
+
+    make_parts(5, seed=123_456, product="flange")
+    make_parts(5, seed=123_456, product="flange")
+    make_parts(4, seed=654_321)
+    got = parts.requests("flange")
+    assert (5, 123_456, 32) in got and (4, 654_321, 32) not in got
+    assert (4, 654_321, 32) in parts.requests("plate")
+    got.clear()
+    assert (5, 123_456, 32) in parts.requests("flange"), "a copy: clearing it changes nothing"
+
+
+def test_show_draws_a_row_per_class(monkeypatch):
+    """The labs' first look at a data set (labs 17's plates and flanges). Caught: a row missing for a
+    class, another class's images in a row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from techday import parts
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    images, labels = make_parts(30, seed=5, product="flange")
+    parts.show(images, labels, per_class=4)
+    (fig,) = shown
+    axes = fig.axes
+    assert len(axes) == 3 * 4
+    for row in range(3):
+        drawn = [ax.images[0].get_array() for ax in axes[4 * row:4 * row + 4] if ax.images]
+        assert len(drawn) == 4
+        expected = images[np.flatnonzero(labels == row)[:4], 0]
+        assert all(np.array_equal(np.asarray(d), e) for d, e in zip(drawn, expected)), f"row {row}"
+    plt.close(fig)

@@ -172,7 +172,7 @@ def adapt_backbone(backbone, images, labels, seed):
     head = nn.Linear(backbone.out_features, len(CLASSES))
     model = nn.Sequential(backbone, head).to(device)
     optimizer = torch.optim.Adam([{"params": backbone.parameters(), "lr": 1e-3}, {"params": head.parameters(), "lr": 1e-2}])
-    for epoch in range(5):
+    for epoch in range(1):
         order = torch.randperm(len(images))
         for i in range(0, len(images), 30):
             idx = order[i:i + 30]
@@ -191,4 +191,22 @@ def adapt_backbone(backbone, images, labels, seed):
         for i in range(0, len(images), 30):
             xb, yb = images[order[i:i + 30]].to(device), labels[other[i:i + 30]].to(device)
             train_step(model, optimizer, xb, yb)
+    return model.eval()
+
+# %% wrong="more_flanges_drawn_beside_it" cell="adapt_backbone" fails=["transfer_tests"]
+# 900 labelled flanges drawn once, in the cell, and used by the function: more labels than the exercise gives
+EXTRA_IMAGES, EXTRA_LABELS = make_parts(900, seed=4_321, as_tensor=True, product="flange")
+
+
+def adapt_backbone(backbone, images, labels, seed):
+    torch.manual_seed(seed)
+    images, labels = torch.cat([images, EXTRA_IMAGES]), torch.cat([labels, EXTRA_LABELS])
+    head = nn.Linear(backbone.out_features, len(CLASSES))
+    model = nn.Sequential(backbone, head).to(device)
+    optimizer = torch.optim.Adam([{"params": backbone.parameters(), "lr": 1e-3}, {"params": head.parameters(), "lr": 1e-2}])
+    for epoch in range(3):
+        order = torch.randperm(len(images))
+        for i in range(0, len(images), 30):
+            idx = order[i:i + 30]
+            train_step(model, optimizer, images[idx].to(device), labels[idx].to(device))
     return model.eval()
