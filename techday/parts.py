@@ -44,6 +44,29 @@ def requests(product: str) -> set[tuple[int, int, int]]:
     return set(_REQUESTS[product])
 
 
+def _scratch(rng, du, dv, brightness, s):
+    """A thin dark line segment at a random angle through the point (du, dv) = (0, 0): what to add to
+    the surface (negative: darker). Both products draw their defects with this and :func:`_dent`."""
+    phi = rng.uniform(0.0, np.pi)
+    length = rng.uniform(9.0, 15.0) * s
+    width = rng.uniform(0.55, 0.85) * s
+    depth = rng.uniform(0.3, 0.5) * brightness
+    along = du * np.cos(phi) + dv * np.sin(phi)
+    across = -du * np.sin(phi) + dv * np.cos(phi)
+    return -depth * np.exp(-0.5 * (across / width) ** 2) * (np.abs(along) < length / 2)
+
+
+def _dent(rng, du, dv, brightness, s):
+    """A small dark pit at (du, dv) = (0, 0), lit from one side (bright rim)."""
+    radius = rng.uniform(1.4, 2.1) * s
+    depth = rng.uniform(0.4, 0.6) * brightness
+    pit = np.exp(-0.5 * (du ** 2 + dv ** 2) / radius ** 2)
+    light = rng.uniform(0.0, 2 * np.pi)
+    off = 1.2 * radius
+    rim = np.exp(-0.5 * ((du - off * np.cos(light)) ** 2 + (dv - off * np.sin(light)) ** 2) / (0.8 * radius) ** 2)
+    return -depth * pit + 0.5 * depth * rim
+
+
 def _draw_part(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
     s = size / 32.0  # every length below is given for 32 x 32 and scaled
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
@@ -68,53 +91,15 @@ def _draw_part(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
     def spot_on_plate():
         return rng.uniform(-half_a + 2.5 * s, half_a - 2.5 * s), rng.uniform(-half_b + 2.5 * s, half_b - 2.5 * s)
 
-    if label == 1:  # scratch: a thin dark line segment at a random angle
+    if label:  # 1: a scratch, 2: a dent (see _scratch and _dent)
         pu, pv = spot_on_plate()
-        phi = rng.uniform(0.0, np.pi)
-        length = rng.uniform(9.0, 15.0) * s
-        width = rng.uniform(0.55, 0.85) * s
-        depth = rng.uniform(0.3, 0.5) * brightness
         du, dv = u - pu, v - pv
-        along = du * np.cos(phi) + dv * np.sin(phi)
-        across = -du * np.sin(phi) + dv * np.cos(phi)
-        line = np.exp(-0.5 * (across / width) ** 2) * (np.abs(along) < length / 2)
-        img = img - depth * line * plate
-    elif label == 2:  # dent: a small dark pit, lit from one side (bright rim)
-        pu, pv = spot_on_plate()
-        radius = rng.uniform(1.4, 2.1) * s
-        depth = rng.uniform(0.4, 0.6) * brightness
-        du, dv = u - pu, v - pv
-        pit = np.exp(-0.5 * (du ** 2 + dv ** 2) / radius ** 2)
-        light = rng.uniform(0.0, 2 * np.pi)
-        off = 1.2 * radius
-        rim = np.exp(-0.5 * ((du - off * np.cos(light)) ** 2 + (dv - off * np.sin(light)) ** 2) / (0.8 * radius) ** 2)
-        img = img + (-depth * pit + 0.5 * depth * rim) * plate
+        mark = _scratch(rng, du, dv, brightness, s) if label == 1 else _dent(rng, du, dv, brightness, s)
+        img = img + mark * plate
 
     gain = rng.uniform(0.85, 1.15)
     noise = rng.normal(0.0, rng.uniform(0.02, 0.05), size=img.shape)
     return (gain * img + noise).astype(np.float32)
-
-
-def _scratch(rng, du, dv, brightness, s):
-    """A thin dark line segment at a random angle through the point (du, dv) = (0, 0)."""
-    phi = rng.uniform(0.0, np.pi)
-    length = rng.uniform(9.0, 15.0) * s
-    width = rng.uniform(0.55, 0.85) * s
-    depth = rng.uniform(0.3, 0.5) * brightness
-    along = du * np.cos(phi) + dv * np.sin(phi)
-    across = -du * np.sin(phi) + dv * np.cos(phi)
-    return -depth * np.exp(-0.5 * (across / width) ** 2) * (np.abs(along) < length / 2)
-
-
-def _dent(rng, du, dv, brightness, s):
-    """A small dark pit at (du, dv) = (0, 0), lit from one side (bright rim)."""
-    radius = rng.uniform(1.4, 2.1) * s
-    depth = rng.uniform(0.4, 0.6) * brightness
-    pit = np.exp(-0.5 * (du ** 2 + dv ** 2) / radius ** 2)
-    light = rng.uniform(0.0, 2 * np.pi)
-    off = 1.2 * radius
-    rim = np.exp(-0.5 * ((du - off * np.cos(light)) ** 2 + (dv - off * np.sin(light)) ** 2) / (0.8 * radius) ** 2)
-    return -depth * pit + 0.5 * depth * rim
 
 
 def _draw_flange(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
@@ -179,7 +164,6 @@ def show(images, labels, per_class: int = 8):
     """A grid of ``per_class`` images of each class, one row per class (matplotlib, imported here), for
     the labs' first look at a data set; ``images`` and ``labels`` as :func:`make_parts` returns them."""
     import matplotlib.pyplot as plt
-    import numpy as np
 
     images, labels = np.asarray(images), np.asarray(labels)
     fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(1.25 * per_class, 4), squeeze=False)

@@ -35,6 +35,8 @@ def default_jobs(tier: str, jobs: int | None = None, cpus: int | None = None) ->
         return max(1, jobs)
     cpus = cpus or os.cpu_count() or 1
     return min(4, cpus) if tier == "gpu" else cpus + 1
+
+
 LANG_HELP = "the language of markdown and messages (default: the syllabus' default_language)"
 
 

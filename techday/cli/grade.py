@@ -51,8 +51,8 @@ def cmd_grade_selftest(args) -> int:
 
     s = Setup.of(args)
     t0 = time.monotonic()
-    contracts, csv = selftest(s.course, s.labs, s.info.tier, s.scale, jobs=default_jobs(s.info.tier, args.jobs), report=console.print,
-                              lang=s.course.language(getattr(args, "lang", None)))
+    contracts, csv = selftest(s.course, s.labs, s.info.tier, s.scale, jobs=default_jobs(s.info.tier, args.jobs),
+                              report=console.print, lang=s.course.language(getattr(args, "lang", None)))
     t = Table(title="grading contract: solution = full marks, release = zero")
     for col in ("lab", "cells", "points", "hidden tests", "solution", "release", "contract"):
         t.add_column(col)

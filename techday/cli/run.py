@@ -79,7 +79,8 @@ def cmd_kernels(args) -> int:
         labs = []
     t0 = time.monotonic()
     # Recording runs every lab on the CPU tier (the simulator), whatever the machine has.
-    rep = kernels.run(course.root, out, jobs=default_jobs("cpu", args.jobs), labs=labs, families=families, report=console.print)
+    rep = kernels.run(course.root, out, jobs=default_jobs("cpu", args.jobs), labs=labs, families=families,
+                      report=console.print)
     if rep.tool_missing:
         err.print(f"techday kernels: {rep.tool_missing}", style="red", markup=False)
         return 2
