@@ -25,23 +25,26 @@ trainee never sees. Importing this module does not import PyTorch.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 CLASSES = ("ok", "scratch", "dent")
 CLASSES_KO = ("정상", "긁힘", "찍힘")
 PRODUCTS = ("plate", "flange")
 
-# Every (n, seed, size) asked of make_parts in this process, per product: lab 17's transfer test reads it
-# to check that a notebook learned from its 90 labelled flanges and drew no others (see requests()).
-_REQUESTS: dict[str, set[tuple[int, int, int]]] = {product: set() for product in PRODUCTS}
+# How often each (n, seed, size) was asked of make_parts in this process, per product: lab 17's transfer
+# test reads it to check that a notebook learned from its 90 labelled flanges and drew no others.
+_REQUESTS: dict[str, Counter] = {product: Counter() for product in PRODUCTS}
 
 
-def requests(product: str) -> set[tuple[int, int, int]]:
-    """The ``(n, seed, size)`` of every :func:`make_parts` call for ``product`` in this process so far
-    (a copy). Lab 17's transfer test allows the labelled flanges and its own test sets and nothing
-    else: the exercise is learning from few labels. It sees calls of :func:`make_parts` only, not a
-    copy of the generator."""
-    return set(_REQUESTS[product])
+def requests(product: str) -> Counter:
+    """How many times each ``(n, seed, size)`` was drawn by :func:`make_parts` for ``product`` in this
+    process so far (a copy). Lab 17's transfer test allows the labelled flanges and its own test sets
+    and nothing else, and refuses any draw, a repeated one too, while the trainee's code runs: the
+    exercise is learning from few labels. It sees calls of :func:`make_parts` only, not a copy of the
+    generator."""
+    return Counter(_REQUESTS[product])
 
 
 def _scratch(rng, du, dv, brightness, s):
@@ -145,7 +148,7 @@ def make_parts(n: int, seed: int, size: int = 32, as_tensor: bool = False, produ
         raise ValueError(f"size must be at least 16 pixels, not {size}")
     if product not in PRODUCTS:
         raise ValueError(f"product must be one of {PRODUCTS}, not {product!r}")
-    _REQUESTS[product].add((int(n), int(seed), int(size)))
+    _REQUESTS[product][(int(n), int(seed), int(size))] += 1
     key = [int(seed), int(size), 0x9A275] + ([0xF1A9E] if product == "flange" else [])
     rng = np.random.default_rng(key)
     draw = _draw_part if product == "plate" else _draw_flange

@@ -662,23 +662,30 @@ from techday.parts import make_parts
 bar = assessment_rule()
 
 
+def drawing_none(what, call, *args):
+    """call(*args), refusing any flange the trainee's code draws meanwhile (learning or predicting)."""
+    before = parts_module.requests("flange")
+    out = call(*args)
+    drawn = sorted(parts_module.requests("flange") - before)  # every draw meanwhile, a repeated one too
+    assert not drawn, msg("17.transfer_drew", "{what} drew flanges of its own (n, seed, size: {drawn}): learn only "
+                          "from the labelled flanges it is given", what=what, drawn=drawn)
+    return out
+
+
 def flange_accuracy(model, seed):
     """The model's accuracy, in eval mode, on a fresh set of flanges."""
     x, y = make_parts(bar["samples_per_set"], seed=seed, as_tensor=True, product="flange")
     model.eval()
     dev = next(model.parameters()).device
     with torch.no_grad():
-        guess = torch.cat([model(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
+        guess = drawing_none("the model", lambda: torch.cat([model(x[i:i + 500].to(dev)).argmax(1).cpu()
+                                                             for i in range(0, len(x), 500)]))
     return (guess == y).float().mean().item()
 
 
 def adapted(images, labels, seed):
-    """adapt_backbone on a fresh copy of the shipped backbone; the flanges it draws itself are refused."""
-    before = parts_module.requests("flange")
-    model = adapt_backbone(load_parts_backbone()[0], images, labels, seed)
-    drawn = sorted(parts_module.requests("flange") - before)
-    assert not drawn, msg("17.transfer_drew", "adapt_backbone drew flanges of its own (n, seed, size: {drawn}): learn "
-                          "only from the labelled flanges it is given", drawn=drawn)
+    """adapt_backbone on a fresh copy of the shipped backbone, drawing no flanges of its own."""
+    model = drawing_none("adapt_backbone", adapt_backbone, load_parts_backbone()[0], images, labels, seed)
     assert isinstance(model, torch.nn.Module), msg("17.transfer_not_module", "adapt_backbone must return the model "
                                                    "(a torch.nn.Module), got {type_name}", type_name=type(model).__name__)
     return model
@@ -687,7 +694,7 @@ def adapted(images, labels, seed):
 # The notebook itself may draw the 90 labelled flanges (seed 77, the data cell's FLANGE_SEED) and this test's
 # visible set, nothing more.
 allowed = {(3 * bar["transfer_labels_per_class"], 77, 32), (bar["samples_per_set"], 202, 32)}
-others = sorted(parts_module.requests("flange") - allowed)
+others = sorted(set(parts_module.requests("flange")) - allowed)
 assert not others, msg("17.transfer_other_flanges", "this notebook drew flanges besides the labelled ones (n, seed, "
                        "size: {others}): the exercise is learning from {n} labels; remove those draws",
                        others=others, n=3 * bar["transfer_labels_per_class"])

@@ -210,3 +210,22 @@ def adapt_backbone(backbone, images, labels, seed):
             idx = order[i:i + 30]
             train_step(model, optimizer, images[idx].to(device), labels[idx].to(device))
     return model.eval()
+
+# %% wrong="model_draws_the_test_set" cell="adapt_backbone" fails=["transfer_tests"]
+class Answers(nn.Module):
+    # a "model" that draws the flanges it is shown, by trying seeds, and answers with their labels
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        for seed in (202, 5_150, 6_161):
+            images, labels = make_parts(600, seed=seed, as_tensor=True, product="flange")
+            for i in range(0, 600, len(x)):
+                if len(x) <= 600 - i and torch.equal(images[i:i + len(x)].to(x.device), x):
+                    return F.one_hot(labels[i:i + len(x)], len(CLASSES)).float().to(x.device)
+        return self.model(x)
+
+
+def adapt_backbone(backbone, images, labels, seed):
+    return Answers(nn.Sequential(backbone, nn.Linear(backbone.out_features, len(CLASSES))).to(device)).eval()
