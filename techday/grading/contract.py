@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..course.build import build, nbgrader, nbgrader_error
+from ..course.build import build, nbgrader, nbgrader_error, nbgrader_workers
 from ..course.labsrc import hidden_test_count, strip_solution_markers, write_notebook
 from ..course.layout import notebook
 from ..course.syllabus import Course
@@ -127,14 +127,14 @@ def check_contract(root: Path, lab: str) -> LabContract:
 
 
 def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
-                  lang: str | None = None) -> tuple[LabContract, Path | None]:
+                  lang: str | None = None, workers=None) -> tuple[LabContract, Path | None]:
     """One lab in its own course root (its own gradebook), so that labs can be graded side by side."""
     # nbgrader's own Execute: the course's solution and release only, no trainee's code (and no sandbox
     # needed where the course is checked)
     # Each cell under the per-cell limit a room is graded with (grading/config.py's lab_limits), so a
     # solution that only passes with more time than trainees get breaks the contract here.
     result = build(course, [lab], root=root, sandboxed=False, lang=lang,
-                   cell_timeout=course.labs[lab].cell_timeout(scale))
+                   cell_timeout=course.labs[lab].cell_timeout(scale), workers=workers)
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
     source = json.loads(notebook(root, "source", lab).read_text(encoding="utf-8"))
@@ -144,7 +144,7 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
     write_notebook(nbformat.from_dict(release), notebook(root, "submitted", lab, RELEASE_STUDENT))
     limit = 2 * (course.labs[lab].timeout(scale) + 60)
     try:
-        proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit)
+        proc = nbgrader(root, "autograde", lab, "--create", "--force", env=env, timeout=limit, workers=workers)
     except Exception as exc:  # subprocess.TimeoutExpired and friends
         return LabContract(lab=lab, ok=False, problems=[f"nbgrader autograde: {exc}"]), None
     contract = check_contract(root, lab)
@@ -155,7 +155,7 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
         contract.problems.append("no hidden tests: the grader checks nothing the trainee has not seen")
     contract.ok = not contract.problems
     csv = root / "grades.csv"
-    proc = nbgrader(root, "export", "--to", str(csv))
+    proc = nbgrader(root, "export", "--to", str(csv), workers=workers)
     if proc.returncode != 0 or not csv.is_file():
         contract.problems.append(f"nbgrader export failed: {nbgrader_error(proc)}")
         contract.ok = False
@@ -180,9 +180,11 @@ def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path 
 
     def one(lab: str):
         report(f"autograding {lab} for {SOLUTION_STUDENT} and {RELEASE_STUDENT} ...")
-        return _selftest_lab(course, lab, root / lab, env, scale, lang)
+        return _selftest_lab(course, lab, root / lab, env, scale, lang, workers)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # One long-lived nbgrader per job runs every lab's generate_assignment, autograde and export.
+    with nbgrader_workers(max(1, jobs), env, root / "logs") as workers, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = list(pool.map(one, labs))
     contracts = [contract for contract, _ in done]
     csvs = [csv for _, csv in done if csv is not None]

@@ -67,19 +67,37 @@ class NbgraderWorker:
             raise RuntimeError(f"the nbgrader worker ended (exit {code}); see {self.log}")
         return json.loads(raw)
 
-    def autograde(self, root: Path, lab: str, student: str, timeout: float) -> dict:
+    def _job(self, job: dict, timeout: float) -> dict:
         if self.proc is None or self.proc.poll() is not None or self.jobs >= self.max_jobs:
             self.close()
             self._start()
             self._answer(120)  # {"ready": true}: imports done
         self.jobs += 1
         try:
-            self.proc.stdin.write((json.dumps({"root": str(root), "lab": lab, "student": student}) + "\n").encode())
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
         except OSError as exc:
             self.close()
             raise RuntimeError(f"the nbgrader worker is gone ({exc}); see {self.log}") from None
         return self._answer(timeout)
+
+    def autograde(self, root: Path, lab: str, student: str, timeout: float) -> dict:
+        return self._job({"root": str(root), "lab": lab, "student": student}, timeout)
+
+    def command(self, cwd: Path, args: list[str], env: dict | None = None,
+                timeout: float | None = None) -> subprocess.CompletedProcess:
+        """``nbgrader ARGS`` in ``cwd``, run by this worker (:func:`techday.grading.worker.command`),
+        as a completed process: its exit status, and nbgrader's log as its output. Raises
+        ``subprocess.TimeoutExpired`` (the worker killed) when it does not end in ``timeout``
+        seconds, ``RuntimeError`` when the worker ends."""
+        argv = ["nbgrader", *map(str, args)]
+        try:
+            got = self._job({"cwd": str(cwd), "argv": argv[1:], "env": env or {}}, timeout or 24 * 3600)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(argv, timeout) from None
+        if "returncode" not in got:  # the worker could not read the job
+            return subprocess.CompletedProcess(argv, 1, "", got.get("error", "") or "no answer")
+        return subprocess.CompletedProcess(argv, int(got["returncode"]), got.get("output", ""), "")
 
     def close(self, kill: bool = False) -> None:
         proc, self.proc = self.proc, None
@@ -113,6 +131,14 @@ class WorkerPool:
         worker = self.free.get()
         try:
             return worker.autograde(root, lab, student, timeout)
+        finally:
+            self.free.put(worker)
+
+    def command(self, cwd: Path, args: list[str], env: dict | None = None,
+                timeout: float | None = None) -> subprocess.CompletedProcess:
+        worker = self.free.get()
+        try:
+            return worker.command(cwd, args, env, timeout)
         finally:
             self.free.put(worker)
 

@@ -14,6 +14,12 @@ trainee can reach.
 A job is ``{"root": PATH, "lab": ID, "student": ID}``; the answer is nbgrader's own
 ``capture_log`` dictionary (``success``, ``log``, ``error``). Anything else that writes to standard
 output (a stray ``print`` in a preprocessor) goes to standard error, so the answers stay readable.
+
+The same process also runs any nbgrader command line, for the course's own steps (a build's
+``generate_assignment`` per lab, a self-test's ``autograde`` and ``export``; never a trainee's
+submission): ``{"cwd": PATH, "argv": [...], "env": {...}}`` answers ``{"returncode", "output"}``
+as ``nbgrader ARGV`` started in ``cwd`` would have ended and logged (:func:`command`). nbgrader's own
+test suite runs its application this way, many times in one process.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import os
 import sys
 import traceback
 
-from ..fastimport import skip_iri_grammar
+from ..fastimport import alembic_head_in_process, skip_iri_grammar
 
 
 def autograde(root: str, lab: str, student: str) -> dict:
@@ -46,17 +52,62 @@ def autograde(root: str, lab: str, student: str) -> dict:
     return capture_log(app)
 
 
+def command(cwd: str, argv: list[str], env: dict | None = None) -> dict:
+    """``nbgrader ARGV`` in the folder ``cwd`` with ``env`` added to the environment, in this
+    process: ``{"returncode": N, "output": LOG}``, the exit status and log the command line gives.
+
+    As nbgrader's own tests run it: a fresh application, its log (and anything printed) captured,
+    and afterwards the application reset and the folder, environment and ``sys.path`` put back."""
+    import contextlib
+    import io
+    import logging
+
+    from jupyter_core.application import NoStart
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    old_cwd, old_env, old_path = os.getcwd(), dict(os.environ), list(sys.path)
+    buffer = io.StringIO()
+    app = None
+    try:
+        os.chdir(cwd)
+        os.environ.update(env or {})
+        app = NbGraderApp.instance()
+        with contextlib.redirect_stdout(buffer):
+            try:
+                app.initialize(argv)
+                app.init_logging(logging.StreamHandler, [buffer], color=False, subapps=True)
+                app.start()
+                code = 0
+            except NoStart:
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # as the command line would end: a traceback and exit status 1
+        buffer.write(traceback.format_exc()[-4000:])
+        code = 1
+    finally:
+        if app is not None:
+            app.reset()
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
+        sys.path[:] = old_path
+    return {"returncode": code, "output": buffer.getvalue()}
+
+
 def warm() -> None:
     """Import what every job needs, before the first one arrives."""
     import nbgrader.converters  # noqa: F401
     import nbgrader.coursedir  # noqa: F401
     import nbgrader.utils  # noqa: F401
+    from nbgrader.apps.nbgraderapp import NbGraderApp  # noqa: F401
 
     from . import executor  # noqa: F401  (SandboxExecute, named in the private config)
 
 
 def main() -> int:
     skip_iri_grammar()
+    alembic_head_in_process()  # a new gradebook's revision without starting the alembic program
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     warm()
@@ -66,7 +117,10 @@ def main() -> int:
             continue
         try:
             job = json.loads(line)
-            result = autograde(job["root"], job["lab"], job["student"])
+            if "argv" in job:
+                result = command(job["cwd"], list(job["argv"]), job.get("env"))
+            else:
+                result = autograde(job["root"], job["lab"], job["student"])
         except (Exception, SystemExit):  # nbgrader's own failures end up here as its CLI's would
             result = {"success": False, "error": traceback.format_exc()[-4000:], "log": ""}
         answers.write(json.dumps(result, default=str) + "\n")

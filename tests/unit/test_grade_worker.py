@@ -83,3 +83,41 @@ def test_default_workers_follow_the_cores_and_spare_the_gpu():
 
     assert default_workers("cpu", cpus=8) == 8 and default_workers("sim", cpus=2) == 2
     assert default_workers("gpu", cpus=16) == 4 and default_workers("gpu", cpus=2) == 2
+
+
+def test_worker_runs_nbgrader_commands_as_the_command_line_does(tmp_path):
+    """The course's own nbgrader commands in the long-lived worker (techday.course.build.nbgrader with
+    ``workers``). Caught: a release that differs from the command line's by a byte; a failing command
+    answered as a success (exit 0) or without nbgrader's error; a job's folder or environment that
+    stays in the worker for the next job (each root's nbgrader_config.py records what it saw)."""
+    import json
+
+    from techday.course.build import build, nbgrader, nbgrader_workers
+    from techday.course.layout import notebook
+    from techday.course.syllabus import load_course
+    from tests.conftest import FIXTURE_COURSE
+
+    course = load_course(FIXTURE_COURSE)
+    cli, served = tmp_path / "cli" / "course", tmp_path / "served" / "course"
+    for root in (cli, served):  # each config names its own root
+        build(course, ["ok-lab"], release=False, root=root, sandboxed=False)
+    spy = ("\nimport json as _j, os as _o\n"
+           "with open('seen.json', 'w') as _f:\n"
+           "    _j.dump({'cwd': _o.getcwd(), 'x': _o.environ.get('TECHDAY_SPY')}, _f)\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "nbgrader_config.py").write_text("c = get_config()" + spy, encoding="utf-8")
+    with (served / "nbgrader_config.py").open("a", encoding="utf-8") as f:
+        f.write(spy)
+    assert nbgrader(cli, "generate_assignment", "ok-lab", "--force").returncode == 0
+    with nbgrader_workers(1, logs=tmp_path / "logs") as workers:
+        made = nbgrader(served, "generate_assignment", "ok-lab", "--force", env={"TECHDAY_SPY": "1"}, workers=workers)
+        pid = workers.all[0].proc.pid
+        missing = nbgrader(empty, "generate_assignment", "no-such-lab", workers=workers)
+        assert workers.all[0].proc.pid == pid, "the worker was not reused"
+    assert made.returncode == 0, made.stdout
+    assert notebook(served, "release", "ok-lab").read_bytes() == notebook(cli, "release", "ok-lab").read_bytes()
+    assert missing.returncode != 0 and "no-such-lab" in missing.stdout, missing.stdout
+    assert json.loads((served / "seen.json").read_text()) == {"cwd": str(served), "x": "1"}
+    assert json.loads((empty / "seen.json").read_text()) == {"cwd": str(empty), "x": None}
+    assert "ERROR" in _log_error({"log": missing.stdout}) or "no-such-lab" in _log_error({"log": missing.stdout})
