@@ -122,7 +122,10 @@ def _importable(obj) -> dict | None:
     target = mod
     for part in qualname.split("."):
         target = getattr(target, part, None)
-    return {"import": module, "attr": qualname} if target is obj else None
+    # The module may hold the plain function in place of its compiled one for a while (the simulator's
+    # generator, techday.simtools.quiet_generator): the compiling process imports the compiled one.
+    same = target is obj or target is getattr(obj, "py_func", None) or obj is getattr(target, "py_func", None)
+    return {"import": module, "attr": qualname} if same else None
 
 
 def _global_spec(name: str, value, deps: list) -> dict:

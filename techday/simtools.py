@@ -168,9 +168,15 @@ def quiet_generator():
         yield
 
 
+# numba.cuda.random's functions on the way from create_xoroshiro128p_states to the states.
+_STATE_CREATION = ("init_xoroshiro128p_states_cpu", "init_xoroshiro128p_state", "xoroshiro128p_jump",
+                   "xoroshiro128p_next", "rotl")
+
+
 @contextmanager
 def _plain_generator():
-    """Inside the block, ``numba.cuda.random``'s module functions are their plain Python sources.
+    """Inside the block, the functions that ``numba.cuda.random`` creates states with are their
+    plain Python sources.
 
     In the simulator that module compiles its generator with Numba's CPU ``jit`` in object mode
     (``forceobj``): the same Python semantics, after a failed type inference and a compile of
@@ -178,11 +184,13 @@ def _plain_generator():
     and each run of lab 03 pays it). The plain functions compute the same states and draws
     (tests/unit/test_simtools.py compares them) without compiling. Names a notebook imported keep
     what they were; only the module's own look-ups, as ``create_xoroshiro128p_states`` makes them,
-    see the plain functions. Restored on the way out, also after an error."""
+    see the plain functions. The draws a kernel makes (``xoroshiro128p_uniform_float32`` and the
+    rest) are left alone, so a kernel's globals are still the module's own (``techday kernels``
+    records them by module and name). Restored on the way out, also after an error."""
     from numba.cuda import random as generator
 
     swapped = {name: f for name, f in vars(generator).items()
-               if callable(f) and hasattr(f, "py_func") and getattr(f, "__module__", "") == generator.__name__}
+               if name in _STATE_CREATION and hasattr(f, "py_func")}
     for name, f in swapped.items():
         setattr(generator, name, f.py_func)
     try:

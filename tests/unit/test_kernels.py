@@ -94,6 +94,20 @@ LAB = textwrap.dedent('''\
     m = np.ones((SIDE, SIDE), np.float32)
     square_block[(1, 1), (SIDE, SIDE)](m, np.zeros_like(m))
     sized_shared[(1, 1), (SIDE, 2)](m, np.zeros_like(m))
+
+    # %% nbgrader="locked" id="generator"
+    from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_next, xoroshiro128p_uniform_float32
+    from techday.simtools import quiet_generator
+
+    @cuda.jit
+    def draws(states, out):
+        i = cuda.grid(1)
+        if i < out.shape[0]:
+            xoroshiro128p_next(states, i)
+            out[i] = xoroshiro128p_uniform_float32(states, i)
+
+    with quiet_generator():  # the simulator's state creation swaps generator functions meanwhile
+        draws[2, 4](create_xoroshiro128p_states(8, seed=1), np.zeros(8, np.float32))
 ''')
 
 SILENT_LAB = textwrap.dedent('''\
@@ -148,6 +162,14 @@ def test_a_correct_kernel_compiles_for_both_architectures(checked):
     assert row.signature == "void(float32[::1], float32[::1])"
     regs = [int(r) for r in row.registers.split("/")]
     assert len(regs) == 2 and all(0 < r <= 255 for r in regs), row.registers
+
+
+def test_a_kernel_launched_while_the_generator_is_swapped_compiles(checked):
+    """Caught: a kernel launched inside techday.simtools.quiet_generator, whose generator functions
+    the module held as plain Python meanwhile, recorded as reading a Python function (it failed
+    to compile: 'Cannot determine Numba type of CPUDispatcher')."""
+    _, rep = checked
+    assert _row(rep, "draws").status == "ok", [p for p in rep.problems if ":draws " in p]
 
 
 def test_a_call_to_a_python_function_is_caught(checked):
@@ -209,9 +231,9 @@ def test_the_report_counts_what_it_checked(checked):
     root, _ = checked
     data = json.loads((root / "build" / "kernels" / "kernels.json").read_text(encoding="utf-8"))
     assert data["ok"] is False
-    assert data["recorded_kernels"] == 6  # good, the three that do not compile, square_block, sized_shared
+    assert data["recorded_kernels"] == 7  # good, the three that do not compile, square_block, sized_shared, draws
     assert data["failed"] == 4  # the four breaking edits
-    assert data["compiled"]["8.0"] == data["compiled"]["9.0"] == 4  # good, square_block, sized_shared at 2 tiers
+    assert data["compiled"]["8.0"] == data["compiled"]["9.0"] == 5  # good, draws, square_block, sized_shared at 2 tiers
 
 
 def test_a_missing_ptxas_is_one_line_and_exit_2(monkeypatch, capsys):
