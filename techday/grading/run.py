@@ -206,45 +206,47 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     checked = {id(sub): list(sub.notes) for sub in todo}
     recorded: set[int] = set()
     interrupted = False
-    with contextlib.closing(nbgraders), ThreadPoolExecutor(max_workers=n) as pool:
-        futures = {pool.submit(grade_one, sub, root, work_root, settings, lock, template, nbgraders, report): sub
-                   for sub in todo}
-        try:
-            for fut in as_completed(futures):
-                sub = futures[fut]
-                try:
-                    fut.result()
-                except Exception as exc:  # a bug of ours: say so, keep grading the rest
-                    sub.status, sub.notes = "failed", sub.notes + [f"grader error: {type(exc).__name__}: {exc}"[:300]]
-                state.record(sub)
-                recorded.add(id(sub))
-                if progress:
-                    progress.advance(sub)
-                else:
-                    report(sub.line())
-        except KeyboardInterrupt:
-            # Ctrl-C: nothing new starts, the running notebooks are stopped, and what was recorded
-            # stays recorded; the same command later grades the rest.
-            interrupted = True
-            pool.shutdown(wait=False, cancel_futures=True)
-            nbgraders.kill()
-    for sub in todo:
-        if id(sub) not in recorded:  # not graded (stopped in flight or never started): next run's work
-            sub.status, sub.score, sub.max_score, sub.seconds = "pending", None, None, None
-            sub.notes = checked[id(sub)] + ["interrupted before it was graded"]
-    shutil.rmtree(work_root, ignore_errors=True)
-    csv = None
-    if not interrupted:
-        csv = out / "grades.csv"
-        for pause in (1, 2, 4, 8, 15, 0):  # a reader too: it waits out a formgrader's write, not forever
-            proc = nbgrader(root, "export", "--to", str(csv))
-            if proc.returncode == 0 or not pause or "locked" not in proc.stdout + proc.stderr:
-                break
-            report(f"nbgrader export: the gradebook is locked by another program; trying again in {pause} s")
-            time.sleep(pause)
-        if proc.returncode != 0 or not csv.is_file():
-            report(f"nbgrader export failed: {nbgrader_error(proc)}")
-            csv = None
+    # The workers also export the grades afterwards (nbgrader's export runs no trainee code).
+    with contextlib.closing(nbgraders):
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            futures = {pool.submit(grade_one, sub, root, work_root, settings, lock, template, nbgraders, report): sub
+                       for sub in todo}
+            try:
+                for fut in as_completed(futures):
+                    sub = futures[fut]
+                    try:
+                        fut.result()
+                    except Exception as exc:  # a bug of ours: say so, keep grading the rest
+                        sub.status, sub.notes = "failed", sub.notes + [f"grader error: {type(exc).__name__}: {exc}"[:300]]
+                    state.record(sub)
+                    recorded.add(id(sub))
+                    if progress:
+                        progress.advance(sub)
+                    else:
+                        report(sub.line())
+            except KeyboardInterrupt:
+                # Ctrl-C: nothing new starts, the running notebooks are stopped, and what was recorded
+                # stays recorded; the same command later grades the rest.
+                interrupted = True
+                pool.shutdown(wait=False, cancel_futures=True)
+                nbgraders.kill()
+        for sub in todo:
+            if id(sub) not in recorded:  # not graded (stopped in flight or never started): next run's work
+                sub.status, sub.score, sub.max_score, sub.seconds = "pending", None, None, None
+                sub.notes = checked[id(sub)] + ["interrupted before it was graded"]
+        shutil.rmtree(work_root, ignore_errors=True)
+        csv = None
+        if not interrupted:
+            csv = out / "grades.csv"
+            for pause in (1, 2, 4, 8, 15, 0):  # a reader too: it waits out a formgrader's write, not forever
+                proc = nbgrader(root, "export", "--to", str(csv), workers=nbgraders)  # no trainee code: a worker
+                if proc.returncode == 0 or not pause or "locked" not in proc.stdout + proc.stderr:
+                    break
+                report(f"nbgrader export: the gradebook is locked by another program; trying again in {pause} s")
+                time.sleep(pause)
+            if proc.returncode != 0 or not csv.is_file():
+                report(f"nbgrader export failed: {nbgrader_error(proc)}")
+                csv = None
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     (lab_out / "report.json").write_text(json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
