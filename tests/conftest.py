@@ -112,8 +112,32 @@ def techday(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def build_lab(lab: str, build: Path) -> Path:
+    """``build``/course holding ``lab`` as ``TECHDAY_BUILD=build techday build LAB`` makes it; returns
+    that course root. Where `techday validate` built every lab of this very tree (``validated``), its
+    lab folders and gradebook are copied and this root's nbgrader config written as the build writes
+    it (every test that grades a real lab otherwise starts one build of its own); else the real
+    command builds it here."""
+    import shutil
+
+    from techday.course.build import write_config
+    from techday.course.syllabus import load_course
+
+    root = build / "course"
+    done = validated("build")
+    if done is None:
+        out = techday("build", lab, env={"TECHDAY_BUILD": str(build)})
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return root
+    for part in ("source", "release"):
+        shutil.copytree(done / part / lab, root / part / lab)
+    shutil.copy2(done / "gradebook.db", root / "gradebook.db")
+    write_config(load_course(ROOT), root)
+    return root
+
+
 def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "perfect-trainee"):
-    """Build ``lab``, hand in its solution as ``student`` and grade it with ``techday grade autograde``
+    """Build ``lab`` (:func:`build_lab`), hand in its solution as ``student`` and grade it with ``techday grade autograde``
     (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
     submission line, the grades CSV row, the autograded notebook's text)."""
     import csv
@@ -125,9 +149,7 @@ def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "
     from techday.grading.contract import solution_notebook
 
     env = {"TECHDAY_BUILD": str(tmp_path)}
-    out = techday("build", lab, env=env)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    root = tmp_path / "course"
+    root = build_lab(lab, tmp_path)
     source = json.loads((root / "source" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
     release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
     write_notebook(nbformat.from_dict(solution_notebook(source, release)),

@@ -98,6 +98,7 @@ def cmd_validate(args) -> int:
     """The main job: is this machine and this course ready for a Tech Day? Each step as its own
     command would run it; a step that cannot run here (exit 2) stops the rest, and the summary of
     the steps is printed either way."""
+    from ..course.build import course_root
     from ..tier import detect
     from ..validate import record
     from .course import cmd_build, cmd_doctor
@@ -106,8 +107,8 @@ def cmd_validate(args) -> int:
     course = course_of(args)
     labs = labs_of(course, args.labs)  # an unknown lab is bad usage before any step starts
     before = record.snapshot(course.root)
-    outputs = {"run": course.build_dir / "validate" / "run", "grade selftest": course.build_dir / "selftest",
-               "kernels": course.build_dir / "kernels"}
+    outputs = {"build": course_root(course), "run": course.build_dir / "validate" / "run",
+               "grade selftest": course.build_dir / "selftest", "kernels": course.build_dir / "kernels"}
     # The tier is detected once, here, and every step and the record get the one answer (a step that
     # detected again could disagree with the others, say a GPU lost between steps). Where it cannot
     # be had, the doctor step says why and validate stops there.
