@@ -179,7 +179,9 @@ def reusable(build_dir: Path, root: Path, step: str, *, tier: str, scale: str) -
     if doc.get("steps", {}).get(step) != 0:
         return None, f"step {step!r} did not pass in the record ({doc.get('steps', {}).get(step)})"
     out = doc.get("outputs", {}).get(step)
-    if not out or not Path(out).is_dir():
+    if not out:
+        return None, f"the record names no output folder of step {step!r} (written by an older techday validate)"
+    if not Path(out).is_dir():
         return None, f"step {step!r}: its output folder {out} is gone"
     now = fingerprint(root)
     if now != doc.get("fingerprint"):

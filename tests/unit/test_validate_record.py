@@ -107,3 +107,13 @@ def test_importing_setuptools_does_not_change_the_fingerprint(monkeypatch):
     before = record.runtime_distributions()
     monkeypatch.syspath_prepend(str(next(p for p in sys.path if p.endswith("site-packages")) + "/setuptools/_vendor"))
     assert record.runtime_distributions() == before
+
+
+def test_a_step_whose_output_the_record_does_not_name_is_not_reused(tmp_path):
+    """Caught: a record from before validate named the build's course root, read as if the build's
+    output were reusable (the tests would copy labs from nowhere)."""
+    root, out = _tree(tmp_path)
+    assert _write(root, out, steps={"build": 0, "grade selftest": 0}, outputs={"grade selftest": str(out)})
+    got, why = record.reusable(root / "build", root, "build", tier="cpu", scale="ci")
+    assert got is None and "names no output folder of step 'build'" in why
+    assert record.reusable(root / "build", root, "grade selftest", tier="cpu", scale="ci")[0] == out
