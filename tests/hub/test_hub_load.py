@@ -51,7 +51,10 @@ def one_trainee(hub, name, deadline):
         time.sleep(1.0)
     t["spawn_s"] = time.monotonic() - t1
     t2 = time.monotonic()
-    kernel = p.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    r = p.rest("POST", "/api/kernels", json={"name": "python3"})
+    if r.status_code != 201:
+        raise AssertionError(f"{name}: starting a kernel answered {r.status_code}: {r.text[:300]!r}")
+    kernel = r.json()["id"]
     out = p.run_cell(kernel, f"print(sum(range(1000)), {name!r})", timeout=max(5, deadline - time.monotonic()))
     if out != {"stdout": f"499500 {name}\n", "error": None, "status": "ok"}:
         raise AssertionError(f"{name}: the cell gave {out}")
