@@ -27,8 +27,8 @@ def pytest_xdist_auto_num_workers(config):
     spawns) and an extra worker fills it: on a 2-core machine the whole suite took 1,099 s with two
     workers and 887 s with three, the cores 96 % busy (issue 17). Four were faster again (839 s
     against 868 s with three) but left so little CPU that one of thirty trainees in the hub's load
-    test got no answer to its first request (tests/hub/test_hub_load.py) in one of three clean runs:
-    not a margin to trade for 30 s."""
+    test got a non-JSON answer to its kernel request (tests/hub/test_hub_load.py) in one of three
+    clean runs: not a margin to trade for 30 s."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
