@@ -189,8 +189,8 @@ def _plain_generator():
     records them by module and name). Restored on the way out, also after an error."""
     from numba.cuda import random as generator
 
-    swapped = {name: f for name, f in vars(generator).items()
-               if name in _STATE_CREATION and hasattr(f, "py_func")}
+    swapped = {name: getattr(generator, name) for name in _STATE_CREATION
+               if hasattr(getattr(generator, name, None), "py_func")}
     for name, f in swapped.items():
         setattr(generator, name, f.py_func)
     try:

@@ -139,8 +139,8 @@ def build_lab(lab: str, build: Path) -> Path:
 
 
 def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "perfect-trainee"):
-    """Build ``lab`` (:func:`build_lab`), hand in its solution as ``student`` and grade it with ``techday grade autograde``
-    (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
+    """Build ``lab`` (:func:`build_lab`), hand in its solution as ``student`` and grade it with
+    ``techday grade autograde`` (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
     submission line, the grades CSV row, the autograded notebook's text)."""
     import csv
     import json

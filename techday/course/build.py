@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,18 +90,17 @@ def nbgrader(root: Path, *args: str, env: dict | None = None, timeout: float | N
 
 
 @contextmanager
-def nbgrader_workers(n: int = 1, env: dict | None = None, logs: Path | None = None):
+def nbgrader_workers(logs: Path, n: int = 1, env: dict | None = None):
     """``n`` long-lived nbgrader processes for the course's own nbgrader commands (not for trainees'
     submissions: those are graded by ``techday grade``), stopped when the block ends. ``env`` is added
-    to this process's environment; their logs go to ``logs`` (a temporary folder when None)."""
+    to this process's environment; their logs go to the folder ``logs``."""
     from ..grading.pool import WorkerPool
 
-    with tempfile.TemporaryDirectory(prefix="techday-nbgrader-") as tmp:
-        pool = WorkerPool(max(1, n), {**os.environ, **(env or {})}, Path(logs or tmp))
-        try:
-            yield pool
-        finally:
-            pool.close()
+    pool = WorkerPool(max(1, n), {**os.environ, **(env or {})}, logs)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def error_lines(text: str) -> str:
@@ -177,7 +175,7 @@ def build(course: Course, labs: list[str], release: bool = True, root: Path | No
             report(lab, message)
     with ExitStack() as stack:
         if release and workers is None and result.built:
-            workers = stack.enter_context(nbgrader_workers(logs=root.parent / "logs"))
+            workers = stack.enter_context(nbgrader_workers(root.parent / "logs"))
         for lab in list(result.built):
             if release:
                 proc = nbgrader(root, "generate_assignment", lab, "--force", workers=workers)

@@ -183,7 +183,7 @@ def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path 
         return _selftest_lab(course, lab, root / lab, env, scale, lang, workers)
 
     # One long-lived nbgrader per job runs every lab's generate_assignment, autograde and export.
-    with nbgrader_workers(max(1, jobs), env, root / "logs") as workers, \
+    with nbgrader_workers(root / "logs", max(1, jobs), env) as workers, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = list(pool.map(one, labs))
     contracts = [contract for contract, _ in done]

@@ -239,7 +239,7 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
         if not interrupted:
             csv = out / "grades.csv"
             for pause in (1, 2, 4, 8, 15, 0):  # a reader too: it waits out a formgrader's write, not forever
-                proc = nbgrader(root, "export", "--to", str(csv), workers=nbgraders)  # no trainee code: a worker
+                proc = nbgrader(root, "export", "--to", str(csv), workers=nbgraders)
                 if proc.returncode == 0 or not pause or "locked" not in proc.stdout + proc.stderr:
                     break
                 report(f"nbgrader export: the gradebook is locked by another program; trying again in {pause} s")

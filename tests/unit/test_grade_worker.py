@@ -110,7 +110,7 @@ def test_worker_runs_nbgrader_commands_as_the_command_line_does(tmp_path):
     with (served / "nbgrader_config.py").open("a", encoding="utf-8") as f:
         f.write(spy)
     assert nbgrader(cli, "generate_assignment", "ok-lab", "--force").returncode == 0
-    with nbgrader_workers(1, logs=tmp_path / "logs") as workers:
+    with nbgrader_workers(tmp_path / "logs") as workers:
         made = nbgrader(served, "generate_assignment", "ok-lab", "--force", env={"TECHDAY_SPY": "1"}, workers=workers)
         pid = workers.all[0].proc.pid
         missing = nbgrader(empty, "generate_assignment", "no-such-lab", workers=workers)
