@@ -215,7 +215,37 @@ c.ConfigurableHTTPProxy.debug = False
 # runs as the uid techday.hub.config.apply_identity gave the account, in a home of its own.
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
+import random, socket
+
 class AccountSpawner(SimpleLocalProcessSpawner):
+    # Each server's port: below Linux's ephemeral range (32768 and up, where kernels' and outgoing
+    # connections' ports come from), in a slice of 32000-32767 of this pytest worker's own (hubs of
+    # other workers run at the same time), and never one this hub gave before. JupyterHub's
+    # random_port() closes the port it found, so under load two spawns got the same port: the second
+    # server could not bind it (port_retries is 0), the hub's readiness check reached the first, and
+    # one trainee's requests went to another trainee's server (404 from /user/<other>/).
+    given = set()
+
+    async def start(self):
+        self.port = self.techday_port()
+        return await super().start()
+
+    def techday_port(self):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        first = 32000 + (int(worker[2:] or 0) % 4) * 192
+        for _ in range(2000):
+            port = random.randrange(first, first + 192)
+            if port in AccountSpawner.given:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            AccountSpawner.given.add(port)
+            return port
+        raise RuntimeError(f"no free port on 127.0.0.1 in {{first}}-{{first + 191}}")
+
     def make_preexec_fn(self, name):
         uid, gid, home = getattr(self, "techday_uid", None), getattr(self, "techday_gid", None), self.home_dir
         if uid is None or os.geteuid() != 0:
