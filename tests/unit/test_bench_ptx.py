@@ -36,7 +36,8 @@ cases = [
     (tr.transpose_shared, (f32_2, f32_2)), (tr.transpose_padded, (f32_2, f32_2)), (sten.stencil_gpu, (f32_2, f32_2)),
     (hist.zero, (i32,)), (hist.hist_global, (u8, i32)), (hist.hist_shared, (u8, i32)),
     (mm.matmul_tiled, (f32_2, f32_2, f32_2)), (lat.empty, (f32,)),
-    (roof.fma_kernel(64), (f32, f32, t.float32, t.float32)), (_flush_kernel(), (i32, t.int64[::1])),
+    (roof.fma_kernel(64), (f32, f32, t.float32, t.float32)), (roof.fma_kernel(256), (f32, f32, t.float32, t.float32)),
+    (_flush_kernel(), (i32, t.int64[::1])),
     (_sleep_kernel(), (t.int64,)),
 ]
 for kernel, sig in cases:
@@ -46,7 +47,14 @@ for kernel, sig in cases:
         assert "st.local" not in ptx, "the 4 x 4 accumulator must live in registers"
         open("{out}", "w").write(ptx)
     if kernel.py_func.__name__ == "fma_chain":
-        assert ptx.count("fma.rn.f32") == 64, "the FMA chain of 64 is unrolled into 64 FMAs"
+        # The chain must be FMAs and nothing else: a loop counter tested after each FMA (what
+        # ``for _ in range(k)`` compiles to past k = 64) makes the kernel issue-bound on integer
+        # instructions, not on FP32 (11 % of an H200's FP32 peak at k = 256).
+        body = [line.split()[0] for line in ptx.splitlines()
+                if line.startswith("\t") and line.strip() and line.strip()[0] not in "/.{}$"]
+        fmas = sum(op == "fma.rn.f32" for op in body)
+        assert fmas >= 64 and len(body) - fmas <= 40, f"{fmas} FMAs among {len(body)} instructions"
+        print("fma", fmas, "other", len(body) - fmas)
 print("compiled", len(cases))
 '''
 
@@ -59,7 +67,7 @@ def test_gpu_kernels_compile_for_real_architectures(cc, tmp_path):
     proc = subprocess.run([sys.executable, "-c", CODE.replace("{cc}", cc).replace("{out}", str(out))], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "compiled 19" in proc.stdout
+    assert "compiled 20" in proc.stdout
     ptxas = next((p for p in (os.path.join(b, "nvidia", "cuda_nvcc", "bin", "ptxas") for b in sys.path)
                   if os.path.isfile(p)), None)
     if ptxas is None:
