@@ -18,6 +18,7 @@ from techday.bench.kit import cupy, cupy_poison, device_poison
 
 TILE = 32
 ROWS = 8  # a block is 32 x 8 threads; each thread moves TILE / ROWS = 4 elements
+assert TILE == 4 * ROWS  # the tiled kernels load their four elements by name
 PADDED = TILE + 1  # a module constant: shared-array shapes must be compile-time constants
 
 
@@ -34,9 +35,18 @@ def transpose_shared(a, out):
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     x = cuda.blockIdx.x * TILE + tx
     y = cuda.blockIdx.y * TILE + ty
-    for k in range(0, TILE, ROWS):
-        if x < a.shape[1] and y + k < a.shape[0]:
-            tile[ty + k, tx] = a[y + k, x]
+    # The thread's four loads first, each guarded and none waiting for another, then the shared
+    # stores: with a store to the tile after each load, the loads ran one at a time (4 bytes in
+    # flight a thread; the padded kernel reached 48 % of an H200's bandwidth that way).
+    inside, rows = x < a.shape[1], a.shape[0]
+    v0 = a[y, x] if inside and y < rows else float32(0)
+    v1 = a[y + ROWS, x] if inside and y + ROWS < rows else float32(0)
+    v2 = a[y + 2 * ROWS, x] if inside and y + 2 * ROWS < rows else float32(0)
+    v3 = a[y + 3 * ROWS, x] if inside and y + 3 * ROWS < rows else float32(0)
+    tile[ty, tx] = v0
+    tile[ty + ROWS, tx] = v1
+    tile[ty + 2 * ROWS, tx] = v2
+    tile[ty + 3 * ROWS, tx] = v3
     cuda.syncthreads()
     x = cuda.blockIdx.y * TILE + tx
     y = cuda.blockIdx.x * TILE + ty
@@ -51,9 +61,18 @@ def transpose_padded(a, out):
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     x = cuda.blockIdx.x * TILE + tx
     y = cuda.blockIdx.y * TILE + ty
-    for k in range(0, TILE, ROWS):
-        if x < a.shape[1] and y + k < a.shape[0]:
-            tile[ty + k, tx] = a[y + k, x]
+    # The thread's four loads first, each guarded and none waiting for another, then the shared
+    # stores: with a store to the tile after each load, the loads ran one at a time (4 bytes in
+    # flight a thread; the padded kernel reached 48 % of an H200's bandwidth that way).
+    inside, rows = x < a.shape[1], a.shape[0]
+    v0 = a[y, x] if inside and y < rows else float32(0)
+    v1 = a[y + ROWS, x] if inside and y + ROWS < rows else float32(0)
+    v2 = a[y + 2 * ROWS, x] if inside and y + 2 * ROWS < rows else float32(0)
+    v3 = a[y + 3 * ROWS, x] if inside and y + 3 * ROWS < rows else float32(0)
+    tile[ty, tx] = v0
+    tile[ty + ROWS, tx] = v1
+    tile[ty + 2 * ROWS, tx] = v2
+    tile[ty + 3 * ROWS, tx] = v3
     cuda.syncthreads()
     x = cuda.blockIdx.y * TILE + tx
     y = cuda.blockIdx.x * TILE + ty

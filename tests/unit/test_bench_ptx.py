@@ -59,6 +59,13 @@ for kernel, sig in cases:
         open("{out}", "w").write(ptx)
     if kernel.py_func.__name__ == "fma_chain":
         fma_mix.append(instruction_mix(ptx))
+    if kernel in (tr.transpose_shared, tr.transpose_padded):
+        # Four loads in flight a thread: every load of the tile comes before its first shared store
+        # (a store after each load made the loads wait for one another).
+        ops = [line.split()[0] for line in ptx.splitlines() if line.startswith("\t") and line.strip()]
+        loads = [i for i, op in enumerate(ops) if op.startswith("ld.global")]
+        first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
+        assert len(loads) == 4 and max(loads) < first_store, f"{kernel.py_func.__name__}: loads {loads}, store {first_store}"
 # The FMA chain is FMAs and nothing else: what is not an FMA stays about as it is at k = 1 (loads,
 # stores, a loop counter: at most 32 more, where a counter per FMA adds 64 at k = 64). A counter tested after each FMA (what ``for _ in range(k)`` compiles to past k = 64)
 # makes the kernel issue-bound on integer instructions, not on FP32 (11 % of an H200's FP32 peak at
