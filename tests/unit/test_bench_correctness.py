@@ -272,3 +272,35 @@ print("ok", k)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]
+
+
+def test_timed_copies_other_than_pageable_ones_are_enqueued_on_a_stream():
+    # Wrong answer caught: a pinned or device-to-device copy made with the plain (stream 0) call, which
+    # may hold the host until the copy ends, so the events would time Python too (the device-to-device
+    # copy was such a call and read 15 % of an H200's bandwidth). Pageable copies stay synchronous: that
+    # is what they measure. Run in the simulator, where only the stream argument is looked at.
+    code = r"""
+import os; os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+from numba.cuda.simulator.cudadrv import devicearray as d
+from techday.bench.core import Plan
+from techday.bench.families import load
+seen = []
+for name in ("copy_to_device", "copy_to_host"):
+    def spy(self, *args, _f=getattr(d.FakeCUDAArray, name), **kw):
+        seen.append(kw.get("stream", args[1] if len(args) > 1 else 0))
+        return _f(self, *args, **kw)
+    setattr(d.FakeCUDAArray, name, spy)
+kernels = load("transfer").kernels(Plan.simulator())
+for k in kernels:
+    inp = k.inputs()
+    run, result = k.impls[0].make(inp)
+    del seen[:]
+    run()
+    enqueued = bool(seen) and all(s != 0 for s in seen)
+    print(k.name, "stream" if enqueued else "plain", len(seen))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modes = dict(line.split()[:2] for line in out.stdout.splitlines())
+    assert modes == {"h2d-pageable": "plain", "h2d-pinned": "stream", "d2h-pageable": "plain",
+                     "d2h-pinned": "stream", "d2d": "stream"}, out.stdout
