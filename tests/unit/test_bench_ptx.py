@@ -66,6 +66,13 @@ for kernel, sig in cases:
         loads = [i for i, op in enumerate(ops) if op.startswith("ld.global")]
         first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
         assert len(loads) == 4 and max(loads) < first_store, f"{kernel.py_func.__name__}: loads {loads}, store {first_store}"
+    if kernel is sten.stencil_gpu:
+        # Four rows a thread: the column's 6 values and 8 side neighbours, each loaded once, all before
+        # the first point is written (one point a thread reached 32 % of an H200's bandwidth).
+        ops = [line.split()[0] for line in ptx.splitlines() if line.startswith("\t") and line.strip()]
+        loads = [i for i, op in enumerate(ops) if op.startswith("ld.global")]
+        first_store = next(i for i, op in enumerate(ops) if op.startswith("st.global"))
+        assert len(loads) == 14 and max(loads) < first_store, f"stencil: loads {loads}, store {first_store}"
 # The FMA chain is FMAs and nothing else: what is not an FMA stays about as it is at k = 1 (loads,
 # stores, a loop counter: at most 32 more, where a counter per FMA adds 64 at k = 64). A counter tested after each FMA (what ``for _ in range(k)`` compiles to past k = 64)
 # makes the kernel issue-bound on integer instructions, not on FP32 (11 % of an H200's FP32 peak at
