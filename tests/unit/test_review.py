@@ -60,6 +60,11 @@ HONEST = [
     "%%time\nx = [i * i for i in range(100)]\n",
     "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    print('no', exc)\nfor _ in range(2):\n    pass\n",
     "result = {'a': 1}\nresult['b'] = 2\nclass Box:\n    def __len__(self):\n        return 1\n",
+    # Names resolved scope by scope: closures, class attributes, comprehensions, match captures, a name the
+    # cell binds further down, IPython's display.
+    "def outer(n):\n    scale = 2\n    def inner(v, k=n):\n        return v * scale + k\n"
+    "    return [inner(i) for i in range(n)]\nclass C:\n    k = 3\n    def get(self):\n        return C.k + later\n"
+    "match [1, 2]:\n    case [first, *rest]:\n        display(first, rest, outer(2))\nlater = 1\n",
 ]
 
 
@@ -87,6 +92,16 @@ CAUGHT = {
     "In[-1]": "uses In",
     "vars()['x'] = 1": "uses vars",
     "class M(type):\n    pass\nclass A(metaclass=M):\n    pass": "metaclass",
+    # A test's own names, read by an answer while the test calls it (the notebook's namespace is shared).
+    "def f(x):\n    return expected": "reads expected, which only a test defines",
+    "def train_epoch(*a):\n    return reference_epoch(*a)": "reads reference_epoch, which only a test defines",
+    # Special methods given to a class without a def in its body.
+    "A = type('A', (float,), {'__eq__': lambda s, o: True})": "names __eq__ in a string",
+    "A = type('A', (float,), dict(__eq__=lambda s, o: True))": "passes __eq__=",
+    "class A(float):\n    match (lambda s, o: True):\n        case __eq__:\n            pass": "binds __eq__",
+    "class A(float):\n    from math import isclose as __eq__": "binds __eq__",
+    "from dataclasses import make_dataclass": "makes a class with make_dataclass",
+    "k = type(1)": "uses type",
 }
 
 
