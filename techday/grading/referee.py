@@ -372,10 +372,21 @@ def install(config_path: str) -> None:
                 record("changed", key_, "before: " + ", ".join(before[:12]))
                 raise _GraderCheck("this test does not count: code in the notebook changed what it relies on: "
                                    + ", ".join(before[:6]))
-        _cache[cell["filename"]] = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        # A test's source is not in linecache while it runs: a function it calls could read it from
+        # there (through warnings.formatwarning, a traceback module, any library that quotes lines)
+        # and answer with the hidden test's own expected values. IPython's traceback of a failed test
+        # quotes its lines: they are put there when the test fails, after every statement of it ran.
+        lines = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        if test:
+            _cache.pop(cell["filename"], None)
+        else:
+            _cache[cell["filename"]] = lines
         state["running"] = key_
         try:
             _exec(cell["code"], user_ns)
+        except BaseException:
+            _cache[cell["filename"]] = lines
+            raise
         finally:
             state["running"] = None
         if test:

@@ -1,0 +1,74 @@
+"""The referee keeps a test's source out of reach while the test runs (techday/grading/referee.py).
+
+A trainee's function called by a test runs in the test's own interpreter. It cannot read the test's
+frame (a tripwire), but a library can find the line that called it without one: ``warnings.warn`` with
+a ``stacklevel`` records the caller's file name and line (CPython walks the frames in C, no audit
+event), and ``warnings.formatwarning`` quotes that line from ``linecache``. Had the referee put the
+test's source there before running it, an answer could read a hidden test's expected value off the
+line that calls it. Each case runs in a fresh interpreter: an audit hook cannot be removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DRIVER = r'''
+import json, os, sys, tempfile
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+folder = tempfile.mkdtemp()
+config, records = os.path.join(folder, "referee.json"), os.path.join(folder, "records.log")
+cells = {"hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
+         "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
+json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
+assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
+assert shell.run_cell(sys.argv[1]).success
+out = {}
+for key in cells:
+    result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
+    out[key] = "passed" if result.success else type(result.error_in_exec).__name__
+import linecache
+out["quoted after a failure"] = linecache.getline("<course cell visible>", 1).strip()
+print(json.dumps(out))
+'''
+
+# The answer reads the line that called it, through the warnings machinery, and returns the number the
+# test compares with: no work at all.
+ORACLE = r'''
+import re
+import warnings
+
+def answer(x):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.warn("where am I", stacklevel=2)
+    where = seen[0]
+    line = warnings.formatwarning("", UserWarning, where.filename, where.lineno)
+    return float(re.search(r"== ([0-9.]+)", line).group(1))
+'''
+
+
+def _run(cell: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", DRIVER, cell], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_an_answer_cannot_read_the_test_that_calls_it():
+    got = _run(ORACLE)
+    assert got["hidden"] != "passed", got
+    assert got["visible"] != "passed", got
+
+
+def test_a_failed_test_still_shows_its_lines_in_the_traceback():
+    got = _run("def answer(x):\n    return 0.0\n")
+    assert got["hidden"] == got["visible"] == "AssertionError", got
+    assert got["quoted after a failure"] == "assert answer(1) == 7.0", got
