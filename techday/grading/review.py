@@ -302,10 +302,25 @@ def _magics(tree: ast.Module) -> list[tuple[ast.Call, str]]:
     return out
 
 
+def _code_in_string(node: ast.AST) -> ast.Expression | None:
+    """A string constant that is a Python expression doing something (a call, an attribute, an index, a
+    lambda), as libraries evaluate them: Numba's signatures (``"float32(float32)"``) and typing's
+    forward references go through ``eval``, with the builtins at hand."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or len(node.value) > 10_000:
+        return None
+    try:
+        tree = ast.parse(node.value.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    doing = (ast.Call, ast.Attribute, ast.Subscript, ast.Lambda, ast.NamedExpr, ast.comprehension)
+    return tree if any(isinstance(n, doing) for n in ast.walk(tree)) else None
+
+
 def review_cell(source: str, ctx: Context, trainee_names: set[str],
-                trainee_globals: set[str] = frozenset()) -> tuple[list[str], str]:
+                trainee_globals: set[str] = frozenset(), resolve: bool = True) -> tuple[list[str], str]:
     """(what the cell does outside the allow-list, a note if it could not be read). ``trainee_globals``:
-    the names the trainee's cells bind at module level."""
+    the names the trainee's cells bind at module level; ``resolve``: whether a name read must be one the
+    notebook or the trainee defines (not for a string that a library evaluates among its own names)."""
     tree, _ = _python(source)
     if tree is None:
         return [], "has a syntax error (not reviewed; it cannot run either)"
@@ -319,15 +334,38 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             continue
         for arg in call.args[1:]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                generated.add(id(arg))
                 inner, _ = review_cell(arg.value, ctx, trainee_names, trainee_globals)
                 hits |= set(inner)
+    # Strings that are code: an annotation (typing evaluates it in the notebook's namespace) is reviewed
+    # as the cell's own code; any other string that is an expression doing something, by the same rules
+    # except that its names may be a library's (a Numba signature's float32).
+    annotations = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.add(id(node.annotation))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.add(id(node.returns))
+        elif isinstance(node, ast.AnnAssign):
+            annotations.add(id(node.annotation))
+    for node in ast.walk(tree):
+        if id(node) in generated or not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        if id(node) in annotations:
+            inner, _ = review_cell(node.value, ctx, trainee_names, trainee_globals)
+        elif _code_in_string(node) is not None:
+            inner, _ = review_cell(node.value.strip(), ctx, trainee_names, trainee_globals, resolve=False)
+        else:
+            continue
+        hits |= {f"{hit} (in the string {node.value.strip()[:40]!r})" for hit in inner}
     own = _own_names(tree) | trainee_names
     parents = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
     known = ctx.notebook_names | set(trainee_globals) | _scope_names(tree.body)
-    hits |= {f"reads {name}, which only a test defines" for name in _unresolved(tree, known, generated)}
+    if resolve:
+        hits |= {f"reads {name}, which only a test defines" for name in _unresolved(tree, known, generated)}
     for node in ast.walk(tree):
         if id(node) in generated:
             continue

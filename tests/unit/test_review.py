@@ -102,7 +102,22 @@ CAUGHT = {
     "class A(float):\n    from math import isclose as __eq__": "binds __eq__",
     "from dataclasses import make_dataclass": "makes a class with make_dataclass",
     "k = type(1)": "uses type",
+    # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
+    # signatures with the builtins at hand.
+    "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",
+    "from numba import njit\n@njit(\"exec('import sys') or void()\")\ndef g():\n    pass": "uses exec",
 }
+
+
+def test_numba_signatures_and_string_annotations_are_not_flagged():
+    source = ("from numba import njit, vectorize\n"
+              "@vectorize(['float32(float32, float32)', 'float64(float64, float64)'])\n"
+              "def h(a, b):\n    return a + b\n"
+              "@njit('float64[::1](float64[:, ::1], int64)')\ndef row(m: 'np.ndarray', i: 'int') -> 'np.ndarray':\n"
+              "    return m[i].copy()\n"
+              "print('see x.mean() and lab.size(ci=1)')\n")
+    notes, findings = _with_cell("01-numba-first-steps", source)
+    assert findings == [], findings
 
 
 @pytest.mark.parametrize("source,says", CAUGHT.items())
