@@ -1,4 +1,5 @@
-"""The referee keeps a test's source out of reach while the test runs (techday/grading/referee.py).
+"""What the referee keeps out of reach of a trainee's code (techday/grading/referee.py): a test's source
+while the test runs, the kernel's own memory, and the frames of code compiled from a string.
 
 A trainee's function called by a test runs in the test's own interpreter. It cannot read the test's
 frame (a tripwire), but a library can find the line that called it without one: ``warnings.warn`` with
@@ -28,8 +29,8 @@ cells = {"hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  
          "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
 json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
 assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
-assert shell.run_cell(sys.argv[1]).success
-out = {}
+mine = shell.run_cell(sys.argv[1])
+out = {"cell": "ok" if mine.success else f"{type(mine.error_in_exec).__name__}: {mine.error_in_exec}"}
 for key in cells:
     result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
     out[key] = "passed" if result.success else type(result.error_in_exec).__name__
@@ -72,3 +73,23 @@ def test_a_failed_test_still_shows_its_lines_in_the_traceback():
     got = _run("def answer(x):\n    return 0.0\n")
     assert got["hidden"] == got["visible"] == "AssertionError", got
     assert got["quoted after a failure"] == "assert answer(1) == 7.0", got
+
+
+def test_the_kernel_cannot_open_its_own_memory():
+    """/proc/self/mem would give the referee's key (then forged records pass every test) or let the
+    kernel rewrite itself; the grading sandbox's kernel found the key there in a few seconds."""
+    got = _run("f = open('/proc/self/mem', 'rb')\n")
+    assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
+    got = _run("import pathlib\np = pathlib.Path('/tmp/alias-of-mem')\np.unlink(missing_ok=True)\n"
+               "p.symlink_to('/proc/self/mem')\nf = open(p, 'rb')\n")
+    assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
+
+
+def test_code_compiled_from_a_string_counts_as_the_notebooks():
+    """A string handed to a library that evaluates it (typing's forward references) runs with the
+    library's frame below it; its own requests are still the notebook's."""
+    cell = ("import typing\n"
+            "C = typing.NamedTuple('C', [('x', \"__import__('sys')._getframe(0) and int\")])\n"
+            "typing.get_type_hints(C)\n")
+    got = _run(cell)
+    assert got["cell"].startswith("RuntimeError") and "frames" in got["cell"], got

@@ -40,6 +40,8 @@ def test_no_solution_is_flagged(lab):
 def test_every_cheat_is_flagged(lab):
     release, _ = _release_and_solution(lab)
     for cheat in cheats(release):
+        if not cheat.reviewed:
+            continue  # made to pass the review: the run catches it (tests/grading/test_cheats.py)
         nb = nbformat.from_dict(cheat_notebook(release, cheat))
         _, findings = review(nb, release)
         assert findings, f"{cheat.name}: {cheat.route} passed the review"
