@@ -55,6 +55,9 @@ ALLOWED_BUILTINS = {
 }
 # What makes a class without a ``class`` statement, from a name and a namespace (where special methods
 # need no ``def``): ``type`` is left out of the builtins above for the same reason.
+# NumPy's views of raw memory: as_strided makes an array over any address (its strides computed from
+# byte_bounds and id()), with no audit event for the referee to refuse.
+RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
 CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",
                            "__str__", "__post_init__", "__enter__", "__exit__"}
@@ -73,6 +76,10 @@ MACHINERY_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "ast
                    "events", "excepthook", "displayhook", "settrace", "setprofile", "audit", "addaudithook",
                    "modules", "user_ns", "kernel", "shell"}
 ALLOWED_MAGICS = {"time", "timeit", "matplotlib"}
+# %timeit's options (IPython's own: -n N -r R -t -c -p P -q -o -v NAME); the rest of its line is code.
+TIMEIT_OPTIONS = "n:r:tcp:qov:"
+# What %matplotlib may name: a backend (inline, widget, agg...), or nothing; not module://anything.
+BACKEND_NAME = re.compile(r"(-l|--list|[A-Za-z0-9_]*)")
 # A special method's name written as a string: how a class is given one without a ``def`` in its body
 # (``type("A", (), {"__eq__": ...})``, a namespace handed to a class factory).
 SPECIAL_NAME = re.compile(r"__\w+__")
@@ -316,6 +323,33 @@ def _code_in_string(node: ast.AST) -> ast.Expression | None:
     return tree if any(isinstance(n, doing) for n in ast.walk(tree)) else None
 
 
+def _magic_code(magic: str, args: list, ctx: Context) -> tuple[list[str], str]:
+    """(the code an allowed magic runs, a finding or ''): ``%time``'s line and cell are code;
+    ``%timeit``'s options are read as IPython reads them, then its statement (in a cell, the setup on the
+    first line) and body are code; ``%matplotlib`` names a backend, never a module to import."""
+    if any(not isinstance(a, str) for a in args):
+        return [], f"uses %{magic} with arguments made at run time"
+    line, cell = args[0], args[1:]
+    if magic == "matplotlib":
+        if not BACKEND_NAME.fullmatch(line.strip()):
+            return [], f"uses %matplotlib with {line.strip()[:40]!r} (a backend module runs code of its own)"
+        return [], ""
+    if magic == "timeit":
+        import getopt
+
+        from IPython.utils.process import arg_split
+
+        try:
+            opts, rest = getopt.getopt(arg_split(line, posix=False, strict=False), TIMEIT_OPTIONS)
+        except (getopt.GetoptError, ValueError) as exc:
+            return [], f"uses %timeit with options the review cannot read ({exc})"
+        saved = [v for k, v in opts if k == "-v"]
+        if any(not v.isidentifier() or v.startswith("_") or v in ctx.course_code_names for v in saved):
+            return [], f"uses %timeit -v {saved[0][:40]} (saves into a name the course or Python owns)"
+        line = " ".join(rest)
+    return [line, *cell], ""
+
+
 def review_cell(source: str, ctx: Context, trainee_names: set[str],
                 trainee_globals: set[str] = frozenset(), resolve: bool = True) -> tuple[list[str], str]:
     """(what the cell does outside the allow-list, a note if it could not be read). ``trainee_globals``:
@@ -333,10 +367,14 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits.add("uses a shell escape (!)" if magic == "!" else f"uses %{magic}")
             continue
         for arg in call.args[1:]:
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                generated.add(id(arg))
-                inner, _ = review_cell(arg.value, ctx, trainee_names, trainee_globals)
-                hits |= set(inner)
+            generated.add(id(arg))
+        texts, problem = _magic_code(magic, [a.value if isinstance(a, ast.Constant) else None for a in call.args[1:]],
+                                     ctx)
+        if problem:
+            hits.add(problem)
+        for text in texts:
+            inner, _ = review_cell(text, ctx, trainee_names, trainee_globals)
+            hits |= set(inner)
     # Strings that are code: an annotation (typing evaluates it in the notebook's namespace) is reviewed
     # as the cell's own code; any other string that is an expression doing something, by the same rules
     # except that its names may be a library's (a Numba signature's float32).
@@ -392,6 +430,7 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= {f"imports {a.name}" for a in node.names if a.name.startswith("_") or a.name in NEVER_MODULES}
             hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
             hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}
+            hits |= {f"imports {a.name} (raw memory)" for a in node.names if a.name in RAW_MEMORY_ATTRS}
         elif isinstance(node, ast.Name):
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
@@ -466,6 +505,8 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"uses .{attr}"}
     if attr in CLASS_FACTORIES:
         return {f"makes a class with {attr}"}
+    if attr in RAW_MEMORY_ATTRS:
+        return {f"uses .{attr} (raw memory)"}
     return set()
 
 

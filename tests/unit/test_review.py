@@ -59,6 +59,8 @@ HONEST = [
     "        self.fc = torch.nn.Linear(4, 2)\n        self._cache = None\n    def forward(self, x):\n"
     "        return self.fc(x)\nmodel = Net()\nfor p in model.parameters():\n    p.grad = None\n",
     "%timeit sum(range(10))\n",
+    "%timeit -n 3 -r 2 -o sum(range(10))\n%matplotlib inline\n",
+    "%%timeit -n 2 x = list(range(9))\nsorted(x)\n",
     "%%time\nx = [i * i for i in range(100)]\n",
     "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    print('no', exc)\nfor _ in range(2):\n    pass\n",
     "result = {'a': 1}\nresult['b'] = 2\nclass Box:\n    def __len__(self):\n        return 1\n",
@@ -104,6 +106,13 @@ CAUGHT = {
     "class A(float):\n    from math import isclose as __eq__": "binds __eq__",
     "from dataclasses import make_dataclass": "makes a class with make_dataclass",
     "k = type(1)": "uses type",
+    # Magics that run code the review did not read: a backend module, %%timeit's setup line.
+    "import pathlib\npathlib.Path('b.py').write_text('...')\n%matplotlib module://b": "uses %matplotlib with",
+    "%%timeit -n1 -r1 import sys\npass": "imports sys",
+    "%timeit -n1 -o -v assert_close pass": "uses %timeit -v",
+    # Raw memory through NumPy, with no audit event.
+    "from numpy.lib.stride_tricks import as_strided": "raw memory",
+    "lo, hi = np.lib.array_utils.byte_bounds(np.zeros(1))": "byte_bounds (raw memory)",
     # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
     # signatures with the builtins at hand.
     "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",
