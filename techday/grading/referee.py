@@ -134,6 +134,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
+    _callable = callable
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -199,7 +200,22 @@ def install(config_path: str) -> None:
         if _isinstance(value, _Function):
             name = value.__code__.co_filename
             return name.startswith(cell_dir) or name.startswith("<") and not name.startswith("<course cell")
-        return _isinstance(value, _Type) and value.__module__ == "__main__"
+        if _isinstance(value, _Type):
+            return value.__module__ == "__main__"
+        return getattr(_type(value), "__module__", None) == "__main__"  # an object of a cell's class
+
+    def swapped(name: str, old, now) -> bool:
+        """Whether a library's code was put in place of other code (``torch.allclose =
+        torch.nn.Identity``, ``np.linalg.norm = np.iscomplexobj``): code in both, the new one under
+        another name than the attribute's, or a wrapper (``functools.wraps`` copies a name, not code).
+        A library that loads lazily puts the same name's object in place."""
+        if not (_callable(old) and _callable(now)):
+            return False
+        try:
+            own = now.__name__.rpartition(".")[2] if _isinstance(now, _Module) else getattr(now, "__name__", None)
+            return own != name or "__wrapped__" in (getattr(now, "__dict__", None) or {})
+        except Exception:
+            return True
 
     def from_a_cell(value) -> bool:
         """Whether ``value`` is code that a notebook cell defined (a lambda, a def, a class)."""
@@ -265,11 +281,15 @@ def install(config_path: str) -> None:
                 if now is value:
                     continue
                 # The course's helpers and the modules tests call directly: any code swapped is a
-                # change. Elsewhere libraries replace their own attributes as they load lazily (torch
-                # does), so a change counts when the new value is code from a notebook cell, a
-                # builtin function or a partial: what a trainee's patch looks like.
-                if strict and (_isinstance(value, _code_bearing) or _isinstance(now, _code_bearing)) \
-                        or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
+                # change: anything callable (NumPy's functions are dispatcher objects, its ufuncs are
+                # not functions either, and an instance with __call__ is as good as a lambda).
+                # Elsewhere libraries replace their own attributes as they load lazily (torch does), so
+                # a change counts when the new value is code from a notebook cell or an object of its
+                # classes, a builtin function, a partial, or a library's callable under another name:
+                # what a trainee's patch looks like.
+                if strict and (_callable(value) or _callable(now)) \
+                        or not strict and not name.startswith("_") and now is not MISSING \
+                        and (foreign(now) or swapped(name, value, now)):
                     found.append(f"{mname}.{name}")
         for cls, snap in classes.values():
             cd = cls.__dict__

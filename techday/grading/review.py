@@ -323,6 +323,23 @@ def _code_in_string(node: ast.AST) -> ast.Expression | None:
     return tree if any(isinstance(n, doing) for n in ast.walk(tree)) else None
 
 
+def _format_fields(text: str) -> list[str]:
+    """The attribute and item names a ``str.format`` field reaches (``"{0.__globals__[expected]}"``:
+    ``__globals__``, ``expected``): format strings read attributes by name, underscores included."""
+    if "{" not in text:
+        return []
+    import string
+
+    parts = []
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+    except (ValueError, TypeError):
+        return []
+    for field in fields:
+        parts += [p.strip("]") for p in re.split(r"[.\[]", field)[1:]]
+    return parts
+
+
 def _magic_code(magic: str, args: list, ctx: Context) -> tuple[list[str], str]:
     """(the code an allowed magic runs, a finding or ''): ``%time``'s line and cell are code;
     ``%timeit``'s options are read as IPython reads them, then its statement (in a cell, the setup on the
@@ -389,6 +406,8 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
     for node in ast.walk(tree):
         if id(node) in generated or not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             continue
+        hits |= {f"reads {part} through a format string" for part in _format_fields(node.value)
+                 if part.startswith("_")}
         if id(node) in annotations:
             inner, _ = review_cell(node.value, ctx, trainee_names, trainee_globals)
         elif _code_in_string(node) is not None:

@@ -25,17 +25,22 @@ from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 folder = tempfile.mkdtemp()
 config, records = os.path.join(folder, "referee.json"), os.path.join(folder, "records.log")
-cells = {"hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
-         "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
+cells = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {
+    "hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
+    "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
 json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
 assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
+for key, spec in cells.items():  # the course's own cells first, as a lab's setup runs before any answer
+    if spec["kind"] == "locked":
+        assert shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})').success
 mine = shell.run_cell(sys.argv[1])
 out = {"cell": "ok" if mine.success else f"{type(mine.error_in_exec).__name__}: {mine.error_in_exec}"}
-for key in cells:
+for key in [k for k, spec in cells.items() if spec["kind"] == "test"]:
     result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
     out[key] = "passed" if result.success else type(result.error_in_exec).__name__
 import linecache
 out["quoted after a failure"] = linecache.getline("<course cell visible>", 1).strip()
+out["records"] = open(records).read()
 print(json.dumps(out))
 '''
 
@@ -55,9 +60,10 @@ def answer(x):
 '''
 
 
-def _run(cell: str) -> dict:
+def _run(cell: str, tests: dict | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", DRIVER, cell], capture_output=True, text=True, env=env,
+    extra = [json.dumps(tests)] if tests else []
+    out = subprocess.run([sys.executable, "-c", DRIVER, cell, *extra], capture_output=True, text=True, env=env,
                          timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -93,3 +99,28 @@ def test_code_compiled_from_a_string_counts_as_the_notebooks():
             "typing.get_type_hints(C)\n")
     got = _run(cell)
     assert got["cell"].startswith("RuntimeError") and "frames" in got["cell"], got
+
+
+def test_a_library_function_swapped_into_a_library_module_is_a_change():
+    """Outside the strict modules a library's own value is no sign (PyTorch replaces attributes as it
+    loads), but a library's function put in place of another under another name is a patch: here
+    ``np.linalg.norm`` becomes ``np.iscomplexobj`` (False, so below any tolerance), set through a loop
+    variable that the review takes for the cell's own."""
+    tests = {"setup": {"kind": "locked", "source": "import numpy as np\n"},
+             "norm": {"kind": "test", "source": "assert np.linalg.norm(np.ones(3) - 5) < 1e-9\n"}}
+    got = _run("import numpy as np\nfor m in [np.linalg]:\n    m.norm = np.iscomplexobj\n", tests)
+    assert got["norm"] == "GraderCheck" and "numpy.linalg.norm" in got["records"], got
+    got = _run("import numpy as np\n", tests)
+    assert got["norm"] == "AssertionError", got
+
+
+def test_a_callable_object_swapped_into_numpy_is_a_change():
+    """NumPy's functions are dispatcher objects, not Python functions: a callable instance put in place
+    of ``np.isclose`` (every element close) made ``assert_close(1.0, 2.0)`` pass; the review took the
+    loop variable that set it for the cell's own."""
+    tests = {"setup": {"kind": "locked", "source": "import numpy as np\nfrom techday.labtools import assert_close\n"},
+             "close": {"kind": "test", "source": "assert_close(1.0, 2.0, 'one and two')\n"}}
+    cell = ("class Yes:\n    def __call__(self, *args, **kwargs):\n        return np.ones(1, bool)\n"
+            "for m in [np]:\n    m.isclose = Yes()\n")
+    got = _run(cell, tests)
+    assert got["close"] == "GraderCheck" and "numpy.isclose" in got["records"], got

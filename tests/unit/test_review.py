@@ -110,6 +110,8 @@ CAUGHT = {
     "import pathlib\npathlib.Path('b.py').write_text('...')\n%matplotlib module://b": "uses %matplotlib with",
     "%%timeit -n1 -r1 import sys\npass": "imports sys",
     "%timeit -n1 -o -v assert_close pass": "uses %timeit -v",
+    # Attributes read by name through a format string.
+    "def f(x):\n    return float('{0.__globals__[expected]}'.format(f))": "reads __globals__ through a format string",
     # Raw memory through NumPy, with no audit event.
     "from numpy.lib.stride_tricks import as_strided": "raw memory",
     "lo, hi = np.lib.array_utils.byte_bounds(np.zeros(1))": "byte_bounds (raw memory)",
