@@ -204,19 +204,6 @@ def install(config_path: str) -> None:
             return value.__module__ == "__main__"
         return getattr(_type(value), "__module__", None) == "__main__"  # an object of a cell's class
 
-    def swapped(name: str, old, now) -> bool:
-        """Whether a library's code was put in place of other code (``torch.allclose =
-        torch.nn.Identity``, ``np.linalg.norm = np.iscomplexobj``): code in both, the new one under
-        another name than the attribute's, or a wrapper (``functools.wraps`` copies a name, not code).
-        A library that loads lazily puts the same name's object in place."""
-        if not (_callable(old) and _callable(now)):
-            return False
-        try:
-            own = now.__name__.rpartition(".")[2] if _isinstance(now, _Module) else getattr(now, "__name__", None)
-            return own != name or "__wrapped__" in (getattr(now, "__dict__", None) or {})
-        except Exception:
-            return True
-
     def from_a_cell(value) -> bool:
         """Whether ``value`` is code that a notebook cell defined (a lambda, a def, a class)."""
         code = getattr(value, "__code__", None) if _isinstance(value, _Function) else None
@@ -283,13 +270,12 @@ def install(config_path: str) -> None:
                 # The course's helpers and the modules tests call directly: any code swapped is a
                 # change: anything callable (NumPy's functions are dispatcher objects, its ufuncs are
                 # not functions either, and an instance with __call__ is as good as a lambda).
-                # Elsewhere libraries replace their own attributes as they load lazily (torch does), so
-                # a change counts when the new value is code from a notebook cell or an object of its
-                # classes, a builtin function, a partial, or a library's callable under another name:
-                # what a trainee's patch looks like.
+                # Elsewhere libraries replace their own attributes, under other names too (torch puts
+                # its own inspect.getfile and wrapped torch.manual_seed in place), so a change counts
+                # when the new value is code from a notebook cell or an object of its classes, a
+                # builtin function or a partial: what a trainee's patch looks like.
                 if strict and (_callable(value) or _callable(now)) \
-                        or not strict and not name.startswith("_") and now is not MISSING \
-                        and (foreign(now) or swapped(name, value, now)):
+                        or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
                     found.append(f"{mname}.{name}")
         for cls, snap in classes.values():
             cd = cls.__dict__

@@ -101,19 +101,6 @@ def test_code_compiled_from_a_string_counts_as_the_notebooks():
     assert got["cell"].startswith("RuntimeError") and "frames" in got["cell"], got
 
 
-def test_a_library_function_swapped_into_a_library_module_is_a_change():
-    """Outside the strict modules a library's own value is no sign (PyTorch replaces attributes as it
-    loads), but a library's function put in place of another under another name is a patch: here
-    ``np.linalg.norm`` becomes ``np.iscomplexobj`` (False, so below any tolerance), set through a loop
-    variable that the review takes for the cell's own."""
-    tests = {"setup": {"kind": "locked", "source": "import numpy as np\n"},
-             "norm": {"kind": "test", "source": "assert np.linalg.norm(np.ones(3) - 5) < 1e-9\n"}}
-    got = _run("import numpy as np\nfor m in [np.linalg]:\n    m.norm = np.iscomplexobj\n", tests)
-    assert got["norm"] == "GraderCheck" and "numpy.linalg.norm" in got["records"], got
-    got = _run("import numpy as np\n", tests)
-    assert got["norm"] == "AssertionError", got
-
-
 def test_a_callable_object_swapped_into_numpy_is_a_change():
     """NumPy's functions are dispatcher objects, not Python functions: a callable instance put in place
     of ``np.isclose`` (every element close) made ``assert_close(1.0, 2.0)`` pass; the review took the
