@@ -228,28 +228,68 @@ def _unresolved(tree: ast.Module, known: set[str], skip: set[int]) -> set[str]:
     reference function, read by an answer while the test calls it)."""
     found = set()
 
+    def resolved(name: str, local: set, enclosing: list) -> bool:
+        return name in local or any(name in s for s in enclosing) or name in known or name.startswith("_") \
+            or hasattr(builtins, name) or name in IPYTHON_NAMES or name in IPYTHON_BUILTINS
+
     def visit(nodes, enclosing: list, params: set, function: bool) -> None:
         body = _scope(nodes)
         local = params | set().union(*(_binds(n) for n in body))
         inner = enclosing + [local] if function else enclosing
+        if not function and nodes is not tree.body:
+            local = None  # a class body: resolved statement by statement (class_reads)
         for node in body:
             if id(node) in skip:
                 continue
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                name = node.id
-                if name in local or any(name in s for s in enclosing) or name in known or name.startswith("_") \
-                        or hasattr(builtins, name) or name in IPYTHON_NAMES or name in IPYTHON_BUILTINS:
-                    continue
-                found.add(name)
+            if local is not None and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if not resolved(node.id, local, enclosing):
+                    found.add(node.id)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 visit(node.body, inner, _args(node.args), True)
             elif isinstance(node, ast.Lambda):
                 visit([node.body], inner, _args(node.args), True)
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, inner, set(), False)
+                class_reads(node.body, inner)
+
+    def class_reads(nodes, enclosing: list) -> None:
+        """A class body looks a name up in what it bound so far, then in the notebook's namespace: a
+        name it binds later or in the same statement (``expected = expected``), or one read inside a
+        comprehension (which skips the class's names), is the notebook's, where a test may have put it."""
+        bound = set()
+        for stmt in nodes:
+            targets = set().union(*(_targets(c.target) for c in ast.walk(stmt) if isinstance(c, ast.comprehension)))
+            for node, in_comprehension in _loads(stmt):
+                if id(node) not in skip and not resolved(node.id, targets if in_comprehension else bound, enclosing):
+                    found.add(node.id)
+            bound |= set().union(*(_binds(n) for n in _scope([stmt])))
 
     visit(tree.body, [], set(), False)
     return found
+
+
+def _loads(stmt: ast.AST) -> list:
+    """(name read, whether inside a comprehension) in one statement's scope; a comprehension's first
+    iterable is read outside it, as Python evaluates it."""
+    out, todo = [], [(stmt, False)]
+    comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    while todo:
+        node, inside = todo.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            out.append((node, inside))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo += [(d, inside) for d in node.args.defaults + node.args.kw_defaults if d is not None]
+            todo += [(d, inside) for d in getattr(node, "decorator_list", [])]
+        elif isinstance(node, ast.ClassDef):
+            todo += [(d, inside) for d in node.decorator_list + node.bases + [k.value for k in node.keywords]]
+        elif isinstance(node, comprehensions):
+            first = node.generators[0].iter
+            todo.append((first, inside))
+            todo += [(c, True) for c in ast.iter_child_nodes(node) if c is not node.generators[0]]
+            todo += [(c, True) for c in ast.iter_child_nodes(node.generators[0]) if c is not first]
+        else:
+            todo += [(c, inside) for c in ast.iter_child_nodes(node)]
+    return out
 
 
 def _root(node: ast.AST) -> ast.AST:

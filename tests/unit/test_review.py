@@ -69,6 +69,7 @@ HONEST = [
     "def outer(n):\n    scale = 2\n    def inner(v, k=n):\n        return v * scale + k\n"
     "    return [inner(i) for i in range(n)]\nclass C:\n    k = 3\n    def get(self):\n        return C.k + later\n"
     "match [1, 2]:\n    case [first, *rest]:\n        display(first, rest, outer(2))\nlater = 1\n",
+    "class Grid:\n    n = 4\n    cells = [i * 2 for i in range(n)]\n    total = sum(cells) + n\n",
 ]
 
 
@@ -99,6 +100,10 @@ CAUGHT = {
     # A test's own names, read by an answer while the test calls it (the notebook's namespace is shared).
     "def f(x):\n    return expected": "reads expected, which only a test defines",
     "def train_epoch(*a):\n    return reference_epoch(*a)": "reads reference_epoch, which only a test defines",
+    # A class body reads what it has not bound yet, and a comprehension in it every name, from the notebook.
+    "def f(*a):\n    class Peek:\n        expected = expected\n    return Peek.expected": "reads expected",
+    "def f(*a):\n    class Peek:\n        expected = None\n        got = [expected for _ in range(1)]\n"
+    "    return Peek.got[0]": "reads expected",
     # Special methods given to a class without a def in its body.
     "A = type('A', (float,), {'__eq__': lambda s, o: True})": "names __eq__ in a string",
     "A = type('A', (float,), dict(__eq__=lambda s, o: True))": "passes __eq__=",
