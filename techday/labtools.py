@@ -27,6 +27,16 @@ from .i18n import msg
 from .measure import Timing, relative_spread, rtol_for  # noqa: F401  (lab-facing names)
 
 
+# NumPy's kinds of numbers: booleans, signed and unsigned integers, floats, complex numbers.
+NUMERIC_KINDS = "biufc"
+
+
+def _kind_of(array) -> str:
+    if array.dtype.kind == "O" and array.size:
+        return f"{type(array.flat[0]).__name__} objects"
+    return f"{array.dtype.name} values"
+
+
 def assert_close(actual, expected, what: str = "result", rtol: float | None = None, atol: float = 0.0) -> None:
     """Fail with an ``AssertionError`` that says what differed, where, and by how much.
 
@@ -37,6 +47,12 @@ def assert_close(actual, expected, what: str = "result", rtol: float | None = No
     """
     actual = np.asarray(actual)
     expected = np.asarray(expected)
+    # Numbers are compared as numbers: an object array (a Python object NumPy could not convert) would
+    # be compared with the object's own operators, and an object can make those say anything.
+    if actual.dtype.kind not in NUMERIC_KINDS and expected.dtype.kind in NUMERIC_KINDS:
+        raise AssertionError(msg("techday.close_not_numbers",
+                                 "{what}: got {kind}, not numbers (expected {expected_kind} values)",
+                                 what=what, kind=_kind_of(actual), expected_kind=expected.dtype.name))
     if actual.shape != expected.shape:
         raise AssertionError(msg("techday.close_shape", "{what}: shape {actual} differs from the expected {expected}",
                                  what=what, actual=actual.shape, expected=expected.shape))

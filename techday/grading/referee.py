@@ -36,9 +36,11 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
 5. **Tripwires.** The hook refuses and records, whatever the route to them: trace functions (every
    ``sys.settrace``, which CPython audits without showing the function) and profile functions (every
    ``sys.setprofile`` except PyTorch's profiler's own, recognised by its code objects), ``gc``'s object
-   walks, replacing a function's code or defaults in a course module, and, when a notebook cell (not
-   a library) asks: a new audit hook, setting attributes of a library's classes, frames
-   (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access.
+   walks, opening a process's memory as a file (``/proc/self/mem``), replacing a function's code or
+   defaults in a course module, and, when a notebook cell (not a library) asks, code compiled from a
+   string counting as the notebook's: a new audit hook, setting attributes of a library's classes,
+   frames (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access. The kernel
+   is made non-dumpable, so no other process of the sandbox reads or writes its memory.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
@@ -132,6 +134,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
+    _callable = callable
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -141,6 +144,11 @@ def install(config_path: str) -> None:
     _code_bearing = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
                      types.MethodDescriptorType, types.WrapperDescriptorType, classmethod, staticmethod, property)
     _cache = linecache.cache
+    _basename, _realpath, _fspath, _stat = os.path.basename, os.path.realpath, os.fspath, os.stat
+    try:
+        proc_dev = os.stat("/proc").st_dev
+    except OSError:
+        proc_dev = None
     _RuntimeError, _GraderCheck = RuntimeError, GraderCheck
     MISSING = object()
 
@@ -192,7 +200,9 @@ def install(config_path: str) -> None:
         if _isinstance(value, _Function):
             name = value.__code__.co_filename
             return name.startswith(cell_dir) or name.startswith("<") and not name.startswith("<course cell")
-        return _isinstance(value, _Type) and value.__module__ == "__main__"
+        if _isinstance(value, _Type):
+            return value.__module__ == "__main__"
+        return getattr(_type(value), "__module__", None) == "__main__"  # an object of a cell's class
 
     def from_a_cell(value) -> bool:
         """Whether ``value`` is code that a notebook cell defined (a lambda, a def, a class)."""
@@ -258,10 +268,13 @@ def install(config_path: str) -> None:
                 if now is value:
                     continue
                 # The course's helpers and the modules tests call directly: any code swapped is a
-                # change. Elsewhere libraries replace their own attributes as they load lazily (torch
-                # does), so a change counts when the new value is code from a notebook cell, a
+                # change: anything callable (NumPy's functions are dispatcher objects, its ufuncs are
+                # not functions either, and an instance with __call__ is as good as a lambda).
+                # Elsewhere libraries replace their own attributes, under other names too (torch puts
+                # its own inspect.getfile and wrapped torch.manual_seed in place), so a change counts
+                # when the new value is code from a notebook cell or an object of its classes, a
                 # builtin function or a partial: what a trainee's patch looks like.
-                if strict and (_isinstance(value, _code_bearing) or _isinstance(now, _code_bearing)) \
+                if strict and (_callable(value) or _callable(now)) \
                         or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
                     found.append(f"{mname}.{name}")
         for cls, snap in classes.values():
@@ -285,8 +298,8 @@ def install(config_path: str) -> None:
     def caller_is_cell(depth: int) -> bool:
         """Whether the code that caused the event is a notebook cell's (the trainee's), not a
         library's or the course's: the nearest frame above the hook, looking through the frames that
-        only pass a request on (the import system, code run by ``exec``, ``inspect``, ``traceback``,
-        ctypes' Python wrappers such as ``string_at``)."""
+        only pass a request on (the import system, ``inspect``, ``traceback``, ctypes' Python wrappers
+        such as ``string_at``); code compiled from a string is the notebook's."""
         me = get_ident()
         getframe_busy.add(me)
         try:
@@ -299,10 +312,13 @@ def install(config_path: str) -> None:
             name = frame.f_code.co_filename
             if name.startswith(cell_dir):
                 return True
-            if name.startswith("<") and not name.startswith("<course cell") or name in passers:
+            if name.startswith("<frozen ") or name in passers:
                 frame = frame.f_back
                 continue
-            return False
+            # Code compiled from a string (exec, eval, a library that evaluates a string it was handed:
+            # typing's forward references, Numba's signatures) counts as the notebook's: whoever wrote
+            # the string, a library frame further down only ran it.
+            return name.startswith("<") and not name.startswith("<course cell")
         return False
 
     profiler_codes = {}  # id(module) -> (module, the code objects of its functions and methods)
@@ -351,6 +367,24 @@ def install(config_path: str) -> None:
         finally:
             getframe_busy.discard(me)
 
+    def memory_file(path) -> bool:
+        """Whether ``path`` names a process's memory file: any path whose last part is ``mem`` (a path
+        relative to a directory descriptor of /proc/self cannot be told apart), or one that resolves
+        into /proc and ends there."""
+        try:
+            path = _fspath(path)
+            if _isinstance(path, bytes):
+                path = path.decode("utf-8", "replace")
+            if not _isinstance(path, str):
+                return False
+            if _basename(path.rstrip("/")) == "mem":
+                return True
+            if _stat(path).st_dev != proc_dev:  # a link elsewhere that leads into /proc
+                return False
+            return _basename(_realpath(path)) == "mem"
+        except Exception:
+            return False
+
     def refuse(what: str) -> None:
         cell = state["running"] or "-"
         record("tripwire", cell, what)
@@ -372,10 +406,21 @@ def install(config_path: str) -> None:
                 record("changed", key_, "before: " + ", ".join(before[:12]))
                 raise _GraderCheck("this test does not count: code in the notebook changed what it relies on: "
                                    + ", ".join(before[:6]))
-        _cache[cell["filename"]] = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        # A test's source is not in linecache while it runs: a function it calls could read it from
+        # there (through warnings.formatwarning, a traceback module, any library that quotes lines)
+        # and answer with the hidden test's own expected values. IPython's traceback of a failed test
+        # quotes its lines: they are put there when the test fails, after every statement of it ran.
+        lines = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        if test:
+            _cache.pop(cell["filename"], None)
+        else:
+            _cache[cell["filename"]] = lines
         state["running"] = key_
         try:
             _exec(cell["code"], user_ns)
+        except BaseException:
+            _cache[cell["filename"]] = lines
+            raise
         finally:
             state["running"] = None
         if test:
@@ -401,6 +446,10 @@ def install(config_path: str) -> None:
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
+        if event == "open" and _len(args) and memory_file(args[0]):
+            # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
+            # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.
+            return "opening a process's memory (/proc/.../mem)"
         if event == "object.__setattr__":
             target, name = args[0], args[1]
             if _isinstance(target, _Function):
@@ -437,6 +486,15 @@ def install(config_path: str) -> None:
         if why:
             refuse(why)
 
+    # The kernel is not dumpable: another process of the sandbox (same user; one a cell starts has no
+    # audit hook) cannot read or write its memory through /proc or ptrace. The kernel itself is held
+    # back by the tripwire on opening a memory file.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
     watch_new_modules()
     sys.addaudithook(hook)
     record("installed", "-", f"{_len(cells)} course cells")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 
 # Modules a trainee may import in any lab beside the lab's own: plain computation, no machinery.
 PLAIN_MODULES = {"math", "cmath", "random", "statistics", "itertools", "collections", "dataclasses", "typing",
@@ -50,12 +51,20 @@ ALLOWED_BUILTINS = {
     "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hasattr", "hash", "hex", "int",
     "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct", "ord", "pow",
     "print", "property", "range", "repr", "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum",
-    "super", "tuple", "type", "zip", "id", "True", "False", "None", "NotImplemented", "Ellipsis",
+    "super", "tuple", "zip", "id", "True", "False", "None", "NotImplemented", "Ellipsis",
 }
+# What makes a class without a ``class`` statement, from a name and a namespace (where special methods
+# need no ``def``): ``type`` is left out of the builtins above for the same reason.
+# NumPy's views of raw memory: as_strided makes an array over any address (its strides computed from
+# byte_bounds and id()), with no audit event for the referee to refuse.
+RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
+CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",
                            "__str__", "__post_init__", "__enter__", "__exit__"}
 # Names IPython puts in a kernel: its shell, the history, the output cache, the exit helpers.
 IPYTHON_NAMES = {"get_ipython", "In", "Out", "exit", "quit"}
+# Builtins IPython adds that a trainee may use.
+IPYTHON_BUILTINS = {"display"}
 # The interpreter's introspection attributes (frames, tracebacks, generators, code objects).
 INTROSPECTION_ATTRS = {"f_back", "f_locals", "f_globals", "f_builtins", "f_code", "f_trace", "f_lineno", "f_lasti",
                        "tb_frame", "tb_next", "tb_lasti", "tb_lineno", "gi_frame", "gi_code", "gi_yieldfrom",
@@ -67,6 +76,13 @@ MACHINERY_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "ast
                    "events", "excepthook", "displayhook", "settrace", "setprofile", "audit", "addaudithook",
                    "modules", "user_ns", "kernel", "shell"}
 ALLOWED_MAGICS = {"time", "timeit", "matplotlib"}
+# %timeit's options (IPython's own: -n N -r R -t -c -p P -q -o -v NAME); the rest of its line is code.
+TIMEIT_OPTIONS = "n:r:tcp:qov:"
+# What %matplotlib may name: a backend (inline, widget, agg...), or nothing; not module://anything.
+BACKEND_NAME = re.compile(r"(-l|--list|[A-Za-z0-9_]*)")
+# A special method's name written as a string: how a class is given one without a ``def`` in its body
+# (``type("A", (), {"__eq__": ...})``, a namespace handed to a class factory).
+SPECIAL_NAME = re.compile(r"__\w+__")
 
 
 def _release_cells(release_nb: dict) -> dict[str, dict]:
@@ -115,6 +131,7 @@ class Context:
         self.techday: set[str] = {"techday"}     # exact techday modules the lab imports
         self.course_code_names: set[str] = set()  # names a locked cell binds to code (imports, defs)
         self.course_names: set[str] = set()       # every name a locked cell binds
+        self.notebook_names: set[str] = set()     # names the release's cells other than tests define
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
                 continue
@@ -122,6 +139,8 @@ class Context:
             if tree is None:
                 continue
             locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked", False)
+            if _kind(cell.get("metadata", {}).get("nbgrader", {})) != "test":
+                self.notebook_names |= _scope_names(tree.body)
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
                     for a in node.names:
@@ -155,6 +174,122 @@ def _bound(node: ast.AST) -> set[str]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
     return set()
+
+
+def _binds(node: ast.AST) -> set[str]:
+    """Every name ``node`` binds in its scope, whatever the syntax: assignment targets, ``def`` and
+    ``class``, imports, ``except ... as``, ``match`` captures."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return {node.id}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return {node.name}
+    if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+        return {node.name}
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return {node.rest}
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return set(node.names)
+    return set()
+
+
+def _args(a: ast.arguments) -> set[str]:
+    return {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs} | {x.arg for x in (a.vararg, a.kwarg) if x}
+
+
+def _scope(nodes) -> list:
+    """The nodes of one scope: not the bodies of the functions, lambdas and classes it defines (their
+    decorators, defaults and bases belong to it)."""
+    out, todo = [], list(nodes)
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo += [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
+            todo += getattr(node, "decorator_list", [])
+        elif isinstance(node, ast.ClassDef):
+            todo += node.decorator_list + node.bases + [k.value for k in node.keywords]
+        else:
+            todo += list(ast.iter_child_nodes(node))
+    return out
+
+
+def _scope_names(nodes) -> set[str]:
+    return set().union(*(_binds(n) for n in _scope(nodes)))
+
+
+def _unresolved(tree: ast.Module, known: set[str], skip: set[int]) -> set[str]:
+    """Names read that no scope of the cell binds, nor ``known`` (what the notebook's own cells and the
+    trainee's cells define at module level), nor the builtins: Python would look them up in the
+    notebook's namespace at run time, where only a test put them (a test's ``expected`` or its
+    reference function, read by an answer while the test calls it)."""
+    found = set()
+
+    def resolved(name: str, local: set, enclosing: list) -> bool:
+        return name in local or any(name in s for s in enclosing) or name in known or name.startswith("_") \
+            or hasattr(builtins, name) or name in IPYTHON_NAMES or name in IPYTHON_BUILTINS
+
+    def visit(nodes, enclosing: list, params: set, function: bool) -> None:
+        body = _scope(nodes)
+        local = params | set().union(*(_binds(n) for n in body))
+        inner = enclosing + [local] if function else enclosing
+        if not function and nodes is not tree.body:
+            local = None  # a class body: resolved statement by statement (class_reads)
+        for node in body:
+            if id(node) in skip:
+                continue
+            if local is not None and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if not resolved(node.id, local, enclosing):
+                    found.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(node.body, inner, _args(node.args), True)
+            elif isinstance(node, ast.Lambda):
+                visit([node.body], inner, _args(node.args), True)
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, inner, set(), False)
+                class_reads(node.body, inner)
+
+    def class_reads(nodes, enclosing: list) -> None:
+        """A class body looks a name up in what it bound so far, then in the notebook's namespace: a
+        name it binds later or in the same statement (``expected = expected``), or one read inside a
+        comprehension (which skips the class's names), is the notebook's, where a test may have put it."""
+        bound = set()
+        for stmt in nodes:
+            targets = set().union(*(_targets(c.target) for c in ast.walk(stmt) if isinstance(c, ast.comprehension)))
+            for node, in_comprehension in _loads(stmt):
+                if id(node) not in skip and not resolved(node.id, targets if in_comprehension else bound, enclosing):
+                    found.add(node.id)
+            bound |= set().union(*(_binds(n) for n in _scope([stmt])))
+
+    visit(tree.body, [], set(), False)
+    return found
+
+
+def _loads(stmt: ast.AST) -> list:
+    """(name read, whether inside a comprehension) in one statement's scope; a comprehension's first
+    iterable is read outside it, as Python evaluates it."""
+    out, todo = [], [(stmt, False)]
+    comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    while todo:
+        node, inside = todo.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            out.append((node, inside))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo += [(d, inside) for d in node.args.defaults + node.args.kw_defaults if d is not None]
+            todo += [(d, inside) for d in getattr(node, "decorator_list", [])]
+        elif isinstance(node, ast.ClassDef):
+            todo += [(d, inside) for d in node.decorator_list + node.bases + [k.value for k in node.keywords]]
+        elif isinstance(node, comprehensions):
+            first = node.generators[0].iter
+            todo.append((first, inside))
+            todo += [(c, True) for c in ast.iter_child_nodes(node) if c is not node.generators[0]]
+            todo += [(c, True) for c in ast.iter_child_nodes(node.generators[0]) if c is not first]
+        else:
+            todo += [(c, inside) for c in ast.iter_child_nodes(node)]
+    return out
 
 
 def _root(node: ast.AST) -> ast.AST:
@@ -214,8 +349,69 @@ def _magics(tree: ast.Module) -> list[tuple[ast.Call, str]]:
     return out
 
 
-def review_cell(source: str, ctx: Context, trainee_names: set[str]) -> tuple[list[str], str]:
-    """(what the cell does outside the allow-list, a note if it could not be read)."""
+def _code_in_string(node: ast.AST) -> ast.Expression | None:
+    """A string constant that is a Python expression doing something (a call, an attribute, an index, a
+    lambda), as libraries evaluate them: Numba's signatures (``"float32(float32)"``) and typing's
+    forward references go through ``eval``, with the builtins at hand."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or len(node.value) > 10_000:
+        return None
+    try:
+        tree = ast.parse(node.value.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    doing = (ast.Call, ast.Attribute, ast.Subscript, ast.Lambda, ast.NamedExpr, ast.comprehension)
+    return tree if any(isinstance(n, doing) for n in ast.walk(tree)) else None
+
+
+def _format_fields(text: str) -> list[str]:
+    """The attribute and item names a ``str.format`` field reaches (``"{0.__globals__[expected]}"``:
+    ``__globals__``, ``expected``): format strings read attributes by name, underscores included."""
+    if "{" not in text:
+        return []
+    import string
+
+    parts = []
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+    except (ValueError, TypeError):
+        return []
+    for field in fields:
+        parts += [p.strip("]") for p in re.split(r"[.\[]", field)[1:]]
+    return parts
+
+
+def _magic_code(magic: str, args: list, ctx: Context) -> tuple[list[str], str]:
+    """(the code an allowed magic runs, a finding or ''): ``%time``'s line and cell are code;
+    ``%timeit``'s options are read as IPython reads them, then its statement (in a cell, the setup on the
+    first line) and body are code; ``%matplotlib`` names a backend, never a module to import."""
+    if any(not isinstance(a, str) for a in args):
+        return [], f"uses %{magic} with arguments made at run time"
+    line, cell = args[0], args[1:]
+    if magic == "matplotlib":
+        if not BACKEND_NAME.fullmatch(line.strip()):
+            return [], f"uses %matplotlib with {line.strip()[:40]!r} (a backend module runs code of its own)"
+        return [], ""
+    if magic == "timeit":
+        import getopt
+
+        from IPython.utils.process import arg_split
+
+        try:
+            opts, rest = getopt.getopt(arg_split(line, posix=False, strict=False), TIMEIT_OPTIONS)
+        except (getopt.GetoptError, ValueError) as exc:
+            return [], f"uses %timeit with options the review cannot read ({exc})"
+        saved = [v for k, v in opts if k == "-v"]
+        if any(not v.isidentifier() or v.startswith("_") or v in ctx.course_code_names for v in saved):
+            return [], f"uses %timeit -v {saved[0][:40]} (saves into a name the course or Python owns)"
+        line = " ".join(rest)
+    return [line, *cell], ""
+
+
+def review_cell(source: str, ctx: Context, trainee_names: set[str],
+                trainee_globals: set[str] = frozenset(), resolve: bool = True) -> tuple[list[str], str]:
+    """(what the cell does outside the allow-list, a note if it could not be read). ``trainee_globals``:
+    the names the trainee's cells bind at module level; ``resolve``: whether a name read must be one the
+    notebook or the trainee defines (not for a string that a library evaluates among its own names)."""
     tree, _ = _python(source)
     if tree is None:
         return [], "has a syntax error (not reviewed; it cannot run either)"
@@ -228,17 +424,55 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str]) -> tuple[lis
             hits.add("uses a shell escape (!)" if magic == "!" else f"uses %{magic}")
             continue
         for arg in call.args[1:]:
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                inner, _ = review_cell(arg.value, ctx, trainee_names)
-                hits |= set(inner)
+            generated.add(id(arg))
+        texts, problem = _magic_code(magic, [a.value if isinstance(a, ast.Constant) else None for a in call.args[1:]],
+                                     ctx)
+        if problem:
+            hits.add(problem)
+        for text in texts:
+            inner, _ = review_cell(text, ctx, trainee_names, trainee_globals)
+            hits |= set(inner)
+    # Strings that are code: an annotation (typing evaluates it in the notebook's namespace) is reviewed
+    # as the cell's own code; any other string that is an expression doing something, by the same rules
+    # except that its names may be a library's (a Numba signature's float32).
+    annotations = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.add(id(node.annotation))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.add(id(node.returns))
+        elif isinstance(node, ast.AnnAssign):
+            annotations.add(id(node.annotation))
+    for node in ast.walk(tree):
+        if id(node) in generated or not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        hits |= {f"reads {part} through a format string" for part in _format_fields(node.value)
+                 if part.startswith("_")}
+        if id(node) in annotations:
+            inner, _ = review_cell(node.value, ctx, trainee_names, trainee_globals)
+        elif _code_in_string(node) is not None:
+            inner, _ = review_cell(node.value.strip(), ctx, trainee_names, trainee_globals, resolve=False)
+        else:
+            continue
+        hits |= {f"{hit} (in the string {node.value.strip()[:40]!r})" for hit in inner}
     own = _own_names(tree) | trainee_names
     parents = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
+    known = ctx.notebook_names | set(trainee_globals) | _scope_names(tree.body)
+    if resolve:
+        hits |= {f"reads {name}, which only a test defines" for name in _unresolved(tree, known, generated)}
     for node in ast.walk(tree):
         if id(node) in generated:
             continue
+        hits |= {f"binds {name}" for name in _binds(node) if name.startswith("__")
+                 and not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in ALLOWED_SPECIAL_METHODS
+                          and isinstance(parents.get(id(node)), ast.ClassDef))}
+        if isinstance(node, ast.keyword) and node.arg and node.arg.startswith("_"):
+            hits.add(f"passes {node.arg}=")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SPECIAL_NAME.fullmatch(node.value):
+            hits.add(f"names {node.value} in a string")
         if isinstance(node, ast.Import):
             for a in node.names:
                 hits |= _import_hits(a.name, ctx)
@@ -253,6 +487,9 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str]) -> tuple[lis
                         if f"{module}.{a.name}" not in ctx.techday and module not in ctx.techday:
                             hits.add(f"imports {module}.{a.name}")
             hits |= {f"imports {a.name}" for a in node.names if a.name.startswith("_") or a.name in NEVER_MODULES}
+            hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
+            hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}
+            hits |= {f"imports {a.name} (raw memory)" for a in node.names if a.name in RAW_MEMORY_ATTRS}
         elif isinstance(node, ast.Name):
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
@@ -325,6 +562,10 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"uses .{attr}"}
     if attr in INTROSPECTION_ATTRS or attr in NEVER_MODULES or attr in MACHINERY_ATTRS:
         return {f"uses .{attr}"}
+    if attr in CLASS_FACTORIES:
+        return {f"makes a class with {attr}"}
+    if attr in RAW_MEMORY_ATTRS:
+        return {f"uses .{attr} (raw memory)"}
     return set()
 
 
@@ -348,15 +589,16 @@ def review(nb, release_nb: dict) -> tuple[list[str], list[str]]:
         if cell.get("id") in released and _text(cell.source) == released[cell["id"]]:
             continue  # as released: the course wrote it, not the trainee
         mine.append((index, gid, _text(cell.source)))
-    trainee_names = set()
+    trainee_names, trainee_globals = set(), set()
     for _, _, source in mine:
         tree, _ = _python(source)
         if tree is not None:
             trainee_names |= _own_names(tree)
+            trainee_globals |= _scope_names(tree.body)
     notes, findings = [], []
     for index, gid, source in mine:
         where = f"'{gid}'" if gid else f"cell {index + 1}"
-        hits, note = review_cell(source, ctx, trainee_names)
+        hits, note = review_cell(source, ctx, trainee_names, trainee_globals)
         if note:
             notes.append(f"{where} {note}")
         if hits:

@@ -40,6 +40,8 @@ def test_no_solution_is_flagged(lab):
 def test_every_cheat_is_flagged(lab):
     release, _ = _release_and_solution(lab)
     for cheat in cheats(release):
+        if not cheat.reviewed:
+            continue  # made to pass the review: the run catches it (tests/grading/test_cheats.py)
         nb = nbformat.from_dict(cheat_notebook(release, cheat))
         _, findings = review(nb, release)
         assert findings, f"{cheat.name}: {cheat.route} passed the review"
@@ -57,9 +59,17 @@ HONEST = [
     "        self.fc = torch.nn.Linear(4, 2)\n        self._cache = None\n    def forward(self, x):\n"
     "        return self.fc(x)\nmodel = Net()\nfor p in model.parameters():\n    p.grad = None\n",
     "%timeit sum(range(10))\n",
+    "%timeit -n 3 -r 2 -o sum(range(10))\n%matplotlib inline\n",
+    "%%timeit -n 2 x = list(range(9))\nsorted(x)\n",
     "%%time\nx = [i * i for i in range(100)]\n",
     "try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    print('no', exc)\nfor _ in range(2):\n    pass\n",
     "result = {'a': 1}\nresult['b'] = 2\nclass Box:\n    def __len__(self):\n        return 1\n",
+    # Names resolved scope by scope: closures, class attributes, comprehensions, match captures, a name the
+    # cell binds further down, IPython's display.
+    "def outer(n):\n    scale = 2\n    def inner(v, k=n):\n        return v * scale + k\n"
+    "    return [inner(i) for i in range(n)]\nclass C:\n    k = 3\n    def get(self):\n        return C.k + later\n"
+    "match [1, 2]:\n    case [first, *rest]:\n        display(first, rest, outer(2))\nlater = 1\n",
+    "class Grid:\n    n = 4\n    cells = [i * 2 for i in range(n)]\n    total = sum(cells) + n\n",
 ]
 
 
@@ -87,7 +97,45 @@ CAUGHT = {
     "In[-1]": "uses In",
     "vars()['x'] = 1": "uses vars",
     "class M(type):\n    pass\nclass A(metaclass=M):\n    pass": "metaclass",
+    # A test's own names, read by an answer while the test calls it (the notebook's namespace is shared).
+    "def f(x):\n    return expected": "reads expected, which only a test defines",
+    "def train_epoch(*a):\n    return reference_epoch(*a)": "reads reference_epoch, which only a test defines",
+    # A class body reads what it has not bound yet, and a comprehension in it every name, from the notebook.
+    "def f(*a):\n    class Peek:\n        expected = expected\n    return Peek.expected": "reads expected",
+    "def f(*a):\n    class Peek:\n        expected = None\n        got = [expected for _ in range(1)]\n"
+    "    return Peek.got[0]": "reads expected",
+    # Special methods given to a class without a def in its body.
+    "A = type('A', (float,), {'__eq__': lambda s, o: True})": "names __eq__ in a string",
+    "A = type('A', (float,), dict(__eq__=lambda s, o: True))": "passes __eq__=",
+    "class A(float):\n    match (lambda s, o: True):\n        case __eq__:\n            pass": "binds __eq__",
+    "class A(float):\n    from math import isclose as __eq__": "binds __eq__",
+    "from dataclasses import make_dataclass": "makes a class with make_dataclass",
+    "k = type(1)": "uses type",
+    # Magics that run code the review did not read: a backend module, %%timeit's setup line.
+    "import pathlib\npathlib.Path('b.py').write_text('...')\n%matplotlib module://b": "uses %matplotlib with",
+    "%%timeit -n1 -r1 import sys\npass": "imports sys",
+    "%timeit -n1 -o -v assert_close pass": "uses %timeit -v",
+    # Attributes read by name through a format string.
+    "def f(x):\n    return float('{0.__globals__[expected]}'.format(f))": "reads __globals__ through a format string",
+    # Raw memory through NumPy, with no audit event.
+    "from numpy.lib.stride_tricks import as_strided": "raw memory",
+    "lo, hi = np.lib.array_utils.byte_bounds(np.zeros(1))": "byte_bounds (raw memory)",
+    # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
+    # signatures with the builtins at hand.
+    "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",
+    "from numba import njit\n@njit(\"exec('import sys') or void()\")\ndef g():\n    pass": "uses exec",
 }
+
+
+def test_numba_signatures_and_string_annotations_are_not_flagged():
+    source = ("from numba import njit, vectorize\n"
+              "@vectorize(['float32(float32, float32)', 'float64(float64, float64)'])\n"
+              "def h(a, b):\n    return a + b\n"
+              "@njit('float64[::1](float64[:, ::1], int64)')\ndef row(m: 'np.ndarray', i: 'int') -> 'np.ndarray':\n"
+              "    return m[i].copy()\n"
+              "print('see x.mean() and lab.size(ci=1)')\n")
+    notes, findings = _with_cell("01-numba-first-steps", source)
+    assert findings == [], findings
 
 
 @pytest.mark.parametrize("source,says", CAUGHT.items())

@@ -1,0 +1,113 @@
+"""What the referee keeps out of reach of a trainee's code (techday/grading/referee.py): a test's source
+while the test runs, the kernel's own memory, and the frames of code compiled from a string.
+
+A trainee's function called by a test runs in the test's own interpreter. It cannot read the test's
+frame (a tripwire), but a library can find the line that called it without one: ``warnings.warn`` with
+a ``stacklevel`` records the caller's file name and line (CPython walks the frames in C, no audit
+event), and ``warnings.formatwarning`` quotes that line from ``linecache``. Had the referee put the
+test's source there before running it, an answer could read a hidden test's expected value off the
+line that calls it. Each case runs in a fresh interpreter: an audit hook cannot be removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DRIVER = r'''
+import json, os, sys, tempfile
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+folder = tempfile.mkdtemp()
+config, records = os.path.join(folder, "referee.json"), os.path.join(folder, "records.log")
+cells = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {
+    "hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
+    "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
+json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
+assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
+for key, spec in cells.items():  # the course's own cells first, as a lab's setup runs before any answer
+    if spec["kind"] == "locked":
+        assert shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})').success
+mine = shell.run_cell(sys.argv[1])
+out = {"cell": "ok" if mine.success else f"{type(mine.error_in_exec).__name__}: {mine.error_in_exec}"}
+for key in [k for k, spec in cells.items() if spec["kind"] == "test"]:
+    result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
+    out[key] = "passed" if result.success else type(result.error_in_exec).__name__
+import linecache
+out["quoted after a failure"] = linecache.getline("<course cell visible>", 1).strip()
+out["records"] = open(records).read()
+print(json.dumps(out))
+'''
+
+# The answer reads the line that called it, through the warnings machinery, and returns the number the
+# test compares with: no work at all.
+ORACLE = r'''
+import re
+import warnings
+
+def answer(x):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.warn("where am I", stacklevel=2)
+    where = seen[0]
+    line = warnings.formatwarning("", UserWarning, where.filename, where.lineno)
+    return float(re.search(r"== ([0-9.]+)", line).group(1))
+'''
+
+
+def _run(cell: str, tests: dict | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    extra = [json.dumps(tests)] if tests else []
+    out = subprocess.run([sys.executable, "-c", DRIVER, cell, *extra], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_an_answer_cannot_read_the_test_that_calls_it():
+    got = _run(ORACLE)
+    assert got["hidden"] != "passed", got
+    assert got["visible"] != "passed", got
+
+
+def test_a_failed_test_still_shows_its_lines_in_the_traceback():
+    got = _run("def answer(x):\n    return 0.0\n")
+    assert got["hidden"] == got["visible"] == "AssertionError", got
+    assert got["quoted after a failure"] == "assert answer(1) == 7.0", got
+
+
+def test_the_kernel_cannot_open_its_own_memory():
+    """/proc/self/mem would give the referee's key (then forged records pass every test) or let the
+    kernel rewrite itself; the grading sandbox's kernel found the key there in a few seconds."""
+    got = _run("f = open('/proc/self/mem', 'rb')\n")
+    assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
+    got = _run("import pathlib\np = pathlib.Path('/tmp/alias-of-mem')\np.unlink(missing_ok=True)\n"
+               "p.symlink_to('/proc/self/mem')\nf = open(p, 'rb')\n")
+    assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
+
+
+def test_code_compiled_from_a_string_counts_as_the_notebooks():
+    """A string handed to a library that evaluates it (typing's forward references) runs with the
+    library's frame below it; its own requests are still the notebook's."""
+    cell = ("import typing\n"
+            "C = typing.NamedTuple('C', [('x', \"__import__('sys')._getframe(0) and int\")])\n"
+            "typing.get_type_hints(C)\n")
+    got = _run(cell)
+    assert got["cell"].startswith("RuntimeError") and "frames" in got["cell"], got
+
+
+def test_a_callable_object_swapped_into_numpy_is_a_change():
+    """NumPy's functions are dispatcher objects, not Python functions: a callable instance put in place
+    of ``np.isclose`` (every element close) made ``assert_close(1.0, 2.0)`` pass; the review took the
+    loop variable that set it for the cell's own."""
+    tests = {"setup": {"kind": "locked", "source": "import numpy as np\nfrom techday.labtools import assert_close\n"},
+             "close": {"kind": "test", "source": "assert_close(1.0, 2.0, 'one and two')\n"}}
+    cell = ("class Yes:\n    def __call__(self, *args, **kwargs):\n        return np.ones(1, bool)\n"
+            "for m in [np]:\n    m.isclose = Yes()\n")
+    got = _run(cell, tests)
+    assert got["close"] == "GraderCheck" and "numpy.isclose" in got["records"], got
