@@ -12,8 +12,10 @@ already merged (same ``run_id``, the same results under another id, or every tim
 left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
 leaves that file out rather than stopping the board.
 
-Output: per kernel, the runs ranked by their best implementation; per GPU model, the best and the
-median run; GPU runs and CPU-tier runs are never ranked together.
+Output: per kernel, the participants ranked by their best run's best implementation (one row each;
+equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
+median; GPU runs and CPU-tier runs are never ranked together. Names and devices are shown as
+printable ASCII, any other character as its escape.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ from .verify import Figure, Refused, Verified, verify
 SCHEMA = "techday.leaderboard/1"
 
 
+def inert(text: str) -> str:
+    """A stranger's name as the board shows it: printable ASCII as is, every other character as its
+    escape (``\\u0430lice``, not a Cyrillic 'alice' passing for alice's; no invisible or look-alike
+    character can make two participants, or two devices, read the same)."""
+    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in str(text))
+
+
 @dataclass
 class Run:
     path: Path
@@ -51,7 +60,11 @@ class Run:
     @property
     def device(self) -> str:
         gpu = self.doc["environment"].get("gpu")
-        return gpu["name"] if gpu else self.doc["environment"].get("device", "CPU")
+        return inert(gpu["name"] if gpu else self.doc["environment"].get("device", "CPU"))
+
+    @property
+    def mode(self) -> str:
+        return self.doc["mode"]
 
     @property
     def model(self) -> str:
@@ -88,6 +101,11 @@ class Run:
         """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
         return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
 
+    def times(self) -> dict[str, tuple]:
+        """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
+        spread, repetitions): two runs share one by chance at most, a replayed figure all of them."""
+        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
+
 
 @dataclass
 class Rejected:
@@ -106,21 +124,31 @@ class Leaderboard:
     # -----------------------------------------------------------------------------------------
 
     def rankings(self, tier: str = "gpu") -> dict[str, list[dict]]:
-        """kernel key -> rows ranked best first: rank, who, device, impl, value, unit, fraction, file."""
-        table: dict[str, list[dict]] = {}
+        """kernel key -> rows ranked best first: rank, who, device, impl, value, unit, fraction, file.
+
+        Runs of another mode than ``quick`` are ranked apart (``stream.triad [full]``, ``[ci]``): their
+        plans differ (a CPU-tier ``ci`` run's arrays fit in a cache), so their figures are not the
+        quick suite's. Each participant holds one row per kernel, their best run's; equal figures
+        share a rank (no name sorts its way ahead)."""
+        table: dict[str, dict[str, dict]] = {}
         for run in self.runs:
             if run.tier != tier:
                 continue
             for key, r in run.best().items():
-                table.setdefault(key, []).append({
-                    "who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
-                    "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
-                    "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]})
-        for key, rows in table.items():
-            rows.sort(key=lambda x: x["value"], reverse=rows[0]["metric"] != "us")
-            for i, row in enumerate(rows, 1):
-                row["rank"] = i
-        return dict(sorted(table.items()))
+                row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
+                       "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
+                       "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]}
+                rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
+                mine = rows.get(run.who)
+                if mine is None or (r.value < mine["value"] if r.metric == "us" else r.value > mine["value"]):
+                    rows[run.who] = row
+        out: dict[str, list[dict]] = {}
+        for key, by_who in table.items():
+            rows = sorted(by_who.values(), key=lambda x: x["value"], reverse=next(iter(by_who.values()))["metric"] != "us")
+            for i, row in enumerate(rows):
+                row["rank"] = rows[i - 1]["rank"] if i and row["value"] == rows[i - 1]["value"] else i + 1
+            out[key] = rows
+        return dict(sorted(out.items()))
 
     def per_model(self, tier: str = "gpu") -> dict[str, dict[str, dict]]:
         """model -> kernel key -> {best, median, runs, metric, best_who}."""
@@ -289,10 +317,25 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
     return None
 
 
+MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: replayed, not measured
+
+
+def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
+    """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
+    figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
+    few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
+    as long as the times are kept. CUDA-event times are quantized (one run's add and triad can share a
+    median), so one figure alone is not taken for a copy."""
+    same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
+    if len(same) >= MIN_REPLAYED:
+        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry every recorded time of"
+    return None
+
+
 def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict, plans: set) -> None:
     try:
         doc = read_document(path)
-        run = Run(path, verify(doc, plans), who)
+        run = Run(path, verify(doc, plans), inert(who))
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
@@ -305,10 +348,10 @@ def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dic
     if first is not None:
         board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
         return
-    sig = run.signature()
+    sig, times = run.signature(), run.times()
     for other in board.runs:
         if other.tier == run.tier:
-            why = near_duplicate(sig, other.signature())
+            why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
             if why:
                 board.rejected.append(Rejected(path, f"duplicate run: {why} {other.path}"))
                 return

@@ -202,6 +202,9 @@ REQUIRED_TOP = ("schema", "run_id", "started", "mode", "tier", "environment", "l
 REQUIRED_RESULT = ("family", "kernel", "impl", "status")
 REQUIRED_TIMED = ("device", "dtype", "bytes", "flops", "metric", "seconds", "value")
 REQUIRED_SECONDS = ("median", "min", "max", "reps", "clock")
+# Every attribute a GPU's limits and plan are computed from, and the device every run names.
+REQUIRED_GPU = ("name", "cc", "memory_bytes", "sm_count", "clock_mhz", "memory_clock_mhz", "bus_width_bits", "l2_bytes")
+REQUIRED_ENVIRONMENT = ("device",)
 
 
 def _kind_name(rule: _T) -> str:
@@ -281,6 +284,10 @@ def structure(doc) -> list[str]:
             _check(doc[key], rule, key, problems)
     if problems:
         return problems
+    env = doc["environment"]
+    problems += [f"environment: missing {k}" for k in REQUIRED_ENVIRONMENT if k not in env]
+    if isinstance(env.get("gpu"), dict):
+        problems += [f"environment.gpu: missing {k}" for k in REQUIRED_GPU if k not in env["gpu"]]
     for i, r in enumerate(doc["results"]):
         missing = [k for k in REQUIRED_RESULT if k not in r]
         if r.get("status") == "ok":

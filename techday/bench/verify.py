@@ -21,14 +21,16 @@ the file out, named in one line.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
 
+from techday.gpuspecs import SPECS
 from techday.tier import GpuInfo
 
 from .counts import MAX_L2_BYTES, MAX_SM_COUNT, kernel_table, plan_dict, plan_for
-from .limits import device_limits, limit_for, mig_profile, parent_spec
+from .limits import HOST_LINK_GBS, device_limits, limit_for, mig_problems, mig_profile, parent_spec
 from .schema import MAX_FRACTION, short, validate
 
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
@@ -39,6 +41,10 @@ LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond 
 CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
 CPU_MAX_GFLOPS = 100e3   # nor computes 100 TFLOP/s in FP32
 ATTR_SLACK = 1.02        # recorded clocks may exceed the published row by 2 % (driver rounding)
+# What a driver names a GPU with: ASCII letters, digits and a few separators ("NVIDIA A100-SXM4-40GB MIG
+# 3g.20gb", "Tesla V100-SXM2-16GB"). The table matches names by their ASCII words, so any other
+# character would pass through the match unread and be shown beside the ranked figures.
+DRIVER_NAME = re.compile(r"[A-Za-z0-9 ._()/+-]{1,128}")
 
 
 @dataclass
@@ -58,6 +64,7 @@ class Figure:
     median_s: float
     gflops: float | None = None      # FLOP rate at the median time (for the roofline), from the plan's FLOPs
     intensity: float | None = None   # the plan's FLOPs per byte
+    times: tuple = ()                # the recorded (median, min, max, spread, reps): what a replay keeps
 
 
 @dataclass
@@ -105,6 +112,8 @@ def _check_attributes(g: dict, spec) -> None:
     if g["l2_bytes"] > ATTR_SLACK * l2 or (not mig and abs(g["l2_bytes"] - l2) > 0.01 * l2):
         # The L2 size sets the plan (arrays of at least 8 x L2): a whole GPU reports its row's L2.
         claims.append(f"{g['l2_bytes']:,} bytes of L2 (the {spec.name}: {spec.l2_mib} MiB)")
+    if mig:
+        claims += mig_problems(g["name"], g["sm_count"], spec)
     if claims:
         raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
 
@@ -118,9 +127,25 @@ def project_limits(doc: dict) -> tuple[dict, str]:
     if spec is None:
         raise Refused(f"GPU {short(g['name'])} is not in the project's table (techday.gpuspecs): its limits "
                       "cannot be checked, so its figures cannot be ranked")
+    if not DRIVER_NAME.fullmatch(g["name"]):
+        raise Refused(f"GPU name {ascii(g['name'])[:60]} holds characters no driver name has")
     _check_attributes(g, spec)
     model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
     return device_limits(_gpu_info(g)), model
+
+
+def plan_key(plan) -> tuple:
+    """What a plan's kernel table depends on."""
+    return (plan.tier, plan.quick, *(tuple(v) if isinstance(v, list) else v for v in plan_dict(plan).values()))
+
+
+@functools.lru_cache(maxsize=1)
+def row_plans() -> frozenset:
+    """The plans of every tier and mode on every whole GPU of the table, as it reports itself."""
+    keys = {plan_key(plan_for("cpu", mode)) for mode in ("quick", "full", "ci")}
+    keys |= {plan_key(plan_for("gpu", mode, spec.l2_mib * 2**20, spec.sm_count))
+             for spec in SPECS for mode in ("quick", "full")}
+    return frozenset(keys)
 
 
 def _close(a: float, b: float, tol: float = AGREE) -> bool:
@@ -159,12 +184,20 @@ def verify(doc, plans: set | None = None) -> Verified:
             raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
     if plans is not None:
-        key = (plan.tier, plan.quick, plan.n, plan.side, plan.mm, plan.hist_n, plan.l2_bytes, plan.sm_count)
-        if key not in plans and len(plans) >= MAX_PLANS:
-            raise Refused(f"this board already counted {MAX_PLANS} distinct plans; a room has a few")
-        plans.add(key)
+        # Only the plans no row of the table gives (a MIG slice, an L2 size off its row's) count
+        # against the cap: those a file can vary at will, one byte of L2 at a time. The rows' own
+        # plans are a fixed few, so files that spend the cap cannot leave an honest run out.
+        key = plan_key(plan)
+        if key not in plans and key not in row_plans() and len(plans) >= MAX_PLANS:
+            raise Refused(f"this board already counted {MAX_PLANS} distinct plans that no GPU of the table "
+                          "gives; a room has a few")
+        if key not in row_plans():
+            plans.add(key)
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
+    bounds = dict(limits)
+    if tier == "gpu":
+        bounds["host_link_gbs"] = HOST_LINK_GBS.get(parent_spec(g["name"]).name)
     seen: dict[tuple[str, str, str], int] = {}
     for i, r in enumerate(doc["results"]):
         if r["kernel"] == "*" and r["impl"] == "*" and r["status"] == "error":
@@ -173,7 +206,7 @@ def verify(doc, plans: set | None = None) -> Verified:
         if first != i:  # two timings of one implementation: the file could offer the board its pick
             raise Refused(f"results[{i}] ({short(r['family'] + '.' + r['kernel'], 50)} {short(r['impl'], 30)}) "
                           f"repeats results[{first}]")
-        out.figures += _result(i, r, tier, table, limits)
+        out.figures += _result(i, r, tier, table, bounds)
     return out
 
 
@@ -230,8 +263,9 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     _bound(where, metric, value, best, limit, limits, on_gpu, k)
     intensity = k["flops"] / k["bytes"] if k["bytes"] and k["flops"] else None
     gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
+    times = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
     return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
-                   sec["median"], gflops, intensity)]
+                   sec["median"], gflops, intensity, times)]
 
 
 def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
@@ -243,7 +277,8 @@ def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
     if on_gpu:
         bound, name = limit, k["limit_key"]
         if bound is None and metric == "gbs":
-            bound, name = limits.get("dram_gbs"), "dram_gbs (no host link outruns the device's DRAM)"
+            # A rate with no device limit is a host-device copy: it crosses the host link once.
+            bound, name = limits.get("host_link_gbs"), "host link (PCIe x16, one direction)"
         if bound is None:
             raise Refused(f"{where}: no limit to check a GPU figure against")
     else:

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 FIX = ROOT / "tests" / "fixtures" / "bench"
 HONEST = ["gpu-h100-good.json", "gpu-h100-second-run.json", "gpu-a100-good.json"]
 CPU_RUN = ROOT / "benchmarks" / "results" / "cpu-tier-quick-2core-ci.json"
+H200_RUN = ROOT / "benchmarks" / "results" / "h200-quick-2026-12-04.json"
 
 
 def base():
@@ -28,6 +29,10 @@ def base():
 
 def cpu_base():
     return json.loads(CPU_RUN.read_text())
+
+
+def h200_base():
+    return json.loads(H200_RUN.read_text())
 
 
 def find(doc, key, impl):
@@ -149,6 +154,36 @@ def cpu_above_ceiling(d):
     retime(find(d, "stream.triad", "numba-cpu"), 5000.0)
 
 
+def as_mig(d, name, sms, gbs, gflops, c):
+    """The H100 run as a MIG slice ``name`` with ``sms`` SMs, its memory-bound figures at ``gbs`` and its
+    matrix product at ``gflops``, its stated limits left out (the board recomputes them)."""
+    g = d["environment"]["gpu"]
+    g.update(name=name, sm_count=sms)
+    d["environment"]["device"] = name
+    for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
+        d["limits"][key] = None
+    for r in d["results"]:
+        if r["status"] == "ok":
+            if r["metric"] != "us":
+                retime(r, gbs if r["metric"] == "gbs" else gflops)
+            r.update(limit=None, fraction=None)
+    return new_id(d, c)
+
+
+def host_link(d):
+    _jitter(new_id(d, "3"), 3)
+    retime(find(d, "transfer.h2d-pinned", "numba-cuda"), 4000.0)  # under the H200's 4.8 TB/s of DRAM
+
+
+def partial_replay(d):
+    """Two figures of the honest H100 run kept with every recorded time, the rest of the run its own."""
+    _jitter(new_id(d, "2"), 4)
+    honest = base()
+    for impl in ("numba-cuda", "cupy"):
+        mine, theirs = find(d, "stream.triad", impl), find(honest, "stream.triad", impl)
+        mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "fraction")})
+
+
 # name -> (how the file is made, words of the reason that must answer it)
 CASES = {
     # The attacks of the issue.
@@ -215,6 +250,22 @@ CASES = {
                         "repeats results[0]"),
     "run-id-not-hex": (edit(lambda d: new_id(d, "z")), "is not a hex id"),
     "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/2")), "schema mismatch"),
+    # A host-to-device copy at 4 TB/s: the DRAM bound let it through; it crosses a PCIe link of 63 GB/s.
+    "h2d-beyond-the-host-link": (edit(host_link, h200_base), "host link (PCIe x16, one direction) limit 63"),
+    # A 1g MIG slice that claims every SM of the GPU (a whole H100's FP32 rate on a seventh of it).
+    "mig-1g-with-every-sm": (edit(lambda d: as_mig(d, "NVIDIA H100 80GB HBM3 MIG 1g.10gb", 132, 400.0, 50200.0, "4")),
+                             "a 1g slice of the H100 SXM5 has at most 22 SMs, not 132"),
+    # A 1g MIG slice that names all 80 GB, so its share of the bandwidth is the whole GPU's.
+    "mig-1g-owning-all-memory": (edit(lambda d: as_mig(d, "NVIDIA H100 80GB HBM3 MIG 1g.80gb", 16, 3000.0, 8000.0, "6")),
+                                 "owns at most 2 eighths of its memory, not 80 GB"),
+    # A name the table matches word by word, its other characters passed through and shown on the board.
+    "decorated-gpu-name": (edit(lambda d: _jitter(new_id(d, "1"), 5)["environment"]["gpu"].update(
+        name="NVIDIA H100 80GB HBM3 \u2605 \u0420\u0415\u041a\u041e\u0420\u0414")), "holds characters no driver name has"),
+    # Attributes a limit is computed from, left out: the board failed on them (an internal error).
+    "gpu-without-cc": (edit(lambda d: d["environment"]["gpu"].pop("cc") and d), "environment.gpu: missing cc"),
+    "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
+    # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
+    "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
 }
 
 
@@ -353,5 +404,113 @@ def test_a_board_counts_a_bounded_number_of_plans():
 
     plans = {("gpu", True, i) for i in range(MAX_PLANS)}
     with pytest.raises(Refused, match=f"already counted {MAX_PLANS} distinct plans"):
-        verify(base(), plans)
+        verify(off_row_plan(base(), 52428800 - 8), plans)
     assert len(verify(base(), set()).figures) == 5
+    assert len(verify(base(), plans).figures) == 5  # a table row's own plan: never refused by the cap
+
+
+def off_row_plan(doc, l2_bytes, c="5"):
+    """The H100 run with an L2 size a few bytes off its row's (inside the 1 % the attributes may
+    differ), so a plan of its own, and no results: a file that only spends the board's plans."""
+    from techday.bench.counts import plan_dict, plan_for
+
+    doc["environment"]["gpu"]["l2_bytes"] = l2_bytes
+    doc["plan"] = plan_dict(plan_for("gpu", "quick", l2_bytes, doc["environment"]["gpu"]["sm_count"]))
+    doc["results"] = []
+    return new_id(doc, c)
+
+
+def test_files_that_spend_the_plan_cap_cannot_leave_an_honest_run_out(tmp_path, monkeypatch):
+    # Wrong answer caught: 16 files of a few bytes of L2 each (one counting process apiece) sorted
+    # first, and every honest run after them refused because "this board already counted 16 plans".
+    from techday.bench import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "MAX_PLANS", 2)
+    for i in range(3):
+        (tmp_path / f"0000-{i}.json").write_text(json.dumps(off_row_plan(base(), 52428800 - 8 * (i + 1), "567"[i])))
+    (tmp_path / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    board = build_leaderboard([tmp_path])
+    assert "honest.json" in [r.path.name for r in board.runs]
+    reasons = {r.path.name: r.reason for r in board.rejected}
+    assert "already counted 2 distinct plans" in reasons["0000-2.json"]
+
+
+def _submit(course, student, name, doc):
+    lab = course / "submitted" / student / "08-measure-your-gpu"
+    lab.mkdir(parents=True, exist_ok=True)
+    (lab / name).write_text(json.dumps(doc))
+
+
+def test_a_participant_holds_one_place_per_kernel_however_many_files(tmp_path):
+    # Wrong answer caught: bob hands in three runs of his GPU and takes the first three places.
+    course = tmp_path / "course"
+    for i, c in enumerate("123"):
+        _submit(course, "bob", f"run{i}.json", _jitter(new_id(base(), c), 10 + i))
+    _submit(course, "alice", "results.json", json.loads((FIX / "gpu-a100-good.json").read_text()))
+    board = build_leaderboard([course])
+    assert len(board.runs) == 4 and board.rejected == []
+    triad = board.rankings("gpu")["stream.triad"]
+    assert [row["who"] for row in triad] == ["bob", "alice"]
+    bob = max(f.value for r in board.runs if r.who == "bob" for f in r.verified.figures if f.key == "stream.triad")
+    assert triad[0]["value"] == bob  # his best run's figure
+    assert board.per_model("gpu")["H100 SXM5"]["stream.triad"]["runs"] == 1
+
+
+def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_path):
+    # Wrong answer caught: a Cyrillic 'а' file name shown as "alice" beside the real alice, and a name
+    # that sorts first taking the first place on an equal figure.
+    (tmp_path / "alice.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    twin = _jitter(new_id(base(), "7"), 6)
+    mine, theirs = find(twin, "stream.triad", "numba-cuda"), find(base(), "stream.triad", "numba-cuda")
+    mine.update(value=theirs["value"], best=theirs["best"], gbs=theirs["gbs"], fraction=theirs["fraction"])
+    mine["seconds"].update(median=theirs["seconds"]["median"], min=theirs["seconds"]["min"])
+    retime(find(twin, "stream.triad", "cupy"), 2000.0)
+    (tmp_path / "\u0430lice.json").write_text(json.dumps(twin))
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [] and len(board.runs) == 2
+    triad = board.rankings("gpu")["stream.triad"]
+    assert sorted(row["who"] for row in triad) == ["\\u0430lice", "alice"]
+    assert [row["rank"] for row in triad] == [1, 1] and triad[0]["value"] == triad[1]["value"]
+    page = board.html(b"")
+    assert "\u0430" not in page and "\\u0430lice" in page
+
+
+def test_runs_of_other_modes_are_ranked_apart(tmp_path):
+    # Wrong answer caught: a CPU-tier run of lab 08 at --scale ci (arrays of 8 MiB, in a cache) ranked
+    # above the quick suite's DRAM figures in one table.
+    from techday.bench.counts import kernel_table, plan_dict, plan_for
+
+    plan = plan_for("cpu", "ci")
+    table = kernel_table(plan)
+    ci = new_id(cpu_base(), "8")
+    ci.update(mode="ci", plan=plan_dict(plan))
+    for r in ci["results"]:
+        if r["status"] == "ok":
+            k = table[f"{r['family']}.{r['kernel']}"]
+            r.update(bytes=k["bytes"], flops=k["flops"])
+            retime(r, 3 * r["value"])
+    (tmp_path / "ci.json").write_text(json.dumps(ci))
+    (tmp_path / "quick.json").write_bytes(CPU_RUN.read_bytes())
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [] and len(board.runs) == 2
+    ranked = board.rankings("cpu")
+    assert [row["who"] for row in ranked["stream.triad"]] == ["quick"]
+    assert [row["who"] for row in ranked["stream.triad [ci]"]] == ["ci"]
+
+
+def test_mig_slices_are_the_profiles_a_driver_reports():
+    # Wrong answer caught: a MIG slice of a part that has none, or a profile with more compute slices,
+    # memory or SMs than any slice of its GPU, given the limits that follow from its claims.
+    from techday.bench.limits import HOST_LINK_GBS, mig_problems
+    from techday.gpuspecs import SPECS, by_name
+
+    h100, a30 = by_name("H100 SXM5"), by_name("A30")
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 1g.10gb", 16, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 1g.20gb", 26, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 3g.40gb", 60, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 7g.80gb", 132, h100) == []
+    assert mig_problems("NVIDIA A30 MIG 2g.12gb", 28, a30) == []
+    assert "no MIG profile" in mig_problems("NVIDIA H100 80GB HBM3 MIG 5g.40gb", 80, h100)[0]
+    assert "no MIG mode" in mig_problems("NVIDIA GeForce RTX 4090 MIG 1g.3gb", 18, by_name("RTX 4090"))[0]
+    assert "eighths" in mig_problems("NVIDIA H100 80GB HBM3 MIG 2g.80gb", 32, h100)[0]
+    assert set(HOST_LINK_GBS) == {s.name for s in SPECS}  # every row's host link is known
