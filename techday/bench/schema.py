@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from pathlib import Path
 
 from .limits import limit_for
@@ -131,16 +133,33 @@ def parse(raw: bytes):
 
 
 def read_document(path) -> dict:
-    """Read one results file within the caps: the size is checked before a byte is parsed."""
+    """Read one results file within the caps: the size is checked before a byte is parsed.
+
+    Only a regular file is read (behind a symlink or not). It is opened without blocking and checked
+    once open, so a FIFO, a socket or a terminal named ``*.json`` (which would wait for a writer
+    forever) or a device (``/dev/zero``, endless) is answered at once, whatever the name pointed at
+    when it was listed."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ReadError(f"file of {size:,} bytes, above the cap of {MAX_FILE_BYTES:,}")
-        with path.open("rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ReadError(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ReadError("unreadable: Is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadError("not a regular file (a FIFO, socket or device): nothing to read")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ReadError(f"file of {st.st_size:,} bytes, above the cap of {MAX_FILE_BYTES:,}")
+        with os.fdopen(fd, "rb") as f:
+            fd = None
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ReadError(f"unreadable: {exc.strerror or exc}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     return parse(raw)
 
 

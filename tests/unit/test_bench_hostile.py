@@ -301,7 +301,7 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in CASES.items()
              if words not in (reasons.get(f"{name}.json") or "")}
     assert not wrong, wrong
-    assert "above the cap" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
+    assert "not a regular file" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
     assert crashed == [] and ranked == []
     assert sorted(r.path.name for r in board.runs) == sorted(HONEST + ["cpu-run.json"])
     print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
@@ -514,3 +514,29 @@ def test_mig_slices_are_the_profiles_a_driver_reports():
     assert "no MIG mode" in mig_problems("NVIDIA GeForce RTX 4090 MIG 1g.3gb", 18, by_name("RTX 4090"))[0]
     assert "eighths" in mig_problems("NVIDIA H100 80GB HBM3 MIG 2g.80gb", 32, h100)[0]
     assert set(HOST_LINK_GBS) == {s.name for s in SPECS}  # every row's host link is known
+
+
+def test_a_fifo_or_a_device_named_json_is_answered_at_once(tmp_path):
+    # Wrong answer caught: a FIFO named results.json (a tar can carry one) held the board forever, waiting
+    # for a writer. The board runs in a child process under a deadline, so this test cannot hang.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "room"
+    folder.mkdir()
+    os.mkfifo(folder / "results.json")
+    os.symlink("/dev/zero", folder / "zeros.json")
+    (folder / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    code = ("import sys; from pathlib import Path; from techday.bench.leaderboard import build_leaderboard; "
+            "b = build_leaderboard([Path(sys.argv[1])]); print([r.path.name for r in b.runs]); "
+            "[print(r.path.name, r.reason) for r in b.rejected]")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=60,
+                             env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the board was still waiting on the FIFO after 60 s")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['honest.json']"
+    assert "results.json not a regular file" in out.stdout and "zeros.json not a regular file" in out.stdout
