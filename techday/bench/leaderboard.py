@@ -20,6 +20,7 @@ printable ASCII, any other character as its escape.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -97,14 +98,22 @@ class Run:
                    for f in self.verified.figures]
         return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
 
+    @functools.cached_property
+    def _signature(self) -> dict[str, float]:
+        return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
+
     def signature(self) -> dict[str, float]:
         """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
-        return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
+        return self._signature
+
+    @functools.cached_property
+    def _times(self) -> dict[str, tuple]:
+        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
 
     def times(self) -> dict[str, tuple]:
         """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
         spread, repetitions): two runs share one by chance at most, a replayed figure all of them."""
-        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
+        return self._times
 
 
 @dataclass
@@ -317,6 +326,10 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
     return None
 
 
+# Files read per participant: a few runs each is plenty, and every merged run is compared with every
+# other (a student's folder of 10,000 valid runs would keep the board busy for hours).
+MAX_FILES_PER_PARTICIPANT = 8
+
 MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: replayed, not measured
 
 
@@ -369,7 +382,13 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     by_id: dict[str, Path] = {}
     by_digest: dict[str, Path] = {}
     plans: set = set()
+    per_who: dict[str, int] = {}
     for path, who in files:
+        per_who[who] = per_who.get(who, 0) + 1
+        if per_who[who] > MAX_FILES_PER_PARTICIPANT:
+            board.rejected.append(Rejected(path, f"{inert(who)} handed in more than {MAX_FILES_PER_PARTICIPANT} "
+                                                 "results files; the rest are not read"))
+            continue
         try:
             _admit(board, path, who, by_id, by_digest, plans)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault

@@ -540,3 +540,20 @@ def test_a_fifo_or_a_device_named_json_is_answered_at_once(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0] == "['honest.json']"
     assert "results.json not a regular file" in out.stdout and "zeros.json not a regular file" in out.stdout
+
+
+def test_a_participant_s_files_are_read_up_to_a_cap(tmp_path):
+    # Wrong answer caught: one student's folder of thousands of runs, every one read, recomputed and
+    # compared with every other merged run (quadratic: 600 runs took 12 s on the build machine).
+    from techday.bench import leaderboard
+
+    MAX_FILES_PER_PARTICIPANT = getattr(leaderboard, "MAX_FILES_PER_PARTICIPANT", 8)
+    course = tmp_path / "course"
+    for i in range(MAX_FILES_PER_PARTICIPANT + 4):
+        _submit(course, "mallory", f"run{i:02d}.json", {"schema": "techday.bench/1"})
+    _submit(course, "alice", "results.json", base())
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["alice"]
+    capped = [r for r in board.rejected if f"more than {MAX_FILES_PER_PARTICIPANT} results files" in r.reason]
+    assert sorted(r.path.name for r in capped) == [f"run{i:02d}.json" for i in range(8, 12)]
+    assert len(board.rejected) == MAX_FILES_PER_PARTICIPANT + 4
