@@ -128,7 +128,9 @@ class Leaderboard:
     rejected: list[Rejected] = field(default_factory=list)
 
     def rejected_lines(self) -> list[str]:
-        return [f"{r.path}: {r.reason}" for r in self.rejected]
+        # A path is a stranger's name too: a file called "\x1b]0;...\x07.json" must not retitle the
+        # instructor's terminal, nor a right-to-left override reverse what follows it.
+        return [f"{inert(str(r.path))}: {inert(r.reason)}" for r in self.rejected]
 
     # -----------------------------------------------------------------------------------------
 
@@ -291,7 +293,7 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[
                 continue
             files = sorted(lab_dir.glob("*.json"))
             if not files:
-                missing.append(Rejected(lab_dir, f"{student.name} submitted {lab} without a results file"))
+                missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
             found += [(f, student.name) for f in files]
     return found, missing
 

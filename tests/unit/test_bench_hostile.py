@@ -557,3 +557,17 @@ def test_a_participant_s_files_are_read_up_to_a_cap(tmp_path):
     capped = [r for r in board.rejected if f"more than {MAX_FILES_PER_PARTICIPANT} results files" in r.reason]
     assert sorted(r.path.name for r in capped) == [f"run{i:02d}.json" for i in range(8, 12)]
     assert len(board.rejected) == MAX_FILES_PER_PARTICIPANT + 4
+
+
+def test_file_and_student_names_are_shown_inert_in_the_lines_left_out(tmp_path):
+    # Wrong answer caught: a file named with an OSC escape retitling the instructor's terminal (rich
+    # passes ESC through), or a right-to-left override reversing the rest of its line.
+    course = tmp_path / "course"
+    _submit(course, "eve\u202e", "\x1b]0;owned\x07.json", {"schema": "techday.bench/1"})
+    (course / "submitted" / "\x1b[2Jmallory" / "08-measure-your-gpu").mkdir(parents=True)
+    board = build_leaderboard([course])
+    lines = board.rejected_lines()
+    assert len(lines) == 2
+    assert all(" " <= c <= "~" for line in lines for c in line), lines
+    assert any("\\x1b]0;owned\\x07.json" in line for line in lines)
+    assert any("\\x1b[2Jmallory submitted" in line for line in lines)
