@@ -100,10 +100,13 @@ class Run:
 
     @functools.cached_property
     def _signature(self) -> dict[str, float]:
-        return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
+        return {f"{f.key} {f.impl}": 1 / f.value if f.metric == "us" else f.value for f in self.verified.figures}
 
     def signature(self) -> dict[str, float]:
-        """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
+        """(kernel, implementation) -> the figure at the median time (launches per microsecond for a
+        latency, so that every entry scales alike with the times): what a copied run cannot help but
+        keep. Figures, not seconds: a run of another mode (another plan, other sizes) copies another's
+        figures only by giving every kernel other times, so its seconds share no common factor."""
         return self._signature
 
     @functools.cached_property

@@ -489,7 +489,7 @@ def test_runs_of_other_modes_are_ranked_apart(tmp_path):
             k = table[f"{r['family']}.{r['kernel']}"]
             r.update(bytes=k["bytes"], flops=k["flops"])
             retime(r, 3 * r["value"])
-    (tmp_path / "ci.json").write_text(json.dumps(ci))
+    (tmp_path / "ci.json").write_text(json.dumps(_jitter(ci, 9)))  # its own noise: not a rescaled copy
     (tmp_path / "quick.json").write_bytes(CPU_RUN.read_bytes())
     board = build_leaderboard([tmp_path])
     assert board.rejected == [] and len(board.runs) == 2
@@ -571,3 +571,26 @@ def test_file_and_student_names_are_shown_inert_in_the_lines_left_out(tmp_path):
     assert all(" " <= c <= "~" for line in lines for c in line), lines
     assert any("\\x1b]0;owned\\x07.json" in line for line in lines)
     assert any("\\x1b[2Jmallory submitted" in line for line in lines)
+
+
+def test_a_copy_moved_to_another_mode_is_a_duplicate(tmp_path):
+    # Wrong answer caught: the H100 quick run's figures handed in as a full run (the full plan's bytes,
+    # times made to give the same figures), ranked first in the table of full runs: its seconds differ
+    # from the original's by a factor per kernel, so the rules on times never matched.
+    from techday.bench.counts import kernel_table, plan_dict, plan_for
+
+    g = base()["environment"]["gpu"]
+    plan = plan_for("gpu", "full", g["l2_bytes"], g["sm_count"])
+    table = kernel_table(plan)
+    full = new_id(base(), "9")
+    full.update(mode="full", plan=plan_dict(plan))
+    for r in full["results"]:
+        if r["status"] == "ok":
+            k = table[f"{r['family']}.{r['kernel']}"]
+            r.update(bytes=k["bytes"], flops=k["flops"])
+            retime(r, r["value"])
+    (tmp_path / "a-full.json").write_text(json.dumps(full))
+    (tmp_path / "b-quick.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    board = build_leaderboard([tmp_path])
+    assert len(board.runs) == 1 and len(board.rejected) == 1
+    assert "near-duplicate" in board.rejected[0].reason
