@@ -49,6 +49,7 @@ class Run:
     path: Path
     verified: Verified
     who: str
+    participant: tuple = ()  # whose run it is (see discover); ranked once per participant and kernel
 
     @property
     def doc(self) -> dict:
@@ -144,7 +145,7 @@ class Leaderboard:
         plans differ (a CPU-tier ``ci`` run's arrays fit in a cache), so their figures are not the
         quick suite's. Each participant holds one row per kernel, their best run's; equal figures
         share a rank (no name sorts its way ahead)."""
-        table: dict[str, dict[str, dict]] = {}
+        table: dict[str, dict[tuple, dict]] = {}
         for run in self.runs:
             if run.tier != tier:
                 continue
@@ -153,9 +154,10 @@ class Leaderboard:
                        "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
                        "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]}
                 rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
-                mine = rows.get(run.who)
+                who = run.participant or (str(run.path),)
+                mine = rows.get(who)
                 if mine is None or (r.value < mine["value"] if r.metric == "us" else r.value > mine["value"]):
-                    rows[run.who] = row
+                    rows[who] = row
         out: dict[str, list[dict]] = {}
         for key, by_who in table.items():
             rows = sorted(by_who.values(), key=lambda x: x["value"], reverse=next(iter(by_who.values()))["metric"] != "us")
@@ -272,13 +274,15 @@ class Leaderboard:
 # ---------------------------------------------------------------------------------------------
 
 
-def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[Rejected]]:
-    """(file, who) pairs to read, and paths that hold nothing to read."""
-    found: list[tuple[Path, str]] = []
+def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
+    """(file, who, participant) to read, and paths that hold nothing to read. ``who`` is the name shown;
+    ``participant`` says whose file it is, as far as the layout tells: a student of a ``submitted/``
+    tree, the first folder under a folder given (``room/alice/...``), else the file alone."""
+    found: list[tuple[Path, str, tuple]] = []
     missing: list[Rejected] = []
     for path in paths:
         if path.is_file():
-            found.append((path, path.stem))
+            found.append((path, path.stem, ("file", str(path))))
             continue
         if not path.is_dir():
             missing.append(Rejected(path, "does not exist"))
@@ -288,7 +292,12 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[
             files = sorted(p for p in path.rglob("*.json") if ".ipynb_checkpoints" not in p.parts)
             if not files:
                 missing.append(Rejected(path, "no *.json result file in this folder"))
-            found += [(f, f.stem if f.parent == path else f.parent.name) for f in files]
+            for f in files:
+                if f.parent == path:
+                    found.append((f, f.stem, ("file", str(f))))
+                else:
+                    top = f.relative_to(path).parts[0]
+                    found.append((f, top, ("folder", str(path), top)))
             continue
         for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
             lab_dir = student / lab
@@ -297,7 +306,7 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[
             files = sorted(lab_dir.glob("*.json"))
             if not files:
                 missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
-            found += [(f, student.name) for f in files]
+            found += [(f, student.name, ("student", str(submitted), student.name)) for f in files]
     return found, missing
 
 
@@ -350,10 +359,11 @@ def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     return None
 
 
-def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict, plans: set) -> None:
+def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, by_digest: dict,
+           plans: set) -> None:
     try:
         doc = read_document(path)
-        run = Run(path, verify(doc, plans), inert(who))
+        run = Run(path, verify(doc, plans), inert(who), participant)
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
@@ -387,15 +397,15 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     by_id: dict[str, Path] = {}
     by_digest: dict[str, Path] = {}
     plans: set = set()
-    per_who: dict[str, int] = {}
-    for path, who in files:
-        per_who[who] = per_who.get(who, 0) + 1
-        if per_who[who] > MAX_FILES_PER_PARTICIPANT:
+    per_who: dict[tuple, int] = {}
+    for path, who, participant in files:
+        per_who[participant] = per_who.get(participant, 0) + 1
+        if per_who[participant] > MAX_FILES_PER_PARTICIPANT:
             board.rejected.append(Rejected(path, f"{inert(who)} handed in more than {MAX_FILES_PER_PARTICIPANT} "
                                                  "results files; the rest are not read"))
             continue
         try:
-            _admit(board, path, who, by_id, by_digest, plans)
+            _admit(board, path, who, participant, by_id, by_digest, plans)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))

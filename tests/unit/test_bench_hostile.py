@@ -594,3 +594,16 @@ def test_a_copy_moved_to_another_mode_is_a_duplicate(tmp_path):
     board = build_leaderboard([tmp_path])
     assert len(board.runs) == 1 and len(board.rejected) == 1
     assert "near-duplicate" in board.rejected[0].reason
+
+
+def test_participants_of_a_folder_are_its_first_folders_and_files_given_alone_are_their_own(tmp_path):
+    # Wrong answer caught (with one row per participant): everyone's room/<name>/lab08/results.json
+    # taken for one participant "lab08", or two files named results.json given alone for one.
+    for who, name in (("alice", "gpu-h100-good.json"), ("bob", "gpu-a100-good.json")):
+        lab = tmp_path / "room" / who / "lab08"
+        lab.mkdir(parents=True)
+        (lab / "results.json").write_bytes((FIX / name).read_bytes())
+    board = build_leaderboard([tmp_path / "room"])
+    assert [row["who"] for row in board.rankings("gpu")["stream.triad"]] == ["alice", "bob"]
+    board = build_leaderboard([tmp_path / "room" / who / "lab08" / "results.json" for who in ("alice", "bob")])
+    assert len(board.rankings("gpu")["stream.triad"]) == 2
