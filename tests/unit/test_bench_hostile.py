@@ -607,3 +607,23 @@ def test_participants_of_a_folder_are_its_first_folders_and_files_given_alone_ar
     assert [row["who"] for row in board.rankings("gpu")["stream.triad"]] == ["alice", "bob"]
     board = build_leaderboard([tmp_path / "room" / who / "lab08" / "results.json" for who in ("alice", "bob")])
     assert len(board.rankings("gpu")["stream.triad"]) == 2
+
+
+def test_a_file_of_escaped_quotes_is_scanned_in_one_pass(tmp_path):
+    # Wrong answer caught: the nesting scan restarted at every '"' of '"\"\"\"...' and ran to the end
+    # of the file each time (32 KB: 2.8 s; the 2 MiB allowed: hours). Run in a child under a deadline.
+    import subprocess
+    import sys
+
+    bad = tmp_path / "quotes.json"
+    bad.write_bytes(b'"' + b'\\"' * (MAX_FILE_BYTES // 2 - 1))
+    assert bad.stat().st_size <= MAX_FILE_BYTES
+    code = ("import sys; from techday.bench.schema import ReadError, read_document\n"
+            "try: read_document(sys.argv[1])\nexcept ReadError as e: print(e)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60,
+                             env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading 2 MiB of escaped quotes took over 60 s")
+    assert "Unterminated string" in out.stdout, out.stderr[-2000:]
