@@ -166,6 +166,8 @@ def verify(doc, plans: set | None = None) -> Verified:
         raise Refused(f"tier {tier!r} but the environment says {short(env.get('tier'))}")
     if tier == "gpu" and mode == "ci":
         raise Refused("mode 'ci' is a CPU-tier mode; a GPU run is 'quick' or 'full'")
+    if tier == "gpu" and env.get("simulator"):
+        raise Refused("a GPU-tier run in the CUDA simulator: the simulator only checks kernels on the CPU tier")
     limits, model = project_limits(doc)
     g = env.get("gpu") or {}
     plan = plan_for(tier, mode, g.get("l2_bytes", 0), g.get("sm_count", 0))

@@ -266,6 +266,9 @@ CASES = {
     "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
     # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
     "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
+    # A GPU run that says it ran in the CUDA simulator (which never times anything).
+    "gpu-run-in-the-simulator": (edit(lambda d: _jitter(new_id(d, "0"), 7)["environment"].update(simulator=True)),
+                                 "a GPU-tier run in the CUDA simulator"),
 }
 
 
