@@ -385,7 +385,18 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
                 return
     by_id[doc["run_id"]] = path
     by_digest[digest] = path
+    run.verified.doc = _kept(doc)
     board.runs.append(run)
+
+
+def _kept(doc: dict) -> dict:
+    """What the board keeps of a merged file: the few fields it shows (the figures are recomputed
+    already). A valid file may be 2 MiB of notes and error rows; kept whole, a folder of them held
+    2 MB of memory per run."""
+    env = doc["environment"]
+    gpu = env.get("gpu")
+    return {"run_id": doc["run_id"], "tier": doc["tier"], "mode": doc["mode"], "fixture": bool(doc.get("fixture")),
+            "environment": {"gpu": {"name": gpu["name"]} if gpu else None, "device": env.get("device", "CPU")}}
 
 
 def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Leaderboard:

@@ -630,3 +630,27 @@ def test_a_file_of_escaped_quotes_is_scanned_in_one_pass(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("reading 2 MiB of escaped quotes took over 60 s")
     assert "Unterminated string" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_board_keeps_only_what_it_shows_of_a_large_valid_file(tmp_path):
+    # Wrong answer caught: every merged file kept whole; 2 MiB of notes and error rows is a valid file,
+    # so a folder of them held about 2 MB of memory per run for as long as the board lived.
+    import tracemalloc
+
+    for i in range(4):
+        doc = _jitter(new_id(base(), "abcd"[i]), 20 + i)
+        doc["notes"] = doc["warnings"] = [f"{i}" + "n" * 1990] * 64
+        doc["results"] += [{"family": "stream", "kernel": "*", "impl": "*", "status": "error", "reason": "r" * 1999,
+                            "traceback": "t" * 1999}] * 440
+        raw = json.dumps(doc)
+        assert 1.9 * 2**20 < len(raw) <= MAX_FILE_BYTES
+        (tmp_path / f"big{i}.json").write_text(raw)
+    tracemalloc.start()
+    try:
+        board = build_leaderboard([tmp_path])
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(board.runs) == 4, board.rejected_lines()
+    assert all(len(json.dumps(run.doc)) < 1000 for run in board.runs)
+    assert kept < 2 * 2**20, f"{kept:,} bytes kept for 4 runs"
