@@ -25,6 +25,7 @@ import hashlib
 import html
 import json
 import math
+import os
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -274,6 +275,40 @@ class Leaderboard:
 # ---------------------------------------------------------------------------------------------
 
 
+MAX_FOLDER_DEPTH = 8  # room/student/lab/results.json is 3 deep
+
+
+def _json_files(root: Path) -> tuple[list[Path], Path | None]:
+    """The ``*.json`` files under ``root`` (symlinked folders and notebook checkpoints left out), walked
+    with a list, not recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past
+    that depth, if any (``Path.rglob`` recursed once per level: a submission 3,000 folders deep
+    stopped the whole board with a RecursionError)."""
+    found: list[Path] = []
+    deep: Path | None = None
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.name.endswith(".json"):
+                    found.append(Path(entry.path))  # a folder so named too: it is answered as unreadable
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name == ".ipynb_checkpoints":
+                        continue
+                    if depth + 1 > MAX_FOLDER_DEPTH:
+                        deep = deep or Path(entry.path)
+                        continue
+                    stack.append((Path(entry.path), depth + 1))
+            except OSError:
+                continue
+    return sorted(found), deep
+
+
 def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
     """(file, who, participant) to read, and paths that hold nothing to read. ``who`` is the name shown;
     ``participant`` says whose file it is, as far as the layout tells: a student of a ``submitted/``
@@ -289,7 +324,9 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]]
             continue
         submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
         if submitted is None:
-            files = sorted(p for p in path.rglob("*.json") if ".ipynb_checkpoints" not in p.parts)
+            files, deep = _json_files(path)
+            if deep:
+                missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
             if not files:
                 missing.append(Rejected(path, "no *.json result file in this folder"))
             for f in files:

@@ -654,3 +654,38 @@ def test_the_board_keeps_only_what_it_shows_of_a_large_valid_file(tmp_path):
     assert len(board.runs) == 4, board.rejected_lines()
     assert all(len(json.dumps(run.doc)) < 1000 for run in board.runs)
     assert kept < 2 * 2**20, f"{kept:,} bytes kept for 4 runs"
+
+
+def test_a_submission_thousands_of_folders_deep_does_not_stop_the_board(tmp_path):
+    # Wrong answer caught: the folder search recursed once per level (Path.rglob), so one submission
+    # 3,000 folders deep stopped the whole board with a RecursionError. Built with relative mkdir
+    # calls: its full path is longer than PATH_MAX.
+    room = tmp_path / "room"
+    (room / "alice").mkdir(parents=True)
+    (room / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    here = os.getcwd()
+    try:
+        os.makedirs(room / "mallory")
+        os.chdir(room / "mallory")
+        for _ in range(3000):
+            os.mkdir("d")
+            os.chdir("d")
+        with open("results.json", "w") as f:
+            f.write("{}")
+    finally:
+        os.chdir(here)
+    try:
+        board = build_leaderboard([room])
+    finally:  # taken down level by level: a recursive removal would fail the way the search did
+        try:
+            os.chdir(room / "mallory")
+            for _ in range(3000):
+                os.chdir("d")
+            os.remove("results.json")
+            for _ in range(3000):
+                os.chdir("..")
+                os.rmdir("d")
+        finally:
+            os.chdir(here)
+    assert [r.who for r in board.runs] == ["alice"]
+    assert any("nested more than" in r.reason for r in board.rejected)
