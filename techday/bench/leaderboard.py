@@ -316,35 +316,50 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]]
     found: list[tuple[Path, str, tuple]] = []
     missing: list[Rejected] = []
     for path in paths:
-        if path.is_file():
-            found.append((path, path.stem, ("file", str(path))))
-            continue
-        if not path.is_dir():
-            missing.append(Rejected(path, "does not exist"))
-            continue
-        submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
-        if submitted is None:
-            files, deep = _json_files(path)
-            if deep:
-                missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
-            if not files:
-                missing.append(Rejected(path, "no *.json result file in this folder"))
-            for f in files:
-                if f.parent == path:
-                    found.append((f, f.stem, ("file", str(f))))
-                else:
-                    top = f.relative_to(path).parts[0]
-                    found.append((f, top, ("folder", str(path), top)))
-            continue
-        for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        try:
+            _discover_one(path, lab, found, missing)
+        except OSError as exc:  # a folder the board may not list (permissions, a name too long) stops only itself
+            missing.append(Rejected(path, f"unreadable: {exc.strerror or exc}"))
+    return found, missing
+
+
+def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
+    if path.is_file():
+        found.append((path, path.stem, ("file", str(path))))
+        return
+    if not path.is_dir():
+        missing.append(Rejected(path, "does not exist"))
+        return
+    submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
+    if submitted is None:
+        files, deep = _json_files(path)
+        if deep:
+            missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
+        if not files:
+            missing.append(Rejected(path, "no *.json result file in this folder"))
+        for f in files:
+            if f.parent == path:
+                found.append((f, f.stem, ("file", str(f))))
+            else:
+                top = f.relative_to(path).parts[0]
+                found.append((f, top, ("folder", str(path), top)))
+        return
+    for student in sorted(submitted.iterdir()):
+        # A student's own folder may be one the board cannot read (a submission's permissions are the
+        # student's): that student's line says so, and every other student is still merged.
+        try:
+            if not student.is_dir():
+                continue
             lab_dir = student / lab
             if not lab_dir.is_dir():
                 continue
             files = sorted(lab_dir.glob("*.json"))
-            if not files:
-                missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
-            found += [(f, student.name, ("student", str(submitted), student.name)) for f in files]
-    return found, missing
+        except OSError as exc:
+            missing.append(Rejected(student, f"{inert(student.name)}'s folder is unreadable: {exc.strerror or exc}"))
+            continue
+        if not files:
+            missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
+        found += [(f, student.name, ("student", str(submitted), student.name)) for f in files]
 
 
 def _digest(doc: dict) -> str:

@@ -689,3 +689,25 @@ def test_a_submission_thousands_of_folders_deep_does_not_stop_the_board(tmp_path
             os.chdir(here)
     assert [r.who for r in board.runs] == ["alice"]
     assert any("nested more than" in r.reason for r in board.rejected)
+
+
+def test_a_student_folder_the_board_cannot_list_leaves_out_only_that_student(tmp_path, monkeypatch):
+    # Wrong answer caught: a submission whose permissions the student set to 000 (collected with its
+    # mode) raised PermissionError from the folder listing and stopped the whole board. The test runs as
+    # any user, so the listing's failure is simulated.
+    import pathlib
+
+    course = tmp_path / "course"
+    _submit(course, "alice", "results.json", base())
+    _submit(course, "mallory", "results.json", {"schema": "techday.bench/1"})
+    glob = pathlib.Path.glob
+
+    def locked(self, pattern):
+        if "mallory" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return glob(self, pattern)
+
+    monkeypatch.setattr(pathlib.Path, "glob", locked)
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["alice"]
+    assert [r.reason for r in board.rejected] == ["mallory's folder is unreadable: Permission denied"]
