@@ -278,20 +278,22 @@ class Leaderboard:
 MAX_FOLDER_DEPTH = 8  # room/student/lab/results.json is 3 deep
 
 
-def _json_files(root: Path) -> tuple[list[Path], Path | None]:
+def _json_files(root: Path) -> tuple[list[Path], Path | None, list[Rejected]]:
     """The ``*.json`` files under ``root`` (symlinked folders and notebook checkpoints left out), walked
     with a list, not recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past
     that depth, if any (``Path.rglob`` recursed once per level: a submission 3,000 folders deep
-    stopped the whole board with a RecursionError)."""
+    stopped the whole board with a RecursionError). Folders it cannot list come back as lines."""
     found: list[Path] = []
     deep: Path | None = None
+    unreadable: list[Rejected] = []
     stack = [(root, 0)]
     while stack:
         folder, depth = stack.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = list(listing)
-        except OSError:
+        except OSError as exc:
+            unreadable.append(Rejected(folder, f"unreadable folder: {exc.strerror or exc}"))
             continue
         for entry in entries:
             try:
@@ -306,7 +308,7 @@ def _json_files(root: Path) -> tuple[list[Path], Path | None]:
                     stack.append((Path(entry.path), depth + 1))
             except OSError:
                 continue
-    return sorted(found), deep
+    return sorted(found), deep, unreadable
 
 
 def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
@@ -332,7 +334,8 @@ def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
         return
     submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
     if submitted is None:
-        files, deep = _json_files(path)
+        files, deep, unreadable = _json_files(path)
+        missing += unreadable
         if deep:
             missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
         if not files:

@@ -711,3 +711,22 @@ def test_a_student_folder_the_board_cannot_list_leaves_out_only_that_student(tmp
     board = build_leaderboard([course])
     assert [r.who for r in board.runs] == ["alice"]
     assert [r.reason for r in board.rejected] == ["mallory's folder is unreadable: Permission denied"]
+
+
+def test_a_folder_the_search_cannot_list_is_named(tmp_path, monkeypatch):
+    # Wrong answer caught: a subfolder the search could not list skipped without a line (its student's
+    # file lost silently).
+    real = os.scandir
+
+    def locked(path):
+        if str(path).endswith("bob"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    monkeypatch.setattr(os, "scandir", locked)
+    board = build_leaderboard([tmp_path])
+    assert [r.who for r in board.runs] == ["alice"]
+    assert board.rejected_lines() == [f"{tmp_path / 'bob'}: unreadable folder: Permission denied"]
