@@ -438,10 +438,70 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
             if why:
                 board.rejected.append(Rejected(path, f"duplicate run: {why} {other.path}"))
                 return
+    for kit in kit_runs():
+        if kit.tier != run.tier or _is_file(path, kit.path):
+            continue
+        why = ("the run_id of" if doc["run_id"] == kit.run_id else "the same results as" if digest == kit.digest
+               else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
+        if why:
+            board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
+            return
     by_id[doc["run_id"]] = path
     by_digest[digest] = path
     run.verified.doc = _kept(doc)
     board.runs.append(run)
+
+
+@dataclass(frozen=True)
+class KitRun:
+    """One of the runs the course kit ships (``benchmarks/results``): every student has these files."""
+
+    path: Path
+    name: str
+    tier: str
+    run_id: str
+    digest: str
+    signature: dict
+    times: dict
+
+
+@functools.lru_cache(maxsize=1)
+def kit_runs() -> tuple[KitRun, ...]:
+    """The real runs committed with the kit. A room's file that copies one (under a new run id, nudged,
+    or a few of its figures) is not a run of its own: the kit's H200 run would otherwise top a room of
+    laptops. Read from the committed files' own figures, which the harness wrote from the counts."""
+    from .families import benchmarks_dir
+
+    root = benchmarks_dir() / "results"
+    out = []
+    for f in (_json_files(root)[0] if root.is_dir() else []):
+        try:
+            doc = read_document(f)
+        except ReadError:
+            continue
+        if not isinstance(doc, dict) or doc.get("schema") != "techday.bench/1" or not isinstance(doc.get("results"), list):
+            continue
+        sig, times = {}, {}
+        for r in doc["results"]:
+            try:
+                if r.get("status") != "ok":
+                    continue
+                key, sec = f"{r['family']}.{r['kernel']} {r['impl']}", r["seconds"]
+                sig[key] = 1 / r["value"] if r["metric"] == "us" else float(r["value"])
+                times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
+            except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+                continue
+        out.append(KitRun(f, f.relative_to(root.parent.parent).as_posix() if root.parent.parent in f.parents else f.name,
+                          doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times))
+    return tuple(out)
+
+
+def _is_file(path: Path, kit: Path) -> bool:
+    """Whether ``path`` is the kit's file itself (the board run over benchmarks/results), not a symlink to it."""
+    try:
+        return not path.is_symlink() and os.path.samefile(path, kit)
+    except OSError:
+        return False
 
 
 def _kept(doc: dict) -> dict:

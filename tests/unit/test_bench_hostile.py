@@ -266,6 +266,11 @@ CASES = {
     "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
     # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
     "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
+    # The kit's own H200 run handed in as one's own: verbatim under a new run id, and nudged by 0.2 %.
+    "kit-run-new-run-id": (edit(lambda d: new_id(d, "e"), h200_base),
+                           "a copy of the course kit's own run: the same results as benchmarks/results/h200-"),
+    "kit-run-nudged": (edit(lambda d: scale_times(new_id(d, "f"), 1.002), h200_base),
+                       "a copy of the course kit's own run: near-duplicate"),
     # A GPU run that says it ran in the CUDA simulator (which never times anything).
     "gpu-run-in-the-simulator": (edit(lambda d: _jitter(new_id(d, "0"), 7)["environment"].update(simulator=True)),
                                  "a GPU-tier run in the CUDA simulator"),
@@ -287,11 +292,10 @@ def corpus(tmp_path_factory):
     honest = tmp_path_factory.mktemp("honest")
     for name in HONEST:
         (honest / name).write_bytes((FIX / name).read_bytes())
-    (honest / "cpu-run.json").write_bytes(CPU_RUN.read_bytes())
     paths = {name: _write(folder, name, make()) for name, (make, _) in CASES.items()}
     os.symlink("/dev/zero", folder / "dev-zero.json")  # an endless file behind an innocent name
     (folder / "a-folder.json").mkdir()
-    board = build_leaderboard([honest, folder])
+    board = build_leaderboard([honest, CPU_RUN, folder])  # the kit's CPU run where it lies: a copy is a copy
     return board, paths
 
 
@@ -306,7 +310,7 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     assert not wrong, wrong
     assert "not a regular file" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
     assert crashed == [] and ranked == []
-    assert sorted(r.path.name for r in board.runs) == sorted(HONEST + ["cpu-run.json"])
+    assert sorted(r.path.name for r in board.runs) == sorted(HONEST + [CPU_RUN.name])
     print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
           f"{len(crashed)} crashed the board, {len(ranked)} ranked")
     assert len(board.rejected) == tried
@@ -373,9 +377,8 @@ def _jitter(doc, seed, rel=0.02):
 
 def test_an_honest_second_run_is_not_taken_for_a_copy(tmp_path):
     # Wrong answer caught the other way: the near-duplicate rule refusing a real second run.
-    (tmp_path / "a.json").write_bytes(CPU_RUN.read_bytes())
     (tmp_path / "b.json").write_text(json.dumps(_jitter(new_id(cpu_base(), "7"), 1)))
-    board = build_leaderboard([tmp_path])
+    board = build_leaderboard([CPU_RUN, tmp_path])
     assert board.rejected == [] and len(board.runs) == 2
 
 
@@ -493,11 +496,10 @@ def test_runs_of_other_modes_are_ranked_apart(tmp_path):
             r.update(bytes=k["bytes"], flops=k["flops"])
             retime(r, 3 * r["value"])
     (tmp_path / "ci.json").write_text(json.dumps(_jitter(ci, 9)))  # its own noise: not a rescaled copy
-    (tmp_path / "quick.json").write_bytes(CPU_RUN.read_bytes())
-    board = build_leaderboard([tmp_path])
+    board = build_leaderboard([tmp_path, CPU_RUN])
     assert board.rejected == [] and len(board.runs) == 2
     ranked = board.rankings("cpu")
-    assert [row["who"] for row in ranked["stream.triad"]] == ["quick"]
+    assert [row["who"] for row in ranked["stream.triad"]] == [CPU_RUN.stem]
     assert [row["who"] for row in ranked["stream.triad [ci]"]] == ["ci"]
 
 
@@ -730,3 +732,19 @@ def test_a_folder_the_search_cannot_list_is_named(tmp_path, monkeypatch):
     board = build_leaderboard([tmp_path])
     assert [r.who for r in board.runs] == ["alice"]
     assert board.rejected_lines() == [f"{tmp_path / 'bob'}: unreadable folder: Permission denied"]
+
+
+def test_the_kit_s_own_runs_are_admitted_where_they_lie_and_refused_anywhere_else(tmp_path):
+    # Wrong answer caught: the committed H200 run (every student has it) handed in as a student's own
+    # and ranked first; and the other way, the kit's runs refused as copies of themselves.
+    board = build_leaderboard([ROOT / "benchmarks" / "results"])
+    assert sorted(r.path.name for r in board.runs) == sorted(
+        [CPU_RUN.name, H200_RUN.name, "run1-lab08-bench-numba-builtin.json"])
+    room = tmp_path / "room"
+    (room / "eve").mkdir(parents=True)
+    os.symlink(H200_RUN, room / "eve" / "results.json")
+    (room / "mallory").mkdir()
+    (room / "mallory" / "results.json").write_bytes(CPU_RUN.read_bytes())
+    board = build_leaderboard([room])
+    assert board.runs == []
+    assert all("a copy of the course kit's own run" in r.reason for r in board.rejected), board.rejected_lines()
