@@ -1,14 +1,16 @@
 """``techday bench leaderboard``: merge a room's result files into ranked tables and one roofline.
 
-Input: result files, folders of them (searched recursively for ``*.json``), or an nbgrader course
-root / ``submitted/`` tree, where the files of one lab are taken from ``submitted/<student>/<lab>/``.
+Input: result files, folders of them (searched for ``*.json``, :data:`MAX_FOLDER_DEPTH` deep), or an
+nbgrader course root / ``submitted/`` tree, where the files of one lab are taken from
+``submitted/<student>/<lab>/`` (at most :data:`MAX_FILES_PER_PARTICIPANT` per student).
 
 Every file is data from a stranger. It is read within size caps (:func:`.schema.read_document`),
 checked against an allow-list schema (:func:`.schema.validate`), and every figure is recomputed from
 the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
 fractions and limits are never shown. A file that fails any of that, or that duplicates a run
-already merged (same ``run_id``, the same results under another id, or every timed figure within
-0.5 % of another run's or off by one common factor), gets one line naming it and the reason, and is
+already merged or one of the kit's own committed runs (same ``run_id``, the same results under
+another id, every timed figure within 0.5 % of another run's or off by one common factor, or two
+figures with every recorded time of another's), gets one line naming it and the reason, and is
 left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
 leaves that file out rather than stopping the board.
 
