@@ -22,6 +22,7 @@ printable ASCII, any other character as its escape.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import html
@@ -358,13 +359,24 @@ def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
             lab_dir = student / lab
             if not lab_dir.is_dir():
                 continue
-            files = sorted(lab_dir.glob("*.json"))
+            # The first files only, counted without a list: a lab folder of a million files costs a
+            # pass over its names, not a million paths held and a million lines printed.
+            count, files = 0, []
+            for f in lab_dir.glob("*.json"):
+                count += 1
+                if len(files) <= MAX_FILES_PER_PARTICIPANT or f < files[-1]:
+                    bisect.insort(files, f)
+                    del files[MAX_FILES_PER_PARTICIPANT + 1:]
         except OSError as exc:
             missing.append(Rejected(student, f"{inert(student.name)}'s folder is unreadable: {exc.strerror or exc}"))
             continue
         if not files:
             missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
-        found += [(f, student.name, ("student", str(submitted), student.name)) for f in files]
+        if count > MAX_FILES_PER_PARTICIPANT:
+            missing.append(Rejected(lab_dir, f"{inert(student.name)} handed in {count:,} results files; only the "
+                                             f"first {MAX_FILES_PER_PARTICIPANT} are read"))
+        found += [(f, student.name, ("student", str(submitted), student.name))
+                  for f in files[:MAX_FILES_PER_PARTICIPANT]]
 
 
 def _digest(doc: dict) -> str:
@@ -528,9 +540,11 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     per_who: dict[tuple, int] = {}
     for path, who, participant in files:
         per_who[participant] = per_who.get(participant, 0) + 1
+        if per_who[participant] == MAX_FILES_PER_PARTICIPANT + 1:  # one line for all the rest
+            board.rejected.append(Rejected(path.parent, f"{inert(who)} handed in more than "
+                                                        f"{MAX_FILES_PER_PARTICIPANT} results files; the rest "
+                                                        "(from this one on) are not read"))
         if per_who[participant] > MAX_FILES_PER_PARTICIPANT:
-            board.rejected.append(Rejected(path, f"{inert(who)} handed in more than {MAX_FILES_PER_PARTICIPANT} "
-                                                 "results files; the rest are not read"))
             continue
         try:
             _admit(board, path, who, participant, by_id, by_digest, plans)

@@ -559,9 +559,20 @@ def test_a_participant_s_files_are_read_up_to_a_cap(tmp_path):
     _submit(course, "alice", "results.json", base())
     board = build_leaderboard([course])
     assert [r.who for r in board.runs] == ["alice"]
-    capped = [r for r in board.rejected if f"more than {MAX_FILES_PER_PARTICIPANT} results files" in r.reason]
-    assert sorted(r.path.name for r in capped) == [f"run{i:02d}.json" for i in range(8, 12)]
-    assert len(board.rejected) == MAX_FILES_PER_PARTICIPANT + 4
+    reasons = [r.reason for r in board.rejected]
+    assert reasons.count(f"mallory handed in 12 results files; only the first {MAX_FILES_PER_PARTICIPANT} are read") == 1
+    read = [r.path.name for r in board.rejected if r.path.name.startswith("run")]
+    assert read == [f"run{i:02d}.json" for i in range(MAX_FILES_PER_PARTICIPANT)]  # the first 8, refused on their own
+    assert len(board.rejected) == MAX_FILES_PER_PARTICIPANT + 1  # one line for the rest, not one each
+
+
+def test_files_past_the_cap_in_a_folder_get_one_line(tmp_path):
+    # Wrong answer caught: a line per file past the cap (a folder of a million files, a million lines).
+    for i in range(11):
+        (tmp_path / "mallory").mkdir(exist_ok=True)
+        (tmp_path / "mallory" / f"run{i:02d}.json").write_text("{}")
+    board = build_leaderboard([tmp_path])
+    assert len(board.rejected) == 9 and "more than 8 results files" in board.rejected[-1].reason
 
 
 def test_file_and_student_names_are_shown_inert_in_the_lines_left_out(tmp_path):
