@@ -54,6 +54,10 @@ class Run:
     verified: Verified
     who: str
     participant: tuple = ()  # whose run it is (see discover); ranked once per participant and kernel
+    # Files of other participants left out as copies of this run. The board cannot tell which of two
+    # copies is the original (the first in path order is kept): a name that sorts first must not take
+    # another's place unseen, so the kept run's rows say "disputed" and name the other file.
+    disputed: list = field(default_factory=list)
 
     @property
     def doc(self) -> dict:
@@ -156,7 +160,8 @@ class Leaderboard:
             for key, r in run.best().items():
                 row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
                        "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
-                       "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]}
+                       "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"],
+                       "disputed": list(run.disputed)}
                 rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
                 who = run.participant or (str(run.path),)
                 mine = rows.get(who)
@@ -189,7 +194,8 @@ class Leaderboard:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
                 "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
-                          "device": r.device, "model": r.model, "fixture": r.fixture} for r in self.runs],
+                          "device": r.device, "model": r.model, "fixture": r.fixture, "disputed": r.disputed}
+                         for r in self.runs],
                 "rejected": [{"file": str(r.path), "reason": r.reason} for r in self.rejected],
                 "rankings": {"gpu": self.rankings("gpu"), "cpu": self.rankings("cpu")},
                 "per_model": {"gpu": self.per_model("gpu"), "cpu": self.per_model("cpu")}}
@@ -212,7 +218,8 @@ class Leaderboard:
             for key, rows in rankings.items():
                 for row in rows[:top]:
                     t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
-                              x(row["who"]) + (" (fixture)" if row["fixture"] else ""), x(row["device"]), x(row["impl"]),
+                              x(row["who"]) + (" (fixture)" if row["fixture"] else "")
+                              + (" (disputed)" if row["disputed"] else ""), x(row["device"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
@@ -255,7 +262,8 @@ class Leaderboard:
                              "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
-                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "")
+                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "") + (
+                        f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "")
                     parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
                                  f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
@@ -428,6 +436,13 @@ def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     return None
 
 
+def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
+    """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
+    board.rejected.append(Rejected(run.path, reason))
+    if run.participant != kept.participant:
+        kept.disputed.append(f"{run.who} handed in the same figures ({inert(run.path.name)})")
+
+
 def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, by_digest: dict,
            plans: set) -> None:
     try:
@@ -438,19 +453,19 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         return
     first = by_id.get(doc["run_id"])
     if first is not None:
-        board.rejected.append(Rejected(path, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first}"))
+        _copy_of(board, run, first, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first.path}")
         return
     digest = _digest(doc)
     first = by_digest.get(digest)
     if first is not None:
-        board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
+        _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under another run_id")
         return
     sig, times = run.signature(), run.times()
     for other in board.runs:
         if other.tier == run.tier:
             why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
             if why:
-                board.rejected.append(Rejected(path, f"duplicate run: {why} {other.path}"))
+                _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
                 return
     for kit in kit_runs():
         if kit.tier != run.tier or _is_file(path, kit.path):
@@ -460,8 +475,8 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         if why:
             board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
             return
-    by_id[doc["run_id"]] = path
-    by_digest[digest] = path
+    by_id[doc["run_id"]] = run
+    by_digest[digest] = run
     run.verified.doc = _kept(doc)
     board.runs.append(run)
 
@@ -534,8 +549,8 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     its reason and the board goes on."""
     files, rejected = discover(paths, lab)
     board = Leaderboard(rejected=rejected)
-    by_id: dict[str, Path] = {}
-    by_digest: dict[str, Path] = {}
+    by_id: dict[str, Run] = {}
+    by_digest: dict[str, Run] = {}
     plans: set = set()
     per_who: dict[tuple, int] = {}
     for path, who, participant in files:

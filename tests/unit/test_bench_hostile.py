@@ -759,3 +759,19 @@ def test_the_kit_s_own_runs_are_admitted_where_they_lie_and_refused_anywhere_els
     board = build_leaderboard([room])
     assert board.runs == []
     assert all("a copy of the course kit's own run" in r.reason for r in board.rejected), board.rejected_lines()
+
+
+def test_a_copy_that_sorts_first_keeps_its_place_only_as_disputed(tmp_path):
+    # Wrong answer caught: bob copies zoe's run under a name that sorts first ("0bob"): the board kept
+    # his, left hers out as the copy, and ranked him first with nothing on his row to say so.
+    course = tmp_path / "course"
+    _submit(course, "zoe", "results.json", base())
+    _submit(course, "0bob", "results.json", new_id(base(), "c"))
+    _submit(course, "0bob", "again.json", scale_times(_jitter(new_id(base(), "d"), 30), 1.1))  # his own, slower
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["0bob", "0bob"]
+    triad = board.rankings("gpu")["stream.triad"]
+    assert [row["who"] for row in triad] == ["0bob"]
+    assert triad[0]["disputed"] == ["zoe handed in the same figures (results.json)"]
+    assert "(disputed)" in board.html(b"")
+    assert "zoe" in board.rejected_lines()[0] and "the same results as" in board.rejected_lines()[0]
