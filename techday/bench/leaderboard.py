@@ -216,8 +216,8 @@ class Leaderboard:
             for col in ("kernel", "#", "who", "device", "impl", "figure (median)", "best", "of limit"):
                 t.add_column(col)
             for key, rows in rankings.items():
-                for row in rows[:top]:
-                    t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
+                for i, row in enumerate(rows[:top]):
+                    t.add_row(key if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
                               x(row["who"]) + (" (fixture)" if row["fixture"] else "")
                               + (" (disputed)" if row["disputed"] else ""), x(row["device"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",

@@ -479,6 +479,13 @@ def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_pat
     assert [row["rank"] for row in triad] == [1, 1] and triad[0]["value"] == triad[1]["value"]
     page = board.html(b"")
     assert "\u0430" not in page and "\\u0430lice" in page
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200)
+    console.print(board.tables()[0])
+    assert console.file.getvalue().count("stream.triad") == 1  # the kernel named once, over both tied rows
 
 
 def test_runs_of_other_modes_are_ranked_apart(tmp_path):
