@@ -40,6 +40,11 @@ MAX_PLANS = 16           # distinct plans one board counts (each costs a child p
 LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond (C++ back-to-back: ~2 us)
 CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
 CPU_MAX_GFLOPS = 100e3   # nor computes 100 TFLOP/s in FP32
+# Nor any one CPU (os.cpu_count(), hardware threads) move 200 GB/s or compute 1 TFLOP/s in FP32: a core
+# streams about 10 to 30 GB/s from DRAM and under 200 from its own caches, and two AVX-512 FMA units at
+# 6 GHz make 384 GFLOP/s. A run's CPU count is shown with its device, so a bigger claim is seen.
+CPU_MAX_GBS_PER_CPU = 200.0
+CPU_MAX_GFLOPS_PER_CPU = 1000.0
 ATTR_SLACK = 1.02        # recorded clocks may exceed the published row by 2 % (driver rounding)
 # What a driver names a GPU with: ASCII letters, digits and a few separators ("NVIDIA A100-SXM4-40GB MIG
 # 3g.20gb", "Tesla V100-SXM2-16GB"). The table matches names by their ASCII words, so any other
@@ -169,6 +174,11 @@ def verify(doc, plans: set | None = None) -> Verified:
     if tier == "gpu" and env.get("simulator"):
         raise Refused("a GPU-tier run in the CUDA simulator: the simulator only checks kernels on the CPU tier")
     limits, model = project_limits(doc)
+    if tier == "cpu":
+        named = f"CPU: {env.get('cpu')} ({env.get('cpu_count')} cores)"
+        if env["device"] != named:  # what the harness writes, and what the board shows for the run
+            raise Refused(f"environment.device {short(env['device'])} is not the CPU and count the run records "
+                          f"({short(named)})")
     g = env.get("gpu") or {}
     plan = plan_for(tier, mode, g.get("l2_bytes", 0), g.get("sm_count", 0))
     expected_plan = plan_dict(plan)
@@ -198,6 +208,8 @@ def verify(doc, plans: set | None = None) -> Verified:
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
     bounds = dict(limits)
+    cpus = env.get("cpu_count")
+    bounds["cpu_count"] = cpus if isinstance(cpus, int) and cpus > 0 else None
     if tier == "gpu":
         bounds["host_link_gbs"] = HOST_LINK_GBS.get(parent_spec(g["name"]).name)
     seen: dict[tuple[str, str, str], int] = {}
@@ -285,6 +297,11 @@ def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
             raise Refused(f"{where}: no limit to check a GPU figure against")
     else:
         bound, name = (CPU_MAX_GBS, "CPU ceiling") if metric == "gbs" else (CPU_MAX_GFLOPS, "CPU ceiling")
+        cpus = limits.get("cpu_count")
+        if cpus:
+            per = cpus * (CPU_MAX_GBS_PER_CPU if metric == "gbs" else CPU_MAX_GFLOPS_PER_CPU)
+            if per < bound:
+                bound, name = per, f"CPU ceiling of {cpus} CPUs"
     top = max(value, best)
     if top > MAX_FRACTION * bound:
         raise Refused(f"{where}: {top:.4g} is {top / bound:.0%} of the {name} limit {bound:.4g}, above "

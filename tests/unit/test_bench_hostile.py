@@ -271,6 +271,11 @@ CASES = {
                            "a copy of the course kit's own run: the same results as benchmarks/results/h200-"),
     "kit-run-nudged": (edit(lambda d: scale_times(new_id(d, "f"), 1.002), h200_base),
                        "a copy of the course kit's own run: near-duplicate"),
+    # A CPU-tier run shown under another device's name than the CPU it records, or past what its CPUs move.
+    "cpu-run-named-as-a-gpu": (edit(lambda d: _jitter(new_id(d, "d"), 8)["environment"].update(device="NVIDIA H200"),
+                                    cpu_base), "is not the CPU and count the run records"),
+    "2-cpu-triad-at-1.9TBs": (edit(lambda d: retime(find(_jitter(new_id(d, "7"), 9), "stream.triad", "numba-cpu"),
+                                                    1900.0) and d, cpu_base), "CPU ceiling of 2 CPUs"),
     # A GPU run that says it ran in the CUDA simulator (which never times anything).
     "gpu-run-in-the-simulator": (edit(lambda d: _jitter(new_id(d, "0"), 7)["environment"].update(simulator=True)),
                                  "a GPU-tier run in the CUDA simulator"),
@@ -388,7 +393,8 @@ def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
     from rich.console import Console
 
     doc = _jitter(new_id(cpu_base(), "6"), 2)
-    doc["environment"]["cpu"] = doc["environment"]["device"] = r"$\frac{[bold red]x[/]"
+    doc["environment"]["cpu"] = r"$\frac{[bold red]x[/]"
+    doc["environment"]["device"] = r"CPU: $\frac{[bold red]x[/] (2 cores)"  # as the harness names it
     (tmp_path / "odd.json").write_text(json.dumps(doc))
     board = build_leaderboard([tmp_path / "odd.json"])
     assert len(board.runs) == 1
