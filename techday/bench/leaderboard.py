@@ -520,8 +520,8 @@ def kit_runs() -> tuple[KitRun, ...]:
                 times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
             except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue
-        out.append(KitRun(f, f.relative_to(root.parent.parent).as_posix() if root.parent.parent in f.parents else f.name,
-                          doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times))
+        name = f.relative_to(root.parent.parent).as_posix()  # benchmarks/results/...
+        out.append(KitRun(f, name, doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times))
     return tuple(out)
 
 

@@ -13,7 +13,8 @@ control:
 - **figures** (median and best) are recomputed from the counts and the recorded times, the fraction
   from the figure and the project's limit; every timed result of a GPU file is checked against its
   limit (a bound for the kernels without one: a host-device copy cannot outrun the row's PCIe link,
-  :data:`.limits.HOST_LINK_GBS`; a launch cannot take under :data:`LATENCY_FLOOR_US`), CPU implementations against coarse CPU ceilings.
+  :data:`.limits.HOST_LINK_GBS`; a launch cannot take under :data:`LATENCY_FLOOR_US`), CPU
+  implementations against coarse CPU ceilings.
 
 Any disagreement between what the file states and what the board recomputes is a reason to leave
 the file out, named in one line.
