@@ -1,27 +1,34 @@
 """``techday bench leaderboard``: merge a room's result files into ranked tables and one roofline.
 
-Input: result files, folders of them (searched recursively for ``*.json``), or an nbgrader course
-root / ``submitted/`` tree, where the files of one lab are taken from ``submitted/<student>/<lab>/``.
+Input: result files, folders of them (searched for ``*.json``, :data:`MAX_FOLDER_DEPTH` deep), or an
+nbgrader course root / ``submitted/`` tree, where the files of one lab are taken from
+``submitted/<student>/<lab>/`` (at most :data:`MAX_FILES_PER_PARTICIPANT` per student).
 
 Every file is data from a stranger. It is read within size caps (:func:`.schema.read_document`),
 checked against an allow-list schema (:func:`.schema.validate`), and every figure is recomputed from
 the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
 fractions and limits are never shown. A file that fails any of that, or that duplicates a run
-already merged (same ``run_id``, the same results under another id, or every timed figure within
-0.5 % of another run's or off by one common factor), gets one line naming it and the reason, and is
+already merged or one of the kit's own committed runs (same ``run_id``, the same results under
+another id, every timed figure within 0.5 % of another run's or off by one common factor, or two
+figures with every recorded time of another's), gets one line naming it and the reason, and is
 left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
 leaves that file out rather than stopping the board.
 
-Output: per kernel, the runs ranked by their best implementation; per GPU model, the best and the
-median run; GPU runs and CPU-tier runs are never ranked together.
+Output: per kernel, the participants ranked by their best run's best implementation (one row each;
+equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
+median; GPU runs and CPU-tier runs are never ranked together. Names and devices are shown as
+printable ASCII, any other character as its escape.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import html
 import json
 import math
+import os
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -34,11 +41,23 @@ from .verify import Figure, Refused, Verified, verify
 SCHEMA = "techday.leaderboard/1"
 
 
+def inert(text: str) -> str:
+    """A stranger's name as the board shows it: printable ASCII as is, every other character as its
+    escape (``\\u0430lice``, not a Cyrillic 'alice' passing for alice's; no invisible or look-alike
+    character can make two participants, or two devices, read the same)."""
+    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in str(text))
+
+
 @dataclass
 class Run:
     path: Path
     verified: Verified
     who: str
+    participant: tuple = ()  # whose run it is (see discover); ranked once per participant and kernel
+    # Files of other participants left out as copies of this run. The board cannot tell which of two
+    # copies is the original (the first in path order is kept): a name that sorts first must not take
+    # another's place unseen, so the kept run's rows say "disputed" and name the other file.
+    disputed: list = field(default_factory=list)
 
     @property
     def doc(self) -> dict:
@@ -51,7 +70,11 @@ class Run:
     @property
     def device(self) -> str:
         gpu = self.doc["environment"].get("gpu")
-        return gpu["name"] if gpu else self.doc["environment"].get("device", "CPU")
+        return inert(gpu["name"] if gpu else self.doc["environment"].get("device", "CPU"))
+
+    @property
+    def mode(self) -> str:
+        return self.doc["mode"]
 
     @property
     def model(self) -> str:
@@ -84,9 +107,25 @@ class Run:
                    for f in self.verified.figures]
         return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
 
+    @functools.cached_property
+    def _signature(self) -> dict[str, float]:
+        return {f"{f.key} {f.impl}": 1 / f.value if f.metric == "us" else f.value for f in self.verified.figures}
+
     def signature(self) -> dict[str, float]:
-        """(kernel, implementation) -> median seconds: what a copied run cannot help but keep."""
-        return {f"{f.key} {f.impl}": f.median_s for f in self.verified.figures}
+        """(kernel, implementation) -> the figure at the median time (launches per microsecond for a
+        latency, so that every entry scales alike with the times): what a copied run cannot help but
+        keep. Figures, not seconds: a run of another mode (another plan, other sizes) copies another's
+        figures only by giving every kernel other times, so its seconds share no common factor."""
+        return self._signature
+
+    @functools.cached_property
+    def _times(self) -> dict[str, tuple]:
+        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
+
+    def times(self) -> dict[str, tuple]:
+        """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
+        spread, repetitions): two runs share one by chance at most, a replayed figure all of them."""
+        return self._times
 
 
 @dataclass
@@ -101,26 +140,40 @@ class Leaderboard:
     rejected: list[Rejected] = field(default_factory=list)
 
     def rejected_lines(self) -> list[str]:
-        return [f"{r.path}: {r.reason}" for r in self.rejected]
+        # A path is a stranger's name too: a file called "\x1b]0;...\x07.json" must not retitle the
+        # instructor's terminal, nor a right-to-left override reverse what follows it.
+        return [f"{inert(str(r.path))}: {inert(r.reason)}" for r in self.rejected]
 
     # -----------------------------------------------------------------------------------------
 
     def rankings(self, tier: str = "gpu") -> dict[str, list[dict]]:
-        """kernel key -> rows ranked best first: rank, who, device, impl, value, unit, fraction, file."""
-        table: dict[str, list[dict]] = {}
+        """kernel key -> rows ranked best first: rank, who, device, impl, value, unit, fraction, file.
+
+        Runs of another mode than ``quick`` are ranked apart (``stream.triad [full]``, ``[ci]``): their
+        plans differ (a CPU-tier ``ci`` run's arrays fit in a cache), so their figures are not the
+        quick suite's. Each participant holds one row per kernel, their best run's; equal figures
+        share a rank (no name sorts its way ahead)."""
+        table: dict[str, dict[tuple, dict]] = {}
         for run in self.runs:
             if run.tier != tier:
                 continue
             for key, r in run.best().items():
-                table.setdefault(key, []).append({
-                    "who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
-                    "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
-                    "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"]})
-        for key, rows in table.items():
-            rows.sort(key=lambda x: x["value"], reverse=rows[0]["metric"] != "us")
-            for i, row in enumerate(rows, 1):
-                row["rank"] = i
-        return dict(sorted(table.items()))
+                row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
+                       "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
+                       "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"],
+                       "disputed": list(run.disputed)}
+                rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
+                who = run.participant or (str(run.path),)
+                mine = rows.get(who)
+                if mine is None or (r.value < mine["value"] if r.metric == "us" else r.value > mine["value"]):
+                    rows[who] = row
+        out: dict[str, list[dict]] = {}
+        for key, by_who in table.items():
+            rows = sorted(by_who.values(), key=lambda x: x["value"], reverse=next(iter(by_who.values()))["metric"] != "us")
+            for i, row in enumerate(rows):
+                row["rank"] = rows[i - 1]["rank"] if i and row["value"] == rows[i - 1]["value"] else i + 1
+            out[key] = rows
+        return dict(sorted(out.items()))
 
     def per_model(self, tier: str = "gpu") -> dict[str, dict[str, dict]]:
         """model -> kernel key -> {best, median, runs, metric, best_who}."""
@@ -141,7 +194,8 @@ class Leaderboard:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
                 "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
-                          "device": r.device, "model": r.model, "fixture": r.fixture} for r in self.runs],
+                          "device": r.device, "model": r.model, "fixture": r.fixture, "disputed": r.disputed}
+                         for r in self.runs],
                 "rejected": [{"file": str(r.path), "reason": r.reason} for r in self.rejected],
                 "rankings": {"gpu": self.rankings("gpu"), "cpu": self.rankings("cpu")},
                 "per_model": {"gpu": self.per_model("gpu"), "cpu": self.per_model("cpu")}}
@@ -162,9 +216,10 @@ class Leaderboard:
             for col in ("kernel", "#", "who", "device", "impl", "figure (median)", "best", "of limit"):
                 t.add_column(col)
             for key, rows in rankings.items():
-                for row in rows[:top]:
-                    t.add_row(key if row["rank"] == 1 else "", str(row["rank"]),
-                              x(row["who"]) + (" (fixture)" if row["fixture"] else ""), x(row["device"]), x(row["impl"]),
+                for i, row in enumerate(rows[:top]):
+                    t.add_row(key if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
+                              x(row["who"]) + (" (fixture)" if row["fixture"] else "")
+                              + (" (disputed)" if row["disputed"] else ""), x(row["device"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
@@ -207,7 +262,8 @@ class Leaderboard:
                              "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
-                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "")
+                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "") + (
+                        f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "")
                     parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
                                  f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
@@ -230,33 +286,105 @@ class Leaderboard:
 # ---------------------------------------------------------------------------------------------
 
 
-def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str]], list[Rejected]]:
-    """(file, who) pairs to read, and paths that hold nothing to read."""
-    found: list[tuple[Path, str]] = []
+MAX_FOLDER_DEPTH = 8  # room/student/lab/results.json is 3 deep
+
+
+def _json_files(root: Path) -> tuple[list[Path], Path | None, list[Rejected]]:
+    """The ``*.json`` files under ``root`` (symlinked folders and notebook checkpoints left out), walked
+    with a list, not recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past
+    that depth, if any (``Path.rglob`` recursed once per level: a submission 3,000 folders deep
+    stopped the whole board with a RecursionError). Folders it cannot list come back as lines."""
+    found: list[Path] = []
+    deep: Path | None = None
+    unreadable: list[Rejected] = []
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            unreadable.append(Rejected(folder, f"unreadable folder: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            try:
+                if entry.name.endswith(".json"):
+                    found.append(Path(entry.path))  # a folder so named too: it is answered as unreadable
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name == ".ipynb_checkpoints":
+                        continue
+                    if depth + 1 > MAX_FOLDER_DEPTH:
+                        deep = deep or Path(entry.path)
+                        continue
+                    stack.append((Path(entry.path), depth + 1))
+            except OSError:
+                continue
+    return sorted(found), deep, unreadable
+
+
+def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
+    """(file, who, participant) to read, and paths that hold nothing to read. ``who`` is the name shown;
+    ``participant`` says whose file it is, as far as the layout tells: a student of a ``submitted/``
+    tree, the first folder under a folder given (``room/alice/...``), else the file alone."""
+    found: list[tuple[Path, str, tuple]] = []
     missing: list[Rejected] = []
     for path in paths:
-        if path.is_file():
-            found.append((path, path.stem))
-            continue
-        if not path.is_dir():
-            missing.append(Rejected(path, "does not exist"))
-            continue
-        submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
-        if submitted is None:
-            files = sorted(p for p in path.rglob("*.json") if ".ipynb_checkpoints" not in p.parts)
-            if not files:
-                missing.append(Rejected(path, "no *.json result file in this folder"))
-            found += [(f, f.stem if f.parent == path else f.parent.name) for f in files]
-            continue
-        for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        try:
+            _discover_one(path, lab, found, missing)
+        except OSError as exc:  # a folder the board may not list (permissions, a name too long) stops only itself
+            missing.append(Rejected(path, f"unreadable: {exc.strerror or exc}"))
+    return found, missing
+
+
+def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
+    if path.is_file():
+        found.append((path, path.stem, ("file", str(path))))
+        return
+    if not path.is_dir():
+        missing.append(Rejected(path, "does not exist"))
+        return
+    submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
+    if submitted is None:
+        files, deep, unreadable = _json_files(path)
+        missing += unreadable
+        if deep:
+            missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
+        if not files:
+            missing.append(Rejected(path, "no *.json result file in this folder"))
+        for f in files:
+            if f.parent == path:
+                found.append((f, f.stem, ("file", str(f))))
+            else:
+                top = f.relative_to(path).parts[0]
+                found.append((f, top, ("folder", str(path), top)))
+        return
+    for student in sorted(submitted.iterdir()):
+        # A student's own folder may be one the board cannot read (a submission's permissions are the
+        # student's): that student's line says so, and every other student is still merged.
+        try:
+            if not student.is_dir():
+                continue
             lab_dir = student / lab
             if not lab_dir.is_dir():
                 continue
-            files = sorted(lab_dir.glob("*.json"))
-            if not files:
-                missing.append(Rejected(lab_dir, f"{student.name} submitted {lab} without a results file"))
-            found += [(f, student.name) for f in files]
-    return found, missing
+            # The first files only, counted without a list: a lab folder of a million files costs a
+            # pass over its names, not a million paths held and a million lines printed.
+            count, files = 0, []
+            for f in lab_dir.glob("*.json"):
+                count += 1
+                if len(files) <= MAX_FILES_PER_PARTICIPANT or f < files[-1]:
+                    bisect.insort(files, f)
+                    del files[MAX_FILES_PER_PARTICIPANT + 1:]
+        except OSError as exc:
+            missing.append(Rejected(student, f"{inert(student.name)}'s folder is unreadable: {exc.strerror or exc}"))
+            continue
+        if not files:
+            missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
+        if count > MAX_FILES_PER_PARTICIPANT:
+            missing.append(Rejected(lab_dir, f"{inert(student.name)} handed in {count:,} results files; only the "
+                                             f"first {MAX_FILES_PER_PARTICIPANT} are read"))
+        found += [(f, student.name, ("student", str(submitted), student.name))
+                  for f in files[:MAX_FILES_PER_PARTICIPANT]]
 
 
 def _digest(doc: dict) -> str:
@@ -289,32 +417,130 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
     return None
 
 
-def _admit(board: Leaderboard, path: Path, who: str, by_id: dict, by_digest: dict, plans: set) -> None:
+# Files read per participant: a few runs each is plenty, and every merged run is compared with every
+# other (a student's folder of 10,000 valid runs would keep the board busy for hours).
+MAX_FILES_PER_PARTICIPANT = 8
+
+MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: replayed, not measured
+
+
+def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
+    """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
+    figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
+    few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
+    as long as the times are kept. CUDA-event times are quantized (one run's add and triad can share a
+    median), so one figure alone is not taken for a copy."""
+    same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
+    if len(same) >= MIN_REPLAYED:
+        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry every recorded time of"
+    return None
+
+
+def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
+    """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
+    board.rejected.append(Rejected(run.path, reason))
+    if run.participant != kept.participant:
+        kept.disputed.append(f"{run.who} handed in the same figures ({inert(run.path.name)})")
+
+
+def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, by_digest: dict,
+           plans: set) -> None:
     try:
         doc = read_document(path)
-        run = Run(path, verify(doc, plans), who)
+        run = Run(path, verify(doc, plans), inert(who), participant)
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
     first = by_id.get(doc["run_id"])
     if first is not None:
-        board.rejected.append(Rejected(path, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first}"))
+        _copy_of(board, run, first, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first.path}")
         return
     digest = _digest(doc)
     first = by_digest.get(digest)
     if first is not None:
-        board.rejected.append(Rejected(path, f"duplicate run: the same results as {first} under another run_id"))
+        _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under another run_id")
         return
-    sig = run.signature()
+    sig, times = run.signature(), run.times()
     for other in board.runs:
         if other.tier == run.tier:
-            why = near_duplicate(sig, other.signature())
+            why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
             if why:
-                board.rejected.append(Rejected(path, f"duplicate run: {why} {other.path}"))
+                _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
                 return
-    by_id[doc["run_id"]] = path
-    by_digest[digest] = path
+    for kit in kit_runs():
+        if kit.tier != run.tier or _is_file(path, kit.path):
+            continue
+        why = ("the run_id of" if doc["run_id"] == kit.run_id else "the same results as" if digest == kit.digest
+               else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
+        if why:
+            board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
+            return
+    by_id[doc["run_id"]] = run
+    by_digest[digest] = run
+    run.verified.doc = _kept(doc)
     board.runs.append(run)
+
+
+@dataclass(frozen=True)
+class KitRun:
+    """One of the runs the course kit ships (``benchmarks/results``): every student has these files."""
+
+    path: Path
+    name: str
+    tier: str
+    run_id: str
+    digest: str
+    signature: dict
+    times: dict
+
+
+@functools.lru_cache(maxsize=1)
+def kit_runs() -> tuple[KitRun, ...]:
+    """The real runs committed with the kit. A room's file that copies one (under a new run id, nudged,
+    or a few of its figures) is not a run of its own: the kit's H200 run would otherwise top a room of
+    laptops. Read from the committed files' own figures, which the harness wrote from the counts."""
+    from .families import benchmarks_dir
+
+    root = benchmarks_dir() / "results"
+    out = []
+    for f in (_json_files(root)[0] if root.is_dir() else []):
+        try:
+            doc = read_document(f)
+        except ReadError:
+            continue
+        if not isinstance(doc, dict) or doc.get("schema") != "techday.bench/1" or not isinstance(doc.get("results"), list):
+            continue
+        sig, times = {}, {}
+        for r in doc["results"]:
+            try:
+                if r.get("status") != "ok":
+                    continue
+                key, sec = f"{r['family']}.{r['kernel']} {r['impl']}", r["seconds"]
+                sig[key] = 1 / r["value"] if r["metric"] == "us" else float(r["value"])
+                times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
+            except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+                continue
+        name = f.relative_to(root.parent.parent).as_posix()  # benchmarks/results/...
+        out.append(KitRun(f, name, doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times))
+    return tuple(out)
+
+
+def _is_file(path: Path, kit: Path) -> bool:
+    """Whether ``path`` is the kit's file itself (the board run over benchmarks/results), not a symlink to it."""
+    try:
+        return not path.is_symlink() and os.path.samefile(path, kit)
+    except OSError:
+        return False
+
+
+def _kept(doc: dict) -> dict:
+    """What the board keeps of a merged file: the few fields it shows (the figures are recomputed
+    already). A valid file may be 2 MiB of notes and error rows; kept whole, a folder of them held
+    2 MB of memory per run."""
+    env = doc["environment"]
+    gpu = env.get("gpu")
+    return {"run_id": doc["run_id"], "tier": doc["tier"], "mode": doc["mode"], "fixture": bool(doc.get("fixture")),
+            "environment": {"gpu": {"name": gpu["name"]} if gpu else None, "device": env.get("device", "CPU")}}
 
 
 def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Leaderboard:
@@ -323,12 +549,20 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     its reason and the board goes on."""
     files, rejected = discover(paths, lab)
     board = Leaderboard(rejected=rejected)
-    by_id: dict[str, Path] = {}
-    by_digest: dict[str, Path] = {}
+    by_id: dict[str, Run] = {}
+    by_digest: dict[str, Run] = {}
     plans: set = set()
-    for path, who in files:
+    per_who: dict[tuple, int] = {}
+    for path, who, participant in files:
+        per_who[participant] = per_who.get(participant, 0) + 1
+        if per_who[participant] == MAX_FILES_PER_PARTICIPANT + 1:  # one line for all the rest
+            board.rejected.append(Rejected(path.parent, f"{inert(who)} handed in more than "
+                                                        f"{MAX_FILES_PER_PARTICIPANT} results files; the rest "
+                                                        "(from this one on) are not read"))
+        if per_who[participant] > MAX_FILES_PER_PARTICIPANT:
+            continue
         try:
-            _admit(board, path, who, by_id, by_digest, plans)
+            _admit(board, path, who, participant, by_id, by_digest, plans)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))

@@ -15,6 +15,7 @@ device limit: figures carry no fraction.
 
 from __future__ import annotations
 
+import math
 import re
 
 from techday.gpuspecs import GpuSpec, dram_gbs, fp32_tflops, lookup
@@ -50,6 +51,58 @@ TENSOR_TFLOPS: dict[str, dict[str, float]] = {
 # H100 PCIe: 756 TFLOP/s = 114 x 4096 x 1620 MHz. Scaling those peaks from the 1980 MHz boost clock would
 # lower every limit by 8 % and overstate every fraction. Rows not listed quote the peak at the boost clock.
 TENSOR_CLOCK_MHZ: dict[str, float] = {"H100 SXM5": 1830.0, "H200 SXM": 1830.0, "H100 PCIe": 1620.0}
+
+# The host link of each row, in GB/s per direction: PCIe x16 at 8, 16 or 32 GT/s with 128b/130b
+# coding (15.75, 31.5, 63.0). A host-to-device or device-to-host copy crosses it once, so no such
+# figure can exceed it (an H200 SXM measured 52.8 and 54.1 GB/s pinned). The leaderboard bounds
+# transfer figures with it; the DRAM bandwidth, 75 times more on an H200, bounds nothing there.
+_GEN3, _GEN4, _GEN5 = 15.75, 31.5, 63.0
+HOST_LINK_GBS: dict[str, float] = {
+    "H100 SXM5": _GEN5, "H100 PCIe": _GEN5, "H100 NVL": _GEN5, "H200 SXM": _GEN5, "H200 NVL": _GEN5,
+    "A100 40GB SXM": _GEN4, "A100 40GB PCIe": _GEN4, "A100 80GB SXM": _GEN4, "A100 80GB PCIe": _GEN4,
+    "A30": _GEN4, "A10": _GEN4, "L4": _GEN4, "L40S": _GEN4, "T4": _GEN3, "V100 SXM2": _GEN3, "V100 PCIe": _GEN3,
+    "RTX 4090": _GEN4, "RTX 3090": _GEN4, "RTX A6000": _GEN4,
+}
+
+# The GPUs that can be cut into MIG slices, with their compute slices (an A30 has 4, the others 7),
+# and the most memory eighths a slice of g compute slices can own (NVIDIA's MIG user guide: on a
+# 7-slice part 1g.5gb/1g.10gb, 2g.10gb, 3g.20gb, 4g.20gb and 7g.40gb on an A100 40GB, the same shares
+# of 80, 94 and 141 GB on H100 and H200; on an A30 1g.6gb, 2g.12gb and 4g.24gb). Any other profile is
+# not a MIG slice a driver reports.
+MIG_SLICES: dict[str, int] = {
+    "A100 40GB SXM": 7, "A100 40GB PCIe": 7, "A100 80GB SXM": 7, "A100 80GB PCIe": 7, "A30": 4,
+    "H100 SXM5": 7, "H100 PCIe": 7, "H100 NVL": 7, "H200 SXM": 7, "H200 NVL": 7,
+}
+MIG_MAX_EIGHTHS: dict[int, dict[int, int]] = {7: {1: 2, 2: 2, 3: 4, 4: 4, 7: 8}, 4: {1: 2, 2: 4, 4: 8}}
+# A slice holds about its share of the SMs, the larger of its compute share and its memory share
+# (an H100 1g.10gb: 16 of 132 SMs; its 3g.40gb: 60, a little more than 3/7); more than this many
+# times that share is not a slice of that size.
+MIG_SM_SLACK = 1.15
+
+
+def mig_problems(name: str, sm_count: int, spec: GpuSpec) -> list[str]:
+    """Why a MIG device name and SM count are not a slice of ``spec`` (empty when they can be)."""
+    prof = mig_profile(name)
+    if prof is None:
+        return []
+    g, mem_gb = prof
+    slices = MIG_SLICES.get(spec.name)
+    if slices is None:
+        return [f"the {spec.name} has no MIG mode"]
+    most = MIG_MAX_EIGHTHS[slices].get(g)
+    if most is None:
+        return [f"no MIG profile of the {spec.name} has {g} compute slices"]
+    problems = []
+    eighths = 8 * mem_gb / spec.memory_gb
+    if eighths > most + 0.25:
+        problems.append(f"a {g}g slice of the {spec.name} owns at most {most} eighths of its memory, "
+                        f"not {mem_gb} GB")
+    share = max(g / slices, min(eighths, most) / 8)
+    top = min(spec.sm_count, math.ceil(MIG_SM_SLACK * share * spec.sm_count))
+    if sm_count > top:
+        problems.append(f"a {g}g slice of the {spec.name} has at most {top} SMs, not {sm_count}")
+    return problems
+
 
 # A MIG slice ("NVIDIA A100-SXM4-40GB MIG 3g.20gb"): g compute slices of 7, and memory in eighths.
 _MIG = re.compile(r"\bMIG\s+(\d+)g\.(\d+)gb\b", re.IGNORECASE)

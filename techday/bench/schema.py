@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from pathlib import Path
 
 from .limits import limit_for
@@ -61,7 +63,10 @@ MAX_INT_DIGITS = 20     # any integer in a results file fits in 64 bits
 
 # Characters no name or reason needs: C0/C1 controls (terminal escapes) and bidirectional overrides.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A JSON string, or an unterminated one to the end of the text: every match succeeds where it starts, so
+# the scan is one pass (without the second ending, each '"' of '"\\"\\"\\"...' started a scan to the end
+# of the file: quadratic, hours for 2 MiB).
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
 
 
 class ReadError(ValueError):
@@ -131,16 +136,33 @@ def parse(raw: bytes):
 
 
 def read_document(path) -> dict:
-    """Read one results file within the caps: the size is checked before a byte is parsed."""
+    """Read one results file within the caps: the size is checked before a byte is parsed.
+
+    Only a regular file is read (behind a symlink or not). It is opened without blocking and checked
+    once open, so a FIFO, a socket or a terminal named ``*.json`` (which would wait for a writer
+    forever) or a device (``/dev/zero``, endless) is answered at once, whatever the name pointed at
+    when it was listed."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ReadError(f"file of {size:,} bytes, above the cap of {MAX_FILE_BYTES:,}")
-        with path.open("rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ReadError(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ReadError("unreadable: Is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadError("not a regular file (a FIFO, socket or device): nothing to read")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ReadError(f"file of {st.st_size:,} bytes, above the cap of {MAX_FILE_BYTES:,}")
+        with os.fdopen(fd, "rb") as f:
+            fd = None
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ReadError(f"unreadable: {exc.strerror or exc}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     return parse(raw)
 
 
@@ -202,6 +224,9 @@ REQUIRED_TOP = ("schema", "run_id", "started", "mode", "tier", "environment", "l
 REQUIRED_RESULT = ("family", "kernel", "impl", "status")
 REQUIRED_TIMED = ("device", "dtype", "bytes", "flops", "metric", "seconds", "value")
 REQUIRED_SECONDS = ("median", "min", "max", "reps", "clock")
+# Every attribute a GPU's limits and plan are computed from, and the device every run names.
+REQUIRED_GPU = ("name", "cc", "memory_bytes", "sm_count", "clock_mhz", "memory_clock_mhz", "bus_width_bits", "l2_bytes")
+REQUIRED_ENVIRONMENT = ("device",)
 
 
 def _kind_name(rule: _T) -> str:
@@ -281,6 +306,10 @@ def structure(doc) -> list[str]:
             _check(doc[key], rule, key, problems)
     if problems:
         return problems
+    env = doc["environment"]
+    problems += [f"environment: missing {k}" for k in REQUIRED_ENVIRONMENT if k not in env]
+    if isinstance(env.get("gpu"), dict):
+        problems += [f"environment.gpu: missing {k}" for k in REQUIRED_GPU if k not in env["gpu"]]
     for i, r in enumerate(doc["results"]):
         missing = [k for k in REQUIRED_RESULT if k not in r]
         if r.get("status") == "ok":

@@ -12,8 +12,9 @@ control:
   GPU; a GPU the table does not know cannot be checked and is not ranked;
 - **figures** (median and best) are recomputed from the counts and the recorded times, the fraction
   from the figure and the project's limit; every timed result of a GPU file is checked against its
-  limit (a bound for the kernels without one: a host link cannot outrun the device's DRAM, a launch
-  cannot take under :data:`LATENCY_FLOOR_US`), CPU implementations against coarse CPU ceilings.
+  limit (a bound for the kernels without one: a host-device copy cannot outrun the row's PCIe link,
+  :data:`.limits.HOST_LINK_GBS`; a launch cannot take under :data:`LATENCY_FLOOR_US`), CPU
+  implementations against coarse CPU ceilings.
 
 Any disagreement between what the file states and what the board recomputes is a reason to leave
 the file out, named in one line.
@@ -21,14 +22,16 @@ the file out, named in one line.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
 
+from techday.gpuspecs import SPECS
 from techday.tier import GpuInfo
 
 from .counts import MAX_L2_BYTES, MAX_SM_COUNT, kernel_table, plan_dict, plan_for
-from .limits import device_limits, limit_for, mig_profile, parent_spec
+from .limits import HOST_LINK_GBS, device_limits, limit_for, mig_problems, mig_profile, parent_spec
 from .schema import MAX_FRACTION, short, validate
 
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
@@ -38,7 +41,16 @@ MAX_PLANS = 16           # distinct plans one board counts (each costs a child p
 LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond (C++ back-to-back: ~2 us)
 CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
 CPU_MAX_GFLOPS = 100e3   # nor computes 100 TFLOP/s in FP32
+# Nor any one CPU (os.cpu_count(), hardware threads) move 200 GB/s or compute 1 TFLOP/s in FP32: a core
+# streams about 10 to 30 GB/s from DRAM and under 200 from its own caches, and two AVX-512 FMA units at
+# 6 GHz make 384 GFLOP/s. A run's CPU count is shown with its device, so a bigger claim is seen.
+CPU_MAX_GBS_PER_CPU = 200.0
+CPU_MAX_GFLOPS_PER_CPU = 1000.0
 ATTR_SLACK = 1.02        # recorded clocks may exceed the published row by 2 % (driver rounding)
+# What a driver names a GPU with: ASCII letters, digits and a few separators ("NVIDIA A100-SXM4-40GB MIG
+# 3g.20gb", "Tesla V100-SXM2-16GB"). The table matches names by their ASCII words, so any other
+# character would pass through the match unread and be shown beside the ranked figures.
+DRIVER_NAME = re.compile(r"[A-Za-z0-9 ._()/+-]{1,128}")
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Figure:
     median_s: float
     gflops: float | None = None      # FLOP rate at the median time (for the roofline), from the plan's FLOPs
     intensity: float | None = None   # the plan's FLOPs per byte
+    times: tuple = ()                # the recorded (median, min, max, spread, reps): what a replay keeps
 
 
 @dataclass
@@ -105,6 +118,8 @@ def _check_attributes(g: dict, spec) -> None:
     if g["l2_bytes"] > ATTR_SLACK * l2 or (not mig and abs(g["l2_bytes"] - l2) > 0.01 * l2):
         # The L2 size sets the plan (arrays of at least 8 x L2): a whole GPU reports its row's L2.
         claims.append(f"{g['l2_bytes']:,} bytes of L2 (the {spec.name}: {spec.l2_mib} MiB)")
+    if mig:
+        claims += mig_problems(g["name"], g["sm_count"], spec)
     if claims:
         raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
 
@@ -118,9 +133,25 @@ def project_limits(doc: dict) -> tuple[dict, str]:
     if spec is None:
         raise Refused(f"GPU {short(g['name'])} is not in the project's table (techday.gpuspecs): its limits "
                       "cannot be checked, so its figures cannot be ranked")
+    if not DRIVER_NAME.fullmatch(g["name"]):
+        raise Refused(f"GPU name {ascii(g['name'])[:60]} holds characters no driver name has")
     _check_attributes(g, spec)
     model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
     return device_limits(_gpu_info(g)), model
+
+
+def plan_key(plan) -> tuple:
+    """What a plan's kernel table depends on."""
+    return (plan.tier, plan.quick, *(tuple(v) if isinstance(v, list) else v for v in plan_dict(plan).values()))
+
+
+@functools.lru_cache(maxsize=1)
+def row_plans() -> frozenset:
+    """The plans of every tier and mode on every whole GPU of the table, as it reports itself."""
+    keys = {plan_key(plan_for("cpu", mode)) for mode in ("quick", "full", "ci")}
+    keys |= {plan_key(plan_for("gpu", mode, spec.l2_mib * 2**20, spec.sm_count))
+             for spec in SPECS for mode in ("quick", "full")}
+    return frozenset(keys)
 
 
 def _close(a: float, b: float, tol: float = AGREE) -> bool:
@@ -141,7 +172,14 @@ def verify(doc, plans: set | None = None) -> Verified:
         raise Refused(f"tier {tier!r} but the environment says {short(env.get('tier'))}")
     if tier == "gpu" and mode == "ci":
         raise Refused("mode 'ci' is a CPU-tier mode; a GPU run is 'quick' or 'full'")
+    if tier == "gpu" and env.get("simulator"):
+        raise Refused("a GPU-tier run in the CUDA simulator: the simulator only checks kernels on the CPU tier")
     limits, model = project_limits(doc)
+    if tier == "cpu":
+        named = f"CPU: {env.get('cpu')} ({env.get('cpu_count')} cores)"
+        if env["device"] != named:  # what the harness writes, and what the board shows for the run
+            raise Refused(f"environment.device {short(env['device'])} is not the CPU and count the run records "
+                          f"({short(named)})")
     g = env.get("gpu") or {}
     plan = plan_for(tier, mode, g.get("l2_bytes", 0), g.get("sm_count", 0))
     expected_plan = plan_dict(plan)
@@ -159,12 +197,22 @@ def verify(doc, plans: set | None = None) -> Verified:
             raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
     if plans is not None:
-        key = (plan.tier, plan.quick, plan.n, plan.side, plan.mm, plan.hist_n, plan.l2_bytes, plan.sm_count)
-        if key not in plans and len(plans) >= MAX_PLANS:
-            raise Refused(f"this board already counted {MAX_PLANS} distinct plans; a room has a few")
-        plans.add(key)
+        # Only the plans no row of the table gives (a MIG slice, an L2 size off its row's) count
+        # against the cap: those a file can vary at will, one byte of L2 at a time. The rows' own
+        # plans are a fixed few, so files that spend the cap cannot leave an honest run out.
+        key = plan_key(plan)
+        if key not in plans and key not in row_plans() and len(plans) >= MAX_PLANS:
+            raise Refused(f"this board already counted {MAX_PLANS} distinct plans that no GPU of the table "
+                          "gives; a room has a few")
+        if key not in row_plans():
+            plans.add(key)
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
+    bounds = dict(limits)
+    cpus = env.get("cpu_count")
+    bounds["cpu_count"] = cpus if isinstance(cpus, int) and cpus > 0 else None
+    if tier == "gpu":
+        bounds["host_link_gbs"] = HOST_LINK_GBS.get(parent_spec(g["name"]).name)
     seen: dict[tuple[str, str, str], int] = {}
     for i, r in enumerate(doc["results"]):
         if r["kernel"] == "*" and r["impl"] == "*" and r["status"] == "error":
@@ -173,7 +221,7 @@ def verify(doc, plans: set | None = None) -> Verified:
         if first != i:  # two timings of one implementation: the file could offer the board its pick
             raise Refused(f"results[{i}] ({short(r['family'] + '.' + r['kernel'], 50)} {short(r['impl'], 30)}) "
                           f"repeats results[{first}]")
-        out.figures += _result(i, r, tier, table, limits)
+        out.figures += _result(i, r, tier, table, bounds)
     return out
 
 
@@ -230,8 +278,9 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     _bound(where, metric, value, best, limit, limits, on_gpu, k)
     intensity = k["flops"] / k["bytes"] if k["bytes"] and k["flops"] else None
     gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
+    times = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
     return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
-                   sec["median"], gflops, intensity)]
+                   sec["median"], gflops, intensity, times)]
 
 
 def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
@@ -243,11 +292,17 @@ def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
     if on_gpu:
         bound, name = limit, k["limit_key"]
         if bound is None and metric == "gbs":
-            bound, name = limits.get("dram_gbs"), "dram_gbs (no host link outruns the device's DRAM)"
+            # A rate with no device limit is a host-device copy: it crosses the host link once.
+            bound, name = limits.get("host_link_gbs"), "host link (PCIe x16, one direction)"
         if bound is None:
             raise Refused(f"{where}: no limit to check a GPU figure against")
     else:
         bound, name = (CPU_MAX_GBS, "CPU ceiling") if metric == "gbs" else (CPU_MAX_GFLOPS, "CPU ceiling")
+        cpus = limits.get("cpu_count")
+        if cpus:
+            per = cpus * (CPU_MAX_GBS_PER_CPU if metric == "gbs" else CPU_MAX_GFLOPS_PER_CPU)
+            if per < bound:
+                bound, name = per, f"CPU ceiling of {cpus} CPUs"
     top = max(value, best)
     if top > MAX_FRACTION * bound:
         raise Refused(f"{where}: {top:.4g} is {top / bound:.0%} of the {name} limit {bound:.4g}, above "

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 FIX = ROOT / "tests" / "fixtures" / "bench"
 HONEST = ["gpu-h100-good.json", "gpu-h100-second-run.json", "gpu-a100-good.json"]
 CPU_RUN = ROOT / "benchmarks" / "results" / "cpu-tier-quick-2core-ci.json"
+H200_RUN = ROOT / "benchmarks" / "results" / "h200-quick-2026-12-04.json"
 
 
 def base():
@@ -28,6 +29,10 @@ def base():
 
 def cpu_base():
     return json.loads(CPU_RUN.read_text())
+
+
+def h200_base():
+    return json.loads(H200_RUN.read_text())
 
 
 def find(doc, key, impl):
@@ -149,6 +154,36 @@ def cpu_above_ceiling(d):
     retime(find(d, "stream.triad", "numba-cpu"), 5000.0)
 
 
+def as_mig(d, name, sms, gbs, gflops, c):
+    """The H100 run as a MIG slice ``name`` with ``sms`` SMs, its memory-bound figures at ``gbs`` and its
+    matrix product at ``gflops``, its stated limits left out (the board recomputes them)."""
+    g = d["environment"]["gpu"]
+    g.update(name=name, sm_count=sms)
+    d["environment"]["device"] = name
+    for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
+        d["limits"][key] = None
+    for r in d["results"]:
+        if r["status"] == "ok":
+            if r["metric"] != "us":
+                retime(r, gbs if r["metric"] == "gbs" else gflops)
+            r.update(limit=None, fraction=None)
+    return new_id(d, c)
+
+
+def host_link(d):
+    _jitter(new_id(d, "3"), 3)
+    retime(find(d, "transfer.h2d-pinned", "numba-cuda"), 4000.0)  # under the H200's 4.8 TB/s of DRAM
+
+
+def partial_replay(d):
+    """Two figures of the honest H100 run kept with every recorded time, the rest of the run its own."""
+    _jitter(new_id(d, "2"), 4)
+    honest = base()
+    for impl in ("numba-cuda", "cupy"):
+        mine, theirs = find(d, "stream.triad", impl), find(honest, "stream.triad", impl)
+        mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "fraction")})
+
+
 # name -> (how the file is made, words of the reason that must answer it)
 CASES = {
     # The attacks of the issue.
@@ -215,6 +250,35 @@ CASES = {
                         "repeats results[0]"),
     "run-id-not-hex": (edit(lambda d: new_id(d, "z")), "is not a hex id"),
     "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/2")), "schema mismatch"),
+    # A host-to-device copy at 4 TB/s: the DRAM bound let it through; it crosses a PCIe link of 63 GB/s.
+    "h2d-beyond-the-host-link": (edit(host_link, h200_base), "host link (PCIe x16, one direction) limit 63"),
+    # A 1g MIG slice that claims every SM of the GPU (a whole H100's FP32 rate on a seventh of it).
+    "mig-1g-with-every-sm": (edit(lambda d: as_mig(d, "NVIDIA H100 80GB HBM3 MIG 1g.10gb", 132, 400.0, 50200.0, "4")),
+                             "a 1g slice of the H100 SXM5 has at most 22 SMs, not 132"),
+    # A 1g MIG slice that names all 80 GB, so its share of the bandwidth is the whole GPU's.
+    "mig-1g-owning-all-memory": (edit(lambda d: as_mig(d, "NVIDIA H100 80GB HBM3 MIG 1g.80gb", 16, 3000.0, 8000.0, "6")),
+                                 "owns at most 2 eighths of its memory, not 80 GB"),
+    # A name the table matches word by word, its other characters passed through and shown on the board.
+    "decorated-gpu-name": (edit(lambda d: _jitter(new_id(d, "1"), 5)["environment"]["gpu"].update(
+        name="NVIDIA H100 80GB HBM3 \u2605 \u0420\u0415\u041a\u041e\u0420\u0414")), "holds characters no driver name has"),
+    # Attributes a limit is computed from, left out: the board failed on them (an internal error).
+    "gpu-without-cc": (edit(lambda d: d["environment"]["gpu"].pop("cc") and d), "environment.gpu: missing cc"),
+    "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
+    # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
+    "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
+    # The kit's own H200 run handed in as one's own: verbatim under a new run id, and nudged by 0.2 %.
+    "kit-run-new-run-id": (edit(lambda d: new_id(d, "e"), h200_base),
+                           "a copy of the course kit's own run: the same results as benchmarks/results/h200-"),
+    "kit-run-nudged": (edit(lambda d: scale_times(new_id(d, "f"), 1.002), h200_base),
+                       "a copy of the course kit's own run: near-duplicate"),
+    # A CPU-tier run shown under another device's name than the CPU it records, or past what its CPUs move.
+    "cpu-run-named-as-a-gpu": (edit(lambda d: _jitter(new_id(d, "d"), 8)["environment"].update(device="NVIDIA H200"),
+                                    cpu_base), "is not the CPU and count the run records"),
+    "2-cpu-triad-at-1.9TBs": (edit(lambda d: retime(find(_jitter(new_id(d, "7"), 9), "stream.triad", "numba-cpu"),
+                                                    1900.0) and d, cpu_base), "CPU ceiling of 2 CPUs"),
+    # A GPU run that says it ran in the CUDA simulator (which never times anything).
+    "gpu-run-in-the-simulator": (edit(lambda d: _jitter(new_id(d, "0"), 7)["environment"].update(simulator=True)),
+                                 "a GPU-tier run in the CUDA simulator"),
 }
 
 
@@ -233,11 +297,10 @@ def corpus(tmp_path_factory):
     honest = tmp_path_factory.mktemp("honest")
     for name in HONEST:
         (honest / name).write_bytes((FIX / name).read_bytes())
-    (honest / "cpu-run.json").write_bytes(CPU_RUN.read_bytes())
     paths = {name: _write(folder, name, make()) for name, (make, _) in CASES.items()}
     os.symlink("/dev/zero", folder / "dev-zero.json")  # an endless file behind an innocent name
     (folder / "a-folder.json").mkdir()
-    board = build_leaderboard([honest, folder])
+    board = build_leaderboard([honest, CPU_RUN, folder])  # the kit's CPU run where it lies: a copy is a copy
     return board, paths
 
 
@@ -250,9 +313,9 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in CASES.items()
              if words not in (reasons.get(f"{name}.json") or "")}
     assert not wrong, wrong
-    assert "above the cap" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
+    assert "not a regular file" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
     assert crashed == [] and ranked == []
-    assert sorted(r.path.name for r in board.runs) == sorted(HONEST + ["cpu-run.json"])
+    assert sorted(r.path.name for r in board.runs) == sorted(HONEST + [CPU_RUN.name])
     print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
           f"{len(crashed)} crashed the board, {len(ranked)} ranked")
     assert len(board.rejected) == tried
@@ -319,9 +382,8 @@ def _jitter(doc, seed, rel=0.02):
 
 def test_an_honest_second_run_is_not_taken_for_a_copy(tmp_path):
     # Wrong answer caught the other way: the near-duplicate rule refusing a real second run.
-    (tmp_path / "a.json").write_bytes(CPU_RUN.read_bytes())
     (tmp_path / "b.json").write_text(json.dumps(_jitter(new_id(cpu_base(), "7"), 1)))
-    board = build_leaderboard([tmp_path])
+    board = build_leaderboard([CPU_RUN, tmp_path])
     assert board.rejected == [] and len(board.runs) == 2
 
 
@@ -331,7 +393,8 @@ def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
     from rich.console import Console
 
     doc = _jitter(new_id(cpu_base(), "6"), 2)
-    doc["environment"]["cpu"] = doc["environment"]["device"] = r"$\frac{[bold red]x[/]"
+    doc["environment"]["cpu"] = r"$\frac{[bold red]x[/]"
+    doc["environment"]["device"] = r"CPU: $\frac{[bold red]x[/] (2 cores)"  # as the harness names it
     (tmp_path / "odd.json").write_text(json.dumps(doc))
     board = build_leaderboard([tmp_path / "odd.json"])
     assert len(board.runs) == 1
@@ -353,5 +416,375 @@ def test_a_board_counts_a_bounded_number_of_plans():
 
     plans = {("gpu", True, i) for i in range(MAX_PLANS)}
     with pytest.raises(Refused, match=f"already counted {MAX_PLANS} distinct plans"):
-        verify(base(), plans)
+        verify(off_row_plan(base(), 52428800 - 8), plans)
     assert len(verify(base(), set()).figures) == 5
+    assert len(verify(base(), plans).figures) == 5  # a table row's own plan: never refused by the cap
+
+
+def off_row_plan(doc, l2_bytes, c="5"):
+    """The H100 run with an L2 size a few bytes off its row's (inside the 1 % the attributes may
+    differ), so a plan of its own, and no results: a file that only spends the board's plans."""
+    from techday.bench.counts import plan_dict, plan_for
+
+    doc["environment"]["gpu"]["l2_bytes"] = l2_bytes
+    doc["plan"] = plan_dict(plan_for("gpu", "quick", l2_bytes, doc["environment"]["gpu"]["sm_count"]))
+    doc["results"] = []
+    return new_id(doc, c)
+
+
+def test_files_that_spend_the_plan_cap_cannot_leave_an_honest_run_out(tmp_path, monkeypatch):
+    # Wrong answer caught: 16 files of a few bytes of L2 each (one counting process apiece) sorted
+    # first, and every honest run after them refused because "this board already counted 16 plans".
+    from techday.bench import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "MAX_PLANS", 2)
+    for i in range(3):
+        (tmp_path / f"0000-{i}.json").write_text(json.dumps(off_row_plan(base(), 52428800 - 8 * (i + 1), "567"[i])))
+    (tmp_path / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    board = build_leaderboard([tmp_path])
+    assert "honest.json" in [r.path.name for r in board.runs]
+    reasons = {r.path.name: r.reason for r in board.rejected}
+    assert "already counted 2 distinct plans" in reasons["0000-2.json"]
+
+
+def _submit(course, student, name, doc):
+    lab = course / "submitted" / student / "08-measure-your-gpu"
+    lab.mkdir(parents=True, exist_ok=True)
+    (lab / name).write_text(json.dumps(doc))
+
+
+def test_a_participant_holds_one_place_per_kernel_however_many_files(tmp_path):
+    # Wrong answer caught: bob hands in three runs of his GPU and takes the first three places.
+    course = tmp_path / "course"
+    for i, c in enumerate("123"):
+        _submit(course, "bob", f"run{i}.json", _jitter(new_id(base(), c), 10 + i))
+    _submit(course, "alice", "results.json", json.loads((FIX / "gpu-a100-good.json").read_text()))
+    board = build_leaderboard([course])
+    assert len(board.runs) == 4 and board.rejected == []
+    triad = board.rankings("gpu")["stream.triad"]
+    assert [row["who"] for row in triad] == ["bob", "alice"]
+    bob = max(f.value for r in board.runs if r.who == "bob" for f in r.verified.figures if f.key == "stream.triad")
+    assert triad[0]["value"] == bob  # his best run's figure
+    assert board.per_model("gpu")["H100 SXM5"]["stream.triad"]["runs"] == 1
+
+
+def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_path):
+    # Wrong answer caught: a Cyrillic 'а' file name shown as "alice" beside the real alice, and a name
+    # that sorts first taking the first place on an equal figure.
+    (tmp_path / "alice.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    twin = _jitter(new_id(base(), "7"), 6)
+    mine, theirs = find(twin, "stream.triad", "numba-cuda"), find(base(), "stream.triad", "numba-cuda")
+    mine.update(value=theirs["value"], best=theirs["best"], gbs=theirs["gbs"], fraction=theirs["fraction"])
+    mine["seconds"].update(median=theirs["seconds"]["median"], min=theirs["seconds"]["min"])
+    retime(find(twin, "stream.triad", "cupy"), 2000.0)
+    (tmp_path / "\u0430lice.json").write_text(json.dumps(twin))
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [] and len(board.runs) == 2
+    triad = board.rankings("gpu")["stream.triad"]
+    assert sorted(row["who"] for row in triad) == ["\\u0430lice", "alice"]
+    assert [row["rank"] for row in triad] == [1, 1] and triad[0]["value"] == triad[1]["value"]
+    page = board.html(b"")
+    assert "\u0430" not in page and "\\u0430lice" in page
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200)
+    console.print(board.tables()[0])
+    assert console.file.getvalue().count("stream.triad") == 1  # the kernel named once, over both tied rows
+
+
+def test_runs_of_other_modes_are_ranked_apart(tmp_path):
+    # Wrong answer caught: a CPU-tier run of lab 08 at --scale ci (arrays of 8 MiB, in a cache) ranked
+    # above the quick suite's DRAM figures in one table.
+    from techday.bench.counts import kernel_table, plan_dict, plan_for
+
+    plan = plan_for("cpu", "ci")
+    table = kernel_table(plan)
+    ci = new_id(cpu_base(), "8")
+    ci.update(mode="ci", plan=plan_dict(plan))
+    for r in ci["results"]:
+        if r["status"] == "ok":
+            k = table[f"{r['family']}.{r['kernel']}"]
+            r.update(bytes=k["bytes"], flops=k["flops"])
+            retime(r, 3 * r["value"])
+    (tmp_path / "ci.json").write_text(json.dumps(_jitter(ci, 9)))  # its own noise: not a rescaled copy
+    board = build_leaderboard([tmp_path, CPU_RUN])
+    assert board.rejected == [] and len(board.runs) == 2
+    ranked = board.rankings("cpu")
+    assert [row["who"] for row in ranked["stream.triad"]] == [CPU_RUN.stem]
+    assert [row["who"] for row in ranked["stream.triad [ci]"]] == ["ci"]
+
+
+def test_mig_slices_are_the_profiles_a_driver_reports():
+    # Wrong answer caught: a MIG slice of a part that has none, or a profile with more compute slices,
+    # memory or SMs than any slice of its GPU, given the limits that follow from its claims.
+    from techday.bench.limits import HOST_LINK_GBS, mig_problems
+    from techday.gpuspecs import SPECS, by_name
+
+    h100, a30 = by_name("H100 SXM5"), by_name("A30")
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 1g.10gb", 16, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 1g.20gb", 26, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 3g.40gb", 60, h100) == []
+    assert mig_problems("NVIDIA H100 80GB HBM3 MIG 7g.80gb", 132, h100) == []
+    assert mig_problems("NVIDIA A30 MIG 2g.12gb", 28, a30) == []
+    assert "no MIG profile" in mig_problems("NVIDIA H100 80GB HBM3 MIG 5g.40gb", 80, h100)[0]
+    assert "no MIG mode" in mig_problems("NVIDIA GeForce RTX 4090 MIG 1g.3gb", 18, by_name("RTX 4090"))[0]
+    assert "eighths" in mig_problems("NVIDIA H100 80GB HBM3 MIG 2g.80gb", 32, h100)[0]
+    assert set(HOST_LINK_GBS) == {s.name for s in SPECS}  # every row's host link is known
+
+
+def test_a_fifo_or_a_device_named_json_is_answered_at_once(tmp_path):
+    # Wrong answer caught: a FIFO named results.json (a tar can carry one) held the board forever, waiting
+    # for a writer. The board runs in a child process under a deadline, so this test cannot hang.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "room"
+    folder.mkdir()
+    os.mkfifo(folder / "results.json")
+    os.symlink("/dev/zero", folder / "zeros.json")
+    (folder / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    code = ("import sys; from pathlib import Path; from techday.bench.leaderboard import build_leaderboard; "
+            "b = build_leaderboard([Path(sys.argv[1])]); print([r.path.name for r in b.runs]); "
+            "[print(r.path.name, r.reason) for r in b.rejected]")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=60,
+                             env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the board was still waiting on the FIFO after 60 s")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['honest.json']"
+    assert "results.json not a regular file" in out.stdout and "zeros.json not a regular file" in out.stdout
+
+
+def test_a_participant_s_files_are_read_up_to_a_cap(tmp_path):
+    # Wrong answer caught: one student's folder of thousands of runs, every one read, recomputed and
+    # compared with every other merged run (quadratic: 600 runs took 12 s on the build machine).
+    from techday.bench import leaderboard
+
+    MAX_FILES_PER_PARTICIPANT = getattr(leaderboard, "MAX_FILES_PER_PARTICIPANT", 8)
+    course = tmp_path / "course"
+    for i in range(MAX_FILES_PER_PARTICIPANT + 4):
+        _submit(course, "mallory", f"run{i:02d}.json", {"schema": "techday.bench/1"})
+    _submit(course, "alice", "results.json", base())
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["alice"]
+    reasons = [r.reason for r in board.rejected]
+    assert reasons.count(f"mallory handed in 12 results files; only the first {MAX_FILES_PER_PARTICIPANT} are read") == 1
+    read = [r.path.name for r in board.rejected if r.path.name.startswith("run")]
+    assert read == [f"run{i:02d}.json" for i in range(MAX_FILES_PER_PARTICIPANT)]  # the first 8, refused on their own
+    assert len(board.rejected) == MAX_FILES_PER_PARTICIPANT + 1  # one line for the rest, not one each
+
+
+def test_files_past_the_cap_in_a_folder_get_one_line(tmp_path):
+    # Wrong answer caught: a line per file past the cap (a folder of a million files, a million lines).
+    for i in range(11):
+        (tmp_path / "mallory").mkdir(exist_ok=True)
+        (tmp_path / "mallory" / f"run{i:02d}.json").write_text("{}")
+    board = build_leaderboard([tmp_path])
+    assert len(board.rejected) == 9 and "more than 8 results files" in board.rejected[-1].reason
+
+
+def test_file_and_student_names_are_shown_inert_in_the_lines_left_out(tmp_path):
+    # Wrong answer caught: a file named with an OSC escape retitling the instructor's terminal (rich
+    # passes ESC through), or a right-to-left override reversing the rest of its line.
+    course = tmp_path / "course"
+    _submit(course, "eve\u202e", "\x1b]0;owned\x07.json", {"schema": "techday.bench/1"})
+    (course / "submitted" / "\x1b[2Jmallory" / "08-measure-your-gpu").mkdir(parents=True)
+    board = build_leaderboard([course])
+    lines = board.rejected_lines()
+    assert len(lines) == 2
+    assert all(" " <= c <= "~" for line in lines for c in line), lines
+    assert any("\\x1b]0;owned\\x07.json" in line for line in lines)
+    assert any("\\x1b[2Jmallory submitted" in line for line in lines)
+
+
+def test_a_copy_moved_to_another_mode_is_a_duplicate(tmp_path):
+    # Wrong answer caught: the H100 quick run's figures handed in as a full run (the full plan's bytes,
+    # times made to give the same figures), ranked first in the table of full runs: its seconds differ
+    # from the original's by a factor per kernel, so the rules on times never matched.
+    from techday.bench.counts import kernel_table, plan_dict, plan_for
+
+    g = base()["environment"]["gpu"]
+    plan = plan_for("gpu", "full", g["l2_bytes"], g["sm_count"])
+    table = kernel_table(plan)
+    full = new_id(base(), "9")
+    full.update(mode="full", plan=plan_dict(plan))
+    for r in full["results"]:
+        if r["status"] == "ok":
+            k = table[f"{r['family']}.{r['kernel']}"]
+            r.update(bytes=k["bytes"], flops=k["flops"])
+            retime(r, r["value"])
+    (tmp_path / "a-full.json").write_text(json.dumps(full))
+    (tmp_path / "b-quick.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    board = build_leaderboard([tmp_path])
+    assert len(board.runs) == 1 and len(board.rejected) == 1
+    assert "near-duplicate" in board.rejected[0].reason
+
+
+def test_participants_of_a_folder_are_its_first_folders_and_files_given_alone_are_their_own(tmp_path):
+    # Wrong answer caught (with one row per participant): everyone's room/<name>/lab08/results.json
+    # taken for one participant "lab08", or two files named results.json given alone for one.
+    for who, name in (("alice", "gpu-h100-good.json"), ("bob", "gpu-a100-good.json")):
+        lab = tmp_path / "room" / who / "lab08"
+        lab.mkdir(parents=True)
+        (lab / "results.json").write_bytes((FIX / name).read_bytes())
+    board = build_leaderboard([tmp_path / "room"])
+    assert [row["who"] for row in board.rankings("gpu")["stream.triad"]] == ["alice", "bob"]
+    board = build_leaderboard([tmp_path / "room" / who / "lab08" / "results.json" for who in ("alice", "bob")])
+    assert len(board.rankings("gpu")["stream.triad"]) == 2
+
+
+def test_a_file_of_escaped_quotes_is_scanned_in_one_pass(tmp_path):
+    # Wrong answer caught: the nesting scan restarted at every '"' of '"\"\"\"...' and ran to the end
+    # of the file each time (32 KB: 2.8 s; the 2 MiB allowed: hours). Run in a child under a deadline.
+    import subprocess
+    import sys
+
+    bad = tmp_path / "quotes.json"
+    bad.write_bytes(b'"' + b'\\"' * (MAX_FILE_BYTES // 2 - 1))
+    assert bad.stat().st_size <= MAX_FILE_BYTES
+    code = ("import sys; from techday.bench.schema import ReadError, read_document\n"
+            "try: read_document(sys.argv[1])\nexcept ReadError as e: print(e)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60,
+                             env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading 2 MiB of escaped quotes took over 60 s")
+    assert "Unterminated string" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_board_keeps_only_what_it_shows_of_a_large_valid_file(tmp_path):
+    # Wrong answer caught: every merged file kept whole; 2 MiB of notes and error rows is a valid file,
+    # so a folder of them held about 2 MB of memory per run for as long as the board lived.
+    import tracemalloc
+
+    for i in range(4):
+        doc = _jitter(new_id(base(), "abcd"[i]), 20 + i)
+        doc["notes"] = doc["warnings"] = [f"{i}" + "n" * 1990] * 64
+        doc["results"] += [{"family": "stream", "kernel": "*", "impl": "*", "status": "error", "reason": "r" * 1999,
+                            "traceback": "t" * 1999}] * 440
+        raw = json.dumps(doc)
+        assert 1.9 * 2**20 < len(raw) <= MAX_FILE_BYTES
+        (tmp_path / f"big{i}.json").write_text(raw)
+    tracemalloc.start()
+    try:
+        board = build_leaderboard([tmp_path])
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(board.runs) == 4, board.rejected_lines()
+    assert all(len(json.dumps(run.doc)) < 1000 for run in board.runs)
+    assert kept < 2 * 2**20, f"{kept:,} bytes kept for 4 runs"
+
+
+def test_a_submission_thousands_of_folders_deep_does_not_stop_the_board(tmp_path):
+    # Wrong answer caught: the folder search recursed once per level (Path.rglob), so one submission
+    # 3,000 folders deep stopped the whole board with a RecursionError. Built with relative mkdir
+    # calls: its full path is longer than PATH_MAX.
+    room = tmp_path / "room"
+    (room / "alice").mkdir(parents=True)
+    (room / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    here = os.getcwd()
+    try:
+        os.makedirs(room / "mallory")
+        os.chdir(room / "mallory")
+        for _ in range(3000):
+            os.mkdir("d")
+            os.chdir("d")
+        with open("results.json", "w") as f:
+            f.write("{}")
+    finally:
+        os.chdir(here)
+    try:
+        board = build_leaderboard([room])
+    finally:  # taken down level by level: a recursive removal would fail the way the search did
+        try:
+            os.chdir(room / "mallory")
+            for _ in range(3000):
+                os.chdir("d")
+            os.remove("results.json")
+            for _ in range(3000):
+                os.chdir("..")
+                os.rmdir("d")
+        finally:
+            os.chdir(here)
+    assert [r.who for r in board.runs] == ["alice"]
+    assert any("nested more than" in r.reason for r in board.rejected)
+
+
+def test_a_student_folder_the_board_cannot_list_leaves_out_only_that_student(tmp_path, monkeypatch):
+    # Wrong answer caught: a submission whose permissions the student set to 000 (collected with its
+    # mode) raised PermissionError from the folder listing and stopped the whole board. The test runs as
+    # any user, so the listing's failure is simulated.
+    import pathlib
+
+    course = tmp_path / "course"
+    _submit(course, "alice", "results.json", base())
+    _submit(course, "mallory", "results.json", {"schema": "techday.bench/1"})
+    glob = pathlib.Path.glob
+
+    def locked(self, pattern):
+        if "mallory" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return glob(self, pattern)
+
+    monkeypatch.setattr(pathlib.Path, "glob", locked)
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["alice"]
+    assert [r.reason for r in board.rejected] == ["mallory's folder is unreadable: Permission denied"]
+
+
+def test_a_folder_the_search_cannot_list_is_named(tmp_path, monkeypatch):
+    # Wrong answer caught: a subfolder the search could not list skipped without a line (its student's
+    # file lost silently).
+    real = os.scandir
+
+    def locked(path):
+        if str(path).endswith("bob"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    monkeypatch.setattr(os, "scandir", locked)
+    board = build_leaderboard([tmp_path])
+    assert [r.who for r in board.runs] == ["alice"]
+    assert board.rejected_lines() == [f"{tmp_path / 'bob'}: unreadable folder: Permission denied"]
+
+
+def test_the_kit_s_own_runs_are_admitted_where_they_lie_and_refused_anywhere_else(tmp_path):
+    # Wrong answer caught: the committed H200 run (every student has it) handed in as a student's own
+    # and ranked first; and the other way, the kit's runs refused as copies of themselves.
+    board = build_leaderboard([ROOT / "benchmarks" / "results"])
+    assert sorted(r.path.name for r in board.runs) == sorted(
+        [CPU_RUN.name, H200_RUN.name, "run1-lab08-bench-numba-builtin.json"])
+    room = tmp_path / "room"
+    (room / "eve").mkdir(parents=True)
+    os.symlink(H200_RUN, room / "eve" / "results.json")
+    (room / "mallory").mkdir()
+    (room / "mallory" / "results.json").write_bytes(CPU_RUN.read_bytes())
+    board = build_leaderboard([room])
+    assert board.runs == []
+    assert all("a copy of the course kit's own run" in r.reason for r in board.rejected), board.rejected_lines()
+
+
+def test_a_copy_that_sorts_first_keeps_its_place_only_as_disputed(tmp_path):
+    # Wrong answer caught: bob copies zoe's run under a name that sorts first ("0bob"): the board kept
+    # his, left hers out as the copy, and ranked him first with nothing on his row to say so.
+    course = tmp_path / "course"
+    _submit(course, "zoe", "results.json", base())
+    _submit(course, "0bob", "results.json", new_id(base(), "c"))
+    _submit(course, "0bob", "again.json", scale_times(_jitter(new_id(base(), "d"), 30), 1.1))  # his own, slower
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["0bob", "0bob"]
+    triad = board.rankings("gpu")["stream.triad"]
+    assert [row["who"] for row in triad] == ["0bob"]
+    assert triad[0]["disputed"] == ["zoe handed in the same figures (results.json)"]
+    assert "(disputed)" in board.html(b"")
+    assert "zoe" in board.rejected_lines()[0] and "the same results as" in board.rejected_lines()[0]
