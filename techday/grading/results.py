@@ -12,7 +12,8 @@
   ``min_assessment_fraction`` in the assessment; written to ``passfail.csv`` with the name, the
   certificate's code and file, and the grading flags to review beside each trainee.
 - **certificates** of completion for each trainee who passed a track (held, until ``--issue-held``,
-  where the pass rests on a submission flagged for tampering or not graded): HTML, and PDF drawn with
+  unless every lab's score is of the trainee's current notebook, graded without a flag: see
+  :func:`_standing`): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
   (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
   (``--roster`` CSV, else nbgrader's student table, else the id) and a verification code, recorded
@@ -205,16 +206,53 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
     return problems
 
 
-def _flags(out: Path) -> dict[tuple[str, str], list[str]]:
-    """(lab, student) -> notes of submissions that grading flagged or could not grade."""
-    flags: dict[tuple[str, str], list[str]] = {}
+def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
+                                               dict[tuple[str, str], bool], set[str]]:
+    """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
+    notes to review, reasons to hold the certificate, whether the lab's notebook was graded clean
+    (``graded`` or ``flagged``: the gradebook's score is of it), and the labs with a ``state.json``.
+
+    Allow-list: a lab's score stands for a certificate only where the trainee's current notebook of
+    that lab (``<lab>.ipynb`` in ``submitted/``) is in ``state.json`` as ``graded``. Held: a current
+    notebook entry of any other status (``flagged``, ``failed``, ``rejected``, ``pending``), a notebook in
+    ``submitted/`` that no run has graded yet (handed in since, or a run stopped before it), and (in
+    :func:`pass_fail`) a gradebook score with no current graded notebook behind it (the graded one was
+    replaced or removed: entries in ``superseded`` never count). Other files rejected beside a graded
+    notebook (``Untitled.ipynb``) are noted only."""
+    import hashlib
+
+    from ..course.layout import notebook_name
+
+    notes: dict[tuple[str, str], list[str]] = {}
+    holds: dict[tuple[str, str], list[str]] = {}
+    graded: dict[tuple[str, str], bool] = {}
+    labs: set[str] = set()
     for state in sorted(out.glob("*/state.json")):
         data = json.loads(state.read_text(encoding="utf-8"))
-        for entry in data.get("submissions", {}).values():
-            if entry.get("status") in ("flagged", "failed", "rejected"):
-                note = f"{data['lab']}: {entry['status']}: {'; '.join(entry.get('notes', []))}"
-                flags.setdefault((data["lab"], entry["student"]), []).append(note)
-    return flags
+        lab = data["lab"]
+        labs.add(lab)
+        main = notebook_name(lab)
+        known = set()
+        for key, entry in data.get("submissions", {}).items():
+            student, status = entry["student"], entry.get("status")
+            known.add(key)
+            ours = Path(entry.get("path") or main).name == main
+            if ours and status in ("graded", "flagged"):
+                graded[(lab, student)] = True
+            if status != "graded":
+                note = f"{lab}: {status}: {'; '.join(entry.get('notes', []))}"
+                notes.setdefault((lab, student), []).append(note)
+                if ours:
+                    holds.setdefault((lab, student), []).append(note)
+        for path in sorted((root / "submitted").glob(f"*/{lab}/{main}")):
+            student = path.parent.parent.name
+            if path.is_symlink() or not path.is_file():
+                continue
+            if f"{student}/{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}" not in known:
+                note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
+                notes.setdefault((lab, student), []).append(note)
+                holds.setdefault((lab, student), []).append(note)
+    return notes, holds, graded, labs
 
 
 def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], list[str]]:
@@ -226,7 +264,7 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
 
     tracks: dict[str, list[dict]] = {}
     notes = []
-    flags = _flags(out)
+    flags, holds, graded, with_state = _standing(root, out)
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.id) as gb:
         warnings.simplefilter("ignore")
         known = {a.name: a for a in gb.assignments}
@@ -240,6 +278,7 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
             for student in students:
                 scores = {}
                 review = []
+                hold = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
                     try:
@@ -247,13 +286,21 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                     except MissingEntry:
                         score = 0.0
                         review.append(f"{lab}: no submission")
+                    else:
+                        if lab in with_state and not graded.get((lab, student)) and not holds.get((lab, student)):
+                            stale = (f"{lab}: the gradebook's score is of no current hand-in (the graded notebook "
+                                     "was replaced or removed since)")
+                            review.append(stale)
+                            hold.append(stale)
                     scores[lab] = (score, maximum)
                     review += flags.get((lab, student), [])
+                    hold += holds.get((lab, student), [])
                 f = track.fractions(scores)
                 passed = track.passes(scores)
-                # A pass that rests on a flagged submission (the review, the referee, a dead kernel)
-                # or on one that could not be graded waits for a person.
-                held = passed and any(": flagged: " in note or ": failed: " in note for note in review)
+                # A pass waits for a person unless every lab's score is of the trainee's current
+                # notebook, graded clean (see _standing): flagged (the review, the referee, a dead
+                # kernel), not gradable, not graded (yet), or replaced since.
+                held = passed and bool(hold)
                 rows.append({"track": track.id, "student": student,
                              "points": round(sum(s for s, _ in scores.values()), 3),
                              "max_points": round(sum(m for _, m in scores.values()), 3),

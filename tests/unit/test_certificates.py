@@ -162,6 +162,90 @@ def test_a_flagged_pass_is_held_and_issued_on_request(make_course, tmp_path):
     assert (out / "certificates" / "acc" / "flagged.pdf").is_file() and rows_of(out)["flagged"]["code"]
 
 
+def hand_in(root: Path, out: Path, student: str, lab: str, content: str | None, status: str | None = None,
+            notes: tuple[str, ...] = ()) -> None:
+    """``student`` hands ``content`` in as ``<lab>.ipynb`` (None: takes the hand-in away); with ``status``,
+    an autograde run records it as ``techday grade autograde`` does (collect, retire, record)."""
+    import hashlib
+
+    from techday.grading.checks import Submission
+    from techday.grading.state import State
+
+    folder = root / "submitted" / student / lab
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{lab}.ipynb"
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content, encoding="utf-8")
+    if status is None:
+        return
+    current = {f"{p.parent.parent.name}/{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}"
+               for p in (root / "submitted").glob(f"*/{lab}/{lab}.ipynb")}
+    if content is None:  # what the checks record for a folder without a notebook
+        sub = Submission(student, lab, str(folder), status="rejected", gradable=False,
+                         notes=["no notebook in the submission"])
+    else:
+        sub = Submission(student, lab, str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                         status=status, notes=list(notes), gradable=status != "rejected")
+    state = State(out / lab / "state.json", lab)
+    state.retire(current | {sub.key})
+    state.record(sub)
+
+
+NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+@pytest.mark.parametrize("after", ["empty file", "taken away", "not graded, run stopped"])
+def test_a_flagged_hand_in_replaced_since_still_holds_the_certificate(make_course, after):
+    """A flagged hand-in (full marks, the referee saw tampering) that the trainee then replaces with an
+    empty notebook, or with one a stopped run did not grade, or takes away: the flagged entry moves to
+    ``superseded``, the gradebook keeps the flagged score. The certificate was issued ("yes") on
+    that score: only flagged and failed entries of the current hand-in held it."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("cheat", "honest"))
+    for lab in ("a-lab", "z-assess"):
+        hand_in(root, out, "honest", lab, NOTEBOOK + " ", status="graded")
+    hand_in(root, out, "cheat", "a-lab", NOTEBOOK + " ", status="graded")
+    hand_in(root, out, "cheat", "z-assess", NOTEBOOK, status="flagged", notes=("review: rebinds a test helper",))
+    run(course, root, out)
+    assert rows_of(out)["cheat"]["certificate"].startswith("held") and rows_of(out)["honest"]["certificate"] == "yes"
+    if after == "empty file":
+        hand_in(root, out, "cheat", "z-assess", "", status="rejected")
+    elif after == "taken away":
+        hand_in(root, out, "cheat", "z-assess", None, status="rejected")
+    else:  # Ctrl-C: the new hand-in retired the flagged entry and was never recorded
+        from techday.grading.state import State
+
+        hand_in(root, out, "cheat", "z-assess", NOTEBOOK + "\n\n")
+        state = State(out / "z-assess" / "state.json", "z-assess")
+        state.retire({key for key in state.data["submissions"] if not key.startswith("cheat/")})
+    res, _ = run(course, root, out)
+    rows = rows_of(out)
+    assert rows["cheat"]["certificate"].startswith("held") and rows["cheat"]["code"] == "", rows["cheat"]
+    assert not (out / "certificates" / "acc" / "cheat.pdf").exists()
+    assert "z-assess" in rows["cheat"]["review"]
+    assert rows["honest"]["certificate"] == "yes" and rows["honest"]["code"]  # a clean hand-in is not held
+
+
+def test_a_hand_in_not_graded_yet_holds_the_certificate(make_course):
+    """A notebook handed in after the last autograde: the gradebook's score is of the one before, and
+    the certificate would certify that one. Held until the new one is graded."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("late"))
+    for lab in ("a-lab", "z-assess"):
+        hand_in(root, out, "late", lab, NOTEBOOK, status="graded")
+    run(course, root, out)
+    assert rows_of(out)["late"]["certificate"] == "yes"
+    hand_in(root, out, "late", "z-assess", NOTEBOOK + "\n")  # no autograde since
+    run(course, root, out)
+    row = rows_of(out)["late"]
+    assert row["certificate"].startswith("held") and "z-assess: pending" in row["review"], row
+    hand_in(root, out, "late", "z-assess", NOTEBOOK + "\n", status="graded")  # graded: the pass stands
+    run(course, root, out)
+    assert rows_of(out)["late"]["certificate"] == "yes"
+
+
 # ----------------------------------------------------------------------------------------- file names
 
 IDS = ["kim.minsu", "kim.jiwoo", "a/b", "..", "김민준", "Kim", "kim", "KIM", ".hidden", "con", "a b", "a  b", "x~y",
