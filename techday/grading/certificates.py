@@ -5,7 +5,8 @@
   It is never in the repository or the trainee image (``build/`` is ignored by git and not copied
   into the image); the sandbox that runs trainees' code sees neither the file nor the variable.
 - **verification code**: HMAC-SHA256 under the course key of the certificate's payload (course id,
-  run, track, trainee id, name, score as points/max, date), its first 100 bits written as 20
+  run, track, the track's title as the certificate shows it, trainee id, name, score as points/max,
+  date; certificates made before the title was signed, "v1", have no title), its first 100 bits written as 20
   Crockford base32 characters in groups of five (``7KQ2M-4XH9P-...``): short enough to type, case
   and ``O``/``0``, ``I``/``L``/``1`` forgiving. The code is only the MAC; the payload travels
   beside it: in the certificate itself (a JSON block in the HTML, the PDF's Keywords) and in the
@@ -41,6 +42,10 @@ CODE_CHARS = 20  # 100 bits of the MAC
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 DOMAIN = b"techday certificate v1\0"
 FIELDS = ("course", "run", "track", "trainee", "name", "score", "date")
+# v2 signs the track's title too: everything a certificate shows in a data-field comes from its
+# payload, none from the syllabus of the day it is verified (a track renamed, or another course's).
+DOMAIN_V2 = b"techday certificate v2\0"
+FIELDS_V2 = (*FIELDS, "title")
 PDF_KEYWORDS = "techday-certificate:"
 
 
@@ -102,17 +107,26 @@ def number(x: float) -> str:
 
 
 def payload(course_id: str, run: str, track: str, trainee: str, name: str, points: float, max_points: float,
-            date: str) -> dict:
-    return {"course": course_id, "run": run, "track": track, "trainee": trainee, "name": name,
+            date: str, title: str | None = None) -> dict:
+    """A certificate's payload; with ``title`` (the track's title it shows) a v2 payload."""
+    data = {"course": course_id, "run": run, "track": track, "trainee": trainee, "name": name,
             "score": f"{number(points)}/{number(max_points)}", "date": date}
+    return data if title is None else {**data, "title": title}
+
+
+def fields(data: dict) -> tuple[str, ...]:
+    """The fields a payload's code signs: v2 (with the track's title) where it has a ``title``."""
+    return FIELDS_V2 if "title" in data else FIELDS
 
 
 def _message(data: dict) -> bytes:
-    missing = [k for k in FIELDS if not isinstance(data.get(k), str)]
+    names = fields(data)
+    missing = [k for k in names if not isinstance(data.get(k), str)]
     if missing:
         raise CertificateError(f"certificate fields missing or not text: {', '.join(missing)}")
-    body = {k: data[k] for k in FIELDS}
-    return DOMAIN + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = {k: data[k] for k in names}
+    domain = DOMAIN_V2 if names == FIELDS_V2 else DOMAIN
+    return domain + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def make_code(key: bytes, data: dict) -> str:
@@ -351,9 +365,9 @@ class Register:
 
     def find(self, data: dict) -> dict | None:
         """The entry that certifies the same as ``data``, whatever its date."""
-        same = [k for k in FIELDS if k != "date"]
+        same = [k for k in FIELDS_V2 if k != "date"]
         for entry in self.certificates.values():
-            if all(entry.get(k) == data[k] for k in same):
+            if all(entry.get(k) == data.get(k) for k in same):
                 return entry
         return None
 
@@ -388,20 +402,24 @@ class Register:
 def visible_fields(course, data: dict, code: str) -> dict[str, str]:
     """The texts a certificate shows, from its payload: written by the HTML and PDF, and compared by
     ``verify --file`` with what an HTML certificate shows."""
-    track = course.tracks.get(data["track"]) if course else None
+    if "title" in data:  # v2: the title it was issued with
+        title = data["title"]
+    else:  # v1: today's syllabus says it (not signed), and only of this course's own tracks
+        track = course.tracks.get(data["track"]) if course and data.get("course") == course.id else None
+        title = track.title if track else data["track"]
     points, _, maximum = data["score"].partition("/")
     try:
         percent = f" ({100 * float(points) / float(maximum):.0f}%)" if float(maximum) else ""
     except ValueError:
         percent = ""
     return {"name": data["name"], "trainee": data["trainee"],
-            "track": track.title if track else data["track"],
+            "track": title,
             "score": f"{points} of {maximum} points{percent}",
             "run": f"{data['course']} / {data['run']}", "date": data["date"], "code": code}
 
 
 def embedded(data: dict, code: str) -> dict:
-    return {**{k: data[k] for k in FIELDS}, "code": code}
+    return {**{k: data[k] for k in fields(data)}, "code": code}
 
 
 def html_block(data: dict, code: str) -> str:
@@ -474,7 +492,7 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
         shown = {k: [html.unescape(" ".join(v.split())) for v in vs] for k, vs in parser.fields.items()}
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         raise CertificateError(f"{path}: its certificate data has no code")
-    return {k: doc.get(k) for k in FIELDS}, doc["code"], shown
+    return {k: doc.get(k) for k in fields(doc)}, doc["code"], shown
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -490,7 +508,9 @@ class Verdict:
 def _describe(course, data: dict, code: str, entry: dict | None) -> list[str]:
     shown = visible_fields(course, data, code)
     lines = [f"trainee: {data['trainee']}", f"name:    {data['name']}",
-             f"track:   {data['track']} ({shown['track']})", f"score:   {shown['score']}",
+             f"track:   {data['track']} ({shown['track']}"
+             + (")" if "title" in data else ": today's syllabus; a v1 code does not sign the title)"),
+             f"score:   {shown['score']}",
              f"run:     {shown['run']}", f"date:    {data['date']}"]
     if entry and entry.get("file"):
         lines.append(f"file:    {entry['file']}")
@@ -526,11 +546,11 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
         if entry is None:
             return Verdict(False, [f"NOT GENUINE: no certificate with the code {typed} was issued "
                                    f"(register {register.path}): mistyped or forged"])
-        data = {k: entry.get(k) for k in FIELDS}
+        data = {k: entry.get(k) for k in fields(entry)}
     if not genuine(key, data, typed):
         what = "the certificate's data was edited, or it was made under another key" if file else \
             "the register entry was edited, or made under another key"
-        complete = all(isinstance(data.get(k), str) for k in FIELDS)
+        complete = all(isinstance(data.get(k), str) for k in fields(data))
         return Verdict(False, [f"NOT GENUINE: the code {typed} does not match what it claims to certify: {what}",
                                *(f"  claims {line}" for line in (_describe(course, data, typed, None) if complete
                                                                   else [f"fields {data}"]))])

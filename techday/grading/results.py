@@ -534,8 +534,15 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             if not row["passed"] or key is None:
                 continue
             data = cert.payload(course.id, res.run, track_id, row["student"], name, row["points"], row["max_points"],
-                                today)
+                                today, title=track.title)
             before = register.find(data)
+            if before is None:  # issued before the title was signed (v1), with these very fields: it stands
+                legacy = {k: v for k, v in data.items() if k != "title"}
+                before = register.find(legacy)
+                if before is not None and "title" not in before and before.get("status") == "issued":
+                    data = legacy
+                else:
+                    before = None
             data["date"] = before["date"] if before else today
             code = cert.make_code(key, data)
             if row["certificate"] != "yes" and not issue_held:

@@ -511,3 +511,52 @@ def test_verify_without_the_key_cannot_decide(issued, capsys, monkeypatch, tmp_p
     monkeypatch.setenv("TECHDAY_COURSE_KEY", str(tmp_path / "missing.key"))
     rc, text = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
     assert rc == 2 and "no course key" in text, text
+
+
+def test_the_track_title_a_certificate_shows_is_signed(issued, capsys, tmp_path):
+    """The title came from the syllabus of the day it was verified: after the track was renamed (a next
+    run's track reusing the id), a page edited to show the new title verified GENUINE and the genuine
+    one did not, and `verify CODE` printed the new title."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    syllabus = course.root / "course" / "syllabus.toml"
+    syllabus.write_text(SYLLABUS.replace('title = "Accelerated"', 'title = "GPU Expert"'), encoding="utf-8")
+    renamed = load_course(course.root)
+    assert renamed.tracks["acc"].title == "GPU Expert"
+    key = cert.load_key(renamed)[0]
+    assert cert.verify(renamed, key, None, file=page).ok  # genuine, whatever the syllabus says today
+    forged = tmp_path / "forged.html"
+    forged.write_text(page.read_text(encoding="utf-8").replace(">Accelerated<", ">GPU Expert<"), encoding="utf-8")
+    verdict = cert.verify(renamed, key, None, file=forged)
+    assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    rc, text = verify_cli(renamed, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 0 and "acc (Accelerated)" in text and "GPU Expert" not in text, text
+    # The title is in the payload: taking it out (or adding one to a v1 payload) breaks the code.
+    data, code, _ = cert.read_certificate(page)
+    assert data["title"] == "Accelerated" and cert.genuine(key, data, code)
+    assert not cert.genuine(key, {k: v for k, v in data.items() if k != "title"}, code)
+    assert not cert.genuine(key, {**data, "title": "GPU Expert"}, code)
+
+
+def test_a_v1_certificate_still_verifies_and_keeps_its_code(issued, capsys):
+    """Codes issued before the title was signed stay genuine; a rerun of the same run keeps them (not
+    withdrawn); a v1 payload of another course never shows this course's track title."""
+    course, root, out, _, rows = issued
+    key = cert.load_key(course)[0]
+    register = out / "certificates.json"
+    doc = json.loads(register.read_text(encoding="utf-8"))
+    v2 = rows["kim.minsu"]["code"]
+    entry = doc["certificates"].pop(v2)
+    v1 = {k: entry[k] for k in cert.FIELDS}
+    v1_code = cert.make_code(key, v1)
+    assert v1_code != v2 and not cert.genuine(key, {**v1, "title": "Accelerated"}, v1_code)
+    doc["certificates"][v1_code] = {**v1, "file": entry["file"], "status": "issued"}
+    register.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    rc, text = verify_cli(course, v1_code, capsys=capsys)
+    assert rc == 0 and "acc (Accelerated: today's syllabus" in text, text
+    run(course, root, out)
+    assert rows_of(out)["kim.minsu"]["code"] == v1_code
+    rc, text = verify_cli(course, v1_code, capsys=capsys)
+    assert rc == 0 and "WITHDRAWN" not in text, text
+    other = {**v1, "course": "another-course"}
+    assert cert.visible_fields(course, other, "X")["track"] == "acc"
