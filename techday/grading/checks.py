@@ -18,6 +18,14 @@ from ..course.layout import lab_folder, notebook_name
 from .review import _kind, _release_cells, review
 
 
+def shown(text: str) -> str:
+    """A trainee's id or file name as a status line prints it: as it is where every character is
+    printable (Hangul included), else Python's quoted form, so that a newline, a terminal escape or a
+    bidirectional control in a name never starts a line of its own (``graded trainee-009 ...``) or
+    rewrites one (an allow-list: :meth:`str.isprintable`)."""
+    return text if text.isprintable() else repr(text)
+
+
 @dataclass
 class Submission:
     student: str
@@ -42,7 +50,9 @@ class Submission:
     def line(self) -> str:
         score = f" {self.score:g}/{self.max_score:g}" if self.score is not None and self.max_score else ""
         notes = "; ".join(self.notes)
-        return f"{self.status:<8} {self.student} {Path(self.path).name}{score}" + (f": {notes}" if notes else "")
+        notes = notes if notes.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in notes)
+        return (f"{self.status:<8} {shown(self.student)} {shown(Path(self.path).name)}{score}"
+                + (f": {notes}" if notes else ""))
 
 
 
@@ -127,15 +137,15 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
     for student, path in items:
         student = unicodedata.normalize("NFC", student).strip()
         if path.is_symlink() or not path.is_file():
-            lines.append(f"skipped  {student}: {path.name} is a link or not a file")
+            lines.append(f"skipped  {shown(student)}: {shown(path.name)} is a link or not a file")
             continue
         dest = lab_folder(root, "submitted", lab, student) / (path.name if path.parent != source else notebook_name(lab))
         if dest.exists():
-            lines.append(f"kept     {student}: {dest.name} already collected")
+            lines.append(f"kept     {shown(student)}: {shown(dest.name)} already collected")
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dest)
-        lines.append(f"imported {student}: {path.name} -> {dest.relative_to(root)}")
+        lines.append(f"imported {shown(student)}: {shown(path.name)} -> {shown(str(dest.relative_to(root)))}")
     return lines
 
 

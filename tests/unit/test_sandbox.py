@@ -326,3 +326,25 @@ def test_a_cell_stopped_by_the_process_limit_is_named_on_the_status_line():
     (note, _) = sandbox.event_notes({"events": events})
     assert note == ("cell 1 could not start a process or thread: the process limit "
                     "(BlockingIOError: [Errno 11] Resource temporarily unavailable)")
+
+
+FORGED = "notes.ipynb\ngraded   trainee-009 01-lab.ipynb 10\u22155\n\x1b[1Ax\u202e.ipynb"
+
+
+def test_a_status_line_is_one_line_whatever_the_file_and_id(tmp_path):
+    """A file name (the trainee's choice) with a newline printed a second status line naming another
+    trainee; a terminal escape or a bidirectional control could rewrite one."""
+    from techday.grading.checks import Submission, import_folder
+
+    sub = Submission("trainee-003", "01-lab", str(tmp_path / FORGED), status="rejected",
+                     notes=[f"wrong notebook name {FORGED!r}", "a note\nwith a line\x1b[2K break"])
+    line = sub.line()
+    assert line.isprintable() and line.startswith("rejected trainee-003 'notes.ipynb\\ngraded"), line
+    assert Submission("김민준", "01-lab", str(tmp_path / "01-lab.ipynb")).line().startswith("pending  김민준 01-lab.ipynb")
+    src = tmp_path / "inbox"
+    (src / "x\ny\x1b[2K").mkdir(parents=True)
+    (src / "x\ny\x1b[2K" / FORGED).write_text("{}", encoding="utf-8")
+    (src / "김민준.ipynb").write_text("{}", encoding="utf-8")
+    lines = import_folder(src, tmp_path / "root", "01-lab")
+    assert len(lines) == 2 and all(line.isprintable() for line in lines), lines
+    assert any(line.startswith("imported 김민준: 김민준.ipynb") for line in lines), lines
