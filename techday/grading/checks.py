@@ -121,6 +121,26 @@ def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], b
     return notes, True, nb
 
 
+def _hangul(c: str) -> bool:
+    """Hangul syllables and jamo (conjoining, compatibility, extended): the room's own letters."""
+    o = ord(c)
+    return (0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F or 0xA960 <= o <= 0xA97F
+            or 0xD7B0 <= o <= 0xD7FF)
+
+
+def id_notes(student: str) -> list[str]:
+    """What a status line says of a trainee id. An allow-list: ASCII and Hangul are noted at most; any
+    other character flags the submission (its certificate is held for a person to look), since it can
+    make the id look like another one (``kіm.minsu`` with a Cyrillic ``і``, ``trainee-00١`` with an
+    Arabic-Indic one) or not print as itself (a control character)."""
+    odd = sorted({c for c in student if not (c.isascii() and c.isprintable() or _hangul(c))})
+    if odd:
+        named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in odd[:4])
+        return [f"trainee id {student!r} has characters outside ASCII and Hangul ({named}"
+                f"{', ...' if len(odd) > 4 else ''}): it can look like another trainee's id; check who it is"]
+    return [] if student.isascii() else ["non-ASCII trainee id (kept as is)"]
+
+
 def _norm(student: str) -> str:
     return "".join(unicodedata.normalize("NFKC", student).casefold().split())
 
@@ -178,8 +198,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                 sub.notes, sub.gradable = [why], False
             else:
                 sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
-                if not student.isascii():
-                    sub.notes.append("non-ASCII trainee id (kept as is)")
+                sub.notes += id_notes(student)
             if not sub.gradable:
                 sub.status = "rejected"
             subs.append(sub)

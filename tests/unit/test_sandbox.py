@@ -348,3 +348,33 @@ def test_a_status_line_is_one_line_whatever_the_file_and_id(tmp_path):
     lines = import_folder(src, tmp_path / "root", "01-lab")
     assert len(lines) == 2 and all(line.isprintable() for line in lines), lines
     assert any(line.startswith("imported 김민준: 김민준.ipynb") for line in lines), lines
+
+
+def test_a_trainee_id_that_can_look_like_another_is_flagged(tmp_path):
+    """``kіm.minsu`` (a Cyrillic і) and ``trainee-00١`` (an Arabic-Indic one) were graded clean beside
+    ``kim.minsu`` and ``trainee-001`` (NFKC and case folding leave them apart): a certificate whose id
+    reads as another trainee's, issued without a person looking. ASCII and Hangul ids stay clean."""
+    import unicodedata
+
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    ids = ["kim.minsu", "k\u0456m.minsu", "trainee-001", "trainee-00\u0661", "김민준",
+           unicodedata.normalize("NFD", "이서연"), "ｋｉｍ", "a\u200bb"]
+    for student in ids:
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    assert set(subs) == set(ids)
+
+    def flagged(sub) -> bool:  # as the grader and `techday grade check` decide it
+        return any(not n.startswith(("non-ASCII", "graded WITHOUT")) for n in sub.notes)
+
+    for clean in ("kim.minsu", "trainee-001", "김민준", unicodedata.normalize("NFD", "이서연")):
+        assert not flagged(subs[clean]), subs[clean].notes
+    for odd, char in (("k\u0456m.minsu", "CYRILLIC"), ("trainee-00\u0661", "ARABIC-INDIC"), ("ｋｉｍ", "FULLWIDTH"),
+                      ("a\u200bb", "ZERO WIDTH SPACE")):
+        assert flagged(subs[odd]) and char in " ".join(subs[odd].notes), subs[odd].notes
