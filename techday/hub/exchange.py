@@ -19,8 +19,9 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   allow-list: no uid, another uid, a link or a plain file in place of a folder: left where it is and
   named in the log). And an entry stays its owner's to change after submitting, so it is copied as a
   stranger's data: folders and regular files only, read through file descriptors that never follow a
-  link (a link to the course's solutions would otherwise be copied as the trainee's notebook), pipes
-  and devices left out, size and count capped.
+  link (a link to the course's solutions would otherwise be copied as the trainee's notebook), only
+  what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
+  pipes and devices left out, size and count capped.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
 
@@ -231,7 +232,10 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
     """Copy a folder that someone else owns and may change while it is read: folders and regular files
     only, each opened relative to its parent's descriptor without following a link (a link swapped in
     mid-copy is refused too), pipes and devices left out without waiting on them, names matching
-    ``ignore`` left out, at most ``max_bytes`` in all. Returns what was left out and why."""
+    ``ignore`` left out, at most ``max_bytes`` in all. Only what the top folder's owner owns is copied
+    (an allow-list): a hard link to another user's file keeps that user as its owner, and would hand
+    the grader another trainee's notebook as this one's (where ``fs.protected_hardlinks`` is 0, or
+    the file is writable by its maker). Returns what was left out and why."""
     skipped: list[str] = []
     budget = {"bytes": max_bytes, "entries": MAX_ENTRIES}
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -253,7 +257,10 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
                 continue
             try:
                 st = os.fstat(fd)
-                if stat.S_ISDIR(st.st_mode):
+                if st.st_uid != owner:
+                    skipped.append(f"{shown} (owned by uid {st.st_uid}, not by the submission's owner uid {owner}: "
+                                   "a hard link to another's file?)")
+                elif stat.S_ISDIR(st.st_mode):
                     if depth >= MAX_DEPTH:
                         skipped.append(f"{shown} (folders nested deeper than {MAX_DEPTH})")
                     else:
@@ -271,6 +278,7 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
                 os.close(fd)
 
     top = os.open(src, flags | getattr(os, "O_DIRECTORY", 0))
+    owner = os.fstat(top).st_uid
     try:
         walk(top, dest, "", 0)
     finally:

@@ -83,3 +83,19 @@ def test_not_mine_names_a_link_or_a_file(tmp_path):
     assert not_mine(str(tmp_path)) is None
     os.symlink(tmp_path, tmp_path / "link")
     assert not_mine(str(tmp_path / "link")) == "is not a folder (a link or a file)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another uid needs root")
+def test_a_file_of_another_user_is_left_out(entry, tmp_path):
+    """A hard link keeps its file's owner: trainee A's entry holding a link to trainee B's notebook (where
+    fs.protected_hardlinks is 0, or B's file is writable) was collected as A's work. Only what the
+    entry's owner owns is copied; a folder of another uid too."""
+    other = tmp_path / "b-notebook.ipynb"
+    other.write_text('{"b": "work"}')
+    os.chown(other, 54321, 54321)
+    os.link(other, entry / "copied.ipynb")
+    (entry / "sub").mkdir()
+    os.chown(entry / "sub", 54321, 54321)
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path / "out")) == ["lab.ipynb", "timestamp.txt"], os.listdir(tmp_path / "out")
+    assert len(skipped) == 2 and all("owned by uid 54321" in s for s in skipped), skipped
