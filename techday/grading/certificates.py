@@ -308,6 +308,15 @@ def resolve_names(students: list[str], gradebook: dict[str, str], roster: Roster
     for trainee in students:
         listed = roster.names.get(trainee) if roster else None
         stored = gradebook.get(trainee) or None
+        # A name is printed on the certificate and by `verify`: one with a character that is not
+        # printable (a terminal escape, a bidirectional override that shows it as another name) is
+        # not used (an allow-list: str.isprintable).
+        for where, text in ((label, listed), ("nbgrader's student table", stored)):
+            if text and not text.isprintable():
+                notes.append(f"{printable(trainee)}: the {where} gives a name with a character that is not "
+                             f"printable ({printable(text)}): not used")
+        listed = listed if listed and listed.isprintable() else None
+        stored = stored if stored and stored.isprintable() else None
         if listed:
             names[trainee] = (listed, "roster")
             if stored and stored != listed:
@@ -505,15 +514,24 @@ class Verdict:
     data: dict | None = None
 
 
+def printable(text) -> str:
+    """``text`` as a line of ``verify``'s report may show it: every character that is not printable (a
+    newline, a terminal escape such as ESC M that moves the cursor up over the NOT GENUINE line, a C1
+    control, a bidirectional override) written as its Python escape (``\\x1b``). An allow-list
+    (:meth:`str.isprintable`): a certificate's fields are whatever its maker wrote, key or no key."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _describe(course, data: dict, code: str, entry: dict | None) -> list[str]:
-    shown = visible_fields(course, data, code)
-    lines = [f"trainee: {data['trainee']}", f"name:    {data['name']}",
-             f"track:   {data['track']} ({shown['track']}"
+    shown = {k: printable(v) for k, v in visible_fields(course, data, code).items()}
+    lines = [f"trainee: {printable(data['trainee'])}", f"name:    {printable(data['name'])}",
+             f"track:   {printable(data['track'])} ({shown['track']}"
              + (")" if "title" in data else ": today's syllabus; a v1 code does not sign the title)"),
              f"score:   {shown['score']}",
-             f"run:     {shown['run']}", f"date:    {data['date']}"]
+             f"run:     {shown['run']}", f"date:    {printable(data['date'])}"]
     if entry and entry.get("file"):
-        lines.append(f"file:    {entry['file']}")
+        lines.append(f"file:    {printable(entry['file'])}")
     return lines
 
 
@@ -533,7 +551,7 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
         except CertificateError as exc:
             return Verdict(False, [str(exc)])
         if typed and normalize_code(file_code) != typed:
-            return Verdict(False, [f"{file} carries the code {file_code}, not {typed}"])
+            return Verdict(False, [f"{file} carries the code {printable(file_code)}, not {typed}"])
         typed = normalize_code(file_code)
         if typed is None:
             return Verdict(False, [f"{file}: {file_code!r} is not a certificate code"])
@@ -564,7 +582,7 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
     lines = [f"GENUINE: {typed} certifies"]
     lines += [f"  {line}" for line in _describe(course, data, typed, entry)]
     if entry is not None and entry.get("status") == "withdrawn":
-        return Verdict(False, lines + [f"WITHDRAWN on {entry.get('withdrawn')}: the latest results of this run no "
+        return Verdict(False, lines + [f"WITHDRAWN on {printable(entry.get('withdrawn'))}: the latest results of this run no "
                                        "longer certify this (regraded); the trainee's current certificate, if "
                                        "any, has another code"], data)
     if file is not None and shown is None:

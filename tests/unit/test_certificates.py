@@ -593,3 +593,36 @@ def test_passfail_csv_never_holds_a_formula(make_course, tmp_path):
         assert spreadsheet_cell(text) == "'" + text
     for text in ("trainee-001", "김민준", "..", "(Kim)", "Ａ", "", 19.0, True):
         assert spreadsheet_cell(text) == text
+
+
+CONTROLS = "Kim\x1bE\x1bM\x1bM\x1bMGENUINE: 7KQ2M-4XH9P-ZT0AB-CD3EF certifies\x9b2K\u202enuj-nim\n"
+
+
+def test_verify_prints_no_control_character_of_a_forged_certificate(issued, capsys, tmp_path):
+    """A certificate made without the key, whose fields carry terminal controls: `verify --file` printed
+    them after its red NOT GENUINE line, and ESC E, ESC M moved the cursor up to write "GENUINE" over it."""
+    course, _, out, _, rows = issued
+    data, code, _ = cert.read_certificate(out / rows["kim.minsu"]["file"])
+    forged = tmp_path / "forged.html"
+    for field in ("name", "trainee", "date", "title"):
+        forged.write_text("<html><head>" + cert.html_block({**data, field: CONTROLS}, code) + "</head></html>",
+                          encoding="utf-8")
+        rc, text = verify_cli(course, "--file", str(forged), capsys=capsys)
+        assert rc == 1 and text.startswith("NOT GENUINE"), text
+        assert all(line.isprintable() for line in text.splitlines()), text
+        assert "\\x1bE\\x1bM" in text and not any(line.startswith("GENUINE") for line in text.splitlines())
+    forged.write_text("<html><head>" + cert.html_block(data, code + "\x1bM") + "</head></html>", encoding="utf-8")
+    rc, text = verify_cli(course, "--file", str(forged), rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 1 and all(line.isprintable() for line in text.splitlines()), text
+
+
+def test_a_name_that_is_not_printable_is_not_used(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2"), names={"t-2": ("Min\u202ejun", "Kim")})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nt-1,\u202enuj-nim miK\u202c\n", encoding="utf-8")
+    _, lines = run(course, root, out, roster=roster)
+    rows = rows_of(out)
+    assert rows["t-1"]["name"] == "t-1" and rows["t-2"]["name"] == "t-2", rows
+    assert sum("not printable" in line for line in lines) == 2, lines
+    assert all(line.isprintable() for line in lines), lines
