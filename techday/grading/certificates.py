@@ -24,7 +24,6 @@ import base64
 import csv
 import hashlib
 import hmac
-import html
 import io
 import json
 import os
@@ -498,7 +497,9 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
             raise CertificateError(f"{path}: its certificate data is damaged") from None
         parser = _Fields()
         parser.feed(text)
-        shown = {k: [html.unescape(" ".join(v.split())) for v in vs] for k, vs in parser.fields.items()}
+        # The parser has decoded the page's character references once (convert_charrefs), as a browser
+        # does; a second html.unescape would read text the page shows as "&amp;" as "&".
+        shown = {k: [" ".join(v.split()) for v in vs] for k, vs in parser.fields.items()}
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         raise CertificateError(f"{path}: its certificate data has no code")
     return {k: doc.get(k) for k in fields(doc)}, doc["code"], shown

@@ -5,6 +5,7 @@ written directly with nbgrader's API; no notebook runs."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import re
@@ -626,3 +627,27 @@ def test_a_name_that_is_not_printable_is_not_used(make_course, tmp_path):
     assert rows["t-1"]["name"] == "t-1" and rows["t-2"]["name"] == "t-2", rows
     assert sum("not printable" in line for line in lines) == 2, lines
     assert all(line.isprintable() for line in lines), lines
+
+
+@pytest.mark.parametrize("name", ["R&amp;D Kim", "Jo&copy Lee", "A &lt;3 B", "Tom & Jerry"])
+def test_a_genuine_page_whose_name_reads_like_an_entity_verifies(make_course, tmp_path, name):
+    """The page's text was unescaped twice (the parser's own, then html.unescape): a genuine certificate
+    for a name with `&copy` or `&amp;` in it was refused as edited, and a page showing `&#75;im` passed
+    for `Kim`."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1"))
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "name"], ["t-1", name]])
+    run(course, root, out, roster=roster)
+    page = out / "certificates" / "acc" / "t-1.html"
+    key = cert.load_key(course)[0]
+    verdict = cert.verify(course, key, None, file=page)
+    assert verdict.ok, verdict.lines
+    html_text = page.read_text(encoding="utf-8")
+    shown = html.escape(name)
+    assert f'data-field="name">{shown}<' in html_text
+    page.write_text(html_text.replace(f'data-field="name">{shown}<', f'data-field="name">{html.escape(shown)}<'),
+                    encoding="utf-8")
+    if shown != name:  # the page now shows the escaped text itself: not what the code certifies
+        assert not cert.verify(course, key, None, file=page).ok
