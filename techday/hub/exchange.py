@@ -21,7 +21,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   stranger's data: folders and regular files only, read through file descriptors that never follow a
   link (a link to the course's solutions would otherwise be copied as the trainee's notebook), only
   what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
-  pipes and devices left out, size and count capped.
+  pipes and devices left out, size and count capped; its ``timestamp.txt`` is written from the
+  entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
 
@@ -179,11 +180,41 @@ class ExchangeCollect(_Collect):
                 records = on_time or records
             self.src_records.append(records[0])
 
+    def copy_files(self):
+        # nbgrader reads the timestamp.txt of every submission collected before, and a line it cannot
+        # parse stops the whole collect (nbgrader 0.9 even fails with an AttributeError): nobody after
+        # that trainee would be collected again. One collected before this copy wrote its own is set aside.
+        for rec in self.src_records:
+            dest = self.coursedir.format_path(self.coursedir.submitted_directory, rec["username"],
+                                              self.coursedir.assignment_id)
+            stamp = os.path.join(dest, "timestamp.txt")
+            if os.path.isfile(stamp) and not valid_timestamp(stamp):
+                os.replace(stamp, stamp + ".invalid")
+                self.log.warning("Collecting %s: its timestamp.txt cannot be read as a time; kept as "
+                                 "timestamp.txt.invalid", rec["username"])
+        super().copy_files()
+
     def do_copy(self, src, dest, log=None):
         skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
                                  max_bytes=1000 * self.coursedir.max_dir_size)
         for what in skipped:
             self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
+        # The time is the one in the entry's name, checked by entry_refusal; the entry's own
+        # timestamp.txt is its owner's to rewrite after submitting (nbgrader writes the same time in both).
+        with open(os.path.join(dest, "timestamp.txt"), "w", encoding="utf-8") as f:
+            f.write(os.path.basename(src).rsplit("+", 3)[2])
+
+
+def valid_timestamp(path: str) -> bool:
+    """Whether nbgrader can read the file at ``path`` as a submission time (empty counts as none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(200).strip()
+        if text:
+            parse_utc(text)
+        return True
+    except (OSError, ValueError, OverflowError, TypeError):
+        return False
 
 
 def not_mine(path: str) -> str | None:

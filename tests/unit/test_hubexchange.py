@@ -99,3 +99,57 @@ def test_a_file_of_another_user_is_left_out(entry, tmp_path):
     skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
     assert sorted(os.listdir(tmp_path / "out")) == ["lab.ipynb", "timestamp.txt"], os.listdir(tmp_path / "out")
     assert len(skipped) == 2 and all("owned by uid 54321" in s for s in skipped), skipped
+
+
+def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, caplog):
+    """A trainee owns their inbound entry after submitting and may rewrite its timestamp.txt. nbgrader's
+    collect reads the timestamp.txt of every submission it collected before and stopped (nbgrader 0.9:
+    an AttributeError) at one it could not parse: nobody after that trainee was collected again. The
+    grader now writes the time of the entry's name (checked) and sets an unreadable old one aside."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub.exchange import ExchangeCollect
+
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+
+    def submit(student: str, stamp: str, text: str | None = None) -> None:
+        entry = inbound / f"{student}+lab+{stamp}+r{len(os.listdir(inbound))}"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+        (entry / "timestamp.txt").write_text(stamp if text is None else text)
+
+    def collect(update: bool) -> None:
+        app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                              authenticator=Authenticator(), root=str(exchange), update=update)
+        app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid(), "trainee-c": os.getuid()}
+        app.start()
+
+    def collected(student: str) -> str:
+        return (course / "submitted" / student / "lab" / "timestamp.txt").read_text()
+
+    submit("trainee-a", "2026-12-05 10:00:00.000000 UTC", "garbage")
+    submit("trainee-b", "2026-12-05 10:01:00.000000 UTC")
+    collect(update=False)
+    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # the name's time, not the file's
+    submit("trainee-b", "2026-12-05 11:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 11:00:00.000000 UTC"
+    # A submission collected before this fix, with the trainee's own unreadable timestamp.txt.
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").write_text("2026-13-45 garbage")
+    submit("trainee-b", "2026-12-05 12:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 12:00:00.000000 UTC"
+    assert "cannot be read as a time" in caplog.text
+    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # collected again (no time: older)
