@@ -442,7 +442,10 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
                             "shows it)", 9, fp))
     for y, text, size, prop in lines:
         if text:
-            fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size)
+            # Drawn as written: matplotlib would read a "$...$" in a name as math text (another text
+            # on the page than the code certifies, or an error that stops the whole room's results).
+            fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size, parse_math=False,
+                     usetex=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     with PdfPages(path, metadata={"Title": f"{course.title}: {track.title}", "Subject": data["name"],
                                   "Keywords": pdf_keywords(data, code)}) as pdf:

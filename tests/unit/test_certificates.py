@@ -651,3 +651,17 @@ def test_a_genuine_page_whose_name_reads_like_an_entity_verifies(make_course, tm
                     encoding="utf-8")
     if shown != name:  # the page now shows the escaped text itself: not what the code certifies
         assert not cert.verify(course, key, None, file=page).ok
+
+
+def test_a_name_with_dollar_signs_is_drawn_as_written(make_course, tmp_path):
+    """matplotlib read "$...$" in a name as math text: a bad formula (a roster the trainees filled in)
+    raised while drawing one PDF, and `results` stopped for the whole room: no passfail.csv, no
+    register, no certificate after that trainee."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("a-first", "b-dollar", "c-math", "d-last"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nb-dollar,Kim $\\foo{$ Minsu\nc-math,Lee $x^2$ Jiwoo\n", encoding="utf-8")
+    res, _ = run(course, root, out, roster=roster)
+    assert sorted(p.name for p in res.certificates) == ["a-first.pdf", "b-dollar.pdf", "c-math.pdf", "d-last.pdf"]
+    rows = rows_of(out)
+    assert rows["c-math"]["name"] == "Lee $x^2$ Jiwoo" and all(r["code"] for r in rows.values())
