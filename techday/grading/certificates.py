@@ -252,7 +252,14 @@ def read_roster(path: Path) -> Roster:
                                "no names read from it")
         return roster
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    lines: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            lines.append((reader.line_num, row))
+    except csv.Error as exc:  # a field over csv's size limit, ...: one line, not a stop for the whole room
+        roster.problems.append(f"roster {label} line {reader.line_num}: {exc}: no names read from it")
+        return roster
+    header = lines[0][1] if lines else None
     if not header:
         roster.problems.append(f"roster {label}: empty: no names read from it")
         return roster
@@ -271,8 +278,7 @@ def read_roster(path: Path) -> Roster:
         roster.notes.append(f"roster {label}: column(s) {', '.join(map(repr, unknown))} not used (only id and name are)")
     i_id, i_name = columns.index("id"), columns.index("name")
     rows: dict[str, list[tuple[int, str]]] = {}
-    for row in reader:
-        lineno = reader.line_num
+    for lineno, row in lines[1:]:
         if not any(cell.strip() for cell in row):
             continue
         trainee = row[i_id].strip() if i_id < len(row) else ""

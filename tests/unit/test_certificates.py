@@ -665,3 +665,15 @@ def test_a_name_with_dollar_signs_is_drawn_as_written(make_course, tmp_path):
     assert sorted(p.name for p in res.certificates) == ["a-first.pdf", "b-dollar.pdf", "c-math.pdf", "d-last.pdf"]
     rows = rows_of(out)
     assert rows["c-math"]["name"] == "Lee $x^2$ Jiwoo" and all(r["code"] for r in rows.values())
+
+
+def test_a_roster_field_over_csvs_limit_is_a_problem_not_a_stop(make_course, tmp_path):
+    """csv's field size limit (128 KiB) raised csv.Error out of read_roster: `results` stopped for the
+    whole room on one oversized cell of a roster the trainees filled in."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2"), names={"t-1": ("민준", "김")})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nt-1,김민준\nt-2," + "x" * 200_000 + "\n", encoding="utf-8")
+    res, _ = run(course, root, out, roster=roster)
+    assert len(res.problems) == 1 and "line 3" in res.problems[0] and "field limit" in res.problems[0], res.problems
+    assert len(res.certificates) == 2 and rows_of(out)["t-1"]["name"] == "김민준"
