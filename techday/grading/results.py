@@ -39,6 +39,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from .. import proctree
 from ..i18n import current_language, msg
 from .config import FEEDBACK_PREPROCESSORS
+from .spreadsheet import safe_csv, spreadsheet_cell
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -452,28 +453,6 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
         pdf.savefig(fig)
 
 
-# The first characters a spreadsheet never reads as the start of a formula (Excel, LibreOffice, Google
-# Sheets read "=", "+", "-", "@", a tab or a CR as one, also after a space); any other first character gets
-# a "'" before it in passfail.csv. An allow-list: ids and names come from trainees (an --import file
-# name, a roster filled in by the trainees themselves).
-SAFE_FIRST = "._~/()[]'\"#"
-
-
-def spreadsheet_cell(value):
-    """``value`` as a cell of a CSV that people open in a spreadsheet: text starting with anything but a
-    letter, a digit or one of :data:`SAFE_FIRST` gets a leading ``'`` (shown, never
-    run as a formula); numbers and empty text unchanged."""
-    import unicodedata
-
-    if not isinstance(value, str) or not value:
-        return value
-    first = value[0]
-    if unicodedata.category(first)[0] in "LN" and unicodedata.normalize("NFKC", first).isalnum() \
-            or first in SAFE_FIRST:
-        return value
-    return "'" + value
-
-
 PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fraction", "lowest_lab_fraction",
                     "assessment_fraction", "passed", "certificate", "code", "file", "review"]
 
@@ -489,6 +468,8 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     proc = nbgrader(root, "export", "--to", str(out / "grades.csv"))
     if proc.returncode != 0:
         problems.append("nbgrader export failed")
+    else:
+        safe_csv(out / "grades.csv")
     res = certify(course, root, out, issue_held=issue_held, roster=roster, run=run, report=report)
     res.problems[:0] = problems
     return res

@@ -677,3 +677,23 @@ def test_a_roster_field_over_csvs_limit_is_a_problem_not_a_stop(make_course, tmp
     res, _ = run(course, root, out, roster=roster)
     assert len(res.problems) == 1 and "line 3" in res.problems[0] and "field limit" in res.problems[0], res.problems
     assert len(res.certificates) == 2 and rows_of(out)["t-1"]["name"] == "김민준"
+
+
+def test_grades_csv_is_rewritten_without_formulas(tmp_path):
+    """nbgrader's export writes ids and names as they are; `results` and `autograde` rewrite it."""
+    from techday.grading.spreadsheet import safe_csv
+
+    path = tmp_path / "grades.csv"
+    header = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email", "raw_score",
+              "late_submission_penalty", "score", "max_score"]
+    rows = [header,
+            ["a-lab", "", "2026-12-05 10:00:00", FORMULAS[0], "", "", "", "9.5", "0.0", "9.5", "10.0"],
+            ["a-lab", "", "2026-12-05 10:00:00", "kim.minsu", "-2+3", "@SUM(A1)", "", "-1.5", "1e3", "10", "10"]]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    safe_csv(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        got = list(csv.reader(f))
+    assert got[0] == header
+    assert got[1][3] == "'" + FORMULAS[0] and got[1][7:] == ["9.5", "0.0", "9.5", "10.0"]
+    assert got[2][3:6] == ["kim.minsu", "'-2+3", "'@SUM(A1)"] and got[2][7:] == ["-1.5", "1e3", "10", "10"]
