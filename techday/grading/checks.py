@@ -154,8 +154,24 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
     items = [(p.stem, p) for p in sorted(source.glob("*.ipynb"))]
     items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() and not d.is_symlink()
               for p in sorted(d.glob("*.ipynb"))]
+    items = [(unicodedata.normalize("NFC", student).strip(), path) for student, path in items]
+    # Two sources for one id (``kim.ipynb`` and ``kim .ipynb``, a name in NFC and one in NFD, a file and
+    # a folder): whichever came first was that trainee's hand-in and the other was dropped as
+    # "already collected". None of them is imported: a person says which is whose.
+    sources: dict[str, set[Path]] = {}  # id -> its sources: top-level files and folders
     for student, path in items:
-        student = unicodedata.normalize("NFC", student).strip()
+        sources.setdefault(student, set()).add(path if path.parent == source else path.parent)
+    clashes = {student for student, found in sources.items() if len(found) > 1}
+    for student in sorted(clashes):
+        names = ", ".join(shown(p.name) for p in sorted(sources[student]))
+        lines.append(f"skipped  {shown(student)}: {len(sources[student])} hand-ins for one trainee id ({names}): "
+                     "keep one, then import again")
+    for student, path in items:
+        if student in clashes:
+            continue
+        if student in ("", ".", ".."):  # " .ipynb", "...ipynb": no id, or a path out of submitted/
+            lines.append(f"skipped  {shown(path.name)}: no trainee id in its name")
+            continue
         if path.is_symlink() or not path.is_file():
             lines.append(f"skipped  {shown(student)}: {shown(path.name)} is a link or not a file")
             continue

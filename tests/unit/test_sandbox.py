@@ -378,3 +378,32 @@ def test_a_trainee_id_that_can_look_like_another_is_flagged(tmp_path):
     for odd, char in (("k\u0456m.minsu", "CYRILLIC"), ("trainee-00\u0661", "ARABIC-INDIC"), ("ｋｉｍ", "FULLWIDTH"),
                       ("a\u200bb", "ZERO WIDTH SPACE")):
         assert flagged(subs[odd]) and char in " ".join(subs[odd].notes), subs[odd].notes
+
+
+def test_two_hand_ins_for_one_id_are_neither_imported(tmp_path):
+    """``kim.ipynb`` and ``kim .ipynb`` (or a name in NFC and one in NFD, or a file and a folder) became
+    one id: the first in sorted order was imported as kim's hand-in ("kim .ipynb", someone else's) and
+    kim's own was dropped as "already collected". And "...ipynb" was written outside submitted/."""
+    import unicodedata
+
+    from techday.grading.checks import import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    src.mkdir()
+    (src / "kim.ipynb").write_text('{"by": "kim"}')
+    (src / "kim .ipynb").write_text('{"by": "someone else"}')
+    nfc = "김민준"
+    (src / f"{unicodedata.normalize('NFD', nfc)}.ipynb").write_text('{"by": "nfd"}')
+    (src / nfc).mkdir()
+    (src / nfc / "lab.ipynb").write_text('{"by": "minjun"}')
+    (src / nfc / "notes.ipynb").write_text('{"by": "minjun too"}')  # one folder: one source
+    (src / "lee").mkdir()
+    (src / "lee" / "lab.ipynb").write_text('{"by": "lee"}')
+    (src / "lee" / "extra.ipynb").write_text('{"by": "lee"}')
+    (src / "...ipynb").write_text('{"by": "dots"}')
+    lines = import_folder(src, root, "lab")
+    assert not (root / "submitted" / "kim").exists() and not (root / "submitted" / nfc).exists(), lines
+    assert sorted(p.name for p in (root / "submitted" / "lee" / "lab").iterdir()) == ["extra.ipynb", "lab.ipynb"]
+    assert [line for line in lines if "2 hand-ins for one trainee id" in line and line.startswith("skipped  kim:")]
+    assert [line for line in lines if "2 hand-ins for one trainee id" in line and nfc in line]
+    assert not (root / "lab").exists() and any("no trainee id" in line for line in lines), lines
