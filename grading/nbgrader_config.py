@@ -16,5 +16,4 @@ c.ClearHiddenTests.enforce_metadata = True
 
 # Trainees' answers and outputs are rendered as HTML in the instructor's browser (the formgrader, on
 # the hub's origin) and in feedback: cleaned, never run (techday/grading/safehtml.py).
-c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.preprocessors = ["techday.grading.safehtml.SafeMarkdown"]
+c.HTMLExporter.preprocessors = ["techday.grading.safehtml.SafeHTML"]

@@ -20,6 +20,7 @@ ATTACKS = [
     ("application/javascript", "alert(9)"),
     ("text/markdown", '<img src=x onerror="alert(10)">'),
     ("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(11)"><script>alert(12)</script></svg>'),
+    ("raw", '<img src=x onerror="alert(13)"><script>alert(14)</script>'),
 ]
 
 
@@ -54,6 +55,8 @@ def notebook() -> nbformat.NotebookNode:
     for kind, text in ATTACKS:
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(text))
+        elif kind == "raw":
+            nb.cells.append(nbformat.v4.new_raw_cell(text, metadata={"raw_mimetype": "text/html"}))
         else:
             cell = nbformat.v4.new_code_cell("display(...)")
             cell.outputs = [nbformat.v4.new_output("display_data", data={kind: text, "text/plain": "x"})]
@@ -89,4 +92,5 @@ def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, re
     assert not parser.found, parser.found
     # An honest answer still reads as written.
     assert "<strong>bold</strong>" in html and re.search(r"<code>x(&lt;|<)y</code>", html), html[:2000]
-    assert 'href="https://x.example"' in html
+    assert 'href="https://x.example"' in html and "<p>An honest answer" in html  # paragraphs stay paragraphs
+    assert "&lt;script&gt;alert(2)" in html  # an attempt is shown to the instructor as text
