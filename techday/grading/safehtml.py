@@ -2,8 +2,8 @@
 
 The formgrader renders each autograded notebook as HTML (nbconvert's ``HTMLExporter``, nbgrader's
 ``formgrade`` template) on the hub's own origin, in the instructor's browser: a markdown answer
-``<img src=x onerror=...>``, an output ``display(HTML("<script>..."))`` or a raw cell marked
-``text/html`` would run there with the instructor's session (and could set any trainee's grades
+``<img src=x onerror=...>`` or an output ``display(HTML("<script>..."))`` would run there with the
+instructor's session (and could set any trainee's grades
 through the formgrader's API). nbconvert's own ``sanitize_html`` does not reach nbgrader's
 ``formgrade`` template (it renders markdown cells itself) and escapes every paragraph, heading and
 table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` for every course root: the
@@ -13,7 +13,8 @@ formgrader and the feedback pages) cleans instead, by allow-lists:
   links to ``http``, ``https`` and ``mailto`` kept; anything else is shown as text;
 - outputs: only the types of :data:`OUTPUT_TYPES`; ``text/html`` and ``text/markdown`` cleaned as above;
   JavaScript, SVG, widgets and any other type dropped (a line says so);
-- raw cells: never rendered as HTML; the notebook's widget state is left out.
+- raw cells: never rendered as HTML (nbgrader's templates do not today; a later one might);
+  the notebook's widget state is left out.
 """
 
 from __future__ import annotations
