@@ -11,7 +11,8 @@
   and ``O``/``0``, ``I``/``L``/``1`` forgiving. The code is only the MAC; the payload travels
   beside it: in the certificate itself (a JSON block in the HTML, the PDF's Keywords) and in the
   register ``certificates.json`` that ``techday grade results`` keeps, so ``techday grade verify
-  CODE`` looks a typed code up and ``--file`` checks a certificate without the register.
+  CODE`` looks a typed code up and ``--file`` checks a certificate without the register. An HTML
+  certificate's block also carries the page's own code (:func:`page_code`): every byte of the page.
 - **file names**: :func:`certificate_stems`, one per trainee id, injective also on case-insensitive
   and normalising file systems, Hangul kept.
 - **roster**: display names from nbgrader's student table and/or a CSV (``id,name``), with one clear
@@ -436,9 +437,33 @@ def embedded(data: dict, code: str) -> dict:
     return {**{k: data[k] for k in fields(data)}, "code": code}
 
 
-def html_block(data: dict, code: str) -> str:
-    text = json.dumps(embedded(data, code), ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
-    return f'<script type="application/json" id="techday-certificate">{text}</script>'
+BLOCK_OPEN, BLOCK_CLOSE = '<script type="application/json" id="techday-certificate">', "</script>"
+BLOCK = re.compile(re.escape(BLOCK_OPEN) + r"(.*?)" + re.escape(BLOCK_CLOSE), re.S)
+PAGE_DOMAIN = b"techday certificate page v1\0"
+
+
+def html_block(data: dict, code: str, page: str | None = None) -> str:
+    """The JSON block of an HTML certificate: its payload, code and (``page``) the page's own code."""
+    doc = embedded(data, code) if page is None else {**embedded(data, code), "page": page}
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
+    return f"{BLOCK_OPEN}{text}{BLOCK_CLOSE}"
+
+
+def page_code(key: bytes, code: str, page: str) -> str:
+    """The code of a whole HTML certificate: HMAC-SHA256 under the course key of the page as written,
+    its JSON block emptied (``page``), with the certificate's code. Every byte a browser reads is in it:
+    text outside the data-field elements, a style that hides them, a script. Not part of the
+    certificate's code, so a page made again (another template, language or syllabus) keeps its code."""
+    return hmac.new(key, PAGE_DOMAIN + code.encode("utf-8") + b"\0" + page.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def emptied(text: str) -> str | None:
+    """An HTML certificate with its JSON block's content taken out (what :func:`page_code` signs), or
+    None without exactly one block."""
+    blocks = list(BLOCK.finditer(text))
+    if len(blocks) != 1:
+        return None
+    return text[:blocks[0].start(1)] + text[blocks[0].end(1):]
 
 
 def pdf_keywords(data: dict, code: str) -> str:
@@ -494,7 +519,7 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CertificateError(f"{path}: neither a PDF nor a UTF-8 HTML certificate") from None
-        blocks = re.findall(r'<script type="application/json" id="techday-certificate">(.*?)</script>', text, re.S)
+        blocks = BLOCK.findall(text)
         if len(blocks) != 1:
             raise CertificateError(f"{path}: {'no' if not blocks else 'more than one'} techday certificate data block")
         try:
@@ -509,6 +534,17 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         raise CertificateError(f"{path}: its certificate data has no code")
     return {k: doc.get(k) for k in fields(doc)}, doc["code"], shown
+
+
+def read_page(path: Path) -> tuple[str | None, object]:
+    """An HTML certificate's text with its JSON block emptied, and the page code its block carries
+    (None where it has none); (None, None) where there is not exactly one block."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        doc = json.loads(BLOCK.findall(text)[0])
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        return None, None
+    return emptied(text), doc.get("page") if isinstance(doc, dict) else None
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -580,6 +616,15 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
                                *(f"  claims {line}" for line in (_describe(course, data, typed, None) if complete
                                                                   else [f"fields {data}"]))])
     if shown is not None:
+        page, page_mac = read_page(file)
+        # A v2 certificate is issued with its page code: one without (taken out) is refused, not
+        # checked field by field only.
+        if page_mac is not None or "title" in data:
+            if not (isinstance(page_mac, str) and page is not None
+                    and hmac.compare_digest(page_mac, page_code(key, typed, page))):
+                return Verdict(False, [f"NOT GENUINE: {file}: the code is genuine but the page was edited, it is not "
+                                       "the one issued (text added, hidden or restyled; or saved again by a browser "
+                                       "or an editor): check the code itself with `techday grade verify CODE`"], data)
         expected = visible_fields(course, data, typed)
         wrong = [f"{k} shows {', '.join(map(repr, shown.get(k, []))) or 'nothing'}, the code certifies {v!r}"
                  for k, v in expected.items() if shown.get(k) != [" ".join(v.split())]]

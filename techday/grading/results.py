@@ -377,10 +377,21 @@ def certificate_korean() -> bool:
     return current_language() == "ko"
 
 
-def certificate_html(course, track, data: dict, code: str) -> str:
+def certificate_html(course, track, data: dict, code: str, key: bytes | None = None) -> str:
     """The HTML certificate: each field it shows in an element with ``data-field`` (what ``verify
-    --file`` compares), and its payload and code in a JSON block; its labels in the course's language."""
-    from .certificates import html_block, visible_fields
+    --file`` compares), and its payload and code in a JSON block; its labels in the course's language.
+    With ``key``, the block also carries the page's own code (:func:`certificates.page_code`): ``verify
+    --file`` then refuses any other byte on the page."""
+    from .certificates import BLOCK_CLOSE, BLOCK_OPEN, html_block, page_code
+
+    if key is None:
+        return _certificate_page(course, track, data, code, html_block(data, code))
+    page = _certificate_page(course, track, data, code, BLOCK_OPEN + BLOCK_CLOSE)
+    return _certificate_page(course, track, data, code, html_block(data, code, page_code(key, code, page)))
+
+
+def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
+    from .certificates import visible_fields
 
     e = html.escape
     v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
@@ -388,7 +399,7 @@ def certificate_html(course, track, data: dict, code: str) -> str:
     return f"""<!doctype html>
 <html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
 <style>{STYLE}</style>
-{html_block(data, code)}</head>
+{block}</head>
 <body><h1>{s['title']}</h1><p class="small">{s['other']}</p>
 <p class="name" data-field="name">{v['name']}</p>
 <p class="small">{s['trainee']} <span data-field="trainee">{v['trainee']}</span></p>
@@ -558,7 +569,7 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             base = res.cert_dir / track_id / stems[row["student"]]
             base.parent.mkdir(parents=True, exist_ok=True)
             html_path, pdf_path = base.parent / f"{base.name}.html", base.parent / f"{base.name}.pdf"
-            html_path.write_text(certificate_html(course, track, data, code), encoding="utf-8")
+            html_path.write_text(certificate_html(course, track, data, code, key=key), encoding="utf-8")
             certificate_pdf(pdf_path, course, track, data, code, font)
             res.certificates.append(pdf_path)
             row.update(code=code, file=str(pdf_path.relative_to(out)))

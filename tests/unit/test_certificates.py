@@ -697,3 +697,34 @@ def test_grades_csv_is_rewritten_without_formulas(tmp_path):
     assert got[0] == header
     assert got[1][3] == "'" + FORMULAS[0] and got[1][7:] == ["9.5", "0.0", "9.5", "10.0"]
     assert got[2][3:6] == ["kim.minsu", "'-2+3", "'@SUM(A1)"] and got[2][7:] == ["-1.5", "1e3", "10", "10"]
+
+
+def test_a_page_with_text_added_or_hidden_is_refused(issued, capsys, tmp_path):
+    """`verify --file` compared only the data-field elements: a style that hides them and another name
+    beside them, shown by every browser, verified GENUINE. The page now carries its own code."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    original = page.read_text(encoding="utf-8")
+    key = cert.load_key(course)[0]
+    assert cert.verify(course, key, None, file=page).ok
+    forged = tmp_path / "forged.html"
+    edits = [
+        original.replace("</style>", "[data-field=name]{display:none}</style>").replace(
+            '<p class="name" data-field="name">', '<p class="name">박지우</p><p class="name" data-field="name">'),
+        original.replace("</style>", "[data-field=score]::after{content:' (with honours)'}</style>"),
+        original.replace("</body>", "<script>document.title='x'</script></body>"),
+        original.replace("\n", "\r\n"),  # saved again by an editor: refused too, the code still verifies
+    ]
+    for text in edits:
+        assert text != original
+        forged.write_text(text, encoding="utf-8")
+        verdict = cert.verify(course, key, None, file=forged)
+        assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    # The page code taken out of a v2 certificate (to fall back on the field check): refused.
+    data, code, _ = cert.read_certificate(page)
+    forged.write_text(cert.BLOCK.sub(lambda m: cert.html_block(data, code), edits[0]), encoding="utf-8")
+    assert '"page"' not in forged.read_text(encoding="utf-8")
+    verdict = cert.verify(course, key, None, file=forged)
+    assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    rc, _ = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 0  # the code itself stands
