@@ -214,8 +214,11 @@ def cmd_results(args, course) -> int:
     root = _root(args, course)
     out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
     roster = Path(args.roster).resolve() if args.roster else None
+    from ..grading.certificates import printable
+
+    # Report lines name trainees (ids from --import file names, roster lines): printed as printable text.
     res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
-                  report=lambda line: console.print(escape(line)))
+                  report=lambda line: console.print(escape(printable(line))))
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
@@ -224,7 +227,7 @@ def cmd_results(args, course) -> int:
     console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}   "
                   f"codes: {res.register}")
     for problem in res.problems:
-        err.print(f"[red]{escape(problem)}[/]")
+        err.print(f"[red]{escape(printable(problem))}[/]")
     return 1 if res.problems else 0
 
 

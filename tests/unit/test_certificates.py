@@ -728,3 +728,19 @@ def test_a_page_with_text_added_or_hidden_is_refused(issued, capsys, tmp_path):
     assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
     rc, _ = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
     assert rc == 0  # the code itself stands
+
+
+def test_results_prints_no_control_character_of_an_id(make_course, capsys, monkeypatch):
+    """An id from an --import file name with a terminal escape was printed raw in `results`' report
+    lines (the certificate holders without a name, the withdrawn ones)."""
+    course, root, out = make_course()
+    evil = "kim\x1bM\x1b[2Kx"
+    gradebook(root, course.id, passing(evil))
+    monkeypatch.setattr("techday.grading.results.generate_feedback", lambda root, labs: [])
+    monkeypatch.setattr("techday.course.build.nbgrader", lambda *a, **k: type("P", (), {"returncode": 0})())
+    monkeypatch.setattr("techday.grading.results.safe_csv", lambda path: None)
+    monkeypatch.setattr("techday.grading.results.hangul_font", lambda: None)
+    rc = main(["--root", str(course.root), "grade", "results"])
+    text = capsys.readouterr()
+    assert "\x1b" not in text.out + text.err and "kim\\x1bM" in text.out, text.out
+    assert rc == 0
