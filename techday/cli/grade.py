@@ -158,6 +158,7 @@ def _stop(signum, frame):
 
 
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
+    from ..grading.certificates import printable
     from ..grading.run import autograde
     from ..grading.sandbox import SandboxUnavailable
 
@@ -178,7 +179,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
                         referee=not args.no_referee,
                         retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,
-                        report=console.print)
+                        report=lambda line: console.print(escape(printable(str(line)))))
     except SandboxUnavailable as exc:
         err.print(f"[red]refusing to run untrusted submissions: {exc}[/]")
         return 2

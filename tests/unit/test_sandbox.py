@@ -407,3 +407,27 @@ def test_two_hand_ins_for_one_id_are_neither_imported(tmp_path):
     assert [line for line in lines if "2 hand-ins for one trainee id" in line and line.startswith("skipped  kim:")]
     assert [line for line in lines if "2 hand-ins for one trainee id" in line and nfc in line]
     assert not (root / "lab").exists() and any("no trainee id" in line for line in lines), lines
+
+
+def test_autograde_prints_report_lines_as_plain_printable_text(monkeypatch, capsys, tmp_path):
+    """`autograde`'s report lines (a trainee id in "waiting <id>: the gradebook is locked") went to
+    rich as markup: an --import id such as ``[link=https://x.example]kim[/link]`` became a hyperlink,
+    a terminal escape went through raw."""
+    from techday.cli import grade
+    from techday.grading import run as grading_run
+    from techday.grading.run import GradeRun
+
+    line = "waiting  [link=https://x.example]kim[/link]\x1bM: the gradebook is locked"
+
+    def fake(course, lab, root, *a, report=print, **k):
+        report(line)
+        return GradeRun(lab, [], 0, None, 0.0, tmp_path / "state.json")
+
+    monkeypatch.setattr(grading_run, "autograde", fake)
+    monkeypatch.setattr(grade, "_one_lab", lambda course, lab: "lab")
+    monkeypatch.setattr(grade, "_root", lambda args, course: tmp_path)
+    args = type("A", (), {"lab": "lab", "no_sandbox": False, "workers": 1, "no_referee": False,
+                          "retry_failed": False, "cell_timeout": None})()
+    grade.cmd_autograde(args, None, "cpu", "ci")
+    out = capsys.readouterr().out
+    assert "[link=https://x.example]kim[/link]\\x1bM" in out and "\x1b" not in out, out
