@@ -538,13 +538,18 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
 
 def read_page(path: Path) -> tuple[str | None, object]:
     """An HTML certificate's text with its JSON block emptied, and the page code its block carries
-    (None where it has none); (None, None) where there is not exactly one block."""
+    (None where it has none); (None, None) where there is not exactly one block, or one not written as
+    :func:`html_block` writes it (the page code does not cover the block: raw ``<!--<script>`` in it
+    would make a browser read on past its end and hide the page after it)."""
     try:
         text = path.read_bytes().decode("utf-8")
-        doc = json.loads(BLOCK.findall(text)[0])
+        block = BLOCK.findall(text)[0]
+        doc = json.loads(block)
     except (OSError, UnicodeDecodeError, ValueError, IndexError):
         return None, None
-    return emptied(text), doc.get("page") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or block != json.dumps(doc, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c"):
+        return None, None
+    return emptied(text), doc.get("page")
 
 
 # ------------------------------------------------------------------------------------------ verify

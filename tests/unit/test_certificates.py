@@ -744,3 +744,19 @@ def test_results_prints_no_control_character_of_an_id(make_course, capsys, monke
     text = capsys.readouterr()
     assert "\x1b" not in text.out + text.err and "kim\\x1bM" in text.out, text.out
     assert rc == 0
+
+
+def test_a_data_block_not_written_as_the_kit_writes_it_is_refused(issued, tmp_path):
+    """The page code covers the page with its data block emptied; a block with a raw ``<!--<script>``
+    (valid JSON) makes a browser read the rest of the page as script: shown as a blank page."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    original = page.read_text(encoding="utf-8")
+    key = cert.load_key(course)[0]
+    block = cert.BLOCK.search(original).group(1)
+    forged = tmp_path / "forged.html"
+    for new in (block.replace('{"code"', '{"a": "<!--<script>", "code"', 1), " " + block, block.replace('", "', '","')):
+        assert json.loads(new) and new != block
+        forged.write_text(original.replace(block, new), encoding="utf-8")
+        verdict = cert.verify(course, key, None, file=forged)
+        assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
