@@ -188,7 +188,8 @@ class ExchangeCollect(_Collect):
             dest = self.coursedir.format_path(self.coursedir.submitted_directory, rec["username"],
                                               self.coursedir.assignment_id)
             stamp = os.path.join(dest, "timestamp.txt")
-            if os.path.isfile(stamp) and not valid_timestamp(stamp):
+            if os.path.lexists(stamp) and not (os.path.isfile(stamp) and not os.path.islink(stamp)
+                                               and valid_timestamp(stamp)):
                 os.replace(stamp, stamp + ".invalid")
                 self.log.warning("Collecting %s: its timestamp.txt cannot be read as a time; kept as "
                                  "timestamp.txt.invalid", rec["username"])
@@ -201,7 +202,10 @@ class ExchangeCollect(_Collect):
             self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
         # The time is the one in the entry's name, checked by entry_refusal; the entry's own
         # timestamp.txt is its owner's to rewrite after submitting (nbgrader writes the same time in both).
-        with open(os.path.join(dest, "timestamp.txt"), "w", encoding="utf-8") as f:
+        stamp = os.path.join(dest, "timestamp.txt")
+        if os.path.isdir(stamp) and not os.path.islink(stamp):  # the entry had a folder of that name
+            shutil.rmtree(stamp)
+        with open(stamp, "w", encoding="utf-8") as f:
             f.write(os.path.basename(src).rsplit("+", 3)[2])
 
 

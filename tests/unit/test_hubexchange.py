@@ -8,6 +8,7 @@ is a stranger's data: each case here is a file a hostile owner can put there, an
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 import pytest
@@ -153,3 +154,17 @@ def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, 
     assert collected("trainee-b") == "2026-12-05 12:00:00.000000 UTC"
     assert "cannot be read as a time" in caplog.text
     assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # collected again (no time: older)
+    # A folder named timestamp.txt, in a new entry and in one collected before.
+    submit("trainee-c", "2026-12-05 13:00:00.000000 UTC")
+    entry = next(p for p in inbound.iterdir() if p.name.startswith("trainee-c+"))
+    (entry / "timestamp.txt").unlink()
+    (entry / "timestamp.txt").mkdir()
+    (entry / "timestamp.txt" / "x").write_text("x")
+    collect(update=True)
+    assert collected("trainee-c") == "2026-12-05 13:00:00.000000 UTC"
+    shutil.rmtree(course / "submitted" / "trainee-a" / "lab" / "timestamp.txt", ignore_errors=True)
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").unlink(missing_ok=True)
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").mkdir()
+    submit("trainee-b", "2026-12-05 14:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 14:00:00.000000 UTC"
