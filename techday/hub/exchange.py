@@ -23,6 +23,9 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
   pipes and devices left out, size and count capped; its ``timestamp.txt`` is written from the
   entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
+- **release_feedback** leaves out (and names) a trainee whose feedback folder lacks the
+  ``submission_secret.txt`` or ``timestamp.txt`` their own entry held: nbgrader stops the whole
+  release at the first one.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
 
@@ -44,6 +47,7 @@ import stat
 
 from nbgrader.exchange.default import ExchangeCollect as _Collect
 from nbgrader.exchange.default import ExchangeReleaseAssignment as _Release
+from nbgrader.exchange.default import ExchangeReleaseFeedback as _ReleaseFeedback
 from nbgrader.exchange.default import ExchangeSubmit as _Submit
 from nbgrader.utils import ignore_patterns, parse_utc
 from traitlets import Bool
@@ -219,6 +223,42 @@ def valid_timestamp(path: str) -> bool:
         return True
     except (OSError, ValueError, OverflowError, TypeError):
         return False
+
+
+class ExchangeReleaseFeedback(_ReleaseFeedback):
+    """nbgrader's release_feedback, leaving out (and naming) each trainee whose feedback folder lacks a
+    readable ``submission_secret.txt`` or ``timestamp.txt``. Both come from the trainee's own inbound
+    entry, theirs to remove after submitting; nbgrader stops the whole release at the first such
+    folder, so nobody after that trainee would get feedback."""
+
+    def copy_files(self):
+        import glob
+
+        excluded = [s for s in (self.coursedir.student_id_exclude or "").split(",") if s]
+        for folder in sorted(glob.glob(self.src_path)):
+            student = os.path.basename(os.path.dirname(folder))
+            if student in excluded or not glob.glob(os.path.join(glob.escape(folder), "*.html")):
+                continue
+            missing = [name for name in ("submission_secret.txt", "timestamp.txt")
+                       if not _readable_file(os.path.join(folder, name))]
+            if missing:
+                excluded.append(student)
+                self.log.warning("Not releasing the feedback of %s: no readable %s in %s (its hand-in had "
+                                 "none); the others are released", student, " or ".join(missing), folder)
+        self.coursedir.student_id_exclude = ",".join(excluded)
+        super().copy_files()
+
+
+def _readable_file(path: str) -> bool:
+    """A regular file (not a link, folder or pipe) this process can open and read as text."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, encoding="utf-8") as f:
+            f.read(1)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def not_mine(path: str) -> str | None:

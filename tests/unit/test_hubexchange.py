@@ -168,3 +168,34 @@ def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, 
     submit("trainee-b", "2026-12-05 14:00:00.000000 UTC")
     collect(update=True)
     assert collected("trainee-b") == "2026-12-05 14:00:00.000000 UTC"
+
+
+# nbgrader's release_feedback reads timestamp.txt with open(...).read(), never closed
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_one_trainees_missing_secret_never_stops_the_feedback_of_the_others(tmp_path, caplog):
+    """submission_secret.txt comes from the trainee's own inbound entry, theirs to remove after
+    submitting: nbgrader's release_feedback stopped (FileNotFoundError) at the first feedback folder
+    without one, and nobody after that trainee got feedback."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeReleaseFeedback
+
+    course, exchange = tmp_path / "course", tmp_path / "exchange"
+    exchange.mkdir()
+    for student, secret in (("trainee-a", None), ("trainee-b", "s" * 128), ("trainee-c", "dir"), ("trainee-d", "d" * 128)):
+        folder = course / "feedback" / student / "lab"
+        folder.mkdir(parents=True)
+        (folder / "lab.html").write_text(f"<html>{student}</html>")
+        (folder / "timestamp.txt").write_text("2026-12-05 10:00:00.000000 UTC")
+        if secret == "dir":
+            (folder / "submission_secret.txt").mkdir()
+        elif secret:
+            (folder / "submission_secret.txt").write_text(secret)
+    app = ExchangeReleaseFeedback(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab",
+                                                            student_id_exclude="trainee-d"),
+                                  authenticator=Authenticator(), root=str(exchange))
+    app.start()
+    released = sorted((exchange / "c" / "feedback").iterdir())
+    assert [p.read_text() for p in released] == ["<html>trainee-b</html>"]  # trainee-d excluded as asked
+    assert "Not releasing the feedback of trainee-a" in caplog.text and "of trainee-c" in caplog.text
