@@ -213,7 +213,12 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                     why += " (non-ASCII file name)"
                 sub.notes, sub.gradable = [why], False
             else:
-                sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
+                try:
+                    sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
+                except (Exception, RecursionError) as exc:  # e.g. JSON nested 100 000 deep: this file
+                    # alone is not gradable; the run goes on for everyone else
+                    sub.notes, sub.gradable = [f"could not be checked ({type(exc).__name__}: "
+                                               f"{str(exc).splitlines()[0][:100] if str(exc) else ''})"], False
                 sub.notes += id_notes(student)
             if not sub.gradable:
                 sub.status = "rejected"

@@ -431,3 +431,25 @@ def test_autograde_prints_report_lines_as_plain_printable_text(monkeypatch, caps
     grade.cmd_autograde(args, None, "cpu", "ci")
     out = capsys.readouterr().out
     assert "[link=https://x.example]kim[/link]\\x1bM" in out and "\x1b" not in out, out
+
+
+def test_one_notebook_that_cannot_be_checked_never_stops_the_others(tmp_path):
+    """A hand-in of JSON nested 200 000 deep raised RecursionError out of the checks: `techday grade
+    check` and `autograde` stopped for the whole room. It is that file's rejection now."""
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    hand_ins = {"a-deep": "[" * 200_000 + "]" * 200_000,
+                "b-deep-cell": '{"cells": [{"cell_type": "code", "metadata": ' + '{"a":' * 100_000 + "1"
+                               + "}" * 100_000 + "}]}",
+                "c-honest": nbformat.writes(nb)}
+    for student, text in hand_ins.items():
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(text, encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    for deep in ("a-deep", "b-deep-cell"):
+        assert subs[deep].status == "rejected" and "RecursionError" in subs[deep].notes[0], subs[deep].notes
+    assert subs["c-honest"].gradable and subs["c-honest"].status == "pending"
