@@ -71,21 +71,58 @@ def passed_line() -> str:
 
 
 
+BEGIN_LINE = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS")
+END_LINE = re.compile(r"[ \t]*### END HIDDEN TESTS")
+
+
+def hidden_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """The hidden-test regions of a cell's lines (``source.split("\\n")``): (first, last) line indices,
+    markers included, as :data:`HIDDEN` finds them, in one pass. :data:`HIDDEN`'s lazy ``.*?`` scans to
+    the end of the cell from every BEGIN marker that has no END after it: quadratic, and a trainee's
+    cell of 50 000 BEGIN lines held the feedback of the whole lab for longer than its time limit."""
+    regions: list[tuple[int, int]] = []
+    i, n = 0, len(lines)
+    while i < n:
+        if BEGIN_LINE.match(lines[i]):
+            end = next((k for k in range(i + 1, n) if END_LINE.match(lines[k])), None)
+            if end is None:  # no END after this line: none after any later BEGIN either
+                break
+            regions.append((i, end))
+            i = end + 1
+        else:
+            i += 1
+    return regions
+
+
+def hide_regions(source: str, replacement: str) -> str:
+    """``source`` with each hidden-test region (and the line break after it) made ``replacement`` and a
+    line break: what ``HIDDEN.sub(replacement + "\\n", source)`` gives, in linear time."""
+    lines = source.split("\n")
+    regions = hidden_regions(lines)
+    out: list[str] = []
+    prev = 0
+    for first, last in regions:
+        out += lines[prev:first]
+        out.append(replacement)
+        prev = last + 1
+    if regions and regions[-1][1] == len(lines) - 1:
+        out.append("")
+    out += lines[prev:]
+    return "\n".join(out)
+
+
 def hidden_lines(source: str) -> set[int]:
     """1-based numbers of the lines inside hidden-test regions (markers included)."""
-    lines: set[int] = set()
-    for m in HIDDEN.finditer(source):
-        first = source.count("\n", 0, m.start()) + 1
-        lines.update(range(first, first + m.group(0).rstrip("\n").count("\n") + 1))
-    return lines
+    return {k + 1 for first, last in hidden_regions(source.split("\n")) for k in range(first, last + 1)}
 
 
 def _hidden_texts(cells) -> list[str]:
     """The hidden tests' lines worth looking for in outputs (long enough not to match by chance)."""
     texts = set()
     for cell in cells:
-        for m in HIDDEN.finditer(cell.source):
-            for line in m.group(0).splitlines():
+        lines = cell.source.split("\n")
+        for first, last in hidden_regions(lines):
+            for line in "\n".join(lines[first:last + 1]).splitlines():
                 line = line.strip()
                 if len(line) >= 10 and "HIDDEN TESTS" not in line:
                     texts.add(line)
@@ -130,8 +167,8 @@ class HideHiddenTests(NbGraderPreprocessor):
                                 for o in cell.get("outputs", [])]
         for cell in nb.cells:
             if "### BEGIN HIDDEN TESTS" in cell.source:
-                cell.source = HIDDEN.sub(msg("techday.feedback_hidden_source", "# (hidden tests: not shown)") + "\n",
-                                         cell.source)
+                cell.source = hide_regions(cell.source, msg("techday.feedback_hidden_source",
+                                                            "# (hidden tests: not shown)"))
         return nb, resources
 
     @staticmethod
