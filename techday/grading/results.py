@@ -44,8 +44,10 @@ from .spreadsheet import safe_csv, spreadsheet_cell
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # IPython's name for a cell's code in a traceback frame: "Cell In[4], line 3" (IPython 8.5 and later),
-# "Input In [4], in <cell line: 3>()" (8.0 to 8.4).
-FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\].*?<cell line: (\d+)>")
+# "Input In [4], in <cell line: 3>()" (8.0 to 8.4). The gap is bounded: a lazy ".*?" scanned to the end
+# of the line from every "Input In [1]", and a trainee's error message of them, 1 MB (the output cap),
+# took minutes per pass and held the whole lab's feedback past its time limit.
+FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\][^\n]{0,300}?<cell line: (\d+)>")
 # A test or locked cell run by the grader's referee (techday.grading.referee) from its own copy:
 # "File <course cell double_tests>:3"; the line is the cell's own.
 COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")

@@ -168,3 +168,24 @@ def test_hidden_regions_are_found_in_linear_time_as_the_pattern_finds_them():
     nb.cells.append(nbformat.v4.new_code_cell(TEST))
     HideHiddenTests().preprocess(nb, {})
     assert time.monotonic() - t0 < 10
+
+
+def test_a_traceback_of_frame_lookalikes_is_read_in_linear_time():
+    """FRAME's lazy ".*?" scanned to the end of the line from every "Input In [1]": a trainee's error
+    message of them (1 MB, the output cap) took minutes per pass in each failing hidden-test cell."""
+    import time
+
+    from techday.grading.results import FRAME
+
+    assert FRAME.findall("Input In [4], in <cell line: 3>()") == [("", "", "4", "3")]
+    assert FRAME.findall("Cell In[4], line 3") == [("4", "3", "", "")]
+    message = "Exception: " + "Input In [1]" * 85_000
+    t0 = time.monotonic()
+    assert FRAME.findall(message) == []
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(TEST, execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("error", ename="Exception", evalue=message[11:],
+                                           traceback=["Cell In[1], line 2", message])]
+    nb.cells.append(cell)
+    HideHiddenTests().preprocess(nb, {})
+    assert time.monotonic() - t0 < 10
