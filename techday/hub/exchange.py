@@ -200,8 +200,17 @@ class ExchangeCollect(_Collect):
         super().copy_files()
 
     def do_copy(self, src, dest, log=None):
-        skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
-                                 max_bytes=1000 * self.coursedir.max_dir_size)
+        try:
+            skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
+                                     max_bytes=1000 * self.coursedir.max_dir_size)
+        except OSError as exc:
+            # The entry is its owner's to remove, rename or swap for a link at any moment, also between
+            # the scan and this copy: that trainee is not collected this time; the others are.
+            shutil.rmtree(dest, ignore_errors=True)
+            why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
+            self.refused.append((os.path.basename(src), why))
+            self.log.warning("Not collecting %s: %s", os.path.basename(src), why)
+            return
         for what in skipped:
             self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
         # The time is the one in the entry's name, checked by entry_refusal; the entry's own

@@ -199,3 +199,45 @@ def test_one_trainees_missing_secret_never_stops_the_feedback_of_the_others(tmp_
     released = sorted((exchange / "c" / "feedback").iterdir())
     assert [p.read_text() for p in released] == ["<html>trainee-b</html>"]  # trainee-d excluded as asked
     assert "Not releasing the feedback of trainee-a" in caplog.text and "of trainee-c" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["removed", "a link"])
+def test_an_entry_changed_between_scan_and_copy_stops_only_its_own_collect(tmp_path, caplog, how):
+    """A trainee owns their inbound entry and may remove it, or swap a link in, at any moment: between
+    collect's scan and its copy the copy raised (FileNotFoundError, NotADirectoryError) and the collect
+    stopped for everyone after that trainee."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub.exchange import ExchangeCollect
+
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+    for student in ("trainee-a", "trainee-b"):
+        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                          authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.init_src()
+    app.init_dest()
+    app.src_records.sort(key=lambda r: r["username"])  # trainee-a first
+    entry = inbound / "trainee-a+lab+2026-12-05 10:00:00.000000 UTC+r"
+    shutil.rmtree(entry)
+    if how == "a link":
+        os.symlink(tmp_path, entry)
+    app.copy_files()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert not (course / "submitted" / "trainee-a" / "lab").exists()
+    assert "its entry changed while it was collected" in caplog.text
