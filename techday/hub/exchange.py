@@ -161,7 +161,10 @@ class ExchangeCollect(_Collect):
                 student = parts[0]
                 if not fnmatch.fnmatchcase(student, wanted):
                     continue
-                why = entry_refusal(entry, student, parts[2], uids)
+                try:
+                    why = entry_refusal(entry, student, parts[2], uids)
+                except OSError as exc:  # removed by its owner since the listing: theirs alone
+                    why = f"gone or changed while collected ({exc.strerror or exc})"
                 if why:
                     self.refused.append((entry.name, why))
                     self.log.warning("Not collecting %s: %s", entry.name, why)

@@ -241,3 +241,45 @@ def test_an_entry_changed_between_scan_and_copy_stops_only_its_own_collect(tmp_p
     assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
     assert not (course / "submitted" / "trainee-a" / "lab").exists()
     assert "its entry changed while it was collected" in caplog.text
+
+
+def test_an_entry_gone_between_listing_and_stat_is_refused_not_a_stop(tmp_path, monkeypatch):
+    """An owner can create and remove entries in a loop: one listed by the scan and gone at its stat
+    raised FileNotFoundError out of the scan, and nothing was collected. (The race is played by
+    entry_refusal raising as its lstat would.)"""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub import exchange as ex
+
+    real = ex.entry_refusal
+
+    def racing(entry, student, stamp, uids):
+        if student == "trainee-a":
+            raise FileNotFoundError(2, "No such file or directory")
+        return real(entry, student, stamp, uids)
+
+    monkeypatch.setattr(ex, "entry_refusal", racing)
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+    for student in ("trainee-a", "trainee-b"):
+        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    app = ex.ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                             authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.start()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert [why for name, why in app.refused if name.startswith("trainee-a+")] == \
+        ["gone or changed while collected (No such file or directory)"]
