@@ -9,8 +9,10 @@ through the formgrader's API). nbconvert's own ``sanitize_html`` does not reach 
 table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` for every course root: the
 formgrader and the feedback pages) cleans instead, by allow-lists:
 
-- markdown cells: rendered, then only the tags and attributes of :data:`TAGS` and :data:`ATTRIBUTES` and
-  links to ``http``, ``https`` and ``mailto`` kept; anything else is shown as text;
+- markdown cells: rendered, then only the tags and attributes of :data:`TAGS` and :data:`ATTRIBUTES` kept:
+  links out (``http``, ``https``, ``mailto``) or to the page's own headings, images embedded as PNG,
+  JPEG or GIF data, never a URL the instructor's browser would fetch by itself; anything else is shown
+  as text;
 - outputs: only the types of :data:`OUTPUT_TYPES`; ``text/html`` and ``text/markdown`` cleaned as above;
   JavaScript, SVG, widgets and any other type dropped (a line says so);
 - raw cells: never rendered as HTML (nbgrader's templates do not today; a later one might);
@@ -24,10 +26,25 @@ from nbconvert.preprocessors import Preprocessor
 TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
         "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody",
         "td", "th", "thead", "tr", "u", "ul"}
-ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title", "width", "height"], "td": ["align", "colspan", "rowspan"],
-              "th": ["align", "colspan", "rowspan"], "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"],
-              "h5": ["id"], "h6": ["id"], "ol": ["start"]}
-PROTOCOLS = {"http", "https", "mailto"}
+LINKS = ("http://", "https://", "mailto:", "#")
+IMAGES = ("data:image/png;", "data:image/jpeg;", "data:image/gif;")
+
+
+def _link(tag: str, name: str, value: str) -> bool:
+    """A link goes out of the hub (http, https, mailto) or to a heading of the page: never a relative URL,
+    which would be a request on the hub's own origin (``/hub/logout``) with the instructor's session."""
+    return name == "title" or name == "href" and value.strip().lower().startswith(LINKS)
+
+
+def _image(tag: str, name: str, value: str) -> bool:
+    """An image is embedded (a PNG, JPEG or GIF data URI): a URL would make the instructor's browser send a
+    request (to the hub's own origin, or to say who read the answer and when)."""
+    return name in ("alt", "title", "width", "height") or name == "src" and value.strip().lower().startswith(IMAGES)
+
+
+ATTRIBUTES = {"a": _link, "img": _image, "td": ["align", "colspan", "rowspan"], "th": ["align", "colspan", "rowspan"],
+              "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"], "h5": ["id"], "h6": ["id"], "ol": ["start"]}
+PROTOCOLS = {"http", "https", "mailto", "data"}  # data: only where _image allows it
 OUTPUT_TYPES = {"text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/gif"}
 
 

@@ -21,6 +21,8 @@ ATTACKS = [
     ("text/markdown", '<img src=x onerror="alert(10)">'),
     ("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(11)"><script>alert(12)</script></svg>'),
     ("raw", '<img src=x onerror="alert(13)"><script>alert(14)</script>'),
+    ("markdown", '![x](/hub/logout) <img src="https://tracker.example/p.gif"> <a href="/hub/logout">out</a>'),
+    ("text/html", '<img src="/hub/logout"><a href="data:text/html,alert(15)">d</a>'),
 ]
 
 
@@ -51,7 +53,8 @@ class Runnable(HTMLParser):
 
 def notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_markdown_cell("An honest answer: **bold**, `x<y`, $a < b$, [docs](https://x.example)."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("An honest answer: **bold**, `x<y`, $a < b$, [docs](https://x.example)."
+                                                  " ![plot](data:image/png;base64,iVBORw0KGgo=)"))
     for kind, text in ATTACKS:
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(text))
@@ -94,3 +97,7 @@ def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, re
     assert "<strong>bold</strong>" in html and re.search(r"<code>x(&lt;|<)y</code>", html), html[:2000]
     assert 'href="https://x.example"' in html and "<p>An honest answer" in html  # paragraphs stay paragraphs
     assert "&lt;script&gt;alert(2)" in html  # an attempt is shown to the instructor as text
+    # Nothing the instructor's browser would fetch by itself, or a relative link on the hub's origin.
+    assert 'src="/hub/logout"' not in html and 'href="/hub/logout"' not in html
+    assert 'src="https://tracker.example' not in html and 'href="data:' not in html
+    assert 'src="data:image/png;base64,iVBOR' in html  # an embedded image stays
