@@ -167,7 +167,7 @@ class ExchangeCollect(_Collect):
                     why = f"gone or changed while collected ({exc.strerror or exc})"
                 if why:
                     self.refused.append((entry.name, why))
-                    self.log.warning("Not collecting %s: %s", entry.name, why)
+                    self.log.warning("Not collecting %s: %s", _shown(entry.name), why)
                     continue
                 groups.setdefault(student, []).append(
                     {"username": student, "filename": entry.name, "timestamp": parse_utc(parts[2])})
@@ -212,10 +212,10 @@ class ExchangeCollect(_Collect):
             shutil.rmtree(dest, ignore_errors=True)
             why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
             self.refused.append((os.path.basename(src), why))
-            self.log.warning("Not collecting %s: %s", os.path.basename(src), why)
+            self.log.warning("Not collecting %s: %s", _shown(os.path.basename(src)), why)
             return
         for what in skipped:
-            self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
+            self.log.warning("Collecting %s: left out %s", _shown(os.path.basename(src)), what)
         # The time is the one in the entry's name, checked by entry_refusal; the entry's own
         # timestamp.txt is its owner's to rewrite after submitting (nbgrader writes the same time in both).
         stamp = os.path.join(dest, "timestamp.txt")
@@ -271,6 +271,12 @@ def _readable_file(path: str) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return True
+
+
+def _shown(name: str) -> str:
+    """A name a trainee chose, as the grader's log prints it: as it is where every character is
+    printable, else quoted with escapes (a newline in a file name would print a log line of its own)."""
+    return name if name.isprintable() else repr(name)
 
 
 def not_mine(path: str) -> str | None:
@@ -332,7 +338,7 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
         for name in sorted(os.listdir(dir_fd)):
             if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
                 continue
-            shown = rel + name
+            shown = _shown(rel + name)
             budget["entries"] -= 1
             if budget["entries"] < 0:
                 skipped.append(f"{shown} (more than {MAX_ENTRIES} files)")

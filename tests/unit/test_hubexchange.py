@@ -63,6 +63,15 @@ def test_a_pipe_is_left_out_without_waiting(entry, tmp_path):
     assert done["s"] == ["stall.fifo (not a regular file)"]
 
 
+def test_a_name_left_out_is_logged_on_one_line(entry, tmp_path):
+    """A file name with a newline printed a log line of its own in the grader's log ("Collecting ...:
+    left out ..."), which could read as the collect of another trainee."""
+    os.mkfifo(entry / "x\nCollecting trainee-b+lab+...: collected.fifo")
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert skipped == ["'x\\nCollecting trainee-b+lab+...: collected.fifo' (not a regular file)"], skipped
+    assert all(line.isprintable() for line in skipped)
+
+
 def test_size_depth_and_ignored_names_are_capped(entry, tmp_path):
     (entry / "big.bin").write_bytes(b"x" * 5000)
     (entry / ".ipynb_checkpoints").mkdir()
