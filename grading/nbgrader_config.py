@@ -13,3 +13,7 @@ c.Execute.interrupt_on_timeout = True
 
 # Graded notebooks keep their order; feedback never shows hidden tests (nbgrader's default, stated).
 c.ClearHiddenTests.enforce_metadata = True
+
+# Trainees' answers and outputs are rendered as HTML in the instructor's browser (the formgrader, on
+# the hub's origin) and in feedback: cleaned, never run (techday/grading/safehtml.py).
+c.HTMLExporter.preprocessors = ["techday.grading.safehtml.SafeHTML"]

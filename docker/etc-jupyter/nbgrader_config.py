@@ -16,6 +16,9 @@ c.Exchange.root = os.environ.get("TECHDAY_EXCHANGE", "/srv/nbgrader/exchange")
 c.ExchangeFactory.release_assignment = "techday.hub.exchange.ExchangeReleaseAssignment"
 c.ExchangeFactory.submit = "techday.hub.exchange.ExchangeSubmit"
 c.ExchangeFactory.collect = "techday.hub.exchange.ExchangeCollect"
+# release_feedback leaves out (and names) a trainee whose feedback lacks the secret their own entry held,
+# where nbgrader stops releasing for everyone.
+c.ExchangeFactory.release_feedback = "techday.hub.exchange.ExchangeReleaseFeedback"
 
 # The hub's user name is the trainee's nbgrader identity. Not for the course service, whose collect
 # must gather every student.

@@ -158,6 +158,7 @@ def _stop(signum, frame):
 
 
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
+    from ..grading.certificates import printable
     from ..grading.run import autograde
     from ..grading.sandbox import SandboxUnavailable
 
@@ -178,7 +179,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
                         referee=not args.no_referee,
                         retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,
-                        report=console.print)
+                        report=lambda line: console.print(escape(printable(str(line)))))
     except SandboxUnavailable as exc:
         err.print(f"[red]refusing to run untrusted submissions: {exc}[/]")
         return 2
@@ -214,8 +215,11 @@ def cmd_results(args, course) -> int:
     root = _root(args, course)
     out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
     roster = Path(args.roster).resolve() if args.roster else None
+    from ..grading.certificates import printable
+
+    # Report lines name trainees (ids from --import file names, roster lines): printed as printable text.
     res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
-                  report=lambda line: console.print(escape(line)))
+                  report=lambda line: console.print(escape(printable(line))))
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
@@ -224,7 +228,7 @@ def cmd_results(args, course) -> int:
     console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}   "
                   f"codes: {res.register}")
     for problem in res.problems:
-        err.print(f"[red]{escape(problem)}[/]")
+        err.print(f"[red]{escape(printable(problem))}[/]")
     return 1 if res.problems else 0
 
 

@@ -5,12 +5,14 @@
   It is never in the repository or the trainee image (``build/`` is ignored by git and not copied
   into the image); the sandbox that runs trainees' code sees neither the file nor the variable.
 - **verification code**: HMAC-SHA256 under the course key of the certificate's payload (course id,
-  run, track, trainee id, name, score as points/max, date), its first 100 bits written as 20
+  run, track, the track's title as the certificate shows it, trainee id, name, score as points/max,
+  date; certificates made before the title was signed, "v1", have no title), its first 100 bits written as 20
   Crockford base32 characters in groups of five (``7KQ2M-4XH9P-...``): short enough to type, case
   and ``O``/``0``, ``I``/``L``/``1`` forgiving. The code is only the MAC; the payload travels
   beside it: in the certificate itself (a JSON block in the HTML, the PDF's Keywords) and in the
   register ``certificates.json`` that ``techday grade results`` keeps, so ``techday grade verify
-  CODE`` looks a typed code up and ``--file`` checks a certificate without the register.
+  CODE`` looks a typed code up and ``--file`` checks a certificate without the register. An HTML
+  certificate's block also carries the page's own code (:func:`page_code`): every byte of the page.
 - **file names**: :func:`certificate_stems`, one per trainee id, injective also on case-insensitive
   and normalising file systems, Hangul kept.
 - **roster**: display names from nbgrader's student table and/or a CSV (``id,name``), with one clear
@@ -23,7 +25,6 @@ import base64
 import csv
 import hashlib
 import hmac
-import html
 import io
 import json
 import os
@@ -41,6 +42,10 @@ CODE_CHARS = 20  # 100 bits of the MAC
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 DOMAIN = b"techday certificate v1\0"
 FIELDS = ("course", "run", "track", "trainee", "name", "score", "date")
+# v2 signs the track's title too: everything a certificate shows in a data-field comes from its
+# payload, none from the syllabus of the day it is verified (a track renamed, or another course's).
+DOMAIN_V2 = b"techday certificate v2\0"
+FIELDS_V2 = (*FIELDS, "title")
 PDF_KEYWORDS = "techday-certificate:"
 
 
@@ -102,17 +107,26 @@ def number(x: float) -> str:
 
 
 def payload(course_id: str, run: str, track: str, trainee: str, name: str, points: float, max_points: float,
-            date: str) -> dict:
-    return {"course": course_id, "run": run, "track": track, "trainee": trainee, "name": name,
+            date: str, title: str | None = None) -> dict:
+    """A certificate's payload; with ``title`` (the track's title it shows) a v2 payload."""
+    data = {"course": course_id, "run": run, "track": track, "trainee": trainee, "name": name,
             "score": f"{number(points)}/{number(max_points)}", "date": date}
+    return data if title is None else {**data, "title": title}
+
+
+def fields(data: dict) -> tuple[str, ...]:
+    """The fields a payload's code signs: v2 (with the track's title) where it has a ``title``."""
+    return FIELDS_V2 if "title" in data else FIELDS
 
 
 def _message(data: dict) -> bytes:
-    missing = [k for k in FIELDS if not isinstance(data.get(k), str)]
+    names = fields(data)
+    missing = [k for k in names if not isinstance(data.get(k), str)]
     if missing:
         raise CertificateError(f"certificate fields missing or not text: {', '.join(missing)}")
-    body = {k: data[k] for k in FIELDS}
-    return DOMAIN + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = {k: data[k] for k in names}
+    domain = DOMAIN_V2 if names == FIELDS_V2 else DOMAIN
+    return domain + json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def make_code(key: bytes, data: dict) -> str:
@@ -239,7 +253,14 @@ def read_roster(path: Path) -> Roster:
                                "no names read from it")
         return roster
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    lines: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            lines.append((reader.line_num, row))
+    except csv.Error as exc:  # a field over csv's size limit, ...: one line, not a stop for the whole room
+        roster.problems.append(f"roster {label} line {reader.line_num}: {exc}: no names read from it")
+        return roster
+    header = lines[0][1] if lines else None
     if not header:
         roster.problems.append(f"roster {label}: empty: no names read from it")
         return roster
@@ -258,8 +279,7 @@ def read_roster(path: Path) -> Roster:
         roster.notes.append(f"roster {label}: column(s) {', '.join(map(repr, unknown))} not used (only id and name are)")
     i_id, i_name = columns.index("id"), columns.index("name")
     rows: dict[str, list[tuple[int, str]]] = {}
-    for row in reader:
-        lineno = reader.line_num
+    for lineno, row in lines[1:]:
         if not any(cell.strip() for cell in row):
             continue
         trainee = row[i_id].strip() if i_id < len(row) else ""
@@ -294,6 +314,15 @@ def resolve_names(students: list[str], gradebook: dict[str, str], roster: Roster
     for trainee in students:
         listed = roster.names.get(trainee) if roster else None
         stored = gradebook.get(trainee) or None
+        # A name is printed on the certificate and by `verify`: one with a character that is not
+        # printable (a terminal escape, a bidirectional override that shows it as another name) is
+        # not used (an allow-list: str.isprintable).
+        for where, text in ((label, listed), ("nbgrader's student table", stored)):
+            if text and not text.isprintable():
+                notes.append(f"{printable(trainee)}: the {where} gives a name with a character that is not "
+                             f"printable ({printable(text)}): not used")
+        listed = listed if listed and listed.isprintable() else None
+        stored = stored if stored and stored.isprintable() else None
         if listed:
             names[trainee] = (listed, "roster")
             if stored and stored != listed:
@@ -351,9 +380,9 @@ class Register:
 
     def find(self, data: dict) -> dict | None:
         """The entry that certifies the same as ``data``, whatever its date."""
-        same = [k for k in FIELDS if k != "date"]
+        same = [k for k in FIELDS_V2 if k != "date"]
         for entry in self.certificates.values():
-            if all(entry.get(k) == data[k] for k in same):
+            if all(entry.get(k) == data.get(k) for k in same):
                 return entry
         return None
 
@@ -388,25 +417,53 @@ class Register:
 def visible_fields(course, data: dict, code: str) -> dict[str, str]:
     """The texts a certificate shows, from its payload: written by the HTML and PDF, and compared by
     ``verify --file`` with what an HTML certificate shows."""
-    track = course.tracks.get(data["track"]) if course else None
+    if "title" in data:  # v2: the title it was issued with
+        title = data["title"]
+    else:  # v1: today's syllabus says it (not signed), and only of this course's own tracks
+        track = course.tracks.get(data["track"]) if course and data.get("course") == course.id else None
+        title = track.title if track else data["track"]
     points, _, maximum = data["score"].partition("/")
     try:
         percent = f" ({100 * float(points) / float(maximum):.0f}%)" if float(maximum) else ""
     except ValueError:
         percent = ""
     return {"name": data["name"], "trainee": data["trainee"],
-            "track": track.title if track else data["track"],
+            "track": title,
             "score": f"{points} of {maximum} points{percent}",
             "run": f"{data['course']} / {data['run']}", "date": data["date"], "code": code}
 
 
 def embedded(data: dict, code: str) -> dict:
-    return {**{k: data[k] for k in FIELDS}, "code": code}
+    return {**{k: data[k] for k in fields(data)}, "code": code}
 
 
-def html_block(data: dict, code: str) -> str:
-    text = json.dumps(embedded(data, code), ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
-    return f'<script type="application/json" id="techday-certificate">{text}</script>'
+BLOCK_OPEN, BLOCK_CLOSE = '<script type="application/json" id="techday-certificate">', "</script>"
+BLOCK = re.compile(re.escape(BLOCK_OPEN) + r"(.*?)" + re.escape(BLOCK_CLOSE), re.S)
+PAGE_DOMAIN = b"techday certificate page v1\0"
+
+
+def html_block(data: dict, code: str, page: str | None = None) -> str:
+    """The JSON block of an HTML certificate: its payload, code and (``page``) the page's own code."""
+    doc = embedded(data, code) if page is None else {**embedded(data, code), "page": page}
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
+    return f"{BLOCK_OPEN}{text}{BLOCK_CLOSE}"
+
+
+def page_code(key: bytes, code: str, page: str) -> str:
+    """The code of a whole HTML certificate: HMAC-SHA256 under the course key of the page as written,
+    its JSON block emptied (``page``), with the certificate's code. Every byte a browser reads is in it:
+    text outside the data-field elements, a style that hides them, a script. Not part of the
+    certificate's code, so a page made again (another template, language or syllabus) keeps its code."""
+    return hmac.new(key, PAGE_DOMAIN + code.encode("utf-8") + b"\0" + page.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def emptied(text: str) -> str | None:
+    """An HTML certificate with its JSON block's content taken out (what :func:`page_code` signs), or
+    None without exactly one block."""
+    blocks = list(BLOCK.finditer(text))
+    if len(blocks) != 1:
+        return None
+    return text[:blocks[0].start(1)] + text[blocks[0].end(1):]
 
 
 def pdf_keywords(data: dict, code: str) -> str:
@@ -462,7 +519,7 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CertificateError(f"{path}: neither a PDF nor a UTF-8 HTML certificate") from None
-        blocks = re.findall(r'<script type="application/json" id="techday-certificate">(.*?)</script>', text, re.S)
+        blocks = BLOCK.findall(text)
         if len(blocks) != 1:
             raise CertificateError(f"{path}: {'no' if not blocks else 'more than one'} techday certificate data block")
         try:
@@ -471,10 +528,28 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
             raise CertificateError(f"{path}: its certificate data is damaged") from None
         parser = _Fields()
         parser.feed(text)
-        shown = {k: [html.unescape(" ".join(v.split())) for v in vs] for k, vs in parser.fields.items()}
+        # The parser has decoded the page's character references once (convert_charrefs), as a browser
+        # does; a second html.unescape would read text the page shows as "&amp;" as "&".
+        shown = {k: [" ".join(v.split()) for v in vs] for k, vs in parser.fields.items()}
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         raise CertificateError(f"{path}: its certificate data has no code")
-    return {k: doc.get(k) for k in FIELDS}, doc["code"], shown
+    return {k: doc.get(k) for k in fields(doc)}, doc["code"], shown
+
+
+def read_page(path: Path) -> tuple[str | None, object]:
+    """An HTML certificate's text with its JSON block emptied, and the page code its block carries
+    (None where it has none); (None, None) where there is not exactly one block, or one not written as
+    :func:`html_block` writes it (the page code does not cover the block: raw ``<!--<script>`` in it
+    would make a browser read on past its end and hide the page after it)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        block = BLOCK.findall(text)[0]
+        doc = json.loads(block)
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        return None, None
+    if not isinstance(doc, dict) or block != json.dumps(doc, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c"):
+        return None, None
+    return emptied(text), doc.get("page")
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -487,13 +562,24 @@ class Verdict:
     data: dict | None = None
 
 
+def printable(text) -> str:
+    """``text`` as a line of ``verify``'s report may show it: every character that is not printable (a
+    newline, a terminal escape such as ESC M that moves the cursor up over the NOT GENUINE line, a C1
+    control, a bidirectional override) written as its Python escape (``\\x1b``). An allow-list
+    (:meth:`str.isprintable`): a certificate's fields are whatever its maker wrote, key or no key."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _describe(course, data: dict, code: str, entry: dict | None) -> list[str]:
-    shown = visible_fields(course, data, code)
-    lines = [f"trainee: {data['trainee']}", f"name:    {data['name']}",
-             f"track:   {data['track']} ({shown['track']})", f"score:   {shown['score']}",
-             f"run:     {shown['run']}", f"date:    {data['date']}"]
+    shown = {k: printable(v) for k, v in visible_fields(course, data, code).items()}
+    lines = [f"trainee: {printable(data['trainee'])}", f"name:    {printable(data['name'])}",
+             f"track:   {printable(data['track'])} ({shown['track']}"
+             + (")" if "title" in data else ": today's syllabus; a v1 code does not sign the title)"),
+             f"score:   {shown['score']}",
+             f"run:     {shown['run']}", f"date:    {printable(data['date'])}"]
     if entry and entry.get("file"):
-        lines.append(f"file:    {entry['file']}")
+        lines.append(f"file:    {printable(entry['file'])}")
     return lines
 
 
@@ -513,7 +599,7 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
         except CertificateError as exc:
             return Verdict(False, [str(exc)])
         if typed and normalize_code(file_code) != typed:
-            return Verdict(False, [f"{file} carries the code {file_code}, not {typed}"])
+            return Verdict(False, [f"{file} carries the code {printable(file_code)}, not {typed}"])
         typed = normalize_code(file_code)
         if typed is None:
             return Verdict(False, [f"{file}: {file_code!r} is not a certificate code"])
@@ -526,15 +612,24 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
         if entry is None:
             return Verdict(False, [f"NOT GENUINE: no certificate with the code {typed} was issued "
                                    f"(register {register.path}): mistyped or forged"])
-        data = {k: entry.get(k) for k in FIELDS}
+        data = {k: entry.get(k) for k in fields(entry)}
     if not genuine(key, data, typed):
         what = "the certificate's data was edited, or it was made under another key" if file else \
             "the register entry was edited, or made under another key"
-        complete = all(isinstance(data.get(k), str) for k in FIELDS)
+        complete = all(isinstance(data.get(k), str) for k in fields(data))
         return Verdict(False, [f"NOT GENUINE: the code {typed} does not match what it claims to certify: {what}",
                                *(f"  claims {line}" for line in (_describe(course, data, typed, None) if complete
                                                                   else [f"fields {data}"]))])
     if shown is not None:
+        page, page_mac = read_page(file)
+        # A v2 certificate is issued with its page code: one without (taken out) is refused, not
+        # checked field by field only.
+        if page_mac is not None or "title" in data:
+            if not (isinstance(page_mac, str) and page is not None
+                    and hmac.compare_digest(page_mac, page_code(key, typed, page))):
+                return Verdict(False, [f"NOT GENUINE: {file}: the code is genuine but the page was edited, it is not "
+                                       "the one issued (text added, hidden or restyled; or saved again by a browser "
+                                       "or an editor): check the code itself with `techday grade verify CODE`"], data)
         expected = visible_fields(course, data, typed)
         wrong = [f"{k} shows {', '.join(map(repr, shown.get(k, []))) or 'nothing'}, the code certifies {v!r}"
                  for k, v in expected.items() if shown.get(k) != [" ".join(v.split())]]
@@ -544,7 +639,7 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
     lines = [f"GENUINE: {typed} certifies"]
     lines += [f"  {line}" for line in _describe(course, data, typed, entry)]
     if entry is not None and entry.get("status") == "withdrawn":
-        return Verdict(False, lines + [f"WITHDRAWN on {entry.get('withdrawn')}: the latest results of this run no "
+        return Verdict(False, lines + [f"WITHDRAWN on {printable(entry.get('withdrawn'))}: the latest results of this run no "
                                        "longer certify this (regraded); the trainee's current certificate, if "
                                        "any, has another code"], data)
     if file is not None and shown is None:

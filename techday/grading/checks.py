@@ -18,6 +18,14 @@ from ..course.layout import lab_folder, notebook_name
 from .review import _kind, _release_cells, review
 
 
+def shown(text: str) -> str:
+    """A trainee's id or file name as a status line prints it: as it is where every character is
+    printable (Hangul included), else Python's quoted form, so that a newline, a terminal escape or a
+    bidirectional control in a name never starts a line of its own (``graded trainee-009 ...``) or
+    rewrites one (an allow-list: :meth:`str.isprintable`)."""
+    return text if text.isprintable() else repr(text)
+
+
 @dataclass
 class Submission:
     student: str
@@ -42,7 +50,9 @@ class Submission:
     def line(self) -> str:
         score = f" {self.score:g}/{self.max_score:g}" if self.score is not None and self.max_score else ""
         notes = "; ".join(self.notes)
-        return f"{self.status:<8} {self.student} {Path(self.path).name}{score}" + (f": {notes}" if notes else "")
+        notes = notes if notes.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in notes)
+        return (f"{self.status:<8} {shown(self.student)} {shown(Path(self.path).name)}{score}"
+                + (f": {notes}" if notes else ""))
 
 
 
@@ -111,6 +121,26 @@ def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], b
     return notes, True, nb
 
 
+def _hangul(c: str) -> bool:
+    """Hangul syllables and jamo (conjoining, compatibility, extended): the room's own letters."""
+    o = ord(c)
+    return (0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F or 0xA960 <= o <= 0xA97F
+            or 0xD7B0 <= o <= 0xD7FF)
+
+
+def id_notes(student: str) -> list[str]:
+    """What a status line says of a trainee id. An allow-list: ASCII and Hangul are noted at most; any
+    other character flags the submission (its certificate is held for a person to look), since it can
+    make the id look like another one (``kіm.minsu`` with a Cyrillic ``і``, ``trainee-00١`` with an
+    Arabic-Indic one) or not print as itself (a control character)."""
+    odd = sorted({c for c in student if not (c.isascii() and c.isprintable() or _hangul(c))})
+    if odd:
+        named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in odd[:4])
+        return [f"trainee id {student!r} has characters outside ASCII and Hangul ({named}"
+                f"{', ...' if len(odd) > 4 else ''}): it can look like another trainee's id; check who it is"]
+    return [] if student.isascii() else ["non-ASCII trainee id (kept as is)"]
+
+
 def _norm(student: str) -> str:
     return "".join(unicodedata.normalize("NFKC", student).casefold().split())
 
@@ -124,18 +154,34 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
     items = [(p.stem, p) for p in sorted(source.glob("*.ipynb"))]
     items += [(d.name, p) for d in sorted(source.iterdir()) if d.is_dir() and not d.is_symlink()
               for p in sorted(d.glob("*.ipynb"))]
+    items = [(unicodedata.normalize("NFC", student).strip(), path) for student, path in items]
+    # Two sources for one id (``kim.ipynb`` and ``kim .ipynb``, a name in NFC and one in NFD, a file and
+    # a folder): whichever came first was that trainee's hand-in and the other was dropped as
+    # "already collected". None of them is imported: a person says which is whose.
+    sources: dict[str, set[Path]] = {}  # id -> its sources: top-level files and folders
     for student, path in items:
-        student = unicodedata.normalize("NFC", student).strip()
+        sources.setdefault(student, set()).add(path if path.parent == source else path.parent)
+    clashes = {student for student, found in sources.items() if len(found) > 1}
+    for student in sorted(clashes):
+        names = ", ".join(shown(p.name) for p in sorted(sources[student]))
+        lines.append(f"skipped  {shown(student)}: {len(sources[student])} hand-ins for one trainee id ({names}): "
+                     "keep one, then import again")
+    for student, path in items:
+        if student in clashes:
+            continue
+        if student in ("", ".", ".."):  # " .ipynb", "...ipynb": no id, or a path out of submitted/
+            lines.append(f"skipped  {shown(path.name)}: no trainee id in its name")
+            continue
         if path.is_symlink() or not path.is_file():
-            lines.append(f"skipped  {student}: {path.name} is a link or not a file")
+            lines.append(f"skipped  {shown(student)}: {shown(path.name)} is a link or not a file")
             continue
         dest = lab_folder(root, "submitted", lab, student) / (path.name if path.parent != source else notebook_name(lab))
         if dest.exists():
-            lines.append(f"kept     {student}: {dest.name} already collected")
+            lines.append(f"kept     {shown(student)}: {shown(dest.name)} already collected")
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dest)
-        lines.append(f"imported {student}: {path.name} -> {dest.relative_to(root)}")
+        lines.append(f"imported {shown(student)}: {shown(path.name)} -> {shown(str(dest.relative_to(root)))}")
     return lines
 
 
@@ -167,9 +213,13 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                     why += " (non-ASCII file name)"
                 sub.notes, sub.gradable = [why], False
             else:
-                sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
-                if not student.isascii():
-                    sub.notes.append("non-ASCII trainee id (kept as is)")
+                try:
+                    sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
+                except (Exception, RecursionError) as exc:  # e.g. JSON nested 100 000 deep: this file
+                    # alone is not gradable; the run goes on for everyone else
+                    sub.notes, sub.gradable = [f"could not be checked ({type(exc).__name__}: "
+                                               f"{str(exc).splitlines()[0][:100] if str(exc) else ''})"], False
+                sub.notes += id_notes(student)
             if not sub.gradable:
                 sub.status = "rejected"
             subs.append(sub)

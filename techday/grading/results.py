@@ -12,7 +12,8 @@
   ``min_assessment_fraction`` in the assessment; written to ``passfail.csv`` with the name, the
   certificate's code and file, and the grading flags to review beside each trainee.
 - **certificates** of completion for each trainee who passed a track (held, until ``--issue-held``,
-  where the pass rests on a submission flagged for tampering or not graded): HTML, and PDF drawn with
+  unless every lab's score is of the trainee's current notebook, graded without a flag: see
+  :func:`_standing`): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
   (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
   (``--roster`` CSV, else nbgrader's student table, else the id) and a verification code, recorded
@@ -38,12 +39,15 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from .. import proctree
 from ..i18n import current_language, msg
 from .config import FEEDBACK_PREPROCESSORS
+from .spreadsheet import safe_csv, spreadsheet_cell
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # IPython's name for a cell's code in a traceback frame: "Cell In[4], line 3" (IPython 8.5 and later),
-# "Input In [4], in <cell line: 3>()" (8.0 to 8.4).
-FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\].*?<cell line: (\d+)>")
+# "Input In [4], in <cell line: 3>()" (8.0 to 8.4). The gap is bounded: a lazy ".*?" scanned to the end
+# of the line from every "Input In [1]", and a trainee's error message of them, 1 MB (the output cap),
+# took minutes per pass and held the whole lab's feedback past its time limit.
+FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\][^\n]{0,300}?<cell line: (\d+)>")
 # A test or locked cell run by the grader's referee (techday.grading.referee) from its own copy:
 # "File <course cell double_tests>:3"; the line is the cell's own.
 COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")
@@ -69,21 +73,58 @@ def passed_line() -> str:
 
 
 
+BEGIN_LINE = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS")
+END_LINE = re.compile(r"[ \t]*### END HIDDEN TESTS")
+
+
+def hidden_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """The hidden-test regions of a cell's lines (``source.split("\\n")``): (first, last) line indices,
+    markers included, as :data:`HIDDEN` finds them, in one pass. :data:`HIDDEN`'s lazy ``.*?`` scans to
+    the end of the cell from every BEGIN marker that has no END after it: quadratic, and a trainee's
+    cell of 50 000 BEGIN lines held the feedback of the whole lab for longer than its time limit."""
+    regions: list[tuple[int, int]] = []
+    i, n = 0, len(lines)
+    while i < n:
+        if BEGIN_LINE.match(lines[i]):
+            end = next((k for k in range(i + 1, n) if END_LINE.match(lines[k])), None)
+            if end is None:  # no END after this line: none after any later BEGIN either
+                break
+            regions.append((i, end))
+            i = end + 1
+        else:
+            i += 1
+    return regions
+
+
+def hide_regions(source: str, replacement: str) -> str:
+    """``source`` with each hidden-test region (and the line break after it) made ``replacement`` and a
+    line break: what ``HIDDEN.sub(replacement + "\\n", source)`` gives, in linear time."""
+    lines = source.split("\n")
+    regions = hidden_regions(lines)
+    out: list[str] = []
+    prev = 0
+    for first, last in regions:
+        out += lines[prev:first]
+        out.append(replacement)
+        prev = last + 1
+    if regions and regions[-1][1] == len(lines) - 1:
+        out.append("")
+    out += lines[prev:]
+    return "\n".join(out)
+
+
 def hidden_lines(source: str) -> set[int]:
     """1-based numbers of the lines inside hidden-test regions (markers included)."""
-    lines: set[int] = set()
-    for m in HIDDEN.finditer(source):
-        first = source.count("\n", 0, m.start()) + 1
-        lines.update(range(first, first + m.group(0).rstrip("\n").count("\n") + 1))
-    return lines
+    return {k + 1 for first, last in hidden_regions(source.split("\n")) for k in range(first, last + 1)}
 
 
 def _hidden_texts(cells) -> list[str]:
     """The hidden tests' lines worth looking for in outputs (long enough not to match by chance)."""
     texts = set()
     for cell in cells:
-        for m in HIDDEN.finditer(cell.source):
-            for line in m.group(0).splitlines():
+        lines = cell.source.split("\n")
+        for first, last in hidden_regions(lines):
+            for line in "\n".join(lines[first:last + 1]).splitlines():
                 line = line.strip()
                 if len(line) >= 10 and "HIDDEN TESTS" not in line:
                     texts.add(line)
@@ -128,8 +169,8 @@ class HideHiddenTests(NbGraderPreprocessor):
                                 for o in cell.get("outputs", [])]
         for cell in nb.cells:
             if "### BEGIN HIDDEN TESTS" in cell.source:
-                cell.source = HIDDEN.sub(msg("techday.feedback_hidden_source", "# (hidden tests: not shown)") + "\n",
-                                         cell.source)
+                cell.source = hide_regions(cell.source, msg("techday.feedback_hidden_source",
+                                                            "# (hidden tests: not shown)"))
         return nb, resources
 
     @staticmethod
@@ -205,16 +246,53 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
     return problems
 
 
-def _flags(out: Path) -> dict[tuple[str, str], list[str]]:
-    """(lab, student) -> notes of submissions that grading flagged or could not grade."""
-    flags: dict[tuple[str, str], list[str]] = {}
+def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
+                                               dict[tuple[str, str], bool], set[str]]:
+    """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
+    notes to review, reasons to hold the certificate, whether the lab's notebook was graded clean
+    (``graded`` or ``flagged``: the gradebook's score is of it), and the labs with a ``state.json``.
+
+    Allow-list: a lab's score stands for a certificate only where the trainee's current notebook of
+    that lab (``<lab>.ipynb`` in ``submitted/``) is in ``state.json`` as ``graded``. Held: a current
+    notebook entry of any other status (``flagged``, ``failed``, ``rejected``, ``pending``), a notebook in
+    ``submitted/`` that no run has graded yet (handed in since, or a run stopped before it), and (in
+    :func:`pass_fail`) a gradebook score with no current graded notebook behind it (the graded one was
+    replaced or removed: entries in ``superseded`` never count). Other files rejected beside a graded
+    notebook (``Untitled.ipynb``) are noted only."""
+    import hashlib
+
+    from ..course.layout import notebook_name
+
+    notes: dict[tuple[str, str], list[str]] = {}
+    holds: dict[tuple[str, str], list[str]] = {}
+    graded: dict[tuple[str, str], bool] = {}
+    labs: set[str] = set()
     for state in sorted(out.glob("*/state.json")):
         data = json.loads(state.read_text(encoding="utf-8"))
-        for entry in data.get("submissions", {}).values():
-            if entry.get("status") in ("flagged", "failed", "rejected"):
-                note = f"{data['lab']}: {entry['status']}: {'; '.join(entry.get('notes', []))}"
-                flags.setdefault((data["lab"], entry["student"]), []).append(note)
-    return flags
+        lab = data["lab"]
+        labs.add(lab)
+        main = notebook_name(lab)
+        known = set()
+        for key, entry in data.get("submissions", {}).items():
+            student, status = entry["student"], entry.get("status")
+            known.add(key)
+            ours = Path(entry.get("path") or main).name == main
+            if ours and status in ("graded", "flagged"):
+                graded[(lab, student)] = True
+            if status != "graded":
+                note = f"{lab}: {status}: {'; '.join(entry.get('notes', []))}"
+                notes.setdefault((lab, student), []).append(note)
+                if ours:
+                    holds.setdefault((lab, student), []).append(note)
+        for path in sorted((root / "submitted").glob(f"*/{lab}/{main}")):
+            student = path.parent.parent.name
+            if path.is_symlink() or not path.is_file():
+                continue
+            if f"{student}/{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}" not in known:
+                note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
+                notes.setdefault((lab, student), []).append(note)
+                holds.setdefault((lab, student), []).append(note)
+    return notes, holds, graded, labs
 
 
 def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], list[str]]:
@@ -226,7 +304,7 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
 
     tracks: dict[str, list[dict]] = {}
     notes = []
-    flags = _flags(out)
+    flags, holds, graded, with_state = _standing(root, out)
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.id) as gb:
         warnings.simplefilter("ignore")
         known = {a.name: a for a in gb.assignments}
@@ -240,6 +318,7 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
             for student in students:
                 scores = {}
                 review = []
+                hold = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
                     try:
@@ -247,13 +326,21 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                     except MissingEntry:
                         score = 0.0
                         review.append(f"{lab}: no submission")
+                    else:
+                        if lab in with_state and not graded.get((lab, student)) and not holds.get((lab, student)):
+                            stale = (f"{lab}: the gradebook's score is of no current hand-in (the graded notebook "
+                                     "was replaced or removed since)")
+                            review.append(stale)
+                            hold.append(stale)
                     scores[lab] = (score, maximum)
                     review += flags.get((lab, student), [])
+                    hold += holds.get((lab, student), [])
                 f = track.fractions(scores)
                 passed = track.passes(scores)
-                # A pass that rests on a flagged submission (the review, the referee, a dead kernel)
-                # or on one that could not be graded waits for a person.
-                held = passed and any(": flagged: " in note or ": failed: " in note for note in review)
+                # A pass waits for a person unless every lab's score is of the trainee's current
+                # notebook, graded clean (see _standing): flagged (the review, the referee, a dead
+                # kernel), not gradable, not graded (yet), or replaced since.
+                held = passed and bool(hold)
                 rows.append({"track": track.id, "student": student,
                              "points": round(sum(s for s, _ in scores.values()), 3),
                              "max_points": round(sum(m for _, m in scores.values()), 3),
@@ -329,10 +416,21 @@ def certificate_korean() -> bool:
     return current_language() == "ko"
 
 
-def certificate_html(course, track, data: dict, code: str) -> str:
+def certificate_html(course, track, data: dict, code: str, key: bytes | None = None) -> str:
     """The HTML certificate: each field it shows in an element with ``data-field`` (what ``verify
-    --file`` compares), and its payload and code in a JSON block; its labels in the course's language."""
-    from .certificates import html_block, visible_fields
+    --file`` compares), and its payload and code in a JSON block; its labels in the course's language.
+    With ``key``, the block also carries the page's own code (:func:`certificates.page_code`): ``verify
+    --file`` then refuses any other byte on the page."""
+    from .certificates import BLOCK_CLOSE, BLOCK_OPEN, html_block, page_code
+
+    if key is None:
+        return _certificate_page(course, track, data, code, html_block(data, code))
+    page = _certificate_page(course, track, data, code, BLOCK_OPEN + BLOCK_CLOSE)
+    return _certificate_page(course, track, data, code, html_block(data, code, page_code(key, code, page)))
+
+
+def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
+    from .certificates import visible_fields
 
     e = html.escape
     v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
@@ -340,7 +438,7 @@ def certificate_html(course, track, data: dict, code: str) -> str:
     return f"""<!doctype html>
 <html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
 <style>{STYLE}</style>
-{html_block(data, code)}</head>
+{block}</head>
 <body><h1>{s['title']}</h1><p class="small">{s['other']}</p>
 <p class="name" data-field="name">{v['name']}</p>
 <p class="small">{s['trainee']} <span data-field="trainee">{v['trainee']}</span></p>
@@ -395,7 +493,10 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
                             "shows it)", 9, fp))
     for y, text, size, prop in lines:
         if text:
-            fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size)
+            # Drawn as written: matplotlib would read a "$...$" in a name as math text (another text
+            # on the page than the code certifies, or an error that stops the whole room's results).
+            fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size, parse_math=False,
+                     usetex=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     with PdfPages(path, metadata={"Title": f"{course.title}: {track.title}", "Subject": data["name"],
                                   "Keywords": pdf_keywords(data, code)}) as pdf:
@@ -417,6 +518,8 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     proc = nbgrader(root, "export", "--to", str(out / "grades.csv"))
     if proc.returncode != 0:
         problems.append("nbgrader export failed")
+    else:
+        safe_csv(out / "grades.csv")
     res = certify(course, root, out, issue_held=issue_held, roster=roster, run=run, report=report)
     res.problems[:0] = problems
     return res
@@ -487,8 +590,15 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             if not row["passed"] or key is None:
                 continue
             data = cert.payload(course.id, res.run, track_id, row["student"], name, row["points"], row["max_points"],
-                                today)
+                                today, title=track.title)
             before = register.find(data)
+            if before is None:  # issued before the title was signed (v1), with these very fields: it stands
+                legacy = {k: v for k, v in data.items() if k != "title"}
+                before = register.find(legacy)
+                if before is not None and "title" not in before and before.get("status") == "issued":
+                    data = legacy
+                else:
+                    before = None
             data["date"] = before["date"] if before else today
             code = cert.make_code(key, data)
             if row["certificate"] != "yes" and not issue_held:
@@ -498,7 +608,7 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             base = res.cert_dir / track_id / stems[row["student"]]
             base.parent.mkdir(parents=True, exist_ok=True)
             html_path, pdf_path = base.parent / f"{base.name}.html", base.parent / f"{base.name}.pdf"
-            html_path.write_text(certificate_html(course, track, data, code), encoding="utf-8")
+            html_path.write_text(certificate_html(course, track, data, code, key=key), encoding="utf-8")
             certificate_pdf(pdf_path, course, track, data, code, font)
             res.certificates.append(pdf_path)
             row.update(code=code, file=str(pdf_path.relative_to(out)))
@@ -518,5 +628,5 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         w = csv.DictWriter(f, fieldnames=PASSFAIL_COLUMNS)
         w.writeheader()
         for rows in res.tracks.values():
-            w.writerows(rows)
+            w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
     return res

@@ -247,6 +247,10 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
             if proc.returncode != 0 or not csv.is_file():
                 report(f"nbgrader export failed: {nbgrader_error(proc)}")
                 csv = None
+            else:
+                from .spreadsheet import safe_csv
+
+                safe_csv(csv)
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     (lab_out / "report.json").write_text(json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,

@@ -19,8 +19,13 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   allow-list: no uid, another uid, a link or a plain file in place of a folder: left where it is and
   named in the log). And an entry stays its owner's to change after submitting, so it is copied as a
   stranger's data: folders and regular files only, read through file descriptors that never follow a
-  link (a link to the course's solutions would otherwise be copied as the trainee's notebook), pipes
-  and devices left out, size and count capped.
+  link (a link to the course's solutions would otherwise be copied as the trainee's notebook), only
+  what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
+  pipes and devices left out, size and count capped; its ``timestamp.txt`` is written from the
+  entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
+- **release_feedback** leaves out (and names) a trainee whose feedback folder lacks the
+  ``submission_secret.txt`` or ``timestamp.txt`` their own entry held: nbgrader stops the whole
+  release at the first one.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
 
@@ -42,6 +47,7 @@ import stat
 
 from nbgrader.exchange.default import ExchangeCollect as _Collect
 from nbgrader.exchange.default import ExchangeReleaseAssignment as _Release
+from nbgrader.exchange.default import ExchangeReleaseFeedback as _ReleaseFeedback
 from nbgrader.exchange.default import ExchangeSubmit as _Submit
 from nbgrader.utils import ignore_patterns, parse_utc
 from traitlets import Bool
@@ -155,10 +161,13 @@ class ExchangeCollect(_Collect):
                 student = parts[0]
                 if not fnmatch.fnmatchcase(student, wanted):
                     continue
-                why = entry_refusal(entry, student, parts[2], uids)
+                try:
+                    why = entry_refusal(entry, student, parts[2], uids)
+                except OSError as exc:  # removed by its owner since the listing: theirs alone
+                    why = f"gone or changed while collected ({exc.strerror or exc})"
                 if why:
                     self.refused.append((entry.name, why))
-                    self.log.warning("Not collecting %s: %s", entry.name, why)
+                    self.log.warning("Not collecting %s: %s", _shown(entry.name), why)
                     continue
                 groups.setdefault(student, []).append(
                     {"username": student, "filename": entry.name, "timestamp": parse_utc(parts[2])})
@@ -178,11 +187,96 @@ class ExchangeCollect(_Collect):
                 records = on_time or records
             self.src_records.append(records[0])
 
+    def copy_files(self):
+        # nbgrader reads the timestamp.txt of every submission collected before, and a line it cannot
+        # parse stops the whole collect (nbgrader 0.9 even fails with an AttributeError): nobody after
+        # that trainee would be collected again. One collected before this copy wrote its own is set aside.
+        for rec in self.src_records:
+            dest = self.coursedir.format_path(self.coursedir.submitted_directory, rec["username"],
+                                              self.coursedir.assignment_id)
+            stamp = os.path.join(dest, "timestamp.txt")
+            if os.path.lexists(stamp) and not (os.path.isfile(stamp) and not os.path.islink(stamp)
+                                               and valid_timestamp(stamp)):
+                os.replace(stamp, stamp + ".invalid")
+                self.log.warning("Collecting %s: its timestamp.txt cannot be read as a time; kept as "
+                                 "timestamp.txt.invalid", rec["username"])
+        super().copy_files()
+
     def do_copy(self, src, dest, log=None):
-        skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
-                                 max_bytes=1000 * self.coursedir.max_dir_size)
+        try:
+            skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
+                                     max_bytes=1000 * self.coursedir.max_dir_size)
+        except OSError as exc:
+            # The entry is its owner's to remove, rename or swap for a link at any moment, also between
+            # the scan and this copy: that trainee is not collected this time; the others are.
+            shutil.rmtree(dest, ignore_errors=True)
+            why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
+            self.refused.append((os.path.basename(src), why))
+            self.log.warning("Not collecting %s: %s", _shown(os.path.basename(src)), why)
+            return
         for what in skipped:
-            self.log.warning("Collecting %s: left out %s", os.path.basename(src), what)
+            self.log.warning("Collecting %s: left out %s", _shown(os.path.basename(src)), what)
+        # The time is the one in the entry's name, checked by entry_refusal; the entry's own
+        # timestamp.txt is its owner's to rewrite after submitting (nbgrader writes the same time in both).
+        stamp = os.path.join(dest, "timestamp.txt")
+        if os.path.isdir(stamp) and not os.path.islink(stamp):  # the entry had a folder of that name
+            shutil.rmtree(stamp)
+        with open(stamp, "w", encoding="utf-8") as f:
+            f.write(os.path.basename(src).rsplit("+", 3)[2])
+
+
+def valid_timestamp(path: str) -> bool:
+    """Whether nbgrader can read the file at ``path`` as a submission time (empty counts as none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(200).strip()
+        if text:
+            parse_utc(text)
+        return True
+    except (OSError, ValueError, OverflowError, TypeError):
+        return False
+
+
+class ExchangeReleaseFeedback(_ReleaseFeedback):
+    """nbgrader's release_feedback, leaving out (and naming) each trainee whose feedback folder lacks a
+    readable ``submission_secret.txt`` or ``timestamp.txt``. Both come from the trainee's own inbound
+    entry, theirs to remove after submitting; nbgrader stops the whole release at the first such
+    folder, so nobody after that trainee would get feedback."""
+
+    def copy_files(self):
+        import glob
+
+        excluded = [s for s in (self.coursedir.student_id_exclude or "").split(",") if s]
+        for folder in sorted(glob.glob(self.src_path)):
+            student = os.path.basename(os.path.dirname(folder))
+            if student in excluded or not glob.glob(os.path.join(glob.escape(folder), "*.html")):
+                continue
+            missing = [name for name in ("submission_secret.txt", "timestamp.txt")
+                       if not _readable_file(os.path.join(folder, name))]
+            if missing:
+                excluded.append(student)
+                self.log.warning("Not releasing the feedback of %s: no readable %s in %s (its hand-in had "
+                                 "none); the others are released", student, " or ".join(missing), folder)
+        self.coursedir.student_id_exclude = ",".join(excluded)
+        super().copy_files()
+
+
+def _readable_file(path: str) -> bool:
+    """A regular file (not a link, folder or pipe) this process can open and read as text."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, encoding="utf-8") as f:
+            f.read(1)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A name a trainee chose, as the grader's log prints it: as it is where every character is
+    printable, else quoted with escapes (a newline in a file name would print a log line of its own)."""
+    return name if name.isprintable() else repr(name)
 
 
 def not_mine(path: str) -> str | None:
@@ -231,7 +325,10 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
     """Copy a folder that someone else owns and may change while it is read: folders and regular files
     only, each opened relative to its parent's descriptor without following a link (a link swapped in
     mid-copy is refused too), pipes and devices left out without waiting on them, names matching
-    ``ignore`` left out, at most ``max_bytes`` in all. Returns what was left out and why."""
+    ``ignore`` left out, at most ``max_bytes`` in all. Only what the top folder's owner owns is copied
+    (an allow-list): a hard link to another user's file keeps that user as its owner, and would hand
+    the grader another trainee's notebook as this one's (where ``fs.protected_hardlinks`` is 0, or
+    the file is writable by its maker). Returns what was left out and why."""
     skipped: list[str] = []
     budget = {"bytes": max_bytes, "entries": MAX_ENTRIES}
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -241,7 +338,7 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
         for name in sorted(os.listdir(dir_fd)):
             if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
                 continue
-            shown = rel + name
+            shown = _shown(rel + name)
             budget["entries"] -= 1
             if budget["entries"] < 0:
                 skipped.append(f"{shown} (more than {MAX_ENTRIES} files)")
@@ -253,7 +350,10 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
                 continue
             try:
                 st = os.fstat(fd)
-                if stat.S_ISDIR(st.st_mode):
+                if st.st_uid != owner:
+                    skipped.append(f"{shown} (owned by uid {st.st_uid}, not by the submission's owner uid {owner}: "
+                                   "a hard link to another's file?)")
+                elif stat.S_ISDIR(st.st_mode):
                     if depth >= MAX_DEPTH:
                         skipped.append(f"{shown} (folders nested deeper than {MAX_DEPTH})")
                     else:
@@ -271,6 +371,7 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
                 os.close(fd)
 
     top = os.open(src, flags | getattr(os, "O_DIRECTORY", 0))
+    owner = os.fstat(top).st_uid
     try:
         walk(top, dest, "", 0)
     finally:

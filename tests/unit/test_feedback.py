@@ -136,3 +136,56 @@ def test_under_the_referee_a_visible_test_keeps_its_message_and_a_hidden_one_say
     verdict, text = _feedback(hidden)
     assert verdict == "failed: a hidden test (hidden tests are not shown)\n"
     assert "-7" not in text and "negative" not in text
+
+
+def test_hidden_regions_are_found_in_linear_time_as_the_pattern_finds_them():
+    """HIDDEN's lazy .*? scanned to the end of the cell from every BEGIN marker without an END: a
+    trainee's cell of 50 000 such lines took minutes per pass, and nbgrader generate_feedback for the
+    whole lab ran past its time limit. The line scanner finds the same regions."""
+    import random
+    import time
+
+    from techday.grading.results import HIDDEN, hide_regions, hidden_regions
+
+    def by_pattern(source: str) -> tuple[set[int], str]:
+        lines: set[int] = set()
+        for m in HIDDEN.finditer(source):
+            first = source.count("\n", 0, m.start()) + 1
+            lines.update(range(first, first + m.group(0).rstrip("\n").count("\n") + 1))
+        return lines, HIDDEN.sub("X\n", source)
+
+    pieces = ["### BEGIN HIDDEN TESTS", "  ### END HIDDEN TESTS tail", "x = 1", "", "\t### BEGIN HIDDEN TESTS x",
+              "### END HIDDEN TESTS", "assert f(2) == 4", "# ### BEGIN HIDDEN TESTS", "y\r"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        source = "\n".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))) + rng.choice(["", "\n"])
+        lines = {k + 1 for a, b in hidden_regions(source.split("\n")) for k in range(a, b + 1)}
+        assert (lines, hide_regions(source, "X")) == by_pattern(source), repr(source)
+    attack = "### BEGIN HIDDEN TESTS\n" * 200_000
+    t0 = time.monotonic()
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(attack))
+    nb.cells.append(nbformat.v4.new_code_cell(TEST))
+    HideHiddenTests().preprocess(nb, {})
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_traceback_of_frame_lookalikes_is_read_in_linear_time():
+    """FRAME's lazy ".*?" scanned to the end of the line from every "Input In [1]": a trainee's error
+    message of them (1 MB, the output cap) took minutes per pass in each failing hidden-test cell."""
+    import time
+
+    from techday.grading.results import FRAME
+
+    assert FRAME.findall("Input In [4], in <cell line: 3>()") == [("", "", "4", "3")]
+    assert FRAME.findall("Cell In[4], line 3") == [("4", "3", "", "")]
+    message = "Exception: " + "Input In [1]" * 85_000
+    t0 = time.monotonic()
+    assert FRAME.findall(message) == []
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(TEST, execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("error", ename="Exception", evalue=message[11:],
+                                           traceback=["Cell In[1], line 2", message])]
+    nb.cells.append(cell)
+    HideHiddenTests().preprocess(nb, {})
+    assert time.monotonic() - t0 < 10

@@ -13,8 +13,9 @@ from techday.grading import certificates as cert
 from techday.grading.results import HideHiddenTests, certificate_html, certificate_pdf, hangul_font
 
 TRACK = SimpleNamespace(title="CUDA foundations", title_ko="CUDA 기초", labs=["01-a", "02-b", "03-c"])
-COURSE = SimpleNamespace(title="Tech Day GPU Lab", tracks={"cuda": TRACK})
-DATA = cert.payload("techday", "2025-06-14-seoul", "cuda", "trainee-002", "김민수", 27, 30, "2025-06-14")
+COURSE = SimpleNamespace(id="techday", title="Tech Day GPU Lab", tracks={"cuda": TRACK})
+DATA = cert.payload("techday", "2025-06-14-seoul", "cuda", "trainee-002", "김민수", 27, 30, "2025-06-14",
+                    title=TRACK.title)
 CODE = "ABCD-EFGH-JKLM"
 
 

@@ -8,6 +8,7 @@ is a stranger's data: each case here is a file a hostile owner can put there, an
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 import pytest
@@ -62,6 +63,15 @@ def test_a_pipe_is_left_out_without_waiting(entry, tmp_path):
     assert done["s"] == ["stall.fifo (not a regular file)"]
 
 
+def test_a_name_left_out_is_logged_on_one_line(entry, tmp_path):
+    """A file name with a newline printed a log line of its own in the grader's log ("Collecting ...:
+    left out ..."), which could read as the collect of another trainee."""
+    os.mkfifo(entry / "x\nCollecting trainee-b+lab+...: collected.fifo")
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert skipped == ["'x\\nCollecting trainee-b+lab+...: collected.fifo' (not a regular file)"], skipped
+    assert all(line.isprintable() for line in skipped)
+
+
 def test_size_depth_and_ignored_names_are_capped(entry, tmp_path):
     (entry / "big.bin").write_bytes(b"x" * 5000)
     (entry / ".ipynb_checkpoints").mkdir()
@@ -83,3 +93,202 @@ def test_not_mine_names_a_link_or_a_file(tmp_path):
     assert not_mine(str(tmp_path)) is None
     os.symlink(tmp_path, tmp_path / "link")
     assert not_mine(str(tmp_path / "link")) == "is not a folder (a link or a file)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another uid needs root")
+def test_a_file_of_another_user_is_left_out(entry, tmp_path):
+    """A hard link keeps its file's owner: trainee A's entry holding a link to trainee B's notebook (where
+    fs.protected_hardlinks is 0, or B's file is writable) was collected as A's work. Only what the
+    entry's owner owns is copied; a folder of another uid too."""
+    other = tmp_path / "b-notebook.ipynb"
+    other.write_text('{"b": "work"}')
+    os.chown(other, 54321, 54321)
+    os.link(other, entry / "copied.ipynb")
+    (entry / "sub").mkdir()
+    os.chown(entry / "sub", 54321, 54321)
+    skipped = copy_untrusted(str(entry), str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path / "out")) == ["lab.ipynb", "timestamp.txt"], os.listdir(tmp_path / "out")
+    assert len(skipped) == 2 and all("owned by uid 54321" in s for s in skipped), skipped
+
+
+def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, caplog):
+    """A trainee owns their inbound entry after submitting and may rewrite its timestamp.txt. nbgrader's
+    collect reads the timestamp.txt of every submission it collected before and stopped (nbgrader 0.9:
+    an AttributeError) at one it could not parse: nobody after that trainee was collected again. The
+    grader now writes the time of the entry's name (checked) and sets an unreadable old one aside."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub.exchange import ExchangeCollect
+
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+
+    def submit(student: str, stamp: str, text: str | None = None) -> None:
+        entry = inbound / f"{student}+lab+{stamp}+r{len(os.listdir(inbound))}"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+        (entry / "timestamp.txt").write_text(stamp if text is None else text)
+
+    def collect(update: bool) -> None:
+        app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                              authenticator=Authenticator(), root=str(exchange), update=update)
+        app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid(), "trainee-c": os.getuid()}
+        app.start()
+
+    def collected(student: str) -> str:
+        return (course / "submitted" / student / "lab" / "timestamp.txt").read_text()
+
+    submit("trainee-a", "2026-12-05 10:00:00.000000 UTC", "garbage")
+    submit("trainee-b", "2026-12-05 10:01:00.000000 UTC")
+    collect(update=False)
+    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # the name's time, not the file's
+    submit("trainee-b", "2026-12-05 11:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 11:00:00.000000 UTC"
+    # A submission collected before this fix, with the trainee's own unreadable timestamp.txt.
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").write_text("2026-13-45 garbage")
+    submit("trainee-b", "2026-12-05 12:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 12:00:00.000000 UTC"
+    assert "cannot be read as a time" in caplog.text
+    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # collected again (no time: older)
+    # A folder named timestamp.txt, in a new entry and in one collected before.
+    submit("trainee-c", "2026-12-05 13:00:00.000000 UTC")
+    entry = next(p for p in inbound.iterdir() if p.name.startswith("trainee-c+"))
+    (entry / "timestamp.txt").unlink()
+    (entry / "timestamp.txt").mkdir()
+    (entry / "timestamp.txt" / "x").write_text("x")
+    collect(update=True)
+    assert collected("trainee-c") == "2026-12-05 13:00:00.000000 UTC"
+    shutil.rmtree(course / "submitted" / "trainee-a" / "lab" / "timestamp.txt", ignore_errors=True)
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").unlink(missing_ok=True)
+    (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").mkdir()
+    submit("trainee-b", "2026-12-05 14:00:00.000000 UTC")
+    collect(update=True)
+    assert collected("trainee-b") == "2026-12-05 14:00:00.000000 UTC"
+
+
+# nbgrader's release_feedback reads timestamp.txt with open(...).read(), never closed
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_one_trainees_missing_secret_never_stops_the_feedback_of_the_others(tmp_path, caplog):
+    """submission_secret.txt comes from the trainee's own inbound entry, theirs to remove after
+    submitting: nbgrader's release_feedback stopped (FileNotFoundError) at the first feedback folder
+    without one, and nobody after that trainee got feedback."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeReleaseFeedback
+
+    course, exchange = tmp_path / "course", tmp_path / "exchange"
+    exchange.mkdir()
+    for student, secret in (("trainee-a", None), ("trainee-b", "s" * 128), ("trainee-c", "dir"), ("trainee-d", "d" * 128)):
+        folder = course / "feedback" / student / "lab"
+        folder.mkdir(parents=True)
+        (folder / "lab.html").write_text(f"<html>{student}</html>")
+        (folder / "timestamp.txt").write_text("2026-12-05 10:00:00.000000 UTC")
+        if secret == "dir":
+            (folder / "submission_secret.txt").mkdir()
+        elif secret:
+            (folder / "submission_secret.txt").write_text(secret)
+    app = ExchangeReleaseFeedback(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab",
+                                                            student_id_exclude="trainee-d"),
+                                  authenticator=Authenticator(), root=str(exchange))
+    app.start()
+    released = sorted((exchange / "c" / "feedback").iterdir())
+    assert [p.read_text() for p in released] == ["<html>trainee-b</html>"]  # trainee-d excluded as asked
+    assert "Not releasing the feedback of trainee-a" in caplog.text and "of trainee-c" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["removed", "a link"])
+def test_an_entry_changed_between_scan_and_copy_stops_only_its_own_collect(tmp_path, caplog, how):
+    """A trainee owns their inbound entry and may remove it, or swap a link in, at any moment: between
+    collect's scan and its copy the copy raised (FileNotFoundError, NotADirectoryError) and the collect
+    stopped for everyone after that trainee."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub.exchange import ExchangeCollect
+
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+    for student in ("trainee-a", "trainee-b"):
+        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                          authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.init_src()
+    app.init_dest()
+    app.src_records.sort(key=lambda r: r["username"])  # trainee-a first
+    entry = inbound / "trainee-a+lab+2026-12-05 10:00:00.000000 UTC+r"
+    shutil.rmtree(entry)
+    if how == "a link":
+        os.symlink(tmp_path, entry)
+    app.copy_files()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert not (course / "submitted" / "trainee-a" / "lab").exists()
+    assert "its entry changed while it was collected" in caplog.text
+
+
+def test_an_entry_gone_between_listing_and_stat_is_refused_not_a_stop(tmp_path, monkeypatch):
+    """An owner can create and remove entries in a loop: one listed by the scan and gone at its stat
+    raised FileNotFoundError out of the scan, and nothing was collected. (The race is played by
+    entry_refusal raising as its lstat would.)"""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.hub import exchange as ex
+
+    real = ex.entry_refusal
+
+    def racing(entry, student, stamp, uids):
+        if student == "trainee-a":
+            raise FileNotFoundError(2, "No such file or directory")
+        return real(entry, student, stamp, uids)
+
+    monkeypatch.setattr(ex, "entry_refusal", racing)
+    alembic_head_in_process()
+    exchange, course = tmp_path / "exchange", tmp_path / "course"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    course.mkdir()
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
+        warnings.simplefilter("ignore")
+        gb.add_assignment("lab")
+    for student in ("trainee-a", "trainee-b"):
+        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    app = ex.ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                             authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.start()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert [why for name, why in app.refused if name.startswith("trainee-a+")] == \
+        ["gone or changed while collected (No such file or directory)"]

@@ -326,3 +326,130 @@ def test_a_cell_stopped_by_the_process_limit_is_named_on_the_status_line():
     (note, _) = sandbox.event_notes({"events": events})
     assert note == ("cell 1 could not start a process or thread: the process limit "
                     "(BlockingIOError: [Errno 11] Resource temporarily unavailable)")
+
+
+FORGED = "notes.ipynb\ngraded   trainee-009 01-lab.ipynb 10\u22155\n\x1b[1Ax\u202e.ipynb"
+
+
+def test_a_status_line_is_one_line_whatever_the_file_and_id(tmp_path):
+    """A file name (the trainee's choice) with a newline printed a second status line naming another
+    trainee; a terminal escape or a bidirectional control could rewrite one."""
+    from techday.grading.checks import Submission, import_folder
+
+    sub = Submission("trainee-003", "01-lab", str(tmp_path / FORGED), status="rejected",
+                     notes=[f"wrong notebook name {FORGED!r}", "a note\nwith a line\x1b[2K break"])
+    line = sub.line()
+    assert line.isprintable() and line.startswith("rejected trainee-003 'notes.ipynb\\ngraded"), line
+    assert Submission("김민준", "01-lab", str(tmp_path / "01-lab.ipynb")).line().startswith("pending  김민준 01-lab.ipynb")
+    src = tmp_path / "inbox"
+    (src / "x\ny\x1b[2K").mkdir(parents=True)
+    (src / "x\ny\x1b[2K" / FORGED).write_text("{}", encoding="utf-8")
+    (src / "김민준.ipynb").write_text("{}", encoding="utf-8")
+    lines = import_folder(src, tmp_path / "root", "01-lab")
+    assert len(lines) == 2 and all(line.isprintable() for line in lines), lines
+    assert any(line.startswith("imported 김민준: 김민준.ipynb") for line in lines), lines
+
+
+def test_a_trainee_id_that_can_look_like_another_is_flagged(tmp_path):
+    """``kіm.minsu`` (a Cyrillic і) and ``trainee-00١`` (an Arabic-Indic one) were graded clean beside
+    ``kim.minsu`` and ``trainee-001`` (NFKC and case folding leave them apart): a certificate whose id
+    reads as another trainee's, issued without a person looking. ASCII and Hangul ids stay clean."""
+    import unicodedata
+
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    ids = ["kim.minsu", "k\u0456m.minsu", "trainee-001", "trainee-00\u0661", "김민준",
+           unicodedata.normalize("NFD", "이서연"), "ｋｉｍ", "a\u200bb"]
+    for student in ids:
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    assert set(subs) == set(ids)
+
+    def flagged(sub) -> bool:  # as the grader and `techday grade check` decide it
+        return any(not n.startswith(("non-ASCII", "graded WITHOUT")) for n in sub.notes)
+
+    for clean in ("kim.minsu", "trainee-001", "김민준", unicodedata.normalize("NFD", "이서연")):
+        assert not flagged(subs[clean]), subs[clean].notes
+    for odd, char in (("k\u0456m.minsu", "CYRILLIC"), ("trainee-00\u0661", "ARABIC-INDIC"), ("ｋｉｍ", "FULLWIDTH"),
+                      ("a\u200bb", "ZERO WIDTH SPACE")):
+        assert flagged(subs[odd]) and char in " ".join(subs[odd].notes), subs[odd].notes
+
+
+def test_two_hand_ins_for_one_id_are_neither_imported(tmp_path):
+    """``kim.ipynb`` and ``kim .ipynb`` (or a name in NFC and one in NFD, or a file and a folder) became
+    one id: the first in sorted order was imported as kim's hand-in ("kim .ipynb", someone else's) and
+    kim's own was dropped as "already collected". And "...ipynb" was written outside submitted/."""
+    import unicodedata
+
+    from techday.grading.checks import import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    src.mkdir()
+    (src / "kim.ipynb").write_text('{"by": "kim"}')
+    (src / "kim .ipynb").write_text('{"by": "someone else"}')
+    nfc = "김민준"
+    (src / f"{unicodedata.normalize('NFD', nfc)}.ipynb").write_text('{"by": "nfd"}')
+    (src / nfc).mkdir()
+    (src / nfc / "lab.ipynb").write_text('{"by": "minjun"}')
+    (src / nfc / "notes.ipynb").write_text('{"by": "minjun too"}')  # one folder: one source
+    (src / "lee").mkdir()
+    (src / "lee" / "lab.ipynb").write_text('{"by": "lee"}')
+    (src / "lee" / "extra.ipynb").write_text('{"by": "lee"}')
+    (src / "...ipynb").write_text('{"by": "dots"}')
+    lines = import_folder(src, root, "lab")
+    assert not (root / "submitted" / "kim").exists() and not (root / "submitted" / nfc).exists(), lines
+    assert sorted(p.name for p in (root / "submitted" / "lee" / "lab").iterdir()) == ["extra.ipynb", "lab.ipynb"]
+    assert [line for line in lines if "2 hand-ins for one trainee id" in line and line.startswith("skipped  kim:")]
+    assert [line for line in lines if "2 hand-ins for one trainee id" in line and nfc in line]
+    assert not (root / "lab").exists() and any("no trainee id" in line for line in lines), lines
+
+
+def test_autograde_prints_report_lines_as_plain_printable_text(monkeypatch, capsys, tmp_path):
+    """`autograde`'s report lines (a trainee id in "waiting <id>: the gradebook is locked") went to
+    rich as markup: an --import id such as ``[link=https://x.example]kim[/link]`` became a hyperlink,
+    a terminal escape went through raw."""
+    from techday.cli import grade
+    from techday.grading import run as grading_run
+    from techday.grading.run import GradeRun
+
+    line = "waiting  [link=https://x.example]kim[/link]\x1bM: the gradebook is locked"
+
+    def fake(course, lab, root, *a, report=print, **k):
+        report(line)
+        return GradeRun(lab, [], 0, None, 0.0, tmp_path / "state.json")
+
+    monkeypatch.setattr(grading_run, "autograde", fake)
+    monkeypatch.setattr(grade, "_one_lab", lambda course, lab: "lab")
+    monkeypatch.setattr(grade, "_root", lambda args, course: tmp_path)
+    args = type("A", (), {"lab": "lab", "no_sandbox": False, "workers": 1, "no_referee": False,
+                          "retry_failed": False, "cell_timeout": None})()
+    grade.cmd_autograde(args, None, "cpu", "ci")
+    out = capsys.readouterr().out
+    assert "[link=https://x.example]kim[/link]\\x1bM" in out and "\x1b" not in out, out
+
+
+def test_one_notebook_that_cannot_be_checked_never_stops_the_others(tmp_path):
+    """A hand-in of JSON nested 200 000 deep raised RecursionError out of the checks: `techday grade
+    check` and `autograde` stopped for the whole room. It is that file's rejection now."""
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
+    hand_ins = {"a-deep": "[" * 200_000 + "]" * 200_000,
+                "b-deep-cell": '{"cells": [{"cell_type": "code", "metadata": ' + '{"a":' * 100_000 + "1"
+                               + "}" * 100_000 + "}]}",
+                "c-honest": nbformat.writes(nb)}
+    for student, text in hand_ins.items():
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(text, encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    for deep in ("a-deep", "b-deep-cell"):
+        assert subs[deep].status == "rejected" and "RecursionError" in subs[deep].notes[0], subs[deep].notes
+    assert subs["c-honest"].gradable and subs["c-honest"].status == "pending"

@@ -1,0 +1,96 @@
+"""Trainees' notebooks shown to instructors as HTML without running anything a trainee wrote.
+
+The formgrader renders each autograded notebook as HTML (nbconvert's ``HTMLExporter``, nbgrader's
+``formgrade`` template) on the hub's own origin, in the instructor's browser: a markdown answer
+``<img src=x onerror=...>`` or an output ``display(HTML("<script>..."))`` would run there with the
+instructor's session (and could set any trainee's grades
+through the formgrader's API). nbconvert's own ``sanitize_html`` does not reach nbgrader's
+``formgrade`` template (it renders markdown cells itself) and escapes every paragraph, heading and
+table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` for every course root: the
+formgrader and the feedback pages) cleans instead, by allow-lists:
+
+- markdown cells: rendered, then only the tags and attributes of :data:`TAGS` and :data:`ATTRIBUTES` kept:
+  links out (``http``, ``https``, ``mailto``) or to the page's own headings, images embedded as PNG,
+  JPEG or GIF data, never a URL the instructor's browser would fetch by itself; anything else is shown
+  as text;
+- outputs: only the types of :data:`OUTPUT_TYPES`; ``text/html`` and ``text/markdown`` cleaned as above;
+  JavaScript, SVG, widgets and any other type dropped (a line says so);
+- raw cells: never rendered as HTML (nbgrader's templates do not today; a later one might);
+  the notebook's widget state is left out.
+"""
+
+from __future__ import annotations
+
+from nbconvert.preprocessors import Preprocessor
+
+TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+        "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody",
+        "td", "th", "thead", "tr", "u", "ul"}
+LINKS = ("http://", "https://", "mailto:", "#")
+IMAGES = ("data:image/png;", "data:image/jpeg;", "data:image/gif;")
+
+
+def _link(tag: str, name: str, value: str) -> bool:
+    """A link goes out of the hub (http, https, mailto) or to a heading of the page: never a relative URL,
+    which would be a request on the hub's own origin (``/hub/logout``) with the instructor's session."""
+    return name == "title" or name == "href" and value.strip().lower().startswith(LINKS)
+
+
+def _image(tag: str, name: str, value: str) -> bool:
+    """An image is embedded (a PNG, JPEG or GIF data URI): a URL would make the instructor's browser send a
+    request (to the hub's own origin, or to say who read the answer and when)."""
+    return name in ("alt", "title", "width", "height") or name == "src" and value.strip().lower().startswith(IMAGES)
+
+
+ATTRIBUTES = {"a": _link, "img": _image, "td": ["align", "colspan", "rowspan"], "th": ["align", "colspan", "rowspan"],
+              "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"], "h5": ["id"], "h6": ["id"], "ol": ["start"]}
+PROTOCOLS = {"http", "https", "mailto", "data"}  # data: only where _image allows it
+OUTPUT_TYPES = {"text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/gif"}
+
+
+def clean(html: str) -> str:
+    """``html`` with only the allowed tags, attributes and link protocols; anything else as text."""
+    import bleach
+
+    return bleach.clean(html, tags=TAGS, attributes=ATTRIBUTES, protocols=PROTOCOLS, strip=False,
+                        strip_comments=True)
+
+
+def _one_block(html: str) -> str:
+    """One line: markdown passes an HTML block through until a blank line, and would render what
+    follows again (inside <pre>, &#10; is the same line break)."""
+    return "<div>" + html.replace("\r", "").replace("\n", "&#10;") + "</div>"
+
+
+class SafeHTML(Preprocessor):
+    """Markdown cells, outputs and raw cells as the module docstring says."""
+
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        from nbconvert.filters.markdown import markdown2html
+
+        if cell.cell_type == "markdown" and cell.source:
+            cell.source = _one_block(clean(markdown2html(cell.source)))
+        elif cell.cell_type == "raw":
+            for key in ("format", "raw_mimetype"):
+                cell.metadata.pop(key, None)
+        elif cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data")
+                if not isinstance(data, dict):
+                    continue
+                dropped = sorted(k for k in data if k not in OUTPUT_TYPES)
+                for key in dropped:
+                    del data[key]
+                if "text/html" in data:
+                    html = data["text/html"]
+                    data["text/html"] = clean("".join(html) if isinstance(html, list) else str(html))
+                if "text/markdown" in data:
+                    md = data.pop("text/markdown")
+                    data.setdefault("text/html", clean(markdown2html("".join(md) if isinstance(md, list) else str(md))))
+                if dropped and not data:
+                    data["text/plain"] = f"[output of type {', '.join(dropped)} not shown here]"
+        return cell, resources

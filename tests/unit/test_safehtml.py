@@ -1,0 +1,103 @@
+"""What a trainee writes or prints is shown to instructors (the formgrader) and in feedback as HTML:
+rendered with the course root's config, nothing of it can run (techday/grading/safehtml.py)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+ROOT = Path(__file__).resolve().parents[2]
+ATTACKS = [
+    ("markdown", 'my answer <img src=x onerror="alert(1)"> <script>alert(2)</script>'),
+    ("markdown", '<a href="javascript:alert(3)">see</a> <iframe src="javascript:alert(4)"></iframe>'),
+    ("markdown", "```\ncode\n\n```\n<img src=x onerror=alert(5)>\n\n<svg onload=alert(6)></svg>"),
+    ("text/html", '<b>ok</b><script>alert(7)</script><img src=x onerror="alert(8)">'),
+    ("application/javascript", "alert(9)"),
+    ("text/markdown", '<img src=x onerror="alert(10)">'),
+    ("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(11)"><script>alert(12)</script></svg>'),
+    ("raw", '<img src=x onerror="alert(13)"><script>alert(14)</script>'),
+    ("markdown", '![x](/hub/logout) <img src="https://tracker.example/p.gif"> <a href="/hub/logout">out</a>'),
+    ("text/html", '<img src="/hub/logout"><a href="data:text/html,alert(15)">d</a>'),
+]
+
+
+class Runnable(HTMLParser):
+    """Every place in a page where a trainee's alert(N) would run: a script's text, an on* attribute,
+    a javascript: URL."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.in_script = tag == "script"
+        for name, value in attrs:
+            if value and "alert(" in value and (name.startswith("on") or "javascript:" in value.lower()):
+                self.found.append(f"<{tag} {name}={value!r}>")
+            if name in ("src", "data") and value and value.startswith("data:image/svg") and "alert" in value:
+                self.found.append(f"<{tag} {name}=svg data>")
+
+    def handle_endtag(self, tag):
+        self.in_script = False
+
+    def handle_data(self, data):
+        if self.in_script and "alert(" in data:
+            self.found.append(f"<script>{data.strip()[:60]}")
+
+
+def notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("An honest answer: **bold**, `x<y`, $a < b$, [docs](https://x.example)."
+                                                  " ![plot](data:image/png;base64,iVBORw0KGgo=)"))
+    for kind, text in ATTACKS:
+        if kind == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(text))
+        elif kind == "raw":
+            nb.cells.append(nbformat.v4.new_raw_cell(text, metadata={"raw_mimetype": "text/html"}))
+        else:
+            cell = nbformat.v4.new_code_cell("display(...)")
+            cell.outputs = [nbformat.v4.new_output("display_data", data={kind: text, "text/plain": "x"})]
+            nb.cells.append(cell)
+    return nb
+
+
+def course_config():
+    """The course root's settings as nbgrader loads them (grading/nbgrader_config.py)."""
+    return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT / "grading")).load_config()
+
+
+@pytest.mark.parametrize("template", ["formgrade", "feedback"])
+def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, recwarn):
+    """Without the course root's settings the formgrader ran the markdown cell's onerror and <script>
+    (its template renders markdown itself, unsanitized) and every output's HTML and JavaScript."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    config = course_config()
+    config.HTMLExporter.template_name = template
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    # as nbgrader's GenerateFeedback sets it (the feedback page inlines bootstrap's CSS)
+    config.HTMLExporter.extra_template_paths = [str(Path(handlers.template_path).parent / "static" / "node_modules"
+                                                    / "bootstrap" / "dist" / "css")]
+    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
+                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": "",
+                 "assignment_name": "lab",
+                 "nbgrader": {"notebook": "n", "score": 0, "max_score": 1, "late_penalty": 0}}
+    html, _ = HTMLExporter(config=config).from_notebook_node(notebook(), resources=resources)
+    parser = Runnable()
+    parser.feed(html)
+    assert not parser.found, parser.found
+    # An honest answer still reads as written.
+    assert "<strong>bold</strong>" in html and re.search(r"<code>x(&lt;|<)y</code>", html), html[:2000]
+    assert 'href="https://x.example"' in html and "<p>An honest answer" in html  # paragraphs stay paragraphs
+    assert "&lt;script&gt;alert(2)" in html  # an attempt is shown to the instructor as text
+    # Nothing the instructor's browser would fetch by itself, or a relative link on the hub's origin.
+    assert 'src="/hub/logout"' not in html and 'href="/hub/logout"' not in html
+    assert 'src="https://tracker.example' not in html and 'href="data:' not in html
+    assert 'src="data:image/png;base64,iVBOR' in html  # an embedded image stays
