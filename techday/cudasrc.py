@@ -78,15 +78,18 @@ def compile_ptx(source: str, name: str = "kernel.cu", arch: str = "compute_80",
         opts = [f"--gpu-architecture={arch}".encode()] + [o.encode() for o in options]
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         _, log_size = nvrtc.nvrtcGetProgramLogSize(prog)
-        log = b" " * log_size
+        # NVRTC writes into the buffer it is given: a bytearray, never bytes. ``b" " * 1`` is CPython's
+        # one shared b" ", and an empty log (one NUL) written into it turned every b" " of the process
+        # into b"\x00" (PyTorch's checkpoint loader among the casualties).
+        log = bytearray(log_size)
         nvrtc.nvrtcGetProgramLog(prog, log)
-        log = log.decode(errors="replace").rstrip("\x00").strip()
+        log = bytes(log).decode(errors="replace").rstrip("\x00").strip()
         if result != ok:
             raise CompileError(name, log)
         _, size = nvrtc.nvrtcGetPTXSize(prog)
-        ptx = b" " * size
+        ptx = bytearray(size)
         nvrtc.nvrtcGetPTX(prog, ptx)
-        return ptx.decode().rstrip("\x00")
+        return bytes(ptx).decode().rstrip("\x00")
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 

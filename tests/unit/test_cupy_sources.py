@@ -67,3 +67,19 @@ def test_a_broken_source_and_an_unfindable_one_are_named(tmp_path):
     assert all(line.startswith("ElementwiseKernel typo[float") and "labs/98-cupy/98-cupy.py line 7" in line
                and "error" in line for line in bad), bad
     assert {r.label for r in results if r.ok} == {"ok", "plain[float32]", "plain[float64]"}
+
+
+def test_compiling_leaves_the_interpreters_shared_bytes_alone():
+    """Wrong answer caught: NVRTC's log written into ``b" " * log_size`` (for an empty log, one byte:
+    CPython's shared ``b" "``), which turned every ``b" "`` of the process into ``b"\\x00"`` and broke
+    PyTorch's checkpoint loader in the same process. Run apart, so a failure corrupts nothing else."""
+    import subprocess
+    import sys
+
+    _nvrtc()
+    code = ("from techday import cudasrc\n"
+            "cudasrc.compile_ptx('extern \"C\" __global__ void k() {}', 'empty_log.cu', 'compute_80')\n"
+            "bad = [i for i in range(256) if bytes([i])[0] != i]\n"
+            "print('corrupted', bad) if bad else print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stdout + out.stderr[-2000:]
