@@ -433,6 +433,72 @@ def install(config_path: str) -> None:
         watch_new_modules()
         record("done", key_)
 
+    # Libraries that evaluate a string as a type (Numba's signatures, typing's forward references) run
+    # whatever expression they are handed, with the builtins at hand; a trainee can build that string at
+    # run time, where no review reads it (the referee's key was read that way). What they compile must
+    # be a type expression, an allow-list of syntax checked when the library compiles the string:
+    # Numba's, names of its types namespace (not its modules: ``np``, ``ctypes``) called and
+    # subscripted; typing's, names and attributes subscripted or joined by ``|``, never a call.
+    numba_evaluators = {("numba.core.sigutils", "_parse_signature_string"),
+                        ("numba.cuda.core.sigutils", "_parse_signature_string")}
+    typing_evaluator = ("typing", "__init__")  # ForwardRef compiles its string when it is made
+    numba_nodes = (ast.Expression, ast.Name, ast.Load, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Constant,
+                   ast.Call, ast.keyword)
+    typing_nodes = (ast.Expression, ast.Name, ast.Load, ast.Attribute, ast.Subscript, ast.Tuple, ast.List,
+                    ast.Constant, ast.BinOp, ast.BitOr)
+    type_constants = (int, float, complex, str, bytes, bool, type(None), type(...))
+    type_builtins = {"int", "float", "complex", "bool", "str", "bytes", "list", "dict", "tuple", "set",
+                     "frozenset", "object"}
+    builtin_names = _set(_vars(builtins))
+    _Name, _Attribute, _BinOp, _BitOr, _Constant, _AST = ast.Name, ast.Attribute, ast.BinOp, ast.BitOr, ast.Constant, ast.AST
+    _Module = types.ModuleType
+    _only_ast = ast.PyCF_ONLY_AST
+    parsing = set()  # thread ids parsing a type string (our own compile raises the event again)
+
+    def type_string_refusal(source) -> str | None:
+        """Why a type evaluator's string is refused, or None (any other compile, or a type expression)."""
+        me = get_ident()
+        if me in parsing:
+            return None
+        getframe_busy.add(me)
+        try:
+            frame = _getframe(3)
+        except ValueError:
+            return None
+        finally:
+            getframe_busy.discard(me)
+        where = (frame.f_globals.get("__name__"), frame.f_code.co_name)
+        if where in numba_evaluators:
+            allowed, namespace = numba_nodes, getattr(frame.f_globals.get("types"), "__dict__", {})
+        elif where == typing_evaluator:
+            allowed, namespace = typing_nodes, None
+        else:
+            return None
+        parsing.add(me)
+        try:
+            tree = _compile(source, "<type>", "eval", _only_ast, dont_inherit=True)
+        except Exception:
+            return None  # not Python at all: the library's own error says so
+        finally:
+            parsing.discard(me)
+        todo = [tree]
+        while todo:
+            node = todo.pop()
+            name = node.id if _isinstance(node, _Name) else node.attr if _isinstance(node, _Attribute) else ""
+            if namespace is not None and _isinstance(node, _Name):
+                bad_name = name not in namespace or _isinstance(namespace[name], _Module)
+            else:
+                bad_name = _isinstance(node, _Name) and name in builtin_names and name not in type_builtins
+            if (not _isinstance(node, allowed) or name.startswith("__") or bad_name
+                    or _isinstance(node, _BinOp) and not _isinstance(node.op, _BitOr)
+                    or _isinstance(node, _Constant) and not _isinstance(node.value, type_constants)):
+                return (f"{where[0]} evaluating a string that is not a type expression "
+                        f"({_type(node).__name__}{' ' + name if name else ''})")
+            for field in node._fields:
+                value = getattr(node, field, None)
+                todo.extend(v for v in (value if _isinstance(value, _list) else [value]) if _isinstance(v, _AST))
+        return None
+
     def tripwire(event: str, args: tuple):
         """What the event would do that the grader refuses, or None. Never raises by itself: an
         exception escaping an audit hook inside a C extension's initialisation aborts the process."""
@@ -446,6 +512,8 @@ def install(config_path: str) -> None:
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
+        if event == "compile" and _len(args) and _isinstance(args[0], (str, bytes)):
+            return type_string_refusal(args[0])
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.

@@ -98,7 +98,54 @@ def test_code_compiled_from_a_string_counts_as_the_notebooks():
             "C = typing.NamedTuple('C', [('x', \"__import__('sys')._getframe(0) and int\")])\n"
             "typing.get_type_hints(C)\n")
     got = _run(cell)
-    assert got["cell"].startswith("RuntimeError") and "frames" in got["cell"], got
+    # Refused twice over: the string is not a type expression (below), and its frame request is the
+    # notebook's.
+    assert got["cell"].startswith("RuntimeError") and "not a type expression" in got["cell"], got
+    assert "tripwire" in got["records"], got
+
+
+# A string built at run time, so no review reads it, handed to a library that evaluates it as a type.
+BUILT = "''.join(chr(c) for c in {codes})"
+
+
+def _built(text: str) -> str:
+    return BUILT.format(codes=[ord(c) for c in text])
+
+
+def test_a_string_a_library_evaluates_as_a_type_must_be_one():
+    """Numba evaluates a signature string with the builtins at hand, and its types namespace holds
+    ``np`` and ``ctypes``; typing compiles a forward reference. A string built at run time reached
+    NumPy's raw memory (no audit event) and read the referee's key: what they compile is now an
+    allow-list of type syntax. Wrong answers caught: a call of a builtin, a module of Numba's types
+    namespace, a dunder attribute, a call in a forward reference."""
+    for text in ("exec('x = 1') or float32(float32)", "np.lib.stride_tricks.as_strided(np.zeros(1), (1,), (0,))",
+                 "ctypes", "float32.__class__"):
+        cell = f"from numba.core import sigutils\nsigutils.normalize_signature({_built(text)})\n"
+        got = _run(cell)
+        assert got["cell"].startswith("RuntimeError") and "not a type expression" in got["cell"], (text, got)
+    cell = ("import typing\n"
+            f"C = typing.NamedTuple('C', [('x', {_built('typing.List[print(1)]')})])\n")
+    got = _run(cell)
+    assert got["cell"].startswith("RuntimeError") and "not a type expression" in got["cell"], got
+
+
+def test_type_strings_of_the_course_and_its_libraries_still_evaluate():
+    """Wrong answer caught the other way: the allow-list refusing a real signature or annotation (every
+    signature form the labs use, Numba's CUDA target's own, typing's usual forward references)."""
+    cell = ("from numba.core import sigutils\n"
+            "from numba.cuda.core import sigutils as cuda_sigutils\n"
+            "for sig in ['void(float32[::1], float32[:, ::1])', 'float32(float32, float32)', "
+            "'float64(float64, float64)', 'void(Array(float32, 1, \"C\"), int64)', 'UniTuple(float32, 2)()']:\n"
+            "    sigutils.normalize_signature(sig)\n"
+            "    cuda_sigutils.normalize_signature(sig)\n"
+            "import typing\n"
+            "import numpy as np\n"
+            "C = typing.NamedTuple('C', [('a', 'typing.Optional[typing.List[int]]'), ('b', 'int | None'), "
+            "('c', 'typing.Tuple[int, ...]'), ('d', 'np.ndarray'), ('e', 'typing.Literal[\"x\", 1]')])\n"
+            "typing.get_type_hints(C)\n")
+    got = _run(cell)
+    assert got["cell"] == "ok", got
+    assert "tripwire" not in got["records"], got
 
 
 def test_a_callable_object_swapped_into_numpy_is_a_change():
