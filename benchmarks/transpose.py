@@ -61,9 +61,7 @@ def transpose_padded(a, out):
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     x = cuda.blockIdx.x * TILE + tx
     y = cuda.blockIdx.y * TILE + ty
-    # The thread's four loads first, each guarded and none waiting for another, then the shared
-    # stores: with a store to the tile after each load, the loads ran one at a time (4 bytes in
-    # flight a thread; the padded kernel reached 48 % of an H200's bandwidth that way).
+    # The four loads first, then the shared stores, as in transpose_shared.
     inside, rows = x < a.shape[1], a.shape[0]
     v0 = a[y, x] if inside and y < rows else float32(0)
     v1 = a[y + ROWS, x] if inside and y + ROWS < rows else float32(0)

@@ -251,3 +251,24 @@ def resource_reports(kernels: dict, constants: dict | None = None, cc=DEFAULT_CC
                 setattr(rep, key, value)
         out[label] = rep
     return out
+
+
+def ptx_opcodes(ptx: str) -> list[str]:
+    """The instructions of a PTX listing in order, as opcodes (``fma.rn.f32``, ``ld.global.f32``): no
+    directives, labels, braces or comments."""
+    return [line.split()[0] for line in ptx.splitlines()
+            if line.startswith("\t") and line.strip() and line.strip()[0] not in "/.{}$"]
+
+
+def instruction_mix(ptx: str) -> tuple[int, int, int]:
+    """(FP32 FMAs, other instructions, global loads) of a PTX listing."""
+    ops = ptx_opcodes(ptx)
+    fmas = sum(op.startswith("fma.rn.f32") for op in ops)
+    return fmas, len(ops) - fmas, sum(op.startswith("ld.global") for op in ops)
+
+
+def loads_before_store(ptx: str, store: str) -> tuple[list[int], int]:
+    """(positions of the global loads, position of the first ``store`` instruction, e.g. ``st.shared``)."""
+    ops = ptx_opcodes(ptx)
+    return [i for i, op in enumerate(ops) if op.startswith("ld.global")], \
+        next(i for i, op in enumerate(ops) if op.startswith(store))

@@ -20,6 +20,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import cuda, types as t
 from techday.bench.core import _flush_kernel, _sleep_kernel
 from techday.bench.families import load
+from techday.ptxreport import instruction_mix, loads_before_store
 
 # Device functions called from a kernel ask the current device for its compute capability; there is
 # no device here, so answer for the architecture being compiled.
@@ -29,14 +30,6 @@ dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=CC)
 f64, f32, i32, u8, f32_2 = t.float64[::1], t.float32[::1], t.int32[::1], t.uint8[::1], t.float32[:, ::1]
 st, red, tr, sten, hist, mm, lat, roof = (load(f) for f in
     ("stream", "reduction", "transpose", "stencil", "histogram", "matmul", "latency", "roofline"))
-
-
-def instruction_mix(ptx):
-    """(FMAs, other instructions, global loads) of a PTX listing."""
-    body = [line.split()[0] for line in ptx.splitlines()
-            if line.startswith("\t") and line.strip() and line.strip()[0] not in "/.{}$"]
-    fmas = sum(op.startswith("fma.rn.f32") for op in body)
-    return fmas, len(body) - fmas, sum(op.startswith("ld.global") for op in body)
 
 
 fma_mix = []
@@ -62,16 +55,12 @@ for kernel, sig in cases:
     if kernel in (tr.transpose_shared, tr.transpose_padded):
         # Four loads in flight a thread: every load of the tile comes before its first shared store
         # (a store after each load made the loads wait for one another).
-        ops = [line.split()[0] for line in ptx.splitlines() if line.startswith("\t") and line.strip()]
-        loads = [i for i, op in enumerate(ops) if op.startswith("ld.global")]
-        first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
+        loads, first_store = loads_before_store(ptx, "st.shared")
         assert len(loads) == 4 and max(loads) < first_store, f"{kernel.py_func.__name__}: loads {loads}, store {first_store}"
     if kernel is sten.stencil_gpu:
         # Four rows a thread: the column's 6 values and 8 side neighbours, each loaded once, all before
         # the first point is written (one point a thread reached 32 % of an H200's bandwidth).
-        ops = [line.split()[0] for line in ptx.splitlines() if line.startswith("\t") and line.strip()]
-        loads = [i for i, op in enumerate(ops) if op.startswith("ld.global")]
-        first_store = next(i for i, op in enumerate(ops) if op.startswith("st.global"))
+        loads, first_store = loads_before_store(ptx, "st.global")
         assert len(loads) == 14 and max(loads) < first_store, f"stencil: loads {loads}, store {first_store}"
 # The FMA chain is FMAs and nothing else: what is not an FMA stays about as it is at k = 1 (loads,
 # stores, a loop counter: at most 32 more, where a counter per FMA adds 64 at k = 64). A counter tested after each FMA (what ``for _ in range(k)`` compiles to past k = 64)
@@ -112,10 +101,11 @@ def test_the_cupy_fma_chain_is_fmas_and_each_thread_loads_its_elements():
     each thread loads ``ELEMS`` elements (one float32 a thread reached 35 % of the bandwidth)."""
     from techday import cudasrc
     from techday.bench.families import load
+    from techday.ptxreport import instruction_mix
 
     roof = load("roofline")
     try:
-        mixes = {k: _mix(cudasrc.compile_ptx(roof.fma_source(k), f"techday_fma_{k}.cu", "compute_90")) for k in (1, 256)}
+        mixes = {k: instruction_mix(cudasrc.compile_ptx(roof.fma_source(k), f"techday_fma_{k}.cu", "compute_90")) for k in (1, 256)}
     except cudasrc.NvrtcUnavailable as exc:
         pytest.skip(f"NVRTC is not installed here: {exc}")
     (f1, o1, l1), (f256, o256, l256) = mixes[1], mixes[256]
@@ -123,10 +113,3 @@ def test_the_cupy_fma_chain_is_fmas_and_each_thread_loads_its_elements():
     assert o256 - o1 <= 32, mixes  # 1,020 FMAs more, a few set-up instructions more, none per FMA
     assert l1 == l256 == roof.ELEMS, mixes
 
-
-def _mix(ptx) -> tuple[int, int, int]:
-    ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
-    body = [line.split()[0] for line in ptx.splitlines()
-            if line.startswith("\t") and line.strip() and line.strip()[0] not in "/.{}$"]
-    fmas = sum(op.startswith("fma.rn.f32") for op in body)
-    return fmas, len(body) - fmas, sum(op.startswith("ld.global") for op in body)
