@@ -494,20 +494,27 @@ def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_pat
     assert console.file.getvalue().count("stream.triad") == 1  # the kernel named once, over both tied rows
 
 
-def test_runs_of_other_modes_are_ranked_apart(tmp_path):
-    # Wrong answer caught: a CPU-tier run of lab 08 at --scale ci (arrays of 8 MiB, in a cache) ranked
-    # above the quick suite's DRAM figures in one table.
-    from techday.bench.counts import kernel_table, plan_dict, plan_for
+def _in_mode(doc, mode, plan, scale):
+    """``doc`` as a run of another mode: that mode's plan, bytes and FLOPs, and times that give each
+    figure ``scale`` times its value."""
+    from techday.bench.counts import kernel_table, plan_dict
 
-    plan = plan_for("cpu", "ci")
     table = kernel_table(plan)
-    ci = new_id(cpu_base(), "8")
-    ci.update(mode="ci", plan=plan_dict(plan))
-    for r in ci["results"]:
+    doc.update(mode=mode, plan=plan_dict(plan))
+    for r in doc["results"]:
         if r["status"] == "ok":
             k = table[f"{r['family']}.{r['kernel']}"]
             r.update(bytes=k["bytes"], flops=k["flops"])
-            retime(r, 3 * r["value"])
+            retime(r, scale * r["value"])
+    return doc
+
+
+def test_runs_of_other_modes_are_ranked_apart(tmp_path):
+    # Wrong answer caught: a CPU-tier run of lab 08 at --scale ci (arrays of 8 MiB, in a cache) ranked
+    # above the quick suite's DRAM figures in one table.
+    from techday.bench.counts import plan_for
+
+    ci = _in_mode(new_id(cpu_base(), "8"), "ci", plan_for("cpu", "ci"), 3)
     (tmp_path / "ci.json").write_text(json.dumps(_jitter(ci, 9)))  # its own noise: not a rescaled copy
     board = build_leaderboard([tmp_path, CPU_RUN])
     assert board.rejected == [] and len(board.runs) == 2
@@ -606,18 +613,10 @@ def test_a_copy_moved_to_another_mode_is_a_duplicate(tmp_path):
     # Wrong answer caught: the H100 quick run's figures handed in as a full run (the full plan's bytes,
     # times made to give the same figures), ranked first in the table of full runs: its seconds differ
     # from the original's by a factor per kernel, so the rules on times never matched.
-    from techday.bench.counts import kernel_table, plan_dict, plan_for
+    from techday.bench.counts import plan_for
 
     g = base()["environment"]["gpu"]
-    plan = plan_for("gpu", "full", g["l2_bytes"], g["sm_count"])
-    table = kernel_table(plan)
-    full = new_id(base(), "9")
-    full.update(mode="full", plan=plan_dict(plan))
-    for r in full["results"]:
-        if r["status"] == "ok":
-            k = table[f"{r['family']}.{r['kernel']}"]
-            r.update(bytes=k["bytes"], flops=k["flops"])
-            retime(r, r["value"])
+    full = _in_mode(new_id(base(), "9"), "full", plan_for("gpu", "full", g["l2_bytes"], g["sm_count"]), 1)
     (tmp_path / "a-full.json").write_text(json.dumps(full))
     (tmp_path / "b-quick.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
     board = build_leaderboard([tmp_path])

@@ -111,19 +111,14 @@ def test_a_file_of_another_user_is_left_out(entry, tmp_path):
     assert len(skipped) == 2 and all("owned by uid 54321" in s for s in skipped), skipped
 
 
-def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, caplog):
-    """A trainee owns their inbound entry after submitting and may rewrite its timestamp.txt. nbgrader's
-    collect reads the timestamp.txt of every submission it collected before and stopped (nbgrader 0.9:
-    an AttributeError) at one it could not parse: nobody after that trainee was collected again. The
-    grader now writes the time of the entry's name (checked) and sets an unreadable old one aside."""
+def _exchange(tmp_path, *students):
+    """(exchange, course, inbound) of course ``c`` with a lab ``lab`` in its gradebook, and an inbound
+    entry with a notebook for each of ``students``."""
     import warnings
 
     from nbgrader.api import Gradebook
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
 
     from techday.fastimport import alembic_head_in_process
-    from techday.hub.exchange import ExchangeCollect
 
     alembic_head_in_process()
     exchange, course = tmp_path / "exchange", tmp_path / "course"
@@ -133,6 +128,24 @@ def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, 
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
         warnings.simplefilter("ignore")
         gb.add_assignment("lab")
+    for student in students:
+        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    return exchange, course, inbound
+
+
+def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, caplog):
+    """A trainee owns their inbound entry after submitting and may rewrite its timestamp.txt. nbgrader's
+    collect reads the timestamp.txt of every submission it collected before and stopped (nbgrader 0.9:
+    an AttributeError) at one it could not parse: nobody after that trainee was collected again. The
+    grader now writes the time of the entry's name (checked) and sets an unreadable old one aside."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeCollect
+
+    exchange, course, inbound = _exchange(tmp_path)
 
     def submit(student: str, stamp: str, text: str | None = None) -> None:
         entry = inbound / f"{student}+lab+{stamp}+r{len(os.listdir(inbound))}"
@@ -215,27 +228,12 @@ def test_an_entry_changed_between_scan_and_copy_stops_only_its_own_collect(tmp_p
     """A trainee owns their inbound entry and may remove it, or swap a link in, at any moment: between
     collect's scan and its copy the copy raised (FileNotFoundError, NotADirectoryError) and the collect
     stopped for everyone after that trainee."""
-    import warnings
-
-    from nbgrader.api import Gradebook
     from nbgrader.auth import Authenticator
     from nbgrader.coursedir import CourseDirectory
 
-    from techday.fastimport import alembic_head_in_process
     from techday.hub.exchange import ExchangeCollect
 
-    alembic_head_in_process()
-    exchange, course = tmp_path / "exchange", tmp_path / "course"
-    inbound = exchange / "c" / "inbound"
-    inbound.mkdir(parents=True)
-    course.mkdir()
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
-        warnings.simplefilter("ignore")
-        gb.add_assignment("lab")
-    for student in ("trainee-a", "trainee-b"):
-        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
-        entry.mkdir()
-        (entry / "lab.ipynb").write_text("{}")
+    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
     app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
                           authenticator=Authenticator(), root=str(exchange))
     app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
@@ -256,13 +254,9 @@ def test_an_entry_gone_between_listing_and_stat_is_refused_not_a_stop(tmp_path, 
     """An owner can create and remove entries in a loop: one listed by the scan and gone at its stat
     raised FileNotFoundError out of the scan, and nothing was collected. (The race is played by
     entry_refusal raising as its lstat would.)"""
-    import warnings
-
-    from nbgrader.api import Gradebook
     from nbgrader.auth import Authenticator
     from nbgrader.coursedir import CourseDirectory
 
-    from techday.fastimport import alembic_head_in_process
     from techday.hub import exchange as ex
 
     real = ex.entry_refusal
@@ -273,18 +267,7 @@ def test_an_entry_gone_between_listing_and_stat_is_refused_not_a_stop(tmp_path, 
         return real(entry, student, stamp, uids)
 
     monkeypatch.setattr(ex, "entry_refusal", racing)
-    alembic_head_in_process()
-    exchange, course = tmp_path / "exchange", tmp_path / "course"
-    inbound = exchange / "c" / "inbound"
-    inbound.mkdir(parents=True)
-    course.mkdir()
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", "c") as gb:
-        warnings.simplefilter("ignore")
-        gb.add_assignment("lab")
-    for student in ("trainee-a", "trainee-b"):
-        entry = inbound / f"{student}+lab+2026-12-05 10:00:00.000000 UTC+r"
-        entry.mkdir()
-        (entry / "lab.ipynb").write_text("{}")
+    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
     app = ex.ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
                              authenticator=Authenticator(), root=str(exchange))
     app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
