@@ -512,7 +512,9 @@ def install(config_path: str) -> None:
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
-        if event == "compile" and _len(args) and _isinstance(args[0], (str, bytes)):
+        # Both type evaluators compile their string as "<string>": every other compile (a cell, an
+        # imported module) is passed over without a frame lookup.
+        if event == "compile" and _len(args) > 1 and args[1] == "<string>" and _isinstance(args[0], (str, bytes)):
             return type_string_refusal(args[0])
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
