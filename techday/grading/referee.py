@@ -41,6 +41,11 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    string counting as the notebook's: a new audit hook, setting attributes of a library's classes,
    frames (``sys._getframe``, ``tb_frame``, ``gi_frame``), and ctypes' raw memory access. The kernel
    is made non-dumpable, so no other process of the sandbox reads or writes its memory.
+6. **Code from data** (refused whoever asks): a pickle naming anything but the data types of
+   :data:`PICKLE_GLOBALS` or a class a trainee's cell defined; a module (``.py``, ``.pyc``), extension
+   module or shared library loaded from outside the Python install, the course's packages and the
+   system's folders (a module a cell wrote into the working folder shadows any module not yet
+   imported); a Numba cache file (compiled machine code) written by anyone but Numba.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
@@ -63,6 +68,51 @@ KERNEL_OWNED_ATTRS = {"getpass": ("getpass",), "builtins": KERNEL_OWNED_BUILTINS
 # The only callers allowed to set a profile function while grading: PyTorch's profiler (lab 13), whose
 # C++ side installs its own when a profiler starts and removes it when it stops.
 PROFILER_MODULES = ("torch.autograd.profiler", "torch.profiler.profiler")
+
+
+# What unpickling may name while grading (``pickle.find_class``): data types and the functions that
+# rebuild them, an allow-list. A pickle is a program (each global it names is called with arguments it
+# holds), so a file a trainee built at run time and handed to ``np.load(..., allow_pickle=True)`` or
+# ``torch.load(..., weights_only=False)`` could otherwise call ``exec`` or NumPy's raw-memory views, or
+# read a test's names, where no review reads it. ``None``: every class of the module (its dtypes).
+PICKLE_GLOBALS = {
+    "builtins": {"set", "frozenset", "bytearray", "bytes", "complex", "slice", "range", "list", "dict", "tuple",
+                 "int", "float", "str", "bool", "object"},
+    "copyreg": {"_reconstructor"},
+    "_codecs": {"encode"},
+    "collections": {"OrderedDict", "defaultdict", "deque", "Counter"},
+    "datetime": {"date", "time", "datetime", "timedelta", "timezone"},
+    "decimal": {"Decimal"},
+    "fractions": {"Fraction"},
+    "numpy": {"ndarray", "dtype"},
+    "numpy.core.multiarray": {"_reconstruct", "scalar"},
+    "numpy._core.multiarray": {"_reconstruct", "scalar"},
+    "numpy.dtypes": None,
+    "torch": {"Tensor", "Size", "device"},
+    "torch._tensor": {"Tensor", "_rebuild_from_type_v2"},
+    "torch._utils": {"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+                     "_rebuild_parameter_with_state", "_rebuild_device_tensor_from_numpy", "ExceptionWrapper"},
+    "torch.nn.parameter": {"Parameter"},
+    "torch.storage": {"UntypedStorage", "TypedStorage", "_load_from_bytes"},
+    # A DataLoader's worker processes send their batches this way (lab 13).
+    "torch.multiprocessing.reductions": {"rebuild_tensor", "rebuild_typed_storage", "rebuild_typed_storage_child",
+                                         "rebuild_storage_fd", "rebuild_storage_filename", "rebuild_storage_empty",
+                                         "rebuild_cuda_tensor", "rebuild_event"},
+    "multiprocessing.resource_sharer": {"DupFd"},
+}
+# PyTorch's dtype, layout and memory-format objects are module attributes a pickle names too
+# (``torch.float32``): values, never called.
+PICKLE_VALUE_TYPES = {("torch", "dtype"), ("torch", "layout"), ("torch", "memory_format")}
+# Files that become native code when a library loads them: Numba's disk cache (an index and the
+# compiled object code). While grading only Numba's own cache code may write one.
+NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
+# Where the kernel's code may come from besides the Python install and the course's own packages: the
+# system's folders (read-only in the grading sandbox). Modules and shared libraries anywhere else (the
+# working folder, /tmp, a home) are files a trainee's cell could have written.
+SYSTEM_CODE_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/opt")
+# Libraries that build native code into a cache of their own and load it (the GPU tier's
+# torch.compile): their loads are theirs, not a trainee's. Untested without a GPU.
+NATIVE_BUILDERS = ("triton", "torch._inductor")
 
 
 class GraderCheck(AssertionError):
@@ -109,7 +159,7 @@ def bound_and_loaded(tree) -> tuple[list, list]:
 def install(config_path: str) -> None:
     """Read the executor's file, delete it, and install the referee's audit hook.
 
-    Long on purpose (about 280 lines): everything the hook uses is bound to local names of this one
+    Long on purpose (about 640 lines): everything the hook uses is bound to local names of this one
     closure before any trainee code runs, so nothing the trainee's cells can reach (a module's
     globals, ``sys.modules``) refers to it or can replace a piece of it. Helpers at module level
     would be such a reach."""
@@ -151,6 +201,16 @@ def install(config_path: str) -> None:
         proc_dev = None
     _RuntimeError, _GraderCheck = RuntimeError, GraderCheck
     MISSING = object()
+    _str_bytes, _fs_decode = (str, bytes), os.fsdecode
+    _issubclass, _BaseException = issubclass, BaseException
+    import _compat_pickle  # the Python 2 names pickle maps (``__builtin__.list``): NumPy saves with them
+
+    py2_modules, py2_names = dict(_compat_pickle.IMPORT_MAPPING), dict(_compat_pickle.NAME_MAPPING)
+    pickle_globals = {module: (frozenset(names) if names is not None else None)
+                      for module, names in PICKLE_GLOBALS.items()}
+    pickle_value_types = frozenset(PICKLE_VALUE_TYPES)
+    numba_cache_suffixes, native_builders = tuple(NUMBA_CACHE_SUFFIXES), tuple(NATIVE_BUILDERS)
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
     shell = get_ipython()  # noqa: F821  (the kernel's own shell; nothing of the trainee's has run)
     user_ns = shell.user_ns
@@ -159,6 +219,16 @@ def install(config_path: str) -> None:
         cell_dir = "<ipython-input-"
     paths = sysconfig.get_paths()
     passers = {os.path.join(paths["stdlib"], f) for f in ("inspect.py", "traceback.py", "ctypes/__init__.py")}
+    # Where modules and shared libraries may come from: the Python install, the course's own packages
+    # (techday/ and benchmarks/ beside it, as in the sandbox) and the system's folders.
+    course_root = os.path.dirname(os.path.dirname(os.path.dirname(_realpath(__file__))))
+    code_roots = []
+    for root in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *paths.values(),
+                 os.path.join(course_root, "techday"), os.path.join(course_root, "benchmarks"), *SYSTEM_CODE_ROOTS):
+        real = _realpath(root).rstrip(os.sep) + os.sep if root and os.path.isdir(root) else None
+        if real and real not in code_roots:
+            code_roots.append(real)
+    code_roots = tuple(code_roots)
 
     cells = {}
     for key_, spec in config["cells"].items():
@@ -385,6 +455,134 @@ def install(config_path: str) -> None:
         except Exception:
             return False
 
+    def event_frame(depth: int = 3):
+        """The frame whose code raised the event: ``depth`` above this helper (3 when ``tripwire`` calls
+        it: tripwire, hook, then that frame; 4 from a helper of tripwire's)."""
+        me = get_ident()
+        getframe_busy.add(me)
+        try:
+            return _getframe(depth)
+        except ValueError:
+            return None
+        finally:
+            getframe_busy.discard(me)
+
+    def text(path) -> str:
+        """A path argument as text ('' for a descriptor or anything else)."""
+        try:
+            path = _fspath(path)
+            return _fs_decode(path) if _isinstance(path, _str_bytes) else ""
+        except Exception:
+            return ""
+
+    def code_file_allowed(path: str) -> bool:
+        try:
+            return _realpath(path).startswith(code_roots)
+        except Exception:
+            return False
+
+    def frame_module(frame) -> str:
+        return (frame.f_globals.get("__name__") or "") if frame is not None else ""
+
+    def builder_frame(frame) -> bool:
+        """Whether the nearest frame that is not the import system's or ctypes' belongs to a library that
+        loads native code it built itself (:data:`NATIVE_BUILDERS`)."""
+        while frame is not None and (frame.f_code.co_filename.startswith("<frozen ")
+                                     or frame.f_code.co_filename in passers):
+            frame = frame.f_back
+        name = frame_module(frame)
+        return any(name == b or name.startswith(b + ".") for b in native_builders)
+
+    def numba_cache_frame(frame) -> bool:
+        name = frame_module(frame)
+        return name.startswith("numba") and name.endswith(".caching")
+
+    def numba_exception_frame(frame) -> bool:
+        """Whether ``frame`` runs Numba's own ``_numba_unpickle`` (called from its C helpers when
+        compiled code raises), its very code object in its own module."""
+        name = frame_module(frame)
+        if frame.f_code.co_name != "_numba_unpickle" or name not in ("numba.core.serialize", "numba.cuda.serialize"):
+            return False
+        mod = _modules.get(name)
+        func = getattr(mod, "__dict__", {}).get("_numba_unpickle")
+        return getattr(func, "__code__", None) is frame.f_code and _vars(mod) is frame.f_globals
+
+    unpickling = {}  # thread id -> (id, f_lasti) of the frame a pickle is being loaded under
+    pickled_modules = set()  # modules of the allow-list whose classes are watched
+
+    def watch_pickled_classes() -> None:
+        """A pickle's BUILD step sets the attributes of the object it names one by one, with no audit
+        event, when that object has no ``__setstate__``: named a class of the allow-list that Python
+        code defined (``torch.storage.TypedStorage``), a pickle could set its methods. Those classes are
+        watched like the course's own from the first pickle on (a later test that finds one changed does
+        not count). A class's module may be imported by the pickle that names it: every event looks."""
+        for module, names in pickle_globals.items():
+            mod = _modules.get(module) if module not in pickled_modules else None
+            if mod is None:
+                continue
+            pickled_modules.add(module)
+            for name, value in _list(_vars(mod).items()):
+                if (names is None or name in names) and _isinstance(value, _Type) \
+                        and not value.__flags__ & 0x100 and getattr(value, "__setstate__", None) is None:
+                    classes.setdefault(_id(value), (value, dict(value.__dict__)))
+
+    def pickle_refusal(module, name) -> str | None:
+        """Why unpickling may not name ``module.name`` while grading (None: data, or Numba's own cache)."""
+        frame = event_frame(4)
+        while frame is not None and frame.f_code.co_name == "find_class":  # an Unpickler subclass's super()
+            frame = frame.f_back
+        if frame is None:
+            return None
+        # Numba reading its disk cache (only Numba's cache code writes those files while grading, below),
+        # or raising an exception from compiled code (the exception's class and arguments, pickled by
+        # Numba when it compiled a reviewed ``raise``, into the code itself).
+        if numba_cache_frame(frame) or numba_exception_frame(frame):
+            return None
+        unpickling[get_ident()] = (_id(frame), frame.f_lasti)
+        if _len(pickled_modules) < _len(pickle_globals):
+            watch_pickled_classes()
+        if not _isinstance(module, str) or not _isinstance(name, str):
+            return "unpickling a global not named by a string"
+        module, name = py2_names.get((module, name), (py2_modules.get(module, module), name))
+        where = f"unpickling {module}.{name}"[:120]
+        if module == "__main__":
+            # A class a trainee's cell defined (its own data); never a function, nor a name a course or
+            # test cell bound (a test's reference class).
+            value = user_ns.get(name, MISSING) if "." not in name else MISSING
+            if _isinstance(value, _Type) and value.__module__ == "__main__" and course_names.get(name) is not value:
+                return None
+            return where + " (only a class a trainee's cell defined)"
+        names = pickle_globals.get(module, MISSING)
+        if names is not MISSING and names is not None and name in names:
+            return None
+        mod = _modules.get(module)
+        value = getattr(mod, "__dict__", {}).get(name, MISSING) if "." not in name else MISSING
+        if names is None and _isinstance(value, _Type):
+            return None
+        # An exception's class (a DataLoader's worker sends the one a Dataset raised, to raise it here).
+        if _isinstance(value, _Type) and _issubclass(value, _BaseException):
+            return None
+        vt = _type(value)
+        if (getattr(vt, "__module__", None), getattr(vt, "__name__", None)) in pickle_value_types:
+            return None
+        return where + " (not a data type of the allow-list)"
+
+    def while_unpickling() -> bool:
+        """Whether the event comes straight from a pickle being loaded (its BUILD step setting attributes),
+        not from code the pickle's objects run."""
+        mark = unpickling.get(get_ident())
+        if mark is None:
+            return False
+        frame = event_frame(4)
+        return frame is not None and (_id(frame), frame.f_lasti) == mark
+
+    def writes(args) -> bool:
+        """Whether an ``open`` event's mode or flags write."""
+        mode = args[1] if _len(args) > 1 else None
+        flags = args[2] if _len(args) > 2 else 0
+        return (_isinstance(mode, str) and any(c in mode for c in "wax+")
+                or _isinstance(flags, int) and bool(flags & write_flags))
+
     def refuse(what: str) -> None:
         cell = state["running"] or "-"
         record("tripwire", cell, what)
@@ -520,8 +718,40 @@ def install(config_path: str) -> None:
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.
             return "opening a process's memory (/proc/.../mem)"
+        # Code from data: what the kernel runs must be code a review read or the install's own.
+        if event == "open" and _len(args):
+            path = text(args[0])
+            if path.endswith((".py", ".pyc", ".pyw")):
+                frame = event_frame()
+                if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib") \
+                        and not code_file_allowed(path):
+                    # A module in the working folder, /tmp or a home shadows any module not yet imported.
+                    return f"importing code from {path[:160]} (outside the Python install and the course)"
+            elif path.endswith(numba_cache_suffixes) and writes(args) and not numba_cache_frame(event_frame()):
+                return f"writing Numba's cache file {path[:160]} (compiled code: only Numba writes it)"
+            return None
+        if event in ("os.rename", "os.link", "os.symlink") and _len(args) > 1:
+            if text(args[1]).endswith(numba_cache_suffixes) and not numba_cache_frame(event_frame()):
+                return f"{event} to Numba's cache file {text(args[1])[:160]} (compiled code: only Numba writes it)"
+            return None
+        if event == "import" and _len(args) > 1 and args[1] is not None:
+            path = text(args[1])  # an extension module's file
+            if path and not code_file_allowed(path) and not builder_frame(event_frame()):
+                return f"loading the extension module {path[:160]} (outside the Python install and the course)"
+            return None
+        if event == "ctypes.dlopen" and _len(args):
+            path = text(args[0])
+            if "/" in path and not code_file_allowed(path) and not builder_frame(event_frame()):
+                return f"loading the shared library {path[:160]} (outside the Python install and the course)"
+            return None
+        if event == "pickle.find_class" and _len(args) > 1:
+            return pickle_refusal(args[0], args[1])
         if event == "object.__setattr__":
             target, name = args[0], args[1]
+            # A function's code or defaults (audited, unlike a class's other attributes: above) set by a
+            # pickle's BUILD step.
+            if _isinstance(target, (_Function, _Type)) and unpickling and while_unpickling():
+                return f"setting {getattr(target, '__qualname__', '?')}.{name} from a pickle"
             if _isinstance(target, _Function):
                 mod = getattr(target, "__module__", None) or ""
                 if name in ("__code__", "__defaults__", "__kwdefaults__") and (

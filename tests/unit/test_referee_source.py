@@ -60,11 +60,13 @@ def answer(x):
 '''
 
 
-def _run(cell: str, tests: dict | None = None) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run(cell: str, tests: dict | None = None, cwd: Path = ROOT, env: dict | None = None) -> dict:
+    """The cell run in a fresh interpreter after the referee (and the course cells of ``tests``), in
+    ``cwd`` (on ``sys.path`` first, as a kernel's working folder is); what each test did, and the records."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     extra = [json.dumps(tests)] if tests else []
     out = subprocess.run([sys.executable, "-c", DRIVER, cell, *extra], capture_output=True, text=True, env=env,
-                         timeout=120, cwd=ROOT)
+                         timeout=120, cwd=cwd)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

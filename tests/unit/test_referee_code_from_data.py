@@ -1,0 +1,204 @@
+"""Code from data, refused by the referee while grading (techday/grading/referee.py): a pickle that names
+anything but data, a module or shared library loaded from a file outside the Python install and the
+course, and Numba's cache files written by anyone but Numba.
+
+Each is a way to run code that no review reads: the file's bytes are built at run time (here, a list of
+numbers), and a library turns them into code. Each case runs in a fresh interpreter with the referee
+installed, in a working folder of its own that is first on ``sys.path``, as a kernel's is."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+from tests.fixtures.submissions.cheats import pickle_that_runs
+from tests.unit.test_referee_source import ROOT, _run
+
+
+def _bytes(data: bytes) -> str:
+    """Python source that makes ``data`` at run time without spelling it."""
+    return f"bytes({list(data)!r})"
+
+
+def _refused(got: dict, what: str) -> None:
+    """The cell failed (a library may wrap the referee's error in its own) and the refusal is recorded."""
+    assert got["cell"] != "ok", got
+    assert " tripwire " in got["records"] and what in got["records"], got
+
+
+class _Strided:
+    def __reduce__(self):
+        import numpy as np
+
+        return (np.lib.stride_tricks.as_strided, (np.zeros(1),))
+
+
+def _torch_file(obj) -> bytes:
+    """What ``torch.save`` writes for ``obj`` (its own zip format: the pickle inside it)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_a_pickle_that_calls_anything_but_a_data_type_is_refused(tmp_path):
+    """Wrong answers caught: a pickle built at run time whose first global is ``exec`` (through
+    ``np.load(..., allow_pickle=True)``), NumPy's raw-memory view ``as_strided`` (through
+    ``torch.load(..., weights_only=False)``), and a function a test defined in the notebook (a hidden
+    test's reference, read by name from a pickle)."""
+    payload = pickle_that_runs("import sys; sys.modules['numpy'].allclose = lambda *a, **k: True")
+    got = _run(f"import io, numpy as np\nnp.load(io.BytesIO({_bytes(payload)}), allow_pickle=True)\n", cwd=tmp_path)
+    _refused(got, "unpickling builtins.exec")
+
+    got = _run(f"import io, torch\ntorch.load(io.BytesIO({_bytes(_torch_file(_Strided()))}), weights_only=False)\n",
+               cwd=tmp_path)
+    _refused(got, "unpickling numpy.lib.")
+
+    tests = {"hidden": {"kind": "test", "source": "def reference(x):\n    return 2 * x\nassert True\n"}}
+    by_name = b"\x80\x02c__main__\nreference\nK\x15\x85R."
+    cell = ("import io, numpy as np\n"
+            "def answer(x):\n"
+            f"    return np.load(io.BytesIO({_bytes(by_name)}), allow_pickle=True)\n")
+    # The cell defines the answer; a later test's reference is read when the answer runs, as a test calls it.
+    got = _run(cell, {**tests, "calls": {"kind": "test", "source": "assert answer(21) == 42\n"}}, cwd=tmp_path)
+    assert got["calls"] != "passed", got
+    assert "unpickling __main__.reference" in got["records"], got
+
+
+def test_a_class_a_pickle_changed_fails_the_next_test():
+    """A pickle's BUILD step sets the attributes of a class it names one by one, with no audit event,
+    when the class has no ``__setstate__``. Wrong answer caught: a pickle that names a Python class of
+    the allow-list (``DupFd``, what a DataLoader's workers send) and sets one of its methods to a
+    builtin type (``float``): the next test finds the class changed and does not count."""
+    build = (b"\x80\x02cmultiprocessing.resource_sharer\nDupFd\nN}X\x06\x00\x00\x00detachcbuiltins\nfloat\n"
+             b"s\x86b.")
+    got = _run(f"import io, numpy as np\nnp.load(io.BytesIO({_bytes(build)}), allow_pickle=True)\n",
+               {"after": {"kind": "test", "source": "assert True\n"}})
+    assert got["after"] == "GraderCheck", got
+    assert "DupFd.detach" in got["records"], got
+
+
+def test_data_a_trainee_saves_and_loads_still_loads():
+    """Wrong answer caught the other way: the allow-list refusing honest data (arrays, tensors, a
+    parameter, dtypes, a state dict, a class of the trainee's own, dates and numbers of the standard
+    library, a pickled object array) saved and loaded in one notebook."""
+    cell = ("import collections, dataclasses, datetime, decimal, fractions, io\n"
+            "import numpy as np, torch\n"
+            "@dataclasses.dataclass\n"
+            "class Point:\n    x: float\n    y: float\n"
+            "data = {'t': torch.arange(6, dtype=torch.float32).reshape(2, 3), 'p': torch.nn.Parameter(torch.ones(2)),\n"
+            "        'dt': torch.float64, 'size': torch.Size([2, 3]), 'dev': torch.device('cpu'),\n"
+            "        'sd': torch.nn.Linear(3, 2).state_dict(), 'od': collections.OrderedDict(a=1),\n"
+            "        'dd': collections.defaultdict(list), 'when': datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc),\n"
+            "        'span': datetime.timedelta(seconds=3), 'dec': decimal.Decimal('1.5'), 'frac': fractions.Fraction(1, 3),\n"
+            "        'count': collections.Counter('abca'),\n"
+            "        'point': Point(1.0, 2.0), 'set': {1, 2}, 'cplx': 1 + 2j, 'np': np.arange(4.0), 'dtype': np.dtype('f4'),\n"
+            "        'scalar': np.float32(2.5)}\n"
+            "buf = io.BytesIO()\ntorch.save(data, buf)\nbuf.seek(0)\n"
+            "back = torch.load(buf, weights_only=False)\n"
+            "assert back['point'] == Point(1.0, 2.0) and torch.equal(back['t'], data['t']) and back['dt'] is torch.float64\n"
+            "arr = np.array([1.5, 'two', (3,), Point(0.0, 1.0)], dtype=object)\n"
+            "f = io.BytesIO()\nnp.save(f, arr, allow_pickle=True)\nf.seek(0)\n"
+            "assert list(np.load(f, allow_pickle=True)) == list(arr)\n")
+    got = _run(cell)
+    assert got["cell"] == "ok", got
+    assert "tripwire" not in got["records"], got
+
+
+def test_a_module_written_at_run_time_is_not_imported(tmp_path):
+    """A module a cell writes into the working folder (first on ``sys.path``) shadows any module not yet
+    imported: a library importing that name later runs it. Wrong answers caught: a source module and a
+    compiled one (``.pyc``, no source) written by a cell and imported; a module of the install not yet
+    imported still imports."""
+    cell = ("import pathlib\n"
+            "pathlib.Path('shadow_mod.py').write_text('import sys\\nsys.modules[\"numpy\"].allclose = None\\n')\n"
+            "__import__('shadow_mod')\n")
+    _refused(_run(cell, cwd=tmp_path), "importing code from")
+    compiled = tmp_path / "compiled_src.py"
+    compiled.write_text("X = 1\n")
+    subprocess.run([sys.executable, "-m", "py_compile", str(compiled)], check=True)
+    pyc = next((tmp_path / "__pycache__").glob("compiled_src.*.pyc"))
+    data = pyc.read_bytes()
+    compiled.unlink()
+    cell = f"import pathlib\npathlib.Path('sourceless.pyc').write_bytes({_bytes(data)})\n__import__('sourceless')\n"
+    _refused(_run(cell, cwd=tmp_path), "importing code from")
+    got = _run("import colorsys, wave\nassert colorsys.rgb_to_hsv(1, 0, 0)[0] == 0\n", cwd=tmp_path)
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+def test_only_numba_writes_its_cache_and_numbas_own_cache_still_loads(tmp_path):
+    """Numba's cache files hold compiled machine code that Numba links and runs when a cached function
+    is called. Wrong answers caught: a cell writing an index file, and renaming a file it wrote to a data
+    file's name. The other way: a benchmark family's cached function compiled by one process and loaded
+    from the cache by the graded one (Numba's own pickles of its types) still runs."""
+    cache = tmp_path / "numba"
+    cell = "import pathlib\npathlib.Path('stream.triad_cpu-86.py311.nbi').write_bytes(b'1')\n"
+    _refused(_run(cell, cwd=tmp_path), "Numba's cache file")
+    cell = ("import pathlib\np = pathlib.Path('blob.tmp')\np.write_bytes(b'1')\n"
+            "p.rename('stream.triad_cpu-86.py311.1.nbc')\n")
+    _refused(_run(cell, cwd=tmp_path), "Numba's cache file")
+
+    use = ("import numpy as np\nfrom benchmarks.stream import triad_cpu\n"
+           "a = np.zeros(64)\ntriad_cpu(np.ones(64), np.ones(64), 2.0, a)\nassert (a == 3.0).all()\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(cache)}
+    subprocess.run([sys.executable, "-c", use], check=True, env=env, cwd=tmp_path, timeout=300)
+    assert list(cache.rglob("*.nbi")), "the first process cached nothing"
+    got = _run(use, cwd=tmp_path, env={"NUMBA_CACHE_DIR": str(cache)})
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+def test_the_pickles_of_the_allow_list_are_real():
+    """Every name of the allow-list exists where it says (a renamed one would refuse honest data)."""
+    import importlib
+
+    from techday.grading.referee import PICKLE_GLOBALS
+
+    missing = []
+    for module, names in PICKLE_GLOBALS.items():
+        mod = importlib.import_module(module)
+        missing += [f"{module}.{n}" for n in sorted(names or ()) if not hasattr(mod, n)]
+    # Names kept for pickles of older releases (NumPy 1's module path, PyTorch's older rebuild functions).
+    allowed_missing = {"torch._utils._rebuild_tensor_v3"}
+    assert set(missing) <= allowed_missing, missing
+
+
+def test_numba_raising_from_compiled_code_is_its_own_pickle_and_only_that():
+    """Numba pickles the class and arguments of a ``raise`` in compiled code when it compiles it and
+    unpickles them when the code raises (an untouched release's ``raise NotImplementedError`` in a
+    ``@njit`` answer was refused and flagged). Wrong answer caught the other way: Numba's public
+    functions that load a pickle they are handed (``serialize.loads``, ``runtime_build_excinfo_struct``)
+    called from a cell are held to the allow-list."""
+    cell = ("from numba import njit\n"
+            "@njit\n"
+            "def answer(x):\n"
+            "    raise NotImplementedError('write the kernel')\n"
+            "try:\n    answer(1)\nexcept NotImplementedError as exc:\n    assert str(exc) == 'write the kernel'\n")
+    got = _run(cell)
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    payload = pickle_that_runs("x = 1")
+    for call in ("loads(p)", "runtime_build_excinfo_struct(p, ())"):
+        got = _run(f"from numba.core import serialize\np = {_bytes(payload)}\nserialize.{call}\n")
+        _refused(got, "unpickling builtins.exec")
+
+
+def test_a_dataloaders_workers_send_batches_and_errors_as_before():
+    """What a DataLoader's worker processes send (batches of tensors, and the exception a Dataset
+    raised, which the loader raises again in the notebook: an unanswered exercise of lab 13) still
+    arrives. Wrong answer caught the other way: an allow-list without PyTorch's reductions, or one that
+    refused an exception's class, flagging honest or unfinished work."""
+    cell = ("import torch\nfrom torch.utils.data import DataLoader, Dataset\n"
+            "class Squares(Dataset):\n"
+            "    def __init__(self, fail):\n        self.fail = fail\n"
+            "    def __len__(self):\n        return 8\n"
+            "    def __getitem__(self, i):\n"
+            "        if self.fail:\n            raise NotImplementedError('write __getitem__')\n"
+            "        return torch.tensor([float(i * i)])\n"
+            "got = torch.cat([b for b in DataLoader(Squares(False), batch_size=4, num_workers=1)])\n"
+            "assert got.flatten().tolist() == [float(i * i) for i in range(8)]\n"
+            "try:\n    next(iter(DataLoader(Squares(True), batch_size=4, num_workers=1)))\n"
+            "except NotImplementedError as exc:\n    assert 'write __getitem__' in str(exc)\n")
+    got = _run(cell)
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
