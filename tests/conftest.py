@@ -138,9 +138,11 @@ def build_lab(lab: str, build: Path) -> Path:
     return root
 
 
-def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "perfect-trainee"):
-    """Build ``lab`` (:func:`build_lab`), hand in its solution as ``student`` and grade it with
-    ``techday grade autograde`` (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
+def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "perfect-trainee",
+                   unfinished: str | None = None):
+    """Build ``lab`` (:func:`build_lab`), hand in its solution as ``student`` (and, where ``unfinished``
+    names one, its untouched release as that student) and grade it with ``techday grade autograde``
+    (sandboxed, 1 worker, ci scale) under ``tmp_path``. Returns (the run's report, the student's
     submission line, the grades CSV row, the autograded notebook's text)."""
     import csv
     import json
@@ -156,13 +158,16 @@ def grade_solution(lab: str, tmp_path: Path, tier: str = "cpu", student: str = "
     release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
     write_notebook(nbformat.from_dict(solution_notebook(source, release)),
                    root / "submitted" / student / lab / f"{lab}.ipynb")
+    if unfinished:
+        (root / "submitted" / unfinished / lab).mkdir(parents=True)
+        (root / "submitted" / unfinished / lab / f"{lab}.ipynb").write_text(json.dumps(release), encoding="utf-8")
 
     out = techday("grade", "autograde", lab, "--tier", tier, "--scale", "ci", "--workers", "1", env=env)
     print(out.stdout[-1500:])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     report = json.loads((tmp_path / "grading" / lab / "report.json").read_text(encoding="utf-8"))
-    (sub,) = report["submissions"]
+    (sub,) = [s for s in report["submissions"] if s["student"] == student]
     with open(tmp_path / "grading" / "grades.csv", newline="", encoding="utf-8") as f:
-        (row,) = [r for r in csv.DictReader(f) if r["assignment"] == lab]
+        (row,) = [r for r in csv.DictReader(f) if r["assignment"] == lab and r["student_id"] == student]
     graded = (root / "autograded" / student / lab / f"{lab}.ipynb").read_text(encoding="utf-8")
     return report, sub, row, graded

@@ -27,7 +27,12 @@ def test_every_lab_is_proven_in_the_sandbox_here_or_with_the_cheats():
 
 @pytest.mark.parametrize("lab", LABS)
 def test_solution_earns_full_marks_in_the_sandbox(lab, bwrap, tmp_path):
-    report, sub, row, _ = grade_solution(lab, tmp_path)
+    """Beside it the untouched release, as a trainee who answered nothing hands it in: 0 points and
+    ``graded``, never ``flagged`` (an unanswered exercise's ``raise NotImplementedError`` reaches the
+    notebook through libraries the referee watches: Numba's compiled code, a DataLoader's workers)."""
+    report, sub, row, _ = grade_solution(lab, tmp_path, unfinished="unfinished-trainee")
     assert report["sandbox"] is True
     assert sub["status"] == "graded", sub
     assert float(row["score"]) == float(row["max_score"]) > 0, (row, sub)
+    (left,) = [s for s in report["submissions"] if s["student"] == "unfinished-trainee"]
+    assert left["status"] == "graded" and left["score"] == 0, left
