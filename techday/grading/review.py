@@ -59,6 +59,11 @@ ALLOWED_BUILTINS = {
 # byte_bounds and id()), with no audit event for the referee to refuse.
 RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
 CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
+# Library functions that load native code from a file by its path: PyTorch's operator libraries and C++
+# extensions (also compiled from a string), ONNX Runtime's custom operators (loaded in C++, where no
+# audit event shows it), ctypes' loaders reached through a library. A file a cell wrote becomes code.
+NATIVE_LOADER_ATTRS = {"load_library", "register_custom_ops_library", "cpp_extension", "load_inline", "CDLL",
+                       "PyDLL", "cdll", "pydll", "LoadLibrary"}
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",
                            "__str__", "__post_init__", "__enter__", "__exit__"}
 # Names IPython puts in a kernel: its shell, the history, the output cache, the exit helpers.
@@ -490,6 +495,9 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
             hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}
             hits |= {f"imports {a.name} (raw memory)" for a in node.names if a.name in RAW_MEMORY_ATTRS}
+            hits |= {f"imports {a.name} (loads native code)" for a in node.names if a.name in NATIVE_LOADER_ATTRS}
+            if "cpp_extension" in (node.module or "").split("."):
+                hits.add("imports from cpp_extension (loads native code)")
         elif isinstance(node, ast.Name):
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
@@ -566,6 +574,8 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"makes a class with {attr}"}
     if attr in RAW_MEMORY_ATTRS:
         return {f"uses .{attr} (raw memory)"}
+    if attr in NATIVE_LOADER_ATTRS:
+        return {f"uses .{attr} (loads native code)"}
     return set()
 
 

@@ -120,6 +120,11 @@ CAUGHT = {
     # Raw memory through NumPy, with no audit event.
     "from numpy.lib.stride_tricks import as_strided": "raw memory",
     "lo, hi = np.lib.array_utils.byte_bounds(np.zeros(1))": "byte_bounds (raw memory)",
+    # Native code from a file a cell wrote, loaded by a library (ONNX Runtime loads it in C++).
+    "import torch\ntorch.ops.load_library('lib.so')": "load_library (loads native code)",
+    "import onnxruntime as ort\nso = ort.SessionOptions()\nso.register_custom_ops_library('x.so')":
+        "register_custom_ops_library (loads native code)",
+    "from torch.utils.cpp_extension import load_inline": "loads native code",
     # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
     # signatures with the builtins at hand.
     "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",
