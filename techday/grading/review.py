@@ -11,7 +11,8 @@ A trainee's cell (an answer cell, a new cell, or a course cell the trainee chang
   ``get_ipython``, ``In``...); no name that starts with ``_``;
 - **attributes**: none that starts with ``_`` (``super().__init__`` excepted), none of the
   interpreter's introspection attributes (frames, tracebacks, code), none named after a module of
-  :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``);
+  :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that loads native code from a file
+  (:data:`NATIVE_LOADER_ATTRS`);
 - **changes**: attributes are set only on what the trainee's own code made (``self.fc = ...``,
   ``p.grad = None`` for a loop variable), never on a module, an imported name or a name the course
   bound; a name a locked cell bound to a module, function or class is not rebound;
