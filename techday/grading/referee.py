@@ -110,9 +110,11 @@ NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
 # system's folders (read-only in the grading sandbox). Modules and shared libraries anywhere else (the
 # working folder, /tmp, a home) are files a trainee's cell could have written.
 SYSTEM_CODE_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/opt")
-# Libraries that build native code into a cache of their own and load it (the GPU tier's
-# torch.compile): their loads are theirs, not a trainee's. Untested without a GPU.
-NATIVE_BUILDERS = ("triton", "torch._inductor")
+# Libraries that build native code into a cache of their own and load it (torch.compile's inductor:
+# C++ on the CPU, Triton on the GPU, untested without one), and pickle what they compiled, in their
+# caches and between their compile workers: their loads are theirs, not a trainee's. The grading sandbox
+# turns inductor's caches of compiled graphs off, so what they load was built in the same run.
+NATIVE_BUILDERS = ("triton", "torch._inductor", "torch._functorch", "torch._dynamo")
 
 
 class GraderCheck(AssertionError):
@@ -535,8 +537,9 @@ def install(config_path: str) -> None:
             return None
         # Numba reading its disk cache (only Numba's cache code writes those files while grading, below),
         # or raising an exception from compiled code (the exception's class and arguments, pickled by
-        # Numba when it compiled a reviewed ``raise``, into the code itself).
-        if numba_cache_frame(frame) or numba_exception_frame(frame):
+        # Numba when it compiled a reviewed ``raise``, into the code itself); torch.compile's own
+        # (:data:`NATIVE_BUILDERS`).
+        if numba_cache_frame(frame) or numba_exception_frame(frame) or builder_frame(frame):
             return None
         unpickling[get_ident()] = (_id(frame), frame.f_lasti)
         if _len(pickled_modules) < _len(pickle_globals):

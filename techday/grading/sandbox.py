@@ -143,6 +143,10 @@ def sandbox_env(extra: dict[str, str]) -> dict[str, str]:
         "PYTHONPATH": PKG_MOUNT, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         "MPLCONFIGDIR": "/tmp/mpl", "NUMBA_CACHE_DIR": "/tmp/numba", "IPYTHONDIR": "/tmp/ipython",
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "JUPYTER_PLATFORM_DIRS": "1", "MPLBACKEND": "Agg",
+        # torch.compile's caches of compiled graphs hold generated code it loads and runs: in a folder the
+        # trainee's code can write, a file seeded there would be run (the referee trusts inductor's own
+        # loads). Off while grading: what it loads it built in this run.
+        "TORCHINDUCTOR_FX_GRAPH_CACHE": "0", "TORCHINDUCTOR_AUTOGRAD_CACHE": "0",
     })
     return env
 

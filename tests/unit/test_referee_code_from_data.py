@@ -202,3 +202,25 @@ def test_a_dataloaders_workers_send_batches_and_errors_as_before():
             "except NotImplementedError as exc:\n    assert 'write __getitem__' in str(exc)\n")
     got = _run(cell)
     assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+def test_torch_compile_builds_loads_and_pickles_its_own_code(tmp_path):
+    """torch.compile's inductor (C++ here, Triton on a GPU) writes native code into a cache folder of its
+    own and loads it, and pickles the graphs it compiled; the referee takes those as inductor's own.
+    Wrong answer caught the other way: the shared-library, extension-module or pickle rules refusing
+    inductor (its compiled graph ``CompiledFxGraph`` was refused and flagged), with the grading
+    sandbox's settings (its graph caches off) and with PyTorch's defaults."""
+    cell = ("import torch\n"
+            "def f(x):\n    return torch.sin(x) * 2 + x.cos()\n"
+            "x = torch.randn(64)\n"
+            "for _ in range({times}):  # the second compile of the same graph is a cache hit where caches are on\n"
+            "    g = torch.compile(lambda x: torch.sin(x) * 2 + x.cos(), backend='inductor')\n"
+            "    assert torch.allclose(g(x), f(x), atol=1e-5)\n")
+    from techday.grading.sandbox import sandbox_env
+
+    off = {k: v for k, v in sandbox_env({}).items() if k.startswith("TORCHINDUCTOR_")}
+    assert off == {"TORCHINDUCTOR_FX_GRAPH_CACHE": "0", "TORCHINDUCTOR_AUTOGRAD_CACHE": "0"}, off
+    for env, times in ((off, 1), ({}, 2)):
+        got = _run(cell.format(times=times), cwd=tmp_path,
+                   env={**env, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / f"inductor-{times}")})
+        assert got["cell"] == "ok" and "tripwire" not in got["records"], (env, got)
