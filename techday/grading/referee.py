@@ -552,7 +552,8 @@ def install(config_path: str) -> None:
             # A class a trainee's cell defined (its own data); never a function, nor a name a course or
             # test cell bound (a test's reference class).
             value = user_ns.get(name, MISSING) if "." not in name else MISSING
-            if _isinstance(value, _Type) and value.__module__ == "__main__" and course_names.get(name) is not value:
+            if _isinstance(value, _Type) and value.__module__ == "__main__" and course_names.get(name) is not value \
+                    and not course_class(value):
                 return None
             return where + " (only a class a trainee's cell defined)"
         names = pickle_globals.get(module, MISSING)
@@ -569,6 +570,20 @@ def install(config_path: str) -> None:
         if (getattr(vt, "__module__", None), getattr(vt, "__name__", None)) in pickle_value_types:
             return None
         return where + " (not a data type of the allow-list)"
+
+    def course_class(cls) -> bool:
+        """Whether a course or test cell defined ``cls`` (a function of its body compiled from one: a
+        test's class is in the notebook's namespace before that test has finished, and so before its
+        names are recorded as the course's)."""
+        for value in _list(_vars(cls).values()):
+            if _isinstance(value, (_classmethod, _staticmethod)):
+                value = value.__func__
+            if _isinstance(value, _property):
+                value = value.fget
+            code = getattr(value, "__code__", None) if _isinstance(value, _Function) else None
+            if code is not None and code.co_filename.startswith("<course cell"):
+                return True
+        return False
 
     def while_unpickling() -> bool:
         """Whether the event comes straight from a pickle being loaded (its BUILD step setting attributes),
@@ -724,14 +739,16 @@ def install(config_path: str) -> None:
         # Code from data: what the kernel runs must be code a review read or the install's own.
         if event == "open" and _len(args):
             path = text(args[0])
-            if path.endswith((".py", ".pyc", ".pyw")):
-                frame = event_frame()
-                if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib") \
-                        and not code_file_allowed(path):
-                    # A module in the working folder, /tmp or a home shadows any module not yet imported.
-                    return f"importing code from {path[:160]} (outside the Python install and the course)"
-            elif path.endswith(numba_cache_suffixes) and writes(args) and not numba_cache_frame(event_frame()):
+            if path.endswith(numba_cache_suffixes) and writes(args) and not numba_cache_frame(event_frame()):
                 return f"writing Numba's cache file {path[:160]} (compiled code: only Numba writes it)"
+            frame = event_frame() if path else None
+            # Whatever the import system's loaders read (``get_data``: a module's source or bytecode,
+            # under any name a loader was given) comes from the install or the course: a module in the
+            # working folder, /tmp or a home shadows any module not yet imported. (A C extension that
+            # opens a file while it is imported has a frame of the import system above it, not this one.)
+            if frame is not None and frame.f_code.co_name == "get_data" \
+                    and frame.f_code.co_filename.startswith("<frozen importlib") and not code_file_allowed(path):
+                return f"importing code from {path[:160]} (outside the Python install and the course)"
             return None
         if event in ("os.rename", "os.link", "os.symlink") and _len(args) > 1:
             if text(args[1]).endswith(numba_cache_suffixes) and not numba_cache_frame(event_frame()):

@@ -67,6 +67,17 @@ def test_a_pickle_that_calls_anything_but_a_data_type_is_refused(tmp_path):
     assert got["calls"] != "passed", got
     assert "unpickling __main__.reference" in got["records"], got
 
+    # A class the test defines before it calls the answer (its reference model), named by a pickle.
+    by_class = b"\x80\x02c__main__\nReference\n)\x81."
+    cell = ("import io, numpy as np\n"
+            "def answer(x):\n"
+            f"    return np.load(io.BytesIO({_bytes(by_class)}), allow_pickle=True).double(x)\n")
+    test = ("class Reference:\n    def double(self, x):\n        return 2 * x\n"
+            "assert answer(21) == 42\n")
+    got = _run(cell, {"calls": {"kind": "test", "source": test}}, cwd=tmp_path)
+    assert got["calls"] != "passed", got
+    assert "unpickling __main__.Reference" in got["records"], got
+
 
 def test_a_class_a_pickle_changed_fails_the_next_test():
     """A pickle's BUILD step sets the attributes of a class it names one by one, with no audit event,
@@ -111,8 +122,8 @@ def test_data_a_trainee_saves_and_loads_still_loads():
 def test_a_module_written_at_run_time_is_not_imported(tmp_path):
     """A module a cell writes into the working folder (first on ``sys.path``) shadows any module not yet
     imported: a library importing that name later runs it. Wrong answers caught: a source module and a
-    compiled one (``.pyc``, no source) written by a cell and imported; a module of the install not yet
-    imported still imports."""
+    compiled one (``.pyc``, no source) written by a cell and imported, a file of another name handed to
+    a source loader; a module of the install not yet imported still imports."""
     cell = ("import pathlib\n"
             "pathlib.Path('shadow_mod.py').write_text('import sys\\nsys.modules[\"numpy\"].allclose = None\\n')\n"
             "__import__('shadow_mod')\n")
@@ -124,6 +135,10 @@ def test_a_module_written_at_run_time_is_not_imported(tmp_path):
     data = pyc.read_bytes()
     compiled.unlink()
     cell = f"import pathlib\npathlib.Path('sourceless.pyc').write_bytes({_bytes(data)})\n__import__('sourceless')\n"
+    _refused(_run(cell, cwd=tmp_path), "importing code from")
+    # A loader handed a file of any other name reads it as source all the same.
+    cell = ("import importlib.machinery, pathlib\npathlib.Path('notes.txt').write_text('X = 1\\n')\n"
+            "importlib.machinery.SourceFileLoader('notes', 'notes.txt').load_module()\n")
     _refused(_run(cell, cwd=tmp_path), "importing code from")
     got = _run("import colorsys, wave\nassert colorsys.rgb_to_hsv(1, 0, 0)[0] == 0\n", cwd=tmp_path)
     assert got["cell"] == "ok" and "tripwire" not in got["records"], got
