@@ -747,7 +747,8 @@ def install(config_path: str) -> None:
             # working folder, /tmp or a home shadows any module not yet imported. (A C extension that
             # opens a file while it is imported has a frame of the import system above it, not this one.)
             if frame is not None and frame.f_code.co_name == "get_data" \
-                    and frame.f_code.co_filename.startswith("<frozen importlib") and not code_file_allowed(path):
+                    and frame.f_code.co_filename.startswith("<frozen importlib") and not code_file_allowed(path) \
+                    and not builder_frame(frame):
                 return f"importing code from {path[:160]} (outside the Python install and the course)"
             return None
         if event in ("os.rename", "os.link", "os.symlink") and _len(args) > 1:
