@@ -564,6 +564,7 @@ def install(config_path: str) -> None:
         if names is None and _isinstance(value, _Type):
             return None
         # An exception's class (a DataLoader's worker sends the one a Dataset raised, to raise it here).
+        # Every one has BaseException's ``__setstate__``, so a pickle's BUILD step cannot set its attributes.
         if _isinstance(value, _Type) and _issubclass(value, _BaseException):
             return None
         vt = _type(value)
