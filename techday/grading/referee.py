@@ -45,7 +45,8 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    :data:`PICKLE_GLOBALS` or a class a trainee's cell defined; a module (``.py``, ``.pyc``), extension
    module or shared library loaded from outside the Python install, the course's packages and the
    system's folders (a module a cell wrote into the working folder shadows any module not yet
-   imported); a Numba cache file (compiled machine code) written by anyone but Numba.
+   imported). Code compiled from a string counts as the notebook's under any name it is given, and
+   Numba's disk cache (compiled machine code) is never read while grading.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
@@ -104,7 +105,7 @@ PICKLE_GLOBALS = {
 # (``torch.float32``): values, never called.
 PICKLE_VALUE_TYPES = {("torch", "dtype"), ("torch", "layout"), ("torch", "memory_format")}
 # Files that become native code when a library loads them: Numba's disk cache (an index and the
-# compiled object code). While grading only Numba's own cache code may write one.
+# compiled object code). While grading they are never read: Numba finds no cache and compiles.
 NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
 # Where the kernel's code may come from besides the Python install and the course's own packages: the
 # system's folders (read-only in the grading sandbox). Modules and shared libraries anywhere else (the
@@ -115,6 +116,8 @@ SYSTEM_CODE_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sb
 # caches and between their compile workers: their loads are theirs, not a trainee's. The grading sandbox
 # turns inductor's caches of compiled graphs off, so what they load was built in the same run.
 NATIVE_BUILDERS = ("triton", "torch._inductor", "torch._functorch", "torch._dynamo")
+# Classes of whole PyTorch modules (``torch.save(model)``): every one has Module's ``__setstate__``.
+PICKLE_CLASS_PACKAGES = ("torch.nn.modules.",)
 
 
 class GraderCheck(AssertionError):
@@ -212,6 +215,9 @@ def install(config_path: str) -> None:
                       for module, names in PICKLE_GLOBALS.items()}
     pickle_value_types = frozenset(PICKLE_VALUE_TYPES)
     numba_cache_suffixes, native_builders = tuple(NUMBA_CACHE_SUFFIXES), tuple(NATIVE_BUILDERS)
+    pickle_class_packages = tuple(PICKLE_CLASS_PACKAGES)
+    not_found = object()  # tripwire's answer for a file that must look absent (not a refusal)
+    _FileNotFoundError = FileNotFoundError
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
     shell = get_ipython()  # noqa: F821  (the kernel's own shell; nothing of the trainee's has run)
@@ -231,6 +237,14 @@ def install(config_path: str) -> None:
         if real and real not in code_roots:
             code_roots.append(real)
     code_roots = tuple(code_roots)
+    # The folders where torch.compile's libraries keep what they build (their defaults and the
+    # settings the kernel started with): only there are their loads their own.
+    import tempfile
+
+    builder_roots = [os.environ.get(v) for v in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TRITON_HOME")]
+    builder_roots += [os.path.join(os.path.expanduser("~"), ".triton"),
+                      os.path.join(tempfile.gettempdir(), "torchinductor_")]
+    builder_roots = tuple(_realpath(r) for r in builder_roots if r)
 
     cells = {}
     for key_, spec in config["cells"].items():
@@ -261,6 +275,14 @@ def install(config_path: str) -> None:
     def course_module(name: str) -> bool:
         return name == "techday" or name.startswith("techday.")
 
+    # File names that code compiled from a string was given by whoever compiled it (NumPy's
+    # ``testing.measure`` compiles under "Test name: ..."): code under them is the notebook's, as
+    # code under "<...>" names is, whatever the name looks like.
+    string_born = set()
+
+    def from_a_string(name: str) -> bool:
+        return name.startswith("<") and not name.startswith("<course cell") or name in string_born
+
     def foreign(value) -> bool:
         """Whether ``value`` looks put in place by a notebook rather than by a library."""
         if _isinstance(value, _partial):
@@ -271,7 +293,7 @@ def install(config_path: str) -> None:
             return (getattr(value, "__module__", None) or "") == "builtins"
         if _isinstance(value, _Function):
             name = value.__code__.co_filename
-            return name.startswith(cell_dir) or name.startswith("<") and not name.startswith("<course cell")
+            return name.startswith(cell_dir) or from_a_string(name)
         if _isinstance(value, _Type):
             return value.__module__ == "__main__"
         return getattr(_type(value), "__module__", None) == "__main__"  # an object of a cell's class
@@ -388,9 +410,9 @@ def install(config_path: str) -> None:
                 frame = frame.f_back
                 continue
             # Code compiled from a string (exec, eval, a library that evaluates a string it was handed:
-            # typing's forward references, Numba's signatures) counts as the notebook's: whoever wrote
-            # the string, a library frame further down only ran it.
-            return name.startswith("<") and not name.startswith("<course cell")
+            # typing's forward references, Numba's signatures, NumPy's ``testing.measure``) counts as the
+            # notebook's: whoever wrote the string, a library frame further down only ran it.
+            return from_a_string(name)
         return False
 
     profiler_codes = {}  # id(module) -> (module, the code objects of its functions and methods)
@@ -486,6 +508,16 @@ def install(config_path: str) -> None:
     def frame_module(frame) -> str:
         return (frame.f_globals.get("__name__") or "") if frame is not None else ""
 
+    def builder_load(frame, path: str) -> bool:
+        """Whether a library of :data:`NATIVE_BUILDERS` loads ``path`` from a cache folder of its own (a
+        module it looks up by name, such as a lazily imported ``tabulate`` in the working folder, is
+        not its own)."""
+        try:
+            real = _realpath(path)
+        except Exception:
+            return False
+        return real.startswith(builder_roots) and builder_frame(frame)
+
     def builder_frame(frame) -> bool:
         """Whether the nearest frame that is not the import system's or ctypes' belongs to a library that
         loads native code it built itself (:data:`NATIVE_BUILDERS`)."""
@@ -494,10 +526,6 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         name = frame_module(frame)
         return any(name == b or name.startswith(b + ".") for b in native_builders)
-
-    def numba_cache_frame(frame) -> bool:
-        name = frame_module(frame)
-        return name.startswith("numba") and name.endswith(".caching")
 
     def numba_exception_frame(frame) -> bool:
         """Whether ``frame`` runs Numba's own ``_numba_unpickle`` (called from its C helpers when
@@ -535,11 +563,11 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         if frame is None:
             return None
-        # Numba reading its disk cache (only Numba's cache code writes those files while grading, below),
-        # or raising an exception from compiled code (the exception's class and arguments, pickled by
+        # Numba raising an exception from compiled code (the exception's class and arguments, pickled by
         # Numba when it compiled a reviewed ``raise``, into the code itself); torch.compile's own
-        # (:data:`NATIVE_BUILDERS`).
-        if numba_cache_frame(frame) or numba_exception_frame(frame) or builder_frame(frame):
+        # (:data:`NATIVE_BUILDERS`: its compile workers and caches of compiled graphs, which the grading
+        # sandbox turns off).
+        if numba_exception_frame(frame) or builder_frame(frame):
             return None
         unpickling[get_ident()] = (_id(frame), frame.f_lasti)
         if _len(pickled_modules) < _len(pickle_globals):
@@ -562,6 +590,8 @@ def install(config_path: str) -> None:
         mod = _modules.get(module)
         value = getattr(mod, "__dict__", {}).get(name, MISSING) if "." not in name else MISSING
         if names is None and _isinstance(value, _Type):
+            return None
+        if module.startswith(pickle_class_packages) and _isinstance(value, _Type):
             return None
         # An exception's class (a DataLoader's worker sends the one a Dataset raised, to raise it here).
         # Every one has BaseException's ``__setstate__``, so a pickle's BUILD step cannot set its attributes.
@@ -664,7 +694,9 @@ def install(config_path: str) -> None:
     typing_nodes = (ast.Expression, ast.Name, ast.Load, ast.Attribute, ast.Subscript, ast.Tuple, ast.List,
                     ast.Constant, ast.BinOp, ast.BitOr)
     type_constants = (int, float, complex, str, bytes, bool, type(None), type(...))
-    type_builtins = {"int", "float", "complex", "bool", "str", "bytes", "list", "dict", "tuple", "set",
+    type_builtins = {name for name, value in _vars(builtins).items()
+                     if _isinstance(value, _Type) and _issubclass(value, _BaseException)}
+    type_builtins |= {"int", "float", "complex", "bool", "str", "bytes", "list", "dict", "tuple", "set",
                      "frozenset", "object"}
     builtin_names = _set(_vars(builtins))
     _Name, _Attribute, _BinOp, _BitOr, _Constant, _AST = ast.Name, ast.Attribute, ast.BinOp, ast.BitOr, ast.Constant, ast.AST
@@ -729,10 +761,19 @@ def install(config_path: str) -> None:
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
-        # Both type evaluators compile their string as "<string>": every other compile (a cell, an
-        # imported module) is passed over without a frame lookup.
+        # Both type evaluators compile their string as "<string>".
         if event == "compile" and _len(args) > 1 and args[1] == "<string>" and _isinstance(args[0], (str, bytes)):
             return type_string_refusal(args[0])
+        if event == "compile" and _len(args) > 1 and _isinstance(args[1], str) and args[1] \
+                and not args[1].startswith("<") and not args[1].startswith(cell_dir) and args[1] not in string_born:
+            # A string compiled under a name that looks like a file: the import system compiling a
+            # module's source is the only compiler whose names are files it read; torch.compile's
+            # libraries compile what they generated.
+            frame = event_frame()
+            if frame is not None and not frame.f_code.co_filename.startswith("<frozen importlib") \
+                    and not builder_frame(frame):
+                string_born.add(args[1])
+            return None
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.
@@ -740,8 +781,10 @@ def install(config_path: str) -> None:
         # Code from data: what the kernel runs must be code a review read or the install's own.
         if event == "open" and _len(args):
             path = text(args[0])
-            if path.endswith(numba_cache_suffixes) and writes(args) and not numba_cache_frame(event_frame()):
-                return f"writing Numba's cache file {path[:160]} (compiled code: only Numba writes it)"
+            if path.endswith(numba_cache_suffixes) and not writes(args):
+                # Numba's disk cache (an index and machine code it links and runs) is never read while
+                # grading, whoever wrote it: Numba finds no cache, compiles, and writes one nobody reads.
+                return not_found
             frame = event_frame() if path else None
             # Whatever the import system's loaders read (``get_data``: a module's source or bytecode,
             # under any name a loader was given) comes from the install or the course: a module in the
@@ -749,21 +792,17 @@ def install(config_path: str) -> None:
             # opens a file while it is imported has a frame of the import system above it, not this one.)
             if frame is not None and frame.f_code.co_name == "get_data" \
                     and frame.f_code.co_filename.startswith("<frozen importlib") and not code_file_allowed(path) \
-                    and not builder_frame(frame):
+                    and not builder_load(frame, path):
                 return f"importing code from {path[:160]} (outside the Python install and the course)"
-            return None
-        if event in ("os.rename", "os.link", "os.symlink") and _len(args) > 1:
-            if text(args[1]).endswith(numba_cache_suffixes) and not numba_cache_frame(event_frame()):
-                return f"{event} to Numba's cache file {text(args[1])[:160]} (compiled code: only Numba writes it)"
             return None
         if event == "import" and _len(args) > 1 and args[1] is not None:
             path = text(args[1])  # an extension module's file
-            if path and not code_file_allowed(path) and not builder_frame(event_frame()):
+            if path and not code_file_allowed(path) and not builder_load(event_frame(), path):
                 return f"loading the extension module {path[:160]} (outside the Python install and the course)"
             return None
         if event == "ctypes.dlopen" and _len(args):
             path = text(args[0])
-            if "/" in path and not code_file_allowed(path) and not builder_frame(event_frame()):
+            if "/" in path and not code_file_allowed(path) and not builder_load(event_frame(), path):
                 return f"loading the shared library {path[:160]} (outside the Python install and the course)"
             return None
         if event == "pickle.find_class" and _len(args) > 1:
@@ -805,6 +844,8 @@ def install(config_path: str) -> None:
             why = tripwire(event, args)
         except Exception:
             return
+        if why is not_found:
+            raise _FileNotFoundError(2, "not read while grading", args[0])
         if why:
             refuse(why)
 

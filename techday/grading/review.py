@@ -11,8 +11,8 @@ A trainee's cell (an answer cell, a new cell, or a course cell the trainee chang
   ``get_ipython``, ``In``...); no name that starts with ``_``;
 - **attributes**: none that starts with ``_`` (``super().__init__`` excepted), none of the
   interpreter's introspection attributes (frames, tracebacks, code), none named after a module of
-  :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that loads native code from a file
-  (:data:`NATIVE_LOADER_ATTRS`);
+  :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that makes code from a file or
+  a string (:data:`NATIVE_LOADER_ATTRS`);
 - **changes**: attributes are set only on what the trainee's own code made (``self.fc = ...``,
   ``p.grad = None`` for a loop variable), never on a module, an imported name or a name the course
   bound; a name a locked cell bound to a module, function or class is not rebound;
@@ -46,7 +46,7 @@ NEVER_MODULES = {"sys", "gc", "inspect", "ctypes", "ctypeslib", "importlib", "bu
                  "faulthandler", "tracemalloc", "linecache", "traceback", "runpy", "pdb", "bdb", "site",
                  "sysconfig", "operator", "copyreg", "shelve", "mmap", "resource", "pty", "os", "posix", "shutil",
                  "asyncio", "concurrent", "zmq", "jupyter_client", "nbformat", "nbclient", "nbgrader", "urllib",
-                 "http", "requests", "tempfile", "glob", "platform"}
+                 "http", "requests", "tempfile", "glob", "platform", "llvmlite"}
 ALLOWED_BUILTINS = {
     "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
     "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hasattr", "hash", "hex", "int",
@@ -60,11 +60,14 @@ ALLOWED_BUILTINS = {
 # byte_bounds and id()), with no audit event for the referee to refuse.
 RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
 CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
-# Library functions that load native code from a file by its path: PyTorch's operator libraries and C++
-# extensions (also compiled from a string), ONNX Runtime's custom operators (loaded in C++, where no
-# audit event shows it), ctypes' loaders reached through a library. A file a cell wrote becomes code.
+# Library functions that turn a file or a string into code where no audit event shows it: PyTorch's
+# operator libraries and C++ extensions, ONNX Runtime's custom operators (loaded in C++), ctypes'
+# loaders reached through a library, LLVM reached through Numba (``numba.core.codegen.ll``: machine code
+# from IR text, shared libraries loaded), PyTorch's packages (module source from an archive).
 NATIVE_LOADER_ATTRS = {"load_library", "register_custom_ops_library", "cpp_extension", "load_inline", "CDLL",
-                       "PyDLL", "cdll", "pydll", "LoadLibrary"}
+                       "PyDLL", "cdll", "pydll", "LoadLibrary", "codegen", "load_library_permanently",
+                       "parse_assembly", "parse_bitcode", "create_mcjit_compiler", "run_static_constructors",
+                       "add_symbol", "PackageImporter", "PackageExporter", "save_source_string"}
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",
                            "__str__", "__post_init__", "__enter__", "__exit__"}
 # Names IPython puts in a kernel: its shell, the history, the output cache, the exit helpers.
@@ -496,9 +499,10 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
             hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}
             hits |= {f"imports {a.name} (raw memory)" for a in node.names if a.name in RAW_MEMORY_ATTRS}
-            hits |= {f"imports {a.name} (loads native code)" for a in node.names if a.name in NATIVE_LOADER_ATTRS}
+            hits |= {f"imports {a.name} (makes code from a file or string)" for a in node.names
+                     if a.name in NATIVE_LOADER_ATTRS}
             if "cpp_extension" in (node.module or "").split("."):
-                hits.add("imports from cpp_extension (loads native code)")
+                hits.add("imports from cpp_extension (makes code from a file or string)")
         elif isinstance(node, ast.Name):
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
@@ -576,7 +580,7 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
     if attr in RAW_MEMORY_ATTRS:
         return {f"uses .{attr} (raw memory)"}
     if attr in NATIVE_LOADER_ATTRS:
-        return {f"uses .{attr} (loads native code)"}
+        return {f"uses .{attr} (makes code from a file or string)"}
     return set()
 
 

@@ -1,6 +1,6 @@
 """Code from data, refused by the referee while grading (techday/grading/referee.py): a pickle that names
 anything but data, a module or shared library loaded from a file outside the Python install and the
-course, and Numba's cache files written by anyone but Numba.
+course; and Numba's disk cache, never read.
 
 Each is a way to run code that no review reads: the file's bytes are built at run time (here, a list of
 numbers), and a library turns them into code. Each case runs in a fresh interpreter with the referee
@@ -94,8 +94,9 @@ def test_a_class_a_pickle_changed_fails_the_next_test():
 
 def test_data_a_trainee_saves_and_loads_still_loads():
     """Wrong answer caught the other way: the allow-list refusing honest data (arrays, tensors, a
-    parameter, dtypes, a state dict, a class of the trainee's own, dates and numbers of the standard
-    library, a pickled object array) saved and loaded in one notebook."""
+    parameter, dtypes, a state dict, a whole model, a class of the trainee's own, dates and numbers of
+    the standard library, a pickled object array) saved and loaded in one notebook, or a forward
+    reference that names an exception class."""
     cell = ("import collections, dataclasses, datetime, decimal, fractions, io\n"
             "import numpy as np, torch\n"
             "@dataclasses.dataclass\n"
@@ -113,7 +114,12 @@ def test_data_a_trainee_saves_and_loads_still_loads():
             "assert back['point'] == Point(1.0, 2.0) and torch.equal(back['t'], data['t']) and back['dt'] is torch.float64\n"
             "arr = np.array([1.5, 'two', (3,), Point(0.0, 1.0)], dtype=object)\n"
             "f = io.BytesIO()\nnp.save(f, arr, allow_pickle=True)\nf.seek(0)\n"
-            "assert list(np.load(f, allow_pickle=True)) == list(arr)\n")
+            "assert list(np.load(f, allow_pickle=True)) == list(arr)\n"
+            "model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Dropout(0.1))\n"
+            "buf = io.BytesIO()\ntorch.save(model, buf)\nbuf.seek(0)\n"
+            "assert isinstance(torch.load(buf, weights_only=False)[0], torch.nn.Linear)\n"
+            "import typing\ndef check(x) -> 'ValueError | None':\n    return None\n"
+            "assert typing.get_type_hints(check)['return'] == typing.Optional[ValueError]\n")
     got = _run(cell)
     assert got["cell"] == "ok", got
     assert "tripwire" not in got["records"], got
@@ -144,25 +150,48 @@ def test_a_module_written_at_run_time_is_not_imported(tmp_path):
     assert got["cell"] == "ok" and "tripwire" not in got["records"], got
 
 
-def test_only_numba_writes_its_cache_and_numbas_own_cache_still_loads(tmp_path):
-    """Numba's cache files hold compiled machine code that Numba links and runs when a cached function
-    is called. Wrong answers caught: a cell writing an index file, and renaming a file it wrote to a data
-    file's name. The other way: a benchmark family's cached function compiled by one process and loaded
-    from the cache by the graded one (Numba's own pickles of its types) still runs."""
+def test_numbas_disk_cache_is_never_read_while_grading(tmp_path):
+    """Numba's cache files hold an index (a pickle) and compiled machine code that Numba links and runs
+    when a cached function is called; a trainee's code can reach those files in many ways (a symlink,
+    a hard link, ``/proc/self/fd``, a shared mapping), so while grading Numba never reads them: it finds
+    no cache and compiles. Wrong answer caught: an index planted in place of the one Numba wrote (its
+    first pickle runs code) loaded and run by a benchmark family's cached function. The other way: that
+    function, cached by another process, still runs, with nothing recorded."""
     cache = tmp_path / "numba"
-    cell = "import pathlib\npathlib.Path('stream.triad_cpu-86.py311.nbi').write_bytes(b'1')\n"
-    _refused(_run(cell, cwd=tmp_path), "Numba's cache file")
-    cell = ("import pathlib\np = pathlib.Path('blob.tmp')\np.write_bytes(b'1')\n"
-            "p.rename('stream.triad_cpu-86.py311.1.nbc')\n")
-    _refused(_run(cell, cwd=tmp_path), "Numba's cache file")
-
     use = ("import numpy as np\nfrom benchmarks.stream import triad_cpu\n"
            "a = np.zeros(64)\ntriad_cpu(np.ones(64), np.ones(64), 2.0, a)\nassert (a == 3.0).all()\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(cache)}
     subprocess.run([sys.executable, "-c", use], check=True, env=env, cwd=tmp_path, timeout=300)
-    assert list(cache.rglob("*.nbi")), "the first process cached nothing"
+    (index,) = cache.rglob("*triad_cpu*.nbi")
     got = _run(use, cwd=tmp_path, env={"NUMBA_CACHE_DIR": str(cache)})
     assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    index.write_bytes(pickle_that_runs("raise ValueError('the planted index ran')"))
+    planted = subprocess.run([sys.executable, "-c", use], env=env, cwd=tmp_path, timeout=300, capture_output=True,
+                             text=True)
+    assert "the planted index ran" in planted.stderr, "without the referee, Numba loads the planted index"
+    got = _run(use, cwd=tmp_path, env={"NUMBA_CACHE_DIR": str(cache)})
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+def test_a_string_compiled_under_a_file_like_name_is_the_notebooks(tmp_path):
+    """NumPy's ``testing.measure`` compiles the string it is handed under the name "Test name: ...":
+    not a "<...>" name, so its code looked like a library's, and reading frames from it found the
+    referee's key in a closure. Wrong answer caught: a frame read by code run that way, refused now."""
+    cell = ("import numpy as np\n"
+            "np.testing.measure(''.join(chr(c) for c in "
+            f"{[ord(c) for c in 'import sys; sys._getframe(0)']!r}), 1)\n")
+    _refused(_run(cell, cwd=tmp_path), "reading interpreter frames")
+
+
+def test_a_module_a_library_imports_by_name_is_not_a_builders_own(tmp_path):
+    """torch.compile's libraries may load what they built in their own cache folders; a module they
+    import by name (Dynamo imports ``tabulate`` lazily, to print its compile times when the kernel
+    exits) found in the working folder is not that. Wrong answer caught: a ``tabulate.py`` a cell
+    wrote, imported by Dynamo's own frame."""
+    cell = ("import pathlib, torch\n"
+            "pathlib.Path('tabulate.py').write_text('X = 1\\n')\n"
+            "torch._dynamo.utils.tabulate([('a', 1)], ('k', 'v'))\n")
+    _refused(_run(cell, cwd=tmp_path), "importing code from")
 
 
 def test_the_pickles_of_the_allow_list_are_real():

@@ -121,10 +121,14 @@ CAUGHT = {
     "from numpy.lib.stride_tricks import as_strided": "raw memory",
     "lo, hi = np.lib.array_utils.byte_bounds(np.zeros(1))": "byte_bounds (raw memory)",
     # Native code from a file a cell wrote, loaded by a library (ONNX Runtime loads it in C++).
-    "import torch\ntorch.ops.load_library('lib.so')": "load_library (loads native code)",
+    "import torch\ntorch.ops.load_library('lib.so')": "load_library (makes code from a file or string)",
     "import onnxruntime as ort\nso = ort.SessionOptions()\nso.register_custom_ops_library('x.so')":
-        "register_custom_ops_library (loads native code)",
-    "from torch.utils.cpp_extension import load_inline": "loads native code",
+        "register_custom_ops_library (makes code from a file or string)",
+    "from torch.utils.cpp_extension import load_inline": "makes code from a file or string",
+    "import numba.core.codegen as cg\nee = cg.ll.create_mcjit_compiler(m, t)": "makes code from a file or string",
+    "from numba.core import codegen": "makes code from a file or string",
+    "import llvmlite.binding as llvm": "imports llvmlite",
+    "import torch\nimp = torch.package.PackageImporter('pkg.pt')": "PackageImporter (makes code from a file or string)",
     # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
     # signatures with the builtins at hand.
     "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",
