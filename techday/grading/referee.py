@@ -116,7 +116,8 @@ SYSTEM_CODE_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sb
 # caches and between their compile workers: their loads are theirs, not a trainee's. The grading sandbox
 # turns inductor's caches of compiled graphs off, so what they load was built in the same run.
 NATIVE_BUILDERS = ("triton", "torch._inductor", "torch._functorch", "torch._dynamo")
-# Classes of whole PyTorch modules (``torch.save(model)``): every one has Module's ``__setstate__``.
+# Classes of whole PyTorch modules (``torch.save(model)``), those with a ``__setstate__`` (every Module
+# has one), so that a pickle's BUILD step cannot set their attributes.
 PICKLE_CLASS_PACKAGES = ("torch.nn.modules.",)
 
 
@@ -557,7 +558,8 @@ def install(config_path: str) -> None:
                     classes.setdefault(_id(value), (value, dict(value.__dict__)))
 
     def pickle_refusal(module, name) -> str | None:
-        """Why unpickling may not name ``module.name`` while grading (None: data, or Numba's own cache)."""
+        """Why unpickling may not name ``module.name`` while grading (None: data, or a pickle Numba or
+        torch.compile made of its own)."""
         frame = event_frame(4)
         while frame is not None and frame.f_code.co_name == "find_class":  # an Unpickler subclass's super()
             frame = frame.f_back
@@ -591,7 +593,8 @@ def install(config_path: str) -> None:
         value = getattr(mod, "__dict__", {}).get(name, MISSING) if "." not in name else MISSING
         if names is None and _isinstance(value, _Type):
             return None
-        if module.startswith(pickle_class_packages) and _isinstance(value, _Type):
+        if module.startswith(pickle_class_packages) and _isinstance(value, _Type) \
+                and getattr(value, "__setstate__", None) is not None:
             return None
         # An exception's class (a DataLoader's worker sends the one a Dataset raised, to raise it here).
         # Every one has BaseException's ``__setstate__``, so a pickle's BUILD step cannot set its attributes.
