@@ -22,6 +22,11 @@ def _bytes(data: bytes) -> str:
     return f"bytes({list(data)!r})"
 
 
+def _ran_clean(got: dict) -> None:
+    """The cell ran to its end and the referee refused nothing."""
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
 def _refused(got: dict, what: str) -> None:
     """The cell failed (a library may wrap the referee's error in its own) and the refusal is recorded."""
     assert got["cell"] != "ok", got
@@ -121,8 +126,7 @@ def test_data_a_trainee_saves_and_loads_still_loads():
             "import typing\ndef check(x) -> 'ValueError | None':\n    return None\n"
             "assert typing.get_type_hints(check)['return'] == typing.Optional[ValueError]\n")
     got = _run(cell)
-    assert got["cell"] == "ok", got
-    assert "tripwire" not in got["records"], got
+    _ran_clean(got)
 
 
 def test_a_module_written_at_run_time_is_not_imported(tmp_path):
@@ -147,7 +151,7 @@ def test_a_module_written_at_run_time_is_not_imported(tmp_path):
             "importlib.machinery.SourceFileLoader('notes', 'notes.txt').load_module()\n")
     _refused(_run(cell, cwd=tmp_path), "importing code from")
     got = _run("import colorsys, wave\nassert colorsys.rgb_to_hsv(1, 0, 0)[0] == 0\n", cwd=tmp_path)
-    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    _ran_clean(got)
 
 
 def test_numbas_disk_cache_is_never_read_while_grading(tmp_path):
@@ -164,13 +168,13 @@ def test_numbas_disk_cache_is_never_read_while_grading(tmp_path):
     subprocess.run([sys.executable, "-c", use], check=True, env=env, cwd=tmp_path, timeout=300)
     (index,) = cache.rglob("*triad_cpu*.nbi")
     got = _run(use, cwd=tmp_path, env={"NUMBA_CACHE_DIR": str(cache)})
-    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    _ran_clean(got)
     index.write_bytes(pickle_that_runs("raise ValueError('the planted index ran')"))
     planted = subprocess.run([sys.executable, "-c", use], env=env, cwd=tmp_path, timeout=300, capture_output=True,
                              text=True)
     assert "the planted index ran" in planted.stderr, "without the referee, Numba loads the planted index"
     got = _run(use, cwd=tmp_path, env={"NUMBA_CACHE_DIR": str(cache)})
-    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    _ran_clean(got)
 
 
 def test_a_string_compiled_under_a_file_like_name_is_the_notebooks(tmp_path):
@@ -221,7 +225,7 @@ def test_numba_raising_from_compiled_code_is_its_own_pickle_and_only_that():
             "    raise NotImplementedError('write the kernel')\n"
             "try:\n    answer(1)\nexcept NotImplementedError as exc:\n    assert str(exc) == 'write the kernel'\n")
     got = _run(cell)
-    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    _ran_clean(got)
     payload = pickle_that_runs("x = 1")
     for call in ("loads(p)", "runtime_build_excinfo_struct(p, ())"):
         got = _run(f"from numba.core import serialize\np = {_bytes(payload)}\nserialize.{call}\n")
@@ -245,7 +249,7 @@ def test_a_dataloaders_workers_send_batches_and_errors_as_before():
             "try:\n    next(iter(DataLoader(Squares(True), batch_size=4, num_workers=1)))\n"
             "except NotImplementedError as exc:\n    assert 'write __getitem__' in str(exc)\n")
     got = _run(cell)
-    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+    _ran_clean(got)
 
 
 def test_torch_compile_builds_loads_and_pickles_its_own_code(tmp_path):
