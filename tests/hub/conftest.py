@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -118,6 +119,10 @@ class Hub:
         self.exchange.chmod(0o1777)  # as the image makes it (docker/Dockerfile)
         self.course_root = base / "build" / "course"
         self.home = base / "home"
+        # Each server's kernel sockets (see AccountSpawner in write_config): a short path, as a Unix
+        # socket's name is at most 107 bytes; open to every account like /tmp, each one's own folder 0700.
+        self.runtime = Path(tempfile.mkdtemp(prefix="tdk-", dir="/tmp"))
+        self.runtime.chmod(0o1777)
         rows = make_accounts(trainees, "trainee", ["teacher"], [])
         write_accounts(rows, base / "accounts")
         self.users_file = base / "accounts" / "users.csv"
@@ -246,6 +251,18 @@ class AccountSpawner(SimpleLocalProcessSpawner):
             return port
         raise RuntimeError(f"no free port on 127.0.0.1 in {{first}}-{{first + 191}}")
 
+    def get_env(self):
+        # Kernels talk to their server over Unix sockets in a folder of this trainee's. Over TCP,
+        # jupyter_client picks a kernel's five ports by binding port 0 and closing it, so two servers
+        # starting kernels at once got the same port (bind(0) hands out only odd ports here: about
+        # 14,000); one kernel did not start, the restarter gave it new ports, and the server went on
+        # talking to the other trainee's kernel, which ignored messages signed with another key (the
+        # websocket took 180 s to open, then "Nudge: attempt 190", then a ping timeout). DockerSpawner
+        # and KubeSpawner give each server a network of its own, so this is the stand-in's problem only.
+        env = super().get_env()
+        env["JUPYTER_RUNTIME_DIR"] = os.path.join({str(self.runtime)!r}, self.user.name)
+        return env
+
     def make_preexec_fn(self, name):
         uid, gid, home = getattr(self, "techday_uid", None), getattr(self, "techday_gid", None), self.home_dir
         if uid is None or os.geteuid() != 0:
@@ -264,8 +281,9 @@ c.JupyterHub.spawner_class = AccountSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = {str(self.home / '{username}')!r}
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+c.Spawner.args = ["--KernelManager.transport=ipc"]  # see AccountSpawner.get_env
 if os.geteuid() == 0:
-    c.Spawner.args = ["--ServerApp.allow_root=True"]
+    c.Spawner.args.append("--ServerApp.allow_root=True")
 c.Spawner.environment.update({{k: os.environ[k] for k in ("JUPYTER_CONFIG_PATH", "TECHDAY_HUB_TEST", "PATH")}})
 c.Spawner.environment["TECHDAY_TIER"] = "cpu"
 c.Spawner.http_timeout = 240
@@ -349,6 +367,7 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
                 pass
             self.proc.wait(timeout=10)
         _kill_marked(self.marker)
+        shutil.rmtree(self.runtime, ignore_errors=True)
         if getattr(self, "log", None):
             self.log.close()
 
