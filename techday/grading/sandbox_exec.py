@@ -62,13 +62,14 @@ def nbgrader_execute_class():
     on timeout, iopub timeouts raised, the same timeout error, an async kernel manager) and the same
     ``on_cell_executed`` hook, which records the kernel's error reply when the cell's outputs do not
     show it (a timeout, or ``showtraceback`` disabled by the trainee)."""
-    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbformat.notebooknode import NotebookNode
 
+    from techday.localkernel import LocalKernelManager
+
     class Execute(NotebookClient):
         def __init__(self, **kw):
-            kw.setdefault("kernel_manager_class", AsyncKernelManager)
+            kw.setdefault("kernel_manager_class", LocalKernelManager)  # an AsyncKernelManager
             kw.setdefault("interrupt_on_timeout", True)
             kw.setdefault("allow_errors", True)
             kw.setdefault("raise_on_iopub_timeout", True)

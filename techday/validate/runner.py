@@ -36,6 +36,7 @@ if __name__ == "__main__":  # a helper process: before nbformat arrives with the
 from ..course.build import build_sources
 from ..course.layout import notebook, notebook_name
 from ..course.syllabus import Course
+from ..localkernel import LIBRARY_SOCKET_ROOM, short_folder
 from ..proctree import kill_tree
 from ..tier import TierInfo
 
@@ -95,6 +96,8 @@ def _worker(argv: list[str]) -> int:
 
     import papermill as pm
 
+    from techday.localkernel import LocalKernelManager
+
     result = {"status": "passed", "reason": ""}
     try:
         pm.execute_notebook(
@@ -102,7 +105,7 @@ def _worker(argv: list[str]) -> int:
             parameters={"tier": args.tier, "scale": args.scale},
             kernel_name="python3", progress_bar=False, log_output=False,
             request_save_on_cell_execute=True, execution_timeout=args.cell_timeout,
-            cwd=str(Path(args.output).parent),
+            cwd=str(Path(args.output).parent), kernel_manager_class=LocalKernelManager,
         )
     except pm.PapermillExecutionError as exc:
         result = {"status": "failed", "reason": f"{exc.ename}: {exc.evalue}".strip()}
@@ -184,10 +187,14 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     for stale in (out_nb, result_file):
         stale.unlink(missing_ok=True)
     # The lab's own temporary folder: whatever it leaves there after its kernel has exited is reported
-    # (on a shared server every trainee's run would leave it in the one /tmp).
-    tmp = work / "tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    # (on a shared server every trainee's run would leave it in the one /tmp). On a short path: libraries
+    # bind Unix sockets below it (a DataLoader worker under build/ of a deep checkout could not hand a
+    # batch back, and lab 13 waited for it until its limit).
+    stale = work / "tmp"  # where it was before
+    shutil.rmtree(stale, ignore_errors=True)
+    short = short_folder(f"techday-{lab[:24]}-", LIBRARY_SOCKET_ROOM)
+    tmp = Path(short) if short else stale
+    tmp.mkdir(exist_ok=True)
     env = {**os.environ, "TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "PYTHONUNBUFFERED": "1",
            "MPLBACKEND": "Agg", "TECHDAY_ROOT": str(course.root), "TECHDAY_LANG": lang or course.default_language,
            "TMPDIR": str(tmp)}

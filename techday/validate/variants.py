@@ -217,6 +217,8 @@ def _forked(argv: list[str]) -> int:
     import nbformat
     from nbclient import NotebookClient
 
+    from techday.localkernel import LocalKernelManager
+
     plans = json.loads(Path(args.plan).read_text(encoding="utf-8"))
     nb = nbformat.read(args.notebook, as_version=4)
     folder = Path(args.notebook).parent
@@ -229,6 +231,7 @@ def _forked(argv: list[str]) -> int:
     for plan in plans:
         groups.setdefault(plan["start"], []).append(plan)
     client = NotebookClient(nb, timeout=args.timeout * 2 + 30, kernel_name="python3", allow_errors=True,
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(folder)}})
     out: dict[str, dict] = {}
     forks = 0
@@ -270,8 +273,11 @@ def _execute(argv: list[str]) -> int:
     import nbformat
     from nbclient import NotebookClient
 
+    from techday.localkernel import LocalKernelManager
+
     nb = nbformat.read(args.notebook, as_version=4)
     client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", allow_errors=True,
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(Path(args.notebook).parent)}})
     client.execute()
     failed = {}

@@ -1,7 +1,9 @@
 """Every lab runs headless through `techday run`, and bad labs fail alone with a reason."""
 
 import json
+import tempfile
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +49,11 @@ def test_bad_labs_fail_alone_with_reasons(fixture_course):
     litter = by_lab["litters-lab"]
     assert litter["status"] == "failed" and "left 1 file(s) in its temporary folder" in litter["reason"], litter
     assert "scenario-left-" in litter["reason"] and "techday-scenario-" not in litter["reason"], litter
-    assert not (fixture_course / "build" / "run" / "litters-lab" / "tmp").exists(), "the lab's temporary folder is removed"
+    # Its temporary folder (on a short path, so that a Unix socket in it fits: the lab binds one) is removed.
+    assert not (fixture_course / "build" / "run" / "litters-lab" / "tmp").exists()
+    assert not list(Path(tempfile.gettempdir()).glob("techday-litters-lab-*")), "the lab's temporary folder is removed"
+    where_it_was = fixture_course / "build" / "run" / "litters-lab" / "tmp"
+    assert len(f"{where_it_was}/pymp-abcdefgh/listener-xxxxxxxx".encode()) > 107, "the old place fitted the socket"
     # Nothing already executed is lost: the raising lab keeps the cells that ran before it.
     partial = json.loads((fixture_course / "build" / "run" / "raises-lab" / "raises-lab.ipynb").read_text())
     assert "TIER: CPU" in json.dumps(partial["cells"])

@@ -1,0 +1,97 @@
+"""Kernels this package starts (validate, wrong solutions, the grader) listen on Unix sockets of their
+own, so that two processes starting kernels at once cannot be handed one TCP port
+(techday/localkernel.py: jupyter/jupyter_client#487)."""
+
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from techday import localkernel
+from techday.localkernel import LocalKernelManager
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="Unix sockets: POSIX only (elsewhere TCP is kept)")
+
+# What the kernel itself says it listens on, and whether those are sockets in its folder.
+SELF_REPORT = """
+import json, os, stat
+from ipykernel.connect import get_connection_info
+info = get_connection_info(unpack=True)
+names = [f"{info['ip']}-{info[k]}" for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
+print(json.dumps({"transport": info["transport"], "ip": info["ip"],
+                  "sockets": [os.path.exists(n) and stat.S_ISSOCK(os.stat(n).st_mode) for n in names]}))
+"""
+
+
+def _run(manager=LocalKernelManager, code=SELF_REPORT):
+    import json
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    client = NotebookClient(nb, kernel_name="python3", kernel_manager_class=manager, timeout=120)
+    client.execute()
+    out = nb.cells[0].outputs
+    assert out and out[0].get("name") == "stdout", out
+    return json.loads(out[0]["text"])
+
+
+def _folders(root: Path) -> set[str]:
+    return {p.name for p in root.glob("tdk-*")}
+
+
+def test_kernels_started_at_once_each_listen_on_sockets_of_their_own(tmp_path, monkeypatch):
+    """Four kernels at once: each on ipc, in its own folder under $TMPDIR, every channel a Unix socket;
+    the folders are gone when the kernels are. (jupyter_client's default, TCP, is what collided.)"""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(localkernel.tempfile, "tempdir", None)  # read $TMPDIR again
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(lambda _: _run(), range(4)))
+    assert all(s["transport"] == "ipc" for s in seen), seen
+    folders = {Path(s["ip"]).parent for s in seen}
+    assert len(folders) == 4 and all(f.parent == tmp_path and f.name.startswith("tdk-") for f in folders), seen
+    assert all(all(s["sockets"]) for s in seen), seen
+    assert _folders(tmp_path) == set(), "a kernel's socket folder was left behind"
+
+
+def test_a_folder_too_deep_for_a_socket_name_is_not_used(tmp_path, monkeypatch):
+    """A socket's name holds at most 107 bytes: under a deep $TMPDIR the folder goes to /tmp instead
+    (the kernel would otherwise fail to bind)."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(localkernel.tempfile, "tempdir", None)
+    folder = localkernel.socket_folder()
+    try:
+        assert folder is not None and not folder.startswith(str(deep))
+        assert len(os.path.join(folder, "kernel-99")) <= localkernel.SOCKET_PATH_MAX
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    finally:
+        if folder:
+            os.rmdir(folder)
+    assert list(deep.iterdir()) == []
+
+
+def test_where_no_folder_can_be_made_the_kernel_keeps_tcp(monkeypatch):
+    monkeypatch.setattr(localkernel, "socket_folder", lambda: None)
+    seen = _run()
+    assert seen["transport"] == "tcp" and seen["ip"] == "127.0.0.1", seen
+
+
+def test_an_explicit_transport_is_kept():
+    km = LocalKernelManager(transport="tcp")
+    assert km.transport == "tcp" and km._socket_folder is None
+
+
+def test_every_place_the_package_starts_kernels_names_it():
+    """A module of the package that runs notebooks (nbclient, papermill) names this manager; one added
+    later without it fails here."""
+    root = Path(localkernel.__file__).parent
+    starters = [p for p in root.rglob("*.py")
+                if any(k in p.read_text(encoding="utf-8") for k in ("NotebookClient", "execute_notebook("))]
+    assert {p.relative_to(root).as_posix() for p in starters} >= {
+        "validate/runner.py", "validate/variants.py", "grading/sandbox_exec.py"}
+    missing = [str(p) for p in starters if "LocalKernelManager" not in p.read_text(encoding="utf-8")]
+    assert not missing, missing
