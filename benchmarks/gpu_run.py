@@ -166,6 +166,8 @@ def main(argv=None) -> int:
     python = sys.executable
     if not args.no_install:
         venv = ROOT / "build" / "gpu-run" / "venv"
+        if venv_python_differs(venv):  # a venv left by another interpreter: its packages would not import
+            shutil.rmtree(venv)
         rec = step("venv", [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], 60)
         python = str(venv / "bin" / "python")
         # The machine's python3 may itself be a venv (its PyTorch lives there, not in the base
@@ -177,8 +179,7 @@ def main(argv=None) -> int:
         child = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
                                capture_output=True, text=True).stdout.strip()
         if child and parent:
-            (Path(child) / "_techday_machine.pth").write_text(
-                f"import site; [site.addsitedir(p) for p in {parent!r}]\n", encoding="utf-8")
+            (Path(child) / "_techday_machine.pth").write_text(machine_pth(parent), encoding="utf-8")
         pip = [python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--disable-pip-version-check"]
         rec = step("install", [*pip, *CORE], 150)
         if rec["status"] != "passed":
@@ -263,6 +264,27 @@ def main(argv=None) -> int:
 def _git(*args) -> str:
     proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def machine_pth(folders: list[str]) -> str:
+    """A .pth line that adds ``folders`` with site.addsitedir (so their own .pth files run). No
+    comprehension: site runs the line with exec() inside a function, where a comprehension (before
+    Python 3.12) cannot see the ``site`` the line imported."""
+    return f"import site; list(map(site.addsitedir, {folders!r}))\n"
+
+
+def venv_python_differs(venv: Path) -> bool:
+    """Whether ``venv`` exists and its interpreter is another Python version than this one (asked of
+    the interpreter itself: ``venv`` over an old folder rewrites pyvenv.cfg but keeps its links)."""
+    python = venv / "bin" / "python"
+    if not venv.exists():
+        return False
+    try:
+        out = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return out != [str(sys.version_info.major), str(sys.version_info.minor)]
 
 
 def fetch_wheels(folder: Path, max_mb: float) -> int:

@@ -80,6 +80,9 @@ class LocalKernelManager(AsyncKernelManager):
 
     def __del__(self):
         # A client that never started or never cleaned up its kernel still leaves no folder behind.
-        folder = getattr(self, "_socket_folder", None)
-        if folder and not self.has_kernel:
-            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder = self._socket_folder
+            if folder and not self.has_kernel:
+                shutil.rmtree(folder, ignore_errors=True)
+        except Exception:  # noqa: BLE001 (at interpreter exit the attributes may be gone already)
+            pass
