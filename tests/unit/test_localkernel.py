@@ -2,9 +2,9 @@
 own, so that two processes starting kernels at once cannot be handed one TCP port
 (techday/localkernel.py: jupyter/jupyter_client#487)."""
 
+import asyncio
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -27,15 +27,29 @@ print(json.dumps({"transport": info["transport"], "ip": info["ip"],
 """
 
 
-def _run(manager=LocalKernelManager, code=SELF_REPORT):
+def _client(manager=LocalKernelManager, code=SELF_REPORT):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    return nb, NotebookClient(nb, kernel_name="python3", kernel_manager_class=manager, timeout=120)
+
+
+def _report(nb) -> dict:
     import json
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    client = NotebookClient(nb, kernel_name="python3", kernel_manager_class=manager, timeout=120)
-    client.execute()
     out = nb.cells[0].outputs
     assert out and out[0].get("name") == "stdout", out
     return json.loads(out[0]["text"])
+
+
+def _run(manager=LocalKernelManager, code=SELF_REPORT):
+    nb, client = _client(manager, code)
+    client.execute()
+    return _report(nb)
+
+
+async def _at_once(n: int) -> list[dict]:
+    started = [_client() for _ in range(n)]
+    await asyncio.gather(*(client.async_execute() for _, client in started))
+    return [_report(nb) for nb, _ in started]
 
 
 def _folders(root: Path) -> set[str]:
@@ -47,8 +61,7 @@ def test_kernels_started_at_once_each_listen_on_sockets_of_their_own(tmp_path, m
     the folders are gone when the kernels are. (jupyter_client's default, TCP, is what collided.)"""
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(localkernel.tempfile, "tempdir", None)  # read $TMPDIR again
-    with ThreadPoolExecutor(4) as pool:
-        seen = list(pool.map(lambda _: _run(), range(4)))
+    seen = asyncio.run(_at_once(4))  # one event loop, closed at the end (no thread leaves one open)
     assert all(s["transport"] == "ipc" for s in seen), seen
     folders = {Path(s["ip"]).parent for s in seen}
     assert len(folders) == 4 and all(f.parent == tmp_path and f.name.startswith("tdk-") for f in folders), seen
