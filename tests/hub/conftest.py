@@ -28,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from techday.hub.config import GRADER_GID, GRADER_UID, make_accounts, write_accounts
+from techday.localkernel import short_folder
 from tests.conftest import FIXTURE_COURSE, ROOT
 from tests.uids import (
     child_env,
@@ -119,9 +119,12 @@ class Hub:
         self.exchange.chmod(0o1777)  # as the image makes it (docker/Dockerfile)
         self.course_root = base / "build" / "course"
         self.home = base / "home"
-        # Each server's kernel sockets (see AccountSpawner in write_config): a short path, as a Unix
-        # socket's name is at most 107 bytes; open to every account like /tmp, each one's own folder 0700.
-        self.runtime = Path(tempfile.mkdtemp(prefix="tdk-", dir="/tmp"))
+        # Each server's kernel sockets (see AccountSpawner in write_config), on a path where a socket's
+        # name fits (techday.localkernel: <account>/kernel-<uuid>-ipc-N below it); open to every account
+        # like /tmp, each one's own folder 0700.
+        folder = short_folder("tdk-hub-", len("/trainee-000/kernel-") + 36 + len("-ipc-5"))
+        assert folder, "no temporary folder short enough for the kernels' Unix sockets"
+        self.runtime = Path(folder)
         self.runtime.chmod(0o1777)
         rows = make_accounts(trainees, "trainee", ["teacher"], [])
         write_accounts(rows, base / "accounts")

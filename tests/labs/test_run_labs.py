@@ -50,9 +50,9 @@ def test_bad_labs_fail_alone_with_reasons(fixture_course):
     assert litter["status"] == "failed" and "left 1 file(s) in its temporary folder" in litter["reason"], litter
     assert "scenario-left-" in litter["reason"] and "techday-scenario-" not in litter["reason"], litter
     # Its temporary folder (on a short path, so that a Unix socket in it fits: the lab binds one) is removed.
-    assert not (fixture_course / "build" / "run" / "litters-lab" / "tmp").exists()
-    assert not list(Path(tempfile.gettempdir()).glob("techday-litters-lab-*")), "the lab's temporary folder is removed"
     where_it_was = fixture_course / "build" / "run" / "litters-lab" / "tmp"
+    assert not where_it_was.exists()
+    assert not list(Path(tempfile.gettempdir()).glob("techday-litters-lab-*")), "the lab's temporary folder is removed"
     assert len(f"{where_it_was}/pymp-abcdefgh/listener-xxxxxxxx".encode()) > 107, "the old place fitted the socket"
     # Nothing already executed is lost: the raising lab keeps the cells that ran before it.
     partial = json.loads((fixture_course / "build" / "run" / "raises-lab" / "raises-lab.ipynb").read_text())
