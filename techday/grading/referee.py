@@ -19,8 +19,12 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
 2. **Course cells run from inside the hook.** The executor does not send a test cell's source to the
    kernel; it sends ``__import__("sys").audit("techday.referee.run", KEY)``. The hook receives that
    event, compiles the cell's source from its own copy (never from what the kernel's transformers,
-   compiler or ``run_cell`` handle) and runs it with ``exec`` in the notebook's namespace. If ``exec``
-   returns, every statement of the test ran and every assert held (a trace function, the only way to
+   compiler or ``run_cell`` handle) and runs it with ``exec``: a locked cell in the notebook's namespace,
+   a test in a copy of it where the names the tests bound are the tests' own, the names a locked cell
+   bound are as the course left them, and a builtin the test calls is the builtin (the trainee's
+   functions keep the notebook's namespace as their globals: a test's expected value or reference
+   function is out of their reach, and no cell can put another value under a name a test reads).
+   If ``exec`` returns, every statement of the test ran and every assert held (a trace function, the only way to
    jump over lines, is refused from the start); the hook then appends a record ``done KEY`` to the
    record file, authenticated with HMAC-SHA256 under the key. An error propagates as usual.
 3. **The executor decides from outside.** After each test cell it reads the record file. A test cell
@@ -28,8 +32,8 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    cell ran, gets an error output (``GraderCheck``): nbgrader scores it 0, and the submission is
    ``flagged``. Records written by anyone else fail the HMAC and are reported.
 4. **What a test relies on stays as the course left it.** Before and after each course cell, the hook
-   compares the builtins, every module loaded so far (each module's names, and the attributes of the
-   course's own classes and objects), the ``sys.modules`` entries, and every name a locked cell
+   compares the builtins, every module loaded so far (each module's names, those added since
+   included, and the attributes of the course's own classes and objects), the ``sys.modules`` entries, and every name a locked cell
    bound that holds a function, class, module or course object, against snapshots taken when the
    course's code had just run. A difference (``np.allclose`` or ``assert_close`` replaced, a builtin
    swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
@@ -45,7 +49,9 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    :data:`PICKLE_GLOBALS` or a class a trainee's cell defined; a module (``.py``, ``.pyc``), extension
    module or shared library loaded from outside the Python install, the course's packages and the
    system's folders (a module a cell wrote into the working folder shadows any module not yet
-   imported). Code compiled from a string counts as the notebook's under any name it is given, and
+   imported). Code compiled from a string counts as the notebook's under any name it is given; a
+   string (or a syntax tree, or a code object built or unmarshalled) made into code while a notebook
+   cell waits on the maker is refused unless the maker is one of :data:`STRING_COMPILERS`; and
    Numba's disk cache (compiled machine code) is never read while grading.
 
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
@@ -116,6 +122,16 @@ SYSTEM_CODE_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sb
 # caches and between their compile workers: their loads are theirs, not a trainee's. The grading sandbox
 # turns inductor's caches of compiled graphs off, so what they load was built in the same run.
 NATIVE_BUILDERS = ("triton", "torch._inductor", "torch._functorch", "torch._dynamo")
+# The libraries that may compile a string while a notebook cell is waiting on them (an allow-list):
+# each builds its code from a function or class a reviewed cell wrote (Numba's dispatchers and
+# signatures, a dataclass's methods, a named tuple's constructor, typing's forward references: the
+# two type evaluators are held to type syntax besides), or from a model it traced (torch.compile's
+# libraries, torch.fx's code generator); and IPython's ``%time``/``%timeit``, whose statement the
+# review reads. Any other library that compiles a string a cell handed it runs code no review read
+# (``torch.utils.benchmark.Timer(stmt=...)``, ``timeit``, NumPy's ``testing.measure``): refused.
+STRING_COMPILERS = ("numba", "numba_cuda", "llvmlite", "dataclasses", "collections", "typing", "IPython.core.magics",
+                    "torch.fx", "torch.export", "torch._export", "torch.onnx", "onnxscript", "techday.kernelrec",
+                    *NATIVE_BUILDERS)
 # Classes of whole PyTorch modules (``torch.save(model)``), those with a ``__setstate__`` (every Module
 # has one), so that a pickle's BUILD step cannot set their attributes.
 PICKLE_CLASS_PACKAGES = ("torch.nn.modules.",)
@@ -190,7 +206,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
-    _callable = callable
+    _callable, _dict, _any = callable, dict, any
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -341,6 +357,14 @@ def install(config_path: str) -> None:
                 except Exception:
                     pass
 
+    def inherited(mro, name):
+        """The value ``name`` has in the first class of ``mro`` that defines it (None if none does)."""
+        for klass in mro:
+            value = _vars(klass).get(name, MISSING)
+            if value is not MISSING:
+                return value
+        return None
+
     def changes(relies) -> list:
         """What differs from the snapshots (empty: nothing a test relies on was changed)."""
         found = list(tainted)
@@ -372,17 +396,37 @@ def install(config_path: str) -> None:
                 if strict and (_callable(value) or _callable(now)) \
                         or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
                     found.append(f"{mname}.{name}")
+            if _len(md) != _len(snap) or _any(name not in snap for name in md):
+                # A name added since: one named like a builtin hides it from every function of the module
+                # (their globals are looked up first); new code in a course module or a strict one, or
+                # from a notebook cell anywhere, is a patch like a replaced one. (Submodules imported
+                # later are modules, not code put in place.)
+                for name in [n for n in md if n not in snap]:
+                    now = md.get(name, MISSING)
+                    if now is MISSING or _isinstance(now, _Module) or name in owned:
+                        continue
+                    if name in builtin_names or strict and _callable(now) or foreign(now):
+                        found.append(f"{mname}.{name} (added)")
         for cls, snap in classes.values():
             cd = cls.__dict__
             for name, value in snap.items():
                 if cd.get(name, MISSING) is not value:
                     found.append(f"{cls.__module__}.{cls.__qualname__}.{name}")
+            for name in [n for n in cd if n not in snap]:
+                now = cd.get(name, MISSING)
+                if _callable(now) or _isinstance(now, _code_bearing) or inherited(cls.__mro__[1:], name) is not None:
+                    found.append(f"{cls.__module__}.{cls.__qualname__}.{name} (added)")
         for obj, snap in objects.values():
             od = getattr(obj, "__dict__", {})
             for name, value in snap.items():
                 now = od.get(name, MISSING)
                 if now is not value and (_isinstance(value, _code_bearing) or _isinstance(now, _code_bearing)):
                     found.append(f"{_type(obj).__name__}.{name}")
+            for name in [n for n in od if n not in snap]:
+                # Code put on the object, or an attribute that hides its class's method or property.
+                base = inherited(_type(obj).__mro__, name)
+                if _isinstance(od.get(name), _code_bearing) or _callable(base) or _isinstance(base, _code_bearing):
+                    found.append(f"{_type(obj).__name__}.{name} (added)")
         for name in relies:
             value = course_names.get(name, MISSING)
             if value is not MISSING and user_ns.get(name, MISSING) is not value \
@@ -640,6 +684,30 @@ def install(config_path: str) -> None:
         record("tripwire", cell, what)
         raise _RuntimeError(f"the grader does not allow {what} while grading")
 
+    test_names = {}  # name -> object, as the last test that bound it left it (never in the notebook's namespace)
+
+    def test_namespace(key_: str, cell: dict) -> dict:
+        """Where a test runs: a copy of the notebook's namespace (the trainee's functions, the lab's data)
+        in which the names the tests bound are the tests' own, the names the test reads that a locked
+        cell bound are as the course left them, and a builtin the test calls is the builtin, not a
+        notebook name that hides it. The trainee's functions keep the notebook's namespace as their
+        globals: what the test binds, they cannot read or rebind while it runs (a hidden test's expected
+        value, its reference function), and no cell can put another value under a name a test reads."""
+        ns = _dict(user_ns)
+        ns.update(test_names)
+        rebound = []
+        for name in cell["relies"]:
+            if name in course_names:
+                if ns.get(name, MISSING) is not course_names[name] and name not in test_names:
+                    rebound.append(name)
+                ns[name] = course_names[name]
+            elif name in builtin_names and name not in test_names:
+                # A trainee's helper may share a builtin's name (``sum = 0``): honest, and not said.
+                ns.pop(name, None)
+        if rebound:  # a locked cell's value rebound by the notebook: the test uses the course's, and says so
+            record("restored", key_, ", ".join(_sorted(rebound)[:12]))
+        return ns
+
     def run(key_: str) -> None:
         cell = cells.get(key_)
         if cell is None:
@@ -666,20 +734,26 @@ def install(config_path: str) -> None:
         else:
             _cache[cell["filename"]] = lines
         state["running"] = key_
+        ns = test_namespace(key_, cell) if test else user_ns
         try:
-            _exec(cell["code"], user_ns)
+            _exec(cell["code"], ns)
         except BaseException:
             _cache[cell["filename"]] = lines
             raise
         finally:
             state["running"] = None
+            if test:
+                for name in cell["binds"]:
+                    if name in ns:
+                        test_names[name] = ns[name]
         if test:
             after = changes(cell["relies"])
             if after:
                 record("changed", key_, "during: " + ", ".join(after[:12]))
                 raise _GraderCheck("this test does not count: the code it called changed what it relies on: "
                                    + ", ".join(after[:6]))
-        watch_course_names(cell)
+        if not test:
+            watch_course_names(cell)
         watch_new_modules()
         record("done", key_)
 
@@ -751,6 +825,53 @@ def install(config_path: str) -> None:
                 todo.extend(v for v in (value if _isinstance(value, _list) else [value]) if _isinstance(v, _AST))
         return None
 
+    string_compilers = tuple(STRING_COMPILERS)
+    ast_parse_code = ast.parse.__code__  # compiles to a syntax tree only: no code to run
+    _os_open, _os_read, _os_close, _O_RDONLY = os.open, os.read, os.close, os.O_RDONLY
+
+    def event_frame_code():
+        frame = event_frame(4)
+        return frame.f_code if frame is not None else None
+
+    def same_as_file(name: str, source) -> bool:
+        """Whether ``source`` is the text of the installed file ``name`` (the course's or the install's)."""
+        if not _isinstance(source, _str_bytes) or not code_file_allowed(name):
+            return False
+        data = source.encode("utf-8", "surrogateescape") if _isinstance(source, str) else source
+        try:
+            fd = _os_open(name, _O_RDONLY)
+            try:
+                text = _os_read(fd, _len(data) + 2)
+            finally:
+                _os_close(fd)
+        except OSError:
+            return False
+        return text.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
+
+    def string_compiler_refusal() -> str | None:
+        """Why compiling a string here is refused, or None. From the code that compiles it outward: a
+        library of :data:`STRING_COMPILERS`, the import system or a course cell before any notebook
+        cell (a cell's own code, or code compiled from a string) says the string is theirs; a notebook
+        cell reached first, through other libraries or none, handed the string over."""
+        frame = event_frame(4)
+        compiler = ""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith("<course cell") or name.startswith("<frozen importlib"):
+                return None
+            if name.startswith("<frozen "):  # runpy, codecs...: the interpreter's own, passing on
+                frame = frame.f_back
+                continue
+            if name.startswith(cell_dir) or from_a_string(name):
+                return (f"{compiler} compiling a string a notebook cell handed it (code no review read)"
+                        if compiler else "making code in a notebook cell (compile, exec, eval, a code object)")
+            module = frame_module(frame)
+            if any(module == c or module.startswith(c + ".") for c in string_compilers):
+                return None
+            compiler = compiler or module or name
+            frame = frame.f_back
+        return None
+
     def tripwire(event: str, args: tuple):
         """What the event would do that the grader refuses, or None. Never raises by itself: an
         exception escaping an audit hook inside a C extension's initialisation aborts the process."""
@@ -764,17 +885,26 @@ def install(config_path: str) -> None:
             return "a new audit hook" if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
-        # Both type evaluators compile their string as "<string>".
-        if event == "compile" and _len(args) > 1 and args[1] == "<string>" and _isinstance(args[0], (str, bytes)):
-            return type_string_refusal(args[0])
+        if event == "compile" and _len(args) > 1:
+            parse_only = _isinstance(args[0], _str_bytes) and event_frame_code() is ast_parse_code
+            if not parse_only:
+                # Code made from a string or a syntax tree. Both type evaluators compile their string
+                # as "<string>".
+                why = type_string_refusal(args[0]) if args[1] == "<string>" else None
+                why = why or string_compiler_refusal()
+                if why or args[1] == "<string>":
+                    return why
+        if event in ("code.__new__", "marshal.loads", "marshal.load"):
+            return string_compiler_refusal()  # code objects built or read from bytes: the same rule
         if event == "compile" and _len(args) > 1 and _isinstance(args[1], str) and args[1] \
                 and not args[1].startswith("<") and not args[1].startswith(cell_dir) and args[1] not in string_born:
             # A string compiled under a name that looks like a file: the import system compiling a
             # module's source is the only compiler whose names are files it read; torch.compile's
-            # libraries compile what they generated.
+            # libraries compile what they generated; a file's own text parsed under its name (IPython's
+            # tracebacks read the library files they show) is that file's code.
             frame = event_frame()
             if frame is not None and not frame.f_code.co_filename.startswith("<frozen importlib") \
-                    and not builder_frame(frame):
+                    and not builder_frame(frame) and not same_as_file(args[1], args[0]):
                 string_born.add(args[1])
             return None
         if event == "open" and _len(args) and memory_file(args[0]):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from pathlib import Path
 
 # Modules a trainee may import in any lab beside the lab's own: plain computation, no machinery.
 PLAIN_MODULES = {"math", "cmath", "random", "statistics", "itertools", "collections", "dataclasses", "typing",
@@ -141,12 +142,16 @@ class Context:
         self.course_code_names: set[str] = set()  # names a locked cell binds to code (imports, defs)
         self.course_names: set[str] = set()       # every name a locked cell binds
         self.notebook_names: set[str] = set()     # names the release's cells other than tests define
+        self.course_aliases: dict[str, str] = {}  # a name the lab's cells bind to a course name -> its path
+        self.course_paths: set[str] = set()       # the course's names (techday.dl.Split) a trainee may use
+        trees = []
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
                 continue
             tree, _ = _python(_text(cell["source"]))
             if tree is None:
                 continue
+            trees.append((_kind(cell.get("metadata", {}).get("nbgrader", {})), tree))
             locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked", False)
             if _kind(cell.get("metadata", {}).get("nbgrader", {})) != "test":
                 self.notebook_names |= _scope_names(tree.body)
@@ -168,11 +173,96 @@ class Context:
                 if locked:
                     self.course_names |= _bound(node)
         self.modules = (self.modules | PLAIN_MODULES) - NEVER_MODULES
+        # The course's library as the lab teaches it: the names of ``techday`` its cells use, other than
+        # its tests and what its locked cells call. The library holds reference answers for later labs
+        # (``techday.dl.fit`` is lab 10's training loop), and the locked cells are the grader's own
+        # machinery (lab 10's accuracy bar evaluates with ``dl.evaluate``); a trainee's cell may use the
+        # data and constants they read (``techday.parts.CLASSES``), not what they call.
+        for kind, tree in trees:
+            if kind != "test":
+                self.course_aliases.update(_course_aliases(tree))
+        for kind, tree in trees:
+            if kind != "test":
+                self.course_paths |= {path for path, called in _course_uses(tree, self.course_aliases)
+                                      if kind != "locked" or not called}
 
     def _module(self, name: str) -> None:
         self.modules.add(name.split(".")[0])
         if name.split(".")[0] == "techday":
             self.techday.add(name)
+
+
+def _course_module(path: str) -> bool:
+    """Whether ``techday.x.y`` names a module or package of the course's library (found as a file)."""
+    folder = Path(__file__).resolve().parents[1].joinpath(*path.split(".")[1:])
+    return folder.with_suffix(".py").is_file() or (folder / "__init__.py").is_file()
+
+
+def _course_aliases(tree: ast.AST) -> dict[str, str]:
+    """Names a cell's imports bind to the course's library: ``dl`` -> ``techday.dl``."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "techday":
+                    aliases[a.asname or "techday"] = a.name if a.asname else "techday"
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level \
+                and node.module.split(".")[0] == "techday":
+            aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names if a.name != "*"})
+    return aliases
+
+
+def _course_path(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """``dl.Split.x`` -> ``techday.dl.Split.x`` when the chain starts at a course alias; else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id in aliases:
+        return ".".join([aliases[node.id], *reversed(parts)])
+    return None
+
+
+def _course_uses(tree: ast.AST, aliases: dict[str, str]) -> list[tuple[str, bool]]:
+    """(path, called) for every whole name chain of the course's library a cell reads, and every name
+    it imports from it."""
+    inner, calls = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            inner.add(id(node.value))
+        elif isinstance(node, ast.Call):
+            calls.add(id(node.func))
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level \
+                and node.module.split(".")[0] == "techday":
+            # A module imported by name is an alias, like ``import techday.dl as dl``; a function, class
+            # or constant imported is a use.
+            uses += [(f"{node.module}.{a.name}", False) for a in node.names
+                     if not _course_module(f"{node.module}.{a.name}")]
+        elif isinstance(node, (ast.Name, ast.Attribute)) and id(node) not in inner \
+                and not (isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)):
+            path = _course_path(node, aliases)
+            if path:
+                uses.append((path, id(node) in calls))
+    return uses
+
+
+def _course_hits(tree: ast.AST, ctx: "Context") -> set[str]:
+    """A course name the lab does not teach, or a module of the course taken as a value (it could be
+    handed anywhere and its names read where no chain shows them)."""
+    aliases = {**ctx.course_aliases, **_course_aliases(tree)}
+    hits = set()
+    for path, _ in _course_uses(tree, aliases):
+        if path in ctx.course_paths or any(path.startswith(p + ".") for p in ctx.course_paths):
+            continue
+        if any(p.startswith(path + ".") for p in ctx.course_paths) or path == "techday":
+            hits.add(f"uses the module {path} as a value")
+        elif path.endswith(".*"):
+            hits.add(f"imports * from {path[:-2]}")
+        else:
+            hits.add(f"uses {path} (not a name the lab's cells use)")
+    return hits
 
 
 def _bound(node: ast.AST) -> set[str]:
@@ -472,6 +562,7 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
     known = ctx.notebook_names | set(trainee_globals) | _scope_names(tree.body)
     if resolve:
         hits |= {f"reads {name}, which only a test defines" for name in _unresolved(tree, known, generated)}
+    hits |= _course_hits(tree, ctx)
     for node in ast.walk(tree):
         if id(node) in generated:
             continue

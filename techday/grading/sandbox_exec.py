@@ -189,7 +189,7 @@ class Referee:
             elif rec["kind"] == "done":
                 self.events.append({"cell": index, "event": "referee",
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
-            elif rec["kind"] in ("tripwire", "changed", "nested", "unknown"):
+            elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored"):
                 self.events.append({"cell": index, "event": "referee", "what": _record_words(rec)})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
@@ -219,6 +219,9 @@ def _record_words(rec: dict) -> str:
         when, _, what = detail.partition(": ")
         return (f"test '{rec['cell']}' did not count: "
                 f"{'the code it called' if when == 'during' else 'code in the notebook'} changed {what}")
+    if kind == "restored":
+        return (f"test '{rec['cell']}' used the course's own {detail}: a cell of the notebook had rebound "
+                f"what a locked cell set")
     if kind == "nested":
         return f"course cell '{rec['cell']}' was started inside another ({detail})"
     return f"{kind} {rec['cell']} {detail}".strip()

@@ -3,7 +3,8 @@ as on the day: `techday grade autograde` in the sandbox, with the referee and th
 limits.
 
 Every cheat solves nothing; each must end with 0 points or flagged with a review note (its
-certificate held), and all of them are flagged. Only one route can still earn points: an answer that
+certificate held), and all of them are flagged but those whose effect the referee takes away without
+a word (``said=False``: a helper named like a builtin is honest code too). Only one route can still earn points: an answer that
 returns an object whose ``__eq__`` lies runs the real test and passes it, so the review is what holds
 that one. Beside
 them an honest solution must earn exactly full marks and not be flagged, and the untouched release
@@ -85,7 +86,8 @@ def test_cheats_earn_nothing_on_real_labs(lab, bwrap, tmp_path):
     wrong, counts = _table(lab, corpus, got)
     print(f"{lab}: cheat corpus {counts}, honest solution false flags: {int(honest['status'] == 'flagged')}")
     assert not wrong, "\n".join(wrong)
-    assert counts["flagged"] == counts["tried"], "every cheat is flagged (its certificate held)"
+    unsaid = [c.name for c in corpus if c.said and got[f"cheat-{c.name}"]["status"] != "flagged"]
+    assert not unsaid, f"every cheat the run can see is flagged (its certificate held): {unsaid}"
 
 
 def test_cheats_on_the_fixture_lab_and_without_the_referee(bwrap, fixture_course):

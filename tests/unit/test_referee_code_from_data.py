@@ -180,11 +180,43 @@ def test_numbas_disk_cache_is_never_read_while_grading(tmp_path):
 def test_a_string_compiled_under_a_file_like_name_is_the_notebooks(tmp_path):
     """NumPy's ``testing.measure`` compiles the string it is handed under the name "Test name: ...":
     not a "<...>" name, so its code looked like a library's, and reading frames from it found the
-    referee's key in a closure. Wrong answer caught: a frame read by code run that way, refused now."""
+    referee's key in a closure. Wrong answer caught: a frame read by code run that way (refused since);
+    now the string is not compiled at all (NumPy is not a library that may compile a cell's string)."""
     cell = ("import numpy as np\n"
             "np.testing.measure(''.join(chr(c) for c in "
             f"{[ord(c) for c in 'import sys; sys._getframe(0)']!r}), 1)\n")
-    _refused(_run(cell, cwd=tmp_path), "reading interpreter frames")
+    _refused(_run(cell, cwd=tmp_path), "numpy.testing._private.utils compiling a string a notebook cell handed it")
+
+
+def test_a_library_may_not_compile_a_string_a_cell_hands_it(tmp_path):
+    """Libraries that run a string they are handed run code no review read (a string built at run
+    time): only those of ``STRING_COMPILERS`` may compile a string while a notebook cell waits on them.
+    Wrong answers caught: PyTorch's ``Timer(stmt=...)`` and the ``timeit`` it calls, a syntax tree
+    compiled by a library, a code object rebuilt with ``replace``, ``eval`` in a cell. Still allowed:
+    a dataclass, a named tuple, a Numba function, ``%timeit``, and parsing without compiling."""
+    hidden = "''.join(chr(c) for c in " + repr([ord(c) for c in "out['v'] = 42"]) + ")"
+    cells = [  # (the cell, what the refusal says)
+        (f"import torch.utils.benchmark\nout = {{}}\n"
+         f"torch.utils.benchmark.Timer(stmt={hidden}, globals={{'out': out}}).timeit(1)\n",
+         "timeit compiling a string a notebook cell handed it"),
+        (f"import timeit\nout = {{}}\ntimeit.timeit({hidden}, number=1, globals={{'out': out}})\n",
+         "timeit compiling a string a notebook cell handed it"),
+        (f"out = {{}}\neval(compile({hidden}, 'x', 'exec'))\n", "making code in a notebook cell"),
+        (f"import ast\nout = {{}}\nexec(compile(ast.parse({hidden}), 'x', 'exec'))\n",
+         "making code in a notebook cell"),
+        ("def f():\n    return 1\ng = f.__code__.replace(co_consts=(None, 2))\n", "making code in a notebook cell"),
+    ]
+    for cell, what in cells:
+        _refused(_run(cell, cwd=tmp_path), what)
+    honest = ("import ast, collections, dataclasses, typing\nimport numba\n"
+              "@dataclasses.dataclass\nclass P:\n    x: int = 1\n"
+              "Q = collections.namedtuple('Q', 'a b')\n"
+              "class R(typing.NamedTuple):\n    a: int\n"
+              "@numba.njit('float64(float64)')\ndef twice(v):\n    return 2 * v\n"
+              "assert P().x == 1 and Q(1, 2).b == 2 and R(3).a == 3 and twice(2.0) == 4.0\n"
+              "assert isinstance(ast.parse('x = 1'), ast.Module)\n"
+              "%timeit -n 1 -r 1 twice(1.0)\n")
+    _ran_clean(_run(honest, cwd=tmp_path))
 
 
 def test_a_module_a_library_imports_by_name_is_not_a_builders_own(tmp_path):

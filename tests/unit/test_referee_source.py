@@ -14,12 +14,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 DRIVER = r'''
 import json, os, sys, tempfile
+sys.path[0] = ""  # the working folder first, as in a kernel (not the driver's own folder)
 from IPython.core.interactiveshell import InteractiveShell
 
 shell = InteractiveShell.instance()
@@ -65,8 +67,13 @@ def _run(cell: str, tests: dict | None = None, cwd: Path = ROOT, env: dict | Non
     ``cwd`` (on ``sys.path`` first, as a kernel's working folder is); what each test did, and the records."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     extra = [json.dumps(tests)] if tests else []
-    out = subprocess.run([sys.executable, "-c", DRIVER, cell, *extra], capture_output=True, text=True, env=env,
-                         timeout=120, cwd=cwd)
+    # The driver runs from a file, as a kernel's own code does: code run by ``-c`` is compiled from a
+    # string, which the referee counts as a notebook's.
+    with tempfile.TemporaryDirectory(prefix="referee-driver-") as folder:
+        driver = Path(folder) / "driver.py"
+        driver.write_text(DRIVER)
+        out = subprocess.run([sys.executable, str(driver), cell, *extra], capture_output=True, text=True, env=env,
+                             timeout=120, cwd=cwd)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -160,3 +167,68 @@ def test_a_callable_object_swapped_into_numpy_is_a_change():
             "for m in [np]:\n    m.isclose = Yes()\n")
     got = _run(cell, tests)
     assert got["close"] == "GraderCheck" and "numpy.isclose" in got["records"], got
+
+
+# Found by attacking the grader with lab 10 and lab 01 submissions that solve nothing: each took points
+# and ended ``graded`` before the referee ran tests in a namespace of their own.
+NAMESPACE_TESTS = {
+    "setup": {"kind": "locked", "source": "BAR = 0.9\ndef score():\n    return 0.5\n"},
+    "bar": {"kind": "test", "source": "assert score() >= BAR, 'below the bar'\n"},
+    "magnitude": {"kind": "test", "source": "assert abs(answer(-2.0)) == 2.0\n"},
+    "reference": {"kind": "test", "source": "def reference_answer(x):\n    return x\nexpected = 42.0\n"
+                                             "assert answer(expected) == reference_answer(expected)\n"},
+    "later": {"kind": "test", "source": "assert answer(1.0) == reference_answer(1.0)\n"},
+}
+
+
+def test_a_locked_cells_value_is_the_courses_in_every_test():
+    """A cell that rebinds a plain value a locked cell bound (lab 10's accuracy ``BAR = 0.0``) passed
+    the bar test with an untrained model (4 points). Wrong answer caught: the rebound value."""
+    got = _run("BAR = 0.0\ndef answer(x):\n    return 0.0\n", NAMESPACE_TESTS)
+    assert got["bar"] == "AssertionError" and " restored bar BAR " in got["records"], got
+    honest = _run("def answer(x):\n    return x\n", NAMESPACE_TESTS)
+    assert "restored" not in honest["records"], honest
+
+
+def test_a_builtin_a_test_calls_is_the_builtin():
+    """Tests ran in the notebook's namespace, where a cell's ``def abs`` hides the builtin (lab 10's
+    evaluate test: 2 points for an answer computing nothing). Wrong answer caught: ``abs`` returning 2."""
+    got = _run("def abs(v):\n    return 2.0\ndef answer(x):\n    return 0.0\n", NAMESPACE_TESTS)
+    assert got["magnitude"] == "AssertionError", got
+    honest = _run("def answer(x):\n    return x\n", NAMESPACE_TESTS)
+    assert honest["magnitude"] == honest["reference"] == honest["later"] == "passed", honest
+
+
+def test_a_tests_own_names_are_out_of_reach_of_the_answer():
+    """A test's names were the notebook's while it ran: an answer read the hidden test's expected value
+    or called its reference (lab 10's ``reference_epoch``: 3 points), even after binding the name first
+    so that the review took it for its own. Wrong answers caught: reading, pre-binding, and a later
+    test's helper replaced by a cell."""
+    reads = "def answer(x):\n    return expected\n"
+    prebound = ("reference_answer = None\nexpected = None\n"
+                "def answer(x):\n    return reference_answer(x) if callable(reference_answer) else None\n")
+    for cell in (reads, prebound):
+        got = _run(cell, NAMESPACE_TESTS)
+        assert got["reference"] != "passed", (cell, got)
+    # A cell run between two tests rebinds a name the first test bound and the second reads.
+    tests = dict(NAMESPACE_TESTS)
+    got = _run("def answer(x):\n    return 0.0\nreference_answer = answer\n", tests)
+    assert got["later"] == "AssertionError", got
+
+
+def test_a_name_added_to_a_course_module_is_a_change():
+    """A name added to a module its functions look up first: ``isinstance`` set on ``techday.labtools``
+    made every check there say yes (lab 01: a host object passed as a CUDA kernel, 4 points). Only
+    names already there were compared. Wrong answers caught: a builtin's name added to a course module,
+    a cell's function added to NumPy, a method hidden by an attribute of a course object."""
+    tests = {"setup": {"kind": "locked", "source": "import numpy as np\nimport techday.labtools\n"
+                                                    "from techday.labtools import assert_close\n"},
+             "close": {"kind": "test", "source": "assert_close(1.0, 2.0, 'one and two')\n"}}
+    for cell, what in (("def yes(*a):\n    return True\nfor m in [techday.labtools]:\n    m.isinstance = yes\n",
+                        "techday.labtools.isinstance (added)"),
+                       ("def near(*a, **k):\n    return True\nfor m in [np]:\n    m.near = near\n",
+                        "numpy.near (added)")):
+        got = _run(cell, tests)
+        assert got["close"] == "GraderCheck" and what in got["records"], (cell, got)
+    honest = _run("import numpy.linalg\nx = np.linalg.norm(np.ones(3))\n", tests)
+    assert honest["close"] == "AssertionError" and "changed" not in honest["records"], honest

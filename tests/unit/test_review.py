@@ -136,6 +136,40 @@ CAUGHT = {
 }
 
 
+# Lab 10 asks for a training loop and an evaluation; the course's library holds both (``techday.dl.fit``
+# is that loop, kept for later labs, and the lab's locked accuracy bar evaluates with ``dl.evaluate``).
+# An answer that hands the work to them earned 9 of 15 points, graded. Wrong answers caught: each
+# route to them, the module passed around as a value included.
+COURSE_LIBRARY = {
+    "def fit(model, optimizer, train, val, epochs, batch_size, generator):\n"
+    "    return dl.fit(model, optimizer, train, val, epochs, batch_size, generator=generator)\n":
+        "uses techday.dl.fit (not a name the lab's cells use)",
+    "def evaluate(model, x, y):\n    return dl.evaluate(model, dl.Split(x, y))\n":
+        "uses techday.dl.evaluate (not a name the lab's cells use)",
+    "from techday.dl import fit as train_all\n": "uses techday.dl.fit",
+    "import techday.dl as d\nloop = d.fit\n": "uses techday.dl.fit",
+    "for m in [dl]:\n    loop = m.fit\n": "uses the module techday.dl as a value",
+    "library = techday\n": "uses the module techday as a value",
+    "from techday.dl import *\n": "imports * from techday.dl",
+}
+
+
+@pytest.mark.parametrize("source,says", COURSE_LIBRARY.items())
+def test_the_course_library_is_used_as_the_lab_teaches_it(source, says):
+    notes, findings = _with_cell("10-dl-first-network", source)
+    assert findings and says in findings[0], findings
+
+
+def test_the_course_names_a_lab_teaches_are_not_flagged():
+    """What the lab's own cells use (lab 10's ``dl.Split``, ``dl.seed_everything``) and the constants its
+    locked cells read (lab 17's ``techday.parts.CLASSES``) stay open."""
+    notes, findings = _with_cell("10-dl-first-network", "s = dl.Split(train.x[:8], train.y[:8])\n"
+                                                        "g = dl.seed_everything(1)\n")
+    assert findings == [], findings
+    notes, findings = _with_cell("17-dl-assessment", "from techday import parts\nnames = list(parts.CLASSES)\n")
+    assert findings == [], findings
+
+
 def test_numba_signatures_and_string_annotations_are_not_flagged():
     source = ("from numba import njit, vectorize\n"
               "@vectorize(['float32(float32, float32)', 'float64(float64, float64)'])\n"
