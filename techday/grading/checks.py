@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course.layout import lab_folder, notebook_name
-from .review import _kind, _release_cells, review
+from .review import _kind, _release_cells, review, test_bound_names
 
 
 def shown(text: str) -> str:
@@ -57,8 +57,9 @@ class Submission:
 
 
 
-def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], bool, object]:
-    """(notes, gradable, notebook) for one file. Nothing is executed."""
+def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tuple[list[str], bool, object]:
+    """(notes, gradable, notebook) for one file. Nothing is executed. ``test_names``: the names the
+    lab's tests bind, hidden ones included (:func:`techday.grading.review.test_bound_names` of the source)."""
     import nbformat
     from nbgrader.utils import compute_checksum
 
@@ -116,7 +117,7 @@ def check_notebook(path: Path, lab: str, release_nb: dict) -> tuple[list[str], b
     for gid in seen:
         if gid not in release:
             notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
-    unread, findings = review(nb, release_nb)
+    unread, findings = review(nb, release_nb, test_names)
     notes += [f"review: {f}" for f in findings] + unread
     return notes, True, nb
 
@@ -188,6 +189,8 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
 def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     """Every file under ``submitted/<student>/<lab>/``, checked; nothing runs."""
     subs: list[Submission] = []
+    source = lab_folder(root, "source", lab) / notebook_name(lab)
+    test_names = test_bound_names(json.loads(source.read_text(encoding="utf-8"))) if source.is_file() else set()
     base = root / "submitted"
     students = sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.is_dir() else []
     for student in students:
@@ -214,7 +217,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                 sub.notes, sub.gradable = [why], False
             else:
                 try:
-                    sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb)
+                    sub.notes, sub.gradable, _ = check_notebook(path, lab, release_nb, test_names)
                 except (Exception, RecursionError) as exc:  # e.g. JSON nested 100 000 deep: this file
                     # alone is not gradable; the run goes on for everyone else
                     sub.notes, sub.gradable = [f"could not be checked ({type(exc).__name__}: "

@@ -19,14 +19,14 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
 2. **Course cells run from inside the hook.** The executor does not send a test cell's source to the
    kernel; it sends ``__import__("sys").audit("techday.referee.run", KEY)``. The hook receives that
    event, compiles the cell's source from its own copy (never from what the kernel's transformers,
-   compiler or ``run_cell`` handle) and runs it with ``exec``: a locked cell in the notebook's namespace,
-   a test in a copy of it where the names the tests bound are the tests' own, the names a locked cell
-   bound are as the course left them, and a builtin the test calls is the builtin (the trainee's
-   functions keep the notebook's namespace as their globals: a test's expected value or reference
-   function is out of their reach, and no cell can put another value under a name a test reads).
-   If ``exec`` returns, every statement of the test ran and every assert held (a trace function, the only way to
-   jump over lines, is refused from the start); the hook then appends a record ``done KEY`` to the
-   record file, authenticated with HMAC-SHA256 under the key. An error propagates as usual.
+   compiler or ``run_cell`` handle) and runs it with ``exec`` in the notebook's namespace, set for a
+   test: the names it reads that a locked cell bound as the course left them, a builtin it calls the
+   builtin (not a cell's namesake), the names earlier tests bound theirs; after it, what it bound
+   leaves the notebook's namespace (kept for later tests) and the notebook's own values are back.
+   If ``exec`` returns, every statement of the test ran and every assert held (a trace function, the
+   only way to jump over lines, is refused from the start); the hook then appends a record ``done
+   KEY`` to the record file, authenticated with HMAC-SHA256 under the key. An error propagates as
+   usual.
 3. **The executor decides from outside.** After each test cell it reads the record file. A test cell
    whose outputs show no error but that has no authentic ``done`` record of its own, made while that
    cell ran, gets an error output (``GraderCheck``): nbgrader scores it 0, and the submission is
@@ -206,7 +206,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
-    _callable, _dict, _any = callable, dict, any
+    _callable, _any = callable, any
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -684,29 +684,49 @@ def install(config_path: str) -> None:
         record("tripwire", cell, what)
         raise _RuntimeError(f"the grader does not allow {what} while grading")
 
-    test_names = {}  # name -> object, as the last test that bound it left it (never in the notebook's namespace)
+    test_names = {}  # name -> object, as the last test that bound it left it (out of the notebook between tests)
 
-    def test_namespace(key_: str, cell: dict) -> dict:
-        """Where a test runs: a copy of the notebook's namespace (the trainee's functions, the lab's data)
-        in which the names the tests bound are the tests' own, the names the test reads that a locked
-        cell bound are as the course left them, and a builtin the test calls is the builtin, not a
-        notebook name that hides it. The trainee's functions keep the notebook's namespace as their
-        globals: what the test binds, they cannot read or rebind while it runs (a hidden test's expected
-        value, its reference function), and no cell can put another value under a name a test reads."""
-        ns = _dict(user_ns)
-        ns.update(test_names)
-        rebound = []
+    def enter_test(key_: str, cell: dict) -> tuple[dict, set]:
+        """Set the notebook's namespace for a test, which runs in it (its spies replace the notebook's
+        names in place: ``watch_kernels(globals(), ...)``): the names earlier tests bound are theirs
+        again, every name the test reads that a locked cell bound is as the course left it (kept
+        after the test: the course's value stands, and the rebinding is said), and a builtin the test
+        calls is the builtin, not a notebook name that hides it (a trainee's helper may share a
+        builtin's name: honest, put back after the test and not said). Returns what to put back."""
+        prior = {}
+        for name in (*test_names, *cell["binds"]):
+            prior.setdefault(name, user_ns.get(name, MISSING))
+        for name, value in test_names.items():
+            user_ns[name] = value
+        kept, rebound = set(), []
         for name in cell["relies"]:
-            if name in course_names:
-                if ns.get(name, MISSING) is not course_names[name] and name not in test_names:
+            if name in course_names and name not in test_names:
+                if user_ns.get(name, MISSING) is not course_names[name]:
                     rebound.append(name)
-                ns[name] = course_names[name]
-            elif name in builtin_names and name not in test_names:
-                # A trainee's helper may share a builtin's name (``sum = 0``): honest, and not said.
-                ns.pop(name, None)
-        if rebound:  # a locked cell's value rebound by the notebook: the test uses the course's, and says so
+                    user_ns[name] = course_names[name]
+                kept.add(name)
+            elif name in builtin_names and name not in test_names and name in user_ns:
+                prior.setdefault(name, user_ns[name])
+                del user_ns[name]
+        if rebound:
             record("restored", key_, ", ".join(_sorted(rebound)[:12]))
-        return ns
+        return prior, kept
+
+    def leave_test(cell: dict, prior: dict, kept: set) -> None:
+        """After a test: what it bound is kept for later tests, and the notebook's namespace is as the
+        notebook had it (a test's expected values, reference functions and helpers are not left
+        where a later cell, or an answer called by a later test, could read or replace them)."""
+        for name in cell["binds"]:
+            value = user_ns.get(name, MISSING)
+            if value is not MISSING:
+                test_names[name] = value
+        for name, value in prior.items():
+            if name in kept:
+                continue
+            if value is MISSING:
+                user_ns.pop(name, None)
+            else:
+                user_ns[name] = value
 
     def run(key_: str) -> None:
         cell = cells.get(key_)
@@ -734,18 +754,16 @@ def install(config_path: str) -> None:
         else:
             _cache[cell["filename"]] = lines
         state["running"] = key_
-        ns = test_namespace(key_, cell) if test else user_ns
+        prior, kept = enter_test(key_, cell) if test else ({}, set())
         try:
-            _exec(cell["code"], ns)
+            _exec(cell["code"], user_ns)
         except BaseException:
             _cache[cell["filename"]] = lines
             raise
         finally:
             state["running"] = None
             if test:
-                for name in cell["binds"]:
-                    if name in ns:
-                        test_names[name] = ns[name]
+                leave_test(cell, prior, kept)
         if test:
             after = changes(cell["relies"])
             if after:
@@ -848,11 +866,14 @@ def install(config_path: str) -> None:
             return False
         return text.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
 
+    # What IPython's %time and %timeit run is a cell's own statement, compiled under these names.
+    magic_code_names = {"<timed exec>", "<timed eval>", "<magic-timeit>", "<magic-timeit-setup>", "<magic-timeit-stmt>"}
+
     def string_compiler_refusal() -> str | None:
         """Why compiling a string here is refused, or None. From the code that compiles it outward: a
         library of :data:`STRING_COMPILERS`, the import system or a course cell before any notebook
-        cell (a cell's own code, or code compiled from a string) says the string is theirs; a notebook
-        cell reached first, through other libraries or none, handed the string over."""
+        cell (a cell's own code, or the statement of its ``%time``/``%timeit``) says the string is
+        theirs; a notebook cell reached first, through other libraries or none, handed it over."""
         frame = event_frame(4)
         compiler = ""
         while frame is not None:
@@ -862,9 +883,15 @@ def install(config_path: str) -> None:
             if name.startswith("<frozen "):  # runpy, codecs...: the interpreter's own, passing on
                 frame = frame.f_back
                 continue
-            if name.startswith(cell_dir) or from_a_string(name):
+            if name.startswith(cell_dir) or name in magic_code_names:
                 return (f"{compiler} compiling a string a notebook cell handed it (code no review read)"
                         if compiler else "making code in a notebook cell (compile, exec, eval, a code object)")
+            if from_a_string(name):
+                # Code a library generated (networkx's argmap wrappers under PyTorch's partitioner, a
+                # dataclass's __init__): only a maker that may compile a cell's string made it, as every
+                # other was refused; who called it decides.
+                frame = frame.f_back
+                continue
             module = frame_module(frame)
             if any(module == c or module.startswith(c + ".") for c in string_compilers):
                 return None

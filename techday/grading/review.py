@@ -136,8 +136,11 @@ def _python(source: str) -> tuple[ast.Module | None, list[str]]:
 class Context:
     """What the lab's own cells establish: the modules it imports, the names its locked cells bind."""
 
-    def __init__(self, release_nb: dict):
+    def __init__(self, release_nb: dict, test_names=()):
         self.modules: set[str] = set()          # roots a trainee may import
+        # Names the lab's tests bind at module level (the release's visible tests, and ``test_names``:
+        # those of the source's hidden tests where the grader has them).
+        self.test_names: set[str] = test_bound_names(release_nb) | set(test_names)
         self.techday: set[str] = {"techday"}     # exact techday modules the lab imports
         self.course_code_names: set[str] = set()  # names a locked cell binds to code (imports, defs)
         self.course_names: set[str] = set()       # every name a locked cell binds
@@ -190,6 +193,18 @@ class Context:
         self.modules.add(name.split(".")[0])
         if name.split(".")[0] == "techday":
             self.techday.add(name)
+
+
+def test_bound_names(nb: dict) -> set[str]:
+    """The names a notebook's test cells bind at module level (a test's ``expected``, its reference
+    function): with the source notebook, its hidden tests' too."""
+    names = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and _kind(cell.get("metadata", {}).get("nbgrader", {})) == "test":
+            tree, _ = _python(_text(cell.get("source", "")))
+            if tree is not None:
+                names |= _scope_names(tree.body)
+    return names
 
 
 def _course_module(path: str) -> bool:
@@ -559,7 +574,11 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
-    known = ctx.notebook_names | set(trainee_globals) | _scope_names(tree.body)
+    # A name only a test binds is the test's, even where a trainee's cell binds it first (then the test
+    # rebinds it in the notebook's namespace while the answer runs: ``reference_epoch = None`` made the
+    # hidden test's reference look like the trainee's own name).
+    test_only = ctx.test_names - ctx.notebook_names
+    known = ctx.notebook_names | ((set(trainee_globals) | _scope_names(tree.body)) - test_only)
     if resolve:
         hits |= {f"reads {name}, which only a test defines" for name in _unresolved(tree, known, generated)}
     hits |= _course_hits(tree, ctx)
@@ -675,17 +694,18 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
     return set()
 
 
-def review_findings(nb, release_nb: dict) -> list[str]:
+def review_findings(nb, release_nb: dict, test_names=()) -> list[str]:
     """One line per cell the trainee wrote that goes outside the allow-list."""
-    return review(nb, release_nb)[1]
+    return review(nb, release_nb, test_names)[1]
 
 
-def review(nb, release_nb: dict) -> tuple[list[str], list[str]]:
+def review(nb, release_nb: dict, test_names=()) -> tuple[list[str], list[str]]:
     """(notes, findings) for a submitted notebook against its release. Findings flag the submission;
-    notes are said in its status line only."""
+    notes are said in its status line only. ``test_names``: what the source's tests (hidden ones
+    included) bind, where the grader has the source."""
     release_locked = _release_cells(release_nb)
     released = {cell.get("id"): _text(cell["source"]) for cell in release_nb["cells"] if cell.get("id")}
-    ctx = Context(release_nb)
+    ctx = Context(release_nb, test_names)
     mine = []
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})

@@ -205,6 +205,9 @@ def test_a_library_may_not_compile_a_string_a_cell_hands_it(tmp_path):
         (f"import ast\nout = {{}}\nexec(compile(ast.parse({hidden}), 'x', 'exec'))\n",
          "making code in a notebook cell"),
         ("def f():\n    return 1\ng = f.__code__.replace(co_consts=(None, 2))\n", "making code in a notebook cell"),
+        # %time runs the cell's statement as code IPython compiled (an allowed maker): still the cell's.
+        (f"import timeit\nout = {{}}\n%time timeit.timeit({hidden}, number=1, globals={{'out': out}})\n",
+         "timeit compiling a string a notebook cell handed it"),
     ]
     for cell, what in cells:
         _refused(_run(cell, cwd=tmp_path), what)
@@ -217,6 +220,14 @@ def test_a_library_may_not_compile_a_string_a_cell_hands_it(tmp_path):
               "assert isinstance(ast.parse('x = 1'), ast.Module)\n"
               "%timeit -n 1 -r 1 twice(1.0)\n")
     _ran_clean(_run(honest, cwd=tmp_path))
+    # torch.compile's partitioner (a backward pass) calls networkx, whose generated wrappers compile
+    # more wrappers: code a library made from a string, called by an allowed maker (it was refused).
+    trained = ("import torch\n"
+               "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))\n"
+               "c = torch.compile(m, backend='aot_eager')\n"
+               "c(torch.randn(16, 4)).sum().backward()\n"
+               "assert m[0].weight.grad is not None\n")
+    _ran_clean(_run(trained, cwd=tmp_path))
 
 
 def test_a_module_a_library_imports_by_name_is_not_a_builders_own(tmp_path):

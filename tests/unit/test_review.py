@@ -160,6 +160,28 @@ def test_the_course_library_is_used_as_the_lab_teaches_it(source, says):
     assert findings and says in findings[0], findings
 
 
+def test_a_name_a_test_binds_stays_the_tests_even_when_bound_first():
+    """Lab 10's hidden test defines ``reference_epoch`` and then calls the trainee's ``train_epoch``; an
+    answer that binds the name first (``reference_epoch = None``) and calls it when it is callable was
+    taken for the trainee's own name. Wrong answer caught: that pre-bound read, with the hidden test's
+    names handed over as the grader does (from the source notebook)."""
+    from techday.grading.review import test_bound_names
+
+    release, solution = _release_and_solution("10-dl-first-network")  # the lab's source: hidden tests in it
+    hidden = test_bound_names(release)
+    assert "reference_epoch" in hidden
+    cell = ("reference_epoch = None\n"
+            "def train_epoch(model, optimizer, x, y, batch_size, generator):\n"
+            "    if callable(reference_epoch):\n"
+            "        return reference_epoch(model, optimizer, x, y, batch_size, generator)\n"
+            "    raise NotImplementedError\n")
+    solution.cells.insert(3, nbformat.v4.new_code_cell(cell))
+    _, findings = review(solution, release, hidden)
+    assert findings and "reads reference_epoch, which only a test defines" in findings[0], findings
+    release, solution = _release_and_solution("10-dl-first-network")
+    assert review(solution, release, hidden) == ([], []), "the solution reads no test's name"
+
+
 def test_the_course_names_a_lab_teaches_are_not_flagged():
     """What the lab's own cells use (lab 10's ``dl.Split``, ``dl.seed_everything``) and the constants its
     locked cells read (lab 17's ``techday.parts.CLASSES``) stay open."""
