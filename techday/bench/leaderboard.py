@@ -499,9 +499,9 @@ def kit_runs() -> tuple[KitRun, ...]:
     """The real runs committed with the kit. A room's file that copies one (under a new run id, nudged,
     or a few of its figures) is not a run of its own: the kit's H200 run would otherwise top a room of
     laptops. Read from the committed files' own figures, which the harness wrote from the counts."""
-    from .families import benchmarks_dir
+    from .families import kit_benchmarks_dir
 
-    root = benchmarks_dir() / "results"
+    root = kit_benchmarks_dir() / "results"  # the kit's own, never one found from the working directory
     out = []
     for f in (_json_files(root)[0] if root.is_dir() else []):
         try:
