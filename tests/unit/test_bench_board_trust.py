@@ -103,3 +103,107 @@ def test_a_course_root_in_the_working_directory_changes_nothing_and_runs_nothing
     assert board.rejected == [], board.rejected_lines()
     assert [r["value"] for r in board.rankings("gpu")["stream.triad"]] == pytest.approx([2950.0])
     assert {k.path.parent for k in leaderboard.kit_runs()} <= {RESULTS.resolve(), (RESULTS / "h200-2026-12-04").resolve()}
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The kit's own run is recognised by its figures, wherever it lies and whatever its inode.
+
+
+def test_a_hard_link_to_the_kit_s_run_is_judged_by_its_figures(tmp_path):
+    # Wrong answer caught: a hard link of the kit's H200 run in a student's folder is the kit file's own
+    # inode (samefile), so the kit-copy check was skipped and the kit's H200 figures topped the room
+    # under the student's name.
+    course = tmp_path / "course"
+    lab = course / "submitted" / "mallory" / "08-measure-your-gpu"
+    lab.mkdir(parents=True)
+    try:
+        os.link(H200_RUN, lab / "results.json")
+    except OSError as exc:  # another file system: no hard link possible, nothing to test
+        pytest.skip(f"no hard link from {tmp_path} to the checkout: {exc}")
+    board = build_leaderboard([course])
+    assert board.runs == []
+    assert "a copy of the course kit's own run: the same results as benchmarks/results/h200-quick" in \
+        board.rejected[0].reason
+
+
+def test_a_symlinked_lab_folder_or_file_is_not_followed_and_says_so(tmp_path):
+    # Wrong answer caught: submitted/mallory/08-measure-your-gpu -> benchmarks/results: the board followed
+    # the link, read the kit's own files where they lie, and ranked the kit's H200 run as mallory's.
+    course = tmp_path / "course"
+    (course / "submitted" / "mallory").mkdir(parents=True)
+    os.symlink(RESULTS, course / "submitted" / "mallory" / "08-measure-your-gpu")
+    os.symlink(RESULTS / "h200-2026-12-04", course / "submitted" / "trudy")
+    eve = submit(course, "eve", "mine.json", student(doc_of(CPU_RUN)))
+    os.symlink(H200_RUN, eve.parent / "results.json")
+    room = tmp_path / "room"
+    (room / "oscar").mkdir(parents=True)
+    os.symlink(RESULTS, room / "oscar" / "lab08")
+    board = build_leaderboard([course, room])
+    assert all(r.who != "mallory" and r.who != "trudy" and r.who != "oscar" for r in board.runs)
+    lines = {r.path.relative_to(tmp_path).as_posix(): r.reason for r in board.rejected}
+    for link in ("course/submitted/mallory/08-measure-your-gpu", "course/submitted/trudy",
+                 "course/submitted/eve/08-measure-your-gpu/results.json", "room/oscar/lab08"):
+        assert "symbolic link: not followed" in lines.get(link, ""), (link, lines)
+    # eve's own file, a copy of the kit's CPU run, is still judged (by its figures).
+    assert "a copy of the course kit's own run" in lines["course/submitted/eve/08-measure-your-gpu/mine.json"]
+
+
+def test_the_kit_s_runs_where_they_lie_are_still_admitted():
+    # The other way: the path check must not refuse the kit's own files as copies of themselves.
+    board = build_leaderboard([RESULTS])
+    assert sorted(r.path.name for r in board.runs) == sorted(
+        [CPU_RUN.name, H200_RUN.name, "run1-lab08-bench-numba-builtin.json"]), board.rejected_lines()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. A copy is decided by figures: a pasted run_id evicts nobody.
+
+
+def test_a_copied_run_id_alone_evicts_nobody_and_both_files_are_marked(tmp_path):
+    # Wrong answer caught: bob (sorting first) pastes zoe's run_id into his own, different run: the board
+    # called zoe's file "duplicate run: run_id ... was already merged" and left her out.
+    course = tmp_path / "course"
+    zoe = student(doc_of(FIX / "gpu-h100-good.json"))
+    bob = retime_all(student(doc_of(FIX / "gpu-h100-good.json")), 5, rel=0.05)
+    bob["run_id"] = zoe["run_id"]
+    submit(course, "zoe", "results.json", zoe)
+    submit(course, "0bob", "results.json", bob)
+    board = build_leaderboard([course])
+    assert sorted(r.who for r in board.runs) == ["0bob", "zoe"], board.rejected_lines()
+    assert board.rejected == []
+    marks = {r.who: r.disputed for r in board.runs}
+    assert marks["zoe"] == ["shares run_id aaaaaaaaaaaa with 0bob (results.json): figures differ"]
+    assert marks["0bob"] == ["shares run_id aaaaaaaaaaaa with zoe (results.json): figures differ"]
+    assert all(row["disputed"] for row in board.rankings("gpu")["stream.triad"])
+
+
+def test_the_same_figures_under_the_same_run_id_are_still_one_run(tmp_path):
+    # The other way: a file handed in twice is one run (decided by its figures).
+    course = tmp_path / "course"
+    doc = student(doc_of(FIX / "gpu-h100-good.json"))
+    submit(course, "zoe", "results.json", doc)
+    submit(course, "bob", "results.json", doc)
+    board = build_leaderboard([course])
+    assert [r.who for r in board.runs] == ["bob"]
+    assert "duplicate run: the same results as" in board.rejected[0].reason
+    assert "the same run_id" in board.rejected[0].reason
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Fixtures are never ranked from a room.
+
+
+def test_a_fixture_in_a_room_is_never_ranked(tmp_path):
+    # Wrong answer caught: a student's file saying "fixture": true was ranked (first), marked "(fixture)".
+    course = tmp_path / "course"
+    submit(course, "mallory", "results.json", doc_of(FIX / "gpu-h100-good.json"))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "mallory.json").write_bytes((FIX / "gpu-h100-second-run.json").read_bytes())
+    board = build_leaderboard([course, flat])
+    assert board.runs == []
+    assert [r.path.name for r in board.rejected] == ["results.json", "mallory.json"]
+    assert all("a test fixture" in r.reason for r in board.rejected)
+    # The kit's own fixtures where they lie, or a file the instructor names, are shown marked.
+    board = build_leaderboard([FIX / "gpu-a100-good.json", flat / "mallory.json"])
+    assert len(board.runs) == 2 and all(r.fixture for r in board.runs)
