@@ -207,3 +207,123 @@ def test_a_fixture_in_a_room_is_never_ranked(tmp_path):
     # The kit's own fixtures where they lie, or a file the instructor names, are shown marked.
     board = build_leaderboard([FIX / "gpu-a100-good.json", flat / "mallory.json"])
     assert len(board.runs) == 2 and all(r.fixture for r in board.runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A CPU-tier run states its CPU count.
+
+
+@pytest.mark.parametrize("count", [None, 0, -2])
+def test_a_cpu_run_without_a_positive_cpu_count_is_refused(tmp_path, count):
+    # Wrong answer caught: with cpu_count missing, 0 or -2 the per-CPU ceiling was skipped and a 1.9 TB/s
+    # "CPU" triad (a 2-CPU machine streams about 20 GB/s) passed under the flat 2 TB/s ceiling.
+    doc = retime_all(doc_of(CPU_RUN), 11)
+    doc["run_id"] = "c" * 32
+    r = next(r for r in doc["results"] if r["kernel"] == "triad" and r["impl"] == "numba-cpu")
+    t = r["bytes"] / 1900e9
+    r["seconds"].update(median=t, min=t, max=t * 1.01)
+    r["value"] = r["best"] = 1900.0
+    env = doc["environment"]
+    if count is None:
+        del env["cpu_count"]
+    else:
+        env["cpu_count"] = count
+    env["device"] = f"CPU: {env['cpu']} ({count} cores)"
+    (tmp_path / "fast.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "fast.json"])
+    assert board.runs == []
+    assert "environment.cpu_count is" in board.rejected[0].reason
+    assert "positive number of CPUs" in board.rejected[0].reason
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Lowered clocks cannot lower the board's limit.
+
+
+def _h200_at_clocks(clock, memory_clock, stated, seed):
+    """The H200 run (its own noise) recording lower clocks; ``stated``: with the limits and fractions its
+    harness would write from those clocks (a capped part, honestly), else with none stated."""
+    from techday.bench.limits import device_limits, limit_for
+    from techday.bench.verify import _gpu_info
+
+    doc = retime_all(doc_of(H200_RUN), seed, rel=0.01)
+    doc["run_id"] = f"{seed:x}" * 32
+    g = doc["environment"]["gpu"]
+    g.update(clock_mhz=clock, memory_clock_mhz=memory_clock)
+    own = device_limits(_gpu_info(g))
+    for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
+        doc["limits"][key] = own[key] if stated else None
+    if stated:
+        for r in doc["results"]:
+            if r["status"] == "ok" and r["device"] == "gpu" and r.get("limit_key"):
+                lim = limit_for(own, r["limit_key"], r["flops"] / r["bytes"] if r["bytes"] and r["flops"] else None)
+                if lim:
+                    r.update(limit=lim, fraction=r["value"] / lim)
+    return doc
+
+
+def test_lowered_clocks_cannot_make_a_figure_read_closer_to_the_limit(tmp_path):
+    # Wrong answer caught: an H200 run recording clocks lowered just so far that its best figure of each
+    # limit sits at 104 % of the limit they give had its DRAM and FP32 limits scaled down with them, and
+    # read "100 %" and more "of limit" on the board. The board's limit is the row's: 4,813 GB/s.
+    from techday.bench.verify import verify
+
+    worst = {"dram_gbs": 0.0, "fp32_gflops": 0.0}
+    for f in verify(_h200_at_clocks(1980.0, 3201.0, stated=False, seed=13)).figures:
+        key = "dram_gbs" if f.metric == "gbs" and f.limit else "fp32_gflops" if f.metric == "gflops" and f.limit else None
+        if key and f.limit and (f.key.startswith("stream") or f.key == "matmul.fp32" or key == "dram_gbs"):
+            worst[key] = max(worst[key], max(f.value, f.best) / f.limit)
+    low = _h200_at_clocks(1980.0 * min(1, worst["fp32_gflops"] / 1.04), 3201.0 * worst["dram_gbs"] / 1.04,
+                          stated=False, seed=13)
+    (tmp_path / "low.json").write_text(json.dumps(low))
+    (tmp_path / "capped.json").write_text(json.dumps(_h200_at_clocks(1700.0, 3000.0, stated=True, seed=14)))
+    board = build_leaderboard([tmp_path])
+    assert board.rejected == [], board.rejected_lines()  # a capped part that states its own limits is ranked
+    for run in board.runs:
+        assert run.verified.limits["dram_gbs"] == pytest.approx(2 * 3201e6 * 6016 / 8 / 1e9)
+        assert run.verified.limits["fp32_gflops"] == pytest.approx(132 * 128 * 2 * 1.98)
+        triad = run.best()["stream.triad"]
+        assert triad.fraction == pytest.approx(triad.value / run.verified.limits["dram_gbs"]) and triad.fraction < 0.95
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Times no run records.
+
+
+def _h200_edited(fn, c):
+    doc = retime_all(doc_of(H200_RUN), ord(c))
+    doc["run_id"] = c * 32
+    fn(doc)
+    return doc
+
+
+def _timed(doc):
+    return [r for r in doc["results"] if r["status"] == "ok"]
+
+
+def _equal_samples(doc):
+    for r in _timed(doc):
+        s = r["seconds"]
+        s.update(min=s["median"], max=s["median"], spread=0.0)
+        r["best"] = r["value"]
+
+
+CASES_7 = {
+    "future": (lambda d: d.update(started="2999-01-01T00:00:00+00:00"), "days ahead of the board's clock"),
+    "not-a-time": (lambda d: d.update(started="yesterday"), "started 'yesterday' is not an ISO 8601 time"),
+    "huge-reps": (lambda d: [r["seconds"].update(reps=10**19) for r in _timed(d)],
+                  "10,000,000,000,000,000,000 timed repetitions, more than the 1,000,000"),
+    "equal-samples": (_equal_samples, "exactly the same time in each of its repetitions"),
+}
+
+
+def test_a_start_in_the_future_absurd_repetitions_or_identical_samples_are_refused(tmp_path):
+    # Wrong answer caught: a run started in 2999, one of 10**19 repetitions per figure, and one whose every
+    # repetition of every figure took the same time to the last bit were all admitted and ranked.
+    for i, (name, (fn, _)) in enumerate(CASES_7.items()):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_h200_edited(fn, "abcd"[i])))
+    board = build_leaderboard([tmp_path])
+    reasons = {r.path.stem: r.reason for r in board.rejected}
+    assert board.runs == []
+    for name, (_, words) in CASES_7.items():
+        assert words in reasons[name], (name, reasons[name])
