@@ -98,14 +98,15 @@ class Run:
                 out[f.key] = f
         return out
 
-    def plot_doc(self) -> dict:
-        """What the roofline draws for this run: only recomputed figures and the project's limits, under
-        a name with no characters a plot would interpret (matplotlib reads ``$...$`` as maths)."""
+    def plot_doc(self, figures: list[Figure] | None = None) -> dict:
+        """What the roofline draws for this run (or these ``figures`` of its participant on its device):
+        only recomputed figures and the project's limits, under a name with no characters a plot would
+        interpret (matplotlib reads ``$...$`` as maths)."""
         name = re.sub(r"[^A-Za-z0-9 ._()+,:/@-]", "?", self.model)[:80]
         env = {"gpu": {"name": name}} if self.tier == "gpu" else {"gpu": None, "cpu": name}
         results = [{"family": f.family, "kernel": f.kernel, "impl": f.impl, "status": "ok", "device": f.device,
                     "metric": f.metric, "value": f.value, "gflops": f.gflops, "intensity": f.intensity}
-                   for f in self.verified.figures]
+                   for f in (self.verified.figures if figures is None else figures)]
         return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
 
     @functools.cached_property
@@ -139,6 +140,7 @@ class Rejected:
 class Leaderboard:
     runs: list[Run] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    comparisons: int = 0  # runs compared in full for copies (see _Index): grows with the room, not its square
 
     def rejected_lines(self) -> list[str]:
         # A path is a stranger's name too: a file called "\x1b]0;...\x07.json" must not retitle the
@@ -192,6 +194,20 @@ class Leaderboard:
                     "best_fraction": best["fraction"]}
         return dict(sorted(out.items()))
 
+    def plot_docs(self) -> list[dict]:
+        """What the roofline draws: per participant and device, the best figure of each kernel (as the
+        rankings pick it), so the points are bounded by participants x kernels, not by files x figures."""
+        best: dict[tuple, tuple[Run, dict]] = {}
+        for run in self.runs:
+            who = (run.participant or (str(run.path),), run.tier, run.model)
+            mine = best.setdefault(who, (run, {}))[1]
+            for key, f in run.best().items():
+                key = key if run.mode == "quick" else f"{key} [{run.mode}]"
+                cur = mine.get(key)
+                if cur is None or (f.value < cur.value if f.metric == "us" else f.value > cur.value):
+                    mine[key] = f
+        return [run.plot_doc(list(figures.values())) for run, figures in best.values()]
+
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
                 "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
@@ -238,7 +254,7 @@ class Leaderboard:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
         paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        png = roofline_png([r.plot_doc() for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
+        png = roofline_png(self.plot_docs(), paths["png"], title="Roofline: every device") if self.runs else b""
         paths["html"].write_text(self.html(png), encoding="utf-8")
         return paths
 
@@ -745,6 +761,7 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))
+    board.comparisons = index.compared
     if past:
         whose = list(dict.fromkeys(inert(w) for _, w in past))
         more = f" and {len(whose) - 20:,} more" if len(whose) > 20 else ""

@@ -327,3 +327,110 @@ def test_a_start_in_the_future_absurd_repetitions_or_identical_samples_are_refus
     assert board.runs == []
     for name, (_, words) in CASES_7.items():
         assert words in reasons[name], (name, reasons[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Scale: the copy search is indexed (and exact), the files read and the points drawn are bounded.
+
+
+class _FakeRun:
+    def __init__(self, tier, sig, times=None):
+        self.tier, self._sig, self._times = tier, sig, times or {}
+
+    def signature(self):
+        return self._sig
+
+    def times(self):
+        return self._times
+
+
+def test_the_copy_index_finds_exactly_what_comparing_every_pair_finds():
+    # Wrong answer caught (the other way from speed): an index that misses a nudged, rescaled or partial
+    # copy, or a copy of a run that lacks an anchor figure. Checked against the pairwise rules on
+    # random rooms seeded with each kind of copy.
+    import random
+
+    from techday.bench.leaderboard import ANCHORS, _Index, near_duplicate, replayed
+
+    rng = random.Random(7)
+    keys = list(ANCHORS["gpu"]) + [f"k.{i} impl" for i in range(30)]
+    runs = []
+    for i in range(300):
+        kind = rng.random()
+        if runs and kind < 0.15:  # a nudged copy (within 0.4 %), some figures dropped
+            src = rng.choice(runs)
+            sig = {k: v * rng.uniform(0.996, 1.004) for k, v in src._sig.items() if rng.random() < 0.9}
+        elif runs and kind < 0.3:  # a rescaled copy, any factor
+            src, f = rng.choice(runs), rng.uniform(0.5, 2.0)
+            sig = {k: v * f * rng.uniform(0.9998, 1.0002) for k, v in src._sig.items()}
+        elif kind < 0.4:  # a partial run: no anchor figures
+            sig = {k: rng.uniform(1, 2) for k in keys[4:] if rng.random() < 0.7}
+        else:  # honest: every figure near the same device's figure, with its own noise
+            sig = {k: (1 + keys.index(k)) * rng.uniform(0.97, 1.03) for k in keys if rng.random() < 0.95}
+        runs.append(_FakeRun("gpu", sig, {k: (round(v, 2),) for k, v in sig.items()}))
+    index, brute, found = _Index(), 0, 0
+    for run in runs:
+        want = next((o for o in index.runs if near_duplicate(run._sig, o._sig) or replayed(run._times, o._times)), None)
+        got, _ = index.copy_of(run)
+        assert got is want
+        found += want is not None
+        brute += len(index.runs)
+        index.add(run)
+    assert found > 60  # the room held copies of every kind, and each was found
+    assert index.compared < brute / 4, (index.compared, brute)
+
+
+def _room(tmp_path, n, seed=0):
+    room = tmp_path / "room"
+    for i in range(n):
+        doc = retime_all(doc_of(H200_RUN), 1000 + seed + i, rel=0.03)
+        doc["run_id"] = f"{i + 1:032x}"
+        (room / f"p{i:03d}").mkdir(parents=True)
+        (room / f"p{i:03d}" / "results.json").write_text(json.dumps(doc))
+    return room
+
+
+def test_a_room_is_compared_in_far_fewer_than_every_pair_and_a_copy_is_still_found(tmp_path):
+    # Wrong answer caught: every merged run compared with every other (600 runs: 180,000 comparisons).
+    room = _room(tmp_path, 40)
+    copy = json.loads((room / "p007" / "results.json").read_text())
+    copy["run_id"] = "f" * 32
+    for r in copy["results"]:
+        if r["status"] == "ok":
+            for k in ("median", "min", "max"):
+                r["seconds"][k] *= 1.003
+            r["value"] /= 1.003
+            r["best"] /= 1.003
+    (room / "zz-copier").mkdir()
+    (room / "zz-copier" / "results.json").write_text(json.dumps(copy))
+    board = build_leaderboard([room])
+    assert len(board.runs) == 40
+    assert "near-duplicate" in board.rejected[0].reason and "p007" in board.rejected[0].reason
+    assert board.comparisons < 40 * 41 / 2 / 4, board.comparisons
+
+
+def test_the_board_reads_a_bounded_number_of_files_and_names_the_rest(tmp_path, monkeypatch):
+    # Wrong answer caught: a room of any size read in full (1,200 files took 206 s here).
+    monkeypatch.setattr(leaderboard, "MAX_FILES", 3)
+    board = build_leaderboard([_room(tmp_path, 5)])
+    assert [r.who for r in board.runs] == ["p000", "p001", "p002"]
+    assert len(board.rejected) == 1
+    assert board.rejected[0].path.parent.name == "p003"
+    assert "reads at most 3 files; this one and the 1 after it in path order are left out (of p003, p004)" in \
+        board.rejected[0].reason
+
+
+def test_the_roofline_draws_each_participant_s_best_per_kernel_only(tmp_path):
+    # Wrong answer caught: every figure of every file drawn (600 files: 26,000 points, a minute of
+    # matplotlib); a participant's three runs drawn three times.
+    course = tmp_path / "course"
+    for i in range(3):
+        submit(course, "bob", f"run{i}.json", retime_all(doc_of(H200_RUN), 40 + i, rel=0.03) | {"run_id": f"{i + 1}" * 32})
+    board = build_leaderboard([course])
+    assert len(board.runs) == 3, board.rejected_lines()
+    docs = board.plot_docs()
+    assert len(docs) == 1
+    kernels = [f"{r['family']}.{r['kernel']}" for r in docs[0]["results"]]
+    assert sorted(kernels) == sorted(set(kernels)) == sorted(board.runs[0].best())
+    best = {k: row["value"] for k, rows in board.rankings("gpu").items() for row in rows}
+    assert all(r["value"] == best[f"{r['family']}.{r['kernel']}"] for r in docs[0]["results"])
