@@ -8,11 +8,15 @@ Every file is data from a stranger. It is read within size caps (:func:`.schema.
 checked against an allow-list schema (:func:`.schema.validate`), and every figure is recomputed from
 the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
 fractions and limits are never shown. A file that fails any of that, or that duplicates a run
-already merged or one of the kit's own committed runs (same ``run_id``, the same results under
-another id, every timed figure within 0.5 % of another run's or off by one common factor, or two
-figures with every recorded time of another's), gets one line naming it and the reason, and is
-left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
-leaves that file out rather than stopping the board.
+already merged or one of the kit's own committed runs (decided by figures: the same results, every
+timed figure within 0.5 % of another run's or off by one common factor, or two figures with every
+recorded time of another's; a shared ``run_id`` alone only marks both files), gets one line naming it
+and the reason, and is left out. Nothing else is lost: every other file is merged, and an unexpected
+failure on one file leaves that file out rather than stopping the board.
+
+What it judges with is the kit's own (:func:`.families.kit_benchmarks_dir`), never a course found from
+the working directory; below a folder given, no symbolic link is followed; test fixtures are ranked
+only where the kit keeps them or when named on the command line.
 
 Output: per kernel, the participants ranked by their best run's best implementation (one row each;
 equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
