@@ -9,6 +9,13 @@ The table is built in a child process with the CUDA simulator on, so the board's
 imports Numba's CUDA target (a leaderboard runs on any machine, and choosing the tier stays with the
 process that measures). Nothing from a results file reaches the child but the plan's integers,
 which :func:`plan_for` computes itself within caps.
+
+The child counts with the kit's own families (:func:`.families.kit_benchmarks_dir`, the folder beside
+this package), never a course found from the working directory: an instructor who runs the board
+from inside a student's folder holding ``course/syllabus.toml`` and a ``benchmarks/`` of its own
+would otherwise run the student's Python and count with the student's formulas. It runs isolated
+(``python -I``: no working directory, ``$PYTHONPATH`` or user site on its path), in the kit's folder,
+with only this package's own checkout put first on its path.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ PLAN_KEYS = ("n", "side", "mm", "mm_cpu", "hist_n", "sweep", "transfer_bytes")
 
 _CHILD = r"""
 import json, sys
+sys.path.insert(0, sys.argv[2])
 from techday.bench import families
+families.pin(families.kit_benchmarks_dir())
 from techday.bench.core import Plan
 args = json.loads(sys.argv[1])
 plan = Plan(**{**args, "sweep": tuple(args["sweep"])})
@@ -70,10 +79,10 @@ def kernel_table(plan: Plan) -> dict[str, dict]:
 # a folder that alternates between plans never makes the board count one twice.
 @functools.lru_cache(maxsize=64)
 def _table(args: str) -> str:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
-    out = proctree.run([sys.executable, "-c", _CHILD, args], 300, env=env)
+    root = Path(__file__).resolve().parents[2]  # this package's own checkout, which holds benchmarks/
+    env = {k: v for k, v in os.environ.items() if k not in ("TECHDAY_BENCHMARKS", "TECHDAY_ROOT")}
+    env["NUMBA_ENABLE_CUDASIM"] = "1"
+    out = proctree.run([sys.executable, "-I", "-c", _CHILD, args, str(root)], 300, env=env, cwd=root)
     if out.returncode != 0:
         raise RuntimeError(f"the kernel families could not be counted: {out.stderr.strip()[-500:]}")
     return out.stdout.strip().splitlines()[-1]

@@ -2,6 +2,11 @@
 
 The modules are loaded by path (they are course content, not part of the installed package), under
 the names ``techday_benchmarks.<family>``. ``$TECHDAY_BENCHMARKS`` points elsewhere if needed.
+
+Measuring (``techday bench``) takes the families of the course it runs in. Judging (the leaderboard)
+never does: a room's folder can hold a ``course/syllabus.toml`` and a ``benchmarks/`` of its own, and
+the board is often started from inside it. The board counts with :func:`kit_benchmarks_dir`, the
+folder beside this package as shipped, and :func:`pin` makes every load of a process use it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,28 @@ FAMILIES = ("stream", "reduction", "transpose", "stencil", "histogram", "matmul"
             "roofline")
 
 
+# Set by :func:`pin`: the only folder this process loads families from (the board's counting child).
+_PINNED: Path | None = None
+
+
+def kit_benchmarks_dir() -> Path:
+    """The kernel families shipped with this package: ``benchmarks/`` beside the ``techday`` package
+    (the repository this code was installed from). Never a folder found from the working directory,
+    ``$TECHDAY_BENCHMARKS`` or ``$TECHDAY_ROOT``, nor from the files being judged."""
+    return Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def pin(folder: Path) -> None:
+    """Load every family of this process from ``folder`` and nowhere else (nested loads included)."""
+    global _PINNED
+    _PINNED = Path(folder).resolve()
+
+
 def benchmarks_dir() -> Path:
+    """Where ``techday bench`` finds the families it measures: the pinned folder if any, else
+    ``$TECHDAY_BENCHMARKS``, else the course root's (found from the working directory), else the kit's."""
+    if _PINNED is not None:
+        return _PINNED
     env = os.environ.get("TECHDAY_BENCHMARKS")
     if env:
         return Path(env).resolve()
@@ -36,9 +62,12 @@ def load(family: str):
     if family not in FAMILIES:
         raise ValueError(f"unknown benchmark family {family!r}: choose from {', '.join(FAMILIES)}")
     name = f"techday_benchmarks.{family}"
-    if name in sys.modules:
-        return sys.modules[name]
     path = benchmarks_dir() / f"{family}.py"
+    if name in sys.modules:
+        loaded = getattr(sys.modules[name], "__file__", None)
+        if _PINNED is None or (loaded and Path(loaded).resolve() == path.resolve()):
+            return sys.modules[name]
+        raise RuntimeError(f"benchmark family {family!r} was loaded from {loaded}, not the pinned {path}")
     if not path.is_file():
         raise FileNotFoundError(f"benchmark family {family!r}: {path} does not exist")
     spec = importlib.util.spec_from_file_location(name, path)

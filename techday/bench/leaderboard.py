@@ -8,11 +8,15 @@ Every file is data from a stranger. It is read within size caps (:func:`.schema.
 checked against an allow-list schema (:func:`.schema.validate`), and every figure is recomputed from
 the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
 fractions and limits are never shown. A file that fails any of that, or that duplicates a run
-already merged or one of the kit's own committed runs (same ``run_id``, the same results under
-another id, every timed figure within 0.5 % of another run's or off by one common factor, or two
-figures with every recorded time of another's), gets one line naming it and the reason, and is
-left out. Nothing else is lost: every other file is merged, and an unexpected failure on one file
-leaves that file out rather than stopping the board.
+already merged or one of the kit's own committed runs (decided by figures: the same results, every
+timed figure within 0.5 % of another run's or off by one common factor, or two figures with every
+recorded time of another's; a shared ``run_id`` alone only marks both files), gets one line naming it
+and the reason, and is left out. Nothing else is lost: every other file is merged, and an unexpected
+failure on one file leaves that file out rather than stopping the board.
+
+What it judges with is the kit's own (:func:`.families.kit_benchmarks_dir`), never a course found from
+the working directory; below a folder given, no symbolic link is followed; test fixtures are ranked
+only where the kit keeps them or when named on the command line.
 
 Output: per kernel, the participants ranked by their best run's best implementation (one row each;
 equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
@@ -30,6 +34,7 @@ import json
 import math
 import os
 import re
+import stat
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,14 +102,15 @@ class Run:
                 out[f.key] = f
         return out
 
-    def plot_doc(self) -> dict:
-        """What the roofline draws for this run: only recomputed figures and the project's limits, under
-        a name with no characters a plot would interpret (matplotlib reads ``$...$`` as maths)."""
+    def plot_doc(self, figures: list[Figure] | None = None) -> dict:
+        """What the roofline draws for this run (or these ``figures`` of its participant on its device):
+        only recomputed figures and the project's limits, under a name with no characters a plot would
+        interpret (matplotlib reads ``$...$`` as maths)."""
         name = re.sub(r"[^A-Za-z0-9 ._()+,:/@-]", "?", self.model)[:80]
         env = {"gpu": {"name": name}} if self.tier == "gpu" else {"gpu": None, "cpu": name}
         results = [{"family": f.family, "kernel": f.kernel, "impl": f.impl, "status": "ok", "device": f.device,
                     "metric": f.metric, "value": f.value, "gflops": f.gflops, "intensity": f.intensity}
-                   for f in self.verified.figures]
+                   for f in (self.verified.figures if figures is None else figures)]
         return {"tier": self.tier, "environment": env, "limits": self.verified.limits, "results": results}
 
     @functools.cached_property
@@ -138,6 +144,7 @@ class Rejected:
 class Leaderboard:
     runs: list[Run] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    comparisons: int = 0  # runs compared in full for copies (see _Index): grows with the room, not its square
 
     def rejected_lines(self) -> list[str]:
         # A path is a stranger's name too: a file called "\x1b]0;...\x07.json" must not retitle the
@@ -191,6 +198,20 @@ class Leaderboard:
                     "best_fraction": best["fraction"]}
         return dict(sorted(out.items()))
 
+    def plot_docs(self) -> list[dict]:
+        """What the roofline draws: per participant and device, the best figure of each kernel (as the
+        rankings pick it), so the points are bounded by participants x kernels, not by files x figures."""
+        best: dict[tuple, tuple[Run, dict]] = {}
+        for run in self.runs:
+            who = (run.participant or (str(run.path),), run.tier, run.model)
+            mine = best.setdefault(who, (run, {}))[1]
+            for key, f in run.best().items():
+                key = key if run.mode == "quick" else f"{key} [{run.mode}]"
+                cur = mine.get(key)
+                if cur is None or (f.value < cur.value if f.metric == "us" else f.value > cur.value):
+                    mine[key] = f
+        return [run.plot_doc(list(figures.values())) for run, figures in best.values()]
+
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
                 "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
@@ -237,7 +258,7 @@ class Leaderboard:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
         paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        png = roofline_png([r.plot_doc() for r in self.runs], paths["png"], title="Roofline: every device") if self.runs else b""
+        png = roofline_png(self.plot_docs(), paths["png"], title="Roofline: every device") if self.runs else b""
         paths["html"].write_text(self.html(png), encoding="utf-8")
         return paths
 
@@ -289,11 +310,39 @@ class Leaderboard:
 MAX_FOLDER_DEPTH = 8  # room/student/lab/results.json is 3 deep
 
 
-def _json_files(root: Path) -> tuple[list[Path], Path | None, list[Rejected]]:
-    """The ``*.json`` files under ``root`` (symlinked folders and notebook checkpoints left out), walked
-    with a list, not recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past
-    that depth, if any (``Path.rglob`` recursed once per level: a submission 3,000 folders deep
-    stopped the whole board with a RecursionError). Folders it cannot list come back as lines."""
+# Why a link below a folder given is not followed. A link can make another's file, or the kit's own
+# committed run, read as this participant's: the board reads what lies in the folder, nothing it points at.
+LINK = ("a symbolic link: not followed (the board follows no link below a folder it is given: a link can pass "
+        "another's file, or the kit's own run, off as this one)")
+MAX_LINK_LINES = 50  # lines naming links, per board; the rest are counted in one line
+
+
+class _Links:
+    """The links met while searching: one line each up to :data:`MAX_LINK_LINES`, then a count."""
+
+    def __init__(self):
+        self.lines: list[Rejected] = []
+        self.more = 0
+
+    def add(self, path: Path) -> None:
+        if len(self.lines) < MAX_LINK_LINES:
+            self.lines.append(Rejected(path, LINK))
+        else:
+            self.more += 1
+
+    def rejected(self) -> list[Rejected]:
+        tail = [Rejected(Path(f"({self.more:,} more links)"), f"{self.more:,} more symbolic links below the folders "
+                                                              "given were not followed")] if self.more else []
+        return self.lines + tail
+
+
+def _json_files(root: Path, links: _Links | None = None) -> tuple[list[Path], Path | None, list[Rejected]]:
+    """The ``*.json`` files under ``root`` (notebook checkpoints left out), walked with a list, not
+    recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past that depth, if any
+    (``Path.rglob`` recursed once per level: a submission 3,000 folders deep stopped the whole board
+    with a RecursionError). Folders it cannot list come back as lines. No symbolic link below ``root``
+    is followed, to a file or a folder: each one named ``*.json`` or leading to a folder is named in
+    ``links``."""
     found: list[Path] = []
     deep: Path | None = None
     unreadable: list[Rejected] = []
@@ -308,6 +357,10 @@ def _json_files(root: Path) -> tuple[list[Path], Path | None, list[Rejected]]:
             continue
         for entry in entries:
             try:
+                if entry.is_symlink():
+                    if links is not None and (entry.name.endswith(".json") or entry.is_dir()):
+                        links.add(Path(entry.path))
+                    continue
                 if entry.name.endswith(".json"):
                     found.append(Path(entry.path))  # a folder so named too: it is answered as unreadable
                 if entry.is_dir(follow_symlinks=False):
@@ -325,27 +378,37 @@ def _json_files(root: Path) -> tuple[list[Path], Path | None, list[Rejected]]:
 def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
     """(file, who, participant) to read, and paths that hold nothing to read. ``who`` is the name shown;
     ``participant`` says whose file it is, as far as the layout tells: a student of a ``submitted/``
-    tree, the first folder under a folder given (``room/alice/...``), else the file alone."""
+    tree, the first folder under a folder given (``room/alice/...``), else the file alone. A path given
+    is taken as it is (a link the instructor names is the instructor's choice); below it, no symbolic
+    link is followed, each one answered with a line."""
     found: list[tuple[Path, str, tuple]] = []
     missing: list[Rejected] = []
+    links = _Links()
     for path in paths:
         try:
-            _discover_one(path, lab, found, missing)
+            _discover_one(path, lab, found, missing, links)
         except OSError as exc:  # a folder the board may not list (permissions, a name too long) stops only itself
             missing.append(Rejected(path, f"unreadable: {exc.strerror or exc}"))
-    return found, missing
+    return found, missing + links.rejected()
 
 
-def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
-    if path.is_file():
+def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Links) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        missing.append(Rejected(path, "a symbolic link to nothing" if os.path.islink(path) else "does not exist"))
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        # A file of any kind (a FIFO, a device behind a link): reading it says what it is.
         found.append((path, path.stem, ("file", str(path))))
         return
-    if not path.is_dir():
-        missing.append(Rejected(path, "does not exist"))
+    sub = path / "submitted"
+    if sub.is_symlink():
+        links.add(sub)
         return
-    submitted = path / "submitted" if (path / "submitted").is_dir() else (path if path.name == "submitted" else None)
+    submitted = sub if sub.is_dir() else (path if path.name == "submitted" else None)
     if submitted is None:
-        files, deep, unreadable = _json_files(path)
+        files, deep, unreadable = _json_files(path, links)
         missing += unreadable
         if deep:
             missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
@@ -362,15 +425,24 @@ def _discover_one(path: Path, lab: str, found: list, missing: list) -> None:
         # A student's own folder may be one the board cannot read (a submission's permissions are the
         # student's): that student's line says so, and every other student is still merged.
         try:
+            if student.is_symlink():
+                links.add(student)
+                continue
             if not student.is_dir():
                 continue
             lab_dir = student / lab
+            if lab_dir.is_symlink():
+                links.add(lab_dir)
+                continue
             if not lab_dir.is_dir():
                 continue
             # The first files only, counted without a list: a lab folder of a million files costs a
             # pass over its names, not a million paths held and a million lines printed.
             count, files = 0, []
             for f in lab_dir.glob("*.json"):
+                if f.is_symlink():
+                    links.add(f)
+                    continue
                 count += 1
                 if len(files) <= MAX_FILES_PER_PARTICIPANT or f < files[-1]:
                     bisect.insort(files, f)
@@ -436,6 +508,96 @@ def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     return None
 
 
+# The figures every full run of a tier has (the suite's own implementations, in four families whose
+# run-to-run noise differs): the keys of the near-duplicate index (:class:`_Index`).
+ANCHORS = {"gpu": ("stream.triad numba-cuda", "reduction.sum numba-cuda", "transpose.naive numba-cuda",
+                   "latency.empty-launch numba-cuda"),
+           "cpu": ("stream.triad numba-cpu", "reduction.sum numpy", "transpose.naive numba-cpu", "stream.triad numpy")}
+
+
+class _Index:
+    """The merged runs, indexed so that a new run is compared in full only with the runs that could be
+    its copy, not with every run merged (pairwise comparison grew with the square of the room).
+
+    Exact, not a heuristic: every run :func:`near_duplicate` or :func:`replayed` would match is among
+    the candidates. A replay shares a figure's every recorded time (an exact key). A near-duplicate or
+    rescaled copy has log-ratios to its original that are nearly one constant over the common figures
+    (within ``NEAR`` of 0, or a spread of ``SCALED`` about their mean, so no figure further than
+    ``SCALED * sqrt(n)`` from it); so for any two common figures i, j, the difference
+    ``log a_i - log a_j`` is the same in both runs within ``W = max(2 NEAR, 2 SCALED sqrt(n))``. Runs
+    holding all of their tier's :data:`ANCHORS` are kept in sorted lists of those differences, one per
+    pair of anchors; a new run is compared with the runs inside the narrowest window, then filtered on
+    the other pairs. Runs lacking an anchor (a partial run) are compared with every run, as before."""
+
+    def __init__(self):
+        self.by_digest: dict[str, Run] = {}
+        self.runs: list[Run] = []
+        self.shapes: list[tuple | None] = []
+        self.odd: dict[str, list[int]] = {}                     # tier -> runs lacking an anchor
+        self.full: dict[str, list[int]] = {}                    # tier -> runs holding every anchor
+        self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, i, j) -> sorted (difference, run)
+        self.replays: dict[tuple, list[int]] = {}               # (tier, figure, times) -> runs
+        self.compared = 0                                       # full comparisons made (for the tests)
+
+    @staticmethod
+    def _shape(run: Run) -> tuple | None:
+        sig = run.signature()
+        names = ANCHORS.get(run.tier, ())
+        if not names or any(k not in sig or not sig[k] > 0 for k in names):
+            return None
+        logs = [math.log(sig[k]) for k in names]
+        return tuple(logs[i] - logs[j] for i in range(len(logs)) for j in range(i + 1, len(logs)))
+
+    def add(self, run: Run) -> None:
+        i = len(self.runs)
+        self.runs.append(run)
+        shape = self._shape(run)
+        self.shapes.append(shape)
+        if shape is None:
+            self.odd.setdefault(run.tier, []).append(i)
+        else:
+            self.full.setdefault(run.tier, []).append(i)
+            for p, d in enumerate(shape):
+                bisect.insort(self.pairs.setdefault((run.tier, p), []), (d, i))
+        for key, t in run.times().items():
+            self.replays.setdefault((run.tier, key, t), []).append(i)
+
+    def candidates(self, run: Run) -> list[int]:
+        tier = run.tier
+        out = set(self.odd.get(tier, ()))
+        shape = self._shape(run)
+        if shape is None:
+            out.update(self.full.get(tier, ()))
+        elif self.full.get(tier):
+            w = max(2 * NEAR, 2 * SCALED * math.sqrt(max(1, len(run.signature())))) + 1e-9
+            windows = []
+            for p, d in enumerate(shape):
+                lst = self.pairs[(tier, p)]
+                lo, hi = bisect.bisect_left(lst, (d - w, -1)), bisect.bisect_right(lst, (d + w, len(self.runs)))
+                windows.append((hi - lo, lo, hi, p))
+            _, lo, hi, _ = min(windows)
+            for _, j in self.pairs[(tier, windows.index(min(windows)))][lo:hi]:
+                if all(abs(a - b) <= w for a, b in zip(shape, self.shapes[j])):
+                    out.add(j)
+        seen: dict[int, int] = {}
+        for key, t in run.times().items():
+            for j in self.replays.get((tier, key, t), ()):
+                seen[j] = seen.get(j, 0) + 1
+        out.update(j for j, n in seen.items() if n >= MIN_REPLAYED)
+        return sorted(out)
+
+    def copy_of(self, run: Run) -> tuple[Run | None, str | None]:
+        """The first merged run (in path order) that ``run`` copies, and why."""
+        sig, times = run.signature(), run.times()
+        for j in self.candidates(run):
+            other = self.runs[j]
+            self.compared += 1
+            why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
+            if why:
+                return other, why
+        return None, None
+
+
 def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
     """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
     board.rejected.append(Rejected(run.path, reason))
@@ -443,42 +605,65 @@ def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
         kept.disputed.append(f"{run.who} handed in the same figures ({inert(run.path.name)})")
 
 
-def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, by_digest: dict,
-           plans: set) -> None:
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bench"
+
+
+def _fixture_allowed(path: Path, named: bool) -> bool:
+    """A test fixture (``"fixture": true``) is ranked, marked, only where the instructor named the file
+    itself or where the kit keeps its own (``tests/fixtures/bench``): never from a room's folders, where
+    a participant could hand one in."""
+    return named or (not path.is_symlink() and Path(os.path.realpath(path)).parent == FIXTURES)
+
+
+def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, index: "_Index",
+           plans: set, named: bool = False) -> None:
     try:
         doc = read_document(path)
         run = Run(path, verify(doc, plans), inert(who), participant)
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
-    first = by_id.get(doc["run_id"])
-    if first is not None:
-        _copy_of(board, run, first, f"duplicate run: run_id {doc['run_id'][:12]} was already merged from {first.path}")
+    if doc.get("fixture") and not _fixture_allowed(path, named):
+        board.rejected.append(Rejected(path, "a test fixture (\"fixture\": true), not a measurement: fixtures are "
+                                             "never ranked from a room's folders"))
         return
+    # A copy is decided by its figures, never by its run_id alone: an id is a string anyone can paste,
+    # and the first file in path order would otherwise evict the other.
     digest = _digest(doc)
-    first = by_digest.get(digest)
+    first = index.by_digest.get(digest)
     if first is not None:
-        _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under another run_id")
+        same_id = "the same run_id" if first.doc["run_id"] == doc["run_id"] else "another run_id"
+        _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under {same_id}")
+        return
+    other, why = index.copy_of(run)
+    if other is not None:
+        _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
         return
     sig, times = run.signature(), run.times()
-    for other in board.runs:
-        if other.tier == run.tier:
-            why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
-            if why:
-                _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
-                return
+    kit_id = None
     for kit in kit_runs():
-        if kit.tier != run.tier or _is_file(path, kit.path):
+        if kit.tier != run.tier or _is_kit_file(path, kit):
             continue
-        why = ("the run_id of" if doc["run_id"] == kit.run_id else "the same results as" if digest == kit.digest
+        why = ("the same results as" if digest == kit.digest
                else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
         if why:
             board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
             return
-    by_id[doc["run_id"]] = run
-    by_digest[digest] = run
+        if doc["run_id"] == kit.run_id:
+            kit_id = kit
+    if kit_id is not None:
+        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with the course kit's own run {kit_id.name}: "
+                            "figures differ")
+    for twin in by_id.get(doc["run_id"], ()):
+        # Two files, one run_id, other figures: both kept, both marked, for the instructor to judge.
+        twin.disputed.append(f"shares run_id {doc['run_id'][:12]} with {run.who} ({inert(path.name)}): figures differ")
+        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with {twin.who} ({inert(twin.path.name)}): "
+                            "figures differ")
+    by_id.setdefault(doc["run_id"], []).append(run)
+    index.by_digest[digest] = run
     run.verified.doc = _kept(doc)
     board.runs.append(run)
+    index.add(run)
 
 
 @dataclass(frozen=True)
@@ -499,9 +684,9 @@ def kit_runs() -> tuple[KitRun, ...]:
     """The real runs committed with the kit. A room's file that copies one (under a new run id, nudged,
     or a few of its figures) is not a run of its own: the kit's H200 run would otherwise top a room of
     laptops. Read from the committed files' own figures, which the harness wrote from the counts."""
-    from .families import benchmarks_dir
+    from .families import kit_benchmarks_dir
 
-    root = benchmarks_dir() / "results"
+    root = kit_benchmarks_dir() / "results"  # the kit's own, never one found from the working directory
     out = []
     for f in (_json_files(root)[0] if root.is_dir() else []):
         try:
@@ -525,10 +710,12 @@ def kit_runs() -> tuple[KitRun, ...]:
     return tuple(out)
 
 
-def _is_file(path: Path, kit: Path) -> bool:
-    """Whether ``path`` is the kit's file itself (the board run over benchmarks/results), not a symlink to it."""
+def _is_kit_file(path: Path, kit: KitRun) -> bool:
+    """Whether ``path`` is the kit's committed file where it lies (the board run over
+    ``benchmarks/results``): its own path, not a link to it. Decided by path, never by inode: a hard link
+    in a student's folder is the same inode under another path, and is compared by its figures."""
     try:
-        return not path.is_symlink() and os.path.samefile(path, kit)
+        return not path.is_symlink() and Path(os.path.realpath(path)) == kit.path
     except OSError:
         return False
 
@@ -543,16 +730,24 @@ def _kept(doc: dict) -> dict:
             "environment": {"gpu": {"name": gpu["name"]} if gpu else None, "device": env.get("device", "CPU")}}
 
 
+# Files one board reads in all (each participant's first few, in path order): enough for any room.
+# Past it, the rest are left out and named; a board of 2,000 files takes about a minute here.
+MAX_FILES = 2000
+
+
 def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Leaderboard:
     """Merge result files. Each file is read within caps, validated, recomputed and compared with the
     runs already merged; any problem (or any failure at all while doing so) leaves that file out with
     its reason and the board goes on."""
     files, rejected = discover(paths, lab)
+    named = {str(p) for p in paths}
     board = Leaderboard(rejected=rejected)
-    by_id: dict[str, Run] = {}
-    by_digest: dict[str, Run] = {}
+    by_id: dict[str, list[Run]] = {}
+    index = _Index()
     plans: set = set()
     per_who: dict[tuple, int] = {}
+    read = 0
+    past: list[tuple[Path, str]] = []
     for path, who, participant in files:
         per_who[participant] = per_who.get(participant, 0) + 1
         if per_who[participant] == MAX_FILES_PER_PARTICIPANT + 1:  # one line for all the rest
@@ -561,9 +756,20 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
                                                         "(from this one on) are not read"))
         if per_who[participant] > MAX_FILES_PER_PARTICIPANT:
             continue
+        if read >= MAX_FILES:
+            past.append((path, who))
+            continue
+        read += 1
         try:
-            _admit(board, path, who, participant, by_id, by_digest, plans)
+            _admit(board, path, who, participant, by_id, index, plans, named=str(path) in named)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))
+    board.comparisons = index.compared
+    if past:
+        whose = list(dict.fromkeys(inert(w) for _, w in past))
+        more = f" and {len(whose) - 20:,} more" if len(whose) > 20 else ""
+        board.rejected.append(Rejected(past[0][0], f"not read: the board reads at most {MAX_FILES:,} files; this one "
+                                                   f"and the {len(past) - 1:,} after it in path order are left out "
+                                                   f"(of {', '.join(whose[:20])}{more})"))
     return board

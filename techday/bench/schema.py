@@ -284,6 +284,16 @@ def _check(value, rule: _T, where: str, problems: list[str]) -> None:
                     _check(item, rule.values, f"{where}.{key}", problems)
 
 
+def _iso_time(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _num(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -332,6 +342,13 @@ def validate(doc) -> list[str]:
         problems.append("tier 'gpu' but the environment names no GPU")
     if doc["tier"] == "cpu" and doc["environment"].get("gpu") is not None:
         problems.append("tier 'cpu' but the environment names a GPU")
+    cpus = doc["environment"].get("cpu_count")
+    if doc["tier"] == "cpu" and not (isinstance(cpus, int) and cpus > 0):
+        # The CPU ceilings are counted per CPU: without a count, only the flat ones applied.
+        problems.append(f"environment.cpu_count is {'missing' if cpus is None else short(cpus)}: a CPU-tier run "
+                        "states its positive number of CPUs")
+    if not isinstance(doc["started"], str) or not _iso_time(doc["started"]):
+        problems.append(f"started {short(doc['started'])} is not an ISO 8601 time")
     limits = doc["limits"]
     for i, r in enumerate(doc["results"]):
         if r.get("status") != "ok":

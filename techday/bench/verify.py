@@ -26,6 +26,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from techday.gpuspecs import SPECS
 from techday.tier import GpuInfo
@@ -37,6 +38,8 @@ from .schema import MAX_FRACTION, short, validate
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
 AGREE = 0.02             # a stated limit, fraction or figure may differ from the recomputed one by 2 % (rounding)
 MIN_REPS = 5             # fewer timed repetitions than the harness ever takes
+MAX_REPS = 1_000_000     # more than it ever takes (a time budget of seconds; the committed runs: at most 200)
+MAX_AHEAD_S = 86400      # a run's start time may be ahead of the board's clock by a day (time zones, drift)
 MAX_PLANS = 16           # distinct plans one board counts (each costs a child process): a room has a few
 LATENCY_FLOOR_US = 0.5   # no CUDA launch completes in under half a microsecond (C++ back-to-back: ~2 us)
 CPU_MAX_GBS = 2000.0     # no CPU socket pair streams 2 TB/s from DRAM (HBM Xeons: about 1 TB/s)
@@ -124,10 +127,25 @@ def _check_attributes(g: dict, spec) -> None:
         raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
 
 
+def at_row_clocks(g: dict, spec) -> dict:
+    """The recorded attributes with clocks no lower than the published row's. A file may record lower
+    clocks (a capped part), but a limit computed from them is the file's word: the board's limit is
+    never below the row's, so lowering one's clocks cannot make a figure read as a larger fraction."""
+    return {**g, "clock_mhz": max(g["clock_mhz"], spec.boost_clock_mhz),
+            "memory_clock_mhz": max(g["memory_clock_mhz"], spec.memory_clock_mhz)}
+
+
 def project_limits(doc: dict) -> tuple[dict, str]:
-    """The project's limits for the run's device, and its model name (CPU tier: no limits)."""
+    """The project's limits for the run's device, and its model name (CPU tier: no limits). On the GPU
+    tier from the recorded attributes with clocks raised to the row's (:func:`at_row_clocks`)."""
+    limits, model, _ = _limits(doc)
+    return limits, model
+
+
+def _limits(doc: dict) -> tuple[dict, str, dict]:
+    """(the board's limits, the model, the limits the file's own attributes give: what its harness wrote)."""
     if doc["tier"] == "cpu":
-        return device_limits(None), doc["environment"]["device"]
+        return device_limits(None), doc["environment"]["device"], device_limits(None)
     g = doc["environment"]["gpu"]
     spec = parent_spec(g["name"])
     if spec is None:
@@ -137,7 +155,7 @@ def project_limits(doc: dict) -> tuple[dict, str]:
         raise Refused(f"GPU name {ascii(g['name'])[:60]} holds characters no driver name has")
     _check_attributes(g, spec)
     model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
-    return device_limits(_gpu_info(g)), model
+    return device_limits(_gpu_info(at_row_clocks(g, spec))), model, device_limits(_gpu_info(g))
 
 
 def plan_key(plan) -> tuple:
@@ -152,6 +170,15 @@ def row_plans() -> frozenset:
     keys |= {plan_key(plan_for("gpu", mode, spec.l2_mib * 2**20, spec.sm_count))
              for spec in SPECS for mode in ("quick", "full")}
     return frozenset(keys)
+
+
+def started_at(text: str) -> datetime | None:
+    """A run's ``started`` as an aware time (one without a zone is taken as UTC), or None."""
+    try:
+        t = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _close(a: float, b: float, tol: float = AGREE) -> bool:
@@ -174,7 +201,14 @@ def verify(doc, plans: set | None = None) -> Verified:
         raise Refused("mode 'ci' is a CPU-tier mode; a GPU run is 'quick' or 'full'")
     if tier == "gpu" and env.get("simulator"):
         raise Refused("a GPU-tier run in the CUDA simulator: the simulator only checks kernels on the CPU tier")
-    limits, model = project_limits(doc)
+    started = started_at(doc["started"])
+    if started is None:
+        raise Refused(f"started {short(doc['started'])} is not an ISO 8601 time")
+    ahead = (started - datetime.now(timezone.utc)).total_seconds()
+    if ahead > MAX_AHEAD_S:
+        raise Refused(f"started {short(doc['started'])} is {ahead / 86400:,.1f} days ahead of the board's clock: "
+                      "no run starts in the future")
+    limits, model, own = _limits(doc)
     if tier == "cpu":
         named = f"CPU: {env.get('cpu')} ({env.get('cpu_count')} cores)"
         if env["device"] != named:  # what the harness writes, and what the board shows for the run
@@ -190,10 +224,12 @@ def verify(doc, plans: set | None = None) -> Verified:
     # The file's stated limits: ignored for every figure, but a file that states other limits than the
     # project's table gives was edited (or made by another version): it is not ranked.
     for key in LIMIT_KEYS:
-        stated, ours = doc["limits"].get(key), limits.get(key)
+        stated, ours, theirs = doc["limits"].get(key), limits.get(key), own.get(key)
         if stated is None:
             continue
-        if ours is None or not _close(stated, ours):
+        # What the harness wrote from the file's own (possibly lower) clocks agrees too; the board's
+        # figures use its own limits either way.
+        if ours is None or not (_close(stated, ours) or (theirs is not None and _close(stated, theirs))):
             raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
     if plans is not None:
@@ -209,6 +245,7 @@ def verify(doc, plans: set | None = None) -> Verified:
     table = kernel_table(plan)
     out = Verified(doc, model=model, limits=limits)
     bounds = dict(limits)
+    bounds["own"] = own
     cpus = env.get("cpu_count")
     bounds["cpu_count"] = cpus if isinstance(cpus, int) and cpus > 0 else None
     if tier == "gpu":
@@ -222,6 +259,10 @@ def verify(doc, plans: set | None = None) -> Verified:
             raise Refused(f"results[{i}] ({short(r['family'] + '.' + r['kernel'], 50)} {short(r['impl'], 30)}) "
                           f"repeats results[{first}]")
         out.figures += _result(i, r, tier, table, bounds)
+    timed = [r["seconds"] for r in doc["results"] if r["status"] == "ok"]
+    if len(timed) >= 2 and all(sec["min"] == sec["max"] for sec in timed):
+        raise Refused(f"every one of the {len(timed)} timed results took exactly the same time in each of its "
+                      "repetitions (fastest = median = slowest): not a measurement")
     return out
 
 
@@ -249,6 +290,9 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     sec = r["seconds"]
     if sec["reps"] < MIN_REPS:
         raise Refused(f"{where}: {sec['reps']} timed repetitions, fewer than the {MIN_REPS} the harness takes")
+    if sec["reps"] > MAX_REPS:
+        raise Refused(f"{where}: {sec['reps']:,} timed repetitions, more than the {MAX_REPS:,} any run of the "
+                      "harness takes")
     if not 0 <= sec.get("spread", 0) <= 1000:
         raise Refused(f"{where}: spread {short(sec.get('spread'))} is not a spread")
     clock = "cuda-event" if device == "gpu" and tier == "gpu" and k["timer"] == "device" else "perf_counter"
@@ -272,7 +316,10 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     limit = limit_for(limits, k["limit_key"], (k["flops"] / k["bytes"]) if k["bytes"] and k["flops"] else None) \
         if on_gpu else None
     fraction = value / limit if limit else None
-    if r.get("fraction") is not None and (fraction is None or not _close(r["fraction"], fraction)):
+    theirs = limit_for(limits["own"], k["limit_key"], (k["flops"] / k["bytes"]) if k["bytes"] and k["flops"] else None) \
+        if on_gpu and limits.get("own") else None
+    if r.get("fraction") is not None and (fraction is None or not (
+            _close(r["fraction"], fraction) or (theirs and _close(r["fraction"], value / theirs)))):
         raise Refused(f"{where}: the file's fraction {r['fraction']:.4g} is not the recomputed "
                       f"{'none' if fraction is None else f'{fraction:.4g}'}")
     _bound(where, metric, value, best, limit, limits, on_gpu, k)

@@ -24,7 +24,19 @@ H200_RUN = ROOT / "benchmarks" / "results" / "h200-quick-2026-12-04.json"
 
 
 def base():
-    return json.loads((FIX / "gpu-h100-good.json").read_text())
+    """The honest H100 fixture as a participant hands it in: without the fixture mark (a room's folders
+    never rank a fixture)."""
+    return honest_doc("gpu-h100-good.json")
+
+
+def honest_doc(name):
+    doc = json.loads((FIX / name).read_text())
+    doc.pop("fixture")
+    return doc
+
+
+def honest_bytes(name):
+    return json.dumps(honest_doc(name)).encode()
 
 
 def cpu_base():
@@ -296,7 +308,7 @@ def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     honest = tmp_path_factory.mktemp("honest")
     for name in HONEST:
-        (honest / name).write_bytes((FIX / name).read_bytes())
+        (honest / name).write_bytes(honest_bytes(name))
     paths = {name: _write(folder, name, make()) for name, (make, _) in CASES.items()}
     os.symlink("/dev/zero", folder / "dev-zero.json")  # an endless file behind an innocent name
     (folder / "a-folder.json").mkdir()
@@ -313,7 +325,7 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in CASES.items()
              if words not in (reasons.get(f"{name}.json") or "")}
     assert not wrong, wrong
-    assert "not a regular file" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
+    assert "symbolic link: not followed" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
     assert crashed == [] and ranked == []
     assert sorted(r.path.name for r in board.runs) == sorted(HONEST + [CPU_RUN.name])
     print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
@@ -440,7 +452,7 @@ def test_files_that_spend_the_plan_cap_cannot_leave_an_honest_run_out(tmp_path, 
     monkeypatch.setattr(verify_module, "MAX_PLANS", 2)
     for i in range(3):
         (tmp_path / f"0000-{i}.json").write_text(json.dumps(off_row_plan(base(), 52428800 - 8 * (i + 1), "567"[i])))
-    (tmp_path / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (tmp_path / "honest.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     board = build_leaderboard([tmp_path])
     assert "honest.json" in [r.path.name for r in board.runs]
     reasons = {r.path.name: r.reason for r in board.rejected}
@@ -458,7 +470,7 @@ def test_a_participant_holds_one_place_per_kernel_however_many_files(tmp_path):
     course = tmp_path / "course"
     for i, c in enumerate("123"):
         _submit(course, "bob", f"run{i}.json", _jitter(new_id(base(), c), 10 + i))
-    _submit(course, "alice", "results.json", json.loads((FIX / "gpu-a100-good.json").read_text()))
+    _submit(course, "alice", "results.json", honest_doc("gpu-a100-good.json"))
     board = build_leaderboard([course])
     assert len(board.runs) == 4 and board.rejected == []
     triad = board.rankings("gpu")["stream.triad"]
@@ -471,7 +483,7 @@ def test_a_participant_holds_one_place_per_kernel_however_many_files(tmp_path):
 def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_path):
     # Wrong answer caught: a Cyrillic 'а' file name shown as "alice" beside the real alice, and a name
     # that sorts first taking the first place on an equal figure.
-    (tmp_path / "alice.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (tmp_path / "alice.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     twin = _jitter(new_id(base(), "7"), 6)
     mine, theirs = find(twin, "stream.triad", "numba-cuda"), find(base(), "stream.triad", "numba-cuda")
     mine.update(value=theirs["value"], best=theirs["best"], gbs=theirs["gbs"], fraction=theirs["fraction"])
@@ -551,10 +563,12 @@ def test_a_fifo_or_a_device_named_json_is_answered_at_once(tmp_path):
     folder.mkdir()
     os.mkfifo(folder / "results.json")
     os.symlink("/dev/zero", folder / "zeros.json")
-    (folder / "honest.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (folder / "honest.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     code = ("import sys; from pathlib import Path; from techday.bench.leaderboard import build_leaderboard; "
             "b = build_leaderboard([Path(sys.argv[1])]); print([r.path.name for r in b.runs]); "
-            "[print(r.path.name, r.reason) for r in b.rejected]")
+            "[print(r.path.name, r.reason) for r in b.rejected]; "
+            "b = build_leaderboard([Path(sys.argv[1]) / 'results.json', Path(sys.argv[1]) / 'zeros.json']); "
+            "[print('named', r.path.name, r.reason) for r in b.rejected]")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     try:
         out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=60,
@@ -564,7 +578,9 @@ def test_a_fifo_or_a_device_named_json_is_answered_at_once(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert lines[0] == "['honest.json']"
-    assert "results.json not a regular file" in out.stdout and "zeros.json not a regular file" in out.stdout
+    assert "results.json not a regular file" in out.stdout and "zeros.json a symbolic link: not followed" in out.stdout
+    # Named on the command line, each is opened and answered for what it is (not "does not exist").
+    assert "named results.json not a regular file" in out.stdout and "named zeros.json not a regular file" in out.stdout
 
 
 def test_a_participant_s_files_are_read_up_to_a_cap(tmp_path):
@@ -618,7 +634,7 @@ def test_a_copy_moved_to_another_mode_is_a_duplicate(tmp_path):
     g = base()["environment"]["gpu"]
     full = _in_mode(new_id(base(), "9"), "full", plan_for("gpu", "full", g["l2_bytes"], g["sm_count"]), 1)
     (tmp_path / "a-full.json").write_text(json.dumps(full))
-    (tmp_path / "b-quick.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (tmp_path / "b-quick.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     board = build_leaderboard([tmp_path])
     assert len(board.runs) == 1 and len(board.rejected) == 1
     assert "near-duplicate" in board.rejected[0].reason
@@ -630,7 +646,7 @@ def test_participants_of_a_folder_are_its_first_folders_and_files_given_alone_ar
     for who, name in (("alice", "gpu-h100-good.json"), ("bob", "gpu-a100-good.json")):
         lab = tmp_path / "room" / who / "lab08"
         lab.mkdir(parents=True)
-        (lab / "results.json").write_bytes((FIX / name).read_bytes())
+        (lab / "results.json").write_bytes(honest_bytes(name))
     board = build_leaderboard([tmp_path / "room"])
     assert [row["who"] for row in board.rankings("gpu")["stream.triad"]] == ["alice", "bob"]
     board = build_leaderboard([tmp_path / "room" / who / "lab08" / "results.json" for who in ("alice", "bob")])
@@ -687,7 +703,7 @@ def test_a_submission_thousands_of_folders_deep_does_not_stop_the_board(tmp_path
     # calls: its full path is longer than PATH_MAX.
     room = tmp_path / "room"
     (room / "alice").mkdir(parents=True)
-    (room / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (room / "alice" / "results.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     here = os.getcwd()
     try:
         os.makedirs(room / "mallory")
@@ -750,7 +766,7 @@ def test_a_folder_the_search_cannot_list_is_named(tmp_path, monkeypatch):
 
     (tmp_path / "bob").mkdir()
     (tmp_path / "alice").mkdir()
-    (tmp_path / "alice" / "results.json").write_bytes((FIX / "gpu-h100-good.json").read_bytes())
+    (tmp_path / "alice" / "results.json").write_bytes(honest_bytes("gpu-h100-good.json"))
     monkeypatch.setattr(os, "scandir", locked)
     board = build_leaderboard([tmp_path])
     assert [r.who for r in board.runs] == ["alice"]
@@ -770,7 +786,9 @@ def test_the_kit_s_own_runs_are_admitted_where_they_lie_and_refused_anywhere_els
     (room / "mallory" / "results.json").write_bytes(CPU_RUN.read_bytes())
     board = build_leaderboard([room])
     assert board.runs == []
-    assert all("a copy of the course kit's own run" in r.reason for r in board.rejected), board.rejected_lines()
+    reasons = {r.path.parent.name: r.reason for r in board.rejected}
+    assert "symbolic link: not followed" in reasons["eve"]  # below a folder given, no link is followed
+    assert "a copy of the course kit's own run" in reasons["mallory"], board.rejected_lines()
 
 
 def test_a_copy_that_sorts_first_keeps_its_place_only_as_disputed(tmp_path):
