@@ -40,6 +40,8 @@ out = {"cell": "ok" if mine.success else f"{type(mine.error_in_exec).__name__}: 
 for key in [k for k, spec in cells.items() if spec["kind"] == "test"]:
     result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
     out[key] = "passed" if result.success else type(result.error_in_exec).__name__
+    if cells[key].get("then"):  # a trainee's cell run after this test
+        out[key + " then"] = "ok" if shell.run_cell(cells[key]["then"]).success else "failed"
 import linecache
 out["quoted after a failure"] = linecache.getline("<course cell visible>", 1).strip()
 out["records"] = open(records).read()
@@ -199,21 +201,20 @@ def test_a_builtin_a_test_calls_is_the_builtin():
     assert honest["magnitude"] == honest["reference"] == honest["later"] == "passed", honest
 
 
-def test_a_tests_own_names_are_out_of_reach_of_the_answer():
-    """A test's names were the notebook's while it ran: an answer read the hidden test's expected value
-    or called its reference (lab 10's ``reference_epoch``: 3 points), even after binding the name first
-    so that the review took it for its own. Wrong answers caught: reading, pre-binding, and a later
-    test's helper replaced by a cell."""
-    reads = "def answer(x):\n    return expected\n"
-    prebound = ("reference_answer = None\nexpected = None\n"
-                "def answer(x):\n    return reference_answer(x) if callable(reference_answer) else None\n")
-    for cell in (reads, prebound):
-        got = _run(cell, NAMESPACE_TESTS)
-        assert got["reference"] != "passed", (cell, got)
-    # A cell run between two tests rebinds a name the first test bound and the second reads.
-    tests = dict(NAMESPACE_TESTS)
-    got = _run("def answer(x):\n    return 0.0\nreference_answer = answer\n", tests)
-    assert got["later"] == "AssertionError", got
+def test_a_tests_own_names_are_out_of_the_notebook_between_tests():
+    """What a test binds (its expected values, a reference function, a helper a later test calls) is
+    not left in the notebook's namespace: a cell between two tests that puts its own value under a
+    name the first test bound and the second reads changed the second test. Wrong answer caught: a
+    later test's reference replaced by the answer itself. (An answer that reads a test's name while
+    that test calls it is the review's: the test runs in the notebook's namespace, where its spies
+    must reach the answer.)"""
+    between = {**NAMESPACE_TESTS, "reference": {**NAMESPACE_TESTS["reference"],
+                                                "then": "reference_answer = answer\nprint(expected)\n"}}
+    got = _run("def answer(x):\n    return 0.0 if x == 1.0 else x\n", between)
+    assert got["reference"] == "passed" and got["later"] == "AssertionError", got
+    assert got["reference then"] == "failed", "the test's expected value is not left for a later cell to read"
+    got = _run("def answer(x):\n    return x\n", NAMESPACE_TESTS)
+    assert got["reference"] == got["later"] == "passed", got
 
 
 def test_a_name_added_to_a_course_module_is_a_change():
