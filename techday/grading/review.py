@@ -8,7 +8,11 @@ A trainee's cell (an answer cell, a new cell, or a course cell the trainee chang
   also not when the lab imports one in an example;
 - **names**: its own and the notebook's, and the builtins in :data:`ALLOWED_BUILTINS` (so not
   ``getattr``, ``globals``, ``vars``, ``eval``, ``exec``, ``compile``, ``__import__``, ``open``,
-  ``get_ipython``, ``In``...); no name that starts with ``_``;
+  ``get_ipython``, ``In``...); no name that starts with ``_``; never, in a function, a name a test
+  binds (hidden tests included, from the source), even one the trainee's cell binds first;
+- **the course's library** (``techday``) as the lab teaches it: the names its cells use, other than its
+  tests and what its locked cells call (``techday.dl.fit`` is lab 10's answer, kept for later labs),
+  and no module of it as a value;
 - **attributes**: none that starts with ``_`` (``super().__init__`` excepted), none of the
   interpreter's introspection attributes (frames, tracebacks, code), none named after a module of
   :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that makes code from a file or
