@@ -178,6 +178,23 @@ def bound_and_loaded(tree) -> tuple[list, list]:
     return sorted(binds), sorted(loads - binds)
 
 
+def function_globals(tree) -> list:
+    """The names the functions a cell defines read from their module's namespace (a name a function
+    reads but binds nowhere in itself): a locked cell's helper that a test calls looks them up in the
+    notebook's namespace, where a cell could have put its own."""
+    import ast
+
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            a = node.args
+            own = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs} | {x.arg for x in (a.vararg, a.kwarg) if x}
+            binds, loads = bound_and_loaded(ast.Module(body=body, type_ignores=[]))
+            names |= set(loads) - own
+    return sorted(names)
+
+
 def install(config_path: str) -> None:
     """Read the executor's file, delete it, and install the referee's audit hook.
 
@@ -264,6 +281,7 @@ def install(config_path: str) -> None:
     builder_roots = tuple(_realpath(r) for r in builder_roots if r)
 
     cells = {}
+    helper_reads = set()  # what the locked cells' functions read from the notebook's namespace
     for key_, spec in config["cells"].items():
         filename = f"<course cell {key_}>"
         tree = ast.parse(spec["source"], filename)
@@ -271,6 +289,8 @@ def install(config_path: str) -> None:
         cells[key_] = {"code": _compile(tree, filename, "exec", dont_inherit=True, optimize=0),
                        "source": spec["source"], "kind": spec["kind"], "filename": filename,
                        "binds": binds, "relies": relies}
+        if spec["kind"] == "locked":
+            helper_reads.update(function_globals(tree))
 
     state = {"seq": 0, "running": None}
     getframe_busy = set()       # thread ids inside our own sys._getframe call
@@ -692,14 +712,16 @@ def install(config_path: str) -> None:
         again, every name the test reads that a locked cell bound is as the course left it (kept
         after the test: the course's value stands, and the rebinding is said), and a builtin the test
         calls is the builtin, not a notebook name that hides it (a trainee's helper may share a
-        builtin's name: honest, put back after the test and not said). Returns what to put back."""
+        builtin's name: honest, put back after the test and not said). "Reads" counts what the
+        functions of the locked cells read too (lab 10's accuracy bar reads ``train`` and
+        ``BAR_EPOCHS`` from the notebook's namespace when the test calls it). Returns what to put back."""
         prior = {}
         for name in (*test_names, *cell["binds"]):
             prior.setdefault(name, user_ns.get(name, MISSING))
         for name, value in test_names.items():
             user_ns[name] = value
         kept, rebound = set(), []
-        for name in cell["relies"]:
+        for name in _sorted(_set(cell["relies"]) | helper_reads):
             if name in course_names and name not in test_names:
                 if user_ns.get(name, MISSING) is not course_names[name]:
                     rebound.append(name)

@@ -233,3 +233,16 @@ def test_a_name_added_to_a_course_module_is_a_change():
         assert got["close"] == "GraderCheck" and what in got["records"], (cell, got)
     honest = _run("import numpy.linalg\nx = np.linalg.norm(np.ones(3))\n", tests)
     assert honest["close"] == "AssertionError" and "changed" not in honest["records"], honest
+
+
+def test_a_locked_helper_a_test_calls_reads_the_courses_names_and_the_builtins():
+    """A function a locked cell defines looks its names up in the notebook's namespace when a test calls
+    it (lab 10's accuracy bar reads ``train`` and ``BAR_EPOCHS``): the names the test's own source reads
+    were set for the test, the helper's were not. Wrong answers caught: the helper's limit rebound, and
+    the builtin it calls shadowed by a cell."""
+    tests = {"setup": {"kind": "locked", "source": "LIMIT = 3.0\ndef within(v):\n    return abs(v) <= LIMIT\n"},
+             "helper": {"kind": "test", "source": "assert within(answer(-5.0))\n"}}
+    for cell in ("LIMIT = 99.0\ndef answer(x):\n    return x\n", "def abs(v):\n    return 0.0\ndef answer(x):\n    return x\n"):
+        got = _run(cell, tests)
+        assert got["helper"] == "AssertionError", (cell, got)
+    assert _run("def answer(x):\n    return x / 2\n", tests)["helper"] == "passed"
