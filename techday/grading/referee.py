@@ -223,7 +223,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
-    _callable, _any = callable, any
+    _callable, _any, _all = callable, any, all
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -281,7 +281,7 @@ def install(config_path: str) -> None:
     builder_roots = tuple(_realpath(r) for r in builder_roots if r)
 
     cells = {}
-    helper_reads = set()  # what the locked cells' functions read from the notebook's namespace
+    helper_reads = set()  # what the course cells' functions read from the notebook's namespace
     for key_, spec in config["cells"].items():
         filename = f"<course cell {key_}>"
         tree = ast.parse(spec["source"], filename)
@@ -289,8 +289,7 @@ def install(config_path: str) -> None:
         cells[key_] = {"code": _compile(tree, filename, "exec", dont_inherit=True, optimize=0),
                        "source": spec["source"], "kind": spec["kind"], "filename": filename,
                        "binds": binds, "relies": relies}
-        if spec["kind"] == "locked":
-            helper_reads.update(function_globals(tree))
+        helper_reads.update(function_globals(tree))  # a test's helper a later test calls reads them too
 
     state = {"seq": 0, "running": None}
     getframe_busy = set()       # thread ids inside our own sys._getframe call
@@ -916,9 +915,30 @@ def install(config_path: str) -> None:
                 continue
             module = frame_module(frame)
             if any(module == c or module.startswith(c + ".") for c in string_compilers):
-                return None
+                return fx_name_refusal(frame)
             compiler = compiler or module or name
             frame = frame.f_back
+        return None
+
+    safe_name_chars = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+    def fx_name_refusal(frame) -> str | None:
+        """torch.fx writes the names a graph's nodes target (attributes, submodules, methods) into the
+        code it generates, quoted but not escaped (``getattr(self, "<name>")``): a name with a quote in
+        it, which ``add_module`` and a hand-built graph accept, ends the string and the rest is code no
+        review read (lab 10 took 15 of 15 that way). Where fx compiles a graph module's code, every
+        such name must be plain: letters, digits, ``_`` and ``-`` between its dots."""
+        while frame is not None:
+            if frame.f_code.co_name == "recompile" and frame_module(frame) == "torch.fx.graph_module":
+                break
+            frame = frame.f_back
+        if frame is None:
+            return None
+        graph = _vars(frame.f_locals.get("self")).get("_graph")
+        for node in getattr(graph, "nodes", ()):
+            target = getattr(node, "target", None)
+            if _isinstance(target, str) and not _all(c in safe_name_chars for part in target.split(".") for c in part):
+                return f"torch.fx writing the name {target[:40]!r} into code (a name with a quote ends fx's string)"
         return None
 
     def tripwire(event: str, args: tuple):

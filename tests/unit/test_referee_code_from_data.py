@@ -318,3 +318,37 @@ def test_torch_compile_builds_loads_and_pickles_its_own_code(tmp_path):
                    env={**env, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / f"inductor-{times}"),
                         "TORCHINDUCTOR_COMPILE_THREADS": "1"})
         assert got["cell"] == "ok" and "tripwire" not in got["records"], (env, got)
+
+
+def test_torch_fx_writes_only_plain_names_into_its_code(tmp_path):
+    """torch.fx quotes the names a graph's nodes target into the code it generates without escaping
+    them (``getattr(self, "<name>")``): a name holding a quote ended the string, and the rest was code
+    no review read. A lab 10 submission that solved nothing took 15 of 15, graded, by defining its
+    answers that way; a smaller one read a hidden test's expected value. Wrong answer caught: such a
+    name, in a hand-built graph and in a submodule's name. Still allowed: fx's own code for a traced
+    model (a ModuleList's numbered names included) and torch.export's."""
+    q = "chr(34)"
+    target = (f"'x' + {q} + ') if 0 else getattr(' + '_' * 2 + 'import' + '_' * 2 + '(' + {q} + 'math' + {q} + "
+              f"'), ' + {q} + 'pi'")
+    cells = [
+        f"import torch.fx as fx\ntarget = {target}\ng = fx.Graph()\ng.output(g.get_attr(target))\n"
+        "fx.GraphModule({target: 0}, g)()\n",
+        f"import torch\nimport torch.fx as fx\nm = torch.nn.Module()\nm.add_module({target}, torch.nn.ReLU())\n"
+        f"g = fx.Graph()\nx = g.placeholder('x')\ng.output(g.call_module({target}, (x,)))\n"
+        "fx.GraphModule(m, g)(torch.ones(1))\n",
+    ]
+    for cell in cells:
+        _refused(_run(cell, cwd=tmp_path), "torch.fx writing the name")
+    honest = ("import torch\nimport torch.fx as fx\n"
+              "class Net(torch.nn.Module):\n"
+              "    def __init__(self):\n"
+              "        super().__init__()\n"
+              "        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(2)])\n"
+              "    def forward(self, x):\n"
+              "        for layer in self.layers:\n"
+              "            x = torch.relu(layer(x))\n"
+              "        return x.sum(-1)\n"
+              "net = Net()\nx = torch.randn(3, 4)\n"
+              "assert torch.allclose(fx.symbolic_trace(net)(x), net(x))\n"
+              "ep = torch.export.export(net, (x,))\nassert torch.allclose(ep.module()(x), net(x))\n")
+    _ran_clean(_run(honest, cwd=tmp_path))

@@ -246,3 +246,14 @@ def test_a_locked_helper_a_test_calls_reads_the_courses_names_and_the_builtins()
         got = _run(cell, tests)
         assert got["helper"] == "AssertionError", (cell, got)
     assert _run("def answer(x):\n    return x / 2\n", tests)["helper"] == "passed"
+
+
+def test_a_helper_an_earlier_test_defined_reads_the_builtins():
+    """A function a test defines and a later test calls (lab 07's ``check_pipeline_launches``) reads its
+    names from the notebook's namespace too. Wrong answer caught: a cell's ``abs`` in that helper."""
+    tests = {"setup": {"kind": "locked", "source": "X = 1\n"},
+             "t2": {"kind": "test", "source": "def near(a, b):\n    return abs(a - b) < 1e-9\nassert near(3.0, 3.0)\n"},
+             "t3": {"kind": "test", "source": "assert near(answer(), 3.0)\n"}}
+    got = _run("def abs(v):\n    return 0.0\ndef answer():\n    return 0.0\n", tests)
+    assert got["t2"] == "passed" and got["t3"] == "AssertionError", got
+    assert _run("def answer():\n    return 3.0\n", tests)["t3"] == "passed"
