@@ -712,8 +712,9 @@ def install(config_path: str) -> None:
         after the test: the course's value stands, and the rebinding is said), and a builtin the test
         calls is the builtin, not a notebook name that hides it (a trainee's helper may share a
         builtin's name: honest, put back after the test and not said). "Reads" counts what the
-        functions of the locked cells read too (lab 10's accuracy bar reads ``train`` and
-        ``BAR_EPOCHS`` from the notebook's namespace when the test calls it). Returns what to put back."""
+        functions of the course's cells read too (lab 10's accuracy bar reads ``train`` and
+        ``BAR_EPOCHS`` from the notebook's namespace when the test calls it; lab 07's hidden test calls
+        a helper an earlier test defined). Returns what to put back."""
         prior = {}
         for name in (*test_names, *cell["binds"]):
             prior.setdefault(name, user_ns.get(name, MISSING))
