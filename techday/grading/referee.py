@@ -223,7 +223,7 @@ def install(config_path: str) -> None:
     # later cannot change what the hook does.
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
-    _callable, _any, _all = callable, any, all
+    _callable, _all = callable, all
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
     _getframe, _write, _hmac = sys._getframe, os.write, _hashlib.hmac_digest
     _modules = sys.modules
@@ -415,17 +415,16 @@ def install(config_path: str) -> None:
                 if strict and (_callable(value) or _callable(now)) \
                         or not strict and not name.startswith("_") and now is not MISSING and foreign(now):
                     found.append(f"{mname}.{name}")
-            if _len(md) != _len(snap) or _any(name not in snap for name in md):
-                # A name added since: one named like a builtin hides it from every function of the module
-                # (their globals are looked up first); new code in a course module or a strict one, or
-                # from a notebook cell anywhere, is a patch like a replaced one. (Submodules imported
-                # later are modules, not code put in place.)
-                for name in [n for n in md if n not in snap]:
-                    now = md.get(name, MISSING)
-                    if now is MISSING or _isinstance(now, _Module) or name in owned:
-                        continue
-                    if name in builtin_names or strict and _callable(now) or foreign(now):
-                        found.append(f"{mname}.{name} (added)")
+            # A name added since: one named like a builtin hides it from every function of the module
+            # (their globals are looked up first); new code in a course module or a strict one, or from
+            # a notebook cell anywhere, is a patch like a replaced one. (Submodules imported later are
+            # modules, not code put in place.)
+            for name in [n for n in md if n not in snap]:
+                now = md.get(name, MISSING)
+                if now is MISSING or _isinstance(now, _Module) or name in owned:
+                    continue
+                if name in builtin_names or strict and _callable(now) or foreign(now):
+                    found.append(f"{mname}.{name} (added)")
         for cls, snap in classes.values():
             cd = cls.__dict__
             for name, value in snap.items():

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 from pathlib import Path
 
@@ -142,9 +143,9 @@ class Context:
 
     def __init__(self, release_nb: dict, test_names=()):
         self.modules: set[str] = set()          # roots a trainee may import
-        # Names the lab's tests bind at module level (the release's visible tests, and ``test_names``:
-        # those of the source's hidden tests where the grader has them).
-        self.test_names: set[str] = test_bound_names(release_nb) | set(test_names)
+        # Names the lab's tests bind at module level: the release's visible tests (below), and
+        # ``test_names``, those of the source's hidden tests where the grader has them.
+        self.test_names: set[str] = set(test_names)
         self.techday: set[str] = {"techday"}     # exact techday modules the lab imports
         self.course_code_names: set[str] = set()  # names a locked cell binds to code (imports, defs)
         self.course_names: set[str] = set()       # every name a locked cell binds
@@ -158,10 +159,13 @@ class Context:
             tree, _ = _python(_text(cell["source"]))
             if tree is None:
                 continue
-            trees.append((_kind(cell.get("metadata", {}).get("nbgrader", {})), tree))
+            kind = _kind(cell.get("metadata", {}).get("nbgrader", {}))
+            trees.append((kind, tree))
             locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked", False)
-            if _kind(cell.get("metadata", {}).get("nbgrader", {})) != "test":
+            if kind != "test":
                 self.notebook_names |= _scope_names(tree.body)
+            else:
+                self.test_names |= _scope_names(tree.body)
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
                     for a in node.names:
@@ -211,6 +215,7 @@ def test_bound_names(nb: dict) -> set[str]:
     return names
 
 
+@functools.lru_cache(maxsize=256)
 def _course_module(path: str) -> bool:
     """Whether ``techday.x.y`` names a module or package of the course's library (found as a file)."""
     folder = Path(__file__).resolve().parents[1].joinpath(*path.split(".")[1:])
