@@ -36,7 +36,10 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    included, and the attributes of the course's own classes and objects), the ``sys.modules`` entries, and every name a locked cell
    bound that holds a function, class, module or course object, against snapshots taken when the
    course's code had just run. A difference (``np.allclose`` or ``assert_close`` replaced, a builtin
-   swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded.
+   swapped, a helper rebound) fails the test with ``GraderCheck`` and is recorded. The course's *data*
+   (plain arrays, tensors, containers and the course's dataclasses a locked cell bound) is compared by
+   content: put back in place before every course cell that reads it, and a change made while a course
+   cell ran fails that cell.
 5. **Tripwires.** The hook refuses and records, whatever the route to them: trace functions (every
    ``sys.settrace``, which CPython audits without showing the function) and profile functions (every
    ``sys.setprofile`` except PyTorch's profiler's own, recognised by its code objects), ``gc``'s object
@@ -113,6 +116,9 @@ PICKLE_VALUE_TYPES = {("torch", "dtype"), ("torch", "layout"), ("torch", "memory
 # Files that become native code when a library loads them: Numba's disk cache (an index and the
 # compiled object code). While grading they are never read: Numba finds no cache and compiles.
 NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
+# How many bytes of the course's data (arrays and tensors a locked cell bound) the referee copies to
+# compare and restore before each course cell; data beyond it is not watched.
+DATA_COPY_BYTES = 256 * 2**20
 # Where the kernel's code may come from besides the Python install and the course's own packages: the
 # system's folders (read-only in the grading sandbox). Modules and shared libraries anywhere else (the
 # working folder, /tmp, a home) are files a trainee's cell could have written.
@@ -367,8 +373,14 @@ def install(config_path: str) -> None:
             value = user_ns.get(name, MISSING)
             if value is MISSING:
                 course_names.pop(name, None)
+                data_snaps.pop(name, None)
                 continue
             course_names[name] = value
+            snap = data_snapshot(value)
+            if snap is None:
+                data_snaps.pop(name, None)
+            else:
+                data_snaps[name] = snap
             if not _isinstance(value, _code_bearing) and (getattr(_type(value), "__module__", "") or "").startswith(
                     "techday"):
                 try:
@@ -704,6 +716,116 @@ def install(config_path: str) -> None:
 
     test_names = {}  # name -> object, as the last test that bound it left it (out of the notebook between tests)
 
+    # The course's data: what a locked cell bound that is plain data (NumPy arrays, tensors that are not
+    # parameters or trained, lists, tuples and dicts of them, the course's dataclasses such as a digits
+    # ``Split``), copied as the cell left it. Rebinding a name is seen by identity; this is the content:
+    # ``data.test.y.zero_()`` in a cell made lab 11's held-out labels all 0 and a constant model
+    # "accurate". Before each course cell the data it reads is put back as the course left it (in place,
+    # so every alias sees it); a change made while a course cell ran (by a trainee's function it called)
+    # means that cell does not count. Models and their parameters are left out: training a course model
+    # in place is the exercise.
+    data_snaps = {}  # name -> snapshot (see data_snapshot)
+    _dataclass_fields = "__dataclass_fields__"
+
+    data_budget = [DATA_COPY_BYTES]
+
+    def data_snapshot(value, depth: int = 0, budget=data_budget):
+        """A copy of the plain data in ``value`` to compare and restore, or None (nothing to watch)."""
+        if depth > 4:
+            return None
+        np_ = _modules.get("numpy")
+        torch_ = _modules.get("torch")
+        kind = _type(value)
+        try:
+            if np_ is not None and _isinstance(value, np_.ndarray):
+                if value.dtype.hasobject or value.nbytes > budget[0]:
+                    return None
+                budget[0] -= value.nbytes
+                return ("array", value, value.copy())
+            if torch_ is not None and _isinstance(value, torch_.Tensor):
+                if _isinstance(value, torch_.nn.Parameter) or value.requires_grad or value.is_sparse \
+                        or value.is_meta or value.nelement() * value.element_size() > budget[0]:
+                    return None
+                budget[0] -= value.nelement() * value.element_size()
+                return ("tensor", value, value.detach().clone())
+            if kind is list or kind is tuple:
+                if _len(value) > 10_000:
+                    return None
+                items = [data_snapshot(v, depth + 1, budget) for v in value]
+                return ("list" if kind is list else "tuple", value, _list(value), items)
+            if kind is dict:
+                if _len(value) > 10_000:
+                    return None
+                saved = dict(value)
+                return ("dict", value, saved, {k: data_snapshot(v, depth + 1, budget) for k, v in saved.items()})
+            if (getattr(kind, "__module__", "") or "").startswith("techday") and _dataclass_fields in _vars(kind) \
+                    and not _isinstance(value, _code_bearing):
+                saved = dict(value.__dict__)
+                return ("object", value, saved, {k: data_snapshot(v, depth + 1, budget) for k, v in saved.items()})
+        except Exception:
+            return None
+        return None
+
+    def data_reset(snap, path: str, found: list) -> None:
+        """Put ``snap``'s data back as it was copied; append to ``found`` the path of each change
+        (with " (not restorable)" where it cannot be put back in place)."""
+        if snap is None:
+            return
+        kind, value, saved = snap[0], snap[1], snap[2]
+        try:
+            if kind == "array":
+                if value.shape != saved.shape or value.dtype != saved.dtype:
+                    found.append(path + " (not restorable)")
+                elif value.tobytes() != saved.tobytes():
+                    found.append(path)
+                    value[...] = saved
+                return
+            if kind == "tensor":
+                if value.shape != saved.shape or value.dtype != saved.dtype or value.device != saved.device:
+                    found.append(path + " (not restorable)")
+                    return
+                same = value.equal(saved)
+                if not same and value.is_floating_point():
+                    same = ((value == saved) | (value.isnan() & saved.isnan())).all().item()
+                if not same:
+                    found.append(path)
+                    value.copy_(saved)
+                return
+            if kind in ("list", "tuple"):
+                if kind == "list" and (_len(value) != _len(saved) or not _all(a is b for a, b in zip(value, saved))):
+                    found.append(path)
+                    value[:] = saved
+                for i, child in enumerate(snap[3]):
+                    data_reset(child, f"{path}[{i}]", found)
+                return
+            if kind == "dict":
+                if _len(value) != _len(saved) or not _all(value.get(k, MISSING) is v for k, v in saved.items()):
+                    found.append(path)
+                    value.clear()
+                    value.update(saved)
+                for k, child in snap[3].items():
+                    data_reset(child, f"{path}[{k!r}]", found)
+                return
+            if kind == "object":
+                od = value.__dict__
+                for k, v in saved.items():
+                    if od.get(k, MISSING) is not v:
+                        found.append(f"{path}.{k}")
+                        od[k] = v
+                for k, child in snap[3].items():
+                    data_reset(child, f"{path}.{k}", found)
+        except Exception:
+            found.append(path + " (not restorable)")
+
+    def course_data_reset(names) -> list:
+        """Put the course's data among ``names`` back as the course left it; what had changed."""
+        found = []
+        for name in _sorted(names):
+            snap = data_snaps.get(name)
+            if snap is not None and user_ns.get(name, MISSING) is snap[1]:
+                data_reset(snap, name, found)
+        return found
+
     def enter_test(key_: str, cell: dict) -> tuple[dict, set]:
         """Set the notebook's namespace for a test, which runs in it (its spies replace the notebook's
         names in place: ``watch_kernels(globals(), ...)``): the names earlier tests bound are theirs
@@ -732,6 +854,18 @@ def install(config_path: str) -> None:
         if rebound:
             record("restored", key_, ", ".join(_sorted(rebound)[:12]))
         return prior, kept
+
+    def enter_locked(key_: str, cell: dict) -> None:
+        """Set the notebook's namespace for a locked cell: every name it reads that an earlier locked cell
+        bound is as the course left it (a cell's ``data = ...`` before lab 11's accuracy bar no longer
+        decides what the bar measures); the course's value stays, and the rebinding is said."""
+        rebound = []
+        for name in _sorted(_set(cell["relies"])):
+            if name in course_names and name not in test_names and user_ns.get(name, MISSING) is not course_names[name]:
+                rebound.append(name)
+                user_ns[name] = course_names[name]
+        if rebound:
+            record("restored", key_, ", ".join(rebound[:12]))
 
     def leave_test(cell: dict, prior: dict, kept: set) -> None:
         """After a test: what it bound is kept for later tests, and the notebook's namespace is as the
@@ -776,6 +910,12 @@ def install(config_path: str) -> None:
             _cache[cell["filename"]] = lines
         state["running"] = key_
         prior, kept = enter_test(key_, cell) if test else ({}, set())
+        if not test:
+            enter_locked(key_, cell)
+        reads = _set(cell["relies"]) | helper_reads
+        reset = course_data_reset(reads)
+        if reset:
+            record("reset", key_, ", ".join(reset[:12]))
         try:
             _exec(cell["code"], user_ns)
         except BaseException:
@@ -791,6 +931,19 @@ def install(config_path: str) -> None:
                 record("changed", key_, "during: " + ", ".join(after[:12]))
                 raise _GraderCheck("this test does not count: the code it called changed what it relies on: "
                                    + ", ".join(after[:6]))
+        during = course_data_reset(reads)
+        if during:
+            # A function the cell called changed the course's data in place while the cell ran (its
+            # results were computed from changed data): the cell does not count, and what a locked
+            # cell computed that way is not left for the tests.
+            record("changed", key_, "during: the course's data " + ", ".join(during[:12]))
+            if not test:
+                for name in cell["binds"]:
+                    user_ns.pop(name, None)
+                    course_names.pop(name, None)
+                    data_snaps.pop(name, None)
+            raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: the code it called changed the "
+                               "course's data in place: " + ", ".join(during[:6]))
         if not test:
             watch_course_names(cell)
         watch_new_modules()

@@ -189,7 +189,7 @@ class Referee:
             elif rec["kind"] == "done":
                 self.events.append({"cell": index, "event": "referee",
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
-            elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored"):
+            elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored", "reset"):
                 self.events.append({"cell": index, "event": "referee", "what": _record_words(rec)})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
@@ -211,17 +211,24 @@ class Referee:
                 self.events.append({**where, "event": "referee", "what": _record_words(rec)})
 
 
+def _course_cell(key: str) -> str:
+    return f"test '{key}'" if key.endswith("_tests") else f"course cell '{key}'"
+
+
 def _record_words(rec: dict) -> str:
     kind, detail = rec["kind"], rec["detail"]
     if kind == "tripwire":
         return f"refused {detail}"
     if kind == "changed":
         when, _, what = detail.partition(": ")
-        return (f"test '{rec['cell']}' did not count: "
+        return (f"{_course_cell(rec['cell'])} did not count: "
                 f"{'the code it called' if when == 'during' else 'code in the notebook'} changed {what}")
     if kind == "restored":
-        return (f"test '{rec['cell']}' used the course's own {detail}: a cell of the notebook had rebound "
+        return (f"{_course_cell(rec['cell'])} used the course's own {detail}: a cell of the notebook had rebound "
                 f"what a locked cell set")
+    if kind == "reset":
+        return (f"{_course_cell(rec['cell'])} used the course's own data: a cell of the notebook had changed "
+                f"{detail} in place")
     if kind == "nested":
         return f"course cell '{rec['cell']}' was started inside another ({detail})"
     return f"{kind} {rec['cell']} {detail}".strip()

@@ -33,10 +33,14 @@ cells = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {
 json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
 assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
 for key, spec in cells.items():  # the course's own cells first, as a lab's setup runs before any answer
-    if spec["kind"] == "locked":
+    if spec["kind"] == "locked" and not spec.get("late"):
         assert shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})').success
 mine = shell.run_cell(sys.argv[1])
 out = {"cell": "ok" if mine.success else f"{type(mine.error_in_exec).__name__}: {mine.error_in_exec}"}
+for key, spec in cells.items():  # a locked cell after the trainee's (lab 11's accuracy bar, after the answers)
+    if spec["kind"] == "locked" and spec.get("late"):
+        result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
+        out[key] = "ok" if result.success else type(result.error_in_exec).__name__
 for key in [k for k, spec in cells.items() if spec["kind"] == "test"]:
     result = shell.run_cell(f'__import__("sys").audit("techday.referee.run", {key!r})')
     out[key] = "passed" if result.success else type(result.error_in_exec).__name__
@@ -257,3 +261,62 @@ def test_a_helper_an_earlier_test_defined_reads_the_builtins():
     got = _run("def abs(v):\n    return 0.0\ndef answer():\n    return 0.0\n", tests)
     assert got["t2"] == "passed" and got["t3"] == "AssertionError", got
     assert _run("def answer():\n    return 3.0\n", tests)["t3"] == "passed"
+
+
+# The course's data, changed in place: a locked cell's array, dict or list keeps its name (rebinding is
+# seen) while a cell rewrites what it holds. Lab 11's held-out labels zeroed by ``data.test.y.zero_()``
+# made a constant model "accurate": 4 points for a submission that solved nothing, ``graded``.
+DATA_TESTS = {
+    "setup": {"kind": "locked", "source": "import numpy as np\nimport torch\nfrom dataclasses import dataclass\n"
+                                          "from techday.dl import Split\n"
+                                          "LABELS = np.array([3, 1, 4, 1, 5])\nEXPECTED = {'total': 14}\n"
+                                          "ROWS = [1.0, 2.0]\nheld_out = Split(torch.ones(5, 1, 8, 8), torch.tensor([3, 1, 4, 1, 5]))\n"
+                                          "model = torch.nn.Linear(2, 1)\nX = torch.ones(4, 2)\n"
+                                          "def truth():\n    return LABELS\n"},
+    "bar": {"kind": "locked", "late": True,
+            "source": "score = float((predict(held_out.x) == held_out.y).float().mean())\n"},
+    "labels_tests": {"kind": "test", "source": "assert (answer() == truth()).all()\n"},
+    "expected_tests": {"kind": "test", "source": "assert total() == EXPECTED['total']\n"},
+    "rows_tests": {"kind": "test", "source": "assert row_sum() == sum(ROWS)\n"},
+    "bar_tests": {"kind": "test", "source": "assert score >= 0.9\n"},
+    "model_tests": {"kind": "test", "source": "assert float(model(X).abs().sum()) == 0.0\n"},
+}
+LAZY = ("def answer():\n    return np.zeros(5, int)\ndef total():\n    return 0\ndef row_sum():\n    return 0.0\n"
+        "def predict(x):\n    return torch.zeros(len(x), dtype=torch.long)\n")
+HONEST = ("def answer():\n    return np.array([3, 1, 4, 1, 5])\ndef total():\n    return 14\ndef row_sum():\n    return 3.0\n"
+          "def predict(x):\n    return torch.tensor([3, 1, 4, 1, 5])\n"
+          "with torch.no_grad():\n    model.weight.zero_()\n    model.bias.zero_()\n")
+
+
+def test_the_course_data_a_course_cell_reads_is_as_the_course_left_it():
+    """A cell that changes a locked cell's data in place (an array zeroed, an expected value in a dict,
+    a list emptied, a dataclass's tensor of labels zeroed before the locked cell that measures the
+    accuracy bar) no longer lowers what the answers must match: the data is put back before every course
+    cell, and the status line says so. Wrong answers caught: zeros matching zeroed labels, 0 matching
+    a zeroed expected total and an emptied list, an accuracy measured against zeroed labels."""
+    cheat = LAZY + ("LABELS[:] = 0\nEXPECTED['total'] = 0\nROWS.clear()\nheld_out.y.zero_()\n"
+                    "with torch.no_grad():\n    model.weight.zero_()\n    model.bias.zero_()\n")
+    got = _run(cheat, DATA_TESTS)
+    assert got["labels_tests"] == got["expected_tests"] == got["rows_tests"] == "AssertionError", got
+    assert got["bar"] == "ok" and got["bar_tests"] == "AssertionError", got
+    for what in ("reset bar LABELS, held_out.y", "reset expected_tests EXPECTED", "reset rows_tests ROWS"):
+        assert what in got["records"], (what, got)
+    # Honest work: the same cells with the right answers, and a course model trained in place.
+    honest = _run(HONEST, DATA_TESTS)
+    assert all(honest[k] == "passed" for k in DATA_TESTS if k.endswith("_tests")) and honest["bar"] == "ok", honest
+    assert "reset" not in honest["records"] and "changed" not in honest["records"], honest
+
+
+def test_course_data_changed_while_a_course_cell_runs_does_not_count():
+    """The same change made by the answer a course cell calls (lab 11's ``make_cnn`` zeroing the held-out
+    labels while the locked accuracy cell trains it), or rebinding the data before that cell. Wrong
+    answers caught: a test and a locked cell's accuracy computed from labels zeroed meanwhile, and from
+    a rebound split."""
+    during = LAZY.replace("def answer():\n", "def answer():\n    LABELS[:] = 0\n").replace(
+        "def predict(x):\n", "def predict(x):\n    held_out.y.zero_()\n")
+    got = _run(during, DATA_TESTS)
+    assert got["labels_tests"] == "GraderCheck" and "changed labels_tests during: the course's data LABELS" in got["records"], got
+    assert got["bar"] == "GraderCheck" and got["bar_tests"] == "NameError", got
+    rebound = LAZY + "held_out = Split(torch.ones(5, 1, 8, 8), torch.zeros(5, dtype=torch.long))\n"
+    got = _run(rebound, DATA_TESTS)
+    assert got["bar"] == "ok" and got["bar_tests"] == "AssertionError" and " restored bar held_out " in got["records"], got
