@@ -176,7 +176,7 @@ print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
 # Choosing anything by the test split's accuracy makes that accuracy optimistic: it is no longer a
 # measurement on unseen data. In this lab you use `train` and `val`; the grader uses `test`.
 
-# %%
+# %% nbgrader="locked" id="data"
 data = dl.load_digits_split().to(dev)
 train, val = data.train, data.val
 print(f"train {tuple(train.x.shape)} {train.x.dtype} | val {tuple(val.x.shape)} | labels {train.y.dtype}")

@@ -86,7 +86,7 @@ print(msg("12.backbone_output", "backbone output: {shape}: {n} features per imag
 # has never seen a digit, labelled or not). The held-out target images, from the test
 # split, are for measuring only.
 
-# %%
+# %% nbgrader="locked" id="target_data"
 data = dl.load_digits_split()
 target_train = dl.shifted_noisy(dl.few_shot(data.val, per_class=10, seed=0), seed=100).to(dev)
 target_test = dl.shifted_noisy(data.test, seed=200).to(dev)
