@@ -4,7 +4,8 @@ Each helper is taught in a lab first and used from here afterwards:
 
 - lab 10 (first network): :func:`device` (the tier's device), :func:`seed_everything`, the digits
   data (:func:`load_digits_split`: scikit-learn's bundled 8x8 digits as tensors, with a fixed
-  stratified train / validation / test split), :func:`evaluate` (eval mode, no gradients). The
+  stratified train / validation / test split; the test split's labels are the grader's, from
+  :func:`held_out_digits` only), :func:`evaluate` (eval mode, no gradients). The
   trainee writes their own training loop in lab 10; :func:`fit` is that loop, kept here for later labs.
 - lab 11 (CNNs and augmentation): the transforms, written in plain torch (torchvision would load with
   CPU PyTorch too, but its random transforms use the global random state and one draw per batch,
@@ -42,7 +43,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
-    "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
+    "held_out_digits", "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
     "seed_everything", "select_classes", "shift", "shifted_noisy", "sort_sequences", "IGNORE",
 ]
 
@@ -85,16 +86,17 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @dataclass
 class Split:
-    """Images ``x`` (N, 1, 8, 8), float32 in [0, 1], and labels ``y`` (N,), int64."""
+    """Images ``x`` (N, 1, 8, 8), float32 in [0, 1], and labels ``y`` (N,), int64 (None: labels the
+    grader keeps, as in :func:`load_digits_split`'s test split)."""
 
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor | None
 
     def __len__(self) -> int:
-        return int(self.y.shape[0])
+        return int(self.x.shape[0])
 
     def to(self, dev) -> "Split":
-        return Split(self.x.to(dev), self.y.to(dev))
+        return Split(self.x.to(dev), None if self.y is None else self.y.to(dev))
 
 
 @dataclass
@@ -112,27 +114,62 @@ class DigitsData:
         return DigitsData(self.train.to(dev), self.val.to(dev), self.test.to(dev), self.n_classes, self.indices)
 
 
-def load_digits_split(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
-    """scikit-learn's bundled 8x8 digits (1,797 images, shipped with the package: no download) as
-    tensors, split into disjoint train / validation / test sets, stratified by label (each split holds
-    every digit in the same proportion), the same split for the same ``seed``."""
+# The grader's held-out digits: the test split of the default split (20 %, seed 0), which the accuracy
+# bars of labs 10-12 measure on. Their labels are handed out by held_out_digits() alone, which only the
+# labs' locked cells call (the review flags a trainee's cell that does): a "model" that looked its
+# input up among labelled held-out images passed lab 10's bar untrained (4 of 15 points).
+HELD_OUT_FRACTION, HELD_OUT_SEED = 0.2, 0
+
+
+def _digits():
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]  # 0..16 -> [0, 1]; one channel
-    y = digits.target.astype(np.int64)
+    return x, digits.target.astype(np.int64)
+
+
+def _partition(y, val_fraction: float, test_fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(len(y))
     rest, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=seed)
     train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=y[rest],
                                   random_state=seed + 1)
+    return np.sort(train), np.sort(val), np.sort(test)
 
-    def split(idx):
-        idx = np.sort(idx)
-        return Split(torch.from_numpy(x[idx].copy()), torch.from_numpy(y[idx].copy()))
 
-    indices = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
-    return DigitsData(split(train), split(val), split(test), indices=indices)
+def _held_rows(y):
+    """The rows of the grader's held-out digits (the test rows do not depend on the validation size)."""
+    return _partition(y, 0.2, HELD_OUT_FRACTION, HELD_OUT_SEED)[2]
+
+
+def _split(x, y, idx, labelled: bool = True) -> Split:
+    return Split(torch.from_numpy(x[idx].copy()), torch.from_numpy(y[idx].copy()) if labelled else None)
+
+
+def load_digits_split(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DigitsData:
+    """scikit-learn's bundled 8x8 digits (1,797 images, shipped with the package: no download) as
+    tensors, split into disjoint train / validation / test sets, stratified by label (each split holds
+    every digit in the same proportion), the same split for the same ``seed``.
+
+    The test split comes without labels (``test.y`` is None): they are the grader's
+    (:func:`held_out_digits`). No split of another seed or size holds a labelled image of the grader's
+    held-out rows either: those rows are left out of its train and validation sets."""
+    x, y = _digits()
+    train, val, test = _partition(y, val_fraction, test_fraction, seed)
+    held = _held_rows(y)
+    train, val = train[~np.isin(train, held)], val[~np.isin(val, held)]
+    indices = {"train": train, "val": val, "test": test}
+    return DigitsData(_split(x, y, train), _split(x, y, val), _split(x, y, test, labelled=False), indices=indices)
+
+
+def held_out_digits() -> Split:
+    """The grader's held-out digits with their labels: the images of :func:`load_digits_split`'s test
+    split (default arguments). For the locked cells that measure a lab's accuracy bar; never for
+    training or choosing."""
+    x, y = _digits()
+    return _split(x, y, _held_rows(y))
 
 
 @torch.no_grad()

@@ -554,7 +554,7 @@ BAR_EPOCHS = lab.size(full=40, ci=15)
 
 def bar_accuracy(seed):
     """Train make_mlp() with fit, from a fixed seed, and return its accuracy on held-out digits."""
-    held_out = dl.load_digits_split().test.to(dev)  # never used for training or choosing
+    held_out = dl.held_out_digits().to(dev)  # the test split's images with their labels: never for training or choosing
     generator = dl.seed_everything(seed)
     model = make_mlp().to(dev)
     fit(model, torch.optim.Adam(model.parameters(), lr=1e-3), train, val, BAR_EPOCHS, 32, generator)

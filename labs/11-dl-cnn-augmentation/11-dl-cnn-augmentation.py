@@ -44,7 +44,7 @@ from techday.i18n import msg
 if not lab.on_gpu:
     torch.set_num_threads(1)  # tiny models: one CPU thread is fastest, and shares a busy machine well
 dev = dl.device(lab)
-data = dl.load_digits_split().to(dev)  # the split of lab 10: train, val, and the grader's test
+data = dl.load_digits_split().to(dev)  # the split of lab 10: train, val, and the grader's test (no labels)
 print(msg("11.banner", "PyTorch {version} | device: {dev} | train {n_train}, val {n_val} images",
           version=torch.__version__, dev=dev, n_train=len(data.train), n_val=len(data.val)))
 
@@ -340,8 +340,8 @@ print(msg("11.aug_passed", "augment: all visible tests passed."))
 BAR_CLEAN = 0.93  # accuracy on the held-out test digits
 BAR_SHIFTED = 0.80  # accuracy on the same digits seen by a camera that moved by a pixel
 CNN_EPOCHS = lab.size(full=20, ci=8)
-held_out = data.test
-moved = dl.shifted_noisy(data.test.to("cpu")).to(dev)  # the "camera moved" copy of the test split
+held_out = dl.held_out_digits().to(dev)  # data.test's images with their labels (the grader's)
+moved = dl.shifted_noisy(held_out.to("cpu")).to(dev)  # the "camera moved" copy of the test split
 
 
 def train_cnn(seed, transform):

@@ -89,7 +89,7 @@ print(msg("12.backbone_output", "backbone output: {shape}: {n} features per imag
 # %% nbgrader="locked" id="target_data"
 data = dl.load_digits_split()
 target_train = dl.shifted_noisy(dl.few_shot(data.val, per_class=10, seed=0), seed=100).to(dev)
-target_test = dl.shifted_noisy(data.test, seed=200).to(dev)
+target_test = dl.shifted_noisy(dl.held_out_digits(), seed=200).to(dev)  # data.test's images, labelled
 print(msg("12.target_task", "target task: {n_train} labelled images ({per_digit} per digit), {n_test} held-out images",
           n_train=len(target_train), per_digit=torch.bincount(target_train.y.cpu()).tolist(), n_test=len(target_test)))
 

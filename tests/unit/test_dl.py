@@ -27,7 +27,8 @@ def test_split_is_disjoint_complete_and_fixed(digits):
     assert set().union(*sets) == set(range(1797))
     again = dl.load_digits_split()
     assert all(np.array_equal(idx[k], again.indices[k]) for k in idx)
-    assert torch.equal(digits.test.x, again.test.x) and torch.equal(digits.test.y, again.test.y)
+    assert torch.equal(digits.test.x, again.test.x) and digits.test.y is None and again.test.y is None
+    assert torch.equal(dl.held_out_digits().x, digits.test.x)
     other = dl.load_digits_split(seed=1)
     assert not np.array_equal(idx["test"], other.indices["test"])
 
@@ -36,7 +37,7 @@ def test_split_is_stratified(digits):
     from sklearn.datasets import load_digits
 
     total = np.bincount(load_digits().target, minlength=10)
-    for split, fraction in ((digits.train, 0.6), (digits.val, 0.2), (digits.test, 0.2)):
+    for split, fraction in ((digits.train, 0.6), (digits.val, 0.2), (dl.held_out_digits(), 0.2)):
         counts = torch.bincount(split.y, minlength=10).numpy()
         assert np.all(np.abs(counts - fraction * total) <= 1.5), (counts, fraction * total)
 
@@ -116,10 +117,11 @@ def test_noise_normalize_and_shifted_noisy(digits):
     assert abs(float(noisy.std()) - 0.2) < 0.01 and abs(float(noisy.mean())) < 0.01
     z = dl.normalize(digits.train.x)
     assert abs(float(z.mean())) < 1e-2 and abs(float(z.std()) - 1) < 1e-2
-    moved = dl.shifted_noisy(digits.test)
-    assert torch.equal(moved.y, digits.test.y) and moved.x.shape == digits.test.x.shape
-    assert torch.equal(moved.x, dl.shifted_noisy(digits.test).x), "a fixed, seeded perturbation"
-    assert not torch.equal(moved.x, digits.test.x)
+    held = dl.held_out_digits()
+    moved = dl.shifted_noisy(held)
+    assert torch.equal(moved.y, held.y) and moved.x.shape == held.x.shape
+    assert torch.equal(moved.x, dl.shifted_noisy(held).x), "a fixed, seeded perturbation"
+    assert not torch.equal(moved.x, held.x)
 
 
 # ---- seeds, devices, loops ---------------------------------------------------------------------
@@ -267,3 +269,23 @@ def test_the_source_domain_is_strokes_not_digits():
     digits = dl.load_digits_split().train.x[:200].flatten(1)
     nearest = torch.cdist(digits, a.x.flatten(1)).min(dim=1).values
     assert float(nearest.min()) > 0.5, "a stroke image equal (or nearly) to a digit scan"
+
+
+def test_no_split_hands_out_the_labels_of_the_graders_held_out_digits(digits):
+    """The accuracy bars of labs 10-12 measure on the held-out digits; a "model" that looked its input
+    up among labelled held-out images passed lab 10's bar untrained (4 of 15 points, ``graded``).
+    ``load_digits_split`` gives their images without labels, and no other seed or size of split holds
+    one of them labelled. Wrong answers caught: labelled test images, held-out rows in another split's
+    training or validation set."""
+    assert digits.test.y is None and len(digits.test) == len(digits.indices["test"]) > 0
+    held = set(digits.indices["test"].tolist())
+    for kwargs in ({"seed": 1}, {"seed": 7, "test_fraction": 0.05}, {"val_fraction": 0.5, "test_fraction": 0.1}):
+        other = dl.load_digits_split(**kwargs)
+        assert other.test.y is None
+        for name in ("train", "val"):
+            rows = set(other.indices[name].tolist())
+            assert not rows & held, (kwargs, name)
+            assert len(getattr(other, name)) == len(rows)
+    labelled = dl.held_out_digits()
+    assert torch.equal(labelled.x, digits.test.x) and labelled.y.shape == (len(held),)
+    assert len(digits.test.to("cpu")) == len(held)
