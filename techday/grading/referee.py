@@ -916,6 +916,13 @@ def install(config_path: str) -> None:
         reset = course_data_reset(reads)
         if reset:
             record("reset", key_, ", ".join(reset[:12]))
+            lost = [r for r in reset if r.endswith("(not restorable)")]
+            if lost:  # reshaped in place: the course's data cannot be put back, the cell cannot count
+                state["running"] = None
+                if test:
+                    leave_test(cell, prior, kept)
+                raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a cell of the notebook "
+                                   "changed the course's data in place: " + ", ".join(lost[:6]))
         try:
             _exec(cell["code"], user_ns)
         except BaseException:

@@ -317,6 +317,9 @@ def test_course_data_changed_while_a_course_cell_runs_does_not_count():
     got = _run(during, DATA_TESTS)
     assert got["labels_tests"] == "GraderCheck" and "changed labels_tests during: the course's data LABELS" in got["records"], got
     assert got["bar"] == "GraderCheck" and got["bar_tests"] == "NameError", got
+    reshaped = LAZY + "held_out.y.resize_(1)\nheld_out.y.zero_()\n"
+    got = _run(reshaped, DATA_TESTS)
+    assert got["bar"] == "GraderCheck" and "held_out.y (not restorable)" in got["records"], got
     rebound = LAZY + "held_out = Split(torch.ones(5, 1, 8, 8), torch.zeros(5, dtype=torch.long))\n"
     got = _run(rebound, DATA_TESTS)
     assert got["bar"] == "ok" and got["bar_tests"] == "AssertionError" and " restored bar held_out " in got["records"], got
