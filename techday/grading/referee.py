@@ -760,7 +760,9 @@ def install(config_path: str) -> None:
                 return ("dict", value, saved, {k: data_snapshot(v, depth + 1, budget) for k, v in saved.items()})
             if (getattr(kind, "__module__", "") or "").startswith("techday") and _dataclass_fields in _vars(kind) \
                     and not _isinstance(value, _code_bearing):
-                saved = dict(value.__dict__)
+                # Public fields only: a private one is the object's own state, which its methods keep
+                # (``lab._scratch``, the folders ``lab.scratch()`` made).
+                saved = {k: v for k, v in value.__dict__.items() if not k.startswith("_")}
                 return ("object", value, saved, {k: data_snapshot(v, depth + 1, budget) for k, v in saved.items()})
         except Exception:
             return None

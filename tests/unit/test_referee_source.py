@@ -272,9 +272,10 @@ DATA_TESTS = {
                                           "LABELS = np.array([3, 1, 4, 1, 5])\nEXPECTED = {'total': 14}\n"
                                           "ROWS = [1.0, 2.0]\nheld_out = Split(torch.ones(5, 1, 8, 8), torch.tensor([3, 1, 4, 1, 5]))\n"
                                           "model = torch.nn.Linear(2, 1)\nX = torch.ones(4, 2)\n"
+                                          "import techday\nlab = techday.setup(tier='cpu', scale='ci')\n"
                                           "def truth():\n    return LABELS\n"},
     "bar": {"kind": "locked", "late": True,
-            "source": "score = float((predict(held_out.x) == held_out.y).float().mean())\n"},
+            "source": "lab.scratch('t-')\nscore = float((predict(held_out.x) == held_out.y).float().mean())\n"},
     "labels_tests": {"kind": "test", "source": "assert (answer() == truth()).all()\n"},
     "expected_tests": {"kind": "test", "source": "assert total() == EXPECTED['total']\n"},
     "rows_tests": {"kind": "test", "source": "assert row_sum() == sum(ROWS)\n"},
