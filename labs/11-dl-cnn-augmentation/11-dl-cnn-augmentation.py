@@ -340,8 +340,6 @@ print(msg("11.aug_passed", "augment: all visible tests passed."))
 BAR_CLEAN = 0.93  # accuracy on the held-out test digits
 BAR_SHIFTED = 0.80  # accuracy on the same digits seen by a camera that moved by a pixel
 CNN_EPOCHS = lab.size(full=20, ci=8)
-held_out = dl.held_out_digits().to(dev)  # data.test's images with their labels (the grader's)
-moved = dl.shifted_noisy(held_out.to("cpu")).to(dev)  # the "camera moved" copy of the test split
 
 
 def train_cnn(seed, transform):
@@ -354,10 +352,17 @@ def train_cnn(seed, transform):
     return model
 
 
+def held_out_accuracies(model):
+    """Accuracy of model on the held-out digits (data.test's images, with the grader's labels) and on the
+    same digits seen by a camera that moved; both sets made here, after the training, for this measurement."""
+    held_out = dl.held_out_digits()
+    moved = dl.shifted_noisy(held_out)  # the "camera moved" copy of the test split
+    return {"clean": dl.evaluate(model, held_out.to(dev))[1], "shifted": dl.evaluate(model, moved.to(dev))[1]}
+
+
 def bar_accuracies(seed):
     """Accuracy of the augmented CNN on the clean and on the moved held-out digits."""
-    model = train_cnn(seed, augment)
-    return {"clean": dl.evaluate(model, held_out)[1], "shifted": dl.evaluate(model, moved)[1]}
+    return held_out_accuracies(train_cnn(seed, augment))
 
 
 results = {}
@@ -365,7 +370,7 @@ for name, transform in (("plain", None), ("augmented", augment)):
     t0 = time.perf_counter()
     model = train_cnn(0, transform)
     seconds = time.perf_counter() - t0
-    results[name] = {"clean": dl.evaluate(model, held_out)[1], "shifted": dl.evaluate(model, moved)[1]}
+    results[name] = held_out_accuracies(model)
     print(msg("11.cnn_results", "{name:10s} CNN: held-out accuracy {clean:.3f}, moved camera {shifted:.3f}  "
               "({epochs} epochs in {seconds:.1f} s [{timing}])", name=name, clean=results[name]["clean"],
               shifted=results[name]["shifted"], epochs=CNN_EPOCHS, seconds=seconds, timing=lab.timing_label()))
