@@ -178,6 +178,9 @@ class Referee:
             good.append(rec)
         return good
 
+    def kinds(self) -> dict:
+        return {c["key"]: c["kind"] for c in self.course.values()}
+
     def judge(self, index: int, cell, records: list[dict]) -> None:
         """After course cell ``index``: only a ``done`` record of its own, written while it ran,
         lets a test cell's outputs stand; tripwires and changes become events."""
@@ -190,7 +193,7 @@ class Referee:
                 self.events.append({"cell": index, "event": "referee",
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
             elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored", "reset"):
-                self.events.append({"cell": index, "event": "referee", "what": _record_words(rec)})
+                self.events.append({"cell": index, "event": "referee", "what": _record_words(rec, self.kinds())})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
             cell.outputs.append(_error("GraderCheck", "this test cell did not run to its end under the "
@@ -208,15 +211,16 @@ class Referee:
                 self.events.append({**where, "event": "referee",
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
             else:
-                self.events.append({**where, "event": "referee", "what": _record_words(rec)})
+                self.events.append({**where, "event": "referee", "what": _record_words(rec, self.kinds())})
 
 
-def _course_cell(key: str) -> str:
-    return f"test '{key}'" if key.endswith("_tests") else f"course cell '{key}'"
-
-
-def _record_words(rec: dict) -> str:
+def _record_words(rec: dict, kinds: dict | None = None) -> str:
+    """A record as a status line's words; ``kinds``: course cell key -> "test" or "locked"."""
     kind, detail = rec["kind"], rec["detail"]
+
+    def _course_cell(key: str) -> str:
+        return f"test '{key}'" if (kinds or {}).get(key, "test") == "test" else f"locked cell '{key}'"
+
     if kind == "tripwire":
         return f"refused {detail}"
     if kind == "changed":
