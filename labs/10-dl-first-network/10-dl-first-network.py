@@ -171,7 +171,7 @@ print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
 # | --- | --- |
 # | `train` | fitting the weights |
 # | `val` | choosing: epochs, sizes, learning rate; watching for overfitting |
-# | `test` | the final, honest measurement, once; the grader keeps it |
+# | `test` | the final, honest measurement, once; the grader keeps its labels (`data.test.y` is `None`) |
 #
 # Choosing anything by the test split's accuracy makes that accuracy optimistic: it is no longer a
 # measurement on unseen data. In this lab you use `train` and `val`; the grader uses `test`.
