@@ -192,6 +192,21 @@ def test_the_course_names_a_lab_teaches_are_not_flagged():
     assert findings == [], findings
 
 
+def test_the_digits_loader_is_open_and_the_held_out_labels_are_not():
+    """Lab 10's data cell is locked (its tests read ``train`` and ``val``), so ``dl.load_digits_split``
+    is called only by a locked cell; it hands out no held-out label (``test.y`` is None), and a trainee
+    exploring the data as the lesson shows is honest work: not a review line. Wrong answer caught: the
+    held-out labels taken from ``dl.held_out_digits`` in a trainee's cell (a look-up "model")."""
+    notes, findings = _with_cell("10-dl-first-network", "mine = dl.load_digits_split(seed=3)\n"
+                                                        "print(len(mine.train), mine.test.y)\n")
+    assert findings == [], findings
+    notes, findings = _with_cell("11-dl-cnn-augmentation", "from techday.dl import load_digits_split\n"
+                                                           "mine = load_digits_split()\n")
+    assert findings == [], findings
+    notes, findings = _with_cell("10-dl-first-network", "labels = dl.held_out_digits().y\n")
+    assert findings and "uses techday.dl.held_out_digits" in findings[0], findings
+
+
 def test_numba_signatures_and_string_annotations_are_not_flagged():
     source = ("from numba import njit, vectorize\n"
               "@vectorize(['float32(float32, float32)', 'float64(float64, float64)'])\n"
