@@ -196,7 +196,8 @@ def fine_tune(model, train, epochs, lr, batch_size, generator):
 # %% nbgrader="tests" id="fine_tune_tests" points=3
 """fine_tune leaves the backbone exactly as it was (weights and batch-norm statistics), trains the head to
 the same weights as a reference loop (Adam on the head, zero_grad every batch), returns one mean loss per
-epoch, and the loss falls; hidden: stale gradients on the head, batch sizes that do not divide N."""
+epoch (a float weighted by batch size, as the reference's), and the loss falls; hidden: stale gradients on
+the head, batch sizes that do not divide N."""
 import copy
 
 import torch
@@ -208,15 +209,21 @@ from techday.i18n import msg
 
 def reference_fine_tune(model, train, epochs, lr, batch_size, generator):
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
     for _ in range(epochs):
         model.train()
         model[0].eval()
         order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
         for i in range(0, len(train.y), batch_size):
             idx = order[i:i + batch_size]
             optimizer.zero_grad()
-            F.cross_entropy(model(train.x[idx]), train.y[idx]).backward()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
             optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
 
 
 def check_fine_tune(n, epochs, batch_size, seed, stale=False):
@@ -231,7 +238,7 @@ def check_fine_tune(n, epochs, batch_size, seed, stale=False):
             p.grad = torch.full_like(p, 3.0)
     part = dl.Split(target_train.x[:n].cpu(), target_train.y[:n].cpu())
     losses = fine_tune(model, part, epochs, 0.01, batch_size, torch.Generator().manual_seed(seed))
-    reference_fine_tune(ref, part, epochs, 0.01, batch_size, torch.Generator().manual_seed(seed))
+    ref_losses = reference_fine_tune(ref, part, epochs, 0.01, batch_size, torch.Generator().manual_seed(seed))
     assert isinstance(losses, list) and len(losses) == epochs, msg("12.one_loss_per_epoch", "return one mean loss per epoch, got {losses!r}", losses=losses)
     changed = [k for k, v in bb.state_dict().items() if not torch.equal(frozen[k], v)]
     assert not changed, msg("12.backbone_changed", "the frozen backbone changed during fine-tuning: {changed}: batch-norm "
@@ -242,6 +249,10 @@ def check_fine_tune(n, epochs, batch_size, seed, stale=False):
         msg("12.head_differs", "the head differs from the reference after {epochs} epochs (n={n}, batch {batch_size}): zero "
             "the gradients before every backward, use Adam on the trainable parameters, shuffle with the generator",
             epochs=epochs, n=n, batch_size=batch_size))
+    assert all(isinstance(v, float) for v in losses) and all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(losses, ref_losses)), (
+        msg("12.losses_differ", "epoch losses {losses!r}, expected {want!r} (n={n}, batch {batch_size}): each is a Python float, the "
+            "mean of every batch's loss.item() weighted by its batch size (the last batch may be smaller)",
+            losses=losses, want=[round(v, 6) for v in ref_losses], n=n, batch_size=batch_size))
     return losses
 
 

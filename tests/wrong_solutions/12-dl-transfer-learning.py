@@ -102,3 +102,77 @@ def fine_tune(model, train, epochs, lr, batch_size, generator):
             total += loss.item() * len(idx)
         losses.append(total / len(train.y))
     return losses
+
+# %% wrong="epoch_loss_mean_of_batches" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        batch_losses = []
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            batch_losses.append(loss.item())
+        losses.append(sum(batch_losses) / len(batch_losses))
+    return losses
+
+# %% wrong="epoch_loss_is_last_batch" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+# %% wrong="epoch_loss_keeps_the_graph" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss * len(idx)
+        losses.append(total / len(train.y))
+    return losses
+
+# %% wrong="backbone_eval_before_train" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    model[0].eval()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses
