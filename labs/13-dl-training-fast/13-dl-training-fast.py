@@ -178,7 +178,8 @@ def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
 """measure_throughput leaves slow warm-up steps out of the timing and the counts, calls every step once
 in order, returns the labelled record, never synchronises on the CPU and, for a CUDA device,
 synchronises before the clock starts and after the last step (a spy stands in for
-torch.cuda.synchronize); hidden: warmup 0 and 3, batches given as a one-pass generator."""
+torch.cuda.synchronize); hidden: the clock starts and stops outside the syncs, warmup 0 and 3, batches given
+as a one-pass generator, a smaller last batch."""
 import time
 
 import torch
@@ -232,16 +233,40 @@ finally:
     torch.cuda.synchronize = real_sync
 ### BEGIN HIDDEN TESTS
 order = []
+real_clock = time.perf_counter
+
+
+def counting_clock():  # returns how many times it was read: the timed interval names the two reads it spans
+    order.append(f"clock{sum(e.startswith('clock') for e in order) + 1}")
+    return float(order[-1][5:])
+
+
 torch.cuda.synchronize = lambda *a, **k: order.append("sync")
+time.perf_counter = counting_clock
 try:
     def step_h(x, y):
         order.append(f"step{int(x[0, 0])}")
-    measure_throughput(step_h, fake_batches(5), warmup=2, device="cuda:0", label="h")
-    assert order[-1] == "sync", msg("13.hidden_last_sync", "hidden: the last thing before stopping the clock must be a sync, got {order}", order=order)
-    assert "sync" in order[order.index("step1") + 1:order.index("step2") + 1], \
-        msg("13.hidden_sync_after_warmup", "hidden: synchronise after the warm-up, before the first timed step: {order}", order=order)
+    rec_h = measure_throughput(step_h, fake_batches(5), warmup=2, device="cuda:0", label="h")
 finally:
     torch.cuda.synchronize = real_sync
+    time.perf_counter = real_clock
+events_h = [e for e in order if not e.startswith("clock")]
+assert events_h[-1] == "sync", msg("13.hidden_last_sync", "hidden: the last thing before stopping the clock must be a sync, got {order}", order=events_h)
+assert "sync" in events_h[events_h.index("step1") + 1:events_h.index("step2") + 1], \
+    msg("13.hidden_sync_after_warmup", "hidden: synchronise after the warm-up, before the first timed step: {order}", order=events_h)
+if len(events_h) < len(order):  # time.perf_counter was the clock: the timed reads must lie outside both syncs
+    warm_sync = max(i for i, e in enumerate(order[:order.index("step2")]) if e == "sync")
+    last_sync = max(i for i, e in enumerate(order) if e == "sync")
+    starts = [float(e[5:]) for e in order[warm_sync + 1:order.index("step2")] if e.startswith("clock")]
+    stops = [float(e[5:]) for e in order[last_sync + 1:] if e.startswith("clock")]
+    assert any(rec_h["seconds"] == b - a for a in starts for b in stops), msg(
+        "13.hidden_clock_outside_syncs", "hidden: start the clock after the sync that ends the warm-up and stop it after the "
+        "sync that follows the last step; events {order}, {seconds} s timed", order=order, seconds=rec_h["seconds"])
+uneven = [(torch.full((b, 3), float(i)), torch.zeros(b, dtype=torch.int64)) for i, b in enumerate((8, 8, 8, 5))]
+rec_u = measure_throughput(lambda x, y: time.sleep(0.001), uneven, warmup=1, device="cpu", label="uneven")
+assert rec_u["batches"] == 3 and rec_u["samples"] == 21, msg(
+    "13.hidden_uneven_batches", "hidden: batches of 8, 8, 8 and 5 samples of 3 values each, warmup 1: 3 batches and 21 "
+    "samples (len(x) of every timed batch), got {batches}, {samples}", batches=rec_u["batches"], samples=rec_u["samples"])
 rec0, ev0 = run_fake(n=5, warmup=0, slow=0.01)
 assert rec0["batches"] == 5 and rec0["samples"] == 40, msg("13.hidden_warmup0", "hidden: warmup=0 times every batch")
 rec3, ev3 = run_fake(n=7, warmup=3, as_generator=True)
@@ -339,7 +364,8 @@ def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
 returns a finite float loss, goes through scale/step/update of the GradScaler, updates the weights,
 matches a reference over two float16 steps (so the gradients are cleared each step), and when the
 scaled gradients overflow leaves the weights unchanged and lowers the scale; hidden: bfloat16 with a
-disabled scaler, three steps with Adam, overflow with SGD momentum."""
+disabled scaler, three steps with Adam, a scale of 1024 (the loss returned is the unscaled one),
+overflow with SGD momentum."""
 import copy
 
 import torch
@@ -380,6 +406,7 @@ def probe_model(seed=0):
 def reference(model, make_opt, batches, dtype, scaler_kwargs):
     model = copy.deepcopy(model)
     opt, scaler = make_opt(model.parameters()), torch.amp.GradScaler("cpu", **scaler_kwargs)
+    losses = []
     for x, y in batches:
         opt.zero_grad()
         with torch.autocast("cpu", dtype=dtype):
@@ -387,7 +414,8 @@ def reference(model, make_opt, batches, dtype, scaler_kwargs):
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-    return model
+        losses.append(loss.item())
+    return model, losses
 
 
 def check_amp(dtype, n_steps, make_opt, seed=0, **scaler_kwargs):
@@ -396,13 +424,16 @@ def check_amp(dtype, n_steps, make_opt, seed=0, **scaler_kwargs):
     model, seen = probe_model(seed)
     g = torch.Generator().manual_seed(seed)
     data = [(torch.randn(8, 1, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n_steps)]
-    expected = reference(model, make_opt, data, dtype, scaler_kwargs)
+    expected, expected_losses = reference(model, make_opt, data, dtype, scaler_kwargs)
     before = [p.detach().clone() for p in model.parameters()]
     opt, scaler = make_opt(model.parameters()), SpyScaler("cpu", **scaler_kwargs)
-    for x, y in data:
+    for (x, y), want in zip(data, expected_losses):
         loss = amp_train_step(model, opt, scaler, x, y, "cpu", dtype)
         assert isinstance(loss, float) and loss == loss and abs(loss) < float("inf"), \
             msg("13.loss_float", "loss {loss!r}: return a finite float", loss=loss)
+        assert abs(loss - want) <= 1e-4 * max(1.0, abs(want)), msg(
+            "13.loss_not_reference", "loss {loss!r}, expected {want!r}: compute the loss under autocast and return its item(), "
+            "not the scaled loss that backward() runs on", loss=loss, want=want)
     assert seen and all(s[0] for s in seen), \
         msg("13.autocast_missing", "the forward pass must run inside torch.autocast(device_type, dtype=...)")
     assert all(s[1] == dtype and s[2] == dtype for s in seen), \
@@ -433,6 +464,7 @@ check_overflow(lambda p: torch.optim.SGD(p, lr=0.1))
 ### BEGIN HIDDEN TESTS
 check_amp(torch.bfloat16, 3, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=5, enabled=False)
 check_amp(torch.float16, 3, lambda p: torch.optim.Adam(p, lr=1e-2), seed=6, init_scale=1.0)
+check_amp(torch.float16, 2, lambda p: torch.optim.SGD(p, lr=0.1), seed=7, init_scale=2.0**10)
 check_overflow(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
 ### END HIDDEN TESTS
 print(msg("13.amp_passed", "amp_train_step: all visible tests passed."))

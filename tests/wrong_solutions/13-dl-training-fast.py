@@ -87,3 +87,116 @@ def make_loader(dataset, batch_size, device_type, workers):
 def make_loader(dataset, batch_size, device_type, workers):
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                                        num_workers=workers, persistent_workers=workers > 0, pin_memory=True)
+
+# %% wrong="samples_from_first_batch_size" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    n_batches = 0
+    batch_size = None
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        if batch_size is None:
+            batch_size = len(x)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    n_samples = n_batches * (batch_size or 0)
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="samples_counted_as_numel" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += x.numel()
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="clock_started_before_the_warmup_sync" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    t0 = time.perf_counter()
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    n_batches = n_samples = 0
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="clock_stopped_before_the_last_sync" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    dev = torch.device(device)
+    on_cuda = dev.type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    seconds = time.perf_counter() - t0
+    if on_cuda:
+        torch.cuda.synchronize(dev)
+    return {"label": label, "device": str(dev), "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="returns_the_scaled_loss" cell="amp_train_step" fails=["amp_train_step_tests"]
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type, dtype=amp_dtype):
+        loss = F.cross_entropy(model(x), y)
+    scaled = scaler.scale(loss)
+    scaled.backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaled.item()
+
+# %% wrong="loss_outside_autocast" cell="amp_train_step" fails=["amp_train_step_tests"]
+def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type, dtype=amp_dtype):
+        logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
