@@ -156,11 +156,15 @@ def main():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     checkpoint = os.path.join(args.out, "checkpoint.pt")
 
-    saves, real_save = [], torch.save
+    saves, calls, real_save, real_barrier = [], [], torch.save, dist.barrier
     def counting_save(obj, f, *a, **k):  # records every torch.save this process makes
         saves.append(str(f))
+        calls.append("save")
         return real_save(obj, f, *a, **k)
-    torch.save = counting_save
+    def counting_barrier(*a, **k):  # records every barrier this process enters
+        calls.append("barrier")
+        return real_barrier(*a, **k)
+    torch.save, dist.barrier = counting_save, counting_barrier
 
     history = []
     for epoch in range(args.epochs):
@@ -176,19 +180,25 @@ def main():
         mean = all_reduce_mean(local, device)
         history.append({"epoch": epoch, "seen": list(dataset.seen), "samples": n, "seconds": seconds,
                         "local_loss": local, "mean_loss": mean})
+        calls.clear()
         save_checkpoint(model, optimizer, epoch, checkpoint)
+        history[-1]["checkpoint_calls"] = list(calls)  # torch.save and dist.barrier, in order
         if rank == 0:
             print(f"epoch {epoch}: mean loss over {world} ranks {mean:.4f} ({seconds:.2f} s)", flush=True)
-    torch.save = real_save
+    torch.save, dist.barrier = real_save, real_barrier
 
     dist.barrier()
     state = torch.load(checkpoint, map_location=device)
     own = model.module.state_dict()
     same_keys = set(state.get("model", {})) == set(own)
     matches = same_keys and all(torch.equal(state["model"][k].to(device), v) for k, v in own.items())
+    saved_opt, own_opt = state.get("optimizer"), optimizer.state_dict()
+    opt_matches = (isinstance(saved_opt, dict) and set(saved_opt.get("state", {})) == set(own_opt["state"])
+                   and all(torch.equal(saved_opt["state"][k]["momentum_buffer"].to(device), v["momentum_buffer"])
+                           for k, v in own_opt["state"].items()))
     result = {"rank": rank, "world": world, "backend": dist.get_backend(), "device": str(device), "history": history,
               "saves": saves, "checkpoint_matches": bool(matches), "checkpoint_keys_match": same_keys,
-              "checkpoint_epoch": state.get("epoch"),
+              "checkpoint_epoch": state.get("epoch"), "checkpoint_optimizer_matches": bool(opt_matches),
               "weights_sum": float(sum(p.double().sum() for p in own.values() if p.is_floating_point()))}
     with open(os.path.join(args.out, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)
@@ -496,8 +506,9 @@ for r in ddp_results:
 # %% nbgrader="tests" id="ddp_tests" points=6
 """Under torchrun with 2 processes: in every epoch the ranks together load each sample exactly once, in
 a new order each epoch; the all-reduced loss is the same on both ranks and equals the mean of their
-local losses; only rank 0 calls torch.save; the checkpoint holds the plain (unwrapped) model's weights,
-which equal every rank's weights, and the last epoch; hidden: a second launch with 3 epochs, 200
+local losses; only rank 0 calls torch.save, and every rank calls dist.barrier after it; the checkpoint
+holds the plain (unwrapped) model's weights, which equal every rank's weights, the optimizer's state and
+the last epoch; hidden: a second launch with 3 epochs, 200
 samples (not a multiple of the batch), batch size 12 and another seed."""
 import math
 
@@ -527,9 +538,20 @@ def check_ddp(results, n, epochs):
     assert len(results[0]["saves"]) == epochs, \
         msg("14.rank0_saves", "rank 0 saved {saves} times in {epochs} epochs: save once per epoch", saves=len(results[0]["saves"]), epochs=epochs)
     assert not results[1]["saves"], msg("14.rank1_saved", "rank 1 called torch.save: save the checkpoint from rank 0 only")
+    for r in results:
+        for h in r["history"]:
+            calls = h["checkpoint_calls"]
+            after_save = calls[calls.index("save") + 1:] if "save" in calls else calls
+            assert "barrier" in after_save, msg(
+                "14.checkpoint_barrier", "epoch {e}, rank {rank}: save_checkpoint made the calls {calls}: rank 0 saves, then every "
+                "rank calls dist.barrier(), so that no rank goes on before the file is written",
+                e=h["epoch"], rank=r["rank"], calls=calls)
     assert all(r["checkpoint_keys_match"] for r in results), \
         msg("14.checkpoint_keys", "the checkpoint's keys are not the plain model's: save model.module.state_dict() (no 'module.' prefix)")
     assert all(r["checkpoint_matches"] for r in results), msg("14.checkpoint_differs", "the checkpoint differs from the ranks' weights")
+    assert all(r["checkpoint_optimizer_matches"] for r in results), msg(
+        "14.checkpoint_optimizer", "the checkpoint's \"optimizer\" is not the optimizer's state_dict() (its momentum buffers): "
+        "without it, training cannot resume where it stopped")
     assert results[0]["checkpoint_epoch"] == epochs - 1, \
         msg("14.checkpoint_epoch", "the checkpoint's epoch is {got}, expected the last epoch, {want}",
             got=results[0]["checkpoint_epoch"], want=epochs - 1)

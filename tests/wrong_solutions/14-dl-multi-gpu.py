@@ -58,3 +58,23 @@ def save_checkpoint(model, optimizer, epoch, path):
     if dist.get_rank() == 0:
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
     dist.barrier()
+
+# %% wrong="checkpoint_without_barrier" cell="save_checkpoint" fails=["ddp_tests"]
+def save_checkpoint(model, optimizer, epoch, path):
+    if dist.get_rank() == 0:
+        plain = model.module if isinstance(model, DDP) else model
+        torch.save({"model": plain.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
+
+# %% wrong="barrier_before_the_save" cell="save_checkpoint" fails=["ddp_tests"]
+def save_checkpoint(model, optimizer, epoch, path):
+    dist.barrier()
+    if dist.get_rank() == 0:
+        plain = model.module if isinstance(model, DDP) else model
+        torch.save({"model": plain.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
+
+# %% wrong="checkpoint_without_optimizer_state" cell="save_checkpoint" fails=["ddp_tests"]
+def save_checkpoint(model, optimizer, epoch, path):
+    if dist.get_rank() == 0:
+        plain = model.module if isinstance(model, DDP) else model
+        torch.save({"model": plain.state_dict(), "epoch": epoch}, path)
+    dist.barrier()
