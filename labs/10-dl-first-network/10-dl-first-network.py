@@ -221,7 +221,7 @@ def make_mlp(hidden=128, dropout=0.2):
 # %% nbgrader="tests" id="make_mlp_tests" points=2
 """make_mlp maps (N, 1, 8, 8) images to (N, 10) float32 logits with 64 * h + h + h * 10 + 10 parameters
 and a dropout layer with the given p; hidden: other hidden sizes, N = 1, dropout active in train mode
-and off in eval mode."""
+and off in eval mode, the layers in the order given."""
 from techday.i18n import msg
 import torch
 from torch import nn
@@ -247,6 +247,10 @@ mlp_h.train()
 assert not torch.equal(mlp_h(x_h), mlp_h(x_h)), msg("10.mlp_train_mode", "dropout must be active in train mode")
 mlp_h.eval()
 assert torch.equal(mlp_h(x_h), mlp_h(x_h)), msg("10.mlp_eval_mode", "eval mode must be deterministic")
+kinds = [type(m).__name__ for m in make_mlp(hidden=16, dropout=0.3)]
+assert kinds == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"], msg(
+    "10.mlp_order", "hidden: the layers in order are Flatten, Linear, ReLU, Dropout, Linear (dropout on the hidden "
+    "activations, not on the pixels or the logits); got {kinds}", kinds=kinds)
 ### END HIDDEN TESTS
 print(msg("10.mlp_passed", "make_mlp: all visible tests passed."))
 
@@ -395,7 +399,7 @@ def evaluate(model, x, y):
 # %% nbgrader="tests" id="evaluate_tests" points=2
 """evaluate returns (loss, accuracy) floats equal to an eval-mode, no-grad reference for a network with
 strong dropout, the same on every call, with no graph attached; hidden: a model handed over in train
-mode, other sizes, a perfect and a hopeless classifier."""
+mode, other sizes, a perfect and a hopeless classifier, a forward pass that must not record a graph."""
 from techday.i18n import msg
 import torch
 from torch import nn
@@ -440,6 +444,25 @@ class Oracle(nn.Module):
 
 
 assert evaluate(Oracle(y_h), x_h, y_h)[1] == 1.0, msg("10.eval_perfect", "a perfect classifier has accuracy 1.0")
+
+
+class GradProbe(nn.Module):
+    """A linear classifier that records whether autograd was recording during each forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 10)
+        self.grad_enabled = []
+
+    def forward(self, x):
+        self.grad_enabled.append(torch.is_grad_enabled())
+        return self.linear(x.flatten(1))
+
+
+probe = GradProbe()
+evaluate(probe, x_h, y_h)
+assert probe.grad_enabled and not any(probe.grad_enabled), msg(
+    "10.eval_no_grad", "hidden: the forward pass recorded a graph: run the model inside torch.no_grad()")
 ### END HIDDEN TESTS
 print(msg("10.eval_passed", "evaluate: all visible tests passed."))
 
@@ -473,7 +496,8 @@ def fit(model, optimizer, train, val, epochs, batch_size, generator):
 # %% nbgrader="tests" id="fit_tests" points=2
 """fit returns one train_loss, val_loss and val_acc per epoch, and the last val_loss and val_acc are the
 model's loss and accuracy on the validation split (not on the training data); hidden: other epoch
-counts, a validation set the model cannot fit."""
+counts, a validation set the model cannot fit, the whole history against your train_epoch and evaluate
+run epoch by epoch with one generator."""
 from techday.i18n import msg
 import torch
 
@@ -503,6 +527,25 @@ tl, ta = dl.evaluate(mlp_fh, tiny)
 assert ta > 0.95, msg("10.fit_memorise", "a wide MLP memorises 40 images in 25 epochs")
 assert hist_h["val_acc"][-1] < 0.5, msg("10.fit_from_val", "accuracy on unrelated labels stays low: val_acc must come from val, not train")
 assert abs(hist_h["val_acc"][-1] - dl.evaluate(mlp_fh, shuffled_val)[1]) < 1e-6
+import copy
+
+# The whole history against a loop of your own train_epoch and evaluate on a copy of the model: one
+# generator through all the epochs, train_loss as train_epoch returns it.
+torch.manual_seed(2)
+mlp_r = make_mlp(hidden=32, dropout=0.0)
+mlp_r_ref = copy.deepcopy(mlp_r)
+part = dl.Split(train.x[:120].cpu(), train.y[:120].cpu())
+hist_r = fit(mlp_r, torch.optim.SGD(mlp_r.parameters(), lr=0.2), part, val_cpu, 3, 16, torch.Generator().manual_seed(2))
+opt_r_ref, g_r_ref = torch.optim.SGD(mlp_r_ref.parameters(), lr=0.2), torch.Generator().manual_seed(2)
+want_r = {"train_loss": [], "val_loss": [], "val_acc": []}
+for _ in range(3):
+    want_r["train_loss"].append(train_epoch(mlp_r_ref, opt_r_ref, part.x, part.y, 16, g_r_ref))
+    for key, value in zip(("val_loss", "val_acc"), evaluate(mlp_r_ref, val_cpu.x, val_cpu.y)):
+        want_r[key].append(value)
+for key, want in want_r.items():
+    assert len(hist_r[key]) == 3 and all(abs(a - b) < 1e-5 for a, b in zip(hist_r[key], want)), msg(
+        "10.fit_history", "hidden: {key} is {got}, expected {want}: pass the one generator to train_epoch in every epoch, and "
+        "record what train_epoch returns", key=key, got=hist_r[key], want=want)
 ### END HIDDEN TESTS
 print(msg("10.fit_passed", "fit: all visible tests passed."))
 

@@ -77,3 +77,41 @@ def fit(model, optimizer, train, val, epochs, batch_size, generator):
         history["val_loss"].append(val_loss)
         history["val_acc"].append(val_acc)
     return history
+
+# %% wrong="dropout_on_the_inputs" cell="make_mlp" fails=["make_mlp_tests"]
+def make_mlp(hidden=128, dropout=0.2):
+    return nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+# %% wrong="dropout_on_the_logits" cell="make_mlp" fails=["make_mlp_tests"]
+def make_mlp(hidden=128, dropout=0.2):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10), nn.Dropout(dropout))
+
+# %% wrong="evaluate_records_the_graph" cell="evaluate" fails=["evaluate_tests"]
+def evaluate(model, x, y):
+    model.eval()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+    return loss, accuracy
+
+# %% wrong="fit_reseeds_every_epoch" cell="fit" fails=["fit_tests"]
+def fit(model, optimizer, train, val, epochs, batch_size, generator):
+    history = {"train_loss": [], "val_loss": [], "val_acc": []}
+    for _ in range(epochs):
+        g = torch.Generator().manual_seed(0)
+        history["train_loss"].append(train_epoch(model, optimizer, train.x, train.y, batch_size, g))
+        val_loss, val_acc = evaluate(model, val.x, val.y)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+    return history
+
+# %% wrong="train_loss_measured_after_the_epoch" cell="fit" fails=["fit_tests"]
+def fit(model, optimizer, train, val, epochs, batch_size, generator):
+    history = {"train_loss": [], "val_loss": [], "val_acc": []}
+    for _ in range(epochs):
+        train_epoch(model, optimizer, train.x, train.y, batch_size, generator)
+        history["train_loss"].append(evaluate(model, train.x, train.y)[0])
+        val_loss, val_acc = evaluate(model, val.x, val.y)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+    return history
