@@ -66,3 +66,44 @@ def measure_latency(run, batch, warmup=3, repeat=20):
     median = statistics.median(times)
     return {"batch": batch, "median_ms": median * 1e3, "p90_ms": float(np.percentile(times, 90)) * 1e3,
             "samples_per_s": batch / median}
+
+# %% wrong="model_left_in_train_mode" cell="export_onnx" fails=["export_onnx_tests"]
+def export_onnx(model, example, path):
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
+
+# %% wrong="tolerance_arguments_ignored" cell="check_parity" fails=["check_parity_tests"]
+def check_parity(model, session, x, rtol=1e-4, atol=1e-5):
+    model.eval()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    max_abs = float(np.abs(got - expected).max())
+    if not np.allclose(got, expected):
+        raise AssertionError(f"max |difference| {max_abs:.3e}")
+    return max_abs
+
+# %% wrong="tolerance_relative_to_largest_logit" cell="check_parity" fails=["check_parity_tests"]
+def check_parity(model, session, x, rtol=1e-4, atol=1e-5):
+    model.eval()
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    max_abs = float(np.abs(got - expected).max())
+    if max_abs > atol + rtol * float(np.abs(expected).max()):
+        raise AssertionError(f"max |difference| {max_abs:.3e}")
+    return max_abs
+
+# %% wrong="p90_is_the_slowest_call" cell="measure_latency" fails=["measure_latency_tests"]
+def measure_latency(run, batch, warmup=3, repeat=20):
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"batch": batch, "median_ms": median * 1e3, "p90_ms": max(times) * 1e3, "samples_per_s": batch / median}
