@@ -313,8 +313,8 @@ def best_implementation(doc, family, kernel):
 
 # %% nbgrader="tests" id="best_tests" points=2
 """best_implementation agrees with your results file for triad and for every kernel timed in it; hidden:
-a fixture file where a wrong implementation claims the largest figure, a latency (lower is better),
-and a kernel that was never timed."""
+a fixture file where a wrong implementation claims the largest figure, a latency (lower is better), a
+rate in GFLOP/s (higher is better), and a kernel that was never timed."""
 from techday.i18n import msg
 
 mine = json.loads(Path("bench-results.json").read_text())
@@ -336,10 +336,13 @@ fixture = {"fixture": True, "results": [
     {"family": "latency", "kernel": "empty-launch", "impl": "cupy", "status": "ok", "metric": "us", "value": 4.1},
     {"family": "latency", "kernel": "empty-launch", "impl": "torch", "status": "skipped", "metric": "us"},
     {"family": "matmul", "kernel": "bf16", "impl": "torch", "status": "skipped", "reason": "no GPU"},
+    {"family": "matmul", "kernel": "fp32", "impl": "numpy", "status": "ok", "metric": "gflops", "value": 310.0},
+    {"family": "matmul", "kernel": "fp32", "impl": "torch", "status": "ok", "metric": "gflops", "value": 45_000.0},
 ]}
 assert best_implementation(fixture, "stream", "triad") == "cupy", msg("08.hidden_wrong_must_not_win", "hidden: a wrong implementation must not win")
 assert best_implementation(fixture, "latency", "empty-launch") == "cupy", msg("08.hidden_lower_latency", "hidden: lower latency is better")
 assert best_implementation(fixture, "matmul", "bf16") is None, msg("08.hidden_nothing_timed", "hidden: nothing timed, None")
+assert best_implementation(fixture, "matmul", "fp32") == "torch", msg("08.hidden_higher_gflops", "hidden: a higher GFLOP/s is better")
 ### END HIDDEN TESTS
 print(msg("08.best_all_visible", "best_implementation: all visible tests passed."))
 

@@ -63,3 +63,39 @@ def best_implementation(doc, family, kernel):
     if not ok:
         return None
     return max(ok, key=lambda r: r["value"])["impl"]
+
+# %% wrong="gflops_counted_as_latency" cell="best" fails=["best_tests"]
+def best_implementation(doc, family, kernel):
+    ok = [r for r in doc["results"] if r["family"] == family and r["kernel"] == kernel and r["status"] == "ok"]
+    if not ok:
+        return None
+    pick = max if ok[0]["metric"] == "gbs" else min
+    return pick(ok, key=lambda r: r["value"])["impl"]
+
+# %% wrong="fraction_copied_from_file" cell="rates" fails=["rates_tests"]
+def achieved_gbs(result):
+    return result["bytes"] / result["seconds"]["median"] / 1e9
+
+
+def fraction_of_limit(doc, result):
+    return result.get("fraction")
+
+# %% wrong="gbs_copied_from_value" cell="rates" fails=["rates_tests"]
+def achieved_gbs(result):
+    return result.get("value") or result["bytes"] / result["seconds"]["median"] / 1e9
+
+
+def fraction_of_limit(doc, result):
+    key = result.get("limit_key")
+    limit = doc["limits"].get(key) if key else None
+    if not limit:
+        return None
+    return result["value"] / limit
+
+# %% wrong="intensity_floor_division" cell="roofline" fails=["roofline_tests"]
+def intensity(result):
+    return result["flops"] // result["bytes"]
+
+
+def bound(intensity_value, peak_gflops, bandwidth_gbs):
+    return "memory" if intensity_value < peak_gflops / bandwidth_gbs else "compute"
