@@ -294,7 +294,8 @@ def augment(x, generator):
 # %% nbgrader="tests" id="augment_tests" points=3
 """augment keeps shape and dtype and its input; each output image is its own input (same order, so the
 labels still match) moved by at most one pixel plus noise of standard deviation about 0.05, never a
-mirror image; two calls differ, the same seed repeats; hidden: a larger batch, a fresh seed."""
+mirror image; noise on every pixel, also those the shift fills in; two calls differ, the same seed
+repeats; hidden: a larger batch, a fresh seed."""
 from techday.i18n import msg
 import torch
 
@@ -309,6 +310,9 @@ def check_augment(x, seed):
     assert torch.equal(out, augment(x, torch.Generator().manual_seed(seed))), msg("11.aug_repeat", "the same seed must repeat")
     assert not torch.equal(out, augment(x, torch.Generator().manual_seed(seed + 1))), msg("11.aug_random",
                                                                                          "augment must be random")
+    bare = int((out == 0).sum())
+    assert bare == 0, msg("11.aug_bare_pixels", "{k} pixels are exactly 0: the noise must reach every pixel, also those the "
+                          "shift fills in (shift first, then add noise)", k=bare)
     residual_std = []
     for i in range(len(x)):
         best = min(float((dl.shift(x[i:i + 1], dy, dx)[0] - out[i]).std())

@@ -76,3 +76,11 @@ def augment(x, generator):
 # %% wrong="no_augmentation" cell="augment" fails=["augment_tests", "bar_tests"]
 def augment(x, generator):
     return x.clone()
+
+# %% wrong="noise_before_the_shift" cell="augment" fails=["augment_tests"]
+def augment(x, generator):
+    return random_shift(dl.gaussian_noise(x, 0.05, generator), 1, generator)
+
+# %% wrong="shift_by_two_pixels" cell="augment" fails=["augment_tests"]
+def augment(x, generator):
+    return dl.gaussian_noise(random_shift(x, 2, generator), 0.05, generator)
