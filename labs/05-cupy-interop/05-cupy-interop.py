@@ -553,7 +553,8 @@ def apply_torch(fn, x):
 # %% nbgrader="tests" id="apply_torch_tests" points=3
 """apply_torch gives torch.sin of 1_001 float32 values as an array of x's kind and dtype, hands fn a
 tensor on x's device that shares x's memory (an in-place fn changes x), and returns an array that shares
-the memory of fn's result; hidden: int64, a 2-D transposed view, a strided slice, CuPy arrays on a GPU."""
+the memory of fn's result; hidden: int64, a 2-D transposed view, a strided slice, CuPy arrays on a GPU, an
+array that only speaks DLPack."""
 import numpy as np
 import torch
 from techday.i18n import msg
@@ -610,6 +611,30 @@ for mod in modules:
     xf = mod.asarray(np.linspace(-2, 2, 7, dtype=np.float64))
     apply_torch(lambda t: t.clamp_(min=0.0), xf)
     assert (to_host(xf) >= 0).all(), msg("05.hidden_clamp", "hidden: in-place clamp on float64 did not reach x")
+
+
+class DLPackOnly:
+    """Host memory seen only through DLPack, as another array library (or CuPy, on a GPU) hands it over:
+    torch.from_dlpack takes it without a copy, torch.from_numpy does not take it at all."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+host_h = np.linspace(-1.0, 1.0, 11, dtype=np.float32)
+try:
+    apply_torch(lambda t: t.abs_(), DLPackOnly(host_h))
+except TypeError as err:
+    raise AssertionError(msg("05.hidden_apply_dlpack_only", "hidden: an array that only speaks DLPack was refused ({error}): "
+                             "hand x to PyTorch with torch.from_dlpack(x), which takes a CuPy array as well as a NumPy one",
+                             error=err)) from None
+assert (host_h >= 0).all(), msg("05.hidden_apply_dlpack_inplace", "hidden: an in-place fn on an array that only speaks DLPack did not reach it")
 ### END HIDDEN TESTS
 print(msg("05.apply_passed", "apply_torch: all visible tests passed."))
 
