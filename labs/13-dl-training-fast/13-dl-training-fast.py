@@ -179,7 +179,7 @@ def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
 in order, returns the labelled record, never synchronises on the CPU and, for a CUDA device,
 synchronises before the clock starts and after the last step (a spy stands in for
 torch.cuda.synchronize); hidden: the clock starts and stops outside the syncs, warmup 0 and 3, batches given
-as a one-pass generator, a smaller last batch."""
+as a one-pass generator, a smaller last batch, a torch.device as the device."""
 import time
 
 import torch
@@ -262,6 +262,10 @@ if len(events_h) < len(order):  # time.perf_counter was the clock: the timed rea
     assert any(rec_h["seconds"] == b - a for a in starts for b in stops), msg(
         "13.hidden_clock_outside_syncs", "hidden: start the clock after the sync that ends the warm-up and stop it after the "
         "sync that follows the last step; events {order}, {seconds} s timed", order=order, seconds=rec_h["seconds"])
+rec_d = measure_throughput(lambda x, y: time.sleep(0.001), fake_batches(3), warmup=1, device=torch.device("cpu"), label="d")
+assert isinstance(rec_d["device"], str) and rec_d["device"] == "cpu", msg(
+    "13.hidden_device_object", "hidden: given torch.device('cpu'), as the notebook passes it, the record's device is "
+    "{device!r}: return the string str(torch.device(device))", device=rec_d["device"])
 uneven = [(torch.full((b, 3), float(i)), torch.zeros(b, dtype=torch.int64)) for i, b in enumerate((8, 8, 8, 5))]
 rec_u = measure_throughput(lambda x, y: time.sleep(0.001), uneven, warmup=1, device="cpu", label="uneven")
 assert rec_u["batches"] == 3 and rec_u["samples"] == 21, msg(

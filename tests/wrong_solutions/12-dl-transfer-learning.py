@@ -176,3 +176,22 @@ def fine_tune(model, train, epochs, lr, batch_size, generator):
             total += loss.item() * len(idx)
         losses.append(total / len(train.y))
     return losses
+
+# %% wrong="optimizer_made_every_epoch" cell="fine_tune" fails=["fine_tune_tests"]
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    losses = []
+    for _ in range(epochs):
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses

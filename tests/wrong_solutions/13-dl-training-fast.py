@@ -200,3 +200,24 @@ def amp_train_step(model, optimizer, scaler, x, y, device_type, amp_dtype):
     scaler.step(optimizer)
     scaler.update()
     return loss.item()
+
+# %% wrong="device_returned_as_given" cell="measure_throughput" fails=["measure_throughput_tests"]
+def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
+    on_cuda = torch.device(device).type == "cuda"
+    it = iter(batches)
+    for _ in range(warmup):
+        x, y = next(it)
+        step(x, y)
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    n_batches = n_samples = 0
+    t0 = time.perf_counter()
+    for x, y in it:
+        step(x, y)
+        n_batches += 1
+        n_samples += len(x)
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    return {"label": label, "device": device, "batches": n_batches, "samples": n_samples,
+            "seconds": seconds, "samples_per_s": n_samples / seconds}
