@@ -350,9 +350,9 @@ def train_one_epoch(model, loader, sampler, optimizer, epoch, device):
 
 # %% nbgrader="tests" id="train_one_epoch_tests" points=3
 """train_one_epoch calls sampler.set_epoch(epoch) before iterating (a spy sampler records it, and two
-epochs see different orders), returns (loss sum, samples) for its shard, and leaves exactly the
-weights of a reference that clears the gradients every step; hidden: rank 1 of 2, epoch 5, SGD with
-momentum."""
+epochs see different orders), returns (loss sum, samples) for its shard (whose last batch is smaller),
+and leaves exactly the weights of a reference that clears the gradients every step; hidden: rank 1 of 2,
+epoch 5, SGD with momentum."""
 import copy
 
 import torch
@@ -379,8 +379,8 @@ class SpySampler(DistributedSampler):
 
 def check_epochs(world, rank, epochs, make_opt, seed=0):
     torch.manual_seed(seed)
-    x = torch.randn(24, 1, 4, 4)
-    y = torch.randint(0, 3, (24,))
+    x = torch.randn(26, 1, 4, 4)  # batches of 4: the last one of every shard is smaller
+    y = torch.randint(0, 3, (26,))
     ds = TensorDataset(x, y)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     ref_model = copy.deepcopy(model)
@@ -396,7 +396,7 @@ def check_epochs(world, rank, epochs, make_opt, seed=0):
                 epoch=epoch, calls=sampler.epochs)
         assert len(sampler.orders) == n_before + 1, msg("14.loader_once", "iterate over the loader once per epoch")
         order = sampler.orders[-1]
-        assert n == len(order) == 24 // world, msg("14.n_samples", "returned n={n}, this rank's shard has {shard} samples", n=n, shard=len(order))
+        assert n == len(order) == 26 // world, msg("14.n_samples", "returned n={n}, this rank's shard has {shard} samples", n=n, shard=len(order))
         ref_sum = 0.0
         ref_model.train()
         for i in range(0, len(order), 4):
@@ -528,6 +528,11 @@ def check_ddp(results, n, epochs):
             prev = [r["history"][e - 1]["seen"] for r in results]
             assert seen[0] != prev[0], \
                 msg("14.ddp_repeats_order", "epoch {e} repeats the order of epoch {prev}: call sampler.set_epoch(epoch)", e=e, prev=e - 1)
+        for r in results:
+            h = r["history"][e]
+            assert h["samples"] == len(h["seen"]), msg(
+                "14.ddp_samples_counted", "epoch {e}, rank {rank}: train_one_epoch counted {n} samples, the rank loaded {seen}: "
+                "count len(x) of every batch (the last one may be smaller)", e=e, rank=r["rank"], n=h["samples"], seen=len(h["seen"]))
         local = [r["history"][e]["local_loss"] for r in results]
         mean = [r["history"][e]["mean_loss"] for r in results]
         assert math.isclose(mean[0], mean[1], rel_tol=1e-9), \
