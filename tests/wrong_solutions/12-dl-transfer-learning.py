@@ -195,3 +195,9 @@ def fine_tune(model, train, epochs, lr, batch_size, generator):
             total += loss.item() * len(idx)
         losses.append(total / len(train.y))
     return losses
+
+# %% wrong="requires_grad_attribute_on_the_module" cell="make_transfer_model" fails=["make_transfer_model_tests"]
+def make_transfer_model(backbone, n_classes):
+    backbone.requires_grad = False  # a new Python attribute: the parameters still require grad
+    backbone.eval()
+    return nn.Sequential(backbone, nn.Linear(backbone.out_features, n_classes))

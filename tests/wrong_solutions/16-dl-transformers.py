@@ -385,3 +385,51 @@ def activation_bytes(model, x, amp_dtype=None):
         with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             model(x)
     return int(sum(saved.values()))
+
+# %% wrong="max_norm_ignored" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None, max_norm=1.0):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="clips_each_gradient_alone" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None, max_norm=1.0):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss.backward()
+    for p in model.parameters():
+        if p.grad is not None:
+            torch.nn.utils.clip_grad_norm_([p], max_norm)
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="decodes_from_the_last_token_only" cell="generate" fails=["generate_tests"]
+def generate(model, prompt, n_new):
+    model.eval()
+    seq = prompt
+    with torch.no_grad():
+        for _ in range(n_new):
+            nxt = model(seq[:, -1:])[:, -1].argmax(-1, keepdim=True)
+            seq = torch.cat([seq, nxt], dim=1)
+    return seq[:, prompt.shape[1]:]
+
+# %% wrong="clip_value_not_norm" cell="train_step" fails=["train_step_tests"]
+def train_step(model, optimizer, x, y, amp_dtype=None, max_norm=1.0):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss.backward()
+    torch.nn.utils.clip_grad_value_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
