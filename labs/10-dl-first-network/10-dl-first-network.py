@@ -154,8 +154,9 @@ def check_sgd_steps(n, d, lr, steps, seed):
 check_sgd_steps(n=20, d=3, lr=0.1, steps=2, seed=0)
 ### BEGIN HIDDEN TESTS
 w_h, b_h = check_sgd_steps(n=7, d=5, lr=0.05, steps=4, seed=1)
-assert w_h.grad is not None and float(w_h.grad.abs().sum()) == 0.0, msg("10.sgd_zero_w", "zero w.grad after the update")
-assert b_h.grad is not None and float(b_h.grad.abs()) == 0.0, msg("10.sgd_zero_b", "zero b.grad after the update")
+# Cleared either way: zeroed in place, or set to None as optimizer.zero_grad() does by default.
+assert w_h.grad is None or float(w_h.grad.abs().sum()) == 0.0, msg("10.sgd_zero_w", "zero w.grad after the update")
+assert b_h.grad is None or float(b_h.grad.abs()) == 0.0, msg("10.sgd_zero_b", "zero b.grad after the update")
 check_sgd_steps(n=31, d=1, lr=0.3, steps=3, seed=2)
 ### END HIDDEN TESTS
 print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
@@ -430,7 +431,7 @@ with torch.no_grad():
     onehot[1].bias.zero_()
 loss_h, acc_h = evaluate(onehot, x_h, y_h)
 assert abs(loss_h - torch.log(torch.tensor(10.0)).item()) < 1e-5, msg("10.eval_uniform_loss", "uniform logits: loss is log(10)")
-assert abs(acc_h - float((y_h == 0).float().mean())) < 1e-9, msg("10.eval_uniform_acc", "uniform logits: argmax is class 0")
+assert abs(acc_h - float((y_h == 0).float().mean())) < 1e-6, msg("10.eval_uniform_acc", "uniform logits: argmax is class 0")
 
 
 class Oracle(nn.Module):

@@ -74,9 +74,14 @@ class VariantResult:
         return not self.error and all(cell in self.failed_cells for cell in self.wrong.fails)
 
 
-def read_wrong_solutions(path: Path) -> list[WrongSolution]:
+def read_wrong_solutions(path: Path, kind: str = "wrong") -> list[WrongSolution]:
+    """The entries of ``tests/wrong_solutions/<lab>.py`` (``kind="wrong"``: ``wrong=`` and ``fails=``), or
+    of ``tests/right_solutions/<lab>.py`` (``kind="right"``: ``right=`` and ``passes=``, read into the same
+    fields: the test cells named must all pass)."""
     import jupytext
 
+    name_key, cells_key = ("wrong", "fails") if kind == "wrong" else ("right", "passes")
+    what = "a wrong solution" if kind == "wrong" else "a right solution"
     text = path.read_text(encoding="utf-8")
     nb = jupytext.reads(text, fmt="py:percent")
     lines = [i for i, line in enumerate(text.splitlines(), 1) if line.startswith("# %%")]
@@ -84,15 +89,26 @@ def read_wrong_solutions(path: Path) -> list[WrongSolution]:
     out = []
     for cell, line in zip(nb.cells, lines):
         meta = cell.metadata
-        if not {"wrong", "cell", "fails"} <= set(meta):
-            raise LabSourceError(f"{path}: line {line}: a wrong solution needs wrong=, cell= and fails=[...]")
-        fails = meta["fails"] if isinstance(meta["fails"], list) else [meta["fails"]]
-        twin = next((w for w in out if w.name == meta["wrong"]), None)
+        if not {name_key, "cell", cells_key} <= set(meta):
+            raise LabSourceError(f"{path}: line {line}: {what} needs {name_key}=, cell= and {cells_key}=[...]")
+        fails = meta[cells_key] if isinstance(meta[cells_key], list) else [meta[cells_key]]
+        twin = next((w for w in out if w.name == meta[name_key]), None)
         if twin is not None:  # results are keyed by name: a second one would hide the first's outcome
-            raise LabSourceError(f"{path}: line {line}: wrong solution {meta['wrong']!r} is already named at line "
+            raise LabSourceError(f"{path}: line {line}: {what} {meta[name_key]!r} is already named at line "
                                  f"{twin.line}: give each its own name")
-        out.append(WrongSolution(meta["wrong"], meta["cell"], fails, cell.source, line))
+        out.append(WrongSolution(meta[name_key], meta["cell"], fails, cell.source, line))
     return out
+
+
+def read_right_solutions(path: Path) -> list[WrongSolution]:
+    """Right answers written another way than the lab's solution (``tests/right_solutions/<lab>.py``)::
+
+        # %% right="grads_set_to_none" cell="sgd_step" passes=["sgd_step_tests"]
+
+    A test that fails one of them rejects a right answer: a trainee's certificate would rest on writing
+    the course's own solution, not on solving the exercise. Checked by :func:`check_wrong_solutions`
+    like a wrong solution; the cells in ``passes`` must then raise nothing."""
+    return read_wrong_solutions(path, kind="right")
 
 
 def variant_notebook(lab_source: Path, lab: str, wrong: WrongSolution) -> dict:
