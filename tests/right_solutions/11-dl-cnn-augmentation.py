@@ -38,3 +38,13 @@ def random_shift(x, max_shift, generator):
 def augment(x, generator):
     shifted = random_shift(x, max_shift=1, generator=generator)
     return dl.gaussian_noise(shifted, std=0.05, generator=generator)
+
+# %% right="named_layers" cell="make_cnn" passes=["make_cnn_tests"]
+def make_cnn(width=16, dropout=0.25):
+    from collections import OrderedDict
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, width, 3, padding=1)), ("bn1", nn.BatchNorm2d(width)), ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(width, 2 * width, 3, padding=1)), ("bn2", nn.BatchNorm2d(2 * width)), ("relu2", nn.ReLU()),
+        ("pool", nn.MaxPool2d(2)), ("flatten", nn.Flatten()), ("dropout", nn.Dropout(dropout)),
+        ("fc", nn.Linear(2 * width * 16, 10)),
+    ]))

@@ -45,3 +45,11 @@ def save_checkpoint(model, optimizer, epoch, path):
     state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "model": plain.state_dict()}
     torch.save(state, path)
     dist.barrier()
+
+# %% right="save_through_a_file_object" cell="save_checkpoint" passes=["ddp_tests"]
+def save_checkpoint(model, optimizer, epoch, path):
+    unwrapped = model.module if isinstance(model, DDP) else model
+    if dist.get_rank() == 0:
+        with open(path, "wb") as f:
+            torch.save(dict(model=unwrapped.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch), f)
+    dist.barrier()
