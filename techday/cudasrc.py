@@ -286,6 +286,15 @@ _FUNCS = {
 _LITERAL_F = re.compile(r"(?<![A-Za-z_0-9.])(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)[fF]\b")
 
 
+# C types a local variable of an operation may be declared with (besides the type placeholders), as NumPy dtypes.
+_C_DTYPES = {
+    "float": np.dtype(np.float32), "double": np.dtype(np.float64), "int": np.dtype(np.int32),
+    "unsigned int": np.dtype(np.uint32), "long long": np.dtype(np.int64), "ptrdiff_t": np.dtype(np.int64),
+    "size_t": np.dtype(np.uint64),
+}
+_DECLARATION = re.compile(r"^(?:const\s+)?((?:unsigned\s+|long\s+)*[A-Za-z_]\w*)\s+([A-Za-z_]\w*)\s*=(?!=)\s*(.+)$", re.S)
+
+
 class ElementwiseError(ValueError):
     """The operation uses C the host evaluator does not cover, or reads outside a raw array."""
 
@@ -412,31 +421,48 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
         dt = bound.get(p.type) or np.asarray(args[0]).dtype
         out = np.asarray(given[p.name]) if p.name in given else np.empty(shape, dt)
         results.append((p, out))
-    # Assignments, one per statement: "y = expr; z = expr".
+    # Assignments, one per statement: "y = expr; z = expr", and local variables: "T acc = expr; acc += expr".
     code = _LITERAL_F.sub(r"\1", operation.strip())
     statements = [s.strip() for s in code.split(";") if s.strip()]
     if not statements:
         raise ElementwiseError("the operation is empty")
     ev = _Evaluator(env, raw, n)
     written = {}
+    local_types: dict[str, np.dtype] = {}
+    out_names = {p.name for p in outs}
     for st in statements:
+        decl = _DECLARATION.match(st)
+        if decl:
+            ctype, name, expr = " ".join(decl.group(1).split()), decl.group(2), decl.group(3)
+            dtype = bound.get(ctype) if ctype in bound else _C_DTYPES.get(ctype)
+            if dtype is None:
+                raise ElementwiseError(f"{st!r}: the host evaluator knows no type {ctype!r} (use a type placeholder, "
+                                       f"{', '.join(sorted(_C_DTYPES))}); NVRTC still checks the C")
+            if name in env or name in _FUNCS or name in local_types:
+                raise ElementwiseError(f"{st!r}: {name!r} is already declared (a parameter, 'i' or a local variable)")
+            local_types[name] = dtype
+            st = f"{name} = {expr}"
         try:
             tree = ast.parse(st, mode="exec").body
         except SyntaxError as exc:
             raise ElementwiseError(f"the host evaluator cannot read {st!r} ({exc.msg}): use C that is also Python "
-                                   "expression syntax (no ?:, no declarations); NVRTC checks the C") from None
+                                   "expression syntax (no ?:); NVRTC checks the C") from None
         if len(tree) != 1 or not isinstance(tree[0], (ast.Assign, ast.AugAssign)):
-            raise ElementwiseError(f"{st!r}: each statement must assign to an output (y = ...)")
+            raise ElementwiseError(f"{st!r}: each statement must assign to an output or a local variable (y = ...)")
         node = tree[0]
         target = node.targets[0] if isinstance(node, ast.Assign) else node.target
-        if not isinstance(target, ast.Name) or target.id not in {p.name for p in outs}:
-            raise ElementwiseError(f"{st!r}: assign to an output parameter ({', '.join(p.name for p in outs)})")
+        if not isinstance(target, ast.Name) or target.id not in out_names | set(local_types):
+            raise ElementwiseError(f"{st!r}: assign to an output parameter ({', '.join(p.name for p in outs)}) "
+                                   "or a declared local variable")
         value = np.broadcast_to(np.asarray(ev(node.value)), (n,))
         if isinstance(node, ast.AugAssign):
             prev = env.get(target.id)
             if prev is None:
                 raise ElementwiseError(f"{st!r}: {target.id} is read before it is written")
             value = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _c_div}[type(node.op)](prev, value)
+        if target.id in local_types:  # a C local keeps its declared type
+            env[target.id] = value.astype(local_types[target.id])
+            continue
         env[target.id] = value
         written[target.id] = value
     for p, out in results:

@@ -34,3 +34,6 @@ FILTER3_OPERATION = "y = w0 * x[i]; y += w1 * x[i + 1]; y += w2 * x[i + 2];"
 # %% right="torch_from_dlpack_one_line_module_from_kind" cell="apply_torch" passes=["apply_torch_tests"]
 def apply_torch(fn, x):
     return get_array_module(x).from_dlpack(fn(torch.from_dlpack(x)))
+
+# %% right="local_accumulator" cell="filter3_operation" passes=["filter3_tests"]
+FILTER3_OPERATION = "T acc = w0 * x[i]; acc += w1 * x[i + 1]; acc += w2 * x[i + 2]; y = acc;"

@@ -48,6 +48,21 @@ def test_run_elementwise_matches_numpy_and_checks_raw_indices():
         cudasrc.run_elementwise("T x", "T y", "y = x > 0 ? x : 0", x)
 
 
+def test_run_elementwise_reads_local_variables_as_c_declares_them():
+    """An operation may declare locals (valid C that NVRTC compiles): typed by a placeholder or a C type."""
+    x = np.arange(10, dtype=np.float32)
+    op = "T acc = w0 * x[i]; acc += w1 * x[i + 1]; acc += w2 * x[i + 2]; y = acc;"
+    y = cudasrc.run_elementwise("raw T x, T w0, T w1, T w2", "T y", op, x, np.float32(1), np.float32(2),
+                                np.float32(3), np.empty(8, np.float32))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, x[:-2] + 2 * x[1:-1] + 3 * x[2:])
+    k = cudasrc.run_elementwise("T x", "T y", "const int k = x * 2.5; y = k", np.array([1.0, 2.0, -3.0]))
+    np.testing.assert_array_equal(k, [2.0, 5.0, -7.0])  # an int local truncates toward zero, as in C
+    for bad in ("foo a = x; y = a", "T a = x; T a = x; y = a", "a = x; y = a", "T x = 1; y = x"):
+        with pytest.raises(cudasrc.ElementwiseError):
+            cudasrc.run_elementwise("T x", "T y", bad, np.ones(3))
+
+
 def test_elementwise_source_compiles_with_nvrtc_when_installed():
     ok, why = cudasrc.nvrtc_status()
     if not ok:
