@@ -209,21 +209,19 @@ from techday.i18n import msg
 
 def reference_fine_tune(model, train, epochs, lr, batch_size, generator):
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    losses = []
+    per_epoch = []
     for _ in range(epochs):
         model.train()
         model[0].eval()
-        order = torch.randperm(len(train.y), generator=generator)
-        total = 0.0
-        for i in range(0, len(train.y), batch_size):
-            idx = order[i:i + batch_size]
+        batches = []  # (the batch's mean loss, its size)
+        for idx in torch.randperm(len(train.y), generator=generator).split(batch_size):
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
-            loss.backward()
+            batch_loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            batch_loss.backward()
             optimizer.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(train.y))
-    return losses
+            batches.append((batch_loss.item(), idx.numel()))
+        per_epoch.append(sum(m * k for m, k in batches) / sum(k for _, k in batches))
+    return per_epoch
 
 
 def check_fine_tune(n, epochs, batch_size, seed, stale=False):
