@@ -36,6 +36,7 @@ import os
 import re
 import stat
 import statistics
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,8 +50,49 @@ SCHEMA = "techday.leaderboard/1"
 def inert(text: str) -> str:
     """A stranger's name as the board shows it: printable ASCII as is, every other character as its
     escape (``\\u0430lice``, not a Cyrillic 'alice' passing for alice's; no invisible or look-alike
-    character can make two participants, or two devices, read the same)."""
-    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in str(text))
+    character can make two participants, or two devices, read the same).
+
+    One-to-one: the escape character is escaped too (a folder named ``\\u0430lice`` in ASCII is shown
+    ``\\\\u0430lice``, not as the Cyrillic name's escape), and so is a space a page would collapse
+    (leading, trailing or beside another: ``zoe\\x20``, not ``zoe `` drawn as ``zoe``)."""
+    text = str(text)
+    out = []
+    last = len(text) - 1
+    for i, c in enumerate(text):
+        if c == "\\":
+            out.append("\\\\")
+        elif c == " " and (i == 0 or i == last or text[i - 1] == " " or text[i + 1] == " "):
+            out.append("\\x20")
+        elif " " <= c <= "~":
+            out.append(c)
+        else:
+            out.append(ascii(c)[1:-1])
+    return "".join(out)
+
+
+# Characters that read alike, folded by :func:`skeleton` (after NFKD and case folding): ASCII look-alikes
+# in a sans-serif font, and the Cyrillic and Greek letters drawn as Latin ones.
+_LOOKALIKE = str.maketrans({"l": "i", "1": "i", "|": "i", "!": "i", "\u0131": "i", "0": "o",
+                            "\u0430": "a", "\u0435": "e", "\u0456": "i", "\u0458": "j", "\u043a": "k",
+                            "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0443": "y", "\u0445": "x",
+                            "\u0455": "s", "\u0501": "d", "\u051b": "q", "\u051d": "w", "\u04af": "y",
+                            "\u04bb": "h", "\u03b1": "a", "\u03bf": "o", "\u03c1": "p", "\u03bd": "v",
+                            "\u03b9": "i", "\u03ba": "k", "\u03c5": "u", "\u03c7": "x", "\u03b5": "e"})
+
+
+def skeleton(name: str) -> str:
+    """What a name looks like, for telling look-alikes apart: compatibility-decomposed (full-width
+    letters, NFC and NFD alike), case-folded, accents dropped, look-alike letters folded (``aIice``,
+    ``a1ice``, a Cyrillic ``с``), ``rn`` read as ``m``, and only letters and digits kept (no
+    invisible characters, spaces or punctuation)."""
+    s = unicodedata.normalize("NFKD", str(name)).casefold()
+    s = "".join(c for c in s if not unicodedata.combining(c)).translate(_LOOKALIKE)
+    return "".join(c for c in s.replace("rn", "m").replace("vv", "w") if c.isalnum())
+
+
+def shown(value: float) -> float:
+    """A figure as the tables show it (one decimal): what ranks it. Digits no one sees decide nothing."""
+    return float(f"{value:.1f}")
 
 
 @dataclass
@@ -63,6 +105,10 @@ class Run:
     # copies is the original (the first in path order is kept): a name that sorts first must not take
     # another's place unseen, so the kept run's rows say "disputed" and name the other file.
     disputed: list = field(default_factory=list)
+    name: str = ""  # the participant's name as the layout gives it (``who`` is how it is shown)
+    # Other participants whose names read like this one's (see skeleton): both rows are marked, so that
+    # "aIice" is not taken for alice's.
+    lookalike: list = field(default_factory=list)
 
     @property
     def doc(self) -> dict:
@@ -83,8 +129,9 @@ class Run:
 
     @property
     def model(self) -> str:
-        """The published row's name (with its MIG profile) on the GPU tier, else the device's name."""
-        return self.verified.model
+        """The published row's name (with its MIG profile) on the GPU tier, else the device's name (a
+        CPU-tier run's, the file's own words: shown inert, like every stranger's string)."""
+        return inert(self.verified.model)
 
     @property
     def fixture(self) -> bool:
@@ -168,7 +215,7 @@ class Leaderboard:
                 row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
                        "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
                        "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"],
-                       "disputed": list(run.disputed)}
+                       "disputed": list(run.disputed), "lookalike": list(run.lookalike)}
                 rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
                 who = run.participant or (str(run.path),)
                 mine = rows.get(who)
@@ -176,14 +223,18 @@ class Leaderboard:
                     rows[who] = row
         out: dict[str, list[dict]] = {}
         for key, by_who in table.items():
-            rows = sorted(by_who.values(), key=lambda x: x["value"], reverse=next(iter(by_who.values()))["metric"] != "us")
+            # Ranked by the figure as shown, not by digits no one sees: a time shaved by one part in a
+            # billion used to rank first beside an equal-looking figure (ties keep path order, shared rank).
+            rows = sorted(by_who.values(), key=lambda x: shown(x["value"]),
+                          reverse=next(iter(by_who.values()))["metric"] != "us")
             for i, row in enumerate(rows):
-                row["rank"] = rows[i - 1]["rank"] if i and row["value"] == rows[i - 1]["value"] else i + 1
+                row["rank"] = rows[i - 1]["rank"] if i and shown(row["value"]) == shown(rows[i - 1]["value"]) else i + 1
             out[key] = rows
         return dict(sorted(out.items()))
 
     def per_model(self, tier: str = "gpu") -> dict[str, dict[str, dict]]:
-        """model -> kernel key -> {best, median, runs, metric, best_who}."""
+        """model -> kernel key -> {best, median, runs, metric, best_who}; ``best_who`` lists every
+        participant whose figure ties the best as shown (not the one whose name sorts first)."""
         out: dict[str, dict[str, dict]] = {}
         for key, rows in self.rankings(tier).items():
             by_model: dict[str, list[dict]] = {}
@@ -193,7 +244,8 @@ class Leaderboard:
                 values = [r["value"] for r in mrows]
                 best = mrows[0]  # rows are ranked already
                 out.setdefault(model, {})[key] = {
-                    "best": best["value"], "best_who": best["who"], "median": statistics.median(values),
+                    "best": best["value"], "median": statistics.median(values),
+                    "best_who": [r["who"] for r in mrows if shown(r["value"]) == shown(best["value"])],
                     "runs": len(values), "metric": best["metric"],
                     "best_fraction": best["fraction"]}
         return dict(sorted(out.items()))
@@ -215,7 +267,8 @@ class Leaderboard:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
                 "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
-                          "device": r.device, "model": r.model, "fixture": r.fixture, "disputed": r.disputed}
+                          "device": r.device, "model": r.model, "fixture": r.fixture, "disputed": r.disputed,
+                          "lookalike": r.lookalike}
                          for r in self.runs],
                 "rejected": [{"file": str(r.path), "reason": r.reason} for r in self.rejected],
                 "rankings": {"gpu": self.rankings("gpu"), "cpu": self.rankings("cpu")},
@@ -238,9 +291,11 @@ class Leaderboard:
                 t.add_column(col)
             for key, rows in rankings.items():
                 for i, row in enumerate(rows[:top]):
-                    t.add_row(key if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
+                    # The key escaped too: "stream.triad [full]" is text, not a "[full]" style rich drops.
+                    t.add_row(x(key) if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
                               x(row["who"]) + (" (fixture)" if row["fixture"] else "")
-                              + (" (disputed)" if row["disputed"] else ""), x(row["device"]), x(row["impl"]),
+                              + (" (disputed)" if row["disputed"] else "")
+                              + (" (look-alike)" if row["lookalike"] else ""), x(row["device"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
@@ -249,7 +304,7 @@ class Leaderboard:
                 m.add_column(col)
             for model, kernels in self.per_model(tier).items():
                 for i, (key, s) in enumerate(kernels.items()):
-                    m.add_row(x(model) if i == 0 else "", key, str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
+                    m.add_row(x(model) if i == 0 else "", x(key), str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
                               f"{s['median']:,.1f}", "" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
             out.append(m)
         return out
@@ -284,7 +339,9 @@ class Leaderboard:
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
                     who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "") + (
-                        f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "")
+                        f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "") + (
+                        f" <i title='{e('reads like: ' + ', '.join(row['lookalike']))}'>(look-alike)</i>"
+                        if row["lookalike"] else "")
                     parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
                                  f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
@@ -375,13 +432,15 @@ def _json_files(root: Path, links: _Links | None = None) -> tuple[list[Path], Pa
     return sorted(found), deep, unreadable
 
 
-def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple]], list[Rejected]]:
-    """(file, who, participant) to read, and paths that hold nothing to read. ``who`` is the name shown;
-    ``participant`` says whose file it is, as far as the layout tells: a student of a ``submitted/``
-    tree, the first folder under a folder given (``room/alice/...``), else the file alone. A path given
-    is taken as it is (a link the instructor names is the instructor's choice); below it, no symbolic
-    link is followed, each one answered with a line."""
-    found: list[tuple[Path, str, tuple]] = []
+def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple, tuple | None]], list[Rejected]]:
+    """(file, who, participant, under) to read, and paths that hold nothing to read. ``who`` is the
+    participant's name; ``participant`` says whose file it is, as far as the layout tells: a student of
+    a ``submitted/`` tree, the first folder under a folder given (``room/alice/...``), else the file
+    alone. A path given is taken as it is (a link the instructor names is the instructor's choice;
+    ``under`` is None); below it, no symbolic link is followed, each one answered with a line, and
+    ``under`` is ``(folder given, names below it)``: the file is read, and judged to lie, there, never
+    where its path leads when it is read (:func:`.schema.read_document`)."""
+    found: list[tuple[Path, str, tuple, tuple | None]] = []
     missing: list[Rejected] = []
     links = _Links()
     for path in paths:
@@ -400,7 +459,7 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
         return
     if not stat.S_ISDIR(st.st_mode):
         # A file of any kind (a FIFO, a device behind a link): reading it says what it is.
-        found.append((path, path.stem, ("file", str(path))))
+        found.append((path, path.stem, ("file", str(path)), None))
         return
     sub = path / "submitted"
     if sub.is_symlink():
@@ -415,11 +474,11 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
         if not files:
             missing.append(Rejected(path, "no *.json result file in this folder"))
         for f in files:
+            names = f.relative_to(path).parts
             if f.parent == path:
-                found.append((f, f.stem, ("file", str(f))))
+                found.append((f, f.stem, ("file", str(f)), (path, names)))
             else:
-                top = f.relative_to(path).parts[0]
-                found.append((f, top, ("folder", str(path), top)))
+                found.append((f, names[0], ("folder", str(path), names[0]), (path, names)))
         return
     for student in sorted(submitted.iterdir()):
         # A student's own folder may be one the board cannot read (a submission's permissions are the
@@ -448,14 +507,14 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
                     bisect.insort(files, f)
                     del files[MAX_FILES_PER_PARTICIPANT + 1:]
         except OSError as exc:
-            missing.append(Rejected(student, f"{inert(student.name)}'s folder is unreadable: {exc.strerror or exc}"))
+            missing.append(Rejected(student, f"{student.name}'s folder is unreadable: {exc.strerror or exc}"))
             continue
         if not files:
-            missing.append(Rejected(lab_dir, f"{inert(student.name)} submitted {lab} without a results file"))
+            missing.append(Rejected(lab_dir, f"{student.name} submitted {lab} without a results file"))
         if count > MAX_FILES_PER_PARTICIPANT:
-            missing.append(Rejected(lab_dir, f"{inert(student.name)} handed in {count:,} results files; only the "
+            missing.append(Rejected(lab_dir, f"{student.name} handed in {count:,} results files; only the "
                                              f"first {MAX_FILES_PER_PARTICIPANT} are read"))
-        found += [(f, student.name, ("student", str(submitted), student.name))
+        found += [(f, student.name, ("student", str(submitted), student.name), (submitted, (student.name, lab, f.name)))
                   for f in files[:MAX_FILES_PER_PARTICIPANT]]
 
 
@@ -608,22 +667,37 @@ def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bench"
 
 
-def _fixture_allowed(path: Path, named: bool) -> bool:
+def _fixture_allowed(lies: Path | None, named: bool) -> bool:
     """A test fixture (``"fixture": true``) is ranked, marked, only where the instructor named the file
     itself or where the kit keeps its own (``tests/fixtures/bench``): never from a room's folders, where
-    a participant could hand one in."""
-    return named or (not path.is_symlink() and Path(os.path.realpath(path)).parent == FIXTURES)
+    a participant could hand one in. ``lies``: where the file was listed (:func:`_lies`)."""
+    return named or (lies is not None and lies.parent == FIXTURES)
+
+
+def _lies(path: Path, under: tuple | None) -> Path | None:
+    """Where the file read lies, for deciding whether it is the kit's own (a fixture, a committed run):
+    below a folder given, the folder's real path and the names listed below it, fixed when it was
+    listed and read through no link (a participant who turned her lab folder into a link to the kit's
+    ``results/`` after the read made the board find the kit's file at her path); a path named alone,
+    its real path unless it is itself a link (a link to the kit's file is not the kit's file)."""
+    try:
+        if under is not None:
+            return Path(os.path.realpath(under[0])).joinpath(*under[1])
+        return None if path.is_symlink() else Path(os.path.realpath(path))
+    except OSError:
+        return None
 
 
 def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: dict, index: "_Index",
-           plans: set, named: bool = False) -> None:
+           plans: set, named: bool = False, under: tuple | None = None) -> None:
+    lies = _lies(path, under)
     try:
-        doc = read_document(path)
-        run = Run(path, verify(doc, plans), inert(who), participant)
+        doc = read_document(path, under)
+        run = Run(path, verify(doc, plans), inert(who), participant, name=who)
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
-    if doc.get("fixture") and not _fixture_allowed(path, named):
+    if doc.get("fixture") and not _fixture_allowed(lies, named):
         board.rejected.append(Rejected(path, "a test fixture (\"fixture\": true), not a measurement: fixtures are "
                                              "never ranked from a room's folders"))
         return
@@ -642,7 +716,7 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
     sig, times = run.signature(), run.times()
     kit_id = None
     for kit in kit_runs():
-        if kit.tier != run.tier or _is_kit_file(path, kit):
+        if kit.tier != run.tier or lies == kit.path:
             continue
         why = ("the same results as" if digest == kit.digest
                else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
@@ -710,16 +784,6 @@ def kit_runs() -> tuple[KitRun, ...]:
     return tuple(out)
 
 
-def _is_kit_file(path: Path, kit: KitRun) -> bool:
-    """Whether ``path`` is the kit's committed file where it lies (the board run over
-    ``benchmarks/results``): its own path, not a link to it. Decided by path, never by inode: a hard link
-    in a student's folder is the same inode under another path, and is compared by its figures."""
-    try:
-        return not path.is_symlink() and Path(os.path.realpath(path)) == kit.path
-    except OSError:
-        return False
-
-
 def _kept(doc: dict) -> dict:
     """What the board keeps of a merged file: the few fields it shows (the figures are recomputed
     already). A valid file may be 2 MiB of notes and error rows; kept whole, a folder of them held
@@ -748,10 +812,10 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
     per_who: dict[tuple, int] = {}
     read = 0
     past: list[tuple[Path, str]] = []
-    for path, who, participant in files:
+    for path, who, participant, under in files:
         per_who[participant] = per_who.get(participant, 0) + 1
         if per_who[participant] == MAX_FILES_PER_PARTICIPANT + 1:  # one line for all the rest
-            board.rejected.append(Rejected(path.parent, f"{inert(who)} handed in more than "
+            board.rejected.append(Rejected(path.parent, f"{who} handed in more than "
                                                         f"{MAX_FILES_PER_PARTICIPANT} results files; the rest "
                                                         "(from this one on) are not read"))
         if per_who[participant] > MAX_FILES_PER_PARTICIPANT:
@@ -761,15 +825,49 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
             continue
         read += 1
         try:
-            _admit(board, path, who, participant, by_id, index, plans, named=str(path) in named)
+            _admit(board, path, who, participant, by_id, index, plans, named=str(path) in named, under=under)
         except Exception as exc:  # one file never stops the board; the reason says it was the board's fault
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))
     board.comparisons = index.compared
+    _names_apart(board)
     if past:
-        whose = list(dict.fromkeys(inert(w) for _, w in past))
+        whose = list(dict.fromkeys(w for _, w in past))
         more = f" and {len(whose) - 20:,} more" if len(whose) > 20 else ""
         board.rejected.append(Rejected(past[0][0], f"not read: the board reads at most {MAX_FILES:,} files; this one "
                                                    f"and the {len(past) - 1:,} after it in path order are left out "
                                                    f"(of {', '.join(whose[:20])}{more})"))
     return board
+
+
+def _where(participant: tuple) -> str:
+    """Where a participant's files were found, shown beside a name another participant shares."""
+    kind, *rest = participant
+    return inert(rest[0] if kind == "file" else os.path.join(*rest) + os.sep)
+
+
+def _names_apart(board: Leaderboard) -> None:
+    """No two participants read alike on the board. Two shown under one name (``room/zoe.json`` and
+    ``room/zoe/``) are each shown with where their files lie; names that read alike (:func:`skeleton`:
+    ``alice`` and ``aIice``, ``Alice``, a Cyrillic look-alike, NFC and NFD) are each marked with the
+    others' names, on every row and in the JSON, for the instructor to judge."""
+    by_who: dict[tuple, list[Run]] = {}
+    for run in board.runs:
+        by_who.setdefault(run.participant or ("file", str(run.path)), []).append(run)
+    by_shown: dict[str, list[tuple]] = {}
+    for p, runs in by_who.items():
+        by_shown.setdefault(runs[0].who, []).append(p)
+    for name, ps in by_shown.items():
+        if len(ps) > 1:
+            for p in ps:
+                for run in by_who[p]:
+                    run.who = f"{name} ({_where(p)})"
+    by_look: dict[str, list[tuple]] = {}
+    for p, runs in by_who.items():
+        by_look.setdefault(skeleton(runs[0].name or runs[0].who), []).append(p)
+    for ps in by_look.values():
+        if len(ps) > 1:
+            for p in ps:
+                others = sorted(by_who[q][0].who for q in ps if q != p)
+                for run in by_who[p]:
+                    run.lookalike = others

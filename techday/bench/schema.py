@@ -36,6 +36,7 @@ other. The leaderboard goes further and recomputes every figure (:mod:`techday.b
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -135,17 +136,44 @@ def parse(raw: bytes):
         raise ReadError("nested too deeply") from None
 
 
-def read_document(path) -> dict:
+def _open_below(root, parts) -> int:
+    """Open ``root/parts...`` one name at a time from ``root``'s descriptor, following no symbolic link
+    below ``root``: the file read is the one found where it was listed, whatever was put in place of
+    the file or a folder above it since (a check on the path, then an open of the path, reads what the
+    path names at the open: a link put there in between was followed)."""
+    if not parts:
+        raise OSError(errno.ENOENT, "no file named")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    if os.open not in os.supports_dir_fd or not nofollow:  # no openat: the path, refused if it is a link now
+        if os.path.islink(os.path.join(root, *parts)):
+            raise OSError(errno.ELOOP, "a symbolic link")
+        return os.open(os.path.join(root, *parts), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            below = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        return os.open(parts[-1], os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | nofollow, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_document(path, under: tuple | None = None) -> dict:
     """Read one results file within the caps: the size is checked before a byte is parsed.
 
     Only a regular file is read (behind a symlink or not). It is opened without blocking and checked
     once open, so a FIFO, a socket or a terminal named ``*.json`` (which would wait for a writer
     forever) or a device (``/dev/zero``, endless) is answered at once, whatever the name pointed at
-    when it was listed."""
+    when it was listed. ``under``: ``(root, names)``, a file found below a folder given: opened from
+    ``root`` one name at a time, following no link (:func:`_open_below`)."""
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = _open_below(*under) if under is not None else os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
+        if under is not None and exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ReadError("a symbolic link (or a file) put where the board listed a plain file or folder, "
+                            "after it listed it: not followed") from None
         raise ReadError(f"unreadable: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)

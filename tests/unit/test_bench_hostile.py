@@ -418,7 +418,8 @@ def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
     assert "[bold red]x[/]" in console.file.getvalue()  # printed as text, not applied as markup
     paths = board.write(tmp_path / "out")
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
-    assert r"$\frac{[bold red]x[/]" in paths["html"].read_text()  # escaped as text, not markup
+    # Escaped as text, not markup (and shown inert: the backslash as its escape, "\\").
+    assert r"$\\frac{[bold red]x[/]" in paths["html"].read_text()
 
 
 def test_a_board_counts_a_bounded_number_of_plans():

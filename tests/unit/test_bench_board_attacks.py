@@ -1,0 +1,262 @@
+"""Attacks on the leaderboard of classes its table did not name: who a row is (names that read alike),
+what reaches the terminal and the page, ranks decided below what is shown, and a file changed between
+the board's listing and its use. Each test names the wrong answer it catches.
+"""
+
+import io
+import json
+import os
+import re
+
+import pytest
+
+from techday.bench import leaderboard
+from techday.bench.leaderboard import build_leaderboard, inert
+from tests.conftest import ROOT
+from tests.unit.test_bench_hostile import _in_mode, _jitter, _submit, base, cpu_base, find, honest_bytes, new_id, retime
+
+H200_RUN = ROOT / "benchmarks" / "results" / "h200-quick-2026-12-04.json"
+FIX = ROOT / "tests" / "fixtures" / "bench"
+LAB = "08-measure-your-gpu"
+
+
+def _console(board) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=250, highlight=False)
+    for t in board.tables():
+        console.print(t)
+    return console.file.getvalue()
+
+
+def _who(board, key="stream.triad"):
+    return [row["who"] for row in board.rankings("gpu")[key]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity: one row must never read as another participant's.
+
+
+def test_an_escaped_name_and_a_name_typed_as_its_escape_read_differently(tmp_path):
+    # Wrong answer caught: the shown name was not one-to-one. A Cyrillic "аlice" is shown "\u0430lice";
+    # a student whose folder is literally named "\u0430lice" (ASCII backslash, u, 0430) was shown the
+    # same: two participants, one name on the board.
+    course = tmp_path / "course"
+    _submit(course, "\u0430lice", "r.json", new_id(base(), "1"))
+    _submit(course, "\\u0430lice", "r.json", _jitter(new_id(base(), "2"), 5))
+    board = build_leaderboard([course])
+    assert len(board.runs) == 2, board.rejected_lines()
+    who = _who(board)
+    assert len(set(who)) == 2, who
+    assert inert("\\") != inert("\\\\") and inert("\\u0430") != inert("\u0430")
+
+
+@pytest.mark.parametrize("twin", ["zoe ", " zoe", "zo  e"])
+def test_names_apart_only_by_spaces_read_differently_where_spaces_collapse(tmp_path, twin):
+    # Wrong answer caught: "zoe " (or " zoe", "zo  e") shown as is: an HTML page collapses the spaces,
+    # so the row read "zoe" beside zoe's own.
+    course = tmp_path / "course"
+    _submit(course, "zo e" if twin == "zo  e" else "zoe", "r.json", new_id(base(), "1"))
+    _submit(course, twin, "r.json", _jitter(new_id(base(), "2"), 5))
+    board = build_leaderboard([course])
+    shown = [" ".join(w.split()) for w in _who(board)]  # what a browser draws
+    assert len(set(shown)) == 2, shown
+
+
+@pytest.mark.parametrize("twin", ["aIice", "a1ice", "Alice", "alice_", "ali\u0441e", "alic\u0065\u0301"])
+def test_names_that_read_alike_are_marked_on_every_output(tmp_path, twin):
+    # Wrong answer caught: "aIice" (capital i), "a1ice", "Alice", a Cyrillic "с" or a combining accent
+    # beside alice, ranked as a second participant with nothing to tell the instructor that two rows
+    # read alike (in a sans-serif font, "aIice" is "alice").
+    course = tmp_path / "course"
+    _submit(course, "alice", "r.json", new_id(base(), "1"))
+    _submit(course, twin, "r.json", _jitter(new_id(base(), "2"), 5))
+    _submit(course, "bob", "r.json", _jitter(new_id(base(), "3"), 6))
+    board = build_leaderboard([course])
+    rows = board.rankings("gpu")["stream.triad"]
+    marked = {row["who"]: row["lookalike"] for row in rows}
+    assert marked["bob"] == []
+    assert [w for w, others in marked.items() if others] and all(marked[w] for w in marked if w != "bob"), marked
+    assert "(look-alike)" in _console(board)
+    assert "(look-alike)" in board.html(b"")
+    assert all(r["lookalike"] is not None for r in board.to_dict()["rankings"]["gpu"]["stream.triad"])
+
+
+def test_a_file_and_a_folder_of_one_name_are_two_participants_shown_apart(tmp_path):
+    # Wrong answer caught: room/zoe.json (zoe's run) and room/zoe/run.json (another's) made two rows
+    # both shown "zoe".
+    room = tmp_path / "room"
+    (room / "zoe").mkdir(parents=True)
+    (room / "zoe.json").write_text(json.dumps(new_id(base(), "1")))
+    (room / "zoe" / "run.json").write_text(json.dumps(_jitter(new_id(base(), "2"), 5)))
+    board = build_leaderboard([room])
+    assert len(board.runs) == 2
+    who = _who(board)
+    assert len(set(who)) == 2, who
+
+
+# ---------------------------------------------------------------------------------------------
+# Output: nothing of a stranger's reaches the terminal or the page but printable ASCII.
+
+HOSTILE = ("\u200f", "\u200e", "\u061c", "\u2028", "\u2029", "\ufeff", "\u200b", "\u00ad", "\u0410", "\uff21",
+           "\u0301")
+
+
+def test_no_character_of_a_file_or_a_folder_reaches_the_terminal_or_the_page_but_printable_ascii(tmp_path):
+    # Wrong answer caught: a CPU-tier run's device name (the schema refuses only C0/C1 controls and
+    # the bidi overrides) reached the per-model table and the page as it was: a right-to-left mark,
+    # a line separator, a zero-width space, a Cyrillic or full-width look-alike.
+    junk = "".join(HOSTILE)
+    doc = _jitter(new_id(cpu_base(), "6"), 2)
+    doc["environment"]["cpu"] = f"AMD EPYC {junk}"
+    doc["environment"]["device"] = f"CPU: AMD EPYC {junk} (2 cores)"  # as the harness names it
+    doc["environment"]["host"] = junk
+    doc["environment"]["os"] = junk
+    doc["notes"] = [junk]
+    course = tmp_path / "course"
+    _submit(course, f"eve{junk}", f"r{junk}.json", doc)
+    board = build_leaderboard([course])
+    assert len(board.runs) == 1, board.rejected_lines()
+    shown = _console(board) + board.html(b"") + "\n".join(board.rejected_lines())
+    assert not [c for c in HOSTILE if c in shown]
+    out = board.to_dict()
+    for tier in ("gpu", "cpu"):
+        for rows in out["rankings"][tier].values():
+            for row in rows:
+                for k in ("who", "device", "model", "impl"):
+                    assert all(" " <= c <= "~" for c in row[k]), (k, row[k])
+        assert all(" " <= c <= "~" for model in out["per_model"][tier] for c in model)
+
+
+def test_a_mode_tag_is_printed_not_taken_for_markup(tmp_path):
+    # Wrong answer caught: the console table's kernel column passed "stream.triad [full]" to rich as
+    # markup: "[full]" was taken for a style and vanished, so the table of full runs (other sizes)
+    # read as the quick suite's "stream.triad" (likewise a CPU-tier "[ci]" run, arrays in a cache).
+    from techday.bench.counts import plan_for
+
+    g = base()["environment"]["gpu"]
+    full = _in_mode(new_id(base(), "9"), "full", plan_for("gpu", "full", g["l2_bytes"], g["sm_count"]), 0.7)
+    (tmp_path / "full.json").write_text(json.dumps(_jitter(full, 3)))
+    board = build_leaderboard([tmp_path / "full.json"])
+    assert "stream.triad [full]" in board.rankings("gpu")
+    assert "stream.triad [full]" in _console(board)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking: a rank is never decided below what the board shows.
+
+
+def _paste_figure(doc, src, key, impl, factor):
+    """``doc``'s figure ``key``/``impl`` set to ``src``'s times by ``factor`` (one figure, not a copy)."""
+    mine, theirs = find(doc, key, impl), find(src, key, impl)
+    amount = mine["bytes"]
+    return retime(mine, amount / (theirs["seconds"]["median"] * factor) / 1e9)
+
+
+def test_a_rank_is_not_won_by_a_difference_the_board_does_not_show(tmp_path):
+    # Wrong answer caught: mallory takes zoe's triad time and shaves it by one part in a billion: the
+    # table shows both at the same GB/s, yet ranked mallory 1 and zoe 2 (and named mallory alone as
+    # the model's best).
+    course = tmp_path / "course"
+    zoe = new_id(base(), "1")
+    mallory = _jitter(new_id(base(), "2"), 5)
+    _paste_figure(mallory, zoe, "stream.triad", "numba-cuda", 1 - 1e-9)
+    _submit(course, "zoe", "r.json", zoe)
+    _submit(course, "mallory", "r.json", mallory)
+    board = build_leaderboard([course])
+    assert len(board.runs) == 2, board.rejected_lines()
+    rows = board.rankings("gpu")["stream.triad"]
+    assert [f"{r['value']:,.1f}" for r in rows] == [f"{rows[0]['value']:,.1f}"] * 2
+    assert [r["rank"] for r in rows] == [1, 1]
+    (best,) = [kernels["stream.triad"] for kernels in board.per_model("gpu").values()]
+    assert sorted(best["best_who"]) == ["mallory", "zoe"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Time of check, time of use: the file judged is the file listed, where it was listed.
+
+
+def _private_run(tmp_path):
+    """A run the instructor keeps outside the room (not on the board): mallory cannot read it."""
+    private = tmp_path / "instructor"
+    private.mkdir()
+    (private / "r.json").write_bytes(honest_bytes("gpu-h100-good.json"))
+    return private
+
+
+def _after_listing(monkeypatch, swap):
+    real = leaderboard.discover
+
+    def discover(paths, lab):
+        out = real(paths, lab)
+        swap()
+        return out
+
+    monkeypatch.setattr(leaderboard, "discover", discover)
+
+
+def test_a_file_swapped_for_a_link_after_listing_is_not_followed(tmp_path, monkeypatch):
+    # Wrong answer caught: mallory's results.json was a plain file when listed; she put a symbolic
+    # link in its place before it was read, and the board followed it to a file she may not read
+    # (the instructor's own run), ranked as hers.
+    private = _private_run(tmp_path)
+    course = tmp_path / "course"
+    _submit(course, "mallory", "r.json", {"schema": "techday.bench/1"})
+    mine = course / "submitted" / "mallory" / LAB / "r.json"
+
+    def swap():
+        mine.unlink()
+        mine.symlink_to(private / "r.json")
+
+    _after_listing(monkeypatch, swap)
+    board = build_leaderboard([course])
+    assert board.runs == [], [r.who for r in board.runs]
+    assert "link" in board.rejected[0].reason
+
+
+def test_a_folder_swapped_for_a_link_after_listing_is_not_followed(tmp_path, monkeypatch):
+    # Wrong answer caught: the same through the lab folder: the file's own name is no link, a folder
+    # above it became one.
+    private = _private_run(tmp_path)
+    course = tmp_path / "course"
+    _submit(course, "mallory", "r.json", {"schema": "techday.bench/1"})
+    lab = course / "submitted" / "mallory" / LAB
+
+    def swap():
+        lab.rename(lab.with_name("old"))
+        lab.symlink_to(private)
+
+    _after_listing(monkeypatch, swap)
+    board = build_leaderboard([course])
+    assert board.runs == [], [r.who for r in board.runs]
+    assert "link" in board.rejected[0].reason
+
+
+@pytest.mark.parametrize("where", ["kit", "fixtures"])
+def test_where_a_file_lies_is_decided_when_it_is_listed(tmp_path, monkeypatch, where):
+    # Wrong answer caught: after her file was read, mallory made her lab folder a link to the kit's
+    # results/ (or its test fixtures); the board then asked where the path lay, found the kit's own
+    # file (or a fixture) there, and ranked her copy of the kit's H200 run as the kit's file (or her
+    # "fixture": true file as the kit's fixture).
+    course = tmp_path / "course"
+    if where == "kit":
+        name, doc, target = H200_RUN.name, json.loads(H200_RUN.read_text()), H200_RUN.parent
+        doc["run_id"] = "c" * 32
+    else:
+        name, doc, target = "gpu-h100-good.json", _jitter(new_id(base(), "7"), 9), FIX
+        doc["fixture"] = True
+    _submit(course, "mallory", name, doc)
+    lab = course / "submitted" / "mallory" / LAB
+    real = leaderboard.read_document
+
+    def read_then_swap(path, *args, **kwargs):
+        out = real(path, *args, **kwargs)
+        if not lab.is_symlink():
+            lab.rename(lab.with_name("old"))
+            lab.symlink_to(target)
+        return out
+
+    monkeypatch.setattr(leaderboard, "read_document", read_then_swap)
+    board = build_leaderboard([course])
+    assert board.runs == [], [(r.who, r.path) for r in board.runs]
+    assert re.search("kit's own run|fixture", board.rejected[0].reason), board.rejected[0].reason
