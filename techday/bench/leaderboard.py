@@ -295,7 +295,7 @@ class Leaderboard:
                     t.add_row(x(key) if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
                               x(row["who"]) + (" (fixture)" if row["fixture"] else "")
                               + (" (disputed)" if row["disputed"] else "")
-                              + (" (look-alike)" if row["lookalike"] else ""), x(row["device"]), x(row["impl"]),
+                              + (" (look-alike)" if row["lookalike"] else ""), x(row["model"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
@@ -342,7 +342,8 @@ class Leaderboard:
                         f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "") + (
                         f" <i title='{e('reads like: ' + ', '.join(row['lookalike']))}'>(look-alike)</i>"
                         if row["lookalike"] else "")
-                    parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['device'])}</td>"
+                    # The device column names the row the board judged the run by, never the file's own words.
+                    parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['model'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
                                  f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
                 parts.append("</table>")

@@ -32,7 +32,7 @@ from techday.gpuspecs import SPECS
 from techday.tier import GpuInfo
 
 from .counts import MAX_L2_BYTES, MAX_SM_COUNT, kernel_table, plan_dict, plan_for
-from .limits import HOST_LINK_GBS, device_limits, limit_for, mig_problems, mig_profile, parent_spec
+from .limits import _MIG, HOST_LINK_GBS, device_limits, limit_for, mig_problems, mig_profile, parent_spec
 from .schema import MAX_FRACTION, short, validate
 
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
@@ -153,6 +153,12 @@ def _limits(doc: dict) -> tuple[dict, str, dict]:
                       "cannot be checked, so its figures cannot be ranked")
     if not DRIVER_NAME.fullmatch(g["name"]):
         raise Refused(f"GPU name {ascii(g['name'])[:60]} holds characters no driver name has")
+    migs = list(_MIG.finditer(g["name"]))
+    if len(migs) > 1 or (migs and migs[0].end() != len(g["name"])):
+        # A driver names one profile, last ("NVIDIA H100 80GB HBM3 MIG 1g.10gb"). With two, the first was
+        # judged (a 7g slice: the whole GPU's limits) while the name read as the last ("1g.10gb").
+        raise Refused(f"GPU name {ascii(g['name'])[:80]} does not end in its one MIG profile, as a driver names a "
+                      "slice: which slice was measured cannot be told")
     _check_attributes(g, spec)
     model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
     return device_limits(_gpu_info(at_row_clocks(g, spec))), model, device_limits(_gpu_info(g))

@@ -260,3 +260,33 @@ def test_where_a_file_lies_is_decided_when_it_is_listed(tmp_path, monkeypatch, w
     board = build_leaderboard([course])
     assert board.runs == [], [(r.who, r.path) for r in board.runs]
     assert re.search("kit's own run|fixture", board.rejected[0].reason), board.rejected[0].reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The device a row names is the one the board judged.
+
+
+def test_a_gpu_name_with_two_mig_profiles_is_refused(tmp_path):
+    # Wrong answer caught: "NVIDIA H100 80GB HBM3 MIG 7g.80gb MIG 1g.10gb" was judged as the first
+    # profile (a 7g slice: the whole GPU's SMs and bandwidth) and shown by the file's name, which ends
+    # in "1g.10gb": a "1g slice" at a whole H100's figures, at the top of the room.
+    from tests.unit.test_bench_hostile import as_mig
+
+    doc = as_mig(base(), "NVIDIA H100 80GB HBM3 MIG 7g.80gb MIG 1g.10gb", 132, 2900.0, 50000.0, "4")
+    (tmp_path / "two.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "two.json"])
+    assert board.runs == [] and "MIG" in board.rejected[0].reason, board.rejected_lines()
+
+
+def test_the_device_column_shows_the_row_judged_not_the_files_words(tmp_path):
+    # Wrong answer caught: the rankings' device column showed the GPU name as the file wrote it, any
+    # words the table's match ignores included ("GeForce RTX H100 80GB": a data-centre H100 dressed as
+    # a GeForce card); the row the board judged the run by is what it shows.
+    doc = new_id(base(), "5")
+    doc["environment"]["gpu"]["name"] = doc["environment"]["device"] = "NVIDIA GeForce RTX H100 80GB HBM3"
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "r.json"])
+    assert len(board.runs) == 1, board.rejected_lines()
+    model = board.runs[0].model
+    shown = _console(board) + board.html(b"")
+    assert "GeForce" not in shown and model in shown
