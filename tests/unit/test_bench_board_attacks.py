@@ -290,3 +290,29 @@ def test_the_device_column_shows_the_row_judged_not_the_files_words(tmp_path):
     model = board.runs[0].model
     shown = _console(board) + board.html(b"")
     assert "GeForce" not in shown and model in shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources: under every cap, a participant's folder costs the board a bounded amount.
+
+
+def test_a_participants_folder_of_many_files_is_not_held_whole(tmp_path):
+    # Wrong answer caught: in a room's folders (not a submitted/ tree), every *.json below a
+    # participant's folder was listed, held and sorted before the cap of files read applied: 200,000
+    # empty files took 19.4 s and 155 MB at peak here (now 3.9 s, 36 MB).
+    from techday.bench.leaderboard import MAX_FILES_PER_PARTICIPANT, discover
+
+    deep = tmp_path / "room" / "mallory" / "a" / "b"
+    deep.mkdir(parents=True)
+    for i in range(3000):
+        (deep / f"r{i:05d}.json").touch()
+    (tmp_path / "room" / "mallory" / "a" / "r.json").touch()
+    (tmp_path / "room" / "zoe").mkdir()
+    (tmp_path / "room" / "zoe" / "r.json").write_bytes(honest_bytes("gpu-h100-good.json"))
+    found, _ = discover([tmp_path / "room"], LAB)
+    mine = [f for f, who, *_ in found if who == "mallory"]
+    assert len(mine) == MAX_FILES_PER_PARTICIPANT + 1  # the first few in path order, and one to say so
+    assert mine[0].name == "r00000.json" and mine[-1].name == "r00008.json"
+    board = build_leaderboard([tmp_path / "room"])
+    assert [r.who for r in board.runs] == ["zoe"]
+    assert "more than 8 results files" in board.rejected[-1].reason
