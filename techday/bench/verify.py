@@ -145,7 +145,10 @@ def project_limits(doc: dict) -> tuple[dict, str]:
 def _limits(doc: dict) -> tuple[dict, str, dict]:
     """(the board's limits, the model, the limits the file's own attributes give: what its harness wrote)."""
     if doc["tier"] == "cpu":
-        return device_limits(None), doc["environment"]["device"], device_limits(None)
+        # The count judged first, then the file's name for its CPU: shown after the name ("CPU: AMD EPYC
+        # (2 cores) (64 cores)"), a name could state another count ahead of the one the ceilings used.
+        env = doc["environment"]
+        return device_limits(None), f"{env.get('cpu_count')} cores: {env.get('cpu')}", device_limits(None)
     g = doc["environment"]["gpu"]
     spec = parent_spec(g["name"])
     if spec is None:

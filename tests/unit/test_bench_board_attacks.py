@@ -316,3 +316,34 @@ def test_a_participants_folder_of_many_files_is_not_held_whole(tmp_path):
     board = build_leaderboard([tmp_path / "room"])
     assert [r.who for r in board.runs] == ["zoe"]
     assert "more than 8 results files" in board.rejected[-1].reason
+
+
+def test_a_cpu_runs_count_is_shown_where_its_name_cannot_forge_it(tmp_path):
+    # Wrong answer caught: a CPU-tier run's device was shown as the file's name followed by its count,
+    # "CPU: AMD EPYC (2 cores) (64 cores)": a CPU named "AMD EPYC (2 cores)" claiming 64 CPUs (a
+    # 12.8 TB/s per-CPU ceiling, so a 1.9 TB/s triad passed) read as a 2-core machine.
+    doc = _jitter(new_id(cpu_base(), "8"), 4)
+    env = doc["environment"]
+    env.update(cpu="AMD EPYC (2 cores)", cpu_count=64)
+    env["device"] = f"CPU: {env['cpu']} ({env['cpu_count']} cores)"  # as the harness names it
+    retime(find(doc, "stream.triad", "numba-cpu"), 1900.0)
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    board = build_leaderboard([tmp_path / "r.json"])
+    assert len(board.runs) == 1, board.rejected_lines()
+    row = board.rankings("cpu")["stream.triad"][0]
+    assert row["value"] == pytest.approx(1900.0) and row["model"].startswith("64 cores: "), row["model"]
+    assert "64 cores: AMD EPYC (2 cores)" in _console(board) and "64 cores: AMD EPYC (2 cores)" in board.html(b"")
+
+
+def test_a_files_own_words_never_name_its_participant(tmp_path):
+    # Handled already (kept as coverage of the class): mallory's file labelled as zoe's, its host and
+    # device hash copied from zoe's, is ranked as mallory's, beside zoe's own row.
+    course = tmp_path / "course"
+    zoe = new_id(base(), "1")
+    mallory = _jitter(new_id(base(), "2"), 5)
+    mallory["label"] = "GPU (NVIDIA H100 80GB HBM3) zoe"
+    mallory["environment"].update(host=zoe["environment"].get("host", "zoe"), device_hash="zoe")
+    _submit(course, "zoe", "r.json", zoe)
+    _submit(course, "mallory", "zoe.json", mallory)
+    board = build_leaderboard([course])
+    assert sorted(_who(board)) == ["mallory", "zoe"] and not any(r["lookalike"] for r in board.rankings("gpu")["stream.triad"])
