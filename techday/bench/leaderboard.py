@@ -411,6 +411,9 @@ def _json_files(root: Path, links: _Links | None = None,
     kept: dict[str, list[Path]] = {}
     deep: Path | None = None
     unreadable: list[Rejected] = []
+    # Folders it cannot list, per first folder: the first named, the rest counted (a participant may set
+    # 500 folders to mode 000: 500 lines buried the one other participant's line that mattered).
+    locked: dict[str | None, int] = {}
     stack = [(root, 0, None)]
     while stack:
         folder, depth, top = stack.pop()
@@ -420,8 +423,14 @@ def _json_files(root: Path, links: _Links | None = None,
                     too_deep = _json_entry(entry, depth, top, links, keep, found, kept, stack)
                     deep = deep or too_deep
         except OSError as exc:
-            unreadable.append(Rejected(folder, f"unreadable folder: {exc.strerror or exc}"))
+            locked[top] = locked.get(top, 0) + 1
+            if top is None or locked[top] == 1:
+                unreadable.append(Rejected(folder, f"unreadable folder: {exc.strerror or exc}"))
             continue
+    for top, n in locked.items():
+        if top is not None and n > 1:
+            unreadable.append(Rejected(root / top, f"{n - 1:,} more folders below this one could not be listed "
+                                                   "(only the first is named)"))
     for files in kept.values():
         found += files
     return sorted(found), deep, unreadable

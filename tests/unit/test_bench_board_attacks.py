@@ -347,3 +347,30 @@ def test_a_files_own_words_never_name_its_participant(tmp_path):
     _submit(course, "mallory", "zoe.json", mallory)
     board = build_leaderboard([course])
     assert sorted(_who(board)) == ["mallory", "zoe"] and not any(r["lookalike"] for r in board.rankings("gpu")["stream.triad"])
+
+
+def test_a_participants_folders_the_board_cannot_list_take_two_lines_not_one_each(tmp_path, monkeypatch):
+    # Wrong answer caught: every subfolder the search could not list had a line of its own: mallory's
+    # 500 folders of mode 000 (a participant who is not the instructor may set them) printed 500 lines
+    # and buried bob's one, the line that mattered. The listing's failure is simulated (tests may run
+    # as root).
+    real = os.scandir
+
+    def locked(path):
+        if os.path.basename(str(path)).startswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    room = tmp_path / "room"
+    for i in range(500):
+        (room / "mallory" / f"locked{i:03d}").mkdir(parents=True)
+    (room / "bob" / "locked").mkdir(parents=True)
+    (room / "zoe").mkdir()
+    (room / "zoe" / "r.json").write_bytes(honest_bytes("gpu-h100-good.json"))
+    monkeypatch.setattr(os, "scandir", locked)
+    board = build_leaderboard([room])
+    assert [r.who for r in board.runs] == ["zoe"]
+    lines = board.rejected_lines()
+    assert len(lines) <= 4, lines[:6]
+    assert any("bob" in line and "Permission denied" in line for line in lines)
+    assert any("499 more folders" in line for line in lines), lines
