@@ -546,8 +546,8 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
         if count > MAX_FILES_PER_PARTICIPANT:
             missing.append(Rejected(lab_dir, f"{student.name} handed in {count:,} results files; only the "
                                              f"first {MAX_FILES_PER_PARTICIPANT} are read"))
-        found += [(f, student.name, ("student", str(submitted), student.name), (submitted, (student.name, lab, f.name)))
-                  for f in files[:MAX_FILES_PER_PARTICIPANT]]
+        found += [(f, student.name, ("student", str(submitted), student.name),
+                   (submitted, (student.name, *Path(lab).parts, f.name))) for f in files[:MAX_FILES_PER_PARTICIPANT]]
 
 
 def _digest(doc: dict) -> str:
@@ -878,6 +878,9 @@ def _where(participant: tuple) -> str:
     return inert(rest[0] if kind == "file" else os.path.join(*rest) + os.sep)
 
 
+MAX_LOOKALIKES = 5  # other participants named on a look-alike's rows
+
+
 def _names_apart(board: Leaderboard) -> None:
     """No two participants read alike on the board. Two shown under one name (``room/zoe.json`` and
     ``room/zoe/``) are each shown with where their files lie; names that read alike (:func:`skeleton`:
@@ -899,7 +902,11 @@ def _names_apart(board: Leaderboard) -> None:
         by_look.setdefault(skeleton(runs[0].name or runs[0].who), []).append(p)
     for ps in by_look.values():
         if len(ps) > 1:
+            names = sorted((by_who[q][0].who, q) for q in ps)
             for p in ps:
-                others = sorted(by_who[q][0].who for q in ps if q != p)
+                # At most a few named on each row: 2,000 look-alike participants each naming all the
+                # others would write 2,000 x 2,000 names on every kernel's rows.
+                others = [w for w, q in names if q != p]
+                more = [f"and {len(others) - MAX_LOOKALIKES:,} more"] if len(others) > MAX_LOOKALIKES else []
                 for run in by_who[p]:
-                    run.lookalike = others
+                    run.lookalike = others[:MAX_LOOKALIKES] + more

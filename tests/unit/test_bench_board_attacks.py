@@ -374,3 +374,19 @@ def test_a_participants_folders_the_board_cannot_list_take_two_lines_not_one_eac
     assert len(lines) <= 4, lines[:6]
     assert any("bob" in line and "Permission denied" in line for line in lines)
     assert any("499 more folders" in line for line in lines), lines
+
+
+def test_a_crowd_of_look_alikes_names_a_few_on_each_row(tmp_path):
+    # Wrong answer caught (output size): every look-alike's rows named all the others; 2,000 names that
+    # read alike (the board's cap of files) would write 2,000 x 2,000 names on every kernel's rows.
+    from techday.bench.leaderboard import MAX_LOOKALIKES
+
+    room = tmp_path / "room"
+    names = ["alice", "Alice", "ALICE", "aIice", "a1ice", "alIce", "al1ce", "AIice"]
+    for i, who in enumerate(names):
+        (room / who).mkdir(parents=True)
+        (room / who / "r.json").write_text(json.dumps(_jitter(new_id(base(), "0123456789abcdef"[i]), 20 + i)))
+    board = build_leaderboard([room])
+    assert len(board.runs) == len(names), board.rejected_lines()
+    for run in board.runs:
+        assert len(run.lookalike) == MAX_LOOKALIKES + 1 and run.lookalike[-1] == f"and {len(names) - 1 - MAX_LOOKALIKES} more"
