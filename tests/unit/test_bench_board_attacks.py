@@ -390,3 +390,34 @@ def test_a_crowd_of_look_alikes_names_a_few_on_each_row(tmp_path):
     assert len(board.runs) == len(names), board.rejected_lines()
     for run in board.runs:
         assert len(run.lookalike) == MAX_LOOKALIKES + 1 and run.lookalike[-1] == f"and {len(names) - 1 - MAX_LOOKALIKES} more"
+
+
+def test_the_roofline_draws_a_bounded_number_of_roofs(tmp_path, monkeypatch):
+    # Wrong answer caught: a CPU-tier run names its CPU in its own words, and the roofline drew a
+    # measured roof and a legend entry for every name: 400 runs under 400 CPU names took 22.8 s here
+    # and the legend covered the plot. The GPU's roof is drawn whatever the CPUs.
+    import copy
+
+    import matplotlib.axes
+
+    from techday.bench.report import MAX_ROOFS, roofline_png
+
+    board = build_leaderboard([ROOT / "benchmarks" / "results" / "cpu-tier-quick-2core-ci.json", H200_RUN])
+    cpu, gpu = sorted(board.plot_docs(), key=lambda d: d["tier"])
+    docs = [gpu]
+    for i in range(40):
+        d = copy.deepcopy(cpu)
+        d["environment"]["cpu"] = f"CPU model {i}"
+        docs.append(d)
+    entries = []
+    legend = matplotlib.axes.Axes.legend
+
+    def counted(self, *args, **kwargs):
+        entries.extend(self.get_legend_handles_labels()[1])
+        return legend(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", counted)
+    assert roofline_png(docs, tmp_path / "r.png")[:4] == b"\x89PNG"
+    roofs = [e for e in entries if ": roof (" in e or ": measured roof (" in e]
+    assert len(roofs) == MAX_ROOFS and any(e.startswith("H200") for e in roofs), entries
+    assert "29 other devices (points only, no roof)" in entries
