@@ -287,15 +287,18 @@ class Leaderboard:
                 continue
             tag = "GPU" if tier == "gpu" else "CPU tier (CPU figures, not GPU figures)"
             t = Table(title=f"leaderboard, {tag}: best implementation per run")
-            for col in ("kernel", "#", "who", "device", "impl", "figure (median)", "best", "of limit"):
+            # The board's marks have a column of their own: in the name's, a folder named "alice (disputed)"
+            # read as alice's row marked disputed (a name may hold any printable ASCII).
+            for col in ("kernel", "#", "who", "marks", "device", "impl", "figure (median)", "best", "of limit"):
                 t.add_column(col)
             for key, rows in rankings.items():
                 for i, row in enumerate(rows[:top]):
                     # The key escaped too: "stream.triad [full]" is text, not a "[full]" style rich drops.
                     t.add_row(x(key) if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
-                              x(row["who"]) + (" (fixture)" if row["fixture"] else "")
-                              + (" (disputed)" if row["disputed"] else "")
-                              + (" (look-alike)" if row["lookalike"] else ""), x(row["model"]), x(row["impl"]),
+                              x(row["who"]), " ".join(m for m, on in (("(fixture)", row["fixture"]),
+                                                                      ("(disputed)", row["disputed"]),
+                                                                      ("(look-alike)", row["lookalike"])) if on),
+                              x(row["model"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
             out.append(t)
@@ -334,16 +337,17 @@ class Leaderboard:
                 continue
             parts.append(f"<h2>{'GPU runs' if tier == 'gpu' else 'CPU-tier runs (CPU figures, not GPU figures)'}</h2>")
             for key, rows in rankings.items():
-                parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>device</th><th>impl</th>"
+                parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>marks</th><th>device</th><th>impl</th>"
                              "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
-                    who = e(row["who"]) + (" <i>(fixture)</i>" if row["fixture"] else "") + (
+                    marks = (" <i>(fixture)</i>" if row["fixture"] else "") + (
                         f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "") + (
                         f" <i title='{e('reads like: ' + ', '.join(row['lookalike']))}'>(look-alike)</i>"
                         if row["lookalike"] else "")
                     # The device column names the row the board judged the run by, never the file's own words.
-                    parts.append(f"<tr><td>{row['rank']}</td><td>{who}</td><td>{e(row['model'])}</td>"
+                    parts.append(f"<tr><td>{row['rank']}</td><td>{e(row['who'])}</td><td>{marks.strip()}</td>"
+                                 f"<td>{e(row['model'])}</td>"
                                  f"<td>{e(row['impl'])}</td><td class='n'>{row['value']:,.1f} "
                                  f"{e(UNITS[row['metric']])}</td><td class='n'>{row['best']:,.1f}</td><td>{frac}</td></tr>")
                 parts.append("</table>")

@@ -421,3 +421,19 @@ def test_the_roofline_draws_a_bounded_number_of_roofs(tmp_path, monkeypatch):
     roofs = [e for e in entries if ": roof (" in e or ": measured roof (" in e]
     assert len(roofs) == MAX_ROOFS and any(e.startswith("H200") for e in roofs), entries
     assert "29 other devices (points only, no roof)" in entries
+
+
+def test_a_name_cannot_wear_the_boards_own_marks(tmp_path):
+    # Wrong answer caught: the marks were written after the name, in its cell: a folder named
+    # "alice (disputed)" (any printable ASCII is shown as is) read as alice's row marked disputed, and
+    # "mallory (fixture)" as a fixture. The marks now have a column no name reaches.
+    room = tmp_path / "room"
+    for i, who in enumerate(["alice (disputed)", "mallory (fixture)"]):
+        (room / who).mkdir(parents=True)
+        (room / who / "r.json").write_text(json.dumps(_jitter(new_id(base(), "12"[i]), 30 + i)))
+    board = build_leaderboard([room])
+    assert len(board.runs) == 2, board.rejected_lines()
+    table = board.tables()[0]
+    columns = {c.header: list(c._cells) for c in table.columns}
+    assert "alice (disputed)" in columns["who"] and set(columns["marks"]) == {""}, columns["marks"]
+    assert "<td>alice (disputed)</td><td></td>" in board.html(b"")
