@@ -277,8 +277,14 @@ class Leaderboard:
     # -----------------------------------------------------------------------------------------
 
     def tables(self, top: int = 10):
-        from rich.markup import escape as x
         from rich.table import Table
+        from rich.text import Text
+
+        def x(text: str) -> Text:
+            # Every cell as plain text: rich reads a string's "[full]" as a style (the mode tag vanished)
+            # and its ":o:" as an emoji (a folder named "b:o:b" was printed "b⭕b", read as bob), even
+            # escaped with rich.markup.escape, which escapes only the brackets.
+            return Text(str(text))
 
         out = []
         for tier in ("gpu", "cpu"):
@@ -293,7 +299,6 @@ class Leaderboard:
                 t.add_column(col)
             for key, rows in rankings.items():
                 for i, row in enumerate(rows[:top]):
-                    # The key escaped too: "stream.triad [full]" is text, not a "[full]" style rich drops.
                     t.add_row(x(key) if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
                               x(row["who"]), " ".join(m for m, on in (("(fixture)", row["fixture"]),
                                                                       ("(disputed)", row["disputed"]),

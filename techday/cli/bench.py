@@ -85,11 +85,12 @@ def cmd_leaderboard(args) -> int:
     from ..bench.leaderboard import build_leaderboard
 
     out = Path(args.out).resolve() if args.out else _default_out("leaderboard")
-    from rich.markup import escape
+    from rich.text import Text
 
     board = build_leaderboard([Path(p) for p in args.paths], lab=args.lab)
     for line in board.rejected_lines():
-        err.print(f"[yellow]left out[/] {escape(line)}")
+        # Plain text, not markup: escaping the brackets still let rich turn ":o:" into an emoji.
+        err.print(Text.assemble(("left out", "yellow"), " ", line))
     for t in board.tables():
         console.print(t)
     paths = board.write(out)

@@ -434,6 +434,31 @@ def test_a_name_cannot_wear_the_boards_own_marks(tmp_path):
     board = build_leaderboard([room])
     assert len(board.runs) == 2, board.rejected_lines()
     table = board.tables()[0]
-    columns = {c.header: list(c._cells) for c in table.columns}
+    columns = {c.header: [str(cell) for cell in c._cells] for c in table.columns}
     assert "alice (disputed)" in columns["who"] and set(columns["marks"]) == {""}, columns["marks"]
     assert "<td>alice (disputed)</td><td></td>" in board.html(b"")
+
+
+def test_a_name_is_printed_as_text_not_as_an_emoji_code(tmp_path, monkeypatch):
+    # Wrong answer caught: rich turns ":o:" into an emoji even in text escaped with rich.markup.escape
+    # (which escapes only brackets): a student folder named "b:o:b" was printed "b⭕b" (read as bob),
+    # "zoe:white_check_mark:" with a check mark, in the tables and in the lines of files left out.
+    import argparse
+
+    from rich.console import Console
+
+    from techday.cli import bench as cli
+
+    course = tmp_path / "course"
+    _submit(course, "b:o:b", "r.json", new_id(base(), "1"))
+    _submit(course, "zoe:white_check_mark:", "r.json", {"schema": "techday.bench/1"})
+    board = build_leaderboard([course])
+    shown = _console(board)
+    assert "b:o:b" in shown and "\u2b55" not in ascii(shown)
+    out, err = (Console(file=io.StringIO(), width=250, highlight=False) for _ in range(2))
+    monkeypatch.setattr(cli, "console", out)
+    monkeypatch.setattr(cli, "err", err)
+    cli.cmd_leaderboard(argparse.Namespace(paths=[str(course)], lab=LAB, out=str(tmp_path / "out")))
+    printed = out.file.getvalue() + err.file.getvalue()
+    assert "zoe:white_check_mark:" in printed and "b:o:b" in printed
+    assert not [c for c in printed if c in "\u2b55\u2705"]
