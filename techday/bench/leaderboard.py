@@ -385,22 +385,36 @@ MAX_LINK_LINES = 50  # lines naming links, per board; the rest are counted in on
 
 
 class _Links:
-    """The links met while searching: one line each up to :data:`MAX_LINK_LINES`, then a count."""
+    """The links met while searching: per participant (``whose``: the folder the link lies in, for a
+    participant's own files), the first named and the rest counted; one line each for up to
+    :data:`MAX_LINK_LINES` participants, then a count. A board-wide count alone let mallory's 50 links
+    take every line, and eve's one link was only a number in "more links"."""
 
     def __init__(self):
-        self.lines: list[Rejected] = []
+        self.first: dict[str, Rejected] = {}
+        self.count: dict[str, int] = {}
         self.more = 0
 
-    def add(self, path: Path) -> None:
-        if len(self.lines) < MAX_LINK_LINES:
-            self.lines.append(Rejected(path, LINK))
+    def add(self, path: Path, whose: Path | str | None = None) -> None:
+        key = str(whose if whose is not None else path)
+        if key in self.first:
+            self.count[key] += 1
+        elif len(self.first) < MAX_LINK_LINES:
+            self.first[key], self.count[key] = Rejected(path, LINK), 1
         else:
             self.more += 1
 
     def rejected(self) -> list[Rejected]:
-        tail = [Rejected(Path(f"({self.more:,} more links)"), f"{self.more:,} more symbolic links below the folders "
-                                                              "given were not followed")] if self.more else []
-        return self.lines + tail
+        out = []
+        for key, line in self.first.items():
+            out.append(line)
+            if self.count[key] > 1:
+                out.append(Rejected(Path(key), f"{self.count[key] - 1:,} more symbolic links below this folder were not "
+                                               "followed (only the first is named)"))
+        if self.more:
+            out.append(Rejected(Path(f"({self.more:,} more links)"), f"{self.more:,} more symbolic links below the "
+                                                                     "folders given were not followed"))
+        return out
 
 
 def _json_files(root: Path, links: _Links | None = None,
@@ -451,7 +465,7 @@ def _json_entry(entry, depth, top, links, keep, found, kept, stack) -> Path | No
     try:
         if entry.is_symlink():
             if links is not None and (entry.name.endswith(".json") or entry.is_dir()):
-                links.add(Path(entry.path))
+                links.add(Path(entry.path), None if top is None else Path(entry.path).parents[depth - 1])
             return
         if entry.name.endswith(".json"):
             path = Path(entry.path)  # a folder so named too: it is answered as unreadable
@@ -541,7 +555,7 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
             count, files = 0, []
             for f in lab_dir.glob("*.json"):
                 if f.is_symlink():
-                    links.add(f)
+                    links.add(f, lab_dir)
                     continue
                 count += 1
                 if len(files) <= MAX_FILES_PER_PARTICIPANT or f < files[-1]:

@@ -462,3 +462,26 @@ def test_a_name_is_printed_as_text_not_as_an_emoji_code(tmp_path, monkeypatch):
     printed = out.file.getvalue() + err.file.getvalue()
     assert "zoe:white_check_mark:" in printed and "b:o:b" in printed
     assert not [c for c in printed if c in "\u2b55\u2705"]
+
+
+@pytest.mark.parametrize("layout", ["room", "submitted"])
+def test_one_participants_links_do_not_hide_anothers(tmp_path, layout):
+    # Wrong answer caught: the links met were named board-wide up to 50 lines, then only counted:
+    # mallory's 60 links to the kit's H200 run took all 50 lines, and eve's one link (the line the
+    # instructor needed) was a number in "10 more links".
+    if layout == "room":
+        mine, hers = tmp_path / "room" / "mallory", tmp_path / "room" / "eve"
+        given = tmp_path / "room"
+    else:
+        mine, hers = (tmp_path / "course" / "submitted" / w / LAB for w in ("mallory", "eve"))
+        given = tmp_path / "course"
+    mine.mkdir(parents=True)
+    hers.mkdir(parents=True)
+    for i in range(60):
+        (mine / f"r{i:02d}.json").symlink_to(H200_RUN)
+    (hers / "r.json").symlink_to(H200_RUN)
+    board = build_leaderboard([given])
+    lines = board.rejected_lines()
+    assert any(f"{hers}/r.json: a symbolic link" in line for line in lines), lines
+    assert any("59 more symbolic links below this folder" in line for line in lines), lines
+    assert len([line for line in lines if "symbolic link" in line]) == 3, lines
