@@ -418,9 +418,10 @@ class _Links:
 
 
 def _json_files(root: Path, links: _Links | None = None,
-                keep: int | None = None) -> tuple[list[Path], Path | None, list[Rejected]]:
+                keep: int | None = None) -> tuple[list[Path], list[Path], list[Rejected]]:
     """The ``*.json`` files under ``root`` (notebook checkpoints left out), walked with a list, not
-    recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past that depth, if any
+    recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past that depth below each
+    first folder (one participant's deep folder must not stand for another's), if any
     (``Path.rglob`` recursed once per level: a submission 3,000 folders deep stopped the whole board
     with a RecursionError). Folders it cannot list come back as lines. No symbolic link below ``root``
     is followed, to a file or a folder: each one named ``*.json`` or leading to a folder is named in
@@ -432,7 +433,7 @@ def _json_files(root: Path, links: _Links | None = None,
     peak here, now 3.9 s and 36 MB)."""
     found: list[Path] = []
     kept: dict[str, list[Path]] = {}
-    deep: Path | None = None
+    deep: dict[str | None, Path] = {}
     unreadable: list[Rejected] = []
     # Folders it cannot list, per first folder: the first named, the rest counted (a participant may set
     # 500 folders to mode 000: 500 lines buried the one other participant's line that mattered).
@@ -444,7 +445,8 @@ def _json_files(root: Path, links: _Links | None = None,
             with os.scandir(folder) as listing:
                 for entry in listing:  # not listed whole first: a folder of a million names
                     too_deep = _json_entry(entry, depth, top, links, keep, found, kept, stack)
-                    deep = deep or too_deep
+                    if too_deep is not None:
+                        deep.setdefault(top, too_deep)
         except OSError as exc:
             locked[top] = locked.get(top, 0) + 1
             if top is None or locked[top] == 1:
@@ -456,7 +458,7 @@ def _json_files(root: Path, links: _Links | None = None,
                                                    "(only the first is named)"))
     for files in kept.values():
         found += files
-    return sorted(found), deep, unreadable
+    return sorted(found), list(deep.values()), unreadable
 
 
 def _json_entry(entry, depth, top, links, keep, found, kept, stack) -> Path | None:
@@ -524,8 +526,7 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
     if submitted is None:
         files, deep, unreadable = _json_files(path, links, keep=MAX_FILES_PER_PARTICIPANT + 1)
         missing += unreadable
-        if deep:
-            missing.append(Rejected(deep, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched"))
+        missing += [Rejected(d, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched") for d in deep]
         if not files:
             missing.append(Rejected(path, "no *.json result file in this folder"))
         for f in files:

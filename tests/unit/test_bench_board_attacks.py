@@ -485,3 +485,17 @@ def test_one_participants_links_do_not_hide_anothers(tmp_path, layout):
     assert any(f"{hers}/r.json: a symbolic link" in line for line in lines), lines
     assert any("59 more symbolic links below this folder" in line for line in lines), lines
     assert len([line for line in lines if "symbolic link" in line]) == 3, lines
+
+
+def test_one_participants_deep_folders_do_not_hide_anothers(tmp_path):
+    # Wrong answer caught: only the first folder past the depth cap was named, board-wide: mallory's
+    # folder 20 deep was named and eve's results, 9 deep, went unsaid.
+    room = tmp_path / "room"
+    deep_m = room / "mallory" / "/".join("d" * 20)
+    deep_m.mkdir(parents=True)
+    deep_e = room / "eve" / "/".join("abcdefghi")
+    deep_e.mkdir(parents=True)
+    (deep_e / "r.json").write_bytes(honest_bytes("gpu-h100-good.json"))
+    board = build_leaderboard([room])
+    lines = [line for line in board.rejected_lines() if "nested more than" in line]
+    assert len(lines) == 2 and any(f"{room / 'eve'}/" in line for line in lines), lines
