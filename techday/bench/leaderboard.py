@@ -312,7 +312,8 @@ class Leaderboard:
                 m.add_column(col)
             for model, kernels in self.per_model(tier).items():
                 for i, (key, s) in enumerate(kernels.items()):
-                    m.add_row(x(model) if i == 0 else "", x(key), str(s["runs"]), f"{s['best']:,.1f} {UNITS[s['metric']]}",
+                    m.add_row(x(model) if i == 0 else "", x(key), str(s["runs"]),
+                              f"{s['best']:,.1f} {UNITS[s['metric']]}",
                               f"{s['median']:,.1f}", "" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
             out.append(m)
         return out
@@ -342,7 +343,8 @@ class Leaderboard:
                 continue
             parts.append(f"<h2>{'GPU runs' if tier == 'gpu' else 'CPU-tier runs (CPU figures, not GPU figures)'}</h2>")
             for key, rows in rankings.items():
-                parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>marks</th><th>device</th><th>impl</th>"
+                parts.append(f"<h3>{e(key)}</h3><table><tr><th>#</th><th>who</th><th>marks</th><th>device</th>"
+                             "<th>impl</th>"
                              "<th>figure (median)</th><th>best</th><th>of limit</th></tr>")
                 for row in rows:
                     frac = "" if row["fraction"] is None else f"{row['fraction']:.0%}"
@@ -409,8 +411,8 @@ class _Links:
         for key, line in self.first.items():
             out.append(line)
             if self.count[key] > 1:
-                out.append(Rejected(Path(key), f"{self.count[key] - 1:,} more symbolic links below this folder were not "
-                                               "followed (only the first is named)"))
+                out.append(Rejected(Path(key), f"{self.count[key] - 1:,} more symbolic links below this folder were "
+                                               "not followed (only the first is named)"))
         if self.more:
             out.append(Rejected(Path(f"({self.more:,} more links)"), f"{self.more:,} more symbolic links below the "
                                                                      "folders given were not followed"))
