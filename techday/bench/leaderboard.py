@@ -931,8 +931,12 @@ def _names_apart(board: Leaderboard) -> None:
             names = sorted((by_who[q][0].who, q) for q in ps)
             for p in ps:
                 # At most a few named on each row: 2,000 look-alike participants each naming all the
-                # others would write 2,000 x 2,000 names on every kernel's rows.
-                others = [w for w, q in names if q != p]
+                # others would write 2,000 x 2,000 names on every kernel's rows. One name in two places
+                # (two results.json named alone) is told apart by where, above, not marked.
+                mine = by_who[p][0].name
+                others = [w for w, q in names if q != p and by_who[q][0].name != mine]
+                if not others:
+                    continue
                 more = [f"and {len(others) - MAX_LOOKALIKES:,} more"] if len(others) > MAX_LOOKALIKES else []
                 for run in by_who[p]:
                     run.lookalike = others[:MAX_LOOKALIKES] + more

@@ -501,3 +501,18 @@ def test_one_participants_deep_folders_do_not_hide_anothers(tmp_path):
     board = build_leaderboard([room])
     lines = [line for line in board.rejected_lines() if "nested more than" in line]
     assert len(lines) == 2 and any(f"{room / 'eve'}/" in line for line in lines), lines
+
+
+def test_two_files_of_one_name_given_alone_are_told_apart_not_marked(tmp_path):
+    # Wrong answer caught the other way: two results.json named on the command line (the usual way to
+    # compare two people's runs) were both shown "results", and the look-alike mark is for different
+    # names that read alike: they are shown with where they lie, and not marked.
+    paths = []
+    for i, who in enumerate(("alice", "bob")):
+        (tmp_path / who).mkdir()
+        paths.append(tmp_path / who / "results.json")
+        paths[-1].write_text(json.dumps(_jitter(new_id(base(), "12"[i]), 40 + i)))
+    board = build_leaderboard(paths)
+    rows = board.rankings("gpu")["stream.triad"]
+    assert sorted(r["who"] for r in rows) == sorted(f"results ({p})" for p in paths)
+    assert all(r["lookalike"] == [] for r in rows)
