@@ -431,8 +431,8 @@ def _json_files(root: Path, links: _Links | None = None,
 
     ``keep``: below each first folder (a participant's), only the first ``keep`` files in path order are
     kept, the rest counted, not held: a participant's folder of a million empty ``*.json`` files held a
-    million paths and sorted them before the cap of files read applied (200,000 empty files: 19.4 s and 155 MB at
-    peak here, now 3.9 s and 36 MB)."""
+    million paths and sorted them before the cap of files read applied (200,000 empty files: 19.4 s and
+    155 MB at peak here, now 3.9 s and 36 MB)."""
     found: list[Path] = []
     kept: dict[str, list[Path]] = {}
     deep: dict[str | None, Path] = {}
