@@ -119,6 +119,13 @@ class Run:
         return self.doc["tier"]
 
     @property
+    def tag(self) -> str:
+        """What the board publishes of the run's id: a digest that tells runs apart. The id itself, in
+        leaderboard.json, let anyone paste it into a run of their own and have its owner's rows marked
+        "shares run_id ...: disputed"."""
+        return hashlib.sha256(self.doc["run_id"].encode()).hexdigest()[:16]
+
+    @property
     def device(self) -> str:
         gpu = self.doc["environment"].get("gpu")
         return inert(gpu["name"] if gpu else self.doc["environment"].get("device", "CPU"))
@@ -214,7 +221,7 @@ class Leaderboard:
             for key, r in run.best().items():
                 row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
                        "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
-                       "fixture": run.fixture, "file": str(run.path), "run_id": run.doc["run_id"],
+                       "fixture": run.fixture, "file": str(run.path), "run": run.tag,
                        "disputed": list(run.disputed), "lookalike": list(run.lookalike)}
                 rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
                 who = run.participant or (str(run.path),)
@@ -266,7 +273,7 @@ class Leaderboard:
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA,
-                "runs": [{"file": str(r.path), "who": r.who, "run_id": r.doc["run_id"], "tier": r.tier,
+                "runs": [{"file": str(r.path), "who": r.who, "run": r.tag, "tier": r.tier,
                           "device": r.device, "model": r.model, "fixture": r.fixture, "disputed": r.disputed,
                           "lookalike": r.lookalike}
                          for r in self.runs],

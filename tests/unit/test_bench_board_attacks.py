@@ -516,3 +516,17 @@ def test_two_files_of_one_name_given_alone_are_told_apart_not_marked(tmp_path):
     rows = board.rankings("gpu")["stream.triad"]
     assert sorted(r["who"] for r in rows) == sorted(f"results ({p})" for p in paths)
     assert all(r["lookalike"] == [] for r in rows)
+
+
+def test_the_board_does_not_publish_a_run_id_one_could_paste(tmp_path):
+    # Wrong answer caught: leaderboard.json listed every ranked run's run_id; once it was shared,
+    # mallory pasted zoe's into a run of her own and zoe's rows were marked "disputed".
+    course = tmp_path / "course"
+    zoe = new_id(base(), "1")
+    zoe["run_id"] = "0123456789abcdef" * 2
+    _submit(course, "zoe", "r.json", zoe)
+    board = build_leaderboard([course])
+    paths = board.write(tmp_path / "out")
+    published = paths["json"].read_text() + paths["html"].read_text() + _console(board)
+    assert zoe["run_id"] not in published and zoe["run_id"][:16] not in published
+    assert all(len(r["run"]) == 16 for r in board.to_dict()["runs"])
