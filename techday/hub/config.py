@@ -386,19 +386,70 @@ def make_accounts(trainees: int, prefix: str, instructors: list[str], admins: li
     return [(name, role, "".join(secrets.choice(alphabet) for _ in range(10))) for name, role, _ in rows]
 
 
+UID_LEDGER = "uids.csv"   # beside users.csv: every name -> uid this folder ever issued (no secrets)
+
+
+def issued_uids(out: Path) -> dict[str, int]:
+    """Every uid issued from the folder ``out`` so far, by name: its ledger (:data:`UID_LEDGER`) and its
+    current ``users.csv`` (one written before the ledger existed). Refuses what it cannot read: a roster
+    issued without knowing the old uids could hand one person's uid, and with it their files and
+    submissions, to another."""
+    issued: dict[str, int] = {}
+    ledger = out / UID_LEDGER
+    if ledger.exists():
+        try:
+            with open(ledger, newline="", encoding="utf-8") as f:
+                for n, row in enumerate(csv.DictReader(f), start=2):
+                    name, raw = (row.get("username") or "").strip(), (row.get("uid") or "").strip()
+                    if not name or not raw.isdigit():
+                        raise UsersFileError(f"{ledger}:{n}: want username,uid")
+                    issued[name] = int(raw)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsersFileError(f"{ledger}: {exc}") from None
+    if (out / "users.csv").exists():
+        for name, account in read_accounts(out / "users.csv").items():
+            if account.uid is not None:
+                issued.setdefault(name, account.uid)
+    return issued
+
+
 def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
     """``users.csv`` (hashes and uids, for the hub) and ``passwords.csv`` (plain text, to print and hand
-    out). Uids are numbered from :data:`UID_FIRST` in row order, so the same roster gets the same uids."""
+    out). A uid belongs to one name for good: a name issued before (in ``users.csv`` or the ledger
+    :data:`UID_LEDGER` beside it) keeps its uid, and a new name gets one above every uid ever issued
+    here, even one whose name has left the roster. Renumbering (uids by row order, as before) gave a
+    trainee the uid of the trainee before them, who still owned submissions in the exchange and files
+    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order."""
     out.mkdir(parents=True, exist_ok=True)
     users, slips = out / "users.csv", out / "passwords.csv"
     if not force and (users.exists() or slips.exists()):
         raise FileExistsError(f"{users} or {slips} exists: passwords already handed out would stop working "
                               "(use --force to replace them)")
+    try:
+        issued = issued_uids(out)
+    except UsersFileError as exc:
+        raise UsersFileError(f"cannot tell which uids were issued before ({exc}): fix that file rather than "
+                             "remove it; a uid given to a second person hands them the first one's files") from None
+    taken = set(issued.values())
+    following = max(taken, default=UID_FIRST - 1) + 1
+    uids = []
+    for name, _, _ in rows:
+        if name not in issued:
+            if following > UID_LAST:
+                raise ValueError(f"no uid left for {name}: {UID_FIRST} to {UID_LAST} have all been issued in {out}")
+            issued[name], following = following, following + 1
+        uids.append(issued[name])
+    tmp = out / f".{UID_LEDGER}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "uid"])
+        w.writerows(sorted(issued.items(), key=lambda item: item[1]))
+    os.replace(tmp, out / UID_LEDGER)
     with open(users, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
-        for i, (name, role, password) in enumerate(rows):
-            w.writerow([name, role, hash_password(password), UID_FIRST + i])
+        for uid, (name, role, password) in zip(uids, rows):
+            w.writerow([name, role, hash_password(password), uid])
     old = os.umask(0o077)
     try:
         with open(slips, "w", newline="", encoding="utf-8") as f:
