@@ -228,8 +228,17 @@ def account_uid(accounts: dict, name: str) -> int:
     return account.uid
 
 
+# No server gains a privilege after it starts, whatever its image holds: a setuid or file-capability
+# program (su, mount, newgrp in the base image; a flaw in one is root in the container, and root there
+# reads and changes every submission in the shared exchange) runs with the caller's rights, and the
+# capability bounding set is empty. The kernel checks it, from outside the trainee's processes.
+NO_NEW_PRIVILEGES = "no-new-privileges:true"
+KUBE_NO_PRIVILEGES = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
-    """Run a spawner's server as ``uid:gid``, whatever the spawner.
+    """Run a spawner's server as ``uid:gid``, whatever the spawner, never gaining a privilege after it
+    starts (:data:`NO_NEW_PRIVILEGES`: no setuid program raises it, no capability is left to gain).
 
     DockerSpawner: the container's user (the lab image's home and work folders are open to any uid);
     KubeSpawner: the pod's ``runAsUser``/``runAsGroup``; a local process spawner (the hub tests): the
@@ -240,11 +249,19 @@ def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
     env["USER"] = env["LOGNAME"] = spawner.user.name
     if hasattr(spawner, "extra_create_kwargs"):                     # DockerSpawner
         spawner.extra_create_kwargs = {**(spawner.extra_create_kwargs or {}), "user": f"{uid}:{gid}"}
+        host = dict(spawner.extra_host_config or {})
+        host["security_opt"] = sorted({*(host.get("security_opt") or []), NO_NEW_PRIVILEGES})
+        host["cap_drop"] = ["ALL"]
+        spawner.extra_host_config = host
         env["HOME"] = "/home/jovyan"
     elif hasattr(spawner, "fs_gid") and hasattr(spawner, "uid"):    # KubeSpawner
         spawner.uid, spawner.gid = uid, gid
+        spawner.allow_privilege_escalation = False
+        spawner.container_security_context = {**(getattr(spawner, "container_security_context", None) or {}),
+                                              **KUBE_NO_PRIVILEGES}
     else:
         spawner.techday_uid, spawner.techday_gid = uid, gid
+        spawner.techday_no_new_privs = True   # the local spawner's preexec: techday.hub.runas.no_new_privs
     spawner.environment = env
 
 
@@ -526,9 +543,13 @@ def roles(course_id: str) -> list[dict]:
             "groups": [f"nbgrader-{course_id}"],
             "scopes": ["list:services", f"read:services!service={course_id}"],
         },
-        {   # a user's server acts with its owner's permissions (course_list asks the hub for services)
+        {   # what a server's own token may do (it is in every kernel's environment): JupyterHub's default
+            # (its activity, its own server) and the course list's look-up of the course service, which
+            # JupyterHub intersects with the owner's scopes. Not "inherit": a trainee's notebook run in an
+            # admin's server would hold the hub's admin scopes, in an instructor's the formgrader.
             "name": "server",
-            "scopes": ["inherit"],
+            "scopes": ["users:activity!user", "access:servers!server", "list:services",
+                       f"read:services!service={course_id}", f"access:services!service={course_id}"],
         },
         {
             "name": "idle-culler",

@@ -59,3 +59,120 @@ def test_the_first_roster_still_numbers_from_uid_first(tmp_path):
     assert _uids(tmp_path) == {"kim": UID_FIRST, "trainee-001": UID_FIRST + 1, "trainee-002": UID_FIRST + 2}
     with open(tmp_path / "users.csv", newline="", encoding="utf-8") as f:
         assert next(csv.reader(f)) == ["username", "role", "password_hash", "uid"], "the hub's file is unchanged"
+
+
+# ------------------------------------------------------------------ a server's token at the hub
+
+
+# What a server's own token (JUPYTERHUB_API_TOKEN, in every kernel and terminal of that server) may do:
+# JupyterHub's default (its activity, its own server) and the course list's look-up of the course
+# service. Anything else is a power over other accounts that code in the server inherits.
+SERVER_SCOPES = {"users:activity!user", "access:servers!server", "list:services", "read:services!service=c101",
+                 "access:services!service=c101"}
+
+
+def test_a_servers_token_holds_only_what_a_server_needs():
+    """Caught: the ``server`` role was ``inherit``: a server's token held every scope of its owner. A
+    trainee's notebook run by an admin in the admin's own server (an instructor checking "why does mine
+    fail?") then read that token from its environment and held the hub's admin scopes (tokens for any
+    user, so every trainee's server and files; stopping and deleting users); run by an instructor, the
+    formgrader's (every submission, the solutions). An allow-list now: the server role names its scopes,
+    and JupyterHub intersects them with the owner's (a trainee's server gets no formgrader access)."""
+    server = {r["name"]: r for r in roles("c101")}["server"]
+    assert "inherit" not in server["scopes"]
+    assert set(server["scopes"]) <= SERVER_SCOPES, sorted(set(server["scopes"]) - SERVER_SCOPES)
+    assert {"list:services", "read:services!service=c101"} <= set(server["scopes"]), "the course list still works"
+
+
+def test_an_admins_server_token_expands_to_no_admin_scope():
+    """The same, through JupyterHub's own roles: what an admin's server token is granted (``inherit``:
+    all of the admin role; else the server role's scopes, which JupyterHub intersects with the owner's)."""
+    jh_roles = pytest.importorskip("jupyterhub.roles")
+    scopes = pytest.importorskip("jupyterhub.scopes")
+    import warnings
+
+    admin = {r["name"]: r for r in jh_roles.get_default_roles()}["admin"]["scopes"]
+    server = {r["name"]: r for r in roles("c101")}["server"]["scopes"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "!user" and "!server" filters are kept as they are
+        granted = set(admin) if "inherit" in server else set(scopes.expand_scopes(set(server))) | set(server)
+    powerful = sorted(s for s in granted if s.split(":")[0] in ("admin", "admin-ui", "tokens", "proxy", "shutdown",
+                      "shares") or s in ("access:servers", "access:services", "read:services"))
+    assert not powerful, f"an admin's server token could use {powerful}"
+
+
+# ------------------------------------------------------------------ no server gains privileges
+
+
+def _spawner(**attrs):
+    return SimpleNamespace(user=SimpleNamespace(name="trainee-001"), environment={}, **attrs)
+
+
+def test_a_trainees_container_can_gain_no_privilege():
+    """Caught: a trainee's container kept Docker's default capability bounding set and could gain
+    privileges through any setuid or file-capability program of the image (``su``, ``mount``,
+    ``newgrp``, ``passwd`` in the base image; a flaw in one, or one added later, is root in the
+    container: read and change every submission in the shared exchange). The kernel now refuses any
+    gain, whatever the image holds: no-new-privileges, and no capability in the bounding set."""
+    docker = _spawner(extra_create_kwargs={}, extra_host_config={"shm_size": "2g", "security_opt": ["label=x"]})
+    apply_identity(docker, 20001)
+    host = docker.extra_host_config
+    assert "no-new-privileges:true" in host["security_opt"] and "label=x" in host["security_opt"]
+    assert host["cap_drop"] == ["ALL"] and host["shm_size"] == "2g"
+
+    kube = _spawner(fs_gid=100, uid=None, gid=None, allow_privilege_escalation=None, container_security_context={})
+    apply_identity(kube, 20001)
+    assert kube.allow_privilege_escalation is False
+    assert kube.container_security_context["capabilities"]["drop"] == ["ALL"]
+    assert kube.container_security_context["allowPrivilegeEscalation"] is False
+
+    local = _spawner()
+    apply_identity(local, 20001)
+    assert local.techday_no_new_privs is True
+
+
+def test_the_charts_pods_can_gain_no_privilege():
+    """The chart's spawner gets its uid from the values file's own hook, not from apply_identity."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docker" / "z2jh-values.yaml").read_text(encoding="utf-8")
+    assert "c.KubeSpawner.allow_privilege_escalation = False" in text
+    assert '"drop": ["ALL"]' in text
+
+
+def test_the_charts_server_role_is_the_same_allow_list():
+    """Caught: the chart's own ``loadRoles`` gave the server role ``[inherit]`` too."""
+    yaml = pytest.importorskip("yaml")
+    from tests.conftest import ROOT
+
+    values = yaml.safe_load((ROOT / "docker" / "z2jh-values.yaml").read_text(encoding="utf-8"))
+    server = values["hub"]["loadRoles"]["server"]["scopes"]
+    assert set(server) == {s.replace("c101", "techday") for s in SERVER_SCOPES}, server
+
+
+def test_a_process_run_as_a_trainee_gains_nothing_from_a_setuid_program(tmp_path):
+    """Outside the process: the kernel, not the program, refuses. A setuid-root copy of this Python
+    (standing in for any setuid program of an image) run through ``techday.hub.runas`` as a trainee
+    used to run with euid 0; with no_new_privs set before the exec it runs as the trainee."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.uids import runas, shared_dir
+
+    if os.geteuid() != 0:
+        pytest.skip("making a setuid-root program needs root")
+    where = shared_dir("techday-suid-")
+    try:
+        prog = where / "py"
+        shutil.copy(os.path.realpath(sys.executable), prog)
+        os.chmod(prog, 0o4755)
+        out = subprocess.run(runas(20050, 100, str(prog), "-S", "-c", "import os; print(os.getuid(), os.geteuid())"),
+                             capture_output=True, text=True, timeout=60, cwd=str(where))
+        if "nosuid" in out.stderr:
+            pytest.skip(out.stderr)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["20050", "20050"], f"uid, euid: {out.stdout} (0 is root)"
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
