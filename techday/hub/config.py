@@ -499,6 +499,10 @@ class HubSettings:
     # deployment) and signs in to the hub with this token. Empty: the hub starts it itself, as the
     # grader user (never as root) when the hub runs as root.
     course_service_token: str = ""
+    # Each server on an origin of its own (JupyterHub's subdomain_host, "https://hub.example.org": trainee
+    # servers at https://<name>.hub.example.org; wildcard DNS and certificate). Empty: every server
+    # shares the hub's origin, and a trainee's page can act as whoever opens it (`techday hub check`).
+    subdomain_host: str = ""
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -515,6 +519,7 @@ class HubSettings:
             course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
+            subdomain_host=e("TECHDAY_SUBDOMAIN_HOST", ""),
         )
         values.update(overrides)
         return cls(**values)
@@ -586,6 +591,11 @@ def configure(c, s: HubSettings) -> None:
                               "Tech Day 카드에 적힌 아이디와 비밀번호로 로그인하세요.",
     }
 
+    if s.subdomain_host:
+        # A trainee answers everything their server serves: on the hub's origin, their page opened by
+        # another trainee or an admin would act as that person (frame their server, read its XSRF token).
+        c.JupyterHub.subdomain_host = s.subdomain_host
+
     c.JupyterHub.db_url = f"sqlite:///{s.state_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
     # Trainee servers outlive a hub restart (a config fix mid-morning loses nobody's work).
@@ -640,7 +650,8 @@ def configure(c, s: HubSettings) -> None:
     ]
     # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
-                             "users_file": str(s.users_file), "course_root": str(s.course_root)}
+                             "users_file": str(s.users_file), "course_root": str(s.course_root),
+                             "subdomain_host": s.subdomain_host}
 
 
 # --------------------------------------------------------------------------------------------- check
@@ -781,6 +792,16 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
                              + ("" if closed else ": trainees could list, read or move each other's submissions"),
                              "" if closed else "release again from the course service (as the grader, with "
                              "docker/etc-jupyter/nbgrader_config.py): it sets inbound to 3733 in the grader's group"))
+
+    subdomain = settings.get("subdomain_host", "")
+    found.append(Finding("servers on origins of their own", bool(subdomain),
+                         f"each server at <name>.{subdomain.split('://')[-1]}" if subdomain else
+                         "every server is served from the hub's own origin (/user/<name>/): a trainee answers "
+                         "whatever their server serves, so their page opened by another trainee or an admin "
+                         "acts as that person (frames their server, reads its XSRF token, uses their files)",
+                         "" if subdomain else "TECHDAY_SUBDOMAIN_HOST=https://hub.example.org with wildcard DNS "
+                         "and a wildcard certificate for *.hub.example.org (JupyterHub's subdomain_host); until "
+                         "then, tell admins never to open a link into another person's server"))
 
     root = Path(settings["course_root"])
     released = sorted(p.name for p in (root / "release").glob("*") if p.is_dir()) if (root / "release").is_dir() else []

@@ -176,3 +176,59 @@ def test_a_process_run_as_a_trainee_gains_nothing_from_a_setuid_program(tmp_path
         assert out.stdout.split() == ["20050", "20050"], f"uid, euid: {out.stdout} (0 is root)"
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ one origin per server
+
+
+def _hub_config(tmp_path, extra_settings: str = ""):
+    from techday.hub.config import write_accounts as _write
+
+    _write(make_accounts(2, "trainee", ["kim"], []), tmp_path)
+    (tmp_path / "exchange").mkdir()
+    (tmp_path / "exchange").chmod(0o1777)
+    (tmp_path / "course" / "release" / "ok-lab").mkdir(parents=True)
+    path = tmp_path / "jupyterhub_config.py"
+    path.write_text(
+        "from pathlib import Path\nfrom techday.hub.config import HubSettings, configure\nc = get_config()\n"
+        f"configure(c, HubSettings(course_id='c101', users_file=Path({str(tmp_path / 'users.csv')!r}), "
+        f"exchange=Path({str(tmp_path / 'exchange')!r}), course_root=Path({str(tmp_path / 'course')!r}), "
+        f"state_dir=Path({str(tmp_path / 'state')!r}), gpus=['0']{extra_settings}))\n")
+    return path
+
+
+def test_check_says_when_every_server_shares_the_hubs_origin(tmp_path):
+    """Caught: nothing said that every trainee's server is served from the hub's own origin
+    (``/user/<name>/``). A trainee controls everything their server answers (a handler of their own, or
+    a server of their own on its port), so a page of trainee B's that trainee A or an admin opens runs
+    B's script on A's origin: it can frame ``/user/trainee-a/lab``, read its XSRF token and use A's files
+    and kernels (JupyterHub's own advice: subdomains). ``techday hub check`` now fails the rehearsal
+    on it, with the fix; ``TECHDAY_SUBDOMAIN_HOST`` gives each server an origin of its own."""
+    pytest.importorskip("jupyterhub")
+    from techday.hub.config import check
+
+    found = {f.check: f for f in check(_hub_config(tmp_path), gpu_probe=lambda: (["0"], ""))}
+    shared = found["servers on origins of their own"]
+    assert not shared.ok and "TECHDAY_SUBDOMAIN_HOST" in shared.fix, shared
+
+
+def test_a_subdomain_host_gives_each_server_its_own_origin(tmp_path):
+    pytest.importorskip("jupyterhub")
+    from traitlets.config import Config
+
+    from techday.hub.config import HubSettings, check, configure
+
+    c = Config()
+    settings = HubSettings(course_id="c101", users_file=tmp_path / "users.csv", subdomain_host="https://hub.example.org")
+    configure(c, settings)
+    assert c.JupyterHub.subdomain_host == "https://hub.example.org"
+    found = {f.check: f for f in check(_hub_config(tmp_path, ", subdomain_host='https://hub.example.org'"),
+                                       gpu_probe=lambda: (["0"], ""))}
+    assert found["servers on origins of their own"].ok
+    import os
+
+    os.environ["TECHDAY_SUBDOMAIN_HOST"] = "https://hub.example.org"
+    try:
+        assert HubSettings.from_env(course_id="c101").subdomain_host == "https://hub.example.org"
+    finally:
+        del os.environ["TECHDAY_SUBDOMAIN_HOST"]
