@@ -337,6 +337,13 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
+# The names an account may have (an allow-list): what `techday hub users` issues, plus precomposed
+# Hangul syllables for names typed by hand. Nothing that prints as another name (a zero-width or
+# full-width character, another script's look-alike, Hangul in decomposed form), nothing that is a path
+# or splits nbgrader's entry names (``/``, ``..``, ``+``, a space).
+ACCOUNT_NAME = re.compile(r"[a-z0-9\uac00-\ud7a3][a-z0-9\uac00-\ud7a3._-]{0,63}")
+
+
 class UsersFileError(ValueError):
     """The accounts CSV is missing or malformed; the message says where."""
 
@@ -363,6 +370,10 @@ def read_accounts(path: Path) -> dict[str, Account]:
         digest = (row.get("password_hash") or "").strip()
         if not name or role not in ROLES or not digest.startswith("pbkdf2_sha256$"):
             raise UsersFileError(f"{path}:{n}: want username,role,password_hash,uid with role in {ROLES}")
+        if not ACCOUNT_NAME.fullmatch(name):
+            raise UsersFileError(f"{path}:{n}: {name!r} is not a username (lower-case letters a-z, Hangul "
+                                 "syllables, digits, . _ -; not starting with . _ -; up to 64): it could print "
+                                 "as another account's name or be a path")
         if name in accounts:
             raise UsersFileError(f"{path}:{n}: {name} listed twice (first on line {lines[name]}): "
                                  "two people would share one account; remove one line")

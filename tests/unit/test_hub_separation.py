@@ -232,3 +232,40 @@ def test_a_subdomain_host_gives_each_server_its_own_origin(tmp_path):
         assert HubSettings.from_env(course_id="c101").subdomain_host == "https://hub.example.org"
     finally:
         del os.environ["TECHDAY_SUBDOMAIN_HOST"]
+
+
+# ------------------------------------------------------------------ names the exchange can hold apart
+
+
+@pytest.mark.parametrize("name, why", [
+    ("kim\u200b", "zero-width space: prints as kim, another account, uid and exchange entries"),
+    ("k\u0456m", "Cyrillic i: prints as kim"),
+    ("ｋｉｍ", "full-width letters: NFKC makes them kim"),
+    ("kim minsu", "a space"),
+    ("kim+lab1", "'+' separates nbgrader's entry name: kim+lab1+<lab>+<time>"),
+    ("..", "a path: submitted/../<lab> is the course root's own folder"),
+    (".kim", "a hidden folder name"),
+    ("\u1100\u1161", "Hangul in decomposed form (NFD): the same syllable as 가, another account"),
+])
+def test_an_account_name_that_could_pass_for_another_or_for_a_path_is_refused(tmp_path, name, why):
+    """Caught: ``read_accounts`` took any name a hand-edited line gave (only lower-cased and stripped),
+    so two accounts could print alike on cards, the formgrader and certificates (with two uids, two
+    homes and two sets of exchange entries), or a name could be a path or split nbgrader's entry names.
+    An allow-list now, the one ``techday hub users`` issues from, plus Hangul syllables (NFC)."""
+    from techday.hub.config import UsersFileError, hash_password
+
+    path = tmp_path / "users.csv"
+    path.write_text("username,role,password_hash,uid\n"
+                    f"{name},trainee,{hash_password('x', iterations=1000)},{UID_FIRST}\n", encoding="utf-8")
+    with pytest.raises(UsersFileError, match="not a username"):
+        read_accounts(path)
+
+
+def test_the_names_issued_and_korean_names_are_kept(tmp_path):
+    from techday.hub.config import hash_password
+
+    path = tmp_path / "users.csv"
+    path.write_text("username,role,password_hash,uid\n" + "".join(
+        f"{name},trainee,{hash_password('x', iterations=1000)},{UID_FIRST + i}\n"
+        for i, name in enumerate(["trainee-001", "kim.minsu", "lee_2", "김민수", "Park"])), encoding="utf-8")
+    assert sorted(read_accounts(path)) == ["kim.minsu", "lee_2", "park", "trainee-001", "김민수"]
