@@ -21,7 +21,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   stranger's data: folders and regular files only, read through file descriptors that never follow a
   link (a link to the course's solutions would otherwise be copied as the trainee's notebook), only
   what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
-  pipes and devices left out, size and count capped; its ``timestamp.txt`` is written from the
+  pipes and devices left out, size and count capped, and only the folder the scan checked (the same
+  inode, device and owner: not one put under its name since); its ``timestamp.txt`` is written from the
   entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
 - **release_feedback** leaves out (and names) a trainee whose feedback folder lacks the
   ``submission_secret.txt`` or ``timestamp.txt`` their own entry held: nbgrader stops the whole
