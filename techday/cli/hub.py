@@ -84,7 +84,7 @@ def cmd_hub_users(args) -> int:
         return 2
     try:
         users, slips = write_accounts(rows, Path(args.out), force=args.force)
-    except FileExistsError as exc:
+    except (FileExistsError, ValueError) as exc:  # UsersFileError is a ValueError: an unreadable uid ledger
         print(exc, file=sys.stderr)
         return 1
     print(f"{len(rows)} account(s): {users} (for the hub: TECHDAY_USERS_FILE)")

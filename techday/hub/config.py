@@ -228,8 +228,17 @@ def account_uid(accounts: dict, name: str) -> int:
     return account.uid
 
 
+# No server gains a privilege after it starts, whatever its image holds: a setuid or file-capability
+# program (su, mount, newgrp in the base image; a flaw in one is root in the container, and root there
+# reads and changes every submission in the shared exchange) runs with the caller's rights, and the
+# capability bounding set is empty. The kernel checks it, from outside the trainee's processes.
+NO_NEW_PRIVILEGES = "no-new-privileges:true"
+KUBE_NO_PRIVILEGES = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
-    """Run a spawner's server as ``uid:gid``, whatever the spawner.
+    """Run a spawner's server as ``uid:gid``, whatever the spawner, never gaining a privilege after it
+    starts (:data:`NO_NEW_PRIVILEGES`: no setuid program raises it, no capability is left to gain).
 
     DockerSpawner: the container's user (the lab image's home and work folders are open to any uid);
     KubeSpawner: the pod's ``runAsUser``/``runAsGroup``; a local process spawner (the hub tests): the
@@ -240,11 +249,19 @@ def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
     env["USER"] = env["LOGNAME"] = spawner.user.name
     if hasattr(spawner, "extra_create_kwargs"):                     # DockerSpawner
         spawner.extra_create_kwargs = {**(spawner.extra_create_kwargs or {}), "user": f"{uid}:{gid}"}
+        host = dict(spawner.extra_host_config or {})
+        host["security_opt"] = sorted({*(host.get("security_opt") or []), NO_NEW_PRIVILEGES})
+        host["cap_drop"] = ["ALL"]
+        spawner.extra_host_config = host
         env["HOME"] = "/home/jovyan"
     elif hasattr(spawner, "fs_gid") and hasattr(spawner, "uid"):    # KubeSpawner
         spawner.uid, spawner.gid = uid, gid
+        spawner.allow_privilege_escalation = False
+        spawner.container_security_context = {**(getattr(spawner, "container_security_context", None) or {}),
+                                              **KUBE_NO_PRIVILEGES}
     else:
         spawner.techday_uid, spawner.techday_gid = uid, gid
+        spawner.techday_no_new_privs = True   # the local spawner's preexec: techday.hub.runas.no_new_privs
     spawner.environment = env
 
 
@@ -320,6 +337,13 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
+# The names an account may have (an allow-list): what `techday hub users` issues, plus precomposed
+# Hangul syllables for names typed by hand. Nothing that prints as another name (a zero-width or
+# full-width character, another script's look-alike, Hangul in decomposed form), nothing that is a path
+# or splits nbgrader's entry names (``/``, ``..``, ``+``, a space).
+ACCOUNT_NAME = re.compile(r"[a-z0-9\uac00-\ud7a3][a-z0-9\uac00-\ud7a3._-]{0,63}")
+
+
 class UsersFileError(ValueError):
     """The accounts CSV is missing or malformed; the message says where."""
 
@@ -346,6 +370,10 @@ def read_accounts(path: Path) -> dict[str, Account]:
         digest = (row.get("password_hash") or "").strip()
         if not name or role not in ROLES or not digest.startswith("pbkdf2_sha256$"):
             raise UsersFileError(f"{path}:{n}: want username,role,password_hash,uid with role in {ROLES}")
+        if not ACCOUNT_NAME.fullmatch(name):
+            raise UsersFileError(f"{path}:{n}: {name!r} is not a username (lower-case letters a-z, Hangul "
+                                 "syllables, digits, . _ -; not starting with . _ -; up to 64): it could print "
+                                 "as another account's name or be a path")
         if name in accounts:
             raise UsersFileError(f"{path}:{n}: {name} listed twice (first on line {lines[name]}): "
                                  "two people would share one account; remove one line")
@@ -386,19 +414,70 @@ def make_accounts(trainees: int, prefix: str, instructors: list[str], admins: li
     return [(name, role, "".join(secrets.choice(alphabet) for _ in range(10))) for name, role, _ in rows]
 
 
+UID_LEDGER = "uids.csv"   # beside users.csv: every name -> uid this folder ever issued (no secrets)
+
+
+def issued_uids(out: Path) -> dict[str, int]:
+    """Every uid issued from the folder ``out`` so far, by name: its ledger (:data:`UID_LEDGER`) and its
+    current ``users.csv`` (one written before the ledger existed). Refuses what it cannot read: a roster
+    issued without knowing the old uids could hand one person's uid, and with it their files and
+    submissions, to another."""
+    issued: dict[str, int] = {}
+    ledger = out / UID_LEDGER
+    if ledger.exists():
+        try:
+            with open(ledger, newline="", encoding="utf-8") as f:
+                for n, row in enumerate(csv.DictReader(f), start=2):
+                    name, raw = (row.get("username") or "").strip(), (row.get("uid") or "").strip()
+                    if not name or not raw.isdigit():
+                        raise UsersFileError(f"{ledger}:{n}: want username,uid")
+                    issued[name] = int(raw)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsersFileError(f"{ledger}: {exc}") from None
+    if (out / "users.csv").exists():
+        for name, account in read_accounts(out / "users.csv").items():
+            if account.uid is not None:
+                issued.setdefault(name, account.uid)
+    return issued
+
+
 def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
     """``users.csv`` (hashes and uids, for the hub) and ``passwords.csv`` (plain text, to print and hand
-    out). Uids are numbered from :data:`UID_FIRST` in row order, so the same roster gets the same uids."""
+    out). A uid belongs to one name for good: a name issued before (in ``users.csv`` or the ledger
+    :data:`UID_LEDGER` beside it) keeps its uid, and a new name gets one above every uid ever issued
+    here, even one whose name has left the roster. Renumbering (uids by row order, as before) gave a
+    trainee the uid of the trainee before them, who still owned submissions in the exchange and files
+    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order."""
     out.mkdir(parents=True, exist_ok=True)
     users, slips = out / "users.csv", out / "passwords.csv"
     if not force and (users.exists() or slips.exists()):
         raise FileExistsError(f"{users} or {slips} exists: passwords already handed out would stop working "
                               "(use --force to replace them)")
+    try:
+        issued = issued_uids(out)
+    except UsersFileError as exc:
+        raise UsersFileError(f"cannot tell which uids were issued before ({exc}): fix that file rather than "
+                             "remove it; a uid given to a second person hands them the first one's files") from None
+    taken = set(issued.values())
+    following = max(taken, default=UID_FIRST - 1) + 1
+    uids = []
+    for name, _, _ in rows:
+        if name not in issued:
+            if following > UID_LAST:
+                raise ValueError(f"no uid left for {name}: {UID_FIRST} to {UID_LAST} have all been issued in {out}")
+            issued[name], following = following, following + 1
+        uids.append(issued[name])
+    tmp = out / f".{UID_LEDGER}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "uid"])
+        w.writerows(sorted(issued.items(), key=lambda item: item[1]))
+    os.replace(tmp, out / UID_LEDGER)
     with open(users, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
-        for i, (name, role, password) in enumerate(rows):
-            w.writerow([name, role, hash_password(password), UID_FIRST + i])
+        for uid, (name, role, password) in zip(uids, rows):
+            w.writerow([name, role, hash_password(password), uid])
     old = os.umask(0o077)
     try:
         with open(slips, "w", newline="", encoding="utf-8") as f:
@@ -431,6 +510,10 @@ class HubSettings:
     # deployment) and signs in to the hub with this token. Empty: the hub starts it itself, as the
     # grader user (never as root) when the hub runs as root.
     course_service_token: str = ""
+    # Each server on an origin of its own (JupyterHub's subdomain_host, "https://hub.example.org": trainee
+    # servers at https://<name>.hub.example.org; wildcard DNS and certificate). Empty: every server
+    # shares the hub's origin, and a trainee's page can act as whoever opens it (`techday hub check`).
+    subdomain_host: str = ""
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -447,6 +530,7 @@ class HubSettings:
             course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
+            subdomain_host=e("TECHDAY_SUBDOMAIN_HOST", ""),
         )
         values.update(overrides)
         return cls(**values)
@@ -475,9 +559,13 @@ def roles(course_id: str) -> list[dict]:
             "groups": [f"nbgrader-{course_id}"],
             "scopes": ["list:services", f"read:services!service={course_id}"],
         },
-        {   # a user's server acts with its owner's permissions (course_list asks the hub for services)
+        {   # what a server's own token may do (it is in every kernel's environment): JupyterHub's default
+            # (its activity, its own server) and the course list's look-up of the course service, which
+            # JupyterHub intersects with the owner's scopes. Not "inherit": a trainee's notebook run in an
+            # admin's server would hold the hub's admin scopes, in an instructor's the formgrader.
             "name": "server",
-            "scopes": ["inherit"],
+            "scopes": ["users:activity!user", "access:servers!server", "list:services",
+                       f"read:services!service={course_id}", f"access:services!service={course_id}"],
         },
         {
             "name": "idle-culler",
@@ -513,6 +601,11 @@ def configure(c, s: HubSettings) -> None:
         "announcement_login": "Sign in with the username and password on your Tech Day card. "
                               "Tech Day 카드에 적힌 아이디와 비밀번호로 로그인하세요.",
     }
+
+    if s.subdomain_host:
+        # A trainee answers everything their server serves: on the hub's origin, their page opened by
+        # another trainee or an admin would act as that person (frame their server, read its XSRF token).
+        c.JupyterHub.subdomain_host = s.subdomain_host
 
     c.JupyterHub.db_url = f"sqlite:///{s.state_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
@@ -568,7 +661,8 @@ def configure(c, s: HubSettings) -> None:
     ]
     # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
-                             "users_file": str(s.users_file), "course_root": str(s.course_root)}
+                             "users_file": str(s.users_file), "course_root": str(s.course_root),
+                             "subdomain_host": s.subdomain_host}
 
 
 # --------------------------------------------------------------------------------------------- check
@@ -709,6 +803,16 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
                              + ("" if closed else ": trainees could list, read or move each other's submissions"),
                              "" if closed else "release again from the course service (as the grader, with "
                              "docker/etc-jupyter/nbgrader_config.py): it sets inbound to 3733 in the grader's group"))
+
+    subdomain = settings.get("subdomain_host", "")
+    found.append(Finding("servers on origins of their own", bool(subdomain),
+                         f"each server at <name>.{subdomain.split('://')[-1]}" if subdomain else
+                         "every server is served from the hub's own origin (/user/<name>/): a trainee answers "
+                         "whatever their server serves, so their page opened by another trainee or an admin "
+                         "acts as that person (frames their server, reads its XSRF token, uses their files)",
+                         "" if subdomain else "TECHDAY_SUBDOMAIN_HOST=https://hub.example.org with wildcard DNS "
+                         "and a wildcard certificate for *.hub.example.org (JupyterHub's subdomain_host); until "
+                         "then, tell admins never to open a link into another person's server"))
 
     root = Path(settings["course_root"])
     released = sorted(p.name for p in (root / "release").glob("*") if p.is_dir()) if (root / "release").is_dir() else []

@@ -21,7 +21,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   stranger's data: folders and regular files only, read through file descriptors that never follow a
   link (a link to the course's solutions would otherwise be copied as the trainee's notebook), only
   what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
-  pipes and devices left out, size and count capped; its ``timestamp.txt`` is written from the
+  pipes and devices left out, size and count capped, and only the folder the scan checked (the same
+  inode, device and owner: not one put under its name since); its ``timestamp.txt`` is written from the
   entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
 - **release_feedback** leaves out (and names) a trainee whose feedback folder lacks the
   ``submission_secret.txt`` or ``timestamp.txt`` their own entry held: nbgrader stops the whole
@@ -40,6 +41,7 @@ nbgrader). Standard nbgrader otherwise: the instructor collects with ``nbgrader 
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import shutil
@@ -152,7 +154,7 @@ class ExchangeCollect(_Collect):
             self.fail(f"Course not found: {self.inbound_path}")
         uids = self.expected_uids()
         wanted = self.coursedir.student_id or "*"
-        self.refused, groups = [], {}
+        self.refused, groups, self._checked = [], {}, {}
         with os.scandir(self.inbound_path) as entries:
             for entry in entries:
                 parts = entry.name.rsplit("+", 3)
@@ -163,6 +165,9 @@ class ExchangeCollect(_Collect):
                     continue
                 try:
                     why = entry_refusal(entry, student, parts[2], uids)
+                    # The folder checked here is the one copied: a folder put in its place after this
+                    # (anyone may add the name once its owner removed it) is refused at the copy.
+                    self._checked[entry.name] = entry.stat(follow_symlinks=False)
                 except OSError as exc:  # removed by its owner since the listing: theirs alone
                     why = f"gone or changed while collected ({exc.strerror or exc})"
                 if why:
@@ -204,8 +209,11 @@ class ExchangeCollect(_Collect):
 
     def do_copy(self, src, dest, log=None):
         try:
+            checked = getattr(self, "_checked", {}).get(os.path.basename(src))
+            if checked is None:  # every record comes from init_src's scan, which keeps what it checked
+                raise OSError(f"{os.path.basename(src)} was not checked by the scan")
             skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
-                                     max_bytes=1000 * self.coursedir.max_dir_size)
+                                     max_bytes=1000 * self.coursedir.max_dir_size, same_as=checked)
         except OSError as exc:
             # The entry is its owner's to remove, rename or swap for a link at any moment, also between
             # the scan and this copy: that trainee is not collected this time; the others are.
@@ -321,14 +329,17 @@ MAX_ENTRIES = 10_000   # files and folders in one submission
 MAX_DEPTH = 32
 
 
-def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000) -> list[str]:
+def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000,
+                   same_as: os.stat_result | None = None) -> list[str]:
     """Copy a folder that someone else owns and may change while it is read: folders and regular files
     only, each opened relative to its parent's descriptor without following a link (a link swapped in
     mid-copy is refused too), pipes and devices left out without waiting on them, names matching
     ``ignore`` left out, at most ``max_bytes`` in all. Only what the top folder's owner owns is copied
     (an allow-list): a hard link to another user's file keeps that user as its owner, and would hand
     the grader another trainee's notebook as this one's (where ``fs.protected_hardlinks`` is 0, or
-    the file is writable by its maker). Returns what was left out and why."""
+    the file is writable by its maker). ``same_as``: the stat of the folder that was checked; a top
+    folder that is not that one (another inode, device or owner: put in its place since) is refused
+    with OSError before anything is copied. Returns what was left out and why."""
     skipped: list[str] = []
     budget = {"bytes": max_bytes, "entries": MAX_ENTRIES}
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -371,8 +382,12 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000)
                 os.close(fd)
 
     top = os.open(src, flags | getattr(os, "O_DIRECTORY", 0))
-    owner = os.fstat(top).st_uid
+    st = os.fstat(top)
+    owner = st.st_uid
     try:
+        if same_as is not None and (st.st_ino, st.st_dev, st.st_uid) != (same_as.st_ino, same_as.st_dev,
+                                                                        same_as.st_uid):
+            raise OSError(errno.ESTALE, "not the folder that was checked (replaced since)")
         walk(top, dest, "", 0)
     finally:
         os.close(top)

@@ -222,6 +222,7 @@ c.ConfigurableHTTPProxy.debug = False
 # A local process per trainee stands in for DockerSpawner's container; where the test runs as root it
 # runs as the uid techday.hub.config.apply_identity gave the account, in a home of its own.
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from techday.hub.runas import no_new_privs
 
 import random, socket
 
@@ -277,6 +278,8 @@ class AccountSpawner(SimpleLocalProcessSpawner):
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
+            if getattr(self, "techday_no_new_privs", False):  # apply_identity asks, as Docker's option does
+                no_new_privs()
             os.chdir(home)
         return preexec
 

@@ -275,3 +275,40 @@ def test_an_entry_gone_between_listing_and_stat_is_refused_not_a_stop(tmp_path, 
     assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
     assert [why for name, why in app.refused if name.startswith("trainee-a+")] == \
         ["gone or changed while collected (No such file or directory)"]
+
+
+def test_a_folder_put_in_an_entrys_place_after_the_scan_is_not_collected(tmp_path, caplog):
+    """Caught: collect checked an entry's owner at its scan and copied whatever folder had that name at
+    its copy, trusting the files of that folder's owner. ``inbound`` lets anyone add a name and an entry's
+    owner remove theirs, so once A removed (or renamed) an entry after the scan, trainee B, knowing its
+    name, could make a folder of B's under it before the copy: B's files collected as A's. The copy
+    now takes only the folder the scan checked (the same inode, device and owner: a folder of another
+    owner never passes, even on a reused inode). Played here as one user: another inode, same name.)"""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeCollect
+
+    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
+    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                          authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.init_src()
+    app.init_dest()
+    entry = inbound / "trainee-a+lab+2026-12-05 10:00:00.000000 UTC+r"
+    entry.rename(inbound / "moved away")   # kept, so that the new folder cannot reuse its inode
+    entry.mkdir()
+    (entry / "lab.ipynb").write_text("planted after the scan")
+    app.copy_files()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert not (course / "submitted" / "trainee-a" / "lab").exists(), "the swapped-in folder was collected"
+    assert "its entry changed while it was collected" in caplog.text
+
+
+def test_copy_untrusted_refuses_a_top_folder_other_than_the_one_checked(entry, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(OSError):
+        copy_untrusted(str(entry), str(tmp_path / "out"), same_as=os.lstat(other))
+    assert not (tmp_path / "out").exists()
+    assert copy_untrusted(str(entry), str(tmp_path / "out2"), same_as=os.lstat(entry)) == []
