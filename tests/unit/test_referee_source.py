@@ -30,7 +30,8 @@ config, records = os.path.join(folder, "referee.json"), os.path.join(folder, "re
 cells = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {
     "hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
     "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
-json.dump({"key": "00" * 32, "records": records, "cells": cells}, open(config, "w"))
+json.dump({"key": "00" * 32, "records": records, "cells": cells,
+           **json.loads(os.environ.get("REFEREE_CONFIG_EXTRA", "{}"))}, open(config, "w"))
 assert shell.run_cell(f"import techday.grading.referee as _r; _r.install({config!r}); del _r").success
 for key, spec in cells.items():  # the course's own cells first, as a lab's setup runs before any answer
     if spec["kind"] == "locked" and not spec.get("late"):
@@ -324,3 +325,60 @@ def test_course_data_changed_while_a_course_cell_runs_does_not_count():
     rebound = LAZY + "held_out = Split(torch.ones(5, 1, 8, 8), torch.zeros(5, dtype=torch.long))\n"
     got = _run(rebound, DATA_TESTS)
     assert got["bar"] == "ok" and got["bar_tests"] == "AssertionError" and " restored bar held_out " in got["records"], got
+
+
+# A library's class changed by a cell. Setting a class's attribute raises no audit event (only its special
+# ones do), and the review follows a name only as far as the syntax shows: ``for T in [torch.Tensor]``
+# (or a function's parameter) hid ``torch.Tensor.sum`` replaced by a cell, and lab 11's accuracy bar
+# counted every prediction right: 4/13, ``graded``, no note (tests/grading/test_lab_data_routes.py).
+PATCH_EQ = "    T.__eq__ = lambda self, other: torch.ones(self.shape, dtype=torch.bool)\n"
+
+
+def test_a_library_class_patched_by_a_cell_does_not_count():
+    """Wrong answers caught: a constant model made "accurate" by ``Tensor.__eq__`` answering True (a
+    cell's lambda, or a partial of a cell's function), set before the locked accuracy cell, or by the
+    answer that cell calls and taken away by a cell before the test that reads the accuracy (the locked
+    cell is checked too). Not caught at run time (grading/README.md, "Patches made through a library's
+    own code"): the library's own ``__le__`` put in its place."""
+    partial = ("    import functools\n    T.__eq__ = functools.partial(lambda self, other, to: torch.full(self.shape, to), "
+               "to=True)\n")
+    for patch in (PATCH_EQ, partial):
+        got = _run(LAZY + "for T in [torch.Tensor]:\n" + patch, DATA_TESTS)
+        assert got["bar"] == got["bar_tests"] == "GraderCheck", (patch, got)
+        assert "changed bar before: torch.Tensor.__eq__" in got["records"], got
+    inside = LAZY.replace("def predict(x):\n", "def predict(x):\n    for T in [torch.Tensor]:\n    " + PATCH_EQ)
+    tests = {**DATA_TESTS, "labels_tests": {**DATA_TESTS["labels_tests"], "then": "del torch.Tensor.__eq__\n"}}
+    got = _run(inside, tests)
+    assert got["labels_tests then"] == "ok", got  # the patch is gone before the accuracy's test runs
+    assert got["bar"] == "GraderCheck" and got["bar_tests"] == "NameError", got
+    assert "changed bar during: torch.Tensor.__eq__" in got["records"], got
+    # Honest work: a trainee's own class's attributes set, a parameter's flag set, a module trained in place.
+    honest = _run(HONEST + "class Mine:\n    pass\nMine.limit = 3\nMine.twice = lambda self: 2\n"
+                  "for p in model.parameters():\n    p.requires_grad = True\n", DATA_TESTS)
+    assert all(honest[k] == "passed" for k in DATA_TESTS if k.endswith("_tests")) and honest["bar"] == "ok", honest
+    assert "changed" not in honest["records"], honest
+
+
+def test_the_class_of_an_object_cannot_be_swapped_by_a_cell():
+    """Wrong answer caught: the course's labels given a subclass whose ``==`` is always true (the
+    accuracy cell compares predictions with them). The swap is refused (an audited event); had it
+    happened another way, the labels are not put back as the course left them and the cell does not count."""
+    swap = LAZY + ("class Yes(torch.Tensor):\n    def __eq__(self, other):\n"
+                   "        return torch.ones(self.shape, dtype=torch.bool)\nheld_out.y.__class__ = Yes\n")
+    got = _run(swap, DATA_TESTS)
+    assert got["cell"].startswith("RuntimeError") and "changing the class of a Tensor object" in got["records"], got
+    assert got["bar_tests"] == "AssertionError", got
+
+
+def test_the_copy_budget_comes_back_when_the_course_rebinds_a_name():
+    """A locked cell that rebinds a large array gives its copy's bytes back: with a budget of 1,000 bytes,
+    800 taken by ``BIG`` and then ``BIG`` rebound to 80 bytes, the 160 bytes of ``LABELS`` bound after
+    it are watched. Wrong answer caught: the labels zeroed in a cell, unwatched when the old copy's
+    bytes were still counted."""
+    tests = {"setup": {"kind": "locked", "source": "import numpy as np\nBIG = np.zeros(100)\n"},
+             "more": {"kind": "locked", "source": "BIG = np.zeros(10)\nLABELS = np.arange(1, 21)\n"
+                                                  "def truth():\n    return LABELS\n"},
+             "labels_tests": {"kind": "test", "source": "assert (answer() == truth()).all()\n"}}
+    cheat = "LABELS[:] = 0\ndef answer():\n    return np.zeros(20, int)\n"
+    got = _run(cheat, tests, env={"REFEREE_CONFIG_EXTRA": json.dumps({"data_copy_bytes": 1000})})
+    assert got["labels_tests"] == "AssertionError" and "reset labels_tests LABELS" in got["records"], got
