@@ -134,6 +134,23 @@ def _exchange(tmp_path, *students):
         (entry / "lab.ipynb").write_text("{}")
     return exchange, course, inbound
 
+def _scanned_collect(tmp_path):
+    """(collect app, course, inbound) for trainees a and b (both this process's uid), after collect's scan
+    of inbound and before its copy: where an entry can be swapped."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeCollect
+
+    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
+    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                          authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.init_src()
+    app.init_dest()
+    return app, course, inbound
+
+
 
 def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, caplog):
     """A trainee owns their inbound entry after submitting and may rewrite its timestamp.txt. nbgrader's
@@ -228,17 +245,7 @@ def test_an_entry_changed_between_scan_and_copy_stops_only_its_own_collect(tmp_p
     """A trainee owns their inbound entry and may remove it, or swap a link in, at any moment: between
     collect's scan and its copy the copy raised (FileNotFoundError, NotADirectoryError) and the collect
     stopped for everyone after that trainee."""
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-
-    from techday.hub.exchange import ExchangeCollect
-
-    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
-    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
-                          authenticator=Authenticator(), root=str(exchange))
-    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
-    app.init_src()
-    app.init_dest()
+    app, course, inbound = _scanned_collect(tmp_path)
     app.src_records.sort(key=lambda r: r["username"])  # trainee-a first
     entry = inbound / "trainee-a+lab+2026-12-05 10:00:00.000000 UTC+r"
     shutil.rmtree(entry)
@@ -284,17 +291,7 @@ def test_a_folder_put_in_an_entrys_place_after_the_scan_is_not_collected(tmp_pat
     name, could make a folder of B's under it before the copy: B's files collected as A's. The copy
     now takes only the folder the scan checked (the same inode, device and owner: a folder of another
     owner never passes, even on a reused inode). Played here as one user: another inode, same name.)"""
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-
-    from techday.hub.exchange import ExchangeCollect
-
-    exchange, course, inbound = _exchange(tmp_path, "trainee-a", "trainee-b")
-    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
-                          authenticator=Authenticator(), root=str(exchange))
-    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
-    app.init_src()
-    app.init_dest()
+    app, course, inbound = _scanned_collect(tmp_path)
     entry = inbound / "trainee-a+lab+2026-12-05 10:00:00.000000 UTC+r"
     entry.rename(inbound / "moved away")   # kept, so that the new folder cannot reuse its inode
     entry.mkdir()
