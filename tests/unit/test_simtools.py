@@ -107,12 +107,15 @@ RACE_SCRIPT = textwrap.dedent('''
 def test_expose_races_loses_updates_in_every_launch_and_atomics_none():
     """One unsynchronised increment per thread, 32 threads: with only a fast switch interval the
     simulator counted all 32 in every launch (each thread finished before the next one started) and
-    a racy histogram sometimes passed on a busy host. Every launch must lose counts; atomics none."""
+    a racy histogram sometimes passed on a busy host. Nearly every launch must lose counts (at least 8
+    of 10: on the 2-core CI machine with three test workers, 1 launch of 10 once counted all 32, the
+    yield finding no other thread ready); atomics none. Wrong answer caught: no yield before the store
+    (all 32 counted in every launch)."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", RACE_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     counts = dict((name, json.loads(values)) for name, values in (line.split(" ", 1) for line in out.stdout.splitlines()))
-    assert all(c < 32 for c in counts["plain"]), f"a racy launch counted every update: {counts['plain']}"
+    assert sum(c < 32 for c in counts["plain"]) >= 8, f"racy launches counted every update: {counts['plain']}"
     assert counts["atomic"] == [32] * 10, counts["atomic"]
 
 
