@@ -103,7 +103,7 @@ def expose_races(interval: float = 1e-6):
     whole ``hist[v] += 1`` loop without being interrupted, and a racy kernel sometimes counted
     right (about 1 launch in 40 with the CPU busy). With the yield between a thread's read and its
     write, the others read the same old value first, and the lost update happens whenever another
-    thread is ready to run: nearly every launch (on a loaded 2-core machine, 1 launch of 10 of a
+    thread is ready to run: nearly every launch (on a loaded 2-core machine, 2 launches of 10 of a
     32-thread increment once counted right: the yield found no other thread ready). Atomics stay correct: the simulator's ``cuda.atomic.*`` hold a lock
     around their read and write. Shared arrays are plain NumPy arrays in the simulator and are
     not affected."""

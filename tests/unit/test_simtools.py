@@ -108,7 +108,7 @@ def test_expose_races_loses_updates_in_every_launch_and_atomics_none():
     """One unsynchronised increment per thread, 32 threads: with only a fast switch interval the
     simulator counted all 32 in every launch (each thread finished before the next one started) and
     a racy histogram sometimes passed on a busy host. Nearly every launch must lose counts (at least 8
-    of 10: on the 2-core CI machine with three test workers, 1 launch of 10 once counted all 32, the
+    of 10: on the 2-core CI machine with three test workers, 2 launches of 10 once counted all 32, the
     yield finding no other thread ready); atomics none. Wrong answer caught: no yield before the store
     (all 32 counted in every launch)."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
