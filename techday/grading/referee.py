@@ -308,9 +308,9 @@ def install(config_path: str) -> None:
     classes = {}                # id -> (class, {name: value}) for classes of course modules
     # id -> (class, names, values, size, all names): the code (anything callable, a descriptor) in the
     # namespace of every other module's mutable class, as first seen. Setting a class's attribute raises
-    # no audit event (only its special ones do), so a patch is found by comparing (``changes``): ``torch.Tensor.sum``
-    # replaced through a name the review could not follow (``for T in [torch.Tensor]: T.sum = ...``)
-    # made lab 11's accuracy bar count every prediction right.
+    # no audit event (only its special ones do), so a patch is found by comparing (``changes``):
+    # ``torch.Tensor.sum`` replaced through a name the review could not follow (``for T in
+    # [torch.Tensor]: T.sum = ...``) made lab 11's accuracy bar count every prediction right.
     lib_classes = {}
     builtins_snapshot = dict(builtins.__dict__)
     tainted = []                # module attributes found holding a cell's code when first seen
@@ -358,8 +358,9 @@ def install(config_path: str) -> None:
     def cell_made(value, depth: int = 0) -> bool:
         """Whether ``value`` is code a notebook cell made, or holds some: a cell's function, class or
         object of its class, a builtin function (what a patch in a cell looks like), and a wrapper of
-        one (a partial, ``functools.wraps``' ``__wrapped__``, a staticmethod's or property's function). Not code compiled from a string: libraries make their own that way (dataclasses),
-        and a cell cannot (``compile`` and ``exec`` are refused there)."""
+        one (a partial, ``functools.wraps``' ``__wrapped__``, a staticmethod's or property's function).
+        Not code compiled from a string: libraries make their own that way (dataclasses), and a cell
+        cannot (``compile`` and ``exec`` are refused there)."""
         if depth >= 4:
             return False
         if _isinstance(value, _partial):  # PyTorch puts partials of its own functions in its classes
