@@ -40,11 +40,13 @@ thread takes the same path). On the GPU tier there is nothing to trace: both rai
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -285,3 +287,408 @@ def trace_shared():
         yield trace
     finally:
         FakeCUDAShared.array = old_array
+
+
+# --- Races: accesses that no barrier and no atomic orders -------------------------------------------
+
+_MAX_WALK = 8  # frames looked at above an access, to find the atomic or the kernel line behind it
+
+
+@dataclass(frozen=True)
+class Access:
+    """One element access seen by :func:`check_races`: the thread (block, linear index in its block),
+    the barriers it had passed (its epoch), ``op`` ("load" or "store"), whether a ``cuda.atomic``
+    operation made it, the value stored (plain stores only) and the kernel source line."""
+
+    block: tuple
+    thread: int
+    epoch: int
+    op: str
+    atomic: bool
+    value: object
+    line: tuple  # (file, line number) of the kernel or device function code that made the access
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """Two accesses to one element, by two threads, that nothing orders, at least one of them a write
+    that is not atomic (or an atomic against a plain access)."""
+
+    space: str  # "global" or "shared"
+    array: str  # "int64 array of 16" (global) or the shared array's allocation site
+    index: tuple
+    first: Access
+    second: Access
+
+    @property
+    def kind(self) -> str:
+        """"write-write", "read-write" or "atomic-plain"."""
+        a, b = self.first, self.second
+        if a.atomic or b.atomic:
+            return "atomic-plain"
+        return "write-write" if a.op == b.op == "store" else "read-write"
+
+    def describe(self) -> str:
+        """One sentence for a trainee (the course's language): where, who, which lines, and why."""
+        from .i18n import msg
+
+        def who(a: Access) -> str:
+            op = (msg("techday.race_op_atomic", "atomic") if a.atomic else
+                  msg("techday.race_op_store", "store") if a.op == "store" else msg("techday.race_op_load", "load"))
+            return msg("techday.race_who", "thread {thread} of block {block} ({op}, line {line}: {code})",
+                       thread=a.thread, block=_dims(a.block), op=op, line=a.line[1], code=_code(a.line) or "?")
+
+        index = ", ".join(str(i) for i in self.index)
+        if self.first.block != self.second.block:
+            why = msg("techday.race_blocks", "threads of two blocks, which no barrier orders: use cuda.atomic.*, "
+                      "or let each element belong to one block")
+        else:
+            why = msg("techday.race_epoch", "between the same two barriers: a cuda.syncthreads() is missing "
+                      "between them, or the update must be atomic")
+        space = (msg("techday.race_space_shared", "shared memory") if self.space == "shared"
+                 else msg("techday.race_space_global", "global memory"))
+        return msg("techday.race_hazard", "data race in {space}, {array}, element [{index}]: {first} and {second}, "
+                   "{why}", space=space, array=self.array, index=index, first=who(self.first),
+                   second=who(self.second), why=why)
+
+
+@dataclass
+class RaceReport:
+    """What :func:`check_races` saw: ``hazards`` (one per element that has one, in order of the
+    elements' first access), ``accesses`` and ``launches`` counted."""
+
+    hazards: list[Hazard] = field(default_factory=list)
+    accesses: int = 0
+    launches: int = 0
+
+    def __bool__(self) -> bool:  # a report is "truthy" when there is a race
+        return bool(self.hazards)
+
+    def first(self) -> str:
+        """The first hazard, described; empty when there is none."""
+        return self.hazards[0].describe() if self.hazards else ""
+
+
+def _dims(block: tuple) -> str:
+    dims = tuple(block)
+    while len(dims) > 1 and dims[-1] == 0:
+        dims = dims[:-1]
+    return str(dims[0]) if len(dims) == 1 else "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def _code(line: tuple) -> str:
+    import linecache
+
+    text = linecache.getline(line[0], line[1]).strip()
+    return text[:80] + ("..." if len(text) > 80 else "")
+
+
+def _where(space: str, ary: np.ndarray, offset: int, site) -> tuple[str, tuple]:
+    """(the array described, the element's index in it): a global array by its dtype and shape (the
+    array a view was taken from), a shared one by its allocation site."""
+    base = ary.base if space == "global" and isinstance(ary.base, np.ndarray) else ary
+    flat = (_base(ary) + offset - _base(base)) // ary.itemsize
+    index = np.unravel_index(flat, base.shape) if 0 <= flat < base.size and base.flags.c_contiguous else (flat,)
+    from .i18n import msg
+
+    if space == "global":
+        label = msg("techday.race_global_array", "{dtype} array of shape {shape}", dtype=ary.dtype.name,
+                    shape=tuple(base.shape))
+    else:
+        label = msg("techday.race_shared_array", "shared array of line {line} ({code})", line=site[1], code=_code(site))
+    return label, tuple(int(i) for i in index)
+
+
+def _offsets(ary: np.ndarray, idx) -> list[int] | None:
+    """The byte offsets from ``ary``'s start of the elements ``ary[idx]`` names (one for an integer
+    index, every covered element for a slice, ``...`` or an index array); None if NumPy refuses it."""
+    one = _offset(ary, idx)
+    if one is not None:
+        return [one]
+    try:
+        flat = np.arange(ary.size).reshape(ary.shape)[idx]
+    except (IndexError, TypeError, ValueError):
+        return None
+    where = np.unravel_index(np.ravel(flat), ary.shape)
+    return [int(o) for o in sum((i * s for i, s in zip(where, ary.strides)), np.zeros(np.size(flat), np.int64))]
+
+
+def _value(val):
+    """A stored value, comparable and hashable (a NumPy scalar as its Python value; anything else by repr)."""
+    item = getattr(val, "item", None)
+    if item is not None:
+        try:
+            val = item()
+        except (TypeError, ValueError):
+            return repr(val)
+    try:
+        hash(val)
+    except TypeError:
+        return repr(val)
+    return val
+
+
+class _Side:
+    """The accesses of one group (a block between two barriers, or a whole block) to one element: the
+    first of each kind per thread, and the values stored."""
+
+    __slots__ = ("stores", "loads", "atomics", "values")
+
+    def __init__(self):
+        self.stores: dict[tuple, Access] = {}
+        self.loads: dict[tuple, Access] = {}
+        self.atomics: dict[tuple, Access] = {}
+        self.values: set = set()
+
+    def add(self, who: tuple, a: Access) -> None:
+        if a.atomic:
+            self.atomics.setdefault(who, a)
+        elif a.op == "store":
+            self.stores.setdefault(who, a)
+            self.values.add(a.value)
+        else:
+            self.loads.setdefault(who, a)
+
+
+def _other(found: dict, me: tuple) -> Access | None:
+    """An access in ``found`` by a thread other than ``me`` (looks at two at most)."""
+    for who, a in found.items():
+        if who != me:
+            return a
+    return None
+
+
+def _conflict(x: _Side, y: _Side) -> tuple[Access, Access] | None:
+    """Two accesses, one from each side and by two threads, that race; None if none does. Plain stores
+    of one and the same value by every writer are not counted (a flag many threads set to 1)."""
+    one_value = len(x.values | y.values) <= 1
+    for me, w in x.stores.items():
+        other = (_other(y.loads, me) or _other(y.atomics, me)
+                 or (None if one_value else _other(y.stores, me)))
+        if other is not None:
+            return w, other
+    for me, w in y.stores.items():
+        other = _other(x.loads, me) or _other(x.atomics, me)
+        if other is not None:
+            return w, other
+    for me, a in x.atomics.items():
+        other = _other(y.loads, me)
+        if other is not None:
+            return a, other
+    for me, a in y.atomics.items():
+        other = _other(x.loads, me)
+        if other is not None:
+            return a, other
+    return None
+
+
+def _find_race(accesses: list[Access]) -> tuple[Access, Access] | None:
+    """The first pair of accesses to one element that nothing orders: two threads of one block between
+    the same two barriers, or two threads of two blocks (one launch; no barrier orders blocks)."""
+    if not any(a.op == "store" or a.atomic for a in accesses):
+        return None
+    if len({(a.block, a.thread) for a in accesses}) < 2:
+        return None
+    groups: dict[tuple, _Side] = defaultdict(_Side)
+    blocks: dict[tuple, _Side] = defaultdict(_Side)
+    for a in accesses:
+        who = (a.block, a.thread)
+        groups[(a.block, a.epoch)].add(who, a)
+        blocks[a.block].add(who, a)
+    for side in groups.values():
+        found = _conflict(side, side)
+        if found:
+            return found
+    sides = list(blocks.values())
+    for i, x in enumerate(sides):
+        if not (x.stores or x.atomics):
+            continue
+        for y in sides:
+            if y is not x:
+                found = _conflict(x, y)
+                if found:
+                    return found
+    return None
+
+
+@contextmanager
+def check_races():
+    """Find the data races of the kernels launched inside the block, whatever order the simulator ran
+    their threads in: every element access to a device array or a shared array is recorded with its
+    thread, the barriers that thread had passed and whether an atomic made it; at the end, two
+    accesses to one element by two threads race when at least one writes, they are not both atomic,
+    and nothing orders them (not the same block on two sides of a ``cuda.syncthreads()``; blocks are
+    never ordered within a launch). Yields a :class:`RaceReport`, filled when the block ends. The
+    CPU tier's answer to ``compute-sanitizer --tool racecheck``, for global memory too; a race is
+    found whether or not it changed the result this time. Introduced in lab 03::
+
+        with check_races() as races:
+            histogram[4, 64](d_values, d_hist)
+        assert not races, races.first()
+
+    What it does not see: accesses through slices (``a[0:n] = 0``, one NumPy call); dynamic shared
+    memory (``cuda.shared.array(0, ...)``); ``cuda.threadfence`` or cooperative-group grid syncs as
+    orderings (a kernel relying on them is reported); a store of one same value by every writer is
+    not counted (a flag set to 1); kernels launched in another thread. Not nested in
+    :func:`trace_shared` (both hand out the shared arrays)."""
+    from numba import config
+
+    if not config.ENABLE_CUDASIM:
+        raise TraceUnavailable("races are checked in the CUDA simulator only (the CPU tier)")
+    import numba.cuda.simulator.kernel as sim_kernel
+    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+    from numba.cuda.simulator.kernel import BlockThread
+    from numba.cuda.simulator.kernelapi import FakeCUDAAtomic, FakeCUDAShared
+
+    report = RaceReport()
+    atomic_code = {f.__code__ for f in vars(FakeCUDAAtomic).values() if callable(f) and hasattr(f, "__code__")}
+    skip_files = {__file__, sim_kernel.__file__, sys.modules[Arr.__module__].__file__,
+                  sys.modules[FakeCUDAAtomic.__module__].__file__}
+    numpy_dir = str(Path(np.__file__).parent) + os.sep  # NumPy's Python code between a kernel and a checked array
+    simtools = sys.modules.get("techday.simtools")
+    if simtools is not None:
+        skip_files.add(simtools.__file__)
+    log: list = []  # one row per access; list.append holds the GIL, so threads need no lock of ours
+
+    def note(space: str, ary: np.ndarray, idx, op: str, val, where, depth: int = 2) -> None:
+        me = threading.current_thread()
+        if not isinstance(me, BlockThread):
+            return
+        offsets = _offsets(ary, idx)
+        if not offsets:
+            return
+        atomic, line = False, ("?", 0)
+        frame = sys._getframe(depth)
+        for _ in range(_MAX_WALK):
+            if frame is None:
+                break
+            if frame.f_code in atomic_code:
+                atomic = True
+            elif frame.f_code.co_filename not in skip_files and not frame.f_code.co_filename.startswith(numpy_dir):
+                line = (frame.f_code.co_filename, frame.f_lineno)
+                break
+            frame = frame.f_back
+        if op == "store" and not atomic:  # an array stored element by element: values unknown here
+            val = _value(val) if len(offsets) == 1 or np.ndim(val) == 0 else object()
+        access = Access(tuple(me.blockIdx), me.thread_id, me.__dict__.get("_techday_epoch", 0), op, atomic,
+                        val if op == "store" and not atomic else None, line)
+        context = sim_kernel._kernel_context
+        for offset in offsets:
+            log.append((context, space, where, ary, offset, access))
+
+    old_get, old_set = Arr.__dict__["__getitem__"], Arr.__dict__["__setitem__"]
+
+    def getitem(self, idx):
+        ary = self.__dict__["_item"]._ary
+        if _offset(ary, idx) is not None:  # a slice is a view: its elements are seen when they are read
+            note("global", ary, idx, "load", None, None)
+        return old_get(self, idx)
+
+    def setitem(self, idx, val):
+        note("global", self.__dict__["_item"]._ary, idx, "store", val, None)
+        return old_set(self, idx, val)
+
+    def whole(arrays, op: str, val=None) -> list:
+        """Record every element of the checked arrays among ``arrays`` as read (or written), and return
+        them as plain arrays: what NumPy computes from a shared array reads all of it."""
+        plain = []
+        for a in arrays:
+            if isinstance(a, Checked):
+                if a._site is not None:
+                    note("shared", a, Ellipsis, op, val, a._site, depth=3)
+                a = a.view(np.ndarray)
+            plain.append(a)
+        return plain
+
+    class Checked(np.ndarray):
+        """A shared array whose element accesses are recorded: by index, by slice (a view stays
+        checked), through NumPy's functions and by iteration (every element read)."""
+
+        _site = None
+
+        def __array_finalize__(self, obj):
+            self._site = getattr(obj, "_site", None)
+
+        def __getitem__(self, idx):
+            got = np.ndarray.__getitem__(self, idx)
+            if not isinstance(got, np.ndarray):
+                if self._site is not None:
+                    note("shared", self, idx, "load", None, self._site)
+                return got
+            if np.may_share_memory(got.view(np.ndarray), self.view(np.ndarray)):
+                return got  # a view: still checked, its elements seen when they are read
+            if self._site is not None:  # a copy (an index array): every element read now
+                note("shared", self, idx, "load", None, self._site)
+            return got.view(np.ndarray)
+
+        def __setitem__(self, idx, val):
+            if self._site is not None:
+                note("shared", self, idx, "store", val, self._site)
+            np.ndarray.__setitem__(self, idx, val)
+
+        def __iter__(self):
+            return iter(whole([self], "load")[0])
+
+        def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+            inputs = whole(inputs, "load")
+            if out is not None:
+                out = tuple(whole(out, "store", object()))
+            got = getattr(ufunc, method)(*inputs, **kwargs) if out is None else getattr(ufunc, method)(
+                *inputs, out=out, **kwargs)
+            return got
+
+        def __array_function__(self, func, types, args, kwargs):
+            args = whole(args, "load")
+            kwargs = dict(zip(kwargs, whole(kwargs.values(), "load")))
+            return func(*args, **kwargs)
+
+    old_array = FakeCUDAShared.__dict__["array"]
+    shared_lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0:
+            return old_array(self, shape, dtype, alignment)
+        frame = sys._getframe(1)
+        site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        with shared_lock:
+            allocations = self.__dict__.setdefault("_techday_checked", {})
+            if site not in allocations:
+                plain = old_array(self, shape, dtype, alignment)
+                view = np.empty_like(plain).view(Checked)
+                view._site = (frame.f_code.co_filename, frame.f_lineno)
+                allocations[site] = view
+            return allocations[site]
+
+    old_sync = BlockThread.__dict__["syncthreads"]
+
+    def syncthreads(self):
+        self.__dict__["_techday_epoch"] = self.__dict__.get("_techday_epoch", 0) + 1
+        return old_sync(self)
+
+    Arr.__getitem__, Arr.__setitem__ = getitem, setitem
+    FakeCUDAShared.array = array
+    BlockThread.syncthreads = syncthreads
+    try:
+        yield report
+    finally:
+        Arr.__getitem__, Arr.__setitem__ = old_get, old_set
+        FakeCUDAShared.array = old_array
+        BlockThread.syncthreads = old_sync
+    records: dict[tuple, list[Access]] = {}
+    names: dict[tuple, tuple] = {}  # location -> (space, array, offset, site): described if it races
+    launches: dict[int, int] = {}  # the launch contexts are kept alive in the log, so ids stay theirs
+    for context, space, where, ary, offset, access in log:
+        launch = launches.setdefault(id(context), len(launches))
+        address = _base(ary) + offset
+        loc = (launch, space, where, access.block if space == "shared" else None, address)
+        rows = records.get(loc)
+        if rows is None:
+            rows = records[loc] = []
+            names[loc] = (space, ary, offset, where)
+        rows.append(access)
+    report.accesses, report.launches = len(log), len(launches)
+    for loc, rows in records.items():
+        found = _find_race(rows)
+        if found:
+            space, ary, offset, where = names[loc]
+            report.hazards.append(Hazard(space, *_where(space, ary, offset, where), *found))

@@ -214,6 +214,21 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
                     msg("03.what_hidden_hist", "hidden: {n} values, {bins} bins, {blocks} x {threads} threads",
                         n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
+# Races, whatever order the threads ran in (CPU tier: every access of the simulator checked; on a GPU a
+# race loses counts by itself): two threads' updates of one bin must be atomic.
+if lab.on_gpu:
+    print(msg("03.hidden_race_cpu_only", "hidden: the race check follows the simulator's memory accesses, on the "
+              "CPU tier only"))
+else:
+    from techday.simtrace import check_races
+
+    vals_r = rh.integers(0, 16, 600).astype(np.int64)
+    with check_races() as races_r:
+        got_r = run_histogram(histogram_atomic, vals_r, 16, 2, 32)
+    assert not races_r, msg("03.hidden_race_atomic", "hidden: histogram_atomic, race-checked on 600 values, 2 x 32 "
+                            "threads: {race}", race=races_r.first())
+    assert np.array_equal(got_r, np.bincount(vals_r, minlength=16)), msg(
+        "03.hidden_race_checked_wrong", "hidden: {kernel}, race-checked: wrong result", kernel="histogram_atomic")
 ### END HIDDEN TESTS
 print(msg("03.histogram_atomic_all_visible", "histogram_atomic: all visible tests passed."))
 
@@ -345,6 +360,16 @@ else:
     assert shared_p.count("store") >= vals_p.size, msg(
         "03.hidden_not_counted_in_shared", "hidden: histogram_shared wrote shared memory {stores} times for {n} "
         "values: count each value in the block's shared array", stores=shared_p.count("store"), n=vals_p.size)
+    # Races, whatever order the threads ran in: the simulator runs one block after another, so a plain
+    # hist[b] += local[b] never loses a count there, and a missing barrier may go unseen; checked here.
+    from techday.simtrace import check_races
+
+    with check_races() as races_p:
+        got_p = run_histogram(histogram_shared, vals_p, 16, 2, 64)
+    assert not races_p, msg("03.hidden_race_shared", "hidden: histogram_shared, race-checked on 3,000 values, "
+                            "2 x 64 threads: {race}", race=races_p.first())
+    assert np.array_equal(got_p, np.bincount(vals_p, minlength=16)), msg(
+        "03.hidden_race_checked_wrong", "hidden: {kernel}, race-checked: wrong result", kernel="histogram_shared")
 ### END HIDDEN TESTS
 print(msg("03.histogram_shared_all_visible", "histogram_shared: all visible tests passed."))
 
@@ -512,6 +537,16 @@ else:
         "a tree reads at most {bound} (two per level, {levels} levels). Let threads t < s add cache[t + s] to "
         "cache[t], halving s, rather than one thread adding up the cache", most=most_t, bound=2 * levels_t + 2,
         levels=levels_t)
+    # Races, whatever order the threads ran in: a barrier missing before the tree or after one of its
+    # steps lets a thread read a cache entry another thread has not written yet (or overwrites it).
+    from techday.simtrace import check_races
+
+    with check_races() as races_t:
+        got_t = run_block_sum(x_t, 2)
+    assert not races_t, msg("03.hidden_race_block_sum", "hidden: block_sum_kernel, race-checked on {n} values, 2 "
+                            "blocks: {race}", n=x_t.size, race=races_t.first())
+    assert_close(got_t, expected_partials(x_t, 2), msg("03.hidden_race_checked_wrong", "hidden: {kernel}, "
+                 "race-checked: wrong result", kernel="block_sum_kernel"), rtol=1e-12)
 ### END HIDDEN TESTS
 print(msg("03.block_sum_kernel_all", "block_sum_kernel: all visible tests passed."))
 

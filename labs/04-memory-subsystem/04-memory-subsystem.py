@@ -457,6 +457,17 @@ else:
         "04.hidden_bank_conflicts", "hidden: transpose_padded's accesses to its tile take {passes:.1f} times the "
         "passes a conflict-free access needs, with the GPU's 32 x 32 tile: the threads of a warp read words in the same bank. "
         "Pad the tile, cuda.shared.array((TILE, TILE_PAD), float32), and index it tile[row, column]", passes=passes_b)
+    # Races, whatever order the threads ran in (every access of the simulator checked): a block reads the
+    # tile only after all of its threads wrote their part of it.
+    from techday.simtrace import check_races
+
+    a_r = np.random.default_rng(406).standard_normal((2 * TILE + 3, TILE + 5)).astype(np.float32)
+    with check_races() as races_r:
+        got_r = run_transpose(transpose_padded, a_r)
+    assert not races_r, msg("04.hidden_race_transpose", "hidden: transpose_padded, race-checked on {rows} x {cols}: "
+                            "{race}", rows=a_r.shape[0], cols=a_r.shape[1], race=races_r.first())
+    assert np.array_equal(got_r, a_r.T), msg("04.hidden_race_checked_wrong", "hidden: {kernel}, race-checked: wrong "
+                                             "result", kernel="transpose_padded")
 ### END HIDDEN TESTS
 print(msg("04.transpose_padded_all_visible", "transpose_padded: all visible tests passed."))
 
@@ -629,6 +640,18 @@ check_matmul(matmul_tiled, 23, 37, 19, "matmul_tiled")
 for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 * TILE + 3, 9), (9, 20, 1),
                       (17, 41, 3)):
     check_matmul(matmul_tiled, m_h, k_h, n_h, "hidden: matmul_tiled", seed=7)
+# Races, whatever order the threads ran in (CPU tier: every access of the simulator checked): the tiles are
+# read only after every thread loaded its part, and overwritten only after every thread used them.
+if lab.on_gpu:
+    print(msg("04.hidden_race_cpu_only", "hidden: the race check follows the simulator's memory accesses, on the "
+              "CPU tier only"))
+else:
+    from techday.simtrace import check_races
+
+    with check_races() as races_m:
+        check_matmul(matmul_tiled, TILE + 3, 2 * TILE + 1, TILE - 1, "hidden: matmul_tiled, race-checked", seed=8)
+    assert not races_m, msg("04.hidden_race_matmul", "hidden: matmul_tiled, race-checked on ({m} x {k}) @ ({k} x "
+                            "{n}): {race}", m=TILE + 3, k=2 * TILE + 1, n=TILE - 1, race=races_m.first())
 ### END HIDDEN TESTS
 print(msg("04.matmul_tiled_all_visible", "matmul_tiled: all visible tests passed."))
 

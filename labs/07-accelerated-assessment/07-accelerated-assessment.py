@@ -345,6 +345,22 @@ check_histogram(np.full((26, 39), 200, np.uint8), (2, 2), (16, 16), msg("07.hist
                                                                         "hidden: constant picture of 200"))
 ramp = (np.arange(24 * 32) % 256).astype(np.uint8).reshape(24, 32)
 check_histogram(ramp, (2, 1), (16, 16), msg("07.hist_what_every_level", "hidden: every grey level"))
+# Races, whatever order the threads ran in (CPU tier: every access of the simulator checked). The
+# simulator runs one block after another, so a plain hist[b] += local[b] never loses a count there, nor
+# does a plain local[v] += 1 often; on a GPU both do.
+if lab.on_gpu:
+    print(msg("07.hist_race_cpu_only", "hidden: the race check follows the simulator's memory accesses, on the CPU "
+              "tier only"))
+else:
+    from techday.simtrace import check_races
+
+    img_r = sample_image("coins", (23, 29), origin=(60, 60))
+    with check_races() as races_r:
+        got_r = run_histogram(img_r, (2, 2), (8, 8))
+    assert not races_r, msg("07.hist_race", "hidden: histogram_kernel, race-checked on a 23 x 29 picture, grid "
+                            "(2, 2), block (8, 8): {race}", race=races_r.first())
+    assert np.array_equal(got_r, histogram_reference(img_r)), msg(
+        "07.hist_race_checked_wrong", "hidden: histogram_kernel, race-checked: wrong result")
 ### END HIDDEN TESTS
 print(msg("07.hist_all_visible", "histogram_kernel: all visible tests passed."))
 

@@ -299,3 +299,37 @@ def pi_darts_kernel(states, darts_per_thread, hits):
         if x * x + y * y <= 1.0:
             inside += 1
     hits[i] = inside
+
+# %% wrong="shared_merge_not_atomic" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    # A race between blocks: two blocks add to one bin of hist at once. The simulator runs one block
+    # after another, so no count is lost there; the race check finds it.
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    tid = cuda.threadIdx.x
+    for b in range(tid, nbins, cuda.blockDim.x):
+        local[b] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    cuda.syncthreads()
+    for b in range(tid, nbins, cuda.blockDim.x):
+        hist[b] += local[b]
+
+# %% wrong="shared_count_not_atomic" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    # A race in shared memory: threads of a block count one value at once with a plain +=.
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    tid = cuda.threadIdx.x
+    for b in range(tid, nbins, cuda.blockDim.x):
+        local[b] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        local[values[i]] += 1
+    cuda.syncthreads()
+    for b in range(tid, nbins, cuda.blockDim.x):
+        if local[b] != 0:
+            cuda.atomic.add(hist, b, local[b])

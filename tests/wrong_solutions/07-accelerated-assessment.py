@@ -375,3 +375,44 @@ def equalize(img, weights):
     d_lut = cuda.device_array(256, np.uint8)
     equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
     return d_out.copy_to_host()
+
+# %% wrong="histogram_merge_not_atomic" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # A race between blocks: two blocks add to one bin of hist at once. The simulator runs one block
+    # after another, so no count is lost there; the race check finds it.
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        hist[b] += local[b]
+
+# %% wrong="histogram_count_not_atomic" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # A race in shared memory: threads of a block count one grey level at once with a plain +=. The
+    # simulator keeps shared arrays as plain arrays and seldom switches threads inside the +=.
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            local[img[row, col]] += 1
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        if local[b] != 0:
+            cuda.atomic.add(hist, b, local[b])
