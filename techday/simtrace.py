@@ -29,7 +29,16 @@ all of them)::
         transpose[grid, block](d_a, d_out)
     passes, requests = shared.bank_conflicts("load")   # 32.0: every load of an unpadded 32 x 32 column
 
-What neither sees: caches (a sector read twice counts twice); accesses through slices (``a[0:n] = 0``
+Races are found by :func:`check_races` (lab 03): every element access of device and shared arrays
+with its thread, the barriers the thread had passed and whether an atomic made it; two accesses to one
+element by two threads that nothing orders, one a plain write, are a race, whether or not the
+simulator's order of threads changed the result::
+
+    with check_races() as races:
+        histogram[4, 64](d_values, d_hist)
+    assert not races, races.first()
+
+What neither trace sees: caches (a sector read twice counts twice); accesses through slices (``a[0:n] = 0``
 is one NumPy call, not per-element accesses; it is not recorded); atomics are seen as the load and
 store the simulator makes of them, not as one atomic operation; and warps that diverge (the k-th
 access of a thread that skipped a branch is grouped with the k-th of one that took it; the course's
@@ -380,6 +389,7 @@ def _code(line: tuple) -> str:
     import linecache
 
     text = linecache.getline(line[0], line[1]).strip()
+    text = text.split("  #")[0].rstrip()  # the code, not its comment
     return text[:80] + ("..." if len(text) > 80 else "")
 
 

@@ -83,9 +83,17 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # next starts and a race hides. `expose_races()` (from `techday.simtools`) makes Python switch
 # threads every microsecond and lets the other threads run just before each store into a device
 # array, so unsynchronised updates of device arrays collide as they do on a GPU, every time.
-# The tests of this lab use it; on a GPU it does nothing. (It cannot do the same for shared arrays,
-# which the simulator keeps as plain NumPy arrays: a race there stays hidden on the CPU tier, and
-# `compute-sanitizer --tool racecheck` finds it on a GPU.)
+# The tests of this lab use it; on a GPU it does nothing. It cannot do the same for shared arrays,
+# which the simulator keeps as plain NumPy arrays, nor between blocks, which it runs one after
+# another.
+#
+# **Finding a race without waiting for it.** `check_races()` (from `techday.simtrace`) records, inside
+# its block, every element access of device and shared arrays with the thread that made it, the
+# barriers that thread had passed and whether an atomic made it. At the end it lists every element
+# that two threads touched with nothing ordering them (not both atomic, at least one a write, not on
+# two sides of one `cuda.syncthreads()` of the same block): a race, whether or not it changed the
+# result this time. It is the CPU tier's counterpart of `compute-sanitizer --tool racecheck` on a GPU,
+# and the hidden tests of labs 03, 04 and 07 use it.
 
 # %%
 from techday.i18n import msg
@@ -123,6 +131,22 @@ d_max = cuda.to_device(np.zeros(1))
 max_abs_atomic[4, 64](d_x, d_max)
 assert d_max.copy_to_host()[0] == np.abs(h_x).max()
 print(f"max_abs_atomic        : {d_max.copy_to_host()[0]:.6f} = np.abs(x).max()")
+
+# %%
+from techday.i18n import msg
+if lab.on_gpu:
+    print(msg("03.race_check_cpu_only", "check_races follows the simulator's accesses, on the CPU tier; on a GPU, "
+              "run compute-sanitizer --tool racecheck on a script instead."))
+else:
+    from techday.simtrace import check_races
+
+    for kernel in (count_positive_naive, count_positive_atomic):
+        with check_races() as races:
+            kernel[2, 32](d_x, cuda.to_device(np.zeros(1, np.int64)))
+        print(f"{kernel.__name__:22s}: " + msg("03.racing_elements", "{n} racing element(s)", n=len(races.hazards)))
+        if races:
+            print("   ", races.first())
+    assert races.hazards == [], msg("03.atomic_count_no_race", "the atomic count has no race")
 
 # %% [markdown] key="histogram-global-atomics"
 # ## 2. A histogram with global atomics

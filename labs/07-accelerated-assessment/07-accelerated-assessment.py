@@ -264,6 +264,8 @@ print(msg("07.blur_all_visible", "blur_kernel: all visible tests passed."))
 #   blocks of 32 threads too); wait (`cuda.syncthreads()`) before counting, and again before the
 #   block adds its counters to `hist`. A missing barrier is a race: some counts are lost.
 # - Use 2-D grid-stride loops over the pixels.
+# - On the CPU tier the hidden tests also run the kernel under `check_races()` (lab 03): a race fails
+#   them even when the counts came out right that time (the simulator runs one block after another).
 
 # %% nbgrader="solution" id="histogram_kernel"
 @cuda.jit
