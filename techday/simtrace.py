@@ -361,20 +361,54 @@ class Hazard:
                    second=who(self.second), why=why)
 
 
+@dataclass(frozen=True)
+class Divergence:
+    """Two threads of one block that did not pass the same barriers: ``count`` barriers each, ``line``
+    the (file, line) of the first barrier where they part (None where a thread had no more)."""
+
+    block: tuple
+    first: int
+    second: int
+    count: tuple[int, int]
+    line: tuple
+
+    def describe(self) -> str:
+        """One sentence for a trainee (the course's language)."""
+        from .i18n import msg
+
+        def at(line) -> str:
+            if line is None:
+                return msg("techday.barrier_none", "no barrier")
+            return msg("techday.barrier_at", "line {line}: {code}", line=line[1], code=_code(line) or "?")
+
+        return msg("techday.barrier_divergence", "barriers in divergent code, block {block}: thread {first} passed "
+                   "{first_count} barrier(s) and thread {second} {second_count}; where they part, thread {first} "
+                   "reaches {first_at} and thread {second} {second_at}. Every thread of a block must reach the "
+                   "same cuda.syncthreads() calls: no barrier inside an if that only some threads take, no return "
+                   "before a barrier", block=_dims(self.block), first=self.first, second=self.second,
+                   first_count=self.count[0], second_count=self.count[1], first_at=at(self.line[0]),
+                   second_at=at(self.line[1]))
+
+
 @dataclass
 class RaceReport:
     """What :func:`check_races` saw: ``hazards`` (one per element that has one, in order of the
-    elements' first access), ``accesses`` and ``launches`` counted."""
+    elements' first access), ``barriers`` (one :class:`Divergence` per block whose threads did not
+    pass the same barriers: then the barriers order nothing, and the hazards of that block may be
+    more or fewer than listed), ``accesses`` and ``launches`` counted."""
 
     hazards: list[Hazard] = field(default_factory=list)
+    barriers: list[Divergence] = field(default_factory=list)
     accesses: int = 0
     launches: int = 0
 
-    def __bool__(self) -> bool:  # a report is "truthy" when there is a race
-        return bool(self.hazards)
+    def __bool__(self) -> bool:  # a report is "truthy" when there is a race or a divergent barrier
+        return bool(self.hazards or self.barriers)
 
     def first(self) -> str:
-        """The first hazard, described; empty when there is none."""
+        """The first problem, described (a divergent barrier first); empty when there is none."""
+        if self.barriers:
+            return self.barriers[0].describe()
         return self.hazards[0].describe() if self.hazards else ""
 
 
@@ -519,6 +553,29 @@ def _find_race(accesses: list[Access]) -> tuple[Access, Access] | None:
                 if found:
                     return found
     return None
+
+
+def _divergent_barriers(passed: list) -> list[Divergence]:
+    """Per block of each launch that called a barrier: the first two threads whose barriers differ in
+    number or place (a thread that called none counts as none)."""
+    by_block: dict[tuple, dict[int, list]] = {}
+    sizes: dict[tuple, int] = {}
+    for context, block, thread, line in passed:
+        key = (id(context), block)
+        by_block.setdefault(key, {}).setdefault(thread, []).append(line)
+        dim = getattr(context, "blockDim", None)
+        sizes[key] = int(dim.x * dim.y * dim.z) if dim is not None else 0
+    found = []
+    for key, threads in by_block.items():
+        seqs = [threads.get(t, []) for t in range(max(sizes[key], max(threads) + 1))]
+        ref = max(range(len(seqs)), key=lambda t: len(seqs[t]))  # a thread that passed the most
+        for t, seq in enumerate(seqs):
+            if seq != seqs[ref]:
+                k = next(i for i in range(len(seqs[ref])) if i >= len(seq) or seq[i] != seqs[ref][i])
+                lines = (seqs[ref][k], seq[k] if k < len(seq) else None)
+                found.append(Divergence(key[1], ref, t, (len(seqs[ref]), len(seq)), lines))
+                break
+    return found
 
 
 @contextmanager
@@ -670,9 +727,19 @@ def check_races():
             return allocations[site]
 
     old_sync = BlockThread.__dict__["syncthreads"]
+    passed: list = []  # (launch context, block, thread, barrier line), in each thread's order
 
     def syncthreads(self):
         self.__dict__["_techday_epoch"] = self.__dict__.get("_techday_epoch", 0) + 1
+        line, frame = ("?", 0), sys._getframe(1)
+        for _ in range(_MAX_WALK):
+            if frame is None:
+                break
+            if frame.f_code.co_filename not in skip_files:
+                line = (frame.f_code.co_filename, frame.f_lineno)
+                break
+            frame = frame.f_back
+        passed.append((sim_kernel._kernel_context, tuple(self.blockIdx), self.thread_id, line))
         return old_sync(self)
 
     Arr.__getitem__, Arr.__setitem__ = getitem, setitem
@@ -697,6 +764,7 @@ def check_races():
             names[loc] = (space, ary, offset, where)
         rows.append(access)
     report.accesses, report.launches = len(log), len(launches)
+    report.barriers = _divergent_barriers(passed)
     for loc, rows in records.items():
         found = _find_race(rows)
         if found:

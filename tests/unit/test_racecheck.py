@@ -75,6 +75,36 @@ SCRIPT = textwrap.dedent('''
             out[cuda.blockIdx.x] = cache[0]
 
     @cuda.jit
+    def tree_divergent(x, out, how):
+        cache = cuda.shared.array(32, float64)
+        t = cuda.threadIdx.x
+        cache[t] = x[cuda.grid(1)]
+        cuda.syncthreads()
+        s = 16
+        while s > 0:
+            if how == 1:  # the barrier inside the if: threads t >= s skip it
+                if t < s:
+                    cache[t] += cache[t + s]
+                    cuda.syncthreads()
+            else:  # threads with nothing left to add return before the barrier
+                if t >= s:
+                    return
+                cache[t] += cache[t + s]
+                cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            out[cuda.blockIdx.x] = cache[0]
+
+    @cuda.jit
+    def two_sites(x, out):
+        t = cuda.threadIdx.x
+        if t % 2 == 0:
+            cuda.syncthreads()
+        else:
+            cuda.syncthreads()
+        out[cuda.grid(1)] = x[cuda.grid(1)]
+
+    @cuda.jit
     def slice_sum(x, out, sync):
         cache = cuda.shared.array(32, float64)
         t = cuda.threadIdx.x
@@ -119,7 +149,7 @@ SCRIPT = textwrap.dedent('''
     def run(name, fn):
         with check_races() as races:
             fn()
-        got[name] = {"hazards": len(races.hazards), "kinds": sorted({h.kind for h in races.hazards}),
+        got[name] = {"hazards": len(races.hazards), "barriers": [b.count for b in races.barriers], "kinds": sorted({h.kind for h in races.hazards}),
                      "spaces": sorted({h.space for h in races.hazards}), "first": races.first(),
                      "cross_block": any(h.first.block != h.second.block for h in races.hazards),
                      "accesses": races.accesses, "launches": races.launches}
@@ -134,6 +164,11 @@ SCRIPT = textwrap.dedent('''
     for kernel in (tree, slice_sum, slice_zero):
         for sync in (1, 0):
             run(f"{kernel.__name__}_{sync}", lambda: kernel[2, 32](x, np.zeros(2), sync))
+    for how in (1, 2):
+        out_d = np.zeros(2)
+        run(f"tree_divergent_{how}", lambda: tree_divergent[2, 32](x, out_d, how))
+        got[f"tree_divergent_{how}"]["right_sums"] = bool(np.allclose(out_d, [x[:32].sum(), x[32:].sum()]))
+    run("two_sites", lambda: two_sites[1, 4](x, np.zeros(64)))
     run("flag", lambda: flag[2, 32](v, np.zeros(1, np.int64)))
     run("last_writer", lambda: last_writer[2, 32](v, np.zeros(1, np.int64)))
     d = cuda.to_device(np.zeros(16, np.int64))
@@ -194,6 +229,23 @@ def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_sta
     assert "cache[0:32].sum()" in got["slice_sum_0"]["first"], got["slice_sum_0"]["first"]
     assert "cache[:] = 0" in got["slice_zero_0"]["first"], got["slice_zero_0"]["first"]
     assert got["two_launches"]["launches"] == 2
+    assert all(got[name]["barriers"] == [] for name in clean + racy), got
+
+
+def test_barriers_in_divergent_code_are_found(tmp_path):
+    """Rule 2 of lab 03 broken two ways (the barrier inside ``if t < s``; a return before the barrier):
+    the simulator releases a barrier once every thread still running waits at it, so both trees give
+    the right sums there, and the epochs the race check orders by no longer line up. Reported per
+    block, the thread that passed the most barriers against one that passed fewer, and where they
+    part; also one barrier for even threads and another for odd ones (the same count, two places)."""
+    got = _results(tmp_path)
+    for how in (1, 2):
+        tree = got[f"tree_divergent_{how}"]
+        assert tree["right_sums"] is True, tree  # the simulator's answer is right: the result cannot tell
+        assert tree["barriers"] == [[6, 5], [6, 5]], tree  # one per block: thread 0 passed 6, thread 1 five
+        assert "barriers in divergent code" in tree["first"] and "cuda.syncthreads()" in tree["first"], tree
+    sites = got["two_sites"]
+    assert sites["barriers"] == [[1, 1]] and "line" in sites["first"], sites
     assert got["restored"] is True
 
 

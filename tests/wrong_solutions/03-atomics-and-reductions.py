@@ -333,3 +333,46 @@ def histogram_shared(values, hist):
     for b in range(tid, nbins, cuda.blockDim.x):
         if local[b] != 0:
             cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="barrier_inside_the_if" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    # Rule 2 broken: the barrier is inside the if, so threads t >= s never reach it. The simulator
+    # releases a barrier once every thread still running waits there, so the sums come out right.
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+            cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="return_before_the_barrier" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    # Rule 2 broken another way: threads that have nothing left to add return, before the barriers
+    # the others still call.
+    cache = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid >= s:
+            return
+        cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
