@@ -92,8 +92,9 @@ print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
 # barriers that thread had passed and whether an atomic made it. At the end it lists every element
 # that two threads touched with nothing ordering them (not both atomic, at least one a write, not on
 # two sides of one `cuda.syncthreads()` of the same block): a race, whether or not it changed the
-# result this time. It is the CPU tier's counterpart of `compute-sanitizer --tool racecheck` on a GPU,
-# and the hidden tests of labs 03, 04 and 07 use it.
+# result this time. It also reports threads of one block that did not pass the same barriers (rule 2
+# of section 3). It is the CPU tier's counterpart of `compute-sanitizer --tool racecheck` and
+# `--tool synccheck` on a GPU, and the hidden tests of labs 03, 04 and 07 use it.
 
 # %%
 from techday.i18n import msg
