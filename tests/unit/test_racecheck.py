@@ -14,6 +14,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import ROOT
 
 SCRIPT = textwrap.dedent('''
@@ -149,7 +151,8 @@ SCRIPT = textwrap.dedent('''
     def run(name, fn):
         with check_races() as races:
             fn()
-        got[name] = {"hazards": len(races.hazards), "barriers": [b.count for b in races.barriers], "kinds": sorted({h.kind for h in races.hazards}),
+        got[name] = {"hazards": len(races.hazards), "barriers": [b.count for b in races.barriers],
+                     "kinds": sorted({h.kind for h in races.hazards}),
                      "spaces": sorted({h.space for h in races.hazards}), "first": races.first(),
                      "cross_block": any(h.first.block != h.second.block for h in races.hazards),
                      "accesses": races.accesses, "launches": races.launches}
@@ -198,17 +201,20 @@ def _run(tmp_path, script: str, lang: str = "en"):
     return subprocess.run([sys.executable, str(path)], env=env, capture_output=True, text=True, timeout=600)
 
 
-def _results(tmp_path):
-    out = _run(tmp_path, SCRIPT)
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """The kernels of SCRIPT under the check, run once for the tests of this module."""
+    out = _run(tmp_path_factory.mktemp("races"), SCRIPT)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_stay_clean(tmp_path):
-    got = _results(tmp_path)
+def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_stay_clean(results):
+    got = results
     clean = ["atomic", "shared_ok", "tree_1", "slice_sum_1", "slice_zero_1", "flag",
              "two_launches", "atomic_expose_inside", "atomic_expose_outside"]
-    racy = ["plain_one_block", "plain_one_thread_per_block", "shared_merge_plain", "shared_count_plain", "shared_no_sync1", "shared_no_sync2",
+    racy = ["plain_one_block", "plain_one_thread_per_block", "shared_merge_plain", "shared_count_plain",
+            "shared_no_sync1", "shared_no_sync2",
             "tree_0", "slice_sum_0", "slice_zero_0", "last_writer", "plain_expose_outside"]
     assert {name: got[name]["hazards"] for name in clean} == dict.fromkeys(clean, 0), got
     assert all(got[name]["hazards"] > 0 for name in racy), {name: got[name] for name in racy}
@@ -232,13 +238,13 @@ def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_sta
     assert all(got[name]["barriers"] == [] for name in clean + racy), got
 
 
-def test_barriers_in_divergent_code_are_found(tmp_path):
+def test_barriers_in_divergent_code_are_found(results):
     """Rule 2 of lab 03 broken two ways (the barrier inside ``if t < s``; a return before the barrier):
     the simulator releases a barrier once every thread still running waits at it, so both trees give
     the right sums there, and the epochs the race check orders by no longer line up. Reported per
     block, the thread that passed the most barriers against one that passed fewer, and where they
     part; also one barrier for even threads and another for odd ones (the same count, two places)."""
-    got = _results(tmp_path)
+    got = results
     for how in (1, 2):
         tree = got[f"tree_divergent_{how}"]
         assert tree["right_sums"] is True, tree  # the simulator's answer is right: the result cannot tell
