@@ -1,0 +1,92 @@
+"""techday.simlimits: the CPU tier refuses the launches every GPU refuses. Wrong answers caught: a block
+of 2,048 threads (or 1,024 x 2), a grid of 70,000 rows of blocks, a kernel declaring 160 KB of shared
+memory or two arrays past 48 KiB together (each ran in the simulator before); right ones that stay:
+1,024 threads as 32 x 32, 48 KiB exactly, shared arrays under the race check. And a lab that never
+imports Numba does not load it for this."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from tests.conftest import ROOT
+
+SCRIPT = textwrap.dedent('''
+    import json, sys
+    import techday
+    lab = techday.setup(tier="cpu", scale="ci", quiet=True)
+    loaded_early = "numba.cuda" in sys.modules
+    import numpy as np
+    from numba import cuda, float64, int32
+    from techday.simtrace import check_races
+
+    @cuda.jit
+    def fill(a):
+        i = cuda.grid(1)
+        if i < a.size:
+            a[i] = 1
+
+    @cuda.jit
+    def big_shared(a):
+        s = cuda.shared.array(20000, float64)
+        s[0] = 1.0
+        a[0] = s[0]
+
+    @cuda.jit
+    def two_shared(a, n):
+        s = cuda.shared.array(3072, float64)
+        t = cuda.shared.array(3072, float64)
+        if n:
+            u = cuda.shared.array(1, int32)
+            u[0] = 1
+        s[0] = 1.0
+        t[0] = 2.0
+        a[0] = s[0] + t[0]
+
+    got = {"loaded_early": loaded_early}
+
+    def run(name, fn):
+        try:
+            fn()
+            got[name] = "ran"
+        except Exception as e:
+            got[name] = f"{type(e).__name__}: {e}"
+
+    a = np.zeros(4)
+    run("threads_2048", lambda: fill[1, 2048](a))
+    run("threads_1024x2", lambda: fill[1, (1024, 2)](a))
+    run("z_65", lambda: fill[1, (1, 1, 65)](a))
+    run("threads_32x32", lambda: fill[1, (32, 32)](a))
+    run("grid_y_70000", lambda: fill[(1, 70000), 1](a))
+    run("shared_160k", lambda: big_shared[1, 1](a))
+    run("shared_48k", lambda: two_shared[1, 1](a, 0))
+    got["two_arrays_apart"] = float(a[0])  # 1 + 2: the two arrays are two buffers, not one
+    run("shared_48k_plus", lambda: two_shared[1, 1](a, 1))
+
+    def checked():
+        with check_races():
+            two_shared[1, 1](a, 1)
+
+    run("shared_48k_plus_checked", checked)
+    print(json.dumps(got))
+''')
+
+
+def test_the_cpu_tier_refuses_what_a_gpu_refuses():
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_ENABLE_CUDASIM", "TECHDAY_KERNEL_LOG")}
+    env.update(PYTHONPATH=str(ROOT), TECHDAY_LANG="en")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["loaded_early"] is False, got
+    for name, what in (("threads_2048", "a block of 2048 x 1 x 1 = 2048 threads"),
+                       ("threads_1024x2", "a block of 1024 x 2 x 1 = 2048 threads"),
+                       ("z_65", "a block of 1 x 1 x 65 = 65 threads"),
+                       ("grid_y_70000", "a grid of 1 x 70000 x 1 blocks"),
+                       ("shared_160k", "declares 160000 bytes of shared memory"),
+                       ("shared_48k_plus", "declares 49156 bytes of shared memory"),
+                       ("shared_48k_plus_checked", "declares 49156 bytes of shared memory")):
+        assert got[name].startswith(("LaunchRefused", "RuntimeError")) and what in got[name], (name, got[name])
+    assert got["threads_32x32"] == "ran" and got["shared_48k"] == "ran", got
+    assert got["two_arrays_apart"] == 3.0, got
