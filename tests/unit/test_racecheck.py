@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent('''
     import json
     import numpy as np
     from numba import cuda, float64, int32
-    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as Arr
     from numba.cuda.simulator.kernel import BlockThread
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
     from techday.simtools import expose_races
