@@ -587,6 +587,15 @@ def check_races():
         skip_files.add(simtools.__file__)
     log: list = []  # one row per access; list.append holds the GIL, so threads need no lock of ours
 
+    roles: dict = {}  # code object -> what it is to the walk below: 0 passed over, 1 an atomic, 2 the kernel's
+
+    def role(code) -> int:
+        found = roles.get(code)
+        if found is None:
+            found = roles[code] = (1 if code in atomic_code else 0 if code.co_filename in skip_files
+                                   or code.co_filename.startswith(numpy_dir) else 2)
+        return found
+
     def note(space: str, ary: np.ndarray, idx, op: str, val, where, depth: int = 2) -> None:
         me = threading.current_thread()
         if not isinstance(me, BlockThread):
@@ -599,15 +608,20 @@ def check_races():
         for _ in range(_MAX_WALK):
             if frame is None:
                 break
-            if frame.f_code in atomic_code:
+            kind = role(frame.f_code)
+            if kind == 1:
                 atomic = True
-            elif frame.f_code.co_filename not in skip_files and not frame.f_code.co_filename.startswith(numpy_dir):
+            elif kind == 2:
                 line = (frame.f_code.co_filename, frame.f_lineno)
                 break
             frame = frame.f_back
         if op == "store" and not atomic:  # an array stored element by element: values unknown here
             val = _value(val) if len(offsets) == 1 or np.ndim(val) == 0 else object()
-        access = Access(tuple(me.blockIdx), me.thread_id, me.__dict__.get("_techday_epoch", 0), op, atomic,
+        mine = me.__dict__
+        block = mine.get("_techday_block")
+        if block is None:
+            block = mine["_techday_block"] = tuple(me.blockIdx)
+        access = Access(block, me.thread_id, mine.get("_techday_epoch", 0), op, atomic,
                         val if op == "store" and not atomic else None, line)
         context = sim_kernel._kernel_context
         for offset in offsets:
