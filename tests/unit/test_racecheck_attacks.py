@@ -3,7 +3,10 @@ check once missed (a device array reshaped in the kernel, a record's field, dyna
 race checked under ``expose_races``), right kernels it once crashed or flagged (two shared arrays of
 different shapes after ``quicker_barriers``, a check nested in a check or around ``trace_shared``, many
 threads storing one computed NaN), and the simulator's methods put back after a kernel that raises.
-Each racy kernel stands beside a right one that must stay clean."""
+Each racy kernel stands beside a right one that must stay clean. Also kept: every other route to an
+element a kernel can take (device functions, index tuples, negative indices, rows and ``.T`` taken in
+the kernel, an atomic against a plain read, a barrier of ``syncthreads_or``), and the honest patterns the
+labs teach (trees, zeroing by one thread, many readers, local arrays, compaction, a padded tiled product)."""
 
 import json
 import textwrap
@@ -104,6 +107,94 @@ SCRIPT = textwrap.dedent('''
             raise ValueError("boom")
         out[cuda.threadIdx.x] = 1
 
+    @cuda.jit(device=True)
+    def bump(h, i):
+        h[i] += 1
+
+    @cuda.jit
+    def racy_routes(h, route):
+        t = cuda.threadIdx.x
+        if route == 0:
+            bump(h, (0, 0))  # through a device function
+        elif route == 1:
+            h[0, 1] += 1  # an index tuple
+        elif route == 2:
+            if t == 0:
+                h[-1, -1] = 5  # a negative index and its positive twin
+            if t == 1:
+                h[h.shape[0] - 1, h.shape[1] - 1] = 7
+        elif route == 3:
+            row = h[0]  # a row taken in the kernel
+            row[1] += 1
+        elif route == 4:
+            ht = h.T
+            ht[1, 0] += 1
+        elif route == 5:
+            if t == 0:
+                cuda.atomic.add(h, (0, 0), 1)
+            else:
+                h[1, 0] = h[0, 0]  # a plain read against an atomic
+        elif route == 6:
+            s = cuda.shared.array(4, int32)
+            s[0] = t  # then syncthreads_or: a barrier, but after the race
+            n = cuda.syncthreads_or(t == 0)
+            h[t % 2, 0] = s[0] + n
+
+    @cuda.jit
+    def honest(x, out, partial, counter, kind):
+        t = cuda.threadIdx.x
+        i = cuda.grid(1)
+        if kind == 0:  # a tree whose stride doubles, one value per block
+            s = cuda.shared.array(16, float64)
+            s[t] = x[i]
+            cuda.syncthreads()
+            step = 1
+            while step < cuda.blockDim.x:
+                if t % (2 * step) == 0:
+                    s[t] += s[t + step]
+                cuda.syncthreads()
+                step *= 2
+            if t == 0:
+                partial[cuda.blockIdx.x] = s[0]
+        elif kind == 1:  # thread 0 zeroes alone, a barrier, then atomics; early returns after the last barrier
+            s = cuda.shared.array(4, int32)
+            if t == 0:
+                for b in range(4):
+                    s[b] = 0
+            cuda.syncthreads()
+            cuda.atomic.add(s, t % 4, 1)
+            n = cuda.syncthreads_count(t < 3)
+            if t >= 4:
+                return
+            out[i] = s[t] + n
+        elif kind == 2:  # many threads read one input; a private array; a grid-stride loop over own elements
+            loc = cuda.local.array(2, float64)
+            loc[0] = x[0]
+            for j in range(i, x.shape[0], cuda.gridsize(1)):
+                out[j] = x[j] + loc[0] + x[0]
+        elif kind == 3:  # stream compaction: a slot from an atomic, then a plain store into it
+            if x[i] > 8:
+                out[cuda.atomic.add(counter, 0, 1)] = x[i]
+
+    @cuda.jit
+    def tiled(a, b, c):  # a 2-D tiled product, one tile padded
+        sa = cuda.shared.array((4, 4), float64)
+        sb = cuda.shared.array((4, 5), float64)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * 4 + ty
+        col = cuda.blockIdx.x * 4 + tx
+        acc = 0.0
+        for k0 in range(0, a.shape[1], 4):
+            sa[ty, tx] = a[row, k0 + tx] if row < a.shape[0] and k0 + tx < a.shape[1] else 0.0
+            sb[ty, tx] = b[k0 + ty, col] if k0 + ty < b.shape[0] and col < b.shape[1] else 0.0
+            cuda.syncthreads()
+            for k in range(4):
+                acc += sa[ty, k] * sb[k, tx]
+            cuda.syncthreads()
+        if row < c.shape[0] and col < c.shape[1]:
+            c[row, col] = acc
+
     v = np.random.default_rng(1).integers(0, 16, 300)
     x = np.arange(1.0, 9.0)
     got = {}
@@ -167,6 +258,19 @@ SCRIPT = textwrap.dedent('''
         got["trace_alone_result"] = f"{type(e).__name__}: {e}"
     run("nan_flag", lambda: nan_flag[2, 4](x, np.zeros(1), 0))
     run("nan_or_one", lambda: nan_flag[2, 4](x, np.zeros(1), 1))
+    for route in range(7):
+        run(f"route_{route}", lambda: racy_routes[1, 4](cuda.to_device(np.zeros((2, 2), np.int64)), route))
+    xs = np.arange(32.0)
+    for kind in range(4):
+        partial = np.zeros(2)
+        run(f"honest_{kind}", lambda: honest[2, 16](xs, np.zeros(32), partial, np.zeros(1, np.int64), kind))
+        if kind == 0:
+            got["honest_tree_right"] = partial.tolist() == [xs[:16].sum(), xs[16:].sum()]
+    am = np.random.default_rng(2).standard_normal((7, 9))
+    bm = np.random.default_rng(3).standard_normal((9, 6))
+    cm = np.zeros((7, 6))
+    run("tiled", lambda: tiled[(2, 2), (4, 4)](am, bm, cm))
+    got["tiled_right"] = bool(np.allclose(cm, am @ bm))
     run("raises", lambda: raises[1, 8](np.zeros(8, np.int64)))
     got["restored"] = all("check_races" not in f.__qualname__ for f in (
         FakeCUDAArray.__getitem__, FakeCUDAArray.__setitem__, FakeCUDAShared.array))
@@ -250,3 +354,23 @@ def test_a_kernel_that_raises_puts_the_simulator_back(got):
     """The kernel's own error reaches the caller, and the simulator's methods are its own again."""
     assert got["raises"]["error"].startswith("ValueError") and "boom" in got["raises"]["error"], got["raises"]
     assert got["restored"] is True
+
+
+def test_every_route_to_an_element_is_seen(got):
+    """Wrong answers caught, one per route to the element: a ``+= 1`` through a device function, through
+    an index tuple, through a row ``h[0]`` and through ``h.T`` taken in the kernel; ``h[-1, -1]`` and
+    its positive twin stored by two threads; a plain read against an atomic add; a shared store racing
+    before ``cuda.syncthreads_or``."""
+    for route in range(7):
+        assert got[f"route_{route}"].get("hazards") == 1, (route, got[f"route_{route}"])
+
+
+def test_honest_patterns_the_labs_teach_stay_clean(got):
+    """Right answers that must lose no point: a tree whose stride doubles with one ``partial[block]`` per
+    block; thread 0 zeroing shared memory alone before a barrier, then atomics, ``syncthreads_count``
+    and threads returning early; many threads reading one input beside a local array and a grid-stride
+    loop over their own elements; a compaction storing into the slot an atomic handed out; a 2-D tiled
+    product with a padded tile."""
+    for name in ("honest_0", "honest_1", "honest_2", "honest_3", "tiled"):
+        assert got[name] == {"hazards": 0, "first": "", "spaces": []}, (name, got[name])
+    assert got["honest_tree_right"] is True and got["tiled_right"] is True
