@@ -173,8 +173,9 @@ def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_sta
     got = _results(tmp_path)
     clean = ["atomic", "shared_ok", "tree_1", "slice_sum_1", "slice_zero_1", "flag",
              "two_launches", "atomic_expose_inside", "atomic_expose_outside"]
-    racy = ["plain_one_block", "plain_one_thread_per_block", "shared_merge_plain", "shared_count_plain", "shared_no_sync1", "shared_no_sync2",
-            "tree_0", "slice_sum_0", "slice_zero_0", "last_writer", "plain_expose_outside"]
+    racy = ["plain_one_block", "plain_one_thread_per_block", "shared_merge_plain", "shared_count_plain",
+            "shared_no_sync1", "shared_no_sync2", "tree_0", "slice_sum_0", "slice_zero_0", "last_writer",
+            "plain_expose_outside"]
     assert {name: got[name]["hazards"] for name in clean} == dict.fromkeys(clean, 0), got
     assert all(got[name]["hazards"] > 0 for name in racy), {name: got[name] for name in racy}
     assert all(got[name]["accesses"] > 0 for name in clean + racy)
