@@ -562,11 +562,11 @@ def check_races():
 
     What it does not see: ``cuda.local.array``, ``cuda.const.array_like`` and arrays taken from module
     globals (private to a thread, or constants on a GPU); ``cuda.threadfence``, cooperative-group grid
-    syncs or locks built of atomics as orderings (a kernel relying on them is reported); a store of one same value by every writer
-    is not counted (a flag set to 1, NaN included); a whole record stored at once (``a[i] = rec``) is one
-    access at its first field's address; kernels launched in another thread. Nested in
-    :func:`trace_shared` or in another check, the inner one hands out the shared arrays and alone sees
-    their accesses."""
+    syncs or locks built of atomics as orderings (a kernel relying on them is reported); a store of one
+    same value by every writer is not counted (a flag set to 1, NaN included); a whole record stored at
+    once (``a[i] = rec``) is one access at its first field's address; kernels launched in another
+    thread. Nested in :func:`trace_shared` or in another check, the inner one hands out the shared
+    arrays and alone sees their accesses."""
     from numba import config
 
     if not config.ENABLE_CUDASIM:
