@@ -251,7 +251,9 @@ def trace_shared():
 
     if not config.ENABLE_CUDASIM:
         raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
+    from numba.core import types
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    from numba.np import numpy_support
 
     trace = SharedTrace()
     record = _Recorder(trace.records)
@@ -280,17 +282,25 @@ def trace_shared():
         if shape == 0:  # dynamic shared memory: one buffer, no allocation site
             return old_array(self, shape, dtype, alignment)
         frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back  # check_races' allocation between the kernel and this one
         site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         with lock:  # every thread of the block asks; exactly one array per site and launch
             allocations = self.__dict__.setdefault("_techday_traced", {})
             if site not in allocations:
-                plain = old_array(self, shape, dtype, alignment)  # the simulator's checks of shape and dtype
-                view = np.empty_like(plain).view(Traced)  # uninitialised, as the simulator leaves it
+                # Not through the method this replaces: another wrapper there (atomic_shared_arrays, after
+                # quicker_barriers) knows an array by its caller's line, this function's for every array.
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                if alignment is not None:
+                    raise RuntimeError("Array alignment is not supported in cudasim")
+                view = np.empty(shape, dtype).view(Traced)  # uninitialised, as the simulator leaves it
                 view._site = site
                 allocations[site] = view
                 trace.sites[site] = (view.shape, str(view.dtype))
             return allocations[site]
 
+    array._techday_atomic = True  # one allocation per site under a lock: atomic_shared_arrays keeps it
     FakeCUDAShared.array = array
     try:
         yield trace
@@ -449,6 +459,11 @@ def _offsets(ary: np.ndarray, idx) -> list[int] | None:
     one = _offset(ary, idx)
     if one is not None:
         return [one]
+    fields = getattr(ary.dtype, "fields", None)
+    if isinstance(idx, str) and fields and idx in fields and np.ndim(ary) == 0:
+        return [fields[idx][1]]  # a field of one record (``a[i].x``): its offset in the record
+    if isinstance(ary, np.void):
+        return None
     try:
         flat = np.arange(ary.size).reshape(ary.shape)[idx]
     except (IndexError, TypeError, ValueError):
@@ -469,6 +484,8 @@ def _value(val):
         hash(val)
     except TypeError:
         return repr(val)
+    if isinstance(val, float) and val != val:
+        return "nan"  # every NaN one value: two NaN objects are never equal
     return val
 
 
@@ -593,19 +610,30 @@ def check_races():
             histogram[4, 64](d_values, d_hist)
         assert not races, races.first()
 
-    What it does not see: accesses through slices (``a[0:n] = 0``, one NumPy call); dynamic shared
-    memory (``cuda.shared.array(0, ...)``); ``cuda.threadfence`` or cooperative-group grid syncs as
-    orderings (a kernel relying on them is reported); a store of one same value by every writer is
-    not counted (a flag set to 1); kernels launched in another thread. Not nested in
-    :func:`trace_shared` (both hand out the shared arrays)."""
+    Seen: element accesses however the kernel reaches the element (an index tuple, a negative index, a
+    row ``a[i]`` then ``row[j]``, ``a.T``, ``a.reshape(...)``, a slice of a shared array, a record's
+    field ``a[i].x``, a device function, host arrays and ``cuda.to_device`` ones alike), static and
+    dynamic shared memory (``cuda.shared.array(0, ...)``: one buffer, so its arrays alias), every
+    ``cuda.atomic`` operation, ``cuda.syncthreads_count/and/or`` as barriers. Elements are known by
+    their address within one launch: two launches are never compared.
+
+    What it does not see: ``cuda.local.array``, ``cuda.const.array_like`` and arrays taken from module
+    globals (private to a thread, or constants on a GPU); ``cuda.threadfence``, cooperative-group grid
+    syncs or locks built of atomics as orderings (a kernel relying on them is reported); a store of one
+    same value by every writer is not counted (a flag set to 1, NaN included); a whole record stored at
+    once (``a[i] = rec``) is one access at its first field's address; kernels launched in another
+    thread. Nested in :func:`trace_shared` or in another check, the inner one hands out the shared
+    arrays and alone sees their accesses."""
     from numba import config
 
     if not config.ENABLE_CUDASIM:
         raise TraceUnavailable("races are checked in the CUDA simulator only (the CPU tier)")
     import numba.cuda.simulator.kernel as sim_kernel
-    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+    from numba.core import types
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as Arr
     from numba.cuda.simulator.kernel import BlockThread
     from numba.cuda.simulator.kernelapi import FakeCUDAAtomic, FakeCUDAShared
+    from numba.np import numpy_support
 
     report = RaceReport()
     atomic_code = {f.__code__ for f in vars(FakeCUDAAtomic).values() if callable(f) and hasattr(f, "__code__")}
@@ -616,6 +644,15 @@ def check_races():
     if simtools is not None:
         skip_files.add(simtools.__file__)
     log: list = []  # one row per access; list.append holds the GIL, so threads need no lock of ours
+
+    roles: dict = {}  # code object -> what it is to the walk below: 0 passed over, 1 an atomic, 2 the kernel's
+
+    def role(code) -> int:
+        found = roles.get(code)
+        if found is None:
+            found = roles[code] = (1 if code in atomic_code else 0 if code.co_filename in skip_files
+                                   or code.co_filename.startswith(numpy_dir) else 2)
+        return found
 
     def note(space: str, ary: np.ndarray, idx, op: str, val, where, depth: int = 2) -> None:
         me = threading.current_thread()
@@ -629,30 +666,37 @@ def check_races():
         for _ in range(_MAX_WALK):
             if frame is None:
                 break
-            if frame.f_code in atomic_code:
+            kind = role(frame.f_code)
+            if kind == 1:
                 atomic = True
-            elif frame.f_code.co_filename not in skip_files and not frame.f_code.co_filename.startswith(numpy_dir):
+            elif kind == 2:
                 line = (frame.f_code.co_filename, frame.f_lineno)
                 break
             frame = frame.f_back
         if op == "store" and not atomic:  # an array stored element by element: values unknown here
             val = _value(val) if len(offsets) == 1 or np.ndim(val) == 0 else object()
-        access = Access(tuple(me.blockIdx), me.thread_id, me.__dict__.get("_techday_epoch", 0), op, atomic,
+        mine = me.__dict__
+        block = mine.get("_techday_block")
+        if block is None:
+            block = mine["_techday_block"] = tuple(me.blockIdx)
+        access = Access(block, me.thread_id, mine.get("_techday_epoch", 0), op, atomic,
                         val if op == "store" and not atomic else None, line)
         context = sim_kernel._kernel_context
         for offset in offsets:
             log.append((context, space, where, ary, offset, access))
 
+    # The simulator's device array (``FakeCUDAArray``), not the kernel's wrapper of it: every route to an
+    # element ends there (``a[i]``, a row ``a[i][j]``, ``a.reshape(n)[j]``, a record's field ``a[i].x``).
     old_get, old_set = Arr.__dict__["__getitem__"], Arr.__dict__["__setitem__"]
 
     def getitem(self, idx):
-        ary = self.__dict__["_item"]._ary
-        if _offset(ary, idx) is not None:  # a slice is a view: its elements are seen when they are read
-            note("global", ary, idx, "load", None, None)
-        return old_get(self, idx)
+        got = old_get(self, idx)
+        if not isinstance(got, (Arr, np.ndarray, np.void)):  # a view or a record: seen when its elements are
+            note("global", self._ary, idx, "load", None, None)
+        return got
 
     def setitem(self, idx, val):
-        note("global", self.__dict__["_item"]._ary, idx, "store", val, None)
+        note("global", self._ary, idx, "store", val, None)
         return old_set(self, idx, val)
 
     def whole(arrays, op: str, val=None) -> list:
@@ -711,20 +755,34 @@ def check_races():
 
     old_array = FakeCUDAShared.__dict__["array"]
     shared_lock = threading.Lock()
+    mine = f"_techday_checked_{id(report)}"  # this check's arrays: a check nested in another has its own
 
     def array(self, shape, dtype, alignment=None):
-        if shape == 0:
-            return old_array(self, shape, dtype, alignment)
+        # Allocated here, as the simulator does, not through the method this replaces: that one may be
+        # another wrapper (``atomic_shared_arrays``, ``trace_shared``) that knows an array by *its*
+        # caller's line, which would be this function's for every array of the kernel.
+        if alignment is not None:
+            raise RuntimeError("Array alignment is not supported in cudasim")
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
         frame = sys._getframe(1)
-        site = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        while frame.f_back is not None and frame.f_code.co_filename in skip_files:
+            frame = frame.f_back  # a wrapper of ours between the kernel and this allocation
+        site = (frame.f_code.co_filename, frame.f_lineno)
+        if shape == 0:  # dynamic shared memory: one buffer for every such array of the launch, checked
+            count = self._dynshared_size // np.dtype(dtype).itemsize
+            view = np.frombuffer(self._dynshared.data, dtype=dtype, count=count).view(Checked)
+            view._site = site
+            return view
         with shared_lock:
-            allocations = self.__dict__.setdefault("_techday_checked", {})
+            allocations = self.__dict__.setdefault(mine, {})
             if site not in allocations:
-                plain = old_array(self, shape, dtype, alignment)
-                view = np.empty_like(plain).view(Checked)
-                view._site = (frame.f_code.co_filename, frame.f_lineno)
+                view = np.empty(shape, dtype).view(Checked)  # uninitialised, as the simulator leaves it
+                view._site = site
                 allocations[site] = view
             return allocations[site]
+
+    array._techday_atomic = True  # one allocation per site under a lock: atomic_shared_arrays keeps it
 
     old_sync = BlockThread.__dict__["syncthreads"]
     passed: list = []  # (launch context, block, thread, barrier line), in each thread's order
@@ -754,10 +812,16 @@ def check_races():
     records: dict[tuple, list[Access]] = {}
     names: dict[tuple, tuple] = {}  # location -> (space, array, offset, site): described if it races
     launches: dict[int, int] = {}  # the launch contexts are kept alive in the log, so ids stay theirs
+    bases: dict[int, int] = {}  # so are the arrays; their addresses, asked once each (NumPy builds a dict)
     for context, space, where, ary, offset, access in log:
         launch = launches.setdefault(id(context), len(launches))
-        address = _base(ary) + offset
-        loc = (launch, space, where, access.block if space == "shared" else None, address)
+        base = bases.get(id(ary))
+        if base is None:
+            base = bases[id(ary)] = _base(ary)
+        address = base + offset
+        # An element is its address in the launch (every array recorded is kept alive until the end, so
+        # no address is reused): two arrays over one memory, dynamic shared arrays, views, are one element.
+        loc = (launch, space, access.block if space == "shared" else None, address)
         rows = records.get(loc)
         if rows is None:
             rows = records[loc] = []

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent('''
     import json
     import numpy as np
     from numba import cuda, float64, int32
-    from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as Arr
     from numba.cuda.simulator.kernel import BlockThread
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
     from techday.simtools import expose_races
@@ -214,8 +214,8 @@ def test_races_are_found_whatever_order_the_threads_ran_in_and_right_kernels_sta
     clean = ["atomic", "shared_ok", "tree_1", "slice_sum_1", "slice_zero_1", "flag",
              "two_launches", "atomic_expose_inside", "atomic_expose_outside"]
     racy = ["plain_one_block", "plain_one_thread_per_block", "shared_merge_plain", "shared_count_plain",
-            "shared_no_sync1", "shared_no_sync2",
-            "tree_0", "slice_sum_0", "slice_zero_0", "last_writer", "plain_expose_outside"]
+            "shared_no_sync1", "shared_no_sync2", "tree_0", "slice_sum_0", "slice_zero_0", "last_writer",
+            "plain_expose_outside"]
     assert {name: got[name]["hazards"] for name in clean} == dict.fromkeys(clean, 0), got
     assert all(got[name]["hazards"] > 0 for name in racy), {name: got[name] for name in racy}
     assert all(got[name]["accesses"] > 0 for name in clean + racy)
