@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
+import threading
 from pathlib import Path
 
 MAX_THREADS_PER_BLOCK = 1024
@@ -28,6 +29,7 @@ MAX_BLOCK = (1024, 1024, 64)
 MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_STATIC_SHARED = 48 * 1024
 _MODULE = "numba.cuda.simulator.kernel"
+_ALLOC_LOCK = threading.Lock()
 
 
 class LaunchRefused(RuntimeError):
@@ -59,6 +61,17 @@ def _shared_refused(total: int) -> LaunchRefused:
         "too", total=total))
 
 
+def note_static_shared(shared, nbytes: int) -> None:
+    """Count ``nbytes`` more of ``cuda.shared.array`` in the launch whose shared memory ``shared`` is (the
+    simulator's per-launch ``FakeCUDAShared``); raise :class:`LaunchRefused` past 48 KiB. Every
+    allocator of the course's (this module's, and ``techday.simtrace``'s checked arrays) calls it once
+    per array and launch."""
+    total = shared.__dict__.get("_techday_shared_bytes", 0) + nbytes
+    shared.__dict__["_techday_shared_bytes"] = total
+    if total > MAX_STATIC_SHARED:
+        raise _shared_refused(total)
+
+
 def _patch(kernel_module) -> None:
     import numpy as np
     from numba.cuda.simulator import kernelapi
@@ -79,12 +92,12 @@ def _patch(kernel_module) -> None:
 
     __call__._techday_limits = True
     original_array = FakeCUDAShared.__dict__["array"]
-    own = {__file__, str(Path(__file__).with_name("simtrace.py"))}
+    own = {__file__, str(Path(__file__).with_name("simtrace.py")), str(Path(__file__).with_name("simtools.py"))}
 
     def array(self, shape, dtype, alignment=None):
         # As the simulator's own (numba-cuda 0.30), which keys each array by the line that asked for
-        # it: here that line is found above this package's frames (called from check_races too), so
-        # two arrays of a kernel never share a buffer because they came through this function.
+        # it (here found above this package's frames), with the look-up and the store under one lock
+        # (``techday.simtools.atomic_shared_arrays`` keeps this one), and the GPU's limit on the total.
         if shape == 0 or alignment is not None:  # dynamic shared memory; or the simulator's refusal
             return original_array(self, shape, dtype, alignment)
         if isinstance(dtype, types.Type):
@@ -93,15 +106,15 @@ def _patch(kernel_module) -> None:
         while frame is not None and frame.f_code.co_filename in own:
             frame = frame.f_back
         caller = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("?", 0)
-        got = self._allocations.get(caller)
-        if got is None:
-            got = np.empty(shape, dtype)
-            total = self.__dict__.get("_techday_shared_bytes", 0) + got.nbytes
-            self.__dict__["_techday_shared_bytes"] = total
-            if total > MAX_STATIC_SHARED:
-                raise _shared_refused(total)
-            self._allocations[caller] = got
+        with _ALLOC_LOCK:
+            got = self._allocations.get(caller)
+            if got is None:
+                got = np.empty(shape, dtype)
+                note_static_shared(self, got.nbytes)
+                self._allocations[caller] = got
         return got
+
+    array._techday_atomic = True  # allocates once per site under a lock, as atomic_shared_arrays' does
 
     kernel_module.FakeCUDAKernel.__call__ = __call__
     FakeCUDAShared.array = array

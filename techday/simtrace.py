@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .simlimits import note_static_shared
+
 SECTOR = 32  # bytes a GPU moves per sector of a memory request
 WARP = 32
 BANKS, BANK_BYTES = 32, 4  # shared memory: 32 banks of 4-byte words, one word per bank per pass
@@ -295,6 +297,7 @@ def trace_shared():
                 if alignment is not None:
                     raise RuntimeError("Array alignment is not supported in cudasim")
                 view = np.empty(shape, dtype).view(Traced)  # uninitialised, as the simulator leaves it
+                note_static_shared(self, view.nbytes)  # a GPU's 48 KiB a block
                 view._site = site
                 allocations[site] = view
                 trace.sites[site] = (view.shape, str(view.dtype))
@@ -778,6 +781,7 @@ def check_races():
             allocations = self.__dict__.setdefault(mine, {})
             if site not in allocations:
                 view = np.empty(shape, dtype).view(Checked)  # uninitialised, as the simulator leaves it
+                note_static_shared(self, view.nbytes)  # a GPU's 48 KiB a block
                 view._site = site
                 allocations[site] = view
             return allocations[site]

@@ -69,6 +69,13 @@ SCRIPT = textwrap.dedent('''
             two_shared[1, 1](a, 1)
 
     run("shared_48k_plus_checked", checked)
+    from techday.simtools import quicker_barriers  # labs 03 and 04: keeps the allocator, and its limit
+
+    quicker_barriers()
+    run("shared_160k_after_quicker_barriers", lambda: big_shared[1, 1](a))
+    a[0] = 0
+    run("shared_48k_after_quicker_barriers", lambda: two_shared[1, 1](a, 0))
+    got["two_arrays_apart_after"] = float(a[0])
     print(json.dumps(got))
 ''')
 
@@ -86,7 +93,9 @@ def test_the_cpu_tier_refuses_what_a_gpu_refuses():
                        ("grid_y_70000", "a grid of 1 x 70000 x 1 blocks"),
                        ("shared_160k", "declares 160000 bytes of shared memory"),
                        ("shared_48k_plus", "declares 49156 bytes of shared memory"),
-                       ("shared_48k_plus_checked", "declares 49156 bytes of shared memory")):
+                       ("shared_48k_plus_checked", "declares 49156 bytes of shared memory"),
+                       ("shared_160k_after_quicker_barriers", "declares 160000 bytes of shared memory")):
         assert got[name].startswith(("LaunchRefused", "RuntimeError")) and what in got[name], (name, got[name])
     assert got["threads_32x32"] == "ran" and got["shared_48k"] == "ran", got
-    assert got["two_arrays_apart"] == 3.0, got
+    assert got["two_arrays_apart"] == 3.0 and got["two_arrays_apart_after"] == 3.0, got
+    assert got["shared_48k_after_quicker_barriers"] == "ran", got
