@@ -109,14 +109,14 @@ def setup(tier: str | None = None, scale: str | None = None, title: str | None =
     info = detect(tier)
     if info.tier == "cpu":
         enable_simulator()
-        if not os.environ.get("TECHDAY_KERNEL_LOG"):  # techday kernels records every launch and checks it
-            from .simlimits import install as refuse_what_a_gpu_refuses
-
-            refuse_what_a_gpu_refuses()  # when numba.cuda is imported: launches past a GPU's limits fail
-        if os.environ.get("TECHDAY_KERNEL_LOG"):  # techday kernels: record every launch
+        if os.environ.get("TECHDAY_KERNEL_LOG"):  # techday kernels: record every launch (and check it there)
             from .kernelrec import install
 
             install()
+        else:  # when numba.cuda is imported: launches past a GPU's limits fail
+            from .simlimits import install as refuse_what_a_gpu_refuses
+
+            refuse_what_a_gpu_refuses()
     elif os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         from .i18n import msg
 

@@ -11,12 +11,12 @@ past 48 KiB for shared memory.
 
 Not while ``techday kernels`` records the labs' launches (``$TECHDAY_KERNEL_LOG``): that step checks
 every recorded launch against the limits of the GPUs it compiles for, and reports each one, so a lab it
-records must run on past one. It patches the simulator when ``numba.cuda.simulator.kernel`` is imported (a lab imports ``numba.cuda``
-after its setup cell), so a lab that never uses Numba pays nothing. Not checked: registers per thread
-(the simulator runs no compiled code; ``techday kernels`` compiles the course's kernels and checks
-them), dynamic shared memory (``cuda.shared.array(0, ...)`` sized at launch: a GPU allows more than 48
-KiB there with an opt-in), and limits of a particular GPU below these (the smallest of every CUDA GPU
-since compute capability 2.0).
+records must run on past one. It patches the simulator when ``numba.cuda.simulator.kernel`` is
+imported (a lab imports ``numba.cuda`` after its setup cell), so a lab that never uses Numba pays nothing.
+Not checked: registers per thread (the simulator runs no compiled code; ``techday kernels`` compiles
+the course's kernels and checks them), dynamic shared memory (``cuda.shared.array(0, ...)`` sized at
+launch: a GPU allows more than 48 KiB there with an opt-in), and limits of a particular GPU below these
+(the smallest of every CUDA GPU since compute capability 2.0).
 """
 
 from __future__ import annotations
