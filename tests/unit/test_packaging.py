@@ -66,10 +66,11 @@ def test_core_import_stays_light():
 
 
 def test_supported_python_is_the_same_everywhere():
-    """requires-python, the README's quickstart and environment.yml name the same oldest Python, the
-    code's own imports need no newer one, and this interpreter (CI's) and the image's (docker/locks)
-    satisfy it. Catches "Python 3.10+" left in the README, or python>=3.10 in environment.yml, after
-    requires-python moved to 3.11 (tomllib, nbgrader, ipykernel and NumPy need 3.11)."""
+    """requires-python, the README (its quickstart and every other section) and environment.yml name the
+    same oldest Python, the code's own imports need no newer one, and this interpreter (CI's) and the
+    image's (docker/locks) satisfy it. Catches "Python 3.10+" left in the README (its trainees' section
+    said so after the quickstart was mended), or python>=3.10 in environment.yml, after requires-python
+    moved to 3.11 (tomllib, nbgrader, ipykernel and NumPy need 3.11)."""
     import sys
 
     from packaging.specifiers import SpecifierSet
@@ -78,9 +79,12 @@ def test_supported_python_is_the_same_everywhere():
 
     spec = SpecifierSet(_pyproject()["requires-python"])
     (oldest,) = [s.version for s in spec if s.operator == ">="]
-    readme = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    stated = re.findall(r"Python (3\.\d+)(?:\+| or later)", readme)
+    readme = (ROOT / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    stated = re.findall(r"Python (3\.\d+)(?:\+| or later)", quickstart)
     assert stated == [oldest], f"the quickstart says Python {stated}, requires-python {spec}"
+    anywhere = set(re.findall(r"Python (3\.\d+)(?:\+| or later)", readme))
+    assert anywhere == {oldest}, f"the README names Python {sorted(anywhere)} as the oldest, requires-python {spec}"
     assert _conda_deps()["python"] == f">={oldest}", f"environment.yml: python{_conda_deps()['python']}"
     uses_tomllib = any("import tomllib" in p.read_text() for p in (ROOT / "techday").rglob("*.py"))
     assert not (uses_tomllib and spec.contains("3.10")), "techday imports tomllib (3.11+), requires-python allows 3.10"
