@@ -411,85 +411,21 @@ def plan_jobs(defs: dict, launches: list[dict], listed: list[Listed], root: Path
 
 
 _COMPILE_CHILD = r"""
-import builtins, importlib, json, sys, types
-from pathlib import Path
+import json, sys
 defs, jobs, cc = json.load(open(sys.argv[1]))
 cc = tuple(cc)
-import numpy as np
-import numba
-from numba import cuda
-if not cuda.is_available():
-    # Compiling a call to a device function asks the current device for its compute capability:
-    # without a GPU, answer with the architecture the PTX is for.
-    import numba.cuda.dispatcher as dispatcher
-    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
-from numba.np.numpy_support import from_dtype
+from techday.kernelrec import BUILDER
+exec(BUILDER)
 from techday.ptxreport import find_ptxas, ptxas_verbose, parse_ptxas
-
-built = {}
-
-def value(name, spec, variant):
-    if "const" in spec:
-        v = spec["gpu"] if variant == "gpu" and "gpu" in spec else spec["const"]
-        return getattr(np, spec["numpy"])(v) if "numpy" in spec else v
-    if "tuple" in spec:
-        return tuple(spec["tuple"])
-    if "complex" in spec:
-        return complex(*spec["complex"])
-    if "module" in spec:
-        return importlib.import_module(spec["module"])
-    if "numba_type" in spec:
-        return eval(spec["numba_type"], vars(numba.types))
-    if "array" in spec:
-        return np.array(spec["array"], dtype=spec["dtype"]).reshape(spec["shape"])
-    if "dtype" in spec:
-        return np.dtype(spec["dtype"])
-    if "import" in spec:
-        obj = importlib.import_module(spec["import"])
-        for part in spec["attr"].split("."):
-            obj = getattr(obj, part)
-        return obj
-    if "function" in spec:
-        return build(spec["function"], variant)
-    kind = spec.get("opaque", "object")
-    if kind == "function":
-        def placeholder(*args):
-            return None
-        placeholder.__name__ = name
-        return placeholder
-    return type(kind, (), {})()   # numba says it cannot type this global
-
-def build(def_id, variant):
-    key = (def_id, variant)
-    if key in built:
-        return built[key]
-    rec = defs[def_id]
-    ns = {"__name__": "techday_kernels", "__builtins__": builtins}
-    for name, spec in rec["globals"].items():
-        ns[name] = value(name, spec, variant)
-    exec(compile("\n" * (rec["line"] - 1) + rec["source"], rec["file"], "exec"), ns)
-    fn = ns[rec["name"]]
-    opts = {k: v for k, v in rec["options"].items() if k in ("fastmath", "inline", "opt", "lineinfo")}
-    built[key] = cuda.jit(device=True, **opts)(fn) if rec["device"] else fn
-    return built[key]
 
 ptxas = find_ptxas()[0]
 out = {}
 for job in jobs:
-    rec = defs[job["def"]]
     res = {}
     try:
-        if not rec["source"]:
-            raise RuntimeError(rec.get("error", "the recorder found no source for this kernel"))
-        fn = build(job["def"], job["variant"])
-        device = rec["device"]
-        func = fn.py_func if hasattr(fn, "py_func") else fn
-        fastmath = bool(rec["options"].get("fastmath"))
-        # The recorder's signature text, read as Numba reads one, plus record dtypes (a generator's states).
-        signature = eval(job["signature"], {"from_dtype": from_dtype, "dtype": np.dtype}, vars(numba.types))
-        ptx, _ = cuda.compile_ptx(func, signature, cc=cc, device=device, fastmath=fastmath)
+        ptx, rec = compile_one(job)
         res["ptx_bytes"] = len(ptx)
-        if ptxas and not device:  # a device function alone has no entry to report on (its kernels do)
+        if ptxas and not rec["device"]:  # a device function alone has no entry to report on (its kernels do)
             opts = []
             if rec["options"].get("max_registers"):
                 opts.append(f"-maxrregcount={rec['options']['max_registers']}")
