@@ -27,6 +27,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import sys
 import textwrap
 import threading
@@ -128,6 +129,29 @@ def compile_one(job):
     ptx, _ = cuda.compile_ptx(func, signature, cc=cc, device=rec["device"], fastmath=fastmath)
     return ptx, rec
 """
+
+
+# --- compiler errors -----------------------------------------------------------------------------
+
+FILE_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(error: str) -> str:
+    """The informative line of a numba or ptxas error (not 'Failed in cuda mode pipeline')."""
+    lines = [x.strip() for x in _ANSI.sub("", error).splitlines() if x.strip()]
+    for text in lines:
+        if re.match(r"^(\w+Error: )?Failed in .* pipeline", text) or text.startswith("During:"):
+            continue
+        if text.startswith(("File ", ">", "^")) or re.match(r"^\d+:", text):
+            continue
+        return text
+    return lines[0] if lines else error
+
+
+def error_location(error: str, rec: dict) -> tuple[str, int]:
+    found = [(f, int(n)) for f, n in FILE_LINE.findall(_ANSI.sub("", error)) if not f.startswith("<")]
+    return found[-1] if found else (rec["file"], rec["line"])
 
 
 # --- argument types -----------------------------------------------------------------------------

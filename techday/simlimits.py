@@ -13,7 +13,8 @@ Not while ``techday kernels`` records the labs' launches (``$TECHDAY_KERNEL_LOG`
 every recorded launch against the limits of the GPUs it compiles for, and reports each one, so a lab it
 records must run on past one. It patches the simulator when ``numba.cuda.simulator.kernel`` is
 imported (a lab imports ``numba.cuda`` after its setup cell), so a lab that never uses Numba pays nothing.
-Not checked: registers per thread (the simulator runs no compiled code; ``techday kernels`` compiles
+A kernel defined in the notebook is also compiled by the real compiler before its launch
+(:mod:`techday.simcompile`): one the compiler refuses is refused as a GPU refuses it. Not checked: registers per thread (the simulator runs no compiled code; ``techday kernels`` compiles
 the course's kernels and checks them), dynamic shared memory (``cuda.shared.array(0, ...)`` sized at
 launch: a GPU allows more than 48 KiB there with an opt-in), and limits of a particular GPU below these
 (the smallest of every CUDA GPU since compute capability 2.0).
@@ -90,6 +91,10 @@ def _patch(kernel_module) -> None:
         if not self._device and not kernel_module._kernel_context:
             grid, block = normalize(self.grid_dim, self.block_dim)
             check_launch(tuple(grid), tuple(block))
+            if getattr(self.fn, "__module__", None) == "__main__":  # a notebook's kernel: compiled for a GPU
+                from .simcompile import check as compiles_for_a_gpu
+
+                compiles_for_a_gpu(self, args)
         return original_call(self, *args)
 
     __call__._techday_limits = True

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import proctree
+from ..kernelrec import error_line, error_location
 
 TARGETS = ((8, 0), (9, 0))
 # Per-block limits of compute capability 8.0 and 9.0 (CUDA C++ Programming Guide, "Technical
@@ -471,27 +472,6 @@ def compile_all(defs: dict, jobs: list[Job], out_dir: Path, root: Path) -> None:
 
 
 # --- step 3: check ------------------------------------------------------------------------------
-
-_FILE_LINE = re.compile(r'File "([^"]+)", line (\d+)')
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def error_line(error: str) -> str:
-    """The informative line of a numba or ptxas error (not 'Failed in cuda mode pipeline')."""
-    lines = [x.strip() for x in _ANSI.sub("", error).splitlines() if x.strip()]
-    for text in lines:
-        if re.match(r"^(\w+Error: )?Failed in .* pipeline", text) or text.startswith("During:"):
-            continue
-        if text.startswith(("File ", ">", "^")) or re.match(r"^\d+:", text):
-            continue
-        return text
-    return lines[0] if lines else error
-
-
-def error_location(error: str, rec: dict) -> tuple[str, int]:
-    found = [(f, int(n)) for f, n in _FILE_LINE.findall(_ANSI.sub("", error)) if not f.startswith("<")]
-    return found[-1] if found else (rec["file"], rec["line"])
-
 
 def warp_registers(registers: int) -> int:
     """Registers a warp is given: 32 x registers per thread, rounded up to the unit of 256."""

@@ -167,3 +167,12 @@ def saxpy(a, x, y):
     blocks = max(1, min(math.ceil(x.shape[0] / THREADS_PER_BLOCK), MAX_BLOCKS))
     saxpy_kernel[blocks, THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_x, d_out)  # launched, result ignored
     return (x.dtype.type(a) * x + y).astype(x.dtype)
+
+# %% wrong="fstring_in_the_kernel" cell="saxpy_kernel" fails=["saxpy_kernel_tests"]
+@cuda.jit
+def saxpy_kernel(a, x, y, out):
+    # A string in a kernel: the simulator runs it as Python; no GPU compiles it (caught by the CPU
+    # tier's compile check, techday.simcompile).
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        label = f"{i}"
+        out[i] = a * x[i] + y[int(label)]

@@ -376,3 +376,33 @@ def block_sum_kernel(x, partial):
         s //= 2
     if tid == 0:
         partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="shared_size_from_the_launch" cell="block_sum_kernel" fails=["block_sum_kernel_tests"]
+@cuda.jit
+def block_sum_kernel(x, partial):
+    # A shared array sized at run time: a GPU needs a constant size (caught by the compile check).
+    cache = cuda.shared.array(cuda.blockDim.x, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[tid] = acc
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            cache[tid] += cache[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = cache[0]
+
+# %% wrong="python_list_in_the_kernel" cell="histogram_atomic" fails=["histogram_atomic_tests"]
+@cuda.jit
+def histogram_atomic(values, hist):
+    # A Python list in a kernel (caught by the compile check).
+    mine = []
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        mine.append(values[i])
+    for v in mine:
+        cuda.atomic.add(hist, v, 1)

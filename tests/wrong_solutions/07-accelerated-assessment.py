@@ -447,3 +447,23 @@ def equalize(img, weights):
     d_lut = cuda.device_array(256, np.uint8)
     equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
     return d_out.copy_to_host()
+
+# %% wrong="histogram_shared_sized_by_hist" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # The block's counters sized by hist.shape[0], known only at run time: a GPU needs a constant
+    # size (caught by the compile check).
+    local = cuda.shared.array(hist.shape[0], numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        cuda.atomic.add(hist, b, local[b])
