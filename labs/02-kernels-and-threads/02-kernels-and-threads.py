@@ -778,8 +778,10 @@ print(msg("02.layer_gpu_all_visible", "layer_gpu: all visible tests passed."))
 # Launches are also **asynchronous**: `kernel[...](...)` returns as soon as the work is queued. To
 # time a launch with the host's clock, wait with `cuda.synchronize()` before reading the clock.
 #
-# The kernel below is new, so it has not been compiled yet. In the simulator nothing is compiled,
-# and the numbers measure Python threads, not a GPU.
+# The kernel below is new, so it has not been compiled yet. On the CPU tier the simulator runs the
+# kernel as Python threads, so the numbers measure Python, not a GPU; but the first launch with new
+# argument types is compiled there too, by the same compiler, only to check that a GPU could run it
+# (a kernel no GPU compiles is refused there as on a GPU).
 
 # %%
 from techday.i18n import msg
@@ -812,7 +814,7 @@ assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, msg("02.square
 if lab.on_gpu:
     print("compiled versions:", square_plus_kernel.signatures)  # one per combination of argument types
 else:
-    print(msg("02.simulator_compiles_nothing_so", "The simulator compiles nothing, so these calls cost about the same: they time Python threads. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
+    print(msg("02.simulator_compiles_to_check", "The simulator runs Python threads; it compiles each new combination of argument types only to check it, so here too the first call of each dtype costs more than the next. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
 
 # %% [markdown] key="timing-cuda-events-launch"
 # ### Timing with CUDA events, and the launch configuration at work (GPU only)
