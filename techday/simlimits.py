@@ -14,7 +14,10 @@ every recorded launch against the limits of the GPUs it compiles for, and report
 records must run on past one. It patches the simulator when ``numba.cuda.simulator.kernel`` is
 imported (a lab imports ``numba.cuda`` after its setup cell), so a lab that never uses Numba pays nothing.
 A kernel defined in the notebook is also compiled by the real compiler before its launch
-(:mod:`techday.simcompile`): one the compiler refuses is refused as a GPU refuses it. Not checked: registers per thread (the simulator runs no compiled code; ``techday kernels`` compiles
+(:mod:`techday.simcompile`): one the compiler refuses is refused as a GPU refuses it. And memory a GPU
+leaves uninitialised is poisoned (:func:`poison`: ``cuda.device_array``, local arrays, static and
+dynamic shared memory), where NumPy's ``empty`` and the simulator's zeroed buffers often handed out
+zeros. Not checked: registers per thread (the simulator runs no compiled code; ``techday kernels`` compiles
 the course's kernels and checks them), dynamic shared memory (``cuda.shared.array(0, ...)`` sized at
 launch: a GPU allows more than 48 KiB there with an opt-in), and limits of a particular GPU below these
 (the smallest of every CUDA GPU since compute capability 2.0).
@@ -118,6 +121,7 @@ def _patch(kernel_module) -> None:
             if got is None:
                 got = np.empty(shape, dtype)
                 note_static_shared(self, got.nbytes)
+                poison(got)
                 self._allocations[caller] = got
         return got
 
@@ -125,6 +129,51 @@ def _patch(kernel_module) -> None:
 
     kernel_module.FakeCUDAKernel.__call__ = __call__
     FakeCUDAShared.array = array
+    _patch_uninitialised(kernelapi)
+
+
+def poison(ary) -> None:
+    """Fill memory that a GPU leaves uninitialised with what no right kernel reads unnoticed: NaN for
+    floats, -1 (the largest value when unsigned) for integers, True for booleans. NumPy's ``empty`` often hands out zeros (fresh pages), which
+    made a kernel that never zeroed its counters, or added into an output nobody cleared, right here."""
+    import numpy as np
+
+    kind = ary.dtype.kind
+    if not ary.size or kind not in "fcbiu":  # a record's fields are left as they are
+        return
+    ary.fill(np.nan if kind in "fc" else True if kind == "b" else -1 if kind == "i" else np.iinfo(ary.dtype).max)
+
+
+def _patch_uninitialised(kernelapi) -> None:
+    """What a GPU does not initialise, poisoned: ``cuda.device_array`` (and ``device_array_like``),
+    ``cuda.local.array``, and the dynamic shared memory of a launch (the simulator zeroes it). Static
+    shared arrays are poisoned where the allocator above makes them."""
+    import numpy as np
+    from numba.cuda.simulator.cudadrv import devicearray
+
+    original_device_array = devicearray.device_array
+
+    def device_array(*args, **kwargs):
+        made = original_device_array(*args, **kwargs)
+        poison(made._ary)
+        return made
+
+    devicearray.device_array = device_array
+    original_local = kernelapi.FakeCUDALocal.array
+
+    def local_array(self, shape, dtype, alignment=None):
+        made = original_local(self, shape, dtype, alignment)
+        poison(made)
+        return made
+
+    kernelapi.FakeCUDALocal.array = local_array
+    original_init = kernelapi.FakeCUDAShared.__init__
+
+    def shared_init(self, dynshared_size):
+        original_init(self, dynshared_size)
+        self._dynshared.fill(np.int8(-1))
+
+    kernelapi.FakeCUDAShared.__init__ = shared_init
 
 
 class _Finder(importlib.abc.MetaPathFinder):

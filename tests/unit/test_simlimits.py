@@ -99,3 +99,60 @@ def test_the_cpu_tier_refuses_what_a_gpu_refuses():
     assert got["threads_32x32"] == "ran" and got["shared_48k"] == "ran", got
     assert got["two_arrays_apart"] == 3.0 and got["two_arrays_apart_after"] == 3.0, got
     assert got["shared_48k_after_quicker_barriers"] == "ran", got
+
+
+POISON = textwrap.dedent('''
+    import json
+    import techday
+    techday.setup(tier="cpu", scale="ci", quiet=True)
+    import numpy as np
+    from numba import cuda, float32, int32
+
+    @cuda.jit
+    def reads_what_nobody_wrote(out):
+        s = cuda.shared.array(4, int32)
+        loc = cuda.local.array(2, float32)
+        dyn = cuda.shared.array(0, float32)
+        out[0] = s[0]
+        out[1] = loc[0]
+        out[2] = dyn[0]
+
+    @cuda.jit
+    def counts_without_zeroing(values, hist):
+        local = cuda.shared.array(8, int32)
+        cuda.syncthreads()
+        for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+            cuda.atomic.add(local, values[i], 1)
+        cuda.syncthreads()
+        if cuda.threadIdx.x < 8:
+            cuda.atomic.add(hist, cuda.threadIdx.x, local[cuda.threadIdx.x])
+
+    out = np.zeros(3)
+    reads_what_nobody_wrote[1, 1, 0, 16](out)
+    hist = np.zeros(8, np.int32)
+    counts_without_zeroing[1, 32](np.arange(64, dtype=np.int64) % 8, hist)  # one block: no buffer of another
+    got = {"device_int": cuda.device_array(3, np.int32).copy_to_host().tolist(),
+           "device_uint8_f": cuda.device_array((2, 2), np.uint8, order="F").copy_to_host().tolist(),
+           "device_like": [str(v) for v in cuda.device_array_like(np.zeros(2, np.float64)).copy_to_host()],
+           "kernel": [str(v) for v in out], "hist": hist.tolist()}
+    print(json.dumps(got))
+''')
+
+
+def test_memory_a_gpu_leaves_uninitialised_is_poisoned_on_the_cpu_tier(tmp_path):
+    """NumPy's ``empty`` often hands out zeroed pages, and the simulator zeroes dynamic shared memory:
+    a kernel that never zeroes its shared counters, or adds into a ``cuda.device_array`` nobody cleared,
+    could be right there. Wrong answer caught: the one-block histogram below without zeroing counts
+    8 per bin on a zeroed buffer; poisoned, it is off by one in every bin."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_ENABLE_CUDASIM", "TECHDAY_KERNEL_LOG")}
+    env.update(PYTHONPATH=str(ROOT), TECHDAY_LANG="en")
+    script = tmp_path / "poison.py"
+    script.write_text(POISON, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["device_int"] == [-1, -1, -1], got
+    assert got["device_uint8_f"] == [[255, 255], [255, 255]], got
+    assert got["device_like"] == ["nan", "nan"], got
+    assert got["kernel"] == ["-1.0", "nan", "nan"], got  # static shared, local, dynamic shared
+    assert got["hist"] == [7] * 8, got

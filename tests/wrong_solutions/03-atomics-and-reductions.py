@@ -406,3 +406,15 @@ def histogram_atomic(values, hist):
         mine.append(values[i])
     for v in mine:
         cuda.atomic.add(hist, v, 1)
+# %% wrong="shared_histogram_never_zeroed" cell="histogram_shared" fails=["histogram_shared_tests"]
+@cuda.jit
+def histogram_shared(values, hist):
+    # The block's counters are never zeroed: shared memory starts with whatever was there.
+    local = cuda.shared.array(MAX_BINS, int32)
+    nbins = hist.shape[0]
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), values.shape[0], cuda.gridsize(1)):
+        cuda.atomic.add(local, values[i], 1)
+    cuda.syncthreads()
+    for b in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
+        cuda.atomic.add(hist, b, local[b])

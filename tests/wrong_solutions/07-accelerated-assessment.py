@@ -467,3 +467,50 @@ def histogram_kernel(img, hist):
     cuda.syncthreads()
     for b in range(t, 256, threads):
         cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="pipeline_histogram_never_zeroed" cell="pipeline" fails=["pipeline_tests"]
+@cuda.jit
+def apply_lut_kernel(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    # d_hist is never cleared: cuda.device_array's memory is not zeroed on a GPU.
+    grid = grid_2d(d_img.shape)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
+
+# %% wrong="histogram_never_zeroed" cell="histogram_kernel" fails=["histogram_kernel_tests"]
+@cuda.jit
+def histogram_kernel(img, hist):
+    # The block's counters are never zeroed: shared memory starts with whatever was there.
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        if local[b] != 0:
+            cuda.atomic.add(hist, b, local[b])
