@@ -159,7 +159,7 @@ def _stop(signum, frame):
 
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
     from ..grading.certificates import printable
-    from ..grading.run import autograde
+    from ..grading.run import GradingBusy, autograde
     from ..grading.sandbox import SandboxUnavailable
 
     lab = _one_lab(course, args.lab)
@@ -183,8 +183,8 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     except SandboxUnavailable as exc:
         err.print(f"[red]refusing to run untrusted submissions: {exc}[/]")
         return 2
-    except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
+    except (FileNotFoundError, GradingBusy) as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
         return 2
     finally:
         if getattr(progress, "task", None) is not None:
@@ -207,7 +207,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
 
 
 def cmd_results(args, course) -> int:
-    from ..grading.results import results
+    from ..grading.results import ResultsStopped, results
 
     if getattr(args, "lang", None):  # the language of the certificates and feedback pages
         os.environ["TECHDAY_LANG"] = course.language(args.lang)
@@ -218,8 +218,12 @@ def cmd_results(args, course) -> int:
     from ..grading.certificates import printable
 
     # Report lines name trainees (ids from --import file names, roster lines): printed as printable text.
-    res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
-                  report=lambda line: console.print(escape(printable(line))))
+    try:
+        res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
+                      report=lambda line: console.print(escape(printable(line))))
+    except ResultsStopped as exc:
+        err.print(f"[red]{escape(printable(str(exc)))}[/]")
+        return 2
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
