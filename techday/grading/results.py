@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import json
@@ -246,6 +247,59 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
     return problems
 
 
+class ResultsStopped(Exception):
+    """``techday grade results`` cannot run as asked (no gradebook, nothing graded, a roster or a state
+    file it cannot read): stopped before anything is written, so the certificates, the register and
+    ``passfail.csv`` of an earlier run stand as they were."""
+
+
+def _states(out: Path) -> list[dict]:
+    """Every lab's ``state.json`` under ``out``; one that cannot be read stops ``results``: the
+    certificates rest on it (:func:`_standing`)."""
+    states = []
+    for state in sorted(out.glob("*/state.json")):
+        try:
+            data = json.loads(state.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("lab"), str) \
+                    or not isinstance(data.get("submissions", {}), dict):
+                raise ValueError("not a state file of `techday grade autograde`")
+        except (OSError, ValueError) as exc:
+            raise ResultsStopped(f"{state} cannot be read ({str(exc)[:100]}): run `techday grade autograde "
+                                 f"{state.parent.name}` again (it keeps that file aside and grades the lab again), "
+                                 "then this command; nothing was written") from None
+        states.append(data)
+    return states
+
+
+def preflight(root: Path, roster: Path | None) -> None:
+    """What ``results`` checks before it writes anything (:class:`ResultsStopped`): a course root with
+    a gradebook that holds at least one graded submission (a mistyped ``--course-root``, or ``results``
+    before ``autograde``, would otherwise replace the certificates with none), and a roster that can
+    be read (one that cannot would reissue every certificate under the id, withdrawing the named ones)."""
+    import sqlite3
+
+    from .certificates import read_roster
+
+    db = root / "gradebook.db"
+    if not db.is_file():
+        raise ResultsStopped(f"{root} is not a graded course root (no gradebook.db): check --course-root, or run "
+                             "`techday build` and `techday grade autograde LAB` first; nothing was written")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            (n,) = con.execute("SELECT count(*) FROM submitted_assignment").fetchone()
+    except sqlite3.Error as exc:
+        raise ResultsStopped(f"{db} cannot be read ({exc}): close any program that holds it, or restore it from "
+                             "a backup; nothing was written") from None
+    if not n:
+        raise ResultsStopped(f"{db} holds no graded submission yet: run `techday grade autograde LAB` first; "
+                             "nothing was written")
+    if roster is not None:
+        problems = read_roster(roster).problems
+        if problems:
+            raise ResultsStopped(f"{problems[0].removesuffix(': no names read from it')}: fix the roster (or leave "
+                                 "out --roster to use nbgrader's student table); nothing was written")
+
+
 def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
                                                dict[tuple[str, str], bool], set[str]]:
     """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
@@ -267,8 +321,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
     holds: dict[tuple[str, str], list[str]] = {}
     graded: dict[tuple[str, str], bool] = {}
     labs: set[str] = set()
-    for state in sorted(out.glob("*/state.json")):
-        data = json.loads(state.read_text(encoding="utf-8"))
+    for data in _states(out):
         lab = data["lab"]
         labs.add(lab)
         main = notebook_name(lab)
@@ -511,6 +564,8 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             run: str | None = None, report=print) -> Results:
     from ..course.build import nbgrader
 
+    preflight(root, roster)
+    _states(out)
     out.mkdir(parents=True, exist_ok=True)
     graded = sorted({p.parent.name for p in root.glob("autograded/*/*/*.ipynb")})
     report(f"feedback for {', '.join(graded) or 'no lab'} (nbgrader generate_feedback, hidden tests removed) ...")

@@ -1,0 +1,138 @@
+"""Mistakes an instructor makes on the day: each gets one clear line, a non-zero exit code, no traceback,
+and loses nothing (CONTRIBUTING.md, Package: "Bad input gets a clear error ... and loses nothing")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from techday.cli.main import main
+from tests.conftest import ROOT
+from tests.unit.test_certificates import empty_gradebook, gradebook, make_course, passing  # noqa: F401 (fixtures)
+
+
+def _quiet_results(monkeypatch) -> None:
+    """`grade results` without nbgrader's feedback and export subprocesses, and without a font search."""
+    monkeypatch.setattr("techday.grading.results.generate_feedback", lambda root, labs: [])
+    monkeypatch.setattr("techday.course.build.nbgrader", lambda *a, **k: type("P", (), {"returncode": 0})())
+    monkeypatch.setattr("techday.grading.results.safe_csv", lambda path: None)
+    monkeypatch.setattr("techday.grading.results.hangul_font", lambda: None)
+
+
+def _snapshot(out) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def named_results(make_course, monkeypatch, tmp_path, capsys):
+    """A room whose certificates were issued with the names of a good roster."""
+    _quiet_results(monkeypatch)
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("t-1", "t-2"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nt-1,김민준\nt-2,Lee Jiwoo\n", encoding="utf-8")
+    assert main(["--root", str(course.root), "grade", "results", "--roster", str(roster)]) == 0
+    capsys.readouterr()
+    assert "김민준" in (out / "passfail.csv").read_text(encoding="utf-8")
+    return course, root, out
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"id,fullname\nt-1,x\n", "no 'name' column"),
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not UTF-8"),
+    ("dir", "Is a directory"),
+    (None, "No such file"),
+])
+def test_a_roster_that_cannot_be_read_stops_results_before_it_writes(named_results, tmp_path, capsys, content,
+                                                                     says):
+    """A broken --roster let `results` go on: every certificate was made again under the id and the
+    named ones already handed out were withdrawn in the register (`verify` then said WITHDRAWN)."""
+    course, _, out = named_results
+    before = _snapshot(out)
+    roster = tmp_path / "bad.csv"
+    if content == "dir":
+        roster.mkdir()
+    elif content is not None:
+        roster.write_bytes(content)
+    rc = main(["--root", str(course.root), "grade", "results", "--roster", str(roster)])
+    text = capsys.readouterr()
+    assert rc == 2, text
+    lines = text.err.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "bad.csv" in lines[0] and "nothing was written" in lines[0], lines
+    assert _snapshot(out) == before, "the certificates, the register and passfail.csv stand as they were"
+
+
+def test_results_on_a_course_root_with_nothing_graded_keeps_the_certificates(named_results, tmp_path, capsys):
+    """A mistyped --course-root (an empty folder, or one not there) wrote an empty passfail.csv and
+    removed every certificate PDF, exit 0; one not there ended in a traceback."""
+    course, _, out = named_results
+    before = _snapshot(out)
+    (tmp_path / "empty").mkdir()
+    for where, says in ((tmp_path / "empty", "no gradebook.db"), (tmp_path / "not-there", "no gradebook.db")):
+        rc = main(["--root", str(course.root), "grade", "results", "--course-root", str(where)])
+        text = capsys.readouterr()
+        assert rc == 2 and says in text.err and "Traceback" not in text.err + text.out, text
+        assert "nothing was written" in text.err and len(text.err.strip().splitlines()) == 1, text.err
+    assert _snapshot(out) == before
+
+
+def test_results_before_any_autograde_says_so(make_course, monkeypatch, capsys, empty_gradebook):  # noqa: F811
+    """`results` right after `build` (a gradebook with no submission) reported "0 of 0 passed", exit 0."""
+    _quiet_results(monkeypatch)
+    course, root, out = make_course()
+    rc = main(["--root", str(course.root), "grade", "results"])
+    text = capsys.readouterr()
+    assert rc == 2 and "no graded submission yet" in text.err and "techday grade autograde" in text.err, text
+    assert not (out / "passfail.csv").exists()
+
+
+def test_a_garbled_state_file_stops_results_with_one_line(named_results, capsys):
+    """A state.json cut short by hand raised json's error out of `results`: a traceback."""
+    course, _, out = named_results
+    (out / "a-lab").mkdir(exist_ok=True)
+    (out / "a-lab" / "state.json").write_text('{"schema": "techday.grading/1", "lab": "a-l', encoding="utf-8")
+    before = _snapshot(out)
+    rc = main(["--root", str(course.root), "grade", "results"])
+    text = capsys.readouterr()
+    assert rc == 2 and "state.json cannot be read" in text.err and "techday grade autograde a-lab" in text.err, text
+    assert _snapshot(out) == before
+
+
+def test_a_second_autograde_of_the_same_lab_is_refused(tmp_path):
+    """Two `autograde` runs of one lab at once graded every submission twice, shared one work folder
+    (the first to end removed it, failing the other's submissions) and both rewrote state.json."""
+    from techday.grading.run import GradingBusy, lab_lock
+
+    lab_out = tmp_path / "grading" / "ok-lab"
+    with lab_lock(lab_out, "ok-lab"):
+        with pytest.raises(GradingBusy, match=r"ok-lab is being graded by another .* \(pid \d+"):
+            with lab_lock(lab_out, "ok-lab"):
+                pass
+        # Another process, as a second terminal would be: refused too.
+        code = ("import sys; from pathlib import Path; from techday.grading.run import lab_lock, GradingBusy\n"
+                "try:\n    lab_lock(Path(sys.argv[1]), 'ok-lab').__enter__()\nexcept GradingBusy:\n    sys.exit(3)\n")
+        assert subprocess.run([sys.executable, "-c", code, str(lab_out)], cwd=ROOT).returncode == 3
+    with lab_lock(lab_out, "ok-lab"):  # released when the first run ends
+        pass
+
+
+def test_autograde_refused_while_another_grades_the_lab_changes_nothing(fixture_course, tmp_path):
+    from techday.grading.run import lab_lock
+    from tests.conftest import techday
+
+    assert techday("--root", str(fixture_course), "build", "ok-lab").returncode == 0
+    lab_out = fixture_course / "build" / "grading" / "ok-lab"
+    lab_out.mkdir(parents=True)
+    state = lab_out / "state.json"
+    state.write_text(json.dumps({"schema": "techday.grading/1", "lab": "ok-lab", "submissions": {}}), encoding="utf-8")
+    before = state.read_bytes()
+    with lab_lock(lab_out, "ok-lab"):
+        out = techday("--root", str(fixture_course), "grade", "autograde", "ok-lab", "--tier", "cpu", "--no-sandbox",
+                      "--workers", "1", timeout=120)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "being graded by another" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert state.read_bytes() == before and not (lab_out / "report.json").exists()
