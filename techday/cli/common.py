@@ -112,8 +112,11 @@ def tier_scale(p, scale_default: str = "auto") -> None:
 
 
 def bad_usage(exc: Exception) -> int:
-    """Print why the command cannot run as asked; exit 2."""
-    err.print(f"[red]{exc}[/]")
+    """Print why the command cannot run as asked; exit 2. Escaped: a syllabus error names its table
+    (``[labs.00-gpu-tour]``), which rich would otherwise take for markup and drop."""
+    from rich.markup import escape
+
+    err.print(f"[red]{escape(str(exc))}[/]")
     return 2
 
 

@@ -136,3 +136,27 @@ def test_autograde_refused_while_another_grades_the_lab_changes_nothing(fixture_
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     assert "being graded by another" in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert state.read_bytes() == before and not (lab_out / "report.json").exists()
+
+
+@pytest.mark.parametrize("line, says", [
+    ('minutes = "sixty"', "[labs.ok-lab] minutes = 'sixty': it must be a whole number of minutes above 0"),
+    ("timeout_s = 60", "[labs.ok-lab] timeout_s = 60: it must be seconds per scale"),
+    ("timeout_s = { ci = -1, full = 60 }", "[labs.ok-lab] timeout_s = {'ci': -1, 'full': 60}"),
+    ("memory_mb = 1.5", "[labs.ok-lab] memory_mb = 1.5"),
+])
+def test_a_syllabus_value_of_the_wrong_type_names_its_table_and_key(fixture_course, capsys, line, says):
+    """`timeout_s = 60` ended `techday run` in a traceback (AttributeError: 'int' object has no attribute
+    'get'); `minutes = "sixty"` built without a word; and the table's name, in brackets, was dropped
+    from the message as rich markup."""
+    syllabus = fixture_course / "course" / "syllabus.toml"
+    text = syllabus.read_text(encoding="utf-8")
+    key = line.split(" = ")[0]
+    head, _, rest = text.partition("[labs.ok-lab]\n")
+    body, sep, tail = rest.partition("\n[")
+    body = "\n".join(x for x in body.splitlines() if not x.startswith(key + " ")) + "\n" + line
+    syllabus.write_text(head + "[labs.ok-lab]\n" + body + "\n" + sep + tail, encoding="utf-8")
+    for argv in (["list"], ["run", "ok-lab", "--tier", "cpu"]):
+        rc = main(["--root", str(fixture_course), *argv])
+        out = capsys.readouterr()
+        assert rc == 2 and says in out.err and "syllabus.toml" in out.err, out
+        assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err + out.out
