@@ -91,14 +91,17 @@ def cmd_leaderboard(args) -> int:
     for line in board.rejected_lines():
         # Plain text, not markup: escaping the brackets still let rich turn ":o:" into an emoji.
         err.print(Text.assemble(("left out", "yellow"), " ", line))
+    if not board.runs:  # nothing to rank: an empty board written over the last one would lose it
+        from rich.markup import escape
+
+        err.print(f"[red]no usable result file in {escape(', '.join(args.paths))}: give results.json files (or "
+                  f"folders of them) that `techday bench` wrote; nothing written to {escape(str(out))}[/]")
+        return 1
     for t in board.tables():
         console.print(t)
     paths = board.write(out)
     console.print(f"{len(board.runs)} run(s) merged, {len(board.rejected)} file(s) left out -> "
                   f"{paths['html']}  {paths['json']}  {paths['png']}")
-    if not board.runs:
-        err.print("[red]no usable result file[/]")
-        return 1
     return 1 if board.rejected else 0
 
 

@@ -160,3 +160,21 @@ def test_a_syllabus_value_of_the_wrong_type_names_its_table_and_key(fixture_cour
         out = capsys.readouterr()
         assert rc == 2 and says in out.err and "syllabus.toml" in out.err, out
         assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err + out.out
+
+
+def test_a_leaderboard_of_no_usable_file_keeps_the_last_board(tmp_path, capsys):
+    """A mistyped folder (or one with no result file) wrote an empty board over the room's last one."""
+    good = ROOT / "tests" / "fixtures" / "bench" / "gpu-h100-good.json"
+    out = tmp_path / "board"
+    assert main(["bench", "leaderboard", str(good), "--out", str(out)]) == 0
+    before = _snapshot(out)
+    assert "leaderboard.json" in before
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "results.json").mkdir()  # a folder where a results file should be
+    for path in (tmp_path / "no-such-folder", tmp_path / "empty", tmp_path / "results.json"):
+        capsys.readouterr()
+        assert main(["bench", "leaderboard", str(path), "--out", str(out)]) == 1
+        text = capsys.readouterr()
+        assert "no usable result file" in text.err and "nothing written" in text.err, text.err
+        assert "Traceback" not in text.err + text.out
+    assert _snapshot(out) == before
