@@ -64,9 +64,33 @@ def labs_of(course: Course, names: list[str]) -> list[str]:
     does anything (:class:`UnknownLab`: exit 2, the known labs listed once)."""
     labs, unknown = course.select(names)
     if unknown:
-        raise UnknownLab(f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                         f"(known: {', '.join(course.labs)})")
+        raise UnknownLab(unknown_labs(course, unknown))
     return labs
+
+
+def unknown_labs(course: Course, unknown: list[str]) -> str:
+    """Why ``unknown`` select no lab, with what the person most likely meant: the close match of a
+    typo, the labs a short prefix could mean, or a lab folder the syllabus does not list yet."""
+    import difflib
+
+    hints = []
+    try:
+        folders = course.lab_dirs()
+    except OSError:
+        folders = []
+    for name in unknown:
+        prefixed = [lab for lab in course.labs if lab.startswith(name)] if name else []
+        close = difflib.get_close_matches(name, list(course.labs), n=1, cutoff=0.6)
+        if len(prefixed) > 1:
+            hints.append(f"{name!r} could be {', '.join(prefixed)}: give more of the name")
+        elif name in folders:
+            hints.append(f"labs/{name} is not in course/syllabus.toml: add a [labs.{name}] table and list it in a "
+                         "track")
+        elif close:
+            hints.append(f"did you mean {close[0]!r}?")
+    known = f"known: {', '.join(course.labs)}"
+    return (f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            + (f": {'; '.join(hints)}" if hints else "") + f" ({known})")
 
 
 def tier_banner(requested: str) -> TierInfo:

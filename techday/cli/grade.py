@@ -81,7 +81,9 @@ def _root(args, course) -> Path:
 def _one_lab(course, name: str) -> str | None:
     labs, unknown = course.select([name])
     if unknown or len(labs) != 1:
-        err.print(f"[red]unknown lab {name!r}[/] (known: {', '.join(course.labs)})")
+        from .common import unknown_labs
+
+        err.print(f"[red]{escape(unknown_labs(course, [name]))}[/]")
         return None
     return labs[0]
 
@@ -265,6 +267,8 @@ def _on_course(fn, tiered: bool = False):
         course = course_of(args)
         if not tiered:
             return fn(args, course)
+        if not _one_lab(course, args.lab):  # a mistyped lab is said before the tier's banner, not under it
+            return 2
         info = tier_banner(args.tier)
         return fn(args, course, info.tier, scale_for(args.scale, info.tier))
     return run

@@ -178,3 +178,18 @@ def test_a_leaderboard_of_no_usable_file_keeps_the_last_board(tmp_path, capsys):
         assert "no usable result file" in text.err and "nothing written" in text.err, text.err
         assert "Traceback" not in text.err + text.out
     assert _snapshot(out) == before
+
+
+def test_a_mistyped_lab_gets_the_close_match(fixture_course, capsys):
+    """`grade autograde` printed the tier's banner, then only the list of every lab; a lab folder the
+    syllabus does not list was "unknown" with no word of the syllabus."""
+    rc = main(["--root", str(fixture_course), "grade", "autograde", "ok-lba", "--tier", "cpu"])
+    out = capsys.readouterr()
+    assert rc == 2 and "did you mean 'ok-lab'?" in out.err and not out.out.strip(), out
+    (fixture_course / "labs" / "new-lab").mkdir()
+    rc = main(["--root", str(fixture_course), "build", "new-lab", "--no-release"])
+    out = capsys.readouterr()
+    assert rc == 2 and "labs/new-lab is not in course/syllabus.toml: add a [labs.new-lab] table" in out.err, out.err
+    rc = main(["--root", str(fixture_course), "run", "d", "--tier", "cpu"])
+    out = capsys.readouterr()
+    assert rc == 2 and "'d' could be dies-lab, dup-lab: give more of the name" in out.err, out.err
