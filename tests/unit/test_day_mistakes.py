@@ -193,3 +193,19 @@ def test_a_mistyped_lab_gets_the_close_match(fixture_course, capsys):
     rc = main(["--root", str(fixture_course), "run", "d", "--tier", "cpu"])
     out = capsys.readouterr()
     assert rc == 2 and "'d' could be dies-lab, dup-lab: give more of the name" in out.err, out.err
+
+
+def test_hub_commands_name_a_wrong_path(tmp_path, capsys):
+    """`hub users --out FILE` said only "[Errno 17] File exists" (exit 1); `hub check --config` with a
+    path not there reported a config that "does not call configure"."""
+    a_file = tmp_path / "users"
+    a_file.write_text("not a folder\n", encoding="utf-8")
+    for out, says in ((a_file, "is a file: give a folder"), (a_file / "x", "cannot write in --out")):
+        rc = main(["hub", "users", "--trainees", "2", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and says in err and str(out) in err and len(err.strip().splitlines()) == 1, err
+    assert a_file.read_text(encoding="utf-8") == "not a folder\n"
+    for config, says in ((tmp_path / "nope.py", "does not exist"), (tmp_path, "is a folder")):
+        rc = main(["hub", "check", "--config", str(config)])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"--config {config} {says}" in err, err
