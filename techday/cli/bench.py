@@ -42,6 +42,9 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         return 2
+    from .common import out_folder
+
+    out = out_folder(Path(args.out).resolve() if args.out else _default_out("bench"))  # before minutes of timing
     t0 = time.perf_counter()
     try:
         from ..tier import detect
@@ -69,7 +72,6 @@ def cmd_bench(args) -> int:
         for line in r.get("warnings", []):
             console.print(f"[yellow]warning:[/] {escape(r['family'] + '.' + r['kernel'] + ' [' + r['impl'] + ']: ' + line)}")
     doc["notes"] += args.note
-    out = Path(args.out).resolve() if args.out else _default_out("bench")
     paths = write_outputs(doc, out)
     bad = [r for r in doc["results"] if r["status"] in ("wrong", "error")]
     for r in bad:

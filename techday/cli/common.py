@@ -44,6 +44,26 @@ class UnknownLab(CourseError):
     """A lab name the syllabus does not have: bad usage (exit 2), before anything runs."""
 
 
+class UsageError(ValueError):
+    """An argument the command cannot use (an ``--out`` that is a file): bad usage (exit 2), said in one
+    line before anything runs."""
+
+
+def out_folder(path: Path, option: str = "--out") -> Path:
+    """``path``, made if missing, checked before a command spends minutes on results it then could not
+    write (a file of that name, a folder that cannot be made). Raises :class:`UsageError`."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file: give a folder (it is made if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot make that folder ({exc.strerror or exc}): give a folder you "
+                         "can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: this user cannot write in that folder: give a folder you can write to")
+    return path
+
+
 def print_table(t: Table) -> None:
     """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
     other columns wrap instead."""
@@ -144,5 +164,6 @@ def bad_usage(exc: Exception) -> int:
     return 2
 
 
-__all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "bad_usage", "console",
-           "course_of", "default_jobs", "err", "labs_of", "print_table", "scale_for", "tier_banner", "tier_scale"]
+__all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "UsageError", "bad_usage",
+           "console", "course_of", "default_jobs", "err", "labs_of", "out_folder", "print_table", "scale_for",
+           "tier_banner", "tier_scale", "unknown_labs"]

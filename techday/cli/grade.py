@@ -37,6 +37,7 @@ from .common import (
     course_of,
     default_jobs,
     err,
+    out_folder,
     print_table,
     scale_for,
     tier_banner,
@@ -108,7 +109,12 @@ def cmd_check(args, course) -> int:
     if args.import_from:
         from ..grading.checks import import_folder
 
-        for line in import_folder(Path(args.import_from).resolve(), root, lab):
+        source = Path(args.import_from).resolve()
+        if not source.is_dir():
+            err.print(f"[red]--import {escape(str(source))} {'is a file' if source.exists() else 'does not exist'}: "
+                      "give the folder that holds the hand-ins (<student>.ipynb or <student>/*.ipynb)[/]")
+            return 2
+        for line in import_folder(source, root, lab):
             console.print(escape(line))
     subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
     for sub in subs:
@@ -215,7 +221,7 @@ def cmd_results(args, course) -> int:
         os.environ["TECHDAY_LANG"] = course.language(args.lang)
 
     root = _root(args, course)
-    out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "grading")
     roster = Path(args.roster).resolve() if args.roster else None
     from ..grading.certificates import printable
 

@@ -27,6 +27,7 @@ from .common import (
     default_jobs,
     err,
     labs_of,
+    out_folder,
     print_table,
     scale_for,
     tier_scale,
@@ -51,7 +52,7 @@ def cmd_run(args) -> int:
     from ..validate.runner import run_labs
 
     s = Setup.of(args)
-    out = Path(args.out).resolve() if args.out else s.course.build_dir / "run"
+    out = out_folder(Path(args.out).resolve() if args.out else s.course.build_dir / "run")
     jobs = default_jobs(s.info.tier, args.jobs)
     console.print(f"running {len(s.labs)} lab(s) at scale {s.scale} on the {s.info.tier} tier, {jobs} at a time "
                   f"-> {out}")
@@ -70,7 +71,7 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
-    out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
     if labs is not None and families is None:

@@ -209,3 +209,31 @@ def test_hub_commands_name_a_wrong_path(tmp_path, capsys):
         rc = main(["hub", "check", "--config", str(config)])
         err = capsys.readouterr().err
         assert rc == 2 and f"--config {config} {says}" in err, err
+
+
+def test_an_out_folder_that_is_a_file_is_named_before_anything_runs(fixture_course, tmp_path, capsys):
+    """`run --out FILE` ended in a traceback (FileExistsError from mkdir); `bench --out FILE` timed every
+    family first and failed only when it wrote."""
+    a_file = tmp_path / "results"
+    a_file.write_text("keep me\n", encoding="utf-8")
+    for argv in (["--root", str(fixture_course), "run", "ok-lab", "--tier", "cpu", "--out", str(a_file)],
+                 ["bench", "--tier", "cpu", "--quick", "--no-progress", "--out", str(a_file)],
+                 ["--root", str(fixture_course), "kernels", "--out", str(a_file / "sub")]):
+        rc = main(argv)
+        out = capsys.readouterr()
+        assert rc == 2, (argv, out)
+        assert f"--out {a_file}" in out.err and "Traceback" not in out.err, out.err
+        assert "running" not in out.out and "results:" not in out.out, out.out
+    assert a_file.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_grade_check_names_an_import_folder_that_is_not_there(fixture_course, tmp_path, capsys):
+    """`grade check --import` with a mistyped folder ended in a traceback (FileNotFoundError)."""
+    from tests.conftest import techday
+
+    assert techday("--root", str(fixture_course), "build", "ok-lab").returncode == 0
+    for where, says in ((tmp_path / "hand-ins", "does not exist"), (fixture_course / "course" / "syllabus.toml",
+                                                                    "is a file")):
+        rc = main(["--root", str(fixture_course), "grade", "check", "ok-lab", "--import", str(where)])
+        out = capsys.readouterr()
+        assert rc == 2 and f"--import {where} {says}" in out.err, out
