@@ -237,3 +237,21 @@ def test_grade_check_names_an_import_folder_that_is_not_there(fixture_course, tm
         rc = main(["--root", str(fixture_course), "grade", "check", "ok-lab", "--import", str(where)])
         out = capsys.readouterr()
         assert rc == 2 and f"--import {where} {says}" in out.err, out
+
+
+def test_a_hand_in_outside_nbgraders_layout_is_rejected_with_where_to_move_it(tmp_path):
+    """`submitted/kim/ok-lab` as a file, or `submitted/lee/ok-lab.ipynb` with no `ok-lab/` folder, were
+    passed over without a word by `grade check` and `autograde`: the trainee's work was never graded."""
+    from techday.grading.checks import collect
+
+    base = tmp_path / "submitted"
+    (base / "kim").mkdir(parents=True)
+    (base / "kim" / "ok-lab").write_text("{}", encoding="utf-8")
+    (base / "lee").mkdir()
+    (base / "lee" / "ok-lab.ipynb").write_text("{}", encoding="utf-8")
+    (base / "park" / "other-lab").mkdir(parents=True)  # another lab's hand-in: not this lab's business
+    subs = {s.student: s for s in collect(tmp_path, "ok-lab", {})}
+    assert set(subs) == {"kim", "lee"}, subs
+    assert all(s.status == "rejected" and not s.gradable for s in subs.values())
+    assert "move it to submitted/kim/ok-lab/ok-lab.ipynb" in subs["kim"].notes[0]
+    assert "submitted/lee/ok-lab.ipynb is a file outside" in subs["lee"].notes[0]
