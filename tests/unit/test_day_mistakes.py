@@ -255,3 +255,27 @@ def test_a_hand_in_outside_nbgraders_layout_is_rejected_with_where_to_move_it(tm
     assert all(s.status == "rejected" and not s.gradable for s in subs.values())
     assert "move it to submitted/kim/ok-lab/ok-lab.ipynb" in subs["kim"].notes[0]
     assert "submitted/lee/ok-lab.ipynb is a file outside" in subs["lee"].notes[0]
+
+
+def test_i18n_stamp_refuses_a_catalogue_that_does_not_load(fixture_course, tmp_path, capsys):
+    """`i18n stamp` on a ko.toml with a syntax error wrote it back as it was and said "0 entr(ies)
+    restamped", exit 0: the reviewer believed it stamped. `--lang en` and a lab with no translation
+    were exit 0 too."""
+    from techday.i18n import catalogue_path
+
+    source = fixture_course / "labs" / "ok-lab" / "ok-lab.py"
+    course = fixture_course / "course" / "syllabus.toml"
+    course.write_text(course.read_text(encoding="utf-8").replace(
+        '[course]\n', '[course]\nlanguages = ["en", "ko"]\n', 1), encoding="utf-8")
+    catalogue = catalogue_path(source, "ko")
+    broken = '[cells.intro]\nen_sha = "0123"\ntext = """unclosed\n'
+    catalogue.write_text(broken, encoding="utf-8")
+    rc = main(["--root", str(fixture_course), "i18n", "stamp", "ok-lab"])
+    out = capsys.readouterr()
+    assert rc == 1 and "ok-lab.ko.toml" in out.err and "restamped" not in out.out, out
+    assert catalogue.read_text(encoding="utf-8") == broken
+    catalogue.unlink()
+    assert main(["--root", str(fixture_course), "i18n", "stamp", "ok-lab"]) == 1
+    assert "no ok-lab.ko.toml: nothing to stamp" in capsys.readouterr().err
+    assert main(["--root", str(fixture_course), "i18n", "stamp", "ok-lab", "--lang", "en"]) == 2
+    assert "--lang en is the language the labs are written in" in capsys.readouterr().err
