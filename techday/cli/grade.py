@@ -321,7 +321,7 @@ def register(sub) -> None:
                    help="issue the certificates held because a submission was flagged (after reviewing them)")
     g.add_argument("--roster", metavar="FILE",
                    help="CSV (UTF-8) with columns id,name: the names on the certificates (default: nbgrader's "
-                        "student table, else the id)")
+                        "student table, else the name issued before in this run, else the id)")
     g.add_argument("--run", help="this delivery of the course, bound into every code (default: the last run "
                                  "recorded in certificates.json, else today's date)")
     g.set_defaults(fn=_on_course(cmd_results))

@@ -16,7 +16,8 @@
   :func:`_standing`): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
   (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
-  (``--roster`` CSV, else nbgrader's student table, else the id) and a verification code, recorded
+  (``--roster`` CSV, else nbgrader's student table, else the name issued before in this run, else the
+  id) and a verification code, recorded
   in ``certificates.json``; names, codes, the course key and file names are
   :mod:`techday.grading.certificates`'.
 """
@@ -580,6 +581,29 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     return res
 
 
+def keep_issued_names(names: dict[str, tuple[str, str]], students: list[str], register, course_id: str,
+                      run: str) -> list[str]:
+    """A trainee with no name now (no ``--roster`` this time, none in nbgrader's student table, a
+    roster row with two names) keeps the name on the certificate issued to them in this ``run``:
+    a rerun that forgot ``--roster`` reissued every certificate under the id and withdrew the named
+    ones already handed out. ``names`` is updated in place; the notes say who kept a name."""
+    issued: dict[str, str] = {}
+    for entry in register.certificates.values():
+        if entry.get("course") == course_id and entry.get("run") == run and entry.get("status") == "issued":
+            name = entry.get("name")
+            if isinstance(name, str) and name and name != entry.get("trainee") and name.isprintable():
+                issued.setdefault(entry.get("trainee"), name)
+    kept = []
+    for trainee in students:
+        if names.get(trainee, (trainee, "id"))[1] == "id" and trainee in issued:
+            names[trainee] = (issued[trainee], "issued")
+            kept.append(trainee)
+    if not kept:
+        return []
+    return [f"{len(kept)} trainee(s) with no name in the roster nor in nbgrader's student table keep the name on "
+            f"the certificate issued in run {run} (give --roster to change it): {', '.join(kept)}"]
+
+
 def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
             run: str | None = None, font: str | None = "auto", report=print) -> Results:
     """From the gradebook: pass/fail per track, names, ``passfail.csv``, the certificates and the
@@ -599,7 +623,8 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     for note in notes:
         report(note)
 
-    # Names: the roster CSV, else nbgrader's student table, else the id.
+    # Names: the roster CSV, else nbgrader's student table, else (keep_issued_names, below) the name
+    # issued before in this run, else the id.
     stored = gradebook_names(root, course.id)
     students = sorted(stored)
     listed = None
@@ -625,6 +650,8 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         report(note)
     res.run = (run or "").strip() or register.last_run(course.id) or time.strftime("%Y-%m-%d")
     today = time.strftime("%Y-%m-%d")
+    for note in keep_issued_names(names, students, register, course.id, res.run):
+        report(note)
 
     font = hangul_font() if font == "auto" else font
     res.font = font or ""

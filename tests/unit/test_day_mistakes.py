@@ -279,3 +279,16 @@ def test_i18n_stamp_refuses_a_catalogue_that_does_not_load(fixture_course, tmp_p
     assert "no ok-lab.ko.toml: nothing to stamp" in capsys.readouterr().err
     assert main(["--root", str(fixture_course), "i18n", "stamp", "ok-lab", "--lang", "en"]) == 2
     assert "--lang en is the language the labs are written in" in capsys.readouterr().err
+
+
+def test_a_rerun_without_the_roster_keeps_the_names_already_issued(named_results, capsys):
+    """`results` run again without --roster (or with a row that gives one id two names) reissued every
+    certificate under the id and withdrew the named ones the trainees already held."""
+    course, _, out = named_results
+    codes = json.loads((out / "certificates.json").read_text(encoding="utf-8"))["certificates"]
+    assert main(["--root", str(course.root), "grade", "results"]) == 0
+    text = capsys.readouterr().out
+    assert "keep the name on the certificate issued in run" in text and "t-1, t-2" in text, text
+    again = json.loads((out / "certificates.json").read_text(encoding="utf-8"))["certificates"]
+    assert again == codes, "the same codes, none withdrawn"
+    assert "김민준" in (out / "passfail.csv").read_text(encoding="utf-8")
