@@ -64,6 +64,21 @@ def out_folder(path: Path, option: str = "--out") -> Path:
     return path
 
 
+def positive_int(text: str) -> int:
+    """argparse's type for a count or a number of seconds: a whole number above 0. ``--workers -2``
+    ran with "-2 worker(s)" and ``--timeout -1`` or ``--cell-timeout 0`` fell back to the syllabus
+    without a word; argparse now names the option (exit 2)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0")
+    return value
+
+
 def print_table(t: Table) -> None:
     """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
     other columns wrap instead."""
@@ -165,5 +180,5 @@ def bad_usage(exc: Exception) -> int:
 
 
 __all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "UsageError", "bad_usage",
-           "console", "course_of", "default_jobs", "err", "labs_of", "out_folder", "print_table", "scale_for",
-           "tier_banner", "tier_scale", "unknown_labs"]
+           "console", "course_of", "default_jobs", "err", "labs_of", "out_folder", "positive_int", "print_table",
+           "scale_for", "tier_banner", "tier_scale", "unknown_labs"]

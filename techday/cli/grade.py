@@ -38,6 +38,7 @@ from .common import (
     default_jobs,
     err,
     out_folder,
+    positive_int,
     print_table,
     scale_for,
     tier_banner,
@@ -286,7 +287,7 @@ def register(sub) -> None:
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--jobs", "-j", type=int, help=f"labs graded {JOBS_HELP}")
+    g.add_argument("--jobs", "-j", type=positive_int, help=f"labs graded {JOBS_HELP}")
     g.add_argument("--lang", help=LANG_HELP)
     g.set_defaults(fn=cmd_grade_selftest)
 
@@ -300,10 +301,10 @@ def register(sub) -> None:
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
     g.add_argument("lab", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--workers", "-w", type=int, default=None,
+    g.add_argument("--workers", "-w", type=positive_int, default=None,
                    help="submissions graded at a time (default: one per CPU core; on the GPU tier at most 4)")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
-    g.add_argument("--cell-timeout", type=int, help="seconds per cell (default: course/syllabus.toml)")
+    g.add_argument("--cell-timeout", type=positive_int, help="seconds per cell (default: course/syllabus.toml)")
     g.add_argument("--retry-failed", action="store_true", help="grade again the submissions that failed")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run submissions WITHOUT isolation (only for trusted work, e.g. a machine without bwrap)")

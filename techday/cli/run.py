@@ -28,6 +28,7 @@ from .common import (
     err,
     labs_of,
     out_folder,
+    positive_int,
     print_table,
     scale_for,
     tier_scale,
@@ -158,8 +159,8 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="execute labs headless with papermill")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, help=f"labs {JOBS_HELP}")
-    p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
+    p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
+    p.add_argument("--timeout", type=positive_int, help="seconds per lab (default: course/syllabus.toml)")
     p.add_argument("--out", help="output folder (default: build/run)")
     p.add_argument("--lang", help=LANG_HELP)
     p.set_defaults(fn=cmd_run)
@@ -167,12 +168,12 @@ def register(sub) -> None:
     p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, help=f"labs {JOBS_HELP}")
+    p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")
     p.add_argument("labs", nargs="*", metavar="LAB", help="only these labs (default: every lab and benchmark family)")
     p.add_argument("--bench", action="append", metavar="FAMILY", help="only these benchmark families")
-    p.add_argument("--jobs", "-j", type=int, help="labs recorded at a time (default: one more than the cores)")
+    p.add_argument("--jobs", "-j", type=positive_int, help="labs recorded at a time (default: one more than the cores)")
     p.add_argument("--out", help="output folder (default: build/kernels)")
     p.set_defaults(fn=cmd_kernels)

@@ -292,3 +292,17 @@ def test_a_rerun_without_the_roster_keeps_the_names_already_issued(named_results
     again = json.loads((out / "certificates.json").read_text(encoding="utf-8"))["certificates"]
     assert again == codes, "the same codes, none withdrawn"
     assert "김민준" in (out / "passfail.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["grade", "autograde", "ok-lab", "--workers", "-2"], "argument --workers/-w: -2 is not above 0"),
+    (["grade", "autograde", "ok-lab", "--cell-timeout", "0"], "argument --cell-timeout: 0 is not above 0"),
+    (["run", "ok-lab", "--timeout", "-1"], "argument --timeout: -1 is not above 0"),
+    (["run", "ok-lab", "--jobs", "many"], "argument --jobs/-j: 'many' is not a whole number"),
+])
+def test_a_count_or_a_time_below_one_is_refused(argv, says, capsys):
+    """`--workers -2` graded with "-2 worker(s)"; `--timeout -1` and `--cell-timeout 0` went on with the
+    syllabus' limits without a word."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and says in capsys.readouterr().err
