@@ -153,6 +153,20 @@ class GradeRun:
         return sum(1 for s in self.submissions if s.status == status)
 
 
+def gradebook_students(db: Path, lab: str) -> set[str] | None:
+    """The trainees with a submission of ``lab`` in the gradebook ``db``; None when it cannot be read
+    (then the state file alone decides, as before)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+            rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
+                               "ON a.id = s.assignment_id WHERE a.name = ?", (lab,)).fetchall()
+    except sqlite3.Error:
+        return None
+    return {student for (student,) in rows}
+
+
 class GradingBusy(RuntimeError):
     """Another ``techday grade autograde`` holds this lab's output folder: nothing was changed."""
 
@@ -228,8 +242,14 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     report(f"process limit per submission: {processes}")
     state.retire({sub.key for sub in subs})
     todo, skipped = [], 0
+    in_gradebook = gradebook_students(root / "gradebook.db", lab)
+    lost = []
     for sub in subs:
         previous = state.done(sub, retry_failed) if sub.sha256 else None
+        if previous and previous["status"] in ("graded", "flagged") and in_gradebook is not None \
+                and sub.student not in in_gradebook:
+            previous = None  # its score is not in this gradebook (a new or restored gradebook.db): grade again
+            lost.append(sub.student)
         if previous:
             for k in ("status", "notes", "score", "max_score", "seconds"):
                 setattr(sub, k, previous[k])
@@ -238,6 +258,9 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
             state.record(sub)
         else:
             todo.append(sub)
+    if lost:
+        report(f"{len(lost)} submission(s) recorded as graded have no score in {root / 'gradebook.db'} (a new or "
+               f"restored gradebook): graded again: {', '.join(sorted(lost))}")
     template = lab_out / "template-gradebook.db"
     if todo:
         _snapshot(root / "gradebook.db", template)
