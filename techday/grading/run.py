@@ -232,6 +232,10 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     release_path = notebook(root, "release", lab)
     release_nb = json.loads(release_path.read_text(encoding="utf-8"))
     subs = collect(root, lab, release_nb)
+    if not subs:  # a mistyped --course-root, or before `nbgrader collect`: the state file is left as it is
+        raise FileNotFoundError(f"no hand-in of {lab} in {root / 'submitted'}: collect them first (`nbgrader collect "
+                                f"{lab}`, or `techday grade check {lab} --import DIR`), or check --course-root; "
+                                "nothing changed")
     state = State(lab_out / "state.json", lab)
     if state.problem:
         report(state.problem)

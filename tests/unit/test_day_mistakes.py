@@ -306,3 +306,25 @@ def test_a_count_or_a_time_below_one_is_refused(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_autograde_of_a_course_root_with_no_hand_in_leaves_the_state_alone(fixture_course):
+    """A built course root with no hand-in of the lab (a mistyped --course-root, or before `nbgrader
+    collect`) moved every entry of state.json to "superseded" and wrote an empty report, exit 0: the
+    room's statuses no longer counted and the next run graded everyone again."""
+    from tests.conftest import techday
+
+    assert techday("--root", str(fixture_course), "build", "ok-lab").returncode == 0
+    lab_out = fixture_course / "build" / "grading" / "ok-lab"
+    lab_out.mkdir(parents=True)
+    entry = {"student": "kim", "lab": "ok-lab", "path": "x", "status": "graded", "notes": [], "score": 1.0,
+             "max_score": 1.0, "seconds": 1.0, "sha256": "ab" * 32, "gradable": True}
+    (lab_out / "state.json").write_text(json.dumps({"schema": "techday.grading/1", "lab": "ok-lab",
+                                                    "submissions": {"kim/abababababababab": entry}}), encoding="utf-8")
+    (lab_out / "report.json").write_text("{}\n", encoding="utf-8")
+    before = _snapshot(lab_out)
+    out = techday("--root", str(fixture_course), "grade", "autograde", "ok-lab", "--tier", "cpu", "--no-sandbox",
+                  "--workers", "1", timeout=120)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "no hand-in of ok-lab in" in out.stderr and "nothing changed" in out.stderr, out.stderr
+    assert {k: v for k, v in _snapshot(lab_out).items() if k != "autograde.lock"} == before
