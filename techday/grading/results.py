@@ -286,11 +286,13 @@ def preflight(root: Path, roster: Path | None) -> None:
         raise ResultsStopped(f"{root} is not a graded course root (no gradebook.db): check --course-root, or run "
                              "`techday build` and `techday grade autograde LAB` first; nothing was written")
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
             (n,) = con.execute("SELECT count(*) FROM submitted_assignment").fetchone()
     except sqlite3.Error as exc:
-        raise ResultsStopped(f"{db} cannot be read ({exc}): close any program that holds it, or restore it from "
-                             "a backup; nothing was written") from None
+        fix = ("another program is writing it (the formgrader, an autograde): try again when it is done"
+               if "locked" in str(exc) else "restore it from a backup, or run `techday build` and `techday grade "
+               "autograde LAB` again")
+        raise ResultsStopped(f"{db} cannot be read ({exc}): {fix}; nothing was written") from None
     if not n:
         raise ResultsStopped(f"{db} holds no graded submission yet: run `techday grade autograde LAB` first; "
                              "nothing was written")

@@ -154,16 +154,21 @@ class GradeRun:
 
 
 def gradebook_students(db: Path, lab: str) -> set[str] | None:
-    """The trainees with a submission of ``lab`` in the gradebook ``db``; None when it cannot be read
-    (then the state file alone decides, as before)."""
+    """The trainees with a submission of ``lab`` in the gradebook ``db``; None while another program
+    holds it locked (then the state file alone decides, as before). A file that is not a gradebook
+    raises FileNotFoundError with what to do: every merge into it would fail."""
     import sqlite3
 
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
             rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
                                "ON a.id = s.assignment_id WHERE a.name = ?", (lab,)).fetchall()
-    except sqlite3.Error:
-        return None
+    except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            return None
+        raise FileNotFoundError(f"{db} is not a gradebook that can be read ({exc}): restore it from a backup, or "
+                                f"move it aside and run `techday build {lab}` (what state.json recorded is then "
+                                "graded again); nothing changed") from None
     return {student for (student,) in rows}
 
 
@@ -231,6 +236,7 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     lab_out = out / lab
     release_path = notebook(root, "release", lab)
     release_nb = json.loads(release_path.read_text(encoding="utf-8"))
+    in_gradebook = gradebook_students(root / "gradebook.db", lab)
     subs = collect(root, lab, release_nb)
     if not subs:  # a mistyped --course-root, or before `nbgrader collect`: the state file is left as it is
         raise FileNotFoundError(f"no hand-in of {lab} in {root / 'submitted'}: collect them first (`nbgrader collect "
@@ -246,7 +252,6 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     report(f"process limit per submission: {processes}")
     state.retire({sub.key for sub in subs})
     todo, skipped = [], 0
-    in_gradebook = gradebook_students(root / "gradebook.db", lab)
     lost = []
     for sub in subs:
         previous = state.done(sub, retry_failed) if sub.sha256 else None

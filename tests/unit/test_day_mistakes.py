@@ -328,3 +328,24 @@ def test_autograde_of_a_course_root_with_no_hand_in_leaves_the_state_alone(fixtu
     assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
     assert "no hand-in of ok-lab in" in out.stderr and "nothing changed" in out.stderr, out.stderr
     assert {k: v for k, v in _snapshot(lab_out).items() if k != "autograde.lock"} == before
+
+
+def test_a_gradebook_that_is_not_one_stops_results_and_autograde(named_results, fixture_course, capsys):
+    """A gradebook.db overwritten by something else: `results` ended in sqlalchemy's traceback;
+    `autograde` called every hand-in "already graded before" and failed only at the export."""
+    from tests.conftest import techday
+
+    course, root, out = named_results
+    (root / "gradebook.db").write_bytes(b"not a database " * 100)
+    before = _snapshot(out)
+    rc = main(["--root", str(course.root), "grade", "results"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gradebook.db cannot be read (file is not a database)" in err, err
+    assert _snapshot(out) == before
+
+    assert techday("--root", str(fixture_course), "build", "ok-lab").returncode == 0
+    (fixture_course / "build" / "course" / "gradebook.db").write_bytes(b"not a database " * 100)
+    run = techday("--root", str(fixture_course), "grade", "autograde", "ok-lab", "--tier", "cpu", "--no-sandbox",
+                  timeout=120)
+    assert run.returncode == 2 and "is not a gradebook that can be read" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
