@@ -349,3 +349,13 @@ def test_a_gradebook_that_is_not_one_stops_results_and_autograde(named_results, 
                   timeout=120)
     assert run.returncode == 2 and "is not a gradebook that can be read" in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
+
+
+def test_a_uid_ledger_giving_one_uid_to_two_names_is_refused(tmp_path, capsys):
+    """A uids.csv edited by hand with one uid on two lines: `hub users` gave both trainees that uid, so
+    each could read the other's files and hand-ins."""
+    (tmp_path / "uids.csv").write_text("username,uid\ntrainee-001,20001\ntrainee-002,20001\n", encoding="utf-8")
+    assert main(["hub", "users", "--trainees", "3", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "uid 20001 is issued to both trainee-001 and trainee-002" in err, err
+    assert not (tmp_path / "users.csv").exists()
