@@ -359,3 +359,18 @@ def test_a_uid_ledger_giving_one_uid_to_two_names_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "uid 20001 is issued to both trainee-001 and trainee-002" in err, err
     assert not (tmp_path / "users.csv").exists()
+
+
+def test_fmt_fix_leaves_a_file_that_is_not_a_notebook_as_it_is(tmp_path, capsys):
+    """`fmt --fix` on a notebook cut short (or any file outside the repository) ended in a traceback
+    (nbformat's error; ValueError from Path.relative_to)."""
+    broken = tmp_path / "cut.ipynb"
+    broken.write_text('{"cells": [\n', encoding="utf-8")
+    messy = tmp_path / "messy.ipynb"
+    messy.write_text('{"cells": [{"cell_type": "code", "source": "1", "metadata": {}, "outputs": [], '
+                     '"execution_count": 3}], "metadata": {}, "nbformat": 4, "nbformat_minor": 4}', encoding="utf-8")
+    assert main(["fmt", "--fix", str(broken), str(messy)]) == 1
+    out = capsys.readouterr()
+    assert f"{broken}: not a valid notebook" in out.err and "Traceback" not in out.err, out.err
+    assert broken.read_text(encoding="utf-8") == '{"cells": [\n'
+    assert '"execution_count": null' in messy.read_text(encoding="utf-8")  # the valid one is still fixed
