@@ -475,6 +475,10 @@ def stamp(path: Path, source: Path, lab: str) -> int:
 
 
 def _restamp(path: Path, hashes: dict) -> int:
+    """Rewrite the ``en_sha`` lines of the catalogue ``path``. A catalogue that does not load
+    (:func:`load_catalogue`: a syntax error, an entry without ``text``) stops here with its line:
+    restamped line by line it was written back broken and reported as "0 entries restamped"."""
+    load_catalogue(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     section, changed = None, 0
     for i, line in enumerate(lines):

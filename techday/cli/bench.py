@@ -42,6 +42,9 @@ def cmd_bench(args) -> int:
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         return 2
+    from .common import out_folder
+
+    out = out_folder(Path(args.out).resolve() if args.out else _default_out("bench"))  # before minutes of timing
     t0 = time.perf_counter()
     try:
         from ..tier import detect
@@ -69,7 +72,6 @@ def cmd_bench(args) -> int:
         for line in r.get("warnings", []):
             console.print(f"[yellow]warning:[/] {escape(r['family'] + '.' + r['kernel'] + ' [' + r['impl'] + ']: ' + line)}")
     doc["notes"] += args.note
-    out = Path(args.out).resolve() if args.out else _default_out("bench")
     paths = write_outputs(doc, out)
     bad = [r for r in doc["results"] if r["status"] in ("wrong", "error")]
     for r in bad:
@@ -91,14 +93,17 @@ def cmd_leaderboard(args) -> int:
     for line in board.rejected_lines():
         # Plain text, not markup: escaping the brackets still let rich turn ":o:" into an emoji.
         err.print(Text.assemble(("left out", "yellow"), " ", line))
+    if not board.runs:  # nothing to rank: an empty board written over the last one would lose it
+        from rich.markup import escape
+
+        err.print(f"[red]no usable result file in {escape(', '.join(args.paths))}: give results.json files (or "
+                  f"folders of them) that `techday bench` wrote; nothing written to {escape(str(out))}[/]")
+        return 1
     for t in board.tables():
         console.print(t)
     paths = board.write(out)
     console.print(f"{len(board.runs)} run(s) merged, {len(board.rejected)} file(s) left out -> "
                   f"{paths['html']}  {paths['json']}  {paths['png']}")
-    if not board.runs:
-        err.print("[red]no usable result file[/]")
-        return 1
     return 1 if board.rejected else 0
 
 

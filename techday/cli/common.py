@@ -44,6 +44,41 @@ class UnknownLab(CourseError):
     """A lab name the syllabus does not have: bad usage (exit 2), before anything runs."""
 
 
+class UsageError(ValueError):
+    """An argument the command cannot use (an ``--out`` that is a file): bad usage (exit 2), said in one
+    line before anything runs."""
+
+
+def out_folder(path: Path, option: str = "--out") -> Path:
+    """``path``, made if missing, checked before a command spends minutes on results it then could not
+    write (a file of that name, a folder that cannot be made). Raises :class:`UsageError`."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file: give a folder (it is made if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot make that folder ({exc.strerror or exc}): give a folder you "
+                         "can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: this user cannot write in that folder: give a folder you can write to")
+    return path
+
+
+def positive_int(text: str) -> int:
+    """argparse's type for a count or a number of seconds: a whole number above 0. ``--workers -2``
+    ran with "-2 worker(s)" and ``--timeout -1`` or ``--cell-timeout 0`` fell back to the syllabus
+    without a word; argparse now names the option (exit 2)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0")
+    return value
+
+
 def print_table(t: Table) -> None:
     """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
     other columns wrap instead."""
@@ -64,9 +99,33 @@ def labs_of(course: Course, names: list[str]) -> list[str]:
     does anything (:class:`UnknownLab`: exit 2, the known labs listed once)."""
     labs, unknown = course.select(names)
     if unknown:
-        raise UnknownLab(f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                         f"(known: {', '.join(course.labs)})")
+        raise UnknownLab(unknown_labs(course, unknown))
     return labs
+
+
+def unknown_labs(course: Course, unknown: list[str]) -> str:
+    """Why ``unknown`` select no lab, with what the person most likely meant: the close match of a
+    typo, the labs a short prefix could mean, or a lab folder the syllabus does not list yet."""
+    import difflib
+
+    hints = []
+    try:
+        folders = course.lab_dirs()
+    except OSError:
+        folders = []
+    for name in unknown:
+        prefixed = [lab for lab in course.labs if lab.startswith(name)] if name else []
+        close = difflib.get_close_matches(name, list(course.labs), n=1, cutoff=0.6)
+        if len(prefixed) > 1:
+            hints.append(f"{name!r} could be {', '.join(prefixed)}: give more of the name")
+        elif name in folders:
+            hints.append(f"labs/{name} is not in course/syllabus.toml: add a [labs.{name}] table and list it in a "
+                         "track")
+        elif close:
+            hints.append(f"did you mean {close[0]!r}?")
+    known = f"known: {', '.join(course.labs)}"
+    return (f"unknown lab{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            + (f": {'; '.join(hints)}" if hints else "") + f" ({known})")
 
 
 def tier_banner(requested: str) -> TierInfo:
@@ -112,10 +171,14 @@ def tier_scale(p, scale_default: str = "auto") -> None:
 
 
 def bad_usage(exc: Exception) -> int:
-    """Print why the command cannot run as asked; exit 2."""
-    err.print(f"[red]{exc}[/]")
+    """Print why the command cannot run as asked; exit 2. Escaped: a syllabus error names its table
+    (``[labs.00-gpu-tour]``), which rich would otherwise take for markup and drop."""
+    from rich.markup import escape
+
+    err.print(f"[red]{escape(str(exc))}[/]")
     return 2
 
 
-__all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "bad_usage", "console",
-           "course_of", "default_jobs", "err", "labs_of", "print_table", "scale_for", "tier_banner", "tier_scale"]
+__all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "UsageError", "bad_usage",
+           "console", "course_of", "default_jobs", "err", "labs_of", "out_folder", "positive_int", "print_table",
+           "scale_for", "tier_banner", "tier_scale", "unknown_labs"]

@@ -37,6 +37,8 @@ from .common import (
     course_of,
     default_jobs,
     err,
+    out_folder,
+    positive_int,
     print_table,
     scale_for,
     tier_banner,
@@ -81,7 +83,9 @@ def _root(args, course) -> Path:
 def _one_lab(course, name: str) -> str | None:
     labs, unknown = course.select([name])
     if unknown or len(labs) != 1:
-        err.print(f"[red]unknown lab {name!r}[/] (known: {', '.join(course.labs)})")
+        from .common import unknown_labs
+
+        err.print(f"[red]{escape(unknown_labs(course, [name]))}[/]")
         return None
     return labs[0]
 
@@ -106,7 +110,12 @@ def cmd_check(args, course) -> int:
     if args.import_from:
         from ..grading.checks import import_folder
 
-        for line in import_folder(Path(args.import_from).resolve(), root, lab):
+        source = Path(args.import_from).resolve()
+        if not source.is_dir():
+            err.print(f"[red]--import {escape(str(source))} {'is a file' if source.exists() else 'does not exist'}: "
+                      "give the folder that holds the hand-ins (<student>.ipynb or <student>/*.ipynb)[/]")
+            return 2
+        for line in import_folder(source, root, lab):
             console.print(escape(line))
     subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
     for sub in subs:
@@ -159,7 +168,7 @@ def _stop(signum, frame):
 
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
     from ..grading.certificates import printable
-    from ..grading.run import autograde
+    from ..grading.run import GradingBusy, autograde
     from ..grading.sandbox import SandboxUnavailable
 
     lab = _one_lab(course, args.lab)
@@ -183,8 +192,8 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     except SandboxUnavailable as exc:
         err.print(f"[red]refusing to run untrusted submissions: {exc}[/]")
         return 2
-    except FileNotFoundError as exc:
-        err.print(f"[red]{exc}[/]")
+    except (FileNotFoundError, GradingBusy) as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
         return 2
     finally:
         if getattr(progress, "task", None) is not None:
@@ -207,19 +216,23 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
 
 
 def cmd_results(args, course) -> int:
-    from ..grading.results import results
+    from ..grading.results import ResultsStopped, results
 
     if getattr(args, "lang", None):  # the language of the certificates and feedback pages
         os.environ["TECHDAY_LANG"] = course.language(args.lang)
 
     root = _root(args, course)
-    out = Path(args.out).resolve() if args.out else course.build_dir / "grading"
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "grading")
     roster = Path(args.roster).resolve() if args.roster else None
     from ..grading.certificates import printable
 
     # Report lines name trainees (ids from --import file names, roster lines): printed as printable text.
-    res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
-                  report=lambda line: console.print(escape(printable(line))))
+    try:
+        res = results(course, root, out, issue_held=args.issue_held, roster=roster, run=args.run,
+                      report=lambda line: console.print(escape(printable(line))))
+    except ResultsStopped as exc:
+        err.print(f"[red]{escape(printable(str(exc)))}[/]")
+        return 2
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
@@ -261,6 +274,8 @@ def _on_course(fn, tiered: bool = False):
         course = course_of(args)
         if not tiered:
             return fn(args, course)
+        if not _one_lab(course, args.lab):  # a mistyped lab is said before the tier's banner, not under it
+            return 2
         info = tier_banner(args.tier)
         return fn(args, course, info.tier, scale_for(args.scale, info.tier))
     return run
@@ -272,7 +287,7 @@ def register(sub) -> None:
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
     g.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--jobs", "-j", type=int, help=f"labs graded {JOBS_HELP}")
+    g.add_argument("--jobs", "-j", type=positive_int, help=f"labs graded {JOBS_HELP}")
     g.add_argument("--lang", help=LANG_HELP)
     g.set_defaults(fn=cmd_grade_selftest)
 
@@ -286,10 +301,10 @@ def register(sub) -> None:
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
     g.add_argument("lab", metavar="LAB")
     tier_scale(g)
-    g.add_argument("--workers", "-w", type=int, default=None,
+    g.add_argument("--workers", "-w", type=positive_int, default=None,
                    help="submissions graded at a time (default: one per CPU core; on the GPU tier at most 4)")
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
-    g.add_argument("--cell-timeout", type=int, help="seconds per cell (default: course/syllabus.toml)")
+    g.add_argument("--cell-timeout", type=positive_int, help="seconds per cell (default: course/syllabus.toml)")
     g.add_argument("--retry-failed", action="store_true", help="grade again the submissions that failed")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run submissions WITHOUT isolation (only for trusted work, e.g. a machine without bwrap)")
@@ -307,7 +322,7 @@ def register(sub) -> None:
                    help="issue the certificates held because a submission was flagged (after reviewing them)")
     g.add_argument("--roster", metavar="FILE",
                    help="CSV (UTF-8) with columns id,name: the names on the certificates (default: nbgrader's "
-                        "student table, else the id)")
+                        "student table, else the name issued before in this run, else the id)")
     g.add_argument("--run", help="this delivery of the course, bound into every code (default: the last run "
                                  "recorded in certificates.json, else today's date)")
     g.set_defaults(fn=_on_course(cmd_results))

@@ -61,6 +61,11 @@ def cmd_hub_check(args) -> int:
         from ..course.syllabus import find_root
 
         path = find_root() / "docker" / "jupyterhub_config.py"
+    if not path.is_file():  # said as such, not as a config that "does not call configure"
+        what = "is a folder" if path.is_dir() else "does not exist"
+        print(f"techday hub check: --config {path} {what}: give the hub's jupyterhub_config.py (default: "
+              "docker/jupyterhub_config.py)", file=sys.stderr)
+        return 2
     findings = check(path.resolve(), allow_cpu=args.allow_cpu)
     # One finding per line, never cut to a terminal's width: the fix is to be copied.
     for f in findings:
@@ -82,11 +87,20 @@ def cmd_hub_users(args) -> int:
     except ValueError as exc:
         print(f"techday hub users: {exc}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"techday hub users: --out {out} is a file: give a folder for users.csv and passwords.csv",
+              file=sys.stderr)
+        return 2
     try:
-        users, slips = write_accounts(rows, Path(args.out), force=args.force)
+        users, slips = write_accounts(rows, out, force=args.force)
     except (FileExistsError, ValueError) as exc:  # UsersFileError is a ValueError: an unreadable uid ledger
         print(exc, file=sys.stderr)
         return 1
+    except OSError as exc:  # a folder that cannot be made or written (a file on the way, no rights, a full disk)
+        print(f"techday hub users: cannot write in --out {out}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename else ''}: give a folder you can write to", file=sys.stderr)
+        return 2
     print(f"{len(rows)} account(s): {users} (for the hub: TECHDAY_USERS_FILE)")
     print(f"passwords: {slips} (print the cards, then keep this file off the server)")
     return 0

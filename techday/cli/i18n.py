@@ -83,6 +83,10 @@ def cmd_i18n_stamp(args) -> int:
 
     course = course_of(args)
     lang = course.language(args.lang)
+    if lang == "en":  # the labs are written in English: there is no English translation to stamp
+        err.print("[red]--lang en is the language the labs are written in: give the translation to stamp "
+                  f"({', '.join(x for x in course.languages if x != 'en') or 'none in the syllabus'})[/]")
+        return 2
     if "techday" in args.labs:  # the package's own messages (techday/data/messages.<lang>.toml)
         console.print(f"techday: {stamp_package(lang)} entr(ies) restamped")
         args.labs = [name for name in args.labs if name != "techday"]
@@ -100,13 +104,16 @@ def cmd_i18n_stamp(args) -> int:
     if docs and not args.labs:
         return 0
     labs = labs_of(course, args.labs)
+    missing = 0
     for lab in labs:
         path = catalogue_path(course.lab_source(lab), lang)
         if not path.is_file():
-            err.print(f"{lab}: no {path.name}")
+            err.print(f"{lab}: no {path.name}: nothing to stamp (translate the lab first; labs/README.md, "
+                      "\"Languages\")", markup=False)
+            missing += 1
             continue
         console.print(f"{lab}: {stamp(path, course.lab_source(lab), lab)} entr(ies) restamped in {path.name}")
-    return 0
+    return 1 if missing else 0
 
 
 def register(sub) -> None:

@@ -28,7 +28,7 @@ import sys
 from .. import __version__
 from ..fastimport import skip_iri_grammar
 from . import bench, course, grade, hub, i18n, run
-from .common import CourseError, TierError, bad_usage, err
+from .common import CourseError, TierError, UsageError, bad_usage, err
 
 # The command groups, each one module with one ``register(sub)``, in the order `techday --help` lists them.
 GROUPS = (course, run, grade, i18n, bench, hub)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (CourseError, TierError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
+    except (CourseError, TierError, UsageError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
         return bad_usage(exc)
     except ValueError as exc:  # a lab source or a translation that cannot be read: its message, no traceback
         from rich.markup import escape

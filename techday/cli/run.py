@@ -27,6 +27,8 @@ from .common import (
     default_jobs,
     err,
     labs_of,
+    out_folder,
+    positive_int,
     print_table,
     scale_for,
     tier_scale,
@@ -51,7 +53,7 @@ def cmd_run(args) -> int:
     from ..validate.runner import run_labs
 
     s = Setup.of(args)
-    out = Path(args.out).resolve() if args.out else s.course.build_dir / "run"
+    out = out_folder(Path(args.out).resolve() if args.out else s.course.build_dir / "run")
     jobs = default_jobs(s.info.tier, args.jobs)
     console.print(f"running {len(s.labs)} lab(s) at scale {s.scale} on the {s.info.tier} tier, {jobs} at a time "
                   f"-> {out}")
@@ -70,7 +72,7 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
-    out = Path(args.out).resolve() if args.out else course.build_dir / "kernels"
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
     if labs is not None and families is None:
@@ -157,8 +159,8 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="execute labs headless with papermill")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, help=f"labs {JOBS_HELP}")
-    p.add_argument("--timeout", type=int, help="seconds per lab (default: course/syllabus.toml)")
+    p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
+    p.add_argument("--timeout", type=positive_int, help="seconds per lab (default: course/syllabus.toml)")
     p.add_argument("--out", help="output folder (default: build/run)")
     p.add_argument("--lang", help=LANG_HELP)
     p.set_defaults(fn=cmd_run)
@@ -166,12 +168,12 @@ def register(sub) -> None:
     p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
     p.add_argument("labs", nargs="*", metavar="LAB")
     tier_scale(p)
-    p.add_argument("--jobs", "-j", type=int, help=f"labs {JOBS_HELP}")
+    p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")
     p.add_argument("labs", nargs="*", metavar="LAB", help="only these labs (default: every lab and benchmark family)")
     p.add_argument("--bench", action="append", metavar="FAMILY", help="only these benchmark families")
-    p.add_argument("--jobs", "-j", type=int, help="labs recorded at a time (default: one more than the cores)")
+    p.add_argument("--jobs", "-j", type=positive_int, help="labs recorded at a time (default: one more than the cores)")
     p.add_argument("--out", help="output folder (default: build/kernels)")
     p.set_defaults(fn=cmd_kernels)

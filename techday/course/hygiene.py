@@ -55,9 +55,14 @@ def problems(path: Path, root: Path) -> list[str]:
     return found
 
 
-def fix(path: Path, root: Path) -> None:
-    rel = str(path.relative_to(root))
-    nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+def fix(path: Path, root: Path) -> bool:
+    """Rewrite ``path`` in canonical form, outputs cleared where they are not allowed. A file that is
+    not a notebook (invalid JSON, a folder, missing) is left exactly as it is: False."""
+    rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    try:
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except Exception:  # what problems() reports as "not a valid notebook": nothing to rewrite
+        return False
     if not rel.startswith(OUTPUTS_ALLOWED):
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -66,3 +71,4 @@ def fix(path: Path, root: Path) -> None:
         cell.setdefault("id", f"cell-{i:03d}")
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.nbformat_minor)
     path.write_text(canonical_json(nb), encoding="utf-8")
+    return True

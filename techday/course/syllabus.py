@@ -152,6 +152,44 @@ class Course:
         return known, unknown
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _per_scale(value) -> bool:
+    """``{ ci = 300, full = 900 }``: seconds per scale, each a positive whole number."""
+    return isinstance(value, dict) and bool(value) and set(value) <= {"ci", "full"} \
+        and all(_positive_int(v) for v in value.values())
+
+
+# What each key of a [labs.X] and a [tracks.X] table must hold: a test and the words the error uses.
+LAB_KEYS = {"title": (lambda v: isinstance(v, str), "a string"), "track": (lambda v: isinstance(v, str), "a string"),
+            "minutes": (_positive_int, "a whole number of minutes above 0"),
+            "slot": (lambda v: isinstance(v, str), "a string"), "title_ko": (lambda v: isinstance(v, str), "a string"),
+            "timeout_s": (_per_scale, "seconds per scale, for example { ci = 300, full = 900 }"),
+            "cell_timeout_s": (_per_scale, "seconds per scale, for example { ci = 120, full = 300 }"),
+            "memory_mb": (_positive_int, "a whole number of MB above 0"),
+            "max_processes": (_positive_int, "a whole number above 0")}
+TRACK_KEYS = {"title": (lambda v: isinstance(v, str), "a string"),
+              "title_ko": (lambda v: isinstance(v, str), "a string"),
+              "labs": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of lab names"),
+              "pass_rule": (lambda v: isinstance(v, dict), "a table, for example { min_fraction = 0.7 }"),
+              "cuts": (lambda v: isinstance(v, dict) and all(isinstance(x, list) for x in v.values()),
+                       "a table of lists of lab names"),
+              "assessment_bar": (lambda v: isinstance(v, dict), "a table")}
+
+
+def _check_types(path: Path, table: str, spec, keys: dict) -> None:
+    """A [labs.X] or [tracks.X] table whose values have the wrong type (``minutes = "sixty"``,
+    ``timeout_s = 300``) fails here, naming the key, rather than later in a lab run with a traceback."""
+    if not isinstance(spec, dict):
+        raise CourseError(f"{path}: [{table}] must be a table, not {spec!r}")
+    for key, value in spec.items():
+        test, what = keys.get(key, (None, ""))
+        if test is not None and not test(value):
+            raise CourseError(f"{path}: [{table}] {key} = {value!r}: it must be {what}")
+
+
 def load_course(root: Path | None = None) -> Course:
     root = root or find_root()
     path = root / "course" / "syllabus.toml"
@@ -162,12 +200,14 @@ def load_course(root: Path | None = None) -> Course:
     meta = data.get("course", {})
     labs = {}
     for lab_id, spec in data.get("labs", {}).items():
+        _check_types(path, f"labs.{lab_id}", spec, LAB_KEYS)
         try:
             labs[lab_id] = LabSpec(id=lab_id, **spec)
         except TypeError as exc:
             raise CourseError(f"{path}: [labs.{lab_id}]: {exc}") from None
     tracks = {}
     for track_id, spec in data.get("tracks", {}).items():
+        _check_types(path, f"tracks.{track_id}", spec, TRACK_KEYS)
         try:
             tracks[track_id] = TrackSpec(id=track_id, **spec)
         except TypeError as exc:

@@ -186,6 +186,23 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
     return lines
 
 
+def misplaced(base: Path, lab: str, students: list[str]) -> list[Submission]:
+    """Hand-ins of ``lab`` beside nbgrader's layout, which :func:`collect` would pass over without a
+    word: ``submitted/<student>/<lab>`` a file rather than a folder, or ``submitted/<student>/<lab>.ipynb``
+    with no ``<lab>/`` folder. Each is rejected with where to move it, so the trainee's work is seen."""
+    found = []
+    if not base.is_dir():
+        return found
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in students):
+        for path in (folder / lab, folder / notebook_name(lab)):
+            if path.is_file() and not path.is_symlink():
+                found.append(Submission(folder.name, lab, str(path), status="rejected", gradable=False, notes=[
+                    f"submitted/{folder.name}/{path.name} is a file outside nbgrader's layout: move it to "
+                    f"submitted/{folder.name}/{lab}/{notebook_name(lab)}, then run this again"]))
+                break
+    return found
+
+
 def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     """Every file under ``submitted/<student>/<lab>/``, checked; nothing runs."""
     subs: list[Submission] = []
@@ -226,6 +243,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
             if not sub.gradable:
                 sub.status = "rejected"
             subs.append(sub)
+    subs += misplaced(base, lab, students)
     # One trainee under two ids that differ only in case, spacing or Unicode form.
     by_norm: dict[str, list[Submission]] = {}
     for sub in subs:

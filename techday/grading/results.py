@@ -16,13 +16,15 @@
   :func:`_standing`): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
   (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
-  (``--roster`` CSV, else nbgrader's student table, else the id) and a verification code, recorded
+  (``--roster`` CSV, else nbgrader's student table, else the name issued before in this run, else the
+  id) and a verification code, recorded
   in ``certificates.json``; names, codes, the course key and file names are
   :mod:`techday.grading.certificates`'.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import json
@@ -246,6 +248,61 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
     return problems
 
 
+class ResultsStopped(Exception):
+    """``techday grade results`` cannot run as asked (no gradebook, nothing graded, a roster or a state
+    file it cannot read): stopped before anything is written, so the certificates, the register and
+    ``passfail.csv`` of an earlier run stand as they were."""
+
+
+def _states(out: Path) -> list[dict]:
+    """Every lab's ``state.json`` under ``out``; one that cannot be read stops ``results``: the
+    certificates rest on it (:func:`_standing`)."""
+    states = []
+    for state in sorted(out.glob("*/state.json")):
+        try:
+            data = json.loads(state.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("lab"), str) \
+                    or not isinstance(data.get("submissions", {}), dict):
+                raise ValueError("not a state file of `techday grade autograde`")
+        except (OSError, ValueError) as exc:
+            raise ResultsStopped(f"{state} cannot be read ({str(exc)[:100]}): run `techday grade autograde "
+                                 f"{state.parent.name}` again (it keeps that file aside and grades the lab again), "
+                                 "then this command; nothing was written") from None
+        states.append(data)
+    return states
+
+
+def preflight(root: Path, roster: Path | None) -> None:
+    """What ``results`` checks before it writes anything (:class:`ResultsStopped`): a course root with
+    a gradebook that holds at least one graded submission (a mistyped ``--course-root``, or ``results``
+    before ``autograde``, would otherwise replace the certificates with none), and a roster that can
+    be read (one that cannot would reissue every certificate under the id, withdrawing the named ones)."""
+    import sqlite3
+
+    from .certificates import read_roster
+
+    db = root / "gradebook.db"
+    if not db.is_file():
+        raise ResultsStopped(f"{root} is not a graded course root (no gradebook.db): check --course-root, or run "
+                             "`techday build` and `techday grade autograde LAB` first; nothing was written")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+            (n,) = con.execute("SELECT count(*) FROM submitted_assignment").fetchone()
+    except sqlite3.Error as exc:
+        fix = ("another program is writing it (the formgrader, an autograde): try again when it is done"
+               if "locked" in str(exc) else "restore it from a backup, or run `techday build` and `techday grade "
+               "autograde LAB` again")
+        raise ResultsStopped(f"{db} cannot be read ({exc}): {fix}; nothing was written") from None
+    if not n:
+        raise ResultsStopped(f"{db} holds no graded submission yet: run `techday grade autograde LAB` first; "
+                             "nothing was written")
+    if roster is not None:
+        problems = read_roster(roster).problems
+        if problems:
+            raise ResultsStopped(f"{problems[0].removesuffix(': no names read from it')}: fix the roster (or leave "
+                                 "out --roster to use nbgrader's student table); nothing was written")
+
+
 def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
                                                dict[tuple[str, str], bool], set[str]]:
     """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
@@ -267,8 +324,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
     holds: dict[tuple[str, str], list[str]] = {}
     graded: dict[tuple[str, str], bool] = {}
     labs: set[str] = set()
-    for state in sorted(out.glob("*/state.json")):
-        data = json.loads(state.read_text(encoding="utf-8"))
+    for data in _states(out):
         lab = data["lab"]
         labs.add(lab)
         main = notebook_name(lab)
@@ -511,6 +567,8 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             run: str | None = None, report=print) -> Results:
     from ..course.build import nbgrader
 
+    preflight(root, roster)
+    _states(out)
     out.mkdir(parents=True, exist_ok=True)
     graded = sorted({p.parent.name for p in root.glob("autograded/*/*/*.ipynb")})
     report(f"feedback for {', '.join(graded) or 'no lab'} (nbgrader generate_feedback, hidden tests removed) ...")
@@ -523,6 +581,29 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     res = certify(course, root, out, issue_held=issue_held, roster=roster, run=run, report=report)
     res.problems[:0] = problems
     return res
+
+
+def keep_issued_names(names: dict[str, tuple[str, str]], students: list[str], register, course_id: str,
+                      run: str) -> list[str]:
+    """A trainee with no name now (no ``--roster`` this time, none in nbgrader's student table, a
+    roster row with two names) keeps the name on the certificate issued to them in this ``run``:
+    a rerun that forgot ``--roster`` reissued every certificate under the id and withdrew the named
+    ones already handed out. ``names`` is updated in place; the notes say who kept a name."""
+    issued: dict[str, str] = {}
+    for entry in register.certificates.values():
+        if entry.get("course") == course_id and entry.get("run") == run and entry.get("status") == "issued":
+            name = entry.get("name")
+            if isinstance(name, str) and name and name != entry.get("trainee") and name.isprintable():
+                issued.setdefault(entry.get("trainee"), name)
+    kept = []
+    for trainee in students:
+        if names.get(trainee, (trainee, "id"))[1] == "id" and trainee in issued:
+            names[trainee] = (issued[trainee], "issued")
+            kept.append(trainee)
+    if not kept:
+        return []
+    return [f"{len(kept)} trainee(s) with no name in the roster nor in nbgrader's student table keep the name on "
+            f"the certificate issued in run {run} (give --roster to change it): {', '.join(kept)}"]
 
 
 def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Path | None = None,
@@ -544,7 +625,8 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
     for note in notes:
         report(note)
 
-    # Names: the roster CSV, else nbgrader's student table, else the id.
+    # Names: the roster CSV, else nbgrader's student table, else (keep_issued_names, below) the name
+    # issued before in this run, else the id.
     stored = gradebook_names(root, course.id)
     students = sorted(stored)
     listed = None
@@ -570,6 +652,8 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         report(note)
     res.run = (run or "").strip() or register.last_run(course.id) or time.strftime("%Y-%m-%d")
     today = time.strftime("%Y-%m-%d")
+    for note in keep_issued_names(names, students, register, course.id, res.run):
+        report(note)
 
     font = hangul_font() if font == "auto" else font
     res.font = font or ""

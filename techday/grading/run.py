@@ -51,7 +51,7 @@ from .pool import WorkerPool, _log_error
 from .sandbox import check_sandbox, event_notes, memory_limit, process_limit
 from .state import State
 
-__all__ = ["GradeRun", "GradeSettings", "autograde", "grade_one", "lab_limits", "private_config"]
+__all__ = ["GradeRun", "GradeSettings", "GradingBusy", "autograde", "grade_one", "lab_limits", "private_config"]
 
 
 def private_config(settings: GradeSettings, private: Path, report: Path) -> str:
@@ -153,26 +153,95 @@ class GradeRun:
         return sum(1 for s in self.submissions if s.status == status)
 
 
+def gradebook_students(db: Path, lab: str) -> set[str] | None:
+    """The trainees with a submission of ``lab`` in the gradebook ``db``; None while another program
+    holds it locked (then the state file alone decides, as before). A file that is not a gradebook
+    raises FileNotFoundError with what to do: every merge into it would fail."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+            rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
+                               "ON a.id = s.assignment_id WHERE a.name = ?", (lab,)).fetchall()
+    except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            return None
+        raise FileNotFoundError(f"{db} is not a gradebook that can be read ({exc}): restore it from a backup, or "
+                                f"move it aside and run `techday build {lab}` (what state.json recorded is then "
+                                "graded again); nothing changed") from None
+    return {student for (student,) in rows}
+
+
+class GradingBusy(RuntimeError):
+    """Another ``techday grade autograde`` holds this lab's output folder: nothing was changed."""
+
+
+@contextlib.contextmanager
+def lab_lock(lab_out: Path, lab: str):
+    """Hold ``lab_out/autograde.lock`` (``flock``, exclusive) while grading ``lab``. A second run on the
+    same lab would grade every submission again beside the first, share its work folder (removed when
+    the first ends, failing the second's submissions) and rewrite its state file: it is refused
+    instead, with the holder's pid. The kernel drops the lock when the holder ends, ``kill -9``
+    included, so a killed run leaves nothing to clean up. Raises :class:`GradingBusy`."""
+    import fcntl
+
+    lab_out.mkdir(parents=True, exist_ok=True)
+    path = lab_out / "autograde.lock"
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()[:80] or "another process"
+            raise GradingBusy(f"{lab} is being graded by another `techday grade autograde` ({holder}; lock "
+                              f"{path}): wait for it to finish, or stop it, then run this again. Nothing was "
+                              "changed.") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+
+
 def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int = 1, sandbox: bool = True,
               referee: bool = True,
               retry_failed: bool = False, out: Path | None = None, cell_timeout: int | None = None,
               progress=None, report=print) -> GradeRun:
-    """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time.
+    """Check, then grade every new submission of ``lab`` in ``root``, ``workers`` at a time; one run
+    per lab at a time (:func:`lab_lock`: a second raises :class:`GradingBusy`, nothing changed).
 
     Long (about 95 lines): one run's state (the resumable state file, the worker pool, Ctrl-C, the
     report and the CSV export) is set up and torn down here around :func:`grade_one` per submission."""
-    from ..course.build import nbgrader, nbgrader_error
-
-    t0 = time.monotonic()
     out = out or course.build_dir / "grading"
-    lab_out = out / lab
     if sandbox:
         check_sandbox()
     release_path = notebook(root, "release", lab)
     if not release_path.is_file() or not (root / "gradebook.db").is_file():
         raise FileNotFoundError(f"{root}: no release or gradebook for {lab}: run `techday build {lab}` first")
+    with lab_lock(out / lab, lab):
+        return _autograde(course, lab, root, tier, scale, workers, sandbox, referee, retry_failed, out, cell_timeout,
+                          progress, report)
+
+
+def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int, sandbox: bool, referee: bool,
+               retry_failed: bool, out: Path, cell_timeout: int | None, progress, report) -> GradeRun:
+    """:func:`autograde`'s work, under its lock."""
+    from ..course.build import nbgrader, nbgrader_error
+
+    t0 = time.monotonic()
+    lab_out = out / lab
+    release_path = notebook(root, "release", lab)
     release_nb = json.loads(release_path.read_text(encoding="utf-8"))
+    in_gradebook = gradebook_students(root / "gradebook.db", lab)
     subs = collect(root, lab, release_nb)
+    if not subs:  # a mistyped --course-root, or before `nbgrader collect`: the state file is left as it is
+        raise FileNotFoundError(f"no hand-in of {lab} in {root / 'submitted'}: collect them first (`nbgrader collect "
+                                f"{lab}`, or `techday grade check {lab} --import DIR`), or check --course-root; "
+                                "nothing changed")
     state = State(lab_out / "state.json", lab)
     if state.problem:
         report(state.problem)
@@ -183,8 +252,13 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
     report(f"process limit per submission: {processes}")
     state.retire({sub.key for sub in subs})
     todo, skipped = [], 0
+    lost = []
     for sub in subs:
         previous = state.done(sub, retry_failed) if sub.sha256 else None
+        if previous and previous["status"] in ("graded", "flagged") and in_gradebook is not None \
+                and sub.student not in in_gradebook:
+            previous = None  # its score is not in this gradebook (a new or restored gradebook.db): grade again
+            lost.append(sub.student)
         if previous:
             for k in ("status", "notes", "score", "max_score", "seconds"):
                 setattr(sub, k, previous[k])
@@ -193,6 +267,9 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
             state.record(sub)
         else:
             todo.append(sub)
+    if lost:
+        report(f"{len(lost)} submission(s) recorded as graded have no score in {root / 'gradebook.db'} (a new or "
+               f"restored gradebook): graded again: {', '.join(sorted(lost))}")
     template = lab_out / "template-gradebook.db"
     if todo:
         _snapshot(root / "gradebook.db", template)

@@ -438,6 +438,13 @@ def issued_uids(out: Path) -> dict[str, int]:
         for name, account in read_accounts(out / "users.csv").items():
             if account.uid is not None:
                 issued.setdefault(name, account.uid)
+    # One uid, two names (a ledger edited by hand): both would get it, and with it each other's files.
+    owners: dict[int, str] = {}
+    for name, uid in issued.items():
+        if uid in owners:
+            raise UsersFileError(f"{ledger if ledger.exists() else out / 'users.csv'}: uid {uid} is issued to both "
+                                 f"{owners[uid]} and {name}")
+        owners[uid] = name
     return issued
 
 
