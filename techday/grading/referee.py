@@ -116,6 +116,8 @@ PICKLE_VALUE_TYPES = {("torch", "dtype"), ("torch", "layout"), ("torch", "memory
 # Files that become native code when a library loads them: Numba's disk cache (an index and the
 # compiled object code). While grading they are never read: Numba finds no cache and compiles.
 NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
+# The module whose BOUNDSCHECK the referee holds at 1 from the moment it is loaded (see ``install``).
+NUMBA_CONFIG = "numba.core.config"
 # How many bytes of the course's data (arrays and tensors a locked cell bound) the referee copies to
 # compare and restore before each course cell; data beyond it is not watched.
 DATA_COPY_BYTES = 256 * 2**20
@@ -1299,7 +1301,38 @@ def install(config_path: str) -> None:
             return f"raw memory access ({event})" if caller_is_cell(3) else None
         return None
 
+    # Numba's indexing as raw memory: without bounds checks (Numba's default) ``a[i]`` in an @njit
+    # function reads and writes any address, computed from ``id()`` (a bytes object's data lies 32
+    # bytes past it), with no audit event and nothing the review can tell from honest indexing. A cell
+    # that solved nothing rewrote the referee's compiled tests that way and took lab 01's 14 of 14,
+    # `graded`. So Numba's configuration, as soon as it is loaded (before Numba compiles anything),
+    # answers BOUNDSCHECK = 1 for good: every index of every @njit, @vectorize or @guvectorize
+    # function is checked (IndexError), whatever its decorator says; setting it is refused.
+    numba_pin = [NUMBA_CONFIG]
+
+    class PinnedConfig(_Module):
+        """``numba.core.config`` while grading: Numba's bounds checks always on."""
+
+        @_property
+        def BOUNDSCHECK(self):
+            return 1
+
+        @BOUNDSCHECK.setter
+        def BOUNDSCHECK(self, value):
+            refuse("turning Numba's bounds checks off (numba.config.BOUNDSCHECK)")
+
+    def pin_numba() -> None:
+        config_ = _modules.get(numba_pin[0])
+        if config_ is not None and "BOUNDSCHECK" in _vars(config_) and _type(config_) is _Module:
+            numba_pin[0] = None
+            config_.__class__ = PinnedConfig
+
     def hook(event: str, args: tuple) -> None:
+        if numba_pin[0] is not None:
+            try:
+                pin_numba()
+            except Exception:
+                pass
         if event == RUN_EVENT:
             run(args[0] if _len(args) else "")
             return
