@@ -95,6 +95,14 @@ CAUGHT = {
     "%timeit getattr(np, 'x')": "uses getattr",
     "f = (lambda: 0).__code__": "uses .__code__",
     "In[-1]": "uses In",
+    # Numba's compiler machinery: LLVM IR from a cell (intrinsic), arrays over pointers (carray), its
+    # configuration (numba.core.config.BOUNDSCHECK), however named.
+    "from numba.extending import intrinsic": "imports numba.extending",
+    "import numba as nb\nx = nb.extending.intrinsic": "uses numba.extending",
+    "from numba import carray": "imports numba.carray",
+    "from numba.core import cgutils": "imports numba.core",
+    "import numba\nfor m in [numba.core.config]:\n    m.BOUNDSCHECK = 0": "uses numba.core",
+    "import numba.core.config": "imports numba.core.config",
     "vars()['x'] = 1": "uses vars",
     "class M(type):\n    pass\nclass A(metaclass=M):\n    pass": "metaclass",
     # A test's own names, read by an answer while the test calls it (the notebook's namespace is shared).
@@ -214,6 +222,16 @@ def test_numba_signatures_and_string_annotations_are_not_flagged():
               "@njit('float64[::1](float64[:, ::1], int64)')\ndef row(m: 'np.ndarray', i: 'int') -> 'np.ndarray':\n"
               "    return m[i].copy()\n"
               "print('see x.mean() and lab.size(ci=1)')\n")
+    notes, findings = _with_cell("01-numba-first-steps", source)
+    assert findings == [], findings
+
+
+def test_numba_as_the_labs_teach_it_is_not_flagged():
+    """Numba's decorators, types, CUDA API and typed containers; its compiler's machinery is (CAUGHT)."""
+    source = ("import numba\nimport numba as nb\nfrom numba import cuda, njit, prange, vectorize, float32, int64, uint8\n"
+              "from numba.cuda.random import xoroshiro128p_uniform_float32\nimport numba.typed\n"
+              "@njit\ndef f(a):\n    return numba.float64(a) + nb.int32(1) + numba.get_num_threads()\n"
+              "y = numba.cuda.grid\n")
     notes, findings = _with_cell("01-numba-first-steps", source)
     assert findings == [], findings
 
