@@ -423,7 +423,15 @@ def install(config_path: str) -> None:
                                  frozenset(namespace))
         tainted.extend(f"{cls.__module__}.{cls.__qualname__}.{k}" for k, v in code if from_a_cell(v))
 
+    # Names a locked cell binds, from the moment it starts until it has run to its end: while a locked
+    # cell that failed (its ``acc0 = bar_accuracy(0)`` called a trainee's function that raised) leaves a
+    # name unbound by the course, a test that reads it finds it unbound, not the notebook's value: a cell
+    # after lab 10's failed accuracy bar bound ``BAR = 0.0`` and ``acc0 = 1.0`` (and ``bar_accuracy``
+    # by a ``match`` capture) and took the bar's 4 points with nothing trained.
+    unfinished = set()
+
     def watch_course_names(cell: dict) -> None:
+        unfinished.difference_update(cell["binds"])
         for name in cell["binds"]:
             value = user_ns.get(name, MISSING)
             data_forget(name)  # its copy's bytes back first: the new value may need them
@@ -931,7 +939,10 @@ def install(config_path: str) -> None:
             user_ns[name] = value
         kept, rebound = set(), []
         for name in _sorted(_set(cell["relies"]) | helper_reads):
-            if name in course_names and name not in test_names:
+            if name in unfinished and name not in course_names and name not in test_names and name in user_ns:
+                prior.setdefault(name, user_ns[name])  # the course's cell did not bind it: unbound here
+                del user_ns[name]
+            elif name in course_names and name not in test_names:
                 if user_ns.get(name, MISSING) is not course_names[name]:
                     rebound.append(name)
                     user_ns[name] = course_names[name]
@@ -1002,6 +1013,8 @@ def install(config_path: str) -> None:
             record("nested", key_, f"inside {state['running']}")
             raise _RuntimeError("a course cell cannot run inside another")
         test = cell["kind"] == "test"
+        if not test:
+            unfinished.update(cell["binds"])  # until it has run to its end (watch_course_names)
         # A locked cell too: lab 11's accuracy is measured in a locked cell, and a patch in place while it
         # ran and taken away before the test that reads its result would leave the test nothing to find.
         watch_new_modules()
