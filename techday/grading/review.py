@@ -165,6 +165,7 @@ class Context:
         self.course_paths: set[str] = set()       # the course's names (techday.dl.Split) a trainee may use
         self.numba_modules: set[str] = set(NUMBA_MODULES)  # Numba's modules a trainee may import
         self.numba_aliases: set[str] = {"numba"}  # names bound to the numba module (import numba as nb)
+        self.course_imports: dict[str, set[str]] = {}  # a name a locked cell imports -> what it stands for
         trees = []
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
@@ -197,6 +198,9 @@ class Context:
                     self.course_code_names.add(node.name)
                 if locked:
                     self.course_names |= _bound(node)
+                if locked:
+                    for name, path in _import_paths(node).items():
+                        self.course_imports.setdefault(name, set()).add(path)
         self.modules = (self.modules | PLAIN_MODULES) - NEVER_MODULES
         # The course's library as the lab teaches it: the names of ``techday`` its cells use, other than
         # its tests and what its locked cells call. The library holds reference answers for later labs
@@ -682,6 +686,14 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits.add(f"redefines {node.name}")
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in ctx.course_code_names:
             hits.add(f"rebinds {node.id}")
+        # The same name bound by any other syntax: a ``match`` capture, ``except ... as``, an import of
+        # something else than the course imported under that name (importing the same is honest).
+        if isinstance(node, (ast.MatchAs, ast.MatchStar, ast.MatchMapping, ast.ExceptHandler)):
+            hits |= {f"rebinds {name}" for name in _binds(node) & ctx.course_code_names}
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, path in _import_paths(node).items():
+                if name in ctx.course_code_names and path not in ctx.course_imports.get(name, ()):
+                    hits.add(f"rebinds {name}")
     return sorted(hits), ""
 
 
@@ -696,6 +708,16 @@ def _import_hits(module: str, ctx: Context) -> set[str]:
     if root == "numba" and module not in ctx.numba_modules:
         return {f"imports {module} (Numba's compiler internals)"}
     return set()
+
+
+def _import_paths(node) -> dict[str, str]:
+    """What an import binds: name -> the dotted path of what it stands for (``torch.nn`` for both
+    ``import torch.nn as nn`` and ``from torch import nn``)."""
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name.split(".")[0]): (a.name if a.asname else a.name.split(".")[0]) for a in node.names}
+    if isinstance(node, ast.ImportFrom) and not node.level:
+        return {(a.asname or a.name): f"{node.module}.{a.name}" for a in node.names if a.name != "*"}
+    return {}
 
 
 def _numba_aliases(node) -> set[str]:
