@@ -65,6 +65,12 @@ ALLOWED_BUILTINS = {
 # NumPy's views of raw memory: as_strided makes an array over any address (its strides computed from
 # byte_bounds and id()), with no audit event for the referee to refuse.
 RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
+# PyTorch's sparse tensors: their indices are checked neither when made (``sparse_coo_tensor``'s
+# invariants are off by default) nor when changed in place (``s.indices()`` is a view), and
+# ``dense.add_(s)`` writes at each index with no bounds check: any address past the tensor's
+# ``data_ptr()``. No lab uses them, so every name with "sparse" in it is outside the allow-list, and so
+# is ``sparse=True`` given to an embedding (its gradients are sparse tensors).
+SPARSE_KEYWORD_CALLS = {"Embedding", "EmbeddingBag", "embedding", "embedding_bag", "from_pretrained"}
 CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
 # Library functions that turn a file or a string into code where no audit event shows it: PyTorch's
 # operator libraries and C++ extensions, ONNX Runtime's custom operators (loaded in C++), ctypes'
@@ -628,6 +634,11 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
                           and isinstance(parents.get(id(node)), ast.ClassDef))}
         if isinstance(node, ast.keyword) and node.arg and node.arg.startswith("_"):
             hits.add(f"passes {node.arg}=")
+        if isinstance(node, ast.Call) and any(k.arg == "sparse" for k in node.keywords) \
+                and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) in SPARSE_KEYWORD_CALLS:
+            hits.add("passes sparse= to an embedding (sparse tensors: raw memory)")
+        if isinstance(node, ast.alias) and "sparse" in node.name.lower():
+            hits.add(f"imports {node.name} (sparse tensors: raw memory)")
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and SPECIAL_NAME.fullmatch(node.value):
             hits.add(f"names {node.value} in a string")
         if isinstance(node, ast.Import):
@@ -765,6 +776,8 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"makes a class with {attr}"}
     if attr in RAW_MEMORY_ATTRS:
         return {f"uses .{attr} (raw memory)"}
+    if "sparse" in attr.lower():
+        return {f"uses .{attr} (sparse tensors: raw memory)"}
     if attr in NATIVE_LOADER_ATTRS:
         return {f"uses .{attr} (makes code from a file or string)"}
     return set()
