@@ -1287,6 +1287,8 @@ def install(config_path: str) -> None:
             # always true): no exercise needs it.
             if name == "__class__" and not _isinstance(target, _Module) and caller_is_cell(3):
                 return f"changing the class of a {_type(target).__name__} object"
+            if name == "__class__" and _type(target) is PinnedConfig:  # Numba's bounds checks, held on
+                return "changing the class of Numba's configuration (its bounds checks)"
             # A function's code or defaults (audited, unlike a class's other attributes: above) set by a
             # pickle's BUILD step.
             if _isinstance(target, (_Function, _Type)) and unpickling and while_unpickling():

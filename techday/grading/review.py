@@ -634,6 +634,10 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
                           and isinstance(parents.get(id(node)), ast.ClassDef))}
         if isinstance(node, ast.keyword) and node.arg and node.arg.startswith("_"):
             hits.add(f"passes {node.arg}=")
+        # NumPy's resize(refcheck=False) frees the memory views of the array still point to: they then
+        # read and write whatever is allocated there next (no audit event).
+        if isinstance(node, ast.keyword) and node.arg == "refcheck":
+            hits.add("passes refcheck= (a resize that leaves views on freed memory)")
         if isinstance(node, ast.Call) and any(k.arg == "sparse" for k in node.keywords) \
                 and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) in SPARSE_KEYWORD_CALLS:
             hits.add("passes sparse= to an embedding (sparse tensors: raw memory)")

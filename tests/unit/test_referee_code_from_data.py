@@ -372,6 +372,8 @@ def test_numbas_indexing_is_bounds_checked_whatever_a_cell_sets():
     assert got["cell"].startswith("IndexError"), got
     got = _run("import numba\nfor m in [numba.config]:\n    m.BOUNDSCHECK = 0\n")
     _refused(got, "bounds checks")
+    got = _run("import numba\nnumba.config.__class__ = type(numba)\n")
+    _refused(got, "bounds checks")
     got = _run("import numpy as np\nfrom numba import njit\n@njit\ndef total(a):\n    s = 0.0\n"
                "    for i in range(a.shape[0]):\n        s += a[i]\n    return s\nassert total(np.ones(5)) == 5.0\n")
     _ran_clean(got)

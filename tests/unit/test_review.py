@@ -107,6 +107,7 @@ CAUGHT = {
     "def f(t):\n    s = t.to_sparse()\n    s.indices()[0, 1] = 10**6\n    return s": "uses .to_sparse",
     "def f(torch):\n    return torch.sparse_coo_tensor([[9]], [1.0], (2,))": "uses .sparse_coo_tensor",
     "def f(nn):\n    return nn.Embedding(10, 3, sparse=True)": "passes sparse= to an embedding",
+    "x = np.zeros(4)\nv = x[:]\nx.resize(10**6, refcheck=False)": "passes refcheck=",
     # A course name bound by other syntax than an assignment (lab 01's locked cells import assert_close).
     "match print:\n    case assert_close:\n        pass": "rebinds assert_close",
     "from numpy import allclose as assert_close": "rebinds assert_close",
