@@ -780,6 +780,8 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"makes a class with {attr}"}
     if attr in RAW_MEMORY_ATTRS:
         return {f"uses .{attr} (raw memory)"}
+    if attr == "cudadrv":  # Numba's CUDA driver: copies to and from raw host pointers
+        return {f"uses .{attr} (Numba's compiler internals)"}
     if "sparse" in attr.lower():
         return {f"uses .{attr} (sparse tensors: raw memory)"}
     if attr in NATIVE_LOADER_ATTRS:

@@ -103,6 +103,7 @@ CAUGHT = {
     "from numba.core import cgutils": "imports numba.core",
     "import numba\nfor m in [numba.core.config]:\n    m.BOUNDSCHECK = 0": "uses numba.core",
     "import numba.core.config": "imports numba.core.config",
+    "from numba import cuda\nd = cuda.cudadrv.driver": "uses .cudadrv",
     # PyTorch's sparse tensors: indices checked nowhere, and dense.add_(s) writes past data_ptr().
     "def f(t):\n    s = t.to_sparse()\n    s.indices()[0, 1] = 10**6\n    return s": "uses .to_sparse",
     "def f(torch):\n    return torch.sparse_coo_tensor([[9]], [1.0], (2,))": "uses .sparse_coo_tensor",
