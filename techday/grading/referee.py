@@ -116,6 +116,8 @@ PICKLE_VALUE_TYPES = {("torch", "dtype"), ("torch", "layout"), ("torch", "memory
 # Files that become native code when a library loads them: Numba's disk cache (an index and the
 # compiled object code). While grading they are never read: Numba finds no cache and compiles.
 NUMBA_CACHE_SUFFIXES = (".nbi", ".nbc")
+# The module whose BOUNDSCHECK the referee holds at 1 from the moment it is loaded (see ``install``).
+NUMBA_CONFIG = "numba.core.config"
 # How many bytes of the course's data (arrays and tensors a locked cell bound) the referee copies to
 # compare and restore before each course cell; data beyond it is not watched.
 DATA_COPY_BYTES = 256 * 2**20
@@ -421,7 +423,15 @@ def install(config_path: str) -> None:
                                  frozenset(namespace))
         tainted.extend(f"{cls.__module__}.{cls.__qualname__}.{k}" for k, v in code if from_a_cell(v))
 
+    # Names a locked cell binds, from the moment it starts until it has run to its end: while a locked
+    # cell that failed (its ``acc0 = bar_accuracy(0)`` called a trainee's function that raised) leaves a
+    # name unbound by the course, a test that reads it finds it unbound, not the notebook's value: a cell
+    # after lab 10's failed accuracy bar bound ``BAR = 0.0`` and ``acc0 = 1.0`` (and ``bar_accuracy``
+    # by a ``match`` capture) and took the bar's 4 points with nothing trained.
+    unfinished = set()
+
     def watch_course_names(cell: dict) -> None:
+        unfinished.difference_update(cell["binds"])
         for name in cell["binds"]:
             value = user_ns.get(name, MISSING)
             data_forget(name)  # its copy's bytes back first: the new value may need them
@@ -929,7 +939,10 @@ def install(config_path: str) -> None:
             user_ns[name] = value
         kept, rebound = set(), []
         for name in _sorted(_set(cell["relies"]) | helper_reads):
-            if name in course_names and name not in test_names:
+            if name in unfinished and name not in course_names and name not in test_names and name in user_ns:
+                prior.setdefault(name, user_ns[name])  # the course's cell did not bind it: unbound here
+                del user_ns[name]
+            elif name in course_names and name not in test_names:
                 if user_ns.get(name, MISSING) is not course_names[name]:
                     rebound.append(name)
                     user_ns[name] = course_names[name]
@@ -1000,6 +1013,8 @@ def install(config_path: str) -> None:
             record("nested", key_, f"inside {state['running']}")
             raise _RuntimeError("a course cell cannot run inside another")
         test = cell["kind"] == "test"
+        if not test:
+            unfinished.update(cell["binds"])  # until it has run to its end (watch_course_names)
         # A locked cell too: lab 11's accuracy is measured in a locked cell, and a patch in place while it
         # ran and taken away before the test that reads its result would leave the test nothing to find.
         watch_new_modules()
@@ -1272,6 +1287,8 @@ def install(config_path: str) -> None:
             # always true): no exercise needs it.
             if name == "__class__" and not _isinstance(target, _Module) and caller_is_cell(3):
                 return f"changing the class of a {_type(target).__name__} object"
+            if name == "__class__" and _type(target) is PinnedConfig:  # Numba's bounds checks, held on
+                return "changing the class of Numba's configuration (its bounds checks)"
             # A function's code or defaults (audited, unlike a class's other attributes: above) set by a
             # pickle's BUILD step.
             if _isinstance(target, (_Function, _Type)) and unpickling and while_unpickling():
@@ -1299,7 +1316,38 @@ def install(config_path: str) -> None:
             return f"raw memory access ({event})" if caller_is_cell(3) else None
         return None
 
+    # Numba's indexing as raw memory: without bounds checks (Numba's default) ``a[i]`` in an @njit
+    # function reads and writes any address, computed from ``id()`` (a bytes object's data lies 32
+    # bytes past it), with no audit event and nothing the review can tell from honest indexing. A cell
+    # that solved nothing rewrote the referee's compiled tests that way and took lab 01's 14 of 14,
+    # `graded`. So Numba's configuration, as soon as it is loaded (before Numba compiles anything),
+    # answers BOUNDSCHECK = 1 for good: every index of every @njit, @vectorize or @guvectorize
+    # function is checked (IndexError), whatever its decorator says; setting it is refused.
+    numba_pin = [NUMBA_CONFIG]
+
+    class PinnedConfig(_Module):
+        """``numba.core.config`` while grading: Numba's bounds checks always on."""
+
+        @_property
+        def BOUNDSCHECK(self):
+            return 1
+
+        @BOUNDSCHECK.setter
+        def BOUNDSCHECK(self, value):
+            refuse("turning Numba's bounds checks off (numba.config.BOUNDSCHECK)")
+
+    def pin_numba() -> None:
+        config_ = _modules.get(numba_pin[0])
+        if config_ is not None and "BOUNDSCHECK" in _vars(config_) and _type(config_) is _Module:
+            numba_pin[0] = None
+            config_.__class__ = PinnedConfig
+
     def hook(event: str, args: tuple) -> None:
+        if numba_pin[0] is not None:
+            try:
+                pin_numba()
+            except Exception:
+                pass
         if event == RUN_EVENT:
             run(args[0] if _len(args) else "")
             return

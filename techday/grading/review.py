@@ -65,6 +65,12 @@ ALLOWED_BUILTINS = {
 # NumPy's views of raw memory: as_strided makes an array over any address (its strides computed from
 # byte_bounds and id()), with no audit event for the referee to refuse.
 RAW_MEMORY_ATTRS = {"as_strided", "byte_bounds"}
+# PyTorch's sparse tensors: their indices are checked neither when made (``sparse_coo_tensor``'s
+# invariants are off by default) nor when changed in place (``s.indices()`` is a view), and
+# ``dense.add_(s)`` writes at each index with no bounds check: any address past the tensor's
+# ``data_ptr()``. No lab uses them, so every name with "sparse" in it is outside the allow-list, and so
+# is ``sparse=True`` given to an embedding (its gradients are sparse tensors).
+SPARSE_KEYWORD_CALLS = {"Embedding", "EmbeddingBag", "embedding", "embedding_bag", "from_pretrained"}
 CLASS_FACTORIES = {"make_dataclass", "new_class", "ABCMeta", "EnumMeta", "EnumType", "NamedTupleMeta"}
 # Library functions that turn a file or a string into code where no audit event shows it: PyTorch's
 # operator libraries and C++ extensions, ONNX Runtime's custom operators (loaded in C++), ctypes'
@@ -90,6 +96,17 @@ MACHINERY_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "ast
                    "run_cell", "run_cell_async", "run_code", "run_ast_nodes", "set_custom_exc", "custom_exceptions",
                    "events", "excepthook", "displayhook", "settrace", "setprofile", "audit", "addaudithook",
                    "modules", "user_ns", "kernel", "shell"}
+# Numba as the labs teach it: its decorators, its types, its CUDA API. Its compiler's own machinery
+# (``numba.extending.intrinsic`` builds LLVM IR: any address; ``carray`` makes an array of a pointer;
+# ``numba.core`` holds its configuration and code generators) is raw memory with no audit event, so a
+# trainee's cell may name from ``numba`` only these, and import only these of its modules (and those the
+# lab's own cells import).
+NUMBA_MODULES = {"numba", "numba.cuda", "numba.cuda.random", "numba.typed"}
+NUMBA_NAMES = {"cuda", "njit", "jit", "vectorize", "guvectorize", "prange", "typed", "typeof", "literal_unroll",
+               "stencil", "get_num_threads", "set_num_threads", "get_thread_id", "threading_layer", "from_dtype",
+               "NumbaWarning", "NumbaPerformanceWarning", "NumbaDeprecationWarning", "NumbaError",
+               "TypingError", "boolean", "void", "intp", "uintp", "byte", "double", "optional"}
+NUMBA_TYPE_NAME = re.compile(r"(u?int(8|16|32|64)|float(16|32|64)|complex(64|128)|b1|bool_?|[fiuc][1248]|f16|c16)")
 ALLOWED_MAGICS = {"time", "timeit", "matplotlib"}
 # %timeit's options (IPython's own: -n N -r R -t -c -p P -q -o -v NAME); the rest of its line is code.
 TIMEIT_OPTIONS = "n:r:tcp:qov:"
@@ -152,6 +169,9 @@ class Context:
         self.notebook_names: set[str] = set()     # names the release's cells other than tests define
         self.course_aliases: dict[str, str] = {}  # a name the lab's cells bind to a course name -> its path
         self.course_paths: set[str] = set()       # the course's names (techday.dl.Split) a trainee may use
+        self.numba_modules: set[str] = set(NUMBA_MODULES)  # Numba's modules a trainee may import
+        self.numba_aliases: set[str] = {"numba"}  # names bound to the numba module (import numba as nb)
+        self.course_imports: dict[str, set[str]] = {}  # a name a locked cell imports -> what it stands for
         trees = []
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
@@ -170,6 +190,7 @@ class Context:
                 if isinstance(node, ast.Import):
                     for a in node.names:
                         self._module(a.name)
+                        self.numba_aliases |= _numba_aliases(node)
                         if locked:
                             self.course_code_names.add((a.asname or a.name).split(".")[0])
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -183,6 +204,9 @@ class Context:
                     self.course_code_names.add(node.name)
                 if locked:
                     self.course_names |= _bound(node)
+                if locked:
+                    for name, path in _import_paths(node).items():
+                        self.course_imports.setdefault(name, set()).add(path)
         self.modules = (self.modules | PLAIN_MODULES) - NEVER_MODULES
         # The course's library as the lab teaches it: the names of ``techday`` its cells use, other than
         # its tests and what its locked cells call. The library holds reference answers for later labs
@@ -200,6 +224,8 @@ class Context:
 
     def _module(self, name: str) -> None:
         self.modules.add(name.split(".")[0])
+        if name.split(".")[0] == "numba":
+            self.numba_modules.add(name)
         if name.split(".")[0] == "techday":
             self.techday.add(name)
 
@@ -608,6 +634,15 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
                           and isinstance(parents.get(id(node)), ast.ClassDef))}
         if isinstance(node, ast.keyword) and node.arg and node.arg.startswith("_"):
             hits.add(f"passes {node.arg}=")
+        # NumPy's resize(refcheck=False) frees the memory views of the array still point to: they then
+        # read and write whatever is allocated there next (no audit event).
+        if isinstance(node, ast.keyword) and node.arg == "refcheck":
+            hits.add("passes refcheck= (a resize that leaves views on freed memory)")
+        if isinstance(node, ast.Call) and any(k.arg == "sparse" for k in node.keywords) \
+                and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) in SPARSE_KEYWORD_CALLS:
+            hits.add("passes sparse= to an embedding (sparse tensors: raw memory)")
+        if isinstance(node, ast.alias) and "sparse" in node.name.lower():
+            hits.add(f"imports {node.name} (sparse tensors: raw memory)")
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and SPECIAL_NAME.fullmatch(node.value):
             hits.add(f"names {node.value} in a string")
         if isinstance(node, ast.Import):
@@ -623,6 +658,9 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
                     for a in node.names:
                         if f"{module}.{a.name}" not in ctx.techday and module not in ctx.techday:
                             hits.add(f"imports {module}.{a.name}")
+                if module == "numba":
+                    hits |= {f"imports numba.{a.name} (Numba's compiler internals)" for a in node.names
+                             if not numba_name(a.name) and f"numba.{a.name}" not in ctx.numba_modules}
             hits |= {f"imports {a.name}" for a in node.names if a.name.startswith("_") or a.name in NEVER_MODULES}
             hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
             hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}
@@ -635,6 +673,9 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
             hits |= _attribute_hits(node, parents)
+            if isinstance(node.value, ast.Name) and node.value.id in ctx.numba_aliases and not numba_name(node.attr) \
+                    and f"numba.{node.attr}" not in ctx.numba_modules and not node.attr.startswith("_"):
+                hits.add(f"uses numba.{node.attr} (Numba's compiler internals)")
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 root = _root(node)
                 if not (isinstance(root, ast.Name) and root.id in own - ctx.course_code_names):
@@ -660,6 +701,14 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits.add(f"redefines {node.name}")
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in ctx.course_code_names:
             hits.add(f"rebinds {node.id}")
+        # The same name bound by any other syntax: a ``match`` capture, ``except ... as``, an import of
+        # something else than the course imported under that name (importing the same is honest).
+        if isinstance(node, (ast.MatchAs, ast.MatchStar, ast.MatchMapping, ast.ExceptHandler)):
+            hits |= {f"rebinds {name}" for name in _binds(node) & ctx.course_code_names}
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, path in _import_paths(node).items():
+                if name in ctx.course_code_names and path not in ctx.course_imports.get(name, ()):
+                    hits.add(f"rebinds {name}")
     return sorted(hits), ""
 
 
@@ -671,7 +720,31 @@ def _import_hits(module: str, ctx: Context) -> set[str]:
         return {f"imports {module} (not a module of this lab)"}
     if root == "techday" and module not in ctx.techday:
         return {f"imports {module}"}
+    if root == "numba" and module not in ctx.numba_modules:
+        return {f"imports {module} (Numba's compiler internals)"}
     return set()
+
+
+def _import_paths(node) -> dict[str, str]:
+    """What an import binds: name -> the dotted path of what it stands for (``torch.nn`` for both
+    ``import torch.nn as nn`` and ``from torch import nn``)."""
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name.split(".")[0]): (a.name if a.asname else a.name.split(".")[0]) for a in node.names}
+    if isinstance(node, ast.ImportFrom) and not node.level:
+        return {(a.asname or a.name): f"{node.module}.{a.name}" for a in node.names if a.name != "*"}
+    return {}
+
+
+def _numba_aliases(node) -> set[str]:
+    """The names an ``import`` statement binds to the numba module itself."""
+    if not isinstance(node, ast.Import):
+        return set()
+    return {a.asname or "numba" for a in node.names if a.name == "numba" or (not a.asname and a.name.startswith("numba."))}
+
+
+def numba_name(name: str) -> bool:
+    """Whether a trainee's cell may name ``numba.<name>`` (see :data:`NUMBA_NAMES`)."""
+    return name in NUMBA_NAMES or bool(NUMBA_TYPE_NAME.fullmatch(name))
 
 
 def _name_hits(node: ast.Name, ctx: Context, own: set[str]) -> set[str]:
@@ -707,6 +780,10 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"makes a class with {attr}"}
     if attr in RAW_MEMORY_ATTRS:
         return {f"uses .{attr} (raw memory)"}
+    if attr == "cudadrv":  # Numba's CUDA driver: copies to and from raw host pointers
+        return {f"uses .{attr} (Numba's compiler internals)"}
+    if "sparse" in attr.lower():
+        return {f"uses .{attr} (sparse tensors: raw memory)"}
     if attr in NATIVE_LOADER_ATTRS:
         return {f"uses .{attr} (makes code from a file or string)"}
     return set()
@@ -739,6 +816,7 @@ def review(nb, release_nb: dict, test_names=()) -> tuple[list[str], list[str]]:
         if tree is not None:
             trainee_names |= _own_names(tree)
             trainee_globals |= _scope_names(tree.body)
+            ctx.numba_aliases |= {alias for node in ast.walk(tree) for alias in _numba_aliases(node)}
     notes, findings = [], []
     for index, gid, source in mine:
         where = f"'{gid}'" if gid else f"cell {index + 1}"

@@ -243,6 +243,9 @@ def _record_words(rec: dict, kinds: dict | None = None) -> str:
 MEMORY_ERRORS = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
 
 
+MISSING_TAGS = object()
+
+
 def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
     """nbgrader's Execute preprocessor as the sandbox runs it: the per-cell limit, the output cap, a
     dead or silent kernel recorded, and the referee's course cells run from inside its audit hook.
@@ -301,14 +304,20 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             course = referee.course.get(index) if referee is not None else None
             if referee is not None:
                 referee.between(referee.read())
-            source = cell.source
+            source, tags = cell.source, cell.metadata.get("tags", MISSING_TAGS)
             if course is not None:
                 cell.source = referee.trigger(course["key"])  # the referee runs its own copy
+                # Every course cell runs, whatever tags the submission gave it: nbclient skips a cell
+                # tagged "skip-execution", and OverwriteCells restores a cell's source, not its tags
+                # (lab 10's accuracy bar, skipped, left its BAR to a cell's BAR = 0.0: 4 points).
+                cell.metadata.pop("tags", None)
             try:
                 try:
                     cell, resources = super().preprocess_cell(cell, resources, index)
                 finally:
                     cell.source = source
+                    if tags is not MISSING_TAGS:
+                        cell.metadata["tags"] = tags
                 if course is not None:
                     referee.judge(index, cell, referee.read())
                 elif referee is not None:

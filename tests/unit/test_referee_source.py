@@ -382,3 +382,20 @@ def test_the_copy_budget_comes_back_when_the_course_rebinds_a_name():
     cheat = "LABELS[:] = 0\ndef answer():\n    return np.zeros(20, int)\n"
     got = _run(cheat, tests, env={"REFEREE_CONFIG_EXTRA": json.dumps({"data_copy_bytes": 1000})})
     assert got["labels_tests"] == "AssertionError" and "reset labels_tests LABELS" in got["records"], got
+
+
+def test_a_name_a_failed_locked_cell_left_unbound_is_not_the_notebooks():
+    """A locked cell that fails half-way (its ``acc0 = bar_accuracy(0)`` calls an answer that raises)
+    binds nothing the course vouches for; a cell after it bound ``BAR = 0.0`` and ``acc0 = 1.0`` and lab
+    10's bar test took them: 4 points with nothing trained. Such a name is unbound while a test runs
+    (NameError, an ordinary failure), and the notebook's value is back afterwards. The other way: the
+    same locked cell, with an answer that works, leaves its own values, whatever a later cell binds."""
+    cells = {"bar": {"kind": "locked", "late": True, "source": "BAR = 0.9\nacc0 = answer()\n"},
+             "first": {"kind": "test", "source": "pass\n", "then": "BAR = 0.0\nacc0 = 1.0\n"},
+             "bar_tests": {"kind": "test", "source": "assert acc0 >= BAR\n",
+                           "then": "assert acc0 == 1.0 and BAR == 0.0\n"}}
+    got = _run("def answer():\n    raise NotImplementedError\n", cells)
+    assert got["bar"] == "NotImplementedError" and got["bar_tests"] == "NameError", got
+    assert got["bar_tests then"] == "ok", got
+    got = _run("def answer():\n    return 0.5\n", cells)
+    assert got["bar"] == "ok" and got["bar_tests"] == "AssertionError", got

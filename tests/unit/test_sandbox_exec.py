@@ -64,3 +64,30 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     events = {e["event"]: e["cell"] for e in ex.events}
     assert events == {"output-truncated": 2, "cell-timeout": 8}
     assert "4001 more bytes of output dropped" in nbformat.writes(nb)
+
+
+def test_every_course_cell_runs_whatever_its_tags(tmp_path):
+    """nbclient skips a cell tagged "skip-execution", and nbgrader restores a course cell's source, not
+    its tags: lab 10's accuracy bar, tagged so, never ran, and a cell's ``BAR = 0.0`` and ``acc0 = 1.0``
+    took its 4 points. Course cells run whatever their tags; a trainee's cell keeps nbclient's rule, and
+    every cell keeps its tags in the graded notebook."""
+    from techday.grading.sandbox_exec import Referee
+
+    cells = ["BAR = 0.9\nacc0 = 0.5\n", "BAR = 0.0\nacc0 = 1.0\n", "assert acc0 >= BAR\n", "raise ValueError\n"]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for index in (0, 3):
+        nb.cells[index].metadata["tags"] = ["skip-execution"]
+    course = {0: {"key": "bar", "kind": "locked", "source": cells[0]},
+              2: {"key": "bar_tests", "kind": "test", "source": cells[2]}}
+    referee = Referee(course, str(tmp_path))
+    ex = make_executor(cell_timeout=30, output_bytes=10_000, referee=referee)
+    try:
+        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        if referee.records is not None:
+            referee.records.close()
+    errors = [[o.get("ename") for o in c.outputs if o["output_type"] == "error"] for c in nb.cells]
+    assert errors[2] == ["AssertionError"], errors   # the course's BAR and acc0, not the cell's
+    assert errors[3] == [], errors                   # a trainee's tagged cell is still skipped
+    assert nb.cells[0].metadata["tags"] == ["skip-execution"]
