@@ -322,7 +322,7 @@ print(msg("04.transpose_shared_correct", "transpose_shared: correct on 37 x 53")
 #
 # - stage the block's tile in a **padded** shared array, `cuda.shared.array((TILE, TILE_PAD), float32)`.
 #   Write `TILE_PAD`, not `TILE + 1`: on a GPU the shape must be a constant, and Numba does not fold
-#   `TILE + 1` (the simulator would accept it, the GPU would not compile it);
+#   `TILE + 1` (the GPU would not compile it, and the CPU tier refuses it too, with `KernelNotCompiled`);
 # - cover all `TILE` rows of the tile with `TILE_ROWS` rows of threads: thread row `ty` takes tile
 #   rows `ty`, `ty + TILE_ROWS`, `ty + 2 * TILE_ROWS`, ..., on the way in and on the way out;
 # - keep `threadIdx.x` along a **row** of the matrix it touches, in `a` and in `out`: every load
