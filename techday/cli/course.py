@@ -110,6 +110,7 @@ def cmd_fmt(args) -> int:
 
 def cmd_lab(args) -> int:
     from ..hub.locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
+    from ..i18n import msg
 
     course = course_of(args)
     labs = labs_of(course, args.labs)
@@ -119,15 +120,20 @@ def cmd_lab(args) -> int:
     except LocalLabError as exc:
         err.print(f"[red]{exc}[/]")
         return 1
-    console.print(f"released labs: {local.release}" + (f" (built {', '.join(local.built)})" if local.built else ""))
-    console.print(f"your notebooks: {local.work} ({len(local.copied)} copied"
-                  + (f"; kept your copies of {', '.join(local.kept)}" if local.kept else "") + ")")
-    console.print(f"jupyter config: {local.config_dir} (off: {', '.join(p.split(':')[1] for p in LAB_PLUGINS_OFF)}; "
-                  "Validate on)")
+    # A trainee reads these: in their language ($TECHDAY_LANG, else the syllabus' default_language).
+    built = msg("techday.lab_built", " (built {labs})", labs=", ".join(local.built)) if local.built else ""
+    console.print(msg("techday.lab_released", "released labs: {release}{built}", release=local.release, built=built),
+                  markup=False)
+    kept = msg("techday.lab_kept", "; kept your copies of {labs}", labs=", ".join(local.kept)) if local.kept else ""
+    console.print(msg("techday.lab_work", "your notebooks: {work} ({copied} copied{kept})", work=local.work,
+                      copied=len(local.copied), kept=kept), markup=False)
+    console.print(msg("techday.lab_config", "jupyter config: {config} (off: {off}; Validate on)",
+                      config=local.config_dir, off=", ".join(p.split(":")[1] for p in LAB_PLUGINS_OFF)), markup=False)
     if args.dry_run:
         console.print(f"would run: {local.shell()}", markup=False)
         return 0
-    console.print("starting JupyterLab (Ctrl-C stops it; your notebooks stay in the folder above)")
+    console.print(msg("techday.lab_starting", "starting JupyterLab (Ctrl-C stops it; your notebooks stay in the "
+                      "folder above)"), markup=False)
     return start(local)
 
 

@@ -111,7 +111,10 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
     else:
         todo = list(labs) if rebuild else [lab for lab in labs if _stale(course, release, lab)]
         if todo:
-            report(f"building {len(todo)} lab(s) with techday build: {', '.join(todo)}")
+            from ..i18n import msg
+
+            report(msg("techday.lab_building", "building {count} lab(s) with techday build: {labs}", count=len(todo),
+                       labs=", ".join(todo)))
             result = build(course, todo, release=True)
             if result.errors:
                 raise LocalLabError("; ".join(f"{lab}: {msg}" for lab, msg in result.errors.items()))

@@ -143,3 +143,17 @@ def test_jupyterlab_started_with_that_config_shows_no_instructor_panel(fixture_c
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_trainee_reads_the_lines_in_korean(fixture_course, tmp_path):
+    """``techday lab`` is a trainee's command: its lines come in the trainee's language. Caught: the
+    English-only lines it printed before ("released labs", "your notebooks", "building 1 lab(s)")."""
+    out = techday("--root", str(fixture_course), "lab", LAB, "--dry-run", "--no-browser",
+                  env={"TECHDAY_BUILD": str(tmp_path / "build"), "TECHDAY_LANG": "ko"}, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for korean in ("실습 1개를 techday build로 빌드합니다: grade-lab", "배포된 실습: ", "(grade-lab 빌드함)",
+                   "내 노트북: ", "(1개 복사)", "jupyter 설정: "):
+        assert korean in out.stdout, (korean, out.stdout)
+    for english in ("released labs", "your notebooks", "building 1 lab(s)"):
+        assert english not in out.stdout, (english, out.stdout)
+    _would_run(out.stdout)  # the command line itself stays as the shell reads it
