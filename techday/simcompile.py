@@ -226,7 +226,10 @@ def _compile(kernel, signature: str) -> str:
         except OSError as exc:
             _off(str(exc))
             return ""
-    got = _state["server"].ask(defs, {"def": def_id, "signature": signature, "variant": "cpu"})
+    try:
+        got = _state["server"].ask(defs, {"def": def_id, "signature": signature, "variant": "cpu"})
+    except (OSError, ValueError):  # the child has gone (a broken pipe) or answered garbage
+        got = None
     if got is None:
         _state["server"].close()
         _state["server"] = None

@@ -22,8 +22,15 @@ SCRIPT = textwrap.dedent('''
     import numpy as np
     from numba import cuda, float64
     import techday.simcompile as simcompile
-    if len(sys.argv) > 1:
+    if sys.argv[1:] == ["no-compiler"]:
         simcompile.START_TIMEOUT_S = 0  # the compiling process cannot start in time: the check is off
+    if sys.argv[1:] == ["compiler-gone"]:  # the compiling process dies after its first answer
+        @cuda.jit
+        def first(x, out):
+            out[0] = x[0]
+        first[1, 1](np.zeros(1), np.zeros(1))
+        simcompile._state["server"].proc.kill()
+        simcompile._state["server"].proc.wait()
     SCALE = 2.0
     TABLE = np.arange(8.0)
     BIG = np.arange(10000.0)
@@ -168,8 +175,10 @@ def test_in_korean(tmp_path):
     assert "uses_a_list의 4번째 줄: mine.append(x[i])" in got["uses_a_list"], got["uses_a_list"]
 
 
-def test_a_check_that_cannot_run_lets_every_launch_run_and_says_so_once(tmp_path):
-    got, err = _run(tmp_path, "no-compiler")
+@pytest.mark.parametrize("how", ["no-compiler", "compiler-gone"])
+def test_a_check_that_cannot_run_lets_every_launch_run_and_says_so_once(tmp_path, how):
+    """The compiling process cannot start, or dies (its pipe broken): never the trainee's failure."""
+    got, err = _run(tmp_path, how)
     for name in ("plain", "calls_python", "uses_a_list", "uses_a_string"):
         assert got[name] == "ran", got[name]
     assert err.count("kernels are not compiled on this CPU tier") == 1, err[-2000:]
