@@ -134,8 +134,9 @@ def _patch(kernel_module) -> None:
 
 def poison(ary) -> None:
     """Fill memory that a GPU leaves uninitialised with what no right kernel reads unnoticed: NaN for
-    floats, -1 (the largest value when unsigned) for integers, True for booleans. NumPy's ``empty`` often hands out zeros (fresh pages), which
-    made a kernel that never zeroed its counters, or added into an output nobody cleared, right here."""
+    floats, -1 (the largest value when unsigned) for integers, True for booleans. NumPy's ``empty``
+    often hands out zeros (fresh pages), which made a kernel that never zeroed its counters, or added
+    into an output nobody cleared, right here."""
     import numpy as np
 
     kind = ary.dtype.kind
