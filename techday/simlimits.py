@@ -78,8 +78,19 @@ def note_static_shared(shared, nbytes: int) -> None:
         raise _shared_refused(total)
 
 
-def _patch(kernel_module) -> None:
+def new_static_shared(shared, shape, dtype):
+    """A new ``cuda.shared.array`` of a launch whose shared memory ``shared`` is: counted against the
+    48 KiB (:func:`note_static_shared`) and poisoned (:func:`poison`). Every allocator of the course's
+    (this module's, and ``techday.simtrace``'s traced and checked arrays) makes its arrays here."""
     import numpy as np
+
+    made = np.empty(shape, dtype)
+    note_static_shared(shared, made.nbytes)
+    poison(made)
+    return made
+
+
+def _patch(kernel_module) -> None:
     from numba.cuda.simulator import kernelapi
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
 
@@ -119,10 +130,7 @@ def _patch(kernel_module) -> None:
         with _ALLOC_LOCK:
             got = self._allocations.get(caller)
             if got is None:
-                got = np.empty(shape, dtype)
-                note_static_shared(self, got.nbytes)
-                poison(got)
-                self._allocations[caller] = got
+                got = self._allocations[caller] = new_static_shared(self, shape, dtype)
         return got
 
     array._techday_atomic = True  # allocates once per site under a lock, as atomic_shared_arrays' does

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .simlimits import note_static_shared
+from .simlimits import new_static_shared
 
 SECTOR = 32  # bytes a GPU moves per sector of a memory request
 WARP = 32
@@ -296,8 +296,7 @@ def trace_shared():
                     dtype = numpy_support.as_dtype(dtype)
                 if alignment is not None:
                     raise RuntimeError("Array alignment is not supported in cudasim")
-                view = np.empty(shape, dtype).view(Traced)  # uninitialised, as the simulator leaves it
-                note_static_shared(self, view.nbytes)  # a GPU's 48 KiB a block
+                view = new_static_shared(self, shape, dtype).view(Traced)  # as a plain launch makes it
                 view._site = site
                 allocations[site] = view
                 trace.sites[site] = (view.shape, str(view.dtype))
@@ -780,8 +779,7 @@ def check_races():
         with shared_lock:
             allocations = self.__dict__.setdefault(mine, {})
             if site not in allocations:
-                view = np.empty(shape, dtype).view(Checked)  # uninitialised, as the simulator leaves it
-                note_static_shared(self, view.nbytes)  # a GPU's 48 KiB a block
+                view = new_static_shared(self, shape, dtype).view(Checked)  # as a plain launch makes it
                 view._site = site
                 allocations[site] = view
             return allocations[site]

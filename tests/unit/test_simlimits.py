@@ -131,10 +131,17 @@ POISON = textwrap.dedent('''
     reads_what_nobody_wrote[1, 1, 0, 16](out)
     hist = np.zeros(8, np.int32)
     counts_without_zeroing[1, 32](np.arange(64, dtype=np.int64) % 8, hist)  # one block: no buffer of another
+    from techday.simtrace import check_races, trace_shared
+    checked, traced = np.zeros(8, np.int32), np.zeros(8, np.int32)
+    with check_races():  # the race check's own shared arrays are poisoned too
+        counts_without_zeroing[1, 32](np.arange(64, dtype=np.int64) % 8, checked)
+    with trace_shared():
+        counts_without_zeroing[1, 32](np.arange(64, dtype=np.int64) % 8, traced)
     got = {"device_int": cuda.device_array(3, np.int32).copy_to_host().tolist(),
            "device_uint8_f": cuda.device_array((2, 2), np.uint8, order="F").copy_to_host().tolist(),
            "device_like": [str(v) for v in cuda.device_array_like(np.zeros(2, np.float64)).copy_to_host()],
-           "kernel": [str(v) for v in out], "hist": hist.tolist()}
+           "kernel": [str(v) for v in out], "hist": hist.tolist(), "checked": checked.tolist(),
+           "traced": traced.tolist()}
     print(json.dumps(got))
 ''')
 
@@ -155,4 +162,4 @@ def test_memory_a_gpu_leaves_uninitialised_is_poisoned_on_the_cpu_tier(tmp_path)
     assert got["device_uint8_f"] == [[255, 255], [255, 255]], got
     assert got["device_like"] == ["nan", "nan"], got
     assert got["kernel"] == ["-1.0", "nan", "nan"], got  # static shared, local, dynamic shared
-    assert got["hist"] == [7] * 8, got
+    assert got["hist"] == got["checked"] == got["traced"] == [7] * 8, got
