@@ -244,6 +244,9 @@ MEMORY_ERRORS = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
 
 
 MISSING_TAGS = object()
+# ipykernel sends a cell's reply before it publishes ``idle``; a kernel idle this long without a reply
+# never sends one (its message handler failed: a trainee's cell replaced ``run_cell_async``).
+REPLY_AFTER_IDLE = 5.0
 
 
 def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
@@ -252,6 +255,8 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
 
     Long (about 110 lines) because the classes are made here, once nbclient and nbgrader are imported
     inside the sandbox (importing them at module level would load them in every grading worker)."""
+    import asyncio
+
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbformat.notebooknode import NotebookNode
 
@@ -349,6 +354,30 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                     self.events.append({"cell": index, "event": "memory-limit"})
                     break
             return cell, resources
+
+        async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+            """nbclient's wait for a cell's reply, ended when the kernel went idle and sent none.
+
+            A kernel whose message handler fails (a cell replaced ``run_cell_async`` by a function that
+            returns no coroutine) publishes ``idle`` and never replies: every later cell waited its
+            whole limit, until the notebook's (lab 01: 300 s of a grading slot for one submission).
+            Now the run ends there, as for a kernel that stopped answering: later cells score 0."""
+            reply = asyncio.ensure_future(super()._async_poll_for_reply(
+                msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+            try:
+                await asyncio.wait({reply, task_poll_output_msg}, return_when=asyncio.FIRST_COMPLETED)
+                idle = (not reply.done() and task_poll_output_msg.done() and not task_poll_output_msg.cancelled()
+                        and task_poll_output_msg.exception() is None)
+                if idle:
+                    await asyncio.wait({reply}, timeout=REPLY_AFTER_IDLE)
+                    if not reply.done():
+                        task_poll_kernel_alive.cancel()
+                        raise CellTimeoutError.error_from_timeout_and_cell(
+                            "the kernel went idle without a reply", REPLY_AFTER_IDLE, cell)
+                return await reply
+            finally:
+                if not reply.done():
+                    reply.cancel()
 
         def output(self, outs, msg, display_id, cell_index):
             if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
