@@ -40,8 +40,8 @@ def pytest_xdist_auto_num_workers(config):
 # their place: started together they compete for one machine's spawns (the load test took 248 s
 # instead of 83) and the integration module's tests build on each other.
 LONGEST_FIRST = (
-    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught[14-dl-multi-gpu]",
-    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught[17-dl-assessment]",
+    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught_and_right_answers_pass[14-dl-multi-gpu]",
+    "tests/grading/test_wrong_solutions.py::test_wrong_solutions_are_caught_and_right_answers_pass[17-dl-assessment]",
     "tests/grading/test_adversarial.py::test_adversarial_batch",
     "tests/grading/test_cheats.py",
     "tests/grading/test_regrade.py",

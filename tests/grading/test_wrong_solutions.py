@@ -1,4 +1,8 @@
-"""Every lab's tests fail wrong-but-plausible solutions (tests/wrong_solutions/<lab>.py)."""
+"""Every lab's tests fail wrong-but-plausible solutions (tests/wrong_solutions/<lab>.py) and pass right
+answers written another way (tests/right_solutions/<lab>.py, whose other checks are in
+test_right_solutions.py)."""
+
+from dataclasses import replace
 
 import pytest
 
@@ -7,6 +11,7 @@ from techday.validate.variants import (
     WrongSolution,
     check_wrong_solution,
     check_wrong_solutions,
+    read_right_solutions,
     read_wrong_solutions,
 )
 from tests.conftest import FIXTURE_COURSE, ROOT
@@ -17,6 +22,9 @@ COURSE = load_course(ROOT)
 WRONG = ROOT / "tests" / "wrong_solutions"
 CASES = [(lab, wrong) for lab in COURSE.labs if (WRONG / f"{lab}.py").is_file()
          for wrong in read_wrong_solutions(WRONG / f"{lab}.py")]
+RIGHT = ROOT / "tests" / "right_solutions"
+RIGHTS = [(lab, right) for lab in COURSE.labs if (RIGHT / f"{lab}.py").is_file()
+          for right in read_right_solutions(RIGHT / f"{lab}.py")]
 
 
 def test_two_wrong_solutions_of_one_name_are_refused(tmp_path):
@@ -36,17 +44,24 @@ def test_every_lab_keeps_wrong_solutions():
         assert len([w for name, w in CASES if name == lab]) >= 2, f"{lab}: keep at least two wrong solutions"
 
 
-@pytest.mark.parametrize("lab", sorted({lab for lab, _ in CASES}))
-def test_wrong_solutions_are_caught(lab):
-    """Every wrong solution of the lab fails the tests it names (in a fork of one kernel where that
-    settles it, alone otherwise: techday/validate/variants.py)."""
+@pytest.mark.parametrize("lab", sorted({lab for lab, _ in CASES} | {lab for lab, _ in RIGHTS}))
+def test_wrong_solutions_are_caught_and_right_answers_pass(lab):
+    """Every wrong solution of the lab fails the tests it names, and every right answer written
+    another way passes the tests it names (a test that failed one would rest a certificate on writing
+    the course's own solution). Both halves in forks of one kernel's run of the lab's solution where
+    that settles them, alone otherwise (techday/validate/variants.py): one run of the lab, not two."""
     wrongs = [w for name, w in CASES if name == lab]
-    results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs)
+    rights = [replace(r, name=f"right-answer/{r.name}") for name, r in RIGHTS if name == lab]
+    results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs + rights)
+    wrong_results, right_results = results[:len(wrongs)], results[len(wrongs):]
     forked = sum(r.how == "forked" for r in results)
-    print(f"{lab}: {len(results)} wrong solutions, {forked} settled in forks of one kernel, {len(results) - forked} alone")
+    print(f"{lab}: {len(wrongs)} wrong solutions, {len(rights)} right answers, {forked} settled in forks of "
+          f"one kernel, {len(results) - forked} alone")
     problems = [f"{r.wrong.name}: {r.error}" for r in results if r.error]
     problems += [f"{r.wrong.name} passes {[c for c in r.wrong.fails if c not in r.failed_cells]}"
-                 for r in results if not r.error and not r.caught]
+                 for r in wrong_results if not r.error and not r.caught]
+    problems += [f"{r.wrong.name} fails {cell}: {r.failed_cells[cell][-400:]}"
+                 for r in right_results if not r.error for cell in r.wrong.fails if cell in r.failed_cells]
     assert not problems, f"{lab}: " + "; ".join(problems)
 
 
