@@ -13,7 +13,7 @@ notebook) compiles the kernel and the device functions it calls with the launch'
 numba-cuda's real compiler (``cuda.compile_ptx``: typing, lowering and NVVM, for compute capability
 8.0), in a child process with the simulator off, as ``techday kernels`` compiles the course's kernels
 (the same records of :mod:`techday.kernelrec` and the same builder). The child is started at the first
-such launch (about 3 s, numba-cuda's import) and kept for the kernel process; each new kernel and
+such launch (about 1 s of CPU, numba-cuda's import) and kept for the kernel process; each new kernel and
 signature then takes about 0.1 s, and the result is kept. A kernel the compiler refuses raises
 :class:`KernelNotCompiled` before any of its threads runs, with the compiler's reason and the line, as
 a GPU refuses it at its first launch.
