@@ -11,10 +11,10 @@ from techday.validate.variants import (
     WrongSolution,
     check_wrong_solution,
     check_wrong_solutions,
-    read_right_solutions,
     read_wrong_solutions,
 )
 from tests.conftest import FIXTURE_COURSE, ROOT
+from tests.grading.test_right_solutions import CASES as RIGHTS
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
@@ -22,9 +22,6 @@ COURSE = load_course(ROOT)
 WRONG = ROOT / "tests" / "wrong_solutions"
 CASES = [(lab, wrong) for lab in COURSE.labs if (WRONG / f"{lab}.py").is_file()
          for wrong in read_wrong_solutions(WRONG / f"{lab}.py")]
-RIGHT = ROOT / "tests" / "right_solutions"
-RIGHTS = [(lab, right) for lab in COURSE.labs if (RIGHT / f"{lab}.py").is_file()
-          for right in read_right_solutions(RIGHT / f"{lab}.py")]
 
 
 def test_two_wrong_solutions_of_one_name_are_refused(tmp_path):
