@@ -253,7 +253,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
     """nbgrader's Execute preprocessor as the sandbox runs it: the per-cell limit, the output cap, a
     dead or silent kernel recorded, and the referee's course cells run from inside its audit hook.
 
-    Long (about 110 lines) because the classes are made here, once nbclient and nbgrader are imported
+    Long (about 145 lines) because the classes are made here, once nbclient and nbgrader are imported
     inside the sandbox (importing them at module level would load them in every grading worker)."""
     import asyncio
 
