@@ -44,6 +44,8 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import atomicfile
+
 ENV = "TECHDAY_LANG"
 SOURCE_LANGUAGE = "en"
 # Written beside a built notebook (and so released with it): the lab's messages in the build's
@@ -490,7 +492,7 @@ def _restamp(path: Path, hashes: dict) -> int:
         if sha and section in hashes and sha.group(1) != hashes[section]:
             lines[i] = f'en_sha = "{hashes[section]}"\n'
             changed += 1
-    path.write_text("".join(lines), encoding="utf-8")
+    atomicfile.write_text(path, "".join(lines))  # a translator's file: never left half-written
     return changed
 
 
@@ -620,5 +622,5 @@ def stamp_doc(path: Path, lang: str) -> int:
                 lines[n] = f"<!-- en_sha: {en_hash(english[i])} -->\n"
                 changed += 1
             i += 1
-    twin.write_text("".join(lines), encoding="utf-8")
+    atomicfile.write_text(twin, "".join(lines))
     return changed

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 
+from .. import atomicfile
 from ..course.build import build, nbgrader, nbgrader_error, nbgrader_workers
 from ..course.labsrc import hidden_test_count, strip_solution_markers, write_notebook
 from ..course.layout import notebook
@@ -194,9 +195,9 @@ def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path 
         lines = [csvs[0].read_text(encoding="utf-8").splitlines()[0]]
         for csv in csvs:
             lines += csv.read_text(encoding="utf-8").splitlines()[1:]
-        merged.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (root / "selftest.json").write_text(
-        json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
+        atomicfile.write_text(merged, "\n".join(lines) + "\n")
+    atomicfile.write_text(
+        root / "selftest.json", json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
                     "ok": bool(contracts) and all(c.ok for c in contracts),
-                    "labs": [asdict(c) for c in contracts]}, indent=2) + "\n", encoding="utf-8")
+                    "labs": [asdict(c) for c in contracts]}, indent=2) + "\n")
     return contracts, merged

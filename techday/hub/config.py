@@ -35,6 +35,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomicfile
+
 DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
 ROLES = ("trainee", "instructor", "admin")
 
@@ -480,19 +482,15 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
         w.writerow(["username", "uid"])
         w.writerows(sorted(issued.items(), key=lambda item: item[1]))
     os.replace(tmp, out / UID_LEDGER)
-    with open(users, "w", newline="", encoding="utf-8") as f:
+    with atomicfile.replacing(users, newline="") as f:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
         for uid, (name, role, password) in zip(uids, rows):
             w.writerow([name, role, hash_password(password), uid])
-    old = os.umask(0o077)
-    try:
-        with open(slips, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["username", "role", "password"])
-            w.writerows(rows)
-    finally:
-        os.umask(old)
+    with atomicfile.replacing(slips, newline="", perms=0o600) as f:  # passwords: the owner's eyes only
+        w = csv.writer(f)
+        w.writerow(["username", "role", "password"])
+        w.writerows(rows)
     return users, slips
 
 

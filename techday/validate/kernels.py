@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import proctree
+from .. import atomicfile, proctree
 from ..kernelrec import error_line, error_location
 
 TARGETS = ((8, 0), (9, 0))
@@ -689,7 +689,7 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
     else:
         rep.cupy_note = "CuPy kernel sources: checked only when every lab and family is (no LAB or --bench given)"
     rep.seconds["total"] = round(time.monotonic() - t0, 1)
-    (out_dir / "kernels.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomicfile.write_text(out_dir / "kernels.json", json.dumps(rep.to_dict(), indent=2) + "\n")
     return rep
 
 

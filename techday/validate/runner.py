@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from .. import atomicfile
 from ..fastimport import skip_iri_grammar
 
 if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
@@ -331,8 +332,8 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     order = {name: i for i, name in enumerate(course.labs)}
     summary.labs = sorted(results, key=lambda r: order.get(r.lab, len(order)))
     summary.seconds = round(time.monotonic() - t0, 2)
-    (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    (out_dir / "junit.xml").write_text(junit_xml(summary), encoding="utf-8")
+    atomicfile.write_text(out_dir / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
+    atomicfile.write_text(out_dir / "junit.xml", junit_xml(summary))
     return summary
 
 
