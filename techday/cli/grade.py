@@ -13,7 +13,6 @@ The room's commands work on an nbgrader course root (``build/course`` by default
 from __future__ import annotations
 
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -162,10 +161,6 @@ class RichProgress:
         self.bar.stop()
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
     from ..grading.certificates import printable
     from ..grading.run import GradingBusy, autograde
@@ -183,7 +178,6 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
         console.print(f"{args.workers} worker(s) (--workers to change)")
     progress = RichProgress()
     t0 = time.monotonic()
-    signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: stop as cleanly as on Ctrl-C
     try:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
                         referee=not args.no_referee,

@@ -22,8 +22,11 @@ or a machine that cannot do what was asked (for example ``--tier gpu`` without a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..fastimport import skip_iri_grammar
@@ -54,10 +57,41 @@ def tools_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
 
 
+# Signals that stop a command as Ctrl-C does: `kill`, `docker stop`, `timeout`, a CI job cancelled (SIGTERM);
+# the terminal or SSH session closed (SIGHUP). Without this they killed the command where it stood: no
+# summary, and the labs' worker processes and kernels (each in a session of its own) left running.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """While the command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
+    command's Ctrl-C path runs for them too (children stopped, what finished written, exit 130). The
+    handlers before are put back after (the command line called in-process, by a test)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     skip_iri_grammar()  # most commands read notebooks: nbformat without the IRI grammar, a second less a call
     tools_on_path()
     args = parser().parse_args(argv)
+    with stop_signals_interrupt():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.fn(args)
     except (CourseError, TierError, UsageError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
@@ -72,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt as exc:
+        err.print(f"interrupted{f' ({exc})' if str(exc) else ''}")
         return 130
 
 

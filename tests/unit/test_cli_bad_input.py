@@ -1,0 +1,97 @@
+"""Bad input to the ``techday`` command: one line naming the file, exit 2, no traceback
+(CONTRIBUTING.md, Package: "Bad input gets a clear error that names the file ... and loses nothing");
+and SIGTERM or SIGHUP stop a command as Ctrl-C does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.conftest import ROOT, ctrl_c_works, techday
+
+SYLLABUS = (ROOT / "course" / "syllabus.toml").read_text(encoding="utf-8")
+COURSE_TABLE = SYLLABUS[SYLLABUS.index("[course]"):].split("\n[", 1)[0]
+
+
+def _without_course_table(extra: str) -> str:
+    return extra + "\n" + SYLLABUS.replace(COURSE_TABLE, "")
+
+
+# (what the file holds, what the one line must say). Each was a Python traceback and exit 1, or
+# (empty) a build of nothing that printed its course root and exit 0 as if it had worked.
+BROKEN = {
+    "saved as Latin-1": ('title = "caf\xe9"\n'.encode("latin-1"), "not UTF-8 text"),
+    "empty (cut off)": (b"", "no [labs.<lab>] table"),
+    "course not a table": (_without_course_table("course = 3").encode(), "course must be a table"),
+    "languages a string": (_without_course_table('[course]\nlanguages = "en"').encode(),
+                           "it must be a list of language codes"),
+    "translated a number": (_without_course_table("[course]\ntranslated = 5").encode(),
+                            "it must be a table of lab lists"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_syllabus_is_one_line_naming_it(case, tmp_path):
+    data, says = BROKEN[case]
+    root = tmp_path / "코스 root"
+    (root / "course").mkdir(parents=True)
+    (root / "course" / "syllabus.toml").write_bytes(data)
+    out = techday("--root", str(root), "list", timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "syllabus.toml" in out.stderr and says in out.stderr, out.stderr
+
+
+def test_the_committed_syllabus_still_loads():
+    # The other side of the checks above: the course as shipped is not refused.
+    out = techday("list", timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does(sig, tmp_path):
+    # Wrong answer caught: `kill`, `docker stop`, `timeout` or a closed SSH session killed `techday run`
+    # where it stood: no summary written, exit -15, and the labs' workers and kernels (each in a
+    # session of its own) left running. Now the command's Ctrl-C path runs: exit 130, "interrupted".
+    code = textwrap.dedent("""
+        import sys, time
+        from techday.cli import course, main
+        def slow(args):
+            print("ready", flush=True)
+            try:
+                time.sleep(60)
+            finally:
+                print("cleaned up", flush=True)
+            return 0
+        course.cmd_list = slow
+        sys.exit(main.main(["list"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=ctrl_c_works)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(sig)
+    out, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, errs)
+    assert "cleaned up" in out and f"interrupted ({sig.name})" in errs, (out, errs)
+    assert "Traceback" not in errs
+
+
+def test_the_signal_handlers_before_are_put_back():
+    # Wrong answer caught: the command line called in-process (a test, a notebook) leaving SIGTERM
+    # turned into KeyboardInterrupt for the rest of that process.
+    from techday.cli.main import stop_signals_interrupt
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    with pytest.raises(KeyboardInterrupt):
+        with stop_signals_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # the handler runs between bytecodes, at once
+                time.sleep(0.01)
+            raise AssertionError("SIGTERM did not interrupt")
+    assert {s: signal.getsignal(s) for s in before} == before
