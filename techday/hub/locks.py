@@ -205,7 +205,11 @@ def parse_lock(path: Path) -> Lock:
     header: list[str] = []
     logical: list[tuple[int, str]] = []
     buf, start, body = "", 0, False
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # a ValueError: it ended the command with a traceback
+        raise LockError(f"{path}: not UTF-8 text (byte {exc.start}): not a lock `techday locks compile` wrote") from None
+    for n, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             if not body and stripped:
