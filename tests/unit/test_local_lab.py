@@ -157,3 +157,36 @@ def test_a_trainee_reads_the_lines_in_korean(fixture_course, tmp_path):
     for english in ("released labs", "your notebooks", "building 1 lab(s)"):
         assert english not in out.stdout, (english, out.stdout)
     _would_run(out.stdout)  # the command line itself stays as the shell reads it
+
+
+def test_a_copy_stopped_half_way_is_not_kept_as_the_trainees(tmp_path, monkeypatch):
+    # Wrong answer caught: Ctrl-C (or a full disk) during the first copy left work/<lab>/ with part of
+    # the lab; every later `techday lab` kept it as the trainee's own answers and never copied again.
+    import shutil
+
+    from techday.hub import locallab
+
+    release = tmp_path / "release" / LAB
+    release.mkdir(parents=True)
+    for name in ("a.ipynb", "b.ipynb", "data.csv"):
+        (release / name).write_text(f"whole {name}\n")
+    target = tmp_path / "work 작업" / LAB
+    copied = []
+
+    def stopped(src, dst, **kw):
+        if copied:
+            raise KeyboardInterrupt
+        copied.append(src)
+        return shutil.copy2(src, dst, **kw)
+
+    real_copytree = shutil.copytree
+    monkeypatch.setattr(locallab.shutil, "copytree",
+                        lambda src, dst, **kw: real_copytree(src, dst, **kw, copy_function=stopped))
+    with pytest.raises(KeyboardInterrupt):
+        locallab.copy_whole(release, target)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    monkeypatch.undo()
+    locallab.copy_whole(release, target)
+    assert sorted(p.name for p in target.iterdir()) == ["a.ipynb", "b.ipynb", "data.csv"]
+    assert (target / "b.ipynb").read_text() == "whole b.ipynb\n"
+    assert oct(target.stat().st_mode & 0o777) == oct(release.stat().st_mode & 0o777)
