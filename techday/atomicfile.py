@@ -54,11 +54,15 @@ def replacing(path: str | os.PathLike, mode: str = "w", *, encoding: str | None 
             fd = -1
             yield f
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if fd != -1:
             os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and exc.filename in (None, tmp):
+            # A full disk says "No space left on device" with no file name (or the temporary's):
+            # name the file the person asked for, which is as it was.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

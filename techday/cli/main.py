@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
 import threading
+
+from rich.markup import escape
 
 from .. import __version__
 from ..fastimport import skip_iri_grammar
@@ -56,6 +59,9 @@ def tools_on_path() -> None:
     if path.split(os.pathsep)[:1] != [here]:
         os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
 
+
+# OSErrors that are the machine's state rather than a bug: one line naming the file, exit 1.
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 # Signals that stop a command as Ctrl-C does: `kill`, `docker stop`, `timeout`, a CI job cancelled (SIGTERM);
 # the terminal or SSH session closed (SIGHUP). Without this they killed the command where it stood: no
@@ -97,14 +103,21 @@ def _run(args) -> int:
     except (CourseError, TierError, UsageError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
         return bad_usage(exc)
     except ValueError as exc:  # a lab source or a translation that cannot be read: its message, no traceback
-        from rich.markup import escape
-
         from ..course.labsrc import LabSourceError  # here: nbformat comes with it, a second at start-up
         from ..i18n import TranslationError
 
         if not isinstance(exc, (LabSourceError, TranslationError)):
             raise
         err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 1
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRNOS:
+            raise
+        # The machine, not the course: a full disk, a quota, a read-only or forbidden folder. Files the
+        # command writes are replaced whole (techday/atomicfile.py), so the one there is as it was.
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = " (free some space, then run it again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+        err.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}{hint}")
         return 1
     except KeyboardInterrupt as exc:
         err.print(f"interrupted{f' ({exc})' if str(exc) else ''}")

@@ -63,8 +63,8 @@ def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does(sig, tmp_path):
         import sys, time
         from techday.cli import course, main
         def slow(args):
-            print("ready", flush=True)
             try:
+                print("ready", flush=True)  # inside: the signal may come before print returns
                 time.sleep(60)
             finally:
                 print("cleaned up", flush=True)
@@ -95,3 +95,26 @@ def test_the_signal_handlers_before_are_put_back():
                 time.sleep(0.01)
             raise AssertionError("SIGTERM did not interrupt")
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file_that_is_left_as_it_was(tmp_path):
+    # Wrong answer caught: a full disk while `techday bench leaderboard` (or any command) wrote its
+    # output ended in a traceback whose last line, "OSError: [Errno 27] File too large" (or 28, "No space
+    # left on device"), named no file; now one line names the file, exit 1.
+    target = tmp_path / "결과 results.json"
+    target.write_text('{"old": true}\n', encoding="utf-8")
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        from techday import atomicfile
+        from techday.cli import course, main
+        course.cmd_list = lambda args: atomicfile.write_text({str(target)!r}, "x" * 100_000) and 0
+        sys.exit(main.main(["list"]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert f"{target}: File too large" in out.stderr, out.stderr
+    assert target.read_text(encoding="utf-8") == '{"old": true}\n'
