@@ -72,7 +72,13 @@ def _stale(course: Course, release: Path, lab: str) -> bool:
     if not notebook.is_file():
         return True
     source = course.lab_source(lab)
-    return source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime
+    if source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
+        return True
+    try:  # a build stopped while nbgrader wrote it (its writes are not atomic): newer, and cut off
+        json.loads(notebook.read_bytes())
+    except ValueError:
+        return True
+    return False
 
 
 def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:

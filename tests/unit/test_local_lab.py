@@ -190,3 +190,19 @@ def test_a_copy_stopped_half_way_is_not_kept_as_the_trainees(tmp_path, monkeypat
     assert sorted(p.name for p in target.iterdir()) == ["a.ipynb", "b.ipynb", "data.csv"]
     assert (target / "b.ipynb").read_text() == "whole b.ipynb\n"
     assert oct(target.stat().st_mode & 0o777) == oct(release.stat().st_mode & 0o777)
+
+
+def test_a_release_cut_off_by_a_stopped_build_is_built_again(fixture_course, tmp_path):
+    # Wrong answer caught: `techday build` stopped while nbgrader wrote release/<lab>/<lab>.ipynb left
+    # it newer than its source and cut off; `techday lab` reused it and copied a notebook that does not open.
+    from techday.course.syllabus import load_course
+    from techday.hub.locallab import _stale
+
+    course = load_course(fixture_course)
+    release = tmp_path / "release"
+    (release / LAB).mkdir(parents=True)
+    nb = release / LAB / f"{LAB}.ipynb"
+    nb.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n')
+    assert not _stale(course, release, LAB)
+    nb.write_text('{"cells": [{"cell_type": "mark')
+    assert _stale(course, release, LAB)
