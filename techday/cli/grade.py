@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..course.layout import notebook
+from ..course.layout import notebook, read_built
 from ..grading.pool import default_workers
 from .common import (
     JOBS_HELP,
@@ -94,8 +94,6 @@ def _print(sub) -> None:
 
 
 def cmd_check(args, course) -> int:
-    import json
-
     from ..grading.checks import collect
 
     lab = _one_lab(course, args.lab)
@@ -116,7 +114,7 @@ def cmd_check(args, course) -> int:
             return 2
         for line in import_folder(source, root, lab):
             console.print(escape(line))
-    subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
+    subs = collect(root, lab, read_built(root, "release", lab))
     for sub in subs:
         if sub.status == "pending":
             sub.status = "flagged" if sub.notes and any(not n.startswith("non-ASCII") for n in sub.notes) else "ok"

@@ -27,7 +27,7 @@ import nbformat
 from .. import atomicfile
 from ..course.build import build, nbgrader, nbgrader_error, nbgrader_workers
 from ..course.labsrc import hidden_test_count, strip_solution_markers, write_notebook
-from ..course.layout import notebook
+from ..course.layout import notebook, read_built
 from ..course.syllabus import Course
 
 SOLUTION_STUDENT = "selftest-solution"
@@ -138,8 +138,8 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
                    cell_timeout=course.labs[lab].cell_timeout(scale), workers=workers)
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
-    source = json.loads(notebook(root, "source", lab).read_text(encoding="utf-8"))
-    release = json.loads(notebook(root, "release", lab).read_text(encoding="utf-8"))
+    source = read_built(root, "source", lab)
+    release = read_built(root, "release", lab)
     write_notebook(nbformat.from_dict(solution_notebook(source, release)),
                    notebook(root, "submitted", lab, SOLUTION_STUDENT))
     write_notebook(nbformat.from_dict(release), notebook(root, "submitted", lab, RELEASE_STUDENT))

@@ -118,3 +118,21 @@ def test_a_full_disk_is_one_line_naming_the_file_that_is_left_as_it_was(tmp_path
     assert "Traceback" not in out.stderr, out.stderr
     assert f"{target}: File too large" in out.stderr, out.stderr
     assert target.read_text(encoding="utf-8") == '{"old": true}\n'
+
+
+@pytest.mark.parametrize("command", ["check", "autograde"])
+def test_a_released_notebook_cut_off_by_a_stopped_build_is_named(command, fixture_course, tmp_path):
+    # Wrong answer caught: `techday build` stopped while nbgrader wrote release/<lab>/<lab>.ipynb (its
+    # writes are not atomic); `techday grade check` and `autograde` then ended in a JSONDecodeError
+    # traceback. Now one line names the notebook and says to build it again, exit 2.
+    root = tmp_path / "course root"
+    release = root / "release" / "grade-lab" / "grade-lab.ipynb"
+    release.parent.mkdir(parents=True)
+    release.write_text('{"cells": [{"cell_type": "markdown", "source": "cut', encoding="utf-8")
+    (root / "gradebook.db").write_bytes(b"")
+    extra = ["--no-sandbox", "--workers", "1"] if command == "autograde" else []
+    out = techday("--root", str(fixture_course), "grade", command, "grade-lab", "--course-root", str(root), *extra,
+                  env={"TECHDAY_BUILD": str(tmp_path / "build")}, timeout=300)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert f"{release} is not a notebook" in out.stderr and "techday build grade-lab" in out.stderr, out.stderr
