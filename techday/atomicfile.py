@@ -9,6 +9,7 @@ SIGTERM, an exception while the text is made or a full disk between the first by
 leaves the file as it was before (and no temporary file beside it): a reader sees the old whole file
 or the new whole file, never half of one.
 
+A symbolic link is written through (its target replaced, the link kept), as ``open`` would.
 The temporary file takes the mode the target had (or the one a plain ``open`` would give under the
 umask), so a rewritten committed file keeps its permissions.
 
@@ -46,6 +47,8 @@ def replacing(path: str | os.PathLike, mode: str = "w", *, encoding: str | None 
     if mode not in ("w", "wb"):
         raise ValueError(f"mode {mode!r}: only 'w' and 'wb'")
     path = Path(path)
+    if path.is_symlink():  # written through, as open() would: the link stays, its target is replaced
+        path = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.chmod(tmp, _mode_for(path) if perms is None else perms)

@@ -71,6 +71,18 @@ def test_the_new_file_keeps_the_old_ones_permissions(tmp_path):
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
 
 
+def test_a_link_is_written_through_and_kept(tmp_path):
+    # Wrong answer caught: os.replace on the link itself turned a linked results file into a copy,
+    # leaving the file the link pointed at with the old contents.
+    real = tmp_path / "shared" / "results.json"
+    real.parent.mkdir()
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "results.json"
+    link.symlink_to(real)
+    atomicfile.write_text(link, "new")
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "new"
+
+
 def test_a_full_disk_while_stamping_a_translation_loses_nothing(tmp_path):
     # Wrong answer caught: `techday i18n stamp` rewrote labs/<lab>/<lab>.ko.toml in place; a full disk
     # part-way left the translator's file cut at the limit (the rest of the Korean text gone).
