@@ -72,6 +72,8 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
+    if args.labs:
+        labs_of(course, args.labs)  # an unknown name: exit 2 before anything runs (it was "0 recorded", exit 0)
     out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None

@@ -203,6 +203,14 @@ class Target:
         return f"lab {self.name}" if self.kind == "lab" else f"benchmark {self.name}"
 
 
+def _may_define_kernels(path: Path, root: Path) -> bool:
+    """Whether ``path`` defines a kernel, or cannot be read to tell (then its recording says why)."""
+    try:
+        return bool(definitions_in(path, root))
+    except (OSError, ValueError, SyntaxError):
+        return True
+
+
 def targets(root: Path, labs: list[str] | None = None, families: list[str] | None = None) -> list[Target]:
     """Labs that define a kernel and every benchmark family (or only those asked for)."""
     out = []
@@ -210,7 +218,7 @@ def targets(root: Path, labs: list[str] | None = None, families: list[str] | Non
         name = path.parent.name
         if labs is not None and name not in labs:
             continue
-        if labs is None and not definitions_in(path, root):
+        if labs is None and not _may_define_kernels(path, root):
             continue
         out.append(Target("lab", name, path))
     from ..bench.families import FAMILIES
@@ -335,9 +343,9 @@ def static_def(item: Listed, root: Path) -> dict | None:
     path = root / item.file
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+        tree = ast.parse(text)
+    except (OSError, ValueError, SyntaxError):  # its recording failed and said why: a traceback here
         return None
-    tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name == item.name:
@@ -647,6 +655,9 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
         rep.problems.append(str(exc))
         listed = []
     todo = targets(root, labs, families)
+    named = {t.name for t in todo if t.kind == "lab"}
+    # A lab asked for by name whose source is gone: it was "0 recorded" and exit 0, as if it had no kernel.
+    rep.problems += [f"labs/{lab}/{lab}.py: lab source not found" for lab in labs or [] if lab not in named]
     logs = []
 
     def rec_one(t):
@@ -661,7 +672,7 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
                    + (f"  {problem}" if problem else ""))
             if problem:
                 rep.problems.append(problem)
-            elif not launched and definitions_in(t.path, root):
+            elif not launched and _may_define_kernels(t.path, root):
                 rep.problems.append(f"{t.label}: the recorder saw no kernel launch on the CPU tier, though "
                                     f"{rel(t.path, root)} defines kernels")
     rep.seconds["record"] = round(time.monotonic() - t0, 1)
