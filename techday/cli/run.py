@@ -21,6 +21,7 @@ from .common import (
     CourseError,
     Setup,
     TierError,
+    UsageError,
     bad_usage,
     console,
     course_of,
@@ -77,6 +78,13 @@ def cmd_kernels(args) -> int:
     out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
+    if families:
+        from ..bench.families import select
+
+        try:
+            select(families)  # an unknown family: exit 2 (it was "0 recorded", exit 0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if labs is not None and families is None:
         families = []
     if families is not None and labs is None:

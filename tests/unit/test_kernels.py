@@ -301,9 +301,11 @@ def test_a_named_lab_without_a_source_or_that_does_not_parse_is_a_problem_not_a_
     assert any("98-breaks" in p for p in rep.problems) and not rep.ok, rep.problems
 
 
-def test_an_unknown_lab_name_is_refused_before_anything_runs(capsys, tmp_path):
+def test_an_unknown_lab_or_family_name_is_refused_before_anything_runs(capsys, tmp_path):
     from techday.cli.main import main
 
     assert main(["--root", str(ROOT), "kernels", "no-such-lab", "--out", str(tmp_path / "k")]) == 2
     assert "unknown lab 'no-such-lab'" in capsys.readouterr().err
+    assert main(["--root", str(ROOT), "kernels", "--bench", "stream,no-such", "--out", str(tmp_path / "k")]) == 2
+    assert "unknown benchmark family no-such" in capsys.readouterr().err
     assert not (tmp_path / "k").exists()
