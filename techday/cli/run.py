@@ -75,7 +75,6 @@ def cmd_kernels(args) -> int:
     course = course_of(args)
     if args.labs:
         labs_of(course, args.labs)  # an unknown name: exit 2 before anything runs (it was "0 recorded", exit 0)
-    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
     if families:
@@ -85,6 +84,7 @@ def cmd_kernels(args) -> int:
             select(families)  # an unknown family: exit 2 (it was "0 recorded", exit 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     if labs is not None and families is None:
         families = []
     if families is not None and labs is None:
