@@ -111,12 +111,13 @@ def _run(args) -> int:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     except OSError as exc:
-        if exc.errno not in MACHINE_ERRNOS:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        if exc.errno not in MACHINE_ERRNOS or not (full or exc.filename):  # EPERM from os.kill: a bug, traced
             raise
         # The machine, not the course: a full disk, a quota, a read-only or forbidden folder. Files the
         # command writes are replaced whole (techday/atomicfile.py), so the one there is as it was.
         where = f"{exc.filename}: " if exc.filename else ""
-        hint = " (free some space, then run it again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+        hint = " (free some space, then run it again)" if full else ""
         err.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}{hint}")
         return 1
     except KeyboardInterrupt as exc:

@@ -136,3 +136,28 @@ def test_a_released_notebook_cut_off_by_a_stopped_build_is_named(command, fixtur
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr, out.stderr
     assert f"{release} is not a notebook" in out.stderr and "techday build grade-lab" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("raised, line", [
+    ('PermissionError(13, "Permission denied", "/srv/results 결과/report.html")',
+     "error: /srv/results 결과/report.html: Permission denied"),
+    ('OSError(30, "Read-only file system", "/mnt/ro/summary.json")', "error: /mnt/ro/summary.json: Read-only file system"),
+    ('PermissionError(1, "Operation not permitted")', None),  # no file: os.kill on a stranger's pid, a bug
+])
+def test_a_folder_that_cannot_be_written_is_one_line_but_a_bug_keeps_its_traceback(raised, line):
+    # Wrong answer caught: "PermissionError: [Errno 13]" at the end of a traceback for an output folder
+    # the user cannot write; the other side: an error of the code itself must keep its traceback.
+    code = textwrap.dedent(f"""
+        import sys
+        from techday.cli import course, main
+        def fails(args):
+            raise {raised}
+        course.cmd_list = fails
+        sys.exit(main.main(["list"]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if line is None:
+        assert "Traceback" in out.stderr and out.returncode == 1, out.stderr
+    else:
+        assert out.returncode == 1 and "Traceback" not in out.stderr and line in out.stderr, out.stderr
