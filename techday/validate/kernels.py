@@ -176,7 +176,10 @@ def load_gpu_only(root: Path) -> list[Listed]:
     path = root / GPU_ONLY
     if not path.is_file():
         return []
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KernelsError(f"{GPU_ONLY}: {exc}") from None
     out = []
     for i, entry in enumerate(data.get("kernel", []), 1):
         missing = [k for k in ("file", "name", "signatures", "why") if k not in entry]
@@ -651,7 +654,7 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
         return rep
     try:
         listed = load_gpu_only(root)
-    except (KernelsError, tomllib.TOMLDecodeError) as exc:
+    except KernelsError as exc:
         rep.problems.append(str(exc))
         listed = []
     todo = targets(root, labs, families)
