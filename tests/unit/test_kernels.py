@@ -309,3 +309,12 @@ def test_an_unknown_lab_or_family_name_is_refused_before_anything_runs(capsys, t
     assert main(["--root", str(ROOT), "kernels", "--bench", "stream,no-such", "--out", str(tmp_path / "k")]) == 2
     assert "unknown benchmark family no-such" in capsys.readouterr().err
     assert not (tmp_path / "k").exists()
+
+
+def test_a_gpu_only_list_not_in_utf8_is_named(tmp_path):
+    # Wrong answer caught: course/gpu_only_kernels.toml saved in another encoding ended `techday kernels`
+    # in a UnicodeDecodeError traceback (only a TOML syntax error was caught).
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "gpu_only_kernels.toml").write_bytes('[[kernel]]\nwhy = "한"\n'.encode("cp949"))
+    with pytest.raises(kernels.KernelsError, match="gpu_only_kernels.toml"):
+        kernels.load_gpu_only(tmp_path)
