@@ -87,13 +87,32 @@ class GpuAllocator:
 
     def __post_init__(self):
         if self.state and self.state.is_file():
-            saved = json.loads(self.state.read_text(encoding="utf-8")).get("holders", {})
+            saved = self._read_state()
             # A device no longer listed is dropped; a device listed once is held by one user only.
             taken = set()
             for user, device in sorted(saved.items()):
                 if device in self.devices and device not in taken:
                     self.holders[user] = device
                     taken.add(device)
+
+    def _read_state(self) -> dict:
+        """The saved holders; a file that cannot be read (cut off, edited by hand, another encoding)
+        is kept beside as ``gpus.json.unreadable-<time>`` and the hand-out starts empty, with a warning:
+        it stopped the hub's config from loading, so no one could log in."""
+        import logging
+        import time
+
+        try:
+            saved = json.loads(self.state.read_text(encoding="utf-8")).get("holders", {})
+            if not (isinstance(saved, dict) and all(isinstance(v, str) for v in saved.values())):
+                raise ValueError("holders is not a table of user -> device")
+            return saved
+        except (ValueError, AttributeError) as exc:  # JSONDecodeError, UnicodeDecodeError, not an object
+            kept = self.state.with_name(f"{self.state.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(self.state, kept)
+            logging.getLogger("techday.hub.config").warning(
+                "%s was not readable (%s); kept as %s: GPUs are handed out afresh", self.state, exc, kept.name)
+            return {}
 
     def free(self) -> list[str]:
         taken = set(self.holders.values())
