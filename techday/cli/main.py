@@ -81,7 +81,8 @@ def stop_signals_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
+    # A signal ignored on purpose stays ignored: `nohup techday validate &` must outlive the SSH session.
+    before = {s: signal.signal(s, _stop) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -82,6 +82,22 @@ def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does(sig, tmp_path):
     assert "Traceback" not in errs
 
 
+def test_a_signal_ignored_on_purpose_stays_ignored():
+    # Wrong answer caught: `nohup techday validate &` (SIGHUP ignored) stopped when the SSH session closed,
+    # once SIGHUP was made to stop a command as Ctrl-C does.
+    from techday.cli.main import stop_signals_interrupt
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 def test_the_signal_handlers_before_are_put_back():
     # Wrong answer caught: the command line called in-process (a test, a notebook) leaving SIGTERM
     # turned into KeyboardInterrupt for the rest of that process.
