@@ -155,6 +155,7 @@ class Stop:
 
     def __init__(self):
         self.event = threading.Event()
+        self.by = "Ctrl-C"  # or the signal that stopped the command (SIGTERM, SIGHUP: techday/cli/main.py)
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen] = set()
 
@@ -222,7 +223,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     res = LabResult(lab=lab, tier=tier, scale=scale, status="passed", seconds=round(seconds, 2),
                     notebook=str(out_nb))
     if stop and stop.is_set() and not result_file.is_file():
-        res.status, res.reason = "interrupted", "stopped by Ctrl-C"
+        res.status, res.reason = "interrupted", f"stopped by {stop.by}"
     elif timed_out:
         res.status, res.reason = "timeout", f"no result after the lab's limit of {timeout} s"
     else:
@@ -296,7 +297,7 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     stop = Stop()
 
     def not_started(lab: str) -> LabResult:
-        return LabResult(lab=lab, tier=info.tier, scale=scale, status="not started", reason="Ctrl-C came first")
+        return LabResult(lab=lab, tier=info.tier, scale=scale, status="not started", reason=f"{stop.by} came first")
 
     def task(lab: str) -> LabResult:
         if stop.is_set():
@@ -315,8 +316,9 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     try:
         for fut in as_completed(futures):
             done(fut.result())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         summary.interrupted = True
+        stop.by = str(exc) or stop.by  # "SIGTERM" when `kill` or `docker stop` stopped the run
         report("interrupted: no further lab starts; stopping the running ones")
         stop.set()
         for fut, lab in futures.items():
