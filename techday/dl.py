@@ -41,6 +41,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import atomicfile
+
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
     "held_out_digits", "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
@@ -446,8 +448,9 @@ def save_backbone(path: Path | str, backbone: nn.Module, meta: dict) -> str:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": backbone.state_dict(), "width": backbone.width,
-                "meta": {**meta, "torch": str(torch.__version__)}}, path)
+    with atomicfile.replacing(path, "wb") as f:  # minutes of pretraining: the committed checkpoint stays whole
+        torch.save({"state_dict": backbone.state_dict(), "width": backbone.width,
+                    "meta": {**meta, "torch": str(torch.__version__)}}, f)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 

@@ -44,6 +44,8 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import atomicfile
+
 ENV = "TECHDAY_LANG"
 SOURCE_LANGUAGE = "en"
 # Written beside a built notebook (and so released with it): the lab's messages in the build's
@@ -490,7 +492,7 @@ def _restamp(path: Path, hashes: dict) -> int:
         if sha and section in hashes and sha.group(1) != hashes[section]:
             lines[i] = f'en_sha = "{hashes[section]}"\n'
             changed += 1
-    path.write_text("".join(lines), encoding="utf-8")
+    atomicfile.write_text(path, "".join(lines))  # a translator's file: never left half-written
     return changed
 
 
@@ -573,6 +575,15 @@ def twin_sections(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _doc_text(path: Path) -> str:
+    """A course document's text; one that is not UTF-8 (saved by an editor in CP949) raises
+    :class:`TranslationError` naming it: it was a UnicodeDecodeError traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TranslationError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+
+
 def examine_doc(path: Path, lang: str) -> list[str]:
     """What keeps ``path``'s twin in ``lang`` from standing for it: a missing twin, a section in
     one language only, a stale section (the English changed since the twin was stamped), code
@@ -581,8 +592,8 @@ def examine_doc(path: Path, lang: str) -> list[str]:
     name = path.name
     if not twin.exists():
         return [f"{name}: no {lang} twin ({twin.name})"]
-    english = doc_sections(path.read_text(encoding="utf-8"))
-    text = twin.read_text(encoding="utf-8")
+    english = doc_sections(_doc_text(path))
+    text = _doc_text(twin)
     translated = twin_sections(text)
     problems = []
     if text.split("<!-- en_sha:", 1)[0].strip() and not text.lstrip().startswith("<!--"):
@@ -610,8 +621,8 @@ def stamp_doc(path: Path, lang: str) -> int:
     """After review: store, above each section of the twin, the hash of the English section at
     the same place. Returns how many markers changed."""
     twin = doc_twin_path(path, lang)
-    english = doc_sections(path.read_text(encoding="utf-8"))
-    lines = twin.read_text(encoding="utf-8").splitlines(keepends=True)
+    english = doc_sections(_doc_text(path))
+    lines = _doc_text(twin).splitlines(keepends=True)
     i, changed = 0, 0
     for n, line in enumerate(lines):
         m = _DOC_SHA_RE.match(line)
@@ -620,5 +631,5 @@ def stamp_doc(path: Path, lang: str) -> int:
                 lines[n] = f"<!-- en_sha: {en_hash(english[i])} -->\n"
                 changed += 1
             i += 1
-    twin.write_text("".join(lines), encoding="utf-8")
+    atomicfile.write_text(twin, "".join(lines))
     return changed

@@ -40,6 +40,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomicfile
 from .report import UNITS, roofline_png
 from .schema import ReadError, read_document
 from .verify import Figure, Refused, Verified, verify
@@ -328,9 +329,9 @@ class Leaderboard:
     def write(self, out: Path) -> dict[str, Path]:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "leaderboard.json", "png": out / "roofline.png", "html": out / "leaderboard.html"}
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        atomicfile.write_text(paths["json"], json.dumps(self.to_dict(), indent=1) + "\n")
         png = roofline_png(self.plot_docs(), paths["png"], title="Roofline: every device") if self.runs else b""
-        paths["html"].write_text(self.html(png), encoding="utf-8")
+        atomicfile.write_text(paths["html"], self.html(png))
         return paths
 
     def html(self, png: bytes) -> str:

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from .. import atomicfile
 from .limits import limit_for
 
 UNITS = {"gbs": "GB/s", "gflops": "GFLOP/s", "us": "µs/launch"}
@@ -198,7 +199,7 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
     plt.close(fig)
     data = buf.getvalue()
     if path is not None:
-        Path(path).write_bytes(data)
+        atomicfile.write_bytes(path, data)
     return data
 
 
@@ -315,9 +316,9 @@ def write_outputs(doc: dict, out: Path) -> dict[str, Path]:
     """results.json, roofline.png and report.html in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "png": out / "roofline.png", "html": out / "report.html"}
-    paths["json"].write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    atomicfile.write_text(paths["json"], json.dumps(doc, indent=1, sort_keys=False) + "\n")
     png = roofline_png([doc], paths["png"], title=f"Roofline: {doc['label']}")
-    paths["html"].write_text(html_report(doc, png), encoding="utf-8")
+    atomicfile.write_text(paths["html"], html_report(doc, png))
     return paths
 
 

@@ -13,7 +13,6 @@ The room's commands work on an nbgrader course root (``build/course`` by default
 from __future__ import annotations
 
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..course.layout import notebook
+from ..course.layout import notebook, read_built
 from ..grading.pool import default_workers
 from .common import (
     JOBS_HELP,
@@ -95,8 +94,6 @@ def _print(sub) -> None:
 
 
 def cmd_check(args, course) -> int:
-    import json
-
     from ..grading.checks import collect
 
     lab = _one_lab(course, args.lab)
@@ -117,7 +114,7 @@ def cmd_check(args, course) -> int:
             return 2
         for line in import_folder(source, root, lab):
             console.print(escape(line))
-    subs = collect(root, lab, json.loads(release.read_text(encoding="utf-8")))
+    subs = collect(root, lab, read_built(root, "release", lab))
     for sub in subs:
         if sub.status == "pending":
             sub.status = "flagged" if sub.notes and any(not n.startswith("non-ASCII") for n in sub.notes) else "ok"
@@ -162,10 +159,6 @@ class RichProgress:
         self.bar.stop()
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def cmd_autograde(args, course, tier: str, scale: str) -> int:
     from ..grading.certificates import printable
     from ..grading.run import GradingBusy, autograde
@@ -183,7 +176,6 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
         console.print(f"{args.workers} worker(s) (--workers to change)")
     progress = RichProgress()
     t0 = time.monotonic()
-    signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: stop as cleanly as on Ctrl-C
     try:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
                         referee=not args.no_referee,

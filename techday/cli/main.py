@@ -22,8 +22,14 @@ or a machine that cannot do what was asked (for example ``--tier gpu`` without a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
+import signal
 import sys
+import threading
+
+from rich.markup import escape
 
 from .. import __version__
 from ..fastimport import skip_iri_grammar
@@ -54,17 +60,50 @@ def tools_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
 
 
+# OSErrors that are the machine's state rather than a bug: one line naming the file, exit 1.
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+# Signals that stop a command as Ctrl-C does: `kill`, `docker stop`, `timeout`, a CI job cancelled (SIGTERM);
+# the terminal or SSH session closed (SIGHUP). Without this they killed the command where it stood: no
+# summary, and the labs' worker processes and kernels (each in a session of its own) left running.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """While the command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
+    command's Ctrl-C path runs for them too (children stopped, what finished written, exit 130). The
+    handlers before are put back after (the command line called in-process, by a test)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # A signal ignored on purpose stays ignored: `nohup techday validate &` must outlive the SSH session.
+    before = {s: signal.signal(s, _stop) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     skip_iri_grammar()  # most commands read notebooks: nbformat without the IRI grammar, a second less a call
     tools_on_path()
     args = parser().parse_args(argv)
+    with stop_signals_interrupt():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.fn(args)
     except (CourseError, TierError, UsageError) as exc:  # an unknown lab, a broken syllabus, --tier gpu without one
         return bad_usage(exc)
     except ValueError as exc:  # a lab source or a translation that cannot be read: its message, no traceback
-        from rich.markup import escape
-
         from ..course.labsrc import LabSourceError  # here: nbformat comes with it, a second at start-up
         from ..i18n import TranslationError
 
@@ -72,8 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        if exc.errno not in MACHINE_ERRNOS or not (full or exc.filename):  # EPERM from os.kill: a bug, traced
+            raise
+        # The machine, not the course: a full disk, a quota, a read-only or forbidden folder. Files the
+        # command writes are replaced whole (techday/atomicfile.py), so the one there is as it was.
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = " (free some space, then run it again)" if full else ""
+        err.print(f"[red]error:[/] {escape(where + (exc.strerror or str(exc)))}{hint}")
+        return 1
+    except KeyboardInterrupt as exc:
+        err.print(f"interrupted{f' ({exc})' if str(exc) else ''}")
         return 130
 
 

@@ -21,6 +21,7 @@ from .common import (
     CourseError,
     Setup,
     TierError,
+    UsageError,
     bad_usage,
     console,
     course_of,
@@ -72,9 +73,18 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
-    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
+    if args.labs:
+        labs_of(course, args.labs)  # an unknown name: exit 2 before anything runs (it was "0 recorded", exit 0)
     labs = args.labs or None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
+    if families:
+        from ..bench.families import select
+
+        try:
+            select(families)  # an unknown family: exit 2 (it was "0 recorded", exit 0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "kernels")
     if labs is not None and families is None:
         families = []
     if families is not None and labs is None:

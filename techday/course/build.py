@@ -26,7 +26,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import proctree
+from .. import atomicfile, proctree
 from ..i18n import (
     RELEASED_CATALOGUE,
     SOURCE_LANGUAGE,
@@ -72,7 +72,7 @@ def write_config(course: Course, root: Path, sandboxed: bool = True, cell_timeou
         # nbgrader's own executor (nbgrader validate here; autograde in a self-test root)
         extra=f"c.Execute.timeout = {cell_timeout}")
     path = root / "nbgrader_config.py"
-    path.write_text(text, encoding="utf-8")
+    atomicfile.write_text(path, text)
     return path
 
 
@@ -153,8 +153,8 @@ def build_sources(course: Course, labs: list[str], root: Path, lang: str | None 
             shutil.rmtree(out_dir)
         write_notebook(nb, out_dir / notebook_name(lab))
         if messages is not None:
-            (out_dir / RELEASED_CATALOGUE.format(lang=lang)).write_text(
-                json.dumps(messages, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            atomicfile.write_text(out_dir / RELEASED_CATALOGUE.format(lang=lang),
+                                  json.dumps(messages, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
         result.built.append(lab)
     return result
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from .. import atomicfile
 from .labsrc import canonical_json
 
 # Folders whose notebooks are allowed outputs: results measured on a device, grading fixtures that
@@ -70,5 +71,5 @@ def fix(path: Path, root: Path) -> bool:
     for i, cell in enumerate(nb.cells):
         cell.setdefault("id", f"cell-{i:03d}")
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.nbformat_minor)
-    path.write_text(canonical_json(nb), encoding="utf-8")
+    atomicfile.write_text(path, canonical_json(nb))  # fmt --fix rewrites committed notebooks
     return True

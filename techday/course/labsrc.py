@@ -28,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 
+from .. import atomicfile
+
 KINDS = ("solution", "tests", "locked")
 SCHEMA_VERSION = 3
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -206,7 +208,7 @@ def strip_solution_markers(source: str) -> str:
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     """Canonical form: nbformat 4.5, sorted keys, one-space indent, trailing newline."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(canonical_json(nb), encoding="utf-8")
+    atomicfile.write_text(path, canonical_json(nb))
 
 
 def canonical_json(nb: nbformat.NotebookNode) -> str:

@@ -36,3 +36,23 @@ def lab_folder(root: Path, step: str, lab: str, student: str | None = None) -> P
 def notebook(root: Path, step: str, lab: str, student: str | None = None) -> Path:
     """The lab's notebook in ``step`` (see the module docstring)."""
     return lab_folder(root, step, lab, student) / notebook_name(lab)
+
+
+def read_built(root: Path, step: str, lab: str) -> dict:
+    """The JSON of the lab's notebook that ``techday build`` wrote in ``step`` (``source`` or ``release``).
+    One cut off by a stopped build (nbgrader's writes are not atomic) or edited by hand raises
+    :class:`~techday.course.syllabus.CourseError` naming it and the fix: it was a JSON traceback."""
+    import json
+
+    from .syllabus import CourseError
+
+    path = notebook(root, step, lab)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CourseError(f"{path} not found: run `techday build {lab}` first") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CourseError(f"{path} is not a notebook ({exc}): build it again with `techday build {lab}`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise CourseError(f"{path} is not a notebook (no list of cells): build it again with `techday build {lab}`")
+    return data

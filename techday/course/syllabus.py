@@ -197,6 +197,15 @@ def load_course(root: Path | None = None) -> Course:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CourseError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # saved in another encoding: a ValueError, once a traceback
+        raise CourseError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    for table in ("course", "labs", "tracks"):
+        if not isinstance(data.get(table, {}), dict):
+            raise CourseError(f"{path}: {table} must be a table ([{table}]), not {data[table]!r}")
+    if not data.get("labs"):
+        # An empty or cut-off file: it built nothing and said so in a line that read as success.
+        raise CourseError(f"{path}: no [labs.<lab>] table: is this file whole? (git checkout course/syllabus.toml "
+                          "restores the committed one)")
     meta = data.get("course", {})
     labs = {}
     for lab_id, spec in data.get("labs", {}).items():
@@ -227,11 +236,16 @@ def load_course(root: Path | None = None) -> Course:
             stray = [lab for lab in cut_labs if lab not in tracks[track_id].labs]
             if stray:
                 raise CourseError(f"{path}: track {track_id!r} cut {cut!r} lists labs outside the track: {stray}")
-    languages = list(meta.get("languages", ["en"]))
+    languages = meta.get("languages", ["en"])
+    if not (isinstance(languages, list) and all(isinstance(lang, str) for lang in languages)):
+        raise CourseError(f"{path}: [course] languages = {languages!r}: it must be a list of language codes")
     default_language = meta.get("default_language", "en")
     if default_language not in languages:
         raise CourseError(f"{path}: [course] default_language {default_language!r} is not one of languages {languages}")
     translated = meta.get("translated", {})
+    if not (isinstance(translated, dict) and all(isinstance(done, list) for done in translated.values())):
+        raise CourseError(f"{path}: [course] translated = {translated!r}: it must be a table of lab lists "
+                          "(ko = [\"00-gpu-tour\", ...])")
     for lang, done in translated.items():
         if lang not in languages:
             raise CourseError(f"{path}: [course] translated lists language {lang!r}, not one of languages {languages}")

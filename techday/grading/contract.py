@@ -24,9 +24,10 @@ from pathlib import Path
 
 import nbformat
 
+from .. import atomicfile
 from ..course.build import build, nbgrader, nbgrader_error, nbgrader_workers
 from ..course.labsrc import hidden_test_count, strip_solution_markers, write_notebook
-from ..course.layout import notebook
+from ..course.layout import notebook, read_built
 from ..course.syllabus import Course
 
 SOLUTION_STUDENT = "selftest-solution"
@@ -137,8 +138,8 @@ def _selftest_lab(course: Course, lab: str, root: Path, env: dict, scale: str,
                    cell_timeout=course.labs[lab].cell_timeout(scale), workers=workers)
     if lab in result.errors:
         return LabContract(lab=lab, ok=False, problems=[result.errors[lab]]), None
-    source = json.loads(notebook(root, "source", lab).read_text(encoding="utf-8"))
-    release = json.loads(notebook(root, "release", lab).read_text(encoding="utf-8"))
+    source = read_built(root, "source", lab)
+    release = read_built(root, "release", lab)
     write_notebook(nbformat.from_dict(solution_notebook(source, release)),
                    notebook(root, "submitted", lab, SOLUTION_STUDENT))
     write_notebook(nbformat.from_dict(release), notebook(root, "submitted", lab, RELEASE_STUDENT))
@@ -194,9 +195,9 @@ def selftest(course: Course, labs: list[str], tier: str, scale: str, root: Path 
         lines = [csvs[0].read_text(encoding="utf-8").splitlines()[0]]
         for csv in csvs:
             lines += csv.read_text(encoding="utf-8").splitlines()[1:]
-        merged.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (root / "selftest.json").write_text(
-        json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
+        atomicfile.write_text(merged, "\n".join(lines) + "\n")
+    atomicfile.write_text(
+        root / "selftest.json", json.dumps({"schema": "techday.selftest/1", "tier": tier, "scale": scale,
                     "ok": bool(contracts) and all(c.ok for c in contracts),
-                    "labs": [asdict(c) for c in contracts]}, indent=2) + "\n", encoding="utf-8")
+                    "labs": [asdict(c) for c in contracts]}, indent=2) + "\n")
     return contracts, merged

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .. import proctree
+from .. import atomicfile, proctree
 from ..i18n import current_language, msg
 from .config import FEEDBACK_PREPROCESSORS
 from .spreadsheet import safe_csv, spreadsheet_cell
@@ -554,8 +554,8 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
             fig.text(0.5, y, text, ha="center", va="center", fontproperties=prop, fontsize=size, parse_math=False,
                      usetex=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with PdfPages(path, metadata={"Title": f"{course.title}: {track.title}", "Subject": data["name"],
-                                  "Keywords": pdf_keywords(data, code)}) as pdf:
+    meta = {"Title": f"{course.title}: {track.title}", "Subject": data["name"], "Keywords": pdf_keywords(data, code)}
+    with atomicfile.replacing(path, "wb") as out, PdfPages(out, metadata=meta) as pdf:
         pdf.savefig(fig)
 
 
@@ -692,7 +692,7 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             base = res.cert_dir / track_id / stems[row["student"]]
             base.parent.mkdir(parents=True, exist_ok=True)
             html_path, pdf_path = base.parent / f"{base.name}.html", base.parent / f"{base.name}.pdf"
-            html_path.write_text(certificate_html(course, track, data, code, key=key), encoding="utf-8")
+            atomicfile.write_text(html_path, certificate_html(course, track, data, code, key=key))
             certificate_pdf(pdf_path, course, track, data, code, font)
             res.certificates.append(pdf_path)
             row.update(code=code, file=str(pdf_path.relative_to(out)))
@@ -708,7 +708,7 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         report(f"{len(set(unnamed))} certificate holder(s) without a name (not in the roster nor in nbgrader's "
                f"student table): their certificates show the id: {', '.join(sorted(set(unnamed)))}")
 
-    with open(res.passfail, "w", newline="", encoding="utf-8") as f:
+    with atomicfile.replacing(res.passfail, newline="") as f:
         w = csv.DictWriter(f, fieldnames=PASSFAIL_COLUMNS)
         w.writeheader()
         for rows in res.tracks.values():

@@ -37,7 +37,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..course.layout import notebook
+from .. import atomicfile
+from ..course.layout import notebook, read_built
 from .checks import Submission, collect, graded_copy
 from .config import GradeSettings, grade_settings, lab_limits, nbgrader_config
 from .gradebook import (
@@ -235,7 +236,7 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     t0 = time.monotonic()
     lab_out = out / lab
     release_path = notebook(root, "release", lab)
-    release_nb = json.loads(release_path.read_text(encoding="utf-8"))
+    release_nb = read_built(root, "release", lab)
     in_gradebook = gradebook_students(root / "gradebook.db", lab)
     subs = collect(root, lab, release_nb)
     if not subs:  # a mistyped --course-root, or before `nbgrader collect`: the state file is left as it is
@@ -329,9 +330,9 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
 
                 safe_csv(csv)
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
-    (lab_out / "report.json").write_text(json.dumps(
+    atomicfile.write_text(lab_out / "report.json", json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
          "sandbox": sandbox, "memory_limit": memory, "process_limit": processes, "seconds": round(run.seconds, 1), "skipped": skipped,
          "interrupted": interrupted,
-         "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+         "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n")
     return run

@@ -35,6 +35,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import atomicfile
+
 DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
 ROLES = ("trainee", "instructor", "admin")
 
@@ -85,13 +87,32 @@ class GpuAllocator:
 
     def __post_init__(self):
         if self.state and self.state.is_file():
-            saved = json.loads(self.state.read_text(encoding="utf-8")).get("holders", {})
+            saved = self._read_state()
             # A device no longer listed is dropped; a device listed once is held by one user only.
             taken = set()
             for user, device in sorted(saved.items()):
                 if device in self.devices and device not in taken:
                     self.holders[user] = device
                     taken.add(device)
+
+    def _read_state(self) -> dict:
+        """The saved holders; a file that cannot be read (cut off, edited by hand, another encoding)
+        is kept beside as ``gpus.json.unreadable-<time>`` and the hand-out starts empty, with a warning:
+        it stopped the hub's config from loading, so no one could log in."""
+        import logging
+        import time
+
+        try:
+            saved = json.loads(self.state.read_text(encoding="utf-8")).get("holders", {})
+            if not (isinstance(saved, dict) and all(isinstance(v, str) for v in saved.values())):
+                raise ValueError("holders is not a table of user -> device")
+            return saved
+        except (ValueError, AttributeError) as exc:  # JSONDecodeError, UnicodeDecodeError, not an object
+            kept = self.state.with_name(f"{self.state.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(self.state, kept)
+            logging.getLogger("techday.hub.config").warning(
+                "%s was not readable (%s); kept as %s: GPUs are handed out afresh", self.state, exc, kept.name)
+            return {}
 
     def free(self) -> list[str]:
         taken = set(self.holders.values())
@@ -480,19 +501,15 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
         w.writerow(["username", "uid"])
         w.writerows(sorted(issued.items(), key=lambda item: item[1]))
     os.replace(tmp, out / UID_LEDGER)
-    with open(users, "w", newline="", encoding="utf-8") as f:
+    with atomicfile.replacing(users, newline="") as f:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
         for uid, (name, role, password) in zip(uids, rows):
             w.writerow([name, role, hash_password(password), uid])
-    old = os.umask(0o077)
-    try:
-        with open(slips, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["username", "role", "password"])
-            w.writerows(rows)
-    finally:
-        os.umask(old)
+    with atomicfile.replacing(slips, newline="", perms=0o600) as f:  # passwords: the owner's eyes only
+        w = csv.writer(f)
+        w.writerow(["username", "role", "password"])
+        w.writerows(rows)
     return users, slips
 
 

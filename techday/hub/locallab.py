@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,13 @@ def _stale(course: Course, release: Path, lab: str) -> bool:
     if not notebook.is_file():
         return True
     source = course.lab_source(lab)
-    return source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime
+    if source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
+        return True
+    try:  # a build stopped while nbgrader wrote it (its writes are not atomic): newer, and cut off
+        json.loads(notebook.read_bytes())
+    except ValueError:
+        return True
+    return False
 
 
 def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
@@ -92,6 +99,20 @@ def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
         f"c.Execute.timeout = {timeout}  # the longest lab's limit: a JIT compile or the simulator is slow\n"
         "c.Execute.interrupt_on_timeout = True\n",
         encoding="utf-8")
+
+
+def copy_whole(src: Path, target: Path) -> None:
+    """Copy the folder ``src`` to ``target`` (which does not exist) whole or not at all: into a hidden
+    folder beside it, renamed once complete. A copy stopped half-way (Ctrl-C, a full disk) was kept
+    as the trainee's own from then on, a notebook missing or cut off, and never copied again."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    try:
+        shutil.copytree(src, part, dirs_exist_ok=True)  # its mode too (copystat), not mkdtemp's 0700
+        os.rename(part, target)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
 
 
 def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: bool = False,
@@ -124,7 +145,7 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
         if target.exists():
             local.kept.append(lab)
             continue
-        shutil.copytree(release / lab, target)
+        copy_whole(release / lab, target)
         local.copied.append(lab)
     write_configs(local.config_dir, local.exchange, course)
     local.env = {"JUPYTER_CONFIG_DIR": str(local.config_dir), "TECHDAY_ROOT": str(course.root)}

@@ -49,6 +49,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .. import atomicfile
+
 # The image's Python: python3 of its Ubuntu 24.04 base (docker/Dockerfile; tests/unit/test_locks.py
 # checks the two agree).
 PYTHON = "3.12"
@@ -203,7 +205,11 @@ def parse_lock(path: Path) -> Lock:
     header: list[str] = []
     logical: list[tuple[int, str]] = []
     buf, start, body = "", 0, False
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # a ValueError: it ended the command with a traceback
+        raise LockError(f"{path}: not UTF-8 text (byte {exc.start}): not a lock `techday locks compile` wrote") from None
+    for n, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             if not body and stripped:
@@ -658,5 +664,5 @@ def compile_lock(root: Path, lockset: LockSet, upgrade: bool = False, out: Path 
     head += [f"  {r}" for r in reqs]
     text = "".join(f"# {line}\n".replace("#  \n", "#\n") for line in head) + "".join(body)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomicfile.write_text(path, text)  # the committed lock stays whole if the command stops here
     return path, stats

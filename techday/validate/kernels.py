@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import proctree
+from .. import atomicfile, proctree
 from ..kernelrec import error_line, error_location
 
 TARGETS = ((8, 0), (9, 0))
@@ -176,7 +176,10 @@ def load_gpu_only(root: Path) -> list[Listed]:
     path = root / GPU_ONLY
     if not path.is_file():
         return []
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KernelsError(f"{GPU_ONLY}: {exc}") from None
     out = []
     for i, entry in enumerate(data.get("kernel", []), 1):
         missing = [k for k in ("file", "name", "signatures", "why") if k not in entry]
@@ -203,6 +206,14 @@ class Target:
         return f"lab {self.name}" if self.kind == "lab" else f"benchmark {self.name}"
 
 
+def _may_define_kernels(path: Path, root: Path) -> bool:
+    """Whether ``path`` defines a kernel, or cannot be read to tell (then its recording says why)."""
+    try:
+        return bool(definitions_in(path, root))
+    except (OSError, ValueError, SyntaxError):
+        return True
+
+
 def targets(root: Path, labs: list[str] | None = None, families: list[str] | None = None) -> list[Target]:
     """Labs that define a kernel and every benchmark family (or only those asked for)."""
     out = []
@@ -210,7 +221,7 @@ def targets(root: Path, labs: list[str] | None = None, families: list[str] | Non
         name = path.parent.name
         if labs is not None and name not in labs:
             continue
-        if labs is None and not definitions_in(path, root):
+        if labs is None and not _may_define_kernels(path, root):
             continue
         out.append(Target("lab", name, path))
     from ..bench.families import FAMILIES
@@ -335,9 +346,9 @@ def static_def(item: Listed, root: Path) -> dict | None:
     path = root / item.file
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+        tree = ast.parse(text)
+    except (OSError, ValueError, SyntaxError):  # its recording failed and said why: a traceback here
         return None
-    tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name == item.name:
@@ -643,10 +654,13 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
         return rep
     try:
         listed = load_gpu_only(root)
-    except (KernelsError, tomllib.TOMLDecodeError) as exc:
+    except KernelsError as exc:
         rep.problems.append(str(exc))
         listed = []
     todo = targets(root, labs, families)
+    named = {t.name for t in todo if t.kind == "lab"}
+    # A lab asked for by name whose source is gone: it was "0 recorded" and exit 0, as if it had no kernel.
+    rep.problems += [f"labs/{lab}/{lab}.py: lab source not found" for lab in labs or [] if lab not in named]
     logs = []
 
     def rec_one(t):
@@ -661,7 +675,7 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
                    + (f"  {problem}" if problem else ""))
             if problem:
                 rep.problems.append(problem)
-            elif not launched and definitions_in(t.path, root):
+            elif not launched and _may_define_kernels(t.path, root):
                 rep.problems.append(f"{t.label}: the recorder saw no kernel launch on the CPU tier, though "
                                     f"{rel(t.path, root)} defines kernels")
     rep.seconds["record"] = round(time.monotonic() - t0, 1)
@@ -689,7 +703,7 @@ def run(root: Path, out_dir: Path, jobs: int = 2, labs: list[str] | None = None,
     else:
         rep.cupy_note = "CuPy kernel sources: checked only when every lab and family is (no LAB or --bench given)"
     rep.seconds["total"] = round(time.monotonic() - t0, 1)
-    (out_dir / "kernels.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomicfile.write_text(out_dir / "kernels.json", json.dumps(rep.to_dict(), indent=2) + "\n")
     return rep
 
 

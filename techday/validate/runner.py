@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from .. import atomicfile
 from ..fastimport import skip_iri_grammar
 
 if __name__ == "__main__":  # a helper process: before nbformat arrives with the imports below
@@ -154,6 +155,7 @@ class Stop:
 
     def __init__(self):
         self.event = threading.Event()
+        self.by = "Ctrl-C"  # or the signal that stopped the command (SIGTERM, SIGHUP: techday/cli/main.py)
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen] = set()
 
@@ -221,7 +223,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     res = LabResult(lab=lab, tier=tier, scale=scale, status="passed", seconds=round(seconds, 2),
                     notebook=str(out_nb))
     if stop and stop.is_set() and not result_file.is_file():
-        res.status, res.reason = "interrupted", "stopped by Ctrl-C"
+        res.status, res.reason = "interrupted", f"stopped by {stop.by}"
     elif timed_out:
         res.status, res.reason = "timeout", f"no result after the lab's limit of {timeout} s"
     else:
@@ -295,7 +297,7 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     stop = Stop()
 
     def not_started(lab: str) -> LabResult:
-        return LabResult(lab=lab, tier=info.tier, scale=scale, status="not started", reason="Ctrl-C came first")
+        return LabResult(lab=lab, tier=info.tier, scale=scale, status="not started", reason=f"{stop.by} came first")
 
     def task(lab: str) -> LabResult:
         if stop.is_set():
@@ -314,8 +316,9 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     try:
         for fut in as_completed(futures):
             done(fut.result())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         summary.interrupted = True
+        stop.by = str(exc) or stop.by  # "SIGTERM" when `kill` or `docker stop` stopped the run
         report("interrupted: no further lab starts; stopping the running ones")
         stop.set()
         for fut, lab in futures.items():
@@ -331,8 +334,8 @@ def run_labs(course: Course, labs: list[str], info: TierInfo, scale: str, jobs: 
     order = {name: i for i, name in enumerate(course.labs)}
     summary.labs = sorted(results, key=lambda r: order.get(r.lab, len(order)))
     summary.seconds = round(time.monotonic() - t0, 2)
-    (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    (out_dir / "junit.xml").write_text(junit_xml(summary), encoding="utf-8")
+    atomicfile.write_text(out_dir / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
+    atomicfile.write_text(out_dir / "junit.xml", junit_xml(summary))
     return summary
 
 

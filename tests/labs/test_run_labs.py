@@ -71,8 +71,11 @@ def test_gpu_tier_without_gpu_is_a_clear_usage_error(fixture_course):
     assert out.returncode == 2 and "tier 'gpu' was requested but" in out.stderr
 
 
-def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixture_course, tmp_path):
-    """Caught: labs queued before Ctrl-C starting after it, a kernel left running, nothing written."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixture_course, tmp_path, sig):
+    """Caught: labs queued before Ctrl-C starting after it, a kernel left running, nothing written. With
+    SIGTERM (`kill`, `docker stop`, `timeout`): the command died where it stood, exit -15, no summary, and
+    the running lab's worker and kernel (in a session of their own) left running."""
     import os
     import signal
     import subprocess
@@ -93,7 +96,7 @@ def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixtu
             time.sleep(0.5)
         assert hanging.is_file(), "the hanging lab never started"
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, sig))
         out, errs = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -104,6 +107,8 @@ def test_ctrl_c_starts_nothing_new_stops_what_runs_and_keeps_what_finished(fixtu
     by_lab = {r["lab"]: r["status"] for r in summary["labs"]}
     assert summary["interrupted"] and not summary["ok"]
     assert by_lab == {"ok-lab": "passed", "hangs-lab": "interrupted", "dies-lab": "not started"}, by_lab
+    reasons = {r["lab"]: r["reason"] for r in summary["labs"]}
+    assert reasons["hangs-lab"] == f"stopped by {'Ctrl-C' if sig == 'SIGINT' else sig}", reasons
     assert not (out_dir / "dies-lab" / "worker.log").exists(), "no lab starts after Ctrl-C"
     junit = ET.parse(out_dir / "junit.xml").getroot()
     assert junit.get("skipped") == "1" and junit.get("errors") == "1"

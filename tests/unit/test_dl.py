@@ -289,3 +289,27 @@ def test_no_split_hands_out_the_labels_of_the_graders_held_out_digits(digits):
     labelled = dl.held_out_digits()
     assert torch.equal(labelled.x, digits.test.x) and labelled.y.shape == (len(held),)
     assert len(digits.test.to("cpu")) == len(held)
+
+
+def test_a_checkpoint_save_that_fails_keeps_the_committed_one(tmp_path, monkeypatch):
+    # Wrong answer caught: torch.save straight onto techday/data/<backbone>.pt; a stop or a full disk
+    # during the save (after minutes of pretraining) left the committed checkpoint cut off.
+    import torch
+
+    from techday import dl
+
+    path = tmp_path / "strokes_backbone.pt"
+    backbone = dl.make_backbone()
+    digest = dl.save_backbone(path, backbone, {"seed": 1})
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_then_fail(obj, f, *a, **kw):
+        real_save(obj, f, *a, **kw)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    with pytest.raises(OSError):
+        dl.save_backbone(path, backbone, {"seed": 2})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert len(digest) == 16 and dl.load_backbone(path)[1]["seed"] == 1

@@ -73,6 +73,20 @@ def test_allocator_is_deterministic_and_survives_a_restart(tmp_path):
     assert GpuAllocator(["0", "1"], state=state).holders == {"a": "0"}
 
 
+@pytest.mark.parametrize("text", [b'{"holders": {"a": "0"', b"\xff\xfe", b"[1, 2]", b'{"holders": {"a": 0}}'])
+def test_an_unreadable_gpu_state_is_kept_aside_and_the_hub_still_starts(tmp_path, text, caplog):
+    # Wrong answer caught: a cut-off, hand-edited or mis-encoded gpus.json raised from the hub's
+    # config (json.JSONDecodeError, AttributeError): the hub did not start and no one could log in.
+    state = tmp_path / "gpus.json"
+    state.write_bytes(text)
+    a = GpuAllocator(["0", "1"], state=state)
+    assert a.holders == {} and a.assign("u1") == "0"
+    kept = list(tmp_path.glob("gpus.json.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == text  # nothing lost: the old file is beside
+    assert "not readable" in caplog.text
+    assert json.loads(state.read_text())["holders"] == {"u1": "0"}
+
+
 class FakeSpawner:
     def __init__(self, name, docker=False):
         self.user = SimpleNamespace(name=name)

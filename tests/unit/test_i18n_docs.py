@@ -117,6 +117,20 @@ def test_a_changed_english_section_stales_that_section_only_until_stamped(tmp_pa
     assert i18n.examine_doc(path, "ko") == []
 
 
+def test_a_twin_saved_in_another_encoding_is_named_and_not_stamped(tmp_path):
+    # Wrong answer caught: a Korean twin saved as CP949 made `techday i18n report` and `stamp docs` end
+    # in a UnicodeDecodeError traceback naming no file.
+    path = write(tmp_path)
+    twin = tmp_path / "GUIDE.ko.md"
+    twin.write_bytes(twin.read_text(encoding="utf-8").encode("cp949"))
+    before = twin.read_bytes()
+    with pytest.raises(i18n.TranslationError, match="GUIDE.ko.md: not UTF-8 text"):
+        i18n.examine_doc(path, "ko")
+    with pytest.raises(i18n.TranslationError, match="GUIDE.ko.md: not UTF-8 text"):
+        i18n.stamp_doc(path, "ko")
+    assert twin.read_bytes() == before
+
+
 def test_a_section_in_one_language_only_or_a_missing_twin_is_named(tmp_path):
     path = write(tmp_path, en=EN + "\n## More\n\nExtra.\n")
     assert any("one language only" in p for p in i18n.examine_doc(path, "ko"))

@@ -281,3 +281,40 @@ def test_a_structured_dtype_argument_is_recorded_as_text_the_compile_step_reads_
     assert not text.startswith("Record(")
     assert eval(text, {"from_dtype": from_dtype, "dtype": np.dtype}, vars(types)) == typeof(states)
     assert type_string(np.zeros((3, 4), np.float32)) == "float32[:, ::1]"  # plain arrays keep their short text
+
+
+def test_a_named_lab_without_a_source_or_that_does_not_parse_is_a_problem_not_a_pass(tmp_path):
+    # Wrong answers caught: `techday kernels LAB` with labs/LAB/LAB.py gone reported "kernels recorded: 0"
+    # and exit 0, as for a lab with no kernel; a lab source with a syntax error whose kernel is listed
+    # as GPU-only ended in a SyntaxError traceback while planning the compile jobs.
+    if not find_ptxas()[0]:
+        pytest.skip(f"no ptxas to assemble with: {find_ptxas()[1]}")
+    root = _course(tmp_path)
+    (root / "labs" / "99-silent" / "99-silent.py").unlink()
+    rep = kernels.run(root, root / "build" / "kernels", jobs=1, labs=["99-silent"], families=[], report=print)
+    assert "labs/99-silent/99-silent.py: lab source not found" in rep.problems and not rep.ok
+    (root / "labs" / "98-breaks" / "98-breaks.py").write_text("x = (\n", encoding="utf-8")
+    (root / "course" / "gpu_only_kernels.toml").write_text(
+        '[[kernel]]\nfile = "labs/98-breaks/98-breaks.py"\nname = "gone"\nsignatures = ["(float32[:],)"]\n'
+        'why = "test"\n', encoding="utf-8")
+    rep = kernels.run(root, root / "build" / "kernels", jobs=1, families=[], report=print)
+    assert any("98-breaks" in p for p in rep.problems) and not rep.ok, rep.problems
+
+
+def test_an_unknown_lab_or_family_name_is_refused_before_anything_runs(capsys, tmp_path):
+    from techday.cli.main import main
+
+    assert main(["--root", str(ROOT), "kernels", "no-such-lab", "--out", str(tmp_path / "k")]) == 2
+    assert "unknown lab 'no-such-lab'" in capsys.readouterr().err
+    assert main(["--root", str(ROOT), "kernels", "--bench", "stream,no-such", "--out", str(tmp_path / "k")]) == 2
+    assert "unknown benchmark family no-such" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+
+
+def test_a_gpu_only_list_not_in_utf8_is_named(tmp_path):
+    # Wrong answer caught: course/gpu_only_kernels.toml saved in another encoding ended `techday kernels`
+    # in a UnicodeDecodeError traceback (only a TOML syntax error was caught).
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "gpu_only_kernels.toml").write_bytes('[[kernel]]\nwhy = "한"\n'.encode("cp949"))
+    with pytest.raises(kernels.KernelsError, match="gpu_only_kernels.toml"):
+        kernels.load_gpu_only(tmp_path)

@@ -157,3 +157,52 @@ def test_a_trainee_reads_the_lines_in_korean(fixture_course, tmp_path):
     for english in ("released labs", "your notebooks", "building 1 lab(s)"):
         assert english not in out.stdout, (english, out.stdout)
     _would_run(out.stdout)  # the command line itself stays as the shell reads it
+
+
+def test_a_copy_stopped_half_way_is_not_kept_as_the_trainees(tmp_path, monkeypatch):
+    # Wrong answer caught: Ctrl-C (or a full disk) during the first copy left work/<lab>/ with part of
+    # the lab; every later `techday lab` kept it as the trainee's own answers and never copied again.
+    import shutil
+
+    from techday.hub import locallab
+
+    release = tmp_path / "release" / LAB
+    release.mkdir(parents=True)
+    for name in ("a.ipynb", "b.ipynb", "data.csv"):
+        (release / name).write_text(f"whole {name}\n")
+    target = tmp_path / "work 작업" / LAB
+    copied = []
+
+    def stopped(src, dst, **kw):
+        if copied:
+            raise KeyboardInterrupt
+        copied.append(src)
+        return shutil.copy2(src, dst, **kw)
+
+    real_copytree = shutil.copytree
+    monkeypatch.setattr(locallab.shutil, "copytree",
+                        lambda src, dst, **kw: real_copytree(src, dst, **kw, copy_function=stopped))
+    with pytest.raises(KeyboardInterrupt):
+        locallab.copy_whole(release, target)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    monkeypatch.undo()
+    locallab.copy_whole(release, target)
+    assert sorted(p.name for p in target.iterdir()) == ["a.ipynb", "b.ipynb", "data.csv"]
+    assert (target / "b.ipynb").read_text() == "whole b.ipynb\n"
+    assert oct(target.stat().st_mode & 0o777) == oct(release.stat().st_mode & 0o777)
+
+
+def test_a_release_cut_off_by_a_stopped_build_is_built_again(fixture_course, tmp_path):
+    # Wrong answer caught: `techday build` stopped while nbgrader wrote release/<lab>/<lab>.ipynb left
+    # it newer than its source and cut off; `techday lab` reused it and copied a notebook that does not open.
+    from techday.course.syllabus import load_course
+    from techday.hub.locallab import _stale
+
+    course = load_course(fixture_course)
+    release = tmp_path / "release"
+    (release / LAB).mkdir(parents=True)
+    nb = release / LAB / f"{LAB}.ipynb"
+    nb.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n')
+    assert not _stale(course, release, LAB)
+    nb.write_text('{"cells": [{"cell_type": "mark')
+    assert _stale(course, release, LAB)

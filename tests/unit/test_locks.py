@@ -107,6 +107,11 @@ def test_parse_lock_names_the_bad_line(tmp_path):
     path.write_text(f"# a header\nsix==1.17.0 \\\n    {h}\n    # 0.0 MB, via x\n")
     lock = locks.parse_lock(path)
     assert lock.pins["six"].version == "1.17.0" and lock.header == ["a header"]
+    # A lock saved in another encoding (or a binary file given as --lock): was a UnicodeDecodeError
+    # traceback out of `techday locks check`, now the command's one line naming the file.
+    path.write_bytes(b"# header\nnumpy==2.4.6 \xff\n")
+    with pytest.raises(locks.LockError, match="bad.txt: not UTF-8 text"):
+        locks.parse_lock(path)
 
 
 def _pins(**versions):
