@@ -142,6 +142,26 @@ def id_notes(student: str) -> list[str]:
     return [] if student.isascii() else ["non-ASCII trainee id (kept as is)"]
 
 
+# What a trainee id may be made of besides letters, digits and marks of any script (those outside ASCII
+# and Hangul are flagged by id_notes) and format characters and spaces (flagged there too).
+ID_PUNCTUATION = "._-@+ "
+
+
+def id_refusal(student: str) -> str | None:
+    """Why ``student`` cannot be a trainee id (None: it can). An allow-list: letters, digits and marks of
+    any script, spaces, format characters and ``._-@+``. Anything else (``<``, ``"``, ``&``, ``=``, a
+    control character, ...) is refused: nbgrader's formgrader writes the id into its pages unescaped, so
+    an ``--import`` file named ``<img src=x onerror=...>.ipynb`` ran its script in an instructor's
+    browser, with the session that sets every trainee's grades."""
+    odd = sorted({c for c in student if not (unicodedata.category(c)[0] in "LMN" or unicodedata.category(c) in
+                                             ("Cf", "Zs") or c in ID_PUNCTUATION)})
+    if not odd:
+        return None
+    named = " ".join(repr(c)[1:-1] for c in odd[:8])
+    return (f"trainee id {shown(student)} has {named}{' ...' if len(odd) > 8 else ''}: an id is letters, digits, "
+            f"spaces and {' '.join(ID_PUNCTUATION.strip())} only (the formgrader shows ids as HTML); rename it")
+
+
 def _norm(student: str) -> str:
     return "".join(unicodedata.normalize("NFKC", student).casefold().split())
 
@@ -172,6 +192,9 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
             continue
         if student in ("", ".", ".."):  # " .ipynb", "...ipynb": no id, or a path out of submitted/
             lines.append(f"skipped  {shown(path.name)}: no trainee id in its name")
+            continue
+        if why := id_refusal(student):
+            lines.append(f"skipped  {shown(path.name)}: {why}")
             continue
         if path.is_symlink() or not path.is_file():
             lines.append(f"skipped  {shown(student)}: {shown(path.name)} is a link or not a file")
@@ -212,6 +235,9 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     students = sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.is_dir() else []
     for student in students:
         folder = base / student / lab
+        if why := id_refusal(student):  # a folder made by hand, or by an --import of before
+            subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[why]))
+            continue
         links = sorted(p for p in folder.iterdir() if p.is_symlink() and p.suffix == ".ipynb")
         for path in links:   # never read through a link: it could point at the course's solutions
             subs.append(Submission(student, lab, str(path), status="rejected", gradable=False,

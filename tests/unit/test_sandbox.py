@@ -453,3 +453,29 @@ def test_one_notebook_that_cannot_be_checked_never_stops_the_others(tmp_path):
     for deep in ("a-deep", "b-deep-cell"):
         assert subs[deep].status == "rejected" and "RecursionError" in subs[deep].notes[0], subs[deep].notes
     assert subs["c-honest"].gradable and subs["c-honest"].status == "pending"
+
+
+def test_an_id_that_is_markup_is_never_imported_nor_graded(tmp_path):
+    """Caught: ``<img src=x onerror=alert(1)>.ipynb`` in an --import folder became that trainee's id,
+    graded clean (ASCII, printable), and nbgrader's formgrader writes ids into its pages unescaped: the
+    script ran in the instructor's browser when the submission was opened. An id is letters, digits,
+    spaces and ``._-@+`` (an allow-list); letters of any script stay ids (flagged where not ASCII or Hangul)."""
+    from techday.grading.checks import collect, import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    src.mkdir()
+    bad = ["<img src=x onerror=alert(1)>", 'kim" onmouseover="x', "a&amp;b", "kim'", "x;y", "kim (1)"]
+    good = ["trainee-007", "kim.minsu", "kim minsu", "kim@x.example", "kim+lab", "김민준", "k\u0456m"]
+    for student in bad + good:
+        (src / f"{student}.ipynb").write_text("{}")
+    lines = import_folder(src, root, "lab")
+    imported = {p.name for p in (root / "submitted").iterdir()}
+    assert imported == set(good), lines
+    assert sum(line.startswith("skipped") and "rename it" in line for line in lines) == len(bad), lines
+    folder = root / "submitted" / "<svg onload=alert(2)>" / "lab"  # made by hand, or by an older --import
+    folder.mkdir(parents=True)
+    (folder / "lab.ipynb").write_text("{}")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    odd = subs["<svg onload=alert(2)>"]
+    assert odd.status == "rejected" and not odd.gradable and "rename it" in odd.notes[0], odd
+    assert all(subs[s].status != "rejected" or "rename it" not in " ".join(subs[s].notes) for s in good)
