@@ -479,3 +479,47 @@ def test_an_id_that_is_markup_is_never_imported_nor_graded(tmp_path):
     odd = subs["<svg onload=alert(2)>"]
     assert odd.status == "rejected" and not odd.gradable and "rename it" in odd.notes[0], odd
     assert all(subs[s].status != "rejected" or "rename it" not in " ".join(subs[s].notes) for s in good)
+
+
+def test_a_hand_in_too_big_to_check_is_rejected_unread(tmp_path, monkeypatch):
+    """The checks run one hand-in after another for the whole room before anything is graded: 100 000
+    one-line cells took 29 s of CPU, 300 000 lines of code in one cell 45 s, 20 000 unknown graded cells
+    made a status line of 1.4 million characters, and every file was read whole (``--import`` has no size
+    limit) however big. Each is now that hand-in's rejection (or a count), decided before the slow part."""
+    import time
+
+    from techday.grading import checks
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+
+    def hand_in(student: str, cells: list) -> None:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = cells
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+
+    code = nbformat.v4.new_code_cell
+    max_cells, max_chars, max_notes = (getattr(checks, name, default) for name, default in
+                                       (("MAX_CELLS", 1_000), ("MAX_SOURCE_CHARS", 500_000), ("MAX_NOTES", 10)))
+    hand_in("many-cells", [code("x = 1") for _ in range(max_cells + 1)])
+    hand_in("much-code", [code("x = 1\n" * (max_chars // 6 + 1))])
+    forged = [code("x = 1", metadata={"nbgrader": {"grade": False, "solution": True, "locked": False,
+                                                    "grade_id": f"g{i}", "schema_version": 3}}) for i in range(200)]
+    hand_in("unknown-ids", forged)
+    hand_in("honest", [code("x = 1")])
+    limit = max(p.stat().st_size for p in root.glob("submitted/*/lab/lab.ipynb"))
+    monkeypatch.setattr(checks, "MAX_NOTEBOOK_BYTES", limit, raising=False)
+    printed = code("x = 1")
+    printed.outputs = [nbformat.v4.new_output("stream", text="x" * limit)]
+    hand_in("big-file", [printed])
+    start = time.process_time()
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    assert time.process_time() - start < 20
+    for student, says in (("many-cells", "cells, more than"), ("much-code", "characters of cell text"),
+                          ("big-file", "is over")):
+        assert subs[student].status == "rejected" and says in subs[student].notes[0], subs[student].notes
+    assert subs["honest"].gradable and subs["honest"].status == "pending", subs["honest"].notes
+    unknown = [n for n in subs["unknown-ids"].notes if "unknown graded cell" in n]
+    assert len(unknown) == max_notes + 1 and "190 more" in unknown[-1], unknown
