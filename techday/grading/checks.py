@@ -208,7 +208,11 @@ def id_refusal(student: str) -> str | None:
 
 
 def _norm(student: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", student).casefold().split())
+    """What two ids that may be one trainee's have in common: NFKC, case folded, without spaces or the
+    punctuation ``._-`` (``kim.`` beside ``kim``, ``trainee_007`` beside ``trainee-007``: each read as the
+    other on a certificate, and a trailing dot is dropped by Windows' file names)."""
+    text = unicodedata.normalize("NFKC", student).casefold()
+    return "".join(c for c in text if not c.isspace() and c not in "._-")
 
 
 def import_folder(source: Path, root: Path, lab: str) -> list[str]:
@@ -319,7 +323,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                 sub.status = "rejected"
             subs.append(sub)
     subs += misplaced(base, lab, students)
-    # One trainee under two ids that differ only in case, spacing or Unicode form.
+    # One trainee under two ids that differ only in case, spacing, punctuation or Unicode form.
     by_norm: dict[str, list[Submission]] = {}
     for sub in subs:
         if sub.gradable:
@@ -329,7 +333,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
         if len(ids) > 1:
             for sub in group:
                 sub.notes.append(f"same trainee as {[i for i in ids if i != sub.student]}? (ids differ only in "
-                                 "case, spacing or Unicode form): both graded, keep one")
+                                 "case, spacing, punctuation ._- or Unicode form): both graded, keep one")
     return subs
 
 

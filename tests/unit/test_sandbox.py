@@ -523,3 +523,20 @@ def test_a_hand_in_too_big_to_check_is_rejected_unread(tmp_path, monkeypatch):
     assert subs["honest"].gradable and subs["honest"].status == "pending", subs["honest"].notes
     unknown = [n for n in subs["unknown-ids"].notes if "unknown graded cell" in n]
     assert len(unknown) == max_notes + 1 and "190 more" in unknown[-1], unknown
+
+
+def test_ids_that_differ_only_in_punctuation_are_flagged_as_one_trainee(tmp_path):
+    """``kim.`` beside ``kim`` and ``trainee_007`` beside ``trainee-007`` were graded as two clean trainees
+    (case, spaces and Unicode form were compared, not ``._-``): two certificates whose ids read as one,
+    and a trailing dot that Windows drops from a file name. Distinct names stay apart."""
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    for student in ("kim", "kim.", "trainee-007", "trainee_007", "lee", "lee-minsu"):
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nbformat.v4.new_notebook()), encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    for student in ("kim", "kim.", "trainee-007", "trainee_007"):
+        assert any("same trainee" in n for n in subs[student].notes), subs[student].notes
+    assert not subs["lee"].notes and not subs["lee-minsu"].notes
