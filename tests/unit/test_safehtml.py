@@ -135,3 +135,19 @@ def test_metadata_a_trainee_wrote_never_becomes_an_attribute_or_a_url():
     assert not parser.found, parser.found
     assert "/hub/logout" not in html and "/hub/x" not in html and "onerror" not in html
     assert re.search(r'<img[^>]*height="?480', html), html  # a real size stays
+
+
+@pytest.mark.parametrize("course", ["the kit", "a course without grading/nbgrader_config.py"])
+def test_every_course_root_cleans_its_html(course, tmp_path):
+    """SafeHTML was set only in the kit's grading/nbgrader_config.py, which a course root's config loads
+    from the course's folder: a course without that file (the test fixture's course; one made anew with
+    the kit) rendered every trainee's markdown and outputs raw in the formgrader and in feedback. The
+    generated config sets it itself, once."""
+    from techday.grading.config import SAFE_HTML, nbgrader_config
+
+    repo = ROOT if course == "the kit" else tmp_path / "course"
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "nbgrader_config.py").write_text(nbgrader_config(tmp_path / "root", "c", repo), encoding="utf-8")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "root")).load_config()
+    preprocessors = config.HTMLExporter.get("preprocessors")
+    assert isinstance(preprocessors, list) and preprocessors.count(SAFE_HTML) == 1, config.HTMLExporter
