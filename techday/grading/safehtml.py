@@ -10,7 +10,8 @@ table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` for
 formgrader and the feedback pages) cleans instead, by allow-lists:
 
 - markdown cells: rendered, then only the tags and attributes of :data:`TAGS` and :data:`ATTRIBUTES` kept:
-  links out (``http``, ``https``, ``mailto``) or to the page's own headings, images embedded as PNG,
+  links out (``http``, ``https``, ``mailto``) or within the page, no ``id`` (a heading's id took the
+  place of a score box's in the formgrader), images embedded as PNG,
   JPEG or GIF data, never a URL the instructor's browser would fetch by itself; anything else is shown
   as text;
 - outputs: only the types of :data:`OUTPUT_TYPES`; ``text/html`` and ``text/markdown`` cleaned as above;
@@ -50,8 +51,11 @@ def _image(tag: str, name: str, value: str) -> bool:
     return name in ("alt", "title", "width", "height") or name == "src" and value.strip().lower().startswith(IMAGES)
 
 
+# No ``id``: the formgrader finds each score box by the cell's grade id (``$("#" + grade_id)``, the first
+# element with it), and a trainee's heading ``# double_tests`` above it took the box's place: the
+# instructor's score went nowhere, or to another cell's grade.
 ATTRIBUTES = {"a": _link, "img": _image, "td": ["align", "colspan", "rowspan"], "th": ["align", "colspan", "rowspan"],
-              "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"], "h5": ["id"], "h6": ["id"], "ol": ["start"]}
+              "ol": ["start"]}
 PROTOCOLS = {"http", "https", "mailto", "data"}  # data: only where _image allows it
 IMAGE_SIZE = ("width", "height")  # all an output's metadata may say, per image type, as whole numbers
 GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # what nbgrader's own grade ids are made of

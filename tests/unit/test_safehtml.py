@@ -151,3 +151,29 @@ def test_every_course_root_cleans_its_html(course, tmp_path):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "root")).load_config()
     preprocessors = config.HTMLExporter.get("preprocessors")
     assert isinstance(preprocessors, list) and preprocessors.count(SAFE_HTML) == 1, config.HTMLExporter
+
+
+def test_no_trainee_element_takes_the_id_of_a_score_box():
+    """The formgrader binds each score box by its grade id (``$("#" + grade_id)``, the first element that
+    has it): a trainee's heading ``# double_tests`` above the test cell got ``id="double_tests"`` first, and
+    the instructor's score for that cell went nowhere (or, inside another graded answer, to it)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell('# double_tests\n\n<h2 id="mean_tests">x</h2>'))
+    printed = nbformat.v4.new_code_cell("show()")
+    printed.outputs = [nbformat.v4.new_output("display_data", data={"text/html": '<p id="double_tests">x</p>'})]
+    nb.cells.append(printed)
+    for gid in ("double_tests", "mean_tests"):
+        nb.cells.append(nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "points": 1, "grade_id": gid, "schema_version": 3}}))
+    config = course_config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
+                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
+    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    for gid in ("double_tests", "mean_tests"):
+        found = re.findall(rf'<[a-z0-9]+[^>]*\bid="{gid}"', html)
+        assert found and all(tag.startswith("<input") for tag in found) and len(found) == 1, found
