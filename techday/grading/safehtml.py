@@ -6,8 +6,8 @@ The formgrader renders each autograded notebook as HTML (nbconvert's ``HTMLExpor
 instructor's session (and could set any trainee's grades
 through the formgrader's API). nbconvert's own ``sanitize_html`` does not reach nbgrader's
 ``formgrade`` template (it renders markdown cells itself) and escapes every paragraph, heading and
-table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` for every course root: the
-formgrader and the feedback pages) cleans instead, by allow-lists:
+table of an answer. :class:`SafeHTML` (set in ``grading/nbgrader_config.py`` and in every generated course root's
+config: the formgrader and the feedback pages) cleans instead, by allow-lists:
 
 - markdown cells: rendered, then only the tags and attributes of :data:`TAGS` and :data:`ATTRIBUTES` kept:
   links out (``http``, ``https``, ``mailto``) or within the page, no ``id`` (a heading's id took the

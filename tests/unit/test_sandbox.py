@@ -3,6 +3,7 @@ without a sandbox, the static tamper check, the graded copy, and feedback withou
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -540,3 +541,31 @@ def test_ids_that_differ_only_in_punctuation_are_flagged_as_one_trainee(tmp_path
     for student in ("kim", "kim.", "trainee-007", "trainee_007"):
         assert any("same trainee" in n for n in subs[student].notes), subs[student].notes
     assert not subs["lee"].notes and not subs["lee-minsu"].notes
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_the_sandboxs_scratch_space_is_bounded_or_on_disk(sized, tmp_path, monkeypatch):
+    """``/tmp`` and ``/dev/shm`` were tmpfs as big as half the host's memory, and ``/dev`` was writable: a
+    notebook wrote 300 MB into each at 1.8 GB/s, host memory that RLIMIT_AS does not count, taken from
+    the other trainees' kernels and the grader. Each is now a tmpfs of ``scratch_mb`` (or, with a bwrap
+    that cannot size one, a folder on disk), and ``/dev`` is read-only."""
+    try:
+        bwrap = sandbox.check_sandbox()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if sized and not sandbox.sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (bubblewrap before 0.10)")
+    monkeypatch.setitem(sandbox._SIZED, bwrap, sized)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = ("for d in /tmp /dev/shm /dev; do dd if=/dev/zero of=$d/fill bs=1M count=200 2>/dev/null; "
+              "echo $d $(stat -c %s $d/fill 2>/dev/null || echo none); done")
+    argv = sandbox.sandbox_command(bwrap, work, sandbox.sandbox_env({}), False, 64) + ["/bin/sh", "-c", script]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    written = dict(line.split() for line in out.splitlines())
+    assert written["/dev"] == "none", out
+    for where in ("/tmp", "/dev/shm"):
+        if sized:
+            assert int(written[where]) <= 64 * 1024 * 1024, out
+        else:  # on the host's disk, in the work folder, never in its memory
+            assert (work / {"/tmp": ".tmp", "/dev/shm": ".shm"}[where] / "fill").stat().st_size == 200 * 1024 * 1024
