@@ -178,6 +178,35 @@ def course_cells(nb, resources: dict) -> list[dict]:
 
 MALLOC_ARENAS = 4
 
+# The working folder is on the grading host's disk, beside the gradebook and every other submission's:
+# files of up to RLIMIT_FSIZE each, as many as the notebook's time allows (77 GB free here filled in about
+# a minute at the 1 GB/s a sandbox writes), and a full disk fails every other trainee's grading. Every
+# DISK_CHECK_S the free space is read (statvfs); below DISK_FLOOR, a notebook whose working folder holds
+# more than DISK_OWN is stopped (an honest one writes megabytes).
+DISK_CHECK_S = 1.0
+DISK_FLOOR = 2 * 2**30
+DISK_OWN = 2**30
+
+
+def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> int | None:
+    """The bytes the notebook wrote into ``work`` where the disk under it has less than ``floor`` free and
+    ``work`` holds more than ``own``; None otherwise (the folder is measured only when the disk is low)."""
+    floor = DISK_FLOOR if floor is None else floor
+    own = DISK_OWN if own is None else own
+    try:
+        if shutil.disk_usage(work).free >= floor:
+            return None
+    except OSError:
+        return None
+    total = 0
+    for folder, _, files in os.walk(work):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total if total > own else None
+
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
                  report: dict) -> dict | None:
@@ -268,13 +297,25 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             pass
 
     threading.Thread(target=feed, daemon=True).start()
-    try:
-        proc.wait(timeout=limits.notebook_timeout_s)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + limits.notebook_timeout_s
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(DISK_CHECK_S, deadline - time.monotonic())))
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        wrote = disk_hog(work)
+        if wrote is None and time.monotonic() < deadline:
+            continue
         kill_tree(proc.pid)
         proc.wait()
-        report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
-        report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
+        if wrote is not None:
+            report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
+                                 "host's disk was nearly full, and was stopped")
+            report["events"] = [{"event": "disk-full", "bytes": wrote}]
+        else:
+            report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
+            report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
         t.join(5)
         log.close()
         return None

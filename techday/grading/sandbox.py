@@ -271,6 +271,8 @@ def event_notes(report: dict) -> list[str]:
         notes.append({
             "cell-timeout": f"{cell} timed out after {ev.get('seconds')} s",
             "notebook-timeout": f"stopped after {ev.get('seconds')} s (whole notebook): every test scored 0",
+            "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
+                         "full (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",

@@ -569,3 +569,36 @@ def test_the_sandboxs_scratch_space_is_bounded_or_on_disk(sized, tmp_path, monke
             assert int(written[where]) <= 64 * 1024 * 1024, out
         else:  # on the host's disk, in the work folder, never in its memory
             assert (work / {"/tmp": ".tmp", "/dev/shm": ".shm"}[where] / "fill").stat().st_size == 200 * 1024 * 1024
+
+
+def test_a_notebook_filling_the_graders_disk_is_stopped(tmp_path, monkeypatch):
+    """The working folder is on the grading host's disk (files up to RLIMIT_FSIZE each, as many as the
+    notebook's time allowed): a notebook could fill it in about a minute, and a full disk fails every
+    other trainee's grading (the gradebook's writes). When the disk runs low, the notebook whose folder
+    holds more than ``DISK_OWN`` is stopped (flagged, every test 0); one that wrote little runs on."""
+    import sys
+    import time
+
+    from techday.grading import executor
+    from techday.grading.sandbox import Limits, event_notes
+
+    monkeypatch.setattr(executor, "DISK_FLOOR", 2**62, raising=False)  # "nearly full", whatever this disk has
+    monkeypatch.setattr(executor, "DISK_OWN", 2**20, raising=False)
+    work = tmp_path / "private" / ".sandbox"
+    work.mkdir(parents=True)
+    writer = ("import time\nopen('fill', 'wb').write(b'x' * 3 * 2**20)\ntime.sleep(60)\n")
+    r, w = os.pipe()
+    report: dict = {}
+    start = time.monotonic()
+    result = executor._run([sys.executable, "-c", writer], {"PATH": os.environ.get("PATH", "")}, str(work), "{}",
+                           work, Limits(notebook_timeout_s=30), False, report, r, w, None, None)
+    assert result is None and time.monotonic() - start < 20, report
+    assert report["events"][0]["event"] == "disk-full" and "disk was nearly full" in event_notes(report)[0], report
+    monkeypatch.setattr(executor, "DISK_OWN", 2**30, raising=False)  # a folder of a few MB: not the one
+    (work / "fill").unlink()
+    r, w = os.pipe()
+    report = {}
+    honest = "import time\nopen('fill', 'wb').write(b'x' * 3 * 2**20)\ntime.sleep(2)\n"
+    executor._run([sys.executable, "-c", honest], {"PATH": os.environ.get("PATH", "")}, str(work), "{}",
+                  work, Limits(notebook_timeout_s=30), False, report, r, w, None, None)
+    assert "events" not in report, report
