@@ -252,7 +252,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
-        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user)
+        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
+                    written=scratch or work)  # where the notebook writes: nobody's folder, where root grades
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -260,7 +261,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user) -> dict | None:
+def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
+         written: Path | None = None) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -304,7 +306,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             break
         except subprocess.TimeoutExpired:
             pass
-        wrote = disk_hog(work)
+        wrote = disk_hog(written or work)
         if wrote is None and time.monotonic() < deadline:
             continue
         kill_tree(proc.pid)

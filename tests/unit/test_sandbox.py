@@ -227,7 +227,7 @@ def test_the_executor_sets_rlimit_nproc_only_where_it_counts(tmp_path, monkeypat
     from techday.grading import executor
 
     seen = []
-    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user, **_):
         seen.append(argv)
         os.close(r)
         os.close(w)
@@ -297,8 +297,9 @@ def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch
 
     seen = []
 
-    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user, **kw):
         seen.append((argv, user, Path(argv[argv.index(sandbox.WORK) - 1])))
+        assert kw.get("written") == seen[-1][2]  # the disk guard measures the folder the notebook writes
         os.close(r)
         os.close(w)
 
