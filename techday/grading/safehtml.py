@@ -100,8 +100,8 @@ def _cell_metadata(meta) -> dict:
     and tags that are text."""
     kept = {}
     grading = meta.get("nbgrader") if isinstance(meta, dict) else None
-    if isinstance(grading, dict) and ("grade_id" not in grading
-                                      or isinstance(grading["grade_id"], str) and GRADE_ID.fullmatch(grading["grade_id"])):
+    gid = grading.get("grade_id") if isinstance(grading, dict) else None
+    if isinstance(grading, dict) and (gid is None or isinstance(gid, str) and GRADE_ID.fullmatch(gid)):
         kept["nbgrader"] = grading
     tags = meta.get("tags") if isinstance(meta, dict) else None
     if isinstance(tags, list) and all(isinstance(t, str) for t in tags):

@@ -86,7 +86,7 @@ class Limits:
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
-    scratch_mb: int = 2048            # each of /tmp and /dev/shm: RAM that RLIMIT_AS does not count (see sandbox_command)
+    scratch_mb: int = 2048            # each of /tmp and /dev/shm: RAM RLIMIT_AS does not count (scratch_mounts)
 
 
 def _probe(bwrap: str) -> str | None:

@@ -147,7 +147,8 @@ def test_every_course_root_cleans_its_html(course, tmp_path):
 
     repo = ROOT if course == "the kit" else tmp_path / "course"
     (tmp_path / "root").mkdir()
-    (tmp_path / "root" / "nbgrader_config.py").write_text(nbgrader_config(tmp_path / "root", "c", repo), encoding="utf-8")
+    text = nbgrader_config(tmp_path / "root", "c", repo)
+    (tmp_path / "root" / "nbgrader_config.py").write_text(text, encoding="utf-8")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "root")).load_config()
     preprocessors = config.HTMLExporter.get("preprocessors")
     assert isinstance(preprocessors, list) and preprocessors.count(SAFE_HTML) == 1, config.HTMLExporter
