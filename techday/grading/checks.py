@@ -18,6 +18,47 @@ from ..course.layout import lab_folder, notebook_name
 from .review import _kind, _release_cells, review, test_bound_names
 
 
+# What the checks read of one hand-in. They run one after another, for the whole room, before anything
+# is graded: a notebook of 100 000 one-line cells (11 MB) took 29 s of CPU to check, one of 300 000
+# lines of code 45 s, and the exchange lets a hand-in be 100 MB (--import: any size, read whole). The
+# course's labs have at most 43 cells and 60 kB of text; the limits are 8 to 20 times that.
+MAX_NOTEBOOK_BYTES = 100_000_000
+MAX_CELLS = 1_000
+MAX_SOURCE_CHARS = 500_000
+MAX_NOTES = 10  # notes of one kind (unknown graded cells) named one by one; the rest are counted
+
+
+def file_sha256(path: Path, limit: int | None = None) -> str | None:
+    """The SHA-256 of ``path``, read in pieces; None where it is over ``limit`` bytes (not read past it;
+    default :data:`MAX_NOTEBOOK_BYTES`)."""
+    limit = MAX_NOTEBOOK_BYTES if limit is None else limit
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                return None
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _too_big(data: dict) -> str | None:
+    """Why the checks will not read this notebook (None: they will): too many cells or too much text."""
+    cells = data["cells"] if isinstance(data["cells"], list) else []
+    if len(cells) > MAX_CELLS:
+        return (f"{len(cells)} cells, more than the {MAX_CELLS} a hand-in may have: delete the scratch cells, "
+                "then hand it in again")
+    chars = 0
+    for cell in cells:
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        chars += sum(len(x) for x in source if isinstance(x, str)) if isinstance(source, list) else \
+            len(source) if isinstance(source, str) else 0
+    if chars > MAX_SOURCE_CHARS:
+        return (f"{chars} characters of cell text, more than the {MAX_SOURCE_CHARS} a hand-in may have: "
+                "remove the pasted data, then hand it in again")
+    return None
+
+
 def shown(text: str) -> str:
     """A trainee's id or file name as a status line prints it: as it is where every character is
     printable (Hangul included), else Python's quoted form, so that a newline, a terminal escape or a
@@ -73,6 +114,8 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
         return [f"not valid JSON ({str(exc)[:80]})"], False, None
     if not isinstance(data, dict) or "cells" not in data:
         return ["not a notebook (no cells)"], False, None
+    if why := _too_big(data):
+        return [why], False, None
     try:
         import warnings
 
@@ -114,9 +157,11 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
         elif kind in ("test", "locked") and "checksum" in rmeta:
             if compute_checksum(cell) != rmeta["checksum"]:
                 notes.append(f"edited {kind} cell '{gid}' (nbgrader restores it from the source)")
-    for gid in seen:
-        if gid not in release:
-            notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
+    unknown = [gid for gid in seen if gid not in release]
+    for gid in unknown[:MAX_NOTES]:
+        notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
+    if len(unknown) > MAX_NOTES:
+        notes.append(f"{len(unknown) - MAX_NOTES} more unknown graded cells")
     unread, findings = review(nb, release_nb, test_names)
     notes += [f"review: {f}" for f in findings] + unread
     return notes, True, nb
@@ -142,8 +187,32 @@ def id_notes(student: str) -> list[str]:
     return [] if student.isascii() else ["non-ASCII trainee id (kept as is)"]
 
 
+# What a trainee id may be made of besides letters, digits and marks of any script (those outside ASCII
+# and Hangul are flagged by id_notes) and format characters and spaces (flagged there too).
+ID_PUNCTUATION = "._-@+ "
+
+
+def id_refusal(student: str) -> str | None:
+    """Why ``student`` cannot be a trainee id (None: it can). An allow-list: letters, digits and marks of
+    any script, spaces, format characters and ``._-@+``. Anything else (``<``, ``"``, ``&``, ``=``, a
+    control character, ...) is refused: nbgrader's formgrader writes the id into its pages unescaped, so
+    an ``--import`` file named ``<img src=x onerror=...>.ipynb`` ran its script in an instructor's
+    browser, with the session that sets every trainee's grades."""
+    odd = sorted({c for c in student if not (unicodedata.category(c)[0] in "LMN" or unicodedata.category(c) in
+                                             ("Cf", "Zs") or c in ID_PUNCTUATION)})
+    if not odd:
+        return None
+    named = " ".join(repr(c)[1:-1] for c in odd[:8])
+    return (f"trainee id {shown(student)} has {named}{' ...' if len(odd) > 8 else ''}: an id is letters, digits, "
+            f"spaces and {' '.join(ID_PUNCTUATION.strip())} only (the formgrader shows ids as HTML); rename it")
+
+
 def _norm(student: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", student).casefold().split())
+    """What two ids that may be one trainee's have in common: NFKC, case folded, without spaces or the
+    punctuation ``._-`` (``kim.`` beside ``kim``, ``trainee_007`` beside ``trainee-007``: each read as the
+    other on a certificate, and a trailing dot is dropped by Windows' file names)."""
+    text = unicodedata.normalize("NFKC", student).casefold()
+    return "".join(c for c in text if not c.isspace() and c not in "._-")
 
 
 def import_folder(source: Path, root: Path, lab: str) -> list[str]:
@@ -172,6 +241,9 @@ def import_folder(source: Path, root: Path, lab: str) -> list[str]:
             continue
         if student in ("", ".", ".."):  # " .ipynb", "...ipynb": no id, or a path out of submitted/
             lines.append(f"skipped  {shown(path.name)}: no trainee id in its name")
+            continue
+        if why := id_refusal(student):
+            lines.append(f"skipped  {shown(path.name)}: {why}")
             continue
         if path.is_symlink() or not path.is_file():
             lines.append(f"skipped  {shown(student)}: {shown(path.name)} is a link or not a file")
@@ -212,6 +284,9 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
     students = sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.is_dir() else []
     for student in students:
         folder = base / student / lab
+        if why := id_refusal(student):  # a folder made by hand, or by an --import of before
+            subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[why]))
+            continue
         links = sorted(p for p in folder.iterdir() if p.is_symlink() and p.suffix == ".ipynb")
         for path in links:   # never read through a link: it could point at the course's solutions
             subs.append(Submission(student, lab, str(path), status="rejected", gradable=False,
@@ -224,8 +299,12 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                                    notes=["no notebook in the submission"]))
             continue
         for path in files:
-            sub = Submission(student, lab, str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-            if path.name != notebook_name(lab):
+            digest = file_sha256(path)
+            sub = Submission(student, lab, str(path), sha256=digest or "")
+            if digest is None:  # never read whole: the same name stays rejected until it is replaced
+                sub.notes, sub.gradable = [f"{path.name} is over {MAX_NOTEBOOK_BYTES // 1_000_000} MB: clear the "
+                                           "outputs (Kernel > Restart and Clear Output), then hand it in again"], False
+            elif path.name != notebook_name(lab):
                 others = [p.name for p in files if p.name == notebook_name(lab)]
                 why = (f"second notebook in the submission: only {lab}.ipynb is graded" if others else
                        f"wrong notebook name {path.name!r} (released as {lab}.ipynb): rename it to grade it")
@@ -244,7 +323,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
                 sub.status = "rejected"
             subs.append(sub)
     subs += misplaced(base, lab, students)
-    # One trainee under two ids that differ only in case, spacing or Unicode form.
+    # One trainee under two ids that differ only in case, spacing, punctuation or Unicode form.
     by_norm: dict[str, list[Submission]] = {}
     for sub in subs:
         if sub.gradable:
@@ -254,7 +333,7 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
         if len(ids) > 1:
             for sub in group:
                 sub.notes.append(f"same trainee as {[i for i in ids if i != sub.student]}? (ids differ only in "
-                                 "case, spacing or Unicode form): both graded, keep one")
+                                 "case, spacing, punctuation ._- or Unicode form): both graded, keep one")
     return subs
 
 

@@ -34,6 +34,7 @@ AUTOGRADE_PREPROCESSORS = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+SAFE_HTML = "techday.grading.safehtml.SafeHTML"  # every HTML export of a trainee's notebook
 FEEDBACK_PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
@@ -132,6 +133,11 @@ def nbgrader_config(root: Path, course_id: str, repo_root: Path, *, sandboxed: b
             f"c.SandboxExecute.scale = {scale!r}",
             f"c.SandboxExecute.sandbox = {bool(sandbox)!r}",
             f"c.SandboxExecute.referee = {bool(referee)!r}",
+            "# Trainees' answers and outputs are rendered as HTML in the formgrader and feedback: cleaned",
+            "# (techday/grading/safehtml.py), also where the course has no grading/nbgrader_config.py.",
+            "_pre = c.HTMLExporter.get('preprocessors')",
+            f"if not isinstance(_pre, list) or {SAFE_HTML!r} not in _pre:",
+            f"    c.HTMLExporter.preprocessors = [*(_pre if isinstance(_pre, list) else []), {SAFE_HTML!r}]",
         ]
         if cell_timeout:
             lines.append(f"c.SandboxExecute.cell_timeout = {int(cell_timeout)}")

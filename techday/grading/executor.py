@@ -178,6 +178,35 @@ def course_cells(nb, resources: dict) -> list[dict]:
 
 MALLOC_ARENAS = 4
 
+# The working folder is on the grading host's disk, beside the gradebook and every other submission's:
+# files of up to RLIMIT_FSIZE each, as many as the notebook's time allows (77 GB free here filled in about
+# a minute at the 1 GB/s a sandbox writes), and a full disk fails every other trainee's grading. Every
+# DISK_CHECK_S the free space is read (statvfs); below DISK_FLOOR, a notebook whose working folder holds
+# more than DISK_OWN is stopped (an honest one writes megabytes).
+DISK_CHECK_S = 1.0
+DISK_FLOOR = 2 * 2**30
+DISK_OWN = 2**30
+
+
+def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> int | None:
+    """The bytes the notebook wrote into ``work`` where the disk under it has less than ``floor`` free and
+    ``work`` holds more than ``own``; None otherwise (the folder is measured only when the disk is low)."""
+    floor = DISK_FLOOR if floor is None else floor
+    own = DISK_OWN if own is None else own
+    try:
+        if shutil.disk_usage(work).free >= floor:
+            return None
+    except OSError:
+        return None
+    total = 0
+    for folder, _, files in os.walk(work):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total if total > own else None
+
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
                  report: dict) -> dict | None:
@@ -202,7 +231,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             user = NOBODY
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
             os.chown(scratch, *NOBODY)
-        argv = sandbox_command(check_sandbox(), bound, senv, gpu) + executor
+        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.scratch_mb) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
@@ -223,7 +252,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
-        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user)
+        return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
+                    written=scratch or work)  # where the notebook writes: nobody's folder, where root grades
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -231,7 +261,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user) -> dict | None:
+def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
+         written: Path | None = None) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -268,13 +299,25 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             pass
 
     threading.Thread(target=feed, daemon=True).start()
-    try:
-        proc.wait(timeout=limits.notebook_timeout_s)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + limits.notebook_timeout_s
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(DISK_CHECK_S, deadline - time.monotonic())))
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        wrote = disk_hog(written or work)
+        if wrote is None and time.monotonic() < deadline:
+            continue
         kill_tree(proc.pid)
         proc.wait()
-        report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
-        report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
+        if wrote is not None:
+            report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
+                                 "host's disk was nearly full, and was stopped")
+            report["events"] = [{"event": "disk-full", "bytes": wrote}]
+        else:
+            report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
+            report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
         t.join(5)
         log.close()
         return None

@@ -316,9 +316,8 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
     :func:`pass_fail`) a gradebook score with no current graded notebook behind it (the graded one was
     replaced or removed: entries in ``superseded`` never count). Other files rejected beside a graded
     notebook (``Untitled.ipynb``) are noted only."""
-    import hashlib
-
     from ..course.layout import notebook_name
+    from .checks import file_sha256
 
     notes: dict[tuple[str, str], list[str]] = {}
     holds: dict[tuple[str, str], list[str]] = {}
@@ -344,7 +343,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
             student = path.parent.parent.name
             if path.is_symlink() or not path.is_file():
                 continue
-            if f"{student}/{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}" not in known:
+            if f"{student}/{(file_sha256(path) or '')[:16]}" not in known:
                 note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
                 notes.setdefault((lab, student), []).append(note)
                 holds.setdefault((lab, student), []).append(note)

@@ -86,6 +86,7 @@ class Limits:
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
+    scratch_mb: int = 2048            # each of /tmp and /dev/shm: RAM RLIMIT_AS does not count (scratch_mounts)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -167,11 +168,46 @@ def _hosts_file() -> Path:
     return path
 
 
-def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> list[str]:
-    """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host."""
+_SIZED: dict[str, bool] = {}
+
+
+def sizes_tmpfs(bwrap: str) -> bool:
+    """Whether this bwrap can size a tmpfs (``--size``, bubblewrap 0.10 and later)."""
+    if bwrap not in _SIZED:
+        try:
+            proc = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
+            _SIZED[bwrap] = "--size" in proc.stdout + proc.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _SIZED[bwrap] = False
+    return _SIZED[bwrap]
+
+
+def scratch_mounts(bwrap: str, work: Path, scratch_mb: int) -> tuple[list[str], list[str]]:
+    """bwrap arguments for the sandbox's ``/tmp`` (first) and ``/dev/shm`` (last, once ``/dev`` is read-only).
+
+    A tmpfs holds its files in the host's RAM, which ``RLIMIT_AS`` does not count, and bwrap's are as big
+    as half the host's memory: 300 MB written to each of ``/tmp`` and ``/dev/shm`` (``/dev`` itself was
+    writable too) took 600 MB of the host's memory at 1.8 GB/s, so one notebook could take the memory the
+    other trainees' kernels and the grader run in. Each is now a tmpfs of ``scratch_mb``; a bwrap that
+    cannot size one (before 0.10) gets folders of the work folder instead (on disk)."""
+    if sizes_tmpfs(bwrap):
+        size = str(scratch_mb * 1024 * 1024)
+        return ["--size", size, "--tmpfs", "/tmp"], ["--remount-ro", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
+    owner = work.stat()
+    for name in (".tmp", ".shm"):
+        (work / name).mkdir(exist_ok=True)
+        if (owner.st_uid, owner.st_gid) != (os.getuid(), os.getgid()):
+            os.chown(work / name, owner.st_uid, owner.st_gid)  # the host's nobody's folder (root's sandbox)
+    return ["--bind", str(work / ".tmp"), "/tmp"], ["--remount-ro", "/dev", "--bind", str(work / ".shm"), "/dev/shm"]
+
+
+def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, scratch_mb: int | None = None) -> list[str]:
+    """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host.
+    ``/tmp`` and ``/dev/shm`` hold at most ``scratch_mb`` each (:func:`scratch_mounts`)."""
+    tmp, shm = scratch_mounts(bwrap, work, scratch_mb or Limits().scratch_mb)
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev", *tmp]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
             args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \
@@ -197,6 +233,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
     args += ["--bind", str(work), WORK, "--chdir", WORK]
     if gpu:
         args += gpu_binds()
+    args += shm  # after every device bound into /dev
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args
@@ -234,6 +271,8 @@ def event_notes(report: dict) -> list[str]:
         notes.append({
             "cell-timeout": f"{cell} timed out after {ev.get('seconds')} s",
             "notebook-timeout": f"stopped after {ev.get('seconds')} s (whole notebook): every test scored 0",
+            "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
+                         "full (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -32,12 +33,14 @@ def spreadsheet_cell(value):
     return "'" + value
 
 
+# A number as nbgrader's export writes one (9.5, -1.5, 1e3): digits, never a word. Python's float() also
+# reads "-inf", "+nan", "-Infinity", " 1" and "1_0", which a spreadsheet takes as formulas or text:
+# an --import id "-inf" went into grades.csv as it was, and Excel evaluated it (#NAME?).
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?")
+
+
 def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return NUMBER.fullmatch(text) is not None
 
 
 def safe_csv(path: Path) -> None:

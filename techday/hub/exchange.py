@@ -23,7 +23,9 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   what the entry's owner owns (a hard link to another trainee's file keeps that trainee as owner),
   pipes and devices left out, size and count capped, and only the folder the scan checked (the same
   inode, device and owner: not one put under its name since); its ``timestamp.txt`` is written from the
-  entry's name (checked), since nbgrader stops the whole collect at one it cannot parse.
+  entry's name (checked), since nbgrader stops the whole collect at one it cannot parse, or from the
+  last change of what was copied where that is later than the submit's few minutes after the name's
+  time (:func:`submission_time`: the name and the files are the owner's to make at any time).
 - **release_feedback** leaves out (and names) a trainee whose feedback folder lacks the
   ``submission_secret.txt`` or ``timestamp.txt`` their own entry held: nbgrader stops the whole
   release at the first one.
@@ -212,8 +214,9 @@ class ExchangeCollect(_Collect):
             checked = getattr(self, "_checked", {}).get(os.path.basename(src))
             if checked is None:  # every record comes from init_src's scan, which keeps what it checked
                 raise OSError(f"{os.path.basename(src)} was not checked by the scan")
+            changed: list[float] = []
             skipped = copy_untrusted(src, dest, ignore=self.coursedir.ignore,
-                                     max_bytes=1000 * self.coursedir.max_dir_size, same_as=checked)
+                                     max_bytes=1000 * self.coursedir.max_dir_size, same_as=checked, changed=changed)
         except OSError as exc:
             # The entry is its owner's to remove, rename or swap for a link at any moment, also between
             # the scan and this copy: that trainee is not collected this time; the others are.
@@ -226,11 +229,34 @@ class ExchangeCollect(_Collect):
             self.log.warning("Collecting %s: left out %s", _shown(os.path.basename(src)), what)
         # The time is the one in the entry's name, checked by entry_refusal; the entry's own
         # timestamp.txt is its owner's to rewrite after submitting (nbgrader writes the same time in both).
+        # The name is its owner's choice too, and so is what the entry holds until it is collected: where
+        # anything copied changed later than the name says (its status-change time, which no owner can
+        # set back), the time is that change's.
+        named = os.path.basename(src).rsplit("+", 3)[2]
+        when = submission_time(named, changed)
+        if when != named:
+            self.log.warning("Collecting %s: changed at %s, after the time in its name (%s): collected as handed in "
+                             "at %s", _shown(os.path.basename(src)), when, named, when)
         stamp = os.path.join(dest, "timestamp.txt")
         if os.path.isdir(stamp) and not os.path.islink(stamp):  # the entry had a folder of that name
             shutil.rmtree(stamp)
         with open(stamp, "w", encoding="utf-8") as f:
-            f.write(os.path.basename(src).rsplit("+", 3)[2])
+            f.write(when)
+
+
+SUBMIT_SLACK_S = 600  # nbgrader's submit names the entry, then copies and locks it down: minutes at most
+
+
+def submission_time(named: str, changed: list[float]) -> str:
+    """The time a collected entry was handed in: the time in its name (``named``, as nbgrader wrote it),
+    unless something in it changed more than :data:`SUBMIT_SLACK_S` after that (``changed``: status-change
+    times); then the last change, in UTC as nbgrader writes times."""
+    import datetime
+
+    last = max(changed, default=None)
+    if last is None or last <= parse_utc(named).replace(tzinfo=datetime.timezone.utc).timestamp() + SUBMIT_SLACK_S:
+        return named
+    return datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def valid_timestamp(path: str) -> bool:
@@ -330,7 +356,7 @@ MAX_DEPTH = 32
 
 
 def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000,
-                   same_as: os.stat_result | None = None) -> list[str]:
+                   same_as: os.stat_result | None = None, changed: list[float] | None = None) -> list[str]:
     """Copy a folder that someone else owns and may change while it is read: folders and regular files
     only, each opened relative to its parent's descriptor without following a link (a link swapped in
     mid-copy is refused too), pipes and devices left out without waiting on them, names matching
@@ -339,7 +365,8 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000,
     the grader another trainee's notebook as this one's (where ``fs.protected_hardlinks`` is 0, or
     the file is writable by its maker). ``same_as``: the stat of the folder that was checked; a top
     folder that is not that one (another inode, device or owner: put in its place since) is refused
-    with OSError before anything is copied. Returns what was left out and why."""
+    with OSError before anything is copied. ``changed``: gets the status-change time (``st_ctime``, which
+    no owner can set back) of the top folder and of everything copied. Returns what was left out and why."""
     skipped: list[str] = []
     budget = {"bytes": max_bytes, "entries": MAX_ENTRIES}
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -361,6 +388,8 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000,
                 continue
             try:
                 st = os.fstat(fd)
+                if changed is not None and st.st_uid == owner:
+                    changed.append(st.st_ctime)
                 if st.st_uid != owner:
                     skipped.append(f"{shown} (owned by uid {st.st_uid}, not by the submission's owner uid {owner}: "
                                    "a hard link to another's file?)")
@@ -384,6 +413,8 @@ def copy_untrusted(src: str, dest: str, ignore=(), max_bytes: int = 100_000_000,
     top = os.open(src, flags | getattr(os, "O_DIRECTORY", 0))
     st = os.fstat(top)
     owner = st.st_uid
+    if changed is not None:
+        changed.append(st.st_ctime)
     try:
         if same_as is not None and (st.st_ino, st.st_dev, st.st_uid) != (same_as.st_ino, same_as.st_dev,
                                                                         same_as.st_uid):

@@ -688,7 +688,9 @@ def test_grades_csv_is_rewritten_without_formulas(tmp_path):
               "late_submission_penalty", "score", "max_score"]
     rows = [header,
             ["a-lab", "", "2026-12-05 10:00:00", FORMULAS[0], "", "", "", "9.5", "0.0", "9.5", "10.0"],
-            ["a-lab", "", "2026-12-05 10:00:00", "kim.minsu", "-2+3", "@SUM(A1)", "", "-1.5", "1e3", "10", "10"]]
+            ["a-lab", "", "2026-12-05 10:00:00", "kim.minsu", "-2+3", "@SUM(A1)", "", "-1.5", "1e3", "10", "10"],
+            # ids Python's float() reads as numbers (an --import file "-inf.ipynb"): formulas to Excel
+            ["a-lab", "", "", "-inf", "+nan", "-Infinity", " 1", "5.0", "0.0", "5.0", "5.0"]]
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
     safe_csv(path)
@@ -697,6 +699,7 @@ def test_grades_csv_is_rewritten_without_formulas(tmp_path):
     assert got[0] == header
     assert got[1][3] == "'" + FORMULAS[0] and got[1][7:] == ["9.5", "0.0", "9.5", "10.0"]
     assert got[2][3:6] == ["kim.minsu", "'-2+3", "'@SUM(A1)"] and got[2][7:] == ["-1.5", "1e3", "10", "10"]
+    assert got[3][3:7] == ["'-inf", "'+nan", "'-Infinity", "' 1"] and got[3][7:] == ["5.0", "0.0", "5.0", "5.0"]
 
 
 def test_a_page_with_text_added_or_hidden_is_refused(issued, capsys, tmp_path):

@@ -7,6 +7,7 @@ is a stranger's data: each case here is a file a hostile owner can put there, an
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import threading
@@ -164,6 +165,12 @@ def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, 
 
     exchange, course, inbound = _exchange(tmp_path)
 
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def at(seconds: int) -> str:  # a time in nbgrader's form, minutes before the entries are made
+        return (now + datetime.timedelta(seconds=seconds)).strftime(
+            "%Y-%m-%d %H:%M:%S.000000 UTC")
+
     def submit(student: str, stamp: str, text: str | None = None) -> None:
         entry = inbound / f"{student}+lab+{stamp}+r{len(os.listdir(inbound))}"
         entry.mkdir()
@@ -179,34 +186,34 @@ def test_one_trainees_timestamp_never_stops_the_collect_of_the_others(tmp_path, 
     def collected(student: str) -> str:
         return (course / "submitted" / student / "lab" / "timestamp.txt").read_text()
 
-    submit("trainee-a", "2026-12-05 10:00:00.000000 UTC", "garbage")
-    submit("trainee-b", "2026-12-05 10:01:00.000000 UTC")
+    submit("trainee-a", at(-300), "garbage")
+    submit("trainee-b", at(-299))
     collect(update=False)
-    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # the name's time, not the file's
-    submit("trainee-b", "2026-12-05 11:00:00.000000 UTC")
+    assert collected("trainee-a") == at(-300)  # the name's time, not the file's
+    submit("trainee-b", at(-240))
     collect(update=True)
-    assert collected("trainee-b") == "2026-12-05 11:00:00.000000 UTC"
+    assert collected("trainee-b") == at(-240)
     # A submission collected before this fix, with the trainee's own unreadable timestamp.txt.
     (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").write_text("2026-13-45 garbage")
-    submit("trainee-b", "2026-12-05 12:00:00.000000 UTC")
+    submit("trainee-b", at(-180))
     collect(update=True)
-    assert collected("trainee-b") == "2026-12-05 12:00:00.000000 UTC"
+    assert collected("trainee-b") == at(-180)
     assert "cannot be read as a time" in caplog.text
-    assert collected("trainee-a") == "2026-12-05 10:00:00.000000 UTC"  # collected again (no time: older)
+    assert collected("trainee-a") == at(-300)  # collected again (no time: older)
     # A folder named timestamp.txt, in a new entry and in one collected before.
-    submit("trainee-c", "2026-12-05 13:00:00.000000 UTC")
+    submit("trainee-c", at(-120))
     entry = next(p for p in inbound.iterdir() if p.name.startswith("trainee-c+"))
     (entry / "timestamp.txt").unlink()
     (entry / "timestamp.txt").mkdir()
     (entry / "timestamp.txt" / "x").write_text("x")
     collect(update=True)
-    assert collected("trainee-c") == "2026-12-05 13:00:00.000000 UTC"
+    assert collected("trainee-c") == at(-120)
     shutil.rmtree(course / "submitted" / "trainee-a" / "lab" / "timestamp.txt", ignore_errors=True)
     (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").unlink(missing_ok=True)
     (course / "submitted" / "trainee-a" / "lab" / "timestamp.txt").mkdir()
-    submit("trainee-b", "2026-12-05 14:00:00.000000 UTC")
+    submit("trainee-b", at(-60))
     collect(update=True)
-    assert collected("trainee-b") == "2026-12-05 14:00:00.000000 UTC"
+    assert collected("trainee-b") == at(-60)
 
 
 # nbgrader's release_feedback reads timestamp.txt with open(...).read(), never closed
@@ -309,3 +316,40 @@ def test_copy_untrusted_refuses_a_top_folder_other_than_the_one_checked(entry, t
         copy_untrusted(str(entry), str(tmp_path / "out"), same_as=os.lstat(other))
     assert not (tmp_path / "out").exists()
     assert copy_untrusted(str(entry), str(tmp_path / "out2"), same_as=os.lstat(entry)) == []
+
+
+def test_an_entry_named_or_changed_before_its_time_is_collected_at_its_last_change(tmp_path, caplog):
+    """The time nbgrader records (and a due date's late penalty reads) came from the entry's name, and the
+    entry is its owner's: after the due date a trainee made ``trainee-a+lab+<a time before it>+x`` by
+    hand, or rewrote the notebook of an entry handed in on time, and it was collected as on time. The
+    time is now the last change of anything copied (``st_ctime``, which no owner sets back), where that
+    is more than the submit's few minutes after the name's."""
+    import datetime
+
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from techday.hub.exchange import ExchangeCollect
+
+    exchange, course, inbound = _exchange(tmp_path)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%Y-%m-%d %H:%M:%S.%f UTC"
+    early = (now - datetime.timedelta(days=2)).strftime(fmt)
+    honest = (now - datetime.timedelta(seconds=30)).strftime(fmt)
+    for student, stamp in (("trainee-a", early), ("trainee-b", honest)):
+        entry = inbound / f"{student}+lab+{stamp}+r"
+        entry.mkdir()
+        (entry / "lab.ipynb").write_text("{}")
+    app = ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id="lab"),
+                          authenticator=Authenticator(), root=str(exchange))
+    app.expected_uids = lambda: {"trainee-a": os.getuid(), "trainee-b": os.getuid()}
+    app.start()
+
+    def collected(student: str) -> datetime.datetime:
+        from nbgrader.utils import parse_utc
+
+        return parse_utc((course / "submitted" / student / "lab" / "timestamp.txt").read_text())
+
+    assert collected("trainee-a") >= now.replace(tzinfo=None) - datetime.timedelta(seconds=5), collected("trainee-a")
+    assert "after the time in its name" in caplog.text
+    assert (course / "submitted" / "trainee-b" / "lab" / "timestamp.txt").read_text() == honest  # as named

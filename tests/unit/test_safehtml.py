@@ -101,3 +101,80 @@ def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, re
     assert 'src="/hub/logout"' not in html and 'href="/hub/logout"' not in html
     assert 'src="https://tracker.example' not in html and 'href="data:' not in html
     assert 'src="data:image/png;base64,iVBOR' in html  # an embedded image stays
+
+
+def test_metadata_a_trainee_wrote_never_becomes_an_attribute_or_a_url():
+    """nbconvert writes an image output's width and height into an unquoted attribute and its
+    ``filenames`` as the image's URL: ``width: "1 onerror=alert(16)"`` (set by ``display(...,
+    metadata=...)`` in a cell) ran in the formgrader, and ``filenames`` made the instructor's browser
+    fetch ``/hub/logout``. A cell's forged ``grade_id`` went into an ``id`` unescaped too."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="},
+                               metadata={"image/png": {"width": "1 onerror=alert(16)", "height": 480}}),
+        nbformat.v4.new_output("display_data", data={"image/jpeg": "AAAA"},
+                               metadata={"height": "2 onerror=alert(17)", "filenames": {"image/jpeg": "/hub/logout"}}),
+        nbformat.v4.new_output("execute_result", data={"image/png": "iVBORw0KGgo="}, execution_count=1,
+                               metadata={"filenames": {"image/png": "/hub/x"}, "image/png": {"width": True}}),
+    ]
+    forged = nbformat.v4.new_markdown_cell("answer", metadata={"nbgrader": {
+        "grade": True, "solution": True, "points": 1, "grade_id": 'a"><img src=x onerror=alert(18)>'}})
+    nb.cells = [cell, forged]
+    config = course_config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
+                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
+    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    parser = Runnable()
+    parser.feed(html)
+    assert not parser.found, parser.found
+    assert "/hub/logout" not in html and "/hub/x" not in html and "onerror" not in html
+    assert re.search(r'<img[^>]*height="?480', html), html  # a real size stays
+
+
+@pytest.mark.parametrize("course", ["the kit", "a course without grading/nbgrader_config.py"])
+def test_every_course_root_cleans_its_html(course, tmp_path):
+    """SafeHTML was set only in the kit's grading/nbgrader_config.py, which a course root's config loads
+    from the course's folder: a course without that file (the test fixture's course; one made anew with
+    the kit) rendered every trainee's markdown and outputs raw in the formgrader and in feedback. The
+    generated config sets it itself, once."""
+    from techday.grading.config import SAFE_HTML, nbgrader_config
+
+    repo = ROOT if course == "the kit" else tmp_path / "course"
+    (tmp_path / "root").mkdir()
+    text = nbgrader_config(tmp_path / "root", "c", repo)
+    (tmp_path / "root" / "nbgrader_config.py").write_text(text, encoding="utf-8")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "root")).load_config()
+    preprocessors = config.HTMLExporter.get("preprocessors")
+    assert isinstance(preprocessors, list) and preprocessors.count(SAFE_HTML) == 1, config.HTMLExporter
+
+
+def test_no_trainee_element_takes_the_id_of_a_score_box():
+    """The formgrader binds each score box by its grade id (``$("#" + grade_id)``, the first element that
+    has it): a trainee's heading ``# double_tests`` above the test cell got ``id="double_tests"`` first, and
+    the instructor's score for that cell went nowhere (or, inside another graded answer, to it)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell('# double_tests\n\n<h2 id="mean_tests">x</h2>'))
+    printed = nbformat.v4.new_code_cell("show()")
+    printed.outputs = [nbformat.v4.new_output("display_data", data={"text/html": '<p id="double_tests">x</p>'})]
+    nb.cells.append(printed)
+    for gid in ("double_tests", "mean_tests"):
+        nb.cells.append(nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "points": 1, "grade_id": gid, "schema_version": 3}}))
+    config = course_config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
+                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
+    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    for gid in ("double_tests", "mean_tests"):
+        found = re.findall(rf'<[a-z0-9]+[^>]*\bid="{gid}"', html)
+        assert found and all(tag.startswith("<input") for tag in found) and len(found) == 1, found

@@ -3,6 +3,7 @@ without a sandbox, the static tamper check, the graded copy, and feedback withou
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -226,7 +227,7 @@ def test_the_executor_sets_rlimit_nproc_only_where_it_counts(tmp_path, monkeypat
     from techday.grading import executor
 
     seen = []
-    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user, **_):
         seen.append(argv)
         os.close(r)
         os.close(w)
@@ -296,8 +297,9 @@ def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch
 
     seen = []
 
-    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user):
+    def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user, **kw):
         seen.append((argv, user, Path(argv[argv.index(sandbox.WORK) - 1])))
+        assert kw.get("written") == seen[-1][2]  # the disk guard measures the folder the notebook writes
         os.close(r)
         os.close(w)
 
@@ -453,3 +455,151 @@ def test_one_notebook_that_cannot_be_checked_never_stops_the_others(tmp_path):
     for deep in ("a-deep", "b-deep-cell"):
         assert subs[deep].status == "rejected" and "RecursionError" in subs[deep].notes[0], subs[deep].notes
     assert subs["c-honest"].gradable and subs["c-honest"].status == "pending"
+
+
+def test_an_id_that_is_markup_is_never_imported_nor_graded(tmp_path):
+    """Caught: ``<img src=x onerror=alert(1)>.ipynb`` in an --import folder became that trainee's id,
+    graded clean (ASCII, printable), and nbgrader's formgrader writes ids into its pages unescaped: the
+    script ran in the instructor's browser when the submission was opened. An id is letters, digits,
+    spaces and ``._-@+`` (an allow-list); letters of any script stay ids (flagged where not ASCII or Hangul)."""
+    from techday.grading.checks import collect, import_folder
+
+    src, root = tmp_path / "inbox", tmp_path / "course"
+    src.mkdir()
+    bad = ["<img src=x onerror=alert(1)>", 'kim" onmouseover="x', "a&amp;b", "kim'", "x;y", "kim (1)"]
+    good = ["trainee-007", "kim.minsu", "kim minsu", "kim@x.example", "kim+lab", "김민준", "k\u0456m"]
+    for student in bad + good:
+        (src / f"{student}.ipynb").write_text("{}")
+    lines = import_folder(src, root, "lab")
+    imported = {p.name for p in (root / "submitted").iterdir()}
+    assert imported == set(good), lines
+    assert sum(line.startswith("skipped") and "rename it" in line for line in lines) == len(bad), lines
+    folder = root / "submitted" / "<svg onload=alert(2)>" / "lab"  # made by hand, or by an older --import
+    folder.mkdir(parents=True)
+    (folder / "lab.ipynb").write_text("{}")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    odd = subs["<svg onload=alert(2)>"]
+    assert odd.status == "rejected" and not odd.gradable and "rename it" in odd.notes[0], odd
+    assert all(subs[s].status != "rejected" or "rename it" not in " ".join(subs[s].notes) for s in good)
+
+
+def test_a_hand_in_too_big_to_check_is_rejected_unread(tmp_path, monkeypatch):
+    """The checks run one hand-in after another for the whole room before anything is graded: 100 000
+    one-line cells took 29 s of CPU, 300 000 lines of code in one cell 45 s, 20 000 unknown graded cells
+    made a status line of 1.4 million characters, and every file was read whole (``--import`` has no size
+    limit) however big. Each is now that hand-in's rejection (or a count), decided before the slow part."""
+    import time
+
+    from techday.grading import checks
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+
+    def hand_in(student: str, cells: list) -> None:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = cells
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+
+    code = nbformat.v4.new_code_cell
+    max_cells, max_chars, max_notes = (getattr(checks, name, default) for name, default in
+                                       (("MAX_CELLS", 1_000), ("MAX_SOURCE_CHARS", 500_000), ("MAX_NOTES", 10)))
+    hand_in("many-cells", [code("x = 1") for _ in range(max_cells + 1)])
+    hand_in("much-code", [code("x = 1\n" * (max_chars // 6 + 1))])
+    forged = [code("x = 1", metadata={"nbgrader": {"grade": False, "solution": True, "locked": False,
+                                                    "grade_id": f"g{i}", "schema_version": 3}}) for i in range(200)]
+    hand_in("unknown-ids", forged)
+    hand_in("honest", [code("x = 1")])
+    limit = max(p.stat().st_size for p in root.glob("submitted/*/lab/lab.ipynb"))
+    monkeypatch.setattr(checks, "MAX_NOTEBOOK_BYTES", limit, raising=False)
+    printed = code("x = 1")
+    printed.outputs = [nbformat.v4.new_output("stream", text="x" * limit)]
+    hand_in("big-file", [printed])
+    start = time.process_time()
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    assert time.process_time() - start < 20
+    for student, says in (("many-cells", "cells, more than"), ("much-code", "characters of cell text"),
+                          ("big-file", "is over")):
+        assert subs[student].status == "rejected" and says in subs[student].notes[0], subs[student].notes
+    assert subs["honest"].gradable and subs["honest"].status == "pending", subs["honest"].notes
+    unknown = [n for n in subs["unknown-ids"].notes if "unknown graded cell" in n]
+    assert len(unknown) == max_notes + 1 and "190 more" in unknown[-1], unknown
+
+
+def test_ids_that_differ_only_in_punctuation_are_flagged_as_one_trainee(tmp_path):
+    """``kim.`` beside ``kim`` and ``trainee_007`` beside ``trainee-007`` were graded as two clean trainees
+    (case, spaces and Unicode form were compared, not ``._-``): two certificates whose ids read as one,
+    and a trailing dot that Windows drops from a file name. Distinct names stay apart."""
+    from techday.grading.checks import collect
+
+    root = tmp_path / "course"
+    for student in ("kim", "kim.", "trainee-007", "trainee_007", "lee", "lee-minsu"):
+        path = root / "submitted" / student / "lab" / "lab.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nbformat.v4.new_notebook()), encoding="utf-8")
+    subs = {s.student: s for s in collect(root, "lab", {"cells": []})}
+    for student in ("kim", "kim.", "trainee-007", "trainee_007"):
+        assert any("same trainee" in n for n in subs[student].notes), subs[student].notes
+    assert not subs["lee"].notes and not subs["lee-minsu"].notes
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_the_sandboxs_scratch_space_is_bounded_or_on_disk(sized, tmp_path, monkeypatch):
+    """``/tmp`` and ``/dev/shm`` were tmpfs as big as half the host's memory, and ``/dev`` was writable: a
+    notebook wrote 300 MB into each at 1.8 GB/s, host memory that RLIMIT_AS does not count, taken from
+    the other trainees' kernels and the grader. Each is now a tmpfs of ``scratch_mb`` (or, with a bwrap
+    that cannot size one, a folder on disk), and ``/dev`` is read-only."""
+    try:
+        bwrap = sandbox.check_sandbox()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if sized and not sandbox.sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (bubblewrap before 0.10)")
+    monkeypatch.setitem(sandbox._SIZED, bwrap, sized)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = ("for d in /tmp /dev/shm /dev; do dd if=/dev/zero of=$d/fill bs=1M count=200 2>/dev/null; "
+              "echo $d $(stat -c %s $d/fill 2>/dev/null || echo none); done")
+    argv = sandbox.sandbox_command(bwrap, work, sandbox.sandbox_env({}), False, 64) + ["/bin/sh", "-c", script]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    written = dict(line.split() for line in out.splitlines())
+    assert written["/dev"] == "none", out
+    for where in ("/tmp", "/dev/shm"):
+        if sized:
+            assert int(written[where]) <= 64 * 1024 * 1024, out
+        else:  # on the host's disk, in the work folder, never in its memory
+            assert (work / {"/tmp": ".tmp", "/dev/shm": ".shm"}[where] / "fill").stat().st_size == 200 * 1024 * 1024
+
+
+def test_a_notebook_filling_the_graders_disk_is_stopped(tmp_path, monkeypatch):
+    """The working folder is on the grading host's disk (files up to RLIMIT_FSIZE each, as many as the
+    notebook's time allowed): a notebook could fill it in about a minute, and a full disk fails every
+    other trainee's grading (the gradebook's writes). When the disk runs low, the notebook whose folder
+    holds more than ``DISK_OWN`` is stopped (flagged, every test 0); one that wrote little runs on."""
+    import sys
+    import time
+
+    from techday.grading import executor
+    from techday.grading.sandbox import Limits, event_notes
+
+    monkeypatch.setattr(executor, "DISK_FLOOR", 2**62, raising=False)  # "nearly full", whatever this disk has
+    monkeypatch.setattr(executor, "DISK_OWN", 2**20, raising=False)
+    work = tmp_path / "private" / ".sandbox"
+    work.mkdir(parents=True)
+    writer = ("import time\nopen('fill', 'wb').write(b'x' * 3 * 2**20)\ntime.sleep(60)\n")
+    r, w = os.pipe()
+    report: dict = {}
+    start = time.monotonic()
+    result = executor._run([sys.executable, "-c", writer], {"PATH": os.environ.get("PATH", "")}, str(work), "{}",
+                           work, Limits(notebook_timeout_s=30), False, report, r, w, None, None)
+    assert result is None and time.monotonic() - start < 20, report
+    assert report["events"][0]["event"] == "disk-full" and "disk was nearly full" in event_notes(report)[0], report
+    monkeypatch.setattr(executor, "DISK_OWN", 2**30, raising=False)  # a folder of a few MB: not the one
+    (work / "fill").unlink()
+    r, w = os.pipe()
+    report = {}
+    honest = "import time\nopen('fill', 'wb').write(b'x' * 3 * 2**20)\ntime.sleep(2)\n"
+    executor._run([sys.executable, "-c", honest], {"PATH": os.environ.get("PATH", "")}, str(work), "{}",
+                  work, Limits(notebook_timeout_s=30), False, report, r, w, None, None)
+    assert "events" not in report, report
