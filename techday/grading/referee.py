@@ -1192,6 +1192,36 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         return None
 
+    operator_makers = tuple(c for c in STRING_COMPILERS if c.split(".")[0] == "torch")
+
+    def operator_library_refusal() -> str | None:
+        """PyTorch's operator registry (its dispatcher) is C++ state that no namespace comparison sees: a
+        Python function registered there for an existing operator (``torch.library.Library("aten",
+        "IMPL").impl("eq.Tensor", ...)``) answers every ``==`` of every tensor, the course's included. A
+        ``torch.library.Library`` reads its caller's frame as it opens (``sys._getframe(1)``, audited
+        here). From that frame outward, an import or a course cell, or a library that builds code from a
+        traced model (:data:`STRING_COMPILERS`' PyTorch ones), reached first says the registry is the
+        libraries' own; a notebook cell reached first, through ``torch.library``'s public functions or
+        any other library (``np.vectorize(torch.library.Library)``), asked for it: refused."""
+        frame = event_frame(4)
+        if frame is None or frame.f_code.co_name != "__init__" or frame_module(frame) != "torch.library":
+            return None
+        library = _modules.get("torch.library")
+        if library is None or frame.f_globals is not _vars(library):
+            return None
+        frame = frame.f_back
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith("<course cell") or name.startswith("<frozen importlib"):
+                return None
+            if name.startswith(cell_dir) or name in magic_code_names:
+                return "registering a kernel in PyTorch's operator registry (torch.library) for a notebook cell"
+            module = frame_module(frame)
+            if any(module == c or module.startswith(c + ".") for c in operator_makers):
+                return None
+            frame = frame.f_back
+        return None
+
     safe_name_chars = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
     def fx_name_refusal(frame) -> str | None:
@@ -1306,7 +1336,9 @@ def install(config_path: str) -> None:
         if getframe_busy and get_ident() in getframe_busy:  # our own sys._getframe, from caller_is_cell
             return None
         if event in ("sys._getframe", "sys._current_frames"):
-            return "reading interpreter frames (sys._getframe)" if caller_is_cell(3) else None
+            if caller_is_cell(3):
+                return "reading interpreter frames (sys._getframe)"
+            return operator_library_refusal() if event == "sys._getframe" else None
         if event == "object.__getattr__":
             if args[1] in ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back") and caller_is_cell(3):
                 return f"reading interpreter frames ({args[1]})"
