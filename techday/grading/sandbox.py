@@ -33,6 +33,7 @@ bwrap comes from the system (Debian's ``bubblewrap`` package, security-maintaine
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import resource
@@ -84,6 +85,7 @@ class Limits:
     memory_mb: int = 4096
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
+    disk_mb: int = 1024               # all the files of its working folder, and of /tmp (each a tmpfs)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
 
@@ -167,11 +169,34 @@ def _hosts_file() -> Path:
     return path
 
 
-def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> list[str]:
-    """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host."""
+@functools.lru_cache(maxsize=8)
+def sizes_tmpfs(bwrap: str) -> bool:
+    """Whether this bwrap can give a tmpfs a size (``--size``, bubblewrap 0.8 and later)."""
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--size" in out.stdout + out.stderr
+
+
+def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None) -> list[str]:
+    """bwrap argv: the notebook runs in ``WORK``, sees nothing else of the host.
+
+    With ``disk_mb`` (and a bwrap that sizes a tmpfs), ``WORK`` and ``/tmp`` are tmpfs of that size
+    and ``/dev/shm`` of a quarter of it, ``work``'s files bound read-only into ``WORK``; else ``work``
+    is bound as ``WORK``. Either way nothing else is writable: bwrap's own root and ``/dev`` are
+    made read-only last (each was writable, with no limit but the host's memory: RLIMIT_FSIZE caps a
+    file, not how many)."""
+    sized = bool(disk_mb) and sizes_tmpfs(bwrap)
+
+    def size(mb: int) -> list[str]:
+        return ["--size", str(max(1, mb) * 1024 * 1024)] if sized else []
+
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev", *size(disk_mb or 0), "--tmpfs", "/tmp"]
+    if sized:
+        args += [*size((disk_mb or 0) // 4), "--tmpfs", "/dev/shm"]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
             args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \
@@ -194,9 +219,17 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool) -> l
     for public in PUBLIC_DIRS:
         if (pkg.parent / public).is_dir():
             args += ["--ro-bind", str(pkg.parent / public), f"{PKG_MOUNT}/{public}"]
-    args += ["--bind", str(work), WORK, "--chdir", WORK]
+    if sized:
+        args += [*size(disk_mb or 0), "--tmpfs", WORK]
+        for f in sorted(work.iterdir()) if work.is_dir() else []:
+            if f.is_file() and not f.is_symlink():
+                args += ["--ro-bind", str(f), f"{WORK}/{f.name}"]
+    else:
+        args += ["--bind", str(work), WORK]
+    args += ["--chdir", WORK]
     if gpu:
         args += gpu_binds()
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args
