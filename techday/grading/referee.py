@@ -1004,6 +1004,68 @@ def install(config_path: str) -> None:
         raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: {who} changed what it relies on: "
                            + ", ".join(found[:6]))
 
+    # Signal handlers while a course cell runs. CPython hands a Python signal handler the frame it
+    # interrupts: a timer's handler (``signal.setitimer``) set by a cell caught lab 10's test helper
+    # between its reference and the call of the answer, and the answer returned the test's own
+    # ``loss_ref`` from that frame's locals: 2 points, with no frame ever asked for (no audit event).
+    # While a course cell runs, every signal's Python handler is taken off (SIGINT gets Python's own
+    # ``default_int_handler``, so that the grader's interrupt still stops the cell; signals ignored by
+    # default keep that default, not SIG_IGN, which for SIGCHLD would reap a library's children) and put
+    # back after it; a handler that is not a library's own function is recorded, the cell then flagged.
+    import _signal  # the C module: signal.py's wrappers read module globals a cell could change
+    import signal as _signal_mod
+
+    _getsignal, _setsignal = _signal.getsignal, _signal.signal
+    _SIG_DFL, _SIG_IGN, _default_int = int(_signal.SIG_DFL), int(_signal.SIG_IGN), _signal.default_int_handler
+    _SIGINT = int(_signal.SIGINT)
+    signal_names = {int(s): s.name for s in _signal_mod.Signals}
+    quiet_signals = {int(getattr(_signal, n)) for n in ("SIGCHLD", "SIGURG", "SIGWINCH", "SIGCONT")
+                     if hasattr(_signal, n)}
+    all_signals = [int(sig) for sig in _signal.valid_signals() if sig not in (_signal.SIGKILL, _signal.SIGSTOP)]
+    _FunctionType = types.FunctionType
+
+    def library_handler(handler) -> bool:
+        """A plain function of a library's own module (PyTorch's DataLoader sets one for SIGCHLD)."""
+        if _type(handler) is not _FunctionType:
+            return False
+        name = handler.__code__.co_filename
+        return not name.startswith(cell_dir) and not from_a_string(name) and code_file_allowed(name)
+
+    def hold_signals(key_: str) -> list:
+        held = []
+        for sig in all_signals:
+            try:
+                handler = _getsignal(sig)
+                if handler is None or _isinstance(handler, int) or handler is _default_int:
+                    continue
+                _setsignal(sig, _default_int if sig == _SIGINT else _SIG_DFL if sig in quiet_signals else _SIG_IGN)
+            except (ValueError, OSError, TypeError):  # not the main thread, or a signal Python cannot set
+                continue
+            held.append((sig, handler))
+            if not library_handler(handler):
+                record("tripwire", key_, f"a signal handler of the notebook's ({signal_names.get(sig, sig)}) "
+                                         "while a course cell ran: a handler is handed the frame it interrupts "
+                                         "(taken off for the cell)")
+        return held
+
+    def release_signals(held: list) -> None:
+        for sig, handler in held:
+            try:
+                _setsignal(sig, handler)
+            except (ValueError, OSError, TypeError):
+                pass
+
+    def shown_lines(source: str) -> list:
+        """``source``'s lines, those of its hidden-test regions (markers included) made empty."""
+        out, hidden = [], False
+        for line in source.splitlines(True):
+            begins = "### BEGIN HIDDEN TESTS" in line
+            hidden = hidden or begins
+            out.append("\n" if hidden else line)
+            if "### END HIDDEN TESTS" in line:
+                hidden = False
+        return out
+
     def run(key_: str) -> None:
         cell = cells.get(key_)
         if cell is None:
@@ -1023,7 +1085,11 @@ def install(config_path: str) -> None:
         # there (through warnings.formatwarning, a traceback module, any library that quotes lines)
         # and answer with the hidden test's own expected values. IPython's traceback of a failed test
         # quotes its lines: they are put there when the test fails, after every statement of it ran.
-        lines = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        # Hidden tests' lines are put there blank (the numbering kept): after a failure a later cell read
+        # a hidden test's every line back from linecache (``warnings.formatwarning`` with the test's file
+        # name, a module the review allows) and printed them reversed, past the feedback's filter.
+        lines = (_len(cell["source"]), None, shown_lines(cell["source"]) if test else cell["source"].splitlines(True),
+                 cell["filename"])
         if test:
             _cache.pop(cell["filename"], None)
         else:
@@ -1043,12 +1109,14 @@ def install(config_path: str) -> None:
                     leave_test(cell, prior, kept)
                 raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a cell of the notebook "
                                    "changed the course's data in place: " + ", ".join(lost[:6]))
+        held = hold_signals(key_)
         try:
             _exec(cell["code"], user_ns)
         except BaseException:
             _cache[cell["filename"]] = lines
             raise
         finally:
+            release_signals(held)
             state["running"] = None
             if test:
                 leave_test(cell, prior, kept)
