@@ -1066,6 +1066,41 @@ def install(config_path: str) -> None:
                 hidden = False
         return out
 
+    # PyTorch's modes (``TorchFunctionMode``, ``TorchDispatchMode``) see every operation of every tensor,
+    # the course's included, and may answer for it: a mode a cell entered for good
+    # (``contextlib.ExitStack().enter_context(...)``) whose ``__torch_function__`` made ``==`` all True
+    # took lab 10's accuracy bar with an untrained model, 4 points, held by the review alone. The mode
+    # stacks are C++ state no namespace comparison reads; nothing the course runs leaves a mode on
+    # between cells, so a course cell that starts with one on, or ends with more than it started
+    # with, does not count.
+    torch_mode_counts = []
+
+    def torch_modes() -> int:
+        if not torch_mode_counts:
+            torch_ = _modules.get("torch")
+            c_ = _vars(torch_).get("_C") if _type(torch_) is _Module else None
+            try:
+                torch_mode_counts.extend([c_._len_torch_function_stack, c_._len_torch_dispatch_stack])
+            except AttributeError:
+                return 0
+        total = 0
+        try:
+            for count in torch_mode_counts:
+                total += count()
+        except Exception:
+            return 0
+        return total
+
+    def fail_if_moded(key_: str, cell: dict, when: str, before: int = 0) -> None:
+        if torch_modes() <= before:
+            return
+        test = cell["kind"] == "test"
+        record("changed", key_, f"{when}: PyTorch's modes (a mode the notebook entered sees every tensor operation)")
+        if not test and when == "during":
+            forget_bound(cell)
+        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a PyTorch mode the notebook entered "
+                           "was on (it sees and may answer every tensor operation)")
+
     def run(key_: str) -> None:
         cell = cells.get(key_)
         if cell is None:
@@ -1081,6 +1116,7 @@ def install(config_path: str) -> None:
         # ran and taken away before the test that reads its result would leave the test nothing to find.
         watch_new_modules()
         fail_if_changed(key_, cell, "before")
+        fail_if_moded(key_, cell, "before")
         # A test's source is not in linecache while it runs: a function it calls could read it from
         # there (through warnings.formatwarning, a traceback module, any library that quotes lines)
         # and answer with the hidden test's own expected values. IPython's traceback of a failed test
@@ -1121,6 +1157,7 @@ def install(config_path: str) -> None:
             if test:
                 leave_test(cell, prior, kept)
         fail_if_changed(key_, cell, "during")
+        fail_if_moded(key_, cell, "during")
         during = course_data_reset(reads)
         if during:
             # A function the cell called changed the course's data in place while the cell ran (its

@@ -37,3 +37,23 @@ def test_a_module_that_registers_its_own_kernels_still_imports():
     quantization ops) imports from a cell."""
     got = _run("import torch\nimport torch.ao.quantization.fx._decomposed\n")
     assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+MODE = ("import contextlib, torch\nfrom torch.overrides import TorchFunctionMode\n"
+        "class Yes(TorchFunctionMode):\n"
+        "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+        "        return True if func is torch.allclose else func(*args, **(kwargs or {}))\n")
+SAYS_CLOSE = {"visible": {"kind": "test", "source": "import torch\nassert torch.allclose(torch.zeros(2), torch.ones(2))\n"}}
+
+
+def test_a_mode_a_cell_left_on_does_not_count():
+    """Wrong answer caught: a TorchFunctionMode entered for good, whose ``torch.allclose`` says yes."""
+    got = _run(MODE + "stack = contextlib.ExitStack()\nstack.enter_context(Yes())\n", tests=SAYS_CLOSE)
+    assert got["visible"] == "GraderCheck", got
+    assert "PyTorch's modes" in got["records"], got
+
+
+def test_a_mode_used_and_left_within_a_cell_is_honest():
+    got = _run(MODE + "with Yes():\n    assert torch.allclose(torch.zeros(1), torch.ones(1))\n",
+               tests={"visible": {"kind": "test", "source": "import torch\nassert torch.allclose(torch.ones(2), torch.ones(2))\n"}})
+    assert got["cell"] == "ok" and got["visible"] == "passed", got
