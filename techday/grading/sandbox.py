@@ -85,7 +85,7 @@ class Limits:
     memory_mb: int = 4096
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
-    disk_mb: int = 1024               # all the files of its working folder, and of /tmp (each a tmpfs)
+    disk_mb: int = 1024               # the files of its working folder, of /tmp and of /dev/shm (each a tmpfs)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
 
@@ -182,8 +182,9 @@ def sizes_tmpfs(bwrap: str) -> bool:
 def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None) -> list[str]:
     """bwrap argv: the notebook runs in ``WORK``, sees nothing else of the host.
 
-    With ``disk_mb`` (and a bwrap that sizes a tmpfs), ``WORK`` and ``/tmp`` are tmpfs of that size
-    and ``/dev/shm`` of a quarter of it, ``work``'s files bound read-only into ``WORK``; else ``work``
+    With ``disk_mb`` (and a bwrap that sizes a tmpfs), ``WORK``, ``/tmp`` and ``/dev/shm`` (a
+    DataLoader's batches, NCCL's buffers) are each a tmpfs of that size, ``work``'s files bound
+    read-only into ``WORK``; else ``work``
     is bound as ``WORK``. Either way nothing else is writable: bwrap's own root and ``/dev`` are
     made read-only last (each was writable, with no limit but the host's memory: RLIMIT_FSIZE caps a
     file, not how many)."""
@@ -196,7 +197,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
             "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
             "--proc", "/proc", "--dev", "/dev", *size(disk_mb or 0), "--tmpfs", "/tmp"]
     if sized:
-        args += [*size((disk_mb or 0) // 4), "--tmpfs", "/dev/shm"]
+        args += [*size(disk_mb or 0), "--tmpfs", "/dev/shm"]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
             args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \

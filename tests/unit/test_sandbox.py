@@ -46,7 +46,7 @@ def test_what_the_sandbox_may_write_is_sized_and_nothing_else_is_writable(tmp_pa
     (tmp_path / "techday-messages.xx.json").write_text("{}")
     argv = sandbox.sandbox_command("/usr/bin/bwrap", tmp_path, {}, gpu=True, disk_mb=64)
     sizes = {argv[i + 3]: int(argv[i + 1]) for i, a in enumerate(argv) if a == "--size"}
-    assert sizes == {"/tmp": 64 * 2**20, "/dev/shm": 16 * 2**20, sandbox.WORK: 64 * 2**20}, sizes
+    assert sizes == {"/tmp": 64 * 2**20, "/dev/shm": 64 * 2**20, sandbox.WORK: 64 * 2**20}, sizes
     assert str(tmp_path) not in argv  # the host's folder is not bound; its files are, read-only
     ro = argv.index(str(tmp_path / "techday-messages.xx.json"))
     assert argv[ro - 1] == "--ro-bind" and argv[ro + 1] == f"{sandbox.WORK}/techday-messages.xx.json"
