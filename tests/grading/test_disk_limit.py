@@ -1,7 +1,7 @@
 """What a trainee's cell may write in the sandbox is bounded in all (techday.grading.sandbox.sandbox_command):
 RLIMIT_FSIZE caps one file, not how many, and the working folder (on the grading host's disk), /tmp,
 /dev/shm, /dev and bwrap's own root (all in the host's memory) took as many as a cell wrote: a lab 00
-submission wrote 1.2 GB across them in 12 files of 50 MB, `graded`, no note, and nothing but the host's
+submission wrote 1.2 GB across the first four in 24 files of 50 MB, `graded`, no note, and nothing but the host's
 disk or memory would have stopped it, under every other submission graded there."""
 
 import json
