@@ -231,7 +231,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             user = NOBODY
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
             os.chown(scratch, *NOBODY)
-        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.scratch_mb) + executor
+        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.disk_mb) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv

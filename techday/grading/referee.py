@@ -1004,6 +1004,103 @@ def install(config_path: str) -> None:
         raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: {who} changed what it relies on: "
                            + ", ".join(found[:6]))
 
+    # Signal handlers while a course cell runs. CPython hands a Python signal handler the frame it
+    # interrupts: a timer's handler (``signal.setitimer``) set by a cell caught lab 10's test helper
+    # between its reference and the call of the answer, and the answer returned the test's own
+    # ``loss_ref`` from that frame's locals: 2 points, with no frame ever asked for (no audit event).
+    # While a course cell runs, every signal's Python handler is taken off (SIGINT gets Python's own
+    # ``default_int_handler``, so that the grader's interrupt still stops the cell; signals ignored by
+    # default keep that default, not SIG_IGN, which for SIGCHLD would reap a library's children) and put
+    # back after it; a handler that is not a library's own function is recorded, the cell then flagged.
+    import _signal  # the C module: signal.py's wrappers read module globals a cell could change
+    import signal as _signal_mod
+
+    _getsignal, _setsignal = _signal.getsignal, _signal.signal
+    _SIG_DFL, _SIG_IGN, _default_int = int(_signal.SIG_DFL), int(_signal.SIG_IGN), _signal.default_int_handler
+    _SIGINT = int(_signal.SIGINT)
+    signal_names = {int(s): s.name for s in _signal_mod.Signals}
+    quiet_signals = {int(getattr(_signal, n)) for n in ("SIGCHLD", "SIGURG", "SIGWINCH", "SIGCONT")
+                     if hasattr(_signal, n)}
+    all_signals = [int(sig) for sig in _signal.valid_signals() if sig not in (_signal.SIGKILL, _signal.SIGSTOP)]
+    _FunctionType = types.FunctionType
+
+    def library_handler(handler) -> bool:
+        """A plain function of a library's own module (PyTorch's DataLoader sets one for SIGCHLD)."""
+        if _type(handler) is not _FunctionType:
+            return False
+        name = handler.__code__.co_filename
+        return not name.startswith(cell_dir) and not from_a_string(name) and code_file_allowed(name)
+
+    def hold_signals(key_: str) -> list:
+        held = []
+        for sig in all_signals:
+            try:
+                handler = _getsignal(sig)
+                if handler is None or _isinstance(handler, int) or handler is _default_int:
+                    continue
+                _setsignal(sig, _default_int if sig == _SIGINT else _SIG_DFL if sig in quiet_signals else _SIG_IGN)
+            except (ValueError, OSError, TypeError):  # not the main thread, or a signal Python cannot set
+                continue
+            held.append((sig, handler))
+            if not library_handler(handler):
+                record("tripwire", key_, f"a signal handler of the notebook's ({signal_names.get(sig, sig)}) "
+                                         "while a course cell ran: a handler is handed the frame it interrupts "
+                                         "(taken off for the cell)")
+        return held
+
+    def release_signals(held: list) -> None:
+        for sig, handler in held:
+            try:
+                _setsignal(sig, handler)
+            except (ValueError, OSError, TypeError):
+                pass
+
+    def shown_lines(source: str) -> list:
+        """``source``'s lines, those of its hidden-test regions (markers included) made empty."""
+        out, hidden = [], False
+        for line in source.splitlines(True):
+            begins = "### BEGIN HIDDEN TESTS" in line
+            hidden = hidden or begins
+            out.append("\n" if hidden else line)
+            if "### END HIDDEN TESTS" in line:
+                hidden = False
+        return out
+
+    # PyTorch's modes (``TorchFunctionMode``, ``TorchDispatchMode``) see every operation of every tensor,
+    # the course's included, and may answer for it: a mode a cell entered for good
+    # (``contextlib.ExitStack().enter_context(...)``) whose ``__torch_function__`` made ``==`` all True
+    # took lab 10's accuracy bar with an untrained model, 4 points, held by the review alone. The mode
+    # stacks are C++ state no namespace comparison reads; nothing the course runs leaves a mode on
+    # between cells, so a course cell that starts with one on, or ends with more than it started
+    # with, does not count.
+    torch_mode_counts = []
+
+    def torch_modes() -> int:
+        if not torch_mode_counts:
+            torch_ = _modules.get("torch")
+            c_ = _vars(torch_).get("_C") if _type(torch_) is _Module else None
+            try:
+                torch_mode_counts.extend([c_._len_torch_function_stack, c_._len_torch_dispatch_stack])
+            except AttributeError:
+                return 0
+        total = 0
+        try:
+            for count in torch_mode_counts:
+                total += count()
+        except Exception:
+            return 0
+        return total
+
+    def fail_if_moded(key_: str, cell: dict, when: str, before: int = 0) -> None:
+        if torch_modes() <= before:
+            return
+        test = cell["kind"] == "test"
+        record("changed", key_, f"{when}: PyTorch's modes (a mode the notebook entered sees every tensor operation)")
+        if not test and when == "during":
+            forget_bound(cell)
+        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a PyTorch mode the notebook entered "
+                           "was on (it sees and may answer every tensor operation)")
+
     def run(key_: str) -> None:
         cell = cells.get(key_)
         if cell is None:
@@ -1019,11 +1116,16 @@ def install(config_path: str) -> None:
         # ran and taken away before the test that reads its result would leave the test nothing to find.
         watch_new_modules()
         fail_if_changed(key_, cell, "before")
+        fail_if_moded(key_, cell, "before")
         # A test's source is not in linecache while it runs: a function it calls could read it from
         # there (through warnings.formatwarning, a traceback module, any library that quotes lines)
         # and answer with the hidden test's own expected values. IPython's traceback of a failed test
         # quotes its lines: they are put there when the test fails, after every statement of it ran.
-        lines = (_len(cell["source"]), None, cell["source"].splitlines(True), cell["filename"])
+        # Hidden tests' lines are put there blank (the numbering kept): after a failure a later cell read
+        # a hidden test's every line back from linecache (``warnings.formatwarning`` with the test's file
+        # name, a module the review allows) and printed them reversed, past the feedback's filter.
+        lines = (_len(cell["source"]), None, shown_lines(cell["source"]) if test else cell["source"].splitlines(True),
+                 cell["filename"])
         if test:
             _cache.pop(cell["filename"], None)
         else:
@@ -1043,16 +1145,19 @@ def install(config_path: str) -> None:
                     leave_test(cell, prior, kept)
                 raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a cell of the notebook "
                                    "changed the course's data in place: " + ", ".join(lost[:6]))
+        held = hold_signals(key_)
         try:
             _exec(cell["code"], user_ns)
         except BaseException:
             _cache[cell["filename"]] = lines
             raise
         finally:
+            release_signals(held)
             state["running"] = None
             if test:
                 leave_test(cell, prior, kept)
         fail_if_changed(key_, cell, "during")
+        fail_if_moded(key_, cell, "during")
         during = course_data_reset(reads)
         if during:
             # A function the cell called changed the course's data in place while the cell ran (its
@@ -1192,6 +1297,36 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         return None
 
+    operator_makers = tuple(c for c in STRING_COMPILERS if c.split(".")[0] == "torch")
+
+    def operator_library_refusal() -> str | None:
+        """PyTorch's operator registry (its dispatcher) is C++ state that no namespace comparison sees: a
+        Python function registered there for an existing operator (``torch.library.Library("aten",
+        "IMPL").impl("eq.Tensor", ...)``) answers every ``==`` of every tensor, the course's included. A
+        ``torch.library.Library`` reads its caller's frame as it opens (``sys._getframe(1)``, audited
+        here). From that frame outward, an import or a course cell, or a library that builds code from a
+        traced model (:data:`STRING_COMPILERS`' PyTorch ones), reached first says the registry is the
+        libraries' own; a notebook cell reached first, through ``torch.library``'s public functions or
+        any other library (``np.vectorize(torch.library.Library)``), asked for it: refused."""
+        frame = event_frame(4)
+        if frame is None or frame.f_code.co_name != "__init__" or frame_module(frame) != "torch.library":
+            return None
+        library = _modules.get("torch.library")
+        if library is None or frame.f_globals is not _vars(library):
+            return None
+        frame = frame.f_back
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith("<course cell") or name.startswith("<frozen importlib"):
+                return None
+            if name.startswith(cell_dir) or name in magic_code_names:
+                return "registering a kernel in PyTorch's operator registry (torch.library) for a notebook cell"
+            module = frame_module(frame)
+            if any(module == c or module.startswith(c + ".") for c in operator_makers):
+                return None
+            frame = frame.f_back
+        return None
+
     safe_name_chars = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
     def fx_name_refusal(frame) -> str | None:
@@ -1306,7 +1441,9 @@ def install(config_path: str) -> None:
         if getframe_busy and get_ident() in getframe_busy:  # our own sys._getframe, from caller_is_cell
             return None
         if event in ("sys._getframe", "sys._current_frames"):
-            return "reading interpreter frames (sys._getframe)" if caller_is_cell(3) else None
+            if caller_is_cell(3):
+                return "reading interpreter frames (sys._getframe)"
+            return operator_library_refusal() if event == "sys._getframe" else None
         if event == "object.__getattr__":
             if args[1] in ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back") and caller_is_cell(3):
                 return f"reading interpreter frames ({args[1]})"

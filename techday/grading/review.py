@@ -80,6 +80,13 @@ NATIVE_LOADER_ATTRS = {"load_library", "register_custom_ops_library", "cpp_exten
                        "PyDLL", "cdll", "pydll", "LoadLibrary", "codegen", "load_library_permanently",
                        "parse_assembly", "parse_bitcode", "create_mcjit_compiler", "run_static_constructors",
                        "add_symbol", "PackageImporter", "PackageExporter", "save_source_string"}
+# PyTorch's global registries, whose entries answer for every caller, the course's code included: its
+# operator registry (``torch.library``: a function registered for ``aten::eq`` is every tensor's ``==``)
+# and the hooks every module runs (``torch.nn.modules.module.register_module_forward_hook``). No
+# namespace holds what they register, so the referee's comparisons do not see it; it refuses
+# ``torch.library`` at run time too.
+GLOBAL_REGISTRY_ATTRS = {"library", "Library"}
+GLOBAL_REGISTRY_PREFIX = "register_module_"
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",
                            "__str__", "__post_init__", "__enter__", "__exit__"}
 # Names IPython puts in a kernel: its shell, the history, the output cache, the exit helpers.
@@ -667,6 +674,8 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= {f"imports {a.name} (raw memory)" for a in node.names if a.name in RAW_MEMORY_ATTRS}
             hits |= {f"imports {a.name} (makes code from a file or string)" for a in node.names
                      if a.name in NATIVE_LOADER_ATTRS}
+            hits |= {f"imports {a.name} (a PyTorch registry every caller's code goes through)" for a in node.names
+                     if a.name in GLOBAL_REGISTRY_ATTRS or a.name.startswith(GLOBAL_REGISTRY_PREFIX)}
             if "cpp_extension" in (node.module or "").split("."):
                 hits.add("imports from cpp_extension (makes code from a file or string)")
         elif isinstance(node, ast.Name):
@@ -716,6 +725,8 @@ def _import_hits(module: str, ctx: Context) -> set[str]:
     root = module.split(".")[0]
     if root in NEVER_MODULES or any(part in NEVER_MODULES or part.startswith("_") for part in module.split(".")[1:]):
         return {f"imports {module}"}
+    if any(part in GLOBAL_REGISTRY_ATTRS for part in module.split(".")[1:]):
+        return {f"imports {module} (a PyTorch registry every caller's code goes through)"}
     if root not in ctx.modules:
         return {f"imports {module} (not a module of this lab)"}
     if root == "techday" and module not in ctx.techday:
@@ -786,6 +797,8 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
         return {f"uses .{attr} (sparse tensors: raw memory)"}
     if attr in NATIVE_LOADER_ATTRS:
         return {f"uses .{attr} (makes code from a file or string)"}
+    if attr in GLOBAL_REGISTRY_ATTRS or attr.startswith(GLOBAL_REGISTRY_PREFIX):
+        return {f"uses .{attr} (a PyTorch registry every caller's code goes through)"}
     return set()
 
 

@@ -84,9 +84,9 @@ class Limits:
     memory_mb: int = 4096
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
+    disk_mb: int = 1024               # the files of its working folder, of /tmp and of /dev/shm (each a tmpfs)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
-    scratch_mb: int = 2048            # each of /tmp and /dev/shm: RAM RLIMIT_AS does not count (scratch_mounts)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -172,42 +172,57 @@ _SIZED: dict[str, bool] = {}
 
 
 def sizes_tmpfs(bwrap: str) -> bool:
-    """Whether this bwrap can size a tmpfs (``--size``, bubblewrap 0.10 and later)."""
+    """Whether this bwrap can give a tmpfs a size (``--size``, bubblewrap 0.10 and later)."""
     if bwrap not in _SIZED:
         try:
             proc = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
             _SIZED[bwrap] = "--size" in proc.stdout + proc.stderr
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, subprocess.SubprocessError):
             _SIZED[bwrap] = False
     return _SIZED[bwrap]
 
 
-def scratch_mounts(bwrap: str, work: Path, scratch_mb: int) -> tuple[list[str], list[str]]:
-    """bwrap arguments for the sandbox's ``/tmp`` (first) and ``/dev/shm`` (last, once ``/dev`` is read-only).
-
-    A tmpfs holds its files in the host's RAM, which ``RLIMIT_AS`` does not count, and bwrap's are as big
-    as half the host's memory: 300 MB written to each of ``/tmp`` and ``/dev/shm`` (``/dev`` itself was
-    writable too) took 600 MB of the host's memory at 1.8 GB/s, so one notebook could take the memory the
-    other trainees' kernels and the grader run in. Each is now a tmpfs of ``scratch_mb``; a bwrap that
-    cannot size one (before 0.10) gets folders of the work folder instead (on disk)."""
-    if sizes_tmpfs(bwrap):
-        size = str(scratch_mb * 1024 * 1024)
-        return ["--size", size, "--tmpfs", "/tmp"], ["--remount-ro", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
+def _disk_folders(work: Path) -> tuple[Path, Path]:
+    """``work/.tmp`` and ``work/.shm``, owned as ``work`` is (the host's nobody's folder, where root grades):
+    the sandbox's ``/tmp`` and ``/dev/shm`` on disk, for a bwrap that cannot size a tmpfs."""
     owner = work.stat()
-    for name in (".tmp", ".shm"):
-        (work / name).mkdir(exist_ok=True)
+    folders = (work / ".tmp", work / ".shm")
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
         if (owner.st_uid, owner.st_gid) != (os.getuid(), os.getgid()):
-            os.chown(work / name, owner.st_uid, owner.st_gid)  # the host's nobody's folder (root's sandbox)
-    return ["--bind", str(work / ".tmp"), "/tmp"], ["--remount-ro", "/dev", "--bind", str(work / ".shm"), "/dev/shm"]
+            os.chown(folder, owner.st_uid, owner.st_gid)
+    return folders
 
 
-def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, scratch_mb: int | None = None) -> list[str]:
-    """bwrap argv: the notebook runs in ``WORK`` (bound from ``work``), sees nothing else of the host.
-    ``/tmp`` and ``/dev/shm`` hold at most ``scratch_mb`` each (:func:`scratch_mounts`)."""
-    tmp, shm = scratch_mounts(bwrap, work, scratch_mb or Limits().scratch_mb)
+def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None) -> list[str]:
+    """bwrap argv: the notebook runs in ``WORK``, sees nothing else of the host.
+
+    With ``disk_mb`` (and a bwrap that sizes a tmpfs), ``WORK``, ``/tmp`` and ``/dev/shm`` (a
+    DataLoader's batches, NCCL's buffers) are each a tmpfs of that size, ``work``'s files bound
+    read-only into ``WORK``: a tmpfs holds its files in the host's RAM, which ``RLIMIT_AS`` does not
+    count, and bwrap's were as big as half the host's memory (300 MB written to each of ``/tmp`` and
+    ``/dev/shm`` took 600 MB of the host's memory at 1.8 GB/s). With ``disk_mb`` and a bwrap that
+    cannot size one (before 0.10), ``/tmp`` and ``/dev/shm`` are folders of ``work`` on the host's disk
+    (the executor stops a notebook that fills it: ``executor.disk_hog``) and ``work`` is bound as
+    ``WORK``; without ``disk_mb`` (the sandbox's own probes), ``work`` is bound as ``WORK`` and ``/tmp``
+    is bwrap's tmpfs. Either way nothing else is writable: bwrap's own root and ``/dev`` are made
+    read-only last (each was writable, with no limit but the host's memory: RLIMIT_FSIZE caps a file,
+    not how many)."""
+    sized = bool(disk_mb) and sizes_tmpfs(bwrap)
+
+    def size(mb: int) -> list[str]:
+        return ["--size", str(max(1, mb) * 1024 * 1024)] if sized else []
+
+    if sized:
+        tmp, shm = [*size(disk_mb or 0), "--tmpfs", "/tmp"], [*size(disk_mb or 0), "--tmpfs", "/dev/shm"]
+    elif disk_mb:
+        on_disk = _disk_folders(work)
+        tmp, shm = ["--bind", str(on_disk[0]), "/tmp"], ["--bind", str(on_disk[1]), "/dev/shm"]
+    else:
+        tmp, shm = ["--tmpfs", "/tmp"], []
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
-            "--proc", "/proc", "--dev", "/dev", *tmp]
+            "--proc", "/proc", "--dev", "/dev", *tmp, *shm]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
             args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \
@@ -230,10 +245,17 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, scra
     for public in PUBLIC_DIRS:
         if (pkg.parent / public).is_dir():
             args += ["--ro-bind", str(pkg.parent / public), f"{PKG_MOUNT}/{public}"]
-    args += ["--bind", str(work), WORK, "--chdir", WORK]
+    if sized:
+        args += [*size(disk_mb or 0), "--tmpfs", WORK]
+        for f in sorted(work.iterdir()) if work.is_dir() else []:
+            if f.is_file() and not f.is_symlink():
+                args += ["--ro-bind", str(f), f"{WORK}/{f.name}"]
+    else:
+        args += ["--bind", str(work), WORK]
+    args += ["--chdir", WORK]
     if gpu:
         args += gpu_binds()
-    args += shm  # after every device bound into /dev
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args

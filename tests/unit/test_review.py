@@ -147,6 +147,13 @@ CAUGHT = {
     "from numba.core import codegen": "makes code from a file or string",
     "import llvmlite.binding as llvm": "imports llvmlite",
     "import torch\nimp = torch.package.PackageImporter('pkg.pt')": "PackageImporter (makes code from a file or string)",
+    # PyTorch's global registries: a kernel registered for aten::allclose answers every caller's
+    # torch.allclose (lab 10's sgd_step test); a global forward hook rewrites every module's output.
+    "import torch\nlib = torch.library.Library('aten', 'IMPL')": "uses .library (a PyTorch registry",
+    "from torch.library import impl": "imports torch.library (a PyTorch registry",
+    "from torch import library": "imports library (a PyTorch registry",
+    "import torch\ntorch.nn.modules.module.register_module_forward_hook(print)":
+        "uses .register_module_forward_hook (a PyTorch registry",
     # Strings that libraries evaluate: typing's forward references in the notebook's namespace, Numba's
     # signatures with the builtins at hand.
     "import typing\ndef f(x) -> 'expected':\n    return typing.get_type_hints(f)['return']": "reads expected",

@@ -39,6 +39,23 @@ def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypat
     assert hosts != "/etc/hosts" and "127.0.0.1\tlocalhost" in Path(hosts).read_text()
 
 
+def test_what_the_sandbox_may_write_is_sized_and_nothing_else_is_writable(tmp_path, monkeypatch):
+    """Wrong sandbox caught: the working folder bound from the host's disk, /tmp, /dev/shm, /dev and bwrap's
+    root writable without a limit (RLIMIT_FSIZE caps one file, not how many)."""
+    monkeypatch.setattr(sandbox, "sizes_tmpfs", lambda bwrap: True)
+    monkeypatch.setattr(sandbox.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    (tmp_path / "techday-messages.xx.json").write_text("{}")
+    argv = sandbox.sandbox_command("/usr/bin/bwrap", tmp_path, {}, gpu=True, disk_mb=64)
+    sizes = {argv[i + 3]: int(argv[i + 1]) for i, a in enumerate(argv) if a == "--size"}
+    assert sizes == {"/tmp": 64 * 2**20, "/dev/shm": 64 * 2**20, sandbox.WORK: 64 * 2**20}, sizes
+    assert str(tmp_path) not in argv  # the host's folder is not bound; its files are, read-only
+    ro = argv.index(str(tmp_path / "techday-messages.xx.json"))
+    assert argv[ro - 1] == "--ro-bind" and argv[ro + 1] == f"{sandbox.WORK}/techday-messages.xx.json"
+    # last of all the mounts, after the GPU's devices are bound into /dev
+    assert argv.index("--remount-ro") > argv.index("--dev-bind")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"] == ["/dev", "/"]
+
+
 def test_gpu_tier_binds_the_nvidia_devices(monkeypatch):
     monkeypatch.setattr(sandbox.glob, "glob", lambda pattern: ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm"])
     args = sandbox.gpu_binds()
