@@ -72,6 +72,19 @@ def course_config():
     return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT / "grading")).load_config()
 
 
+def formgrade_html(nb) -> str:
+    """The notebook as the formgrader renders it for an instructor, with the course's config."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    config = course_config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
+                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
+    return HTMLExporter(config=config).from_notebook_node(nb, resources=resources)[0]
+
+
 @pytest.mark.parametrize("template", ["formgrade", "feedback"])
 def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, recwarn):
     """Without the course root's settings the formgrader ran the markdown cell's onerror and <script>
@@ -108,9 +121,6 @@ def test_metadata_a_trainee_wrote_never_becomes_an_attribute_or_a_url():
     ``filenames`` as the image's URL: ``width: "1 onerror=alert(16)"`` (set by ``display(...,
     metadata=...)`` in a cell) ran in the formgrader, and ``filenames`` made the instructor's browser
     fetch ``/hub/logout``. A cell's forged ``grade_id`` went into an ``id`` unescaped too."""
-    from nbconvert.exporters import HTMLExporter
-    from nbgrader.server_extensions.formgrader import handlers
-
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("plot()")
     cell.outputs = [
@@ -124,12 +134,7 @@ def test_metadata_a_trainee_wrote_never_becomes_an_attribute_or_a_url():
     forged = nbformat.v4.new_markdown_cell("answer", metadata={"nbgrader": {
         "grade": True, "solution": True, "points": 1, "grade_id": 'a"><img src=x onerror=alert(18)>'}})
     nb.cells = [cell, forged]
-    config = course_config()
-    config.HTMLExporter.template_name = "formgrade"
-    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
-    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
-                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
-    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    html = formgrade_html(nb)
     parser = Runnable()
     parser.feed(html)
     assert not parser.found, parser.found
@@ -158,9 +163,6 @@ def test_no_trainee_element_takes_the_id_of_a_score_box():
     """The formgrader binds each score box by its grade id (``$("#" + grade_id)``, the first element that
     has it): a trainee's heading ``# double_tests`` above the test cell got ``id="double_tests"`` first, and
     the instructor's score for that cell went nowhere (or, inside another graded answer, to it)."""
-    from nbconvert.exporters import HTMLExporter
-    from nbgrader.server_extensions.formgrader import handlers
-
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell('# double_tests\n\n<h2 id="mean_tests">x</h2>'))
     printed = nbformat.v4.new_code_cell("show()")
@@ -169,12 +171,7 @@ def test_no_trainee_element_takes_the_id_of_a_score_box():
     for gid in ("double_tests", "mean_tests"):
         nb.cells.append(nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {
             "grade": True, "solution": False, "locked": True, "points": 1, "grade_id": gid, "schema_version": 3}}))
-    config = course_config()
-    config.HTMLExporter.template_name = "formgrade"
-    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
-    resources = {"base_url": "/", "mathjax_url": "", "index": 0, "total": 1, "notebook_id": "n",
-                 "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": ""}
-    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    html = formgrade_html(nb)
     for gid in ("double_tests", "mean_tests"):
         found = re.findall(rf'<[a-z0-9]+[^>]*\bid="{gid}"', html)
         assert found and all(tag.startswith("<input") for tag in found) and len(found) == 1, found
