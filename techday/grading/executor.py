@@ -230,6 +230,10 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         if how == "nobody":  # root starts the sandbox as the host's nobody, in a folder that user can reach
             user = NOBODY
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
+            for released in sorted(work.iterdir()):  # the room's messages, written above: nobody reads them
+                if released.is_file() and not released.is_symlink():
+                    shutil.copyfile(released, scratch / released.name)
+                    os.chmod(scratch / released.name, 0o644)
             os.chown(scratch, *NOBODY)
         argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.disk_mb) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
