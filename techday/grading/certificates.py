@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -67,17 +69,25 @@ def load_key(course, create: bool = False) -> tuple[bytes, Path, list[str]]:
     notes = []
     if create and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole beside it, then linked into place (a link, unlike a rename, never replaces a key
+        # another run made at the same moment): a stop between creating the file and writing it used to
+        # leave an empty key, refused ever after and never made again.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # made at the same moment by another run: use that one
-        else:
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
                 f.write(secrets.token_bytes(KEY_BYTES))
                 f.flush()
                 os.fsync(f.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # made at the same moment by another run: use that one
+        else:
             notes.append(f"course key created: {path} (mode 0600; back it up on the grading host: without it "
                          "no code issued under it can be verified)")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     try:
         key = path.read_bytes()
     except FileNotFoundError:

@@ -763,3 +763,27 @@ def test_a_data_block_not_written_as_the_kit_writes_it_is_refused(issued, tmp_pa
         forged.write_text(original.replace(block, new), encoding="utf-8")
         verdict = cert.verify(course, key, None, file=forged)
         assert not verdict.ok and "page was edited" in verdict.lines[0], verdict.lines
+
+
+def test_a_key_cut_off_as_it_was_made_is_made_again(tmp_path, monkeypatch):
+    """A stop between creating the key file and writing it (Ctrl-C, a full disk) left it empty: refused
+    ("0 bytes, not a key this kit made") on every later run, and never made again. The key is written
+    whole beside it first, then linked into place."""
+    from types import SimpleNamespace
+
+    course = SimpleNamespace(build_dir=tmp_path / "build", root=tmp_path)
+    monkeypatch.delenv("TECHDAY_COURSE_KEY", raising=False)
+
+    def stopped(n):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cert.secrets, "token_bytes", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        cert.load_key(course, create=True)
+    folder = tmp_path / "build" / "grading"
+    assert list(folder.iterdir()) == []  # no empty key, no leftover
+    monkeypatch.undo()
+    monkeypatch.delenv("TECHDAY_COURSE_KEY", raising=False)
+    key, path, notes = cert.load_key(course, create=True)
+    assert len(key) == cert.KEY_BYTES and stat.S_IMODE(path.stat().st_mode) == 0o600 and "created" in notes[0]
+    assert cert.load_key(course, create=True)[0] == key and [p.name for p in folder.iterdir()] == ["course.key"]
