@@ -96,6 +96,10 @@ def shown(value: float) -> float:
     return float(f"{value:.1f}")
 
 
+MAX_LOOKALIKES = 5  # other participants named on a look-alike's rows
+MAX_DISPUTES = 5    # reasons a disputed run's rows name (the rest counted: "and 1,999 more")
+
+
 @dataclass
 class Run:
     path: Path
@@ -106,10 +110,21 @@ class Run:
     # copies is the original (the first in path order is kept): a name that sorts first must not take
     # another's place unseen, so the kept run's rows say "disputed" and name the other file.
     disputed: list = field(default_factory=list)
+    disputed_more: int = 0  # disputes past the first MAX_DISPUTES, counted, not written (see dispute)
     name: str = ""  # the participant's name as the layout gives it (``who`` is how it is shown)
     # Other participants whose names read like this one's (see skeleton): both rows are marked, so that
     # "aIice" is not taken for alice's.
     lookalike: list = field(default_factory=list)
+
+    def dispute(self, why) -> None:
+        """Mark this run disputed, naming why (a string, or a callable giving it: not formatted past the
+        cap). At most :data:`MAX_DISPUTES` reasons are written, the rest counted: every row of the run
+        carries them, and 400 files sharing one ``run_id`` each named the 399 others on each of their 45
+        rows (60 MB of JSON and 43 MB of HTML; 2,000 such files, about 1.5 GB)."""
+        if len(self.disputed) < MAX_DISPUTES:
+            self.disputed.append(why() if callable(why) else why)
+        else:
+            self.disputed_more += 1
 
     @property
     def doc(self) -> dict:
@@ -181,11 +196,13 @@ class Run:
 
     @functools.cached_property
     def _times(self) -> dict[str, tuple]:
-        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
+        return {f"{f.key} {f.impl}": f.times[:2] for f in self.verified.figures}
 
     def times(self) -> dict[str, tuple]:
-        """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
-        spread, repetitions): two runs share one by chance at most, a replayed figure all of them."""
+        """(kernel, implementation) -> the recorded times the figure is made of (median and fastest):
+        two runs share both by chance at most, a replayed figure always. Not the slowest time, spread or
+        repetitions: they make no figure, so a copier changed them for free (two of zoe's figures pasted
+        with one repetition less were ranked, tied with hers)."""
         return self._times
 
 
@@ -618,18 +635,19 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
 # other (a student's folder of 10,000 valid runs would keep the board busy for hours).
 MAX_FILES_PER_PARTICIPANT = 8
 
-MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: replayed, not measured
+MIN_REPLAYED = 2    # figures whose median and fastest time another run holds too: replayed, not measured
 
 
 def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
-    figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
-    few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
+    figures with the same median and fastest time (the times the figure and its best are made of; the
+    slowest time, spread and repetitions make none, so a copier edits them at no cost). A copy of only
+    a few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
     as long as the times are kept. CUDA-event times are quantized (one run's add and triad can share a
     median), so one figure alone is not taken for a copy."""
     same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
     if len(same) >= MIN_REPLAYED:
-        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry every recorded time of"
+        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry the median and fastest time of"
     return None
 
 
@@ -645,7 +663,7 @@ class _Index:
     its copy, not with every run merged (pairwise comparison grew with the square of the room).
 
     Exact, not a heuristic: every run :func:`near_duplicate` or :func:`replayed` would match is among
-    the candidates. A replay shares a figure's every recorded time (an exact key). A near-duplicate or
+    the candidates. A replay shares a figure's median and fastest time (an exact key). A near-duplicate or
     rescaled copy has log-ratios to its original that are nearly one constant over the common figures
     (within ``NEAR`` of 0, or a spread of ``SCALED`` about their mean, so no figure further than
     ``SCALED * sqrt(n)`` from it); so for any two common figures i, j, the difference
@@ -727,7 +745,7 @@ def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
     """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
     board.rejected.append(Rejected(run.path, reason))
     if run.participant != kept.participant:
-        kept.disputed.append(f"{run.who} handed in the same figures ({inert(run.path.name)})")
+        kept.dispute(lambda: f"{run.who} handed in the same figures ({inert(run.path.name)})")
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bench"
@@ -792,12 +810,12 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         if doc["run_id"] == kit.run_id:
             kit_id = kit
     if kit_id is not None:
-        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with the course kit's own run {kit_id.name}: "
-                            "figures differ")
+        run.dispute(f"shares run_id {doc['run_id'][:12]} with the course kit's own run {kit_id.name}: "
+                    "figures differ")
     for twin in by_id.get(doc["run_id"], ()):
         # Two files, one run_id, other figures: both kept, both marked, for the instructor to judge.
-        twin.disputed.append(f"shares run_id {doc['run_id'][:12]} with {run.who} ({inert(path.name)}): figures differ")
-        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with {twin.who} ({inert(twin.path.name)}): "
+        twin.dispute(lambda: f"shares run_id {doc['run_id'][:12]} with {run.who} ({inert(path.name)}): figures differ")
+        run.dispute(lambda: f"shares run_id {doc['run_id'][:12]} with {twin.who} ({inert(twin.path.name)}): "
                             "figures differ")
     by_id.setdefault(doc["run_id"], []).append(run)
     index.by_digest[digest] = run
@@ -842,7 +860,7 @@ def kit_runs() -> tuple[KitRun, ...]:
                     continue
                 key, sec = f"{r['family']}.{r['kernel']} {r['impl']}", r["seconds"]
                 sig[key] = 1 / r["value"] if r["metric"] == "us" else float(r["value"])
-                times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
+                times[key] = (sec["median"], sec["min"])  # what a replay keeps (see Run.times)
             except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue
         name = f.relative_to(root.parent.parent).as_posix()  # benchmarks/results/...
@@ -896,6 +914,9 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))
     board.comparisons = index.compared
+    for run in board.runs:
+        if run.disputed_more:
+            run.disputed.append(f"and {run.disputed_more:,} more")
     _names_apart(board)
     if past:
         whose = list(dict.fromkeys(w for _, w in past))
@@ -912,7 +933,6 @@ def _where(participant: tuple) -> str:
     return inert(rest[0] if kind == "file" else os.path.join(*rest) + os.sep)
 
 
-MAX_LOOKALIKES = 5  # other participants named on a look-alike's rows
 
 
 def _names_apart(board: Leaderboard) -> None:

@@ -196,6 +196,16 @@ def partial_replay(d):
         mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "fraction")})
 
 
+def replay_free_fields(d):
+    """The partial replay with what makes no figure edited: one repetition less, a slower slowest time
+    and another spread (it used to pass, ranked tied with the honest run's two figures)."""
+    partial_replay(d)
+    new_id(d, "4")
+    for impl in ("numba-cuda", "cupy"):
+        sec = find(d, "stream.triad", impl)["seconds"]
+        sec.update(reps=sec["reps"] - 1, max=sec["max"] * 1.001, spread=sec.get("spread", 1.0) + 0.1)
+
+
 # name -> (how the file is made, words of the reason that must answer it)
 CASES = {
     # The attacks of the issue.
@@ -278,6 +288,7 @@ CASES = {
     "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
     # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
     "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
+    "partial-replay-free-fields-edited": (edit(replay_free_fields), "replayed figures: 2 timed figures"),
     # The kit's own H200 run handed in as one's own: verbatim under a new run id, and nudged by 0.2 %.
     "kit-run-new-run-id": (edit(lambda d: new_id(d, "e"), h200_base),
                            "a copy of the course kit's own run: the same results as benchmarks/results/h200-"),
@@ -806,3 +817,17 @@ def test_a_copy_that_sorts_first_keeps_its_place_only_as_disputed(tmp_path):
     assert triad[0]["disputed"] == ["zoe handed in the same figures (results.json)"]
     assert "(disputed)" in board.html(b"")
     assert "zoe" in board.rejected_lines()[0] and "the same results as" in board.rejected_lines()[0]
+
+
+def test_files_sharing_one_run_id_name_a_bounded_number_of_the_others(tmp_path):
+    # Wrong answer caught: each of N files sharing one run_id (figures differing) named the N - 1 others
+    # on every one of its rows: 400 such files wrote 60 MB of JSON and 43 MB of HTML, 2,000 about 1.5 GB.
+    from techday.bench.leaderboard import MAX_DISPUTES
+
+    for i in range(MAX_DISPUTES + 3):
+        (tmp_path / f"p{i}.json").write_text(json.dumps(new_id(_jitter(base(), 50 + i, rel=0.05), "9")))
+    board = build_leaderboard([tmp_path])
+    assert len(board.runs) == MAX_DISPUTES + 3
+    last = board.runs[-1].disputed
+    assert len(last) == MAX_DISPUTES + 1 and last[-1] == "and 2 more", last
+    assert all(len(row["disputed"]) <= MAX_DISPUTES + 1 for row in board.rankings("gpu")["stream.triad"])
