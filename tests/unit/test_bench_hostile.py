@@ -831,3 +831,32 @@ def test_files_sharing_one_run_id_name_a_bounded_number_of_the_others(tmp_path):
     last = board.runs[-1].disputed
     assert len(last) == MAX_DISPUTES + 1 and last[-1] == "and 2 more", last
     assert all(len(row["disputed"]) <= MAX_DISPUTES + 1 for row in board.rankings("gpu")["stream.triad"])
+
+
+def _slow_beyond_measure(doc, seconds=1e290):
+    """Every timed figure of ``doc`` made of repetitions of ``seconds`` each (rates of about 1e-290)."""
+    for r in doc["results"]:
+        if r["status"] == "ok" and r["metric"] != "us":
+            retime(r, {"gbs": r["bytes"], "gflops": r["flops"]}[r["metric"]] / seconds / 1e9)
+            r.pop("us", None)
+    return doc
+
+
+def test_one_file_timed_beyond_measure_does_not_flatten_the_roofline(tmp_path, monkeypatch):
+    # Wrong answer caught: a file whose every repetition took 1e290 s (rates of 1e-290 GFLOP/s, each
+    # well formed and below its limit) stretched the picture's frame over 290 decades: every other
+    # point of the board was drawn in one line along its top.
+    from matplotlib.figure import Figure
+
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "zoe.json").write_text(json.dumps(base()))
+    (room / "mallory.json").write_text(json.dumps(_slow_beyond_measure(new_id(base(), "6"))))
+    board = build_leaderboard([room])
+    assert len(board.runs) == 2  # ranked last (its figures are its word), but not drawn
+    frames = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (frames.append(fig.axes[0].get_ylim()),
+                                                                  save(fig, *a, **k))[1])
+    board.write(tmp_path / "out")
+    assert frames and frames[0][0] >= 1e-4, frames
