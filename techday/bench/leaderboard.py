@@ -196,13 +196,18 @@ class Run:
 
     @functools.cached_property
     def _times(self) -> dict[str, tuple]:
-        return {f"{f.key} {f.impl}": f.times[:2] for f in self.verified.figures}
+        return {f"{f.key} {f.impl}": f.times for f in self.verified.figures}
 
     def times(self) -> dict[str, tuple]:
-        """(kernel, implementation) -> the recorded times the figure is made of (median and fastest):
-        two runs share both by chance at most, a replayed figure always. Not the slowest time, spread or
-        repetitions: they make no figure, so a copier changed them for free (two of zoe's figures pasted
-        with one repetition less were ranked, tied with hers)."""
+        """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
+        spread, repetitions): two runs share one by chance at most, a replayed figure all of them.
+
+        Not the median and fastest time alone, though only they make the figure (a copier who edits the
+        slowest time, spread or repetitions of pasted figures is not caught): CUDA-event times are
+        quantized (to about 32 ns on an H200), and two honest runs of one GPU model share a median, or a
+        fastest time, in about one figure in ten (the kit's two H200 runs: one of each in 44 figures);
+        both together in two figures of one pair of honest runs is then likely enough, over the pairs
+        of a room of one GPU model, to leave honest runs out as copies (an estimate, not measured)."""
         return self._times
 
 
@@ -635,19 +640,18 @@ def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
 # other (a student's folder of 10,000 valid runs would keep the board busy for hours).
 MAX_FILES_PER_PARTICIPANT = 8
 
-MIN_REPLAYED = 2    # figures whose median and fastest time another run holds too: replayed, not measured
+MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: replayed, not measured
 
 
 def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
-    figures with the same median and fastest time (the times the figure and its best are made of; the
-    slowest time, spread and repetitions make none, so a copier edits them at no cost). A copy of only
-    a few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
-    as long as the times are kept. CUDA-event times are quantized (one run's add and triad can share a
+    figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
+    few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
+    as long as the times are kept (see :meth:`Run.times`: edited, they are not). CUDA-event times are quantized (one run's add and triad can share a
     median), so one figure alone is not taken for a copy."""
     same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
     if len(same) >= MIN_REPLAYED:
-        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry the median and fastest time of"
+        return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry every recorded time of"
     return None
 
 
@@ -663,7 +667,7 @@ class _Index:
     its copy, not with every run merged (pairwise comparison grew with the square of the room).
 
     Exact, not a heuristic: every run :func:`near_duplicate` or :func:`replayed` would match is among
-    the candidates. A replay shares a figure's median and fastest time (an exact key). A near-duplicate or
+    the candidates. A replay shares a figure's every recorded time (an exact key). A near-duplicate or
     rescaled copy has log-ratios to its original that are nearly one constant over the common figures
     (within ``NEAR`` of 0, or a spread of ``SCALED`` about their mean, so no figure further than
     ``SCALED * sqrt(n)`` from it); so for any two common figures i, j, the difference
@@ -875,7 +879,7 @@ def kit_runs() -> tuple[KitRun, ...]:
                     continue
                 key, sec = f"{r['family']}.{r['kernel']} {r['impl']}", r["seconds"]
                 sig[key] = 1 / r["value"] if r["metric"] == "us" else float(r["value"])
-                times[key] = (sec["median"], sec["min"])  # what a replay keeps (see Run.times)
+                times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
             except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue
         name = f.relative_to(root.parent.parent).as_posix()  # benchmarks/results/...

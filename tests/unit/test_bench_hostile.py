@@ -196,16 +196,6 @@ def partial_replay(d):
         mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "fraction")})
 
 
-def replay_free_fields(d):
-    """The partial replay with what makes no figure edited: one repetition less, a slower slowest time
-    and another spread (it used to pass, ranked tied with the honest run's two figures)."""
-    partial_replay(d)
-    new_id(d, "4")
-    for impl in ("numba-cuda", "cupy"):
-        sec = find(d, "stream.triad", impl)["seconds"]
-        sec.update(reps=sec["reps"] - 1, max=sec["max"] * 1.001, spread=sec.get("spread", 1.0) + 0.1)
-
-
 # name -> (how the file is made, words of the reason that must answer it)
 CASES = {
     # The attacks of the issue.
@@ -288,7 +278,6 @@ CASES = {
     "cpu-run-without-device": (edit(lambda d: d["environment"].pop("device") and d, cpu_base), "environment: missing device"),
     # Two figures of another run, every time kept, beside the copier's own: too few for the whole-run rules.
     "partial-replay": (edit(partial_replay), "replayed figures: 2 timed figures"),
-    "partial-replay-free-fields-edited": (edit(replay_free_fields), "replayed figures: 2 timed figures"),
     # The kit's own H200 run handed in as one's own: verbatim under a new run id, and nudged by 0.2 %.
     "kit-run-new-run-id": (edit(lambda d: new_id(d, "e"), h200_base),
                            "a copy of the course kit's own run: the same results as benchmarks/results/h200-"),
