@@ -689,6 +689,11 @@ class _Index:
         self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, anchors held, pair) -> sorted (difference, run)
         self.replays: dict[tuple, list[int]] = {}               # (tier, figure, times) -> runs
         self.compared = 0                                       # full comparisons made (for the tests)
+        # Figures one participant's merged files share, every recorded time, with another participant's:
+        # (participant, other) -> {figure: (the participant's run, the other's run)}; and with a kit run:
+        # (participant, kit run's name) -> {figure: the participant's run}.
+        self.shared: dict[tuple, dict[str, tuple[Run, Run]]] = {}
+        self.kit_pasted: dict[tuple, dict[str, Run]] = {}
 
     @staticmethod
     def _shape(run: Run) -> dict | None:
@@ -717,6 +722,10 @@ class _Index:
             self.groups.setdefault((run.tier, held), []).append(i)
             for pair, d in shape.items():
                 bisect.insort(self.pairs.setdefault((run.tier, held, pair), []), (d, i))
+        for whom, mine in self._replays_by_whom(run).items():
+            for key, j in mine.items():
+                self.shared.setdefault((_whose(run), whom), {})[key] = (run, self.runs[j])
+                self.shared.setdefault((whom, _whose(run)), {})[key] = (self.runs[j], run)
         for key, t in run.times().items():
             self.replays.setdefault((run.tier, key, t), []).append(i)
 
@@ -748,6 +757,30 @@ class _Index:
         out.update(j for j, n in seen.items() if n >= MIN_REPLAYED)
         return sorted(out)
 
+    def _replays_by_whom(self, run: Run) -> dict[tuple, dict[str, int]]:
+        """Other participants -> {figure: their merged run} whose every recorded time ``run`` holds."""
+        out: dict[tuple, dict[str, int]] = {}
+        for key, t in run.times().items():
+            for j in self.replays.get((run.tier, key, t), ()):
+                whom = _whose(self.runs[j])
+                if whom != _whose(run):
+                    out.setdefault(whom, {}).setdefault(key, j)
+        return out
+
+    def pasted(self, run: Run) -> tuple[Run | None, str | None, list[Run]]:
+        """The run of another participant whose figures ``run`` and this participant's files merged
+        already replay together, at least :data:`MIN_REPLAYED` of them (each file one figure: every file
+        alone is under the rule, and 8 files put 8 of zoe's figures, tied with hers, on the board)."""
+        for whom, mine in self._replays_by_whom(run).items():
+            before = self.shared.get((_whose(run), whom), {})
+            if len(before.keys() | mine.keys()) >= MIN_REPLAYED:
+                other = self.runs[next(iter(mine.values()))]
+                theirs = [b for _, b in before.values()] + [self.runs[j] for j in mine.values()]
+                theirs = [r for r in {id(r): r for r in theirs}.values() if r is not other]
+                return other, _pasted_why(run, before.keys() | mine.keys(), [a for a, _ in before.values()],
+                                          theirs), theirs
+        return None, None, []
+
     def copy_of(self, run: Run) -> tuple[Run | None, str | None]:
         """The first merged run (in path order) that ``run`` copies, and why."""
         sig, times = run.signature(), run.times()
@@ -760,9 +793,29 @@ class _Index:
         return None, None
 
 
-def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
-    """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
-    board.rejected.append(Rejected(run.path, reason))
+def _whose(run: Run) -> tuple:
+    """Whose run it is (a file alone is its own participant)."""
+    return run.participant or (str(run.path),)
+
+
+def _pasted_why(run: Run, keys: set, mine: list[Run], theirs: list[Run]) -> str:
+    """Why ``run`` is left out: with ``mine`` (its participant's files merged already), it carries every
+    recorded time of ``keys`` figures of another participant's files (``theirs`` and the one named after
+    this reason) or of a kit run: each file under :data:`MIN_REPLAYED`, together at it or above."""
+    def names(runs):
+        return ", ".join(dict.fromkeys(inert(r.path.name) for r in runs[:3]))
+
+    ours = f" with {run.who}'s {names(mine)} merged already" if mine else ""
+    also = f" (and {names(theirs)})" if theirs else ""
+    return (f"replayed figures, one file at a time: this file{ours} carries every recorded time of {len(keys)} "
+            f"timed figures ({', '.join(sorted(keys)[:3])}){also} of")
+
+
+def _copy_of(board: Leaderboard | None, run: Run, kept: Run, reason: str) -> None:
+    """Leave ``run`` out as a copy of ``kept`` (no board: left out already); a copy by another
+    participant puts ``kept`` in dispute."""
+    if board is not None:
+        board.rejected.append(Rejected(run.path, reason))
     if run.participant != kept.participant:
         kept.dispute(lambda: f"{run.who} handed in the same figures ({inert(run.path.name)})")
 
@@ -813,19 +866,31 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under {same_id}")
         return
     other, why = index.copy_of(run)
+    also: list[Run] = []
+    if other is None:
+        other, why, also = index.pasted(run)
     if other is not None:
         _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
+        for kept in also:  # the other files its figures were replayed from: each row says so
+            _copy_of(None, run, kept, "")
         return
     sig, times = run.signature(), run.times()
     kit_id = None
+    kit_pasted: dict[str, set] = {}
     for kit in kit_runs():
         if kit.tier != run.tier or lies == kit.path:
             continue
+        same = {k for k in times.keys() & kit.times.keys() if times[k] == kit.times[k]}
+        before = index.kit_pasted.get((_whose(run), kit.name), {})
         why = ("the same results as" if digest == kit.digest
-               else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
+               else near_duplicate(sig, kit.signature) or replayed(times, kit.times)
+               or (len(same | before.keys()) >= MIN_REPLAYED
+                   and _pasted_why(run, same | before.keys(), [r for r in before.values()], [])))
         if why:
             board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
             return
+        if same:
+            kit_pasted[kit.name] = same
         if doc["run_id"] == kit.run_id:
             kit_id = kit
     if kit_id is not None:
@@ -841,6 +906,8 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
     run.verified.doc = _kept(doc)
     board.runs.append(run)
     index.add(run)
+    for name, same in kit_pasted.items():
+        index.kit_pasted.setdefault((_whose(run), name), {}).update(dict.fromkeys(same, run))
 
 
 @dataclass(frozen=True)

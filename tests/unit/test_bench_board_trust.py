@@ -336,6 +336,7 @@ def test_a_start_in_the_future_absurd_repetitions_or_identical_samples_are_refus
 class _FakeRun:
     def __init__(self, tier, sig, times=None):
         self.tier, self._sig, self._times = tier, sig, times or {}
+        self.participant = ("file", str(id(self)))  # each its own participant
 
     def signature(self):
         return self._sig

@@ -878,3 +878,42 @@ def test_the_nesting_scan_skips_exactly_the_strings_a_parser_reads():
     for _ in range(3000):
         raw = bytes(rng.choice(b'ab"\\[{]}') for _ in range(rng.randint(0, 16)))
         assert max(0, nesting_depth(raw)) == walk(raw), raw
+
+
+def _paste(doc, source, key, impl):
+    """``doc`` with one figure of ``source`` pasted, every recorded time kept."""
+    mine, theirs = find(doc, key, impl), find(source, key, impl)
+    mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "gflops", "fraction")
+                 if k in theirs})
+    return doc
+
+
+@pytest.mark.parametrize("zoe_first", [True, False])
+def test_figures_replayed_one_file_at_a_time_are_replayed_figures(tmp_path, zoe_first):
+    # Wrong answer caught: each of mallory's files carried one of zoe's figures, every recorded time kept
+    # (one file under the two-figure rule: all ranked), so her 8 files put 8 of zoe's figures on the
+    # board, tied with hers, and nothing was said. Whichever comes second in path order is left out, as
+    # for any copy, and the files kept are marked disputed.
+    zoe = base()
+    (tmp_path / ("a-zoe.json" if zoe_first else "zoe.json")).write_text(json.dumps(zoe))
+    (tmp_path / "mallory").mkdir()
+    for i, impl in enumerate(("numba-cuda", "cupy")):
+        mine = _paste(scale_times(_jitter(new_id(base(), "ab"[i]), 60 + i, rel=0.05), 1.1), zoe, "stream.triad", impl)
+        (tmp_path / "mallory" / f"run{i}.json").write_text(json.dumps(mine))
+    board = build_leaderboard([tmp_path])
+    reasons = {r.path.name: r.reason for r in board.rejected}
+    left_out, kept = ("run1.json", "a-zoe") if zoe_first else ("zoe.json", "mallory")
+    assert list(reasons) == [left_out], reasons
+    assert "replayed figures, one file at a time" in reasons[left_out]
+    assert [row["disputed"] != [] for row in board.rankings("gpu")["stream.triad"] if row["who"] == kept] == [True]
+
+
+def test_the_kit_s_figures_replayed_one_file_at_a_time_are_a_copy_of_the_kit(tmp_path):
+    kit = h200_base()
+    (tmp_path / "mallory").mkdir()
+    for i, key in enumerate(("stream.triad", "stream.copy")):
+        mine = _paste(scale_times(_jitter(new_id(h200_base(), "cd"[i]), 70 + i, rel=0.05), 1.1), kit, key, "cupy")
+        (tmp_path / "mallory" / f"run{i}.json").write_text(json.dumps(mine))
+    board = build_leaderboard([tmp_path])
+    assert [r.path.name for r in board.runs] == ["run0.json"]
+    assert "a copy of the course kit's own run: replayed figures, one file at a time" in board.rejected[0].reason
