@@ -540,6 +540,64 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple, 
     return found, missing + links.rejected()
 
 
+MAX_BESIDE_NAMED = 20     # entries named in the line about what a course root's reading leaves unread
+MAX_BESIDE_VISITS = 10000  # names looked at, in all, to find what beside submitted/ holds results files
+
+
+def _holds_json(folder: str, budget: list[int], depth: int = 3) -> bool:
+    """Whether ``folder`` holds a ``*.json`` file within ``depth`` levels (no link followed), looking
+    at no more names than ``budget[0]`` (spent as it goes)."""
+    stack = [(folder, 0)]
+    while stack and budget[0] > 0:
+        here, d = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                for entry in listing:
+                    budget[0] -= 1
+                    if budget[0] <= 0:
+                        return False
+                    if entry.is_symlink():
+                        continue
+                    if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                        return True
+                    if d + 1 < depth and entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, d + 1))
+        except OSError:
+            continue
+    return False
+
+
+def _beside_submitted(root: Path) -> list[Rejected]:
+    """A folder given that holds ``submitted/`` is read as a course root: its ``submitted/`` tree only.
+    What else it holds that a room would have read (a ``*.json`` file, or a folder other than nbgrader's
+    steps with one a few levels down) is named in one line: in a room of participants' folders, one
+    participant who named hers ``submitted`` (with ``mallory/08-measure-your-gpu/`` inside) had the room
+    read as a course root, and every other participant's folder was left unread without a word."""
+    from ..course.layout import STEPS
+
+    names, more, budget = [], 0, [MAX_BESIDE_VISITS]
+    try:
+        with os.scandir(root) as listing:
+            for entry in listing:
+                if entry.name.startswith(".") or entry.name in STEPS or entry.is_symlink():
+                    continue
+                if (entry.name.endswith(".json") and entry.is_file(follow_symlinks=False)) or (
+                        entry.is_dir(follow_symlinks=False) and _holds_json(entry.path, budget)):
+                    if len(names) < MAX_BESIDE_NAMED:
+                        bisect.insort(names, entry.name)
+                    else:
+                        more += 1
+    except OSError:
+        return []
+    if not names:
+        return []
+    shown = ", ".join(inert(n) for n in names) + (f" and {more:,} more" if more else "")
+    return [Rejected(root, f"read as a course root (its submitted/ tree only): {shown} beside submitted/ "
+                           f"{'holds' if len(names) + more == 1 else 'hold'} results files that are not read. If this "
+                           "is a room of participants' folders, one of them is named 'submitted': give the folders "
+                           "one by one")]
+
+
 def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Links) -> None:
     try:
         st = os.stat(path)
@@ -555,6 +613,8 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
         links.add(sub)
         return
     submitted = sub if sub.is_dir() else (path if path.name == "submitted" else None)
+    if submitted is sub:
+        missing += _beside_submitted(path)
     if submitted is None:
         files, deep, unreadable = _json_files(path, links, keep=MAX_FILES_PER_PARTICIPANT + 1)
         missing += unreadable

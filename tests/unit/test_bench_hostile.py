@@ -917,3 +917,24 @@ def test_the_kit_s_figures_replayed_one_file_at_a_time_are_a_copy_of_the_kit(tmp
     board = build_leaderboard([tmp_path])
     assert [r.path.name for r in board.runs] == ["run0.json"]
     assert "a copy of the course kit's own run: replayed figures, one file at a time" in board.rejected[0].reason
+
+
+def test_a_participant_folder_named_submitted_does_not_silence_the_others(tmp_path):
+    # Wrong answer caught: in a room of participants' folders, mallory named hers "submitted" (with
+    # mallory/08-measure-your-gpu/ inside): the room was read as a course root, her file alone ranked,
+    # and alice's and bob's folders were left unread without a line.
+    for i, who in enumerate(("alice", "bob")):
+        (tmp_path / who).mkdir()
+        (tmp_path / who / "run.json").write_text(json.dumps(_jitter(new_id(base(), "ab"[i]), 80 + i, rel=0.05)))
+    lab = tmp_path / "submitted" / "mallory" / "08-measure-your-gpu"
+    lab.mkdir(parents=True)
+    (lab / "run.json").write_text(json.dumps(_jitter(new_id(base(), "c"), 90, rel=0.05)))
+    (tmp_path / "source" / "08").mkdir(parents=True)  # a course root's own steps are not named,
+    (tmp_path / "source" / "08" / "x.json").write_text("{}")
+    (tmp_path / "log").mkdir()  # nor a folder without results files
+    board = build_leaderboard([tmp_path])
+    assert [r.who for r in board.runs] == ["mallory"]
+    assert [r.reason for r in board.rejected if r.path == tmp_path] == [
+        "read as a course root (its submitted/ tree only): alice, bob beside submitted/ hold results files that "
+        "are not read. If this is a room of participants' folders, one of them is named 'submitted': give the "
+        "folders one by one"]
