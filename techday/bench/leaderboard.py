@@ -544,6 +544,12 @@ MAX_BESIDE_NAMED = 20     # entries named in the line about what a course root's
 MAX_BESIDE_VISITS = 10000  # names looked at, in all, to find what beside submitted/ holds results files
 
 
+def _results_name(name: str) -> bool:
+    """A name a results file may have: ``*.json``, but not the board's own output (an instructor's
+    ``build/leaderboard/`` inside the course root is not a room's participant)."""
+    return name.endswith(".json") and name != "leaderboard.json"
+
+
 def _holds_json(folder: str, budget: list[int], depth: int = 3) -> bool:
     """Whether ``folder`` holds a ``*.json`` file within ``depth`` levels (no link followed), looking
     at no more names than ``budget[0]`` (spent as it goes)."""
@@ -558,7 +564,7 @@ def _holds_json(folder: str, budget: list[int], depth: int = 3) -> bool:
                         return False
                     if entry.is_symlink():
                         continue
-                    if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    if _results_name(entry.name) and entry.is_file(follow_symlinks=False):
                         return True
                     if d + 1 < depth and entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, d + 1))
@@ -581,7 +587,7 @@ def _beside_submitted(root: Path) -> list[Rejected]:
             for entry in listing:
                 if entry.name.startswith(".") or entry.name in STEPS or entry.is_symlink():
                     continue
-                if (entry.name.endswith(".json") and entry.is_file(follow_symlinks=False)) or (
+                if (_results_name(entry.name) and entry.is_file(follow_symlinks=False)) or (
                         entry.is_dir(follow_symlinks=False) and _holds_json(entry.path, budget)):
                     if len(names) < MAX_BESIDE_NAMED:
                         bisect.insort(names, entry.name)

@@ -931,7 +931,9 @@ def test_a_participant_folder_named_submitted_does_not_silence_the_others(tmp_pa
     (lab / "run.json").write_text(json.dumps(_jitter(new_id(base(), "c"), 90, rel=0.05)))
     (tmp_path / "source" / "08").mkdir(parents=True)  # a course root's own steps are not named,
     (tmp_path / "source" / "08" / "x.json").write_text("{}")
-    (tmp_path / "log").mkdir()  # nor a folder without results files
+    (tmp_path / "log").mkdir()  # nor a folder without results files, nor the board's own output
+    (tmp_path / "build" / "leaderboard").mkdir(parents=True)
+    (tmp_path / "build" / "leaderboard" / "leaderboard.json").write_text("{}")
     board = build_leaderboard([tmp_path])
     assert [r.who for r in board.runs] == ["mallory"]
     assert [r.reason for r in board.rejected if r.path == tmp_path] == [
