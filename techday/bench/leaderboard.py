@@ -96,6 +96,10 @@ def shown(value: float) -> float:
     return float(f"{value:.1f}")
 
 
+MAX_LOOKALIKES = 5  # other participants named on a look-alike's rows
+MAX_DISPUTES = 5    # reasons a disputed run's rows name (the rest counted: "and 1,999 more")
+
+
 @dataclass
 class Run:
     path: Path
@@ -106,10 +110,21 @@ class Run:
     # copies is the original (the first in path order is kept): a name that sorts first must not take
     # another's place unseen, so the kept run's rows say "disputed" and name the other file.
     disputed: list = field(default_factory=list)
+    disputed_more: int = 0  # disputes past the first MAX_DISPUTES, counted, not written (see dispute)
     name: str = ""  # the participant's name as the layout gives it (``who`` is how it is shown)
     # Other participants whose names read like this one's (see skeleton): both rows are marked, so that
     # "aIice" is not taken for alice's.
     lookalike: list = field(default_factory=list)
+
+    def dispute(self, why) -> None:
+        """Mark this run disputed, naming why (a string, or a callable giving it: not formatted past the
+        cap). At most :data:`MAX_DISPUTES` reasons are written, the rest counted: every row of the run
+        carries them, and 400 files sharing one ``run_id`` each named the 399 others on each of their 45
+        rows (60 MB of JSON and 43 MB of HTML; 2,000 such files, about 1.5 GB)."""
+        if len(self.disputed) < MAX_DISPUTES:
+            self.disputed.append(why() if callable(why) else why)
+        else:
+            self.disputed_more += 1
 
     @property
     def doc(self) -> dict:
@@ -185,7 +200,14 @@ class Run:
 
     def times(self) -> dict[str, tuple]:
         """(kernel, implementation) -> every recorded time of the figure (median, fastest, slowest,
-        spread, repetitions): two runs share one by chance at most, a replayed figure all of them."""
+        spread, repetitions): two runs share one by chance at most, a replayed figure all of them.
+
+        Not the median and fastest time alone, though only they make the figure (a copier who edits the
+        slowest time, spread or repetitions of pasted figures is not caught): CUDA-event times are
+        quantized (to about 32 ns on an H200), and two honest runs of one GPU model share a median, or a
+        fastest time, in about one figure in ten (the kit's two H200 runs: one of each in 44 figures);
+        both together in two figures of one pair of honest runs is then likely enough, over the pairs
+        of a room of one GPU model, to leave honest runs out as copies (an estimate, not measured)."""
         return self._times
 
 
@@ -518,6 +540,70 @@ def discover(paths: list[Path], lab: str) -> tuple[list[tuple[Path, str, tuple, 
     return found, missing + links.rejected()
 
 
+MAX_BESIDE_NAMED = 20     # entries named in the line about what a course root's reading leaves unread
+MAX_BESIDE_VISITS = 10000  # names looked at, in all, to find what beside submitted/ holds results files
+
+
+def _results_name(name: str) -> bool:
+    """A name a results file may have: ``*.json``, but not the board's own output (an instructor's
+    ``build/leaderboard/`` inside the course root is not a room's participant)."""
+    return name.endswith(".json") and name != "leaderboard.json"
+
+
+def _holds_json(folder: str, budget: list[int], depth: int = 3) -> bool:
+    """Whether ``folder`` holds a ``*.json`` file within ``depth`` levels (no link followed), looking
+    at no more names than ``budget[0]`` (spent as it goes)."""
+    stack = [(folder, 0)]
+    while stack and budget[0] > 0:
+        here, d = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                for entry in listing:
+                    budget[0] -= 1
+                    if budget[0] <= 0:
+                        return False
+                    if entry.is_symlink():
+                        continue
+                    if _results_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        return True
+                    if d + 1 < depth and entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, d + 1))
+        except OSError:
+            continue
+    return False
+
+
+def _beside_submitted(root: Path) -> list[Rejected]:
+    """A folder given that holds ``submitted/`` is read as a course root: its ``submitted/`` tree only.
+    What else it holds that a room would have read (a ``*.json`` file, or a folder other than nbgrader's
+    steps with one a few levels down) is named in one line: in a room of participants' folders, one
+    participant who named hers ``submitted`` (with ``mallory/08-measure-your-gpu/`` inside) had the room
+    read as a course root, and every other participant's folder was left unread without a word."""
+    from ..course.layout import STEPS
+
+    names, more, budget = [], 0, [MAX_BESIDE_VISITS]
+    try:
+        with os.scandir(root) as listing:
+            for entry in listing:
+                if entry.name.startswith(".") or entry.name in STEPS or entry.is_symlink():
+                    continue
+                if (_results_name(entry.name) and entry.is_file(follow_symlinks=False)) or (
+                        entry.is_dir(follow_symlinks=False) and _holds_json(entry.path, budget)):
+                    if len(names) < MAX_BESIDE_NAMED:
+                        bisect.insort(names, entry.name)
+                    else:
+                        more += 1
+    except OSError:
+        return []
+    if not names:
+        return []
+    shown = ", ".join(inert(n) for n in names) + (f" and {more:,} more" if more else "")
+    return [Rejected(root, f"read as a course root (its submitted/ tree only): {shown} beside submitted/ "
+                           f"{'holds' if len(names) + more == 1 else 'hold'} results files that are not read. If this "
+                           "is a room of participants' folders, one of them is named 'submitted': give the folders "
+                           "one by one")]
+
+
 def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Links) -> None:
     try:
         st = os.stat(path)
@@ -533,6 +619,8 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
         links.add(sub)
         return
     submitted = sub if sub.is_dir() else (path if path.name == "submitted" else None)
+    if submitted is sub:
+        missing += _beside_submitted(path)
     if submitted is None:
         files, deep, unreadable = _json_files(path, links, keep=MAX_FILES_PER_PARTICIPANT + 1)
         missing += unreadable
@@ -625,7 +713,7 @@ def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
     figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
     few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
-    as long as the times are kept. CUDA-event times are quantized (one run's add and triad can share a
+    as long as the times are kept (see :meth:`Run.times`: edited, they are not). CUDA-event times are quantized (one run's add and triad can share a
     median), so one figure alone is not taken for a copy."""
     same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
     if len(same) >= MIN_REPLAYED:
@@ -649,29 +737,44 @@ class _Index:
     rescaled copy has log-ratios to its original that are nearly one constant over the common figures
     (within ``NEAR`` of 0, or a spread of ``SCALED`` about their mean, so no figure further than
     ``SCALED * sqrt(n)`` from it); so for any two common figures i, j, the difference
-    ``log a_i - log a_j`` is the same in both runs within ``W = max(2 NEAR, 2 SCALED sqrt(n))``. Runs
-    holding all of their tier's :data:`ANCHORS` are kept in sorted lists of those differences, one per
-    pair of anchors; a new run is compared with the runs inside the narrowest window, then filtered on
-    the other pairs. Runs lacking an anchor (a partial run) are compared with every run, as before."""
+    ``log a_i - log a_j`` is the same in both runs within ``W = max(2 NEAR, 2 SCALED sqrt(n))``. Runs are
+    grouped by which of their tier's :data:`ANCHORS` they hold; a group of two anchors or more keeps
+    sorted lists of those differences, one per pair of anchors. A new run is compared, in each group
+    with which it shares two anchors or more, with the runs inside the narrowest window of a shared
+    pair, filtered on the other shared pairs; and with every run of the other groups (sharing fewer
+    than two anchors). A partial run lacking one anchor is indexed too: a room of runs without one
+    family (a machine without Numba, say) used to be compared pair by pair (300 such H200 runs: 44,850
+    full comparisons, 3.2 s more; 2,000 of them about two and a half minutes)."""
 
     def __init__(self):
         self.by_digest: dict[str, Run] = {}
         self.runs: list[Run] = []
-        self.shapes: list[tuple | None] = []
-        self.odd: dict[str, list[int]] = {}                     # tier -> runs lacking an anchor
-        self.full: dict[str, list[int]] = {}                    # tier -> runs holding every anchor
-        self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, i, j) -> sorted (difference, run)
+        self.shapes: list[dict | None] = []
+        self.odd: dict[str, list[int]] = {}                     # tier -> runs holding fewer than two anchors
+        self.groups: dict[tuple, list[int]] = {}                # (tier, anchors held) -> runs
+        self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, anchors held, pair) -> sorted (difference, run)
         self.replays: dict[tuple, list[int]] = {}               # (tier, figure, times) -> runs
         self.compared = 0                                       # full comparisons made (for the tests)
+        # Figures one participant's merged files share, every recorded time, with another participant's:
+        # (participant, other) -> {figure: (the participant's run, the other's run)}; and with a kit run:
+        # (participant, kit run's name) -> {figure: the participant's run}.
+        self.shared: dict[tuple, dict[str, tuple[Run, Run]]] = {}
+        self.kit_pasted: dict[tuple, dict[str, Run]] = {}
 
     @staticmethod
-    def _shape(run: Run) -> tuple | None:
+    def _shape(run: Run) -> dict | None:
+        """(anchor, anchor) -> the difference of their log figures, over the anchors the run holds (None
+        for fewer than two)."""
         sig = run.signature()
-        names = ANCHORS.get(run.tier, ())
-        if not names or any(k not in sig or not sig[k] > 0 for k in names):
+        held = [k for k in ANCHORS.get(run.tier, ()) if k in sig and sig[k] > 0]
+        if len(held) < 2:
             return None
-        logs = [math.log(sig[k]) for k in names]
-        return tuple(logs[i] - logs[j] for i in range(len(logs)) for j in range(i + 1, len(logs)))
+        logs = {k: math.log(sig[k]) for k in held}
+        return {(a, b): logs[a] - logs[b] for i, a in enumerate(held) for b in held[i + 1:]}
+
+    @staticmethod
+    def _held(shape: dict) -> tuple:
+        return tuple(dict.fromkeys(k for pair in shape for k in pair))
 
     def add(self, run: Run) -> None:
         i = len(self.runs)
@@ -681,9 +784,14 @@ class _Index:
         if shape is None:
             self.odd.setdefault(run.tier, []).append(i)
         else:
-            self.full.setdefault(run.tier, []).append(i)
-            for p, d in enumerate(shape):
-                bisect.insort(self.pairs.setdefault((run.tier, p), []), (d, i))
+            held = self._held(shape)
+            self.groups.setdefault((run.tier, held), []).append(i)
+            for pair, d in shape.items():
+                bisect.insort(self.pairs.setdefault((run.tier, held, pair), []), (d, i))
+        for whom, mine in self._replays_by_whom(run).items():
+            for key, j in mine.items():
+                self.shared.setdefault((_whose(run), whom), {})[key] = (run, self.runs[j])
+                self.shared.setdefault((whom, _whose(run)), {})[key] = (self.runs[j], run)
         for key, t in run.times().items():
             self.replays.setdefault((run.tier, key, t), []).append(i)
 
@@ -691,18 +799,22 @@ class _Index:
         tier = run.tier
         out = set(self.odd.get(tier, ()))
         shape = self._shape(run)
-        if shape is None:
-            out.update(self.full.get(tier, ()))
-        elif self.full.get(tier):
-            w = max(2 * NEAR, 2 * SCALED * math.sqrt(max(1, len(run.signature())))) + 1e-9
+        w = max(2 * NEAR, 2 * SCALED * math.sqrt(max(1, len(run.signature())))) + 1e-9
+        for (t, held), members in self.groups.items():
+            if t != tier:
+                continue
+            shared = [pair for pair in shape if pair[0] in held and pair[1] in held] if shape else []
+            if not shared:  # fewer than two anchors in common: nothing to narrow by
+                out.update(members)
+                continue
             windows = []
-            for p, d in enumerate(shape):
-                lst = self.pairs[(tier, p)]
+            for pair in shared:
+                lst, d = self.pairs[(tier, held, pair)], shape[pair]
                 lo, hi = bisect.bisect_left(lst, (d - w, -1)), bisect.bisect_right(lst, (d + w, len(self.runs)))
-                windows.append((hi - lo, lo, hi, p))
-            _, lo, hi, _ = min(windows)
-            for _, j in self.pairs[(tier, windows.index(min(windows)))][lo:hi]:
-                if all(abs(a - b) <= w for a, b in zip(shape, self.shapes[j])):
+                windows.append((hi - lo, lo, hi, pair))
+            _, lo, hi, pair = min(windows)
+            for _, j in self.pairs[(tier, held, pair)][lo:hi]:
+                if all(abs(shape[q] - self.shapes[j][q]) <= w for q in shared):
                     out.add(j)
         seen: dict[int, int] = {}
         for key, t in run.times().items():
@@ -710,6 +822,30 @@ class _Index:
                 seen[j] = seen.get(j, 0) + 1
         out.update(j for j, n in seen.items() if n >= MIN_REPLAYED)
         return sorted(out)
+
+    def _replays_by_whom(self, run: Run) -> dict[tuple, dict[str, int]]:
+        """Other participants -> {figure: their merged run} whose every recorded time ``run`` holds."""
+        out: dict[tuple, dict[str, int]] = {}
+        for key, t in run.times().items():
+            for j in self.replays.get((run.tier, key, t), ()):
+                whom = _whose(self.runs[j])
+                if whom != _whose(run):
+                    out.setdefault(whom, {}).setdefault(key, j)
+        return out
+
+    def pasted(self, run: Run) -> tuple[Run | None, str | None, list[Run]]:
+        """The run of another participant whose figures ``run`` and this participant's files merged
+        already replay together, at least :data:`MIN_REPLAYED` of them (each file one figure: every file
+        alone is under the rule, and 8 files put 8 of zoe's figures, tied with hers, on the board)."""
+        for whom, mine in self._replays_by_whom(run).items():
+            before = self.shared.get((_whose(run), whom), {})
+            if len(before.keys() | mine.keys()) >= MIN_REPLAYED:
+                other = self.runs[next(iter(mine.values()))]
+                theirs = [b for _, b in before.values()] + [self.runs[j] for j in mine.values()]
+                theirs = [r for r in {id(r): r for r in theirs}.values() if r is not other]
+                return other, _pasted_why(run, before.keys() | mine.keys(), [a for a, _ in before.values()],
+                                          theirs), theirs
+        return None, None, []
 
     def copy_of(self, run: Run) -> tuple[Run | None, str | None]:
         """The first merged run (in path order) that ``run`` copies, and why."""
@@ -723,11 +859,31 @@ class _Index:
         return None, None
 
 
-def _copy_of(board: Leaderboard, run: Run, kept: Run, reason: str) -> None:
-    """Leave ``run`` out as a copy of ``kept``; a copy by another participant puts ``kept`` in dispute."""
-    board.rejected.append(Rejected(run.path, reason))
+def _whose(run: Run) -> tuple:
+    """Whose run it is (a file alone is its own participant)."""
+    return run.participant or (str(run.path),)
+
+
+def _pasted_why(run: Run, keys: set, mine: list[Run], theirs: list[Run]) -> str:
+    """Why ``run`` is left out: with ``mine`` (its participant's files merged already), it carries every
+    recorded time of ``keys`` figures of another participant's files (``theirs`` and the one named after
+    this reason) or of a kit run: each file under :data:`MIN_REPLAYED`, together at it or above."""
+    def names(runs):
+        return ", ".join(dict.fromkeys(inert(r.path.name) for r in runs[:3]))
+
+    ours = f" with {run.who}'s {names(mine)} merged already" if mine else ""
+    also = f" (and {names(theirs)})" if theirs else ""
+    return (f"replayed figures, one file at a time: this file{ours} carries every recorded time of {len(keys)} "
+            f"timed figures ({', '.join(sorted(keys)[:3])}){also} of")
+
+
+def _copy_of(board: Leaderboard | None, run: Run, kept: Run, reason: str) -> None:
+    """Leave ``run`` out as a copy of ``kept`` (no board: left out already); a copy by another
+    participant puts ``kept`` in dispute."""
+    if board is not None:
+        board.rejected.append(Rejected(run.path, reason))
     if run.participant != kept.participant:
-        kept.disputed.append(f"{run.who} handed in the same figures ({inert(run.path.name)})")
+        kept.dispute(lambda: f"{run.who} handed in the same figures ({inert(run.path.name)})")
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bench"
@@ -776,34 +932,48 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         _copy_of(board, run, first, f"duplicate run: the same results as {first.path} under {same_id}")
         return
     other, why = index.copy_of(run)
+    also: list[Run] = []
+    if other is None:
+        other, why, also = index.pasted(run)
     if other is not None:
         _copy_of(board, run, other, f"duplicate run: {why} {other.path}")
+        for kept in also:  # the other files its figures were replayed from: each row says so
+            _copy_of(None, run, kept, "")
         return
     sig, times = run.signature(), run.times()
     kit_id = None
+    kit_pasted: dict[str, set] = {}
     for kit in kit_runs():
         if kit.tier != run.tier or lies == kit.path:
             continue
+        same = {k for k in times.keys() & kit.times.keys() if times[k] == kit.times[k]}
+        before = index.kit_pasted.get((_whose(run), kit.name), {})
         why = ("the same results as" if digest == kit.digest
-               else near_duplicate(sig, kit.signature) or replayed(times, kit.times))
+               else near_duplicate(sig, kit.signature) or replayed(times, kit.times)
+               or (len(same | before.keys()) >= MIN_REPLAYED
+                   and _pasted_why(run, same | before.keys(), [r for r in before.values()], [])))
         if why:
             board.rejected.append(Rejected(path, f"a copy of the course kit's own run: {why} {kit.name}"))
             return
+        if same:
+            kit_pasted[kit.name] = same
         if doc["run_id"] == kit.run_id:
             kit_id = kit
     if kit_id is not None:
-        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with the course kit's own run {kit_id.name}: "
-                            "figures differ")
+        run.dispute(f"shares run_id {doc['run_id'][:12]} with the course kit's own run {kit_id.name}: "
+                    "figures differ")
     for twin in by_id.get(doc["run_id"], ()):
         # Two files, one run_id, other figures: both kept, both marked, for the instructor to judge.
-        twin.disputed.append(f"shares run_id {doc['run_id'][:12]} with {run.who} ({inert(path.name)}): figures differ")
-        run.disputed.append(f"shares run_id {doc['run_id'][:12]} with {twin.who} ({inert(twin.path.name)}): "
+        twin.dispute(lambda: f"shares run_id {doc['run_id'][:12]} with {run.who} ({inert(path.name)}): figures differ")
+        run.dispute(lambda: f"shares run_id {doc['run_id'][:12]} with {twin.who} ({inert(twin.path.name)}): "
                             "figures differ")
     by_id.setdefault(doc["run_id"], []).append(run)
     index.by_digest[digest] = run
     run.verified.doc = _kept(doc)
     board.runs.append(run)
     index.add(run)
+    for name, same in kit_pasted.items():
+        index.kit_pasted.setdefault((_whose(run), name), {}).update(dict.fromkeys(same, run))
 
 
 @dataclass(frozen=True)
@@ -896,6 +1066,9 @@ def build_leaderboard(paths: list[Path], lab: str = "08-measure-your-gpu") -> Le
             board.rejected.append(Rejected(path, f"internal error while reading this file ({type(exc).__name__}); "
                                                  "left out"))
     board.comparisons = index.compared
+    for run in board.runs:
+        if run.disputed_more:
+            run.disputed.append(f"and {run.disputed_more:,} more")
     _names_apart(board)
     if past:
         whose = list(dict.fromkeys(w for _, w in past))
@@ -912,7 +1085,6 @@ def _where(participant: tuple) -> str:
     return inert(rest[0] if kind == "file" else os.path.join(*rest) + os.sep)
 
 
-MAX_LOOKALIKES = 5  # other participants named on a look-alike's rows
 
 
 def _names_apart(board: Leaderboard) -> None:

@@ -94,6 +94,11 @@ def measured_cpu_roof(doc: dict) -> dict:
 # entry. A CPU-tier run names its CPU in its own words: 400 participants' runs under 400 CPU names drew
 # 400 roofs and legend entries (22.8 s here, and a legend that covered the plot).
 MAX_ROOFS = 12
+# The lowest rate the roofline draws, in GFLOP/s (1 MFLOP/s: a 2-core CPU's slowest kernel of the suite
+# makes about a thousand times more). The frame follows what it draws: one file timed at 1e305 s per
+# repetition put a point at 1e-296 GFLOP/s and pressed every other point of a board into one line at
+# the top of the picture. Points below are counted in the legend, not drawn.
+MIN_PLOTTED_GFLOPS = 1e-3
 OTHER = "#9a9a9a"
 
 
@@ -125,6 +130,7 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
     points: dict[tuple, list] = {}
     own = set(roof_devices(docs))
     others: set[str] = set()
+    below = 0  # points under MIN_PLOTTED_GFLOPS, not drawn
     for doc in docs:
         name = _device_name(doc)
         if name not in own:
@@ -132,6 +138,9 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
             any_cpu |= doc["tier"] != "gpu"
             for r in doc["results"]:
                 if r.get("status") == "ok" and r.get("gflops") and r.get("intensity"):
+                    if not r["gflops"] >= MIN_PLOTTED_GFLOPS:
+                        below += 1
+                        continue
                     group = (OTHER, FAMILY_MARKERS.get(r["family"], "o"), "black" if r["device"] == "gpu" else "none")
                     points.setdefault(group, []).append((r["intensity"], r["gflops"]))
             continue
@@ -152,7 +161,7 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
                             va="bottom")
         elif new_device and doc["tier"] != "gpu":
             roof = measured_cpu_roof(doc)
-            if roof["gbs"]:
+            if roof["gbs"] and roof["gbs"] * xs[0] >= MIN_PLOTTED_GFLOPS:
                 # The CPU has no device limit in the table: its roof is what this machine measured,
                 # the best STREAM triad (and the best matrix product as the flat part, if any).
                 bw, top = roof["gbs"], roof["gflops"] or float("inf")
@@ -167,6 +176,9 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
         for r in doc["results"]:
             if r.get("status") != "ok" or not r.get("gflops") or not r.get("intensity"):
                 continue
+            if not r["gflops"] >= MIN_PLOTTED_GFLOPS:
+                below += 1
+                continue
             group = (color, FAMILY_MARKERS.get(r["family"], "o"), "black" if r["device"] == "gpu" else "none")
             points.setdefault(group, []).append((r["intensity"], r["gflops"]))
     # One scatter per colour, marker and edge, not one per point: a board of 600 runs drew 26,000
@@ -174,6 +186,8 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
     for (color, marker, edge), xy in points.items():
         ax.scatter([x for x, _ in xy], [y for _, y in xy], color=color, marker=marker, s=28, edgecolors=edge,
                    linewidths=0.4, zorder=3)
+    if below:
+        ax.plot([], [], ls="", label=f"{below:,} points under {MIN_PLOTTED_GFLOPS * 1e3:g} MFLOP/s (not drawn)")
     if others:
         ax.plot([], [], color=OTHER, marker="o", ls="", label=f"{len(others):,} other devices (points only, no roof)")
     for family, marker in FAMILY_MARKERS.items():

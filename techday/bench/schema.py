@@ -66,8 +66,9 @@ MAX_INT_DIGITS = 20     # any integer in a results file fits in 64 bits
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # A JSON string, or an unterminated one to the end of the text: every match succeeds where it starts, so
 # the scan is one pass (without the second ending, each '"' of '"\\"\\"\\"...' started a scan to the end
-# of the file: quadratic, hours for 2 MiB).
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
+# of the file: quadratic, hours for 2 MiB). A run of plain characters is one step, not one alternation
+# per character: a valid 2 MiB file of notes and tracebacks took 105 ms to scan, now 14 ms.
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 
 
 class ReadError(ValueError):

@@ -806,3 +806,137 @@ def test_a_copy_that_sorts_first_keeps_its_place_only_as_disputed(tmp_path):
     assert triad[0]["disputed"] == ["zoe handed in the same figures (results.json)"]
     assert "(disputed)" in board.html(b"")
     assert "zoe" in board.rejected_lines()[0] and "the same results as" in board.rejected_lines()[0]
+
+
+def test_files_sharing_one_run_id_name_a_bounded_number_of_the_others(tmp_path):
+    # Wrong answer caught: each of N files sharing one run_id (figures differing) named the N - 1 others
+    # on every one of its rows: 400 such files wrote 60 MB of JSON and 43 MB of HTML, 2,000 about 1.5 GB.
+    from techday.bench.leaderboard import MAX_DISPUTES
+
+    for i in range(MAX_DISPUTES + 3):
+        (tmp_path / f"p{i}.json").write_text(json.dumps(new_id(_jitter(base(), 50 + i, rel=0.05), "9")))
+    board = build_leaderboard([tmp_path])
+    assert len(board.runs) == MAX_DISPUTES + 3
+    last = board.runs[-1].disputed
+    assert len(last) == MAX_DISPUTES + 1 and last[-1] == "and 2 more", last
+    assert all(len(row["disputed"]) <= MAX_DISPUTES + 1 for row in board.rankings("gpu")["stream.triad"])
+
+
+def _slow_beyond_measure(doc, seconds=1e290):
+    """Every timed figure of ``doc`` made of repetitions of ``seconds`` each (rates of about 1e-290)."""
+    for r in doc["results"]:
+        if r["status"] == "ok" and r["metric"] != "us":
+            retime(r, {"gbs": r["bytes"], "gflops": r["flops"]}[r["metric"]] / seconds / 1e9)
+            r.pop("us", None)
+    return doc
+
+
+def test_one_file_timed_beyond_measure_does_not_flatten_the_roofline(tmp_path, monkeypatch):
+    # Wrong answer caught: a file whose every repetition took 1e290 s (rates of 1e-290 GFLOP/s, each
+    # well formed and below its limit) stretched the picture's frame over 290 decades: every other
+    # point of the board was drawn in one line along its top.
+    from matplotlib.figure import Figure
+
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "zoe.json").write_text(json.dumps(base()))
+    (room / "mallory.json").write_text(json.dumps(_slow_beyond_measure(new_id(base(), "6"))))
+    board = build_leaderboard([room])
+    assert len(board.runs) == 2  # ranked last (its figures are its word), but not drawn
+    frames = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (frames.append(fig.axes[0].get_ylim()),
+                                                                  save(fig, *a, **k))[1])
+    board.write(tmp_path / "out")
+    assert frames and frames[0][0] >= 1e-4, frames
+
+
+def test_the_nesting_scan_skips_exactly_the_strings_a_parser_reads():
+    # The scan skips string contents with one regular expression (runs of plain characters in one step:
+    # a 2 MiB file of notes took 105 ms, now 14). Checked against a walk one character at a time, on
+    # texts of quotes, escapes and brackets, terminated or not.
+    import random
+
+    from techday.bench.schema import nesting_depth
+
+    def walk(raw):
+        depth = best = 0
+        inside = escaped = False
+        for c in raw.decode("latin-1"):
+            if inside:
+                inside, escaped = (True, False) if escaped else (c != '"', c == "\\")
+            elif c == '"':
+                inside = True
+            elif c in "[{":
+                depth += 1
+                best = max(best, depth)
+            elif c in "]}":
+                depth -= 1
+        return best
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        raw = bytes(rng.choice(b'ab"\\[{]}') for _ in range(rng.randint(0, 16)))
+        assert max(0, nesting_depth(raw)) == walk(raw), raw
+
+
+def _paste(doc, source, key, impl):
+    """``doc`` with one figure of ``source`` pasted, every recorded time kept."""
+    mine, theirs = find(doc, key, impl), find(source, key, impl)
+    mine.update({k: copy.deepcopy(theirs[k]) for k in ("seconds", "value", "best", "gbs", "gflops", "fraction")
+                 if k in theirs})
+    return doc
+
+
+@pytest.mark.parametrize("zoe_first", [True, False])
+def test_figures_replayed_one_file_at_a_time_are_replayed_figures(tmp_path, zoe_first):
+    # Wrong answer caught: each of mallory's files carried one of zoe's figures, every recorded time kept
+    # (one file under the two-figure rule: all ranked), so her 8 files put 8 of zoe's figures on the
+    # board, tied with hers, and nothing was said. Whichever comes second in path order is left out, as
+    # for any copy, and the files kept are marked disputed.
+    zoe = base()
+    (tmp_path / ("a-zoe.json" if zoe_first else "zoe.json")).write_text(json.dumps(zoe))
+    (tmp_path / "mallory").mkdir()
+    for i, impl in enumerate(("numba-cuda", "cupy")):
+        mine = _paste(scale_times(_jitter(new_id(base(), "ab"[i]), 60 + i, rel=0.05), 1.1), zoe, "stream.triad", impl)
+        (tmp_path / "mallory" / f"run{i}.json").write_text(json.dumps(mine))
+    board = build_leaderboard([tmp_path])
+    reasons = {r.path.name: r.reason for r in board.rejected}
+    left_out, kept = ("run1.json", "a-zoe") if zoe_first else ("zoe.json", "mallory")
+    assert list(reasons) == [left_out], reasons
+    assert "replayed figures, one file at a time" in reasons[left_out]
+    assert [row["disputed"] != [] for row in board.rankings("gpu")["stream.triad"] if row["who"] == kept] == [True]
+
+
+def test_the_kit_s_figures_replayed_one_file_at_a_time_are_a_copy_of_the_kit(tmp_path):
+    kit = h200_base()
+    (tmp_path / "mallory").mkdir()
+    for i, key in enumerate(("stream.triad", "stream.copy")):
+        mine = _paste(scale_times(_jitter(new_id(h200_base(), "cd"[i]), 70 + i, rel=0.05), 1.1), kit, key, "cupy")
+        (tmp_path / "mallory" / f"run{i}.json").write_text(json.dumps(mine))
+    board = build_leaderboard([tmp_path])
+    assert [r.path.name for r in board.runs] == ["run0.json"]
+    assert "a copy of the course kit's own run: replayed figures, one file at a time" in board.rejected[0].reason
+
+
+def test_a_participant_folder_named_submitted_does_not_silence_the_others(tmp_path):
+    # Wrong answer caught: in a room of participants' folders, mallory named hers "submitted" (with
+    # mallory/08-measure-your-gpu/ inside): the room was read as a course root, her file alone ranked,
+    # and alice's and bob's folders were left unread without a line.
+    for i, who in enumerate(("alice", "bob")):
+        (tmp_path / who).mkdir()
+        (tmp_path / who / "run.json").write_text(json.dumps(_jitter(new_id(base(), "ab"[i]), 80 + i, rel=0.05)))
+    lab = tmp_path / "submitted" / "mallory" / "08-measure-your-gpu"
+    lab.mkdir(parents=True)
+    (lab / "run.json").write_text(json.dumps(_jitter(new_id(base(), "c"), 90, rel=0.05)))
+    (tmp_path / "source" / "08").mkdir(parents=True)  # a course root's own steps are not named,
+    (tmp_path / "source" / "08" / "x.json").write_text("{}")
+    (tmp_path / "log").mkdir()  # nor a folder without results files, nor the board's own output
+    (tmp_path / "build" / "leaderboard").mkdir(parents=True)
+    (tmp_path / "build" / "leaderboard" / "leaderboard.json").write_text("{}")
+    board = build_leaderboard([tmp_path])
+    assert [r.who for r in board.runs] == ["mallory"]
+    assert [r.reason for r in board.rejected if r.path == tmp_path] == [
+        "read as a course root (its submitted/ tree only): alice, bob beside submitted/ hold results files that "
+        "are not read. If this is a room of participants' folders, one of them is named 'submitted': give the "
+        "folders one by one"]
