@@ -4,6 +4,7 @@
     techday grade check LAB [--import DIR]  every submission checked; nothing runs
     techday grade autograde LAB -w 4        sandboxed, parallel, resumable; grades CSV
     techday grade results [--roster FILE]   feedback, pass/fail per track, certificates with codes
+    techday grade review [ID --clear|--refuse --by NAME --reason TEXT]   what holds a certificate; decide
     techday grade verify CODE | --file F    is a certificate genuine, and what does it certify?
 
 The room's commands work on an nbgrader course root (``build/course`` by default, ``--course-root`` otherwise):
@@ -237,6 +238,104 @@ def cmd_results(args, course) -> int:
     return 1 if res.problems else 0
 
 
+def _review_table(tracks: dict, students: list[str]) -> None:
+    """Per trainee and track: the certificate's standing, then each lab's holds and decision."""
+    from ..grading.certificates import printable
+
+    shown = 0
+    for track, rows in tracks.items():
+        for row in rows:
+            if row["student"] not in students or not (row["holds"] or row["decided"]):
+                continue
+            shown += 1
+            console.print(f"[bold]{escape(printable(row['student']))}[/] track {track}: certificate "
+                          f"{escape(row['certificate'])} ({row['points']:g} of {row['max_points']:g} points)")
+            for lab in sorted(set(row["holds"]) | set(row["decided"])):
+                for line in row["holds"].get(lab, []):
+                    console.print(f"  hold     {escape(printable(line))}")
+                standing, decision = row["decided"].get(lab, ("none", None))
+                if decision is not None:
+                    style = {"refused": "red", "cleared": "green"}.get(standing, "yellow")
+                    console.print(f"  [{style}]{standing:<8}[/] {escape(printable(decision.line()))}")
+    if not shown:
+        console.print("nothing held and nothing decided" + (f" for {', '.join(students)}" if students else ""))
+
+
+def cmd_review(args, course) -> int:
+    """List what holds certificates, or record a person's decision on one trainee's held labs."""
+    from ..grading.certificates import printable
+    from ..grading.decisions import Decisions, DecisionsError
+    from ..grading.results import ResultsStopped, _states, notebook_sha, pass_fail, preflight
+
+    root = _root(args, course)
+    out = out_folder(Path(args.out).resolve() if args.out else course.build_dir / "grading")
+    verdict = "clear" if args.clear else "refuse" if args.refuse else None
+    if verdict and not args.students:
+        err.print("[red]name the trainee(s) to decide on: techday grade review ID --clear/--refuse --by NAME "
+                  "--reason TEXT[/]")
+        return 2
+    if verdict and not (args.by and args.reason):
+        err.print("[red]a decision needs --by (who decides) and --reason (why): both are shown in passfail.csv[/]")
+        return 2
+    lab = None
+    if args.lab:
+        lab = _one_lab(course, args.lab)
+        if lab is None:
+            return 2
+    try:
+        preflight(root, None)
+        _states(out)
+        decisions = Decisions.load(out)
+        tracks, notes = pass_fail(course, root, out, decisions)
+    except (ResultsStopped, DecisionsError) as exc:
+        err.print(f"[red]{escape(printable(str(exc)))}[/]")
+        return 2
+    for note in notes:
+        console.print(escape(note))
+    known = {row["student"] for rows in tracks.values() for row in rows}
+    unknown = [s for s in args.students if s not in known]
+    if unknown:
+        err.print(f"[red]not in the gradebook: {escape(printable(', '.join(unknown)))}; nothing was recorded[/]")
+        return 2
+    if not verdict:
+        _review_table(tracks, args.students or sorted(known))
+        return 0
+
+    # Every trainee's decisions are worked out before any is recorded: one refused line records none.
+    held: dict[str, dict[str, list[str]]] = {}
+    refused: dict[str, set[str]] = {}
+    for rows in tracks.values():
+        for row in rows:
+            for name, lines in row["holds"].items():
+                held.setdefault(row["student"], {}).setdefault(name, lines)
+            refused.setdefault(row["student"], set()).update(
+                name for name, (standing, _) in row["decided"].items() if standing == "refused")
+    todo = []
+    for student in args.students:
+        mine = held.get(student, {})
+        labs = [lab] if lab else sorted(mine)
+        if not labs:
+            err.print(f"[red]{escape(printable(student))}: nothing is held"
+                      + ("; name the lab to refuse with --lab" if verdict == "refuse" else "") + "; nothing was recorded[/]")
+            return 2
+        if verdict == "clear" and lab and lab not in mine and lab not in refused.get(student, ()):
+            err.print(f"[red]{escape(printable(student))}: nothing is held in {lab}; nothing was recorded[/]")
+            return 2
+        todo += [(student, name, mine.get(name, [])) for name in labs]
+    try:
+        made = [decisions.record(student, name, verdict, notebook_sha(root, name, student), lines, args.by,
+                                 args.reason) for student, name, lines in todo]
+        decisions.save()
+    except DecisionsError as exc:
+        err.print(f"[red]{escape(str(exc))}; nothing was recorded[/]")
+        return 2
+    for d in made:
+        console.print(f"recorded: {escape(printable(d.student))}: {escape(printable(d.line()))}")
+    console.print(f"decisions: {decisions.path}; run `techday grade results` to issue or withhold the certificates")
+    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students))
+    return 0
+
+
 def cmd_verify(args, course) -> int:
     from ..grading.certificates import CertificateError, Register, load_key, verify
 
@@ -318,6 +417,20 @@ def register(sub) -> None:
     g.add_argument("--run", help="this delivery of the course, bound into every code (default: the last run "
                                  "recorded in certificates.json, else today's date)")
     g.set_defaults(fn=_on_course(cmd_results))
+
+    g = gsub.add_parser("review", help="what holds each certificate; clear or refuse one trainee's held labs")
+    g.add_argument("students", nargs="*", metavar="ID", help="trainee ids (default: list every held trainee)")
+    decide = g.add_mutually_exclusive_group()
+    decide.add_argument("--clear", action="store_true",
+                        help="the held notebooks are fine as they are: certify on them (lapses if they change)")
+    decide.add_argument("--refuse", action="store_true",
+                        help="withhold the certificates that rest on these labs (withdraws one already issued)")
+    g.add_argument("--lab", metavar="LAB", help="decide on this lab only (default: every held lab of the trainee)")
+    g.add_argument("--by", metavar="NAME", help="who decides (required with --clear/--refuse)")
+    g.add_argument("--reason", metavar="TEXT", help="why (required with --clear/--refuse)")
+    g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
+    g.add_argument("--out", help="results folder holding decisions.json (default: build/grading)")
+    g.set_defaults(fn=_on_course(cmd_review))
 
     g = gsub.add_parser("verify", help="is a certificate's verification code genuine, and what does it certify?")
     g.add_argument("code", nargs="?", metavar="CODE", help="the code printed on the certificate")

@@ -11,9 +11,10 @@
   points, ``min_lab_fraction`` in every lab of it and, for a track with an assessment,
   ``min_assessment_fraction`` in the assessment; written to ``passfail.csv`` with the name, the
   certificate's code and file, and the grading flags to review beside each trainee.
-- **certificates** of completion for each trainee who passed a track (held, until ``--issue-held``,
-  unless every lab's score is of the trainee's current notebook, graded without a flag: see
-  :func:`_standing`): HTML, and PDF drawn with
+- **certificates** of completion for each trainee who passed a track (held unless every lab's score is
+  of the trainee's current notebook, graded without a flag, see :func:`_standing`, until a person
+  clears that trainee's lab with ``techday grade review`` or issues every held one with ``--issue-held``;
+  never where a person refused it, :mod:`.decisions`): HTML, and PDF drawn with
   matplotlib's PDF backend (no new dependency) in a font with Hangul when the machine has one
   (NanumGothic from Debian's ``fonts-nanum``, Noto Sans CJK, ...). Each shows the trainee's name
   (``--roster`` CSV, else nbgrader's student table, else the name issued before in this run, else the
@@ -350,16 +351,40 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
     return notes, holds, graded, labs
 
 
-def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], list[str]]:
+def notebook_sha(root: Path, lab: str, student: str) -> str:
+    """SHA-256 of the trainee's current notebook of ``lab`` in ``submitted/``; "" where there is none (or it
+    is not a plain file): what a person's decision on the lab is bound to (:mod:`.decisions`)."""
+    from ..course.layout import notebook
+    from .checks import file_sha256
+
+    path = notebook(root, "submitted", lab, student)
+    if path.is_symlink() or not path.is_file():
+        return ""
+    try:
+        return file_sha256(path) or ""
+    except OSError:
+        return ""
+
+
+def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, list[dict]], list[str]]:
     """Per track, per trainee: points, fractions, passed (the track's own rule,
-    :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review."""
+    :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review.
+
+    ``decisions`` (:class:`.decisions.Decisions`; read from ``out`` when None): a person's clearance lifts a
+    lab's holds while it stands, a refusal withholds the certificate. Each row also carries ``holds``
+    (lab -> the hold lines before any decision) and ``decided`` (lab -> standing, decision), which
+    ``passfail.csv`` leaves out and ``techday grade review`` shows."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
 
+    from .decisions import Decisions
+
+    decisions = Decisions.load(out) if decisions is None else decisions
     tracks: dict[str, list[dict]] = {}
     notes = []
     flags, holds, graded, with_state = _standing(root, out)
+    shas: dict[tuple[str, str], str] = {}
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.id) as gb:
         warnings.simplefilter("ignore")
         known = {a.name: a for a in gb.assignments}
@@ -374,8 +399,12 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                 scores = {}
                 review = []
                 hold = []
+                lab_holds: dict[str, list[str]] = {}
+                decided: dict[str, tuple[str, object]] = {}
+                refused = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
+                    here = list(holds.get((lab, student), []))
                     try:
                         score = float(gb.find_submission(lab, student).score or 0)
                     except MissingEntry:
@@ -386,24 +415,42 @@ def pass_fail(course, root: Path, out: Path) -> tuple[dict[str, list[dict]], lis
                             stale = (f"{lab}: the gradebook's score is of no current hand-in (the graded notebook "
                                      "was replaced or removed since)")
                             review.append(stale)
-                            hold.append(stale)
+                            here.append(stale)
                     scores[lab] = (score, maximum)
                     review += flags.get((lab, student), [])
-                    hold += holds.get((lab, student), [])
+                    if (lab, student) not in shas:
+                        shas[(lab, student)] = notebook_sha(root, lab, student)
+                    standing, decision = decisions.standing(student, lab, shas[(lab, student)], here)
+                    if here:
+                        lab_holds[lab] = here
+                    if decision is not None:
+                        decided[lab] = (standing, decision)
+                    if standing == "refused":
+                        refused.append(decision.line())
+                        review.append(decision.line())
+                    elif standing == "cleared" and here:
+                        review.append(decision.line())
+                    else:
+                        if standing == "lapsed" and here:
+                            review.append(f"{lab}: the decision of {decision.by} ({decision.at}) lapsed: the "
+                                          "notebook or its holds changed since; decide again")
+                        hold += here
                 f = track.fractions(scores)
                 passed = track.passes(scores)
                 # A pass waits for a person unless every lab's score is of the trainee's current
-                # notebook, graded clean (see _standing): flagged (the review, the referee, a dead
-                # kernel), not gradable, not graded (yet), or replaced since.
+                # notebook, graded clean (see _standing), or a person cleared what holds it: flagged (the
+                # review, the referee, a dead kernel), not gradable, not graded (yet), or replaced since.
+                # A person's refusal withholds it, whatever --issue-held says.
                 held = passed and bool(hold)
+                certificate = ("refused on review" if passed and refused else
+                               "held: review the flags" if held else ("yes" if passed else "no"))
                 rows.append({"track": track.id, "student": student,
                              "points": round(sum(s for s, _ in scores.values()), 3),
                              "max_points": round(sum(m for _, m in scores.values()), 3),
                              "fraction": round(f["track"], 4), "lowest_lab_fraction": round(min(f["labs"].values()), 4),
                              "assessment_fraction": "" if f["assessment"] is None else round(f["assessment"], 4),
-                             "passed": passed,
-                             "certificate": "held: review the flags" if held else ("yes" if passed else "no"),
-                             "review": " | ".join(review)})
+                             "passed": passed, "certificate": certificate,
+                             "review": " | ".join(review), "holds": lab_holds, "decided": decided})
             tracks[track.id] = rows
     return tracks, notes
 
@@ -566,8 +613,14 @@ def results(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             run: str | None = None, report=print) -> Results:
     from ..course.build import nbgrader
 
+    from .decisions import Decisions, DecisionsError
+
     preflight(root, roster)
     _states(out)
+    try:
+        Decisions.load(out)
+    except DecisionsError as exc:
+        raise ResultsStopped(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     graded = sorted({p.parent.name for p in root.glob("autograded/*/*/*.ipynb")})
     report(f"feedback for {', '.join(graded) or 'no lab'} (nbgrader generate_feedback, hidden tests removed) ...")
@@ -684,8 +737,9 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
                     before = None
             data["date"] = before["date"] if before else today
             code = cert.make_code(key, data)
-            if row["certificate"] != "yes" and not issue_held:
-                if before is not None:  # issued before with these very fields: it stands
+            refused = row["certificate"].startswith("refused")
+            if row["certificate"] != "yes" and (not issue_held or refused):
+                if before is not None and not refused:  # held, issued before with these very fields: it stands
                     kept.add(code)
                 continue
             base = res.cert_dir / track_id / stems[row["student"]]
@@ -711,5 +765,5 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
         w = csv.DictWriter(f, fieldnames=PASSFAIL_COLUMNS)
         w.writeheader()
         for rows in res.tracks.values():
-            w.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
+            w.writerows({k: spreadsheet_cell(row[k]) for k in PASSFAIL_COLUMNS} for row in rows)
     return res

@@ -1,0 +1,173 @@
+"""A person's decision on one trainee's held labs (techday/grading/decisions.py, ``techday grade review``):
+a clearance lifts exactly the holds the person saw on exactly that notebook, a refusal withholds the
+certificate whatever ``--issue-held`` says and withdraws one already issued, and a decisions file that
+cannot be read stops ``results`` before anything is written. Gradebooks are written with nbgrader's API
+(tests/unit/test_certificates.py's fixtures); no notebook runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from techday.cli.main import main
+from techday.grading.decisions import Decisions
+from techday.grading.results import ResultsStopped, results
+from tests.unit.test_certificates import (  # noqa: F401 (fixtures)
+    NOTEBOOK,
+    empty_gradebook,
+    gradebook,
+    hand_in,
+    make_course,
+    passing,
+    rows_of,
+    run,
+)
+
+
+@pytest.fixture
+def held_room(make_course):
+    """Three trainees who all pass: ``clean``; ``honest`` and ``cheat``, each with the assessment flagged."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing("clean", "honest", "cheat"))
+    for student in ("clean", "honest", "cheat"):
+        hand_in(root, out, student, "a-lab", NOTEBOOK + " " + student, status="graded")
+    hand_in(root, out, "clean", "z-assess", NOTEBOOK + " clean", status="graded")
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged",
+            notes=("review: uses sys",))
+    hand_in(root, out, "cheat", "z-assess", NOTEBOOK + " cheat", status="flagged",
+            notes=("review: rebinds a test helper",))
+    return course, root, out
+
+
+def review(course, *argv: str) -> int:
+    return main(["--root", str(course.root), "grade", "review", *argv])
+
+
+def test_one_trainee_cleared_and_one_refused_each_get_their_own_answer(held_room, capsys):
+    """``--issue-held`` was the only way to issue a held certificate, all of them at once: the cheat's
+    with the honest trainee's. Catches a clearance that lifts nothing, or one that lifts another
+    trainee's hold, and a refusal that ``--issue-held`` overrides."""
+    course, root, out = held_room
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["honest"]["certificate"].startswith("held") and rows["cheat"]["certificate"].startswith("held")
+
+    assert review(course) == 0
+    listed = capsys.readouterr().out
+    assert "review: uses sys" in listed and "review: rebinds a test helper" in listed and "clean" not in listed
+
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "sys only to read sys.version") == 0
+    assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "patched the test helper") == 0
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["honest"]["certificate"] == "yes" and rows["honest"]["code"], rows["honest"]
+    assert "cleared by Lee" in rows["honest"]["review"] and "sys only to read" in rows["honest"]["review"]
+    assert rows["cheat"]["certificate"] == "refused on review" and rows["cheat"]["code"] == ""
+    assert "refused by Lee" in rows["cheat"]["review"]
+    assert rows["clean"]["certificate"] == "yes"
+
+    run(course, root, out, issue_held=True)  # issues what is held; a refusal is not a hold
+    rows = rows_of(out)
+    assert rows["cheat"]["certificate"] == "refused on review" and rows["cheat"]["code"] == ""
+    assert not (out / "certificates" / "acc" / "cheat.pdf").exists()
+    assert (out / "certificates" / "acc" / "honest.pdf").is_file()
+
+
+def test_a_clearance_lapses_when_the_notebook_or_its_holds_change(held_room):
+    """A person cleared one notebook with one flag. Catches a clearance that follows the trainee rather
+    than the file: a notebook handed in after the decision (graded, flagged for something else) must be
+    held again, and so must the same notebook with a hold nobody saw."""
+    course, root, out = held_room
+    decisions = Decisions.load(out)
+    sha = __import__("hashlib").sha256((NOTEBOOK + " honest").encode()).hexdigest()
+    decisions.record("honest", "z-assess", "clear", sha, ["z-assess: flagged: review: uses sys"], "Lee", "fine")
+    decisions.save()
+    run(course, root, out)
+    assert rows_of(out)["honest"]["certificate"] == "yes"
+
+    # The same notebook, flagged again with one more note nobody read.
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged",
+            notes=("review: uses sys", "review: rebinds a test helper"))
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+    # Another notebook with the very flag that was cleared.
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest, edited", status="flagged",
+            notes=("review: uses sys",))
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+
+def test_a_refusal_withdraws_a_certificate_already_issued(held_room, capsys):
+    """Issued with ``--issue-held``, then refused on a closer look: the code must stop verifying.
+    Catches a refusal that only stops new certificates (the register kept it as issued)."""
+    course, root, out = held_room
+    run(course, root, out, issue_held=True)
+    code, honest = rows_of(out)["cheat"]["code"], rows_of(out)["honest"]["code"]
+    assert code and honest
+    assert review(course, "cheat", "--refuse", "--by", "Park", "--reason", "copied the hidden test") == 0
+    res, lines = run(course, root, out)
+    assert any("withdrawn" in line and "cheat" in line for line in lines), lines
+    entry = json.loads((out / "certificates.json").read_text())["certificates"][code]
+    assert entry["status"] == "withdrawn"
+    capsys.readouterr()
+    assert main(["--root", str(course.root), "grade", "verify", code]) == 1
+    assert "WITHDRAWN" in capsys.readouterr().out
+    register = json.loads((out / "certificates.json").read_text())["certificates"]
+    assert register[honest]["status"] == "issued"  # still held, issued before: it stands
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"version": 1, "decisions": [{"student": "cheat"}]}',
+                                     b'{"version": 1, "decisions": [{"student": "cheat", "lab": "z-assess", '
+                                     b'"verdict": "pardon", "notebook": "", "holds": [], "by": "x", "reason": "y", '
+                                     b'"at": "t"}]}', b"\xff\xfe"])
+def test_a_decisions_file_that_cannot_be_read_stops_results_and_loses_nothing(held_room, content, capsys):
+    """A cut-off or hand-edited decisions.json taken as empty would lose a refusal, and ``--issue-held``
+    would then issue the refused certificate. Catches reading it leniently."""
+    course, root, out = held_room
+    assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "copied") == 0
+    run(course, root, out)
+    before = (out / "passfail.csv").read_bytes()
+    (out / "decisions.json").write_bytes(content)
+    with pytest.raises(ResultsStopped, match="decisions.json cannot be read"):
+        results(course, root, out, issue_held=True, report=lambda line: None)
+    assert (out / "passfail.csv").read_bytes() == before
+    assert not (out / "certificates" / "acc" / "cheat.pdf").exists()
+    capsys.readouterr()
+    assert review(course) == 2 and "decisions.json cannot be read" in capsys.readouterr().err
+    assert (out / "decisions.json").read_bytes() == content  # kept for a person to mend
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["honest", "--clear", "--reason", "fine"], "--by"),
+    (["--clear", "--by", "Lee", "--reason", "fine"], "name the trainee"),
+    (["honest", "nobody", "--clear", "--by", "Lee", "--reason", "fine"], "not in the gradebook: nobody"),
+    (["clean", "--clear", "--by", "Lee", "--reason", "fine"], "clean: nothing is held"),
+    (["clean", "--refuse", "--by", "Lee", "--reason", "seen copying"], "name the lab to refuse with --lab"),
+    (["honest", "--clear", "--lab", "a-lab", "--by", "Lee", "--reason", "fine"], "nothing is held in a-lab"),
+    (["honest", "--clear", "--by", "Lee", "--reason", "two\nlines"], "printable text"),
+    (["honest", "--clear", "--lab", "z-asess", "--by", "Lee", "--reason", "fine"], "z-assess"),
+])
+def test_a_decision_that_cannot_be_made_records_nothing(held_room, capsys, argv, says):
+    """Each mistake gets one line and exit 2, and no decision is written (not even the other trainee's
+    of the same command: ``honest nobody`` records nothing for honest)."""
+    course, root, out = held_room
+    assert review(course, *argv) == 2
+    assert says in capsys.readouterr().err
+    assert not (out / "decisions.json").exists()
+
+
+def test_refusing_a_trainee_with_nothing_held_needs_the_lab_and_then_holds(held_room):
+    """An instructor who saw a trainee copy on the day refuses a clean pass by naming the lab."""
+    course, root, out = held_room
+    assert review(course, "clean", "--refuse", "--lab", "a-lab", "--by", "Kim", "--reason", "seen copying") == 0
+    run(course, root, out)
+    row = rows_of(out)["clean"]
+    assert row["certificate"] == "refused on review" and "a-lab: refused by Kim" in row["review"]
+    # Undone by a clearance of that lab (nothing is held there, but a refusal stands).
+    assert review(course, "clean", "--clear", "--lab", "a-lab", "--by", "Kim", "--reason", "it was the neighbour") == 0
+    run(course, root, out)
+    assert rows_of(out)["clean"]["certificate"] == "yes"
