@@ -13,6 +13,7 @@ The room's commands work on an nbgrader course root (``build/course`` by default
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -238,8 +239,9 @@ def cmd_results(args, course) -> int:
     return 1 if res.problems else 0
 
 
-def _review_table(tracks: dict, students: list[str]) -> None:
-    """Per trainee and track: the certificate's standing, then each lab's holds and decision."""
+def _review_table(tracks: dict, students: list[str], root: Path) -> None:
+    """Per trainee and track: the certificate's standing, then each lab's holds, the notebook to open
+    (as graded, else as handed in) and the decision."""
     from ..grading.certificates import printable
 
     shown = 0
@@ -253,6 +255,13 @@ def _review_table(tracks: dict, students: list[str]) -> None:
             for lab in sorted(set(row["holds"]) | set(row["decided"])):
                 for line in row["holds"].get(lab, []):
                     console.print(f"  hold     {escape(printable(line))}")
+                for step in ("autograded", "submitted"):
+                    path = notebook(root, step, lab, row["student"])
+                    if path.is_file():
+                        with contextlib.suppress(ValueError):
+                            path = path.relative_to(Path.cwd())
+                        console.print(f"  open     {escape(printable(str(path)))}")
+                        break
                 standing, decision = row["decided"].get(lab, ("none", None))
                 if decision is not None:
                     style = {"refused": "red", "cleared": "green"}.get(standing, "yellow")
@@ -298,7 +307,7 @@ def cmd_review(args, course) -> int:
         err.print(f"[red]not in the gradebook: {escape(printable(', '.join(unknown)))}; nothing was recorded[/]")
         return 2
     if not verdict:
-        _review_table(tracks, args.students or sorted(known))
+        _review_table(tracks, args.students or sorted(known), root)
         return 0
 
     # Every trainee's decisions are worked out before any is recorded: one refused line records none.
@@ -332,7 +341,7 @@ def cmd_review(args, course) -> int:
     for d in made:
         console.print(f"recorded: {escape(printable(d.student))}: {escape(printable(d.line()))}")
     console.print(f"decisions: {decisions.path}; run `techday grade results` to issue or withhold the certificates")
-    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students))
+    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students), root)
     return 0
 
 

@@ -56,6 +56,7 @@ def test_one_trainee_cleared_and_one_refused_each_get_their_own_answer(held_room
     assert review(course) == 0
     listed = capsys.readouterr().out
     assert "review: uses sys" in listed and "review: rebinds a test helper" in listed and "clean" not in listed
+    assert "submitted/cheat/z-assess/z-assess.ipynb" in listed  # the notebook to open
 
     assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "sys only to read sys.version") == 0
     assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "patched the test helper") == 0
