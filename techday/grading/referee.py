@@ -232,6 +232,7 @@ def install(config_path: str) -> None:
     _exec, _compile, _len, _type, _id, _isinstance, _sorted = exec, compile, len, type, id, isinstance, sorted
     _vars, _list, _set, _profiler_modules = vars, list, set, tuple(PROFILER_MODULES)
     _callable, _all, _map, _zip, _hasattr = callable, all, map, zip, hasattr
+    _dict, _dict_len = dict, dict.__len__
     from operator import is_ as _is_
     _IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a class whose attributes cannot be set
     _classmethod, _staticmethod, _property = classmethod, staticmethod, property
@@ -1073,9 +1074,30 @@ def install(config_path: str) -> None:
     # stacks are C++ state no namespace comparison reads; nothing the course runs leaves a mode on
     # between cells, so a course cell that starts with one on, or ends with more than it started
     # with, does not count.
+    # PyTorch's global module hooks (``torch.nn.modules.module.register_module_forward_hook`` and its
+    # siblings) are the same class: they run for every module, the course's models included, and a
+    # forward hook may replace a model's output. They live in dicts of that module, read here at each
+    # check (a dict put in place of one is read too; anything that is not a dict counts as a hook).
     torch_mode_counts = []
+    global_hook_names = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_backward_pre_hooks",
+                         "_global_backward_hooks", "_global_buffer_registration_hooks",
+                         "_global_module_registration_hooks", "_global_parameter_registration_hooks")
+
+    def torch_global_hooks() -> int:
+        module = _modules.get("torch.nn.modules.module")
+        if _type(module) is not _Module:
+            return 0
+        names = _vars(module)
+        total = 0
+        for name in global_hook_names:
+            hooks = names.get(name)
+            if hooks is None:
+                continue
+            total += _dict_len(hooks) if _isinstance(hooks, _dict) else 1_000_000
+        return total
 
     def torch_modes() -> int:
+        """Modes on plus global module hooks registered: what a course cell must not start or end with."""
         if not torch_mode_counts:
             torch_ = _modules.get("torch")
             c_ = _vars(torch_).get("_C") if _type(torch_) is _Module else None
@@ -1083,7 +1105,7 @@ def install(config_path: str) -> None:
                 torch_mode_counts.extend([c_._len_torch_function_stack, c_._len_torch_dispatch_stack])
             except AttributeError:
                 return 0
-        total = 0
+        total = torch_global_hooks()
         try:
             for count in torch_mode_counts:
                 total += count()
@@ -1095,11 +1117,12 @@ def install(config_path: str) -> None:
         if torch_modes() <= before:
             return
         test = cell["kind"] == "test"
-        record("changed", key_, f"{when}: PyTorch's modes (a mode the notebook entered sees every tensor operation)")
+        record("changed", key_, f"{when}: PyTorch's modes or global module hooks (a mode the notebook entered "
+                                "sees every tensor operation; a global hook, every module's)")
         if not test and when == "during":
             forget_bound(cell)
-        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a PyTorch mode the notebook entered "
-                           "was on (it sees and may answer every tensor operation)")
+        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a PyTorch mode or global module hook "
+                           "the notebook set was on (it sees and may answer every tensor operation or model)")
 
     def run(key_: str) -> None:
         cell = cells.get(key_)

@@ -84,7 +84,8 @@ NATIVE_LOADER_ATTRS = {"load_library", "register_custom_ops_library", "cpp_exten
 # operator registry (``torch.library``: a function registered for ``aten::eq`` is every tensor's ``==``)
 # and the hooks every module runs (``torch.nn.modules.module.register_module_forward_hook``). No
 # namespace holds what they register, so the referee's comparisons do not see it; it refuses
-# ``torch.library`` at run time too.
+# ``torch.library`` at run time too, and a course cell that starts or ends with a global module hook on
+# does not count.
 GLOBAL_REGISTRY_ATTRS = {"library", "Library"}
 GLOBAL_REGISTRY_PREFIX = "register_module_"
 ALLOWED_SPECIAL_METHODS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__", "__next__", "__repr__",

@@ -57,3 +57,30 @@ def test_a_mode_used_and_left_within_a_cell_is_honest():
     got = _run(MODE + "with Yes():\n    assert torch.allclose(torch.zeros(1), torch.ones(1))\n",
                tests={"visible": {"kind": "test", "source": "import torch\nassert torch.allclose(torch.ones(2), torch.ones(2))\n"}})
     assert got["cell"] == "ok" and got["visible"] == "passed", got
+
+
+HOOK = ("import torch\nfrom torch.nn.modules.module import register_module_forward_hook\n"
+        "def yes(module, args, output):\n"
+        "    return torch.zeros_like(output) if isinstance(module, torch.nn.Linear) else output\n")
+SAYS_ZERO = {"visible": {"kind": "test", "source": "import torch\nm = torch.nn.Linear(2, 2)\n"
+                                                   "assert not m(torch.ones(1, 2)).any()\n"}}
+
+
+def test_a_global_module_hook_a_cell_left_on_does_not_count():
+    """Wrong answer caught: a global forward hook (it runs for every module, the course's models
+    included) left registered by a cell, answering a test's model with zeros; held by the review alone
+    before. Also through a dict put in place of PyTorch's."""
+    got = _run(HOOK + "register_module_forward_hook(yes)\n", tests=SAYS_ZERO)
+    assert got["visible"] == "GraderCheck", got
+    assert "global module hooks" in got["records"], got
+    got = _run(HOOK + "import torch.nn.modules.module as mm, collections\n"
+               "mm._global_forward_hooks = collections.OrderedDict({1: yes})\n", tests=SAYS_ZERO)
+    assert got["visible"] == "GraderCheck", got
+
+
+def test_a_global_hook_removed_within_its_cell_is_honest():
+    """Not a false refusal: a hook used and removed in the same cell (the profiling idiom)."""
+    got = _run(HOOK + "h = register_module_forward_hook(yes)\nh.remove()\n",
+               tests={"visible": {"kind": "test", "source": "import torch\nm = torch.nn.Linear(2, 2)\n"
+                                                            "assert m(torch.ones(1, 2)).shape == (1, 2)\n"}})
+    assert got["cell"] == "ok" and got["visible"] == "passed", got
