@@ -273,7 +273,7 @@ def _review_table(tracks: dict, students: list[str], root: Path) -> None:
 def cmd_review(args, course) -> int:
     """List what holds certificates, or record a person's decision on one trainee's held labs."""
     from ..grading.certificates import printable
-    from ..grading.decisions import Decisions, DecisionsError
+    from ..grading.decisions import Decisions, DecisionsError, locked
     from ..grading.results import ResultsStopped, _states, notebook_sha, pass_fail, preflight
 
     root = _root(args, course)
@@ -332,9 +332,11 @@ def cmd_review(args, course) -> int:
             return 2
         todo += [(student, name, mine.get(name, [])) for name in labs]
     try:
-        made = [decisions.record(student, name, verdict, notebook_sha(root, name, student), lines, args.by,
-                                 args.reason) for student, name, lines in todo]
-        decisions.save()
+        with locked(out):  # read again under the lock: another instructor may have decided meanwhile
+            decisions = Decisions.load(out)
+            made = [decisions.record(student, name, verdict, notebook_sha(root, name, student), lines, args.by,
+                                     args.reason) for student, name, lines in todo]
+            decisions.save()
     except DecisionsError as exc:
         err.print(f"[red]{escape(str(exc))}; nothing was recorded[/]")
         return 2

@@ -23,8 +23,12 @@ grading folder can write this file, as they can the gradebook); a file that cann
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +38,20 @@ FILE = "decisions.json"
 VERDICTS = ("clear", "refuse")
 MAX_BYTES = 16 << 20  # 16 MiB: about 40,000 decisions, a hundred times a room's
 MAX_TEXT = 2000  # characters in a reason, a name, a hold line
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """One decision-maker at a time: two instructors recording at the same moment each read the file,
+    appended, and wrote it whole; the second write lost the first's decisions (a lost refusal is then
+    issued by ``--issue-held``). Held for the read, the record and the write; freed when the process ends."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(out) / f".{FILE}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class DecisionsError(ValueError):

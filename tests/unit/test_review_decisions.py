@@ -172,3 +172,27 @@ def test_refusing_a_trainee_with_nothing_held_needs_the_lab_and_then_holds(held_
     assert review(course, "clean", "--clear", "--lab", "a-lab", "--by", "Kim", "--reason", "it was the neighbour") == 0
     run(course, root, out)
     assert rows_of(out)["clean"]["certificate"] == "yes"
+
+
+def test_two_instructors_deciding_at_once_lose_neither_decision(held_room):
+    """Two ``review`` commands at the same moment: each read decisions.json, appended its own and wrote
+    it whole, so the later write dropped the earlier decision. Catches a record without the lock (the
+    second process reads the file only once the first has written it)."""
+    import multiprocessing
+
+    course, root, out = held_room
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(2)
+
+    def decide(student: str, verdict: str) -> None:
+        start.wait(timeout=30)
+        raise SystemExit(review(course, student, f"--{verdict}", "--by", student, "--reason", "at once"))
+
+    procs = [ctx.Process(target=decide, args=a) for a in (("honest", "clear"), ("cheat", "refuse"))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0, p.exitcode
+    made = {(d.student, d.verdict) for d in Decisions.load(out).entries}
+    assert made == {("honest", "clear"), ("cheat", "refuse")}, made
