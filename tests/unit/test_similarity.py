@@ -56,6 +56,12 @@ def handed_in(answers: dict[str, str], lab: str = LAB) -> dict:
     return nb
 
 
+def answers_of(nb: dict) -> dict[str, str]:
+    """grade_id -> source of a notebook's answer cells."""
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
 def solution_answers(lab: str = LAB) -> dict[str, str]:
     """grade_id -> the course's solution as a perfect trainee types it (markers removed)."""
     return {c["metadata"]["nbgrader"]["grade_id"]: strip_solution_markers(c["source"])
@@ -107,9 +113,9 @@ def disguised(source: str, salt: str) -> str:
     simple = {i for i, line in enumerate(lines) if line.startswith("    ") and not line.startswith("     ")
               and not line.strip().startswith(('"""', "#", "return")) and not line.rstrip().endswith(":")}
     rng = random.Random(salt + source)
-    pairs_ = sorted(i for i in simple if i + 1 in simple)
-    if pairs_:
-        first = rng.choice(pairs_)
+    adjacent = sorted(i for i in simple if i + 1 in simple)
+    if adjacent:
+        first = rng.choice(adjacent)
         lines[first], lines[first + 1] = lines[first + 1], lines[first]
     out = []
     for line in lines:
@@ -129,11 +135,10 @@ def reordered(nb: dict) -> dict:
     return nb
 
 
-def room(n: int, seed: int | str, lab: str = LAB, canonical: bool = True) -> dict[str, dict]:
-    """``n`` honest trainees: each answer one of the course's variants (the solution among them only
-    with ``canonical``), written their own way."""
+def room(n: int, seed: int | str, lab: str = LAB) -> dict[str, dict]:
+    """``n`` honest trainees: each answer one of the course's variants, written their own way."""
     given = {line.strip() for c in release_nb(lab)["cells"] for line in c["source"].splitlines()}
-    options = {gid: srcs if canonical or len(srcs) == 1 else srcs[1:] for gid, srcs in variants(lab).items()}
+    options = variants(lab)
     out = {}
     for k in range(n):
         rng = random.Random(f"{seed}-{k}")
@@ -150,18 +155,13 @@ def test_a_disguised_copy_of_a_neighbour_is_reported():
     """Caught: a detector fooled by renamed variables, rewritten comments, blank lines, dead code or
     reordered cells (raw text or name-keeping tokens; fingerprints that span or compare cells in order)."""
     subs = room(30, seed=1)
-    subs["zoe"] = reordered(handed_in({gid: disguised(src, "zz") for gid, src in _answers(subs["t007"]).items()}))
+    subs["zoe"] = reordered(handed_in({gid: disguised(src, "zz") for gid, src in answers_of(subs["t007"]).items()}))
     found = shared_answers(release_nb(), subs)
     assert pairs(found) == {("t007", "zoe")}, [s.note() for s in found]
     (copy_,) = found
     assert set(copy_.cells) == set(answer_ids(release_nb()))
     assert copy_.tokens >= MIN_TOKENS and max(copy_.fraction_a, copy_.fraction_b) >= 0.8
     assert copy_.note().startswith("answers shared between t007 and zoe (")
-
-
-def _answers(nb: dict) -> dict[str, str]:
-    return {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("solution")}
 
 
 def test_unanswered_releases_share_nothing():
@@ -177,7 +177,7 @@ def test_stubs_left_in_place_do_not_join_two_different_answers():
     """Caught: a detector that fingerprints the release's own lines when a trainee keeps them (the stub
     ``raise NotImplementedError()`` above a short answer of their own): the k-grams that run from the stub
     into two different answers would be shared by both, cell after cell."""
-    stubs = {gid: src for gid, src in _answers(release_nb()).items()}
+    stubs = {gid: src for gid, src in answers_of(release_nb()).items()}
     ana = {gid: f"{src}\n    total = values.sum() + {k}" for k, (gid, src) in enumerate(stubs.items())}
     ben = {gid: f"{src}\n    result = np.zeros({k}, np.int32)" for k, (gid, src) in enumerate(stubs.items())}
     subs = {"ana": handed_in(ana), "ben": handed_in(ben)}
@@ -185,13 +185,24 @@ def test_stubs_left_in_place_do_not_join_two_different_answers():
 
 
 def test_a_room_that_writes_the_same_short_canonical_answer_shares_nothing():
-    """Caught: a detector without room frequency: 30 trainees who all wrote the one natural grid-stride
-    loop would be 435 pairs of copies."""
-    canonical = solution_answers()["histogram_atomic"]
-    subs = {f"s{k:02d}": handed_in({"histogram_atomic": canonical.replace("i", "idx" if k % 2 else "i")})
+    """Caught: a detector without room frequency: 30 trainees who all wrote the natural grid-stride loop
+    and the textbook tree reduction (names of their own) would be 435 pairs of copies."""
+    canonical = {gid: solution_answers()[gid] for gid in ("histogram_atomic", "block_sum_kernel")}
+    subs = {f"s{k:02d}": handed_in({gid: re.sub(r"\b(i|tid|acc)\b", rf"\g<1>{k % 3}", src)
+                                    for gid, src in canonical.items()})
             for k in range(30)}
     assert shared_answers(release_nb(), subs) == []
     assert shared_answers(release_nb(), subs, source_nb()) == []  # nor is it a copy of the solution
+
+
+def test_answers_too_short_to_tell_apart_are_not_reported():
+    """Caught: ``min_tokens`` too low: two trainees of a small room who each answered only the one-line
+    grid-stride histogram, the same way (the way most would write it), would be called copies."""
+    short = solution_answers()["histogram_atomic"]
+    subs = {"ana": handed_in({"histogram_atomic": short}), "ben": handed_in({"histogram_atomic": short})}
+    subs.update({f"s{k}": release_nb() for k in range(5)})
+    assert shared_answers(release_nb(), subs) == []
+    assert pairs(shared_answers(release_nb(), subs, min_tokens=20)) == {("ana", "ben")}  # the test can fail
 
 
 BLOCK_SUM_ATOMIC = '''@cuda.jit
@@ -295,7 +306,7 @@ def test_output_is_the_same_whatever_the_order():
     room listing the same pairs differently)."""
     subs = room(20, seed=3)
     for donor, copier in (("t001", "x1"), ("t002", "x2"), ("t003", "x3")):
-        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in _answers(subs[donor]).items()})
+        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in answers_of(subs[donor]).items()})
     first = shared_answers(release_nb(), subs, source_nb())
     again = shared_answers(release_nb(), dict(reversed(list(subs.items()))), source_nb())
     assert first == again and len(first) == 3
@@ -309,7 +320,7 @@ def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
     (thresholds too low), a planted copy missed (too high), or a quadratic pass over 45,000 pairs."""
     subs = room(297, seed=lab, lab=lab)
     for k, (donor, copier) in enumerate((("t010", "x1"), ("t150", "x2"), ("t290", "x3"))):
-        subs[copier] = handed_in({gid: disguised(src, f"c{k}") for gid, src in _answers(subs[donor]).items()}, lab)
+        subs[copier] = handed_in({gid: disguised(src, f"c{k}") for gid, src in answers_of(subs[donor]).items()}, lab)
     start = time.perf_counter()
     found = shared_answers(release_nb(lab), subs, source_nb(lab))
     took = time.perf_counter() - start
