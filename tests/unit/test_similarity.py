@@ -1,0 +1,330 @@
+"""Answers shared between trainees (techday/grading/similarity.py), on a real lab's notebooks: the source
+notebook as ``techday build`` writes it (:func:`read_lab`), its release as ``nbgrader generate_assignment``
+makes it (nbgrader's own ClearSolutions), and answers from the lab's solution and its right and wrong
+variants (tests/right_solutions, tests/wrong_solutions). Each test names the wrong detector it catches."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import time
+from functools import cache
+
+import pytest
+
+from techday.course.labsrc import read_lab, strip_solution_markers
+from techday.grading.similarity import MIN_FRACTION, MIN_TOKENS, SOLUTION, Shared, shared_answers
+from techday.validate.variants import read_right_solutions, read_wrong_solutions
+from tests.conftest import ROOT
+
+LAB = "03-atomics-and-reductions"
+
+
+@cache
+def _lab(lab: str = LAB) -> tuple[str, str]:
+    """(source notebook, release notebook) of ``lab`` as JSON text: built once, copied per test."""
+    import nbformat
+    from nbgrader.preprocessors import ClearSolutions
+
+    nb, _ = read_lab(ROOT / "labs" / lab / f"{lab}.py", lab)
+    release, _ = ClearSolutions(enforce_metadata=True).preprocess(nbformat.from_dict(copy.deepcopy(nb)), {})
+    return json.dumps(nb), json.dumps(release)
+
+
+def source_nb(lab: str = LAB) -> dict:
+    return json.loads(_lab(lab)[0])
+
+
+def release_nb(lab: str = LAB) -> dict:
+    return json.loads(_lab(lab)[1])
+
+
+def answer_ids(nb: dict) -> list[str]:
+    return [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("solution")]
+
+
+def handed_in(answers: dict[str, str], lab: str = LAB) -> dict:
+    """The release with the answer cells named in ``answers`` (grade_id -> source) filled in."""
+    nb = release_nb(lab)
+    for cell in nb["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in answers and cell["metadata"]["nbgrader"].get("solution"):
+            cell["source"] = answers[gid]
+    return nb
+
+
+def answers_of(nb: dict) -> dict[str, str]:
+    """grade_id -> source of a notebook's answer cells."""
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
+def solution_answers(lab: str = LAB) -> dict[str, str]:
+    """grade_id -> the course's solution as a perfect trainee types it (markers removed)."""
+    return {c["metadata"]["nbgrader"]["grade_id"]: strip_solution_markers(c["source"])
+            for c in source_nb(lab)["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
+def variants(lab: str = LAB) -> dict[str, list[str]]:
+    """grade_id -> every answer this course keeps for it: solution, right and wrong variants."""
+    out: dict[str, list[str]] = {gid: [src] for gid, src in solution_answers(lab).items()}
+    for kind, read in (("right", read_right_solutions), ("wrong", read_wrong_solutions)):
+        for v in read(ROOT / "tests" / f"{kind}_solutions" / f"{lab}.py"):
+            out[v.cell].append(v.source)
+    return out
+
+
+# A trainee's own way of writing: lines a copier would not have by chance (numbers differ per trainee).
+_OWN = ["{n} = {a} * {b}", "assert {a} < {b} + {c}", "{n} = ({a}, {b}, {c})", "{n} = min({a}, {b}) - {c}",
+        "if {a} > {b}:\n{i}    {n} = {c}", "{n} = [{a}, {b}][{c} % 2]"]
+
+
+def own_version(source: str, rng: random.Random, given: set[str]) -> str:
+    """``source`` as one more trainee writes it: some statements of their own between the lines, some
+    ``x += y`` written ``x = x + y``. Lines of the release (``given``) are left alone."""
+    out = []
+    for line in source.splitlines():
+        body = line.strip()
+        if body in given or not body:
+            out.append(line)
+            continue
+        m = re.match(r"^(\s*)(\w[\w\[\]]*) \+= (.+)$", line)
+        out.append(f"{m[1]}{m[2]} = {m[2]} + {m[3]}" if m and rng.random() < 0.5 else line)
+        if rng.random() < 0.35:
+            indent = line[: len(line) - len(line.lstrip())] + ("    " if body.endswith(":") else "")
+            own = rng.choice(_OWN).format(n=f"t{rng.randrange(100)}", a=rng.randrange(10_000),
+                                          b=rng.randrange(10_000), c=rng.randrange(10_000), i=indent)
+            out.append(indent + own)
+    return "\n".join(out)
+
+
+def disguised(source: str, salt: str) -> str:
+    """A copy made to look otherwise: every local name renamed, comments rewritten, blank lines and dead
+    ``pass`` and ``print`` lines added (after 40 % of the lines, chosen by ``salt``), two adjacent
+    simple statements of the body swapped (which, chosen by ``salt`` too)."""
+    names = set(re.findall(r"^\s*(?:for\s+)?([a-z_]\w*)\s*(?:=|\+=|-=|//=|\*=| in )", source, re.M))
+    for name in sorted(names):
+        source = re.sub(rf"(?<![\w.]){name}\b", f"{name}_{salt}", source)
+    lines = [re.sub(r"#.*$", f"# my own note {salt}", line) if "#" in line and '"' not in line else line
+             for line in source.splitlines()]
+    simple = {i for i, line in enumerate(lines) if line.startswith("    ") and not line.startswith("     ")
+              and not line.strip().startswith(('"""', "#", "return")) and not line.rstrip().endswith(":")}
+    rng = random.Random(salt + source)
+    adjacent = sorted(i for i in simple if i + 1 in simple)
+    if adjacent:
+        first = rng.choice(adjacent)
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]
+    out = []
+    for line in lines:
+        out.append(line)
+        if rng.random() < 0.4 and line.strip() and not line.rstrip().endswith(":") and line.startswith("    "):
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(rng.choice([["", f"{indent}pass"], [f"{indent}print({salt!r})", ""]]))
+    return "\n".join(out)
+
+
+def reordered(nb: dict) -> dict:
+    """The notebook with its answer cells in reverse order (the grade ids travel with the cells)."""
+    where = [i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("solution")]
+    cells = [nb["cells"][i] for i in where]
+    for i, cell in zip(where, reversed(cells)):
+        nb["cells"][i] = cell
+    return nb
+
+
+def room(n: int, seed: int | str, lab: str = LAB) -> dict[str, dict]:
+    """``n`` honest trainees: each answer one of the course's variants, written their own way."""
+    given = {line.strip() for c in release_nb(lab)["cells"] for line in c["source"].splitlines()}
+    options = variants(lab)
+    out = {}
+    for k in range(n):
+        rng = random.Random(f"{seed}-{k}")
+        out[f"t{k:03d}"] = handed_in({gid: own_version(rng.choice(srcs), rng, given)
+                                      for gid, srcs in sorted(options.items())}, lab)
+    return out
+
+
+def pairs(found: list[Shared]) -> set[tuple[str, str]]:
+    return {(s.a, s.b) for s in found}
+
+
+def test_a_disguised_copy_of_a_neighbour_is_reported():
+    """Caught: a detector fooled by renamed variables, rewritten comments, blank lines, dead code or
+    reordered cells (raw text or name-keeping tokens; fingerprints that span or compare cells in order)."""
+    subs = room(30, seed=1)
+    subs["zoe"] = reordered(handed_in({gid: disguised(src, "zz") for gid, src in answers_of(subs["t007"]).items()}))
+    found = shared_answers(release_nb(), subs)
+    assert pairs(found) == {("t007", "zoe")}, [s.note() for s in found]
+    (copy_,) = found
+    assert set(copy_.cells) == set(answer_ids(release_nb()))
+    assert copy_.tokens >= MIN_TOKENS and max(copy_.fraction_a, copy_.fraction_b) >= 0.8
+    assert copy_.note().startswith("answers shared between t007 and zoe (")
+
+
+def test_unanswered_releases_share_nothing():
+    """Caught: a detector that counts the release's own text (headers, docstrings, ``# YOUR CODE HERE``)
+    as answers: every trainee who handed in nothing would look like every other."""
+    subs = {f"s{k:02d}": release_nb() for k in range(40)}
+    subs["late"] = handed_in({gid: src for gid, src in solution_answers().items() if gid == "histogram_atomic"})
+    assert shared_answers(release_nb(), subs) == []
+    assert shared_answers(release_nb(), subs, source_nb()) == []
+
+
+def test_stubs_left_in_place_do_not_join_two_different_answers():
+    """Caught: a detector that fingerprints the release's own lines when a trainee keeps them (the stub
+    ``raise NotImplementedError()`` above a short answer of their own): the k-grams that run from the stub
+    into two different answers would be shared by both, cell after cell."""
+    stubs = {gid: src for gid, src in answers_of(release_nb()).items()}
+    ana = {gid: f"{src}\n    total = values.sum() + {k}" for k, (gid, src) in enumerate(stubs.items())}
+    ben = {gid: f"{src}\n    result = np.zeros({k}, np.int32)" for k, (gid, src) in enumerate(stubs.items())}
+    subs = {"ana": handed_in(ana), "ben": handed_in(ben)}
+    assert shared_answers(release_nb(), subs) == []
+
+
+def test_a_room_that_writes_the_same_short_canonical_answer_shares_nothing():
+    """Caught: a detector without room frequency: 30 trainees who all wrote the natural grid-stride loop
+    and the textbook tree reduction (names of their own) would be 435 pairs of copies."""
+    canonical = {gid: solution_answers()[gid] for gid in ("histogram_atomic", "block_sum_kernel")}
+    subs = {f"s{k:02d}": handed_in({gid: re.sub(r"\b(i|tid|acc)\b", rf"\g<1>{k % 3}", src)
+                                    for gid, src in canonical.items()})
+            for k in range(30)}
+    assert shared_answers(release_nb(), subs) == []
+    assert shared_answers(release_nb(), subs, source_nb()) == []  # nor is it a copy of the solution
+
+
+def test_answers_too_short_to_tell_apart_are_not_reported():
+    """Caught: ``min_tokens`` too low: two trainees of a small room who each answered only the one-line
+    grid-stride histogram, the same way (the way most would write it), would be called copies."""
+    short = solution_answers()["histogram_atomic"]
+    subs = {"ana": handed_in({"histogram_atomic": short}), "ben": handed_in({"histogram_atomic": short})}
+    subs.update({f"s{k}": release_nb() for k in range(5)})
+    assert shared_answers(release_nb(), subs) == []
+    assert pairs(shared_answers(release_nb(), subs, min_tokens=20)) == {("ana", "ben")}  # the test can fail
+
+
+BLOCK_SUM_ATOMIC = '''@cuda.jit
+def block_sum_kernel(x, partial):
+    """partial[blockIdx.x] = the sum of the elements this block's threads visit (tree reduction)."""
+    total = 0.0
+    start = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    step = cuda.blockDim.x * cuda.gridDim.x
+    while start < x.size:
+        total = total + x[start]
+        start += step
+    cuda.atomic.add(partial, cuda.blockIdx.x, total)
+'''
+
+BLOCK_SUM_WARP = '''@cuda.jit
+def block_sum_kernel(x, partial):
+    """partial[blockIdx.x] = the sum of the elements this block's threads visit (tree reduction)."""
+    warp_sums = cuda.shared.array(32, float64)
+    lane = cuda.laneid
+    warp = cuda.threadIdx.x // 32
+    mine = 0.0
+    for k in range(cuda.grid(1), len(x), cuda.gridsize(1)):
+        mine += x[k]
+    offset = 16
+    while offset:
+        mine += cuda.shfl_down_sync(0xFFFFFFFF, mine, offset)
+        offset >>= 1
+    if lane == 0:
+        warp_sums[warp] = mine
+    cuda.syncthreads()
+    if cuda.threadIdx.x == 0:
+        block = 0.0
+        for w in range((cuda.blockDim.x + 31) // 32):
+            block += warp_sums[w]
+        partial[cuda.blockIdx.x] = block
+'''
+
+
+def test_two_different_correct_approaches_are_not_reported():
+    """Caught: thresholds so low that two trainees who wrote the same exercise two different ways (an
+    atomic per thread; warp shuffles), sharing only the idioms any answer has, are called copies; also
+    the course's interleaved-tree variant beside a trainee's warp reduction."""
+    tree = next(v.source for v in read_right_solutions(ROOT / "tests" / "right_solutions" / f"{LAB}.py")
+                if v.cell == "block_sum_kernel")
+    subs = {"ana": handed_in({"block_sum_kernel": BLOCK_SUM_ATOMIC}),
+            "ben": handed_in({"block_sum_kernel": BLOCK_SUM_WARP}),
+            "cho": handed_in({"block_sum_kernel": tree})}
+    assert shared_answers(release_nb(), subs) == []
+
+
+def test_a_copy_of_the_course_solution_is_reported_against_it():
+    """Caught: a detector that compares trainees only with each other (a leaked solution, copied by one
+    trainee, is then invisible), or that reports the solution against trainees who did not copy it. The
+    room wrote its own answers (or none): where many write the canonical answer, the solution is common
+    and a copy of it cannot be told from them (similarity.md)."""
+    subs = {f"s{k:02d}": release_nb() for k in range(20)}
+    subs.update({"ana": handed_in({"block_sum_kernel": BLOCK_SUM_ATOMIC}),
+                 "ben": handed_in({"block_sum_kernel": BLOCK_SUM_WARP}),
+                 "leak": handed_in({gid: disguised(src, "lk") for gid, src in solution_answers().items()})})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {("leak", SOLUTION)}, [s.note() for s in found]
+    assert found[0].fraction_b >= 0.8 and "the course's solution" in found[0].note()
+    assert set(found[0].cells) == set(answer_ids(release_nb()))
+    assert shared_answers(release_nb(), subs) == []  # without the solution given, the copier is alone
+
+
+def test_a_copy_made_of_lines_the_release_already_holds_is_not_a_copy():
+    """Caught: counting text the release gives (a course cell pasted into an answer cell, then a line
+    of the answer's own header) as the trainees' own."""
+    given = next(c["source"] for c in release_nb()["cells"] if "def count_positive_atomic" in c["source"])
+    header = next(c["source"] for c in release_nb()["cells"] if "def gpu_sum" in c["source"])
+    subs = {name: handed_in({"gpu_sum": header + "\n" + given}) for name in ("ana", "ben")}
+    assert shared_answers(release_nb(), subs) == []
+
+
+def test_hostile_notebooks_neither_raise_nor_take_long():
+    """Caught: a detector that raises on a trainee's malformed file (stopping the whole room's results)
+    or that reads a 5 MB cell or 10,000 cells whole (minutes)."""
+    huge = handed_in({"gpu_sum": "x = 1 + 2\n" * 500_000})
+    many = release_nb()
+    cell = {"cell_type": "code", "metadata": {"nbgrader": {"solution": True, "grade_id": "gpu_sum"}},
+            "source": ["y = [3, 4]\n", "z = y * 5\n"], "outputs": []}
+    many["cells"] += [copy.deepcopy(cell) for _ in range(10_000)]
+    broken = handed_in({"gpu_sum": "def f(:\n    return ((\n  'unterminated\n\tx = {",
+                        "histogram_atomic": "\x00\udcff"})
+    odd = release_nb()
+    odd["cells"] += [{"cell_type": "code"}, {"metadata": None, "source": 3}, 7, {"metadata": {"nbgrader": []}},
+                     {"metadata": {"nbgrader": {"solution": True, "grade_id": 5}}, "source": "a = 1"},
+                     {"metadata": {"nbgrader": {"solution": True, "grade_id": "x"}}, "source": ["a", 1]}]
+    subs = {"huge": huge, "many": many, "broken": broken, "odd": odd, "none": None, "list": [], "text": "{}"}
+    subs.update({"twin": copy.deepcopy(huge)})
+    start = time.perf_counter()
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert time.perf_counter() - start < 10
+    assert pairs(found) <= {("huge", "twin"), ("many", "twin"), ("huge", "many")}
+    assert shared_answers({}, {"a": {}, "b": {"cells": "no"}}, {"cells": None}) == []
+
+
+def test_output_is_the_same_whatever_the_order():
+    """Caught: output that depends on dict order or on Python's salted ``hash`` (two runs of the same
+    room listing the same pairs differently)."""
+    subs = room(20, seed=3)
+    for donor, copier in (("t001", "x1"), ("t002", "x2"), ("t003", "x3")):
+        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in answers_of(subs[donor]).items()})
+    first = shared_answers(release_nb(), subs, source_nb())
+    again = shared_answers(release_nb(), dict(reversed(list(subs.items()))), source_nb())
+    assert first == again and len(first) == 3
+    assert first == sorted(first, key=lambda s: (-s.tokens, s.a, s.b))
+
+
+@pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
+def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
+    """The measurement behind the defaults (similarity.md): 300 honest trainees of a real lab plus 3
+    planted copies, with the course's solution given. Caught: false pairs among honest trainees
+    (thresholds too low), a planted copy missed (too high), or a quadratic pass over 45,000 pairs."""
+    subs = room(297, seed=lab, lab=lab)
+    for k, (donor, copier) in enumerate((("t010", "x1"), ("t150", "x2"), ("t290", "x3"))):
+        subs[copier] = handed_in({gid: disguised(src, f"c{k}") for gid, src in answers_of(subs[donor]).items()}, lab)
+    start = time.perf_counter()
+    found = shared_answers(release_nb(lab), subs, source_nb(lab))
+    took = time.perf_counter() - start
+    print(f"{lab}: {len(subs)} trainees, {took:.2f} s; " + "; ".join(s.note() for s in found))
+    assert pairs(found) == {("t010", "x1"), ("t150", "x2"), ("t290", "x3")}, [s.note() for s in found]
+    assert took < 5
+    assert MIN_FRACTION <= min(max(s.fraction_a, s.fraction_b) for s in found)
