@@ -366,6 +366,48 @@ def notebook_sha(root: Path, lab: str, student: str) -> str:
         return ""
 
 
+def shared_answers_in_room(root: Path, labs: set[str]) -> tuple[dict[tuple[str, str], list[str]],
+                                                                   dict[tuple[str, str], list[str]]]:
+    """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
+    the course's solution (:mod:`.similarity`), among the current notebooks in ``submitted/`` of each lab
+    that ``techday grade autograde`` graded. The hold line names the other party and the cells, no
+    figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
+    the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
+    plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it)."""
+    from ..course.layout import notebook, read_built
+    from ..course.syllabus import CourseError
+    from .checks import MAX_NOTEBOOK_BYTES
+    from .similarity import SOLUTION, shared_answers
+
+    holds: dict[tuple[str, str], list[str]] = {}
+    notes: dict[tuple[str, str], list[str]] = {}
+    for lab in sorted(labs):
+        try:
+            release = read_built(root, "release", lab)
+        except CourseError:
+            continue
+        try:
+            solution = read_built(root, "source", lab)
+        except CourseError:
+            solution = None
+        room = {}
+        for path in sorted((root / "submitted").glob(f"*/{lab}/{notebook(root, 'release', lab).name}")):
+            try:
+                if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
+                    continue
+                room[path.parent.parent.name] = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+        for found in shared_answers(release, room, solution):
+            for me, other in ((found.a, found.b), (found.b, found.a)):
+                if me == SOLUTION:
+                    continue
+                holds.setdefault((lab, me), []).append(
+                    f"{lab}: answers shared with {other} (cells: {', '.join(found.cells)})")
+                notes.setdefault((lab, me), []).append(f"{lab}: {found.note()}")
+    return holds, notes
+
+
 def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, list[dict]], list[str]]:
     """Per track, per trainee: points, fractions, passed (the track's own rule,
     :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review.
@@ -384,6 +426,7 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
     tracks: dict[str, list[dict]] = {}
     notes = []
     flags, holds, graded, with_state = _standing(root, out)
+    copied, copy_notes = shared_answers_in_room(root, with_state)
     shas: dict[tuple[str, str], str] = {}
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.id) as gb:
         warnings.simplefilter("ignore")
@@ -417,7 +460,8 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                             review.append(stale)
                             here.append(stale)
                     scores[lab] = (score, maximum)
-                    review += flags.get((lab, student), [])
+                    here += copied.get((lab, student), [])
+                    review += flags.get((lab, student), []) + copy_notes.get((lab, student), [])
                     if (lab, student) not in shas:
                         shas[(lab, student)] = notebook_sha(root, lab, student)
                     standing, decision = decisions.standing(student, lab, shas[(lab, student)], here)

@@ -196,3 +196,111 @@ def test_two_instructors_deciding_at_once_lose_neither_decision(held_room):
         assert p.exitcode == 0, p.exitcode
     made = {(d.student, d.verdict) for d in Decisions.load(out).entries}
     assert made == {("honest", "clear"), ("cheat", "refuse")}, made
+
+
+# ------------------------------------------------------------------------- answers shared in the room
+
+ANSWERS = {
+    "honest": '''def histogram(values, bins):
+    counts = [0] * bins
+    lo, hi = min(values), max(values)
+    width = (hi - lo) / bins or 1.0
+    for v in values:
+        k = int((v - lo) / width)
+        if k == bins:
+            k -= 1
+        counts[k] += 1
+    return counts
+''',
+    "cheat": '''def histogram(data, nbins):
+    # count each value into its bin
+    out = [0] * nbins
+    low, high = min(data), max(data)
+    step = (high - low) / nbins or 1.0
+
+    for x in data:
+        idx = int((x - low) / step)
+        if idx == nbins:
+            idx -= 1
+        out[idx] += 1
+    return out
+''',
+    "clean": '''import numpy as np
+
+def histogram(values, bins):
+    edges = np.linspace(np.min(values), np.max(values), bins + 1)
+    found, _ = np.histogram(np.asarray(values), bins=edges)
+    return found.tolist()
+''',
+    "other": '''def histogram(values, bins):
+    ordered = sorted(values)
+    first, last = ordered[0], ordered[-1]
+    result = {b: 0 for b in range(bins)}
+    span = max(last - first, 1e-12)
+    for item in ordered:
+        result[min(bins - 1, int(bins * (item - first) / span))] += 1
+    return [result[b] for b in range(bins)]
+''',
+}
+STUB = "def histogram(values, bins):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+
+
+def lab_notebook(answer: str) -> str:
+    cell = {"cell_type": "code", "execution_count": None, "id": "answer", "outputs": [], "source": answer,
+            "metadata": {"nbgrader": {"grade": False, "grade_id": "histogram", "locked": False, "schema_version": 3,
+                                      "solution": True, "task": False}}}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.fixture
+def copying_room(make_course):
+    """Four trainees who all pass; ``cheat`` handed in ``honest``'s answer renamed and recommented."""
+    course, root, out = make_course()
+    gradebook(root, course.id, passing(*ANSWERS))
+    for step, text in (("release", STUB), ("source", "def histogram(values, bins):\n    ### BEGIN SOLUTION\n"
+                                                      "    return [len(values)] + [0] * (bins - 1)\n"
+                                                      "    ### END SOLUTION\n")):
+        (root / step / "z-assess").mkdir(parents=True)
+        (root / step / "z-assess" / "z-assess.ipynb").write_text(lab_notebook(text))
+    for student, answer in ANSWERS.items():
+        hand_in(root, out, student, "a-lab", NOTEBOOK + " " + student, status="graded")
+        hand_in(root, out, student, "z-assess", lab_notebook(answer), status="graded")
+    return course, root, out
+
+
+def test_answers_shared_in_the_room_hold_both_certificates_for_a_person(copying_room, capsys):
+    """Every test passed for both, so nothing held the copy before: both were certified. Catches a room
+    nobody compares; the two other trainees (the same exercise, their own code) stay certified."""
+    course, root, out = copying_room
+    run(course, root, out)
+    rows = rows_of(out)
+    for student in ("honest", "cheat"):
+        assert rows[student]["certificate"].startswith("held"), rows[student]
+        assert "z-assess: answers shared between cheat and honest (" in rows[student]["review"]
+        assert "tokens" in rows[student]["review"]  # the figures, for the person who decides
+    assert rows["clean"]["certificate"] == "yes" and rows["other"]["certificate"] == "yes"
+    capsys.readouterr()
+    assert review(course) == 0
+    listed = capsys.readouterr().out
+    assert "hold     z-assess: answers shared with cheat (cells: histogram)" in listed
+    assert "hold     z-assess: answers shared with honest (cells: histogram)" in listed
+
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "wrote it; cheat took it") == 0
+    assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "copied honest's answer") == 0
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["honest"]["certificate"] == "yes" and rows["cheat"]["certificate"] == "refused on review"
+
+
+def test_a_copy_of_the_courses_solution_is_held(copying_room):
+    """A leaked solution handed in by one trainee (here ``other``'s answer is the course's solution):
+    held against the course's solution, which is never a trainee. Catches a comparison of trainees only."""
+    course, root, out = copying_room
+    body = ANSWERS["other"].split("\n", 1)[1]
+    solution = "def histogram(values, bins):\n    ### BEGIN SOLUTION\n" + body + "    ### END SOLUTION\n"
+    (root / "source" / "z-assess" / "z-assess.ipynb").write_text(lab_notebook(solution))
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["other"]["certificate"].startswith("held"), rows["other"]
+    assert "z-assess: answers shared between other and the course's solution" in rows["other"]["review"]
+    assert rows["clean"]["certificate"] == "yes"
