@@ -366,21 +366,29 @@ def notebook_sha(root: Path, lab: str, student: str) -> str:
         return ""
 
 
-def shared_answers_in_room(root: Path, labs: set[str]) -> tuple[dict[tuple[str, str], list[str]],
-                                                                   dict[tuple[str, str], list[str]]]:
+def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) \
+        -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
     """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
     the course's solution (:mod:`.similarity`), among the current notebooks in ``submitted/`` of each lab
     that ``techday grade autograde`` graded. The hold line names the other party and the cells, no
     figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
     the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
-    plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it)."""
+    plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it).
+
+    With ``out``, a lab's findings are kept in ``out/<lab>/shared-answers.json`` under a key made of
+    every input's SHA-256 (release, solution, each trainee's notebook) and of the comparing code itself:
+    a room of 300 costs one to two seconds a lab to compare, and ``techday grade review`` reads every lab
+    each time it is run; a changed notebook, a late hand-in or a new version of the code compares again."""
+    import hashlib
+
     from ..course.layout import notebook, read_built
     from ..course.syllabus import CourseError
+    from . import similarity
     from .checks import MAX_NOTEBOOK_BYTES
-    from .similarity import SOLUTION, shared_answers
 
     holds: dict[tuple[str, str], list[str]] = {}
     notes: dict[tuple[str, str], list[str]] = {}
+    code = hashlib.sha256(Path(similarity.__file__).read_bytes()).hexdigest()
     for lab in sorted(labs):
         try:
             release = read_built(root, "release", lab)
@@ -390,21 +398,40 @@ def shared_answers_in_room(root: Path, labs: set[str]) -> tuple[dict[tuple[str, 
             solution = read_built(root, "source", lab)
         except CourseError:
             solution = None
-        room = {}
+        room: dict[str, bytes] = {}
         for path in sorted((root / "submitted").glob(f"*/{lab}/{notebook(root, 'release', lab).name}")):
             try:
                 if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
                     continue
-                room[path.parent.parent.name] = json.loads(path.read_bytes())
-            except (OSError, ValueError):
+                room[path.parent.parent.name] = path.read_bytes()
+            except OSError:
                 continue
-        for found in shared_answers(release, room, solution):
-            for me, other in ((found.a, found.b), (found.b, found.a)):
-                if me == SOLUTION:
+        key = hashlib.sha256(json.dumps([code, release, solution, sorted(
+            (student, hashlib.sha256(data).hexdigest()) for student, data in room.items())],
+            sort_keys=True).encode()).hexdigest()
+        kept = out / lab / "shared-answers.json" if out is not None else None
+        found = None
+        if kept is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+                data = json.loads(kept.read_bytes())
+                if data["key"] == key:
+                    found = [{k: str(f[k]) for k in ("a", "b", "cells", "note")} for f in data["found"]]
+        if found is None:
+            loaded = {}
+            for student, data in room.items():
+                with contextlib.suppress(ValueError):
+                    loaded[student] = json.loads(data)
+            found = [{"a": f.a, "b": f.b, "cells": ", ".join(f.cells), "note": f.note()}
+                     for f in similarity.shared_answers(release, loaded, solution)]
+            if kept is not None and kept.parent.is_dir():
+                with contextlib.suppress(OSError):
+                    atomicfile.write_text(kept, json.dumps({"key": key, "found": found}, indent=1) + "\n")
+        for f in found:
+            for me, other in ((f["a"], f["b"]), (f["b"], f["a"])):
+                if me == similarity.SOLUTION:
                     continue
-                holds.setdefault((lab, me), []).append(
-                    f"{lab}: answers shared with {other} (cells: {', '.join(found.cells)})")
-                notes.setdefault((lab, me), []).append(f"{lab}: {found.note()}")
+                holds.setdefault((lab, me), []).append(f"{lab}: answers shared with {other} (cells: {f['cells']})")
+                notes.setdefault((lab, me), []).append(f"{lab}: {f['note']}")
     return holds, notes
 
 
@@ -426,7 +453,7 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
     tracks: dict[str, list[dict]] = {}
     notes = []
     flags, holds, graded, with_state = _standing(root, out)
-    copied, copy_notes = shared_answers_in_room(root, with_state)
+    copied, copy_notes = shared_answers_in_room(root, with_state, out)
     shas: dict[tuple[str, str], str] = {}
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course.id) as gb:
         warnings.simplefilter("ignore")

@@ -304,3 +304,28 @@ def test_a_copy_of_the_courses_solution_is_held(copying_room):
     assert rows["other"]["certificate"].startswith("held"), rows["other"]
     assert "z-assess: answers shared between other and the course's solution" in rows["other"]["review"]
     assert rows["clean"]["certificate"] == "yes"
+
+
+def test_the_rooms_findings_are_kept_and_compared_again_when_a_notebook_changes(copying_room):
+    """The findings of a lab are kept beside its state (``review`` reads every lab each time it runs) under
+    a key of every input. Catches a kept finding that outlives the copy: ``cheat`` hands in work of
+    their own, graded, and neither certificate is held any more; and one that ignores a new copy."""
+    course, root, out = copying_room
+    run(course, root, out)
+    kept = out / "z-assess" / "shared-answers.json"
+    assert "cheat" in kept.read_text() and rows_of(out)["cheat"]["certificate"].startswith("held")
+    own = ("def histogram(values, bins):\n"
+           "    import collections\n"
+           "    lo = min(values)\n"
+           "    size = ((max(values) - lo) / bins) or 1.0\n"
+           "    seen = collections.Counter(min(int((v - lo) // size), bins - 1) for v in values)\n"
+           "    return [seen.get(i, 0) for i in range(bins)]\n")
+    hand_in(root, out, "cheat", "z-assess", lab_notebook(own), status="graded")
+    hand_in(root, out, "other", "z-assess", lab_notebook(ANSWERS["honest"].replace("counts", "tally")),
+            status="graded")
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["other"]["certificate"].startswith("held") and rows["honest"]["certificate"].startswith("held")
+    assert "between honest and other" in rows["other"]["review"], rows["other"]
+    assert "shared between cheat and honest" not in rows["honest"]["review"], rows["honest"]
+    assert rows["cheat"]["certificate"] == "yes", rows["cheat"]
