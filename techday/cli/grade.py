@@ -230,8 +230,12 @@ def cmd_results(args, course) -> int:
     for track, rows in res.tracks.items():
         passed = sum(1 for r in rows if r["passed"])
         held = sum(1 for r in rows if r["certificate"].startswith("held"))
+        refused = sum(1 for r in rows if r["certificate"].startswith("refused"))
         console.print(f"track {track}: {passed} of {len(rows)} trainee(s) passed, {held} certificate(s) held "
-                      "for review" + (" (issued: --issue-held)" if args.issue_held and held else ""))
+                      "for review" + (" (issued: --issue-held)" if args.issue_held and held else "")
+                      + (f", {refused} refused on review" if refused else ""))
+    if any(r["certificate"].startswith("held") for rows in res.tracks.values() for r in rows) and not args.issue_held:
+        console.print("what holds each one, and how to clear or refuse it: techday grade review")
     console.print(f"pass/fail: {res.passfail}   feedback: {res.feedback_dir}   certificates: {res.cert_dir}   "
                   f"codes: {res.register}")
     for problem in res.problems:
