@@ -328,8 +328,8 @@ def cmd_review(args, course) -> int:
         mine = held.get(student, {})
         labs = [lab] if lab else sorted(mine)
         if not labs:
-            err.print(f"[red]{escape(printable(student))}: nothing is held"
-                      + ("; name the lab to refuse with --lab" if verdict == "refuse" else "") + "; nothing was recorded[/]")
+            hint = "; name the lab to refuse with --lab" if verdict == "refuse" else ""
+            err.print(f"[red]{escape(printable(student))}: nothing is held{hint}; nothing was recorded[/]")
             return 2
         if verdict == "clear" and lab and lab not in mine and lab not in refused.get(student, ()):
             err.print(f"[red]{escape(printable(student))}: nothing is held in {lab}; nothing was recorded[/]")
