@@ -12,6 +12,7 @@ working sandbox it refuses to run them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ from .sandbox import (
     rlimits,
     sandbox_command,
     sandbox_env,
+    seccomp_filter,
 )
 
 
@@ -222,6 +224,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # threads, and the kernel dies of MemoryError far below the memory it uses. A few arenas suffice.
         senv["MALLOC_ARENA_MAX"] = str(MALLOC_ARENAS)
     cgroup = user = scratch = None
+    extra_fds: tuple[int, ...] = ()
     if sandbox:
         how = process_limit(limits, gpu).how
         if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
@@ -235,7 +238,17 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                     shutil.copyfile(released, scratch / released.name)
                     os.chmod(scratch / released.name, 0o644)
             os.chown(scratch, *NOBODY)
-        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.disk_mb) + executor
+        # CPU tier: memory no address-space limit counts (memfd, System V segments) is refused by a seccomp
+        # filter bwrap reads from this pipe (sandbox.seccomp_filter). The GPU tier's limit is a cgroup's,
+        # which counts those pages, and what CUDA's driver calls was never checked against the filter.
+        program = None if gpu else seccomp_filter()
+        if program is not None:
+            filter_fd, fw = os.pipe()
+            os.write(fw, program)  # a few hundred bytes: the pipe holds them until bwrap reads
+            os.close(fw)
+            extra_fds = (filter_fd,)
+        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.disk_mb,
+                               seccomp_fd=extra_fds[0] if extra_fds else None) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
@@ -257,8 +270,11 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work)  # where the notebook writes: nobody's folder, where root grades
+                    written=scratch or work, extra_fds=extra_fds)  # written: nobody's folder, where root grades
     finally:
+        for fd in extra_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if cgroup is not None:
             cgroup.remove()
         if scratch is not None:
@@ -266,7 +282,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
 
 
 def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-         written: Path | None = None) -> dict | None:
+         written: Path | None = None, extra_fds: tuple[int, ...] = ()) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -283,7 +299,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     chunks.append(b)
 
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w,),
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w, *extra_fds),
                                 preexec_fn=rlimits(limits, gpu, cgroup, user), start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)

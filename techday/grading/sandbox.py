@@ -194,7 +194,50 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
     return folders
 
 
-def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None) -> list[str]:
+# System calls that hold memory no address-space limit counts, refused on the CPU tier (where RLIMIT_AS is
+# the memory limit) by a seccomp filter bwrap installs: pages written into a memfd_create file (or a
+# memfd_secret one), a System V shared-memory segment a process has detached, or a System V message
+# queue belong to no process's address space, and stay while the descriptor, the segment or the queue
+# does. A cell's own process kept 512 MB of memfd files and 512 MB of detached segments under a 300 MB
+# limit (``tests/grading/test_memory_outside_limit.py``), and the only bound was the host's memory. No
+# library the labs load calls any of them (checked: no shared object of NumPy, Numba, llvmlite, SciPy or
+# PyTorch imports them). Calls of another architecture's table (x86-64's x32 numbers, 32-bit ``int
+# 0x80``), which a 64-bit Python never makes, are refused whole: the numbers below are x86-64's and
+# AArch64's own.
+_SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number})
+    "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447}),
+    "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447}),
+}
+_X32_BIT = 0x40000000
+
+
+def seccomp_filter(machine: str | None = None) -> bytes | None:
+    """The classic-BPF program bwrap's ``--seccomp`` loads (the form ``seccomp_export_bpf`` writes: an
+    array of ``struct sock_filter``): EPERM for the calls above and for any call of another architecture,
+    every other call allowed. None on a machine whose numbers are not listed (the memory they hold is then
+    not refused; the run's notes say so)."""
+    import platform
+    import struct
+
+    arch = _SECCOMP_ARCHES.get(machine or platform.machine())
+    if arch is None:
+        return None
+    audit_arch, calls = arch
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, refuse = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    numbers = sorted(calls.values())
+    # Offsets in struct seccomp_data: nr at 0, arch at 4. Jumps count the instructions they skip.
+    body = [(ld_abs, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, refuse), (ld_abs, 0, 0, 0)]
+    tail = len(numbers) + 1  # from the x32 test: the calls, then ALLOW; REFUSE after it
+    body.append((jge, tail, 0, _X32_BIT))
+    for i, number in enumerate(numbers):
+        body.append((jeq, len(numbers) - i, 0, number))
+    body += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    return b"".join(struct.pack("=HBBI", *insn) for insn in body)
+
+
+def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None,
+                    seccomp_fd: int | None = None) -> list[str]:
     """bwrap argv: the notebook runs in ``WORK``, sees nothing else of the host.
 
     With ``disk_mb`` (and a bwrap that sizes a tmpfs), ``WORK``, ``/tmp`` and ``/dev/shm`` (a
@@ -207,7 +250,8 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     ``WORK``; without ``disk_mb`` (the sandbox's own probes), ``work`` is bound as ``WORK`` and ``/tmp``
     is bwrap's tmpfs. Either way nothing else is writable: bwrap's own root and ``/dev`` are made
     read-only last (each was writable, with no limit but the host's memory: RLIMIT_FSIZE caps a file,
-    not how many)."""
+    not how many). ``seccomp_fd``: a descriptor holding :func:`seccomp_filter`'s program, passed to the
+    sandbox's process (the caller's ``pass_fds``)."""
     sized = bool(disk_mb) and sizes_tmpfs(bwrap)
 
     def size(mb: int) -> list[str]:
@@ -256,6 +300,8 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     if gpu:
         args += gpu_binds()
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    if seccomp_fd is not None:  # seccomp_filter(), read by bwrap from this descriptor
+        args += ["--seccomp", str(seccomp_fd)]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     return args
@@ -319,7 +365,9 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
     if not sandbox:
         return "none (--no-sandbox)"
     if not gpu:
-        return f"{limits.memory_mb} MB of address space (RLIMIT_AS)"
+        refused = ("memfd and System V memory refused" if seccomp_filter() is not None else
+                   "memfd and System V memory NOT refused: no seccomp numbers for this machine's architecture")
+        return f"{limits.memory_mb} MB of address space (RLIMIT_AS); {refused}"
     prefix = cgroup_prefix(limits)
     if not prefix:
         return ("none on the GPU tier: no systemd scope can be made here (RLIMIT_AS is off for CUDA; "

@@ -203,7 +203,7 @@ def test_gpu_memory_scope_is_left_out_where_none_can_be_made(tmp_path, monkeypat
 
 def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
     limits = sandbox.Limits(memory_mb=2048)
-    assert sandbox.memory_limit(limits, gpu=False) == "2048 MB of address space (RLIMIT_AS)"
+    assert sandbox.memory_limit(limits, gpu=False).startswith("2048 MB of address space (RLIMIT_AS); memfd and System V")
     assert sandbox.memory_limit(limits, gpu=False, sandbox=False).startswith("none")
     _fake_systemd_run(tmp_path / "user", monkeypatch, 'case "$1" in --user) exit 0;; *) exit 1;; esac\n')
     assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
@@ -620,3 +620,39 @@ def test_a_notebook_filling_the_graders_disk_is_stopped(tmp_path, monkeypatch):
     executor._run([sys.executable, "-c", honest], {"PATH": os.environ.get("PATH", "")}, str(work), "{}",
                   work, Limits(notebook_timeout_s=30), False, report, r, w, None, None)
     assert "events" not in report, report
+
+
+def _bpf(program: bytes, nr: int, arch: int) -> int:
+    """What the kernel's classic-BPF machine returns for one system call (the instructions the filter uses)."""
+    import struct
+
+    insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    data, acc, pc = {0: nr, 4: arch}, 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        if code == 0x20:
+            acc = data[k]
+        elif code == 0x06:
+            return k
+        elif code in (0x15, 0x35):
+            taken = acc == k if code == 0x15 else acc >= k
+            pc += jt if taken else jf
+        else:
+            raise AssertionError(f"instruction {code:#x} is not one the filter should use")
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", sorted(sandbox._SECCOMP_ARCHES))
+def test_the_seccomp_filter_refuses_memory_no_limit_counts_and_nothing_else(machine):
+    """Wrong answers caught: a jump off by one (the call after a refused one refused, or a refused one
+    let through), x32 numbers or another architecture's table let through."""
+    audit, calls = sandbox._SECCOMP_ARCHES[machine]
+    program = sandbox.seccomp_filter(machine)
+    eperm, allow = 0x00050000 | 1, 0x7FFF0000
+    for name, nr in calls.items():
+        assert _bpf(program, nr, audit) == eperm, name
+        assert _bpf(program, nr | 0x40000000, audit) == eperm, name
+    for nr in set(range(0, 460)) - set(calls.values()):
+        assert _bpf(program, nr, audit) == allow, nr
+    assert _bpf(program, 1, 0x40000003) == eperm  # i386's table, on any machine
+    assert sandbox.seccomp_filter("sparc64") is None
