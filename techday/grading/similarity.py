@@ -26,8 +26,9 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    winnowed subset: a room's answers are small (capped at :data:`MAX_TOKENS` tokens per participant) and
    every k-gram lets the shared text be counted in tokens. Fingerprints are matched across cells, so
    moving answer text to another cell, or reordering cells, hides nothing.
-5. **Room frequency.** A fingerprint held by more than ``max(2, COMMON_FRACTION * room)`` participants
-   (those with any answer text) is the natural way to write that line and is ignored. The course's
+5. **Room frequency.** A fingerprint held by more than ``max(COMMON_FLOOR, COMMON_FRACTION * room)``
+   participants (those with any answer text) is the natural way to write that line and is ignored. The
+   floor of 3 keeps a ring of three trainees sharing one notebook visible in a small room. The course's
    solution counts as a participant here: where many trainees write the canonical answer honestly, its
    fingerprints become common and drop out, so writing the obvious answer is never a finding; a copy of
    the solution in a room that did not write it stays rare.
@@ -36,7 +37,7 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    answer text is the tokens covered by any rare fingerprint (what is not common, not released, not
    too short to fingerprint). A pair is reported when both cover at least ``min_tokens`` shared tokens
    and the shared tokens are at least ``min_fraction`` of the smaller own text: padding one copy with
-   text of one's own then hides nothing. Defaults and their measurement: ``similarity.md``.
+   text of one's own then hides nothing. Defaults and their measurement: grading/README.md.
 
 Pure: no files, no randomness; the same input gives the same sorted list, whatever the dicts' order.
 """
@@ -63,10 +64,17 @@ MAX_TOKENS = 20_000
 """Tokens read per participant (the first ones, cell by cell): a notebook of 10,000 cells or a cell of
 5 MB costs as much as a long honest answer. Lab answers are a few hundred tokens."""
 COMMON_FRACTION = 0.05
-"""Share of the room above which a fingerprint is common (and never less than 2 holders)."""
+"""Share of the room above which a fingerprint is common (and never less than :data:`COMMON_FLOOR` holders)."""
+COMMON_FLOOR = 3
+"""Holders a fingerprint may always have and stay rare, whatever the room's size. 3, not 2: in a room
+under 60 a floor of 2 dropped the text of three trainees sharing one notebook as common (the realistic
+copy ring of a workshop room); 3 reports such rings in rooms of 20 to 300 (179 of 180 pairs; the one
+missed fell under :data:`MIN_FRACTION`) with no honest pair reported, where 4 (which would also catch
+rings of four in rooms under 80) reported an honest trainee against the course's solution in rooms of
+20. Measured: grading/README.md."""
 MIN_TOKENS = 40
 """Shared rare tokens below which a pair is not reported: about four normalised lines. Guards against
-small answers that coincide (one short cell each, all of it "own" text). Measured: similarity.md."""
+small answers that coincide (one short cell each, all of it "own" text). Measured: grading/README.md."""
 MIN_FRACTION = 0.6
 """Share of the smaller own answer text the shared text must reach. Guards against two long answers that
 coincide here and there (the grid-stride loop, the same unusual order of two lines)."""
@@ -296,7 +304,7 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
             if fp not in release_fps:
                 holders[fp].append(index)
     room = sum(1 for part in parts if part.starts)
-    limit = max(2, COMMON_FRACTION * room)
+    limit = max(COMMON_FLOOR, COMMON_FRACTION * room)
     rare = {fp: who for fp, who in holders.items() if len(who) <= limit}
     by_pair: dict[tuple[int, int], list[int]] = defaultdict(list)
     for fp, who in rare.items():

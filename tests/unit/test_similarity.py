@@ -257,7 +257,7 @@ def test_a_copy_of_the_course_solution_is_reported_against_it():
     """Caught: a detector that compares trainees only with each other (a leaked solution, copied by one
     trainee, is then invisible), or that reports the solution against trainees who did not copy it. The
     room wrote its own answers (or none): where many write the canonical answer, the solution is common
-    and a copy of it cannot be told from them (similarity.md)."""
+    and a copy of it cannot be told from them (grading/README.md, "Answers shared between trainees")."""
     subs = {f"s{k:02d}": release_nb() for k in range(20)}
     subs.update({"ana": handed_in({"block_sum_kernel": BLOCK_SUM_ATOMIC}),
                  "ben": handed_in({"block_sum_kernel": BLOCK_SUM_WARP}),
@@ -313,10 +313,23 @@ def test_output_is_the_same_whatever_the_order():
     assert first == sorted(first, key=lambda s: (-s.tokens, s.a, s.b))
 
 
+def test_three_friends_sharing_one_notebook_in_a_room_of_30_are_reported():
+    """A copy ring, the realistic case in a workshop room: three trainees hand in one notebook (two
+    disguised copies of the third's) among 27 honest trainees, the course's solution given. Caught: a
+    common rule whose floor is 2 holders (``max(2, 5 %)``, the old default): in any room under 60 the
+    ring's text is held by 3 and dropped as common, so the ring is missed or partly reported (here only
+    the two copies' pair, by a swap they happen to share); and a false pair among the 27 honest trainees."""
+    subs = room(28, seed="ring")
+    for copier in ("x1", "x2"):
+        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in answers_of(subs["t004"]).items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {("t004", "x1"), ("t004", "x2"), ("x1", "x2")}, [s.note() for s in found]
+
+
 @pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
 def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
-    """The measurement behind the defaults (similarity.md): 300 honest trainees of a real lab plus 3
-    planted copies, with the course's solution given. Caught: false pairs among honest trainees
+    """The measurement behind the defaults (grading/README.md, "Answers shared between trainees"): 300
+    honest trainees of a real lab plus 3 planted copies, with the course's solution given. Caught: false pairs among honest trainees
     (thresholds too low), a planted copy missed (too high), or a quadratic pass over 45,000 pairs."""
     subs = room(297, seed=lab, lab=lab)
     for k, (donor, copier) in enumerate((("t010", "x1"), ("t150", "x2"), ("t290", "x3"))):
