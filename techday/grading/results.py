@@ -366,6 +366,19 @@ def notebook_sha(root: Path, lab: str, student: str) -> str:
         return ""
 
 
+def answer_cells(nb) -> dict:
+    """A notebook reduced to what :func:`.similarity.shared_answers` reads: each cell's type, source and
+    ``nbgrader`` metadata (no outputs, no attachments)."""
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    kept = []
+    for cell in cells if isinstance(cells, list) else []:
+        if isinstance(cell, dict):
+            meta = cell.get("metadata")
+            kept.append({"cell_type": cell.get("cell_type"), "source": cell.get("source"),
+                         "metadata": {"nbgrader": meta.get("nbgrader")} if isinstance(meta, dict) else {}})
+    return {"cells": kept}
+
+
 def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) \
         -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
     """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
@@ -384,7 +397,7 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
     from ..course.layout import notebook, read_built
     from ..course.syllabus import CourseError
     from . import similarity
-    from .checks import MAX_NOTEBOOK_BYTES
+    from .checks import file_sha256
 
     holds: dict[tuple[str, str], list[str]] = {}
     notes: dict[tuple[str, str], list[str]] = {}
@@ -398,17 +411,19 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
             solution = read_built(root, "source", lab)
         except CourseError:
             solution = None
-        room: dict[str, bytes] = {}
+        room: dict[str, Path] = {}
+        shas = []
         for path in sorted((root / "submitted").glob(f"*/{lab}/{notebook(root, 'release', lab).name}")):
             try:
-                if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_NOTEBOOK_BYTES:
+                if path.is_symlink() or not path.is_file():
                     continue
-                room[path.parent.parent.name] = path.read_bytes()
+                sha = file_sha256(path)  # None over MAX_NOTEBOOK_BYTES: the checks reject it unread
             except OSError:
                 continue
-        key = hashlib.sha256(json.dumps([code, release, solution, sorted(
-            (student, hashlib.sha256(data).hexdigest()) for student, data in room.items())],
-            sort_keys=True).encode()).hexdigest()
+            if sha is not None:
+                room[path.parent.parent.name] = path
+                shas.append((path.parent.parent.name, sha))
+        key = hashlib.sha256(json.dumps([code, release, solution, shas], sort_keys=True).encode()).hexdigest()
         kept = out / lab / "shared-answers.json" if out is not None else None
         found = None
         if kept is not None:
@@ -418,9 +433,11 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
                     found = [{k: str(f[k]) for k in ("a", "b", "cells", "note")} for f in data["found"]]
         if found is None:
             loaded = {}
-            for student, data in room.items():
-                with contextlib.suppress(ValueError):
-                    loaded[student] = json.loads(data)
+            for student, path in room.items():
+                # Only what is compared is kept (a notebook's outputs may be most of its 100 MB); one that
+                # cannot be read, or nests past the parser's depth, is compared as absent.
+                with contextlib.suppress(OSError, ValueError, RecursionError):
+                    loaded[student] = answer_cells(json.loads(path.read_bytes()))
             found = [{"a": f.a, "b": f.b, "cells": ", ".join(f.cells), "note": f.note()}
                      for f in similarity.shared_answers(release, loaded, solution)]
             if kept is not None and kept.parent.is_dir():

@@ -329,3 +329,13 @@ def test_the_rooms_findings_are_kept_and_compared_again_when_a_notebook_changes(
     assert "between honest and other" in rows["other"]["review"], rows["other"]
     assert "shared between cheat and honest" not in rows["honest"]["review"], rows["honest"]
     assert rows["cheat"]["certificate"] == "yes", rows["cheat"]
+
+
+def test_a_notebook_the_parser_cannot_read_is_compared_as_absent(copying_room):
+    """A hand-in nested past JSON's depth (or not JSON) in ``submitted/``: the checks reject it, and the
+    room's comparison must not stop ``results`` for everyone (a RecursionError did)."""
+    course, root, out = copying_room
+    hand_in(root, out, "clean", "z-assess", "[" * 100_000 + "]" * 100_000, status="rejected")
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["cheat"]["certificate"].startswith("held") and rows["other"]["certificate"] == "yes"
