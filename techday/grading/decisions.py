@@ -123,7 +123,7 @@ class Decisions:
             return cls(path, [_decision(e) for e in data["decisions"]])
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError) as exc:  # DecisionsError, JSONDecodeError, UnicodeDecodeError
+        except (OSError, ValueError, RecursionError) as exc:  # DecisionsError, JSONDecodeError, UnicodeDecodeError
             raise DecisionsError(f"{path} cannot be read ({str(exc)[:200]}): restore it from a backup, or move it "
                                  "aside and decide again with `techday grade review`; nothing was written") from None
 

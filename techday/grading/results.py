@@ -427,7 +427,7 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
         kept = out / lab / "shared-answers.json" if out is not None else None
         found = None
         if kept is not None:
-            with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 data = json.loads(kept.read_bytes())
                 if data["key"] == key:
                     found = [{k: str(f[k]) for k in ("a", "b", "cells", "note")} for f in data["found"]]

@@ -124,7 +124,7 @@ def test_a_refusal_withdraws_a_certificate_already_issued(held_room, capsys):
 @pytest.mark.parametrize("content", [b"{not json", b'{"version": 1, "decisions": [{"student": "cheat"}]}',
                                      b'{"version": 1, "decisions": [{"student": "cheat", "lab": "z-assess", '
                                      b'"verdict": "pardon", "notebook": "", "holds": [], "by": "x", "reason": "y", '
-                                     b'"at": "t"}]}', b"\xff\xfe"])
+                                     b'"at": "t"}]}', b"\xff\xfe", b"[" * 100_000])
 def test_a_decisions_file_that_cannot_be_read_stops_results_and_loses_nothing(held_room, content, capsys):
     """A cut-off or hand-edited decisions.json taken as empty would lose a refusal, and ``--issue-held``
     would then issue the refused certificate. Catches reading it leniently."""
