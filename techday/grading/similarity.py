@@ -40,6 +40,11 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    text of one's own then hides nothing. Defaults and their measurement: grading/README.md.
 
 Pure: no files, no randomness; the same input gives the same sorted list, whatever the dicts' order.
+
+What it does not cover (measured, in grading/README.md, "Answers shared between trainees"): answers too
+short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand, rings of four or more in a
+room under about 80, a copy of an answer most of the room wrote the same way; and which of a pair
+copied. A finding is a reason for a person to look, never a verdict.
 """
 
 from __future__ import annotations
