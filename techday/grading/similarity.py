@@ -5,8 +5,9 @@ comparison of the submissions with each other shows it. The method is MOSS's (Sc
 Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), on what each trainee
 *added* to the released answer cells:
 
-1. **Answer text.** Cells whose ``metadata.nbgrader.solution`` is true, by ``grade_id``; for the
-   course's solution, only the region between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
+1. **Answer text.** Cells whose ``metadata.nbgrader.solution`` is true, by ``grade_id``, and cells the
+   trainee added (no nbgrader metadata: :data:`OWN_CELL`); for the course's solution, only the region
+   between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
 2. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
@@ -131,9 +132,16 @@ def _source(cell: dict) -> str | None:
     return src if isinstance(src, str) else None
 
 
+OWN_CELL = "a cell of their own"
+"""How a finding names a cell the trainee added (no nbgrader metadata): a copier who moves the copied
+code into a new cell, and leaves the answer cell a one-line call of it, is compared there too."""
+
+
 def _cells(nb: object, answers_only: bool) -> list[tuple[str, bool, str]]:
-    """(grade_id, is_markdown, text) of a notebook's cells (its answer cells with ``answers_only``);
-    a malformed cell is skipped, never raised on: a submission is the trainee's file."""
+    """(grade_id, is_markdown, text) of a notebook's cells. With ``answers_only``, the cells a trainee
+    writes: answer cells (``solution``) and cells of their own (no ``grade_id``: :data:`OWN_CELL`), never
+    the course's locked and test cells. A malformed cell is skipped, never raised on: a submission is the
+    trainee's file."""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     out = []
     for cell in cells if isinstance(cells, list) else []:
@@ -144,8 +152,15 @@ def _cells(nb: object, answers_only: bool) -> list[tuple[str, bool, str]]:
         grading = grading if isinstance(grading, dict) else {}
         gid = grading.get("grade_id")
         text = _source(cell)
-        if text is None or (answers_only and (grading.get("solution") is not True or not isinstance(gid, str))):
+        if text is None or cell.get("cell_type") not in ("code", "markdown"):
             continue
+        if answers_only:
+            if grading.get("solution") is True and isinstance(gid, str):
+                pass
+            elif not isinstance(gid, str) and not grading.get("grade") and not grading.get("locked"):
+                gid = OWN_CELL
+            else:
+                continue
         out.append((gid if isinstance(gid, str) else "", cell.get("cell_type") == "markdown", text))
     return out
 
@@ -297,6 +312,7 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     for gid, markdown, text in _cells(release, answers_only=False):
         statements = _statements(_tokens(text, markdown, MAX_TOKENS))
         released[gid].update(statements)
+        released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
     parts = [_answers(submissions[name], released, solution=False) for name in names]

@@ -278,9 +278,21 @@ def test_a_copy_made_of_lines_the_release_already_holds_is_not_a_copy():
     assert shared_answers(release_nb(), subs) == []
 
 
-def test_hostile_notebooks_neither_raise_nor_take_long():
+def test_hostile_notebooks_neither_raise_nor_take_long(monkeypatch):
     """Caught: a detector that raises on a trainee's malformed file (stopping the whole room's results)
-    or that reads a 5 MB cell or 10,000 cells whole (minutes)."""
+    or that reads a 5 MB cell or 10,000 cells whole (minutes): the tokens it makes are counted, not timed
+    (a loaded CI machine is no stopwatch)."""
+    from techday.grading import similarity
+
+    made = []
+    tokens = similarity._tokens
+
+    def counted(*args):
+        out = tokens(*args)
+        made.append(len(out))
+        return out
+
+    monkeypatch.setattr(similarity, "_tokens", counted)
     huge = handed_in({"gpu_sum": "x = 1 + 2\n" * 500_000})
     many = release_nb()
     cell = {"cell_type": "code", "metadata": {"nbgrader": {"solution": True, "grade_id": "gpu_sum"}},
@@ -294,9 +306,9 @@ def test_hostile_notebooks_neither_raise_nor_take_long():
                      {"metadata": {"nbgrader": {"solution": True, "grade_id": "x"}}, "source": ["a", 1]}]
     subs = {"huge": huge, "many": many, "broken": broken, "odd": odd, "none": None, "list": [], "text": "{}"}
     subs.update({"twin": copy.deepcopy(huge)})
-    start = time.perf_counter()
     found = shared_answers(release_nb(), subs, source_nb())
-    assert time.perf_counter() - start < 10
+    release_cells = len(release_nb()["cells"])
+    assert sum(made) <= (len(subs) + 1 + release_cells) * similarity.MAX_TOKENS, sum(made)
     assert pairs(found) <= {("huge", "twin"), ("many", "twin"), ("huge", "many")}
     assert shared_answers({}, {"a": {}, "b": {"cells": "no"}}, {"cells": None}) == []
 
@@ -330,8 +342,8 @@ def test_three_friends_sharing_one_notebook_in_a_room_of_30_are_reported():
 def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
     """The measurement behind the defaults (grading/README.md, "Answers shared between trainees"): 300
     honest trainees of a real lab plus 3 planted copies, with the course's solution given. Caught: false
-    pairs among honest trainees (thresholds too low), a planted copy missed (too high), or a quadratic
-    pass over 45,000 pairs."""
+    pairs among honest trainees (thresholds too low), a planted copy missed (too high). The time is
+    printed, not asserted (a shared 2-core CI machine is no stopwatch; the README quotes it measured)."""
     subs = room(297, seed=lab, lab=lab)
     for k, (donor, copier) in enumerate((("t010", "x1"), ("t150", "x2"), ("t290", "x3"))):
         subs[copier] = handed_in({gid: disguised(src, f"c{k}") for gid, src in answers_of(subs[donor]).items()}, lab)
@@ -340,5 +352,20 @@ def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
     took = time.perf_counter() - start
     print(f"{lab}: {len(subs)} trainees, {took:.2f} s; " + "; ".join(s.note() for s in found))
     assert pairs(found) == {("t010", "x1"), ("t150", "x2"), ("t290", "x3")}, [s.note() for s in found]
-    assert took < 5
     assert MIN_FRACTION <= min(max(s.fraction_a, s.fraction_b) for s in found)
+
+
+def test_a_copy_moved_into_a_cell_of_ones_own_is_reported():
+    """Wrong answer caught: a copier who pastes the neighbour's answers into new cells (no nbgrader
+    metadata) and leaves each answer cell a one-line call was compared on the calls alone, and missed."""
+    subs = room(30, seed="own-cells")
+    donor = answers_of(subs["t004"])
+    copied = handed_in({gid: f"pass  # see below\n" for gid in donor})
+    for gid, src in donor.items():
+        copied["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                "source": disguised(src, "own")})
+    subs["x1"] = copied
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert ("t004", "x1") in pairs(found), [s.note() for s in found]
+    (shared,) = [s for s in found if (s.a, s.b) == ("t004", "x1")]
+    assert "a cell of their own" in shared.cells
