@@ -339,7 +339,7 @@ def test_three_friends_sharing_one_notebook_in_a_room_of_30_are_reported():
 
 
 @pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
-def test_a_room_of_300_finds_exactly_the_planted_copies_in_seconds(lab):
+def test_a_room_of_300_finds_exactly_the_planted_copies(lab):
     """The measurement behind the defaults (grading/README.md, "Answers shared between trainees"): 300
     honest trainees of a real lab plus 3 planted copies, with the course's solution given. Caught: false
     pairs among honest trainees (thresholds too low), a planted copy missed (too high). The time is
