@@ -69,9 +69,10 @@ def answer(x):
 '''
 
 
-def _run(cell: str, tests: dict | None = None, cwd: Path = ROOT, env: dict | None = None) -> dict:
+def _run(cell: str, tests: dict | None = None, cwd: Path = ROOT, env: dict | None = None, timeout: int = 120) -> dict:
     """The cell run in a fresh interpreter after the referee (and the course cells of ``tests``), in
-    ``cwd`` (on ``sys.path`` first, as a kernel's working folder is); what each test did, and the records."""
+    ``cwd`` (on ``sys.path`` first, as a kernel's working folder is); what each test did, and the records.
+    ``timeout`` bounds a driver that hangs; it is not a speed target."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     extra = [json.dumps(tests)] if tests else []
     # The driver runs from a file, as a kernel's own code does: code run by ``-c`` is compiled from a
@@ -80,7 +81,7 @@ def _run(cell: str, tests: dict | None = None, cwd: Path = ROOT, env: dict | Non
         driver = Path(folder) / "driver.py"
         driver.write_text(DRIVER)
         out = subprocess.run([sys.executable, str(driver), cell, *extra], capture_output=True, text=True, env=env,
-                             timeout=120, cwd=cwd)
+                             timeout=timeout, cwd=cwd)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
