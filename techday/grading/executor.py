@@ -238,20 +238,6 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                     shutil.copyfile(released, scratch / released.name)
                     os.chmod(scratch / released.name, 0o644)
             os.chown(scratch, *NOBODY)
-        # CPU tier: memory no address-space limit counts (memfd, System V segments) is refused by a seccomp
-        # filter bwrap reads from this pipe (sandbox.seccomp_filter). The GPU tier's limit is a cgroup's,
-        # which counts those pages, and what CUDA's driver calls was never checked against the filter.
-        program = None if gpu else seccomp_filter()
-        if program is not None:
-            filter_fd, fw = os.pipe()
-            os.write(fw, program)  # a few hundred bytes: the pipe holds them until bwrap reads
-            os.close(fw)
-            extra_fds = (filter_fd,)
-        argv = sandbox_command(check_sandbox(), bound, senv, gpu, limits.disk_mb,
-                               seccomp_fd=extra_fds[0] if extra_fds else None) + executor
-        # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
-        # without a GPU); the process limit in the same scope when that is how this host limits them.
-        argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
         if how == "cgroup":
             try:
                 cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes)
@@ -260,6 +246,21 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                 os.close(r)
                 report["problem"] = f"could not make the sandbox's pids cgroup: {exc}"
                 return None
+        # CPU tier: memory no address-space limit counts (memfd, System V segments) is refused by a seccomp
+        # filter bwrap reads from this pipe (sandbox.seccomp_filter). The GPU tier's limit is a cgroup's,
+        # which counts those pages, and what CUDA's driver calls was never checked against the filter.
+        bwrap = check_sandbox()  # before the pipe: a machine without a sandbox raises here, with nothing open
+        program = None if gpu else seccomp_filter()
+        if program is not None:
+            filter_fd, fw = os.pipe()
+            os.write(fw, program)  # a few hundred bytes: the pipe holds them until bwrap reads
+            os.close(fw)
+            extra_fds = (filter_fd,)
+        argv = sandbox_command(bwrap, bound, senv, gpu, limits.disk_mb,
+                               seccomp_fd=extra_fds[0] if extra_fds else None) + executor
+        # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
+        # without a GPU); the process limit in the same scope when that is how this host limits them.
+        argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
