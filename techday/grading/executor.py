@@ -226,6 +226,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
     cgroup = user = scratch = None
     extra_fds: tuple[int, ...] = ()
     if sandbox:
+        bwrap = check_sandbox()  # first: a machine without a sandbox raises here, with nothing made or open
         how = process_limit(limits, gpu).how
         if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
             executor += ["--max-processes", str(limits.max_processes)]
@@ -249,7 +250,6 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # CPU tier: memory no address-space limit counts (memfd, System V segments) is refused by a seccomp
         # filter bwrap reads from this pipe (sandbox.seccomp_filter). The GPU tier's limit is a cgroup's,
         # which counts those pages, and what CUDA's driver calls was never checked against the filter.
-        bwrap = check_sandbox()  # before the pipe: a machine without a sandbox raises here, with nothing open
         program = None if gpu else seccomp_filter()
         if program is not None:
             filter_fd, fw = os.pipe()
