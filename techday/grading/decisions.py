@@ -75,9 +75,8 @@ class Decision:
         return f"{self.lab}: {word} by {self.by} ({self.at}): {self.reason}"
 
 
-def _text(value, what: str, empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value.strip() and not empty) or len(value) > MAX_TEXT \
-            or not value.isprintable():
+def _text(value, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT or not value.isprintable():
         raise DecisionsError(f"{what} must be one line of printable text, 1 to {MAX_TEXT} characters")
     return value
 
