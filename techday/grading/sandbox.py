@@ -182,6 +182,27 @@ def sizes_tmpfs(bwrap: str) -> bool:
     return _SIZED[bwrap]
 
 
+_NO_USERNS: dict[str, bool] = {}
+
+
+def disables_userns(bwrap: str) -> bool:
+    """Whether this bwrap keeps the sandbox from making user namespaces of its own (``--disable-userns``,
+    bubblewrap 0.8 and later), tried once: in a user namespace of its own a cell's process holds every
+    capability over the mounts it makes, and a tmpfs it mounts there is in no address space and under no
+    disk limit (a cell's child held 640 MB that way under a 300 MB limit on the CPU tier;
+    ``tests/grading/test_memory_outside_limit.py``). False where this bwrap lacks the option or the kernel
+    refuses it: the run's first line then says so."""
+    if bwrap not in _NO_USERNS:
+        try:
+            proc = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
+                                   "--assert-userns-disabled", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                                  capture_output=True, text=True, timeout=30)
+            _NO_USERNS[bwrap] = proc.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _NO_USERNS[bwrap] = False
+    return _NO_USERNS[bwrap]
+
+
 def _disk_folders(work: Path) -> tuple[Path, Path]:
     """``work/.tmp`` and ``work/.shm``, owned as ``work`` is (the host's nobody's folder, where root grades):
     the sandbox's ``/tmp`` and ``/dev/shm`` on disk, for a bwrap that cannot size a tmpfs."""
@@ -264,8 +285,8 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
         tmp, shm = ["--bind", str(on_disk[0]), "/tmp"], ["--bind", str(on_disk[1]), "/dev/shm"]
     else:
         tmp, shm = ["--tmpfs", "/tmp"], []
-    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
+    args = [bwrap, "--unshare-all", "--unshare-user", *(["--disable-userns"] if disables_userns(bwrap) else []),
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
             "--proc", "/proc", "--dev", "/dev", *tmp, *shm]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
@@ -364,16 +385,20 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
     """What limits a submission's memory, in words, for the run's first line and its report."""
     if not sandbox:
         return "none (--no-sandbox)"
+    bwrap = find_bwrap()
+    nested = ("user namespaces in the sandbox refused" if bwrap and disables_userns(bwrap) else
+              "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
+              "or later), or the kernel refused it")
     if not gpu:
         refused = ("memfd and System V memory refused" if seccomp_filter() is not None else
                    "memfd and System V memory NOT refused: no seccomp numbers for this machine's architecture")
-        return f"{limits.memory_mb} MB of address space (RLIMIT_AS); {refused}"
+        return f"{limits.memory_mb} MB of address space (RLIMIT_AS); {refused}; {nested}"
     prefix = cgroup_prefix(limits)
     if not prefix:
         return ("none on the GPU tier: no systemd scope can be made here (RLIMIT_AS is off for CUDA; "
                 "see grading/README.md)")
     manager = "the grader's user manager" if "--user" in prefix else "the system manager"
-    return f"{limits.memory_mb} MB (MemoryMax, a systemd scope of {manager}); GPU memory is not limited"
+    return f"{limits.memory_mb} MB (MemoryMax, a systemd scope of {manager}); GPU memory is not limited; {nested}"
 
 
 def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from techday.grading.config import grade_env
 from techday.grading.executor import run_notebook
-from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
+from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, disables_userns
 from tests.grading.test_process_limit import _notebook
 
 pytestmark = [pytest.mark.grading]
@@ -45,13 +45,32 @@ except OSError as exc:
     held["sysv_error"] = str(exc)
 print(json.dumps(held), flush=True)
 """
+
+
 # The cell starts a process of its own (no audit hook there: the referee's refusal of ctypes is the
 # kernel's, not the sandbox's) and prints what it held.
-HOLD = f"""\
+def _hold(child: str) -> str:
+    return f"""\
 import subprocess, sys
-open("hold.py", "w").write({CHILD!r})
+open("hold.py", "w").write({child!r})
 print(subprocess.run([sys.executable, "hold.py"], capture_output=True, text=True, timeout=60).stdout)
 """
+
+
+def _held(child: str, tmp_path) -> dict:
+    """What the child printed, run from a cell in the sandbox under a 300 MB memory limit."""
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([_hold(child)]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    assert printed.strip(), (result["cells"][0]["outputs"], report)
+    held = json.loads(printed.strip().splitlines()[-1])
+    print(held)
+    return held
 
 
 def test_memory_outside_the_address_space_limit_is_refused(tmp_path):
@@ -61,14 +80,49 @@ def test_memory_outside_the_address_space_limit_is_refused(tmp_path):
         check_sandbox()
     except SandboxUnavailable as exc:
         pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([HOLD]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
-    assert result is not None, report
-    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
-    assert printed.strip(), (result["cells"][0]["outputs"], report)
-    held = json.loads(printed.strip().splitlines()[-1])
-    print(held)
+    held = _held(CHILD, tmp_path)
     assert held["memfd"] == 0 and held["sysv"] == 0, held
+
+
+# A user namespace of the cell's own: there its process holds every capability over the mounts it makes, and
+# a tmpfs mounted there is in no address space and under no disk limit (the sandbox sizes only its own /tmp,
+# /dev/shm and working folder). The child maps its uid (else it may write nothing there) and writes 16 MB
+# files into a tmpfs over /opt until 640 MB.
+NESTED = """\
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+held = {"tmpfs": 0}
+uid, gid = os.getuid(), os.getgid()
+if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+    held["unshare_error"] = os.strerror(ctypes.get_errno())
+else:
+    open("/proc/self/setgroups", "w").write("deny")
+    open("/proc/self/uid_map", "w").write(f"0 {uid} 1")
+    open("/proc/self/gid_map", "w").write(f"0 {gid} 1")
+    if libc.mount(b"none", b"/opt", b"tmpfs", 0, b"") != 0:
+        held["mount_error"] = os.strerror(ctypes.get_errno())
+    else:
+        block = b"x" * (16 * 2**20)
+        try:
+            for k in range(40):
+                with open(f"/opt/f{k}", "wb") as f:
+                    f.write(block)
+                held["tmpfs"] += 16
+        except OSError as exc:
+            held["tmpfs_error"] = str(exc)
+print(json.dumps(held), flush=True)
+"""
+
+
+def test_a_tmpfs_in_a_user_namespace_of_the_cells_own_is_refused(tmp_path):
+    """Wrong answer caught: 640 MB kept by a cell's child in a tmpfs it mounted in a user namespace of its own,
+    under a 300 MB memory limit (before bwrap's --disable-userns)."""
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if not disables_userns(bwrap):
+        pytest.skip(f"{bwrap} cannot refuse user namespaces here (no --disable-userns, or the kernel refused it)")
+    held = _held(NESTED, tmp_path)
+    assert held["tmpfs"] == 0 and "unshare_error" in held, held
