@@ -360,6 +360,8 @@ def event_notes(report: dict) -> list[str]:
         notes.append({
             "cell-timeout": f"{cell} timed out after {ev.get('seconds')} s",
             "notebook-timeout": f"stopped after {ev.get('seconds')} s (whole notebook): every test scored 0",
+            "memory-total": f"stopped: its processes held {ev.get('mb')} MB together, over the memory limit of "
+                            f"{ev.get('limit')} MB (whole notebook): every test scored 0",
             "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
                          "full (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
@@ -392,7 +394,8 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
     if not gpu:
         refused = ("memfd and System V memory refused" if seccomp_filter() is not None else
                    "memfd and System V memory NOT refused: no seccomp numbers for this machine's architecture")
-        return f"{limits.memory_mb} MB of address space (RLIMIT_AS); {refused}; {nested}"
+        return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
+                f"its processes together (read from outside the sandbox every 0.5 s); {refused}; {nested}")
     prefix = cgroup_prefix(limits)
     if not prefix:
         return ("none on the GPU tier: no systemd scope can be made here (RLIMIT_AS is off for CUDA; "

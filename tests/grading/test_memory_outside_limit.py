@@ -9,7 +9,7 @@ import json
 import pytest
 
 from techday.grading.config import grade_env
-from techday.grading.executor import run_notebook
+from techday.grading.executor import run_notebook, tree_memory
 from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, disables_userns
 from tests.grading.test_process_limit import _notebook
 
@@ -126,3 +126,75 @@ def test_a_tmpfs_in_a_user_namespace_of_the_cells_own_is_refused(tmp_path):
         pytest.skip(f"{bwrap} cannot refuse user namespaces here (no --disable-userns, or the kernel refused it)")
     held = _held(NESTED, tmp_path)
     assert held["tmpfs"] == 0 and "unshare_error" in held, held
+
+
+# Processes each under RLIMIT_AS, together over it: the limit is per process, so a cell that starts 8 fresh
+# interpreters of 150 MB each held 1.3 GB under a 300 MB limit. The grader reads their memory from outside
+# the sandbox (executor.tree_memory) and stops the notebook.
+MANY = """\
+import subprocess, sys
+code = "b = bytearray(150 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nprint('ok', flush=True)\\nimport time; time.sleep(20)"
+kids = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for k in range(8)]
+print([k.stdout.readline().strip() for k in kids].count("ok"), "children hold 150 MB each", flush=True)
+for k in kids:
+    k.wait()
+"""
+
+
+def test_processes_together_over_the_memory_limit_are_stopped(tmp_path):
+    """Wrong answer caught: 8 child processes of 150 MB each (1.3 GB resident) run to the end of their cell
+    under a 300 MB limit, `graded`."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([MANY]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is None, "the notebook ran to its end"
+    assert [e["event"] for e in report["events"]] == ["memory-total"], report
+    assert 300 < report["events"][0]["mb"] < 1300, report
+    assert "over the memory limit of 300 MB" in report["problem"]
+
+
+def test_tree_memory_counts_what_a_process_holds():
+    """Wrong answer caught: a measure that misses a process's private pages (or counts nothing: 0 MB)."""
+    import os
+
+    for exact in (False, True):
+        before = tree_memory(os.getpid(), exact)
+        block = bytearray(100 * 2**20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        grown = tree_memory(os.getpid(), exact) - before
+        del block
+        assert 90 * 2**20 < grown < 130 * 2**20, (exact, grown // 2**20)
+
+
+def test_pages_a_fork_shares_count_once_before_a_notebook_is_stopped():
+    """Wrong answer caught: a fork's shared pages counted in each process (a kernel that forks DataLoader
+    workers stopped for memory it holds once): 100 MB written, then forked, reads about 200 MB from
+    ``status`` and must read about 100 MB exactly."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, sys, time\nb = bytearray(100 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+            "if os.fork() == 0:\n    time.sleep(30); os._exit(0)\nprint('forked', flush=True)\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "forked"
+        time.sleep(0.2)
+        rough, exact = tree_memory(proc.pid), tree_memory(proc.pid, exact=True)
+        print(f"status: {rough // 2**20} MB, proportional: {exact // 2**20} MB")
+        assert rough > 190 * 2**20, rough // 2**20
+        assert 90 * 2**20 < exact < 140 * 2**20, exact // 2**20
+    finally:
+        from techday.proctree import kill_tree
+
+        kill_tree(proc.pid)
+        proc.wait()
+        proc.stdout.close()

@@ -203,7 +203,10 @@ def test_gpu_memory_scope_is_left_out_where_none_can_be_made(tmp_path, monkeypat
 
 def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
     limits = sandbox.Limits(memory_mb=2048)
-    assert sandbox.memory_limit(limits, gpu=False).startswith("2048 MB of address space (RLIMIT_AS); memfd and System V")
+    cpu = sandbox.memory_limit(limits, gpu=False)
+    assert cpu.startswith("2048 MB of address space per process (RLIMIT_AS) and 2048 MB for all its processes "
+                          "together"), cpu
+    assert "; memfd and System V" in cpu and "user namespaces in the sandbox" in cpu, cpu
     assert sandbox.memory_limit(limits, gpu=False, sandbox=False).startswith("none")
     _fake_systemd_run(tmp_path / "user", monkeypatch, 'case "$1" in --user) exit 0;; *) exit 1;; esac\n')
     assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
