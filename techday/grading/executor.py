@@ -301,18 +301,22 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                                seccomp_fd=extra_fds[0] if extra_fds else None) + executor
         # No RLIMIT_AS with CUDA: a memory limit in a systemd scope where one can be made (untested
         # without a GPU); the process limit in the same scope when that is how this host limits them.
-        argv = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope")) + argv
+        prefix = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope"))
+        argv = prefix + argv
+        # All the sandbox's processes together, read from outside it (tree_memory): the CPU tier's RLIMIT_AS
+        # counts one process alone, and a GPU tier without a scope has no other limit.
+        watch = not gpu or not any(p.startswith("MemoryMax=") for p in prefix)
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
-        argv = executor
+        argv, watch = executor, False
         popen_env = {**senv, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                      "HOME": str(work), "MPLCONFIGDIR": str(work / "mpl"), "NUMBA_CACHE_DIR": str(work / "numba"),
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work, extra_fds=extra_fds)  # written: nobody's folder, where root grades
+                    written=scratch or work, extra_fds=extra_fds, watch=watch)  # written: nobody's folder, where root grades
     finally:
         for fd in extra_fds:
             with contextlib.suppress(OSError):
@@ -324,7 +328,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
 
 
 def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-         written: Path | None = None, extra_fds: tuple[int, ...] = ()) -> dict | None:
+         written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False) -> dict | None:
     log = open(work.parent / "sandbox.log", "wb")
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -362,8 +366,6 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
 
     threading.Thread(target=feed, daemon=True).start()
     deadline = time.monotonic() + limits.notebook_timeout_s
-    watch = not gpu  # the GPU tier's limit is a systemd scope's, where one is made (what CUDA's pages count as
-    # in these figures was never measured)
     tick, next_disk, peak = (MEMORY_CHECK_S if watch else DISK_CHECK_S), time.monotonic() + DISK_CHECK_S, 0
     while True:
         try:

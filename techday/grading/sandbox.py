@@ -398,8 +398,9 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
                 f"its processes together (read from outside the sandbox every 0.5 s); {refused}; {nested}")
     prefix = cgroup_prefix(limits)
     if not prefix:
-        return ("none on the GPU tier: no systemd scope can be made here (RLIMIT_AS is off for CUDA; "
-                "see grading/README.md)")
+        return (f"{limits.memory_mb} MB for all its processes together, read from outside the sandbox every 0.5 s "
+                "(no systemd scope can be made here, and RLIMIT_AS is off for CUDA; see grading/README.md); GPU "
+                f"memory is not limited; {nested}")
     manager = "the grader's user manager" if "--user" in prefix else "the system manager"
     return f"{limits.memory_mb} MB (MemoryMax, a systemd scope of {manager}); GPU memory is not limited; {nested}"
 

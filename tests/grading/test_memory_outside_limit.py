@@ -141,18 +141,23 @@ for k in kids:
 """
 
 
-def test_processes_together_over_the_memory_limit_are_stopped(tmp_path):
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu-tier", "gpu-tier-without-a-scope"])
+def test_processes_together_over_the_memory_limit_are_stopped(gpu, tmp_path, monkeypatch):
     """Wrong answer caught: 8 child processes of 150 MB each (1.3 GB resident) run to the end of their cell
-    under a 300 MB limit, `graded`."""
+    under a 300 MB limit, `graded`; on the GPU tier where no systemd scope can be made (RLIMIT_AS is off for
+    CUDA), with no limit at all. The GPU tier's sandbox runs here without a GPU to bind."""
+    import techday.grading.executor as executor
+
     try:
         check_sandbox()
     except SandboxUnavailable as exc:
         pytest.skip(f"the sandbox cannot run here: {exc}")
+    monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
     work = tmp_path / ".sandbox"
     work.mkdir()
     report: dict = {}
     result = run_notebook(_notebook([MANY]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+                          grade_env("gpu" if gpu else "cpu", "ci"), sandbox=True, gpu=gpu, report=report)
     print(report)
     assert result is None, "the notebook ran to its end"
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
