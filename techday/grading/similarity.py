@@ -5,8 +5,10 @@ comparison of the submissions with each other shows it. The method is MOSS's (Sc
 Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), on what each trainee
 *added* to the released answer cells:
 
-1. **Answer text.** Cells whose ``metadata.nbgrader.solution`` is true, by ``grade_id``, and cells the
-   trainee added (no nbgrader metadata: :data:`OWN_CELL`); for the course's solution, only the region
+1. **Answer text.** Every code and markdown cell of a submission, whatever its metadata claims (a
+   trainee writes it: a copy in a new cell marked with a made-up ``grade_id`` or as a test was missed),
+   less the release's text (step 3); a cell is named by its ``grade_id`` only where the release has
+   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells, only the region
    between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
 2. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
@@ -138,10 +140,12 @@ code into a new cell, and leaves the answer cell a one-line call of it, is compa
 
 
 def _cells(nb: object, answers_only: bool) -> list[tuple[str, bool, str]]:
-    """(grade_id, is_markdown, text) of a notebook's cells. With ``answers_only``, the cells a trainee
-    writes: answer cells (``solution``) and cells of their own (no ``grade_id``: :data:`OWN_CELL`), never
-    the course's locked and test cells. A malformed cell is skipped, never raised on: a submission is the
-    trainee's file."""
+    """(grade_id, is_markdown, text) of a notebook's cells. With ``answers_only`` (the course's own
+    solution notebook, whose metadata is the course's), the answer cells (``solution``) and cells with no
+    ``grade_id`` (:data:`OWN_CELL`), never its locked and test cells. Without it, every code and markdown
+    cell: a submission's metadata is the trainee's to write, so what is the course's text is decided by
+    the release (:func:`_answers` drops it), never by what a cell claims to be. A malformed cell is
+    skipped, never raised on: a submission is the trainee's file."""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     out = []
     for cell in cells if isinstance(cells, list) else []:
@@ -272,15 +276,25 @@ def _fingerprints(tokens: list[str], markdown: bool) -> list[int]:
     return out
 
 
-def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool) -> _Answers:
-    """Fingerprint what a participant added to each answer cell: its statements less those the release's
-    same cell holds (compared normalised, so a renamed parameter does not make the header an answer).
-    Only the first :data:`MAX_TOKENS` tokens read count."""
+def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool,
+             given_texts: frozenset[str] = frozenset()) -> _Answers:
+    """Fingerprint what a participant added to each cell: its statements less those the release's same
+    cell holds (compared normalised, so a renamed parameter does not make the header an answer). A
+    trainee's cell is read whatever its metadata says (a copy in a cell marked with a made-up
+    ``grade_id``, or as a test, was missed) and named by its ``grade_id`` only where the release has that
+    cell, else :data:`OWN_CELL` (a finding's cells go into hold lines: a trainee's ``grade_id`` is any
+    text). A cell whose text is a release cell's, as released, adds nothing and is not read (the course's
+    locked and test cells, up to half the budget, would otherwise count against it). Only the first
+    :data:`MAX_TOKENS` tokens read count."""
     answers = _Answers(starts=defaultdict(list), cell_of=[])
     read = 0
-    for gid, markdown, text in _cells(nb, answers_only=True):
+    for gid, markdown, text in _cells(nb, answers_only=solution):
         if read >= MAX_TOKENS:
             break
+        if not solution and text in given_texts:
+            continue
+        if gid not in released or gid in ("", OWN_CELL):
+            gid = OWN_CELL
         tokens = _tokens(_solution_region(text) if solution else text, markdown, MAX_TOKENS - read)
         read += len(tokens)
         given = released.get(gid, set())
@@ -309,13 +323,15 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids."""
     released: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     release_fps: set[int] = set()
-    for gid, markdown, text in _cells(release, answers_only=False):
+    release_cells = _cells(release, answers_only=False)
+    given_texts = frozenset(text for _, _, text in release_cells)
+    for gid, markdown, text in release_cells:
         statements = _statements(_tokens(text, markdown, MAX_TOKENS))
         released[gid].update(statements)
         released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
-    parts = [_answers(submissions[name], released, solution=False) for name in names]
+    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts) for name in names]
     if solution is not None:
         names.append(SOLUTION)
         parts.append(_answers(solution, released, solution=True))
