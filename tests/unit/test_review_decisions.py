@@ -339,3 +339,23 @@ def test_a_notebook_the_parser_cannot_read_is_compared_as_absent(copying_room):
     run(course, root, out)
     rows = rows_of(out)
     assert rows["cheat"]["certificate"].startswith("held") and rows["other"]["certificate"] == "yes"
+
+
+@pytest.mark.parametrize("note", ["unknown graded cell 'x\x1b[2K\nz' (not in the release; ignored by nbgrader)",
+                                  "review: " + "uses sys; " * 300])
+def test_a_hold_line_that_is_not_one_short_printable_line_can_still_be_decided(held_room, capsys, note):
+    """A hold line is the kit's text around the trainee's (a ``grade_id``, a name in a review note): one
+    with a control character, or over 2000 characters, made every ``--clear`` and ``--refuse`` of that
+    lab fail ("a hold line must be one line of printable text"): nobody could decide on it but with
+    ``--issue-held`` for the whole room. Catches that, and a clearance that then lifts a different such line."""
+    course, root, out = held_room
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged", notes=(note,))
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "read it: fine") == 0, capsys.readouterr()
+    run(course, root, out)
+    assert rows_of(out)["honest"]["certificate"] == "yes"
+    assert all(len(h) <= 2000 and h.isprintable() for d in Decisions.load(out).entries for h in d.holds)
+    # The same notebook held by a different line of that kind: nobody read it.
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged", notes=(note + "!",))
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
