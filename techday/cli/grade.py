@@ -317,8 +317,10 @@ def cmd_review(args, course) -> int:
     # Every trainee's decisions are worked out before any is recorded: one refused line records none.
     held: dict[str, dict[str, list[str]]] = {}
     refused: dict[str, set[str]] = {}
+    unscored: dict[str, set[str]] = {}
     for rows in tracks.values():
         for row in rows:
+            unscored.setdefault(row["student"], set()).update(row["unscored"])
             for name, lines in row["holds"].items():
                 held.setdefault(row["student"], {}).setdefault(name, lines)
             refused.setdefault(row["student"], set()).update(
@@ -334,6 +336,14 @@ def cmd_review(args, course) -> int:
         if verdict == "clear" and lab and lab not in mine and lab not in refused.get(student, ()):
             err.print(f"[red]{escape(printable(student))}: nothing is held in {lab}; nothing was recorded[/]")
             return 2
+        if verdict == "clear":
+            for name in labs:
+                if name in unscored.get(student, ()) and mine.get(name):
+                    err.print(f"[red]{escape(printable(student))}: {name}'s score in the gradebook is not of the "
+                              f"current notebook ({escape(printable(mine[name][0]))}): a clearance would certify "
+                              f"it; grade it first (techday grade autograde {name}), or name the other labs with "
+                              "--lab; nothing was recorded[/]")
+                    return 2
         todo += [(student, name, mine.get(name, [])) for name in labs]
     try:
         with locked(out):  # read again under the lock: another instructor may have decided meanwhile

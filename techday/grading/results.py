@@ -307,8 +307,9 @@ def preflight(root: Path, roster: Path | None) -> None:
 def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
                                                dict[tuple[str, str], bool], set[str]]:
     """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
-    notes to review, reasons to hold the certificate, whether the lab's notebook was graded clean
-    (``graded`` or ``flagged``: the gradebook's score is of it), and the labs with a ``state.json``.
+    notes to review, reasons to hold the certificate, whether the lab's current notebook was graded
+    (``graded`` or ``flagged``, and no newer hand-in pending: the gradebook's score is of it), and the
+    labs with a ``state.json``.
 
     Allow-list: a lab's score stands for a certificate only where the trainee's current notebook of
     that lab (``<lab>.ipynb`` in ``submitted/``) is in ``state.json`` as ``graded``. Held: a current
@@ -348,6 +349,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
                 note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
                 notes.setdefault((lab, student), []).append(note)
                 holds.setdefault((lab, student), []).append(note)
+                graded.pop((lab, student), None)  # the graded entry is of the notebook before this one
     return notes, holds, graded, labs
 
 
@@ -457,9 +459,11 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
     :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review.
 
     ``decisions`` (:class:`.decisions.Decisions`; read from ``out`` when None): a person's clearance lifts a
-    lab's holds while it stands, a refusal withholds the certificate. Each row also carries ``holds``
-    (lab -> the hold lines before any decision) and ``decided`` (lab -> standing, decision), which
-    ``passfail.csv`` leaves out and ``techday grade review`` shows."""
+    lab's holds while it stands, and never where the gradebook's score is not of the trainee's current
+    notebook (pending, rejected, failed, replaced: a person reads the notebook, the certificate certifies
+    the score); a refusal withholds the certificate. Each row also carries ``holds`` (lab -> the hold
+    lines before any decision), ``decided`` (lab -> standing, decision) and ``unscored`` (those labs),
+    which ``passfail.csv`` leaves out and ``techday grade review`` uses."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -488,6 +492,7 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                 hold = []
                 lab_holds: dict[str, list[str]] = {}
                 decided: dict[str, tuple[str, object]] = {}
+                unscored: set[str] = set()  # labs whose gradebook score is not of the current notebook
                 refused = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
@@ -509,6 +514,12 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     if (lab, student) not in shas:
                         shas[(lab, student)] = notebook_sha(root, lab, student)
                     standing, decision = decisions.standing(student, lab, shas[(lab, student)], here)
+                    if standing == "cleared" and here and lab in with_state and not graded.get((lab, student)):
+                        # A person reads a notebook, not a score: the gradebook's is of another notebook
+                        # (pending, rejected, failed, replaced), which a clearance must not certify.
+                        standing = "lapsed"
+                    if lab in with_state and not graded.get((lab, student)):
+                        unscored.add(lab)
                     if here:
                         lab_holds[lab] = here
                     if decision is not None:
@@ -519,7 +530,11 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     elif standing == "cleared" and here:
                         review.append(decision.line())
                     else:
-                        if standing == "lapsed" and here:
+                        if standing == "lapsed" and here and lab in unscored:
+                            review.append(f"{lab}: the decision of {decision.by} ({decision.at}) does not count: "
+                                          "the gradebook's score is not of the current notebook; grade it "
+                                          f"(`techday grade autograde {lab}`), then decide")
+                        elif standing == "lapsed" and here:
                             review.append(f"{lab}: the decision of {decision.by} ({decision.at}) lapsed: the "
                                           "notebook or its holds changed since; decide again")
                         hold += here
@@ -538,7 +553,8 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                              "fraction": round(f["track"], 4), "lowest_lab_fraction": round(min(f["labs"].values()), 4),
                              "assessment_fraction": "" if f["assessment"] is None else round(f["assessment"], 4),
                              "passed": passed, "certificate": certificate,
-                             "review": " | ".join(review), "holds": lab_holds, "decided": decided})
+                             "review": " | ".join(review), "holds": lab_holds, "decided": decided,
+                             "unscored": unscored})
             tracks[track.id] = rows
     return tracks, notes
 

@@ -359,3 +359,36 @@ def test_a_hold_line_that_is_not_one_short_printable_line_can_still_be_decided(h
     run(course, root, out)
     row = rows_of(out)["honest"]
     assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+
+@pytest.mark.parametrize("after", ["handed in again, not graded yet", "replaced by an empty file"])
+def test_a_clearance_never_certifies_a_score_that_is_not_of_the_current_notebook(held_room, capsys, after):
+    """``honest``'s flagged notebook earned the gradebook's 9 of 10; then a new one is handed in and not graded
+    yet (or the notebook is replaced by an empty file, rejected). A person who clears what they read
+    (the new notebook, or a hold line saying "pending") certified the 9 points of a notebook that is no
+    longer there, which nobody graded against this file. Catches ``--clear`` recording such a lab, and a
+    clearance in decisions.json (hand-made, or from before) lifting it: grade it, or ``--issue-held``."""
+    course, root, out = held_room
+    if after.startswith("handed"):
+        hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest, last minute")
+    else:
+        hand_in(root, out, "honest", "z-assess", "", status="rejected")
+    capsys.readouterr()
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "the new one is fine") == 2
+    err = capsys.readouterr().err
+    assert "techday grade autograde z-assess" in err and "nothing was recorded" in err, err
+    assert not (out / "decisions.json").exists()
+
+    from techday.grading.results import notebook_sha, pass_fail
+
+    row = next(r for r in pass_fail(course, root, out)[0]["acc"] if r["student"] == "honest")
+    decisions = Decisions.load(out)
+    decisions.record("honest", "z-assess", "clear", notebook_sha(root, "z-assess", "honest"), row["holds"]["z-assess"],
+                     "Lee", "the new one is fine")
+    decisions.save()
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and row["code"] == "", row
+    assert "techday grade autograde z-assess" in row["review"], row
+    # Refusing it needs no score: it is recorded.
+    assert review(course, "honest", "--refuse", "--by", "Lee", "--reason", "handed in someone else's") == 0
