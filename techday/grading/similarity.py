@@ -14,8 +14,9 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
    which renaming cannot change); so renaming variables hides nothing. String literals become one
-   placeholder ``S`` (messages are rewritten as cheaply as comments); numbers keep their value (the
-   exercise's sizes and bounds, rarely disguised, and what makes a line specific). Comments, blank lines
+   placeholder ``S`` (messages are rewritten as cheaply as comments); numbers keep their value, however
+   written (the exercise's sizes and bounds, and what makes a line specific: ``0x2`` and ``2.00`` are
+   ``2.0``, as ``2`` is). Comments, blank lines
    and indentation are dropped: rewritten comments and reformatting hide nothing, and comments are no
    reliable signal the other way (a copier rewrites them first). Each statement ends in one ``;``
    token, and statements that compute nothing (``pass``, a lone string, ``print(...)``) are dropped:
@@ -52,6 +53,7 @@ copied. A finding is a reason for a person to look, never a verdict.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import keyword
@@ -60,6 +62,7 @@ import tokenize
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 from ..course.labsrc import BEGIN_SOLUTION, END_SOLUTION
@@ -189,6 +192,24 @@ def _name(word: str, after_dot: bool) -> str:
     return word if after_dot or word in _KEPT_NAMES else "V"
 
 
+@lru_cache(maxsize=65536)
+def _number(text: str) -> str:
+    """A number as fingerprinted: by its value, however it is written (``0x10``, ``1_6``, ``16.00``,
+    ``1.6e1`` are all ``16.0``): respelling every number, a find-and-replace, hid whole copies. Text that
+    is not a number literal (the regex fallback's ``1abc``, an integer past Python's digit limit) is kept
+    lower-cased."""
+    try:
+        value = ast.literal_eval(text.lower())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text.lower()
+    if isinstance(value, complex):
+        return repr(value)
+    try:
+        return repr(float(value))
+    except (OverflowError, TypeError):
+        return text.lower()
+
+
 def _python_tokens(text: str, limit: int) -> list[str]:
     """Normalised tokens of code; raises what :mod:`tokenize` raises on code that does not tokenize."""
     out: list[str] = []
@@ -205,7 +226,7 @@ def _python_tokens(text: str, limit: int) -> list[str]:
         elif tok.type == tokenize.NEWLINE or tok.string == ";":
             word = ";"
         else:
-            word = tok.string.lower() if tok.type == tokenize.NUMBER else tok.string
+            word = _number(tok.string) if tok.type == tokenize.NUMBER else tok.string
         out.append(word)
         prev = word
     return out
@@ -223,6 +244,8 @@ def _regex_tokens(text: str, limit: int) -> list[str]:
                 return out
             if word[0].isalpha() or word[0] == "_":
                 word = _name(word, prev == ".")
+            elif word[0].isdigit():
+                word = _number(word)
             out.append(word)
             prev = word
     return out

@@ -407,3 +407,25 @@ def test_a_finding_names_only_the_releases_cells():
     found = [s for s in shared_answers(release_nb(), subs, source_nb()) if (s.a, s.b) == ("t004", "x1")]
     assert found, "the copy is still reported"
     assert set(found[0].cells) <= set(answer_ids(release_nb())) | {"a cell of their own"}, found[0].cells
+
+
+def respelled(source: str) -> str:
+    """Every number written another way, its value kept: integers in hex (``256`` -> ``0x100``), decimals
+    with one more zero (``1.0`` -> ``1.00``): a find-and-replace away."""
+    def one(m: re.Match) -> str:
+        text = m.group(0)
+        return hex(int(text)) if text.isdigit() else repr(float(text)) + "0"
+    return re.sub(r"(?<![\w.])\d+(\.\d*)?(?![\w.])", one, source)
+
+
+@pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
+def test_a_copy_with_its_numbers_respelled_is_reported(lab):
+    """Wrong answer caught: numbers were fingerprinted as written, so three disguised copies with every
+    number respelled (``0x2`` for ``2``, ``0.00`` for ``0.0``; the same program) shared nothing rare
+    with their donors: none reported, in either lab. Numbers are compared by value."""
+    subs = room(40, seed="respelled", lab=lab)
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: respelled(disguised(src, copier))
+                                  for gid, src in answers_of(subs[donor]).items()}, lab)
+    found = shared_answers(release_nb(lab), subs, source_nb(lab))
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
