@@ -385,8 +385,8 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
         -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
     """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
     the course's solution (:mod:`.similarity`), among the current notebooks in ``submitted/`` of each lab
-    that ``techday grade autograde`` graded. The hold line names the other party and the cells, no
-    figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
+    that ``techday grade autograde`` graded. The hold line names the other party and the trainee's own
+    cells, no figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
     the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
     plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it).
 
@@ -432,7 +432,7 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 data = json.loads(kept.read_bytes())
                 if data["key"] == key:
-                    found = [{k: str(f[k]) for k in ("a", "b", "cells", "note")} for f in data["found"]]
+                    found = [{k: str(f[k]) for k in ("a", "b", "cells_a", "cells_b", "note")} for f in data["found"]]
         if found is None:
             loaded = {}
             for student, path in room.items():
@@ -440,16 +440,19 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
                 # cannot be read, or nests past the parser's depth, is compared as absent.
                 with contextlib.suppress(OSError, ValueError, RecursionError):
                     loaded[student] = answer_cells(json.loads(path.read_bytes()))
-            found = [{"a": f.a, "b": f.b, "cells": ", ".join(f.cells), "note": f.note()}
+            found = [{"a": f.a, "b": f.b, "cells_a": ", ".join(f.cells_a), "cells_b": ", ".join(f.cells_b),
+                      "note": f.note()}
                      for f in similarity.shared_answers(release, loaded, solution)]
             if kept is not None and kept.parent.is_dir():
                 with contextlib.suppress(OSError):
                     atomicfile.write_text(kept, json.dumps({"key": key, "found": found}, indent=1) + "\n")
         for f in found:
-            for me, other in ((f["a"], f["b"]), (f["b"], f["a"])):
+            for me, other, cells in ((f["a"], f["b"], f["cells_a"]), (f["b"], f["a"], f["cells_b"])):
                 if me == similarity.SOLUTION:
                     continue
-                holds.setdefault((lab, me), []).append(f"{lab}: answers shared with {other} (cells: {f['cells']})")
+                # My own cells only: the other party cannot change my hold line (and so lapse a person's
+                # clearance of me) by moving the copy about in their own notebook.
+                holds.setdefault((lab, me), []).append(f"{lab}: answers shared with {other} (cells: {cells})")
                 notes.setdefault((lab, me), []).append(f"{lab}: {f['note']}")
     return holds, notes
 

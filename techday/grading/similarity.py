@@ -112,7 +112,9 @@ class Shared:
     tokens: int
     fraction_a: float
     fraction_b: float
-    cells: tuple[str, ...]
+    cells: tuple[str, ...]  # of both
+    cells_a: tuple[str, ...] = ()  # of ``a`` alone: what a hold line on ``a`` names (``b`` cannot change it)
+    cells_b: tuple[str, ...] = ()
 
     def note(self) -> str:
         """One line for an instructor."""
@@ -378,5 +380,6 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
         if tokens < min_tokens or tokens < min_fraction * min(own[i], own[j]):
             continue
         found.append(Shared(a=names[i], b=names[j], tokens=tokens, fraction_a=tokens_i / own[i],
-                            fraction_b=tokens_j / own[j], cells=tuple(sorted(cells_i | cells_j))))
+                            fraction_b=tokens_j / own[j], cells=tuple(sorted(cells_i | cells_j)),
+                            cells_a=tuple(sorted(cells_i)), cells_b=tuple(sorted(cells_j))))
     return sorted(found, key=lambda s: (-s.tokens, s.a, s.b))

@@ -392,3 +392,28 @@ def test_a_clearance_never_certifies_a_score_that_is_not_of_the_current_notebook
     assert "techday grade autograde z-assess" in row["review"], row
     # Refusing it needs no score: it is recorded.
     assert review(course, "honest", "--refuse", "--by", "Lee", "--reason", "handed in someone else's") == 0
+
+
+def test_a_copier_who_moves_the_copy_does_not_hold_a_cleared_neighbour_again(copying_room):
+    """``honest`` was cleared (wrote it) and ``cheat`` refused. ``cheat`` then hands in the same copy moved
+    into a cell of their own, the answer cell a call of it. The hold line named the cells of both
+    notebooks, so ``honest``'s changed ("cells: a cell of their own, histogram"), the clearance lapsed
+    and the certificate was held again: a copier could re-hold a cleared neighbour at will. Catches
+    that; each trainee's hold line names their own cells, and ``cheat`` stays refused."""
+    course, root, out = copying_room
+    run(course, root, out)
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "wrote it; cheat took it") == 0
+    assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "copied honest's answer") == 0
+    run(course, root, out)
+    assert rows_of(out)["honest"]["certificate"] == "yes"
+
+    moved = json.loads(lab_notebook("def histogram(values, bins):\n    return mine(values, bins)\n"))
+    cell = json.loads(lab_notebook(ANSWERS["cheat"].replace("def histogram", "def mine")))["cells"][0]
+    cell["metadata"] = {}
+    moved["cells"].insert(0, cell)
+    hand_in(root, out, "cheat", "z-assess", json.dumps(moved), status="graded")
+    run(course, root, out)
+    rows = rows_of(out)
+    assert "between cheat and honest" in rows["honest"]["review"], rows["honest"]  # still found, still shown
+    assert rows["honest"]["certificate"] == "yes", rows["honest"]
+    assert rows["cheat"]["certificate"] == "refused on review"
