@@ -243,11 +243,27 @@ def cmd_results(args, course) -> int:
     return 1 if res.problems else 0
 
 
-def _review_table(tracks: dict, students: list[str], root: Path) -> None:
-    """Per trainee and track: the certificate's standing, then each lab's holds, the notebook to open
-    (as graded, else as handed in) and the decision."""
-    from ..grading.certificates import printable
+def _issued(out: Path, course_id: str) -> dict[tuple[str, str], list[str]]:
+    """(trainee, track) -> codes of certificates the register says are issued: they verify, held or not."""
+    from ..grading.certificates import CertificateError, Register
 
+    codes: dict[tuple[str, str], list[str]] = {}
+    path = out / "certificates.json"
+    if path.is_file():
+        with contextlib.suppress(CertificateError):
+            for code, entry in sorted(Register.load(path, keep_aside=False)[0].certificates.items()):
+                if isinstance(entry, dict) and entry.get("status") == "issued" and entry.get("course") == course_id:
+                    codes.setdefault((str(entry.get("trainee")), str(entry.get("track"))), []).append(code)
+    return codes
+
+
+def _review_table(tracks: dict, students: list[str], root: Path, out: Path, course_id: str) -> None:
+    """Per trainee and track: the certificate's standing and any code already issued (it verifies, held
+    or not), then each lab's holds, the notebook to open (as graded, else as handed in) and the decision."""
+    from ..grading.certificates import printable
+    from ..grading.results import KEPT_NOTE
+
+    issued = _issued(out, course_id)
     shown = 0
     for track, rows in tracks.items():
         for row in rows:
@@ -256,6 +272,9 @@ def _review_table(tracks: dict, students: list[str], root: Path) -> None:
             shown += 1
             console.print(f"[bold]{escape(printable(row['student']))}[/] track {track}: certificate "
                           f"{escape(row['certificate'])} ({row['points']:g} of {row['max_points']:g} points)")
+            if row["certificate"] != "yes":
+                for code in issued.get((row["student"], track), []):
+                    console.print(f"  [red]issued[/]   {escape(KEPT_NOTE.format(code=code))}")
             for lab in sorted(set(row["holds"]) | set(row["decided"])):
                 for line in row["holds"].get(lab, []):
                     console.print(f"  hold     {escape(printable(line))}")
@@ -311,7 +330,7 @@ def cmd_review(args, course) -> int:
         err.print(f"[red]not in the gradebook: {escape(printable(', '.join(unknown)))}; nothing was recorded[/]")
         return 2
     if not verdict:
-        _review_table(tracks, args.students or sorted(known), root)
+        _review_table(tracks, args.students or sorted(known), root, out, course.id)
         return 0
 
     # Every trainee's decisions are worked out before any is recorded: one refused line records none.
@@ -357,7 +376,7 @@ def cmd_review(args, course) -> int:
     for d in made:
         console.print(f"recorded: {escape(printable(d.student))}: {escape(printable(d.line()))}")
     console.print(f"decisions: {decisions.path}; run `techday grade results` to issue or withhold the certificates")
-    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students), root)
+    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students), root, out, course.id)
     return 0
 
 

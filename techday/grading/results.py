@@ -712,6 +712,8 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
         pdf.savefig(fig)
 
 
+KEPT_NOTE = ("issued before as {code}: it still verifies while held; `techday grade review ID --refuse --lab LAB` "
+             "withdraws it at the next `techday grade results`")
 PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fraction", "lowest_lab_fraction",
                     "assessment_fraction", "passed", "certificate", "code", "file", "review"]
 
@@ -846,7 +848,13 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             code = cert.make_code(key, data)
             refused = row["certificate"].startswith("refused")
             if row["certificate"] != "yes" and (not issue_held or refused):
-                if before is not None and not refused:  # held, issued before with these very fields: it stands
+                if before is not None and not refused and before.get("status") == "issued":
+                    # Held, issued before with these very fields: it stands, and says so (a held row with
+                    # no code read as "nothing is out" while `verify` said GENUINE).
+                    kept.add(code)
+                    row["code"] = code
+                    row["review"] = " | ".join(filter(None, [row["review"], KEPT_NOTE.format(code=code)]))
+                elif before is not None and not refused:
                     kept.add(code)
                 continue
             base = res.cert_dir / track_id / stems[row["student"]]

@@ -417,3 +417,23 @@ def test_a_copier_who_moves_the_copy_does_not_hold_a_cleared_neighbour_again(cop
     assert "between cheat and honest" in rows["honest"]["review"], rows["honest"]  # still found, still shown
     assert rows["honest"]["certificate"] == "yes", rows["honest"]
     assert rows["cheat"]["certificate"] == "refused on review"
+
+
+def test_a_held_certificate_issued_before_is_shown_as_still_verifying(held_room, capsys):
+    """``cheat``'s certificate was issued (``--issue-held``, or before a copy was found); the next
+    ``results`` holds it and keeps its code valid (a hold is not a refusal). passfail.csv showed
+    "held" and no code, and ``review`` "held", so a person who left it held believed nothing was out
+    while ``verify`` said GENUINE. Catches a held row that hides a code still issued."""
+    course, root, out = held_room
+    run(course, root, out, issue_held=True)
+    code = rows_of(out)["cheat"]["code"]
+    assert code
+    run(course, root, out)
+    row = rows_of(out)["cheat"]
+    assert row["certificate"].startswith("held") and row["code"] == code, row
+    assert "still verifies" in row["review"] and "--refuse" in row["review"], row
+    capsys.readouterr()
+    assert review(course, "cheat") == 0
+    listed = capsys.readouterr().out
+    assert code in listed and "still verifies" in listed, listed
+    assert main(["--root", str(course.root), "grade", "verify", code]) == 0  # as said: it does
