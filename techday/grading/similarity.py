@@ -71,9 +71,12 @@ SOLUTION = "the course's solution"
 K = 10
 """Tokens per fingerprint: a normalised line is 8 to 20 tokens, so a fingerprint spans about a line;
 shorter k-grams (one ``V = V [ V ]``) are common to every answer, longer ones break on each edit."""
-MAX_TOKENS = 20_000
-"""Tokens read per participant (the first ones, cell by cell): a notebook of 10,000 cells or a cell of
-5 MB costs as much as a long honest answer. Lab answers are a few hundred tokens."""
+MAX_TOKENS = 501_000
+"""Tokens read per participant (the first ones, cell by cell): every notebook the checks accept is read
+whole (at most 500,000 characters of cell text in 1,000 cells, ``techday.grading.checks``; a token is at
+least one character, and a cell adds at most one ``;`` of its own), and a bigger one, which cannot be
+graded, costs no more. 20,000 let one line of junk at the top of a gradable notebook (``_ = [0, 0,
+...]``, 20 KB) hide every answer after it. Lab answers are a few hundred tokens."""
 COMMON_FRACTION = 0.05
 """Share of the room above which a fingerprint is common (and never less than :data:`COMMON_FLOOR` holders)."""
 COMMON_FLOOR = 3

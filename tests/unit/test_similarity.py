@@ -429,3 +429,22 @@ def test_a_copy_with_its_numbers_respelled_is_reported(lab):
                                   for gid, src in answers_of(subs[donor]).items()}, lab)
     found = shared_answers(release_nb(lab), subs, source_nb(lab))
     assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
+
+
+def test_a_copy_behind_a_long_line_of_junk_is_reported():
+    """Wrong answer caught: only a participant's first 20,000 tokens were read, so one line of junk at
+    the top of the notebook (``_ = [0, 0, ...]``, 20 KB, a gradable hand-in) used the whole budget and
+    the disguised copy after it was never read: no finding. Every notebook the checks accept
+    (``MAX_SOURCE_CHARS`` of cell text in at most ``MAX_CELLS`` cells) is read whole."""
+    from techday.grading import checks, similarity
+
+    subs = room(30, seed="junk")
+    copied = handed_in({gid: disguised(src, "j") for gid, src in answers_of(subs["t004"]).items()})
+    copied["cells"].insert(0, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                               "source": "_ = [" + "0, " * 20_000 + "]\n"})
+    assert checks._too_big(copied) is None  # gradable
+    subs["x1"] = copied
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert ("t004", "x1") in pairs(found), [s.note() for s in found]
+    # A token is at least one character, and each cell adds at most one ";" of its own.
+    assert similarity.MAX_TOKENS >= checks.MAX_SOURCE_CHARS + checks.MAX_CELLS
