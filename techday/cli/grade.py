@@ -337,9 +337,11 @@ def cmd_review(args, course) -> int:
     held: dict[str, dict[str, list[str]]] = {}
     refused: dict[str, set[str]] = {}
     unscored: dict[str, set[str]] = {}
+    read: dict[tuple[str, str], str] = {}  # (student, lab) -> the notebook the holds were read from
     for rows in tracks.values():
         for row in rows:
             unscored.setdefault(row["student"], set()).update(row["unscored"])
+            read.update({(row["student"], name): sha for name, sha in row["notebooks"].items()})
             for name, lines in row["holds"].items():
                 held.setdefault(row["student"], {}).setdefault(name, lines)
             refused.setdefault(row["student"], set()).update(
@@ -367,8 +369,12 @@ def cmd_review(args, course) -> int:
     try:
         with locked(out):  # read again under the lock: another instructor may have decided meanwhile
             decisions = Decisions.load(out)
-            made = [decisions.record(student, name, verdict, notebook_sha(root, name, student), lines, args.by,
-                                     args.reason) for student, name, lines in todo]
+            # Bound to the notebook the holds were read from, not to the file as it is now: one handed in
+            # and graded meanwhile, with the same flag, was cleared unread.
+            made = [decisions.record(student, name, verdict,
+                                     read[(student, name)] if (student, name) in read else
+                                     notebook_sha(root, name, student), lines, args.by, args.reason)
+                    for student, name, lines in todo]
             decisions.save()
     except DecisionsError as exc:
         err.print(f"[red]{escape(str(exc))}; nothing was recorded[/]")

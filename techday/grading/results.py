@@ -465,8 +465,9 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
     lab's holds while it stands, and never where the gradebook's score is not of the trainee's current
     notebook (pending, rejected, failed, replaced: a person reads the notebook, the certificate certifies
     the score); a refusal withholds the certificate. Each row also carries ``holds`` (lab -> the hold
-    lines before any decision), ``decided`` (lab -> standing, decision) and ``unscored`` (those labs),
-    which ``passfail.csv`` leaves out and ``techday grade review`` uses."""
+    lines before any decision), ``decided`` (lab -> standing, decision), ``unscored`` (those labs) and
+    ``notebooks`` (lab -> the SHA-256 of the notebook these holds were read from, what a decision is bound
+    to), which ``passfail.csv`` leaves out and ``techday grade review`` uses."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -557,7 +558,8 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                              "assessment_fraction": "" if f["assessment"] is None else round(f["assessment"], 4),
                              "passed": passed, "certificate": certificate,
                              "review": " | ".join(review), "holds": lab_holds, "decided": decided,
-                             "unscored": unscored})
+                             "unscored": unscored,
+                             "notebooks": {lab: shas[(lab, student)] for lab in track.labs}})
             tracks[track.id] = rows
     return tracks, notes
 

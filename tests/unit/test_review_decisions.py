@@ -437,3 +437,28 @@ def test_a_held_certificate_issued_before_is_shown_as_still_verifying(held_room,
     listed = capsys.readouterr().out
     assert code in listed and "still verifies" in listed, listed
     assert main(["--root", str(course.root), "grade", "verify", code]) == 0  # as said: it does
+
+
+def test_a_clearance_is_bound_to_the_notebook_the_command_read(held_room, monkeypatch):
+    """``review honest --clear`` read the holds, then took the lock and hashed the notebook again: a
+    notebook handed in and graded in between (with the same flag) was the one cleared, unread. Catches
+    a clearance bound to the file as it is at the write rather than as it was when its holds were read."""
+    import contextlib
+
+    from techday.grading import decisions as decisions_module
+
+    course, root, out = held_room
+    real = decisions_module.locked
+
+    @contextlib.contextmanager
+    def meanwhile(folder):
+        hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest, swapped", status="flagged",
+                notes=("review: uses sys",))
+        with real(folder):
+            yield
+
+    monkeypatch.setattr(decisions_module, "locked", meanwhile)
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "read it: fine") == 0
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
