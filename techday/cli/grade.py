@@ -257,19 +257,31 @@ def _issued(out: Path, course_id: str) -> dict[tuple[str, str], list[str]]:
     return codes
 
 
-def _review_table(tracks: dict, students: list[str], root: Path, out: Path, course_id: str) -> None:
+def _review_table(tracks: dict, students: list[str], root: Path, out: Path, course_id: str,
+                  everyone: bool = False) -> None:
     """Per trainee and track: the certificate's standing and any code already issued (it verifies, held
-    or not), then each lab's holds, the notebook to open (as graded, else as handed in) and the decision."""
+    or not), then each lab's holds, the notebook to open (as graded, else as handed in) and the decision
+    (and why one lapsed); then a count. ``everyone`` (no id named): a trainee who did not pass the track,
+    with nothing decided, is counted, not listed (no certificate waits on a person there; in a room of
+    300, failed gradings of those who did not pass buried the held ones)."""
     from ..grading.certificates import printable
     from ..grading.results import KEPT_NOTE
 
     issued = _issued(out, course_id)
     shown = 0
+    count = {"held": 0, "refused": 0, "yes": 0, "no": 0}
+    unlisted = 0
     for track, rows in tracks.items():
         for row in rows:
             if row["student"] not in students or not (row["holds"] or row["decided"]):
                 continue
+            if everyone and not row["passed"] and not row["decided"]:
+                unlisted += 1
+                continue
             shown += 1
+            kind = {"refused on review": "refused", "held: review the flags": "held"}.get(row["certificate"],
+                                                                                         row["certificate"])
+            count[kind] = count.get(kind, 0) + 1
             console.print(f"[bold]{escape(printable(row['student']))}[/] track {track}: certificate "
                           f"{escape(row['certificate'])} ({row['points']:g} of {row['max_points']:g} points)")
             if row["certificate"] != "yes":
@@ -289,8 +301,19 @@ def _review_table(tracks: dict, students: list[str], root: Path, out: Path, cour
                 if decision is not None:
                     style = {"refused": "red", "cleared": "green"}.get(standing, "yellow")
                     console.print(f"  [{style}]{standing:<8}[/] {escape(printable(decision.line()))}")
-    if not shown:
-        console.print("nothing held and nothing decided" + (f" for {', '.join(students)}" if students else ""))
+                    if standing == "lapsed" and row["holds"].get(lab):
+                        why = ("the gradebook's score is not of the current notebook: grade it "
+                               f"(techday grade autograde {lab}), then decide" if lab in row["unscored"] else
+                               "the notebook or its holds changed since: decide again")
+                        console.print(f"           ({why})")
+    if shown:
+        console.print(f"{shown} listed: {count['held']} held, {count['refused']} refused, {count['yes']} certified "
+                      f"after a decision, {count['no']} not passed with a decision"
+                      + (f"; {unlisted} who did not pass, with holds and nothing decided, not listed "
+                         "(name them to see)" if unlisted else ""))
+    else:
+        console.print("nothing held and nothing decided" + (f" for {', '.join(students)}" if students else "")
+                      + (f" ({unlisted} who did not pass have holds: name them to see)" if unlisted else ""))
 
 
 def cmd_review(args, course) -> int:
@@ -330,7 +353,7 @@ def cmd_review(args, course) -> int:
         err.print(f"[red]not in the gradebook: {escape(printable(', '.join(unknown)))}; nothing was recorded[/]")
         return 2
     if not verdict:
-        _review_table(tracks, args.students or sorted(known), root, out, course.id)
+        _review_table(tracks, args.students or sorted(known), root, out, course.id, everyone=not args.students)
         return 0
 
     # Every trainee's decisions are worked out before any is recorded: one refused line records none.

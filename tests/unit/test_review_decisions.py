@@ -462,3 +462,25 @@ def test_a_clearance_is_bound_to_the_notebook_the_command_read(held_room, monkey
     run(course, root, out)
     row = rows_of(out)["honest"]
     assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+
+def test_the_review_list_shows_whose_certificate_waits_and_counts_the_rest(held_room, capsys):
+    """In a room of 300, ``review`` listed every trainee with a hold, those who did not pass too (a failed
+    grading is a hold), so the few certificates waiting on a person were buried; and a lapsed decision
+    was shown without why. Catches a list that shows a trainee who did not pass, with nothing decided,
+    among the held ones (still listed when named), one with no count, and a lapse without its reason."""
+    course, root, out = held_room
+    gradebook(root, course.id, {"weak": {"a-lab": 2, "z-assess": 1}})
+    hand_in(root, out, "weak", "a-lab", NOTEBOOK + " weak", status="graded")
+    hand_in(root, out, "weak", "z-assess", NOTEBOOK + " weak", status="failed", notes=("KernelDied",))
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "fine") == 0
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged",
+            notes=("review: uses sys", "review: uses ctypes"))
+    capsys.readouterr()
+    assert review(course) == 0
+    listed = capsys.readouterr().out
+    assert "weak" not in listed.split("listed:")[0], listed
+    assert "2 listed: 2 held, 0 refused" in listed and "1 who did not pass" in listed, listed
+    assert "the notebook or its holds changed since" in listed, listed
+    assert review(course, "weak") == 0
+    assert "KernelDied" in capsys.readouterr().out
