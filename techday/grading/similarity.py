@@ -53,7 +53,6 @@ copied. A finding is a reason for a person to look, never a verdict.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import io
 import keyword
@@ -203,16 +202,15 @@ def _number(text: str) -> str:
     ``1.6e1`` are all ``16.0``): respelling every number, a find-and-replace, hid whole copies. Text that
     is not a number literal (the regex fallback's ``1abc``, an integer past Python's digit limit) is kept
     lower-cased."""
+    word = text.lower()
     try:
-        value = ast.literal_eval(text.lower())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text.lower()
-    if isinstance(value, complex):
-        return repr(value)
-    try:
-        return repr(float(value))
-    except (OverflowError, TypeError):
-        return text.lower()
+        if word.endswith("j"):
+            return repr(complex(word))
+        if word.startswith(("0x", "0o", "0b")):
+            return repr(float(int(word, 0)))
+        return repr(float(word))  # decimals, exponents and "_" as Python reads them
+    except (ValueError, OverflowError):
+        return word
 
 
 def _python_tokens(text: str, limit: int) -> list[str]:
