@@ -93,6 +93,15 @@ def _text(value, what: str) -> str:
     return value
 
 
+def _id(value, what: str) -> str:
+    """A trainee id or a lab as the gradebook holds it: any text of 1 to :data:`MAX_TEXT` characters with no
+    line break. Not printable only: an id may hold a format character (a zero-width space from a pasted
+    file name; the checks flag it), and a decision on that trainee could not be recorded."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT or "\n" in value or "\r" in value:
+        raise DecisionsError(f"{what} must be one line of text, 1 to {MAX_TEXT} characters")
+    return value
+
+
 def _decision(entry) -> Decision:
     if not isinstance(entry, dict):
         raise DecisionsError("a decision is not an object")
@@ -106,7 +115,7 @@ def _decision(entry) -> Decision:
     if not isinstance(notebook, str) or not (notebook == "" or (len(notebook) == 64 and
                                                                  all(c in "0123456789abcdef" for c in notebook))):
         raise DecisionsError("a decision's notebook is not a SHA-256")
-    return Decision(student=_text(entry.get("student"), "student"), lab=_text(entry.get("lab"), "lab"),
+    return Decision(student=_id(entry.get("student"), "student"), lab=_id(entry.get("lab"), "lab"),
                     verdict=verdict, notebook=notebook,
                     holds=tuple(_text(h, "a hold line") for h in holds),
                     by=_text(entry.get("by"), "by"), reason=_text(entry.get("reason"), "reason"),

@@ -484,3 +484,21 @@ def test_the_review_list_shows_whose_certificate_waits_and_counts_the_rest(held_
     assert "the notebook or its holds changed since" in listed, listed
     assert review(course, "weak") == 0
     assert "KernelDied" in capsys.readouterr().out
+
+
+def test_a_trainee_whose_id_holds_a_format_character_can_be_decided_on(held_room, capsys):
+    """An id may hold a format character (``id_refusal`` allows them; ``id_notes`` flags the hand-in, so
+    its certificate is held for a person): ``kim`` with a zero-width space, from an ``--import`` file name
+    pasted from a web form. Every decision on that trainee failed ("student must be one line of printable
+    text"): only ``--issue-held``, for the whole room, could issue it. Catches that."""
+    course, root, out = held_room
+    odd = "kim\u200b"
+    gradebook(root, course.id, passing(odd))
+    hand_in(root, out, odd, "a-lab", NOTEBOOK + " kim", status="graded")
+    hand_in(root, out, odd, "z-assess", NOTEBOOK + " kim", status="flagged",
+            notes=(f"trainee id {odd!r} has characters outside ASCII and Hangul: check who it is",))
+    capsys.readouterr()
+    assert review(course, odd, "--clear", "--by", "Lee", "--reason", "checked: it is Kim") == 0, capsys.readouterr()
+    run(course, root, out)
+    assert rows_of(out)[odd]["certificate"] == "yes"
+    assert Decisions.load(out).latest(odd, "z-assess").verdict == "clear"
