@@ -386,8 +386,8 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
     """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
     the course's solution (:mod:`.similarity`), among the current notebooks in ``submitted/`` of each lab
     that ``techday grade autograde`` graded. The hold line names the other party and the trainee's own
-    cells, no figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
-    the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
+    cells, no figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds
+    it, and the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
     plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it).
 
     With ``out``, a lab's findings are kept in ``out/<lab>/shared-answers.json`` under a key made of
