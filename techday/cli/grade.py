@@ -243,19 +243,50 @@ def cmd_results(args, course) -> int:
     return 1 if res.problems else 0
 
 
-def _review_table(tracks: dict, students: list[str], root: Path) -> None:
-    """Per trainee and track: the certificate's standing, then each lab's holds, the notebook to open
-    (as graded, else as handed in) and the decision."""
-    from ..grading.certificates import printable
+def _issued(out: Path, course_id: str) -> dict[tuple[str, str], list[str]]:
+    """(trainee, track) -> codes of certificates the register says are issued: they verify, held or not."""
+    from ..grading.certificates import CertificateError, Register
 
+    codes: dict[tuple[str, str], list[str]] = {}
+    path = out / "certificates.json"
+    if path.is_file():
+        with contextlib.suppress(CertificateError):
+            for code, entry in sorted(Register.load(path, keep_aside=False)[0].certificates.items()):
+                if isinstance(entry, dict) and entry.get("status") == "issued" and entry.get("course") == course_id:
+                    codes.setdefault((str(entry.get("trainee")), str(entry.get("track"))), []).append(code)
+    return codes
+
+
+def _review_table(tracks: dict, students: list[str], root: Path, out: Path, course_id: str,
+                  everyone: bool = False) -> None:
+    """Per trainee and track: the certificate's standing and any code already issued (it verifies, held
+    or not), then each lab's holds, the notebook to open (as graded, else as handed in) and the decision
+    (and why one lapsed); then a count. ``everyone`` (no id named): a trainee who did not pass the track,
+    with nothing decided, is counted, not listed (no certificate waits on a person there; in a room of
+    300, failed gradings of those who did not pass buried the held ones)."""
+    from ..grading.certificates import printable
+    from ..grading.results import KEPT_NOTE
+
+    issued = _issued(out, course_id)
     shown = 0
+    count = {"held": 0, "refused": 0, "yes": 0, "no": 0}
+    unlisted = 0
     for track, rows in tracks.items():
         for row in rows:
             if row["student"] not in students or not (row["holds"] or row["decided"]):
                 continue
+            if everyone and not row["passed"] and not row["decided"]:
+                unlisted += 1
+                continue
             shown += 1
+            kind = {"refused on review": "refused", "held: review the flags": "held"}.get(row["certificate"],
+                                                                                         row["certificate"])
+            count[kind] = count.get(kind, 0) + 1
             console.print(f"[bold]{escape(printable(row['student']))}[/] track {track}: certificate "
                           f"{escape(row['certificate'])} ({row['points']:g} of {row['max_points']:g} points)")
+            if row["certificate"] != "yes":
+                for code in issued.get((row["student"], track), []):
+                    console.print(f"  [red]issued[/]   {escape(KEPT_NOTE.format(code=code))}")
             for lab in sorted(set(row["holds"]) | set(row["decided"])):
                 for line in row["holds"].get(lab, []):
                     console.print(f"  hold     {escape(printable(line))}")
@@ -270,8 +301,19 @@ def _review_table(tracks: dict, students: list[str], root: Path) -> None:
                 if decision is not None:
                     style = {"refused": "red", "cleared": "green"}.get(standing, "yellow")
                     console.print(f"  [{style}]{standing:<8}[/] {escape(printable(decision.line()))}")
-    if not shown:
-        console.print("nothing held and nothing decided" + (f" for {', '.join(students)}" if students else ""))
+                    if standing == "lapsed" and row["holds"].get(lab):
+                        why = ("the gradebook's score is not of the current notebook: grade it "
+                               f"(techday grade autograde {lab}), then decide" if lab in row["unscored"] else
+                               "the notebook or its holds changed since: decide again")
+                        console.print(f"           ({why})")
+    if shown:
+        console.print(f"{shown} listed: {count['held']} held, {count['refused']} refused, {count['yes']} certified "
+                      f"after a decision, {count['no']} not passed with a decision"
+                      + (f"; {unlisted} who did not pass, with holds and nothing decided, not listed "
+                         "(name them to see)" if unlisted else ""))
+    else:
+        console.print("nothing held and nothing decided" + (f" for {', '.join(students)}" if students else "")
+                      + (f" ({unlisted} who did not pass have holds: name them to see)" if unlisted else ""))
 
 
 def cmd_review(args, course) -> int:
@@ -311,14 +353,18 @@ def cmd_review(args, course) -> int:
         err.print(f"[red]not in the gradebook: {escape(printable(', '.join(unknown)))}; nothing was recorded[/]")
         return 2
     if not verdict:
-        _review_table(tracks, args.students or sorted(known), root)
+        _review_table(tracks, args.students or sorted(known), root, out, course.id, everyone=not args.students)
         return 0
 
     # Every trainee's decisions are worked out before any is recorded: one refused line records none.
     held: dict[str, dict[str, list[str]]] = {}
     refused: dict[str, set[str]] = {}
+    unscored: dict[str, set[str]] = {}
+    read: dict[tuple[str, str], str] = {}  # (student, lab) -> the notebook the holds were read from
     for rows in tracks.values():
         for row in rows:
+            unscored.setdefault(row["student"], set()).update(row["unscored"])
+            read.update({(row["student"], name): sha for name, sha in row["notebooks"].items()})
             for name, lines in row["holds"].items():
                 held.setdefault(row["student"], {}).setdefault(name, lines)
             refused.setdefault(row["student"], set()).update(
@@ -334,12 +380,24 @@ def cmd_review(args, course) -> int:
         if verdict == "clear" and lab and lab not in mine and lab not in refused.get(student, ()):
             err.print(f"[red]{escape(printable(student))}: nothing is held in {lab}; nothing was recorded[/]")
             return 2
+        if verdict == "clear":
+            for name in labs:
+                if name in unscored.get(student, ()) and mine.get(name):
+                    err.print(f"[red]{escape(printable(student))}: {name}'s score in the gradebook is not of the "
+                              f"current notebook ({escape(printable(mine[name][0]))}): a clearance would certify "
+                              f"it; grade it first (techday grade autograde {name}), or name the other labs with "
+                              "--lab; nothing was recorded[/]")
+                    return 2
         todo += [(student, name, mine.get(name, [])) for name in labs]
     try:
         with locked(out):  # read again under the lock: another instructor may have decided meanwhile
             decisions = Decisions.load(out)
-            made = [decisions.record(student, name, verdict, notebook_sha(root, name, student), lines, args.by,
-                                     args.reason) for student, name, lines in todo]
+            # Bound to the notebook the holds were read from, not to the file as it is now: one handed in
+            # and graded meanwhile, with the same flag, was cleared unread.
+            made = [decisions.record(student, name, verdict,
+                                     read[(student, name)] if (student, name) in read else
+                                     notebook_sha(root, name, student), lines, args.by, args.reason)
+                    for student, name, lines in todo]
             decisions.save()
     except DecisionsError as exc:
         err.print(f"[red]{escape(str(exc))}; nothing was recorded[/]")
@@ -347,7 +405,7 @@ def cmd_review(args, course) -> int:
     for d in made:
         console.print(f"recorded: {escape(printable(d.student))}: {escape(printable(d.line()))}")
     console.print(f"decisions: {decisions.path}; run `techday grade results` to issue or withhold the certificates")
-    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students), root)
+    _review_table(pass_fail(course, root, out, decisions)[0], list(args.students), root, out, course.id)
     return 0
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -64,7 +65,7 @@ class Decision:
     lab: str
     verdict: str  # one of VERDICTS
     notebook: str  # SHA-256 of the trainee's notebook when decided; "" where there was none
-    holds: tuple[str, ...]  # the hold lines the person saw
+    holds: tuple[str, ...]  # the hold lines the person saw, each as :func:`hold_key` records it
     by: str
     reason: str
     at: str  # UTC, ISO 8601
@@ -75,9 +76,29 @@ class Decision:
         return f"{self.lab}: {word} by {self.by} ({self.at}): {self.reason}"
 
 
+def hold_key(line: str) -> str:
+    """A hold line as a decision records it: as written where it is one line of printable text of at most
+    :data:`MAX_TEXT` characters, else ``sha256:`` and its SHA-256. A hold line is the kit's text around a
+    trainee's (a ``grade_id``, a file name, a review note): a line break or a control character in it, or a
+    long one, made every decision on that lab impossible to record. The digest binds the decision to that
+    very line (a line of the kit never starts with ``sha256:``: it starts with the lab's id)."""
+    if line.isprintable() and 0 < len(line) <= MAX_TEXT and line.strip():
+        return line
+    return "sha256:" + hashlib.sha256(line.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _text(value, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT or not value.isprintable():
         raise DecisionsError(f"{what} must be one line of printable text, 1 to {MAX_TEXT} characters")
+    return value
+
+
+def _id(value, what: str) -> str:
+    """A trainee id or a lab as the gradebook holds it: any text of 1 to :data:`MAX_TEXT` characters with no
+    line break. Not printable only: an id may hold a format character (a zero-width space from a pasted
+    file name; the checks flag it), and a decision on that trainee could not be recorded."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT or "\n" in value or "\r" in value:
+        raise DecisionsError(f"{what} must be one line of text, 1 to {MAX_TEXT} characters")
     return value
 
 
@@ -94,7 +115,7 @@ def _decision(entry) -> Decision:
     if not isinstance(notebook, str) or not (notebook == "" or (len(notebook) == 64 and
                                                                  all(c in "0123456789abcdef" for c in notebook))):
         raise DecisionsError("a decision's notebook is not a SHA-256")
-    return Decision(student=_text(entry.get("student"), "student"), lab=_text(entry.get("lab"), "lab"),
+    return Decision(student=_id(entry.get("student"), "student"), lab=_id(entry.get("lab"), "lab"),
                     verdict=verdict, notebook=notebook,
                     holds=tuple(_text(h, "a hold line") for h in holds),
                     by=_text(entry.get("by"), "by"), reason=_text(entry.get("reason"), "reason"),
@@ -140,7 +161,7 @@ class Decisions:
             return "none", None
         if d.verdict == "refuse":
             return "refused", d
-        if d.notebook == notebook and set(holds) <= set(d.holds):
+        if d.notebook == notebook and {hold_key(h) for h in holds} <= set(d.holds):
             return "cleared", d
         return "lapsed", d
 
@@ -149,7 +170,7 @@ class Decisions:
         """Append one decision (checked as :meth:`load` checks a read one) and write the file whole."""
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         d = _decision({"student": student, "lab": lab, "verdict": verdict, "notebook": notebook,
-                       "holds": list(holds), "by": by, "reason": reason, "at": when})
+                       "holds": [hold_key(h) for h in holds], "by": by, "reason": reason, "at": when})
         self.entries.append(d)
         return d
 

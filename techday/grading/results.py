@@ -307,8 +307,9 @@ def preflight(root: Path, roster: Path | None) -> None:
 def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]],
                                                dict[tuple[str, str], bool], set[str]]:
     """What ``techday grade autograde`` recorded of each trainee's current hand-in, per (lab, student):
-    notes to review, reasons to hold the certificate, whether the lab's notebook was graded clean
-    (``graded`` or ``flagged``: the gradebook's score is of it), and the labs with a ``state.json``.
+    notes to review, reasons to hold the certificate, whether the lab's current notebook was graded
+    (``graded`` or ``flagged``, and no newer hand-in pending: the gradebook's score is of it), and the
+    labs with a ``state.json``.
 
     Allow-list: a lab's score stands for a certificate only where the trainee's current notebook of
     that lab (``<lab>.ipynb`` in ``submitted/``) is in ``state.json`` as ``graded``. Held: a current
@@ -348,6 +349,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
                 note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
                 notes.setdefault((lab, student), []).append(note)
                 holds.setdefault((lab, student), []).append(note)
+                graded.pop((lab, student), None)  # the graded entry is of the notebook before this one
     return notes, holds, graded, labs
 
 
@@ -383,9 +385,9 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
         -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
     """Per (lab, student): hold lines and review notes for answers shared with another trainee or with
     the course's solution (:mod:`.similarity`), among the current notebooks in ``submitted/`` of each lab
-    that ``techday grade autograde`` graded. The hold line names the other party and the cells, no
-    figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds it, and
-    the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
+    that ``techday grade autograde`` graded. The hold line names the other party and the trainee's own
+    cells, no figures: a person's clearance (:mod:`.decisions`) stands while the same copy is what holds
+    it, and the room's figures move as late notebooks arrive. A lab without its built release is skipped (a
     plain nbgrader root); a notebook that cannot be read is compared as absent (the checks reject it).
 
     With ``out``, a lab's findings are kept in ``out/<lab>/shared-answers.json`` under a key made of
@@ -430,7 +432,7 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 data = json.loads(kept.read_bytes())
                 if data["key"] == key:
-                    found = [{k: str(f[k]) for k in ("a", "b", "cells", "note")} for f in data["found"]]
+                    found = [{k: str(f[k]) for k in ("a", "b", "cells_a", "cells_b", "note")} for f in data["found"]]
         if found is None:
             loaded = {}
             for student, path in room.items():
@@ -438,16 +440,19 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
                 # cannot be read, or nests past the parser's depth, is compared as absent.
                 with contextlib.suppress(OSError, ValueError, RecursionError):
                     loaded[student] = answer_cells(json.loads(path.read_bytes()))
-            found = [{"a": f.a, "b": f.b, "cells": ", ".join(f.cells), "note": f.note()}
+            found = [{"a": f.a, "b": f.b, "cells_a": ", ".join(f.cells_a), "cells_b": ", ".join(f.cells_b),
+                      "note": f.note()}
                      for f in similarity.shared_answers(release, loaded, solution)]
             if kept is not None and kept.parent.is_dir():
                 with contextlib.suppress(OSError):
                     atomicfile.write_text(kept, json.dumps({"key": key, "found": found}, indent=1) + "\n")
         for f in found:
-            for me, other in ((f["a"], f["b"]), (f["b"], f["a"])):
+            for me, other, cells in ((f["a"], f["b"], f["cells_a"]), (f["b"], f["a"], f["cells_b"])):
                 if me == similarity.SOLUTION:
                     continue
-                holds.setdefault((lab, me), []).append(f"{lab}: answers shared with {other} (cells: {f['cells']})")
+                # My own cells only: the other party cannot change my hold line (and so lapse a person's
+                # clearance of me) by moving the copy about in their own notebook.
+                holds.setdefault((lab, me), []).append(f"{lab}: answers shared with {other} (cells: {cells})")
                 notes.setdefault((lab, me), []).append(f"{lab}: {f['note']}")
     return holds, notes
 
@@ -457,9 +462,12 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
     :meth:`techday.course.syllabus.TrackSpec.passes`: overall, every lab, the assessment), and what to review.
 
     ``decisions`` (:class:`.decisions.Decisions`; read from ``out`` when None): a person's clearance lifts a
-    lab's holds while it stands, a refusal withholds the certificate. Each row also carries ``holds``
-    (lab -> the hold lines before any decision) and ``decided`` (lab -> standing, decision), which
-    ``passfail.csv`` leaves out and ``techday grade review`` shows."""
+    lab's holds while it stands, and never where the gradebook's score is not of the trainee's current
+    notebook (pending, rejected, failed, replaced: a person reads the notebook, the certificate certifies
+    the score); a refusal withholds the certificate. Each row also carries ``holds`` (lab -> the hold
+    lines before any decision), ``decided`` (lab -> standing, decision), ``unscored`` (those labs) and
+    ``notebooks`` (lab -> the SHA-256 of the notebook these holds were read from, what a decision is bound
+    to), which ``passfail.csv`` leaves out and ``techday grade review`` uses."""
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -488,6 +496,7 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                 hold = []
                 lab_holds: dict[str, list[str]] = {}
                 decided: dict[str, tuple[str, object]] = {}
+                unscored: set[str] = set()  # labs whose gradebook score is not of the current notebook
                 refused = []
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
@@ -509,6 +518,12 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     if (lab, student) not in shas:
                         shas[(lab, student)] = notebook_sha(root, lab, student)
                     standing, decision = decisions.standing(student, lab, shas[(lab, student)], here)
+                    if standing == "cleared" and here and lab in with_state and not graded.get((lab, student)):
+                        # A person reads a notebook, not a score: the gradebook's is of another notebook
+                        # (pending, rejected, failed, replaced), which a clearance must not certify.
+                        standing = "lapsed"
+                    if lab in with_state and not graded.get((lab, student)):
+                        unscored.add(lab)
                     if here:
                         lab_holds[lab] = here
                     if decision is not None:
@@ -519,7 +534,11 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     elif standing == "cleared" and here:
                         review.append(decision.line())
                     else:
-                        if standing == "lapsed" and here:
+                        if standing == "lapsed" and here and lab in unscored:
+                            review.append(f"{lab}: the decision of {decision.by} ({decision.at}) does not count: "
+                                          "the gradebook's score is not of the current notebook; grade it "
+                                          f"(`techday grade autograde {lab}`), then decide")
+                        elif standing == "lapsed" and here:
                             review.append(f"{lab}: the decision of {decision.by} ({decision.at}) lapsed: the "
                                           "notebook or its holds changed since; decide again")
                         hold += here
@@ -538,7 +557,9 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                              "fraction": round(f["track"], 4), "lowest_lab_fraction": round(min(f["labs"].values()), 4),
                              "assessment_fraction": "" if f["assessment"] is None else round(f["assessment"], 4),
                              "passed": passed, "certificate": certificate,
-                             "review": " | ".join(review), "holds": lab_holds, "decided": decided})
+                             "review": " | ".join(review), "holds": lab_holds, "decided": decided,
+                             "unscored": unscored,
+                             "notebooks": {lab: shas[(lab, student)] for lab in track.labs}})
             tracks[track.id] = rows
     return tracks, notes
 
@@ -693,6 +714,8 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
         pdf.savefig(fig)
 
 
+KEPT_NOTE = ("issued before as {code}: it still verifies while held; `techday grade review ID --refuse --lab LAB` "
+             "withdraws it at the next `techday grade results`")
 PASSFAIL_COLUMNS = ["track", "student", "name", "points", "max_points", "fraction", "lowest_lab_fraction",
                     "assessment_fraction", "passed", "certificate", "code", "file", "review"]
 
@@ -827,7 +850,13 @@ def certify(course, root: Path, out: Path, issue_held: bool = False, roster: Pat
             code = cert.make_code(key, data)
             refused = row["certificate"].startswith("refused")
             if row["certificate"] != "yes" and (not issue_held or refused):
-                if before is not None and not refused:  # held, issued before with these very fields: it stands
+                if before is not None and not refused and before.get("status") == "issued":
+                    # Held, issued before with these very fields: it stands, and says so (a held row with
+                    # no code read as "nothing is out" while `verify` said GENUINE).
+                    kept.add(code)
+                    row["code"] = code
+                    row["review"] = " | ".join(filter(None, [row["review"], KEPT_NOTE.format(code=code)]))
+                elif before is not None and not refused:
                     kept.add(code)
                 continue
             base = res.cert_dir / track_id / stems[row["student"]]

@@ -5,15 +5,18 @@ comparison of the submissions with each other shows it. The method is MOSS's (Sc
 Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), on what each trainee
 *added* to the released answer cells:
 
-1. **Answer text.** Cells whose ``metadata.nbgrader.solution`` is true, by ``grade_id``, and cells the
-   trainee added (no nbgrader metadata: :data:`OWN_CELL`); for the course's solution, only the region
+1. **Answer text.** Every code and markdown cell of a submission, whatever its metadata claims (a
+   trainee writes it: a copy in a new cell marked with a made-up ``grade_id`` or as a test was missed),
+   less the release's text (step 3); a cell is named by its ``grade_id`` only where the release has
+   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells, only the region
    between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
 2. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
    which renaming cannot change); so renaming variables hides nothing. String literals become one
-   placeholder ``S`` (messages are rewritten as cheaply as comments); numbers keep their value (the
-   exercise's sizes and bounds, rarely disguised, and what makes a line specific). Comments, blank lines
+   placeholder ``S`` (messages are rewritten as cheaply as comments); numbers keep their value, however
+   written (the exercise's sizes and bounds, and what makes a line specific: ``0x2`` and ``2.00`` are
+   ``2.0``, as ``2`` is). Comments, blank lines
    and indentation are dropped: rewritten comments and reformatting hide nothing, and comments are no
    reliable signal the other way (a copier rewrites them first). Each statement ends in one ``;``
    token, and statements that compute nothing (``pass``, a lone string, ``print(...)``) are dropped:
@@ -58,6 +61,7 @@ import tokenize
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 from ..course.labsrc import BEGIN_SOLUTION, END_SOLUTION
@@ -66,9 +70,12 @@ SOLUTION = "the course's solution"
 K = 10
 """Tokens per fingerprint: a normalised line is 8 to 20 tokens, so a fingerprint spans about a line;
 shorter k-grams (one ``V = V [ V ]``) are common to every answer, longer ones break on each edit."""
-MAX_TOKENS = 20_000
-"""Tokens read per participant (the first ones, cell by cell): a notebook of 10,000 cells or a cell of
-5 MB costs as much as a long honest answer. Lab answers are a few hundred tokens."""
+MAX_TOKENS = 501_000
+"""Tokens read per participant (the first ones, cell by cell): every notebook the checks accept is read
+whole (at most 500,000 characters of cell text in 1,000 cells, ``techday.grading.checks``; a token is at
+least one character, and a cell adds at most one ``;`` of its own), and a bigger one, which cannot be
+graded, costs no more. 20,000 let one line of junk at the top of a gradable notebook (``_ = [0, 0,
+...]``, 20 KB) hide every answer after it. Lab answers are a few hundred tokens."""
 COMMON_FRACTION = 0.05
 """Share of the room above which a fingerprint is common (and never less than :data:`COMMON_FLOOR` holders)."""
 COMMON_FLOOR = 3
@@ -107,7 +114,9 @@ class Shared:
     tokens: int
     fraction_a: float
     fraction_b: float
-    cells: tuple[str, ...]
+    cells: tuple[str, ...]  # of both
+    cells_a: tuple[str, ...] = ()  # of ``a`` alone: what a hold line on ``a`` names (``b`` cannot change it)
+    cells_b: tuple[str, ...] = ()
 
     def note(self) -> str:
         """One line for an instructor."""
@@ -138,10 +147,12 @@ code into a new cell, and leaves the answer cell a one-line call of it, is compa
 
 
 def _cells(nb: object, answers_only: bool) -> list[tuple[str, bool, str]]:
-    """(grade_id, is_markdown, text) of a notebook's cells. With ``answers_only``, the cells a trainee
-    writes: answer cells (``solution``) and cells of their own (no ``grade_id``: :data:`OWN_CELL`), never
-    the course's locked and test cells. A malformed cell is skipped, never raised on: a submission is the
-    trainee's file."""
+    """(grade_id, is_markdown, text) of a notebook's cells. With ``answers_only`` (the course's own
+    solution notebook, whose metadata is the course's), the answer cells (``solution``) and cells with no
+    ``grade_id`` (:data:`OWN_CELL`), never its locked and test cells. Without it, every code and markdown
+    cell: a submission's metadata is the trainee's to write, so what is the course's text is decided by
+    the release (:func:`_answers` drops it), never by what a cell claims to be. A malformed cell is
+    skipped, never raised on: a submission is the trainee's file."""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     out = []
     for cell in cells if isinstance(cells, list) else []:
@@ -185,6 +196,23 @@ def _name(word: str, after_dot: bool) -> str:
     return word if after_dot or word in _KEPT_NAMES else "V"
 
 
+@lru_cache(maxsize=65536)
+def _number(text: str) -> str:
+    """A number as fingerprinted: by its value, however it is written (``0x10``, ``1_6``, ``16.00``,
+    ``1.6e1`` are all ``16.0``): respelling every number, a find-and-replace, hid whole copies. Text that
+    is not a number literal (the regex fallback's ``1abc``, an integer past Python's digit limit) is kept
+    lower-cased."""
+    word = text.lower()
+    try:
+        if word.endswith("j"):
+            return repr(complex(word))
+        if word.startswith(("0x", "0o", "0b")):
+            return repr(float(int(word, 0)))
+        return repr(float(word))  # decimals, exponents and "_" as Python reads them
+    except (ValueError, OverflowError):
+        return word
+
+
 def _python_tokens(text: str, limit: int) -> list[str]:
     """Normalised tokens of code; raises what :mod:`tokenize` raises on code that does not tokenize."""
     out: list[str] = []
@@ -201,7 +229,7 @@ def _python_tokens(text: str, limit: int) -> list[str]:
         elif tok.type == tokenize.NEWLINE or tok.string == ";":
             word = ";"
         else:
-            word = tok.string.lower() if tok.type == tokenize.NUMBER else tok.string
+            word = _number(tok.string) if tok.type == tokenize.NUMBER else tok.string
         out.append(word)
         prev = word
     return out
@@ -219,6 +247,8 @@ def _regex_tokens(text: str, limit: int) -> list[str]:
                 return out
             if word[0].isalpha() or word[0] == "_":
                 word = _name(word, prev == ".")
+            elif word[0].isdigit():
+                word = _number(word)
             out.append(word)
             prev = word
     return out
@@ -272,15 +302,25 @@ def _fingerprints(tokens: list[str], markdown: bool) -> list[int]:
     return out
 
 
-def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool) -> _Answers:
-    """Fingerprint what a participant added to each answer cell: its statements less those the release's
-    same cell holds (compared normalised, so a renamed parameter does not make the header an answer).
-    Only the first :data:`MAX_TOKENS` tokens read count."""
+def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool,
+             given_texts: frozenset[str] = frozenset()) -> _Answers:
+    """Fingerprint what a participant added to each cell: its statements less those the release's same
+    cell holds (compared normalised, so a renamed parameter does not make the header an answer). A
+    trainee's cell is read whatever its metadata says (a copy in a cell marked with a made-up
+    ``grade_id``, or as a test, was missed) and named by its ``grade_id`` only where the release has that
+    cell, else :data:`OWN_CELL` (a finding's cells go into hold lines: a trainee's ``grade_id`` is any
+    text). A cell whose text is a release cell's, as released, adds nothing and is not read (the course's
+    locked and test cells, up to half the budget, would otherwise count against it). Only the first
+    :data:`MAX_TOKENS` tokens read count."""
     answers = _Answers(starts=defaultdict(list), cell_of=[])
     read = 0
-    for gid, markdown, text in _cells(nb, answers_only=True):
+    for gid, markdown, text in _cells(nb, answers_only=solution):
         if read >= MAX_TOKENS:
             break
+        if not solution and text in given_texts:
+            continue
+        if gid not in released or gid in ("", OWN_CELL):
+            gid = OWN_CELL
         tokens = _tokens(_solution_region(text) if solution else text, markdown, MAX_TOKENS - read)
         read += len(tokens)
         given = released.get(gid, set())
@@ -309,13 +349,15 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids."""
     released: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     release_fps: set[int] = set()
-    for gid, markdown, text in _cells(release, answers_only=False):
+    release_cells = _cells(release, answers_only=False)
+    given_texts = frozenset(text for _, _, text in release_cells)
+    for gid, markdown, text in release_cells:
         statements = _statements(_tokens(text, markdown, MAX_TOKENS))
         released[gid].update(statements)
         released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
-    parts = [_answers(submissions[name], released, solution=False) for name in names]
+    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts) for name in names]
     if solution is not None:
         names.append(SOLUTION)
         parts.append(_answers(solution, released, solution=True))
@@ -339,5 +381,6 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
         if tokens < min_tokens or tokens < min_fraction * min(own[i], own[j]):
             continue
         found.append(Shared(a=names[i], b=names[j], tokens=tokens, fraction_a=tokens_i / own[i],
-                            fraction_b=tokens_j / own[j], cells=tuple(sorted(cells_i | cells_j))))
+                            fraction_b=tokens_j / own[j], cells=tuple(sorted(cells_i | cells_j)),
+                            cells_a=tuple(sorted(cells_i)), cells_b=tuple(sorted(cells_j))))
     return sorted(found, key=lambda s: (-s.tokens, s.a, s.b))

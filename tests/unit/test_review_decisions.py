@@ -339,3 +339,166 @@ def test_a_notebook_the_parser_cannot_read_is_compared_as_absent(copying_room):
     run(course, root, out)
     rows = rows_of(out)
     assert rows["cheat"]["certificate"].startswith("held") and rows["other"]["certificate"] == "yes"
+
+
+@pytest.mark.parametrize("note", ["unknown graded cell 'x\x1b[2K\nz' (not in the release; ignored by nbgrader)",
+                                  "review: " + "uses sys; " * 300])
+def test_a_hold_line_that_is_not_one_short_printable_line_can_still_be_decided(held_room, capsys, note):
+    """A hold line is the kit's text around the trainee's (a ``grade_id``, a name in a review note): one
+    with a control character, or over 2000 characters, made every ``--clear`` and ``--refuse`` of that
+    lab fail ("a hold line must be one line of printable text"): nobody could decide on it but with
+    ``--issue-held`` for the whole room. Catches that, and a clearance that then lifts a different such line."""
+    course, root, out = held_room
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged", notes=(note,))
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "read it: fine") == 0, capsys.readouterr()
+    run(course, root, out)
+    assert rows_of(out)["honest"]["certificate"] == "yes"
+    assert all(len(h) <= 2000 and h.isprintable() for d in Decisions.load(out).entries for h in d.holds)
+    # The same notebook held by a different line of that kind: nobody read it.
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged", notes=(note + "!",))
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+
+@pytest.mark.parametrize("after", ["handed in again, not graded yet", "replaced by an empty file"])
+def test_a_clearance_never_certifies_a_score_that_is_not_of_the_current_notebook(held_room, capsys, after):
+    """``honest``'s flagged notebook earned the gradebook's 9 of 10; then a new one is handed in and not graded
+    yet (or the notebook is replaced by an empty file, rejected). A person who clears what they read
+    (the new notebook, or a hold line saying "pending") certified the 9 points of a notebook that is no
+    longer there, which nobody graded against this file. Catches ``--clear`` recording such a lab, and a
+    clearance in decisions.json (hand-made, or from before) lifting it: grade it, or ``--issue-held``."""
+    course, root, out = held_room
+    if after.startswith("handed"):
+        hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest, last minute")
+    else:
+        hand_in(root, out, "honest", "z-assess", "", status="rejected")
+    capsys.readouterr()
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "the new one is fine") == 2
+    err = capsys.readouterr().err
+    assert "techday grade autograde z-assess" in err and "nothing was recorded" in err, err
+    assert not (out / "decisions.json").exists()
+
+    from techday.grading.results import notebook_sha, pass_fail
+
+    row = next(r for r in pass_fail(course, root, out)[0]["acc"] if r["student"] == "honest")
+    decisions = Decisions.load(out)
+    decisions.record("honest", "z-assess", "clear", notebook_sha(root, "z-assess", "honest"), row["holds"]["z-assess"],
+                     "Lee", "the new one is fine")
+    decisions.save()
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and row["code"] == "", row
+    assert "techday grade autograde z-assess" in row["review"], row
+    # Refusing it needs no score: it is recorded.
+    assert review(course, "honest", "--refuse", "--by", "Lee", "--reason", "handed in someone else's") == 0
+
+
+def test_a_copier_who_moves_the_copy_does_not_hold_a_cleared_neighbour_again(copying_room):
+    """``honest`` was cleared (wrote it) and ``cheat`` refused. ``cheat`` then hands in the same copy moved
+    into a cell of their own, the answer cell a call of it. The hold line named the cells of both
+    notebooks, so ``honest``'s changed ("cells: a cell of their own, histogram"), the clearance lapsed
+    and the certificate was held again: a copier could re-hold a cleared neighbour at will. Catches
+    that; each trainee's hold line names their own cells, and ``cheat`` stays refused."""
+    course, root, out = copying_room
+    run(course, root, out)
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "wrote it; cheat took it") == 0
+    assert review(course, "cheat", "--refuse", "--by", "Lee", "--reason", "copied honest's answer") == 0
+    run(course, root, out)
+    assert rows_of(out)["honest"]["certificate"] == "yes"
+
+    moved = json.loads(lab_notebook("def histogram(values, bins):\n    return mine(values, bins)\n"))
+    cell = json.loads(lab_notebook(ANSWERS["cheat"].replace("def histogram", "def mine")))["cells"][0]
+    cell["metadata"] = {}
+    moved["cells"].insert(0, cell)
+    hand_in(root, out, "cheat", "z-assess", json.dumps(moved), status="graded")
+    run(course, root, out)
+    rows = rows_of(out)
+    assert "between cheat and honest" in rows["honest"]["review"], rows["honest"]  # still found, still shown
+    assert rows["honest"]["certificate"] == "yes", rows["honest"]
+    assert rows["cheat"]["certificate"] == "refused on review"
+
+
+def test_a_held_certificate_issued_before_is_shown_as_still_verifying(held_room, capsys):
+    """``cheat``'s certificate was issued (``--issue-held``, or before a copy was found); the next
+    ``results`` holds it and keeps its code valid (a hold is not a refusal). passfail.csv showed
+    "held" and no code, and ``review`` "held", so a person who left it held believed nothing was out
+    while ``verify`` said GENUINE. Catches a held row that hides a code still issued."""
+    course, root, out = held_room
+    run(course, root, out, issue_held=True)
+    code = rows_of(out)["cheat"]["code"]
+    assert code
+    run(course, root, out)
+    row = rows_of(out)["cheat"]
+    assert row["certificate"].startswith("held") and row["code"] == code, row
+    assert "still verifies" in row["review"] and "--refuse" in row["review"], row
+    capsys.readouterr()
+    assert review(course, "cheat") == 0
+    listed = capsys.readouterr().out
+    assert code in listed and "still verifies" in listed, listed
+    assert main(["--root", str(course.root), "grade", "verify", code]) == 0  # as said: it does
+
+
+def test_a_clearance_is_bound_to_the_notebook_the_command_read(held_room, monkeypatch):
+    """``review honest --clear`` read the holds, then took the lock and hashed the notebook again: a
+    notebook handed in and graded in between (with the same flag) was the one cleared, unread. Catches
+    a clearance bound to the file as it is at the write rather than as it was when its holds were read."""
+    import contextlib
+
+    from techday.grading import decisions as decisions_module
+
+    course, root, out = held_room
+    real = decisions_module.locked
+
+    @contextlib.contextmanager
+    def meanwhile(folder):
+        hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest, swapped", status="flagged",
+                notes=("review: uses sys",))
+        with real(folder):
+            yield
+
+    monkeypatch.setattr(decisions_module, "locked", meanwhile)
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "read it: fine") == 0
+    run(course, root, out)
+    row = rows_of(out)["honest"]
+    assert row["certificate"].startswith("held") and "lapsed" in row["review"], row
+
+
+def test_the_review_list_shows_whose_certificate_waits_and_counts_the_rest(held_room, capsys):
+    """In a room of 300, ``review`` listed every trainee with a hold, those who did not pass too (a failed
+    grading is a hold), so the few certificates waiting on a person were buried; and a lapsed decision
+    was shown without why. Catches a list that shows a trainee who did not pass, with nothing decided,
+    among the held ones (still listed when named), one with no count, and a lapse without its reason."""
+    course, root, out = held_room
+    gradebook(root, course.id, {"weak": {"a-lab": 2, "z-assess": 1}})
+    hand_in(root, out, "weak", "a-lab", NOTEBOOK + " weak", status="graded")
+    hand_in(root, out, "weak", "z-assess", NOTEBOOK + " weak", status="failed", notes=("KernelDied",))
+    assert review(course, "honest", "--clear", "--by", "Lee", "--reason", "fine") == 0
+    hand_in(root, out, "honest", "z-assess", NOTEBOOK + " honest", status="flagged",
+            notes=("review: uses sys", "review: uses ctypes"))
+    capsys.readouterr()
+    assert review(course) == 0
+    listed = capsys.readouterr().out
+    assert "weak" not in listed.split("listed:")[0], listed
+    assert "2 listed: 2 held, 0 refused" in listed and "1 who did not pass" in listed, listed
+    assert "the notebook or its holds changed since" in listed, listed
+    assert review(course, "weak") == 0
+    assert "KernelDied" in capsys.readouterr().out
+
+
+def test_a_trainee_whose_id_holds_a_format_character_can_be_decided_on(held_room, capsys):
+    """An id may hold a format character (``id_refusal`` allows them; ``id_notes`` flags the hand-in, so
+    its certificate is held for a person): ``kim`` with a zero-width space, from an ``--import`` file name
+    pasted from a web form. Every decision on that trainee failed ("student must be one line of printable
+    text"): only ``--issue-held``, for the whole room, could issue it. Catches that."""
+    course, root, out = held_room
+    odd = "kim\u200b"
+    gradebook(root, course.id, passing(odd))
+    hand_in(root, out, odd, "a-lab", NOTEBOOK + " kim", status="graded")
+    hand_in(root, out, odd, "z-assess", NOTEBOOK + " kim", status="flagged",
+            notes=(f"trainee id {odd!r} has characters outside ASCII and Hangul: check who it is",))
+    capsys.readouterr()
+    assert review(course, odd, "--clear", "--by", "Lee", "--reason", "checked: it is Kim") == 0, capsys.readouterr()
+    run(course, root, out)
+    assert rows_of(out)[odd]["certificate"] == "yes"
+    assert Decisions.load(out).latest(odd, "z-assess").verdict == "clear"

@@ -369,3 +369,82 @@ def test_a_copy_moved_into_a_cell_of_ones_own_is_reported():
     assert ("t004", "x1") in pairs(found), [s.note() for s in found]
     (shared,) = [s for s in found if (s.a, s.b) == ("t004", "x1")]
     assert "a cell of their own" in shared.cells
+
+
+@pytest.mark.parametrize("meta", [
+    {"grade_id": "my-notes", "solution": False, "grade": False, "locked": False, "schema_version": 3},
+    {"grade_id": "my-notes", "solution": False, "grade": True, "locked": False, "points": 0, "schema_version": 3},
+    {"grade_id": "my-notes", "solution": False, "grade": False, "locked": True, "schema_version": 3},
+])
+def test_a_copy_in_a_cell_whose_own_metadata_says_it_is_no_answer_is_reported(meta):
+    """Wrong answer caught: the trainee's own metadata decided which cells were compared. A copier who
+    pasted the neighbour's answers into a new cell marked with a made-up ``grade_id`` (nbgrader ignores
+    the cell's grading and runs it; the checks only note "unknown graded cell") and left each answer cell
+    a one-line call was compared on the calls alone: no finding. The release decides what is the
+    course's, never the submission."""
+    subs = room(30, seed="meta-cells")
+    donor = answers_of(subs["t004"])
+    copied = handed_in({gid: "pass  # see below\n" for gid in donor})
+    for gid, src in donor.items():
+        copied["cells"].append({"cell_type": "code", "execution_count": None, "outputs": [],
+                                "metadata": {"nbgrader": dict(meta)}, "source": disguised(src, "meta")})
+    subs["x1"] = copied
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert ("t004", "x1") in pairs(found), [s.note() for s in found]
+
+
+def test_a_finding_names_only_the_releases_cells():
+    """Wrong answer caught: a finding named the cells by the ``grade_id`` each notebook claims, and that
+    name goes into the neighbour's hold line, the review table and passfail.csv: a copier's answer cell
+    renamed ``x\\nz-assess: cleared by Lee`` put a line break and a fake decision into the honest
+    trainee's hold. Any id the release does not have is named as a cell of their own."""
+    subs = room(30, seed="named")
+    copied = handed_in({gid: disguised(src, "n") for gid, src in answers_of(subs["t004"]).items()})
+    for cell in copied["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            cell["metadata"]["nbgrader"]["grade_id"] += "\nz-assess: cleared by Lee"
+    subs["x1"] = copied
+    found = [s for s in shared_answers(release_nb(), subs, source_nb()) if (s.a, s.b) == ("t004", "x1")]
+    assert found, "the copy is still reported"
+    assert set(found[0].cells) <= set(answer_ids(release_nb())) | {"a cell of their own"}, found[0].cells
+
+
+def respelled(source: str) -> str:
+    """Every number written another way, its value kept: integers in hex (``256`` -> ``0x100``), decimals
+    with one more zero (``1.0`` -> ``1.00``): a find-and-replace away."""
+    def one(m: re.Match) -> str:
+        text = m.group(0)
+        return hex(int(text)) if text.isdigit() else repr(float(text)) + "0"
+    return re.sub(r"(?<![\w.])\d+(\.\d*)?(?![\w.])", one, source)
+
+
+@pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
+def test_a_copy_with_its_numbers_respelled_is_reported(lab):
+    """Wrong answer caught: numbers were fingerprinted as written, so three disguised copies with every
+    number respelled (``0x2`` for ``2``, ``0.00`` for ``0.0``; the same program) shared nothing rare
+    with their donors: none reported, in either lab. Numbers are compared by value."""
+    subs = room(40, seed="respelled", lab=lab)
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: respelled(disguised(src, copier))
+                                  for gid, src in answers_of(subs[donor]).items()}, lab)
+    found = shared_answers(release_nb(lab), subs, source_nb(lab))
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
+
+
+def test_a_copy_behind_a_long_line_of_junk_is_reported():
+    """Wrong answer caught: only a participant's first 20,000 tokens were read, so one line of junk at
+    the top of the notebook (``_ = [0, 0, ...]``, 20 KB, a gradable hand-in) used the whole budget and
+    the disguised copy after it was never read: no finding. Every notebook the checks accept
+    (``MAX_SOURCE_CHARS`` of cell text in at most ``MAX_CELLS`` cells) is read whole."""
+    from techday.grading import checks, similarity
+
+    subs = room(30, seed="junk")
+    copied = handed_in({gid: disguised(src, "j") for gid, src in answers_of(subs["t004"]).items()})
+    copied["cells"].insert(0, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                               "source": "_ = [" + "0, " * 20_000 + "]\n"})
+    assert checks._too_big(copied) is None  # gradable
+    subs["x1"] = copied
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert ("t004", "x1") in pairs(found), [s.note() for s in found]
+    # A token is at least one character, and each cell adds at most one ";" of its own.
+    assert similarity.MAX_TOKENS >= checks.MAX_SOURCE_CHARS + checks.MAX_CELLS
