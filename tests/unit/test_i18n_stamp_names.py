@@ -10,7 +10,8 @@ import pytest
 from techday.cli.main import main
 
 EN = "# Guide\n\nRead this first.\n\n## Steps\n\n1. Do it.\n"
-STALE_KO = "<!-- en_sha: 000000000000 -->\n# 안내\n\n먼저 읽으세요.\n\n<!-- en_sha: 000000000000 -->\n## 단계\n\n1. 하세요.\n"
+STALE_KO = ("<!-- en_sha: 000000000000 -->\n# 안내\n\n먼저 읽으세요.\n\n"
+            "<!-- en_sha: 000000000000 -->\n## 단계\n\n1. 하세요.\n")
 
 
 @pytest.fixture
