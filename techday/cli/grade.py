@@ -117,6 +117,15 @@ def cmd_check(args, course) -> int:
         for line in import_folder(source, root, lab):
             console.print(escape(line))
     subs = collect(root, lab, read_built(root, "release", lab))
+    if not subs and args.import_from:
+        err.print(f"[red]--import {escape(str(source))} holds no hand-in of {lab} (<student>.ipynb or "
+                  "<student>/*.ipynb)[/]")
+        return 2
+    if not subs:  # before `nbgrader collect`, or a mistyped --course-root: "0 submission(s)" and exit 0 read as done
+        err.print(f"[red]no hand-in of {lab} in {escape(str(root / 'submitted'))}: collect them first "
+                  f"(`nbgrader collect {lab}`, or `techday grade check {lab} --import DIR`), or check "
+                  "--course-root[/]")
+        return 2
     for sub in subs:
         if sub.status == "pending":
             sub.status = "flagged" if sub.notes and any(not n.startswith("non-ASCII") for n in sub.notes) else "ok"

@@ -1,0 +1,27 @@
+"""A step run before the one it needs: one line saying which step comes first, exit 2, nothing
+written (CONTRIBUTING.md, Package: exit codes)."""
+
+from __future__ import annotations
+
+from techday.cli.main import main
+from tests.conftest import techday
+
+
+def test_grade_check_before_anything_was_collected_says_collect_first(fixture_course, tmp_path, capsys):
+    # Wrong answer caught: `techday grade check LAB` before `nbgrader collect` (or with a mistyped
+    # --course-root) printed "0 submission(s) of LAB: 0 ok, ..." and exit 0, which reads as "checked,
+    # go on"; `autograde`, the next step, then refused. An --import folder with no hand-in did the same.
+    env = {"TECHDAY_BUILD": str(tmp_path / "build")}
+    assert techday("--root", str(fixture_course), "build", "ok-lab", env=env).returncode == 0
+    root = tmp_path / "build" / "course"
+    out = techday("--root", str(fixture_course), "grade", "check", "ok-lab", "--course-root", str(root), env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"no hand-in of ok-lab in {root / 'submitted'}: collect them first" in out.stderr, out.stderr
+    assert "0 submission(s)" not in out.stdout and "Traceback" not in out.stderr
+    empty = tmp_path / "inbox"
+    empty.mkdir()
+    rc = main(["--root", str(fixture_course), "grade", "check", "ok-lab", "--course-root", str(root),
+               "--import", str(empty)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--import {empty} holds no hand-in of ok-lab" in err, err
+    assert not (root / "submitted").exists() or not any((root / "submitted").iterdir())
