@@ -111,6 +111,7 @@ def register(sub) -> None:
     """Add ``bench`` (and ``bench leaderboard``) to the ``techday`` command's subparsers."""
     from ..bench.families import FAMILIES
     from ..tier import TIER_CHOICES
+    from .common import TIER_HELP
 
     p = sub.add_parser("bench", help="measure this machine's GPU (or CPU) against its limits",
                        description="Check, then time, every kernel family; write results.json, roofline.png "
@@ -119,7 +120,7 @@ def register(sub) -> None:
     p.add_argument("--family", action="append", metavar="F", help=f"only these families (repeat or comma-separate): "
                                                                     f"{', '.join(FAMILIES)}")
     p.add_argument("--out", metavar="DIR", help="output folder (default: build/bench)")
-    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto", help=TIER_HELP)
     p.add_argument("--cpu", action="store_true", help="on the GPU tier, time the CPU implementations too")
     p.add_argument("--no-sim-check", action="store_true",
                    help="on the CPU tier, do not check the Numba CUDA kernels in the simulator")

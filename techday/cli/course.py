@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..tier import TIER_CHOICES, TierError, banner, detect
-from .common import LANG_HELP, console, course_of, err, labs_of, print_table
+from .common import LABS_HELP, LANG_HELP, TIER_HELP, console, course_of, err, labs_of, print_table
 
 
 def cmd_doctor(args) -> int:
@@ -139,7 +139,7 @@ def cmd_lab(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("doctor", help="detect the tier and describe the GPU")
-    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto", help=TIER_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(fn=cmd_doctor)
 
@@ -147,13 +147,14 @@ def register(sub) -> None:
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("build", help="build the nbgrader course root (source/ and release/)")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     p.add_argument("--no-release", action="store_true", help="only write source/ (skip generate_assignment)")
     p.add_argument("--lang", help=LANG_HELP)
     p.set_defaults(fn=cmd_build)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", metavar="NOTEBOOK",
+                   help="notebooks to check (default: every .ipynb git tracks)")
     p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
     p.set_defaults(fn=cmd_fmt)
 

@@ -32,6 +32,8 @@ from ..course.layout import notebook, read_built
 from ..grading.pool import default_workers
 from .common import (
     JOBS_HELP,
+    LAB_HELP,
+    LABS_HELP,
     LANG_HELP,
     Setup,
     console,
@@ -400,21 +402,21 @@ def register(sub) -> None:
     p = sub.add_parser("grade", help="grading commands")
     gsub = p.add_subparsers(dest="grade_command", required=True)
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
-    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=positive_int, help=f"labs graded {JOBS_HELP}")
     g.add_argument("--lang", help=LANG_HELP)
     g.set_defaults(fn=cmd_grade_selftest)
 
     g = gsub.add_parser("check", help="check every submission of a lab before grading (nothing runs)")
-    g.add_argument("lab", metavar="LAB")
+    g.add_argument("lab", metavar="LAB", help=LAB_HELP)
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--import", dest="import_from", metavar="DIR",
                    help="first copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into submitted/")
     g.set_defaults(fn=_on_course(cmd_check))
 
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
-    g.add_argument("lab", metavar="LAB")
+    g.add_argument("lab", metavar="LAB", help=LAB_HELP)
     tier_scale(g)
     g.add_argument("--workers", "-w", type=positive_int, default=None,
                    help="submissions graded at a time (default: one per CPU core; on the GPU tier at most 4)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .common import UsageError, console, course_of, err, labs_of
+from .common import LABS_HELP, UsageError, console, course_of, err, labs_of
 
 
 def cmd_i18n_report(args) -> int:
@@ -157,7 +157,7 @@ def register(sub) -> None:
     p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
     isub = p.add_subparsers(dest="i18n_command", required=True)
     g = isub.add_parser("report", help="per lab: share of Korean words in the markdown, missing and stale twins")
-    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     g.add_argument("--lang", default="ko", help="the translation to report on (default: ko)")
     g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
     g.set_defaults(fn=cmd_i18n_report)
@@ -165,5 +165,5 @@ def register(sub) -> None:
     g.add_argument("labs", nargs="+", metavar="LAB", help="labs, 'techday' for the package's own messages, "
                    "'docs' (or one document: its path, its name or its .ko.md twin's) for course/TRAINEES.md, "
                    "INSTRUCTORS.md, RUNBOOK.md and course/notes/<lab>.md")
-    g.add_argument("--lang", default="ko")
+    g.add_argument("--lang", default="ko", help="the translation to stamp (default: ko)")
     g.set_defaults(fn=cmd_i18n_stamp)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from .common import (
     JOBS_HELP,
+    LABS_HELP,
     LANG_HELP,
     CourseError,
     Setup,
@@ -167,7 +168,7 @@ def cmd_validate(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="execute labs headless with papermill")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.add_argument("--timeout", type=positive_int, help="seconds per lab (default: course/syllabus.toml)")
@@ -176,7 +177,7 @@ def register(sub) -> None:
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.set_defaults(fn=cmd_validate)
