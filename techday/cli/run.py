@@ -74,9 +74,10 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
-    if args.labs:
-        labs_of(course, args.labs)  # an unknown name: exit 2 before anything runs (it was "0 recorded", exit 0)
-    labs = args.labs or None
+    # An unknown name: exit 2 before anything runs (it was "0 recorded", exit 0); a lab given by the start of its
+    # name (`techday kernels 02`, `techday validate 02`) as the lab it names (it was "labs/02/02.py: lab source not
+    # found").
+    labs = labs_of(course, args.labs) if args.labs else None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
     if families:
         from ..bench.families import select

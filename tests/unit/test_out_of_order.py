@@ -25,3 +25,4 @@ def test_grade_check_before_anything_was_collected_says_collect_first(fixture_co
     err = capsys.readouterr().err
     assert rc == 2 and f"--import {empty} holds no hand-in of ok-lab" in err, err
     assert not (root / "submitted").exists() or not any((root / "submitted").iterdir())
+
