@@ -31,7 +31,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
+# The code cell below chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
 # checked exactly as on a GPU, and indices are checked even more strictly, but timings mean nothing
 # there. The switch must happen before Numba is imported, so always run this cell first.
