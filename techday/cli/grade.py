@@ -105,6 +105,10 @@ def cmd_check(args, course) -> int:
         return 2
     root = _root(args, course)
     release = notebook(root, "release", lab)
+    if not root.is_dir():  # a mistyped --course-root: `techday build` would not put the course there
+        err.print(f"[red]{escape(str(root))} does not exist: check --course-root (the nbgrader course root, with "
+                  "release/ and submitted/)[/]")
+        return 2
     if not release.is_file():
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2

@@ -1,7 +1,10 @@
-"""A step run before the one it needs: one line saying which step comes first, exit 2, nothing
-written (CONTRIBUTING.md, Package: exit codes)."""
+"""A step run before the one it needs, or pointed at a course root that is not there: one line saying
+which step comes first or which option to check, exit 2, nothing written (CONTRIBUTING.md, Package:
+exit codes)."""
 
 from __future__ import annotations
+
+import pytest
 
 from techday.cli.main import main
 from tests.conftest import techday
@@ -26,3 +29,15 @@ def test_grade_check_before_anything_was_collected_says_collect_first(fixture_co
     assert rc == 2 and f"--import {empty} holds no hand-in of ok-lab" in err, err
     assert not (root / "submitted").exists() or not any((root / "submitted").iterdir())
 
+
+@pytest.mark.parametrize("command", ["check", "autograde"])
+def test_a_mistyped_course_root_is_named_not_sent_to_build(command, fixture_course, tmp_path):
+    # Wrong answer caught: `--course-root /srv/nbgrader/cours` said "run `techday build LAB` first", which
+    # builds into build/course and leaves the mistyped path as it was.
+    missing = tmp_path / "cours"
+    extra = ["--no-sandbox", "--workers", "1"] if command == "autograde" else []
+    out = techday("--root", str(fixture_course), "grade", command, "ok-lab", "--course-root", str(missing), *extra,
+                  env={"TECHDAY_BUILD": str(tmp_path / "build")})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"{missing} does not exist: check --course-root" in out.stderr, out.stderr
+    assert "techday build" not in out.stderr and not missing.exists()
