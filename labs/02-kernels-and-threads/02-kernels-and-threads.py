@@ -814,7 +814,7 @@ assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, msg("02.square
 if lab.on_gpu:
     print("compiled versions:", square_plus_kernel.signatures)  # one per combination of argument types
 else:
-    print(msg("02.simulator_compiles_to_check", "The simulator runs Python threads; it compiles each new combination of argument types only to check it, so here too the first call of each dtype costs more than the next. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
+    print(msg("02.simulator_compiles_to_check", "The simulator runs Python threads, so these times measure Python, and they vary by more than the check compile of each new dtype adds to its first call (about 0.1 s): here the first call need not be the slowest. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
 
 # %% [markdown] key="timing-cuda-events-launch"
 # ### Timing with CUDA events, and the launch configuration at work (GPU only)
