@@ -668,8 +668,8 @@ print(msg("02.layer_kernel_its_device", "layer_kernel and its device functions: 
 # 4. copy the result back and return it.
 #
 # Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
-# launch). The tests check all of this, and that `x` and `w` are left unchanged; the grader also checks that
-# the array you return is what the kernel wrote.
+# launch). The tests check all of this, and that `x` and `w` are left unchanged; the grader also
+# checks that the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="layer_gpu"
 def layer_gpu(x, w, b, mean, std):
