@@ -35,3 +35,19 @@ def test_the_help_check_sees_an_argument_without_help():
     child = sub.add_parser("build", help="build it")
     child.add_argument("labs", nargs="*", metavar="LAB")
     assert _missing_help(p, "x") == ["x build LAB: no help"]
+
+
+def _sub(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+
+
+def test_bench_usage_shows_a_run_and_the_leaderboard_as_two_forms():
+    # Wrong answer caught: `techday bench --help` ended its usage with `leaderboard ...`, as if every run
+    # needed it (the README's `techday bench --quick` has none), and `bench leaderboard --help` repeated
+    # the whole of bench's usage before its own.
+    bench = _sub(parser(), "bench")
+    usage = bench.format_usage()
+    assert "techday bench [-h] [--quick]" in usage and "techday bench leaderboard [-h]" in usage, usage
+    assert "--note TEXT] leaderboard" not in " ".join(usage.split()), usage
+    board = _sub(bench, "leaderboard").format_usage()
+    assert board.startswith("usage: techday bench leaderboard [-h]") and "--quick" not in board, board
