@@ -51,3 +51,18 @@ def test_bench_usage_shows_a_run_and_the_leaderboard_as_two_forms():
     assert "--note TEXT] leaderboard" not in " ".join(usage.split()), usage
     board = _sub(bench, "leaderboard").format_usage()
     assert board.startswith("usage: techday bench leaderboard [-h]") and "--quick" not in board, board
+
+
+def test_a_missing_subcommand_is_named_by_its_choices(capsys):
+    # Wrong answer caught: `techday grade` alone said "the following arguments are required: grade_command",
+    # a name from the code; `techday i18n` said "i18n_command".
+    from techday.cli.main import main
+
+    for argv, choices in ((["grade"], "{selftest,check,autograde,results,review,verify}"),
+                          (["i18n"], "{report,stamp}"), ([], "{doctor,list,build,")):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            assert exc.code == 2
+        err = capsys.readouterr().err
+        assert f"required: {choices}" in err and "_command" not in err, err
