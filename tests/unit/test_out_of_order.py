@@ -41,3 +41,12 @@ def test_a_mistyped_course_root_is_named_not_sent_to_build(command, fixture_cour
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"{missing} does not exist: check --course-root" in out.stderr, out.stderr
     assert "techday build" not in out.stderr and not missing.exists()
+
+
+def test_a_root_that_is_not_the_course_repository_is_named(tmp_path, capsys):
+    # Wrong answer caught: `techday --root /tmp list` said "/tmp/course/syllabus.toml: [Errno 2] No such file
+    # or directory: '/tmp/course/syllabus.toml'", the path twice and nothing about --root.
+    assert main(["--root", str(tmp_path), "list"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} has no course/syllabus.toml: give --root the course repository's folder" in err, err
+    assert "Errno" not in err
