@@ -1,6 +1,6 @@
-"""A step run before the one it needs, or pointed at a course root that is not there: one line saying
-which step comes first or which option to check, exit 2, nothing written (CONTRIBUTING.md, Package:
-exit codes)."""
+"""A command run before the step it needs, pointed at a folder that is not the course's, or given nothing
+to do: one line saying which step comes first or which option to check, exit 2, nothing written or
+changed (CONTRIBUTING.md, Package: exit codes)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,15 @@ def test_a_root_that_is_not_the_course_repository_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{tmp_path} has no course/syllabus.toml: give --root the course repository's folder" in err, err
     assert "Errno" not in err
+
+
+def test_hub_users_with_nobody_to_make_changes_nothing(tmp_path, capsys):
+    # Wrong answer caught: `techday hub users --trainees 0` wrote an accounts file with nobody in it, exit 0;
+    # with --force over the day's folder, every account was gone and nobody could sign in.
+    out = tmp_path / "hub-users"
+    assert main(["hub", "users", "--trainees", "2", "--out", str(out)]) == 0
+    before = (out / "users.csv").read_bytes()
+    capsys.readouterr()
+    assert main(["hub", "users", "--trainees", "0", "--out", str(out), "--force"]) == 2
+    assert "no account to make" in capsys.readouterr().err
+    assert (out / "users.csv").read_bytes() == before
