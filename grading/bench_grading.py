@@ -38,15 +38,17 @@ def scores(root: Path, lab: str) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=REPO / "tests" / "fixtures" / "course", help="course repository")
-    ap.add_argument("--lab", default="grade-lab")
-    ap.add_argument("-k", type=int, default=6, help="submissions")
-    ap.add_argument("--scale", default="ci")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap.add_argument("--root", type=Path, default=REPO / "tests" / "fixtures" / "course",
+                    help="course repository (default: tests/fixtures/course; . for this course)")
+    ap.add_argument("--lab", default="grade-lab", help="the lab whose hand-ins are graded (default: grade-lab)")
+    ap.add_argument("-k", type=int, default=6, help="submissions (default: 6)")
+    ap.add_argument("--scale", default="ci", help="ci or full: the lab's sizes (default: ci)")
     ap.add_argument("--tier", choices=("cpu", "gpu"), default="cpu",
                     help="gpu: the labs use the GPU, bound into the sandbox (a grading host with a GPU)")
     ap.add_argument("--repeat", type=int, default=7, help="runs of one notebook for the sandbox's own overhead")
-    ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    ap.add_argument("--out", type=Path, default=REPO / "build" / "bench",
+                    help="folder for grading.json (default: build/bench)")
     args = ap.parse_args(argv)
 
     from techday.grading.run import autograde

@@ -23,7 +23,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
+# The code cell below chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs your kernels in Python threads: results are checked
 # exactly as on a GPU, but timings mean nothing there. That switch must happen before Numba is
 # imported, so always run this cell first.

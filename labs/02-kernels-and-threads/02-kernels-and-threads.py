@@ -31,7 +31,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first code cell chooses the **tier** and prints it. On a machine without a GPU it switches
+# The code cell below chooses the **tier** and prints it. On a machine without a GPU it switches
 # on Numba's CUDA **simulator**, which runs every CUDA thread as a Python thread: results are
 # checked exactly as on a GPU, and indices are checked even more strictly, but timings mean nothing
 # there. The switch must happen before Numba is imported, so always run this cell first.
@@ -313,7 +313,8 @@ for kernel in (count_naive, count_split, count_atomic):
     d_count = cuda.to_device(np.zeros(1, np.int64))
     kernel[1, threads_race](d_count)
     results[kernel.__name__] = int(d_count.copy_to_host()[0])
-    print(f"{kernel.__name__:12s}: {threads_race} threads each added 1 -> counter = {results[kernel.__name__]}")
+    print(msg("02.race_count", "{name:12s}: {threads} threads each added 1 -> counter = {count}", name=kernel.__name__,
+              threads=threads_race, count=results[kernel.__name__]))
 
 assert results["count_split"] == 1, msg("02.every_thread_read_before", "every thread read 0 before any thread wrote: the count must be 1")
 assert results["count_atomic"] == threads_race, msg("02.atomic_adds_are_never", "atomic adds are never lost")
@@ -359,13 +360,15 @@ from techday.i18n import msg
 if lab.on_gpu:
     g = lab.gpu
     resident = g.multiprocessor_count * g.max_threads_per_multiprocessor
-    print(f"{g.name}: {g.multiprocessor_count} SMs x {g.max_threads_per_multiprocessor:,} threads per SM "
-          f"= {resident:,} threads resident at once")
-    print(f"warp size {g.warp_size}, at most {g.max_threads_per_block:,} threads per block")
+    print(msg("02.gpu_resident", "{name}: {sms} SMs x {per_sm:,} threads per SM = {resident:,} threads resident at once",
+              name=g.name, sms=g.multiprocessor_count, per_sm=g.max_threads_per_multiprocessor, resident=resident))
+    print(msg("02.gpu_warp_block", "warp size {warp}, at most {max_block:,} threads per block", warp=g.warp_size,
+              max_block=g.max_threads_per_block))
     for n_example in (10_000, 1_000_000, 100_000_000):
         blocks_example = math.ceil(n_example / 256)
-        print(f"n = {n_example:>11,}: one thread per element needs {blocks_example:>7,} blocks of 256 = "
-              f"{blocks_example * 256 / resident:8.2f} x the resident threads")
+        print(msg("02.gpu_blocks_needed", "n = {n:>11,}: one thread per element needs {blocks:>7,} blocks of 256 = "
+                  "{ratio:8.2f} x the resident threads", n=n_example, blocks=blocks_example,
+                  ratio=blocks_example * 256 / resident))
 else:
     print(msg("02.cpu_tier_no_sms", "CPU tier: no SMs to fill. For scale, an H100 SXM has 132 SMs x 2,048 threads per SM = 270,336 threads resident at once; the simulator runs one block at a time, a Python thread per CUDA thread, so here we keep grids to a few thousand threads."))
 
@@ -665,8 +668,8 @@ print(msg("02.layer_kernel_its_device", "layer_kernel and its device functions: 
 # 4. copy the result back and return it.
 #
 # Pass **device arrays** to the kernel (lab 01: NumPy arrays would be copied in and out on every
-# launch). The tests check all of this, and leave `x` and `w` unchanged; the grader also checks that
-# the array you return is what the kernel wrote.
+# launch). The tests check all of this, and that `x` and `w` are left unchanged; the grader also
+# checks that the array you return is what the kernel wrote.
 
 # %% nbgrader="solution" id="layer_gpu"
 def layer_gpu(x, w, b, mean, std):
@@ -798,7 +801,8 @@ h_j = np.random.default_rng(6).random(n_j)
 d_j = {np.float32: cuda.to_device(h_j.astype(np.float32)), np.float64: cuda.to_device(h_j)}
 d_j_out = {dt: cuda.device_array_like(d) for dt, d in d_j.items()}
 config_j = launch_config(n_j, THREADS_PER_BLOCK, MAX_BLOCKS)
-print(f"n = {n_j:,}, launch {config_j[0]} blocks x {config_j[1]} threads [{lab.timing_label()}, host clock]")
+print(msg("02.first_call_launch", "n = {n:,}, launch {blocks} blocks x {threads} threads [{label}, host clock]", n=n_j,
+          blocks=config_j[0], threads=config_j[1], label=lab.timing_label()))
 calls = [(msg("02.call_1_f32", "1st call, float32"), msg("02.compile_run", "compile + run"), np.float32),
          (msg("02.call_2_f32", "2nd call, float32"), msg("02.run_only", "run only"), np.float32),
          (msg("02.call_3_f32", "3rd call, float32"), msg("02.run_only", "run only"), np.float32),
@@ -812,9 +816,10 @@ for what, meaning, dt in calls:
 assert_close(d_j_out[np.float64].copy_to_host(), h_j * h_j + h_j, msg("02.square_plus_kernel_float64", "square_plus_kernel float64"))
 assert_close(d_j_out[np.float32].copy_to_host(), h_j * h_j + h_j, msg("02.square_plus_kernel_float32", "square_plus_kernel float32"), rtol=1e-5)
 if lab.on_gpu:
-    print("compiled versions:", square_plus_kernel.signatures)  # one per combination of argument types
+    print(msg("02.compiled_versions", "compiled versions: {signatures}", signatures=square_plus_kernel.signatures))
+    # one per combination of argument types
 else:
-    print(msg("02.simulator_compiles_to_check", "The simulator runs Python threads; it compiles each new combination of argument types only to check it, so here too the first call of each dtype costs more than the next. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
+    print(msg("02.simulator_compiles_to_check", "The simulator runs Python threads, so these times measure Python, and they vary by more than the check compile of each new dtype adds to its first call (about 0.1 s): here the first call need not be the slowest. On a GPU the first call of each dtype takes a few hundred milliseconds longer than the next."))
 
 # %% [markdown] key="timing-cuda-events-launch"
 # ### Timing with CUDA events, and the launch configuration at work (GPU only)

@@ -33,7 +33,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# As in every lab, the first code cell chooses the **tier** and prints it. Without a GPU the kernels
+# As in every lab, the code cell below chooses the **tier** and prints it. Without a GPU the kernels
 # run in Numba's CUDA **simulator**: results are checked as on a GPU, but the simulator has no
 # caches, sectors or banks, so nothing about memory speed can be measured there. Run this cell first.
 

@@ -31,7 +31,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first code cell chooses the **tier** and prints it. Always run it first.
+# The code cell below chooses the **tier** and prints it. Always run it first.
 
 # %% nbgrader="locked" id="setup"
 import techday

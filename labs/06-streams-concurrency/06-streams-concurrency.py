@@ -29,7 +29,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first code cell chooses the **tier** and prints it. On the CPU tier Numba's CUDA simulator
+# The code cell below chooses the **tier** and prints it. On the CPU tier Numba's CUDA simulator
 # accepts every stream call (streams, pinned arrays, events, asynchronous copies), but it does each
 # piece of work at once, in the order it is asked for: nothing overlaps, nothing races, and events
 # measure nothing. This lab therefore also checks the *order* of your stream work with a recorder

@@ -29,7 +29,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first cell chooses the **tier** and prints it. On a machine without a GPU the suite times only
+# The code cell below chooses the **tier** and prints it. On a machine without a GPU the suite times only
 # its CPU implementations (Numba parallel and NumPy) and labels every figure CPU: those are never GPU
 # figures.
 

@@ -25,7 +25,7 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% [markdown] key="setup"
 # ## Setup
-# The first cell chooses the **tier** and prints it: on the GPU tier PyTorch works on the CUDA device,
+# The code cell below chooses the **tier** and prints it: on the GPU tier PyTorch works on the CUDA device,
 # on the CPU tier on the processor. The code is the same on both; only `device` differs.
 
 # %% nbgrader="locked" id="setup"

@@ -111,15 +111,20 @@ def register(sub) -> None:
     """Add ``bench`` (and ``bench leaderboard``) to the ``techday`` command's subparsers."""
     from ..bench.families import FAMILIES
     from ..tier import TIER_CHOICES
+    from .common import TIER_HELP
 
+    # Its own usage: argparse's listed the optional `leaderboard` as a positional every run needs.
     p = sub.add_parser("bench", help="measure this machine's GPU (or CPU) against its limits",
+                       usage="techday bench [-h] [--quick] [--family F] [--out DIR] [--tier {auto,gpu,cpu}] [--cpu]\n"
+                             "                     [--no-sim-check] [--no-progress] [--note TEXT]\n"
+                             "       techday bench leaderboard [-h] [--out DIR] [--lab LAB] PATH [PATH ...]",
                        description="Check, then time, every kernel family; write results.json, roofline.png "
                                    "and report.html.")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions (a workshop room)")
     p.add_argument("--family", action="append", metavar="F", help=f"only these families (repeat or comma-separate): "
                                                                     f"{', '.join(FAMILIES)}")
     p.add_argument("--out", metavar="DIR", help="output folder (default: build/bench)")
-    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto", help=TIER_HELP)
     p.add_argument("--cpu", action="store_true", help="on the GPU tier, time the CPU implementations too")
     p.add_argument("--no-sim-check", action="store_true",
                    help="on the CPU tier, do not check the Numba CUDA kernels in the simulator")
@@ -128,7 +133,8 @@ def register(sub) -> None:
                    help="a note stored in the results file (for example, what else ran on the machine)")
     p.set_defaults(fn=cmd_bench)
     bsub = p.add_subparsers(dest="bench_command", metavar="leaderboard")
-    lb = bsub.add_parser("leaderboard", help="merge many result files into ranked tables and one roofline")
+    lb = bsub.add_parser("leaderboard", prog="techday bench leaderboard",
+                         help="merge many result files into ranked tables and one roofline")
     lb.add_argument("paths", nargs="+", metavar="PATH",
                     help="result files, folders of them, or an nbgrader course root / submitted/ tree")
     lb.add_argument("--out", metavar="DIR", help="output folder (default: build/leaderboard)")

@@ -38,6 +38,9 @@ def default_jobs(tier: str, jobs: int | None = None, cpus: int | None = None) ->
 
 
 LANG_HELP = "the language of markdown and messages (default: the syllabus' default_language)"
+LABS_HELP = "labs by name or by the start of it, as 02 or 02-kernels-and-threads (default: every lab)"
+LAB_HELP = "the lab, by name or by the start of it, as 02 or 02-kernels-and-threads"
+TIER_HELP = "auto: the GPU when there is one; cpu: simulator and NumPy; gpu: fail without one"
 
 
 class UnknownLab(CourseError):
@@ -164,8 +167,7 @@ class Setup:
 
 def tier_scale(p, scale_default: str = "auto") -> None:
     """The ``--tier`` and ``--scale`` options, the same on every command that runs lab code."""
-    p.add_argument("--tier", choices=TIER_CHOICES, default="auto",
-                   help="auto: the GPU when there is one; cpu: simulator and NumPy; gpu: fail without one")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto", help=TIER_HELP)
     p.add_argument("--scale", choices=("auto", "ci", "full"), default=scale_default,
                    help="ci: small and quick; full: the workshop sizes; auto: full on a GPU, ci elsewhere")
 
@@ -179,6 +181,6 @@ def bad_usage(exc: Exception) -> int:
     return 2
 
 
-__all__ = ["JOBS_HELP", "LANG_HELP", "CourseError", "Setup", "TierError", "UnknownLab", "UsageError", "bad_usage",
-           "console", "course_of", "default_jobs", "err", "labs_of", "out_folder", "positive_int", "print_table",
-           "scale_for", "tier_banner", "tier_scale", "unknown_labs"]
+__all__ = ["JOBS_HELP", "LABS_HELP", "LAB_HELP", "LANG_HELP", "TIER_HELP", "CourseError", "Setup", "TierError",
+           "UnknownLab", "UsageError", "bad_usage", "console", "course_of", "default_jobs", "err", "labs_of",
+           "out_folder", "positive_int", "print_table", "scale_for", "tier_banner", "tier_scale", "unknown_labs"]

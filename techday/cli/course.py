@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..tier import TIER_CHOICES, TierError, banner, detect
-from .common import LANG_HELP, console, course_of, err, labs_of, print_table
+from .common import LABS_HELP, LANG_HELP, TIER_HELP, console, course_of, err, labs_of, print_table
 
 
 def cmd_doctor(args) -> int:
@@ -109,14 +109,34 @@ def cmd_fmt(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from ..hub.locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
-    from ..i18n import msg
+    import os
 
     course = course_of(args)
     labs = labs_of(course, args.labs)
+    # One language for the notebooks and the messages their code prints: --lang (one the syllabus offers),
+    # else $TECHDAY_LANG where the syllabus has that edition, else its default. A Korean trainee's lines were
+    # Korean and the notebooks English.
+    before = os.environ.get("TECHDAY_LANG")
+    wanted = (before or "").strip().lower()
+    lang = course.language(args.lang or (wanted if wanted in course.languages else None))
+    if args.lang:  # the lines below in that language too
+        os.environ["TECHDAY_LANG"] = lang
+    try:
+        return _lab(args, course, labs, lang)
+    finally:
+        if before is None:
+            os.environ.pop("TECHDAY_LANG", None)
+        else:
+            os.environ["TECHDAY_LANG"] = before
+
+
+def _lab(args, course, labs: list[str], lang: str) -> int:
+    from ..hub.locallab import LAB_PLUGINS_OFF, LocalLabError, prepare, start
+    from ..i18n import msg
+
     try:
         local = prepare(course, labs, home=Path(args.dir) if args.dir else None, rebuild=args.rebuild,
-                        no_browser=args.no_browser, port=args.port, report=console.print)
+                        no_browser=args.no_browser, port=args.port, report=console.print, lang=lang)
     except LocalLabError as exc:
         err.print(f"[red]{exc}[/]")
         return 1
@@ -139,7 +159,7 @@ def cmd_lab(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("doctor", help="detect the tier and describe the GPU")
-    p.add_argument("--tier", choices=TIER_CHOICES, default="auto")
+    p.add_argument("--tier", choices=TIER_CHOICES, default="auto", help=TIER_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(fn=cmd_doctor)
 
@@ -147,13 +167,14 @@ def register(sub) -> None:
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("build", help="build the nbgrader course root (source/ and release/)")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     p.add_argument("--no-release", action="store_true", help="only write source/ (skip generate_assignment)")
     p.add_argument("--lang", help=LANG_HELP)
     p.set_defaults(fn=cmd_build)
 
     p = sub.add_parser("fmt", help="check committed notebooks are canonical and output-free")
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", metavar="NOTEBOOK",
+                   help="notebooks to check (default: every .ipynb git tracks)")
     p.add_argument("--fix", action="store_true", help="rewrite them in canonical form")
     p.set_defaults(fn=cmd_fmt)
 
@@ -163,6 +184,8 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")
     p.add_argument("--dir", help="folder for your notebooks and the trainee config (default: build/trainee)")
     p.add_argument("--rebuild", action="store_true", help="build the release again even if it is up to date")
+    p.add_argument("--lang", help="the language of the notebooks and their messages (default: $TECHDAY_LANG, else "
+                   "the syllabus' default_language); copies already in your folder are kept")
     p.add_argument("--dry-run", action="store_true",
                    help="prepare the folder and print the command, without starting JupyterLab")
     p.set_defaults(fn=cmd_lab)

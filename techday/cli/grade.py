@@ -32,6 +32,8 @@ from ..course.layout import notebook, read_built
 from ..grading.pool import default_workers
 from .common import (
     JOBS_HELP,
+    LAB_HELP,
+    LABS_HELP,
     LANG_HELP,
     Setup,
     console,
@@ -103,6 +105,10 @@ def cmd_check(args, course) -> int:
         return 2
     root = _root(args, course)
     release = notebook(root, "release", lab)
+    if not root.is_dir():  # a mistyped --course-root: `techday build` would not put the course there
+        err.print(f"[red]{escape(str(root))} does not exist: check --course-root (the nbgrader course root, with "
+                  "release/ and submitted/)[/]")
+        return 2
     if not release.is_file():
         err.print(f"[red]{release} not found: run `techday build {lab}` first[/]")
         return 2
@@ -117,6 +123,15 @@ def cmd_check(args, course) -> int:
         for line in import_folder(source, root, lab):
             console.print(escape(line))
     subs = collect(root, lab, read_built(root, "release", lab))
+    if not subs and args.import_from:
+        err.print(f"[red]--import {escape(str(source))} holds no hand-in of {lab} (<student>.ipynb or "
+                  "<student>/*.ipynb)[/]")
+        return 2
+    if not subs:  # before `nbgrader collect`, or a mistyped --course-root: "0 submission(s)" and exit 0 read as done
+        err.print(f"[red]no hand-in of {lab} in {escape(str(root / 'submitted'))}: collect them first "
+                  f"(`nbgrader collect {lab}`, or `techday grade check {lab} --import DIR`), or check "
+                  "--course-root[/]")
+        return 2
     for sub in subs:
         if sub.status == "pending":
             sub.status = "flagged" if sub.notes and any(not n.startswith("non-ASCII") for n in sub.notes) else "ok"
@@ -449,21 +464,21 @@ def register(sub) -> None:
     p = sub.add_parser("grade", help="grading commands")
     gsub = p.add_subparsers(dest="grade_command", required=True)
     g = gsub.add_parser("selftest", help="solution earns full marks, release earns zero, with real nbgrader")
-    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(g)
     g.add_argument("--jobs", "-j", type=positive_int, help=f"labs graded {JOBS_HELP}")
     g.add_argument("--lang", help=LANG_HELP)
     g.set_defaults(fn=cmd_grade_selftest)
 
     g = gsub.add_parser("check", help="check every submission of a lab before grading (nothing runs)")
-    g.add_argument("lab", metavar="LAB")
+    g.add_argument("lab", metavar="LAB", help=LAB_HELP)
     g.add_argument("--course-root", help="nbgrader course root (default: build/course)")
     g.add_argument("--import", dest="import_from", metavar="DIR",
                    help="first copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into submitted/")
     g.set_defaults(fn=_on_course(cmd_check))
 
     g = gsub.add_parser("autograde", help="grade a lab's submissions in sandboxes, in parallel, resumably")
-    g.add_argument("lab", metavar="LAB")
+    g.add_argument("lab", metavar="LAB", help=LAB_HELP)
     tier_scale(g)
     g.add_argument("--workers", "-w", type=positive_int, default=None,
                    help="submissions graded at a time (default: one per CPU core; on the GPU tier at most 4)")

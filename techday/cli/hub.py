@@ -87,6 +87,10 @@ def cmd_hub_users(args) -> int:
     except ValueError as exc:
         print(f"techday hub users: {exc}", file=sys.stderr)
         return 2
+    if not rows:  # an accounts file with nobody in it (with --force: every account gone, nobody can sign in)
+        print("techday hub users: no account to make: give --trainees N above 0, or --instructors or --admins",
+              file=sys.stderr)
+        return 2
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"techday hub users: --out {out} is a file: give a folder for users.csv and passwords.csv",

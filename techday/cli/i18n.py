@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .common import console, course_of, err, labs_of
+from .common import LABS_HELP, UsageError, console, course_of, err, labs_of
 
 
 def cmd_i18n_report(args) -> int:
@@ -95,12 +95,12 @@ def cmd_i18n_stamp(args) -> int:
     from ..i18n import doc_twin_path, documents, stamp_doc
 
     docs_all = documents(course.root)
-
-    docs = [d for d in docs_all if "docs" in args.labs or d in args.labs or Path(d).name in args.labs]
+    named, args.labs = course_documents(course.root, docs_all, args.labs, lang)
+    docs = [d for d in docs_all if "docs" in args.labs or d in named]
     for doc in docs:  # the course's documents (course/<NAME>.<lang>.md beside each)
         if doc_twin_path(course.root / doc, lang).exists():
             console.print(f"{doc}: {stamp_doc(course.root / doc, lang)} section(s) restamped")
-    args.labs = [n for n in args.labs if n != "docs" and n not in docs_all and n not in {Path(d).name for d in docs_all}]
+    args.labs = [n for n in args.labs if n != "docs"]
     if docs and not args.labs:
         return 0
     labs = labs_of(course, args.labs)
@@ -116,16 +116,54 @@ def cmd_i18n_stamp(args) -> int:
     return 1 if missing else 0
 
 
+def course_documents(root: Path, docs_all: list[str], names: list[str], lang: str) -> tuple[set[str], list[str]]:
+    """(the course documents ``names`` give, the names left for labs). A document is named as
+    ``documents`` lists it (``course/RUNBOOK.md``), by its file name (``RUNBOOK.md``), or by a path from
+    the working directory (``./RUNBOOK.md`` in ``course/``, an absolute path), its Korean twin's too
+    (``RUNBOOK.ko.md``): each is the English document it stamps. A name ending in ``.md`` that is none
+    of them raises :class:`UsageError` (exit 2) listing the documents: it used to be called an unknown
+    lab."""
+    by_name = {Path(d).name: d for d in docs_all}
+    twin_suffix = f".{lang}.md"
+    found, rest = set(), []
+    for name in names:
+        if name in docs_all or name in by_name:
+            found.add(name if name in docs_all else by_name[name])
+            continue
+        if not name.endswith(".md"):
+            rest.append(name)
+            continue
+        english = name[: -len(twin_suffix)] + ".md" if name.endswith(twin_suffix) else name
+        doc = None
+        for base in (Path.cwd(), root):
+            try:
+                rel = (base / english).resolve().relative_to(root.resolve()).as_posix()
+            except (ValueError, OSError):
+                continue
+            if rel in docs_all:
+                doc = rel
+                break
+        if doc is None and Path(english).name in by_name and not Path(english).is_absolute() \
+                and Path(english).parent == Path("."):
+            doc = by_name[Path(english).name]
+        if doc is None:
+            raise UsageError(f"{name}: not a course document with a translation: give 'docs' or one of "
+                             f"{', '.join(docs_all[:3])} or course/notes/<lab>.md")
+        found.add(doc)
+    return found, rest
+
+
 def register(sub) -> None:
     p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
     isub = p.add_subparsers(dest="i18n_command", required=True)
     g = isub.add_parser("report", help="per lab: share of Korean words in the markdown, missing and stale twins")
-    g.add_argument("labs", nargs="*", metavar="LAB")
+    g.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     g.add_argument("--lang", default="ko", help="the translation to report on (default: ko)")
     g.add_argument("--verbose", "-v", action="store_true", help="list every missing or stale entry")
     g.set_defaults(fn=cmd_i18n_report)
     g = isub.add_parser("stamp", help="after review: store the hash of the current English beside each translation")
     g.add_argument("labs", nargs="+", metavar="LAB", help="labs, 'techday' for the package's own messages, "
-                   "'docs' (or a document's name) for course/TRAINEES.md, INSTRUCTORS.md, RUNBOOK.md")
-    g.add_argument("--lang", default="ko")
+                   "'docs' (or one document: its path, its name or its .ko.md twin's) for course/TRAINEES.md, "
+                   "INSTRUCTORS.md, RUNBOOK.md and course/notes/<lab>.md")
+    g.add_argument("--lang", default="ko", help="the translation to stamp (default: ko)")
     g.set_defaults(fn=cmd_i18n_stamp)

@@ -47,7 +47,19 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)
+    _name_commands(ap)
     return ap
+
+
+def _name_commands(p: argparse.ArgumentParser) -> None:
+    """Give every group of subcommands its choices as its name, as its usage shows them: argparse named a
+    missing one by its internal ``dest`` ("the following arguments are required: grade_command")."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if action.metavar is None:
+                action.metavar = "{" + ",".join(action.choices) + "}"
+            for child in action.choices.values():
+                _name_commands(child)
 
 
 def tools_on_path() -> None:

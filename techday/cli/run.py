@@ -17,6 +17,7 @@ from rich.table import Table
 
 from .common import (
     JOBS_HELP,
+    LABS_HELP,
     LANG_HELP,
     CourseError,
     Setup,
@@ -73,9 +74,10 @@ def cmd_kernels(args) -> int:
     from ..validate import kernels
 
     course = course_of(args)
-    if args.labs:
-        labs_of(course, args.labs)  # an unknown name: exit 2 before anything runs (it was "0 recorded", exit 0)
-    labs = args.labs or None
+    # An unknown name: exit 2 before anything runs (it was "0 recorded", exit 0); a lab given by the start of its
+    # name (`techday kernels 02`, `techday validate 02`) as the lab it names (it was "labs/02/02.py: lab source not
+    # found").
+    labs = labs_of(course, args.labs) if args.labs else None
     families = [f for name in args.bench for f in name.split(",") if f] if args.bench else None
     if families:
         from ..bench.families import select
@@ -167,7 +169,7 @@ def cmd_validate(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="execute labs headless with papermill")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.add_argument("--timeout", type=positive_int, help="seconds per lab (default: course/syllabus.toml)")
@@ -176,7 +178,7 @@ def register(sub) -> None:
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("validate", help="doctor, build, run, grade selftest and kernels (the main job)")
-    p.add_argument("labs", nargs="*", metavar="LAB")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
     p.set_defaults(fn=cmd_validate)

@@ -193,6 +193,9 @@ def _check_types(path: Path, table: str, spec, keys: dict) -> None:
 def load_course(root: Path | None = None) -> Course:
     root = root or find_root()
     path = root / "course" / "syllabus.toml"
+    if not path.exists():  # `--root` given a folder that is not the course repository
+        raise CourseError(f"{root} has no course/syllabus.toml: give --root the course repository's folder "
+                          "(the one with course/, labs/ and techday/)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -222,6 +222,9 @@ def autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int 
         check_sandbox()
     release_path = notebook(root, "release", lab)
     if not release_path.is_file() or not (root / "gradebook.db").is_file():
+        if not root.is_dir():  # a mistyped --course-root: building would not put the course there
+            raise FileNotFoundError(f"{root} does not exist: check --course-root (the nbgrader course root, with "
+                                    "release/, submitted/ and gradebook.db)")
         raise FileNotFoundError(f"{root}: no release or gradebook for {lab}: run `techday build {lab}` first")
     with lab_lock(out / lab, lab):
         return _autograde(course, lab, root, tier, scale, workers, sandbox, referee, retry_failed, out, cell_timeout,

@@ -67,7 +67,9 @@ class LocalLab:
         return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in self.env.items()), shlex.join(self.command)])
 
 
-def _stale(course: Course, release: Path, lab: str) -> bool:
+def _stale(course: Course, release: Path, lab: str, lang: str | None = None) -> bool:
+    """Whether ``lab``'s release must be built (again): missing, older than its source, cut off, or built in
+    another language than ``lang`` (None: the syllabus' default)."""
     notebook = release / lab / notebook_name(lab)
     if not notebook.is_file():
         return True
@@ -75,10 +77,12 @@ def _stale(course: Course, release: Path, lab: str) -> bool:
     if source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
         return True
     try:  # a build stopped while nbgrader wrote it (its writes are not atomic): newer, and cut off
-        json.loads(notebook.read_bytes())
+        released = json.loads(notebook.read_bytes())
     except ValueError:
         return True
-    return False
+    meta = released.get("metadata", {}).get("techday", {}) if isinstance(released, dict) else {}
+    built_in = meta.get("lang", "en") if isinstance(meta, dict) else "en"  # the English build records none
+    return built_in != (lang or course.default_language)
 
 
 def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
@@ -116,8 +120,11 @@ def copy_whole(src: Path, target: Path) -> None:
 
 
 def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: bool = False,
-            no_browser: bool = False, port: int | None = None, report=print) -> LocalLab:
-    """Release (build or reuse), copy into the work folder, write the configs; return what to run."""
+            no_browser: bool = False, port: int | None = None, report=print, lang: str | None = None) -> LocalLab:
+    """Release (build or reuse), copy into the work folder, write the configs; return what to run.
+    ``lang`` (None: the syllabus' default) is the language of the notebooks built and of the messages their
+    code prints: a release built in another language is built again, and JupyterLab's kernels get
+    ``TECHDAY_LANG``. A trainee's copy already in the work folder is kept as it is, whatever its language."""
     from ..course.build import build, course_root
 
     home = (home or course.build_dir / "trainee").resolve()
@@ -130,13 +137,13 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
         if missing:
             raise LocalLabError(f"TECHDAY_RELEASE={given} has no {', '.join(missing)}")
     else:
-        todo = list(labs) if rebuild else [lab for lab in labs if _stale(course, release, lab)]
+        todo = list(labs) if rebuild else [lab for lab in labs if _stale(course, release, lab, lang)]
         if todo:
             from ..i18n import msg
 
             report(msg("techday.lab_building", "building {count} lab(s) with techday build: {labs}", count=len(todo),
                        labs=", ".join(todo)))
-            result = build(course, todo, release=True)
+            result = build(course, todo, release=True, lang=lang)
             if result.errors:
                 raise LocalLabError("; ".join(f"{lab}: {msg}" for lab, msg in result.errors.items()))
             local.built = result.built
@@ -149,6 +156,10 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
         local.copied.append(lab)
     write_configs(local.config_dir, local.exchange, course)
     local.env = {"JUPYTER_CONFIG_DIR": str(local.config_dir), "TECHDAY_ROOT": str(course.root)}
+    if lang and not given and (lang != course.default_language or os.environ.get("TECHDAY_LANG")):
+        # the notebooks' messages in their markdown's language (a given release, $TECHDAY_RELEASE in the lab
+        # image, is in whatever language it was built, and the kernel reads the syllabus' default)
+        local.env["TECHDAY_LANG"] = lang
     local.command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={local.work}"]
     if no_browser:
         local.command.append("--no-browser")

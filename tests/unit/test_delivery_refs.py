@@ -27,9 +27,11 @@ def _read(path):
 
 
 def generated(texts) -> set[str]:
-    """Folders the documented commands create (``techday hub users --out DIR``) and the image build makes
-    under /srv/techday (a ``COPY --from`` destination): named before they exist."""
+    """Folders and files the documented commands create (``techday hub users --out DIR``, ``... >> FILE``)
+    and the image build makes under /srv/techday (a ``COPY --from`` destination): named before they exist."""
+    texts = list(texts)
     made = {m for text in texts for m in re.findall(r"techday hub users [^\n`]*?--out (\S+)", text)}
+    made |= {m for text in texts for m in re.findall(r">>\s*([\w./-]+)", text)}
     for _, word, args in parse_dockerfile(_read(DOCKER / "Dockerfile")):
         if word == "COPY" and args.startswith("--from"):
             made |= set(IN_IMAGE.findall(shlex.split(args)[-1]))

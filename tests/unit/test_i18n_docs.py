@@ -57,6 +57,17 @@ def test_a_korean_document_uses_the_glossary_renderings(doc):
     assert not problems, f"{doc} [ko]:\n" + "\n".join(problems)
 
 
+
+def test_the_readmes_korean_lines_use_the_glossary_renderings():
+    # Wrong answer caught: the README's Korean paragraph ran the labs "CPU 계층으로" (CPU hierarchy) where
+    # every guide and lab says CPU 티어.
+    korean = " ".join(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+                      if re.search(r"[\uac00-\ud7a3]", line))
+    assert korean, "the README has a Korean paragraph"
+    problems = [f"{name}: '{w}' where the glossary says '{term['ko']}'" for name, term in GLOSSARY.items()
+                for w in term["wrong"] if w in korean]
+    assert not problems, "\n".join(problems)
+
 EN = """# Guide
 
 Intro.

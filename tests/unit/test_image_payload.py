@@ -150,6 +150,23 @@ def test_dockerignore_keeps_accounts_and_local_state_out(tmp_path):
     assert set(result.files) == {"/srv/docker/compose.yaml"}
 
 
+
+def test_the_course_service_token_stays_out_of_the_images_and_git(tmp_path):
+    # Wrong answer caught: the runbook puts TECHDAY_COURSE_SERVICE_TOKEN in docker/.env, and neither
+    # .dockerignore nor .gitignore named it: the grader image built after it (`COPY docker docker`) held the
+    # token, and `git add -A` offered it for a commit.
+    import subprocess
+
+    assert DockerIgnore(ROOT).ignored("docker/.env")
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / ".env").write_text("TECHDAY_COURSE_SERVICE_TOKEN=0123\n")
+    (tmp_path / "docker" / "compose.yaml").write_text("name: x\n")
+    (tmp_path / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
+    result = ImageBuilder("FROM scratch AS s\nWORKDIR /srv\nCOPY docker docker\n", tmp_path, tmp_path / "out").build("s")
+    assert set(result.files) == {"/srv/docker/compose.yaml"}
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", "docker/.env"], cwd=ROOT)
+    assert ignored.returncode == 0, "docker/.env is not in .gitignore"
+
 # ------------------------------------------------------------------------------------- mounts
 
 

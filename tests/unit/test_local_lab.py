@@ -206,3 +206,26 @@ def test_a_release_cut_off_by_a_stopped_build_is_built_again(fixture_course, tmp
     assert not _stale(course, release, LAB)
     nb.write_text('{"cells": [{"cell_type": "mark')
     assert _stale(course, release, LAB)
+
+
+def test_the_notebooks_come_in_the_language_asked_for_and_a_release_in_another_is_built_again(tmp_path):
+    # Wrong answer caught: `techday lab --lang` did not exist, and with TECHDAY_LANG=ko the lines were Korean
+    # while the notebooks were built in the syllabus' default language (English); a release built with
+    # `techday build --lang ko` was then reused for an English trainee (its age was all that was checked).
+    from tests.conftest import ROOT
+
+    def released_lang(home):
+        nb = json.loads((home / "work" / "00-gpu-tour" / "00-gpu-tour.ipynb").read_text(encoding="utf-8"))
+        return nb["metadata"].get("techday", {}).get("lang", "en")
+
+    env = {"TECHDAY_BUILD": str(tmp_path / "build")}
+    ko = techday("--root", str(ROOT), "lab", "00", "--lang", "ko", "--dry-run", "--dir", str(tmp_path / "ko"),
+                 env=env, timeout=600)
+    assert ko.returncode == 0, ko.stdout + ko.stderr
+    assert released_lang(tmp_path / "ko") == "ko" and "배포된 실습: " in ko.stdout, ko.stdout
+    assert "TECHDAY_LANG=ko " in _would_run(ko.stdout)  # the kernels' messages in the notebooks' language
+    en = techday("--root", str(ROOT), "lab", "00", "--dry-run", "--dir", str(tmp_path / "en"), env=env, timeout=600)
+    assert en.returncode == 0, en.stdout + en.stderr
+    assert released_lang(tmp_path / "en") == "en" and "(built 00-gpu-tour)" in en.stdout, en.stdout
+    bad = techday("--root", str(ROOT), "lab", "00", "--lang", "kr", "--dry-run", env=env, timeout=600)
+    assert bad.returncode == 2 and "unknown language 'kr'" in bad.stderr, bad.stdout + bad.stderr
