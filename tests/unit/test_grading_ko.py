@@ -80,7 +80,7 @@ def _feedback(lang, monkeypatch, outputs):
 def test_a_korean_feedback_page_says_passed_and_hides_hidden_tests_in_korean(monkeypatch):
     assert _feedback("en", monkeypatch, []) == ("passed\n", "assert double(2) == 4\n# (hidden tests: not shown)\n")
     verdict, source = _feedback("ko", monkeypatch, [])
-    assert verdict == "통과\n" and "# (숨겨진 테스트: 보여 주지 않습니다)" in source and "double(9)" not in source
+    assert verdict == "통과\n" and "# (숨은 테스트: 보여 주지 않습니다)" in source and "double(9)" not in source
     err = nbformat.v4.new_output("error", ename="KernelDied", evalue="the kernel died", traceback=["KernelDied"])
     assert _feedback("en", monkeypatch, [err])[0] == "failed: KernelDied: the kernel died\n"
     assert _feedback("ko", monkeypatch, [err])[0] == "실패: KernelDied: the kernel died\n"

@@ -57,7 +57,6 @@ def test_a_korean_document_uses_the_glossary_renderings(doc):
     assert not problems, f"{doc} [ko]:\n" + "\n".join(problems)
 
 
-
 def test_the_readmes_korean_lines_use_the_glossary_renderings():
     # Wrong answer caught: the README's Korean paragraph ran the labs "CPU 계층으로" (CPU hierarchy) where
     # every guide and lab says CPU 티어.
@@ -67,6 +66,18 @@ def test_the_readmes_korean_lines_use_the_glossary_renderings():
     problems = [f"{name}: '{w}' where the glossary says '{term['ko']}'" for name, term in GLOSSARY.items()
                 for w in term["wrong"] if w in korean]
     assert not problems, "\n".join(problems)
+
+
+def test_the_kits_korean_messages_use_the_glossary_renderings():
+    # Wrong answer caught: the feedback a trainee reads said 숨겨진 테스트 where every guide and lab says
+    # 숨은 테스트 (techday/data/messages.ko.toml, read by no document test).
+    text = (ROOT / "techday" / "data" / "messages.ko.toml").read_text(encoding="utf-8")
+    korean = " ".join(line for line in text.splitlines() if re.search(r"[\uac00-\ud7a3]", line))
+    assert korean, "the kit's messages have a Korean edition"
+    problems = [f"{name}: '{w}' where the glossary says '{term['ko']}'" for name, term in GLOSSARY.items()
+                for w in term["wrong"] if w in korean]
+    assert not problems, "\n".join(problems)
+
 
 EN = """# Guide
 
