@@ -42,12 +42,13 @@ STATUS_STYLE = {"passed": "green", "failed": "red", "timeout": "yellow", "crashe
 
 def _results_table(summary) -> Table:
     t = Table(title=f"labs at scale {summary.scale}")
-    for col in ("lab", "tier", "status", "seconds", "failing cell / reason"):
+    for col in ("lab", "tier", "status", "seconds", "host MB", "failing cell / reason"):
         t.add_column(col)
     for r in summary.labs:
         style = STATUS_STYLE.get(r.status, "")
         detail = "" if r.ok else " | ".join(x for x in (r.failing_cell, r.reason) if x)
-        t.add_row(r.lab, r.tier, f"[{style}]{r.status}[/]", f"{r.seconds:.1f}", detail)
+        memory = "" if r.memory_mb is None else str(r.memory_mb)
+        t.add_row(r.lab, r.tier, f"[{style}]{r.status}[/]", f"{r.seconds:.1f}", memory, detail)
     return t
 
 

@@ -38,11 +38,12 @@ from ..course.build import build_sources
 from ..course.layout import notebook, notebook_name
 from ..course.syllabus import Course
 from ..localkernel import LIBRARY_SOCKET_ROOM, short_folder
-from ..proctree import kill_tree
+from ..proctree import kill_tree, tree_memory
 from ..tier import TierInfo
 
 SCHEMA = "techday.run/1"
 STARTUP_GRACE_S = 30  # kernel start and imports, on top of the lab's own limit
+MEMORY_CHECK_S = 0.5  # how often a running lab's memory is read
 
 
 @dataclass
@@ -55,6 +56,7 @@ class LabResult:
     reason: str = ""
     failing_cell: str = ""
     notebook: str = ""
+    memory_mb: int | None = None  # the most host memory the lab's processes held together (see run_lab)
 
     @property
     def ok(self) -> bool:
@@ -209,8 +211,21 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     if stop:
         stop.started(proc)
+    # The most memory the lab's processes (worker, kernel, whatever the kernel starts) held together, read
+    # every MEMORY_CHECK_S as the grader reads a sandbox's (proctree.tree_memory, resident pages from
+    # /proc/PID/status: pages a fork shares count in each process, so this is an upper bound): what a
+    # trainee's server and the grading sandbox's memory_mb must hold for this lab, on this tier.
+    peak = 0
     try:
-        proc.wait(timeout=timeout + STARTUP_GRACE_S)
+        deadline = time.monotonic() + timeout + STARTUP_GRACE_S
+        while True:
+            try:
+                proc.wait(timeout=max(0.0, min(MEMORY_CHECK_S, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            peak = max(peak, tree_memory(proc.pid))
         timed_out = False
     except subprocess.TimeoutExpired:
         _kill_tree(proc)
@@ -221,7 +236,7 @@ def run_one(course: Course, lab: str, src: Path, out_dir: Path, tier: str, scale
             stop.ended(proc)
     seconds = time.monotonic() - t0
     res = LabResult(lab=lab, tier=tier, scale=scale, status="passed", seconds=round(seconds, 2),
-                    notebook=str(out_nb))
+                    notebook=str(out_nb), memory_mb=peak // 2**20 if peak else None)
     if stop and stop.is_set() and not result_file.is_file():
         res.status, res.reason = "interrupted", f"stopped by {stop.by}"
     elif timed_out:

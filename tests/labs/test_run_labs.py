@@ -33,7 +33,7 @@ def test_every_lab_runs_on_the_cpu_tier(tmp_path):
 
 def test_bad_labs_fail_alone_with_reasons(fixture_course):
     out = techday("--root", str(fixture_course), "run", "ok", "raises", "hangs", "dies", "broken", "litters",
-                  "--jobs", "3", "--tier", "cpu")
+                  "holds", "--jobs", "3", "--tier", "cpu")
     assert out.returncode == 1
     summary = json.loads((fixture_course / "build" / "run" / "summary.json").read_text())
     by_lab = {r["lab"]: r for r in summary["labs"]}
@@ -54,11 +54,17 @@ def test_bad_labs_fail_alone_with_reasons(fixture_course):
     assert not where_it_was.exists()
     assert not list(Path(tempfile.gettempdir()).glob("techday-litters-lab-*")), "the lab's temporary folder is removed"
     assert len(f"{where_it_was}/pymp-abcdefgh/listener-xxxxxxxx".encode()) > 107, "the old place fitted the socket"
+    # The most memory each lab's processes held together: a kernel's child counts (wrong answer caught: a
+    # figure of the worker or the kernel alone, or none), and it is shown in the table.
+    assert by_lab["ok-lab"]["memory_mb"] and 20 < by_lab["ok-lab"]["memory_mb"] < 1000, by_lab["ok-lab"]
+    assert by_lab["holds-lab"]["status"] == "passed", by_lab["holds-lab"]
+    assert by_lab["holds-lab"]["memory_mb"] >= by_lab["ok-lab"]["memory_mb"] + 250, (by_lab["holds-lab"], by_lab["ok-lab"])
+    assert "host MB" in out.stdout
     # Nothing already executed is lost: the raising lab keeps the cells that ran before it.
     partial = json.loads((fixture_course / "build" / "run" / "raises-lab" / "raises-lab.ipynb").read_text())
     assert "TIER: CPU" in json.dumps(partial["cells"])
     # One progress line per lab, each naming it.
-    for lab in ("ok-lab", "raises-lab", "hangs-lab", "dies-lab", "broken-lab", "litters-lab"):
+    for lab in ("ok-lab", "raises-lab", "hangs-lab", "dies-lab", "broken-lab", "litters-lab", "holds-lab"):
         assert any(line.startswith("[") and lab in line for line in out.stdout.splitlines()), lab
 
 
