@@ -226,6 +226,9 @@ def install(config_path: str) -> None:
     os.unlink(config_path)
     key = bytes.fromhex(config["key"])
     record_fd = os.open(config["records"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # The record file and its folder, by identity (any path to them: a link, /proc/self/fd/N).
+    grader_files = {(st.st_dev, st.st_ino) for st in (os.fstat(record_fd),
+                                                      os.stat(os.path.dirname(os.path.abspath(config["records"]))))}
 
     # Everything the hook uses is bound here, so that rebinding a module attribute or a builtin
     # later cannot change what the hook does.
@@ -630,6 +633,17 @@ def install(config_path: str) -> None:
             return _basename(_realpath(path)) == "mem"
         except Exception:
             return False
+
+    def grader_file(path) -> bool:
+        """Whether ``path`` is the record file or its folder (by identity: any link to them too)."""
+        path = text(path)
+        if not path:
+            return False
+        try:
+            st = _stat(path)
+        except Exception:
+            return False
+        return (st.st_dev, st.st_ino) in grader_files
 
     def event_frame(depth: int = 3):
         """The frame whose code raised the event: ``depth`` above this helper (3 when ``tripwire`` calls
@@ -1406,6 +1420,11 @@ def install(config_path: str) -> None:
                     and not builder_frame(frame) and not same_as_file(args[1], args[0]):
                 string_born.add(args[1])
             return None
+        if event in ("open", "os.listdir", "os.scandir") and _len(args) and grader_file(args[0]):
+            # The grader's record file and its folder: the referee writes through a descriptor it opened
+            # before any cell ran, the executor reads through its own. A cell that found the key in the
+            # kernel's memory appended a forged "done" for every test through a path to it.
+            return "opening the grader's record file or its folder"
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.

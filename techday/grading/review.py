@@ -44,7 +44,7 @@ from pathlib import Path
 # Modules a trainee may import in any lab beside the lab's own: plain computation, no machinery.
 PLAIN_MODULES = {"math", "cmath", "random", "statistics", "itertools", "collections", "dataclasses", "typing",
                  "time", "copy", "heapq", "bisect", "numbers", "fractions", "decimal", "json", "re", "functools",
-                 "numpy", "warnings", "io", "pathlib", "contextlib"}
+                 "numpy", "warnings", "io", "pathlib", "contextlib", "abc"}
 # The interpreter's own machinery: never in a trainee's cell, even where a lab example imports one.
 NEVER_MODULES = {"sys", "gc", "inspect", "ctypes", "ctypeslib", "importlib", "builtins", "types", "code", "codeop",
                  "dis", "marshal", "pickle", "dill", "cloudpickle", "subprocess", "signal", "socket", "threading",
@@ -683,6 +683,7 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
             hits |= _attribute_hits(node, parents)
+            hits |= _alias_hits(node.attr, ctx)
             if isinstance(node.value, ast.Name) and node.value.id in ctx.numba_aliases and not numba_name(node.attr) \
                     and f"numba.{node.attr}" not in ctx.numba_modules and not node.attr.startswith("_"):
                 hits.add(f"uses numba.{node.attr} (Numba's compiler internals)")
@@ -801,6 +802,26 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
     if attr in GLOBAL_REGISTRY_ATTRS or attr.startswith(GLOBAL_REGISTRY_PREFIX):
         return {f"uses .{attr} (a PyTorch registry every caller's code goes through)"}
     return set()
+
+
+def _alias_hits(attr: str, ctx: Context) -> set[str]:
+    """An attribute under which a package the lab lets a trainee import holds a module they may not import,
+    or the interpreter's machinery (``re.enum``: Python's enum module, which holds ``builtins`` as
+    ``bltns``; ``pathlib.attrgetter``; see :mod:`techday.grading.review_aliases`)."""
+    from .review_aliases import ALIASES
+
+    packages, refused = [], set()
+    for package, held in ALIASES.get(attr, {}).items():
+        if package not in ctx.modules:
+            continue
+        found = {what.removeprefix("module ") for what in held if not what.startswith("module ")
+                 or _import_hits(what.removeprefix("module "), ctx)}
+        if found:
+            packages.append(package)
+            refused |= found
+    if not refused:
+        return set()
+    return {f"uses .{attr} ({', '.join(sorted(refused)[:3])}, held by {', '.join(packages[:4])} under that name)"}
 
 
 def review_findings(nb, release_nb: dict, test_names=()) -> list[str]:
