@@ -16,7 +16,9 @@ A trainee's cell (an answer cell, a new cell, or a course cell the trainee chang
 - **attributes**: none that starts with ``_`` (``super().__init__`` excepted), none of the
   interpreter's introspection attributes (frames, tracebacks, code), none named after a module of
   :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that makes code from a file or
-  a string (:data:`NATIVE_LOADER_ATTRS`);
+  a string (:data:`NATIVE_LOADER_ATTRS`), none under which a package the lab allows holds a module the
+  cell could not import or the interpreter's machinery (``re.enum``, whose ``bltns`` is ``builtins``;
+  :mod:`techday.grading.review_aliases`);
 - **changes**: attributes are set only on what the trainee's own code made (``self.fc = ...``,
   ``p.grad = None`` for a loop variable), never on a module, an imported name or a name the course
   bound; a name a locked cell bound to a module, function or class is not rebound;
