@@ -110,6 +110,20 @@ def test_the_kernel_cannot_open_its_own_memory():
     assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
 
 
+def test_the_kernel_cannot_read_its_own_memory_map():
+    """Wrong answer caught: a lab 10 cell that solved nothing found the referee's compiled tests by
+    reading /proc/self/maps, then rewrote them through NumPy's view of an array interface that a
+    learning-rate scheduler took from a dict (``load_state_dict``): 15 of 15, ``graded``, no note. Every
+    raw-memory cheat so far read the map first; PyTorch's own read as it is imported stays its own."""
+    for cell in ("import pathlib\nm = pathlib.Path('/proc/self/maps').read_text()\n",
+                 "f = open('/proc/self/task/' + str(__import__('threading').get_native_id()) + '/smaps')\n",
+                 "import pathlib\nregions = list(pathlib.Path('/proc/self/map_files').iterdir())\n"):
+        got = _run(cell)
+        assert got["cell"].startswith("RuntimeError") and "memory map" in got["cell"], (cell, got)
+    got = _run("import torch\nx = torch.ones(2)\n")
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
 def test_the_kernel_cannot_open_the_graders_record_file():
     """Wrong answer caught: a "done" record appended to the record file by the kernel's own code (with
     the key read from its memory, such a line passes the executor's check). The file is found by
