@@ -182,6 +182,9 @@ class Context:
         self.numba_modules: set[str] = set(NUMBA_MODULES)  # Numba's modules a trainee may import
         self.numba_aliases: set[str] = {"numba"}  # names bound to the numba module (import numba as nb)
         self.course_imports: dict[str, set[str]] = {}  # a name a locked cell imports -> what it stands for
+        # Attribute names the lab's cells other than tests use (``lab.simulator``): the lab teaches them,
+        # whatever a library holds under the same name (review_aliases).
+        self.taught_attrs: set[str] = set()
         trees = []
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
@@ -191,6 +194,8 @@ class Context:
                 continue
             kind = _kind(cell.get("metadata", {}).get("nbgrader", {}))
             trees.append((kind, tree))
+            if kind != "test":
+                self.taught_attrs |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
             locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked", False)
             if kind != "test":
                 self.notebook_names |= _scope_names(tree.body)
@@ -809,9 +814,13 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
 def _alias_hits(attr: str, ctx: Context) -> set[str]:
     """An attribute under which a package the lab lets a trainee import holds a module they may not import,
     or the interpreter's machinery (``re.enum``: Python's enum module, which holds ``builtins`` as
-    ``bltns``; ``pathlib.attrgetter``; see :mod:`techday.grading.review_aliases`)."""
+    ``bltns``; ``pathlib.attrgetter``; see :mod:`techday.grading.review_aliases`). A name the lab's own
+    cells use as an attribute is the lab's (``lab.simulator``, where Numba holds its simulator's module
+    as ``numba.cuda.simulator``: nothing of the machinery lies past it)."""
     from .review_aliases import ALIASES
 
+    if attr in ctx.taught_attrs:
+        return set()
     packages, refused = [], set()
     for package, held in ALIASES.get(attr, {}).items():
         if package not in ctx.modules:
