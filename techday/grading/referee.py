@@ -226,6 +226,9 @@ def install(config_path: str) -> None:
     os.unlink(config_path)
     key = bytes.fromhex(config["key"])
     record_fd = os.open(config["records"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # The record file and its folder, by identity (any path to them: a link, /proc/self/fd/N).
+    grader_files = {(st.st_dev, st.st_ino) for st in (os.fstat(record_fd),
+                                                      os.stat(os.path.dirname(os.path.abspath(config["records"]))))}
 
     # Everything the hook uses is bound here, so that rebinding a module attribute or a builtin
     # later cannot change what the hook does.
@@ -262,6 +265,7 @@ def install(config_path: str) -> None:
     numba_cache_suffixes, native_builders = tuple(NUMBA_CACHE_SUFFIXES), tuple(NATIVE_BUILDERS)
     pickle_class_packages = tuple(PICKLE_CLASS_PACKAGES)
     not_found = object()  # tripwire's answer for a file that must look absent (not a refusal)
+    layout_names = frozenset({"maps", "smaps", "numa_maps", "pagemap", "map_files"})
     _FileNotFoundError = FileNotFoundError
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -631,6 +635,17 @@ def install(config_path: str) -> None:
         except Exception:
             return False
 
+    def grader_file(path) -> bool:
+        """Whether ``path`` is the record file or its folder (by identity: any link to them too)."""
+        path = text(path)
+        if not path:
+            return False
+        try:
+            st = _stat(path)
+        except Exception:
+            return False
+        return (st.st_dev, st.st_ino) in grader_files
+
     def event_frame(depth: int = 3):
         """The frame whose code raised the event: ``depth`` above this helper (3 when ``tripwire`` calls
         it: tripwire, hook, then that frame; 4 from a helper of tripwire's)."""
@@ -678,6 +693,31 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         name = frame_module(frame)
         return any(name == b or name.startswith(b + ".") for b in native_builders)
+
+    def layout_file(path) -> bool:
+        """Whether ``path`` names where a process's memory lies: ``maps``, ``smaps``, ``numa_maps``,
+        ``pagemap`` or the ``map_files`` folder of a process or thread under /proc (by its last part, as
+        for ``mem``, or where it resolves into /proc)."""
+        try:
+            path = text(path)
+            if not path:
+                return False
+            if _basename(path.rstrip("/")) in layout_names:
+                return True
+            if _stat(path).st_dev != proc_dev:
+                return False
+            return _basename(_realpath(path)) in layout_names
+        except Exception:
+            return False
+
+    def torch_preload_frame(frame) -> bool:
+        """Whether ``frame`` runs PyTorch's own ``_load_global_deps`` (``import torch`` reads
+        /proc/self/maps to see whether CUDA's runtime is loaded), its very code object in its module."""
+        if frame is None or frame.f_code.co_name != "_load_global_deps" or frame_module(frame) != "torch":
+            return False
+        mod = _modules.get("torch")
+        func = getattr(mod, "__dict__", {}).get("_load_global_deps")
+        return getattr(func, "__code__", None) is frame.f_code and _vars(mod) is frame.f_globals
 
     def numba_exception_frame(frame) -> bool:
         """Whether ``frame`` runs Numba's own ``_numba_unpickle`` (called from its C helpers when
@@ -1406,6 +1446,17 @@ def install(config_path: str) -> None:
                     and not builder_frame(frame) and not same_as_file(args[1], args[0]):
                 string_born.add(args[1])
             return None
+        if event in ("open", "os.listdir", "os.scandir") and _len(args) and grader_file(args[0]):
+            # The grader's record file and its folder: the referee writes through a descriptor it opened
+            # before any cell ran, the executor reads through its own. A cell that found the key in the
+            # kernel's memory appended a forged "done" for every test through a path to it.
+            return "opening the grader's record file or its folder"
+        if event in ("open", "os.listdir", "os.scandir") and _len(args) and layout_file(args[0]) \
+                and not torch_preload_frame(event_frame()):
+            # Where the kernel's memory lies (/proc/self/maps and its kin): every cheat that read the
+            # referee's key or rewrote its compiled tests through raw memory (NumPy views of any address,
+            # an array interface a library's object took from a dict) found the regions to read there.
+            return "reading the kernel's memory map (/proc/.../maps)"
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.

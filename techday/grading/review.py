@@ -16,7 +16,9 @@ A trainee's cell (an answer cell, a new cell, or a course cell the trainee chang
 - **attributes**: none that starts with ``_`` (``super().__init__`` excepted), none of the
   interpreter's introspection attributes (frames, tracebacks, code), none named after a module of
   :data:`NEVER_MODULES` (``np.ctypeslib``, ``torch.sys``), none that makes code from a file or
-  a string (:data:`NATIVE_LOADER_ATTRS`);
+  a string (:data:`NATIVE_LOADER_ATTRS`), none under which a package the lab allows holds a module the
+  cell could not import or the interpreter's machinery (``re.enum``, whose ``bltns`` is ``builtins``;
+  :mod:`techday.grading.review_aliases`);
 - **changes**: attributes are set only on what the trainee's own code made (``self.fc = ...``,
   ``p.grad = None`` for a loop variable), never on a module, an imported name or a name the course
   bound; a name a locked cell bound to a module, function or class is not rebound;
@@ -44,7 +46,7 @@ from pathlib import Path
 # Modules a trainee may import in any lab beside the lab's own: plain computation, no machinery.
 PLAIN_MODULES = {"math", "cmath", "random", "statistics", "itertools", "collections", "dataclasses", "typing",
                  "time", "copy", "heapq", "bisect", "numbers", "fractions", "decimal", "json", "re", "functools",
-                 "numpy", "warnings", "io", "pathlib", "contextlib"}
+                 "numpy", "warnings", "io", "pathlib", "contextlib", "abc"}
 # The interpreter's own machinery: never in a trainee's cell, even where a lab example imports one.
 NEVER_MODULES = {"sys", "gc", "inspect", "ctypes", "ctypeslib", "importlib", "builtins", "types", "code", "codeop",
                  "dis", "marshal", "pickle", "dill", "cloudpickle", "subprocess", "signal", "socket", "threading",
@@ -180,6 +182,9 @@ class Context:
         self.numba_modules: set[str] = set(NUMBA_MODULES)  # Numba's modules a trainee may import
         self.numba_aliases: set[str] = {"numba"}  # names bound to the numba module (import numba as nb)
         self.course_imports: dict[str, set[str]] = {}  # a name a locked cell imports -> what it stands for
+        # Attribute names the lab's cells other than tests use (``lab.simulator``): the lab teaches them,
+        # whatever a library holds under the same name (review_aliases).
+        self.taught_attrs: set[str] = set()
         trees = []
         for cell in release_nb["cells"]:
             if cell.get("cell_type") != "code":
@@ -189,6 +194,8 @@ class Context:
                 continue
             kind = _kind(cell.get("metadata", {}).get("nbgrader", {}))
             trees.append((kind, tree))
+            if kind != "test":
+                self.taught_attrs |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
             locked = cell.get("metadata", {}).get("nbgrader", {}).get("locked", False)
             if kind != "test":
                 self.notebook_names |= _scope_names(tree.body)
@@ -683,6 +690,7 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
             hits |= _name_hits(node, ctx, own)
         elif isinstance(node, ast.Attribute):
             hits |= _attribute_hits(node, parents)
+            hits |= _alias_hits(node.attr, ctx)
             if isinstance(node.value, ast.Name) and node.value.id in ctx.numba_aliases and not numba_name(node.attr) \
                     and f"numba.{node.attr}" not in ctx.numba_modules and not node.attr.startswith("_"):
                 hits.add(f"uses numba.{node.attr} (Numba's compiler internals)")
@@ -801,6 +809,30 @@ def _attribute_hits(node: ast.Attribute, parents: dict) -> set[str]:
     if attr in GLOBAL_REGISTRY_ATTRS or attr.startswith(GLOBAL_REGISTRY_PREFIX):
         return {f"uses .{attr} (a PyTorch registry every caller's code goes through)"}
     return set()
+
+
+def _alias_hits(attr: str, ctx: Context) -> set[str]:
+    """An attribute under which a package the lab lets a trainee import holds a module they may not import,
+    or the interpreter's machinery (``re.enum``: Python's enum module, which holds ``builtins`` as
+    ``bltns``; ``pathlib.attrgetter``; see :mod:`techday.grading.review_aliases`). A name the lab's own
+    cells use as an attribute is the lab's (``lab.simulator``, where Numba holds its simulator's module
+    as ``numba.cuda.simulator``: nothing of the machinery lies past it)."""
+    from .review_aliases import ALIASES
+
+    if attr in ctx.taught_attrs:
+        return set()
+    packages, refused = [], set()
+    for package, held in ALIASES.get(attr, {}).items():
+        if package not in ctx.modules:
+            continue
+        found = {what.removeprefix("module ") for what in held if not what.startswith("module ")
+                 or _import_hits(what.removeprefix("module "), ctx)}
+        if found:
+            packages.append(package)
+            refused |= found
+    if not refused:
+        return set()
+    return {f"uses .{attr} ({', '.join(sorted(refused)[:3])}, held by {', '.join(packages[:4])} under that name)"}
 
 
 def review_findings(nb, release_nb: dict, test_names=()) -> list[str]:

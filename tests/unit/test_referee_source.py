@@ -27,6 +27,7 @@ from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 folder = tempfile.mkdtemp()
 config, records = os.path.join(folder, "referee.json"), os.path.join(folder, "records.log")
+reader = open(records, "a+")  # read as the executor does, through a descriptor opened before the referee
 cells = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {
     "hidden": {"kind": "test", "source": "x = 2\nassert answer(x) == 42.5  # hidden: the expected value\n"},
     "visible": {"kind": "test", "source": "assert answer(1) == 7.0\n"}}
@@ -49,7 +50,8 @@ for key in [k for k, spec in cells.items() if spec["kind"] == "test"]:
         out[key + " then"] = "ok" if shell.run_cell(cells[key]["then"]).success else "failed"
 import linecache
 out["quoted after a failure"] = linecache.getline("<course cell visible>", 1).strip()
-out["records"] = open(records).read()
+reader.seek(0)
+out["records"] = reader.read()
 print(json.dumps(out))
 '''
 
@@ -106,6 +108,36 @@ def test_the_kernel_cannot_open_its_own_memory():
     got = _run("import pathlib\np = pathlib.Path('/tmp/alias-of-mem')\np.unlink(missing_ok=True)\n"
                "p.symlink_to('/proc/self/mem')\nf = open(p, 'rb')\n")
     assert got["cell"].startswith("RuntimeError") and "memory" in got["cell"], got
+
+
+def test_the_kernel_cannot_read_its_own_memory_map():
+    """Wrong answer caught: a lab 10 cell that solved nothing found the referee's compiled tests by
+    reading /proc/self/maps, then rewrote them through NumPy's view of an array interface that a
+    learning-rate scheduler took from a dict (``load_state_dict``): 15 of 15, ``graded``, no note. Every
+    raw-memory cheat so far read the map first; PyTorch's own read as it is imported stays its own."""
+    for cell in ("import pathlib\nm = pathlib.Path('/proc/self/maps').read_text()\n",
+                 "f = open('/proc/self/task/' + str(__import__('threading').get_native_id()) + '/smaps')\n",
+                 "import pathlib\nregions = list(pathlib.Path('/proc/self/map_files').iterdir())\n"):
+        got = _run(cell)
+        assert got["cell"].startswith("RuntimeError") and "memory map" in got["cell"], (cell, got)
+    got = _run("import torch\nx = torch.ones(2)\n")
+    assert got["cell"] == "ok" and "tripwire" not in got["records"], got
+
+
+def test_the_kernel_cannot_open_the_graders_record_file():
+    """Wrong answer caught: a "done" record appended to the record file by the kernel's own code (with
+    the key read from its memory, such a line passes the executor's check). The file is found by
+    listing the folder or through /proc/self/fd; the referee writes through a descriptor of its own."""
+    find = ("import pathlib\n"
+            "fds = [p for p in pathlib.Path('/proc/self/fd').iterdir() if p.resolve().name == 'records.log']\n"
+            "folder = fds[-1].resolve().parent\n")
+    got = _run(find + "listed = list(folder.iterdir())\n")
+    assert got["cell"].startswith("RuntimeError") and "record file" in got["cell"], got
+    got = _run(find + "f = (folder / 'records.log').open('a')\n")
+    assert got["cell"].startswith("RuntimeError") and "record file" in got["cell"], got
+    got = _run(find + "f = fds[-1].open('a')\n")
+    assert got["cell"].startswith("RuntimeError") and "record file" in got["cell"], got
+    assert "opening the grader's record file" in got["records"], got
 
 
 def test_code_compiled_from_a_string_counts_as_the_notebooks():

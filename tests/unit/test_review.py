@@ -261,6 +261,53 @@ def test_routes_outside_the_allow_list_are_named(source, says):
     assert findings and says in findings[0], findings
 
 
+# What an allowed library holds under a name of its own, with no import for the review to read (CAUGHT
+# before the alias table: each passed the review).
+HELD_BY_A_LIBRARY = {
+    # Python's enum module, which holds ``builtins`` as ``bltns``: getattr and __import__ by computed names.
+    ("10-dl-first-network", "import re\nB = re.enum.bltns\nget = B.getattr\n"): "enum, held by matplotlib, re",
+    ("01-numba-first-steps", "import re\nB = re.enum.bltns\n"): "enum, held by",
+    ("10-dl-first-network", "import pathlib\nfetch = pathlib.attrgetter('x')\n"): "operator.attrgetter",
+    ("01-numba-first-steps", "from numba import cuda\nm = cuda.utils.import_module('sys')\n"): "numba.cuda.utils",
+    ("10-dl-first-network", "import torch\nf = torch.jit.frontend.string.Formatter()\n"): "string, held by",
+    ("10-dl-first-network", "import torch\np = torch.xpu.cast\n"): "ctypes.cast",
+}
+
+
+@pytest.mark.parametrize("lab,source", HELD_BY_A_LIBRARY)
+def test_modules_and_machinery_a_library_holds_are_named(lab, source):
+    """Wrong answer caught: a lab 10 cell that named nothing outside the allow-list reached ``builtins``
+    as ``re.enum.bltns``, read the referee's key through ``as_strided`` by a computed name and forged
+    a record for every test (15 of 15, ``graded``, no note)."""
+    notes, findings = _with_cell(lab, source)
+    assert findings and HELD_BY_A_LIBRARY[lab, source] in findings[0], findings
+
+
+def test_names_a_library_holds_for_the_lab_are_not_flagged():
+    """The same attribute names where they are the lab's own API, and modules a trainee may import
+    anyway (``collections.abc``, ``torch.utils``, ``nn.Parameter``: matplotlib holds inspect's
+    ``Parameter`` under that name)."""
+    source = ("import collections\nimport torch\nfrom torch import nn\nfrom pathlib import Path\n"
+              "w = nn.Parameter(torch.zeros(2))\nok = isinstance([], collections.abc.Sequence)\n"
+              "loader = torch.utils.data.DataLoader([1, 2], batch_size=1)\nwith Path('x.txt').open('w') as f:\n"
+              "    f.write('a')\n")
+    notes, findings = _with_cell("10-dl-first-network", source)
+    assert findings == [], findings
+    # A name the lab's own cells use (lab 01 reads lab.simulator), though Numba holds a module under it.
+    notes, findings = _with_cell("01-numba-first-steps", "if lab.simulator:\n    print('on the simulator')\n")
+    assert findings == [], findings
+
+
+def test_the_table_of_what_libraries_hold_is_current():
+    """Caught: a library upgraded to hold a module or a piece of the interpreter's machinery under a new
+    name, with the table (``python -m techday.grading.review_aliases``) not regenerated."""
+    from techday.grading.review_aliases import ALIASES, scan_both
+
+    fresh = scan_both()
+    assert fresh == ALIASES, ("regenerate with `python -m techday.grading.review_aliases`: "
+                              f"new {sorted(set(fresh) - set(ALIASES))[:10]}, gone {sorted(set(ALIASES) - set(fresh))[:10]}")
+
+
 def test_cells_the_review_cannot_read_get_a_line_not_a_crash():
     notes, findings = _with_cell("01-numba-first-steps", "def f(:\n    pass\n")
     assert findings == [] and "syntax error" in notes[0]
