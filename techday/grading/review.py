@@ -817,12 +817,12 @@ def _alias_hits(attr: str, ctx: Context) -> set[str]:
     ``bltns``; ``pathlib.attrgetter``; see :mod:`techday.grading.review_aliases`). A name the lab's own
     cells use as an attribute is the lab's (``lab.simulator``, where Numba holds its simulator's module
     as ``numba.cuda.simulator``: nothing of the machinery lies past it)."""
-    from .review_aliases import ALIASES
+    from .review_aliases import aliases
 
     if attr in ctx.taught_attrs:
         return set()
     packages, refused = [], set()
-    for package, held in ALIASES.get(attr, {}).items():
+    for package, held in aliases().get(attr, {}).items():
         if package not in ctx.modules:
             continue
         found = {what.removeprefix("module ") for what in held if not what.startswith("module ")
