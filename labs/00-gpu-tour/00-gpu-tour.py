@@ -45,15 +45,19 @@ import importlib.metadata
 import os
 import platform
 
-print(f"tier: {lab.tier}   (simulator: {lab.simulator})")
-print(f"why:  {lab.info.reason}")
-print(f"GPU:  {lab.gpu.name if lab.gpu else 'none (CPU tier)'}")
-print(f"host: {lab.info.cpu_count} CPU cores, {platform.machine()}, Python {platform.python_version()}")
-if lab.on_gpu:
-    print(f"driver {lab.info.driver_version} | CUDA driver API {lab.info.cuda_driver_api} | "
-          f"CUDA runtime {lab.info.cuda_runtime or 'not found'}")
+from techday.i18n import msg
 
-print("\npackages:")
+print(msg("00.env_tier", "tier: {tier}   (simulator: {simulator})", tier=lab.tier, simulator=lab.simulator))
+print(msg("00.env_why", "why:  {reason}", reason=lab.info.reason))
+print(msg("00.env_gpu", "GPU:  {gpu}", gpu=lab.gpu.name if lab.gpu else msg("00.env_no_gpu", "none (CPU tier)")))
+print(msg("00.env_host", "host: {cores} CPU cores, {machine}, Python {python}", cores=lab.info.cpu_count,
+          machine=platform.machine(), python=platform.python_version()))
+if lab.on_gpu:
+    print(msg("00.env_driver", "driver {driver} | CUDA driver API {api} | CUDA runtime {runtime}",
+              driver=lab.info.driver_version, api=lab.info.cuda_driver_api,
+              runtime=lab.info.cuda_runtime or msg("00.env_runtime_not_found", "not found")))
+
+print(msg("00.env_packages", "\npackages:"))
 # CuPy comes as one wheel per CUDA major (cupy-cuda13x in the CUDA 13 set, cupy-cuda12x in the CUDA 12 set).
 installed = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
 cupy_wheels = [d for d in ("cupy-cuda13x", "cupy-cuda12x", "cupy") if d in installed] or ["cupy-cuda13x"]
@@ -61,13 +65,13 @@ for package in ("numpy", "numba", "numba-cuda", "torch", *cupy_wheels):
     try:
         version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
-        version = "not installed"
+        version = msg("00.env_not_installed", "not installed")
     print(f"  {package:14s} {version}")
 
 from numba import cuda  # safe now: the tier (and the simulator switch) is already decided
 
-print(f"\nNumba's view (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDASIM', '0')}; "
-      "on the CPU tier it lists one SIMULATOR device):")
+print(msg("00.numba_view", "\nNumba's view (NUMBA_ENABLE_CUDASIM={cudasim}; on the CPU tier it lists one SIMULATOR device):",
+          cudasim=os.environ.get('NUMBA_ENABLE_CUDASIM', '0')))
 cuda.detect()
 
 # %% [markdown] key="device-properties"
@@ -92,52 +96,60 @@ cuda.detect()
 from types import SimpleNamespace
 
 from techday import gpuspecs
+from techday.i18n import msg
 
 if lab.on_gpu:
     g = lab.gpu
     published = gpuspecs.lookup(g.name)  # None when the table does not know this GPU (or a MIG slice)
     dev = SimpleNamespace(
-        name=g.name, source="this machine's GPU, as the CUDA driver reports it",
+        name=g.name, source=msg("00.source_this_gpu", "this machine's GPU, as the CUDA driver reports it"),
         cc=g.compute_capability, sm_count=g.multiprocessor_count, clock_khz=g.clock_rate_khz,
         memory_clock_khz=g.memory_clock_rate_khz, bus_width_bits=g.global_memory_bus_width_bits,
         l2_bytes=g.l2_cache_bytes, memory=f"{g.memory_gib:.1f} GiB")
     if published and not (dev.clock_khz and dev.memory_clock_khz):
         # Some drivers report 0 for clocks (e.g. under virtualization): fall back to the table.
-        print(f"the driver reports no clock rates: using the published {published.name} clocks")
+        print(msg("00.no_driver_clocks", "the driver reports no clock rates: using the published {name} clocks",
+                  name=published.name))
         dev.clock_khz = dev.clock_khz or published.clock_khz
         dev.memory_clock_khz = dev.memory_clock_khz or published.memory_clock_khz
 else:
     published = gpuspecs.by_name("H100 SXM5")
     dev = SimpleNamespace(
         name=f"NVIDIA {published.name}",
-        source="published specs from techday.gpuspecs: a worked example, this machine has no GPU",
+        source=msg("00.source_published", "published specs from techday.gpuspecs: a worked example, this machine has no GPU"),
         cc=published.cc, sm_count=published.sm_count, clock_khz=published.clock_khz,
         memory_clock_khz=published.memory_clock_khz, bus_width_bits=published.bus_width_bits,
         l2_bytes=published.l2_mib * 2**20, memory=f"{published.memory_gb} GB {published.memory_type}")
 
-print(f"Device used below: {dev.name}")
-print(f"  source:                {dev.source}")
-print(f"  compute capability:    {dev.cc[0]}.{dev.cc[1]}")
-print(f"  SMs:                   {dev.sm_count}")
-print(f"  SM clock (boost):      {dev.clock_khz / 1e3:.0f} MHz   (driver: clock_rate = {dev.clock_khz} kHz)")
-print(f"  memory clock:          {dev.memory_clock_khz / 1e3:.0f} MHz   "
-      f"(driver: memory_clock_rate = {dev.memory_clock_khz} kHz)")
-print(f"  memory bus width:      {dev.bus_width_bits} bits")
-print(f"  L2 cache:              {dev.l2_bytes / 2**20:.1f} MiB")
-print(f"  device memory:         {dev.memory}")
+print(msg("00.dev_used", "Device used below: {name}", name=dev.name))
+print(msg("00.dev_source", "  source:                {source}", source=dev.source))
+print(msg("00.dev_cc", "  compute capability:    {major}.{minor}", major=dev.cc[0], minor=dev.cc[1]))
+print(msg("00.dev_sms", "  SMs:                   {sms}", sms=dev.sm_count))
+print(msg("00.dev_sm_clock", "  SM clock (boost):      {mhz:.0f} MHz   (driver: clock_rate = {khz} kHz)",
+          mhz=dev.clock_khz / 1e3, khz=dev.clock_khz))
+print(msg("00.dev_mem_clock", "  memory clock:          {mhz:.0f} MHz   (driver: memory_clock_rate = {khz} kHz)",
+          mhz=dev.memory_clock_khz / 1e3, khz=dev.memory_clock_khz))
+print(msg("00.dev_bus", "  memory bus width:      {bits} bits", bits=dev.bus_width_bits))
+print(msg("00.dev_l2", "  L2 cache:              {mib:.1f} MiB", mib=dev.l2_bytes / 2**20))
+print(msg("00.dev_memory", "  device memory:         {memory}", memory=dev.memory))
 if lab.on_gpu:
-    print(f"  warp size:             {g.warp_size} threads")
-    print(f"  max threads per SM:    {g.max_threads_per_multiprocessor}")
-    print(f"  max threads per block: {g.max_threads_per_block}")
-    print(f"  shared memory / block: {g.max_shared_memory_per_block_optin / 1024:.0f} KiB (opt-in maximum)")
-    print(f"  ECC:                   {'on' if g.ecc_enabled else 'off'}")
-    print(f"  table row:             {published.name if published else 'not in techday.gpuspecs'}")
+    print(msg("00.dev_warp", "  warp size:             {warp} threads", warp=g.warp_size))
+    print(msg("00.dev_threads_sm", "  max threads per SM:    {threads}", threads=g.max_threads_per_multiprocessor))
+    print(msg("00.dev_threads_block", "  max threads per block: {threads}", threads=g.max_threads_per_block))
+    print(msg("00.dev_shared", "  shared memory / block: {kib:.0f} KiB (opt-in maximum)",
+              kib=g.max_shared_memory_per_block_optin / 1024))
+    print(msg("00.dev_ecc", "  ECC:                   {ecc}",
+              ecc=msg("00.dev_ecc_on", "on") if g.ecc_enabled else msg("00.dev_ecc_off", "off")))
+    print(msg("00.dev_table_row", "  table row:             {row}",
+              row=published.name if published else msg("00.dev_not_in_gpuspecs", "not in techday.gpuspecs")))
 
 # %% [markdown] key="note"
 # For comparison, some GPUs you may meet in data centres and on desks (published figures):
 
 # %%
-print(f"{'GPU':16s} {'cc':>4s} {'SMs':>4s} {'boost':>6s} {'mem clk':>8s} {'bus':>5s} {'GB/s':>6s} {'FP32 TF':>8s} {'L2 MiB':>7s}")
+from techday.i18n import msg
+
+print(msg("00.spec_table_header", "GPU                cc  SMs  boost  mem clk   bus   GB/s  FP32 TF  L2 MiB"))
 for name in ("H100 SXM5", "H200 SXM", "A100 40GB SXM", "L40S", "L4", "T4", "RTX 4090", "RTX 3090"):
     s = gpuspecs.by_name(name)
     print(f"{s.name:16s} {s.cc[0]}.{s.cc[1]:<2d} {s.sm_count:4d} {s.boost_clock_mhz:6d} {s.memory_clock_mhz:8d} "
@@ -361,14 +373,17 @@ kernels = [  # (name, FLOPs, bytes moved), float32 = 4 bytes
     ("dot product    s += a[i]*b[i]", 2, 8),
     (f"matmul {m}x{m} (ideal reuse)", 2 * m**3, 3 * 4 * m**2),
 ]
-print(f"{dev.name}: peak {peak_gflops:,.0f} GFLOP/s, {bandwidth_gbs:,.0f} GB/s, ridge at {ridge:.1f} FLOP/byte\n")
-print(f"{'kernel':32s} {'FLOP/byte':>10s} {'attainable GFLOP/s':>19s} {'of peak':>8s}  bound")
+from techday.i18n import msg
+
+print(msg("00.roofline_device", "{name}: peak {peak:,.0f} GFLOP/s, {bw:,.0f} GB/s, ridge at {ridge:.1f} FLOP/byte\n",
+          name=dev.name, peak=peak_gflops, bw=bandwidth_gbs, ridge=ridge))
+print(msg("00.roofline_header", "kernel                            FLOP/byte  attainable GFLOP/s  of peak  bound"))
 points = []
 for name, flops, nbytes in kernels:
     intensity = arithmetic_intensity(flops, nbytes)  # FLOPs / bytes
     attainable = attainable_gflops(intensity, peak_gflops, bandwidth_gbs)  # min(peak, I * BW)
     points.append((name, intensity, attainable))
-    bound = "memory" if intensity < ridge else "compute"
+    bound = msg("00.bound_memory", "memory") if intensity < ridge else msg("00.bound_compute", "compute")
     print(f"{name:32s} {intensity:10.3f} {attainable:19,.0f} {attainable / peak_gflops:8.1%}  {bound}")
 
 # %%
@@ -499,9 +514,10 @@ t_host = time_cpu(np.copyto, dst, src, repeat=5, warmup=1, what=f"host memcpy of
                   label="CPU (host RAM, not a GPU figure)")
 print(t_host)
 # rate = bytes copied per second; traffic = 2x that (each byte is read once and written once)
-print(f"  copy rate {nbytes / t_host.median / 1e9:.1f} GB/s = nbytes / t;  "
-      f"memory traffic {2 * nbytes / t_host.median / 1e9:.1f} GB/s = 2 * nbytes / t")
-print(f"  the same bytes over PCIe 4.0 at ~25 GB/s would take about {copy_time_ms(nbytes, 25):.1f} ms")
+print(msg("00.host_copy_rate", "  copy rate {rate:.1f} GB/s = nbytes / t;  memory traffic {traffic:.1f} GB/s = 2 * nbytes / t",
+          rate=nbytes / t_host.median / 1e9, traffic=2 * nbytes / t_host.median / 1e9))
+print(msg("00.host_copy_over_pcie", "  the same bytes over PCIe 4.0 at ~25 GB/s would take about {ms:.1f} ms",
+          ms=copy_time_ms(nbytes, 25)))
 
 # %%
 from techday.i18n import msg
@@ -530,13 +546,14 @@ if lab.gpu_only(msg("00.gpu_only_h2d_copies", "host-to-device copy, pageable vs 
 
     for t in (t_pageable, t_pinned):
         print(t)
-        print(f"  {nbytes / t.median / 1e9:.1f} GB/s = nbytes / t  (each byte crosses the bus once)")
-    print(f"pinned is {t_pageable.median / t_pinned.median:.1f}x faster than pageable")
+        print(msg("00.h2d_rate", "  {gbs:.1f} GB/s = nbytes / t  (each byte crosses the bus once)", gbs=nbytes / t.median / 1e9))
+    print(msg("00.pinned_faster", "pinned is {ratio:.1f}x faster than pageable", ratio=t_pageable.median / t_pinned.median))
     print(t_d2d)
     d2d_gbs = 2 * nbytes / t_d2d.median / 1e9  # each byte is read once and written once in device memory
-    print(f"  {d2d_gbs:.0f} GB/s = 2 * nbytes / t, {d2d_gbs / bandwidth_gbs:.0%} of the theoretical "
-          f"{bandwidth_gbs:.0f} GB/s")
-    print(f"device memory is {d2d_gbs / (nbytes / t_pinned.median / 1e9):.0f}x faster than the host link")
+    print(msg("00.d2d_rate", "  {gbs:.0f} GB/s = 2 * nbytes / t, {frac:.0%} of the theoretical {peak:.0f} GB/s", gbs=d2d_gbs,
+              frac=d2d_gbs / bandwidth_gbs, peak=bandwidth_gbs))
+    print(msg("00.device_memory_faster", "device memory is {ratio:.0f}x faster than the host link",
+              ratio=d2d_gbs / (nbytes / t_pinned.median / 1e9)))
     del d_a, d_b, host_pinned
 
 # %% [markdown] key="summary"

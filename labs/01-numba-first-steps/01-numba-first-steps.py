@@ -44,8 +44,12 @@ from numba import cuda, njit, vectorize
 
 from techday.labtools import assert_close, time_cpu
 
-print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
-      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+from techday.i18n import msg
+
+print(msg("01.banner_gpu", "numba {numba} | NumPy {numpy} | kernels run on the GPU", numba=numba.__version__,
+          numpy=np.__version__) if lab.on_gpu else
+      msg("01.banner_simulator", "numba {numba} | NumPy {numpy} | kernels run in the CUDA simulator (CPU tier)",
+          numba=numba.__version__, numpy=np.__version__))
 
 # %% [markdown] key="njit-compile-python-function"
 # ## 1. `@njit`: compile a Python function for the CPU
@@ -88,9 +92,9 @@ t_second = time.perf_counter() - t0
 
 assert_close(first, np.sum(x * x), "sum_of_squares_jit", rtol=1e-9)
 print(f"n = {n:,}")
-print(f"first call  (compile + run): {t_first * 1e3:9.1f} ms  [CPU]")
-print(f"second call (run only)     : {t_second * 1e3:9.1f} ms  [CPU]")
-print("compiled versions so far:", sum_of_squares_jit.signatures)
+print(msg("01.first_call_time", "first call  (compile + run): {ms:9.1f} ms  [CPU]", ms=t_first * 1e3))
+print(msg("01.second_call_time", "second call (run only)     : {ms:9.1f} ms  [CPU]", ms=t_second * 1e3))
+print(msg("01.compiled_versions_so_far", "compiled versions so far: {signatures}", signatures=sum_of_squares_jit.signatures))
 
 # %% [markdown] key="note"
 # Now time it properly: `time_cpu` makes one warm-up call (compilation happens there, outside the
@@ -108,7 +112,7 @@ t_py = time_cpu(sum_of_squares, x_py, repeat=3, what=f"pure Python loop, n={n_py
 t_jit = time_cpu(sum_of_squares_jit, x, what=f"@njit loop, n={n:,}", label="CPU")
 t_np = time_cpu(lambda v: np.sum(v * v), x, what=f"NumPy np.sum(x * x), n={n:,}", label="CPU")
 for t, size in ((t_py, n_py), (t_jit, n), (t_np, n)):
-    print(f"{t}  ->  {t.median / size * 1e9:7.2f} ns per element")
+    print(msg("01.ns_per_element", "{timing}  ->  {ns:7.2f} ns per element", timing=t, ns=t.median / size * 1e9))
 print(msg("01.njit_about_t_py", "@njit is about {t_py_median_n_py_t_jit_median:,.0f}x faster than the Python loop per element.", t_py_median_n_py_t_jit_median=(t_py.median / n_py) / (t_jit.median / n)))
 
 # %% [markdown] key="numerically-stable-mean-variance"
@@ -266,7 +270,8 @@ bump_par = vectorize(BUMP_SIGNATURES, target="parallel")(bump)
 gx = np.linspace(-1, 1, 3, dtype=np.float32).reshape(3, 1)
 gy = np.linspace(-1, 1, 4, dtype=np.float32)
 grid = bump_cpu(gx, gy)
-print("grid:", grid.shape, grid.dtype, "| dtype loops:", bump_cpu.types)
+print(msg("01.grid_dtype_loops", "grid: {shape} {dtype} | dtype loops: {loops}", shape=grid.shape, dtype=grid.dtype,
+          loops=bump_cpu.types))
 
 
 def bump_numpy(x, y):
@@ -323,7 +328,8 @@ if lab.gpu_only(msg("01.gpu_only_cuda_ufuncs", "CUDA ufuncs (@vectorize target='
     print(t_dev)
     # Bytes the kernel itself touches: two float32 inputs read, one float32 output written.
     gbps = 3 * n_u * ux.itemsize / t_dev.median / 1e9
-    print(f"device-only ufunc: 3 * n * 4 B / {t_dev.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
+    print(msg("01.device_only_ufunc_rate", "device-only ufunc: 3 * n * 4 B / {ms:.3f} ms = {gbps:.0f} GB/s",
+              ms=t_dev.median * 1e3, gbps=gbps))
     print(msg("01.copies_make_call_t", "the copies make the call {t_host_median_t_dev_median:.0f}x slower", t_host_median_t_dev_median=t_host.median / t_dev.median))
 
 # %% [markdown] key="own-ufunc-vectorize"
@@ -436,8 +442,8 @@ h_head = d_x[:5].copy_to_host()                     # a slice: copy back only wh
 
 assert type(h_back) is np.ndarray and np.array_equal(h_back, h_x), msg("01.round_trip_host_device", "round trip host -> device -> host changed the data")
 assert np.array_equal(h_head, h_x[:5])
-print(f"d_x is a {type(d_x).__name__} (not a NumPy array): shape {d_x.shape}, dtype {d_x.dtype}, "
-      f"{d_x.nbytes / 2**20:.0f} MiB")
+print(msg("01.device_array_is", "d_x is a {type_name} (not a NumPy array): shape {shape}, dtype {dtype}, {mib:.0f} MiB",
+          type_name=type(d_x).__name__, shape=d_x.shape, dtype=d_x.dtype, mib=d_x.nbytes / 2**20))
 print(msg("01.round_trip_host_device_2", "round trip host -> device -> device -> host: data unchanged"))
 
 # %% [markdown] key="fast-copies"
@@ -484,7 +490,7 @@ if lab.gpu_only(msg("01.gpu_only_copy_timing", "timing host<->device copies with
     g = lab.gpu
     peak = 2 * g.memory_clock_rate_khz * 1e3 * g.global_memory_bus_width_bits / 8 / 1e9  # DDR: 2 per clock
     if peak > 0:
-        print(f"device memory peak (2 x clock x bus width): {peak:.0f} GB/s")
+        print(msg("01.device_memory_peak", "device memory peak (2 x clock x bus width): {peak:.0f} GB/s", peak=peak))
 else:
     print(msg("01.gpu_expect_pinned_copies", "On a GPU, expect pinned copies near the link's limit (PCIe 4.0 x16: about 25 GB/s, PCIe 5.0 x16: about 50 GB/s), pageable ones slower, and device-to-device copies around a terabyte per second or more."))
 
@@ -659,7 +665,8 @@ if lab.gpu_only(msg("01.gpu_only_round_trips", "timing round trips against devic
     times = [time_cuda(fn, what=what, label=label) for fn, what in
              ((round_trips, "4 copies + 2 kernels"), (copy_once, "2 copies + 2 kernels"), (resident, "2 kernels only"))]
     for t in times:
-        print(f"{t}  ({t.median / times[-1].median:5.1f}x the kernels alone)")
+        print(msg("01.x_kernels_alone", "{timing}  ({ratio:5.1f}x the kernels alone)", timing=t,
+                  ratio=t.median / times[-1].median))
 
 # %% [markdown] key="saxpy-kernel-grid-stride"
 # ## Exercise 3: a SAXPY kernel with a grid-stride loop (4 points)

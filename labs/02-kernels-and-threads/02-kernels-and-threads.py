@@ -56,8 +56,12 @@ from techday.labtools import assert_close
 # work, but this lab launches tiny grids on purpose, to show how they behave.
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
 
-print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
-      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+from techday.i18n import msg
+
+print(msg("02.banner_gpu", "numba {numba} | NumPy {numpy} | kernels run on the GPU", numba=numba.__version__,
+          numpy=np.__version__) if lab.on_gpu else
+      msg("02.banner_simulator", "numba {numba} | NumPy {numpy} | kernels run in the CUDA simulator (CPU tier)",
+          numba=numba.__version__, numpy=np.__version__))
 
 # %% [markdown] key="threads-blocks-grid"
 # ## 1. Threads, blocks and the grid

@@ -57,8 +57,12 @@ from techday.simtools import expose_races, quicker_barriers
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
 quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python threads; switch them more often
 
-print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
-      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+from techday.i18n import msg
+
+print(msg("03.banner_gpu", "numba {numba} | NumPy {numpy} | kernels run on the GPU", numba=numba.__version__,
+          numpy=np.__version__) if lab.on_gpu else
+      msg("03.banner_simulator", "numba {numba} | NumPy {numpy} | kernels run in the CUDA simulator (CPU tier)",
+          numba=numba.__version__, numpy=np.__version__))
 
 # %% [markdown] key="many-threads-counter-atomics"
 # ## 1. Many threads, one counter: atomics
@@ -126,7 +130,8 @@ with expose_races():
         d_counter = cuda.to_device(np.zeros(1, np.int64))
         kernel[4, 64](d_x, d_counter)
         got = int(d_counter.copy_to_host()[0])
-        print(f"{kernel.__name__:22s}: {got:5d} positives counted, {expected_positive} expected")
+        print(msg("03.positives_counted", "{name:22s}: {got:5d} positives counted, {expected} expected", name=kernel.__name__,
+                  got=got, expected=expected_positive))
 assert got == expected_positive, msg("03.atomic_count_exact", "the atomic count must be exact")
 d_max = cuda.to_device(np.zeros(1))
 max_abs_atomic[4, 64](d_x, d_max)
@@ -166,9 +171,11 @@ step = lab.size(full=1, ci=8)
 pixels = np.ascontiguousarray(camera[::step, ::step]).ravel()
 NBINS = 256
 reference_hist = np.bincount(pixels, minlength=NBINS)
-print(f"camera: {camera.shape} {camera.dtype}; using {pixels.size:,} pixels (every {step}. row and column)")
-print(f"grey levels used: {np.count_nonzero(reference_hist)} of {NBINS}; the fullest bin holds "
-      f"{reference_hist.max():,} pixels (level {reference_hist.argmax()}), {NBINS - np.count_nonzero(reference_hist)} bins are empty")
+print(msg("03.camera_pixels", "camera: {shape} {dtype}; using {pixels:,} pixels (every {step}. row and column)",
+          shape=camera.shape, dtype=camera.dtype, pixels=pixels.size, step=step))
+print(msg("03.grey_levels_used", "grey levels used: {used} of {nbins}; the fullest bin holds {fullest:,} pixels (level {level}), "
+          "{empty} bins are empty", used=np.count_nonzero(reference_hist), nbins=NBINS, fullest=reference_hist.max(),
+          level=reference_hist.argmax(), empty=NBINS - np.count_nonzero(reference_hist)))
 
 # %% [markdown] key="histogram-atomic"
 # ## Exercise 1: `histogram_atomic` (3 points)
@@ -740,7 +747,8 @@ if lab.gpu_only(msg("03.gpu_only_warp_shuffle", "warp-shuffle reduction (cuda.sh
     sum_warp_shuffle[MAX_SUM_BLOCKS, 256](cuda.to_device(x_w), d_total)
     got_w = float(d_total.copy_to_host()[0])
     assert math.isclose(got_w, math.fsum(x_w), rel_tol=1e-12), msg("03.warp_shuffle_sum_w", "warp-shuffle sum {got_w} != {math_fsum_x_w}", got_w=got_w, math_fsum_x_w=math.fsum(x_w))
-    print(f"sum_warp_shuffle on {x_w.size:,} values: {got_w:.6f} (math.fsum: {math.fsum(x_w):.6f})")
+    print(msg("03.warp_shuffle_result", "sum_warp_shuffle on {n:,} values: {got:.6f} (math.fsum: {exact:.6f})", n=x_w.size,
+              got=got_w, exact=math.fsum(x_w)))
 else:
     print(msg("03.kernel_above_compiles_gpu", "The kernel above compiles for a GPU; run the lab on one to see it work."))
 
@@ -765,7 +773,8 @@ exact = math.fsum(h_cmp)
 results = {"math.fsum (exact)": exact, "np.sum": float(np.sum(h_cmp)),
            "gpu_sum (yours)": gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
 for name, value in results.items():
-    print(f"{name:18s} {value:.10f}   relative error {abs(value - exact) / exact:.1e}")
+    print(msg("03.relative_error", "{name:18s} {value:.10f}   relative error {error:.1e}", name=name, value=value,
+              error=abs(value - exact) / exact))
     assert math.isclose(value, exact, rel_tol=1e-10), msg("03.name_off_value_vs", "{name} is off: {value} vs {exact}", name=name, value=value, exact=exact)
 
 if lab.on_gpu:

@@ -57,8 +57,12 @@ from techday.simtools import quicker_barriers
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
 quicker_barriers()  # simulator only: its cuda.syncthreads() polls Python threads; switch them more often
 
-print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
-      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+from techday.i18n import msg
+
+print(msg("04.banner_gpu", "numba {numba} | NumPy {numpy} | kernels run on the GPU", numba=numba.__version__,
+          numpy=np.__version__) if lab.on_gpu else
+      msg("04.banner_simulator", "numba {numba} | NumPy {numpy} | kernels run in the CUDA simulator (CPU tier)",
+          numba=numba.__version__, numpy=np.__version__))
 
 # %% [markdown] key="memory-hierarchy"
 # ## 1. The memory hierarchy

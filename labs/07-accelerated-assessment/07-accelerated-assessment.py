@@ -67,8 +67,10 @@ from techday.labtools import time_cpu
 # Small grids are launched on purpose in the tests (and always in the simulator).
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
 
-print(f"numba {numba.__version__} | NumPy {np.__version__} | kernels run "
-      + ("on the GPU" if lab.on_gpu else "in the CUDA simulator (CPU tier)"))
+print(msg("07.banner_gpu", "numba {numba} | NumPy {numpy} | kernels run on the GPU", numba=numba.__version__,
+          numpy=np.__version__) if lab.on_gpu else
+      msg("07.banner_simulator", "numba {numba} | NumPy {numpy} | kernels run in the CUDA simulator (CPU tier)",
+          numba=numba.__version__, numpy=np.__version__))
 
 # %% [markdown] key="launch-settings"
 # ## The launch settings
@@ -101,7 +103,8 @@ def clear_kernel(a):
         a[i] = 0
 
 
-print(f"BLOCK_2D = {BLOCK_2D}, MAX_SIDE = {MAX_SIDE}; a 512 x 512 picture gets grid {grid_2d((512, 512))}")
+print(msg("07.grid_for_512", "BLOCK_2D = {block}, MAX_SIDE = {max_side}; a 512 x 512 picture gets grid {grid}", block=BLOCK_2D,
+          max_side=MAX_SIDE, grid=grid_2d((512, 512))))
 
 # %% [markdown] key="picture-reference"
 # ## The picture and the reference
@@ -134,10 +137,10 @@ rows_demo, cols_demo = (512, 512) if lab.on_gpu else (45, 61)
 picture = sample_image("camera", (rows_demo, cols_demo), origin=(0, 0) if lab.on_gpu else (190, 200))
 expected_picture = pipeline_reference(picture, WEIGHTS)
 print("weights (sum", int(WEIGHTS.sum()), "):\n", WEIGHTS)
-print(f"picture {picture.shape} {picture.dtype}: grey levels {picture.min()}..{picture.max()}, "
-      f"{np.count_nonzero(histogram_reference(picture))} distinct")
-print(f"after blur + equalisation (reference): levels {expected_picture.min()}..{expected_picture.max()}, "
-      f"std {picture.std():.1f} -> {expected_picture.std():.1f}")
+print(msg("07.picture_levels", "picture {shape} {dtype}: grey levels {low}..{high}, {distinct} distinct", shape=picture.shape,
+          dtype=picture.dtype, low=picture.min(), high=picture.max(), distinct=np.count_nonzero(histogram_reference(picture))))
+print(msg("07.reference_levels", "after blur + equalisation (reference): levels {low}..{high}, std {std_before:.1f} -> {std_after:.1f}",
+          low=expected_picture.min(), high=expected_picture.max(), std_before=picture.std(), std_after=expected_picture.std()))
 t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what="NumPy reference pipeline",
                  label="CPU (NumPy), not a GPU figure")
 print(t_ref)

@@ -507,7 +507,8 @@ record(measure_throughput(amp_step(model, opt), batches, WARMUP, device, LABEL),
 # %%
 x_demo = batches[0][0]
 x_cl = x_demo.to(memory_format=torch.channels_last)
-print("shape", tuple(x_cl.shape), "| strides NCHW", x_demo.stride(), "-> channels_last", x_cl.stride())
+print(msg("13.channels_last_strides", "shape {shape} | strides NCHW {nchw} -> channels_last {channels_last}",
+          shape=tuple(x_cl.shape), nchw=x_demo.stride(), channels_last=x_cl.stride()))
 assert torch.equal(x_demo, x_cl), msg("13.same_values", "same values, different layout")
 
 

@@ -473,12 +473,12 @@ for b in batch_sizes:
     o_rec = measure_latency(lambda: session.run(None, feed), b, warmup=3, repeat=repeat)
     rows.append((b, t_rec, o_rec))
 
-print(f"{'batch':>5s} | {'PyTorch median':>14s} {'p90':>8s} {'samples/s':>10s} | "
-      f"{'ORT median':>10s} {'p90':>8s} {'samples/s':>10s}")
+print(msg("15.latency_table_header", "batch | PyTorch median      p90  samples/s | ORT median      p90  samples/s"))
 for b, t_rec, o_rec in rows:
     print(f"{b:5d} | {t_rec['median_ms']:11.3f} ms {t_rec['p90_ms']:8.3f} {t_rec['samples_per_s']:10.0f} | "
           f"{o_rec['median_ms']:7.3f} ms {o_rec['p90_ms']:8.3f} {o_rec['samples_per_s']:10.0f}")
-print(f"PyTorch: {device_label(device)}; ONNX Runtime: {ORT_LABEL}")
+print(msg("15.measured_on", "PyTorch: {torch_label}; ONNX Runtime: {ort_label}", torch_label=device_label(device),
+          ort_label=ORT_LABEL))
 if not lab.on_gpu:
     print(msg("15.cpu_tier_figures", "CPU tier: CPU figures on a shared machine, not GPU figures. The shape of the trade-off "
               "(throughput up, latency up with the batch) carries over; the numbers do not."))

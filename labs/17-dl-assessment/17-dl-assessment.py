@@ -75,9 +75,12 @@ print(msg("17.pass_rule", "pass rule (from course/syllabus.toml): mean accuracy 
 TRAIN_SEED = 2026
 N_TRAIN = lab.size(full=6_000, ci=2_400)
 images, labels = make_parts(N_TRAIN, seed=TRAIN_SEED, as_tensor=True)
-print(f"training data: images {tuple(images.shape)} {images.dtype}, labels {tuple(labels.shape)} {labels.dtype}")
-print("class counts:", {f"{c} ({k})": int((labels == i).sum()) for i, (c, k) in enumerate(zip(CLASSES, CLASSES_KO))})
-print("mean brightness per class:", {c: round(float(images[labels == i].mean()), 3) for i, c in enumerate(CLASSES)})
+print(msg("17.training_data", "training data: images {image_shape} {image_dtype}, labels {label_shape} {label_dtype}",
+          image_shape=tuple(images.shape), image_dtype=images.dtype, label_shape=tuple(labels.shape), label_dtype=labels.dtype))
+print(msg("17.class_counts", "class counts: {counts}",
+          counts={f"{c} ({k})": int((labels == i).sum()) for i, (c, k) in enumerate(zip(CLASSES, CLASSES_KO))}))
+print(msg("17.mean_brightness", "mean brightness per class: {means}",
+          means={c: round(float(images[labels == i].mean()), 3) for i, c in enumerate(CLASSES)}))
 
 # %%
 from techday.parts import show
@@ -432,8 +435,8 @@ for epoch in range(epochs):
         losses.append(train_step(final_model, optimizer, xb, yb, amp_dtype=amp))
         schedule.step()
     val_acc = (predict(final_model, x_val) == y_val).float().mean().item()
-    print(f"epoch {epoch + 1:2d}/{epochs}: train loss {np.mean(losses):.3f}, validation accuracy {val_acc:.3f} "
-          f"({time.perf_counter() - t0:.1f} s)")
+    print(msg("17.epoch_progress", "epoch {epoch:2d}/{epochs}: train loss {loss:.3f}, validation accuracy {accuracy:.3f} ({seconds:.1f} s)",
+              epoch=epoch + 1, epochs=epochs, loss=np.mean(losses), accuracy=val_acc, seconds=time.perf_counter() - t0))
 ### END SOLUTION
 
 # %% nbgrader="tests" id="assessment_tests" points=6
