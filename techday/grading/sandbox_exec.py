@@ -44,12 +44,32 @@ def _error(ename: str, evalue: str):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def _size(msg: dict) -> int:
-    content = msg.get("content", {})
-    if "text" in content:
-        return len(content["text"])
-    data = content.get("data") or {}
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+def _size(content: dict) -> int:
+    """What a message adds to a cell's outputs: every field the kernel sent (text, data, metadata, an error's
+    name, value and traceback), a string by its length, anything else by its JSON."""
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v, default=str)) for v in content.values())
+
+
+# The kernel is the trainee's process: every message that adds to or changes a cell's outputs counts against
+# the cell's cap. Before, only a stream's text and a display's data counted: a cell's error of 3 MB came back
+# as 6 MB (its value and its traceback), a display's metadata was not counted, and a display update rewrote an
+# earlier cell's output before the cap was looked at, so a notebook's result (and the autograded notebook on
+# the grading host's disk) was as big as the executor's memory allowed.
+OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data", "error")
+ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name and traceback's last lines too
+
+
+def _short_error(content: dict) -> dict:
+    """An error past the cap, cut short: it must stay (an error fails a test cell), but not at its size."""
+    tb = content.get("traceback")
+    tb = [str(line)[:500] for line in tb[-10:]] if isinstance(tb, list) else []
+    return {"ename": str(content.get("ename", ""))[:200], "evalue": str(content.get("evalue", ""))[:ERROR_KEEP],
+            "traceback": tb + ["[grader: this error was cut short at the cell's output cap]"]}
+
+
+def _count(value):
+    """An execution count as nbformat has it (an int, or None): the kernel sends it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
 # nbgrader 0.9's Execute.error_on_timeout: what a cell that timed out records.
@@ -270,6 +290,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             self.events = []
             self.executed = set()
             self._printed = {}
+            self._cut_errors = set()
             try:
                 return super().preprocess(nb, resources, km)
             except KernelGone:
@@ -379,13 +400,41 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                 if not reply.done():
                     reply.cancel()
 
-        def output(self, outs, msg, display_id, cell_index):
-            if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
-                seen = self._printed.get(cell_index, 0) + _size(msg)
-                self._printed[cell_index] = seen
-                if seen > output_bytes:
+        def process_message(self, msg, cell, cell_index):
+            """Every message that adds to or changes outputs counts against the cell's cap, whole, before
+            nbclient applies it (a display update rewrites earlier outputs before ``output`` is called): the
+            rest of the cell's output is dropped, except one error, cut short (an error fails a test cell).
+            An execution count that is not a count is dropped."""
+            content = msg.get("content")
+            if not isinstance(content, dict):
+                return None
+            if "execution_count" in content:
+                content["execution_count"] = _count(content["execution_count"])
+            if msg.get("msg_type") not in OUTPUT_MESSAGES:
+                return super().process_message(msg, cell, cell_index)
+            transient = content.get("transient")
+            display_id = transient.get("display_id") if isinstance(transient, dict) else None
+            if display_id is not None and not isinstance(display_id, str):
+                content["transient"], display_id = {}, None
+            size = _size(content)
+            if display_id and msg["msg_type"] != "error":  # it also rewrites every output shown under that id
+                size *= 1 + sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
+            seen = self._printed.get(cell_index, 0) + size
+            self._printed[cell_index] = seen
+            if seen > output_bytes:
+                if msg["msg_type"] != "error" or cell_index in self._cut_errors:
                     return None
-            return super().output(outs, msg, display_id, cell_index)
+                self._cut_errors.add(cell_index)
+                msg["content"] = _short_error(content)
+            return super().process_message(msg, cell, cell_index)
+
+        def on_cell_executed(self, **kwargs):
+            """The error of the kernel's reply, which nbgrader's hook records where no output shows it, counts
+            too: cut short past the cap, as an error output is."""
+            content = kwargs["execute_reply"].get("content", {})
+            if content.get("status") == "error" and _size(content) > output_bytes:
+                kwargs["execute_reply"]["content"] = {"status": "error", **_short_error(content)}
+            return super().on_cell_executed(**kwargs)
 
     # iopub_timeout: how long to wait for a finished cell's last output (nbclient's 4 s is short on a
     # loaded grading host, and running past it ends the notebook). shutdown_kernel: every output is in

@@ -63,7 +63,7 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     events = {e["event"]: e["cell"] for e in ex.events}
     assert events == {"output-truncated": 2, "cell-timeout": 8}
-    assert "4001 more bytes of output dropped" in nbformat.writes(nb)
+    assert "4007 more bytes of output dropped" in nbformat.writes(nb)
 
 
 def test_every_course_cell_runs_whatever_its_tags(tmp_path):
@@ -91,3 +91,43 @@ def test_every_course_cell_runs_whatever_its_tags(tmp_path):
     assert errors[2] == ["AssertionError"], errors   # the course's BAR and acc0, not the cell's
     assert errors[3] == [], errors                   # a trainee's tagged cell is still skipped
     assert nb.cells[0].metadata["tags"] == ["skip-execution"]
+
+
+# The kernel is the trainee's process: whatever it sends that adds to or changes outputs counts against the
+# cell's cap. Each cell below sends about 3 MB (at most 10 MB in all, so that a broken cap loads nothing much).
+FLOODS = {
+    "a long error": "raise ValueError('E' * 3_000_000)",
+    "a display's metadata": "from IPython.display import display\n"
+                            "display({'text/plain': 'm'}, raw=True, metadata={'k': 'M' * 3_000_000})",
+    "a display update of an earlier cell": "h.update({'text/plain': 'U' * 3_000_000}, raw=True)",
+    "errors sent by the kernel itself": (
+        "ip = get_ipython()\n"
+        "for k in range(30):\n"
+        "    ip.kernel.session.send(ip.kernel.iopub_socket, 'error', {'ename': 'E', 'evalue': 'v' * 100_000,\n"
+        "                           'traceback': []}, parent=ip.kernel.get_parent('shell'))"),
+    "an execution count that is not one": (
+        "ip = get_ipython()\n"
+        "ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_input', {'code': '', 'execution_count': 'C' * 3_000_000},\n"
+        "                       parent=ip.kernel.get_parent('shell'))"),
+}
+
+
+def test_every_output_a_kernel_sends_counts_against_the_cap(tmp_path):
+    """Wrong answers caught: the cell's output cap (here 100 kB) bypassed by a cell's error (3 MB raised came back as
+    6 MB: its value and its traceback), a display's metadata, a display update (it rewrote an earlier cell's output
+    before the cap was looked at), error messages the kernel sends itself, and an execution count that is a 3 MB
+    string; each came back whole, into the autograded notebook on the grading host's disk."""
+    import json
+
+    ex = make_executor(cell_timeout=30, output_bytes=100_000)
+    cells = ["from IPython.display import display\nh = display('small', display_id=True)", *FLOODS.values()]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    sizes = {name: len(json.dumps(nb.cells[i].outputs)) for i, name in enumerate(["shown", *FLOODS], 0)}
+    print(sizes)
+    assert all(size < 150_000 for size in sizes.values()), sizes
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert [o.ename for o in errors] == ["ValueError"] and "cut short" in errors[0].traceback[-1]
+    assert any(o.output_type == "error" for o in nb.cells[4].outputs)  # the first of the kernel's errors stays
+    assert all(c.execution_count is None or isinstance(c.execution_count, int) for c in nb.cells)
