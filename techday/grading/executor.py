@@ -327,9 +327,53 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+# What the sandbox prints (bwrap's errors, the executor's, the kernel's own stderr) reaches the grader through a
+# pipe, and only its first and last LOG_KEEP bytes are written to ``sandbox.log``, beside the submission. Before,
+# the file itself was the sandbox's stdout: a cell wrote into it through the kernel's copy of that descriptor,
+# on the grading host's disk, outside the sandbox's sized folders and the disk watch, up to RLIMIT_FSIZE
+# (256 MB) for every submission, and the file stayed after grading.
+LOG_KEEP = 64 * 1024
+
+
+class LogTail:
+    """Drains a pipe, keeping its first and last ``keep`` bytes and counting the rest."""
+
+    def __init__(self, stream, keep: int = LOG_KEEP):
+        self.stream, self.keep = stream, keep
+        self.head, self.tail, self.dropped = b"", b"", 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        with contextlib.suppress(OSError, ValueError):
+            while True:
+                b = self.stream.read1(1 << 16)
+                if not b:
+                    break
+                if len(self.head) < self.keep:
+                    room = self.keep - len(self.head)
+                    self.head, b = self.head + b[:room], b[room:]
+                self.tail += b
+                if len(self.tail) > self.keep:
+                    self.dropped += len(self.tail) - self.keep
+                    self.tail = self.tail[-self.keep:]
+        with contextlib.suppress(OSError):
+            self.stream.close()
+
+    def text(self) -> bytes:
+        cut = f"\n[grader: {self.dropped} bytes of the sandbox's output dropped]\n".encode() if self.dropped else b""
+        return self.head + cut + self.tail
+
+    def write(self, path: Path, wait: float = 5) -> bytes:
+        self.thread.join(wait)
+        data = self.text()
+        path.write_bytes(data)
+        return data
+
+
 def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
          written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False) -> dict | None:
-    log = open(work.parent / "sandbox.log", "wb")
+    log_path = work.parent / "sandbox.log"
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
 
@@ -345,15 +389,16 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     chunks.append(b)
 
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w, *extra_fds),
-                                preexec_fn=rlimits(limits, gpu, cgroup, user), start_new_session=True, env=popen_env, cwd=cwd)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                pass_fds=(w, *extra_fds), preexec_fn=rlimits(limits, gpu, cgroup, user),
+                                start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)
         os.close(r)
-        log.close()
         report["problem"] = f"could not start the sandbox: {exc}"
         return None
     os.close(w)
+    log = LogTail(proc.stdout)
     t = threading.Thread(target=reader, daemon=True)
     t.start()
 
@@ -399,14 +444,14 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
             report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
         t.join(5)
-        log.close()
+        log.write(log_path)
         return None
     kill_tree(proc.pid)
     t.join(30)
-    log.close()
+    printed = log.write(log_path)
     data = b"".join(chunks)
     if not data:
-        tail = (work.parent / "sandbox.log").read_bytes()[-600:].decode("utf-8", "replace").strip()
+        tail = printed[-600:].decode("utf-8", "replace").strip()
         report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
         return None
     try:

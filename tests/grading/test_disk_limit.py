@@ -71,3 +71,43 @@ def test_the_sandbox_holds_only_so_much_written(how, tmp_path, monkeypatch):
     assert written["/dev"] == 0 and written["/"] == 0, written
     assert '{"ok": 1}' in printed  # the released files are still there to read
     assert not (work / "fill0.bin").exists()  # and the host's folder got nothing
+
+
+# The sandbox's own output: the kernel keeps a copy of its original stdout and stderr (ipykernel echoes what
+# reaches descriptors 1 and 2 there), and that was ``sandbox.log`` itself, a file on the grading host's disk
+# beside the submission. The cell writes 48 MB into each (at most 96 MB on the host's disk, 20 s).
+LOG_FLOOD = """\
+import os, sys, time
+fds = {getattr(s, "_original_stdstream_copy", None) for s in (sys.stdout, sys.stderr)} - {None}
+block, wrote, t = b"L" * 2**20, 0, time.monotonic()
+for fd in fds:
+    for k in range(48):
+        if time.monotonic() - t > 20:
+            break
+        wrote += os.write(fd, block)
+print("wrote", wrote // 2**20, "MB into", len(fds), "descriptors")
+"""
+
+
+def test_what_the_sandbox_prints_is_kept_only_so_long(tmp_path):
+    """Wrong answer caught: 96 MB written by a cell into ``sandbox.log`` (the sandbox's stdout was that file, on the
+    grading host's disk, outside the sized folders and the disk watch, up to RLIMIT_FSIZE a submission, kept after
+    grading), where the grader now keeps the first and last 64 kB of what the sandbox prints."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([LOG_FLOOD, "print('next')"]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=1024),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    print(printed, report)
+    assert "wrote 96 MB into 2 descriptors" in printed  # the flood reached the sandbox's output
+    assert result["cells"][1]["outputs"][0]["text"] == "next\n"  # and the notebook went on
+    log = tmp_path / "sandbox.log"
+    assert log.stat().st_size < 200 * 1024, log.stat().st_size
+    assert b"bytes of the sandbox's output dropped" in log.read_bytes()

@@ -94,7 +94,7 @@ def test_every_course_cell_runs_whatever_its_tags(tmp_path):
 
 
 # The kernel is the trainee's process: whatever it sends that adds to or changes outputs counts against the
-# cell's cap. Each cell below sends about 3 MB (at most 10 MB in all, so that a broken cap loads nothing much).
+# cell's cap. Each cell below sends about 3 MB (15 MB in all, so that a broken cap loads nothing much).
 FLOODS = {
     "a long error": "raise ValueError('E' * 3_000_000)",
     "a display's metadata": "from IPython.display import display\n"
