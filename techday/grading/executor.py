@@ -32,6 +32,7 @@ from .sandbox import (
     NOBODY,
     Limits,
     PidsCgroup,
+    WORK,
     SandboxUnavailable,
     cgroup_prefix,
     check_sandbox,
@@ -43,6 +44,7 @@ from .sandbox import (
     sandbox_command,
     sandbox_env,
     seccomp_filter,
+    sizes_tmpfs,
 )
 
 
@@ -210,6 +212,33 @@ def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> in
     return total if total > own else None
 
 
+# A tmpfs's size counts the pages of its files, not its inodes: each file, folder or link holds about 1 kB of the
+# host's memory besides (an inode and its name), and bwrap cannot bound their number (tmpfs's nr_inodes, by
+# default one for every two pages of the host's memory: 3 million here). A cell made 300,000 empty files in /tmp
+# in 14 s, 270 MB of the host's memory under a 32 MB disk limit, and had room for ten times more in each of the
+# three. Every DISK_CHECK_S the executor reads, from outside the sandbox, how many inodes each of its tmpfs holds
+# (statvfs through /proc/PID/root); over ``max_files`` in one, the notebook is stopped.
+SANDBOX_FOLDERS = (WORK, "/tmp", "/dev/shm")
+
+
+def sandbox_files(pid: int) -> int:
+    """The most inodes in use in one of the tmpfs of the sandbox below ``pid`` (0 until it has made its own mount
+    namespace): read from outside it, through a process of it that is in that namespace."""
+    try:
+        own = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return 0
+    for p in descendants(pid):
+        try:
+            if os.readlink(f"/proc/{p}/ns/mnt") == own:
+                continue
+            used = [os.statvfs(f"/proc/{p}/root{folder}") for folder in SANDBOX_FOLDERS]
+        except OSError:
+            continue  # gone, or not this sandbox's mounts yet
+        return max(st.f_files - st.f_ffree for st in used)
+    return 0
+
+
 # The memory of a submission's processes together, read from outside the sandbox every MEMORY_CHECK_S on the
 # CPU tier: RLIMIT_AS bounds each process alone, so 8 child processes of 160 MB each held 1.3 GB under a
 # 300 MB limit. Over ``memory_mb`` the notebook is stopped.
@@ -303,20 +332,21 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         prefix = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope"))
         argv = prefix + argv
+        files = bool(limits.disk_mb) and sizes_tmpfs(bwrap)  # its folders are tmpfs: their inodes are read
         # All the sandbox's processes together, read from outside it (tree_memory): the CPU tier's RLIMIT_AS
         # counts one process alone, and a GPU tier without a scope has no other limit.
         watch = not gpu or not any(p.startswith("MemoryMax=") for p in prefix)
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
-        argv, watch = executor, False
+        argv, watch, files = executor, False, False
         popen_env = {**senv, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                      "HOME": str(work), "MPLCONFIGDIR": str(work / "mpl"), "NUMBA_CACHE_DIR": str(work / "numba"),
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work, extra_fds=extra_fds, watch=watch)  # written: nobody's folder, where root grades
+                    written=scratch or work, extra_fds=extra_fds, watch=watch, files=files)  # written: nobody's folder, where root grades
     finally:
         for fd in extra_fds:
             with contextlib.suppress(OSError):
@@ -372,7 +402,8 @@ class LogTail:
 
 
 def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-         written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False) -> dict | None:
+         written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False,
+         files: bool = False) -> dict | None:
     log_path = work.parent / "sandbox.log"
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
@@ -424,11 +455,15 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
         peak = max(peak, held)
         report["memory_peak_mb"] = peak // 2**20
         over = held > limits.memory_mb * 2**20
-        wrote = None
+        wrote = inodes = None
         if time.monotonic() >= next_disk:
             next_disk = time.monotonic() + DISK_CHECK_S
             wrote = disk_hog(written or work)
-        if wrote is None and not over and time.monotonic() < deadline:
+            if files:
+                used = sandbox_files(proc.pid)
+                report["files_peak"] = max(report.get("files_peak", 0), used)
+                inodes = used if used > limits.max_files else None
+        if wrote is None and inodes is None and not over and time.monotonic() < deadline:
             continue
         kill_tree(proc.pid)
         proc.wait()
@@ -436,6 +471,10 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             report["problem"] = (f"the notebook's processes held {held // 2**20} MB together, over the memory limit "
                                  f"of {limits.memory_mb} MB, and were stopped")
             report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb}]
+        elif inodes is not None:
+            report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
+                                 f"{limits.max_files}, and was stopped")
+            report["events"] = [{"event": "too-many-files", "files": inodes, "limit": limits.max_files}]
         elif wrote is not None:
             report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
                                  "host's disk was nearly full, and was stopped")

@@ -85,6 +85,7 @@ class Limits:
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
     disk_mb: int = 1024               # the files of its working folder, of /tmp and of /dev/shm (each a tmpfs)
+    max_files: int = 65536            # files, folders and links in each of those tmpfs (read by the executor)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
 
@@ -364,6 +365,8 @@ def event_notes(report: dict) -> list[str]:
                             f"{ev.get('limit')} MB (whole notebook): every test scored 0",
             "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
                          "full (whole notebook): every test scored 0",
+            "too-many-files": f"stopped: made {ev.get('files')} files in one folder, over the limit of "
+                              f"{ev.get('limit')} (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",

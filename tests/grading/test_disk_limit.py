@@ -111,3 +111,56 @@ def test_what_the_sandbox_prints_is_kept_only_so_long(tmp_path):
     log = tmp_path / "sandbox.log"
     assert log.stat().st_size < 200 * 1024, log.stat().st_size
     assert b"bytes of the sandbox's output dropped" in log.read_bytes()
+
+
+# Empty files: a tmpfs's size counts pages, not inodes, and each file holds about 1 kB of the host's memory. The
+# cell makes 6,000 (about 6 MB, 3 times the limit below), then waits for the grader's reading.
+MANY_FILES = """\
+import os, time
+for n in range(6000):
+    open(f"/tmp/f{n}", "w").close()
+print("made", n + 1, "files", flush=True)
+time.sleep(5)
+"""
+
+
+def test_a_notebook_with_too_many_files_is_stopped(tmp_path):
+    """Wrong answer caught: 6,000 empty files in /tmp, `graded`, under a limit of 2,000 (with no limit, a cell made
+    300,000 in 14 s: 270 MB of the host's memory under a 32 MB disk limit, which a tmpfs's size does not count)."""
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if not sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (--size): the folders are on the host's disk")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([MANY_FILES]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, disk_mb=32, max_files=2000),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is None, "the notebook ran to its end"
+    assert [e["event"] for e in report["events"]] == ["too-many-files"], report
+    assert 2000 < report["events"][0]["files"] <= 7000, report
+    assert "over the limit of 2000" in report["problem"]
+
+
+def test_an_honest_notebook_is_far_below_the_file_limit(tmp_path):
+    """Wrong answer caught: a reading of the sandbox's inodes that counts the host's (a folder bound from the host's
+    disk), or nothing at all (0: the sandbox's mounts never found), either of which stops or never stops notebooks."""
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if not sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (--size)")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook(["import os, time\nfor n in range(300): open(f'/tmp/g{n}', 'w').close()\n"
+                                     "time.sleep(3)"]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is not None, report
+    assert 300 < report["files_peak"] < 1000, report
