@@ -203,3 +203,34 @@ def test_pages_a_fork_shares_count_once_before_a_notebook_is_stopped():
         kill_tree(proc.pid)
         proc.wait()
         proc.stdout.close()
+
+
+# Processes that left the cell's tree: each of 4 grandchildren starts its own session, its parent exits, and it
+# holds 150 MB (600 MB in all, 20 s at most). Orphans are reparented to the sandbox's own first process (its
+# PID namespace), which is below the grader's: the reading still finds them.
+ORPHANS = """\
+import subprocess, sys, time
+code = "import os, time\\nos.setsid()\\nb = bytearray(150 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(20)"
+for k in range(4):  # sh puts each in the background and exits: their parent is gone
+    subprocess.run(["/bin/sh", "-c", f'{sys.executable} -c "$0" &', code], timeout=10)
+time.sleep(15)
+print("orphans ran their course", flush=True)
+"""
+
+
+def test_processes_that_left_the_cells_tree_are_still_counted(tmp_path):
+    """Wrong answer caught: 4 processes of 150 MB each, double-forked into sessions of their own so that no process
+    of the notebook is their parent, run to the end of their cell under a 300 MB limit (a reading that follows the
+    kernel's children, not the sandbox's whole PID namespace)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([ORPHANS]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    assert [e["event"] for e in report["events"]] == ["memory-total"], report
