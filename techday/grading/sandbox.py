@@ -226,9 +226,20 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
 # PyTorch imports them). Calls of another architecture's table (x86-64's x32 numbers, 32-bit ``int
 # 0x80``), which a 64-bit Python never makes, are refused whole: the numbers below are x86-64's and
 # AArch64's own.
+#
+# Also refused: kernel objects counted per user, against the host's user the sandbox runs as, which is the
+# grader's own (root's, where root grades): inotify instances (128 a user), fanotify groups (128), POSIX message
+# queues (RLIMIT_MSGQUEUE, 800 kB a user) and keys. A cell's child took all 128 inotify instances and all 128
+# fanotify groups, and the grading host's root could make none while the notebook ran (every root process
+# there: the grader, system services), and 9 message queues took root's whole quota. No library the labs load
+# uses them.
 _SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number})
-    "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447}),
-    "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447}),
+    "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447,
+                            "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "mq_open": 240,
+                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+    "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447,
+                             "inotify_init1": 26, "fanotify_init": 262, "mq_open": 180,
+                             "add_key": 217, "request_key": 218, "keyctl": 219}),
 }
 _X32_BIT = 0x40000000
 

@@ -234,3 +234,52 @@ def test_processes_that_left_the_cells_tree_are_still_counted(tmp_path):
     print(report)
     assert result is None, result["cells"][0]["outputs"]
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
+
+
+# Kernel objects counted per user, against the host's user the sandbox runs as, the grader's own: inotify instances
+# and fanotify groups (128 a user each), POSIX message queues (RLIMIT_MSGQUEUE, 800 kB a user), keys. The child
+# tries to take them (bounded: 200, 200, 100 and 50 tries) and holds them 3 s.
+PER_USER = r"""
+import ctypes, json, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = {"inotify": 0, "fanotify": 0, "mqueue": 0, "keys": 0}
+for k in range(200):
+    if libc.inotify_init1(0) < 0:
+        break
+    held["inotify"] += 1
+for k in range(200):
+    if libc.fanotify_init(0x200, 0) < 0:  # FAN_REPORT_FID: allowed to unprivileged users since Linux 5.13
+        break
+    held["fanotify"] += 1
+class Attr(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long),
+                ("cur", ctypes.c_long), ("pad", ctypes.c_long * 4)]
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+for k in range(100):
+    if rt.mq_open(f"/q{k}".encode(), os.O_CREAT | os.O_RDWR, 0o600, ctypes.byref(Attr(0, 10, 8192, 0))) < 0:
+        break
+    held["mqueue"] += 1
+for k in range(50):
+    number = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)  # add_key, whatever library is there
+    if number is None or libc.syscall(number, b"user", f"k{k}".encode(), b"v" * 100, 100, -2) < 0:
+        break
+    held["keys"] += 1
+print(json.dumps(held), flush=True)
+time.sleep(3)
+"""
+
+
+def test_kernel_objects_counted_against_the_graders_user_are_refused(tmp_path):
+    """Wrong answer caught: a cell's child holding all 128 inotify instances and all 128 fanotify groups of the grading
+    host's user the sandbox runs as (root's, where root grades: no root process on the host could make one while
+    the notebook ran), its whole POSIX message queue quota (9 queues) and 50 keys."""
+    from techday.grading.sandbox import seccomp_filter
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if seccomp_filter() is None:
+        pytest.skip("no seccomp numbers for this machine's architecture")
+    held = _held(PER_USER, tmp_path)
+    assert held == {"inotify": 0, "fanotify": 0, "mqueue": 0, "keys": 0}, held
