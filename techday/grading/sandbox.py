@@ -406,8 +406,10 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
               "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
               "or later), or the kernel refused it")
     if not gpu:
-        refused = ("memfd and System V memory refused" if seccomp_filter() is not None else
-                   "memfd and System V memory NOT refused: no seccomp numbers for this machine's architecture")
+        refused = ("memfd and System V memory refused, and per-user inotify, fanotify, message queues and keys"
+                   if seccomp_filter() is not None else
+                   "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys: no "
+                   "seccomp numbers for this machine's architecture")
         return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
                 f"its processes together (read from outside the sandbox every 0.5 s); {refused}; {nested}")
     prefix = cgroup_prefix(limits)
