@@ -57,6 +57,9 @@ def _size(content: dict) -> int:
 # the grading host's disk) was as big as the executor's memory allowed.
 OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data", "error")
 ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name and traceback's last lines too
+# And all cells together, at this many times a cell's cap: a notebook of 250 cells that each printed 1 MB came back
+# whole (the grader's reader keeps 256 MB), into the autograded notebook on the grading host's disk and its feedback.
+NOTEBOOK_CELLS_OF_OUTPUT = 16
 
 
 def _short_error(content: dict) -> dict:
@@ -269,7 +272,8 @@ MISSING_TAGS = object()
 REPLY_AFTER_IDLE = 5.0
 
 
-def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
+def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None,
+                  notebook_bytes: int | None = None):
     """nbgrader's Execute preprocessor as the sandbox runs it: the per-cell limit, the output cap, a
     dead or silent kernel recorded, and the referee's course cells run from inside its audit hook.
 
@@ -278,6 +282,8 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
     import asyncio
 
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    total_bytes = NOTEBOOK_CELLS_OF_OUTPUT * output_bytes if notebook_bytes is None else notebook_bytes
     from nbformat.notebooknode import NotebookNode
 
     class KernelGone(Exception):
@@ -291,6 +297,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             self.executed = set()
             self._printed = {}
             self._cut_errors = set()
+            self._kept, self._dropped = 0, {}
             try:
                 return super().preprocess(nb, resources, km)
             except KernelGone:
@@ -362,7 +369,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                                                          "(os._exit, a crash, or the memory limit)",
                               {"event": "kernel-died"})
             self.executed.add(index)
-            dropped = self._printed.get(index, 0) - output_bytes
+            dropped = self._dropped.get(index, 0)
             if dropped > 0:
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
                                                  text=f"\n[grader: {dropped} more bytes of output dropped]\n"))
@@ -403,8 +410,9 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
         def process_message(self, msg, cell, cell_index):
             """Every message that adds to or changes outputs counts against the cell's cap, whole, before
             nbclient applies it (a display update rewrites earlier outputs before ``output`` is called): the
-            rest of the cell's output is dropped, except one error, cut short (an error fails a test cell).
-            An execution count that is not a count is dropped."""
+            rest of the cell's output is dropped, except one error, cut short (an error fails a test cell), and
+            so is any output past ``NOTEBOOK_CELLS_OF_OUTPUT`` cells' caps in all. An execution count that is not
+            a count is dropped."""
             content = msg.get("content")
             if not isinstance(content, dict):
                 return None
@@ -421,11 +429,14 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                 size *= 1 + sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
             seen = self._printed.get(cell_index, 0) + size
             self._printed[cell_index] = seen
-            if seen > output_bytes:
+            if seen > output_bytes or self._kept + size > total_bytes:
                 if msg["msg_type"] != "error" or cell_index in self._cut_errors:
+                    self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
                     return None
                 self._cut_errors.add(cell_index)
                 msg["content"] = _short_error(content)
+                size = _size(msg["content"])
+            self._kept += size
             return super().process_message(msg, cell, cell_index)
 
         def on_cell_executed(self, **kwargs):

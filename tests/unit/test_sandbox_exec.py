@@ -63,7 +63,7 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     events = {e["event"]: e["cell"] for e in ex.events}
     assert events == {"output-truncated": 2, "cell-timeout": 8}
-    assert "4007 more bytes of output dropped" in nbformat.writes(nb)
+    assert "5007 more bytes of output dropped" in nbformat.writes(nb)
 
 
 def test_every_course_cell_runs_whatever_its_tags(tmp_path):
@@ -131,3 +131,25 @@ def test_every_output_a_kernel_sends_counts_against_the_cap(tmp_path):
     assert [o.ename for o in errors] == ["ValueError"] and "cut short" in errors[0].traceback[-1]
     assert any(o.output_type == "error" for o in nb.cells[4].outputs)  # the first of the kernel's errors stays
     assert all(c.execution_count is None or isinstance(c.execution_count, int) for c in nb.cells)
+
+
+def test_all_cells_output_together_is_capped(tmp_path):
+    """Wrong answer caught: 40 cells that each print 90 kB under a 100 kB cap a cell (3.6 MB) all come back whole
+    (250 cells of 1 MB each came back into the autograded notebook on the grading host's disk); now 16 cells' caps
+    in all, and every later cell keeps its errors, cut short."""
+    import json
+
+    from techday.grading.sandbox_exec import NOTEBOOK_CELLS_OF_OUTPUT
+
+    ex = make_executor(cell_timeout=30, output_bytes=100_000)
+    cells = ["print('p' * 90_000)"] * 40 + ["raise ValueError('last')"]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    total = sum(len(json.dumps(c.outputs)) for c in nb.cells)
+    print(total)
+    assert total < (NOTEBOOK_CELLS_OF_OUTPUT + 1) * 100_000, total
+    assert nb.cells[0].outputs[0].text == "p" * 90_000 + "\n"  # the first cells whole
+    assert "more bytes of output dropped" in nb.cells[30].outputs[-1].text
+    assert [o.ename for o in nb.cells[40].outputs if o.output_type == "error"] == ["ValueError"]
+    assert {"cell": 30, "event": "output-truncated", "bytes": 90_007} in ex.events
