@@ -57,8 +57,9 @@ def _size(content: dict) -> int:
 # the grading host's disk) was as big as the executor's memory allowed.
 OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data", "error")
 ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name and traceback's last lines too
-# And all cells together, at this many times a cell's cap: a notebook of 250 cells that each printed 1 MB came back
-# whole (the grader's reader keeps 256 MB), into the autograded notebook on the grading host's disk and its feedback.
+# And all cells together, at this many times a cell's cap: before, every cell of a notebook could bring back its
+# whole cap (40 cells of 90 kB under a 100 kB cap: 3.6 MB), up to the 256 MB the grader's reader keeps, into the
+# autograded notebook on the grading host's disk and its feedback.
 NOTEBOOK_CELLS_OF_OUTPUT = 16
 
 

@@ -135,8 +135,8 @@ def test_every_output_a_kernel_sends_counts_against_the_cap(tmp_path):
 
 def test_all_cells_output_together_is_capped(tmp_path):
     """Wrong answer caught: 40 cells that each print 90 kB under a 100 kB cap a cell (3.6 MB) all come back whole
-    (250 cells of 1 MB each came back into the autograded notebook on the grading host's disk); now 16 cells' caps
-    in all, and every later cell keeps its errors, cut short."""
+    (with 1 MB a cell, up to the 256 MB the grader reads, into the autograded notebook on the grading host's disk);
+    now 16 cells' caps in all, and every later cell keeps its errors, cut short."""
     import json
 
     from techday.grading.sandbox_exec import NOTEBOOK_CELLS_OF_OUTPUT
