@@ -242,6 +242,11 @@ def sandbox_files(pid: int) -> int:
 # The memory of a submission's processes together, read from outside the sandbox every MEMORY_CHECK_S on the
 # CPU tier: RLIMIT_AS bounds each process alone, so 8 child processes of 160 MB each held 1.3 GB under a
 # 300 MB limit. Over ``memory_mb`` the notebook is stopped.
+#
+# Page tables: a process's page tables are the kernel's memory, in none of its pages: reading one byte every 2 MB of
+# an anonymous mapping maps only the shared zero page (no resident page of its own) but makes a 4 kB page table for
+# each 2 MB, 8 MB for the 4 GB RLIMIT_AS allows, times max_processes (16 GB at the defaults; without RLIMIT_AS, on
+# the GPU tier, far more). Each process's ``VmPTE`` is counted too.
 MEMORY_CHECK_S = 0.5
 
 
@@ -255,8 +260,8 @@ def _kb(text: str, *keys: str) -> int:
 
 
 def tree_memory(pid: int, exact: bool = False) -> int:
-    """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages
-    and swap (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``; a few milliseconds for a room's
+    """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages,
+    swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few milliseconds for a room's
     processes, and every process shows them, a non-dumpable one too). That counts a page a fork shares in
     every process that shares it; ``exact`` reads each one's proportional share instead (``smaps_rollup``:
     ``Pss_Anon``, ``Pss_Shmem``, ``SwapPss``; about 80 ms for a process with PyTorch loaded) where the grader
@@ -272,8 +277,10 @@ def tree_memory(pid: int, exact: bool = False) -> int:
                     kb = _kb(rollup, "Pss_Anon", "Pss_Shmem", "SwapPss") if "Pss_Anon" in rollup else None
                 except OSError:
                     pass
+            status = Path(f"/proc/{p}/status").read_text()
             if kb is None:
-                kb = _kb(Path(f"/proc/{p}/status").read_text(), "RssAnon", "RssShmem", "VmSwap")
+                kb = _kb(status, "RssAnon", "RssShmem", "VmSwap")
+            kb += _kb(status, "VmPTE")  # its page tables, held with no page of its own (above MEMORY_CHECK_S)
         except (OSError, ValueError, IndexError):
             continue  # gone since the list was read
         total += kb * 1024

@@ -283,3 +283,30 @@ def test_kernel_objects_counted_against_the_graders_user_are_refused(tmp_path):
         pytest.skip("no seccomp numbers for this machine's architecture")
     held = _held(PER_USER, tmp_path)
     assert held == {"inotify": 0, "fanotify": 0, "mqueue": 0, "keys": 0}, held
+
+
+def test_tree_memory_counts_page_tables():
+    """Wrong answer caught: a process that holds 8 MB of page tables and no page of its own (one byte read every 2 MB
+    of a 4 GB anonymous mapping maps only the shared zero page) read as holding nothing: at the default limits,
+    2048 such processes would hold 16 GB of the host's memory unseen."""
+    import subprocess
+    import sys
+
+    from techday.proctree import kill_tree
+
+    code = ("import mmap, time\nm = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+            "for i in range(0, len(m), 2 << 20): m[i]\nprint('read', flush=True)\ntime.sleep(30)\n")
+    quiet = subprocess.Popen([sys.executable, "-c", "import time\nprint('read', flush=True)\ntime.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "read" and quiet.stdout.readline().strip() == "read"
+        for exact in (False, True):
+            grown = tree_memory(proc.pid, exact) - tree_memory(quiet.pid, exact)
+            print(exact, grown // 2**20, "MB more than an idle interpreter")
+            assert 7 * 2**20 < grown < 20 * 2**20, (exact, grown // 2**20)
+    finally:
+        for p in (proc, quiet):
+            kill_tree(p.pid)
+            p.wait()
+            p.stdout.close()
