@@ -310,3 +310,32 @@ def test_tree_memory_counts_page_tables():
             kill_tree(p.pid)
             p.wait()
             p.stdout.close()
+
+
+def test_tree_memory_counts_a_process_whose_first_thread_has_exited():
+    """Wrong answer caught: 200 MB held by a thread of a process whose main thread called ``pthread_exit`` read as 0
+    (the leader is a zombie, and its ``status`` and ``smaps_rollup`` show no memory): with RLIMIT_AS per process, as
+    many such processes as the process limit allows; without it (the GPU tier without a scope), no bound."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from techday.proctree import kill_tree
+
+    code = ("import ctypes, threading, time\ndef hold():\n    b = bytearray(200 * 2**20)\n"
+            "    for i in range(0, len(b), 4096): b[i] = 1\n    print('held', flush=True)\n    time.sleep(30)\n"
+            "threading.Thread(target=hold).start()\ntime.sleep(0.5)\nctypes.CDLL(None).pthread_exit(None)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        time.sleep(1)
+        assert "zombie" in Path(f"/proc/{proc.pid}/status").read_text()  # the case this is about
+        for exact in (False, True):
+            held = tree_memory(proc.pid, exact)
+            print(exact, held // 2**20, "MB")
+            assert 190 * 2**20 < held < 300 * 2**20, (exact, held // 2**20)
+    finally:
+        kill_tree(proc.pid)
+        proc.wait()
+        proc.stdout.close()
