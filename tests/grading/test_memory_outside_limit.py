@@ -339,3 +339,46 @@ def test_tree_memory_counts_a_process_whose_first_thread_has_exited():
         kill_tree(proc.pid)
         proc.wait()
         proc.stdout.close()
+
+
+# The same in the sandbox: 4 child processes of 150 MB each, allocated by a second thread after each one's main
+# thread exited (600 MB in all, 20 s at most).
+ZOMBIE_LEADERS = """\
+import subprocess, sys, time
+code = '''import ctypes, threading, time
+def hold():
+    time.sleep(1)  # after the main thread has exited
+    b = bytearray(150 * 2**20)
+    for i in range(0, len(b), 4096): b[i] = 1
+    print("ok", flush=True)
+    time.sleep(20)
+threading.Thread(target=hold).start()
+ctypes.CDLL(None).pthread_exit(None)
+'''
+kids = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for k in range(4)]
+print([k.stdout.readline().strip() for k in kids].count("ok"), "children hold 150 MB each", flush=True)
+time.sleep(15)
+"""
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu-tier", "gpu-tier-without-a-scope"])
+def test_processes_whose_first_thread_has_exited_are_stopped(gpu, tmp_path, monkeypatch):
+    """Wrong answer caught: 4 processes of 150 MB each whose main threads had exited run to the end of their cell under
+    a 300 MB limit, `graded` (the reading saw 0 MB of them; on the GPU tier without a scope no RLIMIT_AS bounds even
+    one such process)."""
+    import techday.grading.executor as executor
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([ZOMBIE_LEADERS]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("gpu" if gpu else "cpu", "ci"), sandbox=True, gpu=gpu, report=report)
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    assert [e["event"] for e in report["events"]] == ["memory-total"], report
