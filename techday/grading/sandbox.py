@@ -332,7 +332,12 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     args += ["--chdir", WORK]
     if gpu:
         args += gpu_binds()
-    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    # /proc read-only: bwrap covers /proc/sys only where its own check finds it writable, and it did not (the
+    # folder is 0555), while its files answer to the host's uid the sandbox runs as. Where root grades that is
+    # root: a cell wrote the host's own vm.swappiness and fs.pipe-max-size (and vm.drop_caches, vm.min_free_kbytes
+    # or kernel.* would have taken as well). Nothing in /proc is writable now, the sandbox's own processes' files
+    # included (no lab writes there).
+    args += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
     if seccomp_fd is not None:  # seccomp_filter(), read by bwrap from this descriptor
         args += ["--seccomp", str(seccomp_fd)]
     for key, value in sorted(env.items()):

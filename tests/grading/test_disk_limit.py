@@ -164,3 +164,38 @@ def test_an_honest_notebook_is_far_below_the_file_limit(tmp_path):
     print(report)
     assert result is not None, report
     assert 300 < report["files_peak"] < 1000, report
+
+
+# The host's own kernel settings: /proc/sys's files answer to the host's uid the sandbox runs as, root's where root
+# grades. The cell writes the value it reads back (vm.swappiness: host-wide; the same value changes nothing).
+SYSCTL = """\
+import os
+path = "/proc/sys/vm/swappiness"
+value = open(path).read()
+try:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        print("wrote", os.write(fd, value.encode()), "bytes")
+    finally:
+        os.close(fd)
+except OSError as exc:
+    print("refused", exc.errno)
+"""
+
+
+def test_the_hosts_kernel_settings_cannot_be_written(tmp_path):
+    """Wrong answer caught: a cell that wrote the grading host's vm.swappiness (where root grades, the sandbox's uid is
+    the host's root, and bwrap had left /proc/sys writable: vm.drop_caches, vm.min_free_kbytes, kernel.* took too)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([SYSCTL]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    print(printed)
+    assert printed.startswith("refused"), printed
