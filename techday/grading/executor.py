@@ -30,14 +30,15 @@ from ..i18n import read_released
 from ..proctree import descendants, kill_tree
 from .sandbox import (
     NOBODY,
+    WORK,
     Limits,
     PidsCgroup,
-    WORK,
     SandboxUnavailable,
     cgroup_prefix,
     check_sandbox,
     event_notes,
     memory_limit,
+    nobody_sandbox_problem,
     pids_cgroup_parent,
     process_limit,
     rlimits,
@@ -261,7 +262,8 @@ def _kb(text: str, *keys: str) -> int:
 
 def tree_memory(pid: int, exact: bool = False) -> int:
     """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages,
-    swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few milliseconds for a room's
+    swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few
+    milliseconds for a room's
     processes, and every process shows them, a non-dumpable one too). That counts a page a fork shares in
     every process that shares it; ``exact`` reads each one's proportional share instead (``smaps_rollup``:
     ``Pss_Anon``, ``Pss_Shmem``, ``SwapPss``; about 80 ms for a process with PyTorch loaded) where the grader
@@ -317,7 +319,12 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
             executor += ["--max-processes", str(limits.max_processes)]
         bound = work
-        if how == "nobody":  # root starts the sandbox as the host's nobody, in a folder that user can reach
+        # Root starts the sandbox as the host's nobody, in a folder that user can reach: where that is the process
+        # limit, and also under a pids cgroup of its own where nobody can run it. A sandbox run as root is the
+        # host's root to every check by uid alone: /proc/sys's files (see sandbox_command), root's 0600 files in
+        # the folders bound into it, and the kernel's per-user counts it shares with every root process (pipe
+        # buffers past fs.pipe-user-pages-soft, epoll watches, descriptors in flight).
+        if how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)):
             user = NOBODY
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
             for released in sorted(work.iterdir()):  # the room's messages, written above: nobody reads them
@@ -362,7 +369,8 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work, extra_fds=extra_fds, watch=watch, files=files)  # written: nobody's folder, where root grades
+                    written=scratch or work, extra_fds=extra_fds, watch=watch,  # written: nobody's folder
+                    files=files)
     finally:
         for fd in extra_fds:
             with contextlib.suppress(OSError):

@@ -161,7 +161,8 @@ def test_processes_together_over_the_memory_limit_are_stopped(gpu, tmp_path, mon
     print(report)
     assert result is None, "the notebook ran to its end"
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
-    assert 300 < report["events"][0]["mb"] < 1300, report
+    # at most the 8 children (1.2 GB), their interpreters, the kernel and the executor, each counted once
+    assert 300 < report["events"][0]["mb"] < 1500, report
     assert "over the memory limit of 300 MB" in report["problem"]
 
 
@@ -210,7 +211,8 @@ def test_pages_a_fork_shares_count_once_before_a_notebook_is_stopped():
 # PID namespace), which is below the grader's: the reading still finds them.
 ORPHANS = """\
 import subprocess, sys, time
-code = "import os, time\\nos.setsid()\\nb = bytearray(150 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(20)"
+code = ("import os, time\\nos.setsid()\\nb = bytearray(150 * 2**20)\\n"
+        "for i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(20)")
 for k in range(4):  # sh puts each in the background and exits: their parent is gone
     subprocess.run(["/bin/sh", "-c", f'{sys.executable} -c "$0" &', code], timeout=10)
 time.sleep(15)

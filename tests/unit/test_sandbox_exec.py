@@ -107,7 +107,8 @@ FLOODS = {
         "                           'traceback': []}, parent=ip.kernel.get_parent('shell'))"),
     "an execution count that is not one": (
         "ip = get_ipython()\n"
-        "ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_input', {'code': '', 'execution_count': 'C' * 3_000_000},\n"
+        "ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_input',\n"
+        "                       {'code': '', 'execution_count': 'C' * 3_000_000},\n"
         "                       parent=ip.kernel.get_parent('shell'))"),
 }
 
