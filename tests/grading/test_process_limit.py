@@ -191,3 +191,48 @@ def test_no_process_outlives_its_notebook(tmp_path):
     time.sleep(0.5)
     strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
     assert not strays, f"still running after the notebook: {strays}"
+
+
+def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
+    """Wrong answer caught: the sandbox's processes running as the host's uid 0 under a pids cgroup (bwrap maps the
+    sandbox's uid to the caller's), where every check by uid alone took them for root: /proc/sys's files, root's
+    0600 files in the folders bound in, root's per-user kernel counts."""
+    import os
+
+    from techday.grading.sandbox import nobody_sandbox_problem
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    limits = Limits(cell_timeout_s=60, notebook_timeout_s=120)
+    how = process_limit(limits, gpu=False).how
+    if os.geteuid() != 0 or how not in ("cgroup", "nobody") or nobody_sandbox_problem(False):
+        pytest.skip(f"the grader is not root, or the sandbox cannot run as nobody here ({how})")
+    uids: set[int] = set()
+    stop = threading.Event()
+
+    def sample():
+        me = psutil.Process()
+        while not stop.is_set():
+            for proc in me.children(recursive=True):
+                try:
+                    uids.update(proc.uids())
+                except psutil.Error:
+                    continue
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    try:
+        result = run_notebook(_notebook(["import time\ntime.sleep(2)\nprint('done')"]), work, limits,
+                              grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    finally:
+        stop.set()
+        sampler.join(5)
+    assert result is not None, report
+    print(how, uids)
+    assert uids and 0 not in uids, uids
