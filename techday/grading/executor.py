@@ -30,6 +30,7 @@ from ..i18n import read_released
 from ..proctree import descendants, kill_tree
 from .sandbox import (
     NOBODY,
+    WORK,
     Limits,
     PidsCgroup,
     SandboxUnavailable,
@@ -37,12 +38,14 @@ from .sandbox import (
     check_sandbox,
     event_notes,
     memory_limit,
+    nobody_sandbox_problem,
     pids_cgroup_parent,
     process_limit,
     rlimits,
     sandbox_command,
     sandbox_env,
     seccomp_filter,
+    sizes_tmpfs,
 )
 
 
@@ -210,9 +213,41 @@ def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> in
     return total if total > own else None
 
 
+# A tmpfs's size counts the pages of its files, not its inodes: each file, folder or link holds about 1 kB of the
+# host's memory besides (an inode and its name), and bwrap cannot bound their number (tmpfs's nr_inodes, by
+# default one for every two pages of the host's memory: 3 million here). A cell made 300,000 empty files in /tmp
+# in 14 s, 270 MB of the host's memory under a 32 MB disk limit, and had room for ten times more in each of the
+# three. Every DISK_CHECK_S the executor reads, from outside the sandbox, how many inodes each of its tmpfs holds
+# (statvfs through /proc/PID/root); over ``max_files`` in one, the notebook is stopped.
+SANDBOX_FOLDERS = (WORK, "/tmp", "/dev/shm")
+
+
+def sandbox_files(pid: int) -> int:
+    """The most inodes in use in one of the tmpfs of the sandbox below ``pid`` (0 until it has made its own mount
+    namespace): read from outside it, through a process of it that is in that namespace."""
+    try:
+        own = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return 0
+    for p in descendants(pid):
+        try:
+            if os.readlink(f"/proc/{p}/ns/mnt") == own:
+                continue
+            used = [os.statvfs(f"/proc/{p}/root{folder}") for folder in SANDBOX_FOLDERS]
+        except OSError:
+            continue  # gone, or not this sandbox's mounts yet
+        return max(st.f_files - st.f_ffree for st in used)
+    return 0
+
+
 # The memory of a submission's processes together, read from outside the sandbox every MEMORY_CHECK_S on the
 # CPU tier: RLIMIT_AS bounds each process alone, so 8 child processes of 160 MB each held 1.3 GB under a
 # 300 MB limit. Over ``memory_mb`` the notebook is stopped.
+#
+# Page tables: a process's page tables are the kernel's memory, in none of its pages: reading one byte every 2 MB of
+# an anonymous mapping maps only the shared zero page (no resident page of its own) but makes a 4 kB page table for
+# each 2 MB, 8 MB for the 4 GB RLIMIT_AS allows, times max_processes (16 GB at the defaults; without RLIMIT_AS, on
+# the GPU tier, far more). Each process's ``VmPTE`` is counted too.
 MEMORY_CHECK_S = 0.5
 
 
@@ -226,25 +261,37 @@ def _kb(text: str, *keys: str) -> int:
 
 
 def tree_memory(pid: int, exact: bool = False) -> int:
-    """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages
-    and swap (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``; a few milliseconds for a room's
+    """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages,
+    swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few
+    milliseconds for a room's
     processes, and every process shows them, a non-dumpable one too). That counts a page a fork shares in
     every process that shares it; ``exact`` reads each one's proportional share instead (``smaps_rollup``:
     ``Pss_Anon``, ``Pss_Shmem``, ``SwapPss``; about 80 ms for a process with PyTorch loaded) where the grader
-    may read it, ``status`` elsewhere. Files in a tmpfs that no process maps are the disk limit's, and the
+    may read it, ``status`` elsewhere. A process whose first thread has exited (``pthread_exit`` in its main
+    thread: a zombie leader whose other threads run on) shows no memory in its own files; a live thread's are
+    read (before, 200 MB held that way read as 0). Files in a tmpfs that no process maps are the disk limit's, and the
     pages of files and libraries are the page cache's (the host can drop them)."""
     total = 0
     for p in [pid, *descendants(pid)]:
         try:
+            where = Path(f"/proc/{p}")
+            status = (where / "status").read_text()
+            if "RssAnon" not in status:  # its first thread has exited: a live thread of it shows the memory
+                for tid in os.listdir(where / "task"):
+                    thread = (where / "task" / tid / "status").read_text()
+                    if "RssAnon" in thread:
+                        where, status = where / "task" / tid, thread
+                        break
             kb = None
             if exact:
                 try:
-                    rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+                    rollup = (where / "smaps_rollup").read_text()
                     kb = _kb(rollup, "Pss_Anon", "Pss_Shmem", "SwapPss") if "Pss_Anon" in rollup else None
                 except OSError:
                     pass
             if kb is None:
-                kb = _kb(Path(f"/proc/{p}/status").read_text(), "RssAnon", "RssShmem", "VmSwap")
+                kb = _kb(status, "RssAnon", "RssShmem", "VmSwap")
+            kb += _kb(status, "VmPTE")  # its page tables, held with no page of its own (above MEMORY_CHECK_S)
         except (OSError, ValueError, IndexError):
             continue  # gone since the list was read
         total += kb * 1024
@@ -272,7 +319,12 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
             executor += ["--max-processes", str(limits.max_processes)]
         bound = work
-        if how == "nobody":  # root starts the sandbox as the host's nobody, in a folder that user can reach
+        # Root starts the sandbox as the host's nobody, in a folder that user can reach: where that is the process
+        # limit, and also under a pids cgroup of its own where nobody can run it. A sandbox run as root is the
+        # host's root to every check by uid alone: /proc/sys's files (see sandbox_command), root's 0600 files in
+        # the folders bound into it, and the kernel's per-user counts it shares with every root process (pipe
+        # buffers past fs.pipe-user-pages-soft, epoll watches, descriptors in flight).
+        if how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)):
             user = NOBODY
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
             for released in sorted(work.iterdir()):  # the room's messages, written above: nobody reads them
@@ -303,20 +355,22 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # without a GPU); the process limit in the same scope when that is how this host limits them.
         prefix = cgroup_prefix(limits, memory=gpu, tasks=(how == "scope"))
         argv = prefix + argv
+        files = bool(limits.disk_mb) and sizes_tmpfs(bwrap)  # its folders are tmpfs: their inodes are read
         # All the sandbox's processes together, read from outside it (tree_memory): the CPU tier's RLIMIT_AS
         # counts one process alone, and a GPU tier without a scope has no other limit.
         watch = not gpu or not any(p.startswith("MemoryMax=") for p in prefix)
         popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         cwd = None
     else:
-        argv, watch = executor, False
+        argv, watch, files = executor, False, False
         popen_env = {**senv, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                      "HOME": str(work), "MPLCONFIGDIR": str(work / "mpl"), "NUMBA_CACHE_DIR": str(work / "numba"),
                      "IPYTHONDIR": str(work / "ipython"), "JUPYTER_RUNTIME_DIR": str(work / "jupyter")}
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work, extra_fds=extra_fds, watch=watch)  # written: nobody's folder, where root grades
+                    written=scratch or work, extra_fds=extra_fds, watch=watch,  # written: nobody's folder
+                    files=files)
     finally:
         for fd in extra_fds:
             with contextlib.suppress(OSError):
@@ -327,9 +381,54 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+# What the sandbox prints (bwrap's errors, the executor's, the kernel's own stderr) reaches the grader through a
+# pipe, and only its first and last LOG_KEEP bytes are written to ``sandbox.log``, beside the submission. Before,
+# the file itself was the sandbox's stdout: a cell wrote into it through the kernel's copy of that descriptor,
+# on the grading host's disk, outside the sandbox's sized folders and the disk watch, up to RLIMIT_FSIZE
+# (256 MB) for every submission, and the file stayed after grading.
+LOG_KEEP = 64 * 1024
+
+
+class LogTail:
+    """Drains a pipe, keeping its first and last ``keep`` bytes and counting the rest."""
+
+    def __init__(self, stream, keep: int = LOG_KEEP):
+        self.stream, self.keep = stream, keep
+        self.head, self.tail, self.dropped = b"", b"", 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        with contextlib.suppress(OSError, ValueError):
+            while True:
+                b = self.stream.read1(1 << 16)
+                if not b:
+                    break
+                if len(self.head) < self.keep:
+                    room = self.keep - len(self.head)
+                    self.head, b = self.head + b[:room], b[room:]
+                self.tail += b
+                if len(self.tail) > self.keep:
+                    self.dropped += len(self.tail) - self.keep
+                    self.tail = self.tail[-self.keep:]
+        with contextlib.suppress(OSError):
+            self.stream.close()
+
+    def text(self) -> bytes:
+        cut = f"\n[grader: {self.dropped} bytes of the sandbox's output dropped]\n".encode() if self.dropped else b""
+        return self.head + cut + self.tail
+
+    def write(self, path: Path, wait: float = 5) -> bytes:
+        self.thread.join(wait)
+        data = self.text()
+        path.write_bytes(data)
+        return data
+
+
 def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-         written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False) -> dict | None:
-    log = open(work.parent / "sandbox.log", "wb")
+         written: Path | None = None, extra_fds: tuple[int, ...] = (), watch: bool = False,
+         files: bool = False) -> dict | None:
+    log_path = work.parent / "sandbox.log"
     chunks: list[bytes] = []
     cap = 256 * 1024 * 1024
 
@@ -345,15 +444,16 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     chunks.append(b)
 
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=(w, *extra_fds),
-                                preexec_fn=rlimits(limits, gpu, cgroup, user), start_new_session=True, env=popen_env, cwd=cwd)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                pass_fds=(w, *extra_fds), preexec_fn=rlimits(limits, gpu, cgroup, user),
+                                start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)
         os.close(r)
-        log.close()
         report["problem"] = f"could not start the sandbox: {exc}"
         return None
     os.close(w)
+    log = LogTail(proc.stdout)
     t = threading.Thread(target=reader, daemon=True)
     t.start()
 
@@ -379,11 +479,15 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
         peak = max(peak, held)
         report["memory_peak_mb"] = peak // 2**20
         over = held > limits.memory_mb * 2**20
-        wrote = None
+        wrote = inodes = None
         if time.monotonic() >= next_disk:
             next_disk = time.monotonic() + DISK_CHECK_S
             wrote = disk_hog(written or work)
-        if wrote is None and not over and time.monotonic() < deadline:
+            if files:
+                used = sandbox_files(proc.pid)
+                report["files_peak"] = max(report.get("files_peak", 0), used)
+                inodes = used if used > limits.max_files else None
+        if wrote is None and inodes is None and not over and time.monotonic() < deadline:
             continue
         kill_tree(proc.pid)
         proc.wait()
@@ -391,6 +495,10 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             report["problem"] = (f"the notebook's processes held {held // 2**20} MB together, over the memory limit "
                                  f"of {limits.memory_mb} MB, and were stopped")
             report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb}]
+        elif inodes is not None:
+            report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
+                                 f"{limits.max_files}, and was stopped")
+            report["events"] = [{"event": "too-many-files", "files": inodes, "limit": limits.max_files}]
         elif wrote is not None:
             report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
                                  "host's disk was nearly full, and was stopped")
@@ -399,14 +507,14 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
             report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
         t.join(5)
-        log.close()
+        log.write(log_path)
         return None
     kill_tree(proc.pid)
     t.join(30)
-    log.close()
+    printed = log.write(log_path)
     data = b"".join(chunks)
     if not data:
-        tail = (work.parent / "sandbox.log").read_bytes()[-600:].decode("utf-8", "replace").strip()
+        tail = printed[-600:].decode("utf-8", "replace").strip()
         report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
         return None
     try:

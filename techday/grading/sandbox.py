@@ -85,6 +85,7 @@ class Limits:
     output_bytes: int = 1_000_000     # per cell; the rest of a cell's output is dropped
     file_size_mb: int = 256           # RLIMIT_FSIZE: largest file the notebook may write
     disk_mb: int = 1024               # the files of its working folder, of /tmp and of /dev/shm (each a tmpfs)
+    max_files: int = 65536            # files, folders and links in each of those tmpfs (read by the executor)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
 
@@ -225,9 +226,20 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
 # PyTorch imports them). Calls of another architecture's table (x86-64's x32 numbers, 32-bit ``int
 # 0x80``), which a 64-bit Python never makes, are refused whole: the numbers below are x86-64's and
 # AArch64's own.
+#
+# Also refused: kernel objects counted per user, against the host's user the sandbox runs as, which is the
+# grader's own (root's, where root grades): inotify instances (128 a user), fanotify groups (128), POSIX message
+# queues (RLIMIT_MSGQUEUE, 800 kB a user) and keys. A cell's child took all 128 inotify instances and all 128
+# fanotify groups, and the grading host's root could make none while the notebook ran (every root process
+# there: the grader, system services), and 9 message queues took root's whole quota. No library the labs load
+# uses them.
 _SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number})
-    "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447}),
-    "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447}),
+    "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447,
+                            "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "mq_open": 240,
+                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+    "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447,
+                             "inotify_init1": 26, "fanotify_init": 262, "mq_open": 180,
+                             "add_key": 217, "request_key": 218, "keyctl": 219}),
 }
 _X32_BIT = 0x40000000
 
@@ -320,7 +332,12 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     args += ["--chdir", WORK]
     if gpu:
         args += gpu_binds()
-    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    # /proc read-only: bwrap covers /proc/sys only where its own check finds it writable, and it did not (the
+    # folder is 0555), while its files answer to the host's uid the sandbox runs as. Where root grades that is
+    # root: a cell wrote the host's own vm.swappiness and fs.pipe-max-size (and vm.drop_caches, vm.min_free_kbytes
+    # or kernel.* would have taken as well). Nothing in /proc is writable now, the sandbox's own processes' files
+    # included (no lab writes there).
+    args += ["--remount-ro", "/dev", "--remount-ro", "/proc", "--remount-ro", "/"]
     if seccomp_fd is not None:  # seccomp_filter(), read by bwrap from this descriptor
         args += ["--seccomp", str(seccomp_fd)]
     for key, value in sorted(env.items()):
@@ -364,6 +381,8 @@ def event_notes(report: dict) -> list[str]:
                             f"{ev.get('limit')} MB (whole notebook): every test scored 0",
             "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
                          "full (whole notebook): every test scored 0",
+            "too-many-files": f"stopped: made {ev.get('files')} files in one folder, over the limit of "
+                              f"{ev.get('limit')} (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",
@@ -392,8 +411,10 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
               "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
               "or later), or the kernel refused it")
     if not gpu:
-        refused = ("memfd and System V memory refused" if seccomp_filter() is not None else
-                   "memfd and System V memory NOT refused: no seccomp numbers for this machine's architecture")
+        refused = ("memfd and System V memory refused, and per-user inotify, fanotify, message queues and keys"
+                   if seccomp_filter() is not None else
+                   "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys: no "
+                   "seccomp numbers for this machine's architecture")
         return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
                 f"its processes together (read from outside the sandbox every 0.5 s); {refused}; {nested}")
     prefix = cgroup_prefix(limits)

@@ -44,12 +44,36 @@ def _error(ename: str, evalue: str):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def _size(msg: dict) -> int:
-    content = msg.get("content", {})
-    if "text" in content:
-        return len(content["text"])
-    data = content.get("data") or {}
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+def _size(content: dict) -> int:
+    """What a message adds to a cell's outputs: every field the kernel sent (text, data, metadata, an error's
+    name, value and traceback), a string by its length, anything else by its JSON."""
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v, default=str)) for v in content.values())
+
+
+# The kernel is the trainee's process: every message that adds to or changes a cell's outputs counts against
+# the cell's cap. Before, only a stream's text and a display's data counted: a cell's error of 3 MB came back
+# as 6 MB (its value and its traceback), a display's metadata was not counted, and a display update rewrote an
+# earlier cell's output before the cap was looked at, so a notebook's result (and the autograded notebook on
+# the grading host's disk) was as big as the executor's memory allowed.
+OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data", "error")
+ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name and traceback's last lines too
+# And all cells together, at this many times a cell's cap: before, every cell of a notebook could bring back its
+# whole cap (40 cells of 90 kB under a 100 kB cap: 3.6 MB), up to the 256 MB the grader's reader keeps, into the
+# autograded notebook on the grading host's disk and its feedback.
+NOTEBOOK_CELLS_OF_OUTPUT = 16
+
+
+def _short_error(content: dict) -> dict:
+    """An error past the cap, cut short: it must stay (an error fails a test cell), but not at its size."""
+    tb = content.get("traceback")
+    tb = [str(line)[:500] for line in tb[-10:]] if isinstance(tb, list) else []
+    return {"ename": str(content.get("ename", ""))[:200], "evalue": str(content.get("evalue", ""))[:ERROR_KEEP],
+            "traceback": tb + ["[grader: this error was cut short at the cell's output cap]"]}
+
+
+def _count(value):
+    """An execution count as nbformat has it (an int, or None): the kernel sends it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
 # nbgrader 0.9's Execute.error_on_timeout: what a cell that timed out records.
@@ -249,7 +273,8 @@ MISSING_TAGS = object()
 REPLY_AFTER_IDLE = 5.0
 
 
-def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None):
+def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None,
+                  notebook_bytes: int | None = None):
     """nbgrader's Execute preprocessor as the sandbox runs it: the per-cell limit, the output cap, a
     dead or silent kernel recorded, and the referee's course cells run from inside its audit hook.
 
@@ -258,6 +283,8 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
     import asyncio
 
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    total_bytes = NOTEBOOK_CELLS_OF_OUTPUT * output_bytes if notebook_bytes is None else notebook_bytes
     from nbformat.notebooknode import NotebookNode
 
     class KernelGone(Exception):
@@ -270,6 +297,8 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             self.events = []
             self.executed = set()
             self._printed = {}
+            self._cut_errors = set()
+            self._kept, self._dropped = 0, {}
             try:
                 return super().preprocess(nb, resources, km)
             except KernelGone:
@@ -341,7 +370,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                                                          "(os._exit, a crash, or the memory limit)",
                               {"event": "kernel-died"})
             self.executed.add(index)
-            dropped = self._printed.get(index, 0) - output_bytes
+            dropped = self._dropped.get(index, 0)
             if dropped > 0:
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
                                                  text=f"\n[grader: {dropped} more bytes of output dropped]\n"))
@@ -379,13 +408,45 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                 if not reply.done():
                     reply.cancel()
 
-        def output(self, outs, msg, display_id, cell_index):
-            if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
-                seen = self._printed.get(cell_index, 0) + _size(msg)
-                self._printed[cell_index] = seen
-                if seen > output_bytes:
+        def process_message(self, msg, cell, cell_index):
+            """Every message that adds to or changes outputs counts against the cell's cap, whole, before
+            nbclient applies it (a display update rewrites earlier outputs before ``output`` is called): the
+            rest of the cell's output is dropped, except one error, cut short (an error fails a test cell), and
+            so is any output past ``NOTEBOOK_CELLS_OF_OUTPUT`` cells' caps in all. An execution count that is not
+            a count is dropped."""
+            content = msg.get("content")
+            if not isinstance(content, dict):
+                return None
+            if "execution_count" in content:
+                content["execution_count"] = _count(content["execution_count"])
+            if msg.get("msg_type") not in OUTPUT_MESSAGES:
+                return super().process_message(msg, cell, cell_index)
+            transient = content.get("transient")
+            display_id = transient.get("display_id") if isinstance(transient, dict) else None
+            if display_id is not None and not isinstance(display_id, str):
+                content["transient"], display_id = {}, None
+            size = _size(content)
+            if display_id and msg["msg_type"] != "error":  # it also rewrites every output shown under that id
+                size *= 1 + sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
+            seen = self._printed.get(cell_index, 0) + size
+            self._printed[cell_index] = seen
+            if seen > output_bytes or self._kept + size > total_bytes:
+                if msg["msg_type"] != "error" or cell_index in self._cut_errors:
+                    self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
                     return None
-            return super().output(outs, msg, display_id, cell_index)
+                self._cut_errors.add(cell_index)
+                msg["content"] = _short_error(content)
+                size = _size(msg["content"])
+            self._kept += size
+            return super().process_message(msg, cell, cell_index)
+
+        def on_cell_executed(self, **kwargs):
+            """The error of the kernel's reply, which nbgrader's hook records where no output shows it, counts
+            too: cut short past the cap, as an error output is."""
+            content = kwargs["execute_reply"].get("content", {})
+            if content.get("status") == "error" and _size(content) > output_bytes:
+                kwargs["execute_reply"]["content"] = {"status": "error", **_short_error(content)}
+            return super().on_cell_executed(**kwargs)
 
     # iopub_timeout: how long to wait for a finished cell's last output (nbclient's 4 s is short on a
     # loaded grading host, and running past it ends the notebook). shutdown_kernel: every output is in

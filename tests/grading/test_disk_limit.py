@@ -71,3 +71,131 @@ def test_the_sandbox_holds_only_so_much_written(how, tmp_path, monkeypatch):
     assert written["/dev"] == 0 and written["/"] == 0, written
     assert '{"ok": 1}' in printed  # the released files are still there to read
     assert not (work / "fill0.bin").exists()  # and the host's folder got nothing
+
+
+# The sandbox's own output: the kernel keeps a copy of its original stdout and stderr (ipykernel echoes what
+# reaches descriptors 1 and 2 there), and that was ``sandbox.log`` itself, a file on the grading host's disk
+# beside the submission. The cell writes 48 MB into each (at most 96 MB on the host's disk, 20 s).
+LOG_FLOOD = """\
+import os, sys, time
+fds = {getattr(s, "_original_stdstream_copy", None) for s in (sys.stdout, sys.stderr)} - {None}
+block, wrote, t = b"L" * 2**20, 0, time.monotonic()
+for fd in fds:
+    for k in range(48):
+        if time.monotonic() - t > 20:
+            break
+        wrote += os.write(fd, block)
+print("wrote", wrote // 2**20, "MB into", len(fds), "descriptors")
+"""
+
+
+def test_what_the_sandbox_prints_is_kept_only_so_long(tmp_path):
+    """Wrong answer caught: 96 MB written by a cell into ``sandbox.log`` (the sandbox's stdout was that file, on the
+    grading host's disk, outside the sized folders and the disk watch, up to RLIMIT_FSIZE a submission, kept after
+    grading), where the grader now keeps the first and last 64 kB of what the sandbox prints."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([LOG_FLOOD, "print('next')"]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=1024),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    print(printed, report)
+    assert "wrote 96 MB into 2 descriptors" in printed  # the flood reached the sandbox's output
+    assert result["cells"][1]["outputs"][0]["text"] == "next\n"  # and the notebook went on
+    log = tmp_path / "sandbox.log"
+    assert log.stat().st_size < 200 * 1024, log.stat().st_size
+    assert b"bytes of the sandbox's output dropped" in log.read_bytes()
+
+
+# Empty files: a tmpfs's size counts pages, not inodes, and each file holds about 1 kB of the host's memory. The
+# cell makes 6,000 (about 6 MB, 3 times the limit below), then waits for the grader's reading.
+MANY_FILES = """\
+import os, time
+for n in range(6000):
+    open(f"/tmp/f{n}", "w").close()
+print("made", n + 1, "files", flush=True)
+time.sleep(5)
+"""
+
+
+def test_a_notebook_with_too_many_files_is_stopped(tmp_path):
+    """Wrong answer caught: 6,000 empty files in /tmp, `graded`, under a limit of 2,000 (with no limit, a cell made
+    300,000 in 14 s: 270 MB of the host's memory under a 32 MB disk limit, which a tmpfs's size does not count)."""
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if not sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (--size): the folders are on the host's disk")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([MANY_FILES]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, disk_mb=32, max_files=2000),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is None, "the notebook ran to its end"
+    assert [e["event"] for e in report["events"]] == ["too-many-files"], report
+    assert 2000 < report["events"][0]["files"] <= 7000, report
+    assert "over the limit of 2000" in report["problem"]
+
+
+def test_an_honest_notebook_is_far_below_the_file_limit(tmp_path):
+    """Wrong answer caught: a reading of the sandbox's inodes that counts the host's (a folder bound from the host's
+    disk), or nothing at all (0: the sandbox's mounts never found), either of which stops or never stops notebooks."""
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if not sizes_tmpfs(bwrap):
+        pytest.skip("this bwrap cannot size a tmpfs (--size)")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook(["import os, time\nfor n in range(300): open(f'/tmp/g{n}', 'w').close()\n"
+                                     "time.sleep(3)"]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is not None, report
+    assert 300 < report["files_peak"] < 1000, report
+
+
+# The host's own kernel settings: /proc/sys's files answer to the host's uid the sandbox runs as, root's where root
+# grades. The cell writes the value it reads back (vm.swappiness: host-wide; the same value changes nothing).
+SYSCTL = """\
+import os
+path = "/proc/sys/vm/swappiness"
+value = open(path).read()
+try:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        print("wrote", os.write(fd, value.encode()), "bytes")
+    finally:
+        os.close(fd)
+except OSError as exc:
+    print("refused", exc.errno)
+"""
+
+
+def test_the_hosts_kernel_settings_cannot_be_written(tmp_path):
+    """Wrong answer caught: a cell that wrote the grading host's vm.swappiness (where root grades, the sandbox's uid is
+    the host's root, and bwrap had left /proc/sys writable: vm.drop_caches, vm.min_free_kbytes, kernel.* took too)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([SYSCTL]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    print(printed)
+    assert printed.startswith("refused"), printed

@@ -161,7 +161,8 @@ def test_processes_together_over_the_memory_limit_are_stopped(gpu, tmp_path, mon
     print(report)
     assert result is None, "the notebook ran to its end"
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
-    assert 300 < report["events"][0]["mb"] < 1300, report
+    # at most the 8 children (1.2 GB), their interpreters, the kernel and the executor, each counted once
+    assert 300 < report["events"][0]["mb"] < 1500, report
     assert "over the memory limit of 300 MB" in report["problem"]
 
 
@@ -203,3 +204,183 @@ def test_pages_a_fork_shares_count_once_before_a_notebook_is_stopped():
         kill_tree(proc.pid)
         proc.wait()
         proc.stdout.close()
+
+
+# Processes that left the cell's tree: each of 4 grandchildren starts its own session, its parent exits, and it
+# holds 150 MB (600 MB in all, 20 s at most). Orphans are reparented to the sandbox's own first process (its
+# PID namespace), which is below the grader's: the reading still finds them.
+ORPHANS = """\
+import subprocess, sys, time
+code = ("import os, time\\nos.setsid()\\nb = bytearray(150 * 2**20)\\n"
+        "for i in range(0, len(b), 4096): b[i] = 1\\ntime.sleep(20)")
+for k in range(4):  # sh puts each in the background and exits: their parent is gone
+    subprocess.run(["/bin/sh", "-c", f'{sys.executable} -c "$0" &', code], timeout=10)
+time.sleep(15)
+print("orphans ran their course", flush=True)
+"""
+
+
+def test_processes_that_left_the_cells_tree_are_still_counted(tmp_path):
+    """Wrong answer caught: 4 processes of 150 MB each, double-forked into sessions of their own so that no process
+    of the notebook is their parent, run to the end of their cell under a 300 MB limit (a reading that follows the
+    kernel's children, not the sandbox's whole PID namespace)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([ORPHANS]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    assert [e["event"] for e in report["events"]] == ["memory-total"], report
+
+
+# Kernel objects counted per user, against the host's user the sandbox runs as, the grader's own: inotify instances
+# and fanotify groups (128 a user each), POSIX message queues (RLIMIT_MSGQUEUE, 800 kB a user), keys. The child
+# tries to take them (bounded: 200, 200, 100 and 50 tries) and holds them 3 s.
+PER_USER = r"""
+import ctypes, json, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = {"inotify": 0, "fanotify": 0, "mqueue": 0, "keys": 0}
+for k in range(200):
+    if libc.inotify_init1(0) < 0:
+        break
+    held["inotify"] += 1
+for k in range(200):
+    if libc.fanotify_init(0x200, 0) < 0:  # FAN_REPORT_FID: allowed to unprivileged users since Linux 5.13
+        break
+    held["fanotify"] += 1
+class Attr(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long),
+                ("cur", ctypes.c_long), ("pad", ctypes.c_long * 4)]
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+for k in range(100):
+    if rt.mq_open(f"/q{k}".encode(), os.O_CREAT | os.O_RDWR, 0o600, ctypes.byref(Attr(0, 10, 8192, 0))) < 0:
+        break
+    held["mqueue"] += 1
+for k in range(50):
+    number = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)  # add_key, whatever library is there
+    if number is None or libc.syscall(number, b"user", f"k{k}".encode(), b"v" * 100, 100, -2) < 0:
+        break
+    held["keys"] += 1
+print(json.dumps(held), flush=True)
+time.sleep(3)
+"""
+
+
+def test_kernel_objects_counted_against_the_graders_user_are_refused(tmp_path):
+    """Wrong answer caught: a cell's child holding all 128 inotify instances and all 128 fanotify groups of the grading
+    host's user the sandbox runs as (root's, where root grades: no root process on the host could make one while
+    the notebook ran), its whole POSIX message queue quota (9 queues) and 50 keys."""
+    from techday.grading.sandbox import seccomp_filter
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if seccomp_filter() is None:
+        pytest.skip("no seccomp numbers for this machine's architecture")
+    held = _held(PER_USER, tmp_path)
+    assert held == {"inotify": 0, "fanotify": 0, "mqueue": 0, "keys": 0}, held
+
+
+def test_tree_memory_counts_page_tables():
+    """Wrong answer caught: a process that holds 8 MB of page tables and no page of its own (one byte read every 2 MB
+    of a 4 GB anonymous mapping maps only the shared zero page) read as holding nothing: at the default limits,
+    2048 such processes would hold 16 GB of the host's memory unseen."""
+    import subprocess
+    import sys
+
+    from techday.proctree import kill_tree
+
+    code = ("import mmap, time\nm = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+            "for i in range(0, len(m), 2 << 20): m[i]\nprint('read', flush=True)\ntime.sleep(30)\n")
+    quiet = subprocess.Popen([sys.executable, "-c", "import time\nprint('read', flush=True)\ntime.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "read" and quiet.stdout.readline().strip() == "read"
+        for exact in (False, True):
+            grown = tree_memory(proc.pid, exact) - tree_memory(quiet.pid, exact)
+            print(exact, grown // 2**20, "MB more than an idle interpreter")
+            assert 7 * 2**20 < grown < 20 * 2**20, (exact, grown // 2**20)
+    finally:
+        for p in (proc, quiet):
+            kill_tree(p.pid)
+            p.wait()
+            p.stdout.close()
+
+
+def test_tree_memory_counts_a_process_whose_first_thread_has_exited():
+    """Wrong answer caught: 200 MB held by a thread of a process whose main thread called ``pthread_exit`` read as 0
+    (the leader is a zombie, and its ``status`` and ``smaps_rollup`` show no memory): with RLIMIT_AS per process, as
+    many such processes as the process limit allows; without it (the GPU tier without a scope), no bound."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from techday.proctree import kill_tree
+
+    code = ("import ctypes, threading, time\ndef hold():\n    b = bytearray(200 * 2**20)\n"
+            "    for i in range(0, len(b), 4096): b[i] = 1\n    print('held', flush=True)\n    time.sleep(30)\n"
+            "threading.Thread(target=hold).start()\ntime.sleep(0.5)\nctypes.CDLL(None).pthread_exit(None)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        time.sleep(1)
+        assert "zombie" in Path(f"/proc/{proc.pid}/status").read_text()  # the case this is about
+        for exact in (False, True):
+            held = tree_memory(proc.pid, exact)
+            print(exact, held // 2**20, "MB")
+            assert 190 * 2**20 < held < 300 * 2**20, (exact, held // 2**20)
+    finally:
+        kill_tree(proc.pid)
+        proc.wait()
+        proc.stdout.close()
+
+
+# The same in the sandbox: 4 child processes of 150 MB each, allocated by a second thread after each one's main
+# thread exited (600 MB in all, 20 s at most).
+ZOMBIE_LEADERS = """\
+import subprocess, sys, time
+code = '''import ctypes, threading, time
+def hold():
+    time.sleep(1)  # after the main thread has exited
+    b = bytearray(150 * 2**20)
+    for i in range(0, len(b), 4096): b[i] = 1
+    print("ok", flush=True)
+    time.sleep(20)
+threading.Thread(target=hold).start()
+ctypes.CDLL(None).pthread_exit(None)
+'''
+kids = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for k in range(4)]
+print([k.stdout.readline().strip() for k in kids].count("ok"), "children hold 150 MB each", flush=True)
+time.sleep(15)
+"""
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu-tier", "gpu-tier-without-a-scope"])
+def test_processes_whose_first_thread_has_exited_are_stopped(gpu, tmp_path, monkeypatch):
+    """Wrong answer caught: 4 processes of 150 MB each whose main threads had exited run to the end of their cell under
+    a 300 MB limit, `graded` (the reading saw 0 MB of them; on the GPU tier without a scope no RLIMIT_AS bounds even
+    one such process)."""
+    import techday.grading.executor as executor
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([ZOMBIE_LEADERS]), work,
+                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                          grade_env("gpu" if gpu else "cpu", "ci"), sandbox=True, gpu=gpu, report=report)
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    assert [e["event"] for e in report["events"]] == ["memory-total"], report

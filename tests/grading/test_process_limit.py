@@ -152,3 +152,87 @@ def test_a_1024_thread_simulator_block_fits_the_cpu_tiers_limits(tmp_path):
     assert result is not None, report
     outputs = result["cells"][0]["outputs"]
     assert [o.get("text") for o in outputs] == ["sum 2048.0\n"], json.dumps(outputs)[:2000]
+
+
+# A process that leaves the notebook's tree and ignores SIGTERM: double-forked into a session of its own, named
+# so that the host can find it, alive for at most 40 s.
+STRAY = """\
+import ctypes, os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ctypes.CDLL(None).prctl(15, b"techday-stray", 0, 0, 0)
+        t = time.monotonic()
+        while time.monotonic() - t < 40:
+            time.sleep(0.1)
+        os._exit(0)
+    os._exit(0)
+os.wait()
+time.sleep(1)
+print("left behind", flush=True)
+"""
+
+
+def test_no_process_outlives_its_notebook(tmp_path):
+    """Wrong answer caught: a process a cell double-forked into a session of its own, ignoring SIGTERM, still running
+    on the grading host after the notebook ended (it could read or rewrite the next submission's files)."""
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    result = run_notebook(_notebook([STRAY]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
+                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    assert result is not None, report
+    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    time.sleep(0.5)
+    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
+    assert not strays, f"still running after the notebook: {strays}"
+
+
+def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
+    """Wrong answer caught: the sandbox's processes running as the host's uid 0 under a pids cgroup (bwrap maps the
+    sandbox's uid to the caller's), where every check by uid alone took them for root: /proc/sys's files, root's
+    0600 files in the folders bound in, root's per-user kernel counts."""
+    import os
+
+    from techday.grading.sandbox import nobody_sandbox_problem
+
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    limits = Limits(cell_timeout_s=60, notebook_timeout_s=120)
+    how = process_limit(limits, gpu=False).how
+    if os.geteuid() != 0 or how not in ("cgroup", "nobody") or nobody_sandbox_problem(False):
+        pytest.skip(f"the grader is not root, or the sandbox cannot run as nobody here ({how})")
+    uids: set[int] = set()
+    stop = threading.Event()
+
+    def sample():
+        me = psutil.Process()
+        while not stop.is_set():
+            for proc in me.children(recursive=True):
+                try:
+                    uids.update(proc.uids())
+                except psutil.Error:
+                    continue
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    work = tmp_path / ".sandbox"
+    work.mkdir()
+    report: dict = {}
+    try:
+        result = run_notebook(_notebook(["import time\ntime.sleep(2)\nprint('done')"]), work, limits,
+                              grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    finally:
+        stop.set()
+        sampler.join(5)
+    assert result is not None, report
+    print(how, uids)
+    assert uids and 0 not in uids, uids

@@ -41,7 +41,8 @@ def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypat
 
 def test_what_the_sandbox_may_write_is_sized_and_nothing_else_is_writable(tmp_path, monkeypatch):
     """Wrong sandbox caught: the working folder bound from the host's disk, /tmp, /dev/shm, /dev and bwrap's
-    root writable without a limit (RLIMIT_FSIZE caps one file, not how many)."""
+    root writable without a limit (RLIMIT_FSIZE caps one file, not how many); /proc writable (its /proc/sys held
+    the host's kernel settings, writable where root grades)."""
     monkeypatch.setattr(sandbox, "sizes_tmpfs", lambda bwrap: True)
     monkeypatch.setattr(sandbox.glob, "glob", lambda pattern: ["/dev/nvidia0"])
     (tmp_path / "techday-messages.xx.json").write_text("{}")
@@ -53,7 +54,7 @@ def test_what_the_sandbox_may_write_is_sized_and_nothing_else_is_writable(tmp_pa
     assert argv[ro - 1] == "--ro-bind" and argv[ro + 1] == f"{sandbox.WORK}/techday-messages.xx.json"
     # last of all the mounts, after the GPU's devices are bound into /dev
     assert argv.index("--remount-ro") > argv.index("--dev-bind")
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"] == ["/dev", "/"]
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"] == ["/dev", "/proc", "/"]
 
 
 def test_gpu_tier_binds_the_nvidia_devices(monkeypatch):

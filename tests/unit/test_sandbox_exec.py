@@ -63,7 +63,7 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     events = {e["event"]: e["cell"] for e in ex.events}
     assert events == {"output-truncated": 2, "cell-timeout": 8}
-    assert "4001 more bytes of output dropped" in nbformat.writes(nb)
+    assert "5007 more bytes of output dropped" in nbformat.writes(nb)
 
 
 def test_every_course_cell_runs_whatever_its_tags(tmp_path):
@@ -91,3 +91,66 @@ def test_every_course_cell_runs_whatever_its_tags(tmp_path):
     assert errors[2] == ["AssertionError"], errors   # the course's BAR and acc0, not the cell's
     assert errors[3] == [], errors                   # a trainee's tagged cell is still skipped
     assert nb.cells[0].metadata["tags"] == ["skip-execution"]
+
+
+# The kernel is the trainee's process: whatever it sends that adds to or changes outputs counts against the
+# cell's cap. Each cell below sends about 3 MB (15 MB in all, so that a broken cap loads nothing much).
+FLOODS = {
+    "a long error": "raise ValueError('E' * 3_000_000)",
+    "a display's metadata": "from IPython.display import display\n"
+                            "display({'text/plain': 'm'}, raw=True, metadata={'k': 'M' * 3_000_000})",
+    "a display update of an earlier cell": "h.update({'text/plain': 'U' * 3_000_000}, raw=True)",
+    "errors sent by the kernel itself": (
+        "ip = get_ipython()\n"
+        "for k in range(30):\n"
+        "    ip.kernel.session.send(ip.kernel.iopub_socket, 'error', {'ename': 'E', 'evalue': 'v' * 100_000,\n"
+        "                           'traceback': []}, parent=ip.kernel.get_parent('shell'))"),
+    "an execution count that is not one": (
+        "ip = get_ipython()\n"
+        "ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_input',\n"
+        "                       {'code': '', 'execution_count': 'C' * 3_000_000},\n"
+        "                       parent=ip.kernel.get_parent('shell'))"),
+}
+
+
+def test_every_output_a_kernel_sends_counts_against_the_cap(tmp_path):
+    """Wrong answers caught: the cell's output cap (here 100 kB) bypassed by a cell's error (3 MB raised came back as
+    6 MB: its value and its traceback), a display's metadata, a display update (it rewrote an earlier cell's output
+    before the cap was looked at), error messages the kernel sends itself, and an execution count that is a 3 MB
+    string; each came back whole, into the autograded notebook on the grading host's disk."""
+    import json
+
+    ex = make_executor(cell_timeout=30, output_bytes=100_000)
+    cells = ["from IPython.display import display\nh = display('small', display_id=True)", *FLOODS.values()]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    sizes = {name: len(json.dumps(nb.cells[i].outputs)) for i, name in enumerate(["shown", *FLOODS], 0)}
+    print(sizes)
+    assert all(size < 150_000 for size in sizes.values()), sizes
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert [o.ename for o in errors] == ["ValueError"] and "cut short" in errors[0].traceback[-1]
+    assert any(o.output_type == "error" for o in nb.cells[4].outputs)  # the first of the kernel's errors stays
+    assert all(c.execution_count is None or isinstance(c.execution_count, int) for c in nb.cells)
+
+
+def test_all_cells_output_together_is_capped(tmp_path):
+    """Wrong answer caught: 40 cells that each print 90 kB under a 100 kB cap a cell (3.6 MB) all come back whole
+    (with 1 MB a cell, up to the 256 MB the grader reads, into the autograded notebook on the grading host's disk);
+    now 16 cells' caps in all, and every later cell keeps its errors, cut short."""
+    import json
+
+    from techday.grading.sandbox_exec import NOTEBOOK_CELLS_OF_OUTPUT
+
+    ex = make_executor(cell_timeout=30, output_bytes=100_000)
+    cells = ["print('p' * 90_000)"] * 40 + ["raise ValueError('last')"]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    total = sum(len(json.dumps(c.outputs)) for c in nb.cells)
+    print(total)
+    assert total < (NOTEBOOK_CELLS_OF_OUTPUT + 1) * 100_000, total
+    assert nb.cells[0].outputs[0].text == "p" * 90_000 + "\n"  # the first cells whole
+    assert "more bytes of output dropped" in nb.cells[30].outputs[-1].text
+    assert [o.ename for o in nb.cells[40].outputs if o.output_type == "error"] == ["ValueError"]
+    assert {"cell": 30, "event": "output-truncated", "bytes": 90_007} in ex.events
