@@ -27,7 +27,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
-from ..proctree import descendants, kill_tree
+from ..proctree import descendants, kill_tree, tree_memory
 from .sandbox import (
     NOBODY,
     WORK,
@@ -249,53 +249,6 @@ def sandbox_files(pid: int) -> int:
 # each 2 MB, 8 MB for the 4 GB RLIMIT_AS allows, times max_processes (16 GB at the defaults; without RLIMIT_AS, on
 # the GPU tier, far more). Each process's ``VmPTE`` is counted too.
 MEMORY_CHECK_S = 0.5
-
-
-def _kb(text: str, *keys: str) -> int:
-    total = 0
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in keys:
-            total += int(value.split()[0])
-    return total
-
-
-def tree_memory(pid: int, exact: bool = False) -> int:
-    """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages,
-    swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few
-    milliseconds for a room's
-    processes, and every process shows them, a non-dumpable one too). That counts a page a fork shares in
-    every process that shares it; ``exact`` reads each one's proportional share instead (``smaps_rollup``:
-    ``Pss_Anon``, ``Pss_Shmem``, ``SwapPss``; about 80 ms for a process with PyTorch loaded) where the grader
-    may read it, ``status`` elsewhere. A process whose first thread has exited (``pthread_exit`` in its main
-    thread: a zombie leader whose other threads run on) shows no memory in its own files; a live thread's are
-    read (before, 200 MB held that way read as 0). Files in a tmpfs that no process maps are the disk limit's, and the
-    pages of files and libraries are the page cache's (the host can drop them)."""
-    total = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            where = Path(f"/proc/{p}")
-            status = (where / "status").read_text()
-            if "RssAnon" not in status:  # its first thread has exited: a live thread of it shows the memory
-                for tid in os.listdir(where / "task"):
-                    thread = (where / "task" / tid / "status").read_text()
-                    if "RssAnon" in thread:
-                        where, status = where / "task" / tid, thread
-                        break
-            kb = None
-            if exact:
-                try:
-                    rollup = (where / "smaps_rollup").read_text()
-                    kb = _kb(rollup, "Pss_Anon", "Pss_Shmem", "SwapPss") if "Pss_Anon" in rollup else None
-                except OSError:
-                    pass
-            if kb is None:
-                kb = _kb(status, "RssAnon", "RssShmem", "VmSwap")
-            kb += _kb(status, "VmPTE")  # its page tables, held with no page of its own (above MEMORY_CHECK_S)
-        except (OSError, ValueError, IndexError):
-            continue  # gone since the list was read
-        total += kb * 1024
-    return total
 
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from techday.grading.config import grade_env
-from techday.grading.executor import run_notebook, tree_memory
+from techday.grading.executor import run_notebook
+from techday.proctree import tree_memory
 from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, disables_userns
 from tests.grading.test_process_limit import _notebook
 
@@ -130,7 +131,7 @@ def test_a_tmpfs_in_a_user_namespace_of_the_cells_own_is_refused(tmp_path):
 
 # Processes each under RLIMIT_AS, together over it: the limit is per process, so a cell that starts 8 fresh
 # interpreters of 150 MB each held 1.3 GB under a 300 MB limit. The grader reads their memory from outside
-# the sandbox (executor.tree_memory) and stops the notebook.
+# the sandbox (proctree.tree_memory) and stops the notebook.
 MANY = """\
 import subprocess, sys
 code = "b = bytearray(150 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\nprint('ok', flush=True)\\nimport time; time.sleep(20)"
