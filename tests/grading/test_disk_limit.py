@@ -14,6 +14,7 @@ from techday.grading.executor import run_notebook
 from techday.grading.sandbox import (Limits, ProcessLimit, SandboxUnavailable, check_sandbox, nobody_sandbox_problem,
                                      sizes_tmpfs)
 from tests.grading.test_process_limit import _notebook
+from tests.grading.conftest import run_sandboxed
 
 pytestmark = [pytest.mark.grading]
 
@@ -186,15 +187,7 @@ except OSError as exc:
 def test_the_hosts_kernel_settings_cannot_be_written(tmp_path):
     """Wrong answer caught: a cell that wrote the grading host's vm.swappiness (where root grades, the sandbox's uid is
     the host's root, and bwrap had left /proc/sys writable: vm.drop_caches, vm.min_free_kbytes, kernel.* took too)."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([SYSCTL]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([SYSCTL], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
     assert result is not None, report
     printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     print(printed)

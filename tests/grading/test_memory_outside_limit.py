@@ -13,6 +13,7 @@ from techday.grading.executor import run_notebook
 from techday.proctree import tree_memory
 from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, disables_userns
 from tests.grading.test_process_limit import _notebook
+from tests.grading.conftest import run_sandboxed
 
 pytestmark = [pytest.mark.grading]
 
@@ -149,16 +150,9 @@ def test_processes_together_over_the_memory_limit_are_stopped(gpu, tmp_path, mon
     CUDA), with no limit at all. The GPU tier's sandbox runs here without a GPU to bind."""
     import techday.grading.executor as executor
 
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([MANY]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("gpu" if gpu else "cpu", "ci"), sandbox=True, gpu=gpu, report=report)
+    result, report = run_sandboxed([MANY], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
+                                   gpu=gpu)
     print(report)
     assert result is None, "the notebook ran to its end"
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
@@ -225,15 +219,7 @@ def test_processes_that_left_the_cells_tree_are_still_counted(tmp_path):
     """Wrong answer caught: 4 processes of 150 MB each, double-forked into sessions of their own so that no process
     of the notebook is their parent, run to the end of their cell under a 300 MB limit (a reading that follows the
     kernel's children, not the sandbox's whole PID namespace)."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([ORPHANS]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([ORPHANS], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300))
     print(report)
     assert result is None, result["cells"][0]["outputs"]
     assert [e["event"] for e in report["events"]] == ["memory-total"], report

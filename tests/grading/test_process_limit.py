@@ -14,6 +14,7 @@ import pytest
 from techday.grading.config import grade_env
 from techday.grading.executor import run_notebook
 from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, process_limit
+from tests.grading.conftest import notebook_of, run_sandboxed
 
 pytestmark = [pytest.mark.grading]
 
@@ -40,12 +41,7 @@ if error:
 LIMIT = 64
 
 
-def _notebook(cells: list[str]) -> str:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nbformat.writes(nb)
+_notebook = notebook_of
 
 
 class TaskCounter:
@@ -177,15 +173,7 @@ print("left behind", flush=True)
 def test_no_process_outlives_its_notebook(tmp_path):
     """Wrong answer caught: a process a cell double-forked into a session of its own, ignoring SIGTERM, still running
     on the grading host after the notebook ended (it could read or rewrite the next submission's files)."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([STRAY]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([STRAY], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
     assert result is not None, report
     assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     time.sleep(0.5)
