@@ -126,7 +126,9 @@ def tree_memory(pid: int, exact: bool = False) -> int:
                     pass
             if kb is None:
                 kb = _kb(status, "RssAnon", "RssShmem", "VmSwap")
-            kb += _kb(status, "VmPTE")  # its page tables, held with no page of its own (see techday.grading.executor: 8 MB for 4 GB of address space)
+            # Its page tables, held with no page of its own: 8 MB for 4 GB of address space touched a byte every
+            # 2 MB (techday.grading.executor, MEMORY_CHECK_S).
+            kb += _kb(status, "VmPTE")
         except (OSError, ValueError, IndexError):
             continue  # gone since the list was read
         total += kb * 1024

@@ -298,8 +298,8 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     else:
         tmp, shm = ["--tmpfs", "/tmp"], []
     args = [bwrap, "--unshare-all", "--unshare-user", *(["--disable-userns"] if disables_userns(bwrap) else []),
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
-            "--proc", "/proc", "--dev", "/dev", *tmp, *shm]
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session",
+            "--clearenv", "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", *tmp, *shm]
     for sysdir in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if Path(sysdir).exists():
             args += ["--ro-bind", sysdir, sysdir] if not Path(sysdir).is_symlink() else \
