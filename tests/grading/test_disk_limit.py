@@ -94,16 +94,8 @@ def test_what_the_sandbox_prints_is_kept_only_so_long(tmp_path):
     """Wrong answer caught: 96 MB written by a cell into ``sandbox.log`` (the sandbox's stdout was that file, on the
     grading host's disk, outside the sized folders and the disk watch, up to RLIMIT_FSIZE a submission, kept after
     grading), where the grader now keeps the first and last 64 kB of what the sandbox prints."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([LOG_FLOOD, "print('next')"]), work,
-                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=1024),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([LOG_FLOOD, "print('next')"], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=1024))
     assert result is not None, report
     printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     print(printed, report)
@@ -125,21 +117,13 @@ time.sleep(5)
 """
 
 
-def test_a_notebook_with_too_many_files_is_stopped(tmp_path):
+def test_a_notebook_with_too_many_files_is_stopped(bwrap, tmp_path):
     """Wrong answer caught: 6,000 empty files in /tmp, `graded`, under a limit of 2,000 (with no limit, a cell made
     300,000 in 14 s: 270 MB of the host's memory under a 32 MB disk limit, which a tmpfs's size does not count)."""
-    try:
-        bwrap = check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     if not sizes_tmpfs(bwrap):
         pytest.skip("this bwrap cannot size a tmpfs (--size): the folders are on the host's disk")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([MANY_FILES]), work,
-                          Limits(cell_timeout_s=60, notebook_timeout_s=120, disk_mb=32, max_files=2000),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([MANY_FILES], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, disk_mb=32, max_files=2000))
     print(report)
     assert result is None, "the notebook ran to its end"
     assert [e["event"] for e in report["events"]] == ["too-many-files"], report
@@ -147,21 +131,13 @@ def test_a_notebook_with_too_many_files_is_stopped(tmp_path):
     assert "over the limit of 2000" in report["problem"]
 
 
-def test_an_honest_notebook_is_far_below_the_file_limit(tmp_path):
+def test_an_honest_notebook_is_far_below_the_file_limit(bwrap, tmp_path):
     """Wrong answer caught: a reading of the sandbox's inodes that counts the host's (a folder bound from the host's
     disk), or nothing at all (0: the sandbox's mounts never found), either of which stops or never stops notebooks."""
-    try:
-        bwrap = check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     if not sizes_tmpfs(bwrap):
         pytest.skip("this bwrap cannot size a tmpfs (--size)")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook(["import os, time\nfor n in range(300): open(f'/tmp/g{n}', 'w').close()\n"
-                                     "time.sleep(3)"]), work, Limits(cell_timeout_s=60, notebook_timeout_s=120),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed(["import os, time\nfor n in range(300): open(f'/tmp/g{n}', 'w').close()\n"
+                                    "time.sleep(3)"], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
     print(report)
     assert result is not None, report
     assert 300 < report["files_peak"] < 1000, report

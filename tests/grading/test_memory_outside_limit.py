@@ -8,11 +8,8 @@ import json
 
 import pytest
 
-from techday.grading.config import grade_env
-from techday.grading.executor import run_notebook
+from techday.grading.sandbox import Limits, disables_userns
 from techday.proctree import tree_memory
-from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, disables_userns
-from tests.grading.test_process_limit import _notebook
 from tests.grading.conftest import run_sandboxed
 
 pytestmark = [pytest.mark.grading]
@@ -61,12 +58,8 @@ print(subprocess.run([sys.executable, "hold.py"], capture_output=True, text=True
 
 def _held(child: str, tmp_path) -> dict:
     """What the child printed, run from a cell in the sandbox under a 300 MB memory limit."""
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([_hold(child)]), work,
-                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([_hold(child)], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300))
     assert result is not None, report
     printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     assert printed.strip(), (result["cells"][0]["outputs"], report)
@@ -78,10 +71,6 @@ def _held(child: str, tmp_path) -> dict:
 def test_memory_outside_the_address_space_limit_is_refused(tmp_path):
     """Wrong answer caught: 512 MB of memfd files and 512 MB of detached System V segments kept by a
     cell under a 300 MB memory limit."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     held = _held(CHILD, tmp_path)
     assert held["memfd"] == 0 and held["sysv"] == 0, held
 
@@ -117,13 +106,9 @@ print(json.dumps(held), flush=True)
 """
 
 
-def test_a_tmpfs_in_a_user_namespace_of_the_cells_own_is_refused(tmp_path):
+def test_a_tmpfs_in_a_user_namespace_of_the_cells_own_is_refused(bwrap, tmp_path):
     """Wrong answer caught: 640 MB kept by a cell's child in a tmpfs it mounted in a user namespace of its own,
     under a 300 MB memory limit (before bwrap's --disable-userns)."""
-    try:
-        bwrap = check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     if not disables_userns(bwrap):
         pytest.skip(f"{bwrap} cannot refuse user namespaces here (no --disable-userns, or the kernel refused it)")
     held = _held(NESTED, tmp_path)
@@ -264,10 +249,6 @@ def test_kernel_objects_counted_against_the_graders_user_are_refused(tmp_path):
     the notebook ran), its whole POSIX message queue quota (9 queues) and 50 keys."""
     from techday.grading.sandbox import seccomp_filter
 
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     if seccomp_filter() is None:
         pytest.skip("no seccomp numbers for this machine's architecture")
     held = _held(PER_USER, tmp_path)
@@ -357,17 +338,9 @@ def test_processes_whose_first_thread_has_exited_are_stopped(gpu, tmp_path, monk
     one such process)."""
     import techday.grading.executor as executor
 
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
     monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
-    result = run_notebook(_notebook([ZOMBIE_LEADERS]), work,
-                          Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300),
-                          grade_env("gpu" if gpu else "cpu", "ci"), sandbox=True, gpu=gpu, report=report)
+    result, report = run_sandboxed([ZOMBIE_LEADERS], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300), gpu=gpu)
     print(report)
     assert result is None, result["cells"][0]["outputs"]
     assert [e["event"] for e in report["events"]] == ["memory-total"], report

@@ -135,16 +135,9 @@ def test_a_1024_thread_simulator_block_fits_the_cpu_tiers_limits(tmp_path):
     """Numba's CUDA simulator runs a block's 1024 threads as Python threads: within the process limit,
     and within RLIMIT_AS also on a many-core host, where glibc would reserve up to 8 malloc arenas of 64 MB
     per core (the environment asks for 128 here, as a 16-core host gets by default; the sandbox caps it)."""
-    try:
-        check_sandbox()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"the sandbox cannot run here: {exc}")
-    work = tmp_path / ".sandbox"
-    work.mkdir()
     env = {**grade_env("cpu", "ci"), "MALLOC_ARENA_MAX": "128"}
-    report: dict = {}
-    result = run_notebook(_notebook([SIMULATOR_BLOCK]), work, Limits(cell_timeout_s=120, notebook_timeout_s=180),
-                          env, sandbox=True, gpu=False, report=report)
+    result, report = run_sandboxed([SIMULATOR_BLOCK], tmp_path, Limits(cell_timeout_s=120, notebook_timeout_s=180),
+                                   env)
     assert result is not None, report
     outputs = result["cells"][0]["outputs"]
     assert [o.get("text") for o in outputs] == ["sum 2048.0\n"], json.dumps(outputs)[:2000]
