@@ -182,24 +182,26 @@ def environment() -> str:
     return " ".join(parts)
 
 
-_SCANNED: dict | None = None
+_TABLE: dict | None = None
 
 
 def aliases() -> dict[str, dict[str, tuple[str, ...]]]:
-    """The table for the libraries installed here: :data:`ALIASES` where they are the versions it was
-    generated from, else a scan of them (:func:`scan_both`), made once per process. A scan that fails
-    (a library that does not import) leaves the committed table."""
-    global _SCANNED
-    if environment() == GENERATED_FOR:
-        return ALIASES
-    if _SCANNED is None:
-        import subprocess
+    """The table for the libraries installed here, decided once per process (the review asks for every
+    attribute of every cell): :data:`ALIASES` where they are the versions it was generated from, else a
+    scan of them (:func:`scan_both`). A scan that fails (a library that does not import) leaves the
+    committed table."""
+    global _TABLE
+    if _TABLE is None:
+        if environment() == GENERATED_FOR:
+            _TABLE = ALIASES
+        else:
+            import subprocess
 
-        try:
-            _SCANNED = scan_both()
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            _SCANNED = ALIASES
-    return _SCANNED
+            try:
+                _TABLE = scan_both()
+            except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+                _TABLE = ALIASES
+    return _TABLE
 
 
 def main() -> None:

@@ -321,7 +321,7 @@ def test_other_library_versions_are_scanned_not_read_from_the_committed_table(mo
 
     seen = {"enum": {"re": ("module enum",)}, "brand_new": {"numpy": ("operator.attrgetter",)}}
     monkeypatch.setattr(review_aliases, "GENERATED_FOR", "python==0.0 numpy==0.0")
-    monkeypatch.setattr(review_aliases, "_SCANNED", None)
+    monkeypatch.setattr(review_aliases, "_TABLE", None)
     monkeypatch.setattr(review_aliases, "scan_both", lambda: seen)
     assert review_aliases.aliases() is seen
     notes, findings = _with_cell("01-numba-first-steps", "import numpy as np\nf = np.brand_new('x')\n")
