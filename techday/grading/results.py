@@ -501,13 +501,15 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                 for lab in track.labs:
                     maximum = float(known[lab].max_score or 0)
                     here = list(holds.get((lab, student), []))
+                    # the gradebook's score is not of the current notebook (pending, rejected, failed, replaced)
+                    unscored_here = lab in with_state and not graded.get((lab, student))
                     try:
                         score = float(gb.find_submission(lab, student).score or 0)
                     except MissingEntry:
                         score = 0.0
                         review.append(f"{lab}: no submission")
                     else:
-                        if lab in with_state and not graded.get((lab, student)) and not holds.get((lab, student)):
+                        if unscored_here and not holds.get((lab, student)):
                             stale = (f"{lab}: the gradebook's score is of no current hand-in (the graded notebook "
                                      "was replaced or removed since)")
                             review.append(stale)
@@ -518,12 +520,12 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     if (lab, student) not in shas:
                         shas[(lab, student)] = notebook_sha(root, lab, student)
                     standing, decision = decisions.standing(student, lab, shas[(lab, student)], here)
-                    if standing == "cleared" and here and lab in with_state and not graded.get((lab, student)):
-                        # A person reads a notebook, not a score: the gradebook's is of another notebook
-                        # (pending, rejected, failed, replaced), which a clearance must not certify.
-                        standing = "lapsed"
-                    if lab in with_state and not graded.get((lab, student)):
+                    if unscored_here:
                         unscored.add(lab)
+                        if standing == "cleared" and here:
+                            # A person reads a notebook, not a score: the gradebook's is of another notebook,
+                            # which a clearance must not certify.
+                            standing = "lapsed"
                     if here:
                         lab_holds[lab] = here
                     if decision is not None:
@@ -534,7 +536,7 @@ def pass_fail(course, root: Path, out: Path, decisions=None) -> tuple[dict[str, 
                     elif standing == "cleared" and here:
                         review.append(decision.line())
                     else:
-                        if standing == "lapsed" and here and lab in unscored:
+                        if standing == "lapsed" and here and unscored_here:
                             review.append(f"{lab}: the decision of {decision.by} ({decision.at}) does not count: "
                                           "the gradebook's score is not of the current notebook; grade it "
                                           f"(`techday grade autograde {lab}`), then decide")
