@@ -95,7 +95,7 @@ def _kb(text: str, *keys: str) -> int:
     return total
 
 
-def tree_memory(pid: int, exact: bool = False) -> int:
+def tree_memory(pid: int, exact: bool = False, below: list[int] | None = None) -> int:
     """Bytes held by ``pid`` and every process below it: each one's resident private and shared-memory pages,
     swap and page tables (``/proc/PID/status``: ``RssAnon``, ``RssShmem``, ``VmSwap``, ``VmPTE``; a few
     milliseconds for a room's
@@ -105,9 +105,10 @@ def tree_memory(pid: int, exact: bool = False) -> int:
     may read it, ``status`` elsewhere. A process whose first thread has exited (``pthread_exit`` in its main
     thread: a zombie leader whose other threads run on) shows no memory in its own files; a live thread's are
     read (before, 200 MB held that way read as 0). Files in a tmpfs that no process maps are the disk limit's, and the
-    pages of files and libraries are the page cache's (the host can drop them)."""
+    pages of files and libraries are the page cache's (the host can drop them). ``below``: the processes below
+    ``pid`` where the caller has just listed them (:func:`descendants`)."""
     total = 0
-    for p in [pid, *descendants(pid)]:
+    for p in [pid, *(descendants(pid) if below is None else below)]:
         try:
             where = Path(f"/proc/{p}")
             status = (where / "status").read_text()

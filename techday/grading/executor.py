@@ -28,6 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
+from .sockmeter import SocketMeter
 from .sandbox import (
     NOBODY,
     WORK,
@@ -222,14 +223,15 @@ def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> in
 SANDBOX_FOLDERS = (WORK, "/tmp", "/dev/shm")
 
 
-def sandbox_files(pid: int) -> int:
+def sandbox_files(pid: int, below: list[int] | None = None) -> int:
     """The most inodes in use in one of the tmpfs of the sandbox below ``pid`` (0 until it has made its own mount
-    namespace): read from outside it, through a process of it that is in that namespace."""
+    namespace): read from outside it, through a process of it that is in that namespace. ``below``: the processes
+    below ``pid`` where the caller has just listed them."""
     try:
         own = os.readlink("/proc/self/ns/mnt")
     except OSError:
         return 0
-    for p in descendants(pid):
+    for p in descendants(pid) if below is None else below:
         try:
             if os.readlink(f"/proc/{p}/ns/mnt") == own:
                 continue
@@ -249,6 +251,26 @@ def sandbox_files(pid: int) -> int:
 # each 2 MB, 8 MB for the 4 GB RLIMIT_AS allows, times max_processes (16 GB at the defaults; without RLIMIT_AS, on
 # the GPU tier, far more). Each process's ``VmPTE`` is counted too.
 MEMORY_CHECK_S = 0.5
+#
+# Sockets: their buffers are the kernel's memory, in no process's pages. 2,879 Unix socket pairs, each filled to its
+# default send buffer, held 640 MB under a 300 MB limit; a send buffer may be raised to 8 MB (twice wmem_max on the
+# machine measured). What every socket of the sandbox's network namespace holds, open or in flight, is read by a
+# meter of the grader's joined to that namespace (techday.grading.sockmeter) and counted with the processes' pages.
+
+
+def sandbox_netns_pid(below: list[int]) -> int | None:
+    """A process among ``below`` that is in a network namespace other than this process's: the sandbox's."""
+    try:
+        own = os.readlink("/proc/self/ns/net")
+    except OSError:
+        return None
+    for p in below:
+        try:
+            if os.readlink(f"/proc/{p}/ns/net") != own:
+                return p
+        except OSError:
+            continue
+    return None
 
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,
@@ -420,48 +442,46 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     threading.Thread(target=feed, daemon=True).start()
     deadline = time.monotonic() + limits.notebook_timeout_s
     tick, next_disk, peak = (MEMORY_CHECK_S if watch else DISK_CHECK_S), time.monotonic() + DISK_CHECK_S, 0
-    while True:
-        try:
-            proc.wait(timeout=max(0.0, min(tick, deadline - time.monotonic())))
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        held = tree_memory(proc.pid) if watch else 0
-        if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped
-            held = tree_memory(proc.pid, exact=True)
-        peak = max(peak, held)
-        report["memory_peak_mb"] = peak // 2**20
-        over = held > limits.memory_mb * 2**20
-        wrote = inodes = None
-        if time.monotonic() >= next_disk:
-            next_disk = time.monotonic() + DISK_CHECK_S
-            wrote = disk_hog(written or work)
-            if files:
-                used = sandbox_files(proc.pid)
-                report["files_peak"] = max(report.get("files_peak", 0), used)
-                inodes = used if used > limits.max_files else None
-        if wrote is None and inodes is None and not over and time.monotonic() < deadline:
-            continue
-        kill_tree(proc.pid)
-        proc.wait()
-        if over:
-            report["problem"] = (f"the notebook's processes held {held // 2**20} MB together, over the memory limit "
-                                 f"of {limits.memory_mb} MB, and were stopped")
-            report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb}]
-        elif inodes is not None:
-            report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
-                                 f"{limits.max_files}, and was stopped")
-            report["events"] = [{"event": "too-many-files", "files": inodes, "limit": limits.max_files}]
-        elif wrote is not None:
-            report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
-                                 "host's disk was nearly full, and was stopped")
-            report["events"] = [{"event": "disk-full", "bytes": wrote}]
-        else:
-            report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
-            report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
-        t.join(5)
-        log.write(log_path)
-        return None
+    meter: SocketMeter | None = None
+    try:
+        while True:
+            try:
+                proc.wait(timeout=max(0.0, min(tick, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            below = descendants(proc.pid)  # listed once a tick, for every reading below
+            held = in_sockets = 0
+            if watch:
+                if meter is None and (where := sandbox_netns_pid(below)) is not None:
+                    meter = SocketMeter(where)
+                    report["socket_meter"] = meter.problem or "reading"
+                if meter is not None and not meter.problem:
+                    in_sockets = meter.read() or 0
+                    if meter.problem:
+                        report["socket_meter"] = meter.problem
+                    report["sockets_peak"] = max(report.get("sockets_peak", 0), meter.sockets)
+                    report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_sockets // 2**20)
+                held = tree_memory(proc.pid, below=below) + in_sockets
+            if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped
+                held = tree_memory(proc.pid, exact=True, below=below) + in_sockets
+            peak = max(peak, held)
+            report["memory_peak_mb"] = peak // 2**20
+            over = held > limits.memory_mb * 2**20
+            wrote = inodes = None
+            if time.monotonic() >= next_disk:
+                next_disk = time.monotonic() + DISK_CHECK_S
+                wrote = disk_hog(written or work)
+                if files:
+                    used = sandbox_files(proc.pid, below)
+                    report["files_peak"] = max(report.get("files_peak", 0), used)
+                    inodes = used if used > limits.max_files else None
+            if wrote is None and inodes is None and not over and time.monotonic() < deadline:
+                continue
+            return _stopped(proc, t, log, log_path, report, limits, held, in_sockets, over, inodes, wrote)
+    finally:
+        if meter is not None:
+            meter.close()
     kill_tree(proc.pid)
     t.join(30)
     printed = log.write(log_path)
@@ -475,4 +495,30 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     except ValueError:
         report["problem"] = "the executor's result was not readable"
         return None
+
+
+def _stopped(proc, t, log, log_path, report, limits, held, in_sockets, over, inodes, wrote) -> None:
+    """Stop the sandbox, and say why in ``report``."""
+    kill_tree(proc.pid)
+    proc.wait()
+    if over:
+        kept = f" ({in_sockets // 2**20} MB of it in sockets' buffers)" if in_sockets >= 2**20 else ""
+        report["problem"] = (f"the notebook's processes held {held // 2**20} MB together{kept}, over the memory "
+                             f"limit of {limits.memory_mb} MB, and were stopped")
+        report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb,
+                             **({"sockets_mb": in_sockets // 2**20} if kept else {})}]
+    elif inodes is not None:
+        report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
+                             f"{limits.max_files}, and was stopped")
+        report["events"] = [{"event": "too-many-files", "files": inodes, "limit": limits.max_files}]
+    elif wrote is not None:
+        report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
+                             "host's disk was nearly full, and was stopped")
+        report["events"] = [{"event": "disk-full", "bytes": wrote}]
+    else:
+        report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
+        report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
+    t.join(5)
+    log.write(log_path)
+    return None
 

@@ -344,3 +344,128 @@ def test_processes_whose_first_thread_has_exited_are_stopped(gpu, tmp_path, monk
     print(report)
     assert result is None, result["cells"][0]["outputs"]
     assert [e["event"] for e in report["events"]] == ["memory-total"], report
+
+
+# Sockets' buffers: the kernel's memory, in no process's pages. The child fills Unix socket pairs until it holds
+# 640 MB (at most 2,879 pairs at the default send buffer; 80 with the buffer raised to its largest), optionally
+# passing each pair over a carrier socket and closing it (then in no process's descriptors), and waits.
+SOCKETS = """\
+import json, socket, sys, time
+raised, in_flight = sys.argv[1] == "raised", sys.argv[2] == "in-flight"
+carrier = socket.socketpair()
+pairs, held = [], 0
+block = b"s" * 65536
+try:
+    while held < 640 * 2**20:
+        a, b = socket.socketpair()
+        if raised:
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 2**20)
+        a.setblocking(False)
+        try:
+            while True:
+                held += a.send(block)
+        except BlockingIOError:
+            pass
+        if in_flight:
+            socket.send_fds(carrier[0], [b"p"], [a.fileno(), b.fileno()])
+            a.close()
+            b.close()
+        else:
+            pairs.append((a, b))
+except OSError as exc:
+    print(json.dumps({"error": str(exc)}), flush=True)
+print(json.dumps({"queued_mb": held // 2**20}), flush=True)
+time.sleep(20)
+"""
+
+
+def _sockets_cell(raised: str, flight: str) -> str:
+    return f"""\
+import subprocess, sys
+open("sockets.py", "w").write({SOCKETS!r})
+print(subprocess.run([sys.executable, "sockets.py", {raised!r}, {flight!r}], capture_output=True, text=True,
+                     timeout=60).stdout)
+"""
+
+
+@pytest.mark.parametrize("raised,flight", [("default", "open"), ("raised", "open"), ("raised", "in-flight")])
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu-tier", "gpu-tier-without-a-scope"])
+def test_memory_held_in_sockets_is_counted(raised, flight, gpu, tmp_path, monkeypatch):
+    """Wrong answer caught: a cell's child holding 640 MB of the host's memory in Unix socket pairs' buffers under a
+    300 MB limit, `graded`, no note (2,879 pairs at the default send buffer; 80 with it raised to 8 MB; pairs passed
+    over another socket and closed, in no process's descriptors): the reading from outside saw none of it."""
+    import techday.grading.executor as executor
+
+    monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
+    result, report = run_sandboxed([_sockets_cell(raised, flight)], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300), gpu=gpu)
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    assert report.get("socket_meter") == "reading", report
+    [event] = report["events"]
+    assert event["event"] == "memory-total" and event["sockets_mb"] >= 100, report
+    assert "in sockets' buffers" in report["problem"], report
+
+
+MEASURED = """\
+import json, socket, sys
+sys.path.insert(0, sys.argv[1])
+from techday.grading.sockmeter import measure
+before = measure()
+a, b = socket.socketpair()
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 2**20)
+a.setblocking(False)
+queued = 0
+try:
+    while True:
+        queued += a.send(b"m" * 65536)
+except BlockingIOError:
+    pass
+carrier = socket.socketpair()
+c, d = socket.socketpair()
+c.setblocking(False)
+try:
+    while True:
+        queued += c.send(b"f" * 65536)
+except BlockingIOError:
+    pass
+socket.send_fds(carrier[0], [b"p"], [c.fileno(), d.fileno()])
+c.close(); d.close()
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("127.0.0.1", 0))
+client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for k in range(50):
+    client.sendto(b"u" * 1000, server.getsockname())
+queued += 50 * 1000
+listener = socket.create_server(("127.0.0.1", 0))
+t = socket.create_connection(listener.getsockname())
+s, _ = listener.accept()
+t.setblocking(False)
+try:
+    while True:
+        queued += t.send(b"t" * 65536)
+except BlockingIOError:
+    pass
+after = measure()
+print(json.dumps({"before": before, "after": after, "queued": queued}))
+"""
+
+
+def test_the_socket_meter_reads_every_kind_of_socket_it_names(bwrap):
+    """Wrong answers caught: a meter that reads none of the bytes queued in a Unix pair with a raised buffer, in a pair
+    in flight (in no descriptor table), in UDP datagrams or in a TCP connection (or reads the queue's data without the
+    kernel's overhead as 0, or counts another network namespace's sockets)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                          sys.executable, "-I", "-c", MEASURED, root], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    print(got)
+    grew = got["after"]["bytes"] - got["before"]["bytes"]
+    # Each socket's count is its buffers' true size: the data plus the kernel's overhead for each buffer.
+    assert got["queued"] <= grew <= 3 * got["queued"], got
+    assert got["after"]["sockets"] - got["before"]["sockets"] >= 9, got  # a, b, carrier x2, c, d, udp x2, tcp x3

@@ -1,0 +1,218 @@
+"""The memory a sandbox's sockets hold, read from outside it.
+
+A socket's buffers are the kernel's memory, in no process's pages: :func:`techday.proctree.tree_memory` does not
+see them, ``RLIMIT_AS`` does not count them, and only a cgroup's memory limit would. A cell's child held 640 MB
+of the grading host's memory in 2,879 Unix socket pairs, each filled to its default send buffer, under a 300 MB
+limit; a socket's send buffer may be raised to twice ``net.core.wmem_max`` (8 MB on the machine measured), and a
+socket passed over another one and closed is in no process's descriptors at all.
+
+Every sandbox has a network namespace of its own (bwrap's ``--unshare-all``), so every socket it makes, open or
+in flight, is in that namespace's tables. :class:`SocketMeter` runs this module as a process of the grader's
+(outside the sandbox's processes, its cgroup and its limits) that joins the sandbox's network namespace, and the
+user namespace that owns it (where the grader's user holds every capability), and answers each request with what
+the kernel's ``sock_diag`` says every socket there holds: its receive queue, its send queue and what is in flight
+(``SK_MEMINFO``: ``RMEM_ALLOC``, ``WMEM_ALLOC``, ``WMEM_QUEUED``), for Unix, TCP, UDP and UDP-Lite sockets over
+IPv4 and IPv6, and from ``/proc/net/netlink`` each netlink socket's. The process is single-threaded, as joining
+a user namespace requires, and lives as long as the notebook.
+
+Not read: sockets of other families (raw and packet sockets need ``CAP_NET_RAW``, which the sandbox has not;
+SCTP, ``AF_ALG``, ``AF_VSOCK`` and the like: refused by the CPU tier's seccomp filter, see
+``techday.grading.sandbox``, never measured on the GPU tier) and pipes' contents.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+UDIAG_SHOW_MEMINFO = 0x20
+UNIX_DIAG_MEMINFO = 5
+INET_DIAG_SKMEMINFO = 7
+NS_GET_USERNS = 0xB701
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+# SK_MEMINFO_*: the kernel's order of the u32s in a meminfo attribute.
+RMEM_ALLOC, WMEM_ALLOC, WMEM_QUEUED = 0, 2, 5
+PROTOCOLS = ((socket.AF_INET, socket.IPPROTO_TCP), (socket.AF_INET6, socket.IPPROTO_TCP),
+             (socket.AF_INET, socket.IPPROTO_UDP), (socket.AF_INET6, socket.IPPROTO_UDP),
+             (socket.AF_INET, 136), (socket.AF_INET6, 136))  # 136: UDP-Lite
+
+
+def _held(meminfo: bytes) -> int:
+    words = struct.unpack_from(f"{len(meminfo) // 4}I", meminfo)
+    return sum(words[i] for i in (RMEM_ALLOC, WMEM_ALLOC, WMEM_QUEUED) if i < len(words))
+
+
+def _dump(request: bytes, header_len: int, attribute: int) -> tuple[int, int]:
+    """Send one sock_diag dump request; the sockets it lists and the bytes their meminfo attributes hold."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as s:
+        s.sendto(struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+                 + request, (0, 0))
+        count = total = 0
+        while True:
+            data = s.recv(1 << 17)
+            at = 0
+            while at + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, at)
+                if length < 16:
+                    return count, total
+                if kind == NLMSG_DONE:
+                    return count, total
+                if kind == NLMSG_ERROR:
+                    errno = -struct.unpack_from("=i", data, at + 16)[0]
+                    if errno in (2, 22, 93, 95, 97):  # ENOENT, EINVAL, EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT
+                        return count, total  # a protocol this kernel does not dump: none of its sockets exist
+                    raise OSError(errno, os.strerror(errno))
+                if kind == SOCK_DIAG_BY_FAMILY:
+                    count += 1
+                    a, end = at + 16 + header_len, at + length
+                    while a + 4 <= end:
+                        alen, atype = struct.unpack_from("=HH", data, a)
+                        if alen < 4:
+                            break
+                        if atype & 0x3FFF == attribute:
+                            total += _held(data[a + 4:a + alen])
+                        a += (alen + 3) & ~3
+                at += (length + 3) & ~3
+            if not data:
+                return count, total
+
+
+def _netlink() -> tuple[int, int]:
+    count = total = 0
+    try:
+        with open("/proc/self/net/netlink") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()  # sk Eth Pid Groups Rmem Wmem ...
+                if len(fields) >= 6:
+                    count += 1
+                    total += int(fields[4]) + int(fields[5])
+    except (OSError, ValueError):
+        pass
+    return count, total
+
+
+def measure() -> dict:
+    """What every socket of this process's network namespace holds: ``{"sockets": n, "bytes": b}``."""
+    unix = struct.pack("=BBHIII", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, UDIAG_SHOW_MEMINFO) + b"\0" * 8
+    count, total = _dump(unix, 16, UNIX_DIAG_MEMINFO)
+    for family, protocol in PROTOCOLS:
+        # inet_diag_req_v2: family, protocol, extensions (the SKMEMINFO bit), pad, states, then an empty socket id.
+        req = struct.pack("=BBBBI", family, protocol, 1 << (INET_DIAG_SKMEMINFO - 1), 0, 0xFFFFFFFF) + b"\0" * 48
+        n, b = _dump(req, 72, INET_DIAG_SKMEMINFO)
+        count, total = count + n, total + b
+    n, b = _netlink()
+    return {"sockets": count + n, "bytes": total + b}
+
+
+def join(pid: int) -> None:
+    """Join the network namespace of ``pid`` and the user namespace that owns it (this process must be
+    single-threaded)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    net = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    user = fcntl.ioctl(net, NS_GET_USERNS)
+    if os.readlink(f"/proc/self/fd/{user}") != os.readlink("/proc/self/ns/user"):
+        if libc.setns(user, CLONE_NEWUSER) != 0:
+            raise OSError(ctypes.get_errno(), f"joining the sandbox's user namespace: {os.strerror(ctypes.get_errno())}")
+    if libc.setns(net, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), f"joining the sandbox's network namespace: {os.strerror(ctypes.get_errno())}")
+    os.close(net)
+    os.close(user)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m techday.grading.sockmeter PID``: join PID's network namespace, then answer each line read
+    from stdin with one line of JSON (:func:`measure`, or ``{"error": ...}``) until stdin closes."""
+    pid = int((argv if argv is not None else sys.argv[1:])[0])
+    try:
+        join(pid)
+        ready = {"ready": True}
+    except (OSError, ValueError) as exc:
+        ready = {"error": str(exc)}
+    print(json.dumps(ready), flush=True)
+    if "error" in ready:
+        return 1
+    for _ in sys.stdin:
+        try:
+            answer = measure()
+        except OSError as exc:
+            answer = {"error": str(exc)}
+        print(json.dumps(answer), flush=True)
+    return 0
+
+
+class SocketMeter:
+    """A meter process joined to the network namespace of the sandbox process ``pid``; :meth:`read` is what its
+    sockets hold now (bytes), or None with :attr:`problem` set where the meter cannot read them."""
+
+    ANSWER_S = 5.0
+
+    def __init__(self, pid: int):
+        self.problem = ""
+        self.sockets = 0
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c",
+                                      "import sys; sys.path.insert(0, sys.argv[2]); "
+                                      "from techday.grading.sockmeter import main; sys.exit(main(sys.argv[1:2]))",
+                                      str(pid), env["PYTHONPATH"]],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, close_fds=True)
+        first = self._answer()
+        if first is None or "error" in first:
+            self.problem = (first or {}).get("error") or self.problem or "the socket meter did not start"
+            self.close()
+
+    def _answer(self) -> dict | None:
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.ANSWER_S)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line:
+            self.problem = self.problem or "the socket meter did not answer"
+            return None
+        try:
+            return json.loads(line)
+        except ValueError:
+            self.problem = "the socket meter's answer was not readable"
+            return None
+
+    def read(self) -> int | None:
+        if self.problem:
+            return None
+        try:
+            self.proc.stdin.write(b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.problem = "the socket meter has stopped"
+            return None
+        answer = self._answer()
+        if answer is None or "error" in answer:
+            self.problem = (answer or {}).get("error") or self.problem
+            self.close()
+            return None
+        self.sockets = answer["sockets"]
+        return answer["bytes"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
