@@ -233,40 +233,64 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
 # fanotify groups, and the grading host's root could make none while the notebook ran (every root process
 # there: the grader, system services), and 9 message queues took root's whole quota. No library the labs load
 # uses them.
-_SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number})
+_SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number}, (socket, socketpair))
     "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447,
                             "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "mq_open": 240,
-                            "add_key": 248, "request_key": 249, "keyctl": 250}),
+                            "add_key": 248, "request_key": 249, "keyctl": 250}, (41, 53)),
     "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447,
                              "inotify_init1": 26, "fanotify_init": 262, "mq_open": 180,
-                             "add_key": 217, "request_key": 218, "keyctl": 219}),
+                             "add_key": 217, "request_key": 218, "keyctl": 219}, (198, 199)),
 }
 _X32_BIT = 0x40000000
+# Sockets: the grader counts what the sandbox's sockets hold (techday.grading.sockmeter), for the families it can read:
+# Unix, IPv4, IPv6 (TCP, UDP, UDP-Lite) and netlink (glibc's getaddrinfo asks the kernel's routing netlink). A socket
+# of any other family (AF_ALG, AF_VSOCK, AF_TIPC, AF_RDS, AF_PACKET...) is refused with EAFNOSUPPORT, as on a kernel
+# built without it: its buffers would be read by nobody, and each family is kernel code no lab needs.
+SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
+EAFNOSUPPORT = 97
 
 
 def seccomp_filter(machine: str | None = None) -> bytes | None:
     """The classic-BPF program bwrap's ``--seccomp`` loads (the form ``seccomp_export_bpf`` writes: an
     array of ``struct sock_filter``): EPERM for the calls above and for any call of another architecture,
-    every other call allowed. None on a machine whose numbers are not listed (the memory they hold is then
-    not refused; the run's notes say so)."""
+    EAFNOSUPPORT for a socket of a family not in ``SOCKET_FAMILIES``, every other call allowed. None on a
+    machine whose numbers are not listed (the memory they hold is then not refused; the run's notes say so)."""
     import platform
     import struct
 
     arch = _SECCOMP_ARCHES.get(machine or platform.machine())
     if arch is None:
         return None
-    audit_arch, calls = arch
+    audit_arch, calls, socket_calls = arch
     ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     allow, refuse = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
-    numbers = sorted(calls.values())
-    # Offsets in struct seccomp_data: nr at 0, arch at 4. Jumps count the instructions they skip.
-    body = [(ld_abs, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, refuse), (ld_abs, 0, 0, 0)]
-    tail = len(numbers) + 1  # from the x32 test: the calls, then ALLOW; REFUSE after it
-    body.append((jge, tail, 0, _X32_BIT))
-    for i, number in enumerate(numbers):
-        body.append((jeq, len(numbers) - i, 0, number))
-    body += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
-    return b"".join(struct.pack("=HBBI", *insn) for insn in body)
+    no_family = 0x00050000 | EAFNOSUPPORT
+    # Offsets in struct seccomp_data: nr at 0, arch at 4, the first argument's low 32 bits at 16 (little-endian).
+    # Instructions as (code, jump if true, jump if false, k), the jumps to labels, resolved below (classic BPF
+    # jumps only forward, counting the instructions they skip).
+    code: list[tuple] = [(ld_abs, 0, 0, 4), (jeq, "arch", "refuse", audit_arch), ("arch",), (ld_abs, 0, 0, 0),
+                         (jge, "refuse", 0, _X32_BIT)]
+    code += [(jeq, "refuse", 0, number) for number in sorted(calls.values())]
+    code += [(jeq, "family", 0, socket_calls[0]), (jeq, "family", "allow", socket_calls[1]),
+             ("allow",), (ret, 0, 0, allow), ("refuse",), (ret, 0, 0, refuse), ("family",), (ld_abs, 0, 0, 16)]
+    code += [(jeq, "allow2", 0, family) for family in SOCKET_FAMILIES]
+    code += [(ret, 0, 0, no_family), ("allow2",), (ret, 0, 0, allow)]
+    labels, at = {}, 0
+    for insn in code:
+        if len(insn) == 1:
+            labels[insn[0]] = at
+        else:
+            at += 1
+    program, at = [], 0
+    for insn in code:
+        if len(insn) == 1:
+            continue
+        op, jt, jf, k = insn
+        jt, jf = (labels[j] - at - 1 if isinstance(j, str) else j for j in (jt, jf))
+        assert 0 <= jt < 256 and 0 <= jf < 256, insn
+        program.append(struct.pack("=HBBI", op, jt, jf, k))
+        at += 1
+    return b"".join(program)
 
 
 def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk_mb: int | None = None,

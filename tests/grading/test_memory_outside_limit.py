@@ -469,3 +469,39 @@ def test_the_socket_meter_reads_every_kind_of_socket_it_names(bwrap):
     # Each socket's count is its buffers' true size: the data plus the kernel's overhead for each buffer.
     assert got["queued"] <= grew <= 3 * got["queued"], got
     assert got["after"]["sockets"] - got["before"]["sockets"] >= 9, got  # a, b, carrier x2, c, d, udp x2, tcp x3
+
+
+FAMILIES = """\
+import json, socket
+got = {}
+for name, family, kind in [("unix", socket.AF_UNIX, socket.SOCK_STREAM), ("inet", socket.AF_INET, socket.SOCK_DGRAM),
+                           ("inet6", socket.AF_INET6, socket.SOCK_DGRAM), ("netlink", socket.AF_NETLINK, socket.SOCK_RAW),
+                           ("alg", 38, socket.SOCK_SEQPACKET), ("vsock", 40, socket.SOCK_STREAM),
+                           ("tipc", 30, socket.SOCK_RDM), ("packet", 17, socket.SOCK_RAW)]:
+    try:
+        socket.socket(family, kind).close()
+        got[name] = "made"
+    except OSError as exc:
+        got[name] = exc.errno
+try:
+    socket.socketpair(socket.AF_UNIX).__class__
+    got["pair"] = "made"
+except OSError as exc:
+    got["pair"] = exc.errno
+print(json.dumps(got), flush=True)
+"""
+
+
+def test_sockets_of_families_the_grader_cannot_read_are_refused(tmp_path):
+    """Wrong answer caught: a cell's child making sockets of a family whose buffers the socket meter does not read
+    (AF_ALG, AF_VSOCK, AF_TIPC: each kernel code no lab needs), or the filter refusing the Unix, IP and netlink sockets
+    that the kernel, torchrun and glibc's getaddrinfo use."""
+    from techday.grading.sandbox import seccomp_filter
+
+    if seccomp_filter() is None:
+        pytest.skip("no seccomp numbers for this machine's architecture")
+    held = _held(FAMILIES, tmp_path)
+    assert {k: held[k] for k in ("unix", "inet", "inet6", "netlink", "pair")} == dict.fromkeys(
+        ("unix", "inet", "inet6", "netlink", "pair"), "made"), held
+    assert {k: held[k] for k in ("alg", "vsock", "tipc", "packet")} == dict.fromkeys(
+        ("alg", "vsock", "tipc", "packet"), 97), held

@@ -627,12 +627,12 @@ def test_a_notebook_filling_the_graders_disk_is_stopped(tmp_path, monkeypatch):
     assert "events" not in report, report
 
 
-def _bpf(program: bytes, nr: int, arch: int) -> int:
+def _bpf(program: bytes, nr: int, arch: int, arg0: int = 0) -> int:
     """What the kernel's classic-BPF machine returns for one system call (the instructions the filter uses)."""
     import struct
 
     insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
-    data, acc, pc = {0: nr, 4: arch}, 0, 0
+    data, acc, pc = {0: nr, 4: arch, 16: arg0 & 0xFFFFFFFF}, 0, 0
     while True:
         code, jt, jf, k = insns[pc]
         if code == 0x20:
@@ -650,14 +650,21 @@ def _bpf(program: bytes, nr: int, arch: int) -> int:
 @pytest.mark.parametrize("machine", sorted(sandbox._SECCOMP_ARCHES))
 def test_the_seccomp_filter_refuses_memory_no_limit_counts_and_nothing_else(machine):
     """Wrong answers caught: a jump off by one (the call after a refused one refused, or a refused one
-    let through), x32 numbers or another architecture's table let through."""
-    audit, calls = sandbox._SECCOMP_ARCHES[machine]
+    let through), x32 numbers or another architecture's table let through; a socket of a family whose buffers the
+    grader cannot read (AF_ALG 38, AF_VSOCK 40, AF_PACKET 17...) let through, or a Unix, IP or netlink one refused."""
+    audit, calls, (socket_nr, socketpair_nr) = sandbox._SECCOMP_ARCHES[machine]
     program = sandbox.seccomp_filter(machine)
-    eperm, allow = 0x00050000 | 1, 0x7FFF0000
+    eperm, allow, eafnosupport = 0x00050000 | 1, 0x7FFF0000, 0x00050000 | 97
     for name, nr in calls.items():
         assert _bpf(program, nr, audit) == eperm, name
         assert _bpf(program, nr | 0x40000000, audit) == eperm, name
-    for nr in set(range(0, 460)) - set(calls.values()):
+    for nr in set(range(0, 460)) - set(calls.values()) - {socket_nr, socketpair_nr}:
         assert _bpf(program, nr, audit) == allow, nr
+        assert _bpf(program, nr, audit, 38) == allow, nr  # only socket calls look at their first argument
+    for nr in (socket_nr, socketpair_nr):
+        for family in range(0, 64):
+            want = allow if family in (1, 2, 10, 16) else eafnosupport
+            assert _bpf(program, nr, audit, family) == want, (nr, family)
+        assert _bpf(program, nr, audit, (1 << 32) | 38) == eafnosupport  # the kernel reads an int: low 32 bits
     assert _bpf(program, 1, 0x40000003) == eperm  # i386's table, on any machine
     assert sandbox.seccomp_filter("sparc64") is None
