@@ -28,7 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
-from .sockmeter import SocketMeter
+from .sockmeter import SocketMeter, pipes_held
 from .sandbox import (
     NOBODY,
     WORK,
@@ -255,7 +255,8 @@ MEMORY_CHECK_S = 0.5
 # Sockets: their buffers are the kernel's memory, in no process's pages. 2,879 Unix socket pairs, each filled to its
 # default send buffer, held 640 MB under a 300 MB limit; a send buffer may be raised to 8 MB (twice wmem_max on the
 # machine measured). What every socket of the sandbox's network namespace holds, open or in flight, is read by a
-# meter of the grader's joined to that namespace (techday.grading.sockmeter) and counted with the processes' pages.
+# meter of the grader's joined to that namespace (techday.grading.sockmeter) and counted with the processes' pages;
+# so are the pipes open in its processes, each at its capacity (techday.grading.sockmeter.pipes_held).
 
 
 def sandbox_netns_pid(below: list[int]) -> int | None:
@@ -451,20 +452,23 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
             except subprocess.TimeoutExpired:
                 pass
             below = descendants(proc.pid)  # listed once a tick, for every reading below
-            held = in_sockets = 0
+            held = in_buffers = 0
             if watch:
                 if meter is None and (where := sandbox_netns_pid(below)) is not None:
                     meter = SocketMeter(where)
                     report["socket_meter"] = meter.problem or "reading"
                 if meter is not None and not meter.problem:
-                    in_sockets = meter.read() or 0
+                    in_buffers = meter.read() or 0
                     if meter.problem:
                         report["socket_meter"] = meter.problem
                     report["sockets_peak"] = max(report.get("sockets_peak", 0), meter.sockets)
-                    report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_sockets // 2**20)
-                held = tree_memory(proc.pid, below=below) + in_sockets
+                pipes, in_pipes = pipes_held(below)
+                in_buffers += in_pipes
+                report["pipes_peak"] = max(report.get("pipes_peak", 0), pipes)
+                report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_buffers // 2**20)
+                held = tree_memory(proc.pid, below=below) + in_buffers
             if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped
-                held = tree_memory(proc.pid, exact=True, below=below) + in_sockets
+                held = tree_memory(proc.pid, exact=True, below=below) + in_buffers
             peak = max(peak, held)
             report["memory_peak_mb"] = peak // 2**20
             over = held > limits.memory_mb * 2**20
@@ -478,7 +482,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     inodes = used if used > limits.max_files else None
             if wrote is None and inodes is None and not over and time.monotonic() < deadline:
                 continue
-            return _stopped(proc, t, log, log_path, report, limits, held, in_sockets, over, inodes, wrote)
+            return _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote)
     finally:
         if meter is not None:
             meter.close()
@@ -497,16 +501,16 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
         return None
 
 
-def _stopped(proc, t, log, log_path, report, limits, held, in_sockets, over, inodes, wrote) -> None:
+def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote) -> None:
     """Stop the sandbox, and say why in ``report``."""
     kill_tree(proc.pid)
     proc.wait()
     if over:
-        kept = f" ({in_sockets // 2**20} MB of it in sockets' buffers)" if in_sockets >= 2**20 else ""
+        kept = f" ({in_buffers // 2**20} MB of it in sockets' and pipes' buffers)" if in_buffers >= 2**20 else ""
         report["problem"] = (f"the notebook's processes held {held // 2**20} MB together{kept}, over the memory "
                              f"limit of {limits.memory_mb} MB, and were stopped")
         report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb,
-                             **({"sockets_mb": in_sockets // 2**20} if kept else {})}]
+                             **({"sockets_mb": in_buffers // 2**20} if kept else {})}]
     elif inodes is not None:
         report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
                              f"{limits.max_files}, and was stopped")

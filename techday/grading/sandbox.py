@@ -88,6 +88,8 @@ class Limits:
     max_files: int = 65536            # files, folders and links in each of those tmpfs (read by the executor)
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
+    max_descriptors: int = 1024       # RLIMIT_NOFILE: open descriptors a process, and descriptors in flight over
+    #                                   Unix sockets for the host's user (what sockmeter.pipes_held cannot see)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -389,6 +391,12 @@ def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user:
             resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
         fsize = limits.file_size_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        # Each descriptor may hold a pipe's or a socket's buffers: those open are read from outside (techday.grading.
+        # sockmeter), and those passed over a Unix socket and closed are bounded by this number (the kernel's count of
+        # descriptors in flight for a user). 1,024 is Linux's usual default, what libraries expect; an honest lab's
+        # kernel holds about 45.
+        nofile = limits.max_descriptors
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
 
@@ -435,15 +443,17 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
               "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
               "or later), or the kernel refused it")
     if not gpu:
-        refused = ("memfd and System V memory refused, and per-user inotify, fanotify, message queues and keys"
-                   if seccomp_filter() is not None else
-                   "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys: no "
-                   "seccomp numbers for this machine's architecture")
+        refused = ("memfd and System V memory refused, per-user inotify, fanotify, message queues and keys, and "
+                   "sockets other than Unix, IP and netlink" if seccomp_filter() is not None else
+                   "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys, "
+                   "nor sockets of other families: no seccomp numbers for this machine's architecture")
         return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
-                f"its processes together (read from outside the sandbox every 0.5 s); {refused}; {nested}")
+                f"its processes together with their sockets' and pipes' buffers (read from outside the sandbox every "
+                f"0.5 s); {refused}; {nested}")
     prefix = cgroup_prefix(limits)
     if not prefix:
-        return (f"{limits.memory_mb} MB for all its processes together, read from outside the sandbox every 0.5 s "
+        return (f"{limits.memory_mb} MB for all its processes together with their sockets' and pipes' buffers, read "
+                "from outside the sandbox every 0.5 s "
                 "(no systemd scope can be made here, and RLIMIT_AS is off for CUDA; see grading/README.md); GPU "
                 f"memory is not limited; {nested}")
     manager = "the grader's user manager" if "--user" in prefix else "the system manager"

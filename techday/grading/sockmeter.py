@@ -15,9 +15,15 @@ the kernel's ``sock_diag`` says every socket there holds: its receive queue, its
 IPv4 and IPv6, and from ``/proc/net/netlink`` each netlink socket's. The process is single-threaded, as joining
 a user namespace requires, and lives as long as the notebook.
 
+Pipes: :func:`pipes_held` reads, from outside, each pipe open in a sandbox process's descriptors, counted once
+at its capacity (``F_GETPIPE_SZ``: 64 kB by default, up to ``fs.pipe-max-size``, 1 MB, when raised), which bounds
+what it can hold whatever it holds now.
+
 Not read: sockets of other families (raw and packet sockets need ``CAP_NET_RAW``, which the sandbox has not;
 SCTP, ``AF_ALG``, ``AF_VSOCK`` and the like: refused by the CPU tier's seccomp filter, see
-``techday.grading.sandbox``, never measured on the GPU tier) and pipes' contents.
+``techday.grading.sandbox``, never measured on the GPU tier); pipes passed over a Unix socket and closed (in no
+process's descriptors: at most ``RLIMIT_NOFILE`` of them for the host's user the sandbox runs as, 1,024 at the
+sandbox's limit, and past the kernel's ``fs.pipe-user-pages-soft``, 64 MB a user, each new pipe holds 8 kB).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import select
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -114,6 +121,53 @@ def measure() -> dict:
         count, total = count + n, total + b
     n, b = _netlink()
     return {"sockets": count + n, "bytes": total + b}
+
+
+F_GETPIPE_SZ = 1032
+PIPES_READ = 4096  # pipes opened each reading; past it, each counted at fs.pipe-max-size
+
+
+def pipe_max() -> int:
+    try:
+        return int(open("/proc/sys/fs/pipe-max-size").read())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
+def pipes_held(pids: list[int]) -> tuple[int, int]:
+    """The pipes open in the descriptors of ``pids`` (each counted once) and the bytes they can hold: each one's
+    capacity, read through a descriptor of the grader's own opened on it (``/proc/PID/fd/N``, non-blocking; a file
+    that is not a pipe by then is left alone)."""
+    seen: dict[str, int] = {}
+    largest = None
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                target = os.readlink(path)
+            except OSError:
+                continue
+            if not target.startswith("pipe:") or target in seen:
+                continue
+            if len(seen) >= PIPES_READ:
+                seen[target] = largest if largest is not None else (largest := pipe_max())
+                continue
+            try:
+                f = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if stat.S_ISFIFO(os.fstat(f).st_mode):
+                    seen[target] = fcntl.fcntl(f, F_GETPIPE_SZ)
+            except OSError:
+                pass
+            finally:
+                os.close(f)
+    return len(seen), sum(seen.values())
 
 
 def join(pid: int) -> None:

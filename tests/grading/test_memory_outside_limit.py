@@ -5,6 +5,7 @@ memory that way under a 300 MB limit, `graded`, no note (about 256 MB a file at 
 files as descriptors: the host's memory was the only bound). The sandbox now refuses both system calls."""
 
 import json
+import os
 
 import pytest
 
@@ -393,18 +394,23 @@ print(subprocess.run([sys.executable, "sockets.py", {raised!r}, {flight!r}], cap
 def test_memory_held_in_sockets_is_counted(raised, flight, gpu, tmp_path, monkeypatch):
     """Wrong answer caught: a cell's child holding 640 MB of the host's memory in Unix socket pairs' buffers under a
     300 MB limit, `graded`, no note (2,879 pairs at the default send buffer; 80 with it raised to 8 MB; pairs passed
-    over another socket and closed, in no process's descriptors): the reading from outside saw none of it."""
+    over another socket and closed, in no process's descriptors): the reading from outside saw none of it. At the
+    default buffer the descriptors (RLIMIT_NOFILE, 1,024) now run out at about 110 MB, under the limit."""
     import techday.grading.executor as executor
 
     monkeypatch.setattr(executor, "cgroup_prefix", lambda *a, **k: [])
     result, report = run_sandboxed([_sockets_cell(raised, flight)], tmp_path,
                                    Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300), gpu=gpu)
     print(report)
-    assert result is None, result["cells"][0]["outputs"]
     assert report.get("socket_meter") == "reading", report
+    if result is not None:  # the descriptors ran out first (RLIMIT_NOFILE): what it held must be under the limit
+        printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+        held = json.loads(printed.strip().splitlines()[-1])
+        assert raised == "default" and held["queued_mb"] < 300, (held, report)
+        return
     [event] = report["events"]
     assert event["event"] == "memory-total" and event["sockets_mb"] >= 100, report
-    assert "in sockets' buffers" in report["problem"], report
+    assert "in sockets' and pipes' buffers" in report["problem"], report
 
 
 MEASURED = """\
@@ -505,3 +511,99 @@ def test_sockets_of_families_the_grader_cannot_read_are_refused(tmp_path):
         ("unix", "inet", "inet6", "netlink", "pair"), "made"), held
     assert {k: held[k] for k in ("alg", "vsock", "tipc", "packet")} == dict.fromkeys(
         ("alg", "vsock", "tipc", "packet"), 97), held
+
+
+PIPES = """\
+import fcntl, os, sys, time
+made = []
+for k in range(int(sys.argv[1])):
+    r, w = os.pipe()
+    if k < int(sys.argv[2]):
+        fcntl.fcntl(w, 1031, 2**20)  # F_SETPIPE_SZ
+    os.write(w, b"p" * 4096)
+    made.append((r, w))
+os.dup2(made[0][1], 900)  # the same pipe under another descriptor: counted once
+print(sum(fcntl.fcntl(w, 1032) for r, w in made), flush=True)  # F_GETPIPE_SZ
+time.sleep(30)
+"""
+
+
+def test_pipes_are_counted_once_each_at_their_capacity():
+    """Wrong answers caught: a reading that sees no pipe, counts a pipe once for each descriptor open on it (both ends,
+    a copy), counts what it holds now (4 kB) rather than what it can hold (up to 1 MB when raised), or reads a pipe
+    empty by opening it (the data must stay for the process that owns it)."""
+    import subprocess
+    import sys
+
+    from techday.grading.sockmeter import pipes_held
+
+    child = subprocess.Popen([sys.executable, "-c", PIPES, "40", "3"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        capacity = int(child.stdout.readline())
+        count, held = pipes_held([child.pid])
+        print(count, held, capacity)
+        # 40 of the child's, and the one its stdout writes into (ours)
+        import fcntl
+
+        ours = fcntl.fcntl(child.stdout.fileno(), 1032)
+        assert count == 41 and held == capacity + ours, (count, held, capacity, ours)
+        assert capacity >= 3 * 2**20 + 37 * 4096, capacity  # three raised to 1 MB, the rest at least a page
+        r = os.open(f"/proc/{child.pid}/fd/3", os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            assert os.read(r, 8192) == b"p" * 4096  # still there after the reading
+        finally:
+            os.close(r)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+MANY_PIPES = """\
+import json, os, time
+held = 0
+kids = []
+for k in range(8):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        mine = 0
+        try:
+            for n in range(10000):  # 80,000 pipes at most, 640 MB at two pages each
+                a, b = os.pipe()
+                os.set_blocking(b, False)
+                try:
+                    while mine < 80 * 2**20:
+                        mine += os.write(b, b"q" * 4096)
+                except BlockingIOError:
+                    pass
+        except OSError:
+            pass
+        os.write(w, f"{mine}\\n".encode())
+        time.sleep(20)
+        os._exit(0)
+    os.close(w)
+    kids.append(os.fdopen(r))
+held = sum(int(k.readline() or 0) for k in kids)
+print(json.dumps({"held_mb": held // 2**20}), flush=True)
+time.sleep(20)
+"""
+
+
+def test_memory_held_in_pipes_stays_under_the_limit(tmp_path):
+    """Wrong answer caught: a cell's 8 child processes holding 640 MB of the host's memory in 80,000 filled pipes under
+    a 300 MB limit, `graded` (each pipe's pages are the kernel's, in no process's; past the host user's
+    fs.pipe-user-pages-soft each new pipe still holds two pages). Now each process may open 1,024 descriptors, and the
+    pipes open in them are counted at their capacity: the notebook is stopped, or holds less than its limit."""
+    result, report = run_sandboxed([_hold(MANY_PIPES)], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=300))
+    print(report)
+    if result is None:
+        assert [e["event"] for e in report["events"]] == ["memory-total"], report
+        return
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    held = json.loads(printed.strip().splitlines()[-1])
+    print(held)
+    assert held["held_mb"] < 300, (held, report)

@@ -212,8 +212,8 @@ def test_the_run_says_what_limits_memory(tmp_path, monkeypatch):
     _fake_systemd_run(tmp_path / "user", monkeypatch, 'case "$1" in --user) exit 0;; *) exit 1;; esac\n')
     assert "2048 MB (MemoryMax, a systemd scope of the grader's user manager)" in sandbox.memory_limit(limits, gpu=True)
     _fake_systemd_run(tmp_path / "none", monkeypatch, "exit 1\n")
-    assert sandbox.memory_limit(limits, gpu=True).startswith("2048 MB for all its processes together, read from "
-                                                              "outside the sandbox")
+    assert sandbox.memory_limit(limits, gpu=True).startswith(
+        "2048 MB for all its processes together with their sockets' and pipes' buffers, read from outside the sandbox")
 
 
 def test_the_process_limit_follows_who_grades(monkeypatch):
