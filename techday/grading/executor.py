@@ -28,7 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
-from .sockmeter import SocketMeter, pipes_held
+from .sockmeter import SocketMeter, descriptors_held
 from .sandbox import (
     NOBODY,
     WORK,
@@ -256,7 +256,8 @@ MEMORY_CHECK_S = 0.5
 # default send buffer, held 640 MB under a 300 MB limit; a send buffer may be raised to 8 MB (twice wmem_max on the
 # machine measured). What every socket of the sandbox's network namespace holds, open or in flight, is read by a
 # meter of the grader's joined to that namespace (techday.grading.sockmeter) and counted with the processes' pages;
-# so are the pipes open in its processes, each at its capacity (techday.grading.sockmeter.pipes_held).
+# so are the pipes open in its processes, each at its capacity, and the kernel's objects behind every descriptor
+# (techday.grading.sockmeter.descriptors_held).
 
 
 def sandbox_netns_pid(below: list[int]) -> int | None:
@@ -462,9 +463,10 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     if meter.problem:
                         report["socket_meter"] = meter.problem
                     report["sockets_peak"] = max(report.get("sockets_peak", 0), meter.sockets)
-                pipes, in_pipes = pipes_held(below)
-                in_buffers += in_pipes
-                report["pipes_peak"] = max(report.get("pipes_peak", 0), pipes)
+                held_by = descriptors_held(below, sockets_read=meter is not None and not meter.problem)
+                in_buffers += held_by["bytes"]
+                report["pipes_peak"] = max(report.get("pipes_peak", 0), held_by["pipes"])
+                report["descriptors_peak"] = max(report.get("descriptors_peak", 0), held_by["descriptors"])
                 report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_buffers // 2**20)
                 held = tree_memory(proc.pid, below=below) + in_buffers
             if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped

@@ -89,7 +89,7 @@ class Limits:
     stack_mb: int = 2                 # RLIMIT_STACK on the CPU tier: each thread's stack (see rlimits)
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
     max_descriptors: int = 1024       # RLIMIT_NOFILE: open descriptors a process, and descriptors in flight over
-    #                                   Unix sockets for the host's user (what sockmeter.pipes_held cannot see)
+    #                                   Unix sockets for the host's user (what sockmeter.descriptors_held cannot see)
 
 
 def _probe(bwrap: str) -> str | None:

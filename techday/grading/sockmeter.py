@@ -15,9 +15,10 @@ the kernel's ``sock_diag`` says every socket there holds: its receive queue, its
 IPv4 and IPv6, and from ``/proc/net/netlink`` each netlink socket's. The process is single-threaded, as joining
 a user namespace requires, and lives as long as the notebook.
 
-Pipes: :func:`pipes_held` reads, from outside, each pipe open in a sandbox process's descriptors, counted once
-at its capacity (``F_GETPIPE_SZ``: 64 kB by default, up to ``fs.pipe-max-size``, 1 MB, when raised), which bounds
-what it can hold whatever it holds now.
+Pipes and other descriptors: :func:`descriptors_held` reads, from outside, each pipe open in a sandbox process's
+descriptors, counted once at its capacity (``F_GETPIPE_SZ``: 64 kB by default, up to ``fs.pipe-max-size``, 1 MB,
+when raised), which bounds what it can hold whatever it holds now, and the kernel's objects behind every
+descriptor.
 
 Not read: sockets of other families (raw and packet sockets need ``CAP_NET_RAW``, which the sandbox has not;
 SCTP, ``AF_ALG``, ``AF_VSOCK`` and the like: refused by the CPU tier's seccomp filter, see
@@ -120,11 +121,19 @@ def measure() -> dict:
         n, b = _dump(req, 72, INET_DIAG_SKMEMINFO)
         count, total = count + n, total + b
     n, b = _netlink()
-    return {"sockets": count + n, "bytes": total + b}
+    count += n
+    return {"sockets": count, "bytes": total + b + count * OBJECT_BYTES}
 
 
 F_GETPIPE_SZ = 1032
 PIPES_READ = 4096  # pipes opened each reading; past it, each counted at fs.pipe-max-size
+# The kernel's own objects behind a descriptor, besides any buffer: measured on this repository's CI machine as the
+# growth of /proc/meminfo's Slab for 8,000 of each (a Unix socket 2.6 kB, a TCP socket 1.9 kB, a pipe 2.7 kB with its
+# two descriptors), rounded up. Every socket (from sock_diag, those in flight too) and every pipe counts OBJECT_BYTES;
+# every other descriptor (a file, an eventfd, an epoll instance) FILE_BYTES. Bounded by RLIMIT_NOFILE a process, 2
+# million empty descriptors at the default limits would hold gigabytes of the kernel's memory, counted by nobody.
+OBJECT_BYTES = 3 * 1024
+FILE_BYTES = 1024
 
 
 def pipe_max() -> int:
@@ -134,12 +143,15 @@ def pipe_max() -> int:
         return 1 << 20
 
 
-def pipes_held(pids: list[int]) -> tuple[int, int]:
-    """The pipes open in the descriptors of ``pids`` (each counted once) and the bytes they can hold: each one's
-    capacity, read through a descriptor of the grader's own opened on it (``/proc/PID/fd/N``, non-blocking; a file
-    that is not a pipe by then is left alone)."""
+def descriptors_held(pids: list[int], sockets_read: bool = True) -> dict:
+    """The descriptors open in ``pids``: ``{"pipes": n, "descriptors": n, "bytes": b}``, where ``bytes`` is what
+    they can hold besides what the socket meter reads: each pipe once, at its capacity (read through a descriptor of
+    the grader's own opened on it, ``/proc/PID/fd/N``, non-blocking; a file that is not a pipe by then is left
+    alone) and ``OBJECT_BYTES``; every other descriptor ``FILE_BYTES``, a socket's too unless ``sockets_read`` (the
+    meter counts it then)."""
     seen: dict[str, int] = {}
     largest = None
+    descriptors = others = 0
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
@@ -151,7 +163,11 @@ def pipes_held(pids: list[int]) -> tuple[int, int]:
                 target = os.readlink(path)
             except OSError:
                 continue
-            if not target.startswith("pipe:") or target in seen:
+            descriptors += 1
+            if not target.startswith("pipe:"):
+                others += not (sockets_read and target.startswith("socket:"))
+                continue
+            if target in seen:
                 continue
             if len(seen) >= PIPES_READ:
                 seen[target] = largest if largest is not None else (largest := pipe_max())
@@ -167,7 +183,8 @@ def pipes_held(pids: list[int]) -> tuple[int, int]:
                 pass
             finally:
                 os.close(f)
-    return len(seen), sum(seen.values())
+    held = sum(seen.values()) + len(seen) * OBJECT_BYTES + others * FILE_BYTES
+    return {"pipes": len(seen), "descriptors": descriptors, "bytes": held}
 
 
 def join(pid: int) -> None:
