@@ -189,7 +189,8 @@ class Sampler(threading.Thread):
 
     def __init__(self, pid: int, work: Path, gpu: bool):
         super().__init__(daemon=True)
-        sys.path.insert(0, str(ROOT))
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
         from techday.proctree import descendants, tree_memory
 
         self.descendants, self.tree_memory = descendants, tree_memory
@@ -326,7 +327,8 @@ def check_wheels(folder: Path) -> str | None:
         return f"no wheels: {manifest} is not readable ({exc})"
     missing = [w["file"] for w in listed if not (folder / w["file"]).is_file()]
     if missing:
-        return f"missing carried wheels: {len(missing)} of {len(listed)} listed in {manifest} are not there ({', '.join(missing[:4])})"
+        return (f"missing carried wheels: {len(missing)} of {len(listed)} listed in {manifest} are not there "
+                f"({', '.join(missing[:4])})")
     changed = [w["file"] for w in listed if (folder / w["file"]).stat().st_size != w["bytes"]]
     if changed:
         return f"changed carried wheels: {', '.join(changed[:4])} differ from {manifest}"
@@ -342,7 +344,7 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=BUDGET_S, help=f"seconds for the whole run (default {BUDGET_S})")
     ap.add_argument("--out", help="output folder (default: build/gpu-grade/<stamp>)")
     ap.add_argument("--stop-after", choices=("install", "environment", "build", "submit"),
-                    help="stop after this step (--stop-after environment: what isolation the machine offers, in seconds)")
+                    help="stop after this step (environment: what isolation the machine offers, in seconds)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     tier = "cpu" if args.rehearse else "gpu"
@@ -396,7 +398,8 @@ def main(argv=None) -> int:
             except subprocess.TimeoutExpired:
                 rec["status"], rec["stdout"] = "timeout", ""
         rec["seconds"] = round(time.monotonic() - t, 1)
-        tail = [x for x in (out / f"{name}.log").read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+        text = (out / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+        tail = [x for x in text.splitlines() if x.strip()]
         rec["last_line"] = tail[-1][:300] if tail else ""
         steps.append(rec)
         print(f"{name:<34} {rec['status']:<8} {rec['seconds']:6.1f} s  {rec['last_line'][:100]}", flush=True)
@@ -412,8 +415,13 @@ def main(argv=None) -> int:
         print(f"gpu_run --grading: {summary['warning']}", flush=True)
     if not args.no_install:
         files = [str(wheels / w["file"]) for w in json.loads((wheels / MANIFEST).read_text(encoding="utf-8"))["wheels"]]
-        rec = step("install", [python, "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check",
-                               "--no-warn-script-location", "--quiet", *files], 120)
+        pip = [python, "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check",
+               "--no-warn-script-location", "--quiet"]
+        rec = step("install", [*pip, *files], 120)
+        if rec["status"] == "failed" and "externally-managed" in (out / "install.log").read_text(encoding="utf-8"):
+            # A distribution's own Python (PEP 668) rather than a venv: the lent machine is bare and given back.
+            steps.pop()
+            rec = step("install", [*pip, "--break-system-packages", *files], 120)
         if rec["status"] != "passed":
             print(f"gpu_run --grading: the wheels in {wheels} do not install: {rec['last_line']}")
             return finish(out, summary, 2, t0)
@@ -474,8 +482,7 @@ def main(argv=None) -> int:
             proc.wait(timeout=max(1.0, started + limit - time.monotonic()))
             status = "passed" if proc.returncode == 0 else "failed"
         except subprocess.TimeoutExpired:
-            sys.path.insert(0, str(ROOT))
-            from techday.proctree import kill_tree
+            from techday.proctree import kill_tree  # importable: the Sampler put ROOT on sys.path
 
             kill_tree(proc.pid)
             proc.wait()
