@@ -337,7 +337,8 @@ def check_wheels(folder: Path) -> str | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="gpu_run.py --grading", description=__doc__.splitlines()[0])
-    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_GRADING_WHEELS", str(WHEELS)))
+    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_GRADING_WHEELS", str(WHEELS)),
+                    help="the carried grading set (default: .gpu-wheels-grading in the checkout)")
     ap.add_argument("--rehearse", action="store_true", help="grade at --tier cpu (no GPU needed)")
     ap.add_argument("--no-install", action="store_true", help="use this Python as it is (no wheels installed)")
     ap.add_argument("--labs", default=",".join(LABS), help=f"comma-separated labs (default: {','.join(LABS)})")
