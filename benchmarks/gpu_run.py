@@ -8,6 +8,9 @@ no network) and a checkout with a folder of wheels inside it (ignored by git, ca
     python3 benchmarks/gpu_run.py                      # there: wheels from .gpu-wheels/ (or --wheels DIR)
     python3 benchmarks/gpu_run.py --rehearse --no-install   # the same steps on the CPU tier, here
 
+Grading in the sandbox is a second call of its own (nbgrader does not fit beside these wheels):
+``--fetch-wheels --set grading`` here, ``--grading`` there (benchmarks/gpu_grade.py).
+
 The device tool carries the folder: ``run(command="python3 benchmarks/gpu_run.py", carry=[".gpu-wheels"])``
 (the working tree and what it carries must stay under 64 MiB together, hence the cap).
 
@@ -95,12 +98,35 @@ class Missing(SystemExit):
     """A piece the machine lacks: one line, exit 2."""
 
 
+def _grading():
+    """benchmarks/gpu_grade.py, beside this file (the grading check: a second device call)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_grade", Path(__file__).resolve().parent / "gpu_grade.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--grading" in argv:  # the grading check, its own options (gpu_grade.py)
+        argv.remove("--grading")
+        return _grading().main(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--wheels", default=os.environ.get("TECHDAY_WHEELS", str(WHEELS)),
-                    help="folder of wheels to install from (default: .gpu-wheels in the checkout)")
+    ap.add_argument("--wheels", default=None,
+                    help="folder of wheels to install from (default: .gpu-wheels in the checkout; with --set "
+                         "grading, .gpu-wheels-grading)")
     ap.add_argument("--fetch-wheels", action="store_true",
                     help="download the wheels for the GPU machine into --wheels (needs the registry), then stop")
+    ap.add_argument("--set", choices=("core", "grading"), default="core",
+                    help="with --fetch-wheels: the run's set (core, default) or the grading check's (grading: "
+                         "nbgrader slimmed and what grading imports, for `--grading`)")
+    ap.add_argument("--python-version", default="3.12",
+                    help="with --fetch-wheels --set grading: the Python the wheels are for (default 3.12, the "
+                         "lent machine's; a rehearsal here may need its own)")
+    ap.add_argument("--grading", action="store_true",
+                    help="the grading check instead of the run (see benchmarks/gpu_grade.py; --grading --help)")
     ap.add_argument("--max-mb", type=float, default=62, help="cap on the fetched wheels (default 62 MB: the tree and its carried paths travel under 64 MiB)")
     ap.add_argument("--rehearse", action="store_true", help="run every step on the CPU tier (no GPU needed)")
     ap.add_argument("--no-install", action="store_true", help="use this Python as it is (no venv, no wheels)")
@@ -110,6 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=BUDGET_S, help="seconds for the whole run (default 480)")
     ap.add_argument("--out", help="output folder (default: build/gpu-run/<stamp>)")
     args = ap.parse_args(argv)
+    if args.fetch_wheels and args.set == "grading":
+        return _grading().fetch(Path(args.wheels or _grading().WHEELS), args.python_version)
+    args.wheels = args.wheels or os.environ.get("TECHDAY_WHEELS", str(WHEELS))
     if args.fetch_wheels:
         return fetch_wheels(Path(args.wheels), args.max_mb)
     t0 = time.monotonic()
@@ -231,7 +260,7 @@ def main(argv=None) -> int:
         step("labs-ci", [*techday, "run", *labs, "--tier", tier, "--scale", "ci", "--jobs", jobs, "--out",
                          str(out / "labs-ci")], 220, env)
     # The GPU tests that no other step repeats: the quick suite is the bench step, every lab at full scale
-    # is labs-full (the CUDA labs, as time allows), grading in the sandbox needs nbgrader and bubblewrap.
+    # is labs-full (the CUDA labs, as time allows), grading in the sandbox is the `--grading` call.
     if "gpu-tests" in skip:
         skipped("gpu-tests", "--skip")
     else:
