@@ -79,6 +79,7 @@ class Submission:
     score: float | None = None
     max_score: float | None = None
     seconds: float | None = None
+    memory_mb: int | None = None       # the most its processes held together in the sandbox (read from outside)
 
     @property
     def key(self) -> str:

@@ -91,6 +91,8 @@ def test_adversarial_batch(fixture_course):
         ok = sub["status"] == sc.status and sc.says in line and sub["score"] == sc.score
         if sc.score is not None:
             ok = ok and csv_scores.get(sc.student) == sc.score
+        if sub["status"] == "graded":  # what its processes held in the sandbox, read from outside, kept in the report
+            ok = ok and isinstance(sub.get("memory_mb"), int) and sub["memory_mb"] > 0
         (clear if ok else wrong).append(line if ok else f"expected {sc.status} {sc.score} '{sc.says}', got {line}")
         print(f"{sub['seconds'] or 0:6.1f} s  {line[:150]}")
     print(f"\nadversarial corpus: {len(corpus)} tried, {len(clear)} with the expected clear status; "
