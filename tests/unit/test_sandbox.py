@@ -668,3 +668,30 @@ def test_the_seccomp_filter_refuses_memory_no_limit_counts_and_nothing_else(mach
         assert _bpf(program, nr, audit, (1 << 32) | 38) == eafnosupport  # the kernel reads an int: low 32 bits
     assert _bpf(program, 1, 0x40000003) == eperm  # i386's table, on any machine
     assert sandbox.seccomp_filter("sparc64") is None
+
+
+def test_folders_of_installed_packages_on_sys_path_are_bound_and_nothing_else(tmp_path, monkeypatch):
+    """Wrong answers caught: packages in a site folder outside the interpreter's prefix (the user's own, or one a
+    ``.pth`` file adds) missing in the sandbox; a checkout on PYTHONPATH (the labs' solutions) or another folder of
+    the path bound into it."""
+    import sys
+    from pathlib import Path
+
+    import techday
+
+    extra = tmp_path / "machine" / "lib" / "python3" / "site-packages"
+    extra.mkdir(parents=True)
+    dist = tmp_path / "usr" / "dist-packages"
+    dist.mkdir(parents=True)
+    checkout = tmp_path / "some-checkout"
+    (checkout / "labs").mkdir(parents=True)
+    ours = tmp_path / "techday-checkout"  # this package's checkout: a site folder inside it stays out
+    (ours / "techday").mkdir(parents=True)
+    own = ours / ".venv-like" / "site-packages"
+    own.mkdir(parents=True)
+    monkeypatch.setattr(techday, "__file__", str(ours / "techday" / "__init__.py"))
+    monkeypatch.setattr(sys, "path", [*sys.path, str(extra), str(dist), str(checkout), "", str(own)])
+    roots = sandbox.python_roots()
+    assert str(extra) in roots and str(dist) in roots, roots
+    assert str(checkout) not in roots and str(own) not in roots, roots
+    assert not any(Path(r) == Path.cwd() for r in roots), roots
