@@ -280,7 +280,13 @@ def install(config_path: str) -> None:
     # (techday/ and benchmarks/ beside it, as in the sandbox) and the system's folders.
     course_root = os.path.dirname(os.path.dirname(os.path.dirname(_realpath(__file__))))
     code_roots = []
-    for root in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *paths.values(),
+    # Folders of installed packages that a .pth file of the install put on the path as the kernel started (a venv
+    # layered over a machine's packages; the sandbox binds them, techday.grading.sandbox.python_roots), never one
+    # in the working folder.
+    work = _realpath(os.getcwd()).rstrip(os.sep) + os.sep
+    site_dirs = [p for p in sys.path if p and os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")
+                 and not (_realpath(p).rstrip(os.sep) + os.sep).startswith(work)]
+    for root in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *paths.values(), *site_dirs,
                  os.path.join(course_root, "techday"), os.path.join(course_root, "benchmarks"), *SYSTEM_CODE_ROOTS):
         real = _realpath(root).rstrip(os.sep) + os.sep if root and os.path.isdir(root) else None
         if real and real not in code_roots:

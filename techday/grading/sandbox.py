@@ -124,9 +124,8 @@ def check_sandbox() -> str:
 
 def python_roots() -> list[str]:
     """Folders the Python install lives in (venv and the interpreter it was made from), and every other folder of
-    installed packages on ``sys.path`` (named ``site-packages`` or ``dist-packages``: the user's own, or one a
-    ``.pth`` file adds, as a venv layered over a machine's packages does; before, their packages were missing in the
-    sandbox). Only such folders: a checkout on ``PYTHONPATH`` holds the labs' solutions, and stays out, as does any
+    installed packages on ``sys.path`` (named ``site-packages`` or ``dist-packages``: one a ``.pth`` file adds, as a
+    venv layered over a machine's packages does; before, their packages were missing in the sandbox). Only such folders: a checkout on ``PYTHONPATH`` holds the labs' solutions, and stays out, as does any
     folder inside this package's checkout."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(Path(sys.executable).resolve().parent.parent)}

@@ -378,3 +378,25 @@ def test_numbas_indexing_is_bounds_checked_whatever_a_cell_sets():
     got = _run("import numpy as np\nfrom numba import njit\n@njit\ndef total(a):\n    s = 0.0\n"
                "    for i in range(a.shape[0]):\n        s += a[i]\n    return s\nassert total(np.ones(5)) == 5.0\n")
     _ran_clean(got)
+
+
+def test_code_from_a_folder_of_installed_packages_on_the_path_is_the_installs(tmp_path):
+    """Wrong answers caught: a package in a site folder that the install put on the path as the kernel started (a
+    venv layered over a machine's packages) refused as code from outside the install; and, the other way, a folder of
+    the trainee's working folder named ``site-packages`` and put on the path by the cell, or a site folder that was not
+    on the path when the kernel started, counted as the install."""
+    layered = tmp_path / "machine" / "site-packages"
+    layered.mkdir(parents=True)
+    (layered / "layered_pkg.py").write_text("VALUE = 42\n")
+    work = tmp_path / "work"
+    (work / "site-packages").mkdir(parents=True)
+    (work / "site-packages" / "planted_pkg.py").write_text("VALUE = 1\n")
+    late = tmp_path / "late" / "site-packages"
+    late.mkdir(parents=True)
+    (late / "late_pkg.py").write_text("VALUE = 2\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(layered)])}
+    _ran_clean(_run("import layered_pkg\nassert layered_pkg.VALUE == 42\n", cwd=work, env=env))
+    got = _run("import sys\nsys.path.insert(0, 'site-packages')\nimport planted_pkg\n", cwd=work, env=env)
+    _refused(got, "importing code from")
+    got = _run(f"import sys\nsys.path.insert(0, {str(late)!r})\nimport late_pkg\n", cwd=work, env=env)
+    _refused(got, "importing code from")
