@@ -306,6 +306,17 @@ def exit_code(notebooks: list[dict], sandboxed: bool, steps_ok: bool) -> tuple[i
     return 0, f"all {len(notebooks)} notebooks graded as expected, in the sandbox"
 
 
+def no_gpu() -> str | None:
+    """Why this machine has no GPU to run on (one line), or None: ``nvidia-smi -L`` must list one."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "no GPU: nvidia-smi is not on PATH (run with --rehearse to rehearse on the CPU tier)"
+    listed = subprocess.run([smi, "-L"], capture_output=True, text=True)
+    if listed.returncode != 0 or "GPU" not in listed.stdout:
+        return f"no GPU: nvidia-smi -L lists none ({(listed.stderr or listed.stdout).strip()[:200]})"
+    return None
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -360,15 +371,9 @@ def main(argv=None) -> int:
         print("gpu_run --grading: REHEARSAL on the CPU tier (--tier cpu): no GPU is used", flush=True)
 
     # 1. preflight: one line and exit 2 for a missing piece, before anything is written.
-    if not args.rehearse:
-        smi = shutil.which("nvidia-smi")
-        if not smi:
-            print("gpu_run --grading: no GPU: nvidia-smi is not on PATH (run with --rehearse to rehearse on the CPU tier)")
-            return 2
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True)
-        if listed.returncode != 0 or "GPU" not in listed.stdout:
-            print(f"gpu_run --grading: no GPU: nvidia-smi -L lists none ({(listed.stderr or listed.stdout).strip()[:200]})")
-            return 2
+    if not args.rehearse and (why := no_gpu()):
+        print(f"gpu_run --grading: {why}")
+        return 2
     wheels = Path(args.wheels)
     if not args.no_install:
         problem = check_wheels(wheels)

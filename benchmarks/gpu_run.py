@@ -176,15 +176,9 @@ def main(argv=None) -> int:
         return rec
 
     # 1. preflight: one line and exit 2 for a missing piece.
-    if not args.rehearse:
-        smi = shutil.which("nvidia-smi")
-        if not smi:
-            print("gpu_run: no GPU: nvidia-smi is not on PATH (run with --rehearse to rehearse on the CPU tier)")
-            return 2
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True)
-        if listed.returncode != 0 or "GPU" not in listed.stdout:
-            print(f"gpu_run: no GPU: nvidia-smi -L lists none ({(listed.stderr or listed.stdout).strip()[:200]})")
-            return 2
+    if not args.rehearse and (why := _grading().no_gpu()):
+        print(f"gpu_run: {why}")
+        return 2
     wheels = Path(args.wheels)
     if not args.no_install and not (wheels.is_dir() and any(wheels.glob("*.whl"))):
         print(f"gpu_run: no wheels: {wheels} holds no .whl files (carry them beside the checkout or pass --wheels)")

@@ -417,24 +417,21 @@ MEASURED = """\
 import json, socket, sys
 sys.path.insert(0, sys.argv[1])
 from techday.grading.sockmeter import measure
+def fill(sock, byte):
+    sock.setblocking(False)
+    sent = 0
+    try:
+        while True:
+            sent += sock.send(byte * 65536)
+    except BlockingIOError:
+        return sent
 before = measure()
 a, b = socket.socketpair()
 a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 2**20)
-a.setblocking(False)
-queued = 0
-try:
-    while True:
-        queued += a.send(b"m" * 65536)
-except BlockingIOError:
-    pass
+queued = fill(a, b"m")
 carrier = socket.socketpair()
 c, d = socket.socketpair()
-c.setblocking(False)
-try:
-    while True:
-        queued += c.send(b"f" * 65536)
-except BlockingIOError:
-    pass
+queued += fill(c, b"f")
 socket.send_fds(carrier[0], [b"p"], [c.fileno(), d.fileno()])
 c.close(); d.close()
 server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -446,12 +443,7 @@ queued += 50 * 1000
 listener = socket.create_server(("127.0.0.1", 0))
 t = socket.create_connection(listener.getsockname())
 s, _ = listener.accept()
-t.setblocking(False)
-try:
-    while True:
-        queued += t.send(b"t" * 65536)
-except BlockingIOError:
-    pass
+queued += fill(t, b"t")
 after = measure()
 print(json.dumps({"before": before, "after": after, "queued": queued}))
 """
