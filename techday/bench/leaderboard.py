@@ -244,7 +244,7 @@ class Leaderboard:
             for key, r in run.best().items():
                 row = {"who": run.who, "device": run.device, "model": run.model, "impl": r.impl,
                        "value": r.value, "best": r.best, "metric": r.metric, "fraction": r.fraction,
-                       "fixture": run.fixture, "file": str(run.path), "run": run.tag,
+                       "fixture": run.fixture, "file": str(run.path), "run": run.tag, "above_limit": r.above_limit,
                        "disputed": list(run.disputed), "lookalike": list(run.lookalike)}
                 rows = table.setdefault(key if run.mode == "quick" else f"{key} [{run.mode}]", {})
                 who = run.participant or (str(run.path),)
@@ -277,7 +277,7 @@ class Leaderboard:
                     "best": best["value"], "median": statistics.median(values),
                     "best_who": [r["who"] for r in mrows if shown(r["value"]) == shown(best["value"])],
                     "runs": len(values), "metric": best["metric"],
-                    "best_fraction": best["fraction"]}
+                    "best_fraction": best["fraction"], "best_above_limit": best["above_limit"]}
         return dict(sorted(out.items()))
 
     def plot_docs(self) -> list[dict]:
@@ -332,7 +332,8 @@ class Leaderboard:
                     t.add_row(x(key) if i == 0 else "", str(row["rank"]),  # ties share rank 1: the key once
                               x(row["who"]), " ".join(m for m, on in (("(fixture)", row["fixture"]),
                                                                       ("(disputed)", row["disputed"]),
-                                                                      ("(look-alike)", row["lookalike"])) if on),
+                                                                      ("(look-alike)", row["lookalike"]),
+                                                                      ("(above limit)", row["above_limit"])) if on),
                               x(row["model"]), x(row["impl"]),
                               f"{row['value']:,.1f} {UNITS[row['metric']]}", f"{row['best']:,.1f}",
                               "" if row["fraction"] is None else f"{row['fraction']:.0%}")
@@ -344,7 +345,8 @@ class Leaderboard:
                 for i, (key, s) in enumerate(kernels.items()):
                     m.add_row(x(model) if i == 0 else "", x(key), str(s["runs"]),
                               f"{s['best']:,.1f} {UNITS[s['metric']]}",
-                              f"{s['median']:,.1f}", "" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
+                              f"{s['median']:,.1f}", ("" if s["best_fraction"] is None else f"{s['best_fraction']:.0%}")
+                              + (" (above limit)" if s["best_above_limit"] else ""))
             out.append(m)
         return out
 
@@ -381,7 +383,9 @@ class Leaderboard:
                     marks = (" <i>(fixture)</i>" if row["fixture"] else "") + (
                         f" <i title='{e('; '.join(row['disputed']))}'>(disputed)</i>" if row["disputed"] else "") + (
                         f" <i title='{e('reads like: ' + ', '.join(row['lookalike']))}'>(look-alike)</i>"
-                        if row["lookalike"] else "")
+                        if row["lookalike"] else "") + (
+                        " <i title='above its physical limit (under the 105 % the board refuses)'>(above limit)</i>"
+                        if row["above_limit"] else "")
                     # The device column names the row the board judged the run by, never the file's own words.
                     parts.append(f"<tr><td>{row['rank']}</td><td>{e(row['who'])}</td><td>{marks.strip()}</td>"
                                  f"<td>{e(row['model'])}</td>"
@@ -392,8 +396,9 @@ class Leaderboard:
                          "<th>best</th><th>median</th></tr>")
             for model, kernels in self.per_model(tier).items():
                 for key, s in kernels.items():
+                    above = " <i>(above limit)</i>" if s["best_above_limit"] else ""
                     parts.append(f"<tr><td>{e(model)}</td><td>{e(key)}</td><td>{s['runs']}</td>"
-                                 f"<td class='n'>{s['best']:,.1f} {e(UNITS[s['metric']])}</td>"
+                                 f"<td class='n'>{s['best']:,.1f} {e(UNITS[s['metric']])}{above}</td>"
                                  f"<td class='n'>{s['median']:,.1f}</td></tr>")
             parts.append("</table>")
         if self.rejected:
@@ -711,11 +716,15 @@ MIN_REPLAYED = 2    # figures whose every recorded time another run holds too: r
 
 def replayed(a: dict[str, tuple], b: dict[str, tuple]) -> str | None:
     """Why run ``a`` carries figures of ``b`` (None when it does not): at least :data:`MIN_REPLAYED`
-    figures with the same median, fastest and slowest time, spread and repetitions. A copy of only a
-    few figures, or of a few beside the copier's own, escapes :func:`near_duplicate`; this catches it
-    as long as the times are kept (see :meth:`Run.times`: edited, they are not). CUDA-event times are quantized (one run's add and triad can share a
-    median), so one figure alone is not taken for a copy."""
-    same = sorted(k for k in set(a) & set(b) if a[k] == b[k])
+    figures with the same median, fastest and slowest time, spread and repetitions as a figure of ``b``,
+    under whatever kernel and implementation ``a`` names it (matched by its times alone: zoe's figures
+    handed in with the Numba CUDA and CuPy labels of each kernel swapped, or her add as a triad, which
+    counts the same bytes, were matched name by name and passed). A copy of only a few figures, or of a
+    few beside the copier's own, escapes :func:`near_duplicate`; this catches it as long as the times
+    are kept (see :meth:`Run.times`: edited, they are not). CUDA-event times are quantized (one run's add
+    and triad can share a median), so one figure alone is not taken for a copy."""
+    theirs = set(b.values())
+    same = sorted(k for k, t in a.items() if t in theirs)
     if len(same) >= MIN_REPLAYED:
         return f"replayed figures: {len(same)} timed figures ({', '.join(same[:3])}) carry every recorded time of"
     return None
@@ -753,7 +762,7 @@ class _Index:
         self.odd: dict[str, list[int]] = {}                     # tier -> runs holding fewer than two anchors
         self.groups: dict[tuple, list[int]] = {}                # (tier, anchors held) -> runs
         self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, anchors held, pair) -> sorted (difference, run)
-        self.replays: dict[tuple, list[int]] = {}               # (tier, figure, times) -> runs
+        self.replays: dict[tuple, list[int]] = {}               # (tier, times) -> runs (under any figure's name)
         self.compared = 0                                       # full comparisons made (for the tests)
         # Figures one participant's merged files share, every recorded time, with another participant's:
         # (participant, other) -> {figure: (the participant's run, the other's run)}; and with a kit run:
@@ -793,7 +802,7 @@ class _Index:
                 self.shared.setdefault((_whose(run), whom), {})[key] = (run, self.runs[j])
                 self.shared.setdefault((whom, _whose(run)), {})[key] = (self.runs[j], run)
         for key, t in run.times().items():
-            self.replays.setdefault((run.tier, key, t), []).append(i)
+            self.replays.setdefault((run.tier, t), []).append(i)
 
     def candidates(self, run: Run) -> list[int]:
         tier = run.tier
@@ -818,7 +827,7 @@ class _Index:
                     out.add(j)
         seen: dict[int, int] = {}
         for key, t in run.times().items():
-            for j in self.replays.get((tier, key, t), ()):
+            for j in self.replays.get((tier, t), ()):
                 seen[j] = seen.get(j, 0) + 1
         out.update(j for j, n in seen.items() if n >= MIN_REPLAYED)
         return sorted(out)
@@ -827,7 +836,7 @@ class _Index:
         """Other participants -> {figure: their merged run} whose every recorded time ``run`` holds."""
         out: dict[tuple, dict[str, int]] = {}
         for key, t in run.times().items():
-            for j in self.replays.get((run.tier, key, t), ()):
+            for j in self.replays.get((run.tier, t), ()):
                 whom = _whose(self.runs[j])
                 if whom != _whose(run):
                     out.setdefault(whom, {}).setdefault(key, j)
@@ -946,7 +955,8 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
     for kit in kit_runs():
         if kit.tier != run.tier or lies == kit.path:
             continue
-        same = {k for k in times.keys() & kit.times.keys() if times[k] == kit.times[k]}
+        kit_times = set(kit.times.values())  # by the times alone, under any figure's name (see replayed)
+        same = {k for k, t in times.items() if t in kit_times}
         before = index.kit_pasted.get((_whose(run), kit.name), {})
         why = ("the same results as" if digest == kit.digest
                else near_duplicate(sig, kit.signature) or replayed(times, kit.times)

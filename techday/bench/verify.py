@@ -74,6 +74,9 @@ class Figure:
     gflops: float | None = None      # FLOP rate at the median time (for the roofline), from the plan's FLOPs
     intensity: float | None = None   # the plan's FLOPs per byte
     times: tuple = ()                # the recorded (median, min, max, spread, reps): what a replay keeps
+    # Above its physical bound (the device's limit, or the host link for a host-device copy), at its
+    # median or its fastest repetition, yet under the 105 % that refuses it: ranked, and marked so.
+    above_limit: bool = False
 
 
 @dataclass
@@ -331,20 +334,24 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
             _close(r["fraction"], fraction) or (theirs and _close(r["fraction"], value / theirs)))):
         raise Refused(f"{where}: the file's fraction {r['fraction']:.4g} is not the recomputed "
                       f"{'none' if fraction is None else f'{fraction:.4g}'}")
-    _bound(where, metric, value, best, limit, limits, on_gpu, k)
+    above = _bound(where, metric, value, best, limit, limits, on_gpu, k)
     intensity = k["flops"] / k["bytes"] if k["bytes"] and k["flops"] else None
     gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
     times = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
     return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
-                   sec["median"], gflops, intensity, times)]
+                   sec["median"], gflops, intensity, times, above)]
 
 
-def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
-    """Every timed figure against a physical bound (the fastest repetition too, not only the median)."""
+def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> bool:
+    """Every timed figure against a physical bound (the fastest repetition too, not only the median).
+    Past :data:`.schema.MAX_FRACTION` of it the file is refused; a GPU figure above the bound itself,
+    but within that headroom (left for rounding), is kept and said to be above it (True): a triad at
+    103 % of the DRAM bandwidth ranked first, above every honest figure, and nothing said no memory
+    moves that much. CPU ceilings are coarse bounds for any machine, not this one's: never marked."""
     if metric == "us":
         if best < LATENCY_FLOOR_US:
             raise Refused(f"{where}: {best:.3g} us per launch, below the {LATENCY_FLOOR_US} us no GPU launch beats")
-        return
+        return False
     if on_gpu:
         bound, name = limit, k["limit_key"]
         if bound is None and metric == "gbs":
@@ -363,3 +370,4 @@ def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> None:
     if top > MAX_FRACTION * bound:
         raise Refused(f"{where}: {top:.4g} is {top / bound:.0%} of the {name} limit {bound:.4g}, above "
                       f"{MAX_FRACTION:.0%}: not physically possible")
+    return on_gpu and top > bound
