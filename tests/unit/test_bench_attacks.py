@@ -157,3 +157,98 @@ def test_a_host_copy_above_the_host_link_is_marked(tmp_path):
     row = board.rankings("gpu")["transfer.h2d-pinned"][0]
     assert row["above_limit"] is True
     assert board.rankings("gpu")["stream.triad"][0]["above_limit"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# Work: a room of runs built to fall outside the copy index.
+
+
+def _anchorless_room(tmp_path, n):
+    """``n`` participants' H200 runs, each with its own noise, without three of the four anchor figures
+    (a run holding fewer than two was compared in full with every run merged)."""
+    from techday.bench.leaderboard import ANCHORS
+
+    room = tmp_path / "room"
+    for i in range(n):
+        doc = _jitter(h200_base(), 1000 + i, rel=0.05)
+        doc["run_id"] = f"{i + 1:032x}"
+        doc["results"] = [r for r in doc["results"]
+                          if f"{r['family']}.{r['kernel']} {r['impl']}" not in ANCHORS["gpu"][1:]]
+        (room / f"p{i:03d}").mkdir(parents=True)
+        (room / f"p{i:03d}" / "results.json").write_text(json.dumps(doc))
+    return room
+
+
+def test_runs_without_anchor_figures_are_not_compared_with_every_run(tmp_path):
+    # Wrong answer caught: a room of runs each holding one anchor figure (the other three left out:
+    # 41 figures each, all well formed) was compared pair by pair: 2,000 such files made 1,999,000 full
+    # comparisons, 189 s here (a room of 2,000 honest runs: 14 s). A nudged copy of one is still found.
+    import time
+
+    n = 60
+    room = _anchorless_room(tmp_path, n)
+    copied = json.loads((room / "p007" / "results.json").read_text())
+    copied["run_id"] = "f" * 32
+    for r in copied["results"]:
+        if r["status"] == "ok":
+            retime(r, r["value"] * 1.003 if r["metric"] != "us" else r["value"] / 1.003)
+    (room / "zz-copier").mkdir()
+    (room / "zz-copier" / "results.json").write_text(json.dumps(copied))
+    t0 = time.perf_counter()
+    board = build_leaderboard([room])
+    print(f"\n{n + 1} anchorless runs: {board.comparisons} full comparisons, {time.perf_counter() - t0:.1f} s")
+    assert len(board.runs) == n, board.rejected_lines()
+    assert [r.path.parent.name for r in board.rejected] == ["zz-copier"]
+    assert "near-duplicate" in board.rejected[0].reason and "p007" in board.rejected[0].reason
+    assert board.comparisons < n * (n + 1) / 2 / 10, board.comparisons
+
+
+# ---------------------------------------------------------------------------------------------
+# Work: what a file costs to read before it can be refused.
+
+
+def test_a_file_of_a_million_numbers_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    # Wrong answer caught: 2 MiB of "1,1,1,..." in a list (within the size and depth caps) was parsed
+    # whole, one Python call per number, before the schema refused it: 1.1 s a file here, so 2,000 such
+    # files about 36 minutes (a valid 2 MiB file of notes: 0.15 s). Strings, empty objects and
+    # arrays cost the same way (0.3 to 0.6 s).
+    import time
+
+    from techday.bench import schema
+
+    def no_parse(*a, **k):
+        raise AssertionError("parsed")
+
+    cap = schema.MAX_FILE_BYTES - 100
+    files = {"numbers": b'{"notes": [' + b"1," * (cap // 2 - 10) + b"1]}",
+             "objects": b'{"notes": [' + b"{}," * (cap // 3 - 10) + b"1]}",
+             "strings": b'{"notes": [' + b'"",' * (cap // 3 - 10) + b"1]}"}
+    for name, raw in files.items():
+        (tmp_path / f"{name}.json").write_bytes(raw)
+    monkeypatch.setattr(schema.json, "loads", no_parse)
+    for name in files:
+        t0 = time.perf_counter()
+        try:
+            schema.read_document(tmp_path / f"{name}.json")
+        except schema.ReadError as exc:
+            assert "values, above the cap" in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{name} was read")
+        print(f"\n{name}: refused in {time.perf_counter() - t0:.3f} s")
+
+
+def test_the_largest_valid_file_is_under_the_cap_of_values(tmp_path):
+    # The other way: a results file with every result the schema allows, each with every field and a
+    # full list of warnings, is still read (the cap must not refuse what the schema accepts).
+    from techday.bench import schema
+
+    doc = base()
+    r = dict(find(doc, "stream.triad", "numba-cuda"))
+    r["warnings"] = ["w"] * schema.MAX_LIST
+    r["wall"] = {"setup": 1.0, "check": 1.0, "timing": 1.0, "total": 3.0}
+    doc["results"] = [dict(r) for _ in range(schema.MAX_RESULTS)]
+    doc["notes"] = ["n"] * schema.MAX_LIST
+    doc["warnings"] = ["w"] * schema.MAX_LIST
+    raw = json.dumps(doc).encode()
+    assert len(raw) < schema.MAX_FILE_BYTES
+    assert schema.parse(raw)["results"][-1]["warnings"][-1] == "w"
