@@ -15,8 +15,9 @@ and the reason, and is left out. Nothing else is lost: every other file is merge
 failure on one file leaves that file out rather than stopping the board.
 
 What it judges with is the kit's own (:func:`.families.kit_benchmarks_dir`), never a course found from
-the working directory; below a folder given, no symbolic link is followed; test fixtures are ranked
-only where the kit keeps them or when named on the command line.
+the working directory; below a folder given, no symbolic link is followed, nor one another user made
+on the way to a path named (a shell glob names what participants made); test fixtures are ranked
+only where the kit keeps them or when named on the command line (and the board's user's own).
 
 Output: per kernel, the participants ranked by their best run's best implementation (one row each;
 equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
@@ -610,6 +611,12 @@ def _beside_submitted(root: Path) -> list[Rejected]:
 
 
 def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Links) -> None:
+    link = _others_link(path)
+    if link is not None:
+        missing.append(Rejected(path, f"{'' if link == Path(path).absolute() else f'{link} is '}a symbolic link "
+                                      "another user made: not followed, though named (a shell glob names what "
+                                      "participants made; the board follows only the links its own user made)"))
+        return
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -959,10 +966,48 @@ def _copy_of(board: Leaderboard | None, run: Run, kept: Run, reason: str) -> Non
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bench"
 
 
+def _board_users() -> set[int]:
+    """Who may have made what the board trusts as named by the instructor: the user running the board,
+    and root (empty where users cannot be told apart: Windows)."""
+    getuid = getattr(os, "getuid", None)
+    return {getuid(), 0} if getuid else set()
+
+
+def _others_link(path: Path) -> Path | None:
+    """The first part of a path named on the command line (the file itself or a folder above it) that
+    is a symbolic link another user made (None if none). A shell glob (``submitted/*/08-.../results.json``)
+    names on the command line what participants made: mallory's ``results.json``, a link to the
+    instructor's own run in a folder only the instructor reads, was followed by the board running as the
+    instructor, and ranked and published as hers."""
+    users = _board_users()
+    if not users:
+        return None
+    p = Path(path).absolute()  # not normalised: "link/.." is walked through the link, as the kernel does
+    for q in (p, *p.parents):
+        try:
+            st = os.lstat(q)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in users:
+            return q
+    return None
+
+
+def _board_owns(path: Path) -> bool:
+    """Whether the file at ``path`` belongs to the board's user (or root): a file named on the command
+    line that a participant owns may have been named by a shell glob, not by the instructor."""
+    users = _board_users()
+    try:
+        return not users or os.stat(path).st_uid in users
+    except OSError:
+        return False
+
+
 def _fixture_allowed(lies: Path | None, named: bool) -> bool:
     """A test fixture (``"fixture": true``) is ranked, marked, only where the instructor named the file
-    itself or where the kit keeps its own (``tests/fixtures/bench``): never from a room's folders, where
-    a participant could hand one in. ``lies``: where the file was listed (:func:`_lies`)."""
+    itself (one the board's user owns: :func:`_board_owns`) or where the kit keeps its own
+    (``tests/fixtures/bench``): never from a room's folders, where a participant could hand one in.
+    ``lies``: where the file was listed (:func:`_lies`)."""
     return named or (lies is not None and lies.parent == FIXTURES)
 
 
@@ -989,7 +1034,7 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
     except (ReadError, Refused) as exc:
         board.rejected.append(Rejected(path, str(exc)))
         return
-    if doc.get("fixture") and not _fixture_allowed(lies, named):
+    if doc.get("fixture") and not _fixture_allowed(lies, named and _board_owns(path)):
         board.rejected.append(Rejected(path, "a test fixture (\"fixture\": true), not a measurement: fixtures are "
                                              "never ranked from a room's folders"))
         return

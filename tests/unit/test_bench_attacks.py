@@ -252,3 +252,66 @@ def test_the_largest_valid_file_is_under_the_cap_of_values(tmp_path):
     raw = json.dumps(doc).encode()
     assert len(raw) < schema.MAX_FILE_BYTES
     assert schema.parse(raw)["results"][-1]["warnings"][-1] == "w"
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths a shell expands: named on the command line, but chosen by the participants.
+
+
+def _others_links(monkeypatch):
+    """Every link in the test's folders made by another user than the board's (the board's users are
+    taken to be one uid no file here has)."""
+    from techday.bench import leaderboard
+
+    monkeypatch.setattr(leaderboard, "_board_users", lambda: {987654}, raising=False)
+
+
+def test_a_link_a_shell_glob_names_is_not_followed_to_a_file_the_participant_cannot_read(tmp_path, monkeypatch):
+    # Wrong answer caught: `techday bench leaderboard submitted/*/08-measure-your-gpu/results.json`
+    # (a shell glob: every participant's file named on the command line) followed mallory's
+    # results.json, a link to the instructor's own run in a folder only the instructor reads; the board,
+    # running as the instructor, read it and ranked and published it as mallory's. Her lab folder made
+    # a link there did the same.
+    private = tmp_path / "instructor" / "private"
+    private.mkdir(parents=True)
+    (private / "results.json").write_text(json.dumps(_jitter(new_id(h200_base(), "1"), 21)))
+    course = tmp_path / "course"
+    _submit(course, "zoe", "results.json", _jitter(new_id(base(), "2"), 22))
+    mine = course / "submitted" / "mallory" / LAB
+    mine.mkdir(parents=True)
+    (mine / "results.json").symlink_to(private / "results.json")
+    (course / "submitted" / "eve").mkdir()
+    (course / "submitted" / "eve" / LAB).symlink_to(private)
+    _others_links(monkeypatch)
+    named = sorted(course.glob(f"submitted/*/{LAB}/results.json"))  # what the shell hands the board
+    assert len(named) == 3
+    board = build_leaderboard(named)
+    assert [r.path.parts[-3] for r in board.runs] == ["zoe"], [str(r.path) for r in board.runs]
+    reasons = {r.path.parts[-3]: r.reason for r in board.rejected}
+    assert "symbolic link" in reasons["mallory"] and "symbolic link" in reasons["eve"], reasons
+
+
+def test_a_fixture_a_shell_glob_names_is_not_ranked(tmp_path, monkeypatch):
+    # Wrong answer caught: a participant's file saying "fixture": true is never ranked from a room's
+    # folders, but the same file named by a shell glob was "named on the command line" and ranked.
+    course = tmp_path / "course"
+    doc = _jitter(new_id(base(), "3"), 23)
+    doc["fixture"] = True
+    _submit(course, "mallory", "results.json", doc)
+    _others_links(monkeypatch)
+    board = build_leaderboard(sorted(course.glob(f"submitted/*/{LAB}/results.json")))
+    assert board.runs == []
+    assert "fixture" in board.rejected[0].reason
+
+
+def test_a_link_or_a_fixture_the_instructor_names_is_still_read(tmp_path):
+    # The other way: a link the board's own user made, and a fixture file it owns, named on the
+    # command line, are the instructor's choice.
+    from tests.unit.test_bench_hostile import FIX
+
+    link = tmp_path / "latest.json"
+    link.symlink_to(FIX / "gpu-h100-good.json")
+    own = tmp_path / "fixture.json"
+    own.write_text((FIX / "gpu-a100-good.json").read_text())
+    board = build_leaderboard([link, own])
+    assert sorted(r.path.name for r in board.runs) == ["fixture.json", "latest.json"], board.rejected_lines()
