@@ -455,8 +455,8 @@ class _Links:
         return out
 
 
-def _json_files(root: Path, links: _Links | None = None,
-                keep: int | None = None) -> tuple[list[Path], list[Path], list[Rejected]]:
+def _json_files(root: Path, links: _Links | None = None, keep: int | None = None,
+                flat: int | None = None) -> tuple[list[Path], list[Path], list[Rejected]]:
     """The ``*.json`` files under ``root`` (notebook checkpoints left out), walked with a list, not
     recursion, to :data:`MAX_FOLDER_DEPTH` folders deep; and the first folder past that depth below each
     first folder (one participant's deep folder must not stand for another's), if any
@@ -468,7 +468,12 @@ def _json_files(root: Path, links: _Links | None = None,
     ``keep``: below each first folder (a participant's), only the first ``keep`` files in path order are
     kept, the rest counted, not held: a participant's folder of a million empty ``*.json`` files held a
     million paths and sorted them before the cap of files read applied (200,000 empty files: 19.4 s and
-    155 MB at peak here, now 3.9 s and 36 MB)."""
+    155 MB at peak here, now 3.9 s and 36 MB).
+
+    ``flat``: of the files directly in ``root`` (each its own participant, so ``keep`` never bounded
+    them), only the first ``flat`` in path order are kept, the rest counted in a line: 200,000 empty
+    ``*.json`` in a shared folder were held and sorted whole (17.7 s and 230 MB here), though past the
+    board's cap of files read in path order none could be read."""
     found: list[Path] = []
     kept: dict[str, list[Path]] = {}
     deep: dict[str | None, Path] = {}
@@ -482,7 +487,7 @@ def _json_files(root: Path, links: _Links | None = None,
         try:
             with os.scandir(folder) as listing:
                 for entry in listing:  # not listed whole first: a folder of a million names
-                    too_deep = _json_entry(entry, depth, top, links, keep, found, kept, stack)
+                    too_deep = _json_entry(entry, depth, top, links, keep, found, kept, stack, flat)
                     if too_deep is not None:
                         deep.setdefault(top, too_deep)
         except OSError as exc:
@@ -494,12 +499,17 @@ def _json_files(root: Path, links: _Links | None = None,
         if top is not None and n > 1:
             unreadable.append(Rejected(root / top, f"{n - 1:,} more folders below this one could not be listed "
                                                    "(only the first is named)"))
+    dropped = kept.pop(("dropped",), 0)
+    if dropped:
+        unreadable.append(Rejected(root, f"{dropped:,} more files directly in this folder (each its own participant), "
+                                         f"past the first {flat:,} in path order, are not read: the board reads at "
+                                         f"most {flat:,} files"))
     for files in kept.values():
         found += files
     return sorted(found), list(deep.values()), unreadable
 
 
-def _json_entry(entry, depth, top, links, keep, found, kept, stack) -> Path | None:
+def _json_entry(entry, depth, top, links, keep, found, kept, stack, flat=None) -> Path | None:
     """One entry of a folder :func:`_json_files` searches: a file kept, a folder to search, a link named;
     a folder too deep to search is returned."""
     try:
@@ -509,13 +519,18 @@ def _json_entry(entry, depth, top, links, keep, found, kept, stack) -> Path | No
             return
         if entry.name.endswith(".json"):
             path = Path(entry.path)  # a folder so named too: it is answered as unreadable
-            if keep is None or top is None:
+            cap = keep if top is not None else flat
+            if keep is None or cap is None:
                 found.append(path)
             else:
                 mine = kept.setdefault(top, [])
-                if len(mine) < keep or path < mine[-1]:
+                if len(mine) < cap or path < mine[-1]:
                     bisect.insort(mine, path)
-                    del mine[keep:]
+                    if len(mine) > cap and top is None:  # each its own participant: counted, for the line
+                        kept[("dropped",)] = kept.get(("dropped",), 0) + 1
+                    del mine[cap:]
+                elif top is None:
+                    kept[("dropped",)] = kept.get(("dropped",), 0) + 1
         if entry.is_dir(follow_symlinks=False):
             if entry.name == ".ipynb_checkpoints":
                 return
@@ -634,7 +649,7 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
     if submitted is sub:
         missing += _beside_submitted(path)
     if submitted is None:
-        files, deep, unreadable = _json_files(path, links, keep=MAX_FILES_PER_PARTICIPANT + 1)
+        files, deep, unreadable = _json_files(path, links, keep=MAX_FILES_PER_PARTICIPANT + 1, flat=MAX_FILES)
         missing += unreadable
         missing += [Rejected(d, f"folders nested more than {MAX_FOLDER_DEPTH} deep are not searched") for d in deep]
         if not files:

@@ -315,3 +315,26 @@ def test_a_link_or_a_fixture_the_instructor_names_is_still_read(tmp_path):
     own.write_text((FIX / "gpu-a100-good.json").read_text())
     board = build_leaderboard([link, own])
     assert sorted(r.path.name for r in board.runs) == ["fixture.json", "latest.json"], board.rejected_lines()
+
+
+def test_files_directly_in_a_folder_given_are_held_only_up_to_the_cap_of_files_read(tmp_path, monkeypatch):
+    # Wrong answer caught: files directly in a folder given are each their own participant, so the cap of
+    # files kept per participant never applied to them: 200,000 empty "*.json" in a shared folder were
+    # listed, held and sorted whole before the cap of 2,000 files read (17.7 s and 230 MB here); a
+    # million, about a gigabyte. Past the first files read in path order, none could ever be read.
+    from techday.bench import leaderboard
+
+    monkeypatch.setattr(leaderboard, "MAX_FILES", 5)
+    room = tmp_path / "room"
+    room.mkdir()
+    for i in range(50):
+        (room / f"{i:03d}.json").write_bytes(b"")
+    (room / "zoe").mkdir()
+    (room / "zoe" / "r.json").write_text(json.dumps(_jitter(new_id(base(), "1"), 3)))
+    found, missing = leaderboard.discover([room], LAB)
+    assert len(found) <= 5 + 1, len(found)  # the first files in path order, and zoe's
+    assert any("45 more files directly in this folder" in r.reason for r in missing), [r.reason for r in missing]
+    board = build_leaderboard([room])
+    assert [f"{i:03d}.json" for i in range(5)] == [r.path.name for r in board.rejected if r.path.name[0] == "0"]
+    lines = "\n".join(board.rejected_lines())
+    assert "45 more files directly in this folder" in lines and "reads at most 5 files" in lines, lines
