@@ -27,8 +27,9 @@ time, ``best`` from the fastest repetition (BabelStream quotes the best); ``frac
 (GPU tier only).
 
 Reading a stranger's file (:func:`read_document`) checks the size caps before any parsing work: the
-file's size, then its count of strings (from its quotes), its nesting depth and its count of values (scanned without parsing), then the parse itself refuses NaN,
-Infinity, over-long numbers and repeated keys. :func:`validate` then walks an allow-list: every key
+file's size, then its count of strings (from its quotes), its nesting depth and its count of values
+(scanned without parsing), then the parse itself refuses NaN, Infinity, over-long numbers and repeated
+keys. :func:`validate` then walks an allow-list: every key
 must be known and of its type, every string within its length, every list within its count; an
 unknown key is a problem, not something to ignore. Only then are the figures checked against each
 other. The leaderboard goes further and recomputes every figure (:mod:`techday.bench.verify`).
