@@ -188,6 +188,19 @@ class Run:
     def _signature(self) -> dict[str, float]:
         return {f"{f.key} {f.impl}": 1 / f.value if f.metric == "us" else f.value for f in self.verified.figures}
 
+    @functools.cached_property
+    def _ranked(self) -> dict[str, float]:
+        return by_rank({f"{f.metric}:{f.amount} {f.key} {f.impl}": v
+                        for f, v in zip(self.verified.figures, self._signature_values())})
+
+    def _signature_values(self) -> list[float]:
+        return [1 / f.value if f.metric == "us" else f.value for f in self.verified.figures]
+
+    def ranked(self) -> dict[str, float]:
+        """The signature with the figures' names dropped (:func:`by_rank`): what a copy keeps under
+        whatever kernel and implementation it hands each figure in as."""
+        return self._ranked
+
     def signature(self) -> dict[str, float]:
         """(kernel, implementation) -> the figure at the median time (launches per microsecond for a
         latency, so that every entry scales alike with the times): what a copied run cannot help but
@@ -709,6 +722,27 @@ MIN_COMMON = 3      # figures two runs must share before they are compared
 MIN_SCALED = 4      # and before a common factor means anything
 
 
+def by_rank(sig: dict[str, float]) -> dict[str, float]:
+    """A signature keyed ``"<metric>:<bytes or FLOPs> <kernel> <implementation>"`` with the names
+    dropped: per metric and count, the figures largest first (``"gbs:1509949440 #1"``, ``#2``, ...).
+    Zoe's figures handed in with each kernel's Numba CUDA and CuPy labels swapped, or her add as a triad
+    (the same bytes), and every time nudged by 0.2 % (so no time is replayed), differ from hers name by
+    name by the gap between the implementations; ranked, they are hers within 0.2 %. Sorting moves no
+    figure further from its counterpart than the figures themselves are, so a copy
+    :func:`near_duplicate` catches by name it catches by rank too; the figures of honest runs stay as
+    far apart as their noisiest figures are."""
+    groups: dict[str, list[float]] = {}
+    for key, v in sig.items():
+        groups.setdefault(key.split(" ", 1)[0], []).append(v)
+    return {f"{g} #{i}": v for g, vs in groups.items() for i, v in enumerate(sorted(vs, reverse=True), 1)}
+
+
+def relabelled(a: dict[str, float], b: dict[str, float]) -> str | None:
+    """Why ranked signature ``a`` (:func:`by_rank`) looks like a copy of ``b`` under other names."""
+    why = near_duplicate(a, b)
+    return why and f"relabelled copy (figures compared by rank within equal counts, whatever they are named), {why}"
+
+
 def near_duplicate(a: dict[str, float], b: dict[str, float]) -> str | None:
     """Why run signature ``a`` looks like a copy of ``b`` (None when it does not).
 
@@ -839,6 +873,8 @@ class _Index:
         self.shapes: list[dict | None] = []
         self.odd: dict[str, list[int]] = {}                     # tier -> runs holding fewer than two anchors
         self.logs: dict[str, _Logs] = {}                        # tier -> every run's log figures
+        self.ranked: dict[str, _Logs] = {}                      # tier -> every run's log figures by rank
+        self.tier_runs: dict[str, list[int]] = {}               # tier -> runs
         self.groups: dict[tuple, list[int]] = {}                # (tier, anchors held) -> runs
         self.pairs: dict[tuple, list[tuple[float, int]]] = {}   # (tier, anchors held, pair) -> sorted (difference, run)
         self.replays: dict[tuple, list[int]] = {}               # (tier, times) -> runs (under any figure's name)
@@ -870,6 +906,8 @@ class _Index:
         shape = self._shape(run)
         self.shapes.append(shape)
         self.logs.setdefault(run.tier, _Logs()).add(i, run.signature())
+        self.ranked.setdefault(run.tier, _Logs()).add(i, run.ranked())
+        self.tier_runs.setdefault(run.tier, []).append(i)
         if shape is None:
             self.odd.setdefault(run.tier, []).append(i)
         else:
@@ -946,6 +984,15 @@ class _Index:
             other = self.runs[j]
             self.compared += 1
             why = near_duplicate(sig, other.signature()) or replayed(times, other.times())
+            if why:
+                return other, why
+        # Under other names: every run of the tier screened in one pass over the figures by rank.
+        ranked = run.ranked()
+        logs = self.ranked.get(run.tier)
+        for j in logs.near(ranked, self.tier_runs[run.tier]) if logs else ():
+            other = self.runs[j]
+            self.compared += 1
+            why = relabelled(ranked, other.ranked())
             if why:
                 return other, why
         return None, None
@@ -1081,6 +1128,7 @@ def _admit(board: Leaderboard, path: Path, who: str, participant: tuple, by_id: 
         before = index.kit_pasted.get((_whose(run), kit.name), {})
         why = ("the same results as" if digest == kit.digest
                else near_duplicate(sig, kit.signature) or replayed(times, kit.times)
+               or relabelled(run.ranked(), kit.ranked)
                or (len(same | before.keys()) >= MIN_REPLAYED
                    and _pasted_why(run, same | before.keys(), [r for r in before.values()], [])))
         if why:
@@ -1118,6 +1166,7 @@ class KitRun:
     digest: str
     signature: dict
     times: dict
+    ranked: dict = field(default_factory=dict)  # by_rank of the signature keyed with each figure's counts
 
 
 @functools.lru_cache(maxsize=1)
@@ -1136,18 +1185,20 @@ def kit_runs() -> tuple[KitRun, ...]:
             continue
         if not isinstance(doc, dict) or doc.get("schema") != "techday.bench/1" or not isinstance(doc.get("results"), list):
             continue
-        sig, times = {}, {}
+        sig, times, counted = {}, {}, {}
         for r in doc["results"]:
             try:
                 if r.get("status") != "ok":
                     continue
                 key, sec = f"{r['family']}.{r['kernel']} {r['impl']}", r["seconds"]
                 sig[key] = 1 / r["value"] if r["metric"] == "us" else float(r["value"])
+                amount = {"gbs": r.get("bytes"), "gflops": r.get("flops")}.get(r["metric"])
+                counted[f"{r['metric']}:{amount} {key}"] = sig[key]
                 times[key] = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
             except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue
         name = f.relative_to(root.parent.parent).as_posix()  # benchmarks/results/...
-        out.append(KitRun(f, name, doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times))
+        out.append(KitRun(f, name, doc.get("tier"), doc.get("run_id"), _digest(doc), sig, times, by_rank(counted)))
     return tuple(out)
 
 

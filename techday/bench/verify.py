@@ -77,6 +77,7 @@ class Figure:
     # Above its physical bound (the device's limit, or the host link for a host-device copy), at its
     # median or its fastest repetition, yet under the 105 % that refuses it: ranked, and marked so.
     above_limit: bool = False
+    amount: int | None = None        # the plan's bytes (GB/s) or FLOPs (GFLOP/s) the figure is of; None for us
 
 
 @dataclass
@@ -339,7 +340,7 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     gflops = k["flops"] / sec["median"] / 1e9 if k["flops"] else None
     times = (sec["median"], sec["min"], sec["max"], sec.get("spread"), sec["reps"])
     return [Figure(key, k["family"], k["kernel"], r["impl"], device, metric, value, best, limit, fraction,
-                   sec["median"], gflops, intensity, times, above)]
+                   sec["median"], gflops, intensity, times, above, amount)]
 
 
 def _bound(where, metric, value, best, limit, limits, on_gpu, k) -> bool:

@@ -363,3 +363,37 @@ def test_a_file_of_a_million_strings_is_refused_before_its_strings_are_scanned(t
     else:
         raise AssertionError("read")
     print(f"\nrefused in {time.perf_counter() - t0:.3f} s")
+
+
+def _swap_keeping_all(doc):
+    """As :func:`_swap_implementations`, every other figure kept."""
+    rest = [r for r in _ok(doc) if not any(o is not r and (o["family"], o["kernel"]) == (r["family"], r["kernel"])
+                                           and {o["impl"], r["impl"]} == {"numba-cuda", "cupy"} for o in _ok(doc))]
+    _swap_implementations(doc)["results"] += rest
+    return doc
+
+
+def _nudge(doc, factor=1.002):
+    """Every time moved by one small factor (no recorded time kept), every figure made to agree."""
+    for r in _ok(doc):
+        retime(r, r["value"] * factor if r["metric"] != "us" else r["value"] / factor)
+    return doc
+
+
+def test_a_copy_with_its_implementations_swapped_and_its_times_nudged_is_left_out(tmp_path):
+    # Wrong answer caught: zoe's run with each kernel's Numba CUDA and CuPy labels swapped and every time
+    # moved by 0.2 % (no recorded time kept, so no replay; a near-duplicate was compared name by name,
+    # and under swapped names the figures differ by the gap between the implementations): ranked, a
+    # whisker above zoe on every kernel, nothing said.
+    board = _relabelled_copy(tmp_path, lambda d: _nudge(_swap_keeping_all(d)))
+    assert [r.who for r in board.runs] == ["zoe"], board.rejected_lines()
+    reason = next(r.reason for r in board.rejected if "zz-mallory" in str(r.path))
+    assert "relabelled" in reason, reason
+
+
+def test_the_kit_run_relabelled_and_nudged_is_a_copy_of_the_kit_run(tmp_path):
+    course = tmp_path / "course"
+    _submit(course, "mallory", "results.json", _nudge(_swap_keeping_all(new_id(h200_base(), "5")), 0.997))
+    board = build_leaderboard([course])
+    assert board.runs == [], [r.who for r in board.runs]
+    assert "a copy of the course kit's own run: relabelled" in board.rejected[0].reason, board.rejected[0].reason
