@@ -643,7 +643,8 @@ def _discover_one(path: Path, lab: str, found: list, missing: list, links: _Link
     if link is not None:
         missing.append(Rejected(path, f"{'' if link == Path(path).absolute() else f'{link} is '}a symbolic link "
                                       "another user made: not followed, though named (a shell glob names what "
-                                      "participants made; the board follows only the links its own user made)"))
+                                      "participants made; the board follows only the links its own user made: "
+                                      "name the path it leads to, if you trust it)"))
         return
     try:
         st = os.stat(path)
