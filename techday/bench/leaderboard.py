@@ -9,8 +9,9 @@ checked against an allow-list schema (:func:`.schema.validate`), and every figur
 the suite's plan and the project's limits table (:func:`.verify.verify`); the file's own figures,
 fractions and limits are never shown. A file that fails any of that, or that duplicates a run
 already merged or one of the kit's own committed runs (decided by figures: the same results, every
-timed figure within 0.5 % of another run's or off by one common factor, or two figures with every
-recorded time of another's; a shared ``run_id`` alone only marks both files), gets one line naming it
+timed figure within 0.5 % of another run's or off by one common factor, by name or by rank within
+equal counts, or two figures with every recorded time of another's under any name; a shared
+``run_id`` alone only marks both files), gets one line naming it
 and the reason, and is left out. Nothing else is lost: every other file is merged, and an unexpected
 failure on one file leaves that file out rather than stopping the board.
 
@@ -20,7 +21,8 @@ on the way to a path named (a shell glob names what participants made); test fix
 only where the kit keeps them or when named on the command line (and the board's user's own).
 
 Output: per kernel, the participants ranked by their best run's best implementation (one row each;
-equal figures share a rank; modes other than ``quick`` apart); per GPU model, the best and the
+equal figures share a rank; modes other than ``quick`` apart; a GPU figure above its physical limit,
+within the 105 % that refuses it, marked); per GPU model, the best and the
 median; GPU runs and CPU-tier runs are never ranked together. Names and devices are shown as
 printable ASCII, any other character as its escape.
 """
