@@ -297,6 +297,9 @@ CASES = {
                                 "replayed figures: 2 timed figures"),
     "kit-run-moved-kernels": (edit(lambda d: _relabel("_rotate_kernels", new_id(d, "b")), h200_base),
                               "a copy of the course kit's own run: replayed figures"),
+    # The honest run with its triad's labels swapped and every time nudged by 0.2 %: no time replayed.
+    "swapped-and-nudged": (edit(lambda d: _relabel("_nudge", _relabel("_swap_keeping_all", new_id(d, "a")))),
+                           "relabelled copy"),
     # 2 MiB of numbers, within the size and depth caps: parsed one Python call each before the schema.
     "a-million-numbers": (lambda: b'{"notes": [' + b"1," * (MAX_FILE_BYTES // 2 - 20) + b"1]}",
                           "values, above the cap"),
