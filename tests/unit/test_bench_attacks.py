@@ -397,3 +397,21 @@ def test_the_kit_run_relabelled_and_nudged_is_a_copy_of_the_kit_run(tmp_path):
     board = build_leaderboard([course])
     assert board.runs == [], [r.who for r in board.runs]
     assert "a copy of the course kit's own run: relabelled" in board.rejected[0].reason, board.rejected[0].reason
+
+
+def test_a_launch_faster_than_any_launch_is_marked(tmp_path):
+    # Wrong answer caught: an empty-kernel launch invented at 1 us (refused only under 0.5 us; C++
+    # launches back to back take about 2 us, the kit's H200 runs 6.7 us from CuPy, 24.5 from Numba)
+    # ranked first in latency with nothing said.
+    course = tmp_path / "course"
+    doc = _jitter(new_id(h200_base(), "6"), 7)
+    r = retime(find(doc, "latency.empty-launch", "cupy"), 1.0)
+    r["seconds"]["min"] = r["seconds"]["median"] * 0.99
+    r["best"] = r["value"] * 0.99
+    _submit(course, "mallory", "results.json", doc)
+    _submit(course, "zoe", "results.json", _jitter(new_id(h200_base(), "7"), 8))
+    board = build_leaderboard([course])
+    assert len(board.runs) == 2, board.rejected_lines()
+    rows = {row["who"]: row for row in board.rankings("gpu")["latency.empty-launch"]}
+    assert rows["mallory"]["rank"] == 1 and rows["mallory"]["above_limit"] is True
+    assert rows["zoe"]["above_limit"] is False
