@@ -27,8 +27,9 @@ time, ``best`` from the fastest repetition (BabelStream quotes the best); ``frac
 (GPU tier only).
 
 Reading a stranger's file (:func:`read_document`) checks the size caps before any parsing work: the
-file's size, then its nesting depth (scanned without parsing), then the parse itself refuses NaN,
-Infinity, over-long numbers and repeated keys. :func:`validate` then walks an allow-list: every key
+file's size, then its count of strings (from its quotes), its nesting depth and its count of values
+(scanned without parsing), then the parse itself refuses NaN, Infinity, over-long numbers and repeated
+keys. :func:`validate` then walks an allow-list: every key
 must be known and of its type, every string within its length, every list within its count; an
 unknown key is a problem, not something to ignore. Only then are the figures checked against each
 other. The leaderboard goes further and recomputes every figure (:mod:`techday.bench.verify`).
@@ -61,6 +62,10 @@ MAX_LIST = 64           # notes, warnings, families, sweep
 MAX_NAME = 128          # identifiers and names: GPU name, family, kernel, impl, versions
 MAX_TEXT = 2000         # reasons, notes, tracebacks
 MAX_INT_DIGITS = 20     # any integer in a results file fits in 64 bits
+# Values (elements of arrays and objects, counted by their commas and brackets outside strings) a file
+# may hold: the largest file the schema accepts (1,000 results, every field, 64 warnings each) holds
+# about 100,000. Counted before parsing: 2 MiB of "1,1,1,..." parsed one Python call per number, 1.1 s.
+MAX_VALUES = 150_000
 
 # Characters no name or reason needs: C0/C1 controls (terminal escapes) and bidirectional overrides.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -81,12 +86,20 @@ class ReadError(ValueError):
 
 def nesting_depth(raw: bytes) -> int:
     """The deepest ``[``/``{`` nesting of a JSON text, without parsing it (string contents skipped)."""
+    return _scan(raw)[0]
+
+
+def _scan(raw: bytes) -> tuple[int, int]:
+    """(the deepest ``[``/``{`` nesting, the values: commas and opening brackets) of a JSON text,
+    without parsing it (string contents skipped), in one pass."""
     import numpy as np
 
     bare = _STRINGS.sub(b'""', raw)
     a = np.frombuffer(bare, dtype=np.uint8)
-    step = (a == ord("[")).astype(np.int32) + (a == ord("{")) - (a == ord("]")) - (a == ord("}"))
-    return int(np.cumsum(step).max()) if step.size else 0
+    opens = (a == ord("[")).astype(np.int32) + (a == ord("{"))
+    step = opens - (a == ord("]")) - (a == ord("}"))
+    depth = int(np.cumsum(step).max()) if step.size else 0
+    return depth, int(opens.sum()) + int(np.count_nonzero(a == ord(",")))
 
 
 def _no_constants(name):
@@ -125,9 +138,19 @@ def parse(raw: bytes):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ReadError("malformed: not UTF-8 text") from None
-    depth = nesting_depth(raw)
+    # Every string is a key or an element, so a file within the cap of values holds at most twice as
+    # many strings. Counted from its quotes first (those after a backslash left out, so never more than
+    # the strings' own): 2 MiB of '"","",...' cost the string scan 0.36 s before it was refused.
+    strings = (raw.count(b'"') - raw.count(b'\\"')) // 2
+    if strings > 2 * MAX_VALUES + 1:
+        raise ReadError(f"{strings:,} strings, above the cap of {2 * MAX_VALUES + 1:,} (no results file holds so many)")
+    depth, values = _scan(raw)
     if depth > MAX_DEPTH:
         raise ReadError(f"nested {depth} levels deep, above the cap of {MAX_DEPTH}")
+    if values > MAX_VALUES:
+        # Before the parse, which costs one Python call per number or object: a file of a million
+        # numbers (or empty strings, or {}) within the size cap took a second to be refused.
+        raise ReadError(f"{values:,} values, above the cap of {MAX_VALUES:,} (no results file holds so many)")
     try:
         return json.loads(text, parse_constant=_no_constants, parse_float=_float, parse_int=_int,
                           object_pairs_hook=_pairs)

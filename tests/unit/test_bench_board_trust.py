@@ -344,6 +344,11 @@ class _FakeRun:
     def times(self):
         return self._times
 
+    def ranked(self):
+        from techday.bench.leaderboard import by_rank
+
+        return by_rank(self._sig)
+
 
 def test_the_copy_index_finds_exactly_what_comparing_every_pair_finds():
     # Wrong answer caught (the other way from speed): an index that misses a nudged, rescaled or partial

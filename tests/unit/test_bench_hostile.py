@@ -214,7 +214,7 @@ CASES = {
                                                                 "status": "skipped"}] * 200_000}).encode(),
                      "above the cap"),
     "200k-empty-results": (lambda: json.dumps({**base(), "results": [{}] * 200_000}).encode(),
-                           "results has 200,000 entries, above the cap"),
+                           "values, above the cap of 150,000"),  # counted before the parse
     "50MB-gpu-name": (lambda: json.dumps({**base(), "label": "x" * 50_000_000}).encode(), "above the cap of"),
     "nan": (lambda: json.dumps(edit(lambda d: triad_result(d).update(value=float("nan")))()).encode(),
             "NaN is not a number"),
@@ -291,7 +291,25 @@ CASES = {
     # A GPU run that says it ran in the CUDA simulator (which never times anything).
     "gpu-run-in-the-simulator": (edit(lambda d: _jitter(new_id(d, "0"), 7)["environment"].update(simulator=True)),
                                  "a GPU-tier run in the CUDA simulator"),
+    # An honest run's figures relabelled: its triad's Numba CUDA and CuPy figures swapped (replays were
+    # matched name by name), and the kit's H200 run with figures moved to kernels of equal bytes.
+    "swapped-implementations": (edit(lambda d: _relabel("_swap_implementations", new_id(d, "c"))),
+                                "replayed figures: 2 timed figures"),
+    "kit-run-moved-kernels": (edit(lambda d: _relabel("_rotate_kernels", new_id(d, "b")), h200_base),
+                              "a copy of the course kit's own run: replayed figures"),
+    # The honest run with its triad's labels swapped and every time nudged by 0.2 %: no time replayed.
+    "swapped-and-nudged": (edit(lambda d: _relabel("_nudge", _relabel("_swap_keeping_all", new_id(d, "a")))),
+                           "relabelled copy"),
+    # 2 MiB of numbers, within the size and depth caps: parsed one Python call each before the schema.
+    "a-million-numbers": (lambda: b'{"notes": [' + b"1," * (MAX_FILE_BYTES // 2 - 20) + b"1]}",
+                          "values, above the cap"),
 }
+
+
+def _relabel(name, doc):
+    from tests.unit import test_bench_attacks
+
+    return getattr(test_bench_attacks, name)(doc)
 
 
 def _write(folder, name, payload):
