@@ -114,7 +114,10 @@ class StreamTrace:
             return LEGACY
         if isinstance(stream, _StreamProxy):
             return stream._id
-        raise TypeError(f"pass a stream made by cuda.stream() in this function, not {stream!r}")
+        from .i18n import msg
+
+        raise TypeError(msg("techday.stream_not_made_here",
+                            "pass a stream made by cuda.stream() in this function, not {stream!r}", stream=stream))
 
     def record(self, kind, stream, what, reads=(), writes=(), blocking_host=False) -> Op:
         sid = self.stream_id(stream)
