@@ -30,8 +30,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="01 CUDA Python with Numba: first steps")
+lab = techday.setup(tier=tier, scale=scale, title=msg("01.title", "01 CUDA Python with Numba: first steps"))
 
 # %% nbgrader="locked" id="imports"
 import math

@@ -38,8 +38,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="02 Custom kernels and the thread hierarchy")
+lab = techday.setup(tier=tier, scale=scale, title=msg("02.title", "02 Custom kernels and the thread hierarchy"))
 
 # %% nbgrader="locked" id="imports"
 import math

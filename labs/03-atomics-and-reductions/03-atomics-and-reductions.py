@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="03 Atomics and reductions")
+lab = techday.setup(tier=tier, scale=scale, title=msg("03.title", "03 Atomics and reductions"))
 
 # %% nbgrader="locked" id="imports"
 import math

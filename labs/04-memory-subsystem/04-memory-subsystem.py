@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="04 The memory subsystem")
+lab = techday.setup(tier=tier, scale=scale, title=msg("04.title", "04 The memory subsystem"))
 
 # %% nbgrader="locked" id="imports"
 import math

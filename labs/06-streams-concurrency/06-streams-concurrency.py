@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="06 Streams and concurrency")
+lab = techday.setup(tier=tier, scale=scale, title=msg("06.title", "06 Streams and concurrency"))
 
 # %% nbgrader="locked" id="imports"
 import contextlib

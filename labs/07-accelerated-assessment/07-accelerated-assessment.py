@@ -48,8 +48,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="07 Track assessment: an image pipeline")
+lab = techday.setup(tier=tier, scale=scale, title=msg("07.title", "07 Track assessment: an image pipeline"))
 
 # %% nbgrader="locked" id="imports"
 import math

@@ -30,8 +30,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="10 Your first neural network")
+lab = techday.setup(tier=tier, scale=scale, title=msg("10.title", "10 Your first neural network"))
 
 # %% nbgrader="locked" id="imports"
 import matplotlib.pyplot as plt

@@ -27,8 +27,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="11 Convolutional networks and data augmentation")
+lab = techday.setup(tier=tier, scale=scale, title=msg("11.title", "11 Convolutional networks and data augmentation"))
 
 # %% nbgrader="locked" id="imports"
 import time

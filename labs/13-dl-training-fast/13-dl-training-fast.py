@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="13 Training fast on one GPU")
+lab = techday.setup(tier=tier, scale=scale, title=msg("13.title", "13 Training fast on one GPU"))
 
 # %% nbgrader="locked" id="imports"
 import copy

@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="14 Several GPUs: DDP with torchrun")
+lab = techday.setup(tier=tier, scale=scale, title=msg("14.title", "14 Several GPUs: DDP with torchrun"))
 
 # %% nbgrader="locked" id="imports"
 import copy

@@ -35,8 +35,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="15 Deployment: ONNX and ONNX Runtime")
+lab = techday.setup(tier=tier, scale=scale, title=msg("15.title", "15 Deployment: ONNX and ONNX Runtime"))
 
 # %% nbgrader="locked" id="imports"
 import contextlib

@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="16 Attention and transformers")
+lab = techday.setup(tier=tier, scale=scale, title=msg("16.title", "16 Attention and transformers"))
 
 # %% nbgrader="locked" id="imports"
 import math
