@@ -295,7 +295,7 @@ def record(rec, what):
 
 
 model, opt = fresh()
-record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), "1. float32 baseline")
+record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), msg("13.row_1", "1. float32 baseline"))
 
 # %% [markdown] key="mixed-precision"
 # ## 3. Mixed precision
@@ -666,8 +666,9 @@ def to_device(loader):
 dataset = AugmentedParts(images, labels)
 workers = lab.size(full=4, ci=1)
 # The two rows differ only in worker processes (on a GPU, make_loader pins memory for both).
-for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0),
-                        (f"5b. host data, {workers} worker{'s' if workers != 1 else ''}", workers)):
+for what, n_workers in ((msg("13.row_5a", "5a. host data, DataLoader, 0 workers"), 0),
+                        (msg("13.row_5b_one", "5b. host data, 1 worker") if workers == 1 else
+                         msg("13.row_5b", "5b. host data, {workers} workers", workers=workers), workers)):
     model, opt = fresh()
     loader = make_loader(dataset, BATCH, device.type, n_workers)
     record(measure_throughput(channels_last_step(model, opt), to_device(loader), WARMUP, device, LABEL), what)

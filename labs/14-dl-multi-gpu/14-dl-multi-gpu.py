@@ -238,7 +238,7 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
         results = [json.loads((work / f"rank{r}.json").read_text()) for r in range(nproc)]
     for line in proc.stdout.splitlines():
         if line.startswith("epoch"):
-            print("  [rank 0]", line)
+            print(msg("14.rank0_line", "  [rank 0] {line}", line=line))
     devices = ", ".join(r["device"] for r in results)
     print(msg("14.run_summary", "  {nproc} processes ({backend}; {devices}), {n} samples, {epochs} epochs: {wall:.1f} s with start-up",
               nproc=nproc, backend=results[0]["backend"], devices=devices, n=n, epochs=epochs, wall=wall))

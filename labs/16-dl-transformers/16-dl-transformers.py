@@ -182,7 +182,7 @@ g = torch.Generator().manual_seed(0)
 q_demo, k_demo, v_demo = (torch.randn(1, 1, 6, 8, generator=g) for _ in range(3))
 _, w_demo = attention(q_demo, k_demo, v_demo, causal=True)
 for i, row in enumerate(w_demo[0, 0].tolist()):
-    print(f"  query {i}: " + " ".join(f"{w:5.2f}" for w in row))
+    print(msg("16.query_row", "  query {i}: {weights}", i=i, weights=" ".join(f"{w:5.2f}" for w in row)))
 
 # %% [markdown] key="sdpa"
 # ## 2. `scaled_dot_product_attention`: the same result, fused
