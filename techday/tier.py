@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -284,6 +285,7 @@ def figure_label(gpu_name: str | None, cpu_what: str = "CPU/simulator") -> str:
 
 
 _NOT_A_GPU_FIGURE = " (not a GPU figure)"
+_CPU_THREADS = re.compile(r"CPU, (\d+) threads?")  # techday.dltrain.device_label's CPU figures
 
 
 def shown_label(label: str) -> str:
@@ -293,8 +295,11 @@ def shown_label(label: str) -> str:
 
     if label.endswith(_NOT_A_GPU_FIGURE):
         what = label[:-len(_NOT_A_GPU_FIGURE)]
+        threads = _CPU_THREADS.fullmatch(what)
         if what == "CPU/simulator":  # figure_label's own default
             what = msg("techday.cpu_simulator", "CPU/simulator")
+        elif threads:
+            what = msg("techday.cpu_threads", "CPU, {n} thread(s)", n=int(threads.group(1)))
         return msg("techday.not_a_gpu_figure", "{what} (not a GPU figure)", what=what)
     return label
 

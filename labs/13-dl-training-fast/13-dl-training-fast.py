@@ -54,13 +54,14 @@ import torch.nn.functional as F
 from techday.dltrain import device_label
 from techday.i18n import msg
 from techday.parts import make_parts
+from techday.tier import shown_label
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
-LABEL = device_label(device)
+LABEL = device_label(device)  # records keep it as it stands; printed, shown_label says it in the run's language
 print(msg("13.banner", "PyTorch {version} | device {device} | figures in this lab: {label}",
-          version=torch.__version__, device=device, label=LABEL))
+          version=torch.__version__, device=device, label=shown_label(LABEL)))
 if lab.on_gpu:
     major, minor = torch.cuda.get_device_capability()
     print(msg("13.capability", "compute capability {major}.{minor}; bfloat16 supported: {bf16}",
@@ -684,7 +685,8 @@ for what, n_workers in ((msg("13.row_5a", "5a. host data, DataLoader, 0 workers"
 
 # %%
 base = results[0]["samples_per_s"]
-print(f"{'step':40s} {'samples/s':>12s} {'vs float32':>10s}   [{LABEL}]")
+print(f"{msg('13.col_step', 'step'):40s} {'samples/s':>12s} {msg('13.col_vs_float32', 'vs float32'):>10s}   "
+      f"[{shown_label(LABEL)}]")
 for r in results:
     print(f"{r['step']:40s} {r['samples_per_s']:12.1f} {r['samples_per_s'] / base:9.2f}x")
 if not lab.on_gpu:
