@@ -198,7 +198,10 @@ def measure_copy_bandwidth_gbs(nbytes: int = 1 << 28, repeat: int = 10) -> float
     from .labtools import time_cuda
 
     if config.ENABLE_CUDASIM:
-        raise RuntimeError("the simulator has no memory bandwidth to measure: GPU tier only")
+        from .i18n import msg
+
+        raise RuntimeError(msg("techday.bandwidth_gpu_only",
+                               "the simulator has no memory bandwidth to measure: GPU tier only"))
 
     @cuda.jit
     def copy_kernel(src, dst):

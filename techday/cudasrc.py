@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .i18n import msg
+
 
 class NvrtcUnavailable(RuntimeError):
     """NVRTC cannot be loaded on this machine; the message says what to install."""
@@ -33,7 +35,7 @@ class CompileError(RuntimeError):
     """NVRTC rejected the source; ``log`` holds its messages."""
 
     def __init__(self, name: str, log: str):
-        super().__init__(f"NVRTC could not compile {name}:\n{log}")
+        super().__init__(msg("techday.cuda_compile_failed", "NVRTC could not compile {name}:", name=name) + "\n" + log)
         self.log = log
 
 
@@ -139,7 +141,8 @@ def reduction_source(in_params: str, out_params: str, map_expr: str, reduce_expr
     def ctype(p: Param) -> str:
         dt = bound.get(p.type) if p.is_placeholder else np.dtype(p.type)
         if dt is None:
-            raise TypeError(f"no dtype for parameter {p.name} of type {p.type}: give one in dtypes")
+            raise TypeError(msg("techday.cuda_no_dtype", "no dtype for parameter {name} of type {type}: give one in dtypes",
+                                name=p.name, type=p.type))
         return _CTYPES[dt.name]
 
     lines = ["#include <cuda_fp16.h>" if any(ctype(p) == "half" for p in ins + outs) else ""]
@@ -204,7 +207,9 @@ def parse_params(spec: str) -> list[Param]:
         raw = words[0] == "raw"
         words = words[1:] if raw else words
         if len(words) != 2 or not words[1].isidentifier():
-            raise ValueError(f"cannot parse parameter {part!r}: write '[raw] TYPE NAME', e.g. 'raw T x' or 'float32 a'")
+            raise ValueError(msg("techday.cuda_bad_param",
+                                 "cannot parse parameter {part!r}: write '[raw] TYPE NAME', e.g. 'raw T x' or 'float32 a'",
+                                 part=part))
         params.append(Param(words[1], words[0], raw))
     return params
 
@@ -216,7 +221,9 @@ def _bind_types(params: list[Param], dtypes: dict[str, np.dtype]) -> dict[str, n
         if p.is_placeholder and p.name in dtypes:
             dt = np.dtype(dtypes[p.name])
             if bound.setdefault(p.type, dt) != dt:
-                raise TypeError(f"type {p.type} is bound to both {bound[p.type]} and {dt} (parameter {p.name})")
+                raise TypeError(msg("techday.cuda_type_bound_twice",
+                                    "type {type} is bound to both {first} and {second} (parameter {name})",
+                                    type=p.type, first=bound[p.type], second=dt, name=p.name))
     return bound
 
 
@@ -234,7 +241,8 @@ def elementwise_source(in_params: str, out_params: str, operation: str, name: st
     def ctype(p: Param) -> str:
         dt = bound.get(p.type) if p.is_placeholder else np.dtype(p.type)
         if dt is None:
-            raise TypeError(f"no dtype for parameter {p.name} of type {p.type}: give one in dtypes")
+            raise TypeError(msg("techday.cuda_no_dtype", "no dtype for parameter {name} of type {type}: give one in dtypes",
+                                name=p.name, type=p.type))
         return _CTYPES[dt.name]
 
     lines = [
@@ -313,18 +321,20 @@ class _Evaluator:
     def __call__(self, node):
         method = getattr(self, type(node).__name__, None)
         if method is None:
-            raise ElementwiseError(f"the host evaluator does not cover {type(node).__name__} "
-                                   f"({ast.unparse(node)!r}); NVRTC still checks it")
+            raise ElementwiseError(msg("techday.cuda_not_covered",
+                                       "the host evaluator does not cover {kind} ({code!r}); NVRTC still checks it",
+                                       kind=type(node).__name__, code=ast.unparse(node)))
         return method(node)
 
     def Constant(self, node):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ElementwiseError(f"unsupported literal {node.value!r}")
+            raise ElementwiseError(msg("techday.cuda_literal", "unsupported literal {value!r}", value=node.value))
         return node.value
 
     def Name(self, node):
         if node.id not in self.env:
-            raise ElementwiseError(f"unknown name {node.id!r}: not a parameter, 'i' or a known function")
+            raise ElementwiseError(msg("techday.cuda_unknown_name",
+                                       "unknown name {name!r}: not a parameter, 'i' or a known function", name=node.id))
         return self.env[node.id]
 
     def BinOp(self, node):
@@ -332,7 +342,7 @@ class _Evaluator:
         ops = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _c_div,
                ast.Mod: np.fmod}
         if type(node.op) not in ops:
-            raise ElementwiseError(f"unsupported operator in {ast.unparse(node)!r}")
+            raise ElementwiseError(msg("techday.cuda_operator", "unsupported operator in {code!r}", code=ast.unparse(node)))
         return ops[type(node.op)](a, b)
 
     def UnaryOp(self, node):
@@ -341,13 +351,13 @@ class _Evaluator:
             return np.negative(v)
         if isinstance(node.op, ast.UAdd):
             return v
-        raise ElementwiseError(f"unsupported operator in {ast.unparse(node)!r}")
+        raise ElementwiseError(msg("techday.cuda_operator", "unsupported operator in {code!r}", code=ast.unparse(node)))
 
     def Compare(self, node):
         ops = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
                ast.Eq: np.equal, ast.NotEq: np.not_equal}
         if len(node.ops) != 1 or type(node.ops[0]) not in ops:
-            raise ElementwiseError(f"unsupported comparison {ast.unparse(node)!r}")
+            raise ElementwiseError(msg("techday.cuda_comparison", "unsupported comparison {code!r}", code=ast.unparse(node)))
         return ops[type(node.ops[0])](self(node.left), self(node.comparators[0]))
 
     def Call(self, node):
@@ -359,22 +369,26 @@ class _Evaluator:
                 return np.int64(self.raw[f.value.id].size)
         if isinstance(f, ast.Name) and f.id in _FUNCS and not node.keywords:
             return _FUNCS[f.id](*(self(a) for a in node.args))
-        raise ElementwiseError(f"unsupported call {ast.unparse(node)!r}")
+        raise ElementwiseError(msg("techday.cuda_call", "unsupported call {code!r}", code=ast.unparse(node)))
 
     def Subscript(self, node):
         if not isinstance(node.value, ast.Name) or node.value.id not in self.raw:
-            raise ElementwiseError(f"{ast.unparse(node)!r}: only raw parameters can be indexed")
+            raise ElementwiseError(msg("techday.cuda_index_not_raw", "{code!r}: only raw parameters can be indexed",
+                                       code=ast.unparse(node)))
         arr = self.raw[node.value.id]
         idx = np.asarray(self(node.slice))
         if idx.dtype.kind not in "iu":
-            raise ElementwiseError(f"{ast.unparse(node)!r}: the index is not an integer")
+            raise ElementwiseError(msg("techday.cuda_index_not_int", "{code!r}: the index is not an integer",
+                                       code=ast.unparse(node)))
         idx = np.broadcast_to(idx, (self.n,))
         bad = np.flatnonzero((idx < 0) | (idx >= arr.size))
         if bad.size:
             j = int(bad[0])
-            raise IndexError(f"{ast.unparse(node)} reads outside {node.value.id} (size {arr.size}): index "
-                             f"{int(idx[j])} at i = {j} ({bad.size} of {self.n} threads read out of bounds; "
-                             "a GPU would read whatever lies there)")
+            raise IndexError(msg("techday.cuda_out_of_bounds",
+                                 "{code} reads outside {array} (size {size}): index {index} at i = {i} ({bad} of {n} "
+                                 "threads read out of bounds; a GPU would read whatever lies there)",
+                                 code=ast.unparse(node), array=node.value.id, size=arr.size, index=int(idx[j]), i=j,
+                                 bad=bad.size, n=self.n))
         return arr.reshape(-1)[idx]
 
 
@@ -387,7 +401,9 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
     """
     ins, outs = parse_params(in_params), parse_params(out_params)
     if len(args) not in (len(ins), len(ins) + len(outs)):
-        raise TypeError(f"expected {len(ins)} inputs (and optionally {len(outs)} outputs), got {len(args)} arguments")
+        raise TypeError(msg("techday.cuda_arg_count",
+                            "expected {ins} inputs (and optionally {outs} outputs), got {got} arguments",
+                            ins=len(ins), outs=len(outs), got=len(args)))
     given = dict(zip([p.name for p in ins + outs], args))
     dtypes = {k: np.asarray(v).dtype for k, v in given.items()}
     for p in ins + outs:  # a Python scalar takes the placeholder's dtype from the arrays, as in CuPy
@@ -401,7 +417,7 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
     shape = np.broadcast_shapes(*(a.shape for a in elementwise)) if elementwise else None
     if shape is None or shape == ():
         if size is None and shape is None:
-            raise ValueError("only raw inputs: give size= (the number of elements)")
+            raise ValueError(msg("techday.cuda_give_size", "only raw inputs: give size= (the number of elements)"))
         shape = (size,) if size is not None else ()
     n = int(np.prod(shape))
     i = np.arange(n, dtype=np.int64)
@@ -425,7 +441,7 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
     code = _LITERAL_F.sub(r"\1", operation.strip())
     statements = [s.strip() for s in code.split(";") if s.strip()]
     if not statements:
-        raise ElementwiseError("the operation is empty")
+        raise ElementwiseError(msg("techday.cuda_empty", "the operation is empty"))
     ev = _Evaluator(env, raw, n)
     written = {}
     local_types: dict[str, np.dtype] = {}
@@ -436,29 +452,38 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
             ctype, name, expr = " ".join(decl.group(1).split()), decl.group(2), decl.group(3)
             dtype = bound.get(ctype) if ctype in bound else _C_DTYPES.get(ctype)
             if dtype is None:
-                raise ElementwiseError(f"{st!r}: the host evaluator knows no type {ctype!r} (use a type placeholder, "
-                                       f"{', '.join(sorted(_C_DTYPES))}); NVRTC still checks the C")
+                raise ElementwiseError(msg("techday.cuda_unknown_type",
+                                           "{statement!r}: the host evaluator knows no type {ctype!r} (use a type "
+                                           "placeholder, {known}); NVRTC still checks the C",
+                                           statement=st, ctype=ctype, known=", ".join(sorted(_C_DTYPES))))
             if name in env or name in _FUNCS or name in local_types:
-                raise ElementwiseError(f"{st!r}: {name!r} is already declared (a parameter, 'i' or a local variable)")
+                raise ElementwiseError(msg("techday.cuda_declared_twice",
+                                           "{statement!r}: {name!r} is already declared (a parameter, 'i' or a local variable)",
+                                           statement=st, name=name))
             local_types[name] = dtype
             st = f"{name} = {expr}"
         try:
             tree = ast.parse(st, mode="exec").body
         except SyntaxError as exc:
-            raise ElementwiseError(f"the host evaluator cannot read {st!r} ({exc.msg}): use C that is also Python "
-                                   "expression syntax (no ?:); NVRTC checks the C") from None
+            raise ElementwiseError(msg("techday.cuda_unreadable",
+                                       "the host evaluator cannot read {statement!r} ({error}): use C that is also Python "
+                                       "expression syntax (no ?:); NVRTC checks the C", statement=st, error=exc.msg)) from None
         if len(tree) != 1 or not isinstance(tree[0], (ast.Assign, ast.AugAssign)):
-            raise ElementwiseError(f"{st!r}: each statement must assign to an output or a local variable (y = ...)")
+            raise ElementwiseError(msg("techday.cuda_not_assignment",
+                                       "{statement!r}: each statement must assign to an output or a local variable (y = ...)",
+                                       statement=st))
         node = tree[0]
         target = node.targets[0] if isinstance(node, ast.Assign) else node.target
         if not isinstance(target, ast.Name) or target.id not in out_names | set(local_types):
-            raise ElementwiseError(f"{st!r}: assign to an output parameter ({', '.join(p.name for p in outs)}) "
-                                   "or a declared local variable")
+            raise ElementwiseError(msg("techday.cuda_bad_target",
+                                       "{statement!r}: assign to an output parameter ({outputs}) or a declared local variable",
+                                       statement=st, outputs=", ".join(p.name for p in outs)))
         value = np.broadcast_to(np.asarray(ev(node.value)), (n,))
         if isinstance(node, ast.AugAssign):
             prev = env.get(target.id)
             if prev is None:
-                raise ElementwiseError(f"{st!r}: {target.id} is read before it is written")
+                raise ElementwiseError(msg("techday.cuda_read_before_write", "{statement!r}: {name} is read before it is written",
+                                           statement=st, name=target.id))
             value = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: _c_div}[type(node.op)](prev, value)
         if target.id in local_types:  # a C local keeps its declared type
             env[target.id] = value.astype(local_types[target.id])
@@ -467,7 +492,8 @@ def run_elementwise(in_params: str, out_params: str, operation: str, *args, size
         written[target.id] = value
     for p, out in results:
         if p.name not in written:
-            raise ElementwiseError(f"the operation never assigns the output {p.name}")
+            raise ElementwiseError(msg("techday.cuda_output_unassigned", "the operation never assigns the output {name}",
+                                       name=p.name))
         out.reshape(-1)[...] = written[p.name].astype(out.dtype, copy=False)
     outs_only = [out for _, out in results]
     return outs_only[0] if len(outs_only) == 1 else tuple(outs_only)

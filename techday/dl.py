@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import atomicfile
+from .i18n import msg
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
@@ -350,7 +351,8 @@ def few_shot(data: Split, per_class: int, seed: int = 0) -> Split:
     for c in torch.unique(data.y):
         rows = (data.y == c).nonzero().flatten()
         if len(rows) < per_class:
-            raise ValueError(f"class {int(c)} has {len(rows)} examples, fewer than {per_class}")
+            raise ValueError(msg("techday.few_shot_too_few", "class {label} has {count} examples, fewer than {per_class}",
+                                 label=int(c), count=len(rows), per_class=per_class))
         picks.append(rows[torch.randperm(len(rows), generator=g)[:per_class]])
     idx = torch.cat(picks).sort().values
     return Split(data.x[idx].clone(), data.y[idx].clone())

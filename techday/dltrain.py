@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import proctree
+from .i18n import msg
 
 TRACK = "deep-learning"
 
@@ -88,19 +89,20 @@ def ddp_plan(visible_gpus: int, nproc: int | None = None) -> DDPPlan:
     is ever given a GPU ordinal that is not visible.
     """
     if isinstance(visible_gpus, bool) or not isinstance(visible_gpus, int) or visible_gpus < 0:
-        raise ValueError(f"visible_gpus must be a whole number >= 0, not {visible_gpus!r}")
+        raise ValueError(msg("techday.visible_gpus_invalid", "visible_gpus must be a whole number >= 0, not {value!r}",
+                             value=visible_gpus))
     if nproc is None:
         nproc = visible_gpus if visible_gpus >= 2 else 2
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a whole number >= 1, not {nproc!r}")
-    gpus = f"{visible_gpus} GPU{'s' if visible_gpus != 1 else ''} visible"
+        raise ValueError(msg("techday.nproc_invalid", "nproc must be a whole number >= 1, not {value!r}", value=nproc))
     if visible_gpus >= nproc:
         return DDPPlan(nproc, "nccl", tuple(f"cuda:{r}" for r in range(nproc)),
-                       f"{gpus}: one process per GPU, nccl")
+                       msg("techday.ddp_nccl", "{gpus} GPU(s) visible: one process per GPU, nccl", gpus=visible_gpus))
     if visible_gpus == 0:
-        why = f"{gpus}: CPU processes, gloo"
+        why = msg("techday.ddp_gloo_no_gpu", "0 GPUs visible: CPU processes, gloo")
     else:
-        why = f"{gpus} for {nproc} processes: CPU processes, gloo (nccl needs a GPU of its own for every process)"
+        why = msg("techday.ddp_gloo_shared", "{gpus} GPU(s) visible for {nproc} processes: CPU processes, gloo "
+                  "(nccl needs a GPU of its own for every process)", gpus=visible_gpus, nproc=nproc)
     return DDPPlan(nproc, "gloo", ("cpu",) * nproc, why)
 
 
@@ -140,9 +142,11 @@ def torchrun(script: Path | str, args=(), nproc: int = 2, timeout: float = 180, 
             proc = proctree.run(cmd, timeout, cwd=cwd, env=run_env)
         except subprocess.TimeoutExpired as exc:
             tail = (exc.stdout or b"")[-2000:]
-            raise RuntimeError(f"torchrun did not finish within {timeout:.0f} s: {tail!r}") from None
+            raise RuntimeError(msg("techday.torchrun_timeout", "torchrun did not finish within {seconds:.0f} s: {tail!r}",
+                                   seconds=timeout, tail=tail)) from None
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip().splitlines()
         errors = [line for line in out if "Error" in line or "error" in line][-5:]
-        raise RuntimeError(f"torchrun exited with {proc.returncode}:\n" + "\n".join(errors or out[-15:]))
+        raise RuntimeError(msg("techday.torchrun_failed", "torchrun exited with {code}:", code=proc.returncode)
+                           + "\n" + "\n".join(errors or out[-15:]))
     return proc

@@ -76,7 +76,10 @@ def cores_per_sm(cc_major: int, cc_minor: int) -> int:
         return _CORES_BY_CC[(cc_major, cc_minor)]
     if cc_major in _CORES_BY_MAJOR:
         return _CORES_BY_MAJOR[cc_major]
-    raise ValueError(f"FP32 lanes per SM are not known for compute capability {cc_major}.{cc_minor}")
+    from .i18n import msg
+
+    raise ValueError(msg("techday.lanes_unknown", "FP32 lanes per SM are not known for compute capability {cc}",
+                         cc=f"{cc_major}.{cc_minor}"))
 
 
 @dataclass(frozen=True)

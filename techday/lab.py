@@ -97,7 +97,10 @@ def resolve(tier: str | None, scale: str | None) -> tuple[str, str]:
     tier = tier or os.environ.get("TECHDAY_TIER") or "auto"
     scale = scale or os.environ.get("TECHDAY_SCALE") or "full"
     if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+        from .i18n import msg
+
+        raise ValueError(msg("techday.unknown_scale", "unknown scale {scale!r}: choose one of {choices}",
+                             scale=scale, choices=", ".join(SCALES)))
     return tier, scale
 
 

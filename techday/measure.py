@@ -85,5 +85,9 @@ class Timing:
         return amount / self.median
 
     def __str__(self) -> str:
-        return (f"{self.what}: median {self.median * 1e3:.3f} ms over {len(self.seconds)} runs "
-                f"(spread {self.spread:.0%}) [{self.label}]")
+        from .i18n import msg
+        from .tier import shown_label
+
+        return msg("techday.timing", "{what}: median {ms:.3f} ms over {runs} runs (spread {spread:.0%}) [{label}]",
+                   what=self.what, ms=self.median * 1e3, runs=len(self.seconds), spread=self.spread,
+                   label=shown_label(self.label))

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import proctree
+from .i18n import msg
 
 # What the kernel sources may use without importing it themselves.
 PREAMBLE = "import math\nimport numpy as np\nfrom numba import cuda, float32, float64, int32, int64, uint8, uint32\n"
@@ -75,9 +76,13 @@ class ResourceReport:
     def __str__(self) -> str:
         arch = f"sm_{self.cc[0]}{self.cc[1]}"
         if self.registers is None:
-            return f"{self.name} [{arch}]: {self.shared_bytes_ptx} B static shared memory (from the PTX; no ptxas)"
-        return (f"{self.name} [{arch}]: {self.registers} registers/thread, {self.shared_bytes} B shared memory/block, "
-                f"spill stores {self.spill_stores} B, spill loads {self.spill_loads} B, stack {self.stack_bytes} B")
+            return msg("techday.ptx_static_shared", "{name} [{arch}]: {shared} B static shared memory (from the PTX; no ptxas)",
+                       name=self.name, arch=arch, shared=self.shared_bytes_ptx)
+        return msg("techday.ptx_resources",
+                   "{name} [{arch}]: {registers} registers/thread, {shared} B shared memory/block, "
+                   "spill stores {stores} B, spill loads {loads} B, stack {stack} B",
+                   name=self.name, arch=arch, registers=self.registers, shared=self.shared_bytes,
+                   stores=self.spill_stores, loads=self.spill_loads, stack=self.stack_bytes)
 
 
 def find_ptxas() -> tuple[str | None, str]:
@@ -175,7 +180,7 @@ def compile_ptx_sources(kernels: dict, constants: dict | None = None, cc=DEFAULT
         sources.append(src)
         m = re.search(r"^def\s+(\w+)\s*\(", src, re.M)
         if not m:
-            raise PtxError(f"{label}: no function definition in its source")
+            raise PtxError(msg("techday.ptx_no_function", "{label}: no function definition in its source", label=label))
         names[label] = (m.group(1), sig)
     with tempfile.TemporaryDirectory(prefix="techday-ptx-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "ptx.json"
@@ -190,7 +195,8 @@ def compile_ptx_sources(kernels: dict, constants: dict | None = None, cc=DEFAULT
             if toolkit_missing(log):
                 raise ToolkitMissing("numba-cuda cannot compile to PTX here: the CUDA compiler libraries (NVVM) "
                                      "are missing; pip install -e '.[test]' installs them. Last lines:\n" + tail)
-            raise PtxError(f"compiling {', '.join(kernels)} to PTX failed:\n{tail}")
+            raise PtxError(msg("techday.ptx_failed", "compiling {kernels} to PTX failed:", kernels=", ".join(kernels))
+                           + "\n" + tail)
         ptx = json.loads(out_path.read_text(encoding="utf-8"))
     return {label: ptx[name] for label, (name, _) in names.items()}
 
@@ -218,7 +224,7 @@ def ptxas_verbose(ptx: str, cc=DEFAULT_CC, ptxas: str | None = None, timeout: in
     if proc.returncode != 0:
         # Mangled entry names run to hundreds of characters: shorten them so the reason stays readable.
         log = re.sub(r"_Z\w{40,}", lambda m: m.group(0)[:24] + "...", (proc.stderr or proc.stdout).strip())
-        raise PtxError(f"ptxas failed: {log[-600:]}")
+        raise PtxError(msg("techday.ptxas_failed", "ptxas failed: {log}", log=log[-600:]))
     return proc.stderr + proc.stdout
 
 

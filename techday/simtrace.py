@@ -173,8 +173,11 @@ def trace_global(*device_arrays):
     (simulator device arrays: ``cuda.to_device(...)`` on the CPU tier). Yields a :class:`MemoryTrace`."""
     from numba import config
 
+    from .i18n import msg
+
     if not config.ENABLE_CUDASIM:
-        raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
+        raise TraceUnavailable(msg("techday.trace_simulator_only",
+                                   "memory accesses are traced in the CUDA simulator only (the CPU tier)"))
     from numba.cuda.simulator.cudadrv.devicearray import FakeWithinKernelCUDAArray as Arr
 
     trace = MemoryTrace()
@@ -251,8 +254,11 @@ def trace_shared():
     simulator: the CPU tier). Yields a :class:`SharedTrace`."""
     from numba import config
 
+    from .i18n import msg
+
     if not config.ENABLE_CUDASIM:
-        raise TraceUnavailable("memory accesses are traced in the CUDA simulator only (the CPU tier)")
+        raise TraceUnavailable(msg("techday.trace_simulator_only",
+                                   "memory accesses are traced in the CUDA simulator only (the CPU tier)"))
     from numba.core import types
     from numba.cuda.simulator.kernelapi import FakeCUDAShared
     from numba.np import numpy_support
@@ -628,8 +634,11 @@ def check_races():
     arrays and alone sees their accesses."""
     from numba import config
 
+    from .i18n import msg
+
     if not config.ENABLE_CUDASIM:
-        raise TraceUnavailable("races are checked in the CUDA simulator only (the CPU tier)")
+        raise TraceUnavailable(msg("techday.races_simulator_only",
+                                   "races are checked in the CUDA simulator only (the CPU tier)"))
     import numba.cuda.simulator.kernel as sim_kernel
     from numba.core import types
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as Arr

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .i18n import msg
+
 LEGACY = 0  # the id of the legacy default stream
 
 
@@ -88,8 +90,9 @@ class Op:
     deps: dict = field(default_factory=dict)     # stream id -> last op index this op waits for
 
     def describe(self) -> str:
-        where = "the default stream" if self.stream == LEGACY else f"stream {self.stream}"
-        return f"#{self.index} {self.what} on {where}"
+        where = msg("techday.stream_default", "the default stream") if self.stream == LEGACY else \
+            msg("techday.stream_n", "stream {n}", n=self.stream)
+        return msg("techday.stream_op", "#{index} {what} on {where}", index=self.index, what=self.what, where=where)
 
 
 class StreamTrace:
@@ -114,7 +117,8 @@ class StreamTrace:
             return LEGACY
         if isinstance(stream, _StreamProxy):
             return stream._id
-        raise TypeError(f"pass a stream made by cuda.stream() in this function, not {stream!r}")
+        raise TypeError(msg("techday.stream_not_made_here",
+                            "pass a stream made by cuda.stream() in this function, not {stream!r}", stream=stream))
 
     def record(self, kind, stream, what, reads=(), writes=(), blocking_host=False) -> Op:
         sid = self.stream_id(stream)
@@ -181,8 +185,9 @@ class StreamTrace:
                 conflict = any(_overlap(w, x) for w in a.writes for x in b.reads + b.writes) or \
                     any(_overlap(w, x) for w in b.writes for x in a.reads)
                 if conflict:
-                    found.append(f"{b.describe()} may run before {a.describe()} is done (same memory, and "
-                                 "nothing orders them: use one stream for both, or an event)")
+                    found.append(msg("techday.stream_race",
+                                     "{later} may run before {earlier} is done (same memory, and nothing orders them: "
+                                     "use one stream for both, or an event)", later=b.describe(), earlier=a.describe()))
         return found
 
     def unsynchronised_reads(self, arrays) -> list[str]:
@@ -191,8 +196,9 @@ class StreamTrace:
             ext = _extent(arr)
             for op in self.ops:
                 if any(_overlap(w, ext) for w in op.writes) and self.host_clock.get(op.stream, -1) < op.index:
-                    found.append(f"the host reads the result before {op.describe()} is done: synchronise "
-                                 "that stream (stream.synchronize()) before using the result")
+                    found.append(msg("techday.stream_unsynchronised_read",
+                                     "the host reads the result before {op} is done: synchronise that stream "
+                                     "(stream.synchronize()) before using the result", op=op.describe()))
         return found
 
     def problems(self, read_on_host=()) -> list[str]:
@@ -270,13 +276,13 @@ class _DeviceProxy:
 
     def copy_to_host(self, ary=None, stream=0):
         out = self._real.copy_to_host(ary, stream=_real(stream))
-        self._trace.record("d2h", stream, f"copy_to_host of {self._real.size:,} elements", reads=[self._real],
+        self._trace.record("d2h", stream, msg("techday.stream_d2h", "copy_to_host of {n:,} elements", n=self._real.size), reads=[self._real],
                            writes=[out], blocking_host=self._trace.stream_id(stream) == LEGACY)
         return out
 
     def copy_to_device(self, ary, stream=0):
         self._real.copy_to_device(_real(ary), stream=_real(stream))
-        self._trace.record("h2d", stream, f"copy_to_device of {self._real.size:,} elements", reads=[ary],
+        self._trace.record("h2d", stream, msg("techday.stream_h2d", "copy_to_device of {n:,} elements", n=self._real.size), reads=[ary],
                            writes=[self._real], blocking_host=self._trace.stream_id(stream) == LEGACY)
 
     def __getitem__(self, key):
@@ -351,7 +357,7 @@ class _CudaProxy:
     def to_device(self, ary, stream=0, copy=True, to=None):
         real = self._trace.real_cuda.to_device(ary, stream=_real(stream), copy=copy, to=_real(to))
         if copy:
-            self._trace.record("h2d", stream, f"to_device of {np.size(ary):,} elements", reads=[ary],
+            self._trace.record("h2d", stream, msg("techday.stream_to_device", "to_device of {n:,} elements", n=np.size(ary)), reads=[ary],
                                writes=[real], blocking_host=self._trace.stream_id(stream) == LEGACY)
         return _DeviceProxy(self._trace, real) if to is None else to
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -135,7 +136,10 @@ def _load_libcuda():
             return ctypes.CDLL(name), None
         except OSError as exc:
             errors.append(str(exc))
-    return None, "the NVIDIA driver library (libcuda) was not found: no NVIDIA driver on this machine"
+    from .i18n import msg
+
+    return None, msg("techday.reason_no_libcuda",
+                     "the NVIDIA driver library (libcuda) was not found: no NVIDIA driver on this machine")
 
 
 def _load_cudart():
@@ -165,7 +169,10 @@ def probe_gpus() -> tuple[list[GpuInfo], dict, str | None]:
     if rc != 0:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
-        return [], versions, f"the NVIDIA driver is present but cuInit failed with error {rc}{hint}"
+        from .i18n import msg
+
+        return [], versions, msg("techday.reason_cuinit_failed",
+                                 "the NVIDIA driver is present but cuInit failed with error {rc}{hint}", rc=rc, hint=hint)
     v = ctypes.c_int()
     if lib.cuDriverGetVersion(ctypes.byref(v)) == 0:
         versions["cuda_driver_api"] = _version_str(v.value)
@@ -180,7 +187,9 @@ def probe_gpus() -> tuple[list[GpuInfo], dict, str | None]:
             pass
     n = ctypes.c_int()
     if lib.cuDeviceGetCount(ctypes.byref(n)) != 0 or n.value == 0:
-        return [], versions, "the NVIDIA driver reports no CUDA device"
+        from .i18n import msg
+
+        return [], versions, msg("techday.reason_no_device", "the NVIDIA driver reports no CUDA device")
     gpus = []
     for i in range(n.value):
         dev = ctypes.c_int()
@@ -239,15 +248,19 @@ def _nvidia_driver_version() -> str | None:
 def detect(requested: str = "auto") -> TierInfo:
     """Choose the tier. ``auto`` takes the GPU when there is one; ``cpu`` always works;
     ``gpu`` raises :class:`TierError` with the reason when no device is usable."""
+    from .i18n import msg
+
     if requested not in TIER_CHOICES:
-        raise TierError(f"unknown tier {requested!r}: choose one of {', '.join(TIER_CHOICES)}")
+        raise TierError(msg("techday.unknown_tier", "unknown tier {tier!r}: choose one of {choices}",
+                            tier=requested, choices=", ".join(TIER_CHOICES)))
     gpus, versions, why = probe_gpus()
     if requested == "gpu" and not gpus:
-        raise TierError(f"tier 'gpu' was requested but {why}")
+        raise TierError(msg("techday.gpu_tier_unavailable", "tier 'gpu' was requested but {why}", why=why))
     if gpus and requested != "cpu":
         return TierInfo(tier="gpu", requested=requested, simulator=False, gpus=gpus,
-                        reason=f"CUDA device found: {gpus[0].name}", **versions)
-    reason = "tier 'cpu' was requested" if requested == "cpu" else why
+                        reason=msg("techday.reason_device_found", "CUDA device found: {name}", name=gpus[0].name),
+                        **versions)
+    reason = msg("techday.reason_cpu_requested", "tier 'cpu' was requested") if requested == "cpu" else why
     return TierInfo(tier="cpu", requested=requested, simulator=True, gpus=gpus, reason=reason, **versions)
 
 
@@ -271,28 +284,53 @@ def figure_label(gpu_name: str | None, cpu_what: str = "CPU/simulator") -> str:
     return f"GPU ({gpu_name})" if gpu_name else f"{cpu_what} (not a GPU figure)"
 
 
+_NOT_A_GPU_FIGURE = " (not a GPU figure)"
+_CPU_THREADS = re.compile(r"CPU, (\d+) threads?")  # techday.dltrain.device_label's CPU figures
+
+
+def shown_label(label: str) -> str:
+    """A :func:`figure_label` as a trainee reads it, in the language of this run: records keep the
+    English label, a printed timing says "not a GPU figure" in the trainee's language."""
+    from .i18n import msg
+
+    if label.endswith(_NOT_A_GPU_FIGURE):
+        what = label[:-len(_NOT_A_GPU_FIGURE)]
+        threads = _CPU_THREADS.fullmatch(what)
+        if what == "CPU/simulator":  # figure_label's own default
+            what = msg("techday.cpu_simulator", "CPU/simulator")
+        elif threads:
+            what = msg("techday.cpu_threads", "CPU, {n} thread(s)", n=int(threads.group(1)))
+        return msg("techday.not_a_gpu_figure", "{what} (not a GPU figure)", what=what)
+    return label
+
+
 def banner(info: TierInfo, scale: str | None = None, title: str | None = None) -> str:
     """The text every lab and the CLI print: one glance says where this runs."""
+    from .i18n import msg
+
+    # "TIER: GPU" / "TIER: CPU" read the same in every language: the runner, the grader and the tests
+    # look for them in a lab's first output.
     rule = "=" * 72
     head = f"Tech Day GPU Lab{' | ' + title if title else ''}"
     lines = [rule, head]
     if info.tier == "gpu":
         g = info.gpu
         lines += [
-            f"TIER: GPU  ({g.name}, compute capability {g.cc}, {g.memory_gib:.1f} GiB, "
-            f"{g.multiprocessor_count} SMs)",
-            f"driver {info.driver_version or '?'} | CUDA driver API {info.cuda_driver_api or '?'} | "
-            f"CUDA runtime {info.cuda_runtime or 'not found'}",
-            "Timings from this tier are GPU figures.  (GPU 티어: 측정값은 GPU 성능입니다)",
+            "TIER: GPU  " + msg("techday.banner_gpu", "({name}, compute capability {cc}, {gib:.1f} GiB, {sms} SMs)",
+                                name=g.name, cc=g.cc, gib=g.memory_gib, sms=g.multiprocessor_count),
+            msg("techday.banner_versions", "driver {driver} | CUDA driver API {api} | CUDA runtime {runtime}",
+                driver=info.driver_version or "?", api=info.cuda_driver_api or "?",
+                runtime=info.cuda_runtime or msg("techday.banner_not_found", "not found")),
+            msg("techday.banner_gpu_figures", "Timings from this tier are GPU figures."),
         ]
     else:
         lines += [
-            "TIER: CPU  (Numba CUDA simulator for kernels, NumPy for arrays, PyTorch on CPU)",
-            f"why: {info.reason}",
-            "Results are checked; timings here are CPU/simulator figures, never GPU figures.",
-            "(CPU 티어: 결과는 검증되지만 시간 측정값은 GPU 성능이 아닙니다)",
+            "TIER: CPU  " + msg("techday.banner_cpu", "(Numba CUDA simulator for kernels, NumPy for arrays, PyTorch on CPU)"),
+            msg("techday.banner_why", "why: {reason}", reason=info.reason),
+            msg("techday.banner_cpu_figures",
+                "Results are checked; timings here are CPU/simulator figures, never GPU figures."),
         ]
     if scale:
-        lines.append(f"scale: {scale}")
+        lines.append(msg("techday.banner_scale", "scale: {scale}", scale=scale))
     lines.append(rule)
     return "\n".join(lines)

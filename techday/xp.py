@@ -101,8 +101,11 @@ class StrictArray:
         self._a = np.asarray(a)
 
     def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed (a device array, as in CuPy): "
-                        "use xp = get_array_module(x) and xp.* functions, or .get() to copy to the host")
+        from .i18n import msg
+
+        raise TypeError(msg("techday.xp_implicit_conversion",
+                            "Implicit conversion to a NumPy array is not allowed (a device array, as in CuPy): "
+                            "use xp = get_array_module(x) and xp.* functions, or .get() to copy to the host"))
 
     def __array_function__(self, func, types, args, kwargs):
         return NotImplemented  # np.sum(a), np.max(a), ... raise TypeError

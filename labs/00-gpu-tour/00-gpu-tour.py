@@ -23,8 +23,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %%
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="00 GPU and environment tour")
+lab = techday.setup(tier=tier, scale=scale, title=msg("00.title", "00 GPU and environment tour"))
 
 # %% [markdown] key="notebook-run"
 # ## 1. Where does this notebook run?
@@ -213,11 +214,11 @@ from techday.i18n import msg
 
 bandwidth_gbs = theoretical_bandwidth_gbs(dev.memory_clock_khz, dev.bus_width_bits)
 # bandwidth = 2 * memory_clock_hz * bus_width_bits / 8 / 1e9
-print(f"{dev.name}: 2 x {dev.memory_clock_khz / 1e3:.0f} MHz x {dev.bus_width_bits} bit / 8 "
-      f"= {bandwidth_gbs:.0f} GB/s theoretical")
+print(msg("00.bandwidth_theoretical", "{name}: 2 x {mhz:.0f} MHz x {bits} bit / 8 = {gbs:.0f} GB/s theoretical",
+          name=dev.name, mhz=dev.memory_clock_khz / 1e3, bits=dev.bus_width_bits, gbs=bandwidth_gbs))
 if published:
-    print(f"published ({published.name}): {published.bandwidth_gbs:.0f} GB/s "
-          f"({bandwidth_gbs / published.bandwidth_gbs - 1:+.1%})")
+    print(msg("00.bandwidth_published", "published ({name}): {gbs:.0f} GB/s ({diff:+.1%})",
+              name=published.name, gbs=published.bandwidth_gbs, diff=bandwidth_gbs / published.bandwidth_gbs - 1))
 print(msg("00.real_kernel_reaches_about", "A real kernel reaches about 80-90 % of this on HBM; lab 01 and the benchmarks measure it."))
 
 # %% [markdown] key="peak-fp32-arithmetic"
@@ -272,13 +273,14 @@ try:
     lanes = gpuspecs.cores_per_sm(*dev.cc)
 except ValueError as exc:  # a compute capability newer than the table
     lanes = 128
-    print(f"{exc}; assuming {lanes}")
+    print(msg("00.lanes_assumed", "{error}; assuming {lanes}", error=exc, lanes=lanes))
 peak_tflops = peak_fp32_tflops(dev.sm_count, lanes, dev.clock_khz)
 # peak = sm_count * lanes * 2 (FLOP per FMA) * clock_hz / 1e12
-print(f"{dev.name}: {dev.sm_count} SMs x {lanes} lanes x 2 x {dev.clock_khz / 1e6:.3f} GHz "
-      f"= {peak_tflops:.1f} TFLOP/s FP32")
+print(msg("00.peak_theoretical", "{name}: {sms} SMs x {lanes} lanes x 2 x {ghz:.3f} GHz = {tflops:.1f} TFLOP/s FP32",
+          name=dev.name, sms=dev.sm_count, lanes=lanes, ghz=dev.clock_khz / 1e6, tflops=peak_tflops))
 if published:
-    print(f"published ({published.name}): {published.fp32_tflops} TFLOP/s ({peak_tflops / published.fp32_tflops - 1:+.1%})")
+    print(msg("00.peak_published", "published ({name}): {tflops} TFLOP/s ({diff:+.1%})",
+              name=published.name, tflops=published.fp32_tflops, diff=peak_tflops / published.fp32_tflops - 1))
 
 # %% [markdown] key="arithmetic-intensity-roofline"
 # ## 5. Arithmetic intensity and the roofline
@@ -366,14 +368,15 @@ for _i in (0.01, 0.3, 7.0, 19.9, 20.1, 333.0):
 peak_gflops = peak_tflops * 1e3
 ridge = peak_gflops / bandwidth_gbs  # FLOP/byte where the two roofs meet
 m = 4096
-kernels = [  # (name, FLOPs, bytes moved), float32 = 4 bytes
-    ("sum reduction  s += a[i]", 1, 4),
-    ("vector add     c = a + b", 1, 12),
-    ("SAXPY          y = a*x + y", 2, 12),
-    ("dot product    s += a[i]*b[i]", 2, 8),
-    (f"matmul {m}x{m} (ideal reuse)", 2 * m**3, 3 * 4 * m**2),
-]
 from techday.i18n import msg
+
+kernels = [  # (name, FLOPs, bytes moved), float32 = 4 bytes
+    (msg("00.kernel_sum", "sum reduction  s += a[i]"), 1, 4),
+    (msg("00.kernel_vector_add", "vector add     c = a + b"), 1, 12),
+    ("SAXPY          y = a*x + y", 2, 12),
+    (msg("00.kernel_dot", "dot product    s += a[i]*b[i]"), 2, 8),
+    (msg("00.kernel_matmul", "matmul {m}x{m} (ideal reuse)", m=m), 2 * m**3, 3 * 4 * m**2),
+]
 
 print(msg("00.roofline_device", "{name}: peak {peak:,.0f} GFLOP/s, {bw:,.0f} GB/s, ridge at {ridge:.1f} FLOP/byte\n",
           name=dev.name, peak=peak_gflops, bw=bandwidth_gbs, ridge=ridge))
@@ -406,13 +409,13 @@ if plt is not None:
 
     xs = np.logspace(-2, 3.5, 200)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.loglog(xs, [attainable_gflops(x, peak_gflops, bandwidth_gbs) for x in xs], color="black", label="roofline")
-    ax.axvline(ridge, color="gray", linestyle=":", label=f"ridge {ridge:.1f} FLOP/byte")
+    ax.loglog(xs, [attainable_gflops(x, peak_gflops, bandwidth_gbs) for x in xs], color="black", label=msg("00.plot_roofline", "roofline"))
+    ax.axvline(ridge, color="gray", linestyle=":", label=msg("00.plot_ridge", "ridge {ridge:.1f} FLOP/byte", ridge=ridge))
     for (name, intensity, attainable), marker in zip(points, "osD^v"):
         ax.plot(intensity, attainable, marker, label=name.split("  ")[0])
-    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("attainable GFLOP/s")
-    ax.set_title(f"FP32 roofline, {dev.name} (theoretical)")
+    ax.set_xlabel(msg("00.plot_xlabel", "arithmetic intensity (FLOP/byte)"))
+    ax.set_ylabel(msg("00.plot_ylabel", "attainable GFLOP/s"))
+    ax.set_title(msg("00.plot_title", "FP32 roofline, {name} (theoretical)", name=dev.name))
     ax.legend(fontsize=7, loc="lower right")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
@@ -481,9 +484,10 @@ assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what=m
 from techday.i18n import msg
 
 GiB = 2**30
-print(f"Moving 1 GiB ({GiB:,} bytes):")
+print(msg("00.moving_gib", "Moving 1 GiB ({nbytes:,} bytes):", nbytes=GiB))
 for path, gbs in [("PCIe 4.0 x16 (~25 GB/s)", 25), ("PCIe 5.0 x16 (~50 GB/s)", 50),
-                  ("NVLink-C2C, GH200 (450 GB/s)", 450), (f"device memory, {dev.name} (theoretical)", bandwidth_gbs)]:
+                  ("NVLink-C2C, GH200 (450 GB/s)", 450),
+                  (msg("00.moving_device_memory", "device memory, {name} (theoretical)", name=dev.name), bandwidth_gbs)]:
     print(f"  {path:52s} {copy_time_ms(GiB, gbs):8.2f} ms")  # ms = bytes / (GB/s * 1e9) * 1e3
 ratio = copy_time_ms(GiB, 25) / copy_time_ms(GiB, bandwidth_gbs)
 print(msg("00.one_trip_over_pcie", "\nOne trip over PCIe 4.0 costs as much time as reading the array {ratio:.0f} times from device memory.", ratio=ratio))
@@ -510,8 +514,8 @@ nbytes = src.nbytes
 np.copyto(dst, src)
 assert np.array_equal(dst, src), msg("00.host_copy_destination_differs", "host copy: the destination differs from the source")
 
-t_host = time_cpu(np.copyto, dst, src, repeat=5, warmup=1, what=f"host memcpy of {nbytes / 1e6:.0f} MB",
-                  label="CPU (host RAM, not a GPU figure)")
+t_host = time_cpu(np.copyto, dst, src, repeat=5, warmup=1, what=msg("00.host_memcpy", "host memcpy of {mb:.0f} MB", mb=nbytes / 1e6),
+                  label=msg("00.host_memcpy_label", "CPU (host RAM, not a GPU figure)"))
 print(t_host)
 # rate = bytes copied per second; traffic = 2x that (each byte is read once and written once)
 print(msg("00.host_copy_rate", "  copy rate {rate:.1f} GB/s = nbytes / t;  memory traffic {traffic:.1f} GB/s = 2 * nbytes / t",
@@ -540,9 +544,9 @@ if lab.gpu_only(msg("00.gpu_only_h2d_copies", "host-to-device copy, pageable vs 
     d_b.copy_to_device(d_a)
     assert np.array_equal(d_b.copy_to_host(), src), msg("00.device_device_copy_delivered", "device-to-device copy delivered different data")
 
-    t_pageable = time_cuda(d_a.copy_to_device, host_pageable, repeat=10, what="H2D from pageable memory", label=label)
-    t_pinned = time_cuda(d_a.copy_to_device, host_pinned, repeat=10, what="H2D from pinned memory", label=label)
-    t_d2d = time_cuda(d_b.copy_to_device, d_a, repeat=10, what="device-to-device copy", label=label)
+    t_pageable = time_cuda(d_a.copy_to_device, host_pageable, repeat=10, what=msg("00.h2d_pageable", "H2D from pageable memory"), label=label)
+    t_pinned = time_cuda(d_a.copy_to_device, host_pinned, repeat=10, what=msg("00.h2d_pinned", "H2D from pinned memory"), label=label)
+    t_d2d = time_cuda(d_b.copy_to_device, d_a, repeat=10, what=msg("00.d2d_copy", "device-to-device copy"), label=label)
 
     for t in (t_pageable, t_pinned):
         print(t)

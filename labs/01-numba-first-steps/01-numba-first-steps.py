@@ -30,8 +30,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="01 CUDA Python with Numba: first steps")
+lab = techday.setup(tier=tier, scale=scale, title=msg("01.title", "01 CUDA Python with Numba: first steps"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -108,9 +109,9 @@ n_py = lab.size(full=1_000_000, ci=100_000, cpu=1_000_000)
 x_py = x[:n_py]
 assert_close(sum_of_squares(x_py), np.sum(x_py * x_py), msg("01.pure_python_sum_squares", "pure Python sum_of_squares"), rtol=1e-9)
 
-t_py = time_cpu(sum_of_squares, x_py, repeat=3, what=f"pure Python loop, n={n_py:,}", label="CPU")
-t_jit = time_cpu(sum_of_squares_jit, x, what=f"@njit loop, n={n:,}", label="CPU")
-t_np = time_cpu(lambda v: np.sum(v * v), x, what=f"NumPy np.sum(x * x), n={n:,}", label="CPU")
+t_py = time_cpu(sum_of_squares, x_py, repeat=3, what=msg("01.what_python_loop", "pure Python loop, n={n:,}", n=n_py), label="CPU")
+t_jit = time_cpu(sum_of_squares_jit, x, what=msg("01.what_njit_loop", "@njit loop, n={n:,}", n=n), label="CPU")
+t_np = time_cpu(lambda v: np.sum(v * v), x, what=msg("01.what_numpy_sum", "NumPy np.sum(x * x), n={n:,}", n=n), label="CPU")
 for t, size in ((t_py, n_py), (t_jit, n), (t_np, n)):
     print(msg("01.ns_per_element", "{timing}  ->  {ns:7.2f} ns per element", timing=t, ns=t.median / size * 1e9))
 print(msg("01.njit_about_t_py", "@njit is about {t_py_median_n_py_t_jit_median:,.0f}x faster than the Python loop per element.", t_py_median_n_py_t_jit_median=(t_py.median / n_py) / (t_jit.median / n)))
@@ -286,8 +287,10 @@ reference = bump_numpy(ux.astype(np.float64), uy.astype(np.float64))
 assert_close(bump_cpu(ux, uy), reference, "bump_cpu", rtol=1e-5)
 assert_close(bump_par(ux, uy), reference, "bump_par", rtol=1e-5)
 
-for fn, what in ((bump_numpy, "NumPy expression"), (bump_cpu, "@vectorize target='cpu'"),
-                 (bump_par, f"@vectorize target='parallel' ({numba.get_num_threads()} threads)")):
+for fn, what in ((bump_numpy, msg("01.what_numpy_expression", "NumPy expression")),
+                 (bump_cpu, "@vectorize target='cpu'"),
+                 (bump_par, msg("01.what_vectorize_parallel", "@vectorize target='parallel' ({threads} threads)",
+                                threads=numba.get_num_threads()))):
     print(time_cpu(fn, ux, uy, what=f"{what}, n={n_u:,} float32", label="CPU"))
 
 # %% [markdown] key="same-ufunc-gpu"
@@ -320,9 +323,9 @@ if lab.gpu_only(msg("01.gpu_only_cuda_ufuncs", "CUDA ufuncs (@vectorize target='
     bump_gpu(d_ux, d_uy, out=d_bump)
     assert_close(d_bump.copy_to_host(), reference, msg("01.bump_gpu_device_arrays", "bump_gpu on device arrays"), rtol=1e-5)
 
-    t_host = time_cuda(bump_gpu, ux, uy, what="CUDA ufunc, NumPy arrays in (copies included)",
+    t_host = time_cuda(bump_gpu, ux, uy, what=msg("01.what_ufunc_host", "CUDA ufunc, NumPy arrays in (copies included)"),
                        label=lab.timing_label())
-    t_dev = time_cuda(lambda: bump_gpu(d_ux, d_uy, out=d_bump), what="CUDA ufunc, device arrays in",
+    t_dev = time_cuda(lambda: bump_gpu(d_ux, d_uy, out=d_bump), what=msg("01.what_ufunc_device", "CUDA ufunc, device arrays in"),
                       label=lab.timing_label())
     print(t_host)
     print(t_dev)
@@ -477,11 +480,11 @@ if lab.gpu_only(msg("01.gpu_only_copy_timing", "timing host<->device copies with
     h_pinned = cuda.pinned_array(n_t, dtype=np.float32)
     h_pinned[:] = h_x
     copies = [
-        ("H2D pageable", d_x.copy_to_device, h_x, 1),
-        ("D2H pageable", d_x.copy_to_host, h_out, 1),
-        ("H2D pinned  ", d_x.copy_to_device, h_pinned, 1),
-        ("D2H pinned  ", d_x.copy_to_host, h_pinned, 1),
-        ("D2D (in HBM)", d_y.copy_to_device, d_x, 2),  # reads and writes device memory: 2x the bytes
+        (msg("01.what_h2d_pageable", "H2D pageable"), d_x.copy_to_device, h_x, 1),
+        (msg("01.what_d2h_pageable", "D2H pageable"), d_x.copy_to_host, h_out, 1),
+        (msg("01.what_h2d_pinned", "H2D pinned  "), d_x.copy_to_device, h_pinned, 1),
+        (msg("01.what_d2h_pinned", "D2H pinned  "), d_x.copy_to_host, h_pinned, 1),
+        (msg("01.what_d2d", "D2D (in HBM)"), d_y.copy_to_device, d_x, 2),  # reads and writes device memory: 2x the bytes
     ]
     for what, fn, arg, passes in copies:
         t = time_cuda(fn, arg, what=what, label=label)
@@ -663,7 +666,9 @@ if lab.gpu_only(msg("01.gpu_only_round_trips", "timing round trips against devic
     assert_close(round_trips(), 2 * h_k + 1, "round_trips")
     assert_close(copy_once(), 2 * h_k + 1, "copy_once")
     times = [time_cuda(fn, what=what, label=label) for fn, what in
-             ((round_trips, "4 copies + 2 kernels"), (copy_once, "2 copies + 2 kernels"), (resident, "2 kernels only"))]
+             ((round_trips, msg("01.what_round_trips", "4 copies + 2 kernels")),
+              (copy_once, msg("01.what_copy_once", "2 copies + 2 kernels")),
+              (resident, msg("01.what_resident", "2 kernels only")))]
     for t in times:
         print(msg("01.x_kernels_alone", "{timing}  ({ratio:5.1f}x the kernels alone)", timing=t,
                   ratio=t.median / times[-1].median))
@@ -883,10 +888,11 @@ if lab.gpu_only(msg("01.gpu_only_saxpy_timing", "timing saxpy_kernel and saxpy w
     g = lab.gpu
     peak = 2 * g.memory_clock_rate_khz * 1e3 * g.global_memory_bus_width_bits / 8 / 1e9
     print(t_k)
-    of_peak = f" = {gbps / peak:.0%} of the {peak:.0f} GB/s peak" if peak > 0 else " (peak unknown)"
+    of_peak = msg("01.of_peak", " = {frac:.0%} of the {peak:.0f} GB/s peak", frac=gbps / peak, peak=peak) if peak > 0 \
+        else msg("01.peak_unknown", " (peak unknown)")
     print(f"  3 * n * 4 B / {t_k.median * 1e3:.3f} ms = {gbps:.0f} GB/s{of_peak}")
 
-    t_all = time_cuda(saxpy, a32, h_sx, h_sy, what="saxpy() incl. 2 copies in, 1 copy out", label=label)
+    t_all = time_cuda(saxpy, a32, h_sx, h_sy, what=msg("01.what_saxpy_with_copies", "saxpy() incl. 2 copies in, 1 copy out"), label=label)
     print(t_all)
     print(msg("01.copies_make_saxpy_t", "  the copies make SAXPY {t_all_median_t_k_median:.0f}x slower than the kernel alone", t_all_median_t_k_median=t_all.median / t_k.median))
 

@@ -38,8 +38,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="02 Custom kernels and the thread hierarchy")
+lab = techday.setup(tier=tier, scale=scale, title=msg("02.title", "02 Custom kernels and the thread hierarchy"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -106,7 +107,7 @@ d_who = [cuda.to_device(np.full(n_who, -1, np.int32)) for _ in range(4)]
 whoami_kernel[3, 4](*d_who)
 block_id, thread_id, block_dim, global_id = (d.copy_to_host() for d in d_who)
 assert np.array_equal(global_id, block_id * block_dim + thread_id), msg("02.cuda_grid_blockidx_blockdim", "cuda.grid(1) is blockIdx * blockDim + threadIdx")
-print("element       :", " ".join(f"{i:2d}" for i in range(n_who)))
+print(msg("02.row_element", "element       :"), " ".join(f"{i:2d}" for i in range(n_who)))
 print("blockIdx.x    :", " ".join(f"{v:2d}" for v in block_id))
 print("threadIdx.x   :", " ".join(f"{v:2d}" for v in thread_id))
 print("cuda.grid(1)  :", " ".join(f"{v:2d}" for v in global_id))
@@ -868,7 +869,7 @@ if lab.gpu_only(msg("02.gpu_only_layer_timing", "timing layer_kernel and layer_g
         return t, nbytes / t.median / 1e9
 
     t_k, gbps = time_layer(config_t, f"layer_kernel, n={n_t:,}, {config_t[0]} x {config_t[1]}")
-    t_all = time_cuda(layer_gpu, h_tx, h_tw, 0.1, 3.0, 2.0, repeat=5, what="layer_gpu() incl. copies", label=label)
+    t_all = time_cuda(layer_gpu, h_tx, h_tw, 0.1, 3.0, 2.0, repeat=5, what=msg("02.what_layer_gpu_with_copies", "layer_gpu() incl. copies"), label=label)
     print(t_k)
     print(f"  3 * n * 4 B / {t_k.median * 1e3:.3f} ms = {gbps:.0f} GB/s")
     print(t_all)
@@ -877,11 +878,13 @@ if lab.gpu_only(msg("02.gpu_only_layer_timing", "timing layer_kernel and layer_g
     print(msg("02.threads_per_block_most", "threads per block, at most {max_blocks} blocks (32 per SM):", max_blocks=MAX_BLOCKS))
     for tpb in (32, 64, 128, 256, 512, 1024):
         config = launch_config(n_t, tpb, MAX_BLOCKS)
-        t, rate = time_layer(config, f"{config[0]:6d} blocks x {tpb:4d} threads")
+        t, rate = time_layer(config, msg("02.what_blocks_threads", "{blocks:6d} blocks x {threads:4d} threads",
+                                          blocks=config[0], threads=tpb))
         print(f"  {t}  ->  {rate:7.1f} GB/s")
     print(msg("02.number_blocks_threads_per", "number of blocks, {threads_per_block} threads each ({sms} SMs):", threads_per_block=THREADS_PER_BLOCK, sms=sms))
     for blocks in sorted({1, max(sms // 2, 1), sms, 4 * sms, 32 * sms, math.ceil(n_t / THREADS_PER_BLOCK)}):
-        t, rate = time_layer((blocks, THREADS_PER_BLOCK), f"{blocks:6d} blocks x {THREADS_PER_BLOCK} threads")
+        t, rate = time_layer((blocks, THREADS_PER_BLOCK), msg("02.what_blocks_threads", "{blocks:6d} blocks x {threads:4d} threads",
+                                                                blocks=blocks, threads=THREADS_PER_BLOCK))
         print(f"  {t}  ->  {rate:7.1f} GB/s")
 else:
     print(msg("02.gpu_expect_layer_kernel", "On a GPU, expect the layer kernel near the memory bandwidth once there are a few blocks per SM, and far below it with a handful of blocks or with 32-thread blocks."))

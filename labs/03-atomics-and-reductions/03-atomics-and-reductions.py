@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="03 Atomics and reductions")
+lab = techday.setup(tier=tier, scale=scale, title=msg("03.title", "03 Atomics and reductions"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -422,7 +423,7 @@ if lab.gpu_only(msg("03.gpu_only_histogram_timing", "timing the global and the s
     big = np.tile(camera.ravel(), reps)
     flat = np.full_like(big, 200)
     blocks_h, threads_h = 32 * lab.gpu.multiprocessor_count, 256
-    for name, img in (("camera", big), ("one grey level", flat)):
+    for name, img in (("camera", big), (msg("03.one_grey_level", "one grey level"), flat)):
         d_img = cuda.to_device(img)
         want = np.bincount(img, minlength=NBINS)
         for kernel in (histogram_atomic, histogram_shared):
@@ -430,7 +431,9 @@ if lab.gpu_only(msg("03.gpu_only_histogram_timing", "timing the global and the s
             kernel[blocks_h, threads_h](d_img, d_hist)
             assert np.array_equal(d_hist.copy_to_host(), want), msg("03.kernel_name_name", "{kernel_name} on {name}", kernel_name=kernel.__name__, name=name)
             t = time_cuda(lambda: kernel[blocks_h, threads_h](d_img, d_hist), repeat=10,
-                          what=f"{kernel.__name__:17s} {name:15s} {img.size / 1e6:.0f} Mpixel", label=lab.timing_label())
+                          what=msg("03.what_histogram", "{kernel:17s} {name:15s} {mpixel:.0f} Mpixel",
+                                    kernel=kernel.__name__, name=name, mpixel=img.size / 1e6),
+                          label=lab.timing_label())
             print(f"{t}  ->  {img.size / t.median / 1e9:6.1f} Gpixel/s")
 else:
     print(msg("03.gpu_expect_shared_memory", "On a GPU, expect the shared-memory histogram to be several times faster than the global one, and the gap to widen on the one-grey-level picture, where every global atomic hits one address."))
@@ -770,8 +773,9 @@ n_cmp = lab.size(full=16_000_057, ci=2_003)
 h_cmp = np.random.default_rng(8).random(n_cmp)
 d_cmp = cuda.to_device(h_cmp)
 exact = math.fsum(h_cmp)
-results = {"math.fsum (exact)": exact, "np.sum": float(np.sum(h_cmp)),
-           "gpu_sum (yours)": gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
+yours = msg("03.gpu_sum_yours", "gpu_sum (yours)")
+results = {msg("03.fsum_exact", "math.fsum (exact)"): exact, "np.sum": float(np.sum(h_cmp)),
+           yours: gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
 for name, value in results.items():
     print(msg("03.relative_error", "{name:18s} {value:.10f}   relative error {error:.1e}", name=name, value=value,
               error=abs(value - exact) / exact))
@@ -782,10 +786,10 @@ if lab.on_gpu:
 
     label = lab.timing_label()
     nbytes = n_cmp * h_cmp.itemsize
-    for name, fn in (("gpu_sum (yours)", lambda: gpu_sum(d_cmp)), ("cuda.reduce", lambda: sum_reduce(d_cmp))):
+    for name, fn in ((yours, lambda: gpu_sum(d_cmp)), ("cuda.reduce", lambda: sum_reduce(d_cmp))):
         t = time_cuda(fn, repeat=10, what=f"{name}, n={n_cmp:,}", label=label)
-        print(f"{t}  ->  {nbytes / t.median / 1e9:.0f} GB/s read")  # each value read once
-    t_np = time_cpu(np.sum, h_cmp, what=f"np.sum on the host, n={n_cmp:,}", label="CPU")
+        print(msg("03.gbs_read", "{timing}  ->  {gbs:.0f} GB/s read", timing=t, gbs=nbytes / t.median / 1e9))  # each value read once
+    t_np = time_cpu(np.sum, h_cmp, what=msg("03.what_np_sum_host", "np.sum on the host, n={n:,}", n=n_cmp), label="CPU")
     print(f"{t_np}  ->  {nbytes / t_np.median / 1e9:.1f} GB/s")
     print(msg("03.both_gpu_timings_include", "Both GPU timings include copying one float back to the host, which synchronises."))
 else:
@@ -941,7 +945,7 @@ with quiet_generator():
         n_mc = threads_mc * darts_mc
         launch = lambda: pi_darts_kernel[blocks_mc, threads_mc // blocks_mc](d_states_mc, darts_mc, d_hits_mc)
         if lab.on_gpu:
-            t_mc = time_cuda(launch, repeat=5, what=f"{n_mc:,} darts", label=lab.timing_label())
+            t_mc = time_cuda(launch, repeat=5, what=msg("03.what_darts", "{n:,} darts", n=n_mc), label=lab.timing_label())
             rate = msg("03.darts_rate_gpu", "{rate:.2f} G darts/s on the GPU", rate=n_mc / t_mc.median / 1e9)
         else:
             launch()

@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="04 The memory subsystem")
+lab = techday.setup(tier=tier, scale=scale, title=msg("04.title", "04 The memory subsystem"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -138,7 +139,8 @@ if lab.gpu_only(msg("04.gpu_only_strided", "measuring coalesced and strided copi
     base = None
     for stride in (1, 2, 4, 8, 16, 32):
         t = time_cuda(lambda: copy_strided[blocks_c, threads_c](d_src, d_dst, stride), repeat=10,
-                      what=f"copy_strided, stride {stride:2d}, n={n_c:,}", label=lab.timing_label())
+                      what=msg("04.what_copy_strided", "copy_strided, stride {stride:2d}, n={n:,}", stride=stride, n=n_c),
+                      label=lab.timing_label())
         gbps = nbytes / t.median / 1e9
         base = base or gbps
         print(msg("04.strided_rate", "{t}  ->  {gbps:7.1f} GB/s ({ratio:4.0%} of stride 1)", t=t, gbps=gbps,

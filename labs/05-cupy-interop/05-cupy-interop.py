@@ -35,8 +35,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="05 CuPy and interoperability")
+lab = techday.setup(tier=tier, scale=scale, title=msg("05.title", "05 CuPy and interoperability"))
 
 # %% nbgrader="locked" id="imports"
 import time

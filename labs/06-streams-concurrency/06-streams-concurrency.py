@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="06 Streams and concurrency")
+lab = techday.setup(tier=tier, scale=scale, title=msg("06.title", "06 Streams and concurrency"))
 
 # %% nbgrader="locked" id="imports"
 import contextlib
@@ -97,10 +98,11 @@ h_pinned = cuda.pinned_array(n_copy, dtype=np.float32)
 h_pinned[:] = h_pageable
 if lab.gpu_only(msg("06.gpu_only_bandwidth", "measuring host-to-device bandwidth from pageable and from pinned memory")):
     d_copy = cuda.device_array(n_copy, np.float32)
-    for what, host in (("pageable", h_pageable), ("pinned", h_pinned)):
+    for what, host in ((msg("06.what_h2d_pageable", "host -> device from pageable memory"), h_pageable),
+                       (msg("06.what_h2d_pinned", "host -> device from pinned memory"), h_pinned)):
         t = time_cpu(lambda h: (d_copy.copy_to_device(h), cuda.synchronize()), host, repeat=5,
-                     what=f"host -> device from {what} memory", label=lab.timing_label() + ", host clock")
-        print(f"{t}  ->  {host.nbytes / t.median / 1e9:.1f} GB/s  (n * 4 B / time)")
+                     what=what, label=lab.timing_label() + msg("06.label_host_clock", ", host clock"))
+        print(msg("06.h2d_rate", "{timing}  ->  {gbs:.1f} GB/s  (n * 4 B / time)", timing=t, gbs=host.nbytes / t.median / 1e9))
 else:
     print(msg("06.pinned_array_here", "pinned_array here: {kind} of {nbytes:,} bytes. "
               "On a PCIe 4.0 x16 GPU, expect about 25 GB/s from pinned memory and often half that from pageable memory.",
@@ -609,8 +611,10 @@ assert_close(make_pipeline(n_pipe, x_pipe.dtype, 4)(x_pipe), transform_reference
 if lab.gpu_only(msg("06.gpu_only_timing_pipeline", "timing the pipeline with 1 to 8 streams")):
     for streams_t in (1, 2, 4, 8):
         run_t = make_pipeline(n_pipe, x_pipe.dtype, streams_t)   # allocated here, outside the timed calls
-        t = time_cpu(run_t, x_pipe, repeat=5, what=f"pipeline, {streams_t} stream(s), buffers reused",
-                     label=lab.timing_label() + ", host clock around a synchronised pipeline")
+        t = time_cpu(run_t, x_pipe, repeat=5,
+                     what=msg("06.what_pipeline_streams", "pipeline, {streams} stream(s), buffers reused", streams=streams_t),
+                     label=lab.timing_label() + msg("06.label_host_clock_pipeline",
+                                                    ", host clock around a synchronised pipeline"))
         print(f"{t}  ->  {2 * x_pipe.nbytes / t.median / 1e9:.1f} GB/s")
 else:
     print(msg("06.not_timed_cpu_tier", "Not timed on the CPU tier: the simulator runs the chunks one after another, so more streams change "
@@ -659,7 +663,7 @@ def pipeline_with_ranges(x, n_streams):
 if nvtx is None:
     print(msg("06.nvtx_off_no_ranges", "[NVTX off] {why}: the pipeline runs without ranges", why=NVTX_WHY))
 t_nvtx = time_cpu(pipeline_with_ranges, x_pipe, 4, repeat=lab.size(full=5, ci=2), warmup=1,
-                  what="pipeline inside an NVTX range", label=lab.timing_label())
+                  what=msg("06.what_pipeline_nvtx", "pipeline inside an NVTX range"), label=lab.timing_label())
 assert_close(pipeline_with_ranges(x_pipe, 4), transform_reference(x_pipe),
              msg("06.pipeline_in_nvtx_ranges", "pipeline inside NVTX ranges"), rtol=1e-6)
 print(t_nvtx)

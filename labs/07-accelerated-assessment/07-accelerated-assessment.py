@@ -48,8 +48,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="07 Track assessment: an image pipeline")
+lab = techday.setup(tier=tier, scale=scale, title=msg("07.title", "07 Track assessment: an image pipeline"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -136,13 +137,14 @@ WEIGHTS = binomial_weights(5)
 rows_demo, cols_demo = (512, 512) if lab.on_gpu else (45, 61)
 picture = sample_image("camera", (rows_demo, cols_demo), origin=(0, 0) if lab.on_gpu else (190, 200))
 expected_picture = pipeline_reference(picture, WEIGHTS)
-print("weights (sum", int(WEIGHTS.sum()), "):\n", WEIGHTS)
+print(msg("07.weights_sum", "weights (sum {total}):", total=int(WEIGHTS.sum())))
+print(WEIGHTS)
 print(msg("07.picture_levels", "picture {shape} {dtype}: grey levels {low}..{high}, {distinct} distinct", shape=picture.shape,
           dtype=picture.dtype, low=picture.min(), high=picture.max(), distinct=np.count_nonzero(histogram_reference(picture))))
 print(msg("07.reference_levels", "after blur + equalisation (reference): levels {low}..{high}, std {std_before:.1f} -> {std_after:.1f}",
           low=expected_picture.min(), high=expected_picture.max(), std_before=picture.std(), std_after=expected_picture.std()))
-t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what="NumPy reference pipeline",
-                 label="CPU (NumPy), not a GPU figure")
+t_ref = time_cpu(pipeline_reference, picture, WEIGHTS, repeat=3, what=msg("07.what_reference", "NumPy reference pipeline"),
+                 label=msg("07.label_reference", "CPU (NumPy), not a GPU figure"))
 print(t_ref)
 
 # %% [markdown] key="blur-kernel"
@@ -626,12 +628,12 @@ import matplotlib.pyplot as plt
 result = equalize(picture, WEIGHTS)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 axes[0].imshow(picture, cmap="gray", vmin=0, vmax=255)
-axes[0].set_title(f"camera {picture.shape}")
+axes[0].set_title(msg("07.plot_camera", "camera {shape}", shape=picture.shape))
 axes[1].imshow(result, cmap="gray", vmin=0, vmax=255)
-axes[1].set_title("blurred + equalised")
-axes[2].plot(np.cumsum(histogram_reference(picture)) / picture.size, label="before")
-axes[2].plot(np.cumsum(histogram_reference(result)) / result.size, label="after")
-axes[2].set_title("cumulative histogram")
+axes[1].set_title(msg("07.plot_equalised", "blurred + equalised"))
+axes[2].plot(np.cumsum(histogram_reference(picture)) / picture.size, label=msg("07.plot_before", "before"))
+axes[2].plot(np.cumsum(histogram_reference(result)) / result.size, label=msg("07.plot_after", "after"))
+axes[2].set_title(msg("07.plot_cumulative", "cumulative histogram"))
 axes[2].legend()
 for ax in axes[:2]:
     ax.axis("off")

@@ -35,8 +35,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="08 Measure your GPU")
+lab = techday.setup(tier=tier, scale=scale, title=msg("08.title", "08 Measure your GPU"))
 
 # %% nbgrader="locked" id="imports"
 import json
@@ -231,7 +232,7 @@ print(msg("08.rates_all_visible", "achieved_gbs, fraction_of_limit: all visible 
 # element) traces the roof itself: its points climb the slant and flatten under the peak.
 
 # %%
-display(Image(data=roofline_png([results], title=f"Roofline: {results['label']}")))
+display(Image(data=roofline_png([results], title=msg("08.roofline_title", "Roofline: {label}", label=results["label"]))))
 
 # %% [markdown] key="intensity-bound"
 # ## Exercise 2: intensity and the bound (3 points)
@@ -376,7 +377,8 @@ for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), 
               impl=impl, value=r["value"], metric=r["metric"], label=r["label"])
           + (msg("08.of_the_limit", ", {fraction:.0%} of the limit", fraction=frac) if frac is not None
              else msg("08.no_device_limit", ", no device limit on this tier"))
-          + msg("08.bound_on_h100", "; {where}-bound on an H100", where=where))
+          + msg("08.bound_on_h100", "; {where}-bound on an H100",
+                where=msg("08.where_memory", "memory") if where == "memory" else msg("08.where_compute", "compute")))
 
 # %% [markdown] key="summary"
 # ## Summary

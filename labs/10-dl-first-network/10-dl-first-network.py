@@ -30,8 +30,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="10 Your first neural network")
+lab = techday.setup(tier=tier, scale=scale, title=msg("10.title", "10 Your first neural network"))
 
 # %% nbgrader="locked" id="imports"
 import matplotlib.pyplot as plt
@@ -180,7 +181,8 @@ print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
 # %% nbgrader="locked" id="data"
 data = dl.load_digits_split().to(dev)
 train, val = data.train, data.val
-print(f"train {tuple(train.x.shape)} {train.x.dtype} | val {tuple(val.x.shape)} | labels {train.y.dtype}")
+print(msg("10.data_shapes", "train {train_shape} {dtype} | val {val_shape} | labels {labels}", train_shape=tuple(train.x.shape),
+          dtype=train.x.dtype, val_shape=tuple(val.x.shape), labels=train.y.dtype))
 print(msg("10.per_digit_train", "images per digit in train: {counts}", counts=torch.bincount(train.y.cpu()).tolist()))
 print(msg("10.per_digit_val", "images per digit in val  : {counts}", counts=torch.bincount(val.y.cpu()).tolist()))
 print(msg("10.first_image", "the first training image, as ink levels 0-9:"))
@@ -570,13 +572,13 @@ print(msg("10.overfit_summary", "150 training images, {epochs} epochs: training 
           val_last=hist_o["val_loss"][-1]))
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(range(1, epochs_o + 1), hist_o["train_loss"], label="training loss")
-ax.plot(range(1, epochs_o + 1), hist_o["val_loss"], label="validation loss")
-ax.axvline(best + 1, color="gray", linestyle=":", label=f"lowest validation loss (epoch {best + 1})")
-ax.set_xlabel("epoch")
-ax.set_ylabel("cross-entropy")
+ax.plot(range(1, epochs_o + 1), hist_o["train_loss"], label=msg("10.plot_train_loss", "training loss"))
+ax.plot(range(1, epochs_o + 1), hist_o["val_loss"], label=msg("10.plot_val_loss", "validation loss"))
+ax.axvline(best + 1, color="gray", linestyle=":", label=msg("10.plot_lowest_val", "lowest validation loss (epoch {epoch})", epoch=best + 1))
+ax.set_xlabel(msg("10.plot_epoch", "epoch"))
+ax.set_ylabel(msg("10.plot_cross_entropy", "cross-entropy"))
 ax.set_yscale("log")
-ax.set_title("A wide MLP on 150 digits: overfitting")
+ax.set_title(msg("10.plot_overfitting_title", "A wide MLP on 150 digits: overfitting"))
 ax.legend()
 plt.show()
 

@@ -27,8 +27,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="11 Convolutional networks and data augmentation")
+lab = techday.setup(tier=tier, scale=scale, title=msg("11.title", "11 Convolutional networks and data augmentation"))
 
 # %% nbgrader="locked" id="imports"
 import time
@@ -194,7 +195,7 @@ for r, (name, imgs) in enumerate(rows.items()):
         axes[r, c].set_xticks([])
         axes[r, c].set_yticks([])
     axes[r, 0].set_ylabel(name, rotation=0, ha="right", fontsize=8)
-fig.suptitle(f"labels: {data.val.y[:6].tolist()}", fontsize=9)
+fig.suptitle(msg("11.plot_labels", "labels: {labels}", labels=data.val.y[:6].tolist()), fontsize=9)
 plt.show()
 
 # %% [markdown] key="random-shift-cropping-padded"

@@ -29,8 +29,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="12 Transfer learning")
+lab = techday.setup(tier=tier, scale=scale, title=msg("12.title", "12 Transfer learning"))
 
 # %% nbgrader="locked" id="imports"
 import copy

@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="13 Training fast on one GPU")
+lab = techday.setup(tier=tier, scale=scale, title=msg("13.title", "13 Training fast on one GPU"))
 
 # %% nbgrader="locked" id="imports"
 import copy
@@ -53,13 +54,14 @@ import torch.nn.functional as F
 from techday.dltrain import device_label
 from techday.i18n import msg
 from techday.parts import make_parts
+from techday.tier import shown_label
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
-LABEL = device_label(device)
+LABEL = device_label(device)  # records keep it as it stands; printed, shown_label says it in the run's language
 print(msg("13.banner", "PyTorch {version} | device {device} | figures in this lab: {label}",
-          version=torch.__version__, device=device, label=LABEL))
+          version=torch.__version__, device=device, label=shown_label(LABEL)))
 if lab.on_gpu:
     major, minor = torch.cuda.get_device_capability()
     print(msg("13.capability", "compute capability {major}.{minor}; bfloat16 supported: {bf16}",
@@ -294,7 +296,7 @@ def record(rec, what):
 
 
 model, opt = fresh()
-record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), "1. float32 baseline")
+record(measure_throughput(fp32_step(model, opt), batches, WARMUP, device, LABEL), msg("13.row_1", "1. float32 baseline"))
 
 # %% [markdown] key="mixed-precision"
 # ## 3. Mixed precision
@@ -665,8 +667,9 @@ def to_device(loader):
 dataset = AugmentedParts(images, labels)
 workers = lab.size(full=4, ci=1)
 # The two rows differ only in worker processes (on a GPU, make_loader pins memory for both).
-for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0),
-                        (f"5b. host data, {workers} worker{'s' if workers != 1 else ''}", workers)):
+for what, n_workers in ((msg("13.row_5a", "5a. host data, DataLoader, 0 workers"), 0),
+                        (msg("13.row_5b_one", "5b. host data, 1 worker") if workers == 1 else
+                         msg("13.row_5b", "5b. host data, {workers} workers", workers=workers), workers)):
     model, opt = fresh()
     loader = make_loader(dataset, BATCH, device.type, n_workers)
     record(measure_throughput(channels_last_step(model, opt), to_device(loader), WARMUP, device, LABEL), what)
@@ -682,7 +685,8 @@ for what, n_workers in (("5a. host data, DataLoader, 0 workers", 0),
 
 # %%
 base = results[0]["samples_per_s"]
-print(f"{'step':40s} {'samples/s':>12s} {'vs float32':>10s}   [{LABEL}]")
+print(f"{msg('13.col_step', 'step'):40s} {'samples/s':>12s} {msg('13.col_vs_float32', 'vs float32'):>10s}   "
+      f"[{shown_label(LABEL)}]")
 for r in results:
     print(f"{r['step']:40s} {r['samples_per_s']:12.1f} {r['samples_per_s'] / base:9.2f}x")
 if not lab.on_gpu:

@@ -37,8 +37,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="14 Several GPUs: DDP with torchrun")
+lab = techday.setup(tier=tier, scale=scale, title=msg("14.title", "14 Several GPUs: DDP with torchrun"))
 
 # %% nbgrader="locked" id="imports"
 import copy
@@ -232,12 +233,12 @@ def run_ddp(n, epochs=2, batch=16, seed=0, nproc=2, width=8, timeout=240):
         if plan.use_cuda:
             args.append("--cuda")
         t0 = time.perf_counter()
-        proc = torchrun(work / "ddp_train.py", args, nproc=nproc, timeout=timeout, cwd=work)
+        torchrun(work / "ddp_train.py", args, nproc=nproc, timeout=timeout, cwd=work)  # raises if a rank failed
         wall = time.perf_counter() - t0
         results = [json.loads((work / f"rank{r}.json").read_text()) for r in range(nproc)]
-    for line in proc.stdout.splitlines():
-        if line.startswith("epoch"):
-            print("  [rank 0]", line)
+    for h in results[0]["history"]:
+        print(msg("14.rank0_epoch", "  [rank 0] epoch {epoch}: mean loss over {world} ranks {mean:.4f} ({seconds:.2f} s)",
+                  epoch=h["epoch"], world=results[0]["world"], mean=h["mean_loss"], seconds=h["seconds"]))
     devices = ", ".join(r["device"] for r in results)
     print(msg("14.run_summary", "  {nproc} processes ({backend}; {devices}), {n} samples, {epochs} epochs: {wall:.1f} s with start-up",
               nproc=nproc, backend=results[0]["backend"], devices=devices, n=n, epochs=epochs, wall=wall))

@@ -35,8 +35,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="15 Deployment: ONNX and ONNX Runtime")
+lab = techday.setup(tier=tier, scale=scale, title=msg("15.title", "15 Deployment: ONNX and ONNX Runtime"))
 
 # %% nbgrader="locked" id="imports"
 import contextlib
@@ -57,6 +58,7 @@ import torch.nn.functional as F
 from techday.dltrain import device_label
 from techday.i18n import msg
 from techday.parts import CLASSES, make_parts
+from techday.tier import shown_label
 
 device = torch.device("cuda" if lab.on_gpu else "cpu")
 if not lab.on_gpu:
@@ -477,7 +479,8 @@ print(msg("15.latency_table_header", "batch | PyTorch median      p90  samples/s
 for b, t_rec, o_rec in rows:
     print(f"{b:5d} | {t_rec['median_ms']:11.3f} ms {t_rec['p90_ms']:8.3f} {t_rec['samples_per_s']:10.0f} | "
           f"{o_rec['median_ms']:7.3f} ms {o_rec['p90_ms']:8.3f} {o_rec['samples_per_s']:10.0f}")
-print(msg("15.measured_on", "PyTorch: {torch_label}; ONNX Runtime: {ort_label}", torch_label=device_label(device),
+print(msg("15.measured_on", "PyTorch: {torch_label}; ONNX Runtime: {ort_label}",
+          torch_label=shown_label(device_label(device)),
           ort_label=ORT_LABEL))
 if not lab.on_gpu:
     print(msg("15.cpu_tier_figures", "CPU tier: CPU figures on a shared machine, not GPU figures. The shape of the trade-off "

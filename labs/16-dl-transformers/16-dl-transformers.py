@@ -39,8 +39,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="16 Attention and transformers")
+lab = techday.setup(tier=tier, scale=scale, title=msg("16.title", "16 Attention and transformers"))
 
 # %% nbgrader="locked" id="imports"
 import math
@@ -54,6 +55,7 @@ from techday import dl
 from techday.dltrain import device_label
 from techday.i18n import msg
 from techday.labtools import time_cpu, time_cuda
+from techday.tier import shown_label
 
 if not lab.on_gpu:
     torch.set_num_threads(1)  # small models: one CPU thread each, no oversubscription of a shared machine
@@ -61,7 +63,7 @@ dev = dl.device(lab)
 LABEL = device_label(dev)
 GPU_BF16 = lab.on_gpu and torch.cuda.is_bf16_supported(including_emulation=False)  # native, not emulated
 print(msg("16.versions", "PyTorch {version} | device {device} | figures in this lab: {label}",
-          version=torch.__version__, device=dev, label=LABEL))
+          version=torch.__version__, device=dev, label=shown_label(LABEL)))
 
 # %% [markdown] key="attention-formula"
 # ## 1. Attention in one formula
@@ -181,7 +183,7 @@ g = torch.Generator().manual_seed(0)
 q_demo, k_demo, v_demo = (torch.randn(1, 1, 6, 8, generator=g) for _ in range(3))
 _, w_demo = attention(q_demo, k_demo, v_demo, causal=True)
 for i, row in enumerate(w_demo[0, 0].tolist()):
-    print(f"  query {i}: " + " ".join(f"{w:5.2f}" for w in row))
+    print(msg("16.query_row", "  query {i}: {weights}", i=i, weights=" ".join(f"{w:5.2f}" for w in row)))
 
 # %% [markdown] key="sdpa"
 # ## 2. `scaled_dot_product_attention`: the same result, fused
@@ -221,7 +223,7 @@ def time_ms(fn):
 t_mine = time_ms(lambda: attention(q_s, k_s, v_s, causal=True))
 t_fused = time_ms(lambda: F.scaled_dot_product_attention(q_s, k_s, v_s, is_causal=True))
 print(msg("16.sdpa_time", "forward, causal: your attention {mine:.2f} ms | scaled_dot_product_attention {fused:.2f} ms [{label}]",
-          mine=t_mine, fused=t_fused, label=LABEL))
+          mine=t_mine, fused=t_fused, label=shown_label(LABEL)))
 if lab.on_gpu:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -658,7 +660,7 @@ sorter, exact0, losses0 = train_sorter(seed=0)
 seconds = time.perf_counter() - t0
 print(msg("16.trained", "{steps} steps of {batch} rows ({amp}): loss {first:.3f} -> {last:.3f}; held-out rows sorted exactly: "
           "{exact:.1%} ({seconds:.1f} s [{label}])", steps=STEPS, batch=BATCH, amp=AMP or torch.float32,
-          first=losses0[0], last=sum(losses0[-20:]) / 20, exact=exact0, seconds=seconds, label=LABEL))
+          first=losses0[0], last=sum(losses0[-20:]) / 20, exact=exact0, seconds=seconds, label=shown_label(LABEL)))
 demo = dl.sort_sequences(3, LENGTH, SYMBOLS, seed=42).to(dev)
 for row, got in zip(demo.x[:, :LENGTH].tolist(), generate(sorter, demo.x[:, :LENGTH + 1], LENGTH).tolist()):
     print(f"  {row} -> {got}")

@@ -34,8 +34,9 @@ scale = None  # "full" or "ci"; None: $TECHDAY_SCALE, else full
 
 # %% nbgrader="locked" id="setup"
 import techday
+from techday.i18n import msg
 
-lab = techday.setup(tier=tier, scale=scale, title="17 Track assessment: parts inspection")
+lab = techday.setup(tier=tier, scale=scale, title=msg("17.title", "17 Track assessment: parts inspection"))
 
 # %% nbgrader="locked" id="imports"
 import time

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from .. import atomicfile
+from ..i18n import msg
 from .limits import limit_for
 
 UNITS = {"gbs": "GB/s", "gflops": "GFLOP/s", "us": "µs/launch"}
@@ -35,11 +36,17 @@ def table(doc: dict, *, show_skipped: bool = False):
     from rich.markup import escape
     from rich.table import Table
 
+    from ..tier import shown_label
+
     env = doc["environment"]
-    title = f"techday bench ({doc['mode']}) on {doc['label']}"
+    title = msg("techday.bench_title", "techday bench ({mode}) on {label}", mode=doc["mode"], label=shown_label(doc["label"]))
     t = Table(title=title, caption=_caption(doc))
-    for col in ("kernel [impl]", "on", "status", "median ms", "figure", "best", "limit", "±"):
-        t.add_column(col, justify="left" if col in ("kernel [impl]", "on", "status") else "right", no_wrap=True)
+    columns = [msg("techday.bench_col_kernel", "kernel [impl]"), msg("techday.bench_col_on", "on"),
+               msg("techday.bench_col_status", "status"), msg("techday.bench_col_median", "median ms"),
+               msg("techday.bench_col_figure", "figure"), msg("techday.bench_col_best", "best"),
+               msg("techday.bench_col_limit", "limit"), "±"]
+    for k, col in enumerate(columns):
+        t.add_column(escape(col), justify="left" if k < 3 else "right", no_wrap=True)  # "[impl]" is not markup
     for r in doc["results"]:
         if r["status"] == "skipped" and not show_skipped:
             continue
@@ -55,10 +62,12 @@ def table(doc: dict, *, show_skipped: bool = False):
 
 def _caption(doc: dict) -> str:
     if doc["tier"] == "cpu":
-        return ("CPU tier: every figure is a CPU figure, not a GPU figure. Numba CUDA kernels were checked in the "
-                "simulator (status 'checked'), never timed.")
+        return msg("techday.bench_caption_cpu",
+                   "CPU tier: every figure is a CPU figure, not a GPU figure. Numba CUDA kernels were checked in the "
+                   "simulator (status 'checked'), never timed.")
     lim = doc["limits"]
-    parts = [f"limits from {lim['source']}: DRAM {lim['dram_gbs']:.0f} GB/s" if lim.get("dram_gbs") else "",
+    parts = [msg("techday.bench_caption_limits", "limits from {source}: DRAM {gbs:.0f} GB/s", source=lim["source"],
+                 gbs=lim["dram_gbs"]) if lim.get("dram_gbs") else "",
              f"FP32 {lim['fp32_gflops'] / 1e3:.1f} TFLOP/s" if lim.get("fp32_gflops") else ""]
     return ", ".join(p for p in parts if p)
 
@@ -153,11 +162,13 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
             roofs_drawn.add(name)
             grid = [10 ** (math.log10(xs[0]) + i * (math.log10(xs[1]) - math.log10(xs[0])) / 200) for i in range(201)]
             ax.plot(grid, [min(peak, x * bw) for x in grid], color=color, lw=1.5,
-                    label=f"{name}: roof (DRAM {bw:.0f} GB/s, FP32 {peak / 1e3:.1f} TFLOP/s)")
+                    label=msg("techday.roof_gpu", "{name}: roof (DRAM {gbs:.0f} GB/s, FP32 {tflops:.1f} TFLOP/s)",
+                              name=name, gbs=bw, tflops=peak / 1e3))
             for key, ls in (("tf32_gflops", ":"), ("bf16_gflops", "--")):
                 if lim.get(key):
                     ax.axhline(lim[key], color=color, ls=ls, lw=0.8)
-                    ax.text(xs[0], lim[key], f" {name}: {key.split('_')[0].upper()} peak", color=color, fontsize=6,
+                    ax.text(xs[0], lim[key], msg("techday.roof_peak", " {name}: {kind} peak", name=name,
+                                                 kind=key.split("_")[0].upper()), color=color, fontsize=6,
                             va="bottom")
         elif new_device and doc["tier"] != "gpu":
             roof = measured_cpu_roof(doc)
@@ -168,11 +179,14 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
                 grid = [10 ** (math.log10(xs[0]) + i * (math.log10(xs[1]) - math.log10(xs[0])) / 200)
                         for i in range(201)]
                 ax.plot(grid, [min(top, x * bw) for x in grid], color=color, lw=1.2, ls="-.",
-                        label=f"{name}: measured roof (STREAM triad {bw:.1f} GB/s"
-                              + (f", matmul {roof['gflops']:.0f} GFLOP/s)" if roof["gflops"] else ")")
-                              + ": CPU figures")
+                        label=msg("techday.roof_cpu_matmul",
+                                  "{name}: measured roof (STREAM triad {gbs:.1f} GB/s, matmul {gflops:.0f} GFLOP/s): "
+                                  "CPU figures", name=name, gbs=bw, gflops=roof["gflops"]) if roof["gflops"] else
+                        msg("techday.roof_cpu", "{name}: measured roof (STREAM triad {gbs:.1f} GB/s): CPU figures",
+                            name=name, gbs=bw))
             else:
-                ax.plot([], [], color=color, marker="o", ls="", label=f"{name} (CPU figures, no roof)")
+                ax.plot([], [], color=color, marker="o", ls="",
+                        label=msg("techday.roof_cpu_none", "{name} (CPU figures, no roof)", name=name))
         for r in doc["results"]:
             if r.get("status") != "ok" or not r.get("gflops") or not r.get("intensity"):
                 continue
@@ -187,9 +201,11 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
         ax.scatter([x for x, _ in xy], [y for _, y in xy], color=color, marker=marker, s=28, edgecolors=edge,
                    linewidths=0.4, zorder=3)
     if below:
-        ax.plot([], [], ls="", label=f"{below:,} points under {MIN_PLOTTED_GFLOPS * 1e3:g} MFLOP/s (not drawn)")
+        ax.plot([], [], ls="", label=msg("techday.roof_below", "{count:,} points under {mflops:g} MFLOP/s (not drawn)",
+                                         count=below, mflops=MIN_PLOTTED_GFLOPS * 1e3))
     if others:
-        ax.plot([], [], color=OTHER, marker="o", ls="", label=f"{len(others):,} other devices (points only, no roof)")
+        ax.plot([], [], color=OTHER, marker="o", ls="",
+                label=msg("techday.roof_others", "{count:,} other devices (points only, no roof)", count=len(others)))
     for family, marker in FAMILY_MARKERS.items():
         if any(r.get("family") == family and r.get("status") == "ok" and r.get("gflops") for d in docs for r in d["results"]):
             ax.scatter([], [], marker=marker, color="gray", label=family)
@@ -199,11 +215,12 @@ def roofline_png(docs: list[dict], path: Path | None = None, title: str | None =
             len(c.get_offsets()) for c in ax.collections):  # nothing to plot: an empty frame, not an error
         ax.set_xlim(*xs)
         ax.set_ylim(0.1, 1e5)
-    ax.set_xlabel("arithmetic intensity (FLOP per byte of DRAM traffic)")
+    ax.set_xlabel(msg("techday.roof_xlabel", "arithmetic intensity (FLOP per byte of DRAM traffic)"))
     ax.set_ylabel("GFLOP/s")
-    heading = title or "Roofline"
+    heading = title or msg("techday.roof_title", "Roofline")
     if any_cpu:
-        heading += "\nCPU tier: CPU figures, not GPU figures (no device roof; any roof drawn was measured here)"
+        heading += "\n" + msg("techday.roof_cpu_heading",
+                              "CPU tier: CPU figures, not GPU figures (no device roof; any roof drawn was measured here)")
     ax.set_title(heading, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
@@ -331,7 +348,7 @@ def write_outputs(doc: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "png": out / "roofline.png", "html": out / "report.html"}
     atomicfile.write_text(paths["json"], json.dumps(doc, indent=1, sort_keys=False) + "\n")
-    png = roofline_png([doc], paths["png"], title=f"Roofline: {doc['label']}")
+    png = roofline_png([doc], paths["png"], title=msg("techday.roof_title_of", "Roofline: {label}", label=doc["label"]))
     atomicfile.write_text(paths["html"], html_report(doc, png))
     return paths
 

@@ -132,7 +132,11 @@ def run_suite(*, tier: str = "auto", quick: bool = True, families: list[str] | N
     skip_lib = {lib: _gpu_library_reason(lib, info.tier) for lib in ("cupy", "torch")}
     for lib, why in skip_lib.items():
         if why:
-            report(f"[skip] {lib} implementations: {why}")
+            from ..i18n import msg
+
+            # The record keeps the English reason; the line printed (in lab 08 too) is in the run's language.
+            shown = msg("techday.bench_needs_gpu", "{lib} needs a GPU (CPU tier)", lib=lib) if info.tier != "gpu" else why
+            report(msg("techday.bench_skip_library", "[skip] {lib} implementations: {why}", lib=lib, why=shown))
     flush = None
     sync = None
     busy = None
