@@ -160,6 +160,22 @@ def msg(key: str, default: str, /, **fmt) -> str:
     return default.format(**fmt)
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal or a notebook's fixed-width output: two for each wide or full-width
+    character (Hangul, CJK), none for a combining mark, one for the rest."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, columns: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``columns`` columns as :func:`width` counts them (``str.ljust`` counts
+    characters, so a Korean row of a table came out shorter than its English header by one column a syllable);
+    ``right`` pads on the left. Longer text is left as it is."""
+    fill = " " * max(0, columns - width(text))
+    return fill + text if right else text + fill
+
+
 def _fields_within(text: str, default: str) -> bool:
     """Every replacement field of ``text`` is a plain name that ``default`` also uses."""
     try:

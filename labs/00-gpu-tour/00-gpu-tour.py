@@ -368,7 +368,7 @@ for _i in (0.01, 0.3, 7.0, 19.9, 20.1, 333.0):
 peak_gflops = peak_tflops * 1e3
 ridge = peak_gflops / bandwidth_gbs  # FLOP/byte where the two roofs meet
 m = 4096
-from techday.i18n import msg
+from techday.i18n import msg, pad  # pad: a column's width as the screen shows Korean (two columns a syllable)
 
 kernels = [  # (name, FLOPs, bytes moved), float32 = 4 bytes
     (msg("00.kernel_sum", "sum reduction  s += a[i]"), 1, 4),
@@ -380,14 +380,14 @@ kernels = [  # (name, FLOPs, bytes moved), float32 = 4 bytes
 
 print(msg("00.roofline_device", "{name}: peak {peak:,.0f} GFLOP/s, {bw:,.0f} GB/s, ridge at {ridge:.1f} FLOP/byte\n",
           name=dev.name, peak=peak_gflops, bw=bandwidth_gbs, ridge=ridge))
-print(msg("00.roofline_header", "kernel                            FLOP/byte  attainable GFLOP/s  of peak  bound"))
+print(msg("00.roofline_header", "kernel                                FLOP/byte  attainable GFLOP/s  of peak  bound"))
 points = []
 for name, flops, nbytes in kernels:
     intensity = arithmetic_intensity(flops, nbytes)  # FLOPs / bytes
     attainable = attainable_gflops(intensity, peak_gflops, bandwidth_gbs)  # min(peak, I * BW)
     points.append((name, intensity, attainable))
     bound = msg("00.bound_memory", "memory") if intensity < ridge else msg("00.bound_compute", "compute")
-    print(f"{name:32s} {intensity:10.3f} {attainable:19,.0f} {attainable / peak_gflops:8.1%}  {bound}")
+    print(f"{pad(name, 36)} {intensity:10.3f} {attainable:19,.0f} {attainable / peak_gflops:8.1%}  {bound}")
 
 # %%
 from techday.i18n import msg
@@ -481,14 +481,14 @@ assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what=m
 # What does that mean for one gigabyte of data?
 
 # %%
-from techday.i18n import msg
+from techday.i18n import msg, pad
 
 GiB = 2**30
 print(msg("00.moving_gib", "Moving 1 GiB ({nbytes:,} bytes):", nbytes=GiB))
 for path, gbs in [("PCIe 4.0 x16 (~25 GB/s)", 25), ("PCIe 5.0 x16 (~50 GB/s)", 50),
                   ("NVLink-C2C, GH200 (450 GB/s)", 450),
                   (msg("00.moving_device_memory", "device memory, {name} (theoretical)", name=dev.name), bandwidth_gbs)]:
-    print(f"  {path:52s} {copy_time_ms(GiB, gbs):8.2f} ms")  # ms = bytes / (GB/s * 1e9) * 1e3
+    print(f"  {pad(path, 52)} {copy_time_ms(GiB, gbs):8.2f} ms")  # ms = bytes / (GB/s * 1e9) * 1e3
 ratio = copy_time_ms(GiB, 25) / copy_time_ms(GiB, bandwidth_gbs)
 print(msg("00.one_trip_over_pcie", "\nOne trip over PCIe 4.0 costs as much time as reading the array {ratio:.0f} times from device memory.", ratio=ratio))
 print(msg("00.kernel_that_reads_its", "A kernel that reads its input only once is rarely worth a round trip over PCIe: keep data on the GPU."))

@@ -766,7 +766,7 @@ else:
 # CPU tier only NumPy is timed, and that is a CPU figure.
 
 # %%
-from techday.i18n import msg
+from techday.i18n import msg, pad
 sum_reduce = cuda.reduce(lambda a, b: a + b)
 
 n_cmp = lab.size(full=16_000_057, ci=2_003)
@@ -777,7 +777,7 @@ yours = msg("03.gpu_sum_yours", "gpu_sum (yours)")
 results = {msg("03.fsum_exact", "math.fsum (exact)"): exact, "np.sum": float(np.sum(h_cmp)),
            yours: gpu_sum(d_cmp), "cuda.reduce": float(sum_reduce(d_cmp))}
 for name, value in results.items():
-    print(msg("03.relative_error", "{name:18s} {value:.10f}   relative error {error:.1e}", name=name, value=value,
+    print(msg("03.relative_error", "{name} {value:.10f}   relative error {error:.1e}", name=pad(name, 22), value=value,
               error=abs(value - exact) / exact))
     assert math.isclose(value, exact, rel_tol=1e-10), msg("03.name_off_value_vs", "{name} is off: {value} vs {exact}", name=name, value=value, exact=exact)
 

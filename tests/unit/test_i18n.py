@@ -384,3 +384,16 @@ def test_a_broken_translation_file_is_named_without_a_traceback(fixture_course):
         out = techday("--root", str(fixture_course), *command)
         assert out.returncode == 1, (command, out.stdout[-1000:], out.stderr[-2000:])
         assert "[messages.oops] needs text" in out.stderr and "Traceback" not in out.stderr, (command, out.stderr)
+
+
+def test_pad_counts_the_columns_a_korean_row_takes():
+    """Wrong answer caught: a Korean table row padded by characters (``str.ljust``, ``{name:32s}``): each syllable takes
+    two columns, so the row's numbers came out one column to the right for every syllable (lab 00's roofline table)."""
+    from techday.i18n import pad, width
+
+    assert width("커널") == 4 and width("kernel") == 6 and width("e\u0301") == 1
+    assert pad("합계 리덕션", 14) == "합계 리덕션   " and width(pad("합계 리덕션", 14)) == 14
+    assert pad("sum", 6, right=True) == "   sum"
+    assert pad("a long name", 4) == "a long name"
+    rows = [pad(name, 20) + "|" for name in ("벡터 덧셈", "vector add", "SAXPY          y")]
+    assert len({width(r) for r in rows}) == 1, rows
