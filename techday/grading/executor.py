@@ -260,6 +260,9 @@ MEMORY_CHECK_S = 0.5
 # (techday.grading.sockmeter.descriptors_held).
 
 
+METER_STARTS = 3  # new meters for one notebook after the first stopped
+
+
 def sandbox_netns_pid(below: list[int]) -> int | None:
     """A process among ``below`` that is in a network namespace other than this process's: the sandbox's."""
     try:
@@ -445,6 +448,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     deadline = time.monotonic() + limits.notebook_timeout_s
     tick, next_disk, peak = (MEMORY_CHECK_S if watch else DISK_CHECK_S), time.monotonic() + DISK_CHECK_S, 0
     meter: SocketMeter | None = None
+    restarts = 0
     try:
         while True:
             try:
@@ -458,10 +462,17 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                 if meter is None and (where := sandbox_netns_pid(below)) is not None:
                     meter = SocketMeter(where)
                     report["socket_meter"] = meter.problem or "reading"
+                elif meter is not None and meter.problem and meter.read_once and not report.get("watch_events"):
+                    # A meter that read and then stopped (killed, or starved past its answer's time): a new one,
+                    # METER_STARTS times at most; then the notebook is flagged, as its sockets go unread.
+                    if restarts < METER_STARTS and (where := sandbox_netns_pid(below)) is not None:
+                        meter.close()
+                        meter, restarts = SocketMeter(where), restarts + 1
+                    else:
+                        report["watch_events"] = [{"event": "socket-meter", "problem": meter.problem[:200]}]
                 if meter is not None and not meter.problem:
                     in_buffers = meter.read() or 0
-                    if meter.problem:
-                        report["socket_meter"] = meter.problem
+                    report["socket_meter"] = meter.problem or "reading"
                     report["sockets_peak"] = max(report.get("sockets_peak", 0), meter.sockets)
                 held_by = descriptors_held(below, sockets_read=meter is not None and not meter.problem)
                 in_buffers += held_by["bytes"]
@@ -497,10 +508,13 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
         report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
         return None
     try:
-        return json.loads(data)
+        result = json.loads(data)
     except ValueError:
         report["problem"] = "the executor's result was not readable"
         return None
+    if isinstance(result, dict) and report.get("watch_events"):  # what the readings from outside found
+        result["events"] = [*result.get("events", []), *report["watch_events"]]
+    return result
 
 
 def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote) -> None:

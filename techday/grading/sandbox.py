@@ -383,10 +383,16 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     return args
 
 
+SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox
+
+
 def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
     """preexec_fn: resource limits inherited by everything in the sandbox (and its pids cgroup, or the
     unprivileged host user it runs as)."""
     def apply():
+        # Below the grader's own processes in the scheduler's order: its readings from outside the sandbox (memory,
+        # sockets, files) and its socket meter keep their turn when a notebook keeps every core busy.
+        os.nice(SANDBOX_NICE)
         if cgroup is not None:
             cgroup.enter()
         if user is not None:
@@ -421,8 +427,12 @@ def event_notes(report: dict) -> list[str]:
         notes.append({
             "cell-timeout": f"{cell} timed out after {ev.get('seconds')} s",
             "notebook-timeout": f"stopped after {ev.get('seconds')} s (whole notebook): every test scored 0",
-            "memory-total": f"stopped: its processes held {ev.get('mb')} MB together, over the memory limit of "
-                            f"{ev.get('limit')} MB (whole notebook): every test scored 0",
+            "memory-total": f"stopped: its processes held {ev.get('mb')} MB together"
+                            + (f" ({ev['sockets_mb']} MB of it in sockets' and pipes' buffers)" if ev.get("sockets_mb")
+                               else "")
+                            + f", over the memory limit of {ev.get('limit')} MB (whole notebook): every test scored 0",
+            "socket-meter": f"review: the grader lost the reading of its sockets' memory ({ev.get('problem', '')}); "
+                            "what they held was not counted from then on",
             "disk-full": f"stopped: wrote {ev.get('bytes', 0) // 2**20} MB while the grading host's disk was nearly "
                          "full (whole notebook): every test scored 0",
             "too-many-files": f"stopped: made {ev.get('files')} files in one folder, over the limit of "

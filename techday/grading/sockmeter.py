@@ -232,6 +232,7 @@ class SocketMeter:
     def __init__(self, pid: int):
         self.problem = ""
         self.sockets = 0
+        self.read_once = False  # it has answered a reading (a first start that failed is this host's, not the notebook's)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.path.dirname(
             os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c",
@@ -271,7 +272,7 @@ class SocketMeter:
             self.problem = (answer or {}).get("error") or self.problem
             self.close()
             return None
-        self.sockets = answer["sockets"]
+        self.sockets, self.read_once = answer["sockets"], True
         return answer["bytes"]
 
     def close(self) -> None:

@@ -635,3 +635,59 @@ def test_the_kernels_objects_behind_empty_descriptors_are_counted():
         child.kill()
         child.wait()
         child.stdout.close()
+
+
+def _kill_meters(times: int, stop) -> list[int]:
+    """Kill the grader's socket meter ``times`` times, each once it has answered, from a thread of the test."""
+    import signal
+    import time
+
+    import psutil
+
+    killed: list[int] = []
+    me = psutil.Process()
+    while len(killed) < times and not stop.is_set():
+        for proc in me.children(recursive=True):
+            try:
+                if "techday.grading.sockmeter" in " ".join(proc.cmdline()) and proc.pid not in killed \
+                        and time.time() - proc.create_time() > 2:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed.append(proc.pid)
+            except (psutil.Error, OSError):
+                continue
+        time.sleep(0.2)
+    return killed
+
+
+@pytest.mark.parametrize("kills,flagged", [(1, False), (3, True)])
+def test_a_socket_meter_that_stops_is_started_again_then_the_notebook_is_flagged(kills, flagged, tmp_path,
+                                                                                 monkeypatch):
+    """Wrong answers caught: a meter killed (or starved past its answer's time) while the notebook runs, after which
+    the notebook's sockets go uncounted with no word (fill them then: 640 MB, `graded`); and, the other way, an
+    honest notebook flagged because its meter stopped once."""
+    import threading
+
+    import techday.grading.executor as executor
+
+    monkeypatch.setattr(executor, "METER_STARTS", 2)
+    stop = threading.Event()
+    killed: list[int] = []
+    killer = threading.Thread(target=lambda: killed.extend(_kill_meters(kills, stop)), daemon=True)
+    killer.start()
+    try:
+        result, report = run_sandboxed(["import time\ntime.sleep(14)\nprint('done')"], tmp_path,
+                                       Limits(cell_timeout_s=60, notebook_timeout_s=120, memory_mb=2000))
+    finally:
+        stop.set()
+        killer.join(5)
+    print(killed, report)
+    assert len(killed) == kills, killed
+    assert result is not None, report
+    events = [e["event"] for e in result.get("events", [])]
+    if flagged:
+        assert events == ["socket-meter"], result.get("events")
+        from techday.grading.sandbox import event_notes
+
+        assert "lost the reading of its sockets' memory" in event_notes(result)[0], result.get("events")
+    else:
+        assert events == [] and report["socket_meter"] == "reading", report

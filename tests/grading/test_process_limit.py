@@ -4,6 +4,7 @@ gets the error. The loop is bounded on its own too (2000 tries, 20 s; every chil
 a broken limit cannot load the machine that runs this test."""
 
 import json
+import os
 import re
 import threading
 import time
@@ -227,3 +228,16 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
     assert result is not None, report
     print(how, uids)
     assert uids and 0 not in uids, uids
+
+
+def test_the_sandbox_runs_below_the_grader_in_the_schedulers_order(tmp_path):
+    """Wrong answer caught: a notebook at the grader's own priority, whose threads on every core starve the readings
+    the grader takes from outside it (memory, sockets, files) and its socket meter (killed or starved past its
+    answer's time, the meter's sockets go unread until a new one starts)."""
+    from techday.grading.sandbox import SANDBOX_NICE
+
+    result, report = run_sandboxed(["import os\nprint('nice', os.nice(0))"], tmp_path,
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=120))
+    assert result is not None, report
+    printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    assert f"nice {min(19, os.nice(0) + SANDBOX_NICE)}" in printed, printed
