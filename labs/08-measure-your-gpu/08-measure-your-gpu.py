@@ -363,7 +363,9 @@ print(msg("08.best_all_visible", "best_implementation: all visible tests passed.
 #    access pattern, launch overhead).
 
 # %%
+from techday.bench.report import UNITS  # "gbs" -> "GB/s"
 from techday.i18n import msg
+from techday.tier import shown_label  # the record's English label, as this run's language says it
 
 for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), ("transpose", "padded")):
     impl = best_implementation(results, fam, ker)
@@ -374,7 +376,7 @@ for fam, ker in (("stream", "triad"), ("reduction", "sum"), ("matmul", "fp32"), 
     where = bound(intensity(r), *(by_name("H100 SXM5").fp32_tflops * 1e3, by_name("H100 SXM5").bandwidth_gbs)) \
         if r["flops"] else "memory"
     print(msg("08.best_line", "{family}.{kernel}: best {impl} at {value:.2f} {metric} [{label}]", family=fam, kernel=ker,
-              impl=impl, value=r["value"], metric=r["metric"], label=r["label"])
+              impl=impl, value=r["value"], metric=UNITS.get(r["metric"], r["metric"]), label=shown_label(r["label"]))
           + (msg("08.of_the_limit", ", {fraction:.0%} of the limit", fraction=frac) if frac is not None
              else msg("08.no_device_limit", ", no device limit on this tier"))
           + msg("08.bound_on_h100", "; {where}-bound on an H100",
