@@ -304,8 +304,9 @@ def _regex_tokens(text: str, limit: int) -> list[str]:
 
 AST_MAX_CHARS = 50_000
 """Characters of a code cell read through :mod:`ast` (:func:`_canonical`); a longer cell, or one that
-does not parse, is tokenized as written. Lab answers are a few hundred to a few thousand characters;
-the bound keeps a hostile notebook's cost that of :mod:`tokenize` alone."""
+does not parse, is tokenized as written, and so are a participant's cells past :data:`MAX_TOKENS`
+characters in all (every notebook the checks accept is read in canonical form whole). Lab answers are a
+few hundred to a few thousand characters; the bounds keep a hostile notebook's cost a few seconds."""
 MAX_RUN = 64
 """Statements of one run of independent assignments put in canonical order (quadratic in it)."""
 _FALSE_TESTS = (0, False, None, "", 0.0)
@@ -377,9 +378,12 @@ class _Canon:
         other_use: set[str] = set()
         self.reads: set[str] = set()  # names the cell loads
         calls, bindings, skip = set(), [], set()
+        self.calls: list[ast.Call] = []  # of a name: ``range(...)``, or of a name that may be an alias of it
         for n in ast.walk(tree):
             if isinstance(n, ast.Call):
                 calls.add(id(n.func))
+                if isinstance(n.func, ast.Name):
+                    self.calls.append(n)
             elif isinstance(n, ast.stmt):
                 if _is_noop(n):
                     skip.update(id(m) for m in ast.walk(n))
@@ -446,8 +450,8 @@ class _Canon:
     def run(self, tree: ast.Module) -> ast.Module:
         if self.aliases:
             tree = _Rename(self.aliases, self.dropped).visit(tree)
-        for n in ast.walk(tree):
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "range" and not n.keywords:
+        for n in self.calls:
+            if isinstance(n.func, ast.Name) and n.func.id == "range" and not n.keywords:
                 n.args = _range_args(n.args)
         self._block(tree)
         return tree
@@ -538,8 +542,14 @@ def _movable(stmt: ast.stmt) -> bool:
     :func:`_in_order` may put in another order."""
     if isinstance(stmt, ast.Expr):
         return isinstance(stmt.value, ast.Call)
-    return isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and not any(
-        isinstance(n, (ast.Attribute, ast.Starred)) and isinstance(n.ctx, ast.Store) for n in ast.walk(stmt))
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
+        targets = [stmt.target]
+    else:
+        return False
+    return not any(isinstance(n, (ast.Attribute, ast.Starred)) and isinstance(n.ctx, ast.Store)
+                   for t in targets for n in ast.walk(t))
 
 
 def _effects(stmt: ast.stmt) -> tuple[set[str], set[str]]:
@@ -612,16 +622,17 @@ def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
         return None
     try:
         tree = ast.parse(text)
-        return ast.unparse(ast.fix_missing_locations(_Canon(aliases, tree).run(tree)))
+        return ast.unparse(_Canon(aliases, tree).run(tree))
     except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
         return None
 
 
-def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None = None,
+def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None | bool = None,
             solution: bool = False) -> list[str]:
     """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``:
-    code in its canonical form (:func:`_canonical`) where it parses, else as written. ``solution``: the
-    course's answer cell, read without its solution markers (as written, only between them)."""
+    code in its canonical form (:func:`_canonical`) where it parses, else (and where ``aliases`` is
+    False) as written. ``solution``: the course's answer cell, read without its solution markers (as
+    written, only between them)."""
     if markdown:
         out: list[str] = []
         for line in text.lower().splitlines():
@@ -630,7 +641,8 @@ def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] 
             if len(out) >= limit:
                 break
         return out[:limit]
-    canon = _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases)
+    canon = None if aliases is False else \
+        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases)
     if canon is None and solution:
         text = _solution_region(text)
     try:
@@ -683,7 +695,7 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
     :data:`MAX_TOKENS` tokens read count."""
     answers = _Answers(starts=defaultdict(list), cell_of=[], unit=[])
     aliases: dict[str, ast.expr] = {}
-    read = 0
+    read = parsed = 0
     for unit, (gid, markdown, text) in enumerate(_cells(nb, answers_only=solution)):
         if read >= MAX_TOKENS:
             break
@@ -693,7 +705,9 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
             gid = OWN_CELL
         if solution and markdown:
             text = _solution_region(text)
-        tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases, solution and not markdown)
+        parsed += len(text)  # every gradable notebook is read in canonical form whole; a bigger one no more
+        tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases if parsed <= MAX_TOKENS else False,
+                         solution and not markdown)
         read += len(tokens)
         given = released.get(gid, set())
         added = [word for statement in _statements(tokens) if statement not in given for word in statement]

@@ -646,3 +646,26 @@ def test_four_friends_handing_in_one_notebook_are_reported(room_size):
     found = shared_answers(release_nb(), subs, source_nb())
     assert pairs(found) == {(a, b) for a, b in combinations(("t001", "y1", "y2", "y3"), 2)}, \
         [s.note() for s in found]
+
+
+def test_a_huge_notebook_of_small_cells_is_not_all_read_through_ast(monkeypatch):
+    """Wrong answer caught: every cell up to ``AST_MAX_CHARS`` was parsed and rewritten, however many,
+    so a notebook the checks reject (2 MB of small cells that compute nothing, no token counted against
+    ``MAX_TOKENS``) was read through :mod:`ast` whole, several times a gradable notebook's cost. The
+    characters read so are counted, not timed."""
+    from techday.grading import similarity
+
+    parsed = []
+    canonical = similarity._canonical
+
+    def counted(text, aliases):
+        parsed.append(len(text))
+        return canonical(text, aliases)
+
+    monkeypatch.setattr(similarity, "_canonical", counted)
+    nb = release_nb()
+    nb["cells"] += [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "pass  # " + "n" * 990 + "\n"}
+                    for _ in range(2_000)]
+    shared_answers(release_nb(), {"a": nb})
+    release = sum(len(c["source"]) for c in release_nb()["cells"])
+    assert sum(parsed) <= release + similarity.MAX_TOKENS + similarity.AST_MAX_CHARS, sum(parsed)
