@@ -8,19 +8,22 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
 1. **Answer text.** Every code and markdown cell of a submission, whatever its metadata claims (a
    trainee writes it: a copy in a new cell marked with a made-up ``grade_id`` or as a test was missed),
    less the release's text (step 4); a cell is named by its ``grade_id`` only where the release has
-   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells, only the region
-   between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
-2. **Canonical form.** A code cell that parses (up to :data:`AST_MAX_CHARS` characters) is rewritten
-   through :mod:`ast` before it is tokenized, undoing what changes the text and not the program: a
-   builtin, or a callable ``a.b.c``, called through a name of one's own (``s = sum``, then ``s(...)``;
-   ``from builtins import sum as s``) is called by its own name; statements that compute nothing
-   (``pass``, a lone constant, ``print(...)``, ``x = x``, ``x += 0``, ``x *= 1``, ``assert True``,
-   ``if False:`` and ``while False:`` blocks) and a literal stored into a name nothing in the cell reads
-   (``dead = 0``) are dropped; ``x = x + y`` is ``x += y``; ``i = a`` then ``while i < b: ...; i += c``
-   is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``; each run of assignments and
-   calls is put in one order that keeps every dependence between them (a statement that writes a name
-   another reads or writes stays on its side), so independent statements swapped give the same text.
-   The result is unparsed and tokenized. A cell that does not parse is tokenized as written.
+   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells: a code cell with its
+   solution markers removed (what is outside them is the release's, dropped in step 4), or, where that
+   does not parse, and in markdown, only the region between ``### BEGIN SOLUTION`` and
+   ``### END SOLUTION``.
+2. **Canonical form.** A code cell that parses (up to :data:`AST_MAX_CHARS` characters a cell and
+   :data:`MAX_TOKENS` a participant) is rewritten through :mod:`ast` before it is tokenized, undoing what
+   changes the text and not the program: a builtin, or a callable ``a.b.c``, called through a name of
+   one's own (``s = sum``, then ``s(...)``; ``from builtins import sum as s``) is called by its own name;
+   statements that compute nothing (``pass``, a lone constant, ``print(...)``, ``x = x``, ``x += 0``,
+   ``x *= 1``, ``assert True``, ``if False:`` and ``while False:`` blocks) and a literal stored into a name
+   nothing in the cell reads (``dead = 0``) are dropped; ``x = x + y`` is ``x += y``; ``i = a`` then
+   ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
+   each run of assignments and calls is put in one order that keeps every dependence between them (a
+   statement that writes a name another reads or writes stays on its side), so independent statements
+   swapped give the same text. The result is unparsed and tokenized. A cell that does not parse is
+   tokenized as written.
 3. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
