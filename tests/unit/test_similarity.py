@@ -669,3 +669,40 @@ def test_a_huge_notebook_of_small_cells_is_not_all_read_through_ast(monkeypatch)
     shared_answers(release_nb(), {"a": nb})
     release = sum(len(c["source"]) for c in release_nb()["cells"])
     assert sum(parsed) <= release + similarity.MAX_TOKENS + similarity.AST_MAX_CHARS, sum(parsed)
+
+
+def _same_variant_room(gid: str, pick: int, writers: int, seed: str) -> dict[str, dict]:
+    """A room of 20 honest trainees (:func:`room`) in which exactly ``writers`` of them answer ``gid``
+    with the course's variant ``pick`` (each their own way) and no one else does."""
+    given = {line.strip() for c in release_nb()["cells"] for line in c["source"].splitlines()}
+    options = variants()
+    subs = room(20, seed=seed)
+    for k, (name, nb) in enumerate(sorted(subs.items())):
+        rng = random.Random(f"{seed}-{name}")
+        others = [v for i, v in enumerate(options[gid]) if i != pick]
+        mine = answers_of(nb)
+        mine[gid] = own_version(options[gid][pick] if k < writers else rng.choice(others), rng, given)
+        subs[name] = handed_in(mine)
+    return subs
+
+
+@pytest.mark.parametrize("pick", [1, 2, 3])
+def test_two_honest_trainees_who_wrote_the_same_variant_of_one_answer_are_not_reported(pick):
+    """Honest pairs stay unreported under the rule for answers copied whole. Caught: a whole-answer rule
+    too eager (one-way containment, or ``PART_FRACTION`` at 0.5): two trainees of a room of 20 who are
+    the only ones to write one course variant of ``block_sum_kernel``, each with lines of their own,
+    share most of that answer's runs and would be called copies."""
+    subs = _same_variant_room("block_sum_kernel", pick, 2, seed=f"same-variant-{pick}")
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert found == [], [s.note() for s in found]
+
+
+def test_honest_trainees_who_write_the_canonical_answer_are_not_a_ring():
+    """Honest trainees stay unreported under the ring rule. Caught: a ring rule that takes any text held
+    by the same four to six participants (``RING_MIN_TOKENS`` at 20 and ``RING_FRACTION`` at 0; either
+    bound alone keeps this room clean): five trainees of a room of 20 who all write the course's own
+    ``block_sum_kernel`` (each their own way) hold runs of it with the course's solution, up to six
+    holders, and 31 pairs of them would be reported."""
+    subs = _same_variant_room("block_sum_kernel", 0, 5, seed="canonical-five")
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert found == [], [s.note() for s in found]
