@@ -22,8 +22,9 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
    each run of assignments and calls is put in one order that keeps every dependence between them (a
    statement that writes a name another reads or writes stays on its side), so independent statements
-   swapped give the same text. The result is unparsed and tokenized. A cell that does not parse is
-   tokenized as written.
+   swapped give the same text. The result is unparsed and tokenized. IPython magic and shell lines
+   (``%timeit``, ``!ls``) are left out where the cell does not parse with them; a cell that does not
+   parse without them is tokenized as written.
 3. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
@@ -562,6 +563,7 @@ def _effects(stmt: ast.stmt) -> tuple[set[str], set[str]]:
     return (written | read, read) if isinstance(stmt, ast.Expr) else (written, read)
 
 
+_MAGIC_RE = re.compile(r"^[ \t]*[%!].*$", re.M)
 _NAME_RE = re.compile(r"Name\(id='(\w+)'")
 
 
@@ -618,13 +620,17 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
 
 
 def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
-    """A code cell's canonical text (:class:`_Canon`), or None where it does not parse (a trainee's
-    unfinished code) or is over :data:`AST_MAX_CHARS`: then it is tokenized as written. ``aliases``
+    """A code cell's canonical text (:class:`_Canon`), or None where it does not parse, even less its
+    IPython magic and shell lines (a trainee's unfinished code), or is over :data:`AST_MAX_CHARS`: then
+    it is tokenized as written. ``aliases``
     carries a participant's names for builtins from one cell to the next."""
     if len(text) > AST_MAX_CHARS:
         return None
     try:
-        tree = ast.parse(text)
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            tree = ast.parse(_MAGIC_RE.sub("", text))  # IPython's ``%timeit ...``, ``!ls``, ``%%time``
         return ast.unparse(_Canon(aliases, tree).run(tree))
     except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
         return None

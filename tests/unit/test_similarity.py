@@ -706,3 +706,15 @@ def test_honest_trainees_who_write_the_canonical_answer_are_not_a_ring():
     subs = _same_variant_room("block_sum_kernel", 0, 5, seed="canonical-five")
     found = shared_answers(release_nb(), subs, source_nb())
     assert found == [], [s.note() for s in found]
+
+
+def test_a_rewritten_copy_with_an_ipython_magic_in_each_cell_is_reported():
+    """Wrong answer caught: a cell with an IPython line (``%timeit``, ``!nvidia-smi``: the notebook runs
+    it) is not Python, so it was tokenized as written, and one such line per cell undid the canonical
+    form: the rewritten copies below were missed. Magic and shell lines are left out of what is parsed."""
+    subs = room(40, seed="magic")
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: "%load_ext autoreload\n" + rewritten(src, copier) + "\n!nvidia-smi\n"
+                                  for gid, src in answers_of(subs[donor]).items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
