@@ -7,10 +7,25 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
 
 1. **Answer text.** Every code and markdown cell of a submission, whatever its metadata claims (a
    trainee writes it: a copy in a new cell marked with a made-up ``grade_id`` or as a test was missed),
-   less the release's text (step 3); a cell is named by its ``grade_id`` only where the release has
-   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells, only the region
-   between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
-2. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
+   less the release's text (step 4); a cell is named by its ``grade_id`` only where the release has
+   that cell, else :data:`OWN_CELL`. For the course's solution, its answer cells: a code cell with its
+   solution markers removed (what is outside them is the release's, dropped in step 4), or, where that
+   does not parse, and in markdown, only the region between ``### BEGIN SOLUTION`` and
+   ``### END SOLUTION``.
+2. **Canonical form.** A code cell that parses (up to :data:`AST_MAX_CHARS` characters a cell and
+   :data:`MAX_TOKENS` a participant) is rewritten through :mod:`ast` before it is tokenized, undoing what
+   changes the text and not the program: a builtin, or a callable ``a.b.c``, called through a name of
+   one's own (``s = sum``, then ``s(...)``; ``from builtins import sum as s``) is called by its own name;
+   statements that compute nothing (``pass``, a lone constant, ``print(...)``, ``x = x``, ``x += 0``,
+   ``x *= 1``, ``assert True``, ``if False:`` and ``while False:`` blocks) and a literal stored into a name
+   nothing in the cell reads (``dead = 0``) are dropped; ``x = x + y`` is ``x += y``; ``i = a`` then
+   ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
+   each run of assignments and calls is put in one order that keeps every dependence between them (a
+   statement that writes a name another reads or writes stays on its side), so independent statements
+   swapped give the same text. The result is unparsed and tokenized. IPython magic and shell lines
+   (``%timeit``, ``!ls``) are left out where the cell does not parse with them; a cell that does not
+   parse without them is tokenized as written.
+3. **Tokens, normalised against disguise.** Code goes through :mod:`tokenize` (a regex split where a
    trainee's cell does not tokenize). Names become one placeholder ``V``, except keywords, builtins and
    attribute names after ``.`` (``cuda.atomic.add``, ``loss.backward``: the API an answer must call,
    which renaming cannot change); so renaming variables hides nothing. String literals become one
@@ -22,38 +37,50 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    token, and statements that compute nothing (``pass``, a lone string, ``print(...)``) are dropped:
    padding a copy with them hides nothing, and honest debugging prints make no rare text. Markdown
    answers: lower-cased words, a line for a statement.
-3. **Only what the trainee added.** Statements the release's same cell holds (compared normalised: a
+4. **Only what the trainee added.** Statements the release's same cell holds (compared normalised: a
    renamed parameter does not make the header an answer) are dropped, and so is any fingerprint of the
    release: a cell left as released, or course code pasted into an answer, shares nothing.
-4. **Fingerprints.** A stable rolling hash (Karp-Rabin over ``zlib.crc32`` of each token: Python's own
+5. **Fingerprints.** A stable rolling hash (Karp-Rabin over ``zlib.crc32`` of each token: Python's own
    ``hash`` is salted per process) of every run of :data:`K` tokens inside one cell. All k-grams, not a
    winnowed subset: a room's answers are small (capped at :data:`MAX_TOKENS` tokens per participant) and
    every k-gram lets the shared text be counted in tokens. Fingerprints are matched across cells, so
    moving answer text to another cell, or reordering cells, hides nothing.
-5. **Room frequency.** A fingerprint held by more than ``max(COMMON_FLOOR, COMMON_FRACTION * room)``
+6. **Room frequency.** A fingerprint held by more than ``max(COMMON_FLOOR, COMMON_FRACTION * room)``
    participants (those with any answer text) is the natural way to write that line and is ignored. The
    floor of 3 keeps a ring of three trainees sharing one notebook visible in a small room. The course's
    solution counts as a participant here: where many trainees write the canonical answer honestly, its
    fingerprints become common and drop out, so writing the obvious answer is never a finding; a copy of
    the solution in a room that did not write it stays rare.
-6. **Pairs.** An inverted index (fingerprint -> holders) gives, for each pair holding a rare fingerprint,
+7. **Pairs.** An inverted index (fingerprint -> holders) gives, for each pair holding a rare fingerprint,
    the fingerprints they share; the tokens these cover are counted in each. Each participant's *own*
    answer text is the tokens covered by any rare fingerprint (what is not common, not released, not
    too short to fingerprint). A pair is reported when both cover at least ``min_tokens`` shared tokens
    and the shared tokens are at least ``min_fraction`` of the smaller own text: padding one copy with
-   text of one's own then hides nothing. Defaults and their measurement: grading/README.md.
+   text of one's own then hides nothing. A pair under that is still reported where some answer (a
+   cell) is almost wholly shared on both sides (:data:`PART_MIN_TOKENS`, :data:`PART_FRACTION`): a
+   copier who copies two answers of five and writes the rest (the finding names only those cells;
+   its note says "whole answers shared").
+8. **Rings.** Text held by more than the common rule allows and by at most :data:`RING_MAX`
+   participants, grouped by exactly who holds it, is a ring where it is at least
+   :data:`RING_MIN_TOKENS` tokens and :data:`RING_FRACTION` of each one's own answer text: a leaked
+   solution handed in by three trainees, four friends handing in one notebook, in a room of 20. Each
+   pair of the ring not already reported is, and the note names every holder.
+   Defaults and their measurement: grading/README.md.
 
 Pure: no files, no randomness; the same input gives the same sorted list, whatever the dicts' order.
 
 What it does not cover (measured, in grading/README.md, "Answers shared between trainees"): answers too
-short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand, rings of four or more in a
-room under about 80, a copy of an answer most of the room wrote the same way; and which of a pair
-copied. A finding is a reason for a person to look, never a verdict.
+short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand beyond the canonical form (a
+dead statement that computes something, another algorithm, a loop restructured otherwise), one short
+answer copied among several, a copy of an answer most of the room wrote the same way; and which of a
+pair copied. A finding is a reason for a person to look, never a verdict.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
+import copy
 import io
 import keyword
 import re
@@ -64,7 +91,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
-from ..course.labsrc import BEGIN_SOLUTION, END_SOLUTION
+from ..course.labsrc import BEGIN_SOLUTION, END_SOLUTION, strip_solution_markers
 
 SOLUTION = "the course's solution"
 K = 10
@@ -88,10 +115,27 @@ rings of four in rooms under 80) reported an honest trainee against the course's
 MIN_TOKENS = 40
 """Shared rare tokens below which a pair is not reported: about four normalised lines. Guards against
 small answers that coincide (one short cell each, all of it "own" text). Measured: grading/README.md."""
+PART_MIN_TOKENS = 40
+"""Shared rare tokens an answer (a cell) must hold, on both sides, to be a finding when the notebooks'
+answers as a whole are not: as :data:`MIN_TOKENS`, about four normalised lines."""
+PART_FRACTION = 0.9
+"""Share of a cell's own answer text that must be shared, on both sides, for that answer to be copied
+whole. Honest trainees who wrote the same course variant of an answer share the runs between lines of
+their own, never 90 % of it. Measured: grading/README.md."""
+RING_MAX = 6
+"""Most holders of one text that :func:`_rings` looks at: the room's common rule (``max(3, 5 %)``) drops
+text held by four in a room under 80; a ring of up to six (a leaked solution and five copies) is looked
+at in any room (from 120 trainees, the common rule allows six anyway)."""
+RING_MIN_TOKENS = 80
+"""Tokens of a ring's text each holder must have: twice :data:`MIN_TOKENS`, for a text held by more."""
+RING_FRACTION = 0.6
+"""Share of each holder's own answer text (rare in the room, and the ring's text) the ring's text must
+be: as :data:`MIN_FRACTION`, for every holder."""
 MIN_FRACTION = 0.6
 """Share of the smaller own answer text the shared text must reach. Guards against two long answers that
 coincide here and there (the grid-stride loop, the same unusual order of two lines)."""
 
+_BUILTIN_NAMES = frozenset(dir(builtins)) - {"True", "False", "None"}
 _KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER,
             *(getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n))}
@@ -117,12 +161,17 @@ class Shared:
     cells: tuple[str, ...]  # of both
     cells_a: tuple[str, ...] = ()  # of ``a`` alone: what a hold line on ``a`` names (``b`` cannot change it)
     cells_b: tuple[str, ...] = ()
+    why: str = ""  # "": most of both one's answer text; "part": whole answers (cells), the rest not;
+    # "ring": one text held by the participants ``ring`` (more than the room's common rule allows)
+    ring: tuple[str, ...] = ()
 
     def note(self) -> str:
-        """One line for an instructor."""
-        return (f"answers shared between {self.a} and {self.b} ({self.tokens} tokens, "
+        """One line for an instructor: what is shared, how much, where, and (a ring) by whom."""
+        what = "whole answers shared" if self.why == "part" else "answers shared"
+        held = f"; the same text held by {len(self.ring)}: {', '.join(self.ring)}" if self.ring else ""
+        return (f"{what} between {self.a} and {self.b} ({self.tokens} tokens, "
                 f"{round(100 * self.fraction_a)} % / {round(100 * self.fraction_b)} % of their own answer text; "
-                f"cells: {', '.join(self.cells)})")
+                f"cells: {', '.join(self.cells)}{held})")
 
 
 @dataclass
@@ -131,6 +180,7 @@ class _Answers:
 
     starts: dict[int, list[int]]
     cell_of: list[str]
+    unit: list[int]  # which cell read (0, 1, ...) each token is in: a cell, where ``cell_of`` names several
 
 
 def _source(cell: dict) -> str | None:
@@ -254,8 +304,344 @@ def _regex_tokens(text: str, limit: int) -> list[str]:
     return out
 
 
-def _tokens(text: str, markdown: bool, limit: int) -> list[str]:
-    """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``."""
+# ------------------------------------------------------------------ canonical form of a code cell (AST)
+
+AST_MAX_CHARS = 50_000
+"""Characters of a code cell read through :mod:`ast` (:func:`_canonical`); a longer cell, or one that
+does not parse, is tokenized as written, and so are a participant's cells past :data:`MAX_TOKENS`
+characters in all (every notebook the checks accept is read in canonical form whole). Lab answers are a
+few hundred to a few thousand characters; the bounds keep a hostile notebook's cost a few seconds."""
+MAX_RUN = 64
+"""Statements of one run of independent assignments put in canonical order (quadratic in it)."""
+_FALSE_TESTS = (0, False, None, "", 0.0)
+_NEUTRAL = {ast.Add: 0, ast.Sub: 0, ast.BitOr: 0, ast.BitXor: 0, ast.LShift: 0, ast.RShift: 0,
+            ast.Mult: 1, ast.Div: 1, ast.FloorDiv: 1, ast.Pow: 1}
+
+
+def _uses(node: ast.AST) -> tuple[set[str], set[str]]:
+    """(names written, names read) in ``node``; an item stored into ``a[i]`` writes ``a``."""
+    written, read = set(), set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            (read if isinstance(n.ctx, ast.Load) else written).add(n.id)
+        elif isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Load) and isinstance(n.value, ast.Name):
+            written.add(n.value.id)
+    return written, read
+
+
+def _same(a: ast.expr, b: ast.expr) -> bool:
+    """``a`` and ``b`` are the same name or the same item (``x``, ``a[i]``), whatever their context."""
+    if isinstance(a, ast.Name) or isinstance(b, ast.Name):
+        return isinstance(a, ast.Name) and isinstance(b, ast.Name) and a.id == b.id
+    return type(a) is type(b) and isinstance(a, (ast.Subscript, ast.Attribute)) and \
+        ast.dump(a).replace("Store()", "Load()") == ast.dump(b).replace("Store()", "Load()")
+
+
+def _is_noop(stmt: ast.stmt) -> bool:
+    """A statement that computes nothing: ``pass``, a lone constant (a docstring, ``7``), ``print(...)``,
+    ``x = x``, ``x += 0``, ``x *= 1``, ``assert True``."""
+    if isinstance(stmt, ast.Pass):
+        return True
+    if isinstance(stmt, ast.Expr):
+        v = stmt.value
+        return isinstance(v, ast.Constant) or (isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+                                                and v.func.id == "print")
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        return _same(stmt.targets[0], stmt.value)
+    if isinstance(stmt, ast.AugAssign):
+        v = stmt.value
+        return isinstance(v, ast.Constant) and type(v.value) in (int, float) and \
+            type(stmt.op) in _NEUTRAL and v.value == _NEUTRAL[type(stmt.op)]
+    if isinstance(stmt, ast.Assert):
+        return isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
+    return False
+
+
+class _Rename(ast.NodeTransformer):
+    """Every read of a name of one's own for a builtin or a callable as the builtin or callable itself."""
+
+    def __init__(self, aliases: dict[str, ast.expr], skip: set[int]):
+        self.aliases, self.skip = aliases, skip
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        return node if id(node) in self.skip else super().visit(node)
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.aliases:
+            return copy.deepcopy(self.aliases[node.id])
+        return node
+
+
+class _Canon:
+    """One cell to its canonical form (:func:`_canonical`): builtins and callables under a name of one's
+    own back to their own name, no-op statements dropped, ``while`` counting loops as ``for ... in range``,
+    ``x = x + y`` as ``x += y``, runs of independent assignments in one order."""
+
+    def __init__(self, aliases: dict[str, ast.expr], tree: ast.Module):
+        stores: dict[str, int] = defaultdict(int)
+        other_use: set[str] = set()
+        self.reads: set[str] = set()  # names the cell loads
+        calls, bindings, skip = set(), [], set()
+        self.calls: list[ast.Call] = []  # of a name: ``range(...)``, or of a name that may be an alias of it
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call):
+                calls.add(id(n.func))
+                if isinstance(n.func, ast.Name):
+                    self.calls.append(n)
+            elif isinstance(n, ast.stmt):
+                if _is_noop(n):
+                    skip.update(id(m) for m in ast.walk(n))
+                elif isinstance(n, (ast.Assign, ast.ImportFrom)):
+                    bindings.append(n)
+            if id(n) in skip:
+                continue
+            if isinstance(n, ast.Name):
+                if isinstance(n.ctx, ast.Load):
+                    self.reads.add(n.id)
+                    if id(n) not in calls:
+                        other_use.add(n.id)
+                else:
+                    stores[n.id] += 1
+            elif isinstance(n, ast.arg):
+                stores[n.arg] += 2
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                stores[n.name] += 2
+            elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                for a in n.names:
+                    stores[(a.asname or a.name).split(".")[0]] += 1
+            elif isinstance(n, (ast.Global, ast.Nonlocal)):
+                for name in n.names:
+                    stores[name] += 2
+        for name in [a for a in aliases if stores.get(a)]:
+            del aliases[name]  # bound again in this cell: the name is no alias here
+        self.once = {name for name, count in stores.items() if count == 1}
+        self.only_called = self.once - other_use
+        self.aliases = aliases
+        self.dropped = skip  # no-op statements (and what is in them) and aliases: left out
+        for stmt in sorted(bindings, key=lambda s: (s.lineno, s.col_offset)):
+            if self._alias(stmt):
+                self.dropped.add(id(stmt))
+
+    def _alias(self, stmt: ast.stmt) -> bool:
+        """Records ``name = builtin`` (or an alias of one), ``name = a.b.c`` only ever called, ``from
+        builtins import x as name``; True where ``stmt`` is such an alias (then dropped). Only a name
+        bound once in the cell: every read of it is then the builtin."""
+        if isinstance(stmt, ast.ImportFrom):
+            if stmt.module == "builtins" and not stmt.level and all(a.name in _BUILTIN_NAMES for a in stmt.names):
+                for a in stmt.names:
+                    self.aliases[a.asname or a.name] = ast.Name(a.name, ast.Load())
+                return True
+            return False
+        if not (len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            return False
+        name, value = stmt.targets[0].id, stmt.value
+        if name not in self.once:
+            return False
+        if isinstance(value, ast.Name) and value.id in self.aliases:
+            self.aliases[name] = self.aliases[value.id]
+            return True
+        if isinstance(value, ast.Name) and value.id in _BUILTIN_NAMES and value.id not in self.once:
+            self.aliases[name] = ast.Name(value.id, ast.Load())
+            return True
+        chain = value
+        while isinstance(chain, ast.Attribute):
+            chain = chain.value
+        if value is not chain and isinstance(chain, ast.Name) and name in self.only_called:
+            self.aliases[name] = value
+            return True
+        return False
+
+    def run(self, tree: ast.Module) -> ast.Module:
+        if self.aliases:
+            tree = _Rename(self.aliases, self.dropped).visit(tree)
+        for n in self.calls:
+            if isinstance(n.func, ast.Name) and n.func.id == "range" and not n.keywords:
+                n.args = _range_args(n.args)
+        self._block(tree)
+        return tree
+
+    def _block(self, node: ast.AST) -> None:
+        """Canonical statement lists in ``node`` and everything in it."""
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            stmts = getattr(node, field, None)
+            if not isinstance(stmts, list) or not stmts:
+                continue
+            if isinstance(stmts[0], ast.stmt):
+                setattr(node, field, self._body(stmts) or [ast.Pass()])
+            else:  # except handlers, match cases
+                for item in stmts:
+                    self._block(item)
+
+    def _body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for stmt in stmts:
+            if id(stmt) in self.dropped or _is_noop(stmt):
+                continue
+            if isinstance(stmt, (ast.If, ast.While)) and isinstance(stmt.test, ast.Constant):
+                if stmt.test.value in _FALSE_TESTS:
+                    out.extend(self._body(stmt.orelse))
+                    continue
+                if isinstance(stmt, ast.If):
+                    out.extend(self._body(stmt.body))
+                    continue
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) \
+                    and all(isinstance(t, ast.Name) and t.id not in self.reads for t in stmt.targets):
+                continue  # a literal stored into a name nothing in the cell reads: ``dead = 0``
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, ast.BinOp) \
+                    and isinstance(stmt.targets[0], (ast.Name, ast.Subscript)) \
+                    and _same(stmt.value.left, stmt.targets[0]):
+                stmt = ast.AugAssign(stmt.targets[0], stmt.value.op, stmt.value.right)
+                if _is_noop(stmt):
+                    continue
+            self._block(stmt)
+            if isinstance(stmt, ast.While) and not stmt.orelse:
+                stmt = _for_loop(out, stmt)
+            out.append(stmt)
+        return _in_order(out)
+
+
+def _range_args(args: list[ast.expr]) -> list[ast.expr]:
+    """``range``'s arguments less a start of 0 and a step of 1 (``range(0, n, 1)`` is ``range(n)``)."""
+    if len(args) == 3 and isinstance(args[2], ast.Constant) and args[2].value == 1:
+        args = args[:2]
+    if len(args) == 2 and isinstance(args[0], ast.Constant) and args[0].value == 0:
+        args = args[1:]
+    return args
+
+
+def _for_loop(before: list[ast.stmt], loop: ast.While) -> ast.stmt:
+    """``i = a`` (the last statement before the loop that touches ``i``, then taken out of ``before``),
+    then ``while i < b: ...; i += c``, as ``for i in range(a, b, c): ...``; else ``loop`` itself."""
+    test, body = loop.test, loop.body
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Lt)
+            and isinstance(test.left, ast.Name)):
+        return loop
+    name = test.left.id
+    steps = [k for k, s in enumerate(body) if name in _uses(s)[0]]
+    if len(steps) != 1 or len(body) < 2:
+        return loop
+    step = body[steps[0]]
+    if not (isinstance(step, ast.AugAssign) and isinstance(step.op, ast.Add) and isinstance(step.target, ast.Name)
+            and all(name not in _uses(s)[1] for s in body[steps[0] + 1:])):
+        return loop  # the counter is read after it is stepped: not a for loop's
+    if any(isinstance(n, (ast.Continue, ast.Break)) for s in body for n in ast.walk(s)):
+        return loop
+    for k in range(len(before) - 1, -1, -1):
+        init = before[k]
+        if isinstance(init, ast.Assign) and len(init.targets) == 1 and isinstance(init.targets[0], ast.Name) \
+                and init.targets[0].id == name:
+            break
+        if name in set().union(*_uses(init)):
+            return loop
+    else:
+        return loop
+    del before[k]
+    args = _range_args([init.value, test.comparators[0], step.value])
+    return ast.For(ast.Name(name, ast.Store()), ast.Call(ast.Name("range", ast.Load()), args, []),
+                   _in_order(body[:steps[0]] + body[steps[0] + 1:]), [], lineno=0)
+
+
+def _movable(stmt: ast.stmt) -> bool:
+    """An assignment to names or items, or a call on its own (``loss.backward()``): what
+    :func:`_in_order` may put in another order."""
+    if isinstance(stmt, ast.Expr):
+        return isinstance(stmt.value, ast.Call)
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
+        targets = [stmt.target]
+    else:
+        return False
+    return not any(isinstance(n, (ast.Attribute, ast.Starred)) and isinstance(n.ctx, ast.Store)
+                   for t in targets for n in ast.walk(t))
+
+
+def _effects(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names written, names read) by a movable statement; a call on its own may change anything it
+    names (``cuda.syncthreads()`` orders every statement that names ``cuda``)."""
+    written, read = _uses(stmt)
+    return (written | read, read) if isinstance(stmt, ast.Expr) else (written, read)
+
+
+_MAGIC_RE = re.compile(r"^[ \t]*[%!].*$", re.M)
+_NAME_RE = re.compile(r"Name\(id='(\w+)'")
+
+
+def _key(stmt: ast.stmt) -> str:
+    """A statement's structure with its names as fingerprinted (kept where :func:`_name` keeps them):
+    what orders a run of independent statements, the same whatever the names."""
+    return _NAME_RE.sub(lambda m: m.group() if m.group(1) in _KEPT_NAMES else "Name(id='V'",
+                        ast.dump(stmt, annotate_fields=False, include_attributes=False))
+
+
+def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """Each run of assignments put in one order that keeps every dependence between them (a statement that
+    writes a name another reads or writes stays on its side of it), the smallest key first: two
+    independent assignments swapped give the same text."""
+    out: list[ast.stmt] = []
+    i = 0
+    while i < len(stmts):
+        if not _movable(stmts[i]):
+            out.append(stmts[i])
+            i += 1
+            continue
+        j = i
+        while j < len(stmts) and j - i < MAX_RUN and _movable(stmts[j]):
+            j += 1
+        run = stmts[i:j]
+        i = j
+        if len(run) == 1:
+            out.extend(run)
+            continue
+        uses = [_effects(s) for s in run]
+        after = [[b for b in range(a + 1, len(run))
+                  if uses[a][0] & (uses[b][0] | uses[b][1]) or uses[b][0] & uses[a][1]] for a in range(len(run))]
+        before = [0] * len(run)
+        for a in range(len(run)):
+            for b in after[a]:
+                before[b] += 1
+        keys: dict[int, str] = {}
+        ready = [a for a in range(len(run)) if not before[a]]
+        while ready:
+            if len(ready) > 1:
+                for x in ready:
+                    if x not in keys:
+                        keys[x] = _key(run[x])
+                a = min(ready, key=lambda x: (keys[x], x))
+            else:
+                a = ready[0]
+            ready.remove(a)
+            out.append(run[a])
+            for b in after[a]:
+                before[b] -= 1
+                if not before[b]:
+                    ready.append(b)
+    return out
+
+
+def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
+    """A code cell's canonical text (:class:`_Canon`), or None where it does not parse, even less its
+    IPython magic and shell lines (a trainee's unfinished code), or is over :data:`AST_MAX_CHARS`: then
+    it is tokenized as written. ``aliases``
+    carries a participant's names for builtins from one cell to the next."""
+    if len(text) > AST_MAX_CHARS:
+        return None
+    try:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            tree = ast.parse(_MAGIC_RE.sub("", text))  # IPython's ``%timeit ...``, ``!ls``, ``%%time``
+        return ast.unparse(_Canon(aliases, tree).run(tree))
+    except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
+        return None
+
+
+def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None | bool = None,
+            solution: bool = False) -> list[str]:
+    """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``:
+    code in its canonical form (:func:`_canonical`) where it parses, else (and where ``aliases`` is
+    False) as written. ``solution``: the course's answer cell, read without its solution markers (as
+    written, only between them)."""
     if markdown:
         out: list[str] = []
         for line in text.lower().splitlines():
@@ -264,8 +650,12 @@ def _tokens(text: str, markdown: bool, limit: int) -> list[str]:
             if len(out) >= limit:
                 break
         return out[:limit]
+    canon = None if aliases is False else \
+        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases)
+    if canon is None and solution:
+        text = _solution_region(text)
     try:
-        return _python_tokens(text, limit)
+        return _python_tokens(text if canon is None else canon, limit)
     except (tokenize.TokenError, SyntaxError):
         return _regex_tokens(text, limit)
 
@@ -312,16 +702,21 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
     text). A cell whose text is a release cell's, as released, adds nothing and is not read (the course's
     locked and test cells, up to half the budget, would otherwise count against it). Only the first
     :data:`MAX_TOKENS` tokens read count."""
-    answers = _Answers(starts=defaultdict(list), cell_of=[])
-    read = 0
-    for gid, markdown, text in _cells(nb, answers_only=solution):
+    answers = _Answers(starts=defaultdict(list), cell_of=[], unit=[])
+    aliases: dict[str, ast.expr] = {}
+    read = parsed = 0
+    for unit, (gid, markdown, text) in enumerate(_cells(nb, answers_only=solution)):
         if read >= MAX_TOKENS:
             break
         if not solution and text in given_texts:
             continue
         if gid not in released or gid in ("", OWN_CELL):
             gid = OWN_CELL
-        tokens = _tokens(_solution_region(text) if solution else text, markdown, MAX_TOKENS - read)
+        if solution and markdown:
+            text = _solution_region(text)
+        parsed += len(text)  # every gradable notebook is read in canonical form whole; a bigger one no more
+        tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases if parsed <= MAX_TOKENS else False,
+                         solution and not markdown)
         read += len(tokens)
         given = released.get(gid, set())
         added = [word for statement in _statements(tokens) if statement not in given for word in statement]
@@ -329,6 +724,7 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
         for i, fp in enumerate(_fingerprints(added, markdown)):
             answers.starts[fp].append(offset + i)
         answers.cell_of.extend([gid] * len(added))
+        answers.unit.extend([unit] * len(added))
     return answers
 
 
@@ -340,6 +736,24 @@ def _covered(answers: _Answers, fps: list[int]) -> tuple[int, set[str]]:
         count += p + K - max(p, end)
         end = p + K
     return count, {answers.cell_of[p] for p in starts}
+
+
+def _covered_per_cell(answers: _Answers, fps: list[int]) -> dict[int, int]:
+    """How many of a participant's tokens the fingerprints ``fps`` cover in each cell (a k-gram lies in
+    one cell)."""
+    starts = sorted(p for fp in fps for p in answers.starts[fp])
+    out: dict[int, int] = defaultdict(int)
+    end = -1
+    for p in starts:
+        out[answers.unit[p]] += p + K - max(p, end)
+        end = p + K
+    return out
+
+
+def _whole_cells(covered: dict[int, int], own: dict[int, int]) -> dict[int, int]:
+    """The cells (and their shared tokens) that are almost wholly shared: at least
+    :data:`PART_MIN_TOKENS` shared tokens, and :data:`PART_FRACTION` of the cell's own answer text."""
+    return {u: c for u, c in covered.items() if c >= PART_MIN_TOKENS and c >= PART_FRACTION * own[u]}
 
 
 def shared_answers(release: dict, submissions: dict[str, dict], solution: dict | None = None, *,
@@ -373,14 +787,66 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     for fp, who in rare.items():
         for pair in combinations(who, 2):
             by_pair[pair].append(fp)
-    own = [_covered(part, [fp for fp in part.starts if fp in rare])[0] for part in parts]
+    own_cells = [_covered_per_cell(part, [fp for fp in part.starts if fp in rare]) for part in parts]
+    own = [sum(cells.values()) for cells in own_cells]
     found = []
     for (i, j), fps in by_pair.items():
         (tokens_i, cells_i), (tokens_j, cells_j) = _covered(parts[i], fps), _covered(parts[j], fps)
         tokens = min(tokens_i, tokens_j)
+        why = ""
         if tokens < min_tokens or tokens < min_fraction * min(own[i], own[j]):
-            continue
+            # Not most of their answers: is one answer (a cell) copied almost whole, on both sides?
+            whole_i = _whole_cells(_covered_per_cell(parts[i], fps), own_cells[i])
+            whole_j = _whole_cells(_covered_per_cell(parts[j], fps), own_cells[j])
+            if not (whole_i and whole_j):
+                continue
+            tokens_i, tokens_j = sum(whole_i.values()), sum(whole_j.values())
+            tokens = min(tokens_i, tokens_j)
+            cells_i = {parts[i].cell_of[parts[i].unit.index(u)] for u in whole_i}
+            cells_j = {parts[j].cell_of[parts[j].unit.index(u)] for u in whole_j}
+            why = "part"
         found.append(Shared(a=names[i], b=names[j], tokens=tokens, fraction_a=tokens_i / own[i],
                             fraction_b=tokens_j / own[j], cells=tuple(sorted(cells_i | cells_j)),
-                            cells_a=tuple(sorted(cells_i)), cells_b=tuple(sorted(cells_j))))
+                            cells_a=tuple(sorted(cells_i)), cells_b=tuple(sorted(cells_j)), why=why))
+    found += _rings(parts, names, holders, limit, {(s.a, s.b) for s in found})
     return sorted(found, key=lambda s: (-s.tokens, s.a, s.b))
+
+
+def _rings(parts: list[_Answers], names: list[str], holders: dict[int, list[int]], limit: float,
+           reported: set[tuple[str, str]]) -> list[Shared]:
+    """Copy rings too big for the room's common rule: more than ``limit`` (and at most :data:`RING_MAX`)
+    participants who hold the same text, at least :data:`RING_MIN_TOKENS` tokens of it in each, and at
+    least :data:`RING_FRACTION` of each one's own answer text (rare in the room) and this text together
+    (a leaked solution handed in by three trainees, four friends handing in one notebook, in a room of
+    20). Text is grouped by exactly who holds it: honest trainees who write the canonical answer of a cell
+    share that cell's runs between lines of their own, each run with other holders, and the rest of their
+    answers is their own."""
+    ring = {fp: who for fp, who in holders.items() if limit < len(who) <= RING_MAX}
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for fp, who in ring.items():
+        groups[tuple(who)].append(fp)
+    found = []
+    for who, fps in groups.items():
+        covered = {i: _covered(parts[i], fps) for i in who}
+        if any(c < RING_MIN_TOKENS for c, _ in covered.values()):
+            continue
+        # The ring's text: what two or more of them, and no one else, hold (a copy's own disguise splits
+        # some of it among fewer of them); set against each one's own answer text rare in the room.
+        group = set(who)
+        ring_fps = {i: [fp for fp in parts[i].starts if 1 < len(holders.get(fp, ())) and
+                        set(holders[fp]) <= group] for i in who}
+        covered = {i: _covered(parts[i], ring_fps[i]) for i in who}
+        own = {i: _covered(parts[i], ring_fps[i] + [fp for fp in parts[i].starts
+                                                    if 0 < len(holders.get(fp, ())) <= limit])[0] for i in who}
+        if any(c < RING_FRACTION * own[i] for i, (c, _) in covered.items()):
+            continue
+        held = tuple(names[i] for i in who)
+        for i, j in combinations(who, 2):
+            if (names[i], names[j]) in reported:
+                continue
+            (tokens_i, cells_i), (tokens_j, cells_j) = covered[i], covered[j]
+            found.append(Shared(a=names[i], b=names[j], tokens=min(tokens_i, tokens_j),
+                                fraction_a=tokens_i / own[i], fraction_b=tokens_j / own[j],
+                                cells=tuple(sorted(cells_i | cells_j)), cells_a=tuple(sorted(cells_i)),
+                                cells_b=tuple(sorted(cells_j)), why="ring", ring=held))
+    return found

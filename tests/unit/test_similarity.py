@@ -5,12 +5,15 @@ variants (tests/right_solutions, tests/wrong_solutions). Each test names the wro
 
 from __future__ import annotations
 
+import ast
+import builtins
 import copy
 import json
 import random
 import re
 import time
 from functools import cache
+from itertools import combinations
 
 import pytest
 
@@ -124,6 +127,115 @@ def disguised(source: str, salt: str) -> str:
             indent = line[: len(line) - len(line.lstrip())]
             out.extend(rng.choice([["", f"{indent}pass"], [f"{indent}print({salt!r})", ""]]))
     return "\n".join(out)
+
+
+# Evasions of a copier who knows how copies are found (grading/README.md, "Answers shared between
+# trainees"): each keeps the program and changes its text.
+
+_BUILTINS = set(dir(builtins))
+
+
+def _names(node, ctx):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _independent(a, b):
+    wa, wb = _names(a, ast.Store), _names(b, ast.Store)
+    for t in (a, b):
+        for n in ast.walk(t):
+            if isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, ast.Store):
+                return False
+    ra, rb = _names(a, ast.Load), _names(b, ast.Load)
+    return not (wa & (wb | rb) or wb & ra)
+
+
+def _simple(s):
+    return isinstance(s, (ast.Assign, ast.AugAssign))
+
+
+def swapped(source):
+    """Every adjacent pair of independent simple assignments swapped (left to right, non-overlapping)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        for field in ("body", "orelse"):
+            body = getattr(node, field, None)
+            if not isinstance(body, list):
+                continue
+            i = 0
+            while i + 1 < len(body):
+                if _simple(body[i]) and _simple(body[i + 1]) and _independent(body[i], body[i + 1]):
+                    body[i], body[i + 1] = body[i + 1], body[i]
+                    i += 2
+                else:
+                    i += 1
+    return ast.unparse(tree)
+
+
+def aliased(source, salt):
+    """Every builtin the answer calls bound to a name of one's own first (``r_x = range``)."""
+    tree = ast.parse(source)
+    used = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in _BUILTINS
+                   and isinstance(n.ctx, ast.Load)})
+    alias = {b: f"{b[:2]}_{salt}" for b in used}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id in alias and isinstance(n.ctx, ast.Load):
+            n.id = alias[n.id]
+    head = [ast.parse(f"{a} = {b}").body[0] for b, a in alias.items()]
+    tree.body[:0] = head
+    return ast.unparse(tree)
+
+
+def whiled(source):
+    """Every ``for i in range(...)`` loop written as a while loop."""
+    class ToWhile(ast.NodeTransformer):
+        def visit_For(self, node):
+            self.generic_visit(node)
+            it = node.iter
+            if not (isinstance(node.target, ast.Name) and isinstance(it, ast.Call) and isinstance(it.func, ast.Name)
+                    and it.func.id == "range" and 1 <= len(it.args) <= 3 and not node.orelse):
+                return node
+            args = it.args
+            start, stop, step = (ast.Constant(0), args[0], ast.Constant(1)) if len(args) == 1 else \
+                (args[0], args[1], args[2] if len(args) == 3 else ast.Constant(1))
+            name = node.target.id
+            init = ast.Assign([ast.Name(name, ast.Store())], start, lineno=0)
+            step_ = ast.AugAssign(ast.Name(name, ast.Store()), ast.Add(), step)
+            loop = ast.While(ast.Compare(ast.Name(name, ast.Load()), [ast.Lt()], [stop]), node.body + [step_], [])
+            return [init, loop]
+    tree = ToWhile().visit(ast.parse(source))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def padded(source, salt):
+    """A no-op or dead statement after every simple statement: ``x = x``, ``x += 0``, ``if False: ...``,
+    ``dead_k = 0``, a bare constant."""
+    rng = random.Random(salt + source)
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        out = []
+        for k, s in enumerate(body):
+            out.append(s)
+            if isinstance(s, (ast.Assign, ast.AugAssign, ast.Expr)) and not (
+                    isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)):
+                stores = sorted(_names(s, ast.Store))
+                choices = [f"dead_{salt}{k} = 0", f"if False:\n    z_{salt} = {k}", f"{k + 7}"]
+                if stores:
+                    choices += [f"{stores[0]} = {stores[0]}", f"{stores[0]} += 0"]
+                out.append(ast.parse(rng.choice(choices)).body[0])
+        node.body = out
+    return ast.unparse(tree)
+
+
+def rewritten(source: str, salt: str) -> str:
+    """Every evasion at once, then :func:`disguised`: what a copier does who knows the detector."""
+    try:
+        source = padded(aliased(whiled(swapped(source)), salt), salt)
+    except SyntaxError:
+        pass
+    return disguised(source, salt)
 
 
 def reordered(nb: dict) -> dict:
@@ -448,3 +560,161 @@ def test_a_copy_behind_a_long_line_of_junk_is_reported():
     assert ("t004", "x1") in pairs(found), [s.note() for s in found]
     # A token is at least one character, and each cell adds at most one ";" of its own.
     assert similarity.MAX_TOKENS >= checks.MAX_SOURCE_CHARS + checks.MAX_CELLS
+
+
+# ------------------------------------------------------------------ evasions of one who knows the detector
+
+
+@pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
+def test_a_copy_rewritten_to_evade_the_fingerprints_is_reported(lab):
+    """Wrong answer caught: builtins called through names of one's own (``ra = range``), ``for`` loops
+    written as ``while`` loops, a no-op or dead statement after every line (``x = x``, ``x += 0``,
+    ``if False: ...``, ``dead = 0``, a bare ``7``) and every pair of independent assignments swapped broke
+    every run of 10 tokens: none of these three copies was reported in either lab (26 of 26 missed in the
+    corpus of grading/README.md). Each cell is compared in a canonical form that undoes them."""
+    subs = room(40, seed="rewritten", lab=lab)
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: rewritten(src, copier) for gid, src in answers_of(subs[donor]).items()}, lab)
+    found = shared_answers(release_nb(lab), subs, source_nb(lab))
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
+
+
+def test_a_copy_padded_with_dead_statements_is_reported():
+    """Wrong answer caught: a dead or no-op statement after every line (``dead = 0``, ``x = x``,
+    ``x += 0``, ``if False: ...``, a bare number) broke the runs of 10 tokens between them: of three such
+    copies in a room of 40, the old detector reported one."""
+    subs = room(40, seed="padded")
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: disguised(padded(src, copier), copier)
+                                  for gid, src in answers_of(subs[donor]).items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
+
+
+@pytest.mark.parametrize("lab", [LAB, "10-dl-first-network"])
+def test_two_answers_copied_whole_among_five_are_reported(lab):
+    """Part of a notebook copied, the rest written by the copier: two of five answers, disguised, the
+    other three the copier's own. Wrong answer caught: the pair was judged on the whole notebook only
+    (shared text at least 60 % of the smaller own text), so two answers copied whole were 20 to 40 % and
+    never reported (0 of 26 in the corpus). An answer (a cell) almost wholly shared on both sides is a
+    finding of its own, and names only those cells."""
+    subs = room(40, seed="two-of-five", lab=lab)
+    rng = random.Random("two-of-five")
+    given = {line.strip() for c in release_nb(lab)["cells"] for line in c["source"].splitlines()}
+    options = variants(lab)
+    donor = answers_of(subs["t004"])
+    copied = sorted(donor)[:2]
+    subs["x1"] = handed_in({gid: rewritten(src, "x1") if gid in copied
+                            else own_version(rng.choice(options[gid]), rng, given)
+                            for gid, src in donor.items()}, lab)
+    found = shared_answers(release_nb(lab), subs, source_nb(lab))
+    assert pairs(found) == {("t004", "x1")}, [s.note() for s in found]
+    assert set(found[0].cells_b) <= set(copied), found[0].note()
+
+
+@pytest.mark.parametrize("room_size", [20, 30, 60])
+def test_a_leaked_solution_handed_in_by_three_is_reported(room_size):
+    """A copy ring with the course's solution: three trainees hand in disguised copies of it, in a room
+    that writes its own answers. Wrong answer caught: a text held by four participants (the solution and
+    three copies) is common in any room under 80 (``max(3, 5 %)``): one pair of the six was reported
+    (one copier against the solution) in rooms of 20, 30 and 60. Text held by the same four to six
+    participants and no one else, most of each one's answer text, is a ring."""
+    subs = {name: nb for name, nb in room(room_size, seed="leak-ring").items()}
+    subs = {name: handed_in({gid: src for gid, src in answers_of(nb).items()
+                             if gid not in ("block_sum_kernel", "gpu_sum")}) for name, nb in subs.items()}
+    subs.update({"ana": handed_in({"block_sum_kernel": BLOCK_SUM_ATOMIC}),
+                 "ben": handed_in({"block_sum_kernel": BLOCK_SUM_WARP})})
+    leaked = {gid: solution_answers()[gid] for gid in ("block_sum_kernel", "gpu_sum")}
+    for copier in ("y1", "y2", "y3"):
+        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in leaked.items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    ring = ("y1", "y2", "y3", SOLUTION)
+    assert pairs(found) == {(a, b) for a, b in combinations(ring, 2)}, [s.note() for s in found]
+    # What the common rule alone missed says who holds the text (the pairs it reported say it too).
+    assert any(s.note().endswith("the same text held by 4: y1, y2, y3, the course's solution)") for s in found), \
+        [s.note() for s in found]
+
+
+@pytest.mark.parametrize("room_size", [20, 30, 60])
+def test_four_friends_handing_in_one_notebook_are_reported(room_size):
+    """A ring of four: a trainee and three disguised copies of their notebook among honest trainees, the
+    course's solution given. Wrong answer caught: the common rule dropped the ring's text (held by 4, over
+    ``max(3, 5 %)`` in a room under 80): 7 of its 36 pairs were reported in rooms of 20, 30 and 60."""
+    subs = room(room_size, seed="ring-of-four")
+    for copier in ("y1", "y2", "y3"):
+        subs[copier] = handed_in({gid: disguised(src, copier) for gid, src in answers_of(subs["t001"]).items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {(a, b) for a, b in combinations(("t001", "y1", "y2", "y3"), 2)}, \
+        [s.note() for s in found]
+
+
+def test_a_huge_notebook_of_small_cells_is_not_all_read_through_ast(monkeypatch):
+    """Wrong answer caught: every cell up to ``AST_MAX_CHARS`` was parsed and rewritten, however many,
+    so a notebook the checks reject (2 MB of small cells that compute nothing, no token counted against
+    ``MAX_TOKENS``) was read through :mod:`ast` whole, several times a gradable notebook's cost. The
+    characters read so are counted, not timed."""
+    from techday.grading import similarity
+
+    parsed = []
+    canonical = similarity._canonical
+
+    def counted(text, aliases):
+        parsed.append(len(text))
+        return canonical(text, aliases)
+
+    monkeypatch.setattr(similarity, "_canonical", counted)
+    nb = release_nb()
+    nb["cells"] += [{"cell_type": "code", "metadata": {}, "outputs": [], "source": "pass  # " + "n" * 990 + "\n"}
+                    for _ in range(2_000)]
+    shared_answers(release_nb(), {"a": nb})
+    release = sum(len(c["source"]) for c in release_nb()["cells"])
+    assert sum(parsed) <= release + similarity.MAX_TOKENS + similarity.AST_MAX_CHARS, sum(parsed)
+
+
+def _same_variant_room(gid: str, pick: int, writers: int, seed: str) -> dict[str, dict]:
+    """A room of 20 honest trainees (:func:`room`) in which exactly ``writers`` of them answer ``gid``
+    with the course's variant ``pick`` (each their own way) and no one else does."""
+    given = {line.strip() for c in release_nb()["cells"] for line in c["source"].splitlines()}
+    options = variants()
+    subs = room(20, seed=seed)
+    for k, (name, nb) in enumerate(sorted(subs.items())):
+        rng = random.Random(f"{seed}-{name}")
+        others = [v for i, v in enumerate(options[gid]) if i != pick]
+        mine = answers_of(nb)
+        mine[gid] = own_version(options[gid][pick] if k < writers else rng.choice(others), rng, given)
+        subs[name] = handed_in(mine)
+    return subs
+
+
+@pytest.mark.parametrize("pick", [1, 2, 3])
+def test_two_honest_trainees_who_wrote_the_same_variant_of_one_answer_are_not_reported(pick):
+    """Honest pairs stay unreported under the rule for answers copied whole. Caught: a whole-answer rule
+    too eager (one-way containment, or ``PART_FRACTION`` at 0.5): two trainees of a room of 20 who are
+    the only ones to write one course variant of ``block_sum_kernel``, each with lines of their own,
+    share most of that answer's runs and would be called copies."""
+    subs = _same_variant_room("block_sum_kernel", pick, 2, seed=f"same-variant-{pick}")
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert found == [], [s.note() for s in found]
+
+
+def test_honest_trainees_who_write_the_canonical_answer_are_not_a_ring():
+    """Honest trainees stay unreported under the ring rule. Caught: a ring rule that takes any text held
+    by the same four to six participants (``RING_MIN_TOKENS`` at 20 and ``RING_FRACTION`` at 0; either
+    bound alone keeps this room clean): five trainees of a room of 20 who all write the course's own
+    ``block_sum_kernel`` (each their own way) hold runs of it with the course's solution, up to six
+    holders, and 31 pairs of them would be reported."""
+    subs = _same_variant_room("block_sum_kernel", 0, 5, seed="canonical-five")
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert found == [], [s.note() for s in found]
+
+
+def test_a_rewritten_copy_with_an_ipython_magic_in_each_cell_is_reported():
+    """Wrong answer caught: a cell with an IPython line (``%timeit``, ``!nvidia-smi``: the notebook runs
+    it) is not Python, so it was tokenized as written, and one such line per cell undid the canonical
+    form: the rewritten copies below were missed. Magic and shell lines are left out of what is parsed."""
+    subs = room(40, seed="magic")
+    for donor, copier in (("t004", "x1"), ("t010", "x2"), ("t020", "x3")):
+        subs[copier] = handed_in({gid: "%load_ext autoreload\n" + rewritten(src, copier) + "\n!nvidia-smi\n"
+                                  for gid, src in answers_of(subs[donor]).items()})
+    found = shared_answers(release_nb(), subs, source_nb())
+    assert pairs(found) == {("t004", "x1"), ("t010", "x2"), ("t020", "x3")}, [s.note() for s in found]
