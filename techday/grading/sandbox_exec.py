@@ -218,12 +218,34 @@ class Referee:
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
             elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored", "reset"):
                 self.events.append({"cell": index, "event": "referee", "what": _record_words(rec, self.kinds())})
+        if spec["kind"] == "test":
+            self.no_results(index, cell, spec["key"])
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
             cell.outputs.append(_error("GraderCheck", "this test cell did not run to its end under the "
                                                       "grader's watch; it scores 0"))
             self.events.append({"cell": index, "event": "referee",
                                 "what": f"test cell '{spec['key']}' reported success but did not run to its end"})
+
+    def no_results(self, index: int, cell, key: str) -> None:
+        """A test cell shows no result (`execute_result`), only displays. nbgrader scores a test cell by its
+        first output that is an error (0) or a result (a number: that score; anything else: full marks),
+        so a result shown before the error that failed the test outweighed it: a cell's ``__import__``
+        made the trigger itself show one (the test never ran; grade-lab 5 of 5 over the GraderCheck
+        below), an answer's call of the display hook another (2 of 5). The referee runs a test with
+        ``exec``, which shows nothing: every result in a test cell is the notebook's doing."""
+        from nbformat.notebooknode import NotebookNode
+
+        shown = 0
+        for i, out in enumerate(cell.get("outputs", [])):
+            if out.get("output_type") == "execute_result":
+                cell.outputs[i] = NotebookNode(output_type="display_data", data=out.get("data", {}),
+                                               metadata=out.get("metadata", {}))
+                shown += 1
+        if shown:
+            self.events.append({"cell": index, "event": "referee",
+                                "what": f"test cell '{key}' showed {shown} result(s) the notebook put there "
+                                        "(nbgrader reads a result as the cell's score): shown as displays"})
 
     def between(self, records: list[dict], index: int | None = None) -> None:
         """Records written while a trainee's cell ran (tripwires, a course cell run out of turn)."""

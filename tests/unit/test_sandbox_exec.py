@@ -154,3 +154,52 @@ def test_all_cells_output_together_is_capped(tmp_path):
     assert "more bytes of output dropped" in nb.cells[30].outputs[-1].text
     assert [o.ename for o in nb.cells[40].outputs if o.output_type == "error"] == ["ValueError"]
     assert {"cell": 30, "event": "output-truncated", "bytes": 90_007} in ex.events
+
+
+# Outputs that put a value in a test cell as its result: nbgrader scores a test cell by the first output that is
+# an error (0) or a result (`execute_result`: a number is the score, anything else full marks), whichever comes
+# first, so a result shown before the test's error outweighed it. A course test never shows one (the referee runs
+# it with `exec`); each of these came from the notebook's code.
+RESULTS_BEFORE_THE_ERROR = {
+    # the trigger's `__import__` is looked up in the notebook's namespace first: the test never runs, and the
+    # trigger's own value is shown before the grader's GraderCheck (grade-lab: 5 of 5, before)
+    "__import__ bound by a cell": ("class Sys:\n    def audit(self, *args):\n        return 'passed'\n"
+                                   "def __import__(name, *args):\n    return Sys()\n", "assert answer() == 4\n"),
+    # the answer shows a value as the running cell's result, then the test fails (grade-lab: 2 of 5, before)
+    "the display hook called by the answer": ("def answer():\n    get_ipython().displayhook('ok')\n    return 0\n",
+                                              "assert answer() == 4\n"),
+    # a result message sent by the kernel under the test's request
+    "a result the kernel sends": ("def answer():\n    ip = get_ipython()\n"
+                                  "    ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_result',\n"
+                                  "        {'data': {'text/plain': '2'}, 'metadata': {}, 'execution_count': 1},\n"
+                                  "        parent=ip.kernel.get_parent('shell'))\n    return 0\n",
+                                  "assert answer() == 4\n"),
+}
+
+
+def test_a_value_shown_in_a_test_cell_never_outweighs_its_error(tmp_path):
+    """Wrong answers caught: a test cell whose outputs held a result before the error that failed it scored that
+    result (`__import__` bound by a cell: every test the grader's GraderCheck failed scored full marks, grade-lab
+    5 of 5, flagged by the review alone). A test cell's results are shown as displays; the cell scores 0 and the
+    run says so."""
+    from nbgrader.utils import determine_grade
+
+    from techday.grading.sandbox_exec import Referee
+
+    for name, (trainee, test) in RESULTS_BEFORE_THE_ERROR.items():
+        nb = new_notebook(cells=[new_code_cell(trainee), new_code_cell(test)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells[1].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
+                                            "grade_id": "answer_tests"}
+        referee = Referee({1: {"key": "answer_tests", "kind": "test", "source": test}}, str(tmp_path))
+        ex = make_executor(cell_timeout=30, output_bytes=100_000, referee=referee)
+        try:
+            ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        finally:
+            if referee.records is not None:
+                referee.records.close()
+        kinds = [o.output_type for o in nb.cells[1].outputs]
+        assert "error" in kinds, (name, kinds)
+        assert determine_grade(nb.cells[1]) == (0, 2.0), (name, nb.cells[1].outputs)
+        assert "execute_result" not in kinds, (name, kinds)
+        assert any("result" in e.get("what", "") for e in ex.events + referee.events), (name, ex.events, referee.events)
