@@ -98,6 +98,15 @@ class Submission:
 
 
 
+def _flags(meta: dict) -> tuple[bool, bool, bool]:
+    """What nbgrader makes of a cell: (graded, an answer, locked)."""
+    return bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("locked"))
+
+
+def _said(flags: tuple[bool, bool, bool]) -> str:
+    return "+".join(w for w, on in zip(("graded", "answer", "locked"), flags) if on) or "a plain cell"
+
+
 def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tuple[list[str], bool, object]:
     """(notes, gradable, notebook) for one file. Nothing is executed. ``test_names``: the names the
     lab's tests bind, hidden ones included (:func:`techday.grading.review.test_bound_names` of the source)."""
@@ -157,6 +166,11 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
         elif kind in ("test", "locked") and "checksum" in rmeta:
             if compute_checksum(cell) != rmeta["checksum"]:
                 notes.append(f"edited {kind} cell '{gid}' (nbgrader restores it from the source)")
+        elif (flags := _flags(cell.get("metadata", {}).get("nbgrader", {}))) != _flags(rmeta):
+            # An answer's flags are outside nbgrader's checksum, and nbgrader restores only `locked` and the
+            # points: an answer cell marked locked kept its source and passed for a course cell.
+            notes.append(f"changed the grading flags of cell '{gid}' (released as {_said(_flags(rmeta))}, "
+                         f"handed in as {_said(flags)}): its code is read as the trainee's")
     unknown = [gid for gid in seen if gid not in release]
     for gid in unknown[:MAX_NOTES]:
         notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")

@@ -847,12 +847,19 @@ def review(nb, release_nb: dict, test_names=()) -> tuple[list[str], list[str]]:
     release_locked = _release_cells(release_nb)
     released = {cell.get("id"): _text(cell["source"]) for cell in release_nb["cells"] if cell.get("id")}
     ctx = Context(release_nb, test_names)
-    mine = []
+    mine, restored = [], set()
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         gid = meta.get("grade_id")
-        if cell.cell_type != "code" or (gid in release_locked and _kind(meta) in ("test", "locked")):
-            continue  # restored from the source by nbgrader anyway
+        if cell.cell_type != "code":
+            continue
+        # Restored from the source by nbgrader anyway: the first cell of a grade id that the *release* has as
+        # a test or locked cell. The kind is the release's, not the metadata's (a trainee writes that: an
+        # answer cell marked locked kept its source and ran unread), and a copy runs as a plain cell.
+        if gid in release_locked and gid not in restored \
+                and _kind(release_locked[gid].get("metadata", {}).get("nbgrader", {})) in ("test", "locked"):
+            restored.add(gid)
+            continue
         if cell.get("id") in released and _text(cell.source) == released[cell["id"]]:
             continue  # as released: the course wrote it, not the trainee
         mine.append((index, gid, _text(cell.source)))
