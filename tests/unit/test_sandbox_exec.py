@@ -203,3 +203,31 @@ def test_a_value_shown_in_a_test_cell_never_outweighs_its_error(tmp_path):
         assert determine_grade(nb.cells[1]) == (0, 2.0), (name, nb.cells[1].outputs)
         assert "execute_result" not in kinds, (name, kinds)
         assert any("result" in e.get("what", "") for e in ex.events + referee.events), (name, ex.events, referee.events)
+
+
+def test_a_course_cell_whose_trigger_the_notebook_answers_does_not_count(tmp_path):
+    """Wrong answer caught: the executor's trigger looks ``__import__`` up in the notebook's namespace first, so
+    a cell's ``__import__`` could pass the tests' triggers on to the referee and answer a locked cell's itself:
+    the locked cell never ran, the test read the notebook's ``BAR`` and ``acc`` and passed, no note. Every course
+    cell's trigger must reach the referee (its ``start`` record); a locked cell that did not is said, and no
+    later test counts."""
+    from techday.grading.sandbox_exec import Referee
+
+    proxy = ("import sys as real\nclass Sys:\n    def audit(self, event, key):\n"
+             "        return None if key == 'bar' else real.audit(event, key)\n"
+             "def __import__(name, *args):\n    return Sys()\n")
+    cells = [proxy, "BAR = 0.9\nacc = 0.5\n", "BAR = 0.0\nacc = 1.0\n", "assert acc >= BAR\n"]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    course = {1: {"key": "bar", "kind": "locked", "source": cells[1]},
+              3: {"key": "bar_tests", "kind": "test", "source": cells[3]}}
+    referee = Referee(course, str(tmp_path))
+    ex = make_executor(cell_timeout=30, output_bytes=10_000, referee=referee)
+    try:
+        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        if referee.records is not None:
+            referee.records.close()
+    errors = [o.get("ename") for o in nb.cells[3].outputs if o["output_type"] == "error"]
+    assert errors == ["GraderCheck"], nb.cells[3].outputs
+    assert any("'bar' never reached" in e["what"] for e in referee.events), referee.events
