@@ -301,6 +301,14 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
         if why := id_refusal(student):  # a folder made by hand, or by an --import of before
             subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[why]))
             continue
+        # Never read through a linked folder either (a zip unpacked into submitted/ keeps its links): one to
+        # source/<lab> graded the course's solution as the trainee's, one to another trainee's folder theirs.
+        linked = [p for p in (base / student, folder) if p.is_symlink()]
+        if linked:
+            subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[
+                f"submitted/{student}{'' if linked[0] == base / student else '/' + lab} is a link, not a folder of "
+                "hand-ins: not graded (copy the hand-in itself there)"]))
+            continue
         links = sorted(p for p in folder.iterdir() if p.is_symlink() and p.suffix == ".ipynb")
         for path in links:   # never read through a link: it could point at the course's solutions
             subs.append(Submission(student, lab, str(path), status="rejected", gradable=False,
