@@ -390,3 +390,19 @@ def test_copies_of_a_locked_cell_are_reviewed():
     solution.cells.append(copy_)
     _, findings = review(solution, release)
     assert any("ctypes" in f for f in findings), findings
+
+
+@pytest.mark.parametrize("cell_type", ["markdown", "raw"])
+def test_an_answer_cell_handed_in_as_text_is_reviewed_as_the_code_it_runs_as(cell_type):
+    """Wrong answer caught: nbgrader turns a graded cell back into the type the release gave it and keeps an
+    answer's source, so an answer cell handed in as markdown ran its text as code; the review read only the
+    cells handed in as code and passed over it (the checks' line says only ``retyped cell``)."""
+    release, solution = _release_and_solution("01-numba-first-steps")
+    cell = next(c for c in solution.cells if c.metadata.get("nbgrader", {}).get("solution")
+                and c.cell_type == "code")
+    cell.cell_type = cell_type
+    cell.source = "import ctypes\n"
+    cell.pop("outputs", None)
+    cell.pop("execution_count", None)
+    _, findings = review(solution, release)
+    assert any("ctypes" in f for f in findings), findings
