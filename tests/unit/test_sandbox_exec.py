@@ -231,3 +231,32 @@ def test_a_course_cell_whose_trigger_the_notebook_answers_does_not_count(tmp_pat
     errors = [o.get("ename") for o in nb.cells[3].outputs if o["output_type"] == "error"]
     assert errors == ["GraderCheck"], nb.cells[3].outputs
     assert any("'bar' never reached" in e["what"] for e in referee.events), referee.events
+
+
+def test_a_test_cell_nbgrader_adds_back_is_run_by_the_referee(tmp_path):
+    """Wrong answer caught: a test cell deleted from the hand-in is added back by nbgrader's ``OverwriteCells``
+    with a comment line before its source, and the executor took only a cell whose source was the course's as
+    written for a course cell: the test ran as the notebook's own code, on the kernel's word (grade-lab, an input
+    transformer set in a cell before the answer: the deleted ``double_tests`` took its 2 points, hidden test
+    included, flagged only as ``deleted test cell ... (nbgrader adds it back)``)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import OverwriteCells
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.grading.executor import course_cells
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+    source = "assert answer() == 4\n"
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        gb.add_assignment("lab")
+        gb.add_notebook("lab", "lab")
+        gb.add_grade_cell("answer_tests", "lab", "lab", max_score=2, cell_type="code")
+        gb.add_source_cell("answer_tests", "lab", "lab", cell_type="code", locked=True, source=source,
+                           checksum="0")
+    nb = new_notebook(cells=[new_code_cell("def answer():\n    return 0\n")])
+    resources = {"nbgrader": {"notebook": "lab", "assignment": "lab", "db_url": db}}
+    nb, _ = OverwriteCells(add_missing_cells=True).preprocess(nb, resources)
+    added = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer_tests"]
+    assert len(added) == 1 and added[0].source != source and added[0].source.endswith(source), added
+    assert [c["key"] for c in course_cells(nb, resources)] == ["answer_tests"]
