@@ -99,6 +99,15 @@ class Submission:
 
 
 
+def _flags(meta: dict) -> tuple[bool, bool, bool]:
+    """What nbgrader makes of a cell: (graded, an answer, locked)."""
+    return bool(meta.get("grade")), bool(meta.get("solution")), bool(meta.get("locked"))
+
+
+def _said(flags: tuple[bool, bool, bool]) -> str:
+    return "+".join(w for w, on in zip(("graded", "answer", "locked"), flags) if on) or "a plain cell"
+
+
 def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tuple[list[str], bool, object]:
     """(notes, gradable, notebook) for one file. Nothing is executed. ``test_names``: the names the
     lab's tests bind, hidden ones included (:func:`techday.grading.review.test_bound_names` of the source)."""
@@ -158,6 +167,11 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
         elif kind in ("test", "locked") and "checksum" in rmeta:
             if compute_checksum(cell) != rmeta["checksum"]:
                 notes.append(f"edited {kind} cell '{gid}' (nbgrader restores it from the source)")
+        elif (flags := _flags(cell.get("metadata", {}).get("nbgrader", {}))) != _flags(rmeta):
+            # An answer's flags are outside nbgrader's checksum, and nbgrader restores only `locked` and the
+            # points: an answer cell marked locked kept its source and passed for a course cell.
+            notes.append(f"changed the grading flags of cell '{gid}' (released as {_said(_flags(rmeta))}, "
+                         f"handed in as {_said(flags)}): its code is read as the trainee's")
     unknown = [gid for gid in seen if gid not in release]
     for gid in unknown[:MAX_NOTES]:
         notes.append(f"unknown graded cell '{gid}' (not in the release; ignored by nbgrader)")
@@ -287,6 +301,14 @@ def collect(root: Path, lab: str, release_nb: dict) -> list[Submission]:
         folder = base / student / lab
         if why := id_refusal(student):  # a folder made by hand, or by an --import of before
             subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[why]))
+            continue
+        # Never read through a linked folder either (a zip unpacked into submitted/ keeps its links): one to
+        # source/<lab> graded the course's solution as the trainee's, one to another trainee's folder theirs.
+        linked = [p for p in (base / student, folder) if p.is_symlink()]
+        if linked:
+            subs.append(Submission(student, lab, str(folder), status="rejected", gradable=False, notes=[
+                f"submitted/{student}{'' if linked[0] == base / student else '/' + lab} is a link, not a folder of "
+                "hand-ins: not graded (copy the hand-in itself there)"]))
             continue
         links = sorted(p for p in folder.iterdir() if p.is_symlink() and p.suffix == ".ipynb")
         for path in links:   # never read through a link: it could point at the course's solutions

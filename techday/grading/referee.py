@@ -1178,6 +1178,10 @@ def install(config_path: str) -> None:
         if state["running"] is not None:
             record("nested", key_, f"inside {state['running']}")
             raise _RuntimeError("a course cell cannot run inside another")
+        # The executor's proof that the trigger reached the referee: a trigger the notebook answered itself
+        # (its ``__import__``) ran no course cell, and a locked cell that never started leaves its names to
+        # the notebook's values.
+        record("start", key_)
         test = cell["kind"] == "test"
         if not test:
             unfinished.update(cell["binds"])  # until it has run to its end (watch_course_names)

@@ -847,12 +847,22 @@ def review(nb, release_nb: dict, test_names=()) -> tuple[list[str], list[str]]:
     release_locked = _release_cells(release_nb)
     released = {cell.get("id"): _text(cell["source"]) for cell in release_nb["cells"] if cell.get("id")}
     ctx = Context(release_nb, test_names)
-    mine = []
+    mine, graded = [], set()
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         gid = meta.get("grade_id")
-        if cell.cell_type != "code" or (gid in release_locked and _kind(meta) in ("test", "locked")):
-            continue  # restored from the source by nbgrader anyway
+        # The type nbgrader runs it as: the first cell of a grade id goes back to the release's type with an
+        # answer's source kept (an answer cell handed in as markdown or raw ran its text as code); a copy
+        # loses its grade id and runs as it was handed in.
+        first = gid in release_locked and gid not in graded
+        graded.add(gid)
+        if (release_locked[gid].get("cell_type") if first else cell.cell_type) != "code":
+            continue
+        # Restored from the source by nbgrader anyway: the first cell of a grade id that the *release* has as
+        # a test or locked cell. The kind is the release's, not the metadata's (a trainee writes that: an
+        # answer cell marked locked kept its source and ran unread), and a copy runs as a plain cell.
+        if first and _kind(release_locked[gid].get("metadata", {}).get("nbgrader", {})) in ("test", "locked"):
+            continue
         if cell.get("id") in released and _text(cell.source) == released[cell["id"]]:
             continue  # as released: the course wrote it, not the trainee
         mine.append((index, gid, _text(cell.source)))

@@ -158,6 +158,7 @@ class Referee:
         self.events: list[dict] = []
         self.installed = False
         self.records = None
+        self.unstarted: list[str] = []   # course cells whose trigger never reached the referee
 
     def write_config(self) -> None:
         """The kernel's instructions (deleted by the kernel as it reads them) and the record file,
@@ -209,15 +210,31 @@ class Referee:
         """After course cell ``index``: only a ``done`` record of its own, written while it ran,
         lets a test cell's outputs stand; tripwires and changes become events."""
         spec = self.course[index]
-        done = False
+        done = started = False
         for rec in records:
-            if rec["kind"] == "done" and rec["cell"] == spec["key"]:
+            if rec["kind"] == "start":
+                started = started or rec["cell"] == spec["key"]
+            elif rec["kind"] == "done" and rec["cell"] == spec["key"]:
                 done = True
             elif rec["kind"] == "done":
                 self.events.append({"cell": index, "event": "referee",
                                     "what": f"course cell '{rec['cell']}' was run out of turn"})
             elif rec["kind"] in ("tripwire", "changed", "nested", "unknown", "restored", "reset"):
                 self.events.append({"cell": index, "event": "referee", "what": _record_words(rec, self.kinds())})
+        if spec["kind"] == "test":
+            self.no_results(index, cell, spec["key"])
+        if not started:
+            # Its trigger was answered by the notebook's code (a cell's ``__import__``: the trigger's name is
+            # looked up in the notebook's namespace first), not by the referee: nothing of the course ran.
+            # A locked cell skipped so left its names to the notebook's values for every later test.
+            self.unstarted.append(spec["key"])
+            self.events.append({"cell": index, "event": "referee",
+                                "what": f"course cell '{spec['key']}' never reached the grader's referee "
+                                        "(the notebook answered its trigger)"})
+        elif spec["kind"] == "test" and self.unstarted and done:
+            done = False
+            cell.outputs.append(_error("GraderCheck", "this test does not count: course cell(s) "
+                                                      f"{', '.join(self.unstarted[:4])} before it never ran"))
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
             cell.outputs.append(_error("GraderCheck", "this test cell did not run to its end under the "
@@ -225,15 +242,38 @@ class Referee:
             self.events.append({"cell": index, "event": "referee",
                                 "what": f"test cell '{spec['key']}' reported success but did not run to its end"})
 
+    def no_results(self, index: int, cell, key: str) -> None:
+        """A test cell shows no result (`execute_result`), only displays. nbgrader scores a test cell by its
+        first output that is an error (0) or a result (a number: that score; anything else: full marks),
+        so a result shown before the error that failed the test outweighed it: a cell's ``__import__``
+        made the trigger itself show one (the test never ran; grade-lab 5 of 5 over the GraderCheck
+        below), an answer's call of the display hook another (2 of 5). The referee runs a test with
+        ``exec``, which shows nothing: every result in a test cell is the notebook's doing."""
+        from nbformat.notebooknode import NotebookNode
+
+        shown = 0
+        for i, out in enumerate(cell.get("outputs", [])):
+            if out.get("output_type") == "execute_result":
+                cell.outputs[i] = NotebookNode(output_type="display_data", data=out.get("data", {}),
+                                               metadata=out.get("metadata", {}))
+                shown += 1
+        if shown:
+            self.events.append({"cell": index, "event": "referee",
+                                "what": f"test cell '{key}' showed {shown} result(s) the notebook put there "
+                                        "(nbgrader reads a result as the cell's score): shown as displays"})
+
     def between(self, records: list[dict], index: int | None = None) -> None:
         """Records written while a trainee's cell ran (tripwires, a course cell run out of turn)."""
         where = {} if index is None else {"cell": index}
+        out_of_turn = set()
         for rec in records:
             if rec["kind"] == "installed":
                 self.installed = True
-            elif rec["kind"] == "done":
-                self.events.append({**where, "event": "referee",
-                                    "what": f"course cell '{rec['cell']}' was run out of turn"})
+            elif rec["kind"] in ("start", "done"):   # said once a cell, also where it failed before its end
+                if rec["cell"] not in out_of_turn:
+                    out_of_turn.add(rec["cell"])
+                    self.events.append({**where, "event": "referee",
+                                        "what": f"course cell '{rec['cell']}' was run out of turn"})
             else:
                 self.events.append({**where, "event": "referee", "what": _record_words(rec, self.kinds())})
 

@@ -374,3 +374,24 @@ def test_fmt_fix_leaves_a_file_that_is_not_a_notebook_as_it_is(tmp_path, capsys)
     assert f"{broken}: not a valid notebook" in out.err and "Traceback" not in out.err, out.err
     assert broken.read_text(encoding="utf-8") == '{"cells": [\n'
     assert '"execution_count": null' in messy.read_text(encoding="utf-8")  # the valid one is still fixed
+
+
+def test_a_hand_in_folder_that_is_a_link_is_not_read_through(tmp_path):
+    """Wrong answer caught: a notebook that is a link was rejected ("it could point at the course's
+    solutions"), but a folder that is one was read through: ``submitted/mallory/ok-lab`` linked to
+    ``source/ok-lab`` (a zip unpacked into ``submitted/`` keeps its links) graded the course's solution
+    as mallory's, and one linked to ``submitted/kim/ok-lab`` graded kim's work as hers. A linked trainee
+    or lab folder is rejected, never read."""
+    from techday.grading.checks import collect
+
+    (tmp_path / "source" / "ok-lab").mkdir(parents=True)
+    (tmp_path / "source" / "ok-lab" / "ok-lab.ipynb").write_text("{}", encoding="utf-8")
+    base = tmp_path / "submitted"
+    (base / "mallory").mkdir(parents=True)
+    (base / "mallory" / "ok-lab").symlink_to(tmp_path / "source" / "ok-lab")
+    (base / "eve").symlink_to(tmp_path / "source", target_is_directory=True)
+    subs = {s.student: s for s in collect(tmp_path, "ok-lab", {})}
+    assert set(subs) == {"mallory", "eve"}, subs
+    for sub in subs.values():
+        assert sub.status == "rejected" and not sub.gradable and "is a link" in sub.notes[0], sub
+        assert not sub.path.endswith(".ipynb"), sub

@@ -348,3 +348,61 @@ def test_referee_records_are_authenticated():
     records, problems = read_records(data, key)
     assert [(r["seq"], r["kind"], r["cell"]) for r in records] == [(1, "installed", "-"), (2, "done", "t1")]
     assert len(problems) == 2 and all("forged" in p for p in problems)
+
+
+RELABELLED = {"locked": {"solution": False, "locked": True}, "a test": {"solution": False, "grade": True, "points": 1}}
+
+
+@pytest.mark.parametrize("claims", sorted(RELABELLED))
+def test_an_answer_cell_marked_as_the_courses_is_still_reviewed(claims, tmp_path):
+    """Wrong answer caught: the review passed over every cell whose metadata claimed a course cell's grade id
+    and kind, as the trainee wrote that metadata. An answer cell marked ``locked`` kept its source (nbgrader
+    restores only what the course locked) and ran unread: an always-equal answer in grade-lab's ``double``
+    took 2 of 5, hidden test included, `graded`, no note. The kind is the release's, and the changed flags
+    are a note of their own."""
+    import copy
+
+    from techday.grading.checks import check_notebook
+
+    lab = "01-numba-first-steps"
+    release, solution = _release_and_solution(lab)
+    nb = copy.deepcopy(solution)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    cell.source = "class Yes:\n    def __eq__(self, other):\n        return True\n"
+    cell.metadata["nbgrader"].update(RELABELLED[claims])
+    _, findings = review(nb, release)
+    assert any("__eq__" in f for f in findings), findings
+    path = tmp_path / f"{lab}.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    notes, gradable, _ = check_notebook(path, lab, release)
+    assert gradable and any("grading flags" in n for n in notes), notes
+
+
+def test_copies_of_a_locked_cell_are_reviewed():
+    """The copies of a course cell run as plain cells (only the first keeps its grade id): they are the
+    trainee's, and read as such."""
+    release, solution = _release_and_solution("01-numba-first-steps")
+    locked = next(c for c in solution.cells if c.metadata.get("nbgrader", {}).get("locked")
+                  and not c.metadata["nbgrader"].get("grade"))
+    copy_ = nbformat.from_dict(json.loads(json.dumps(locked)))
+    copy_.id = "copy-of-locked"
+    copy_.source = "import ctypes\n"
+    solution.cells.append(copy_)
+    _, findings = review(solution, release)
+    assert any("ctypes" in f for f in findings), findings
+
+
+@pytest.mark.parametrize("cell_type", ["markdown", "raw"])
+def test_an_answer_cell_handed_in_as_text_is_reviewed_as_the_code_it_runs_as(cell_type):
+    """Wrong answer caught: nbgrader turns a graded cell back into the type the release gave it and keeps an
+    answer's source, so an answer cell handed in as markdown ran its text as code; the review read only the
+    cells handed in as code and passed over it (the checks' line says only ``retyped cell``)."""
+    release, solution = _release_and_solution("01-numba-first-steps")
+    cell = next(c for c in solution.cells if c.metadata.get("nbgrader", {}).get("solution")
+                and c.cell_type == "code")
+    cell.cell_type = cell_type
+    cell.source = "import ctypes\n"
+    cell.pop("outputs", None)
+    cell.pop("execution_count", None)
+    _, findings = review(solution, release)
+    assert any("ctypes" in f for f in findings), findings

@@ -154,3 +154,109 @@ def test_all_cells_output_together_is_capped(tmp_path):
     assert "more bytes of output dropped" in nb.cells[30].outputs[-1].text
     assert [o.ename for o in nb.cells[40].outputs if o.output_type == "error"] == ["ValueError"]
     assert {"cell": 30, "event": "output-truncated", "bytes": 90_007} in ex.events
+
+
+# Outputs that put a value in a test cell as its result: nbgrader scores a test cell by the first output that is
+# an error (0) or a result (`execute_result`: a number is the score, anything else full marks), whichever comes
+# first, so a result shown before the test's error outweighed it. A course test never shows one (the referee runs
+# it with `exec`); each of these came from the notebook's code.
+RESULTS_BEFORE_THE_ERROR = {
+    # the trigger's `__import__` is looked up in the notebook's namespace first: the test never runs, and the
+    # trigger's own value is shown before the grader's GraderCheck (grade-lab: 5 of 5, before)
+    "__import__ bound by a cell": ("class Sys:\n    def audit(self, *args):\n        return 'passed'\n"
+                                   "def __import__(name, *args):\n    return Sys()\n", "assert answer() == 4\n"),
+    # the answer shows a value as the running cell's result, then the test fails (grade-lab: 2 of 5, before)
+    "the display hook called by the answer": ("def answer():\n    get_ipython().displayhook('ok')\n    return 0\n",
+                                              "assert answer() == 4\n"),
+    # a result message sent by the kernel under the test's request
+    "a result the kernel sends": ("def answer():\n    ip = get_ipython()\n"
+                                  "    ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_result',\n"
+                                  "        {'data': {'text/plain': '2'}, 'metadata': {}, 'execution_count': 1},\n"
+                                  "        parent=ip.kernel.get_parent('shell'))\n    return 0\n",
+                                  "assert answer() == 4\n"),
+}
+
+
+def test_a_value_shown_in_a_test_cell_never_outweighs_its_error(tmp_path):
+    """Wrong answers caught: a test cell whose outputs held a result before the error that failed it scored that
+    result (`__import__` bound by a cell: every test the grader's GraderCheck failed scored full marks, grade-lab
+    5 of 5, flagged by the review alone). A test cell's results are shown as displays; the cell scores 0 and the
+    run says so."""
+    from nbgrader.utils import determine_grade
+
+    from techday.grading.sandbox_exec import Referee
+
+    for name, (trainee, test) in RESULTS_BEFORE_THE_ERROR.items():
+        nb = new_notebook(cells=[new_code_cell(trainee), new_code_cell(test)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells[1].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
+                                            "grade_id": "answer_tests"}
+        referee = Referee({1: {"key": "answer_tests", "kind": "test", "source": test}}, str(tmp_path))
+        ex = make_executor(cell_timeout=30, output_bytes=100_000, referee=referee)
+        try:
+            ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        finally:
+            if referee.records is not None:
+                referee.records.close()
+        kinds = [o.output_type for o in nb.cells[1].outputs]
+        assert "error" in kinds, (name, kinds)
+        assert determine_grade(nb.cells[1]) == (0, 2.0), (name, nb.cells[1].outputs)
+        assert "execute_result" not in kinds, (name, kinds)
+        assert any("result" in e.get("what", "") for e in ex.events + referee.events), (name, ex.events, referee.events)
+
+
+def test_a_course_cell_whose_trigger_the_notebook_answers_does_not_count(tmp_path):
+    """Wrong answer caught: the executor's trigger looks ``__import__`` up in the notebook's namespace first, so
+    a cell's ``__import__`` could pass the tests' triggers on to the referee and answer a locked cell's itself:
+    the locked cell never ran, the test read the notebook's ``BAR`` and ``acc`` and passed, no note. Every course
+    cell's trigger must reach the referee (its ``start`` record); a locked cell that did not is said, and no
+    later test counts."""
+    from techday.grading.sandbox_exec import Referee
+
+    proxy = ("import sys as real\nclass Sys:\n    def audit(self, event, key):\n"
+             "        return None if key == 'bar' else real.audit(event, key)\n"
+             "def __import__(name, *args):\n    return Sys()\n")
+    cells = [proxy, "BAR = 0.9\nacc = 0.5\n", "BAR = 0.0\nacc = 1.0\n", "assert acc >= BAR\n"]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    course = {1: {"key": "bar", "kind": "locked", "source": cells[1]},
+              3: {"key": "bar_tests", "kind": "test", "source": cells[3]}}
+    referee = Referee(course, str(tmp_path))
+    ex = make_executor(cell_timeout=30, output_bytes=10_000, referee=referee)
+    try:
+        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        if referee.records is not None:
+            referee.records.close()
+    errors = [o.get("ename") for o in nb.cells[3].outputs if o["output_type"] == "error"]
+    assert errors == ["GraderCheck"], nb.cells[3].outputs
+    assert any("'bar' never reached" in e["what"] for e in referee.events), referee.events
+
+
+def test_a_test_cell_nbgrader_adds_back_is_run_by_the_referee(tmp_path):
+    """Wrong answer caught: a test cell deleted from the hand-in is added back by nbgrader's ``OverwriteCells``
+    with a comment line before its source, and the executor took only a cell whose source was the course's as
+    written for a course cell: the test ran as the notebook's own code, on the kernel's word (grade-lab, an input
+    transformer set in a cell before the answer: the deleted ``double_tests`` took its 2 points, hidden test
+    included, flagged only as ``deleted test cell ... (nbgrader adds it back)``)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import OverwriteCells
+
+    from techday.fastimport import alembic_head_in_process
+    from techday.grading.executor import course_cells
+
+    alembic_head_in_process()  # the schema revision read here, not from an `alembic` found on PATH
+    source = "assert answer() == 4\n"
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        gb.add_assignment("lab")
+        gb.add_notebook("lab", "lab")
+        gb.add_grade_cell("answer_tests", "lab", "lab", max_score=2, cell_type="code")
+        gb.add_source_cell("answer_tests", "lab", "lab", cell_type="code", locked=True, source=source,
+                           checksum="0")
+    nb = new_notebook(cells=[new_code_cell("def answer():\n    return 0\n")])
+    resources = {"nbgrader": {"notebook": "lab", "assignment": "lab", "db_url": db}}
+    nb, _ = OverwriteCells(add_missing_cells=True).preprocess(nb, resources)
+    added = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer_tests"]
+    assert len(added) == 1 and added[0].source != source and added[0].source.endswith(source), added
+    assert [c["key"] for c in course_cells(nb, resources)] == ["answer_tests"]
