@@ -4,23 +4,14 @@ the wrong answer it catches.
 """
 
 import copy
-import io
 import json
 
 from techday.bench.counts import kernel_table, plan_for
 from techday.bench.leaderboard import build_leaderboard
+from tests.unit.test_bench_board_attacks import _console
 from tests.unit.test_bench_hostile import _jitter, _submit, base, find, h200_base, new_id, retime
 
 LAB = "08-measure-your-gpu"
-
-
-def _console(board) -> str:
-    from rich.console import Console
-
-    console = Console(file=io.StringIO(), width=250, highlight=False)
-    for t in board.tables():
-        console.print(t)
-    return console.file.getvalue()
 
 
 def _ok(doc):

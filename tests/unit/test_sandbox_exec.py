@@ -66,13 +66,26 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     assert "5007 more bytes of output dropped" in nbformat.writes(nb)
 
 
+
+def _run_refereed(nb, course: dict, tmp_path, output_bytes: int = 10_000):
+    """Run ``nb`` in the executor with the referee holding ``course`` (cell index -> key, kind, source); the referee
+    and the executor, for their events."""
+    from techday.grading.sandbox_exec import Referee
+
+    referee = Referee(course, str(tmp_path))
+    ex = make_executor(cell_timeout=30, output_bytes=output_bytes, referee=referee)
+    try:
+        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        if referee.records is not None:
+            referee.records.close()
+    return referee, ex
+
 def test_every_course_cell_runs_whatever_its_tags(tmp_path):
     """nbclient skips a cell tagged "skip-execution", and nbgrader restores a course cell's source, not
     its tags: lab 10's accuracy bar, tagged so, never ran, and a cell's ``BAR = 0.0`` and ``acc0 = 1.0``
     took its 4 points. Course cells run whatever their tags; a trainee's cell keeps nbclient's rule, and
     every cell keeps its tags in the graded notebook."""
-    from techday.grading.sandbox_exec import Referee
-
     cells = ["BAR = 0.9\nacc0 = 0.5\n", "BAR = 0.0\nacc0 = 1.0\n", "assert acc0 >= BAR\n", "raise ValueError\n"]
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -80,13 +93,7 @@ def test_every_course_cell_runs_whatever_its_tags(tmp_path):
         nb.cells[index].metadata["tags"] = ["skip-execution"]
     course = {0: {"key": "bar", "kind": "locked", "source": cells[0]},
               2: {"key": "bar_tests", "kind": "test", "source": cells[2]}}
-    referee = Referee(course, str(tmp_path))
-    ex = make_executor(cell_timeout=30, output_bytes=10_000, referee=referee)
-    try:
-        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    finally:
-        if referee.records is not None:
-            referee.records.close()
+    referee, _ = _run_refereed(nb, course, tmp_path)
     errors = [[o.get("ename") for o in c.outputs if o["output_type"] == "error"] for c in nb.cells]
     assert errors[2] == ["AssertionError"], errors   # the course's BAR and acc0, not the cell's
     assert errors[3] == [], errors                   # a trainee's tagged cell is still skipped
@@ -184,20 +191,13 @@ def test_a_value_shown_in_a_test_cell_never_outweighs_its_error(tmp_path):
     run says so."""
     from nbgrader.utils import determine_grade
 
-    from techday.grading.sandbox_exec import Referee
-
     for name, (trainee, test) in RESULTS_BEFORE_THE_ERROR.items():
         nb = new_notebook(cells=[new_code_cell(trainee), new_code_cell(test)])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells[1].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
                                             "grade_id": "answer_tests"}
-        referee = Referee({1: {"key": "answer_tests", "kind": "test", "source": test}}, str(tmp_path))
-        ex = make_executor(cell_timeout=30, output_bytes=100_000, referee=referee)
-        try:
-            ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-        finally:
-            if referee.records is not None:
-                referee.records.close()
+        referee, ex = _run_refereed(nb, {1: {"key": "answer_tests", "kind": "test", "source": test}}, tmp_path,
+                                    output_bytes=100_000)
         kinds = [o.output_type for o in nb.cells[1].outputs]
         assert "error" in kinds, (name, kinds)
         assert determine_grade(nb.cells[1]) == (0, 2.0), (name, nb.cells[1].outputs)
@@ -211,8 +211,6 @@ def test_a_course_cell_whose_trigger_the_notebook_answers_does_not_count(tmp_pat
     the locked cell never ran, the test read the notebook's ``BAR`` and ``acc`` and passed, no note. Every course
     cell's trigger must reach the referee (its ``start`` record); a locked cell that did not is said, and no
     later test counts."""
-    from techday.grading.sandbox_exec import Referee
-
     proxy = ("import sys as real\nclass Sys:\n    def audit(self, event, key):\n"
              "        return None if key == 'bar' else real.audit(event, key)\n"
              "def __import__(name, *args):\n    return Sys()\n")
@@ -221,13 +219,7 @@ def test_a_course_cell_whose_trigger_the_notebook_answers_does_not_count(tmp_pat
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     course = {1: {"key": "bar", "kind": "locked", "source": cells[1]},
               3: {"key": "bar_tests", "kind": "test", "source": cells[3]}}
-    referee = Referee(course, str(tmp_path))
-    ex = make_executor(cell_timeout=30, output_bytes=10_000, referee=referee)
-    try:
-        ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    finally:
-        if referee.records is not None:
-            referee.records.close()
+    referee, _ = _run_refereed(nb, course, tmp_path)
     errors = [o.get("ename") for o in nb.cells[3].outputs if o["output_type"] == "error"]
     assert errors == ["GraderCheck"], nb.cells[3].outputs
     assert any("'bar' never reached" in e["what"] for e in referee.events), referee.events
