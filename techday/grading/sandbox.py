@@ -129,7 +129,7 @@ def python_roots() -> list[str]:
     folder inside this package's checkout."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(Path(sys.executable).resolve().parent.parent)}
-    checkout = Path(techday.__file__).resolve().parent.parent
+    checkout = Path(techday.__file__).resolve().parents[1]  # techday/__init__.py: the checkout above the package
     for entry in sys.path:
         try:
             folder = Path(entry).resolve() if entry else None
