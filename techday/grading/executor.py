@@ -225,18 +225,27 @@ def disk_hog(work: Path, floor: int | None = None, own: int | None = None) -> in
 SANDBOX_FOLDERS = (WORK, "/tmp", "/dev/shm")
 
 
+def in_other_namespace(pids: list[int], kind: str):
+    """The processes among ``pids`` in a namespace of ``kind`` (``mnt``, ``net``) other than this process's: the
+    sandbox's, once bwrap has made its own (a process gone meanwhile is skipped)."""
+    try:
+        own = os.readlink(f"/proc/self/ns/{kind}")
+    except OSError:
+        return
+    for p in pids:
+        try:
+            if os.readlink(f"/proc/{p}/ns/{kind}") != own:
+                yield p
+        except OSError:
+            continue
+
+
 def sandbox_files(pid: int, below: list[int] | None = None) -> int:
     """The most inodes in use in one of the tmpfs of the sandbox below ``pid`` (0 until it has made its own mount
     namespace): read from outside it, through a process of it that is in that namespace. ``below``: the processes
     below ``pid`` where the caller has just listed them."""
-    try:
-        own = os.readlink("/proc/self/ns/mnt")
-    except OSError:
-        return 0
-    for p in descendants(pid) if below is None else below:
+    for p in in_other_namespace(descendants(pid) if below is None else below, "mnt"):
         try:
-            if os.readlink(f"/proc/{p}/ns/mnt") == own:
-                continue
             used = [os.statvfs(f"/proc/{p}/root{folder}") for folder in SANDBOX_FOLDERS]
         except OSError:
             continue  # gone, or not this sandbox's mounts yet
@@ -267,17 +276,7 @@ METER_STARTS = 3  # new meters for one notebook after the first stopped
 
 def sandbox_netns_pid(below: list[int]) -> int | None:
     """A process among ``below`` that is in a network namespace other than this process's: the sandbox's."""
-    try:
-        own = os.readlink("/proc/self/ns/net")
-    except OSError:
-        return None
-    for p in below:
-        try:
-            if os.readlink(f"/proc/{p}/ns/net") != own:
-                return p
-        except OSError:
-            continue
-    return None
+    return next(in_other_namespace(below, "net"), None)
 
 
 def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: bool, gpu: bool,

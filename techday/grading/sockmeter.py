@@ -40,6 +40,8 @@ import struct
 import subprocess
 import sys
 
+from ..proctree import PACKAGE_ROOT
+
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
@@ -138,7 +140,8 @@ FILE_BYTES = 1024
 
 def pipe_max() -> int:
     try:
-        return int(open("/proc/sys/fs/pipe-max-size").read())
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            return int(f.read())
     except (OSError, ValueError):
         return 1 << 20
 
@@ -233,14 +236,13 @@ class SocketMeter:
         self.problem = ""
         self.sockets = 0
         self.read_once = False  # it has answered a reading (a first start that failed is this host's, not the notebook's)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.path.dirname(
-            os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+        # Isolated (-I: no environment, no user site): the package is found through the path given last.
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c",
                                       "import sys; sys.path.insert(0, sys.argv[2]); "
                                       "from techday.grading.sockmeter import main; sys.exit(main(sys.argv[1:2]))",
-                                      str(pid), env["PYTHONPATH"]],
+                                      str(pid), str(PACKAGE_ROOT)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=env, close_fds=True)
+                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, close_fds=True)
         first = self._answer()
         if first is None or "error" in first:
             self.problem = (first or {}).get("error") or self.problem or "the socket meter did not start"
