@@ -125,8 +125,9 @@ def check_sandbox() -> str:
 def python_roots() -> list[str]:
     """Folders the Python install lives in (venv and the interpreter it was made from), and every other folder of
     installed packages on ``sys.path`` (named ``site-packages`` or ``dist-packages``: one a ``.pth`` file adds, as a
-    venv layered over a machine's packages does; before, their packages were missing in the sandbox). Only such folders: a checkout on ``PYTHONPATH`` holds the labs' solutions, and stays out, as does any
-    folder inside this package's checkout."""
+    venv layered over a machine's packages does; before, their packages were missing in the sandbox). Only such
+    folders: a checkout on ``PYTHONPATH`` holds the labs' solutions, and stays out, as does any folder inside this
+    package's checkout."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(Path(sys.executable).resolve().parent.parent)}
     checkout = Path(techday.__file__).resolve().parents[1]  # techday/__init__.py: the checkout above the package
@@ -285,10 +286,10 @@ def seccomp_filter(machine: str | None = None) -> bytes | None:
     code: list[tuple] = [(ld_abs, 0, 0, 4), (jeq, "arch", "refuse", audit_arch), ("arch",), (ld_abs, 0, 0, 0),
                          (jge, "refuse", 0, _X32_BIT)]
     code += [(jeq, "refuse", 0, number) for number in sorted(calls.values())]
-    code += [(jeq, "family", 0, socket_calls[0]), (jeq, "family", "allow", socket_calls[1]),
-             ("allow",), (ret, 0, 0, allow), ("refuse",), (ret, 0, 0, refuse), ("family",), (ld_abs, 0, 0, 16)]
-    code += [(jeq, "allow2", 0, family) for family in SOCKET_FAMILIES]
-    code += [(ret, 0, 0, no_family), ("allow2",), (ret, 0, 0, allow)]
+    code += [(jeq, "family", 0, socket_calls[0]), (jeq, "family", "allow", socket_calls[1]), ("family",),
+             (ld_abs, 0, 0, 16)]
+    code += [(jeq, "allow", 0, family) for family in SOCKET_FAMILIES]
+    code += [(ret, 0, 0, no_family), ("allow",), (ret, 0, 0, allow), ("refuse",), (ret, 0, 0, refuse)]
     labels, at = {}, 0
     for insn in code:
         if len(insn) == 1:
