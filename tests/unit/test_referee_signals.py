@@ -20,15 +20,17 @@ def handler(signum, frame):
         seen["frame"] = frame
 
 signal.signal(signal.SIGALRM, handler)
-signal.setitimer(signal.ITIMER_REAL, 0.00002, 0.00002)
+signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
 
 def answer(x):
     return seen["frame"].f_locals["expected"]
 '''
 # The reference is computed in the test's own frame before the answer is called (a loop: the
-# interpreter runs pending signal handlers on its backward jumps).
+# interpreter runs pending signal handlers on its backward jumps). The loop lasts tens of timer
+# periods, so that a tick lands in it; a shorter period (20 us) kept a loaded machine's driver in the
+# handler and ran past the driver's time bound.
 TESTS = {"hidden": {"kind": "test", "source":
-                    "def check(x):\n    expected = 0.0\n    for i in range(20000):\n        expected += i * 0.5\n"
+                    "def check(x):\n    expected = 0.0\n    for i in range(200000):\n        expected += i * 0.5\n"
                     "    expected += x\n    assert answer(x) == expected\n    return True\nassert check(3)\n",
                     "then": "signal.setitimer(signal.ITIMER_REAL, 0)\nassert seen['ticks'] > 0\n"}}
 
