@@ -184,3 +184,32 @@ def tripwire(event, args):
 cell.outputs.append(_error("GraderCheck", catalogue.msg("techday.grader_x", "this test cell did not run")))
 '''
     assert english_outside_msg(right) == []
+
+
+@pytest.mark.parametrize("lang, shown", [("ko", "노트북이 제한 시간 8초를 넘겨 멈췄습니다"),
+                                         ("en", "the notebook ran past its limit of 8 s and was stopped")])
+def test_a_stopped_notebooks_reason_is_shown_in_the_rooms_language(monkeypatch, tmp_path, lang, shown):
+    """A notebook stopped at its time, memory, file or disk limit gets `NotGraded: <why>` in every code cell, and
+    so in its feedback. Wrong answer caught: that reason in English in a Korean room (before this test), or the
+    status line's reason translated (an instructor's: English)."""
+    import subprocess
+    import threading
+
+    from techday.grading.executor import _stopped
+    from techday.grading.sandbox import Limits
+
+    monkeypatch.setenv("TECHDAY_LANG", lang)
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    t = threading.Thread(target=lambda: None)
+    t.start()
+
+    class Log:
+        def write(self, path):
+            return b""
+
+    report: dict = {}
+    _stopped(proc, t, Log(), tmp_path / "log", report, Limits(notebook_timeout_s=8), 0, 0, False, None, None)
+    assert proc.poll() is not None, "the notebook's processes are stopped"
+    assert report["problem"] == "the notebook ran past its limit of 8 s and was stopped"
+    assert report["problem_shown"] == shown
+    assert report["events"] == [{"event": "notebook-timeout", "seconds": 8}]
