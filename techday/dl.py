@@ -46,7 +46,7 @@ from .i18n import msg
 
 __all__ = [
     "Compose", "DigitsData", "Split", "device", "evaluate", "few_shot", "fit", "gaussian_noise", "hflip",
-    "held_out_digits", "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
+    "backbone_record", "held_out_digits", "PartsBackbone", "load_backbone", "load_digits_split", "load_parts_backbone", "make_backbone", "make_strokes", "flips", "normalize", "pretrain_backbone", "pretrain_parts_backbone", "random_hflip", "random_shift", "save_backbone",
     "seed_everything", "select_classes", "shift", "shifted_noisy", "sort_sequences", "IGNORE",
 ]
 
@@ -457,6 +457,55 @@ def save_backbone(path: Path | str, backbone: nn.Module, meta: dict) -> str:
 
 
 BACKBONE_PATH = Path(__file__).resolve().parent / "data" / "strokes_backbone.pt"
+
+# What a course checkpoint's ``meta`` says in words, as course/scripts/pretrain_*.py write it: English, its
+# numbers as fields (a record reads the same in every language, as a timing's label does). A lab shows it
+# through :func:`backbone_record`, in the trainee's language.
+STROKES_SOURCE_TASK = ("techday.dl.make_strokes: pen strokes 8x8, {shapes} shapes, {images} images (seed {seed}); "
+                       "no digits")
+PARTS_SOURCE_TASK = "techday.parts.make_parts: {plates} plates 32x32 (seed 101), ok / scratch / dent; no flange"
+PARTS_AUGMENTATION = "flips (left-right, top-bottom)"
+
+
+def _record_wording():
+    """(meta key, the English a script writes, the same in the run's language): each msg's English is its
+    constant's (tests/unit/test_dl.py holds them equal)."""
+    return (
+        ("source_task", STROKES_SOURCE_TASK, lambda **f: msg(
+            "techday.backbone_strokes_task", "techday.dl.make_strokes: pen strokes 8x8, {shapes} shapes, {images} "
+            "images (seed {seed}); no digits", **f)),
+        ("source_task", PARTS_SOURCE_TASK, lambda **f: msg(
+            "techday.backbone_parts_task", "techday.parts.make_parts: {plates} plates 32x32 (seed 101), ok / scratch "
+            "/ dent; no flange", **f)),
+        ("augmentation", PARTS_AUGMENTATION, lambda **f: msg(
+            "techday.backbone_parts_augmentation", "flips (left-right, top-bottom)", **f)),
+    )
+
+
+def _unformat(template: str, text: str) -> dict | None:
+    """The fields that make ``template.format(**fields) == text`` (as text), or None where ``text`` is not
+    ``template``'s wording."""
+    import re
+    import string
+
+    pattern = "".join(re.escape(literal) + (f"(?P<{name}>.+?)" if name else "")
+                      for literal, name, _, _ in string.Formatter().parse(template))
+    found = re.fullmatch(pattern, text)
+    return found.groupdict() if found else None
+
+
+def backbone_record(meta: dict) -> dict:
+    """A course checkpoint's ``meta`` as a lab shows it (lab 12 prints it, lab 17 quotes its source task): the
+    values its pretraining script wrote in words (:data:`STROKES_SOURCE_TASK`, :data:`PARTS_SOURCE_TASK`,
+    :data:`PARTS_AUGMENTATION`) in the trainee's language, with the numbers as stored; every other value
+    (numbers, names, code) as stored. A value in other words (a checkpoint made otherwise) stays as it is."""
+    shown = dict(meta)
+    for key, template, say in _record_wording():
+        value = meta.get(key)
+        fields = _unformat(template, value) if isinstance(value, str) else None
+        if fields is not None:
+            shown[key] = say(**fields)
+    return shown
 
 
 def load_backbone(path: Path | str = BACKBONE_PATH, map_location="cpu") -> tuple[Backbone, dict]:

@@ -160,6 +160,45 @@ def msg(key: str, default: str, /, **fmt) -> str:
     return default.format(**fmt)
 
 
+class PackageCatalogue:
+    """The package's own messages (``techday.<name>``) in one language, read once, from the package's
+    catalogue only (``techday/data/messages.<lang>.toml``), never from the working folder.
+
+    For a process beside files a notebook writes: :func:`msg` reads ``techday-messages.<lang>.json`` in
+    the working folder first, a file a notebook's cell can write (a forged catalogue). The grading
+    sandbox's executor (:mod:`techday.grading.sandbox_exec`) loads one before the kernel starts, words
+    its own errors with it and hands the referee its texts in the file the kernel reads and deletes
+    before any notebook code runs (grading/README.md, "The referee's words in the trainee's language").
+    :meth:`msg` has :func:`msg`'s signature, so the package's checks (``examine_package``) find its
+    calls and their twins."""
+
+    def __init__(self, lang: str | None = None):
+        self.lang = lang or current_language()
+        self.texts: dict[str, str] = {}
+        if self.lang == SOURCE_LANGUAGE:
+            return
+        path = Path(__file__).resolve().parent / PACKAGE_CATALOGUE.format(lang=self.lang)
+        try:
+            entries = load_catalogue(path).get("messages", {}) if path.is_file() else {}
+        except TranslationError:
+            entries = {}
+        self.texts = {f"techday.{name}": e["text"] for name, e in entries.items()}
+
+    def msg(self, key: str, default: str, /, **fmt) -> str:
+        """:func:`msg`, from this catalogue: the English where it has no usable translation."""
+        text = self.texts.get(key)
+        if text is not None and _fields_within(text, default):
+            try:
+                return text.format(**fmt)
+            except (KeyError, IndexError, ValueError):
+                pass
+        return default.format(**fmt)
+
+    def starting(self, prefix: str) -> dict[str, str]:
+        """The texts whose key starts with ``prefix`` (``"techday.referee_"``)."""
+        return {k: v for k, v in self.texts.items() if k.startswith(prefix)}
+
+
 def width(text: str) -> int:
     """Columns ``text`` takes in a terminal or a notebook's fixed-width output: two for each wide or full-width
     character (Hangul, CJK), none for a combining mark, one for the rest."""

@@ -86,7 +86,8 @@ class ResourceReport:
 
 
 def find_ptxas() -> tuple[str | None, str]:
-    """Return (path to ptxas or None, how it was found or why it is missing).
+    """Return (path to ptxas or None, how it was found or why it is missing). Lab 04 prints the second
+    (``ptxas: <path> (<how>)``): it is worded in the run's language (``techday.ptxas_*`` messages).
 
     Looked for in order: ``$PTXAS``, the ``nvidia-cuda-nvcc-cu12`` wheel (``nvidia/cuda_nvcc/bin``),
     CUDA 13's ``nvidia-cuda-nvcc`` wheel (``nvidia/cu13/bin``), ``$CUDA_HOME`` / ``$CUDA_PATH``, then ``PATH``."""
@@ -95,7 +96,7 @@ def find_ptxas() -> tuple[str | None, str]:
     if env:
         if os.access(env, os.X_OK):
             return env, "$PTXAS"
-        tried.append(f"$PTXAS={env} (not executable)")
+        tried.append(msg("techday.ptxas_tried_not_executable", "$PTXAS={path} (not executable)", path=env))
     try:
         import nvidia.cuda_nvcc as nvcc  # the CUDA 12 toolkit wheel
 
@@ -103,19 +104,20 @@ def find_ptxas() -> tuple[str | None, str]:
         for root in roots:
             cand = Path(root) / "bin" / "ptxas"
             if os.access(cand, os.X_OK):
-                return str(cand), "the nvidia-cuda-nvcc-cu12 wheel"
-        tried.append("the nvidia-cuda-nvcc-cu12 wheel (no bin/ptxas in it)")
+                return str(cand), msg("techday.ptxas_how_cu12_wheel", "the nvidia-cuda-nvcc-cu12 wheel")
+        tried.append(msg("techday.ptxas_tried_cu12_empty", "the nvidia-cuda-nvcc-cu12 wheel (no bin/ptxas in it)"))
     except ImportError:
-        tried.append("the nvidia-cuda-nvcc-cu12 wheel (not installed: pip install -e '.[test]')")
+        tried.append(msg("techday.ptxas_tried_cu12_missing",
+                         "the nvidia-cuda-nvcc-cu12 wheel (not installed: pip install -e '.[test]')"))
     try:
         import nvidia  # the namespace package of NVIDIA's wheels
 
         found = ptxas_in_cuda13_wheels(list(getattr(nvidia, "__path__", [])))
         if found:
-            return found, "the nvidia-cuda-nvcc wheel of CUDA 13"
-        tried.append("the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)")
+            return found, msg("techday.ptxas_how_cu13_wheel", "the nvidia-cuda-nvcc wheel of CUDA 13")
+        tried.append(msg("techday.ptxas_tried_cu13_missing", "the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)"))
     except ImportError:
-        tried.append("the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)")
+        tried.append(msg("techday.ptxas_tried_cu13_missing", "the nvidia-cuda-nvcc wheel of CUDA 13 (not installed)"))
     for var in ("CUDA_HOME", "CUDA_PATH"):
         home = os.environ.get(var)
         if home:
@@ -127,7 +129,7 @@ def find_ptxas() -> tuple[str | None, str]:
     if which:
         return which, "PATH"
     tried.append("PATH")
-    return None, "ptxas not found; looked in " + ", ".join(tried)
+    return None, msg("techday.ptxas_not_found", "ptxas not found; looked in {tried}", tried=", ".join(tried))
 
 
 def ptxas_in_cuda13_wheels(nvidia_paths: list[str]) -> str | None:
@@ -193,8 +195,9 @@ def compile_ptx_sources(kernels: dict, constants: dict | None = None, cc=DEFAULT
             log = (proc.stderr or proc.stdout).strip()
             tail = "\n".join(log.splitlines()[-6:])
             if toolkit_missing(log):
-                raise ToolkitMissing("numba-cuda cannot compile to PTX here: the CUDA compiler libraries (NVVM) "
-                                     "are missing; pip install -e '.[test]' installs them. Last lines:\n" + tail)
+                raise ToolkitMissing(msg("techday.ptx_toolkit_missing", "numba-cuda cannot compile to PTX here: the "
+                                         "CUDA compiler libraries (NVVM) are missing; pip install -e '.[test]' "
+                                         "installs them. Last lines:") + "\n" + tail)
             raise PtxError(msg("techday.ptx_failed", "compiling {kernels} to PTX failed:", kernels=", ".join(kernels))
                            + "\n" + tail)
         ptx = json.loads(out_path.read_text(encoding="utf-8"))

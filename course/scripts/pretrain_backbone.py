@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _, source_acc = dl.evaluate(torch.nn.Sequential(backbone, head), dl.make_strokes(1_000, seed=args.seed + 1,
                                                                                      classes=classes))
     meta = {
-        "source_task": f"techday.dl.make_strokes: pen strokes 8x8, {classes} shapes, 8,000 images (seed {args.seed}); "
-                       "no digits",
+        "source_task": dl.STROKES_SOURCE_TASK.format(shapes=classes, images=f"{len(source):,}", seed=args.seed),
         "augmentation": "random_shift(max_shift=1) + gaussian_noise(std=0.05)",
         "epochs": args.epochs, "seed": args.seed, "width": args.width,
         "source_val_accuracy": round(source_acc, 4),

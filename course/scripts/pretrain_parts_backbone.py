@@ -35,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one thread: the same floating-point sums, run after run
     backbone, _, record = dl.pretrain_parts_backbone(n=args.n, epochs=args.epochs, seed=args.seed, width=args.width)
     meta = {
-        "source_task": f"techday.parts.make_parts: {args.n:,} plates 32x32 (seed 101), ok / scratch / dent; "
-                       "no flange",
-        "augmentation": "flips (left-right, top-bottom)",
+        "source_task": dl.PARTS_SOURCE_TASK.format(plates=f"{args.n:,}"),
+        "augmentation": dl.PARTS_AUGMENTATION,
         "epochs": args.epochs, "seed": args.seed, "width": args.width,
         **record,
         "script": "course/scripts/pretrain_parts_backbone.py",

@@ -806,8 +806,9 @@ h_j = np.random.default_rng(6).random(n_j)
 d_j = {np.float32: cuda.to_device(h_j.astype(np.float32)), np.float64: cuda.to_device(h_j)}
 d_j_out = {dt: cuda.device_array_like(d) for dt, d in d_j.items()}
 config_j = launch_config(n_j, THREADS_PER_BLOCK, MAX_BLOCKS)
+from techday.tier import shown_label  # the record's English label, in this run's language
 print(msg("02.first_call_launch", "n = {n:,}, launch {blocks} blocks x {threads} threads [{label}, host clock]", n=n_j,
-          blocks=config_j[0], threads=config_j[1], label=lab.timing_label()))
+          blocks=config_j[0], threads=config_j[1], label=shown_label(lab.timing_label())))
 calls = [(msg("02.call_1_f32", "1st call, float32"), msg("02.compile_run", "compile + run"), np.float32),
          (msg("02.call_2_f32", "2nd call, float32"), msg("02.run_only", "run only"), np.float32),
          (msg("02.call_3_f32", "3rd call, float32"), msg("02.run_only", "run only"), np.float32),

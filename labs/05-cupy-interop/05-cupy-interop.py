@@ -104,7 +104,9 @@ if lab.gpu_only(msg("05.gpu_only_timing", "timing the same array code with CuPy 
     t_cp = cupyx.profiler.benchmark(lambda p: xp.sqrt((p ** 2).sum(axis=1)), (pts,), n_repeat=20, n_warmup=3)
     gpu_ms = float(np.median(t_cp.gpu_times)) * 1e3
     t_np = time_cpu(lambda p: np.sqrt((p ** 2).sum(axis=1)), h_pts, repeat=5, what="NumPy", label="CPU")
-    print(msg("05.cupy_median", "CuPy: median {ms:.3f} ms [{label}, CUDA events]", ms=gpu_ms, label=lab.timing_label()))
+    from techday.tier import shown_label  # the record's English label, in this run's language
+    print(msg("05.cupy_median", "CuPy: median {ms:.3f} ms [{label}, CUDA events]", ms=gpu_ms,
+              label=shown_label(lab.timing_label())))
     print(t_np)
     print(msg("05.both_read", "  both read {mb:.0f} MB: CuPy {cupy_gbs:.0f} GB/s, NumPy {numpy_gbs:.1f} GB/s",
               mb=h_pts.nbytes / 1e6, cupy_gbs=h_pts.nbytes / (gpu_ms / 1e3) / 1e9, numpy_gbs=h_pts.nbytes / t_np.median / 1e9))
@@ -265,11 +267,12 @@ if lab.gpu_only(msg("05.gpu_only_fuse", "cupy.fuse: one fused kernel against fiv
     g_fused = gaussian_fused(x_fuse, xp.float32(0.5), xp.float32(1.5))
     assert_close(g_fused.get(), g_plain.get(), msg("05.fused_vs_unfused", "fused against unfused gaussian"), rtol=1e-5, atol=1e-7)
     nbytes = 2 * x_fuse.nbytes  # read x, write the result: the least any version must move
+    from techday.tier import shown_label  # the record's English label, in this run's language
     for what, fn in (("unfused", gaussian), ("cupy.fuse", gaussian_fused)):
         res = cupyx.profiler.benchmark(fn, (x_fuse, xp.float32(0.5), xp.float32(1.5)), n_repeat=20, n_warmup=3)
         ms = float(np.median(res.gpu_times)) * 1e3
         print(msg("05.fuse_timing", "{what:10s}: median {ms:.3f} ms [{label}] = {gbs:.0f} GB/s of useful traffic (2 * n * 4 B / time)",
-                  what=what, ms=ms, label=lab.timing_label(), gbs=nbytes / (ms / 1e3) / 1e9))
+                  what=what, ms=ms, label=shown_label(lab.timing_label()), gbs=nbytes / (ms / 1e3) / 1e9))
 else:
     print(msg("05.fuse_cpu", "On the CPU tier `gaussian` ran on NumPy ({n:,} values), one temporary array per operation. "
               "On a GPU the five unfused kernels move about five times the data of the one fused kernel, which is why "

@@ -440,8 +440,9 @@ stop.record()
 stop.synchronize()
 ms = start.elapsed_time(stop)
 if lab.on_gpu:
+    from techday.tier import shown_label  # the record's English label, in this run's language
     print(msg("06.event_timing", "transform_kernel on {n:,} values: {ms:.3f} ms [{label}, CUDA events] = "
-              "{rate:.0f} GB/s (2 * n * 8 B / time)", n=d_ev.size, ms=ms, label=lab.timing_label(),
+              "{rate:.0f} GB/s (2 * n * 8 B / time)", n=d_ev.size, ms=ms, label=shown_label(lab.timing_label()),
               rate=2 * d_ev.nbytes / (ms / 1e3) / 1e9))
 else:
     print(msg("06.event_in_simulator", "start.elapsed_time(stop) in the simulator: {ms} ms. Not a time: events measure "

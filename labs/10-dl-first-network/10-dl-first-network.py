@@ -46,8 +46,9 @@ from techday.i18n import msg
 if not lab.on_gpu:
     torch.set_num_threads(1)  # tiny models: one CPU thread is fastest, and shares a busy machine well
 dev = dl.device(lab)  # cuda on the GPU tier, cpu otherwise
+from techday.tier import shown_label  # the record's English label, in this run's language
 print(msg("10.banner", "PyTorch {version} | device: {dev} | timings here: {timing}",
-          version=torch.__version__, dev=dev, timing=lab.timing_label()))
+          version=torch.__version__, dev=dev, timing=shown_label(lab.timing_label())))
 
 # %% [markdown] key="tensors-devices"
 # ## 1. Tensors and devices

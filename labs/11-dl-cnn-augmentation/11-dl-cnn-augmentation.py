@@ -371,6 +371,7 @@ def bar_accuracies(seed):
 
 
 results = {}
+from techday.tier import shown_label  # the record's English label, in this run's language
 for name, transform in (("plain", None), ("augmented", augment)):
     t0 = time.perf_counter()
     model = train_cnn(0, transform)
@@ -378,7 +379,8 @@ for name, transform in (("plain", None), ("augmented", augment)):
     results[name] = held_out_accuracies(model)
     print(msg("11.cnn_results", "{name:10s} CNN: held-out accuracy {clean:.3f}, moved camera {shifted:.3f}  "
               "({epochs} epochs in {seconds:.1f} s [{timing}])", name=name, clean=results[name]["clean"],
-              shifted=results[name]["shifted"], epochs=CNN_EPOCHS, seconds=seconds, timing=lab.timing_label()))
+              shifted=results[name]["shifted"], epochs=CNN_EPOCHS, seconds=seconds,
+              timing=shown_label(lab.timing_label())))
 acc0 = results["augmented"]
 
 # %% [markdown] key="accuracy-bars"

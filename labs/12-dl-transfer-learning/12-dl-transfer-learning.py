@@ -69,7 +69,7 @@ print(msg("12.versions", "PyTorch {version} | device: {device}", version=torch._
 # %%
 checkpoint = torch.load(dl.BACKBONE_PATH, map_location="cpu", weights_only=True)
 print(msg("12.checkpoint_keys", "checkpoint keys: {keys}", keys=sorted(checkpoint)))
-for key, value in checkpoint["meta"].items():
+for key, value in dl.backbone_record(checkpoint["meta"]).items():  # its words in this run's language
     print(f"  {key:22s} {value}")
 for name, tensor in list(checkpoint["state_dict"].items())[:7]:
     print(f"  {name:32s} {tuple(tensor.shape)}")
@@ -293,9 +293,11 @@ def transfer_vs_scratch(seed):
 
 t0 = time.perf_counter()
 acc0 = transfer_vs_scratch(seed=0)
+from techday.tier import shown_label  # the record's English label, in this run's language
 print(msg("12.accuracy", "held-out target accuracy, 100 labels, {epochs} epochs: pre-trained backbone + new head "
           "{fine_tuned:.3f} | from scratch {scratch:.3f} ({seconds:.1f} s for both [{label}])", epochs=FT_EPOCHS,
-          fine_tuned=acc0["fine_tuned"], scratch=acc0["scratch"], seconds=time.perf_counter() - t0, label=lab.timing_label()))
+          fine_tuned=acc0["fine_tuned"], scratch=acc0["scratch"], seconds=time.perf_counter() - t0,
+          label=shown_label(lab.timing_label())))
 
 # %% nbgrader="tests" id="bar_tests" points=4
 """Fine-tuning the pre-trained backbone with the trainee's code beats the same network trained from scratch

@@ -54,7 +54,7 @@ device = torch.device("cuda" if lab.on_gpu else "cpu")
 if not lab.on_gpu:
     torch.set_num_threads(1)  # CI machines share their cores between labs: one thread each, no oversubscription
 rule = assessment_rule()  # the pass rule, from course/syllabus.toml
-print(f"PyTorch {torch.__version__} on {device}")
+print(msg("17.torch_device", "PyTorch {version} on {device}", version=torch.__version__, device=device))
 print(msg("17.pass_rule", "pass rule (from course/syllabus.toml): mean accuracy >= {mean:.0%} over {sets} hidden data "
           "sets of {samples} parts, none below {low:.0%}", mean=rule["min_mean_accuracy"], sets=rule["hidden_sets"],
           samples=rule["samples_per_set"], low=rule["min_accuracy"]))
@@ -613,7 +613,7 @@ print(msg("17.serve_all_visible", "export_for_serving: all visible tests passed;
 #   checks that it draws no flanges of its own.
 
 # %% nbgrader="locked" id="flange_data"
-from techday.dl import PartsBackbone, load_parts_backbone
+from techday.dl import PartsBackbone, backbone_record, load_parts_backbone
 from techday.parts import show
 
 FLANGE_SEED = 77
@@ -622,7 +622,7 @@ flange_images, flange_labels = make_parts(3 * per_class, seed=FLANGE_SEED, as_te
 _, backbone_meta = load_parts_backbone()
 print(msg("17.flange_data", "labelled flanges: {n} ({per} per class); the shipped backbone was pre-trained on "
           "{source} (validation accuracy on plates {acc:.3f})", n=len(flange_labels), per=per_class,
-          source=backbone_meta["source_task"], acc=backbone_meta["source_val_accuracy"]))
+          source=backbone_record(backbone_meta)["source_task"], acc=backbone_meta["source_val_accuracy"]))
 print(msg("17.transfer_rule", "transfer bar (from course/syllabus.toml): mean accuracy >= {mean:.0%} over 2 hidden "
           "sets of {samples} flanges, none below {low:.0%}", mean=rule["transfer_min_mean_accuracy"],
           samples=rule["samples_per_set"], low=rule["transfer_min_accuracy"]))

@@ -141,7 +141,7 @@ class SandboxExecute(NbGraderPreprocessor):
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
         else:
-            why = report["problem"] or "the sandbox returned no result"
+            why = report.get("problem_shown") or report["problem"] or "the sandbox returned no result"
             for i in code_cells:
                 nb.cells[i].outputs = [nbformat.from_dict({"output_type": "error", "ename": "NotGraded",
                                                            "evalue": why, "traceback": [f"NotGraded: {why}"]})]
@@ -519,25 +519,41 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
 
 
 def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote) -> None:
-    """Stop the sandbox, and say why in ``report``."""
+    """Stop the sandbox, and say why in ``report``: ``problem`` for the status line (English, as every status
+    line), ``problem_shown`` for the trainee, in every code cell of the graded notebook and so in the
+    feedback (in the room's language, from the package's catalogue: PackageCatalogue, not msg(), which
+    reads a file in the working folder first)."""
+    from ..i18n import SOURCE_LANGUAGE, PackageCatalogue
+
     kill_tree(proc.pid)
     proc.wait()
+    mb, sockets_mb = held // 2**20, in_buffers // 2**20
+    for catalogue, field in ((PackageCatalogue(SOURCE_LANGUAGE), "problem"), (PackageCatalogue(), "problem_shown")):
+        if over:
+            kept = catalogue.msg("techday.grader_stopped_memory_sockets", " ({mb} MB of it in sockets' and pipes' "
+                                 "buffers)", mb=sockets_mb) if in_buffers >= 2**20 else ""
+            report[field] = catalogue.msg("techday.grader_stopped_memory", "the notebook's processes held {mb} MB "
+                                          "together{kept}, over the memory limit of {limit} MB, and were stopped",
+                                          mb=mb, kept=kept, limit=limits.memory_mb)
+        elif inodes is not None:
+            report[field] = catalogue.msg("techday.grader_stopped_files", "the notebook made {files} files in one of "
+                                          "its folders, over the limit of {limit}, and was stopped", files=inodes,
+                                          limit=limits.max_files)
+        elif wrote is not None:
+            report[field] = catalogue.msg("techday.grader_stopped_disk", "the notebook wrote {mb} MB into its working "
+                                          "folder while the grading host's disk was nearly full, and was stopped",
+                                          mb=wrote // 2**20)
+        else:
+            report[field] = catalogue.msg("techday.grader_stopped_time", "the notebook ran past its limit of {seconds} "
+                                          "s and was stopped", seconds=limits.notebook_timeout_s)
     if over:
-        kept = f" ({in_buffers // 2**20} MB of it in sockets' and pipes' buffers)" if in_buffers >= 2**20 else ""
-        report["problem"] = (f"the notebook's processes held {held // 2**20} MB together{kept}, over the memory "
-                             f"limit of {limits.memory_mb} MB, and were stopped")
-        report["events"] = [{"event": "memory-total", "mb": held // 2**20, "limit": limits.memory_mb,
-                             **({"sockets_mb": in_buffers // 2**20} if kept else {})}]
+        report["events"] = [{"event": "memory-total", "mb": mb, "limit": limits.memory_mb,
+                             **({"sockets_mb": sockets_mb} if in_buffers >= 2**20 else {})}]
     elif inodes is not None:
-        report["problem"] = (f"the notebook made {inodes} files in one of its folders, over the limit of "
-                             f"{limits.max_files}, and was stopped")
         report["events"] = [{"event": "too-many-files", "files": inodes, "limit": limits.max_files}]
     elif wrote is not None:
-        report["problem"] = (f"the notebook wrote {wrote // 2**20} MB into its working folder while the grading "
-                             "host's disk was nearly full, and was stopped")
         report["events"] = [{"event": "disk-full", "bytes": wrote}]
     else:
-        report["problem"] = f"the notebook ran past its limit of {limits.notebook_timeout_s} s and was stopped"
         report["events"] = [{"event": "notebook-timeout", "seconds": limits.notebook_timeout_s}]
     t.join(5)
     log.write(log_path)

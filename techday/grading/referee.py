@@ -267,6 +267,35 @@ def install(config_path: str) -> None:
     not_found = object()  # tripwire's answer for a file that must look absent (not a refusal)
     layout_names = frozenset({"maps", "smaps", "numa_maps", "pagemap", "map_files"})
     _FileNotFoundError = FileNotFoundError
+    _tuple, _format_errors = tuple, Exception
+    # The referee's words in the room's language (grading/README.md, "The referee's words in the trainee's
+    # language"): the executor read them from the package's own catalogue before the kernel started, and
+    # they came in this file, read and deleted before any notebook code ran. Nothing here looks a
+    # catalogue up (techday.i18n.msg reads a file in the working folder, which a cell can write).
+    texts = {k: v for k, v in (config.get("texts") or {}).items() if _isinstance(k, str) and _isinstance(v, str)}
+
+    def msg(key_: str, default: str, /, **fmt) -> tuple:
+        """(English, the room's language) of one of the referee's messages. Not :func:`techday.i18n.msg`:
+        ``default`` is the English template and ``key_`` its ``techday.<name>`` in
+        techday/data/messages.<lang>.toml (held there by tests/unit/test_i18n.py like every msg() of the
+        package), but the translation comes from ``texts``, never from a file. A value that is itself
+        such a pair goes into each text in that text's language. The English is what the grader's records
+        and status lines say (an instructor's); the other, what the notebook and its feedback show (a
+        trainee's). Never raises: a refusal worded wrong is still a refusal."""
+        en = {k: (v[0] if _isinstance(v, _tuple) else v) for k, v in fmt.items()}
+        local = {k: (v[1] if _isinstance(v, _tuple) else v) for k, v in fmt.items()}
+        try:
+            english = default.format(**en)
+        except _format_errors:
+            english = default
+        for template in (texts.get(key_), default):
+            if template is not None:
+                try:
+                    return english, template.format(**local)
+                except _format_errors:
+                    pass
+        return english, english
+
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
     shell = get_ipython()  # noqa: F821  (the kernel's own shell; nothing of the trainee's has run)
@@ -754,7 +783,7 @@ def install(config_path: str) -> None:
                         and not value.__flags__ & 0x100 and getattr(value, "__setstate__", None) is None:
                     classes.setdefault(_id(value), (value, dict(value.__dict__)))
 
-    def pickle_refusal(module, name) -> str | None:
+    def pickle_refusal(module, name) -> tuple | None:
         """Why unpickling may not name ``module.name`` while grading (None: data, or a pickle Numba or
         torch.compile made of its own)."""
         frame = event_frame(4)
@@ -772,9 +801,9 @@ def install(config_path: str) -> None:
         if _len(pickled_modules) < _len(pickle_globals):
             watch_pickled_classes()
         if not _isinstance(module, str) or not _isinstance(name, str):
-            return "unpickling a global not named by a string"
+            return msg("techday.referee_unpickling_unnamed", "unpickling a global not named by a string")
         module, name = py2_names.get((module, name), (py2_modules.get(module, module), name))
-        where = f"unpickling {module}.{name}"[:120]
+        where = f"{module}.{name}"[:109]  # "unpickling " and these: 120 characters at most
         if module == "__main__":
             # A class a trainee's cell defined (its own data); never a function, nor a name a course or
             # test cell bound (a test's reference class).
@@ -782,7 +811,8 @@ def install(config_path: str) -> None:
             if _isinstance(value, _Type) and value.__module__ == "__main__" and course_names.get(name) is not value \
                     and not course_class(value):
                 return None
-            return where + " (only a class a trainee's cell defined)"
+            return msg("techday.referee_unpickling_cell_class", "unpickling {name} (only a class a trainee's cell "
+                       "defined)", name=where)
         names = pickle_globals.get(module, MISSING)
         if names is not MISSING and names is not None and name in names:
             return None
@@ -800,7 +830,8 @@ def install(config_path: str) -> None:
         vt = _type(value)
         if (getattr(vt, "__module__", None), getattr(vt, "__name__", None)) in pickle_value_types:
             return None
-        return where + " (not a data type of the allow-list)"
+        return msg("techday.referee_unpickling_not_data", "unpickling {name} (not a data type of the allow-list)",
+                   name=where)
 
     def course_class(cls) -> bool:
         """Whether a course or test cell defined ``cls`` (a function of its body compiled from one: a
@@ -832,10 +863,13 @@ def install(config_path: str) -> None:
         return (_isinstance(mode, str) and any(c in mode for c in "wax+")
                 or _isinstance(flags, int) and bool(flags & write_flags))
 
-    def refuse(what: str) -> None:
+    def refuse(what) -> None:
+        """Record and refuse ``what``: a (English, the room's language) pair from :func:`msg`, or a name
+        that reads the same in every language (an audit event's)."""
         cell = state["running"] or "-"
-        record("tripwire", cell, what)
-        raise _RuntimeError(f"the grader does not allow {what} while grading")
+        record("tripwire", cell, what[0] if _isinstance(what, _tuple) else what)
+        raise _RuntimeError(msg("techday.referee_refused", "the grader does not allow {what} while grading",
+                                what=what)[1])
 
     test_names = {}  # name -> object, as the last test that bound it left it (out of the notebook between tests)
 
@@ -1047,9 +1081,36 @@ def install(config_path: str) -> None:
         record("changed", key_, f"{when}: " + ", ".join(found[:12]))
         if not test:
             forget_bound(cell)
-        who = "code in the notebook" if when == "before" else "the code it called"
-        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: {who} changed what it relies on: "
-                           + ", ".join(found[:6]))
+        listed = found_words(found[:6])
+        if when == "before":
+            said = (msg("techday.referee_test_changed_before", "this test does not count: code in the notebook changed "
+                        "what it relies on: {found}", found=listed) if test else
+                    msg("techday.referee_cell_changed_before", "this cell does not count: code in the notebook changed "
+                        "what it relies on: {found}", found=listed))
+        else:
+            said = (msg("techday.referee_test_changed_during", "this test does not count: the code it called changed "
+                        "what it relies on: {found}", found=listed) if test else
+                    msg("techday.referee_cell_changed_during", "this cell does not count: the code it called changed "
+                        "what it relies on: {found}", found=listed))
+        raise _GraderCheck(said[1])
+
+    def found_words(found: list) -> tuple:
+        """What :func:`changes` or :func:`data_reset` found, as a message's list: (English, the room's
+        language). The names stay as they are; the words around them are translated."""
+        local = []
+        for item in found:
+            if item.startswith("builtin "):
+                said = msg("techday.referee_found_builtin", "builtin {name}", name=item[8:])
+            elif item.endswith(" (added)"):
+                said = msg("techday.referee_found_added", "{name} (added)", name=item[:-8])
+            elif item.endswith(" (bound by the course)"):
+                said = msg("techday.referee_found_course_name", "{name} (bound by the course)", name=item[:-22])
+            elif item.endswith(" (not restorable)"):
+                said = msg("techday.referee_found_not_restorable", "{name} (not restorable)", name=item[:-17])
+            else:
+                said = (item, item)
+            local.append(said[1])
+        return ", ".join(found), ", ".join(local)
 
     # Signal handlers while a course cell runs. CPython hands a Python signal handler the frame it
     # interrupts: a timer's handler (``signal.setitimer``) set by a cell caught lab 10's test helper
@@ -1167,17 +1228,21 @@ def install(config_path: str) -> None:
                                 "sees every tensor operation; a global hook, every module's)")
         if not test and when == "during":
             forget_bound(cell)
-        raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a PyTorch mode or global module hook "
-                           "the notebook set was on (it sees and may answer every tensor operation or model)")
+        raise _GraderCheck((msg("techday.referee_test_moded", "this test does not count: a PyTorch mode or global "
+                                "module hook the notebook set was on (it sees and may answer every tensor operation "
+                                "or model)") if test else
+                            msg("techday.referee_cell_moded", "this cell does not count: a PyTorch mode or global "
+                                "module hook the notebook set was on (it sees and may answer every tensor operation "
+                                "or model)"))[1])
 
     def run(key_: str) -> None:
         cell = cells.get(key_)
         if cell is None:
             record("unknown", str(key_)[:80])
-            raise _RuntimeError("unknown course cell")
+            raise _RuntimeError(msg("techday.referee_unknown_cell", "unknown course cell")[1])
         if state["running"] is not None:
             record("nested", key_, f"inside {state['running']}")
-            raise _RuntimeError("a course cell cannot run inside another")
+            raise _RuntimeError(msg("techday.referee_nested", "a course cell cannot run inside another")[1])
         # The executor's proof that the trigger reached the referee: a trigger the notebook answered itself
         # (its ``__import__``) ran no course cell, and a locked cell that never started leaves its names to
         # the notebook's values.
@@ -1216,8 +1281,12 @@ def install(config_path: str) -> None:
                 state["running"] = None
                 if test:
                     leave_test(cell, prior, kept)
-                raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: a cell of the notebook "
-                                   "changed the course's data in place: " + ", ".join(lost[:6]))
+                listed = found_words(lost[:6])
+                raise _GraderCheck((msg("techday.referee_test_data_before", "this test does not count: a cell of the "
+                                        "notebook changed the course's data in place: {found}", found=listed) if test
+                                    else msg("techday.referee_cell_data_before", "this cell does not count: a cell of "
+                                             "the notebook changed the course's data in place: {found}",
+                                             found=listed))[1])
         held = hold_signals(key_)
         try:
             _exec(cell["code"], user_ns)
@@ -1239,8 +1308,11 @@ def install(config_path: str) -> None:
             record("changed", key_, "during: the course's data " + ", ".join(during[:12]))
             if not test:
                 forget_bound(cell)
-            raise _GraderCheck(f"this {'test' if test else 'cell'} does not count: the code it called changed the "
-                               "course's data in place: " + ", ".join(during[:6]))
+            listed = found_words(during[:6])
+            raise _GraderCheck((msg("techday.referee_test_data_during", "this test does not count: the code it called "
+                                    "changed the course's data in place: {found}", found=listed) if test
+                                else msg("techday.referee_cell_data_during", "this cell does not count: the code it "
+                                         "called changed the course's data in place: {found}", found=listed))[1])
         if not test:
             watch_course_names(cell)
         watch_new_modules()
@@ -1270,7 +1342,7 @@ def install(config_path: str) -> None:
     _only_ast = ast.PyCF_ONLY_AST
     parsing = set()  # thread ids parsing a type string (our own compile raises the event again)
 
-    def type_string_refusal(source) -> str | None:
+    def type_string_refusal(source) -> tuple | None:
         """Why a type evaluator's string is refused, or None (any other compile, or a type expression)."""
         me = get_ident()
         if me in parsing:
@@ -1307,8 +1379,9 @@ def install(config_path: str) -> None:
             if (not _isinstance(node, allowed) or name.startswith("__") or bad_name
                     or _isinstance(node, _BinOp) and not _isinstance(node.op, _BitOr)
                     or _isinstance(node, _Constant) and not _isinstance(node.value, type_constants)):
-                return (f"{where[0]} evaluating a string that is not a type expression "
-                        f"({_type(node).__name__}{' ' + name if name else ''})")
+                return msg("techday.referee_type_string", "{module} evaluating a string that is not a type "
+                           "expression ({node})", module=where[0],
+                           node=f"{_type(node).__name__}{' ' + name if name else ''}")
             for field in node._fields:
                 value = getattr(node, field, None)
                 todo.extend(v for v in (value if _isinstance(value, _list) else [value]) if _isinstance(v, _AST))
@@ -1340,7 +1413,7 @@ def install(config_path: str) -> None:
     # What IPython's %time and %timeit run is a cell's own statement, compiled under these names.
     magic_code_names = {"<timed exec>", "<timed eval>", "<magic-timeit>", "<magic-timeit-setup>", "<magic-timeit-stmt>"}
 
-    def string_compiler_refusal() -> str | None:
+    def string_compiler_refusal() -> tuple | None:
         """Why compiling a string here is refused, or None. From the code that compiles it outward: a
         library of :data:`STRING_COMPILERS`, the import system or a course cell before any notebook
         cell (a cell's own code, or the statement of its ``%time``/``%timeit``) says the string is
@@ -1355,8 +1428,10 @@ def install(config_path: str) -> None:
                 frame = frame.f_back
                 continue
             if name.startswith(cell_dir) or name in magic_code_names:
-                return (f"{compiler} compiling a string a notebook cell handed it (code no review read)"
-                        if compiler else "making code in a notebook cell (compile, exec, eval, a code object)")
+                return (msg("techday.referee_string_compiler", "{compiler} compiling a string a notebook cell "
+                            "handed it (code no review read)", compiler=compiler) if compiler else
+                        msg("techday.referee_cell_code", "making code in a notebook cell (compile, exec, eval, a "
+                            "code object)"))
             if from_a_string(name):
                 # Code a library generated (networkx's argmap wrappers under PyTorch's partitioner, a
                 # dataclass's __init__): only a maker that may compile a cell's string made it, as every
@@ -1372,7 +1447,7 @@ def install(config_path: str) -> None:
 
     operator_makers = tuple(c for c in STRING_COMPILERS if c.split(".")[0] == "torch")
 
-    def operator_library_refusal() -> str | None:
+    def operator_library_refusal() -> tuple | None:
         """PyTorch's operator registry (its dispatcher) is C++ state that no namespace comparison sees: a
         Python function registered there for an existing operator (``torch.library.Library("aten",
         "IMPL").impl("eq.Tensor", ...)``) answers every ``==`` of every tensor, the course's included. A
@@ -1393,7 +1468,8 @@ def install(config_path: str) -> None:
             if name.startswith("<course cell") or name.startswith("<frozen importlib"):
                 return None
             if name.startswith(cell_dir) or name in magic_code_names:
-                return "registering a kernel in PyTorch's operator registry (torch.library) for a notebook cell"
+                return msg("techday.referee_operator_registry", "registering a kernel in PyTorch's operator "
+                           "registry (torch.library) for a notebook cell")
             module = frame_module(frame)
             if any(module == c or module.startswith(c + ".") for c in operator_makers):
                 return None
@@ -1402,7 +1478,7 @@ def install(config_path: str) -> None:
 
     safe_name_chars = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
-    def fx_name_refusal(frame) -> str | None:
+    def fx_name_refusal(frame) -> tuple | None:
         """torch.fx writes the names a graph's nodes target (attributes, submodules, methods) into the
         code it generates, quoted but not escaped (``getattr(self, "<name>")``): a name with a quote in
         it, which ``add_module`` and a hand-built graph accept, ends the string and the rest is code no
@@ -1418,20 +1494,23 @@ def install(config_path: str) -> None:
         for node in getattr(graph, "nodes", ()):
             target = getattr(node, "target", None)
             if _isinstance(target, str) and not _all(c in safe_name_chars for part in target.split(".") for c in part):
-                return f"torch.fx writing the name {target[:40]!r} into code (a name with a quote ends fx's string)"
+                return msg("techday.referee_fx_name", "torch.fx writing the name {name} into code (a name with a "
+                           "quote ends fx's string)", name=f"{target[:40]!r}")
         return None
 
     def tripwire(event: str, args: tuple):
-        """What the event would do that the grader refuses, or None. Never raises by itself: an
+        """What the event would do that the grader refuses, as :func:`msg`'s (English, the room's language)
+        pair or an audit event's name, or None. Never raises by itself: an
         exception escaping an audit hook inside a C extension's initialisation aborts the process."""
         if event == "sys.settrace":
             # CPython raises this event without arguments: whether a function is being set or cleared
             # cannot be seen, so every call is refused (nothing the course runs while grading sets one).
-            return "sys.settrace (a trace function)"
+            return msg("techday.referee_settrace", "sys.settrace (a trace function)")
         if event == "sys.setprofile":
-            return None if profiler_caller() else "sys.setprofile (a profile function)"
+            return None if profiler_caller() else msg("techday.referee_setprofile",
+                                                      "sys.setprofile (a profile function)")
         if event == "sys.addaudithook":  # a library may add one (lab 13 on the GPU tier); it runs after ours
-            return "a new audit hook" if caller_is_cell(3) else None
+            return msg("techday.referee_audit_hook", "a new audit hook") if caller_is_cell(3) else None
         if event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             return event
         if event == "compile" and _len(args) > 1:
@@ -1460,17 +1539,17 @@ def install(config_path: str) -> None:
             # The grader's record file and its folder: the referee writes through a descriptor it opened
             # before any cell ran, the executor reads through its own. A cell that found the key in the
             # kernel's memory appended a forged "done" for every test through a path to it.
-            return "opening the grader's record file or its folder"
+            return msg("techday.referee_record_file", "opening the grader's record file or its folder")
         if event in ("open", "os.listdir", "os.scandir") and _len(args) and layout_file(args[0]) \
                 and not torch_preload_frame(event_frame()):
             # Where the kernel's memory lies (/proc/self/maps and its kin): every cheat that read the
             # referee's key or rewrote its compiled tests through raw memory (NumPy views of any address,
             # an array interface a library's object took from a dict) found the regions to read there.
-            return "reading the kernel's memory map (/proc/.../maps)"
+            return msg("techday.referee_memory_map", "reading the kernel's memory map (/proc/.../maps)")
         if event == "open" and _len(args) and memory_file(args[0]):
             # A process's memory as a file (/proc/self/mem, /proc/<pid>/task/<tid>/mem): reading it finds
             # the referee's key, writing it rewrites the interpreter. Nothing the course runs opens one.
-            return "opening a process's memory (/proc/.../mem)"
+            return msg("techday.referee_memory_file", "opening a process's memory (/proc/.../mem)")
         # Code from data: what the kernel runs must be code a review read or the install's own.
         if event == "open" and _len(args):
             path = text(args[0])
@@ -1486,17 +1565,20 @@ def install(config_path: str) -> None:
             if frame is not None and frame.f_code.co_name == "get_data" \
                     and frame.f_code.co_filename.startswith("<frozen importlib") and not code_file_allowed(path) \
                     and not builder_load(frame, path):
-                return f"importing code from {path[:160]} (outside the Python install and the course)"
+                return msg("techday.referee_import_outside", "importing code from {path} (outside the Python "
+                           "install and the course)", path=path[:160])
             return None
         if event == "import" and _len(args) > 1 and args[1] is not None:
             path = text(args[1])  # an extension module's file
             if path and not code_file_allowed(path) and not builder_load(event_frame(), path):
-                return f"loading the extension module {path[:160]} (outside the Python install and the course)"
+                return msg("techday.referee_extension_outside", "loading the extension module {path} (outside the "
+                           "Python install and the course)", path=path[:160])
             return None
         if event == "ctypes.dlopen" and _len(args):
             path = text(args[0])
             if "/" in path and not code_file_allowed(path) and not builder_load(event_frame(), path):
-                return f"loading the shared library {path[:160]} (outside the Python install and the course)"
+                return msg("techday.referee_library_outside", "loading the shared library {path} (outside the "
+                           "Python install and the course)", path=path[:160])
             return None
         if event == "pickle.find_class" and _len(args) > 1:
             return pickle_refusal(args[0], args[1])
@@ -1505,36 +1587,42 @@ def install(config_path: str) -> None:
             # An object's class swapped by a cell (the course's labels made a subclass whose ``==`` is
             # always true): no exercise needs it.
             if name == "__class__" and not _isinstance(target, _Module) and caller_is_cell(3):
-                return f"changing the class of a {_type(target).__name__} object"
+                return msg("techday.referee_class_swap", "changing the class of a {kind} object",
+                           kind=_type(target).__name__)
             if name == "__class__" and _type(target) is PinnedConfig:  # Numba's bounds checks, held on
-                return "changing the class of Numba's configuration (its bounds checks)"
+                return msg("techday.referee_numba_config_class", "changing the class of Numba's configuration "
+                           "(its bounds checks)")
             # A function's code or defaults (audited, unlike a class's other attributes: above) set by a
             # pickle's BUILD step.
             if _isinstance(target, (_Function, _Type)) and unpickling and while_unpickling():
-                return f"setting {getattr(target, '__qualname__', '?')}.{name} from a pickle"
+                return msg("techday.referee_pickle_sets", "setting {name} from a pickle",
+                           name=f"{getattr(target, '__qualname__', '?')}.{name}")
             if _isinstance(target, _Function):
                 mod = getattr(target, "__module__", None) or ""
                 if name in ("__code__", "__defaults__", "__kwdefaults__") and (
                         course_module(mod) or mod != "__main__" and caller_is_cell(3)):
-                    return f"replacing {mod}.{getattr(target, '__qualname__', '?')}.{name}"
+                    return msg("techday.referee_replacing", "replacing {name}",
+                               name=f"{mod}.{getattr(target, '__qualname__', '?')}.{name}")
             elif _isinstance(target, _Type):
                 mod = getattr(target, "__module__", None) or ""
                 if mod not in ("__main__", "builtins") and _isinstance(mod, str) and caller_is_cell(3):
-                    return f"setting {mod}.{getattr(target, '__qualname__', '?')}.{name}"
+                    return msg("techday.referee_setting", "setting {name}",
+                               name=f"{mod}.{getattr(target, '__qualname__', '?')}.{name}")
             return None
         if getframe_busy and get_ident() in getframe_busy:  # our own sys._getframe, from caller_is_cell
             return None
         if event in ("sys._getframe", "sys._current_frames"):
             if caller_is_cell(3):
-                return "reading interpreter frames (sys._getframe)"
+                return msg("techday.referee_frames", "reading interpreter frames ({how})", how="sys._getframe")
             return operator_library_refusal() if event == "sys._getframe" else None
         if event == "object.__getattr__":
             if args[1] in ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back") and caller_is_cell(3):
-                return f"reading interpreter frames ({args[1]})"
+                return msg("techday.referee_frames", "reading interpreter frames ({how})", how=args[1])
             return None
         if event in ("ctypes.cdata", "ctypes.cdata/buffer", "ctypes.addressof", "ctypes.string_at",
                      "ctypes.wstring_at", "ctypes.PyObj_FromPtr", "ctypes.dlsym", "ctypes.dlsym/handle"):
-            return f"raw memory access ({event})" if caller_is_cell(3) else None
+            return msg("techday.referee_raw_memory", "raw memory access ({event})", event=event) \
+                if caller_is_cell(3) else None
         return None
 
     # Numba's indexing as raw memory: without bounds checks (Numba's default) ``a[i]`` in an @njit
@@ -1555,7 +1643,8 @@ def install(config_path: str) -> None:
 
         @BOUNDSCHECK.setter
         def BOUNDSCHECK(self, value):
-            refuse("turning Numba's bounds checks off (numba.config.BOUNDSCHECK)")
+            refuse(msg("techday.referee_boundscheck_off", "turning Numba's bounds checks off "
+                       "(numba.config.BOUNDSCHECK)"))
 
     def pin_numba() -> None:
         config_ = _modules.get(numba_pin[0])
@@ -1577,7 +1666,7 @@ def install(config_path: str) -> None:
         except Exception:
             return
         if why is not_found:
-            raise _FileNotFoundError(2, "not read while grading", args[0])
+            raise _FileNotFoundError(2, msg("techday.referee_not_read", "not read while grading")[1], args[0])
         if why:
             refuse(why)
 

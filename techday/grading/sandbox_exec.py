@@ -63,12 +63,20 @@ ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name 
 NOTEBOOK_CELLS_OF_OUTPUT = 16
 
 
-def _short_error(content: dict) -> dict:
+def _short_error(content: dict, catalogue=None) -> dict:
     """An error past the cap, cut short: it must stay (an error fails a test cell), but not at its size."""
     tb = content.get("traceback")
     tb = [str(line)[:500] for line in tb[-10:]] if isinstance(tb, list) else []
+    cut = (catalogue or _english()).msg("techday.grader_error_cut", "[grader: this error was cut short at the cell's "
+                                                                    "output cap]")
     return {"ename": str(content.get("ename", ""))[:200], "evalue": str(content.get("evalue", ""))[:ERROR_KEEP],
-            "traceback": tb + ["[grader: this error was cut short at the cell's output cap]"]}
+            "traceback": tb + [cut]}
+
+
+def _english():
+    from techday.i18n import SOURCE_LANGUAGE, PackageCatalogue
+
+    return PackageCatalogue(SOURCE_LANGUAGE)
 
 
 def _count(value):
@@ -146,10 +154,16 @@ class Referee:
     ``course`` maps a cell index to ``{"key": grade_id, "kind": "test"|"locked", "source": ...}``:
     the cells nbgrader restored from its gradebook (trusted sources, hidden tests included)."""
 
-    def __init__(self, course: dict[int, dict], folder: str):
+    def __init__(self, course: dict[int, dict], folder: str, catalogue=None):
         import secrets
 
+        from techday.i18n import PackageCatalogue
+
         self.course = course
+        # The words a trainee reads, the referee's among them, in the room's language: read here, before
+        # the kernel starts, from the package's catalogue (never the working folder's, which the notebook
+        # can write); the referee gets its texts in its instructions (grading/README.md).
+        self.catalogue = catalogue if catalogue is not None else PackageCatalogue()
         self.key = secrets.token_bytes(32)
         self.config = os.path.join(folder, f".referee-{secrets.token_hex(8)}.json")
         self.records_path = os.path.join(folder, f".referee-{secrets.token_hex(8)}.log")
@@ -168,7 +182,8 @@ class Referee:
         cells = {c["key"]: {"source": c["source"], "kind": c["kind"]} for c in self.course.values()}
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": self.key.hex(), "records": self.records_path, "cells": cells}, f)
+            json.dump({"key": self.key.hex(), "records": self.records_path, "cells": cells,
+                       "texts": self.catalogue.starting("techday.referee_")}, f, ensure_ascii=False)
 
     def install_code(self) -> str:
         return f"import techday.grading.referee as _r; _r.install({self.config!r}); del _r"
@@ -233,12 +248,14 @@ class Referee:
                                         "(the notebook answered its trigger)"})
         elif spec["kind"] == "test" and self.unstarted and done:
             done = False
-            cell.outputs.append(_error("GraderCheck", "this test does not count: course cell(s) "
-                                                      f"{', '.join(self.unstarted[:4])} before it never ran"))
+            cell.outputs.append(_error("GraderCheck", self.catalogue.msg(
+                "techday.grader_unstarted_before", "this test does not count: course cell(s) {cells} before it never "
+                "ran", cells=", ".join(self.unstarted[:4]))))
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if spec["kind"] == "test" and not done and not errors:
-            cell.outputs.append(_error("GraderCheck", "this test cell did not run to its end under the "
-                                                      "grader's watch; it scores 0"))
+            cell.outputs.append(_error("GraderCheck", self.catalogue.msg(
+                "techday.grader_not_to_its_end", "this test cell did not run to its end under the grader's watch; "
+                "it scores 0")))
             self.events.append({"cell": index, "event": "referee",
                                 "what": f"test cell '{spec['key']}' reported success but did not run to its end"})
 
@@ -314,7 +331,7 @@ REPLY_AFTER_IDLE = 5.0
 
 
 def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None = None,
-                  notebook_bytes: int | None = None):
+                  notebook_bytes: int | None = None, catalogue=None):
     """nbgrader's Execute preprocessor as the sandbox runs it: the per-cell limit, the output cap, a
     dead or silent kernel recorded, and the referee's course cells run from inside its audit hook.
 
@@ -325,6 +342,10 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     total_bytes = NOTEBOOK_CELLS_OF_OUTPUT * output_bytes if notebook_bytes is None else notebook_bytes
+    if catalogue is None:  # what the cells' errors say, in the room's language: read before the kernel starts
+        from techday.i18n import PackageCatalogue
+
+        catalogue = referee.catalogue if referee is not None else PackageCatalogue()
     from nbformat.notebooknode import NotebookNode
 
     class KernelGone(Exception):
@@ -401,19 +422,25 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                 # code ignores SIGINT (or is stuck in C). The kernel is still busy, so no later cell
                 # can run: the run ends here, as for a dead kernel.
                 stuck = time.monotonic() - started >= self.timeout
-                why = (f"the cell ran past its {self.timeout} s limit and ignored the interrupt" if stuck
-                       else "the kernel stopped answering")
-                self._end_run(cell, index, "CellTimeoutError", why + "; the kernel was stopped",
+                why = (catalogue.msg("techday.grader_cell_stuck", "the cell ran past its {seconds} s limit and "
+                                     "ignored the interrupt; the kernel was stopped", seconds=self.timeout) if stuck
+                       else catalogue.msg("techday.grader_kernel_silent", "the kernel stopped answering; the kernel "
+                                          "was stopped"))
+                self._end_run(cell, index, "CellTimeoutError", why,
                               {"event": "kernel-stuck" if stuck else "kernel-silent", "seconds": self.timeout})
             except DeadKernelError:
-                self._end_run(cell, index, "KernelDied", "the kernel died while running this cell "
-                                                         "(os._exit, a crash, or the memory limit)",
+                self._end_run(cell, index, "KernelDied", catalogue.msg(
+                    "techday.grader_kernel_died", "the kernel died while running this cell (os._exit, a crash, or the "
+                    "memory limit)"),
                               {"event": "kernel-died"})
             self.executed.add(index)
             dropped = self._dropped.get(index, 0)
             if dropped > 0:
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                                 text=f"\n[grader: {dropped} more bytes of output dropped]\n"))
+                                                 text="\n" + catalogue.msg(
+                                                     "techday.grader_output_dropped",
+                                                     "[grader: {bytes} more bytes of output dropped]", bytes=dropped)
+                                                 + "\n"))
                 self.events.append({"cell": index, "event": "output-truncated", "bytes": dropped})
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
@@ -475,7 +502,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
                     self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
                     return None
                 self._cut_errors.add(cell_index)
-                msg["content"] = _short_error(content)
+                msg["content"] = _short_error(content, catalogue)
                 size = _size(msg["content"])
             self._kept += size
             return super().process_message(msg, cell, cell_index)
@@ -485,15 +512,18 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             too: cut short past the cap, as an error output is."""
             content = kwargs["execute_reply"].get("content", {})
             if content.get("status") == "error" and _size(content) > output_bytes:
-                kwargs["execute_reply"]["content"] = {"status": "error", **_short_error(content)}
+                kwargs["execute_reply"]["content"] = {"status": "error", **_short_error(content, catalogue)}
             return super().on_cell_executed(**kwargs)
 
     # iopub_timeout: how long to wait for a finished cell's last output (nbclient's 4 s is short on a
     # loaded grading host, and running past it ends the notebook). shutdown_kernel: every output is in
     # by then, and the sandbox is torn down next; a graceful shutdown waited 3 s more for the kernel
     # to exit in 3 of 56 runs here.
+    timeout_error = dict(ERROR_ON_TIMEOUT)  # nbgrader's, worded in the room's language (the same in English)
+    timeout_error["traceback"] = ["\x1b[0;31mCellTimeoutError\x1b[0m: " + catalogue.msg(
+        "techday.grader_cell_timeout", "No reply from kernel before timeout")]
     return SandboxedExecute(timeout=cell_timeout, iopub_timeout=15, shutdown_kernel="immediate",
-                            extra_arguments=["--HistoryManager.hist_file=:memory:"])
+                            extra_arguments=["--HistoryManager.hist_file=:memory:"], error_on_timeout=timeout_error)
 
 
 def main(argv=None) -> int:
@@ -525,9 +555,12 @@ def main(argv=None) -> int:
 
     nb = nbformat.reads(json.dumps(payload["notebook"]), as_version=4)  # multi-line sources as lists, too
     course = {int(c["index"]): c for c in payload.get("course_cells", [])}
-    referee = Referee(course, tempfile.mkdtemp(prefix="grader-")) if payload.get("referee", True) else None
+    from techday.i18n import PackageCatalogue
+
+    catalogue = PackageCatalogue()  # before the kernel starts: see Referee
+    referee = Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue) if payload.get("referee", True) else None
     del payload
-    ex = make_executor(args.cell_timeout, args.output_bytes, referee)
+    ex = make_executor(args.cell_timeout, args.output_bytes, referee, catalogue=catalogue)
     problem, grader_error = "", False
     try:
         ex.preprocess(nb, {"metadata": {"path": os.getcwd()}})
@@ -539,7 +572,8 @@ def main(argv=None) -> int:
     executed = getattr(ex, "executed", set())
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and index not in executed:
-            cell.outputs = [_error("NotExecuted", "not run: an earlier cell ended the kernel")]
+            cell.outputs = [_error("NotExecuted", catalogue.msg("techday.grader_not_executed",
+                                                                "not run: an earlier cell ended the kernel"))]
     cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
              if c.cell_type == "code" else None for c in nb.cells]
     data = json.dumps({"cells": cells, "events": events, "problem": problem, "grader_error": grader_error,

@@ -1,6 +1,7 @@
 """techday.dl, the deep-learning track's shared helpers: data, transforms, seeds, loops, backbone."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -313,3 +314,29 @@ def test_a_checkpoint_save_that_fails_keeps_the_committed_one(tmp_path, monkeypa
         dl.save_backbone(path, backbone, {"seed": 2})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
     assert len(digest) == 16 and dl.load_backbone(path)[1]["seed"] == 1
+
+
+def test_a_shipped_backbones_record_reads_in_the_runs_language(monkeypatch):
+    """Lab 12 prints its backbone's ``meta``, lab 17 quotes its source task. Wrong answers caught: the record's words
+    ("pen strokes 8x8, 40 shapes, ...; no digits", "flips (left-right, top-bottom)") in English in the Korean
+    notebook (before this test); the numbers changed on the way; a pretraining script that writes words the
+    display no longer recognises (its text is built from the same constants); and any translation in English."""
+    from techday.i18n import _HANGUL
+    from tests.unit.test_i18n_package_prints import is_prose
+
+    for meta in (dl.load_backbone()[1], dl.load_parts_backbone()[1]):
+        monkeypatch.setenv("TECHDAY_LANG", "en")
+        assert dl.backbone_record(meta) == meta, "an English record is shown as it is stored"
+        monkeypatch.setenv("TECHDAY_LANG", "ko")
+        shown = dl.backbone_record(meta)
+        assert shown.keys() == meta.keys()
+        for key, value in shown.items():
+            if isinstance(value, str) and is_prose(value):
+                assert _HANGUL.search(value), f"{meta['script']}: {key} = {value!r} is English in a Korean run"
+        assert shown["source_task"] != meta["source_task"]
+        numbers = lambda text: sorted(re.findall(r"\d+(?:,\d{3})*", text))  # noqa: E731
+        assert numbers(shown["source_task"]) == numbers(meta["source_task"]), (shown, meta)
+    # What the scripts write for other sizes (the parts script's test writes 300 plates) is recognised too.
+    written = dl.PARTS_SOURCE_TASK.format(plates=f"{300:,}")
+    assert "300" in dl.backbone_record({"source_task": written})["source_task"] != written
+    assert dl.backbone_record({"source_task": "a backbone made otherwise"}) == {"source_task": "a backbone made otherwise"}

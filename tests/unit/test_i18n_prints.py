@@ -215,3 +215,33 @@ ax.plot(x, y, label=row["long name"])
 lab = techday.setup(tier=tier, scale=scale, title=msg("00.title", "00 GPU and environment tour"))
 '''
     assert raw_prints(right) == []
+
+
+def unshown_labels(source_text: str) -> list[int]:
+    """Lines where a lab passes ``lab.timing_label()`` into a ``msg()`` it prints without ``shown_label``: the
+    record's English label ("CPU/simulator (not a GPU figure)") inside the trainee's language."""
+    lines = []
+    for node in ast.walk(ast.parse(source_text)):
+        if not _is_msg(node):
+            continue
+        for kw in node.keywords:
+            shown = {id(c) for s in ast.walk(kw.value) if isinstance(s, ast.Call)
+                     and getattr(s.func, "id", getattr(s.func, "attr", None)) == "shown_label" for c in ast.walk(s)}
+            lines += [c.lineno for c in ast.walk(kw.value) if isinstance(c, ast.Call) and id(c) not in shown
+                      and getattr(c.func, "attr", None) == "timing_label"]
+    return sorted(lines)
+
+
+@pytest.mark.parametrize("source", LABS, ids=lambda p: p.stem)
+def test_a_lab_prints_a_timing_label_in_the_runs_language(source):
+    """Wrong answer caught: lab 12's "(둘 합쳐 20.3 s [CPU/simulator (not a GPU figure)])" and the same in labs 02, 10
+    and 11 on the CPU tier (before this test): ``lab.timing_label()`` is the English a record keeps; printed, it goes
+    through ``techday.tier.shown_label``."""
+    lines = unshown_labels(source.read_text(encoding="utf-8"))
+    assert not lines, f"{source.name}: lab.timing_label() printed without shown_label(): lines {lines}"
+
+
+def test_the_label_check_catches_a_raw_label_and_passes_a_shown_one():
+    wrong = 'print(msg("12.x", "{s} s [{label}]", s=1, label=lab.timing_label()))\n'
+    right = 'print(msg("12.x", "{s} s [{label}]", s=1, label=shown_label(lab.timing_label())))\n'
+    assert unshown_labels(wrong) == [1] and unshown_labels(right) == []

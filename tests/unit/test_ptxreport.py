@@ -101,3 +101,54 @@ def test_ptxas_of_the_cuda13_wheel_is_found(tmp_path):
     assert ptxreport.ptxas_in_cuda13_wheels([str(tmp_path / "nvidia")]) is None
     ptxas.chmod(0o755)
     assert ptxreport.ptxas_in_cuda13_wheels([str(tmp_path / "elsewhere"), str(tmp_path / "nvidia")]) == str(ptxas)
+
+
+def test_how_ptxas_was_found_or_missed_is_said_in_the_runs_language(monkeypatch):
+    """Lab 04 prints ``ptxas: <path> (<how>)``, or why it is missing. Wrong answer caught: "the nvidia-cuda-nvcc-cu12
+    wheel" and "ptxas not found; looked in ..." in English in the Korean notebook (before this test); and the
+    English changed by the keys (it is what `techday kernels` and the English notebook say)."""
+    import sys
+
+    from techday.i18n import _HANGUL
+
+    monkeypatch.setenv("PTXAS", "/nonexistent/ptxas")
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setitem(sys.modules, "nvidia", None)  # neither toolkit wheel importable: every place is tried
+    monkeypatch.setitem(sys.modules, "nvidia.cuda_nvcc", None)
+    monkeypatch.setenv("TECHDAY_LANG", "en")
+    assert ptxreport.find_ptxas() == (None, "ptxas not found; looked in $PTXAS=/nonexistent/ptxas (not executable), "
+                                            "the nvidia-cuda-nvcc-cu12 wheel (not installed: pip install -e '.[test]'), "
+                                            "the nvidia-cuda-nvcc wheel of CUDA 13 (not installed), PATH")
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    path, how = ptxreport.find_ptxas()
+    assert path is None and _HANGUL.search(how) and "not found" not in how and "wheel" not in how, how
+    assert "/nonexistent/ptxas" in how and "pip install -e '.[test]'" in how, "the facts stay as they are"
+
+
+def test_the_ptxas_of_the_toolkit_wheel_is_named_in_the_runs_language(monkeypatch):
+    from techday.i18n import _HANGUL
+
+    monkeypatch.delenv("PTXAS", raising=False)
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    path, how = ptxreport.find_ptxas()
+    if path is None or "nvidia" not in path:
+        pytest.skip(f"no ptxas from NVIDIA's toolkit wheels here ({path}, {how})")
+    assert _HANGUL.search(how) and "wheel" not in how, how
+
+
+def test_the_korean_report_names_spills_as_lab_04_does(monkeypatch):
+    """One rendering per concept: lab 04's Korean text tells the trainee to find `spill stores` and `spill loads` in
+    the report (ptxas' own words) and prints its squeezed kernel's line with them. Wrong answer caught: the report
+    itself saying 스필 저장 / 스필 로드 in the same notebook (before this test)."""
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    rep = ptxreport.ResourceReport("k", (8, 0), 0, registers=30, shared_bytes=0, spill_stores=48, spill_loads=44,
+                                   stack_bytes=40)
+    lab = tomllib.loads((ROOT / "labs" / "04-memory-subsystem" / "04-memory-subsystem.ko.toml").read_text("utf-8"))
+    assert "spill stores {stores} B" in lab["messages"]["naive_as_compiled"]["text"]
+    assert "spill stores 48 B" in str(rep) and "spill loads 44 B" in str(rep), str(rep)
