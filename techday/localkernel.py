@@ -19,7 +19,7 @@ import shutil
 import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from traitlets import Float, default
 
 # A Unix socket's path holds at most 107 bytes (Linux's sun_path, less its NUL). The folders here go in
 # the temporary folder ($TMPDIR) where a path of ``room`` more bytes still fits, else in /tmp.
@@ -30,6 +30,8 @@ SHORT_ROOTS = ("/tmp", "/var/tmp")
 # with room to spare.
 LIBRARY_SOCKET_ROOM = 48
 KERNEL_SOCKET_ROOM = len("/kernel-99")
+# Seconds a course run waits for its kernel to exit after the shutdown request (PatientKernelManager).
+COURSE_SHUTDOWN_WAIT_S = 60.0
 
 
 def short_folder(prefix: str, room: int) -> str | None:
@@ -86,3 +88,17 @@ class LocalKernelManager(AsyncKernelManager):
                 shutil.rmtree(folder, ignore_errors=True)
         except Exception:  # noqa: BLE001 (at interpreter exit the attributes may be gone already)
             pass
+
+
+class PatientKernelManager(LocalKernelManager):
+    """:class:`LocalKernelManager` for the course's own runs of its notebooks (``techday validate``, the
+    wrong-solution runner): it waits :data:`COURSE_SHUTDOWN_WAIT_S` for a kernel to exit after the shutdown
+    request, where jupyter_client waits 5 s and then kills it. A kernel that imported PyTorch and ONNX
+    Runtime can take longer than 5 s to exit on a loaded machine; killed, it never runs its exit handlers,
+    so a lab's ``lab.scratch`` folders stay behind and the run fails the lab for leaving files (lab 17 did,
+    beside other runs). The grader's executor keeps jupyter_client's 5 s: it grades trainees' kernels, and
+    one that ignores the request would hold every notebook after it."""
+
+    shutdown_wait_time = Float(COURSE_SHUTDOWN_WAIT_S, config=True,
+                               help="Seconds to wait for the kernel to exit after the shutdown request.")
+

@@ -99,7 +99,7 @@ def _worker(argv: list[str]) -> int:
 
     import papermill as pm
 
-    from techday.localkernel import LocalKernelManager
+    from techday.localkernel import PatientKernelManager
 
     result = {"status": "passed", "reason": ""}
     try:
@@ -108,7 +108,7 @@ def _worker(argv: list[str]) -> int:
             parameters={"tier": args.tier, "scale": args.scale},
             kernel_name="python3", progress_bar=False, log_output=False,
             request_save_on_cell_execute=True, execution_timeout=args.cell_timeout,
-            cwd=str(Path(args.output).parent), kernel_manager_class=LocalKernelManager,
+            cwd=str(Path(args.output).parent), kernel_manager_class=PatientKernelManager,
         )
     except pm.PapermillExecutionError as exc:
         result = {"status": "failed", "reason": f"{exc.ename}: {exc.evalue}".strip()}

@@ -233,7 +233,7 @@ def _forked(argv: list[str]) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    from techday.localkernel import LocalKernelManager
+    from techday.localkernel import PatientKernelManager
 
     plans = json.loads(Path(args.plan).read_text(encoding="utf-8"))
     nb = nbformat.read(args.notebook, as_version=4)
@@ -247,7 +247,7 @@ def _forked(argv: list[str]) -> int:
     for plan in plans:
         groups.setdefault(plan["start"], []).append(plan)
     client = NotebookClient(nb, timeout=args.timeout * 2 + 30, kernel_name="python3", allow_errors=True,
-                            kernel_manager_class=LocalKernelManager,
+                            kernel_manager_class=PatientKernelManager,
                             resources={"metadata": {"path": str(folder)}})
     out: dict[str, dict] = {}
     forks = 0
@@ -289,11 +289,11 @@ def _execute(argv: list[str]) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    from techday.localkernel import LocalKernelManager
+    from techday.localkernel import PatientKernelManager
 
     nb = nbformat.read(args.notebook, as_version=4)
     client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", allow_errors=True,
-                            kernel_manager_class=LocalKernelManager,
+                            kernel_manager_class=PatientKernelManager,
                             resources={"metadata": {"path": str(Path(args.notebook).parent)}})
     client.execute()
     failed = {}

@@ -108,3 +108,18 @@ def test_every_place_the_package_starts_kernels_names_it():
         "validate/runner.py", "validate/variants.py", "grading/sandbox_exec.py"}
     missing = [str(p) for p in starters if "LocalKernelManager" not in p.read_text(encoding="utf-8")]
     assert not missing, missing
+
+
+def test_a_course_run_lets_a_slow_kernel_exit_and_run_its_exit_handlers(tmp_path):
+    """Wrong answer caught: a course run's kernel killed 5 s into its shutdown (jupyter_client's wait),
+    so its exit handlers never ran and a lab's ``lab.scratch`` folder stayed behind: ``techday validate``
+    then failed lab 17 for leaving files when the machine was loaded. Here the kernel's exit takes 8 s
+    (an exit handler that sleeps, then writes a file): the course's manager waits for it."""
+    from techday.localkernel import COURSE_SHUTDOWN_WAIT_S, PatientKernelManager
+
+    assert COURSE_SHUTDOWN_WAIT_S > 8 + 20, "the wait must leave a loaded machine room beyond the handler's 8 s"
+    done = tmp_path / "exit-handler-ran"
+    code = (f"import atexit, pathlib, time\natexit.register(lambda: (time.sleep(8), "
+            f"pathlib.Path({str(done)!r}).write_text('ran')))\n" + SELF_REPORT)
+    assert _run(PatientKernelManager, code)["transport"] == "ipc"
+    assert done.is_file(), "the kernel was killed before its exit handlers ran"
