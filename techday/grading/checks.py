@@ -237,7 +237,7 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
             elif kind == "solution":
                 notes.append(f"deleted answer cell '{gid}' (its tests will fail)")
             else:
-                notes.append(f"deleted locked cell '{gid}' (cannot be restored: later cells may fail)")
+                notes.append(f"deleted locked cell '{gid}' (the grader adds it back)")
             continue
         if len(found) > 1:
             notes.append(f"copied cell '{gid}' ({len(found)} copies: the first is graded, the copies run as "
