@@ -57,7 +57,47 @@ def place(order: list[str], cells: list, gid: str) -> int:
 
 class RestoreCourseCells(OverwriteCells):
     """nbgrader's ``OverwriteCells``; with ``add_missing_cells``, every deleted graded *and locked* cell is
-    added back, each in the course's order (module docstring)."""
+    added back, each in the course's order (module docstring). And a cell's grading flags are the
+    gradebook's before nbgrader compares checksums: nbgrader restores a course cell's ``locked`` flag and
+    points, not ``grade`` or ``solution``, so a test cell handed in with ``grade`` off (or made an answer)
+    failed the whole hand-in (``Inconsistent checksums``) at every regrade; and a cell the gradebook does not
+    know loses its grading metadata (nbgrader kept its ``grade`` flag without a grade id, then failed with
+    ``KeyError: 'grade_id'``): it is the trainee's own cell, as the checks' note says."""
+
+    def preprocess(self, nb, resources):
+        self._kinds = None
+        return super().preprocess(nb, resources)
+
+    def _course(self) -> tuple[set, set, set]:
+        """(graded, answer, task) cell names of the notebook in the gradebook, read once per notebook."""
+        if getattr(self, "_kinds", None) is None:
+            source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+            self._kinds = ({c.name for c in source.grade_cells}, {c.name for c in source.solution_cells},
+                           {c.name for c in source.task_cells})
+        return self._kinds
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        from nbgrader.api import MissingEntry
+
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            return cell, resources
+        gid = _grade_id(cell)
+        try:
+            if gid is None:
+                raise MissingEntry()
+            self.gradebook.find_source_cell(gid, self.notebook_id, self.assignment_id)
+        except MissingEntry:
+            self.log.warning("Cell %r is not the course's: its grading metadata removed", gid)
+            del cell.metadata["nbgrader"]
+            return cell, resources
+        graded, answers, tasks = self._course()
+        meta["grade"], meta["solution"] = gid in graded, gid in answers
+        if tasks or "task" in meta:
+            meta["task"] = gid in tasks
+        if meta["grade"] and not isinstance(meta.get("points"), (int, float)):
+            meta["points"] = 0  # nbgrader sets the gradebook's points, and says so
+        return super().preprocess_cell(cell, resources, cell_index)
 
     def missing_locked_cell(self, source_cell) -> NotebookNode:
         """A deleted locked cell as it goes back: the course's source after nbgrader's notice, its

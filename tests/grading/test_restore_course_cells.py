@@ -153,3 +153,51 @@ def test_deleted_locked_and_test_cells_are_put_back_in_the_courses_order(fixture
         else:
             assert before["metadata"]["nbgrader"]["grade_id"] == after, before
         assert "was missing from the submission" in "".join(graded["cells"][k]["source"]).splitlines()[0]
+
+
+def test_grading_flags_a_hand_in_changed_are_the_gradebooks(fixture_course):
+    """Wrong answers caught (grade-lab, CPU tier, this 2-core machine, before): a test cell handed in with
+    ``grade`` off, or marked an answer, and a plain cell marked as a graded cell the course does not have
+    (``grade_id: bonus``, 100 points): each made nbgrader fail the whole hand-in (``Inconsistent checksums``;
+    ``KeyError: 'grade_id'``), ``failed`` at every regrade, an honest solution included. Now the course's
+    flags are put back before the checksum, the unknown cell is the trainee's own: an honest solution keeps
+    its 5 points (flagged, as the checks say), and a wrong one with the same changes scores 0."""
+    from tests.fixtures.submissions.scenarios import RIGHT_DOUBLE, RIGHT_MEAN, WRONG_DOUBLE, WRONG_MEAN, _nb
+
+    lab = "grade-lab"
+    at = ("--root", str(fixture_course))
+    assert techday(*at, "build", lab).returncode == 0
+    root = fixture_course / "build" / "course"
+    release = json.loads((root / "release" / lab / f"{lab}.ipynb").read_text(encoding="utf-8"))
+    right = _nb(release, {"double": RIGHT_DOUBLE, "mean": RIGHT_MEAN})
+    wrong = _nb(release, {"double": WRONG_DOUBLE, "mean": WRONG_MEAN})
+
+    def changed(nb: dict, how: str) -> dict:
+        nb = copy.deepcopy(nb)
+        if how == "bonus":
+            nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "bonus", "outputs": [],
+                                "source": "pass\n", "metadata": {"nbgrader": {
+                                    "grade": True, "grade_id": "bonus", "points": 100, "locked": True,
+                                    "solution": False, "schema_version": 3}}})
+        else:
+            meta = nb["cells"][_index(nb, "double_tests")]["metadata"]["nbgrader"]
+            meta.update(grade=False) if how == "grade-off" else meta.update(solution=True)
+        return nb
+
+    hand_ins = {f"{kind}-{how}": changed(nb, how) for kind, nb in (("right", right), ("wrong", wrong))
+                for how in ("grade-off", "made-answer", "bonus")}
+    for student, nb in hand_ins.items():
+        folder = root / "submitted" / student / lab
+        folder.mkdir(parents=True)
+        (folder / f"{lab}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    out = techday(*at, "grade", "autograde", lab, "--tier", "cpu", "--scale", "ci", "--workers", "2", timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    report = json.loads((fixture_course / "build" / "grading" / lab / "report.json").read_text(encoding="utf-8"))
+    got = {s["student"]: s for s in report["submissions"]}
+    print("\n".join(f"{s['student']:<18} {s['status']:<8} {s['score']}/{s['max_score']}  {'; '.join(s['notes'])}"
+                    for s in got.values()))
+    for student, sub in got.items():
+        assert sub["status"] == "flagged", sub
+        assert sub["score"] == (5.0 if student.startswith("right") else 0.0), sub
+        says = "unknown graded cell 'bonus'" if student.endswith("bonus") else "edited test cell 'double_tests'"
+        assert any(n.startswith(says) for n in sub["notes"]), sub
