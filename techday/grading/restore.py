@@ -15,10 +15,10 @@ adds a graded one (its source after one comment line saying so; the executor's `
 it for the course's and the referee runs its own copy), and puts every added cell in the course's
 order: after the nearest course cell before it that the hand-in holds, else before the nearest one
 after it, else at the end. nbgrader put a deleted graded cell after the cell before it in the source
-only when that cell was graded or an answer: where it was a locked cell (lab 10's ``bar`` before
-``bar_tests``) nbgrader failed with ``KeyError`` and the hand-in was ``failed`` at every regrade; and a
-deleted first cell went before everything, parameters included (``tier`` unbound in a restored setup
-cell).
+only when that cell was graded or an answer: where it was a locked cell (as lab 10's ``bar`` is before
+``bar_tests``) nbgrader failed with ``KeyError`` and the hand-in was ``failed`` at every regrade; and it
+put a deleted first course cell above everything, the parameters included (a setup cell put back there
+would run without ``tier``).
 
 What it does not cover: where a restored cell lands among the trainee's own cells (after the course
 cell before it; a trainee's cell that reads its names and stood before it in the release then runs
