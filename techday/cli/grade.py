@@ -280,6 +280,7 @@ def _review_table(tracks: dict, students: list[str], root: Path, out: Path, cour
     with nothing decided, is counted, not listed (no certificate waits on a person there; in a room of
     300, failed gradings of those who did not pass buried the held ones)."""
     from ..grading.certificates import printable
+    from ..grading.checks import has_handin
     from ..grading.results import KEPT_NOTE
 
     issued = _issued(out, course_id)
@@ -307,7 +308,8 @@ def _review_table(tracks: dict, students: list[str], root: Path, out: Path, cour
                     console.print(f"  hold     {escape(printable(line))}")
                 for step in ("autograded", "submitted"):
                     path = notebook(root, step, lab, row["student"])
-                    if path.is_file():
+                    # A hand-in is named only where it is the trainee's own file (never through a link).
+                    if path.is_file() if step == "autograded" else has_handin(root, lab, row["student"]):
                         with contextlib.suppress(ValueError):
                             path = path.relative_to(Path.cwd())
                         console.print(f"  open     {escape(printable(str(path)))}")

@@ -6,6 +6,7 @@ One module per job (the data path is in :mod:`techday.grading.run`):
 - :mod:`.review`        the review policy: what a trainee's cells may do, decided without running them
 - :mod:`.config`        nbgrader's grading settings: the course root's and each private root's, in one place
 - :mod:`.executor`      nbgrader's side of the sandboxed executor (``SandboxExecute``)
+- :mod:`.restore`       course cells a hand-in deleted put back, and their grading flags (``RestoreCourseCells``)
 - :mod:`.sandbox`       the bubblewrap sandbox and its limits
 - :mod:`.sandbox_exec`  inside the sandbox: runs the notebook, watches the kernel, returns outputs
 - :mod:`.worker`        a long-lived nbgrader process (trusted; no trainee code runs in it)

@@ -7,9 +7,12 @@ two ids; and the review of the cells the trainee wrote (:mod:`techday.grading.re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,18 +31,96 @@ MAX_SOURCE_CHARS = 500_000
 MAX_NOTES = 10  # notes of one kind (unknown graded cells) named one by one; the rest are counted
 
 
-def file_sha256(path: Path, limit: int | None = None) -> str | None:
-    """The SHA-256 of ``path``, read in pieces; None where it is over ``limit`` bytes (not read past it;
-    default :data:`MAX_NOTEBOOK_BYTES`)."""
+def file_sha256(path, limit: int | None = None) -> str | None:
+    """The SHA-256 of ``path`` (or of an open binary file, read from where it stands), read in pieces; None
+    where it is over ``limit`` bytes (not read past it; default :data:`MAX_NOTEBOOK_BYTES`)."""
     limit = MAX_NOTEBOOK_BYTES if limit is None else limit
     digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
+    with open(path, "rb") if isinstance(path, (str, Path)) else contextlib.nullcontext(path) as f:
         while chunk := f.read(1 << 20):
             size += len(chunk)
             if size > limit:
                 return None
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def open_handin(root: Path, lab: str, student: str, name: str | None = None):
+    """``submitted/<student>/<lab>/<name>`` (default the lab's notebook) open for reading in binary, or None
+    where it cannot be the trainee's own file: the trainee's folder, the lab's folder or the file is a link,
+    one of them is not a folder or a regular file, or it is not there. Each step is opened relative to the
+    one before with ``O_NOFOLLOW`` (a link is refused where it stands, also one put there after a look);
+    ``submitted/`` itself is the instructor's and may be a link. The way :func:`collect` reads hand-ins: a
+    zip unpacked into ``submitted/`` keeps its links, and ``results`` and ``review`` read a folder linked to
+    another trainee's as this trainee's notebook (compared with the room as theirs, a decision bound to it)."""
+    name = notebook_name(lab) if name is None else name
+    if any(not part or part in (".", "..") or "/" in part or "\0" in part for part in (student, lab, name)):
+        return None
+    fds: list[int] = []
+    try:
+        fds.append(os.open(Path(root) / "submitted", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        fds.append(os.open(student, _DIR, dir_fd=fds[-1]))
+        fds.append(os.open(lab, _DIR, dir_fd=fds[-1]))
+        fd = os.open(name, _FILE, dir_fd=fds[-1])
+    except (OSError, ValueError):
+        return None
+    finally:
+        for d in fds:
+            os.close(d)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def has_handin(root: Path, lab: str, student: str) -> bool:
+    """Whether the trainee has a notebook of ``lab`` that is their own file (:func:`open_handin`)."""
+    f = open_handin(root, lab, student)
+    if f is not None:
+        f.close()
+    return f is not None
+
+
+def handin_students(root: Path) -> list[str]:
+    """The trainees with a folder of their own in ``submitted/`` (a folder, never a link to one), sorted."""
+    try:
+        with os.scandir(Path(root) / "submitted") as entries:
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def read_handin(root: Path, lab: str, student: str, name: str | None = None,
+                limit: int = MAX_NOTEBOOK_BYTES) -> bytes | None:
+    """The bytes of :func:`open_handin`'s file; None where it gives none, it cannot be read, or it is over
+    ``limit`` bytes (never read past that)."""
+    f = open_handin(root, lab, student, name)
+    if f is None:
+        return None
+    try:
+        with f:
+            raw = f.read(limit + 1)
+    except OSError:
+        return None
+    return raw if len(raw) <= limit else None
+
+
+def handin_sha256(root: Path, lab: str, student: str) -> str | None:
+    """The SHA-256 of the trainee's notebook of ``lab``, read through :func:`open_handin`; None where there is
+    none that is the trainee's own file, it cannot be read, or it is over :data:`MAX_NOTEBOOK_BYTES`."""
+    f = open_handin(root, lab, student)
+    if f is None:
+        return None
+    try:
+        with f:
+            return file_sha256(f)
+    except OSError:
+        return None
 
 
 def _too_big(data: dict) -> str | None:
@@ -156,7 +237,7 @@ def check_notebook(path: Path, lab: str, release_nb: dict, test_names=()) -> tup
             elif kind == "solution":
                 notes.append(f"deleted answer cell '{gid}' (its tests will fail)")
             else:
-                notes.append(f"deleted locked cell '{gid}' (cannot be restored: later cells may fail)")
+                notes.append(f"deleted locked cell '{gid}' (the grader adds it back)")
             continue
         if len(found) > 1:
             notes.append(f"copied cell '{gid}' ({len(found)} copies: the first is graded, the copies run as "

@@ -25,6 +25,15 @@ from pathlib import Path
 
 from .sandbox import Limits
 
+# nbgrader's own, with OverwriteCells widened: deleted locked cells are added back too, every added cell
+# in the course's order (techday/grading/restore.py).
+SANITIZE_PREPROCESSORS = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "techday.grading.restore.RestoreCourseCells",  # in place of nbgrader.preprocessors.OverwriteCells
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 AUTOGRADE_PREPROCESSORS = [
     "techday.grading.executor.SandboxExecute",  # in place of nbgrader.preprocessors.Execute
     "nbgrader.preprocessors.IgnorePattern",
@@ -125,6 +134,7 @@ def nbgrader_config(root: Path, course_id: str, repo_root: Path, *, sandboxed: b
         lines += [
             "# Trainees' code runs only in the sandbox (techday/grading/executor.py), with the lab's limits from",
             "# course/syllabus.toml; feedback never shows hidden tests (techday/grading/results.py).",
+            f"c.Autograde.sanitize_preprocessors = {SANITIZE_PREPROCESSORS!r}",
             f"c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}",
             "c.OverwriteCells.add_missing_cells = True",
             f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}",

@@ -319,7 +319,7 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
     replaced or removed: entries in ``superseded`` never count). Other files rejected beside a graded
     notebook (``Untitled.ipynb``) are noted only."""
     from ..course.layout import notebook_name
-    from .checks import file_sha256
+    from .checks import file_sha256, handin_students, open_handin
 
     notes: dict[tuple[str, str], list[str]] = {}
     holds: dict[tuple[str, str], list[str]] = {}
@@ -341,11 +341,18 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
                 notes.setdefault((lab, student), []).append(note)
                 if ours:
                     holds.setdefault((lab, student), []).append(note)
-        for path in sorted((root / "submitted").glob(f"*/{lab}/{main}")):
-            student = path.parent.parent.name
-            if path.is_symlink() or not path.is_file():
+        for student in handin_students(root):
+            # Read without following a link (checks.open_handin): a lab folder linked to another trainee's
+            # is rejected by the checks, and its notebook is not this trainee's pending hand-in.
+            f = open_handin(root, lab, student)
+            if f is None:
                 continue
-            if f"{student}/{(file_sha256(path) or '')[:16]}" not in known:
+            try:
+                with f:
+                    sha = file_sha256(f) or ""
+            except OSError:  # there, and unreadable: not the graded one
+                sha = ""
+            if f"{student}/{sha[:16]}" not in known:
                 note = f"{lab}: pending: {main} handed in and not graded yet (run `techday grade autograde {lab}`)"
                 notes.setdefault((lab, student), []).append(note)
                 holds.setdefault((lab, student), []).append(note)
@@ -356,16 +363,9 @@ def _standing(root: Path, out: Path) -> tuple[dict[tuple[str, str], list[str]], 
 def notebook_sha(root: Path, lab: str, student: str) -> str:
     """SHA-256 of the trainee's current notebook of ``lab`` in ``submitted/``; "" where there is none (or it
     is not a plain file): what a person's decision on the lab is bound to (:mod:`.decisions`)."""
-    from ..course.layout import notebook
-    from .checks import file_sha256
+    from .checks import handin_sha256
 
-    path = notebook(root, "submitted", lab, student)
-    if path.is_symlink() or not path.is_file():
-        return ""
-    try:
-        return file_sha256(path) or ""
-    except OSError:
-        return ""
+    return handin_sha256(root, lab, student) or ""
 
 
 def answer_cells(nb) -> dict:
@@ -396,10 +396,10 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
     each time it is run; a changed notebook, a late hand-in or a new version of the code compares again."""
     import hashlib
 
-    from ..course.layout import notebook, read_built
+    from ..course.layout import read_built
     from ..course.syllabus import CourseError
     from . import similarity
-    from .checks import file_sha256
+    from .checks import handin_sha256, handin_students, read_handin
 
     holds: dict[tuple[str, str], list[str]] = {}
     notes: dict[tuple[str, str], list[str]] = {}
@@ -413,18 +413,15 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
             solution = read_built(root, "source", lab)
         except CourseError:
             solution = None
-        room: dict[str, Path] = {}
+        room: list[str] = []
         shas = []
-        for path in sorted((root / "submitted").glob(f"*/{lab}/{notebook(root, 'release', lab).name}")):
-            try:
-                if path.is_symlink() or not path.is_file():
-                    continue
-                sha = file_sha256(path)  # None over MAX_NOTEBOOK_BYTES: the checks reject it unread
-            except OSError:
-                continue
+        for student in handin_students(root):
+            # Never through a link (checks.open_handin): a folder linked to another trainee's read that
+            # trainee's notebook as this one's, and each was then held for sharing the other's answers.
+            sha = handin_sha256(root, lab, student)  # None over MAX_NOTEBOOK_BYTES: the checks reject it unread
             if sha is not None:
-                room[path.parent.parent.name] = path
-                shas.append((path.parent.parent.name, sha))
+                room.append(student)
+                shas.append((student, sha))
         key = hashlib.sha256(json.dumps([code, release, solution, shas], sort_keys=True).encode()).hexdigest()
         kept = out / lab / "shared-answers.json" if out is not None else None
         found = None
@@ -435,11 +432,13 @@ def shared_answers_in_room(root: Path, labs: set[str], out: Path | None = None) 
                     found = [{k: str(f[k]) for k in ("a", "b", "cells_a", "cells_b", "note")} for f in data["found"]]
         if found is None:
             loaded = {}
-            for student, path in room.items():
+            for student in room:
                 # Only what is compared is kept (a notebook's outputs may be most of its 100 MB); one that
                 # cannot be read, or nests past the parser's depth, is compared as absent.
-                with contextlib.suppress(OSError, ValueError, RecursionError):
-                    loaded[student] = answer_cells(json.loads(path.read_bytes()))
+                raw = read_handin(root, lab, student)
+                with contextlib.suppress(ValueError, RecursionError):
+                    if raw is not None:
+                        loaded[student] = answer_cells(json.loads(raw))
             found = [{"a": f.a, "b": f.b, "cells_a": ", ".join(f.cells_a), "cells_b": ", ".join(f.cells_b),
                       "note": f.note()}
                      for f in similarity.shared_answers(release, loaded, solution)]

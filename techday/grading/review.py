@@ -676,6 +676,10 @@ def review_cell(source: str, ctx: Context, trainee_names: set[str],
                 if module == "numba":
                     hits |= {f"imports numba.{a.name} (Numba's compiler internals)" for a in node.names
                              if not numba_name(a.name) and f"numba.{a.name}" not in ctx.numba_modules}
+            # A star import binds whatever the module holds, names the course bound included (numpy.ma.testutils
+            # holds an ``assert_close`` of its own): no name it binds can be read here.
+            hits |= {f"imports * from {module or '.'} (binds names this review cannot read)" for a in node.names
+                     if a.name == "*"}
             hits |= {f"imports {a.name}" for a in node.names if a.name.startswith("_") or a.name in NEVER_MODULES}
             hits |= {f"binds {a.asname}" for a in node.names if a.asname and a.asname.startswith("_")}
             hits |= {f"makes a class with {a.name}" for a in node.names if a.name in CLASS_FACTORIES}

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .. import atomicfile
 from ..course.layout import notebook, read_built
-from .checks import Submission, collect, graded_copy
+from .checks import Submission, collect, graded_copy, read_handin
 from .config import GradeSettings, grade_settings, lab_limits, nbgrader_config
 from .gradebook import (
     GradebookLocked,
@@ -51,6 +51,8 @@ from .gradebook import (
 from .pool import WorkerPool, _log_error
 from .sandbox import check_sandbox, event_notes, memory_limit, process_limit
 from .state import State
+
+SIDE_FILE_BYTES = 4096  # timestamp.txt and submission_secret.txt: one short line each
 
 __all__ = ["GradeRun", "GradeSettings", "GradingBusy", "autograde", "grade_one", "lab_limits", "private_config"]
 
@@ -75,14 +77,16 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
     (private / "submitted" / student / lab).mkdir(parents=True)
     shutil.copytree(root / "source" / lab, private / "source" / lab)
     shutil.copy2(template_db, private / "gradebook.db")
-    src_dir = Path(sub.path).parent
     dest = notebook(private, "submitted", lab, student)
     dest.write_bytes(graded_copy(Path(sub.path)))
     # nbgrader's own files beside the notebook: the time it was handed in, and the secret that
-    # `nbgrader release_feedback` needs to find the trainee's feedback in the exchange.
+    # `nbgrader release_feedback` needs to find the trainee's feedback in the exchange. Each is a line
+    # (nbgrader writes 26 and 32 characters): read without following a link, and never past 4 kB (a
+    # `timestamp.txt` linked to any file the grader can read, `/proc/kcore` for root, was copied whole).
     for name in ("timestamp.txt", "submission_secret.txt"):
-        if (src_dir / name).is_file():
-            shutil.copyfile(src_dir / name, dest.parent / name)
+        raw = read_handin(root, lab, student, name, limit=SIDE_FILE_BYTES)
+        if raw is not None:
+            (dest.parent / name).write_bytes(raw)
     report_path = private / "sandbox-report.json"
     (private / "nbgrader_config.py").write_text(private_config(settings, private, report_path), encoding="utf-8")
     try:

@@ -29,6 +29,10 @@ def test_lab_source_builds_with_hidden_tests_and_points(lab):
     tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert len(tests) >= 2, f"{lab}: a lab needs several graded test cells"
     assert hidden_test_count(nb) >= len(tests) // 2, f"{lab}: too few hidden tests"
+    # Wrong answer caught: one that special-cases the visible inputs (``{2: 4}.get(x, 0)``) passes a test cell
+    # with no hidden part; a test cell's points need its hidden part too (nbgrader scores the whole cell).
+    bare = [c.metadata.nbgrader.grade_id for c in tests if "### BEGIN HIDDEN TESTS" not in c.source]
+    assert not bare, f"{lab}: test cells without hidden tests, passed by answers to the visible inputs only: {bare}"
     assert sum(c.metadata.nbgrader.points for c in tests) > 0
     first_code = next(c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
     assert "techday.setup(" in first_code.source, f"{lab}: the first code cell after the parameters must call techday.setup"

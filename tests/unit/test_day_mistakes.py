@@ -395,3 +395,26 @@ def test_a_hand_in_folder_that_is_a_link_is_not_read_through(tmp_path):
     for sub in subs.values():
         assert sub.status == "rejected" and not sub.gradable and "is a link" in sub.notes[0], sub
         assert not sub.path.endswith(".ipynb"), sub
+
+
+def test_files_beside_a_hand_in_are_read_without_following_a_link(tmp_path):
+    """Wrong answer caught: ``timestamp.txt`` and ``submission_secret.txt`` were copied into the private root
+    with ``shutil.copyfile`` wherever they pointed (``is_file()`` follows a link): a ``timestamp.txt`` linked to
+    the course's solution, or to any file the grader can read (``/proc/kcore`` as root), was copied whole.
+    They are read through ``checks.read_handin`` now: a link, a folder or a file over the limit gives None."""
+    from techday.grading.checks import read_handin
+
+    folder = tmp_path / "submitted" / "kim" / "ok-lab"
+    folder.mkdir(parents=True)
+    secret = tmp_path / "source.txt"
+    secret.write_text("the course's solution", encoding="utf-8")
+    (folder / "timestamp.txt").symlink_to(secret)
+    (folder / "submission_secret.txt").write_text("x" * 5000, encoding="utf-8")
+    (folder / "ok-lab.ipynb").mkdir()
+    assert read_handin(tmp_path, "ok-lab", "kim", "timestamp.txt", limit=4096) is None
+    assert read_handin(tmp_path, "ok-lab", "kim", "submission_secret.txt", limit=4096) is None
+    assert read_handin(tmp_path, "ok-lab", "kim") is None  # a folder, not a notebook
+    assert read_handin(tmp_path, "ok-lab", "../kim/ok-lab", "timestamp.txt") is None
+    (folder / "timestamp.txt").unlink()
+    (folder / "timestamp.txt").write_text("2026-12-07 09:00:00.000000 UTC", encoding="utf-8")
+    assert read_handin(tmp_path, "ok-lab", "kim", "timestamp.txt", limit=4096) == b"2026-12-07 09:00:00.000000 UTC"

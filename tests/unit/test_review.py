@@ -80,6 +80,9 @@ def test_honest_code_that_looks_unusual_is_not_flagged(source):
 
 
 CAUGHT = {
+    # A star import binds names no rule here can read: numpy.ma.testutils holds an ``assert_close`` of its own,
+    # bound over the course's (the referee refused the test that read it; the review said nothing).
+    "from numpy.ma.testutils import *\n": "imports * from numpy.ma.testutils",
     "getattr(np, 'al' + 'lclose')": "uses getattr",
     "import sys": "imports sys",
     "from techday.grading import referee": "imports techday.grading",

@@ -502,3 +502,53 @@ def test_a_trainee_whose_id_holds_a_format_character_can_be_decided_on(held_room
     run(course, root, out)
     assert rows_of(out)[odd]["certificate"] == "yes"
     assert Decisions.load(out).latest(odd, "z-assess").verdict == "clear"
+
+
+@pytest.mark.parametrize("linked", ["lab folder", "trainee folder"])
+def test_a_hand_in_folder_that_is_a_link_is_read_neither_by_results_nor_by_review(copying_room, capsys, linked):
+    """Wrong answer caught: the checks reject a hand-in folder that is a link (a zip unpacked into
+    ``submitted/`` keeps its links), but ``results`` and ``review`` read through it. ``mallory``, graded once,
+    then linked her folder to ``other``'s: the room compared ``other``'s notebook as hers, so ``other``, who
+    wrote their own answer, was held for sharing it with mallory (certificate ``yes`` before); a decision
+    on mallory was bound to ``other``'s notebook (``notebook_sha``). Every reader now opens each step with
+    ``O_NOFOLLOW`` (``checks.open_handin``): ``other`` stays certified, mallory is held (her score is of
+    a notebook that is no longer there), and nothing reads or names a notebook through the link."""
+    import shutil
+
+    from techday.grading.checks import collect, has_handin, open_handin
+    from techday.grading.results import notebook_sha
+    from techday.grading.state import State
+
+    course, root, out = copying_room
+    gradebook(root, course.id, passing("mallory"))
+    hand_in(root, out, "mallory", "a-lab", NOTEBOOK + " mallory", status="graded")
+    hand_in(root, out, "mallory", "z-assess", lab_notebook(STUB), status="graded")
+    run(course, root, out)
+    assert rows_of(out)["other"]["certificate"] == "yes"
+    if linked == "lab folder":
+        shutil.rmtree(root / "submitted" / "mallory" / "z-assess")
+        (root / "submitted" / "mallory" / "z-assess").symlink_to(root / "submitted" / "other" / "z-assess")
+    else:
+        shutil.move(root / "submitted" / "mallory" / "a-lab", root / "submitted" / "other" / "a-lab-of-mallory")
+        shutil.rmtree(root / "submitted" / "mallory")
+        (root / "submitted" / "mallory").symlink_to(root / "submitted" / "other", target_is_directory=True)
+    # What `techday grade autograde z-assess` records: mallory's link rejected, her graded entry retired.
+    subs = collect(root, "z-assess", json.loads(lab_notebook(STUB)))
+    state = State(out / "z-assess" / "state.json", "z-assess")
+    state.retire({s.key for s in subs})
+    rejected = next(s for s in subs if s.student == "mallory")
+    assert rejected.status == "rejected" and "is a link" in rejected.notes[0], rejected
+    state.record(rejected)
+
+    assert open_handin(root, "z-assess", "mallory") is None and not has_handin(root, "z-assess", "mallory")
+    assert notebook_sha(root, "z-assess", "mallory") == ""
+    assert notebook_sha(root, "z-assess", "other") != ""
+    run(course, root, out)
+    rows = rows_of(out)
+    assert rows["other"]["certificate"] == "yes", rows["other"]
+    assert "mallory" not in rows["other"]["review"], rows["other"]
+    assert rows["mallory"]["certificate"].startswith("held"), rows["mallory"]
+    capsys.readouterr()
+    assert review(course, "mallory") == 0
+    listed = capsys.readouterr().out
+    assert "held" in listed and "submitted/mallory" not in listed and "other" not in listed, listed

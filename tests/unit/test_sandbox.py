@@ -275,6 +275,7 @@ def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
     from techday.grading.config import (
         AUTOGRADE_PREPROCESSORS,
         FEEDBACK_PREPROCESSORS,
+        SANITIZE_PREPROCESSORS,
         grade_settings,
     )
     from techday.grading.executor import SandboxExecute
@@ -294,6 +295,7 @@ def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
     for name, root in roots.items():
         config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
         assert list(config.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS, name
+        assert list(config.Autograde.sanitize_preprocessors) == SANITIZE_PREPROCESSORS, name
         assert list(config.GenerateFeedback.preprocessors) == FEEDBACK_PREPROCESSORS, name
         config.SandboxExecute.course_dir = str(repo)
         config.SandboxExecute.tier, config.SandboxExecute.scale = "cpu", "ci"
