@@ -5,7 +5,7 @@
 - :mod:`.families`: loads the kernel families from ``benchmarks/`` (course content, one module each);
 - :mod:`.limits`: DRAM bandwidth and FLOP/s limits from device attributes, cross-checked with
   :mod:`techday.gpuspecs`;
-- :mod:`.env`, :mod:`.schema`: the environment record and the results document (``techday.bench/1``),
+- :mod:`.env`, :mod:`.schema`: the environment record and the results document (``techday.bench/2``),
   read within size caps and checked against an allow-list;
 - :mod:`.runner`: :func:`run_suite`; :mod:`.report`: table, roofline PNG, HTML;
 - :mod:`.counts`, :mod:`.verify`: what each kernel counts under a plan, and a results file's figures

@@ -9,8 +9,11 @@ buffer with the harness) and returns ``(run, fetch)``: ``run()`` is the timed ca
 copies the result to the host. The harness checks ``fetch()`` against the reference after the first
 ``run()`` (which is also the JIT warm-up); a wrong implementation is reported as wrong and never
 timed. Then, so that a kernel cannot compute once and skip its work on later calls, the registered
-outputs are poisoned again before the **last timed repetition** and the whole output is checked
-once more after timing.
+outputs are poisoned again before each of :data:`AUDIT_REPS` **audit repetitions** spread among the
+timed ones, the last after them (timed the same way, never part of the figure), and the whole output
+is checked once more after the last. A kernel that skips its work while its outputs already hold a result (one
+that looks for the poison, or remembers it computed) does the work only in the audit repetitions:
+they take longer than its timed ones, and the harness says it is wrong (:data:`AUDIT_FACTOR`).
 
 Timing follows nvbench, BabelStream, ``triton.testing.do_bench`` and ``cupyx.profiler.benchmark``:
 warm-up outside the timed region until the clocks settle, CUDA events on the device (the legacy
@@ -32,9 +35,16 @@ from typing import Callable
 import numpy as np
 
 from ..measure import Timing, rtol_for
+from .schema import AUDIT_FACTOR, AUDIT_REPS, DEVICE_MAX_REPS, HOST_MAX_REPS, MAX_WARM_CALLS  # noqa: F401
 
 IMPL_ORDER = ("numba-cuda", "cupy", "torch", "numba-cpu", "numpy")
 CHUNK = 2**16  # outputs are compared whole, this many elements at a time (in cache, bounded temporaries)
+# The repetitions the harness takes are the results file's contract (techday.bench.schema): at most
+# HOST_MAX_REPS with perf_counter and DEVICE_MAX_REPS with CUDA events (time_host's and time_device's
+# ``hi``), at most MAX_WARM_CALLS back-to-back calls, and AUDIT_REPS audit repetitions after the timed
+# ones, each with the outputs poisoned before it (timed the same way, never part of the figure; the
+# last one's output is checked). A kernel whose fastest audit repetition took more than AUDIT_FACTOR
+# times its timed median did less work when its outputs were already written.
 
 
 @dataclass
@@ -287,20 +297,28 @@ class Sample(Timing):
     clock: str = "perf_counter"
     calls: int = 1  # back-to-back calls between one pair of events (or perf_counter readings)
     uncovered: int = 0  # repetitions whose enqueueing outlasted the busy kernel (see Busy.cover)
+    audit: list[float] = field(default_factory=list)  # the audit repetitions' seconds (see AUDIT_REPS)
 
     def to_dict(self) -> dict:
+        """The summary and every repetition it comes from, in the order they were timed: ``samples``
+        (the timed repetitions: the figure's median, fastest and spread are theirs) and ``audit``
+        (the repetitions after them with freshly poisoned outputs). A reader recomputes the summary
+        from the samples; a summary with nothing behind it is not a measurement."""
         return {"median": self.median, "min": self.best, "max": max(self.seconds),
-                "spread": self.spread, "reps": len(self.seconds), "clock": self.clock, "calls": self.calls}
+                "spread": self.spread, "reps": len(self.seconds), "clock": self.clock, "calls": self.calls,
+                "samples": list(self.seconds), "audit": list(self.audit)}
 
 
 def _reps(estimate: float, budget: float, lo: int, hi: int) -> int:
     return int(min(hi, max(lo, budget / max(estimate, 1e-9))))
 
 
-def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, calls: int = 1, before_last=None,
-              warmup: float = 0.0) -> Sample:
+def time_host(run, *, budget: float, lo: int = 5, hi: int = HOST_MAX_REPS, sync=None, calls: int = 1,
+              before_last=None, warmup: float = 0.0, audit=None, audits: int = 0) -> Sample:
     """``perf_counter`` around each call (after a synchronize when ``sync`` is given). ``before_last``
-    runs before the last repetition, outside the timed region (the harness re-poisons outputs there)."""
+    runs before the last repetition, outside the timed region. Among the timed repetitions
+    (:func:`audit_points`), ``audits`` audit repetitions, timed the same way, each after ``audit()``
+    (the harness re-poisons the outputs there), in ``Sample.audit``: never part of the figure."""
     t0 = time.perf_counter()
     run()
     if sync:
@@ -311,19 +329,33 @@ def time_host(run, *, budget: float, lo: int = 5, hi: int = 100, sync=None, call
         run()
     if sync:
         sync()
-    out = []
-    reps = _reps(estimate, budget, lo, hi)
-    for i in range(reps):
-        if before_last is not None and i == reps - 1:
-            before_last()
+
+    def one(before=None) -> float:
+        if before is not None:
+            before()
             if sync:
                 sync()
         t0 = time.perf_counter()
         run()
         if sync:
             sync()
-        out.append((time.perf_counter() - t0) / calls)
-    return Sample(seconds=out, clock="perf_counter")
+        return (time.perf_counter() - t0) / calls
+
+    reps = _reps(estimate, budget, lo, hi)
+    out, checked = [], []
+    after = audit_points(reps, audits)
+    for i in range(reps):
+        out.append(one(before_last if i == reps - 1 else None))
+        checked += [one(audit) for _ in range(after.count(i + 1))]
+    return Sample(seconds=out, clock="perf_counter", audit=checked)
+
+
+def audit_points(reps: int, audits: int) -> list[int]:
+    """After which timed repetition (1 to ``reps``) each audit repetition runs: spread over the loop, the
+    last after the last timed one (whose output the harness checks). Spread, not back to back: on a
+    loaded CPU a parallel kernel's times come in spells (0.1 ms a call, then 30 to 50 ms while a thread
+    waits for a core), and three audits in a row could all fall in one."""
+    return [max(1, round(reps * (j + 1) / audits)) for j in range(audits)]
 
 
 class L2Flush:
@@ -389,12 +421,15 @@ def _sleep_kernel():
 WARM_KERNEL_SPAN = 1e-3  # a warm kernel is called back to back until one event pair spans 1 ms
 
 
-def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, calls: int = 1, before_last=None,
-                busy=None, warmup: float = 0.05) -> Sample:
+def time_device(run, *, budget: float, lo: int = 10, hi: int = DEVICE_MAX_REPS, flush=None, calls: int = 1,
+                before_last=None, busy=None, warmup: float = 0.05, audit=None, audits: int = 0) -> Sample:
     """CUDA events recorded on the default stream; per repetition: the read-only L2 flush (cold
     kernels), the busy kernel, the start event, the call (K back-to-back calls for a warm kernel), the
     stop event. Warm-up runs for ``warmup`` seconds and until three calls in a row agree within 2 %
-    (at most ten times ``warmup``), so clocks have ramped up."""
+    (at most ten times ``warmup``), so clocks have ramped up. Among the timed repetitions
+    (:func:`audit_points`), ``audits`` audit repetitions, each the same steps after ``audit()`` (outputs
+    re-poisoned; before the flush, so the poison's dirty lines drain there, outside the events), in
+    ``Sample.audit``: never part of the figure."""
     from numba import cuda
 
     cuda.synchronize()
@@ -415,15 +450,15 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
         if elapsed >= warmup and (settled or elapsed >= 10 * warmup):
             break
     estimate = recent[-1] / 1e3
-    k = 1 if flush is not None else max(1, min(1000, math.ceil(WARM_KERNEL_SPAN / max(estimate, 1e-7))))
+    k = 1 if flush is not None else max(1, min(MAX_WARM_CALLS, math.ceil(WARM_KERNEL_SPAN / max(estimate, 1e-7))))
     if busy is not None:
         busy.cover(k * enqueue)
-    out = []
     uncovered = 0
-    reps = _reps(estimate * k, budget, lo, hi)
-    for i in range(reps):
-        if before_last is not None and i == reps - 1:
-            before_last()
+
+    def one(before=None) -> float:
+        nonlocal uncovered
+        if before is not None:
+            before()
         if flush is not None:
             flush()
         if busy is not None:
@@ -436,8 +471,18 @@ def time_device(run, *, budget: float, lo: int = 10, hi: int = 200, flush=None, 
         if busy is not None and not busy.covers(time.perf_counter() - t_enqueue):
             uncovered += 1  # the host took longer than the busy kernel slept: host time may be inside
         stop.synchronize()
-        out.append(start.elapsed_time(stop) / 1e3 / calls / k)
-    sample = Sample(seconds=out, clock="cuda-event")
+        return start.elapsed_time(stop) / 1e3 / calls / k
+
+    reps = _reps(estimate * k, budget, lo, hi)
+    out, checked = [], []
+    after = audit_points(reps, audits)
+    timed_uncovered = 0
+    for i in range(reps):
+        before = uncovered
+        out.append(one(before_last if i == reps - 1 else None))
+        timed_uncovered += uncovered - before
+        checked += [one(audit) for _ in range(after.count(i + 1))]
+    sample = Sample(seconds=out, clock="cuda-event", audit=checked)
     sample.calls = k
-    sample.uncovered = uncovered
+    sample.uncovered = timed_uncovered
     return sample

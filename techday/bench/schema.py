@@ -1,9 +1,9 @@
-"""The results document, schema ``techday.bench/1``: bounded reading, an allow-list schema, consistency.
+"""The results document, schema ``techday.bench/2``: bounded reading, an allow-list schema, consistency.
 
 ::
 
     {
-      "schema": "techday.bench/1",
+      "schema": "techday.bench/2",
       "run_id": "<32 hex>",              # one per run: a copied file is a duplicate
       "started": "2026-11-22T02:00:00+00:00", "seconds": 41.2,
       "mode": "quick" | "full" | "ci", "tier": "gpu" | "cpu",
@@ -16,7 +16,9 @@
       "plan": {"n", "side", "mm", "mm_cpu", "hist_n", "sweep", "transfer_bytes"},
       "results": [{"family", "kernel", "impl", "device", "dtype", "size", "status", "reason",
                    "bytes", "flops", "intensity", "metric": "gbs" | "gflops" | "us",
-                   "seconds": {"median", "min", "max", "spread", "reps", "clock", "calls"},
+                   "seconds": {"median", "min", "max", "spread", "reps", "clock", "calls",
+                               "samples": [...], "audit": [...]},   # every repetition, in order
+                   "wall": {"setup", "check", "timing", "total"},
                    "gbs", "gflops", "us", "value", "best", "limit_key", "limit", "fraction", "label",
                    "warnings": [...]}, ...],
       "warnings": [...], "notes": [...]
@@ -26,10 +28,22 @@ Rates: ``gbs = bytes / seconds / 1e9``, ``gflops = flops / seconds / 1e9``; ``va
 time, ``best`` from the fastest repetition (BabelStream quotes the best); ``fraction = value / limit``
 (GPU tier only).
 
+Version 2 is the harness's contract, held by :func:`validate` (:func:`contract`): every timed figure
+carries its repetitions (``samples``, seconds per call, in the order they were timed) and its
+:data:`AUDIT_REPS` audit repetitions (``audit``: outputs poisoned before each, see
+:mod:`techday.bench.core`), and the median, fastest, slowest, spread and count must be those of the
+samples; the count is one the harness takes (:data:`MIN_REPS_TIMED` to :data:`HOST_MAX_REPS` on
+``perf_counter``, :data:`DEVICE_MAX_REPS` on CUDA events), as are the back-to-back ``calls``; the
+repetitions fit in the host time the figure records (``wall``), the figures' host times in the run's
+own ``seconds``, and the run started no earlier than version 2 existed (:data:`SCHEMA_SINCE`); the
+labels are those :func:`techday.tier.figure_label` writes for the run's tier and device. Version 1
+(no samples, no audit) is read only as the kit's own committed runs (:mod:`.leaderboard` decides
+where a file lies); any other version is refused by name.
+
 Reading a stranger's file (:func:`read_document`) checks the size caps before any parsing work: the
 file's size, then its count of strings (from its quotes), its nesting depth and its count of values
-(scanned without parsing), then the parse itself refuses NaN, Infinity, over-long numbers and repeated
-keys. :func:`validate` then walks an allow-list: every key
+(scanned without parsing), then the parse itself refuses NaN, Infinity, over-long integers and repeated
+keys (a number that overflows to infinity is refused by the allow-list, as any number not finite). :func:`validate` then walks an allow-list: every key
 must be known and of its type, every string within its length, every list within its count; an
 unknown key is a problem, not something to ignore. Only then are the figures checked against each
 other. The leaderboard goes further and recomputes every figure (:mod:`techday.bench.verify`).
@@ -47,8 +61,24 @@ from pathlib import Path
 
 from .limits import limit_for
 
-SCHEMA = "techday.bench/1"
+SCHEMA = "techday.bench/2"
+LEGACY = "techday.bench/1"  # read only where the kit keeps its own committed runs of it
 SCHEMA_FAMILY = "techday.bench/"
+# The day version 2 (samples and audits) was first written: a run of it cannot have started before.
+SCHEMA_SINCE = "2026-12-07"
+# The harness's repetitions (techday.bench.core and .runner use these): at least MIN_REPS_TIMED timed
+# repetitions, at most HOST_MAX_REPS with perf_counter and DEVICE_MAX_REPS with CUDA events; a warm
+# kernel's back-to-back calls between one pair of events at most MAX_WARM_CALLS; AUDIT_REPS audit
+# repetitions after the timed ones, and a figure whose fastest audit repetition took more than
+# AUDIT_FACTOR times its timed median is wrong (the timed calls skipped work the audited ones did).
+MIN_REPS_TIMED = 10
+HOST_MAX_REPS = 100
+DEVICE_MAX_REPS = 200
+MAX_WARM_CALLS = 1000
+AUDIT_REPS = 3
+AUDIT_FACTOR = 3.0
+# Samples a file may hold in all (a full GPU run: about 45 timed figures of at most 203 repetitions).
+MAX_SAMPLES = 20_000
 STATUSES = ("ok", "wrong", "error", "skipped", "checked")
 METRICS = ("gbs", "gflops", "us")
 CLOCKS = ("cuda-event", "perf_counter")
@@ -106,15 +136,6 @@ def _no_constants(name):
     raise ReadError(f"{name} is not a number a results file may hold")
 
 
-def _float(text: str) -> float:
-    if len(text) > 40:
-        raise ReadError(f"a number of {len(text)} characters")
-    value = float(text)
-    if not math.isfinite(value):
-        raise ReadError(f"number {text[:20]} overflows to infinity")
-    return value
-
-
 def _int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
         raise ReadError(f"an integer of {len(text)} digits")
@@ -152,8 +173,10 @@ def parse(raw: bytes):
         # numbers (or empty strings, or {}) within the size cap took a second to be refused.
         raise ReadError(f"{values:,} values, above the cap of {MAX_VALUES:,} (no results file holds so many)")
     try:
-        return json.loads(text, parse_constant=_no_constants, parse_float=_float, parse_int=_int,
-                          object_pairs_hook=_pairs)
+        # Floats are parsed by json's own C code (a Python call per number cost a version-2 file, which
+        # records every repetition, about 30 ms here); one that overflows to infinity is refused by
+        # structure(), as any number that is not finite.
+        return json.loads(text, parse_constant=_no_constants, parse_int=_int, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         raise ReadError(f"malformed JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:
@@ -231,9 +254,10 @@ def short(x, n: int = 40) -> str:
 class _T:
     """A type rule: accepted Python types (``bool`` is never a number), nullable, string cap, enum."""
 
-    def __init__(self, *kinds, null=False, cap=MAX_NAME, enum=None, items=None, fields=None, values=None):
+    def __init__(self, *kinds, null=False, cap=MAX_NAME, enum=None, items=None, fields=None, values=None,
+                 length=None):
         self.kinds, self.null, self.cap, self.enum = kinds, null, cap, enum
-        self.items, self.fields, self.values = items, fields, values
+        self.items, self.fields, self.values, self.length = items, fields, values, length
 
 
 NUM = (int, float)
@@ -259,6 +283,9 @@ LIMITS = {"source": TEXT, "dram_gbs": OPT_NUM, "fp32_gflops": OPT_NUM, "tf32_gfl
           "mig": _T(dict, fields={"memory_share": N, "sm_share": N}), "notes": _T(list, items=TEXT)}
 PLAN = {"n": I, "side": I, "mm": I, "mm_cpu": I, "hist_n": I, "sweep": _T(list, items=I), "transfer_bytes": I}
 SECONDS = {"median": N, "min": N, "max": N, "spread": N, "reps": I, "clock": _T(str, enum=CLOCKS), "calls": I}
+# Version 2: every repetition behind the summary, and the audit repetitions (techday.bench.core).
+SECONDS_V2 = {**SECONDS, "samples": _T(list, items=N, length=DEVICE_MAX_REPS),
+              "audit": _T(list, items=N, length=AUDIT_REPS)}
 # Host seconds spent on one figure, outside and inside the timed region: where a run's time goes.
 WALL = {"setup": N, "check": N, "timing": N, "total": N}
 RESULT = {"family": S, "kernel": S, "impl": S, "device": _T(str, enum=("gpu", "cpu")), "dtype": S, "size": S,
@@ -267,15 +294,22 @@ RESULT = {"family": S, "kernel": S, "impl": S, "device": _T(str, enum=("gpu", "c
           "gbs": OPT_NUM, "gflops": OPT_NUM, "us": OPT_NUM, "value": OPT_NUM, "best": OPT_NUM, "limit": OPT_NUM,
           "fraction": OPT_NUM, "label": S, "note": TEXT, "error": OPT_NUM, "traceback": _T(str, cap=MAX_TEXT),
           "warnings": _T(list, items=TEXT), "recheck": TEXT, "wall": _T(dict, fields=WALL)}
+RESULT_V2 = {**RESULT, "seconds": _T(dict, fields=SECONDS_V2)}
 TOP = {"schema": S, "run_id": S, "started": S, "seconds": N, "mode": _T(str, enum=("quick", "full", "ci")),
        "tier": _T(str, enum=("gpu", "cpu")), "label": LABEL, "fixture": _T(bool),
        "environment": _T(dict, fields=ENVIRONMENT), "limits": _T(dict, fields=LIMITS), "plan": _T(dict, fields=PLAN),
        "families": _T(list, items=S), "results": _T(list, items=_T(dict, fields=RESULT)),
        "notes": _T(list, items=TEXT), "warnings": _T(list, items=TEXT)}
+TOP_V2 = {**TOP, "results": _T(list, items=_T(dict, fields=RESULT_V2))}
 REQUIRED_TOP = ("schema", "run_id", "started", "mode", "tier", "environment", "limits", "plan", "results")
 REQUIRED_RESULT = ("family", "kernel", "impl", "status")
 REQUIRED_TIMED = ("device", "dtype", "bytes", "flops", "metric", "seconds", "value")
 REQUIRED_SECONDS = ("median", "min", "max", "reps", "clock")
+# What version 2 adds: the run's own duration and label, every timed figure's repetitions, audits,
+# back-to-back calls, spread, label and host times.
+REQUIRED_TOP_V2 = ("seconds", "label")
+REQUIRED_TIMED_V2 = ("label", "wall")
+REQUIRED_SECONDS_V2 = ("spread", "calls", "samples", "audit")
 # Every attribute a GPU's limits and plan are computed from, and the device every run names.
 REQUIRED_GPU = ("name", "cc", "memory_bytes", "sm_count", "clock_mhz", "memory_clock_mhz", "bus_width_bits", "l2_bytes")
 REQUIRED_ENVIRONMENT = ("device",)
@@ -309,11 +343,17 @@ def _check(value, rule: _T, where: str, problems: list[str]) -> None:
         elif rule.enum and value not in rule.enum:
             problems.append(f"{where} is {short(value)}, not one of {', '.join(rule.enum)}")
     elif isinstance(value, float) and not math.isfinite(value):
-        problems.append(f"{where} is not a finite number")
+        problems.append(f"{where} is not a finite number" + ("" if value != value else ": it overflows to infinity"))
     elif isinstance(value, list):
-        cap = MAX_RESULTS if where == "results" else MAX_LIST
+        cap = rule.length or (MAX_RESULTS if where == "results" else MAX_LIST)
         if len(value) > cap:
             problems.append(f"{where} has {len(value):,} entries, above the cap of {cap:,}")
+            return
+        if rule.items is N:  # a list of numbers (samples): C-level passes, not a Python call per number
+            if set(map(type, value)) <= {int, float} and all(map(math.isfinite, value)):
+                return
+            bad = next(i for i, x in enumerate(value) if type(x) not in (int, float) or not math.isfinite(x))
+            _check(value[bad], N, f"{where}[{bad}]", problems)
             return
         for i, item in enumerate(value):
             _check(item, rule.items, f"{where}[{i}]", problems)
@@ -357,13 +397,19 @@ def structure(doc) -> list[str]:
     schema = doc.get("schema")
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
         return [f"not a techday.bench results file (schema {short(schema)})"]
-    if schema != SCHEMA:
+    if schema not in (SCHEMA, LEGACY):
+        version = schema[len(SCHEMA_FAMILY):]
+        if version.isdigit() and len(version) < 6 and int(version) > int(SCHEMA.rsplit("/", 1)[1]):
+            return [f"schema mismatch: {short(schema)} is newer than this version reads ({SCHEMA!r}): a harness "
+                    "this board does not know wrote it"]
         return [f"schema mismatch: {short(schema)}, this version reads {SCHEMA!r}"]
-    problems = [f"field {key!r} missing" for key in REQUIRED_TOP if key not in doc]
-    top = [f"unknown key {short(k)}" for k in doc if k not in TOP]
+    v2 = schema == SCHEMA
+    allowed = TOP_V2 if v2 else TOP
+    problems = [f"field {key!r} missing" for key in REQUIRED_TOP + (REQUIRED_TOP_V2 if v2 else ()) if key not in doc]
+    top = [f"unknown key {short(k)}" for k in doc if k not in allowed]
     if problems or top:
         return problems + top
-    for key, rule in TOP.items():
+    for key, rule in allowed.items():
         if key in doc:
             _check(doc[key], rule, key, problems)
     if problems:
@@ -372,13 +418,20 @@ def structure(doc) -> list[str]:
     problems += [f"environment: missing {k}" for k in REQUIRED_ENVIRONMENT if k not in env]
     if isinstance(env.get("gpu"), dict):
         problems += [f"environment.gpu: missing {k}" for k in REQUIRED_GPU if k not in env["gpu"]]
+    samples = 0
     for i, r in enumerate(doc["results"]):
         missing = [k for k in REQUIRED_RESULT if k not in r]
         if r.get("status") == "ok":
-            missing += [k for k in REQUIRED_TIMED if k not in r]
-            missing += [f"seconds.{k}" for k in REQUIRED_SECONDS if k not in r.get("seconds", {})]
+            missing += [k for k in REQUIRED_TIMED + (REQUIRED_TIMED_V2 if v2 else ()) if k not in r]
+            sec = r.get("seconds", {})
+            missing += [f"seconds.{k}" for k in REQUIRED_SECONDS + (REQUIRED_SECONDS_V2 if v2 else ()) if k not in sec]
+            if v2 and isinstance(r.get("wall"), dict):
+                missing += [f"wall.{k}" for k in WALL if k not in r["wall"]]
+            samples += len(sec.get("samples", ())) + len(sec.get("audit", ()))
         if missing:
             problems.append(f"results[{i}]: missing {', '.join(missing)}")
+    if samples > MAX_SAMPLES:
+        problems.append(f"{samples:,} repetitions in all, above the cap of {MAX_SAMPLES:,} (a full run holds about 9,000)")
     return problems
 
 
@@ -441,4 +494,120 @@ def validate(doc) -> list[str]:
             if _num(mine) and _num(theirs) and theirs > 0 and mine > 1.10 * theirs:
                 problems.append(f"limits: {key} {mine:.4g} is above the published {published.get('name')} figure "
                                 f"{theirs:.4g} by more than 10 %")
+    if doc["schema"] == SCHEMA and not problems:
+        problems += contract(doc)
+    return problems
+
+
+def labels(doc: dict) -> list[str]:
+    """Labels other than those the harness writes for the run's tier and device
+    (:func:`techday.tier.figure_label`): a CPU-tier run labelled ``GPU (NVIDIA H200)``, or a CPU figure
+    labelled ``GPU``, presents CPU figures as GPU figures wherever the file is shown. Version 1 (the
+    kit's own older runs) wrote another CPU wording; it must still say it is not a GPU figure."""
+    from techday.tier import figure_label
+
+    env, tier = doc["environment"], doc["tier"]
+    gpu = env.get("gpu") if isinstance(env.get("gpu"), dict) else None
+    label = doc.get("label")
+    problems = []
+    if tier == "gpu" and gpu is not None:
+        want = figure_label(gpu["name"])
+    elif doc["schema"] == SCHEMA:
+        want = figure_label(None, f"CPU: {env.get('cpu')}, {env.get('cpu_count')} cores")
+    else:
+        want = None
+    if label is None and doc["schema"] == LEGACY:
+        pass
+    elif want is not None and label != want:
+        problems.append(f"label {short(label, 60)} is not the one the harness writes for this {tier.upper()}-tier run "
+                        f"({short(want, 60)})")
+    elif want is None and ("not a GPU figure" not in label or label.startswith("GPU")):
+        problems.append(f"label {short(label, 60)} is not the one the harness writes for this CPU-tier run: it does "
+                        "not say it is not a GPU figure")
+    for i, r in enumerate(doc["results"]):
+        if r.get("status") == "ok" and "label" in r:
+            should = "GPU" if tier == "gpu" and r.get("device") == "gpu" else "CPU"
+            if r["label"] != should:
+                problems.append(f"results[{i}] ({r['family']}.{r['kernel']} {r['impl']}): label {short(r['label'])}, "
+                                f"but the harness labels a {r.get('device')} figure of a {tier}-tier run {should!r}")
+    return problems[:5]
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-12 * max(abs(a), abs(b))
+
+
+def contract(doc: dict) -> list[str]:
+    """What a version-2 file holds because the harness wrote it (see the module docstring): each timed
+    figure's summary is its samples', its repetitions and calls are ones the harness takes, its audit
+    repetitions are as fast as its timed ones, its repetitions fit in its own host time and the
+    figures' host times in the run's, and the run started no earlier than version 2 existed. Each is a
+    way a figure written by hand, or edited after the run, gives itself away; none tells a careful
+    invention from a measurement."""
+    import statistics
+
+    from techday.measure import relative_spread
+
+    problems: list[str] = []
+    started = doc.get("started")
+    if isinstance(started, str) and _iso_time(started) and started[:10] < SCHEMA_SINCE:
+        problems.append(f"started {short(started)}, before {SCHEMA} existed ({SCHEMA_SINCE}): no harness wrote it then")
+    hosts = 0.0
+    lists: dict[tuple, str] = {}
+    for i, r in enumerate(doc["results"]):
+        if r.get("status") != "ok":
+            continue
+        where = f"results[{i}] ({r['family']}.{r['kernel']} {r['impl']})"
+        sec, wall = r["seconds"], r["wall"]
+        xs, audit = sec["samples"], sec["audit"]
+        if not xs or min(xs) <= 0 or (audit and min(audit) <= 0):  # numbers already (structure)
+            problems.append(f"{where}: a repetition that is not a positive number of seconds")
+            continue
+        if len(xs) != sec["reps"]:
+            problems.append(f"{where}: {sec['reps']} repetitions stated, {len(xs)} samples recorded")
+            continue
+        hi = DEVICE_MAX_REPS if sec["clock"] == "cuda-event" else HOST_MAX_REPS
+        if not MIN_REPS_TIMED <= len(xs) <= hi:
+            problems.append(f"{where}: {len(xs)} timed repetitions; the harness takes {MIN_REPS_TIMED} to {hi} with "
+                            f"{sec['clock']}")
+            continue
+        med, spread = statistics.median(xs), relative_spread(xs)
+        if not (_same(sec["median"], med) and _same(sec["min"], min(xs)) and _same(sec["max"], max(xs))
+                and abs(sec["spread"] - spread) <= 1e-6 * max(1.0, spread)):
+            problems.append(f"{where}: the summary (median {sec['median']:.6g}, fastest {sec['min']:.6g}, slowest "
+                            f"{sec['max']:.6g}, spread {sec['spread']:.4g}) is not that of its {len(xs)} samples "
+                            f"({med:.6g}, {min(xs):.6g}, {max(xs):.6g}, {spread:.4g})")
+            continue
+        if sec["clock"] == "perf_counter" and len(set(xs)) < len(xs) / 2:
+            # perf_counter reads nanoseconds: honest repetitions of a kernel almost never agree to the last
+            # digit. CUDA events are quantized (about 32 ns on an H200): equal times there are expected.
+            problems.append(f"{where}: only {len(set(xs))} distinct values among {len(xs)} perf_counter repetitions: "
+                            "timings agree to the last digit only when they were written, not measured")
+        key = tuple(xs)
+        if key in lists:
+            problems.append(f"{where}: the same {len(xs)} repetitions, in the same order, as {lists[key]}")
+        lists.setdefault(key, where)
+        calls = sec["calls"]
+        most = MAX_WARM_CALLS if sec["clock"] == "cuda-event" else 1
+        if not 1 <= calls <= most:
+            problems.append(f"{where}: {calls} back-to-back calls per repetition; the harness makes 1"
+                            + (f" to {most}" if most > 1 else "") + f" with {sec['clock']}")
+        if len(audit) != AUDIT_REPS:
+            problems.append(f"{where}: {len(audit)} audit repetitions; the harness takes {AUDIT_REPS}")
+        elif min(audit) > AUDIT_FACTOR * med:
+            problems.append(f"{where}: its fastest audit repetition (outputs poisoned before it) took "
+                            f"{min(audit) / med:.1f} times its timed median: the harness says such a figure is wrong")
+        # Host time: each repetition's calls ran inside the figure's timing (CUDA events time a span the
+        # host waited through). Values in the file are rounded to the millisecond.
+        timed = (sum(xs) + sum(audit)) * calls
+        if timed > 1.01 * wall["timing"] + 0.002:
+            problems.append(f"{where}: its repetitions add up to {timed:.4g} s, more than the {wall['timing']:.4g} s of "
+                            "host time it records for its timing")
+        if wall["setup"] + wall["check"] + wall["timing"] > wall["total"] + 0.004:
+            problems.append(f"{where}: its set-up, checks and timing take longer than its total host time")
+        hosts += wall["total"]
+        if len(problems) > 20:
+            break
+    if isinstance(doc.get("seconds"), (int, float)) and hosts > 1.01 * doc["seconds"] + 0.01:
+        problems.append(f"the figures' host times add up to {hosts:.4g} s, more than the run's own {doc['seconds']:.4g} s")
     return problems

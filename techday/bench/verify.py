@@ -17,7 +17,18 @@ control:
   implementations against coarse CPU ceilings.
 
 Any disagreement between what the file states and what the board recomputes is a reason to leave
-the file out, named in one line.
+the file out, named in one line. So is a file no real run gives:
+
+- a **version** other than the harness's own (``techday.bench/2``: every repetition recorded, see
+  :func:`.schema.contract`); version 1 only where the kit keeps its own committed runs (``legacy``);
+- a **device** no real part is: memory other than its row's (or its MIG profile's), a driver branch
+  older than the first that ran its architecture, a CUDA driver API older than its driver branch's own
+  or a runtime of a newer major version than the driver API (:func:`_check_software`);
+- figures that **physics ties together** out of order: on the GPU tier the roofline sweep's FMA chains
+  stream the same bytes, so a longer chain cannot take less time than a shorter one
+  (:func:`_sweep_in_order`). On the CPU tier this does not hold for honest runs (a parallel Numba
+  kernel on a loaded machine waits a scheduler slice per launch: an honest ``fma-1`` took 146 times
+  as long as ``fma-4``), so it is not checked there.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from techday.tier import GpuInfo
 
 from .counts import MAX_L2_BYTES, MAX_SM_COUNT, kernel_table, plan_dict, plan_for
 from .limits import _MIG, HOST_LINK_GBS, device_limits, limit_for, mig_problems, mig_profile, parent_spec
-from .schema import MAX_FRACTION, short, validate
+from .schema import LEGACY, MAX_FRACTION, SCHEMA, labels, short, validate
 
 LIMIT_KEYS = ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops")
 AGREE = 0.02             # a stated limit, fraction or figure may differ from the recomputed one by 2 % (rounding)
@@ -57,6 +68,26 @@ ATTR_SLACK = 1.02        # recorded clocks may exceed the published row by 2 % (
 # 3g.20gb", "Tesla V100-SXM2-16GB"). The table matches names by their ASCII words, so any other
 # character would pass through the match unread and be shown beside the ranked figures.
 DRIVER_NAME = re.compile(r"[A-Za-z0-9 ._()/+-]{1,128}")
+# What the driver reports for memory, as a share of the memory in the row's name (GiB): an H100 80GB
+# reports 79.6 GiB, an H200 139.8 of 141, a T4 with ECC on 14.8 of 16 (ECC keeps a sixteenth of GDDR6).
+MEMORY_SHARE = (0.85, 1.0)
+MIG_MEMORY_SHARE = (0.8, 1.0)
+# The first driver branch, and the first CUDA version, that ran each architecture (NVIDIA's release
+# notes: Hopper and Ada R520 / CUDA 11.8, GA10x R455 / 11.1, GA100 R450 / 11.0, Turing R410 / 10.0,
+# Volta R384 / 9.0).
+FIRST_DRIVER = {(9, 0): (520, (11, 8)), (8, 9): (520, (11, 8)), (8, 6): (455, (11, 1)), (8, 0): (450, (11, 0)),
+                (7, 5): (410, (10, 0)), (7, 0): (384, (9, 0))}
+# The CUDA driver API each driver branch's own libcuda reports (a newer one only through a forward-
+# compatibility package, never an older one: the user-mode driver must match the kernel module's).
+BRANCH_API = ((450, (11, 0)), (455, (11, 1)), (460, (11, 2)), (465, (11, 3)), (470, (11, 4)), (495, (11, 5)),
+              (510, (11, 6)), (515, (11, 7)), (520, (11, 8)), (525, (12, 0)), (530, (12, 1)), (535, (12, 2)),
+              (545, (12, 3)), (550, (12, 4)), (555, (12, 5)), (560, (12, 6)), (565, (12, 7)), (570, (12, 8)),
+              (575, (12, 9)), (580, (13, 0)))
+DRIVER_VERSION = re.compile(r"(\d{3,4})(\.\d{1,4}){1,3}")
+CUDA_VERSION = re.compile(r"(\d{1,2})\.(\d{1,2})")
+# The roofline sweep on a GPU: a longer FMA chain over the same bytes takes at least this share of a
+# shorter one's time (the kit's H200 runs: 1.000 to 12.1 times; the slack is for noise).
+SWEEP_SLACK = 0.9
 
 
 @dataclass
@@ -130,8 +161,60 @@ def _check_attributes(g: dict, spec) -> None:
         claims.append(f"{g['l2_bytes']:,} bytes of L2 (the {spec.name}: {spec.l2_mib} MiB)")
     if mig:
         claims += mig_problems(g["name"], g["sm_count"], spec)
+    # Memory: the row's (or the name's: a V100 comes with 16 or 32 GB), or the MIG profile's. Nothing
+    # the board computes uses it; a file that names one part and records another's memory (an A100
+    # run renamed an H100) is not a run of the part it names.
+    prof = mig_profile(g["name"])
+    named = re.search(r"(\d+)GB", _MIG.sub("", g["name"]), re.IGNORECASE)
+    gib = prof[1] if prof else (int(named.group(1)) if named else spec.memory_gb)
+    lo, hi = MIG_MEMORY_SHARE if prof else MEMORY_SHARE
+    if not lo * gib * 2**30 <= g["memory_bytes"] <= hi * gib * 2**30:
+        claims.append(f"{g['memory_bytes'] / 2**30:.1f} GiB of memory (the {spec.name}"
+                      f"{' slice' if prof else ''}: {gib} GB, of which a driver reports {lo:.0%} to {hi:.0%})")
     if claims:
         raise Refused("device attributes do not match the GPU they name: " + "; ".join(claims))
+
+
+def _version(text, pattern) -> tuple | None:
+    m = pattern.fullmatch(text) if isinstance(text, str) else None
+    return tuple(int(x) for x in re.findall(r"\d+", text)) if m else None
+
+
+def _check_software(env: dict, spec, v2: bool) -> None:
+    """The driver and CUDA versions a run records must be ones its part runs under: a driver branch
+    no older than the first that ran its architecture, a CUDA driver API no older than that
+    branch's own, and a CUDA runtime of no newer major version than the driver API (a newer minor
+    version runs: CUDA's minor-version compatibility). A value left out (null: no
+    ``/proc/driver/nvidia`` in a container) is not judged, except the driver API on version 2 (the
+    harness reads it from the driver on every GPU run)."""
+    problems = []
+    driver, api, runtime = env.get("driver_version"), env.get("cuda_driver_api"), env.get("cuda_runtime")
+    dv = _version(driver, DRIVER_VERSION)
+    av = _version(api, CUDA_VERSION)
+    rv = _version(runtime, CUDA_VERSION)
+    for name, value, parsed in (("driver_version", driver, dv), ("cuda_driver_api", api, av),
+                                ("cuda_runtime", runtime, rv)):
+        if value is not None and parsed is None:
+            problems.append(f"{name} {short(value)} is not a version a driver reports")
+    if v2 and api is None:
+        problems.append("cuda_driver_api missing: the harness records the driver's CUDA version on every GPU run")
+    first = FIRST_DRIVER.get(tuple(spec.cc))
+    if first and dv and dv[0] < first[0]:
+        problems.append(f"driver {driver}: the {spec.name} (compute capability {spec.cc[0]}.{spec.cc[1]}) needs "
+                        f"branch {first[0]} or later")
+    if first and av and av[:2] < first[1]:
+        problems.append(f"CUDA driver API {api}: the {spec.name} needs CUDA {first[1][0]}.{first[1][1]} or later")
+    if dv and av:
+        native = [cuda for branch, cuda in BRANCH_API if branch <= dv[0]]
+        if native and av[:2] < native[-1]:
+            problems.append(f"CUDA driver API {api} under driver {driver}, whose own libcuda reports "
+                            f"{native[-1][0]}.{native[-1][1]} (a user-mode driver older than the kernel module's "
+                            "does not load)")
+    if av and rv and rv[0] > av[0]:
+        problems.append(f"CUDA runtime {runtime} under driver API {api}: a runtime of a newer major version does not "
+                        "run on it")
+    if problems:
+        raise Refused("a driver and CUDA no real run of this part has: " + "; ".join(problems[:3]))
 
 
 def at_row_clocks(g: dict, spec) -> dict:
@@ -170,6 +253,7 @@ def _limits(doc: dict) -> tuple[dict, str, dict]:
         raise Refused(f"GPU name {ascii(g['name'])[:80]} does not end in its one MIG profile, as a driver names a "
                       "slice: which slice was measured cannot be told")
     _check_attributes(g, spec)
+    _check_software(doc["environment"], spec, doc["schema"] == SCHEMA)
     model = spec.name if mig_profile(g["name"]) is None else f"{spec.name} MIG {'{}g.{}gb'.format(*mig_profile(g['name']))}"
     return device_limits(_gpu_info(at_row_clocks(g, spec))), model, device_limits(_gpu_info(g))
 
@@ -201,15 +285,19 @@ def _close(a: float, b: float, tol: float = AGREE) -> bool:
     return abs(a - b) <= tol * max(abs(a), abs(b))
 
 
-def verify(doc, plans: set | None = None) -> Verified:
+def verify(doc, plans: set | None = None, legacy: bool = False) -> Verified:
     """The figures of ``doc`` recomputed from the plan and the project's limits; :class:`Refused`
     names the first reason the file cannot be ranked. ``plans``: the plans a board has counted so far
     (shared across its files), capped at :data:`MAX_PLANS` so that files cannot make it count plan
-    after plan."""
+    after plan. ``legacy``: the file is one of the kit's own committed runs, which may be version 1."""
     problems = validate(doc)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise Refused("; ".join(problems[:3]) + more)
+    if doc["schema"] == LEGACY and not legacy:
+        raise Refused(f"schema mismatch: {LEGACY!r} was written by an older harness, without the repetitions behind "
+                      f"each figure (no samples, no audit): this board reads it only as the kit's own committed runs; "
+                      f"rerun techday bench with this kit ({SCHEMA!r})")
     tier, mode, env = doc["tier"], doc["mode"], doc["environment"]
     if env.get("tier", tier) != tier:
         raise Refused(f"tier {tier!r} but the environment says {short(env.get('tier'))}")
@@ -248,6 +336,10 @@ def verify(doc, plans: set | None = None) -> Verified:
         if ours is None or not (_close(stated, ours) or (theirs is not None and _close(stated, theirs))):
             raise Refused(f"limits.{key}: the file states {stated:.6g}, the project's table gives "
                           f"{'no such limit' if ours is None else f'{ours:.6g}'} for {model}")
+    wrong_labels = labels(doc)
+    if wrong_labels:
+        # After the device and the plan: a renamed GPU is answered for its name, not for its label.
+        raise Refused("; ".join(wrong_labels[:2]))
     if plans is not None:
         # Only the plans no row of the table gives (a MIG slice, an L2 size off its row's) count
         # against the cap: those a file can vary at will, one byte of L2 at a time. The rows' own
@@ -262,6 +354,7 @@ def verify(doc, plans: set | None = None) -> Verified:
     out = Verified(doc, model=model, limits=limits)
     bounds = dict(limits)
     bounds["own"] = own
+    bounds["legacy"] = doc["schema"] == LEGACY
     cpus = env.get("cpu_count")
     bounds["cpu_count"] = cpus if isinstance(cpus, int) and cpus > 0 else None
     if tier == "gpu":
@@ -279,7 +372,31 @@ def verify(doc, plans: set | None = None) -> Verified:
     if len(timed) >= 2 and all(sec["min"] == sec["max"] for sec in timed):
         raise Refused(f"every one of the {len(timed)} timed results took exactly the same time in each of its "
                       "repetitions (fastest = median = slowest): not a measurement")
+    if tier == "gpu":
+        _sweep_in_order(out.figures)
     return out
+
+
+def _sweep_in_order(figures: list[Figure]) -> None:
+    """On a GPU, the roofline sweep's kernels stream the same bytes and chain more FMAs per element as
+    ``k`` grows: a longer chain cannot take less time than a shorter one (median and fastest time,
+    within :data:`SWEEP_SLACK`). An ``fma-64`` invented at 60 TFLOP/s on an H200 (under the 67 TFLOP/s
+    limit) took 0.27 ms beside the run's own ``fma-16`` at 0.40 ms: 4 times the work in two thirds of
+    the time."""
+    by_impl: dict[str, list[tuple[int, Figure]]] = {}
+    for f in figures:
+        m = re.fullmatch(r"fma-(\d+)", f.kernel)
+        if f.family == "roofline" and f.device == "gpu" and m:
+            by_impl.setdefault(f.impl, []).append((int(m.group(1)), f))
+    for impl, chain in by_impl.items():
+        chain.sort(key=lambda x: x[0])
+        for (k1, a), (k2, b) in zip(chain, chain[1:]):
+            for what, t1, t2 in (("median", a.median_s, b.median_s), ("fastest", a.times[1], b.times[1])):
+                if t2 < SWEEP_SLACK * t1:
+                    raise Refused(f"roofline.fma-{k2} {impl}: its {what} time {t2 * 1e3:.4g} ms is under "
+                                  f"{SWEEP_SLACK:.0%} of roofline.fma-{k1}'s {t1 * 1e3:.4g} ms: {k2 // k1 if k2 % k1 == 0 else f'{k2 / k1:.3g}'} "
+                                  "times the FMAs on the same bytes cannot take less time (figures physics ties "
+                                  "together, out of order)")
 
 
 def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figure]:
@@ -309,11 +426,18 @@ def _result(i: int, r: dict, tier: str, table: dict, limits: dict) -> list[Figur
     if sec["reps"] > MAX_REPS:
         raise Refused(f"{where}: {sec['reps']:,} timed repetitions, more than the {MAX_REPS:,} any run of the "
                       "harness takes")
-    if not 0 <= sec.get("spread", 0) <= 1000:
+    if limits.get("legacy") and not 0 <= sec.get("spread", 0) <= 1000:
+        # Version 1 states a spread with nothing behind it; version 2's is its samples' own (schema.contract),
+        # whatever it is: an honest Numba CPU figure on a loaded 2-core machine (0.02 ms a call, then 40 ms
+        # while a thread waited for a core) had an interquartile range 1,945 times its median.
         raise Refused(f"{where}: spread {short(sec.get('spread'))} is not a spread")
     clock = "cuda-event" if device == "gpu" and tier == "gpu" and k["timer"] == "device" else "perf_counter"
     if sec["clock"] != clock:
         raise Refused(f"{where}: timed with {sec['clock']}, but the harness times it with {clock}")
+    if clock == "cuda-event" and k["cold"] and sec.get("calls", 1) != 1:
+        # A cold kernel is timed one call per pair of events, after the L2 flush (techday.bench.core).
+        raise Refused(f"{where}: {sec['calls']} back-to-back calls per repetition, but the harness times this "
+                      "kernel cold, one call after each L2 flush")
     metric = k["metric"]
     amount = {"gbs": k["bytes"], "gflops": k["flops"]}.get(metric)
 

@@ -110,6 +110,7 @@ def test_no_character_of_a_file_or_a_folder_reaches_the_terminal_or_the_page_but
     doc = _jitter(new_id(cpu_base(), "6"), 2)
     doc["environment"]["cpu"] = f"AMD EPYC {junk}"
     doc["environment"]["device"] = f"CPU: AMD EPYC {junk} (2 cores)"  # as the harness names it
+    doc["label"] = f"CPU: AMD EPYC {junk}, 2 cores (not a GPU figure)"  # and labels it
     doc["environment"]["host"] = junk
     doc["environment"]["os"] = junk
     doc["notes"] = [junk]
@@ -284,6 +285,7 @@ def test_the_device_column_shows_the_row_judged_not_the_files_words(tmp_path):
     # a GeForce card); the row the board judged the run by is what it shows.
     doc = new_id(base(), "5")
     doc["environment"]["gpu"]["name"] = doc["environment"]["device"] = "NVIDIA GeForce RTX H100 80GB HBM3"
+    doc["label"] = "GPU (NVIDIA GeForce RTX H100 80GB HBM3)"  # as the harness labels it
     (tmp_path / "r.json").write_text(json.dumps(doc))
     board = build_leaderboard([tmp_path / "r.json"])
     assert len(board.runs) == 1, board.rejected_lines()
@@ -326,6 +328,7 @@ def test_a_cpu_runs_count_is_shown_where_its_name_cannot_forge_it(tmp_path):
     env = doc["environment"]
     env.update(cpu="AMD EPYC (2 cores)", cpu_count=64)
     env["device"] = f"CPU: {env['cpu']} ({env['cpu_count']} cores)"  # as the harness names it
+    doc["label"] = f"CPU: {env['cpu']}, {env['cpu_count']} cores (not a GPU figure)"  # and labels it
     retime(find(doc, "stream.triad", "numba-cpu"), 1900.0)
     (tmp_path / "r.json").write_text(json.dumps(doc))
     board = build_leaderboard([tmp_path / "r.json"])
@@ -336,18 +339,23 @@ def test_a_cpu_runs_count_is_shown_where_its_name_cannot_forge_it(tmp_path):
 
 
 def test_a_files_own_words_never_name_its_participant(tmp_path):
-    # Handled already (kept as coverage of the class): mallory's file labelled as zoe's, its host and
-    # device hash copied from zoe's, is ranked as mallory's, beside zoe's own row.
+    # Handled already (kept as coverage of the class): mallory's file with its host and device hash
+    # copied from zoe's is ranked as mallory's, beside zoe's own row. Her file labelled as zoe's
+    # ("GPU (NVIDIA H100 80GB HBM3) zoe") is left out: a label other than the harness's.
     course = tmp_path / "course"
     zoe = new_id(base(), "1")
     mallory = _jitter(new_id(base(), "2"), 5)
-    mallory["label"] = "GPU (NVIDIA H100 80GB HBM3) zoe"
     mallory["environment"].update(host=zoe["environment"].get("host", "zoe"), device_hash="zoe")
+    labelled = _jitter(new_id(base(), "3"), 6)
+    labelled["label"] = "GPU (NVIDIA H100 80GB HBM3) zoe"
     _submit(course, "zoe", "r.json", zoe)
     _submit(course, "mallory", "zoe.json", mallory)
+    _submit(course, "mallory", "zoe2.json", labelled)
     board = build_leaderboard([course])
     assert sorted(_who(board)) == ["mallory", "zoe"]
     assert not any(r["lookalike"] for r in board.rankings("gpu")["stream.triad"])
+    assert [r.path.name for r in board.rejected] == ["zoe2.json"] and "is not the one the harness writes" in \
+        board.rejected[0].reason
 
 
 def test_a_participants_folders_the_board_cannot_list_take_two_lines_not_one_each(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 from techday.bench import counts, leaderboard
 from techday.bench.leaderboard import build_leaderboard
 from tests.conftest import ROOT
+from tests.unit.test_bench_hostile import finish, resample
 
 FIX = ROOT / "tests" / "fixtures" / "bench"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -21,7 +22,12 @@ CPU_RUN = RESULTS / "cpu-tier-quick-2core-ci.json"
 
 
 def doc_of(path):
-    return json.loads(path.read_text())
+    """A results file as a participant would hand it in: the kit's version-1 runs in the harness's
+    current version (:func:`tests.unit.test_bench_hostile.as_current`), their summaries kept."""
+    from tests.unit.test_bench_hostile import as_current
+
+    doc = json.loads(path.read_text())
+    return as_current(doc) if doc.get("schema") == "techday.bench/1" else doc
 
 
 def student(doc, run_id=None):
@@ -57,7 +63,8 @@ def retime_all(doc, seed, rel=0.02):
         r["value"], r["best"] = rate(r["seconds"]["median"]), rate(r["seconds"]["min"])
         for k in ("fraction", "limit", "gbs", "gflops", "us"):
             r.pop(k, None)
-    return doc
+        resample(r)
+    return finish(doc)
 
 
 @pytest.fixture
@@ -302,9 +309,12 @@ def _timed(doc):
 
 
 def _equal_samples(doc):
+    # The event-timed figures only: equal perf_counter repetitions are refused one figure at a time
+    # (schema.contract), before this rule on the whole file is reached.
+    doc["results"] = [r for r in doc["results"] if r.get("seconds", {}).get("clock") != "perf_counter"]
     for r in _timed(doc):
         s = r["seconds"]
-        s.update(min=s["median"], max=s["median"], spread=0.0)
+        s.update(min=s["median"], max=s["median"], spread=0.0, samples=[s["median"]] * s["reps"])
         r["best"] = r["value"]
 
 
@@ -312,7 +322,7 @@ CASES_7 = {
     "future": (lambda d: d.update(started="2999-01-01T00:00:00+00:00"), "days ahead of the board's clock"),
     "not-a-time": (lambda d: d.update(started="yesterday"), "started 'yesterday' is not an ISO 8601 time"),
     "huge-reps": (lambda d: [r["seconds"].update(reps=10**19) for r in _timed(d)],
-                  "10,000,000,000,000,000,000 timed repetitions, more than the 1,000,000"),
+                  "10000000000000000000 repetitions stated, 200 samples recorded"),
     "equal-samples": (_equal_samples, "exactly the same time in each of its repetitions"),
 }
 
@@ -428,6 +438,8 @@ def test_a_room_is_compared_in_far_fewer_than_every_pair_and_a_copy_is_still_fou
                 r["seconds"][k] *= 1.003
             r["value"] /= 1.003
             r["best"] /= 1.003
+            resample(r)
+    finish(copy)
     (room / "zz-copier").mkdir()
     (room / "zz-copier" / "results.json").write_text(json.dumps(copy))
     board = build_leaderboard([room])

@@ -10,11 +10,14 @@ import copy
 import json
 import math
 import os
+import re
+import statistics
 
 import pytest
 
 from techday.bench.leaderboard import build_leaderboard
 from techday.bench.schema import MAX_FILE_BYTES, ReadError, read_document
+from techday.measure import relative_spread
 from tests.conftest import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "bench"
@@ -40,11 +43,103 @@ def honest_bytes(name):
 
 
 def cpu_base():
-    return json.loads(CPU_RUN.read_text())
+    """The kit's CPU-tier run as a participant would hand it in: in the harness's current version
+    (version 1 is read only where the kit keeps it), its summaries kept (see :func:`as_current`)."""
+    return as_current(json.loads(CPU_RUN.read_text()))
 
 
 def h200_base():
-    return json.loads(H200_RUN.read_text())
+    """The kit's H200 run as a participant would hand it in (see :func:`cpu_base`)."""
+    return as_current(json.loads(H200_RUN.read_text()))
+
+
+def fit_samples(sec, key="", spread=None):
+    """Repetitions whose median, fastest and slowest are exactly ``sec``'s and whose spread is ``spread``
+    (within 1e-9; else the shape's own), shuffled by ``key``: what an attacker who does the maths
+    writes behind a summary. Lower and upper halves run from the fastest and to the slowest through
+    values drawn towards the median by a power ``g`` (found by bisection to give the spread)."""
+    import random
+    import statistics
+    import zlib
+
+    from techday.measure import relative_spread
+
+    n, m, a, b = sec["reps"], sec["median"], sec["min"], sec["max"]
+    h = n // 2
+
+    def make(g):
+        w = [((h - 1 - i) / (h - 1)) ** g if h > 1 else 1.0 for i in range(h)]
+        lower = [m - (m - a) * x for x in w]
+        upper = [m + (b - m) * x for x in reversed(w)]
+        xs = lower + ([m] if n % 2 else []) + upper
+        xs[0], xs[-1], xs[h - 1 if n % 2 == 0 else h] = a, b, m
+        if n % 2 == 0:
+            xs[h] = m
+        return xs
+
+    xs = make(1.0)
+    if spread is not None and n >= 4:
+        lo, hi = -30.0, 30.0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            xs = make(math.exp(mid))
+            if relative_spread(xs) > spread:
+                lo = mid
+            else:
+                hi = mid
+    assert statistics.median(xs) == m and min(xs) == a and max(xs) == b, (sec, xs)
+    random.Random(zlib.crc32(key.encode())).shuffle(xs)
+    return xs
+
+
+def resample(r, keep_spread=False, min_reps=10):
+    """Samples, audit repetitions and host times behind ``r``'s summary (after an edit of its times), so
+    that every rule of the file's version-2 contract holds (at least ``min_reps`` repetitions); the
+    spread is the samples' own unless kept."""
+    from techday.measure import relative_spread
+
+    sec = r["seconds"]
+    sec["reps"] = max(sec["reps"], min_reps)
+    sec.setdefault("calls", 1)
+    key = f"{r['family']}.{r['kernel']} {r['impl']}"
+    target = sec.get("spread") if keep_spread else None
+    xs = fit_samples(sec, key, target)
+    sec["samples"] = xs
+    sec["spread"] = target if keep_spread and target is not None and abs(relative_spread(xs) - target) <= 1e-7 \
+        else relative_spread(xs)
+    m = sec["median"]
+    sec["audit"] = [m * 1.001, m * 1.002, m * 0.999]
+    timing = math.ceil(((sum(xs) + sum(sec["audit"])) * sec["calls"] * 1.01) * 1e3) / 1e3
+    r["wall"] = {"setup": 0.05, "check": 0.01, "timing": timing, "total": round(0.06 + timing + 0.001, 3)}
+    return r
+
+
+def finish(doc):
+    """``doc``'s own duration made long enough to hold its figures' host times (after edits)."""
+    total = sum(r["wall"]["total"] for r in doc["results"]
+                if isinstance(r, dict) and r.get("status") == "ok" and isinstance(r.get("wall"), dict))
+    doc["seconds"] = max(doc.get("seconds") or 0.0, total + 1.0)
+    return doc
+
+
+def as_current(doc):
+    """A version-1 document (the kit's committed runs) as the harness writes version 2: its summaries
+    kept (median, fastest, slowest, spread; at least the 10 repetitions the harness takes), made-up
+    repetitions that fit them, audit repetitions, host times, the labels and the start time the
+    contract asks for. Made up: never a measurement."""
+    from techday.bench.schema import SCHEMA, SCHEMA_SINCE
+    from techday.tier import figure_label
+
+    doc["schema"] = SCHEMA
+    if doc["started"][:10] < SCHEMA_SINCE:
+        doc["started"] = SCHEMA_SINCE + doc["started"][10:]
+    env = doc["environment"]
+    if doc["tier"] == "cpu":
+        doc["label"] = figure_label(None, f"CPU: {env['cpu']}, {env['cpu_count']} cores")
+    for r in doc["results"]:
+        if r.get("status") == "ok":
+            resample(r, keep_spread=True)
+    return finish(doc)
 
 
 def find(doc, key, impl):
@@ -52,16 +147,18 @@ def find(doc, key, impl):
 
 
 def retime(r, value):
-    """Set a result's figure and make every recorded field agree with it (an attacker who does the maths)."""
+    """Set a result's figure and make every recorded field agree with it, its repetitions too (an
+    attacker who does the maths)."""
     amount = {"gbs": r["bytes"], "gflops": r["flops"]}.get(r["metric"])
     sec = amount / value / 1e9 if amount else value / 1e6
-    r["seconds"].update(median=sec, min=sec, max=sec * 1.01)
-    r.update(value=value, best=value, us=sec * 1e6)
+    fastest = sec * 0.9995  # repetitions that differ, as measured ones do
+    r["seconds"].update(median=sec, min=fastest, max=sec * 1.01)
+    r.update(value=value, best=amount / fastest / 1e9 if amount else fastest * 1e6, us=sec * 1e6)
     if r["metric"] in ("gbs", "gflops"):
         r[r["metric"]] = value
     if r.get("limit"):
         r["fraction"] = value / r["limit"]
-    return r
+    return resample(r)
 
 
 def new_id(doc, c):
@@ -79,11 +176,14 @@ def scale_times(doc, factor):
     return doc
 
 
-def edit(fn, source=base):
+def edit(fn, source=base, finished=True):
+    """A case: ``source()`` edited by ``fn``, its run's duration then made to hold its figures (unless
+    not ``finished``: the duration is the attack)."""
     def make():
         doc = source()
         out = fn(doc)
-        return doc if out is None else out
+        out = doc if out is None else out
+        return finish(out) if finished and isinstance(out, dict) and isinstance(out.get("results"), list) else out
 
     return make
 
@@ -121,6 +221,7 @@ def own_fraction(d):
 def fast_best(d):
     find(d, "stream.triad", "numba-cuda")["seconds"]["min"] /= 10  # median believable, best 29 TB/s
     find(d, "stream.triad", "numba-cuda")["best"] *= 10
+    resample(find(d, "stream.triad", "numba-cuda"))
 
 
 def triad_result(d):
@@ -129,8 +230,9 @@ def triad_result(d):
 
 def mig_slice(d):
     g = d["environment"]["gpu"]
-    g.update(name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", sm_count=16)
+    g.update(name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", sm_count=16, memory_bytes=int(0.975 * 10 * 2**30))
     d["environment"]["device"] = g["name"]
+    d["label"] = f"GPU ({g['name']})"
     for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
         d["limits"][key] = None
     for r in d["results"]:
@@ -152,14 +254,16 @@ def smaller_plan(d):
             r["bytes"] //= 2
             r["flops"] //= 2
             r["seconds"].update({k: v / 2 for k, v in r["seconds"].items() if k in ("median", "min", "max")})
+            resample(r)
 
 
 def gpu_timed_on_cpu_tier(d):
     r = find(d, "stream.triad", "numba-cuda")
     r.update(status="ok", device="gpu", dtype="float64", bytes=3 * 8 * d["plan"]["n"], flops=2 * d["plan"]["n"],
              metric="gbs", limit_key="dram_gbs", value=10.0, seconds={"median": 3 * 8 * d["plan"]["n"] / 1e10,
-             "min": 3 * 8 * d["plan"]["n"] / 1e10, "max": 3 * 8 * d["plan"]["n"] / 1e10, "spread": 0.0, "reps": 20,
-             "clock": "perf_counter"})
+             "min": 3 * 8 * d["plan"]["n"] / 1.01e10, "max": 3 * 8 * d["plan"]["n"] / 0.99e10, "spread": 0.0, "reps": 20,
+             "clock": "perf_counter"}, label="CPU")
+    resample(r)
 
 
 def cpu_above_ceiling(d):
@@ -170,8 +274,9 @@ def as_mig(d, name, sms, gbs, gflops, c):
     """The H100 run as a MIG slice ``name`` with ``sms`` SMs, its memory-bound figures at ``gbs`` and its
     matrix product at ``gflops``, its stated limits left out (the board recomputes them)."""
     g = d["environment"]["gpu"]
-    g.update(name=name, sm_count=sms)
+    g.update(name=name, sm_count=sms, memory_bytes=int(0.975 * int(name.rsplit(".", 1)[1][:-2]) * 2**30))
     d["environment"]["device"] = name
+    d["label"] = f"GPU ({name})"
     for key in ("dram_gbs", "fp32_gflops", "tf32_gflops", "fp16_gflops", "bf16_gflops"):
         d["limits"][key] = None
     for r in d["results"]:
@@ -245,7 +350,9 @@ CASES = {
     "raised-memory-clock": (edit(raised_clocks), "device attributes do not match"),
     "shrunk-l2": (edit(lambda d: d["environment"]["gpu"].update(l2_bytes=40 * 2**20)), "bytes of L2"),
     "smaller-plan": (edit(smaller_plan), "plan differs"),
-    "one-repetition": (edit(lambda d: triad_result(d)["seconds"].update(reps=1)), "1 timed repetitions"),
+    "one-repetition": (edit(lambda d: triad_result(d)["seconds"].update(
+        reps=1, samples=[triad_result(d)["seconds"]["median"]], min=triad_result(d)["seconds"]["median"],
+        max=triad_result(d)["seconds"]["median"], spread=0.0)), "1 timed repetitions"),
     "wrong-clock": (edit(lambda d: triad_result(d)["seconds"].update(clock="perf_counter")),
                     "timed with perf_counter, but the harness times it with cuda-event"),
     "best-beyond-limit": (edit(fast_best), "not physically possible"),
@@ -261,7 +368,7 @@ CASES = {
     "repeated-result": (edit(lambda d: d["results"].append(retime(copy.deepcopy(triad_result(d)), 3100.0))),
                         "repeats results[0]"),
     "run-id-not-hex": (edit(lambda d: new_id(d, "z")), "is not a hex id"),
-    "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/2")), "schema mismatch"),
+    "schema-other-version": (edit(lambda d: d.update(schema="techday.bench/3")), "schema mismatch"),
     # A host-to-device copy at 4 TB/s: the DRAM bound let it through; it crosses a PCIe link of 63 GB/s.
     "h2d-beyond-the-host-link": (edit(host_link, h200_base), "host link (PCIe x16, one direction) limit 63"),
     # A 1g MIG slice that claims every SM of the GPU (a whole H100's FP32 rate on a seventh of it).
@@ -305,6 +412,142 @@ CASES = {
                           "values, above the cap"),
 }
 
+# Files whose every figure is well formed, under its limit and consistent with its counts, that no run of
+# the harness writes. Each group was ranked by the board before its defence (the test's name says which).
+CONTRACT_CASES = {
+    # A summary with nothing behind it: version 1 (no repetitions recorded) from a room; a median edited
+    # without its samples; samples written rather than measured; one figure's samples pasted into another.
+    "version-1-in-a-room": (edit(lambda d: _as_version_1(_jitter(new_id(d, "1"), 51))),
+                            "schema mismatch: 'techday.bench/1' was written by an older harness"),
+    "median-without-its-samples": (edit(lambda d: _faster_summary_only(_jitter(new_id(d, "2"), 52))),
+                                   "is not that of its 20 samples"),
+    "samples-written-not-measured": (edit(lambda d: _written_samples(_jitter(new_id(d, "3"), 53), "latency.empty-launch",
+                                                                     "cupy")), "distinct values among 20 perf_counter"),
+    "samples-pasted-between-kernels": (edit(lambda d: _pasted_samples(_jitter(new_id(d, "4"), 54))),
+                                       "the same 20 repetitions, in the same order, as results[0]"),
+    # Repetitions, calls and host times no run of the harness has.
+    "seven-repetitions": (edit(lambda d: _reps(_jitter(new_id(d, "5"), 55), "stream.triad", "numba-cuda", 7)),
+                          "7 timed repetitions; the harness takes 10 to 200 with cuda-event"),
+    "150-host-repetitions": (edit(lambda d: _reps(_jitter(new_id(d, "6"), 56), "latency.empty-launch", "cupy", 150)),
+                             "150 timed repetitions; the harness takes 10 to 100 with perf_counter"),
+    "calls-on-a-host-clock": (edit(lambda d: _field(_jitter(new_id(d, "7"), 57), "latency.empty-launch", "cupy",
+                                                    calls=5000)), "5000 back-to-back calls per repetition; the "
+                                                                  "harness makes 1 with perf_counter"),
+    "cold-kernel-timed-warm": (edit(lambda d: _field(_jitter(new_id(d, "8"), 58), "stream.triad", "numba-cuda",
+                                                     calls=50)), "the harness times this kernel cold"),
+    "repetitions-outlast-their-timing": (edit(lambda d: _wall(_jitter(new_id(d, "9"), 59), timing=0.001)),
+                                         "more than the 0.001 s of host time it records for its timing"),
+    "figures-outlast-the-run": (edit(lambda d: _jitter(new_id(d, "a"), 60).update(seconds=0.1), finished=False),
+                                "more than the run's own 0.1 s"),
+    "stamped-before-its-version": (edit(lambda d: _jitter(new_id(d, "b"), 61).update(started="2026-11-30T09:00:00+00:00")),
+                                   "before techday.bench/2 existed"),
+    "spread-wider-than-its-range": (edit(lambda d: triad_result(_jitter(new_id(d, "c"), 62))["seconds"].update(
+        spread=0.5)), "spread 0.5) is not that of its 20 samples"),
+    "audit-left-behind": (edit(lambda d: _scaled_samples(_jitter(new_id(d, "d"), 63), "stream.triad", "numba-cpu", 0.25),
+                               cpu_base), "its fastest audit repetition (outputs poisoned before it) took 4.0 times"),
+    # Figures physics ties together, out of order: an H200's fma-64 at 60 TFLOP/s (under the 67 TFLOP/s
+    # limit), 4 times fma-16's FMAs in two thirds of its time.
+    "roofline-sweep-out-of-order": (edit(lambda d: retime(find(_jitter(new_id(d, "e"), 64), "roofline.fma-64",
+                                                               "numba-cuda"), 60000.0) and d, h200_base),
+                                    "times the FMAs on the same bytes cannot take less time"),
+    # Labels that present CPU figures as GPU figures.
+    "cpu-run-labelled-as-gpu": (edit(lambda d: _jitter(new_id(d, "f"), 65).update(label="GPU (NVIDIA H200)"), cpu_base),
+                                "is not the one the harness writes for this CPU-tier run"),
+    "cpu-figures-labelled-gpu": (edit(lambda d: _labelled(_jitter(new_id(d, "10"), 66), "GPU"), cpu_base),
+                                 "but the harness labels a cpu figure of a cpu-tier run 'CPU'"),
+    # A device no real part is: another part's memory, a driver older than the architecture, a CUDA
+    # runtime newer than the driver, a driver API older than its own driver, a driver that is not a version.
+    "h100-with-an-a100s-memory": (edit(lambda d: _jitter(new_id(d, "11"), 67)["environment"]["gpu"].update(
+        memory_bytes=42314694656)), "39.4 GiB of memory (the H100 SXM5: 80 GB"),
+    "hopper-on-a-2019-driver": (edit(lambda d: _jitter(new_id(d, "12"), 68)["environment"].update(
+        driver_version="418.67", cuda_driver_api="10.1", cuda_runtime="10.1")), "needs branch 520 or later"),
+    "runtime-newer-than-driver": (edit(lambda d: _jitter(new_id(d, "13"), 69)["environment"].update(
+        driver_version="535.104.05", cuda_driver_api="12.2", cuda_runtime="13.0"), h200_base),
+                                  "a runtime of a newer major version does not run on it"),
+    "driver-api-older-than-its-driver": (edit(lambda d: _jitter(new_id(d, "14"), 70)["environment"].update(
+        cuda_driver_api="12.2", cuda_runtime="12.2"), h200_base), "whose own libcuda reports 13.0"),
+    "driver-that-is-not-a-version": (edit(lambda d: _jitter(new_id(d, "15"), 71)["environment"].update(
+        driver_version="fixture")), "driver_version 'fixture' is not a version a driver reports"),
+}
+
+
+def _as_version_1(doc):
+    """``doc`` as version 1 writes it: no repetitions behind its summaries."""
+    doc["schema"] = "techday.bench/1"
+    for r in doc["results"]:
+        if r["status"] == "ok":
+            r["seconds"].pop("samples", None)
+            r["seconds"].pop("audit", None)
+    return doc
+
+
+def _faster_summary_only(doc):
+    """The triad's median, fastest and slowest 10 % faster, every figure made to agree; its samples left."""
+    r = triad_result(doc)
+    xs = r["seconds"]["samples"]
+    retime(r, r["value"] * 1.1)
+    r["seconds"]["samples"] = xs
+    return doc
+
+
+def _written_samples(doc, key, impl):
+    """Repetitions written by hand: the median 12 times, then a few values to give the fastest and slowest."""
+    r = find(doc, key, impl)
+    sec = r["seconds"]
+    m, a, b = sec["median"], sec["min"], sec["max"]
+    sec["samples"] = [a, a * 1.0001, a * 1.0002] + [m] * 12 + [b * 0.9998, b * 0.9999, b, b, b]
+    from techday.measure import relative_spread
+
+    sec["spread"] = relative_spread(sec["samples"])
+    return doc
+
+
+def _pasted_samples(doc):
+    """The Numba CUDA triad's repetitions handed in as CuPy's too (the same figure, under another name)."""
+    a, b = find(doc, "stream.triad", "numba-cuda"), find(doc, "stream.triad", "cupy")
+    b["seconds"] = copy.deepcopy(a["seconds"])
+    for k in ("value", "best", "gbs", "fraction"):
+        b[k] = a[k]
+    return doc
+
+
+def _reps(doc, key, impl, n):
+    """One figure of ``n`` repetitions, its summary theirs."""
+    r = find(doc, key, impl)
+    r["seconds"]["reps"] = n
+    resample(r, min_reps=1)
+    return doc
+
+
+def _field(doc, key, impl, **seconds):
+    r = find(doc, key, impl)
+    r["seconds"].update(seconds)
+    resample(r)
+    return doc
+
+
+def _labelled(doc, label):
+    for r in doc["results"]:
+        if r["status"] == "ok":
+            r["label"] = label
+    return doc
+
+
+def _wall(doc, **wall):
+    triad_result(doc)["wall"].update(wall)
+    return doc
+
+
+def _scaled_samples(doc, key, impl, factor):
+    """One figure's repetitions all ``factor`` times as long (its summary and figures made to agree),
+    its audit repetitions left as the run recorded them."""
+    r = find(doc, key, impl)
+    audit = list(r["seconds"]["audit"])
+    amount = {"gbs": r["bytes"], "gflops": r["flops"]}[r["metric"]]
+    retime(r, amount / (r["seconds"]["median"] * factor) / 1e9)
+    r["seconds"]["audit"] = audit
+    return doc
+
 
 def _relabel(name, doc):
     from tests.unit import test_bench_attacks
@@ -327,7 +570,7 @@ def corpus(tmp_path_factory):
     honest = tmp_path_factory.mktemp("honest")
     for name in HONEST:
         (honest / name).write_bytes(honest_bytes(name))
-    paths = {name: _write(folder, name, make()) for name, (make, _) in CASES.items()}
+    paths = {name: _write(folder, name, make()) for name, (make, _) in {**CASES, **CONTRACT_CASES}.items()}
     os.symlink("/dev/zero", folder / "dev-zero.json")  # an endless file behind an innocent name
     (folder / "a-folder.json").mkdir()
     board = build_leaderboard([honest, CPU_RUN, folder])  # the kit's CPU run where it lies: a copy is a copy
@@ -340,7 +583,7 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     tried = len(paths) + 2
     crashed = [n for n, why in reasons.items() if "internal error" in why]
     ranked = [r.path.name for r in board.runs if r.path.parent == paths["nan"].parent]
-    wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in CASES.items()
+    wrong = {name: reasons.get(f"{name}.json") for name, (_, words) in {**CASES, **CONTRACT_CASES}.items()
              if words not in (reasons.get(f"{name}.json") or "")}
     assert not wrong, wrong
     assert "symbolic link: not followed" in reasons["dev-zero.json"] and "unreadable" in reasons["a-folder.json"]
@@ -349,6 +592,55 @@ def test_every_hostile_file_is_left_out_with_its_reason_and_the_honest_runs_are_
     print(f"\nhostile-results corpus: {tried} tried, {len(board.rejected)} rejected with a reason, "
           f"{len(crashed)} crashed the board, {len(ranked)} ranked")
     assert len(board.rejected) == tried
+
+
+# The contract cases a check of any version answers (labels, the device, the roofline sweep, a cold
+# kernel's calls); the others only the version-2 contract (the repetitions behind each figure) answers.
+ANY_VERSION = {"cold-kernel-timed-warm", "roofline-sweep-out-of-order", "cpu-run-labelled-as-gpu",
+               "cpu-figures-labelled-gpu", "h100-with-an-a100s-memory", "hopper-on-a-2019-driver",
+               "runtime-newer-than-driver", "driver-api-older-than-its-driver", "driver-that-is-not-a-version"}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_CASES))
+def test_each_contract_case_is_answered_by_its_own_defence(name):
+    # The defence shown failing without it: each case as version 1 writes it (no repetitions behind its
+    # figures), the only version the board read before, judged as the kit's own committed runs are.
+    # Those only the version-2 contract answers pass that way (the board before ranked all 21: every
+    # figure well formed, under its limit, agreeing with its counts); the others are refused whatever
+    # the version, for the same reason.
+    from techday.bench.verify import Refused, verify
+
+    make, words = CONTRACT_CASES[name]
+    doc = make()
+    if name != "version-1-in-a-room":
+        _as_version_1(doc)
+    if name in ANY_VERSION:
+        with pytest.raises(Refused, match=re.escape(words)):
+            verify(doc, legacy=True)
+    else:
+        assert verify(doc, legacy=True).figures, name
+
+
+def test_an_honest_figure_in_two_spells_is_ranked_whatever_its_spread(tmp_path):
+    # Wrong answer caught the other way: an honest CPU-tier run on this 2-core machine under a load of 8
+    # to 12 was left out, "spread 1945.09 is not a spread": its parallel Numba stencil took 0.03 to 0.07
+    # ms a call, then 124 to 144 ms while a thread waited for a core (its repetitions below, scaled by the
+    # 16 times the bytes of the quick plan: the run was lab 08's ci plan), so the interquartile range was
+    # 1,945 times the median. A spread cap belongs to files whose spread has nothing behind it (version
+    # 1); a version-2 spread is its repetitions' own, checked against them.
+    doc = _jitter(new_id(cpu_base(), "5"), 5)
+    r = find(doc, "stencil.jacobi5", "numba-cpu")
+    xs = [16 * x * 1e-3 for x in (135.996, 123.999, 143.932, 128.428, 0.062, 0.034, 0.029, 0.071, 0.027, 0.026)]
+    med = statistics.median(xs)
+    sec = r["seconds"]
+    sec.update(samples=xs, reps=len(xs), median=med, min=min(xs), max=max(xs), spread=relative_spread(xs),
+               audit=[med, med * 1.1, med * 0.9])
+    r.update(value=r["bytes"] / med / 1e9, best=r["bytes"] / min(xs) / 1e9, gbs=r["bytes"] / med / 1e9)
+    r["wall"].update(timing=10.0, total=10.1)
+    assert sec["spread"] > 1000
+    (tmp_path / "spells.json").write_text(json.dumps(finish(doc)))
+    board = build_leaderboard([tmp_path / "spells.json"])
+    assert len(board.runs) == 1, board.rejected_lines()
 
 
 def test_honest_figures_are_recomputed_and_a_cpu_run_is_never_ranked_with_gpus(corpus):
@@ -425,6 +717,7 @@ def test_names_a_terminal_or_a_plot_would_interpret_are_shown_inert(tmp_path):
     doc = _jitter(new_id(cpu_base(), "6"), 2)
     doc["environment"]["cpu"] = r"$\frac{[bold red]x[/]"
     doc["environment"]["device"] = r"CPU: $\frac{[bold red]x[/] (2 cores)"  # as the harness names it
+    doc["label"] = r"CPU: $\frac{[bold red]x[/], 2 cores (not a GPU figure)"  # and labels it
     (tmp_path / "odd.json").write_text(json.dumps(doc))
     board = build_leaderboard([tmp_path / "odd.json"])
     assert len(board.runs) == 1
@@ -507,6 +800,7 @@ def test_look_alike_names_are_shown_apart_and_equal_figures_share_a_rank(tmp_pat
     mine, theirs = find(twin, "stream.triad", "numba-cuda"), find(base(), "stream.triad", "numba-cuda")
     mine.update(value=theirs["value"], best=theirs["best"], gbs=theirs["gbs"], fraction=theirs["fraction"])
     mine["seconds"].update(median=theirs["seconds"]["median"], min=theirs["seconds"]["min"])
+    resample(mine)
     retime(find(twin, "stream.triad", "cupy"), 2000.0)
     (tmp_path / "\u0430lice.json").write_text(json.dumps(twin))
     board = build_leaderboard([tmp_path])
@@ -846,7 +1140,7 @@ def _slow_beyond_measure(doc, seconds=1e290):
         if r["status"] == "ok" and r["metric"] != "us":
             retime(r, {"gbs": r["bytes"], "gflops": r["flops"]}[r["metric"]] / seconds / 1e9)
             r.pop("us", None)
-    return doc
+    return finish(doc)
 
 
 def test_one_file_timed_beyond_measure_does_not_flatten_the_roofline(tmp_path, monkeypatch):
