@@ -248,13 +248,20 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
 # fanotify groups, and the grading host's root could make none while the notebook ran (every root process
 # there: the grader, system services), and 9 message queues took root's whole quota. No library the labs load
 # uses them.
+#
+# And io_uring: a ring runs operations in the kernel on the process's behalf, and the filter sees only the calls that
+# set it up and submit to it, never the operations. A cell's child made an AF_VSOCK socket through IORING_OP_SOCKET
+# while socket() refused the family (tests/grading/test_memory_outside_limit.py), and every other operation a ring
+# runs passes the filter the same way; io_uring is also a known surface of kernel exploits (Docker's default profile
+# refuses it). No library the labs load uses it: its three calls are refused, so no ring is ever made.
+_IO_URING = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}  # both tables' numbers
 _SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number}, (socket, socketpair))
     "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447,
                             "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "mq_open": 240,
-                            "add_key": 248, "request_key": 249, "keyctl": 250}, (41, 53)),
+                            "add_key": 248, "request_key": 249, "keyctl": 250, **_IO_URING}, (41, 53)),
     "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447,
                              "inotify_init1": 26, "fanotify_init": 262, "mq_open": 180,
-                             "add_key": 217, "request_key": 218, "keyctl": 219}, (198, 199)),
+                             "add_key": 217, "request_key": 218, "keyctl": 219, **_IO_URING}, (198, 199)),
 }
 _X32_BIT = 0x40000000
 # Sockets: the grader counts what the sandbox's sockets hold (techday.grading.sockmeter), for the families it can read:
@@ -466,10 +473,10 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
               "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
               "or later), or the kernel refused it")
     if not gpu:
-        refused = ("memfd and System V memory refused, per-user inotify, fanotify, message queues and keys, and "
-                   "sockets other than Unix, IP and netlink" if seccomp_filter() is not None else
+        refused = ("memfd and System V memory refused, per-user inotify, fanotify, message queues and keys, "
+                   "sockets other than Unix, IP and netlink, and io_uring" if seccomp_filter() is not None else
                    "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys, "
-                   "nor sockets of other families: no seccomp numbers for this machine's architecture")
+                   "nor sockets of other families, nor io_uring: no seccomp numbers for this machine's architecture")
         return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
                 f"its processes together with their sockets' and pipes' buffers (read from outside the sandbox every "
                 f"0.5 s); {refused}; {nested}")
