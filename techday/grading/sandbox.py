@@ -44,6 +44,8 @@ from pathlib import Path
 
 import techday
 
+from ..course.layout import STEPS
+
 # Variables that reach the sandbox; everything else (tokens, cloud keys, JUPYTERHUB_*, ...) stays out.
 ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "TECHDAY_LANG", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND",
                  "MATPLOTLIBRC", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "LANG",
@@ -140,6 +142,37 @@ def python_roots() -> list[str]:
                 and not folder.is_relative_to(checkout):
             roots.add(str(folder))
     return sorted(r for r in roots if r and Path(r).is_dir())
+
+
+def public_root() -> Path:
+    """The folder holding ``PUBLIC_DIRS``: the package's checkout (where ``find_root`` looks for them)."""
+    return Path(techday.__file__).resolve().parents[1]
+
+
+# What a public folder never brings into the sandbox: an nbgrader course root's folders and files (the course root sits
+# in ``course/`` where ``TECHDAY_BUILD`` names the checkout), hidden entries and links.
+COURSE_ROOT_ENTRIES = (*STEPS, "exchange", "gradebook.db", "nbgrader_config.py")
+
+
+def public_binds(root: Path) -> list[str]:
+    """bwrap arguments binding ``PUBLIC_DIRS`` of ``root``, read-only, entry by entry: a lab's syllabus, notes, scripts
+    and benchmark families, never an entry named in ``COURSE_ROOT_ENTRIES``, a database, a hidden entry or a link.
+    Before, each folder was bound whole, and where it was also the nbgrader course root every cell read the
+    solutions and hidden tests (``source/``), every trainee's hand-in and the gradebook
+    (``tests/grading/test_sandbox_reach.py``)."""
+    args: list[str] = []
+    for public in PUBLIC_DIRS:
+        folder = root / public
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        args += ["--dir", f"{PKG_MOUNT}/{public}"]
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if (name in COURSE_ROOT_ENTRIES or name.startswith(".") or entry.suffix in (".db", ".sqlite", ".sqlite3")
+                    or entry.is_symlink() or not (entry.is_file() or entry.is_dir())):
+                continue
+            args += ["--ro-bind", str(entry), f"{PKG_MOUNT}/{public}/{name}"]
+    return args
 
 
 def gpu_binds() -> list[str]:
@@ -365,9 +398,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     # The course's public folders, beside the package as in a checkout, so that a lab finds the
     # syllabus (pass rules), the assessment's speed bars and the benchmark families. labs/ (the
     # solutions), tests/ and build/ (submissions, gradebook) stay outside.
-    for public in PUBLIC_DIRS:
-        if (pkg.parent / public).is_dir():
-            args += ["--ro-bind", str(pkg.parent / public), f"{PKG_MOUNT}/{public}"]
+    args += public_binds(public_root())
     if sized:
         args += [*size(disk_mb or 0), "--tmpfs", WORK]
         for f in sorted(work.iterdir()) if work.is_dir() else []:
