@@ -28,7 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
-from .sockmeter import SocketMeter, descriptors_held
+from .sockmeter import WATCH_BYTES, SocketMeter, descriptors_held, epoll_watches
 from .sandbox import (
     NOBODY,
     WORK,
@@ -481,8 +481,13 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                 report["descriptors_peak"] = max(report.get("descriptors_peak", 0), held_by["descriptors"])
                 report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_buffers // 2**20)
                 held = tree_memory(proc.pid, below=below) + in_buffers
+            # epoll watches: the kernel's memory, and a per-user budget the sandbox's host user shares (sockmeter)
+            watches = epoll_watches(below, stop_over=limits.max_epoll_watches)
+            report["watches_peak"] = max(report.get("watches_peak", 0), watches)
+            held += watches * WATCH_BYTES
+            many = watches if watches > limits.max_epoll_watches else None
             if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped
-                held = tree_memory(proc.pid, exact=True, below=below) + in_buffers
+                held = tree_memory(proc.pid, exact=True, below=below) + in_buffers + watches * WATCH_BYTES
             peak = max(peak, held)
             report["memory_peak_mb"] = peak // 2**20
             over = held > limits.memory_mb * 2**20
@@ -494,9 +499,9 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     used = sandbox_files(proc.pid, below)
                     report["files_peak"] = max(report.get("files_peak", 0), used)
                     inodes = used if used > limits.max_files else None
-            if wrote is None and inodes is None and not over and time.monotonic() < deadline:
+            if wrote is None and inodes is None and many is None and not over and time.monotonic() < deadline:
                 continue
-            return _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote)
+            return _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote, many)
     finally:
         if meter is not None:
             meter.close()
@@ -518,11 +523,15 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     return result
 
 
-def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote) -> None:
+def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote, watches=None) -> None:
     """Stop the sandbox, and say why in ``report``."""
     kill_tree(proc.pid)
     proc.wait()
-    if over:
+    if watches is not None:
+        report["problem"] = (f"the notebook's processes held {watches} epoll watches, over the limit of "
+                             f"{limits.max_epoll_watches}, and were stopped")
+        report["events"] = [{"event": "too-many-watches", "watches": watches, "limit": limits.max_epoll_watches}]
+    elif over:
         kept = f" ({in_buffers // 2**20} MB of it in sockets' and pipes' buffers)" if in_buffers >= 2**20 else ""
         report["problem"] = (f"the notebook's processes held {held // 2**20} MB together{kept}, over the memory "
                              f"limit of {limits.memory_mb} MB, and were stopped")

@@ -92,6 +92,7 @@ class Limits:
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
     max_descriptors: int = 1024       # RLIMIT_NOFILE: open descriptors a process, and descriptors in flight over
     #                                   Unix sockets for the host's user (what sockmeter.descriptors_held cannot see)
+    max_epoll_watches: int = 65536    # epoll watches of all its processes (read by the executor: sockmeter.epoll_watches)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -476,6 +477,8 @@ def event_notes(report: dict) -> list[str]:
                          "full (whole notebook): every test scored 0",
             "too-many-files": f"stopped: made {ev.get('files')} files in one folder, over the limit of "
                               f"{ev.get('limit')} (whole notebook): every test scored 0",
+            "too-many-watches": f"stopped: its processes held {ev.get('watches')} epoll watches, over the limit of "
+                                f"{ev.get('limit')} (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",

@@ -743,3 +743,40 @@ def test_a_socket_meter_that_stops_is_started_again_then_the_notebook_is_flagged
         assert "lost the reading of its sockets' memory" in event_notes(result)[0], result.get("events")
     else:
         assert events == [] and report["socket_meter"] == "reading", report
+
+
+# epoll watches: each is the kernel's memory (about 200 bytes: /proc/meminfo's Slab grew 39 MB for 200,000), counted
+# against a per-user budget (fs.epoll.max_user_watches, 4 % of the host's low memory: 5.49 million here) that the
+# sandbox's host user shares with every other sandbox (the host's nobody, where root grades) or with the grader itself
+# (where it is not root). One process adds 1.2 million a second. The child adds 200,000 (40 MB of the kernel's) to 400
+# epoll instances watching 500 descriptors of one pipe, and holds them 20 s.
+WATCHES = """\
+import json, os, select, time
+r, w = os.pipe()
+targets = [r] + [os.dup(r) for _ in range(499)]
+instances = []
+while len(instances) * len(targets) < 200000:
+    instances.append(select.epoll())
+    for fd in targets:
+        instances[-1].register(fd, select.EPOLLIN)
+print(json.dumps({"watches": len(instances) * len(targets)}), flush=True)
+time.sleep(20)
+"""
+
+
+def test_epoll_watches_over_the_limit_stop_the_notebook(tmp_path):
+    """Wrong answer caught: a cell's child holding 200,000 epoll watches (40 MB of the kernel's memory, none of it in
+    any process's pages), `graded`, no note: at that rate one notebook takes the whole per-user budget of the host's
+    user it runs as in 5 s, and every other process of that user (the other sandboxes' kernels, or the grader) then
+    gets ENOSPC from epoll_ctl."""
+    cell = f"""\
+import subprocess, sys
+open("watches.py", "w").write({WATCHES!r})
+print(subprocess.run([sys.executable, "watches.py"], capture_output=True, text=True, timeout=60).stdout)
+"""
+    result, report = run_sandboxed([cell], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    (event,) = report["events"]
+    assert event["event"] == "too-many-watches" and event["watches"] > event["limit"] == Limits().max_epoll_watches
+    assert "epoll watches" in report["problem"]
