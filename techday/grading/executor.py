@@ -37,6 +37,8 @@ from .sandbox import (
     SandboxUnavailable,
     cgroup_prefix,
     check_sandbox,
+    cpu_cgroup_parent,
+    cpu_share,
     event_notes,
     memory_limit,
     nobody_sandbox_problem,
@@ -107,11 +109,12 @@ class SandboxExecute(NbGraderPreprocessor):
                 msg = f"refusing to run untrusted submissions: {exc}"
                 self.log.error(msg)
                 raise SandboxUnavailable(msg) from None
-        self.log.info("%s, tier %s, scale %s: %s s per cell, %s s per notebook; memory: %s; processes: %s",
+        self.log.info("%s, tier %s, scale %s: %s s per cell, %s s per notebook; memory: %s; processes: %s; cpu: %s",
                       "sandboxed" if settings.sandbox else "NOT sandboxed", settings.tier, settings.scale,
                       limits.cell_timeout_s, limits.notebook_timeout_s,
                       memory_limit(limits, settings.gpu, settings.sandbox),
-                      process_limit(limits, settings.gpu, settings.sandbox).text)
+                      process_limit(limits, settings.gpu, settings.sandbox).text,
+                      cpu_share(limits, settings.gpu, settings.sandbox))
         report = {"sandbox": settings.sandbox, "events": [], "problem": ""}
         work = Path(resources.get("metadata", {}).get("path") or ".").resolve() / ".sandbox"
         shutil.rmtree(work, ignore_errors=True)
@@ -315,7 +318,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             os.chown(scratch, *NOBODY)
         if how == "cgroup":
             try:
-                cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes)
+                cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes, cpu=cpu_cgroup_parent())
             except (OSError, TypeError) as exc:
                 os.close(w)
                 os.close(r)

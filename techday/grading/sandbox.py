@@ -92,7 +92,7 @@ class Limits:
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
     max_descriptors: int = 1024       # RLIMIT_NOFILE: open descriptors a process, and descriptors in flight over
     #                                   Unix sockets for the host's user (what sockmeter.descriptors_held cannot see)
-    max_epoll_watches: int = 65536    # epoll watches of all its processes (read by the executor: sockmeter.epoll_watches)
+    max_epoll_watches: int = 65536    # epoll watches of all its processes (read from outside: sockmeter.epoll_watches)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -423,7 +423,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     return args
 
 
-SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox
+SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox (within one scheduler share: cpu_share)
 
 
 def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
@@ -538,8 +538,8 @@ def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> l
     props = []
     if memory:
         props += ["-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
-    if tasks:
-        props += ["-p", f"TasksMax={limits.max_processes}"]
+    if tasks:  # the sandbox's own scope: also one share of the CPU (see cpu_share)
+        props += ["-p", f"TasksMax={limits.max_processes}", "-p", f"CPUWeight={CPU_WEIGHT}"]
     for mode in ((), ("--user",)):
         cmd = [systemd_run, *mode, "--scope", "--quiet", *props]
         key = " ".join([systemd_run, *mode, "memory" if memory else "", "tasks" if tasks else ""])
@@ -592,8 +592,8 @@ def _mountinfo() -> list[tuple[str, str, str, set[str]]]:
     return out
 
 
-def _own_pids_cgroup() -> tuple[Path, bool] | None:
-    """This process's cgroup folder in the hierarchy that has the pids controller, and whether that
+def _own_pids_cgroup(controller: str = "pids") -> tuple[Path, bool] | None:
+    """This process's cgroup folder in the hierarchy that has ``controller`` (pids, cpu), and whether that
     is cgroup v2; None where there is none."""
     try:
         lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
@@ -605,14 +605,14 @@ def _own_pids_cgroup() -> tuple[Path, bool] | None:
         for name in controllers.split(","):
             paths[name] = path
     mounts = _mountinfo()
-    for mroot, point, fstype, opts in mounts:  # v1: a hierarchy of its own for pids
-        if fstype == "cgroup" and "pids" in opts and "pids" in paths:
-            return Path(point) / os.path.relpath(paths["pids"], mroot), False
+    for mroot, point, fstype, opts in mounts:  # v1: a hierarchy of its own for the controller
+        if fstype == "cgroup" and controller in opts and controller in paths:
+            return Path(point) / os.path.relpath(paths[controller], mroot), False
     for mroot, point, fstype, _ in mounts:
         if fstype == "cgroup2" and "" in paths:
             own = Path(point) / os.path.relpath(paths[""], mroot)
             try:
-                if "pids" in (own / "cgroup.controllers").read_text().split():
+                if controller in (own / "cgroup.controllers").read_text().split():
                     return own, True
             except OSError:
                 return None
@@ -644,25 +644,86 @@ def pids_cgroup_parent() -> Path | None:
     return parent
 
 
+# CPU: a sandbox's processes are one entity of the scheduler, whatever their number. Without a cgroup of its own, the
+# kernel's autogroups (on by default) make each session one entity: a cell whose 8 processes each called setsid took
+# 8 times the CPU of a notebook graded beside it (tests/grading/test_process_limit.py), and the sandbox's niceness
+# (SANDBOX_NICE) counts only among the processes of one session. In a cgroup of its own with the default weight,
+# a sandbox gets one share, as much as any other sandbox or any process of the grader's at nice 0.
+CPU_SHARES, CPU_WEIGHT = 1024, 100  # cgroup v1's cpu.shares, v2's cpu.weight: the defaults, written explicitly
+
+
+_CPU_PARENT: dict[str, tuple[Path, bool] | None] = {}
+
+
+def cpu_cgroup_parent() -> tuple[Path, bool] | None:
+    """Where a cpu cgroup for a sandbox can be made (root, a writable cgroup file system with the cpu controller), and
+    whether it is cgroup v2; probed once."""
+    if "parent" in _CPU_PARENT:
+        return _CPU_PARENT["parent"]
+    parent = None
+    found = _own_pids_cgroup("cpu") if os.geteuid() == 0 else None
+    if found:
+        own, v2 = found
+        try:
+            if v2 and "cpu" not in (own / "cgroup.subtree_control").read_text().split():
+                (own / "cgroup.subtree_control").write_text("+cpu")
+            probe = own / f"techday-probe-cpu-{os.getpid()}"
+            probe.mkdir()
+            ok = (probe / ("cpu.weight" if v2 else "cpu.shares")).is_file()
+            probe.rmdir()
+            parent = (own, v2) if ok else None
+        except OSError:
+            parent = None
+    _CPU_PARENT["parent"] = parent
+    return parent
+
+
+def cpu_share(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
+    """How this host bounds a sandbox's share of the CPU, in words for the run's first lines (starting with "cpu
+    weight" where each sandbox is one share)."""
+    if not sandbox:
+        return "none (--no-sandbox)"
+    how = process_limit(limits, gpu).how
+    if how == "scope":
+        return f"cpu weight {CPU_WEIGHT} (CPUWeight, the process limit's systemd scope): one share a sandbox"
+    if how == "cgroup" and cpu_cgroup_parent():
+        v2 = cpu_cgroup_parent()[1]
+        return (f"cpu weight {CPU_WEIGHT if v2 else CPU_SHARES} ({'cpu.weight' if v2 else 'cpu.shares'} of a cgroup of "
+                "its own): one share a sandbox")
+    return ("none: no cgroup of its own here, so each session in the sandbox is one share of the scheduler where the "
+            "kernel's autogroups are on (see grading/README.md)")
+
+
 class PidsCgroup:
-    """A cgroup of one sandbox with ``pids.max``: everything started in it counts, threads included."""
+    """A cgroup of one sandbox with ``pids.max``: everything started in it counts, threads included; and, with
+    ``cpu``, a cgroup of the cpu controller with the default weight (the same folder on cgroup v2), so that the
+    sandbox is one share of the CPU."""
 
     _count = 0
 
-    def __init__(self, parent: Path, limit: int):
+    def __init__(self, parent: Path, limit: int, cpu: tuple[Path, bool] | None = None):
         PidsCgroup._count += 1
-        self.path = parent / f"techday-sandbox-{os.getpid()}-{PidsCgroup._count}"
+        name = f"techday-sandbox-{os.getpid()}-{PidsCgroup._count}"
+        self.path = parent / name
         self.path.mkdir()
         (self.path / "pids.max").write_text(str(limit))
         self.procs = str(self.path / "cgroup.procs")
+        self.cpu: Path | None = None
+        if cpu is not None:
+            folder, v2 = cpu
+            self.cpu = folder / name
+            if self.cpu != self.path:
+                self.cpu.mkdir()
+            (self.cpu / ("cpu.weight" if v2 else "cpu.shares")).write_text(str(CPU_WEIGHT if v2 else CPU_SHARES))
 
     def enter(self) -> None:
         """In the child, before bwrap starts (a preexec function: plain system calls only)."""
-        fd = os.open(self.procs, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        for procs in (self.procs, *([str(self.cpu / "cgroup.procs")] if self.cpu and self.cpu != self.path else [])):
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
 
     def peak(self) -> int | None:
         """The most tasks it held at once, where the kernel keeps that (``pids.peak``, Linux 6.13+)."""
@@ -689,6 +750,8 @@ class PidsCgroup:
                     pass
             try:
                 self.path.rmdir()
+                if self.cpu is not None and self.cpu != self.path:
+                    self.cpu.rmdir()
                 return
             except FileNotFoundError:
                 return
