@@ -49,6 +49,7 @@ from .sandbox import (
     sandbox_env,
     seccomp_filter,
     sizes_tmpfs,
+    squeeze_events,
 )
 
 
@@ -521,8 +522,9 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     except ValueError:
         report["problem"] = "the executor's result was not readable"
         return None
-    if isinstance(result, dict) and report.get("watch_events"):  # what the readings from outside found
-        result["events"] = [*result.get("events", []), *report["watch_events"]]
+    if isinstance(result, dict):  # what the readings from outside found; repeats folded (sandbox.squeeze_events)
+        events = result.get("events") if isinstance(result.get("events"), list) else []
+        result["events"] = squeeze_events([*events, *report.get("watch_events", [])])
     return result
 
 

@@ -34,6 +34,7 @@ bwrap comes from the system (Debian's ``bubblewrap`` package, security-maintaine
 from __future__ import annotations
 
 import glob
+import json
 import os
 import resource
 import shutil
@@ -459,6 +460,35 @@ def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user:
     return apply
 
 
+# Events a notebook can set off as often as it likes (a tripwire of the referee's in a loop: 12,000 a second): each
+# was one entry of the result, one line of nbgrader's worker log and one note of the status line, report.json and
+# state.json (100,000 of them made 8 MB of the result). The same event is kept once with how many ``times`` it came,
+# and a notebook keeps at most MAX_EVENTS different ones; the rest are counted in one last event.
+MAX_EVENTS = 100
+
+
+def squeeze_events(events: list) -> list[dict]:
+    """``events`` with repeats folded into their first (``times``), at most ``MAX_EVENTS`` of them, then one
+    ``events-dropped`` event counting what was left out (anything not an event dict is left out too)."""
+    kept: dict[str, dict] = {}
+    dropped = 0
+    for ev in events:
+        if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
+            dropped += 1
+            continue
+        times = ev.get("times", 1) if isinstance(ev.get("times", 1), int) else 1
+        key = json.dumps({k: v for k, v in ev.items() if k != "times"}, sort_keys=True, default=str)
+        if key in kept:
+            kept[key]["times"] = kept[key].get("times", 1) + times
+        elif ev["event"] == "events-dropped":
+            dropped += times
+        elif len(kept) < MAX_EVENTS:
+            kept[key] = dict(ev)
+        else:
+            dropped += times
+    return list(kept.values()) + ([{"event": "events-dropped", "times": dropped}] if dropped else [])
+
+
 def event_notes(report: dict) -> list[str]:
     """What the executor's events mean, one line each (a submission's status line, the nbgrader log)."""
     notes = []
@@ -487,7 +517,9 @@ def event_notes(report: dict) -> list[str]:
                             "was stopped, later cells scored 0",
             "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
             "referee": f"review: {ev.get('what', '')}" + (f" ({cell})" if "cell" in ev else ""),
-        }.get(ev["event"], f"{cell}: {ev['event']}"))
+            "events-dropped": f"review: {ev.get('times')} more events of the notebook not kept",
+        }.get(ev["event"], f"{cell}: {ev['event']}") + (f" ({ev['times']} times)" if ev.get("times", 1) > 1
+                                                         and ev["event"] != "events-dropped" else ""))
     return notes
 
 

@@ -696,3 +696,16 @@ def test_folders_of_installed_packages_on_sys_path_are_bound_and_nothing_else(tm
     assert str(extra) in roots and str(dist) in roots, roots
     assert str(checkout) not in roots and str(own) not in roots, roots
     assert not any(Path(r) == Path.cwd() for r in roots), roots
+
+
+def test_repeated_events_are_kept_once_and_counted():
+    """Wrong answers caught: 100,000 copies of one tripwire event each kept (8 MB of the result, one log line and one
+    status note each); different events merged; how many there were lost; something not an event passed on."""
+    trip = {"cell": 0, "event": "referee", "what": "refused raw memory access (ctypes.dlsym)"}
+    other = [{"cell": n, "event": "output-truncated", "bytes": n} for n in range(sandbox.MAX_EVENTS + 5)]
+    events = sandbox.squeeze_events([trip] * 100_000 + [{"cell": 1, "event": "kernel-died"}, "forged", *other])
+    assert events[0] == {**trip, "times": 100_000} and events[1] == {"cell": 1, "event": "kernel-died"}
+    assert len(events) == sandbox.MAX_EVENTS + 1 and events[-1] == {"event": "events-dropped", "times": 8}
+    assert sandbox.squeeze_events(events) == events  # folding twice changes nothing
+    notes = sandbox.event_notes({"events": events})
+    assert notes[0].endswith("(cell 1) (100000 times)") and notes[-1] == "review: 8 more events of the notebook not kept"
