@@ -708,4 +708,5 @@ def test_repeated_events_are_kept_once_and_counted():
     assert len(events) == sandbox.MAX_EVENTS + 1 and events[-1] == {"event": "events-dropped", "times": 8}
     assert sandbox.squeeze_events(events) == events  # folding twice changes nothing
     notes = sandbox.event_notes({"events": events})
-    assert notes[0].endswith("(cell 1) (100000 times)") and notes[-1] == "review: 8 more events of the notebook not kept"
+    assert notes[0].endswith("(cell 1) (100000 times)")
+    assert notes[-1] == "review: 8 more events of the notebook not kept"
