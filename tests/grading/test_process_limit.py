@@ -306,3 +306,60 @@ def test_a_notebook_gets_no_more_of_the_cpu_than_one_graded_beside_it(tmp_path):
     # Fair: the two notebooks share the cores alike (the one beside it wants one core); other work on a shared CI
     # machine slows both.
     assert victim >= 0.5 * min(hog, 1.0), (hog, victim)
+
+
+# Processes that try harder to outlive the notebook: one stopped (SIGSTOP), one stopped under a tracer of its own
+# (ptrace), and one below a child subreaper of the cell's (PR_SET_CHILD_SUBREAPER), each in a session of its own where
+# it can be, each named so that the host can find it and alive for at most 40 s.
+STRAYS = """\
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+def live(name, stop=False, traced=False):
+    libc.prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if traced:
+        libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME: the parent is its tracer
+    if stop:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    t = time.monotonic()
+    while time.monotonic() - t < 40:
+        time.sleep(0.1)
+    os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        live(b"techday-stray", stop=True)
+    os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        live(b"techday-stray", stop=True, traced=True)
+    live(b"techday-stray")
+if os.fork() == 0:
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    if os.fork() == 0:
+        live(b"techday-stray")
+    live(b"techday-stray")
+time.sleep(2)
+print("left behind", flush=True)
+"""
+
+
+def test_no_stopped_traced_or_reaped_process_outlives_its_notebook(tmp_path):
+    """Wrong answer caught: a process of the notebook's still on the grading host after it ended: stopped (SIGSTOP
+    ignores every signal but SIGKILL and SIGCONT), stopped under a tracer, or below a subreaper of the cell's own.
+    Started from a child process (the referee refuses ctypes in the kernel)."""
+    cell = f"""\
+import subprocess, sys, time
+open("strays.py", "w").write({STRAYS!r})
+subprocess.Popen([sys.executable, "strays.py"])
+time.sleep(4)
+print("done")
+"""
+    result, report = run_sandboxed([cell], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120,
+                                                          max_processes=LIMIT))
+    assert result is not None, report
+    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    time.sleep(0.5)
+    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
+    assert not strays, f"still running after the notebook: {strays}"
