@@ -741,12 +741,20 @@ class PidsCgroup:
         (self.path / "pids.max").write_text(str(limit))
         self.procs = str(self.path / "cgroup.procs")
         self.cpu: Path | None = None
-        if cpu is not None:
+        if cpu is not None:  # best effort: a sandbox without its CPU share still grades (cpu_share says so at start)
             folder, v2 = cpu
-            self.cpu = folder / name
-            if self.cpu != self.path:
-                self.cpu.mkdir()
-            (self.cpu / ("cpu.weight" if v2 else "cpu.shares")).write_text(str(CPU_WEIGHT if v2 else CPU_SHARES))
+            try:
+                if folder / name != self.path:
+                    (folder / name).mkdir()
+                self.cpu = folder / name
+                (self.cpu / ("cpu.weight" if v2 else "cpu.shares")).write_text(str(CPU_WEIGHT if v2 else CPU_SHARES))
+            except OSError:
+                if self.cpu is not None and self.cpu != self.path:
+                    try:
+                        self.cpu.rmdir()
+                    except OSError:
+                        pass
+                self.cpu = None
 
     def enter(self) -> None:
         """In the child, before bwrap starts (a preexec function: plain system calls only)."""
@@ -781,9 +789,9 @@ class PidsCgroup:
                 except OSError:
                     pass
             try:
+                if self.cpu is not None and self.cpu != self.path and self.cpu.exists():
+                    self.cpu.rmdir()  # first: the pids folder's absence ends the retries below
                 self.path.rmdir()
-                if self.cpu is not None and self.cpu != self.path:
-                    self.cpu.rmdir()
                 return
             except FileNotFoundError:
                 return

@@ -710,3 +710,23 @@ def test_repeated_events_are_kept_once_and_counted():
     notes = sandbox.event_notes({"events": events})
     assert notes[0].endswith("(cell 1) (100000 times)")
     assert notes[-1] == "review: 8 more events of the notebook not kept"
+
+
+def test_a_sandbox_whose_cpu_cgroup_cannot_be_made_still_gets_its_pids_cgroup(tmp_path):
+    """Wrong answer caught: a cpu cgroup that cannot be made (a cgroup file system that refuses it) failing the whole
+    sandbox (the notebook not graded) or leaving folders behind; and a pids cgroup's cpu twin left behind."""
+    pids, cpu = tmp_path / "pids", tmp_path / "cpu"
+    pids.mkdir()
+    cpu.mkdir()
+    made = sandbox.PidsCgroup(pids, 64, cpu=(tmp_path / "missing", False))
+    assert made.cpu is None and (made.path / "pids.max").read_text() == "64"
+    (made.path / "pids.max").unlink()
+    made.remove()
+    assert not made.path.exists()
+    both = sandbox.PidsCgroup(pids, 64, cpu=(cpu, False))
+    assert (both.cpu / "cpu.shares").read_text() == str(sandbox.CPU_SHARES)
+    for folder in (both.path, both.cpu):  # what the kernel removes with a cgroup's folder, a plain folder holds
+        for f in folder.iterdir():
+            f.unlink()
+    both.remove()
+    assert not both.path.exists() and not both.cpu.exists()
