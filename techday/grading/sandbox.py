@@ -38,6 +38,7 @@ import json
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -158,7 +159,8 @@ COURSE_ROOT_ENTRIES = (*STEPS, "exchange", "gradebook.db", "nbgrader_config.py")
 
 def public_binds(root: Path) -> list[str]:
     """bwrap arguments binding ``PUBLIC_DIRS`` of ``root``, read-only, entry by entry: a lab's syllabus, notes, scripts
-    and benchmark families, never an entry named in ``COURSE_ROOT_ENTRIES``, a database, a hidden entry or a link.
+    and benchmark families, never an entry named in ``COURSE_ROOT_ENTRIES``, a database, a hidden entry, a link or
+    an entry that not everyone may read.
     Before, each folder was bound whole, and where it was also the nbgrader course root every cell read the
     solutions and hidden tests (``source/``), every trainee's hand-in and the gradebook
     (``tests/grading/test_sandbox_reach.py``)."""
@@ -172,6 +174,11 @@ def public_binds(root: Path) -> list[str]:
             name = entry.name
             if (name in COURSE_ROOT_ENTRIES or name.startswith(".") or entry.suffix in (".db", ".sqlite", ".sqlite3")
                     or entry.is_symlink() or not (entry.is_file() or entry.is_dir())):
+                continue
+            # public means readable to everyone: an entry that is not stays out (bwrap, run as the host's nobody,
+            # would fail on it, and the whole notebook with it)
+            mode = entry.stat().st_mode
+            if not mode & stat.S_IROTH or (entry.is_dir() and not mode & stat.S_IXOTH):
                 continue
             args += ["--ro-bind", str(entry), f"{PKG_MOUNT}/{public}/{name}"]
     return args
