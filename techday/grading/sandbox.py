@@ -3,8 +3,8 @@
 A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespaces:
 
 - **mount**: a new root holding only the Python install (read-only), the ``techday`` package and
-  the course's public folders ``course/`` and ``benchmarks/`` (read-only, without the rest of the
-  repository: no lab sources, no solutions, no tests), a private
+  the course's public folders ``course/`` and ``benchmarks/`` (read-only, entry by entry, without the rest of
+  the repository and without an nbgrader course root's entries: no lab sources, no solutions, no tests), a private
   ``/tmp`` and a minimal ``/dev``. Other submissions, ``source/``, ``release/``, ``autograded/``,
   the gradebook and the instructor's home are not in that tree at all.
 - **network**: a new, empty network namespace (only a loopback that nothing listens on): no
@@ -18,7 +18,9 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
   and on the output a cell may print, and a cap on processes and threads (:func:`process_limit`:
   ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root; for root a
   systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as the host's
-  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit.
+  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit; one share of
+  the CPU where a cgroup of its own can be had (:func:`cpu_share`); a seccomp filter on the CPU tier
+  (:func:`seccomp_filter`: memory no limit counts, per-user kernel objects, socket families, io_uring).
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
