@@ -515,7 +515,16 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     data = b"".join(chunks)
     if not data:
         tail = printed[-600:].decode("utf-8", "replace").strip()
-        report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
+        code = proc.returncode or 0
+        signal_number = -code if code < 0 else code - 128 if 128 < code < 128 + 65 else 0  # bwrap: 128 + the signal
+        if signal_number:
+            # Nothing of the grader's signals the executor on this path (it stops the whole sandbox, and says so,
+            # elsewhere): the notebook's code can (the same user inside the sandbox), or the host's OOM killer.
+            report["problem"] = (f"the executor in the sandbox was killed by signal {signal_number} before it sent its "
+                                 "result: the notebook's code can signal it (the same user inside the sandbox), as can "
+                                 "the host's OOM killer; every test scored 0")
+        else:
+            report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
         return None
     try:
         result = json.loads(data)

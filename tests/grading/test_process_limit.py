@@ -363,3 +363,14 @@ print("done")
     time.sleep(0.5)
     strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
     assert not strays, f"still running after the notebook: {strays}"
+
+
+def test_a_kernel_that_kills_its_executor_is_named_the_cause(tmp_path):
+    """Wrong answer caught: a notebook whose code killed the executor (the same user inside the sandbox may signal it)
+    recorded as "the executor ended (exit 137) without a result", a note that reads as the grader's own failure and
+    invites a regrade, where the notebook itself did it. Every test still scores 0 (no result comes back)."""
+    result, report = run_sandboxed(["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "print('later')"],
+                                   tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
+    print(report)
+    assert result is None
+    assert "killed by signal 9" in report["problem"] and "the notebook's code" in report["problem"], report
