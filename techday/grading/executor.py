@@ -28,7 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
-from .sockmeter import SocketMeter, descriptors_held
+from .sockmeter import WATCH_BYTES, SocketMeter, descriptors_held, epoll_watches
 from .sandbox import (
     NOBODY,
     WORK,
@@ -37,6 +37,8 @@ from .sandbox import (
     SandboxUnavailable,
     cgroup_prefix,
     check_sandbox,
+    cpu_cgroup_parent,
+    cpu_share,
     event_notes,
     memory_limit,
     nobody_sandbox_problem,
@@ -47,6 +49,7 @@ from .sandbox import (
     sandbox_env,
     seccomp_filter,
     sizes_tmpfs,
+    squeeze_events,
 )
 
 
@@ -107,11 +110,12 @@ class SandboxExecute(NbGraderPreprocessor):
                 msg = f"refusing to run untrusted submissions: {exc}"
                 self.log.error(msg)
                 raise SandboxUnavailable(msg) from None
-        self.log.info("%s, tier %s, scale %s: %s s per cell, %s s per notebook; memory: %s; processes: %s",
+        self.log.info("%s, tier %s, scale %s: %s s per cell, %s s per notebook; memory: %s; processes: %s; cpu: %s",
                       "sandboxed" if settings.sandbox else "NOT sandboxed", settings.tier, settings.scale,
                       limits.cell_timeout_s, limits.notebook_timeout_s,
                       memory_limit(limits, settings.gpu, settings.sandbox),
-                      process_limit(limits, settings.gpu, settings.sandbox).text)
+                      process_limit(limits, settings.gpu, settings.sandbox).text,
+                      cpu_share(limits, settings.gpu, settings.sandbox))
         report = {"sandbox": settings.sandbox, "events": [], "problem": ""}
         work = Path(resources.get("metadata", {}).get("path") or ".").resolve() / ".sandbox"
         shutil.rmtree(work, ignore_errors=True)
@@ -315,7 +319,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
             os.chown(scratch, *NOBODY)
         if how == "cgroup":
             try:
-                cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes)
+                cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes, cpu=cpu_cgroup_parent())
             except (OSError, TypeError) as exc:
                 os.close(w)
                 os.close(r)
@@ -481,8 +485,13 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                 report["descriptors_peak"] = max(report.get("descriptors_peak", 0), held_by["descriptors"])
                 report["socket_peak_mb"] = max(report.get("socket_peak_mb", 0), in_buffers // 2**20)
                 held = tree_memory(proc.pid, below=below) + in_buffers
+            # epoll watches: the kernel's memory, and a per-user budget the sandbox's host user shares (sockmeter)
+            watches = epoll_watches(below, stop_over=limits.max_epoll_watches)
+            report["watches_peak"] = max(report.get("watches_peak", 0), watches)
+            held += watches * WATCH_BYTES
+            many = watches if watches > limits.max_epoll_watches else None
             if held > limits.memory_mb * 2**20:  # pages a fork shares counted once before anything is stopped
-                held = tree_memory(proc.pid, exact=True, below=below) + in_buffers
+                held = tree_memory(proc.pid, exact=True, below=below) + in_buffers + watches * WATCH_BYTES
             peak = max(peak, held)
             report["memory_peak_mb"] = peak // 2**20
             over = held > limits.memory_mb * 2**20
@@ -494,9 +503,9 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
                     used = sandbox_files(proc.pid, below)
                     report["files_peak"] = max(report.get("files_peak", 0), used)
                     inodes = used if used > limits.max_files else None
-            if wrote is None and inodes is None and not over and time.monotonic() < deadline:
+            if wrote is None and inodes is None and many is None and not over and time.monotonic() < deadline:
                 continue
-            return _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote)
+            return _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote, many)
     finally:
         if meter is not None:
             meter.close()
@@ -506,19 +515,29 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
     data = b"".join(chunks)
     if not data:
         tail = printed[-600:].decode("utf-8", "replace").strip()
-        report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
+        code = proc.returncode or 0
+        signal_number = -code if code < 0 else code - 128 if 128 < code < 128 + 65 else 0  # bwrap: 128 + the signal
+        if signal_number:
+            # Nothing of the grader's signals the executor on this path (it stops the whole sandbox, and says so,
+            # elsewhere): the notebook's code can (the same user inside the sandbox), or the host's OOM killer.
+            report["problem"] = (f"the executor in the sandbox was killed by signal {signal_number} before it sent its "
+                                 "result: the notebook's code can signal it (the same user inside the sandbox), as can "
+                                 "the host's OOM killer; every test scored 0")
+        else:
+            report["problem"] = f"the executor ended (exit {proc.returncode}) without a result: {tail[-300:]}"
         return None
     try:
         result = json.loads(data)
     except ValueError:
         report["problem"] = "the executor's result was not readable"
         return None
-    if isinstance(result, dict) and report.get("watch_events"):  # what the readings from outside found
-        result["events"] = [*result.get("events", []), *report["watch_events"]]
+    if isinstance(result, dict):  # what the readings from outside found; repeats folded (sandbox.squeeze_events)
+        events = result.get("events") if isinstance(result.get("events"), list) else []
+        result["events"] = squeeze_events([*events, *report.get("watch_events", [])])
     return result
 
 
-def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote) -> None:
+def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, inodes, wrote, watches=None) -> None:
     """Stop the sandbox, and say why in ``report``: ``problem`` for the status line (English, as every status
     line), ``problem_shown`` for the trainee, in every code cell of the graded notebook and so in the
     feedback (in the room's language, from the package's catalogue: PackageCatalogue, not msg(), which
@@ -529,7 +548,11 @@ def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, ino
     proc.wait()
     mb, sockets_mb = held // 2**20, in_buffers // 2**20
     for catalogue, field in ((PackageCatalogue(SOURCE_LANGUAGE), "problem"), (PackageCatalogue(), "problem_shown")):
-        if over:
+        if watches is not None:
+            report[field] = catalogue.msg("techday.grader_stopped_watches", "the notebook's processes held {watches} "
+                                          "epoll watches, over the limit of {limit}, and were stopped",
+                                          watches=watches, limit=limits.max_epoll_watches)
+        elif over:
             kept = catalogue.msg("techday.grader_stopped_memory_sockets", " ({mb} MB of it in sockets' and pipes' "
                                  "buffers)", mb=sockets_mb) if in_buffers >= 2**20 else ""
             report[field] = catalogue.msg("techday.grader_stopped_memory", "the notebook's processes held {mb} MB "
@@ -546,7 +569,9 @@ def _stopped(proc, t, log, log_path, report, limits, held, in_buffers, over, ino
         else:
             report[field] = catalogue.msg("techday.grader_stopped_time", "the notebook ran past its limit of {seconds} "
                                           "s and was stopped", seconds=limits.notebook_timeout_s)
-    if over:
+    if watches is not None:
+        report["events"] = [{"event": "too-many-watches", "watches": watches, "limit": limits.max_epoll_watches}]
+    elif over:
         report["events"] = [{"event": "memory-total", "mb": mb, "limit": limits.memory_mb,
                              **({"sockets_mb": sockets_mb} if in_buffers >= 2**20 else {})}]
     elif inodes is not None:

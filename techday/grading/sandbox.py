@@ -3,8 +3,8 @@
 A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespaces:
 
 - **mount**: a new root holding only the Python install (read-only), the ``techday`` package and
-  the course's public folders ``course/`` and ``benchmarks/`` (read-only, without the rest of the
-  repository: no lab sources, no solutions, no tests), a private
+  the course's public folders ``course/`` and ``benchmarks/`` (read-only, entry by entry, without the rest of
+  the repository and without an nbgrader course root's entries: no lab sources, no solutions, no tests), a private
   ``/tmp`` and a minimal ``/dev``. Other submissions, ``source/``, ``release/``, ``autograded/``,
   the gradebook and the instructor's home are not in that tree at all.
 - **network**: a new, empty network namespace (only a loopback that nothing listens on): no
@@ -18,7 +18,9 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
   and on the output a cell may print, and a cap on processes and threads (:func:`process_limit`:
   ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root; for root a
   systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as the host's
-  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit.
+  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit; one share of
+  the CPU where a cgroup of its own can be had (:func:`cpu_share`); a seccomp filter on the CPU tier
+  (:func:`seccomp_filter`: memory no limit counts, per-user kernel objects, socket families, io_uring).
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
@@ -34,15 +36,19 @@ bwrap comes from the system (Debian's ``bubblewrap`` package, security-maintaine
 from __future__ import annotations
 
 import glob
+import json
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import techday
+
+from ..course.layout import STEPS
 
 # Variables that reach the sandbox; everything else (tokens, cloud keys, JUPYTERHUB_*, ...) stays out.
 ENV_WHITELIST = ("TECHDAY_TIER", "TECHDAY_SCALE", "TECHDAY_LANG", "NUMBA_ENABLE_CUDASIM", "MPLBACKEND",
@@ -90,6 +96,7 @@ class Limits:
     max_processes: int = 2048         # processes and threads in the sandbox (see process_limit)
     max_descriptors: int = 1024       # RLIMIT_NOFILE: open descriptors a process, and descriptors in flight over
     #                                   Unix sockets for the host's user (what sockmeter.descriptors_held cannot see)
+    max_epoll_watches: int = 65536    # epoll watches of all its processes (read from outside: sockmeter.epoll_watches)
 
 
 def _probe(bwrap: str) -> str | None:
@@ -140,6 +147,43 @@ def python_roots() -> list[str]:
                 and not folder.is_relative_to(checkout):
             roots.add(str(folder))
     return sorted(r for r in roots if r and Path(r).is_dir())
+
+
+def public_root() -> Path:
+    """The folder holding ``PUBLIC_DIRS``: the package's checkout (where ``find_root`` looks for them)."""
+    return Path(techday.__file__).resolve().parents[1]
+
+
+# What a public folder never brings into the sandbox: an nbgrader course root's folders and files (the course root sits
+# in ``course/`` where ``TECHDAY_BUILD`` names the checkout), hidden entries and links.
+COURSE_ROOT_ENTRIES = (*STEPS, "exchange", "gradebook.db", "nbgrader_config.py")
+
+
+def public_binds(root: Path) -> list[str]:
+    """bwrap arguments binding ``PUBLIC_DIRS`` of ``root``, read-only, entry by entry: a lab's syllabus, notes, scripts
+    and benchmark families, never an entry named in ``COURSE_ROOT_ENTRIES``, a database, a hidden entry, a link or
+    an entry that not everyone may read.
+    Before, each folder was bound whole, and where it was also the nbgrader course root every cell read the
+    solutions and hidden tests (``source/``), every trainee's hand-in and the gradebook
+    (``tests/grading/test_sandbox_reach.py``)."""
+    args: list[str] = []
+    for public in PUBLIC_DIRS:
+        folder = root / public
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        args += ["--dir", f"{PKG_MOUNT}/{public}"]
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if (name in COURSE_ROOT_ENTRIES or name.startswith(".") or entry.suffix in (".db", ".sqlite", ".sqlite3")
+                    or entry.is_symlink() or not (entry.is_file() or entry.is_dir())):
+                continue
+            # public means readable to everyone: an entry that is not stays out (bwrap, run as the host's nobody,
+            # would fail on it, and the whole notebook with it)
+            mode = entry.stat().st_mode
+            if not mode & stat.S_IROTH or (entry.is_dir() and not mode & stat.S_IXOTH):
+                continue
+            args += ["--ro-bind", str(entry), f"{PKG_MOUNT}/{public}/{name}"]
+    return args
 
 
 def gpu_binds() -> list[str]:
@@ -248,13 +292,20 @@ def _disk_folders(work: Path) -> tuple[Path, Path]:
 # fanotify groups, and the grading host's root could make none while the notebook ran (every root process
 # there: the grader, system services), and 9 message queues took root's whole quota. No library the labs load
 # uses them.
+#
+# And io_uring: a ring runs operations in the kernel on the process's behalf, and the filter sees only the calls that
+# set it up and submit to it, never the operations. A cell's child made an AF_VSOCK socket through IORING_OP_SOCKET
+# while socket() refused the family (tests/grading/test_memory_outside_limit.py), and every other operation a ring
+# runs passes the filter the same way; io_uring is also a known surface of kernel exploits (Docker's default profile
+# refuses it). No library the labs load uses it: its three calls are refused, so no ring is ever made.
+_IO_URING = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}  # both tables' numbers
 _SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, {call: number}, (socket, socketpair))
     "x86_64": (0xC000003E, {"memfd_create": 319, "shmget": 29, "msgget": 68, "memfd_secret": 447,
                             "inotify_init": 253, "inotify_init1": 294, "fanotify_init": 300, "mq_open": 240,
-                            "add_key": 248, "request_key": 249, "keyctl": 250}, (41, 53)),
+                            "add_key": 248, "request_key": 249, "keyctl": 250, **_IO_URING}, (41, 53)),
     "aarch64": (0xC00000B7, {"memfd_create": 279, "shmget": 194, "msgget": 186, "memfd_secret": 447,
                              "inotify_init1": 26, "fanotify_init": 262, "mq_open": 180,
-                             "add_key": 217, "request_key": 218, "keyctl": 219}, (198, 199)),
+                             "add_key": 217, "request_key": 218, "keyctl": 219, **_IO_URING}, (198, 199)),
 }
 _X32_BIT = 0x40000000
 # Sockets: the grader counts what the sandbox's sockets hold (techday.grading.sockmeter), for the families it can read:
@@ -358,9 +409,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     # The course's public folders, beside the package as in a checkout, so that a lab finds the
     # syllabus (pass rules), the assessment's speed bars and the benchmark families. labs/ (the
     # solutions), tests/ and build/ (submissions, gradebook) stay outside.
-    for public in PUBLIC_DIRS:
-        if (pkg.parent / public).is_dir():
-            args += ["--ro-bind", str(pkg.parent / public), f"{PKG_MOUNT}/{public}"]
+    args += public_binds(public_root())
     if sized:
         args += [*size(disk_mb or 0), "--tmpfs", WORK]
         for f in sorted(work.iterdir()) if work.is_dir() else []:
@@ -384,7 +433,7 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     return args
 
 
-SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox
+SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox (within one scheduler share: cpu_share)
 
 
 def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
@@ -420,6 +469,35 @@ def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user:
     return apply
 
 
+# Events a notebook can set off as often as it likes (a tripwire of the referee's in a loop: 12,000 a second): each
+# was one entry of the result, one line of nbgrader's worker log and one note of the status line, report.json and
+# state.json (100,000 of them made 8 MB of the result). The same event is kept once with how many ``times`` it came,
+# and a notebook keeps at most MAX_EVENTS different ones; the rest are counted in one last event.
+MAX_EVENTS = 100
+
+
+def squeeze_events(events: list) -> list[dict]:
+    """``events`` with repeats folded into their first (``times``), at most ``MAX_EVENTS`` of them, then one
+    ``events-dropped`` event counting what was left out (anything not an event dict is left out too)."""
+    kept: dict[str, dict] = {}
+    dropped = 0
+    for ev in events:
+        if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
+            dropped += 1
+            continue
+        times = ev.get("times", 1) if isinstance(ev.get("times", 1), int) else 1
+        key = json.dumps({k: v for k, v in ev.items() if k != "times"}, sort_keys=True, default=str)
+        if key in kept:
+            kept[key]["times"] = kept[key].get("times", 1) + times
+        elif ev["event"] == "events-dropped":
+            dropped += times
+        elif len(kept) < MAX_EVENTS:
+            kept[key] = dict(ev)
+        else:
+            dropped += times
+    return list(kept.values()) + ([{"event": "events-dropped", "times": dropped}] if dropped else [])
+
+
 def event_notes(report: dict) -> list[str]:
     """What the executor's events mean, one line each (a submission's status line, the nbgrader log)."""
     notes = []
@@ -438,6 +516,8 @@ def event_notes(report: dict) -> list[str]:
                          "full (whole notebook): every test scored 0",
             "too-many-files": f"stopped: made {ev.get('files')} files in one folder, over the limit of "
                               f"{ev.get('limit')} (whole notebook): every test scored 0",
+            "too-many-watches": f"stopped: its processes held {ev.get('watches')} epoll watches, over the limit of "
+                                f"{ev.get('limit')} (whole notebook): every test scored 0",
             "kernel-died": f"kernel died in {cell} (os._exit, crash or memory limit): later cells scored 0",
             "output-truncated": f"{cell} printed too much: {ev.get('bytes')} bytes dropped",
             "memory-limit": f"{cell} hit the memory limit (MemoryError)",
@@ -446,7 +526,9 @@ def event_notes(report: dict) -> list[str]:
                             "was stopped, later cells scored 0",
             "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
             "referee": f"review: {ev.get('what', '')}" + (f" ({cell})" if "cell" in ev else ""),
-        }.get(ev["event"], f"{cell}: {ev['event']}"))
+            "events-dropped": f"review: {ev.get('times')} more events of the notebook not kept",
+        }.get(ev["event"], f"{cell}: {ev['event']}") + (f" ({ev['times']} times)" if ev.get("times", 1) > 1
+                                                         and ev["event"] != "events-dropped" else ""))
     return notes
 
 
@@ -466,10 +548,10 @@ def memory_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
               "user namespaces in the sandbox NOT refused: this bwrap has no --disable-userns (bubblewrap 0.8 "
               "or later), or the kernel refused it")
     if not gpu:
-        refused = ("memfd and System V memory refused, per-user inotify, fanotify, message queues and keys, and "
-                   "sockets other than Unix, IP and netlink" if seccomp_filter() is not None else
+        refused = ("memfd and System V memory refused, per-user inotify, fanotify, message queues and keys, "
+                   "sockets other than Unix, IP and netlink, and io_uring" if seccomp_filter() is not None else
                    "memfd and System V memory NOT refused, nor per-user inotify, fanotify, message queues and keys, "
-                   "nor sockets of other families: no seccomp numbers for this machine's architecture")
+                   "nor sockets of other families, nor io_uring: no seccomp numbers for this machine's architecture")
         return (f"{limits.memory_mb} MB of address space per process (RLIMIT_AS) and {limits.memory_mb} MB for all "
                 f"its processes together with their sockets' and pipes' buffers (read from outside the sandbox every "
                 f"0.5 s); {refused}; {nested}")
@@ -497,8 +579,8 @@ def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> l
     props = []
     if memory:
         props += ["-p", f"MemoryMax={limits.memory_mb}M", "-p", "MemorySwapMax=0"]
-    if tasks:
-        props += ["-p", f"TasksMax={limits.max_processes}"]
+    if tasks:  # the sandbox's own scope: also one share of the CPU (see cpu_share)
+        props += ["-p", f"TasksMax={limits.max_processes}", "-p", f"CPUWeight={CPU_WEIGHT}"]
     for mode in ((), ("--user",)):
         cmd = [systemd_run, *mode, "--scope", "--quiet", *props]
         key = " ".join([systemd_run, *mode, "memory" if memory else "", "tasks" if tasks else ""])
@@ -551,8 +633,8 @@ def _mountinfo() -> list[tuple[str, str, str, set[str]]]:
     return out
 
 
-def _own_pids_cgroup() -> tuple[Path, bool] | None:
-    """This process's cgroup folder in the hierarchy that has the pids controller, and whether that
+def _own_pids_cgroup(controller: str = "pids") -> tuple[Path, bool] | None:
+    """This process's cgroup folder in the hierarchy that has ``controller`` (pids, cpu), and whether that
     is cgroup v2; None where there is none."""
     try:
         lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
@@ -564,14 +646,14 @@ def _own_pids_cgroup() -> tuple[Path, bool] | None:
         for name in controllers.split(","):
             paths[name] = path
     mounts = _mountinfo()
-    for mroot, point, fstype, opts in mounts:  # v1: a hierarchy of its own for pids
-        if fstype == "cgroup" and "pids" in opts and "pids" in paths:
-            return Path(point) / os.path.relpath(paths["pids"], mroot), False
+    for mroot, point, fstype, opts in mounts:  # v1: a hierarchy of its own for the controller
+        if fstype == "cgroup" and controller in opts and controller in paths:
+            return Path(point) / os.path.relpath(paths[controller], mroot), False
     for mroot, point, fstype, _ in mounts:
         if fstype == "cgroup2" and "" in paths:
             own = Path(point) / os.path.relpath(paths[""], mroot)
             try:
-                if "pids" in (own / "cgroup.controllers").read_text().split():
+                if controller in (own / "cgroup.controllers").read_text().split():
                     return own, True
             except OSError:
                 return None
@@ -603,25 +685,94 @@ def pids_cgroup_parent() -> Path | None:
     return parent
 
 
+# CPU: a sandbox's processes are one entity of the scheduler, whatever their number. Without a cgroup of its own, the
+# kernel's autogroups (on by default) make each session one entity: a cell whose 8 processes each called setsid took
+# 8 times the CPU of a notebook graded beside it (tests/grading/test_process_limit.py), and the sandbox's niceness
+# (SANDBOX_NICE) counts only among the processes of one session. In a cgroup of its own with the default weight,
+# a sandbox gets one share, as much as any other sandbox or any process of the grader's at nice 0.
+CPU_SHARES, CPU_WEIGHT = 1024, 100  # cgroup v1's cpu.shares, v2's cpu.weight: the defaults, written explicitly
+
+
+_CPU_PARENT: dict[str, tuple[Path, bool] | None] = {}
+
+
+def cpu_cgroup_parent() -> tuple[Path, bool] | None:
+    """Where a cpu cgroup for a sandbox can be made (root, a writable cgroup file system with the cpu controller), and
+    whether it is cgroup v2; probed once."""
+    if "parent" in _CPU_PARENT:
+        return _CPU_PARENT["parent"]
+    parent = None
+    found = _own_pids_cgroup("cpu") if os.geteuid() == 0 else None
+    if found:
+        own, v2 = found
+        try:
+            if v2 and "cpu" not in (own / "cgroup.subtree_control").read_text().split():
+                (own / "cgroup.subtree_control").write_text("+cpu")
+            probe = own / f"techday-probe-cpu-{os.getpid()}"
+            probe.mkdir()
+            ok = (probe / ("cpu.weight" if v2 else "cpu.shares")).is_file()
+            probe.rmdir()
+            parent = (own, v2) if ok else None
+        except OSError:
+            parent = None
+    _CPU_PARENT["parent"] = parent
+    return parent
+
+
+def cpu_share(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
+    """How this host bounds a sandbox's share of the CPU, in words for the run's first lines (starting with "cpu
+    weight" where each sandbox is one share)."""
+    if not sandbox:
+        return "none (--no-sandbox)"
+    how = process_limit(limits, gpu).how
+    if how == "scope":
+        return f"cpu weight {CPU_WEIGHT} (CPUWeight, the process limit's systemd scope): one share a sandbox"
+    if how == "cgroup" and cpu_cgroup_parent():
+        v2 = cpu_cgroup_parent()[1]
+        return (f"cpu weight {CPU_WEIGHT if v2 else CPU_SHARES} ({'cpu.weight' if v2 else 'cpu.shares'} of a cgroup of "
+                "its own): one share a sandbox")
+    return ("none: no cgroup of its own here, so each session in the sandbox is one share of the scheduler where the "
+            "kernel's autogroups are on (see grading/README.md)")
+
+
 class PidsCgroup:
-    """A cgroup of one sandbox with ``pids.max``: everything started in it counts, threads included."""
+    """A cgroup of one sandbox with ``pids.max``: everything started in it counts, threads included; and, with
+    ``cpu``, a cgroup of the cpu controller with the default weight (the same folder on cgroup v2), so that the
+    sandbox is one share of the CPU."""
 
     _count = 0
 
-    def __init__(self, parent: Path, limit: int):
+    def __init__(self, parent: Path, limit: int, cpu: tuple[Path, bool] | None = None):
         PidsCgroup._count += 1
-        self.path = parent / f"techday-sandbox-{os.getpid()}-{PidsCgroup._count}"
+        name = f"techday-sandbox-{os.getpid()}-{PidsCgroup._count}"
+        self.path = parent / name
         self.path.mkdir()
         (self.path / "pids.max").write_text(str(limit))
         self.procs = str(self.path / "cgroup.procs")
+        self.cpu: Path | None = None
+        if cpu is not None:  # best effort: a sandbox without its CPU share still grades (cpu_share says so at start)
+            folder, v2 = cpu
+            try:
+                if folder / name != self.path:
+                    (folder / name).mkdir()
+                self.cpu = folder / name
+                (self.cpu / ("cpu.weight" if v2 else "cpu.shares")).write_text(str(CPU_WEIGHT if v2 else CPU_SHARES))
+            except OSError:
+                if self.cpu is not None and self.cpu != self.path:
+                    try:
+                        self.cpu.rmdir()
+                    except OSError:
+                        pass
+                self.cpu = None
 
     def enter(self) -> None:
         """In the child, before bwrap starts (a preexec function: plain system calls only)."""
-        fd = os.open(self.procs, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        for procs in (self.procs, *([str(self.cpu / "cgroup.procs")] if self.cpu and self.cpu != self.path else [])):
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
 
     def peak(self) -> int | None:
         """The most tasks it held at once, where the kernel keeps that (``pids.peak``, Linux 6.13+)."""
@@ -647,6 +798,8 @@ class PidsCgroup:
                 except OSError:
                     pass
             try:
+                if self.cpu is not None and self.cpu != self.path and self.cpu.exists():
+                    self.cpu.rmdir()  # first: the pids folder's absence ends the retries below
                 self.path.rmdir()
                 return
             except FileNotFoundError:

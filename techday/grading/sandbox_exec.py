@@ -35,6 +35,7 @@ import sys
 import time
 
 from ..fastimport import skip_iri_grammar
+from .sandbox import squeeze_events
 
 PR_SET_DUMPABLE = 4
 
@@ -61,6 +62,14 @@ ERROR_KEEP = 4000  # characters of an error's value kept past the cap; its name 
 # whole cap (40 cells of 90 kB under a 100 kB cap: 3.6 MB), up to the 256 MB the grader's reader keeps, into the
 # autograded notebook on the grading host's disk and its feedback.
 NOTEBOOK_CELLS_OF_OUTPUT = 16
+# Each output counts its own frame besides what the kernel said (its type, its fields: about what its JSON adds), and a
+# notebook keeps at most NOTEBOOK_OUTPUTS outputs: every output is an object of the grader's memory (about 1.3 kB once
+# parsed and made a NotebookNode) and an entry of the autograded notebook. Before, a one-byte display counted 23 bytes
+# and kept 71: a cell capped at 100 kB kept 4,300 of them in 340 kB, and a notebook of 16 such cells at the 1 MB cap
+# would have kept 650,000 (tests/grading/test_disk_limit.py).
+OUTPUT_FRAME = 64
+NOTEBOOK_OUTPUTS = 20_000
+NEW_OUTPUTS = ("stream", "display_data", "execute_result", "error")  # an update rewrites outputs, adds none
 
 
 def _short_error(content: dict, catalogue=None) -> dict:
@@ -359,7 +368,7 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             self.executed = set()
             self._printed = {}
             self._cut_errors = set()
-            self._kept, self._dropped = 0, {}
+            self._kept, self._dropped, self._outputs = 0, {}, 0
             try:
                 return super().preprocess(nb, resources, km)
             except KernelGone:
@@ -492,19 +501,21 @@ def make_executor(cell_timeout: int, output_bytes: int, referee: Referee | None 
             display_id = transient.get("display_id") if isinstance(transient, dict) else None
             if display_id is not None and not isinstance(display_id, str):
                 content["transient"], display_id = {}, None
-            size = _size(content)
+            new = msg["msg_type"] in NEW_OUTPUTS
+            size = _size(content) + (OUTPUT_FRAME if new else 0)
             if display_id and msg["msg_type"] != "error":  # it also rewrites every output shown under that id
                 size *= 1 + sum(len(v) for v in self._display_id_map.get(display_id, {}).values())
             seen = self._printed.get(cell_index, 0) + size
             self._printed[cell_index] = seen
-            if seen > output_bytes or self._kept + size > total_bytes:
+            if seen > output_bytes or self._kept + size > total_bytes or (new and self._outputs >= NOTEBOOK_OUTPUTS):
                 if msg["msg_type"] != "error" or cell_index in self._cut_errors:
                     self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size
                     return None
                 self._cut_errors.add(cell_index)
                 msg["content"] = _short_error(content, catalogue)
-                size = _size(msg["content"])
+                size = _size(msg["content"]) + OUTPUT_FRAME
             self._kept += size
+            self._outputs += new
             return super().process_message(msg, cell, cell_index)
 
         def on_cell_executed(self, **kwargs):
@@ -568,7 +579,7 @@ def main(argv=None) -> int:
         problem, grader_error = str(exc)[:500], True
     except Exception as exc:  # the kernel would not start, or nbclient gave up
         problem = f"{type(exc).__name__}: {exc}"[:500]
-    events = getattr(ex, "events", [])
+    events = squeeze_events(getattr(ex, "events", []))
     executed = getattr(ex, "executed", set())
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and index not in executed:

@@ -168,3 +168,40 @@ def test_the_hosts_kernel_settings_cannot_be_written(tmp_path):
     printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     print(printed)
     assert printed.startswith("refused"), printed
+
+
+# What the grader keeps of a notebook's result: every event becomes a line of nbgrader's worker log, a note of the
+# submission's status line (report.json, state.json) and an entry of the sandbox's report; every output an object of
+# the grader's memory (about 1.3 kB, parsed and then made a NotebookNode) and the autograded notebook's JSON. The cell
+# sets off 20,000 of the referee's tripwires (a refused ctypes call each: 2 s) and shows 20,000 one-byte displays.
+EVENT_FLOOD = """\
+import ctypes
+for n in range(20000):
+    try:
+        ctypes.CDLL(None).getpid
+    except Exception:
+        pass
+"""
+DISPLAY_FLOOD = """\
+from IPython.display import display
+for n in range(20000):
+    display(1)
+"""
+
+
+def test_a_flood_of_events_and_outputs_is_kept_only_so_big(tmp_path):
+    """Wrong answers caught: 20,000 tripwire events each kept (8 MB of the result for 100,000; one log line and one
+    status note each, into the worker's log and report.json), and 4,300 one-byte displays kept by a cell capped at
+    100 kB, 300 kB of JSON and 4,300 objects of the grader's (its cap counted what each display said, not the output
+    it made: a notebook of 16 such cells brought back 650,000 outputs and about 850 MB of the grader's memory)."""
+    limits = Limits(cell_timeout_s=60, notebook_timeout_s=120, output_bytes=100_000)
+    result, report = run_sandboxed([EVENT_FLOOD, DISPLAY_FLOOD, "print('next')"], tmp_path, limits)
+    assert result is not None, report
+    events = result["events"]
+    outputs = result["cells"][1]["outputs"]
+    kept = len(json.dumps(outputs))
+    print(len(events), events[-2:], len(outputs), kept)
+    assert len(events) <= 100, len(events)
+    assert any(e.get("times", 1) > 1000 for e in events), events[:3]  # how many there were is still said
+    assert kept <= limits.output_bytes * 1.1, (len(outputs), kept)
+    assert result["cells"][2]["outputs"][0]["text"] == "next\n"  # and the notebook went on

@@ -505,6 +505,58 @@ def test_sockets_of_families_the_grader_cannot_read_are_refused(tmp_path):
         ("alg", "vsock", "tipc", "packet"), 97), held
 
 
+
+# io_uring runs operations in the kernel on the process's behalf, past the seccomp filter, which sees only the three
+# io_uring calls: IORING_OP_SOCKET (Linux 5.19) makes a socket of any family without the socket() call the filter
+# reads. The child sets up a ring (4 entries), asks it for an AF_VSOCK socket, and says what socket() answers.
+URING = r"""
+import ctypes, json, mmap, os, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+got = {}
+try:
+    socket.socket(40, socket.SOCK_STREAM).close()
+    got["socket"] = "made"
+except OSError as exc:
+    got["socket"] = exc.errno
+params = ctypes.create_string_buffer(120)  # struct io_uring_params
+ring = libc.syscall(425, 4, params)  # io_uring_setup: the same number on x86-64 and AArch64
+if ring < 0:
+    got["io_uring"] = ctypes.get_errno()
+else:
+    sq_entries, cq_entries = struct.unpack_from("II", params.raw, 0)
+    sq = struct.unpack_from("IIIIIIIIQ", params.raw, 40)  # head tail ring_mask ring_entries flags dropped array
+    cq = struct.unpack_from("IIIIIIIIQ", params.raw, 80)  # head tail ring_mask ring_entries overflow cqes
+    sq_ring = mmap.mmap(ring, sq[6] + sq_entries * 4, offset=0)
+    cq_ring = mmap.mmap(ring, cq[5] + cq_entries * 16, offset=0x8000000)
+    sqes = mmap.mmap(ring, sq_entries * 64, offset=0x10000000)
+    # IORING_OP_SOCKET (45): fd = family, off = type, len = protocol
+    sqes[0:64] = struct.pack("=BBHiQQIIQHHiQQ", 45, 0, 0, 40, socket.SOCK_STREAM, 0, 0, 0, 1, 0, 0, 0, 0, 0)
+    tail = struct.unpack_from("I", sq_ring, sq[1])[0]
+    struct.pack_into("I", sq_ring, sq[6] + 4 * (tail & sq[2]), 0)
+    struct.pack_into("I", sq_ring, sq[1], tail + 1)
+    if libc.syscall(426, ring, 1, 1, 1, None, 0) < 0:  # io_uring_enter, waiting for one completion
+        got["io_uring"] = ctypes.get_errno()
+    else:
+        head = struct.unpack_from("I", cq_ring, cq[0])[0]
+        res = struct.unpack_from("QiI", cq_ring, cq[5] + 16 * (head & cq[2]))[1]
+        got["io_uring"] = "made" if res >= 0 else -res
+print(json.dumps(got), flush=True)
+"""
+
+
+def test_io_uring_is_refused(tmp_path):
+    """Wrong answer caught: a cell's child making, through io_uring's IORING_OP_SOCKET, an AF_VSOCK socket that the
+    seccomp filter refuses to socket() (its buffers read by no meter), and with it every other operation io_uring
+    runs past the filter: a known surface of kernel exploits that no lab uses."""
+    from techday.grading.sandbox import seccomp_filter
+
+    if seccomp_filter() is None:
+        pytest.skip("no seccomp numbers for this machine's architecture")
+    held = _held(URING, tmp_path)
+    assert held == {"socket": 97, "io_uring": 1}, held  # EAFNOSUPPORT, then EPERM for io_uring_setup
+
+
 PIPES = """\
 import fcntl, os, sys, time
 made = []
@@ -691,3 +743,40 @@ def test_a_socket_meter_that_stops_is_started_again_then_the_notebook_is_flagged
         assert "lost the reading of its sockets' memory" in event_notes(result)[0], result.get("events")
     else:
         assert events == [] and report["socket_meter"] == "reading", report
+
+
+# epoll watches: each is the kernel's memory (about 200 bytes: /proc/meminfo's Slab grew 39 MB for 200,000), counted
+# against a per-user budget (fs.epoll.max_user_watches, 4 % of the host's low memory: 5.49 million here) that the
+# sandbox's host user shares with every other sandbox (the host's nobody, where root grades) or with the grader itself
+# (where it is not root). One process adds 1.2 million a second. The child adds 200,000 (40 MB of the kernel's) to 400
+# epoll instances watching 500 descriptors of one pipe, and holds them 20 s.
+WATCHES = """\
+import json, os, select, time
+r, w = os.pipe()
+targets = [r] + [os.dup(r) for _ in range(499)]
+instances = []
+while len(instances) * len(targets) < 200000:
+    instances.append(select.epoll())
+    for fd in targets:
+        instances[-1].register(fd, select.EPOLLIN)
+print(json.dumps({"watches": len(instances) * len(targets)}), flush=True)
+time.sleep(20)
+"""
+
+
+def test_epoll_watches_over_the_limit_stop_the_notebook(tmp_path):
+    """Wrong answer caught: a cell's child holding 200,000 epoll watches (40 MB of the kernel's memory, none of it in
+    any process's pages), `graded`, no note: at that rate one notebook takes the whole per-user budget of the host's
+    user it runs as in 5 s, and every other process of that user (the other sandboxes' kernels, or the grader) then
+    gets ENOSPC from epoll_ctl."""
+    cell = f"""\
+import subprocess, sys
+open("watches.py", "w").write({WATCHES!r})
+print(subprocess.run([sys.executable, "watches.py"], capture_output=True, text=True, timeout=60).stdout)
+"""
+    result, report = run_sandboxed([cell], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
+    print(report)
+    assert result is None, result["cells"][0]["outputs"]
+    (event,) = report["events"]
+    assert event["event"] == "too-many-watches" and event["watches"] > event["limit"] == Limits().max_epoll_watches
+    assert "epoll watches" in report["problem"]

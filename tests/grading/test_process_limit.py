@@ -241,3 +241,136 @@ def test_the_sandbox_runs_below_the_grader_in_the_schedulers_order(tmp_path):
     assert result is not None, report
     printed = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     assert f"nice {min(19, os.nice(0) + SANDBOX_NICE)}" in printed, printed
+
+
+# CPU: a notebook's processes, each in a session of its own (setsid: with the kernel's autogroups, each session is one
+# entity of the scheduler, as much as a whole other sandbox), busy for 10 s; beside it, a second notebook graded at the
+# same time measures the share of a core it gets in 6 s of that. Bounded: 8 processes, 10 s.
+HOG = """\
+import os, time
+pids = []
+for k in range(8):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        t = time.monotonic()
+        while time.monotonic() - t < 10:
+            pass
+        os._exit(0)
+    pids.append(pid)
+t = time.monotonic()
+for p in pids:
+    os.waitpid(p, 0)
+used = os.times()
+print("hog", round((used.children_user + used.children_system) / (time.monotonic() - t), 2))
+"""
+VICTIM = """\
+import time
+time.sleep(2)
+t0, c0 = time.monotonic(), time.process_time()
+while time.monotonic() - t0 < 6:
+    pass
+print("victim", round((time.process_time() - c0) / (time.monotonic() - t0), 2))
+"""
+
+
+def test_a_notebook_gets_no_more_of_the_cpu_than_one_graded_beside_it(tmp_path):
+    """Wrong answer caught: a notebook whose 8 processes, each in a session of its own, took 7 times the CPU of a
+    notebook graded beside it (the kernel's autogroups make each session one entity of the scheduler, and the
+    sandbox's niceness counts only within its own): the neighbour's cells ran past their limits, its tests scored 0."""
+    from techday.grading.sandbox import cpu_share
+
+    limits = Limits(cell_timeout_s=60, notebook_timeout_s=120, max_processes=LIMIT)
+    how = cpu_share(limits, gpu=False)
+    if not how.startswith("cpu weight"):
+        pytest.skip(f"no CPU share per sandbox on this host: {how}")
+    printed: dict = {}
+
+    def grade(name: str, cell: str):
+        work = tmp_path / name / ".sandbox"
+        work.mkdir(parents=True)
+        report: dict = {}
+        result = run_notebook(_notebook([cell]), work, limits, grade_env("cpu", "ci"), sandbox=True, gpu=False,
+                              report=report)
+        assert result is not None, report
+        printed[name] = "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+
+    both = [threading.Thread(target=grade, args=("hog", HOG)), threading.Thread(target=grade, args=("victim", VICTIM))]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join(180)
+    hog = float(re.search(r"hog ([\d.]+)", printed["hog"]).group(1))
+    victim = float(re.search(r"victim ([\d.]+)", printed["victim"]).group(1))
+    print(f"{how}: the hog's 8 sessions used {hog} cores, the notebook beside it {victim}")
+    # Fair: the two notebooks share the cores alike (the one beside it wants one core); other work on a shared CI
+    # machine slows both.
+    assert victim >= 0.5 * min(hog, 1.0), (hog, victim)
+
+
+# Processes that try harder to outlive the notebook: one stopped (SIGSTOP), one stopped under a tracer of its own
+# (ptrace), and one below a child subreaper of the cell's (PR_SET_CHILD_SUBREAPER), each in a session of its own where
+# it can be, each named so that the host can find it and alive for at most 40 s.
+STRAYS = """\
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+def live(name, stop=False, traced=False):
+    libc.prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if traced:
+        libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME: the parent is its tracer
+    if stop:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    t = time.monotonic()
+    while time.monotonic() - t < 40:
+        time.sleep(0.1)
+    os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        live(b"techday-stray", stop=True)
+    os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        live(b"techday-stray", stop=True, traced=True)
+    live(b"techday-stray")
+if os.fork() == 0:
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    if os.fork() == 0:
+        live(b"techday-stray")
+    live(b"techday-stray")
+time.sleep(2)
+print("left behind", flush=True)
+"""
+
+
+def test_no_stopped_traced_or_reaped_process_outlives_its_notebook(tmp_path):
+    """Wrong answer caught: a process of the notebook's still on the grading host after it ended: stopped (SIGSTOP
+    ignores every signal but SIGKILL and SIGCONT), stopped under a tracer, or below a subreaper of the cell's own.
+    Started from a child process (the referee refuses ctypes in the kernel)."""
+    cell = f"""\
+import subprocess, sys, time
+open("strays.py", "w").write({STRAYS!r})
+subprocess.Popen([sys.executable, "strays.py"])
+time.sleep(4)
+print("done")
+"""
+    result, report = run_sandboxed([cell], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120,
+                                                          max_processes=LIMIT))
+    assert result is not None, report
+    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    time.sleep(0.5)
+    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
+    assert not strays, f"still running after the notebook: {strays}"
+
+
+def test_a_kernel_that_kills_its_executor_is_named_the_cause(tmp_path):
+    """Wrong answer caught: a notebook whose code killed the executor (the same user inside the sandbox may signal it)
+    recorded as "the executor ended (exit 137) without a result", a note that reads as the grader's own failure and
+    invites a regrade, where the notebook itself did it. Every test still scores 0 (no result comes back)."""
+    result, report = run_sandboxed(["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "print('later')"],
+                                   tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
+    print(report)
+    assert result is None
+    assert "killed by signal 9" in report["problem"] and "the notebook's code" in report["problem"], report

@@ -29,9 +29,10 @@ def test_sandbox_command_exposes_only_python_and_the_package(tmp_path, monkeypat
     bound = {argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--dev-bind")}
     assert repo not in bound and str(Path(repo) / "build") not in bound
     assert str(Path(repo) / "labs") not in bound and str(Path(repo) / "tests") not in bound
-    # The syllabus and the benchmark families are readable where find_root() looks: beside the package.
-    assert argv[argv.index(str(Path(repo) / "course")) + 1] == f"{sandbox.PKG_MOUNT}/course"
-    assert argv[argv.index(str(Path(repo) / "benchmarks")) + 1] == f"{sandbox.PKG_MOUNT}/benchmarks"
+    # The syllabus and the benchmark families are readable where find_root() looks: beside the package, entry by
+    # entry (tests/grading/test_sandbox_reach.py: never a course root's folders).
+    for public in ("course/syllabus.toml", "benchmarks/stream.py"):
+        assert argv[argv.index(str(Path(repo) / public)) + 1] == f"{sandbox.PKG_MOUNT}/{public}"
     assert argv[argv.index(str(tmp_path)) + 1] == sandbox.WORK
     assert "--dev-bind" not in argv
     # Loopback names resolve inside (torchrun's rendezvous uses "localhost"); the host's hosts file stays out.
@@ -697,3 +698,37 @@ def test_folders_of_installed_packages_on_sys_path_are_bound_and_nothing_else(tm
     assert str(extra) in roots and str(dist) in roots, roots
     assert str(checkout) not in roots and str(own) not in roots, roots
     assert not any(Path(r) == Path.cwd() for r in roots), roots
+
+
+def test_repeated_events_are_kept_once_and_counted():
+    """Wrong answers caught: 100,000 copies of one tripwire event each kept (8 MB of the result, one log line and one
+    status note each); different events merged; how many there were lost; something not an event passed on."""
+    trip = {"cell": 0, "event": "referee", "what": "refused raw memory access (ctypes.dlsym)"}
+    other = [{"cell": n, "event": "output-truncated", "bytes": n} for n in range(sandbox.MAX_EVENTS + 5)]
+    events = sandbox.squeeze_events([trip] * 100_000 + [{"cell": 1, "event": "kernel-died"}, "forged", *other])
+    assert events[0] == {**trip, "times": 100_000} and events[1] == {"cell": 1, "event": "kernel-died"}
+    assert len(events) == sandbox.MAX_EVENTS + 1 and events[-1] == {"event": "events-dropped", "times": 8}
+    assert sandbox.squeeze_events(events) == events  # folding twice changes nothing
+    notes = sandbox.event_notes({"events": events})
+    assert notes[0].endswith("(cell 1) (100000 times)")
+    assert notes[-1] == "review: 8 more events of the notebook not kept"
+
+
+def test_a_sandbox_whose_cpu_cgroup_cannot_be_made_still_gets_its_pids_cgroup(tmp_path):
+    """Wrong answer caught: a cpu cgroup that cannot be made (a cgroup file system that refuses it) failing the whole
+    sandbox (the notebook not graded) or leaving folders behind; and a pids cgroup's cpu twin left behind."""
+    pids, cpu = tmp_path / "pids", tmp_path / "cpu"
+    pids.mkdir()
+    cpu.mkdir()
+    made = sandbox.PidsCgroup(pids, 64, cpu=(tmp_path / "missing", False))
+    assert made.cpu is None and (made.path / "pids.max").read_text() == "64"
+    (made.path / "pids.max").unlink()
+    made.remove()
+    assert not made.path.exists()
+    both = sandbox.PidsCgroup(pids, 64, cpu=(cpu, False))
+    assert (both.cpu / "cpu.shares").read_text() == str(sandbox.CPU_SHARES)
+    for folder in (both.path, both.cpu):  # what the kernel removes with a cgroup's folder, a plain folder holds
+        for f in folder.iterdir():
+            f.unlink()
+    both.remove()
+    assert not both.path.exists() and not both.cpu.exists()

@@ -63,7 +63,7 @@ def test_sandboxed_executor_reports_its_events(tmp_path):
     ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     events = {e["event"]: e["cell"] for e in ex.events}
     assert events == {"output-truncated": 2, "cell-timeout": 8}
-    assert "5007 more bytes of output dropped" in nbformat.writes(nb)
+    assert "5071 more bytes of output dropped" in nbformat.writes(nb)  # its text and its frame (OUTPUT_FRAME)
 
 
 
@@ -160,7 +160,7 @@ def test_all_cells_output_together_is_capped(tmp_path):
     assert nb.cells[0].outputs[0].text == "p" * 90_000 + "\n"  # the first cells whole
     assert "more bytes of output dropped" in nb.cells[30].outputs[-1].text
     assert [o.ename for o in nb.cells[40].outputs if o.output_type == "error"] == ["ValueError"]
-    assert {"cell": 30, "event": "output-truncated", "bytes": 90_007} in ex.events
+    assert {"cell": 30, "event": "output-truncated", "bytes": 90_071} in ex.events  # with its frame
 
 
 # Outputs that put a value in a test cell as its result: nbgrader scores a test cell by the first output that is
