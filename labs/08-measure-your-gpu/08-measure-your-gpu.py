@@ -14,7 +14,7 @@
 # - why STREAM triad reaches what it reaches, and what the **roofline** says about a kernel;
 # - **arithmetic intensity** (FLOPs per byte) and the **ridge point** that separates memory-bound from
 #   compute-bound kernels;
-# - how to read a results file (`techday.bench/1` JSON) with a few lines of Python.
+# - how to read a results file (`techday.bench/2` JSON) with a few lines of Python.
 #
 # **How this lab works**: run the suite, read the explanations, then solve the three exercises. In
 # each exercise cell, delete `raise NotImplementedError()` and write your code. Do not edit test
