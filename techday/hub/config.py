@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -286,8 +287,17 @@ def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
     spawner.environment = env
 
 
-def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse"):
-    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, then its GPU."""
+def apply_pids_limit(spawner, pids: int) -> None:
+    """At most ``pids`` processes and threads in a server (0: no limit). DockerSpawner: the container's
+    pids cgroup (Docker's ``--pids-limit``), counted by the kernel from outside the trainee's processes.
+    KubeSpawner has no per-pod setting (the kubelet's ``podPidsLimit`` is the node's); a local process
+    spawner has no cgroup of its own: neither gets one here (docker/README.md says so)."""
+    if pids and hasattr(spawner, "extra_host_config"):
+        spawner.extra_host_config = {**(spawner.extra_host_config or {}), "pids_limit": int(pids)}
+
+
+def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse", pids_limit: int = 0):
+    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, its process limit, then its GPU."""
     gpu_pre, gpu_post = gpu_hooks(allocator, overflow)
 
     def pre_spawn(spawner):
@@ -296,6 +306,7 @@ def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str 
         except (OSError, UsersFileError) as exc:
             raise RuntimeError(f"cannot read the accounts file: {exc}") from None
         apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
+        apply_pids_limit(spawner, pids_limit)
         gpu_pre(spawner)
 
     return pre_spawn, gpu_post
@@ -528,6 +539,11 @@ class HubSettings:
     gpu_overflow: str = "refuse"
     state_dir: Path = Path("/srv/jupyterhub")
     cull_timeout_s: int = 3600
+    # What one trainee's server may take of the machine (docker/README.md, "Limits per trainee"): memory,
+    # CPU cores (a fraction is fine) and processes (threads count). 0 or "": no limit of that kind.
+    mem_limit: str = "16G"
+    cpu_limit: float = 4.0
+    pids_limit: int = 4096
     course_service_port: int = 9999
     course_service_url: str = ""  # default http://127.0.0.1:<port>
     # Set: the course service runs elsewhere (compose's `course` container, the chart's grader
@@ -551,6 +567,9 @@ class HubSettings:
             gpu_overflow=e("TECHDAY_GPU_OVERFLOW", "refuse"),
             state_dir=Path(e("TECHDAY_HUB_STATE", "/srv/jupyterhub")),
             cull_timeout_s=int(e("TECHDAY_CULL_TIMEOUT", "3600")),
+            mem_limit=e("TECHDAY_MEM_LIMIT", "16G"),
+            cpu_limit=float(e("TECHDAY_CPU_LIMIT", "4")),
+            pids_limit=int(e("TECHDAY_PIDS_LIMIT", "4096")),
             course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
@@ -637,7 +656,7 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.cleanup_servers = False
 
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
-    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow)
+    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow, s.pids_limit)
     c.Spawner.pre_spawn_hook = pre_spawn
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
@@ -645,6 +664,15 @@ def configure(c, s: HubSettings) -> None:
         "TECHDAY_COURSE_ID": course,
         "TECHDAY_EXCHANGE": str(s.exchange),
     }
+    # One trainee's busy loops or fork bomb must not take the machine from the others: DockerSpawner and
+    # KubeSpawner turn these into the container's cgroup limits (a local process spawner ignores them).
+    if s.mem_limit:
+        c.Spawner.mem_limit = s.mem_limit
+    if s.cpu_limit:
+        c.Spawner.cpu_limit = s.cpu_limit
+        # OpenMP (PyTorch, OpenBLAS) starts one thread per core of the host, which the quota throttles in
+        # turn: as many threads as the server has cores.
+        c.Spawner.environment["OMP_NUM_THREADS"] = str(max(1, math.ceil(s.cpu_limit)))
     # 300 people arrive in the first ten minutes: let them queue rather than fail.
     c.JupyterHub.concurrent_spawn_limit = 60
     c.Spawner.start_timeout = 300
