@@ -480,23 +480,55 @@ def issued_uids(out: Path) -> dict[str, int]:
     return issued
 
 
-def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
+class RosterShrinks(ValueError):
+    """A re-issued roster leaves out accounts that exist: refused unless removing them is asked for."""
+
+
+def _cards(path: Path) -> dict[str, str]:
+    """The plain-text passwords a ``passwords.csv`` holds, by name (none if it was moved off the server)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {(row.get("username") or "").strip(): row.get("password") or "" for row in csv.DictReader(f)}
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsersFileError(f"{path}: {exc}") from None
+
+
+def write_accounts(rows, out: Path, force: bool = False, new_passwords: bool = False,
+                   remove: bool = False) -> tuple[Path, Path]:
     """``users.csv`` (hashes and uids, for the hub) and ``passwords.csv`` (plain text, to print and hand
     out). A uid belongs to one name for good: a name issued before (in ``users.csv`` or the ledger
     :data:`UID_LEDGER` beside it) keeps its uid, and a new name gets one above every uid ever issued
     here, even one whose name has left the roster. Renumbering (uids by row order, as before) gave a
     trainee the uid of the trainee before them, who still owned submissions in the exchange and files
-    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order."""
+    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order.
+
+    Re-issued into a folder that has accounts (``force``, the way to add a late trainee): an account
+    already there keeps its password, so every printed card still works (``new_passwords``: new ones for
+    everyone), and the cards file keeps the passwords it held. An account the new roster leaves out is
+    removed only with ``remove``; otherwise :class:`RosterShrinks` names them and nothing is written.
+    Re-issuing used to give all 300 trainees new passwords and drop whoever a mistyped count left out.
+    Returns the two paths."""
     out.mkdir(parents=True, exist_ok=True)
     users, slips = out / "users.csv", out / "passwords.csv"
     if not force and (users.exists() or slips.exists()):
         raise FileExistsError(f"{users} or {slips} exists: passwords already handed out would stop working "
-                              "(use --force to replace them)")
+                              "(use --force to add accounts to them)")
     try:
         issued = issued_uids(out)
+        before = read_accounts(users) if users.exists() else {}
+        printed = _cards(slips)
     except UsersFileError as exc:
-        raise UsersFileError(f"cannot tell which uids were issued before ({exc}): fix that file rather than "
-                             "remove it; a uid given to a second person hands them the first one's files") from None
+        raise UsersFileError(f"cannot tell which accounts and uids were issued before ({exc}): fix that file rather "
+                             "than remove it; a uid given to a second person hands them the first one's files") from None
+    wanted = {name for name, _, _ in rows}
+    gone = sorted(set(before) - wanted)
+    if gone and not remove:
+        raise RosterShrinks(f"{len(gone)} account(s) in {users} are not in this roster: {', '.join(gone[:20])}"
+                            f"{' ...' if len(gone) > 20 else ''}. Nothing was written. Give the whole roster "
+                            "(the same --trainees, --instructors and --admins, plus the new names), or add --remove "
+                            "to remove them: they could no longer sign in, and their submissions would not be collected")
     taken = set(issued.values())
     following = max(taken, default=UID_FIRST - 1) + 1
     uids = []
@@ -506,6 +538,9 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
                 raise ValueError(f"no uid left for {name}: {UID_FIRST} to {UID_LAST} have all been issued in {out}")
             issued[name], following = following, following + 1
         uids.append(issued[name])
+    kept = [] if new_passwords else [name for name, _, _ in rows if name in before]
+    hashes = {name: before[name].password_hash for name in kept}
+    cards = [(name, role, printed.get(name, "") if name in hashes else password) for name, role, password in rows]
     tmp = out / f".{UID_LEDGER}.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -516,11 +551,12 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
         for uid, (name, role, password) in zip(uids, rows):
-            w.writerow([name, role, hash_password(password), uid])
+            w.writerow([name, role, hashes.get(name) or hash_password(password), uid])
     with atomicfile.replacing(slips, newline="", perms=0o600) as f:  # passwords: the owner's eyes only
         w = csv.writer(f)
         w.writerow(["username", "role", "password"])
-        w.writerows(rows)
+        # A kept account whose card is not in the old file (moved off the server) keeps its password, unknown here.
+        w.writerows(card for card in cards if card[2])
     return users, slips
 
 
