@@ -743,8 +743,9 @@ def configure(c, s: HubSettings) -> None:
         service,
         {
             "name": "idle-culler",
+            # A pass every half timeout, at most every 5 minutes: a server is stopped at most that late.
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s.cull_timeout_s}",
-                        "--cull-every=300", "--concurrency=10"],
+                        f"--cull-every={max(5, min(300, s.cull_timeout_s // 2))}", "--concurrency=10"],
         },
     ]
     # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
