@@ -765,6 +765,19 @@ class Finding:
     fix: str = ""
 
 
+def aside_command(course: str) -> str:
+    """The shell command that moves a course folder someone else made out of the course's way, keeping
+    what is in it: the room may have submitted into its ``inbound`` (anyone can, once it exists). Deleting
+    it (the fix printed before) deleted their work."""
+    import shlex
+
+    try:
+        owner = f"uid-{os.lstat(course).st_uid}"
+    except OSError:
+        owner = "unknown"
+    return f"mv {shlex.quote(course)} {shlex.quote(f'{course}.made-by-{owner}')}"
+
+
 def visible_gpus() -> tuple[list[str], str]:
     """Device ids this machine shows (indices, GPU and MIG UUIDs), from ``nvidia-smi -L``; and why none."""
     smi = shutil.which("nvidia-smi")
@@ -879,8 +892,8 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
         found.append(Finding("course folder the grader's", ours,
                              f"{course_dir} (owner {st.st_uid})" + ("" if ours else
                              ": made by a trainee's account (or a link): its owner controls what the room fetches"),
-                             "" if ours else f"remove it (rm -rf {course_dir}) and release again from the course "
-                             "service; release refuses it until then"))
+                             "" if ours else f"move it aside, with what was submitted into it ({aside_command(str(course_dir))}) "
+                             "and release again from the course service; release refuses it until then"))
 
     inbound = course_dir / "inbound"
     if inbound.is_dir():
