@@ -15,6 +15,8 @@
 #   TECHDAY_CULL_TIMEOUT   seconds idle before a server is stopped (3600)
 #   TECHDAY_IMAGE          the trainees' image, target lab (techday-lab:latest); never the grader image
 #   TECHDAY_MEM_LIMIT      memory per trainee container (16G)
+#   TECHDAY_CPU_LIMIT      CPU cores per trainee container (4; a fraction is fine; 0: no limit)
+#   TECHDAY_PIDS_LIMIT     processes and threads per trainee container (4096; 0: no limit)
 #   TECHDAY_COURSE_SERVICE_URL, TECHDAY_COURSE_SERVICE_TOKEN
 #                          the course service (formgrader) in compose's `course` container, as the grader
 #
@@ -45,6 +47,5 @@ c.DockerSpawner.volumes = {
     "techday-home-{username}": "/home/jovyan/work",            # a trainee's work survives restarts
     os.environ.get("TECHDAY_EXCHANGE_VOLUME", "techday-exchange"): str(settings.exchange),
 }
-c.DockerSpawner.mem_limit = os.environ.get("TECHDAY_MEM_LIMIT", "16G")
 # PyTorch DataLoader workers share tensors through /dev/shm; Docker's default of 64 MB is too small.
 c.DockerSpawner.extra_host_config = {"shm_size": "2g"}

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..hub.config import check, make_accounts, write_accounts
+from ..hub.config import check, make_accounts, read_accounts, write_accounts
 from ..hub.locks import (
     SETS,
     LockError,
@@ -47,7 +47,14 @@ def _register_hub(sub) -> None:
     u.add_argument("--instructors", default="", help="comma-separated instructor usernames")
     u.add_argument("--admins", default="", help="comma-separated hub admin usernames")
     u.add_argument("--out", required=True, help="folder for users.csv (hub) and passwords.csv (cards)")
-    u.add_argument("--force", action="store_true", help="replace existing files (old passwords stop working)")
+    u.add_argument("--force", action="store_true",
+                   help="re-issue into a folder that has accounts (to add names): accounts already there keep "
+                        "their passwords, so printed cards still work")
+    u.add_argument("--new-passwords", action="store_true",
+                   help="with --force: a new password for every account (every printed card stops working)")
+    u.add_argument("--remove", action="store_true",
+                   help="with --force: remove the accounts this roster leaves out (they can no longer sign in, "
+                        "and their submissions are no longer collected)")
     u.set_defaults(fn=cmd_hub_users)
 
 
@@ -96,9 +103,15 @@ def cmd_hub_users(args) -> int:
         print(f"techday hub users: --out {out} is a file: give a folder for users.csv and passwords.csv",
               file=sys.stderr)
         return 2
+    if (args.new_passwords or args.remove) and not args.force:
+        print("techday hub users: --new-passwords and --remove change accounts already issued: give --force too",
+              file=sys.stderr)
+        return 2
     try:
-        users, slips = write_accounts(rows, out, force=args.force)
-    except (FileExistsError, ValueError) as exc:  # UsersFileError is a ValueError: an unreadable uid ledger
+        before = set(read_accounts(out / "users.csv")) if args.force and (out / "users.csv").is_file() else set()
+        users, slips = write_accounts(rows, out, force=args.force, new_passwords=args.new_passwords,
+                                      remove=args.remove)
+    except (FileExistsError, ValueError) as exc:  # UsersFileError, RosterShrinks: ValueErrors, nothing written
         print(exc, file=sys.stderr)
         return 1
     except OSError as exc:  # a folder that cannot be made or written (a file on the way, no rights, a full disk)
@@ -106,6 +119,13 @@ def cmd_hub_users(args) -> int:
               f"{f' ({exc.filename})' if exc.filename else ''}: give a folder you can write to", file=sys.stderr)
         return 2
     print(f"{len(rows)} account(s): {users} (for the hub: TECHDAY_USERS_FILE)")
+    if before:
+        names = [name for name, _, _ in rows]
+        kept = [] if args.new_passwords else [n for n in names if n in before]
+        new = [n for n in names if n not in kept]
+        print(f"{len(kept)} kept their passwords (their cards still work); new card(s) for {len(new)}: "
+              f"{', '.join(new[:20])}{' ...' if len(new) > 20 else ''}"
+              + (f"; removed: {', '.join(sorted(before - set(names)))}" if before - set(names) else ""))
     print(f"passwords: {slips} (print the cards, then keep this file off the server)")
     return 0
 

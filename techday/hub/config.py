@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -286,8 +287,17 @@ def apply_identity(spawner, uid: int, gid: int = TRAINEE_GID) -> None:
     spawner.environment = env
 
 
-def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse"):
-    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, then its GPU."""
+def apply_pids_limit(spawner, pids: int) -> None:
+    """At most ``pids`` processes and threads in a server (0: no limit). DockerSpawner: the container's
+    pids cgroup (Docker's ``--pids-limit``), counted by the kernel from outside the trainee's processes.
+    KubeSpawner has no per-pod setting (the kubelet's ``podPidsLimit`` is the node's); a local process
+    spawner has no cgroup of its own: neither gets one here (docker/README.md says so)."""
+    if pids and hasattr(spawner, "extra_host_config"):
+        spawner.extra_host_config = {**(spawner.extra_host_config or {}), "pids_limit": int(pids)}
+
+
+def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse", pids_limit: int = 0):
+    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, its process limit, then its GPU."""
     gpu_pre, gpu_post = gpu_hooks(allocator, overflow)
 
     def pre_spawn(spawner):
@@ -296,6 +306,7 @@ def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str 
         except (OSError, UsersFileError) as exc:
             raise RuntimeError(f"cannot read the accounts file: {exc}") from None
         apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
+        apply_pids_limit(spawner, pids_limit)
         gpu_pre(spawner)
 
     return pre_spawn, gpu_post
@@ -469,23 +480,55 @@ def issued_uids(out: Path) -> dict[str, int]:
     return issued
 
 
-def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
+class RosterShrinks(ValueError):
+    """A re-issued roster leaves out accounts that exist: refused unless removing them is asked for."""
+
+
+def _cards(path: Path) -> dict[str, str]:
+    """The plain-text passwords a ``passwords.csv`` holds, by name (none if it was moved off the server)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {(row.get("username") or "").strip(): row.get("password") or "" for row in csv.DictReader(f)}
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsersFileError(f"{path}: {exc}") from None
+
+
+def write_accounts(rows, out: Path, force: bool = False, new_passwords: bool = False,
+                   remove: bool = False) -> tuple[Path, Path]:
     """``users.csv`` (hashes and uids, for the hub) and ``passwords.csv`` (plain text, to print and hand
     out). A uid belongs to one name for good: a name issued before (in ``users.csv`` or the ledger
     :data:`UID_LEDGER` beside it) keeps its uid, and a new name gets one above every uid ever issued
     here, even one whose name has left the roster. Renumbering (uids by row order, as before) gave a
     trainee the uid of the trainee before them, who still owned submissions in the exchange and files
-    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order."""
+    in a home folder. The first roster is numbered from :data:`UID_FIRST` in row order.
+
+    Re-issued into a folder that has accounts (``force``, the way to add a late trainee): an account
+    already there keeps its password, so every printed card still works (``new_passwords``: new ones for
+    everyone), and the cards file keeps the passwords it held. An account the new roster leaves out is
+    removed only with ``remove``; otherwise :class:`RosterShrinks` names them and nothing is written.
+    Re-issuing used to give all 300 trainees new passwords and drop whoever a mistyped count left out.
+    Returns the two paths."""
     out.mkdir(parents=True, exist_ok=True)
     users, slips = out / "users.csv", out / "passwords.csv"
     if not force and (users.exists() or slips.exists()):
         raise FileExistsError(f"{users} or {slips} exists: passwords already handed out would stop working "
-                              "(use --force to replace them)")
+                              "(use --force to add accounts to them)")
     try:
         issued = issued_uids(out)
+        before = read_accounts(users) if users.exists() else {}
+        printed = _cards(slips)
     except UsersFileError as exc:
-        raise UsersFileError(f"cannot tell which uids were issued before ({exc}): fix that file rather than "
-                             "remove it; a uid given to a second person hands them the first one's files") from None
+        raise UsersFileError(f"cannot tell which accounts and uids were issued before ({exc}): fix that file rather "
+                             "than remove it; a uid given to a second person hands them the first one's files") from None
+    wanted = {name for name, _, _ in rows}
+    gone = sorted(set(before) - wanted)
+    if gone and not remove:
+        raise RosterShrinks(f"{len(gone)} account(s) in {users} are not in this roster: {', '.join(gone[:20])}"
+                            f"{' ...' if len(gone) > 20 else ''}. Nothing was written. Give the whole roster "
+                            "(the same --trainees, --instructors and --admins, plus the new names), or add --remove "
+                            "to remove them: they could no longer sign in, and their submissions would not be collected")
     taken = set(issued.values())
     following = max(taken, default=UID_FIRST - 1) + 1
     uids = []
@@ -495,6 +538,9 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
                 raise ValueError(f"no uid left for {name}: {UID_FIRST} to {UID_LAST} have all been issued in {out}")
             issued[name], following = following, following + 1
         uids.append(issued[name])
+    kept = [] if new_passwords else [name for name, _, _ in rows if name in before]
+    hashes = {name: before[name].password_hash for name in kept}
+    cards = [(name, role, printed.get(name, "") if name in hashes else password) for name, role, password in rows]
     tmp = out / f".{UID_LEDGER}.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -505,11 +551,12 @@ def write_accounts(rows, out: Path, force: bool = False) -> tuple[Path, Path]:
         w = csv.writer(f)
         w.writerow(["username", "role", "password_hash", "uid"])
         for uid, (name, role, password) in zip(uids, rows):
-            w.writerow([name, role, hash_password(password), uid])
+            w.writerow([name, role, hashes.get(name) or hash_password(password), uid])
     with atomicfile.replacing(slips, newline="", perms=0o600) as f:  # passwords: the owner's eyes only
         w = csv.writer(f)
         w.writerow(["username", "role", "password"])
-        w.writerows(rows)
+        # A kept account whose card is not in the old file (moved off the server) keeps its password, unknown here.
+        w.writerows(card for card in cards if card[2])
     return users, slips
 
 
@@ -528,6 +575,11 @@ class HubSettings:
     gpu_overflow: str = "refuse"
     state_dir: Path = Path("/srv/jupyterhub")
     cull_timeout_s: int = 3600
+    # What one trainee's server may take of the machine (docker/README.md, "Limits per trainee"): memory,
+    # CPU cores (a fraction is fine) and processes (threads count). 0 or "": no limit of that kind.
+    mem_limit: str = "16G"
+    cpu_limit: float = 4.0
+    pids_limit: int = 4096
     course_service_port: int = 9999
     course_service_url: str = ""  # default http://127.0.0.1:<port>
     # Set: the course service runs elsewhere (compose's `course` container, the chart's grader
@@ -551,6 +603,9 @@ class HubSettings:
             gpu_overflow=e("TECHDAY_GPU_OVERFLOW", "refuse"),
             state_dir=Path(e("TECHDAY_HUB_STATE", "/srv/jupyterhub")),
             cull_timeout_s=int(e("TECHDAY_CULL_TIMEOUT", "3600")),
+            mem_limit=e("TECHDAY_MEM_LIMIT", "16G"),
+            cpu_limit=float(e("TECHDAY_CPU_LIMIT", "4")),
+            pids_limit=int(e("TECHDAY_PIDS_LIMIT", "4096")),
             course_service_port=int(e("TECHDAY_COURSE_SERVICE_PORT", "9999")),
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
@@ -637,7 +692,7 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.cleanup_servers = False
 
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
-    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow)
+    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow, s.pids_limit)
     c.Spawner.pre_spawn_hook = pre_spawn
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
@@ -645,6 +700,15 @@ def configure(c, s: HubSettings) -> None:
         "TECHDAY_COURSE_ID": course,
         "TECHDAY_EXCHANGE": str(s.exchange),
     }
+    # One trainee's busy loops or fork bomb must not take the machine from the others: DockerSpawner and
+    # KubeSpawner turn these into the container's cgroup limits (a local process spawner ignores them).
+    if s.mem_limit:
+        c.Spawner.mem_limit = s.mem_limit
+    if s.cpu_limit:
+        c.Spawner.cpu_limit = s.cpu_limit
+        # OpenMP (PyTorch, OpenBLAS) starts one thread per core of the host, which the quota throttles in
+        # turn: as many threads as the server has cores.
+        c.Spawner.environment["OMP_NUM_THREADS"] = str(max(1, math.ceil(s.cpu_limit)))
     # 300 people arrive in the first ten minutes: let them queue rather than fail.
     c.JupyterHub.concurrent_spawn_limit = 60
     c.Spawner.start_timeout = 300
@@ -679,8 +743,9 @@ def configure(c, s: HubSettings) -> None:
         service,
         {
             "name": "idle-culler",
+            # A pass every half timeout, at most every 5 minutes: a server is stopped at most that late.
             "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={s.cull_timeout_s}",
-                        "--cull-every=300", "--concurrency=10"],
+                        f"--cull-every={max(5, min(300, s.cull_timeout_s // 2))}", "--concurrency=10"],
         },
     ]
     # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
@@ -698,6 +763,19 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+
+
+def aside_command(course: str) -> str:
+    """The shell command that moves a course folder someone else made out of the course's way, keeping
+    what is in it: the room may have submitted into its ``inbound`` (anyone can, once it exists). Deleting
+    it (the fix printed before) deleted their work."""
+    import shlex
+
+    try:
+        owner = f"uid-{os.lstat(course).st_uid}"
+    except OSError:
+        owner = "unknown"
+    return f"mv {shlex.quote(course)} {shlex.quote(f'{course}.made-by-{owner}')}"
 
 
 def visible_gpus() -> tuple[list[str], str]:
@@ -814,8 +892,8 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
         found.append(Finding("course folder the grader's", ours,
                              f"{course_dir} (owner {st.st_uid})" + ("" if ours else
                              ": made by a trainee's account (or a link): its owner controls what the room fetches"),
-                             "" if ours else f"remove it (rm -rf {course_dir}) and release again from the course "
-                             "service; release refuses it until then"))
+                             "" if ours else f"move it aside, with what was submitted into it ({aside_command(str(course_dir))}) "
+                             "and release again from the course service; release refuses it until then"))
 
     inbound = course_dir / "inbound"
     if inbound.is_dir():

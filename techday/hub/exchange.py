@@ -77,14 +77,17 @@ class ExchangeReleaseAssignment(_Release):
                                  self.root, mode, self.root)
 
     def init_dest(self):
+        from techday.hub.config import aside_command
+
         course = os.path.join(self.root, self.coursedir.course_id) if self.coursedir.course_id else None
         for path in ([course] + [os.path.join(course, d) for d in ("outbound", "inbound", "feedback")]
                      if course else []):
             why = not_mine(path)
             if why:
                 self.fail(f"{path} {why}: whoever made it would control what every trainee fetches or who can "
-                          "read submissions. Nothing was released. Remove it (as root: rm -rf "
-                          f"{course}) and release again; `techday hub check` looks for this.")
+                          f"read submissions. Nothing was released. Move it aside, with whatever was submitted "
+                          f"into it (as root: {aside_command(course)}) and release again; `techday hub check` "
+                          "looks for this.")
         super().init_dest()
         inbound = self.inbound_path
         if os.stat(inbound).st_gid != os.getgid():

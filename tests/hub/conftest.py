@@ -107,7 +107,8 @@ def _kill_marked(marker: str) -> int:
 class Hub:
     """One running hub, its course root, exchange and accounts."""
 
-    def __init__(self, base: Path, trainees: int, gpus: list[str], external_service: bool = False):
+    def __init__(self, base: Path, trainees: int, gpus: list[str], external_service: bool = False,
+                 cull_timeout_s: int = 3600):
         # Separate users need a base they can pass through (pytest's own folders are 0700).
         self.isolated = why_not() is None
         self.base = base = shared_dir("techday-hub-") if self.isolated else base
@@ -148,6 +149,7 @@ class Hub:
             # name, as nbgrader does (the uid check is tested where users are separate, as root).
             self.env["JUPYTER_CONFIG_PATH"] = self.single_user_config(base)
         self.gpus = gpus
+        self.cull_timeout_s = cull_timeout_s
         # The course service started by the test, as compose's `course` container (not by the hub).
         self.service_token = secrets.token_hex(16) if external_service else ""
         self.service_proc: subprocess.Popen | None = None
@@ -206,7 +208,7 @@ configure(c, HubSettings(
     course_id={COURSE!r}, users_file=Path({str(self.base / 'accounts' / 'users.csv')!r}),
     exchange=Path({str(self.exchange)!r}), course_root=Path({str(self.course_root)!r}),
     state_dir=Path({str(self.base / 'state')!r}), gpus={self.gpus!r}, gpu_overflow="refuse",
-    course_service_port={self.service_port}, cull_timeout_s=3600,
+    course_service_port={self.service_port}, cull_timeout_s={self.cull_timeout_s},
     course_service_token={self.service_token!r},
     course_service_url={f"http://127.0.0.1:{self.service_port}" if self.service_token else ""!r}))
 
@@ -350,6 +352,19 @@ c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
         self.service_log = open(self.base / "course-service.log", "w")  # noqa: SIM115 (closed in stop)
         self.service_proc = subprocess.Popen(command, cwd=self.course_root, env=env, stdout=self.service_log,
                                              stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_course_service(self, timeout: float = 180):
+        """Until the course service answers on its port (bounded), or says why it stopped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.service_proc.poll() is None, (self.base / "course-service.log").read_text()[-3000:]
+            with socket.socket() as s:
+                s.settimeout(1)
+                if s.connect_ex(("127.0.0.1", self.service_port)) == 0:
+                    return
+            time.sleep(0.3)
+        raise AssertionError(f"the course service did not answer in {timeout:.0f} s:\n"
+                             + (self.base / "course-service.log").read_text()[-3000:])
 
     def stop(self):
         for person in self.people:
@@ -519,6 +534,46 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
     return out
 
 
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?error}``, from ``variables`` only."""
+    def one(m):
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name in variables:
+            return variables[name]
+        if op == ":-":
+            return arg
+        raise AssertionError(f"compose needs {name}: {arg}")
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def compose_course(hub: Hub) -> tuple[list[str], dict[str, str]]:
+    """compose's `course` command and environment (docker/compose.yaml), moved to this hub's paths and
+    loopback ports: the course service as the day runs it, beside the hub. JupyterHub 5.5 (the images'
+    and the chart's) gives a service the hub starts itself 10 seconds to answer and stops the hub
+    otherwise; the formgrader took longer on a busy 2-core machine."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the compose file")
+
+    service = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]["course"]
+    variables = {"TECHDAY_COURSE_ID": COURSE, "TECHDAY_COURSE_SERVICE_TOKEN": hub.service_token}
+    moves = [("http://hub:8081", f"http://127.0.0.1:{hub.hub_port}"), ("0.0.0.0", "127.0.0.1"),
+             ("9999", str(hub.service_port)), ("/srv/nbgrader/course", str(hub.course_root)),
+             ("/srv/nbgrader/exchange", str(hub.exchange)), ("/home/grader", str(hub.base / "grader-home")),
+             ("/srv/jupyterhub/users/users.csv", str(hub.users_file))]
+
+    def move(text: str) -> str:
+        text = interpolate(str(text), variables)
+        for old, new in moves:
+            text = text.replace(old, new)
+        return text
+
+    command = [move(part) for part in service["command"]]
+    env = {name: move(value) for name, value in service["environment"].items()}
+    assert service["user"] == f"{GRADER_UID}:{GRADER_UID}", "compose runs the course service as the grader"
+    assert "docker.sock" not in str(service.get("volumes")), "no Docker socket next to the course service"
+    assert env["TECHDAY_USERS_FILE"] == str(hub.users_file), "collect knows each student's uid"
+    return command, env
+
+
 @pytest.fixture(scope="session")
 def built_course(tmp_path_factory):
     """The fixture course's ok-lab, built with the real `techday build` (source/ and release/); where
@@ -547,14 +602,19 @@ def hub_factory(tmp_path_factory, request):
     started: list[Hub] = []
 
     def start(trainees: int = 2, gpus: list[str] | None = None, course: bool = True,
-              external_service: bool = False) -> Hub:
-        hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [], external_service)
+              external_service: bool = False, **settings) -> Hub:
+        """The course service runs beside the hub with a token, as compose runs it (`course`): started here
+        for a hub with a course, by the test itself with ``external_service``, not at all without a course."""
+        hub = Hub(tmp_path_factory.mktemp("hub"), trainees, gpus or [], external_service=True, **settings)
         started.append(hub)
         if course:
             hub.build_course(request.getfixturevalue("built_course"))
         else:
             (hub.course_root / "release").mkdir(parents=True)
         hub.start()
+        if course and not external_service:
+            hub.start_course_service(*compose_course(hub))
+            hub.wait_course_service()
         return hub
 
     yield start

@@ -7,53 +7,14 @@ name, prefix or API URL), a formgrader open to trainees, and a course service ru
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from tests.hub.conftest import COURSE, Person
+from tests.hub.conftest import COURSE, Person, compose_course
 from tests.uids import GRADER_UID
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow]
-
-
-def interpolate(value: str, variables: dict[str, str]) -> str:
-    """Compose's ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?error}``, from ``variables`` only."""
-    def one(m):
-        name, op, arg = m.group(1), m.group(2), m.group(3)
-        if name in variables:
-            return variables[name]
-        if op == ":-":
-            return arg
-        raise AssertionError(f"compose needs {name}: {arg}")
-    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
-
-
-def compose_course(hub) -> tuple[list[str], dict[str, str]]:
-    """compose's `course` command and environment, moved to this hub's paths and loopback ports."""
-    yaml = pytest.importorskip("yaml", reason="PyYAML reads the compose file")
-    from tests.conftest import ROOT
-
-    service = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]["course"]
-    variables = {"TECHDAY_COURSE_ID": COURSE, "TECHDAY_COURSE_SERVICE_TOKEN": hub.service_token}
-    moves = [("http://hub:8081", f"http://127.0.0.1:{hub.hub_port}"), ("0.0.0.0", "127.0.0.1"),
-             ("9999", str(hub.service_port)), ("/srv/nbgrader/course", str(hub.course_root)),
-             ("/srv/nbgrader/exchange", str(hub.exchange)), ("/home/grader", str(hub.base / "grader-home")),
-             ("/srv/jupyterhub/users/users.csv", str(hub.users_file))]
-
-    def move(text: str) -> str:
-        text = interpolate(str(text), variables)
-        for old, new in moves:
-            text = text.replace(old, new)
-        return text
-
-    command = [move(part) for part in service["command"]]
-    env = {name: move(value) for name, value in service["environment"].items()}
-    assert service["user"] == f"{GRADER_UID}:{GRADER_UID}", "compose runs the course service as the grader"
-    assert "docker.sock" not in str(service.get("volumes")), "no Docker socket next to the course service"
-    assert env["TECHDAY_USERS_FILE"] == str(hub.users_file), "collect knows each student's uid"
-    return command, env
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,69 @@ def test_gpus_are_not_shared(hub):
     assert sorted(held.values()) == ["0", "1"] and "teacher" not in held, held
     assert "Ask an instructor" in r.text or "in use" in hub.log_tail(200), r.text[:300]
     assert not hub.user_model("teacher")["servers"], "no server without a device of its own"
+
+
+def test_a_trainee_cannot_act_as_another_with_anything_they_hold(hub):
+    """trainee-002, hostile, with what a trainee has: their own password, their browser's cookie, and the
+    token in their own kernel's environment (JUPYTERHUB_API_TOKEN). With none of them can they sign in
+    as trainee-001, use or stop trainee-001's server, have the hub make a token for
+    anyone, list the accounts, or open the formgrader. Every answer is read; nothing is assumed."""
+    import requests
+
+    signed_in(hub, "trainee-001")
+    lee = signed_in(hub, "trainee-002")
+    r = Person(hub, "trainee-001", password=hub.passwords["trainee-002"]).login()
+    assert r.status_code == 403, "another's name with one's own password"
+    r = Person(hub, "TRAINEE-001", password=hub.passwords["trainee-002"]).login()
+    assert r.status_code == 403, "the same name in capitals"
+
+    kernel = lee.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    out = lee.run_cell(kernel, "import os; print(os.environ['JUPYTERHUB_API_TOKEN'])")
+    stolen = out["stdout"].strip()
+    assert out["status"] == "ok" and len(stolen) > 20, out
+    auth = {"Authorization": f"token {stolen}"}
+    answers = {
+        "cookie on their server": lee.s.get(f"{hub.url}/user/trainee-001/api/contents", timeout=60,
+                                            allow_redirects=False).status_code,
+        "token on their server": requests.get(f"{hub.url}/user/trainee-001/api/contents", headers=auth,
+                                              timeout=60).status_code,
+        "token on their kernels": requests.post(f"{hub.url}/user/trainee-001/api/kernels", headers=auth,
+                                                json={"name": "python3"}, timeout=60).status_code,
+        "token reads their account": requests.get(f"{hub.url}/hub/api/users/trainee-001", headers=auth,
+                                                  timeout=60).status_code,
+        "token mints a token for them": requests.post(f"{hub.url}/hub/api/users/trainee-001/tokens", headers=auth,
+                                                      json={}, timeout=60).status_code,
+        "token mints a token for itself": requests.post(f"{hub.url}/hub/api/users/trainee-002/tokens",
+                                                        headers=auth, json={}, timeout=60).status_code,
+        "token lists the accounts": requests.get(f"{hub.url}/hub/api/users", headers=auth, timeout=60).status_code,
+        "token stops their server": requests.delete(f"{hub.url}/hub/api/users/trainee-001/server", headers=auth,
+                                                    timeout=60).status_code,
+        "token opens the formgrader": requests.get(f"{hub.url}/services/{COURSE}/formgrader", headers=auth,
+                                                   timeout=60, allow_redirects=False).status_code,
+    }
+    print("trainee-002 as trainee-001:", answers)
+    assert all(code in (302, 401, 403, 404) for code in answers.values()), answers
+    assert answers["cookie on their server"] != 200 and answers["token on their server"] in (401, 403, 404)
+    assert hub.user_model("trainee-001")["servers"], "trainee-001's server still runs"
+
+
+def test_no_secret_reaches_the_hubs_logs(hub):
+    """The hub's and the course service's logs (``docker compose logs``, read by whoever runs the day,
+    often pasted into a chat for help) hold no password of a card (a wrong one typed included), no
+    server's or service's token and no cookie secret. Not covered: a password typed into the username
+    field, which JupyterHub itself logs as the name that failed."""
+    kim = signed_in(hub, "trainee-001")
+    assert Person(hub, "trainee-002", password=hub.passwords["trainee-001"]).login().status_code == 403
+    kernel = kim.rest("POST", "/api/kernels", json={"name": "python3"}).json()["id"]
+    out = kim.run_cell(kernel, "import os; print(os.environ['JUPYTERHUB_API_TOKEN'])")
+    assert out["status"] == "ok", out
+    secrets = {f"{name}'s password": password for name, password in hub.passwords.items()}
+    secrets["trainee-001's server token"] = out["stdout"].strip()
+    secrets["the course service's token"] = hub.service_token
+    secrets["the cookie secret"] = (hub.base / "state" / "jupyterhub_cookie_secret").read_text().strip()
+    logs = {name: (hub.base / name).read_text(errors="replace") for name in ("hub.log", "course-service.log")
+            if (hub.base / name).exists()}
+    assert "hub.log" in logs
+    found = [f"{what} in {name}" for what, secret in secrets.items() if secret for name, text in logs.items()
+             if secret in text]
+    assert not found, found

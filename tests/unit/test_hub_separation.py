@@ -47,7 +47,7 @@ def test_a_uid_stays_retired_when_its_name_leaves_the_roster(tmp_path):
     dropped trainee's entries in ``inbound``."""
     write_accounts(make_accounts(3, "trainee", [], []), tmp_path)
     first = _uids(tmp_path)
-    write_accounts(make_accounts(2, "trainee", [], []), tmp_path, force=True)      # trainee-003 leaves
+    write_accounts(make_accounts(2, "trainee", [], []), tmp_path, force=True, remove=True)  # trainee-003 leaves
     write_accounts(make_accounts(2, "trainee", ["new"], []), tmp_path, force=True)  # someone new comes
     third = _uids(tmp_path)
     assert third["new"] not in first.values(), f"trainee-003's uid {first['trainee-003']} went to 'new'"
