@@ -155,37 +155,27 @@ def descriptors_held(pids: list[int], sockets_read: bool = True) -> dict:
     seen: dict[str, int] = {}
     largest = None
     descriptors = others = 0
-    for pid in pids:
+    for _pid, _fd, path, target in _open_descriptors(pids):
+        descriptors += 1
+        if not target.startswith("pipe:"):
+            others += not (sockets_read and target.startswith("socket:"))
+            continue
+        if target in seen:
+            continue
+        if len(seen) >= PIPES_READ:
+            seen[target] = largest if largest is not None else (largest := pipe_max())
+            continue
         try:
-            fds = os.listdir(f"/proc/{pid}/fd")
+            f = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             continue
-        for fd in fds:
-            path = f"/proc/{pid}/fd/{fd}"
-            try:
-                target = os.readlink(path)
-            except OSError:
-                continue
-            descriptors += 1
-            if not target.startswith("pipe:"):
-                others += not (sockets_read and target.startswith("socket:"))
-                continue
-            if target in seen:
-                continue
-            if len(seen) >= PIPES_READ:
-                seen[target] = largest if largest is not None else (largest := pipe_max())
-                continue
-            try:
-                f = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                if stat.S_ISFIFO(os.fstat(f).st_mode):
-                    seen[target] = fcntl.fcntl(f, F_GETPIPE_SZ)
-            except OSError:
-                pass
-            finally:
-                os.close(f)
+        try:
+            if stat.S_ISFIFO(os.fstat(f).st_mode):
+                seen[target] = fcntl.fcntl(f, F_GETPIPE_SZ)
+        except OSError:
+            pass
+        finally:
+            os.close(f)
     held = sum(seen.values()) + len(seen) * OBJECT_BYTES + others * FILE_BYTES
     return {"pipes": len(seen), "descriptors": descriptors, "bytes": held}
 
@@ -204,24 +194,35 @@ def epoll_watches(pids: list[int], stop_over: int | None = None) -> int:
     """The watches of every epoll instance open in ``pids`` (an instance open in two processes, a fork's, counts
     twice); reading stops once past ``stop_over``, so that what a notebook holds bounds what one reading costs."""
     total = 0
+    for pid, fd, _path, target in _open_descriptors(pids):
+        if target != EVENTPOLL:
+            continue
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
+                for line in f:
+                    if line.startswith(b"tfd:"):
+                        total += 1
+                        if stop_over is not None and total > stop_over:
+                            return total
+        except OSError:
+            continue
+    return total
+
+
+def _open_descriptors(pids: list[int]):
+    """``(pid, fd, path, target)`` for each descriptor open in ``pids``, read from outside (``/proc/PID/fd``); a
+    process or descriptor gone meanwhile is skipped."""
     for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             continue
         for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") != EVENTPOLL:
-                    continue
-                with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
-                    for line in f:
-                        if line.startswith(b"tfd:"):
-                            total += 1
-                            if stop_over is not None and total > stop_over:
-                                return total
+                yield pid, fd, path, os.readlink(path)
             except OSError:
                 continue
-    return total
 
 
 def join(pid: int) -> None:
