@@ -152,11 +152,18 @@ def msg(key: str, default: str, /, **fmt) -> str:
         # A translation is data that may come with a submission: it may name the values the English
         # names and nothing else (no attribute or index access through a field, which would let the
         # text reach into the test's objects), or the English is shown.
-        if text is not None and _fields_within(text, default):
-            try:
-                return text.format(**fmt)
-            except (KeyError, IndexError, ValueError):
-                pass
+        return _render(text, default, fmt)
+    return default.format(**fmt)
+
+
+def _render(text: str | None, default: str, fmt: dict) -> str:
+    """``text`` formatted with ``fmt`` where it names only the fields ``default`` names and formats, else
+    the English ``default``."""
+    if text is not None and _fields_within(text, default):
+        try:
+            return text.format(**fmt)
+        except (KeyError, IndexError, ValueError):
+            pass
     return default.format(**fmt)
 
 
@@ -186,13 +193,7 @@ class PackageCatalogue:
 
     def msg(self, key: str, default: str, /, **fmt) -> str:
         """:func:`msg`, from this catalogue: the English where it has no usable translation."""
-        text = self.texts.get(key)
-        if text is not None and _fields_within(text, default):
-            try:
-                return text.format(**fmt)
-            except (KeyError, IndexError, ValueError):
-                pass
-        return default.format(**fmt)
+        return _render(self.texts.get(key), default, fmt)
 
     def starting(self, prefix: str) -> dict[str, str]:
         """The texts whose key starts with ``prefix`` (``"techday.referee_"``)."""
