@@ -310,7 +310,8 @@ def test_a_notebook_gets_no_more_of_the_cpu_than_one_graded_beside_it(tmp_path):
 
 # Processes that try harder to outlive the notebook: one stopped (SIGSTOP), one stopped under a tracer of its own
 # (ptrace), and one below a child subreaper of the cell's (PR_SET_CHILD_SUBREAPER), each in a session of its own where
-# it can be, each named so that the host can find it and alive for at most 40 s.
+# it can be, each named so that the host can find it (a name of their own: the test above may run beside this one,
+# its stray alive while its notebook runs) and alive for at most 40 s.
 STRAYS = """\
 import ctypes, os, signal, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -328,18 +329,18 @@ def live(name, stop=False, traced=False):
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        live(b"techday-stray", stop=True)
+        live(b"techday-strays", stop=True)
     os._exit(0)
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        live(b"techday-stray", stop=True, traced=True)
-    live(b"techday-stray")
+        live(b"techday-strays", stop=True, traced=True)
+    live(b"techday-strays")
 if os.fork() == 0:
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     if os.fork() == 0:
-        live(b"techday-stray")
-    live(b"techday-stray")
+        live(b"techday-strays")
+    live(b"techday-strays")
 time.sleep(2)
 print("left behind", flush=True)
 """
@@ -361,7 +362,7 @@ print("done")
     assert result is not None, report
     assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
     time.sleep(0.5)
-    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
+    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-strays"]
     assert not strays, f"still running after the notebook: {strays}"
 
 
