@@ -199,6 +199,7 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
     if os.geteuid() != 0 or how not in ("cgroup", "nobody") or nobody_sandbox_problem(False):
         pytest.skip(f"the grader is not root, or the sandbox cannot run as nobody here ({how})")
     uids: set[int] = set()
+    seen: dict[int, tuple] = {}  # a uid: the first process seen with it (what the assertion shows)
     stop = threading.Event()
 
     def sample():
@@ -207,8 +208,15 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
         while not stop.is_set():
             for proc in me.children(recursive=True):
                 try:
-                    # not a fork of this process before its exec (and its setuid), nor the grader's socket meter
-                    if proc.cmdline() != mine and not _grader_own(proc):
+                    # not a fork of this process before its exec (and its setuid), nor the grader's socket meter,
+                    # nor a process that has exited and waits to be reaped (a zombie: no command line left, so a
+                    # meter of the grader's that just ended read as a root process of the sandbox's on a loaded
+                    # machine)
+                    cmdline = proc.cmdline()
+                    if cmdline and cmdline != mine and not _grader_own(proc) \
+                            and proc.status() != psutil.STATUS_ZOMBIE:
+                        for uid in set(proc.uids()) - uids:
+                            seen[uid] = (proc.pid, proc.name(), cmdline[:4])
                         uids.update(proc.uids())
                 except psutil.Error:
                     continue
@@ -227,7 +235,7 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
         sampler.join(5)
     assert result is not None, report
     print(how, uids)
-    assert uids and 0 not in uids, uids
+    assert uids and 0 not in uids, seen
 
 
 def test_the_sandbox_runs_below_the_grader_in_the_schedulers_order(tmp_path):
