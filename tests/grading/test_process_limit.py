@@ -169,15 +169,20 @@ print("left behind", flush=True)
 """
 
 
+def _assert_left_behind_and_gone(result, name: str) -> None:
+    """The notebook's first cell left a process named ``name`` behind, and none is running on the host now."""
+    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
+    time.sleep(0.5)
+    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+    assert not strays, f"still running after the notebook: {strays}"
+
+
 def test_no_process_outlives_its_notebook(tmp_path):
     """Wrong answer caught: a process a cell double-forked into a session of its own, ignoring SIGTERM, still running
     on the grading host after the notebook ended (it could read or rewrite the next submission's files)."""
     result, report = run_sandboxed([STRAY], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120))
     assert result is not None, report
-    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
-    time.sleep(0.5)
-    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-stray"]
-    assert not strays, f"still running after the notebook: {strays}"
+    _assert_left_behind_and_gone(result, "techday-stray")
 
 
 def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
@@ -368,10 +373,7 @@ print("done")
     result, report = run_sandboxed([cell], tmp_path, Limits(cell_timeout_s=60, notebook_timeout_s=120,
                                                           max_processes=LIMIT))
     assert result is not None, report
-    assert "left behind" in "".join(o.get("text", "") for o in result["cells"][0]["outputs"])
-    time.sleep(0.5)
-    strays = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "techday-strays"]
-    assert not strays, f"still running after the notebook: {strays}"
+    _assert_left_behind_and_gone(result, "techday-strays")
 
 
 def test_a_kernel_that_kills_its_executor_is_named_the_cause(tmp_path):
