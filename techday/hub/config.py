@@ -590,6 +590,12 @@ class HubSettings:
     # servers at https://<name>.hub.example.org; wildcard DNS and certificate). Empty: every server
     # shares the hub's origin, and a trainee's page can act as whoever opens it (`techday hub check`).
     subdomain_host: str = ""
+    # Spawns at once (JupyterHub's concurrent_spawn_limit): one server holds at most 56 trainees (8 GPUs as
+    # MIG slices) and starts a container in 5 to 20 s; 20 at a time lets such a room in within a minute
+    # without 56 container starts competing for the Docker daemon and the hub. The rest are refused and
+    # ask again by themselves after a draw in spawn_retry_s (about one container start).
+    spawn_limit: int = 20
+    spawn_retry_s: tuple[int, int] = (10, 30)
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -610,6 +616,7 @@ class HubSettings:
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
             subdomain_host=e("TECHDAY_SUBDOMAIN_HOST", ""),
+            spawn_limit=int(e("TECHDAY_SPAWN_LIMIT", "20")),
         )
         values.update(overrides)
         return cls(**values)
@@ -709,8 +716,11 @@ def configure(c, s: HubSettings) -> None:
         # OpenMP (PyTorch, OpenBLAS) starts one thread per core of the host, which the quota throttles in
         # turn: as many threads as the server has cores.
         c.Spawner.environment["OMP_NUM_THREADS"] = str(max(1, math.ceil(s.cpu_limit)))
-    # 300 people arrive in the first ten minutes: let them queue rather than fail.
-    c.JupyterHub.concurrent_spawn_limit = 60
+    # Past this many spawns at once JupyterHub 5.5 does not queue: it refuses the next with 429 "Too many
+    # users trying to log in right now" and a suggested wait. spawn_limit_page makes that page bilingual and
+    # makes it ask again by itself, so a room arriving at once comes in in waves.
+    c.JupyterHub.concurrent_spawn_limit = s.spawn_limit
+    spawn_limit_page(c, s.spawn_retry_s)
     c.Spawner.start_timeout = 300
     c.Spawner.http_timeout = 120
 
@@ -752,6 +762,30 @@ def configure(c, s: HubSettings) -> None:
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
                              "users_file": str(s.users_file), "course_root": str(s.course_root),
                              "subdomain_host": s.subdomain_host}
+
+
+def spawn_limit_page(c, retry_s: tuple[int, int] = (10, 30)) -> None:
+    """What a trainee sees past ``concurrent_spawn_limit``: JupyterHub's 429 page with the same in Korean,
+    reloading itself after ``retry_s`` seconds (a random draw in that range, so that a refused wave does
+    not return at once); JupyterHub's own Retry-After and "Try again in N seconds" follow the same range.
+    Also for the chart's hub (docker/z2jh-values.yaml, ``extraConfig``): it adds to what is set."""
+    from ..i18n import PackageCatalogue
+
+    low, high = int(retry_s[0]), int(retry_s[1])
+    ours = str(Path(__file__).resolve().parent / "templates")
+    paths = c.JupyterHub.template_paths   # first: JupyterHub's own error.html comes after (it extends it)
+    if isinstance(paths, list):
+        paths.insert(0, ours)
+    else:
+        paths.prepend([ours])
+    c.JupyterHub.template_vars.update({
+        "techday_spawn_retry": (low, high),
+        "techday_spawn_wait": [PackageCatalogue(lang).msg(
+            "techday.spawn_wait", "Many people are starting their servers right now. This page asks again by "
+            "itself in {low} to {high} seconds: keep it open.", low=low, high=high) for lang in ("ko", "en")],
+    })
+    # Not a configurable trait in JupyterHub 5.5: the handlers read it from the tornado settings.
+    c.JupyterHub.tornado_settings.update({"spawn_throttle_retry_range": (low, high)})
 
 
 # --------------------------------------------------------------------------------------------- check
