@@ -108,6 +108,7 @@ class PasswordListAuthenticator(Authenticator):
         stored = account.password_hash if account else "pbkdf2_sha256$120000$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
         ok = await asyncio.to_thread(check_password, password, stored)
         if not (account and ok):
+            throttle.failed(name, address)
             self.log.warning("refused sign-in for %r", name)
             return None
         throttle.succeeded(name, address)

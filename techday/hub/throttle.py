@@ -18,8 +18,9 @@ long as they liked. What it is built to hold:
   beside the accounts file, see :func:`read_releases`), or a hub restart: the counts live in the hub's
   memory only.
 
-Attempts are counted before the password is checked, so a burst of parallel tries on one account
-cannot all slip in before the first failure is recorded.
+An account counts an attempt before its password is checked, so a burst of parallel tries on one
+account cannot all slip in before the first failure is recorded; an address counts only answered
+failures, so a room behind one NAT signing in at once (many attempts in flight) is not locked.
 """
 
 from __future__ import annotations
@@ -80,33 +81,40 @@ class SignInThrottle:
                 wait = max(wait, rec.locked_until - now)
         return wait
 
+    def _count(self, key, limit: int) -> None:
+        now = self.clock()
+        rec = self._record(key, now)
+        rec.failures.append(now)
+        if len(rec.failures) >= limit:
+            rec.lockouts += 1
+            rec.locked_at = now
+            rec.locked_until = now + min(self.lockout_max_s, self.lockout_s * 2 ** (rec.lockouts - 1))
+            rec.failures.clear()
+
     def attempt(self, name: str, address: str) -> float:
-        """An attempt begins: 0 and counted as a failure until :meth:`succeeded` says otherwise, or the
-        seconds to wait (nothing counted, no password to check)."""
+        """An attempt begins: 0, or the seconds to wait (nothing counted, no password to check).
+
+        The account counts the attempt as a failure now, until :meth:`succeeded` says otherwise: parallel
+        tries on one name cannot all pass before the first failure lands. The address counts only
+        failures (:meth:`failed`): a room behind one NAT signing in at once is many attempts in flight
+        from one address, all honest."""
         wait = self.refused_for(name, address)
         if wait:
             return wait
-        now = self.clock()
         for key, limit in self._keys(name, address):
-            rec = self._record(key, now)
-            rec.failures.append(now)
-            if len(rec.failures) >= limit:
-                rec.lockouts += 1
-                rec.locked_at = now
-                rec.locked_until = now + min(self.lockout_max_s, self.lockout_s * 2 ** (rec.lockouts - 1))
-                rec.failures.clear()
+            if key[0] == "account":
+                self._count(key, limit)
         return 0.0
 
+    def failed(self, name: str, address: str) -> None:
+        """The password was wrong (the account's count already holds the attempt)."""
+        for key, limit in self._keys(name, address):
+            if key[0] == "address":
+                self._count(key, limit)
+
     def succeeded(self, name: str, address: str) -> None:
-        """The password was right: the account's count goes, the address's loses this attempt."""
-        for key, _ in self._keys(name, address):
-            rec = self.records.get(key)
-            if rec is None:
-                continue
-            if key[0] == "account":
-                del self.records[key]
-            elif rec.failures:
-                rec.failures.pop()
+        """The password was right: the account's count goes."""
+        self.records.pop(("account", name[:256]), None)
 
     def release(self, kind: str, value: str, before: float | None = None) -> bool:
         """Lift the lock and the count of an account (``kind`` "account") or an address; with ``before``,

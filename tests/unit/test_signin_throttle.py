@@ -23,7 +23,13 @@ class Clock:
 
 
 def fail(t: SignInThrottle, name: str, address: str = "10.0.0.1", times: int = 1) -> list[float]:
-    return [t.attempt(name, address) for _ in range(times)]
+    """``times`` wrong passwords, as the authenticator reports them."""
+    waits = []
+    for _ in range(times):
+        waits.append(t.attempt(name, address))
+        if not waits[-1]:
+            t.failed(name, address)
+    return waits
 
 
 def test_an_account_is_locked_after_the_limit_then_let_back_in():
@@ -144,3 +150,24 @@ def test_the_release_command_reaches_the_authenticator(tmp_path, capsys):
     assert "released 1" in capsys.readouterr().out
     assert a.throttle().refused_for("trainee-001", "10.0.0.5") == 0
     assert main(["hub", "release", "../x y", "--out", str(tmp_path)]) == 2
+
+
+def test_a_room_behind_one_address_signing_in_at_once_is_not_locked():
+    """Caught: counting every attempt in flight against the address. 300 trainees behind the venue's NAT
+    signing in within a minute were 100 attempts in flight from one address, and the address locked
+    the whole room out with nobody having mistyped."""
+    clock = Clock()
+    t = SignInThrottle(max_failures=5, address_max_failures=100, clock=clock)
+    assert all(t.attempt(f"trainee-{i:03d}", "192.0.2.1") == 0 for i in range(300)), "in flight, none answered yet"
+    for i in range(300):
+        t.succeeded(f"trainee-{i:03d}", "192.0.2.1")
+    assert t.refused_for("trainee-300", "192.0.2.1") == 0
+
+
+def test_parallel_tries_on_one_account_are_bounded():
+    """Caught: a lock checked against failures already answered only. Fifty tries sent at once all
+    passed the check before the first wrong password was counted: fifty guesses instead of five."""
+    clock = Clock()
+    t = SignInThrottle(max_failures=5, clock=clock)
+    let_through = sum(t.attempt("trainee-001", f"10.0.{i}.1") == 0 for i in range(50))
+    assert let_through == 5, let_through
