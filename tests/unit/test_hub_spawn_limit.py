@@ -65,3 +65,26 @@ def test_the_charts_hub_gets_the_same_page(templated):
     assert app.tornado_settings["spawn_throttle_retry_range"] == (20, 60)
     assert app.template_vars["techday_spawn_retry"] == (20, 60)
     assert ("announcement_login" in app.template_vars) == templated
+
+
+@pytest.mark.parametrize("message, waits", [
+    ("Too many users trying to log in right now. Try again in 20 seconds.", True),
+    ("Active user limit exceeded. Try again in a few minutes.", False),
+])
+def test_the_page_asks_again_only_for_a_wave(message, waits):
+    """Caught: the same "many people are starting, this page asks again" under JupyterHub's other 429, a
+    full room (activeServerLimit): a wrong reason, and every refused browser reloading for nothing."""
+    import jupyterhub
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
+
+    base = Path(jupyterhub.__file__).resolve().parents[0]
+    default = next(p for p in [Path(jupyterhub.__file__).parents[3] / "share" / "jupyterhub" / "templates",
+                               Path(__import__("sys").prefix) / "share" / "jupyterhub" / "templates",
+                               base / "templates"] if (p / "error.html").is_file())
+    env = Environment(loader=ChoiceLoader([PrefixLoader({"templates": FileSystemLoader([str(default)])}, "/"),
+                                           FileSystemLoader([TEMPLATES, str(default)])]))
+    html = env.get_template("error.html").render(
+        status_code=429, status_message="Too Many Requests", message=message, static_url=lambda *a, **k: "",
+        base_url="/hub/", techday_spawn_retry=(10, 30), techday_spawn_wait=["ko-line", "en-line"])
+    assert message in html
+    assert ("en-line" in html and "techdayRetry(10, 30)" in html) == waits, html[-1500:]
