@@ -101,7 +101,7 @@ class PasswordListAuthenticator(Authenticator):
         wait = throttle.attempt(name, address)
         if wait:
             # Refused before any hash: the same answer, and the same time, whether the account exists or not.
-            self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name, address, wait)
+            self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name[:64], address, wait)
             raise web.HTTPError(429, throttled_message(wait))
         account = self.accounts().get(name)
         # The hash runs off the event loop (a room signs in at once); an unknown name costs the same.
