@@ -17,6 +17,10 @@
 #   TECHDAY_MEM_LIMIT      memory per trainee container (16G)
 #   TECHDAY_CPU_LIMIT      CPU cores per trainee container (4; a fraction is fine; 0: no limit)
 #   TECHDAY_PIDS_LIMIT     processes and threads per trainee container (4096; 0: no limit)
+#   TECHDAY_DISK_LIMIT     disk per trainee, in the home volume and again in the container's layer ("": none;
+#                          "5G" needs Docker's data root on XFS mounted with pquota, docker/README.md "Disk")
+#   TECHDAY_DISK_MIN_FREE  no server starts while the disk under the hub's state has less free (2G)
+#   TECHDAY_SPAWN_LIMIT    servers starting at once (20); past it JupyterHub refuses, and the page retries
 #   TECHDAY_COURSE_SERVICE_URL, TECHDAY_COURSE_SERVICE_TOKEN
 #                          the course service (formgrader) in compose's `course` container, as the grader
 #

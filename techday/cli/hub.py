@@ -2,6 +2,7 @@
 
     techday hub check [--config F]      rehearsal: the hub config loads, GPUs visible, exchange writable
     techday hub users --trainees N      the accounts CSV and the password cards
+    techday hub release NAME --out DIR  lift a sign-in lock (too many wrong passwords) at once
     techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
 
 Both locks commands end the same way (:func:`_locks_exit`): 0 done, 1 a lock or a resolve that fails,
@@ -56,6 +57,12 @@ def _register_hub(sub) -> None:
                    help="with --force: remove the accounts this roster leaves out (they can no longer sign in, "
                         "and their submissions are no longer collected)")
     u.set_defaults(fn=cmd_hub_users)
+
+    r = hsub.add_parser("release", help="lift the sign-in lock of accounts or addresses (too many wrong passwords)")
+    r.add_argument("names", nargs="*", metavar="NAME", help="accounts to release")
+    r.add_argument("--address", action="append", default=[], help="a client address to release (repeatable)")
+    r.add_argument("--out", required=True, help="the folder of users.csv (the one `techday hub users --out` wrote)")
+    r.set_defaults(fn=cmd_hub_release)
 
 
 def cmd_hub_check(args) -> int:
@@ -127,6 +134,40 @@ def cmd_hub_users(args) -> int:
               f"{', '.join(new[:20])}{' ...' if len(new) > 20 else ''}"
               + (f"; removed: {', '.join(sorted(before - set(names)))}" if before - set(names) else ""))
     print(f"passwords: {slips} (print the cards, then keep this file off the server)")
+    return 0
+
+
+def cmd_hub_release(args) -> int:
+    """Append ``account NAME TIME`` lines to the release file beside users.csv; the hub reads it at the
+    next sign-in attempt and lifts the locks that began before TIME (techday.hub.throttle)."""
+    import re
+
+    from ..hub.throttle import RELEASE_FILE
+
+    out = Path(args.out)
+    if not (out / "users.csv").is_file():
+        print(f"techday hub release: no users.csv in --out {out}: give the folder `techday hub users --out` wrote",
+              file=sys.stderr)
+        return 2
+    names = [n.strip().lower() for n in args.names if n.strip()]
+    if not names and not args.address:
+        print("techday hub release: name an account (NAME) or an address (--address IP)", file=sys.stderr)
+        return 2
+    bad = [x for x in [*names, *args.address] if not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,256}", x)]
+    if bad:
+        print(f"techday hub release: not an account name or an address: {', '.join(map(repr, bad))}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(names) - set(read_accounts(out / "users.csv")))
+    now = time.time()
+    lines = [f"account {n} {now:.3f}\n" for n in names] + [f"address {a} {now:.3f}\n" for a in args.address]
+    try:
+        with open(out / RELEASE_FILE, "a", encoding="utf-8") as f:
+            f.writelines(lines)
+    except OSError as exc:
+        print(f"techday hub release: cannot write {out / RELEASE_FILE}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"released {len(lines)}: {', '.join([*names, *args.address])} (the hub reads {out / RELEASE_FILE} "
+          "at the next sign-in)" + (f"; not in users.csv: {', '.join(unknown)}" if unknown else ""))
     return 0
 
 

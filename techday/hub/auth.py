@@ -6,6 +6,10 @@ signs up; an unknown name or a wrong password is refused with JupyterHub's "Inva
 password". The file is re-read when it changes, so an account added mid-morning can sign in at once
 (its group follows at the next hub restart).
 
+Failed sign-ins are throttled per account and per client address (:mod:`techday.hub.throttle`): past
+the limit the sign-in page says, in Korean and English, to wait or fetch an instructor, and refuses even
+the right password until the back-off ends; ``techday hub release NAME`` lifts a lock at once.
+
 Roles: ``trainee`` is in the group ``nbgrader-<course>``; ``instructor`` in ``formgrade-<course>`` (the
 shared formgrader service); ``admin`` is a hub admin and an instructor. :func:`techday.hub.config.configure`
 makes the groups from the same file when the hub starts.
@@ -15,12 +19,26 @@ Needs JupyterHub (the ``hub`` extra).
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 from jupyterhub.auth import Authenticator
-from traitlets import Unicode, default
+from tornado import web
+from traitlets import Float, Integer, Unicode, default
 
+from ..i18n import PackageCatalogue
 from .config import Account, AccountsCache, check_password
+from .throttle import RELEASE_FILE, SignInThrottle, read_releases
+
+
+def throttled_message(seconds: float) -> str:
+    """What the sign-in page says to a locked account or address: Korean, then English (the page is the
+    same for the whole room, whatever anyone's language)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return " / ".join(PackageCatalogue(lang).msg(
+        "techday.signin_throttled",
+        "Too many failed sign-ins for this account or from this computer. Wait {minutes} minute(s) and "
+        "try again, or ask an instructor to release it.", minutes=minutes) for lang in ("ko", "en"))
 
 
 class PasswordListAuthenticator(Authenticator):
@@ -29,7 +47,39 @@ class PasswordListAuthenticator(Authenticator):
     users_file = Unicode(help="CSV of username,role,password_hash (techday hub users writes it)").tag(config=True)
     course_id = Unicode("techday", help="nbgrader course id: names the formgrade-/nbgrader- groups").tag(config=True)
 
+    # Failed sign-ins (techday.hub.throttle): per account, then per client address (a venue behind one
+    # NAT is one address for the whole room: far above a room's typos; 0 turns a limit off).
+    signin_max_failures = Integer(5, help="failed sign-ins per account within the window before a lock").tag(config=True)
+    signin_address_max_failures = Integer(100, help="failed sign-ins per client address within the window").tag(config=True)
+    signin_window_s = Float(300, help="seconds over which failures are counted").tag(config=True)
+    signin_lockout_s = Float(60, help="first lock, in seconds; doubles with each lock in a row").tag(config=True)
+    signin_lockout_max_s = Float(900, help="the longest lock, in seconds").tag(config=True)
+
     _cache: AccountsCache | None = None
+    _throttle: SignInThrottle | None = None
+    _releases_seen: tuple | None = None
+
+    def throttle(self) -> SignInThrottle:
+        if self._throttle is None:
+            self._throttle = SignInThrottle(self.signin_max_failures, self.signin_window_s, self.signin_lockout_s,
+                                            self.signin_lockout_max_s, self.signin_address_max_failures)
+        self._apply_releases(self._throttle)
+        return self._throttle
+
+    def _apply_releases(self, throttle: SignInThrottle) -> None:
+        """Locks lifted by ``techday hub release`` (a file beside the accounts file, read when it changes)."""
+        path = Path(self.users_file).parent / RELEASE_FILE
+        try:
+            st = path.stat()
+            seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            return
+        if seen == self._releases_seen:
+            return
+        self._releases_seen = seen
+        for kind, value, when in read_releases(path):
+            if throttle.release(kind, value, before=when):
+                self.log.warning("sign-in lock released for %s %r", kind, value)
 
     @default("any_allow_config")
     def _allow_by_file(self):
@@ -46,11 +96,20 @@ class PasswordListAuthenticator(Authenticator):
     async def authenticate(self, handler, data):
         name = self.normalize_username((data or {}).get("username", "").strip())
         password = (data or {}).get("password", "")
+        address = getattr(getattr(handler, "request", None), "remote_ip", "") or ""
+        throttle = self.throttle()
+        wait = throttle.attempt(name, address)
+        if wait:
+            # Refused before any hash: the same answer, and the same time, whether the account exists or not.
+            self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name[:64], address, wait)
+            raise web.HTTPError(429, throttled_message(wait))
         account = self.accounts().get(name)
         # The hash runs off the event loop (a room signs in at once); an unknown name costs the same.
         stored = account.password_hash if account else "pbkdf2_sha256$120000$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
         ok = await asyncio.to_thread(check_password, password, stored)
         if not (account and ok):
+            throttle.failed(name, address)
             self.log.warning("refused sign-in for %r", name)
             return None
+        throttle.succeeded(name, address)
         return {"name": name, "admin": account.role == "admin"}

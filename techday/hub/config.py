@@ -296,17 +296,71 @@ def apply_pids_limit(spawner, pids: int) -> None:
         spawner.extra_host_config = {**(spawner.extra_host_config or {}), "pids_limit": int(pids)}
 
 
-def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse", pids_limit: int = 0):
-    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, its process limit, then its GPU."""
+def parse_size(text: str) -> int:
+    """Bytes in a size as Docker and Kubernetes write it: ``10G``, ``10GB``, ``10Gi``, ``512m`` (binary
+    units, as Docker reads ``--storage-opt size``); ``""`` or ``0`` is 0 (no size)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)(?:i?[bB]|i)?\s*", text or "0")
+    if not m:
+        raise ValueError(f"{text!r} is not a size (10G, 512M, 5Gi)")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+
+
+HOME = "/home/jovyan/work"   # a trainee's folder in the lab image (docker/jupyterhub_config.py mounts it)
+
+
+def apply_disk_limit(spawner, size: str) -> None:
+    """At most ``size`` in a trainee's home and as much again in their container's own layer (/tmp, pip
+    installs), counted by the kernel's XFS project quotas, outside the trainee's processes.
+
+    DockerSpawner: the home volume becomes a volume mount with the local driver's ``size`` option (the
+    volume is made with a quota when it is first made: one made before keeps none), and the container's
+    ``storage_opt`` size. Both need Docker's data root on XFS mounted with ``pquota``; elsewhere Docker
+    refuses the container, so no size is asked unless one is set (docker/README.md, "Disk").
+    KubeSpawner and a local process spawner: nothing here (the chart sizes each PVC and pod itself)."""
+    if not size or not hasattr(spawner, "extra_host_config") or not hasattr(spawner, "mounts"):
+        return
+    volumes = dict(spawner.volumes or {})
+    homes = [src for src, dst in volumes.items() if (dst if isinstance(dst, str) else dst.get("bind")) == HOME]
+    for src in homes:
+        del volumes[src]
+    spawner.volumes = volumes
+    spawner.mounts = [*(spawner.mounts or []), *({"type": "volume", "source": src, "target": HOME,
+                                                    "driver_config": {"Name": "local", "Options": {"size": size}}}
+                                                   for src in homes)]
+    spawner.extra_host_config = {**(spawner.extra_host_config or {}), "storage_opt": {"size": size}}
+
+
+def refuse_on_full_disk(path: Path, min_free: int) -> None:
+    """Refuse a server while the disk under ``path`` (the hub's state: on one server, the disk Docker keeps
+    volumes on) has less than ``min_free`` bytes free: a server started there cannot save a notebook."""
+    from ..i18n import PackageCatalogue
+
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return
+    if free < min_free:
+        raise RuntimeError(" / ".join(PackageCatalogue(lang).msg(
+            "techday.disk_full", "The server's disk is almost full ({free_mb} MB free): no new server can "
+            "start. Ask an instructor.", free_mb=free // 2**20) for lang in ("ko", "en")))
+
+
+def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str = "refuse", pids_limit: int = 0,
+                disk_limit: str = "", disk_free: tuple[Path, int] | None = None):
+    """``pre_spawn_hook`` and ``post_stop_hook``: the account's own uid, its process and disk limits, then
+    its GPU; no server at all while the disk of ``disk_free`` (a path, bytes) is fuller than that."""
     gpu_pre, gpu_post = gpu_hooks(allocator, overflow)
 
     def pre_spawn(spawner):
+        if disk_free:
+            refuse_on_full_disk(*disk_free)
         try:
             accounts_now = accounts.get()
         except (OSError, UsersFileError) as exc:
             raise RuntimeError(f"cannot read the accounts file: {exc}") from None
         apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
         apply_pids_limit(spawner, pids_limit)
+        apply_disk_limit(spawner, disk_limit)
         gpu_pre(spawner)
 
     return pre_spawn, gpu_post
@@ -590,6 +644,17 @@ class HubSettings:
     # servers at https://<name>.hub.example.org; wildcard DNS and certificate). Empty: every server
     # shares the hub's origin, and a trainee's page can act as whoever opens it (`techday hub check`).
     subdomain_host: str = ""
+    # Spawns at once (JupyterHub's concurrent_spawn_limit): one server holds at most 56 trainees (8 GPUs as
+    # MIG slices) and starts a container in 5 to 20 s; 20 at a time lets such a room in within a minute
+    # without 56 container starts competing for the Docker daemon and the hub. The rest are refused and
+    # ask again by themselves after a draw in spawn_retry_s (about one container start).
+    spawn_limit: int = 20
+    spawn_retry_s: tuple[int, int] = (10, 30)
+    # Disk (docker/README.md, "Disk"): the most one trainee may write in their home, and again in their
+    # container's layer (needs Docker on XFS with pquota; "": no size); and the free disk below which no
+    # server starts (on the disk under state_dir: in compose, the disk Docker keeps its volumes on).
+    disk_limit: str = ""
+    disk_min_free: str = "2G"
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -610,6 +675,9 @@ class HubSettings:
             course_service_url=e("TECHDAY_COURSE_SERVICE_URL", ""),
             course_service_token=e("TECHDAY_COURSE_SERVICE_TOKEN", ""),
             subdomain_host=e("TECHDAY_SUBDOMAIN_HOST", ""),
+            spawn_limit=int(e("TECHDAY_SPAWN_LIMIT", "20")),
+            disk_limit=e("TECHDAY_DISK_LIMIT", ""),
+            disk_min_free=e("TECHDAY_DISK_MIN_FREE", "2G"),
         )
         values.update(overrides)
         return cls(**values)
@@ -692,7 +760,8 @@ def configure(c, s: HubSettings) -> None:
     c.JupyterHub.cleanup_servers = False
 
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
-    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow, s.pids_limit)
+    pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow, s.pids_limit,
+                                       s.disk_limit, (s.state_dir, parse_size(s.disk_min_free)))
     c.Spawner.pre_spawn_hook = pre_spawn
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
@@ -709,8 +778,11 @@ def configure(c, s: HubSettings) -> None:
         # OpenMP (PyTorch, OpenBLAS) starts one thread per core of the host, which the quota throttles in
         # turn: as many threads as the server has cores.
         c.Spawner.environment["OMP_NUM_THREADS"] = str(max(1, math.ceil(s.cpu_limit)))
-    # 300 people arrive in the first ten minutes: let them queue rather than fail.
-    c.JupyterHub.concurrent_spawn_limit = 60
+    # Past this many spawns at once JupyterHub 5.5 does not queue: it refuses the next with 429 "Too many
+    # users trying to log in right now" and a suggested wait. spawn_limit_page makes that page bilingual and
+    # makes it ask again by itself, so a room arriving at once comes in in waves.
+    c.JupyterHub.concurrent_spawn_limit = s.spawn_limit
+    spawn_limit_page(c, s.spawn_retry_s)
     c.Spawner.start_timeout = 300
     c.Spawner.http_timeout = 120
 
@@ -751,7 +823,32 @@ def configure(c, s: HubSettings) -> None:
     # What `techday hub check` reads back (a section of its own: JupyterHub ignores it).
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
                              "users_file": str(s.users_file), "course_root": str(s.course_root),
-                             "subdomain_host": s.subdomain_host}
+                             "subdomain_host": s.subdomain_host, "disk_limit": s.disk_limit,
+                             "state_dir": str(s.state_dir)}
+
+
+def spawn_limit_page(c, retry_s: tuple[int, int] = (10, 30)) -> None:
+    """What a trainee sees past ``concurrent_spawn_limit``: JupyterHub's 429 page with the same in Korean,
+    reloading itself after ``retry_s`` seconds (a random draw in that range, so that a refused wave does
+    not return at once); JupyterHub's own Retry-After and "Try again in N seconds" follow the same range.
+    Also for the chart's hub (docker/z2jh-values.yaml, ``extraConfig``): it adds to what is set."""
+    from ..i18n import PackageCatalogue
+
+    low, high = int(retry_s[0]), int(retry_s[1])
+    ours = str(Path(__file__).resolve().parent / "templates")
+    paths = c.JupyterHub.template_paths   # first: JupyterHub's own error.html comes after (it extends it)
+    if isinstance(paths, list):
+        paths.insert(0, ours)
+    else:
+        paths.prepend([ours])
+    c.JupyterHub.template_vars.update({
+        "techday_spawn_retry": (low, high),
+        "techday_spawn_wait": [PackageCatalogue(lang).msg(
+            "techday.spawn_wait", "Many people are starting their servers right now. This page asks again by "
+            "itself in {low} to {high} seconds: keep it open.", low=low, high=high) for lang in ("ko", "en")],
+    })
+    # Not a configurable trait in JupyterHub 5.5: the handlers read it from the tornado settings.
+    c.JupyterHub.tornado_settings.update({"spawn_throttle_retry_range": (low, high)})
 
 
 # --------------------------------------------------------------------------------------------- check
@@ -800,6 +897,38 @@ def visible_gpus() -> tuple[list[str], str]:
     return ids, "" if ids else "nvidia-smi lists no GPU"
 
 
+def disk_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
+    """Free disk against the room's worst case: every account writing its home and its container's
+    layer full (2 x TECHDAY_DISK_LIMIT each). Measured under the hub's state folder: in compose, a volume
+    on the disk Docker keeps every volume and container layer on."""
+    where = Path(settings.get("state_dir") or settings["exchange"])
+    while not where.exists() and where != where.parent:   # before the hub's first start: the disk it will use
+        where = where.parent
+    limit = settings.get("disk_limit") or ""
+    try:
+        count = len(read_accounts(Path(settings["users_file"])))
+    except (OSError, UsersFileError):
+        count = 0
+    try:
+        free = disk_probe(where).free
+    except OSError as exc:
+        return Finding("disk for the room", False, f"{where}: {exc.strerror or exc}", "start the hub once (it makes it)")
+    gb = lambda n: f"{n / 1024**3:.0f} GB"  # noqa: E731
+    if not limit:
+        return Finding("disk for the room", False,
+                       f"{gb(free)} free under {where}; no per-trainee disk limit: one trainee can fill it, and "
+                       "every notebook and submission stops saving",
+                       "on Docker's disk as XFS mounted with pquota, set TECHDAY_DISK_LIMIT=5G (docker/README.md, "
+                       "\"Disk\"); elsewhere, watch `df -h /var/lib/docker` during the day")
+    worst = count * 2 * parse_size(limit)
+    ok = free >= worst
+    return Finding("disk for the room", ok,
+                   f"{gb(free)} free under {where}; worst case {count} account(s) x 2 x {limit} = {gb(worst)}"
+                   + ("" if ok else ": the room can fill the disk"),
+                   "" if ok else "free disk (docker system prune, old home volumes of an earlier day) or lower "
+                   "TECHDAY_DISK_LIMIT")
+
+
 def load_hub_config(path: Path):
     """Load a jupyterhub_config.py the way JupyterHub does (nothing is started)."""
     from jupyterhub.app import JupyterHub
@@ -809,7 +938,8 @@ def load_hub_config(path: Path):
     return app.config
 
 
-def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) -> list[Finding]:
+def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus,
+          disk_probe=shutil.disk_usage) -> list[Finding]:
     """The rehearsal check: the config loads, accounts parse, GPUs are visible, the exchange is writable.
 
     Long (about 100 lines): a flat list of independent checks, each appending its finding with the fix
@@ -921,6 +1051,8 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus) ->
     found.append(Finding("course built", bool(released),
                          f"{root}/release: {', '.join(released)}" if released else f"{root}/release has no lab",
                          "" if released else f"TECHDAY_BUILD={root.parent} techday build (or rebuild the image)"))
+
+    found.append(disk_finding(settings, disk_probe))
 
     proxy = shutil.which("configurable-http-proxy")
     found.append(Finding("proxy", bool(proxy), proxy or "configurable-http-proxy not on PATH",

@@ -108,7 +108,9 @@ class Hub:
     """One running hub, its course root, exchange and accounts."""
 
     def __init__(self, base: Path, trainees: int, gpus: list[str], external_service: bool = False,
-                 cull_timeout_s: int = 3600):
+                 cull_timeout_s: int = 3600, extra_config: str = ""):
+        # ``extra_config``: lines appended to the hub's config (a short sign-in window, a small spawn limit).
+        self.extra_config = extra_config
         # Separate users need a base they can pass through (pytest's own folders are 0700).
         self.isolated = why_not() is None
         self.base = base = shared_dir("techday-hub-") if self.isolated else base
@@ -306,7 +308,7 @@ c.JupyterHub.services.append({{"name": "tester", "api_token": {self.token!r}}})
 c.JupyterHub.load_roles.append({{"name": "tester", "services": ["tester"],
     "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users", "access:servers",
                "read:groups"]}})
-"""
+""" + self.extra_config + "\n"
         path = self.base / "jupyterhub_config.py"
         path.write_text(text)
         return path

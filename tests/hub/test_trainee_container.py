@@ -119,3 +119,24 @@ def test_the_charts_pods_start_as_many_threads_as_their_cpu_limit():
         if "cpu_limit" in override:
             assert override.get("environment", {}).get("OMP_NUM_THREADS") == str(math.ceil(override["cpu_limit"])), \
                 profile["slug"]
+
+
+def test_a_disk_limit_caps_the_home_volume_and_the_containers_layer(tmp_path, monkeypatch):
+    """Caught: no size anywhere. One trainee's ``dd if=/dev/zero`` (or a dataset downloaded twice) in
+    their home filled the disk Docker keeps every volume on: every other notebook failed to save and the
+    exchange took no more submissions. With TECHDAY_DISK_LIMIT the home volume is created by Docker's
+    local driver with a size (an XFS project quota) and the container's own layer gets the same size."""
+    request = create_request(tmp_path, monkeypatch, TECHDAY_DISK_LIMIT="10G")
+    host = request["host_config"]
+    assert host.get("StorageOpt") == {"size": "10G"}, f"the container's layer has no size: {host}"
+    homes = [m for m in host.get("Mounts") or [] if m["Target"] == "/home/jovyan/work"]
+    assert len(homes) == 1, f"the home is not a sized volume mount: {host.get('Mounts')}"
+    assert homes[0]["Source"] == "techday-home-trainee-2d001" and homes[0]["Type"] == "volume"
+    assert homes[0]["VolumeOptions"]["DriverConfig"] == {"Name": "local", "Options": {"size": "10G"}}
+    assert host["Binds"] == ["techday-exchange:/srv/nbgrader/exchange:rw"], "the home is mounted once"
+
+
+def test_without_a_disk_limit_the_request_is_unchanged(tmp_path, monkeypatch):
+    """Where Docker's disk is not XFS with project quotas a size fails every spawn: none is asked by default."""
+    host = create_request(tmp_path, monkeypatch)["host_config"]
+    assert "StorageOpt" not in host and not host.get("Mounts"), host

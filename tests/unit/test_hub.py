@@ -245,7 +245,7 @@ def test_check_passes_on_a_ready_server(tmp_path):
     (tmp_path / "exchange").mkdir()
     (tmp_path / "exchange").chmod(0o1777)
     (tmp_path / "course" / "release" / "ok-lab").mkdir(parents=True)
-    path = _config_file(tmp_path, f", gpus=[{MIG[0]!r}], subdomain_host='https://hub.example.org'")
+    path = _config_file(tmp_path, f", gpus=[{MIG[0]!r}], subdomain_host='https://hub.example.org', disk_limit='1M'")
     found = _by_check(check(path, gpu_probe=lambda: (["0", "GPU-x", MIG[0]], "")))
     proxy = found.pop("proxy")
     assert all(f.ok for f in found.values()), [f for f in found.values() if not f.ok]

@@ -83,8 +83,9 @@ def test_profiles_gpu_mig_and_cpu(ours):
     profiles = {p["slug"]: p for p in ours["singleuser"]["profileList"]}
     assert set(profiles) == {"gpu", "mig", "cpu"}
     limits = lambda slug: profiles[slug]["kubespawner_override"].get("extra_resource_limits", {})  # noqa: E731
-    assert limits("gpu") == {"nvidia.com/gpu": "1"}
-    assert list(limits("mig")) == ["nvidia.com/mig-1g.10gb"] and limits("mig")["nvidia.com/mig-1g.10gb"] == "1"
+    # Besides the device, each repeats the pod's disk size (tests/unit/test_hub_disk.py).
+    assert limits("gpu") == {"nvidia.com/gpu": "1", "ephemeral-storage": "5Gi"}
+    assert limits("mig") == {"nvidia.com/mig-1g.10gb": "1", "ephemeral-storage": "5Gi"}
     assert limits("cpu") == {} and profiles["cpu"]["kubespawner_override"]["environment"]["TECHDAY_TIER"] == "cpu"
     assert sum(bool(p.get("default")) for p in profiles.values()) == 1
 
