@@ -674,8 +674,8 @@ def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
     from .certificates import visible_fields
 
     e = html.escape
-    v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
     s = {k: e(x) for k, x in certificate_texts(certificate_korean()).items()}
+    v = {k: e(x) for k, x in visible_fields(course, data, code, s["lang"]).items()}
     return f"""<!doctype html>
 <html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
 <style>{STYLE}</style>
@@ -703,7 +703,6 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
 
     from .certificates import pdf_keywords, visible_fields
 
-    v = visible_fields(course, data, code)
     fp = FontProperties(fname=font) if font else FontProperties(family="DejaVu Sans")
     mono = FontProperties(family="DejaVu Sans Mono")
     glyphs = set(FT2Font(font or findfont(fp)).get_charmap())
@@ -721,6 +720,7 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
                                                     fill=False, linewidth=4, edgecolor="#76b900"))
     # Korean labels only with a Hangul font: without one they would print as "?" (tofu).
     s = certificate_texts(certificate_korean() and font is not None)
+    v = visible_fields(course, data, code, s["lang"])
     lines = [(0.84, s["title"], 30, fp), (0.78, s["other"] if font else "", 16, fp),
              (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"{s['trainee']} {v['trainee']}"), 11, fp),
              (0.52, s["completed"] if font else "has completed the track", 14, fp),
