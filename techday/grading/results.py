@@ -628,7 +628,7 @@ text-align:center;margin:4em;border:6px double #76b900;padding:3em} h1{margin-bo
 .name{font-size:2.2em;margin:1em 0 .2em} .small{color:#555} .code{font-family:monospace;font-size:1.3em}"""
 
 
-def certificate_texts(korean: bool) -> dict[str, str]:
+def certificate_texts(korean: bool, labs: int = 0) -> dict[str, str]:
     """The labels of a certificate: in the course's language (``$TECHDAY_LANG``, else the syllabus'
     ``default_language``) when ``korean`` may be drawn, else English. The facts (name, score, track,
     code) come from :func:`visible_fields` and are the same in every language."""
@@ -643,7 +643,7 @@ def certificate_texts(korean: bool) -> dict[str, str]:
         "trainee": say("trainee", "trainee", msg("techday.cert_trainee", "trainee")),
         "completed": say("completed", "has completed the track / 다음 과정을 수료했습니다",
                          msg("techday.cert_completed", "has completed the track")),
-        "labs": say("labs", "graded labs", msg("techday.cert_labs", "graded labs")),
+        "labs": say("labs", f"{labs} graded labs", msg("techday.cert_labs", "{count} graded labs", count=labs)),
         "run": say("run", "course run", msg("techday.cert_run", "course run")),
         "code": say("code", "verification code", msg("techday.cert_code", "verification code")),
         "check": say("check", "The course organiser checks it:",
@@ -674,7 +674,7 @@ def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
     from .certificates import visible_fields
 
     e = html.escape
-    s = {k: e(x) for k, x in certificate_texts(certificate_korean()).items()}
+    s = {k: e(x) for k, x in certificate_texts(certificate_korean(), len(track.labs)).items()}
     v = {k: e(x) for k, x in visible_fields(course, data, code, s["lang"]).items()}
     return f"""<!doctype html>
 <html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
@@ -685,7 +685,7 @@ def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
 <p class="small">{s['trainee']} <span data-field="trainee">{v['trainee']}</span></p>
 <p>{s['completed']}</p>
 <h2 data-field="track">{v['track']}</h2><p>{e(track.title_ko)}</p>
-<p>{e(course.title)}: {len(track.labs)} {s['labs']}, <span data-field="score">{v['score']}</span></p>
+<p>{e(course.title)}: {s['labs']}, <span data-field="score">{v['score']}</span></p>
 <p class="small">{s['run']} <span data-field="run">{v['run']}</span>, <span data-field="date">{v['date']}</span></p>
 <p>{s['code']} <span class="code" data-field="code">{v['code']}</span></p>
 <p class="small">{s['check']} <code>techday grade verify CODE</code></p></body></html>
@@ -719,13 +719,13 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
     fig.patches.append(matplotlib.patches.Rectangle((0.03, 0.04), 0.94, 0.92, transform=fig.transFigure,
                                                     fill=False, linewidth=4, edgecolor="#76b900"))
     # Korean labels only with a Hangul font: without one they would print as "?" (tofu).
-    s = certificate_texts(certificate_korean() and font is not None)
+    s = certificate_texts(certificate_korean() and font is not None, len(track.labs))
     v = visible_fields(course, data, code, s["lang"])
     lines = [(0.84, s["title"], 30, fp), (0.78, s["other"] if font else "", 16, fp),
              (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"{s['trainee']} {v['trainee']}"), 11, fp),
              (0.52, s["completed"] if font else "has completed the track", 14, fp),
              (0.44, drawable(v["track"]), 22, fp), (0.38, track.title_ko if font else "", 16, fp),
-             (0.30, drawable(f"{course.title}: {len(track.labs)} {s['labs']}, {v['score']}"), 12, fp),
+             (0.30, drawable(f"{course.title}: {s['labs']}, {v['score']}"), 12, fp),
              (0.24, drawable(f"{s['run']} {v['run']}, {v['date']}"), 11, fp),
              (0.15, f"{s['code']}  {code}", 15, fp if s["lang"] == "ko" else mono),
              (0.10, f"{s['check']} techday grade verify CODE", 9, fp)]

@@ -35,8 +35,10 @@ def test_a_korean_certificate_says_the_same_facts_in_korean(monkeypatch):
     en, ko = html_in("en", monkeypatch), html_in("ko", monkeypatch)
     assert "<h1>Certificate of completion</h1>" in en and '<html lang="en">' in en
     assert "<h1>수료증</h1>" in ko and "다음 과정을 수료했습니다" in ko and "확인 코드" in ko and '<html lang="ko">' in ko
-    for fact in ("김민수", "trainee-002", "CUDA foundations", "CUDA 기초", CODE, "2025-06-14-seoul", "3 "):
+    for fact in ("김민수", "trainee-002", "CUDA foundations", "CUDA 기초", CODE, "2025-06-14-seoul"):
         assert fact in en and fact in ko, fact
+    # the number of labs inside the sentence ("3 개 실습 채점" put a space in a Korean count)
+    assert "Tech Day GPU Lab: 3 graded labs, " in en and "Tech Day GPU Lab: 채점한 실습 3개, " in ko
     # the score line in the page's language (it was English on a Korean certificate)
     assert '<span data-field="score">27 of 30 points (90%)</span>' in en and "점" not in en.split("<body>")[1]
     assert '<span data-field="score">30점 만점에 27점 (90%)</span>' in ko and "points" not in ko
