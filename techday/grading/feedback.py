@@ -5,15 +5,15 @@ which names the template ``feedback`` itself) with its template ``feedback/index
 labels are English only: "Score", "Test cell", "Student's answer", "Comments", "(Top)", and the
 prompts "In [3]:" and "Out[3]:" of the classic template below it. The course's own template of the same
 name, ``techday/grading/templates/feedback/index.html.j2``, is nbgrader's with every label taken from
-``resources["techday_feedback"]``, which :class:`techday.grading.results.FeedbackLanguage` fills through the package's catalogue
-(``techday/data/messages.<lang>.toml``, keys ``techday.feedback_*``). An English page is byte for byte
+``resources["techday_feedback"]``, which :class:`techday.grading.results.FeedbackLanguage` fills through the
+package's catalogue (``techday/data/messages.<lang>.toml``, keys ``techday.feedback_*``). An English page is byte for byte
 nbgrader's (``tests/unit/test_feedback_ko.py``).
 
 The language of a page (:func:`feedback_language`): ``$TECHDAY_LANG`` when it is set (``techday grade
 results --lang``), else the language the hand-in's notebook was released in (``techday build --lang``
 writes it into the notebook's metadata: a room that mixes languages gets each trainee's own), else the
-syllabus' ``default_language``. Only a language the package has a catalogue for is used; any other
-value (the metadata is the trainee's file) gives English. The hidden-test verdicts
+syllabus' ``default_language``. Only a language the package has a catalogue for is used: any other value
+of ``$TECHDAY_LANG`` gives English, and of the notebook's metadata (the trainee's file) the room's language. The hidden-test verdicts
 (:class:`techday.grading.results.HideHiddenTests`) and the lines :class:`techday.grading.safehtml.SafeHTML`
 writes in place of an output follow the same language.
 
@@ -38,7 +38,8 @@ def nbgrader_templates() -> str:
     """nbgrader's own template folder (its ``feedback`` and the formgrader's ``formgrade``)."""
     import importlib.util
 
-    return str(Path(importlib.util.find_spec("nbgrader").origin).resolve().parent / "server_extensions" / "formgrader" / "templates")
+    package = Path(importlib.util.find_spec("nbgrader").origin).resolve().parent
+    return str(package / "server_extensions" / "formgrader" / "templates")
 
 
 def template_dirs() -> list[str]:

@@ -73,11 +73,13 @@ def _words(lang: str | None):
 
 
 def removed_text(lang: str | None = None) -> str:
-    return _words(lang).msg("techday.feedback_removed", "[output removed from the feedback: it quotes a hidden test]") + "\n"
+    return _words(lang).msg("techday.feedback_removed",
+                            "[output removed from the feedback: it quotes a hidden test]") + "\n"
 
 
 def hidden_failed(lang: str | None = None) -> str:
-    return _words(lang).msg("techday.feedback_hidden_failed", "failed: a hidden test (hidden tests are not shown)") + "\n"
+    return _words(lang).msg("techday.feedback_hidden_failed",
+                            "failed: a hidden test (hidden tests are not shown)") + "\n"
 
 
 def failed_line(message: str, lang: str | None = None) -> str:

@@ -155,6 +155,6 @@ class SafeHTML(Preprocessor):
                     data.setdefault("text/html", clean(markdown2html("".join(md) if isinstance(md, list) else str(md))))
                 if dropped and not data:
                     words = getattr(self, "_words", None) or PackageCatalogue("en")  # a cell without its notebook
-                    data["text/plain"] = words.msg("techday.safehtml_not_shown", "[output of type {types} not shown here]",
-                                                   types=", ".join(dropped))
+                    data["text/plain"] = words.msg("techday.safehtml_not_shown",
+                                                   "[output of type {types} not shown here]", types=", ".join(dropped))
         return cell, resources
