@@ -13,7 +13,10 @@ otherwise ``auto`` / ``full`` (what a trainee gets in JupyterLab).
 from __future__ import annotations
 
 import os
+import re
+import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,11 +107,43 @@ def resolve(tier: str | None, scale: str | None) -> tuple[str, str]:
     return tier, scale
 
 
+# matplotlib's warning for each character its font cannot draw ("Glyph 46020 (\N{HANGUL SYLLABLE DO})
+# missing from font(s) DejaVu Sans."): one per syllable of a Korean title, on a machine without a Hangul font.
+_MISSING_GLYPH = re.compile(r"Glyph \d+ .* missing from (current )?font")
+
+
+def reword_missing_glyphs() -> None:
+    """In a run that is not English: matplotlib's missing-glyph warnings become one line in the run's
+    language that says what to install (the lab image has a Hangul font: docker/matplotlibrc; a trainee's
+    own machine running ``techday lab`` may not). Other warnings are shown as before."""
+    from .i18n import SOURCE_LANGUAGE, current_language
+
+    if current_language() == SOURCE_LANGUAGE or getattr(warnings.showwarning, "_techday_glyphs", False):
+        return
+    previous, told = warnings.showwarning, []
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and _MISSING_GLYPH.search(str(message)):
+            if not told:
+                from .i18n import msg
+
+                told.append(True)
+                print(msg("techday.no_hangul_font", "This machine has no font with Hangul: the plots' Korean text "
+                          "shows as boxes. Install one (fonts-nanum or fonts-noto-cjk) and restart the kernel."),
+                      file=file or sys.stderr)
+            return
+        previous(message, category, filename, lineno, file, line)
+
+    show._techday_glyphs = True
+    warnings.showwarning = show
+
+
 def setup(tier: str | None = None, scale: str | None = None, title: str | None = None,
           quiet: bool = False) -> Lab:
     """Detect the tier (without importing Numba), switch the simulator on for the CPU tier,
     print the banner, and return the :class:`Lab` context."""
     tier, scale = resolve(tier, scale)
+    reword_missing_glyphs()
     info = detect(tier)
     if info.tier == "cpu":
         enable_simulator()

@@ -15,6 +15,9 @@ c.Exchange.root = os.environ.get("TECHDAY_EXCHANGE", "/srv/nbgrader/exchange")
 # reads the hub's accounts file ($TECHDAY_USERS_FILE) to know each student's uid.
 c.ExchangeFactory.release_assignment = "techday.hub.exchange.ExchangeReleaseAssignment"
 c.ExchangeFactory.submit = "techday.hub.exchange.ExchangeSubmit"
+# Fetching a lab or its feedback: nbgrader's, its refusals in the trainee's language.
+c.ExchangeFactory.fetch_assignment = "techday.hub.exchange.ExchangeFetchAssignment"
+c.ExchangeFactory.fetch_feedback = "techday.hub.exchange.ExchangeFetchFeedback"
 c.ExchangeFactory.collect = "techday.hub.exchange.ExchangeCollect"
 # release_feedback leaves out (and names) a trainee whose feedback lacks the secret their own entry held,
 # where nbgrader stops releasing for everyone.

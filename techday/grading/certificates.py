@@ -424,9 +424,12 @@ class Register:
 # ------------------------------------------------------------------------------ what a certificate shows
 
 
-def visible_fields(course, data: dict, code: str) -> dict[str, str]:
-    """The texts a certificate shows, from its payload: written by the HTML and PDF, and compared by
-    ``verify --file`` with what an HTML certificate shows."""
+def visible_fields(course, data: dict, code: str, lang: str = "en") -> dict[str, str]:
+    """The texts a certificate shows, from its payload, in ``lang`` (the score line; the other fields are
+    names, codes and numbers in every language): written by the HTML and PDF, and compared by ``verify
+    --file`` with what an HTML certificate shows (:func:`shown_languages`)."""
+    from ..i18n import PackageCatalogue
+
     if "title" in data:  # v2: the title it was issued with
         title = data["title"]
     else:  # v1: today's syllabus says it (not signed), and only of this course's own tracks
@@ -437,10 +440,21 @@ def visible_fields(course, data: dict, code: str) -> dict[str, str]:
         percent = f" ({100 * float(points) / float(maximum):.0f}%)" if float(maximum) else ""
     except ValueError:
         percent = ""
+    score = PackageCatalogue(lang).msg("techday.cert_score", "{points} of {maximum} points", points=points,
+                                       maximum=maximum)
     return {"name": data["name"], "trainee": data["trainee"],
             "track": title,
-            "score": f"{points} of {maximum} points{percent}",
+            "score": score + percent,
             "run": f"{data['course']} / {data['run']}", "date": data["date"], "code": code}
+
+
+def shown_languages(page_lang: str | None) -> list[str]:
+    """The languages whose texts a page that says ``<html lang="page_lang">`` may show: its own (where the
+    package speaks it) and English, which every certificate showed before its score line was translated."""
+    from .feedback import known_language
+
+    lang = known_language(page_lang)
+    return ["en"] if lang in (None, "en") else [lang, "en"]
 
 
 def embedded(data: dict, code: str) -> dict:
@@ -488,8 +502,11 @@ class _Fields(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.fields: dict[str, list[str]] = {}
         self.stack: list[tuple[str, str | None]] = []
+        self.lang: str | None = None  # the page's <html lang="..">
 
     def handle_starttag(self, tag, attrs):
+        if tag == "html" and self.lang is None:
+            self.lang = dict(attrs).get("lang") or ""
         if tag in ("br", "meta", "link", "img", "hr", "input"):
             return
         name = dict(attrs).get("data-field")
@@ -544,6 +561,16 @@ def read_certificate(path: Path) -> tuple[dict, str, dict[str, list[str]] | None
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         raise CertificateError(f"{path}: its certificate data has no code")
     return {k: doc.get(k) for k in fields(doc)}, doc["code"], shown
+
+
+def page_language(path: Path) -> str | None:
+    """What an HTML certificate's ``<html lang="..">`` says, or None."""
+    try:
+        parser = _Fields()
+        parser.feed(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return parser.lang or None
 
 
 def read_page(path: Path) -> tuple[str | None, object]:
@@ -640,9 +667,10 @@ def verify(course, key: bytes, register: Register | None, code: str | None = Non
                 return Verdict(False, [f"NOT GENUINE: {file}: the code is genuine but the page was edited, it is not "
                                        "the one issued (text added, hidden or restyled; or saved again by a browser "
                                        "or an editor): check the code itself with `techday grade verify CODE`"], data)
-        expected = visible_fields(course, data, typed)
+        # In the page's language (a Korean certificate's score line is Korean), or in English.
+        renderings = [visible_fields(course, data, typed, lang) for lang in shown_languages(page_language(file))]
         wrong = [f"{k} shows {', '.join(map(repr, shown.get(k, []))) or 'nothing'}, the code certifies {v!r}"
-                 for k, v in expected.items() if shown.get(k) != [" ".join(v.split())]]
+                 for k, v in renderings[0].items() if all(shown.get(k) != [" ".join(r[k].split())] for r in renderings)]
         if wrong:
             return Verdict(False, [f"NOT GENUINE: {file}: the code is genuine but the page was edited: "
                                    + "; ".join(wrong)], data)

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .feedback import template_dirs as feedback_template_dirs
 from .sandbox import Limits
 
 # nbgrader's own, with OverwriteCells widened: deleted locked cells are added back too, every added cell
@@ -48,6 +49,7 @@ FEEDBACK_PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "techday.grading.results.HideHiddenTests",
+    "techday.grading.results.FeedbackLanguage",  # the course's template's labels (techday/grading/feedback.py)
 ]
 
 
@@ -138,6 +140,9 @@ def nbgrader_config(root: Path, course_id: str, repo_root: Path, *, sandboxed: b
             f"c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}",
             "c.OverwriteCells.add_missing_cells = True",
             f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}",
+            "# Feedback in the hand-in's language: the course's `feedback` template before nbgrader's",
+            "# (techday/grading/feedback.py).",
+            f"c.HTMLExporter.extra_template_basedirs = {feedback_template_dirs()!r}",
             f"c.SandboxExecute.course_dir = {str(repo_root)!r}",
             f"c.SandboxExecute.tier = {tier!r}",
             f"c.SandboxExecute.scale = {scale!r}",

@@ -40,8 +40,9 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .. import atomicfile, proctree
-from ..i18n import current_language, msg
+from ..i18n import PackageCatalogue, current_language, msg
 from .config import FEEDBACK_PREPROCESSORS
+from .feedback import RESOURCE, feedback_language, labels, template_dirs
 from .spreadsheet import safe_csv, spreadsheet_cell
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -59,21 +60,39 @@ COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")
 GRADER_ERRORS = {"KernelDied", "NotExecuted", "NotGraded", "CellTimeoutError", "GraderCheck"}
 
 
-def removed_text() -> str:
-    return msg("techday.feedback_removed", "[output removed from the feedback: it quotes a hidden test]") + "\n"
+class _ThisRun:
+    """The package's messages in the language of this run (:func:`techday.i18n.msg`)."""
+
+    msg = staticmethod(msg)
 
 
-def hidden_failed() -> str:
-    return msg("techday.feedback_hidden_failed", "failed: a hidden test (hidden tests are not shown)") + "\n"
+def _words(lang: str | None):
+    """The package's messages in ``lang`` (a feedback page's, :func:`.feedback.feedback_language`), else in
+    the language of this run; called as ``_words(lang).msg(key, english)`` (the catalogue checks find it)."""
+    return PackageCatalogue(lang) if lang else _ThisRun
 
 
-def failed_line(message: str) -> str:
-    return msg("techday.feedback_failed", "failed: {message}", message=message) + "\n"
+def removed_text(lang: str | None = None) -> str:
+    return _words(lang).msg("techday.feedback_removed",
+                            "[output removed from the feedback: it quotes a hidden test]") + "\n"
 
 
-def passed_line() -> str:
-    return msg("techday.feedback_passed", "passed") + "\n"
+def hidden_failed(lang: str | None = None) -> str:
+    return _words(lang).msg("techday.feedback_hidden_failed",
+                            "failed: a hidden test (hidden tests are not shown)") + "\n"
 
+
+def failed_line(message: str, lang: str | None = None) -> str:
+    return _words(lang).msg("techday.feedback_failed", "failed: {message}", message=message) + "\n"
+
+
+def passed_line(lang: str | None = None) -> str:
+    return _words(lang).msg("techday.feedback_passed", "passed") + "\n"
+
+
+def failed_at(message: str, line: str, lang: str | None = None) -> str:
+    """A visible test's error with the line it failed on."""
+    return _words(lang).msg("techday.feedback_failed_at", "{message} (at `{line}`)", message=message, line=line)
 
 
 BEGIN_LINE = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS")
@@ -157,6 +176,7 @@ class HideHiddenTests(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         from nbformat.notebooknode import NotebookNode
 
+        lang = feedback_language(nb)
         hidden = _hidden_texts(nb.cells)
         by_count = {c.get("execution_count"): c for c in nb.cells
                     if c.cell_type == "code" and c.get("execution_count") is not None}
@@ -164,23 +184,23 @@ class HideHiddenTests(NbGraderPreprocessor):
                          if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")})
         for cell in nb.cells:
             if "### BEGIN HIDDEN TESTS" in cell.source and cell.cell_type == "code":
-                text = self._verdict(cell, by_count, hidden)
+                text = self._verdict(cell, by_count, hidden, lang)
                 cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
             elif cell.cell_type == "code":
                 cell.outputs = [o if not any(h in _text(o) for h in hidden) else
-                                NotebookNode(output_type="stream", name="stdout", text=removed_text())
+                                NotebookNode(output_type="stream", name="stdout", text=removed_text(lang))
                                 for o in cell.get("outputs", [])]
         for cell in nb.cells:
             if "### BEGIN HIDDEN TESTS" in cell.source:
-                cell.source = hide_regions(cell.source, msg("techday.feedback_hidden_source",
-                                                            "# (hidden tests: not shown)"))
+                cell.source = hide_regions(cell.source, _words(lang).msg("techday.feedback_hidden_source",
+                                                                  "# (hidden tests: not shown)"))
         return nb, resources
 
     @staticmethod
-    def _verdict(cell, by_count: dict, hidden: list[str]) -> str:
+    def _verdict(cell, by_count: dict, hidden: list[str], lang: str | None = None) -> str:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if not errors:
-            return passed_line()
+            return passed_line(lang)
         shown = []
         for err in errors:
             ename, evalue = str(err.get("ename") or ""), ANSI.sub("", str(err.get("evalue") or ""))
@@ -198,18 +218,28 @@ class HideHiddenTests(NbGraderPreprocessor):
             else:
                 mine = [line for count, line in frames if count == cell.get("execution_count")]
             if not mine:  # no frame of this cell: not something we can place
-                return hidden_failed()
+                return hidden_failed(lang)
             for count, line in frames:
                 other = by_count.get(count)
                 if other is not None and line in hidden_lines(other.source):
-                    return hidden_failed()
+                    return hidden_failed(lang)
             message = f"{ename}: {evalue}" if evalue else ename
             if any(h in message for h in hidden):
-                return hidden_failed()
+                return hidden_failed(lang)
             lines = cell.source.splitlines()
             at = lines[mine[0] - 1].strip() if 0 < mine[0] <= len(lines) else ""
-            shown.append(message + (f" (at `{at}`)" if at else ""))
-        return "".join(failed_line(m) for m in shown)
+            shown.append(failed_at(message, at, lang) if at else message)
+        return "".join(failed_line(m, lang) for m in shown)
+
+
+class FeedbackLanguage(NbGraderPreprocessor):
+    """Puts the page's language and labels in ``resources["techday_feedback"]`` for the course's feedback
+    template (:mod:`techday.grading.feedback`; set in ``GenerateFeedback.preprocessors``,
+    :mod:`techday.grading.config`)."""
+
+    def preprocess(self, nb, resources):
+        resources[RESOURCE] = labels(feedback_language(nb))
+        return nb, resources
 
 
 @dataclass
@@ -235,7 +265,8 @@ def generate_feedback(root: Path, labs: list[str]) -> list[str]:
         Path(tmp, "nbgrader_config.py").write_text(
             "c = get_config()  # noqa: F821\n"
             f"load_subconfig({str(root / 'nbgrader_config.py')!r})  # noqa: F821\n"
-            f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}\n",
+            f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}\n"
+            f"c.HTMLExporter.extra_template_basedirs = {template_dirs()!r}\n",
             encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep
                + os.environ.get("PYTHONPATH", "")}
@@ -599,7 +630,7 @@ text-align:center;margin:4em;border:6px double #76b900;padding:3em} h1{margin-bo
 .name{font-size:2.2em;margin:1em 0 .2em} .small{color:#555} .code{font-family:monospace;font-size:1.3em}"""
 
 
-def certificate_texts(korean: bool) -> dict[str, str]:
+def certificate_texts(korean: bool, labs: int = 0) -> dict[str, str]:
     """The labels of a certificate: in the course's language (``$TECHDAY_LANG``, else the syllabus'
     ``default_language``) when ``korean`` may be drawn, else English. The facts (name, score, track,
     code) come from :func:`visible_fields` and are the same in every language."""
@@ -614,7 +645,7 @@ def certificate_texts(korean: bool) -> dict[str, str]:
         "trainee": say("trainee", "trainee", msg("techday.cert_trainee", "trainee")),
         "completed": say("completed", "has completed the track / 다음 과정을 수료했습니다",
                          msg("techday.cert_completed", "has completed the track")),
-        "labs": say("labs", "graded labs", msg("techday.cert_labs", "graded labs")),
+        "labs": say("labs", f"{labs} graded labs", msg("techday.cert_labs", "{count} graded labs", count=labs)),
         "run": say("run", "course run", msg("techday.cert_run", "course run")),
         "code": say("code", "verification code", msg("techday.cert_code", "verification code")),
         "check": say("check", "The course organiser checks it:",
@@ -645,8 +676,8 @@ def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
     from .certificates import visible_fields
 
     e = html.escape
-    v = {k: e(x) for k, x in visible_fields(course, data, code).items()}
-    s = {k: e(x) for k, x in certificate_texts(certificate_korean()).items()}
+    s = {k: e(x) for k, x in certificate_texts(certificate_korean(), len(track.labs)).items()}
+    v = {k: e(x) for k, x in visible_fields(course, data, code, s["lang"]).items()}
     return f"""<!doctype html>
 <html lang="{s['lang']}"><head><meta charset="utf-8"><title>{e(course.title)}: {e(track.title)}</title>
 <style>{STYLE}</style>
@@ -656,7 +687,7 @@ def _certificate_page(course, track, data: dict, code: str, block: str) -> str:
 <p class="small">{s['trainee']} <span data-field="trainee">{v['trainee']}</span></p>
 <p>{s['completed']}</p>
 <h2 data-field="track">{v['track']}</h2><p>{e(track.title_ko)}</p>
-<p>{e(course.title)}: {len(track.labs)} {s['labs']}, <span data-field="score">{v['score']}</span></p>
+<p>{e(course.title)}: {s['labs']}, <span data-field="score">{v['score']}</span></p>
 <p class="small">{s['run']} <span data-field="run">{v['run']}</span>, <span data-field="date">{v['date']}</span></p>
 <p>{s['code']} <span class="code" data-field="code">{v['code']}</span></p>
 <p class="small">{s['check']} <code>techday grade verify CODE</code></p></body></html>
@@ -674,7 +705,6 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
 
     from .certificates import pdf_keywords, visible_fields
 
-    v = visible_fields(course, data, code)
     fp = FontProperties(fname=font) if font else FontProperties(family="DejaVu Sans")
     mono = FontProperties(family="DejaVu Sans Mono")
     glyphs = set(FT2Font(font or findfont(fp)).get_charmap())
@@ -691,12 +721,13 @@ def certificate_pdf(path: Path, course, track, data: dict, code: str, font: str 
     fig.patches.append(matplotlib.patches.Rectangle((0.03, 0.04), 0.94, 0.92, transform=fig.transFigure,
                                                     fill=False, linewidth=4, edgecolor="#76b900"))
     # Korean labels only with a Hangul font: without one they would print as "?" (tofu).
-    s = certificate_texts(certificate_korean() and font is not None)
+    s = certificate_texts(certificate_korean() and font is not None, len(track.labs))
+    v = visible_fields(course, data, code, s["lang"])
     lines = [(0.84, s["title"], 30, fp), (0.78, s["other"] if font else "", 16, fp),
              (0.65, drawable(v["name"]), 34, fp), (0.59, drawable(f"{s['trainee']} {v['trainee']}"), 11, fp),
              (0.52, s["completed"] if font else "has completed the track", 14, fp),
              (0.44, drawable(v["track"]), 22, fp), (0.38, track.title_ko if font else "", 16, fp),
-             (0.30, drawable(f"{course.title}: {len(track.labs)} {s['labs']}, {v['score']}"), 12, fp),
+             (0.30, drawable(f"{course.title}: {s['labs']}, {v['score']}"), 12, fp),
              (0.24, drawable(f"{s['run']} {v['run']}, {v['date']}"), 11, fp),
              (0.15, f"{s['code']}  {code}", 15, fp if s["lang"] == "ko" else mono),
              (0.10, f"{s['check']} techday grade verify CODE", 9, fp)]

@@ -32,6 +32,8 @@ import re
 
 from nbconvert.preprocessors import Preprocessor
 
+from ..i18n import PackageCatalogue
+
 TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
         "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody",
         "td", "th", "thead", "tr", "u", "ul"}
@@ -119,7 +121,10 @@ class SafeHTML(Preprocessor):
     """Markdown cells, outputs and raw cells as the module docstring says."""
 
     def preprocess(self, nb, resources):
+        from .feedback import feedback_language
+
         nb.metadata.pop("widgets", None)
+        self._words = PackageCatalogue(feedback_language(nb))  # the page's language (a trainee reads feedback)
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
@@ -149,5 +154,7 @@ class SafeHTML(Preprocessor):
                     md = data.pop("text/markdown")
                     data.setdefault("text/html", clean(markdown2html("".join(md) if isinstance(md, list) else str(md))))
                 if dropped and not data:
-                    data["text/plain"] = f"[output of type {', '.join(dropped)} not shown here]"
+                    words = getattr(self, "_words", None) or PackageCatalogue("en")  # a cell without its notebook
+                    data["text/plain"] = words.msg("techday.safehtml_not_shown",
+                                                   "[output of type {types} not shown here]", types=", ".join(dropped))
         return cell, resources

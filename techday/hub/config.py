@@ -189,8 +189,12 @@ def gpu_hooks(allocator: GpuAllocator, overflow: str = "refuse"):
                 spawner.log.warning("%s: starting on the CPU tier", exc)
                 apply_device(spawner, None)
                 return
-            raise RuntimeError(f"{exc}. Ask an instructor: a GPU frees up when a server stops "
-                               "(모든 GPU가 사용 중입니다. 강사에게 문의하세요).") from None
+            from ..i18n import msg
+
+            # the trainee reads it on the hub's page: in the room's language (the syllabus' default_language)
+            raise RuntimeError(msg("techday.hub_no_gpu", "all {count} GPU(s) are in use; no device for {user}. Ask "
+                                   "an instructor: a GPU frees up when a server stops", count=len(allocator.devices),
+                                   user=spawner.user.name)) from None
         spawner.log.info("GPU %s -> %s", device, spawner.user.name)
         apply_device(spawner, device)
 

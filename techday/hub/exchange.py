@@ -31,6 +31,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   release at the first one.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
+- **fetch** and **submit** (the trainee) say why they refuse in the trainee's language: nbgrader's own
+  refusals and the course's go through the package's catalogue (:func:`trainee_text`, :class:`TraineeWords`).
 
 What this does not cover: a trainee who runs as the grader's uid or group, or as root (the images and
 ``techday.hub.config`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
@@ -46,20 +48,117 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 import shutil
 import stat
 
 from nbgrader.exchange.default import ExchangeCollect as _Collect
+from nbgrader.exchange.default import ExchangeFetchAssignment as _FetchAssignment
+from nbgrader.exchange.default import ExchangeFetchFeedback as _FetchFeedback
 from nbgrader.exchange.default import ExchangeReleaseAssignment as _Release
 from nbgrader.exchange.default import ExchangeReleaseFeedback as _ReleaseFeedback
 from nbgrader.exchange.default import ExchangeSubmit as _Submit
 from nbgrader.utils import ignore_patterns, parse_utc
 from traitlets import Bool
 
+from ..i18n import PackageCatalogue, msg
+
 ROOT_MODE = 0o1777      # anyone may create (trainees' caches of the course need it); only owners remove
 INBOUND_MODE = 0o3733   # setgid + sticky; owner rwx, group and others -wx (submit without listing)
 SUBMISSION_DIR = 0o750  # owner rwx, the grader's group r-x, others nothing
 SUBMISSION_FILE = 0o440
+
+
+# --- what a trainee is told -------------------------------------------------------------------------
+
+
+class _English:
+    """Hands back a message's English template as written: the pattern nbgrader's own text matches."""
+
+    @staticmethod
+    def msg(_key: str, default: str, /, **_fmt) -> str:
+        return default
+
+
+# nbgrader 0.9's refusals on the trainee's side of the exchange (fetch, fetch feedback, submit), word for
+# word with ``{name}`` where nbgrader fills in a value; tests/unit/test_exchange_ko.py reads nbgrader's
+# sources for every one.
+NBGRADER_REFUSALS = [
+    lambda w, **kw: w.msg("techday.exchange_no_course_id", "No course id specified. Re-run with --course flag.",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_no_access", "You do not have access to this course.", **kw),
+    lambda w, **kw: w.msg("techday.exchange_cannot_read", "You don't have read permissions for the directory: {path}",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_cannot_enter",
+                          "You don't have execute permissions for the directory: {path}", **kw),
+    lambda w, **kw: w.msg("techday.exchange_already_fetched",
+                          "You already have a copy of the assignment in this directory: {path}", **kw),
+    lambda w, **kw: w.msg("techday.exchange_no_inbound", "Inbound directory doesn't exist: {path}", **kw),
+    lambda w, **kw: w.msg("techday.exchange_cannot_write", "You don't have write permissions to the directory: {path}",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_bad_student_id", "The student ID should contain no '*' nor '+'; got {id}",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_not_found", "Assignment not found: {path}", **kw),
+    lambda w, **kw: w.msg("techday.exchange_not_found_at", "Assignment not found at: {path}", **kw),
+    lambda w, **kw: w.msg("techday.exchange_missing_notebooks",
+                          "Assignment {lab} not submitted. There are missing notebooks for the submission:\n{diff}",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_unwritable", "Unwritable directory, please contact your instructor: {path}",
+                          **kw),
+    lambda w, **kw: w.msg("techday.exchange_windows", "Sorry, the exchange is not available on Windows.", **kw),
+    lambda w, **kw: w.msg("techday.exchange_not_owner", "You don't own the directory: {path}", **kw),
+]
+
+
+def _pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.*)" for i, p in enumerate(parts)), re.S)
+
+
+def trainee_text(message: str) -> str:
+    """One of nbgrader's refusals in the trainee's language (``$TECHDAY_LANG``, else the syllabus' default),
+    from the package's catalogue only; any other text as it is."""
+    words = PackageCatalogue()
+    for say in NBGRADER_REFUSALS:
+        m = _pattern(say(_English)).fullmatch(message)
+        if m:
+            return say(words, **m.groupdict())
+    return message
+
+
+def too_big_text(size: int, maximum: int) -> str:
+    return msg("techday.exchange_too_big", "Directory size is too big. Size is {size}, maximum size is {maximum}",
+               size=size, maximum=maximum)
+
+
+def not_handed_text(count: int, example: str) -> str:
+    return msg("techday.exchange_not_handed",
+               "The submission could not be handed to the grader ({count} file(s) outside the grader's group, e.g. "
+               "{example}); it is closed to everyone and your notebook is unchanged. Ask an instructor: `techday hub "
+               "check` shows the exchange's set-up.", count=count, example=example)
+
+
+class TraineeWords:
+    """An exchange step a trainee runs: its refusals (nbgrader's ``fail``) in the trainee's language."""
+
+    def fail(self, message):
+        super().fail(trainee_text(message))
+
+    def _assignment_not_found(self, src_path, other_path):
+        from nbgrader.exchange import ExchangeError
+
+        try:
+            super()._assignment_not_found(src_path, other_path)
+        except ExchangeError as exc:  # raised by nbgrader itself, not through fail()
+            raise ExchangeError(trainee_text(str(exc))) from None
+
+
+class ExchangeFetchAssignment(TraineeWords, _FetchAssignment):
+    """nbgrader's fetch, its refusals in the trainee's language."""
+
+
+class ExchangeFetchFeedback(TraineeWords, _FetchFeedback):
+    """nbgrader's fetch of feedback, its refusals in the trainee's language."""
 
 
 class ExchangeReleaseAssignment(_Release):
@@ -95,7 +194,7 @@ class ExchangeReleaseAssignment(_Release):
         os.chmod(inbound, INBOUND_MODE)
 
 
-class ExchangeSubmit(_Submit):
+class ExchangeSubmit(TraineeWords, _Submit):
     """nbgrader's submit, then the submission closed to all but its owner and the grader's group."""
 
     _inbound_copy: str | None = None
@@ -108,8 +207,7 @@ class ExchangeSubmit(_Submit):
         # the grader's. This copy applies the same filters and never changes a folder's mode.
         size = self.get_size(src)
         if size > 1000 * self.coursedir.max_dir_size:
-            raise RuntimeError(f"Directory size is too big. Size is {size}, maximum size is "
-                               f"{1000 * self.coursedir.max_dir_size}")
+            raise RuntimeError(too_big_text(size, 1000 * self.coursedir.max_dir_size))
         ignore = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
                                  max_file_size=self.coursedir.max_file_size, log=self.log)
         copy_keeping_group(src, dest, ignore, self.log)
@@ -122,9 +220,7 @@ class ExchangeSubmit(_Submit):
             group = os.stat(self.inbound_path).st_gid
             strays = lock_down(self._inbound_copy, group)
             if strays:
-                self.fail(f"The submission could not be handed to the grader ({len(strays)} file(s) outside the "
-                          f"grader's group, e.g. {strays[0]}); it is closed to everyone and your notebook is "
-                          "unchanged. Ask an instructor: `techday hub check` shows the exchange's set-up.")
+                self.fail(not_handed_text(len(strays), strays[0]))
 
 
 class ExchangeCollect(_Collect):

@@ -135,7 +135,10 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
     if given:
         missing = [lab for lab in labs if not (release / lab / notebook_name(lab)).is_file()]
         if missing:
-            raise LocalLabError(f"TECHDAY_RELEASE={given} has no {', '.join(missing)}")
+            from ..i18n import msg
+
+            raise LocalLabError(msg("techday.lab_release_lacks", "TECHDAY_RELEASE={release} has no {labs}",
+                                    release=given, labs=", ".join(missing)))
     else:
         todo = list(labs) if rebuild else [lab for lab in labs if _stale(course, release, lab, lang)]
         if todo:

@@ -35,9 +35,13 @@ def test_a_korean_certificate_says_the_same_facts_in_korean(monkeypatch):
     en, ko = html_in("en", monkeypatch), html_in("ko", monkeypatch)
     assert "<h1>Certificate of completion</h1>" in en and '<html lang="en">' in en
     assert "<h1>수료증</h1>" in ko and "다음 과정을 수료했습니다" in ko and "확인 코드" in ko and '<html lang="ko">' in ko
-    for fact in ("김민수", "trainee-002", "27 of 30 points (90%)", "CUDA foundations", "CUDA 기초", CODE,
-                 "2025-06-14-seoul", "3 "):
+    for fact in ("김민수", "trainee-002", "CUDA foundations", "CUDA 기초", CODE, "2025-06-14-seoul"):
         assert fact in en and fact in ko, fact
+    # the number of labs inside the sentence ("3 개 실습 채점" put a space in a Korean count)
+    assert "Tech Day GPU Lab: 3 graded labs, " in en and "Tech Day GPU Lab: 채점한 실습 3개, " in ko
+    # the score line in the page's language (it was English on a Korean certificate)
+    assert '<span data-field="score">27 of 30 points (90%)</span>' in en and "점" not in en.split("<body>")[1]
+    assert '<span data-field="score">30점 만점에 27점 (90%)</span>' in ko and "points" not in ko
     # what verify --file compares is the same in both languages
     assert cert.html_block(DATA, CODE) in en and cert.html_block(DATA, CODE) in ko
 
@@ -84,3 +88,44 @@ def test_a_korean_feedback_page_says_passed_and_hides_hidden_tests_in_korean(mon
     err = nbformat.v4.new_output("error", ename="KernelDied", evalue="the kernel died", traceback=["KernelDied"])
     assert _feedback("en", monkeypatch, [err])[0] == "failed: KernelDied: the kernel died\n"
     assert _feedback("ko", monkeypatch, [err])[0] == "실패: KernelDied: the kernel died\n"
+
+
+def _page(path, lang, monkeypatch, data, key=None):
+    monkeypatch.setenv("TECHDAY_LANG", lang)
+    path.write_text(certificate_html(COURSE, TRACK, data, cert.make_code(KEY, data), key), encoding="utf-8")
+    return path
+
+
+KEY = bytes(range(32))
+V1 = cert.payload("techday", "2025-06-14-seoul", "cuda", "trainee-002", "김민수", 27.5, 30, "2025-06-14")
+
+
+@pytest.mark.parametrize("data,key", [(DATA, KEY), (V1, None)], ids=["v2 with its page code", "v1, fields only"])
+def test_a_korean_certificate_verifies_and_a_changed_word_does_not(tmp_path, monkeypatch, data, key):
+    """`verify --file` compares what a page shows with what its code certifies, in the page's language: a
+    Korean page verifies, and one word of its score line changed fails (a v1 page has no page code: the
+    field comparison is its only check)."""
+    page = _page(tmp_path / "c.html", "ko", monkeypatch, data, key)
+    text = page.read_text(encoding="utf-8")
+    assert "만점에" in text
+    verdict = cert.verify(COURSE, KEY, None, file=page)
+    assert verdict.ok, verdict.lines
+    for old, new in (("만점에", "만점 중"), ("점 (", "개 (")):
+        page.write_text(text.replace(old, new, 1), encoding="utf-8")
+        verdict = cert.verify(COURSE, KEY, None, file=page)
+        assert not verdict.ok and "NOT GENUINE" in verdict.lines[0], (old, verdict.lines)
+    # English words on a page that says it is Korean are not the Korean line either way round
+    page.write_text(text.replace("만점에", "of"), encoding="utf-8")
+    assert not cert.verify(COURSE, KEY, None, file=page).ok
+
+
+def test_a_korean_certificate_issued_with_the_english_score_line_still_verifies(tmp_path, monkeypatch):
+    """Korean certificates issued before the score line was translated show it in English: still genuine."""
+    page = _page(tmp_path / "c.html", "ko", monkeypatch, V1)
+    text = page.read_text(encoding="utf-8")
+    before = text.replace("30점 만점에 27.5점 (92%)", "27.5 of 30 points (92%)")
+    assert before != text
+    page.write_text(before, encoding="utf-8")
+    assert cert.verify(COURSE, KEY, None, file=page).ok
+    page.write_text(before.replace("of 30 points", "of 30 marks"), encoding="utf-8")
+    assert not cert.verify(COURSE, KEY, None, file=page).ok

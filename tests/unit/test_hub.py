@@ -113,6 +113,25 @@ def test_hooks_give_docker_a_device_request_and_local_processes_cuda_visible_dev
     assert third.environment["CUDA_VISIBLE_DEVICES"] == "0"
 
 
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_refused_spawn_says_why_in_the_rooms_language(monkeypatch, lang):
+    """The trainee reads this on the hub's page: it was English with a Korean line written into the code,
+    not from the catalogue; now all of it in the room's language."""
+    from techday.i18n import _HANGUL
+
+    monkeypatch.setenv("TECHDAY_LANG", lang)
+    pre, _ = gpu_hooks(GpuAllocator(["0"]))
+    pre(FakeSpawner("kim"))
+    with pytest.raises(RuntimeError) as err:
+        pre(FakeSpawner("lee"))
+    said = str(err.value)
+    if lang == "ko":
+        assert said == "GPU 1개가 모두 사용 중이라 lee에게 줄 디바이스가 없습니다. 강사에게 문의합니다. 다른 서버가 멈추면 GPU가 풀립니다."
+    else:
+        assert said == ("all 1 GPU(s) are in use; no device for lee. Ask an instructor: a GPU frees up when a server "
+                        "stops") and not _HANGUL.search(said)
+
+
 def test_overflow_to_cpu_says_so():
     pre, _ = gpu_hooks(GpuAllocator(["0"]), overflow="cpu")
     pre(FakeSpawner("kim"))

@@ -319,6 +319,21 @@ def test_a_translated_lab_uses_the_glossary_renderings(lang, lab):
     assert not problems, f"{lab} [{lang}]:\n" + "\n".join(problems)
 
 
+def glossary_slips(texts: list[str]) -> list[str]:
+    """The glossary's wrong renderings found in ``texts``."""
+    return [f"{name}: '{wrong}' where the glossary says '{term['ko']}'" for name, term in GLOSSARY.items()
+            for wrong in term["wrong"] if any(wrong in t for t in texts)]
+
+
+def test_the_packages_korean_messages_use_the_glossary_renderings():
+    """The package's own catalogue (feedback pages, certificates, the labs' helpers) was outside the glossary
+    check: a "인증서" for certificate or a "스코어" for score on a trainee's page passed."""
+    entries = load_catalogue(ROOT / "techday" / "data" / "messages.ko.toml")["messages"]
+    assert not glossary_slips([e["text"] for e in entries.values()])
+    assert glossary_slips(["수료 인증서", "스코어: 3 / 5"]) == [  # the check finds a slip where there is one
+        "score: '스코어' where the glossary says '점수'", "certificate: '인증서' where the glossary says '수료증'"]
+
+
 def test_a_released_catalogue_from_a_submission_is_read_as_a_strangers_data(tmp_path):
     good = tmp_path / "techday-messages.ko.json"
     good.write_text(json.dumps({"lab": "01-x", "lang": "ko", "messages": {"01.a": "가 {x}", "01.b": 3, "bad key": "x"}}),

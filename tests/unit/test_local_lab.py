@@ -88,6 +88,10 @@ def test_a_given_release_folder_is_used_as_it_is(fixture_course, tmp_path, monke
     assert "from the image" in (tmp_path / "build" / "trainee" / "work" / LAB / f"{LAB}.ipynb").read_text()
     missing = techday("--root", str(fixture_course), "lab", "hangs-lab", "--dry-run", env=env)
     assert missing.returncode == 1 and "has no hangs-lab" in missing.stderr
+    # a Korean trainee reads why in Korean (it was English only)
+    missing = techday("--root", str(fixture_course), "lab", "hangs-lab", "--dry-run", env={**env, "TECHDAY_LANG": "ko"})
+    assert missing.returncode == 1 and "hangs-lab" in missing.stderr and "has no" not in missing.stderr, missing.stderr
+    assert "에 없습니다" in missing.stderr, missing.stderr
 
 
 def test_unknown_lab_is_refused(fixture_course, tmp_path):

@@ -85,16 +85,20 @@ def formgrade_html(nb) -> str:
     return HTMLExporter(config=config).from_notebook_node(nb, resources=resources)[0]
 
 
-@pytest.mark.parametrize("template", ["formgrade", "feedback"])
-def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, recwarn):
+@pytest.mark.parametrize("template,korean", [("formgrade", False), ("feedback", False), ("feedback", True)],
+                         ids=["formgrade", "feedback", "the course's feedback in Korean"])
+def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, korean, recwarn):
     """Without the course root's settings the formgrader ran the markdown cell's onerror and <script>
-    (its template renders markdown itself, unsanitized) and every output's HTML and JavaScript."""
+    (its template renders markdown itself, unsanitized) and every output's HTML and JavaScript. The
+    course's own feedback template (techday/grading/feedback.py) renders a Korean page as safely."""
     from nbconvert.exporters import HTMLExporter
     from nbgrader.server_extensions.formgrader import handlers
 
+    from techday.grading.feedback import labels, template_dirs
+
     config = course_config()
     config.HTMLExporter.template_name = template
-    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    config.HTMLExporter.extra_template_basedirs = template_dirs() if korean else [handlers.template_path]
     # as nbgrader's GenerateFeedback sets it (the feedback page inlines bootstrap's CSS)
     config.HTMLExporter.extra_template_paths = [str(Path(handlers.template_path).parent / "static" / "node_modules"
                                                     / "bootstrap" / "dist" / "css")]
@@ -102,7 +106,10 @@ def test_nothing_a_trainee_wrote_runs_in_the_formgrader_or_feedback(template, re
                  "notebook_path": "n", "submission_id": "s", "student": "s", "first_name": "", "last_name": "",
                  "assignment_name": "lab",
                  "nbgrader": {"notebook": "n", "score": 0, "max_score": 1, "late_penalty": 0}}
+    if korean:
+        resources["techday_feedback"] = labels("ko")
     html, _ = HTMLExporter(config=config).from_notebook_node(notebook(), resources=resources)
+    assert ("(점수:" in html) == korean  # the page rendered is the one named
     parser = Runnable()
     parser.feed(html)
     assert not parser.found, parser.found
