@@ -390,6 +390,11 @@ def test_the_executor_scores_0_a_test_the_kernel_passed_when_the_served_model_fa
     assert record["key"] == "below" and len(record["seeds"]) == 3 and "accuracies" in record
     notes = event_notes(report)
     assert any("outside the kernel" in n and "scored 0" in n for n in notes), notes
+    # The trainee's feedback, where a hidden test's failure is one line: the grader's reason, not "a hidden test".
+    from techday.grading.results import HideHiddenTests
+
+    verdict = HideHiddenTests._verdict(cell, {}, [])
+    assert "OutsideCheck" in verdict and "0.3" in verdict and "hidden" not in verdict, verdict
 
 
 def test_the_executor_keeps_an_honest_served_model_and_leaves_a_failed_test_alone(tmp_path, honest_onnx):
@@ -411,3 +416,20 @@ def test_the_executor_refuses_a_link_in_place_of_the_file(tmp_path, honest_onnx)
                           + "os.symlink(SERVING_DIR / 'x', SERVING_DIR / 'parts.onnx')\n")
     assert cell.outputs[0]["ename"] == "OutsideCheck", cell.outputs
     assert report["outside_checks"][0]["key"] == "link", report["outside_checks"]
+
+
+# --- the real lab, as a room is graded ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_passing(bwrap, tmp_path):
+    """`techday grade autograde` of lab 17's solution (ci scale, CPU tier, in the sandbox, with the referee): every
+    point, `graded`, and the served model scored outside the kernel on the grader's own seeds, recorded in
+    report.json. Measured: about 2 minutes here (the lab trains two models)."""
+    from tests.conftest import grade_solution
+
+    report, sub, row, _ = grade_solution(LAB, tmp_path)
+    assert sub["status"] == "graded", sub
+    assert float(row["score"]) == float(row["max_score"]) == 22, row
+    (record,) = sub["outside"]
+    assert record["cell"] == "serving_tests" and record["kernel"] == "passed" and record["passed"] is True, record
+    assert len(record["seeds"]) == 3 and set(record["accuracies"]) == {"250", "7"}, record
