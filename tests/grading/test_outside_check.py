@@ -433,3 +433,23 @@ def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_pass
     (record,) = sub["outside"]
     assert record["cell"] == "serving_tests" and record["kernel"] == "passed" and record["passed"] is True, record
     assert len(record["seeds"]) == 3 and set(record["accuracies"]) == {"250", "7"}, record
+
+
+def test_every_declared_check_names_a_test_cell_that_writes_its_file_into_the_graders_folder():
+    """Caught: a declaration that drifted from its lab (a renamed test cell, file or folder), which would score 0
+    every honest trainee of that lab, or never check anything."""
+    from techday.course.labsrc import read_lab
+    from techday.course.syllabus import load_course
+    from techday.grading.outside import OUTSIDE_CHECKS, SCORERS
+    from tests.conftest import ROOT
+
+    course = load_course(ROOT)
+    assert OUTSIDE_CHECKS
+    for lab, checks in OUTSIDE_CHECKS.items():
+        nb, _ = read_lab(course.lab_source(lab), lab)
+        sources = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "lab.grader_files(" in sources, lab
+        for cell_id, check in checks.items():
+            (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id]
+            assert cell.metadata["nbgrader"].get("grade") and f'"{check.artifact}"' in cell.source, (lab, cell_id)
+            assert check.scorer in SCORERS, check
