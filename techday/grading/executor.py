@@ -79,7 +79,9 @@ class SandboxExecute(NbGraderPreprocessor):
     grades nothing) unless ``sandbox`` is False.
 
     Only outputs and execution counts come back from the sandbox; sources and nbgrader metadata
-    (what SaveAutoGrades trusts) stay the ones nbgrader restored outside it."""
+    (what SaveAutoGrades trusts) stay the ones nbgrader restored outside it. A test cell the lab declares
+    a check from outside the kernel for (:mod:`techday.grading.outside`) is then scored on the file it
+    wrote too: a failure there is an ``OutsideCheck`` error in the cell (0 points)."""
 
     course_dir = Unicode("", help="the folder with course/syllabus.toml (default: techday's own)").tag(config=True)
     tier = Unicode("auto", help="cpu, gpu, or auto ($TECHDAY_TIER, else the GPU when there is one)").tag(config=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -86,8 +87,6 @@ def read_artifact(work: str, name: str, limit: int = MAX_ARTIFACT_BYTES) -> dict
         fds.append(os.open(GRADER_FILES_DIR, _DIR, dir_fd=fds[-1]))
         fd = os.open(name, _FILE, dir_fd=fds[-1])
     except OSError as exc:
-        import errno
-
         return {"name": name, "problem": "link" if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(fds, name)
                 else "missing" if exc.errno in (errno.ENOENT,) else "not-a-file"}
     finally:
@@ -280,8 +279,8 @@ def validate_onnx(data: bytes):
     constants = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in constants]
     shape = _shape(inputs[0]) if len(inputs) == 1 else []
-    if len(inputs) != 1 or inputs[0].name != "images" or inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT \
-            or len(shape) != 4 or tuple(shape[1:]) != IMAGE_SHAPE or isinstance(shape[0], int):
+    if len(inputs) != 1 or inputs[0].name != "images" or inputs[0].type.tensor_type.elem_type \
+            != onnx.TensorProto.FLOAT or len(shape) != 4 or tuple(shape[1:]) != IMAGE_SHAPE or isinstance(shape[0], int):
         raise Refused("inputs", inputs=[(i.name, _shape(i)) for i in inputs][:4])
     outputs = list(model.graph.output)
     shape = _shape(outputs[0]) if len(outputs) == 1 else []

@@ -4,15 +4,17 @@ outputs back on a private pipe.
     python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B [--max-processes P]
                                            < job.json
 
-The job (``{"notebook": ..., "course_cells": [...]}``: the notebook with hidden tests restored, and
-which of its cells are the course's test and locked cells) arrives on standard input. The referee
+The job (``{"notebook": ..., "course_cells": [...], "collect": [...]}``: the notebook with hidden tests
+restored, which of its cells are the course's test and locked cells, and the files a check from outside the
+kernel scores, :mod:`techday.grading.outside`) arrives on standard input. The referee
 (:class:`Referee`, :mod:`techday.grading.referee`) is installed in the kernel before the first cell
 and runs those cells itself; its instructions are a file that the kernel deletes as it reads them,
 before any trainee code runs, and nothing else of the job is written to disk inside the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
 user) cannot read its memory or its file descriptors through ``/proc``; the result pipe is
 close-on-exec, so the kernel never holds it. What comes back: for each cell, its outputs and
 execution count (the grader keeps its own copy of sources and metadata), plus events: cells that
-timed out, a dead kernel, output cut at the cap.
+timed out, a dead kernel, output cut at the cap; and the files to ``collect``, read once the kernel is
+stopped, without following a link (:func:`techday.grading.outside.read_artifact`).
 
 A kernel that dies (``os._exit``, a segfault, the memory limit) ends the run: the cell gets a
 ``KernelDied`` error and every later code cell a ``NotExecuted`` error, so that nbgrader scores

@@ -57,7 +57,8 @@ def honest_onnx() -> bytes:
     x, y = make_parts(2400, seed=2026, as_tensor=True)
     epochs, batch = 8, 64
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=epochs * ((len(x) + batch - 1) // batch))
+    steps = epochs * ((len(x) + batch - 1) // batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps)
     for _ in range(epochs):
         order = torch.randperm(len(x))
         for i in range(0, len(x), batch):
@@ -95,7 +96,7 @@ def lookup_tables(n: int):
 
 def lookup_onnx(n: int = 600) -> bytes:
     """The attack: standard operators only, an answer for every published part, a guess for any other."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     proj, keys, table = lookup_tables(n)
     nodes = [helper.make_node("Reshape", ["images", "flat_shape"], ["flat"]),
@@ -114,7 +115,8 @@ def model_bytes(nodes, inits, opset: int = 17, functions=(), extra_opsets=(), ba
                 output: str = "logits") -> bytes:
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 1, 32, 32])],
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 1, 32, 32])],
                               [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", 3])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), *extra_opsets],
                               functions=list(functions))
