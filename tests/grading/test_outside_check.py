@@ -412,12 +412,19 @@ def test_the_executor_keeps_an_honest_served_model_and_leaves_a_failed_test_alon
                                          "scorer": "served-parts-classifier", "kernel": "failed", "passed": None}]
 
 
-def test_the_executor_refuses_a_link_in_place_of_the_file(tmp_path, honest_onnx):
-    """The link points at an honest model the notebook wrote elsewhere: still refused, never followed."""
-    cell, report = graded(tmp_path, writes(honest_onnx).replace("SERVING_DIR / 'parts.onnx'", "SERVING_DIR / 'x'")
-                          + "os.symlink(SERVING_DIR / 'x', SERVING_DIR / 'parts.onnx')\n")
+@pytest.mark.parametrize("key", ["link", "too-big", "missing"])
+def test_the_executor_refuses_a_file_it_cannot_take_without_failing_itself(key, tmp_path, honest_onnx):
+    """A link to an honest model the notebook wrote elsewhere (still refused, never followed), a file of 17 MB (over
+    the 16 MB cap; the notebook's own limit on a file is 256 MB), no file: the test scores 0 with its reason, the
+    rest of the notebook is graded."""
+    write = {"link": writes(honest_onnx).replace("SERVING_DIR / 'parts.onnx'", "SERVING_DIR / 'x'")
+                     + "os.symlink(SERVING_DIR / 'x', SERVING_DIR / 'parts.onnx')\n",
+             "too-big": "(SERVING_DIR / 'parts.onnx').write_bytes(b'0' * (17 * 2**20))\n",
+             "missing": ""}[key]
+    cell, report = graded(tmp_path, write)
     assert cell.outputs[0]["ename"] == "OutsideCheck", cell.outputs
-    assert report["outside_checks"][0]["key"] == "link", report["outside_checks"]
+    assert report["outside_checks"][0]["key"] == key, report["outside_checks"]
+    assert not report["problem"] and report["outside_checks"][0]["kernel"] == "passed", report
 
 
 # --- the real lab, as a room is graded ---------------------------------------------------------------------
