@@ -176,11 +176,15 @@ def test_a_model_keyed_on_the_published_seeds_passes_the_kernel_but_scores_0_out
     assert max(max(a) for a in result["accuracies"].values()) < 0.6, result["accuracies"]
 
 
-def test_an_honest_model_passes_outside(honest_onnx):
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["in-the-sandbox", "without-a-sandbox"])
+def test_an_honest_model_passes_outside(honest_onnx, sandboxed):
+    """With the grading sandbox, and without one (``--no-sandbox``: the scorer's own limits alone)."""
     from techday.grading.outside import score_served_classifier, validate_onnx
 
+    if sandboxed and not sandbox_here():
+        pytest.skip("the sandbox cannot run here: the scorer is shown without it")
     validate_onnx(honest_onnx)
-    result = score_served_classifier(honest_onnx, sandbox=sandbox_here())
+    result = score_served_classifier(honest_onnx, sandbox=sandboxed)
     print(result)
     assert result["passed"] is True, result
     assert len(result["seeds"]) == 3 and set(result["accuracies"]) == {"250", "7"}
@@ -433,7 +437,7 @@ def test_the_executor_refuses_a_file_it_cannot_take_without_failing_itself(key, 
 def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_passing(bwrap, tmp_path):
     """`techday grade autograde` of lab 17's solution (ci scale, CPU tier, in the sandbox, with the referee): every
     point, `graded`, and the served model scored outside the kernel on the grader's own seeds, recorded in
-    report.json. Measured: about 2 minutes here (the lab trains two models)."""
+    report.json. Measured: 52 to 74 s on this 2-core machine (the lab trains two models)."""
     from tests.conftest import grade_solution
 
     report, sub, row, _ = grade_solution(LAB, tmp_path)
