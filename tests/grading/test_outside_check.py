@@ -466,3 +466,94 @@ def test_every_declared_check_names_a_test_cell_that_writes_its_file_into_the_gr
             (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id]
             assert cell.metadata["nbgrader"].get("grade") and f'"{check.artifact}"' in cell.source, (lab, cell_id)
             assert check.scorer in SCORERS, check
+
+
+KEYED_TRAINING = '''
+# No training: every published part (the visible seed and the hidden ones, in the open source) looked up.
+from techday.parts import make_parts as draw
+
+published = [draw(600, seed=s) for s in (101, 90_210, 31_337, 4_242)]
+flat = np.concatenate([x for x, _ in published]).reshape(-1, 32 * 32)
+proj = np.random.default_rng(0).standard_normal((32 * 32, 1)).astype(np.float32)
+keys = (flat @ proj).reshape(1, -1).astype(np.float32)
+table = 10 * np.eye(3, dtype=np.float32)[np.concatenate([y for _, y in published])]
+
+
+class Lookup(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+        self.register_buffer("proj", torch.from_numpy(proj))
+        self.register_buffer("keys", torch.from_numpy(keys))
+        self.register_buffer("table", torch.from_numpy(table))
+
+    def forward(self, x):
+        key = x.reshape(-1, 32 * 32) @ self.proj
+        return self.table[(key - self.keys).abs().argmin(1)]
+
+
+final_model = Lookup().to(device)
+'''
+
+KEYED_EXPORT = '''
+def export_for_serving(model, path):
+    """The same lookup, written as an ONNX graph of standard operators."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Reshape", ["images", "flat_shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "proj"], ["key"]), helper.make_node("Sub", ["key", "keys"], ["diff"]),
+             helper.make_node("Abs", ["diff"], ["dist"]),
+             helper.make_node("ArgMin", ["dist"], ["nearest"], axis=1, keepdims=0),
+             helper.make_node("Gather", ["table", "nearest"], ["logits"], axis=0)]
+    inits = [numpy_helper.from_array(np.array([-1, 32 * 32], np.int64), "flat_shape"),
+             numpy_helper.from_array(model.proj.cpu().numpy(), "proj"),
+             numpy_helper.from_array(model.keys.cpu().numpy(), "keys"),
+             numpy_helper.from_array(model.table.cpu().numpy(), "table")]
+    graph = helper.make_graph(nodes, "lookup", [helper.make_tensor_value_info("images", TensorProto.FLOAT,
+                                                                              ["batch", 1, 32, 32])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])], inits)
+    served = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    served.ir_version = 8
+    onnx.save(served, str(path))
+    return path
+'''
+
+
+@pytest.mark.slow
+def test_a_hand_in_keyed_on_the_published_seeds_loses_the_served_models_points(bwrap, tmp_path):
+    """`techday grade autograde` of lab 17's solution with its training and its export replaced by the lookup: the
+    kernel's tests of exercises 5 and 6 pass (every published part is answered), and the grader's own parts score
+    exercise 6 at 0: 19 of 22, flagged with the reason. Before, 22 of 22, graded. Measured: 22 to 35 s here."""
+    import csv
+    import json
+
+    import nbformat
+
+    from techday.course.labsrc import write_notebook
+    from techday.grading.contract import solution_notebook
+    from tests.conftest import build_lab, techday
+
+    root = build_lab(LAB, tmp_path)
+    source = json.loads((root / "source" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
+    release = json.loads((root / "release" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
+    nb = nbformat.from_dict(solution_notebook(source, release))
+    replaced = {"train_model": KEYED_TRAINING, "export_for_serving": KEYED_EXPORT}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in replaced:
+            cell.source = replaced.pop(gid)
+    assert not replaced
+    write_notebook(nb, root / "submitted" / "keyed-trainee" / LAB / f"{LAB}.ipynb")
+    out = techday("grade", "autograde", LAB, "--tier", "cpu", "--scale", "ci", "--workers", "1",
+                  env={"TECHDAY_BUILD": str(tmp_path)})
+    print(out.stdout[-1500:])
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    report = json.loads((tmp_path / "grading" / LAB / "report.json").read_text(encoding="utf-8"))
+    (sub,) = report["submissions"]
+    with open(tmp_path / "grading" / "grades.csv", newline="", encoding="utf-8") as f:
+        (row,) = [r for r in csv.DictReader(f) if r["assignment"] == LAB]
+    assert float(row["score"]) == 19 and float(row["max_score"]) == 22, (row, sub)
+    (record,) = sub["outside"]
+    assert record["kernel"] == "passed" and record["passed"] is False and record["key"] == "below", record
+    assert sub["status"] == "flagged" and sub["notes"] and all("outside the kernel" in n for n in sub["notes"]), sub
