@@ -437,7 +437,7 @@ def test_the_executor_refuses_a_file_it_cannot_take_without_failing_itself(key, 
 def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_passing(bwrap, tmp_path):
     """`techday grade autograde` of lab 17's solution (ci scale, CPU tier, in the sandbox, with the referee): every
     point, `graded`, and the served model scored outside the kernel on the grader's own seeds, recorded in
-    report.json. Measured: 52 to 74 s on this 2-core machine (the lab trains two models)."""
+    report.json. Measured: 37 to 74 s on this 2-core machine (the lab trains two models)."""
     from tests.conftest import grade_solution
 
     report, sub, row, _ = grade_solution(LAB, tmp_path)
@@ -524,7 +524,7 @@ def export_for_serving(model, path):
 def test_a_hand_in_keyed_on_the_published_seeds_loses_the_served_models_points(bwrap, tmp_path):
     """`techday grade autograde` of lab 17's solution with its training and its export replaced by the lookup: the
     kernel's tests of exercises 5 and 6 pass (every published part is answered), and the grader's own parts score
-    exercise 6 at 0: 19 of 22, flagged with the reason. Before, 22 of 22, graded. Measured: 22 to 35 s here."""
+    exercise 6 at 0: 19 of 22, flagged with the reason. Before, 22 of 22, graded. Measured: 19 to 35 s here."""
     import csv
     import json
 
