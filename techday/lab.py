@@ -23,6 +23,9 @@ from pathlib import Path
 from .tier import TierError, TierInfo, banner, detect, enable_simulator
 
 SCALES = ("full", "ci")
+# Set by the grader (techday/grading/config.py): the folder, relative to the notebook's working folder, where a
+# test leaves a file the grader takes out and scores itself after the notebook ran (techday/grading/outside.py).
+GRADER_FILES = "TECHDAY_GRADER_FILES"
 
 
 @dataclass
@@ -87,6 +90,17 @@ class Lab:
         folder = tempfile.TemporaryDirectory(prefix=prefix)  # its finalizer removes it at exit
         self._scratch.append(folder)
         return Path(folder.name)
+
+    def grader_files(self, prefix: str) -> Path:
+        """The folder for a file a test hands to the grader (lab 17's exported model), which the grader serves
+        itself after the notebook ran (techday/grading/outside.py): while graded, the same folder every time,
+        ``$TECHDAY_GRADER_FILES`` under the working folder; elsewhere a scratch folder (:meth:`scratch`)."""
+        where = os.environ.get(GRADER_FILES)
+        if not where:
+            return self.scratch(prefix)
+        folder = Path(where).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def timing_label(self) -> str:
         """How to label a timing taken in this lab."""

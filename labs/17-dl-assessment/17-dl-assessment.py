@@ -492,12 +492,16 @@ print(msg("17.assess_passed", "assessment: the visible test passed; the grader a
 # - in **eval mode** (batch normalisation with its running statistics, as `predict` uses it);
 # - with `torch.onnx.export(..., dynamo=True)`, input name `"images"`, output name `"logits"`, and a
 #   **dynamic batch axis**: the camera sends one part at a time, the night shift's re-check thousands;
+# - as **one self-contained file** (`external_data=False`: the weights inside the `.onnx` file, not beside it);
 # - return `path`.
 #
 # The test hands it your `final_model` (in training mode, as a model often is after its last epoch),
 # loads the file in ONNX Runtime on the CPU, and scores new parts through it at two batch sizes: the
 # served model must agree with your PyTorch model on at least 99.5 % of the parts and clear the pass
 # rule; the grader does the same on its hidden sets.
+# The grader also takes the exported file itself after your notebook has run and serves it outside
+# your notebook, in ONNX Runtime, on new parts it draws for that grading alone: standard ONNX operators
+# only, and the same pass rule; a model that fails there scores 0 on this exercise.
 
 # %% nbgrader="locked" id="serving_imports"
 import contextlib
@@ -511,7 +515,7 @@ import onnxruntime as ort
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter reports each stage; keep the notebook readable
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-SERVING_DIR = lab.scratch("techday-serving-")  # removed when the kernel exits
+SERVING_DIR = lab.grader_files("techday-serving-")  # graded: the folder the grader reads; elsewhere removed at exit
 
 # %% nbgrader="solution" id="export_for_serving"
 def export_for_serving(model, path):
@@ -520,16 +524,17 @@ def export_for_serving(model, path):
     model.eval()
     example = torch.zeros(4, 1, 32, 32, device=next(model.parameters()).device)
     with contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["images"],
+        torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, input_names=["images"],
                           output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
     return path
     ### END SOLUTION
 
 # %% nbgrader="tests" id="serving_tests" points=3
-"""export_for_serving, handed final_model in training mode, writes a valid ONNX file (onnx.checker) with input
-"images"; ONNX Runtime on the CPU serves new parts (seed 101) in batches of 500 and of 7, agreeing with the
-PyTorch model in eval mode on at least 99.5 % of them and clearing the pass rule's mean accuracy; hidden:
-the grader's data sets served the same way, the mean over them and each of them as the pass rule asks."""
+"""export_for_serving, handed final_model in training mode, writes a valid ONNX file (onnx.checker), self-contained
+(no weights in a file beside it), with input "images"; ONNX Runtime on the CPU serves new parts (seed 101) in batches
+of 500 and of 7, agreeing with the PyTorch model in eval mode on at least 99.5 % of them and clearing the pass rule's
+mean accuracy; hidden: the grader's data sets served the same way, the mean over them and each of them as the pass
+rule asks. The grader then serves the exported file itself, outside the kernel (techday/grading/outside.py)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -543,6 +548,10 @@ bar = assessment_rule()
 final_model.train()
 served_path = export_for_serving(final_model, SERVING_DIR / "parts.onnx")
 onnx.checker.check_model(str(served_path))
+beside = [t.name for t in onnx.load(str(served_path), load_external_data=False).graph.initializer
+          if t.data_location == onnx.TensorProto.EXTERNAL]
+assert not beside, msg("17.serve_external_data", "the weights {names} are in a file beside the model: export one "
+                       "self-contained file (external_data=False)", names=beside[:3])
 session = ort.InferenceSession(str(served_path), providers=["CPUExecutionProvider"])
 names = [i.name for i in session.get_inputs()]
 assert names == ["images"], msg("17.serve_input_names", "the served model's inputs are {names}, expected ['images']",

@@ -161,6 +161,7 @@ class Submission:
     max_score: float | None = None
     seconds: float | None = None
     memory_mb: int | None = None       # the most its processes held together in the sandbox (read from outside)
+    outside: list | None = None        # checks from outside the kernel: seeds drawn, accuracies, verdict (outside.py)
 
     @property
     def key(self) -> str:

@@ -88,7 +88,11 @@ def resolve_scale(scale: str, tier: str) -> str:
 
 def grade_env(tier: str, scale: str) -> dict:
     """The variables a graded notebook sees besides the sandbox's own (see ``sandbox_env``)."""
-    env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg"}
+    from ..lab import GRADER_FILES
+    from .outside import GRADER_FILES_DIR
+
+    # GRADER_FILES: where a test leaves a file the grader scores itself (techday/grading/outside.py)
+    env = {"TECHDAY_TIER": tier, "TECHDAY_SCALE": scale, "MPLBACKEND": "Agg", GRADER_FILES: GRADER_FILES_DIR}
     if tier == "cpu":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     return env

@@ -28,6 +28,7 @@ from traitlets import Bool, Integer, Unicode
 
 from ..i18n import read_released
 from ..proctree import descendants, kill_tree, tree_memory
+from .outside import lab_checks, outside_scores
 from .sockmeter import WATCH_BYTES, SocketMeter, descriptors_held, epoll_watches
 from .sandbox import (
     NOBODY,
@@ -78,7 +79,9 @@ class SandboxExecute(NbGraderPreprocessor):
     grades nothing) unless ``sandbox`` is False.
 
     Only outputs and execution counts come back from the sandbox; sources and nbgrader metadata
-    (what SaveAutoGrades trusts) stay the ones nbgrader restored outside it."""
+    (what SaveAutoGrades trusts) stay the ones nbgrader restored outside it. A test cell the lab declares
+    a check from outside the kernel for (:mod:`techday.grading.outside`) is then scored on the file it
+    wrote too: a failure there is an ``OutsideCheck`` error in the cell (0 points)."""
 
     course_dir = Unicode("", help="the folder with course/syllabus.toml (default: techday's own)").tag(config=True)
     tier = Unicode("auto", help="cpu, gpu, or auto ($TECHDAY_TIER, else the GPU when there is one)").tag(config=True)
@@ -128,6 +131,9 @@ class SandboxExecute(NbGraderPreprocessor):
             if messages is not None:
                 (work / released.name).write_text(json.dumps(messages, ensure_ascii=False), encoding="utf-8")
         job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee}
+        checks = lab_checks(lab)  # test cells the grader also scores from outside the kernel (outside.py)
+        if checks:
+            job["collect"] = sorted({c.artifact for c in checks.values()})
         result = run_notebook(json.dumps(job), work, limits, settings.env, settings.sandbox, settings.gpu, report)
         shutil.rmtree(work, ignore_errors=True)
         code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -144,6 +150,8 @@ class SandboxExecute(NbGraderPreprocessor):
             report["problem"] = result.get("problem", "")
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
+            if checks:
+                report["outside_checks"] = outside_scores(nb, checks, result.get("artifacts"), settings.sandbox, report)
         else:
             why = report.get("problem_shown") or report["problem"] or "the sandbox returned no result"
             for i in code_cells:

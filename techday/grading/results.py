@@ -57,7 +57,8 @@ FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)|Input In \[(\d+)\][^\n]{0,300}
 COURSE_FRAME = re.compile(r"<course cell ([A-Za-z0-9_-]+)>:(\d+)")
 # Errors the grader itself writes (techday.grading.sandbox_exec and executor, nbgrader's timeout): no
 # trainee's or test's text in them.
-GRADER_ERRORS = {"KernelDied", "NotExecuted", "NotGraded", "CellTimeoutError", "GraderCheck"}
+GRADER_ERRORS = {"KernelDied", "NotExecuted", "NotGraded", "CellTimeoutError", "GraderCheck",
+                 "OutsideCheck"}  # the grader's check from outside the kernel (outside.py): its reason is shown
 
 
 class _ThisRun:

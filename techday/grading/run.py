@@ -99,6 +99,7 @@ def grade_one(sub: Submission, root: Path, work_root: Path, settings: GradeSetti
     if report_path.is_file():
         report = json.loads(report_path.read_text(encoding="utf-8"))
         sub.memory_mb = report.get("memory_peak_mb")
+        sub.outside = report.get("outside_checks")
     if report.get("grader_error"):
         sub.status, sub.notes = "failed", sub.notes + [report["grader_error"][:300]]
         sub.seconds = round(time.monotonic() - t0, 1)

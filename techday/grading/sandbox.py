@@ -526,6 +526,8 @@ def event_notes(report: dict) -> list[str]:
                             "was stopped, later cells scored 0",
             "kernel-silent": f"the kernel stopped answering in {cell}: later cells scored 0",
             "referee": f"review: {ev.get('what', '')}" + (f" ({cell})" if "cell" in ev else ""),
+            "outside-check": f"{cell}: the grader's check from outside the kernel failed: {ev.get('what', '')}: "
+                             "scored 0",
             "events-dropped": f"review: {ev.get('times')} more events of the notebook not kept",
         }.get(ev["event"], f"{cell}: {ev['event']}") + (f" ({ev['times']} times)" if ev.get("times", 1) > 1
                                                          and ev["event"] != "events-dropped" else ""))

@@ -4,15 +4,17 @@ outputs back on a private pipe.
     python -m techday.grading.sandbox_exec --result-fd N --cell-timeout S --output-bytes B [--max-processes P]
                                            < job.json
 
-The job (``{"notebook": ..., "course_cells": [...]}``: the notebook with hidden tests restored, and
-which of its cells are the course's test and locked cells) arrives on standard input. The referee
+The job (``{"notebook": ..., "course_cells": [...], "collect": [...]}``: the notebook with hidden tests
+restored, which of its cells are the course's test and locked cells, and the files a check from outside the
+kernel scores, :mod:`techday.grading.outside`) arrives on standard input. The referee
 (:class:`Referee`, :mod:`techday.grading.referee`) is installed in the kernel before the first cell
 and runs those cells itself; its instructions are a file that the kernel deletes as it reads them,
 before any trainee code runs, and nothing else of the job is written to disk inside the sandbox. This process makes itself non-dumpable before the kernel starts, so the kernel (same
 user) cannot read its memory or its file descriptors through ``/proc``; the result pipe is
 close-on-exec, so the kernel never holds it. What comes back: for each cell, its outputs and
 execution count (the grader keeps its own copy of sources and metadata), plus events: cells that
-timed out, a dead kernel, output cut at the cap.
+timed out, a dead kernel, output cut at the cap; and the files to ``collect``, read once the kernel is
+stopped, without following a link (:func:`techday.grading.outside.read_artifact`).
 
 A kernel that dies (``os._exit``, a segfault, the memory limit) ends the run: the cell gets a
 ``KernelDied`` error and every later code cell a ``NotExecuted`` error, so that nbgrader scores
@@ -570,6 +572,7 @@ def main(argv=None) -> int:
 
     catalogue = PackageCatalogue()  # before the kernel starts: see Referee
     referee = Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue) if payload.get("referee", True) else None
+    collect = [str(name) for name in payload.get("collect", [])][:8]  # files a check from outside reads (outside.py)
     del payload
     ex = make_executor(args.cell_timeout, args.output_bytes, referee, catalogue=catalogue)
     problem, grader_error = "", False
@@ -587,8 +590,12 @@ def main(argv=None) -> int:
                                                                 "not run: an earlier cell ended the kernel"))]
     cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
              if c.cell_type == "code" else None for c in nb.cells]
+    # The files the grader scores itself, taken now that the kernel is stopped: no link followed, capped.
+    from .outside import read_artifact
+
+    artifacts = [read_artifact(os.getcwd(), name) for name in collect]
     data = json.dumps({"cells": cells, "events": events, "problem": problem, "grader_error": grader_error,
-                       "language_info": nb.metadata.get("language_info")}).encode()
+                       "language_info": nb.metadata.get("language_info"), "artifacts": artifacts}).encode()
     with os.fdopen(args.result_fd, "wb") as out:
         out.write(data)
     return 0

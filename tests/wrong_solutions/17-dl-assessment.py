@@ -85,6 +85,17 @@ def export_for_serving(model, path):
                           output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
     return path
 
+# %% wrong="weights_beside_the_model" cell="export_for_serving" fails=["serving_tests"]
+def export_for_serving(model, path):
+    # The exporter's default: the weights in parts.onnx.data beside the file, which the grader, serving the file
+    # alone from outside the kernel, refuses (an initializer that names a file could name any file).
+    model.eval()
+    example = torch.zeros(4, 1, 32, 32, device=next(model.parameters()).device)
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=True, input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
+
 # %% wrong="autocast_ignored" cell="train_step" fails=["train_step_tests"]
 def train_step(model, optimizer, x, y, amp_dtype=None):
     model.train()
