@@ -70,6 +70,7 @@ class Stage:
     base: str  # another stage's name, or an image reference
     steps: list[tuple[int, str, str]]
     line: int
+    globals: dict = field(default_factory=dict)  # the ARGs before the first FROM, with their defaults
 
 
 def stages(parsed: list[tuple[int, str, str]]) -> dict[str, Stage]:
@@ -80,7 +81,7 @@ def stages(parsed: list[tuple[int, str, str]]) -> dict[str, Stage]:
             words = rest.split()
             image = expand(words[0], args)
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else str(len(out))
-            current = out[name] = Stage(name, image, [], n)
+            current = out[name] = Stage(name, image, [], n, args)
         elif current is None:
             if word != "ARG":
                 raise ValueError(f"line {n}: only ARG may come before the first FROM")
@@ -152,6 +153,7 @@ class StageResult:
     files: dict[str, File] = field(default_factory=dict)
     shadowed: list[File] = field(default_factory=list)  # replaced by a later layer, still in the image
     env: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)  # this stage's ARGs: seen by its steps, not in the image
     workdir: str = "/"
     log: list[str] = field(default_factory=list)
 
@@ -173,8 +175,9 @@ class ImageBuilder:
     Dockerfile that changes only the trainee stage reuses the grader stage's course build.
     """
 
-    def __init__(self, dockerfile_text: str, context: Path, workdir: Path):
+    def __init__(self, dockerfile_text: str, context: Path, workdir: Path, build_args: dict | None = None):
         self.text = dockerfile_text
+        self.build_args = dict(build_args or {})  # ``docker build --build-arg``: over an ARG's default
         self.parsed = parse_dockerfile(dockerfile_text)
         for n, word, _ in self.parsed:
             if word not in INSTRUCTIONS:
@@ -190,7 +193,8 @@ class ImageBuilder:
     def key(self, name: str) -> tuple:
         stage = self.stages[name]
         base = self.key(stage.base) if stage.base in self.stages else (("image", stage.base),)
-        return (str(self.context),) + base + tuple((w, a) for _, w, a in stage.steps)
+        return ((str(self.context), tuple(sorted(self.build_args.items()))) + base
+                + tuple((w, a) for _, w, a in stage.steps))
 
     def build(self, name: str) -> StageResult:
         if name not in self.stages:
@@ -214,7 +218,7 @@ class ImageBuilder:
             rootfs.mkdir(parents=True)
             result = StageResult(name, rootfs, log=[f"FROM {stage.base}: an image from outside, no course file"])
         for n, word, args in stage.steps:
-            self._step(result, n, word, args)
+            self._step(result, n, word, args, stage)
         _CACHE[key] = result
         return result
 
@@ -225,20 +229,28 @@ class ImageBuilder:
         return rootfs / dest.lstrip("/")
 
     def _abs(self, result: StageResult, path: str) -> str:
-        path = expand(path, result.env)
+        path = expand(path, {**result.args, **result.env})
         return path if path.startswith("/") else str(PurePosixPath(result.workdir) / path)
 
-    def _step(self, result: StageResult, n: int, word: str, args: str) -> None:
+    def _step(self, result: StageResult, n: int, word: str, args: str, stage: Stage) -> None:
         if word in NO_FILES:
-            if word == "ARG" and "=" in args:
-                key, _, value = args.partition("=")
-                result.env.setdefault(key.strip(), value.strip())
+            if word == "ARG":
+                # a build argument, else the ARG's own default, else the global ARG's of that name (Docker's
+                # rule: a global ARG reaches a stage that declares it again); an ENV of that name wins
+                key, eq, value = args.partition("=")
+                key = key.strip()
+                if key in self.build_args:
+                    value = self.build_args[key]
+                elif not eq:
+                    value = stage.globals.get(key)
+                if value is not None:
+                    result.args[key] = value.strip()
             return
         if word == "ENV":
             words = shlex.split(args)
             pairs = [w.split("=", 1) for w in words] if "=" in words[0] else [[words[0], " ".join(words[1:])]]
             for key, value in pairs:
-                result.env[key] = expand(value, result.env)
+                result.env[key] = expand(value, {**result.args, **result.env})
             return
         if word == "WORKDIR":
             result.workdir = self._abs(result, args)
@@ -347,7 +359,7 @@ class ImageBuilder:
             head = words[0]
             python = head in ("python", "python3") and len(words) > 2 and words[1] == "-m"
             if head == "techday" and words[1:2] == ["build"]:
-                self._techday_build(result, n, words[1:])
+                self._techday_build(result, n, [expand(w, {**result.args, **result.env}) for w in words[1:]])
             elif head == "printf" and to_file:
                 self._printf(result, n, words)
             elif to_file:
@@ -362,7 +374,7 @@ class ImageBuilder:
 
     def _mapped_env(self, result: StageResult) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TECHDAY_")}
-        for key, value in result.env.items():
+        for key, value in {**result.args, **result.env}.items():
             if key.startswith("TECHDAY_"):
                 env[key] = str(self._disk(result.rootfs, value)) if value.startswith("/") else value
         return env

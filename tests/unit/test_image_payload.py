@@ -5,6 +5,9 @@ one server (DockerSpawner) and on Kubernetes (the chart's singleuser).
 
 The grader target holds all of that on purpose: scanning it proves the scan sees what it looks for."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import ROOT
@@ -74,6 +77,36 @@ def test_trainee_image_holds_what_a_trainee_needs(builder):
         assert f"/srv/techday/{path}" in lab.files, path
     assert lab.env["TECHDAY_RELEASE"] == "/srv/techday/release" and lab.env["TECHDAY_ROOT"] == "/srv/techday"
     assert not any(f.dest.startswith("/srv/nbgrader/course") for f in lab.all_files())
+
+
+def _release_languages(stage) -> dict[str, str]:
+    """Each released notebook's language, as ``techday build`` records it (an English build records none)."""
+    out = {}
+    for f in stage.under("/srv/techday/release"):
+        if f.dest.endswith(".ipynb"):
+            meta = json.loads(f.disk.read_text(encoding="utf-8"))["metadata"].get("techday", {})
+            out[f.dest] = meta.get("lang", "en")
+    return out
+
+
+def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
+    """The images are the Korean edition unless built for another room: every released notebook in Korean and the
+    kernels told to speak it. Wrong answers caught: the Korean edition out of reach of a hub room (the release built
+    in the syllabus' default English, nothing setting ``TECHDAY_LANG`` in a trainee's container: a Korean room read
+    English notebooks and messages), and notebooks in one language whose code prints in the other. And
+    ``--build-arg TECHDAY_LANG=en`` gives the English room, all of it."""
+    from techday.course.syllabus import load_course
+
+    labs = set(load_course(ROOT).labs)
+    for lang, stage in (("ko", builder.build(TRAINEE)),
+                        ("en", ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
+                                            tmp_path_factory.mktemp("image-en"),
+                                            build_args={"TECHDAY_LANG": "en"}).build(TRAINEE))):
+        found = _release_languages(stage)
+        assert {Path(dest).stem for dest in found} == labs, f"{lang}: released notebooks {sorted(found)}"
+        wrong = {dest: got for dest, got in found.items() if got != lang}
+        assert not wrong, f"the {lang} image released notebooks in another language: {wrong}"
+        assert stage.env.get("TECHDAY_LANG") == lang, f"the {lang} image's kernels speak {stage.env.get('TECHDAY_LANG')!r}"
 
 
 def test_grader_image_holds_the_course_root_and_the_scan_sees_it(builder, scanner):
