@@ -14,7 +14,7 @@ import pytest
 
 from techday.grading.config import grade_env
 from techday.grading.executor import run_notebook
-from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, host_user, process_limit
+from techday.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, host_user, runs_as_own_uid
 from tests.grading.conftest import notebook_of
 
 pytestmark = [pytest.mark.grading]
@@ -91,12 +91,11 @@ def test_a_notebook_that_spends_a_per_user_budget_leaves_the_one_beside_it_its_o
     except SandboxUnavailable as exc:
         pytest.skip(f"the sandbox cannot run here: {exc}")
     limits = Limits(cell_timeout_s=120, notebook_timeout_s=180, max_processes=64)
-    how = process_limit(limits, gpu=False).how
-    if os.geteuid() != 0 or how not in ("cgroup", "nobody"):
-        # No uid to give: every sandbox runs as one user, and the run's first lines say so.
-        assert "shared" in host_user(limits, gpu=False), host_user(limits, gpu=False)
-        pytest.skip(f"the grader cannot give a sandbox a uid of its own here ({how}, euid {os.geteuid()}): "
-                    f"{host_user(limits, gpu=False)}")
+    if not runs_as_own_uid(limits, gpu=False):
+        # No uid to give (not root), or none that can run the sandbox: every sandbox runs as one user, and the run's
+        # first lines say so.
+        assert host_user(limits, gpu=False).startswith("shared: "), host_user(limits, gpu=False)
+        pytest.skip(f"the grader cannot give a sandbox a uid of its own here: {host_user(limits, gpu=False)}")
     soft = int(Path("/proc/sys/fs/pipe-user-pages-soft").read_text())
     if not 0 < soft <= 200 * 256 - 1024:
         pytest.skip(f"fs.pipe-user-pages-soft is {soft}: not spent by 200 pipes of 1 MiB")
@@ -131,3 +130,88 @@ def test_a_notebook_that_spends_a_per_user_budget_leaves_the_one_beside_it_its_o
     _, pipes, refused, sent, stopped = printed["hog"].split()
     assert refused == "1" and stopped == "109", printed["hog"]
     assert printed["victim"].split() == ["victim", "65536", "1048576", "passed"], printed
+
+
+# Each budget the kernel keeps per host user, spent in one sandbox (the hog, run as host uid A) and then asked for in a
+# second sandbox, once as the same host uid A (every sandbox as one user: what the host's nobody was) and once as
+# another uid B. Without the CPU tier's seccomp filter (the GPU tier's sandbox, where inotify, message queues and keys
+# are not refused). Each hog stops at its bound (the count in range()), and waits at most 30 s.
+BUDGETS = {
+    # name: (what spends one unit, printing nothing; bound)
+    "inotify instances": ("assert libc.inotify_init1(0) >= 0, ctypes.get_errno()", 1000),
+    "message queue bytes": ("attr = (ctypes.c_long * 8)(0, 10, 8192, 0)\n"
+                            "assert libc.mq_open(f'/q{k}'.encode(), 0o102, 0o600, attr) >= 0, ctypes.get_errno()", 200),
+    "keys": ("assert libc.syscall(248, b'user', f'k{k}'.encode(), b'x' * 64, 64, -2) >= 0, ctypes.get_errno()", 1000),
+    "pipe buffers": ("r, w = os.pipe(); keep.append((r, w))\nfcntl.fcntl(w, 1031, 1 << 20)", 400),
+    "descriptors in flight": ("socket.send_fds(a, [b'x'], [a.fileno()] * 250)", 40),
+}
+PRELUDE = """\
+import ctypes, fcntl, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = socket.socketpair()
+keep = []
+def spend(n):
+    for k in range(n):
+        try:
+{step}
+        except (AssertionError, OSError) as exc:
+            return k, exc
+    return n, None
+"""
+HOG_BUDGET = PRELUDE + "print('spent', *spend({bound}), flush=True)\nsys.stdin.read()\n"
+PROBE_BUDGET = PRELUDE + "got, error = spend(1)\nprint('granted' if got else f'refused {{error}}', flush=True)\n"
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_a_host_uid_of_its_own_splits_the_budget(budget):
+    """What a uid per sandbox splits: the budget spent by one sandbox is refused to a second sandbox of the same host
+    uid, and granted to one of another. Wrong answer caught: a budget named as split that the kernel keeps for the
+    whole machine (or per namespace, or per process: then the same uid is granted too)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import textwrap
+
+    from techday.grading import hostuids
+    from techday.grading.sandbox import nobody_sandbox_problem, rlimits, sandbox_command, sandbox_env
+
+    try:
+        bwrap = check_sandbox()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    if os.geteuid() != 0 or nobody_sandbox_problem(False):
+        pytest.skip(f"only root can run a sandbox as a host uid of its choosing ({nobody_sandbox_problem(False)})")
+    step, bound = BUDGETS[budget]
+    step = textwrap.indent(step, " " * 12)
+    hosts = [hostuids.allocate(), hostuids.allocate()]
+    limits = Limits(max_descriptors=1024)
+
+    made: list[str] = []
+
+    def start(code: str, host) -> subprocess.Popen:
+        made.append(tempfile.mkdtemp(prefix="techday-budget-"))  # where the uid reaches it (tmp_path is root's, 0700)
+        work = Path(made[-1])
+        os.chown(work, *host.ids)
+        argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=False) + [sys.executable, "-c", code]
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env={"PATH": "/usr/bin:/bin"}, preexec_fn=rlimits(limits, True, None, host.ids))
+
+    hog = start(HOG_BUDGET.format(step=step, bound=bound), hosts[0])
+    try:
+        spent = hog.stdout.readline().strip()
+        assert spent.startswith("spent") and "None" not in spent.split()[2:3], (spent, hog.stdout.read())
+        got = {}
+        for name, host in (("same uid", hosts[0]), ("another uid", hosts[1])):
+            probe = start(PROBE_BUDGET.format(step=step), host)
+            got[name] = probe.communicate(timeout=60)[0].strip()
+    finally:
+        hog.communicate("", timeout=30)
+        for host in hosts:
+            host.release()
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"{budget}: the hog {spent}; a second sandbox of the same uid: {got['same uid']}; of another uid: "
+          f"{got['another uid']}")
+    assert got["same uid"].startswith("refused"), got  # the budget is the host user's: spent for both
+    assert got["another uid"] == "granted", got        # a uid of its own: its own budget
