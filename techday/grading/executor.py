@@ -40,10 +40,10 @@ from .sandbox import (
     cpu_share,
     event_notes,
     memory_limit,
+    nobody_sandbox_problem,
     pids_cgroup_parent,
     process_limit,
     rlimits,
-    runs_as_own_uid,
     sandbox_command,
     sandbox_env,
     seccomp_filter,
@@ -309,7 +309,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # root's 0600 files in the folders bound into it, and the kernel's per-user counts it shares with every root
         # process; one run as a uid another sandbox also has shares those counts with it (pipe buffers past
         # fs.pipe-user-pages-soft, epoll watches, descriptors in flight: tests/grading/test_sandbox_uids.py).
-        if runs_as_own_uid(limits, gpu):
+        if how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)):  # as runs_as_own_uid
             from .hostuids import allocate
 
             try:

@@ -163,6 +163,14 @@ class HostUser:
     def ids(self) -> tuple[int, int]:
         return self.uid, self.gid
 
+    def __del__(self):
+        # A holder dropped without release (an error between the hand-out and the sandbox's start): the lock goes
+        # with it, not with the long-lived worker process that made it. Its processes, if any, keep the uid skipped.
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
     def processes(self) -> list[int]:
         """The host's processes that have this uid or gid, anywhere in their ids."""
         pids = []
