@@ -114,3 +114,24 @@ def test_the_run_says_when_per_user_budgets_are_shared(monkeypatch):
     text = sandbox.host_user(limits, gpu=False)
     assert text.startswith("shared: the grader is root and its sandboxes run as the host's root") \
         and "Permission denied" in text, text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands out uids (a grader not root never reads the range)")
+def test_root_refuses_to_grade_with_a_range_that_holds_an_account(monkeypatch):
+    """Wrong answer caught: a range that holds an account's uid (here root's) read only where a uid is handed out, or
+    a failed hand-out taken as "no unprivileged uid can run the sandbox here", so that grading went on with every
+    sandbox as the host's root: the check that every grading run makes first refuses it."""
+    try:
+        sandbox.check_sandbox()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(f"the sandbox cannot run here: {exc}")
+    monkeypatch.setattr(hostuids, "_CHECKED", {})
+    monkeypatch.setenv(hostuids.ENV, "0-100")
+    with pytest.raises(hostuids.UidRangeError, match="not a range"):
+        sandbox.check_sandbox()
+    monkeypatch.setenv(hostuids.ENV, "1-100")
+    users, _ = hostuids._accounts()
+    if not any(1 <= u <= 100 for u in users):
+        pytest.skip("no account of this host has a uid from 1 to 100")
+    with pytest.raises(hostuids.UidRangeError, match="a sandbox would run as someone's uid"):
+        sandbox.check_sandbox()
