@@ -909,8 +909,8 @@ def host_user(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
         from .hostuids import uid_range
 
         lo, hi = uid_range()
-        return (f"a host uid of its own for each sandbox running at a time, from {lo}-{hi} (no account's): the kernel's "
-                f"per-user budgets ({PER_USER_BUDGETS}) are its own; the machine-wide limits stay shared (see "
+        return (f"a host uid of its own for each sandbox running at a time, from {lo}-{hi} (no account's): the "
+                f"kernel's per-user budgets ({PER_USER_BUDGETS}) are its own; the machine-wide limits stay shared (see "
                 "grading/README.md)")
     if os.geteuid() == 0:
         how = process_limit(limits, gpu).how

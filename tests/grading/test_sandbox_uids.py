@@ -195,7 +195,8 @@ def test_a_host_uid_of_its_own_splits_the_budget(budget):
         os.chown(work, *host.ids)
         argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=False) + [sys.executable, "-c", code]
         return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env={"PATH": "/usr/bin:/bin"}, preexec_fn=rlimits(limits, True, None, host.ids))
+                                text=True, env={"PATH": "/usr/bin:/bin"},
+                                preexec_fn=rlimits(limits, True, None, host.ids))
 
     hog = start(HOG_BUDGET.format(step=step, bound=bound), hosts[0])
     try:

@@ -320,7 +320,8 @@ def test_root_without_cgroups_starts_the_sandbox_as_a_host_uid_of_its_own(tmp_pa
     monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
     assert sandbox.process_limit(limits, gpu=False).how == "nobody"
     monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: "Permission denied")
-    assert "cannot run as an unprivileged host user (Permission denied)" in sandbox.process_limit(limits, gpu=False).text
+    text = sandbox.process_limit(limits, gpu=False).text
+    assert "cannot run as an unprivileged host user (Permission denied)" in text, text
     monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
 
     seen, released = [], []
