@@ -31,7 +31,6 @@ from ..proctree import descendants, kill_tree, tree_memory
 from .outside import lab_checks, outside_scores
 from .sockmeter import WATCH_BYTES, SocketMeter, descriptors_held, epoll_watches
 from .sandbox import (
-    NOBODY,
     WORK,
     Limits,
     PidsCgroup,
@@ -304,7 +303,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         # core: 128 arenas (8 GB) on a 16-core host once Numba's CUDA simulator starts a block's 1024
         # threads, and the kernel dies of MemoryError far below the memory it uses. A few arenas suffice.
         senv["MALLOC_ARENA_MAX"] = str(MALLOC_ARENAS)
-    cgroup = user = scratch = None
+    cgroup = user = scratch = host = None
     extra_fds: tuple[int, ...] = ()
     if sandbox:
         bwrap = check_sandbox()  # first: a machine without a sandbox raises here, with nothing made or open
@@ -312,19 +311,29 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         if how in ("rlimit", "nobody"):  # set by the executor itself, inside the sandbox's user namespace
             executor += ["--max-processes", str(limits.max_processes)]
         bound = work
-        # Root starts the sandbox as the host's nobody, in a folder that user can reach: where that is the process
-        # limit, and also under a pids cgroup of its own where nobody can run it. A sandbox run as root is the
-        # host's root to every check by uid alone: /proc/sys's files (see sandbox_command), root's 0600 files in
-        # the folders bound into it, and the kernel's per-user counts it shares with every root process (pipe
-        # buffers past fs.pipe-user-pages-soft, epoll watches, descriptors in flight).
-        if how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)):
-            user = NOBODY
+        # Root starts the sandbox as an unprivileged host uid of its own (hostuids), in a folder that uid owns: where
+        # that is the process limit, and also under a pids cgroup of its own where such a uid can run it. A sandbox
+        # run as root is the host's root to every check by uid alone: /proc/sys's files (see sandbox_command),
+        # root's 0600 files in the folders bound into it, and the kernel's per-user counts it shares with every root
+        # process; one run as a uid another sandbox also has shares those counts with it (pipe buffers past
+        # fs.pipe-user-pages-soft, epoll watches, descriptors in flight: tests/grading/test_sandbox_uids.py).
+        if how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)):  # as runs_as_own_uid
+            from .hostuids import allocate
+
+            try:
+                host = allocate()
+            except SandboxUnavailable as exc:
+                os.close(w)
+                os.close(r)
+                report["problem"] = f"no host uid for the sandbox: {exc}"
+                return None
+            user = host.ids
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
-            for released in sorted(work.iterdir()):  # the room's messages, written above: nobody reads them
+            for released in sorted(work.iterdir()):  # the room's messages, written above: root's, read-only to it
                 if released.is_file() and not released.is_symlink():
                     shutil.copyfile(released, scratch / released.name)
                     os.chmod(scratch / released.name, 0o644)
-            os.chown(scratch, *NOBODY)
+            os.chown(scratch, *user)
         if how == "cgroup":
             try:
                 cgroup = PidsCgroup(pids_cgroup_parent(), limits.max_processes, cpu=cpu_cgroup_parent())
@@ -332,6 +341,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                 os.close(w)
                 os.close(r)
                 report["problem"] = f"could not make the sandbox's pids cgroup: {exc}"
+                _release(host, scratch)
                 return None
         # CPU tier: memory no address-space limit counts (memfd, System V segments) is refused by a seccomp
         # filter bwrap reads from this pipe (sandbox.seccomp_filter). The GPU tier's limit is a cgroup's,
@@ -362,7 +372,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
         cwd = str(work)
     try:
         return _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user,
-                    written=scratch or work, extra_fds=extra_fds, watch=watch,  # written: nobody's folder
+                    written=scratch or work, extra_fds=extra_fds, watch=watch,  # written: the sandbox uid's folder
                     files=files)
     finally:
         for fd in extra_fds:
@@ -370,8 +380,15 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                 os.close(fd)
         if cgroup is not None:
             cgroup.remove()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        _release(host, scratch)
+
+
+def _release(host, scratch: Path | None) -> None:
+    """The sandbox's folder removed, then its uid let go (after what is left of its processes is killed)."""
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if host is not None:
+        host.release()
 
 
 # What the sandbox prints (bwrap's errors, the executor's, the kernel's own stderr) reaches the grader through a

@@ -49,7 +49,7 @@ from .gradebook import (
     merge_scores,
 )
 from .pool import WorkerPool, _log_error
-from .sandbox import check_sandbox, cpu_share, event_notes, memory_limit, process_limit
+from .sandbox import check_sandbox, cpu_share, event_notes, host_user, memory_limit, process_limit
 from .state import State
 
 SIDE_FILE_BYTES = 4096  # timestamp.txt and submission_secret.txt: one short line each
@@ -262,6 +262,8 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     report(f"process limit per submission: {processes}")
     cpu = cpu_share(settings.limits, settings.gpu, sandbox)
     report(f"cpu share per submission: {cpu}")
+    users = host_user(settings.limits, settings.gpu, sandbox)
+    report(f"host user per submission: {users}")
     state.retire({sub.key for sub in subs})
     todo, skipped = [], 0
     lost = []
@@ -343,7 +345,7 @@ def _autograde(course, lab: str, root: Path, tier: str, scale: str, workers: int
     run = GradeRun(lab, subs, skipped, csv, time.monotonic() - t0, state.path, interrupted)
     atomicfile.write_text(lab_out / "report.json", json.dumps(
         {"schema": "techday.grade-run/1", "lab": lab, "tier": tier, "scale": scale, "workers": workers,
-         "sandbox": sandbox, "memory_limit": memory, "process_limit": processes, "cpu_share": cpu,
+         "sandbox": sandbox, "memory_limit": memory, "process_limit": processes, "cpu_share": cpu, "host_user": users,
          "seconds": round(run.seconds, 1), "skipped": skipped,
          "interrupted": interrupted,
          "submissions": [asdict(s) for s in subs]}, indent=1, ensure_ascii=False) + "\n")

@@ -17,10 +17,14 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
   sandbox is killed), an address-space limit (``RLIMIT_AS``) on the CPU tier, a cap on file size
   and on the output a cell may print, and a cap on processes and threads (:func:`process_limit`:
   ``RLIMIT_NPROC`` inside the sandbox's own user namespace when the grader is not root; for root a
-  systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as the host's
-  ``nobody`` so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit; one share of
+  systemd scope's ``TasksMax`` or a cgroup's ``pids.max``, else the sandbox started as an unprivileged host
+  user so that ``RLIMIT_NPROC`` counts), so that a fork bomb stops at the sandbox's limit; one share of
   the CPU where a cgroup of its own can be had (:func:`cpu_share`); a seccomp filter on the CPU tier
   (:func:`seccomp_filter`: memory no limit counts, per-user kernel objects, socket families, io_uring).
+- **host user**: where root grades, each sandbox runs as a host uid and gid of its own, which no account and no
+  other sandbox running at the time has (:mod:`techday.grading.hostuids`), so that the kernel's per-user budgets
+  (pipe buffers, epoll watches, descriptors in flight, inotify, message queues, keys) are its own
+  (:func:`host_user` says what this host does).
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
@@ -126,6 +130,10 @@ def check_sandbox() -> str:
             f"no sandbox: {bwrap} cannot create namespaces here ({_PROBED[bwrap]}); unprivileged user "
             "namespaces may be disabled (sysctl kernel.unprivileged_userns_clone). Fix that, or grade "
             "trusted work with --no-sandbox")
+    if os.geteuid() == 0:  # root gives each sandbox a host uid of its own: a range that holds an account's is refused
+        from .hostuids import uid_range
+
+        uid_range()
     return bwrap
 
 
@@ -605,12 +613,13 @@ def cgroup_prefix(limits: Limits, memory: bool = True, tasks: bool = False) -> l
 # host (bwrap maps the sandbox's uid to the caller's). A grader running as root gets a pids cgroup
 # instead: a systemd scope's TasksMax where systemd runs, else a cgroup of its own made directly in
 # the pids hierarchy (cgroup v1) or the unified one (v2) where the pids controller is delegated to
-# the grader's cgroup. Where neither can be had (a container), root starts the sandbox as the host's
-# unprivileged ``nobody`` instead, if bwrap can run as that user and read the Python install there:
-# then RLIMIT_NPROC counts, as for any user.
+# the grader's cgroup. Where neither can be had (a container), root starts the sandbox as an unprivileged
+# host user instead, if bwrap can run as that user and read the Python install there: then RLIMIT_NPROC
+# counts, as for any user. That user is a uid of the sandbox's own (techday.grading.hostuids), also under a
+# pids cgroup: no sandbox shares the kernel's per-user budgets with another (see host_user).
 
 NPROC_PER_USERNS = (5, 14)
-NOBODY = (65534, 65534)  # the host's uid and gid of a sandbox that root starts as an unprivileged user
+NOBODY = (65534, 65534)  # the host's nobody: no sandbox runs as it any more (each has a uid of its own: hostuids)
 
 
 def _kernel() -> tuple[int, int]:
@@ -816,30 +825,34 @@ _NOBODY_OK: dict[bool, str | None] = {}
 
 
 def nobody_sandbox_problem(gpu: bool = False) -> str | None:
-    """None if root can start the sandbox as ``nobody`` here (bwrap runs as that user, the Python
-    install, techday and its course folders are readable to it, and on the GPU tier it finds the
-    GPU), else why not; tried once per tier."""
+    """None if root can start the sandbox as an unprivileged host user here (bwrap runs as a uid of the sandbox
+    uids' range, :mod:`techday.grading.hostuids`, the Python install, techday and its course folders are readable to
+    it, and on the GPU tier it finds the GPU), else why not; tried once per tier."""
     if gpu in _NOBODY_OK:
         return _NOBODY_OK[gpu]
     import tempfile
+
+    from .hostuids import allocate
 
     problem = None
     try:
         bwrap = check_sandbox()
         work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))
+        user = allocate()
         try:
-            os.chown(work, *NOBODY)
+            os.chown(work, *user.ids)
             check = "import nbclient, ipykernel, techday\n"
             if gpu:
                 check += "from techday.tier import probe_gpus\nassert probe_gpus()[0], probe_gpus()[2]\n"
             argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=gpu) + [
                 sys.executable, "-c", check + "open('/grading/ok', 'w').write('1')"]
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-                                  preexec_fn=rlimits(Limits(), gpu=True, user=NOBODY))
+                                  preexec_fn=rlimits(Limits(), gpu=True, user=user.ids))
             if proc.returncode != 0 or not (work / "ok").is_file():
                 problem = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            user.release()
     except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
         problem = str(exc)[:200]
     _NOBODY_OK[gpu] = problem
@@ -849,7 +862,7 @@ def nobody_sandbox_problem(gpu: bool = False) -> str | None:
 @dataclass
 class ProcessLimit:
     how: str    # "rlimit" (set by the executor in the sandbox), "nobody" (the same, the sandbox started
-                # as the host's nobody by root), "scope", "cgroup" or "none"
+                # by root as an unprivileged host uid of its own), "scope", "cgroup" or "none"
     text: str   # for the run's first lines and report.json
 
 
@@ -869,10 +882,44 @@ def process_limit(limits: Limits, gpu: bool, sandbox: bool = True) -> ProcessLim
         return ProcessLimit("cgroup", f"{n} processes and threads (pids.max of a cgroup of its own)")
     if os.geteuid() == 0 and kernel >= NPROC_PER_USERNS and not nobody_sandbox_problem(gpu):
         return ProcessLimit("nobody", f"{n} processes and threads (RLIMIT_NPROC in the sandbox's own user namespace; "
-                                      "the sandbox runs as the host's unprivileged nobody)")
+                                      "the sandbox runs as an unprivileged host uid of its own)")
     why = ("the grader runs as root, for whom the kernel does not count RLIMIT_NPROC, no cgroup can be made here, "
-           f"and the sandbox cannot run as nobody ({nobody_sandbox_problem(gpu)})"
+           f"and the sandbox cannot run as an unprivileged host user ({nobody_sandbox_problem(gpu)})"
            if os.geteuid() == 0 else
            f"Linux {kernel[0]}.{kernel[1]} counts RLIMIT_NPROC per user, not per sandbox (5.14 and later do), "
            "and no systemd scope can be made here")
     return ProcessLimit("none", f"none: {why} (see grading/README.md)")
+
+
+# The kernel's budgets kept per host user (techday.grading.hostuids), in the words of host_user.
+PER_USER_BUDGETS = ("pipe buffers, epoll watches, descriptors in flight, inotify, fanotify, message queues, keys, "
+                    "queued signals")
+
+
+def runs_as_own_uid(limits: Limits, gpu: bool) -> bool:
+    """Whether root starts each sandbox as a host uid of its own here (the executor's rule)."""
+    how = process_limit(limits, gpu).how
+    return os.geteuid() == 0 and (how == "nobody" or (how == "cgroup" and not nobody_sandbox_problem(gpu)))
+
+
+def host_user(limits: Limits, gpu: bool, sandbox: bool = True) -> str:
+    """Which host user each sandbox runs as, and whether the kernel's per-user budgets are its own, in words for the
+    run's first lines and report.json."""
+    if not sandbox:
+        return "the grader's own (--no-sandbox): every notebook shares the grader's per-user kernel budgets"
+    if runs_as_own_uid(limits, gpu):
+        from .hostuids import uid_range
+
+        lo, hi = uid_range()
+        return (f"a host uid of its own for each sandbox running at a time, from {lo}-{hi} (no account's): the "
+                f"kernel's per-user budgets ({PER_USER_BUDGETS}) are its own; the machine-wide limits stay shared (see "
+                "grading/README.md)")
+    if os.geteuid() == 0:
+        how = process_limit(limits, gpu).how
+        why = "the grader is root and its sandboxes run as the host's root (" + (
+            "a systemd scope bounds their processes)" if how == "scope" else
+            f"no unprivileged host user can run them here: {nobody_sandbox_problem(gpu)})")
+    else:
+        why = f"the grader is not root and has no uid to give: every sandbox runs as the grader's uid {os.geteuid()}"
+    return (f"shared: {why}, so the kernel's per-user budgets ({PER_USER_BUDGETS}) are shared by every sandbox "
+            "running at a time and the grader (see grading/README.md)")

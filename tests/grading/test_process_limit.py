@@ -186,9 +186,11 @@ def test_no_process_outlives_its_notebook(tmp_path):
 
 
 def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
-    """Wrong answer caught: the sandbox's processes running as the host's uid 0 under a pids cgroup (bwrap maps the
+    """Wrong answers caught: the sandbox's processes running as the host's uid 0 under a pids cgroup (bwrap maps the
     sandbox's uid to the caller's), where every check by uid alone took them for root: /proc/sys's files, root's
-    0600 files in the folders bound in, root's per-user kernel counts."""
+    0600 files in the folders bound in, root's per-user kernel counts; and two sandboxes graded at once running as one
+    host uid (the host's nobody), each able to spend the per-user kernel budgets of the other
+    (tests/grading/test_sandbox_uids.py)."""
     import os
 
     from techday.grading.sandbox import disables_userns, nobody_sandbox_problem, sizes_tmpfs
@@ -202,8 +204,9 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
     limits = Limits(cell_timeout_s=60, notebook_timeout_s=120)
     how = process_limit(limits, gpu=False).how
     if os.geteuid() != 0 or how not in ("cgroup", "nobody") or nobody_sandbox_problem(False):
-        pytest.skip(f"the grader is not root, or the sandbox cannot run as nobody here ({how})")
-    uids: set[int] = set()
+        pytest.skip(f"the grader is not root, or the sandbox cannot run as an unprivileged host user here ({how}: "
+                    f"{nobody_sandbox_problem(False)})")
+    uids: dict[int, set[int]] = {}  # a sandbox (the pid of its top process): the uids seen below it
     seen: dict[int, tuple] = {}  # a uid: the first process seen with it (what the assertion shows)
     stop = threading.Event()
 
@@ -211,36 +214,54 @@ def test_a_sandbox_that_root_starts_is_not_the_hosts_root(tmp_path):
         me = psutil.Process()
         mine = me.cmdline()
         while not stop.is_set():
-            for proc in me.children(recursive=True):
+            for top in me.children():
                 try:
-                    # not a fork of this process before its exec (and its setuid), nor the grader's socket meter,
-                    # nor a process that has exited and waits to be reaped (a zombie: no command line left, so a
-                    # meter of the grader's that just ended read as a root process of the sandbox's on a loaded
-                    # machine)
-                    cmdline = proc.cmdline()
-                    if cmdline and cmdline != mine and not _grader_own(proc) \
-                            and proc.status() != psutil.STATUS_ZOMBIE:
-                        for uid in set(proc.uids()) - uids:
-                            seen[uid] = (proc.pid, proc.name(), cmdline[:4])
-                        uids.update(proc.uids())
+                    tree = [top, *top.children(recursive=True)]
                 except psutil.Error:
                     continue
+                for proc in tree:
+                    try:
+                        # not a fork of this process before its exec (and its setuid), nor the grader's socket meter,
+                        # nor a process that has exited and waits to be reaped (a zombie: no command line left, so a
+                        # meter of the grader's that just ended read as a root process of the sandbox's on a loaded
+                        # machine)
+                        cmdline = proc.cmdline()
+                        if cmdline and cmdline != mine and not _grader_own(proc) \
+                                and proc.status() != psutil.STATUS_ZOMBIE:
+                            for uid in set(proc.uids()) - uids.get(top.pid, set()):
+                                seen.setdefault(uid, (proc.pid, proc.name(), cmdline[:4]))
+                            uids.setdefault(top.pid, set()).update(proc.uids())
+                    except psutil.Error:
+                        continue
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    work = tmp_path / ".sandbox"
-    work.mkdir()
-    report: dict = {}
+    results: dict = {}
+
+    def grade(name: str):
+        work = tmp_path / name / ".sandbox"
+        work.mkdir(parents=True)
+        report: dict = {}
+        results[name] = (run_notebook(_notebook(["import time\ntime.sleep(3)\nprint('done')"]), work, limits,
+                                      grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report), report)
+
+    both = [threading.Thread(target=grade, args=(name,)) for name in ("one", "two")]
     try:
-        result = run_notebook(_notebook(["import time\ntime.sleep(2)\nprint('done')"]), work, limits,
-                              grade_env("cpu", "ci"), sandbox=True, gpu=False, report=report)
+        for t in both:
+            t.start()
+        for t in both:
+            t.join(150)
     finally:
         stop.set()
         sampler.join(5)
-    assert result is not None, report
+    for result, report in results.values():
+        assert result is not None, report
     print(how, uids)
-    assert uids and 0 not in uids, seen
+    assert len(uids) == 2 and all(uids.values()), (uids, seen)
+    assert not any(0 in u for u in uids.values()), seen
+    first, second = uids.values()
+    assert not first & second, (uids, seen)  # two sandboxes at once never share a host uid
 
 
 def test_the_sandbox_runs_below_the_grader_in_the_schedulers_order(tmp_path):

@@ -305,10 +305,12 @@ def test_one_place_builds_the_settings_of_both_course_roots(tmp_path):
     assert settings.limits.cell_timeout_s == 10 and settings.limits.memory_mb == 2048  # grade-lab's syllabus
 
 
-def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch):
-    """Where root can have neither a scope nor a cgroup (a container), the sandbox runs as the host's
-    nobody, so that RLIMIT_NPROC counts; in a scratch folder that user can reach, removed after."""
-    from techday.grading import executor
+def test_root_without_cgroups_starts_the_sandbox_as_a_host_uid_of_its_own(tmp_path, monkeypatch):
+    """Where root can have neither a scope nor a cgroup (a container), the sandbox runs as an unprivileged host uid
+    (so that RLIMIT_NPROC counts) of its own (techday.grading.hostuids: no other sandbox shares its per-user kernel
+    budgets), in a scratch folder that uid owns, removed after, and the uid let go after that.
+    Wrong answer caught: every sandbox run as the host's one nobody."""
+    from techday.grading import executor, hostuids
 
     limits = sandbox.Limits(max_processes=55)
     monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
@@ -318,25 +320,35 @@ def test_root_without_cgroups_starts_the_sandbox_as_nobody(tmp_path, monkeypatch
     monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
     assert sandbox.process_limit(limits, gpu=False).how == "nobody"
     monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: "Permission denied")
-    assert "cannot run as nobody (Permission denied)" in sandbox.process_limit(limits, gpu=False).text
+    text = sandbox.process_limit(limits, gpu=False).text
+    assert "cannot run as an unprivileged host user (Permission denied)" in text, text
+    monkeypatch.setattr(sandbox, "nobody_sandbox_problem", lambda gpu=False: None)
 
-    seen = []
+    seen, released = [], []
 
     def fake_run(argv, env, cwd, payload, work, limits, gpu, report, r, w, cgroup, user, **kw):
         seen.append((argv, user, Path(argv[argv.index(sandbox.WORK) - 1])))
         assert kw.get("written") == seen[-1][2]  # the disk guard measures the folder the notebook writes
+        assert not released and seen[-1][2].exists()  # the uid is held, and its folder there, while it runs
         os.close(r)
         os.close(w)
+
+    class Held(hostuids.HostUser):
+        def release(self):
+            assert not seen[-1][2].exists()  # its folder removed first
+            released.append(self.uid)
+            return []
 
     monkeypatch.setattr(executor, "_run", fake_run)
     monkeypatch.setattr(executor, "check_sandbox", lambda: "/usr/bin/bwrap")
     monkeypatch.setattr(executor, "process_limit", lambda *a, **k: sandbox.ProcessLimit("nobody", ""))
     monkeypatch.setattr(executor.os, "chown", lambda path, uid, gid: seen.append((path, uid, gid)))
+    monkeypatch.setattr(hostuids, "allocate", lambda: Held(2_000_000_007, 2_000_000_007, None))
     executor.run_notebook("{}", tmp_path, limits, {}, sandbox=True, gpu=False, report={})
     (chowned, uid, gid), (argv, user, bound) = seen
-    assert user == sandbox.NOBODY == (uid, gid) and bound == chowned != tmp_path
+    assert user == (2_000_000_007, 2_000_000_007) == (uid, gid) != sandbox.NOBODY and bound == chowned != tmp_path
     assert argv[argv.index("--max-processes") + 1] == "55"
-    assert not bound.exists()  # the scratch folder is removed after the run
+    assert not bound.exists() and released == [2_000_000_007]  # the scratch folder removed, then the uid let go
 
 
 def test_a_cell_stopped_by_the_process_limit_is_named_on_the_status_line():
