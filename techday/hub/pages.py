@@ -1,0 +1,144 @@
+"""The hub's own pages in the room's language: sign-in, home, spawn-pending, "server not running", the
+error pages, logout.
+
+JupyterHub 5.5 serves its pages in English only. A room whose language is not English (the hub's
+``TECHDAY_LANG``, else the syllabus' ``default_language``, as :func:`techday.i18n.current_language`
+reads them) gets the templates in ``templates/room/``: each extends JupyterHub's own
+(``{% extends "templates/login.html" %}``) and replaces only the blocks that hold words, which it takes
+from ``techday_ui`` (:func:`page_texts`, the package catalogue ``techday/data/messages.<lang>.toml``).
+An English room gets none of them: its pages are JupyterHub's, byte for byte.
+
+``tests/unit/test_hub_pages.py`` checks that every block an override names exists in the installed
+JupyterHub's template, so an upgrade that renames one fails there, naming it, rather than leaving an
+English page in a Korean room.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOM_TEMPLATES = Path(__file__).resolve().parent / "templates" / "room"
+
+# JupyterHub 5.5's own texts that reach a page from its handlers (not its templates): the sign-in form's
+# errors (handlers/login.py), the spawn pages' link home (handlers/base.py spawn_home_error), the
+# spawn-pending page's progress (apihandlers/users.py).
+INVALID_LOGIN = "Invalid username or password"
+EXPIRED_FORM = "Login form invalid or expired. Try again."
+SPAWN_HOME_ERROR = "You can try restarting your server from the"
+
+
+def hub_language() -> str:
+    """The room's language for the hub's pages: ``$TECHDAY_LANG``, else the syllabus' default."""
+    from ..i18n import current_language
+
+    return current_language()
+
+
+def page_texts(lang: str) -> dict:
+    """Every word of the hub's pages in ``lang`` (English where a text has no translation)."""
+    from ..i18n import PackageCatalogue
+
+    cat = PackageCatalogue(lang)
+    return {
+        "lang": lang,
+        # page.html: the bar at the top of every page, the error dialog
+        "home": cat.msg("techday.hub_page_home", "Home"),
+        "token": cat.msg("techday.hub_page_token", "Token"),
+        "admin": cat.msg("techday.hub_page_admin", "Admin"),
+        "services": cat.msg("techday.hub_page_services", "Services"),
+        "logo": cat.msg("techday.hub_page_logo", "JupyterHub logo"),
+        "dark_mode": cat.msg("techday.hub_page_dark_mode", "Toggle dark mode"),
+        "navigation": cat.msg("techday.hub_page_navigation", "Toggle navigation"),
+        "logout": cat.msg("techday.hub_page_logout", "Logout"),
+        "login": cat.msg("techday.hub_page_login", "Login"),
+        "error": cat.msg("techday.hub_page_error", "Error"),
+        "ok": cat.msg("techday.hub_page_ok", "OK"),
+        "close": cat.msg("techday.hub_page_close", "Close"),
+        # login.html
+        "announcement_login": cat.msg("techday.hub_page_announcement_login",
+                                      "Sign in with the username and password on your Tech Day card."),
+        "sign_in": cat.msg("techday.hub_page_sign_in", "Sign in"),
+        "username": cat.msg("techday.hub_page_username", "Username:"),
+        "password": cat.msg("techday.hub_page_password", "Password:"),
+        "insecure": cat.msg("techday.hub_page_insecure", "Warning: JupyterHub seems to be served over an "
+                            "unsecured HTTP connection. We strongly recommend enabling HTTPS for JupyterHub."),
+        # "{link}": the link, cut out by the template (split), so the text itself is escaped as any other
+        "terms": cat.msg("techday.hub_page_terms", "By logging into the platform you accept the {link}.", link="{link}"),
+        "terms_link": cat.msg("techday.hub_page_terms_link", "terms and conditions"),
+        "login_errors": {
+            INVALID_LOGIN: cat.msg("techday.hub_page_invalid_login", "Invalid username or password"),
+            EXPIRED_FORM: cat.msg("techday.hub_page_expired_form", "Login form invalid or expired. Try again."),
+        },
+        # home.html
+        "home_heading": cat.msg("techday.hub_page_home_heading", "JupyterHub home page"),
+        "start_my_server": cat.msg("techday.hub_page_start_my_server", "Start My Server"),
+        "stop_my_server": cat.msg("techday.hub_page_stop_my_server", "Stop My Server"),
+        "my_server": cat.msg("techday.hub_page_my_server", "My Server"),
+        # spawn_pending.html, stop_pending.html
+        "starting": cat.msg("techday.hub_page_starting", "Your server is starting up."),
+        "redirected": cat.msg("techday.hub_page_redirected",
+                              "You will be redirected automatically when it's ready for you."),
+        "complete": cat.msg("techday.hub_page_complete", "Complete"),
+        "event_log": cat.msg("techday.hub_page_event_log", "Event log"),
+        "stopping": cat.msg("techday.hub_page_stopping", "Your server is stopping."),
+        "stopping_next": cat.msg("techday.hub_page_stopping_next",
+                                 "You will be able to start it again once it has finished stopping."),
+        "refresh": cat.msg("techday.hub_page_refresh", "refresh"),
+        # the progress events' words (the page's script puts them in place of the English)
+        "progress": {
+            "Server requested": cat.msg("techday.hub_page_progress_requested", "Server requested"),
+            "Spawning server...": cat.msg("techday.hub_page_progress_spawning", "Spawning server..."),
+            "Spawn failed": cat.msg("techday.hub_page_progress_failed", "Spawn failed"),
+            "Spawn cancelled": cat.msg("techday.hub_page_progress_cancelled", "Spawn cancelled"),
+            "Server ready at": cat.msg("techday.hub_page_progress_ready", "Server ready at"),
+        },
+        # not_running.html
+        "spawn_failed": cat.msg("techday.hub_page_spawn_failed", "Spawn failed"),
+        "not_running": cat.msg("techday.hub_page_not_running", "Server not running"),
+        "attempt_failed": cat.msg("techday.hub_page_attempt_failed",
+                                  "The latest attempt to start your server {server} has failed.", server="{server}"),
+        "retry": cat.msg("techday.hub_page_retry", "Would you like to retry starting it?"),
+        "is_not_running": cat.msg("techday.hub_page_is_not_running", "Your server {server} is not running.",
+                                  server="{server}"),
+        "restarted": cat.msg("techday.hub_page_restarted", "It will be restarted automatically. If you are not "
+                             "redirected in a few seconds, click below to launch your server."),
+        "start_it": cat.msg("techday.hub_page_start_it", "Would you like to start it?"),
+        "relaunch": cat.msg("techday.hub_page_relaunch", "Relaunch Server {server}", server="{server}"),
+        "launch": cat.msg("techday.hub_page_launch", "Launch Server {server}", server="{server}"),
+        # error.html, 404.html
+        "status": {
+            400: cat.msg("techday.hub_page_status_400", "Bad Request"),
+            403: cat.msg("techday.hub_page_status_403", "Forbidden"),
+            404: cat.msg("techday.hub_page_status_404", "Not Found"),
+            405: cat.msg("techday.hub_page_status_405", "Method Not Allowed"),
+            429: cat.msg("techday.hub_page_status_429", "Too Many Requests"),
+            500: cat.msg("techday.hub_page_status_500", "Internal Server Error"),
+            502: cat.msg("techday.hub_page_status_502", "Bad Gateway"),
+            503: cat.msg("techday.hub_page_status_503", "Service Unavailable"),
+        },
+        "not_found": cat.msg("techday.hub_page_not_found", "Jupyter has lots of moons, but this is not one..."),
+        "spawn_home": cat.msg("techday.hub_page_spawn_home", "You can try restarting your server from the {link}.",
+                              link="{link}"),
+        "spawn_home_english": SPAWN_HOME_ERROR,
+        "spawn_home_link": cat.msg("techday.hub_page_spawn_home_link", "home page"),
+        # logout.html
+        "logged_out": cat.msg("techday.hub_page_logged_out", "Successfully logged out."),
+    }
+
+
+def room_pages(c, lang: str | None = None) -> str:
+    """Serve the hub's pages in ``lang`` (default: :func:`hub_language`); English: JupyterHub's own, as they
+    are. Returns the language. Also for the chart's hub (docker/z2jh-values.yaml, ``extraConfig``)."""
+    from ..i18n import SOURCE_LANGUAGE
+
+    lang = (lang or hub_language()).strip().lower()
+    if lang == SOURCE_LANGUAGE:
+        return lang
+    paths = c.JupyterHub.template_paths   # first: each page extends JupyterHub's own ("templates/...")
+    if isinstance(paths, list):
+        paths.insert(0, str(ROOM_TEMPLATES))
+    else:
+        paths.prepend([str(ROOM_TEMPLATES)])
+    texts = page_texts(lang)
+    c.JupyterHub.template_vars.update({"techday_ui": texts, "announcement_login": texts["announcement_login"]})
+    return lang
