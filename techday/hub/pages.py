@@ -142,3 +142,54 @@ def room_pages(c, lang: str | None = None) -> str:
     texts = page_texts(lang)
     c.JupyterHub.template_vars.update({"techday_ui": texts, "announcement_login": texts["announcement_login"]})
     return lang
+
+
+def upstream_templates() -> Path:
+    """The installed JupyterHub's own templates (what ``templates/...`` names in an override)."""
+    from jupyterhub.app import JupyterHub
+
+    return Path(JupyterHub().template_paths[0])
+
+
+def override_problems(ours: Path | None = None, upstream: Path | None = None) -> list[str]:
+    """Each block an override under ``ours`` (``techday/hub/templates``) names, or renders with
+    ``self.<block>()``, that the JupyterHub template it extends (with that one's own parents) lacks: after an
+    upgrade that renamed one, the override's words would silently be JupyterHub's English again."""
+    from jinja2 import Environment, FileSystemLoader, nodes
+
+    ours = ours or ROOM_TEMPLATES.parent
+    upstream = upstream or upstream_templates()
+    env = Environment(loader=FileSystemLoader([str(upstream)]))
+
+    def parse(path: Path):
+        return env.parse(path.read_text(encoding="utf-8"))
+
+    def blocks_of(name: str, seen: frozenset = frozenset()) -> set[str] | None:
+        path = upstream / name
+        if not path.is_file() or name in seen:
+            return None
+        tree = parse(path)
+        found = {b.name for b in tree.find_all(nodes.Block)}
+        for ext in tree.find_all(nodes.Extends):
+            if isinstance(ext.template, nodes.Const):
+                found |= blocks_of(ext.template.value, seen | {name}) or set()
+        return found
+
+    problems = []
+    for path in sorted(ours.rglob("*.html")):
+        tree = parse(path)
+        where = path.relative_to(ours)
+        parents = [e.template.value for e in tree.find_all(nodes.Extends) if isinstance(e.template, nodes.Const)]
+        if len(parents) != 1 or not parents[0].startswith("templates/"):
+            problems.append(f"{where}: extends {parents or 'nothing'}, not one of JupyterHub's templates "
+                            "('templates/<page>.html')")
+            continue
+        theirs = blocks_of(parents[0].removeprefix("templates/"))
+        if theirs is None:
+            problems.append(f"{where}: JupyterHub {upstream} has no {parents[0]}")
+            continue
+        named = {b.name for b in tree.find_all(nodes.Block)}
+        named |= {g.attr for g in tree.find_all(nodes.Getattr)
+                  if isinstance(g.node, nodes.Name) and g.node.name == "self"}
+        problems += [f"{where}: block {b!r} is not in JupyterHub's {parents[0]}" for b in sorted(named - theirs)]
+    return problems

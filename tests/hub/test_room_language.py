@@ -145,6 +145,11 @@ def test_the_spawn_pending_page_and_a_refused_spawn_speak_korean(korean):
     assert "Unhandled error" not in page and "Internal Server Error" not in page, page
     assert english_left(text(r)) == [], page
     assert "홈 페이지" in page, f"no Korean way back to the home page: {page}"
+    # The spawn-pending address after the failure: JupyterHub's "Spawn failed" page, in Korean, with the reason.
+    r = other.s.get(f"{korean.url}/hub/spawn-pending/trainee-002", timeout=30, allow_redirects=False)
+    page = visible(text(r))
+    assert "서버 시작 실패" in page and "GPU 1개가 모두 사용 중" in page, (r.status_code, page)
+    assert english_left(text(r)) == [], page
 
 
 def test_an_english_room_keeps_jupyterhubs_own_pages(english):

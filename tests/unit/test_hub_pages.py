@@ -1,0 +1,94 @@
+"""The hub's pages in the room's language (techday.hub.pages): the overrides fit the installed JupyterHub,
+an English room keeps JupyterHub's own pages, and a refused spawn's reason reaches the trainee's page."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytest.importorskip("jupyterhub", reason="the hub extra is not installed (python -m pip install -e '.[hub]')")
+
+from techday.hub import pages  # noqa: E402
+from techday.hub.config import shown_to_trainee  # noqa: E402
+
+
+def test_every_override_names_only_blocks_the_installed_jupyterhub_has():
+    """Caught: an upgrade that renames a block (login_container, h1_error, ...) leaves the override's block
+    unused, and the page silently English again in a Korean room."""
+    assert pages.override_problems() == []
+    names = {p.name for p in pages.ROOM_TEMPLATES.glob("*.html")}
+    assert {"page.html", "login.html", "home.html", "spawn_pending.html", "not_running.html", "404.html",
+            "logout.html"} <= names, names
+
+
+def test_a_renamed_block_upstream_is_named(tmp_path):
+    """The check finds a slip where there is one: JupyterHub's login.html with login_container renamed, and a
+    page.html whose logo block is gone."""
+    upstream = tmp_path / "templates"
+    shutil.copytree(pages.upstream_templates(), upstream)
+    login = upstream / "login.html"
+    login.write_text(login.read_text().replace("login_container", "login_box"))
+    page = upstream / "page.html"
+    page.write_text(page.read_text().replace("{% block logo %}", "").replace("{% endblock logo %}", ""))
+    problems = pages.override_problems(upstream=upstream)
+    assert "room/login.html: block 'login_container' is not in JupyterHub's templates/login.html" in problems
+    assert "room/page.html: block 'logo' is not in JupyterHub's templates/page.html" in problems
+    # a block the override reaches only as self.<name>() counts too
+    login.write_text(login.read_text().replace("username_input_attrs", "username_attrs"))
+    assert ("room/login.html: block 'username_input_attrs' is not in JupyterHub's templates/login.html"
+            in pages.override_problems(upstream=upstream))
+
+
+class Config:
+    """What room_pages touches of a traitlets config."""
+
+    def __init__(self):
+        from traitlets.config import Config as C
+
+        self.c = C()
+        self.c.JupyterHub.template_paths = ["/spawn-limit"]
+        self.c.JupyterHub.template_vars = {"announcement_login": "both languages"}
+
+
+def test_an_english_room_keeps_jupyterhubs_pages_and_a_korean_room_gets_its_own():
+    """Caught: the room's pages forced on an English room (its pages no longer JupyterHub's), or a Korean
+    room whose templates come after JupyterHub's own (never used)."""
+    en = Config().c
+    assert pages.room_pages(en, "en") == "en"
+    assert en.JupyterHub.template_paths == ["/spawn-limit"] and "techday_ui" not in en.JupyterHub.template_vars
+    ko = Config().c
+    assert pages.room_pages(ko, "ko") == "ko"
+    assert ko.JupyterHub.template_paths == [str(pages.ROOM_TEMPLATES), "/spawn-limit"]
+    ui = ko.JupyterHub.template_vars["techday_ui"]
+    assert ui["start_my_server"] == "내 서버 시작" and ui["login_errors"][pages.INVALID_LOGIN].startswith("아이디")
+    assert ko.JupyterHub.template_vars["announcement_login"] == ui["announcement_login"]
+
+
+def test_the_room_follows_techday_lang_else_the_syllabus(monkeypatch):
+    """Caught: a hub that ignored TECHDAY_LANG (the image's build argument) and served English to a Korean room."""
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    assert pages.hub_language() == "ko"
+    from techday.hub.config import HubSettings
+
+    assert HubSettings.from_env(course_id="x").lang == "ko"
+    monkeypatch.delenv("TECHDAY_LANG")
+    from techday.i18n import current_language
+
+    assert pages.hub_language() == current_language()
+
+
+def test_a_refused_spawn_carries_its_reason_to_the_trainees_page():
+    """Caught: JupyterHub 5.5 turned the hook's RuntimeError into "Unhandled error starting server <name>",
+    and the course's reason (no GPU free, the disk full) never reached the page."""
+    from tornado import web
+
+    def refuse(spawner):
+        raise RuntimeError("GPU 1개가 모두 사용 중입니다 (100%)")
+
+    with pytest.raises(web.HTTPError) as err:
+        shown_to_trainee(refuse)(object())
+    assert err.value.status_code == 500
+    assert err.value.log_message % err.value.args == "GPU 1개가 모두 사용 중입니다 (100%)"
+    assert err.value.jupyterhub_message == "GPU 1개가 모두 사용 중입니다 (100%)"
+    assert shown_to_trainee(lambda spawner: None)(object()) is None
