@@ -92,3 +92,29 @@ def test_a_refused_spawn_carries_its_reason_to_the_trainees_page():
     assert err.value.log_message % err.value.args == "GPU 1개가 모두 사용 중입니다 (100%)"
     assert err.value.jupyterhub_message == "GPU 1개가 모두 사용 중입니다 (100%)"
     assert shown_to_trainee(lambda spawner: None)(object()) is None
+
+
+def test_both_hubs_take_the_rooms_language_from_the_images_build_argument(monkeypatch):
+    """Caught: the images built Korean (docker/Dockerfile's TECHDAY_LANG) while compose's hub and the chart's
+    hub had no TECHDAY_LANG at all, and served the syllabus' English; and a chart whose extraConfig never
+    called room_pages."""
+    import re
+
+    from traitlets.config import Config as C
+
+    from tests.conftest import ROOT
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the compose and values files")
+    built = re.search(r"^ARG TECHDAY_LANG=(\w+)$", (ROOT / "docker" / "Dockerfile").read_text(), re.M).group(1)
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]["hub"]["environment"]
+    assert compose["TECHDAY_LANG"] == "${TECHDAY_LANG:-" + built + "}"
+    values = yaml.safe_load((ROOT / "docker" / "z2jh-values.yaml").read_text())["hub"]
+    assert values["extraEnv"]["TECHDAY_LANG"] == built
+    monkeypatch.setenv("TECHDAY_LANG", values["extraEnv"]["TECHDAY_LANG"])
+    c = C()
+    c.JupyterHub.template_vars = dict(values["templateVars"])
+    for name, code in sorted(values["extraConfig"].items()):   # z2jh runs them in the order of their names
+        exec(compile(code, f"extraConfig.{name}", "exec"), {"c": c, "get_config": lambda: c})  # noqa: S102
+    paths = c.JupyterHub.template_paths   # what the chart sets: added to JupyterHub's own
+    assert str(pages.ROOM_TEMPLATES) in (paths if isinstance(paths, list) else paths.get_value([]))
+    assert c.JupyterHub.template_vars["techday_ui"]["sign_in"] == pages.page_texts(built)["sign_in"]
