@@ -88,6 +88,38 @@ def text(r) -> str:
     return r.content.decode("utf-8")   # the error page's Content-Type names no charset
 
 
+NODE_CHECK = r"""
+const listeners = [];
+function Fake(url) { this.url = url; }
+Fake.prototype.addEventListener = function (kind, f) { if (kind === "message") listeners.push(f); };
+global.window = {EventSource: Fake};
+eval(require("fs").readFileSync(0, "utf8"));
+const source = new window.EventSource("/progress");
+const got = [];
+source.onmessage = function (e) { got.push(JSON.parse(e.data).message); };
+for (const m of JSON.parse(process.argv[1])) listeners.forEach(f => f({data: JSON.stringify({message: m})}));
+console.log(JSON.stringify(got));
+"""
+
+
+def progress_in_node(html: str) -> list[str]:
+    """The spawn-pending page's progress words as its script puts them, run in Node (which the proxy needs
+    anyway) against a stand-in EventSource: the messages JupyterHub's progress events send."""
+    import json
+    import shutil
+    import subprocess
+
+    script = next((s for s in re.findall(r"<script[^>]*>(.*?)</script>", html, re.S) if "window.EventSource =" in s),
+                  None)
+    assert script, "no progress translation on the spawn-pending page"
+    sent = ["Server requested", "Spawn failed: GPU 1개가 모두 사용 중", "Server ready at /user/trainee-001/",
+            "a spawner's own words"]
+    out = subprocess.run([shutil.which("node"), "-e", NODE_CHECK, json.dumps(sent)], input=script,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 @pytest.fixture(scope="module")
 def korean(hub_factory):
     return hub_factory(trainees=2, gpus=["0"], course=False, lang="ko", extra_config=HELD)
@@ -135,6 +167,9 @@ def test_the_spawn_pending_page_and_a_refused_spawn_speak_korean(korean):
     pending = person.s.get(f"{korean.url}{r.headers['Location']}", timeout=30)
     assert pending.status_code == 200 and "서버를 시작하고 있습니다" in visible(text(pending)), visible(text(pending))
     assert english_left(text(pending)) == [], visible(text(pending))
+    assert progress_in_node(text(pending)) == [
+        "서버 시작을 요청했습니다", "서버 시작 실패: GPU 1개가 모두 사용 중", "서버 준비 완료: /user/trainee-001/",
+        "a spawner's own words"]
     # The one GPU is the first trainee's: the second trainee's spawn is refused, as on the day.
     other = Person(korean, "trainee-002")
     assert other.login().status_code == 302
