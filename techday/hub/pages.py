@@ -121,6 +121,54 @@ def page_texts(lang: str) -> dict:
                               link="{link}"),
         "spawn_home_english": SPAWN_HOME_ERROR,
         "spawn_home_link": cat.msg("techday.hub_page_spawn_home_link", "home page"),
+        # token.html
+        "token_heading": cat.msg("techday.hub_page_token_heading", "Manage JupyterHub Tokens"),
+        "token_note": cat.msg("techday.hub_page_token_note", "Note"),
+        "token_note_placeholder": cat.msg("techday.hub_page_token_note_placeholder", "note to identify your new token"),
+        "token_note_help": cat.msg("techday.hub_page_token_note_help",
+                                   "This note will help you keep track of what your tokens are for."),
+        "token_expires_in": cat.msg("techday.hub_page_token_expires_in", "Token expires in"),
+        "token_expires_help": cat.msg("techday.hub_page_token_expires_help",
+                                      "You can configure when your token will expire."),
+        "token_permissions": cat.msg("techday.hub_page_token_permissions", "Permissions"),
+        "token_scopes_placeholder": cat.msg("techday.hub_page_token_scopes_placeholder",
+                                            "list of scopes for the token to have, separated by space"),
+        "token_scopes_help": cat.msg("techday.hub_page_token_scopes_help", "You can limit the permissions of the "
+                                     "token so it can only do what you want it to. If none are specified, the token "
+                                     "will have permission to do everything you can do. See the {link}.",
+                                     link="{link}"),
+        "token_scopes_link": cat.msg("techday.hub_page_token_scopes_link",
+                                     "JupyterHub documentation for a list of available scopes"),
+        "token_request": cat.msg("techday.hub_page_token_request", "Request new API token"),
+        "token_new": cat.msg("techday.hub_page_token_new", "Your new API Token"),
+        "token_copy": cat.msg("techday.hub_page_token_copy", "Copy this token. You won't be able to see it again, "
+                              "but you can always come back here to get a new one."),
+        "token_api_tokens": cat.msg("techday.hub_page_token_api_tokens", "API Tokens"),
+        "token_api_help": cat.msg("techday.hub_page_token_api_help", "These are tokens with access to the JupyterHub "
+                                  "API. Permissions for each token may be viewed via the JupyterHub tokens API. "
+                                  "Revoking the API token for a running server will require restarting that server."),
+        "token_last_used": cat.msg("techday.hub_page_token_last_used", "Last used"),
+        "token_created": cat.msg("techday.hub_page_token_created", "Created"),
+        "token_expires": cat.msg("techday.hub_page_token_expires", "Expires"),
+        "token_scopes": cat.msg("techday.hub_page_token_scopes", "scopes"),
+        "token_never": cat.msg("techday.hub_page_token_never", "Never"),
+        "token_na": cat.msg("techday.hub_page_token_na", "N/A"),
+        "token_revoke": cat.msg("techday.hub_page_token_revoke", "revoke"),
+        "token_apps": cat.msg("techday.hub_page_token_apps", "Authorized Applications"),
+        "token_apps_help": cat.msg("techday.hub_page_token_apps_help", "These are applications that use OAuth with "
+                                   "JupyterHub to identify users (mostly notebook servers). OAuth tokens can "
+                                   "generally only be used to identify you, not take actions on your behalf."),
+        "token_app": cat.msg("techday.hub_page_token_app", "Application"),
+        "token_first_authorized": cat.msg("techday.hub_page_token_first_authorized", "First authorized"),
+        # the expiry choices (handlers/pages.py TokenPageHandler), as the option list's labels
+        "token_expiry": {
+            ">1 Hour<": ">" + cat.msg("techday.hub_page_token_hour", "1 Hour") + "<",
+            ">1 Day<": ">" + cat.msg("techday.hub_page_token_day", "1 Day") + "<",
+            ">1 Week<": ">" + cat.msg("techday.hub_page_token_week", "1 Week") + "<",
+            ">1 Month<": ">" + cat.msg("techday.hub_page_token_month", "1 Month") + "<",
+            ">1 Year<": ">" + cat.msg("techday.hub_page_token_year", "1 Year") + "<",
+            ">Never<": ">" + cat.msg("techday.hub_page_token_never_expires", "Never") + "<",
+        },
         # logout.html
         "logged_out": cat.msg("techday.hub_page_logged_out", "Successfully logged out."),
     }

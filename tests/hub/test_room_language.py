@@ -31,7 +31,7 @@ AccountSpawner.start = _held_start
 """
 
 # What may stay in Latin letters on a Korean page: product names, units, the account's own name.
-ALLOWED = {"JupyterHub", "Jupyter", "GPU", "CPU", "HTTP", "HTTPS", "Tech", "Day", "trainee"}
+ALLOWED = {"JupyterHub", "Jupyter", "GPU", "CPU", "HTTP", "HTTPS", "API", "OAuth", "Tech", "Day", "trainee"}
 
 
 class Visible(HTMLParser):
@@ -130,9 +130,9 @@ def english(hub_factory):
     return hub_factory(trainees=1, gpus=[], course=False, lang="en")
 
 
-def test_a_korean_room_reads_the_sign_in_home_and_404_pages_in_korean(korean):
+def test_a_korean_room_reads_the_sign_in_home_token_and_404_pages_in_korean(korean):
     """Caught: the hub served its own pages in English whatever the room ("Sign in", "Username:",
-    "Start My Server", "404 : Not Found"), so a Korean trainee's first screen of the day was English."""
+    "Start My Server", "Request new API token", "404 : Not Found"), so a Korean trainee's first screen of the day was English."""
     person = Person(korean, "trainee-001")
     page = person.s.get(f"{korean.url}/hub/login", timeout=30)
     assert page.status_code == 200
@@ -142,6 +142,9 @@ def test_a_korean_room_reads_the_sign_in_home_and_404_pages_in_korean(korean):
     home = person.s.get(f"{korean.url}/hub/home", timeout=30)
     assert home.status_code == 200 and english_left(text(home)) == [], visible(text(home))
     assert "내 서버 시작" in visible(text(home))
+    token = person.s.get(f"{korean.url}/hub/token", timeout=30)
+    assert token.status_code == 200 and english_left(text(token)) == [], visible(text(token))
+    assert "새 API 토큰 요청" in visible(text(token)) and ">1시간<" in text(token)
     missing = person.s.get(f"{korean.url}/hub/no-such-page", timeout=30)
     assert missing.status_code == 404 and english_left(text(missing)) == [], visible(text(missing))
     assert "404" in visible(text(missing))
