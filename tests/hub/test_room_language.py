@@ -1,8 +1,8 @@
 """The hub's own pages in the room's language, on real hubs on 127.0.0.1: a Korean room (the hub's
-TECHDAY_LANG=ko) reads the sign-in page, the home page, the spawn-pending page and a 404 with no English
-label left; an English room's pages are JupyterHub's own; a wrong password and a refused spawn are told
-in Korean. Bounded: two hubs with no course, one or two trainees each, a few dozen requests; the spawn
-is held 6 s before it starts, another refused.
+TECHDAY_LANG=ko) reads the sign-in, home, token and spawn-pending pages and a 404 with no English label
+left; an English room's pages are JupyterHub's own; a wrong password, a refused spawn and the spawn limit's
+page are told in Korean. Bounded: three hubs with no course, one or two trainees each, a few dozen
+requests; a spawn is held 6 s before it starts, another refused.
 
 Each test names the wrong behaviour it catches.
 """
@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.hub]
 
 HOLD_S = 6
 # The first spawn waits a little (the spawn-pending page is read meanwhile) holding the room's one GPU;
-# the GPU hand-out refuses the second at once, as it does on the day.
+# the GPU hand-out refuses the second at once, as it does on the day. A second Korean hub starts one
+# server at a time (the spawn limit's page).
 HELD = f"""
 _techday_start = AccountSpawner.start
 async def _held_start(self):
@@ -162,7 +163,7 @@ def test_a_wrong_password_is_told_in_korean(korean):
 def test_the_spawn_pending_page_and_a_refused_spawn_speak_korean(korean):
     """Caught: "Your server is starting up" and "Event log" in English; and a refused spawn showed only
     JupyterHub's "500 : Internal Server Error / Unhandled error starting server trainee-001": the course's
-    own reason (here the full disk) never reached the trainee at all."""
+    own reason (here: no GPU free) never reached the trainee at all."""
     person = Person(korean, "trainee-001")
     assert person.login().status_code == 302
     r = person.s.get(f"{korean.url}/hub/spawn/trainee-001", timeout=60, allow_redirects=False)
@@ -173,12 +174,12 @@ def test_the_spawn_pending_page_and_a_refused_spawn_speak_korean(korean):
     assert progress_in_node(text(pending)) == [
         "서버 시작을 요청했습니다", "서버 시작 실패: GPU 1개가 모두 사용 중", "서버 준비 완료: /user/trainee-001/",
         "a spawner's own words"]
-    # The one GPU is the first trainee's: the second trainee's spawn is refused, as on the day.
     other = Person(korean, "trainee-002")
     assert other.login().status_code == 302
+    # The one GPU is the first trainee's: the second trainee's spawn is refused, as on the day.
     r = other.s.get(f"{korean.url}/hub/spawn/trainee-002", timeout=60, allow_redirects=False)
     page = visible(text(r))
-    assert r.status_code >= 500, (r.status_code, page)
+    assert r.status_code >= 500, (r.status_code, page, korean.log_tail(20))
     assert "GPU 1개가 모두 사용 중" in page, f"the course's own reason is not on the page: {page}"
     assert "Unhandled error" not in page and "Internal Server Error" not in page, page
     assert english_left(text(r)) == [], page
@@ -188,6 +189,22 @@ def test_the_spawn_pending_page_and_a_refused_spawn_speak_korean(korean):
     page = visible(text(r))
     assert "서버 시작 실패" in page and "GPU 1개가 모두 사용 중" in page, (r.status_code, page)
     assert english_left(text(r)) == [], page
+
+
+def test_past_the_spawn_limit_the_korean_page_drops_jupyterhubs_english(hub_factory):
+    """Caught: past the spawn limit JupyterHub's English "Too many users trying to log in right now. Try again
+    in N seconds." headed the Korean room's page, above the course's own wait line that says the same."""
+    hub = hub_factory(trainees=2, gpus=[], course=False, lang="ko",
+                      extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n" + HELD)
+    first, second = Person(hub, "trainee-001"), Person(hub, "trainee-002")
+    assert first.login().status_code == 302 and second.login().status_code == 302
+    first.s.get(f"{hub.url}/hub/spawn/trainee-001", timeout=60, allow_redirects=False)
+    r = second.s.get(f"{hub.url}/hub/spawn/trainee-002", timeout=60, allow_redirects=False)
+    page = visible(text(r))
+    assert r.status_code == 429, (r.status_code, page)
+    assert "429 : 요청이 너무 많음" in page and "서버를 시작하려는 사람이 많습니다" in page, page
+    assert "Too many users" not in page and "Too Many Requests" not in page, page
+    assert re.search(r"techdayRetry\(10, 30\)", text(r)), "the page still asks again by itself"
 
 
 def test_an_english_room_keeps_jupyterhubs_own_pages(english):
