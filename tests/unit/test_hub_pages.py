@@ -118,3 +118,47 @@ def test_both_hubs_take_the_rooms_language_from_the_images_build_argument(monkey
     paths = c.JupyterHub.template_paths   # what the chart sets: added to JupyterHub's own
     assert str(pages.ROOM_TEMPLATES) in (paths if isinstance(paths, list) else paths.get_value([]))
     assert c.JupyterHub.template_vars["techday_ui"]["sign_in"] == pages.page_texts(built)["sign_in"]
+
+
+def render(name: str, lang: str = "ko", **ns) -> str:
+    """``name`` as JupyterHub 5.5 loads it (app.py: "templates/..." JupyterHub's own, then the paths in order)."""
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
+
+    up = str(pages.upstream_templates())
+    env = Environment(autoescape=True, loader=ChoiceLoader([
+        PrefixLoader({"templates": FileSystemLoader([up])}, "/"),
+        FileSystemLoader([str(pages.ROOM_TEMPLATES), str(pages.ROOM_TEMPLATES.parent), up])]))
+
+    class Spawner:
+        options_form = None
+
+    class User:
+        name = json_escaped_name = "trainee-001"
+        spawner = Spawner()
+
+    base = dict(techday_ui=pages.page_texts(lang), user=User(), static_url=lambda *a, **k: "/static",
+                base_url="/hub/", parsed_scopes=set(), services=[])
+    return env.get_template(name).render(**{**base, **ns})
+
+
+@pytest.mark.parametrize("name, ns, says", [
+    ("stop_pending.html", {}, "서버를 중지하고 있습니다"),
+    ("logout.html", {"user": None}, "로그아웃했습니다"),
+    ("not_running.html", {"server_name": "", "spawn_url": "/x", "implicit_spawn_seconds": 0}, "서버를 시작할까요?"),
+    ("not_running.html", {"server_name": "gpu", "spawn_url": "/x", "implicit_spawn_seconds": 5},
+     "gpu 서버가 실행 중이 아닙니다. 자동으로 다시 시작합니다"),
+    ("home.html", {"default_server": {"active": True}, "url": "/user/trainee-001/", "parsed_scopes": {"admin-ui"},
+                   "services": [{"href": "/services/techday/", "name": "techday"}]}, "내 서버 중지"),
+    ("token.html", {"token_expires_in_options_html": '<option value="3600">1 Hour</option>', "api_tokens": [],
+                    "oauth_clients": []}, '<option value="3600">1시간</option>'),
+])
+def test_the_pages_no_hub_test_reaches_render_in_korean(name, ns, says):
+    """Caught: a page that does not render (a 500 instead of the page) or renders English, where the hub tests
+    do not go (stopping, signed out, a named server, the admin's menu, a server restarted by itself)."""
+    import re
+
+    html = render(name, **ns)
+    flat = " ".join(re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S).split())
+    assert says in flat or says in html, flat[:2000]
+    if name == "home.html":
+        assert ">관리<" in html and 'dropdown-item" href="/services/techday/">techday' in html
