@@ -182,6 +182,13 @@ def room_pages(c, lang: str | None = None) -> str:
     lang = (lang or hub_language()).strip().lower()
     if lang == SOURCE_LANGUAGE:
         return lang
+    if not (ROOM_TEMPLATES / "login.html").is_file():
+        import logging
+
+        logging.getLogger("techday.hub.pages").error(
+            "%s has no templates (the package was installed without them: install it editable, as "
+            "docker/Dockerfile does): the hub's pages stay English", ROOM_TEMPLATES)
+        return SOURCE_LANGUAGE
     paths = c.JupyterHub.template_paths   # first: each page extends JupyterHub's own ("templates/...")
     if isinstance(paths, list):
         paths.insert(0, str(ROOM_TEMPLATES))

@@ -162,3 +162,25 @@ def test_the_pages_no_hub_test_reaches_render_in_korean(name, ns, says):
     assert says in flat or says in html, flat[:2000]
     if name == "home.html":
         assert ">관리<" in html and 'dropdown-item" href="/services/techday/">techday' in html
+
+
+def test_both_hub_images_hold_the_page_templates():
+    """Caught: the chart's hub image installed the package as a wheel, which holds only pyproject.toml's
+    package-data (``hub/templates/*.html``): ``templates/room/`` was left behind, and the chart's Korean room
+    got JupyterHub's English pages with no error anywhere."""
+    import re
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    package = ROOT / "techday"
+    shipped = set()
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["techday"]:
+        shipped |= set(package.glob(pattern))
+    templates = set((package / "hub" / "templates").rglob("*.html"))
+    installs = re.findall(r"pip install [^\n]*--no-deps[^\n]*", (ROOT / "docker" / "Dockerfile").read_text())
+    assert installs, "the Dockerfile installs the package somewhere"
+    for line in installs:
+        editable = re.search(r"\s-e\s", line)
+        assert editable or templates <= shipped, (
+            f"{line!r} installs a wheel without {sorted(str(p.relative_to(package)) for p in templates - shipped)}")
