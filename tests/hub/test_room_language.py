@@ -132,8 +132,8 @@ def english(hub_factory):
 
 
 def test_a_korean_room_reads_the_sign_in_home_token_and_404_pages_in_korean(korean):
-    """Caught: the hub served its own pages in English whatever the room ("Sign in", "Username:",
-    "Start My Server", "Request new API token", "404 : Not Found"), so a Korean trainee's first screen of the day was English."""
+    """Caught: the hub served its own pages in English whatever the room ("Sign in", "Username:", "Start My
+    Server", "Request new API token", "404 : Not Found"): a Korean trainee's first screen of the day was English."""
     person = Person(korean, "trainee-001")
     page = person.s.get(f"{korean.url}/hub/login", timeout=30)
     assert page.status_code == 200
@@ -212,8 +212,9 @@ def test_an_english_room_keeps_jupyterhubs_own_pages(english):
     sees JupyterHub's own words."""
     person = Person(english, "trainee-001")
     # the course's own announcement above the form is bilingual in every room: the rest is JupyterHub's
-    page = " | ".join(p for p in visible(text(person.s.get(f"{english.url}/hub/login", timeout=30))).split(" | ")
-                      if "Tech Day" not in p)
+    login = text(person.s.get(f"{english.url}/hub/login", timeout=30))
+    assert "documentElement.lang" not in login, "the room's templates are on an English room's pages"
+    page = " | ".join(p for p in visible(login).split(" | ") if "Tech Day" not in p)
     assert "Sign in" in page and "Username:" in page and not re.search("[가-힣]", page), page
     assert person.login().status_code == 302
     home = visible(text(person.s.get(f"{english.url}/hub/home", timeout=30)))
