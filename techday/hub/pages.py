@@ -1,5 +1,5 @@
-"""The hub's own pages in the room's language: sign-in, home, spawn-pending, "server not running", the
-error pages, logout.
+"""The hub's own pages in the room's language: sign-in, home, server options, spawn-pending, stop-pending,
+"server not running", the error pages, the token page, logout.
 
 JupyterHub 5.5 serves its pages in English only. A room whose language is not English (the hub's
 ``TECHDAY_LANG``, else the syllabus' ``default_language``, as :func:`techday.i18n.current_language`
@@ -74,6 +74,11 @@ def page_texts(lang: str) -> dict:
         "start_my_server": cat.msg("techday.hub_page_start_my_server", "Start My Server"),
         "stop_my_server": cat.msg("techday.hub_page_stop_my_server", "Stop My Server"),
         "my_server": cat.msg("techday.hub_page_my_server", "My Server"),
+        # spawn.html (the chart's profile list)
+        "server_options": cat.msg("techday.hub_page_server_options", "Server Options"),
+        "spawning_for": cat.msg("techday.hub_page_spawning_for", "Spawning server for {name}", name="{name}"),
+        "spawn_error": cat.msg("techday.hub_page_spawn_error", "Error: {error}", error="{error}"),
+        "start": cat.msg("techday.hub_page_start", "Start"),
         # spawn_pending.html, stop_pending.html
         "starting": cat.msg("techday.hub_page_starting", "Your server is starting up."),
         "redirected": cat.msg("techday.hub_page_redirected",

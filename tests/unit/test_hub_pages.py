@@ -18,8 +18,8 @@ def test_every_override_names_only_blocks_the_installed_jupyterhub_has():
     unused, and the page silently English again in a Korean room."""
     assert pages.override_problems() == []
     names = {p.name for p in pages.ROOM_TEMPLATES.glob("*.html")}
-    assert {"page.html", "login.html", "home.html", "spawn_pending.html", "not_running.html", "404.html",
-            "logout.html"} <= names, names
+    assert {"page.html", "login.html", "home.html", "spawn.html", "spawn_pending.html", "stop_pending.html",
+            "not_running.html", "404.html", "logout.html", "token.html"} <= names, names
 
 
 def test_a_renamed_block_upstream_is_named(tmp_path):
@@ -149,12 +149,15 @@ def render(name: str, lang: str = "ko", **ns) -> str:
      "gpu 서버가 실행 중이 아닙니다. 자동으로 다시 시작합니다"),
     ("home.html", {"default_server": {"active": True}, "url": "/user/trainee-001/", "parsed_scopes": {"admin-ui"},
                    "services": [{"href": "/services/techday/", "name": "techday"}]}, "내 서버 중지"),
+    ("spawn.html", {"for_user": None, "error_message": "no GPU", "url": "/hub/spawn/trainee-001",
+                    "spawner_options_form": "<select name='profile'></select>"}, "오류: no GPU"),
     ("token.html", {"token_expires_in_options_html": '<option value="3600">1 Hour</option>', "api_tokens": [],
                     "oauth_clients": []}, '<option value="3600">1시간</option>'),
 ])
 def test_the_pages_no_hub_test_reaches_render_in_korean(name, ns, says):
     """Caught: a page that does not render (a 500 instead of the page) or renders English, where the hub tests
-    do not go (stopping, signed out, a named server, the admin's menu, a server restarted by itself)."""
+    do not go (stopping, signed out, a named server, the admin's menu, a server restarted by itself, the chart's
+    server options)."""
     import re
 
     html = render(name, **ns)
