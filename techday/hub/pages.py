@@ -6,7 +6,8 @@ JupyterHub 5.5 serves its pages in English only. A room whose language is not En
 reads them) gets the templates in ``templates/room/``: each extends JupyterHub's own
 (``{% extends "templates/login.html" %}``) and replaces only the blocks that hold words, which it takes
 from ``techday_ui`` (:func:`page_texts`, the package catalogue ``techday/data/messages.<lang>.toml``).
-An English room gets none of them: its pages are JupyterHub's, byte for byte.
+An English room gets none of them: its pages are JupyterHub's, byte for byte (but for ``templates/error.html``,
+the spawn limit's page, which every room has: there it only adds the course's lines).
 
 ``tests/unit/test_hub_pages.py`` checks that every block an override names exists in the installed
 JupyterHub's template, so an upgrade that renames one fails there, naming it, rather than leaving an
