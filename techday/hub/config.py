@@ -659,6 +659,9 @@ class HubSettings:
     # server starts (on the disk under state_dir: in compose, the disk Docker keeps its volumes on).
     disk_limit: str = ""
     disk_min_free: str = "2G"
+    # The room's language for the hub's own pages (techday.hub.pages): "" reads TECHDAY_LANG, else the
+    # syllabus' default_language, as the labs' messages do (techday.i18n.current_language).
+    lang: str = ""
 
     @classmethod
     def from_env(cls, **overrides) -> HubSettings:
@@ -682,6 +685,7 @@ class HubSettings:
             spawn_limit=int(e("TECHDAY_SPAWN_LIMIT", "20")),
             disk_limit=e("TECHDAY_DISK_LIMIT", ""),
             disk_min_free=e("TECHDAY_DISK_MIN_FREE", "2G"),
+            lang=e("TECHDAY_LANG", ""),
         )
         values.update(overrides)
         return cls(**values)
@@ -766,7 +770,7 @@ def configure(c, s: HubSettings) -> None:
     allocator = GpuAllocator(s.gpus, state=s.state_dir / "gpus.json")
     pre_spawn, post_stop = spawn_hooks(AccountsCache(s.users_file), allocator, s.gpu_overflow, s.pids_limit,
                                        s.disk_limit, (s.state_dir, parse_size(s.disk_min_free)))
-    c.Spawner.pre_spawn_hook = pre_spawn
+    c.Spawner.pre_spawn_hook = shown_to_trainee(pre_spawn)
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {
@@ -787,6 +791,10 @@ def configure(c, s: HubSettings) -> None:
     # makes it ask again by itself, so a room arriving at once comes in in waves.
     c.JupyterHub.concurrent_spawn_limit = s.spawn_limit
     spawn_limit_page(c, s.spawn_retry_s)
+    # The hub's own pages in the room's language (an English room: JupyterHub's own, untouched).
+    from .pages import room_pages
+
+    room_pages(c, s.lang or None)
     c.Spawner.start_timeout = 300
     c.Spawner.http_timeout = 120
 
@@ -829,6 +837,25 @@ def configure(c, s: HubSettings) -> None:
                              "users_file": str(s.users_file), "course_root": str(s.course_root),
                              "subdomain_host": s.subdomain_host, "disk_limit": s.disk_limit,
                              "state_dir": str(s.state_dir)}
+
+
+def shown_to_trainee(hook):
+    """``hook`` (a ``pre_spawn_hook``) with its refusals on the trainee's page. JupyterHub 5.5 shows a failed
+    spawn's own message only for an ``HTTPError`` (or an exception carrying ``jupyterhub_message``); any other
+    became "Unhandled error starting server <name>" and the course's reason (no GPU free, the disk full),
+    written for the trainee in the room's language, stayed in the hub's log."""
+
+    def pre_spawn(spawner):
+        try:
+            return hook(spawner)
+        except RuntimeError as exc:
+            from tornado import web
+
+            refused = web.HTTPError(500, "%s", str(exc))
+            refused.jupyterhub_message = str(exc)   # the spawn-pending page's wording of a failed spawn
+            raise refused from exc
+
+    return pre_spawn
 
 
 def spawn_limit_page(c, retry_s: tuple[int, int] = (10, 30)) -> None:

@@ -108,8 +108,9 @@ class Hub:
     """One running hub, its course root, exchange and accounts."""
 
     def __init__(self, base: Path, trainees: int, gpus: list[str], external_service: bool = False,
-                 cull_timeout_s: int = 3600, extra_config: str = ""):
+                 cull_timeout_s: int = 3600, extra_config: str = "", lang: str | None = None):
         # ``extra_config``: lines appended to the hub's config (a short sign-in window, a small spawn limit).
+        # ``lang``: the room's language (the hub's TECHDAY_LANG; None: as the test's own environment says).
         self.extra_config = extra_config
         # Separate users need a base they can pass through (pytest's own folders are 0700).
         self.isolated = why_not() is None
@@ -146,6 +147,8 @@ class Hub:
             "TECHDAY_HUB_TEST": self.marker,
             "TECHDAY_USERS_FILE": str(self.users_file),
         }
+        if lang is not None:
+            self.env["TECHDAY_LANG"] = lang
         if not self.isolated:
             # One Unix user runs everyone here, so no entry is owned by its student's uid: collect by
             # name, as nbgrader does (the uid check is tested where users are separate, as root).
