@@ -91,3 +91,18 @@ def test_supported_python_is_the_same_everywhere():
     running = ".".join(map(str, sys.version_info[:3]))
     assert spec.contains(running), f"this Python {running} is outside requires-python {spec}"
     assert spec.contains(locks.PYTHON_FULL), f"the image's Python {locks.PYTHON_FULL} is outside {spec}"
+
+
+def test_every_file_the_package_reads_is_in_its_wheel():
+    """Every file under techday/ that is not Python is package data (pyproject.toml's globs). Wrong answer caught:
+    a folder of templates or data added without its glob, which a plain ``pip install`` (a wheel) leaves out: the
+    hub's pages of a Korean room came out English on the chart's hub image, installed from a wheel."""
+    from fnmatch import fnmatchcase
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["techday"]
+    package = ROOT / "techday"
+    files = [p.relative_to(package).as_posix() for p in package.rglob("*")
+             if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    # setuptools' globs do not cross a folder: "data/*.pt" is data/x.pt only
+    left = [f for f in files if not any(fnmatchcase(f, g) and f.count("/") == g.count("/") for g in globs)]
+    assert files and not left, f"not in pyproject.toml's package-data: {left}"
