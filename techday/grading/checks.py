@@ -161,6 +161,7 @@ class Submission:
     max_score: float | None = None
     seconds: float | None = None
     memory_mb: int | None = None       # the most its processes held together in the sandbox (read from outside)
+    draw: int | None = None            # the seed of its drawn hidden inputs (techday/draw.py), to repeat a grading
 
     @property
     def key(self) -> str:

@@ -88,6 +88,8 @@ class SandboxExecute(NbGraderPreprocessor):
     report_path = Unicode("", help="where to write what happened (JSON)").tag(config=True)
     referee = Bool(True, help="run test and locked cells through the in-kernel referee "
                               "(techday.grading.referee); False only for measurements").tag(config=True)
+    draw = Unicode("", help="the grading draw of the hidden tests (techday/draw.py): '' draws a fresh seed for "
+                            "every hand-in; an integer repeats a recorded grading").tag(config=True)
 
     def settings(self, lab: str):
         from ..course.syllabus import load_course
@@ -127,7 +129,8 @@ class SandboxExecute(NbGraderPreprocessor):
             messages = read_released(released)
             if messages is not None:
                 (work / released.name).write_text(json.dumps(messages, ensure_ascii=False), encoding="utf-8")
-        job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee}
+        job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee,
+               "draw": grading_draw(self.draw)}
         result = run_notebook(json.dumps(job), work, limits, settings.env, settings.sandbox, settings.gpu, report)
         shutil.rmtree(work, ignore_errors=True)
         code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -142,6 +145,7 @@ class SandboxExecute(NbGraderPreprocessor):
                 nb.cells[i].execution_count = cells[i].get("execution_count")
             report["events"] = result.get("events", []) + process_limit_events(nb, code_cells)
             report["problem"] = result.get("problem", "")
+            report["draw"] = result.get("draw")
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
         else:
@@ -155,6 +159,16 @@ class SandboxExecute(NbGraderPreprocessor):
         if self.report_path:
             Path(self.report_path).write_text(json.dumps(report), encoding="utf-8")
         return nb, resources
+
+
+def grading_draw(given: str = "") -> int:
+    """The seed of a hand-in's drawn hidden inputs (techday/draw.py): ``given`` (a regrade that repeats a
+    recorded one), else drawn here, outside the sandbox, where no trainee code runs."""
+    import secrets
+
+    from ..draw import SEED_BITS, parse
+
+    return parse(given) if str(given).strip() else secrets.randbits(SEED_BITS)
 
 
 def course_cells(nb, resources: dict) -> list[dict]:

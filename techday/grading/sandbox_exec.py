@@ -163,7 +163,7 @@ class Referee:
     ``course`` maps a cell index to ``{"key": grade_id, "kind": "test"|"locked", "source": ...}``:
     the cells nbgrader restored from its gradebook (trusted sources, hidden tests included)."""
 
-    def __init__(self, course: dict[int, dict], folder: str, catalogue=None):
+    def __init__(self, course: dict[int, dict], folder: str, catalogue=None, draw: int | None = None):
         import secrets
 
         from techday.i18n import PackageCatalogue
@@ -182,6 +182,8 @@ class Referee:
         self.installed = False
         self.records = None
         self.unstarted: list[str] = []   # course cells whose trigger never reached the referee
+        # The grading draw (techday/draw.py): handed to the referee in its instructions, answered to test cells only.
+        self.draw = draw
 
     def write_config(self) -> None:
         """The kernel's instructions (deleted by the kernel as it reads them) and the record file,
@@ -192,7 +194,7 @@ class Referee:
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"key": self.key.hex(), "records": self.records_path, "cells": cells,
-                       "texts": self.catalogue.starting("techday.referee_")}, f, ensure_ascii=False)
+                       "texts": self.catalogue.starting("techday.referee_"), "draw": self.draw}, f, ensure_ascii=False)
 
     def install_code(self) -> str:
         return f"import techday.grading.referee as _r; _r.install({self.config!r}); del _r"
@@ -569,7 +571,9 @@ def main(argv=None) -> int:
     from techday.i18n import PackageCatalogue
 
     catalogue = PackageCatalogue()  # before the kernel starts: see Referee
-    referee = Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue) if payload.get("referee", True) else None
+    draw = payload.get("draw") if type(payload.get("draw")) is int else None
+    referee = (Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue, draw) if payload.get("referee", True)
+               else None)
     del payload
     ex = make_executor(args.cell_timeout, args.output_bytes, referee, catalogue=catalogue)
     problem, grader_error = "", False
@@ -588,7 +592,8 @@ def main(argv=None) -> int:
     cells = [{"outputs": c.get("outputs", []), "execution_count": c.get("execution_count")}
              if c.cell_type == "code" else None for c in nb.cells]
     data = json.dumps({"cells": cells, "events": events, "problem": problem, "grader_error": grader_error,
-                       "language_info": nb.metadata.get("language_info")}).encode()
+                       "language_info": nb.metadata.get("language_info"),
+                       "draw": draw if referee is not None else None}).encode()
     with os.fdopen(args.result_fd, "wb") as out:
         out.write(data)
     return 0
