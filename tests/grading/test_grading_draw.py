@@ -39,7 +39,7 @@ def test_each_hand_in_gets_a_fresh_recorded_draw_that_keyed_answers_fail(fixture
     monkeypatch.delenv("TECHDAY_DRAW", raising=False)
     import numpy as np
 
-    import techday.draw
+    from techday import draw
 
     source = fixture_course / "labs" / LAB / f"{LAB}.py"
     text = source.read_text(encoding="utf-8")
@@ -48,12 +48,12 @@ def test_each_hand_in_gets_a_fresh_recorded_draw_that_keyed_answers_fail(fixture
     assert techday("--root", str(fixture_course), "build", LAB).returncode == 0
     root = fixture_course / "build" / "course"
     release = json.loads((root / "release" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
-    default_x = int(np.random.default_rng(techday.draw.seed("double_tests")).integers(-10**6, 10**6))
+    default_x = int(np.random.default_rng(draw.seed("double_tests")).integers(-10**6, 10**6))
     hand_ins = {"kim": RIGHT_DOUBLE, "lee": RIGHT_DOUBLE, "keyed": _keyed([2, -7, default_x]), "peek": PEEK}
-    for student, double in hand_ins.items():
+    for student, answer in hand_ins.items():
         (root / "submitted" / student / LAB).mkdir(parents=True)
         (root / "submitted" / student / LAB / f"{LAB}.ipynb").write_bytes(
-            _bytes(_nb(release, {"double": double, "mean": RIGHT_MEAN})))
+            _bytes(_nb(release, {"double": answer, "mean": RIGHT_MEAN})))
 
     def autograde(*extra):
         out = techday("--root", str(fixture_course), "grade", "autograde", LAB, "--workers", "1", "--tier", "cpu",
@@ -67,7 +67,7 @@ def test_each_hand_in_gets_a_fresh_recorded_draw_that_keyed_answers_fail(fixture
     assert kim["status"] == lee["status"] == "graded" and kim["score"] == lee["score"] == 5.0, (kim, lee)
     draws = [s["draw"] for s in (kim, lee, keyed, peek)]
     assert all(type(d) is int for d in draws), draws
-    assert len(set(draws)) == 4 and techday.draw.DEFAULT not in draws, draws  # drawn afresh for every hand-in
+    assert len(set(draws)) == 4 and draw.DEFAULT not in draws, draws  # drawn afresh for every hand-in
     assert keyed["score"] == 3.0, keyed  # the drawn case of double_tests: 0 of 2
     assert peek["status"] == "flagged" and peek["score"] == 5.0, peek
     assert any("reading the grading draw outside the course's tests" in n for n in peek["notes"]), peek["notes"]
@@ -85,10 +85,10 @@ def _seed_of(base: int, label: str) -> int:
     """techday.draw.seed under the draw ``base``, as the referee's answer makes it in the grader."""
     import os
 
-    import techday.draw
+    from techday import draw
 
-    os.environ[techday.draw.ENV] = str(base)
+    os.environ[draw.ENV] = str(base)
     try:
-        return techday.draw.seed(label)
+        return draw.seed(label)
     finally:
-        del os.environ[techday.draw.ENV]
+        del os.environ[draw.ENV]
