@@ -40,9 +40,15 @@ __all__ = ["DEFAULT", "ENV", "EVENT", "base", "parse", "rng", "seed"]
 
 def parse(text: str) -> int:
     """A draw written as text (``$TECHDAY_DRAW``, ``--draw``): a non-negative integer."""
-    value = int(str(text).strip().replace("_", ""))
+    from .i18n import msg
+
+    try:
+        value = int(str(text).strip().replace("_", ""))
+    except ValueError:
+        value = -1
     if not 0 <= value < 2 ** SEED_BITS:
-        raise ValueError(f"a draw is an integer from 0 to 2**{SEED_BITS} - 1, not {text!r}")
+        raise ValueError(msg("techday.draw_not_a_seed", "a draw is a whole number from 0 to 2**{bits} - 1, not {text}",
+                             bits=SEED_BITS, text=repr(text)))
     return value
 
 

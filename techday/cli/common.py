@@ -94,7 +94,7 @@ def draw_seed(text: str) -> str:
     try:
         return str(parse(text))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc) if "draw" in str(exc) else f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def print_table(t: Table) -> None:

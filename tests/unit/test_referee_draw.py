@@ -86,4 +86,4 @@ def test_outside_the_grader_the_draw_is_reproducible():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TECHDAY_DRAW": "-3"}
     bad = subprocess.run([sys.executable, "-c", "import techday.draw as d; d.base()"], capture_output=True, text=True,
                          env=env, timeout=60)
-    assert bad.returncode != 0 and "a draw is an integer" in bad.stderr, bad.stderr[-500:]
+    assert bad.returncode != 0 and "a draw is a whole number" in bad.stderr, bad.stderr[-500:]
