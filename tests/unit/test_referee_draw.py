@@ -87,3 +87,26 @@ def test_outside_the_grader_the_draw_is_reproducible():
     bad = subprocess.run([sys.executable, "-c", "import techday.draw as d; d.base()"], capture_output=True, text=True,
                          env=env, timeout=60)
     assert bad.returncode != 0 and "a draw is a whole number" in bad.stderr, bad.stderr[-500:]
+
+
+def test_validate_hands_its_draw_to_the_labs_it_runs(monkeypatch):
+    """`techday validate --draw`: a given seed, or a fresh one with ``random``, reaches the labs' kernels
+    through ``$TECHDAY_DRAW`` while validate runs, and the environment is as it was after; without the
+    flag the labs draw the default. Wrong answer caught: ``--draw random`` that drew once and for all."""
+    from techday import draw
+    from techday.cli.run import _draw_for
+
+    monkeypatch.delenv(draw.ENV, raising=False)
+    with _draw_for(None):
+        assert draw.ENV not in os.environ and draw.base() == draw.DEFAULT
+    with _draw_for("55"):
+        assert draw.base() == 55
+    seen = set()
+    for _ in range(3):
+        with _draw_for("random"):
+            seen.add(draw.base())
+    assert len(seen) == 3 and draw.DEFAULT not in seen, seen
+    assert draw.ENV not in os.environ
+    out = subprocess.run([sys.executable, "-m", "techday", "validate", "--draw", "-1", "--help"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, cwd=ROOT)
+    assert out.returncode == 2 and "a draw is a whole number" in out.stderr, out.stderr[-500:]
