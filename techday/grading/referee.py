@@ -57,6 +57,12 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    cell waits on the maker is refused unless the maker is one of :data:`STRING_COMPILERS`; and
    Numba's disk cache (compiled machine code) is never read while grading.
 
+7. **The grading draw** (:mod:`techday.draw`): the seed of the hidden tests' drawn inputs, drawn by the
+   executor outside the sandbox and handed over in the same file as the key, is answered (event
+   ``techday.referee.draw``) only while a course test cell runs and only to code of course cells up to
+   that test; anyone else who asks is refused and recorded (grading/README.md, "Hidden inputs drawn per
+   grading").
+
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
 
@@ -1662,6 +1668,17 @@ def install(config_path: str) -> None:
             numba_pin[0] = None
             config_.__class__ = PinnedConfig
 
+    # Every code object of the course's cells (their functions, comprehensions and lambdas too), by identity:
+    # the code the draw is answered to. A name is not enough: a cell can compile code under any file name.
+    course_codes = set()
+    pending_codes = [c["code"] for c in cells.values()]
+    while pending_codes:
+        code_ = pending_codes.pop()
+        if code_ not in course_codes:
+            course_codes.add(code_)
+            pending_codes.extend(k for k in code_.co_consts if _type(k) is _type(code_))
+    course_codes = frozenset(course_codes)
+
     def draw(args: tuple) -> None:
         """Answer the grading draw's event: the seed goes into the caller's list only when the code that
         asks (past techday.draw's own functions) is the running test cell's, or a course cell's function
@@ -1675,7 +1692,7 @@ def install(config_path: str) -> None:
             frame = frame.f_back
         allowed = cell is not None and cell["kind"] == "test" and frame is not None
         while allowed and frame is not None and frame.f_code is not cell["code"]:
-            allowed = frame.f_code.co_filename.startswith("<course cell ")
+            allowed = frame.f_code in course_codes
             frame = frame.f_back
         box = args[0] if _len(args) else None
         if not allowed or frame is None or _type(box) is not _list:
