@@ -92,3 +92,80 @@ def _seed_of(base: int, label: str) -> int:
         return draw.seed(label)
     finally:
         del os.environ[draw.ENV]
+
+
+LAB07 = "07-accelerated-assessment"
+# The lookup-table drawing of lab 07's hidden lut test, copied as a trainee reads it in the repository, and
+# run under the published default draw: what `techday validate` and a trainee's own run draw.
+DEFAULT_DRAW_CASES = '''
+rng_d = np.random.default_rng({SEED})  # techday.draw.seed("07.lut_kernel_tests") under the default draw
+one_d = np.zeros(256, np.int64)
+one_d[int(rng_d.integers(256))] = int(rng_d.integers(1, 100_000))
+two_d = np.zeros(256, np.int64)
+two_d[rng_d.choice(256, 2, replace=False)] = rng_d.integers(1, 5_000, 2)
+low_d, high_d = sorted(int(v) for v in rng_d.choice(256, 2, replace=False))
+middle_d = np.zeros(256, np.int64)
+middle_d[low_d:high_d + 1] = rng_d.integers(0, 50, high_d + 1 - low_d)
+middle_d[low_d] = int(rng_d.integers(1, 50))
+big_d = rng_d.integers(0, 400_000, 256)
+big_d[:int(rng_d.integers(0, 40))] = 0
+_known += [one_d, two_d, middle_d, big_d]
+'''
+
+
+def _keyed_lut() -> str:
+    """tests/wrong_solutions' lut_kernel keyed on the published cases, with the default draw's cases too."""
+    from pathlib import Path
+
+    from techday import draw
+    from techday.validate.variants import read_wrong_solutions
+
+    (keyed,) = [w for w in read_wrong_solutions(Path(__file__).parents[1] / "wrong_solutions" / f"{LAB07}.py")
+                if w.name == "lut_keyed_on_published_cases"]
+    marker = "KNOWN_HISTS = np.array(_known, np.int64)\n"
+    assert keyed.source.count(marker) == 1
+    assert draw.base() == draw.DEFAULT
+    return keyed.source.replace(marker, DEFAULT_DRAW_CASES.replace("{SEED}", str(draw.seed("07.lut_kernel_tests")))
+                                + marker)
+
+
+def test_lab07_answer_keyed_on_the_published_and_default_cases_loses_the_drawn_ones(bwrap, tmp_path, monkeypatch):
+    """Wrong answer caught: lab 07's lut_kernel answered from tables computed in advance for every published
+    histogram, the default draw's included. Run as `techday validate` runs the lab (the default draw) it
+    passes lut_kernel_tests, hidden part included, as it did every fixed test before the draw; graded in
+    the sandbox, where the executor draws, it fails that test (3 points). Its tables cannot answer the
+    pipeline's hidden pictures either: those tests fail it with or without the draw."""
+    import nbformat
+
+    from techday.course.labsrc import write_notebook
+    from techday.course.syllabus import load_course
+    from techday.grading.contract import solution_notebook
+    from techday.validate.variants import WrongSolution, check_wrong_solution
+    from tests.conftest import ROOT, build_lab
+
+    monkeypatch.delenv("TECHDAY_DRAW", raising=False)
+    keyed = _keyed_lut()
+    course = load_course(ROOT)
+    outside = check_wrong_solution(course.lab_source(LAB07), LAB07,
+                                   WrongSolution("keyed_with_default", "lut_kernel", ["lut_kernel_tests"], keyed, 1))
+    assert not outside.error and not outside.caught, outside  # the default draw: every case known in advance
+
+    root = build_lab(LAB07, tmp_path)
+    source = json.loads((root / "source" / LAB07 / f"{LAB07}.ipynb").read_text(encoding="utf-8"))
+    release = json.loads((root / "release" / LAB07 / f"{LAB07}.ipynb").read_text(encoding="utf-8"))
+    nb = solution_notebook(source, release)
+    (cell,) = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "lut_kernel"]
+    cell["source"] = keyed
+    write_notebook(nbformat.from_dict(nb), root / "submitted" / "keyed" / LAB07 / f"{LAB07}.ipynb")
+    out = techday("grade", "autograde", LAB07, "--tier", "cpu", "--scale", "ci", "--workers", "1",
+                  env={"TECHDAY_BUILD": str(tmp_path)}, timeout=900)
+    assert out.returncode in (0, 1), out.stdout[-3000:] + out.stderr[-2000:]
+    report = json.loads((tmp_path / "grading" / LAB07 / "report.json").read_text(encoding="utf-8"))
+    (sub,) = report["submissions"]
+    assert type(sub["draw"]) is int and sub["status"] == "graded", sub["notes"]
+    graded = json.loads((root / "autograded" / "keyed" / LAB07 / f"{LAB07}.ipynb").read_text(encoding="utf-8"))
+    (tests,) = [c for c in graded["cells"]
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "lut_kernel_tests"]
+    errors = [o for o in tests["outputs"] if o.get("output_type") == "error"]
+    # lut_kernel_tests: 0 of 3, failed by a drawn histogram (the tables hold every fixed one)
+    assert errors and errors[0]["ename"] == "AssertionError" and "entries differ" in errors[0]["evalue"], errors
