@@ -110,3 +110,20 @@ def test_validate_hands_its_draw_to_the_labs_it_runs(monkeypatch):
     out = subprocess.run([sys.executable, "-m", "techday", "validate", "--draw", "-1", "--help"], capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, cwd=ROOT)
     assert out.returncode == 2 and "a draw is a whole number" in out.stderr, out.stderr[-500:]
+
+
+def test_the_file_that_handed_the_draw_over_is_gone_and_its_folder_closed():
+    """Wrong answer caught: a cell that reads the referee's instructions (the draw beside the key) from the
+    file the executor wrote: deleted before the first cell runs, and listing its folder (to find it, or
+    what else is there) is refused and reported. The folder is found here as a cell would find it, through
+    the record file's descriptor."""
+    find = ("import pathlib\n"
+            "fds = [p for p in pathlib.Path('/proc/self/fd').iterdir() if p.resolve().name == 'records.log']\n"
+            "folder = fds[-1].resolve().parent\n")
+    got = _run(find + "import os\nassert not os.path.exists(os.path.join(str(folder), 'referee.json'))\n"
+               "seen = open(os.path.join(str(folder), 'referee.json')).read()\n", tests=READS, env=WITH_DRAW)
+    assert got["cell"].startswith(("FileNotFoundError", "RuntimeError")), got
+    got = _run(find + "listed = list(folder.iterdir())\n", tests=READS, env=WITH_DRAW)
+    assert got["cell"].startswith("RuntimeError") and "record file" in got["cell"], got
+    assert "tripwire - opening the grader's record file" in got["records"], got
+    assert str(DRAW) not in got["records"] and got["visible"] == "passed", got
