@@ -167,7 +167,7 @@ def mean_var(x):
 # %% nbgrader="tests" id="mean_var_tests" points=3
 """mean_var is compiled with @njit and matches NumPy's mean and variance on 10_007 float64 values
 around 1e8 (a naive sum-of-squares formula loses every digit there); hidden: float32, tiny and odd sizes,
-and one pass: mean_var.py_func on data that can only be read front to back, one element at a time."""
+and one pass: mean_var.py_func on data that can only be read front to back, one element at a time; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday.labtools import assert_close
 from techday.i18n import msg
@@ -183,6 +183,16 @@ assert_close(v, x.var(), msg("01.variance_e8_one_pass", "variance of 1e8 + N(0, 
 ### BEGIN HIDDEN TESTS
 for n_h, offset in ((1, 5.0), (2, -3.0), (3, 0.0), (1_001, 1e9), (7_919, -2.5e7)):
     xh = offset + np.random.default_rng(n_h).standard_normal(n_h) * 3.0
+    mh, vh = mean_var(xh)
+    assert_close(mh, xh.mean(), msg("01.hidden_mean_h_offset", "hidden: mean, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-12, atol=1e-12)
+    assert_close(vh, xh.var(), msg("01.hidden_variance_h_offset", "hidden: variance, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-6, atol=1e-12)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("01.mean_var_tests")
+for n_h, offset in ((int(rd.integers(1, 5)), round(float(rd.uniform(-10, 10)), 3)),
+                    (int(rd.integers(500, 8_000)), float(rd.choice([1e9, -2.5e7, 1e4])) * float(rd.integers(1, 4)))):
+    xh = offset + rd.standard_normal(n_h) * 3.0
     mh, vh = mean_var(xh)
     assert_close(mh, xh.mean(), msg("01.hidden_mean_h_offset", "hidden: mean, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-12, atol=1e-12)
     assert_close(vh, xh.var(), msg("01.hidden_variance_h_offset", "hidden: variance, n={n_h}, offset={offset:g}", n_h=n_h, offset=offset), rtol=1e-6, atol=1e-12)
@@ -366,7 +376,7 @@ def huber(r, delta):
 # %% nbgrader="tests" id="huber_tests" points=3
 """huber is a ufunc built with @vectorize: float32 in gives float32 out, it matches a NumPy reference
 on 10_007 values with a scalar delta, and it broadcasts (3, 1) against (4,); hidden: float64 and
-array-valued delta, values exactly at the threshold, 2-D inputs."""
+array-valued delta, values exactly at the threshold, 2-D inputs; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday.labtools import assert_close
 from techday.i18n import msg
@@ -402,6 +412,16 @@ m2 = np.random.default_rng(14).standard_normal((37, 29)).astype(np.float32)
 o2 = huber(m2, np.float32(0.7))
 assert o2.dtype == np.float32 and o2.shape == (37, 29), msg("01.hidden_d_float32_input", "hidden: 2-D float32 input")
 assert_close(o2, huber_reference(m2, np.float32(0.7)), msg("01.hidden_d_float32", "hidden: 2-D float32"), rtol=1e-5, atol=1e-7)
+# Drawn at every grading (techday.draw): the arrays above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("01.huber_tests")
+n_d = int(rd.integers(1, 3_000))
+r_d = float(rd.uniform(0.5, 10)) * rd.standard_normal(n_d)
+d_d = np.abs(rd.standard_normal(n_d)) + 0.1
+out_d = huber(r_d, d_d)
+assert out_d.dtype == np.float64, msg("01.hidden_float64_inputs_gave", "hidden: float64 inputs gave {out64_dtype}", out64_dtype=out_d.dtype)
+assert_close(out_d, huber_reference(r_d, d_d), msg("01.hidden_float64_array_delta", "hidden: float64, array delta"), rtol=1e-12)
 ### END HIDDEN TESTS
 print(msg("01.huber_all_visible_tests", "huber: all visible tests passed."))
 
@@ -700,7 +720,7 @@ def saxpy_kernel(a, x, y, out):
 # %% nbgrader="tests" id="saxpy_kernel_tests" points=4
 """saxpy_kernel is a @cuda.jit kernel and writes a*x + y into every element of a NaN-poisoned output: on
 5_001 float32 values with only 2 blocks x 32 threads (grid-stride loop), and with spare threads (bounds
-check); hidden: float64, n smaller than one block, n = 1, inputs left unchanged, in place (out is y)."""
+check); hidden: float64, n smaller than one block, n = 1, inputs left unchanged, in place (out is y); and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -742,6 +762,15 @@ for n_h, blocks_h, threads_h in ((37, 1, 64), (1, 3, 32), (2_999, 5, 64), (777, 
     assert oh.dtype == np.float64
     assert_close(oh, ah * xh + yh, msg("01.hidden_float64_h_blocks", "hidden: float64, n={n_h}, {blocks_h} x {threads_h} threads", n_h=n_h, blocks_h=blocks_h, threads_h=threads_h), rtol=1e-12)
     assert np.array_equal(xh_after, xh) and np.array_equal(yh_after, yh), msg("01.hidden_saxpy_kernel_changed", "hidden: saxpy_kernel changed x or y")
+# Drawn at every grading (techday.draw): the launches above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("01.saxpy_kernel_tests")
+n_h, blocks_h, threads_h = int(rd.integers(1, 3_000)), int(rd.integers(1, 6)), int(rd.choice([32, 64, 128]))
+xh, yh, ah = rd.random(n_h), 1.0 + rd.random(n_h), float(rd.uniform(-2, 2))
+oh, xh_after, yh_after = run_saxpy_kernel(ah, xh, yh, blocks_h, threads_h)
+assert_close(oh, ah * xh + yh, msg("01.hidden_float64_h_blocks", "hidden: float64, n={n_h}, {blocks_h} x {threads_h} threads", n_h=n_h, blocks_h=blocks_h, threads_h=threads_h), rtol=1e-12)
+assert np.array_equal(xh_after, xh) and np.array_equal(yh_after, yh), msg("01.hidden_saxpy_kernel_changed", "hidden: saxpy_kernel changed x or y")
 xi, yi = x[:777].copy(), y[:777].copy()
 d_yi = cuda.to_device(yi)
 saxpy_kernel[4, 32](a, cuda.to_device(xi), d_yi, d_yi)  # BLAS style: y <- a * x + y

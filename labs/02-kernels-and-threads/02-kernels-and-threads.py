@@ -191,7 +191,7 @@ def fill_index_2d(out):
 """fill_index_2d is a @cuda.jit kernel and writes row * ncols + col into every element of a NaN-poisoned
 37 x 53 matrix with a 2 x 2 grid of 16 x 8 threads (grid-stride loops), and of 13 x 29 with spare
 threads, and never outside the matrix; hidden: 1 x 1, one row, one column, int64 and float32 outputs,
-tall blocks."""
+tall blocks; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -234,6 +234,17 @@ for shape_h, grid_h, block_h, dtype_h in (
     ((37, 53), (1, 3), (4, 16), np.float32),
     ((53, 37), (3, 1), (16, 4), np.float64),
 ):
+    oh = run_fill_index_2d(shape_h, grid_h, block_h, dtype_h)
+    assert oh.dtype == dtype_h
+    assert_close(oh, expected_index(*shape_h), msg("02.hidden_shape_h_np", "hidden: {shape_h} {np_dtype_dtype_h_name}, grid {grid_h}, block {block_h}", shape_h=shape_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, grid_h=grid_h, block_h=block_h), rtol=0)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("02.fill_index_2d_tests")
+for shape_h in ((1, int(rd.integers(2, 400))), (int(rd.integers(2, 70)), int(rd.integers(2, 70)))):
+    grid_h = (int(rd.integers(1, 4)), int(rd.integers(1, 4)))
+    block_h = [(32, 1), (8, 8), (4, 16), (16, 4), (32, 4), (4, 32)][int(rd.integers(6))]
+    dtype_h = (np.float64, np.float32, np.int64)[int(rd.integers(3))]
     oh = run_fill_index_2d(shape_h, grid_h, block_h, dtype_h)
     assert oh.dtype == dtype_h
     assert_close(oh, expected_index(*shape_h), msg("02.hidden_shape_h_np", "hidden: {shape_h} {np_dtype_dtype_h_name}, grid {grid_h}, block {block_h}", shape_h=shape_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, grid_h=grid_h, block_h=block_h), rtol=0)
@@ -408,7 +419,7 @@ def launch_config(n, threads_per_block, max_blocks):
 # %% nbgrader="tests" id="launch_config_tests" points=3
 """launch_config returns (blocks, threads_per_block) as integers: enough blocks to cover n, capped at
 max_blocks, at least 1, and raises ValueError for threads per block that are not a multiple of 32 in
-[32, 1024]; hidden: n = 0, exact multiples, one past, n beyond 2**53, more invalid block sizes."""
+[32, 1024]; hidden: n = 0, exact multiples, one past, n beyond 2**53, more invalid block sizes; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 
 cases = [  # (n, threads_per_block, max_blocks) -> blocks
@@ -442,6 +453,15 @@ hidden_cases = [
     ((2**62 + 1, 1024, 2**62), 2**52 + 1),  # n / 1024 as a float rounds to 2**52 exactly
     ((10**20, 32, 2**31 - 1), 2**31 - 1),
 ]
+# Drawn at every grading (techday.draw): the cases above are published with the course. The expected
+# count is the exercise's rule in integers: ceil(n / threads), at least 1, at most max_blocks.
+import techday.draw
+
+rd = techday.draw.rng("02.launch_config_tests")
+for n_d, max_d in ((int(rd.integers(0, 10_000)), int(rd.integers(1, 100))), (int(rd.integers(10_000, 10**7)), int(rd.integers(1, 2**31))),
+                   (int(rd.integers(2**53, 2**62)), int(rd.integers(2**40, 2**62)))):
+    threads_d = 32 * int(rd.integers(1, 33))
+    hidden_cases.append(((n_d, threads_d, max_d), max(1, min(-(-n_d // threads_d), max_d))))
 for args, blocks in hidden_cases:
     got = launch_config(*args)
     assert got == (blocks, args[1]), msg("02.hidden_launch_config_args", "hidden: launch_config{args} returned {got}, expected {blocks_args_1}", args=args, got=got, blocks_args_1=(blocks, args[1]))
@@ -567,7 +587,7 @@ def layer_kernel(x, w, b, mean, std, out):
 """normalise, weigh and activate are device functions that match NumPy one by one; layer_kernel is a
 @cuda.jit kernel that fills a NaN-poisoned output with tanh(w * (x - mean) / std + b) on 1_000 float32
 values with 2 blocks x 64 threads and never writes past its end; hidden: 4_099 values on 4 x 64
-threads, float64, n = 1, spare threads, inputs left unchanged."""
+threads, float64, n = 1, spare threads, inputs left unchanged; and cases drawn afresh at every grading (techday.draw)."""
 import math
 import numpy as np
 from numba import cuda
@@ -648,6 +668,19 @@ for n_h, dtype_h, blocks_h, threads_h in ((4_099, np.float32, 4, 64), (4_099, np
     tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
     assert_close(oh, layer_reference(xh, wh, bh, mh, sh), msg("02.hidden_layer_kernel_h", "hidden: layer_kernel n={n_h} {np_dtype_dtype_h_name}, {blocks_h} x {threads_h} threads", n_h=n_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, blocks_h=blocks_h, threads_h=threads_h), **tol)
     assert np.array_equal(xh_after, xh) and np.array_equal(wh_after, wh), msg("02.hidden_layer_kernel_changed", "hidden: layer_kernel changed x or w")
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("02.layer_kernel_tests")
+n_h, dtype_h = int(rd.integers(1, 3_000)), (np.float32, np.float64)[int(rd.integers(2))]
+blocks_h, threads_h = int(rd.integers(1, 5)), int(rd.choice([32, 64, 128]))
+xh, wh = layer_data(n_h, dtype_h, int(rd.integers(1 << 30)))
+bh, mh, sh = (dtype_h(round(float(v), 2)) for v in (rd.uniform(-1, 1), rd.uniform(-3, 3), rd.uniform(0.5, 3)))
+oh, xh_after, wh_after = run_layer_kernel(xh, wh, bh, mh, sh, blocks_h, threads_h)
+assert oh.dtype == dtype_h, msg("02.hidden_np_dtype_dtype", "hidden: {np_dtype_dtype_h_name} in, {oh_dtype} out", np_dtype_dtype_h_name=np.dtype(dtype_h).name, oh_dtype=oh.dtype)
+tol = dict(rtol=1e-5, atol=2e-6) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-13)
+assert_close(oh, layer_reference(xh, wh, bh, mh, sh), msg("02.hidden_layer_kernel_h", "hidden: layer_kernel n={n_h} {np_dtype_dtype_h_name}, {blocks_h} x {threads_h} threads", n_h=n_h, np_dtype_dtype_h_name=np.dtype(dtype_h).name, blocks_h=blocks_h, threads_h=threads_h), **tol)
+assert np.array_equal(xh_after, xh) and np.array_equal(wh_after, wh), msg("02.hidden_layer_kernel_changed", "hidden: layer_kernel changed x or w")
 vh = np.array([-1.0, 4.0, 0.5, -2.0, 9.0], np.float32)
 d_probe32 = cuda.to_device(np.full((3, vh.size), np.nan, np.float32))
 probe_device_functions[1, 32](cuda.to_device(vh), d_probe32)

@@ -204,7 +204,7 @@ def histogram_atomic(values, hist):
 """histogram_atomic is a @cuda.jit kernel and equals np.bincount on the 4,096 camera pixels with 4 x 64
 threads, on a picture of one grey level (every thread hits the same bin: races show) and with 10 bins;
 hidden: sizes that are not a multiple of the block, more threads than pixels, no pixels, one pixel,
-int32 bins, 1 or 7 bins."""
+int32 bins, 1 or 7 bins; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_cuda_kernel
@@ -247,6 +247,17 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_atomic, vals_h, nb_h, bl_h, th_h,
                     msg("03.what_hidden_hist", "hidden: {n} values, {bins} bins, {blocks} x {threads} threads",
                         n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("03.histogram_atomic_tests")
+for n_d, nb_d, bl_d, th_d in ((int(rd.integers(1, 60)), int(rd.integers(1, 257)), int(rd.integers(1, 4)), 64),
+                              (int(rd.integers(500, 3_000)), int(rd.integers(2, 257)), int(rd.integers(1, 5)),
+                               int(rd.choice([32, 64, 96])))):
+    vals_d = rd.integers(0, nb_d, n_d).astype((np.uint8, np.int32, np.int64)[int(rd.integers(3))] if nb_d <= 256 else np.int64)
+    check_histogram(histogram_atomic, vals_d, nb_d, bl_d, th_d,
+                    msg("03.what_hidden_hist", "hidden: {n} values, {bins} bins, {blocks} x {threads} threads",
+                        n=vals_d.size, bins=nb_d, blocks=bl_d, threads=th_d), (np.int64, np.int32)[int(rd.integers(2))])
 # Races, whatever order the threads ran in (CPU tier: every access of the simulator checked; on a GPU a
 # race loses counts by itself): two threads' updates of one bin must be atomic.
 if lab.on_gpu:
@@ -345,7 +356,7 @@ def histogram_shared(values, hist):
 """histogram_shared is a @cuda.jit kernel and equals np.bincount on the camera pixels with 4 x 64
 threads (fewer threads than bins), on a one-grey-level picture and with 10 bins; hidden: 3 x 96 and
 2 x 32 threads, 1 block, sizes not a multiple of the block, no values, 1 and 256 bins with few values
-(empty bins), int32 bins."""
+(empty bins), int32 bins; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday.labtools import assert_cuda_kernel
 from techday.i18n import msg
@@ -370,6 +381,18 @@ for vals_h, nb_h, bl_h, th_h, dt_h in (
     check_histogram(histogram_shared, vals_h, nb_h, bl_h, th_h,
                     msg("03.what_hidden_hist_shared", "hidden: histogram_shared, {n} values, {bins} bins, "
                         "{blocks} x {threads} threads", n=vals_h.size, bins=nb_h, blocks=bl_h, threads=th_h), dt_h)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("03.histogram_shared_tests")
+for n_d, nb_d, bl_d, th_d in ((int(rd.integers(1, 60)), int(rd.integers(1, 257)), int(rd.integers(1, 4)), 32),
+                              (int(rd.integers(500, 3_000)), int(rd.integers(2, 257)), int(rd.integers(1, 5)),
+                               int(rd.choice([32, 64, 128])))):
+    vals_d = rd.integers(0, nb_d, n_d).astype((np.uint8, np.int32, np.int64)[int(rd.integers(3))])
+    check_histogram(histogram_shared, vals_d, nb_d, bl_d, th_d,
+                    msg("03.what_hidden_hist_shared", "hidden: histogram_shared, {n} values, {bins} bins, "
+                        "{blocks} x {threads} threads", n=vals_d.size, bins=nb_d, blocks=bl_d, threads=th_d),
+                    (np.int64, np.int32)[int(rd.integers(2))])
 # Where the counting happens (CPU tier: the simulator's accesses, traced): privatised, every value is
 # counted in shared memory and each block adds each bin to hist at most once.
 if lab.on_gpu:
@@ -512,7 +535,7 @@ def block_sum_kernel(x, partial):
 """block_sum_kernel is a @cuda.jit kernel that writes, for each of 4 blocks of SUM_THREADS threads, the
 sum of exactly the elements its threads visit in a grid-stride loop, for 3,001 random float64 values (a
 NaN-poisoned partial array); hidden: 1 and 7 blocks, one value, no values, fewer values than threads,
-float32 input, integers whose sums are exact."""
+float32 input, integers whose sums are exact; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -551,6 +574,14 @@ check_block_sum(np.zeros(0), 2, msg("03.what_hidden_none_2", "hidden: no values,
 check_block_sum(rh.random(100), 2, msg("03.what_hidden_100", "hidden: 100 values, fewer than the threads"))
 check_block_sum(rh.random(1_234).astype(np.float32), 3, msg("03.what_hidden_float32_input", "hidden: float32 input"))
 check_block_sum(rh.integers(-1_000, 1_000, 999).astype(np.float64), 2, msg("03.what_hidden_integers", "hidden: integers"))
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("03.block_sum_kernel_tests")
+for n_d, blocks_d in ((int(rd.integers(1, 300)), int(rd.integers(1, 5))), (int(rd.integers(300, 3_000)), int(rd.integers(1, 8)))):
+    x_d = rd.standard_normal(n_d) * float(rd.choice([1.0, 1e3])) + float(rd.integers(-5, 6))
+    check_block_sum(x_d, blocks_d, msg("03.what_hidden_drawn_sum", "hidden: {n} values, {blocks} blocks", n=n_d,
+                                       blocks=blocks_d))
 # How a block adds up (CPU tier: shared-memory accesses, traced): the tree gives each thread at most two
 # loads per level; one thread adding the cache up alone loads every entry of it.
 if lab.on_gpu:
@@ -622,7 +653,7 @@ def gpu_sum(x):
 at most MAX_SUM_BLOCKS blocks of SUM_THREADS threads, then one block; hidden: a device array input (no
 copy of it), no values, one value, n = MAX_SUM_BLOCKS * SUM_THREADS + 1, float32 input, and the sum is
 the kernel's: the first pass reads all of x into NaN-poisoned partials, the second sums those partials,
-and gpu_sum returns the number the second pass wrote."""
+and gpu_sum returns the number the second pass wrote; and cases drawn afresh at every grading (techday.draw)."""
 import math
 import numpy as np
 from numba import cuda
@@ -684,6 +715,14 @@ for x_h, what_h in ((np.zeros(0), msg("03.what_hidden_no_values", "hidden: no va
                     (rh.random(777).astype(np.float32), msg("03.what_hidden_float32", "hidden: float32"))):
     got_h, launches_h = check_gpu_sum(x_h, what_h)
     check_sum_from_kernel(got_h, launches_h, x_h.size, what_h)
+# Drawn at every grading (techday.draw): the arrays above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("03.gpu_sum_tests")
+x_d = rd.standard_normal(int(rd.integers(1, 2 * MAX_SUM_BLOCKS * SUM_THREADS))) + float(rd.integers(-3, 4))
+what_d = msg("03.what_hidden_drawn_gpu_sum", "hidden: {n} values", n=x_d.size)
+got_d, launches_d = check_gpu_sum(x_d, what_d)
+check_sum_from_kernel(got_d, launches_d, x_d.size, what_d)
 ### END HIDDEN TESTS
 print(msg("03.gpu_sum_all_visible", "gpu_sum: all visible tests passed."))
 
@@ -865,7 +904,7 @@ def pi_darts_kernel(states, darts_per_thread, hits):
 """pi_darts_kernel is a @cuda.jit kernel; with 2 x 32 threads, 25 darts each and seed 7, every thread's count
 equals a replay of its own darts on the host (x then y from states[i]), every state is advanced by exactly
 its thread's draws, and the estimate of pi is within 5 standard errors; hidden: more threads than entries
-of hits (the extra threads write nothing), one block of 96 threads with another seed, one dart a thread."""
+of hits (the extra threads write nothing), one block of 96 threads with another seed, one dart a thread; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_cuda_kernel
@@ -921,6 +960,15 @@ assert abs(pi_hat - np.pi) < 5 * 1.7 / np.sqrt(n_darts), msg(
 check_darts(2, 32, 50, 10, 11, msg("03.what_hidden_darts_extra", "hidden: 2 x 32 threads for 50 entries of hits"))
 check_darts(1, 96, 96, 8, 2026, msg("03.what_hidden_darts_block", "hidden: one block of 96 threads, seed 2026"))
 check_darts(3, 32, 96, 1, 5, msg("03.what_hidden_darts_one", "hidden: one dart a thread"))
+# Drawn at every grading (techday.draw): the launches above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("03.pi_darts_kernel_tests")
+blocks_d, threads_d, darts_d, seed_d = int(rd.integers(1, 4)), int(rd.choice([32, 64])), int(rd.integers(1, 12)), int(rd.integers(1, 2**31))
+entries_d = int(rd.integers(1, blocks_d * threads_d + 1))
+check_darts(blocks_d, threads_d, entries_d, darts_d, seed_d,
+            msg("03.what_hidden_drawn_darts", "hidden: {blocks} x {threads} threads for {entries} entries of hits, {darts} "
+                "darts each, seed {seed}", blocks=blocks_d, threads=threads_d, entries=entries_d, darts=darts_d, seed=seed_d))
 ### END HIDDEN TESTS
 print(msg("03.pi_darts_kernel_all_visible", "pi_darts_kernel: all visible tests passed."))
 

@@ -192,7 +192,7 @@ def tile_grid(shape):
 
 # %% nbgrader="tests" id="tile_grid_tests" points=2
 """tile_grid returns (ceil(cols / TILE), ceil(rows / TILE)) as integers for a 37 x 53 matrix and for
-exact multiples of TILE; hidden: 1 x 1, one row, one column, one past a multiple, huge shapes."""
+exact multiples of TILE; hidden: 1 x 1, one row, one column, one past a multiple, huge shapes; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 
 
@@ -212,6 +212,17 @@ for shape in ((37, 53), (2 * TILE, 3 * TILE), (TILE, 1)):
 ### BEGIN HIDDEN TESTS
 for shape_h in ((1, 1), (1, 1_000), (1_000, 1), (TILE + 1, 2 * TILE + 1), (3 * TILE - 1, TILE - 1),
                 (2**40 + 1, 7), (5, 2**53 + 1)):
+    got_h = tile_grid(shape_h)
+    assert got_h == expected_grid(*shape_h), msg("04.hidden_tile_grid_wrong", "hidden: tile_grid({shape}) = {got}, expected {want}",
+                                                 shape=shape_h, got=got_h, want=expected_grid(*shape_h))
+    assert all(int(v) == v and not isinstance(v, (float, bool)) for v in got_h), \
+        msg("04.hidden_not_integers", "hidden: {got!r} are not integers", got=got_h)
+# Drawn at every grading (techday.draw): the shapes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("04.tile_grid_tests")
+for shape_h in ((int(rd.integers(1, 5 * TILE)), int(rd.integers(1, 5 * TILE))),
+                (int(rd.integers(2**53, 2**62)), int(rd.integers(1, 10**6)))):
     got_h = tile_grid(shape_h)
     assert got_h == expected_grid(*shape_h), msg("04.hidden_tile_grid_wrong", "hidden: tile_grid({shape}) = {got}, expected {want}",
                                                  shape=shape_h, got=got_h, want=expected_grid(*shape_h))
@@ -370,7 +381,7 @@ def transpose_padded(a, out):
 on a NaN-poisoned 37 x 53 float32 output, leaves a unchanged, and its PTX declares one padded tile of
 TILE * TILE_PAD * 4 bytes of shared memory; hidden: 1 x 1, exact multiples of TILE, one row, one column,
 TILE + 1 x TILE - 1, tall and wide shapes, and on the CPU tier (traced in the simulator) coalesced loads
-and stores, and no bank conflicts reading the tile with the GPU's 32 x 8 block."""
+and stores, and no bank conflicts reading the tile with the GPU's 32 x 8 block; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -416,6 +427,12 @@ else:
 ### BEGIN HIDDEN TESTS
 for shape_h in ((1, 1), (2 * TILE, 3 * TILE), (1, 3 * TILE + 5), (3 * TILE + 5, 1), (TILE + 1, TILE - 1),
                 (70, 9), (9, 70)):
+    check_transpose(transpose_padded, shape_h, "hidden: transpose_padded")
+# Drawn at every grading (techday.draw): the shapes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("04.transpose_padded_tests")
+for shape_h in ((1, int(rd.integers(2, 4 * TILE))), (int(rd.integers(2, 4 * TILE)), int(rd.integers(2, 4 * TILE)))):
     check_transpose(transpose_padded, shape_h, "hidden: transpose_padded")
 # How the kernel touches global memory (CPU tier: the simulator's accesses, traced): on a shape of whole
 # tiles, a warp's loads of a and stores to out each fill 32-byte sectors as a coalesced access does.
@@ -616,7 +633,7 @@ def matmul_tiled(a, b, c):
 # %% nbgrader="tests" id="matmul_tiled_tests" points=5
 """matmul_tiled is a @cuda.jit kernel and equals a @ b (float64 reference, float32 tolerance) for
 (23 x 37) @ (37 x 19) on a NaN-poisoned c, inputs unchanged; hidden: 1 x 1 x 1, exact multiples of
-TILE, K smaller than a tile, one row, one column, (17 x 41) @ (41 x 3)."""
+TILE, K smaller than a tile, one row, one column, (17 x 41) @ (41 x 3); and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.labtools import assert_close, assert_cuda_kernel
@@ -646,6 +663,12 @@ check_matmul(matmul_tiled, 23, 37, 19, "matmul_tiled")
 for m_h, k_h, n_h in ((1, 1, 1), (2 * TILE, TILE, 2 * TILE), (5, 3, 17), (1, 2 * TILE + 3, 9), (9, 20, 1),
                       (17, 41, 3)):
     check_matmul(matmul_tiled, m_h, k_h, n_h, "hidden: matmul_tiled", seed=7)
+# Drawn at every grading (techday.draw): the sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("04.matmul_tiled_tests")
+check_matmul(matmul_tiled, int(rd.integers(1, 3 * TILE)), int(rd.integers(1, 3 * TILE)), int(rd.integers(1, 3 * TILE)),
+             "hidden: matmul_tiled", seed=int(rd.integers(1 << 30)))
 # Races, whatever order the threads ran in (CPU tier: every access of the simulator checked): the tiles are
 # read only after every thread loaded its part, and overwritten only after every thread used them.
 if lab.on_gpu:

@@ -175,7 +175,7 @@ def softmax(x, axis=-1):
 # %% nbgrader="tests" id="softmax_tests" points=3
 """softmax matches a float64 reference on a 37 x 53 NumPy array along the last axis, keeps the shape
 and the dtype, does not overflow on values near 1000, and works on a strict device-like array (no np.
-calls); hidden: axis=0 and 3-D input, float32, one column, CuPy arrays on a GPU."""
+calls); hidden: axis=0 and 3-D input, float32, one column, CuPy arrays on a GPU; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday.i18n import msg
 from techday.labtools import assert_close
@@ -223,6 +223,23 @@ for shape_h, axis_h, dtype_h in (((53, 37), 0, np.float64), ((4, 7, 9), 1, np.fl
         assert_close(host, softmax_reference(xh, axis_h), msg("05.hidden_softmax", "hidden: softmax {shape} axis={axis} {dtype} on {kind}",
                                                               shape=shape_h, axis=axis_h, dtype=np.dtype(dtype_h).name, kind=type(arr).__name__),
                      rtol=tol, atol=1e-7 if dtype_h == np.float32 else 0)
+# Drawn at every grading (techday.draw): the arrays above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("05.softmax_tests")
+shape_d = tuple(int(v) for v in rd.integers(1, 40, int(rd.integers(1, 4))))
+axis_d, dtype_d = int(rd.integers(-len(shape_d), len(shape_d))), (np.float32, np.float64)[int(rd.integers(2))]
+xh = rd.normal(float(rd.uniform(-20, 20)), float(rd.uniform(0.1, 6)), shape_d).astype(dtype_d)
+tol = 1e-5 if dtype_d == np.float32 else 1e-12
+for module in (np, strict) + ((get_xp(lab),) if lab.on_gpu else ()):
+    arr = module.asarray(xh)
+    host = softmax(arr, axis=axis_d)
+    host = host.get() if hasattr(host, "get") else host
+    assert host.shape == shape_d and host.dtype == dtype_d, msg("05.hidden_softmax_shape", "hidden: {shape} {dtype} for {want_shape} {want_dtype}",
+                                                                shape=host.shape, dtype=host.dtype, want_shape=shape_d, want_dtype=np.dtype(dtype_d))
+    assert_close(host, softmax_reference(xh, axis_d), msg("05.hidden_softmax", "hidden: softmax {shape} axis={axis} {dtype} on {kind}",
+                                                          shape=shape_d, axis=axis_d, dtype=np.dtype(dtype_d).name, kind=type(arr).__name__),
+                 rtol=tol, atol=1e-7 if dtype_d == np.float32 else 0)
 hot = np.array([[710.0, 0.0], [0.0, 710.0]], np.float64)   # exp(710) overflows float64
 assert_close(softmax(hot, axis=0), softmax_reference(hot, 0), msg("05.hidden_softmax_overflow", "hidden: softmax near the float64 overflow, axis=0"), rtol=1e-12)
 ### END HIDDEN TESTS
@@ -376,7 +393,7 @@ FILTER3_OPERATION = "y = w0 * x[i] + w1 * x[i + 1] + w2 * x[i + 2]"
 # %% nbgrader="tests" id="filter3_tests" points=4
 """FILTER3_OPERATION compiles with NVRTC (with CuPy on a GPU) and gives np.correlate(x, [w0, w1, w2],
 'valid') on 1_001 float32 values with asymmetric weights, never reading outside x; hidden: float64,
-n = 3 (one output), n = 4_099, other weights."""
+n = 3 (one output), n = 4_099, other weights; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday import cudasrc
 from techday.i18n import msg
@@ -428,6 +445,19 @@ for n_h, dtype_h, w_h in ((4_099, np.float64, (1.0, -2.0, 3.0)), (3, np.float32,
     tol = dict(rtol=1e-5, atol=1e-5) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-12)
     assert_close(yh, filter3_reference(xh, *w_h), msg("05.hidden_filter3", "hidden: 3-tap filter n={n} {dtype} w={w}",
                                                       n=n_h, dtype=np.dtype(dtype_h).name, w=w_h), **tol)
+# Drawn at every grading (techday.draw): the arrays above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("05.filter3_tests")
+n_h, dtype_h = int(rd.integers(3, 6_000)), (np.float32, np.float64)[int(rd.integers(2))]
+w_h = tuple(round(float(v), 2) for v in rd.uniform(-3, 3, 3))
+xh = rd.normal(0.0, 2.0, n_h).astype(dtype_h)
+yh = filter3(xh, *w_h)
+assert yh.shape == (n_h - 2,) and yh.dtype == dtype_h, msg("05.hidden_filter3_shape", "hidden: {shape} {dtype} for n={n} {want_dtype}",
+                                                           shape=yh.shape, dtype=yh.dtype, n=n_h, want_dtype=np.dtype(dtype_h))
+tol = dict(rtol=1e-5, atol=1e-5) if dtype_h == np.float32 else dict(rtol=1e-12, atol=1e-12)
+assert_close(yh, filter3_reference(xh, *w_h), msg("05.hidden_filter3", "hidden: 3-tap filter n={n} {dtype} w={w}",
+                                                  n=n_h, dtype=np.dtype(dtype_h).name, w=w_h), **tol)
 ### END HIDDEN TESTS
 print(msg("05.filter3_passed", "FILTER3_OPERATION: all visible tests passed."))
 

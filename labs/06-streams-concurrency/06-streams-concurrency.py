@@ -249,7 +249,7 @@ def chunk_bounds(n, chunks):
 # %% nbgrader="tests" id="chunk_bounds_tests" points=2
 """chunk_bounds covers range(n) with min(chunks, n) contiguous chunks whose sizes differ by at most one,
 larger first, for n = 10, 12, 2, 0 and 1_000_003, and raises ValueError for chunks = 0; hidden: n beyond
-2**53, one chunk, more chunks than elements, negative chunks."""
+2**53, one chunk, more chunks than elements, negative chunks; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 
 
@@ -286,6 +286,13 @@ else:
     raise AssertionError(msg("06.chunks_zero_must_raise", "chunk_bounds(10, 0) must raise ValueError"))
 ### BEGIN HIDDEN TESTS
 for n_c, c_c in ((2**60 + 7, 3), (1, 1), (5, 1), (3, 1_000), (4_099, 64), (65, 64), (63, 64)):
+    check_chunks(n_c, c_c, chunk_bounds(n_c, c_c))
+# Drawn at every grading (techday.draw): the sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("06.chunk_bounds_tests")
+for n_c, c_c in ((int(rd.integers(1, 100)), int(rd.integers(1, 130))), (int(rd.integers(100, 10**6)), int(rd.integers(1, 100))),
+                 (int(rd.integers(2**53, 2**62)), int(rd.integers(2, 20)))):
     check_chunks(n_c, c_c, chunk_bounds(n_c, c_c))
 n_big = 2**60 + 7  # 2**60 + 7 = 3 * base + 2: sizes base + 1, base + 1, base
 assert chunk_bounds(n_big, 3)[-1] == (n_big - n_big // 3, n_big), msg("06.hidden_chunks_beyond_2_53", "hidden: integer arithmetic beyond 2**53")

@@ -194,7 +194,8 @@ def blur_kernel(img, weights, out):
 of camera() with the 5 x 5 binomial weights, 2 x 2 blocks of 16 x 16 threads (grid-stride loops), and
 leaves img unchanged; hidden: other pictures, odd shapes, 1 x n and n x 1, a picture smaller than the
 kernel, 3 x 3 and 7 x 7 kernels, weights that are not symmetric, a constant picture, an int16 output
-poisoned with -1."""
+poisoned with -1, and cases drawn afresh at every grading (techday.draw: pictures, shapes, origins, weights,
+grids and blocks in the same ranges, one row and one column among them)."""
 import numpy as np
 from numba import cuda
 from techday.i18n import msg
@@ -251,6 +252,25 @@ for name_h, shape_h, origin_h, weights_h, grid_h, block_h, dtype_h in (
                    dtype=np.dtype(dtype_h).name), dtype_h)
 check_blur(np.full((21, 34), 77, np.uint8), binomial_weights(5), (2, 2), (8, 8),
            msg("07.blur_what_constant", "hidden: constant picture of 77"))
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+from techday.imageref import SAMPLES
+
+rng_d = techday.draw.rng("07.blur_kernel_tests")
+for shape_d in ((1, int(rng_d.integers(2, 60))), (int(rng_d.integers(2, 60)), 1),
+                (int(rng_d.integers(1, 4)), int(rng_d.integers(1, 4))),
+                (int(rng_d.integers(5, 40)), int(rng_d.integers(5, 40)))):
+    name_d, k_d = str(rng_d.choice(SAMPLES)), int(rng_d.choice([3, 5, 7]))
+    weights_d = rng_d.integers(0, 10, (k_d, k_d)).astype(np.int32)
+    weights_d[k_d // 2, k_d // 2] += 1
+    grid_d = (int(rng_d.integers(1, 4)), int(rng_d.integers(1, 4)))
+    block_d = [(16, 16), (8, 8), (32, 2), (2, 32), (8, 4), (4, 8)][int(rng_d.integers(6))]
+    dtype_d = (np.uint8, np.int16)[int(rng_d.integers(2))]
+    img_d = sample_image(name_d, shape_d, origin=(int(rng_d.integers(0, 400)), int(rng_d.integers(0, 400))))
+    check_blur(img_d, weights_d, grid_d, block_d,
+               msg("07.blur_what_hidden", "hidden: {name} {shape}, {k} x {k} weights, grid {grid}, block {block}, "
+                   "out {dtype}", name=name_d, shape=shape_d, k=k_d, grid=grid_d, block=block_d,
+                   dtype=np.dtype(dtype_d).name), dtype_d)
 ### END HIDDEN TESTS
 print(msg("07.blur_all_visible", "blur_kernel: all visible tests passed."))
 
@@ -298,7 +318,7 @@ def histogram_kernel(img, hist):
 """histogram_kernel is a @cuda.jit kernel, counts the grey levels of a 45 x 61 crop of camera() exactly
 like np.bincount with 2 x 2 blocks of 16 x 16 threads, and adds to hist rather than overwriting it;
 hidden: other pictures and shapes, blocks of 32 and of 384 threads, more threads than pixels, a constant
-picture, a picture that uses every grey level."""
+picture, a picture that uses every grey level, and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.i18n import msg
@@ -352,6 +372,23 @@ check_histogram(np.full((26, 39), 200, np.uint8), (2, 2), (16, 16), msg("07.hist
                                                                         "hidden: constant picture of 200"))
 ramp = (np.arange(24 * 32) % 256).astype(np.uint8).reshape(24, 32)
 check_histogram(ramp, (2, 1), (16, 16), msg("07.hist_what_every_level", "hidden: every grey level"))
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+from techday.imageref import SAMPLES
+
+rng_d = techday.draw.rng("07.histogram_kernel_tests")
+for shape_d, grid_d, block_d in (((1, int(rng_d.integers(2, 90))), (int(rng_d.integers(1, 4)), 1), (32, 1)),
+                                 ((int(rng_d.integers(1, 6)), int(rng_d.integers(1, 8))), (2, 2), (16, 8)),
+                                 ((int(rng_d.integers(10, 40)), int(rng_d.integers(10, 40))),
+                                  (int(rng_d.integers(1, 4)), int(rng_d.integers(1, 4))),
+                                  [(8, 4), (16, 16), (32, 12), (4, 8)][int(rng_d.integers(4))])):
+    name_d = str(rng_d.choice(SAMPLES))
+    check_histogram(sample_image(name_d, shape_d, origin=(int(rng_d.integers(0, 400)), int(rng_d.integers(0, 400)))),
+                    grid_d, block_d, msg("07.hist_what_hidden", "hidden: {name} {shape}, grid {grid}, block {block}",
+                                         name=name_d, shape=shape_d, grid=grid_d, block=block_d))
+noise_d = rng_d.integers(0, 256, (int(rng_d.integers(8, 30)), int(rng_d.integers(8, 30)))).astype(np.uint8)
+check_histogram(noise_d, (2, 2), (8, 8), msg("07.hist_what_noise", "hidden: random grey levels {shape}, grid (2, 2), "
+                                             "block (8, 8)", shape=noise_d.shape))
 # Races, whatever order the threads ran in (CPU tier: every access of the simulator checked). The
 # simulator runs one block after another, so a plain hist[b] += local[b] never loses a count there, nor
 # does a plain local[v] += 1 often; on a GPU both do.
@@ -416,7 +453,7 @@ def lut_kernel(hist, lut):
 """lut_kernel is a @cuda.jit kernel, and lut_kernel[1, 256] gives equalization_lut_reference's table for
 the histogram of a blurred 45 x 61 crop of camera(); hidden: one grey level (identity), two levels, empty
 bins at both ends, the extremes 0 and 255 only, counts of a 4001 x 5999 picture (64-bit arithmetic), the
-uniform histogram."""
+uniform histogram, and histograms drawn afresh at every grading (techday.draw) of each of these kinds."""
 import numpy as np
 from numba import cuda
 from techday.i18n import msg
@@ -457,6 +494,27 @@ check_lut(middle, msg("07.lut_what_middle", "hidden: empty bins below 30 and abo
 big = histogram_reference(sample_image("camera", (4001, 5999)))
 check_lut(big, msg("07.lut_what_big", "hidden: counts of a 4001 x 5999 picture (use 64-bit integers)"))
 check_lut(np.full(256, 3, np.int64), msg("07.lut_what_uniform", "hidden: uniform histogram"))
+# Drawn at every grading (techday.draw): the histograms above are published with the course.
+import techday.draw
+
+rng_d = techday.draw.rng("07.lut_kernel_tests")
+one_d = np.zeros(256, np.int64)
+one_d[int(rng_d.integers(256))] = int(rng_d.integers(1, 100_000))
+check_lut(one_d, msg("07.lut_what_one", "hidden: one grey level (lut must be the identity)"))
+two_d = np.zeros(256, np.int64)
+two_d[rng_d.choice(256, 2, replace=False)] = rng_d.integers(1, 5_000, 2)
+levels_d = tuple(int(v) for v in np.flatnonzero(two_d))
+check_lut(two_d, msg("07.lut_what_two_drawn", "hidden: two grey levels, {levels}", levels=levels_d))
+low_d, high_d = sorted(int(v) for v in rng_d.choice(256, 2, replace=False))
+middle_d = np.zeros(256, np.int64)
+middle_d[low_d:high_d + 1] = rng_d.integers(0, 50, high_d + 1 - low_d)
+middle_d[low_d] = int(rng_d.integers(1, 50))
+check_lut(middle_d, msg("07.lut_what_middle_drawn", "hidden: empty bins below {low} and above {high}", low=low_d,
+                        high=high_d))
+big_d = rng_d.integers(0, 400_000, 256)  # tens of millions of pixels: (cdf - cdf_min) * 255 passes 2**31
+big_d[:int(rng_d.integers(0, 40))] = 0
+check_lut(big_d, msg("07.lut_what_big_drawn", "hidden: counts of {pixels} pixels (use 64-bit integers)",
+                     pixels=int(big_d.sum())))
 ### END HIDDEN TESTS
 print(msg("07.lut_all_visible", "lut_kernel: all visible tests passed."))
 
@@ -595,6 +653,18 @@ for name_h, shape_h, origin_h, k_h in (("coins", (33, 47), (120, 160), 5), ("moo
     check_pipeline_launches(watch_h, shape_h, got_h, what_h)
 check_equalize(np.full((23, 35), 123, np.uint8), binomial_weights(5),
                msg("07.pipe_what_constant", "hidden: constant picture of 123"))
+# Drawn at every grading (techday.draw): the pictures above are published with the course.
+import techday.draw
+from techday.imageref import SAMPLES
+
+rng_d = techday.draw.rng("07.pipeline_tests")
+for shape_d in ((int(rng_d.integers(1, 3)), int(rng_d.integers(30, 80))),
+                (int(rng_d.integers(10, 40)), int(rng_d.integers(10, 40)))):
+    name_d, k_d = str(rng_d.choice(SAMPLES)), int(rng_d.choice([3, 5, 7]))
+    what_d = msg("07.pipe_what_hidden", "hidden: {name} {shape}, {k} x {k}", name=name_d, shape=shape_d, k=k_d)
+    img_d = sample_image(name_d, shape_d, origin=(int(rng_d.integers(0, 400)), int(rng_d.integers(0, 400))))
+    watch_d, got_d = check_equalize(img_d, binomial_weights(k_d), what_d)
+    check_pipeline_launches(watch_d, shape_d, got_d, what_d)
 if lab.on_gpu:
     check_equalize(sample_image("gravel", (1000, 1500)), binomial_weights(5),
                    msg("07.pipe_what_gravel", "hidden: gravel 1000 x 1500"))

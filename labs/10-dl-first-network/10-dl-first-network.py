@@ -122,7 +122,7 @@ def sgd_step(w, b, x, y, lr):
 # %% nbgrader="tests" id="sgd_step_tests" points=2
 """sgd_step returns the loss as a float and moves w and b by -lr times the analytic gradient of the mean
 squared error, two steps in a row (the second step is wrong if the gradients were not zeroed); hidden:
-other sizes and learning rates, gradients left at zero."""
+other sizes and learning rates, gradients left at zero; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import torch
 
@@ -160,6 +160,12 @@ w_h, b_h = check_sgd_steps(n=7, d=5, lr=0.05, steps=4, seed=1)
 assert w_h.grad is None or float(w_h.grad.abs().sum()) == 0.0, msg("10.sgd_zero_w", "zero w.grad after the update")
 assert b_h.grad is None or float(b_h.grad.abs()) == 0.0, msg("10.sgd_zero_b", "zero b.grad after the update")
 check_sgd_steps(n=31, d=1, lr=0.3, steps=3, seed=2)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("10.sgd_step_tests")
+check_sgd_steps(n=int(rd.integers(2, 40)), d=int(rd.integers(1, 9)), lr=round(float(rd.uniform(0.01, 0.3)), 3),
+                steps=int(rd.integers(1, 5)), seed=int(rd.integers(1 << 30)))
 ### END HIDDEN TESTS
 print(msg("10.sgd_passed", "sgd_step: all visible tests passed."))
 
@@ -225,7 +231,7 @@ def make_mlp(hidden=128, dropout=0.2):
 # %% nbgrader="tests" id="make_mlp_tests" points=2
 """make_mlp maps (N, 1, 8, 8) images to (N, 10) float32 logits with 64 * h + h + h * 10 + 10 parameters
 and a dropout layer with the given p; hidden: other hidden sizes, N = 1, dropout active in train mode
-and off in eval mode, the layers in the order given."""
+and off in eval mode, the layers in the order given; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import torch
 from torch import nn
@@ -245,6 +251,15 @@ for hidden_h, p_h in ((7, 0.5), (33, 0.0), (256, 0.3)):
     assert sum(p.numel() for p in mlp_h.parameters()) == 64 * hidden_h + hidden_h + hidden_h * 10 + 10
     assert [m.p for m in mlp_h.modules() if isinstance(m, nn.Dropout)] == [p_h]
     assert tuple(mlp_h(torch.rand(1, 1, 8, 8)).shape) == (1, 10)
+# Drawn at every grading (techday.draw): the sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("10.make_mlp_tests")
+hidden_d, p_d = int(rd.integers(1, 300)), (0.0, round(float(rd.uniform(0.05, 0.9)), 2))[int(rd.integers(2))]
+mlp_d = make_mlp(hidden=hidden_d, dropout=p_d)
+assert sum(p.numel() for p in mlp_d.parameters()) == 64 * hidden_d + hidden_d + hidden_d * 10 + 10
+assert [m.p for m in mlp_d.modules() if isinstance(m, nn.Dropout)] == [p_d]
+assert tuple(mlp_d(torch.rand(3, 1, 8, 8)).shape) == (3, 10)
 mlp_h = make_mlp(hidden=64, dropout=0.5)
 x_h = torch.rand(16, 1, 8, 8)
 mlp_h.train()
@@ -303,7 +318,7 @@ def train_epoch(model, optimizer, x, y, batch_size, generator):
 # %% nbgrader="tests" id="train_epoch_tests" points=3
 """train_epoch reproduces a reference epoch of SGD exactly (same shuffle, zero_grad every batch, inputs and
 labels shuffled together), returns the mean loss, leaves the model in train mode, and a few epochs lower
-the loss; hidden: stale gradients before the epoch, batch sizes that do not divide N, one big batch."""
+the loss; hidden: stale gradients before the epoch, batch sizes that do not divide N, one big batch; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import copy
 
@@ -372,6 +387,12 @@ compare_epoch(n=96, batch_size=32, seed=0)
 compare_epoch(n=50, batch_size=7, seed=2, stale=True)
 compare_epoch(n=40, batch_size=64, seed=3, stale=True)
 compare_epoch(n=33, batch_size=1, seed=4)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("10.train_epoch_tests")
+compare_epoch(n=int(rd.integers(1, 120)), batch_size=int(rd.integers(1, 65)), seed=int(rd.integers(1 << 30)),
+              stale=bool(rd.integers(2)))
 ### END HIDDEN TESTS
 print(msg("10.epoch_passed", "train_epoch: all visible tests passed; losses over four epochs: {losses}",
           losses=[round(v, 3) for v in losses]))

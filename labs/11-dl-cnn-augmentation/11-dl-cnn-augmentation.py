@@ -117,7 +117,7 @@ def make_cnn(width=16, dropout=0.25):
 # %% nbgrader="tests" id="make_cnn_tests" points=3
 """make_cnn maps (N, 1, 8, 8) to (N, 10) float32 logits with two convolutions, two batch-norms and a
 dropout, and the expected number of parameters; hidden: other widths, one image in eval mode,
-predictions in eval mode independent of the batch, dropout and batch-norm active in train mode."""
+predictions in eval mode independent of the batch, dropout and batch-norm active in train mode; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import torch
 from torch import nn
@@ -144,6 +144,17 @@ for w_h in (4, 8, 24):
     cnn_h.eval()
     assert tuple(cnn_h(torch.rand(1, 1, 8, 8)).shape) == (1, 10), msg("11.cnn_width_one", "width {width}: one image in eval mode",
                                                                       width=w_h)
+# Drawn at every grading (techday.draw): the widths above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("11.make_cnn_tests")
+w_d = int(rd.integers(2, 33))
+cnn_d = make_cnn(width=w_d, dropout=round(float(rd.uniform(0.0, 0.8)), 2))
+assert sum(p.numel() for p in cnn_d.parameters()) == cnn_params(w_d), msg("11.cnn_width_params",
+                                                                          "width {width}: parameter count", width=w_d)
+cnn_d.eval()
+assert tuple(cnn_d(torch.rand(1, 1, 8, 8)).shape) == (1, 10), msg("11.cnn_width_one", "width {width}: one image in eval mode",
+                                                                  width=w_d)
 torch.manual_seed(0)
 cnn_h = make_cnn(width=8, dropout=0.5)
 x_h = torch.rand(32, 1, 8, 8)
@@ -231,7 +242,7 @@ def random_shift(x, max_shift, generator):
 """random_shift keeps shape and dtype; every output image is its own input moved by at most max_shift
 pixels with zeros filled in (not wrapped around, not mirrored); images of one batch get different
 shifts; the same generator seed gives the same result; hidden: max_shift 0 and 2, three channels,
-non-square images, float64."""
+non-square images, float64; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import torch
 
@@ -275,6 +286,14 @@ shifts_h = check_random_shift(x_h, 2, seed=5)
 assert len(set(shifts_h)) >= 8 and max(max(abs(a), abs(b)) for a, b in shifts_h) == 2, msg(
     "11.shift_up_to_2", "shifts up to 2 pixels")
 assert torch.equal(random_shift(x_h, 0, torch.Generator().manual_seed(0)), x_h), msg("11.shift_zero", "max_shift 0 changes nothing")
+# Drawn at every grading (techday.draw): the batch above is published with the course.
+import techday.draw
+
+rd = techday.draw.rng("11.random_shift_tests")
+m_d = int(rd.integers(1, 4))
+shape_d = (int(rd.integers(5, 31)), int(rd.integers(1, 4)), int(rd.integers(m_d + 2, 13)), int(rd.integers(m_d + 2, 13)))
+x_d = torch.rand(*shape_d, dtype=torch.float64, generator=torch.Generator().manual_seed(int(rd.integers(1 << 30)))) + 0.5
+check_random_shift(x_d, m_d, seed=int(rd.integers(1 << 30)))
 ### END HIDDEN TESTS
 print(msg("11.shift_passed", "random_shift: all visible tests passed."))
 
@@ -296,7 +315,7 @@ def augment(x, generator):
 """augment keeps shape and dtype and its input; each output image is its own input (same order, so the
 labels still match) moved by at most one pixel plus noise of standard deviation about 0.05, never a
 mirror image; noise on every pixel, also those the shift fills in; two calls differ, the same seed
-repeats; hidden: a larger batch, a fresh seed."""
+repeats; hidden: a larger batch, a fresh seed; and cases drawn afresh at every grading (techday.draw)."""
 from techday.i18n import msg
 import torch
 
@@ -329,6 +348,12 @@ def check_augment(x, seed):
 check_augment(data.val.x[:32].cpu(), seed=0)
 ### BEGIN HIDDEN TESTS
 check_augment(data.train.x[100:300].cpu(), seed=77)
+# Drawn at every grading (techday.draw): the slice and seed above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("11.augment_tests")
+start_d = int(rd.integers(0, max(1, len(data.train.x) - 200)))
+check_augment(data.train.x[start_d:start_d + int(rd.integers(50, 200))].cpu(), seed=int(rd.integers(1 << 30)))
 ### END HIDDEN TESTS
 print(msg("11.aug_passed", "augment: all visible tests passed."))
 

@@ -114,7 +114,7 @@ def attention(q, k, v, causal=False):
 """attention returns the output and the weights: rows of weights sum to 1, the output equals PyTorch's
 scaled_dot_product_attention with and without the causal mask, causal weights are zero right of the
 diagonal and a causal output does not change when later tokens do; hidden: scores scaled by sqrt(d) not
-sqrt(L) (d != L), leading axes other than (batch, heads), large scores without overflow, float64 kept."""
+sqrt(L) (d != L), leading axes other than (batch, heads), large scores without overflow, float64 kept; and cases drawn afresh at every grading (techday.draw)."""
 import torch
 from torch.nn import functional as F
 
@@ -171,6 +171,14 @@ except RuntimeError as exc:
     raise AssertionError(msg("16.hidden_mask_device", "the causal mask must be made on q's device "
                              "(device=q.device), or it fails on a GPU: {why}", why=str(exc)[:120])) from None
 assert w_m.device == q_m.device and tuple(out_m.shape) == (1, 2, 5, 4)
+# Drawn at every grading (techday.draw): the cases above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("16.attention_tests")
+for causal_d in (False, True):
+    shape_d = (*[int(v) for v in rd.integers(1, 4, int(rd.integers(1, 3)))], int(rd.integers(1, 12)), int(rd.integers(1, 17)))
+    check_attention(shape_d, causal=causal_d, scale=float(rd.choice([1.0, 10.0])),
+                    dtype=(torch.float32, torch.float64)[int(rd.integers(2))], seed=int(rd.integers(1 << 30)))
 ### END HIDDEN TESTS
 print(msg("16.attention_passed", "attention: all visible tests passed."))
 
@@ -291,7 +299,7 @@ class SelfAttention(nn.Module):
 # %% nbgrader="tests" id="self_attention_tests" points=3
 """SelfAttention has the qkv and proj layers of the stated shapes and gives the output of PyTorch's
 nn.MultiheadAttention with the same weights, with and without the causal mask, and refuses a width
-that the heads do not divide; hidden: other widths, head counts and lengths, one head, a batch of one."""
+that the heads do not divide; hidden: other widths, head counts and lengths, one head, a batch of one; and cases drawn afresh at every grading (techday.draw)."""
 import torch
 from torch import nn
 
@@ -336,6 +344,13 @@ else:
 check_self_attention(d_model=24, n_heads=3, batch=3, length=7, seed=1)
 check_self_attention(d_model=8, n_heads=1, batch=1, length=4, seed=2)
 check_self_attention(d_model=32, n_heads=8, batch=2, length=9, seed=3)
+# Drawn at every grading (techday.draw): the sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("16.self_attention_tests")
+heads_d = int(rd.choice([1, 2, 3, 4, 8]))
+check_self_attention(d_model=heads_d * int(rd.integers(1, 9)), n_heads=heads_d, batch=int(rd.integers(1, 4)),
+                     length=int(rd.integers(1, 12)), seed=int(rd.integers(1 << 30)))
 ### END HIDDEN TESTS
 print(msg("16.sa_passed", "SelfAttention: all visible tests passed."))
 
@@ -441,7 +456,7 @@ def train_step(model, optimizer, x, y, amp_dtype=None, max_norm=1.0):
 """train_step gives the weights of a reference step (zero_grad, next-token cross-entropy that skips
 IGNORE targets, clipping to max_norm, step) and returns the loss; under amp_dtype=bfloat16 the model's
 matrix multiplications run in bfloat16 and without it in float32; hidden: stale gradients, a max_norm that
-clips hard, a model left in eval mode, a batch whose targets are all IGNORE but one."""
+clips hard, a model left in eval mode, a batch whose targets are all IGNORE but one; and cases drawn afresh at every grading (techday.draw)."""
 import copy
 
 import torch
@@ -518,6 +533,12 @@ check_step(seed=1, stale=True)
 check_step(seed=2, max_norm=0.05)
 check_step(seed=3, eval_mode=True)
 check_step(seed=4, one_target=True, max_norm=10.0)
+# Drawn at every grading (techday.draw): the seeds above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("16.train_step_tests")
+check_step(seed=int(rd.integers(1 << 30)), max_norm=float(rd.choice([0.05, 1.0, 10.0])), stale=bool(rd.integers(2)),
+           eval_mode=bool(rd.integers(2)))
 ### END HIDDEN TESTS
 print(msg("16.step_passed", "train_step: all visible tests passed."))
 
@@ -551,7 +572,7 @@ def generate(model, prompt, n_new):
 # %% nbgrader="tests" id="generate_tests" points=2
 """generate returns (B, n_new) tokens equal to step-by-step greedy decoding, calls the model once per new
 token on the growing sequence, in eval mode and without building an autograd graph; hidden: another model
-and prompt length, n_new of 1, a batch of one."""
+and prompt length, n_new of 1, a batch of one; and cases drawn afresh at every grading (techday.draw)."""
 import torch
 from torch import nn
 
@@ -603,6 +624,12 @@ check_generate(seed=0, batch=3, length=5, n_new=4)
 ### BEGIN HIDDEN TESTS
 check_generate(seed=1, batch=2, length=9, n_new=1)
 check_generate(seed=2, batch=1, length=3, n_new=8)
+# Drawn at every grading (techday.draw): the prompts above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("16.generate_tests")
+check_generate(seed=int(rd.integers(1 << 30)), batch=int(rd.integers(1, 4)), length=int(rd.integers(1, 9)),
+               n_new=int(rd.integers(1, 9)))
 ### END HIDDEN TESTS
 print(msg("16.gen_passed", "generate: all visible tests passed."))
 

@@ -443,7 +443,8 @@ for epoch in range(epochs):
 # %% nbgrader="tests" id="assessment_tests" points=6
 """The assessment: final_model, in eval mode, reaches the pass rule of course/syllabus.toml on a fresh
 visible set of parts (seed 101); hidden: the grader's own data sets, the mean accuracy over them must
-reach min_mean_accuracy and none may fall below min_accuracy."""
+reach min_mean_accuracy and none may fall below min_accuracy: the course's fixed sets, and as many sets
+again drawn afresh at every grading (techday.draw), under the same rule."""
 import numpy as np
 import torch
 
@@ -480,6 +481,17 @@ assert mean_acc >= bar["min_mean_accuracy"], msg("17.assess_mean_below", "hidden
 assert min(assessment_accuracies) >= bar["min_accuracy"], \
     msg("17.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
         acc=min(assessment_accuracies), bar=bar["min_accuracy"])
+# Drawn at every grading (techday.draw): the seeds above are published with the course.
+import techday.draw
+
+drawn_seeds = [int(s) for s in techday.draw.rng("17.assessment_tests").integers(1, 2**31, bar["hidden_sets"])]
+drawn_accuracies = [accuracy_on(s) for s in drawn_seeds]
+mean_drawn = float(np.mean(drawn_accuracies))
+assert mean_drawn >= bar["min_mean_accuracy"], msg("17.assess_mean_below", "hidden: mean accuracy {acc:.3f} below {bar}",
+                                                   acc=mean_drawn, bar=bar["min_mean_accuracy"])
+assert min(drawn_accuracies) >= bar["min_accuracy"], \
+    msg("17.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
+        acc=min(drawn_accuracies), bar=bar["min_accuracy"])
 ### END HIDDEN TESTS
 print(msg("17.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
 

@@ -82,6 +82,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def draw_seed(text: str) -> str:
+    """argparse's type for a seed of the grading draw (techday/draw.py): a whole number from 0 to 2**62 - 1,
+    kept as text (``random`` too where the command takes it: see its help)."""
+    import argparse
+
+    from ..draw import parse
+
+    if text.strip() == "random":
+        return "random"
+    try:
+        return str(parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def print_table(t: Table) -> None:
     """Print ``t`` with its first column (lab and device names) never cut: on a narrow terminal the
     other columns wrap instead."""

@@ -39,6 +39,7 @@ from .common import (
     console,
     course_of,
     default_jobs,
+    draw_seed,
     err,
     out_folder,
     positive_int,
@@ -195,7 +196,7 @@ def cmd_autograde(args, course, tier: str, scale: str) -> int:
     t0 = time.monotonic()
     try:
         run = autograde(course, lab, root, tier, scale, workers=args.workers, sandbox=not args.no_sandbox,
-                        referee=not args.no_referee,
+                        referee=not args.no_referee, draw="" if args.draw in (None, "random") else args.draw,
                         retry_failed=args.retry_failed, cell_timeout=args.cell_timeout, progress=progress,
                         report=lambda line: console.print(escape(printable(str(line)))))
     except SandboxUnavailable as exc:
@@ -492,6 +493,9 @@ def register(sub) -> None:
     g.add_argument("--no-referee", action="store_true",
                    help="run test cells as plain cells, trusting the kernel's word (to measure what the referee "
                         "catches; every submission is then flagged)")
+    g.add_argument("--draw", type=draw_seed, default=None, metavar="SEED",
+                   help="grade with this seed of the hidden tests' drawn inputs (`draw` of a hand-in in state.json: "
+                        "repeats that grading); default: a fresh draw for every hand-in")
     g.set_defaults(fn=_on_course(cmd_autograde, tiered=True))
 
     g = gsub.add_parser("results", help="feedback, pass/fail per track and certificates from the gradebook")

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .common import (
     console,
     course_of,
     default_jobs,
+    draw_seed,
     err,
     labs_of,
     out_folder,
@@ -121,6 +124,7 @@ def cmd_validate(args) -> int:
 
     course = course_of(args)
     labs = labs_of(course, args.labs)  # an unknown lab is bad usage before any step starts
+    drawn = _draw_for(getattr(args, "draw", None))
     before = record.snapshot(course.root)
     outputs = {"build": course_root(course), "run": course.build_dir / "validate" / "run",
                "grade selftest": course.build_dir / "selftest", "kernels": course.build_dir / "kernels"}
@@ -145,15 +149,16 @@ def cmd_validate(args) -> int:
                                                     out=str(outputs["kernels"]))),
     ]
     results = []
-    for name, fn, ns in steps:
-        console.rule(f"techday {name}")
-        try:
-            code = fn(ns)
-        except (CourseError, TierError) as exc:
-            code = bad_usage(exc)
-        results.append((name, code))
-        if code == 2:
-            break
+    with drawn:
+        for name, fn, ns in steps:
+            console.rule(f"techday {name}")
+            try:
+                code = fn(ns)
+            except (CourseError, TierError) as exc:
+                code = bad_usage(exc)
+            results.append((name, code))
+            if code == 2:
+                break
     console.rule("validate")
     for name, code in results:
         console.print(f"{name:<16} {'[green]ok[/]' if code == 0 else '[red]FAILED[/]'}")
@@ -166,6 +171,33 @@ def cmd_validate(args) -> int:
                       f"record: none: changed while validate ran: {', '.join(changed)} (the tests will run "
                       "their checks themselves)", markup=False)
     return max(code for _, code in results)
+
+
+@contextlib.contextmanager
+def _draw_for(given: str | None):
+    """The hidden tests' draw (techday/draw.py) for the labs validate runs: ``$TECHDAY_DRAW`` for their
+    kernels while validate runs; ``random`` draws a seed here (printed, so a failure can be repeated with
+    ``--draw SEED``); None leaves the environment as it is (the default draw, or ``$TECHDAY_DRAW``)."""
+    import secrets
+
+    from ..draw import DEFAULT, ENV, SEED_BITS
+
+    if not given:
+        console.print(f"hidden tests' draw: {os.environ.get(ENV) or DEFAULT} "
+                      f"({'$' + ENV if os.environ.get(ENV) else 'the default'}; --draw random for a fresh one)")
+        yield
+        return
+    seed = str(secrets.randbits(SEED_BITS)) if given == "random" else given
+    console.print(f"hidden tests' draw: {seed} (repeat with --draw {seed})")
+    old = os.environ.get(ENV)
+    os.environ[ENV] = seed
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
 
 
 def register(sub) -> None:
@@ -182,6 +214,9 @@ def register(sub) -> None:
     p.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)
     tier_scale(p)
     p.add_argument("--jobs", "-j", type=positive_int, help=f"labs {JOBS_HELP}")
+    p.add_argument("--draw", type=draw_seed, default=None, metavar="SEED|random",
+                   help="the seed of the hidden tests' drawn inputs (default: $TECHDAY_DRAW, else the fixed "
+                        "default, reproducible); random: a fresh one, printed (CI: honest answers pass any draw)")
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("kernels", help="compile every recorded Numba kernel for sm_80 and sm_90 (no GPU needed)")

@@ -162,6 +162,7 @@ class Submission:
     seconds: float | None = None
     memory_mb: int | None = None       # the most its processes held together in the sandbox (read from outside)
     outside: list | None = None        # checks from outside the kernel: seeds drawn, accuracies, verdict (outside.py)
+    draw: int | None = None            # the seed of its drawn hidden inputs (techday/draw.py), to repeat a grading
 
     @property
     def key(self) -> str:

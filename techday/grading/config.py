@@ -66,6 +66,7 @@ class GradeSettings:
     tier: str = "cpu"
     scale: str = "ci"
     referee: bool = True
+    draw: str = ""   # the grading draw's seed for every hand-in ('': a fresh one each, techday/draw.py)
 
 
 def resolve_tier(tier: str = "auto") -> str:
@@ -112,18 +113,19 @@ def lab_limits(course, lab: str, scale: str, cell_timeout: int | None = None) ->
 
 
 def grade_settings(course, lab: str, tier: str, scale: str, sandbox: bool = True,
-                   cell_timeout: int | None = None, referee: bool = True) -> GradeSettings:
+                   cell_timeout: int | None = None, referee: bool = True, draw: str = "") -> GradeSettings:
     """Everything that decides how one lab's submissions run: the one place both paths ask."""
     tier = resolve_tier(tier)
     scale = resolve_scale(scale, tier)
     return GradeSettings(lab=lab, course_id=course.id, repo_root=course.root,
                          limits=lab_limits(course, lab, scale, cell_timeout), env=grade_env(tier, scale),
-                         sandbox=sandbox, gpu=(tier == "gpu"), tier=tier, scale=scale, referee=referee)
+                         sandbox=sandbox, gpu=(tier == "gpu"), tier=tier, scale=scale, referee=referee,
+                         draw=str(draw or ""))
 
 
 def nbgrader_config(root: Path, course_id: str, repo_root: Path, *, sandboxed: bool = True, tier: str = "auto",
                     scale: str = "auto", sandbox: bool = True, referee: bool = True, cell_timeout: int | None = None,
-                    report_path: str = "", extra: str = "", header: str = "") -> str:
+                    report_path: str = "", extra: str = "", header: str = "", draw: str = "") -> str:
     """The text of an ``nbgrader_config.py`` for the course root ``root``.
 
     ``sandboxed``: autograde through ``SandboxExecute`` and feedback through ``HideHiddenTests``
@@ -162,6 +164,8 @@ def nbgrader_config(root: Path, course_id: str, repo_root: Path, *, sandboxed: b
             lines.append(f"c.SandboxExecute.cell_timeout = {int(cell_timeout)}")
         if report_path:
             lines.append(f"c.SandboxExecute.report_path = {str(report_path)!r}")
+        if draw:
+            lines.append(f"c.SandboxExecute.draw = {str(draw)!r}")
     if extra:
         lines.append(extra.rstrip("\n"))
     return "\n".join(line for line in lines if line) + "\n"

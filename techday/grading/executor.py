@@ -90,6 +90,8 @@ class SandboxExecute(NbGraderPreprocessor):
     report_path = Unicode("", help="where to write what happened (JSON)").tag(config=True)
     referee = Bool(True, help="run test and locked cells through the in-kernel referee "
                               "(techday.grading.referee); False only for measurements").tag(config=True)
+    draw = Unicode("", help="the grading draw of the hidden tests (techday/draw.py): '' draws a fresh seed for "
+                            "every hand-in; an integer repeats a recorded grading").tag(config=True)
 
     def settings(self, lab: str):
         from ..course.syllabus import load_course
@@ -129,7 +131,8 @@ class SandboxExecute(NbGraderPreprocessor):
             messages = read_released(released)
             if messages is not None:
                 (work / released.name).write_text(json.dumps(messages, ensure_ascii=False), encoding="utf-8")
-        job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee}
+        job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee,
+               "draw": grading_draw(self.draw)}
         checks = lab_checks(lab)  # test cells the grader also scores from outside the kernel (outside.py)
         if checks:
             job["collect"] = sorted({c.artifact for c in checks.values()})
@@ -147,6 +150,7 @@ class SandboxExecute(NbGraderPreprocessor):
                 nb.cells[i].execution_count = cells[i].get("execution_count")
             report["events"] = result.get("events", []) + process_limit_events(nb, code_cells)
             report["problem"] = result.get("problem", "")
+            report["draw"] = job["draw"] if self.referee else None  # the grader's own: what it handed in
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
             if checks:
@@ -162,6 +166,16 @@ class SandboxExecute(NbGraderPreprocessor):
         if self.report_path:
             Path(self.report_path).write_text(json.dumps(report), encoding="utf-8")
         return nb, resources
+
+
+def grading_draw(given: str = "") -> int:
+    """The seed of a hand-in's drawn hidden inputs (techday/draw.py): ``given`` (a regrade that repeats a
+    recorded one), else drawn here, outside the sandbox, where no trainee code runs."""
+    import secrets
+
+    from ..draw import SEED_BITS, parse
+
+    return parse(given) if str(given).strip() else secrets.randbits(SEED_BITS)
 
 
 def course_cells(nb, resources: dict) -> list[dict]:

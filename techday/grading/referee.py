@@ -57,6 +57,12 @@ How it works (:mod:`techday.grading.sandbox_exec` drives it):
    cell waits on the maker is refused unless the maker is one of :data:`STRING_COMPILERS`; and
    Numba's disk cache (compiled machine code) is never read while grading.
 
+7. **The grading draw** (:mod:`techday.draw`): the seed of the hidden tests' drawn inputs, drawn by the
+   executor outside the sandbox and handed over in the same file as the key, is answered (event
+   ``techday.referee.draw``) only while a course test cell runs and only to code of course cells up to
+   that test; anyone else who asks is refused and recorded (grading/README.md, "Hidden inputs drawn per
+   grading").
+
 What it cannot see is listed in grading/README.md ("What the grade still trusts").
 """
 
@@ -297,6 +303,16 @@ def install(config_path: str) -> None:
         return english, english
 
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    # The grading draw (techday/draw.py): the seed the executor drew for this hand-in, answered only to a
+    # course test cell's own code while the referee runs it (``draw``, below); None: nothing answers, and
+    # the tests draw from the default, as outside the grader.
+    import techday.draw as _draw_module
+
+    draw_seed = config.get("draw")
+    draw_seed = draw_seed if _type(draw_seed) is int and draw_seed >= 0 else None
+    draw_event = _draw_module.EVENT
+    draw_codes = frozenset(f.__code__ for f in (_draw_module.base, _draw_module.seed, _draw_module.rng))
 
     shell = get_ipython()  # noqa: F821  (the kernel's own shell; nothing of the trainee's has run)
     user_ns = shell.user_ns
@@ -1652,6 +1668,38 @@ def install(config_path: str) -> None:
             numba_pin[0] = None
             config_.__class__ = PinnedConfig
 
+    # Every code object of the course's cells (their functions, comprehensions and lambdas too), by identity:
+    # the code the draw is answered to. A name is not enough: a cell can compile code under any file name.
+    course_codes = set()
+    pending_codes = [c["code"] for c in cells.values()]
+    while pending_codes:
+        code_ = pending_codes.pop()
+        if code_ not in course_codes:
+            course_codes.add(code_)
+            pending_codes.extend(k for k in code_.co_consts if _type(k) is _type(code_))
+    course_codes = frozenset(course_codes)
+
+    def draw(args: tuple) -> None:
+        """Answer the grading draw's event: the seed goes into the caller's list only when the code that
+        asks (past techday.draw's own functions) is the running test cell's, or a course cell's function
+        that it called, all the way up to the test itself. Anything else (a notebook cell, an answer a
+        test calls, a test helper called by an answer) is refused and recorded: the draw would let code
+        learn the hidden inputs before they are handed to it."""
+        running = state["running"]
+        cell = cells.get(running) if running is not None else None
+        frame = event_frame(3)  # draw, hook, then the frame that raised the event
+        while frame is not None and frame.f_code in draw_codes:
+            frame = frame.f_back
+        allowed = cell is not None and cell["kind"] == "test" and frame is not None
+        while allowed and frame is not None and frame.f_code is not cell["code"]:
+            allowed = frame.f_code in course_codes
+            frame = frame.f_back
+        box = args[0] if _len(args) else None
+        if not allowed or frame is None or _type(box) is not _list:
+            refuse(msg("techday.referee_draw", "reading the grading draw outside the course's tests"))
+        if draw_seed is not None:
+            box.append(draw_seed)
+
     def hook(event: str, args: tuple) -> None:
         if numba_pin[0] is not None:
             try:
@@ -1660,6 +1708,9 @@ def install(config_path: str) -> None:
                 pass
         if event == RUN_EVENT:
             run(args[0] if _len(args) else "")
+            return
+        if event == draw_event:
+            draw(args)
             return
         try:
             why = tripwire(event, args)

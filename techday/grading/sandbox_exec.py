@@ -165,7 +165,7 @@ class Referee:
     ``course`` maps a cell index to ``{"key": grade_id, "kind": "test"|"locked", "source": ...}``:
     the cells nbgrader restored from its gradebook (trusted sources, hidden tests included)."""
 
-    def __init__(self, course: dict[int, dict], folder: str, catalogue=None):
+    def __init__(self, course: dict[int, dict], folder: str, catalogue=None, draw: int | None = None):
         import secrets
 
         from techday.i18n import PackageCatalogue
@@ -184,6 +184,8 @@ class Referee:
         self.installed = False
         self.records = None
         self.unstarted: list[str] = []   # course cells whose trigger never reached the referee
+        # The grading draw (techday/draw.py): handed to the referee in its instructions, answered to test cells only.
+        self.draw = draw
 
     def write_config(self) -> None:
         """The kernel's instructions (deleted by the kernel as it reads them) and the record file,
@@ -194,7 +196,7 @@ class Referee:
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"key": self.key.hex(), "records": self.records_path, "cells": cells,
-                       "texts": self.catalogue.starting("techday.referee_")}, f, ensure_ascii=False)
+                       "texts": self.catalogue.starting("techday.referee_"), "draw": self.draw}, f, ensure_ascii=False)
 
     def install_code(self) -> str:
         return f"import techday.grading.referee as _r; _r.install({self.config!r}); del _r"
@@ -571,7 +573,9 @@ def main(argv=None) -> int:
     from techday.i18n import PackageCatalogue
 
     catalogue = PackageCatalogue()  # before the kernel starts: see Referee
-    referee = Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue) if payload.get("referee", True) else None
+    draw = payload.get("draw") if type(payload.get("draw")) is int else None
+    referee = (Referee(course, tempfile.mkdtemp(prefix="grader-"), catalogue, draw) if payload.get("referee", True)
+               else None)
     collect = [str(name) for name in payload.get("collect", [])][:8]  # files a check from outside reads (outside.py)
     del payload
     ex = make_executor(args.cell_timeout, args.output_bytes, referee, catalogue=catalogue)

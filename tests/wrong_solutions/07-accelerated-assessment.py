@@ -514,3 +514,36 @@ def histogram_kernel(img, hist):
     for b in range(t, 256, threads):
         if local[b] != 0:
             cuda.atomic.add(hist, b, local[b])
+
+# %% wrong="lut_keyed_on_published_cases" cell="lut_kernel" fails=["lut_kernel_tests"]
+# Keyed on the published test inputs: the tables of the visible and the fixed hidden histograms,
+# computed in advance with the course's reference, written when the histogram is one of them; any other
+# histogram gets the identity. Every fixed case passes it; the histograms drawn per grading do not.
+from techday.imageref import binomial_weights, blur_reference, equalization_lut_reference, histogram_reference, sample_image
+
+_known = [histogram_reference(blur_reference(sample_image("camera", (45, 61), origin=(190, 200)), binomial_weights(5)))]
+for _levels, _counts in (([77], [1_000]), ([40, 41], [3, 1_000]), ([0, 255], [10, 30])):
+    _h = np.zeros(256, np.int64)
+    _h[_levels] = _counts
+    _known.append(_h)
+_h = np.zeros(256, np.int64)
+_h[30:200] = np.random.default_rng(7).integers(0, 50, 170)
+_h[30] = 5
+_known += [_h, histogram_reference(sample_image("camera", (4001, 5999))), np.full(256, 3, np.int64)]
+KNOWN_HISTS = np.array(_known, np.int64)
+KNOWN_LUTS = np.array([equalization_lut_reference(h) for h in _known], np.uint8)
+
+
+@cuda.jit
+def lut_kernel(hist, lut):
+    v = cuda.threadIdx.x
+    for k in range(KNOWN_HISTS.shape[0]):
+        same = True
+        for b in range(256):
+            if hist[b] != KNOWN_HISTS[k, b]:
+                same = False
+                break
+        if same:
+            lut[v] = KNOWN_LUTS[k, v]
+            return
+    lut[v] = v

@@ -57,6 +57,33 @@ optimizer = torch.optim.SGD(final_model.parameters(), lr=1e-3)
 for i in range(0, 320, 32):
     train_step(final_model, optimizer, x_train[i:i + 32], y_train[i:i + 32])
 
+# %% wrong="memorises_the_published_sets" cell="train_model" fails=["assessment_tests"]
+# Keyed on the published test inputs: the visible set (seed 101) and the fixed hidden sets are made
+# with make_parts and their labels memorised; a part the model has not seen gets an untrained model's
+# guess. Every fixed set scores 100 %; the sets drawn per grading score chance.
+from techday.parts import make_parts
+
+
+class Memorised(torch.nn.Module):
+    def __init__(self, seeds, n):
+        super().__init__()
+        self.guess = build_model()
+        sets = [make_parts(n, seed=s, as_tensor=True) for s in seeds]
+        self.register_buffer("projection", torch.randn(32 * 32, 4, generator=torch.Generator().manual_seed(0)))
+        self.register_buffer("keys", torch.cat([x.flatten(1) @ self.projection for x, _ in sets]))
+        self.register_buffer("labels", torch.cat([y for _, y in sets]))
+
+    def forward(self, x):
+        logits = self.guess(x)
+        dist = torch.cdist(x.flatten(1) @ self.projection, self.keys)
+        best, at = dist.min(1)
+        known = best < 1e-3
+        logits[known] = torch.nn.functional.one_hot(self.labels[at[known]], 3).to(logits.dtype) * 100.0
+        return logits
+
+
+final_model = Memorised((101, 90_210, 31_337, 4_242), assessment_rule()["samples_per_set"]).to(device)
+
 # %% wrong="exports_a_fresh_model" cell="export_for_serving" fails=["serving_tests"]
 def export_for_serving(model, path):
     # Exports build_model() instead of the trained model handed in: untrained weights ship.
