@@ -24,11 +24,11 @@ from pathlib import Path
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Float, Integer, List, Unicode, default
 
 from ..i18n import PackageCatalogue
 from .config import Account, AccountsCache, check_password
-from .throttle import RELEASE_FILE, SignInThrottle, read_releases
+from .throttle import RELEASE_FILE, SignInThrottle, client_address, read_releases
 
 
 def throttled_message(seconds: float) -> str:
@@ -54,6 +54,8 @@ class PasswordListAuthenticator(Authenticator):
     signin_window_s = Float(300, help="seconds over which failures are counted").tag(config=True)
     signin_lockout_s = Float(60, help="first lock, in seconds; doubles with each lock in a row").tag(config=True)
     signin_lockout_max_s = Float(900, help="the longest lock, in seconds").tag(config=True)
+    signin_proxies = List(Unicode(), help="networks of proxies in front of the hub whose X-Forwarded-For is read "
+                          "(besides loopback and the hub's own address), e.g. ['10.9.0.0/16']").tag(config=True)
 
     _cache: AccountsCache | None = None
     _throttle: SignInThrottle | None = None
@@ -96,7 +98,8 @@ class PasswordListAuthenticator(Authenticator):
     async def authenticate(self, handler, data):
         name = self.normalize_username((data or {}).get("username", "").strip())
         password = (data or {}).get("password", "")
-        address = getattr(getattr(handler, "request", None), "remote_ip", "") or ""
+        # The peer's address, or the hop the hub's own proxy appended: never a header the client wrote.
+        address = client_address(getattr(handler, "request", None), self.signin_proxies)
         throttle = self.throttle()
         wait = throttle.attempt(name, address)
         if wait:

@@ -14,6 +14,14 @@ long as they liked. What it is built to hold:
   does, so "locked" says nothing about which accounts exist; a refused attempt answers without
   hashing, whatever the name. The table is bounded (``max_entries``, oldest dropped first) against a
   flood of made-up names.
+- **The address is the peer's**: :func:`client_address` reads a forwarded address only from the hub's
+  own proxy (a peer on loopback or on the hub's own address, or one named in ``signin_proxies``), and
+  then only the hop that proxy appended to ``X-Forwarded-For``; never ``X-Real-Ip`` (tornado, with
+  JupyterHub's ``xheaders``, prefers it, and the proxy passes a client's through). :func:`address_key`
+  counts an address once however it is written (``::ffff:10.0.0.1`` is ``10.0.0.1``) and an IPv6 host
+  by its /64 (one host's prefix).
+- **Locks outlive a flood**: when the table is full the oldest entry that is not locked goes first; a
+  lock is dropped for room only when every entry is locked.
 - **Released by an admin**: :meth:`release` (``techday hub release NAME``, read from the release file
   beside the accounts file, see :func:`read_releases`), or a hub restart: the counts live in the hub's
   memory only.
@@ -25,12 +33,65 @@ failures, so a room behind one NAT signing in at once (many attempts in flight) 
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 RELEASE_FILE = "signin-release.txt"   # beside users.csv: `techday hub release` appends, the hub reads
+MAX_RELEASE_BYTES = 2**20             # read of the release file, at most (about 20,000 lines)
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
+
+def address_key(address: str) -> str:
+    """The address as the throttle counts it: canonical (``2001:DB8:0::1`` is ``2001:db8::1``), an IPv4
+    address mapped into IPv6 as IPv4, an IPv6 address by its /64 (what one host or one home is given);
+    anything that is not an address as written, cut to 64 characters."""
+    try:
+        ip = ipaddress.ip_address(address.strip().split("%")[0])
+    except ValueError:
+        return address[:64]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _in(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+        ip = ip.ipv4_mapped or ip if ip.version == 6 else ip
+        return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+    except ValueError:
+        return False
+
+
+def client_address(request, proxies=()) -> str:
+    """The client's address for a tornado request: the peer's own, unless the peer is the hub's proxy (on
+    loopback, on the hub's own address: the proxy JupyterHub starts beside it; or in ``proxies``, networks
+    such as ``10.9.0.0/16``), then the last hop of ``X-Forwarded-For`` (the one that proxy appended).
+    ``X-Real-Ip`` is never read: the proxy passes a client's through, and tornado would prefer it. A
+    request without a tornado connection (a test's) gives its ``remote_ip``."""
+    connection = getattr(request, "connection", None)
+    context = getattr(connection, "context", None)
+    peer = getattr(context, "_orig_remote_ip", None)
+    if not isinstance(peer, str) or not peer:
+        return getattr(request, "remote_ip", "") or ""
+    try:
+        local = connection.stream.socket.getsockname()[0]
+    except (AttributeError, OSError, IndexError, TypeError):
+        local = None
+    if not (_in(peer, LOOPBACK) or peer == local or _in(peer, proxies)):
+        return peer
+    headers = getattr(request, "headers", None) or {}
+    hop = (headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(hop))
+    except ValueError:
+        return peer
 
 
 @dataclass
@@ -57,7 +118,7 @@ class SignInThrottle:
         if self.max_failures:
             keys.append((("account", name[:256]), self.max_failures))
         if self.address_max_failures and address:
-            keys.append((("address", address), self.address_max_failures))
+            keys.append((("address", address_key(address)), self.address_max_failures))
         return keys
 
     def _record(self, key, now: float) -> _Record:
@@ -68,7 +129,11 @@ class SignInThrottle:
         rec.last = now
         self.records[key] = rec          # most recently used last
         while len(self.records) > self.max_entries:
-            self.records.popitem(last=False)
+            # The oldest entry that is not locked (a flood of made-up names must not push a lock out);
+            # the oldest of all where every entry is locked.
+            victim = next((k for k, r in self.records.items() if r.locked_until <= now and k != key),
+                          next(iter(self.records)))
+            del self.records[victim]
         return rec
 
     def refused_for(self, name: str, address: str) -> float:
@@ -119,7 +184,7 @@ class SignInThrottle:
     def release(self, kind: str, value: str, before: float | None = None) -> bool:
         """Lift the lock and the count of an account (``kind`` "account") or an address; with ``before``,
         only a lock that began before that time (a release does not pardon what comes after it)."""
-        key = (kind, value[:256] if kind == "account" else value)
+        key = (kind, value[:256] if kind == "account" else address_key(value))
         rec = self.records.get(key)
         if rec is None or (before is not None and rec.locked_at and rec.locked_at > before):
             return False
@@ -132,14 +197,21 @@ def read_releases(path: Path) -> list[tuple[str, str, float]]:
     written by ``techday hub release``; anything else on a line is ignored."""
     found = []
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as f:
+            raw = f.read(MAX_RELEASE_BYTES)
     except OSError:
         return found
-    for line in text.splitlines():
+    text = raw.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    if len(raw) == MAX_RELEASE_BYTES and not text.endswith("\n"):
+        lines = lines[:-1]   # cut at the bound: the last line is not whole
+    for line in lines:
         parts = line.split()
         if len(parts) == 3 and parts[0] in ("account", "address"):
             try:
-                found.append((parts[0], parts[1], float(parts[2])))
+                when = float(parts[2])
             except ValueError:
                 continue
+            if math.isfinite(when):
+                found.append((parts[0], parts[1], when))
     return found
