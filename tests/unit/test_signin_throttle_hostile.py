@@ -128,3 +128,29 @@ def test_an_oversized_release_file_is_not_read_whole(tmp_path):
     assert throttle.read_releases(path) == [("account", "trainee-001", 1000.0)]
     path.write_text("account a nan\naccount b inf\naccount c 1e999\naccount d 5\n")
     assert throttle.read_releases(path) == [("account", "d", 5.0)], "a time that is not a time is no release"
+
+
+def test_every_spelling_that_reaches_an_account_counts_against_it(tmp_path):
+    """Attack: guesses under spellings of one name that the authenticator folds into the account (case,
+    spaces around it, the Kelvin sign that lowercases to ``k``) counted apart and never locked it; and a
+    look-alike (full-width letters, a decomposed or zero-width character) that reaches the account at all.
+    Held on the code as it was: the name is normalised before it is counted; this keeps it so."""
+    pytest.importorskip("jupyterhub", reason='JupyterHub is in the hub extra (python -m pip install -e ".[hub]")')
+    from techday.hub import auth
+    from techday.hub.config import make_accounts, write_accounts
+
+    rows = make_accounts(1, "trainee", [], [])
+    write_accounts(rows, tmp_path)
+    (name, _, password), = rows
+    a = auth.PasswordListAuthenticator(users_file=str(tmp_path / "users.csv"), signin_max_failures=3,
+                                       signin_address_max_failures=0)
+    handler = SimpleNamespace(request=SimpleNamespace(remote_ip="10.0.0.5"))
+    run = lambda n, pw: asyncio.run(a.authenticate(handler, {"username": n, "password": pw}))  # noqa: E731
+    for look_alike in ("".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in name), name + "\u200b",
+                       name.replace("-", "\u2010")):
+        assert run(look_alike, password) is None, f"{look_alike!r} reached {name}"
+    for variant in (name.upper(), f"  {name}\t", name.replace("t", "T", 1)):
+        assert run(variant, "wrong") is None
+    with pytest.raises(Exception) as locked:
+        run(name, password)
+    assert getattr(locked.value, "status_code", None) == 429
