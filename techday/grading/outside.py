@@ -137,6 +137,8 @@ REASONS = {
                                      "({names}): the grader serves only the standard ONNX operators", **kw),
     "operator": lambda c, kw: c.msg("techday.outside_operator", "the model uses the operator '{op}', which is not "
                                     "a standard ONNX operator of opset {opset}", **kw),
+    "training": lambda c, kw: c.msg("techday.outside_training", "the model carries training graphs "
+                                    "(training_info): the grader serves one inference graph only", **kw),
     "external": lambda c, kw: c.msg("techday.outside_external", "the tensor '{tensor}' keeps its data in another "
                                     "file: export one self-contained file (external_data=False)", **kw),
     "opset": lambda c, kw: c.msg("techday.outside_opset", "the model's ONNX opset is {opset}: the grader serves "
@@ -229,9 +231,9 @@ def _shape(value) -> list:
 def validate_onnx(data: bytes):
     """The model in ``data`` if it is inside the allow-list, else :class:`Refused` with the first reason: a
     valid ONNX model (``onnx.checker``) of the standard domain only (no other domain in its opsets or nodes, no
-    functions of its own), ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every operator a standard one of
+    functions of its own, no training graphs), one ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every operator a standard one of
     that opset, no tensor with data in another file, one input ``images`` float32 (batch, 1, 32, 32), one output
-    ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and ``MAX_TENSOR_BYTES`` of tensors."""
+    ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and ``MAX_TENSOR_BYTES`` of tensors (a sparse constant at its dense size)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -246,7 +248,11 @@ def validate_onnx(data: bytes):
         raise Refused("domain", domain=domain)
     if model.functions:
         raise Refused("functions", names=", ".join(sorted({f.name for f in model.functions}))[:200])
+    if model.training_info:  # graphs of their own (initialisation, algorithm): the grader serves inference only
+        raise Refused("training", graphs=len(model.training_info))
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if len(opsets) > 1:  # "" and its alias "ai.onnx" at two versions: checked against one, served by the other
+        raise Refused("opset", opset=", ".join(map(str, opsets)), low=MIN_OPSET, high=MAX_OPSET)
     opset = max(opsets) if opsets else 0
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise Refused("opset", opset=opset, low=MIN_OPSET, high=MAX_OPSET)
@@ -269,6 +275,13 @@ def validate_onnx(data: bytes):
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
                 raise Refused("external", tensor=tensor.name)
             held += tensor.ByteSize()
+        for node in graph.node:  # a sparse constant is served dense: counted at its dense size
+            for attr in node.attribute:
+                for sparse in ([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []) + list(attr.sparse_tensors):
+                    dense = 8
+                    for d in sparse.dims:
+                        dense *= max(int(d), 0)
+                    held += min(dense, 2**62)
     if held > MAX_TENSOR_BYTES:
         raise Refused("weights", bytes=held, limit=MAX_TENSOR_BYTES)
     try:

@@ -1,0 +1,64 @@
+"""Lab 17's outside check (techday/grading/outside.py) against files made to slip past its allow-list:
+parts of an ONNX file the allow-list did not walk, a second standard opset that the check and the runtime
+read differently, a sparse constant that is small in the file and huge once served. Each is refused by
+``validate_onnx`` with its reason, before anything serves it.
+
+Each test names the attack it catches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.grading.test_outside_check import identity_nodes, model_bytes, refusal
+
+pytestmark = [pytest.mark.grading]
+
+
+def base_model():
+    import onnx
+
+    nodes, inits = identity_nodes()
+    return onnx.load_from_string(model_bytes(nodes, inits))
+
+
+def test_a_training_graph_with_any_operator_is_refused():
+    """Attack: ``ModelProto.training_info`` holds graphs (an initialisation and an algorithm) the allow-list
+    never walked: any operator of any domain rode along in a file that was accepted. The grader serves an
+    inference graph only."""
+    from onnx import helper
+
+    model = base_model()
+    step = model.training_info.add()
+    step.algorithm.CopyFrom(helper.make_graph([helper.make_node("Evil", ["a"], ["b"], domain="com.evil")], "alg",
+                                              [], []))
+    assert refusal(model.SerializeToString()) == "training"
+
+
+def test_two_standard_opsets_are_refused():
+    """Attack: ``""`` at opset 17 and its alias ``ai.onnx`` at 23 in one file: the allow-list checked each
+    operator against the higher, the runtime may resolve it against the other (another operator's
+    version, or one the check never saw)."""
+    model = base_model()
+    model.opset_import.add(domain="ai.onnx", version=23)
+    assert refusal(model.SerializeToString()) == "opset"
+
+
+def test_a_sparse_constant_counts_at_its_dense_size():
+    """Attack: a ``Constant`` whose ``sparse_value`` holds one value of a tensor of 10^9 elements: a few bytes
+    in the file (the weights bound saw those), 4 GB once the runtime makes it dense."""
+    from onnx import helper, numpy_helper
+
+    model = base_model()
+    sparse = helper.make_sparse_tensor(numpy_helper.from_array(np.ones(1, np.float32), "v"),
+                                       numpy_helper.from_array(np.array([0], np.int64), "i"), [10**9])
+    model.graph.node.append(helper.make_node("Constant", [], ["c"], sparse_value=sparse))
+    assert refusal(model.SerializeToString()) == "weights"
+
+
+def test_the_honest_shape_of_file_is_still_served():
+    """Kept: the identity model, one standard opset, no training graph, passes the allow-list."""
+    from techday.grading.outside import validate_onnx
+
+    assert validate_onnx(base_model().SerializeToString()).graph.name == "g"
