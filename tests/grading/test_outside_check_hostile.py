@@ -62,3 +62,24 @@ def test_the_honest_shape_of_file_is_still_served():
     from techday.grading.outside import validate_onnx
 
     assert validate_onnx(base_model().SerializeToString()).graph.name == "g"
+
+
+@pytest.mark.parametrize("ending", ["abort", "half-line", "unknown-reason"])
+def test_a_scorer_that_dies_or_answers_nonsense_is_a_refusal(monkeypatch, tmp_path, ending):
+    """Attack: a file that crashes ONNX Runtime (an abort half-way through the answer) or, past a flaw in it,
+    a scorer that answers a reason of its own: the grader gives a refusal with a reason it has words for,
+    never a crash or a pass. The scorer is replaced by a stand-in that ends that way (bounded: 30 s)."""
+    import sys
+
+    from techday.grading import outside
+    from techday.i18n import PackageCatalogue
+
+    script = {"abort": "import os; os.abort()",
+              "half-line": "import os, sys; sys.stdout.write('RESULT {\"predictions\": '); sys.stdout.flush(); os._exit(3)",
+              "unknown-reason": "print('RESULT {\"refused\": \"../../etc/passwd\", \"kw\": {\"x\": 1}}')"}[ending]
+    monkeypatch.setattr(outside, "_scorer_argv", lambda folder, sandbox, fd: ([sys.executable, "-c", script], {}, None))
+    nodes, inits = identity_nodes()
+    result = outside.score_served_classifier(model_bytes(nodes, inits), sandbox=False, timeout_s=30)
+    assert result["passed"] is False and "accuracies" not in result, result
+    text = outside.reason_text(PackageCatalogue("ko"), result["key"], {"name": "parts.onnx", **result["kw"]})
+    assert text and "{" not in text, text
