@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import stat
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -194,13 +196,24 @@ class SignInThrottle:
 
 def read_releases(path: Path) -> list[tuple[str, str, float]]:
     """``(kind, value, time)`` from the release file: lines ``account NAME TIME`` or ``address IP TIME``,
-    written by ``techday hub release``; anything else on a line is ignored."""
+    written by ``techday hub release``; anything else on a line is ignored, and so is a time that is not
+    finite, a file that is not a regular one (a FIFO would hold the hub's event loop) and anything past
+    ``MAX_RELEASE_BYTES``."""
     found = []
+    try:  # never waits on a FIFO or a device: a regular file only, read up to the bound
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return found
     try:
-        with path.open("rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return found
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read(MAX_RELEASE_BYTES)
     except OSError:
         return found
+    finally:
+        os.close(fd)
     text = raw.decode("utf-8", errors="replace")
     lines = text.splitlines()
     if len(raw) == MAX_RELEASE_BYTES and not text.endswith("\n"):

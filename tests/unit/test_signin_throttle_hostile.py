@@ -154,3 +154,42 @@ def test_every_spelling_that_reaches_an_account_counts_against_it(tmp_path):
     with pytest.raises(Exception) as locked:
         run(name, password)
     assert getattr(locked.value, "status_code", None) == 429
+
+
+def test_a_release_file_that_is_a_fifo_does_not_hang_the_hub(tmp_path):
+    """Attack: the release file replaced by a FIFO (or a link to one): the hub read it at the next sign-in,
+    on its event loop, and waited for a writer that never came: no one could sign in. Bounded: the read
+    runs in a thread given 10 s."""
+    import os
+    import threading
+
+    path = tmp_path / "signin-release.txt"
+    os.mkfifo(path)
+    found: list = []
+    reader = threading.Thread(target=lambda: found.append(throttle.read_releases(path)), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock the reader, so the test leaves nothing behind
+        with open(path, "w"):
+            pass
+        reader.join(10)
+        pytest.fail("read_releases waited on a FIFO")
+    assert found == [[]]
+
+
+def test_an_unknown_name_costs_the_same_hash_as_an_account(tmp_path, monkeypatch):
+    """Attack: time a sign-in to learn whether a name is an account: an unknown name must cost the same
+    PBKDF2 as a real one (the same iterations). Held on the code as it was; this keeps it so."""
+    pytest.importorskip("jupyterhub", reason='JupyterHub is in the hub extra (python -m pip install -e ".[hub]")')
+    from techday.hub import auth
+    from techday.hub.config import make_accounts, write_accounts
+
+    write_accounts(make_accounts(1, "trainee", [], []), tmp_path)
+    a = auth.PasswordListAuthenticator(users_file=str(tmp_path / "users.csv"))
+    stored: list[str] = []
+    monkeypatch.setattr(auth, "check_password", lambda pw, s: stored.append(s) or False)
+    handler = SimpleNamespace(request=SimpleNamespace(remote_ip="10.0.0.5"))
+    for name in ("trainee-001", "nobody-here"):
+        assert asyncio.run(a.authenticate(handler, {"username": name, "password": "x"})) is None
+    real, made_up = (s.split("$") for s in stored)
+    assert real[0] == made_up[0] and real[1] == made_up[1], (real[:2], made_up[:2])
