@@ -397,6 +397,16 @@ def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[l
                    "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))], popen_env, cwd
 
 
+SCORER_OUTPUT_TAIL = 2**20  # bytes of the scorer's stdout and stderr the grader reads (its answer: about 10 kB)
+
+
+def _tail(f, limit: int = SCORER_OUTPUT_TAIL) -> bytes:
+    """The last ``limit`` bytes of the file ``f``."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - limit))
+    return f.read(limit)
+
+
 def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIMEOUT_S,
                memory_mb: int = SCORER_MEMORY_MB) -> dict:
     """The scorer on ``folder/model.onnx`` and ``folder/images.npy``, in a process of its own under its own
@@ -412,24 +422,28 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
         os.write(fw, program)
         os.close(fw)
         extra = (filter_fd,)
-    try:
-        argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
-                                preexec_fn=rlimits(limits, gpu=False))
-    except OSError as exc:
-        return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
-    finally:
-        for fd in extra:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_tree(proc.pid, grace_s=1, exited=lambda: proc.poll() is not None)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.communicate(timeout=10)
-        return {"refused": "time", "kw": {"seconds": timeout_s}}
+    # Its stdout and stderr are files, not pipes: RLIMIT_FSIZE bounds what it writes, and the grader reads
+    # their last SCORER_OUTPUT_TAIL bytes only (a scorer that wrote without end took the grader's memory).
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        try:
+            argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                    env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
+                                    preexec_fn=rlimits(limits, gpu=False))
+        except OSError as exc:
+            return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
+        finally:
+            for fd in extra:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid, grace_s=1, exited=lambda: proc.poll() is not None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            return {"refused": "time", "kw": {"seconds": timeout_s}}
+        out, err = _tail(out_f), _tail(err_f)
     line = next((ln for ln in reversed(out.decode("utf-8", "replace").splitlines()) if ln.startswith("RESULT ")), "")
     try:
         answer = json.loads(line[len("RESULT "):]) if line else None

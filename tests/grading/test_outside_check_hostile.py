@@ -83,3 +83,31 @@ def test_a_scorer_that_dies_or_answers_nonsense_is_a_refusal(monkeypatch, tmp_pa
     assert result["passed"] is False and "accuracies" not in result, result
     text = outside.reason_text(PackageCatalogue("ko"), result["key"], {"name": "parts.onnx", **result["kw"]})
     assert text and "{" not in text, text
+
+
+def test_a_scorer_that_floods_its_output_does_not_take_the_graders_memory(tmp_path):
+    """Attack: past a flaw in the runtime, the scorer writes without end to its stdout and stderr: the grader
+    read both whole into its memory (``communicate``) and died of it. The grader runs in a process of its own
+    with RLIMIT_AS 1.5 GB; the stand-in scorer writes 2 GB (bounded: 120 s)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    program = f"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
+sys.path.insert(0, {str(root)!r})
+from techday.grading import outside
+flood = "import sys\\nb = b'x' * 2**20\\nfor _ in range(2048): sys.stdout.buffer.write(b)\\nprint('RESULT {{}}')"
+outside._scorer_argv = lambda folder, sandbox, fd: ([sys.executable, "-c", flood], {{}}, None)
+from tests.grading.test_outside_check import identity_nodes, model_bytes
+result = outside.score_served_classifier(model_bytes(*identity_nodes()), sandbox=False, timeout_s=100)
+print("ANSWER " + json.dumps({{"passed": result["passed"], "key": result.get("key")}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=root)
+    answer = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ANSWER ")), None)
+    assert answer, (proc.returncode, proc.stderr[-2000:])
+    result = json.loads(answer[len("ANSWER "):])
+    assert result["passed"] is False and result["key"] == "stopped", result
