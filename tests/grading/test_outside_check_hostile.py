@@ -111,3 +111,50 @@ print("ANSWER " + json.dumps({{"passed": result["passed"], "key": result.get("ke
     assert answer, (proc.returncode, proc.stderr[-2000:])
     result = json.loads(answer[len("ANSWER "):])
     assert result["passed"] is False and result["key"] == "stopped", result
+
+
+def test_a_file_swapped_for_a_link_while_it_is_taken_never_gives_the_links_target(tmp_path):
+    """Attack: a process left behind in the sandbox swaps the exported file, again and again, for a link to
+    another file (one the grader may read and the trainee may not name) and for a link to the folder, while
+    the executor takes it: whatever instant the swap lands, the grader gets the trainee's own bytes or a
+    refusal, never the target's. Held on the code as it was (each step opened without following a link);
+    this keeps it so. Bounded: 3000 reads, one thread swapping."""
+    import base64
+    import os
+    import threading
+
+    from techday.grading.outside import GRADER_FILES_DIR, read_artifact
+
+    work = tmp_path / "work"
+    folder = work / GRADER_FILES_DIR
+    folder.mkdir(parents=True)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"SECRET")
+    (tmp_path / "model").write_bytes(b"MODEL")
+    stop = threading.Event()
+
+    def swap():
+        k = 0
+        while not stop.is_set():
+            k += 1
+            tmp = folder / f".t{k}"
+            if k % 3 == 0:
+                os.symlink(secret, tmp)
+            elif k % 3 == 1:
+                os.link(tmp_path / "model", tmp)
+            else:
+                os.symlink(tmp_path, tmp)
+            os.replace(tmp, folder / "parts.onnx")
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    try:
+        seen = set()
+        for _ in range(3000):
+            got = read_artifact(str(work), "parts.onnx")
+            seen.add(base64.b64decode(got["data"]) if "data" in got else got["problem"])
+    finally:
+        stop.set()
+        swapper.join(10)
+    assert b"SECRET" not in seen, seen
+    assert seen <= {b"MODEL", "link", "missing", "not-a-file"}, seen
