@@ -158,3 +158,33 @@ def test_a_file_swapped_for_a_link_while_it_is_taken_never_gives_the_links_targe
         swapper.join(10)
     assert b"SECRET" not in seen, seen
     assert seen <= {b"MODEL", "link", "missing", "not-a-file"}, seen
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def test_protobuf_tricks_are_refused_or_seen_as_the_runtime_sees_them():
+    """Attack: the file's encoding itself: a length that claims 2^60 bytes, a varint of 11 bytes, subgraphs
+    nested 30 000 deep (a parser's stack), and a second ``graph`` field that protobuf merges into the first
+    (the check must see the merged graph the runtime serves, with the foreign node the second part adds).
+    Held on the code as it was: each is refused before any runtime sees it; this keeps it so."""
+    from onnx import helper
+
+    good = base_model().SerializeToString()
+    assert refusal(good + b"\x3a" + _varint(2**60)) == "not-onnx"          # graph (field 7), a huge length
+    assert refusal(good + b"\x08" + b"\xff" * 10 + b"\x01") == "not-onnx"   # ir_version, an 11-byte varint
+    deep = b""  # a graph: node (1) -> attribute (5) -> g (6) -> graph ..., 3 x 30 000 messages deep
+    for _ in range(30_000):
+        attribute = b"\x32" + _varint(len(deep)) + deep
+        node = b"\x2a" + _varint(len(attribute)) + attribute
+        deep = b"\x0a" + _varint(len(node)) + node
+    assert refusal(good + b"\x3a" + _varint(len(deep)) + deep) == "not-onnx"
+    extra = helper.make_graph([helper.make_node("Relu", ["logits"], ["x"], domain="com.evil")], "", [], [])
+    part = extra.SerializeToString()
+    assert refusal(good + b"\x3a" + _varint(len(part)) + part) == "domain"
