@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RELEASE_FILE = "signin-release.txt"   # beside users.csv: `techday hub release` appends, the hub reads
-MAX_RELEASE_BYTES = 2**20             # read of the release file, at most (about 20,000 lines)
+MAX_RELEASE_BYTES = 2**20             # the release file's last MiB is read (about 20,000 lines, the newest)
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 
 
@@ -197,8 +197,8 @@ class SignInThrottle:
 def read_releases(path: Path) -> list[tuple[str, str, float]]:
     """``(kind, value, time)`` from the release file: lines ``account NAME TIME`` or ``address IP TIME``,
     written by ``techday hub release``; anything else on a line is ignored, and so is a time that is not
-    finite, a file that is not a regular one (a FIFO would hold the hub's event loop) and anything past
-    ``MAX_RELEASE_BYTES``."""
+    finite, a file that is not a regular one (a FIFO would hold the hub's event loop) and anything before
+    its last ``MAX_RELEASE_BYTES`` (``techday hub release`` appends: the newest lines are last)."""
     found = []
     try:  # never waits on a FIFO or a device: a regular file only, read up to the bound
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -209,15 +209,16 @@ def read_releases(path: Path) -> list[tuple[str, str, float]]:
             return found
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as f:
+            start = max(0, f.seek(0, os.SEEK_END) - MAX_RELEASE_BYTES)
+            f.seek(start)
             raw = f.read(MAX_RELEASE_BYTES)
     except OSError:
         return found
     finally:
         os.close(fd)
-    text = raw.decode("utf-8", errors="replace")
-    lines = text.splitlines()
-    if len(raw) == MAX_RELEASE_BYTES and not text.endswith("\n"):
-        lines = lines[:-1]   # cut at the bound: the last line is not whole
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    if start:
+        lines = lines[1:]    # the newest lines only (the command appends); the first is cut at the bound
     for line in lines:
         parts = line.split()
         if len(parts) == 3 and parts[0] in ("account", "address"):

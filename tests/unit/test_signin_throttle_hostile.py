@@ -119,13 +119,14 @@ def test_a_flood_of_made_up_names_does_not_push_a_lock_out_of_the_table():
 
 def test_an_oversized_release_file_is_not_read_whole(tmp_path):
     """Attack: a release file (beside users.csv) grown to gigabytes was read whole into the hub's memory at
-    the next sign-in. Read up to a bound; lines past it are ignored."""
+    the next sign-in. Its last MiB is read (the command appends: the newest lines); lines before it are
+    ignored."""
     path = tmp_path / "signin-release.txt"
     with path.open("w") as f:
         f.write("account trainee-001 1000\n")
         f.write("x" * (3 * 2**20) + "\n")
         f.write("account trainee-002 1000\n")
-    assert throttle.read_releases(path) == [("account", "trainee-001", 1000.0)]
+    assert throttle.read_releases(path) == [("account", "trainee-002", 1000.0)]
     path.write_text("account a nan\naccount b inf\naccount c 1e999\naccount d 5\n")
     assert throttle.read_releases(path) == [("account", "d", 5.0)], "a time that is not a time is no release"
 
