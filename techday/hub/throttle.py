@@ -62,12 +62,20 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
-def _in(address: str, networks) -> bool:
+def _ip(address):
+    """``address`` as an IP address (an IPv4 one mapped into IPv6 as IPv4), or None."""
     try:
-        ip = ipaddress.ip_address(address)
-        ip = ip.ipv4_mapped or ip if ip.version == 6 else ip
-        return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+        ip = ipaddress.ip_address(str(address).split("%")[0])
     except ValueError:
+        return None
+    return (ip.ipv4_mapped or ip) if ip.version == 6 else ip
+
+
+def _in(address: str, networks) -> bool:
+    ip = _ip(address)
+    try:
+        return ip is not None and any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+    except (ValueError, TypeError):
         return False
 
 
@@ -86,7 +94,7 @@ def client_address(request, proxies=()) -> str:
         local = connection.stream.socket.getsockname()[0]
     except (AttributeError, OSError, IndexError, TypeError):
         local = None
-    if not (_in(peer, LOOPBACK) or peer == local or _in(peer, proxies)):
+    if not (_in(peer, LOOPBACK) or (_ip(peer) is not None and _ip(peer) == _ip(local)) or _in(peer, proxies)):
         return peer
     headers = getattr(request, "headers", None) or {}
     hop = (headers.get("X-Forwarded-For") or "").split(",")[-1].strip()

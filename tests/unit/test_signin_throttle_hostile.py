@@ -66,6 +66,8 @@ def test_a_header_the_client_writes_does_not_choose_the_address_it_is_counted_as
     loopback = tornado_request("127.0.0.1", "127.0.0.1", {"X-Forwarded-For": "10.0.0.8"})
     assert throttle.client_address(loopback) == "10.0.0.8"
     assert throttle.client_address(tornado_request("127.0.0.1", "127.0.0.1", {"X-Forwarded-For": "not-an-ip"})) == "127.0.0.1"
+    mapped = tornado_request("::ffff:172.18.0.2", "172.18.0.2", {"X-Forwarded-For": "10.0.0.6"})
+    assert throttle.client_address(mapped) == "10.0.0.6", "the hub's own address, as a dual-stack socket writes it"
     named = tornado_request("10.9.0.4", "172.18.0.2", {"X-Forwarded-For": "10.0.0.9"})
     assert throttle.client_address(named, proxies=("10.9.0.0/16",)) == "10.0.0.9", "a proxy named in the settings"
 
