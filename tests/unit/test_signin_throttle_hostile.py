@@ -196,3 +196,23 @@ def test_an_unknown_name_costs_the_same_hash_as_an_account(tmp_path, monkeypatch
         assert asyncio.run(a.authenticate(handler, {"username": name, "password": "x"})) is None
     real, made_up = (s.split("$") for s in stored)
     assert real[0] == made_up[0] and real[1] == made_up[1], (real[:2], made_up[:2])
+
+
+def test_a_lock_put_on_someone_else_on_purpose_is_bounded_and_releasable():
+    """Attack: lock a trainee (or, behind the venue's one NAT, the whole room's address) out on purpose, again
+    and again. Held on the code as it was, by design: each lock lasts at most ``lockout_max_s`` however often
+    it is renewed, and an admin's release lifts it at once; a lock begun after the release stays."""
+    clock = Clock()
+    t = SignInThrottle(max_failures=5, address_max_failures=100, lockout_s=60, lockout_max_s=900, clock=clock)
+    waits = []
+    for round_ in range(8):
+        for i in range(5):
+            fail(t, "trainee-007", f"10.0.{round_}.{i}")
+        waits.append(t.refused_for("trainee-007", "10.9.9.9"))
+        clock.now += waits[-1]
+    assert max(waits) <= 900 and waits[-1] == 900, waits
+    for i in range(100):
+        fail(t, f"made-up-{i}", "192.0.2.1")
+    assert 0 < t.refused_for("trainee-001", "192.0.2.1") <= 900, "the room's address: locked, bounded"
+    assert t.release("address", "192.0.2.1", before=clock.now + 1)
+    assert t.refused_for("trainee-001", "192.0.2.1") == 0
