@@ -231,9 +231,10 @@ def _shape(value) -> list:
 def validate_onnx(data: bytes):
     """The model in ``data`` if it is inside the allow-list, else :class:`Refused` with the first reason: a
     valid ONNX model (``onnx.checker``) of the standard domain only (no other domain in its opsets or nodes, no
-    functions of its own, no training graphs), one ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every operator a standard one of
-    that opset, no tensor with data in another file, one input ``images`` float32 (batch, 1, 32, 32), one output
-    ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and ``MAX_TENSOR_BYTES`` of tensors (a sparse constant at its dense size)."""
+    functions of its own, no training graphs), one ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every
+    operator a standard one of that opset, no tensor with data in another file, one input ``images`` float32
+    (batch, 1, 32, 32), one output ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and
+    ``MAX_TENSOR_BYTES`` of tensors (a sparse constant at its dense size)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -277,7 +278,8 @@ def validate_onnx(data: bytes):
             held += tensor.ByteSize()
         for node in graph.node:  # a sparse constant is served dense: counted at its dense size
             for attr in node.attribute:
-                for sparse in ([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []) + list(attr.sparse_tensors):
+                held_sparse = [attr.sparse_tensor] if attr.HasField("sparse_tensor") else []
+                for sparse in held_sparse + list(attr.sparse_tensors):
                     dense = 8
                     for d in sparse.dims:
                         dense *= max(int(d), 0)
