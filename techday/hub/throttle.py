@@ -28,7 +28,9 @@ long as they liked. What it is built to hold:
 
 An account counts an attempt before its password is checked, so a burst of parallel tries on one
 account cannot all slip in before the first failure is recorded; an address counts only answered
-failures, so a room behind one NAT signing in at once (many attempts in flight) is not locked.
+failures, so a room behind one NAT signing in at once (many attempts in flight) is not locked; a try
+that waited for its hash checks the address again when its turn comes (:meth:`address_refused_for`), so
+a burst sent at once from one address hashes no further than the lock its first answers put on it.
 """
 
 from __future__ import annotations
@@ -155,6 +157,12 @@ class SignInThrottle:
             if rec and rec.locked_until > now:
                 wait = max(wait, rec.locked_until - now)
         return wait
+
+    def address_refused_for(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0: now): the check a try that waited for its hash makes
+        again (the account's count already holds the try itself)."""
+        rec = self.records.get(("address", address_key(address))) if self.address_max_failures and address else None
+        return max(0.0, rec.locked_until - self.clock()) if rec else 0.0
 
     def _count(self, key, limit: int) -> None:
         now = self.clock()

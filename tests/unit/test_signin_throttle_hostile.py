@@ -216,3 +216,33 @@ def test_a_lock_put_on_someone_else_on_purpose_is_bounded_and_releasable():
     assert 0 < t.refused_for("trainee-001", "192.0.2.1") <= 900, "the room's address: locked, bounded"
     assert t.release("address", "192.0.2.1", before=clock.now + 1)
     assert t.refused_for("trainee-001", "192.0.2.1") == 0
+
+
+def test_a_burst_of_parallel_tries_from_one_address_does_not_hash_past_its_lock(tmp_path, monkeypatch):
+    """Attack: the address counts answered failures only, so 100 tries sent at once from one machine (made-up
+    names, 5 each at most per name, unlimited names) all passed the check before the first answer and every
+    one cost a PBKDF2 hash: a burst held the hub's CPU for as long as the attacker liked. A try waiting for a
+    hashing thread is checked again when its turn comes. Bounded: 100 tries, a 4-thread pool, a stand-in
+    hash of 20 ms."""
+    pytest.importorskip("jupyterhub", reason='JupyterHub is in the hub extra (python -m pip install -e ".[hub]")')
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from techday.hub import auth
+    from techday.hub.config import make_accounts, write_accounts
+
+    write_accounts(make_accounts(1, "trainee", [], []), tmp_path)
+    a = auth.PasswordListAuthenticator(users_file=str(tmp_path / "users.csv"), signin_address_max_failures=3)
+    hashed = []
+    monkeypatch.setattr(auth, "check_password", lambda pw, s: hashed.append(1) or time.sleep(0.02) or False)
+    handler = SimpleNamespace(request=SimpleNamespace(remote_ip="10.0.0.5"))
+
+    async def burst():
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
+        return await asyncio.gather(*(a.authenticate(handler, {"username": f"made-up-{i}", "password": "x"})
+                                      for i in range(100)), return_exceptions=True)
+
+    answers = asyncio.run(burst())
+    refused = sum(getattr(x, "status_code", None) == 429 for x in answers)
+    assert len(hashed) <= 3 + 2 * 4, f"{len(hashed)} hashes for an address locked after 3"
+    assert refused >= 100 - len(hashed), refused
