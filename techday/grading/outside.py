@@ -137,6 +137,8 @@ REASONS = {
                                      "({names}): the grader serves only the standard ONNX operators", **kw),
     "operator": lambda c, kw: c.msg("techday.outside_operator", "the model uses the operator '{op}', which is not "
                                     "a standard ONNX operator of opset {opset}", **kw),
+    "training": lambda c, kw: c.msg("techday.outside_training", "the model carries training graphs "
+                                    "(training_info): the grader serves one inference graph only", **kw),
     "external": lambda c, kw: c.msg("techday.outside_external", "the tensor '{tensor}' keeps its data in another "
                                     "file: export one self-contained file (external_data=False)", **kw),
     "opset": lambda c, kw: c.msg("techday.outside_opset", "the model's ONNX opset is {opset}: the grader serves "
@@ -229,9 +231,10 @@ def _shape(value) -> list:
 def validate_onnx(data: bytes):
     """The model in ``data`` if it is inside the allow-list, else :class:`Refused` with the first reason: a
     valid ONNX model (``onnx.checker``) of the standard domain only (no other domain in its opsets or nodes, no
-    functions of its own), ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every operator a standard one of
-    that opset, no tensor with data in another file, one input ``images`` float32 (batch, 1, 32, 32), one output
-    ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and ``MAX_TENSOR_BYTES`` of tensors."""
+    functions of its own, no training graphs), one ai.onnx opset within ``MIN_OPSET``..``MAX_OPSET``, every
+    operator a standard one of that opset, no tensor with data in another file, one input ``images`` float32
+    (batch, 1, 32, 32), one output ``logits`` float32 (batch, 3), at most ``MAX_NODES`` nodes and
+    ``MAX_TENSOR_BYTES`` of tensors (a sparse constant at its dense size)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -246,7 +249,11 @@ def validate_onnx(data: bytes):
         raise Refused("domain", domain=domain)
     if model.functions:
         raise Refused("functions", names=", ".join(sorted({f.name for f in model.functions}))[:200])
+    if model.training_info:  # graphs of their own (initialisation, algorithm): the grader serves inference only
+        raise Refused("training", graphs=len(model.training_info))
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if len(opsets) > 1:  # "" and its alias "ai.onnx" at two versions: checked against one, served by the other
+        raise Refused("opset", opset=", ".join(map(str, opsets)), low=MIN_OPSET, high=MAX_OPSET)
     opset = max(opsets) if opsets else 0
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise Refused("opset", opset=opset, low=MIN_OPSET, high=MAX_OPSET)
@@ -269,6 +276,14 @@ def validate_onnx(data: bytes):
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
                 raise Refused("external", tensor=tensor.name)
             held += tensor.ByteSize()
+        for node in graph.node:  # a sparse constant is served dense: counted at its dense size
+            for attr in node.attribute:
+                held_sparse = [attr.sparse_tensor] if attr.HasField("sparse_tensor") else []
+                for sparse in held_sparse + list(attr.sparse_tensors):
+                    dense = 8
+                    for d in sparse.dims:
+                        dense *= max(int(d), 0)
+                    held += min(dense, 2**62)
     if held > MAX_TENSOR_BYTES:
         raise Refused("weights", bytes=held, limit=MAX_TENSOR_BYTES)
     try:
@@ -384,6 +399,16 @@ def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[l
                    "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))], popen_env, cwd
 
 
+SCORER_OUTPUT_TAIL = 2**20  # bytes of the scorer's stdout and stderr the grader reads (its answer: about 10 kB)
+
+
+def _tail(f, limit: int = SCORER_OUTPUT_TAIL) -> bytes:
+    """The last ``limit`` bytes of the file ``f``."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - limit))
+    return f.read(limit)
+
+
 def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIMEOUT_S,
                memory_mb: int = SCORER_MEMORY_MB) -> dict:
     """The scorer on ``folder/model.onnx`` and ``folder/images.npy``, in a process of its own under its own
@@ -399,24 +424,28 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
         os.write(fw, program)
         os.close(fw)
         extra = (filter_fd,)
-    try:
-        argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
-                                preexec_fn=rlimits(limits, gpu=False))
-    except OSError as exc:
-        return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
-    finally:
-        for fd in extra:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_tree(proc.pid, grace_s=1, exited=lambda: proc.poll() is not None)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.communicate(timeout=10)
-        return {"refused": "time", "kw": {"seconds": timeout_s}}
+    # Its stdout and stderr are files, not pipes: RLIMIT_FSIZE bounds what it writes, and the grader reads
+    # their last SCORER_OUTPUT_TAIL bytes only (a scorer that wrote without end took the grader's memory).
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        try:
+            argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                    env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
+                                    preexec_fn=rlimits(limits, gpu=False))
+        except OSError as exc:
+            return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
+        finally:
+            for fd in extra:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid, grace_s=1, exited=lambda: proc.poll() is not None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            return {"refused": "time", "kw": {"seconds": timeout_s}}
+        out, err = _tail(out_f), _tail(err_f)
     line = next((ln for ln in reversed(out.decode("utf-8", "replace").splitlines()) if ln.startswith("RESULT ")), "")
     try:
         answer = json.loads(line[len("RESULT "):]) if line else None

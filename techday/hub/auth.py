@@ -24,11 +24,11 @@ from pathlib import Path
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Float, Integer, List, Unicode, default
 
 from ..i18n import PackageCatalogue
 from .config import Account, AccountsCache, check_password
-from .throttle import RELEASE_FILE, SignInThrottle, read_releases
+from .throttle import RELEASE_FILE, SignInThrottle, client_address, read_releases
 
 
 def throttled_message(seconds: float) -> str:
@@ -54,6 +54,8 @@ class PasswordListAuthenticator(Authenticator):
     signin_window_s = Float(300, help="seconds over which failures are counted").tag(config=True)
     signin_lockout_s = Float(60, help="first lock, in seconds; doubles with each lock in a row").tag(config=True)
     signin_lockout_max_s = Float(900, help="the longest lock, in seconds").tag(config=True)
+    signin_proxies = List(Unicode(), help="networks of proxies in front of the hub whose X-Forwarded-For is read "
+                          "(besides loopback and the hub's own address), e.g. ['10.9.0.0/16']").tag(config=True)
 
     _cache: AccountsCache | None = None
     _throttle: SignInThrottle | None = None
@@ -96,7 +98,8 @@ class PasswordListAuthenticator(Authenticator):
     async def authenticate(self, handler, data):
         name = self.normalize_username((data or {}).get("username", "").strip())
         password = (data or {}).get("password", "")
-        address = getattr(getattr(handler, "request", None), "remote_ip", "") or ""
+        # The peer's address, or the hop the hub's own proxy appended: never a header the client wrote.
+        address = client_address(getattr(handler, "request", None), self.signin_proxies)
         throttle = self.throttle()
         wait = throttle.attempt(name, address)
         if wait:
@@ -104,9 +107,19 @@ class PasswordListAuthenticator(Authenticator):
             self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name[:64], address, wait)
             raise web.HTTPError(429, throttled_message(wait))
         account = self.accounts().get(name)
-        # The hash runs off the event loop (a room signs in at once); an unknown name costs the same.
+        # The hash runs off the event loop (a room signs in at once); an unknown name costs the same. A try
+        # that waited for a thread is checked again when its turn comes: a burst sent at once from one
+        # address does not hash past the lock its first answers put on it.
         stored = account.password_hash if account else "pbkdf2_sha256$120000$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
-        ok = await asyncio.to_thread(check_password, password, stored)
+
+        def check():
+            return None if throttle.address_refused_for(address) else check_password(password, stored)
+
+        ok = await asyncio.to_thread(check)
+        if ok is None:
+            wait = throttle.address_refused_for(address) or throttle.lockout_s
+            self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name[:64], address, wait)
+            raise web.HTTPError(429, throttled_message(wait))
         if not (account and ok):
             throttle.failed(name, address)
             self.log.warning("refused sign-in for %r", name)
