@@ -14,23 +14,7 @@ import pytest
 
 from techday.hub import throttle
 from techday.hub.throttle import SignInThrottle
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-def fail(t: SignInThrottle, name: str, address: str, times: int = 1) -> list[float]:
-    waits = []
-    for _ in range(times):
-        waits.append(t.attempt(name, address))
-        if not waits[-1]:
-            t.failed(name, address)
-    return waits
+from tests.unit.test_signin_throttle import Clock, fail
 
 
 class _Socket:
