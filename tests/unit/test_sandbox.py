@@ -466,7 +466,7 @@ def test_autograde_prints_report_lines_as_plain_printable_text(monkeypatch, caps
     monkeypatch.setattr(grade, "_one_lab", lambda course, lab: "lab")
     monkeypatch.setattr(grade, "_root", lambda args, course: tmp_path)
     args = type("A", (), {"lab": "lab", "no_sandbox": False, "workers": 1, "no_referee": False,
-                          "retry_failed": False, "cell_timeout": None})()
+                          "retry_failed": False, "cell_timeout": None, "draw": None})()
     grade.cmd_autograde(args, None, "cpu", "ci")
     out = capsys.readouterr().out
     assert "[link=https://x.example]kim[/link]\\x1bM" in out and "\x1b" not in out, out
