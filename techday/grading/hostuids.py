@@ -21,7 +21,9 @@ so that the graders of one machine (the pool's workers, a second ``techday grade
 one uid twice, and a grader that dies lets go of its uids with its descriptors. A uid is handed out only when no
 process of the host has it (real, effective, saved or file-system uid or gid: ``/proc/*/status``) and the kernel
 holds no key of it (``/proc/key-users``); a uid whose processes linger is skipped, not reused. On release, what is
-left of the uid's processes is killed (nothing else runs as it: it is held) and the lock let go.
+left of the uid's processes is killed (nothing else runs as it: it is held) and the lock let go. The outside check's
+scorer (:func:`techday.grading.outside.run_scorer`) takes one the same way for its own sandbox, never the one the
+notebook it judges ran as (``avoid``).
 
 Not covered: the limits the kernel keeps for the whole machine (``fs.file-max``, ``kernel.threads-max``,
 ``kernel.pid_max``, ``fs.aio-max-nr``, ``kernel.pty.max``, ``net.ipv4.tcp_mem``...), which no uid splits; and a grader

@@ -15,7 +15,8 @@ file itself instead of the kernel's word about it:
    folder of its own.
 3. The scorer (:func:`score_served_classifier`) draws fresh seeds (``secrets``) after the kernel is gone,
    makes the parts and keeps their labels, then serves the model in a process of its own (the grading
-   sandbox where there is one, limits on time and memory, one thread, no network):
+   sandbox where there is one, limits on time and memory, one thread, no network; where root grades, as a
+   host uid of its own with a process limit, :func:`run_scorer`):
    :func:`validate_onnx` first refuses any file outside an allow-list, then ONNX Runtime serves the parts at
    two batch sizes and only the predicted classes come back. The grader scores them against the labels it
    kept, by the track's pass rule (:func:`techday.dltrain.assessment_rule`).
@@ -25,7 +26,9 @@ file itself instead of the kernel's word about it:
 
 Not covered: the other test cells of lab 17 and every other lab stay in the kernel; a model that is good on
 fresh parts passes, however it was made; the scorer trusts ONNX Runtime with a file that passed the
-allow-list (a flaw in it is bounded by the scorer's process and sandbox, not ruled out).
+allow-list (a flaw in it is bounded by the scorer's process, its uid and sandbox, not ruled out); where no
+host uid can be had (a grader that is not root, a Python install other users cannot enter) the scorer runs as
+the grader's user, with no process limit of its own, and its record says so.
 """
 
 from __future__ import annotations
