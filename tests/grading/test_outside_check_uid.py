@@ -77,6 +77,8 @@ def test_the_scorer_of_an_honest_model_runs_as_a_host_uid_of_its_own(tmp_path, h
     anything the notebook left of that uid would meet its own scorer. Now: a uid of the sandbox range, neither 0
     nor the notebook's, seen from the host on every process of the scorer, and the honest model still passes
     (through the executor, as a room is graded)."""
+    from techday.grading.sandbox import Limits, host_user, runs_as_own_uid
+
     own_uid_or_skip()
     with ScorerProcesses() as seen:
         cell, report = graded(tmp_path, writes(honest_onnx))
@@ -85,7 +87,12 @@ def test_the_scorer_of_an_honest_model_runs_as_a_host_uid_of_its_own(tmp_path, h
     assert record["passed"] is True, record
     user = record["user"]
     assert user["own"] is True and user["uid"] not in (0, None), user
-    assert report.get("host_uid") not in (None, 0) and user["uid"] != report["host_uid"], (user, report)
+    if runs_as_own_uid(Limits(), gpu=False):  # the notebook's sandbox had one too (not under a systemd scope)
+        assert report.get("host_uid") not in (None, 0) and user["uid"] != report["host_uid"], (user, report)
+    else:
+        print(f"the notebook's sandbox ran as root here ({host_user(Limits(), gpu=False)}): the scorer's uid is 0's "
+              "alone to differ from")
+        assert "host_uid" not in report, report
     assert seen.uids == {user["uid"]}, seen.uids  # every process of the scorer, bwrap's included, as that uid
     assert f"host uid {user['uid']}" in user["text"] and user["max_processes"] > 0, user
 
