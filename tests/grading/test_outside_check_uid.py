@@ -248,3 +248,29 @@ def test_two_scorers_at_once_never_share_a_uid(monkeypatch):
     interpreters = {pid: uids for (pid, name), uids in seen.by_pid.items() if name.startswith("python")}
     assert len(interpreters) == 2 and all(len(uids) == 1 for uids in interpreters.values()), seen.by_pid
     assert {next(iter(uids)) for uids in interpreters.values()} == set(recorded), (seen.by_pid, recorded)
+
+
+def test_with_every_uid_held_the_scorer_is_refused_not_run_as_root(monkeypatch, tmp_path):
+    """Attack: every uid of the range held or lingering (many gradings at once, or processes a uid left): a scorer
+    that then fell back to the host's root would serve the file with no process limit again. It is a refusal
+    (the test scores 0, flagged, with the reason), as a notebook with no uid is not graded; nothing is started."""
+    from techday.grading import hostuids, outside
+
+    own_uid_or_skip()  # probed with the default range, as the grader did at its start
+    lo = 2_000_060_000
+    monkeypatch.setenv(hostuids.ENV, f"{lo}-{lo + 1}")
+    monkeypatch.setattr(hostuids, "LOCKS", tmp_path / "locks")
+    monkeypatch.setattr(hostuids, "_CHECKED", {})
+    ran = "print('RESULT {\"ran\": true}')"
+    monkeypatch.setattr(outside, "_scorer_program", lambda where: [sys.executable, "-c", ran])
+    held = [hostuids.allocate(), hostuids.allocate()]
+    try:
+        with scorer_folder() as folder:
+            answer = outside.run_scorer(folder, sandbox=True, timeout_s=30)
+    finally:
+        for host in held:
+            host.release()
+    print(answer)
+    assert answer["refused"] == "stopped" and "no host uid for the scorer" in answer["kw"]["why"], answer
+    assert answer["ran_as"]["own"] is False and answer["ran_as"]["uid"] is None, answer
+    assert "ran" not in answer, answer  # the stand-in never started
