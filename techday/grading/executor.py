@@ -342,6 +342,7 @@ def run_notebook(payload: str, work: Path, limits: Limits, env: dict, sandbox: b
                 report["problem"] = f"no host uid for the sandbox: {exc}"
                 return None
             user = host.ids
+            report["host_uid"] = host.uid  # the outside check's scorer never runs as it (outside.run_scorer)
             bound = scratch = Path(tempfile.mkdtemp(prefix="techday-sandbox-"))
             for released in sorted(work.iterdir()):  # the room's messages, written above: root's, read-only to it
                 if released.is_file() and not released.is_symlink():

@@ -21,7 +21,9 @@ so that the graders of one machine (the pool's workers, a second ``techday grade
 one uid twice, and a grader that dies lets go of its uids with its descriptors. A uid is handed out only when no
 process of the host has it (real, effective, saved or file-system uid or gid: ``/proc/*/status``) and the kernel
 holds no key of it (``/proc/key-users``); a uid whose processes linger is skipped, not reused. On release, what is
-left of the uid's processes is killed (nothing else runs as it: it is held) and the lock let go.
+left of the uid's processes is killed (nothing else runs as it: it is held) and the lock let go. The outside check's
+scorer (:func:`techday.grading.outside.run_scorer`) takes one the same way for its own sandbox, never the one the
+notebook it judges ran as (``avoid``).
 
 Not covered: the limits the kernel keeps for the whole machine (``fs.file-max``, ``kernel.threads-max``,
 ``kernel.pid_max``, ``fs.aio-max-nr``, ``kernel.pty.max``, ``net.ipv4.tcp_mem``...), which no uid splits; and a grader
@@ -199,9 +201,11 @@ class HostUser:
         return left
 
 
-def allocate() -> HostUser:
+def allocate(avoid=()) -> HostUser:
     """A uid of the range that no other sandbox holds and nothing of which is left on the host (its processes, its
-    keys), held until :meth:`HostUser.release`. Raises :class:`UidRangeError` for a range that cannot be used, or
+    keys), and not one of ``avoid`` (the grader's scorer passes the uid the notebook it judges ran as: what that
+    notebook left of its uid, if anything outlived its processes, never reaches the scorer), held until
+    :meth:`HostUser.release`. Raises :class:`UidRangeError` for a range that cannot be used, or
     :class:`SandboxUnavailable` when every uid of it is held or lingering."""
     import grp
     import pwd
@@ -210,7 +214,10 @@ def allocate() -> HostUser:
     folder = _lock_folder()
     used, keys = ids_in_use(), key_users()
     lingering = 0
+    avoid = {int(u) for u in avoid if u is not None}
     for uid in range(lo, hi + 1):
+        if uid in avoid:
+            continue
         fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -15,7 +15,8 @@ file itself instead of the kernel's word about it:
    folder of its own.
 3. The scorer (:func:`score_served_classifier`) draws fresh seeds (``secrets``) after the kernel is gone,
    makes the parts and keeps their labels, then serves the model in a process of its own (the grading
-   sandbox where there is one, limits on time and memory, one thread, no network):
+   sandbox where there is one, limits on time and memory, one thread, no network; where root grades, as a
+   host uid of its own with a process limit, :func:`run_scorer`):
    :func:`validate_onnx` first refuses any file outside an allow-list, then ONNX Runtime serves the parts at
    two batch sizes and only the predicted classes come back. The grader scores them against the labels it
    kept, by the track's pass rule (:func:`techday.dltrain.assessment_rule`).
@@ -25,7 +26,9 @@ file itself instead of the kernel's word about it:
 
 Not covered: the other test cells of lab 17 and every other lab stay in the kernel; a model that is good on
 fresh parts passes, however it was made; the scorer trusts ONNX Runtime with a file that passed the
-allow-list (a flaw in it is bounded by the scorer's process and sandbox, not ruled out).
+allow-list (a flaw in it is bounded by the scorer's process, its uid and sandbox, not ruled out); where no
+host uid can be had (a grader that is not root, a Python install other users cannot enter) the scorer runs as
+the grader's user, with no process limit of its own, and its record says so.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import errno
 import hashlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import stat
@@ -379,6 +383,12 @@ def draw_seeds(count: int) -> list[int]:
     return [SEED_FLOOR + secrets.randbelow(2**62) for _ in range(count)]
 
 
+def _scorer_program(where: str) -> list[str]:
+    """The scorer's own command, run in ``where`` (its working folder as the scorer sees it)."""
+    return [sys.executable, "-m", "techday.grading.outside", "--model", f"{where}/model.onnx",
+            "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))]
+
+
 def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[list[str], dict, str | None]:
     """The scorer's command, environment and working folder: in the grading sandbox (no network, nothing of the
     host but the Python install and the package, ``folder`` alone as its working folder) where ``sandbox``."""
@@ -395,8 +405,33 @@ def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[l
         where, argv, cwd = str(folder), [], str(folder)
         popen_env = {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                      "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "HOME": str(folder)}
-    return argv + [sys.executable, "-m", "techday.grading.outside", "--model", f"{where}/model.onnx",
-                   "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))], popen_env, cwd
+    return argv + _scorer_program(where), popen_env, cwd
+
+
+# Where root grades, the scorer's sandbox runs as a host uid of its own (techday.grading.hostuids), held for its run
+# alone, with RLIMIT_NPROC: the kernel counts every process and thread of that uid against it (a user namespace is
+# charged to the uid that made it), bwrap's own included, and nothing else runs as that uid. Measured (this 2-core
+# machine, Linux 6.18, ONNX Runtime 1.32, one intra-op thread): the honest scorer holds 4 tasks at most, bwrap's
+# outer process, its init (pid 1 of the sandbox), the interpreter and one thread ONNX Runtime starts when imported;
+# at 3 it still served (that thread refused), at 2 bwrap could not start. Twice that, for a margin.
+SCORER_PROCESSES = 8
+
+
+def scorer_uid_problem(sandbox: bool = True) -> str | None:
+    """None where the scorer's sandbox runs as a host uid of its own (root grades, and an unprivileged uid can run
+    the sandbox here: :func:`techday.grading.sandbox.nobody_sandbox_problem`, the notebook's own rule), else why
+    not, in words for the record."""
+    if not sandbox:
+        return "no sandbox (--no-sandbox): the scorer runs as the grader's own user"
+    if os.geteuid() != 0:
+        return f"the grader is not root and has no uid to give: the scorer runs as the grader's uid {os.geteuid()}"
+    from .sandbox import nobody_sandbox_problem
+
+    problem = nobody_sandbox_problem(False)
+    if problem:
+        return ("the grader is root and no unprivileged host uid can run the sandbox here "
+                f"({problem}): the scorer runs as the host's root in a user namespace, with no process limit")
+    return None
 
 
 SCORER_OUTPUT_TAIL = 2**20  # bytes of the scorer's stdout and stderr the grader reads (its answer: about 10 kB)
@@ -410,13 +445,61 @@ def _tail(f, limit: int = SCORER_OUTPUT_TAIL) -> bytes:
 
 
 def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIMEOUT_S,
-               memory_mb: int = SCORER_MEMORY_MB) -> dict:
+               memory_mb: int = SCORER_MEMORY_MB, avoid_uids=()) -> dict:
     """The scorer on ``folder/model.onnx`` and ``folder/images.npy``, in a process of its own under its own
-    limits: its answer (``predictions`` or ``refused``); past ``timeout_s`` or dead, a refusal too."""
+    limits: its answer (``predictions`` or ``refused``); past ``timeout_s`` or dead, a refusal too. ``ran_as``
+    says which host user it ran as (``uid``, ``own``: a uid of its own, ``max_processes``, ``text``).
+
+    Where root grades and a host uid can be had (:func:`scorer_uid_problem`), the scorer's sandbox runs as one of
+    the sandbox uids (:func:`techday.grading.hostuids.allocate`, never one of ``avoid_uids``: the notebook's),
+    held for this run and let go after it (what is left of its processes killed), with ``RLIMIT_NPROC``
+    :data:`SCORER_PROCESSES`; ``folder`` and its files are then root's, readable by that uid's group alone and
+    writable by no one but root."""
+    problem = scorer_uid_problem(sandbox)
+    if problem is not None:
+        ran_as = {"uid": os.geteuid(), "own": False, "max_processes": None, "text": problem}
+        os.chmod(folder, 0o755)  # as before: for any user (the grader's own, or root mapped into the sandbox)
+        for entry in folder.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o644)
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, None), "ran_as": ran_as}
+    from .hostuids import allocate
+    from .sandbox import SandboxUnavailable
+
+    try:
+        host = allocate(avoid_uids)
+    except SandboxUnavailable as exc:
+        return {"refused": "stopped", "kw": {"why": f"no host uid for the scorer: {exc}"[:200]},
+                "ran_as": {"uid": None, "own": False, "max_processes": None, "text": f"not started: {exc}"[:300]}}
+    ran_as = {"uid": host.uid, "own": True, "max_processes": SCORER_PROCESSES,
+              "text": f"host uid {host.uid} of its own (held for this run alone), at most {SCORER_PROCESSES} "
+                      "processes and threads (RLIMIT_NPROC)"}
+    try:
+        # Read-only to the scorer: the folder searchable (0710) and the files readable (0440) by its group alone.
+        os.chown(folder, 0, host.gid)
+        os.chmod(folder, 0o710)
+        for entry in folder.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chown(entry, 0, host.gid)
+                os.chmod(entry, 0o440)
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, host.ids), "ran_as": ran_as}
+    finally:
+        host.release()
+
+
+def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
+                user: tuple[int, int] | None) -> dict:
     from ..proctree import kill_tree
     from .sandbox import Limits, rlimits, seccomp_filter
 
     limits = Limits(memory_mb=memory_mb, file_size_mb=16, max_descriptors=256)
+    base = rlimits(limits, gpu=False, user=user)
+
+    def apply():
+        base()
+        if user is not None:  # counted for the uid alone: nothing else runs as it
+            resource.setrlimit(resource.RLIMIT_NPROC, (SCORER_PROCESSES, SCORER_PROCESSES))
+
     extra: tuple[int, ...] = ()
     program = seccomp_filter() if sandbox else None
     if program is not None:
@@ -431,7 +514,7 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
             argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
                                     env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
-                                    preexec_fn=rlimits(limits, gpu=False))
+                                    preexec_fn=apply)
         except OSError as exc:
             return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
         finally:
@@ -462,13 +545,15 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
 
 
 def score_served_classifier(data: bytes, sandbox: bool = True, seeds: list[int] | None = None,
-                            timeout_s: float = SCORER_TIMEOUT_S, memory_mb: int = SCORER_MEMORY_MB) -> dict:
+                            timeout_s: float = SCORER_TIMEOUT_S, memory_mb: int = SCORER_MEMORY_MB,
+                            avoid_uids=()) -> dict:
     """Lab 17's served model, scored by the grader: ``{"passed", "key", "kw", "seeds", "accuracies"}``.
 
     The parts are drawn here, from fresh seeds (:func:`draw_seeds`), and their labels never leave this
     process: the scorer's process gets the images alone and answers with a class for each, at each of
     ``BATCHES``; the pass rule (``assessment_rule()``: the mean over the sets and each set) must hold at every
-    batch size."""
+    batch size. ``user`` records which host user the scorer ran as (:func:`run_scorer`'s ``ran_as``); it never
+    runs as one of ``avoid_uids`` (the host uid the notebook's sandbox ran as)."""
     import numpy as np
 
     from ..dltrain import assessment_rule
@@ -478,18 +563,16 @@ def score_served_classifier(data: bytes, sandbox: bool = True, seeds: list[int] 
     seeds = list(seeds) if seeds is not None else draw_seeds(rule["hidden_sets"])
     record: dict = {"seeds": seeds, "batches": list(BATCHES), "bytes": len(data),
                     "sha256": hashlib.sha256(data).hexdigest()}
-    folder = Path(tempfile.mkdtemp(prefix="techday-outside-"))
+    folder = Path(tempfile.mkdtemp(prefix="techday-outside-"))  # 0700: opened to the scorer by run_scorer
     try:
-        os.chmod(folder, 0o755)
         (folder / "model.onnx").write_bytes(data)
         sets = [make_parts(rule["samples_per_set"], seed=s) for s in seeds]
         np.save(folder / "images.npy", np.concatenate([x for x, _ in sets]))
         labels = np.concatenate([y for _, y in sets])
-        for name in ("model.onnx", "images.npy"):
-            os.chmod(folder / name, 0o644)
         t0 = time.monotonic()
-        answer = run_scorer(folder, sandbox, timeout_s, memory_mb)
+        answer = run_scorer(folder, sandbox, timeout_s, memory_mb, avoid_uids=avoid_uids)
         record["seconds"] = round(time.monotonic() - t0, 2)
+        record["user"] = answer.pop("ran_as", None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if "refused" in answer:
@@ -549,7 +632,8 @@ def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool
                           "kw": {"bytes": len(item["data"]) * 3 // 4, "limit": MAX_ARTIFACT_BYTES}}
             else:
                 try:
-                    result = SCORERS[check.scorer](data, sandbox=sandbox)
+                    # never as the host uid the notebook ran as (executor.run_notebook's host_uid)
+                    result = SCORERS[check.scorer](data, sandbox=sandbox, avoid_uids=[report.get("host_uid")])
                 except Exception as exc:  # a bug of ours must not pass the test: it fails, flagged
                     result = {"passed": False, "key": "stopped", "kw": {"why": f"{type(exc).__name__}: {exc}"[:200]}}
         else:

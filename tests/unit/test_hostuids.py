@@ -86,6 +86,29 @@ def test_two_sandboxes_at_once_never_share_a_uid_and_a_lingering_one_is_skipped(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands out uids")
+def test_the_scorer_never_gets_the_uid_its_notebook_ran_as(uids):
+    """Wrong answer caught: the outside check's scorer handed the uid the notebook it judges has just let go (the
+    lowest free one, where nothing of it lingers as a process or a key), so that anything else the notebook left of
+    that uid would meet its own scorer (techday.grading.outside.run_scorer passes the notebook's uid to avoid)."""
+    notebook = hostuids.allocate()
+    assert notebook.uid == uids
+    notebook.release()
+    scorer = hostuids.allocate(avoid=[notebook.uid, None])
+    try:
+        assert scorer.uid == uids + 1, scorer
+    finally:
+        scorer.release()
+    held = [hostuids.allocate(avoid=[uids + 2]) for _ in range(3)]  # the three others: the range is then spent
+    try:
+        assert sorted(h.uid for h in held) == [uids, uids + 1, uids + 3]
+        with pytest.raises(sandbox.SandboxUnavailable, match="no free sandbox uid"):
+            hostuids.allocate(avoid=[uids + 2])
+    finally:
+        for h in held:
+            h.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands out uids")
 def test_the_lock_folder_must_be_roots_and_closed(uids):
     """Wrong answer caught: locks kept in a folder another user made or can write (they could hold every uid, or
     remove a lock file and have one uid handed out twice)."""
