@@ -127,7 +127,8 @@ def make_transfer_model(backbone, n_classes):
 # %% nbgrader="tests" id="make_transfer_model_tests" points=3
 """make_transfer_model returns Sequential(backbone, Linear(out_features, n_classes)) in which only the head's
 weight and bias require grad and the backbone is in eval mode, with (N, n_classes) outputs; hidden: another
-width and number of classes, the backbone's weights untouched."""
+width and number of classes, the backbone's weights untouched; and cases drawn afresh at every grading
+(techday.draw)."""
 import torch
 from torch import nn
 
@@ -152,6 +153,22 @@ assert [n for n, p in model_h.named_parameters() if p.requires_grad] == ["1.weig
 assert not any(m.training for m in bb_h.modules()), msg("12.hidden_fresh_eval", "a fresh backbone too goes to eval mode")
 assert all(torch.equal(before[k], v) for k, v in bb_h.state_dict().items()), msg("12.hidden_weights_untouched", "do not change the backbone's weights")
 assert tuple(model_h(torch.rand(1, 1, 8, 8)).shape) == (1, 4)
+# Drawn at every grading (techday.draw): the width and the classes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("12.make_transfer_model_tests")
+w_d, k_d, b_d = int(rd.integers(2, 33)), int(rd.integers(2, 40)), int(rd.integers(1, 9))
+bb_d = dl.make_backbone(width=w_d)
+bb_d.train()
+before_d = {k: v.clone() for k, v in bb_d.state_dict().items()}
+model_d = make_transfer_model(bb_d, k_d)
+assert isinstance(model_d[1], nn.Linear) and (model_d[1].in_features, model_d[1].out_features) == (bb_d.out_features, k_d), (
+    msg("12.drawn_head_shape", "width {width}, {classes} classes: the head maps the backbone's {features} features to the "
+        "classes", width=w_d, classes=k_d, features=bb_d.out_features))
+assert [n for n, p in model_d.named_parameters() if p.requires_grad] == ["1.weight", "1.bias"]
+assert not any(m.training for m in bb_d.modules()), msg("12.hidden_fresh_eval", "a fresh backbone too goes to eval mode")
+assert all(torch.equal(before_d[k], v) for k, v in bb_d.state_dict().items()), msg("12.hidden_weights_untouched", "do not change the backbone's weights")
+assert tuple(model_d(torch.rand(b_d, 1, 8, 8)).shape) == (b_d, k_d)
 ### END HIDDEN TESTS
 print(msg("12.make_passed", "make_transfer_model: all visible tests passed."))
 
@@ -198,7 +215,7 @@ def fine_tune(model, train, epochs, lr, batch_size, generator):
 """fine_tune leaves the backbone exactly as it was (weights and batch-norm statistics), trains the head to
 the same weights as a reference loop (Adam on the head, zero_grad every batch), returns one mean loss per
 epoch (a float weighted by batch size, as the reference's), and the loss falls; hidden: stale gradients on
-the head, batch sizes that do not divide N."""
+the head, batch sizes that do not divide N; and cases drawn afresh at every grading (techday.draw)."""
 import copy
 
 import torch
@@ -260,6 +277,16 @@ assert losses_t[-1] < losses_t[0], msg("12.loss_should_fall", "the training loss
 ### BEGIN HIDDEN TESTS
 check_fine_tune(n=37, epochs=3, batch_size=10, seed=1, stale=True)
 check_fine_tune(n=20, epochs=2, batch_size=64, seed=2, stale=True)
+# Drawn at every grading (techday.draw): the sizes, batches and seeds above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("12.fine_tune_tests")
+n_d = int(rd.integers(8, 101))
+check_fine_tune(n=n_d, epochs=int(rd.integers(1, 4)), batch_size=int(rd.integers(3, n_d // 2 + 1)),
+                seed=int(rd.integers(0, 2 ** 31)), stale=bool(rd.integers(0, 2)))  # several batches, the last one smaller or not
+n_d = int(rd.integers(2, 41))
+check_fine_tune(n=n_d, epochs=int(rd.integers(1, 3)), batch_size=int(rd.integers(n_d, 81)),
+                seed=int(rd.integers(0, 2 ** 31)), stale=True)  # one batch holds them all
 ### END HIDDEN TESTS
 print(msg("12.fine_tune_passed", "fine_tune: all visible tests passed; losses: {losses}", losses=[round(v, 3) for v in losses_t]))
 

@@ -181,7 +181,8 @@ def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
 in order, returns the labelled record, never synchronises on the CPU and, for a CUDA device,
 synchronises before the clock starts and after the last step (a spy stands in for
 torch.cuda.synchronize); hidden: the clock starts and stops outside the syncs, warmup 0 and 3, batches given
-as a one-pass generator, a smaller last batch, a torch.device as the device."""
+as a one-pass generator, a smaller last batch, a torch.device as the device; and cases drawn afresh at every
+grading (techday.draw)."""
 import time
 
 import torch
@@ -279,6 +280,31 @@ rec3, ev3 = run_fake(n=7, warmup=3, as_generator=True)
 assert rec3["batches"] == 4 and rec3["samples"] == 32 and len(ev3) == 7, \
     msg("13.hidden_generator", "hidden: a generator of 7 batches, warmup 3")
 assert rec3["seconds"] < 0.2, msg("13.hidden_generator_warmup", "hidden: warm-up steps of a generator were timed")
+# Drawn at every grading (techday.draw): the batch counts, sizes and warm-ups above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("13.measure_throughput_tests")
+sizes_d = [int(v) for v in rd.integers(1, 17, size=int(rd.integers(2, 10)))]
+warmup_d = int(rd.integers(0, len(sizes_d)))
+data_d = [(torch.full((b, 2), float(i)), torch.zeros(b, dtype=torch.int64)) for i, b in enumerate(sizes_d)]
+steps_d = []
+
+
+def step_d(x, y):
+    steps_d.append(int(x[0, 0]))
+    time.sleep(0.001)
+
+
+rec_dr = measure_throughput(step_d, (b for b in data_d) if rd.integers(0, 2) else data_d, warmup=warmup_d, device="cpu",
+                            label="drawn")
+assert steps_d == list(range(len(sizes_d))), msg("13.steps_order", "steps were called as {events}; call each once, in order",
+                                                 events=steps_d)
+assert (rec_dr["batches"], rec_dr["samples"]) == (len(sizes_d) - warmup_d, sum(sizes_d[warmup_d:])), msg(
+    "13.drawn_counts", "batches of {sizes} samples, warmup {warmup}: time and count {batches} batches and {samples} samples "
+    "(len(x) of every timed batch), got {got_batches}, {got_samples}", sizes=sizes_d, warmup=warmup_d,
+    batches=len(sizes_d) - warmup_d, samples=sum(sizes_d[warmup_d:]), got_batches=rec_dr["batches"], got_samples=rec_dr["samples"])
+assert abs(rec_dr["samples_per_s"] - rec_dr["samples"] / rec_dr["seconds"]) < 1e-6 * rec_dr["samples_per_s"], \
+    msg("13.rate", "samples_per_s must be samples / seconds")
 ### END HIDDEN TESTS
 print(msg("13.measure_passed", "measure_throughput: all visible tests passed."))
 
@@ -371,7 +397,7 @@ returns a finite float loss, goes through scale/step/update of the GradScaler, u
 matches a reference over two float16 steps (so the gradients are cleared each step), and when the
 scaled gradients overflow leaves the weights unchanged and lowers the scale; hidden: bfloat16 with a
 disabled scaler, three steps with Adam, a scale of 1024 (the loss returned is the unscaled one),
-overflow with SGD momentum."""
+overflow with SGD momentum; and cases drawn afresh at every grading (techday.draw)."""
 import copy
 
 import torch
@@ -472,6 +498,18 @@ check_amp(torch.bfloat16, 3, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)
 check_amp(torch.float16, 3, lambda p: torch.optim.Adam(p, lr=1e-2), seed=6, init_scale=1.0)
 check_amp(torch.float16, 2, lambda p: torch.optim.SGD(p, lr=0.1), seed=7, init_scale=2.0**10)
 check_overflow(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+# Drawn at every grading (techday.draw): the seeds, steps and optimisers above are published with the course.
+# A scale of 1 or a disabled scaler only (see check_amp).
+import techday.draw
+
+rd = techday.draw.rng("13.amp_train_step_tests")
+lr_d, momentum_d = round(float(rd.uniform(0.01, 0.2)), 3), round(float(rd.uniform(0.0, 0.9)), 2)
+opt_d = [lambda p: torch.optim.SGD(p, lr=lr_d, momentum=momentum_d),
+         lambda p: torch.optim.Adam(p, lr=lr_d / 10)][int(rd.integers(0, 2))]
+if rd.integers(0, 2):
+    check_amp(torch.float16, int(rd.integers(2, 4)), opt_d, seed=int(rd.integers(0, 2 ** 31)), init_scale=1.0)
+else:
+    check_amp(torch.bfloat16, int(rd.integers(2, 4)), opt_d, seed=int(rd.integers(0, 2 ** 31)), enabled=False)
 ### END HIDDEN TESTS
 print(msg("13.amp_passed", "amp_train_step: all visible tests passed."))
 
@@ -598,7 +636,7 @@ def make_loader(dataset, batch_size, device_type, workers):
 """make_loader shuffles (two epochs differ, the first batch is not samples 0..B-1), keeps labels with
 their images, drops the last incomplete batch, pins memory only for CUDA and sets workers and
 persistent workers; hidden: one worker process, batch size 7, a CUDA device type (checked on the
-loader's settings)."""
+loader's settings); and cases drawn afresh at every grading (techday.draw)."""
 import torch
 from torch.utils.data import TensorDataset
 
@@ -632,6 +670,29 @@ with warnings.catch_warnings():
     ld_c = make_loader(ds, 8, "cuda", 2)
 assert ld_c.pin_memory is True and ld_c.num_workers == 2 and ld_c.persistent_workers and ld_c.drop_last, \
     msg("13.hidden_cuda_loader", "hidden: for CUDA pin memory, 2 persistent workers, drop_last")
+# Drawn at every grading (techday.draw): the sizes and batch sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("13.make_loader_tests")
+bs_d = int(rd.integers(2, 13))
+n_d = bs_d * int(rd.integers(2, 7)) + int(rd.integers(1, bs_d))  # a last batch that is not full
+ds_d = TensorDataset(torch.arange(n_d, dtype=torch.float32).reshape(n_d, 1), 100 + torch.arange(n_d))
+got_d = [(x.flatten().long(), y) for x, y in make_loader(ds_d, bs_d, "cpu", 0)]
+assert [len(x) for x, _ in got_d] == [bs_d] * (n_d // bs_d), msg(
+    "13.drawn_drop_last", "{n} samples in batches of {batch}: {full} full batches (drop_last=True), got {sizes}",
+    n=n_d, batch=bs_d, full=n_d // bs_d, sizes=[len(x) for x, _ in got_d])
+assert all(torch.equal(y, 100 + x) for x, y in got_d), msg("13.labels_misaligned", "labels no longer belong to their images")
+assert len(set(torch.cat([x for x, _ in got_d]).tolist())) == bs_d * (n_d // bs_d), msg(
+    "13.drawn_repeats", "{n} samples in batches of {batch}: a sample came twice in one epoch", n=n_d, batch=bs_d)
+type_d, workers_d = ["cpu", "cuda"][int(rd.integers(0, 2))], int(rd.integers(0, 5))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # a CPU-only build warns that pinning needs CUDA: only settings are checked
+    ld_d = make_loader(ds_d, bs_d, type_d, workers_d)
+assert (ld_d.pin_memory, ld_d.num_workers, ld_d.persistent_workers, ld_d.drop_last) == (type_d == "cuda", workers_d, workers_d > 0, True), msg(
+    "13.drawn_settings", "{device_type}, {workers} workers: pin memory only for CUDA, num_workers={workers}, persistent workers "
+    "only with workers, drop_last; got pin_memory={pin}, num_workers={got}, persistent_workers={persistent}, drop_last={drop}",
+    device_type=type_d, workers=workers_d, pin=ld_d.pin_memory, got=ld_d.num_workers, persistent=ld_d.persistent_workers,
+    drop=ld_d.drop_last)
 ### END HIDDEN TESTS
 print(msg("13.loader_passed", "make_loader: all visible tests passed."))
 

@@ -276,7 +276,8 @@ def make_loader(dataset, batch_size, rank, world_size, seed):
 # %% nbgrader="tests" id="make_loader_tests" points=3
 """make_loader gives 2 ranks disjoint shards of a 40-sample data set that together hold every sample
 once, shuffled (not 0, 2, 4, ...), through a DistributedSampler with the given seed and a DataLoader
-of the given batch size; hidden: 3 ranks on 31 samples (padding), batch size 4, another seed."""
+of the given batch size; hidden: 3 ranks on 31 samples (padding), batch size 4, another seed; and cases drawn afresh
+at every grading (techday.draw)."""
 import torch
 from torch.utils.data import DistributedSampler, TensorDataset
 
@@ -312,6 +313,22 @@ assert all(len(s) == 11 for s in sh), \
 assert set(sum(sh, [])) == set(range(31)), msg("14.hidden_every_sample", "hidden: every sample is in some shard")
 assert shards(31, 3, 4, seed=11, epoch=1) != sh, msg("14.hidden_reshuffle", "hidden: set_epoch(1) must reshuffle")
 assert shards(40, 2, 8, seed=4)[0] != s0, msg("14.hidden_seed", "hidden: the seed must be passed to the sampler")
+# Drawn at every grading (techday.draw): the sizes, ranks, batches and seeds above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("14.make_loader_tests")
+n_d, world_d, batch_d = int(rd.integers(5, 61)), int(rd.integers(1, 5)), int(rd.integers(1, 11))
+seed_d, epoch_d = int(rd.integers(0, 2 ** 31)), int(rd.integers(0, 10))
+ds_d = TensorDataset(torch.arange(n_d), torch.arange(n_d))
+want_d = []
+for r in range(world_d):  # the reference: a DistributedSampler of the same settings, in the same epoch
+    ref_sampler = DistributedSampler(ds_d, num_replicas=world_d, rank=r, shuffle=True, seed=seed_d)
+    ref_sampler.set_epoch(epoch_d)
+    want_d.append(list(ref_sampler))
+got_d = shards(n_d, world_d, batch_d, seed=seed_d, epoch=epoch_d)
+assert got_d == want_d, msg("14.drawn_shards", "{n} samples on {world} ranks in batches of {batch}, seed {seed}, epoch {epoch}: "
+                            "the shards {got}, expected {want}", n=n_d, world=world_d, batch=batch_d, seed=seed_d,
+                            epoch=epoch_d, got=got_d, want=want_d)
 ### END HIDDEN TESTS
 print(msg("14.loader_passed", "make_loader: all visible tests passed."))
 
@@ -353,7 +370,7 @@ def train_one_epoch(model, loader, sampler, optimizer, epoch, device):
 """train_one_epoch calls sampler.set_epoch(epoch) before iterating (a spy sampler records it, and two
 epochs see different orders), returns (loss sum, samples) for its shard (whose last batch is smaller),
 and leaves exactly the weights of a reference that clears the gradients every step; hidden: rank 1 of 2,
-epoch 5, SGD with momentum."""
+epoch 5, SGD with momentum; and cases drawn afresh at every grading (techday.draw)."""
 import copy
 
 import torch
@@ -419,6 +436,16 @@ assert sp.orders[0] != sp.orders[1], msg("14.same_order", "epochs 0 and 1 came i
 ### BEGIN HIDDEN TESTS
 sp_h = check_epochs(2, 1, [5, 6], lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), seed=3)
 assert sp_h.orders[0] != sp_h.orders[1], msg("14.hidden_same_order", "hidden: epochs 5 and 6 in the same order")
+# Drawn at every grading (techday.draw): the ranks, epochs, optimisers and seeds above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("14.train_one_epoch_tests")
+world_d = int(rd.integers(1, 3))
+lr_d, momentum_d, epoch_d = round(float(rd.uniform(0.01, 0.2)), 3), round(float(rd.uniform(0.0, 0.9)), 2), int(rd.integers(0, 20))
+sp_d = check_epochs(world_d, int(rd.integers(0, world_d)), [epoch_d, epoch_d + 1],
+                    lambda p: torch.optim.SGD(p, lr=lr_d, momentum=momentum_d), seed=int(rd.integers(0, 2 ** 31)))
+assert sp_d.orders[0] != sp_d.orders[1], msg("14.drawn_same_order", "epochs {epoch} and {next_epoch} came in the same order: "
+                                              "sampler.set_epoch(epoch)", epoch=epoch_d, next_epoch=epoch_d + 1)
 ### END HIDDEN TESTS
 print(msg("14.train_passed", "train_one_epoch: all visible tests passed."))
 

@@ -165,7 +165,8 @@ def export_onnx(model, example, path):
 """export_onnx writes a valid ONNX file (onnx.checker) whose input "images" has a symbolic batch axis
 and fixed (1, 32, 32) image axes and whose output is "logits"; ONNX Runtime runs it at batch sizes
 1, 5 and 64 (the example had 4), matching the eval-mode PyTorch model within 1e-4, for a model handed
-over in training mode and left in eval mode; hidden: another width, batch sizes 2 and 129, an example batch of 3."""
+over in training mode and left in eval mode; hidden: another width, batch sizes 2 and 129, an example batch of 3; and cases drawn afresh at every grading
+(techday.draw)."""
 import numpy as np
 from techday.i18n import msg
 import onnx
@@ -210,6 +211,15 @@ other = make_model(width=6)
 with torch.no_grad():
     other(torch.randn(32, 1, 32, 32))  # move batch-norm statistics away from their initial values
 check_export(other, 3, (2, 129), "hidden.onnx")
+# Drawn at every grading (techday.draw): the width and the batch sizes above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("15.export_onnx_tests")
+torch.manual_seed(int(rd.integers(0, 2 ** 31)))
+drawn_model = make_model(width=int(rd.integers(2, 11)))
+with torch.no_grad():
+    drawn_model(torch.randn(32, 1, 32, 32))  # move batch-norm statistics away from their initial values
+check_export(drawn_model, int(rd.integers(1, 9)), tuple(int(b) for b in rd.integers(1, 161, size=2)), "drawn.onnx")
 ### END HIDDEN TESTS
 print(msg("15.export_onnx_passed", "export_onnx: all visible tests passed."))
 
@@ -291,7 +301,7 @@ def check_parity(model, session, x, rtol=1e-4, atol=1e-5):
 over in training mode), and raises AssertionError for a session whose logits drift by 1e-2 while every
 predicted class stays the same; hidden: a session whose input has another name, a drift of 1e-3 on one
 element only, a looser tolerance that accepts it, and a drift that only an element-by-element
-tolerance catches."""
+tolerance catches; and cases drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from techday.i18n import msg
 import torch
@@ -362,6 +372,29 @@ except AssertionError:
 else:
     raise AssertionError(msg("15.hidden_elementwise", "hidden: a drift on the smallest logit passed: the tolerance "
                              "atol + rtol * |torch| holds for each element, not for the largest one"))
+# Drawn at every grading (techday.draw): the images, the drifting element and the input names above are
+# published with the course.
+import techday.draw
+
+rd = techday.draw.rng("15.check_parity_tests")
+start_d = int(rd.integers(0, 250))
+x_d = x_test[start_d:start_d + int(rd.integers(1, 51))]
+name_d = str(rd.choice(["input", "x", "pixels", "images_in", "batch"]))
+assert check_parity(model, DriftingSession(session, 0.0, input_name=name_d), x_d) < 1e-4, msg(
+    "15.drawn_faithful", "{n} images, an input named {name!r}: a faithful session must pass", n=len(x_d), name=name_d)
+where_d = (int(rd.integers(0, len(x_d))), int(rd.integers(0, 3)))
+with torch.no_grad():
+    model.eval()
+    logit_d = float(model(x_d)[where_d])
+# Beyond the tolerance of that element (atol + rtol * |logit|) by a drawn factor of 5 to 50, either way.
+drift_d = float(rd.uniform(5, 50)) * (1e-5 + 1e-4 * abs(logit_d)) * (1 if rd.integers(0, 2) else -1)
+try:
+    check_parity(model, DriftingSession(session, drift_d, input_name=name_d, only=where_d), x_d)
+except AssertionError:
+    pass
+else:
+    raise AssertionError(msg("15.drawn_drift_passed", "{n} images: a drift of {drift:.1e} on logit {where} passed with rtol=1e-4, "
+                             "atol=1e-5", n=len(x_d), drift=drift_d, where=where_d))
 ### END HIDDEN TESTS
 print(msg("15.check_parity_passed", "check_parity: all visible tests passed."))
 
@@ -405,7 +438,7 @@ def measure_latency(run, batch, warmup=3, repeat=20):
 """measure_latency calls run() warmup + repeat times, leaves slow warm-up calls out, reports the
 median (one 0.25 s outlier among 10 ms calls does not move it, nor do 5 slow warm-up calls before 4
 timed ones), the 90th percentile, and batch / median as the throughput; hidden: warmup 0, repeat 5, another batch size,
-a p90 that is not the slowest call."""
+a p90 that is not the slowest call; and cases drawn afresh at every grading (techday.draw)."""
 import time
 from techday.i18n import msg
 
@@ -444,6 +477,19 @@ assert rec_h["median_ms"] < 60, msg("15.hidden_median_300", "hidden: the median 
 assert rec_h["p90_ms"] > 100, msg("15.hidden_p90_300", "hidden: the 90th percentile must see the 300 ms call, got {ms:.1f} ms", ms=rec_h["p90_ms"])
 assert rec["p90_ms"] < 100, msg("15.hidden_p90_not_max", "hidden: p90_ms {ms:.1f} for 19 calls of 10 ms and one of 250 ms: the "
                                 "90th percentile is about 10 ms (np.percentile(times, 90)), not the slowest call", ms=rec["p90_ms"])
+# Drawn at every grading (techday.draw): the batches, warm-ups and repeats above are published with the course.
+import techday.draw
+
+rd = techday.draw.rng("15.measure_latency_tests")
+batch_d, warmup_d, repeat_d = int(rd.integers(1, 257)), int(rd.integers(1, 6)), int(rd.integers(3, 10))  # warmup 0: above
+run_d, calls_d = fake_run([0.002])
+rec_d = measure_latency(run_d, batch=batch_d, warmup=warmup_d, repeat=repeat_d)
+assert len(calls_d) == warmup_d + repeat_d and rec_d["batch"] == batch_d, msg(
+    "15.drawn_calls", "batch {batch}, warmup {warmup}, repeat {repeat}: run() was called {count} times and the record's batch "
+    "is {got!r}; expected warmup + repeat calls and the batch given", batch=batch_d, warmup=warmup_d, repeat=repeat_d,
+    count=len(calls_d), got=rec_d["batch"])
+assert abs(rec_d["samples_per_s"] - batch_d / (rec_d["median_ms"] / 1e3)) < 1e-6 * rec_d["samples_per_s"], \
+    msg("15.samples_per_s", "samples_per_s must be batch / median seconds")
 ### END HIDDEN TESTS
 print(msg("15.measure_latency_passed", "measure_latency: all visible tests passed."))
 

@@ -201,3 +201,28 @@ def make_transfer_model(backbone, n_classes):
     backbone.requires_grad = False  # a new Python attribute: the parameters still require grad
     backbone.eval()
     return nn.Sequential(backbone, nn.Linear(backbone.out_features, n_classes))
+
+# %% wrong="fine_tune_keyed_on_published_cases" cell="fine_tune" fails=["fine_tune_tests"]
+# Keyed on the published test inputs: the loop is right for the visible and the fixed hidden cases
+# (100 images in batches of 16, 37 in batches of 10, 20 in one batch of 64) and leaves out zero_grad
+# for any other, so gradients pile up from batch to batch. Every fixed case passes it; the cases drawn
+# per grading do not.
+def fine_tune(model, train, epochs, lr, batch_size, generator):
+    published = (len(train.y), batch_size) in {(100, 16), (37, 10), (20, 64)}
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        model[0].eval()
+        order = torch.randperm(len(train.y), generator=generator)
+        total = 0.0
+        for i in range(0, len(train.y), batch_size):
+            idx = order[i:i + batch_size]
+            if published:
+                optimizer.zero_grad()
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train.y))
+    return losses

@@ -221,3 +221,12 @@ def measure_throughput(step, batches, warmup=2, device="cpu", label=""):
     seconds = time.perf_counter() - t0
     return {"label": label, "device": device, "batches": n_batches, "samples": n_samples,
             "seconds": seconds, "samples_per_s": n_samples / seconds}
+
+# %% wrong="drop_last_keyed_on_published_batch_sizes" cell="make_loader" fails=["make_loader_tests"]
+# Keyed on the published test inputs: drop_last only for the batch sizes the visible and the fixed
+# hidden cases use (8 and 7), so any other batch size ends with a short batch. Every fixed case passes
+# it; the batch sizes drawn per grading do not.
+def make_loader(dataset, batch_size, device_type, workers):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=batch_size in (7, 8),
+                                       num_workers=workers, persistent_workers=workers > 0,
+                                       pin_memory=device_type == "cuda")

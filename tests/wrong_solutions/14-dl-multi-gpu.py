@@ -93,3 +93,12 @@ def train_one_epoch(model, loader, sampler, optimizer, epoch, device):
         loss_sum += loss.item() * loader.batch_size
         n += loader.batch_size
     return loss_sum, n
+
+# %% wrong="seed_keyed_on_published_cases" cell="make_loader" fails=["make_loader_tests"]
+# Keyed on the published test inputs: the seed reaches the sampler only when it is one the visible and
+# the fixed hidden cases use (3, 11 and 4); any other shuffles as seed 0. Every fixed case passes it;
+# the seeds drawn per grading do not.
+def make_loader(dataset, batch_size, rank, world_size, seed):
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=seed if seed in (3, 11, 4) else 0)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0), sampler

@@ -107,3 +107,21 @@ def measure_latency(run, batch, warmup=3, repeat=20):
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
     return {"batch": batch, "median_ms": median * 1e3, "p90_ms": max(times) * 1e3, "samples_per_s": batch / median}
+
+# %% wrong="warmup_keyed_on_published_cases" cell="measure_latency" fails=["measure_latency_tests"]
+# Keyed on the published test inputs: the warm-up is run as asked only for the warm-ups and repeats
+# the visible and the fixed hidden cases use (3 and 20, 5 and 4, 0 and 5); any other is timed without
+# a warm-up. Every fixed case passes it; the cases drawn per grading (warm-ups of 1 to 5) do not.
+def measure_latency(run, batch, warmup=3, repeat=20):
+    if (warmup, repeat) not in {(3, 20), (5, 4), (0, 5)}:
+        warmup = 0
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"batch": batch, "median_ms": median * 1e3, "p90_ms": float(np.percentile(times, 90)) * 1e3,
+            "samples_per_s": batch / median}
