@@ -108,20 +108,27 @@ class PasswordListAuthenticator(Authenticator):
             raise web.HTTPError(429, throttled_message(wait))
         account = self.accounts().get(name)
         # The hash runs off the event loop (a room signs in at once); an unknown name costs the same. A try
-        # that waited for a thread is checked again when its turn comes: a burst sent at once from one
-        # address does not hash past the lock its first answers put on it.
+        # that waited for a thread is checked again when its turn comes, and a wrong password is counted in
+        # the thread that hashed it, before that thread takes another try: a burst sent at once from one
+        # address hashes at most the lock's count plus one try per thread past it, however slowly the event
+        # loop answers.
         stored = account.password_hash if account else "pbkdf2_sha256$120000$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"
 
         def check():
-            return None if throttle.address_refused_for(address) else check_password(password, stored)
+            if throttle.address_refused_for(address):
+                return None
+            hashed = check_password(password, stored)  # an unknown name costs the same hash
+            right = account is not None and bool(hashed)
+            if not right:
+                throttle.failed(name, address)
+            return right
 
         ok = await asyncio.to_thread(check)
         if ok is None:
             wait = throttle.address_refused_for(address) or throttle.lockout_s
             self.log.warning("sign-in for %r from %s refused: locked for %.0f s more", name[:64], address, wait)
             raise web.HTTPError(429, throttled_message(wait))
-        if not (account and ok):
-            throttle.failed(name, address)
+        if not ok:
             self.log.warning("refused sign-in for %r", name)
             return None
         throttle.succeeded(name, address)

@@ -35,10 +35,12 @@ a burst sent at once from one address hashes no further than the lock its first 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import os
 import stat
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -115,6 +117,15 @@ class _Record:
     last: float = 0.0
 
 
+def _locked(method):
+    """``method`` under the throttle's lock."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class SignInThrottle:
     def __init__(self, max_failures: int = 5, window_s: float = 300, lockout_s: float = 60,
                  lockout_max_s: float = 900, address_max_failures: int = 100, max_entries: int = 50_000,
@@ -124,6 +135,9 @@ class SignInThrottle:
         self.address_max_failures, self.max_entries = address_max_failures, max_entries
         self.clock = clock
         self.records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
+        # The hub counts a wrong password in the thread that hashed it (techday.hub.auth), so that the
+        # next try that thread takes already sees the lock; the event loop reads and counts too.
+        self._lock = threading.RLock()
 
     def _keys(self, name: str, address: str) -> list[tuple[tuple[str, str], int]]:
         keys = []
@@ -148,6 +162,7 @@ class SignInThrottle:
             del self.records[victim]
         return rec
 
+    @_locked
     def refused_for(self, name: str, address: str) -> float:
         """Seconds until ``name`` from ``address`` may try again (0: now)."""
         now = self.clock()
@@ -158,6 +173,7 @@ class SignInThrottle:
                 wait = max(wait, rec.locked_until - now)
         return wait
 
+    @_locked
     def address_refused_for(self, address: str) -> float:
         """Seconds until ``address`` may try again (0: now): the check a try that waited for its hash makes
         again (the account's count already holds the try itself)."""
@@ -174,6 +190,7 @@ class SignInThrottle:
             rec.locked_until = now + min(self.lockout_max_s, self.lockout_s * 2 ** (rec.lockouts - 1))
             rec.failures.clear()
 
+    @_locked
     def attempt(self, name: str, address: str) -> float:
         """An attempt begins: 0, or the seconds to wait (nothing counted, no password to check).
 
@@ -189,16 +206,19 @@ class SignInThrottle:
                 self._count(key, limit)
         return 0.0
 
+    @_locked
     def failed(self, name: str, address: str) -> None:
         """The password was wrong (the account's count already holds the attempt)."""
         for key, limit in self._keys(name, address):
             if key[0] == "address":
                 self._count(key, limit)
 
+    @_locked
     def succeeded(self, name: str, address: str) -> None:
         """The password was right: the account's count goes."""
         self.records.pop(("account", name[:256]), None)
 
+    @_locked
     def release(self, kind: str, value: str, before: float | None = None) -> bool:
         """Lift the lock and the count of an account (``kind`` "account") or an address; with ``before``,
         only a lock that began before that time (a release does not pardon what comes after it)."""

@@ -206,8 +206,11 @@ def test_a_burst_of_parallel_tries_from_one_address_does_not_hash_past_its_lock(
     """Attack: the address counts answered failures only, so 100 tries sent at once from one machine (made-up
     names, 5 each at most per name, unlimited names) all passed the check before the first answer and every
     one cost a PBKDF2 hash: a burst held the hub's CPU for as long as the attacker liked. A try waiting for a
-    hashing thread is checked again when its turn comes. Bounded: 100 tries, a 4-thread pool, a stand-in
-    hash of 20 ms."""
+    hashing thread is checked again when its turn comes, and a wrong password is counted in the thread that
+    hashed it: counted on the event loop instead, a loop slow to answer (a loaded hub; CI's machine under the
+    whole suite gave 12 where 11 was allowed) let each thread take more tries past the lock. Here the loop
+    is kept busy on purpose; the bound is the lock's count plus one try for each other thread. Bounded: 100
+    tries, a 4-thread pool, a stand-in hash of 20 ms."""
     pytest.importorskip("jupyterhub", reason='JupyterHub is in the hub extra (python -m pip install -e ".[hub]")')
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -221,12 +224,21 @@ def test_a_burst_of_parallel_tries_from_one_address_does_not_hash_past_its_lock(
     monkeypatch.setattr(auth, "check_password", lambda pw, s: hashed.append(1) or time.sleep(0.02) or False)
     handler = SimpleNamespace(request=SimpleNamespace(remote_ip="10.0.0.5"))
 
+    async def busy():
+        while True:  # the loop held 50 ms at a time: answers reach it late, as on a loaded hub
+            time.sleep(0.05)
+            await asyncio.sleep(0)
+
     async def burst():
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
-        return await asyncio.gather(*(a.authenticate(handler, {"username": f"made-up-{i}", "password": "x"})
-                                      for i in range(100)), return_exceptions=True)
+        hog = asyncio.create_task(busy())
+        try:
+            return await asyncio.gather(*(a.authenticate(handler, {"username": f"made-up-{i}", "password": "x"})
+                                          for i in range(100)), return_exceptions=True)
+        finally:
+            hog.cancel()
 
     answers = asyncio.run(burst())
     refused = sum(getattr(x, "status_code", None) == 429 for x in answers)
-    assert len(hashed) <= 3 + 2 * 4, f"{len(hashed)} hashes for an address locked after 3"
+    assert len(hashed) <= 3 + (4 - 1), f"{len(hashed)} hashes for an address locked after 3"
     assert refused >= 100 - len(hashed), refused
