@@ -837,9 +837,10 @@ def nobody_sandbox_problem(gpu: bool = False) -> str | None:
     problem = None
     try:
         bwrap = check_sandbox()
-        work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))
-        user = allocate()
+        user = allocate()  # first: with every uid held, no probe folder is made to be left behind
+        work = None
         try:
+            work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))
             os.chown(work, *user.ids)
             check = "import nbclient, ipykernel, techday\n"
             if gpu:
@@ -851,7 +852,8 @@ def nobody_sandbox_problem(gpu: bool = False) -> str | None:
             if proc.returncode != 0 or not (work / "ok").is_file():
                 problem = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
             user.release()
     except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
         problem = str(exc)[:200]
