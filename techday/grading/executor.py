@@ -470,7 +470,7 @@ def _run(argv, popen_env, cwd, payload, work, limits, gpu, report, r, w, cgroup,
 
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                pass_fds=(w, *extra_fds), preexec_fn=rlimits(limits, gpu, cgroup, user),
+                                pass_fds=(w, *extra_fds), preexec_fn=rlimits(limits, gpu, cgroup, user, argv=argv),
                                 start_new_session=True, env=popen_env, cwd=cwd)
     except OSError as exc:
         os.close(w)

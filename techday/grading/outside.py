@@ -27,7 +27,7 @@ file itself instead of the kernel's word about it:
 Not covered: the other test cells of lab 17 and every other lab stay in the kernel; a model that is good on
 fresh parts passes, however it was made; the scorer trusts ONNX Runtime with a file that passed the
 allow-list (a flaw in it is bounded by the scorer's process, its uid and sandbox, not ruled out); where no
-host uid can be had (a grader that is not root, a Python install other users cannot enter) the scorer runs as
+host uid can be had (a grader that is not root, a host where no unprivileged uid can run the sandbox) the scorer runs as
 the grader's user, with no process limit of its own, and its record says so.
 """
 
@@ -493,10 +493,10 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     from .sandbox import Limits, rlimits, seccomp_filter
 
     limits = Limits(memory_mb=memory_mb, file_size_mb=16, max_descriptors=256)
-    base = rlimits(limits, gpu=False, user=user)
+    base: list = []  # rlimits for the command, once it is known (a path it binds may need revealing: sandbox.py)
 
     def apply():
-        base()
+        base[0]()
         if user is not None:  # counted for the uid alone: nothing else runs as it
             resource.setrlimit(resource.RLIMIT_NPROC, (SCORER_PROCESSES, SCORER_PROCESSES))
 
@@ -512,6 +512,7 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         try:
             argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
+            base.append(rlimits(limits, gpu=False, user=user, argv=argv))
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
                                     env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
                                     preexec_fn=apply)

@@ -24,7 +24,8 @@ A submission's code runs with bubblewrap (``bwrap``), inside fresh Linux namespa
 - **host user**: where root grades, each sandbox runs as a host uid and gid of its own, which no account and no
   other sandbox running at the time has (:mod:`techday.grading.hostuids`), so that the kernel's per-user budgets
   (pipe buffers, epoll watches, descriptors in flight, inotify, message queues, keys) are its own
-  (:func:`host_user` says what this host does).
+  (:func:`host_user` says what this host does); a Python install in a folder closed to other users is made
+  reachable for that uid in the sandbox process's own mount namespace (:func:`closed_binds`).
 
 On the GPU tier the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/nvidia-caps``) and the driver's
 ``/proc/driver/nvidia`` are bound in, so CUDA works inside; ``RLIMIT_AS`` is then left off (CUDA
@@ -441,13 +442,136 @@ def sandbox_command(bwrap: str, work: Path, env: dict[str, str], gpu: bool, disk
     return args
 
 
+# --- a Python install in a folder other users cannot enter ------------------------------------------------------
+#
+# Where root grades, bwrap starts as an unprivileged host uid of its own (techday.grading.hostuids), so everything it binds
+# into the sandbox must be reachable by that uid. A Python install under a folder closed to other users (root's 0700
+# home: a conda or pyenv of root's, a venv in a home) kept every sandbox on such a host running as the host's root, its
+# per-user budgets shared with every root process. Now, in the sandbox's process alone and before it becomes the uid,
+# root covers each such closed folder with an empty tmpfs of mode 0755 in a mount namespace of the process's own, and
+# binds back under it exactly the paths the sandbox binds (the Python install, the package, the course's public entries,
+# the work folder), each at its own path: bwrap and the sandbox see those paths as before, nothing else of the closed
+# folder, and the host's folder is untouched (the mount namespace is private and goes with the process).
+
+# bwrap's options as sandbox_command writes them, and how many values each takes: the walk stops at the first
+# word that is not one of them (the command the sandbox runs), so no word of the command is read as a bind.
+_BWRAP_ARITY = {"--unshare-all": 0, "--unshare-user": 0, "--disable-userns": 0, "--die-with-parent": 0,
+                "--new-session": 0, "--clearenv": 0, "--uid": 1, "--gid": 1, "--hostname": 1, "--proc": 1, "--dev": 1,
+                "--tmpfs": 1, "--dir": 1, "--chdir": 1, "--remount-ro": 1, "--seccomp": 1, "--size": 1,
+                "--symlink": 2, "--setenv": 2, "--ro-bind": 2, "--bind": 2, "--dev-bind": 2}
+_BIND_OPTIONS = ("--ro-bind", "--bind", "--dev-bind")
+
+
+def _closed_above(path: str) -> str | None:
+    """The highest folder above ``path`` (``/`` aside) that other users cannot pass through (no ``o+x``), or None."""
+    for parent in reversed(Path(path).parents):
+        if parent == Path("/"):
+            continue
+        try:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return str(parent)
+        except OSError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """What root makes reachable for the sandbox's uid: ``covers``, the closed folders an open tmpfs covers in the
+    sandbox process's own mount namespace; ``paths``, (path, is a folder) bound back under them at their own paths."""
+
+    covers: tuple[str, ...]
+    paths: tuple[tuple[str, bool], ...]
+
+
+def closed_binds(argv: list[str]) -> Reveal | None:
+    """The :class:`Reveal` that ``argv`` (a :func:`sandbox_command`, maybe after a prefix) needs for an unprivileged
+    host uid to start it, or None where every path it binds, and bwrap itself, is reachable by other users."""
+    if "--unshare-all" not in argv[1:]:
+        return None
+    start = argv.index("--unshare-all", 1) - 1  # sandbox_command's first two words (after a scope's prefix, if any)
+    sources = [argv[start]]
+    i = start + 1
+    while i < len(argv) and argv[i] in _BWRAP_ARITY:
+        if argv[i] in _BIND_OPTIONS and i + 1 < len(argv):
+            sources.append(argv[i + 1])
+        i += 1 + _BWRAP_ARITY[argv[i]]
+    covers: set[str] = set()
+    wanted: dict[str, bool] = {}
+    for src in sources:
+        top = _closed_above(src)
+        if top is None or not os.path.isabs(src):
+            continue
+        covers.add(top)
+        wanted[os.path.normpath(src)] = os.path.isdir(src)
+    if not covers:
+        return None
+    tops = sorted(c for c in covers if not any(c != o and Path(c).is_relative_to(o) for o in covers))
+    # a path inside another that is bound back comes with it
+    kept = sorted(p for p in wanted if not any(p != o and wanted[o] and Path(p).is_relative_to(o) for o in wanted))
+    return Reveal(tuple(tops), tuple((p, wanted[p]) for p in kept))
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _reveal(plan: Reveal, libc) -> None:
+    """In the sandbox's process, as root, before it becomes the sandbox's uid (a preexec step): see :class:`Reveal`.
+    Raises OSError naming the step that failed; nothing outside this process's mount namespace changes."""
+    import ctypes
+
+    def check(ret: int, what: str) -> None:
+        if ret != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+
+    check(libc.unshare(_CLONE_NEWNS), "a mount namespace of its own")
+    check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making its mounts private")
+    fds = [os.open(path, os.O_PATH | os.O_CLOEXEC) for path, _ in plan.paths]  # before the covers hide them
+    try:
+        for top in plan.covers:
+            check(libc.mount(b"tmpfs", top.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m"),
+                  f"an open folder over {top}")
+        for (path, is_dir), fd in zip(plan.paths, fds):
+            top = next(t for t in plan.covers if Path(path).is_relative_to(t))
+            folder = Path(top)
+            for part in Path(path).relative_to(top).parts[:-1]:
+                folder = folder / part
+                if not folder.is_dir():
+                    folder.mkdir()
+                    os.chmod(folder, 0o755)
+            if is_dir:
+                Path(path).mkdir(exist_ok=True)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+            check(libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None),
+                  f"binding {path} back")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 SANDBOX_NICE = 5  # added to the grader's niceness for everything in the sandbox (within one scheduler share: cpu_share)
 
 
-def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None):
+def rlimits(limits: Limits, gpu: bool, cgroup: "PidsCgroup | None" = None, user: tuple[int, int] | None = None,
+            argv: list[str] | None = None):
     """preexec_fn: resource limits inherited by everything in the sandbox (and its pids cgroup, or the
-    unprivileged host user it runs as)."""
+    unprivileged host user it runs as). With ``user`` and the sandbox's ``argv``, the paths it binds that sit in a
+    folder closed to other users are made reachable for that user first (:func:`closed_binds`)."""
+    plan = closed_binds(argv) if user is not None and argv and os.geteuid() == 0 else None
+    libc = _libc() if plan is not None else None
+
     def apply():
+        if plan is not None:
+            _reveal(plan, libc)
         # Below the grader's own processes in the scheduler's order: its readings from outside the sandbox (memory,
         # sockets, files) and its socket meter keep their turn when a notebook keeps every core busy.
         os.nice(SANDBOX_NICE)
@@ -848,7 +972,7 @@ def nobody_sandbox_problem(gpu: bool = False) -> str | None:
             argv = sandbox_command(bwrap, work, sandbox_env({}), gpu=gpu) + [
                 sys.executable, "-c", check + "open('/grading/ok', 'w').write('1')"]
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-                                  preexec_fn=rlimits(Limits(), gpu=True, user=user.ids))
+                                  preexec_fn=rlimits(Limits(), gpu=True, user=user.ids, argv=argv))
             if proc.returncode != 0 or not (work / "ok").is_file():
                 problem = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
         finally:

@@ -183,8 +183,8 @@ def pids_guard(monkeypatch, limit: int = 100):
         return
     guard = sandbox.PidsCgroup(parent, limit)
     real = sandbox.rlimits
-    monkeypatch.setattr(sandbox, "rlimits", lambda limits, gpu, cgroup=None, user=None:
-                        real(limits, gpu, cgroup or guard, user))
+    monkeypatch.setattr(sandbox, "rlimits", lambda limits, gpu, cgroup=None, user=None, argv=None:
+                        real(limits, gpu, cgroup or guard, user, argv=argv))
     try:
         yield
     finally:
