@@ -52,6 +52,10 @@ NEVER = {0, 65534, 65535, 2**32 - 1}  # root, nobody, and the two "no uid" value
 MAX_COUNT = 65536
 
 
+class NoFreeUid(SandboxUnavailable):
+    """Every uid of the range is held now, or has something left: a state of the moment, not of the host."""
+
+
 class UidRangeError(SandboxUnavailable):
     """The configured range of sandbox uids cannot be used; the message says why and what to do."""
 
@@ -243,5 +247,5 @@ def allocate(avoid=()) -> HostUser:
             raise UidRangeError(f"uid or gid {uid}, of the range of sandbox uids {lo}-{hi}, is now an account's or "
                                 f"a group's: set {ENV} to a range no account uses (see grading/README.md)")
         return HostUser(uid, uid, fd)
-    raise SandboxUnavailable(f"no free sandbox uid in {lo}-{hi}: every one is held by a sandbox running now, or has "
+    raise NoFreeUid(f"no free sandbox uid in {lo}-{hi}: every one is held by a sandbox running now, or has "
                              f"processes or keys left ({lingering} of them); widen {ENV}")

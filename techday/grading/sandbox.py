@@ -956,12 +956,17 @@ def nobody_sandbox_problem(gpu: bool = False) -> str | None:
         return _NOBODY_OK[gpu]
     import tempfile
 
-    from .hostuids import allocate
+    from .hostuids import NoFreeUid, allocate
 
     problem = None
     try:
         bwrap = check_sandbox()
-        user = allocate()  # first: with every uid held, no probe folder is made to be left behind
+        try:
+            user = allocate()  # first: with every uid held, no probe folder is made to be left behind
+        except NoFreeUid:
+            # Every uid held by sandboxes running now says nothing of this host: not remembered, and not a reason to
+            # run as root. The sandbox then asks for its own uid and, with none free, is refused (the executor).
+            return None
         work = None
         try:
             work = Path(tempfile.mkdtemp(prefix="techday-sandbox-probe-"))

@@ -158,3 +158,29 @@ def test_root_refuses_to_grade_with_a_range_that_holds_an_account(monkeypatch):
         pytest.skip("no account of this host has a uid from 1 to 100")
     with pytest.raises(hostuids.UidRangeError, match="a sandbox would run as someone's uid"):
         sandbox.check_sandbox()
+
+
+def test_a_probe_made_while_every_uid_is_held_is_not_remembered(uids, monkeypatch):
+    """Wrong answer caught: the probe of whether an unprivileged uid can run the sandbox, made while every uid of the
+    range was held by sandboxes running at that moment, was remembered as this host's answer ("no free sandbox uid"),
+    and every later sandbox of that grader process ran as the host's root. Now it is not remembered and not a reason
+    for root: the sandbox asks for its own uid when it starts and is refused while none is free."""
+    if os.geteuid() != 0:
+        print("skipped: only root hands out uids")
+        pytest.skip("only root hands out uids")
+    monkeypatch.setattr(sandbox, "_NOBODY_OK", {})
+    held = [hostuids.allocate() for _ in range(4)]
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="no free sandbox uid"):
+            hostuids.allocate()
+        assert sandbox.nobody_sandbox_problem(gpu=False) is None
+        assert False not in sandbox._NOBODY_OK, sandbox._NOBODY_OK
+    finally:
+        for h in held:
+            h.release()
+    # with uids free again, the probe is made (and remembered) as before
+    calls = []
+    monkeypatch.setattr(sandbox, "check_sandbox", lambda: calls.append(1) or (_ for _ in ()).throw(
+        sandbox.SandboxUnavailable("no bwrap in this test")))
+    assert "no bwrap in this test" in sandbox.nobody_sandbox_problem(gpu=False)
+    assert calls and sandbox._NOBODY_OK[False]
