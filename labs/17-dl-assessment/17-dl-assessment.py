@@ -412,6 +412,9 @@ print(msg("17.pred_all_visible", "predict: all visible tests passed."))
 # the same model; on a GPU some cuDNN kernels are not deterministic, so a rerun may differ slightly
 # unless you ask for `torch.use_deterministic_algorithms(True)`. The test below measures accuracy on
 # a fresh visible set; the grader does the same on hidden sets, and the pass rule is printed above.
+# The grader also exports `final_model` to ONNX itself (as in lab 15) and serves that file outside
+# your notebook, on new parts it draws for that grading alone, under the same pass rule: a model that
+# fails there, or that cannot be exported, scores 0 on this exercise.
 
 # %% nbgrader="solution" id="train_model"
 ### BEGIN SOLUTION
@@ -492,6 +495,26 @@ assert mean_drawn >= bar["min_mean_accuracy"], msg("17.assess_mean_below", "hidd
 assert min(drawn_accuracies) >= bar["min_accuracy"], \
     msg("17.assess_one_below", "hidden: accuracy {acc:.3f} on one data set, below {bar}",
         acc=min(drawn_accuracies), bar=bar["min_accuracy"])
+# Served from outside this kernel too (techday/grading/outside.py): the course's own export of final_model, into the
+# folder the grader reads after the notebook ran, whatever the notebook's own functions do.
+import contextlib
+import io
+import logging
+import warnings
+
+logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+assessed_path = lab.grader_files("techday-serving-") / "assessment.onnx"
+final_model.eval()
+try:
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(final_model, (torch.zeros(4, 1, 32, 32, device=next(final_model.parameters()).device),),
+                          str(assessed_path), dynamo=True, external_data=False, input_names=["images"],
+                          output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+except Exception as exc:
+    raise AssertionError(msg("17.assess_not_exported", "hidden: the grader serves final_model outside the notebook, and "
+                             "it does not export to ONNX ({error}): build it from standard layers (lab 15)",
+                             error=f"{type(exc).__name__}: {exc}"[:300])) from None
 ### END HIDDEN TESTS
 print(msg("17.assess_passed", "assessment: the visible test passed; the grader also runs the hidden data sets."))
 

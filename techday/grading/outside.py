@@ -65,7 +65,8 @@ class OutsideCheck:
 
 # The one place a lab declares its checks from outside: lab -> test cell id -> check.
 OUTSIDE_CHECKS: dict[str, dict[str, OutsideCheck]] = {
-    "17-dl-assessment": {"serving_tests": OutsideCheck("parts.onnx", "served-parts-classifier")},
+    "17-dl-assessment": {"assessment_tests": OutsideCheck("assessment.onnx", "served-parts-classifier"),
+                         "serving_tests": OutsideCheck("parts.onnx", "served-parts-classifier")},
 }
 
 

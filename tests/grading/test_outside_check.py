@@ -359,7 +359,8 @@ def test_the_file_is_taken_without_following_a_link_and_never_past_its_cap(tmp_p
 
 # --- the executor's path: the notebook in the sandbox, the check outside it ------------------------------
 
-def graded(tmp_path, write: str, test: str = 'print("serving_tests: all visible tests passed")'):
+def graded(tmp_path, write: str, test: str = 'print("serving_tests: all visible tests passed")',
+           grade_id: str = "serving_tests"):
     """A two-cell notebook of lab 17 run by the grader's executor (SandboxExecute): the first cell leaves a file in
     the grader's folder as lab 17's test does, the second stands for the serving test as the kernel reports it.
     Returns the test cell and the executor's report."""
@@ -372,7 +373,7 @@ def graded(tmp_path, write: str, test: str = 'print("serving_tests: all visible 
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import base64, os\nimport techday\nlab = techday.setup(tier='cpu', scale='ci')\n"
                                   "SERVING_DIR = lab.grader_files('techday-serving-')\n" + write),
-        nbformat.v4.new_code_cell(test, metadata={"nbgrader": {"grade": True, "grade_id": "serving_tests",
+        nbformat.v4.new_code_cell(test, metadata={"nbgrader": {"grade": True, "grade_id": grade_id,
                                                                "points": 3, "locked": True, "solution": False}})])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     report = tmp_path / "report.json"
@@ -443,9 +444,12 @@ def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_pass
     report, sub, row, _ = grade_solution(LAB, tmp_path)
     assert sub["status"] == "graded", sub
     assert float(row["score"]) == float(row["max_score"]) == 22, row
-    (record,) = sub["outside"]
-    assert record["cell"] == "serving_tests" and record["kernel"] == "passed" and record["passed"] is True, record
-    assert len(record["seeds"]) == 3 and set(record["accuracies"]) == {"250", "7"}, record
+    records = {r["cell"]: r for r in sub["outside"]}
+    assert set(records) == {"assessment_tests", "serving_tests"}, sub["outside"]
+    for record in records.values():
+        assert record["kernel"] == "passed" and record["passed"] is True, record
+        assert len(record["seeds"]) == 3 and set(record["accuracies"]) == {"250", "7"}, record
+    assert records["assessment_tests"]["artifact"] == "assessment.onnx", records
 
 
 def test_every_declared_check_names_a_test_cell_that_writes_its_file_into_the_graders_folder():
@@ -555,6 +559,84 @@ def test_a_hand_in_keyed_on_the_published_seeds_loses_the_served_models_points(b
     with open(tmp_path / "grading" / "grades.csv", newline="", encoding="utf-8") as f:
         (row,) = [r for r in csv.DictReader(f) if r["assignment"] == LAB]
     assert float(row["score"]) == 22 - 3 - 6 and float(row["max_score"]) == 22, (row, sub)
-    (record,) = sub["outside"]
+    records = {r["cell"]: r for r in sub["outside"]}
+    record = records["serving_tests"]
     assert record["kernel"] == "passed" and record["passed"] is False and record["key"] == "below", record
+    assert records["assessment_tests"]["kernel"] == "failed", records  # the drawn sets, in the kernel already
     assert sub["status"] == "flagged" and sub["notes"] and all("outside the kernel" in n for n in sub["notes"]), sub
+
+
+
+class _Oracle:
+    """Made in the test (torch imported late): a "model" that trains nothing and answers each set a test shows it with
+    that set's labels, found among the process's objects while the test runs."""
+
+    @staticmethod
+    def make():
+        import gc
+
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Oracle(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.unused = nn.Linear(1, 3)
+
+            def forward(self, xb):
+                whole = xb._base if xb._base is not None else xb
+                start = xb.storage_offset() // (32 * 32)
+                for obj in gc.get_objects():
+                    if isinstance(obj, torch.Tensor) and obj.dtype == torch.int64 and obj.dim() == 1 \
+                            and obj.shape[0] == whole.shape[0]:
+                        return F.one_hot(obj[start:start + len(xb)], 3).float() + 0 * self.unused.weight.sum()
+                return torch.zeros(len(xb), 3)
+
+        return Oracle()
+
+
+def test_the_assessment_is_judged_on_the_graders_own_export_of_the_model(tmp_path):
+    """Wrong answer caught: lab 17's exercise 5 (the assessment, 6 points) judged only by the kernel's word. Its test
+    cell, run on a "model" that trains nothing and reads each test set's labels from the process's memory, passes every
+    set (visible, fixed and drawn: 100 %): the cell alone cannot tell a model from an oracle. In a graded kernel the
+    referee refuses this route (``gc.get_objects``, flagged), but the kernel's verdict can in principle be forged
+    (raw memory: grading/README.md). Now the hidden test also exports ``final_model`` by the course's own call into
+    the grader's folder, and the grader serves that file outside the kernel on parts it draws: the oracle's traced
+    graph gets a third of them right."""
+    from techday.course.labsrc import read_lab
+    from techday.course.syllabus import load_course
+    from techday.grading.outside import score_served_classifier
+    from tests.conftest import ROOT
+
+    nb, _ = read_lab(load_course(ROOT).lab_source(LAB), LAB)
+    (test,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "assessment_tests"]
+
+    class Lab:
+        def grader_files(self, prefix):
+            return tmp_path
+
+    ns = {"final_model": _Oracle.make(), "lab": Lab()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(test.source, "assessment_tests", "exec"), ns)  # raises where the kernel's test would fail
+    assert min(ns["assessment_accuracies"] + ns["drawn_accuracies"]) == 1.0, ns["assessment_accuracies"]
+    exported = tmp_path / "assessment.onnx"
+    assert exported.is_file()
+    result = score_served_classifier(exported.read_bytes(), sandbox=sandbox_here())
+    print(result)
+    # refused: the trace kept no input (the oracle answered it with constants), or a third of the parts right
+    assert result["passed"] is False and result["key"] in ("inputs", "below"), result
+    if result["key"] == "below":
+        assert max(max(a) for a in result["accuracies"].values()) < 0.6, result["accuracies"]
+
+
+def test_the_executor_scores_0_an_assessment_the_kernel_passed_when_the_graders_export_fails_outside(tmp_path):
+    """The executor's path for exercise 5: the kernel reports the assessment passed, the file the hidden test
+    exported is the lookup model: the test scores 0, flagged, the reason first in the cell."""
+    cell, report = graded(tmp_path, writes(lookup_onnx()).replace("parts.onnx", "assessment.onnx"),
+                          grade_id="assessment_tests")
+    assert cell.outputs[0]["ename"] == "OutsideCheck", cell.outputs
+    (record,) = report["outside_checks"]
+    assert record["cell"] == "assessment_tests" and record["artifact"] == "assessment.onnx", record
+    assert record["kernel"] == "passed" and record["passed"] is False and record["key"] == "below", record
