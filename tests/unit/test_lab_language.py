@@ -83,7 +83,7 @@ def _free_port() -> int:
 class LabServer:
     """A Jupyter server with JupyterLab, as a trainee's container starts it, on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, app_settings: Path, lang: str):
+    def __init__(self, tmp: Path, app_settings: Path | None, lang: str, config_dir: Path | None = None):
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -92,10 +92,11 @@ class LabServer:
             (tmp / d).mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "LC_", "TECHDAY_"))}
         env.update(HOME=str(home), LANG="C.UTF-8", TECHDAY_LANG=lang,
-                   JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+                   JUPYTER_CONFIG_DIR=str(config_dir or tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                    JUPYTERLAB_SETTINGS_DIR=str(tmp / "user-settings"),
-                   JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-                   JUPYTER_CONFIG_PATH=str(ROOT / "docker" / "etc-jupyter"))
+                   JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
+        if config_dir is None:  # the image's system config (/etc/jupyter); `techday lab` brings its own folder
+            env["JUPYTER_CONFIG_PATH"] = str(ROOT / "docker" / "etc-jupyter")
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                f"--LabApp.app_settings_dir={app_settings}", f"--ServerApp.root_dir={tmp / 'work'}",
@@ -230,3 +231,31 @@ def test_english_room_jupyterlab_stays_english(tmp_path):
             f"an English room's trainee who picks Korean gets locale {locale!r} and no Korean catalogue")
     finally:
         server.stop()
+
+
+def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
+    """``techday lab --lang ko`` (a trainee's own machine, no hub) opens the Korean notebooks in a JupyterLab that
+    defaults to Korean too; without ``--lang ko`` JupyterLab keeps its own default (the machine's locale).
+
+    Wrong answers caught: the Korean edition opened in an English JupyterLab (nothing in the Jupyter config
+    folder ``techday lab`` writes set JupyterLab's locale), shown failing on the code before; a Korean default
+    left behind in that folder for a later English run (the folder is reused from run to run)."""
+    from tests.conftest import techday
+
+    env = {"TECHDAY_BUILD": str(tmp_path / "build")}
+    for lang, want in (("ko", "ko_KR"), ("en", "default")):
+        args = ["lab", "00", "--dry-run", "--dir", str(tmp_path / "trainee")] + (["--lang", lang] if lang == "ko" else [])
+        out = techday("--root", str(ROOT), *args, env=env, timeout=600)
+        assert out.returncode == 0, out.stdout + out.stderr
+        server = LabServer(tmp_path / f"server-{lang}", ROOT / "no-such-settings-folder", lang,
+                           config_dir=tmp_path / "trainee" / "jupyter")
+        try:
+            assert _locale_default(server) == want, (
+                f"`techday lab` {'--lang ko' if lang == 'ko' else '(English)'}: JupyterLab defaults to "
+                f"{_locale_default(server)!r}, not {want!r}")
+            if lang == "ko":
+                locale, served = _what_jupyterlab_loads(server)
+                assert HANGUL.search(json.dumps(served["data"].get("jupyterlab", {}), ensure_ascii=False)), (
+                    f"`techday lab --lang ko`: JupyterLab asks for {locale!r} and gets no Korean")
+        finally:
+            server.stop()
