@@ -9,6 +9,9 @@ folder there (``--LabApp.app_settings_dir``, which is ``<sys.prefix>/share/jupyt
 image). Everything else is the image's: ``docker/etc-jupyter`` as the system config, ``LANG=C.UTF-8``, a
 fresh home with no user settings (a trainee's first day).
 
+One more test opens JupyterLab's page in headless Chromium (Debian's, through Playwright; skipped with the reason
+where either is missing) and reads the menu bar the trainee sees.
+
 The server: ``python -m jupyterlab`` on 127.0.0.1, a free port, a random token, no browser; it stops itself
 after 120 s without a request (``shutdown_no_activity_timeout``), and the test stops its process group when
 done (SIGTERM, then SIGKILL after 10 s); a server that does not answer in 90 s fails the test.
@@ -259,3 +262,41 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
                     f"`techday lab --lang ko`: JupyterLab asks for {locale!r} and gets no Korean")
         finally:
             server.stop()
+
+
+@pytest.mark.browser
+def test_the_page_a_trainee_sees_has_korean_menus_in_a_korean_room(tmp_path):
+    """JupyterLab's page itself, in headless Chromium (as a trainee opens it): the menu bar of the Korean room reads
+    파일, 편집, 보기, 실행, 커널; the English room's File, Edit, View, Run, Kernel.
+
+    Wrong answer caught: a server whose REST API answers ko_KR while the page still draws English (a default
+    the page does not read, a catalogue it does not load), which the API checks above cannot see."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip('Playwright is not installed (python -m pip install -e ".[hub]")')
+    from tests.hub.test_browser import chromium
+
+    path, why = chromium()
+    if not path:
+        pytest.skip(why)
+    want = {"ko": ["파일", "편집", "보기", "실행", "커널"], "en": ["File", "Edit", "View", "Run", "Kernel"]}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for lang, labels in want.items():
+                server = _room(tmp_path / lang, lang)
+                try:
+                    page = browser.new_page(viewport={"width": 1400, "height": 900})
+                    page.set_default_timeout(90_000)
+                    page.goto(f"{server.base}/lab?token={server.token}")
+                    page.wait_for_selector(".lm-MenuBar-itemLabel")
+                    page.wait_for_function("document.querySelectorAll('.lm-MenuBar-itemLabel').length >= 5")
+                    menus = [t.strip() for t in page.locator(".lm-MenuBar-itemLabel").all_inner_texts()]
+                    print(f"{lang} room: JupyterLab's menu bar reads {menus}")
+                    assert menus[:5] == labels, f"the {lang} room's JupyterLab menu bar reads {menus}"
+                    page.close()
+                finally:
+                    server.stop()
+        finally:
+            browser.close()
