@@ -300,3 +300,22 @@ def test_the_page_a_trainee_sees_has_korean_menus_in_a_korean_room(tmp_path):
                     server.stop()
         finally:
             browser.close()
+
+
+def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
+    """docker/README.md says nbgrader's Validate, Fetch, Submit and its menu stay English because its labextension
+    writes them in its code and never asks JupyterLab's translator (a catalogue could not reach them). This reads
+    the installed labextension and fails the day that stops being true (a translator domain for nbgrader appears,
+    or its labels move): then a Korean catalogue for it can be shipped, and the docs must change.
+    Wrong answer caught: a "not covered" line that has gone stale after an nbgrader upgrade."""
+    from jupyter_core.paths import jupyter_path
+
+    found = [Path(p) / "@jupyter" / "nbgrader" for p in jupyter_path("labextensions")
+             if (Path(p) / "@jupyter" / "nbgrader" / "package.json").is_file()]
+    assert found, "nbgrader's labextension is not installed in this environment"
+    code = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js")))
+    assert 'label:"Validate"' in code and 'innerText="Submit"' in code, "nbgrader's labels moved: read its code again"
+    domains = set(re.findall(r'\.load\("([^"]+)"\)', code))
+    assert not {d for d in domains if "nbgrader" in d}, f"nbgrader now asks the translator for {domains}: ship its catalogue"
+    print(f"nbgrader {json.loads((found[0] / 'package.json').read_text())['version']}: translator domains "
+          f"{sorted(domains) or 'none'} (none of them nbgrader's)")
