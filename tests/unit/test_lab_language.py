@@ -160,6 +160,11 @@ def _locale_default(server: LabServer) -> str:
     return server.get(f"/lab/api/settings/{PLUGIN}")["schema"]["properties"]["locale"]["default"]
 
 
+def _settings_title(server: LabServer) -> str:
+    """The main menu's title in the Settings editor, as the server translates its schema."""
+    return server.get("/lab/api/settings/@jupyterlab/mainmenu-extension:plugin")["schema"]["title"]
+
+
 def _what_jupyterlab_loads(server: LabServer) -> tuple[str, dict]:
     """The locale JupyterLab's page uses (the trainee's own setting, else the default) and the catalogue it then
     asks the server for, as its translation plugin does."""
@@ -183,7 +188,8 @@ def test_korean_room_jupyterlab_speaks_korean(tmp_path):
     default stays ``default``, the server's system locale, English in the image's ``C.UTF-8``), shown failing
     on the code before this test; a default ``ko_KR`` with no language pack installed (the server answers
     "Language pack 'ko_KR' not installed!" and an empty catalogue: JupyterLab shows English); a catalogue of
-    some other language; and a locale forced so a trainee's own choice does not stick."""
+    some other language; a locale forced so a trainee's own choice does not stick; and the docs' claim that
+    picking 한국어 once turns the Settings editor Korean, untrue or gone stale."""
     server = _room(tmp_path, "ko")
     try:
         print(f"ko room: server answered after {server.started_s:.1f} s")
@@ -201,6 +207,15 @@ def test_korean_room_jupyterlab_speaks_korean(tmp_path):
             korean = text[0] if isinstance(text, list) else text
             assert korean and HANGUL.search(korean), f"{english!r} is not Korean in the served catalogue: {text!r}"
         print(f"ko room: {len(lab) - 1} JupyterLab strings served in Korean, e.g. Restart Kernel… -> {lab['Restart Kernel…']}")
+
+        # What docker/README.md says is not covered: the Settings editor's own texts (schemas the server translates
+        # in the locale of the trainee's own setting only) are English under the room's default, and Korean once
+        # the trainee picks 한국어. Fails when JupyterLab's server starts reading the default (drop the line then).
+        assert _settings_title(server) == "Main Menu", (
+            f"the server now translates the settings' schemas under the room's default ({_settings_title(server)!r}): "
+            "take the Settings editor off docker/README.md's 'Not covered'")
+        server.request(f"/lab/api/settings/{PLUGIN}", "PUT", {"raw": json.dumps({"locale": "ko_KR"})})
+        assert HANGUL.search(_settings_title(server)), f"picking 한국어 leaves the Settings editor in English: {_settings_title(server)!r}"
 
         # The trainee's own choice (Settings > Language writes the user setting) wins over the room's default.
         server.request(f"/lab/api/settings/{PLUGIN}", "PUT", {"raw": json.dumps({"locale": "en"})})
