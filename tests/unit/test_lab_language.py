@@ -86,7 +86,7 @@ def _free_port() -> int:
 class LabServer:
     """A Jupyter server with JupyterLab, as a trainee's container starts it, on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, app_settings: Path | None, lang: str, config_dir: Path | None = None):
+    def __init__(self, tmp: Path, app_settings: Path, lang: str, config_dir: Path | None = None):
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -265,7 +265,7 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
         args = ["lab", "00", "--dry-run", "--dir", str(tmp_path / "trainee")] + (["--lang", lang] if lang == "ko" else [])
         out = techday("--root", str(ROOT), *args, env=env, timeout=600)
         assert out.returncode == 0, out.stdout + out.stderr
-        server = LabServer(tmp_path / f"server-{lang}", ROOT / "no-such-settings-folder", lang,
+        server = LabServer(tmp_path / f"server-{lang}", tmp_path / "no-app-settings", lang,
                            config_dir=tmp_path / "trainee" / "jupyter")
         try:
             assert _locale_default(server) == want, (
