@@ -115,6 +115,11 @@ def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
         locale = json.loads(stage.files[overrides].disk.read_text(encoding="utf-8")).get(
             "@jupyterlab/translation-extension:plugin", {}).get("locale")
         assert locale == {"ko": "ko_KR", "en": "en"}[lang], f"the {lang} image's JupyterLab defaults to {locale!r}"
+        grader = (builder if lang == "ko" else ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
+                                                            tmp_path_factory.mktemp("image-en-grader"),
+                                                            build_args={"TECHDAY_LANG": "en"})).build(GRADER)
+        assert overrides in grader.files and json.loads(grader.files[overrides].disk.read_text(encoding="utf-8"))[
+            "@jupyterlab/translation-extension:plugin"]["locale"] == locale, f"the {lang} grader image's JupyterLab"
 
 
 def test_grader_image_holds_the_course_root_and_the_scan_sees_it(builder, scanner):
