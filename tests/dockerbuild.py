@@ -341,25 +341,15 @@ class ImageBuilder:
     }
 
     def _run(self, result: StageResult, n: int, args: str) -> None:
-        lex = shlex.shlex(args, posix=True, punctuation_chars=True)
-        lex.whitespace_split = True
-        commands, current = [], []
-        for token in lex:
-            if token in ("&&", "||", ";", "|", "(", ")"):
-                if current:
-                    commands.append(current)
-                current = []
-            else:
-                current.append(token)
-        if current:
-            commands.append(current)
-        for words in commands:
+        for words in run_commands(args):
             redirect = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in (">", ">>")), None)
             to_file = redirect is not None and not redirect.startswith("/dev/")
             head = words[0]
             python = head in ("python", "python3") and len(words) > 2 and words[1] == "-m"
             if head == "techday" and words[1:2] == ["build"]:
                 self._techday_build(result, n, [expand(w, {**result.args, **result.env}) for w in words[1:]])
+            elif head == "techday" and words[1:3] == ["hub", "lab-language"] and not to_file:
+                self._techday_lab_language(result, n, [expand(w, {**result.args, **result.env}) for w in words[1:]])
             elif head == "printf" and to_file:
                 self._printf(result, n, words)
             elif to_file:
@@ -397,6 +387,32 @@ class ImageBuilder:
                 made += 1
         result.log.append(f"Dockerfile:{n}: RUN techday {' '.join(words)}: {made} file(s)")
 
+    def _techday_lab_language(self, result: StageResult, n: int, words: list[str]) -> None:
+        """``techday hub lab-language LANG``: JupyterLab's settings overrides, written into the image's virtual
+        environment (``$VIRTUAL_ENV``) as the image's own ``techday`` would (run here on a copy of what the
+        image's environment holds there, then put in place: a file it replaces is kept for the scan)."""
+        venv = result.env.get("VIRTUAL_ENV")
+        if not venv or "--prefix" in words:
+            raise UnknownStep(f"Dockerfile:{n}: techday {' '.join(words)}: needs VIRTUAL_ENV and no --prefix here")
+        stage_prefix = result.rootfs.parent / f"lab-language-{result.name}-{n}"
+        if stage_prefix.exists():
+            shutil.rmtree(stage_prefix)
+        settings = Path("share/jupyter/lab/settings")
+        if self._disk(result.rootfs, venv).joinpath(settings).is_dir():
+            shutil.copytree(self._disk(result.rootfs, venv) / settings, stage_prefix / settings)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(self.context), os.environ.get("PYTHONPATH")) if p)}
+        proc = subprocess.run([sys.executable, "-m", "techday", *words, "--prefix", str(stage_prefix)],
+                              cwd=self.context, env=env, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"Dockerfile:{n}: techday {' '.join(words)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        made = 0
+        for path in sorted(stage_prefix.rglob("*")):
+            if path.is_file():
+                self._put(result, str(PurePosixPath(venv) / path.relative_to(stage_prefix).as_posix()),
+                          f"RUN techday {' '.join(words)} (Dockerfile:{n})", path)
+                made += 1
+        result.log.append(f"Dockerfile:{n}: RUN techday {' '.join(words)}: {made} file(s)")
+
     def _printf(self, result: StageResult, n: int, words: list[str]) -> None:
         i = words.index(">") if ">" in words else words.index(">>")
         target = self._abs(result, words[i + 1])
@@ -405,6 +421,24 @@ class ImageBuilder:
         tmp.write_bytes(out)
         self._put(result, target, f"RUN printf (Dockerfile:{n})", tmp)
         tmp.unlink()
+
+
+def run_commands(args: str) -> list[list[str]]:
+    """The commands of one ``RUN`` line, each as its words (``&&``, ``||``, ``;``, pipes and parentheses split
+    them; quotes removed, ``$VAR`` left for :func:`expand`)."""
+    lex = shlex.shlex(args, posix=True, punctuation_chars=True)
+    lex.whitespace_split = True
+    commands, current = [], []
+    for token in lex:
+        if token in ("&&", "||", ";", "|", "(", ")"):
+            if current:
+                commands.append(current)
+            current = []
+        else:
+            current.append(token)
+    if current:
+        commands.append(current)
+    return commands
 
 
 # ------------------------------------------------------------------------------------------------ scan

@@ -3,6 +3,7 @@
     techday hub check [--config F]      rehearsal: the hub config loads, GPUs visible, exchange writable
     techday hub users --trainees N      the accounts CSV and the password cards
     techday hub release NAME --out DIR  lift a sign-in lock (too many wrong passwords) at once
+    techday hub lab-language ko|en      the trainee image's JupyterLab speaks the room's language (image build)
     techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
 
 Both locks commands end the same way (:func:`_locks_exit`): 0 done, 1 a lock or a resolve that fails,
@@ -63,6 +64,13 @@ def _register_hub(sub) -> None:
     r.add_argument("--address", action="append", default=[], help="a client address to release (repeatable)")
     r.add_argument("--out", required=True, help="the folder of users.csv (the one `techday hub users --out` wrote)")
     r.set_defaults(fn=cmd_hub_release)
+
+    g = hsub.add_parser("lab-language", help="JupyterLab's own language (menus, dialogs) defaults to the room's "
+                                             "(the trainee image's build runs it)")
+    g.add_argument("lang", help="the room's language: ko or en (TECHDAY_LANG)")
+    g.add_argument("--prefix", default=None,
+                   help="the Python environment whose JupyterLab to set (default: this one, sys.prefix)")
+    g.set_defaults(fn=cmd_hub_lab_language)
 
 
 def cmd_hub_check(args) -> int:
@@ -168,6 +176,21 @@ def cmd_hub_release(args) -> int:
         return 2
     print(f"released {len(lines)}: {', '.join([*names, *args.address])} (the hub reads {out / RELEASE_FILE} "
           "at the next sign-in)" + (f"; not in users.csv: {', '.join(unknown)}" if unknown else ""))
+    return 0
+
+
+def cmd_hub_lab_language(args) -> int:
+    """Write the room's language into JupyterLab's settings overrides (techday.hub.lablang)."""
+    from ..hub.lablang import LabLanguageError, write_lab_locale
+    from ..i18n import msg
+
+    try:
+        path = write_lab_locale(args.lang, args.prefix)
+    except LabLanguageError as exc:
+        print(f"techday hub lab-language: {exc}", file=sys.stderr)
+        return 2
+    print(msg("techday.hub_lab_language_set", "JupyterLab's default language is now {lang} ({path}); a trainee "
+              "can still change it in Settings > Language", lang=args.lang.strip().lower(), path=path))
     return 0
 
 

@@ -10,6 +10,7 @@ courses", "exchange directory does not exist"). ``techday lab`` starts a trainee
 - a Jupyter config folder (``JUPYTER_CONFIG_DIR``) that switches off nbgrader's formgrader, course list
   and assignment list server extensions and their JupyterLab plugins, Create Assignment and the
   Nbgrader menu, and keeps Validate; an nbgrader config whose exchange is a local folder that exists;
+  for the Korean edition, JupyterLab's own menus and dialogs in Korean by default;
 - JupyterLab, started in the work folder (``--dry-run`` prepares all this and prints the command).
 """
 
@@ -85,9 +86,21 @@ def _stale(course: Course, release: Path, lab: str, lang: str | None = None) -> 
     return built_in != (lang or course.default_language)
 
 
-def write_configs(config_dir: Path, exchange: Path, course: Course) -> None:
-    """The trainee's Jupyter config folder: server extensions, lab plugins and nbgrader settings."""
+def write_configs(config_dir: Path, exchange: Path, course: Course, lang: str | None = None) -> None:
+    """The trainee's Jupyter config folder: server extensions, lab plugins and nbgrader settings, and for a
+    Korean edition JupyterLab's own default language (``labconfig/default_setting_overrides.json``: the
+    default of JupyterLab's translation plugin, as the image's ``overrides.json``; the trainee's choice in
+    Settings > Language still wins). Another language leaves JupyterLab's own default (the machine's locale)
+    and removes a Korean default an earlier run left in the folder."""
+    from .lablang import LAB_LOCALES, TRANSLATION_PLUGIN
+
     (config_dir / "labconfig").mkdir(parents=True, exist_ok=True)
+    defaults = config_dir / "labconfig" / "default_setting_overrides.json"
+    locale = LAB_LOCALES.get((lang or "").lower())
+    if locale and locale != "en":
+        defaults.write_text(json.dumps({TRANSLATION_PLUGIN: {"locale": locale}}, indent=2) + "\n", encoding="utf-8")
+    else:
+        defaults.unlink(missing_ok=True)
     exchange.mkdir(parents=True, exist_ok=True)
     extensions = {name: False for name in SERVER_EXTENSIONS_OFF} | {name: True for name in SERVER_EXTENSIONS_ON}
     (config_dir / "jupyter_server_config.json").write_text(
@@ -157,7 +170,7 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
             continue
         copy_whole(release / lab, target)
         local.copied.append(lab)
-    write_configs(local.config_dir, local.exchange, course)
+    write_configs(local.config_dir, local.exchange, course, lang)
     local.env = {"JUPYTER_CONFIG_DIR": str(local.config_dir), "TECHDAY_ROOT": str(course.root)}
     if lang and not given and (lang != course.default_language or os.environ.get("TECHDAY_LANG")):
         # the notebooks' messages in their markdown's language (a given release, $TECHDAY_RELEASE in the lab

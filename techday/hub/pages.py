@@ -55,6 +55,8 @@ def page_texts(lang: str) -> dict:
         "error": cat.msg("techday.hub_page_error", "Error"),
         "ok": cat.msg("techday.hub_page_ok", "OK"),
         "close": cat.msg("techday.hub_page_close", "Close"),
+        # page.html's <noscript>, JupyterHub's own text in one line
+        "noscript": cat.msg("techday.hub_page_noscript", "JupyterHub requires JavaScript. Please enable it to proceed."),
         # login.html
         "announcement_login": cat.msg("techday.hub_page_announcement_login",
                                       "Sign in with the username and password on your Tech Day card."),

@@ -91,10 +91,12 @@ def _release_languages(stage) -> dict[str, str]:
 
 def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
     """The images are the Korean edition unless built for another room: every released notebook in Korean and the
-    kernels told to speak it. Wrong answers caught: the Korean edition out of reach of a hub room (the release built
-    in the syllabus' default English, nothing setting ``TECHDAY_LANG`` in a trainee's container: a Korean room read
-    English notebooks and messages), and notebooks in one language whose code prints in the other. And
-    ``--build-arg TECHDAY_LANG=en`` gives the English room, all of it."""
+    kernels told to speak it, and JupyterLab itself defaulting to it. Wrong answers caught: the Korean edition out
+    of reach of a hub room (the release built in the syllabus' default English, nothing setting ``TECHDAY_LANG`` in
+    a trainee's container: a Korean room read English notebooks and messages), notebooks in one language whose
+    code prints in the other, and a Korean room whose JupyterLab (menus, dialogs) is English (no default locale
+    written at build time, or ``ko_KR`` written into an English room). And ``--build-arg TECHDAY_LANG=en`` gives
+    the English room, all of it (tests/unit/test_lab_language.py starts a server with these settings)."""
     from techday.course.syllabus import load_course
 
     labs = set(load_course(ROOT).labs)
@@ -107,6 +109,17 @@ def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
         wrong = {dest: got for dest, got in found.items() if got != lang}
         assert not wrong, f"the {lang} image released notebooks in another language: {wrong}"
         assert stage.env.get("TECHDAY_LANG") == lang, f"the {lang} image's kernels speak {stage.env.get('TECHDAY_LANG')!r}"
+        # JupyterLab itself: its translation plugin's default locale in the environment's overrides
+        overrides = f"{stage.env['VIRTUAL_ENV']}/share/jupyter/lab/settings/overrides.json"
+        assert overrides in stage.files, f"the {lang} image sets no JupyterLab language ({overrides} missing)"
+        locale = json.loads(stage.files[overrides].disk.read_text(encoding="utf-8")).get(
+            "@jupyterlab/translation-extension:plugin", {}).get("locale")
+        assert locale == {"ko": "ko_KR", "en": "en"}[lang], f"the {lang} image's JupyterLab defaults to {locale!r}"
+        grader = (builder if lang == "ko" else ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
+                                                            tmp_path_factory.mktemp("image-en-grader"),
+                                                            build_args={"TECHDAY_LANG": "en"})).build(GRADER)
+        assert overrides in grader.files and json.loads(grader.files[overrides].disk.read_text(encoding="utf-8"))[
+            "@jupyterlab/translation-extension:plugin"]["locale"] == locale, f"the {lang} grader image's JupyterLab"
 
 
 def test_grader_image_holds_the_course_root_and_the_scan_sees_it(builder, scanner):
