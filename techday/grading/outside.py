@@ -389,12 +389,15 @@ def _scorer_program(where: str) -> list[str]:
             "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))]
 
 
-def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[list[str], dict, str | None]:
+def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None, program=None,
+                 extra_env: dict | None = None) -> tuple[list[str], dict, str | None]:
     """The scorer's command, environment and working folder: in the grading sandbox (no network, nothing of the
-    host but the Python install and the package, ``folder`` alone as its working folder) where ``sandbox``."""
+    host but the Python install and the package, ``folder`` alone as its working folder) where ``sandbox``.
+    ``program`` (where -> argv) is the command, lab 17's served-model scorer unless given; ``extra_env`` adds
+    to its environment."""
     from .sandbox import WORK, check_sandbox, sandbox_command, sandbox_env
 
-    env = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+    env = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", **(extra_env or {})}
     if sandbox:
         bwrap = check_sandbox()
         where = WORK
@@ -405,7 +408,7 @@ def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[l
         where, argv, cwd = str(folder), [], str(folder)
         popen_env = {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                      "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "HOME": str(folder)}
-    return argv + _scorer_program(where), popen_env, cwd
+    return argv + (program or _scorer_program)(where), popen_env, cwd
 
 
 # Where root grades, the scorer's sandbox runs as a host uid of its own (techday.grading.hostuids), held for its run
@@ -445,7 +448,8 @@ def _tail(f, limit: int = SCORER_OUTPUT_TAIL) -> bytes:
 
 
 def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIMEOUT_S,
-               memory_mb: int = SCORER_MEMORY_MB, avoid_uids=()) -> dict:
+               memory_mb: int = SCORER_MEMORY_MB, avoid_uids=(), program=None,
+               processes: int = SCORER_PROCESSES, env: dict | None = None) -> dict:
     """The scorer on ``folder/model.onnx`` and ``folder/images.npy``, in a process of its own under its own
     limits: its answer (``predictions`` or ``refused``); past ``timeout_s`` or dead, a refusal too. ``ran_as``
     says which host user it ran as (``uid``, ``own``: a uid of its own, ``max_processes``, ``text``).
@@ -454,7 +458,12 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
     the sandbox uids (:func:`techday.grading.hostuids.allocate`, never one of ``avoid_uids``: the notebook's),
     held for this run and let go after it (what is left of its processes killed), with ``RLIMIT_NPROC``
     :data:`SCORER_PROCESSES`; ``folder`` and its files are then root's, readable by that uid's group alone and
-    writable by no one but root."""
+    writable by no one but root.
+
+    ``program`` (where -> argv), ``processes`` (its ``RLIMIT_NPROC``) and ``env`` (added to its environment)
+    run another scorer under the same rules: lab 07's evaluated process (:mod:`techday.grading.outside_kernels`).
+    """
+    run = (program, processes, env)
     problem = scorer_uid_problem(sandbox)
     if problem is not None:
         ran_as = {"uid": os.geteuid(), "own": False, "max_processes": None, "text": problem}
@@ -462,7 +471,7 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
         for entry in folder.iterdir():
             if entry.is_file() and not entry.is_symlink():
                 os.chmod(entry, 0o644)
-        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, None), "ran_as": ran_as}
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, None, *run), "ran_as": ran_as}
     from .hostuids import allocate
     from .sandbox import SandboxUnavailable
 
@@ -471,8 +480,8 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
     except SandboxUnavailable as exc:
         return {"refused": "stopped", "kw": {"why": f"no host uid for the scorer: {exc}"[:200]},
                 "ran_as": {"uid": None, "own": False, "max_processes": None, "text": f"not started: {exc}"[:300]}}
-    ran_as = {"uid": host.uid, "own": True, "max_processes": SCORER_PROCESSES,
-              "text": f"host uid {host.uid} of its own (held for this run alone), at most {SCORER_PROCESSES} "
+    ran_as = {"uid": host.uid, "own": True, "max_processes": processes,
+              "text": f"host uid {host.uid} of its own (held for this run alone), at most {processes} "
                       "processes and threads (RLIMIT_NPROC)"}
     try:
         # Read-only to the scorer: the folder searchable (0710) and the files readable (0440) by its group alone.
@@ -482,13 +491,14 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
             if entry.is_file() and not entry.is_symlink():
                 os.chown(entry, 0, host.gid)
                 os.chmod(entry, 0o440)
-        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, host.ids), "ran_as": ran_as}
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, host.ids, *run), "ran_as": ran_as}
     finally:
         host.release()
 
 
 def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
-                user: tuple[int, int] | None) -> dict:
+                user: tuple[int, int] | None, program=None, processes: int = SCORER_PROCESSES,
+                env: dict | None = None) -> dict:
     from ..proctree import kill_tree
     from .sandbox import Limits, rlimits, seccomp_filter
 
@@ -498,22 +508,25 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     def apply():
         base()
         if user is not None:  # counted for the uid alone: nothing else runs as it
-            resource.setrlimit(resource.RLIMIT_NPROC, (SCORER_PROCESSES, SCORER_PROCESSES))
+            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
     extra: tuple[int, ...] = ()
-    program = seccomp_filter() if sandbox else None
-    if program is not None:
+    seccomp = seccomp_filter() if sandbox else None
+    if seccomp is not None:
         filter_fd, fw = os.pipe()
-        os.write(fw, program)
+        os.write(fw, seccomp)
         os.close(fw)
         extra = (filter_fd,)
     # Its stdout and stderr are files, not pipes: RLIMIT_FSIZE bounds what it writes, and the grader reads
     # their last SCORER_OUTPUT_TAIL bytes only (a scorer that wrote without end took the grader's memory).
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         try:
-            argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
+            fd = extra[0] if extra else None
+            # lab 17's scorer as before (a stand-in replaces _scorer_argv with three arguments in the tests)
+            argv, popen_env, cwd = _scorer_argv(folder, sandbox, fd) if program is None and env is None else \
+                _scorer_argv(folder, sandbox, fd, program=program, extra_env=env)
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                    env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
+                                    env=popen_env, cwd=cwd, pass_fds=extra, start_new_session=True,
                                     preexec_fn=apply)
         except OSError as exc:
             return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
