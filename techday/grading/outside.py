@@ -57,15 +57,21 @@ MAX_ARTIFACT_BYTES = 16 * 2**20     # a file taken out of the sandbox (lab 17's 
 @dataclass(frozen=True)
 class OutsideCheck:
     """One test cell's check from outside: ``artifact``, the file name the test writes into the grader's
-    folder; ``scorer``, a name in :data:`SCORERS`."""
+    folder, and ``scorer``, a name in :data:`SCORERS`; or no artifact and ``scorer`` a name in
+    :data:`RERUNS`: the grader runs the hand-in's code again itself (nothing the kernel wrote is read)."""
 
-    artifact: str
+    artifact: str | None
     scorer: str
 
 
 # The one place a lab declares its checks from outside: lab -> test cell id -> check.
 OUTSIDE_CHECKS: dict[str, dict[str, OutsideCheck]] = {
     "17-dl-assessment": {"serving_tests": OutsideCheck("parts.onnx", "served-parts-classifier")},
+    # Lab 07's correctness tests: the hand-in's kernels run again in a process of the grader's
+    # (techday.grading.outside_kernels). Its speed test stays in the kernel.
+    "07-accelerated-assessment": {test: OutsideCheck(None, "cuda-kernels-rerun") for test in
+                                  ("blur_kernel_tests", "histogram_kernel_tests", "lut_kernel_tests",
+                                   "pipeline_tests")},
 }
 
 
@@ -163,6 +169,16 @@ REASONS = {
                                   "{mb} MB of memory", **kw),
     "stopped": lambda c, kw: c.msg("techday.outside_stopped", "the grader's scorer stopped without an answer "
                                    "({why})", **kw),
+    "kernels-differ": lambda c, kw: c.msg("techday.outside_kernels_differ", "case {case} of {cases} ({what}): {bad} "
+                                          "of {size} values differ; first at {at}: got {got}, expected {want}", **kw),
+    "kernels-raised": lambda c, kw: c.msg("techday.outside_kernels_raised", "case {case} of {cases} ({what}) raised "
+                                          "{error}", **kw),
+    "kernels-answer": lambda c, kw: c.msg("techday.outside_kernels_answer", "the process that ran your code gave "
+                                          "an answer the grader cannot use ({why})", **kw),
+    "kernels-time": lambda c, kw: c.msg("techday.outside_kernels_time", "running your code on the grader's cases "
+                                        "took longer than its limit of {seconds} s", **kw),
+    "kernels-memory": lambda c, kw: c.msg("techday.outside_kernels_memory", "running your code on the grader's "
+                                          "cases needed more than its {mb} MB of memory", **kw),
     "below": lambda c, kw: c.msg("techday.outside_below", "served by the grader on {sets} sets of parts it drew "
                                  "itself, in batches of {batch}: mean accuracy {mean:.3f}, lowest {low:.3f}; the "
                                  "pass rule asks for a mean of {bar_mean} and none below {bar_low}", **kw),
@@ -178,7 +194,11 @@ def reason_text(catalogue, key: str, kw: dict) -> str:
         return REASONS["stopped"](catalogue, {"why": "no readable reason"})
 
 
-def failed_text(catalogue, reason: str) -> str:
+def failed_text(catalogue, reason: str, scorer: str = "served-parts-classifier") -> str:
+    if scorer in RERUNS:
+        return catalogue.msg("techday.outside_rerun_failed", "the grader ran your code again itself, outside your "
+                             "notebook, in Numba's CUDA simulator on cases it drew, and it did not pass: {reason}. "
+                             "This test scores 0.", reason=reason)
     return catalogue.msg("techday.outside_failed", "the grader served your exported model itself, outside your "
                          "notebook, and it did not pass: {reason}. This test scores 0.", reason=reason)
 
@@ -613,29 +633,56 @@ def score_served_classifier(data: bytes, sandbox: bool = True, seeds: list[int] 
 SCORERS = {"served-parts-classifier": score_served_classifier}
 
 
-def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool, report: dict) -> list[dict]:
+def _rerun_kernels(nb, course, tests, sandbox: bool, avoid_uids=()) -> dict:
+    from .outside_kernels import score_kernels
+
+    return score_kernels(nb, course, tests, sandbox=sandbox, avoid_uids=avoid_uids)
+
+
+# Checks that read no file: the scorer gets the notebook as graded (nbgrader's restored sources), the course's
+# cells (executor.course_cells) and the test cells the kernel passed, and answers {test cell: result}.
+RERUNS = {"cuda-kernels-rerun": _rerun_kernels}
+
+
+def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool, report: dict,
+                   course: list[dict] | None = None) -> list[dict]:
     """Run the lab's checks from outside on the notebook ``nb`` the sandbox sent back (its outputs in place):
     one record per checked test cell. A test cell that passed in the kernel and fails here gets an
     ``OutsideCheck`` error first among its outputs (nbgrader scores it 0, the feedback says why, in the room's
-    language) and an ``outside-check`` event in ``report`` (the status line, in English: flagged)."""
+    language) and an ``outside-check`` event in ``report`` (the status line, in English: flagged). ``course``:
+    the gradebook's test and locked cells (:func:`techday.grading.executor.course_cells`), for the checks that
+    run the hand-in's code again (:data:`RERUNS`)."""
     import nbformat
 
     from ..i18n import SOURCE_LANGUAGE, PackageCatalogue
 
     english, shown = PackageCatalogue(SOURCE_LANGUAGE), PackageCatalogue()
     taken = {a.get("name"): a for a in artifacts if isinstance(a, dict)} if isinstance(artifacts, list) else {}
-    records = []
-    for index, cell in enumerate(nb.cells):
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or gid not in checks:
+    cells = [(index, cell, cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+             for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    cells = [(index, cell, gid) for index, cell, gid in cells if gid in checks]
+    failed = {gid for _, cell, gid in cells if any(o.get("output_type") == "error" for o in cell.get("outputs", []))}
+    reruns: dict = {}
+    for scorer in sorted({checks[gid].scorer for _, _, gid in cells if checks[gid].artifact is None}):
+        tests = [gid for _, _, gid in cells if checks[gid].scorer == scorer and gid not in failed]
+        if not tests:
             continue
+        try:
+            reruns.update(RERUNS[scorer](nb, course, tests, sandbox=sandbox, avoid_uids=[report.get("host_uid")]))
+        except Exception as exc:  # a bug of ours must not pass the tests: they fail, flagged
+            reruns.update({t: {"passed": False, "key": "stopped", "kw": {"why": f"{type(exc).__name__}: {exc}"[:200]}}
+                           for t in tests})
+    records = []
+    for index, cell, gid in cells:
         check = checks[gid]
         record: dict = {"cell": gid, "artifact": check.artifact, "scorer": check.scorer}
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        if gid in failed:
             records.append({**record, "kernel": "failed", "passed": None})  # 0 already: nothing changes
             continue
         item = taken.get(check.artifact) or {"problem": "missing"}
-        if "data" in item:
+        if check.artifact is None:
+            result = reruns.get(gid) or {"passed": False, "key": "stopped", "kw": {"why": "no verdict"}}
+        elif "data" in item:
             try:
                 data = base64.b64decode(item["data"], validate=True)
             except ValueError:
@@ -657,10 +704,10 @@ def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool
         record.update({k: v for k, v in result.items() if k != "kw"}, kernel="passed")
         if not result["passed"]:
             record["reason"] = reason_text(english, result["key"], kw)
+            text = failed_text(shown, reason_text(shown, result["key"], kw), check.scorer)
             cell.outputs.insert(0, nbformat.from_dict({
-                "output_type": "error", "ename": "OutsideCheck",
-                "evalue": failed_text(shown, reason_text(shown, result["key"], kw)),
-                "traceback": ["OutsideCheck: " + failed_text(shown, reason_text(shown, result["key"], kw))]}))
+                "output_type": "error", "ename": "OutsideCheck", "evalue": text,
+                "traceback": ["OutsideCheck: " + text]}))
             report.setdefault("events", []).append({"cell": index, "event": "outside-check", "what": record["reason"]})
         records.append(record)
     return records

@@ -100,8 +100,9 @@ def program_cells(nb, course: list[dict] | None, lab: str = LAB) -> list[dict]:
         cid = str(cell.get("id") or "")
         if (cid in release["plain"]) if release["plain"] is not None else bool(pattern.match(cid)):
             continue  # the release's parameters, demo or plot cell
+        source = cell.source
         cells.append({"key": str(gid or cid or f"cell {index + 1}")[:80], "origin": "hand-in",
-                      "source": str(cell.source)})
+                      "source": "".join(source) if isinstance(source, list) else str(source)})
     # A definition cell the notebook lacks runs first, in the release's order (nbgrader restores deleted ones).
     front = [{"key": k, "origin": "release", "source": sources[k]} for k in DEFINITION_CELLS
              if k not in seen and k in sources]
