@@ -24,7 +24,10 @@ file itself instead of the kernel's word about it:
    outputs (nbgrader scores it 0) and the notebook is flagged with the reason; a test that failed in the
    kernel is left as it is.
 
-Not covered: the other test cells of lab 17 and every other lab stay in the kernel; a model that is good on
+Lab 07's correctness tests are checked from outside too, with no file: the grader runs the hand-in's code
+again itself (:data:`RERUNS`, :mod:`techday.grading.outside_kernels`).
+
+Not covered: the other test cells of lab 17 and every other lab but lab 07's correctness tests stay in the kernel; a model that is good on
 fresh parts passes, however it was made; the scorer trusts ONNX Runtime with a file that passed the
 allow-list (a flaw in it is bounded by the scorer's process, its uid and sandbox, not ruled out); where no
 host uid can be had (a grader that is not root, a Python install other users cannot enter) the scorer runs as
