@@ -568,7 +568,7 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     line = next((ln for ln in reversed(out.decode("utf-8", "replace").splitlines()) if ln.startswith("RESULT ")), "")
     try:
         answer = json.loads(line[len("RESULT "):]) if line else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         answer = None
     if not isinstance(answer, dict):
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]

@@ -48,6 +48,7 @@ TESTS = {"blur_kernel_tests": "blur", "histogram_kernel_tests": "histogram", "lu
 PRELUDE = 'tier = "cpu"  # the grader\'s: the parameters cell\nscale = "ci"\n'
 
 EVAL_TIMEOUT_S = 45      # one test cell's process: the program and its cases (an honest answer: 2 to 5 s here)
+CELL_TIMEOUT_S = 8       # one cell of the hand-in's, in that process: an experiment left in a cell stops there
 EVAL_MEMORY_MB = 2048    # RLIMIT_AS: the simulator runs a block's threads as Python threads (2 MB stacks each)
 EVAL_PROCESSES = 320     # where root grades: a block of 256 simulated threads, the interpreter, bwrap's two, margin
 MAX_ANSWER_BYTES = 4 * 2**20  # the answer the judge reads (the cases' outputs: under 100 kB)
@@ -299,11 +300,23 @@ def evaluate_main(argv=None) -> int:
             return source
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     errors = []
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"the cell ran past {CELL_TIMEOUT_S} s (the grader runs it again to define your functions)")
+
+    import signal
+
+    signal.signal(signal.SIGALRM, too_long)
     for cell in cells:
         try:
+            # For the trainee's sake only (the judge's limit is the process's): a cell of the hand-in that goes on
+            # computing (an experiment on a big picture) stops after CELL_TIMEOUT_S, what it defined before kept.
+            signal.setitimer(signal.ITIMER_REAL, CELL_TIMEOUT_S if cell["origin"] == "hand-in" else 0)
             exec(compile(transform(cell["source"]), f"<{cell['origin']} cell {cell['key']}>", "exec"), ns)
         except BaseException as exc:  # noqa: BLE001 -- a cell's error (even SystemExit) ends that cell only
             errors.append({"cell": cell["key"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     outputs = []
     for case in cases:
         try:

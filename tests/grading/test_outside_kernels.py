@@ -187,6 +187,19 @@ def test_the_honest_solution_passes_outside_in_the_sandbox(built):
     assert sum(r["seconds"] for r in results.values()) < 60
 
 
+def test_an_experiment_left_in_a_cell_of_the_trainees_does_not_fail_the_honest_kernels(built):
+    """Kept: an honest hand-in whose own cell goes on computing (an experiment on a big picture in the simulator,
+    here a loop without end) after the solution cells: that cell stops after CELL_TIMEOUT_S in the evaluated
+    process, is recorded, and the kernels it did not touch pass; the process's own limit is not reached."""
+    from techday.grading.outside_kernels import CELL_TIMEOUT_S
+
+    nb = solution(built, after={"lut_kernel": "import time\nwhile True:\n    time.sleep(0.05)\n"})
+    (result,) = score_kernels(nb, None, ["lut_kernel_tests"], sandbox=sandbox_here()).values()
+    assert result["passed"] is True, result
+    assert any("TimeoutError" in e for e in result["cell_errors"]), result
+    assert result["seconds"] < CELL_TIMEOUT_S + 20, result
+
+
 def wrong_solutions():
     from techday.validate.variants import read_wrong_solutions
 
@@ -204,6 +217,8 @@ KERNEL_ONLY = {
     "lookup_table_on_the_host": "the table computed on the host, right picture",
     "histogram_merge_not_atomic": "a race the simulator's one-block-at-a-time order hides (check_races)",
     "histogram_count_not_atomic": "a race the simulator hides (check_races)",
+    "histogram_shared_sized_by_hist": "a shared array of run-time size: no GPU compiles it (the compile check), the "
+                                      "simulator runs it right",
 }
 
 

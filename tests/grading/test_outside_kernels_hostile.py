@@ -43,11 +43,12 @@ SCRIPTS = {
                               "print('RESULT ' + json.dumps({'outputs': [array() for _ in cases]}))\n",
     "junk-only": "for i in range(20000):\n    print('RESULT {\"outputs\": ', i)\n",
     "kills-itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+    "nested-json": "print('RESULT ' + '[' * 200000 + ']' * 200000)\n",
 }
 EXPECTED = {"loops-forever": "kernels-time", "allocates-without-bound": "kernels-memory", "forks": "stopped",
             "prints-gigabytes": "stopped", "wrong-dtype": "kernels-answer", "wrong-shape": "kernels-answer",
             "more-arrays": "kernels-answer", "junk-before-the-answer": "kernels-differ", "junk-only": "stopped",
-            "kills-itself": "stopped"}
+            "kills-itself": "stopped", "nested-json": "stopped"}
 
 
 @pytest.mark.parametrize("kind", sorted(SCRIPTS))
@@ -55,7 +56,8 @@ def test_a_hostile_evaluated_process_is_a_refusal_with_its_reason(monkeypatch, k
     """Attack: the evaluated process loops forever (stopped at the limit, 8 s here), allocates without bound
     (RLIMIT_AS), forks (RLIMIT_NPROC of its own uid: at most 320 tasks), prints 4 GB (RLIMIT_FSIZE 16 MB; the grader
     reads the last MiB), answers int64 arrays, arrays of another shape or one array too many, prints junk before
-    an answer of zeros (judged: wrong values), prints only junk, or kills itself: each a refusal of the test cell
+    an answer of zeros (judged: wrong values), prints only junk, answers JSON nested past the parser's depth (a
+    RecursionError in the grader before), or kills itself: each a refusal of the test cell
     with a reason the grader has words for, within 30 s."""
     from techday.grading.outside import reason_text, scorer_uid_problem
     from techday.i18n import PackageCatalogue
