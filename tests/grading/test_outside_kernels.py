@@ -200,6 +200,17 @@ def test_an_experiment_left_in_a_cell_of_the_trainees_does_not_fail_the_honest_k
     assert result["seconds"] < CELL_TIMEOUT_S + 20, result
 
 
+def test_magics_in_the_trainees_cells_run_as_ipython_would_not_fail_them(built):
+    """Kept: ``%%time`` atop an answer cell, a ``%timeit`` and a ``!nvidia-smi`` line in cells of the trainee's
+    (plain Python has none of them: the whole cell was a SyntaxError, or a NameError of ``get_ipython``, and the
+    honest kernel was undefined)."""
+    timed = "%%time\n" + "".join(solution(built).cells[[c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                                                          for c in solution(built).cells].index("lut_kernel")].source)
+    nb = solution(built, {"lut_kernel": timed}, {"lut_kernel": "%timeit 1 + 1\n!nvidia-smi\nhelper = 1\n"})
+    (result,) = score_kernels(nb, None, ["lut_kernel_tests"], sandbox=False).values()
+    assert result["passed"] is True and not result.get("cell_errors"), result
+
+
 def wrong_solutions():
     from techday.validate.variants import read_wrong_solutions
 
