@@ -11,7 +11,8 @@ Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests
    ``imports``, ``launch_settings``), their source the gradebook's (else the course's lab source), then, in
    notebook order, the hand-in's solution cells and the cells the trainee added; never the test cells, the
    other locked cells (``speed_helpers``) nor the release's own plain cells (the parameters, the demo and the
-   plot: slow, and not the trainee's). A ``tier = "cpu"`` line stands in for the parameters cell.
+   plot: slow, and not the trainee's). A ``tier = "cpu"`` line stands in for the parameters cell. A test cell's
+   cases run on the cells above it only, as in the notebook.
 2. **The evaluated process** (:func:`evaluate_main`, one per test cell checked) runs that program in Numba's
    CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, the CPU tier, whatever tier graded the notebook), in the
    grading sandbox with the limits of :func:`techday.grading.outside.run_scorer` (own host uid where root
@@ -51,7 +52,6 @@ EVAL_TIMEOUT_S = 45      # one test cell's process: the program and its cases (a
 CELL_TIMEOUT_S = 8       # one cell of the hand-in's, in that process: an experiment left in a cell stops there
 EVAL_MEMORY_MB = 2048    # RLIMIT_AS: the simulator runs a block's threads as Python threads (2 MB stacks each)
 EVAL_PROCESSES = 320     # where root grades: a block of 256 simulated threads, the interpreter, bwrap's two, margin
-MAX_ANSWER_BYTES = 4 * 2**20  # the answer the judge reads (the cases' outputs: under 100 kB)
 DTYPES = ("uint8", "int16", "int32")  # every output array the judge asks for is one of these
 
 # --- the program ---------------------------------------------------------------------------------------------
@@ -76,17 +76,19 @@ def release_cells(lab: str = LAB) -> dict | None:
 
 
 def program_cells(nb, course: list[dict] | None, lab: str = LAB) -> list[dict]:
-    """What the evaluated process runs, in order: ``{"key", "origin", "source"}``, ``origin`` ``grader`` (the
+    """What the evaluated process runs, in order: ``{"key", "origin", "source", "index"}``, ``origin`` ``grader`` (the
     prelude), ``release`` (a definition cell, the course's source) or ``hand-in`` (a solution cell or a cell the
     trainee added, as handed in). ``course`` is :func:`techday.grading.executor.course_cells`' list (the
     gradebook's test and locked cells found in ``nb``); without one (no gradebook), the course's lab source says
-    which cells are the course's and gives the definitions' sources."""
+    which cells are the course's and gives the definitions' sources. ``index``: the cell's place in ``nb`` (-1
+    for the prelude and a definition cell the notebook lacks), so that a test cell's cases run on what the cells
+    above it defined, as in the notebook (:func:`test_positions`)."""
     trusted = {c["index"]: c for c in course or []}
     release = release_cells(lab) or {"plain": None, "course": set(), "definitions": {}}
     pattern = re.compile(rf"^{re.escape(re.sub(r'[^A-Za-z0-9_-]', '-', lab)[:50])}-\d{{3}}$")
     sources = dict(release["definitions"])
     sources.update({c["key"]: c["source"] for c in course or [] if c.get("kind") == "locked"})
-    cells = [{"key": "prelude", "origin": "grader", "source": PRELUDE}]
+    cells = [{"key": "prelude", "origin": "grader", "source": PRELUDE, "index": -1}]
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -96,18 +98,30 @@ def program_cells(nb, course: list[dict] | None, lab: str = LAB) -> list[dict]:
         if key is not None:  # the course's cell: a definition runs as the course wrote it, the rest not at all
             if key in DEFINITION_CELLS and key not in seen and key in sources:
                 seen.add(key)
-                cells.append({"key": key, "origin": "release", "source": sources[key]})
+                cells.append({"key": key, "origin": "release", "source": sources[key], "index": index})
             continue
         cid = str(cell.get("id") or "")
         if (cid in release["plain"]) if release["plain"] is not None else bool(pattern.match(cid)):
             continue  # the release's parameters, demo or plot cell
         source = cell.source
         cells.append({"key": str(gid or cid or f"cell {index + 1}")[:80], "origin": "hand-in",
-                      "source": "".join(source) if isinstance(source, list) else str(source)})
+                      "source": "".join(source) if isinstance(source, list) else str(source), "index": index})
     # A definition cell the notebook lacks runs first, in the release's order (nbgrader restores deleted ones).
-    front = [{"key": k, "origin": "release", "source": sources[k]} for k in DEFINITION_CELLS
+    front = [{"key": k, "origin": "release", "source": sources[k], "index": -1} for k in DEFINITION_CELLS
              if k not in seen and k in sources]
     return cells[:1] + front + cells[1:]
+
+
+def test_positions(nb, course: list[dict] | None) -> dict[str, int]:
+    """Where each of :data:`TESTS` sits in ``nb``: the gradebook's cell (``course``), else the first cell of that
+    grade id; a test cell that is not there sits after every cell."""
+    found = {c["key"]: c["index"] for c in course or [] if c["key"] in TESTS and c.get("kind") == "test"}
+    if not course:
+        for index, cell in enumerate(nb.cells):
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and gid in TESTS:
+                found.setdefault(gid, index)
+    return {test: found.get(test, len(nb.cells)) for test in TESTS}
 
 
 # --- the cases -------------------------------------------------------------------------------------------------
@@ -427,10 +441,14 @@ def score_kernels(nb, course: list[dict] | None, tests, sandbox: bool = True, se
     from .outside import run_scorer
 
     seed = draw_seed() if seed is None else int(seed)
-    cells = program_cells(nb, course)
-    program = [f"{c['origin']}:{c['key']}" for c in cells]
+    every = program_cells(nb, course)
+    where = test_positions(nb, course)
     results = {}
     for test in tests:
+        # The cells above the test cell, as in the notebook: a later cell's redefinition (an experiment after the
+        # test) is not what the kernel's test ran.
+        cells = [c for c in every if c["index"] < where[test]]
+        program = [f"{c['origin']}:{c['key']}" for c in cells]
         cases = draw_cases(test, seed)
         record: dict = {"seed": seed, "cases": [c["what"] for c in cases], "program": program,
                         "simulator": "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), whatever the grading tier"}

@@ -211,6 +211,23 @@ def test_magics_in_the_trainees_cells_run_as_ipython_would_not_fail_them(built):
     assert result["passed"] is True and not result.get("cell_errors"), result
 
 
+def test_each_test_cell_runs_on_what_the_cells_above_it_defined(built):
+    """Kept: an honest hand-in with an experiment after the table's test that redefines ``lut_kernel`` wrongly (the
+    kernel's test ran the right one, above it): the table's cases run on the cells above its test cell only.
+    Caught: a right ``lut_kernel`` defined only after its test cell (the kernel's test failed, NameError) is not
+    used outside either."""
+    later = "@cuda.jit\ndef lut_kernel(hist, lut):\n    lut[cuda.threadIdx.x] = 0\n"
+    nb = solution(built, after={"lut_kernel_tests": later})
+    (result,) = score_kernels(nb, None, ["lut_kernel_tests"], sandbox=False).values()
+    assert result["passed"] is True, result
+    assert "hand-in:lut_kernel" in result["program"] and result["program"][-1] == "hand-in:lut_kernel", result
+    nb = solution(built, {"lut_kernel": "pass\n"}, {"lut_kernel_tests": solution(built).cells[[
+        c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in solution(built).cells].index(
+        "lut_kernel")].source})
+    (result,) = score_kernels(nb, None, ["lut_kernel_tests"], sandbox=False).values()
+    assert result["passed"] is False and result["key"] == "kernels-raised", result
+
+
 def wrong_solutions():
     from techday.validate.variants import read_wrong_solutions
 
