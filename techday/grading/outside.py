@@ -173,9 +173,10 @@ REASONS = {
     "stopped": lambda c, kw: c.msg("techday.outside_stopped", "the grader's scorer stopped without an answer "
                                    "({why})", **kw),
     "kernels-differ": lambda c, kw: c.msg("techday.outside_kernels_differ", "case {case} of {cases} ({what}): {bad} "
-                                          "of {size} values differ; first at {at}: got {got}, expected {want}", **kw),
+                                          "of {size} values differ; first at {at}: got {got}, expected {want}",
+                                          **_case_words(c, kw)),
     "kernels-raised": lambda c, kw: c.msg("techday.outside_kernels_raised", "case {case} of {cases} ({what}) raised "
-                                          "{error}", **kw),
+                                          "{error}", **_case_words(c, kw)),
     "kernels-answer": lambda c, kw: c.msg("techday.outside_kernels_answer", "the process that ran your code gave "
                                           "an answer the grader cannot use ({why})", **kw),
     "kernels-time": lambda c, kw: c.msg("techday.outside_kernels_time", "running your code on the grader's cases "
@@ -186,6 +187,15 @@ REASONS = {
                                  "itself, in batches of {batch}: mean accuracy {mean:.3f}, lowest {low:.3f}; the "
                                  "pass rule asks for a mean of {bar_mean} and none below {bar_low}", **kw),
 }
+
+
+def _case_words(catalogue, kw: dict) -> dict:
+    """``kw`` with lab 07's case (``describe``) in the catalogue's language as ``what``."""
+    if "describe" not in kw:
+        return kw
+    from .outside_kernels import case_text
+
+    return {**kw, "what": case_text(catalogue, kw["describe"])}
 
 
 def reason_text(catalogue, key: str, kw: dict) -> str:

@@ -137,7 +137,53 @@ def _picture(rng, shape):
 
     name = str(rng.choice(SAMPLES))
     origin = (int(rng.integers(0, 400)), int(rng.integers(0, 400)))
-    return sample_image(name, shape, origin=origin), f"{name} {shape[0]}x{shape[1]} @{origin}"
+    return sample_image(name, shape, origin=origin), ["sample", {"name": name, "rows": shape[0], "cols": shape[1],
+                                                                 "row": origin[0], "col": origin[1]}]
+
+
+def _picture_text(c, spec) -> str:
+    kind, f = spec
+    if kind == "noise":
+        return c.msg("techday.outside_picture_noise", "random grey levels {rows}x{cols}", **f)
+    if kind == "constant":
+        return c.msg("techday.outside_picture_constant", "a constant picture of {level}, {rows}x{cols}", **f)
+    return c.msg("techday.outside_picture_sample", "{name} {rows}x{cols} from ({row}, {col})", **f)
+
+
+# What a case is, in the room's language (the record keeps the English): kind -> text.
+CASE_TEXTS = {
+    "blur": lambda c, f: c.msg("techday.outside_case_blur", "{picture}, {k}x{k} weights, grid {grid}, block {block}, "
+                               "out {dtype}", **f),
+    "histogram": lambda c, f: c.msg("techday.outside_case_histogram", "{picture}, grid {grid}, block {block}", **f),
+    "histogram-added": lambda c, f: c.msg("techday.outside_case_histogram_added", "{picture}, grid {grid}, block "
+                                          "{block}, added to counts that are not zero", **f),
+    "lut-blurred": lambda c, f: c.msg("techday.outside_case_lut_blurred", "the histogram of {picture} blurred 5x5",
+                                      **f),
+    "lut-one": lambda c, f: c.msg("techday.outside_case_lut_one", "one grey level ({level})", **f),
+    "lut-two": lambda c, f: c.msg("techday.outside_case_lut_two", "two grey levels ({low} and {high})", **f),
+    "lut-band": lambda c, f: c.msg("techday.outside_case_lut_band", "grey levels {low} to {high} only", **f),
+    "lut-big": lambda c, f: c.msg("techday.outside_case_lut_big", "counts of {pixels} pixels (64-bit arithmetic)",
+                                  **f),
+    "equalize": lambda c, f: c.msg("techday.outside_case_equalize", "equalize, {picture}, {k}x{k}", **f),
+    "equalize-device": lambda c, f: c.msg("techday.outside_case_equalize_device", "equalize_device called twice on "
+                                          "used buffers, {picture}", **f),
+}
+
+
+def case_text(catalogue, describe) -> str:
+    """A case's ``describe`` (``[kind, fields]``, a picture among the fields as ``[kind, fields]``) in words."""
+    kind, fields = describe
+    fields = dict(fields)
+    if "picture" in fields:
+        fields["picture"] = _picture_text(catalogue, fields["picture"])
+    return CASE_TEXTS[kind](catalogue, fields)
+
+
+def _case(kind: str, describe: list, inputs: dict, args: dict, dtype: str, shape, expected) -> dict:
+    from ..i18n import SOURCE_LANGUAGE, PackageCatalogue
+
+    return {"kind": kind, "describe": describe, "what": case_text(PackageCatalogue(SOURCE_LANGUAGE), describe),
+            "inputs": inputs, "args": args, "dtype": dtype, "shape": tuple(shape), "expected": expected}
 
 
 def _weights(rng, k):
@@ -172,66 +218,71 @@ def draw_cases(test: str, seed: int) -> list[dict]:
                 ((int(rng.integers(2, 5)), int(rng.integers(2, 5))), 7, (4, 4), (1, 1), "int16"),  # under the kernel
                 ((1, int(rng.integers(20, 50))), 5, (16, 2), (1, 1), "uint8"),
                 ((int(rng.integers(17, 33)), int(rng.integers(17, 33))), 5, (16, 16), (1, 1), "uint8")):
-            img, what = _picture(rng, shape)
+            img, picture = _picture(rng, shape)
             w = _weights(rng, k) if len(cases) < 3 else binomial_weights(k)
             grid = grid or _covering(shape, block)
-            cases.append({"kind": "blur", "what": f"{what}, {k}x{k} weights, grid {grid}, block {block}, {dtype}",
-                          "inputs": {"img": img, "weights": w}, "args": {"grid": grid, "block": block, "dtype": dtype},
-                          "dtype": dtype, "shape": shape, "expected": blur_reference(img, w)})
+            cases.append(_case("blur", ["blur", {"picture": picture, "k": k, "grid": grid, "block": block,
+                                                 "dtype": dtype}],
+                               {"img": img, "weights": w}, {"grid": grid, "block": block, "dtype": dtype}, dtype,
+                               shape, blur_reference(img, w)))
     elif test == "histogram_kernel_tests":
         noise_shape = (int(rng.integers(17, 30)), int(rng.integers(17, 30)))
+        flat_shape, level = (int(rng.integers(17, 30)), int(rng.integers(17, 30))), int(rng.integers(256))
         pictures = [_picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40)))),
-                    (rng.integers(0, 256, noise_shape).astype(np.uint8), f"noise {noise_shape[0]}x{noise_shape[1]}"),
+                    (rng.integers(0, 256, noise_shape).astype(np.uint8),
+                     ["noise", {"rows": noise_shape[0], "cols": noise_shape[1]}]),
                     _picture(rng, (1, int(rng.integers(20, 90)))),
-                    (np.full((int(rng.integers(17, 30)), int(rng.integers(17, 30))), int(rng.integers(256)), np.uint8),
-                     "constant"),
+                    (np.full(flat_shape, level, np.uint8),
+                     ["constant", {"level": level, "rows": flat_shape[0], "cols": flat_shape[1]}]),
                     _picture(rng, (int(rng.integers(2, 6)), int(rng.integers(2, 8))))]
         launches = [((8, 8), None), ((8, 4), (2, 1)), ((32, 1), (1, 1)), ((16, 16), (2, 2)), ((16, 8), (2, 2))]
-        for (img, what), (block, grid) in zip(pictures, launches):
+        for (img, picture), (block, grid) in zip(pictures, launches):
             grid = grid or _covering(img.shape, block)
             start = rng.integers(0, 1000, 256).astype(np.int32) if len(cases) % 2 else np.zeros(256, np.int32)
-            cases.append({"kind": "histogram", "what": f"{what}, grid {grid}, block {block}"
-                          + (", hist not zero" if start.any() else ""),
-                          "inputs": {"img": img, "hist": start}, "args": {"grid": grid, "block": block},
-                          "dtype": "int32", "shape": (256,), "expected": start + histogram_reference(img)})
+            kind = "histogram-added" if start.any() else "histogram"
+            cases.append(_case("histogram", [kind, {"picture": picture, "grid": grid, "block": block}],
+                               {"img": img, "hist": start}, {"grid": grid, "block": block}, "int32", (256,),
+                               start + histogram_reference(img)))
     elif test == "lut_kernel_tests":
-        img, what = _picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40))))
-        hists = [(histogram_reference(blur_reference(img, binomial_weights(5))), f"histogram of blurred {what}")]
+        img, picture = _picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40))))
+        hists = [(histogram_reference(blur_reference(img, binomial_weights(5))), ["lut-blurred", {"picture": picture}])]
         one = np.zeros(256, np.int64)
-        one[int(rng.integers(256))] = int(rng.integers(1, 100_000))
-        hists.append((one, "one grey level"))
+        level = int(rng.integers(256))
+        one[level] = int(rng.integers(1, 100_000))
+        hists.append((one, ["lut-one", {"level": level}]))
         two = np.zeros(256, np.int64)
-        two[rng.choice(256, 2, replace=False)] = rng.integers(1, 5_000, 2)
-        hists.append((two, "two grey levels"))
+        pair = sorted(int(v) for v in rng.choice(256, 2, replace=False))
+        two[pair] = rng.integers(1, 5_000, 2)
+        hists.append((two, ["lut-two", {"low": pair[0], "high": pair[1]}]))
         low, high = sorted(int(v) for v in rng.choice(256, 2, replace=False))
         middle = np.zeros(256, np.int64)
         middle[low:high + 1] = rng.integers(0, 50, high + 1 - low)
         middle[low] = int(rng.integers(1, 50))
-        hists.append((middle, f"levels {low}..{high}"))
+        hists.append((middle, ["lut-band", {"low": low, "high": high}]))
         big = rng.integers(0, 400_000, 256)
         big[:int(rng.integers(0, 40))] = 0
-        hists.append((big, f"{int(big.sum())} pixels (64-bit)"))
-        for hist, what in hists:
-            cases.append({"kind": "lut", "what": what, "inputs": {"hist": hist.astype(np.int32)}, "args": {},
-                          "dtype": "uint8", "shape": (256,), "expected": equalization_lut_reference(hist)})
+        hists.append((big, ["lut-big", {"pixels": int(big.sum())}]))
+        for hist, describe in hists:
+            cases.append(_case("lut", describe, {"hist": hist.astype(np.int32)}, {}, "uint8", (256,),
+                               equalization_lut_reference(hist)))
     elif test == "pipeline_tests":
         for shape, k in (((int(rng.integers(17, 40)), int(rng.integers(17, 40))), int(rng.choice([3, 5, 7]))),
                          ((int(rng.integers(1, 3)), int(rng.integers(30, 80))), int(rng.choice([3, 5, 7])))):
-            img, what = _picture(rng, shape)
+            img, picture = _picture(rng, shape)
             w = binomial_weights(k)
-            cases.append({"kind": "equalize", "what": f"equalize, {what}, {k}x{k}", "inputs": {"img": img, "weights": w},
-                          "args": {}, "dtype": "uint8", "shape": shape, "expected": pipeline_reference(img, w)})
-        shape = (int(rng.integers(17, 30)), int(rng.integers(17, 30)))
-        img = np.full(shape, int(rng.integers(256)), np.uint8)
-        cases.append({"kind": "equalize", "what": f"equalize, constant {shape[0]}x{shape[1]}",
-                      "inputs": {"img": img, "weights": binomial_weights(5)}, "args": {}, "dtype": "uint8",
-                      "shape": shape, "expected": pipeline_reference(img, binomial_weights(5))})
-        img, what = _picture(rng, (int(rng.integers(17, 30)), int(rng.integers(17, 30))))
-        cases.append({"kind": "equalize_device", "what": f"equalize_device twice on used buffers, {what}",
-                      "inputs": {"img": img, "weights": binomial_weights(5),
-                                 "hist": rng.integers(1, 1000, 256).astype(np.int32)},
-                      "args": {"calls": 2}, "dtype": "uint8", "shape": img.shape,
-                      "expected": pipeline_reference(img, binomial_weights(5))})
+            cases.append(_case("equalize", ["equalize", {"picture": picture, "k": k}], {"img": img, "weights": w}, {},
+                               "uint8", shape, pipeline_reference(img, w)))
+        shape, level = (int(rng.integers(17, 30)), int(rng.integers(17, 30))), int(rng.integers(256))
+        img = np.full(shape, level, np.uint8)
+        picture = ["constant", {"level": level, "rows": shape[0], "cols": shape[1]}]
+        cases.append(_case("equalize", ["equalize", {"picture": picture, "k": 5}],
+                           {"img": img, "weights": binomial_weights(5)}, {}, "uint8", shape,
+                           pipeline_reference(img, binomial_weights(5))))
+        img, picture = _picture(rng, (int(rng.integers(17, 30)), int(rng.integers(17, 30))))
+        cases.append(_case("equalize_device", ["equalize-device", {"picture": picture}],
+                           {"img": img, "weights": binomial_weights(5),
+                            "hist": rng.integers(1, 1000, 256).astype(np.int32)},
+                           {"calls": 2}, "uint8", img.shape, pipeline_reference(img, binomial_weights(5))))
     else:
         raise ValueError(f"no cases for {test!r}")
     return cases
@@ -404,7 +455,7 @@ def judge(test: str, cases: list[dict], answer: dict) -> dict:
         return {"passed": False, "key": "kernels-answer",
                 "kw": {"test": test, "why": f"{n} arrays for {len(cases)} cases"}}
     for i, (out, case) in enumerate(zip(outs, cases)):
-        where = {"test": test, "case": i + 1, "cases": len(cases), "what": case["what"]}
+        where = {"test": test, "case": i + 1, "cases": len(cases), "what": case["what"], "describe": case["describe"]}
         try:
             got = parse_output(out, case)
         except Unusable as exc:

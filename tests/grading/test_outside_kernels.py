@@ -173,6 +173,23 @@ def test_the_judge_decides_per_case_and_wants_one_array_per_case():
     assert verdict["key"] == "kernels-raised" and "NameError" in verdict["kw"]["error"], verdict
 
 
+def test_the_reason_and_the_case_are_in_the_rooms_language():
+    """Caught: a reason whose case stayed in English in a Korean room (the template translated, ``grid``, ``weights``
+    and ``one grey level`` not), or a reason the catalogue cannot render (``no readable reason``)."""
+    from techday.grading.outside import failed_text, reason_text
+    from techday.i18n import PackageCatalogue
+
+    for test, kind in (("blur_kernel_tests", "blur"), ("lut_kernel_tests", "lut")):
+        cases = draw_cases(test, 2**20 + 5)
+        zeros = [encoded(np.zeros(c["shape"], c["dtype"])) for c in cases]
+        verdict = judge(test, cases, {"outputs": zeros})
+        english, korean = (failed_text(c, reason_text(c, verdict["key"], verdict["kw"]), "cuda-kernels-rerun")
+                           for c in (PackageCatalogue("en"), PackageCatalogue("ko")))
+        assert cases[0]["what"] in english and "readable" not in english, english
+        assert "시뮬레이터(simulator)" in korean and cases[0]["what"] not in korean, korean
+        assert ("그리드" if kind == "blur" else "히스토그램") in korean, korean
+
+
 # --- the runner on the lab's own answers ------------------------------------------------------------------------
 
 def test_the_honest_solution_passes_outside_in_the_sandbox(built):
