@@ -24,9 +24,13 @@ Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests
    each test cell.
 
 Not covered: the speed test and everything else of the lab stay in the kernel; the check recomputes outputs,
-not how they were made (a pipeline computed on the host with NumPy gives the right pictures: the in-kernel test's
-launch checks, which the simulator records, are not repeated outside); the simulator is not a GPU (a race or an
-out-of-bounds read a GPU would show is judged by the simulator's rules, as on the CPU tier).
+not how they were made (a pipeline computed on the host with NumPy, a "kernel" that is a NumPy function, a
+histogram whose atomics race, a shared array of a size no GPU compiles give the right outputs: the kernel's launch
+watch, ``check_races`` and compile check are not repeated outside, and the evaluated process's word on them would
+be the trainee's); the simulator is not a GPU (an answer right in the simulator and wrong on a GPU passes; one that
+needs a GPU fails); a cell of the trainee's that is slow in the simulator stops after :data:`CELL_TIMEOUT_S`, and a
+program slower than :data:`EVAL_TIMEOUT_S` fails the check; a regrade draws new cases (the seed is recorded, not
+replayed); where no host uid can be had the process runs as the grader's user (:func:`run_scorer`).
 """
 
 from __future__ import annotations
