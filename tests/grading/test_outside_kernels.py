@@ -9,7 +9,6 @@ the whole module (a lab 07 hand-in takes about a minute in the sandbox here).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.grading]
 
 WRONG = ROOT / "tests" / "wrong_solutions" / f"{LAB}.py"
-FORGERY = Path(__file__).parent / "fixtures" / "lab07_forge_reference.py"
+FORGERY = ROOT / "tests" / "fixtures" / "submissions" / "lab07_forge_reference.py"
 COPY_BLUR = '''@cuda.jit
 def blur_kernel(img, weights, out):
     """A blur that does not blur: out = img."""
