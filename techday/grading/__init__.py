@@ -10,6 +10,7 @@ One module per job (the data path is in :mod:`techday.grading.run`):
 - :mod:`.sandbox`       the bubblewrap sandbox and its limits
 - :mod:`.sandbox_exec`  inside the sandbox: runs the notebook, watches the kernel, returns outputs
 - :mod:`.outside`       checks from outside the kernel: a file a test wrote, scored by the grader itself
+- :mod:`.outside_kernels` lab 07's kernels run again by the grader, on cases it draws, and judged there
 - :mod:`.worker`        a long-lived nbgrader process (trusted; no trainee code runs in it)
 - :mod:`.pool`          N such workers for N grading threads
 - :mod:`.gradebook`     snapshots of nbgrader's gradebook and the merge of one submission's scores

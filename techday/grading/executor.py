@@ -134,8 +134,8 @@ class SandboxExecute(NbGraderPreprocessor):
         job = {"notebook": nb, "course_cells": course_cells(nb, resources), "referee": self.referee,
                "draw": grading_draw(self.draw)}
         checks = lab_checks(lab)  # test cells the grader also scores from outside the kernel (outside.py)
-        if checks:
-            job["collect"] = sorted({c.artifact for c in checks.values()})
+        if any(c.artifact for c in checks.values()):
+            job["collect"] = sorted({c.artifact for c in checks.values() if c.artifact})
         result = run_notebook(json.dumps(job), work, limits, settings.env, settings.sandbox, settings.gpu, report)
         shutil.rmtree(work, ignore_errors=True)
         code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -154,7 +154,8 @@ class SandboxExecute(NbGraderPreprocessor):
             if result.get("language_info"):
                 nb.metadata["language_info"] = result["language_info"]
             if checks:
-                report["outside_checks"] = outside_scores(nb, checks, result.get("artifacts"), settings.sandbox, report)
+                report["outside_checks"] = outside_scores(nb, checks, result.get("artifacts"), settings.sandbox, report,
+                                                          course=job["course_cells"])
         else:
             why = report.get("problem_shown") or report["problem"] or "the sandbox returned no result"
             for i in code_cells:

@@ -24,7 +24,11 @@ file itself instead of the kernel's word about it:
    outputs (nbgrader scores it 0) and the notebook is flagged with the reason; a test that failed in the
    kernel is left as it is.
 
-Not covered: the other test cells of lab 17 and every other lab stay in the kernel; a model that is good on
+Lab 07's correctness tests are checked from outside too, with no file: the grader runs the hand-in's code
+again itself (:data:`RERUNS`, :mod:`techday.grading.outside_kernels`).
+
+Not covered: lab 17's test cells other than the assessment and the served model, and every other lab but lab
+07's correctness tests, stay in the kernel; a model that is good on
 fresh parts passes, however it was made; the scorer trusts ONNX Runtime with a file that passed the
 allow-list (a flaw in it is bounded by the scorer's process, its uid and sandbox, not ruled out); where no
 host uid can be had (a grader that is not root, a host where no unprivileged uid can run the sandbox) the scorer runs as
@@ -57,9 +61,10 @@ MAX_ARTIFACT_BYTES = 16 * 2**20     # a file taken out of the sandbox (lab 17's 
 @dataclass(frozen=True)
 class OutsideCheck:
     """One test cell's check from outside: ``artifact``, the file name the test writes into the grader's
-    folder; ``scorer``, a name in :data:`SCORERS`."""
+    folder, and ``scorer``, a name in :data:`SCORERS`; or no artifact and ``scorer`` a name in
+    :data:`RERUNS`: the grader runs the hand-in's code again itself (nothing the kernel wrote is read)."""
 
-    artifact: str
+    artifact: str | None
     scorer: str
 
 
@@ -67,6 +72,11 @@ class OutsideCheck:
 OUTSIDE_CHECKS: dict[str, dict[str, OutsideCheck]] = {
     "17-dl-assessment": {"assessment_tests": OutsideCheck("assessment.onnx", "served-parts-classifier"),
                          "serving_tests": OutsideCheck("parts.onnx", "served-parts-classifier")},
+    # Lab 07's correctness tests: the hand-in's kernels run again in a process of the grader's
+    # (techday.grading.outside_kernels). Its speed test stays in the kernel.
+    "07-accelerated-assessment": {test: OutsideCheck(None, "cuda-kernels-rerun") for test in
+                                  ("blur_kernel_tests", "histogram_kernel_tests", "lut_kernel_tests",
+                                   "pipeline_tests")},
 }
 
 
@@ -164,10 +174,30 @@ REASONS = {
                                   "{mb} MB of memory", **kw),
     "stopped": lambda c, kw: c.msg("techday.outside_stopped", "the grader's scorer stopped without an answer "
                                    "({why})", **kw),
+    "kernels-differ": lambda c, kw: c.msg("techday.outside_kernels_differ", "case {case} of {cases} ({what}): {bad} "
+                                          "of {size} values differ; first at {at}: got {got}, expected {want}",
+                                          **_case_words(c, kw)),
+    "kernels-raised": lambda c, kw: c.msg("techday.outside_kernels_raised", "case {case} of {cases} ({what}) raised "
+                                          "{error}", **_case_words(c, kw)),
+    "kernels-answer": lambda c, kw: c.msg("techday.outside_kernels_answer", "the process that ran your code gave "
+                                          "an answer the grader cannot use ({why})", **kw),
+    "kernels-time": lambda c, kw: c.msg("techday.outside_kernels_time", "running your code on the grader's cases "
+                                        "took longer than its limit of {seconds} s", **kw),
+    "kernels-memory": lambda c, kw: c.msg("techday.outside_kernels_memory", "running your code on the grader's "
+                                          "cases needed more than its {mb} MB of memory", **kw),
     "below": lambda c, kw: c.msg("techday.outside_below", "served by the grader on {sets} sets of parts it drew "
                                  "itself, in batches of {batch}: mean accuracy {mean:.3f}, lowest {low:.3f}; the "
                                  "pass rule asks for a mean of {bar_mean} and none below {bar_low}", **kw),
 }
+
+
+def _case_words(catalogue, kw: dict) -> dict:
+    """``kw`` with lab 07's case (``describe``) in the catalogue's language as ``what``."""
+    if "describe" not in kw:
+        return kw
+    from .outside_kernels import case_text
+
+    return {**kw, "what": case_text(catalogue, kw["describe"])}
 
 
 def reason_text(catalogue, key: str, kw: dict) -> str:
@@ -179,7 +209,11 @@ def reason_text(catalogue, key: str, kw: dict) -> str:
         return REASONS["stopped"](catalogue, {"why": "no readable reason"})
 
 
-def failed_text(catalogue, reason: str) -> str:
+def failed_text(catalogue, reason: str, scorer: str = "served-parts-classifier") -> str:
+    if scorer in RERUNS:
+        return catalogue.msg("techday.outside_rerun_failed", "the grader ran your code again itself, outside your "
+                             "notebook, in Numba's CUDA simulator on cases it drew, and it did not pass: {reason}. "
+                             "This test scores 0.", reason=reason)
     return catalogue.msg("techday.outside_failed", "the grader served your exported model itself, outside your "
                          "notebook, and it did not pass: {reason}. This test scores 0.", reason=reason)
 
@@ -390,12 +424,15 @@ def _scorer_program(where: str) -> list[str]:
             "--images", f"{where}/images.npy", "--batches", ",".join(map(str, BATCHES))]
 
 
-def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[list[str], dict, str | None]:
+def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None, program=None,
+                 extra_env: dict | None = None) -> tuple[list[str], dict, str | None]:
     """The scorer's command, environment and working folder: in the grading sandbox (no network, nothing of the
-    host but the Python install and the package, ``folder`` alone as its working folder) where ``sandbox``."""
+    host but the Python install and the package, ``folder`` alone as its working folder) where ``sandbox``.
+    ``program`` (where -> argv) is the command, lab 17's served-model scorer unless given; ``extra_env`` adds
+    to its environment."""
     from .sandbox import WORK, check_sandbox, sandbox_command, sandbox_env
 
-    env = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+    env = {"OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", **(extra_env or {})}
     if sandbox:
         bwrap = check_sandbox()
         where = WORK
@@ -406,7 +443,7 @@ def _scorer_argv(folder: Path, sandbox: bool, seccomp_fd: int | None) -> tuple[l
         where, argv, cwd = str(folder), [], str(folder)
         popen_env = {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                      "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "HOME": str(folder)}
-    return argv + _scorer_program(where), popen_env, cwd
+    return argv + (program or _scorer_program)(where), popen_env, cwd
 
 
 # Where root grades, the scorer's sandbox runs as a host uid of its own (techday.grading.hostuids), held for its run
@@ -446,7 +483,8 @@ def _tail(f, limit: int = SCORER_OUTPUT_TAIL) -> bytes:
 
 
 def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIMEOUT_S,
-               memory_mb: int = SCORER_MEMORY_MB, avoid_uids=()) -> dict:
+               memory_mb: int = SCORER_MEMORY_MB, avoid_uids=(), program=None,
+               processes: int = SCORER_PROCESSES, env: dict | None = None) -> dict:
     """The scorer on ``folder/model.onnx`` and ``folder/images.npy``, in a process of its own under its own
     limits: its answer (``predictions`` or ``refused``); past ``timeout_s`` or dead, a refusal too. ``ran_as``
     says which host user it ran as (``uid``, ``own``: a uid of its own, ``max_processes``, ``text``).
@@ -455,7 +493,12 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
     the sandbox uids (:func:`techday.grading.hostuids.allocate`, never one of ``avoid_uids``: the notebook's),
     held for this run and let go after it (what is left of its processes killed), with ``RLIMIT_NPROC``
     :data:`SCORER_PROCESSES`; ``folder`` and its files are then root's, readable by that uid's group alone and
-    writable by no one but root."""
+    writable by no one but root.
+
+    ``program`` (where -> argv), ``processes`` (its ``RLIMIT_NPROC``) and ``env`` (added to its environment)
+    run another scorer under the same rules: lab 07's evaluated process (:mod:`techday.grading.outside_kernels`).
+    """
+    run = (program, processes, env)
     problem = scorer_uid_problem(sandbox)
     if problem is not None:
         ran_as = {"uid": os.geteuid(), "own": False, "max_processes": None, "text": problem}
@@ -463,7 +506,7 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
         for entry in folder.iterdir():
             if entry.is_file() and not entry.is_symlink():
                 os.chmod(entry, 0o644)
-        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, None), "ran_as": ran_as}
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, None, *run), "ran_as": ran_as}
     from .hostuids import allocate
     from .sandbox import SandboxUnavailable
 
@@ -472,8 +515,8 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
     except SandboxUnavailable as exc:
         return {"refused": "stopped", "kw": {"why": f"no host uid for the scorer: {exc}"[:200]},
                 "ran_as": {"uid": None, "own": False, "max_processes": None, "text": f"not started: {exc}"[:300]}}
-    ran_as = {"uid": host.uid, "own": True, "max_processes": SCORER_PROCESSES,
-              "text": f"host uid {host.uid} of its own (held for this run alone), at most {SCORER_PROCESSES} "
+    ran_as = {"uid": host.uid, "own": True, "max_processes": processes,
+              "text": f"host uid {host.uid} of its own (held for this run alone), at most {processes} "
                       "processes and threads (RLIMIT_NPROC)"}
     try:
         # Read-only to the scorer: the folder searchable (0710) and the files readable (0440) by its group alone.
@@ -483,13 +526,14 @@ def run_scorer(folder: Path, sandbox: bool = True, timeout_s: float = SCORER_TIM
             if entry.is_file() and not entry.is_symlink():
                 os.chown(entry, 0, host.gid)
                 os.chmod(entry, 0o440)
-        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, host.ids), "ran_as": ran_as}
+        return {**_run_scorer(folder, sandbox, timeout_s, memory_mb, host.ids, *run), "ran_as": ran_as}
     finally:
         host.release()
 
 
 def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
-                user: tuple[int, int] | None) -> dict:
+                user: tuple[int, int] | None, program=None, processes: int = SCORER_PROCESSES,
+                env: dict | None = None) -> dict:
     from ..proctree import kill_tree
     from .sandbox import Limits, rlimits, seccomp_filter
 
@@ -499,23 +543,26 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     def apply():
         base[0]()
         if user is not None:  # counted for the uid alone: nothing else runs as it
-            resource.setrlimit(resource.RLIMIT_NPROC, (SCORER_PROCESSES, SCORER_PROCESSES))
+            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
     extra: tuple[int, ...] = ()
-    program = seccomp_filter() if sandbox else None
-    if program is not None:
+    seccomp = seccomp_filter() if sandbox else None
+    if seccomp is not None:
         filter_fd, fw = os.pipe()
-        os.write(fw, program)
+        os.write(fw, seccomp)
         os.close(fw)
         extra = (filter_fd,)
     # Its stdout and stderr are files, not pipes: RLIMIT_FSIZE bounds what it writes, and the grader reads
     # their last SCORER_OUTPUT_TAIL bytes only (a scorer that wrote without end took the grader's memory).
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         try:
-            argv, env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None)
+            fd = extra[0] if extra else None
+            # lab 17's scorer as before (a stand-in replaces _scorer_argv with three arguments in the tests)
+            argv, popen_env, cwd = _scorer_argv(folder, sandbox, fd) if program is None and env is None else \
+                _scorer_argv(folder, sandbox, fd, program=program, extra_env=env)
             base.append(rlimits(limits, gpu=False, user=user, argv=argv))
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                    env=env, cwd=cwd, pass_fds=extra, start_new_session=True,
+                                    env=popen_env, cwd=cwd, pass_fds=extra, start_new_session=True,
                                     preexec_fn=apply)
         except OSError as exc:
             return {"refused": "stopped", "kw": {"why": f"could not start: {exc}"[:200]}}
@@ -534,7 +581,7 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     line = next((ln for ln in reversed(out.decode("utf-8", "replace").splitlines()) if ln.startswith("RESULT ")), "")
     try:
         answer = json.loads(line[len("RESULT "):]) if line else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         answer = None
     if not isinstance(answer, dict):
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
@@ -602,29 +649,56 @@ def score_served_classifier(data: bytes, sandbox: bool = True, seeds: list[int] 
 SCORERS = {"served-parts-classifier": score_served_classifier}
 
 
-def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool, report: dict) -> list[dict]:
+def _rerun_kernels(nb, course, tests, sandbox: bool, avoid_uids=()) -> dict:
+    from .outside_kernels import score_kernels
+
+    return score_kernels(nb, course, tests, sandbox=sandbox, avoid_uids=avoid_uids)
+
+
+# Checks that read no file: the scorer gets the notebook as graded (nbgrader's restored sources), the course's
+# cells (executor.course_cells) and the test cells the kernel passed, and answers {test cell: result}.
+RERUNS = {"cuda-kernels-rerun": _rerun_kernels}
+
+
+def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool, report: dict,
+                   course: list[dict] | None = None) -> list[dict]:
     """Run the lab's checks from outside on the notebook ``nb`` the sandbox sent back (its outputs in place):
     one record per checked test cell. A test cell that passed in the kernel and fails here gets an
     ``OutsideCheck`` error first among its outputs (nbgrader scores it 0, the feedback says why, in the room's
-    language) and an ``outside-check`` event in ``report`` (the status line, in English: flagged)."""
+    language) and an ``outside-check`` event in ``report`` (the status line, in English: flagged). ``course``:
+    the gradebook's test and locked cells (:func:`techday.grading.executor.course_cells`), for the checks that
+    run the hand-in's code again (:data:`RERUNS`)."""
     import nbformat
 
     from ..i18n import SOURCE_LANGUAGE, PackageCatalogue
 
     english, shown = PackageCatalogue(SOURCE_LANGUAGE), PackageCatalogue()
     taken = {a.get("name"): a for a in artifacts if isinstance(a, dict)} if isinstance(artifacts, list) else {}
-    records = []
-    for index, cell in enumerate(nb.cells):
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or gid not in checks:
+    cells = [(index, cell, cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+             for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    cells = [(index, cell, gid) for index, cell, gid in cells if gid in checks]
+    failed = {gid for _, cell, gid in cells if any(o.get("output_type") == "error" for o in cell.get("outputs", []))}
+    reruns: dict = {}
+    for scorer in sorted({checks[gid].scorer for _, _, gid in cells if checks[gid].artifact is None}):
+        tests = [gid for _, _, gid in cells if checks[gid].scorer == scorer and gid not in failed]
+        if not tests:
             continue
+        try:
+            reruns.update(RERUNS[scorer](nb, course, tests, sandbox=sandbox, avoid_uids=[report.get("host_uid")]))
+        except Exception as exc:  # a bug of ours must not pass the tests: they fail, flagged
+            reruns.update({t: {"passed": False, "key": "stopped", "kw": {"why": f"{type(exc).__name__}: {exc}"[:200]}}
+                           for t in tests})
+    records = []
+    for index, cell, gid in cells:
         check = checks[gid]
         record: dict = {"cell": gid, "artifact": check.artifact, "scorer": check.scorer}
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        if gid in failed:
             records.append({**record, "kernel": "failed", "passed": None})  # 0 already: nothing changes
             continue
         item = taken.get(check.artifact) or {"problem": "missing"}
-        if "data" in item:
+        if check.artifact is None:
+            result = reruns.get(gid) or {"passed": False, "key": "stopped", "kw": {"why": "no verdict"}}
+        elif "data" in item:
             try:
                 data = base64.b64decode(item["data"], validate=True)
             except ValueError:
@@ -646,10 +720,10 @@ def outside_scores(nb, checks: dict[str, OutsideCheck], artifacts, sandbox: bool
         record.update({k: v for k, v in result.items() if k != "kw"}, kernel="passed")
         if not result["passed"]:
             record["reason"] = reason_text(english, result["key"], kw)
+            text = failed_text(shown, reason_text(shown, result["key"], kw), check.scorer)
             cell.outputs.insert(0, nbformat.from_dict({
-                "output_type": "error", "ename": "OutsideCheck",
-                "evalue": failed_text(shown, reason_text(shown, result["key"], kw)),
-                "traceback": ["OutsideCheck: " + failed_text(shown, reason_text(shown, result["key"], kw))]}))
+                "output_type": "error", "ename": "OutsideCheck", "evalue": text,
+                "traceback": ["OutsideCheck: " + text]}))
             report.setdefault("events", []).append({"cell": index, "event": "outside-check", "what": record["reason"]})
         records.append(record)
     return records

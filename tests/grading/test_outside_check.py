@@ -453,17 +453,30 @@ def test_the_honest_lab_17_solution_keeps_full_marks_with_the_outside_check_pass
 
 
 def test_every_declared_check_names_a_test_cell_that_writes_its_file_into_the_graders_folder():
-    """Caught: a declaration that drifted from its lab (a renamed test cell, file or folder), which would score 0
-    every honest trainee of that lab, or never check anything."""
+    """Caught: a declaration that drifted from its lab (a renamed test cell, file or folder, or, for a check that
+    runs the hand-in again, a renamed definition cell), which would score 0 every honest trainee of that lab, or
+    never check anything."""
     from techday.course.labsrc import read_lab
     from techday.course.syllabus import load_course
-    from techday.grading.outside import OUTSIDE_CHECKS, SCORERS
+    from techday.grading import outside_kernels
+    from techday.grading.outside import OUTSIDE_CHECKS, RERUNS, SCORERS
     from tests.conftest import ROOT
 
     course = load_course(ROOT)
     assert OUTSIDE_CHECKS
     for lab, checks in OUTSIDE_CHECKS.items():
         nb, _ = read_lab(course.lab_source(lab), lab)
+        reruns = {cell_id: check for cell_id, check in checks.items() if check.artifact is None}
+        for cell_id, check in reruns.items():  # lab 07: its kernels run again (outside_kernels.py)
+            assert check.scorer in RERUNS and lab == outside_kernels.LAB, (lab, check)
+            (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id]
+            assert cell.metadata["nbgrader"].get("grade") and cell_id in outside_kernels.TESTS, (lab, cell_id)
+        if reruns:
+            locked = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked")}
+            assert set(outside_kernels.DEFINITION_CELLS) <= locked and set(reruns) == set(outside_kernels.TESTS), lab
+        checks = {cell_id: check for cell_id, check in checks.items() if check.artifact is not None}
+        if not checks:
+            continue
         sources = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "lab.grader_files(" in sources, lab
         for cell_id, check in checks.items():

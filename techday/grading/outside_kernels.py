@@ -1,0 +1,545 @@
+"""Lab 07's kernels scored from outside the trainee's kernel: the grader runs the hand-in's code again, in a
+process of its own, on cases it draws after the notebook ran, and compares the results with the course's NumPy
+references itself (:mod:`techday.imageref`).
+
+Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests``, ``lut_kernel_tests``,
+``pipeline_tests``) run in the trainee's kernel, where an answer that writes raw memory can forge any verdict
+(grading/README.md, "What the grade still trusts"). Nothing the kernel wrote is trusted here:
+
+1. **The program** (:func:`program_cells`) is made from the notebook as graded (nbgrader restored its locked
+   cells): the release's locked definition cells the answers need (:data:`DEFINITION_CELLS`: ``setup``,
+   ``imports``, ``launch_settings``), their source the gradebook's (else the course's lab source), then, in
+   notebook order, the hand-in's solution cells and the cells the trainee added; never the test cells, the
+   other locked cells (``speed_helpers``) nor the release's own plain cells (the parameters, the demo and the
+   plot: slow, and not the trainee's). A ``tier = "cpu"`` line stands in for the parameters cell. A test cell's
+   cases run on the cells above it only, as in the notebook.
+2. **The evaluated process** (:func:`evaluate_main`, one per test cell checked) runs that program in Numba's
+   CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, the CPU tier, whatever tier graded the notebook), in the
+   grading sandbox with the limits of :func:`techday.grading.outside.run_scorer` (own host uid where root
+   grades, no network, time, memory, processes), then calls the trainee's kernels and functions on the
+   inputs the judge wrote and answers with the output arrays only (raw bytes with their dtype and shape).
+3. **The judge** (:func:`score_kernels`, in the grader) draws the cases (:func:`draw_cases`) from a seed of
+   ``secrets`` after the kernel is gone, keeps the expected outputs to itself, parses the answer strictly
+   (the dtype and shape it expects, the exact byte count, one array per case: never unpickled) and decides
+   each test cell.
+
+Not covered: the speed test and everything else of the lab stay in the kernel; the check recomputes outputs,
+not how they were made (a pipeline computed on the host with NumPy, a "kernel" that is a NumPy function, a
+histogram whose atomics race, a shared array of a size no GPU compiles give the right outputs: the kernel's launch
+watch, ``check_races`` and compile check are not repeated outside, and the evaluated process's word on them would
+be the trainee's); the simulator is not a GPU (an answer right in the simulator and wrong on a GPU passes; one that
+needs a GPU fails); a cell of the trainee's that is slow in the simulator stops after :data:`CELL_TIMEOUT_S`, and a
+program slower than :data:`EVAL_TIMEOUT_S` fails the check; a regrade draws new cases (the seed is recorded, not
+replayed); where no host uid can be had the process runs as the grader's user (:func:`run_scorer`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LAB = "07-accelerated-assessment"
+DEFINITION_CELLS = ("setup", "imports", "launch_settings")  # locked cells whose names the answers use
+TESTS = {"blur_kernel_tests": "blur", "histogram_kernel_tests": "histogram", "lut_kernel_tests": "lut",
+         "pipeline_tests": "pipeline"}
+PRELUDE = 'tier = "cpu"  # the grader\'s: the parameters cell\nscale = "ci"\n'
+
+EVAL_TIMEOUT_S = 45      # one test cell's process: the program and its cases (an honest answer: 2 to 5 s here)
+CELL_TIMEOUT_S = 8       # one cell of the hand-in's, in that process: an experiment left in a cell stops there
+EVAL_MEMORY_MB = 2048    # RLIMIT_AS: the simulator runs a block's threads as Python threads (2 MB stacks each)
+EVAL_PROCESSES = 320     # where root grades: a block of 256 simulated threads, the interpreter, bwrap's two, margin
+DTYPES = ("uint8", "int16", "int32")  # every output array the judge asks for is one of these
+
+# --- the program ---------------------------------------------------------------------------------------------
+
+
+def release_cells(lab: str = LAB) -> dict | None:
+    """What the course's lab source says of its code cells: ``plain``, the ids its build gives the plain cells
+    (parameters, demo, plot); ``course``, the grade ids of its locked and test cells; ``definitions``, the
+    definition cells' sources. None where the lab source is not at hand."""
+    from ..course.labsrc import read_lab
+    from ..course.syllabus import load_course
+
+    try:
+        nb, _ = read_lab(load_course(None).lab_source(lab), lab)
+    except Exception:  # noqa: BLE001 -- a grader without the course's sources: the build's id pattern instead
+        return None
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    course = {c.metadata["nbgrader"]["grade_id"]: c.source for c in code
+              if c.metadata.get("nbgrader", {}).get("locked") and not c.metadata["nbgrader"].get("solution")}
+    return {"plain": {c.id for c in code if not c.metadata.get("nbgrader")}, "course": set(course),
+            "definitions": {k: v for k, v in course.items() if k in DEFINITION_CELLS}}
+
+
+def program_cells(nb, course: list[dict] | None, lab: str = LAB) -> list[dict]:
+    """What the evaluated process runs, in order: ``{"key", "origin", "source", "index"}``, ``origin`` ``grader`` (the
+    prelude), ``release`` (a definition cell, the course's source) or ``hand-in`` (a solution cell or a cell the
+    trainee added, as handed in). ``course`` is :func:`techday.grading.executor.course_cells`' list (the
+    gradebook's test and locked cells found in ``nb``); without one (no gradebook), the course's lab source says
+    which cells are the course's and gives the definitions' sources. ``index``: the cell's place in ``nb`` (-1
+    for the prelude and a definition cell the notebook lacks), so that a test cell's cases run on what the cells
+    above it defined, as in the notebook (:func:`test_positions`)."""
+    trusted = {c["index"]: c for c in course or []}
+    release = release_cells(lab) or {"plain": None, "course": set(), "definitions": {}}
+    pattern = re.compile(rf"^{re.escape(re.sub(r'[^A-Za-z0-9_-]', '-', lab)[:50])}-\d{{3}}$")
+    sources = dict(release["definitions"])
+    sources.update({c["key"]: c["source"] for c in course or [] if c.get("kind") == "locked"})
+    cells = [{"key": "prelude", "origin": "grader", "source": PRELUDE, "index": -1}]
+    seen: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        key = trusted[index]["key"] if index in trusted else gid if not trusted and gid in release["course"] else None
+        if key is not None:  # the course's cell: a definition runs as the course wrote it, the rest not at all
+            if key in DEFINITION_CELLS and key not in seen and key in sources:
+                seen.add(key)
+                cells.append({"key": key, "origin": "release", "source": sources[key], "index": index})
+            continue
+        cid = str(cell.get("id") or "")
+        if (cid in release["plain"]) if release["plain"] is not None else bool(pattern.match(cid)):
+            continue  # the release's parameters, demo or plot cell
+        source = cell.source
+        cells.append({"key": str(gid or cid or f"cell {index + 1}")[:80], "origin": "hand-in",
+                      "source": "".join(source) if isinstance(source, list) else str(source), "index": index})
+    # A definition cell the notebook lacks runs first, in the release's order (nbgrader restores deleted ones).
+    front = [{"key": k, "origin": "release", "source": sources[k], "index": -1} for k in DEFINITION_CELLS
+             if k not in seen and k in sources]
+    return cells[:1] + front + cells[1:]
+
+
+def test_positions(nb, course: list[dict] | None) -> dict[str, int]:
+    """Where each of :data:`TESTS` sits in ``nb``: the gradebook's cell (``course``), else the first cell of that
+    grade id; a test cell that is not there sits after every cell."""
+    found = {c["key"]: c["index"] for c in course or [] if c["key"] in TESTS and c.get("kind") == "test"}
+    if not course:
+        for index, cell in enumerate(nb.cells):
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and gid in TESTS:
+                found.setdefault(gid, index)
+    return {test: found.get(test, len(nb.cells)) for test in TESTS}
+
+
+# --- the cases -------------------------------------------------------------------------------------------------
+
+def draw_seed() -> int:
+    from .outside import SEED_FLOOR
+
+    return SEED_FLOOR + secrets.randbelow(2**62)
+
+
+def _picture(rng, shape):
+    from ..imageref import SAMPLES, sample_image
+
+    name = str(rng.choice(SAMPLES))
+    origin = (int(rng.integers(0, 400)), int(rng.integers(0, 400)))
+    return sample_image(name, shape, origin=origin), ["sample", {"name": name, "rows": shape[0], "cols": shape[1],
+                                                                 "row": origin[0], "col": origin[1]}]
+
+
+def _picture_text(c, spec) -> str:
+    kind, f = spec
+    if kind == "noise":
+        return c.msg("techday.outside_picture_noise", "random grey levels {rows}x{cols}", **f)
+    if kind == "constant":
+        return c.msg("techday.outside_picture_constant", "a constant picture of {level}, {rows}x{cols}", **f)
+    return c.msg("techday.outside_picture_sample", "{name} {rows}x{cols} from ({row}, {col})", **f)
+
+
+# What a case is, in the room's language (the record keeps the English): kind -> text.
+CASE_TEXTS = {
+    "blur": lambda c, f: c.msg("techday.outside_case_blur", "{picture}, {k}x{k} weights, grid {grid}, block {block}, "
+                               "out {dtype}", **f),
+    "histogram": lambda c, f: c.msg("techday.outside_case_histogram", "{picture}, grid {grid}, block {block}", **f),
+    "histogram-added": lambda c, f: c.msg("techday.outside_case_histogram_added", "{picture}, grid {grid}, block "
+                                          "{block}, added to counts that are not zero", **f),
+    "lut-blurred": lambda c, f: c.msg("techday.outside_case_lut_blurred", "the histogram of {picture} blurred 5x5",
+                                      **f),
+    "lut-one": lambda c, f: c.msg("techday.outside_case_lut_one", "one grey level ({level})", **f),
+    "lut-two": lambda c, f: c.msg("techday.outside_case_lut_two", "two grey levels ({low} and {high})", **f),
+    "lut-band": lambda c, f: c.msg("techday.outside_case_lut_band", "grey levels {low} to {high} only", **f),
+    "lut-big": lambda c, f: c.msg("techday.outside_case_lut_big", "counts of {pixels} pixels (64-bit arithmetic)",
+                                  **f),
+    "equalize": lambda c, f: c.msg("techday.outside_case_equalize", "equalize, {picture}, {k}x{k}", **f),
+    "equalize-device": lambda c, f: c.msg("techday.outside_case_equalize_device", "equalize_device called twice on "
+                                          "used buffers, {picture}", **f),
+}
+
+
+def case_text(catalogue, describe) -> str:
+    """A case's ``describe`` (``[kind, fields]``, a picture among the fields as ``[kind, fields]``) in words."""
+    kind, fields = describe
+    fields = dict(fields)
+    if "picture" in fields:
+        fields["picture"] = _picture_text(catalogue, fields["picture"])
+    return CASE_TEXTS[kind](catalogue, fields)
+
+
+def _case(kind: str, describe: list, inputs: dict, args: dict, dtype: str, shape, expected) -> dict:
+    from ..i18n import SOURCE_LANGUAGE, PackageCatalogue
+
+    return {"kind": kind, "describe": describe, "what": case_text(PackageCatalogue(SOURCE_LANGUAGE), describe),
+            "inputs": inputs, "args": args, "dtype": dtype, "shape": tuple(shape), "expected": expected}
+
+
+def _weights(rng, k):
+    import numpy as np
+
+    w = rng.integers(0, 10, (k, k)).astype(np.int32)
+    w[k // 2, k // 2] += 1  # a positive sum
+    return w
+
+
+def _covering(shape, block):
+    """The grid that covers ``shape`` (rows, cols) with ``block`` (x: columns, y: rows)."""
+    return (-(-shape[1] // block[0]), -(-shape[0] // block[1]))
+
+
+def draw_cases(test: str, seed: int) -> list[dict]:
+    """The cases of one test cell, drawn from ``seed``: each ``{"kind", "what", "inputs": {name: array},
+    "args": {...}, "dtype", "shape", "expected"}``. Shapes pass one block in every dimension, one case launches a
+    grid of several blocks per side, one a grid smaller than the picture (grid-stride loops needed); inputs of
+    the kinds the lab's tests use. ``expected`` (the course's reference) never leaves the grader."""
+    import numpy as np
+
+    from ..imageref import (binomial_weights, blur_reference, equalization_lut_reference, histogram_reference,
+                            pipeline_reference)
+
+    rng = np.random.default_rng([seed, list(TESTS).index(test)])
+    cases: list[dict] = []
+    if test == "blur_kernel_tests":
+        for shape, k, block, grid, dtype in (
+                ((int(rng.integers(17, 30)), int(rng.integers(17, 30))), 5, (8, 8), None, "int16"),  # 3+ blocks a side
+                ((int(rng.integers(17, 30)), int(rng.integers(17, 30))), 3, (8, 4), (2, 1), "uint8"),  # grid-stride
+                ((int(rng.integers(2, 5)), int(rng.integers(2, 5))), 7, (4, 4), (1, 1), "int16"),  # under the kernel
+                ((1, int(rng.integers(20, 50))), 5, (16, 2), (1, 1), "uint8"),
+                ((int(rng.integers(17, 33)), int(rng.integers(17, 33))), 5, (16, 16), (1, 1), "uint8")):
+            img, picture = _picture(rng, shape)
+            w = _weights(rng, k) if len(cases) < 3 else binomial_weights(k)
+            grid = grid or _covering(shape, block)
+            cases.append(_case("blur", ["blur", {"picture": picture, "k": k, "grid": grid, "block": block,
+                                                 "dtype": dtype}],
+                               {"img": img, "weights": w}, {"grid": grid, "block": block, "dtype": dtype}, dtype,
+                               shape, blur_reference(img, w)))
+    elif test == "histogram_kernel_tests":
+        noise_shape = (int(rng.integers(17, 30)), int(rng.integers(17, 30)))
+        flat_shape, level = (int(rng.integers(17, 30)), int(rng.integers(17, 30))), int(rng.integers(256))
+        pictures = [_picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40)))),
+                    (rng.integers(0, 256, noise_shape).astype(np.uint8),
+                     ["noise", {"rows": noise_shape[0], "cols": noise_shape[1]}]),
+                    _picture(rng, (1, int(rng.integers(20, 90)))),
+                    (np.full(flat_shape, level, np.uint8),
+                     ["constant", {"level": level, "rows": flat_shape[0], "cols": flat_shape[1]}]),
+                    _picture(rng, (int(rng.integers(2, 6)), int(rng.integers(2, 8))))]
+        launches = [((8, 8), None), ((8, 4), (2, 1)), ((32, 1), (1, 1)), ((16, 16), (2, 2)), ((16, 8), (2, 2))]
+        for (img, picture), (block, grid) in zip(pictures, launches):
+            grid = grid or _covering(img.shape, block)
+            start = rng.integers(0, 1000, 256).astype(np.int32) if len(cases) % 2 else np.zeros(256, np.int32)
+            kind = "histogram-added" if start.any() else "histogram"
+            cases.append(_case("histogram", [kind, {"picture": picture, "grid": grid, "block": block}],
+                               {"img": img, "hist": start}, {"grid": grid, "block": block}, "int32", (256,),
+                               start + histogram_reference(img)))
+    elif test == "lut_kernel_tests":
+        img, picture = _picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40))))
+        hists = [(histogram_reference(blur_reference(img, binomial_weights(5))), ["lut-blurred", {"picture": picture}])]
+        one = np.zeros(256, np.int64)
+        level = int(rng.integers(256))
+        one[level] = int(rng.integers(1, 100_000))
+        hists.append((one, ["lut-one", {"level": level}]))
+        two = np.zeros(256, np.int64)
+        pair = sorted(int(v) for v in rng.choice(256, 2, replace=False))
+        two[pair] = rng.integers(1, 5_000, 2)
+        hists.append((two, ["lut-two", {"low": pair[0], "high": pair[1]}]))
+        low, high = sorted(int(v) for v in rng.choice(256, 2, replace=False))
+        middle = np.zeros(256, np.int64)
+        middle[low:high + 1] = rng.integers(0, 50, high + 1 - low)
+        middle[low] = int(rng.integers(1, 50))
+        hists.append((middle, ["lut-band", {"low": low, "high": high}]))
+        big = rng.integers(0, 400_000, 256)
+        big[:int(rng.integers(0, 40))] = 0
+        hists.append((big, ["lut-big", {"pixels": int(big.sum())}]))
+        for hist, describe in hists:
+            cases.append(_case("lut", describe, {"hist": hist.astype(np.int32)}, {}, "uint8", (256,),
+                               equalization_lut_reference(hist)))
+    elif test == "pipeline_tests":
+        for shape, k in (((int(rng.integers(17, 40)), int(rng.integers(17, 40))), int(rng.choice([3, 5, 7]))),
+                         ((int(rng.integers(1, 3)), int(rng.integers(30, 80))), int(rng.choice([3, 5, 7])))):
+            img, picture = _picture(rng, shape)
+            w = binomial_weights(k)
+            cases.append(_case("equalize", ["equalize", {"picture": picture, "k": k}], {"img": img, "weights": w}, {},
+                               "uint8", shape, pipeline_reference(img, w)))
+        shape, level = (int(rng.integers(17, 30)), int(rng.integers(17, 30))), int(rng.integers(256))
+        img = np.full(shape, level, np.uint8)
+        picture = ["constant", {"level": level, "rows": shape[0], "cols": shape[1]}]
+        cases.append(_case("equalize", ["equalize", {"picture": picture, "k": 5}],
+                           {"img": img, "weights": binomial_weights(5)}, {}, "uint8", shape,
+                           pipeline_reference(img, binomial_weights(5))))
+        img, picture = _picture(rng, (int(rng.integers(17, 30)), int(rng.integers(17, 30))))
+        cases.append(_case("equalize_device", ["equalize-device", {"picture": picture}],
+                           {"img": img, "weights": binomial_weights(5),
+                            "hist": rng.integers(1, 1000, 256).astype(np.int32)},
+                           {"calls": 2}, "uint8", img.shape, pipeline_reference(img, binomial_weights(5))))
+    else:
+        raise ValueError(f"no cases for {test!r}")
+    return cases
+
+
+# --- the evaluated process (run in the sandbox: nothing here is trusted by the judge) --------------------------
+
+def _run_case(ns: dict, case: dict, arrays) -> "object":
+    import numpy as np
+    from numba import cuda
+
+    def named(name):
+        if name not in ns:
+            raise NameError(f"{name} is not defined once the notebook's cells ran")
+        return ns[name]
+
+    kind, args = case["kind"], case["args"]
+    inputs = {name: arrays[key] for name, key in case["inputs"].items()}
+    if kind == "blur":
+        img = inputs["img"]
+        d_out = cuda.to_device(np.full(img.shape, -1 if args["dtype"] != "uint8" else 0, args["dtype"]))
+        named("blur_kernel")[tuple(args["grid"]), tuple(args["block"])](
+            cuda.to_device(img), cuda.to_device(inputs["weights"]), d_out)
+        return d_out.copy_to_host()
+    if kind == "histogram":
+        d_hist = cuda.to_device(inputs["hist"])
+        named("histogram_kernel")[tuple(args["grid"]), tuple(args["block"])](cuda.to_device(inputs["img"]), d_hist)
+        return d_hist.copy_to_host()
+    if kind == "lut":
+        d_lut = cuda.to_device(np.full(256, 7, np.uint8))
+        named("lut_kernel")[1, 256](cuda.to_device(inputs["hist"]), d_lut)
+        return d_lut.copy_to_host()
+    if kind == "equalize":
+        return named("equalize")(inputs["img"].copy(), inputs["weights"].copy())
+    if kind == "equalize_device":
+        img = inputs["img"]
+        bufs = [cuda.to_device(img), cuda.to_device(inputs["weights"]), cuda.device_array(img.shape, np.uint8),
+                cuda.to_device(inputs["hist"]), cuda.device_array(256, np.uint8), cuda.device_array(img.shape, np.uint8)]
+        for _ in range(int(args["calls"])):
+            named("equalize_device")(*bufs)
+        return bufs[-1].copy_to_host()
+    raise ValueError(kind)
+
+
+def _encode(value) -> dict:
+    import numpy as np
+
+    if not isinstance(value, np.ndarray):
+        return {"error": f"returned {type(value).__name__}, not a NumPy array"}
+    value = np.ascontiguousarray(value)
+    return {"dtype": value.dtype.name, "shape": list(value.shape),
+            "data": base64.b64encode(value.tobytes()).decode("ascii")}
+
+
+def evaluate_main(argv=None) -> int:
+    """``python -m techday.grading.outside_kernels --folder F``: run ``F/program.json``'s cells in one namespace
+    (an error in a cell is recorded and the next cell runs, as in a notebook), then each case of
+    ``F/cases.json`` on ``F/inputs.npz``; one line ``RESULT {json}`` on the standard output it had when it
+    started (the program's own prints go to the standard error)."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folder", required=True)
+    args = ap.parse_args(argv)
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports Numba (the judge sets it too)
+    os.environ["TECHDAY_TIER"] = "cpu"
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    import numpy as np
+
+    folder = Path(args.folder)
+    cells = json.loads((folder / "program.json").read_text(encoding="utf-8"))
+    cases = json.loads((folder / "cases.json").read_text(encoding="utf-8"))
+    arrays = dict(np.load(folder / "inputs.npz", allow_pickle=False))
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        transform = TransformerManager().transform_cell
+    except Exception:  # noqa: BLE001 -- without IPython a magic is a SyntaxError of its cell
+        def transform(source):
+            return source
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    errors = []
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"the cell ran past {CELL_TIMEOUT_S} s (the grader runs it again to define your functions)")
+
+    class Shell:
+        """``get_ipython()`` for the program: a cell magic that times or captures Python runs its body (``%%time``
+        atop an answer cell); any other magic, line magic or shell line does nothing."""
+
+        def run_cell_magic(self, name, line, body):
+            if name in ("time", "timeit", "capture", "prun"):
+                exec(compile(transform(body), "<cell magic>", "exec"), ns)
+
+        def run_line_magic(self, *args, **kwargs):
+            return None
+
+        system = getoutput = run_line_magic
+
+    shell = Shell()
+    ns["get_ipython"] = lambda: shell
+    import signal
+
+    signal.signal(signal.SIGALRM, too_long)
+    for cell in cells:
+        try:
+            # For the trainee's sake only (the judge's limit is the process's): a cell of the hand-in that goes on
+            # computing (an experiment on a big picture) stops after CELL_TIMEOUT_S, what it defined before kept.
+            signal.setitimer(signal.ITIMER_REAL, CELL_TIMEOUT_S if cell["origin"] == "hand-in" else 0)
+            exec(compile(transform(cell["source"]), f"<{cell['origin']} cell {cell['key']}>", "exec"), ns)
+        except BaseException as exc:  # noqa: BLE001 -- a cell's error (even SystemExit) ends that cell only
+            errors.append({"cell": cell["key"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    outputs = []
+    for case in cases:
+        try:
+            outputs.append(_encode(_run_case(ns, case, arrays)))
+        except BaseException as exc:  # noqa: BLE001
+            outputs.append({"error": f"{type(exc).__name__}: {str(exc).strip()[:200]}"})
+    answer.write("RESULT " + json.dumps({"outputs": outputs, "cells": errors}) + "\n")
+    answer.flush()
+    os._exit(0)  # the simulator's threads, a cell's own: nothing of the program's runs after the answer
+
+
+# --- the judge (in the grader) ----------------------------------------------------------------------------------
+
+class Unusable(Exception):
+    pass
+
+
+def parse_output(out, case: dict):
+    """The array ``out`` stands for, if it is the case's dtype and shape exactly, else :class:`Unusable` (or a
+    string: the error the evaluated process reported for the case)."""
+    import numpy as np
+
+    if not isinstance(out, dict):
+        raise Unusable("an answer that is not an array")
+    if "error" in out and set(out) == {"error"}:
+        return str(out["error"])[:200]
+    if set(out) != {"dtype", "shape", "data"}:
+        raise Unusable("an answer with other fields than dtype, shape and data")
+    dtype, shape, data = out["dtype"], out["shape"], out["data"]
+    want_shape = list(case["shape"])
+    if not isinstance(dtype, str) or dtype != case["dtype"] or dtype not in DTYPES:
+        raise Unusable(f"an array of dtype {str(dtype)[:20]}, expected {case['dtype']}")
+    if not isinstance(shape, list) or shape != want_shape or not all(type(v) is int for v in shape):
+        raise Unusable(f"an array of shape {str(shape)[:40]}, expected {tuple(want_shape)}")
+    if not isinstance(data, str):
+        raise Unusable("an array without data")
+    size = int(np.prod(want_shape)) * np.dtype(dtype).itemsize
+    if len(data) > 4 * (size // 3 + 2):
+        raise Unusable("an array with more bytes than its shape holds")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise Unusable("an array whose data is not base64") from None
+    if len(raw) != size:
+        raise Unusable(f"an array of {len(raw)} bytes, expected {size}")
+    return np.frombuffer(raw, dtype=dtype).reshape(want_shape)
+
+
+def judge(test: str, cases: list[dict], answer: dict) -> dict:
+    """The verdict on one test cell's cases: ``{"passed": True}`` or ``{"passed": False, "key", "kw"}``."""
+    import numpy as np
+
+    outs = answer.get("outputs") if isinstance(answer, dict) else None
+    if not isinstance(outs, list) or len(outs) != len(cases):
+        n = len(outs) if isinstance(outs, list) else 0
+        return {"passed": False, "key": "kernels-answer",
+                "kw": {"test": test, "why": f"{n} arrays for {len(cases)} cases"}}
+    for i, (out, case) in enumerate(zip(outs, cases)):
+        where = {"test": test, "case": i + 1, "cases": len(cases), "what": case["what"], "describe": case["describe"]}
+        try:
+            got = parse_output(out, case)
+        except Unusable as exc:
+            return {"passed": False, "key": "kernels-answer", "kw": {"test": test, "why": f"case {i + 1}: {exc}"}}
+        if isinstance(got, str):
+            return {"passed": False, "key": "kernels-raised", "kw": {**where, "error": got}}
+        want = np.asarray(case["expected"]).astype(np.int64)
+        bad = np.argwhere(got.astype(np.int64) != want)
+        if bad.size:
+            at = tuple(int(v) for v in bad[0])
+            return {"passed": False, "key": "kernels-differ",
+                    "kw": {**where, "bad": len(bad), "size": int(want.size), "at": str(at),
+                           "got": int(got.astype(np.int64)[at]), "want": int(want[at])}}
+    return {"passed": True}
+
+
+def _evaluated_program(where: str) -> list[str]:
+    """The evaluated process's command, run in ``where`` (its working folder as it sees it)."""
+    return [sys.executable, "-m", "techday.grading.outside_kernels", "--folder", where]
+
+
+EVAL_ENV = {"NUMBA_ENABLE_CUDASIM": "1", "TECHDAY_TIER": "cpu", "TECHDAY_SCALE": "ci", "NUMBA_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg"}
+
+
+def score_kernels(nb, course: list[dict] | None, tests, sandbox: bool = True, seed: int | None = None,
+                  timeout_s: float = EVAL_TIMEOUT_S, memory_mb: int = EVAL_MEMORY_MB, avoid_uids=()) -> dict:
+    """Lab 07's test cells ``tests`` (those the kernel passed) judged outside the kernel: ``{test: result}``,
+    each ``{"passed", "key", "kw", "seed", "cases", "seconds", "user", "program", "simulator"}``. One evaluated
+    process per test cell (:func:`techday.grading.outside.run_scorer`: a hang or a crash fails that cell only),
+    on cases drawn from ``seed`` (fresh from ``secrets`` unless given: a regrade that repeats a record)."""
+    import numpy as np
+
+    from .outside import run_scorer
+
+    seed = draw_seed() if seed is None else int(seed)
+    every = program_cells(nb, course)
+    where = test_positions(nb, course)
+    results = {}
+    for test in tests:
+        # The cells above the test cell, as in the notebook: a later cell's redefinition (an experiment after the
+        # test) is not what the kernel's test ran.
+        cells = [c for c in every if c["index"] < where[test]]
+        program = [f"{c['origin']}:{c['key']}" for c in cells]
+        cases = draw_cases(test, seed)
+        record: dict = {"seed": seed, "cases": [c["what"] for c in cases], "program": program,
+                        "simulator": "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), whatever the grading tier"}
+        folder = Path(tempfile.mkdtemp(prefix="techday-outside07-"))  # 0700: opened to the process by run_scorer
+        try:
+            (folder / "program.json").write_text(json.dumps(cells), encoding="utf-8")
+            spec, arrays = [], {}
+            for i, case in enumerate(cases):
+                names = {}
+                for name, value in case["inputs"].items():
+                    names[name] = f"c{i}_{name}"
+                    arrays[names[name]] = np.ascontiguousarray(value)
+                spec.append({"kind": case["kind"], "inputs": names, "args": case["args"]})
+            (folder / "cases.json").write_text(json.dumps(spec), encoding="utf-8")
+            np.savez(folder / "inputs.npz", **arrays)
+            t0 = time.monotonic()
+            answer = run_scorer(folder, sandbox, timeout_s, memory_mb, avoid_uids=avoid_uids,
+                                program=_evaluated_program, processes=EVAL_PROCESSES, env=EVAL_ENV)
+            record["seconds"] = round(time.monotonic() - t0, 2)
+            record["user"] = answer.pop("ran_as", None) if isinstance(answer, dict) else None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(answer, dict) and "refused" in answer:
+            key = {"time": "kernels-time", "memory": "kernels-memory"}.get(str(answer["refused"]), "stopped")
+            kw = answer.get("kw") or {}
+            if key == "stopped" and str(answer["refused"]) != "stopped":
+                kw = {"why": f"refused: {str(answer['refused'])[:60]}"}
+            verdict = {"passed": False, "key": key, "kw": kw}
+        else:
+            verdict = judge(test, cases, answer)
+            errors = answer.get("cells") if isinstance(answer, dict) else None
+            if isinstance(errors, list) and errors:
+                record["cell_errors"] = [str(e)[:300] for e in errors[:8]]
+        results[test] = {**record, **verdict}
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(evaluate_main())
