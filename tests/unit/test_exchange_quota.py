@@ -1,0 +1,376 @@
+"""One trainee cannot fill the room's shared exchange (techday/hub/exchangequota.py, ExchangeSubmit).
+
+nbgrader keeps every submission in ``inbound`` under a new name and caps nothing across them: a trainee
+who submits in a loop, or writes into ``inbound`` by hand (anyone may add to it), fills the exchange's
+disk and every other trainee's hand-in fails. The trainee's submit keeps the newest N of each lab,
+refuses past a byte budget and below a free-disk floor, and writes under a name collect never takes; the
+hub's sweep, run from outside the trainee's processes, holds every owner uid to the same budget.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from techday.hub import exchange as ex
+from techday.hub import exchangequota as q
+from techday.i18n import _HANGUL
+
+LAB = "lab"
+A = "trainee-a"
+
+
+class Room:
+    """An exchange with course ``c`` and lab ``lab`` released, and trainee A's home with the lab fetched,
+    every process this test's own user (the uid checks are the sweep's, tested as other users below)."""
+
+    def __init__(self, tmp_path: Path, payload: int = 1000):
+        self.exchange = tmp_path / "exchange"
+        self.inbound = self.exchange / "c" / "inbound"
+        self.inbound.mkdir(parents=True)
+        (self.exchange / "c" / "outbound" / LAB).mkdir(parents=True)
+        (self.exchange / "c" / "outbound" / LAB / f"{LAB}.ipynb").write_text("{}")
+        self.home = tmp_path / "home"
+        (self.home / LAB).mkdir(parents=True)
+        (self.home / LAB / f"{LAB}.ipynb").write_text("{}")
+        self.payload(payload)
+        self.cache = tmp_path / "cache"
+
+    def payload(self, size: int) -> None:
+        (self.home / LAB / "data.bin").write_bytes(os.urandom(size))
+
+    def submit(self) -> None:
+        from nbgrader.auth import Authenticator
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(root=str(self.home), course_id="c", assignment_id=LAB, student_id=A)
+        ex.ExchangeSubmit(coursedir=coursedir, authenticator=Authenticator(), root=str(self.exchange),
+                          cache=str(self.cache), assignment_dir=str(self.home)).start()
+
+    def entries(self) -> list[str]:
+        return sorted(os.listdir(self.inbound))
+
+
+@pytest.fixture
+def budget(monkeypatch):
+    def set_(keep: int = 3, quota: str = "1M", min_free: str = "0") -> None:
+        monkeypatch.setenv("TECHDAY_EXCHANGE_KEEP", str(keep))
+        monkeypatch.setenv("TECHDAY_EXCHANGE_QUOTA", quota)
+        monkeypatch.setenv("TECHDAY_EXCHANGE_MIN_FREE", min_free)
+    monkeypatch.setenv("TECHDAY_LANG", "en")
+    return set_
+
+
+def test_a_trainee_submitting_in_a_loop_keeps_only_the_newest(tmp_path, budget):
+    """Caught: 30 submissions in a loop left 30 entries in inbound (nbgrader keeps every one): the exchange
+    grew without bound. Now the newest 3 stay, and the newest is the last one submitted."""
+    budget(keep=3, quota="10M")
+    room = Room(tmp_path)
+    for _ in range(30):
+        room.submit()
+    kept = room.entries()
+    assert len(kept) == 3, kept
+    assert all(n.startswith(f"{A}+{LAB}+") for n in kept), kept   # no half-written copy left either
+    ledger = (room.cache / "c" / ex.ExchangeSubmit.LEDGER).read_text().splitlines()
+    assert sorted(ledger) == kept, "the trainee's record names exactly what is kept"
+    cached = sorted(p for p in (room.cache / "c").iterdir() if p.is_dir())
+    newest = max(kept, key=q.name_time)
+    assert (room.inbound / newest / "timestamp.txt").read_text() == (cached[-1] / "timestamp.txt").read_text()
+
+
+def test_a_submission_past_the_trainees_bytes_is_refused_and_the_previous_kept(tmp_path, budget, monkeypatch):
+    """Caught: any number of bytes per trainee. With 100 KB allowed and a lab of about 40 KB, a keep of 30
+    lets the bytes bind: the third submission is refused with the numbers, in Korean too, and the two
+    before stay whole."""
+    from nbgrader.exchange import ExchangeError
+
+    budget(keep=30, quota="100K")
+    room = Room(tmp_path, payload=30_000)
+    room.submit()
+    room.submit()
+    before = room.entries()
+    with pytest.raises(ExchangeError) as err:
+        room.submit()
+    assert "over the 100 KB each trainee may keep there" in str(err.value), err.value
+    assert str(err.value).startswith("Not submitted: your submissions in the exchange would take"), err.value
+    assert room.entries() == before, "nothing was added and nothing removed"
+    assert all((room.inbound / n / "data.bin").stat().st_size == 30_000 for n in before)
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    with pytest.raises(ExchangeError) as err:
+        room.submit()
+    assert _HANGUL.search(str(err.value)), err.value
+
+
+def test_a_submission_below_the_free_disk_floor_is_refused_before_writing(tmp_path, budget, monkeypatch):
+    """Caught: a submission started on a nearly full exchange, failing halfway for whoever came next.
+    Below the floor (the free disk played by a patched statvfs reading) nothing is written and the
+    previous submission stays."""
+    from nbgrader.exchange import ExchangeError
+
+    budget(keep=3, quota="10M", min_free="1G")
+    room = Room(tmp_path)
+    monkeypatch.setattr(q, "free_bytes", lambda path: 5 << 30)
+    room.submit()
+    (first,) = room.entries()
+    monkeypatch.setattr(q, "free_bytes", lambda path: 900 << 20)
+    with pytest.raises(ExchangeError) as err:
+        room.submit()
+    assert "the exchange's disk is almost full (900 MB free; 1.0 GB are kept free" in str(err.value), err.value
+    assert room.entries() == [first] and (room.inbound / first / f"{LAB}.ipynb").is_file()
+    monkeypatch.setenv("TECHDAY_LANG", "ko")
+    assert _HANGUL.search(ex.exchange_full_text(1, 2)) and _HANGUL.search(ex.not_written_text("x"))
+    assert _HANGUL.search(ex.over_budget_text(3, 2, 1, 1)) and _HANGUL.search(ex.kept_text(3, LAB, 1))
+
+
+KILLED = r"""
+import os, shutil, sys
+from nbgrader.auth import Authenticator
+from nbgrader.coursedir import CourseDirectory
+from techday.hub import exchange as ex
+home, exchange, cache = sys.argv[1:4]
+real = shutil.copyfile
+def dying(src, dst, *a, **k):   # the process killed after the first file of the submission
+    real(src, dst, *a, **k)
+    if "/inbound/" in dst:
+        os._exit(9)
+shutil.copyfile = dying
+coursedir = CourseDirectory(root=home, course_id="c", assignment_id="lab", student_id="trainee-a")
+ex.ExchangeSubmit(coursedir=coursedir, authenticator=Authenticator(), root=exchange, cache=cache,
+                  assignment_dir=home).start()
+"""
+
+
+def test_a_submission_killed_halfway_is_never_collected(tmp_path, budget):
+    """Caught: nbgrader writes straight into the entry's final name, so a submit killed after its first
+    file left ``trainee-a+lab+<time>+x`` holding half a lab, and collect took it as the newest hand-in
+    (over the whole one before). Now it is written under ``.partial-...`` (no ``+``) and renamed at the end:
+    collect still takes the whole one before; the next submit removes the leftover."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from tests.unit.test_hubexchange import _exchange
+
+    budget(keep=3, quota="10M")
+    room = Room(tmp_path)
+    room.submit()
+    (whole,) = room.entries()
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (room.home / LAB / name).write_bytes(b"x" * 100)
+    out = subprocess.run([sys.executable, "-c", KILLED, str(room.home), str(room.exchange), str(room.cache)],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.returncode == 9, out.stderr
+    left = [n for n in room.entries() if n != whole]
+    assert len(left) == 1 and "+" not in left[0], f"what the killed submit left: {left}"
+
+    _, course, _ = _exchange(tmp_path / "grader")
+    app = ex.ExchangeCollect(coursedir=CourseDirectory(root=str(course), course_id="c", assignment_id=LAB),
+                             authenticator=Authenticator(), root=str(room.exchange))
+    app.expected_uids = lambda: {A: os.getuid()}
+    app.start()
+    got = course / "submitted" / A / LAB
+    assert (got / "data.bin").is_file() and not (got / "c.bin").exists(), "the whole submission before is collected"
+    # the leftover is the trainee's own to clear: their next submit does, once it is older than a submit takes
+    os.utime(room.inbound / left[0], (0, 0))
+    stamp = q.YOUNG_S
+    try:
+        q.YOUNG_S = -1
+        room.submit()
+    finally:
+        q.YOUNG_S = stamp
+    assert all("+" in n for n in room.entries()), room.entries()
+
+
+ENOSPC = r"""
+import subprocess, sys
+mnt, script = sys.argv[1:3]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,nr_inodes=200", "techday-exchange-test", mnt], check=True)
+exec(compile(open(script).read(), script, "exec"))
+"""
+
+FULL = r"""
+import os, sys
+from nbgrader.auth import Authenticator
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange import ExchangeError
+from techday.hub import exchange as ex, exchangequota as q
+home, exchange, cache = sys.argv[3:6]
+os.makedirs(os.path.join(exchange, "c", "inbound"))
+os.makedirs(os.path.join(exchange, "c", "outbound", "lab"))
+open(os.path.join(exchange, "c", "outbound", "lab", "lab.ipynb"), "w").write("{}")
+def submit():
+    coursedir = CourseDirectory(root=home, course_id="c", assignment_id="lab", student_id="trainee-a")
+    ex.ExchangeSubmit(coursedir=coursedir, authenticator=Authenticator(), root=exchange, cache=cache,
+                      assignment_dir=home).start()
+submit()
+first = sorted(os.listdir(os.path.join(exchange, "c", "inbound")))
+with open(os.path.join(home, "lab", "big.bin"), "wb") as f:
+    f.write(os.urandom(1 << 20))       # twice the filesystem
+q.free_bytes = lambda path: 1 << 40    # as if another trainee filled the disk after the floor was read
+try:
+    submit()
+    print("SUBMITTED")
+except ExchangeError as exc:
+    print("REFUSED", exc)
+print("LEFT", sorted(os.listdir(os.path.join(exchange, "c", "inbound"))), "FIRST", first)
+print("INTACT", os.path.isfile(os.path.join(exchange, "c", "inbound", first[0], "lab.ipynb")))
+"""
+
+
+def test_a_disk_that_fills_during_the_copy_leaves_nothing_half_written(tmp_path, budget):
+    """Caught: a real ENOSPC halfway through the copy (a 512 KiB tmpfs in a private mount namespace, gone
+    with the process) left a half-written entry under its final name, taken by collect. Now the trainee
+    reads why, nothing of the failed copy is left, and the previous submission is whole."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs in a private mount namespace needs root (unshare -m)")
+    budget(keep=3, quota="10M")
+    room = Room(tmp_path)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = tmp_path / "full.py"
+    script.write_text(FULL)
+    cmd = ["unshare", "-m", "--propagation", "private", sys.executable, "-c", ENOSPC, str(mnt), str(script),
+           str(room.home), str(mnt / "exchange"), str(room.cache)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    except FileNotFoundError:
+        pytest.skip("no unshare on this machine")
+    if out.returncode != 0 and "mount" in out.stderr and "LEFT" not in out.stdout:
+        pytest.skip(f"cannot mount a tmpfs here: {out.stderr.strip()[-200:]}")
+    print(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert "REFUSED Not submitted: the exchange could not take the submission (No space left on device)" in out.stdout
+    left = out.stdout.split("LEFT ")[1].split(" FIRST ")
+    assert left[0] == left[1].strip().splitlines()[0], "only the first submission is left"
+    assert "INTACT True" in out.stdout
+    assert not os.listdir(mnt), "the tmpfs was the namespace's own"
+
+
+# ------------------------------------------------------------------------------------------ the sweep
+
+
+def _entry(inbound: Path, name: str, size: int) -> Path:
+    entry = inbound / name
+    entry.mkdir()
+    (entry / "lab.ipynb").write_bytes(b"x" * size)
+    return entry
+
+
+def test_the_sweep_keeps_the_newest_per_lab_and_bounds_bytes_per_uid(tmp_path):
+    """The sweep's own arithmetic, as one user: 30 entries of one lab become the newest 3; a lab not
+    released, a plain file, a half-written copy older than a submit takes, an entry in another
+    student's name are removed; the bytes bound removes the oldest first."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    names = [f"{A}+{LAB}+2026-12-07 10:{m:02d}:00.000000 UTC+r{m}" for m in range(30)]
+    for name in names:
+        _entry(inbound, name, 1000)
+    _entry(inbound, f"{A}+not-released+2026-12-07 11:00:00.000000 UTC+r", 10)
+    _entry(inbound, f"trainee-b+{LAB}+2026-12-07 11:00:00.000000 UTC+r", 10)
+    _entry(inbound, ".partial-x", 10)
+    (inbound / "junk").write_bytes(b"y" * 5000)
+    os.chown(inbound, 1500, -1)     # the grader's; the entries get a trainee's uid (root's are left alone)
+    for p in inbound.iterdir():
+        os.lchown(p, 20077, -1)
+    uid = 20077
+    budget = q.Budget(keep=3, max_bytes=1 << 20)
+    report = q.sweep(inbound, budget, {A: uid, "trainee-b": 20078}, {LAB}, now=2e9)
+    assert sorted(os.listdir(inbound)) == names[-3:], sorted(os.listdir(inbound))
+    assert len(report.removed) == 27 + 4
+    budget = q.Budget(keep=3, max_bytes=2 * 8192 + 100)   # two entries of 2 blocks each fit
+    q.sweep(inbound, budget, {A: uid}, {LAB}, now=2e9)
+    assert sorted(os.listdir(inbound)) == names[-2:], "the oldest went first"
+
+
+SUBMIT_LOOP_BY_HAND = r"""
+import os, sys
+inbound, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+try:
+    os.listdir(inbound)
+    print("LISTED")
+except PermissionError:
+    print("CANNOT-LIST")
+for i in range(n):   # no nbgrader, no course code: the entries a loop of submits would make, by hand
+    entry = os.path.join(inbound, f"trainee-a+lab+2026-12-07 10:{i:02d}:00.000000 UTC+hand{i}")
+    os.mkdir(entry, 0o700)
+    with open(os.path.join(entry, "lab.ipynb"), "wb") as f:
+        f.write(os.urandom(size))
+with open(os.path.join(inbound, "filler"), "wb") as f:
+    f.write(os.urandom(4 * size))
+os.mkdir(os.path.join(inbound, ".partial-fresh"), 0o700)   # young: a submit may still be writing it
+print("WROTE", n)
+"""
+
+
+def test_a_trainee_writing_into_inbound_by_hand_is_held_to_the_budget_by_the_sweep(tmp_path):
+    """Caught: the submit's budget runs in the trainee's own process, which can skip it. As trainee A's
+    own uid (inbound 3733: A may add but not list), 30 entries and a filler file written without nbgrader
+    stayed: nothing outside the trainee's processes counted them. The hub's sweep (root) charges each
+    entry to its owner uid: A is back to the newest 3 of the lab, and within the byte budget. Entries it
+    cannot read (0700, made so by A) are measured and removed too; the grader's own entries stay."""
+    from tests.uids import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, child_env, runas, shared_dir, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(f"cannot run as another user: {reason}")
+    base = shared_dir("techday-quota-")
+    try:
+        inbound = base / "c" / "inbound"
+        inbound.mkdir(parents=True)
+        (base / "c").chmod(0o755)
+        os.chown(inbound, GRADER_UID, GRADER_GID)
+        inbound.chmod(ex.INBOUND_MODE)
+        grader_own = inbound / ".grader-note"
+        grader_own.write_text("x")
+        os.chown(grader_own, GRADER_UID, GRADER_GID)
+        uid = UID_FIRST + 21
+        out = subprocess.run(runas(uid, TRAINEE_GID, sys.executable, "-c", SUBMIT_LOOP_BY_HAND, str(inbound),
+                                   "30", "20000"), capture_output=True, text=True, timeout=120, env=child_env(),
+                             cwd=base)
+        assert out.returncode == 0, out.stderr
+        assert "CANNOT-LIST" in out.stdout and "WROTE 30" in out.stdout, out.stdout
+        assert len(os.listdir(inbound)) == 30 + 3
+        before = sum(q.tree_cost(inbound / n) for n in os.listdir(inbound))
+
+        budget = q.Budget(keep=3, max_bytes=3 * 24576 + 4096)
+        report = q.sweep(inbound, budget, {A: uid}, {LAB})
+        left = sorted(os.listdir(inbound))
+        mine = [n for n in left if n.startswith(f"{A}+{LAB}+")]
+        assert mine == [f"{A}+{LAB}+2026-12-07 10:{i:02d}:00.000000 UTC+hand{i}" for i in (27, 28, 29)], left
+        assert "filler" not in left, "an old stray is charged to its owner and removed"
+        assert report.usage[uid] <= budget.max_bytes, report.usage
+        assert ".grader-note" in left, "the grader's own entries are never swept"
+        assert all(r.done for r in report.removed), [q.shown(r) for r in report.removed]
+        print(f"inbound before {before} bytes; after the sweep {report.usage[uid]} for uid {uid}; "
+              f"{len(report.removed)} entries removed")
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_check_reports_the_exchanges_worst_case(tmp_path):
+    """Caught: `techday hub check` weighed the homes against the disk but not the exchange: 300 trainees x
+    their budget against the exchange's free disk was nobody's number."""
+    from techday.hub.config import exchange_finding, hash_password
+
+    users = tmp_path / "users.csv"
+    users.write_text("username,role,password_hash,uid\n" + "".join(
+        f"t{i},trainee,{hash_password('x', iterations=1000)},{20001 + i}\n" for i in range(300)))
+    (tmp_path / "exchange").mkdir()
+    settings = {"exchange": str(tmp_path / "exchange"), "users_file": str(users), "exchange_quota": "300M",
+                "exchange_keep": 3, "exchange_min_free": "1G"}
+    free = type("U", (), {"free": 200 << 30})
+    found = exchange_finding(settings, lambda p: free)
+    assert found.ok and "300 account(s) x 300M" in found.detail, found
+    free.free = 50 << 30
+    found = exchange_finding(settings, lambda p: free)
+    assert not found.ok and "TECHDAY_EXCHANGE_QUOTA" in found.fix, found
