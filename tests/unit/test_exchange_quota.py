@@ -374,3 +374,28 @@ def test_the_check_reports_the_exchanges_worst_case(tmp_path):
     free.free = 50 << 30
     found = exchange_finding(settings, lambda p: free)
     assert not found.ok and "TECHDAY_EXCHANGE_QUOTA" in found.fix, found
+
+
+def test_the_hub_runs_the_sweep_as_root_with_the_budget(tmp_path, monkeypatch):
+    """Caught: a budget only the trainee's own submit reads. The hub (root) starts the sweep with the same
+    budget it hands every trainee's server and the course service; a hub not running as root cannot
+    remove a trainee's files and starts none."""
+    from traitlets.config import Config
+
+    from techday.hub.config import HubSettings, configure
+
+    settings = HubSettings(course_id="c101", users_file=tmp_path / "users.csv", state_dir=tmp_path / "state",
+                           exchange_keep=4, exchange_quota="200M", exchange_min_free="2G")
+    for euid in (0, 1000):
+        monkeypatch.setattr(os, "geteuid", lambda e=euid: e)
+        c = Config()
+        configure(c, settings)
+        services = {s["name"]: s for s in c.JupyterHub.services}
+        want = {"TECHDAY_EXCHANGE_KEEP": "4", "TECHDAY_EXCHANGE_QUOTA": "200M", "TECHDAY_EXCHANGE_MIN_FREE": "2G"}
+        assert want.items() <= c.Spawner.environment.items()
+        if euid:
+            assert "exchange-sweep" not in services
+            continue
+        sweep = services["exchange-sweep"]
+        assert sweep["command"][-4:] == ["hub", "sweep", "--every", "60"]
+        assert want.items() <= sweep["environment"].items() and sweep["environment"]["TECHDAY_COURSE_ID"] == "c101"
