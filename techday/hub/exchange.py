@@ -34,13 +34,17 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
 - **fetch** and **submit** (the trainee) say why they refuse in the trainee's language: nbgrader's own
   refusals and the course's go through the package's catalogue (:func:`trainee_text`, :class:`TraineeWords`).
 
+- **submit** also holds the trainee to the exchange's budget (:mod:`techday.hub.exchangequota`: the
+  newest ``TECHDAY_EXCHANGE_KEEP`` per lab, ``TECHDAY_EXCHANGE_QUOTA`` bytes, no submission below
+  ``TECHDAY_EXCHANGE_MIN_FREE`` free) and writes under a ``.partial-`` name collect never takes, renamed
+  when whole; the hub's sweep holds every uid to the same budget from outside.
+
 What this does not cover: a trainee who runs as the grader's uid or group, or as root (the images and
-``techday.hub.config`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
+``techday.hub.config`` never give them that); a disk filled between two passes of the sweep, or where no
+sweep runs (docker/README.md, "The exchange's disk"); nbgrader's
 feedback files, which stay readable by anyone who knows their name (a hash keyed by the submission's
-secret, which only its owner and the grader hold); the moment between nbgrader's own ``chmod 0777`` of a
-fresh submission and the lock-down here (its name is random and unlistable during that moment); a
-trainee who adds many entries under their own name (each is theirs: the newest is graded, as with
-nbgrader). Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
+secret, which only its owner and the grader hold); a trainee who adds entries under their own name
+by hand (each is theirs: the newest is graded, as with nbgrader; the sweep bounds how many). Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
 """
 
 from __future__ import annotations
