@@ -114,6 +114,10 @@ def cmd_hub_sweep(args) -> int:
             print(f"techday hub sweep: {exc}", file=sys.stderr, flush=True)
             if not args.every:
                 return 1
+        except Exception as exc:  # noqa: BLE001 (a pass that fails must not end the sweep for the day)
+            if not args.every:
+                raise
+            print(f"techday hub sweep: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         if not args.every:
             return 0
         time.sleep(args.every)

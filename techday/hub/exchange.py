@@ -236,15 +236,22 @@ class ExchangeSubmit(TraineeWords, _Submit):
         return [n for n in dict.fromkeys(names) if n and "/" not in n and n not in (".", "..")]
 
     def _note(self, name: str) -> None:
-        os.makedirs(self.cache_path, exist_ok=True)
-        with open(self._ledger_path(), "a", encoding="utf-8") as f:
-            f.write(name + "\n")
+        """Record ``name`` (best effort: a home that cannot take it leaves the entry to the hub's sweep)."""
+        try:
+            os.makedirs(self.cache_path, exist_ok=True)
+            with open(self._ledger_path(), "a", encoding="utf-8") as f:
+                f.write(name + "\n")
+        except OSError as exc:
+            self.log.warning("Could not record %s in %s: %s", _shown(name), self._ledger_path(), exc.strerror or exc)
 
     def _forget(self, gone: set[str]) -> None:
         from .. import atomicfile
 
         keep = [n for n in self._ledger() if n not in gone]
-        atomicfile.write_text(Path(self._ledger_path()), "".join(n + "\n" for n in keep))
+        try:
+            atomicfile.write_text(Path(self._ledger_path()), "".join(n + "\n" for n in keep))
+        except OSError as exc:
+            self.log.warning("Could not update %s: %s", self._ledger_path(), exc.strerror or exc)
 
     def _mine(self) -> dict[str, list[tuple[str, int]]]:
         """The trainee's complete entries still in inbound, by lab, newest first: (name, bytes)."""

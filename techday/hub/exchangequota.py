@@ -59,29 +59,36 @@ class Budget:
 
 
 def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
-    """Bytes ``path`` is charged (a folder with all it holds; a file; a link): never following a link, each
-    inode once (hard links), at least one block each. More than ``limit`` inodes: a cost over any budget."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [os.fspath(path)]
-    while stack:
-        here = stack.pop()
-        try:
-            st = os.lstat(here)
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        if len(seen) > limit:
-            return 1 << 62
-        total += max(-(-st.st_size // BLOCK) * BLOCK, st.st_blocks * 512, BLOCK)
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                with os.scandir(here) as it:
-                    stack.extend(e.path for e in it)
-            except OSError:
-                continue
+    """Bytes ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
+    walk goes by folder descriptors, each checked to be the folder listed: an owner swapping a folder
+    for a link mid-walk sends it nowhere), each inode once (hard links), at least one block each. More
+    than ``limit`` inodes, or folders nested past what the walk can follow: a cost over any budget."""
+    def charge(st: os.stat_result) -> int:
+        return max(-(-st.st_size // BLOCK) * BLOCK, st.st_blocks * 512, BLOCK)
+
+    try:
+        top = os.lstat(path)
+    except OSError:
+        return 0
+    seen = {(top.st_dev, top.st_ino)}
+    total = charge(top)
+    if not stat.S_ISDIR(top.st_mode):
+        return total
+    try:
+        for _, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
+            for name in dirs + files:
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                if len(seen) > limit:
+                    return 1 << 62
+                total += charge(st)
+    except RecursionError:
+        return 1 << 62
     return total
 
 
@@ -105,9 +112,19 @@ def name_time(name: str) -> datetime.datetime | None:
 
 
 def remove_entry(path: str) -> None:
-    """Remove an entry of ``inbound``: a folder with all it holds (never following a link), or a file."""
+    """Remove an entry of ``inbound``: a folder with all it holds (never following a link: shutil's
+    descriptor-based removal, which refuses a folder swapped for a link), or a file. Folders nested
+    deeper than Python's recursion: GNU ``rm -rf --one-file-system``, which walks without recursing."""
+    import subprocess
+
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        try:
+            shutil.rmtree(path)
+        except RecursionError:
+            done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
+                                  timeout=600)
+            if done.returncode:
+                raise OSError(done.stderr.strip() or "rm failed") from None
     else:
         os.unlink(path)
 

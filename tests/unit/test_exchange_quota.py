@@ -399,3 +399,40 @@ def test_the_hub_runs_the_sweep_as_root_with_the_budget(tmp_path, monkeypatch):
         sweep = services["exchange-sweep"]
         assert sweep["command"][-4:] == ["hub", "sweep", "--every", "60"]
         assert want.items() <= sweep["environment"].items() and sweep["environment"]["TECHDAY_COURSE_ID"] == "c101"
+
+
+def test_the_sweep_follows_no_link_charges_a_hard_link_once_and_removes_a_deep_tree(tmp_path):
+    """Caught, in the sweep run as root over trees a trainee shapes: a link charged as its target (or the
+    target removed with the entry); a hard-linked file charged once per name; a folder nested past
+    Python's recursion (1,200 levels) that stopped the walk or the removal with a RecursionError, so the
+    entry stayed for good."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    outside = tmp_path / "big-outside.bin"
+    outside.write_bytes(b"z" * 300_000)
+    linked = _entry(inbound, f"{A}+{LAB}+2026-12-07 10:00:00.000000 UTC+link", 100)
+    os.symlink(outside, linked / "to-outside")
+    os.symlink(tmp_path, linked / "to-folder")
+    hard = _entry(inbound, f"{A}+{LAB}+2026-12-07 10:01:00.000000 UTC+hard", 40_960)
+    for i in range(5):
+        os.link(hard / "lab.ipynb", hard / f"again{i}.ipynb")
+    assert q.tree_cost(linked) == 3 * q.BLOCK + q.BLOCK, "the folder, its file and two links: a block each"
+    assert q.tree_cost(hard) == q.BLOCK + 40_960, "five more names of one file cost nothing more"
+    deep = inbound / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    for _ in range(1200):
+        os.mkdir("d", dir_fd=fd)
+        nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(fd)
+    assert q.tree_cost(deep) > 1 << 40, "a tree the walk cannot follow counts as over any budget"
+    os.chown(inbound, 1500, -1)
+    for p in inbound.iterdir():
+        os.lchown(p, 20077, -1)
+    report = q.sweep(inbound, q.Budget(keep=1, max_bytes=1 << 20), {A: 20077}, {LAB}, now=2e9)
+    assert sorted(os.listdir(inbound)) == [hard.name], [q.shown(r) for r in report.removed]
+    assert outside.read_bytes() == b"z" * 300_000 and tmp_path.is_dir(), "nothing a link points at was touched"
