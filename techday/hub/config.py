@@ -242,16 +242,48 @@ class AccountsCache:
         return self._seen[1]
 
 
+def both_languages(say) -> str:
+    """A refusal the hub shows on a trainee's spawn page: ``say(words)`` (one ``words.msg(...)`` call) in
+    Korean and English, whatever the room's language (the hub's own process reads no trainee's setting)."""
+    from ..i18n import PackageCatalogue
+
+    return " / ".join(say(PackageCatalogue(lang)) for lang in ("ko", "en"))
+
+
 def account_uid(accounts: dict, name: str) -> int:
-    """The uid ``name``'s server runs as; a clear refusal when the file gives none."""
+    """The uid ``name``'s server runs as; a clear refusal (Korean and English) when the file gives none."""
     account = accounts.get(name)
     if account is None:
-        raise RuntimeError(f"{name} is not in the accounts file: no server for an unknown account")
+        raise RuntimeError(both_languages(lambda w: w.msg(
+            "techday.spawn_unknown_account", "{name} is not in the accounts file: no server for an unknown account. "
+            "Ask an instructor.", name=name)))
     if account.uid is None:
-        raise RuntimeError(f"the accounts file gives {name} no uid: remake it with `techday hub users` "
-                           "(each server runs as a Unix user of its own, so trainees cannot read each "
-                           "other's submissions)")
+        raise RuntimeError(both_languages(lambda w: w.msg(
+            "techday.spawn_no_uid", "the accounts file gives {name} no uid: no server can start for it. Ask an "
+            "instructor (remake it with `techday hub users`: each server runs as a Unix user of its own, so "
+            "trainees cannot read each other's submissions).", name=name)))
     return account.uid
+
+
+def spawner_uid(accounts: AccountsCache):
+    """``KubeSpawner.uid`` for the chart (docker/z2jh-values.yaml, ``techday-uids``): the account's uid, and
+    an account without one (or an accounts file that cannot be read) refused on the trainee's spawn page
+    with the reason, in Korean and English. A plain RuntimeError there became JupyterHub's "Unhandled error
+    starting server <name>" and the reason stayed in the hub's log."""
+
+    def uid(spawner) -> int:
+        def look_up(spawner) -> int:
+            try:
+                accounts_now = accounts.get()
+            except (OSError, UsersFileError) as exc:
+                raise RuntimeError(both_languages(lambda w: w.msg(
+                    "techday.spawn_accounts_unreadable", "The hub cannot read its accounts file ({error}): no "
+                    "server can start. Ask an instructor.", error=str(exc)))) from None
+            return account_uid(accounts_now, spawner.user.name)
+
+        return shown_to_trainee(look_up)(spawner)
+
+    return uid
 
 
 # No server gains a privilege after it starts, whatever its image holds: a setuid or file-capability
@@ -361,7 +393,9 @@ def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str 
         try:
             accounts_now = accounts.get()
         except (OSError, UsersFileError) as exc:
-            raise RuntimeError(f"cannot read the accounts file: {exc}") from None
+            raise RuntimeError(both_languages(lambda w: w.msg(
+                "techday.spawn_accounts_unreadable", "The hub cannot read its accounts file ({error}): no server "
+                "can start. Ask an instructor.", error=str(exc)))) from None
         apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
         apply_pids_limit(spawner, pids_limit)
         apply_disk_limit(spawner, disk_limit)
