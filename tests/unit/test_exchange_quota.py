@@ -439,3 +439,36 @@ def test_the_sweep_follows_no_link_charges_a_hard_link_once_and_removes_a_deep_t
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(deep)], timeout=120)
     assert sorted(os.listdir(inbound)) == [hard.name], [q.shown(r) for r in report.removed]
     assert outside.read_bytes() == b"z" * 300_000 and tmp_path.is_dir(), "nothing a link points at was touched"
+
+
+def test_techday_hub_sweep_reads_the_hubs_environment_and_dry_run_removes_nothing(tmp_path, monkeypatch, capsys):
+    """Caught: a sweep command that read another exchange or course than the hub's, or a --dry-run that
+    removed. One pass over the course's inbound as TECHDAY_EXCHANGE, TECHDAY_COURSE_ID and
+    TECHDAY_USERS_FILE name it: --dry-run names what is over the budget, the real pass removes it."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    from techday.cli.main import main
+    from techday.hub.config import hash_password
+
+    exchange = tmp_path / "exchange"
+    inbound = exchange / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    (exchange / "c" / "outbound" / LAB).mkdir(parents=True)
+    users = tmp_path / "users.csv"
+    users.write_text(f"username,role,password_hash,uid\n{A},trainee,{hash_password('x', iterations=1000)},20077\n")
+    names = [f"{A}+{LAB}+2026-12-07 10:0{m}:00.000000 UTC+r{m}" for m in range(5)]
+    for name in names:
+        _entry(inbound, name, 10)
+    os.chown(inbound, 1500, -1)
+    for p in inbound.iterdir():
+        os.lchown(p, 20077, -1)
+    for k, v in {"TECHDAY_EXCHANGE": str(exchange), "TECHDAY_COURSE_ID": "c", "TECHDAY_USERS_FILE": str(users),
+                 "TECHDAY_EXCHANGE_KEEP": "2", "TECHDAY_EXCHANGE_QUOTA": "300M"}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["hub", "sweep", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("would remove") == 3 and "older than the newest 2 of lab" in out, out
+    assert sorted(os.listdir(inbound)) == names
+    assert main(["hub", "sweep"]) == 0
+    assert capsys.readouterr().out.count("techday hub sweep: removed") == 3
+    assert sorted(os.listdir(inbound)) == names[-2:]
