@@ -699,6 +699,7 @@ class HubSettings:
     exchange_keep: int = 3
     exchange_quota: str = "300M"
     exchange_min_free: str = "1G"
+    exchange_files: int = 10_000
     # The room's language for the hub's own pages (techday.hub.pages): "" reads TECHDAY_LANG, else the
     # syllabus' default_language, as the labs' messages do (techday.i18n.current_language).
     lang: str = ""
@@ -728,6 +729,7 @@ class HubSettings:
             exchange_keep=int(e("TECHDAY_EXCHANGE_KEEP", "3")),
             exchange_quota=e("TECHDAY_EXCHANGE_QUOTA", "300M"),
             exchange_min_free=e("TECHDAY_EXCHANGE_MIN_FREE", "1G"),
+            exchange_files=int(e("TECHDAY_EXCHANGE_FILES", "10000")),
             lang=e("TECHDAY_LANG", ""),
         )
         values.update(overrides)
@@ -817,7 +819,7 @@ def configure(c, s: HubSettings) -> None:
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
     budget = {"TECHDAY_EXCHANGE_KEEP": str(s.exchange_keep), "TECHDAY_EXCHANGE_QUOTA": s.exchange_quota,
-              "TECHDAY_EXCHANGE_MIN_FREE": s.exchange_min_free}
+              "TECHDAY_EXCHANGE_MIN_FREE": s.exchange_min_free, "TECHDAY_EXCHANGE_FILES": str(s.exchange_files)}
     c.Spawner.environment = {
         "TECHDAY_COURSE_ID": course,
         "TECHDAY_EXCHANGE": str(s.exchange),

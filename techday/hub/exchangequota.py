@@ -13,14 +13,14 @@ exchange's disk, and every other trainee's hand-in fails. Two layers hold each t
 - :func:`sweep`, run by the hub (as root, the only user that may remove a trainee's files: a submission is
   ``0750`` and its owner's) every minute: it lists ``inbound`` and charges every entry to its **owner
   uid**, never to the name (names are anyone's to choose). Per uid it keeps the newest ``keep`` well-formed
-  entries of each released lab and removes the rest, then removes the oldest until the uid is within
-  ``max_bytes``. What a trainee's process did, with or without the course's code, is recomputed from the
+  entries of each lab in its own name and removes the rest, then removes the oldest until the uid is within
+  ``max_bytes`` and ``max_files``. What a trainee's process did, with or without the course's code, is recomputed from the
   filesystem each pass.
 
 Sizes are charged the same way on both sides (:func:`tree_cost`): every file, folder and link at least one
 4 KiB block, a file its size rounded up to blocks or its allocated blocks, whichever is more, each inode
 once. The defaults (``TECHDAY_EXCHANGE_KEEP=3``, ``TECHDAY_EXCHANGE_QUOTA=300M``,
-``TECHDAY_EXCHANGE_MIN_FREE=1G``) are sized in docker/README.md, "The exchange's disk".
+``TECHDAY_EXCHANGE_MIN_FREE=1G``, ``TECHDAY_EXCHANGE_FILES=10000``) are sized in docker/README.md, "The exchange's disk".
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 KEEP = 3                  # kept submissions per trainee and lab
 QUOTA = "300M"            # bytes per trainee in the exchange, every lab together
 MIN_FREE = "1G"           # no submission while the exchange's disk has less free
+FILES = 10_000            # files, folders and links per trainee in the exchange (inodes run out before bytes)
 BLOCK = 4096
 MAX_INODES = 200_000      # a tree with more is charged as over any budget (the walk stops there)
 PARTIAL = ".partial-"     # a submission being written: no '+', so collect never takes it
@@ -47,6 +48,7 @@ class Budget:
     keep: int = KEEP
     max_bytes: int = 0
     min_free: int = 0
+    max_files: int = 0     # files, folders and links one trainee may keep there (the sweep counts them)
 
     @classmethod
     def from_env(cls, env=None) -> Budget:
@@ -55,11 +57,17 @@ class Budget:
         e = (env if env is not None else os.environ).get
         return cls(keep=max(1, int(e("TECHDAY_EXCHANGE_KEEP", "") or KEEP)),
                    max_bytes=parse_size(e("TECHDAY_EXCHANGE_QUOTA", "") or QUOTA),
-                   min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE))
+                   min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE),
+                   max_files=int(e("TECHDAY_EXCHANGE_FILES", "") or FILES))
 
 
 def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
-    """Bytes ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
+    """Bytes ``path`` is charged: :func:`tree_usage`'s first half."""
+    return tree_usage(path, limit)[0]
+
+
+def tree_usage(path: str | os.PathLike, limit: int = MAX_INODES) -> tuple[int, int]:
+    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
     walk goes by folder descriptors, each checked to be the folder listed: an owner swapping a folder
     for a link mid-walk sends it nowhere), each inode once (hard links), at least one block each. More
     than ``limit`` inodes, or folders nested past what the walk can follow: a cost over any budget."""
@@ -69,11 +77,11 @@ def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
     try:
         top = os.lstat(path)
     except OSError:
-        return 0
+        return 0, 0
     seen = {(top.st_dev, top.st_ino)}
     total = charge(top)
     if not stat.S_ISDIR(top.st_mode):
-        return total
+        return total, 1
     try:
         for _, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
             for name in dirs + files:
@@ -85,11 +93,11 @@ def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
                     continue
                 seen.add((st.st_dev, st.st_ino))
                 if len(seen) > limit:
-                    return 1 << 62
+                    return 1 << 62, len(seen)
                 total += charge(st)
     except RecursionError:
-        return 1 << 62
-    return total
+        return 1 << 62, len(seen)
+    return total, len(seen)
 
 
 def free_bytes(path: str | os.PathLike) -> int:
@@ -145,16 +153,17 @@ class SweepReport:
     usage: dict[int, int] = field(default_factory=dict)   # uid: bytes kept after the pass
 
 
-def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], released: set[str] | None = None,
-          remove: bool = True, now: float | None = None, log=None) -> SweepReport:
+def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remove: bool = True,
+          now: float | None = None, log=None) -> SweepReport:
     """Hold every uid that owns entries in ``inbound`` to ``budget`` (see the module docstring).
 
     ``uids``: each student's uid (the accounts file); an entry counts as a submission of a lab only when its
-    name is ``student+lab+time+x``, its owner is that student's uid, ``lab`` is released (``released``, the
-    course's outbound folders; None: any) and it is a folder. Everything else a trainee's uid owns there
-    (a file, a link, an entry in another's name or of a lab not released) is charged to that uid and
-    removed; a ``.partial-`` folder (a submit writing) once older than :data:`YOUNG_S`, or when the uid is
-    still over ``max_bytes`` after all its submissions. Entries of the inbound folder's own owner (the grader) and of root are left
+    name is ``student+lab+time+x``, its owner is that student's uid and it is a folder (a lab taken back
+    from ``outbound`` after the room submitted still has its submissions: they are kept, within the
+    budget). Everything else a trainee's uid owns there (a file, a link, an entry in another's name) is
+    charged to that uid and removed; a ``.partial-`` folder (a submit writing) once older than
+    :data:`YOUNG_S`, or when the uid is still over the budget after all its submissions. The budget is
+    bytes (``max_bytes``) and inodes (``max_files``: many empty files fill a disk's inode table first). Entries of the inbound folder's own owner (the grader) and of root are left
     alone. ``remove`` False: reports what it would remove."""
     now = time.time() if now is None else now
     inbound = os.fspath(inbound)
@@ -177,12 +186,13 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], rele
         for name, st in entries:
             parts = name.rsplit("+", 3)
             when = name_time(name)
-            if (stat.S_ISDIR(st.st_mode) and when is not None and uids.get(parts[0]) == uid
-                    and (released is None or parts[1] in released)):
+            if stat.S_ISDIR(st.st_mode) and when is not None and uids.get(parts[0]) == uid:
                 labs.setdefault(parts[1], []).append((when, name))
             else:
                 strays.append((st.st_ctime, name))
-        cost = {name: tree_cost(os.path.join(inbound, name)) for name, _ in entries}
+        usage = {name: tree_usage(os.path.join(inbound, name)) for name, _ in entries}
+        cost = {name: u[0] for name, u in usage.items()}
+        files = {name: u[1] for name, u in usage.items()}
         kinds = {name: st.st_mode for name, st in entries}
         gone: set[str] = set()
 
@@ -205,33 +215,30 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], rele
         young = {n for c, n in strays if n.startswith(PARTIAL) and stat.S_ISDIR(kinds[n]) and now - c <= YOUNG_S}
         for _, name in sorted(strays):
             if name not in young:
-                drop(name, "not a submission of a released lab in its owner's name" if not name.startswith(PARTIAL)
+                drop(name, "not a submission in its owner's name" if not name.startswith(PARTIAL)
                      else "a copy left half-written")
         for lab, subs in labs.items():
             subs.sort(reverse=True)
             for _, name in subs[budget.keep:]:
                 drop(name, f"older than the newest {budget.keep} of {lab}")
-        if budget.max_bytes:
+        def over() -> bool:
+            left = [n for n in cost if n not in gone]
+            return bool((budget.max_bytes and sum(cost[n] for n in left) > budget.max_bytes)
+                        or (budget.max_files and sum(files[n] for n in left) > budget.max_files))
+
+        if budget.max_bytes or budget.max_files:
             # oldest first by the names' times, so the newest hand-in of each lab goes last; a copy still
             # being written after them (its owner's newest)
             order = [n for _, n in sorted(s for subs in labs.values() for s in subs)]
             order += [n for c, n in sorted(strays) if n in young]
             for name in order:
-                if sum(cost[n] for n in cost if n not in gone) <= budget.max_bytes:
+                if not over():
                     break
                 if name not in gone:
-                    drop(name, f"its owner's entries are over {budget.max_bytes} bytes")
+                    drop(name, f"its owner's entries are over the budget ({budget.max_bytes} bytes, "
+                               f"{budget.max_files} files)")
         report.usage[uid] = sum(cost[n] for n in cost if n not in gone)
     return report
-
-
-def released_labs(course_dir: str | os.PathLike) -> set[str] | None:
-    """The labs released in a course's exchange folder (its ``outbound``), or None where it cannot be read."""
-    try:
-        with os.scandir(os.path.join(course_dir, "outbound")) as it:
-            return {e.name for e in it if e.is_dir(follow_symlinks=False)}
-    except OSError:
-        return None
 
 
 def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
@@ -245,7 +252,7 @@ def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
         return None
     accounts = read_accounts(Path(os.environ.get("TECHDAY_USERS_FILE", "/srv/jupyterhub/users.csv")))
     uids = {name: a.uid for name, a in accounts.items() if a.uid is not None}
-    return sweep(inbound, Budget.from_env(), uids, released_labs(course), remove=remove, log=log)
+    return sweep(inbound, Budget.from_env(), uids, remove=remove, log=log)
 
 
 def shown(item: Removed) -> str:

@@ -263,9 +263,11 @@ def _entry(inbound: Path, name: str, size: int) -> Path:
 
 
 def test_the_sweep_keeps_the_newest_per_lab_and_bounds_bytes_per_uid(tmp_path):
-    """The sweep's own arithmetic, as one user: 30 entries of one lab become the newest 3; a lab not
-    released, a plain file, a half-written copy older than a submit takes, an entry in another
-    student's name are removed; the bytes bound removes the oldest first."""
+    """The sweep's own arithmetic: 30 entries of one lab become the newest 3; a plain file, a half-written
+    copy older than a submit takes, an entry in another student's name are removed; a lab taken back from
+    outbound keeps its submission (caught: an allow-list of released labs removed the whole room's
+    hand-ins of a lab unreleased before collect); the bytes bound, then the files bound, remove the
+    oldest first."""
     if os.geteuid() != 0:
         pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
     inbound = tmp_path / "inbound"
@@ -273,7 +275,7 @@ def test_the_sweep_keeps_the_newest_per_lab_and_bounds_bytes_per_uid(tmp_path):
     names = [f"{A}+{LAB}+2026-12-07 10:{m:02d}:00.000000 UTC+r{m}" for m in range(30)]
     for name in names:
         _entry(inbound, name, 1000)
-    _entry(inbound, f"{A}+not-released+2026-12-07 11:00:00.000000 UTC+r", 10)
+    unreleased = _entry(inbound, f"{A}+not-released+2026-12-07 09:00:00.000000 UTC+r", 10).name
     _entry(inbound, f"trainee-b+{LAB}+2026-12-07 11:00:00.000000 UTC+r", 10)
     _entry(inbound, ".partial-x", 10)
     (inbound / "junk").write_bytes(b"y" * 5000)
@@ -282,12 +284,17 @@ def test_the_sweep_keeps_the_newest_per_lab_and_bounds_bytes_per_uid(tmp_path):
         os.lchown(p, 20077, -1)
     uid = 20077
     budget = q.Budget(keep=3, max_bytes=1 << 20)
-    report = q.sweep(inbound, budget, {A: uid, "trainee-b": 20078}, {LAB}, now=2e9)
-    assert sorted(os.listdir(inbound)) == names[-3:], sorted(os.listdir(inbound))
-    assert len(report.removed) == 27 + 4
-    budget = q.Budget(keep=3, max_bytes=2 * 8192 + 100)   # two entries of 2 blocks each fit
-    q.sweep(inbound, budget, {A: uid}, {LAB}, now=2e9)
-    assert sorted(os.listdir(inbound)) == names[-2:], "the oldest went first"
+    report = q.sweep(inbound, budget, {A: uid, "trainee-b": 20078}, now=2e9)
+    assert sorted(os.listdir(inbound)) == sorted(names[-3:] + [unreleased]), sorted(os.listdir(inbound))
+    assert len(report.removed) == 27 + 3
+    budget = q.Budget(keep=3, max_bytes=3 * 8192 + 100)   # three entries of 2 blocks each fit
+    q.sweep(inbound, budget, {A: uid}, now=2e9)
+    assert sorted(os.listdir(inbound)) == names[-3:], "the oldest went first"
+    for i in range(3):
+        (inbound / names[-1] / f"f{i}").write_text("x")
+        os.lchown(inbound / names[-1] / f"f{i}", uid, -1)
+    q.sweep(inbound, q.Budget(keep=3, max_files=6), {A: uid}, now=2e9)   # 2 + 2 + 5 inodes: 9, then 7
+    assert sorted(os.listdir(inbound)) == names[-1:], "the files bound removes the oldest too"
 
 
 SUBMIT_LOOP_BY_HAND = r"""
@@ -341,7 +348,7 @@ def test_a_trainee_writing_into_inbound_by_hand_is_held_to_the_budget_by_the_swe
         before = sum(q.tree_cost(inbound / n) for n in os.listdir(inbound))
 
         budget = q.Budget(keep=3, max_bytes=3 * 24576 + 4096)
-        report = q.sweep(inbound, budget, {A: uid}, {LAB})
+        report = q.sweep(inbound, budget, {A: uid})
         left = sorted(os.listdir(inbound))
         mine = [n for n in left if n.startswith(f"{A}+{LAB}+")]
         assert mine == [f"{A}+{LAB}+2026-12-07 10:{i:02d}:00.000000 UTC+hand{i}" for i in (27, 28, 29)], left
@@ -391,7 +398,8 @@ def test_the_hub_runs_the_sweep_as_root_with_the_budget(tmp_path, monkeypatch):
         c = Config()
         configure(c, settings)
         services = {s["name"]: s for s in c.JupyterHub.services}
-        want = {"TECHDAY_EXCHANGE_KEEP": "4", "TECHDAY_EXCHANGE_QUOTA": "200M", "TECHDAY_EXCHANGE_MIN_FREE": "2G"}
+        want = {"TECHDAY_EXCHANGE_KEEP": "4", "TECHDAY_EXCHANGE_QUOTA": "200M", "TECHDAY_EXCHANGE_MIN_FREE": "2G",
+                "TECHDAY_EXCHANGE_FILES": "10000"}
         assert want.items() <= c.Spawner.environment.items()
         if euid:
             assert "exchange-sweep" not in services
@@ -434,7 +442,7 @@ def test_the_sweep_follows_no_link_charges_a_hard_link_once_and_removes_a_deep_t
     for p in inbound.iterdir():
         os.lchown(p, 20077, -1)
     try:
-        report = q.sweep(inbound, q.Budget(keep=1, max_bytes=1 << 20), {A: 20077}, {LAB}, now=2e9)
+        report = q.sweep(inbound, q.Budget(keep=1, max_bytes=1 << 20), {A: 20077}, now=2e9)
     finally:   # pytest's own clean-up of old temporary folders recurses too: never leave the tree behind
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(deep)], timeout=120)
     assert sorted(os.listdir(inbound)) == [hard.name], [q.shown(r) for r in report.removed]
