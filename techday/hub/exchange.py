@@ -501,7 +501,11 @@ class ExchangeCollect(_Collect):
             # The entry is its owner's to remove, rename or swap for a link at any moment, also between
             # the scan and this copy: that trainee is not collected this time; the others are.
             shutil.rmtree(dest, ignore_errors=True)
-            why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):   # the course's disk, not the trainee's entry
+                why = (f"the course's disk is full ({exc.strerror}): nothing of it was kept; free disk under "
+                       f"{self.coursedir.root} and collect again")
+            else:
+                why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
             self.refused.append((os.path.basename(src), why))
             self.log.warning("Not collecting %s: %s", _shown(os.path.basename(src)), why)
             return

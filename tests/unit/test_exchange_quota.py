@@ -480,3 +480,30 @@ def test_techday_hub_sweep_reads_the_hubs_environment_and_dry_run_removes_nothin
     assert main(["hub", "sweep"]) == 0
     assert capsys.readouterr().out.count("techday hub sweep: removed") == 3
     assert sorted(os.listdir(inbound)) == names[-2:]
+
+
+def test_a_collect_that_fills_the_course_disk_says_so_and_keeps_nothing_half_copied(tmp_path, monkeypatch, caplog):
+    """Caught: collect's copy failing with "No space left on device" on the course's disk was logged as
+    "its entry changed while it was collected", pointing the instructor at the trainee. It now names the
+    course's disk; the half copy is removed and the other trainees are collected. (ENOSPC played by the
+    copy raising it after its first file.)"""
+    import errno
+
+    from tests.unit.test_hubexchange import _scanned_collect
+
+    app, course, _ = _scanned_collect(tmp_path)
+    app.src_records.sort(key=lambda r: r["username"])
+    real = ex.copy_untrusted
+
+    def full(src, dest, **kw):
+        if "trainee-a+" in src:
+            os.makedirs(dest)
+            (Path(dest) / "lab.ipynb").write_text("half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dest, **kw)
+
+    monkeypatch.setattr(ex, "copy_untrusted", full)
+    app.copy_files()
+    assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
+    assert not (course / "submitted" / "trainee-a" / "lab").exists(), "no half copy is left to grade"
+    assert "the course's disk is full (No space left on device)" in caplog.text, caplog.text
