@@ -317,6 +317,8 @@ class ExchangeSubmit(TraineeWords, _Submit):
         if budget.max_bytes and budget.keep > 1 and sum(c for subs in mine.values() for _, c in subs) + size \
                 > budget.max_bytes:
             self._remove([n for n, _ in older])
+            if older:
+                self.log.info(kept_text(budget.keep, lab, len(older)))
             older = []
 
         partial = os.path.join(self.inbound_path, PARTIAL + secrets.token_urlsafe(12))
