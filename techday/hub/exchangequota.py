@@ -158,7 +158,8 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     """Hold every uid that owns entries in ``inbound`` to ``budget`` (see the module docstring).
 
     ``uids``: each student's uid (the accounts file); an entry counts as a submission of a lab only when its
-    name is ``student+lab+time+x``, its owner is that student's uid and it is a folder (a lab taken back
+    name is ``student+lab+time+x``, its owner is that student's uid (or the file names no such student:
+    a roster cut short must not remove the room's work) and it is a folder (a lab taken back
     from ``outbound`` after the room submitted still has its submissions: they are kept, within the
     budget). Everything else a trainee's uid owns there (a file, a link, an entry in another's name) is
     charged to that uid and removed; a ``.partial-`` folder (a submit writing) once older than
@@ -186,7 +187,9 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
         for name, st in entries:
             parts = name.rsplit("+", 3)
             when = name_time(name)
-            if stat.S_ISDIR(st.st_mode) and when is not None and uids.get(parts[0]) == uid:
+            # A name the accounts file does not know (a roster cut short by a bad edit, an account removed)
+            # is not proof of a plant: it stays its owner's submission, within the budget.
+            if stat.S_ISDIR(st.st_mode) and when is not None and uids.get(parts[0], uid) == uid:
                 labs.setdefault(parts[1], []).append((when, name))
             else:
                 strays.append((st.st_ctime, name))

@@ -507,3 +507,23 @@ def test_a_collect_that_fills_the_course_disk_says_so_and_keeps_nothing_half_cop
     assert (course / "submitted" / "trainee-b" / "lab" / "lab.ipynb").is_file()
     assert not (course / "submitted" / "trainee-a" / "lab").exists(), "no half copy is left to grade"
     assert "the course's disk is full (No space left on device)" in caplog.text, caplog.text
+
+
+def test_a_roster_cut_short_removes_nobodys_work(tmp_path):
+    """Caught: the sweep read an entry named for a student the accounts file does not know as a plant in
+    another's name and removed it: a users.csv cut short by a bad edit (or an account removed before
+    collect) had the sweep remove those trainees' hand-ins within a minute. Only a name the file gives
+    another uid is a plant."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    mine = _entry(inbound, f"{A}+{LAB}+2026-12-07 10:00:00.000000 UTC+r", 10).name
+    plant = _entry(inbound, f"trainee-b+{LAB}+2026-12-07 10:00:00.000000 UTC+r", 10).name
+    os.chown(inbound, 1500, -1)
+    for p in inbound.iterdir():
+        os.lchown(p, 20077, -1)
+    q.sweep(inbound, q.Budget(keep=3, max_bytes=1 << 20), {}, now=2e9)   # the file lost every line
+    assert sorted(os.listdir(inbound)) == sorted([mine, plant])
+    q.sweep(inbound, q.Budget(keep=3, max_bytes=1 << 20), {"trainee-b": 20078}, now=2e9)
+    assert os.listdir(inbound) == [mine], "a name the file gives another uid is a plant"
