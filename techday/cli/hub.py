@@ -4,6 +4,7 @@
     techday hub users --trainees N      the accounts CSV and the password cards
     techday hub release NAME --out DIR  lift a sign-in lock (too many wrong passwords) at once
     techday hub lab-language ko|en      the trainee image's JupyterLab speaks the room's language (image build)
+    techday hub sweep [--every S]       hold every uid to the exchange's budget (root; the hub runs it)
     techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
 
 Both locks commands end the same way (:func:`_locks_exit`): 0 done, 1 a lock or a resolve that fails,
@@ -59,6 +60,12 @@ def _register_hub(sub) -> None:
                         "and their submissions are no longer collected)")
     u.set_defaults(fn=cmd_hub_users)
 
+    w = hsub.add_parser("sweep", help="hold every trainee's uid to the exchange's budget: the newest "
+                        "TECHDAY_EXCHANGE_KEEP per lab, TECHDAY_EXCHANGE_QUOTA bytes (as root; the hub runs it)")
+    w.add_argument("--every", type=float, default=0, help="seconds between passes (0: one pass)")
+    w.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    w.set_defaults(fn=cmd_hub_sweep)
+
     r = hsub.add_parser("release", help="lift the sign-in lock of accounts or addresses (too many wrong passwords)")
     r.add_argument("names", nargs="*", metavar="NAME", help="accounts to release")
     r.add_argument("--address", action="append", default=[], help="a client address to release (repeatable)")
@@ -97,6 +104,31 @@ def cmd_hub_check(args) -> int:
     bad = [f for f in findings if not f.ok]
     console.print(f"{len(findings) - len(bad)} ok, {len(bad)} problem(s)")
     return 1 if bad else 0
+
+
+def cmd_hub_sweep(args) -> int:
+    """One pass, or one every ``--every`` seconds, of :func:`techday.hub.exchangequota.sweep` over the course's
+    inbound as ``TECHDAY_EXCHANGE``, ``TECHDAY_COURSE_ID`` and ``TECHDAY_USERS_FILE`` name it."""
+    from ..hub.config import UsersFileError
+    from ..hub.exchangequota import shown, sweep_from_env
+
+    while True:
+        try:
+            report = sweep_from_env(remove=not args.dry_run, log=lambda item: print(
+                f"techday hub sweep: {shown(item)}", flush=True))
+            if report is None:
+                print("techday hub sweep: no inbound yet (nothing released)", flush=True)
+        except (OSError, UsersFileError) as exc:
+            print(f"techday hub sweep: {exc}", file=sys.stderr, flush=True)
+            if not args.every:
+                return 1
+        except Exception as exc:  # noqa: BLE001 (a pass that fails must not end the sweep for the day)
+            if not args.every:
+                raise
+            print(f"techday hub sweep: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
 
 
 def cmd_hub_users(args) -> int:

@@ -242,16 +242,48 @@ class AccountsCache:
         return self._seen[1]
 
 
+def both_languages(say) -> str:
+    """A refusal the hub shows on a trainee's spawn page: ``say(words)`` (one ``words.msg(...)`` call) in
+    Korean and English, whatever the room's language (the hub's own process reads no trainee's setting)."""
+    from ..i18n import PackageCatalogue
+
+    return " / ".join(say(PackageCatalogue(lang)) for lang in ("ko", "en"))
+
+
 def account_uid(accounts: dict, name: str) -> int:
-    """The uid ``name``'s server runs as; a clear refusal when the file gives none."""
+    """The uid ``name``'s server runs as; a clear refusal (Korean and English) when the file gives none."""
     account = accounts.get(name)
     if account is None:
-        raise RuntimeError(f"{name} is not in the accounts file: no server for an unknown account")
+        raise RuntimeError(both_languages(lambda w: w.msg(
+            "techday.spawn_unknown_account", "{name} is not in the accounts file: no server for an unknown account. "
+            "Ask an instructor.", name=name)))
     if account.uid is None:
-        raise RuntimeError(f"the accounts file gives {name} no uid: remake it with `techday hub users` "
-                           "(each server runs as a Unix user of its own, so trainees cannot read each "
-                           "other's submissions)")
+        raise RuntimeError(both_languages(lambda w: w.msg(
+            "techday.spawn_no_uid", "the accounts file gives {name} no uid: no server can start for it. Ask an "
+            "instructor (remake it with `techday hub users`: each server runs as a Unix user of its own, so "
+            "trainees cannot read each other's submissions).", name=name)))
     return account.uid
+
+
+def spawner_uid(accounts: AccountsCache):
+    """``KubeSpawner.uid`` for the chart (docker/z2jh-values.yaml, ``techday-uids``): the account's uid, and
+    an account without one (or an accounts file that cannot be read) refused on the trainee's spawn page
+    with the reason, in Korean and English. A plain RuntimeError there became JupyterHub's "Unhandled error
+    starting server <name>" and the reason stayed in the hub's log."""
+
+    def uid(spawner) -> int:
+        def look_up(spawner) -> int:
+            try:
+                accounts_now = accounts.get()
+            except (OSError, UsersFileError) as exc:
+                raise RuntimeError(both_languages(lambda w: w.msg(
+                    "techday.spawn_accounts_unreadable", "The hub cannot read its accounts file ({error}): no "
+                    "server can start. Ask an instructor.", error=str(exc)))) from None
+            return account_uid(accounts_now, spawner.user.name)
+
+        return shown_to_trainee(look_up)(spawner)
+
+    return uid
 
 
 # No server gains a privilege after it starts, whatever its image holds: a setuid or file-capability
@@ -361,7 +393,9 @@ def spawn_hooks(accounts: AccountsCache, allocator: GpuAllocator, overflow: str 
         try:
             accounts_now = accounts.get()
         except (OSError, UsersFileError) as exc:
-            raise RuntimeError(f"cannot read the accounts file: {exc}") from None
+            raise RuntimeError(both_languages(lambda w: w.msg(
+                "techday.spawn_accounts_unreadable", "The hub cannot read its accounts file ({error}): no server "
+                "can start. Ask an instructor.", error=str(exc)))) from None
         apply_identity(spawner, account_uid(accounts_now, spawner.user.name))
         apply_pids_limit(spawner, pids_limit)
         apply_disk_limit(spawner, disk_limit)
@@ -659,6 +693,13 @@ class HubSettings:
     # server starts (on the disk under state_dir: in compose, the disk Docker keeps its volumes on).
     disk_limit: str = ""
     disk_min_free: str = "2G"
+    # The exchange (techday.hub.exchangequota; docker/README.md, "The exchange's disk"): the newest submissions
+    # kept per trainee and lab, the bytes one trainee may keep there, the free disk below which no
+    # submission is taken. Read by every trainee's submit and by the hub's sweep.
+    exchange_keep: int = 3
+    exchange_quota: str = "300M"
+    exchange_min_free: str = "1G"
+    exchange_files: int = 10_000
     # The room's language for the hub's own pages (techday.hub.pages): "" reads TECHDAY_LANG, else the
     # syllabus' default_language, as the labs' messages do (techday.i18n.current_language).
     lang: str = ""
@@ -685,6 +726,10 @@ class HubSettings:
             spawn_limit=int(e("TECHDAY_SPAWN_LIMIT", "20")),
             disk_limit=e("TECHDAY_DISK_LIMIT", ""),
             disk_min_free=e("TECHDAY_DISK_MIN_FREE", "2G"),
+            exchange_keep=int(e("TECHDAY_EXCHANGE_KEEP", "3")),
+            exchange_quota=e("TECHDAY_EXCHANGE_QUOTA", "300M"),
+            exchange_min_free=e("TECHDAY_EXCHANGE_MIN_FREE", "1G"),
+            exchange_files=int(e("TECHDAY_EXCHANGE_FILES", "10000")),
             lang=e("TECHDAY_LANG", ""),
         )
         values.update(overrides)
@@ -773,9 +818,12 @@ def configure(c, s: HubSettings) -> None:
     c.Spawner.pre_spawn_hook = shown_to_trainee(pre_spawn)
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
+    budget = {"TECHDAY_EXCHANGE_KEEP": str(s.exchange_keep), "TECHDAY_EXCHANGE_QUOTA": s.exchange_quota,
+              "TECHDAY_EXCHANGE_MIN_FREE": s.exchange_min_free, "TECHDAY_EXCHANGE_FILES": str(s.exchange_files)}
     c.Spawner.environment = {
         "TECHDAY_COURSE_ID": course,
         "TECHDAY_EXCHANGE": str(s.exchange),
+        **budget,   # the trainee's submit says why it refuses; the sweep below enforces
     }
     # One trainee's busy loops or fork bomb must not take the machine from the others: DockerSpawner and
     # KubeSpawner turn these into the container's cgroup limits (a local process spawner ignores them).
@@ -804,7 +852,7 @@ def configure(c, s: HubSettings) -> None:
                   # collect takes from each student only what their own uid submitted (techday.hub.exchange)
                   "TECHDAY_USERS_FILE": str(s.users_file),
                   # the lab image switches the formgrader's lab extension back on there (docker/Dockerfile)
-                  "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter")}
+                  "JUPYTER_CONFIG_DIR": str(s.course_root / ".jupyter"), **budget}
     if s.course_service_token:
         # Run elsewhere, as the grader, next to no Docker socket (docker/compose.yaml's `course`).
         service = {"name": course, "url": url, "api_token": s.course_service_token, "oauth_no_confirm": True}
@@ -823,7 +871,16 @@ def configure(c, s: HubSettings) -> None:
             "environment": course_env,
             "oauth_no_confirm": True,
         }
+    sweeper = []
+    if os.geteuid() == 0:
+        # Only root may remove a trainee's files (a submission is 0750 and its owner's): the hub holds
+        # every uid to the exchange's budget from outside the trainees' processes, every minute.
+        sweeper = [{"name": "exchange-sweep",
+                    "command": [sys.executable, "-m", "techday", "hub", "sweep", "--every", "60"],
+                    "environment": {"TECHDAY_EXCHANGE": str(s.exchange), "TECHDAY_COURSE_ID": course,
+                                    "TECHDAY_USERS_FILE": str(s.users_file), **budget}}]
     c.JupyterHub.services = [
+        *sweeper,
         service,
         {
             "name": "idle-culler",
@@ -836,7 +893,8 @@ def configure(c, s: HubSettings) -> None:
     c.TechDayHub.settings = {"course_id": course, "exchange": str(s.exchange), "gpus": s.gpus,
                              "users_file": str(s.users_file), "course_root": str(s.course_root),
                              "subdomain_host": s.subdomain_host, "disk_limit": s.disk_limit,
-                             "state_dir": str(s.state_dir)}
+                             "state_dir": str(s.state_dir), "exchange_keep": s.exchange_keep,
+                             "exchange_quota": s.exchange_quota, "exchange_min_free": s.exchange_min_free}
 
 
 def shown_to_trainee(hook):
@@ -958,6 +1016,33 @@ def disk_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
                    + ("" if ok else ": the room can fill the disk"),
                    "" if ok else "free disk (docker system prune, old home volumes of an earlier day) or lower "
                    "TECHDAY_DISK_LIMIT")
+
+
+def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
+    """Free disk under the exchange against its worst case: every account keeping its whole budget there
+    (``TECHDAY_EXCHANGE_QUOTA``), plus the floor below which submissions are refused."""
+    where = Path(settings["exchange"])
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    quota = settings.get("exchange_quota") or "300M"
+    floor = settings.get("exchange_min_free") or "1G"
+    try:
+        count = len(read_accounts(Path(settings["users_file"])))
+    except (OSError, UsersFileError):
+        count = 0
+    try:
+        free = disk_probe(where).free
+    except OSError as exc:
+        return Finding("disk for the exchange", False, f"{where}: {exc.strerror or exc}")
+    gb = lambda n: f"{n / 1024**3:.1f} GB"  # noqa: E731
+    worst = count * parse_size(quota) + parse_size(floor)
+    ok = free >= worst
+    return Finding("disk for the exchange", ok,
+                   f"{gb(free)} free under {where}; worst case {count} account(s) x {quota} (newest "
+                   f"{settings.get('exchange_keep', 3)} per lab) + {floor} kept free = {gb(worst)}"
+                   + ("" if ok else ": the room can fill the exchange, and submissions are refused below the floor"),
+                   "" if ok else "free disk under the exchange (collect, then move old courses' inbound aside) "
+                   "or lower TECHDAY_EXCHANGE_QUOTA / TECHDAY_EXCHANGE_KEEP (docker/README.md, \"The exchange's disk\")")
 
 
 def load_hub_config(path: Path):
@@ -1084,6 +1169,7 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus,
                          "" if released else f"TECHDAY_BUILD={root.parent} techday build (or rebuild the image)"))
 
     found.append(disk_finding(settings, disk_probe))
+    found.append(exchange_finding(settings, disk_probe))
 
     proxy = shutil.which("configurable-http-proxy")
     found.append(Finding("proxy", bool(proxy), proxy or "configurable-http-proxy not on PATH",

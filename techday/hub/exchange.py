@@ -34,13 +34,17 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
 - **fetch** and **submit** (the trainee) say why they refuse in the trainee's language: nbgrader's own
   refusals and the course's go through the package's catalogue (:func:`trainee_text`, :class:`TraineeWords`).
 
+- **submit** also holds the trainee to the exchange's budget (:mod:`techday.hub.exchangequota`: the
+  newest ``TECHDAY_EXCHANGE_KEEP`` per lab, ``TECHDAY_EXCHANGE_QUOTA`` bytes, no submission below
+  ``TECHDAY_EXCHANGE_MIN_FREE`` free) and writes under a ``.partial-`` name collect never takes, renamed
+  when whole; the hub's sweep holds every uid to the same budget from outside.
+
 What this does not cover: a trainee who runs as the grader's uid or group, or as root (the images and
-``techday.hub.config`` never give them that); a full disk (one trainee can fill the shared volume); nbgrader's
+``techday.hub.config`` never give them that); a disk filled between two passes of the sweep, or where no
+sweep runs (docker/README.md, "The exchange's disk"); nbgrader's
 feedback files, which stay readable by anyone who knows their name (a hash keyed by the submission's
-secret, which only its owner and the grader hold); the moment between nbgrader's own ``chmod 0777`` of a
-fresh submission and the lock-down here (its name is random and unlistable during that moment); a
-trainee who adds many entries under their own name (each is theirs: the newest is graded, as with
-nbgrader). Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
+secret, which only its owner and the grader hold); a trainee who adds entries under their own name
+by hand (each is theirs: the newest is graded, as with nbgrader; the sweep bounds how many). Standard nbgrader otherwise: the instructor collects with ``nbgrader collect`` as before.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import os
 import re
 import shutil
 import stat
+from pathlib import Path
 
 from nbgrader.exchange.default import ExchangeCollect as _Collect
 from nbgrader.exchange.default import ExchangeFetchAssignment as _FetchAssignment
@@ -195,9 +200,13 @@ class ExchangeReleaseAssignment(_Release):
 
 
 class ExchangeSubmit(TraineeWords, _Submit):
-    """nbgrader's submit, then the submission closed to all but its owner and the grader's group."""
+    """nbgrader's submit, written under a temporary name, closed to all but its owner and the grader's
+    group, then renamed into place; held to the trainee's budget in the exchange
+    (:mod:`techday.hub.exchangequota`): refused below the exchange's free-disk floor or past the trainee's
+    bytes, and only the newest ``keep`` submissions of a lab kept."""
 
     _inbound_copy: str | None = None
+    LEDGER = ".techday-inbound"   # in the trainee's nbgrader cache: the names of their entries in inbound
 
     def do_copy(self, src, dest, log=None):
         if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
@@ -213,14 +222,188 @@ class ExchangeSubmit(TraineeWords, _Submit):
         copy_keeping_group(src, dest, ignore, self.log)
         self._inbound_copy = dest
 
+    # -- the trainee's record of their own entries (inbound cannot be listed by them) -------------------
+
+    def _ledger_path(self) -> str:
+        return os.path.join(self.cache_path, self.LEDGER)
+
+    def _ledger(self) -> list[str]:
+        try:
+            with open(self._ledger_path(), encoding="utf-8") as f:
+                names = [line.rstrip("\n") for line in f]
+        except OSError:
+            return []
+        return [n for n in dict.fromkeys(names) if n and "/" not in n and n not in (".", "..")]
+
+    def _note(self, name: str) -> None:
+        """Record ``name`` (best effort: a home that cannot take it leaves the entry to the hub's sweep)."""
+        try:
+            os.makedirs(self.cache_path, exist_ok=True)
+            with open(self._ledger_path(), "a", encoding="utf-8") as f:
+                f.write(name + "\n")
+        except OSError as exc:
+            self.log.warning("Could not record %s in %s: %s", _shown(name), self._ledger_path(), exc.strerror or exc)
+
+    def _forget(self, gone: set[str]) -> None:
+        from .. import atomicfile
+
+        keep = [n for n in self._ledger() if n not in gone]
+        try:
+            atomicfile.write_text(Path(self._ledger_path()), "".join(n + "\n" for n in keep))
+        except OSError as exc:
+            self.log.warning("Could not update %s: %s", self._ledger_path(), exc.strerror or exc)
+
+    def _mine(self) -> dict[str, list[tuple[str, int]]]:
+        """The trainee's complete entries still in inbound, by lab, newest first: (name, bytes)."""
+        from .exchangequota import name_time, tree_cost
+
+        labs: dict[str, list[tuple[object, str, int]]] = {}
+        for name in self._ledger():
+            path = os.path.join(self.inbound_path, name)
+            when = name_time(name)
+            if when is None or not os.path.isdir(path) or os.path.islink(path):
+                continue
+            labs.setdefault(name.rsplit("+", 3)[1], []).append((when, name, tree_cost(path)))
+        return {lab: [(n, c) for _, n, c in sorted(subs, reverse=True)] for lab, subs in labs.items()}
+
+    def _remove(self, names: list[str]) -> None:
+        from .exchangequota import remove_entry
+
+        for name in names:
+            try:
+                remove_entry(os.path.join(self.inbound_path, name))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self.log.warning("Could not remove %s: %s", _shown(name), exc.strerror or exc)
+        self._forget(set(names))
+
     def copy_files(self):
-        self._inbound_copy = None
-        super().copy_files()
-        if self._inbound_copy:
+        """nbgrader's copy_files (0.9), with the submission written under a name collect never takes
+        (:data:`~techday.hub.exchangequota.PARTIAL`, no ``+``), closed, then renamed into place: a copy cut
+        short (a full disk, the process killed) is never a hand-in; and held to the budget first."""
+        import secrets
+
+        from .exchangequota import PARTIAL, YOUNG_S, Budget, free_bytes, tree_cost
+
+        self.init_release()
+        budget = Budget.from_env()
+        dest_path = os.path.join(self.inbound_path, self.assignment_filename)
+        if self.add_random_string:
+            cache_path = os.path.join(self.cache_path, self.assignment_filename.rsplit("+", 1)[0])
+        else:
+            cache_path = os.path.join(self.cache_path, self.assignment_filename)
+        self.log.info("Source: %s", self.src_path)
+        self.log.info("Destination: %s", dest_path)
+        self.check_filename_diff()
+
+        # Half-written copies of an earlier submit (killed, the disk full) that this trainee knows of.
+        stale = [n for n in self._ledger() if n.startswith(PARTIAL) and _older_than(
+            os.path.join(self.inbound_path, n), YOUNG_S)]
+        if stale:
+            self._remove(stale)
+        size = tree_cost(self.src_path)
+        free = free_bytes(self.inbound_path)
+        if free - size < budget.min_free:
+            self.fail(exchange_full_text(free, budget.min_free))
+        lab = self.coursedir.assignment_id
+        mine = self._mine()
+        older = mine.get(lab, [])[max(0, budget.keep - 1):]   # removed once this one is in place
+        kept = sum(c for other, subs in mine.items() for n, c in subs if (n, c) not in older)
+        if budget.max_bytes and kept + size > budget.max_bytes:
+            self.fail(over_budget_text(kept + size, budget.max_bytes, budget.keep, size))
+        # Where one submission more would pass the budget during the copy, the oldest kept goes first
+        # (the newest stays until this one is in place, unless only one is kept).
+        if budget.max_bytes and budget.keep > 1 and sum(c for subs in mine.values() for _, c in subs) + size \
+                > budget.max_bytes:
+            self._remove([n for n, _ in older])
+            if older:
+                self.log.info(kept_text(budget.keep, lab, len(older)))
+            older = []
+
+        partial = os.path.join(self.inbound_path, PARTIAL + secrets.token_urlsafe(12))
+        self._note(os.path.basename(partial))
+        submission_secret = secrets.token_hex(64)
+        try:
+            self._inbound_copy = None
+            self.do_copy(self.src_path, partial)
+            for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", submission_secret)):
+                with open(os.path.join(partial, name), "w") as fh:
+                    fh.write(text)
             group = os.stat(self.inbound_path).st_gid
-            strays = lock_down(self._inbound_copy, group)
+            strays = lock_down(partial, group)
             if strays:
                 self.fail(not_handed_text(len(strays), strays[0]))
+            self._note(self.assignment_filename)
+            os.rename(partial, dest_path)
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            self._forget({os.path.basename(partial), self.assignment_filename})
+            self.fail(not_written_text(exc.strerror or str(exc)))
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        self._forget({os.path.basename(partial)})
+        if older:
+            self._remove([n for n, _ in older])
+            self.log.info(kept_text(budget.keep, lab, len(older)))
+
+        # also copy to the cache (nbgrader's own)
+        if not os.path.isdir(self.cache_path):
+            os.makedirs(self.cache_path)
+        self.do_copy(self.src_path, cache_path)
+        with open(os.path.join(cache_path, "timestamp.txt"), "w") as fh:
+            fh.write(self.timestamp)
+        with open(os.path.join(cache_path, "submission_secret.txt"), "w") as fh:
+            fh.write(submission_secret)
+        self.log.info("Submitted as: %s %s %s", self.coursedir.course_id, lab, self.timestamp)
+
+
+def _older_than(path: str, seconds: float) -> bool:
+    import time
+
+    try:
+        return time.time() - os.lstat(path).st_ctime > seconds
+    except OSError:
+        return True
+
+
+def exchange_full_text(free: int, floor: int) -> str:
+    return msg("techday.exchange_full",
+               "Not submitted: the exchange's disk is almost full ({free} free; {floor} are kept free for the "
+               "room). Nothing was written and your previous submission is kept. Ask an instructor.",
+               free=human_size(max(0, free)), floor=human_size(floor))
+
+
+def over_budget_text(total: int, maximum: int, keep: int, size: int) -> str:
+    return msg("techday.exchange_over_budget",
+               "Not submitted: your submissions in the exchange would take {total}, over the {maximum} each "
+               "trainee may keep there (the newest {keep} of each lab are kept; this one is {size}). Remove "
+               "data files and large outputs from the lab's folder and submit again; your previous submission is "
+               "kept.", total=human_size(total), maximum=human_size(maximum), keep=keep, size=human_size(size))
+
+
+def human_size(n: int) -> str:
+    """Bytes as a trainee reads them: ``98 KB``, ``4.2 MB``, ``300 MB``, ``1.5 GB`` (binary units)."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GB"
+    if n >= 10 * 2**20:
+        return f"{n / 2**20:.0f} MB"
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MB"
+    return f"{-(-n // 1024)} KB"
+
+
+def not_written_text(error: str) -> str:
+    return msg("techday.exchange_not_written",
+               "Not submitted: the exchange could not take the submission ({error}). Nothing half-written was "
+               "left and your previous submission is kept. Ask an instructor.", error=error)
+
+
+def kept_text(keep: int, lab: str, removed: int) -> str:
+    return msg("techday.exchange_kept",
+               "The exchange keeps your newest {keep} submissions of {lab}: {removed} older one(s) removed.",
+               keep=keep, lab=lab, removed=removed)
 
 
 class ExchangeCollect(_Collect):
@@ -320,7 +503,11 @@ class ExchangeCollect(_Collect):
             # The entry is its owner's to remove, rename or swap for a link at any moment, also between
             # the scan and this copy: that trainee is not collected this time; the others are.
             shutil.rmtree(dest, ignore_errors=True)
-            why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):   # the course's disk, not the trainee's entry
+                why = (f"the course's disk is full ({exc.strerror}): nothing of it was kept; free disk under "
+                       f"{self.coursedir.root} and collect again")
+            else:
+                why = f"its entry changed while it was collected ({exc.strerror or exc}); collect again"
             self.refused.append((os.path.basename(src), why))
             self.log.warning("Not collecting %s: %s", _shown(os.path.basename(src)), why)
             return

@@ -11,6 +11,7 @@ pytest.importorskip("jupyterhub", reason="the hub extra is not installed (python
 
 from techday.hub import pages  # noqa: E402
 from techday.hub.config import shown_to_trainee  # noqa: E402
+from techday.i18n import _HANGUL  # noqa: E402
 
 
 def test_every_override_names_only_blocks_the_installed_jupyterhub_has():
@@ -187,3 +188,41 @@ def test_both_hub_images_hold_the_page_templates():
         editable = re.search(r"\s-e\s", line)
         assert editable or templates <= shipped, (
             f"{line!r} installs a wheel without {sorted(str(p.relative_to(package)) for p in templates - shipped)}")
+
+
+def test_the_charts_uid_look_up_refuses_on_the_trainees_page_in_both_languages(tmp_path):
+    """Caught: the chart's ``KubeSpawner.uid`` (extraConfig ``techday-uids``) raised a plain RuntimeError, in
+    English only, for an account the accounts file gives no uid: JupyterHub 5.5 showed "Unhandled error
+    starting server <name>" and the reason stayed in the hub's log. It now refuses as the other spawn
+    refusals do (``jupyterhub_message``, Korean and English); an account with a uid gets it."""
+    from tornado import web
+    from traitlets.config import Config as C
+
+    from techday.hub.config import hash_password
+    from tests.conftest import ROOT
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the values file")
+    users = tmp_path / "users.csv"
+    users.write_text("username,role,password_hash,uid\n"
+                     f"trainee-001,trainee,{hash_password('x', iterations=1000)},20002\n"
+                     f"late,trainee,{hash_password('x', iterations=1000)},\n")
+    code = yaml.safe_load((ROOT / "docker" / "z2jh-values.yaml").read_text())["hub"]["extraConfig"]["techday-uids"]
+    code = code.replace("/srv/techday-users/users.csv", str(users))
+    c = C()
+    exec(compile(code, "extraConfig.techday-uids", "exec"), {"c": c, "get_config": lambda: c})  # noqa: S102
+
+    class Spawner:
+        def __init__(self, name):
+            self.user = type("U", (), {"name": name})()
+
+    assert c.KubeSpawner.uid(Spawner("trainee-001")) == 20002
+    for name, english in (("late", "the accounts file gives late no uid"),
+                          ("stranger", "stranger is not in the accounts file")):
+        with pytest.raises(web.HTTPError) as err:
+            c.KubeSpawner.uid(Spawner(name))
+        said = err.value.jupyterhub_message
+        assert english in said and _HANGUL.search(said) and "강사" in said, said
+    users.unlink()   # a file that cannot be read (a bad edit keeps the last good accounts in use)
+    with pytest.raises(web.HTTPError) as err:
+        c.KubeSpawner.uid(Spawner("trainee-001"))
+    assert "The hub cannot read its accounts file" in err.value.jupyterhub_message, err.value.jupyterhub_message

@@ -1,0 +1,264 @@
+"""What one trainee may keep in the shared exchange, and the sweep that holds every uid to it from outside.
+
+nbgrader keeps every submission in ``inbound`` under a new name, and ``inbound`` is open for anyone to add
+to (3733): a trainee who submits in a loop, or writes into ``inbound`` by hand as their own uid, fills the
+exchange's disk, and every other trainee's hand-in fails. Two layers hold each trainee to a budget:
+
+- the trainee's own submit (:class:`techday.hub.exchange.ExchangeSubmit`) keeps the newest
+  ``keep`` submissions of each lab (older ones of the same trainee are removed after a new one is in
+  place), refuses a submission that would take the trainee past ``max_bytes`` in all, and refuses any
+  submission while the exchange's disk has less than ``min_free`` free. It runs as the trainee, who can
+  skip it (write into ``inbound`` by hand, delete the record of their submissions): it is the clear
+  message, not the wall.
+- :func:`sweep`, run by the hub (as root, the only user that may remove a trainee's files: a submission is
+  ``0750`` and its owner's) every minute: it lists ``inbound`` and charges every entry to its **owner
+  uid**, never to the name (names are anyone's to choose). Per uid it keeps the newest ``keep`` well-formed
+  entries of each lab in its own name and removes the rest, then removes the oldest until the uid is within
+  ``max_bytes`` and ``max_files``. What a trainee's process did, with or without the course's code, is recomputed from the
+  filesystem each pass.
+
+Sizes are charged the same way on both sides (:func:`tree_cost`): every file, folder and link at least one
+4 KiB block, a file its size rounded up to blocks or its allocated blocks, whichever is more, each inode
+once. The defaults (``TECHDAY_EXCHANGE_KEEP=3``, ``TECHDAY_EXCHANGE_QUOTA=300M``,
+``TECHDAY_EXCHANGE_MIN_FREE=1G``, ``TECHDAY_EXCHANGE_FILES=10000``) are sized in docker/README.md, "The exchange's disk".
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEEP = 3                  # kept submissions per trainee and lab
+QUOTA = "300M"            # bytes per trainee in the exchange, every lab together
+MIN_FREE = "1G"           # no submission while the exchange's disk has less free
+FILES = 10_000            # files, folders and links per trainee in the exchange (inodes run out before bytes)
+BLOCK = 4096
+MAX_INODES = 200_000      # a tree with more is charged as over any budget (the walk stops there)
+PARTIAL = ".partial-"     # a submission being written: no '+', so collect never takes it
+YOUNG_S = 600             # an entry changed this recently may be a submission still being written
+
+
+@dataclass(frozen=True)
+class Budget:
+    keep: int = KEEP
+    max_bytes: int = 0
+    min_free: int = 0
+    max_files: int = 0     # files, folders and links one trainee may keep there (the sweep counts them)
+
+    @classmethod
+    def from_env(cls, env=None) -> Budget:
+        from .config import parse_size
+
+        e = (env if env is not None else os.environ).get
+        return cls(keep=max(1, int(e("TECHDAY_EXCHANGE_KEEP", "") or KEEP)),
+                   max_bytes=parse_size(e("TECHDAY_EXCHANGE_QUOTA", "") or QUOTA),
+                   min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE),
+                   max_files=int(e("TECHDAY_EXCHANGE_FILES", "") or FILES))
+
+
+def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
+    """Bytes ``path`` is charged: :func:`tree_usage`'s first half."""
+    return tree_usage(path, limit)[0]
+
+
+def tree_usage(path: str | os.PathLike, limit: int = MAX_INODES) -> tuple[int, int]:
+    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
+    walk goes by folder descriptors, each checked to be the folder listed: an owner swapping a folder
+    for a link mid-walk sends it nowhere), each inode once (hard links), at least one block each. More
+    than ``limit`` inodes, or folders nested past what the walk can follow: a cost over any budget."""
+    def charge(st: os.stat_result) -> int:
+        return max(-(-st.st_size // BLOCK) * BLOCK, st.st_blocks * 512, BLOCK)
+
+    try:
+        top = os.lstat(path)
+    except OSError:
+        return 0, 0
+    seen = {(top.st_dev, top.st_ino)}
+    total = charge(top)
+    if not stat.S_ISDIR(top.st_mode):
+        return total, 1
+    try:
+        for _, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
+            for name in dirs + files:
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                if len(seen) > limit:
+                    return 1 << 62, len(seen)
+                total += charge(st)
+    except RecursionError:
+        return 1 << 62, len(seen)
+    return total, len(seen)
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Bytes an unprivileged user may still write on the filesystem of ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def name_time(name: str) -> datetime.datetime | None:
+    """The submission time in an entry's name (nbgrader's ``student+lab+time+random``), or None."""
+    from nbgrader.utils import parse_utc
+
+    parts = name.rsplit("+", 3)
+    if len(parts) != 4:
+        return None
+    try:
+        return parse_utc(parts[2])
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def remove_entry(path: str) -> None:
+    """Remove an entry of ``inbound``: a folder with all it holds (never following a link: shutil's
+    descriptor-based removal, which refuses a folder swapped for a link), or a file. Folders nested
+    deeper than Python's recursion: GNU ``rm -rf --one-file-system``, which walks without recursing."""
+    import subprocess
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        try:
+            shutil.rmtree(path)
+        except RecursionError:
+            done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
+                                  timeout=600)
+            if done.returncode:
+                raise OSError(done.stderr.strip() or "rm failed") from None
+    else:
+        os.unlink(path)
+
+
+@dataclass
+class Removed:
+    name: str
+    uid: int
+    bytes: int
+    why: str
+    done: bool = True
+    error: str = ""
+
+
+@dataclass
+class SweepReport:
+    removed: list[Removed] = field(default_factory=list)
+    usage: dict[int, int] = field(default_factory=dict)   # uid: bytes kept after the pass
+
+
+def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remove: bool = True,
+          now: float | None = None, log=None) -> SweepReport:
+    """Hold every uid that owns entries in ``inbound`` to ``budget`` (see the module docstring).
+
+    ``uids``: each student's uid (the accounts file); an entry counts as a submission of a lab only when its
+    name is ``student+lab+time+x``, its owner is that student's uid (or the file names no such student:
+    a roster cut short must not remove the room's work) and it is a folder (a lab taken back
+    from ``outbound`` after the room submitted still has its submissions: they are kept, within the
+    budget). Everything else a trainee's uid owns there (a file, a link, an entry in another's name) is
+    charged to that uid and removed; a ``.partial-`` folder (a submit writing) once older than
+    :data:`YOUNG_S`, or when the uid is still over the budget after all its submissions. The budget is
+    bytes (``max_bytes``) and inodes (``max_files``: many empty files fill a disk's inode table first). Entries of the inbound folder's own owner (the grader) and of root are left
+    alone. ``remove`` False: reports what it would remove."""
+    now = time.time() if now is None else now
+    inbound = os.fspath(inbound)
+    keeper = os.lstat(inbound).st_uid
+    report = SweepReport()
+    by_uid: dict[int, list[tuple[str, os.stat_result]]] = {}
+    with os.scandir(inbound) as it:
+        for entry in it:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid in (0, keeper):
+                continue
+            by_uid.setdefault(st.st_uid, []).append((entry.name, st))
+
+    for uid, entries in sorted(by_uid.items()):
+        labs: dict[str, list[tuple[datetime.datetime, str]]] = {}
+        strays: list[tuple[float, str]] = []
+        for name, st in entries:
+            parts = name.rsplit("+", 3)
+            when = name_time(name)
+            # A name the accounts file does not know (a roster cut short by a bad edit, an account removed)
+            # is not proof of a plant: it stays its owner's submission, within the budget.
+            if stat.S_ISDIR(st.st_mode) and when is not None and uids.get(parts[0], uid) == uid:
+                labs.setdefault(parts[1], []).append((when, name))
+            else:
+                strays.append((st.st_ctime, name))
+        usage = {name: tree_usage(os.path.join(inbound, name)) for name, _ in entries}
+        cost = {name: u[0] for name, u in usage.items()}
+        files = {name: u[1] for name, u in usage.items()}
+        kinds = {name: st.st_mode for name, st in entries}
+        gone: set[str] = set()
+
+        def drop(name: str, why: str) -> None:
+            gone.add(name)
+            item = Removed(name, uid, cost[name], why, done=remove)
+            if remove:
+                try:
+                    remove_entry(os.path.join(inbound, name))
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    item.done, item.error = False, exc.strerror or str(exc)
+            report.removed.append(item)
+            if log:
+                log(item)
+
+        # A submit writes only a folder named .partial-... and renames it when whole: anything else that is
+        # not a submission goes at once; a .partial- folder once older than a submit takes.
+        young = {n for c, n in strays if n.startswith(PARTIAL) and stat.S_ISDIR(kinds[n]) and now - c <= YOUNG_S}
+        for _, name in sorted(strays):
+            if name not in young:
+                drop(name, "not a submission in its owner's name" if not name.startswith(PARTIAL)
+                     else "a copy left half-written")
+        for lab, subs in labs.items():
+            subs.sort(reverse=True)
+            for _, name in subs[budget.keep:]:
+                drop(name, f"older than the newest {budget.keep} of {lab}")
+        def over() -> bool:
+            left = [n for n in cost if n not in gone]
+            return bool((budget.max_bytes and sum(cost[n] for n in left) > budget.max_bytes)
+                        or (budget.max_files and sum(files[n] for n in left) > budget.max_files))
+
+        if budget.max_bytes or budget.max_files:
+            # oldest first by the names' times, so the newest hand-in of each lab goes last; a copy still
+            # being written after them (its owner's newest)
+            order = [n for _, n in sorted(s for subs in labs.values() for s in subs)]
+            order += [n for c, n in sorted(strays) if n in young]
+            for name in order:
+                if not over():
+                    break
+                if name not in gone:
+                    drop(name, f"its owner's entries are over the budget ({budget.max_bytes} bytes, "
+                               f"{budget.max_files} files)")
+        report.usage[uid] = sum(cost[n] for n in cost if n not in gone)
+    return report
+
+
+def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
+    """One pass over the course's ``inbound`` as the hub's environment names it (``TECHDAY_EXCHANGE``,
+    ``TECHDAY_COURSE_ID``, ``TECHDAY_USERS_FILE``, the ``TECHDAY_EXCHANGE_*`` budget). None: no inbound yet."""
+    from .config import DEFAULT_EXCHANGE, read_accounts
+
+    course = Path(os.environ.get("TECHDAY_EXCHANGE", DEFAULT_EXCHANGE)) / os.environ.get("TECHDAY_COURSE_ID", "techday")
+    inbound = course / "inbound"
+    if not inbound.is_dir():
+        return None
+    accounts = read_accounts(Path(os.environ.get("TECHDAY_USERS_FILE", "/srv/jupyterhub/users.csv")))
+    uids = {name: a.uid for name, a in accounts.items() if a.uid is not None}
+    return sweep(inbound, Budget.from_env(), uids, remove=remove, log=log)
+
+
+def shown(item: Removed) -> str:
+    name = item.name if item.name.isprintable() else repr(item.name)
+    verb = "removed" if item.done else (f"could not remove ({item.error})" if item.error else "would remove")
+    return f"{verb} {name} (uid {item.uid}, {item.bytes} bytes): {item.why}"
