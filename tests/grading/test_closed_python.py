@@ -116,8 +116,13 @@ def test_a_python_install_in_a_closed_folder_still_runs_each_sandbox_as_its_own_
                               report=report)
         print("RAN", "ran 42" in json.dumps(result), report.get("host_uid"), report.get("problem"))
     """)
+    # this checkout's techday, copied beside the closed folder: the sandbox binds no folder of packages that lies in
+    # the package's checkout (its solutions), and where CI runs, the venv the tests use lies in the checkout
+    checkout = open_tmp / "checkout"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "techday", checkout / "techday",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # this checkout's techday, as the tests import it
+    env["PYTHONPATH"] = str(checkout)
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", probe, str(closed)], capture_output=True, text=True,
                           timeout=240, env=env, cwd=str(open_tmp))
     out = proc.stdout + proc.stderr
