@@ -86,7 +86,7 @@ import keyword
 import re
 import tokenize
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -136,12 +136,15 @@ MIN_FRACTION = 0.6
 coincide here and there (the grid-stride loop, the same unusual order of two lines)."""
 
 _BUILTIN_NAMES = frozenset(dir(builtins)) - {"True", "False", "None"}
-_KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+_KEPT_NAMES = (frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))) - {"_"}
+"""Names kept as written: keywords and builtins, less ``_`` (a soft keyword, and the throwaway name any
+variable may be renamed to: ``for _ in ...`` renamed ``for k in ...`` broke a run)."""
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER,
             *(getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n))}
 _STRINGS = {tokenize.STRING, *(getattr(tokenize, n) for n in ("FSTRING_START",) if hasattr(tokenize, n))}
 _WORD_RE = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|[^\w\s]")
 _MD_WORD_RE = re.compile(r"\w+")
+_IDENT_RE = re.compile(r"[^\W\d]\w*")
 _NO_EFFECT = {(), ("pass",), ("S",)}
 _MOD = (1 << 61) - 1
 _BASE = 1_000_003
@@ -619,11 +622,224 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
     return out
 
 
-def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
-    """A code cell's canonical text (:class:`_Canon`), or None where it does not parse, even less its
-    IPython magic and shell lines (a trainee's unfinished code), or is over :data:`AST_MAX_CHARS`: then
-    it is tokenized as written. ``aliases``
-    carries a participant's names for builtins from one cell to the next."""
+# ------------------------------------------------------------------ statements whose results nothing reads
+
+DEAD_ROUNDS = 4
+"""Passes of :func:`_drop_dead` over one cell: a pass drops a chain of dead temporaries in straight-line
+code whole, and in a loop (where a name read anywhere in the body is live everywhere in it) one more
+link of a chain written backwards; a longer such chain keeps the rest. Each pass is one walk of the cell."""
+_IMPURE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BLOCKS = ("body", "orelse", "finalbody")
+_INTROSPECTION = frozenset({"locals", "vars", "eval", "exec", "globals", "dir", "__import__"})
+
+
+def _dead_target(stmt: ast.stmt) -> list[str] | None:
+    """The local names an assignment binds, where it binds names only (``x = ...``, ``a, b = ...``,
+    ``x += ...``, ``x: int = ...``); None for anything else (``a[i] += 1`` writes memory, ``o.x = ...`` an
+    object: never dead)."""
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and stmt.value is not None:
+        targets = [stmt.target]
+    else:
+        return None
+    names: list[str] = []
+    while targets:
+        t = targets.pop()
+        if isinstance(t, ast.Name):
+            names.append(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            targets.extend(t.elts)
+        elif isinstance(t, ast.Starred):
+            targets.append(t.value)
+        else:
+            return None
+    return names
+
+
+class _Facts:
+    """One walk of a cell: the names each statement reads (a compound one, in its blocks too: ``loads``;
+    in its own header: ``head``), the statements whose own expressions call something (or ``await``,
+    ``yield``, bind by walrus: ``impure``), and each scope (the cell, each function) with the names never
+    dropped in it: read by a nested function or lambda (whenever it runs), declared ``global`` or
+    ``nonlocal``; a scope that reads its names by name (``locals()``, ``eval``) is left alone. Each node
+    is visited once; what a block reads is the union of what its statements read."""
+
+    def __init__(self, tree: ast.Module, keep: frozenset[str] | set[str]):
+        self.loads: dict[int, set[str]] = {}
+        self.head: dict[int, set[str]] = {}
+        self.impure: set[int] = set()
+        self.scopes: list[tuple[ast.AST, set[str]]] = []
+        self._scope(tree, set(keep))
+
+    def _scope(self, node: ast.AST, keep: set[str]) -> set[str]:
+        entry = [node, keep, isinstance(node, ast.ClassDef)]  # a class's names are its attributes: kept
+        reads: set[str] = set()
+        for stmt in node.body:
+            reads |= self._stmt(stmt, entry)
+        if not entry[2]:
+            self.scopes.append((node, keep))
+        return reads
+
+    def _stmt(self, stmt: ast.stmt, entry: list) -> set[str]:
+        own: set[str] = set()
+        blocks: list[list[ast.stmt]] = []
+        exprs: list[ast.AST] = []
+        for field, value in ast.iter_fields(stmt):
+            if field in _BLOCKS and isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                blocks.append(value)
+            elif field in ("handlers", "cases"):
+                for item in value:
+                    exprs.extend(v for f, v in ast.iter_fields(item) if f != "body" and isinstance(v, ast.AST))
+                    blocks.append(item.body)
+            elif isinstance(value, ast.AST):
+                exprs.append(value)
+            elif isinstance(value, list):
+                exprs.extend(v for v in value if isinstance(v, ast.AST))
+        impure = False
+        for expr in exprs:
+            for n in ast.walk(expr):
+                if isinstance(n, ast.Name):
+                    if not isinstance(n.ctx, ast.Store):
+                        own.add(n.id)
+                elif isinstance(n, _IMPURE):
+                    impure = True
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _INTROSPECTION:
+                        entry[2] = True
+                elif isinstance(n, ast.Lambda):
+                    entry[1].update(m.id for m in ast.walk(n.body) if isinstance(m, ast.Name))
+        if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+            entry[1].update(stmt.names)
+            own.update(stmt.names)  # and so kept in the scopes around it too
+        if impure:
+            self.impure.add(id(stmt))
+        self.head[id(stmt)] = own
+        if isinstance(stmt, _DEFS):
+            inner = self._scope(stmt, set())
+            entry[1].update(inner)  # a nested function reads its names whenever it is called
+            reads = own | inner
+        else:
+            reads = set(own)
+            for block in blocks:
+                for child in block:
+                    reads |= self._stmt(child, entry)
+        self.loads[id(stmt)] = reads
+        return reads
+
+
+class _Dead:
+    """One scope's dead assignments dropped (:func:`_drop_dead`): a backward pass over its statements
+    with the set of names read later."""
+
+    def __init__(self, facts: _Facts, keep: set[str]):
+        self.facts, self.keep = facts, keep
+        self.dropped = 0
+        self.loops: list[tuple[set[str], set[str]]] = []  # (live after the loop, live at its head)
+        self.floor: set[str] = set()  # live at every point of a ``try`` (any statement may jump out)
+
+    def block(self, stmts: list[ast.stmt], live: set[str]) -> tuple[list[ast.stmt], set[str]]:
+        """``stmts`` less their dead statements, and the names live before them; ``live`` (the names live
+        after them) is the caller's no more."""
+        out: list[ast.stmt] = []
+        for stmt in reversed(stmts):
+            if isinstance(stmt, ast.Pass):
+                continue  # put back where a block is left empty
+            keep, live = self.stmt(stmt, live)
+            if self.floor:
+                live |= self.floor
+            if keep:
+                out.append(stmt)
+            else:
+                self.dropped += 1
+        out.reverse()
+        return out, live
+
+    def body(self, node: ast.AST, field: str, live: set[str]) -> set[str]:
+        stmts, live = self.block(getattr(node, field), live)
+        setattr(node, field, stmts or ([] if field == "orelse" else [ast.Pass()]))
+        return live
+
+    def stmt(self, stmt: ast.stmt, live: set[str]) -> tuple[bool, set[str]]:
+        """(whether ``stmt`` stays, the names live before it), ``live`` the names live after it (changed)."""
+        facts = self.facts
+        pure = id(stmt) not in facts.impure
+        names = _dead_target(stmt)
+        if names is not None:
+            if pure and not any(n in live or n in self.keep for n in names):
+                return False, live
+            if not isinstance(stmt, ast.AugAssign):  # ``x += y`` reads ``x``; ``x = ...`` binds it anew
+                live.difference_update(names)
+            live |= facts.loads[id(stmt)]
+            return True, live
+        if isinstance(stmt, ast.Expr):
+            if pure:
+                return False, live
+            live |= facts.loads[id(stmt)]
+            return True, live
+        if isinstance(stmt, ast.If):
+            live = self.body(stmt, "body", set(live)) | self.body(stmt, "orelse", live)
+            if pure and isinstance(stmt.body[0], ast.Pass) and not stmt.orelse:
+                return False, live
+            live |= facts.head[id(stmt)]
+            return True, live
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            # A name read anywhere in the loop is live everywhere in it (the next iteration reads it).
+            head = live | facts.loads[id(stmt)]
+            self.loops.append((live, head))
+            self.body(stmt, "body", set(head))
+            self.loops.pop()
+            return True, self.body(stmt, "orelse", set(live)) | head
+        if isinstance(stmt, (ast.Break, ast.Continue)):
+            if self.loops:
+                live |= self.loops[-1][0 if isinstance(stmt, ast.Break) else 1]
+            return True, live
+        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try), ast.With, ast.AsyncWith,
+                             getattr(ast, "Match", ast.Try))):
+            # Any statement may jump to a handler or ``finally``, a ``with`` may swallow what it raises,
+            # a case falls to the next: a name read anywhere in it is live everywhere in it.
+            whole = live | facts.loads[id(stmt)]
+            floor, self.floor = self.floor, whole
+            for field in _BLOCKS:
+                if getattr(stmt, field, None):
+                    self.body(stmt, field, set(whole))
+            for item in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or []:
+                self.body(item, "body", set(whole))
+            self.floor = floor
+            return True, whole
+        # Anything else (``return``, ``raise``, ``del``, ``assert``, ``global``, ``def``, ``class``,
+        # ``import``, ``a[i] = ...``): stays, and reads what it names.
+        live |= facts.loads[id(stmt)]
+        return True, live
+
+
+def _drop_dead(tree: ast.Module, keep: frozenset[str] | set[str]) -> None:
+    """Assignments whose value nothing reads, dropped (a padding of ``t = a * b`` after every line is no
+    longer text between the copied lines): in each scope (the cell, each function), an assignment to
+    local names none of which is read before being bound again, whose statement calls nothing (a call
+    may print or write memory, ``cuda.atomic.add``: it stays); and a lone expression, or an ``if`` left
+    empty, that calls nothing. A name read anywhere in a loop is live everywhere in it, and anywhere in a
+    ``try`` or ``with``, everywhere in it. ``keep``: the cell's names read elsewhere (another cell of the
+    participant's, the release's cells), never dropped at module level. Iterated to a fixed point (a
+    chain of dead temporaries), at most :data:`DEAD_ROUNDS` times; each pass walks the cell once."""
+    for _ in range(DEAD_ROUNDS):
+        facts = _Facts(tree, keep)
+        dropped = 0
+        for scope, names in facts.scopes:
+            dead = _Dead(facts, names)
+            scope.body, _ = dead.block(scope.body, set())
+            if not scope.body and not isinstance(scope, ast.Module):
+                scope.body = [ast.Pass()]
+            dropped += dead.dropped
+        if not dropped:
+            return
+
+
+def _canonical(text: str, aliases: dict[str, ast.expr], keep: frozenset[str] | set[str] = frozenset()) -> str | None:
+    """A code cell's canonical text (:class:`_Canon`, then :func:`_drop_dead`), or None where it does not
+    parse, even less its IPython magic and shell lines (a trainee's unfinished code), or is over
+    :data:`AST_MAX_CHARS`: then it is tokenized as written. ``aliases`` carries a participant's names for
+    builtins from one cell to the next; ``keep``, the names other cells read (never dead here)."""
     if len(text) > AST_MAX_CHARS:
         return None
     try:
@@ -631,17 +847,19 @@ def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
             tree = ast.parse(text)
         except SyntaxError:
             tree = ast.parse(_MAGIC_RE.sub("", text))  # IPython's ``%timeit ...``, ``!ls``, ``%%time``
-        return ast.unparse(_Canon(aliases, tree).run(tree))
+        tree = _Canon(aliases, tree).run(tree)
+        _drop_dead(tree, keep)
+        return ast.unparse(tree)
     except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
         return None
 
 
 def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None | bool = None,
-            solution: bool = False) -> list[str]:
+            solution: bool = False, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``:
     code in its canonical form (:func:`_canonical`) where it parses, else (and where ``aliases`` is
     False) as written. ``solution``: the course's answer cell, read without its solution markers (as
-    written, only between them)."""
+    written, only between them). ``keep``: names read outside the cell (:func:`_drop_dead`)."""
     if markdown:
         out: list[str] = []
         for line in text.lower().splitlines():
@@ -651,7 +869,8 @@ def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] 
                 break
         return out[:limit]
     canon = None if aliases is False else \
-        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases)
+        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases,
+                                              keep)
     if canon is None and solution:
         text = _solution_region(text)
     try:
@@ -692,8 +911,26 @@ def _fingerprints(tokens: list[str], markdown: bool) -> list[int]:
     return out
 
 
+def _read_elsewhere(cells: list[tuple[str, bool, str]], release_words: frozenset[str]) -> list[set[str]]:
+    """For each cell, the words of its code that a name of the release's cells or another code cell of the
+    same notebook is spelt as (in the first :data:`MAX_TOKENS` characters of code: every gradable notebook
+    whole): what may read a name the cell binds at module level, so an assignment there is never dead (a
+    later cell, a test cell of the release, a function of an earlier cell called later). Words, not
+    parsed names: a word in another cell's string or comment keeps the name too (linear, and errs on the
+    side of keeping)."""
+    counts: Counter[str] = Counter()
+    per: list[Counter[str]] = []
+    budget = MAX_TOKENS
+    for _, markdown, text in cells:
+        words = Counter() if markdown or budget <= 0 else Counter(_IDENT_RE.findall(text, 0, budget))
+        budget -= 0 if markdown else len(text)
+        per.append(words)
+        counts.update(words)
+    return [{w for w, k in words.items() if counts[w] > k or w in release_words} for words in per]
+
+
 def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool,
-             given_texts: frozenset[str] = frozenset()) -> _Answers:
+             given_texts: frozenset[str] = frozenset(), release_words: frozenset[str] = frozenset()) -> _Answers:
     """Fingerprint what a participant added to each cell: its statements less those the release's same
     cell holds (compared normalised, so a renamed parameter does not make the header an answer). A
     trainee's cell is read whatever its metadata says (a copy in a cell marked with a made-up
@@ -705,7 +942,9 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
     answers = _Answers(starts=defaultdict(list), cell_of=[], unit=[])
     aliases: dict[str, ast.expr] = {}
     read = parsed = 0
-    for unit, (gid, markdown, text) in enumerate(_cells(nb, answers_only=solution)):
+    cells = _cells(nb, answers_only=solution)
+    elsewhere = _read_elsewhere(cells, release_words)
+    for unit, (gid, markdown, text) in enumerate(cells):
         if read >= MAX_TOKENS:
             break
         if not solution and text in given_texts:
@@ -716,7 +955,7 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
             text = _solution_region(text)
         parsed += len(text)  # every gradable notebook is read in canonical form whole; a bigger one no more
         tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases if parsed <= MAX_TOKENS else False,
-                         solution and not markdown)
+                         solution and not markdown, elsewhere[unit])
         read += len(tokens)
         given = released.get(gid, set())
         added = [word for statement in _statements(tokens) if statement not in given for word in statement]
@@ -765,16 +1004,19 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     release_fps: set[int] = set()
     release_cells = _cells(release, answers_only=False)
     given_texts = frozenset(text for _, _, text in release_cells)
+    release_words = frozenset(w for _, markdown, text in release_cells if not markdown
+                              for w in _IDENT_RE.findall(text, 0, MAX_TOKENS))
     for gid, markdown, text in release_cells:
-        statements = _statements(_tokens(text, markdown, MAX_TOKENS))
+        statements = _statements(_tokens(text, markdown, MAX_TOKENS, keep=release_words))
         released[gid].update(statements)
         released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
-    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts) for name in names]
+    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts,
+                      release_words=release_words) for name in names]
     if solution is not None:
         names.append(SOLUTION)
-        parts.append(_answers(solution, released, solution=True))
+        parts.append(_answers(solution, released, solution=True, release_words=release_words))
     holders: dict[int, list[int]] = defaultdict(list)
     for index, part in enumerate(parts):
         for fp in part.starts:
