@@ -18,7 +18,10 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    one's own (``s = sum``, then ``s(...)``; ``from builtins import sum as s``) is called by its own name;
    statements that compute nothing (``pass``, a lone constant, ``print(...)``, ``x = x``, ``x += 0``,
    ``x *= 1``, ``assert True``, ``if False:`` and ``while False:`` blocks) and a literal stored into a name
-   nothing in the cell reads (``dead = 0``) are dropped; ``x = x + y`` is ``x += y``; ``i = a`` then
+   nothing in the cell reads (``dead = 0``) are dropped; so are statements whose results nothing reads
+   (:func:`_drop_dead`: an assignment to local names not read before being bound again, in the cell or a
+   function, that calls nothing; a module-level name another cell or the release reads is live);
+   ``x = x + y`` is ``x += y``; ``i = a`` then
    ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
    each run of assignments and calls is put in one order that keeps every dependence between them (a
    statement that writes a name another reads or writes stays on its side), so independent statements
@@ -70,8 +73,9 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
 Pure: no files, no randomness; the same input gives the same sorted list, whatever the dicts' order.
 
 What it does not cover (measured, in grading/README.md, "Answers shared between trainees"): answers too
-short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand beyond the canonical form (a
-dead statement that computes something, another algorithm, a loop restructured otherwise), one short
+short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand beyond the canonical form (dead
+code that calls something, a branch that never runs behind a computed test, another algorithm, a loop
+restructured otherwise), one short
 answer copied among several, a copy of an answer most of the room wrote the same way; and which of a
 pair copied. A finding is a reason for a person to look, never a verdict.
 """
