@@ -840,7 +840,7 @@ def test_a_rewritten_copy_with_an_ipython_magic_in_each_cell_is_reported():
 def _canon(source: str, keep=()) -> str:
     from techday.grading import similarity
 
-    return similarity._canonical(source, {}, set(keep))
+    return similarity._canonical(source, {}, set(keep)) if keep else similarity._canonical(source, {})
 
 
 def test_dead_computed_statements_are_dropped_from_the_canonical_form():
@@ -938,3 +938,15 @@ def test_the_liveness_pass_is_bounded_on_hostile_cells(monkeypatch):
         assert canon is not None, "read in canonical form, no RecursionError"
         assert len(visits) <= similarity.DEAD_ROUNDS * statements, (len(visits), statements)
     assert "x0 = " not in canon and "x59 = " not in canon
+
+
+def test_a_throwaway_name_renamed_hides_nothing():
+    """Wrong answer caught: ``_`` was kept as written (a soft keyword), so a copy that renamed ``for _ in
+    range(epochs)`` to ``for k in range(epochs)`` (what ``disguised`` does to every local name) broke a
+    run of 10 tokens: in lab 10, with the donor's dead lines dropped, that run was the 10 % that kept a
+    copied ``fit`` answer under ``PART_FRACTION``. ``_`` is a name like any other."""
+    from techday.grading import similarity
+
+    a = similarity._tokens("for _ in range(n):\n    total += x[_]\n", False, 100)
+    b = similarity._tokens("for k in range(n):\n    total += x[k]\n", False, 100)
+    assert a == b, (a, b)
