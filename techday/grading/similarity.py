@@ -744,8 +744,11 @@ class _Dead:
 
     def block(self, stmts: list[ast.stmt], live: set[str]) -> tuple[list[ast.stmt], set[str]]:
         """``stmts`` less their dead statements, and the names live before them; ``live`` (the names live
-        after them) is the caller's no more."""
+        after them) is the caller's no more. A block that lost a statement is put in order again
+        (:func:`_in_order`): a dead statement placed to depend on one line and be overwritten by another
+        ordered them, and the order must be the one its live statements alone give."""
         out: list[ast.stmt] = []
+        lost = False
         for stmt in reversed(stmts):
             if isinstance(stmt, ast.Pass):
                 continue  # put back where a block is left empty
@@ -756,8 +759,9 @@ class _Dead:
                 out.append(stmt)
             else:
                 self.dropped += 1
+                lost = True
         out.reverse()
-        return out, live
+        return (_in_order(out) if lost else out), live
 
     def body(self, node: ast.AST, field: str, live: set[str]) -> set[str]:
         stmts, live = self.block(getattr(node, field), live)

@@ -950,3 +950,14 @@ def test_a_throwaway_name_renamed_hides_nothing():
     a = similarity._tokens("for _ in range(n):\n    total += x[_]\n", False, 100)
     b = similarity._tokens("for k in range(n):\n    total += x[k]\n", False, 100)
     assert a == b, (a, b)
+
+
+def test_a_dead_statement_does_not_order_the_live_ones():
+    """Wrong answer caught: runs of independent statements were put in their one order before the dead
+    statements were dropped, so a dead store placed to depend on one line and be overwritten by another
+    (``y = b * 2``, then ``x = y * 3`` never read, then ``x = a + 1``) forced ``y`` before ``x``; dropped
+    afterwards, it left the copy's lines in another order than the donor's (``x = a + 1`` first), which
+    breaks the runs the order was meant to keep. A block that lost dead statements is put in order again."""
+    plain = "def f(a, b, out):\n    x = a + 1\n    y = b * 2\n    out[0] = x - y\n"
+    forced = "def f(a, b, out):\n    y = b * 2\n    x = y * 3\n    x = a + 1\n    out[0] = x - y\n"
+    assert _canon(forced) == _canon(plain), _canon(forced)
