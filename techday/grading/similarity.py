@@ -20,7 +20,7 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    ``x *= 1``, ``assert True``, ``if False:`` and ``while False:`` blocks) and a literal stored into a name
    nothing in the cell reads (``dead = 0``) are dropped; so are statements whose results nothing reads
    (:func:`_drop_dead`: an assignment to local names not read before being bound again, in the cell or a
-   function, that calls nothing; a module-level name another cell or the release reads is live);
+   function, that calls nothing but a few builtins that only compute; a module-level name another cell or the release reads is live);
    ``x = x + y`` is ``x += y``; ``i = a`` then
    ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
    each run of assignments and calls is put in one order that keeps every dependence between them (a
@@ -636,6 +636,34 @@ _IMPURE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _BLOCKS = ("body", "orelse", "finalbody")
 _INTROSPECTION = frozenset({"locals", "vars", "eval", "exec", "globals", "dir", "__import__"})
+_PURE_CALLS = frozenset({"abs", "len", "int", "float", "complex", "bool", "str", "repr", "round", "divmod", "pow",
+                         "isinstance", "ord", "chr", "hash", "type", "id", "range", "slice", "min", "max"})
+"""Builtins whose call computes a value and does nothing else (an allow-list: every other call may print,
+write memory or advance an iterator, and stays), where the cell binds no name of theirs; ``min`` and
+``max`` of two or more values only (of one iterable, they consume it)."""
+
+
+def _pure_call(call: ast.Call, bound: set[str]) -> bool:
+    """``call`` is of an allow-listed builtin (:data:`_PURE_CALLS`) the cell does not rebind."""
+    f = call.func
+    return isinstance(f, ast.Name) and f.id in _PURE_CALLS and f.id not in bound and not call.keywords \
+        and not any(isinstance(a, ast.Starred) for a in call.args) \
+        and (f.id not in ("min", "max") or len(call.args) >= 2)
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name the cell binds (assigned, a parameter, a function, a class, an import)."""
+    out: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            out.add(n.id)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+        elif isinstance(n, (*_DEFS,)):
+            out.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return out
 
 
 def _dead_target(stmt: ast.stmt) -> list[str] | None:
@@ -670,7 +698,8 @@ class _Facts:
     ``nonlocal``; a scope that reads its names by name (``locals()``, ``eval``) is left alone. Each node
     is visited once; what a block reads is the union of what its statements read."""
 
-    def __init__(self, tree: ast.Module, keep: frozenset[str] | set[str]):
+    def __init__(self, tree: ast.Module, keep: frozenset[str] | set[str], bound: set[str]):
+        self.bound = bound  # names the cell binds: a builtin of that name is not the builtin
         self.loads: dict[int, set[str]] = {}
         self.head: dict[int, set[str]] = {}
         self.impure: set[int] = set()
@@ -708,7 +737,8 @@ class _Facts:
                     if not isinstance(n.ctx, ast.Store):
                         own.add(n.id)
                 elif isinstance(n, _IMPURE):
-                    impure = True
+                    if not (isinstance(n, ast.Call) and _pure_call(n, self.bound)):
+                        impure = True
                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _INTROSPECTION:
                         entry[2] = True
                 elif isinstance(n, ast.Lambda):
@@ -824,14 +854,16 @@ class _Dead:
 def _drop_dead(tree: ast.Module, keep: frozenset[str] | set[str]) -> None:
     """Assignments whose value nothing reads, dropped (a padding of ``t = a * b`` after every line is no
     longer text between the copied lines): in each scope (the cell, each function), an assignment to
-    local names none of which is read before being bound again, whose statement calls nothing (a call
-    may print or write memory, ``cuda.atomic.add``: it stays); and a lone expression, or an ``if`` left
+    local names none of which is read before being bound again, whose statement calls nothing but the
+    builtins of :data:`_PURE_CALLS` (any other call may print or write memory, ``cuda.atomic.add``: it
+    stays); and a lone expression, or an ``if`` left
     empty, that calls nothing. A name read anywhere in a loop is live everywhere in it, and anywhere in a
     ``try`` or ``with``, everywhere in it. ``keep``: the cell's names read elsewhere (another cell of the
     participant's, the release's cells), never dropped at module level. Iterated to a fixed point (a
     chain of dead temporaries), at most :data:`DEAD_ROUNDS` times; each pass walks the cell once."""
+    bound = _bound_names(tree)
     for _ in range(DEAD_ROUNDS):
-        facts = _Facts(tree, keep)
+        facts = _Facts(tree, keep, bound)
         dropped = 0
         for scope, names in facts.scopes:
             dead = _Dead(facts, names)

@@ -845,13 +845,15 @@ def _canon(source: str, keep=()) -> str:
 
 def test_dead_computed_statements_are_dropped_from_the_canonical_form():
     """Wrong answer caught: dead statements that compute something stayed in the canonical form and broke
-    the runs of 10 tokens between the copied lines: a product nothing reads, a chain of two, a dead store
+    the runs of 10 tokens between the copied lines: a product nothing reads, a chain of two (calling only
+    builtins that compute: ``abs``, ``len``, ``min`` of two, ``float``), a dead store
     to a name the next line binds again, in a loop a chain read only by another dead statement, a
     comprehension and an item read nothing reads, an ``if`` whose only statement is dead, an f-string
     nothing reads. The padded answer's canonical form is the plain answer's."""
     plain = ("def f(x, out):\n    total = 0.0\n    for i in range(x.size):\n        total += x[i]\n"
              "    out[0] = total\n")
-    padded_ = ("def f(x, out):\n    d = x * 3\n    total = x[0] * 2\n    total = 0.0\n    e = d + x\n"
+    padded_ = ("def f(x, out):\n    d = x * 3\n    total = x[0] * 2\n    total = 0.0\n    e = d + abs(x)\n"
+               "    w = len(x) * 2\n    v = min(w, 3) + float(x.size)\n"
                "    for i in range(x.size):\n        k = i * 2\n        m = [q * 2 for q in x]\n"
                "        total += x[i]\n        n = k + m[0]\n        if i > 3:\n            p = total * i\n"
                "    out[0] = total\n    s = f'{total}'\n")
@@ -881,6 +883,10 @@ def test_dead_computed_statements_are_dropped_from_the_canonical_form():
     ("def f(a):\n    t = a * 2\n    t = t + 1\n    return t\n", "t = a * 2"),
     ("class A:\n    k = 3 * 4\n", "k = 3 * 4"),  # a class's names are its attributes
     ("def f(a):\n    while a:\n        a = a * 2\n    return 0\n", "a *= 2"),  # the loop's test reads it
+    ("def f(a):\n    t = next(a)\n    return a\n", "t = next(a)"),  # advances an iterator
+    ("def f(a):\n    t = min(a)\n    return a\n", "t = min(a)"),  # of one iterable: consumes it
+    ("def abs(v):\n    return g(v)\n\ndef f(a):\n    t = abs(a)\n    return a\n", "t = abs(a)"),  # not the builtin
+    ("def f(a):\n    t = abs(a, key=g)\n    return a\n", "t = abs(a, key=g)"),
 ])
 def test_statements_whose_results_are_read_stay(source, kept):
     """Wrong answer caught: a liveness pass that drops a statement whose result is read (or that does
