@@ -581,6 +581,16 @@ def _key(stmt: ast.stmt) -> str:
                         ast.dump(stmt, annotate_fields=False, include_attributes=False))
 
 
+def _memo(stmt: ast.stmt, attr: str, f):
+    """``f(stmt)``, kept on the statement: a movable statement (simple: no block of its own) is not
+    changed after it is first put in order, and a block that lost dead statements is put in order again."""
+    value = getattr(stmt, attr, None)
+    if value is None:
+        value = f(stmt)
+        setattr(stmt, attr, value)
+    return value
+
+
 def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
     """Each run of assignments put in one order that keeps every dependence between them (a statement that
     writes a name another reads or writes stays on its side of it), the smallest key first: two
@@ -600,7 +610,7 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
         if len(run) == 1:
             out.extend(run)
             continue
-        uses = [_effects(s) for s in run]
+        uses = [_memo(s, "_td_effects", _effects) for s in run]
         after = [[b for b in range(a + 1, len(run))
                   if uses[a][0] & (uses[b][0] | uses[b][1]) or uses[b][0] & uses[a][1]] for a in range(len(run))]
         before = [0] * len(run)
@@ -613,7 +623,7 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
             if len(ready) > 1:
                 for x in ready:
                     if x not in keys:
-                        keys[x] = _key(run[x])
+                        keys[x] = _memo(run[x], "_td_key", _key)
                 a = min(ready, key=lambda x: (keys[x], x))
             else:
                 a = ready[0]
@@ -771,14 +781,14 @@ class _Dead:
         self.dropped = 0
         self.loops: list[tuple[set[str], set[str]]] = []  # (live after the loop, live at its head)
         self.floor: set[str] = set()  # live at every point of a ``try`` (any statement may jump out)
+        self.lost = False
+        self.changed: list[tuple[ast.AST, str]] = []  # blocks that lost a statement
 
     def block(self, stmts: list[ast.stmt], live: set[str]) -> tuple[list[ast.stmt], set[str]]:
         """``stmts`` less their dead statements, and the names live before them; ``live`` (the names live
-        after them) is the caller's no more. A block that lost a statement is put in order again
-        (:func:`_in_order`): a dead statement placed to depend on one line and be overwritten by another
-        ordered them, and the order must be the one its live statements alone give."""
+        after them) is the caller's no more. ``self.lost`` is set where a statement of theirs is dropped."""
         out: list[ast.stmt] = []
-        lost = False
+        self.lost = lost = False
         for stmt in reversed(stmts):
             if isinstance(stmt, ast.Pass):
                 continue  # put back where a block is left empty
@@ -791,10 +801,13 @@ class _Dead:
                 self.dropped += 1
                 lost = True
         out.reverse()
-        return (_in_order(out) if lost else out), live
+        self.lost = lost
+        return out, live
 
     def body(self, node: ast.AST, field: str, live: set[str]) -> set[str]:
         stmts, live = self.block(getattr(node, field), live)
+        if self.lost:
+            self.changed.append((node, field))
         setattr(node, field, stmts or ([] if field == "orelse" else [ast.Pass()]))
         return live
 
@@ -862,17 +875,26 @@ def _drop_dead(tree: ast.Module, keep: frozenset[str] | set[str]) -> None:
     participant's, the release's cells), never dropped at module level. Iterated to a fixed point (a
     chain of dead temporaries), at most :data:`DEAD_ROUNDS` times; each pass walks the cell once."""
     bound = _bound_names(tree)
+    changed: dict[tuple[int, str], tuple[ast.AST, str]] = {}
     for _ in range(DEAD_ROUNDS):
         facts = _Facts(tree, keep, bound)
         dropped = 0
         for scope, names in facts.scopes:
             dead = _Dead(facts, names)
             scope.body, _ = dead.block(scope.body, set())
+            if dead.lost:
+                dead.changed.append((scope, "body"))
             if not scope.body and not isinstance(scope, ast.Module):
                 scope.body = [ast.Pass()]
             dropped += dead.dropped
+            changed.update(((id(node), field), (node, field)) for node, field in dead.changed)
         if not dropped:
-            return
+            break
+    # A block that lost a statement, put in its one order again (:func:`_in_order`): a dead statement
+    # placed to depend on one line and be overwritten by another ordered them, and the order must be
+    # the one the live statements alone give. Once, after the last pass.
+    for node, field in changed.values():
+        setattr(node, field, _in_order(getattr(node, field)))
 
 
 def _canonical(text: str, aliases: dict[str, ast.expr], keep: frozenset[str] | set[str] = frozenset()) -> str | None:
