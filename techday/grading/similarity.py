@@ -897,7 +897,8 @@ def _drop_dead(tree: ast.Module, keep: frozenset[str] | set[str]) -> None:
         setattr(node, field, _in_order(getattr(node, field)))
 
 
-def _canonical(text: str, aliases: dict[str, ast.expr], keep: frozenset[str] | set[str] = frozenset()) -> str | None:
+def _canonical(text: str, aliases: dict[str, ast.expr],
+               keep: frozenset[str] | set[str] | None = frozenset()) -> str | None:
     """A code cell's canonical text (:class:`_Canon`, then :func:`_drop_dead`), or None where it does not
     parse, even less its IPython magic and shell lines (a trainee's unfinished code), or is over
     :data:`AST_MAX_CHARS`: then it is tokenized as written. ``aliases`` carries a participant's names for
@@ -910,14 +911,15 @@ def _canonical(text: str, aliases: dict[str, ast.expr], keep: frozenset[str] | s
         except SyntaxError:
             tree = ast.parse(_MAGIC_RE.sub("", text))  # IPython's ``%timeit ...``, ``!ls``, ``%%time``
         tree = _Canon(aliases, tree).run(tree)
-        _drop_dead(tree, keep)
+        if keep is not None:  # None: the form that keeps dead statements (shared_answers reads both)
+            _drop_dead(tree, keep)
         return ast.unparse(tree)
     except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
         return None
 
 
 def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None | bool = None,
-            solution: bool = False, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
+            solution: bool = False, keep: frozenset[str] | set[str] | None = frozenset()) -> list[str]:
     """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``:
     code in its canonical form (:func:`_canonical`) where it parses, else (and where ``aliases`` is
     False) as written. ``solution``: the course's answer cell, read without its solution markers (as
@@ -992,7 +994,8 @@ def _read_elsewhere(cells: list[tuple[str, bool, str]], release_words: frozenset
 
 
 def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool,
-             given_texts: frozenset[str] = frozenset(), release_words: frozenset[str] = frozenset()) -> _Answers:
+             given_texts: frozenset[str] = frozenset(), release_words: frozenset[str] = frozenset(),
+             drop_dead: bool = True) -> _Answers:
     """Fingerprint what a participant added to each cell: its statements less those the release's same
     cell holds (compared normalised, so a renamed parameter does not make the header an answer). A
     trainee's cell is read whatever its metadata says (a copy in a cell marked with a made-up
@@ -1017,7 +1020,7 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
             text = _solution_region(text)
         parsed += len(text)  # every gradable notebook is read in canonical form whole; a bigger one no more
         tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases if parsed <= MAX_TOKENS else False,
-                         solution and not markdown, elsewhere[unit])
+                         solution and not markdown, elsewhere[unit] if drop_dead else None)
         read += len(tokens)
         given = released.get(gid, set())
         added = [word for statement in _statements(tokens) if statement not in given for word in statement]
@@ -1061,7 +1064,23 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
                    min_tokens: int = MIN_TOKENS, min_fraction: float = MIN_FRACTION) -> list[Shared]:
     """Pairs of ``submissions`` (student id -> notebook of one lab), and copies of ``solution`` (the
     instructor's source notebook), that share rare answer text: at least ``min_tokens`` tokens and at
-    least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids."""
+    least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids.
+
+    The room is read in two canonical forms, with the statements whose results nothing reads dropped
+    (:func:`_drop_dead`: a copy padded with dead computed lines) and with them kept (a copy of a notebook
+    whose own text is mostly such lines: dropped, it holds too little rare text), and a pair is reported
+    where either form shows it, with the stronger of the two findings."""
+    best: dict[tuple[str, str], Shared] = {}
+    for drop_dead in (True, False):
+        for s in _shared_in_form(release, submissions, solution, min_tokens, min_fraction, drop_dead):
+            if (s.a, s.b) not in best or s.tokens > best[(s.a, s.b)].tokens:
+                best[(s.a, s.b)] = s
+    return sorted(best.values(), key=lambda s: (-s.tokens, s.a, s.b))
+
+
+def _shared_in_form(release: dict, submissions: dict[str, dict], solution: dict | None, min_tokens: int,
+                    min_fraction: float, drop_dead: bool) -> list[Shared]:
+    """:func:`shared_answers` in one canonical form: dead statements dropped or kept (``drop_dead``)."""
     released: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     release_fps: set[int] = set()
     release_cells = _cells(release, answers_only=False)
@@ -1069,16 +1088,16 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
     release_words = frozenset(w for _, markdown, text in release_cells if not markdown
                               for w in _IDENT_RE.findall(text, 0, MAX_TOKENS))
     for gid, markdown, text in release_cells:
-        statements = _statements(_tokens(text, markdown, MAX_TOKENS, keep=release_words))
+        statements = _statements(_tokens(text, markdown, MAX_TOKENS, keep=release_words if drop_dead else None))
         released[gid].update(statements)
         released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
     parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts,
-                      release_words=release_words) for name in names]
+                      release_words=release_words, drop_dead=drop_dead) for name in names]
     if solution is not None:
         names.append(SOLUTION)
-        parts.append(_answers(solution, released, solution=True, release_words=release_words))
+        parts.append(_answers(solution, released, solution=True, release_words=release_words, drop_dead=drop_dead))
     holders: dict[int, list[int]] = defaultdict(list)
     for index, part in enumerate(parts):
         for fp in part.starts:

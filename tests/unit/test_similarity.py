@@ -782,7 +782,8 @@ def test_a_huge_notebook_of_small_cells_is_not_all_read_through_ast(monkeypatch)
                     for _ in range(2_000)]
     shared_answers(release_nb(), {"a": nb})
     release = sum(len(c["source"]) for c in release_nb()["cells"])
-    assert sum(parsed) <= release + similarity.MAX_TOKENS + similarity.AST_MAX_CHARS, sum(parsed)
+    # the room is read in two canonical forms (dead statements dropped and kept): twice the bound of one
+    assert sum(parsed) <= 2 * (release + similarity.MAX_TOKENS + similarity.AST_MAX_CHARS), sum(parsed)
 
 
 def _same_variant_room(gid: str, pick: int, writers: int, seed: str) -> dict[str, dict]:
