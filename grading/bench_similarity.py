@@ -6,7 +6,7 @@
 Each room is written by the test module's room builder (``tests/unit/test_similarity.py``: the course's variants
 of each answer, each written the trainee's own way). Into each, one copy per evasion class is planted, each from
 another donor: the answers rewritten (builtins under own names, independent statements swapped, ``for`` loops as
-``while``, dead statements, all four at once), two or three of five answers copied, every answer copied with own
+``while``, dead statements, all four at once, dead statements that compute something), two or three of five answers copied, every answer copied with own
 lines added. Then rings: the course's solution leaked to 3 or 4 trainees of a room that writes only the other right
 variants, and one trainee's notebook copied by 3 or 4 others. Prints, per class, the copies reported of those planted,
 the honest pairs reported per room size, and the time a room of 300 takes. A measurement, not a test: the figures
@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from techday.grading import similarity as sim  # noqa: E402
-from tests.unit.test_similarity import (aliased, answers_of, disguised, handed_in, own_version,  # noqa: E402
-                                        padded, release_nb, room, solution_answers, source_nb, swapped, variants,
-                                        whiled)
+from tests.unit.test_similarity import (aliased, answers_of, computed_dead, disguised, handed_in,  # noqa: E402
+                                        own_version, padded, release_nb, room, solution_answers, source_nb, swapped,
+                                        variants, whiled)
 
 
 def _safe(rewrite, source: str) -> str:
@@ -45,6 +45,7 @@ CLASSES = {
     "2-pad": lambda s, k: disguised(_safe(lambda x: padded(x, k), s), k),
     "2-loop": lambda s, k: disguised(_safe(whiled, s), k),
     "2-all": lambda s, k: disguised(_safe(lambda x: padded(aliased(whiled(swapped(x)), k), k), s), k),
+    "2-computed": lambda s, k: disguised(_safe(lambda x: computed_dead(x, k), s), k),
 }
 
 

@@ -18,7 +18,10 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
    one's own (``s = sum``, then ``s(...)``; ``from builtins import sum as s``) is called by its own name;
    statements that compute nothing (``pass``, a lone constant, ``print(...)``, ``x = x``, ``x += 0``,
    ``x *= 1``, ``assert True``, ``if False:`` and ``while False:`` blocks) and a literal stored into a name
-   nothing in the cell reads (``dead = 0``) are dropped; ``x = x + y`` is ``x += y``; ``i = a`` then
+   nothing in the cell reads (``dead = 0``) are dropped; so are statements whose results nothing reads
+   (:func:`_drop_dead`: an assignment to local names not read before being bound again, in the cell or a
+   function, that calls nothing but a few builtins that only compute; a module-level name another cell or the release reads is live);
+   ``x = x + y`` is ``x += y``; ``i = a`` then
    ``while i < b: ...; i += c`` is ``for i in range(a, b, c)``, and ``range(0, n, 1)`` is ``range(n)``;
    each run of assignments and calls is put in one order that keeps every dependence between them (a
    statement that writes a name another reads or writes stays on its side), so independent statements
@@ -70,8 +73,9 @@ Aiken, "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003), 
 Pure: no files, no randomness; the same input gives the same sorted list, whatever the dicts' order.
 
 What it does not cover (measured, in grading/README.md, "Answers shared between trainees"): answers too
-short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand beyond the canonical form (a
-dead statement that computes something, another algorithm, a loop restructured otherwise), one short
+short to tell apart (under ``MIN_TOKENS`` shared), a copy rewritten by hand beyond the canonical form (dead
+code that calls something, a branch that never runs behind a computed test, another algorithm, a loop
+restructured otherwise), one short
 answer copied among several, a copy of an answer most of the room wrote the same way; and which of a
 pair copied. A finding is a reason for a person to look, never a verdict.
 """
@@ -86,7 +90,7 @@ import keyword
 import re
 import tokenize
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -136,12 +140,15 @@ MIN_FRACTION = 0.6
 coincide here and there (the grid-stride loop, the same unusual order of two lines)."""
 
 _BUILTIN_NAMES = frozenset(dir(builtins)) - {"True", "False", "None"}
-_KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+_KEPT_NAMES = (frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))) - {"_"}
+"""Names kept as written: keywords and builtins, less ``_`` (a soft keyword, and the throwaway name any
+variable may be renamed to: ``for _ in ...`` renamed ``for k in ...`` broke a run)."""
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER,
             *(getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n))}
 _STRINGS = {tokenize.STRING, *(getattr(tokenize, n) for n in ("FSTRING_START",) if hasattr(tokenize, n))}
 _WORD_RE = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|[^\w\s]")
 _MD_WORD_RE = re.compile(r"\w+")
+_IDENT_RE = re.compile(r"[^\W\d]\w*")
 _NO_EFFECT = {(), ("pass",), ("S",)}
 _MOD = (1 << 61) - 1
 _BASE = 1_000_003
@@ -574,6 +581,16 @@ def _key(stmt: ast.stmt) -> str:
                         ast.dump(stmt, annotate_fields=False, include_attributes=False))
 
 
+def _memo(stmt: ast.stmt, attr: str, f):
+    """``f(stmt)``, kept on the statement: a movable statement (simple: no block of its own) is not
+    changed after it is first put in order, and a block that lost dead statements is put in order again."""
+    value = getattr(stmt, attr, None)
+    if value is None:
+        value = f(stmt)
+        setattr(stmt, attr, value)
+    return value
+
+
 def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
     """Each run of assignments put in one order that keeps every dependence between them (a statement that
     writes a name another reads or writes stays on its side of it), the smallest key first: two
@@ -593,7 +610,7 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
         if len(run) == 1:
             out.extend(run)
             continue
-        uses = [_effects(s) for s in run]
+        uses = [_memo(s, "_td_effects", _effects) for s in run]
         after = [[b for b in range(a + 1, len(run))
                   if uses[a][0] & (uses[b][0] | uses[b][1]) or uses[b][0] & uses[a][1]] for a in range(len(run))]
         before = [0] * len(run)
@@ -606,7 +623,7 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
             if len(ready) > 1:
                 for x in ready:
                     if x not in keys:
-                        keys[x] = _key(run[x])
+                        keys[x] = _memo(run[x], "_td_key", _key)
                 a = min(ready, key=lambda x: (keys[x], x))
             else:
                 a = ready[0]
@@ -619,11 +636,273 @@ def _in_order(stmts: list[ast.stmt]) -> list[ast.stmt]:
     return out
 
 
-def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
-    """A code cell's canonical text (:class:`_Canon`), or None where it does not parse, even less its
-    IPython magic and shell lines (a trainee's unfinished code), or is over :data:`AST_MAX_CHARS`: then
-    it is tokenized as written. ``aliases``
-    carries a participant's names for builtins from one cell to the next."""
+# ------------------------------------------------------------------ statements whose results nothing reads
+
+DEAD_ROUNDS = 4
+"""Passes of :func:`_drop_dead` over one cell: a pass drops a chain of dead temporaries in straight-line
+code whole, and in a loop (where a name read anywhere in the body is live everywhere in it) one more
+link of a chain written backwards; a longer such chain keeps the rest. Each pass is one walk of the cell."""
+_IMPURE = (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BLOCKS = ("body", "orelse", "finalbody")
+_INTROSPECTION = frozenset({"locals", "vars", "eval", "exec", "globals", "dir", "__import__"})
+_PURE_CALLS = frozenset({"abs", "len", "int", "float", "complex", "bool", "str", "repr", "round", "divmod", "pow",
+                         "isinstance", "ord", "chr", "hash", "type", "id", "range", "slice", "min", "max"})
+"""Builtins whose call computes a value and does nothing else (an allow-list: every other call may print,
+write memory or advance an iterator, and stays), where the cell binds no name of theirs; ``min`` and
+``max`` of two or more values only (of one iterable, they consume it)."""
+
+
+def _pure_call(call: ast.Call, bound: set[str]) -> bool:
+    """``call`` is of an allow-listed builtin (:data:`_PURE_CALLS`) the cell does not rebind."""
+    f = call.func
+    return isinstance(f, ast.Name) and f.id in _PURE_CALLS and f.id not in bound and not call.keywords \
+        and not any(isinstance(a, ast.Starred) for a in call.args) \
+        and (f.id not in ("min", "max") or len(call.args) >= 2)
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Every name the cell binds (assigned, a parameter, a function, a class, an import)."""
+    out: set[str] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            out.add(n.id)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+        elif isinstance(n, (*_DEFS,)):
+            out.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return out
+
+
+def _dead_target(stmt: ast.stmt) -> list[str] | None:
+    """The local names an assignment binds, where it binds names only (``x = ...``, ``a, b = ...``,
+    ``x += ...``, ``x: int = ...``); None for anything else (``a[i] += 1`` writes memory, ``o.x = ...`` an
+    object: never dead)."""
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and stmt.value is not None:
+        targets = [stmt.target]
+    else:
+        return None
+    names: list[str] = []
+    while targets:
+        t = targets.pop()
+        if isinstance(t, ast.Name):
+            names.append(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            targets.extend(t.elts)
+        elif isinstance(t, ast.Starred):
+            targets.append(t.value)
+        else:
+            return None
+    return names
+
+
+class _Facts:
+    """One walk of a cell: the names each statement reads (a compound one, in its blocks too: ``loads``;
+    in its own header: ``head``), the statements whose own expressions call something (or ``await``,
+    ``yield``, bind by walrus: ``impure``), and each scope (the cell, each function) with the names never
+    dropped in it: read by a nested function or lambda (whenever it runs), declared ``global`` or
+    ``nonlocal``; a scope that reads its names by name (``locals()``, ``eval``) is left alone. Each node
+    is visited once; what a block reads is the union of what its statements read."""
+
+    def __init__(self, tree: ast.Module, keep: frozenset[str] | set[str], bound: set[str]):
+        self.bound = bound  # names the cell binds: a builtin of that name is not the builtin
+        self.loads: dict[int, set[str]] = {}
+        self.head: dict[int, set[str]] = {}
+        self.impure: set[int] = set()
+        self.scopes: list[tuple[ast.AST, set[str]]] = []
+        self._scope(tree, set(keep))
+
+    def _scope(self, node: ast.AST, keep: set[str]) -> set[str]:
+        entry = [node, keep, isinstance(node, ast.ClassDef)]  # a class's names are its attributes: kept
+        reads: set[str] = set()
+        for stmt in node.body:
+            reads |= self._stmt(stmt, entry)
+        if not entry[2]:
+            self.scopes.append((node, keep))
+        return reads
+
+    def _stmt(self, stmt: ast.stmt, entry: list) -> set[str]:
+        own: set[str] = set()
+        blocks: list[list[ast.stmt]] = []
+        exprs: list[ast.AST] = []
+        for field, value in ast.iter_fields(stmt):
+            if field in _BLOCKS and isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                blocks.append(value)
+            elif field in ("handlers", "cases"):
+                for item in value:
+                    exprs.extend(v for f, v in ast.iter_fields(item) if f != "body" and isinstance(v, ast.AST))
+                    blocks.append(item.body)
+            elif isinstance(value, ast.AST):
+                exprs.append(value)
+            elif isinstance(value, list):
+                exprs.extend(v for v in value if isinstance(v, ast.AST))
+        impure = False
+        for expr in exprs:
+            for n in ast.walk(expr):
+                if isinstance(n, ast.Name):
+                    if not isinstance(n.ctx, ast.Store):
+                        own.add(n.id)
+                elif isinstance(n, _IMPURE):
+                    if not (isinstance(n, ast.Call) and _pure_call(n, self.bound)):
+                        impure = True
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _INTROSPECTION:
+                        entry[2] = True
+                elif isinstance(n, ast.Lambda):
+                    entry[1].update(m.id for m in ast.walk(n.body) if isinstance(m, ast.Name))
+        if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+            entry[1].update(stmt.names)
+            own.update(stmt.names)  # and so kept in the scopes around it too
+        if impure:
+            self.impure.add(id(stmt))
+        self.head[id(stmt)] = own
+        if isinstance(stmt, _DEFS):
+            inner = self._scope(stmt, set())
+            entry[1].update(inner)  # a nested function reads its names whenever it is called
+            reads = own | inner
+        else:
+            reads = set(own)
+            for block in blocks:
+                for child in block:
+                    reads |= self._stmt(child, entry)
+        self.loads[id(stmt)] = reads
+        return reads
+
+
+class _Dead:
+    """One scope's dead assignments dropped (:func:`_drop_dead`): a backward pass over its statements
+    with the set of names read later."""
+
+    def __init__(self, facts: _Facts, keep: set[str]):
+        self.facts, self.keep = facts, keep
+        self.dropped = 0
+        self.loops: list[tuple[set[str], set[str]]] = []  # (live after the loop, live at its head)
+        self.floor: set[str] = set()  # live at every point of a ``try`` (any statement may jump out)
+        self.lost = False
+        self.changed: list[tuple[ast.AST, str]] = []  # blocks that lost a statement
+
+    def block(self, stmts: list[ast.stmt], live: set[str]) -> tuple[list[ast.stmt], set[str]]:
+        """``stmts`` less their dead statements, and the names live before them; ``live`` (the names live
+        after them) is the caller's no more. ``self.lost`` is set where a statement of theirs is dropped."""
+        out: list[ast.stmt] = []
+        self.lost = lost = False
+        for stmt in reversed(stmts):
+            if isinstance(stmt, ast.Pass):
+                continue  # put back where a block is left empty
+            keep, live = self.stmt(stmt, live)
+            if self.floor:
+                live |= self.floor
+            if keep:
+                out.append(stmt)
+            else:
+                self.dropped += 1
+                lost = True
+        out.reverse()
+        self.lost = lost
+        return out, live
+
+    def body(self, node: ast.AST, field: str, live: set[str]) -> set[str]:
+        stmts, live = self.block(getattr(node, field), live)
+        if self.lost:
+            self.changed.append((node, field))
+        setattr(node, field, stmts or ([] if field == "orelse" else [ast.Pass()]))
+        return live
+
+    def stmt(self, stmt: ast.stmt, live: set[str]) -> tuple[bool, set[str]]:
+        """(whether ``stmt`` stays, the names live before it), ``live`` the names live after it (changed)."""
+        facts = self.facts
+        pure = id(stmt) not in facts.impure
+        names = _dead_target(stmt)
+        if names is not None:
+            if pure and not any(n in live or n in self.keep for n in names):
+                return False, live
+            if not isinstance(stmt, ast.AugAssign):  # ``x += y`` reads ``x``; ``x = ...`` binds it anew
+                live.difference_update(names)
+            live |= facts.loads[id(stmt)]
+            return True, live
+        if isinstance(stmt, ast.Expr):
+            if pure:
+                return False, live
+            live |= facts.loads[id(stmt)]
+            return True, live
+        if isinstance(stmt, ast.If):
+            live = self.body(stmt, "body", set(live)) | self.body(stmt, "orelse", live)
+            if pure and isinstance(stmt.body[0], ast.Pass) and not stmt.orelse:
+                return False, live
+            live |= facts.head[id(stmt)]
+            return True, live
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            # A name read anywhere in the loop is live everywhere in it (the next iteration reads it).
+            head = live | facts.loads[id(stmt)]
+            self.loops.append((live, head))
+            self.body(stmt, "body", set(head))
+            self.loops.pop()
+            return True, self.body(stmt, "orelse", set(live)) | head
+        if isinstance(stmt, (ast.Break, ast.Continue)):
+            if self.loops:
+                live |= self.loops[-1][0 if isinstance(stmt, ast.Break) else 1]
+            return True, live
+        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try), ast.With, ast.AsyncWith,
+                             getattr(ast, "Match", ast.Try))):
+            # Any statement may jump to a handler or ``finally``, a ``with`` may swallow what it raises,
+            # a case falls to the next: a name read anywhere in it is live everywhere in it.
+            whole = live | facts.loads[id(stmt)]
+            floor, self.floor = self.floor, whole
+            for field in _BLOCKS:
+                if getattr(stmt, field, None):
+                    self.body(stmt, field, set(whole))
+            for item in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or []:
+                self.body(item, "body", set(whole))
+            self.floor = floor
+            return True, whole
+        # Anything else (``return``, ``raise``, ``del``, ``assert``, ``global``, ``def``, ``class``,
+        # ``import``, ``a[i] = ...``): stays, and reads what it names.
+        live |= facts.loads[id(stmt)]
+        return True, live
+
+
+def _drop_dead(tree: ast.Module, keep: frozenset[str] | set[str]) -> None:
+    """Assignments whose value nothing reads, dropped (a padding of ``t = a * b`` after every line is no
+    longer text between the copied lines): in each scope (the cell, each function), an assignment to
+    local names none of which is read before being bound again, whose statement calls nothing but the
+    builtins of :data:`_PURE_CALLS` (any other call may print or write memory, ``cuda.atomic.add``: it
+    stays); and a lone expression, or an ``if`` left
+    empty, that calls nothing. A name read anywhere in a loop is live everywhere in it, and anywhere in a
+    ``try`` or ``with``, everywhere in it. ``keep``: the cell's names read elsewhere (another cell of the
+    participant's, the release's cells), never dropped at module level. Iterated to a fixed point (a
+    chain of dead temporaries), at most :data:`DEAD_ROUNDS` times; each pass walks the cell once."""
+    bound = _bound_names(tree)
+    changed: dict[tuple[int, str], tuple[ast.AST, str]] = {}
+    for _ in range(DEAD_ROUNDS):
+        facts = _Facts(tree, keep, bound)
+        dropped = 0
+        for scope, names in facts.scopes:
+            dead = _Dead(facts, names)
+            scope.body, _ = dead.block(scope.body, set())
+            if dead.lost:
+                dead.changed.append((scope, "body"))
+            if not scope.body and not isinstance(scope, ast.Module):
+                scope.body = [ast.Pass()]
+            dropped += dead.dropped
+            changed.update(((id(node), field), (node, field)) for node, field in dead.changed)
+        if not dropped:
+            break
+    # A block that lost a statement, put in its one order again (:func:`_in_order`): a dead statement
+    # placed to depend on one line and be overwritten by another ordered them, and the order must be
+    # the one the live statements alone give. Once, after the last pass.
+    for node, field in changed.values():
+        setattr(node, field, _in_order(getattr(node, field)))
+
+
+def _canonical(text: str, aliases: dict[str, ast.expr],
+               keep: frozenset[str] | set[str] | None = frozenset()) -> str | None:
+    """A code cell's canonical text (:class:`_Canon`, then :func:`_drop_dead`), or None where it does not
+    parse, even less its IPython magic and shell lines (a trainee's unfinished code), or is over
+    :data:`AST_MAX_CHARS`: then it is tokenized as written. ``aliases`` carries a participant's names for
+    builtins from one cell to the next; ``keep``, the names other cells read (never dead here)."""
     if len(text) > AST_MAX_CHARS:
         return None
     try:
@@ -631,17 +910,20 @@ def _canonical(text: str, aliases: dict[str, ast.expr]) -> str | None:
             tree = ast.parse(text)
         except SyntaxError:
             tree = ast.parse(_MAGIC_RE.sub("", text))  # IPython's ``%timeit ...``, ``!ls``, ``%%time``
-        return ast.unparse(_Canon(aliases, tree).run(tree))
+        tree = _Canon(aliases, tree).run(tree)
+        if keep is not None:  # None: the form that keeps dead statements (shared_answers reads both)
+            _drop_dead(tree, keep)
+        return ast.unparse(tree)
     except (SyntaxError, ValueError, RecursionError, TypeError, AttributeError):
         return None
 
 
 def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] | None | bool = None,
-            solution: bool = False) -> list[str]:
+            solution: bool = False, keep: frozenset[str] | set[str] | None = frozenset()) -> list[str]:
     """At most ``limit`` normalised tokens of a cell, each statement (markdown: each line) ending in ``;``:
     code in its canonical form (:func:`_canonical`) where it parses, else (and where ``aliases`` is
     False) as written. ``solution``: the course's answer cell, read without its solution markers (as
-    written, only between them)."""
+    written, only between them). ``keep``: names read outside the cell (:func:`_drop_dead`)."""
     if markdown:
         out: list[str] = []
         for line in text.lower().splitlines():
@@ -651,7 +933,8 @@ def _tokens(text: str, markdown: bool, limit: int, aliases: dict[str, ast.expr] 
                 break
         return out[:limit]
     canon = None if aliases is False else \
-        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases)
+        _canonical(strip_solution_markers(text) if solution else text, {} if aliases is None else aliases,
+                                              keep)
     if canon is None and solution:
         text = _solution_region(text)
     try:
@@ -692,8 +975,27 @@ def _fingerprints(tokens: list[str], markdown: bool) -> list[int]:
     return out
 
 
+def _read_elsewhere(cells: list[tuple[str, bool, str]], release_words: frozenset[str]) -> list[set[str]]:
+    """For each cell, the words of its code that a name of the release's cells or another code cell of the
+    same notebook is spelt as (in the first :data:`MAX_TOKENS` characters of code: every gradable notebook
+    whole): what may read a name the cell binds at module level, so an assignment there is never dead (a
+    later cell, a test cell of the release, a function of an earlier cell called later). Words, not
+    parsed names: a word in another cell's string or comment keeps the name too (linear, and errs on the
+    side of keeping)."""
+    counts: Counter[str] = Counter()
+    per: list[Counter[str]] = []
+    budget = MAX_TOKENS
+    for _, markdown, text in cells:
+        words = Counter() if markdown or budget <= 0 else Counter(_IDENT_RE.findall(text, 0, budget))
+        budget -= 0 if markdown else len(text)
+        per.append(words)
+        counts.update(words)
+    return [{w for w, k in words.items() if counts[w] > k or w in release_words} for words in per]
+
+
 def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bool,
-             given_texts: frozenset[str] = frozenset()) -> _Answers:
+             given_texts: frozenset[str] = frozenset(), release_words: frozenset[str] = frozenset(),
+             drop_dead: bool = True) -> _Answers:
     """Fingerprint what a participant added to each cell: its statements less those the release's same
     cell holds (compared normalised, so a renamed parameter does not make the header an answer). A
     trainee's cell is read whatever its metadata says (a copy in a cell marked with a made-up
@@ -705,7 +1007,9 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
     answers = _Answers(starts=defaultdict(list), cell_of=[], unit=[])
     aliases: dict[str, ast.expr] = {}
     read = parsed = 0
-    for unit, (gid, markdown, text) in enumerate(_cells(nb, answers_only=solution)):
+    cells = _cells(nb, answers_only=solution)
+    elsewhere = _read_elsewhere(cells, release_words)
+    for unit, (gid, markdown, text) in enumerate(cells):
         if read >= MAX_TOKENS:
             break
         if not solution and text in given_texts:
@@ -716,7 +1020,7 @@ def _answers(nb: object, released: dict[str, set[tuple[str, ...]]], solution: bo
             text = _solution_region(text)
         parsed += len(text)  # every gradable notebook is read in canonical form whole; a bigger one no more
         tokens = _tokens(text, markdown, MAX_TOKENS - read, aliases if parsed <= MAX_TOKENS else False,
-                         solution and not markdown)
+                         solution and not markdown, elsewhere[unit] if drop_dead else None)
         read += len(tokens)
         given = released.get(gid, set())
         added = [word for statement in _statements(tokens) if statement not in given for word in statement]
@@ -760,21 +1064,40 @@ def shared_answers(release: dict, submissions: dict[str, dict], solution: dict |
                    min_tokens: int = MIN_TOKENS, min_fraction: float = MIN_FRACTION) -> list[Shared]:
     """Pairs of ``submissions`` (student id -> notebook of one lab), and copies of ``solution`` (the
     instructor's source notebook), that share rare answer text: at least ``min_tokens`` tokens and at
-    least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids."""
+    least ``min_fraction`` of the smaller one's own answer text. Strongest first, then by ids.
+
+    The room is read in two canonical forms, with the statements whose results nothing reads dropped
+    (:func:`_drop_dead`: a copy padded with dead computed lines) and with them kept (a copy of a notebook
+    whose own text is mostly such lines: dropped, it holds too little rare text), and a pair is reported
+    where either form shows it, with the stronger of the two findings."""
+    best: dict[tuple[str, str], Shared] = {}
+    for drop_dead in (True, False):
+        for s in _shared_in_form(release, submissions, solution, min_tokens, min_fraction, drop_dead):
+            if (s.a, s.b) not in best or s.tokens > best[(s.a, s.b)].tokens:
+                best[(s.a, s.b)] = s
+    return sorted(best.values(), key=lambda s: (-s.tokens, s.a, s.b))
+
+
+def _shared_in_form(release: dict, submissions: dict[str, dict], solution: dict | None, min_tokens: int,
+                    min_fraction: float, drop_dead: bool) -> list[Shared]:
+    """:func:`shared_answers` in one canonical form: dead statements dropped or kept (``drop_dead``)."""
     released: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     release_fps: set[int] = set()
     release_cells = _cells(release, answers_only=False)
     given_texts = frozenset(text for _, _, text in release_cells)
+    release_words = frozenset(w for _, markdown, text in release_cells if not markdown
+                              for w in _IDENT_RE.findall(text, 0, MAX_TOKENS))
     for gid, markdown, text in release_cells:
-        statements = _statements(_tokens(text, markdown, MAX_TOKENS))
+        statements = _statements(_tokens(text, markdown, MAX_TOKENS, keep=release_words if drop_dead else None))
         released[gid].update(statements)
         released[OWN_CELL].update(statements)  # course text pasted into a cell of one's own is not one's own
         release_fps.update(_fingerprints([word for statement in statements for word in statement], markdown))
     names = sorted(submissions)
-    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts) for name in names]
+    parts = [_answers(submissions[name], released, solution=False, given_texts=given_texts,
+                      release_words=release_words, drop_dead=drop_dead) for name in names]
     if solution is not None:
         names.append(SOLUTION)
-        parts.append(_answers(solution, released, solution=True))
+        parts.append(_answers(solution, released, solution=True, release_words=release_words, drop_dead=drop_dead))
     holders: dict[int, list[int]] = defaultdict(list)
     for index, part in enumerate(parts):
         for fp in part.starts:
