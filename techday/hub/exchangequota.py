@@ -26,8 +26,8 @@ once. The defaults (``TECHDAY_EXCHANGE_KEEP=3``, ``TECHDAY_EXCHANGE_QUOTA=300M``
 from __future__ import annotations
 
 import datetime
+import errno
 import os
-import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -39,6 +39,9 @@ MIN_FREE = "1G"           # no submission while the exchange's disk has less fre
 FILES = 10_000            # files, folders and links per trainee in the exchange (inodes run out before bytes)
 BLOCK = 4096
 MAX_INODES = 200_000      # a tree with more is charged as over any budget (the walk stops there)
+MAX_DEPTH = 256           # folders open at once along one path; a tree nested deeper is charged as over any budget
+OVER = 1 << 62            # the cost of a tree the walk does not finish
+FOLDER_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 PARTIAL = ".partial-"     # a submission being written: no '+', so collect never takes it
 YOUNG_S = 600             # an entry changed this recently may be a submission still being written
 
@@ -67,36 +70,68 @@ def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
 
 
 def tree_usage(path: str | os.PathLike, limit: int = MAX_INODES) -> tuple[int, int]:
-    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
-    walk goes by folder descriptors, each checked to be the folder listed: an owner swapping a folder
-    for a link mid-walk sends it nowhere), each inode once (hard links), at least one block each. More
-    than ``limit`` inodes, or folders nested past what the walk can follow: a cost over any budget."""
+    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): each inode once (hard
+    links), at least one block each. Every folder is opened by :func:`open_folder` (never a link, never
+    anything but a folder, never blocking): whatever its owner swaps in mid-walk, root opens nothing outside
+    the tree and never waits on a FIFO. More than ``limit`` inodes, or folders nested deeper than
+    :data:`MAX_DEPTH`: a cost over any budget."""
     def charge(st: os.stat_result) -> int:
         return max(-(-st.st_size // BLOCK) * BLOCK, st.st_blocks * 512, BLOCK)
 
     try:
-        top = os.lstat(path)
-    except OSError:
-        return 0, 0
-    seen = {(top.st_dev, top.st_ino)}
-    total = charge(top)
-    if not stat.S_ISDIR(top.st_mode):
-        return total, 1
+        fd = open_folder(path)
+    except OSError:   # a file, a link, a FIFO (or gone): one inode, never opened
+        try:
+            top = os.lstat(path)
+        except OSError:
+            return 0, 0
+        return charge(top), 1
+    stack: list[tuple[int, list[str]]] = [(fd, [])]
     try:
-        for _, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
-            for name in dirs + files:
+        top = os.fstat(fd)
+        seen = {(top.st_dev, top.st_ino)}
+        total = charge(top)
+        try:
+            stack[0] = (fd, os.listdir(fd))
+        except OSError:   # unreadable even to root (an I/O error): the folder itself, this pass
+            pass
+        while stack:
+            dir_fd, names = stack[-1]
+            if not names:
+                os.close(stack.pop()[0])
+                continue
+            name = names.pop()
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if len(seen) > limit:
+                return OVER, len(seen)
+            total += charge(st)
+            if stat.S_ISDIR(st.st_mode):
+                if len(stack) >= MAX_DEPTH:
+                    return OVER, len(seen)
                 try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    sub = open_folder(name, dir_fd)
+                except OSError:   # swapped for a link, a FIFO, a file since the stat: charged as seen
+                    continue
+                got = os.fstat(sub)
+                if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino):   # another folder swapped in: its own
+                    if (got.st_dev, got.st_ino) in seen:                  # inode too, and each folder once
+                        os.close(sub)
+                        continue
+                    seen.add((got.st_dev, got.st_ino))
+                    total += charge(got)
+                try:
+                    stack.append((sub, os.listdir(sub)))
                 except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                if len(seen) > limit:
-                    return 1 << 62, len(seen)
-                total += charge(st)
-    except RecursionError:
-        return 1 << 62, len(seen)
+                    os.close(sub)
+    finally:
+        for dir_fd, _ in stack:
+            os.close(dir_fd)
     return total, len(seen)
 
 
@@ -119,22 +154,82 @@ def name_time(name: str) -> datetime.datetime | None:
         return None
 
 
+def open_folder(name: str | os.PathLike, dir_fd: int | None = None) -> int:
+    """Open a folder of ``inbound`` the only way the sweep (root, over trees their owners reshape at any
+    moment) opens anything there: ``O_NOFOLLOW`` (a link swapped in is refused, never followed out of the
+    tree), ``O_DIRECTORY`` (a FIFO, a file, a device node is refused before it is opened: nothing blocks, no
+    device's open runs), ``O_NONBLOCK``. Caught: Python's ``os.fwalk`` and ``shutil.rmtree`` check a
+    sub-folder with ``lstat`` and then ``open`` it plainly, following links and blocking: a folder swapped for
+    a FIFO between the two stopped the sweep for good."""
+    return os.open(name, FOLDER_OPEN, dir_fd=dir_fd)
+
+
 def remove_entry(path: str) -> None:
-    """Remove an entry of ``inbound``: a folder with all it holds (never following a link: shutil's
-    descriptor-based removal, which refuses a folder swapped for a link), or a file. Folders nested
-    deeper than Python's recursion: GNU ``rm -rf --one-file-system``, which walks without recursing."""
+    """Remove an entry of ``inbound``: a folder with all it holds (every folder opened by
+    :func:`open_folder`, each name removed relative to its folder's descriptor: a link is removed, never
+    followed; a folder swapped for a FIFO or a link mid-removal is removed as a name), or a file, a link, a
+    FIFO. Folders nested deeper than :data:`MAX_DEPTH`: GNU ``rm -rf --one-file-system``, which walks the
+    same way (``O_NOFOLLOW|O_DIRECTORY|O_NONBLOCK``) without a descriptor per level."""
     import subprocess
 
-    if os.path.isdir(path) and not os.path.islink(path):
-        try:
-            shutil.rmtree(path)
-        except RecursionError:
-            done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
-                                  timeout=600)
-            if done.returncode:
-                raise OSError(done.stderr.strip() or "rm failed") from None
-    else:
+    try:
+        fd = open_folder(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
         os.unlink(path)
+        return
+    try:
+        whole = _empty(fd)
+    finally:
+        os.close(fd)
+    if not whole:
+        done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode:
+            raise OSError(done.stderr.strip() or "rm failed")
+        return
+    os.rmdir(path)
+
+
+def _empty(top: int) -> bool:
+    """Remove everything in the folder open as ``top`` (see :func:`remove_entry`). False: folders nested
+    deeper than :data:`MAX_DEPTH` were left."""
+    stack: list[tuple[int, list[str], str]] = [(top, os.listdir(top), "")]
+    try:
+        while stack:
+            dir_fd, names, _ = stack[-1]
+            if not names:
+                _, _, name = stack.pop()
+                if stack:
+                    os.close(dir_fd)
+                    os.rmdir(name, dir_fd=stack[-1][0])
+                continue
+            name = names.pop()
+            try:
+                sub = open_folder(name, dir_fd)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                try:
+                    os.unlink(name, dir_fd=dir_fd)   # a file, a link, a FIFO: the name goes, nothing is opened
+                except FileNotFoundError:
+                    pass
+                continue
+            if len(stack) >= MAX_DEPTH:
+                os.close(sub)
+                return False
+            try:
+                stack.append((sub, os.listdir(sub), name))
+            except OSError:
+                os.close(sub)
+                raise
+        return True
+    finally:
+        for dir_fd, _, _ in stack[1:]:
+            os.close(dir_fd)
 
 
 @dataclass

@@ -527,3 +527,91 @@ def test_a_roster_cut_short_removes_nobodys_work(tmp_path):
     assert sorted(os.listdir(inbound)) == sorted([mine, plant])
     q.sweep(inbound, q.Budget(keep=3, max_bytes=1 << 20), {"trainee-b": 20078}, now=2e9)
     assert os.listdir(inbound) == [mine], "a name the file gives another uid is a plant"
+
+
+def _racing_open(monkeypatch, name: str, swap) -> list:
+    """``os.open`` as if the entry's owner won the race between the sweep's look at ``name`` (a folder) and
+    its open of it: just before the first open of ``name``, ``swap(name, dir_fd)`` replaces the folder. A
+    trainee does the same with ``renameat2(RENAME_EXCHANGE)`` in a loop, with hours to win it once; here it
+    is won at once so the test is deterministic. Returns what each open by the calling thread got (fstat)."""
+    import threading
+
+    real, got, done, me = os.open, [], [], threading.current_thread()
+
+    def racing(path, flags, mode=0o777, *, dir_fd=None):
+        if threading.current_thread() is me:
+            return real(path, flags, mode, dir_fd=dir_fd)
+        if not done and os.path.basename(os.fsdecode(path)) == name:
+            done.append(path)
+            os.rename(path, os.fsdecode(path) + ".was", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            swap(path, dir_fd)
+        fd = real(path, flags, mode, dir_fd=dir_fd)
+        got.append(os.fstat(fd))
+        return fd
+
+    monkeypatch.setattr(os, "open", racing)
+    return got
+
+
+def _in_thread(fn, unblock, seconds: float = 5.0):
+    """Run ``fn`` in a thread; if it is still running after ``seconds``, call ``unblock`` (the test must
+    end either way) and return False. True: it ended on its own."""
+    import threading
+
+    t = threading.Thread(target=lambda: _swallow(fn), daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        unblock()
+        t.join(seconds)
+        return False
+    return True
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except Exception:   # noqa: BLE001 (the test asserts on whether it ended and on what it opened)
+        pass
+
+
+def test_the_sweep_never_blocks_on_a_fifo_swapped_in_for_a_folder(tmp_path, monkeypatch):
+    """Caught: the removal (Python's rmtree) opens each sub-folder with a plain blocking ``open`` that
+    follows links. A trainee who swaps a sub-folder of an entry the sweep is removing for a FIFO (``mkfifo``
+    needs no privilege) between the sweep's look and its open stopped root's sweep for good: ``open`` of a
+    FIFO waits for a writer that never comes, and no uid is held to the budget for the rest of the day.
+    Now every folder is opened ``O_DIRECTORY|O_NOFOLLOW|O_NONBLOCK``: a FIFO or link in its place is refused."""
+    entry = _entry(tmp_path, "stray", 10)
+    (entry / "swapme").mkdir()
+    (entry / "swapme" / "f").write_text("x")
+    fifo = entry / "swapme"
+    got = _racing_open(monkeypatch, "swapme", lambda p, d: os.mkfifo(p, dir_fd=d))
+    ended = _in_thread(lambda: q.remove_entry(str(entry)),
+                       lambda: os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)))
+    monkeypatch.undo()
+    assert ended, "root's sweep hung on opening a FIFO a trainee swapped in for a folder"
+    import stat as st_
+    assert all(st_.S_ISDIR(s.st_mode) for s in got), "the removal opened something that is not a folder"
+
+
+def test_the_sweeps_weighing_opens_nothing_a_swapped_in_link_points_at(tmp_path, monkeypatch):
+    """Caught: the weighing (``os.fwalk``) checks each sub-folder with ``lstat`` and then opens it with an
+    ``open`` that follows links (only comparing afterwards). A trainee who swaps the sub-folder for a link
+    between the two had root open whatever the link names, anywhere on the hub: a FIFO of someone else, a
+    device whose open does something (a tape rewinds, a watchdog starts). Now the open itself refuses a
+    link (``O_NOFOLLOW``) and anything not a folder (``O_DIRECTORY``): root opens only folders of the entry."""
+    import stat as st_
+
+    outside = tmp_path / "someone-elses-fifo"
+    os.mkfifo(outside)
+    entry = _entry(tmp_path, "stray", 10)
+    (entry / "swapme").mkdir()
+    got = _racing_open(monkeypatch, "swapme", lambda p, d: os.symlink(outside, p, dir_fd=d))
+    ended = _in_thread(lambda: q.tree_usage(entry),
+                       lambda: os.close(os.open(outside, os.O_WRONLY | os.O_NONBLOCK)))
+    monkeypatch.undo()
+    assert ended
+    want = os.stat(outside)
+    assert not [s for s in got if (s.st_dev, s.st_ino) == (want.st_dev, want.st_ino)], \
+        "root opened the FIFO outside the entry that a swapped-in link names"
+    assert all(st_.S_ISDIR(s.st_mode) for s in got)
