@@ -53,15 +53,35 @@ class Budget:
     min_free: int = 0
     max_files: int = 0     # files, folders and links one trainee may keep there (the sweep counts them)
 
+    def __post_init__(self) -> None:
+        """An allow-list of values, wherever a budget is made: ``keep`` a whole number of 1 or more, the bytes, the
+        floor and the files whole numbers of 0 or more (0: no bound). Caught: ``TECHDAY_EXCHANGE_FILES=-1`` put
+        every uid over the budget for good, and root's sweep removed the room's every submission each minute."""
+        from ..i18n import msg
+
+        for name, value, least in (("TECHDAY_EXCHANGE_KEEP", self.keep, 1), ("TECHDAY_EXCHANGE_QUOTA", self.max_bytes, 0),
+                                   ("TECHDAY_EXCHANGE_MIN_FREE", self.min_free, 0),
+                                   ("TECHDAY_EXCHANGE_FILES", self.max_files, 0)):
+            if type(value) is not int or value < least:
+                raise ValueError(msg("techday.exchange_budget_invalid", "{name}={value}: must be a whole number of "
+                                     "{least} or more; the sweep removes nothing until it is (docker/README.md, "
+                                     "\"The exchange's disk\")", name=name, value=value, least=least))
+
     @classmethod
     def from_env(cls, env=None) -> Budget:
         from .config import parse_size
 
         e = (env if env is not None else os.environ).get
-        return cls(keep=max(1, int(e("TECHDAY_EXCHANGE_KEEP", "") or KEEP)),
+        return cls(keep=_whole(e("TECHDAY_EXCHANGE_KEEP", "") or str(KEEP)),
                    max_bytes=parse_size(e("TECHDAY_EXCHANGE_QUOTA", "") or QUOTA),
                    min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE),
-                   max_files=int(e("TECHDAY_EXCHANGE_FILES", "") or FILES))
+                   max_files=_whole(e("TECHDAY_EXCHANGE_FILES", "") or str(FILES)))
+
+
+def _whole(text: str) -> int | str:
+    """A whole number as written (``-1`` included, for :class:`Budget` to refuse by name), else the text itself."""
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() and text.isascii() else text
 
 
 def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
@@ -262,6 +282,7 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     bytes (``max_bytes``) and inodes (``max_files``: many empty files fill a disk's inode table first). Entries of the inbound folder's own owner (the grader) and of root are left
     alone. ``remove`` False: reports what it would remove."""
     now = time.time() if now is None else now
+    Budget.__post_init__(budget)   # one made by hand (dataclasses.replace, object.__setattr__) is checked again
     inbound = os.fspath(inbound)
     keeper = os.lstat(inbound).st_uid
     report = SweepReport()

@@ -615,3 +615,40 @@ def test_the_sweeps_weighing_opens_nothing_a_swapped_in_link_points_at(tmp_path,
     assert not [s for s in got if (s.st_dev, s.st_ino) == (want.st_dev, want.st_ino)], \
         "root opened the FIFO outside the entry that a swapped-in link names"
     assert all(st_.S_ISDIR(s.st_mode) for s in got)
+
+
+@pytest.mark.parametrize("env", [{"TECHDAY_EXCHANGE_FILES": "-1"}, {"TECHDAY_EXCHANGE_KEEP": "0"},
+                                 {"TECHDAY_EXCHANGE_KEEP": "-3"}, {"TECHDAY_EXCHANGE_FILES": "1e4"},
+                                 {"TECHDAY_EXCHANGE_QUOTA": "-300M"}])
+def test_a_budget_the_sweep_cannot_honour_is_refused_and_removes_nothing(tmp_path, env):
+    """Caught: a budget value nobody meant was taken as it came. ``TECHDAY_EXCHANGE_FILES=-1`` made every uid
+    over the budget for good: root's sweep removed every trainee's every submission, each minute, the room's
+    hand-ins gone; ``TECHDAY_EXCHANGE_KEEP=0`` or ``-3`` kept one per lab without a word. Now a budget is an
+    allow-list of values (keep 1 or more, bytes and files 0 or more, whole numbers) checked wherever one is
+    made: the sweep refuses to start and removes nothing."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    kept = _entry(inbound, f"{A}+{LAB}+2026-12-07 10:00:00.000000 UTC+r", 100)
+    os.chown(inbound, 1500, -1)
+    os.lchown(kept, 20077, -1)
+    with pytest.raises(ValueError):
+        budget = q.Budget.from_env(env)
+        q.sweep(inbound, budget, {A: 20077}, now=2e9)
+    with pytest.raises(ValueError):
+        q.sweep(inbound, q.Budget(keep=3, max_files=-1), {A: 20077}, now=2e9)
+    assert os.listdir(inbound) == [kept.name], "a budget the sweep cannot honour removed a trainee's hand-in"
+
+
+def test_the_hubs_check_flags_a_budget_the_sweep_would_refuse(tmp_path):
+    """Caught: ``techday hub check`` said nothing of ``TECHDAY_EXCHANGE_FILES=-1``, which the sweep (before) took
+    as every trainee over the budget: the rehearsal passed and the day's hand-ins went each minute."""
+    from techday.hub.config import exchange_finding
+
+    settings = {"exchange": str(tmp_path), "users_file": str(tmp_path / "none.csv"), "exchange_quota": "300M",
+                "exchange_min_free": "1G", "exchange_keep": 3, "exchange_files": -1}
+    finding = exchange_finding(settings, disk_probe=lambda _: type("U", (), {"free": 1 << 50})())
+    assert not finding.ok and "TECHDAY_EXCHANGE_FILES" in finding.detail, finding
+    assert exchange_finding({**settings, "exchange_files": 10_000},
+                            disk_probe=lambda _: type("U", (), {"free": 1 << 50})()).ok
