@@ -652,3 +652,48 @@ def test_the_hubs_check_flags_a_budget_the_sweep_would_refuse(tmp_path):
     assert not finding.ok and "TECHDAY_EXCHANGE_FILES" in finding.detail, finding
     assert exchange_finding({**settings, "exchange_files": 10_000},
                             disk_probe=lambda _: type("U", (), {"free": 1 << 50})()).ok
+
+
+LEDGER_POINTS_AT_B = r"""
+import os, sys
+from techday.hub import exchangequota as q
+inbound, theirs = sys.argv[1], sys.argv[2]
+print("COST", q.tree_cost(os.path.join(inbound, theirs)))
+try:   # what the submit's _remove does with a name its (editable) record gives it
+    q.remove_entry(os.path.join(inbound, theirs))
+    print("REMOVED")
+except OSError as exc:
+    print("REFUSED", exc.errno)
+"""
+
+
+def test_a_record_naming_another_trainees_entry_removes_nothing_of_theirs(tmp_path):
+    """Held (kept as a check): trainee A's own submit removes the names its record in A's cache gives it, and A may
+    write any name there, trainee B's entry's included. The submit runs as A's uid: the kernel refuses (B's entry is
+    0750 and B's, ``inbound`` sticky), B's entry stays whole and A's submit learns no more than one block of it."""
+    from tests.uids import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, child_env, runas, shared_dir, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(f"cannot run as another user: {reason}")
+    base = shared_dir("techday-quota-ledger-")
+    try:
+        inbound = base / "c" / "inbound"
+        inbound.mkdir(parents=True)
+        (base / "c").chmod(0o755)
+        os.chown(inbound, GRADER_UID, GRADER_GID)
+        inbound.chmod(ex.INBOUND_MODE)
+        theirs = _entry(inbound, f"trainee-b+{LAB}+2026-12-07 10:00:00.000000 UTC+b", 50_000)
+        for p in (theirs, theirs / "lab.ipynb"):
+            os.lchown(p, UID_FIRST + 23, GRADER_GID)
+        theirs.chmod(ex.SUBMISSION_DIR)
+        (theirs / "lab.ipynb").chmod(ex.SUBMISSION_FILE)
+        out = subprocess.run(runas(UID_FIRST + 22, TRAINEE_GID, sys.executable, "-c", LEDGER_POINTS_AT_B, str(inbound),
+                                   theirs.name), capture_output=True, text=True, timeout=120, env=child_env(), cwd=base)
+        assert out.returncode == 0, out.stderr
+        assert "REFUSED" in out.stdout and (theirs / "lab.ipynb").stat().st_size == 50_000, out.stdout
+        assert f"COST {q.BLOCK}" in out.stdout, out.stdout
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
