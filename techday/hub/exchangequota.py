@@ -184,6 +184,36 @@ def open_folder(name: str | os.PathLike, dir_fd: int | None = None) -> int:
     return os.open(name, FOLDER_OPEN, dir_fd=dir_fd)
 
 
+def graders_folder(path: str | os.PathLike, owners: tuple[int, ...]) -> os.stat_result:
+    """``path`` as the sweep accepts the course's folder and its ``inbound``: a real folder (opened by
+    :func:`open_folder`: a link is refused, never followed) owned by one of ``owners`` (the grader, root). Caught:
+    the exchange's root is 1777, so before the first release a trainee could make the course's folder and an
+    ``inbound`` in it (a link to any folder of the hub's, or a folder of their own), and root's sweep removed what
+    it found there. Raises OSError (EPERM) saying what it found."""
+    from ..i18n import msg
+
+    try:
+        fd = open_folder(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        what = (msg("techday.exchange_sweep_a_link", "a link") if exc.errno == errno.ELOOP
+                else msg("techday.exchange_sweep_not_folder", "not a folder"))
+    else:
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if st.st_uid in owners:
+            return st
+        what = msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=st.st_uid)
+    raise OSError(errno.EPERM, msg("techday.exchange_sweep_not_graders",
+                                   "{path} is {what}, not a folder of the grader's (uid {owners}): the sweep removes "
+                                   "nothing there. Whoever made it may control what is swept: move it aside (as root) "
+                                   "and release again", path=os.fspath(path), what=what,
+                                   owners="/".join(str(o) for o in owners)))
+
+
 def remove_entry(path: str) -> None:
     """Remove an entry of ``inbound``: a folder with all it holds (every folder opened by
     :func:`open_folder`, each name removed relative to its folder's descriptor: a link is removed, never
@@ -269,7 +299,7 @@ class SweepReport:
 
 
 def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remove: bool = True,
-          now: float | None = None, log=None) -> SweepReport:
+          now: float | None = None, log=None, owners: tuple[int, ...] | None = None) -> SweepReport:
     """Hold every uid that owns entries in ``inbound`` to ``budget`` (see the module docstring).
 
     ``uids``: each student's uid (the accounts file); an entry counts as a submission of a lab only when its
@@ -280,11 +310,12 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     charged to that uid and removed; a ``.partial-`` folder (a submit writing) once older than
     :data:`YOUNG_S`, or when the uid is still over the budget after all its submissions. The budget is
     bytes (``max_bytes``) and inodes (``max_files``: many empty files fill a disk's inode table first). Entries of the inbound folder's own owner (the grader) and of root are left
-    alone. ``remove`` False: reports what it would remove."""
+    alone. ``inbound`` must be a real folder of one of ``owners`` (the grader's uid or root; :func:`graders_folder`):
+    anything else raises OSError and nothing is removed. ``remove`` False: reports what it would remove."""
     now = time.time() if now is None else now
     Budget.__post_init__(budget)   # one made by hand (dataclasses.replace, object.__setattr__) is checked again
     inbound = os.fspath(inbound)
-    keeper = os.lstat(inbound).st_uid
+    keeper = graders_folder(inbound, owners if owners is not None else graders()).st_uid
     report = SweepReport()
     by_uid: dict[int, list[tuple[str, os.stat_result]]] = {}
     with os.scandir(inbound) as it:
@@ -360,6 +391,14 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     return report
 
 
+def graders() -> tuple[int, ...]:
+    """The uids that may own the course's folder and ``inbound``: root and the grader
+    (:data:`techday.hub.config.GRADER_UID`, the grader image's user)."""
+    from .config import GRADER_UID
+
+    return (0, GRADER_UID)
+
+
 def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
     """One pass over the course's ``inbound`` as the hub's environment names it (``TECHDAY_EXCHANGE``,
     ``TECHDAY_COURSE_ID``, ``TECHDAY_USERS_FILE``, the ``TECHDAY_EXCHANGE_*`` budget). None: no inbound yet."""
@@ -367,7 +406,10 @@ def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
 
     course = Path(os.environ.get("TECHDAY_EXCHANGE", DEFAULT_EXCHANGE)) / os.environ.get("TECHDAY_COURSE_ID", "techday")
     inbound = course / "inbound"
-    if not inbound.is_dir():
+    if not os.path.lexists(course):
+        return None
+    graders_folder(course, graders())   # a course folder a trainee made (before any release) is not looked into
+    if not os.path.lexists(inbound):
         return None
     accounts = read_accounts(Path(os.environ.get("TECHDAY_USERS_FILE", "/srv/jupyterhub/users.csv")))
     uids = {name: a.uid for name, a in accounts.items() if a.uid is not None}

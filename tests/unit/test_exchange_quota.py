@@ -697,3 +697,42 @@ def test_a_record_naming_another_trainees_entry_removes_nothing_of_theirs(tmp_pa
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("plant", ["link", "folder"])
+def test_the_sweep_refuses_an_inbound_a_trainee_planted(tmp_path, monkeypatch, plant):
+    """Caught: the exchange's root is 1777 (anyone may create in it), so before the first release a trainee can make
+    the course's folder and put in it an ``inbound`` of their own: a link to any folder of the hub's, or a folder
+    they own. Root's sweep took either as the course's inbound: through the link it charged and removed every entry
+    there not root's nor the link's owner's (here another uid's folder outside the exchange); in the planted folder
+    the planter's own entries were never swept (the folder's owner counts as the grader) and everyone else's were.
+    Now the course's folder and ``inbound`` must each be a real folder (opened ``O_NOFOLLOW``) owned by the grader
+    or root: anything else, the sweep removes nothing and says so."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    from techday.cli.main import main
+    from techday.hub.config import hash_password
+
+    exchange = tmp_path / "exchange"
+    course = exchange / "c"
+    course.mkdir(parents=True)
+    os.chown(course, 20077, -1)                          # made by trainee A, before any release
+    victim = tmp_path / "hub-folder"
+    victim.mkdir()
+    precious = _entry(victim, "someone-elses", 10)
+    os.lchown(precious, 20078, -1)
+    if plant == "link":
+        os.symlink(victim, course / "inbound")
+        os.lchown(course / "inbound", 20077, -1)
+    else:
+        os.rename(victim, course / "inbound")
+        os.chown(course / "inbound", 20077, -1)
+        precious = course / "inbound" / "someone-elses"
+    users = tmp_path / "users.csv"
+    users.write_text(f"username,role,password_hash,uid\n{A},trainee,{hash_password('x', iterations=1000)},20077\n")
+    for k, v in {"TECHDAY_EXCHANGE": str(exchange), "TECHDAY_COURSE_ID": "c", "TECHDAY_USERS_FILE": str(users),
+                 "TECHDAY_EXCHANGE_KEEP": "2", "TECHDAY_EXCHANGE_QUOTA": "300M"}.items():
+        monkeypatch.setenv(k, v)
+    code = main(["hub", "sweep"])
+    assert precious.is_dir(), "root's sweep removed a folder of another uid through an inbound a trainee planted"
+    assert code == 1
