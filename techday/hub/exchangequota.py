@@ -15,7 +15,9 @@ exchange's disk, and every other trainee's hand-in fails. Two layers hold each t
   uid**, never to the name (names are anyone's to choose). Per uid it keeps the newest ``keep`` well-formed
   entries of each lab in its own name and removes the rest, then removes the oldest until the uid is within
   ``max_bytes`` and ``max_files``. What a trainee's process did, with or without the course's code, is recomputed from the
-  filesystem each pass.
+  filesystem each pass. It sweeps only a course folder and ``inbound`` that are real folders of the grader or root
+  (:func:`graders_folder`), opens nothing there but folders, each ``O_NOFOLLOW|O_DIRECTORY|O_NONBLOCK``
+  (:func:`open_folder`), and refuses a budget it cannot honour (:class:`Budget`): each refusal removes nothing.
 
 Sizes are charged the same way on both sides (:func:`tree_cost`): every file, folder and link at least one
 4 KiB block, a file its size rounded up to blocks or its allocated blocks, whichever is more, each inode
@@ -59,7 +61,8 @@ class Budget:
         every uid over the budget for good, and root's sweep removed the room's every submission each minute."""
         from ..i18n import msg
 
-        for name, value, least in (("TECHDAY_EXCHANGE_KEEP", self.keep, 1), ("TECHDAY_EXCHANGE_QUOTA", self.max_bytes, 0),
+        for name, value, least in (("TECHDAY_EXCHANGE_KEEP", self.keep, 1),
+                                   ("TECHDAY_EXCHANGE_QUOTA", self.max_bytes, 0),
                                    ("TECHDAY_EXCHANGE_MIN_FREE", self.min_free, 0),
                                    ("TECHDAY_EXCHANGE_FILES", self.max_files, 0)):
             if type(value) is not int or value < least:
