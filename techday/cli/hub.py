@@ -118,7 +118,7 @@ def cmd_hub_sweep(args) -> int:
                 f"techday hub sweep: {shown(item)}", flush=True))
             if report is None:
                 print("techday hub sweep: no inbound yet (nothing released)", flush=True)
-        except (OSError, UsersFileError) as exc:
+        except (OSError, UsersFileError, ValueError) as exc:   # ValueError: a budget it cannot honour
             print(f"techday hub sweep: {exc}", file=sys.stderr, flush=True)
             if not args.every:
                 return 1

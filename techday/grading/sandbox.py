@@ -498,12 +498,14 @@ def closed_binds(argv: list[str]) -> Reveal | None:
         i += 1 + _BWRAP_ARITY[argv[i]]
     covers: set[str] = set()
     wanted: dict[str, bool] = {}
-    for src in sources:
+    # Each source twice: the path as written (bwrap starts its walk there) and the path it really leads to (a link,
+    # or a link among its folders, that bwrap follows into a closed folder: it has to pass there too).
+    for src in (p for s in sources if os.path.isabs(s) for p in (os.path.normpath(s), os.path.realpath(s))):
         top = _closed_above(src)
-        if top is None or not os.path.isabs(src):
+        if top is None:
             continue
         covers.add(top)
-        wanted[os.path.normpath(src)] = os.path.isdir(src)
+        wanted[src] = os.path.isdir(src)
     if not covers:
         return None
     tops = sorted(c for c in covers if not any(c != o and Path(c).is_relative_to(o) for o in covers))

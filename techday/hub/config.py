@@ -894,7 +894,8 @@ def configure(c, s: HubSettings) -> None:
                              "users_file": str(s.users_file), "course_root": str(s.course_root),
                              "subdomain_host": s.subdomain_host, "disk_limit": s.disk_limit,
                              "state_dir": str(s.state_dir), "exchange_keep": s.exchange_keep,
-                             "exchange_quota": s.exchange_quota, "exchange_min_free": s.exchange_min_free}
+                             "exchange_quota": s.exchange_quota, "exchange_min_free": s.exchange_min_free,
+                             "exchange_files": s.exchange_files}
 
 
 def shown_to_trainee(hook):
@@ -1026,6 +1027,14 @@ def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
         where = where.parent
     quota = settings.get("exchange_quota") or "300M"
     floor = settings.get("exchange_min_free") or "1G"
+    from .exchangequota import Budget, _whole
+
+    try:   # the sweep refuses a budget it cannot honour (and removes nothing): said here, before the day
+        Budget(keep=_whole(str(settings.get("exchange_keep", 3))), max_bytes=parse_size(quota),
+               min_free=parse_size(floor), max_files=_whole(str(settings.get("exchange_files", 10_000))))
+    except ValueError as exc:
+        return Finding("disk for the exchange", False, str(exc), "set TECHDAY_EXCHANGE_KEEP to 1 or more and "
+                       "TECHDAY_EXCHANGE_QUOTA, TECHDAY_EXCHANGE_MIN_FREE, TECHDAY_EXCHANGE_FILES to 0 or more")
     try:
         count = len(read_accounts(Path(settings["users_file"])))
     except (OSError, UsersFileError):

@@ -15,7 +15,9 @@ exchange's disk, and every other trainee's hand-in fails. Two layers hold each t
   uid**, never to the name (names are anyone's to choose). Per uid it keeps the newest ``keep`` well-formed
   entries of each lab in its own name and removes the rest, then removes the oldest until the uid is within
   ``max_bytes`` and ``max_files``. What a trainee's process did, with or without the course's code, is recomputed from the
-  filesystem each pass.
+  filesystem each pass. It sweeps only a course folder and ``inbound`` that are real folders of the grader or root
+  (:func:`graders_folder`), opens nothing there but folders, each ``O_NOFOLLOW|O_DIRECTORY|O_NONBLOCK``
+  (:func:`open_folder`), and refuses a budget it cannot honour (:class:`Budget`): each refusal removes nothing.
 
 Sizes are charged the same way on both sides (:func:`tree_cost`): every file, folder and link at least one
 4 KiB block, a file its size rounded up to blocks or its allocated blocks, whichever is more, each inode
@@ -26,8 +28,8 @@ once. The defaults (``TECHDAY_EXCHANGE_KEEP=3``, ``TECHDAY_EXCHANGE_QUOTA=300M``
 from __future__ import annotations
 
 import datetime
+import errno
 import os
-import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -39,6 +41,9 @@ MIN_FREE = "1G"           # no submission while the exchange's disk has less fre
 FILES = 10_000            # files, folders and links per trainee in the exchange (inodes run out before bytes)
 BLOCK = 4096
 MAX_INODES = 200_000      # a tree with more is charged as over any budget (the walk stops there)
+MAX_DEPTH = 256           # folders open at once along one path; a tree nested deeper is charged as over any budget
+OVER = 1 << 62            # the cost of a tree the walk does not finish
+FOLDER_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 PARTIAL = ".partial-"     # a submission being written: no '+', so collect never takes it
 YOUNG_S = 600             # an entry changed this recently may be a submission still being written
 
@@ -50,15 +55,36 @@ class Budget:
     min_free: int = 0
     max_files: int = 0     # files, folders and links one trainee may keep there (the sweep counts them)
 
+    def __post_init__(self) -> None:
+        """An allow-list of values, wherever a budget is made: ``keep`` a whole number of 1 or more, the bytes, the
+        floor and the files whole numbers of 0 or more (0: no bound). Caught: ``TECHDAY_EXCHANGE_FILES=-1`` put
+        every uid over the budget for good, and root's sweep removed the room's every submission each minute."""
+        from ..i18n import msg
+
+        for name, value, least in (("TECHDAY_EXCHANGE_KEEP", self.keep, 1),
+                                   ("TECHDAY_EXCHANGE_QUOTA", self.max_bytes, 0),
+                                   ("TECHDAY_EXCHANGE_MIN_FREE", self.min_free, 0),
+                                   ("TECHDAY_EXCHANGE_FILES", self.max_files, 0)):
+            if type(value) is not int or value < least:
+                raise ValueError(msg("techday.exchange_budget_invalid", "{name}={value}: must be a whole number of "
+                                     "{least} or more; the sweep removes nothing until it is (docker/README.md, "
+                                     "\"The exchange's disk\")", name=name, value=value, least=least))
+
     @classmethod
     def from_env(cls, env=None) -> Budget:
         from .config import parse_size
 
         e = (env if env is not None else os.environ).get
-        return cls(keep=max(1, int(e("TECHDAY_EXCHANGE_KEEP", "") or KEEP)),
+        return cls(keep=_whole(e("TECHDAY_EXCHANGE_KEEP", "") or str(KEEP)),
                    max_bytes=parse_size(e("TECHDAY_EXCHANGE_QUOTA", "") or QUOTA),
                    min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE),
-                   max_files=int(e("TECHDAY_EXCHANGE_FILES", "") or FILES))
+                   max_files=_whole(e("TECHDAY_EXCHANGE_FILES", "") or str(FILES)))
+
+
+def _whole(text: str) -> int | str:
+    """A whole number as written (``-1`` included, for :class:`Budget` to refuse by name), else the text itself."""
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() and text.isascii() else text
 
 
 def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
@@ -67,36 +93,68 @@ def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:
 
 
 def tree_usage(path: str | os.PathLike, limit: int = MAX_INODES) -> tuple[int, int]:
-    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): never following a link (the
-    walk goes by folder descriptors, each checked to be the folder listed: an owner swapping a folder
-    for a link mid-walk sends it nowhere), each inode once (hard links), at least one block each. More
-    than ``limit`` inodes, or folders nested past what the walk can follow: a cost over any budget."""
+    """(bytes, inodes) ``path`` is charged (a folder with all it holds; a file; a link): each inode once (hard
+    links), at least one block each. Every folder is opened by :func:`open_folder` (never a link, never
+    anything but a folder, never blocking): whatever its owner swaps in mid-walk, root opens nothing outside
+    the tree and never waits on a FIFO. More than ``limit`` inodes, or folders nested deeper than
+    :data:`MAX_DEPTH`: a cost over any budget."""
     def charge(st: os.stat_result) -> int:
         return max(-(-st.st_size // BLOCK) * BLOCK, st.st_blocks * 512, BLOCK)
 
     try:
-        top = os.lstat(path)
-    except OSError:
-        return 0, 0
-    seen = {(top.st_dev, top.st_ino)}
-    total = charge(top)
-    if not stat.S_ISDIR(top.st_mode):
-        return total, 1
+        fd = open_folder(path)
+    except OSError:   # a file, a link, a FIFO (or gone): one inode, never opened
+        try:
+            top = os.lstat(path)
+        except OSError:
+            return 0, 0
+        return charge(top), 1
+    stack: list[tuple[int, list[str]]] = [(fd, [])]
     try:
-        for _, dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
-            for name in dirs + files:
+        top = os.fstat(fd)
+        seen = {(top.st_dev, top.st_ino)}
+        total = charge(top)
+        try:
+            stack[0] = (fd, os.listdir(fd))
+        except OSError:   # unreadable even to root (an I/O error): the folder itself, this pass
+            pass
+        while stack:
+            dir_fd, names = stack[-1]
+            if not names:
+                os.close(stack.pop()[0])
+                continue
+            name = names.pop()
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if len(seen) > limit:
+                return OVER, len(seen)
+            total += charge(st)
+            if stat.S_ISDIR(st.st_mode):
+                if len(stack) >= MAX_DEPTH:
+                    return OVER, len(seen)
                 try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    sub = open_folder(name, dir_fd)
+                except OSError:   # swapped for a link, a FIFO, a file since the stat: charged as seen
+                    continue
+                got = os.fstat(sub)
+                if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino):   # another folder swapped in: its own
+                    if (got.st_dev, got.st_ino) in seen:                  # inode too, and each folder once
+                        os.close(sub)
+                        continue
+                    seen.add((got.st_dev, got.st_ino))
+                    total += charge(got)
+                try:
+                    stack.append((sub, os.listdir(sub)))
                 except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                if len(seen) > limit:
-                    return 1 << 62, len(seen)
-                total += charge(st)
-    except RecursionError:
-        return 1 << 62, len(seen)
+                    os.close(sub)
+    finally:
+        for dir_fd, _ in stack:
+            os.close(dir_fd)
     return total, len(seen)
 
 
@@ -119,22 +177,112 @@ def name_time(name: str) -> datetime.datetime | None:
         return None
 
 
+def open_folder(name: str | os.PathLike, dir_fd: int | None = None) -> int:
+    """Open a folder of ``inbound`` the only way the sweep (root, over trees their owners reshape at any
+    moment) opens anything there: ``O_NOFOLLOW`` (a link swapped in is refused, never followed out of the
+    tree), ``O_DIRECTORY`` (a FIFO, a file, a device node is refused before it is opened: nothing blocks, no
+    device's open runs), ``O_NONBLOCK``. Caught: Python's ``os.fwalk`` and ``shutil.rmtree`` check a
+    sub-folder with ``lstat`` and then ``open`` it plainly, following links and blocking: a folder swapped for
+    a FIFO between the two stopped the sweep for good."""
+    return os.open(name, FOLDER_OPEN, dir_fd=dir_fd)
+
+
+def graders_folder(path: str | os.PathLike, owners: tuple[int, ...]) -> os.stat_result:
+    """``path`` as the sweep accepts the course's folder and its ``inbound``: a real folder (opened by
+    :func:`open_folder`: a link is refused, never followed) owned by one of ``owners`` (the grader, root). Caught:
+    the exchange's root is 1777, so before the first release a trainee could make the course's folder and an
+    ``inbound`` in it (a link to any folder of the hub's, or a folder of their own), and root's sweep removed what
+    it found there. Raises OSError (EPERM) saying what it found."""
+    from ..i18n import msg
+
+    try:
+        fd = open_folder(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        what = (msg("techday.exchange_sweep_a_link", "a link") if exc.errno == errno.ELOOP
+                else msg("techday.exchange_sweep_not_folder", "not a folder"))
+    else:
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if st.st_uid in owners:
+            return st
+        what = msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=st.st_uid)
+    raise OSError(errno.EPERM, msg("techday.exchange_sweep_not_graders",
+                                   "{path} is {what}, not a folder of the grader's (uid {owners}): the sweep removes "
+                                   "nothing there. Whoever made it may control what is swept: move it aside (as root) "
+                                   "and release again", path=os.fspath(path), what=what,
+                                   owners="/".join(str(o) for o in owners)))
+
+
 def remove_entry(path: str) -> None:
-    """Remove an entry of ``inbound``: a folder with all it holds (never following a link: shutil's
-    descriptor-based removal, which refuses a folder swapped for a link), or a file. Folders nested
-    deeper than Python's recursion: GNU ``rm -rf --one-file-system``, which walks without recursing."""
+    """Remove an entry of ``inbound``: a folder with all it holds (every folder opened by
+    :func:`open_folder`, each name removed relative to its folder's descriptor: a link is removed, never
+    followed; a folder swapped for a FIFO or a link mid-removal is removed as a name), or a file, a link, a
+    FIFO. Folders nested deeper than :data:`MAX_DEPTH`: GNU ``rm -rf --one-file-system``, which walks the
+    same way (``O_NOFOLLOW|O_DIRECTORY|O_NONBLOCK``) without a descriptor per level."""
     import subprocess
 
-    if os.path.isdir(path) and not os.path.islink(path):
-        try:
-            shutil.rmtree(path)
-        except RecursionError:
-            done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
-                                  timeout=600)
-            if done.returncode:
-                raise OSError(done.stderr.strip() or "rm failed") from None
-    else:
+    try:
+        fd = open_folder(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
         os.unlink(path)
+        return
+    try:
+        whole = _empty(fd)
+    finally:
+        os.close(fd)
+    if not whole:
+        done = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode:
+            raise OSError(done.stderr.strip() or "rm failed")
+        return
+    os.rmdir(path)
+
+
+def _empty(top: int) -> bool:
+    """Remove everything in the folder open as ``top`` (see :func:`remove_entry`). False: folders nested
+    deeper than :data:`MAX_DEPTH` were left."""
+    stack: list[tuple[int, list[str], str]] = [(top, os.listdir(top), "")]
+    try:
+        while stack:
+            dir_fd, names, _ = stack[-1]
+            if not names:
+                _, _, name = stack.pop()
+                if stack:
+                    os.close(dir_fd)
+                    os.rmdir(name, dir_fd=stack[-1][0])
+                continue
+            name = names.pop()
+            try:
+                sub = open_folder(name, dir_fd)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                try:
+                    os.unlink(name, dir_fd=dir_fd)   # a file, a link, a FIFO: the name goes, nothing is opened
+                except FileNotFoundError:
+                    pass
+                continue
+            if len(stack) >= MAX_DEPTH:
+                os.close(sub)
+                return False
+            try:
+                stack.append((sub, os.listdir(sub), name))
+            except OSError:
+                os.close(sub)
+                raise
+        return True
+    finally:
+        for dir_fd, _, _ in stack[1:]:
+            os.close(dir_fd)
 
 
 @dataclass
@@ -154,7 +302,7 @@ class SweepReport:
 
 
 def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remove: bool = True,
-          now: float | None = None, log=None) -> SweepReport:
+          now: float | None = None, log=None, owners: tuple[int, ...] | None = None) -> SweepReport:
     """Hold every uid that owns entries in ``inbound`` to ``budget`` (see the module docstring).
 
     ``uids``: each student's uid (the accounts file); an entry counts as a submission of a lab only when its
@@ -165,10 +313,12 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     charged to that uid and removed; a ``.partial-`` folder (a submit writing) once older than
     :data:`YOUNG_S`, or when the uid is still over the budget after all its submissions. The budget is
     bytes (``max_bytes``) and inodes (``max_files``: many empty files fill a disk's inode table first). Entries of the inbound folder's own owner (the grader) and of root are left
-    alone. ``remove`` False: reports what it would remove."""
+    alone. ``inbound`` must be a real folder of one of ``owners`` (the grader's uid or root; :func:`graders_folder`):
+    anything else raises OSError and nothing is removed. ``remove`` False: reports what it would remove."""
     now = time.time() if now is None else now
+    Budget.__post_init__(budget)   # one made by hand (dataclasses.replace, object.__setattr__) is checked again
     inbound = os.fspath(inbound)
-    keeper = os.lstat(inbound).st_uid
+    keeper = graders_folder(inbound, owners if owners is not None else graders()).st_uid
     report = SweepReport()
     by_uid: dict[int, list[tuple[str, os.stat_result]]] = {}
     with os.scandir(inbound) as it:
@@ -244,6 +394,14 @@ def sweep(inbound: str | os.PathLike, budget: Budget, uids: dict[str, int], remo
     return report
 
 
+def graders() -> tuple[int, ...]:
+    """The uids that may own the course's folder and ``inbound``: root and the grader
+    (:data:`techday.hub.config.GRADER_UID`, the grader image's user)."""
+    from .config import GRADER_UID
+
+    return (0, GRADER_UID)
+
+
 def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
     """One pass over the course's ``inbound`` as the hub's environment names it (``TECHDAY_EXCHANGE``,
     ``TECHDAY_COURSE_ID``, ``TECHDAY_USERS_FILE``, the ``TECHDAY_EXCHANGE_*`` budget). None: no inbound yet."""
@@ -251,7 +409,10 @@ def sweep_from_env(remove: bool = True, log=None) -> SweepReport | None:
 
     course = Path(os.environ.get("TECHDAY_EXCHANGE", DEFAULT_EXCHANGE)) / os.environ.get("TECHDAY_COURSE_ID", "techday")
     inbound = course / "inbound"
-    if not inbound.is_dir():
+    if not os.path.lexists(course):
+        return None
+    graders_folder(course, graders())   # a course folder a trainee made (before any release) is not looked into
+    if not os.path.lexists(inbound):
         return None
     accounts = read_accounts(Path(os.environ.get("TECHDAY_USERS_FILE", "/srv/jupyterhub/users.csv")))
     uids = {name: a.uid for name, a in accounts.items() if a.uid is not None}

@@ -139,3 +139,29 @@ def test_a_python_install_in_a_closed_folder_still_runs_each_sandbox_as_its_own_
     assert stat.S_IMODE(os.stat(closed).st_mode) == 0o700
     with open("/proc/self/mountinfo") as f:
         assert str(closed) not in f.read()
+
+
+def test_a_source_reached_through_a_link_into_a_closed_folder_is_revealed_at_its_real_path(open_tmp):
+    """Wrong answer caught: the plan judged each source by the folders its words name, not by where it leads. A
+    source that is a link in an open folder (a venv's `bin/python`, a course checkout linked into root's home), or
+    has a link among its folders, pointing into a closed folder, got no plan at all: bwrap, as the sandbox's uid,
+    follows the link into the closed folder and fails ("Permission denied"). Now the closed folder above where each
+    source really leads is covered and that real path (a folder or a file) is bound back, nothing beside it."""
+    closed, inner, secret = _closed_tree(open_tmp)
+    (inner / "lib" / "tool.py").write_text("x = 1\n")
+    os.chmod(closed, 0o755)
+    links = open_tmp / "open"
+    links.mkdir()
+    (links / "venv").symlink_to(inner)                       # the source is a link
+    (links / "home").symlink_to(closed / "home")             # a link among the source's folders
+    os.chmod(closed, 0o700)
+    argv = ["/usr/bin/bwrap", "--unshare-all", "--ro-bind", str(links / "venv"), "/a",
+            "--ro-bind", str(links / "home" / "venv" / "lib" / "tool.py"), "/b", sys.executable, "-c", "pass"]
+    plan = closed_binds(argv)
+    assert plan is not None, "a source leading into a closed folder got no plan: bwrap cannot reach it"
+    assert plan.covers == (str(closed),)
+    assert plan.paths == ((str(inner), True),), "the real folder, with the file inside it coming along"
+    only_file = ["/usr/bin/bwrap", "--unshare-all", "--ro-bind", str(links / "home" / "venv" / "lib" / "tool.py"),
+                 "/b", sys.executable]
+    assert closed_binds(only_file).paths == ((str(inner / "lib" / "tool.py"), False),)
+    assert str(secret) not in repr(closed_binds(only_file))

@@ -527,3 +527,212 @@ def test_a_roster_cut_short_removes_nobodys_work(tmp_path):
     assert sorted(os.listdir(inbound)) == sorted([mine, plant])
     q.sweep(inbound, q.Budget(keep=3, max_bytes=1 << 20), {"trainee-b": 20078}, now=2e9)
     assert os.listdir(inbound) == [mine], "a name the file gives another uid is a plant"
+
+
+def _racing_open(monkeypatch, name: str, swap) -> list:
+    """``os.open`` as if the entry's owner won the race between the sweep's look at ``name`` (a folder) and
+    its open of it: just before the first open of ``name``, ``swap(name, dir_fd)`` replaces the folder. A
+    trainee does the same with ``renameat2(RENAME_EXCHANGE)`` in a loop, with hours to win it once; here it
+    is won at once so the test is deterministic. Returns what each open by the calling thread got (fstat)."""
+    import threading
+
+    real, got, done, me = os.open, [], [], threading.current_thread()
+
+    def racing(path, flags, mode=0o777, *, dir_fd=None):
+        if threading.current_thread() is me:
+            return real(path, flags, mode, dir_fd=dir_fd)
+        if not done and os.path.basename(os.fsdecode(path)) == name:
+            done.append(path)
+            os.rename(path, os.fsdecode(path) + ".was", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            swap(path, dir_fd)
+        fd = real(path, flags, mode, dir_fd=dir_fd)
+        got.append(os.fstat(fd))
+        return fd
+
+    monkeypatch.setattr(os, "open", racing)
+    return got
+
+
+def _in_thread(fn, unblock, seconds: float = 5.0):
+    """Run ``fn`` in a thread; if it is still running after ``seconds``, call ``unblock`` (the test must
+    end either way) and return False. True: it ended on its own."""
+    import threading
+
+    t = threading.Thread(target=lambda: _swallow(fn), daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        unblock()
+        t.join(seconds)
+        return False
+    return True
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except Exception:   # noqa: BLE001 (the test asserts on whether it ended and on what it opened)
+        pass
+
+
+def test_the_sweep_never_blocks_on_a_fifo_swapped_in_for_a_folder(tmp_path, monkeypatch):
+    """Caught: the removal (Python's rmtree) opens each sub-folder with a plain blocking ``open`` that
+    follows links. A trainee who swaps a sub-folder of an entry the sweep is removing for a FIFO (``mkfifo``
+    needs no privilege) between the sweep's look and its open stopped root's sweep for good: ``open`` of a
+    FIFO waits for a writer that never comes, and no uid is held to the budget for the rest of the day.
+    Now every folder is opened ``O_DIRECTORY|O_NOFOLLOW|O_NONBLOCK``: a FIFO or link in its place is refused."""
+    entry = _entry(tmp_path, "stray", 10)
+    (entry / "swapme").mkdir()
+    (entry / "swapme" / "f").write_text("x")
+    fifo = entry / "swapme"
+    got = _racing_open(monkeypatch, "swapme", lambda p, d: os.mkfifo(p, dir_fd=d))
+    ended = _in_thread(lambda: q.remove_entry(str(entry)),
+                       lambda: os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)))
+    monkeypatch.undo()
+    assert ended, "root's sweep hung on opening a FIFO a trainee swapped in for a folder"
+    import stat as st_
+    assert all(st_.S_ISDIR(s.st_mode) for s in got), "the removal opened something that is not a folder"
+
+
+def test_the_sweeps_weighing_opens_nothing_a_swapped_in_link_points_at(tmp_path, monkeypatch):
+    """Caught: the weighing (``os.fwalk``) checks each sub-folder with ``lstat`` and then opens it with an
+    ``open`` that follows links (only comparing afterwards). A trainee who swaps the sub-folder for a link
+    between the two had root open whatever the link names, anywhere on the hub: a FIFO of someone else, a
+    device whose open does something (a tape rewinds, a watchdog starts). Now the open itself refuses a
+    link (``O_NOFOLLOW``) and anything not a folder (``O_DIRECTORY``): root opens only folders of the entry."""
+    import stat as st_
+
+    outside = tmp_path / "someone-elses-fifo"
+    os.mkfifo(outside)
+    entry = _entry(tmp_path, "stray", 10)
+    (entry / "swapme").mkdir()
+    got = _racing_open(monkeypatch, "swapme", lambda p, d: os.symlink(outside, p, dir_fd=d))
+    ended = _in_thread(lambda: q.tree_usage(entry),
+                       lambda: os.close(os.open(outside, os.O_WRONLY | os.O_NONBLOCK)))
+    monkeypatch.undo()
+    assert ended
+    want = os.stat(outside)
+    assert not [s for s in got if (s.st_dev, s.st_ino) == (want.st_dev, want.st_ino)], \
+        "root opened the FIFO outside the entry that a swapped-in link names"
+    assert all(st_.S_ISDIR(s.st_mode) for s in got)
+
+
+@pytest.mark.parametrize("env", [{"TECHDAY_EXCHANGE_FILES": "-1"}, {"TECHDAY_EXCHANGE_KEEP": "0"},
+                                 {"TECHDAY_EXCHANGE_KEEP": "-3"}, {"TECHDAY_EXCHANGE_FILES": "1e4"},
+                                 {"TECHDAY_EXCHANGE_QUOTA": "-300M"}])
+def test_a_budget_the_sweep_cannot_honour_is_refused_and_removes_nothing(tmp_path, env):
+    """Caught: a budget value nobody meant was taken as it came. ``TECHDAY_EXCHANGE_FILES=-1`` made every uid
+    over the budget for good: root's sweep removed every trainee's every submission, each minute, the room's
+    hand-ins gone; ``TECHDAY_EXCHANGE_KEEP=0`` or ``-3`` kept one per lab without a word. Now a budget is an
+    allow-list of values (keep 1 or more, bytes and files 0 or more, whole numbers) checked wherever one is
+    made: the sweep refuses to start and removes nothing."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    kept = _entry(inbound, f"{A}+{LAB}+2026-12-07 10:00:00.000000 UTC+r", 100)
+    os.chown(inbound, 1500, -1)
+    os.lchown(kept, 20077, -1)
+    with pytest.raises(ValueError):
+        budget = q.Budget.from_env(env)
+        q.sweep(inbound, budget, {A: 20077}, now=2e9)
+    with pytest.raises(ValueError):
+        q.sweep(inbound, q.Budget(keep=3, max_files=-1), {A: 20077}, now=2e9)
+    assert os.listdir(inbound) == [kept.name], "a budget the sweep cannot honour removed a trainee's hand-in"
+
+
+def test_the_hubs_check_flags_a_budget_the_sweep_would_refuse(tmp_path):
+    """Caught: ``techday hub check`` said nothing of ``TECHDAY_EXCHANGE_FILES=-1``, which the sweep (before) took
+    as every trainee over the budget: the rehearsal passed and the day's hand-ins went each minute."""
+    from techday.hub.config import exchange_finding
+
+    settings = {"exchange": str(tmp_path), "users_file": str(tmp_path / "none.csv"), "exchange_quota": "300M",
+                "exchange_min_free": "1G", "exchange_keep": 3, "exchange_files": -1}
+    finding = exchange_finding(settings, disk_probe=lambda _: type("U", (), {"free": 1 << 50})())
+    assert not finding.ok and "TECHDAY_EXCHANGE_FILES" in finding.detail, finding
+    assert exchange_finding({**settings, "exchange_files": 10_000},
+                            disk_probe=lambda _: type("U", (), {"free": 1 << 50})()).ok
+
+
+LEDGER_POINTS_AT_B = r"""
+import os, sys
+from techday.hub import exchangequota as q
+inbound, theirs = sys.argv[1], sys.argv[2]
+print("COST", q.tree_cost(os.path.join(inbound, theirs)))
+try:   # what the submit's _remove does with a name its (editable) record gives it
+    q.remove_entry(os.path.join(inbound, theirs))
+    print("REMOVED")
+except OSError as exc:
+    print("REFUSED", exc.errno)
+"""
+
+
+def test_a_record_naming_another_trainees_entry_removes_nothing_of_theirs(tmp_path):
+    """Held (kept as a check): trainee A's own submit removes the names its record in A's cache gives it, and A may
+    write any name there, trainee B's entry's included. The submit runs as A's uid: the kernel refuses (B's entry is
+    0750 and B's, ``inbound`` sticky), B's entry stays whole and A's submit learns no more than one block of it."""
+    from tests.uids import GRADER_GID, GRADER_UID, TRAINEE_GID, UID_FIRST, child_env, runas, shared_dir, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(f"cannot run as another user: {reason}")
+    base = shared_dir("techday-quota-ledger-")
+    try:
+        inbound = base / "c" / "inbound"
+        inbound.mkdir(parents=True)
+        (base / "c").chmod(0o755)
+        os.chown(inbound, GRADER_UID, GRADER_GID)
+        inbound.chmod(ex.INBOUND_MODE)
+        theirs = _entry(inbound, f"trainee-b+{LAB}+2026-12-07 10:00:00.000000 UTC+b", 50_000)
+        for p in (theirs, theirs / "lab.ipynb"):
+            os.lchown(p, UID_FIRST + 23, GRADER_GID)
+        theirs.chmod(ex.SUBMISSION_DIR)
+        (theirs / "lab.ipynb").chmod(ex.SUBMISSION_FILE)
+        out = subprocess.run(runas(UID_FIRST + 22, TRAINEE_GID, sys.executable, "-c", LEDGER_POINTS_AT_B, str(inbound),
+                                   theirs.name), capture_output=True, text=True, timeout=120, env=child_env(), cwd=base)
+        assert out.returncode == 0, out.stderr
+        assert "REFUSED" in out.stdout and (theirs / "lab.ipynb").stat().st_size == 50_000, out.stdout
+        assert f"COST {q.BLOCK}" in out.stdout, out.stdout
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("plant", ["link", "folder"])
+def test_the_sweep_refuses_an_inbound_a_trainee_planted(tmp_path, monkeypatch, plant):
+    """Caught: the exchange's root is 1777 (anyone may create in it), so before the first release a trainee can make
+    the course's folder and put in it an ``inbound`` of their own: a link to any folder of the hub's, or a folder
+    they own. Root's sweep took either as the course's inbound: through the link it charged and removed every entry
+    there not root's nor the link's owner's (here another uid's folder outside the exchange); in the planted folder
+    the planter's own entries were never swept (the folder's owner counts as the grader) and everyone else's were.
+    Now the course's folder and ``inbound`` must each be a real folder (opened ``O_NOFOLLOW``) owned by the grader
+    or root: anything else, the sweep removes nothing and says so."""
+    if os.geteuid() != 0:
+        pytest.skip("the sweep leaves the inbound owner's entries alone: giving the entries another uid needs root")
+    from techday.cli.main import main
+    from techday.hub.config import hash_password
+
+    exchange = tmp_path / "exchange"
+    course = exchange / "c"
+    course.mkdir(parents=True)
+    os.chown(course, 20077, -1)                          # made by trainee A, before any release
+    victim = tmp_path / "hub-folder"
+    victim.mkdir()
+    precious = _entry(victim, "someone-elses", 10)
+    os.lchown(precious, 20078, -1)
+    if plant == "link":
+        os.symlink(victim, course / "inbound")
+        os.lchown(course / "inbound", 20077, -1)
+    else:
+        os.rename(victim, course / "inbound")
+        os.chown(course / "inbound", 20077, -1)
+        precious = course / "inbound" / "someone-elses"
+    users = tmp_path / "users.csv"
+    users.write_text(f"username,role,password_hash,uid\n{A},trainee,{hash_password('x', iterations=1000)},20077\n")
+    for k, v in {"TECHDAY_EXCHANGE": str(exchange), "TECHDAY_COURSE_ID": "c", "TECHDAY_USERS_FILE": str(users),
+                 "TECHDAY_EXCHANGE_KEEP": "2", "TECHDAY_EXCHANGE_QUOTA": "300M"}.items():
+        monkeypatch.setenv(k, v)
+    code = main(["hub", "sweep"])
+    assert precious.is_dir(), "root's sweep removed a folder of another uid through an inbound a trainee planted"
+    assert code == 1
