@@ -281,7 +281,7 @@ import techday.draw
 
 _rd = techday.draw.rng("00.peak_fp32_tests")
 for _ in range(4):
-    _sms, _lanes, _clk = int(_rd.integers(1, 257)), int(_rd.choice([32, 64, 128, 192])), int(_rd.integers(300_000, 3_000_001))
+    _sms, _lanes, _clk = int(_rd.integers(1, 257)), int(_rd.integers(1, 257)), int(_rd.integers(300_000, 3_000_001))
     assert_close(peak_fp32_tflops(_sms, _lanes, _clk), _sms * _lanes * 2 * (_clk * 1e3) / 1e12, rtol=1e-9,
                  what=msg("00.drawn_peak", "hidden: {sms} SMs x {lanes} lanes at {khz:,} kHz (TFLOP/s)", sms=_sms, lanes=_lanes,
                           khz=_clk))
