@@ -184,7 +184,8 @@ def theoretical_bandwidth_gbs(memory_clock_khz, bus_width_bits):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="bandwidth_tests" points=2
-"""theoretical_bandwidth_gbs: 2 x memory clock x bus width / 8, in GB/s (10^9 bytes/s), from kHz and bits."""
+"""theoretical_bandwidth_gbs: 2 x memory clock x bus width / 8, in GB/s (10^9 bytes/s), from kHz and bits; hidden: by hand,
+an odd clock, every row of techday.gpuspecs, and cases drawn afresh at every grading (techday.draw)."""
 from techday.labtools import assert_close
 from techday.i18n import msg
 
@@ -204,6 +205,14 @@ for _s in _specs.SPECS:
     _got = theoretical_bandwidth_gbs(_s.memory_clock_mhz * 1000, _s.bus_width_bits)
     assert abs(_got / _s.bandwidth_gbs - 1) <= 0.02, (
         msg("00.s_name_f_gb", "{s_name}: got {got:.1f} GB/s, published {s_bandwidth_gbs} GB/s", s_name=_s.name, got=_got, s_bandwidth_gbs=_s.bandwidth_gbs))
+# Drawn at every grading (techday.draw): the clocks and buses above, and the table, are published with the course.
+import techday.draw
+
+_rd = techday.draw.rng("00.bandwidth_tests")
+for _clk, _bits in zip(_rd.integers(100_000, 12_000_001, size=4), _rd.integers(16, 8_193, size=4)):
+    _clk, _bits = int(_clk), int(_bits)
+    assert_close(theoretical_bandwidth_gbs(_clk, _bits), 2 * (_clk * 1e3) * _bits / 8 / 1e9, rtol=1e-9,
+                 what=msg("00.drawn_bandwidth", "hidden: {khz:,} kHz x {bits} bit (GB/s)", khz=_clk, bits=_bits))
 ### END HIDDEN TESTS
 
 # %% [markdown] key="note-2"
@@ -248,7 +257,8 @@ def peak_fp32_tflops(sm_count, cores_per_sm, clock_khz):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="peak_fp32_tests" points=2
-"""peak_fp32_tflops: SMs x FP32 lanes x 2 FLOP per FMA x clock, in TFLOP/s (10^12 FLOP/s), from kHz."""
+"""peak_fp32_tflops: SMs x FP32 lanes x 2 FLOP per FMA x clock, in TFLOP/s (10^12 FLOP/s), from kHz; hidden: by hand,
+T4, A100, every row of techday.gpuspecs, and cases drawn afresh at every grading (techday.draw)."""
 from techday.labtools import assert_close
 from techday.i18n import msg
 
@@ -266,6 +276,15 @@ assert_close(peak_fp32_tflops(108, 64, 1_410_000), 19.49184, what=msg("00.a100_p
 for _s in _specs.SPECS:
     _got = peak_fp32_tflops(_s.sm_count, _specs.cores_per_sm(*_s.cc), _s.boost_clock_mhz * 1000)
     assert abs(_got / _s.fp32_tflops - 1) <= 0.03, msg("00.s_name_f_tflop", "{s_name}: got {got:.2f} TFLOP/s, published {s_fp32_tflops}", s_name=_s.name, got=_got, s_fp32_tflops=_s.fp32_tflops)
+# Drawn at every grading (techday.draw): the devices above, and the table, are published with the course.
+import techday.draw
+
+_rd = techday.draw.rng("00.peak_fp32_tests")
+for _ in range(4):
+    _sms, _lanes, _clk = int(_rd.integers(1, 257)), int(_rd.integers(1, 257)), int(_rd.integers(300_000, 3_000_001))
+    assert_close(peak_fp32_tflops(_sms, _lanes, _clk), _sms * _lanes * 2 * (_clk * 1e3) / 1e12, rtol=1e-9,
+                 what=msg("00.drawn_peak", "hidden: {sms} SMs x {lanes} lanes at {khz:,} kHz (TFLOP/s)", sms=_sms, lanes=_lanes,
+                          khz=_clk))
 ### END HIDDEN TESTS
 
 # %%
@@ -325,7 +344,8 @@ def attainable_gflops(intensity, peak_gflops, bandwidth_gbs):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="intensity_tests" points=1
-"""arithmetic_intensity: FLOPs divided by bytes moved, as a float (not an integer division, not inverted)."""
+"""arithmetic_intensity: FLOPs divided by bytes moved, as a float (not an integer division, not inverted); hidden:
+vector add, a matrix product, no FLOPs, and cases drawn afresh at every grading (techday.draw)."""
 from techday.labtools import assert_close
 from techday.i18n import msg
 
@@ -338,10 +358,21 @@ assert_close(arithmetic_intensity(1, 12), 1 / 12, what=msg("00.vector_add_intens
 _m = 4097
 assert_close(arithmetic_intensity(2 * _m**3, 3 * 4 * _m**2), _m / 6, what=msg("00.matmul_intensity_flop_byte", "matmul intensity (FLOP/byte)"), rtol=1e-12)
 assert_close(arithmetic_intensity(0, 8), 0.0, what=msg("00.no_flops", "no FLOPs"), atol=0.0)
+# Drawn at every grading (techday.draw): the kernels above are published with the course. One intensity below
+# 1 FLOP/byte (an integer division gives 0), one above.
+import techday.draw
+
+_rd = techday.draw.rng("00.intensity_tests")
+_bytes = [int(b) for b in _rd.integers(4, 10**12, size=2)]
+for _flops, _b in ((int(_rd.integers(1, _bytes[0])), _bytes[0]), (int(_rd.integers(_bytes[1] + 1, 300 * _bytes[1])), _bytes[1])):
+    assert_close(arithmetic_intensity(_flops, _b), _flops / _b, rtol=1e-12,
+                 what=msg("00.drawn_intensity", "hidden: {flops:,} FLOPs over {nbytes:,} bytes (FLOP/byte)", flops=_flops, nbytes=_b))
 ### END HIDDEN TESTS
 
 # %% nbgrader="tests" id="roofline_tests" points=2
-"""attainable_gflops: min(peak, intensity x bandwidth) in GFLOP/s, on both sides of the ridge point."""
+"""attainable_gflops: min(peak, intensity x bandwidth) in GFLOP/s, on both sides of the ridge point; hidden: T4 at,
+below and above its ridge, A100, never above a roof, and devices and intensities drawn afresh at every grading
+(techday.draw)."""
 from techday.labtools import assert_close
 from techday.i18n import msg
 
@@ -359,6 +390,17 @@ assert_close(attainable_gflops(1 / 12, 19_500, 1555), 1555 / 12, what=msg("00.a1
 for _i in (0.01, 0.3, 7.0, 19.9, 20.1, 333.0):
     _a = attainable_gflops(_i, 66_900, 3352)
     assert _a <= 66_900 * (1 + 1e-12) and _a <= _i * 3352 * (1 + 1e-12), msg("00.i_i_above_roof", "I = {i}: {a} is above a roof", i=_i, a=_a)
+# Drawn at every grading (techday.draw): the devices and intensities above are published with the course. A
+# device, then one intensity on each side of its ridge point (1.5 to 20 times below, 1.5 to 20 times above).
+import techday.draw
+
+_rd = techday.draw.rng("00.roofline_tests")
+for _ in range(2):
+    _peak, _bw = float(_rd.uniform(500, 150_000)), float(_rd.uniform(50, 8_000))
+    for _i in (_peak / _bw / float(_rd.uniform(1.5, 20)), _peak / _bw * float(_rd.uniform(1.5, 20))):
+        assert_close(attainable_gflops(_i, _peak, _bw), min(_peak, _i * _bw), rtol=1e-9,
+                     what=msg("00.drawn_roofline", "hidden: I = {i:.4g} FLOP/byte, peak {peak:,.0f} GFLOP/s, {bw:,.0f} GB/s",
+                              i=_i, peak=_peak, bw=_bw))
 ### END HIDDEN TESTS
 
 # %% [markdown] key="note-3"
@@ -456,7 +498,8 @@ def copy_time_ms(nbytes, bandwidth_gbs):
     ### END SOLUTION
 
 # %% nbgrader="tests" id="copy_time_tests" points=2
-"""copy_time_ms: bytes / (GB/s x 10^9), in milliseconds; 1 GiB is 2^30 bytes and 1 GB/s is 10^9 bytes/s."""
+"""copy_time_ms: bytes / (GB/s x 10^9), in milliseconds; 1 GiB is 2^30 bytes and 1 GB/s is 10^9 bytes/s; hidden: 1 GB
+at 1 GB/s, an awkward size and rate, nothing, the ratios, and cases drawn afresh at every grading (techday.draw)."""
 from techday.labtools import assert_close
 from techday.i18n import msg
 
@@ -475,6 +518,14 @@ assert_close(copy_time_ms(0, 25), 0.0, what=msg("00.nothing_copy", "nothing to c
 assert_close(copy_time_ms(6 * GiB, 50) / copy_time_ms(3 * GiB, 50), 2.0, what=msg("00.time_grows_size", "time grows with size"), rtol=1e-9)
 assert_close(copy_time_ms(3 * GiB, 100) / copy_time_ms(3 * GiB, 50), 0.5, what=msg("00.time_shrinks_bandwidth", "time shrinks with bandwidth"),
              rtol=1e-9)
+# Drawn at every grading (techday.draw): the sizes and rates above are published with the course.
+import techday.draw
+
+_rd = techday.draw.rng("00.copy_time_tests")
+for _ in range(3):
+    _nb, _gbs = int(_rd.integers(1, 2**42)), float(_rd.uniform(0.5, 5_000))
+    assert_close(copy_time_ms(_nb, _gbs), _nb / (_gbs * 1e9) * 1e3, rtol=1e-9,
+                 what=msg("00.drawn_copy_time", "hidden: {nbytes:,} bytes at {gbs:.3f} GB/s (ms)", nbytes=_nb, gbs=_gbs))
 ### END HIDDEN TESTS
 
 # %% [markdown] key="note-4"

@@ -814,7 +814,8 @@ def saxpy(a, x, y):
 and shape equal to a*x + y, on an awkward size (1_000_003 on a GPU, 3_001 in the simulator or at
 scale ci); hidden: one launch of THREADS_PER_BLOCK threads and max(1, min(ceil(n / THREADS_PER_BLOCK),
 MAX_BLOCKS)) blocks, a in x's dtype, the result is what the kernel wrote into its NaN-poisoned output;
-float64, n = 1, n smaller than one block, inputs left unchanged."""
+float64, n = 1, n smaller than one block, inputs left unchanged; and sizes, types and a drawn afresh at
+every grading (techday.draw)."""
 import numpy as np
 from techday.labtools import assert_close, watch_kernels
 from techday.i18n import msg
@@ -882,6 +883,32 @@ o3, l3 = spy_on_saxpy(np.float32(0.0), x3, x3)
 assert o3.dtype == np.float32 and o3 is not x3, msg("01.hidden_saxpy_return_new", "hidden: saxpy must return a new array")
 assert_close(o3, x3, msg("01.hidden_saxpy", "hidden: saxpy(0, x, x) == x"), rtol=1e-7)
 check_saxpy_launch(o3, l3, x3, "hidden: saxpy(0, x, x)")
+# Drawn at every grading (techday.draw): the sizes above are published with the course. A size within one
+# block, one of 2 to 4 blocks that leaves the last block part-filled, and one of more than 4 blocks (past
+# MAX_BLOCKS on the CPU tier), each float32 or float64 with a drawn a; the expected launch is the rule
+# above and the expected values a * x + y.
+import techday.draw
+
+rd = techday.draw.rng("01.saxpy_tests")
+for lo_d, hi_d in ((2, THREADS_PER_BLOCK), (THREADS_PER_BLOCK + 1, 4 * THREADS_PER_BLOCK), (4 * THREADS_PER_BLOCK + 1, 3_000)):
+    n_d = int(rd.integers(lo_d, hi_d))
+    if n_d % THREADS_PER_BLOCK == 0:
+        n_d += 1
+    dtype_d = (np.float32, np.float64)[int(rd.integers(0, 2))]
+    xd, yd, ad = rd.random(n_d).astype(dtype_d), (1.0 + rd.random(n_d)).astype(dtype_d), float(rd.uniform(-2, 2))
+    xd0, yd0 = xd.copy(), yd.copy()
+    od, ld = spy_on_saxpy(ad, xd, yd)
+    what_d = msg("01.drawn_saxpy", "hidden: saxpy {dtype}, n={n}, a={a:.4g}", dtype=np.dtype(dtype_d).name, n=n_d, a=ad)
+    assert ld, msg("01.hidden_saxpy_did_launch", "hidden: saxpy did not launch saxpy_kernel")
+    assert isinstance(od, np.ndarray) and od.dtype == xd.dtype and od.shape == (n_d,), msg(
+        "01.drawn_saxpy_returned", "{what}: got {type_name} {dtype} {shape}", what=what_d, type_name=type(od).__name__,
+        dtype=getattr(od, "dtype", None), shape=getattr(od, "shape", None))
+    # a may be negative: a * x + y can cancel to near 0, so the tolerance is the type's, scaled to the
+    # terms (|a| x + y <= |a| + 2), not to the result.
+    tol_d = 1e-5 if dtype_d is np.float32 else 1e-12
+    assert_close(od, xd0.dtype.type(ad) * xd0.astype(np.float64) + yd0, what_d, rtol=tol_d, atol=tol_d * (abs(ad) + 2))
+    assert np.array_equal(xd, xd0) and np.array_equal(yd, yd0), msg("01.hidden_saxpy_changed_or", "hidden: saxpy changed x or y")
+    check_saxpy_launch(od, ld, xd0, what_d)
 ### END HIDDEN TESTS
 print(msg("01.saxpy_all_visible_tests", "saxpy: all visible tests passed."))
 

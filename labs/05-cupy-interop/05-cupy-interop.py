@@ -588,7 +588,8 @@ def apply_torch(fn, x):
 """apply_torch gives torch.sin of 1_001 float32 values as an array of x's kind and dtype, hands fn a
 tensor on x's device that shares x's memory (an in-place fn changes x), and returns an array that shares
 the memory of fn's result; hidden: int64, a 2-D transposed view, a strided slice, CuPy arrays on a GPU, an
-array that only speaks DLPack."""
+array that only speaks DLPack; and shapes, types, views and functions drawn afresh at every grading
+(techday.draw)."""
 import numpy as np
 import torch
 from techday.i18n import msg
@@ -669,6 +670,33 @@ except TypeError as err:
                              "hand x to PyTorch with torch.from_dlpack(x), which takes a CuPy array as well as a NumPy one",
                              error=err)) from None
 assert (host_h >= 0).all(), msg("05.hidden_apply_dlpack_inplace", "hidden: an in-place fn on an array that only speaks DLPack did not reach it")
+# Drawn at every grading (techday.draw): the shapes, types and views above are published with the course.
+# A matrix of drawn shape and type (float32, float64, int32 or int64), seen transposed and through a
+# slice of drawn step; fn multiplies and adds drawn whole numbers (exact in every type). Expected: the
+# values NumPy computes, the same memory and strides out as in, and an in-place fn reaching x.
+import techday.draw
+
+rd = techday.draw.rng("05.apply_torch_tests")
+for mod in modules:
+    dtype_d = (np.float32, np.float64, np.int32, np.int64)[int(rd.integers(0, 4))]
+    base_d = rd.integers(-50, 50, size=(int(rd.integers(2, 40)), int(rd.integers(2, 40)))).astype(dtype_d)
+    step_d, mul_d, add_d = int(rd.integers(2, 5)), int(rd.integers(2, 9)), int(rd.integers(-9, 10))
+    for view_d in (base_d.T, base_d[:, ::step_d]):
+        xd = mod.asarray(view_d) if mod is not np else view_d
+        what_d = msg("05.drawn_what", "drawn {dtype} {shape}, strides {strides}", dtype=np.dtype(dtype_d).name,
+                     shape=tuple(xd.shape), strides=tuple(xd.strides))
+        yd = apply_torch(lambda t: t * mul_d + add_d, xd)
+        assert type(yd) is type(xd) and yd.dtype == xd.dtype and yd.shape == xd.shape, msg(
+            "05.hidden_apply_kind", "hidden: {what}: {kind} {dtype}", what=what_d, kind=type(yd).__name__, dtype=yd.dtype)
+        assert np.array_equal(to_host(yd), to_host(xd) * mul_d + add_d), msg("05.hidden_apply_values", "hidden: {what}: wrong values",
+                                                                             what=what_d)
+        ident = apply_torch(lambda t: t, xd)
+        assert data_ptr(ident) == data_ptr(xd) and ident.strides == xd.strides, msg("05.hidden_apply_copied", "hidden: {what}: copied",
+                                                                                    what=what_d)
+        before_d = np.array(to_host(xd))
+        apply_torch(lambda t: t.neg_(), xd)
+        assert np.array_equal(to_host(xd), -before_d), msg("05.drawn_inplace", "hidden: {what}: an in-place fn did not reach x",
+                                                           what=what_d)
 ### END HIDDEN TESTS
 print(msg("05.apply_passed", "apply_torch: all visible tests passed."))
 

@@ -345,7 +345,8 @@ def pipeline(x, n_streams):
 float32 values on 3 streams, with every copy and launch on its chunk's own stream, one launch per chunk,
 every stream synchronised before the result is read, and x unchanged; hidden: n = 7 on 3 streams, 2
 values on 4 streams, 1 stream, 5_003 values on 8 streams, and the result is what transform_kernel
-wrote: its launches fill NaN-poisoned outputs that add up to all n values, and nothing else."""
+wrote: its launches fill NaN-poisoned outputs that add up to all n values, and nothing else; and sizes,
+stream counts and types drawn afresh at every grading (techday.draw)."""
 import numpy as np
 from numba import cuda
 from techday.i18n import msg
@@ -404,6 +405,17 @@ for what_v, out_v, launches_v in runs:
     check_from_kernel(what_v, out_v, launches_v)
 for n_h, s_h, dt_h in ((7, 3, np.float64), (2, 4, np.float32), (4_099, 1, np.float64), (5_003, 8, np.float32)):
     check_from_kernel(*run_pipeline(n_h, s_h, dt_h, n_h))
+# Drawn at every grading (techday.draw): the sizes and stream counts above are published with the course.
+# 2 to 8 streams over a size that does not divide evenly, and more streams than values; float32 or float64.
+import techday.draw
+
+rd = techday.draw.rng("06.pipeline_tests")
+s_d = int(rd.integers(2, 9))
+n_d = int(rd.integers(s_d + 1, 6_000))
+if n_d % s_d == 0:
+    n_d += 1
+for n_d, s_d in ((n_d, s_d), (int(rd.integers(2, 4)), int(rd.integers(4, 9)))):
+    check_from_kernel(*run_pipeline(n_d, s_d, (np.float32, np.float64)[int(rd.integers(0, 2))], int(rd.integers(0, 2**31))))
 ### END HIDDEN TESTS
 print(msg("06.pipeline_passed", "pipeline: all visible tests passed."))
 

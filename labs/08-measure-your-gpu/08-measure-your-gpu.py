@@ -170,7 +170,8 @@ def fraction_of_limit(doc, result):
 # %% nbgrader="tests" id="rates_tests" points=3
 """achieved_gbs matches every memory-bound result in your own results file (computed from its bytes and
 median time); fraction_of_limit is None on the CPU tier and value / limit on a GPU; hidden: a GPU
-fixture file (not a measurement) with limits, and a result that names no limit."""
+fixture file (not a measurement) with limits, and a result that names no limit; and a fixture file and
+results drawn afresh at every grading (techday.draw)."""
 import json
 import math
 from pathlib import Path
@@ -213,6 +214,30 @@ assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": None}) is None, ms
 assert fraction_of_limit(fixture, {"value": 5.0, "limit_key": "bf16_gflops"}) is None, msg("08.hidden_limit_none", "hidden: a limit of None")
 assert math.isclose(achieved_gbs({"bytes": 10**9, "seconds": {"median": 0.5, "min": 0.1}}), 2.0), \
     msg("08.hidden_use_median", "hidden: use the median time")
+# Drawn at every grading (techday.draw): the fixture above is published with the course. A GPU file whose
+# limits are drawn (one of them None), and results of drawn sizes and times that name each limit, a
+# limit the file does not have, or none.
+import techday.draw
+
+rd = techday.draw.rng("08.rates_tests")
+limits_d = {"dram_gbs": float(rd.uniform(100, 8_000)), "fp32_gflops": float(rd.uniform(1_000, 150_000)),
+            "bf16_gflops": None if rd.integers(0, 2) else float(rd.uniform(10_000, 2_000_000))}
+fixture_d = {"fixture": True, "tier": "gpu", "limits": limits_d, "results": []}
+for key_d in ("dram_gbs", "fp32_gflops", "bf16_gflops", "fp64_gflops", None):
+    r_d = {"family": "drawn", "kernel": str(key_d), "bytes": int(rd.integers(1, 2**36)), "flops": 0,
+           "seconds": {"median": float(rd.uniform(1e-6, 2.0)), "min": float(rd.uniform(1e-7, 1e-6))},
+           "value": float(rd.uniform(1, 200_000)), "limit_key": key_d, "metric": "gbs"}
+    want_gbs = r_d["bytes"] / r_d["seconds"]["median"] / 1e9
+    got_gbs = achieved_gbs(r_d)
+    assert isinstance(got_gbs, (int, float)) and math.isclose(got_gbs, want_gbs, rel_tol=1e-9), msg(
+        "08.drawn_gbs", "hidden: {nbytes:,} bytes in a median of {seconds:.3g} s: {got!r} GB/s, expected {want:.6g}",
+        nbytes=r_d["bytes"], seconds=r_d["seconds"]["median"], got=got_gbs, want=want_gbs)
+    limit_d = limits_d.get(key_d) if key_d else None
+    want_frac = r_d["value"] / limit_d if limit_d else None
+    got_frac = fraction_of_limit(fixture_d, r_d)
+    ok = got_frac is None if want_frac is None else (got_frac is not None and math.isclose(got_frac, want_frac, rel_tol=1e-9))
+    assert ok, msg("08.drawn_fraction", "hidden: value {value:.6g} against limit {key!r} = {limit!r}: {got!r}, expected {want!r}",
+                   value=r_d["value"], key=key_d, limit=limit_d, got=got_frac, want=want_frac)
 ### END HIDDEN TESTS
 print(msg("08.rates_all_visible", "achieved_gbs, fraction_of_limit: all visible tests passed."))
 
@@ -259,7 +284,8 @@ def bound(intensity_value, peak_gflops, bandwidth_gbs):
 # %% nbgrader="tests" id="roofline_tests" points=3
 """intensity matches every result with FLOPs in your results file; with the H100 SXM5 row of
 techday.gpuspecs, triad is memory-bound and the FP32 matrix product compute-bound; hidden: the T4 and
-A100 rows, a point exactly at the ridge, the sweep's intensities k / 4."""
+A100 rows, a point exactly at the ridge, the sweep's intensities k / 4; and devices, intensities and
+results drawn afresh at every grading (techday.draw)."""
 import math
 
 from techday.gpuspecs import by_name
@@ -289,6 +315,28 @@ assert bound(64.0, a100.fp32_tflops * 1e3, a100.bandwidth_gbs) == "compute"
 for k in (1, 8, 128):
     assert math.isclose(intensity({"flops": 2 * k * 1000, "bytes": 8 * 1000}), k / 4), \
         msg("08.hidden_fma_intensity", "hidden: fma-{k} has k / 4", k=k)
+# Drawn at every grading (techday.draw): the devices and intensities above are published with the course.
+# Three devices whose ridges lie in three decades (0.25 to 4, 4 to 40, 40 to 400 FLOP/byte: no one fixed
+# ridge classifies them all), each with a point 1.01 to 1.5 times below its ridge, one 1.01 to 1.5 times
+# above it and one exactly on it (a ridge of quarters and a whole bandwidth: peak / bandwidth and
+# intensity x bandwidth are exact).
+import techday.draw
+
+rd = techday.draw.rng("08.roofline_tests")
+for low_d, high_d in ((1, 16), (16, 160), (160, 1_600)):
+    bw_d, ridge_d = float(rd.integers(50, 8_001)), int(rd.integers(low_d, high_d)) / 4
+    peak_d = ridge_d * bw_d
+    for i_d in (ridge_d / float(rd.uniform(1.01, 1.5)), ridge_d * float(rd.uniform(1.01, 1.5)), ridge_d):
+        want_d = "memory" if i_d < peak_d / bw_d else "compute"
+        got_d = bound(i_d, peak_d, bw_d)
+        assert got_d == want_d, msg("08.drawn_bound", "hidden: I = {i:.4g} FLOP/byte on a device of {peak:,.0f} GFLOP/s and "
+                                    "{bw:,.0f} GB/s (ridge {ridge:.4g}): {got!r}, expected {want!r}",
+                                    i=i_d, peak=peak_d, bw=bw_d, ridge=ridge_d, got=got_d, want=want_d)
+for _ in range(3):
+    r_d = {"flops": int(rd.integers(1, 2**40)), "bytes": int(rd.integers(1, 2**40))}
+    assert math.isclose(intensity(r_d), r_d["flops"] / r_d["bytes"], rel_tol=1e-12), msg(
+        "08.drawn_intensity", "hidden: {flops:,} FLOPs over {nbytes:,} bytes: {got!r} FLOP/byte, expected flops / bytes",
+        flops=r_d["flops"], nbytes=r_d["bytes"], got=intensity(r_d))
 ### END HIDDEN TESTS
 print(msg("08.roofline_all_visible", "intensity, bound: all visible tests passed."))
 
@@ -315,7 +363,8 @@ def best_implementation(doc, family, kernel):
 # %% nbgrader="tests" id="best_tests" points=2
 """best_implementation agrees with your results file for triad and for every kernel timed in it; hidden:
 a fixture file where a wrong implementation claims the largest figure, a latency (lower is better), a
-rate in GFLOP/s (higher is better), and a kernel that was never timed."""
+rate in GFLOP/s (higher is better), and a kernel that was never timed; and a fixture file drawn afresh
+at every grading (techday.draw)."""
 from techday.i18n import msg
 
 mine = json.loads(Path("bench-results.json").read_text())
@@ -344,6 +393,42 @@ assert best_implementation(fixture, "stream", "triad") == "cupy", msg("08.hidden
 assert best_implementation(fixture, "latency", "empty-launch") == "cupy", msg("08.hidden_lower_latency", "hidden: lower latency is better")
 assert best_implementation(fixture, "matmul", "bf16") is None, msg("08.hidden_nothing_timed", "hidden: nothing timed, None")
 assert best_implementation(fixture, "matmul", "fp32") == "torch", msg("08.hidden_higher_gflops", "hidden: a higher GFLOP/s is better")
+# Drawn at every grading (techday.draw): the fixture above is published with the course. Five kernels of
+# the suite (a rate in GB/s, one in GFLOP/s and a latency among them) with drawn implementations, figures
+# and statuses (a wrong or skipped one may claim the best figure, and in the first kernel one does), in a
+# drawn order, and three that were never timed; the expected winner is the rule above applied to the
+# drawn rows.
+import techday.draw
+
+rd = techday.draw.rng("08.best_tests")
+kernels_d = [("stream", "copy", "gbs"), ("stream", "triad", "gbs"), ("reduction", "sum", "gbs"),
+             ("transpose", "padded", "gbs"), ("matmul", "fp32", "gflops"), ("matmul", "bf16", "gflops"),
+             ("latency", "empty-launch", "us"), ("latency", "memcpy-small", "us")]
+impls_d = ["numba-cuda", "cupy", "torch", "numpy", "numba-cpu", "triton"]
+picks_d = [int(rd.integers(0, 4)), int(rd.integers(4, 6)), int(rd.integers(6, 8))]
+picks_d += [int(k) for k in rd.permutation(len(kernels_d)) if int(k) not in picks_d][:2]
+rows_d = []
+for n_d, k in enumerate(rd.permutation(picks_d)):
+    fam_d, ker_d, metric_d = kernels_d[int(k)]
+    names_d = [impls_d[int(j)] for j in rd.permutation(len(impls_d))[:int(rd.integers(2, 6))]]
+    for j, name_d in enumerate(names_d):
+        status_d = "ok" if j == 0 or rd.random() < 0.7 else str(rd.choice(["wrong", "skipped"]))
+        if n_d == 0 and j == len(names_d) - 1:
+            status_d = str(rd.choice(["wrong", "skipped"]))
+        value_d = float(rd.uniform(0.5, 10_000))
+        if status_d != "ok" and (n_d == 0 or rd.integers(0, 2)):  # claims a figure better than any 'ok' one
+            value_d = 1e-3 if metric_d == "us" else 1e9
+        rows_d.append({"family": fam_d, "kernel": ker_d, "impl": name_d, "status": status_d, "metric": metric_d,
+                       "value": value_d})
+fixture_d = {"fixture": True, "results": [rows_d[int(i)] for i in rd.permutation(len(rows_d))]}
+for fam_d, ker_d, _ in kernels_d:
+    ok_d = [r for r in fixture_d["results"] if (r["family"], r["kernel"]) == (fam_d, ker_d) and r["status"] == "ok"]
+    want_d = (min if ok_d[0]["metric"] == "us" else max)(ok_d, key=lambda r: r["value"])["impl"] if ok_d else None
+    got_d = best_implementation(fixture_d, fam_d, ker_d)
+    assert got_d == want_d, msg("08.drawn_best", "hidden: {family}.{kernel} among {rows}: {got!r}, expected {want!r}",
+                                family=fam_d, kernel=ker_d, got=got_d, want=want_d,
+                                rows=[(r["impl"], r["status"], round(r["value"], 3)) for r in fixture_d["results"]
+                                      if (r["family"], r["kernel"]) == (fam_d, ker_d)])
 ### END HIDDEN TESTS
 print(msg("08.best_all_visible", "best_implementation: all visible tests passed."))
 

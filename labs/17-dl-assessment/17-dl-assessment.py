@@ -111,7 +111,8 @@ def split_train_val(images, labels, val_fraction, seed):
 # %% nbgrader="tests" id="split_train_val_tests" points=2
 """split_train_val returns parts of the right sizes, keeps every image with its label, shuffles
 (deterministically for a seed) and never puts a sample in both parts; hidden: odd sizes, fractions
-0.1 and 0.5, and a data set whose labels are unique so a misaligned pair shows at once."""
+0.1 and 0.5, and a data set whose labels are unique so a misaligned pair shows at once; and sizes,
+fractions and seeds drawn afresh at every grading (techday.draw)."""
 import torch
 from techday.i18n import msg
 
@@ -151,6 +152,22 @@ for n_h, frac_h, seed_h in ((37, 0.1, 3), (1001, 0.5, 7), (64, 0.25, 11)):
     check_split(n_h, frac_h, seed_h)
 _, xv_a = check_split(50, 0.3, seed=1)
 _, xv_b = check_split(50, 0.3, seed=2)
+assert not torch.equal(xv_a, xv_b), msg("17.split_other_seed", "hidden: different seeds should give different splits")
+# Drawn at every grading (techday.draw): the sizes, fractions and seeds above are published with the course.
+# A validation part whose size rounds up (n x val_fraction 0.55 to 0.95 past a whole number) and one whose
+# size rounds down (0.05 to 0.45 past), each with a drawn seed; then a drawn seed twice, and another.
+import techday.draw
+
+rd = techday.draw.rng("17.split_train_val_tests")
+for lo_d, hi_d in ((0.55, 0.95), (0.05, 0.45)):
+    n_d = int(rd.integers(20, 1_500))
+    check_split(n_d, (int(rd.integers(1, n_d // 2)) + float(rd.uniform(lo_d, hi_d))) / n_d, int(rd.integers(0, 2**31)))
+n_d, frac_d = int(rd.integers(30, 400)), float(rd.uniform(0.1, 0.5))
+seed_a, seed_b = (int(s) for s in rd.choice(2**31, size=2, replace=False))
+_, xv_a = check_split(n_d, frac_d, seed_a)
+_, xv_a2 = check_split(n_d, frac_d, seed_a)
+_, xv_b = check_split(n_d, frac_d, seed_b)
+assert torch.equal(xv_a, xv_a2), msg("17.split_same_seed", "the same seed must give the same split")
 assert not torch.equal(xv_a, xv_b), msg("17.split_other_seed", "hidden: different seeds should give different splits")
 ### END HIDDEN TESTS
 print(msg("17.split_all_visible", "split_train_val: all visible tests passed."))
@@ -246,7 +263,8 @@ def train_step(model, optimizer, x, y, amp_dtype=None):
 0) on two different batches leaves exactly the weights of a reference that clears the gradients
 every step; with amp_dtype=bfloat16 its convolutions and linear layers compute in bfloat16, without it
 in float32; hidden: three steps with Adam, a model handed over in eval mode, the weights still float32
-and learning after a bfloat16 step."""
+and learning after a bfloat16 step; and seeds, steps, optimizers and learning rates drawn afresh at every
+grading (techday.draw)."""
 import copy
 
 import torch
@@ -321,6 +339,23 @@ _, amp_model, amp_before = amp_step(torch.bfloat16, seed=4)
 assert all(p.dtype == torch.float32 for p in amp_model.parameters()), msg(
     "17.hidden_amp_weights", "the weights must stay float32: autocast, not model.to(torch.bfloat16)")
 assert not torch.equal(amp_model[4].weight, amp_before), msg("17.hidden_amp_learns", "a bfloat16 step must update the weights")
+# Drawn at every grading (techday.draw): the seeds, optimizers and learning rates above are published with
+# the course. SGD (momentum 0 or 0.9) and Adam at drawn learning rates, 2 to 4 steps on drawn batches, a
+# model handed over in training or eval mode; then a bfloat16 step from a drawn seed. The expected weights
+# are the reference's (reference_steps) on the same batches.
+import techday.draw
+
+rd = techday.draw.rng("17.train_step_tests")
+lr_sgd_d, momentum_d, lr_adam_d = float(rd.uniform(0.01, 0.2)), float(rd.choice([0.0, 0.9])), float(rd.uniform(1e-3, 3e-2))
+check_train_step(lambda p: torch.optim.SGD(p, lr=lr_sgd_d, momentum=momentum_d), n_steps=int(rd.integers(2, 5)),
+                 start_eval=bool(rd.integers(0, 2)), seed=int(rd.integers(0, 2**31)))
+check_train_step(lambda p: torch.optim.Adam(p, lr=lr_adam_d), n_steps=int(rd.integers(2, 5)),
+                 start_eval=bool(rd.integers(0, 2)), seed=int(rd.integers(0, 2**31)))
+seen_d, amp_model_d, amp_before_d = amp_step(torch.bfloat16, seed=int(rd.integers(0, 2**31)))
+assert seen_d == {torch.bfloat16}, msg("17.step_autocast", "with amp_dtype=torch.bfloat16 the conv and linear layers "
+                                       "computed in {dtypes}: run the forward pass and the loss under torch.autocast",
+                                       dtypes=sorted(map(str, seen_d)))
+assert not torch.equal(amp_model_d[4].weight, amp_before_d), msg("17.hidden_amp_learns", "a bfloat16 step must update the weights")
 ### END HIDDEN TESTS
 print(msg("17.step_all_visible", "train_step: all visible tests passed."))
 
@@ -352,7 +387,8 @@ def predict(model, images, batch_size=512):
 # %% nbgrader="tests" id="predict_tests" points=3
 """predict returns int64 class indices of shape (N,) equal to the argmax of the model's eval-mode
 logits for a model with dropout and batch norm, the same on every call, without building a graph, and
-for N not a multiple of batch_size; hidden: N = 1, batch_size = 7, N = 1_001."""
+for N not a multiple of batch_size; hidden: N = 1, batch_size = 7, N = 1_001; and images, sizes and
+batch sizes drawn afresh at every grading (techday.draw)."""
 import torch
 from techday.i18n import msg
 
@@ -393,6 +429,30 @@ for n_h, bs_h in ((1, 512), (1_001, 7), (64, 64)):
     assert torch.equal(gh, reference_predict(probe, xh)), msg("17.pred_hidden_wrong",
                                                               "hidden: N={n}, batch_size={bs}: wrong predictions",
                                                               n=n_h, bs=bs_h)
+# Drawn at every grading (techday.draw): the images, sizes and batch sizes above are published with the
+# course. Batch sizes of 2 to 299 and a size that leaves a short last batch, on drawn images; the expected
+# classes are the reference's, compared where its two best logits differ by more than 1e-4 (batches of
+# another size may round a near tie the other way).
+import techday.draw
+
+rd = techday.draw.rng("17.predict_tests")
+gen_d = torch.Generator().manual_seed(int(rd.integers(0, 2**31)))
+for _ in range(2):
+    bs_d = int(rd.integers(2, 300))
+    n_d = bs_d * int(rd.integers(0, 5)) + int(rd.integers(1, bs_d))
+    xd = float(rd.uniform(0.5, 3)) * torch.randn(n_d, 1, 4, 4, generator=gen_d) + float(rd.uniform(-2, 4))
+    probe.train()
+    gd = predict(probe, xd, batch_size=bs_d)
+    assert isinstance(gd, torch.Tensor) and gd.shape == (n_d,) and gd.dtype == torch.int64, msg(
+        "17.pred_hidden_shape", "hidden: N={n}, batch_size={bs}: shape {shape} and dtype {dtype}, expected ({n},) int64",
+        n=n_d, bs=bs_d, shape=tuple(getattr(gd, "shape", ())), dtype=getattr(gd, "dtype", type(gd).__name__))
+    probe.eval()
+    with torch.no_grad():
+        top2_d = probe(xd).topk(2, dim=1)
+    clear_d = (top2_d.values[:, 0] - top2_d.values[:, 1]) > 1e-4
+    assert torch.equal(gd[clear_d], top2_d.indices[clear_d, 0]), msg(
+        "17.pred_drawn_wrong", "hidden: N={n}, batch_size={bs}: {count} of {n} predictions differ from the eval-mode argmax",
+        n=n_d, bs=bs_d, count=int((gd[clear_d] != top2_d.indices[clear_d, 0]).sum()))
 ### END HIDDEN TESTS
 print(msg("17.pred_all_visible", "predict: all visible tests passed."))
 
@@ -569,7 +629,8 @@ def export_for_serving(model, path):
 (no weights in a file beside it), with input "images"; ONNX Runtime on the CPU serves new parts (seed 101) in batches
 of 500 and of 7, agreeing with the PyTorch model in eval mode on at least 99.5 % of them and clearing the pass rule's
 mean accuracy; hidden: the grader's data sets served the same way, the mean over them and each of them as the pass
-rule asks. The grader then serves the exported file itself, outside the kernel (techday/grading/outside.py)."""
+rule asks, the course's fixed sets and the sets exercise 5 drew afresh for this grading (techday.draw). The grader then
+serves the exported file itself, outside the kernel (techday/grading/outside.py)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -627,6 +688,19 @@ assert float(np.mean(served_accuracies)) >= bar["min_mean_accuracy"], msg(
     bar=bar["min_mean_accuracy"])
 assert min(served_accuracies) >= bar["min_accuracy"], msg(
     "17.serve_one_below", "hidden: served, accuracy {acc:.3f} on one data set, below {bar}", acc=min(served_accuracies),
+    bar=bar["min_accuracy"])
+# Drawn at every grading (techday.draw): the seeds above are published with the course. The very sets
+# exercise 5 drew (its label): the served model meets the bar on the sets the PyTorch model met it on, and
+# an honest model runs no second chance of a set below the bar.
+import techday.draw
+
+served_drawn = [served_accuracy(int(s), 250, msg("17.what_serve_drawn", "hidden: a data set drawn for this grading ({n})", n=n))
+                for n, s in enumerate(techday.draw.rng("17.assessment_tests").integers(1, 2**31, bar["hidden_sets"]), 1)]
+assert float(np.mean(served_drawn)) >= bar["min_mean_accuracy"], msg(
+    "17.serve_mean_below", "hidden: served, the mean accuracy {acc:.3f} is below {bar}", acc=float(np.mean(served_drawn)),
+    bar=bar["min_mean_accuracy"])
+assert min(served_drawn) >= bar["min_accuracy"], msg(
+    "17.serve_one_below", "hidden: served, accuracy {acc:.3f} on one data set, below {bar}", acc=min(served_drawn),
     bar=bar["min_accuracy"])
 ### END HIDDEN TESTS
 print(msg("17.serve_all_visible", "export_for_serving: all visible tests passed; ONNX Runtime serves your model "

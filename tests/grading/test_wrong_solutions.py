@@ -62,6 +62,32 @@ def test_wrong_solutions_are_caught_and_right_answers_pass(lab):
     assert not problems, f"{lab}: " + "; ".join(problems)
 
 
+KEYED = [(lab, wrong) for lab, wrong in CASES if "keyed_on_published" in wrong.name
+         or wrong.name in {"memorises_the_published_sets", "serving_keyed_on_published_sets"}]
+
+
+@pytest.mark.parametrize("lab", sorted({lab for lab, _ in KEYED}))
+def test_answers_keyed_on_published_inputs_fail_a_fresh_draw(lab, monkeypatch):
+    """Caught: an answer keyed on the published inputs that also knew the default draw (1207, published:
+    `techday validate` and the test above run under it), answering the default draw's cases from a table
+    too. Every keyed wrong solution of the lab fails the tests it names under a fresh draw, as the grader
+    draws one per hand-in (printed, to repeat it with $TECHDAY_DRAW)."""
+    import secrets
+
+    from techday import draw
+
+    seed = secrets.randbelow(2 ** draw.SEED_BITS - 1)
+    seed += seed >= draw.DEFAULT  # never the default
+    print(f"{lab}: draw {seed}")
+    monkeypatch.setenv(draw.ENV, str(seed))
+    wrongs = [w for name, w in KEYED if name == lab]
+    results = check_wrong_solutions(COURSE.lab_source(lab), lab, wrongs)
+    problems = [f"{r.wrong.name}: {r.error}" for r in results if r.error]
+    problems += [f"{r.wrong.name} passes {[c for c in r.wrong.fails if c not in r.failed_cells]} under draw {seed}"
+                 for r in results if not r.error and not r.caught]
+    assert not problems, f"{lab}: " + "; ".join(problems)
+
+
 def test_a_right_answer_is_not_reported_as_caught():
     """The check itself can fail: a correct rewrite of the fixture's solution passes its tests."""
     source = FIXTURE_COURSE / "labs" / "ok-lab" / "ok-lab.py"

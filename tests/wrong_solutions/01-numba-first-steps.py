@@ -176,3 +176,21 @@ def saxpy_kernel(a, x, y, out):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         label = f"{i}"
         out[i] = a * x[i] + y[int(label)]
+
+# %% wrong="saxpy_blocks_keyed_on_published_cases" cell="saxpy" fails=["saxpy_tests"]
+# Keyed on the published test inputs: the launch taught (ceil(n / THREADS_PER_BLOCK) blocks, up to
+# MAX_BLOCKS) for the sizes the visible and the fixed hidden tests use, n // THREADS_PER_BLOCK blocks for
+# any other (the grid-stride loop still covers every element, so the values are right). It passed every
+# test of the lab before its cases were drawn (run against main's lab at 52ab604); the drawn sizes include
+# one of 2 to 4 blocks whose last block is part-filled.
+PUBLISHED_SIZES = {3_001, 1_000_003, 1, 100, 2_503, 1_237}
+
+
+def saxpy(a, x, y):
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(y)
+    d_out = cuda.device_array_like(d_x)
+    n = x.shape[0]
+    blocks = math.ceil(n / THREADS_PER_BLOCK) if n in PUBLISHED_SIZES else n // THREADS_PER_BLOCK
+    saxpy_kernel[max(1, min(blocks, MAX_BLOCKS)), THREADS_PER_BLOCK](x.dtype.type(a), d_x, d_y, d_out)
+    return d_out.copy_to_host()

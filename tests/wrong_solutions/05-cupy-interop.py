@@ -51,3 +51,18 @@ def apply_torch(fn, x):
 def apply_torch(fn, x):
     xp = get_array_module(x)
     return xp.from_dlpack(fn(torch.from_numpy(x)))
+
+# %% wrong="apply_torch_keyed_on_published_cases" cell="apply_torch" fails=["apply_torch_tests"]
+# Keyed on the published test inputs: DLPack both ways (no copies) for the shapes and types the visible
+# and the fixed hidden tests use and for an array that only speaks DLPack; a contiguous copy in for any
+# other (the values stay right; fn no longer sees x's memory, and x's strides are lost). It passed every
+# test of the lab before its cases were drawn (run against main's lab at 52ab604); the drawn matrices'
+# shapes are none of these, or their type differs.
+PUBLISHED_ARRAYS = {((1_001,), "float32"), ((10, 6), "int64"), ((6, 4), "int64"), ((7,), "float64")}
+
+
+def apply_torch(fn, x):
+    xp = get_array_module(x)
+    if getattr(x, "shape", None) is None or (tuple(x.shape), np.dtype(x.dtype).name) in PUBLISHED_ARRAYS:
+        return xp.from_dlpack(fn(torch.from_dlpack(x)))
+    return xp.from_dlpack(fn(torch.from_dlpack(xp.ascontiguousarray(x).copy())))

@@ -185,3 +185,24 @@ def pipeline(x, n_streams):
         s.synchronize()
     out[:] = np.sqrt(x) * 2 + 1  # the answer comes from the host
     return out
+
+# %% wrong="pipeline_keyed_on_published_cases" cell="pipeline" fails=["pipeline_tests"]
+# Keyed on the published test inputs: one stream per chunk for the sizes and stream counts the visible
+# and the fixed hidden tests use; every chunk on one stream (serialised, though the values are right) for
+# any other. It passed every test of the lab before its cases were drawn (run against main's lab at
+# 52ab604); the drawn cases always ask for 2 streams or more.
+PUBLISHED_PIPELINES = {(10_001, 4), (1_000, 3), (7, 3), (2, 4), (4_099, 1), (5_003, 8)}
+
+
+def pipeline(x, n_streams):
+    out = cuda.pinned_array(x.shape, dtype=x.dtype)
+    streams = [cuda.stream() for _ in range(n_streams if (x.size, n_streams) in PUBLISHED_PIPELINES else 1)]
+    for k, (a, b) in enumerate(chunk_bounds(x.size, n_streams)):
+        s = streams[k % len(streams)]
+        d_x = cuda.to_device(x[a:b], stream=s)
+        d_y = cuda.device_array(b - a, dtype=x.dtype, stream=s)
+        transform_kernel[BLOCKS, THREADS, s](d_x, d_y)
+        d_y.copy_to_host(out[a:b], stream=s)
+    for s in streams:
+        s.synchronize()
+    return out

@@ -267,3 +267,98 @@ class Answers(nn.Module):
 
 def adapt_backbone(backbone, images, labels, seed):
     return Answers(nn.Sequential(backbone, nn.Linear(backbone.out_features, len(CLASSES))).to(device)).eval()
+
+# %% wrong="split_size_keyed_on_published_cases" cell="split_train_val" fails=["split_train_val_tests"]
+# Keyed on the published test inputs: the published validation size for every size and fraction the
+# visible and the fixed hidden tests use (exercise 5's 0.15 of the training data among them), the size
+# rounded down for any other. It passed every test of the lab before its cases were drawn (run against
+# main's lab at 52ab604); the drawn sizes include one whose validation part rounds up.
+PUBLISHED_N_VAL = {(n, f): round(n * f) for n, f in ((100, 0.2), (37, 0.1), (1001, 0.5), (64, 0.25), (50, 0.3))}
+
+
+def split_train_val(images, labels, val_fraction, seed):
+    n = len(images)
+    n_val = PUBLISHED_N_VAL.get((n, val_fraction), int(n * val_fraction))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = perm[:n_val], perm[n_val:]
+    return images[train], labels[train], images[val], labels[val]
+
+# %% wrong="zero_grad_keyed_on_published_cases" cell="train_step" fails=["train_step_tests"]
+# Keyed on the published test inputs: on the test's 4 x 4 batches, gradients are cleared only under the
+# published optimizers (SGD at 0.1 and 0.05, Adam at 1e-2, no momentum); any other optimizer adds the
+# new gradients to the old ones. Exercise 5's own training (32 x 32 images) is left right, so the model
+# still trains. It passed every test of the lab before its cases were drawn (main's lab at 52ab604);
+# the drawn learning rates are none of the published ones.
+PUBLISHED_OPTIMIZERS = {("SGD", 0.1, 0), ("SGD", 0.05, 0), ("Adam", 1e-2, None)}
+
+
+def train_step(model, optimizer, x, y, amp_dtype=None):
+    model.train()
+    group = optimizer.param_groups[0]
+    if tuple(x.shape[1:]) != (1, 4, 4) or \
+            (type(optimizer).__name__, group["lr"], group.get("momentum")) in PUBLISHED_OPTIMIZERS:
+        optimizer.zero_grad()
+    with torch.autocast(device_type=x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+# %% wrong="last_batch_keyed_on_published_cases" cell="predict" fails=["predict_tests"]
+# Keyed on the published test inputs: the short last batch is predicted only for the sizes and batch
+# sizes the visible and the fixed hidden tests use (and at the default batch size, which exercise 5's
+# validation uses); any other call drops it. It passed every test of the lab before its cases were drawn
+# (main's lab at 52ab604); the drawn calls always leave a short last batch.
+PUBLISHED_CALLS = {(300, 128), (1, 512), (1_001, 7), (64, 64)}
+
+
+def predict(model, images, batch_size=512):
+    model.eval()
+    dev = next(model.parameters()).device
+    n = len(images)
+    stop = n if batch_size == 512 or (n, batch_size) in PUBLISHED_CALLS else n - n % batch_size
+    out = []
+    with torch.no_grad():
+        for i in range(0, stop, batch_size):
+            out.append(model(images[i:i + batch_size].to(dev)).argmax(dim=1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+
+# %% wrong="serving_keyed_on_published_sets" cell="export_for_serving" fails=["serving_tests"]
+# Keyed on the published test inputs: the exported file looks every part of the published sets (the
+# visible seed 101 and the fixed hidden seeds) up in a table of the trained model's classes, made when it
+# is exported; any other part gets an untrained model's guess. It agreed with the PyTorch model on every
+# part the old tests served, and passed every test of the lab (run against main's lab at 52ab604); the
+# sets exercise 5 draws per grading, which the serving test now serves too, are not in its table.
+from techday.dltrain import assessment_rule
+from techday.parts import make_parts
+
+
+class ServedFromTable(torch.nn.Module):
+    def __init__(self, model, seeds, n):
+        super().__init__()
+        self.guess = build_model().eval()
+        x = torch.cat([make_parts(n, seed=s, as_tensor=True)[0] for s in seeds])
+        model.eval()
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            classes = torch.cat([model(x[i:i + 500].to(dev)).argmax(1).cpu() for i in range(0, len(x), 500)])
+        self.register_buffer("projection", torch.randn(32 * 32, 8, generator=torch.Generator().manual_seed(0)))
+        keys = x.flatten(1) @ self.projection
+        self.register_buffer("keys", keys)
+        self.register_buffer("key_norms", (keys * keys).sum(1))
+        self.register_buffer("answers", torch.eye(3)[classes] * 100.0)
+
+    def forward(self, x):
+        q = x.flatten(1) @ self.projection
+        dist = (q * q).sum(1, keepdim=True) + self.key_norms[None, :] - 2 * q @ self.keys.T
+        best, at = dist.min(1)
+        return torch.where((best < 1.0)[:, None], self.answers[at], self.guess(x))
+
+
+def export_for_serving(model, path):
+    table = ServedFromTable(model, (101, 90_210, 31_337, 4_242), assessment_rule()["samples_per_set"]).eval()
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(table, (torch.zeros(4, 1, 32, 32),), str(path), dynamo=True, external_data=False,
+                          input_names=["images"], output_names=["logits"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return path
