@@ -987,22 +987,30 @@ def visible_gpus() -> tuple[list[str], str]:
     return ids, "" if ids else "nvidia-smi lists no GPU"
 
 
-def disk_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
-    """Free disk against the room's worst case: every account writing its home and its container's
-    layer full (2 x TECHDAY_DISK_LIMIT each). Measured under the hub's state folder: in compose, a volume
-    on the disk Docker keeps every volume and container layer on."""
-    where = Path(settings.get("state_dir") or settings["exchange"])
-    while not where.exists() and where != where.parent:   # before the hub's first start: the disk it will use
+def _room_and_free(where: Path, settings: dict, disk_probe) -> tuple[Path, int, "int | OSError"]:
+    """The folder a disk check reads (``where``, else the nearest folder above it that exists: before the hub's
+    first start, the disk it will use), the room's account count (0 where the accounts file cannot be read), and
+    that disk's free bytes, or the OSError that reading them raised."""
+    while not where.exists() and where != where.parent:
         where = where.parent
-    limit = settings.get("disk_limit") or ""
     try:
         count = len(read_accounts(Path(settings["users_file"])))
     except (OSError, UsersFileError):
         count = 0
     try:
-        free = disk_probe(where).free
+        return where, count, disk_probe(where).free
     except OSError as exc:
-        return Finding("disk for the room", False, f"{where}: {exc.strerror or exc}", "start the hub once (it makes it)")
+        return where, count, exc
+
+
+def disk_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
+    """Free disk against the room's worst case: every account writing its home and its container's
+    layer full (2 x TECHDAY_DISK_LIMIT each). Measured under the hub's state folder: in compose, a volume
+    on the disk Docker keeps every volume and container layer on."""
+    limit = settings.get("disk_limit") or ""
+    where, count, free = _room_and_free(Path(settings.get("state_dir") or settings["exchange"]), settings, disk_probe)
+    if isinstance(free, OSError):
+        return Finding("disk for the room", False, f"{where}: {free.strerror or free}", "start the hub once (it makes it)")
     gb = lambda n: f"{n / 1024**3:.0f} GB"  # noqa: E731
     if not limit:
         return Finding("disk for the room", False,
@@ -1023,8 +1031,6 @@ def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
     """Free disk under the exchange against its worst case: every account keeping its whole budget there
     (``TECHDAY_EXCHANGE_QUOTA``), plus the floor below which submissions are refused."""
     where = Path(settings["exchange"])
-    while not where.exists() and where != where.parent:
-        where = where.parent
     quota = settings.get("exchange_quota") or "300M"
     floor = settings.get("exchange_min_free") or "1G"
     from .exchangequota import Budget, _whole
@@ -1035,14 +1041,9 @@ def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
     except ValueError as exc:
         return Finding("disk for the exchange", False, str(exc), "set TECHDAY_EXCHANGE_KEEP to 1 or more and "
                        "TECHDAY_EXCHANGE_QUOTA, TECHDAY_EXCHANGE_MIN_FREE, TECHDAY_EXCHANGE_FILES to 0 or more")
-    try:
-        count = len(read_accounts(Path(settings["users_file"])))
-    except (OSError, UsersFileError):
-        count = 0
-    try:
-        free = disk_probe(where).free
-    except OSError as exc:
-        return Finding("disk for the exchange", False, f"{where}: {exc.strerror or exc}")
+    where, count, free = _room_and_free(where, settings, disk_probe)
+    if isinstance(free, OSError):
+        return Finding("disk for the exchange", False, f"{where}: {free.strerror or free}")
     gb = lambda n: f"{n / 1024**3:.1f} GB"  # noqa: E731
     worst = count * parse_size(quota) + parse_size(floor)
     ok = free >= worst
