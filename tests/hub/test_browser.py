@@ -5,6 +5,7 @@ tier banner, press nbgrader's Validate, and keep screenshots: build/hub/browser/
 (failure.png when a step fails).
 """
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def chromium() -> tuple[str | None, str]:
     return None, "Chromium not found (apt-get install chromium, as .ci/run does when it runs as root)"
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def headless_chromium():
+    """This machine's Chromium, headless, driven by Playwright, closed on the way out; the test is skipped, saying
+    why, where either is missing."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -42,6 +45,12 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with headless_chromium() as b:
+        yield b
 
 
 def test_trainee_in_jupyterlab_runs_the_lab_and_validates(hub_factory, browser):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from techday.hub import pages
-from tests.hub.test_browser import chromium
+from tests.hub.test_browser import headless_chromium
 from tests.unit.test_hub_pages import render
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,23 +27,12 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def no_js_page():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip('Playwright is not installed (python -m pip install -e ".[hub]")')
-    path, why = chromium()
-    if not path:
-        pytest.skip(why)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            context = browser.new_context(java_script_enabled=False)
-            context.route("**/*", lambda route: route.abort())  # the rendered page only: nothing fetched
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        context = browser.new_context(java_script_enabled=False)
+        context.route("**/*", lambda route: route.abort())  # the rendered page only: nothing fetched
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

@@ -286,35 +286,24 @@ def test_the_page_a_trainee_sees_has_korean_menus_in_a_korean_room(tmp_path):
 
     Wrong answer caught: a server whose REST API answers ko_KR while the page still draws English (a default
     the page does not read, a catalogue it does not load), which the API checks above cannot see."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip('Playwright is not installed (python -m pip install -e ".[hub]")')
-    from tests.hub.test_browser import chromium
+    from tests.hub.test_browser import headless_chromium
 
-    path, why = chromium()
-    if not path:
-        pytest.skip(why)
     want = {"ko": ["파일", "편집", "보기", "실행", "커널"], "en": ["File", "Edit", "View", "Run", "Kernel"]}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            for lang, labels in want.items():
-                server = _room(tmp_path / lang, lang)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 900})
-                    page.set_default_timeout(90_000)
-                    page.goto(f"{server.base}/lab?token={server.token}")
-                    page.wait_for_selector(".lm-MenuBar-itemLabel")
-                    page.wait_for_function("document.querySelectorAll('.lm-MenuBar-itemLabel').length >= 5")
-                    menus = [t.strip() for t in page.locator(".lm-MenuBar-itemLabel").all_inner_texts()]
-                    print(f"{lang} room: JupyterLab's menu bar reads {menus}")
-                    assert menus[:5] == labels, f"the {lang} room's JupyterLab menu bar reads {menus}"
-                    page.close()
-                finally:
-                    server.stop()
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        for lang, labels in want.items():
+            server = _room(tmp_path / lang, lang)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.set_default_timeout(90_000)
+                page.goto(f"{server.base}/lab?token={server.token}")
+                page.wait_for_selector(".lm-MenuBar-itemLabel")
+                page.wait_for_function("document.querySelectorAll('.lm-MenuBar-itemLabel').length >= 5")
+                menus = [t.strip() for t in page.locator(".lm-MenuBar-itemLabel").all_inner_texts()]
+                print(f"{lang} room: JupyterLab's menu bar reads {menus}")
+                assert menus[:5] == labels, f"the {lang} room's JupyterLab menu bar reads {menus}"
+                page.close()
+            finally:
+                server.stop()
 
 
 def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
