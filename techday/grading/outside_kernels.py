@@ -563,32 +563,38 @@ def _launch(ns: dict, name: str, grid, block, *args, compile_first: bool = True)
     kernel[tuple(grid), tuple(block)](*args)
 
 
+CANARY_LUT = """
+@cuda.jit
+def canary_lut_kernel(hist, lut):
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b <= v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    level = v if span == 0 else min(max(((cdf - cdf_min) * 255 + span // 2) // span, 0), 255)
+    lut[v] = 255 - level
+"""
+
+
 def _canary_lut():
-    """The course's table kernel that inverts the levels: ``255 - lut[v]`` (the pipeline test's canary)."""
+    """The course's table kernel that inverts the levels: ``255 - lut[v]`` (the pipeline test's canary). Defined
+    at the top level of a namespace of its own: the simulator swaps a kernel's global ``cuda`` for its own."""
     import numba
     from numba import cuda
 
-    @cuda.jit
-    def canary_lut_kernel(hist, lut):
-        counts = cuda.shared.array(256, numba.int64)
-        v = cuda.threadIdx.x
-        counts[v] = hist[v]
-        cuda.syncthreads()
-        n = 0
-        cdf = 0
-        cdf_min = 0
-        for b in range(256):
-            c = counts[b]
-            n += c
-            if b <= v:
-                cdf += c
-            if cdf_min == 0:
-                cdf_min = c
-        span = n - cdf_min
-        level = v if span == 0 else min(max(((cdf - cdf_min) * 255 + span // 2) // span, 0), 255)
-        lut[v] = 255 - level
-
-    return canary_lut_kernel
+    ns = {"cuda": cuda, "numba": numba, "__name__": "techday_canary"}
+    exec(compile(CANARY_LUT, "<the course's canary table>", "exec"), ns)
+    return ns["canary_lut_kernel"]
 
 
 def _run_case(ns: dict, case: dict, arrays) -> "object":
