@@ -233,3 +233,68 @@ def test_only_decorated_definitions_and_literal_constants_are_taken():
     for gone in ("os", "%%time", "k3", "k4", "k5", "k6", "plain", "BLOCK_2D", "clear_kernel", "sys", "Y"):
         assert gone not in text, gone
     assert len(left_out) == 11, left_out
+
+
+NO_COMPILER = r'''
+import os, sys, types
+os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+import linecache
+import numpy as np
+from numba import cuda
+from techday import simcompile
+from techday.grading import outside_kernels as ok
+
+src = "@cuda.jit\ndef k(a):\n    a[cuda.grid(1)] = 1\n"
+linecache.cache["<hand-in cell 1 k>"] = (len(src), None, src.splitlines(True), "<hand-in cell 1 k>")
+ns = {"cuda": cuda}
+exec(compile(src, "<hand-in cell 1 k>", "exec"), ns)
+args = (cuda.to_device(np.zeros(4, np.int32)),)
+
+
+class Gone:
+    def __init__(self):
+        raise OSError("the compiling process did not start")
+
+
+class NoNvvm:
+    def ask(self, defs, job):
+        return {"id": "1", "status": "failed", "error": "NvvmSupportError: libNVVM cannot be found."}
+
+
+for fake in (Gone, NoNvvm):
+    simcompile._Server = fake
+    simcompile._state["server"] = None
+    ok._COMPILED.clear()
+    try:
+        ok._compiled(ns, "k", args)
+        print("RAN")
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}")
+'''
+
+
+def test_a_grader_without_the_compiler_fails_closed():
+    """Caught: a grader whose compiler cannot run (no NVVM, the compiling child does not start) simulating a
+    kernel it never compiled, as the CPU tier's launch check does (it says so on standard error and lets the
+    launch run): outside, that kernel is not launched, the test fails with ``kernels-no-compiler`` and its reason
+    (fail closed: an instructor regrades on a grader that has the compiler)."""
+    import subprocess
+    import sys
+
+    from techday.grading.outside import reason_text
+    from techday.grading.outside_kernels import draw_cases, judge
+    from techday.i18n import PackageCatalogue
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", NO_COMPILER], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    lines = [x for x in out.stdout.splitlines() if x]
+    print(lines, out.stderr[-500:])
+    assert lines == ["NoCompiler: the compiling process did not start",
+                     "NoCompiler: the CUDA compiler libraries (NVVM) are missing"], (lines, out.stderr[-2000:])
+    cases = draw_cases("lut_kernel_tests", 2**20 + 4)
+    verdict = judge("lut_kernel_tests", cases, {"outputs": [{"error": lines[1]}] * len(cases)})
+    assert verdict["passed"] is False and verdict["key"] == "kernels-no-compiler", verdict
+    for lang in ("en", "ko"):
+        text = reason_text(PackageCatalogue(lang), verdict["key"], verdict["kw"])
+        assert "NVVM" in text and "readable" not in text, text
