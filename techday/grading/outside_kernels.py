@@ -13,24 +13,41 @@ Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests
    other locked cells (``speed_helpers``) nor the release's own plain cells (the parameters, the demo and the
    plot: slow, and not the trainee's). A ``tier = "cpu"`` line stands in for the parameters cell. A test cell's
    cases run on the cells above it only, as in the notebook.
-2. **The evaluated process** (:func:`evaluate_main`, one per test cell checked) runs that program in Numba's
+2. **Kernels only** (:func:`kernels_program`): for the kernel tests (and the pipeline's orchestration), each
+   hand-in cell is reduced by ``ast``, never run, to an allow-list (:func:`kernel_statements`): top-level
+   ``@cuda.jit`` definitions with literal decorator arguments, literal defaults and no annotations (device
+   functions included), and ``NAME = constant`` (numbers, tuples of numbers, ``np.<dtype>``); every other line
+   is blank. No import, call or other statement of the trainee's runs. A kernel a test launches that is no such
+   definition fails it before any process starts (``kernels-missing``).
+3. **Compiled before simulated** (:func:`_compiled`): in the evaluated process, each kernel (and the device
+   functions it calls) is compiled by numba-cuda's real compiler (cc 8.0) for the case's argument types in
+   :mod:`techday.simcompile`'s child without the simulator, in the same sandbox, before any thread runs: a
+   refusal fails the test with the compiler's reason (``kernels-not-compiled``); a compiler that cannot run
+   fails it too (``kernels-no-compiler``: fail closed, never simulated unchecked). A body that compiles uses only
+   CUDA Python, so simulating it in the harness is safe. One histogram case runs under ``check_races``
+   (``kernels-raced``).
+4. **The pipeline**: ``equalize`` (host code by nature) runs on the whole program as before, plus once with the
+   course's canary table kernel in place of ``lut_kernel`` (a pipeline computed on the host gives the uninverted
+   picture); the course's orchestration (clear, blur, histogram, table, apply) runs in a second process on the
+   kernels-only program with the hand-in's four kernels, compiled first.
+5. **The evaluated process** (:func:`evaluate_main`, one per test cell and program) runs that program in Numba's
    CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, the CPU tier, whatever tier graded the notebook), in the
    grading sandbox with the limits of :func:`techday.grading.outside.run_scorer` (own host uid where root
-   grades, no network, time, memory, processes), then calls the trainee's kernels and functions on the
+   grades, no network, time, memory, processes), then launches the kernels and calls the functions on the
    inputs the judge wrote and answers with the output arrays only (raw bytes with their dtype and shape).
-3. **The judge** (:func:`score_kernels`, in the grader) draws the cases (:func:`draw_cases`) from a seed of
+6. **The judge** (:func:`score_kernels`, in the grader) draws the cases (:func:`draw_cases`) from a seed of
    ``secrets`` after the kernel is gone, keeps the expected outputs to itself, parses the answer strictly
    (the dtype and shape it expects, the exact byte count, one array per case: never unpickled) and decides
    each test cell.
 
-Not covered: the speed test and everything else of the lab stay in the kernel; the check recomputes outputs,
-not how they were made (a pipeline computed on the host with NumPy, a "kernel" that is a NumPy function, a
-histogram whose atomics race, a shared array of a size no GPU compiles give the right outputs: the kernel's launch
-watch, ``check_races`` and compile check are not repeated outside, and the evaluated process's word on them would
-be the trainee's); the simulator is not a GPU (an answer right in the simulator and wrong on a GPU passes; one that
-needs a GPU fails); a cell of the trainee's that is slow in the simulator stops after :data:`CELL_TIMEOUT_S`, and a
-program slower than :data:`EVAL_TIMEOUT_S` fails the check; a regrade draws new cases (the seed is recorded, not
-replayed); where no host uid can be had the process runs as the grader's user (:func:`run_scorer`).
+Not covered (grading/README.md, "lab 07's kernels, run again"): the speed test and everything else of the lab
+stay in the kernel; ``equalize`` runs the trainee's whole program, which can tell the canary apart; a compiled
+kernel that reaches memory through an address (``numba.carray`` over a pointer) acts on the evaluated process's
+memory in the simulator; the race check is one launch; ``ptxas`` is not run; the simulator is not a GPU (an
+answer right in the simulator and wrong on a GPU passes; one that needs a GPU fails); the pipeline's program
+slower than :data:`EVAL_TIMEOUT_S` fails the check (a trainee cell stops after :data:`CELL_TIMEOUT_S`); a regrade
+draws new cases (the seed is recorded, not replayed); where no host uid can be had the process runs as the
+grader's user (:func:`run_scorer`).
 """
 
 from __future__ import annotations
