@@ -129,8 +129,18 @@ def equalize(img, weights):
 
 
 def one(nb, test):
+    """One test cell judged outside; a failing verdict's reason must render in both languages."""
+    from techday.grading.outside import failed_text, reason_text
+    from techday.i18n import PackageCatalogue
+
     (result,) = score_kernels(nb, None, [test], sandbox=False).values()
     print(test, result.get("key"), result.get("kw"), result.get("seconds"), "s")
+    if not result["passed"]:
+        for lang in ("en", "ko"):
+            c = PackageCatalogue(lang)
+            text = failed_text(c, reason_text(c, result["key"], result["kw"]), "cuda-kernels-rerun")
+            print(lang, text)
+            assert "no readable reason" not in text and "{" not in text, text
     return result
 
 
