@@ -159,6 +159,9 @@ JIT_OPTIONS = ("device", "fastmath", "inline", "opt", "lineinfo", "max_registers
 DTYPE_NAMES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
                "intp", "uintp", "bool_")
 DTYPE_MODULES = ("np", "numpy", "numba")
+# Modules a cell may import names from for its kernels (``from numba import int32``, ``from math import sqrt``):
+# library code only, already imported by the course's cells; nothing of the trainee's runs.
+IMPORT_MODULES = ("math", "numpy", "numba", "numba.cuda", "numba.types")
 
 
 def _literal(node, strings: bool = False) -> bool:
@@ -215,6 +218,18 @@ def _why_not(stmt, bound: set[str]) -> tuple[str | None, str]:
         if not _constant(stmt.value):
             return None, f"{targets[0].id} = ...: not a literal constant"
         name = targets[0].id
+    elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
+        names = [(a.asname or a.name) for a in stmt.names]
+        if isinstance(stmt, ast.ImportFrom) and (stmt.level or module not in IMPORT_MODULES or "*" in names):
+            return None, f"from {module or '.'} import ...: not one of {', '.join(IMPORT_MODULES)}"
+        if isinstance(stmt, ast.Import) and any(a.name not in IMPORT_MODULES or (a.asname is None and "." in a.name)
+                                                for a in stmt.names):
+            return None, "import statement: not one of " + ", ".join(IMPORT_MODULES)
+        taken = [n for n in names if n not in bound]
+        if len(taken) != len(names):
+            return None, f"import of {', '.join(n for n in names if n in bound)}: a name of the course's definition cells"
+        name = ", ".join(taken)
     else:
         return None, f"{type(stmt).__name__.lower()} statement"
     if name in bound:
@@ -230,8 +245,8 @@ def _no_magics(source: str) -> str:
 def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
     """What of a hand-in cell runs for the kernel tests, taken by ``ast`` (never run): ``(text, kept names, left
     out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`;
-    device functions included; no annotation, literal defaults only) and of its literal constants
-    (:func:`_constant`), every other line blank, so that a line number is the cell's. A statement sharing a line
+    device functions included; no annotation, literal defaults only), of its literal constants
+    (:func:`_constant`) and of its imports of names from :data:`IMPORT_MODULES`, every other line blank, so that a line number is the cell's. A statement sharing a line
     with another, or binding a name of the course's definition cells (``bound``), is left out; so is all of a
     cell that does not parse."""
     bound = set(bound)

@@ -245,6 +245,24 @@ def test_only_decorated_definitions_and_literal_constants_are_taken():
     assert len(left_out) == 11, left_out
 
 
+def test_imports_of_names_from_the_kernels_libraries_are_taken(built):
+    """Kept (an honest style that the allow-list first failed): a cell that imports what its kernel uses from
+    Numba or math (``from numba import int32``, ``import math``) and sizes its counters with it; the import runs
+    (library code only), the histogram passes outside. Left out: an import of any other module, a relative or
+    star import, an import of a name of the course's cells."""
+    from techday.grading.outside_kernels import kernel_statements
+
+    text, kept, left_out = kernel_statements(
+        "from numba import int32 as i32, uint8\nimport math\nimport os\nfrom numba import *\n"
+        "from . import x\nfrom numba import cuda\nimport numba.cuda\n", {"cuda", "np", "numba"})
+    assert kept == ["i32, uint8", "math"], (kept, left_out)
+    assert len(left_out) == 5 and "os" not in text, left_out
+    cell = ("from numba import int32\n\n\n" + RACING_HISTOGRAM.replace("numba.int32", "int32")
+            .replace("hist[b] += local[b]", "cuda.atomic.add(hist, b, local[b])"))
+    result = one(solution(built, {"histogram_kernel": cell}), "histogram_kernel_tests")
+    assert result["passed"] is True, result
+
+
 NO_COMPILER = r'''
 import os, sys, types
 os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
