@@ -179,6 +179,18 @@ REASONS = {
                                           **_case_words(c, kw)),
     "kernels-raised": lambda c, kw: c.msg("techday.outside_kernels_raised", "case {case} of {cases} ({what}) raised "
                                           "{error}", **_case_words(c, kw)),
+    "kernels-missing": lambda c, kw: c.msg("techday.outside_kernels_missing", "no @cuda.jit kernel named {name} in "
+                                           "your cells above the test: outside your notebook the grader runs only "
+                                           "your @cuda.jit definitions and constants, not other code", **kw),
+    "kernels-not-compiled": lambda c, kw: c.msg("techday.outside_kernels_not_compiled", "case {case} of {cases} "
+                                                "({what}): a GPU cannot compile your kernel (numba-cuda): {why}",
+                                                **_case_words(c, kw)),
+    "kernels-no-compiler": lambda c, kw: c.msg("techday.outside_kernels_no_compiler", "the grader could not run "
+                                               "the CUDA compiler to check your kernel ({why}); it does not run a "
+                                               "kernel it could not compile: ask your instructor to regrade",
+                                               **kw),
+    "kernels-raced": lambda c, kw: c.msg("techday.outside_kernels_raced", "case {case} of {cases} ({what}), "
+                                         "race-checked: {why}", **_case_words(c, kw)),
     "kernels-answer": lambda c, kw: c.msg("techday.outside_kernels_answer", "the process that ran your code gave "
                                           "an answer the grader cannot use ({why})", **kw),
     "kernels-time": lambda c, kw: c.msg("techday.outside_kernels_time", "running your code on the grader's cases "

@@ -13,28 +13,46 @@ Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests
    other locked cells (``speed_helpers``) nor the release's own plain cells (the parameters, the demo and the
    plot: slow, and not the trainee's). A ``tier = "cpu"`` line stands in for the parameters cell. A test cell's
    cases run on the cells above it only, as in the notebook.
-2. **The evaluated process** (:func:`evaluate_main`, one per test cell checked) runs that program in Numba's
+2. **Kernels only** (:func:`kernels_program`): for the kernel tests (and the pipeline's orchestration), each
+   hand-in cell is reduced by ``ast``, never run, to an allow-list (:func:`kernel_statements`): top-level
+   ``@cuda.jit`` definitions with literal decorator arguments, literal defaults and no annotations (device
+   functions included), and ``NAME = constant`` (numbers, tuples of numbers, ``np.<dtype>``); every other line
+   is blank. No import, call or other statement of the trainee's runs. A kernel a test launches that is no such
+   definition fails it before any process starts (``kernels-missing``).
+3. **Compiled before simulated** (:func:`_compiled`): in the evaluated process, each kernel (and the device
+   functions it calls) is compiled by numba-cuda's real compiler (cc 8.0) for the case's argument types in
+   :mod:`techday.simcompile`'s child without the simulator, in the same sandbox, before any thread runs: a
+   refusal fails the test with the compiler's reason (``kernels-not-compiled``); a compiler that cannot run
+   fails it too (``kernels-no-compiler``: fail closed, never simulated unchecked). A body that compiles uses only
+   CUDA Python, so simulating it in the harness is safe. One histogram case runs under ``check_races``
+   (``kernels-raced``).
+4. **The pipeline**: ``equalize`` (host code by nature) runs on the whole program as before, plus once with the
+   course's canary table kernel in place of ``lut_kernel`` (a pipeline computed on the host gives the uninverted
+   picture); the course's orchestration (clear, blur, histogram, table, apply) runs in a second process on the
+   kernels-only program with the hand-in's four kernels, compiled first.
+5. **The evaluated process** (:func:`evaluate_main`, one per test cell and program) runs that program in Numba's
    CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, the CPU tier, whatever tier graded the notebook), in the
    grading sandbox with the limits of :func:`techday.grading.outside.run_scorer` (own host uid where root
-   grades, no network, time, memory, processes), then calls the trainee's kernels and functions on the
+   grades, no network, time, memory, processes), then launches the kernels and calls the functions on the
    inputs the judge wrote and answers with the output arrays only (raw bytes with their dtype and shape).
-3. **The judge** (:func:`score_kernels`, in the grader) draws the cases (:func:`draw_cases`) from a seed of
+6. **The judge** (:func:`score_kernels`, in the grader) draws the cases (:func:`draw_cases`) from a seed of
    ``secrets`` after the kernel is gone, keeps the expected outputs to itself, parses the answer strictly
    (the dtype and shape it expects, the exact byte count, one array per case: never unpickled) and decides
    each test cell.
 
-Not covered: the speed test and everything else of the lab stay in the kernel; the check recomputes outputs,
-not how they were made (a pipeline computed on the host with NumPy, a "kernel" that is a NumPy function, a
-histogram whose atomics race, a shared array of a size no GPU compiles give the right outputs: the kernel's launch
-watch, ``check_races`` and compile check are not repeated outside, and the evaluated process's word on them would
-be the trainee's); the simulator is not a GPU (an answer right in the simulator and wrong on a GPU passes; one that
-needs a GPU fails); a cell of the trainee's that is slow in the simulator stops after :data:`CELL_TIMEOUT_S`, and a
-program slower than :data:`EVAL_TIMEOUT_S` fails the check; a regrade draws new cases (the seed is recorded, not
-replayed); where no host uid can be had the process runs as the grader's user (:func:`run_scorer`).
+Not covered (grading/README.md, "lab 07's kernels, run again"): the speed test and everything else of the lab
+stay in the kernel; ``equalize`` runs the trainee's whole program, which can tell the canary apart; a compiled
+kernel that reaches memory through an address (``numba.carray`` over a pointer) acts on the evaluated process's
+memory in the simulator; the race check is one launch; ``ptxas`` is not run; the simulator is not a GPU (an
+answer right in the simulator and wrong on a GPU passes; one that needs a GPU fails); the pipeline's program
+slower than :data:`EVAL_TIMEOUT_S` fails the check (a trainee cell stops after :data:`CELL_TIMEOUT_S`); a regrade
+draws new cases (the seed is recorded, not replayed); where no host uid can be had the process runs as the
+grader's user (:func:`run_scorer`).
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import os
@@ -56,7 +74,9 @@ EVAL_TIMEOUT_S = 45      # one test cell's process: the program and its cases (a
 CELL_TIMEOUT_S = 8       # one cell of the hand-in's, in that process: an experiment left in a cell stops there
 EVAL_MEMORY_MB = 2048    # RLIMIT_AS: the simulator runs a block's threads as Python threads (2 MB stacks each)
 EVAL_PROCESSES = 320     # where root grades: a block of 256 simulated threads, the interpreter, bwrap's two, margin
-DTYPES = ("uint8", "int16", "int32")  # every output array the judge asks for is one of these
+DTYPES = ("uint8", "int16", "int32")
+RACE_CASE = 1            # the histogram case launched under check_races (the noise picture, 2 blocks)
+MODES = {"equalize": "full", "equalize_device": "full", "equalize_canary": "full"}  # else "kernels"  # every output array the judge asks for is one of these
 
 # --- the program ---------------------------------------------------------------------------------------------
 
@@ -128,6 +148,184 @@ def test_positions(nb, course: list[dict] | None) -> dict[str, int]:
     return {test: found.get(test, len(nb.cells)) for test in TESTS}
 
 
+# --- what of the hand-in runs for the kernel tests: @cuda.jit definitions and literal constants, by ast ---------
+
+# The kernels each test launches (``pipeline_tests``: the course's orchestration with the hand-in's kernels).
+KERNELS = {"blur_kernel_tests": ("blur_kernel",), "histogram_kernel_tests": ("histogram_kernel",),
+           "lut_kernel_tests": ("lut_kernel",),
+           "pipeline_tests": ("blur_kernel", "histogram_kernel", "lut_kernel", "apply_lut_kernel")}
+JIT_DECORATORS = ("cuda.jit", "numba.cuda.jit")
+JIT_OPTIONS = ("device", "fastmath", "inline", "opt", "lineinfo", "max_registers", "cache", "debug")
+DTYPE_NAMES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+               "intp", "uintp", "bool_")
+DTYPE_MODULES = ("np", "numpy", "numba")
+# Modules a cell may import names from for its kernels (``from numba import int32``, ``from math import sqrt``):
+# library code only, already imported by the course's cells; nothing of the trainee's runs.
+IMPORT_MODULES = ("math", "numpy", "numba", "numba.cuda", "numba.types")
+
+
+def _literal(node, strings: bool = False) -> bool:
+    """A number, a boolean, a tuple of them (nested), or a string where ``strings``; nothing evaluated."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+    def plain(v):
+        if isinstance(v, tuple):
+            return len(v) <= 64 and all(plain(x) for x in v)
+        return isinstance(v, (bool, int, float)) or (strings and isinstance(v, str) and len(v) <= 400)
+    return plain(value)
+
+
+def _constant(node) -> bool:
+    """A literal constant (numbers, tuples of numbers) or a dtype name ``np.int32`` / ``numba.int64``."""
+    if _literal(node):
+        return True
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in DTYPE_MODULES
+            and node.attr in DTYPE_NAMES)
+
+
+def _jit_decorator(node) -> bool:
+    """``@cuda.jit`` or ``@numba.cuda.jit``, bare or called with literal arguments only (a signature string, the
+    options of :data:`JIT_OPTIONS`)."""
+    target = node.func if isinstance(node, ast.Call) else node
+    if not isinstance(target, (ast.Attribute, ast.Name)) or ast.unparse(target) not in JIT_DECORATORS:
+        return False
+    if isinstance(node, ast.Call):
+        return all(_literal(a, strings=True) for a in node.args) and all(
+            kw.arg in JIT_OPTIONS and _literal(kw.value) for kw in node.keywords)
+    return True
+
+
+def _why_not(stmt, bound: set[str]) -> tuple[str | None, str]:
+    """(the name the statement binds, '') when it is taken; else (None, why not)."""
+    if isinstance(stmt, ast.FunctionDef):
+        if not stmt.decorator_list or not all(_jit_decorator(d) for d in stmt.decorator_list):
+            return None, f"def {stmt.name}: not decorated with @cuda.jit (literal arguments only)"
+        a = stmt.args
+        if stmt.returns is not None or any(x.annotation is not None for x in
+                                           a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x):
+            return None, f"def {stmt.name}: annotations"
+        if not all(_literal(d) for d in a.defaults + [d for d in a.kw_defaults if d is not None]):
+            return None, f"def {stmt.name}: a default value that is not a literal"
+        name = stmt.name
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not isinstance(stmt, ast.AugAssign):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None or \
+                isinstance(stmt, ast.AnnAssign):
+            return None, "an assignment that is not NAME = constant"
+        if not _constant(stmt.value):
+            return None, f"{targets[0].id} = ...: not a literal constant"
+        name = targets[0].id
+    elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
+        names = [(a.asname or a.name) for a in stmt.names]
+        if isinstance(stmt, ast.ImportFrom) and (stmt.level or module not in IMPORT_MODULES or "*" in names):
+            return None, f"from {module or '.'} import ...: not one of {', '.join(IMPORT_MODULES)}"
+        if isinstance(stmt, ast.Import) and any(a.name not in IMPORT_MODULES or (a.asname is None and "." in a.name)
+                                                for a in stmt.names):
+            return None, "import statement: not one of " + ", ".join(IMPORT_MODULES)
+        taken = [n for n in names if n not in bound]
+        if len(taken) != len(names):
+            return None, f"import of {', '.join(n for n in names if n in bound)}: a name of the course's definition cells"
+        name = ", ".join(taken)
+    else:
+        return None, f"{type(stmt).__name__.lower()} statement"
+    if name in bound:
+        return None, f"{name}: a name of the course's definition cells"
+    return name, ""
+
+
+def _no_magics(source: str) -> str:
+    """The cell with its IPython lines (``%%time``, ``%timeit``, ``!cmd``) blanked, line numbers kept."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+
+
+def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
+    """What of a hand-in cell runs for the kernel tests, taken by ``ast`` (never run): ``(text, kept names, left
+    out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`;
+    device functions included; no annotation, literal defaults only), of its literal constants
+    (:func:`_constant`) and of its imports of names from :data:`IMPORT_MODULES`, every other line blank, so that a line number is the cell's. A statement sharing a line
+    with another, or binding a name of the course's definition cells (``bound``), is left out; so is all of a
+    cell that does not parse."""
+    bound = set(bound)
+    text = _no_magics(source)
+    lines = text.split("\n")
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return "\n".join("" for _ in lines), [], [f"the cell does not parse ({type(exc).__name__})"]
+    spans = []
+    for stmt in tree.body:
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+        spans.append((first, stmt.end_lineno or stmt.lineno))
+    keep = [False] * len(lines)
+    kept, left_out = [], []
+    for i, stmt in enumerate(tree.body):
+        first, last = spans[i]
+        name, why = _why_not(stmt, bound)
+        shared = any(j != i and not (spans[j][1] < first or spans[j][0] > last) for j in range(len(spans)))
+        if name is not None and shared:
+            name, why = None, f"{name}: shares a line with another statement"
+        if name is None:
+            left_out.append(f"line {stmt.lineno}: {why}")
+            continue
+        kept.append(name)
+        for n in range(first - 1, last):
+            keep[n] = True
+    return "\n".join(line if keep[n] else "" for n, line in enumerate(lines)), kept, left_out
+
+
+def bound_names(sources) -> set[str]:
+    """The names the course's definition cells (and the prelude) bind at their top level."""
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            else:
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                        names.add(sub.id)
+    return names
+
+
+def kernels_program(cells: list[dict]) -> tuple[list[dict], dict[str, int], list[str]]:
+    """``cells`` (:func:`program_cells`) as the kernel tests run them: the grader's and the course's cells as they
+    are, each hand-in cell reduced to :func:`kernel_statements`. Returns (cells, {kernel name: index of the cell
+    that defines it last}, left out: one line per statement not run)."""
+    bound = bound_names(c["source"] for c in cells if c["origin"] != "hand-in")
+    out, defined, left_out = [], {}, []
+    for cell in cells:
+        if cell["origin"] != "hand-in":
+            out.append(cell)
+            continue
+        text, kept, dropped = kernel_statements(cell["source"], bound)
+        left_out += [f"{cell['key']}, {d}" for d in dropped]
+        for name in kept:
+            defined[name] = cell["index"]
+        out.append({**cell, "source": text, "kept": kept})
+    return out, defined, left_out
+
+
+def jit_names(cells: list[dict]) -> set[str]:
+    """The names of :func:`kernels_program`'s hand-in cells bound by a ``@cuda.jit`` definition (not a constant)."""
+    names = set()
+    for cell in cells:
+        if cell["origin"] == "hand-in":
+            for stmt in ast.parse(cell["source"]).body:
+                if isinstance(stmt, ast.FunctionDef):
+                    names.add(stmt.name)
+    return names
+
+
 # --- the cases -------------------------------------------------------------------------------------------------
 
 def draw_seed() -> int:
@@ -169,6 +367,11 @@ CASE_TEXTS = {
     "lut-big": lambda c, f: c.msg("techday.outside_case_lut_big", "counts of {pixels} pixels (64-bit arithmetic)",
                                   **f),
     "equalize": lambda c, f: c.msg("techday.outside_case_equalize", "equalize, {picture}, {k}x{k}", **f),
+    "equalize-canary": lambda c, f: c.msg("techday.outside_case_equalize_canary", "equalize, {picture}, {k}x{k}, "
+                                          "with the course's table that inverts the levels in place of lut_kernel",
+                                          **f),
+    "orchestrate": lambda c, f: c.msg("techday.outside_case_orchestrate", "the course's pipeline (clear, blur, "
+                                      "histogram, table, apply) with your kernels, {picture}, {k}x{k}", **f),
     "equalize-device": lambda c, f: c.msg("techday.outside_case_equalize_device", "equalize_device called twice on "
                                           "used buffers, {picture}", **f),
 }
@@ -244,9 +447,11 @@ def draw_cases(test: str, seed: int) -> list[dict]:
             grid = grid or _covering(img.shape, block)
             start = rng.integers(0, 1000, 256).astype(np.int32) if len(cases) % 2 else np.zeros(256, np.int32)
             kind = "histogram-added" if start.any() else "histogram"
+            # The noise case (2 blocks, grid-stride) is launched under the course's check_races: a race between
+            # blocks or threads fails it, whatever order the simulator ran them in (RACE_CASE).
+            args = {"grid": grid, "block": block, "race": len(cases) == RACE_CASE}
             cases.append(_case("histogram", [kind, {"picture": picture, "grid": grid, "block": block}],
-                               {"img": img, "hist": start}, {"grid": grid, "block": block}, "int32", (256,),
-                               start + histogram_reference(img)))
+                               {"img": img, "hist": start}, args, "int32", (256,), start + histogram_reference(img)))
     elif test == "lut_kernel_tests":
         img, picture = _picture(rng, (int(rng.integers(17, 40)), int(rng.integers(17, 40))))
         hists = [(histogram_reference(blur_reference(img, binomial_weights(5))), ["lut-blurred", {"picture": picture}])]
@@ -287,12 +492,142 @@ def draw_cases(test: str, seed: int) -> list[dict]:
                            {"img": img, "weights": binomial_weights(5),
                             "hist": rng.integers(1, 1000, 256).astype(np.int32)},
                            {"calls": 2}, "uint8", img.shape, pipeline_reference(img, binomial_weights(5))))
+        # equalize with the course's canary in place of lut_kernel (a table that inverts the levels): a pipeline
+        # that launches the hand-in's lut_kernel gives the inverted picture, one computed on the host does not.
+        img, picture = _picture(rng, (int(rng.integers(17, 30)), int(rng.integers(17, 30))))
+        k = int(rng.choice([3, 5]))
+        cases.append(_case("equalize_canary", ["equalize-canary", {"picture": picture, "k": k}],
+                           {"img": img, "weights": binomial_weights(k)}, {}, "uint8", img.shape,
+                           255 - pipeline_reference(img, binomial_weights(k))))
+        # The course's orchestration (clear, blur, histogram, table, apply) with the hand-in's kernels only, in
+        # the kernels-only program (mode "kernels"): apply_lut_kernel included.
+        for shape in ((int(rng.integers(17, 40)), int(rng.integers(17, 40))), (int(rng.integers(1, 4)),
+                                                                              int(rng.integers(20, 60)))):
+            img, picture = _picture(rng, shape)
+            k = int(rng.choice([3, 5, 7]))
+            cases.append(_case("orchestrate", ["orchestrate", {"picture": picture, "k": k}],
+                               {"img": img, "weights": _weights(rng, k),
+                                "hist": rng.integers(1, 1000, 256).astype(np.int32)},
+                               {}, "uint8", shape, None))
+            cases[-1]["expected"] = pipeline_reference(img, cases[-1]["inputs"]["weights"])
     else:
         raise ValueError(f"no cases for {test!r}")
     return cases
 
 
 # --- the evaluated process (run in the sandbox: nothing here is trusted by the judge) --------------------------
+
+class NotCompiled(Exception):
+    """A kernel the real compiler refuses (or that is no ``@cuda.jit`` kernel): not simulated."""
+
+
+class NoCompiler(Exception):
+    """The real compiler cannot run here: the kernel is not simulated unchecked (fail closed)."""
+
+
+class Raced(Exception):
+    """The course's check_races found a race in the launch."""
+
+
+_COMPILED: dict = {}  # (id(kernel), signature) -> (kernel, "ok" | "refused" | "cannot", text)
+
+
+def _compile_verdict(kernel, signature: str, name: str) -> tuple[str, str]:
+    """numba-cuda's real compiler on ``kernel`` (and the device functions it calls) for ``signature``, cc 8.0, in a
+    child without the simulator (:mod:`techday.simcompile`'s, in this sandbox): ``("ok" | "refused" | "cannot",
+    why)``. Unlike the CPU tier's launch check, what cannot be checked is never let through."""
+    from .. import kernelrec, simcompile
+    from ..ptxreport import toolkit_missing
+
+    defs: dict = {}
+    try:
+        def_id = kernelrec.definition(kernel, defs, literal=True)
+    except Exception as exc:  # noqa: BLE001
+        return "refused", f"{name}: its definition cannot be read ({type(exc).__name__})"
+    if not defs[def_id]["source"]:
+        return "refused", f"{name}: its source cannot be read"
+    if not simcompile._carried(def_id, defs, set()):
+        return "refused", f"{name}: it reads a global that is no number, tuple, dtype, module or CUDA function"
+    state = simcompile._state
+    if state["server"] is None:
+        try:
+            state["server"] = simcompile._Server()
+        except OSError as exc:
+            return "cannot", str(exc)
+    try:
+        got = state["server"].ask(defs, {"def": def_id, "signature": signature, "variant": "cpu"})
+    except (OSError, ValueError):
+        got = None
+    if got is None:
+        return "cannot", "the compiling process did not answer"
+    if got["status"] == "ok":
+        return "ok", ""
+    if toolkit_missing(got["error"]):
+        return "cannot", "the CUDA compiler libraries (NVVM) are missing"
+    where = f" (line {got['line']} of its cell)" if isinstance(got.get("line"), int) else ""
+    return "refused", f"{name}, arguments {signature}: {simcompile.reason(got['error'])}{where}"[:400]
+
+
+def _compiled(ns: dict, name: str, args) -> object:
+    """``ns[name]`` once it is a ``@cuda.jit`` kernel that the real compiler accepts for ``args``' types; else
+    :class:`NotCompiled` or :class:`NoCompiler`, before any of its threads runs."""
+    from .. import kernelrec, simcompile
+
+    kernel = ns.get(name)
+    if type(kernel).__name__ != "FakeCUDAKernel" or kernel.__dict__.get("_device", True):
+        raise NotCompiled(f"{name} is not a @cuda.jit kernel of the hand-in")
+    signature = f"void({', '.join(kernelrec.type_string(a) for a in args)})"
+    known = _COMPILED.get((id(kernel), signature))
+    if known is None or known[0] is not kernel:
+        known = (kernel, *_compile_verdict(kernel, signature, name))
+        _COMPILED[(id(kernel), signature)] = known
+    _, status, why = known
+    if status == "refused":
+        raise NotCompiled(why)
+    if status != "ok":
+        raise NoCompiler(why)
+    simcompile._state["results"][(id(kernel), signature)] = (kernel, "")  # the launch's own check: done
+    return kernel
+
+
+def _launch(ns: dict, name: str, grid, block, *args, compile_first: bool = True) -> None:
+    kernel = _compiled(ns, name, args) if compile_first else ns[name]
+    kernel[tuple(grid), tuple(block)](*args)
+
+
+CANARY_LUT = """
+@cuda.jit
+def canary_lut_kernel(hist, lut):
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b <= v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    level = v if span == 0 else min(max(((cdf - cdf_min) * 255 + span // 2) // span, 0), 255)
+    lut[v] = 255 - level
+"""
+
+
+def _canary_lut():
+    """The course's table kernel that inverts the levels: ``255 - lut[v]`` (the pipeline test's canary). Defined
+    at the top level of a namespace of its own: the simulator swaps a kernel's global ``cuda`` for its own."""
+    import numba
+    from numba import cuda
+
+    ns = {"cuda": cuda, "numba": numba, "__name__": "techday_canary"}
+    exec(compile(CANARY_LUT, "<the course's canary table>", "exec"), ns)
+    return ns["canary_lut_kernel"]
+
 
 def _run_case(ns: dict, case: dict, arrays) -> "object":
     import numpy as np
@@ -304,23 +639,54 @@ def _run_case(ns: dict, case: dict, arrays) -> "object":
         return ns[name]
 
     kind, args = case["kind"], case["args"]
+    first = case.get("mode", "kernels") == "kernels"  # the kernels-only program: each kernel compiled first
     inputs = {name: arrays[key] for name, key in case["inputs"].items()}
     if kind == "blur":
         img = inputs["img"]
         d_out = cuda.to_device(np.full(img.shape, -1 if args["dtype"] != "uint8" else 0, args["dtype"]))
-        named("blur_kernel")[tuple(args["grid"]), tuple(args["block"])](
-            cuda.to_device(img), cuda.to_device(inputs["weights"]), d_out)
+        _launch(ns, "blur_kernel", args["grid"], args["block"], cuda.to_device(img),
+                cuda.to_device(inputs["weights"]), d_out, compile_first=first)
         return d_out.copy_to_host()
     if kind == "histogram":
-        d_hist = cuda.to_device(inputs["hist"])
-        named("histogram_kernel")[tuple(args["grid"]), tuple(args["block"])](cuda.to_device(inputs["img"]), d_hist)
+        d_hist, d_img = cuda.to_device(inputs["hist"]), cuda.to_device(inputs["img"])
+        if args.get("race"):
+            from ..simtrace import check_races
+
+            kernel = _compiled(ns, "histogram_kernel", (d_img, d_hist)) if first else named("histogram_kernel")
+            with check_races() as races:
+                kernel[tuple(args["grid"]), tuple(args["block"])](d_img, d_hist)
+            if races:
+                raise Raced(str(races.first())[:300])
+        else:
+            _launch(ns, "histogram_kernel", args["grid"], args["block"], d_img, d_hist, compile_first=first)
         return d_hist.copy_to_host()
     if kind == "lut":
         d_lut = cuda.to_device(np.full(256, 7, np.uint8))
-        named("lut_kernel")[1, 256](cuda.to_device(inputs["hist"]), d_lut)
+        _launch(ns, "lut_kernel", (1,), (256,), cuda.to_device(inputs["hist"]), d_lut, compile_first=first)
         return d_lut.copy_to_host()
+    if kind == "orchestrate":
+        # The course's equalize_device (the lab's reference orchestration), the hand-in's four kernels.
+        img = inputs["img"]
+        d_img, d_weights = cuda.to_device(img), cuda.to_device(inputs["weights"])
+        d_blurred, d_out = cuda.device_array(img.shape, np.uint8), cuda.device_array(img.shape, np.uint8)
+        d_hist, d_lut = cuda.to_device(inputs["hist"]), cuda.to_device(np.full(256, 7, np.uint8))
+        grid, block = ns["grid_2d"](img.shape), ns["BLOCK_2D"]
+        ns["clear_kernel"][1, 256](d_hist)
+        _launch(ns, "blur_kernel", grid, block, d_img, d_weights, d_blurred)
+        _launch(ns, "histogram_kernel", grid, block, d_blurred, d_hist)
+        _launch(ns, "lut_kernel", (1,), (256,), d_hist, d_lut)
+        _launch(ns, "apply_lut_kernel", grid, block, d_blurred, d_lut, d_out)
+        return d_out.copy_to_host()
     if kind == "equalize":
         return named("equalize")(inputs["img"].copy(), inputs["weights"].copy())
+    if kind == "equalize_canary":
+        had, saved = "lut_kernel" in ns, ns.get("lut_kernel")
+        ns["lut_kernel"] = _canary_lut()
+        try:
+            return named("equalize")(inputs["img"].copy(), inputs["weights"].copy())
+        finally:
+            if had:
+                ns["lut_kernel"] = saved
     if kind == "equalize_device":
         img = inputs["img"]
         bufs = [cuda.to_device(img), cuda.to_device(inputs["weights"]), cuda.device_array(img.shape, np.uint8),
@@ -391,12 +757,21 @@ def evaluate_main(argv=None) -> int:
     import signal
 
     signal.signal(signal.SIGALRM, too_long)
+    import linecache
+
     for cell in cells:
+        # The cell's source where inspect finds it: the compile check rebuilds a kernel from its own lines.
+        filename = f"<{cell['origin']} cell {cell.get('index', -1)} {cell['key']}>"
+        cell["filename"] = filename
+        lines = cell["source"].splitlines(True)
+        for name in (filename, os.path.abspath(filename)):
+            linecache.cache[name] = (len(cell["source"]), None, lines, name)
         try:
             # For the trainee's sake only (the judge's limit is the process's): a cell of the hand-in that goes on
             # computing (an experiment on a big picture) stops after CELL_TIMEOUT_S, what it defined before kept.
             signal.setitimer(signal.ITIMER_REAL, CELL_TIMEOUT_S if cell["origin"] == "hand-in" else 0)
-            exec(compile(transform(cell["source"]), f"<{cell['origin']} cell {cell['key']}>", "exec"), ns)
+            source = cell["source"] if cell.get("kept") is not None else transform(cell["source"])
+            exec(compile(source, filename, "exec"), ns)
         except BaseException as exc:  # noqa: BLE001 -- a cell's error (even SystemExit) ends that cell only
             errors.append({"cell": cell["key"], "error": f"{type(exc).__name__}: {exc}"[:300]})
         finally:
@@ -406,7 +781,7 @@ def evaluate_main(argv=None) -> int:
         try:
             outputs.append(_encode(_run_case(ns, case, arrays)))
         except BaseException as exc:  # noqa: BLE001
-            outputs.append({"error": f"{type(exc).__name__}: {str(exc).strip()[:200]}"})
+            outputs.append({"error": f"{type(exc).__name__}: {str(exc).strip()[:400]}"})
     answer.write("RESULT " + json.dumps({"outputs": outputs, "cells": errors}) + "\n")
     answer.flush()
     os._exit(0)  # the simulator's threads, a cell's own: nothing of the program's runs after the answer
@@ -426,7 +801,7 @@ def parse_output(out, case: dict):
     if not isinstance(out, dict):
         raise Unusable("an answer that is not an array")
     if "error" in out and set(out) == {"error"}:
-        return str(out["error"])[:200]
+        return str(out["error"])[:400]
     if set(out) != {"dtype", "shape", "data"}:
         raise Unusable("an answer with other fields than dtype, shape and data")
     dtype, shape, data = out["dtype"], out["shape"], out["data"]
@@ -449,6 +824,9 @@ def parse_output(out, case: dict):
     return np.frombuffer(raw, dtype=dtype).reshape(want_shape)
 
 
+ERROR_KEYS = {"NotCompiled": "kernels-not-compiled", "NoCompiler": "kernels-no-compiler", "Raced": "kernels-raced"}
+
+
 def judge(test: str, cases: list[dict], answer: dict) -> dict:
     """The verdict on one test cell's cases: ``{"passed": True}`` or ``{"passed": False, "key", "kw"}``."""
     import numpy as np
@@ -465,6 +843,9 @@ def judge(test: str, cases: list[dict], answer: dict) -> dict:
         except Unusable as exc:
             return {"passed": False, "key": "kernels-answer", "kw": {"test": test, "why": f"case {i + 1}: {exc}"}}
         if isinstance(got, str):
+            kind, _, why = got.partition(": ")
+            if kind in ERROR_KEYS:  # the kernels-only program's own refusals (a hand-in's code can only fail them)
+                return {"passed": False, "key": ERROR_KEYS[kind], "kw": {**where, "why": why}}
             return {"passed": False, "key": "kernels-raised", "kw": {**where, "error": got}}
         want = np.asarray(case["expected"]).astype(np.int64)
         bad = np.argwhere(got.astype(np.int64) != want)
@@ -485,16 +866,57 @@ EVAL_ENV = {"NUMBA_ENABLE_CUDASIM": "1", "TECHDAY_TIER": "cpu", "TECHDAY_SCALE":
             "MPLBACKEND": "Agg"}
 
 
-def score_kernels(nb, course: list[dict] | None, tests, sandbox: bool = True, seed: int | None = None,
-                  timeout_s: float = EVAL_TIMEOUT_S, memory_mb: int = EVAL_MEMORY_MB, avoid_uids=()) -> dict:
-    """Lab 07's test cells ``tests`` (those the kernel passed) judged outside the kernel: ``{test: result}``,
-    each ``{"passed", "key", "kw", "seed", "cases", "seconds", "user", "program", "simulator"}``. One evaluated
-    process per test cell (:func:`techday.grading.outside.run_scorer`: a hang or a crash fails that cell only),
-    on cases drawn from ``seed`` (fresh from ``secrets`` unless given: a regrade that repeats a record)."""
+def _evaluate(cells: list[dict], cases: list[dict], sandbox: bool, timeout_s: float, memory_mb: int,
+              avoid_uids) -> tuple[dict, dict]:
+    """One evaluated process on ``cells`` and ``cases``: (its answer or refusal, {"seconds", "user"})."""
     import numpy as np
 
     from .outside import run_scorer
 
+    folder = Path(tempfile.mkdtemp(prefix="techday-outside07-"))  # 0700: opened to the process by run_scorer
+    try:
+        (folder / "program.json").write_text(json.dumps(cells), encoding="utf-8")
+        spec, arrays = [], {}
+        for i, case in enumerate(cases):
+            names = {}
+            for name, value in case["inputs"].items():
+                names[name] = f"c{i}_{name}"
+                arrays[names[name]] = np.ascontiguousarray(value)
+            spec.append({"kind": case["kind"], "inputs": names, "args": case["args"],
+                         "mode": MODES.get(case["kind"], "kernels")})
+        (folder / "cases.json").write_text(json.dumps(spec), encoding="utf-8")
+        np.savez(folder / "inputs.npz", **arrays)
+        t0 = time.monotonic()
+        answer = run_scorer(folder, sandbox, timeout_s, memory_mb, avoid_uids=avoid_uids,
+                            program=_evaluated_program, processes=EVAL_PROCESSES, env=EVAL_ENV)
+        seconds = round(time.monotonic() - t0, 2)
+        user = answer.pop("ran_as", None) if isinstance(answer, dict) else None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return answer, {"seconds": seconds, "user": user}
+
+
+def _verdict(test: str, cases: list[dict], answer) -> tuple[dict, list]:
+    if isinstance(answer, dict) and "refused" in answer:
+        key = {"time": "kernels-time", "memory": "kernels-memory"}.get(str(answer["refused"]), "stopped")
+        kw = answer.get("kw") or {}
+        if key == "stopped" and str(answer["refused"]) != "stopped":
+            kw = {"why": f"refused: {str(answer['refused'])[:60]}"}
+        return {"passed": False, "key": key, "kw": kw}, []
+    errors = answer.get("cells") if isinstance(answer, dict) else None
+    return judge(test, cases, answer), [str(e)[:300] for e in errors[:8]] if isinstance(errors, list) else []
+
+
+def score_kernels(nb, course: list[dict] | None, tests, sandbox: bool = True, seed: int | None = None,
+                  timeout_s: float = EVAL_TIMEOUT_S, memory_mb: int = EVAL_MEMORY_MB, avoid_uids=()) -> dict:
+    """Lab 07's test cells ``tests`` (those the kernel passed) judged outside the kernel: ``{test: result}``,
+    each ``{"passed", "key", "kw", "seed", "cases", "seconds", "user", "program", "simulator", "compiled",
+    "left_out"}``. The kernel tests run the kernels-only program (:func:`kernels_program`: the hand-in's
+    ``@cuda.jit`` definitions and literal constants), each kernel compiled by the real compiler before it is
+    simulated; the pipeline test runs the whole program for ``equalize`` (and the canary) and the kernels-only
+    program for the course's orchestration. One evaluated process per program and test cell
+    (:func:`techday.grading.outside.run_scorer`: a hang or a crash fails that cell only), on cases drawn from
+    ``seed`` (fresh from ``secrets`` unless given: a regrade that repeats a record)."""
     seed = draw_seed() if seed is None else int(seed)
     every = program_cells(nb, course)
     where = test_positions(nb, course)
@@ -503,40 +925,34 @@ def score_kernels(nb, course: list[dict] | None, tests, sandbox: bool = True, se
         # The cells above the test cell, as in the notebook: a later cell's redefinition (an experiment after the
         # test) is not what the kernel's test ran.
         cells = [c for c in every if c["index"] < where[test]]
-        program = [f"{c['origin']}:{c['key']}" for c in cells]
+        kernel_cells, _, left_out = kernels_program(cells)
         cases = draw_cases(test, seed)
-        record: dict = {"seed": seed, "cases": [c["what"] for c in cases], "program": program,
-                        "simulator": "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), whatever the grading tier"}
-        folder = Path(tempfile.mkdtemp(prefix="techday-outside07-"))  # 0700: opened to the process by run_scorer
-        try:
-            (folder / "program.json").write_text(json.dumps(cells), encoding="utf-8")
-            spec, arrays = [], {}
-            for i, case in enumerate(cases):
-                names = {}
-                for name, value in case["inputs"].items():
-                    names[name] = f"c{i}_{name}"
-                    arrays[names[name]] = np.ascontiguousarray(value)
-                spec.append({"kind": case["kind"], "inputs": names, "args": case["args"]})
-            (folder / "cases.json").write_text(json.dumps(spec), encoding="utf-8")
-            np.savez(folder / "inputs.npz", **arrays)
-            t0 = time.monotonic()
-            answer = run_scorer(folder, sandbox, timeout_s, memory_mb, avoid_uids=avoid_uids,
-                                program=_evaluated_program, processes=EVAL_PROCESSES, env=EVAL_ENV)
-            record["seconds"] = round(time.monotonic() - t0, 2)
-            record["user"] = answer.pop("ran_as", None) if isinstance(answer, dict) else None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(answer, dict) and "refused" in answer:
-            key = {"time": "kernels-time", "memory": "kernels-memory"}.get(str(answer["refused"]), "stopped")
-            kw = answer.get("kw") or {}
-            if key == "stopped" and str(answer["refused"]) != "stopped":
-                kw = {"why": f"refused: {str(answer['refused'])[:60]}"}
-            verdict = {"passed": False, "key": key, "kw": kw}
-        else:
-            verdict = judge(test, cases, answer)
-            errors = answer.get("cells") if isinstance(answer, dict) else None
-            if isinstance(errors, list) and errors:
-                record["cell_errors"] = [str(e)[:300] for e in errors[:8]]
+        by_mode = {"full": [c for c in cases if MODES.get(c["kind"], "kernels") == "full"],
+                   "kernels": [c for c in cases if MODES.get(c["kind"], "kernels") == "kernels"]}
+        record: dict = {"seed": seed, "cases": [c["what"] for c in cases], "program": [], "seconds": 0.0,
+                        "user": None, "left_out": left_out[:20],
+                        "simulator": "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), whatever the grading tier",
+                        "compiled": f"numba-cuda's compiler, cc {'.'.join(map(str, (8, 0)))}, before the simulator: "
+                                    f"{', '.join(KERNELS[test])}"}
+        verdict: dict = {"passed": True}
+        missing = [n for n in KERNELS[test] if n not in jit_names(kernel_cells)]
+        if missing and by_mode["kernels"]:
+            verdict = {"passed": False, "key": "kernels-missing", "kw": {"test": test, "name": missing[0]}}
+        for mode in ("full", "kernels"):
+            if not by_mode[mode] or not verdict["passed"]:
+                continue
+            program = kernel_cells if mode == "kernels" else cells
+            record["program"] += [f"{c['origin']}:{c['key']}" + (" (kernels only)" if "kept" in c else "")
+                                  for c in program]
+            answer, ran = _evaluate(program, by_mode[mode], sandbox, timeout_s, memory_mb, avoid_uids)
+            record["seconds"] = round(record["seconds"] + ran["seconds"], 2)
+            record["user"] = record["user"] or ran["user"]
+            verdict, errors = _verdict(test, by_mode[mode], answer)
+            if verdict.get("kw", {}).get("cases") is not None:  # the case's place among all of the cell's
+                verdict["kw"]["case"] = cases.index(by_mode[mode][verdict["kw"]["case"] - 1]) + 1
+                verdict["kw"]["cases"] = len(cases)
+            if errors:
+                record.setdefault("cell_errors", []).extend(errors)
         results[test] = {**record, **verdict}
     return results
 

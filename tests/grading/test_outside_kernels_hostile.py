@@ -82,6 +82,9 @@ def test_a_hostile_evaluated_process_is_a_refusal_with_its_reason(monkeypatch, k
 
 
 def _notebook():
+    """A notebook with a ``@cuda.jit`` ``lut_kernel``: the judge starts an evaluated process only for a test whose
+    kernels are such definitions (``kernels-missing`` otherwise), and the stand-in replaces that process."""
     import nbformat
 
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    kernel = "@cuda.jit\ndef lut_kernel(hist, lut):\n    lut[cuda.threadIdx.x] = 0\n"
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(kernel)])
