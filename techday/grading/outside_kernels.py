@@ -178,12 +178,39 @@ def _literal(node, strings: bool = False) -> bool:
     return plain(value)
 
 
-def _constant(node) -> bool:
-    """A literal constant (numbers, tuples of numbers) or a dtype name ``np.int32`` / ``numba.int64``."""
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div, ast.Mod, ast.Pow, ast.LShift, ast.RShift,
+               ast.BitAnd, ast.BitOr, ast.BitXor)
+
+
+def _arithmetic(node, names, depth: int = 0) -> bool:
+    """Arithmetic on numbers and on ``names`` (constants bound before it: the course's, the hand-in's), a name's
+    item at a literal index included (``BLOCK_2D[0] * BLOCK_2D[1]``, ``BINS = 2 ** 8``, ``HALF = RADIUS // 2``):
+    no call, no attribute but a dtype name. Run in the evaluated process, under its limits."""
+    if depth > 32:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(node, ast.Name):
+        return node.id in names
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.value, ast.Name) and node.value.id in names and _literal(node.slice)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)) and _arithmetic(node.operand, names, depth + 1)
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, _ARITHMETIC) and _arithmetic(node.left, names, depth + 1) and \
+            _arithmetic(node.right, names, depth + 1)
+    if isinstance(node, ast.Tuple):
+        return len(node.elts) <= 64 and all(_arithmetic(e, names, depth + 1) for e in node.elts)
+    return False
+
+
+def _constant(node, names=frozenset()) -> bool:
+    """A literal constant (numbers, tuples of numbers), a dtype name ``np.int32`` / ``numba.int64``, or arithmetic
+    on numbers and on the constants ``names`` (:func:`_arithmetic`)."""
     if _literal(node):
         return True
     return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in DTYPE_MODULES
-            and node.attr in DTYPE_NAMES)
+            and node.attr in DTYPE_NAMES) or _arithmetic(node, names)
 
 
 def _jit_decorator(node) -> bool:
@@ -198,8 +225,9 @@ def _jit_decorator(node) -> bool:
     return True
 
 
-def _why_not(stmt, bound: set[str]) -> tuple[str | None, str]:
-    """(the name the statement binds, '') when it is taken; else (None, why not)."""
+def _why_not(stmt, bound: set[str], constants=frozenset()) -> tuple[str | None, str]:
+    """(the name the statement binds, '') when it is taken; else (None, why not). ``constants``: the names a
+    constant's arithmetic may read (the course's, and the hand-in's constants taken before it)."""
     if isinstance(stmt, ast.FunctionDef):
         if not stmt.decorator_list or not all(_jit_decorator(d) for d in stmt.decorator_list):
             return None, f"def {stmt.name}: not decorated with @cuda.jit (literal arguments only)"
@@ -215,8 +243,8 @@ def _why_not(stmt, bound: set[str]) -> tuple[str | None, str]:
         if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None or \
                 isinstance(stmt, ast.AnnAssign):
             return None, "an assignment that is not NAME = constant"
-        if not _constant(stmt.value):
-            return None, f"{targets[0].id} = ...: not a literal constant"
+        if not _constant(stmt.value, constants):
+            return None, f"{targets[0].id} = ...: not a constant (numbers, arithmetic on constants)"
         name = targets[0].id
     elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
         module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
@@ -242,7 +270,7 @@ def _no_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
-def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
+def kernel_statements(source: str, bound, constants=None) -> tuple[str, list[str], list[str]]:
     """What of a hand-in cell runs for the kernel tests, taken by ``ast`` (never run): ``(text, kept names, left
     out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`;
     device functions included; no annotation, literal defaults only), of its literal constants
@@ -250,6 +278,7 @@ def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
     with another, or binding a name of the course's definition cells (``bound``), is left out; so is all of a
     cell that does not parse."""
     bound = set(bound)
+    constants = set(bound) if constants is None else constants  # grows with each constant taken (kernels_program)
     text = _no_magics(source)
     lines = text.split("\n")
     try:
@@ -264,7 +293,7 @@ def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
     kept, left_out = [], []
     for i, stmt in enumerate(tree.body):
         first, last = spans[i]
-        name, why = _why_not(stmt, bound)
+        name, why = _why_not(stmt, bound, constants)
         shared = any(j != i and not (spans[j][1] < first or spans[j][0] > last) for j in range(len(spans)))
         if name is not None and shared:
             name, why = None, f"{name}: shares a line with another statement"
@@ -272,6 +301,8 @@ def kernel_statements(source: str, bound) -> tuple[str, list[str], list[str]]:
             left_out.append(f"line {stmt.lineno}: {why}")
             continue
         kept.append(name)
+        if isinstance(stmt, ast.Assign):
+            constants.add(name)
         for n in range(first - 1, last):
             keep[n] = True
     return "\n".join(line if keep[n] else "" for n, line in enumerate(lines)), kept, left_out
@@ -302,12 +333,13 @@ def kernels_program(cells: list[dict]) -> tuple[list[dict], dict[str, int], list
     are, each hand-in cell reduced to :func:`kernel_statements`. Returns (cells, {kernel name: index of the cell
     that defines it last}, left out: one line per statement not run)."""
     bound = bound_names(c["source"] for c in cells if c["origin"] != "hand-in")
+    constants = set(bound)  # what a constant's arithmetic may read: the course's names, then the hand-in's constants
     out, defined, left_out = [], {}, []
     for cell in cells:
         if cell["origin"] != "hand-in":
             out.append(cell)
             continue
-        text, kept, dropped = kernel_statements(cell["source"], bound)
+        text, kept, dropped = kernel_statements(cell["source"], bound, constants)
         left_out += [f"{cell['key']}, {d}" for d in dropped]
         for name in kept:
             defined[name] = cell["index"]
