@@ -148,8 +148,10 @@ def lookup_twin(n: int = 600):
 # --- the attack ------------------------------------------------------------------------------------------
 
 def test_a_model_keyed_on_the_published_seeds_passes_the_kernel_but_scores_0_outside(tmp_path):
-    """The kernel's own test cell (hidden tests included), run on the lookup model and its PyTorch twin, passes;
-    the grader, serving the same file on its fresh parts, finds it guessing."""
+    """The kernel's own test cell, run on the lookup model and its PyTorch twin, passes every published set (the
+    visible one and the fixed hidden ones: the whole test before its sets were drawn too); the grader, serving the
+    same file on its fresh parts, finds it guessing. (The cell's own drawn sets now fail it in the kernel as well:
+    two checks, one inside the kernel and one outside it.)"""
     from techday.course.labsrc import read_lab
     from techday.course.syllabus import load_course
     from techday.grading.outside import SEED_FLOOR, score_served_classifier
@@ -166,8 +168,10 @@ def test_a_model_keyed_on_the_published_seeds_passes_the_kernel_but_scores_0_out
     ns = {"final_model": lookup_twin(), "export_for_serving": export_for_serving, "SERVING_DIR": tmp_path}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exec(compile(test.source, "serving_tests", "exec"), ns)  # raises where the kernel's test would fail
+        with pytest.raises(AssertionError, match="hidden: served"):  # at the sets drawn for this run, after the rest
+            exec(compile(test.source, "serving_tests", "exec"), ns)
     assert min(ns["served_accuracies"]) >= 0.99, ns["served_accuracies"]  # every published part looked up
+    assert "served_drawn" not in ns or max(ns["served_drawn"]) < 0.6, ns.get("served_drawn")
 
     result = score_served_classifier(data, sandbox=sandbox_here())
     print(result)
@@ -539,10 +543,11 @@ def export_for_serving(model, path):
 
 @pytest.mark.slow
 def test_a_hand_in_keyed_on_the_published_seeds_loses_the_served_models_points(bwrap, tmp_path):
-    """`techday grade autograde` of lab 17's solution with its training and its export replaced by the lookup: the
-    kernel's test of exercise 6 passes (every published part is answered), and the grader's own parts score it 0;
-    exercise 5's sets drawn per grading (techday/draw.py) take its 6 points: 13 of 22, flagged with the reason.
-    Before either, 22 of 22, graded. Measured: 19 to 35 s here."""
+    """`techday grade autograde` of lab 17's solution with its training and its export replaced by the lookup: it
+    answers every published part, and took 22 of 22, `graded`, before the sets were drawn and the grader served
+    the models itself. Now exercise 5's and exercise 6's sets drawn per grading (techday/draw.py) fail both in the
+    kernel (6 + 3 points): 13 of 22; the checks from outside leave a test the kernel failed as it is (and the
+    lookup fails them too: the tests above). Measured: 19 to 35 s here."""
     import csv
     import json
 
@@ -573,10 +578,8 @@ def test_a_hand_in_keyed_on_the_published_seeds_loses_the_served_models_points(b
         (row,) = [r for r in csv.DictReader(f) if r["assignment"] == LAB]
     assert float(row["score"]) == 22 - 3 - 6 and float(row["max_score"]) == 22, (row, sub)
     records = {r["cell"]: r for r in sub["outside"]}
-    record = records["serving_tests"]
-    assert record["kernel"] == "passed" and record["passed"] is False and record["key"] == "below", record
+    assert records["serving_tests"]["kernel"] == "failed" and records["serving_tests"]["passed"] is None, records
     assert records["assessment_tests"]["kernel"] == "failed", records  # the drawn sets, in the kernel already
-    assert sub["status"] == "flagged" and sub["notes"] and all("outside the kernel" in n for n in sub["notes"]), sub
 
 
 
