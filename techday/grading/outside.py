@@ -568,10 +568,8 @@ def _run_scorer(folder: Path, sandbox: bool, timeout_s: float, memory_mb: int,
     # their last SCORER_OUTPUT_TAIL bytes only (a scorer that wrote without end took the grader's memory).
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         try:
-            fd = extra[0] if extra else None
-            # lab 17's scorer as before (a stand-in replaces _scorer_argv with three arguments in the tests)
-            argv, popen_env, cwd = _scorer_argv(folder, sandbox, fd) if program is None and env is None else \
-                _scorer_argv(folder, sandbox, fd, program=program, extra_env=env)
+            argv, popen_env, cwd = _scorer_argv(folder, sandbox, extra[0] if extra else None, program=program,
+                                                extra_env=env)
             base.append(rlimits(limits, gpu=False, user=user, argv=argv))
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
                                     env=popen_env, cwd=cwd, pass_fds=extra, start_new_session=True,

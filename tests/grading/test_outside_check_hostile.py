@@ -77,7 +77,7 @@ def test_a_scorer_that_dies_or_answers_nonsense_is_a_refusal(monkeypatch, tmp_pa
     script = {"abort": "import os; os.abort()",
               "half-line": "import os, sys; sys.stdout.write('RESULT {\"predictions\": '); sys.stdout.flush(); os._exit(3)",
               "unknown-reason": "print('RESULT {\"refused\": \"../../etc/passwd\", \"kw\": {\"x\": 1}}')"}[ending]
-    monkeypatch.setattr(outside, "_scorer_argv", lambda folder, sandbox, fd: ([sys.executable, "-c", script], {}, None))
+    monkeypatch.setattr(outside, "_scorer_argv", lambda folder, sandbox, fd, **kw: ([sys.executable, "-c", script], {}, None))
     nodes, inits = identity_nodes()
     result = outside.score_served_classifier(model_bytes(nodes, inits), sandbox=False, timeout_s=30)
     assert result["passed"] is False and "accuracies" not in result, result
@@ -101,7 +101,7 @@ resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
 sys.path.insert(0, {str(root)!r})
 from techday.grading import outside
 flood = "import sys\\nb = b'x' * 2**20\\nfor _ in range(2048): sys.stdout.buffer.write(b)\\nprint('RESULT {{}}')"
-outside._scorer_argv = lambda folder, sandbox, fd: ([sys.executable, "-c", flood], {{}}, None)
+outside._scorer_argv = lambda folder, sandbox, fd, **kw: ([sys.executable, "-c", flood], {{}}, None)
 from tests.grading.test_outside_check import identity_nodes, model_bytes
 result = outside.score_served_classifier(model_bytes(*identity_nodes()), sandbox=False, timeout_s=100)
 print("ANSWER " + json.dumps({{"passed": result["passed"], "key": result.get("key")}}))
