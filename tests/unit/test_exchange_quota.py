@@ -255,6 +255,18 @@ def test_a_disk_that_fills_during_the_copy_leaves_nothing_half_written(tmp_path,
 # ------------------------------------------------------------------------------------------ the sweep
 
 
+def _graders_inbound(base: Path) -> Path:
+    """``base/c/inbound`` as the exchange makes it: the grader's, with the exchange's inbound mode."""
+    from tests.uids import GRADER_GID, GRADER_UID
+
+    inbound = base / "c" / "inbound"
+    inbound.mkdir(parents=True)
+    (base / "c").chmod(0o755)
+    os.chown(inbound, GRADER_UID, GRADER_GID)
+    inbound.chmod(ex.INBOUND_MODE)
+    return inbound
+
+
 def _entry(inbound: Path, name: str, size: int) -> Path:
     entry = inbound / name
     entry.mkdir()
@@ -330,11 +342,7 @@ def test_a_trainee_writing_into_inbound_by_hand_is_held_to_the_budget_by_the_swe
         pytest.skip(f"cannot run as another user: {reason}")
     base = shared_dir("techday-quota-")
     try:
-        inbound = base / "c" / "inbound"
-        inbound.mkdir(parents=True)
-        (base / "c").chmod(0o755)
-        os.chown(inbound, GRADER_UID, GRADER_GID)
-        inbound.chmod(ex.INBOUND_MODE)
+        inbound = _graders_inbound(base)
         grader_own = inbound / ".grader-note"
         grader_own.write_text("x")
         os.chown(grader_own, GRADER_UID, GRADER_GID)
@@ -678,11 +686,7 @@ def test_a_record_naming_another_trainees_entry_removes_nothing_of_theirs(tmp_pa
         pytest.skip(f"cannot run as another user: {reason}")
     base = shared_dir("techday-quota-ledger-")
     try:
-        inbound = base / "c" / "inbound"
-        inbound.mkdir(parents=True)
-        (base / "c").chmod(0o755)
-        os.chown(inbound, GRADER_UID, GRADER_GID)
-        inbound.chmod(ex.INBOUND_MODE)
+        inbound = _graders_inbound(base)
         theirs = _entry(inbound, f"trainee-b+{LAB}+2026-12-07 10:00:00.000000 UTC+b", 50_000)
         for p in (theirs, theirs / "lab.ipynb"):
             os.lchown(p, UID_FIRST + 23, GRADER_GID)
