@@ -15,9 +15,11 @@ Lab 07's four correctness tests (``blur_kernel_tests``, ``histogram_kernel_tests
    cases run on the cells above it only, as in the notebook.
 2. **Kernels only** (:func:`kernels_program`): for the kernel tests (and the pipeline's orchestration), each
    hand-in cell is reduced by ``ast``, never run, to an allow-list (:func:`kernel_statements`): top-level
-   ``@cuda.jit`` definitions with literal decorator arguments, literal defaults and no annotations (device
-   functions included), and ``NAME = constant`` (numbers, tuples of numbers, ``np.<dtype>``); every other line
-   is blank. No import, call or other statement of the trainee's runs. A kernel a test launches that is no such
+   ``@cuda.jit`` definitions whose decorator takes a signature (a string or Numba's type objects,
+   :func:`_type_expr`) and literal options, with literal defaults and no annotations (device functions
+   included), plain definitions the hand-in wraps (``k = cuda.jit(f)``) and those wrappings, aliases of kernels
+   taken, imports of names from the kernels' libraries, and ``NAME = constant`` (numbers, tuples of numbers,
+   ``np.<dtype>``, arithmetic on constants); every other line is blank. No import, call or other statement of the trainee's runs. A kernel a test launches that is no such
    definition fails it before any process starts (``kernels-missing``).
 3. **Compiled before simulated** (:func:`_compiled`): in the evaluated process, each kernel (and the device
    functions it calls) is compiled by numba-cuda's real compiler (cc 8.0) for the case's argument types in
@@ -213,39 +215,208 @@ def _constant(node, names=frozenset()) -> bool:
             and node.attr in DTYPE_NAMES) or _arithmetic(node, names)
 
 
-def _jit_decorator(node) -> bool:
-    """``@cuda.jit`` or ``@numba.cuda.jit``, bare or called with literal arguments only (a signature string, the
-    options of :data:`JIT_OPTIONS`)."""
-    target = node.func if isinstance(node, ast.Call) else node
-    if not isinstance(target, (ast.Attribute, ast.Name)) or ast.unparse(target) not in JIT_DECORATORS:
+# Numba's type names, for a signature written with objects (``@cuda.jit(void(uint8[:, :], int32[::1]))``): each
+# must be bound by an import from :data:`TYPE_MODULES` (``from numba import void``) or read from such a module
+# (``numba.float32``, ``types.int64``), and never rebound by the hand-in after, so that a signature's calls and
+# subscripts reach Numba's type objects only: nothing of the trainee's runs when the decorator is evaluated.
+TYPE_NAMES = frozenset(
+    "void none boolean bool_ b1 byte uint8 u1 uint16 u2 uint32 u4 uint64 u8 int8 i1 int16 i2 int32 i4 int64 i8 intp "
+    "uintp intc uintc float16 f2 float32 f4 float64 f8 double complex64 c8 complex128 c16".split())
+TYPE_MODULES = ("numba", "numba.types", "numba.core.types")
+
+
+class Scope:
+    """What the hand-in's statements taken so far (and the course's cells) bind, for the statements after them:
+    ``constants`` (names a constant's arithmetic may read), ``types`` (name -> ``"type"`` for a Numba type,
+    ``"module"`` for numba or its types module), ``kernels`` (names bound to a ``@cuda.jit`` definition, a wrapped
+    function or an alias of one), ``plain`` (undecorated definitions taken because the hand-in wraps them:
+    ``wrapped``, found by :func:`wrapped_functions` before)."""
+
+    def __init__(self, constants=(), types=None, wrapped=()):
+        self.constants = set(constants)
+        self.types = dict(types or {})
+        self.kernels: set[str] = set()
+        self.plain: set[str] = set()
+        self.wrapped = set(wrapped)
+        self.pending: list = []  # what the statement judged last binds, if it is taken (_why_not)
+
+    def take(self) -> None:
+        for name, kind, types in self.pending:
+            self.bind(name, kind, types)
+        self.pending = []
+
+    def bind(self, name: str, kind: str, types: dict | None = None) -> None:
+        """``name`` bound by a statement taken: ``kind`` one of constant, kernel, plain, import."""
+        for table in (self.constants, self.kernels, self.plain):
+            table.discard(name)
+        self.types.pop(name, None)
+        if kind == "constant":
+            self.constants.add(name)
+        elif kind == "kernel":
+            self.kernels.add(name)
+        elif kind == "plain":
+            self.plain.add(name)
+        elif types and name in types:
+            self.types[name] = types[name]
+
+
+def import_types(stmt) -> dict[str, str]:
+    """What an import binds that :data:`TYPE_NAMES` signatures may use: ``{name: "type" | "module"}``."""
+    found = {}
+    if isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module in TYPE_MODULES:
+        for a in stmt.names:
+            if a.name in TYPE_NAMES:
+                found[a.asname or a.name] = "type"
+            elif stmt.module in ("numba", "numba.core") and a.name == "types":
+                found[a.asname or a.name] = "module"
+    elif isinstance(stmt, ast.Import):
+        for a in stmt.names:
+            if a.name in TYPE_MODULES and (a.asname or "." not in a.name):
+                found[a.asname or a.name] = "module"
+    return found
+
+
+def _type_ref(node, types: dict) -> bool:
+    """A Numba type by a name an import bound to one, or read from a module bound to numba or its types module
+    (``numba.float32``, ``numba.types.int64``, ``types.uint8``)."""
+    if isinstance(node, ast.Name):
+        return types.get(node.id) == "type"
+    if not isinstance(node, ast.Attribute) or node.attr not in TYPE_NAMES:
         return False
+    inner = node.value
+    while isinstance(inner, ast.Attribute) and inner.attr in ("types", "core"):
+        inner = inner.value
+    return isinstance(inner, ast.Name) and types.get(inner.id) == "module"
+
+
+def _whole_slice(node) -> bool:
+    """``:`` or ``::1`` (an array type's dimension, contiguous or not)."""
+    return isinstance(node, ast.Slice) and node.lower is None and node.upper is None and (
+        node.step is None or (isinstance(node.step, ast.Constant) and node.step.value == 1
+                              and type(node.step.value) is int))
+
+
+def _type_expr(node, types: dict, depth: int = 0) -> bool:
+    """A signature written with Numba's types: a string, a type (:func:`_type_ref`), an array type
+    (``uint8[:, ::1]``), a signature (``void(uint8[:, :], int32[:])``, ``float32(float32)``), or a tuple or list
+    of these. Its calls and subscripts reach Numba's type objects only."""
+    if depth > 16:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and len(node.value) <= 400
+    if _type_ref(node, types):
+        return True
+    if isinstance(node, ast.Subscript):
+        dims = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return _type_ref(node.value, types) and 1 <= len(dims) <= 8 and all(_whole_slice(d) for d in dims)
     if isinstance(node, ast.Call):
-        return all(_literal(a, strings=True) for a in node.args) and all(
-            kw.arg in JIT_OPTIONS and _literal(kw.value) for kw in node.keywords)
-    return True
+        return _type_ref(node.func, types) and not node.keywords and len(node.args) <= 64 and \
+            all(_type_expr(a, types, depth + 1) for a in node.args)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return len(node.elts) <= 64 and all(_type_expr(e, types, depth + 1) for e in node.elts)
+    return False
 
 
-def _why_not(stmt, bound: set[str], constants=frozenset()) -> tuple[str | None, str]:
+def _jit_call(node, types=None) -> bool:
+    """``cuda.jit`` or ``numba.cuda.jit`` called with a signature (a string, or Numba's types: :func:`_type_expr`)
+    and the options of :data:`JIT_OPTIONS` (literals)."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Attribute, ast.Name)) or \
+            ast.unparse(node.func) not in JIT_DECORATORS:
+        return False
+    return len(node.args) <= 1 and all(_literal(a, strings=True) or _type_expr(a, types or {}) for a in node.args) \
+        and all(kw.arg in JIT_OPTIONS and _literal(kw.value) for kw in node.keywords)
+
+
+def _jit_decorator(node, types=None) -> bool:
+    """``@cuda.jit`` or ``@numba.cuda.jit``, bare or called with a signature and literal options
+    (:func:`_jit_call`)."""
+    if isinstance(node, ast.Call):
+        return _jit_call(node, types)
+    return isinstance(node, (ast.Attribute, ast.Name)) and ast.unparse(node) in JIT_DECORATORS
+
+
+def _wrapped_name(value) -> str | None:
+    """The function ``f`` of ``cuda.jit(f)``, ``cuda.jit(f, device=True)`` or ``cuda.jit(<signature>)(f)``
+    (the wrapping's form only: its arguments are checked by :func:`_why_not`)."""
+    if not isinstance(value, ast.Call):
+        return None
+    if isinstance(value.func, ast.Call):  # cuda.jit(...)(f)
+        if len(value.args) == 1 and not value.keywords and isinstance(value.args[0], ast.Name):
+            return value.args[0].id
+        return None
+    if isinstance(value.func, (ast.Attribute, ast.Name)) and ast.unparse(value.func) in JIT_DECORATORS and \
+            value.args and isinstance(value.args[0], ast.Name):
+        return value.args[0].id
+    return None
+
+
+def wrapped_functions(sources) -> set[str]:
+    """The names the hand-in's cells wrap with ``cuda.jit`` (``k = cuda.jit(f)``): their plain definitions are
+    taken (:func:`_why_not`)."""
+    names = set()
+    for source in sources:
+        try:
+            tree = ast.parse(_no_magics(source))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign):
+                name = _wrapped_name(stmt.value)
+                if name is not None:
+                    names.add(name)
+    return names
+
+
+def _plain_def_problem(stmt) -> str | None:
+    a = stmt.args
+    if stmt.returns is not None or any(x.annotation is not None for x in
+                                       a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x):
+        return f"def {stmt.name}: annotations"
+    if not all(_literal(d) for d in a.defaults + [d for d in a.kw_defaults if d is not None]):
+        return f"def {stmt.name}: a default value that is not a literal"
+    return None
+
+
+def _why_not(stmt, bound: set[str], constants=frozenset(), scope: Scope | None = None) -> tuple[str | None, str]:
     """(the name the statement binds, '') when it is taken; else (None, why not). ``constants``: the names a
-    constant's arithmetic may read (the course's, and the hand-in's constants taken before it)."""
+    constant's arithmetic may read (the course's, and the hand-in's constants taken before it); ``scope``: what
+    the statements taken before bind (:class:`Scope`): what a statement taken binds is left in ``scope.pending``
+    for :meth:`Scope.take` (a statement left out after all binds nothing: it never runs)."""
+    scope = scope if scope is not None else Scope(constants)
+    scope.pending = []
+    kind, types = "constant", None
     if isinstance(stmt, ast.FunctionDef):
-        if not stmt.decorator_list or not all(_jit_decorator(d) for d in stmt.decorator_list):
-            return None, f"def {stmt.name}: not decorated with @cuda.jit (literal arguments only)"
-        a = stmt.args
-        if stmt.returns is not None or any(x.annotation is not None for x in
-                                           a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x):
-            return None, f"def {stmt.name}: annotations"
-        if not all(_literal(d) for d in a.defaults + [d for d in a.kw_defaults if d is not None]):
-            return None, f"def {stmt.name}: a default value that is not a literal"
+        if not stmt.decorator_list:
+            if stmt.name not in scope.wrapped:
+                return None, f"def {stmt.name}: neither decorated with @cuda.jit nor wrapped (k = cuda.jit({stmt.name}))"
+            kind = "plain"
+        elif not all(_jit_decorator(d, scope.types) for d in stmt.decorator_list):
+            return None, f"def {stmt.name}: not decorated with @cuda.jit (a signature and literal options only)"
+        else:
+            kind = "kernel"
+        problem = _plain_def_problem(stmt)
+        if problem:
+            return None, problem
         name = stmt.name
     elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not isinstance(stmt, ast.AugAssign):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None or \
                 isinstance(stmt, ast.AnnAssign):
             return None, "an assignment that is not NAME = constant"
-        if not _constant(stmt.value, constants):
-            return None, f"{targets[0].id} = ...: not a constant (numbers, arithmetic on constants)"
-        name = targets[0].id
+        name, value = targets[0].id, stmt.value
+        wrapped = _wrapped_name(value)
+        if wrapped is not None:
+            jit = value.func if isinstance(value.func, ast.Call) else \
+                ast.Call(func=value.func, args=value.args[1:], keywords=value.keywords)
+            if wrapped not in scope.plain:
+                return None, f"{name} = cuda.jit({wrapped}): {wrapped} is no plain definition of the hand-in's above it"
+            if not _jit_call(jit, scope.types):
+                return None, f"{name} = cuda.jit(...): a signature and literal options only"
+            kind = "kernel"
+        elif isinstance(value, ast.Name) and value.id in scope.kernels:
+            kind = "kernel"  # an alias of a kernel taken: lut_kernel = my_table_kernel
+        elif not _constant(value, scope.constants):
+            return None, f"{name} = ...: not a constant (numbers, arithmetic on constants)"
     elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
         module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
         names = [(a.asname or a.name) for a in stmt.names]
@@ -257,11 +428,13 @@ def _why_not(stmt, bound: set[str], constants=frozenset()) -> tuple[str | None, 
         taken = [n for n in names if n not in bound]
         if len(taken) != len(names):
             return None, f"import of {', '.join(n for n in names if n in bound)}: a name of the course's definition cells"
-        name = ", ".join(taken)
+        scope.pending = [(n, "import", import_types(stmt)) for n in taken]
+        return ", ".join(taken), ""
     else:
         return None, f"{type(stmt).__name__.lower()} statement"
     if name in bound:
         return None, f"{name}: a name of the course's definition cells"
+    scope.pending = [(name, kind, types)]
     return name, ""
 
 
@@ -270,15 +443,21 @@ def _no_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
-def kernel_statements(source: str, bound, constants=None) -> tuple[str, list[str], list[str]]:
+def kernel_statements(source: str, bound, constants=None, scope: Scope | None = None
+                      ) -> tuple[str, list[str], list[str]]:
     """What of a hand-in cell runs for the kernel tests, taken by ``ast`` (never run): ``(text, kept names, left
-    out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`;
-    device functions included; no annotation, literal defaults only), of its literal constants
-    (:func:`_constant`) and of its imports of names from :data:`IMPORT_MODULES`, every other line blank, so that a line number is the cell's. A statement sharing a line
-    with another, or binding a name of the course's definition cells (``bound``), is left out; so is all of a
-    cell that does not parse."""
+    out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`:
+    device functions included; a signature of strings or Numba's types; no annotation, literal defaults only), of
+    the plain definitions the hand-in wraps (``k = cuda.jit(f)``, ``k = cuda.jit(<signature>)(f)``) and those
+    wrappings, of aliases of kernels taken (``lut_kernel = my_table``), of its constants (:func:`_constant`) and of
+    its imports of names from :data:`IMPORT_MODULES`, every other line blank, so that a line number is the cell's.
+    A statement sharing a line with another, or binding a name of the course's definition cells (``bound``), is
+    left out; so is all of a cell that does not parse. ``scope`` (:class:`Scope`) carries what the cells before
+    bound (:func:`kernels_program`); without it, the cell alone."""
     bound = set(bound)
-    constants = set(bound) if constants is None else constants  # grows with each constant taken (kernels_program)
+    if scope is None:
+        scope = Scope(set(bound) if constants is None else constants,
+                      {"numba": "module"} if "numba" in bound else {}, wrapped_functions([source]))
     text = _no_magics(source)
     lines = text.split("\n")
     try:
@@ -293,18 +472,19 @@ def kernel_statements(source: str, bound, constants=None) -> tuple[str, list[str
     kept, left_out = [], []
     for i, stmt in enumerate(tree.body):
         first, last = spans[i]
-        name, why = _why_not(stmt, bound, constants)
+        name, why = _why_not(stmt, bound, scope=scope)
         shared = any(j != i and not (spans[j][1] < first or spans[j][0] > last) for j in range(len(spans)))
         if name is not None and shared:
             name, why = None, f"{name}: shares a line with another statement"
         if name is None:
             left_out.append(f"line {stmt.lineno}: {why}")
             continue
+        scope.take()
         kept.append(name)
-        if isinstance(stmt, ast.Assign):
-            constants.add(name)
         for n in range(first - 1, last):
             keep[n] = True
+    if constants is not None:  # the caller's set grows with the constants taken (kept for its callers)
+        constants |= scope.constants
     return "\n".join(line if keep[n] else "" for n, line in enumerate(lines)), kept, left_out
 
 
@@ -331,30 +511,41 @@ def bound_names(sources) -> set[str]:
 def kernels_program(cells: list[dict]) -> tuple[list[dict], dict[str, int], list[str]]:
     """``cells`` (:func:`program_cells`) as the kernel tests run them: the grader's and the course's cells as they
     are, each hand-in cell reduced to :func:`kernel_statements`. Returns (cells, {kernel name: index of the cell
-    that defines it last}, left out: one line per statement not run)."""
-    bound = bound_names(c["source"] for c in cells if c["origin"] != "hand-in")
-    constants = set(bound)  # what a constant's arithmetic may read: the course's names, then the hand-in's constants
+    that defines it last}, left out: one line per statement not run). Each reduced cell keeps ``kernels``: the
+    names bound to a kernel once it has run (:func:`jit_names`)."""
+    course = [c["source"] for c in cells if c["origin"] != "hand-in"]
+    bound = bound_names(course)
+    types: dict[str, str] = {}
+    for source in course:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                types.update(import_types(stmt))
+    # what a constant's arithmetic may read: the course's names, then the hand-in's constants
+    scope = Scope(bound, types, wrapped_functions(c["source"] for c in cells if c["origin"] == "hand-in"))
     out, defined, left_out = [], {}, []
     for cell in cells:
         if cell["origin"] != "hand-in":
             out.append(cell)
             continue
-        text, kept, dropped = kernel_statements(cell["source"], bound, constants)
+        text, kept, dropped = kernel_statements(cell["source"], bound, scope=scope)
         left_out += [f"{cell['key']}, {d}" for d in dropped]
         for name in kept:
             defined[name] = cell["index"]
-        out.append({**cell, "source": text, "kept": kept})
+        out.append({**cell, "source": text, "kept": kept, "kernels": sorted(scope.kernels)})
     return out, defined, left_out
 
 
 def jit_names(cells: list[dict]) -> set[str]:
-    """The names of :func:`kernels_program`'s hand-in cells bound by a ``@cuda.jit`` definition (not a constant)."""
-    names = set()
+    """The names bound to a kernel (a ``@cuda.jit`` definition, a wrapped plain definition or an alias of either)
+    once :func:`kernels_program`'s hand-in cells have run."""
+    names: set[str] = set()
     for cell in cells:
         if cell["origin"] == "hand-in":
-            for stmt in ast.parse(cell["source"]).body:
-                if isinstance(stmt, ast.FunctionDef):
-                    names.add(stmt.name)
+            names = set(cell.get("kernels", ()))
     return names
 
 
