@@ -771,7 +771,8 @@ def adapt_backbone(backbone, images, labels, seed):
 """The notebook drew no flanges but the 90 labelled ones; adapt_backbone, handed a fresh copy of the shipped
 backbone and those flanges, returns a model that clears the transfer bar of course/syllabus.toml on a fresh visible
 set of flanges (seed 202) and draws no flanges of its own; hidden: called with the grader's own 90 labelled flanges,
-the model clears the bar on the grader's two sets (the mean, and each set), again without drawing flanges."""
+the model clears the bar on the grader's two sets (the mean, and each set), again without drawing flanges, and
+the same with 90 labelled flanges and two sets drawn afresh at every grading (techday.draw)."""
 import numpy as np
 import torch
 
@@ -838,6 +839,22 @@ assert float(np.mean(transfer_accuracies)) >= bar["transfer_min_mean_accuracy"],
 assert min(transfer_accuracies) >= bar["transfer_min_accuracy"], msg(
     "17.transfer_one_below", "hidden: on the grader's flanges, accuracy {acc:.3f} on one set, below {bar}",
     acc=min(transfer_accuracies), bar=bar["transfer_min_accuracy"])
+# Drawn at every grading (techday.draw): the seeds above are published with the course. The grader's 90
+# labelled flanges and its two test sets again, drawn afresh (the lab's fine-tuning: 0.88-0.95 on 60 drawn sets).
+import techday.draw
+
+rd = techday.draw.rng("17.transfer_tests")
+drawn_seeds = [int(s) for s in rd.integers(1, 2**31, 3)]
+drawn_images, drawn_labels = make_parts(3 * bar["transfer_labels_per_class"], seed=drawn_seeds[0], as_tensor=True,
+                                        product="flange")
+drawn_model = adapted(drawn_images, drawn_labels, seed=int(rd.integers(0, 2**31)))
+drawn_accuracies = [flange_accuracy(drawn_model, s) for s in drawn_seeds[1:]]
+assert float(np.mean(drawn_accuracies)) >= bar["transfer_min_mean_accuracy"], msg(
+    "17.transfer_mean_below", "hidden: on the grader's flanges, the mean accuracy {acc:.3f} is below {bar}",
+    acc=float(np.mean(drawn_accuracies)), bar=bar["transfer_min_mean_accuracy"])
+assert min(drawn_accuracies) >= bar["transfer_min_accuracy"], msg(
+    "17.transfer_one_below", "hidden: on the grader's flanges, accuracy {acc:.3f} on one set, below {bar}",
+    acc=min(drawn_accuracies), bar=bar["transfer_min_accuracy"])
 ### END HIDDEN TESTS
 print(msg("17.transfer_passed", "adapt_backbone: the visible test passed; the grader also adapts a fresh backbone "
           "with its own labelled flanges."))
