@@ -208,3 +208,48 @@ def test_the_course_kernels_of_modules_are_left_to_techday_kernels(tmp_path):
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0 and proc.stdout.strip() == "1.0", proc.stderr[-2000:]
+
+
+def test_a_notebook_kernel_that_launched_a_kernel_exits_at_once_and_leaves_no_child(tmp_path):
+    """Caught: the compiling child was in the notebook kernel's process group; at shutdown ipykernel signals that
+    group's processes and waits for none to be left without reaping them, so the child, killed, stayed as a zombie
+    and every kernel that had launched a CUDA kernel on the CPU tier took 29 s to exit (labs 00-08 in each
+    `techday run`; where the client waits 5 s, JupyterLab's restart and the grader's executor, it was killed
+    before its exit handlers ran). Now: the shutdown takes under 5 s, and the child ends with the kernel. The kernel
+    is started as the course's runs start it (the simulator and the tier in its environment: without them at its
+    start, the old code exited at once here too)."""
+    import time
+
+    import psutil
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path),
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_ENABLE_CUDASIM": "1", "TECHDAY_TIER": "cpu"})
+    try:
+        code = ("import techday\nlab = techday.setup(tier='cpu', scale='ci', quiet=True)\nimport numpy as np\n"
+                "from numba import cuda\n@cuda.jit\ndef k(x):\n    x[cuda.grid(1)] = 1\n"
+                "k[1, 4](np.zeros(4))\nimport techday.simcompile as s\nprint(s._state['server'].proc.pid)\n")
+        out = []
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: out.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        child = psutil.Process(int("".join(out).split()[-1]))
+        assert child.is_running()
+        t0 = time.monotonic()
+        kc.shutdown()
+        while km.is_alive() and time.monotonic() - t0 < 40:
+            time.sleep(0.1)
+        took = time.monotonic() - t0
+        print(f"the kernel exited {took:.1f} s after the shutdown request")
+        assert took < 5, took
+        try:
+            child.wait(timeout=10)
+        except psutil.NoSuchProcess:
+            pass
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+        km.cleanup_resources()
+        km.context.destroy(linger=0)
