@@ -281,6 +281,28 @@ def test_the_labs_wrong_solutions_fail_outside_too(built, wrong):
     assert not any(passed.values()), {t: (r.get("key"), r.get("kw")) for t, r in results.items()}
 
 
+def right_answers():
+    from techday.validate.variants import read_right_solutions
+
+    return [r for r in read_right_solutions(ROOT / "tests" / "right_solutions" / f"{LAB}.py")
+            if set(r.fails) & set(TESTS)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("right", right_answers(), ids=lambda r: r.name)
+def test_the_labs_right_answers_pass_outside_too(built, right):
+    """Kept: every right answer of lab 07 written another way (tests/right_solutions/, each passing the kernel's
+    tests) passes the same tests outside: a hand-in must not lose points outside for how it is written. Caught
+    before (each lost its test outside, flagged, passing in the kernel): Numba type objects as a signature, a
+    device function or a kernel made by wrapping a plain function (``k = cuda.jit(f)``), an alias of a kernel
+    (``lut_kernel = equalisation_table``). Run without the sandbox."""
+    tests = [t for t in right.fails if t in TESTS]
+    results = score_kernels(solution(built, {right.cell: right.source}), None, tests, sandbox=False)
+    for test, result in results.items():
+        print(right.name, test, result.get("seconds"), "s", result.get("left_out"))
+    assert all(r["passed"] for r in results.values()), {t: (r.get("key"), r.get("kw")) for t, r in results.items()}
+
+
 # --- the grader's path: a room graded once ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

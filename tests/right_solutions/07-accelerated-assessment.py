@@ -151,3 +151,113 @@ def equalize(img, weights):
     result = np.empty(img.shape, np.uint8)
     d_out.copy_to_host(result)
     return result
+
+# %% right="numba_type_signatures_and_a_wrapped_device_function" cell="blur_kernel" passes=["blur_kernel_tests"]
+# Signatures of Numba's type objects (one per output type the tests use) and a device function made by wrapping a
+# plain function: styles of Numba's documentation that the outside check took only as strings and decorated defs.
+from numba import void, uint8, int16, int32 as i32
+
+
+def clamp_index(v, last):
+    return min(max(v, 0), last)
+
+
+clamp = cuda.jit(device=True)(clamp_index)
+
+
+@cuda.jit([void(uint8[:, :], i32[:, :], uint8[:, :]), void(uint8[:, :], i32[:, :], int16[:, :])])
+def blur_kernel(img, weights, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    rows, cols = img.shape
+    k = weights.shape[0]
+    r = k // 2
+    total = 0
+    for i in range(k):
+        for j in range(k):
+            total += weights[i, j]
+    for row in range(row0, rows, row_stride):
+        for col in range(col0, cols, col_stride):
+            acc = 0
+            for i in range(k):
+                y = clamp(row + i - r, rows - 1)
+                for j in range(k):
+                    acc += weights[i, j] * img[y, clamp(col + j - r, cols - 1)]
+            out[row, col] = (acc + total // 2) // total
+
+# %% right="plain_function_wrapped_by_cuda_jit" cell="histogram_kernel" passes=["histogram_kernel_tests"]
+def count_levels(img, hist):
+    local = cuda.shared.array(256, numba.int32)
+    t = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    threads = cuda.blockDim.x * cuda.blockDim.y
+    for b in range(t, 256, threads):
+        local[b] = 0
+    cuda.syncthreads()
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            cuda.atomic.add(local, img[row, col], 1)
+    cuda.syncthreads()
+    for b in range(t, 256, threads):
+        cuda.atomic.add(hist, b, local[b])
+
+
+histogram_kernel = cuda.jit(count_levels)
+
+# %% right="numba_module_signature_and_an_alias" cell="lut_kernel" passes=["lut_kernel_tests"]
+@cuda.jit(numba.void(numba.types.int32[:], numba.uint8[::1]))
+def equalisation_table(hist, lut):
+    counts = cuda.shared.array(256, numba.int64)
+    v = cuda.threadIdx.x
+    counts[v] = hist[v]
+    cuda.syncthreads()
+    n = 0
+    cdf = 0
+    cdf_min = 0
+    for b in range(256):
+        c = counts[b]
+        n += c
+        if b <= v:
+            cdf += c
+        if cdf_min == 0:
+            cdf_min = c
+    span = n - cdf_min
+    if span == 0:
+        lut[v] = v
+    else:
+        lut[v] = min(max(((cdf - cdf_min) * 255 + span // 2) // span, 0), 255)
+
+
+lut_kernel = equalisation_table
+
+# %% right="apply_kernel_wrapped_with_a_string_signature" cell="pipeline" passes=["pipeline_tests"]
+def apply_table(img, lut, out):
+    col0, row0 = cuda.grid(2)
+    col_stride, row_stride = cuda.gridsize(2)
+    for row in range(row0, img.shape[0], row_stride):
+        for col in range(col0, img.shape[1], col_stride):
+            out[row, col] = lut[img[row, col]]
+
+
+apply_lut_kernel = cuda.jit("void(uint8[:, :], uint8[:], uint8[:, :])")(apply_table)
+
+
+def equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out):
+    grid = grid_2d(d_img.shape)
+    clear_kernel[1, 256](d_hist)
+    blur_kernel[grid, BLOCK_2D](d_img, d_weights, d_blurred)
+    histogram_kernel[grid, BLOCK_2D](d_blurred, d_hist)
+    lut_kernel[1, 256](d_hist, d_lut)
+    apply_lut_kernel[grid, BLOCK_2D](d_blurred, d_lut, d_out)
+
+
+def equalize(img, weights):
+    d_img = cuda.to_device(np.ascontiguousarray(img, np.uint8))
+    d_weights = cuda.to_device(np.asarray(weights, np.int32))
+    d_blurred = cuda.device_array(img.shape, np.uint8)
+    d_out = cuda.device_array(img.shape, np.uint8)
+    d_hist = cuda.device_array(256, np.int32)
+    d_lut = cuda.device_array(256, np.uint8)
+    equalize_device(d_img, d_weights, d_blurred, d_hist, d_lut, d_out)
+    return d_out.copy_to_host()
