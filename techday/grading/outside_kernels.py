@@ -267,7 +267,7 @@ def import_types(stmt) -> dict[str, str]:
         for a in stmt.names:
             if a.name in TYPE_NAMES:
                 found[a.asname or a.name] = "type"
-            elif stmt.module in ("numba", "numba.core") and a.name == "types":
+            elif stmt.module == "numba" and a.name == "types":
                 found[a.asname or a.name] = "module"
     elif isinstance(stmt, ast.Import):
         for a in stmt.names:
