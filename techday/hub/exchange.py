@@ -208,6 +208,17 @@ class ExchangeSubmit(TraineeWords, _Submit):
     _inbound_copy: str | None = None
     LEDGER = ".techday-inbound"   # in the trainee's nbgrader cache: the names of their entries in inbound
 
+    def start(self):
+        """The budget is read first, before nbgrader's steps look at anything: a value the hub's environment
+        got wrong (``TECHDAY_EXCHANGE_QUOTA=300XB``) is one line for the trainee, nothing written."""
+        from .exchangequota import Budget, BudgetError
+
+        try:
+            self._budget = Budget.from_env()
+        except BudgetError as exc:
+            self.fail(budget_refused_text(exc))
+        return super().start()
+
     def do_copy(self, src, dest, log=None):
         if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
             return super().do_copy(src, dest)  # the trainee's own cache
@@ -287,7 +298,7 @@ class ExchangeSubmit(TraineeWords, _Submit):
         from .exchangequota import PARTIAL, YOUNG_S, Budget, free_bytes, tree_cost
 
         self.init_release()
-        budget = Budget.from_env()
+        budget = getattr(self, "_budget", None) or Budget.from_env()
         dest_path = os.path.join(self.inbound_path, self.assignment_filename)
         if self.add_random_string:
             cache_path = os.path.join(self.cache_path, self.assignment_filename.rsplit("+", 1)[0])
@@ -366,6 +377,15 @@ def _older_than(path: str, seconds: float) -> bool:
         return time.time() - os.lstat(path).st_ctime > seconds
     except OSError:
         return True
+
+
+def budget_refused_text(exc) -> str:
+    """The trainee's words for a :class:`~techday.hub.exchangequota.BudgetError`: one line, the variable, its value
+    and what it takes; the instructor's to fix (the hub's environment), the trainee's work untouched."""
+    return msg("techday.exchange_budget_refused",
+               "Not submitted: the exchange's settings are wrong ({name}={value}; expected {expected}). Nothing was "
+               "written: your notebook and your previous submission are as they were. Ask the instructor to fix "
+               "the hub's setting.", name=exc.name, value=exc.shown, expected=exc.expected)
 
 
 def exchange_full_text(free: int, floor: int) -> str:
