@@ -1159,7 +1159,17 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus,
                              "and release again from the course service; release refuses it until then"))
 
     inbound = course_dir / "inbound"
-    if inbound.is_dir():
+    from .exchange import planted
+
+    where = planted(str(exchange), settings["course_id"])
+    if where:   # the trainees' submit refuses it (a link, not a folder, a folder of another uid than the grader's)
+        path, what, owners = where
+        found.append(Finding("submissions closed", False,
+                             f"{path} is {what}, not a folder of the grader's (uid {'/'.join(map(str, owners))}): "
+                             "every trainee's submit refuses it; whoever made it could read or replace what is written "
+                             "there", f"move the course's folder aside, with what was submitted into it "
+                             f"({aside_command(str(course_dir))}), and release again from the course service"))
+    elif inbound.is_dir():
         st = inbound.stat()
         closed = (not st.st_mode & 0o044 and st.st_mode & 0o1000 and st.st_gid != TRAINEE_GID
                   and not UID_FIRST <= st.st_uid <= UID_LAST)

@@ -219,6 +219,15 @@ class ExchangeSubmit(TraineeWords, _Submit):
             self.fail(budget_refused_text(exc))
         return super().start()
 
+    def init_dest(self):
+        """nbgrader's, after the course's folder and its ``inbound`` are found to be the grader's
+        (:func:`inbound_refusal`): nothing is written into a folder a trainee planted."""
+        if self.coursedir.course_id:   # none: nbgrader's own refusal says so
+            why = inbound_refusal(self.root, self.coursedir.course_id)
+            if why:
+                self.fail(why)
+        super().init_dest()
+
     def do_copy(self, src, dest, log=None):
         if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
             return super().do_copy(src, dest)  # the trainee's own cache
@@ -377,6 +386,64 @@ def _older_than(path: str, seconds: float) -> bool:
         return time.time() - os.lstat(path).st_ctime > seconds
     except OSError:
         return True
+
+
+def planted(root: str, course: str) -> tuple[str, str, list[int]] | None:
+    """What makes ``<root>/<course>/inbound`` no place for a trainee's submission: (the path, what it is, the uids
+    that may own it), or None (it is the grader's, or a folder is missing and nbgrader's own refusal says so).
+    The exchange's root is 1777: before the first release any trainee can make the course's folder, an
+    ``inbound`` in it, or a link by either name, and every other trainee's hand-in would go where the planter
+    reads or replaces it. An allow-list: from the root down, each folder is opened relative to its parent without
+    following a link and without blocking (:func:`techday.hub.exchangequota.open_folder`), and must be a real
+    folder owned by root, the grader (:data:`techday.hub.config.GRADER_UID`) or the exchange root's own owner
+    (whoever set the exchange up: root in the images, the instructor on a plain server). Checked that way,
+    nothing on the path can be swapped after: the root is sticky (only an entry's owner renames it) and the
+    folders under it are the grader's."""
+    from .config import GRADER_UID
+    from .exchangequota import open_folder
+
+    try:   # the root is the admin's own path (a mount, maybe a link to one): followed
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        owners = sorted({0, GRADER_UID, os.fstat(fd).st_uid})
+        path = root
+        for name in [*[part for part in course.split("/") if part], "inbound"]:
+            path = os.path.join(path, name)
+            try:
+                sub = open_folder(name, fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):   # missing, or not this user's to enter
+                    return None
+                try:   # Linux says ENOTDIR for a link opened O_NOFOLLOW|O_DIRECTORY
+                    link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+                except OSError:   # gone since: nbgrader's refusal says it is missing
+                    return None
+                return path, (msg("techday.exchange_sweep_a_link", "a link") if link
+                              else msg("techday.exchange_sweep_not_folder", "not a folder")), owners
+            os.close(fd)
+            fd = sub
+            uid = os.fstat(fd).st_uid
+            if uid not in owners:
+                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=uid), owners
+    finally:
+        os.close(fd)
+    return None
+
+
+def inbound_refusal(root: str, course: str) -> str | None:
+    """The trainee's submit's words for :func:`planted` (None: the submit may write)."""
+    found = planted(root, course)
+    if found is None:
+        return None
+    path, what, owners = found
+    return msg("techday.exchange_inbound_planted",
+               "Not submitted: {path} is {what}; only a folder of the grader's (uid {owners}) takes "
+               "submissions: whoever made it could read or replace what is written there. Nothing was written: your "
+               "notebook and your previous submission are as they were. Ask the instructor (`techday hub "
+               "check` names it; the fix is to move it aside and release again).",
+               path=path, what=what, owners="/".join(map(str, owners)))
 
 
 def budget_refused_text(exc) -> str:
