@@ -12,7 +12,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   group; sticky lets only an entry's owner or the grader remove or rename it.
 - **submit** (the trainee): the new submission is closed to everyone but its owner and the grader's
   group: folders 0750, files 0440. Another trainee who learns the name can still neither read, change,
-  remove nor rename it.
+  remove nor rename it. It writes only into the grader's own ``inbound`` (:func:`planted`): the course's
+  folder and ``inbound`` each a real folder (no link) of root, the grader or the exchange root's owner.
 - **collect** (the grader): ``inbound`` is open for anyone to add to, so an entry's name proves nothing:
   trainee B can add ``trainee-a+lab+<a later time>+x``, and nbgrader takes the newest entry of each
   name. Only entries whose owner is the uid the accounts file gives that student are collected (an
