@@ -32,6 +32,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   release at the first one.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
+- **fetch** (the trainee) reads only from the grader's own ``outbound`` and ``feedback`` (:func:`planted`, as
+  submit): a course folder a trainee made before the first release would otherwise hand the room their code.
 - **fetch** and **submit** (the trainee) say why they refuse in the trainee's language: nbgrader's own
   refusals and the course's go through the package's catalogue (:func:`trainee_text`, :class:`TraineeWords`).
 
@@ -159,12 +161,33 @@ class TraineeWords:
             raise ExchangeError(trainee_text(str(exc))) from None
 
 
-class ExchangeFetchAssignment(TraineeWords, _FetchAssignment):
-    """nbgrader's fetch, its refusals in the trainee's language."""
+class GradersSource:
+    """A fetch that reads only from the grader's own folder in the exchange (:func:`planted`): ``LEAF``."""
+
+    LEAF = "outbound"
+
+    def init_src(self):
+        if self.coursedir.course_id:   # none: nbgrader's own refusal says so
+            found = planted(self.root, self.coursedir.course_id, self.LEAF)
+            if found:
+                path, what, owners = found
+                self.fail(msg("techday.exchange_source_planted",
+                              "Not fetched: {path} is {what}; only a folder of the grader's (uid {owners}) is "
+                              "fetched from: whoever made it decides what you would get, code that would run as "
+                              "you. Nothing was copied. Ask the instructor (`techday hub check` names it).",
+                              path=path, what=what, owners="/".join(map(str, owners))))
+        super().init_src()
 
 
-class ExchangeFetchFeedback(TraineeWords, _FetchFeedback):
-    """nbgrader's fetch of feedback, its refusals in the trainee's language."""
+class ExchangeFetchAssignment(TraineeWords, GradersSource, _FetchAssignment):
+    """nbgrader's fetch, from the grader's own ``outbound`` only, its refusals in the trainee's language."""
+
+
+class ExchangeFetchFeedback(TraineeWords, GradersSource, _FetchFeedback):
+    """nbgrader's fetch of feedback, from the grader's own ``feedback`` only, its refusals in the trainee's
+    language."""
+
+    LEAF = "feedback"
 
 
 class ExchangeReleaseAssignment(_Release):
@@ -389,12 +412,13 @@ def _older_than(path: str, seconds: float) -> bool:
         return True
 
 
-def planted(root: str, course: str) -> tuple[str, str, list[int]] | None:
-    """What makes ``<root>/<course>/inbound`` no place for a trainee's submission: (the path, what it is, the uids
-    that may own it), or None (it is the grader's, or a folder is missing and nbgrader's own refusal says so).
-    The exchange's root is 1777: before the first release any trainee can make the course's folder, an
-    ``inbound`` in it, or a link by either name, and every other trainee's hand-in would go where the planter
-    reads or replaces it. An allow-list: from the root down, each folder is opened relative to its parent without
+def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, list[int]] | None:
+    """What makes ``<root>/<course>/<leaf>`` (``inbound``, ``outbound``, ``feedback``) no folder of the grader's
+    for a trainee to submit into or fetch from: (the path, what it is, the uids that may own it), or None (it is
+    the grader's, or a folder is missing and nbgrader's own refusal says so). The exchange's root is 1777:
+    before the first release any trainee can make the course's folder, an ``inbound`` or ``outbound`` in it, or
+    a link by any of these names; every other trainee's hand-in would go where the planter reads or replaces it,
+    and what the room fetches (notebooks whose code runs as each trainee) would be the planter's. An allow-list: from the root down, each folder is opened relative to its parent without
     following a link and without blocking (:func:`techday.hub.exchangequota.open_folder`), and must be a real
     folder owned by root, the grader (:data:`techday.hub.config.GRADER_UID`) or the exchange root's own owner
     (whoever set the exchange up: root in the images, the instructor on a plain server). Checked that way,
@@ -410,7 +434,7 @@ def planted(root: str, course: str) -> tuple[str, str, list[int]] | None:
     try:
         owners = sorted({0, GRADER_UID, os.fstat(fd).st_uid})
         path = root
-        for name in [*[part for part in course.split("/") if part], "inbound"]:
+        for name in [*[part for part in course.split("/") if part], leaf]:
             path = os.path.join(path, name)
             try:
                 sub = open_folder(name, fd)

@@ -1,4 +1,5 @@
-"""The trainee's submit writes only into the grader's own ``inbound`` (techday/hub/exchange.py, ``inbound_refusal``).
+"""The trainee's submit writes only into the grader's own ``inbound``, and fetch reads only from the grader's own
+``outbound`` and ``feedback`` (techday/hub/exchange.py, ``planted``).
 
 The exchange's root is 1777: before the first release (or after a course folder was moved aside) any trainee can
 make the course's folder and an ``inbound`` in it, or a link by that name. nbgrader's submit checks only that
@@ -199,3 +200,55 @@ def test_the_hubs_check_names_a_planted_inbound(tmp_path):
     os.chown(course / "inbound", 0, 0)
     os.chmod(course / "inbound", 0o3733)
     assert _by_check(check(_config_file(tmp_path), gpu_probe=lambda: (["0"], "")))["submissions closed"].ok
+
+
+def _fetch(tmp_path: Path, exchange: Path, feedback: bool = False) -> Path:
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    home = tmp_path / "fetcher"
+    home.mkdir(exist_ok=True)
+    coursedir = CourseDirectory(root=str(home), course_id="c", assignment_id=LAB, student_id="trainee-a")
+    step = ex.ExchangeFetchFeedback if feedback else ex.ExchangeFetchAssignment
+    step(coursedir=coursedir, authenticator=Authenticator(), root=str(exchange), cache=str(tmp_path / "cache"),
+         assignment_dir=str(home)).start()
+    return home
+
+
+def test_an_outbound_planted_by_a_trainee_is_not_fetched(tmp_path):
+    """Attack: before the first release trainee B makes the course's folder with an ``outbound`` of their own
+    holding a lab: every trainee who fetches it runs B's code as themselves (their files, their token). Wrong
+    answer caught: the fetch copied B's lab into the trainee's home. Now refused by the same allow-list as
+    submit, nothing copied."""
+    from nbgrader.exchange import ExchangeError
+
+    exchange, _ = _room(tmp_path)
+    for path in (exchange / "c", exchange / "c" / "outbound", exchange / "c" / "outbound" / LAB):
+        os.chown(path, PLANTER, PLANTER)
+    with pytest.raises(ExchangeError) as err:
+        home = _fetch(tmp_path, exchange)
+    said = str(err.value)
+    assert said.startswith("Not fetched:") and f"uid {PLANTER}" in said and "\n" not in said, said
+    assert not (tmp_path / "fetcher" / LAB).exists(), "the planted lab was copied into the trainee's home"
+    for path in (exchange / "c", exchange / "c" / "outbound", exchange / "c" / "outbound" / LAB):
+        os.chown(path, 0, 0)
+    home = _fetch(tmp_path, exchange)   # the control: the grader's own outbound is fetched
+    assert (home / LAB / f"{LAB}.ipynb").is_file()
+
+
+def test_an_outbound_or_feedback_that_is_a_link_is_not_fetched(tmp_path):
+    """Attack: a link named ``outbound`` (or ``feedback``) pointing at a folder that looks the grader's (B can
+    make one in a course folder of B's own; here the course's folder is root's, so the link alone must give it
+    away). Wrong answer caught: nbgrader's ``isdir`` follows the link and the fetch copied what it points at."""
+    from nbgrader.exchange import ExchangeError
+
+    exchange, _ = _room(tmp_path)
+    os.rename(exchange / "c" / "outbound", tmp_path / "looks-right")
+    (exchange / "c" / "outbound").symlink_to(tmp_path / "looks-right")
+    (tmp_path / "fb").mkdir()
+    (exchange / "c" / "feedback").symlink_to(tmp_path / "fb")
+    for feedback in (False, True):
+        with pytest.raises(ExchangeError) as err:
+            _fetch(tmp_path, exchange, feedback=feedback)
+        assert "a link" in str(err.value) and str(err.value).startswith("Not fetched:"), err.value
+    assert not (tmp_path / "fetcher" / LAB).exists()
