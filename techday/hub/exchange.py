@@ -418,17 +418,21 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
     the grader's, or a folder is missing and nbgrader's own refusal says so). The exchange's root is 1777:
     before the first release any trainee can make the course's folder, an ``inbound`` or ``outbound`` in it, or
     a link by any of these names; every other trainee's hand-in would go where the planter reads or replaces it,
-    and what the room fetches (notebooks whose code runs as each trainee) would be the planter's. An allow-list: from the root down, each folder is opened relative to its parent without
-    following a link and without blocking (:func:`techday.hub.exchangequota.open_folder`), and must be a real
+    and what the room fetches (notebooks whose code runs as each trainee) would be the planter's. An
+    allow-list: from the root down, each name is looked at relative to its parent's descriptor without following
+    a link (``fstatat``), then held with ``O_PATH|O_NOFOLLOW|O_DIRECTORY`` (nothing opened for reading: no FIFO
+    waited on, and a folder this user may pass through but not list is judged all the same), and must be a real
     folder owned by root, the grader (:data:`techday.hub.config.GRADER_UID`) or the exchange root's own owner
     (whoever set the exchange up: root in the images, the instructor on a plain server). Checked that way,
     nothing on the path can be swapped after: the root is sticky (only an entry's owner renames it) and the
     folders under it are the grader's."""
     from .config import GRADER_UID
-    from .exchangequota import open_folder
 
+    # O_PATH: a folder is judged by its owner and kind, never by what it lets this user read (a planted folder of
+    # mode 0711 can be passed through but not opened for reading, and a submit would still write below it).
+    path_only = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
     try:   # the root is the admin's own path (a mount, maybe a link to one): followed
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(root, path_only)
     except OSError:
         return None
     try:
@@ -436,22 +440,27 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
         path = root
         for name in [*[part for part in course.split("/") if part], leaf]:
             path = os.path.join(path, name)
-            try:
-                sub = open_folder(name, fd)
+            try:   # the name itself, never what a link names
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:   # missing, or not this user's to reach: nbgrader's refusal names it, and nothing
+                return None   # can be written below a folder this user cannot pass through
+            if stat.S_ISLNK(st.st_mode):
+                return path, msg("techday.exchange_sweep_a_link", "a link"), owners
+            if not stat.S_ISDIR(st.st_mode):
+                return path, msg("techday.exchange_sweep_not_folder", "not a folder"), owners
+            if st.st_uid not in owners:
+                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=st.st_uid), owners
+            try:   # the folder just judged, held by a descriptor for the next name (a link swapped in: refused)
+                sub = os.open(name, path_only | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
-                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):   # missing, or not this user's to enter
-                    return None
-                try:   # Linux says ENOTDIR for a link opened O_NOFOLLOW|O_DIRECTORY
-                    link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
-                except OSError:   # gone since: nbgrader's refusal says it is missing
-                    return None
-                return path, (msg("techday.exchange_sweep_a_link", "a link") if link
-                              else msg("techday.exchange_sweep_not_folder", "not a folder")), owners
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return path, msg("techday.exchange_sweep_a_link", "a link"), owners
+                return None
             os.close(fd)
             fd = sub
-            uid = os.fstat(fd).st_uid
-            if uid not in owners:
-                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=uid), owners
+            got = os.fstat(fd)
+            if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino) and got.st_uid not in owners:   # swapped since
+                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=got.st_uid), owners
     finally:
         os.close(fd)
     return None

@@ -270,8 +270,9 @@ open(os.path.join(top, "outbound", lab, lab + ".ipynb"), "w").write('{"cells": [
                                                                     '"nbformat_minor": 5}')
 inbound = os.path.join(top, "inbound")
 os.mkdir(inbound)
-for path in (top, os.path.join(top, "outbound"), os.path.join(top, "outbound", lab)):
+for path in (os.path.join(top, "outbound"), os.path.join(top, "outbound", lab)):
     os.chmod(path, 0o755)
+os.chmod(top, 0o711)   # others may pass through but not list it: a check that must open it to judge it cannot
 os.chmod(inbound, 0o2777)   # anyone's submit can write; every entry takes the trainees' shared group
 print(inbound)
 """
@@ -282,7 +283,9 @@ def test_submit_refuses_an_inbound_a_trainee_made_first(base, shipped):
     """Attack: before the first release, trainee B (their own uid) makes the course's folder with a lab in
     ``outbound`` and an ``inbound`` of their own, open to all and setgid in the trainees' group. Trainee A then
     submits: with nbgrader's submit the hand-in lands in B's folder, where B reads it (the wrong answer, shown
-    here so the test can fail); the course's submit refuses before writing anything, naming the folder's uid."""
+    here so the test can fail); the course's submit refuses before writing anything, naming the folder's uid.
+    B's course folder is 0711 (passable, not readable): a check that gave up on a folder it could not open
+    (the first version of this one, ``open(O_RDONLY)`` failing with EACCES) let the submit write there."""
     day = Day(base, shipped=shipped, name=f"planted-inbound-{'techday' if shipped else 'nbgrader'}")
     inbound = Path(day.run_as(B, PLANT_COURSE, str(day.exchange), COURSE, LAB))
     home = day.base / "home" / A[0]
