@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 
 def _register_hub(sub) -> None:
-    p = sub.add_parser("hub", help="JupyterHub for the day: check the server, make accounts")
+    p = sub.add_parser("hub", help="JupyterHub for the day: check the server, accounts, sign-in locks, the exchange's sweep")
     hsub = p.add_subparsers(dest="hub_command", required=True)
 
     c = hsub.add_parser("check", help="rehearsal: config loads, GPUs visible, exchange writable")
@@ -60,8 +60,8 @@ def _register_hub(sub) -> None:
                         "and their submissions are no longer collected)")
     u.set_defaults(fn=cmd_hub_users)
 
-    w = hsub.add_parser("sweep", help="hold every trainee's uid to the exchange's budget: the newest "
-                        "TECHDAY_EXCHANGE_KEEP per lab, TECHDAY_EXCHANGE_QUOTA bytes (as root; the hub runs it)")
+    w = hsub.add_parser("sweep", help="hold every trainee's uid to the exchange's budget (TECHDAY_EXCHANGE_*; as root, "
+                        "the hub runs it)")
     w.add_argument("--every", type=float, default=0, help="seconds between passes (0: one pass)")
     w.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     w.set_defaults(fn=cmd_hub_sweep)

@@ -154,7 +154,7 @@ def course_documents(root: Path, docs_all: list[str], names: list[str], lang: st
 
 
 def register(sub) -> None:
-    p = sub.add_parser("i18n", help="translations of the labs: report and stamp")
+    p = sub.add_parser("i18n", help="translations (labs, course documents): report and stamp")
     isub = p.add_subparsers(dest="i18n_command", required=True)
     g = isub.add_parser("report", help="per lab: share of Korean words in the markdown, missing and stale twins")
     g.add_argument("labs", nargs="*", metavar="LAB", help=LABS_HELP)

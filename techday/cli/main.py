@@ -5,15 +5,17 @@
     techday build [LAB ...] [--lang L]  lab sources -> nbgrader course root, source/ and release/
     techday run [LAB ...]               execute labs headless with papermill; summary, JUnit
     techday grade selftest [LAB ...]    the grading contract with the real nbgrader
-    techday grade check|autograde|results|verify   a room's submissions: checked, sandboxed, graded, certified
+    techday grade check|autograde|results|review|verify   a room's submissions: checked, sandboxed, graded, certified
     techday validate                    doctor, build, run, grade selftest and kernels: the main job
     techday lab [LAB ...]               a trainee's JupyterLab on this machine: released labs, no instructor panels
     techday kernels [LAB ...]           every Numba kernel compiled for sm_80 and sm_90 with ptxas, without a GPU
     techday i18n report|stamp           translations (labs, course documents): Korean share, what is missing or stale; store reviews
     techday fmt [--fix]                 committed notebooks: canonical and output-free
     techday bench [--quick]             measure this GPU against its limits; `bench leaderboard` merges runs
-    techday hub check|users             the JupyterHub for the day: check the server, make the accounts
+    techday hub check|users|release|sweep|lab-language   the JupyterHub for the day: check, accounts, sign-in locks, the exchange
     techday locks check|compile         the image's locked install sets (docker/locks/), one per CUDA major
+
+``techday --help`` lists every command with its line of help, made from the parser itself (:func:`commands_list`).
 
 Exit codes: 0 everything passed, 1 something failed (a lab, the contract, a build), 2 bad usage
 or a machine that cannot do what was asked (for example ``--tier gpu`` without a GPU).
@@ -41,14 +43,45 @@ GROUPS = (course, run, grade, i18n, bench, hub)
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="techday", description="Tech Day GPU Lab: build, run and grade the course.")
+    ap = argparse.ArgumentParser(prog="techday", description="Tech Day GPU Lab: build, run and grade the course.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"techday {__version__}")
     ap.add_argument("--root", help="repository root (default: found from the working directory)")
     sub = ap.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)
     _name_commands(ap)
+    ap.epilog = commands_list(ap)
     return ap
+
+
+def _commands(p: argparse.ArgumentParser, path: str, help_: str | None = None) -> list[tuple[str, str]]:
+    """(command, its line of help) for every parser under ``p`` that runs a function of its own (``fn``)."""
+    found = [(path, help_ or "")] if p.get_default("fn") is not None else []
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                found += _commands(child, f"{path} {name}", helps.get(name))
+    return found
+
+
+def commands_list(ap: argparse.ArgumentParser) -> str:
+    """The end of ``techday --help``: every command the parser runs (``techday hub sweep``, not only ``hub``),
+    each with the help its group gives it. Made from the parser, the one table of commands: a command added
+    to a group is listed without anyone editing this (tests/unit/test_cli_help.py checks the help is there)."""
+    import shutil
+    import textwrap
+
+    cmds = _commands(ap, ap.prog)
+    width = max(60, shutil.get_terminal_size().columns - 2)
+    column = max(len(cmd) for cmd, _ in cmds) + 4
+    lines = ["commands (`COMMAND --help` for its arguments):"]
+    for cmd, help_ in cmds:
+        wrapped = textwrap.wrap(help_, width=width - column) or [""]
+        lines.append(f"  {cmd:<{column - 2}}{wrapped[0]}".rstrip())
+        lines += [" " * column + more for more in wrapped[1:]]
+    return "\n".join(lines)
 
 
 def _name_commands(p: argparse.ArgumentParser) -> None:

@@ -696,10 +696,12 @@ class HubSettings:
     # The exchange (techday.hub.exchangequota; docker/README.md, "The exchange's disk"): the newest submissions
     # kept per trainee and lab, the bytes one trainee may keep there, the free disk below which no
     # submission is taken. Read by every trainee's submit and by the hub's sweep.
-    exchange_keep: int = 3
+    # As written (text from the environment; a number set by hand is fine): the hub hands them on unread, the
+    # submit and the sweep read them with one parser (exchangequota.Budget.from_env), `techday hub check` too.
+    exchange_keep: int | str = 3
     exchange_quota: str = "300M"
     exchange_min_free: str = "1G"
-    exchange_files: int = 10_000
+    exchange_files: int | str = 10_000
     # The room's language for the hub's own pages (techday.hub.pages): "" reads TECHDAY_LANG, else the
     # syllabus' default_language, as the labs' messages do (techday.i18n.current_language).
     lang: str = ""
@@ -726,10 +728,12 @@ class HubSettings:
             spawn_limit=int(e("TECHDAY_SPAWN_LIMIT", "20")),
             disk_limit=e("TECHDAY_DISK_LIMIT", ""),
             disk_min_free=e("TECHDAY_DISK_MIN_FREE", "2G"),
-            exchange_keep=int(e("TECHDAY_EXCHANGE_KEEP", "3")),
+            # Not int(): "three" stopped the hub's config from loading, and `techday hub check` with it, with
+            # "invalid literal for int()" naming no variable; the check names a bad value (exchange_finding).
+            exchange_keep=e("TECHDAY_EXCHANGE_KEEP", "3"),
             exchange_quota=e("TECHDAY_EXCHANGE_QUOTA", "300M"),
             exchange_min_free=e("TECHDAY_EXCHANGE_MIN_FREE", "1G"),
-            exchange_files=int(e("TECHDAY_EXCHANGE_FILES", "10000")),
+            exchange_files=e("TECHDAY_EXCHANGE_FILES", "10000"),
             lang=e("TECHDAY_LANG", ""),
         )
         values.update(overrides)
@@ -1031,25 +1035,28 @@ def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
     """Free disk under the exchange against its worst case: every account keeping its whole budget there
     (``TECHDAY_EXCHANGE_QUOTA``), plus the floor below which submissions are refused."""
     where = Path(settings["exchange"])
-    quota = settings.get("exchange_quota") or "300M"
-    floor = settings.get("exchange_min_free") or "1G"
-    from .exchangequota import Budget, _whole
+    from .exchangequota import SETTINGS, Budget, BudgetError
 
-    try:   # the sweep refuses a budget it cannot honour (and removes nothing): said here, before the day
-        Budget(keep=_whole(str(settings.get("exchange_keep", 3))), max_bytes=parse_size(quota),
-               min_free=parse_size(floor), max_files=_whole(str(settings.get("exchange_files", 10_000))))
-    except ValueError as exc:
-        return Finding("disk for the exchange", False, str(exc), "set TECHDAY_EXCHANGE_KEEP to 1 or more and "
-                       "TECHDAY_EXCHANGE_QUOTA, TECHDAY_EXCHANGE_MIN_FREE, TECHDAY_EXCHANGE_FILES to 0 or more")
+    # The variables as the hub hands them to every trainee's server and to the sweep, read by the same parser.
+    keys = {"TECHDAY_EXCHANGE_KEEP": "exchange_keep", "TECHDAY_EXCHANGE_QUOTA": "exchange_quota",
+            "TECHDAY_EXCHANGE_MIN_FREE": "exchange_min_free", "TECHDAY_EXCHANGE_FILES": "exchange_files"}
+    env = {name: str(settings[keys[name]]) for name, *_ in SETTINGS if keys[name] in settings}
+    try:   # the submit and the sweep refuse a budget they cannot read (the sweep removes nothing): said here first
+        budget = Budget.from_env(env)
+    except BudgetError as exc:
+        return Finding("disk for the exchange", False, str(exc), f"set {exc.name} to {exc.expected} and restart the "
+                       "hub (docker/README.md, \"The exchange's disk\")")
+    quota = env.get("TECHDAY_EXCHANGE_QUOTA", "300M")
+    floor = env.get("TECHDAY_EXCHANGE_MIN_FREE", "1G")
     where, count, free = _room_and_free(where, settings, disk_probe)
     if isinstance(free, OSError):
         return Finding("disk for the exchange", False, f"{where}: {free.strerror or free}")
     gb = lambda n: f"{n / 1024**3:.1f} GB"  # noqa: E731
-    worst = count * parse_size(quota) + parse_size(floor)
+    worst = count * budget.max_bytes + budget.min_free
     ok = free >= worst
     return Finding("disk for the exchange", ok,
                    f"{gb(free)} free under {where}; worst case {count} account(s) x {quota} (newest "
-                   f"{settings.get('exchange_keep', 3)} per lab) + {floor} kept free = {gb(worst)}"
+                   f"{budget.keep} per lab) + {floor} kept free = {gb(worst)}"
                    + ("" if ok else ": the room can fill the exchange, and submissions are refused below the floor"),
                    "" if ok else "free disk under the exchange (collect, then move old courses' inbound aside) "
                    "or lower TECHDAY_EXCHANGE_QUOTA / TECHDAY_EXCHANGE_KEEP (docker/README.md, \"The exchange's disk\")")
@@ -1152,7 +1159,17 @@ def check(config_path: Path, allow_cpu: bool = False, gpu_probe=visible_gpus,
                              "and release again from the course service; release refuses it until then"))
 
     inbound = course_dir / "inbound"
-    if inbound.is_dir():
+    from .exchange import planted
+
+    where = planted(str(exchange), settings["course_id"])
+    if where:   # the trainees' submit refuses it (a link, not a folder, a folder of another uid than the grader's)
+        path, what, owners = where
+        found.append(Finding("submissions closed", False,
+                             f"{path} is {what}, not a folder of the grader's (uid {'/'.join(map(str, owners))}): "
+                             "every trainee's submit refuses it; whoever made it could read or replace what is written "
+                             "there", f"move the course's folder aside, with what was submitted into it "
+                             f"({aside_command(str(course_dir))}), and release again from the course service"))
+    elif inbound.is_dir():
         st = inbound.stat()
         closed = (not st.st_mode & 0o044 and st.st_mode & 0o1000 and st.st_gid != TRAINEE_GID
                   and not UID_FIRST <= st.st_uid <= UID_LAST)

@@ -12,7 +12,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   group; sticky lets only an entry's owner or the grader remove or rename it.
 - **submit** (the trainee): the new submission is closed to everyone but its owner and the grader's
   group: folders 0750, files 0440. Another trainee who learns the name can still neither read, change,
-  remove nor rename it.
+  remove nor rename it. It writes only into the grader's own ``inbound`` (:func:`planted`): the course's
+  folder and ``inbound`` each a real folder (no link) of root, the grader or the exchange root's owner.
 - **collect** (the grader): ``inbound`` is open for anyone to add to, so an entry's name proves nothing:
   trainee B can add ``trainee-a+lab+<a later time>+x``, and nbgrader takes the newest entry of each
   name. Only entries whose owner is the uid the accounts file gives that student are collected (an
@@ -31,6 +32,8 @@ and these two steps make it (``docker/etc-jupyter/nbgrader_config.py`` selects t
   release at the first one.
 - **release** refuses a course folder in the exchange that is not the grader's own: the root is open to
   all, so a trainee who creates it before the first release would own what every trainee fetches.
+- **fetch** (the trainee) reads only from the grader's own ``outbound`` and ``feedback`` (:func:`planted`, as
+  submit): a course folder a trainee made before the first release would otherwise hand the room their code.
 - **fetch** and **submit** (the trainee) say why they refuse in the trainee's language: nbgrader's own
   refusals and the course's go through the package's catalogue (:func:`trainee_text`, :class:`TraineeWords`).
 
@@ -158,12 +161,33 @@ class TraineeWords:
             raise ExchangeError(trainee_text(str(exc))) from None
 
 
-class ExchangeFetchAssignment(TraineeWords, _FetchAssignment):
-    """nbgrader's fetch, its refusals in the trainee's language."""
+class GradersSource:
+    """A fetch that reads only from the grader's own folder in the exchange (:func:`planted`): ``LEAF``."""
+
+    LEAF = "outbound"
+
+    def init_src(self):
+        if self.coursedir.course_id:   # none: nbgrader's own refusal says so
+            found = planted(self.root, self.coursedir.course_id, self.LEAF)
+            if found:
+                path, what, owners = found
+                self.fail(msg("techday.exchange_source_planted",
+                              "Not fetched: {path} is {what}; only a folder of the grader's (uid {owners}) is "
+                              "fetched from: whoever made it decides what you would get, code that would run as "
+                              "you. Nothing was copied. Ask the instructor (`techday hub check` names it).",
+                              path=path, what=what, owners="/".join(map(str, owners))))
+        super().init_src()
 
 
-class ExchangeFetchFeedback(TraineeWords, _FetchFeedback):
-    """nbgrader's fetch of feedback, its refusals in the trainee's language."""
+class ExchangeFetchAssignment(TraineeWords, GradersSource, _FetchAssignment):
+    """nbgrader's fetch, from the grader's own ``outbound`` only, its refusals in the trainee's language."""
+
+
+class ExchangeFetchFeedback(TraineeWords, GradersSource, _FetchFeedback):
+    """nbgrader's fetch of feedback, from the grader's own ``feedback`` only, its refusals in the trainee's
+    language."""
+
+    LEAF = "feedback"
 
 
 class ExchangeReleaseAssignment(_Release):
@@ -207,6 +231,26 @@ class ExchangeSubmit(TraineeWords, _Submit):
 
     _inbound_copy: str | None = None
     LEDGER = ".techday-inbound"   # in the trainee's nbgrader cache: the names of their entries in inbound
+
+    def start(self):
+        """The budget is read first, before nbgrader's steps look at anything: a value the hub's environment
+        got wrong (``TECHDAY_EXCHANGE_QUOTA=300XB``) is one line for the trainee, nothing written."""
+        from .exchangequota import Budget, BudgetError
+
+        try:
+            self._budget = Budget.from_env()
+        except BudgetError as exc:
+            self.fail(budget_refused_text(exc))
+        return super().start()
+
+    def init_dest(self):
+        """nbgrader's, after the course's folder and its ``inbound`` are found to be the grader's
+        (:func:`inbound_refusal`): nothing is written into a folder a trainee planted."""
+        if self.coursedir.course_id:   # none: nbgrader's own refusal says so
+            why = inbound_refusal(self.root, self.coursedir.course_id)
+            if why:
+                self.fail(why)
+        super().init_dest()
 
     def do_copy(self, src, dest, log=None):
         if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
@@ -287,7 +331,7 @@ class ExchangeSubmit(TraineeWords, _Submit):
         from .exchangequota import PARTIAL, YOUNG_S, Budget, free_bytes, tree_cost
 
         self.init_release()
-        budget = Budget.from_env()
+        budget = getattr(self, "_budget", None) or Budget.from_env()
         dest_path = os.path.join(self.inbound_path, self.assignment_filename)
         if self.add_random_string:
             cache_path = os.path.join(self.cache_path, self.assignment_filename.rsplit("+", 1)[0])
@@ -366,6 +410,83 @@ def _older_than(path: str, seconds: float) -> bool:
         return time.time() - os.lstat(path).st_ctime > seconds
     except OSError:
         return True
+
+
+def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, list[int]] | None:
+    """What makes ``<root>/<course>/<leaf>`` (``inbound``, ``outbound``, ``feedback``) no folder of the grader's
+    for a trainee to submit into or fetch from: (the path, what it is, the uids that may own it), or None (it is
+    the grader's, or a folder is missing and nbgrader's own refusal says so). The exchange's root is 1777:
+    before the first release any trainee can make the course's folder, an ``inbound`` or ``outbound`` in it, or
+    a link by any of these names; every other trainee's hand-in would go where the planter reads or replaces it,
+    and what the room fetches (notebooks whose code runs as each trainee) would be the planter's. An
+    allow-list: from the root down, each name is looked at relative to its parent's descriptor without following
+    a link (``fstatat``), then held with ``O_PATH|O_NOFOLLOW|O_DIRECTORY`` (nothing opened for reading: no FIFO
+    waited on, and a folder this user may pass through but not list is judged all the same), and must be a real
+    folder owned by root, the grader (:data:`techday.hub.config.GRADER_UID`) or the exchange root's own owner
+    (whoever set the exchange up: root in the images, the instructor on a plain server). Checked that way,
+    nothing on the path can be swapped after: the root is sticky (only an entry's owner renames it) and the
+    folders under it are the grader's."""
+    from .config import GRADER_UID
+
+    # O_PATH: a folder is judged by its owner and kind, never by what it lets this user read (a planted folder of
+    # mode 0711 can be passed through but not opened for reading, and a submit would still write below it).
+    path_only = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+    try:   # the root is the admin's own path (a mount, maybe a link to one): followed
+        fd = os.open(root, path_only)
+    except OSError:
+        return None
+    try:
+        owners = sorted({0, GRADER_UID, os.fstat(fd).st_uid})
+        path = root
+        for name in [*[part for part in course.split("/") if part], leaf]:
+            path = os.path.join(path, name)
+            try:   # the name itself, never what a link names
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:   # missing, or not this user's to reach: nbgrader's refusal names it, and nothing
+                return None   # can be written below a folder this user cannot pass through
+            if stat.S_ISLNK(st.st_mode):
+                return path, msg("techday.exchange_sweep_a_link", "a link"), owners
+            if not stat.S_ISDIR(st.st_mode):
+                return path, msg("techday.exchange_sweep_not_folder", "not a folder"), owners
+            if st.st_uid not in owners:
+                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=st.st_uid), owners
+            try:   # the folder just judged, held by a descriptor for the next name (a link swapped in: refused)
+                sub = os.open(name, path_only | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return path, msg("techday.exchange_sweep_a_link", "a link"), owners
+                return None
+            os.close(fd)
+            fd = sub
+            got = os.fstat(fd)
+            if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino) and got.st_uid not in owners:   # swapped since
+                return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=got.st_uid), owners
+    finally:
+        os.close(fd)
+    return None
+
+
+def inbound_refusal(root: str, course: str) -> str | None:
+    """The trainee's submit's words for :func:`planted` (None: the submit may write)."""
+    found = planted(root, course)
+    if found is None:
+        return None
+    path, what, owners = found
+    return msg("techday.exchange_inbound_planted",
+               "Not submitted: {path} is {what}; only a folder of the grader's (uid {owners}) takes "
+               "submissions: whoever made it could read or replace what is written there. Nothing was written: your "
+               "notebook and your previous submission are as they were. Ask the instructor (`techday hub "
+               "check` names it; the fix is to move it aside and release again).",
+               path=path, what=what, owners="/".join(map(str, owners)))
+
+
+def budget_refused_text(exc) -> str:
+    """The trainee's words for a :class:`~techday.hub.exchangequota.BudgetError`: one line, the variable, its value
+    and what it takes; the instructor's to fix (the hub's environment), the trainee's work untouched."""
+    return msg("techday.exchange_budget_refused",
+               "Not submitted: the exchange's settings are wrong ({name}={value}; expected {expected}). Nothing was "
+               "written: your notebook and your previous submission are as they were. Ask the instructor to fix "
+               "the hub's setting.", name=exc.name, value=exc.shown, expected=exc.expected)
 
 
 def exchange_full_text(free: int, floor: int) -> str:

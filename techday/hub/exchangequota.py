@@ -48,6 +48,73 @@ PARTIAL = ".partial-"     # a submission being written: no '+', so collect never
 YOUNG_S = 600             # an entry changed this recently may be a submission still being written
 
 
+# The budget's variables: (variable, Budget field, default, least, kind). One reader for the trainee's submit, the
+# hub's sweep and `techday hub check` (:meth:`Budget.from_env`): the three cannot read one value three ways.
+SETTINGS = (("TECHDAY_EXCHANGE_KEEP", "keep", str(KEEP), 1, "whole"),
+            ("TECHDAY_EXCHANGE_QUOTA", "max_bytes", QUOTA, 0, "size"),
+            ("TECHDAY_EXCHANGE_MIN_FREE", "min_free", MIN_FREE, 0, "size"),
+            ("TECHDAY_EXCHANGE_FILES", "max_files", str(FILES), 0, "whole"))
+
+
+def expected_text(name: str) -> str:
+    """What ``name`` (one of :data:`SETTINGS`) takes, in the reader's language."""
+    from ..i18n import msg
+
+    if name == "TECHDAY_EXCHANGE_KEEP":
+        return msg("techday.exchange_expect_keep", "a whole number of 1 or more, such as 3")
+    if name == "TECHDAY_EXCHANGE_FILES":
+        return msg("techday.exchange_expect_files", "a whole number of 0 or more, such as 10000 (0: no bound)")
+    return msg("techday.exchange_expect_size", "a size of 0 or more, such as 300M or 1G (0: no bound)")
+
+
+class BudgetError(ValueError):
+    """A budget value outside the allow-list: the variable (``name``), the value as written (``value``) and what
+    it takes (``expected``). Its text is the admin's (the sweep, ``techday hub check``); the trainee's submit says
+    it in its own words (:func:`techday.hub.exchange.budget_refused_text`)."""
+
+    def __init__(self, name: str, value: object):
+        from ..i18n import msg
+
+        self.name, self.value, self.expected = name, value, expected_text(name)
+        super().__init__(msg("techday.exchange_budget_invalid", "{name}={value}: expected {expected}; the sweep "
+                             "removes nothing and no submission is taken until it is (docker/README.md, \"The "
+                             "exchange's disk\")", name=name, value=self.shown, expected=self.expected))
+
+    @property
+    def shown(self) -> str:
+        """The value on one line: quoted as Python writes it (``'three'``, ``''``, escapes for a newline), cut at
+        60 characters."""
+        text = repr(self.value) if isinstance(self.value, str) else str(self.value)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read_setting(name: str, text: str, least: int, kind: str) -> int:
+    """``text`` (one variable of :data:`SETTINGS`, as written) as its number, or :class:`BudgetError`. An
+    allow-list: ASCII digits (a size: with a decimal part and a unit ``K M G T``, ``B``/``iB`` optional, as
+    :func:`techday.hub.config.parse_size` reads them), at least ``least``. Refused: empty (set but empty is not
+    unset: an admin who wrote ``QUOTA=`` may have meant no bound or the default), a sign, ``1e4``, full-width
+    digits (``int()`` takes them), a size that rounds to 0 bytes though not written as 0 (``0.0001K``: no bound)."""
+    from .config import parse_size
+
+    clean = text.strip()
+    try:
+        if not clean or not clean.isascii():
+            raise ValueError(text)
+        if kind == "whole":
+            if not clean.isdigit():
+                raise ValueError(text)
+            value = int(clean)
+        else:
+            value = parse_size(clean)
+            if value == 0 and any(c in "123456789" for c in clean):
+                raise ValueError(text)
+    except ValueError:
+        raise BudgetError(name, text) from None
+    if value < least:
+        raise BudgetError(name, text)
+    return value
+
+
 @dataclass(frozen=True)
 class Budget:
     keep: int = KEEP
@@ -59,32 +126,19 @@ class Budget:
         """An allow-list of values, wherever a budget is made: ``keep`` a whole number of 1 or more, the bytes, the
         floor and the files whole numbers of 0 or more (0: no bound). Caught: ``TECHDAY_EXCHANGE_FILES=-1`` put
         every uid over the budget for good, and root's sweep removed the room's every submission each minute."""
-        from ..i18n import msg
-
-        for name, value, least in (("TECHDAY_EXCHANGE_KEEP", self.keep, 1),
-                                   ("TECHDAY_EXCHANGE_QUOTA", self.max_bytes, 0),
-                                   ("TECHDAY_EXCHANGE_MIN_FREE", self.min_free, 0),
-                                   ("TECHDAY_EXCHANGE_FILES", self.max_files, 0)):
+        for name, attr, _, least, _ in SETTINGS:
+            value = getattr(self, attr)
             if type(value) is not int or value < least:
-                raise ValueError(msg("techday.exchange_budget_invalid", "{name}={value}: must be a whole number of "
-                                     "{least} or more; the sweep removes nothing until it is (docker/README.md, "
-                                     "\"The exchange's disk\")", name=name, value=value, least=least))
+                raise BudgetError(name, value)
 
     @classmethod
     def from_env(cls, env=None) -> Budget:
-        from .config import parse_size
-
-        e = (env if env is not None else os.environ).get
-        return cls(keep=_whole(e("TECHDAY_EXCHANGE_KEEP", "") or str(KEEP)),
-                   max_bytes=parse_size(e("TECHDAY_EXCHANGE_QUOTA", "") or QUOTA),
-                   min_free=parse_size(e("TECHDAY_EXCHANGE_MIN_FREE", "") or MIN_FREE),
-                   max_files=_whole(e("TECHDAY_EXCHANGE_FILES", "") or str(FILES)))
-
-
-def _whole(text: str) -> int | str:
-    """A whole number as written (``-1`` included, for :class:`Budget` to refuse by name), else the text itself."""
-    text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() and text.isascii() else text
+        """The budget the ``TECHDAY_EXCHANGE_*`` variables of ``env`` (default: this process's) give: an unset
+        variable is its default; one set to anything :func:`read_setting` refuses raises :class:`BudgetError`
+        (a ValueError) naming it, the first of :data:`SETTINGS` order."""
+        env = os.environ if env is None else env
+        return cls(**{attr: read_setting(name, env[name] if name in env else default, least, kind)
+                      for name, attr, default, least, kind in SETTINGS})
 
 
 def tree_cost(path: str | os.PathLike, limit: int = MAX_INODES) -> int:

@@ -259,3 +259,48 @@ def test_release_refuses_a_course_folder_a_trainee_made_first(base):
     assert out.returncode != 0, "release into a trainee's folder must fail"
     assert f"{made} belongs to uid {B[1]}, not to this grader" in out.stdout + out.stderr, out.stdout + out.stderr
     assert not (Path(made) / "outbound").exists(), "nothing was released into it"
+
+
+PLANT_COURSE = r"""
+import os, sys
+exchange, course, lab = sys.argv[1:4]
+top = os.path.join(exchange, course)
+os.makedirs(os.path.join(top, "outbound", lab))
+open(os.path.join(top, "outbound", lab, lab + ".ipynb"), "w").write('{"cells": [], "metadata": {}, "nbformat": 4, '
+                                                                    '"nbformat_minor": 5}')
+inbound = os.path.join(top, "inbound")
+os.mkdir(inbound)
+for path in (os.path.join(top, "outbound"), os.path.join(top, "outbound", lab)):
+    os.chmod(path, 0o755)
+os.chmod(top, 0o711)   # others may pass through but not list it: a check that must open it to judge it cannot
+os.chmod(inbound, 0o2777)   # anyone's submit can write; every entry takes the trainees' shared group
+print(inbound)
+"""
+
+
+@pytest.mark.parametrize("shipped", [True, False], ids=["techday", "nbgrader-default"])
+def test_submit_refuses_an_inbound_a_trainee_made_first(base, shipped):
+    """Attack: before the first release, trainee B (their own uid) makes the course's folder with a lab in
+    ``outbound`` and an ``inbound`` of their own, open to all and setgid in the trainees' group. Trainee A then
+    submits: with nbgrader's submit the hand-in lands in B's folder, where B reads it (the wrong answer, shown
+    here so the test can fail); the course's submit refuses before writing anything, naming the folder's uid.
+    B's course folder is 0711 (passable, not readable): a check that gave up on a folder it could not open
+    (the first version of this one, ``open(O_RDONLY)`` failing with EACCES) let the submit write there."""
+    day = Day(base, shipped=shipped, name=f"planted-inbound-{'techday' if shipped else 'nbgrader'}")
+    inbound = Path(day.run_as(B, PLANT_COURSE, str(day.exchange), COURSE, LAB))
+    home = day.base / "home" / A[0]
+    home.mkdir(mode=0o700)
+    os.chown(home, A[1], TRAINEE_GID)
+    day.run_as(A, "import os, sys; os.makedirs(sys.argv[1]); open(os.path.join(sys.argv[1], sys.argv[2]), 'w')"
+                  ".write('{}')", str(home / LAB), f"{LAB}.ipynb")
+    proc = day.nbgrader(A, "submit", LAB, "--course", COURSE, wait=False)
+    out, _ = proc.communicate(timeout=240)
+    if not shipped:
+        assert proc.returncode == 0, out
+        (entry,) = os.listdir(inbound)
+        read = day.run_as(B, "import sys; print(open(sys.argv[1]).read())", str(inbound / entry / f"{LAB}.ipynb"))
+        assert read == "{}", "B reads A's hand-in in B's own inbound"
+        return
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out and f"{inbound.parent} is a folder of uid {B[1]}" in out, out
+    assert os.listdir(inbound) == [], "A's submission was written into B's folder"

@@ -66,3 +66,64 @@ def test_a_missing_subcommand_is_named_by_its_choices(capsys):
             assert exc.code == 2
         err = capsys.readouterr().err
         assert f"required: {choices}" in err and "_command" not in err, err
+
+
+def _dispatched(p: argparse.ArgumentParser, path: str) -> list[tuple[str, str | None]]:
+    """Every command ``techday`` runs (a parser with a function of its own to call), with the one-line help its
+    group's list gives it: walked from the parser itself, so a command added anywhere is in it."""
+    found = [(path, None)] if p.get_default("fn") is not None else []
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                found += [(cmd, helps.get(name) if cmd == f"{path} {name}" else h)
+                          for cmd, h in _dispatched(child, f"{path} {name}")]
+    return found
+
+
+def _not_in_top_help(p: argparse.ArgumentParser) -> list[str]:
+    """The dispatched commands `techday --help` does not list on a line of their own with their help."""
+    import re
+
+    out = p.format_help()
+    missing = []
+    for cmd, help_ in _dispatched(p, "techday"):
+        if not help_:
+            missing.append(f"{cmd}: no one-line help in its group's list")
+        elif not re.search(rf"^[ \t]+{re.escape(cmd)}[ \t]+{re.escape(help_.split()[0])}", out, re.M):
+            missing.append(f"{cmd}: not listed in `techday --help`")
+    return missing
+
+
+def test_techday_help_lists_every_command_it_dispatches(capsys):
+    """Wrong answer caught: `techday --help` listed the groups only, and said of `hub` "check the server, make
+    accounts": `techday hub release` (lift a sign-in lock on the day), `hub lab-language` and `hub sweep` were
+    nowhere in it, nor any `grade`, `i18n`, `bench leaderboard` or `locks` subcommand. Now the list of commands
+    in `techday --help` is made from the parser, and this walks the parser on its own to find what it runs."""
+    from techday.cli.main import main
+
+    p = parser()
+    assert len(_dispatched(p, "techday")) >= 25, _dispatched(p, "techday")
+    assert not _not_in_top_help(p), "\n".join(_not_in_top_help(p))
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("techday hub release", "techday hub lab-language", "techday hub sweep", "techday grade review"):
+        assert f"  {cmd} " in out, out
+
+
+def test_the_top_help_check_sees_a_command_added_without_help(monkeypatch):
+    """The check above fails for a command added to a group without a line of help (argparse lists it
+    with nothing beside it)."""
+    from techday.cli import main as cli
+
+    class NewGroup:
+        @staticmethod
+        def register(sub):
+            p = sub.add_parser("newcmd")
+            p.set_defaults(fn=lambda args: 0)
+
+    monkeypatch.setattr(cli, "GROUPS", (*cli.GROUPS, NewGroup))
+    assert _not_in_top_help(cli.parser()) == ["techday newcmd: no one-line help in its group's list"]
