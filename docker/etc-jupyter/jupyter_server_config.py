@@ -8,3 +8,7 @@ c = get_config()  # noqa: F821 (provided by traitlets when the server loads the 
 # trainee). Wait up to 3 minutes: the notebook opens late instead. Seen in tests/hub/test_hub_load.py
 # (30 trainees at once on 2 loaded cores: one kernel missed the 60 s).
 c.MappingKernelManager.kernel_info_timeout = 180
+
+# The Assignments tab's refusals (a submit over the exchange's budget, a planted folder...) as the trainee's one
+# line in their language, not nbgrader's Python traceback (techday/hub/labrefusals.py).
+c.ServerApp.jpserver_extensions.update({"techday.hub.labrefusals": True})
