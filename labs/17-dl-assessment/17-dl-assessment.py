@@ -840,7 +840,9 @@ assert min(transfer_accuracies) >= bar["transfer_min_accuracy"], msg(
     "17.transfer_one_below", "hidden: on the grader's flanges, accuracy {acc:.3f} on one set, below {bar}",
     acc=min(transfer_accuracies), bar=bar["transfer_min_accuracy"])
 # Drawn at every grading (techday.draw): the seeds above are published with the course. The grader's 90
-# labelled flanges and its two test sets again, drawn afresh (the lab's fine-tuning: 0.88-0.95 on 60 drawn sets).
+# labelled flanges and its two test sets again, drawn afresh. Measured, CPU tier: the lab's fine-tuning 0.88-0.95
+# on 60 drawn sets; the backbone frozen under a new head (an honest, cheaper transfer) a mean of 0.82-0.88 over
+# 70 drawn pairs, no set below 0.81 (bars: 0.78 the mean, 0.72 each).
 import techday.draw
 
 rd = techday.draw.rng("17.transfer_tests")
