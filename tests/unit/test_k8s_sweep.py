@@ -10,6 +10,7 @@ with only the manifest's capabilities and a read-only root filesystem, the way t
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -158,6 +159,10 @@ def test_the_sweeps_command_is_one_real_pass_of_techday_hub_sweep():
     argv = [*container().get("command", []), *container().get("args", [])]
     assert argv[:2] == ["tini", "--"], argv
     assert argv[2] == "techday", argv
+    # both programs are in the image: tini from the base stage's packages, techday the project's own script
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"apt-get install [^\n]*(\\\n[^\n]*)*\btini\b", dockerfile), "the image installs no tini"
+    assert re.search(r'^techday = "techday\.cli\.main:main"', (ROOT / "pyproject.toml").read_text(), re.M)
     args = parser().parse_args(argv[3:])
     assert args.fn is cmd_hub_sweep
     assert args.every == 0 and args.dry_run is False, args
@@ -266,9 +271,11 @@ def _exchange(base: Path, course: str) -> Path:
 def _users(folder: Path) -> None:
     from techday.hub.config import hash_password
 
-    folder.mkdir()
-    (folder / "users.csv").write_text("username,role,password_hash,uid\n"
-                                      f"{TRAINEE},trainee,{hash_password('x', iterations=1000)},{TRAINEE_UID}\n")
+    # as a secret volume presents it: users.csv a link into the current ..data folder
+    (folder / "..data").mkdir(parents=True)
+    (folder / "..data" / "users.csv").write_text("username,role,password_hash,uid\n"
+                                                 f"{TRAINEE},trainee,{hash_password('x', iterations=1000)},{TRAINEE_UID}\n")
+    (folder / "users.csv").symlink_to("..data/users.csv")
 
 
 def _run_the_cronjob(tmp_path: Path, caps: list[str]) -> tuple[subprocess.CompletedProcess, Path]:
