@@ -113,6 +113,7 @@ def test_the_sweep_mounts_the_claim_the_trainees_submit_into_at_TECHDAY_EXCHANGE
     env = resolve_env(container()["env"], docs)
     mounts = {m["mountPath"]: m for m in container()["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec()["volumes"]}
+    assert env["TECHDAY_EXCHANGE"] in mounts, f"nothing is mounted at TECHDAY_EXCHANGE={env['TECHDAY_EXCHANGE']}"
     mine = volumes[mounts[env["TECHDAY_EXCHANGE"]]["name"]]["persistentVolumeClaim"]["claimName"]
 
     user = values()["singleuser"]
@@ -228,7 +229,7 @@ def test_one_pass_at_a_time_each_bounded_each_failure_kept():
     job = spec["jobTemplate"]["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
     assert 0 < spec["startingDeadlineSeconds"] < 60
-    assert 0 < job["activeDeadlineSeconds"] <= 600
+    assert 0 < job.get("activeDeadlineSeconds", 0) <= 600, "a pass with no deadline can hold Forbid's lock for good"
     assert job["backoffLimit"] == 0 and pod_spec()["restartPolicy"] == "Never"
     assert 1 <= spec["successfulJobsHistoryLimit"] <= 5 and 1 <= spec["failedJobsHistoryLimit"] <= 10
     assert "ttlSecondsAfterFinished" not in job, "a failed Job must stay for `kubectl get jobs` to show it"
@@ -396,3 +397,68 @@ def test_a_pass_that_cannot_remove_what_it_should_exits_1(tmp_path, monkeypatch,
     assert main(["hub", "sweep"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert "3 removed" in last and "0 could not be removed" in last, last
+
+
+def _c(docs):
+    (job,) = [d for d in docs if d["kind"] == "CronJob"]
+    return job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def _env(docs, name):
+    return next(e for e in _c(docs)["containers"][0]["env"] if e["name"] == name)
+
+
+MISTAKES = {
+    "another-claim": (lambda d, v: _c(d)["volumes"][0]["persistentVolumeClaim"].update(claimName="techday-course"),
+                      test_the_sweep_mounts_the_claim_the_trainees_submit_into_at_TECHDAY_EXCHANGE),
+    "another-path": (lambda d, v: _env(d, "TECHDAY_EXCHANGE").update(value="/srv/exchange"),
+                     test_the_sweep_mounts_the_claim_the_trainees_submit_into_at_TECHDAY_EXCHANGE),
+    "another-course": (lambda d, v: _env(d, "TECHDAY_COURSE_ID").update(value="c101"),
+                       test_the_sweep_mounts_the_claim_the_trainees_submit_into_at_TECHDAY_EXCHANGE),
+    "another-secret": (lambda d, v: _c(d)["volumes"][1]["secret"].update(secretName="techday-course-service"),
+                       test_the_sweep_reads_the_hubs_accounts_file),
+    "dry-run": (lambda d, v: _c(d)["containers"][0]["command"].append("--dry-run"),
+                test_the_sweeps_command_is_one_real_pass_of_techday_hub_sweep),
+    "every-60": (lambda d, v: _c(d)["containers"][0]["command"].extend(["--every", "60"]),
+                 test_the_sweeps_command_is_one_real_pass_of_techday_hub_sweep),
+    "no-tini": (lambda d, v: _c(d)["containers"][0].update(command=["techday", "hub", "sweep"]),
+                test_the_sweeps_command_is_one_real_pass_of_techday_hub_sweep),
+    "quota-written-twice": (lambda d, v: _env(d, "TECHDAY_EXCHANGE_QUOTA").update(value="100M") or
+                            _env(d, "TECHDAY_EXCHANGE_QUOTA").pop("valueFrom"),
+                            test_the_sweep_holds_the_trainees_to_their_own_budget),
+    "trainees-miss-files": (lambda d, v: v["singleuser"]["extraEnv"].pop("TECHDAY_EXCHANGE_FILES"),
+                            test_the_sweep_holds_the_trainees_to_their_own_budget),
+    "budget-refused": (lambda d, v: next(x for x in d if x["kind"] == "ConfigMap")["data"].update(
+                           TECHDAY_EXCHANGE_FILES="-1"), test_the_sweep_holds_the_trainees_to_their_own_budget),
+    "another-key": (lambda d, v: _env(d, "TECHDAY_EXCHANGE_KEEP")["valueFrom"]["configMapKeyRef"].update(
+                        key="TECHDAY_EXCHANGE_FILES"), test_the_sweep_holds_the_trainees_to_their_own_budget),
+    "more-caps": (lambda d, v: _c(d)["containers"][0]["securityContext"]["capabilities"]["add"].append("SYS_ADMIN"),
+                  test_the_sweep_runs_as_root_with_only_what_removing_other_uids_files_takes),
+    "not-root": (lambda d, v: _c(d)["containers"][0]["securityContext"].update(runAsUser=1500),
+                 test_the_sweep_runs_as_root_with_only_what_removing_other_uids_files_takes),
+    "writable-root": (lambda d, v: _c(d)["containers"][0]["securityContext"].update(readOnlyRootFilesystem=False),
+                      test_the_sweep_runs_as_root_with_only_what_removing_other_uids_files_takes),
+    "token": (lambda d, v: _c(d).update(automountServiceAccountToken=True),
+              test_the_sweep_runs_as_root_with_only_what_removing_other_uids_files_takes),
+    "allow": (lambda d, v: next(x for x in d if x["kind"] == "CronJob")["spec"].update(concurrencyPolicy="Allow"),
+              test_one_pass_at_a_time_each_bounded_each_failure_kept),
+    "no-deadline": (lambda d, v: next(x for x in d if x["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"].pop(
+                        "activeDeadlineSeconds"), test_one_pass_at_a_time_each_bounded_each_failure_kept),
+    "retries": (lambda d, v: next(x for x in d if x["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"].update(
+                    backoffLimit=6), test_one_pass_at_a_time_each_bounded_each_failure_kept),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_each_check_catches_its_mistake(monkeypatch, mistake):
+    """The checks above have teeth: each mistake their docstrings name, made in a copy of the manifests (or the
+    values), fails the check that names it."""
+    import tests.unit.test_k8s_sweep as me
+
+    docs, vals = manifests(), values()
+    change, check = MISTAKES[mistake]
+    change(docs, vals)
+    monkeypatch.setattr(me, "manifests", lambda: docs)
+    monkeypatch.setattr(me, "values", lambda: vals)
+    with pytest.raises((AssertionError, ValueError)):   # ValueError: a budget the product refuses
+        check()
