@@ -108,9 +108,12 @@ def cmd_hub_check(args) -> int:
 
 def cmd_hub_sweep(args) -> int:
     """One pass, or one every ``--every`` seconds, of :func:`techday.hub.exchangequota.sweep` over the course's
-    inbound as ``TECHDAY_EXCHANGE``, ``TECHDAY_COURSE_ID`` and ``TECHDAY_USERS_FILE`` name it."""
+    inbound as ``TECHDAY_EXCHANGE``, ``TECHDAY_COURSE_ID`` and ``TECHDAY_USERS_FILE`` name it. Each removal on a
+    line, then the pass's counts (:func:`techday.hub.exchangequota.summary`). One pass exits 1 when it failed: it
+    could not read what it sweeps, or could not remove an entry it should have (a Kubernetes CronJob's Job then
+    shows Failed); ``--every`` goes on to the next pass."""
     from ..hub.config import UsersFileError
-    from ..hub.exchangequota import shown, sweep_from_env
+    from ..hub.exchangequota import shown, summary, sweep_from_env
 
     while True:
         try:
@@ -118,6 +121,10 @@ def cmd_hub_sweep(args) -> int:
                 f"techday hub sweep: {shown(item)}", flush=True))
             if report is None:
                 print("techday hub sweep: no inbound yet (nothing released)", flush=True)
+            else:
+                print(f"techday hub sweep: {summary(report)}", flush=True)
+                if not args.every and any(item.error for item in report.removed):
+                    return 1
         except (OSError, UsersFileError, ValueError) as exc:   # ValueError: a budget it cannot honour
             print(f"techday hub sweep: {exc}", file=sys.stderr, flush=True)
             if not args.every:

@@ -477,3 +477,17 @@ def shown(item: Removed) -> str:
     name = item.name if item.name.isprintable() else repr(item.name)
     verb = "removed" if item.done else (f"could not remove ({item.error})" if item.error else "would remove")
     return f"{verb} {name} (uid {item.uid}, {item.bytes} bytes): {item.why}"
+
+
+def summary(report: SweepReport) -> str:
+    """A pass in one line: the uids that own entries in ``inbound``, what was removed (and its bytes), what a dry
+    run would remove, what could not be removed (the pass failed)."""
+    from ..i18n import msg
+
+    removed = [r for r in report.removed if r.done]
+    would = [r for r in report.removed if not r.done and not r.error]
+    failed = [r for r in report.removed if r.error]
+    return msg("techday.exchange_sweep_summary", "pass done: {uids} uid(s) own entries in inbound; {removed} removed "
+               "({bytes} bytes), {would} would be removed (--dry-run), {failed} could not be removed",
+               uids=len(report.usage), removed=len(removed), bytes=sum(r.bytes for r in removed), would=len(would),
+               failed=len(failed))
