@@ -1,0 +1,527 @@
+"""nbgrader's own JupyterLab buttons, tab and dialogs in the page's language: Korean in a Korean JupyterLab.
+
+nbgrader's labextension (``@jupyter/nbgrader`` 0.9.6) writes its texts in its code and never asks JupyterLab's
+translator for them (no language pack can reach them): the Assignments tab, Fetch, Submit, Validate and the
+validation dialog stayed English in a Korean room. This step rewrites each of those texts in the installed
+bundle into a choice made in the browser, on the language JupyterLab's translation plugin writes into the page
+(``document.documentElement.lang = translator.languageCode``, in JupyterLab's ``jlab_core`` bundle)::
+
+    t.innerText="Fetch"   ->   t.innerText=(/^ko/i.test(document.documentElement.lang)?"\\uac00...":"Fetch")
+
+so one patched image serves both rooms, and a trainee who switches language in Settings > Language gets
+nbgrader's texts in it too (JupyterLab reloads the page).
+
+What it rewrites, and only that (an allow-list):
+
+- a string literal whose whole value is a table entry's English, in one of the contexts of :data:`CONTEXTS`
+  (``.innerText=``, ``title:`` in an object literal, ``setButtonLabel(``, ...), followed by ``,`` ``;`` ``)``
+  or ``}``: an expression, never an object key, never in a template literal, a regular expression or a
+  comment (the bundle is read with a small JavaScript lexer, :func:`string_literals`);
+- the HTML string of the Assignments tab (``this.node.innerHTML='<div id="assignments"...'``): the texts
+  between its tags and its ``title="..."`` attributes, as a choice between the whole Korean HTML and the
+  whole English one.
+
+Each English text must be found exactly as many times as the table says (:data:`ENTRIES`, counted in nbgrader
+0.9.6), every occurrence in an allowed context, and the package must be 0.9.6; otherwise nothing is written
+and the reason is given (an nbgrader upgrade: read its bundle again and update the table). The result is
+checked by ``node --check`` before it replaces the file (no node: refused, a Python look is not a parser).
+The original stays beside it as ``<file>.orig``; ``--undo`` puts it back. A second run finds the marker
+comment with the same table hash and changes nothing; a changed table re-patches from the ``.orig``.
+
+The Korean texts are the package catalogue's (``techday/data/messages.ko.toml``, ``techday.nbgrader_ui_*``).
+Not covered: texts nbgrader builds at run time in template literals (``Cannot validate: ${e}``, the cell type
+change message), messages its server sends (the validator's own output, a version mismatch's text), the
+instructors' formgrader, Create Assignment and course list, and any other nbgrader version (refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..i18n import PackageCatalogue
+
+PACKAGE = "@jupyter/nbgrader"
+SUPPORTED_VERSIONS = ("0.9.6",)
+KO_TEST = "/^ko/i.test(document.documentElement.lang)"
+MARKER_RE = re.compile(r"^/\* techday nbgrader-lang ([0-9a-f]{12}) \*/\n")
+ORIG_SUFFIX = ".orig"
+
+
+class NbgraderLangError(RuntimeError):
+    """The bundle cannot be patched (or restored); nothing was written. The message says why."""
+
+
+# Where a literal may be rewritten: the code just before it (whitespace-free, as the minifier writes it).
+# ``lazy``: a command's label, read when JupyterLab draws a menu or the palette (the plugin registers it before
+# the translation plugin may have set the page's language), rewritten as a function JupyterLab calls then.
+CONTEXTS = (  # the first that matches decides
+    ("command-label", re.compile(r"\.addCommand\([\w$.]+,\{label:$"), True),
+    ("assign", re.compile(r"[\w$\])]\.(?:innerText|textContent|title|label|caption)=$"), False),
+    ("property", re.compile(r"[{,](?:title|body|tooltip|label):$"), False),
+    ("button-label", re.compile(r"\.setButtonLabel\($"), False),
+    ("default-label", re.compile(r"setButtonLabel\([\w$]=$"), False),
+    ("react-child", re.compile(r"\.createElement\(\"[a-z]+\",null,$"), False),
+)
+HTML_CONTEXT = re.compile(r"\.node\.innerHTML=$")
+AFTER = ",;)}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    english: str
+    korean: str | None
+    literals: int = 0  # whole string literals holding exactly the English
+    html: int = 0  # texts (between tags, or a title attribute) in the Assignments tab's HTML
+
+
+class _Table:
+    """Collects the entries: its :meth:`msg` has :func:`techday.i18n.msg`'s signature, so the package's
+    catalogue checks (``examine_package``, ``techday i18n stamp``) see every text and its Korean twin."""
+
+    def __init__(self, lang: str):
+        self.cat = PackageCatalogue(lang)
+
+    def msg(self, key: str, default: str, /, literals: int = 0, html: int = 0) -> Entry:  # noqa: A002
+        return Entry(key, default, self.cat.texts.get(key), literals, html)
+
+
+def entries(lang: str = "ko") -> list[Entry]:
+    """The trainee-visible texts of nbgrader 0.9.6's labextension, with where and how often each is found."""
+    t = _Table(lang)
+    return [
+        # The Validate button (a notebook's toolbar, the Assignments tab) and its dialogs.
+        t.msg("techday.nbgrader_ui_validate", "Validate", literals=4),
+        t.msg("techday.nbgrader_ui_validating", "Validating...", literals=2),
+        t.msg("techday.nbgrader_ui_validate_assignment", "Validate Assignment", literals=1),
+        t.msg("techday.nbgrader_ui_saving", "Saving...", literals=1),
+        t.msg("techday.nbgrader_ui_validation_results", "Validation Results", literals=1),
+        t.msg("techday.nbgrader_ui_validation_success", "Success! Your notebook passes all the tests.", literals=1),
+        t.msg("techday.nbgrader_ui_cell_failed", "The following cell failed:", literals=1),
+        t.msg("techday.nbgrader_ui_cell_passed", "The following cell passed:", literals=1),
+        t.msg("techday.nbgrader_ui_cell_changed", "The source of the following cell has changed, but it should "
+              "not have!", literals=1),
+        t.msg("techday.nbgrader_ui_validate_error", "There was an error running the validate command:", literals=1),
+        t.msg("techday.nbgrader_ui_validation_failed", "Validation failed", literals=3),
+        t.msg("techday.nbgrader_ui_cannot_save", "Cannot save notebook", literals=1),
+        t.msg("techday.nbgrader_ui_version_mismatch", "Version Mismatch", literals=1),
+        t.msg("techday.nbgrader_ui_error_validating", "Error validating assignment.", literals=1),
+        # The Assignments tab.
+        t.msg("techday.nbgrader_ui_assignments", "Assignments", literals=1),
+        t.msg("techday.nbgrader_ui_assignment_list", "Assignment List", literals=1),
+        t.msg("techday.nbgrader_ui_assignments_for_course", "Released, downloaded, and submitted assignments for "
+              "course:", html=1),
+        t.msg("techday.nbgrader_ui_loading", "Loading, please wait...", literals=1, html=4),
+        t.msg("techday.nbgrader_ui_toggle_dropdown", "Toggle Dropdown", html=1),
+        t.msg("techday.nbgrader_ui_refresh_assignments", "Refresh assignments list", html=1),
+        t.msg("techday.nbgrader_ui_released", "Released assignments", html=1),
+        t.msg("techday.nbgrader_ui_none_to_fetch", "There are no assignments to fetch.", html=1),
+        t.msg("techday.nbgrader_ui_downloaded", "Downloaded assignments", html=1),
+        t.msg("techday.nbgrader_ui_none_downloaded", "There are no downloaded assignments.", html=1),
+        t.msg("techday.nbgrader_ui_submitted", "Submitted assignments", html=1),
+        t.msg("techday.nbgrader_ui_none_submitted", "There are no submitted assignments.", html=1),
+        t.msg("techday.nbgrader_ui_error_courses", "Error fetching courses!", literals=1),
+        t.msg("techday.nbgrader_ui_no_courses", "No courses found.", literals=1),
+        t.msg("techday.nbgrader_ui_fetch", "Fetch", literals=1),
+        t.msg("techday.nbgrader_ui_fetching", "Fetching...", literals=1),
+        t.msg("techday.nbgrader_ui_error_fetching", "Error fetching assignment.", literals=1),
+        t.msg("techday.nbgrader_ui_submit", "Submit", literals=2),
+        t.msg("techday.nbgrader_ui_submitting", "submitting...", literals=1),
+        t.msg("techday.nbgrader_ui_error_submitting", "Error submitting assignment.", literals=1),
+        t.msg("techday.nbgrader_ui_not_submitted", "Assignment not submitted:", literals=1),
+        t.msg("techday.nbgrader_ui_invalid_submission", "Invalid Submission", literals=1),
+        t.msg("techday.nbgrader_ui_fetch_feedback", "Fetch Feedback", literals=1),
+        t.msg("techday.nbgrader_ui_fetching_feedback", "Fetching Feedback...", literals=1),
+        t.msg("techday.nbgrader_ui_error_feedback", "Error fetching feedback.", literals=1),
+        t.msg("techday.nbgrader_ui_view_feedback", " (view feedback)", literals=1),
+        t.msg("techday.nbgrader_ui_feedback_to_fetch", " (feedback available to fetch)", literals=1),
+    ]
+
+
+def table_hash(table: list[Entry]) -> str:
+    blob = json.dumps([(e.english, e.korean, e.literals, e.html) for e in table], ensure_ascii=False)
+    return hashlib.sha256((KO_TEST + blob).encode("utf-8")).hexdigest()[:12]
+
+
+# --- reading JavaScript ----------------------------------------------------------------------------
+
+_REGEX_AFTER_WORDS = {"return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw",
+                      "instanceof", "yield", "await"}
+
+
+@dataclass
+class Literal:
+    start: int  # the opening quote
+    end: int  # after the closing quote
+    raw: str  # with its quotes
+    in_template: bool  # inside a template literal's ${...}
+
+
+def string_literals(code: str) -> list[Literal]:
+    """The ``'...'`` and ``"..."`` literals of ``code``, skipping comments, regular expressions and template
+    literals' text. A lexer, not a parser: an input it cannot read raises :class:`NbgraderLangError`."""
+    out: list[Literal] = []
+    i, n = 0, len(code)
+    templates: list[int] = []  # for each open ${ ... }: the brace depth inside it
+    last = ""  # the last significant character or word in code
+
+    def fail(why: str):
+        raise NbgraderLangError(f"cannot read the bundle at offset {i}: {why}")
+
+    def scan_template(j: int) -> int:
+        """From just after a backquote or a closing } of ${}: to after the closing backquote (returns it) or
+        just after a ${ (pushes a depth)."""
+        while j < n:
+            c = code[j]
+            if c == "\\":
+                j += 2
+            elif c == "`":
+                return j + 1
+            elif c == "$" and code.startswith("${", j):
+                templates.append(0)
+                return j + 2
+            else:
+                j += 1
+        fail("a template literal does not end")
+        return n
+
+    while i < n:
+        c = code[i]
+        if c in " \t\r\n":
+            i += 1
+        elif c in "\"'":
+            j = i + 1
+            while j < n and code[j] != c:
+                if code[j] == "\\":
+                    j += 1
+                elif code[j] == "\n":
+                    fail("a line break in a string literal")
+                j += 1
+            if j >= n:
+                fail("a string literal does not end")
+            out.append(Literal(i, j + 1, code[i:j + 1], bool(templates)))
+            i, last = j + 1, '"'
+        elif c == "`":
+            i = scan_template(i + 1)
+            last = "`"
+        elif c == "/" and code.startswith("//", i):
+            j = code.find("\n", i)
+            i = n if j < 0 else j
+        elif c == "/" and code.startswith("/*", i):
+            j = code.find("*/", i + 2)
+            if j < 0:
+                fail("a comment does not end")
+            i = j + 2
+        elif c == "/" and (last == "" or last in "(,=:[!&|?{};+-*%<>~^" or last in _REGEX_AFTER_WORDS):
+            j, klass = i + 1, False
+            while j < n:
+                d = code[j]
+                if d == "\\":
+                    j += 2
+                    continue
+                if d == "\n":
+                    fail("a line break in a regular expression")
+                if d == "[":
+                    klass = True
+                elif d == "]":
+                    klass = False
+                elif d == "/" and not klass:
+                    break
+                j += 1
+            j += 1
+            while j < n and (code[j].isalnum() or code[j] == "_"):
+                j += 1  # flags
+            i, last = j, "/re/"
+        elif c == "{":
+            if templates:
+                templates[-1] += 1
+            i, last = i + 1, c
+        elif c == "}":
+            if templates and templates[-1] == 0:
+                templates.pop()
+                i = scan_template(i + 1)
+                last = "`"
+                continue
+            if templates:
+                templates[-1] -= 1
+            i, last = i + 1, c
+        elif c.isalnum() or c in "_$":
+            j = i
+            while j < n and (code[j].isalnum() or code[j] in "_$"):
+                j += 1
+            last = code[i:j] if code[i].isalpha() or code[i] in "_$" else "0"
+            i = j
+        else:
+            i, last = i + 1, c
+    if templates:
+        fail("a template literal's ${ does not end")
+    return out
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0", "\\": "\\", "'": "'",
+            '"': '"', "/": "/"}
+
+
+def js_value(raw: str) -> str:
+    """The value of a string literal (with its quotes)."""
+    body, out, i = raw[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1] if i + 1 < len(body) else ""
+        if e in _ESCAPES and not (e == "0" and body[i + 2:i + 3].isdigit()):
+            out.append(_ESCAPES[e])
+            i += 2
+        elif e == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2:i + 4]):
+            out.append(chr(int(body[i + 2:i + 4], 16)))
+            i += 4
+        elif e == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
+            out.append(chr(int(body[i + 2:i + 6], 16)))
+            i += 6
+        elif e == "\n":
+            i += 2
+        else:
+            raise NbgraderLangError(f"an escape this step does not read in {raw[:60]!r}")
+    return "".join(out)
+
+
+def js_string(text: str) -> str:
+    """A double-quoted JavaScript literal of ``text``, ASCII only (the bundle's bytes stay ASCII)."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+# --- the rewrite -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Rewrite:
+    text: str
+    counts: dict[str, list[int]] = field(default_factory=dict)  # english -> [literals, html] found
+
+
+def _html_sites(value: str, english: str) -> list[re.Match]:
+    e = re.escape(html.escape(english, quote=True))
+    return list(re.finditer(rf"(>\s*){e}(\s*<)|( title=\"){e}(\")", value))
+
+
+def rewrite(code: str, table: list[Entry]) -> Rewrite:
+    """``code`` with every table text made a choice on the page's language; counts what it found. Raises
+    :class:`NbgraderLangError` for a text in a context outside the allow-list."""
+    by_english = {e.english: e for e in table}
+    found = {e.english: [0, 0] for e in table}
+    edits: list[tuple[int, int, str]] = []
+    for lit in string_literals(code):
+        value = js_value(lit.raw)
+        before = re.sub(r"\s+", "", code[max(0, lit.start - 80):lit.start])
+        entry = by_english.get(value)
+        if entry is not None:
+            found[value][0] += 1
+            after = code[lit.end:lit.end + 1]
+            ctx = next(((name, lazy) for name, pattern, lazy in CONTEXTS if pattern.search(before)), None)
+            if lit.in_template or ctx is None or after not in AFTER or not after:
+                raise NbgraderLangError(
+                    f"{value!r} at offset {lit.start} is in a context this step does not rewrite "
+                    f"(...{code[max(0, lit.start - 40):lit.start]}|{code[lit.end:lit.end + 20]}...): nbgrader changed? "
+                    "read its bundle again and update techday/hub/nbgraderlang.py")
+            choice = f"({KO_TEST}?{js_string(entry.korean or '')}:{lit.raw})"
+            edits.append((lit.start, lit.end, "()=>" + choice if ctx[1] else choice))
+        elif HTML_CONTEXT.search(before) and not lit.in_template:
+            korean, hits = value, 0
+            for e in table:
+                if not e.html:
+                    continue
+                sites = _html_sites(value, e.english)
+                found[e.english][1] += len(sites)
+                hits += len(sites)
+                esc = re.escape(html.escape(e.english, quote=True))
+                ko = html.escape(e.korean or "", quote=True)
+                korean = re.sub(rf"(>\s*){esc}(\s*<)|( title=\"){esc}(\")",
+                                lambda m, ko=ko: (m.group(1) or m.group(3)) + ko + (m.group(2) or m.group(4)), korean)
+            if hits:
+                edits.append((lit.start, lit.end, f"({KO_TEST}?{js_string(korean)}:{lit.raw})"))
+    out, pos = [], 0
+    for start, end, new in edits:
+        out.append(code[pos:start])
+        out.append(new)
+        pos = end
+    out.append(code[pos:])
+    return Rewrite("".join(out), found)
+
+
+# --- the installed extension ----------------------------------------------------------------------
+
+
+def extension_dir(prefix: str | os.PathLike | None = None) -> Path:
+    """nbgrader's labextension in the environment at ``prefix`` (this Python's by default)."""
+    return Path(prefix if prefix is not None else sys.prefix) / "share" / "jupyter" / "labextensions" / PACKAGE
+
+
+def find_node() -> str | None:
+    """``node`` on PATH, else the checkout's ``build/node/bin/node``."""
+    found = shutil.which("node")
+    if found:
+        return found
+    local = Path(__file__).resolve().parents[2] / "build" / "node" / "bin" / "node"
+    return str(local) if local.is_file() and os.access(local, os.X_OK) else None
+
+
+def node_check(text: str, node: str | None = None) -> None:
+    """``node --check`` on ``text``; raises :class:`NbgraderLangError` with node's words if it does not parse, or
+    if there is no node to ask (a Python look at JavaScript is not a parser)."""
+    node = node or find_node()
+    if not node:
+        raise NbgraderLangError("node is not installed: the patched bundle cannot be checked to parse, so it is "
+                                "not written (install nodejs; the course images have it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bundle.js"
+        path.write_text(text, encoding="utf-8")
+        proc = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise NbgraderLangError(f"the patched bundle does not parse (node --check): {proc.stderr.strip()[-800:]}")
+
+
+@dataclass
+class Result:
+    ext: Path
+    patched: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    restored: list[Path] = field(default_factory=list)
+    counts: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _bundles(ext: Path) -> list[Path]:
+    return sorted(p for p in (ext / "static").glob("*.js") if p.is_file())
+
+
+def _original(path: Path) -> str:
+    """The bundle as nbgrader installed it: the ``.orig`` beside a patched file, else the file itself."""
+    text = path.read_text(encoding="utf-8")
+    if MARKER_RE.match(text):
+        orig = path.with_name(path.name + ORIG_SUFFIX)
+        if not orig.is_file():
+            raise NbgraderLangError(f"{path} is patched but its original {orig.name} is gone: reinstall nbgrader")
+        return orig.read_text(encoding="utf-8")
+    return text
+
+
+def _write(path: Path, text: str) -> None:
+    mode = path.stat().st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, node: str | None = None,
+          table: list[Entry] | None = None) -> Result:
+    """Make the installed extension speak the page's language. All checks come before any write."""
+    ext = ext if ext is not None else extension_dir(prefix)
+    table = table if table is not None else entries()
+    result = Result(ext)
+    package = ext / "package.json"
+    try:
+        meta = json.loads(package.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NbgraderLangError(f"nbgrader's labextension is not readable at {ext} ({exc})") from None
+    if meta.get("name") != PACKAGE or meta.get("version") not in SUPPORTED_VERSIONS:
+        raise NbgraderLangError(f"{package}: {meta.get('name')} {meta.get('version')}; this step's table is for "
+                                f"{PACKAGE} {', '.join(SUPPORTED_VERSIONS)}: read the new bundle and update "
+                                "techday/hub/nbgraderlang.py")
+    missing = [e.key for e in table if not e.korean]
+    if missing:
+        raise NbgraderLangError(f"no Korean text for {', '.join(missing)} in techday/data/messages.ko.toml")
+    digest = table_hash(table)
+    plans: list[tuple[Path, str, str, bool]] = []  # path, original, new text, whether an .orig must be written
+    totals = {e.english: [0, 0] for e in table}
+    for path in _bundles(ext):
+        current = path.read_text(encoding="utf-8")
+        original = _original(path)
+        done = rewrite(original, table)
+        for english, (lits, htmls) in done.counts.items():
+            totals[english][0] += lits
+            totals[english][1] += htmls
+        if done.text == original:
+            continue
+        plans.append((path, current, f"/* techday nbgrader-lang {digest} */\n" + done.text, current == original))
+    result.counts = totals
+    wrong = [f"{e.english!r}: {totals[e.english][0]} literal(s) and {totals[e.english][1]} HTML text(s), "
+             f"expected {e.literals} and {e.html}" for e in table if totals[e.english] != [e.literals, e.html]]
+    if wrong:
+        raise NbgraderLangError(f"nbgrader's bundle in {ext} is not the one this table was made for (an nbgrader "
+                                "upgrade?): " + "; ".join(wrong) + ". Nothing was changed")
+    for path, current, new, _ in plans:
+        if current != new:
+            node_check(new, node)
+    for path, current, new, fresh in plans:
+        if current == new:
+            result.unchanged.append(path)
+            continue
+        if fresh:
+            orig = path.with_name(path.name + ORIG_SUFFIX)
+            shutil.copy2(path, orig)
+        _write(path, new)
+        result.patched.append(path)
+    return result
+
+
+def undo(prefix: str | os.PathLike | None = None, *, ext: Path | None = None) -> Result:
+    """Put every patched bundle's ``.orig`` back, byte for byte."""
+    ext = ext if ext is not None else extension_dir(prefix)
+    result = Result(ext)
+    for path in _bundles(ext):
+        text = path.read_text(encoding="utf-8")
+        orig = path.with_name(path.name + ORIG_SUFFIX)
+        if MARKER_RE.match(text):
+            if not orig.is_file():
+                raise NbgraderLangError(f"{path} is patched but its original {orig.name} is gone: reinstall nbgrader")
+            os.replace(orig, path)
+            result.restored.append(path)
+        elif orig.is_file():
+            orig.unlink()  # the file was replaced since (a reinstall): the stale copy goes
+    return result
+
+
+def overlay(target: Path, prefix: str | os.PathLike | None = None, node: str | None = None) -> Path | None:
+    """A patched copy of this environment's nbgrader labextension under ``target/labextensions`` (a folder for
+    ``JUPYTER_PATH``, whose labextensions JupyterLab prefers to the environment's): ``techday lab``'s, so a
+    trainee's own environment is never changed. Made again from the installed one on every call (an upgrade
+    of nbgrader is then refused here, with its reason). Returns ``target``, or None where nbgrader's
+    labextension is not installed."""
+    src = extension_dir(prefix)
+    if not (src / "package.json").is_file():
+        return None
+    dest = target / "labextensions" / PACKAGE
+    fresh = Path(tempfile.mkdtemp(dir=target, prefix=".nbgrader.", suffix=".part")) if target.mkdir(
+        parents=True, exist_ok=True) is None else None
+    try:
+        shutil.copytree(src, fresh, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*" + ORIG_SUFFIX))
+        for path in _bundles(fresh):  # an environment patched in place: start from its originals
+            orig = src / "static" / (path.name + ORIG_SUFFIX)
+            if orig.is_file():
+                shutil.copy2(orig, path)
+        patch(ext=fresh, node=node)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.rename(fresh, dest)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return target
