@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,7 +87,8 @@ def _free_port() -> int:
 class LabServer:
     """A Jupyter server with JupyterLab, as a trainee's container starts it, on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, app_settings: Path, lang: str, config_dir: Path | None = None):
+    def __init__(self, tmp: Path, app_settings: Path, lang: str, config_dir: Path | None = None,
+                 data_path: Path | None = None, extra_args: tuple[str, ...] = ()):
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -100,10 +102,12 @@ class LabServer:
                    JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
         if config_dir is None:  # the image's system config (/etc/jupyter); `techday lab` brings its own folder
             env["JUPYTER_CONFIG_PATH"] = str(ROOT / "docker" / "etc-jupyter")
+        if data_path is not None:  # the image's environment's share/jupyter (its labextensions win over this one's)
+            env["JUPYTER_PATH"] = str(data_path)
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                f"--LabApp.app_settings_dir={app_settings}", f"--ServerApp.root_dir={tmp / 'work'}",
-               f"--ServerApp.shutdown_no_activity_timeout={SELF_STOP_S}"]
+               f"--ServerApp.shutdown_no_activity_timeout={SELF_STOP_S}", *extra_args]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = open(tmp / "server.log", "w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
@@ -149,11 +153,22 @@ class LabServer:
         self.log.close()
 
 
-def _room(tmp: Path, lang: str):
+def _room(tmp: Path, lang: str, with_nbgrader: bool = False, extra_args: tuple[str, ...] = ()):
+    """The room's JupyterLab as the image's build leaves it. ``with_nbgrader``: the folder standing for the image's
+    environment holds a copy of this environment's nbgrader labextension (the image has nbgrader installed), which
+    the Dockerfile's steps then patch, and the server loads that copy."""
     prefix = tmp / "image-venv"
+    if with_nbgrader:
+        from techday.hub.nbgraderlang import extension_dir
+
+        dest = extension_dir(prefix)
+        shutil.copytree(extension_dir(), dest, ignore=shutil.ignore_patterns("*.orig"))
+        for orig in (extension_dir() / "static").glob("*.js.orig"):  # this environment patched in place
+            shutil.copy2(orig, dest / "static" / orig.name[:-len(".orig")])
     ran = image_lab_settings(lang, prefix)
     print(f"\n{lang} room: the Dockerfile's lab stage ran {ran or 'no step that sets JupyterLab language'}")
-    return LabServer(tmp, prefix / "share" / "jupyter" / "lab" / "settings", lang)
+    return LabServer(tmp, prefix / "share" / "jupyter" / "lab" / "settings", lang,
+                     data_path=prefix / "share" / "jupyter" if with_nbgrader else None, extra_args=extra_args)
 
 
 def _locale_default(server: LabServer) -> str:
@@ -323,3 +338,53 @@ def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
     assert not {d for d in domains if "nbgrader" in d}, f"nbgrader now asks the translator for {domains}: ship its catalogue"
     print(f"nbgrader {json.loads((found[0] / 'package.json').read_text())['version']}: translator domains "
           f"{sorted(domains) or 'none'} (none of them nbgrader's)")
+
+
+@pytest.mark.browser
+def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
+    """nbgrader's own texts in the page a trainee sees, headless Chromium, each room built by the Dockerfile's own
+    steps (which patch nbgrader's labextension in the image's environment, here a copy): in the Korean room the
+    Validate button of an open notebook reads 검증 (tooltip 과제 검증), the Assignments tab is titled 과제 and its
+    panels read 배포된 과제, 내려받은 과제, 제출한 과제, and the command's label is 과제 목록; in the English room
+    Validate, Assignments, Released/Downloaded/Submitted assignments and Assignment List, from the same patched
+    bundle.
+
+    Wrong answers caught: the Korean room's nbgrader texts in English (before this step: "Validate",
+    "Assignments", "Released assignments" in the Korean room, shown failing on the code before), a patch that
+    turns the English room Korean (a choice not made on the page's language), and a command label fixed before
+    JupyterLab's translation plugin has set the page's language."""
+    from tests.hub.test_browser import headless_chromium
+
+    want = {"ko": ("검증", "과제 검증", "과제", ["배포된 과제", "내려받은 과제", "제출한 과제"], "과제 목록"),
+            "en": ("Validate", "Validate Assignment", "Assignments",
+                   ["Released assignments", "Downloaded assignments", "Submitted assignments"], "Assignment List")}
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {}, "outputs": [],
+                           "source": "1 + 1"}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    with headless_chromium() as browser:
+        for lang, (button, tooltip, tab, panels, command) in want.items():
+            server = _room(tmp_path / lang, lang, with_nbgrader=True, extra_args=("--LabApp.expose_app_in_browser=True",))
+            (tmp_path / lang / "work" / "lab.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.set_default_timeout(90_000)
+                page.goto(f"{server.base}/lab/tree/lab.ipynb?token={server.token}")
+                page.wait_for_selector(".validate-button .jp-ToolbarButtonComponent-label")
+                label = page.locator(".validate-button .jp-ToolbarButtonComponent-label").first.inner_text().strip()
+                title = page.locator(".validate-button").first.get_attribute("title")
+                page.evaluate("window.jupyterapp.commands.execute('nbgrader:open-assignment-list')")
+                page.wait_for_selector("#nbgrader-assignment-list .panel-heading")
+                headings = [t.strip() for t in page.locator("#nbgrader-assignment-list .panel-heading").all_inner_texts()]
+                tabs = [t.strip() for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts()]
+                palette = page.evaluate("window.jupyterapp.commands.label('nbgrader:open-assignment-list')")
+                print(f"{lang} room: Validate button {label!r} ({title!r}), tabs {tabs}, panels {headings}, "
+                      f"command {palette!r}")
+                assert label == button, f"the {lang} room's Validate button reads {label!r}"
+                assert title == tooltip, f"the {lang} room's Validate button's tooltip reads {title!r}"
+                assert tab in tabs, f"the {lang} room's Assignments tab is not titled {tab!r}: {tabs}"
+                assert headings == panels, f"the {lang} room's Assignments panels read {headings}"
+                assert palette == command, f"the {lang} room's command reads {palette!r}"
+                page.close()
+            finally:
+                server.stop()
