@@ -322,17 +322,19 @@ def test_the_page_a_trainee_sees_has_korean_menus_in_a_korean_room(tmp_path):
 
 
 def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
-    """docker/README.md says nbgrader's Validate, Fetch, Submit and its menu stay English because its labextension
-    writes them in its code and never asks JupyterLab's translator (a catalogue could not reach them). This reads
-    the installed labextension and fails the day that stops being true (a translator domain for nbgrader appears,
-    or its labels move): then a Korean catalogue for it can be shipped, and the docs must change.
-    Wrong answer caught: a "not covered" line that has gone stale after an nbgrader upgrade."""
+    """docker/README.md says nbgrader's Validate, Fetch, Submit and its tab need the image's rewrite of its bundle
+    (techday/hub/nbgraderlang.py) because its labextension writes them in its code and never asks JupyterLab's
+    translator (a catalogue could not reach them). This reads the installed labextension and fails the day that
+    stops being true (a translator domain for nbgrader appears, or its labels move): then a Korean catalogue for
+    it can be shipped instead, the rewrite dropped, and the docs changed.
+    Wrong answer caught: a rewrite and its docs gone stale after an nbgrader upgrade."""
     from jupyter_core.paths import jupyter_path
 
     found = [Path(p) / "@jupyter" / "nbgrader" for p in jupyter_path("labextensions")
              if (Path(p) / "@jupyter" / "nbgrader" / "package.json").is_file()]
     assert found, "nbgrader's labextension is not installed in this environment"
-    code = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js")))
+    code = "\n".join((f.with_name(f.name + ".orig") if f.with_name(f.name + ".orig").is_file() else f).read_text(
+        encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js")))  # as nbgrader wrote it
     assert 'label:"Validate"' in code and 'innerText="Submit"' in code, "nbgrader's labels moved: read its code again"
     domains = set(re.findall(r'\.load\("([^"]+)"\)', code))
     assert not {d for d in domains if "nbgrader" in d}, f"nbgrader now asks the translator for {domains}: ship its catalogue"
