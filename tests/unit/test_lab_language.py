@@ -272,7 +272,9 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
 
     Wrong answers caught: the Korean edition opened in an English JupyterLab (nothing in the Jupyter config
     folder ``techday lab`` writes set JupyterLab's locale), shown failing on the code before; a Korean default
-    left behind in that folder for a later English run (the folder is reused from run to run)."""
+    left behind in that folder for a later English run (the folder is reused from run to run); and nbgrader's
+    texts English in either (the server serving the environment's bundle rather than ``techday lab``'s patched
+    copy)."""
     from tests.conftest import techday
 
     env = {"TECHDAY_BUILD": str(tmp_path / "build")}
@@ -280,9 +282,19 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
         args = ["lab", "00", "--dry-run", "--dir", str(tmp_path / "trainee")] + (["--lang", lang] if lang == "ko" else [])
         out = techday("--root", str(ROOT), *args, env=env, timeout=600)
         assert out.returncode == 0, out.stdout + out.stderr
+        data = tmp_path / "trainee" / "jupyter-data"
+        assert f"JUPYTER_PATH={data}" in out.stdout, f"`techday lab` puts no patched nbgrader first: {out.stdout}"
         server = LabServer(tmp_path / f"server-{lang}", tmp_path / "no-app-settings", lang,
-                           config_dir=tmp_path / "trainee" / "jupyter")
+                           config_dir=tmp_path / "trainee" / "jupyter", data_path=data)
         try:
+            # nbgrader's bundle as the page loads it: the patched copy (its texts follow the page's language)
+            auth = {"Authorization": f"token {server.token}"}
+            bundles = sorted((data / "labextensions" / "@jupyter" / "nbgrader" / "static").glob("*.js"))
+            served = [urllib.request.urlopen(urllib.request.Request(
+                f"{server.base}/lab/extensions/@jupyter/nbgrader/static/{b.name}", headers=auth), timeout=30).read()
+                for b in bundles]
+            assert any(s.startswith(b"/* techday nbgrader-lang ") for s in served), (
+                "`techday lab`'s JupyterLab serves nbgrader's own bundle, not the patched copy")
             assert _locale_default(server) == want, (
                 f"`techday lab` {'--lang ko' if lang == 'ko' else '(English)'}: JupyterLab defaults to "
                 f"{_locale_default(server)!r}, not {want!r}")

@@ -269,3 +269,20 @@ def test_lab_language_without_nbgrader_installed_says_so_and_goes_on(tmp_path):
     assert out.returncode == 0 and "not installed" in out.stdout, out.stdout + out.stderr
     alone = techday("hub", "nbgrader-language", "--prefix", str(tmp_path), env={"TECHDAY_LANG": "en"}, timeout=120)
     assert alone.returncode == 2 and "not installed" in alone.stderr, alone.stdout + alone.stderr
+
+
+def test_a_patched_bundle_whose_original_is_gone_is_refused(ext):
+    """A patched bundle without its ``.orig`` (deleted by hand): patching again or undoing is refused, saying so.
+
+    Wrong answers caught: a patch of the patched bundle taken for the original (its rewritten literals then sit
+    in contexts the allow-list refuses, or a choice lands inside a choice), and an undo that reports success
+    while nbgrader's original is lost."""
+    node = _node()
+    g.patch(ext=ext, node=node)
+    bundle = _bundle(ext)
+    bundle.with_name(bundle.name + ".orig").unlink()
+    patched = bundle.read_bytes()
+    for step in (lambda: g.patch(ext=ext, node=node), lambda: g.undo(ext=ext)):
+        with pytest.raises(g.NbgraderLangError, match=r"original .*\.orig is gone"):
+            step()
+        assert bundle.read_bytes() == patched
