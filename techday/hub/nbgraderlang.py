@@ -459,6 +459,8 @@ def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, n
             totals[english][0] += lits
             totals[english][1] += htmls
         if done.text == original:
+            if current != original:  # patched by an earlier table that had texts here: nbgrader's bytes again
+                plans.append((path, current, original, False))
             continue
         plans.append((path, current, f"/* techday nbgrader-lang {digest} */\n" + done.text, current == original))
     result.counts = totals
@@ -468,17 +470,21 @@ def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, n
         raise NbgraderLangError(f"nbgrader's bundle in {ext} is not the one this table was made for (an nbgrader "
                                 "upgrade?): " + "; ".join(wrong) + ". Nothing was changed")
     for path, current, new, _ in plans:
-        if current != new:
+        if current != new and MARKER_RE.match(new):
             node_check(new, node)
     for path, current, new, fresh in plans:
+        orig = path.with_name(path.name + ORIG_SUFFIX)
         if current == new:
             result.unchanged.append(path)
             continue
         if fresh:
-            orig = path.with_name(path.name + ORIG_SUFFIX)
             shutil.copy2(path, orig)
         _write(path, new)
-        result.patched.append(path)
+        if MARKER_RE.match(new):
+            result.patched.append(path)
+        else:
+            orig.unlink(missing_ok=True)
+            result.restored.append(path)
     return result
 
 

@@ -136,8 +136,8 @@ def test_a_second_run_changes_nothing_and_says_so_and_undo_restores_the_bytes(ex
 def test_a_changed_table_patches_again_from_the_original(ext):
     """A table changed since the bundle was patched (a better Korean text): the next run starts from the .orig.
 
-    Wrong answer caught: the old Korean kept (the marker's table hash ignored), or the new choice wrapped around
-    the old one."""
+    Wrong answers caught: the old Korean kept (the marker's table hash ignored), the new choice wrapped around
+    the old one, and a bundle left patched by a table that no longer has texts in it."""
     node = _node()
     g.patch(ext=ext, node=node)
     table = [g.Entry(e.key, e.english, (e.korean + "!") if e.english == "Fetch" else e.korean, e.literals, e.html)
@@ -147,6 +147,12 @@ def test_a_changed_table_patches_again_from_the_original(ext):
     text = _bundle(ext).read_text(encoding="utf-8")
     assert text.count(g.KO_TEST) == len(_choices(text)), "a choice inside a choice"
     assert json.dumps(g.entries()[[e.english for e in table].index("Fetch")].korean + "!") in text
+    # a table with no text in the bundle any more: nbgrader's own bytes back, the .orig gone
+    original = _bundle(ext).with_name(_bundle(ext).name + ".orig").read_bytes()
+    other = [g.Entry("techday.nbgrader_ui_fetch", "Not in nbgrader", "없음", literals=0)]
+    result = g.patch(ext=ext, node=node, table=other)
+    assert result.restored == [_bundle(ext)] and _bundle(ext).read_bytes() == original
+    assert not list((ext / "static").glob("*.orig"))
 
 
 def test_another_nbgrader_is_refused_with_the_reason_and_nothing_is_written(ext):
