@@ -211,12 +211,14 @@ def test_a_text_outside_the_allowed_contexts_is_refused(tmp_path, code, where):
     'x=`t.innerText="Fetch"`;t.innerText="Fetch";',
     '/* t.innerText="Fetch" */t.innerText="Fetch";',
     "x=a/2/b;t.innerText='Fetch';",
+    'x="\\u{1F600}Fetch";t.innerText="Fetch";',
 ])
 def test_texts_in_regular_expressions_templates_and_comments_are_not_literals(code):
     """The lexer reads a quoted text inside a regular expression, a template literal's text or a comment as part of
     it, never as a string literal; the one real literal is rewritten (a division is not a regular expression).
 
-    Wrong answer caught: a regular expression or a template rewritten into JavaScript that means something else."""
+    Wrong answer caught: a regular expression or a template rewritten into JavaScript that means something else;
+    and a literal with an escape the reader does not know (``\\u{...}``) stopping the whole bundle."""
     done = g.rewrite(code, TABLE)
     assert done.counts["Fetch"] == [1, 0], done.counts
     assert done.text.count(g.KO_TEST) == 1
