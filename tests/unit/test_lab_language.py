@@ -358,7 +358,8 @@ def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
 def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
     """nbgrader's own texts in the page a trainee sees, headless Chromium, each room built by the Dockerfile's own
     steps (which patch nbgrader's labextension in the image's environment, here a copy): in the Korean room the
-    Validate button of an open notebook reads 검증 (tooltip 과제 검증), the Assignments tab is titled 과제 and its
+    Validate button of an open notebook reads 검증 (tooltip 과제 검증) and, pressed, nbgrader's server validates the
+    notebook and the dialog reads 검증 결과 / 성공! 노트북이 모든 테스트를 통과합니다., the Assignments tab is titled 과제 and its
     panels read 배포된 과제, 내려받은 과제, 제출한 과제, and the command's label is 과제 목록; in the English room
     Validate, Assignments, Released/Downloaded/Submitted assignments and Assignment List, from the same patched
     bundle.
@@ -376,8 +377,11 @@ def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
                            "source": "1 + 1"}],
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
                 "nbformat": 4, "nbformat_minor": 5}
+    verdicts = {"ko": ("검증 결과", "성공! 노트북이 모든 테스트를 통과합니다."),
+                "en": ("Validation Results", "Success! Your notebook passes all the tests.")}
     with headless_chromium() as browser:
         for lang, (button, tooltip, tab, panels, command) in want.items():
+            results = verdicts[lang]
             server = _room(tmp_path / lang, lang, with_nbgrader=True, extra_args=("--LabApp.expose_app_in_browser=True",))
             (tmp_path / lang / "work" / "lab.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
             try:
@@ -387,6 +391,14 @@ def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
                 page.wait_for_selector(".validate-button .jp-ToolbarButtonComponent-label")
                 label = page.locator(".validate-button .jp-ToolbarButtonComponent-label").first.inner_text().strip()
                 title = page.locator(".validate-button").first.get_attribute("title")
+                # Validate itself: nbgrader's server extension validates the notebook; its dialog's title and verdict
+                page.locator(".validate-button").first.click()
+                page.wait_for_selector(".jp-Dialog .jp-Dialog-header")
+                header = page.locator(".jp-Dialog .jp-Dialog-header").first.inner_text().strip()
+                verdict = page.locator(".jp-Dialog #validation-message").first.inner_text().strip()
+                print(f"{lang} room: Validate's dialog {header!r}: {verdict!r}")
+                page.locator(".jp-Dialog .jp-mod-accept").first.click()
+                page.wait_for_selector(".jp-Dialog", state="detached")
                 page.evaluate("window.jupyterapp.commands.execute('nbgrader:open-assignment-list')")
                 page.wait_for_selector("#nbgrader-assignment-list .panel-heading")
                 headings = [t.strip() for t in page.locator("#nbgrader-assignment-list .panel-heading").all_inner_texts()]
@@ -399,6 +411,7 @@ def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
                 assert tab in tabs, f"the {lang} room's Assignments tab is not titled {tab!r}: {tabs}"
                 assert headings == panels, f"the {lang} room's Assignments panels read {headings}"
                 assert palette == command, f"the {lang} room's command reads {palette!r}"
+                assert (header, verdict) == results, f"the {lang} room's Validate dialog reads {header!r}: {verdict!r}"
                 page.close()
             finally:
                 server.stop()
