@@ -6,7 +6,7 @@ validation dialog stayed English in a Korean room. This step rewrites each of th
 bundle into a choice made in the browser, on the language JupyterLab's translation plugin writes into the page
 (``document.documentElement.lang = translator.languageCode``, in JupyterLab's ``jlab_core`` bundle)::
 
-    t.innerText="Fetch"   ->   t.innerText=(/^ko/i.test(document.documentElement.lang)?"\\uac00...":"Fetch")
+    t.innerText="Fetch"   ->   t.innerText=(/^ko(?:[-_]|$)/i.test(document.documentElement.lang)?"\\uac00...":"Fetch")
 
 so one patched image serves both rooms, and a trainee who switches language in Settings > Language gets
 nbgrader's texts in it too (JupyterLab reloads the page).
@@ -52,7 +52,7 @@ from ..i18n import PackageCatalogue
 
 PACKAGE = "@jupyter/nbgrader"
 SUPPORTED_VERSIONS = ("0.9.6",)
-KO_TEST = "/^ko/i.test(document.documentElement.lang)"
+KO_TEST = "/^ko(?:[-_]|$)/i.test(document.documentElement.lang)"  # ko, ko-KR, ko_KR; not kok (Konkani)
 MARKER_RE = re.compile(r"^/\* techday nbgrader-lang ([0-9a-f]{12}) \*/\n")
 ORIG_SUFFIX = ".orig"
 

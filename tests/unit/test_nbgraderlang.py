@@ -65,8 +65,9 @@ def _choices(text: str) -> list[str]:
 def test_every_table_text_is_found_and_made_a_choice_on_the_pages_language(ext):
     """Each of the table's texts is found as often as the table says in nbgrader 0.9.6's bundle, every one of them
     is rewritten, the result parses (``node --check``), and run in node each rewritten expression gives the
-    Korean under ``lang="ko_KR"`` (as JupyterLab's translation plugin sets it) and the original English under
-    ``en`` and under an empty ``lang`` (the page before the plugin ran).
+    Korean under ``lang="ko-KR"`` (as JupyterLab's translation plugin sets it), ``ko_KR`` and ``ko``, and the
+    original English under ``en``, an empty ``lang`` (the page before the plugin ran) and ``kok-IN`` (Konkani,
+    which only starts with "ko").
 
     Wrong answers caught: a table text missed (the Assignments tab half English), an expression that picks the
     Korean in an English room or never picks it (a wrong test of the language), a bundle that no longer parses
@@ -85,7 +86,7 @@ def test_every_table_text_is_found_and_made_a_choice_on_the_pages_language(ext):
     assert len(choices) == sum(e.literals for e in table) + 1, f"{len(choices)} rewritten expressions"  # + the HTML
     proc = subprocess.run([node, "--check", str(_bundle(ext))], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    script = ("const out={};for(const lang of ['ko_KR','en','']){globalThis.document={documentElement:{lang}};"
+    script = ("const out={};for(const lang of ['ko_KR','ko-KR','ko','en','','kok-IN']){globalThis.document={documentElement:{lang}};"
               f"out[lang]=[{','.join(c if c.startswith('()=>') else '()=>' + c for c in choices)}].map(f=>"
               "{let v=f();return typeof v==='function'?v():v;});}console.log(JSON.stringify(out));")
     proc = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=120)
@@ -93,7 +94,8 @@ def test_every_table_text_is_found_and_made_a_choice_on_the_pages_language(ext):
     out = json.loads(proc.stdout)
     korean = [e.korean for e in table]
     english = [e.english for e in table]
-    for lang in ("en", ""):
+    assert out["ko-KR"] == out["ko"] == out["ko_KR"]
+    for lang in ("en", "", "kok-IN"):
         assert not any(HANGUL.search(v) for v in out[lang]), f"lang={lang!r} shows Korean: {out[lang]}"
         assert all(v in english or "Released assignments" in v for v in out[lang])
     assert all(v in korean or ("배포된 과제" in v and "Released assignments" not in v) for v in out["ko_KR"]), out["ko_KR"]
