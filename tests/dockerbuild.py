@@ -402,12 +402,9 @@ class ImageBuilder:
             shutil.copytree(self._disk(result.rootfs, venv) / settings, stage_prefix / settings)
         # nbgrader's labextension, which the step rewrites: the image's pip installs it (not emulated), so this
         # environment's stands for it (the same version as the locks'); only what the step changes is put back
-        from techday.hub.nbgraderlang import extension_dir
+        from techday.hub.nbgraderlang import copy_original, extension_dir
 
-        nbgrader = extension_dir(stage_prefix)
-        shutil.copytree(extension_dir(), nbgrader, ignore=shutil.ignore_patterns("*.orig"))
-        for orig in (extension_dir() / "static").glob("*.js.orig"):  # this environment patched in place
-            shutil.copy2(orig, nbgrader / "static" / orig.name[:-len(".orig")])
+        nbgrader = copy_original(extension_dir(), extension_dir(stage_prefix))
         pip_installed = {path: path.read_bytes() for path in nbgrader.rglob("*") if path.is_file()}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(self.context), os.environ.get("PYTHONPATH")) if p)}
         proc = subprocess.run([sys.executable, "-m", "techday", *words, "--prefix", str(stage_prefix)],

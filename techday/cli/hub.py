@@ -260,10 +260,10 @@ def _nbgrader_language(prefix, undo: bool, required: bool, name: str) -> int:
     if undo:
         print(msg("techday.nbgrader_language_undone", "nbgrader's JupyterLab extension restored from its original: "
                   "{count} file(s) in {path}", count=len(result.restored), path=ext))
-    elif result.patched or result.restored:
+    elif not result.unchanged:
         print(msg("techday.nbgrader_language_patched", "nbgrader's buttons, tab and dialogs now follow JupyterLab's "
-                  "language: {count} file(s) rewritten in {path} (originals kept as .orig; --undo puts them back)",
-                  count=len(result.patched) + len(result.restored), path=ext))
+                  "language: {count} file(s) written in {path} (nbgrader's own files unchanged, package.json kept as "
+                  "package.json.orig; --undo puts it back)", count=len(result.patched) + len(result.restored), path=ext))
     else:
         print(msg("techday.nbgrader_language_unchanged", "nbgrader's JupyterLab extension already follows "
                   "JupyterLab's language: nothing changed in {path}", path=ext))

@@ -24,9 +24,15 @@ What it rewrites, and only that (an allow-list):
 Each English text must be found exactly as many times as the table says (:data:`ENTRIES`, counted in nbgrader
 0.9.6), every occurrence in an allowed context, and the package must be 0.9.6; otherwise nothing is written
 and the reason is given (an nbgrader upgrade: read its bundle again and update the table). The result is
-checked by ``node --check`` before it replaces the file (no node: refused, a Python look is not a parser).
-The original stays beside it as ``<file>.orig``; ``--undo`` puts it back. A second run finds the marker
-comment with the same table hash and changes nothing; a changed table re-patches from the ``.orig``.
+checked by ``node --check`` before it is written (no node: refused, a Python look is not a parser).
+
+nbgrader's own files are never changed. JupyterLab serves a labextension's files as immutable (a browser keeps
+them for a year), so a rewritten file under nbgrader's name could be shadowed by a cached English one: the
+rewritten chunk is written under a new name (the hash of its content, as the bundler names chunks), beside a
+copy of the entry point (``remoteEntry.<hash>.js``) that loads it by that name, and ``package.json`` names the
+new entry point (nbgrader's is kept as ``package.json.orig``). The files it writes start with a marker comment
+holding the table's hash. ``--undo`` puts ``package.json`` back and removes them; a second run changes nothing
+and says so; a changed table writes its files again from nbgrader's and removes the earlier table's.
 
 The Korean texts are the package catalogue's (``techday/data/messages.ko.toml``, ``techday.nbgrader_ui_*``).
 Not covered: texts nbgrader builds at run time in template literals (``Cannot validate: ${e}``, the cell type
@@ -55,6 +61,7 @@ SUPPORTED_VERSIONS = ("0.9.6",)
 KO_TEST = "/^ko(?:[-_]|$)/i.test(document.documentElement.lang)"  # ko, ko-KR, ko_KR; not kok (Konkani)
 MARKER_RE = re.compile(r"^/\* techday nbgrader-lang ([0-9a-f]{12}) \*/\n")
 ORIG_SUFFIX = ".orig"
+PATCHED_KEY = "techdayNbgraderLang"  # in a patched package.json: the table's hash
 
 
 class NbgraderLangError(RuntimeError):
@@ -399,29 +406,44 @@ def node_check(text: str, node: str | None = None) -> None:
 @dataclass
 class Result:
     ext: Path
-    patched: list[Path] = field(default_factory=list)
-    unchanged: list[Path] = field(default_factory=list)
-    restored: list[Path] = field(default_factory=list)
+    patched: list[Path] = field(default_factory=list)  # files written (new names) and package.json
+    unchanged: bool = False
+    restored: list[Path] = field(default_factory=list)  # package.json put back, rewritten files removed
     counts: dict[str, list[int]] = field(default_factory=dict)
 
 
+def _marked(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return bool(MARKER_RE.match(fh.read(64)))
+
+
 def _bundles(ext: Path) -> list[Path]:
-    return sorted(p for p in (ext / "static").glob("*.js") if p.is_file())
+    """nbgrader's own JavaScript files (never one this step wrote)."""
+    return sorted(p for p in (ext / "static").glob("*.js") if p.is_file() and not _marked(p))
 
 
-def _original(path: Path) -> str:
-    """The bundle as nbgrader installed it: the ``.orig`` beside a patched file, else the file itself."""
-    text = path.read_text(encoding="utf-8")
-    if MARKER_RE.match(text):
-        orig = path.with_name(path.name + ORIG_SUFFIX)
+def _written(ext: Path) -> list[Path]:
+    """The files this step wrote beside nbgrader's."""
+    return sorted(p for p in (ext / "static").glob("*.js") if p.is_file() and _marked(p))
+
+
+def _package_original(ext: Path) -> tuple[str, str]:
+    """(package.json as it is, as nbgrader installed it)."""
+    package = ext / "package.json"
+    try:
+        current = package.read_text(encoding="utf-8")
+        meta = json.loads(current)
+    except (OSError, ValueError) as exc:
+        raise NbgraderLangError(f"nbgrader's labextension is not readable at {ext} ({exc})") from None
+    if isinstance(meta, dict) and PATCHED_KEY in meta:
+        orig = ext / ("package.json" + ORIG_SUFFIX)
         if not orig.is_file():
-            raise NbgraderLangError(f"{path} is patched but its original {orig.name} is gone: reinstall nbgrader")
-        return orig.read_text(encoding="utf-8")
-    return text
+            raise NbgraderLangError(f"{package} is patched but its original {orig.name} is gone: reinstall nbgrader")
+        return current, orig.read_text(encoding="utf-8")
+    return current, current
 
 
-def _write(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o777
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -433,79 +455,123 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, node: str | None = None,
           table: list[Entry] | None = None) -> Result:
-    """Make the installed extension speak the page's language. All checks come before any write."""
+    """Make the installed extension speak the page's language. All checks come before any write.
+
+    nbgrader's files are never changed: each rewritten chunk is written under a new name (its content hash, as
+    the bundler names chunks), with a copy of the extension's entry point (``remoteEntry.*.js``) that loads it
+    under a new name too, and ``package.json`` (kept as ``package.json.orig``) names that entry point. A browser
+    that holds nbgrader's files in its cache (JupyterLab serves them as immutable) then fetches the new ones."""
     ext = ext if ext is not None else extension_dir(prefix)
     table = table if table is not None else entries()
     result = Result(ext)
-    package = ext / "package.json"
-    try:
-        meta = json.loads(package.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise NbgraderLangError(f"nbgrader's labextension is not readable at {ext} ({exc})") from None
+    current_package, original_package = _package_original(ext)
+    meta = json.loads(original_package)
     if meta.get("name") != PACKAGE or meta.get("version") not in SUPPORTED_VERSIONS:
-        raise NbgraderLangError(f"{package}: {meta.get('name')} {meta.get('version')}; this step's table is for "
-                                f"{PACKAGE} {', '.join(SUPPORTED_VERSIONS)}: read the new bundle and update "
-                                "techday/hub/nbgraderlang.py")
+        raise NbgraderLangError(f"{ext / 'package.json'}: {meta.get('name')} {meta.get('version')}; this step's "
+                                f"table is for {PACKAGE} {', '.join(SUPPORTED_VERSIONS)}: read the new bundle and "
+                                "update techday/hub/nbgraderlang.py")
     missing = [e.key for e in table if not e.korean]
     if missing:
         raise NbgraderLangError(f"no Korean text for {', '.join(missing)} in techday/data/messages.ko.toml")
+    load = meta.get("jupyterlab", {}).get("_build", {}).get("load", "")
+    entry = ext / load
+    if not re.fullmatch(r"static/remoteEntry\.[0-9a-f]+\.js", load) or not entry.is_file() or _marked(entry):
+        raise NbgraderLangError(f"{ext / 'package.json'}: its entry point {load!r} is not nbgrader's remoteEntry")
+    remote = entry.read_text(encoding="utf-8")
     digest = table_hash(table)
-    plans: list[tuple[Path, str, str, bool]] = []  # path, original, new text, whether an .orig must be written
+    marker = f"/* techday nbgrader-lang {digest} */\n"
     totals = {e.english: [0, 0] for e in table}
+    new_files: dict[str, str] = {}  # name -> text
     for path in _bundles(ext):
-        current = path.read_text(encoding="utf-8")
-        original = _original(path)
-        done = rewrite(original, table)
+        done = rewrite(path.read_text(encoding="utf-8"), table)
         for english, (lits, htmls) in done.counts.items():
             totals[english][0] += lits
             totals[english][1] += htmls
-        if done.text == original:
-            if current != original:  # patched by an earlier table that had texts here: nbgrader's bytes again
-                plans.append((path, current, original, False))
+        if done.text == path.read_text(encoding="utf-8"):
             continue
-        plans.append((path, current, f"/* techday nbgrader-lang {digest} */\n" + done.text, current == original))
+        chunk = re.fullmatch(r"(\d+)\.([0-9a-f]+)\.js", path.name)
+        # the entry point names a chunk's file and its ?v= query by the same map: twice in nbgrader 0.9.6
+        if not chunk or remote.count(f'{chunk.group(1)}:"{chunk.group(2)}"') != 2:
+            raise NbgraderLangError(f"{path.name}: {load} does not name it as nbgrader 0.9.6's does (its file and "
+                                    "its ?v= query): nbgrader changed? Nothing was changed")
+        text = marker + done.text
+        new_hash = _short(text)
+        new_files[f"{chunk.group(1)}.{new_hash}.js"] = text
+        remote = remote.replace(f'{chunk.group(1)}:"{chunk.group(2)}"', f'{chunk.group(1)}:"{new_hash}"')
     result.counts = totals
     wrong = [f"{e.english!r}: {totals[e.english][0]} literal(s) and {totals[e.english][1]} HTML text(s), "
              f"expected {e.literals} and {e.html}" for e in table if totals[e.english] != [e.literals, e.html]]
     if wrong:
         raise NbgraderLangError(f"nbgrader's bundle in {ext} is not the one this table was made for (an nbgrader "
                                 "upgrade?): " + "; ".join(wrong) + ". Nothing was changed")
-    for path, current, new, _ in plans:
-        if current != new and MARKER_RE.match(new):
-            node_check(new, node)
-    for path, current, new, fresh in plans:
-        orig = path.with_name(path.name + ORIG_SUFFIX)
-        if current == new:
-            result.unchanged.append(path)
-            continue
-        if fresh:
-            shutil.copy2(path, orig)
-        _write(path, new)
-        if MARKER_RE.match(new):
-            result.patched.append(path)
-        else:
-            orig.unlink(missing_ok=True)
-            result.restored.append(path)
+    if new_files:
+        remote_text = marker + remote
+        remote_name = f"remoteEntry.{_short(remote_text)}.js"
+        new_files[remote_name] = remote_text
+        new_meta = json.loads(original_package)
+        new_meta["jupyterlab"]["_build"]["load"] = f"static/{remote_name}"
+        new_meta[PATCHED_KEY] = digest
+        new_package = json.dumps(new_meta, indent=2, ensure_ascii=False) + "\n"
+    else:  # no text of the table in this bundle: nbgrader's own files
+        new_package = original_package
+    stale = [p for p in _written(ext) if p.name not in new_files]
+    same = current_package == new_package and not stale and all(
+        (ext / "static" / name).is_file() and (ext / "static" / name).read_text(encoding="utf-8") == text
+        for name, text in new_files.items())
+    if same:
+        result.unchanged = True
+        return result
+    for text in new_files.values():
+        node_check(text, node)
+    mode = entry.stat().st_mode & 0o777
+    for name, text in new_files.items():
+        _write(ext / "static" / name, text, mode)
+        result.patched.append(ext / "static" / name)
+    package = ext / "package.json"
+    orig = ext / ("package.json" + ORIG_SUFFIX)
+    if new_package != original_package:
+        if not orig.is_file():
+            shutil.copy2(package, orig)
+        _write(package, new_package, package.stat().st_mode & 0o777)
+        result.patched.append(package)
+    else:
+        _write(package, original_package, package.stat().st_mode & 0o777)
+        orig.unlink(missing_ok=True)
+        result.restored.append(package)
+    for path in stale:  # an earlier table's files, named by no package.json now
+        path.unlink()
     return result
 
 
 def undo(prefix: str | os.PathLike | None = None, *, ext: Path | None = None) -> Result:
-    """Put every patched bundle's ``.orig`` back, byte for byte."""
+    """nbgrader's extension as it installed it: ``package.json`` from its ``.orig``, the files this step wrote
+    removed (nbgrader's own were never changed)."""
     ext = ext if ext is not None else extension_dir(prefix)
     result = Result(ext)
-    for path in _bundles(ext):
-        text = path.read_text(encoding="utf-8")
-        orig = path.with_name(path.name + ORIG_SUFFIX)
-        if MARKER_RE.match(text):
-            if not orig.is_file():
-                raise NbgraderLangError(f"{path} is patched but its original {orig.name} is gone: reinstall nbgrader")
-            os.replace(orig, path)
-            result.restored.append(path)
-        elif orig.is_file():
-            orig.unlink()  # the file was replaced since (a reinstall): the stale copy goes
+    current, original = _package_original(ext)
+    package = ext / "package.json"
+    if current != original:
+        os.replace(ext / ("package.json" + ORIG_SUFFIX), package)
+        result.restored.append(package)
+    for path in _written(ext):
+        path.unlink()
+        result.restored.append(path)
     return result
+
+
+def copy_original(src: Path, dest: Path) -> Path:
+    """A copy of the nbgrader labextension at ``src`` as nbgrader installed it (without what this step wrote)."""
+    shutil.copytree(src, dest, dirs_exist_ok=True, ignore=lambda folder, names: [
+        n for n in names if n.endswith(ORIG_SUFFIX) or (n.endswith(".js") and _marked(Path(folder) / n))])
+    _, original = _package_original(src)
+    (dest / "package.json").write_text(original, encoding="utf-8")
+    return dest
 
 
 def overlay(target: Path, prefix: str | os.PathLike | None = None, node: str | None = None) -> Path | None:
@@ -518,14 +584,10 @@ def overlay(target: Path, prefix: str | os.PathLike | None = None, node: str | N
     if not (src / "package.json").is_file():
         return None
     dest = target / "labextensions" / PACKAGE
-    fresh = Path(tempfile.mkdtemp(dir=target, prefix=".nbgrader.", suffix=".part")) if target.mkdir(
-        parents=True, exist_ok=True) is None else None
+    target.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=target, prefix=".nbgrader.", suffix=".part"))
     try:
-        shutil.copytree(src, fresh, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*" + ORIG_SUFFIX))
-        for path in _bundles(fresh):  # an environment patched in place: start from its originals
-            orig = src / "static" / (path.name + ORIG_SUFFIX)
-            if orig.is_file():
-                shutil.copy2(orig, path)
+        copy_original(src, fresh)
         patch(ext=fresh, node=node)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(dest, ignore_errors=True)

@@ -121,12 +121,13 @@ def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
         # nbgrader's own texts: its labextension rewritten to follow the page's language, the same bytes in both rooms
         from techday.hub.nbgraderlang import MARKER_RE
 
-        static = f"{stage.env['VIRTUAL_ENV']}/share/jupyter/labextensions/@jupyter/nbgrader/static/"
-        patched = {dest: f.disk.read_bytes() for dest, f in stage.files.items()
-                   if dest.startswith(static) and dest.endswith(".js")}
-        assert len(patched) == 1 and all(MARKER_RE.match(b.decode("utf-8")) for b in patched.values()), (
+        ext = f"{stage.env['VIRTUAL_ENV']}/share/jupyter/labextensions/@jupyter/nbgrader/"
+        patched = {dest: f.disk.read_bytes() for dest, f in stage.files.items() if dest.startswith(ext)}
+        written = sorted(d for d, b in patched.items() if d.endswith(".js") and MARKER_RE.match(b.decode("utf-8")))
+        assert len(written) == 2 and f"{ext}package.json" in patched and f"{ext}package.json.orig" in patched, (
             f"the {lang} image's nbgrader labextension is not rewritten to follow JupyterLab's language: {sorted(patched)}")
-        assert f"{next(iter(patched))}.orig" in stage.files, f"the {lang} image keeps no original of nbgrader's bundle"
+        load = json.loads(patched[f"{ext}package.json"])["jupyterlab"]["_build"]["load"]
+        assert f"{ext}{load}" in written, f"the {lang} image's JupyterLab loads nbgrader's {load}, not the rewritten one"
         bundles[lang] = patched
         grader = (builder if lang == "ko" else ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
                                                             tmp_path_factory.mktemp("image-en-grader"),

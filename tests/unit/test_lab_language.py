@@ -23,7 +23,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -159,12 +158,9 @@ def _room(tmp: Path, lang: str, with_nbgrader: bool = False, extra_args: tuple[s
     the Dockerfile's steps then patch, and the server loads that copy."""
     prefix = tmp / "image-venv"
     if with_nbgrader:
-        from techday.hub.nbgraderlang import extension_dir
+        from techday.hub.nbgraderlang import copy_original, extension_dir
 
-        dest = extension_dir(prefix)
-        shutil.copytree(extension_dir(), dest, ignore=shutil.ignore_patterns("*.orig"))
-        for orig in (extension_dir() / "static").glob("*.js.orig"):  # this environment patched in place
-            shutil.copy2(orig, dest / "static" / orig.name[:-len(".orig")])
+        copy_original(extension_dir(), extension_dir(prefix))  # as pip installs it (this environment may be patched)
     ran = image_lab_settings(lang, prefix)
     print(f"\n{lang} room: the Dockerfile's lab stage ran {ran or 'no step that sets JupyterLab language'}")
     return LabServer(tmp, prefix / "share" / "jupyter" / "lab" / "settings", lang,
@@ -289,12 +285,16 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
         try:
             # nbgrader's bundle as the page loads it: the patched copy (its texts follow the page's language)
             auth = {"Authorization": f"token {server.token}"}
-            bundles = sorted((data / "labextensions" / "@jupyter" / "nbgrader" / "static").glob("*.js"))
-            served = [urllib.request.urlopen(urllib.request.Request(
-                f"{server.base}/lab/extensions/@jupyter/nbgrader/static/{b.name}", headers=auth), timeout=30).read()
-                for b in bundles]
-            assert any(s.startswith(b"/* techday nbgrader-lang ") for s in served), (
-                "`techday lab`'s JupyterLab serves nbgrader's own bundle, not the patched copy")
+            with urllib.request.urlopen(urllib.request.Request(f"{server.base}/lab", headers=auth), timeout=30) as resp:
+                page = resp.read().decode("utf-8")
+            config = json.loads(re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                                          page, re.S).group(1))
+            load = next(e["load"] for e in config["federated_extensions"] if e["name"] == "@jupyter/nbgrader")
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"{server.base}/lab/extensions/@jupyter/nbgrader/{load}", headers=auth), timeout=30) as resp:
+                entry = resp.read()
+            assert entry.startswith(b"/* techday nbgrader-lang "), (
+                f"`techday lab`'s JupyterLab loads nbgrader's own {load}, not the rewritten copy")
             assert _locale_default(server) == want, (
                 f"`techday lab` {'--lang ko' if lang == 'ko' else '(English)'}: JupyterLab defaults to "
                 f"{_locale_default(server)!r}, not {want!r}")
@@ -345,8 +345,8 @@ def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
     found = [Path(p) / "@jupyter" / "nbgrader" for p in jupyter_path("labextensions")
              if (Path(p) / "@jupyter" / "nbgrader" / "package.json").is_file()]
     assert found, "nbgrader's labextension is not installed in this environment"
-    code = "\n".join((f.with_name(f.name + ".orig") if f.with_name(f.name + ".orig").is_file() else f).read_text(
-        encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js")))  # as nbgrader wrote it
+    code = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js"))
+                     if not f.read_text(encoding="utf-8", errors="replace").startswith("/* techday nbgrader-lang "))
     assert 'label:"Validate"' in code and 'innerText="Submit"' in code, "nbgrader's labels moved: read its code again"
     domains = set(re.findall(r'\.load\("([^"]+)"\)', code))
     assert not {d for d in domains if "nbgrader" in d}, f"nbgrader now asks the translator for {domains}: ship its catalogue"

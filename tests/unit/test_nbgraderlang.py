@@ -35,10 +35,7 @@ def ext(tmp_path):
     if not (INSTALLED / "package.json").is_file():
         pytest.fail(f"nbgrader's labextension is not installed at {INSTALLED}: nbgrader is a runtime dependency")
     dest = tmp_path / "prefix" / "share" / "jupyter" / "labextensions" / g.PACKAGE
-    shutil.copytree(INSTALLED, dest, ignore=shutil.ignore_patterns("*.orig"))
-    for orig in (INSTALLED / "static").glob("*.js.orig"):  # this environment patched in place: its originals
-        shutil.copy2(orig, dest / "static" / orig.name[:-len(".orig")])
-    return dest
+    return g.copy_original(INSTALLED, dest)  # without what the step wrote, where this environment was patched
 
 
 def _node() -> str:
@@ -49,10 +46,17 @@ def _node() -> str:
     return node
 
 
-def _bundle(ext: Path) -> Path:
-    found = [p for p in (ext / "static").glob("*.js") if '"Validation Results"' in p.read_text(encoding="utf-8")]
+def _bundle(ext: Path, patched: bool = False) -> Path:
+    """nbgrader's chunk that holds its texts, or (``patched``) the rewritten copy of it the step wrote."""
+    found = [p for p in (ext / "static").glob("*.js") if '"Validation Results"' in p.read_text(encoding="utf-8")
+             and bool(g.MARKER_RE.match(p.read_text(encoding="utf-8"))) == patched]
     assert len(found) == 1, f"nbgrader's texts are in {found}"
     return found[0]
+
+
+def _loaded(ext: Path) -> Path:
+    """The entry point JupyterLab loads: package.json's ``jupyterlab._build.load``."""
+    return ext / json.loads((ext / "package.json").read_text(encoding="utf-8"))["jupyterlab"]["_build"]["load"]
 
 
 def _choices(text: str) -> list[str]:
@@ -76,16 +80,22 @@ def test_every_table_text_is_found_and_made_a_choice_on_the_pages_language(ext):
     table = g.entries()
     assert all(e.korean and HANGUL.search(e.korean) for e in table), [e.key for e in table if not e.korean]
     result = g.patch(ext=ext, node=node)
-    assert [p.name for p in result.patched] == [_bundle(ext).name]
+    bundle, entry = _bundle(ext, patched=True), _loaded(ext)
+    assert sorted(p.name for p in result.patched) == sorted([bundle.name, entry.name, "package.json"])
     for e in table:
         assert result.counts[e.english] == [e.literals, e.html], e.english
-    text = _bundle(ext).read_text(encoding="utf-8")
+    # JupyterLab loads the new entry point, which loads the rewritten chunk, under names a browser has never cached
+    assert g.MARKER_RE.match(entry.read_text(encoding="utf-8")) and entry.name != "remoteEntry.45993c55d146ea04.js"
+    chunk, new_hash = bundle.name.split(".")[:2]
+    assert entry.read_text(encoding="utf-8").count(f'{chunk}:"{new_hash}"') == 2
+    text = bundle.read_text(encoding="utf-8")
     assert g.MARKER_RE.match(text)
     assert text.isascii(), "the patched bundle is not ASCII (its encoding would then depend on the server's headers)"
     choices = _choices(text)
     assert len(choices) == sum(e.literals for e in table) + 1, f"{len(choices)} rewritten expressions"  # + the HTML
-    proc = subprocess.run([node, "--check", str(_bundle(ext))], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    for path in (bundle, entry):
+        proc = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
     script = ("const out={};for(const lang of ['ko_KR','ko-KR','ko','en','','kok-IN']){globalThis.document={documentElement:{lang}};"
               f"out[lang]=[{','.join(c if c.startswith('()=>') else '()=>' + c for c in choices)}].map(f=>"
               "{let v=f();return typeof v==='function'?v():v;});}console.log(JSON.stringify(out));")
@@ -111,18 +121,21 @@ def test_every_table_text_is_found_and_made_a_choice_on_the_pages_language(ext):
 def test_a_second_run_changes_nothing_and_says_so_and_undo_restores_the_bytes(ext, tmp_path):
     """``techday hub nbgrader-language`` twice, then ``--undo``, on a prefix holding the copy.
 
-    Wrong answers caught: a second run that patches the patched file again (a choice inside a choice, or an .orig
-    overwritten with a patched bundle: the original lost for good), a second run that reports a change, and an
-    undo that leaves anything but nbgrader's own bytes (a stray .orig, a changed mode)."""
+    Wrong answers caught: a second run that patches the patched files again (a choice inside a choice, or a
+    package.json.orig overwritten with the patched one: the original lost for good), a second run that reports a
+    change, nbgrader's own files changed at all, and an undo that leaves anything but nbgrader's own bytes (a
+    stray file, a changed mode)."""
     _node()
     prefix = tmp_path / "prefix"
     before = _digest(ext)
     mode = _bundle(ext).stat().st_mode
+    own = {k: v for k, v in before.items() if k != "package.json"}
     first = techday("hub", "nbgrader-language", "--prefix", str(prefix), env={"TECHDAY_LANG": "en"}, timeout=120)
-    assert first.returncode == 0 and "1 file(s) rewritten" in first.stdout, first.stdout + first.stderr
+    assert first.returncode == 0 and "3 file(s) written" in first.stdout, first.stdout + first.stderr
     patched = _digest(ext)
-    assert patched != before and (_bundle(ext).with_name(_bundle(ext).name + ".orig")).is_file()
-    assert _bundle(ext).stat().st_mode == mode
+    assert patched != before and (ext / "package.json.orig").is_file()
+    assert {k: v for k, v in patched.items() if k in own} == own, "nbgrader's own files changed"
+    assert _bundle(ext, patched=True).stat().st_mode == mode
     second = techday("hub", "nbgrader-language", "--prefix", str(prefix), env={"TECHDAY_LANG": "en"}, timeout=120)
     assert second.returncode == 0 and "nothing changed" in second.stdout, second.stdout + second.stderr
     assert _digest(ext) == patched, "a second run changed the files"
@@ -130,13 +143,14 @@ def test_a_second_run_changes_nothing_and_says_so_and_undo_restores_the_bytes(ex
     assert ko.returncode == 0 and HANGUL.search(ko.stdout), ko.stdout + ko.stderr
     undone = techday("hub", "nbgrader-language", "--prefix", str(prefix), "--undo", env={"TECHDAY_LANG": "en"},
                      timeout=120)
-    assert undone.returncode == 0 and "1 file(s)" in undone.stdout, undone.stdout + undone.stderr
+    assert undone.returncode == 0 and "3 file(s)" in undone.stdout, undone.stdout + undone.stderr
     assert _digest(ext) == before, "undo did not give back nbgrader's own files byte for byte"
     assert _bundle(ext).stat().st_mode == mode
 
 
 def test_a_changed_table_patches_again_from_the_original(ext):
-    """A table changed since the bundle was patched (a better Korean text): the next run starts from the .orig.
+    """A table changed since the bundle was patched (a better Korean text): the next run starts from nbgrader's
+    own files, and the earlier table's files go.
 
     Wrong answers caught: the old Korean kept (the marker's table hash ignored), the new choice wrapped around
     the old one, and a bundle left patched by a table that no longer has texts in it."""
@@ -146,15 +160,17 @@ def test_a_changed_table_patches_again_from_the_original(ext):
              for e in g.entries()]
     result = g.patch(ext=ext, node=node, table=table)
     assert result.patched
-    text = _bundle(ext).read_text(encoding="utf-8")
+    assert len([p for p in (ext / "static").glob("*.js") if g.MARKER_RE.match(p.read_text(encoding="utf-8"))]) == 2
+    text = _bundle(ext, patched=True).read_text(encoding="utf-8")
     assert text.count(g.KO_TEST) == len(_choices(text)), "a choice inside a choice"
     assert json.dumps(g.entries()[[e.english for e in table].index("Fetch")].korean + "!") in text
     # a table with no text in the bundle any more: nbgrader's own bytes back, the .orig gone
-    original = _bundle(ext).with_name(_bundle(ext).name + ".orig").read_bytes()
+    original = (ext / "package.json.orig").read_bytes()
     other = [g.Entry("techday.nbgrader_ui_fetch", "Not in nbgrader", "없음", literals=0)]
     result = g.patch(ext=ext, node=node, table=other)
-    assert result.restored == [_bundle(ext)] and _bundle(ext).read_bytes() == original
-    assert not list((ext / "static").glob("*.orig"))
+    assert result.restored == [ext / "package.json"] and (ext / "package.json").read_bytes() == original
+    assert not list(ext.rglob("*.orig")) and not [p for p in (ext / "static").glob("*.js") if g.MARKER_RE.match(
+        p.read_text(encoding="utf-8"))]
 
 
 def test_another_nbgrader_is_refused_with_the_reason_and_nothing_is_written(ext):
@@ -175,7 +191,9 @@ def test_another_nbgrader_is_refused_with_the_reason_and_nothing_is_written(ext)
         bundle.write_text(changed, encoding="utf-8")
         with pytest.raises(g.NbgraderLangError, match=re.escape(why)):
             g.patch(ext=ext, node=g.find_node() or "/nonexistent/node")
-        assert not list((ext / "static").glob("*.orig")), "a refused run left an .orig"
+        assert not list(ext.rglob("*.orig")), "a refused run left an .orig"
+        assert _digest(ext) == {**before, str(bundle.relative_to(ext)): hashlib.sha256(changed.encode()).hexdigest()}, (
+            "a refused run wrote a file")
     bundle.write_text(original, encoding="utf-8")
     assert _digest(ext) == before
     package = ext / "package.json"
@@ -260,7 +278,8 @@ def test_techday_lab_gets_a_patched_copy_and_the_environment_stays_as_it_is(tmp_
         target = g.overlay(tmp_path / "data")
         assert target == tmp_path / "data"
         copy = target / "labextensions" / g.PACKAGE
-        assert g.MARKER_RE.match(_bundle(copy).read_text(encoding="utf-8"))
+        assert g.MARKER_RE.match(_bundle(copy, patched=True).read_text(encoding="utf-8"))
+        assert g.MARKER_RE.match(_loaded(copy).read_text(encoding="utf-8"))
         assert not list((tmp_path / "data").glob(".nbgrader.*")), "a half-made copy left behind"
     assert _digest(INSTALLED) == before, "the environment's nbgrader labextension changed"
     from jupyterlab_server.config import get_federated_extensions
@@ -282,15 +301,15 @@ def test_lab_language_without_nbgrader_installed_says_so_and_goes_on(tmp_path):
 
 
 def test_a_patched_bundle_whose_original_is_gone_is_refused(ext):
-    """A patched bundle without its ``.orig`` (deleted by hand): patching again or undoing is refused, saying so.
+    """A patched extension whose ``package.json.orig`` is gone (deleted by hand): patching again or undoing is
+    refused, saying so.
 
-    Wrong answers caught: a patch of the patched bundle taken for the original (its rewritten literals then sit
-    in contexts the allow-list refuses, or a choice lands inside a choice), and an undo that reports success
-    while nbgrader's original is lost."""
+    Wrong answers caught: the patched package.json taken for nbgrader's (its entry point is then the step's own
+    file), and an undo that reports success while nbgrader's original is lost."""
     node = _node()
     g.patch(ext=ext, node=node)
-    bundle = _bundle(ext)
-    bundle.with_name(bundle.name + ".orig").unlink()
+    (ext / "package.json.orig").unlink()
+    bundle = ext / "package.json"
     patched = bundle.read_bytes()
     for step in (lambda: g.patch(ext=ext, node=node), lambda: g.undo(ext=ext)):
         with pytest.raises(g.NbgraderLangError, match=r"original .*\.orig is gone"):
