@@ -85,7 +85,8 @@ def _register_hub(sub) -> None:
                                                    "labextension rewritten (lab-language runs it)")
     nb.add_argument("--prefix", default=None,
                     help="the Python environment whose nbgrader labextension to patch (default: this one)")
-    nb.add_argument("--undo", action="store_true", help="put nbgrader's original bundle back (from its .orig)")
+    nb.add_argument("--undo", action="store_true",
+                    help="nbgrader's extension as installed: package.json from its .orig, the step's files removed")
     nb.set_defaults(fn=cmd_hub_nbgrader_language)
 
 
