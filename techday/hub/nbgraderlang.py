@@ -54,7 +54,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..i18n import PackageCatalogue
+from ..i18n import PackageCatalogue, msg
 
 PACKAGE = "@jupyter/nbgrader"
 SUPPORTED_VERSIONS = ("0.9.6",)
@@ -183,7 +183,8 @@ def string_literals(code: str) -> list[Literal]:
     last = ""  # the last significant character or word in code
 
     def fail(why: str):
-        raise NbgraderLangError(f"cannot read the bundle at offset {i}: {why}")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_unreadable", "cannot read nbgrader's bundle at offset "
+                                    "{offset}: {why}", offset=i, why=why))
 
     def scan_template(j: int) -> int:
         """From just after a backquote or a closing } of ${}: to after the closing backquote (returns it) or
@@ -199,7 +200,7 @@ def string_literals(code: str) -> list[Literal]:
                 return j + 2
             else:
                 j += 1
-        fail("a template literal does not end")
+        fail(msg("techday.nbgrader_lang_open_template", "a template literal does not end"))
         return n
 
     while i < n:
@@ -212,10 +213,10 @@ def string_literals(code: str) -> list[Literal]:
                 if code[j] == "\\":
                     j += 1
                 elif code[j] == "\n":
-                    fail("a line break in a string literal")
+                    fail(msg("techday.nbgrader_lang_break_in_string", "a line break in a string literal"))
                 j += 1
             if j >= n:
-                fail("a string literal does not end")
+                fail(msg("techday.nbgrader_lang_open_string", "a string literal does not end"))
             out.append(Literal(i, j + 1, code[i:j + 1], bool(templates)))
             i, last = j + 1, '"'
         elif c == "`":
@@ -227,7 +228,7 @@ def string_literals(code: str) -> list[Literal]:
         elif c == "/" and code.startswith("/*", i):
             j = code.find("*/", i + 2)
             if j < 0:
-                fail("a comment does not end")
+                fail(msg("techday.nbgrader_lang_open_comment", "a comment does not end"))
             i = j + 2
         elif c == "/" and (last == "" or last in "(,=:[!&|?{};+-*%<>~^" or last in _REGEX_AFTER_WORDS):
             j, klass = i + 1, False
@@ -237,7 +238,7 @@ def string_literals(code: str) -> list[Literal]:
                     j += 2
                     continue
                 if d == "\n":
-                    fail("a line break in a regular expression")
+                    fail(msg("techday.nbgrader_lang_break_in_regex", "a line break in a regular expression"))
                 if d == "[":
                     klass = True
                 elif d == "]":
@@ -271,7 +272,7 @@ def string_literals(code: str) -> list[Literal]:
         else:
             i, last = i + 1, c
     if templates:
-        fail("a template literal's ${ does not end")
+        fail(msg("techday.nbgrader_lang_open_substitution", "a template literal's ${{ does not end"))
     return out
 
 
@@ -342,10 +343,11 @@ def rewrite(code: str, table: list[Entry]) -> Rewrite:
             after = code[lit.end:lit.end + 1]
             ctx = next(((name, lazy) for name, pattern, lazy in CONTEXTS if pattern.search(before)), None)
             if lit.in_template or ctx is None or after not in AFTER or not after:
-                raise NbgraderLangError(
-                    f"{value!r} at offset {lit.start} is in a context this step does not rewrite "
-                    f"(...{code[max(0, lit.start - 40):lit.start]}|{code[lit.end:lit.end + 20]}...): nbgrader changed? "
-                    "read its bundle again and update techday/hub/nbgraderlang.py")
+                raise NbgraderLangError(msg(
+                    "techday.nbgrader_lang_context", "{text} at offset {offset} is in a context this step does not "
+                    "rewrite (...{before}|{after}...): nbgrader changed? Read its bundle again and update "
+                    "techday/hub/nbgraderlang.py", text=repr(value), offset=lit.start,
+                    before=code[max(0, lit.start - 40):lit.start], after=code[lit.end:lit.end + 20]))
             choice = f"({KO_TEST}?{js_string(entry.korean or '')}:{lit.raw})"
             edits.append((lit.start, lit.end, "()=>" + choice if ctx[1] else choice))
         elif HTML_CONTEXT.search(before) and not lit.in_template:
@@ -393,14 +395,16 @@ def node_check(text: str, node: str | None = None) -> None:
     if there is no node to ask (a Python look at JavaScript is not a parser)."""
     node = node or find_node()
     if not node:
-        raise NbgraderLangError("node is not installed: the patched bundle cannot be checked to parse, so it is "
-                                "not written (install nodejs; the course images have it)")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_no_node", "node is not installed: the rewritten bundle "
+                                    "cannot be checked to parse, so it is not written (install nodejs; the course "
+                                    "images have it)"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bundle.js"
         path.write_text(text, encoding="utf-8")
         proc = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        raise NbgraderLangError(f"the patched bundle does not parse (node --check): {proc.stderr.strip()[-800:]}")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_no_parse", "the rewritten bundle does not parse "
+                                    "(node --check): {why}", why=proc.stderr.strip()[-800:]))
 
 
 @dataclass
@@ -434,11 +438,13 @@ def _package_original(ext: Path) -> tuple[str, str]:
         current = package.read_text(encoding="utf-8")
         meta = json.loads(current)
     except (OSError, ValueError) as exc:
-        raise NbgraderLangError(f"nbgrader's labextension is not readable at {ext} ({exc})") from None
+        raise NbgraderLangError(msg("techday.nbgrader_lang_no_extension", "nbgrader's labextension is not "
+                                    "readable at {path} ({why})", path=ext, why=exc)) from None
     if isinstance(meta, dict) and PATCHED_KEY in meta:
         orig = ext / ("package.json" + ORIG_SUFFIX)
         if not orig.is_file():
-            raise NbgraderLangError(f"{package} is patched but its original {orig.name} is gone: reinstall nbgrader")
+            raise NbgraderLangError(msg("techday.nbgrader_lang_orig_gone", "{path} is patched but its original "
+                                        "{orig} is gone: reinstall nbgrader", path=package, orig=orig.name))
         return current, orig.read_text(encoding="utf-8")
     return current, current
 
@@ -473,16 +479,20 @@ def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, n
     current_package, original_package = _package_original(ext)
     meta = json.loads(original_package)
     if meta.get("name") != PACKAGE or meta.get("version") not in SUPPORTED_VERSIONS:
-        raise NbgraderLangError(f"{ext / 'package.json'}: {meta.get('name')} {meta.get('version')}; this step's "
-                                f"table is for {PACKAGE} {', '.join(SUPPORTED_VERSIONS)}: read the new bundle and "
-                                "update techday/hub/nbgraderlang.py")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_version", "{path}: {name} {version}; this step's table "
+                                    "is for {package} {supported}: read the new bundle and update "
+                                    "techday/hub/nbgraderlang.py", path=ext / "package.json", name=meta.get("name"),
+                                    version=meta.get("version"), package=PACKAGE,
+                                    supported=", ".join(SUPPORTED_VERSIONS)))
     missing = [e.key for e in table if not e.korean]
     if missing:
-        raise NbgraderLangError(f"no Korean text for {', '.join(missing)} in techday/data/messages.ko.toml")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_no_korean", "no Korean text for {keys} in "
+                                    "techday/data/messages.ko.toml", keys=", ".join(missing)))
     load = meta.get("jupyterlab", {}).get("_build", {}).get("load", "")
     entry = ext / load
     if not re.fullmatch(r"static/remoteEntry\.[0-9a-f]+\.js", load) or not entry.is_file() or _marked(entry):
-        raise NbgraderLangError(f"{ext / 'package.json'}: its entry point {load!r} is not nbgrader's remoteEntry")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_entry", "{path}: its entry point {load} is not "
+                                    "nbgrader's remoteEntry", path=ext / "package.json", load=repr(load)))
     remote = entry.read_text(encoding="utf-8")
     digest = table_hash(table)
     marker = f"/* techday nbgrader-lang {digest} */\n"
@@ -498,18 +508,22 @@ def patch(prefix: str | os.PathLike | None = None, *, ext: Path | None = None, n
         chunk = re.fullmatch(r"(\d+)\.([0-9a-f]+)\.js", path.name)
         # the entry point names a chunk's file and its ?v= query by the same map: twice in nbgrader 0.9.6
         if not chunk or remote.count(f'{chunk.group(1)}:"{chunk.group(2)}"') != 2:
-            raise NbgraderLangError(f"{path.name}: {load} does not name it as nbgrader 0.9.6's does (its file and "
-                                    "its ?v= query): nbgrader changed? Nothing was changed")
+            raise NbgraderLangError(msg("techday.nbgrader_lang_chunk", "{name}: {load} does not name it as nbgrader "
+                                        "0.9.6's does (its file and its ?v= query): nbgrader changed? Nothing was "
+                                        "changed", name=path.name, load=load))
         text = marker + done.text
         new_hash = _short(text)
         new_files[f"{chunk.group(1)}.{new_hash}.js"] = text
         remote = remote.replace(f'{chunk.group(1)}:"{chunk.group(2)}"', f'{chunk.group(1)}:"{new_hash}"')
     result.counts = totals
-    wrong = [f"{e.english!r}: {totals[e.english][0]} literal(s) and {totals[e.english][1]} HTML text(s), "
-             f"expected {e.literals} and {e.html}" for e in table if totals[e.english] != [e.literals, e.html]]
+    wrong = [msg("techday.nbgrader_lang_count", "{text}: {literals} literal(s) and {html} HTML text(s), expected "
+                 "{want_literals} and {want_html}", text=repr(e.english), literals=totals[e.english][0],
+                 html=totals[e.english][1], want_literals=e.literals, want_html=e.html)
+             for e in table if totals[e.english] != [e.literals, e.html]]
     if wrong:
-        raise NbgraderLangError(f"nbgrader's bundle in {ext} is not the one this table was made for (an nbgrader "
-                                "upgrade?): " + "; ".join(wrong) + ". Nothing was changed")
+        raise NbgraderLangError(msg("techday.nbgrader_lang_counts", "nbgrader's bundle in {path} is not the one this "
+                                    "table was made for (an nbgrader upgrade?): {counts}. Nothing was changed",
+                                    path=ext, counts="; ".join(wrong)))
     if new_files:
         remote_text = marker + remote
         remote_name = f"remoteEntry.{_short(remote_text)}.js"
