@@ -404,8 +404,10 @@ def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
                 headings = [t.strip() for t in page.locator("#nbgrader-assignment-list .panel-heading").all_inner_texts()]
                 tabs = [t.strip() for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts()]
                 palette = page.evaluate("window.jupyterapp.commands.label('nbgrader:open-assignment-list')")
-                print(f"{lang} room: Validate button {label!r} ({title!r}), tabs {tabs}, panels {headings}, "
+                page_lang = page.evaluate("document.documentElement.lang")  # what the rewritten texts test
+                print(f"{lang} room (lang={page_lang!r}): Validate button {label!r} ({title!r}), tabs {tabs}, panels {headings}, "
                       f"command {palette!r}")
+                assert page_lang == {"ko": "ko-KR", "en": "en"}[lang], f"the {lang} room's page says lang={page_lang!r}"
                 assert label == button, f"the {lang} room's Validate button reads {label!r}"
                 assert title == tooltip, f"the {lang} room's Validate button's tooltip reads {title!r}"
                 assert tab in tabs, f"the {lang} room's Assignments tab is not titled {tab!r}: {tabs}"
