@@ -400,6 +400,12 @@ class ImageBuilder:
         settings = Path("share/jupyter/lab/settings")
         if self._disk(result.rootfs, venv).joinpath(settings).is_dir():
             shutil.copytree(self._disk(result.rootfs, venv) / settings, stage_prefix / settings)
+        # nbgrader's labextension, which the step rewrites: the image's pip installs it (not emulated), so this
+        # environment's stands for it (the same version as the locks'); only what the step changes is put back
+        from techday.hub.nbgraderlang import copy_original, extension_dir
+
+        nbgrader = copy_original(extension_dir(), extension_dir(stage_prefix))
+        pip_installed = {path: path.read_bytes() for path in nbgrader.rglob("*") if path.is_file()}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(self.context), os.environ.get("PYTHONPATH")) if p)}
         proc = subprocess.run([sys.executable, "-m", "techday", *words, "--prefix", str(stage_prefix)],
                               cwd=self.context, env=env, capture_output=True, text=True, timeout=120)
@@ -407,7 +413,7 @@ class ImageBuilder:
             raise RuntimeError(f"Dockerfile:{n}: techday {' '.join(words)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         made = 0
         for path in sorted(stage_prefix.rglob("*")):
-            if path.is_file():
+            if path.is_file() and pip_installed.get(path) != path.read_bytes():
                 self._put(result, str(PurePosixPath(venv) / path.relative_to(stage_prefix).as_posix()),
                           f"RUN techday {' '.join(words)} (Dockerfile:{n})", path)
                 made += 1

@@ -136,7 +136,8 @@ def _lab(args, course, labs: list[str], lang: str) -> int:
 
     try:
         local = prepare(course, labs, home=Path(args.dir) if args.dir else None, rebuild=args.rebuild,
-                        no_browser=args.no_browser, port=args.port, report=console.print, lang=lang)
+                        no_browser=args.no_browser, port=args.port, lang=lang,
+                        report=lambda text: console.print(text, markup=False))  # an error may hold [ ]
     except LocalLabError as exc:
         err.print(f"[red]{exc}[/]")
         return 1

@@ -4,6 +4,7 @@
     techday hub users --trainees N      the accounts CSV and the password cards
     techday hub release NAME --out DIR  lift a sign-in lock (too many wrong passwords) at once
     techday hub lab-language ko|en      the trainee image's JupyterLab speaks the room's language (image build)
+    techday hub nbgrader-language [--undo]  nbgrader's buttons and tab in the page's language (lab-language runs it)
     techday hub sweep [--every S]       hold every uid to the exchange's budget (root; the hub runs it)
     techday locks check|compile [SET]   docker/locks/: every pin checked, or the sets resolved again
 
@@ -78,6 +79,15 @@ def _register_hub(sub) -> None:
     g.add_argument("--prefix", default=None,
                    help="the Python environment whose JupyterLab to set (default: this one, sys.prefix)")
     g.set_defaults(fn=cmd_hub_lab_language)
+
+    nb = hsub.add_parser("nbgrader-language", help="nbgrader's own buttons, tab and dialogs (Validate, Fetch, "
+                                                   "Submit, Assignments) in the page's language: its installed "
+                                                   "labextension rewritten (lab-language runs it)")
+    nb.add_argument("--prefix", default=None,
+                    help="the Python environment whose nbgrader labextension to patch (default: this one)")
+    nb.add_argument("--undo", action="store_true",
+                    help="nbgrader's extension as installed: package.json from its .orig, the step's files removed")
+    nb.set_defaults(fn=cmd_hub_nbgrader_language)
 
 
 def cmd_hub_check(args) -> int:
@@ -230,6 +240,41 @@ def cmd_hub_lab_language(args) -> int:
         return 2
     print(msg("techday.hub_lab_language_set", "JupyterLab's default language is now {lang} ({path}); a trainee "
               "can still change it in Settings > Language", lang=args.lang.strip().lower(), path=path))
+    # nbgrader's own texts follow the page's language at run time: the same patch in every room's image
+    return _nbgrader_language(args.prefix, undo=False, required=False, name="lab-language")
+
+
+def cmd_hub_nbgrader_language(args) -> int:
+    """Rewrite nbgrader's labextension so its texts follow the page's language (techday.hub.nbgraderlang)."""
+    return _nbgrader_language(args.prefix, undo=args.undo, required=True, name="nbgrader-language")
+
+
+def _nbgrader_language(prefix, undo: bool, required: bool, name: str) -> int:
+    """0 done (or nothing to do), 2 refused (the reason on stderr, nothing written)."""
+    from ..hub.nbgraderlang import NbgraderLangError, extension_dir, patch
+    from ..hub.nbgraderlang import undo as undo_patch
+    from ..i18n import msg
+
+    ext = extension_dir(prefix)
+    if not (ext / "package.json").is_file():
+        print(msg("techday.nbgrader_language_absent", "nbgrader's JupyterLab extension is not installed in {path}: "
+                  "nothing to translate", path=ext), file=sys.stderr if required else sys.stdout)
+        return 2 if required else 0
+    try:
+        result = undo_patch(ext=ext) if undo else patch(ext=ext)
+    except NbgraderLangError as exc:
+        print(f"techday hub {name}: {exc}", file=sys.stderr)
+        return 2
+    if undo:
+        print(msg("techday.nbgrader_language_undone", "nbgrader's JupyterLab extension restored from its original: "
+                  "{count} file(s) in {path}", count=len(result.restored), path=ext))
+    elif not result.unchanged:
+        print(msg("techday.nbgrader_language_patched", "nbgrader's buttons, tab and dialogs now follow JupyterLab's "
+                  "language: {count} file(s) written in {path} (nbgrader's own files unchanged, package.json kept as "
+                  "package.json.orig; --undo puts it back)", count=len(result.patched) + len(result.restored), path=ext))
+    else:
+        print(msg("techday.nbgrader_language_unchanged", "nbgrader's JupyterLab extension already follows "
+                  "JupyterLab's language: nothing changed in {path}", path=ext))
     return 0
 
 

@@ -11,6 +11,10 @@ courses", "exchange directory does not exist"). ``techday lab`` starts a trainee
   and assignment list server extensions and their JupyterLab plugins, Create Assignment and the
   Nbgrader menu, and keeps Validate; an nbgrader config whose exchange is a local folder that exists;
   for the Korean edition, JupyterLab's own menus and dialogs in Korean by default;
+- nbgrader's Validate button and dialogs in JupyterLab's language: a patched copy of this environment's
+  nbgrader labextension in a folder on ``JUPYTER_PATH`` (:func:`techday.hub.nbgraderlang.overlay`; the
+  environment itself is never changed; where the copy cannot be made, nbgrader's texts stay English and
+  the reason is printed);
 - JupyterLab, started in the work folder (``--dry-run`` prepares all this and prints the command).
 """
 
@@ -172,6 +176,9 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
         local.copied.append(lab)
     write_configs(local.config_dir, local.exchange, course, lang)
     local.env = {"JUPYTER_CONFIG_DIR": str(local.config_dir), "TECHDAY_ROOT": str(course.root)}
+    data = nbgrader_overlay(home / "jupyter-data", report)
+    if data is not None:  # its labextensions win over the environment's (JupyterLab takes the first found)
+        local.env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(data), os.environ.get("JUPYTER_PATH")) if p)
     if lang and not given and (lang != course.default_language or os.environ.get("TECHDAY_LANG")):
         # the notebooks' messages in their markdown's language (a given release, $TECHDAY_RELEASE in the lab
         # image, is in whatever language it was built, and the kernel reads the syllabus' default)
@@ -184,6 +191,19 @@ def prepare(course: Course, labs: list[str], home: Path | None = None, rebuild: 
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         local.command.append("--allow-root")  # a container's root; JupyterLab refuses root otherwise
     return local
+
+
+def nbgrader_overlay(target: Path, report=print) -> Path | None:
+    """nbgrader's labextension, patched to follow JupyterLab's language, under ``target`` (for ``JUPYTER_PATH``);
+    None, with the reason reported, where it cannot be made (no node to check the patch, another nbgrader)."""
+    from ..i18n import msg
+    from .nbgraderlang import NbgraderLangError, overlay
+
+    try:
+        return overlay(target)
+    except (NbgraderLangError, OSError) as exc:
+        report(msg("techday.lab_nbgrader_english", "nbgrader's buttons stay English in this JupyterLab: {why}", why=exc))
+        return None
 
 
 def start(local: LocalLab) -> int:

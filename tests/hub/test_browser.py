@@ -99,8 +99,9 @@ def test_trainee_in_jupyterlab_runs_the_lab_and_validates(hub_factory, browser):
         assert "Tech Day GPU Lab" in text and "TIER: CPU" in text, text
         page.screenshot(path=str(SHOTS / f"{LAB}-banner.png"), full_page=True)
 
-        # nbgrader's Validate button on the notebook toolbar: the untouched exercise does not pass.
-        page.locator(".jp-ToolbarButtonComponent", has_text="Validate").click()
+        # nbgrader's Validate button on the notebook toolbar: the untouched exercise does not pass. Found by its class:
+        # its label follows JupyterLab's language where the image rewrote nbgrader's bundle (검증 in Korean).
+        page.locator(".jp-ToolbarButtonComponent.validate-button").first.click()
         dialog = page.locator(".jp-Dialog").first
         dialog.wait_for(timeout=180_000)
         page.get_by_text("NotImplementedError").first.wait_for(timeout=180_000)

@@ -95,11 +95,14 @@ def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
     of reach of a hub room (the release built in the syllabus' default English, nothing setting ``TECHDAY_LANG`` in
     a trainee's container: a Korean room read English notebooks and messages), notebooks in one language whose
     code prints in the other, and a Korean room whose JupyterLab (menus, dialogs) is English (no default locale
-    written at build time, or ``ko_KR`` written into an English room). And ``--build-arg TECHDAY_LANG=en`` gives
+    written at build time, or ``ko_KR`` written into an English room), nbgrader's tab and buttons left as nbgrader wrote
+    them (English in a Korean room), or rewritten differently per room (an English room's trainee who picks Korean
+    would keep English nbgrader texts). And ``--build-arg TECHDAY_LANG=en`` gives
     the English room, all of it (tests/unit/test_lab_language.py starts a server with these settings)."""
     from techday.course.syllabus import load_course
 
     labs = set(load_course(ROOT).labs)
+    bundles: dict[str, dict] = {}
     for lang, stage in (("ko", builder.build(TRAINEE)),
                         ("en", ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
                                             tmp_path_factory.mktemp("image-en"),
@@ -115,11 +118,23 @@ def test_the_trainee_image_speaks_the_rooms_language(builder, tmp_path_factory):
         locale = json.loads(stage.files[overrides].disk.read_text(encoding="utf-8")).get(
             "@jupyterlab/translation-extension:plugin", {}).get("locale")
         assert locale == {"ko": "ko_KR", "en": "en"}[lang], f"the {lang} image's JupyterLab defaults to {locale!r}"
+        # nbgrader's own texts: its labextension rewritten to follow the page's language, the same bytes in both rooms
+        from techday.hub.nbgraderlang import MARKER_RE
+
+        ext = f"{stage.env['VIRTUAL_ENV']}/share/jupyter/labextensions/@jupyter/nbgrader/"
+        patched = {dest: f.disk.read_bytes() for dest, f in stage.files.items() if dest.startswith(ext)}
+        written = sorted(d for d, b in patched.items() if d.endswith(".js") and MARKER_RE.match(b.decode("utf-8")))
+        assert len(written) == 2 and f"{ext}package.json" in patched and f"{ext}package.json.orig" in patched, (
+            f"the {lang} image's nbgrader labextension is not rewritten to follow JupyterLab's language: {sorted(patched)}")
+        load = json.loads(patched[f"{ext}package.json"])["jupyterlab"]["_build"]["load"]
+        assert f"{ext}{load}" in written, f"the {lang} image's JupyterLab loads nbgrader's {load}, not the rewritten one"
+        bundles[lang] = patched
         grader = (builder if lang == "ko" else ImageBuilder(DOCKERFILE.read_text(encoding="utf-8"), ROOT,
                                                             tmp_path_factory.mktemp("image-en-grader"),
                                                             build_args={"TECHDAY_LANG": "en"})).build(GRADER)
         assert overrides in grader.files and json.loads(grader.files[overrides].disk.read_text(encoding="utf-8"))[
             "@jupyterlab/translation-extension:plugin"]["locale"] == locale, f"the {lang} grader image's JupyterLab"
+    assert bundles["ko"] == bundles["en"], "the rooms' nbgrader bundles differ: the choice must be the page's, at run time"
 
 
 def test_grader_image_holds_the_course_root_and_the_scan_sees_it(builder, scanner):

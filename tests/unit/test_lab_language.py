@@ -86,7 +86,8 @@ def _free_port() -> int:
 class LabServer:
     """A Jupyter server with JupyterLab, as a trainee's container starts it, on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, app_settings: Path, lang: str, config_dir: Path | None = None):
+    def __init__(self, tmp: Path, app_settings: Path, lang: str, config_dir: Path | None = None,
+                 data_path: Path | None = None, extra_args: tuple[str, ...] = ()):
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -100,10 +101,12 @@ class LabServer:
                    JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
         if config_dir is None:  # the image's system config (/etc/jupyter); `techday lab` brings its own folder
             env["JUPYTER_CONFIG_PATH"] = str(ROOT / "docker" / "etc-jupyter")
+        if data_path is not None:  # the image's environment's share/jupyter (its labextensions win over this one's)
+            env["JUPYTER_PATH"] = str(data_path)
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                f"--LabApp.app_settings_dir={app_settings}", f"--ServerApp.root_dir={tmp / 'work'}",
-               f"--ServerApp.shutdown_no_activity_timeout={SELF_STOP_S}"]
+               f"--ServerApp.shutdown_no_activity_timeout={SELF_STOP_S}", *extra_args]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log = open(tmp / "server.log", "w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
@@ -149,11 +152,19 @@ class LabServer:
         self.log.close()
 
 
-def _room(tmp: Path, lang: str):
+def _room(tmp: Path, lang: str, with_nbgrader: bool = False, extra_args: tuple[str, ...] = ()):
+    """The room's JupyterLab as the image's build leaves it. ``with_nbgrader``: the folder standing for the image's
+    environment holds a copy of this environment's nbgrader labextension (the image has nbgrader installed), which
+    the Dockerfile's steps then patch, and the server loads that copy."""
     prefix = tmp / "image-venv"
+    if with_nbgrader:
+        from techday.hub.nbgraderlang import copy_original, extension_dir
+
+        copy_original(extension_dir(), extension_dir(prefix))  # as pip installs it (this environment may be patched)
     ran = image_lab_settings(lang, prefix)
     print(f"\n{lang} room: the Dockerfile's lab stage ran {ran or 'no step that sets JupyterLab language'}")
-    return LabServer(tmp, prefix / "share" / "jupyter" / "lab" / "settings", lang)
+    return LabServer(tmp, prefix / "share" / "jupyter" / "lab" / "settings", lang,
+                     data_path=prefix / "share" / "jupyter" if with_nbgrader else None, extra_args=extra_args)
 
 
 def _locale_default(server: LabServer) -> str:
@@ -257,7 +268,9 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
 
     Wrong answers caught: the Korean edition opened in an English JupyterLab (nothing in the Jupyter config
     folder ``techday lab`` writes set JupyterLab's locale), shown failing on the code before; a Korean default
-    left behind in that folder for a later English run (the folder is reused from run to run)."""
+    left behind in that folder for a later English run (the folder is reused from run to run); and nbgrader's
+    texts English in either (the server serving the environment's bundle rather than ``techday lab``'s patched
+    copy)."""
     from tests.conftest import techday
 
     env = {"TECHDAY_BUILD": str(tmp_path / "build")}
@@ -265,9 +278,23 @@ def test_techday_lab_korean_edition_on_a_trainees_own_machine(tmp_path):
         args = ["lab", "00", "--dry-run", "--dir", str(tmp_path / "trainee")] + (["--lang", lang] if lang == "ko" else [])
         out = techday("--root", str(ROOT), *args, env=env, timeout=600)
         assert out.returncode == 0, out.stdout + out.stderr
+        data = tmp_path / "trainee" / "jupyter-data"
+        assert f"JUPYTER_PATH={data}" in out.stdout, f"`techday lab` puts no patched nbgrader first: {out.stdout}"
         server = LabServer(tmp_path / f"server-{lang}", tmp_path / "no-app-settings", lang,
-                           config_dir=tmp_path / "trainee" / "jupyter")
+                           config_dir=tmp_path / "trainee" / "jupyter", data_path=data)
         try:
+            # nbgrader's bundle as the page loads it: the patched copy (its texts follow the page's language)
+            auth = {"Authorization": f"token {server.token}"}
+            with urllib.request.urlopen(urllib.request.Request(f"{server.base}/lab", headers=auth), timeout=30) as resp:
+                page = resp.read().decode("utf-8")
+            config = json.loads(re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                                          page, re.S).group(1))
+            load = next(e["load"] for e in config["federated_extensions"] if e["name"] == "@jupyter/nbgrader")
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"{server.base}/lab/extensions/@jupyter/nbgrader/{load}", headers=auth), timeout=30) as resp:
+                entry = resp.read()
+            assert entry.startswith(b"/* techday nbgrader-lang "), (
+                f"`techday lab`'s JupyterLab loads nbgrader's own {load}, not the rewritten copy")
             assert _locale_default(server) == want, (
                 f"`techday lab` {'--lang ko' if lang == 'ko' else '(English)'}: JupyterLab defaults to "
                 f"{_locale_default(server)!r}, not {want!r}")
@@ -307,19 +334,86 @@ def test_the_page_a_trainee_sees_has_korean_menus_in_a_korean_room(tmp_path):
 
 
 def test_nbgraders_buttons_do_not_go_through_jupyterlabs_translator():
-    """docker/README.md says nbgrader's Validate, Fetch, Submit and its menu stay English because its labextension
-    writes them in its code and never asks JupyterLab's translator (a catalogue could not reach them). This reads
-    the installed labextension and fails the day that stops being true (a translator domain for nbgrader appears,
-    or its labels move): then a Korean catalogue for it can be shipped, and the docs must change.
-    Wrong answer caught: a "not covered" line that has gone stale after an nbgrader upgrade."""
+    """docker/README.md says nbgrader's Validate, Fetch, Submit and its tab need the image's rewrite of its bundle
+    (techday/hub/nbgraderlang.py) because its labextension writes them in its code and never asks JupyterLab's
+    translator (a catalogue could not reach them). This reads the installed labextension and fails the day that
+    stops being true (a translator domain for nbgrader appears, or its labels move): then a Korean catalogue for
+    it can be shipped instead, the rewrite dropped, and the docs changed.
+    Wrong answer caught: a rewrite and its docs gone stale after an nbgrader upgrade."""
     from jupyter_core.paths import jupyter_path
 
     found = [Path(p) / "@jupyter" / "nbgrader" for p in jupyter_path("labextensions")
              if (Path(p) / "@jupyter" / "nbgrader" / "package.json").is_file()]
     assert found, "nbgrader's labextension is not installed in this environment"
-    code = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js")))
+    code = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in sorted((found[0] / "static").glob("*.js"))
+                     if not f.read_text(encoding="utf-8", errors="replace").startswith("/* techday nbgrader-lang "))
     assert 'label:"Validate"' in code and 'innerText="Submit"' in code, "nbgrader's labels moved: read its code again"
     domains = set(re.findall(r'\.load\("([^"]+)"\)', code))
     assert not {d for d in domains if "nbgrader" in d}, f"nbgrader now asks the translator for {domains}: ship its catalogue"
     print(f"nbgrader {json.loads((found[0] / 'package.json').read_text())['version']}: translator domains "
           f"{sorted(domains) or 'none'} (none of them nbgrader's)")
+
+
+@pytest.mark.browser
+def test_nbgraders_tab_and_validate_button_speak_the_rooms_language(tmp_path):
+    """nbgrader's own texts in the page a trainee sees, headless Chromium, each room built by the Dockerfile's own
+    steps (which patch nbgrader's labextension in the image's environment, here a copy): in the Korean room the
+    Validate button of an open notebook reads 검증 (tooltip 과제 검증) and, pressed, nbgrader's server validates the
+    notebook and the dialog reads 검증 결과 / 성공! 노트북이 모든 테스트를 통과합니다., the Assignments tab is titled 과제 and its
+    panels read 배포된 과제, 내려받은 과제, 제출한 과제, and the command's label is 과제 목록; in the English room
+    Validate, Assignments, Released/Downloaded/Submitted assignments and Assignment List, from the same patched
+    bundle.
+
+    Wrong answers caught: the Korean room's nbgrader texts in English (before this step: "Validate",
+    "Assignments", "Released assignments" in the Korean room, shown failing on the code before), a patch that
+    turns the English room Korean (a choice not made on the page's language), and a command label fixed before
+    JupyterLab's translation plugin has set the page's language."""
+    from tests.hub.test_browser import headless_chromium
+
+    want = {"ko": ("검증", "과제 검증", "과제", ["배포된 과제", "내려받은 과제", "제출한 과제"], "과제 목록"),
+            "en": ("Validate", "Validate Assignment", "Assignments",
+                   ["Released assignments", "Downloaded assignments", "Submitted assignments"], "Assignment List")}
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a1", "metadata": {}, "outputs": [],
+                           "source": "1 + 1"}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    verdicts = {"ko": ("검증 결과", "성공! 노트북이 모든 테스트를 통과합니다."),
+                "en": ("Validation Results", "Success! Your notebook passes all the tests.")}
+    with headless_chromium() as browser:
+        for lang, (button, tooltip, tab, panels, command) in want.items():
+            results = verdicts[lang]
+            server = _room(tmp_path / lang, lang, with_nbgrader=True, extra_args=("--LabApp.expose_app_in_browser=True",))
+            (tmp_path / lang / "work" / "lab.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.set_default_timeout(90_000)
+                page.goto(f"{server.base}/lab/tree/lab.ipynb?token={server.token}")
+                page.wait_for_selector(".validate-button .jp-ToolbarButtonComponent-label")
+                label = page.locator(".validate-button .jp-ToolbarButtonComponent-label").first.inner_text().strip()
+                title = page.locator(".validate-button").first.get_attribute("title")
+                # Validate itself: nbgrader's server extension validates the notebook; its dialog's title and verdict
+                page.locator(".validate-button").first.click()
+                page.wait_for_selector(".jp-Dialog .jp-Dialog-header")
+                header = page.locator(".jp-Dialog .jp-Dialog-header").first.inner_text().strip()
+                verdict = page.locator(".jp-Dialog #validation-message").first.inner_text().strip()
+                print(f"{lang} room: Validate's dialog {header!r}: {verdict!r}")
+                page.locator(".jp-Dialog .jp-mod-accept").first.click()
+                page.wait_for_selector(".jp-Dialog", state="detached")
+                page.evaluate("window.jupyterapp.commands.execute('nbgrader:open-assignment-list')")
+                page.wait_for_selector("#nbgrader-assignment-list .panel-heading")
+                headings = [t.strip() for t in page.locator("#nbgrader-assignment-list .panel-heading").all_inner_texts()]
+                tabs = [t.strip() for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts()]
+                palette = page.evaluate("window.jupyterapp.commands.label('nbgrader:open-assignment-list')")
+                page_lang = page.evaluate("document.documentElement.lang")  # what the rewritten texts test
+                print(f"{lang} room (lang={page_lang!r}): Validate button {label!r} ({title!r}), tabs {tabs}, panels {headings}, "
+                      f"command {palette!r}")
+                assert page_lang == {"ko": "ko-KR", "en": "en"}[lang], f"the {lang} room's page says lang={page_lang!r}"
+                assert label == button, f"the {lang} room's Validate button reads {label!r}"
+                assert title == tooltip, f"the {lang} room's Validate button's tooltip reads {title!r}"
+                assert tab in tabs, f"the {lang} room's Assignments tab is not titled {tab!r}: {tabs}"
+                assert headings == panels, f"the {lang} room's Assignments panels read {headings}"
+                assert palette == command, f"the {lang} room's command reads {palette!r}"
+                assert (header, verdict) == results, f"the {lang} room's Validate dialog reads {header!r}: {verdict!r}"
+                page.close()
+            finally:
+                server.stop()
