@@ -474,6 +474,7 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
         spans.append((first, stmt.end_lineno or stmt.lineno))
     keep = [False] * len(lines)
     kept, left_out = [], []
+    before = (set(scope.constants), dict(scope.types), set(scope.kernels), set(scope.plain))
     for i, stmt in enumerate(tree.body):
         first, last = spans[i]
         name, why = _why_not(stmt, bound, scope=scope)
@@ -487,8 +488,6 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
         kept.append(name)
         for n in range(first - 1, last):
             keep[n] = True
-    if constants is not None:  # the caller's set grows with the constants taken (kept for its callers)
-        constants |= scope.constants
     reduced = "\n".join(line if keep[n] else "" for n, line in enumerate(lines))
     taken = [stmt for i, stmt in enumerate(tree.body) if keep[spans[i][0] - 1]]
     try:  # recomputed, not trusted: the reduced cell holds the statements taken, and nothing else
@@ -496,7 +495,11 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         again = None
     if again is None or [ast.dump(x) for x in again] != [ast.dump(x) for x in taken]:
+        # nothing of the cell runs, so nothing it would bind is in the scope of the cells after it
+        scope.constants, scope.types, scope.kernels, scope.plain = before
         return "\n".join("" for _ in lines), [], left_out + ["the cell's statements taken do not parse alone"]
+    if constants is not None:  # the caller's set grows with the constants taken (kept for its callers)
+        constants |= scope.constants
     return reduced, kept, left_out
 
 

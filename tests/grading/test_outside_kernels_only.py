@@ -450,7 +450,29 @@ def test_a_kernel_whose_source_lines_are_shifted_is_not_simulated_unchecked(buil
     nothing of it runs."""
     mark = tmp_path / "ran"
     cell = ("@cuda.jit\ndef lut_kernel(hist, lut):  #\x0c\n    lut[cuda.threadIdx.x] = 0\n"
-            f"@cuda.jit\ndef lut_kernel(hist, lut):\n    i = cuda.threadIdx.x\n    open({str(mark)!r}, 'w').write('ran')\n")
+            f"@cuda.jit\ndef lut_kernel(hist, lut):\n    i = cuda.threadIdx.x\n"
+            f"    open({str(mark)!r}, 'w').write('ran')\n")
     result = one(solution(built, {"lut_kernel": cell}), "lut_kernel_tests")
     assert not mark.exists(), "the simulated body is not the one the compiler checked"
     assert result["passed"] is False and result["key"] == "kernels-missing", result
+
+
+def test_the_reduced_cell_is_parsed_again_whatever_the_line_check_missed(monkeypatch):
+    """The second net (the line check of the test above taken away, as a gap in it would): keeping the import
+    of ``from numba import void\\rimport os`` kept ``import os`` on the same ``"\\n"`` line. Caught: the reduced
+    cell parsed again holds a statement not taken, so none of the cell is taken, and what it would have bound
+    (``void``, a type for the signatures below) is not in the scope of the cells after it: a device function
+    named ``void`` of an earlier cell is not called by a later signature (its Python would run at definition
+    time)."""
+    from techday.grading import outside_kernels as ok
+
+    monkeypatch.setattr(ok, "_one_line", lambda line: True)
+    course = {"cuda", "np", "numba", "BLOCK_2D"}
+    scope = ok.Scope(course, {"numba": "module"}, set())
+    ok.kernel_statements("@cuda.jit(device=True)\ndef void(x):\n    return x\n", course, scope=scope)
+    text, kept, left_out = ok.kernel_statements("from numba import void\rimport os\n\n", course, scope=scope)
+    assert kept == [] and text.strip() == "", (kept, left_out, repr(text))
+    assert "void" in scope.kernels and "void" not in scope.types, vars(scope)
+    text, kept, left_out = ok.kernel_statements("@cuda.jit(void(numba.int32[:]))\ndef k(a):\n    a[0] = 1\n",
+                                                course, scope=scope)
+    assert "k" not in kept, (kept, left_out)
