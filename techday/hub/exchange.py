@@ -439,7 +439,8 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
         # The root's own mode is the admin's: release makes it sticky, `techday hub check` flags it otherwise.
         owners = sorted({0, GRADER_UID, os.fstat(fd).st_uid})
         path = root
-        for name in [*[part for part in course.split("/") if part], leaf]:
+        names = [*[part for part in course.split("/") if part], leaf]
+        for at, name in enumerate(names):
             path = os.path.join(path, name)
             try:   # the name itself, never what a link names
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -454,7 +455,7 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
             # A folder every trainee may write and not sticky: its entries (the next name on the path) can be renamed
             # aside and replaced after this check. ``inbound`` takes everyone's writes by design (2733): its
             # entries are the submissions, named unguessably, below the path this judges.
-            if (name != leaf or leaf != "inbound") and _open_to_renames(st.st_mode):
+            if (at < len(names) - 1 or leaf != "inbound") and _open_to_renames(st.st_mode):
                 return path, _open_text(st.st_mode), owners
             try:   # the folder just judged, held by a descriptor for the next name (a link swapped in: refused)
                 sub = os.open(name, path_only | os.O_NOFOLLOW, dir_fd=fd)

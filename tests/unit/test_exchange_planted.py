@@ -306,3 +306,7 @@ def _rename_in(tmp_path: Path) -> None:
     assert ex.planted(str(exchange), "c") is None
     os.chmod(exchange / "c" / "outbound", 0o777)   # fetch's source: anyone could swap a lab in it
     assert ex.planted(str(exchange), "c", "outbound") is not None
+    named = exchange / "inbound"   # a course named like the leaf is judged as a course's folder all the same
+    (named / "inbound").mkdir(parents=True)
+    os.chmod(named, 0o777)
+    assert ex.planted(str(exchange), "inbound") is not None
