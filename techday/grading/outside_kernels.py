@@ -458,8 +458,12 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
     if scope is None:
         scope = Scope(set(bound) if constants is None else constants,
                       {"numba": "module"} if "numba" in bound else {}, wrapped_functions([source]))
-    text = _no_magics(source)
+    text = _no_magics(source.replace("\r\n", "\n"))
     lines = text.split("\n")
+    if not all(_one_line(line) for line in lines):
+        # Python, the "\n" lines kept here and str.splitlines (the lines inspect gives the compile check) must see
+        # the same lines: a lone "\r" is a line break for Python, a form feed or U+2028 one for splitlines only.
+        return "\n".join("" for _ in lines), [], ["the cell has a line break other than \\n (\\r, \\f, U+2028...)"]
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
@@ -470,6 +474,7 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
         spans.append((first, stmt.end_lineno or stmt.lineno))
     keep = [False] * len(lines)
     kept, left_out = [], []
+    before = (set(scope.constants), dict(scope.types), set(scope.kernels), set(scope.plain))
     for i, stmt in enumerate(tree.body):
         first, last = spans[i]
         name, why = _why_not(stmt, bound, scope=scope)
@@ -483,9 +488,25 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
         kept.append(name)
         for n in range(first - 1, last):
             keep[n] = True
+    reduced = "\n".join(line if keep[n] else "" for n, line in enumerate(lines))
+    taken = [stmt for i, stmt in enumerate(tree.body) if keep[spans[i][0] - 1]]
+    try:  # recomputed, not trusted: the reduced cell holds the statements taken, and nothing else
+        again = ast.parse(reduced).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        again = None
+    if again is None or [ast.dump(x) for x in again] != [ast.dump(x) for x in taken]:
+        # nothing of the cell runs, so nothing it would bind is in the scope of the cells after it
+        scope.constants, scope.types, scope.kernels, scope.plain = before
+        return "\n".join("" for _ in lines), [], left_out + ["the cell's statements taken do not parse alone"]
     if constants is not None:  # the caller's set grows with the constants taken (kept for its callers)
         constants |= scope.constants
-    return "\n".join(line if keep[n] else "" for n, line in enumerate(lines)), kept, left_out
+    return reduced, kept, left_out
+
+
+def _one_line(line: str) -> bool:
+    """No line break in ``line`` for Python nor for ``str.splitlines`` (an allow-list: a character appended
+    must stay on the same line)."""
+    return (line + "x").splitlines() == [line + "x"]
 
 
 def bound_names(sources) -> set[str]:

@@ -338,7 +338,11 @@ def parse_size(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)(?:i?[bB]|i)?\s*", text or "0")
     if not m:
         raise ValueError(f"{text!r} is not a size (10G, 512M, 5Gi)")
-    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+    # Exact arithmetic (never float: 400 digits overflowed it, and past 2**53 bytes it rounded); a fraction of a
+    # byte is dropped. Past Python's digits for int() (sys.get_int_max_str_digits) Fraction raises ValueError.
+    from fractions import Fraction
+
+    return int(Fraction(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
 
 
 HOME = "/home/jovyan/work"   # a trainee's folder in the lab image (docker/jupyterhub_config.py mounts it)

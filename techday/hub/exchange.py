@@ -436,9 +436,11 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
     except OSError:
         return None
     try:
+        # The root's own mode is the admin's: release makes it sticky, `techday hub check` flags it otherwise.
         owners = sorted({0, GRADER_UID, os.fstat(fd).st_uid})
         path = root
-        for name in [*[part for part in course.split("/") if part], leaf]:
+        names = [*[part for part in course.split("/") if part], leaf]
+        for at, name in enumerate(names):
             path = os.path.join(path, name)
             try:   # the name itself, never what a link names
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -450,6 +452,11 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
                 return path, msg("techday.exchange_sweep_not_folder", "not a folder"), owners
             if st.st_uid not in owners:
                 return path, msg("techday.exchange_sweep_folder_of", "a folder of uid {uid}", uid=st.st_uid), owners
+            # A folder every trainee may write and not sticky: its entries (the next name on the path) can be renamed
+            # aside and replaced after this check. ``inbound`` takes everyone's writes by design (2733): its
+            # entries are the submissions, named unguessably, below the path this judges.
+            if (at < len(names) - 1 or leaf != "inbound") and _open_to_renames(st.st_mode):
+                return path, _open_text(st.st_mode), owners
             try:   # the folder just judged, held by a descriptor for the next name (a link swapped in: refused)
                 sub = os.open(name, path_only | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
@@ -464,6 +471,16 @@ def planted(root: str, course: str, leaf: str = "inbound") -> tuple[str, str, li
     finally:
         os.close(fd)
     return None
+
+
+def _open_to_renames(mode: int) -> bool:
+    """Writable by others (a trainee) and not sticky: anyone may rename or remove what it holds."""
+    return bool(mode & stat.S_IWOTH) and not mode & stat.S_ISVTX
+
+
+def _open_text(mode: int) -> str:
+    return msg("techday.exchange_sweep_open", "a folder others may write, not sticky (mode {mode:o}): anyone could "
+               "swap what it holds", mode=stat.S_IMODE(mode))
 
 
 def inbound_refusal(root: str, course: str) -> str | None:

@@ -416,3 +416,63 @@ def test_a_signature_or_a_wrapping_runs_nothing_of_the_trainees():
         "def f(a):\n    pass\nk3 = cuda.jit(void(types.int64[:]), fastmath=True)(f)\nk4 = cuda.jit(f, device=True)\n"
         "k5 = k1\n", course)
     assert kept == ["nt", "types, void", "k1", "k2", "f", "k3", "k4", "k5"], (kept, left_out)
+
+
+def test_a_line_break_that_python_and_the_allow_list_count_differently_runs_nothing(tmp_path):
+    """Caught: a lone carriage return (``X = 1\\rimport os; ...``): Python's parser sees two lines, the allow-list
+    kept its lines by ``"\\n"``, so keeping ``X = 1`` kept the import and the call sharing its ``"\\n"`` line, and
+    they ran in the evaluated process (the marker was written). Now a cell whose line breaks are not all ``"\\n"``
+    (``"\\r\\n"`` aside, read as ``"\\n"``) is left out whole, and a reduced cell is parsed again: it must hold the
+    statements taken and nothing else."""
+    from techday.grading.outside_kernels import kernel_statements
+
+    mark = tmp_path / "ran"
+    course = {"cuda", "np", "numba", "BLOCK_2D"}
+    for brk in ("\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"):
+        source = f"X = 1{brk}import pathlib; pathlib.Path({str(mark)!r}).write_text('ran')\n\n"
+        text, kept, left_out = kernel_statements(source, course)
+        try:
+            exec(compile(text, "<reduced>", "exec"), {})
+        except SyntaxError:
+            pass
+        assert not mark.exists() and "pathlib" not in text, (repr(brk), kept, left_out)
+        assert kept == [] and left_out, (repr(brk), kept, left_out)
+    text, kept, left_out = kernel_statements("X = 1\r\n@cuda.jit\r\ndef k(a):\r\n    a[0] = X\r\n", course)
+    assert kept == ["X", "k"] and "\r" not in text, (kept, left_out)
+
+
+def test_a_kernel_whose_source_lines_are_shifted_is_not_simulated_unchecked(built, tmp_path):
+    """Caught: a form feed in a comment (``def lut_kernel(hist, lut):  #\\f``) is a line break for
+    ``str.splitlines`` (the lines the evaluated process gives ``inspect``) and not for Python: the compile check
+    read the source of the kernel one line up (an honest ``lut_kernel``), the simulator ran the one Python
+    compiled (a second ``lut_kernel`` whose body writes a file): the compiler accepted a body the simulator never
+    ran, and the trainee's Python ran in the evaluated process. Now such a cell is left out (``kernels-missing``),
+    nothing of it runs."""
+    mark = tmp_path / "ran"
+    cell = ("@cuda.jit\ndef lut_kernel(hist, lut):  #\x0c\n    lut[cuda.threadIdx.x] = 0\n"
+            f"@cuda.jit\ndef lut_kernel(hist, lut):\n    i = cuda.threadIdx.x\n"
+            f"    open({str(mark)!r}, 'w').write('ran')\n")
+    result = one(solution(built, {"lut_kernel": cell}), "lut_kernel_tests")
+    assert not mark.exists(), "the simulated body is not the one the compiler checked"
+    assert result["passed"] is False and result["key"] == "kernels-missing", result
+
+
+def test_the_reduced_cell_is_parsed_again_whatever_the_line_check_missed(monkeypatch):
+    """The second net (the line check of the test above taken away, as a gap in it would): keeping the import
+    of ``from numba import void\\rimport os`` kept ``import os`` on the same ``"\\n"`` line. Caught: the reduced
+    cell parsed again holds a statement not taken, so none of the cell is taken, and what it would have bound
+    (``void``, a type for the signatures below) is not in the scope of the cells after it: a device function
+    named ``void`` of an earlier cell is not called by a later signature (its Python would run at definition
+    time)."""
+    from techday.grading import outside_kernels as ok
+
+    monkeypatch.setattr(ok, "_one_line", lambda line: True)
+    course = {"cuda", "np", "numba", "BLOCK_2D"}
+    scope = ok.Scope(course, {"numba": "module"}, set())
+    ok.kernel_statements("@cuda.jit(device=True)\ndef void(x):\n    return x\n", course, scope=scope)
+    text, kept, left_out = ok.kernel_statements("from numba import void\rimport os\n\n", course, scope=scope)
+    assert kept == [] and text.strip() == "", (kept, left_out, repr(text))
+    assert "void" in scope.kernels and "void" not in scope.types, vars(scope)
+    text, kept, left_out = ok.kernel_statements("@cuda.jit(void(numba.int32[:]))\ndef k(a):\n    a[0] = 1\n",
+                                                course, scope=scope)
+    assert "k" not in kept, (kept, left_out)

@@ -136,3 +136,19 @@ def test_the_hubs_check_names_a_malformed_budget(tmp_path, monkeypatch, name, va
     with pytest.raises(q.BudgetError) as err:
         q.Budget.from_env(c.Spawner.environment)
     assert err.value.name == name
+
+
+def test_a_size_too_long_for_a_float_is_read_exactly_never_a_traceback():
+    """Caught: a size with more digits than a float holds (``QUOTA`` of 400 nines, a paste gone wrong) made the
+    size parser's ``int(float(...))`` raise OverflowError, which ``read_setting`` does not catch: the trainee's
+    submit ended in a traceback, not the one-line refusal; and a size past 2**53 bytes was read rounded
+    (``9007199254740993`` as ``...992``). Now sizes are read in exact arithmetic: every value is the number
+    written (a whole number of bytes, a fraction of one dropped), and the 400 nines a bound like any other."""
+    assert q.read_setting("TECHDAY_EXCHANGE_QUOTA", "9007199254740993", 0, "size") == 9007199254740993
+    assert q.read_setting("TECHDAY_EXCHANGE_QUOTA", "1.5K", 0, "size") == 1536
+    assert q.read_setting("TECHDAY_EXCHANGE_QUOTA", "0.1K", 0, "size") == 102
+    huge = "9" * 400
+    assert q.Budget.from_env({"TECHDAY_EXCHANGE_QUOTA": huge}).max_bytes == int(huge)
+    assert q.Budget.from_env({"TECHDAY_EXCHANGE_MIN_FREE": huge + ".5G"}).min_free == int(huge) * 2**30 + 2**29
+    with pytest.raises(q.BudgetError):   # past Python's digits for int(): refused, one line
+        q.Budget.from_env({"TECHDAY_EXCHANGE_QUOTA": "9" * 5000})

@@ -252,3 +252,61 @@ def test_an_outbound_or_feedback_that_is_a_link_is_not_fetched(tmp_path):
             _fetch(tmp_path, exchange, feedback=feedback)
         assert "a link" in str(err.value) and str(err.value).startswith("Not fetched:"), err.value
     assert not (tmp_path / "fetcher" / LAB).exists()
+
+
+def _as_trainee(action) -> int:
+    """``action()`` in a child as uid 65534 (a trainee): its exit status, 0 where it succeeded."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgid(PLANTER)
+            os.setuid(PLANTER)
+            action()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_grader_folder_any_trainee_may_rename_in_takes_no_submission(tmp_path):
+    """Attack: the course's folder is the grader's but writable by all and not sticky (``chmod 777`` by an admin
+    script, or an exchange made with umask 0): the check finds every folder the grader's, then any trainee renames
+    the grader's ``inbound`` aside and puts their own in its place before the submit writes (shown here: the
+    rename succeeds as a trainee's uid). Wrong answer caught: ``planted`` judged owners only and passed it, so
+    "nothing on the path can be swapped after" did not hold. Now a folder below the exchange's root on the path
+    (``inbound`` itself aside, which takes everyone's writes by design) must be closed to others' writes or
+    sticky; the same folder sticky (1777) is still taken. The root's own mode is left to release (it makes it
+    sticky) and ``techday hub check`` (which flags it): nbgrader's default root, 777, still fetches."""
+    import shutil
+    import tempfile
+
+    room = Path(tempfile.mkdtemp(prefix="techday-exchange-"))   # the trainee's uid must reach it: not under tmp_path
+    try:
+        os.chmod(room, 0o755)
+        _rename_in(room)
+    finally:
+        shutil.rmtree(room)
+
+
+def _rename_in(tmp_path: Path) -> None:
+    exchange, home = _room(tmp_path)
+    (exchange / "c" / "inbound").mkdir()
+    os.chmod(exchange / "c", 0o777)
+    found = ex.planted(str(exchange), "c")
+    assert _as_trainee(lambda: os.rename(exchange / "c" / "inbound", exchange / "c" / "aside")) == 0
+    os.rename(exchange / "c" / "aside", exchange / "c" / "inbound")
+    assert found is not None and found[0] == str(exchange / "c"), found
+    said = _refused(tmp_path, exchange, home)
+    assert str(exchange / "c") in said and "others" in said, said
+    assert os.listdir(exchange / "c" / "inbound") == [], "a submission was written below a swappable folder"
+    os.chmod(exchange / "c", 0o1777)
+    assert _as_trainee(lambda: os.rename(exchange / "c" / "inbound", exchange / "c" / "aside")) != 0
+    assert ex.planted(str(exchange), "c") is None
+    os.chmod(exchange / "c" / "outbound", 0o777)   # fetch's source: anyone could swap a lab in it
+    assert ex.planted(str(exchange), "c", "outbound") is not None
+    named = exchange / "inbound"   # a course named like the leaf is judged as a course's folder all the same
+    (named / "inbound").mkdir(parents=True)
+    os.chmod(named, 0o777)
+    assert ex.planted(str(exchange), "inbound") is not None
