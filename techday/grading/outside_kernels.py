@@ -377,12 +377,11 @@ def _plain_def_problem(stmt) -> str | None:
     return None
 
 
-def _why_not(stmt, bound: set[str], constants=frozenset(), scope: Scope | None = None) -> tuple[str | None, str]:
-    """(the name the statement binds, '') when it is taken; else (None, why not). ``constants``: the names a
-    constant's arithmetic may read (the course's, and the hand-in's constants taken before it); ``scope``: what
-    the statements taken before bind (:class:`Scope`): what a statement taken binds is left in ``scope.pending``
-    for :meth:`Scope.take` (a statement left out after all binds nothing: it never runs)."""
-    scope = scope if scope is not None else Scope(constants)
+def _why_not(stmt, bound: set[str], scope: Scope) -> tuple[str | None, str]:
+    """(the name the statement binds, '') when it is taken; else (None, why not). ``scope``: what the statements
+    taken before bind (:class:`Scope`; its ``constants`` are the names a constant's arithmetic may read: the
+    course's, and the hand-in's constants taken before it): what a statement taken binds is left in
+    ``scope.pending`` for :meth:`Scope.take` (a statement left out after all binds nothing: it never runs)."""
     scope.pending = []
     kind, types = "constant", None
     if isinstance(stmt, ast.FunctionDef):
@@ -443,8 +442,7 @@ def _no_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
-def kernel_statements(source: str, bound, constants=None, scope: Scope | None = None
-                      ) -> tuple[str, list[str], list[str]]:
+def kernel_statements(source: str, bound, scope: Scope | None = None) -> tuple[str, list[str], list[str]]:
     """What of a hand-in cell runs for the kernel tests, taken by ``ast`` (never run): ``(text, kept names, left
     out)``. ``text`` has the cell's lines of its top-level ``@cuda.jit`` definitions (:func:`_jit_decorator`:
     device functions included; a signature of strings or Numba's types; no annotation, literal defaults only), of
@@ -456,8 +454,7 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
     bound (:func:`kernels_program`); without it, the cell alone."""
     bound = set(bound)
     if scope is None:
-        scope = Scope(set(bound) if constants is None else constants,
-                      {"numba": "module"} if "numba" in bound else {}, wrapped_functions([source]))
+        scope = Scope(bound, {"numba": "module"} if "numba" in bound else {}, wrapped_functions([source]))
     text = _no_magics(source.replace("\r\n", "\n"))
     lines = text.split("\n")
     if not all(_one_line(line) for line in lines):
@@ -477,7 +474,7 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
     before = (set(scope.constants), dict(scope.types), set(scope.kernels), set(scope.plain))
     for i, stmt in enumerate(tree.body):
         first, last = spans[i]
-        name, why = _why_not(stmt, bound, scope=scope)
+        name, why = _why_not(stmt, bound, scope)
         shared = any(j != i and not (spans[j][1] < first or spans[j][0] > last) for j in range(len(spans)))
         if name is not None and shared:
             name, why = None, f"{name}: shares a line with another statement"
@@ -498,8 +495,6 @@ def kernel_statements(source: str, bound, constants=None, scope: Scope | None = 
         # nothing of the cell runs, so nothing it would bind is in the scope of the cells after it
         scope.constants, scope.types, scope.kernels, scope.plain = before
         return "\n".join("" for _ in lines), [], left_out + ["the cell's statements taken do not parse alone"]
-    if constants is not None:  # the caller's set grows with the constants taken (kept for its callers)
-        constants |= scope.constants
     return reduced, kept, left_out
 
 
@@ -509,9 +504,11 @@ def _one_line(line: str) -> bool:
     return (line + "x").splitlines() == [line + "x"]
 
 
-def bound_names(sources) -> set[str]:
-    """The names the course's definition cells (and the prelude) bind at their top level."""
+def course_names(sources) -> tuple[set[str], dict[str, str]]:
+    """What the course's definition cells (and the prelude) bind at their top level, and of those the Numba types
+    and modules a signature may use (:func:`import_types`)."""
     names: set[str] = set()
+    types: dict[str, str] = {}
     for source in sources:
         try:
             tree = ast.parse(source)
@@ -522,11 +519,12 @@ def bound_names(sources) -> set[str]:
                 names.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
+                types.update(import_types(node))
             else:
                 for sub in ast.walk(node):
                     if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
                         names.add(sub.id)
-    return names
+    return names, types
 
 
 def kernels_program(cells: list[dict]) -> tuple[list[dict], dict[str, int], list[str]]:
@@ -534,17 +532,7 @@ def kernels_program(cells: list[dict]) -> tuple[list[dict], dict[str, int], list
     are, each hand-in cell reduced to :func:`kernel_statements`. Returns (cells, {kernel name: index of the cell
     that defines it last}, left out: one line per statement not run). Each reduced cell keeps ``kernels``: the
     names bound to a kernel once it has run (:func:`jit_names`)."""
-    course = [c["source"] for c in cells if c["origin"] != "hand-in"]
-    bound = bound_names(course)
-    types: dict[str, str] = {}
-    for source in course:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                types.update(import_types(stmt))
+    bound, types = course_names(c["source"] for c in cells if c["origin"] != "hand-in")
     # what a constant's arithmetic may read: the course's names, then the hand-in's constants
     scope = Scope(bound, types, wrapped_functions(c["source"] for c in cells if c["origin"] == "hand-in"))
     out, defined, left_out = [], {}, []
