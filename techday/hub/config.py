@@ -826,8 +826,7 @@ def configure(c, s: HubSettings) -> None:
     c.Spawner.pre_spawn_hook = shown_to_trainee(pre_spawn)
     c.Spawner.post_stop_hook = post_stop
     c.Spawner.default_url = "/lab"
-    budget = {"TECHDAY_EXCHANGE_KEEP": str(s.exchange_keep), "TECHDAY_EXCHANGE_QUOTA": s.exchange_quota,
-              "TECHDAY_EXCHANGE_MIN_FREE": s.exchange_min_free, "TECHDAY_EXCHANGE_FILES": str(s.exchange_files)}
+    budget = budget_env(vars(s))
     c.Spawner.environment = {
         "TECHDAY_COURSE_ID": course,
         "TECHDAY_EXCHANGE": str(s.exchange),
@@ -1035,16 +1034,25 @@ def disk_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
                    "TECHDAY_DISK_LIMIT")
 
 
+# The exchange's budget: each variable the hub hands to every trainee's server and to the sweep, and the setting
+# (HubSettings' field) it is written from.
+BUDGET_FIELDS = {"TECHDAY_EXCHANGE_KEEP": "exchange_keep", "TECHDAY_EXCHANGE_QUOTA": "exchange_quota",
+                 "TECHDAY_EXCHANGE_MIN_FREE": "exchange_min_free", "TECHDAY_EXCHANGE_FILES": "exchange_files"}
+
+
+def budget_env(settings: dict) -> dict[str, str]:
+    """The budget's variables as written in ``settings`` (HubSettings' fields by name; those absent left out)."""
+    return {name: str(settings[field]) for name, field in BUDGET_FIELDS.items() if field in settings}
+
+
 def exchange_finding(settings: dict, disk_probe=shutil.disk_usage) -> Finding:
     """Free disk under the exchange against its worst case: every account keeping its whole budget there
     (``TECHDAY_EXCHANGE_QUOTA``), plus the floor below which submissions are refused."""
     where = Path(settings["exchange"])
-    from .exchangequota import SETTINGS, Budget, BudgetError
+    from .exchangequota import Budget, BudgetError
 
     # The variables as the hub hands them to every trainee's server and to the sweep, read by the same parser.
-    keys = {"TECHDAY_EXCHANGE_KEEP": "exchange_keep", "TECHDAY_EXCHANGE_QUOTA": "exchange_quota",
-            "TECHDAY_EXCHANGE_MIN_FREE": "exchange_min_free", "TECHDAY_EXCHANGE_FILES": "exchange_files"}
-    env = {name: str(settings[keys[name]]) for name, *_ in SETTINGS if keys[name] in settings}
+    env = budget_env(settings)
     try:   # the submit and the sweep refuse a budget they cannot read (the sweep removes nothing): said here first
         budget = Budget.from_env(env)
     except BudgetError as exc:
